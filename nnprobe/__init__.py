@@ -1,0 +1,13 @@
+"""nnprobe: measure the geometry of trained neural-network classifiers.
+
+Three probes, each on any ``torch.nn.Module`` classifier:
+
+* ``nnprobe.probes.margin``   -- does the last linear layer converge to the max-margin SVM?
+* ``nnprobe.probes.codes``    -- ReLU activation patterns as a hash code of the input.
+* ``nnprobe.probes.gradspace`` -- per-sample gradients as features (GradNet).
+"""
+
+from nnprobe.errors import NNProbeError
+
+__version__ = "0.1.0"
+__all__ = ["NNProbeError", "__version__"]

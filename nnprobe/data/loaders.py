@@ -1,0 +1,123 @@
+"""``load_dataset``: one entry point from a dataset name to a :class:`Dataset`."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from nnprobe.data.base import Dataset, check_labels, select_classes
+from nnprobe.data.noise import add_label_noise
+from nnprobe.data.spec import DataSpec, parse_spec
+from nnprobe.errors import NNProbeError
+
+FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+NORMALIZE = ("standard", "unit", "none")
+
+
+def _raw(spec: DataSpec, data_dir, seed: int):
+    """Raw arrays ``(x_train, y_train, x_test, y_test, names, scale)`` for a parsed spec."""
+    if spec.name == "digits":
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        x = bunch.images.astype(np.float32)[:, None]  # (N, 1, 8, 8), values 0..16
+        y = bunch.target.astype(np.int64)
+        order = np.random.default_rng(0).permutation(len(y))  # fixed split, independent of the run's seed
+        n_test = len(y) // 5
+        test, train = order[:n_test], order[n_test:]
+        return x[train], y[train], x[test], y[test], [str(i) for i in range(10)], 16.0
+    if spec.name in ("mnist", "fashion-mnist"):
+        from nnprobe.data.idx import load_idx_dataset
+
+        xtr, ytr, xte, yte = load_idx_dataset(spec.name, data_dir)
+        names = [str(i) for i in range(10)] if spec.name == "mnist" else FASHION_NAMES
+        return xtr[:, None], ytr, xte[:, None], yte, names, 255.0
+    if spec.name == "cifar10":
+        from nnprobe.data.cifar import CLASS_NAMES, load_cifar10
+
+        xtr, ytr, xte, yte = load_cifar10(data_dir)
+        return xtr, ytr, xte, yte, CLASS_NAMES, 255.0
+    if spec.name == "synthetic":
+        from nnprobe.data.synthetic import make_synthetic
+
+        params = dict(spec.params)
+        kind = params.pop("kind", "gauss")
+        n = int(params.pop("n", 5000))
+        xtr, ytr, xte, yte = make_synthetic(kind, n=n, seed=int(params.pop("seed", seed)), **params)
+        k = int(max(ytr.max(), yte.max())) + 1
+        return xtr, ytr, xte, yte, [f"cluster {i}" for i in range(k)], 1.0
+    raise NNProbeError(f"unknown dataset '{spec.name}'")  # parse_spec already rejects these
+
+
+def _per_class_subsample(y: np.ndarray, n_per_class: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        keep.append(rng.choice(idx, size=min(n_per_class, idx.size), replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+def load_dataset(
+    name: str,
+    *,
+    data_dir=None,
+    samples_per_class: int | None = None,
+    test_samples_per_class: int | None = None,
+    label_noise: float = 0.0,
+    normalize: str = "standard",
+    seed: int = 0,
+) -> Dataset:
+    """Load a dataset by name (``digits``, ``mnist:0,1``, ``fashion-mnist``, ``cifar10:0,2``, ``synthetic:blobs``).
+
+    ``samples_per_class`` subsamples the training split (seeded); ``label_noise`` randomises that fraction of
+    training labels (seeded; true labels kept in ``y_train_clean``); ``normalize`` is ``standard`` (per-channel
+    zero mean, unit variance from training statistics), ``unit`` (pixels scaled to [0, 1]) or ``none``.
+
+    >>> ds = load_dataset("digits:0,1")
+    >>> ds.num_classes, ds.input_shape
+    (2, (1, 8, 8))
+    """
+    spec = parse_spec(name) if isinstance(name, str) else name
+    if normalize not in NORMALIZE:
+        raise NNProbeError(f"unknown normalisation '{normalize}'", f"use one of: {', '.join(NORMALIZE)}")
+    xtr, ytr, xte, yte, names, scale = _raw(spec, data_dir, seed)
+    available = sorted(set(np.unique(ytr).tolist()))
+    classes = list(spec.classes) if spec.classes is not None else available
+    missing = [c for c in classes if c not in available]
+    if missing:
+        raise NNProbeError(
+            f"dataset '{spec.name}' has no class {', '.join(map(str, missing))}",
+            f"choose classes among {available[0]}..{available[-1]}",
+        )
+    if samples_per_class is not None:
+        if samples_per_class < 1:
+            raise NNProbeError(f"samples_per_class={samples_per_class}", "pass a positive count")
+        keep = _per_class_subsample(ytr[np.isin(ytr, classes)], samples_per_class, seed)
+        sel = np.flatnonzero(np.isin(ytr, classes))[keep]
+        xtr, ytr = xtr[sel], ytr[sel]
+    if test_samples_per_class is not None:
+        keep = _per_class_subsample(yte[np.isin(yte, classes)], test_samples_per_class, seed + 1)
+        sel = np.flatnonzero(np.isin(yte, classes))[keep]
+        xte, yte = xte[sel], yte[sel]
+    x_train, y_train = select_classes(torch.from_numpy(np.ascontiguousarray(xtr)), torch.from_numpy(ytr), classes)
+    x_test, y_test = select_classes(torch.from_numpy(np.ascontiguousarray(xte)), torch.from_numpy(yte), classes)
+    x_train, x_test = x_train.float() / scale, x_test.float() / scale
+    meta: dict = {"spec": str(spec), "normalize": normalize}
+    if normalize == "standard":
+        dims = [0] + list(range(2, x_train.ndim))  # per channel (images) or per feature (vectors)
+        mean = x_train.mean(dim=dims, keepdim=True)
+        std = x_train.std(dim=dims, keepdim=True).clamp_min(1e-6)
+        x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
+        meta["mean"] = mean.flatten().tolist()[:16]
+        meta["std"] = std.flatten().tolist()[:16]
+    check_labels(f"{spec.name} training labels", y_train, len(classes))
+    y_clean = y_train.clone()
+    y_noisy, mask = add_label_noise(y_train, len(classes), label_noise, seed=seed)
+    if label_noise:
+        meta["label_noise"] = label_noise
+    return Dataset(
+        name=str(spec), x_train=x_train.contiguous(), y_train=y_noisy, x_test=x_test.contiguous(), y_test=y_test,
+        classes=classes, class_names=[names[c] if c < len(names) else str(c) for c in classes],
+        y_train_clean=y_clean, noisy_mask=mask, meta=meta,
+    )

@@ -1,0 +1,35 @@
+"""One error type for every bad input, carrying the problem and the fix.
+
+The CLI catches :class:`NNProbeError` and prints its message without a traceback, so every message must
+stand on its own: what is wrong, and what the user can do about it.
+"""
+
+from __future__ import annotations
+
+
+class NNProbeError(ValueError):
+    """A user-facing error: ``problem`` says what is wrong, ``fix`` says what to do."""
+
+    def __init__(self, problem: str, fix: str | None = None):
+        self.problem = problem
+        self.fix = fix
+        super().__init__(problem if not fix else f"{problem}\n  fix: {fix}")
+
+
+def check_finite(name: str, tensor, fix: str | None = None) -> None:
+    """Raise :class:`NNProbeError` if ``tensor`` (torch or numpy) holds NaN or inf."""
+    import numpy as np
+    import torch
+
+    if isinstance(tensor, torch.Tensor):
+        bad = int((~torch.isfinite(tensor)).sum())
+        total = tensor.numel()
+    else:
+        arr = np.asarray(tensor)
+        bad = int((~np.isfinite(arr)).sum())
+        total = arr.size
+    if bad:
+        raise NNProbeError(
+            f"{name} holds {bad} non-finite value(s) (NaN or inf) out of {total}",
+            fix or "check the input data and the model; a diverged training run (lower the learning rate) is the usual cause",
+        )

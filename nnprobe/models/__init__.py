@@ -1,0 +1,59 @@
+"""Model zoo (MLP, small CNN, ResNet, DenseNet) and :func:`split_head` for any classifier.
+
+Every zoo model ends in ``penultimate features -> nn.Linear head`` (attribute ``head``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+from torch import nn
+
+from nnprobe.errors import NNProbeError
+from nnprobe.models.activations import ACTIVATIONS, make_activation
+from nnprobe.models.cnn import SmallCNN
+from nnprobe.models.densenet import DenseNet
+from nnprobe.models.heads import HeadSplit, split_head
+from nnprobe.models.mlp import MLP
+from nnprobe.models.resnet import ResNet
+
+MODELS = {"mlp": MLP, "cnn": SmallCNN, "resnet": ResNet, "densenet": DenseNet}
+
+
+def build_model(name: str, input_shape, num_classes: int, **options) -> nn.Module:
+    """Build a zoo model by name for inputs of ``input_shape`` and ``num_classes`` outputs.
+
+    Options not given keep the model's defaults; ``None`` values are ignored, so CLI flags can be passed
+    straight through. Unknown options raise an error naming the accepted ones.
+
+    >>> build_model("mlp", (1, 8, 8), 10, width=32, depth=2).head.out_features
+    10
+    """
+    key = name.lower()
+    if key not in MODELS:
+        raise NNProbeError(f"unknown model '{name}'", f"use one of: {', '.join(MODELS)}")
+    cls = MODELS[key]
+    accepted = model_options(key)
+    options = {k: v for k, v in options.items() if v is not None}
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise NNProbeError(f"model '{key}' does not take option(s) {', '.join(unknown)}",
+                           f"'{key}' accepts: {', '.join(accepted)}")
+    input_shape = tuple(input_shape)
+    if key == "mlp":
+        return cls(int(math.prod(input_shape)), num_classes, **options)
+    if len(input_shape) != 3:
+        raise NNProbeError(f"model '{key}' needs image inputs (C, H, W); this dataset has shape {input_shape}",
+                           "use --model mlp for vector data")
+    return cls(input_shape, num_classes, **options)
+
+
+def model_options(name: str) -> list[str]:
+    """Names of the options :func:`build_model` accepts for model ``name``."""
+    cls = MODELS[name.lower()]
+    return [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "input_shape", "in_features", "num_classes")]
+
+
+__all__ = ["ACTIVATIONS", "MODELS", "MLP", "SmallCNN", "ResNet", "DenseNet", "HeadSplit", "build_model",
+           "make_activation", "model_options", "split_head"]
