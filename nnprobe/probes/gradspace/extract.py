@@ -1,0 +1,260 @@
+"""Per-sample loss gradients of a classifier, for every candidate label, from one forward pass.
+
+Why it is fast. For one example the cross-entropy gradient at the logits is ``softmax(z) - onehot(y)``, so the
+gradient for label ``y`` is the vector-Jacobian product ``J^T (p - e_y)``. One forward pass is shared by all
+labels; one batched backward (``is_grads_batched``, i.e. ``vmap`` over cotangents) carries the ``R`` cotangents
+down to the *outputs* of every ``nn.Linear``/``nn.Conv2d`` whose parameters are wanted. There the per-sample
+weight gradient is an outer product, ``delta ⊗ activation`` (for convolutions ``delta · unfold(input)^T``), so
+only the kept coordinates ``delta[r] * act[c]`` are ever computed: cost proportional to the selected fraction.
+Parameters of other layers (BatchNorm, custom modules, layers called twice) fall back to ``torch.func``:
+``vmap`` over examples of ``vjp`` with the same cotangents. All paths are exact (tests compare with a loop).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, vjp, vmap
+
+from nnprobe.errors import NNProbeError, check_finite
+from nnprobe.probes.gradspace.layout import GradientLayout, ParamBlock
+from nnprobe.probes.gradspace.reference import label_matrix
+
+
+def _fast_kind(module: nn.Module) -> str | None:
+    if type(module) is nn.Linear:
+        return "linear"
+    if (type(module) is nn.Conv2d and module.groups == 1 and module.padding_mode == "zeros"
+            and not isinstance(module.padding, str)):
+        return "conv2d"
+    return None
+
+
+class GradientExtractor:
+    """Computes per-sample cross-entropy gradients of ``model`` w.r.t. the parameters of ``layout``.
+
+    ``params``: ``None`` (all trainable parameters) or module/parameter names; ``layout``: a (possibly
+    coordinate-selected) :class:`GradientLayout` instead. ``chunk_size`` examples are processed at a time, so
+    memory is bounded by ``chunk_size * R * layout.dim`` plus one forward pass.
+
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> ex = GradientExtractor(net)
+    >>> tuple(ex(torch.randn(5, 4)).shape)   # (examples, labels, coordinates)
+    (5, 3, 67)
+    """
+
+    def __init__(self, model: nn.Module, params=None, *, layout: GradientLayout | None = None,
+                 chunk_size: int = 64, fast: bool = True):
+        if not isinstance(model, nn.Module):
+            raise NNProbeError(f"expected an nn.Module, got {type(model).__name__}", "pass the classifier itself")
+        if chunk_size < 1:
+            raise NNProbeError(f"chunk_size must be positive, got {chunk_size}", "pass e.g. chunk_size=64")
+        self.model = model
+        self.layout = layout if layout is not None else GradientLayout.from_model(model, params)
+        self.chunk_size = int(chunk_size)
+        modules = dict(model.named_modules())
+        named = dict(model.named_parameters())
+        missing = [b.name for b in self.layout.blocks if b.name not in named]
+        if missing:
+            raise NNProbeError(f"the layout names parameters the model lacks: {', '.join(missing)}",
+                               "build the layout from this model")
+        self.fast_modules: dict[str, str] = {}
+        if fast:
+            for b in self.layout.blocks:
+                kind = _fast_kind(modules.get(b.module)) if b.module in modules else None
+                leaf = b.name.rsplit(".", 1)[-1]
+                if kind is not None and leaf in ("weight", "bias"):
+                    self.fast_modules[b.module] = kind
+        self._batched_backward = True
+
+    @property
+    def fallback_names(self) -> list[str]:
+        return [b.name for b in self.layout.blocks if b.module not in self.fast_modules]
+
+    def __call__(self, x: torch.Tensor, labels="all", *, out_device=None, dtype=None) -> torch.Tensor:
+        """Gradients for all of ``x``: ``(N, K, D)`` for ``labels="all"``, ``(N, D)`` / ``(N, R, D)`` otherwise.
+
+        Chunks are written straight into their slice of the result (no concatenation). ``out_device`` /
+        ``dtype`` choose where the result lives (e.g. CPU float16 for a large feature set).
+        """
+        check_finite("the inputs x", x, "remove or impute NaN/inf inputs before taking gradients")
+        n = x.shape[0]
+        if n == 0:
+            raise NNProbeError("no inputs were given", "pass at least one example")
+        device = next(self.model.parameters()).device
+        out_device = torch.device(out_device) if out_device is not None else device
+        result = None
+        direct = out_device == device and dtype is None
+        for start in range(0, n, self.chunk_size):
+            sl = slice(start, min(start + self.chunk_size, n))
+            lab = labels if isinstance(labels, str) else torch.as_tensor(labels)[sl]
+            if result is not None and direct:
+                self.batch(x[sl], lab, out=result[sl])
+                continue
+            g = self._batch_full(x[sl], lab, None)
+            if result is None:
+                result = torch.empty((n,) + tuple(g.shape[1:]), device=out_device, dtype=dtype or g.dtype)
+            result[sl] = g
+        squeeze = not isinstance(labels, str) and torch.as_tensor(labels).ndim == 1
+        return result[:, 0] if squeeze else result
+
+    def iter_chunks(self, x: torch.Tensor, labels="all", *, reuse_buffer: bool = False
+                    ) -> Iterator[tuple[torch.Tensor, slice]]:
+        """Yield ``(gradients, slice_of_x)`` chunk by chunk (streaming: nothing else is kept).
+
+        With ``reuse_buffer`` every chunk is written into the same buffer (valid until the next chunk): on CPU
+        this avoids the page faults of a fresh multi-GB allocation per chunk, which otherwise dominate.
+        """
+        check_finite("the inputs x", x, "remove or impute NaN/inf inputs before taking gradients")
+        n = x.shape[0]
+        lab_all = None if isinstance(labels, str) else torch.as_tensor(labels)
+        if lab_all is not None and lab_all.shape[0] != n:
+            raise NNProbeError(f"{lab_all.shape[0]} labels were given for {n} inputs", "give one label row per input")
+        squeeze = lab_all is not None and lab_all.ndim == 1
+        buffer = None
+        for start in range(0, n, self.chunk_size):
+            sl = slice(start, min(start + self.chunk_size, n))
+            out = buffer[: sl.stop - sl.start] if reuse_buffer and buffer is not None else None
+            g = self._batch_full(x[sl], labels if lab_all is None else lab_all[sl], out)
+            if reuse_buffer and buffer is None:
+                buffer = g
+            yield (g[:, 0] if squeeze else g), sl
+
+    # -- one chunk -------------------------------------------------------------------------------------------
+
+    def batch(self, x: torch.Tensor, labels="all", out: torch.Tensor | None = None) -> torch.Tensor:
+        """Gradients of one batch (no chunking); ``out`` (same shape as the result) receives them if given."""
+        lab = None if isinstance(labels, str) else torch.as_tensor(labels)
+        squeeze = lab is not None and lab.ndim == 1
+        g = self._batch_full(x, labels, None if out is None else (out[:, None] if squeeze else out))
+        return g[:, 0] if squeeze else g
+
+    def _batch_full(self, x, labels, out):
+        device = next(self.model.parameters()).device
+        x = x.to(device)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            return self._batch(x, labels, out)
+        finally:
+            self.model.train(was_training)
+
+    def _batch(self, x, labels, out=None):
+        """Always returns ``(B, R, D)``."""
+        modules = dict(self.model.named_modules())
+        captured: dict[str, dict] = {}
+        handles = []
+
+        def make_hook(name):
+            def hook(module, inputs, output):
+                if name in captured:
+                    captured[name]["reused"] = True
+                    return None
+                probe = torch.zeros_like(output, requires_grad=True)
+                captured[name] = {"input": inputs[0].detach(), "probe": probe}
+                return output + probe
+            return hook
+
+        for name in self.fast_modules:
+            handles.append(modules[name].register_forward_hook(make_hook(name)))
+        try:
+            with torch.enable_grad():
+                logits = self.model(x)
+        finally:
+            for h in handles:
+                h.remove()
+        if logits.ndim != 2:
+            raise NNProbeError(f"the model returns shape {tuple(logits.shape)}, not (batch, classes)",
+                               "probe a classifier whose forward returns logits")
+        reused = [n for n, c in captured.items() if c.get("reused")]
+        if reused:  # weight sharing: the outer-product shortcut would be wrong; use torch.func for those layers
+            for n in reused:
+                self.fast_modules.pop(n)
+            return self._batch(x, labels, out)
+        lab, _ = label_matrix(labels, x.shape[0], logits.shape[1], x.device)
+        if lab.numel() and (int(lab.min()) < 0 or int(lab.max()) >= logits.shape[1]):
+            raise NNProbeError(f"labels must lie in 0..{logits.shape[1] - 1}", "pass valid class indices")
+        probs = torch.softmax(logits.detach(), dim=1)
+        # cotangents (R, B, K): softmax - onehot(label), one per requested label column
+        cot = probs[None].repeat(lab.shape[1], 1, 1)
+        cot.scatter_add_(2, lab.t()[:, :, None], -torch.ones_like(lab.t(), dtype=cot.dtype)[:, :, None])
+        if out is None:
+            out = torch.empty(x.shape[0], lab.shape[1], self.layout.dim, device=x.device, dtype=probs.dtype)
+        names = list(captured)
+        if names:
+            deltas = self._deltas(logits, [captured[n]["probe"] for n in names], cot)
+            for name, delta in zip(names, deltas):
+                self._fill_fast(out, name, self.fast_modules[name], captured[name]["input"], delta)
+        del logits, captured
+        fallback = [b for b in self.layout.blocks if b.module not in self.fast_modules]
+        if fallback:
+            self._fill_fallback(out, x, cot, fallback)
+        return out
+
+    def _deltas(self, logits, probes, cot):
+        if self._batched_backward:
+            try:
+                return torch.autograd.grad(logits, probes, cot, is_grads_batched=True)
+            except RuntimeError:  # an op without a batching rule: one backward per label column instead
+                self._batched_backward = False
+        cols = [torch.autograd.grad(logits, probes, c, retain_graph=True) for c in cot]
+        return [torch.stack(parts) for parts in zip(*cols)]
+
+    def _blocks_of(self, module: str) -> list[ParamBlock]:
+        return [b for b in self.layout.blocks if b.module == module]
+
+    def _fill_fast(self, out, name, kind, inp, delta):
+        # delta: (R, B, *out_shape[1:]); reduce to (R, B, O, P) and the input to (B, I, P)
+        R, B = delta.shape[:2]
+        module = dict(self.model.named_modules())[name]
+        if kind == "linear":
+            d = delta.reshape(R, B, -1, module.out_features).transpose(2, 3)    # (R, B, O, T)
+            a = inp.reshape(B, -1, module.in_features).transpose(1, 2)          # (B, I, T)
+        else:
+            d = delta.reshape(R, B, module.out_channels, -1)
+            a = F.unfold(inp, module.kernel_size, dilation=module.dilation, padding=module.padding,
+                         stride=module.stride)
+        for b in self._blocks_of(name):
+            target = out[:, :, b.offset:b.offset + b.size].transpose(0, 1)     # (R, B, size) view
+            leaf = b.name.rsplit(".", 1)[-1]
+            if leaf == "bias":
+                g = d.sum(-1)                                                    # (R, B, O)
+                target.copy_(g if b.indices is None else g[..., b.indices.to(g.device)])
+            elif b.indices is not None:
+                target.copy_(self._selected_outer(d, a, b.indices.to(d.device)))
+            elif d.shape[-1] == 1:
+                # the dominant cost on CPU is memory traffic: write the outer product in place, once
+                torch.mul(d[..., :, None, 0], a[None, :, None, :, 0], out=target.unflatten(-1, (d.shape[2], a.shape[1])))
+            else:
+                target.copy_(torch.einsum("rbop,bip->rboi", d, a).reshape(R, B, -1))
+
+    @staticmethod
+    def _selected_outer(d, a, idx, budget: int = 1 << 24):
+        """``sum_p d[..., r, p] * a[..., c, p]`` only at the kept flat coordinates ``idx = r * I + c``."""
+        rows, cols = idx // a.shape[1], idx % a.shape[1]
+        if d.shape[-1] == 1:
+            return d[..., rows, 0] * a[None, :, cols, 0]
+        R, B, _, P = d.shape
+        step = max(1, budget // max(1, R * B * P))
+        parts = [(d[:, :, rows[s:s + step]] * a[None, :, cols[s:s + step]]).sum(-1) for s in range(0, len(idx), step)]
+        return torch.cat(parts, dim=-1)
+
+    def _fill_fallback(self, out, x, cot, blocks):
+        model = self.model
+        named = dict(model.named_parameters())
+        diff = {b.name: named[b.name].detach() for b in blocks}
+        fixed = {n: t.detach() for n, t in named.items() if n not in diff}
+        fixed.update(dict(model.named_buffers()))
+
+        def per_example(p, xi, ci):   # ci: (R, K) cotangents of this example
+            _, pullback = vjp(lambda q: functional_call(model, {**fixed, **q}, (xi[None],))[0], p)
+            return vmap(pullback)(ci)[0]
+
+        grads = vmap(per_example, in_dims=(None, 0, 1), chunk_size=self.chunk_size)(diff, x, cot)
+        for b in blocks:
+            g = grads[b.name].reshape(x.shape[0], cot.shape[0], -1)
+            out[:, :, b.offset:b.offset + b.size] = g if b.indices is None else g[..., b.indices.to(g.device)]

@@ -1,0 +1,100 @@
+"""Two slow but obviously correct ways to get per-sample gradients: a Python loop and plain ``torch.func``.
+
+Both are kept as oracles and baselines for :class:`~nnprobe.probes.gradspace.extract.GradientExtractor`
+(``bench/per_sample_grads.py`` times all three). Labels follow one convention everywhere:
+
+- ``labels="all"``: one gradient per candidate label, output ``(B, K, D)``;
+- ``labels`` of shape ``(B,)``: output ``(B, D)``; of shape ``(B, R)``: output ``(B, R, D)``.
+
+The loss is the cross-entropy of one example, ``-log softmax(f(x))[label]``; the model runs in eval mode
+(BatchNorm uses its running statistics, so examples do not interact).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, grad, vmap
+
+from nnprobe.probes.gradspace.layout import GradientLayout
+
+
+def label_matrix(labels, batch: int, num_classes: int, device) -> tuple[torch.Tensor, bool]:
+    """``labels`` as a ``(B, R)`` long tensor on ``device``, and whether the caller wants ``R`` squeezed."""
+    if isinstance(labels, str):
+        if labels != "all":
+            from nnprobe.errors import NNProbeError
+            raise NNProbeError(f"labels='{labels}' is not understood", "pass 'all' or a tensor of labels")
+        return torch.arange(num_classes, device=device).expand(batch, num_classes), False
+    labels = torch.as_tensor(labels, device=device).long()
+    squeeze = labels.ndim == 1
+    return (labels[:, None] if squeeze else labels), squeeze
+
+
+def per_sample_grads_loop(model: nn.Module, x: torch.Tensor, labels="all", params=None,
+                          layout: GradientLayout | None = None) -> torch.Tensor:
+    """Per-sample, per-label gradients by one backward pass per (example, label): the test oracle.
+
+    >>> from torch import nn
+    >>> g = per_sample_grads_loop(nn.Linear(3, 2), torch.randn(4, 3))
+    >>> tuple(g.shape)
+    (4, 2, 8)
+    """
+    layout = layout or GradientLayout.from_model(model, params)
+    named = dict(model.named_parameters())
+    tensors = [named[n] for n in layout.names]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            k = model(x[:1]).shape[1]
+        lab, squeeze = label_matrix(labels, x.shape[0], k, x.device)
+        rows = []
+        for i in range(x.shape[0]):
+            per_label = []
+            for r in range(lab.shape[1]):
+                loss = F.cross_entropy(model(x[i:i + 1]), lab[i, r:r + 1])
+                grads = torch.autograd.grad(loss, tensors)
+                per_label.append(layout.gather(torch.cat([g.reshape(-1) for g in grads])))
+            rows.append(torch.stack(per_label))
+        out = torch.stack(rows)
+    finally:
+        model.train(was_training)
+    return out[:, 0] if squeeze else out
+
+
+def per_sample_grads_vmap(model: nn.Module, x: torch.Tensor, labels="all", params=None,
+                          layout: GradientLayout | None = None, chunk_size: int = 64) -> torch.Tensor:
+    """Per-sample gradients with plain ``torch.func``: ``vmap(grad(loss))`` once per label column.
+
+    >>> from torch import nn
+    >>> g = per_sample_grads_vmap(nn.Linear(3, 2), torch.randn(4, 3), torch.tensor([0, 1, 1, 0]))
+    >>> tuple(g.shape)
+    (4, 8)
+    """
+    layout = layout or GradientLayout.from_model(model, params)
+    named = dict(model.named_parameters())
+    diff = {n: named[n].detach() for n in layout.names}
+    fixed = {n: t.detach() for n, t in named.items() if n not in diff}
+    fixed.update(dict(model.named_buffers()))
+
+    def loss_fn(p, xi, yi):
+        logits = functional_call(model, {**fixed, **p}, (xi[None],))
+        return F.cross_entropy(logits, yi[None])
+
+    per_example = vmap(grad(loss_fn), in_dims=(None, 0, 0), chunk_size=chunk_size)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            k = model(x[:1]).shape[1]
+        lab, squeeze = label_matrix(labels, x.shape[0], k, x.device)
+        cols = []
+        for r in range(lab.shape[1]):
+            g = per_example(diff, x, lab[:, r])
+            cols.append(layout.gather(torch.cat([g[n].reshape(x.shape[0], -1) for n in layout.names], dim=1)))
+        out = torch.stack(cols, dim=1)
+    finally:
+        model.train(was_training)
+    return out[:, 0] if squeeze else out
