@@ -1,0 +1,173 @@
+"""Categorisation: do simple algorithms classify examples from their neural codes alone?
+
+Following He et al. ("Neural networks behave as hash encoders: An empirical study", arXiv 2101.05490):
+
+* K-Means with as many clusters as classes, clusters mapped to labels by the optimal one-to-one assignment
+  (Hungarian algorithm on the contingency table); accuracy and NMI, fitted separately on train and test codes;
+* K-NN with Hamming distance (training codes as the memory; test accuracy, and leave-one-out on training);
+* logistic regression on the 0/1 codes (fitted on training codes; accuracy on train and test).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from nnprobe.errors import NNProbeError
+from nnprobe.probes.codes.hamming import hamming_kneighbors, hamming_knn_predict, majority_vote
+from nnprobe.probes.codes.packing import Codes
+
+
+def cluster_accuracy(labels, clusters) -> float:
+    """Accuracy of ``clusters`` after the best one-to-one cluster-to-label mapping (Hungarian algorithm).
+
+    >>> cluster_accuracy([0, 0, 1, 1], [5, 5, 3, 3])
+    1.0
+    """
+    labels, clusters = np.asarray(labels), np.asarray(clusters)
+    _, li = np.unique(labels, return_inverse=True)
+    _, ci = np.unique(clusters, return_inverse=True)
+    table = np.zeros((ci.max() + 1, li.max() + 1), dtype=np.int64)
+    np.add.at(table, (ci.reshape(-1), li.reshape(-1)), 1)
+    rows, cols = linear_sum_assignment(-table)
+    return float(table[rows, cols].sum() / labels.size)
+
+
+def _float_bits(codes: Codes, index=None) -> np.ndarray:
+    sub = codes if index is None else codes.rows(index)
+    return sub.bits(np.float32)
+
+
+def _subsample(n: int, max_n: int | None, seed: int) -> np.ndarray | None:
+    if max_n is None or n <= max_n:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_n, replace=False))
+
+
+def kmeans_scores(codes: Codes, labels, n_clusters: int | None = None, *, seed: int = 0,
+                  max_samples: int | None = 20000, n_init: int = 3) -> dict:
+    """K-Means on codes: ``{"accuracy", "nmi"}`` against ``labels`` (fit on up to ``max_samples`` rows, predict all).
+
+    >>> c = Codes.from_bits(np.array([[1, 1, 0, 0]] * 5 + [[0, 0, 1, 1]] * 5))
+    >>> kmeans_scores(c, [0] * 5 + [1] * 5)["accuracy"]
+    1.0
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import normalized_mutual_info_score
+
+    labels = np.asarray(labels)
+    k = int(n_clusters or np.unique(labels).size)
+    fit_idx = _subsample(codes.n_examples, max_samples, seed)
+    km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(_float_bits(codes, fit_idx))
+    clusters = np.concatenate([km.predict(block) for _, block in codes.iter_bits()])
+    return {"accuracy": cluster_accuracy(labels, clusters), "nmi": float(normalized_mutual_info_score(labels, clusters))}
+
+
+def logistic_scores(train: Codes, y_train, test: Codes, y_test, *, seed: int = 0, max_train: int | None = 20000,
+                    c: float = 1.0, max_iter: int = 300) -> dict:
+    """Multinomial logistic regression (L2, ``C=c``) fitted on training codes: ``{"train_accuracy", "test_accuracy"}``."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    idx = _subsample(train.n_examples, max_train, seed)
+    fit_y = y_train if idx is None else y_train[idx]
+    if np.unique(fit_y).size < 2:
+        raise NNProbeError("logistic regression needs at least two classes among the training codes",
+                           "use a dataset with two or more classes")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = LogisticRegression(C=c, max_iter=max_iter, random_state=seed).fit(_float_bits(train, idx), fit_y)
+
+    def acc(codes, y):
+        pred = np.concatenate([clf.predict(block) for _, block in codes.iter_bits()])
+        return float((pred == y).mean())
+
+    return {"train_accuracy": acc(train, y_train), "test_accuracy": acc(test, y_test)}
+
+
+def _knn_leave_one_out(train: Codes, y_train: np.ndarray, idx: np.ndarray, k: int) -> float:
+    """Leave-one-out K-NN accuracy of the training codes ``idx`` (each query's own row is excluded)."""
+    _, nbrs = hamming_kneighbors(train.rows(idx), train, k + 1)
+    own = nbrs == idx[:, None]
+    drop = np.where(own.any(axis=1), own.argmax(axis=1), k)  # own row, else the farthest of the k + 1
+    keep = np.ones_like(nbrs, dtype=bool)
+    keep[np.arange(nbrs.shape[0]), drop] = False
+    pred = majority_vote(y_train[nbrs[keep].reshape(-1, k)], int(y_train.max()) + 1)
+    return float((pred == y_train[idx]).mean())
+
+
+@dataclass
+class CategorisationResult:
+    """Accuracy of simple classifiers on neural codes (fractions in [0, 1])."""
+
+    kmeans_train_accuracy: float
+    kmeans_test_accuracy: float
+    kmeans_train_nmi: float
+    kmeans_test_nmi: float
+    knn_train_accuracy: float  # leave-one-out on (a subsample of) the training codes
+    knn_test_accuracy: float
+    logistic_train_accuracy: float
+    logistic_test_accuracy: float
+    k: int
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __repr__(self) -> str:
+        rows = [("K-Means accuracy", self.kmeans_train_accuracy, self.kmeans_test_accuracy),
+                ("K-Means NMI", self.kmeans_train_nmi, self.kmeans_test_nmi),
+                (f"{self.k}-NN accuracy", self.knn_train_accuracy, self.knn_test_accuracy),
+                ("logistic accuracy", self.logistic_train_accuracy, self.logistic_test_accuracy)]
+        body = "\n".join(f"  {a:<18}{b:>10.4f}{c:>10.4f}" for a, b, c in rows)
+        return f"CategorisationResult\n  {'':<18}{'train':>10}{'test':>10}\n{body}"
+
+
+def categorise(train: Codes, y_train, test: Codes, y_test, *, k: int = 9, n_clusters: int | None = None,
+               seed: int = 0, max_kmeans_samples: int | None = 20000, max_logistic_train: int | None = 20000,
+               max_knn_train_queries: int | None = 5000, methods=("kmeans", "knn", "logistic")) -> CategorisationResult:
+    """K-Means, Hamming K-NN and logistic-regression accuracy on train and test codes.
+
+    ``methods`` picks a subset (others report NaN). The caps bound the cost on large sets: K-Means and
+    logistic regression are fitted on a seeded subsample, K-NN leave-one-out training accuracy uses a
+    subsample of queries; test figures always use every test code.
+
+    >>> tr = Codes.from_bits(np.array([[1, 1, 0, 0]] * 6 + [[0, 0, 1, 1]] * 6))
+    >>> categorise(tr, [0] * 6 + [1] * 6, tr, [0] * 6 + [1] * 6, k=3).knn_test_accuracy
+    1.0
+    """
+    y_train = np.asarray(y_train, dtype=np.int64)
+    y_test = np.asarray(y_test, dtype=np.int64)
+    if y_train.shape[0] != train.n_examples or y_test.shape[0] != test.n_examples:
+        raise NNProbeError("labels and codes differ in length", "pass one label per code")
+    if train.n_units != test.n_units:
+        raise NNProbeError(f"train codes have {train.n_units} units but test codes {test.n_units}",
+                           "record both with the same model and layers")
+    unknown = set(methods) - {"kmeans", "knn", "logistic"}
+    if unknown:
+        raise NNProbeError(f"unknown categorisation method(s) {sorted(unknown)}", "use kmeans, knn, logistic")
+    start = time.perf_counter()
+    nan = float("nan")
+    out = dict(kmeans_train_accuracy=nan, kmeans_test_accuracy=nan, kmeans_train_nmi=nan, kmeans_test_nmi=nan,
+               knn_train_accuracy=nan, knn_test_accuracy=nan, logistic_train_accuracy=nan, logistic_test_accuracy=nan)
+    if "kmeans" in methods:
+        n_clusters = n_clusters or int(np.unique(np.concatenate([y_train, y_test])).size)
+        km_tr = kmeans_scores(train, y_train, n_clusters, seed=seed, max_samples=max_kmeans_samples)
+        km_te = kmeans_scores(test, y_test, n_clusters, seed=seed, max_samples=max_kmeans_samples)
+        out.update(kmeans_train_accuracy=km_tr["accuracy"], kmeans_test_accuracy=km_te["accuracy"],
+                   kmeans_train_nmi=km_tr["nmi"], kmeans_test_nmi=km_te["nmi"])
+    if "knn" in methods:
+        out["knn_test_accuracy"] = float((hamming_knn_predict(train, y_train, test, k) == y_test).mean())
+        idx = _subsample(train.n_examples, max_knn_train_queries, seed)
+        idx = np.arange(train.n_examples) if idx is None else idx
+        out["knn_train_accuracy"] = _knn_leave_one_out(train, y_train, idx, k)
+    if "logistic" in methods:
+        lr = logistic_scores(train, y_train, test, y_test, seed=seed, max_train=max_logistic_train)
+        out.update(logistic_train_accuracy=lr["train_accuracy"], logistic_test_accuracy=lr["test_accuracy"])
+    return CategorisationResult(k=k, seconds=time.perf_counter() - start, **out)

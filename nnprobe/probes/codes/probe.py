@@ -1,0 +1,118 @@
+"""One call from a trained model and a dataset to every activation-code figure.
+
+He, Lei, Ji & Tao, "Neural networks behave as hash encoders: An empirical study" (arXiv 2101.05490): a
+well-trained ReLU network gives almost every training example its own activation pattern (determinism),
+and simple classifiers on those binary codes classify nearly as well as the network (categorisation).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from nnprobe.probes.codes.categorise import CategorisationResult, categorise
+from nnprobe.probes.codes.determinism import DeterminismResult, determinism
+from nnprobe.probes.codes.record import record_codes
+
+
+@dataclass
+class CodesResult:
+    """Determinism and categorisation of one model's codes on one dataset, beside the model's own accuracy."""
+
+    model_train_accuracy: float
+    model_test_accuracy: float
+    determinism: DeterminismResult
+    categorisation: CategorisationResult | None
+    layers: list[dict] = field(default_factory=list)
+    record_seconds: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def n_units(self) -> int:
+        return self.determinism.n_units
+
+    def to_dict(self) -> dict:
+        out = {"model_train_accuracy": self.model_train_accuracy, "model_test_accuracy": self.model_test_accuracy,
+               "n_units": self.n_units, **self.determinism.to_dict()}
+        if self.categorisation is not None:
+            out.update(self.categorisation.to_dict())
+            out["categorisation_seconds"] = out.pop("seconds")
+        out.update(layers=self.layers, record_seconds=self.record_seconds, seconds=self.seconds)
+        return out
+
+    def summary_rows(self) -> list[dict]:
+        """Rows ``{"measure", "train", "test"}`` for a printed or Markdown table."""
+        d, c = self.determinism, self.categorisation
+        rows = [{"measure": "model accuracy", "train": self.model_train_accuracy, "test": self.model_test_accuracy},
+                {"measure": "distinct codes", "train": d.distinct_train, "test": d.distinct_test},
+                {"measure": "redundancy ratio", "train": d.redundancy_ratio_train, "test": d.redundancy_ratio_test},
+                {"measure": "test codes seen in training", "train": "", "test": d.test_codes_seen_in_train}]
+        if c is not None:
+            rows += [{"measure": "K-Means accuracy", "train": c.kmeans_train_accuracy, "test": c.kmeans_test_accuracy},
+                     {"measure": "K-Means NMI", "train": c.kmeans_train_nmi, "test": c.kmeans_test_nmi},
+                     {"measure": f"{c.k}-NN accuracy (Hamming)", "train": c.knn_train_accuracy, "test": c.knn_test_accuracy},
+                     {"measure": "logistic regression accuracy", "train": c.logistic_train_accuracy,
+                      "test": c.logistic_test_accuracy}]
+        return rows
+
+    def __repr__(self) -> str:
+        def fmt(v):
+            return f"{v:.4f}" if isinstance(v, float) else str(v)
+        lines = [f"CodesResult({self.n_units} ReLU-like units in {len(self.layers)} layer(s))",
+                 f"  {'':<30}{'train':>10}{'test':>10}"]
+        lines += [f"  {r['measure']:<30}{fmt(r['train']):>10}{fmt(r['test']):>10}" for r in self.summary_rows()]
+        return "\n".join(lines)
+
+
+def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, device) -> float:
+    from nnprobe.training import evaluate
+
+    return float(evaluate(model, x, y, batch_size, device)["accuracy"])
+
+
+def measure_codes(model: nn.Module, dataset, *, layers=None, k: int = 9, batch_size: int = 512, seed: int = 0,
+                  categorisation: bool = True, max_kmeans_samples: int | None = 20000,
+                  max_logistic_train: int | None = 20000, max_knn_train_queries: int | None = 5000,
+                  labels: str = "noisy") -> CodesResult:
+    """Record train and test codes of ``model`` on ``dataset`` and measure determinism and categorisation.
+
+    ``labels="noisy"`` scores training codes against the labels the model was trained on; ``"clean"`` against
+    the true labels (differs only under label noise). Test labels are always the true ones.
+
+    >>> from nnprobe.data import load_dataset; from nnprobe.models import build_model
+    >>> ds = load_dataset("digits"); model = build_model("mlp", ds.input_shape, ds.num_classes)
+    >>> measure_codes(model, ds).determinism.n_units   # doctest: +SKIP
+    200
+    """
+    from nnprobe.errors import NNProbeError
+    from nnprobe.probes.codes.record import _model_device
+
+    if labels not in ("noisy", "clean"):
+        raise NNProbeError(f"labels='{labels}'", "use labels='noisy' (as trained) or 'clean' (true labels)")
+    start = time.perf_counter()
+    device = _model_device(model)
+    train_codes = record_codes(model, dataset.x_train, batch_size=batch_size, layers=layers)
+    test_codes = record_codes(model, dataset.x_test, batch_size=batch_size, layers=layers)
+    record_seconds = time.perf_counter() - start
+    y_train = (dataset.y_train if labels == "noisy" else dataset.y_train_clean).cpu().numpy()
+    y_test = dataset.y_test.cpu().numpy()
+    det = determinism(train_codes, test_codes)
+    cat = None
+    if categorisation:
+        cat = categorise(train_codes, y_train, test_codes, y_test, k=k, seed=seed,
+                         n_clusters=dataset.num_classes, max_kmeans_samples=max_kmeans_samples,
+                         max_logistic_train=max_logistic_train, max_knn_train_queries=max_knn_train_queries)
+    was_training = model.training
+    acc_train = _accuracy(model, dataset.x_train, dataset.y_train, batch_size, device)
+    acc_test = _accuracy(model, dataset.x_test, dataset.y_test, batch_size, device)
+    model.train(was_training)
+    return CodesResult(model_train_accuracy=acc_train, model_test_accuracy=acc_test, determinism=det,
+                       categorisation=cat, layers=train_codes.layout(), record_seconds=record_seconds,
+                       seconds=time.perf_counter() - start)
+
+
+__all__ = ["CodesResult", "measure_codes"]
