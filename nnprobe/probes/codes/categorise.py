@@ -61,7 +61,13 @@ def kmeans_scores(codes: Codes, labels, n_clusters: int | None = None, *, seed: 
     labels = np.asarray(labels)
     k = int(n_clusters or np.unique(labels).size)
     fit_idx = _subsample(codes.n_examples, max_samples, seed)
-    km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(_float_bits(codes, fit_idx))
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():  # fewer distinct codes than clusters is a finding here, not a problem
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(_float_bits(codes, fit_idx))
     clusters = np.concatenate([km.predict(block) for _, block in codes.iter_bits()])
     return {"accuracy": cluster_accuracy(labels, clusters), "nmi": float(normalized_mutual_info_score(labels, clusters))}
 
