@@ -6,8 +6,15 @@ vector per candidate label) can classify better than the base network itself.
 """
 
 from nnprobe.probes.gradspace.extract import GradientExtractor
+from nnprobe.probes.gradspace.features import (GradientNormalizer, GradientStats, gradient_stats, random_labels,
+                                               select_coordinates)
+from nnprobe.probes.gradspace.gradnet import GradNet, GradNetConfig, GradNetResult, parse_structure, train_gradnet
 from nnprobe.probes.gradspace.layout import GradientLayout, ParamBlock, resolve_parameters
 from nnprobe.probes.gradspace.reference import per_sample_grads_loop, per_sample_grads_vmap
+from nnprobe.probes.gradspace.study import (GradientConfig, GradNetStudy, SnapshotResult, run_gradnet_study,
+                                            split_halves)
 
-__all__ = ["GradientExtractor", "GradientLayout", "ParamBlock", "per_sample_grads_loop", "per_sample_grads_vmap",
-           "resolve_parameters"]
+__all__ = ["GradNet", "GradNetConfig", "GradNetResult", "GradNetStudy", "GradientConfig", "GradientExtractor",
+           "GradientLayout", "GradientNormalizer", "GradientStats", "ParamBlock", "SnapshotResult", "gradient_stats",
+           "parse_structure", "per_sample_grads_loop", "per_sample_grads_vmap", "random_labels", "resolve_parameters",
+           "run_gradnet_study", "select_coordinates", "split_halves", "train_gradnet"]

@@ -1,0 +1,141 @@
+"""Coordinate selection and normalisation of gradient features, both fitted on training gradients only.
+
+Selection keeps, inside every parameter block (so each layer stays represented, as GradNet needs), the
+``percent`` % of coordinates with the largest training statistic: ``variance`` (default) or mean absolute
+value (``magnitude``). Statistics are accumulated in one streaming pass (float64 sums); no gradient matrix
+is stored. The selected layout is then handed to :class:`GradientExtractor`, which computes only those
+coordinates for the (much larger) train/test feature sets.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from nnprobe.errors import NNProbeError, check_finite
+from nnprobe.probes.gradspace.extract import GradientExtractor
+from nnprobe.probes.gradspace.layout import GradientLayout
+
+CRITERIA = ("variance", "magnitude")
+NORMALIZATIONS = ("none", "standard", "block_l2", "minmax_power")
+
+
+def random_labels(n: int, num_classes: int, seed: int = 0, per_sample: int = 1) -> torch.Tensor:
+    """``(n,)`` (or ``(n, per_sample)`` distinct) uniformly random candidate labels, seeded."""
+    gen = torch.Generator().manual_seed(seed)
+    if per_sample == 1:
+        return torch.randint(num_classes, (n,), generator=gen)
+    if not 1 <= per_sample <= num_classes:
+        raise NNProbeError(f"labels_per_sample={per_sample} must lie in 1..{num_classes}", "lower it")
+    return torch.rand(n, num_classes, generator=gen).argsort(dim=1)[:, :per_sample]
+
+
+@dataclass
+class GradientStats:
+    """Per-coordinate statistics of full training gradients (random candidate labels)."""
+
+    layout: GradientLayout
+    count: int
+    mean: torch.Tensor
+    var: torch.Tensor
+    mean_abs: torch.Tensor
+
+
+def gradient_stats(extractor: GradientExtractor, x: torch.Tensor, labels) -> GradientStats:
+    """Stream the gradients of ``x`` once and return their per-coordinate mean, variance and mean |g|.
+
+    >>> from torch import nn
+    >>> ex = GradientExtractor(nn.Linear(3, 2))
+    >>> gradient_stats(ex, torch.randn(6, 3), torch.zeros(6, dtype=torch.long)).var.shape
+    torch.Size([8])
+    """
+    d = extractor.layout.dim
+    s1 = torch.zeros(d, dtype=torch.float64)
+    s2 = torch.zeros(d, dtype=torch.float64)
+    sa = torch.zeros(d, dtype=torch.float64)
+    n = 0
+    for g, _ in extractor.iter_chunks(x, labels, reuse_buffer=True):
+        g = g.reshape(-1, d).to("cpu", torch.float64)
+        s1 += g.sum(0)
+        s2 += (g * g).sum(0)
+        sa += g.abs().sum(0)
+        n += g.shape[0]
+    mean = s1 / n
+    var = (s2 / n - mean * mean).clamp_min(0)
+    return GradientStats(extractor.layout, n, mean.float(), var.float(), (sa / n).float())
+
+
+def select_coordinates(stats: GradientStats, percent: float, criterion: str = "variance") -> GradientLayout:
+    """Keep the top ``percent`` % coordinates (at least one) of every parameter block by ``criterion``.
+
+    >>> from torch import nn
+    >>> ex = GradientExtractor(nn.Linear(10, 2))
+    >>> stats = gradient_stats(ex, torch.randn(8, 10), torch.zeros(8, dtype=torch.long))
+    >>> select_coordinates(stats, 10.0).dim    # 2 of 20 weights + 1 of 2 biases
+    3
+    """
+    if criterion not in CRITERIA:
+        raise NNProbeError(f"unknown selection criterion '{criterion}'", f"use one of: {', '.join(CRITERIA)}")
+    if not 0 < percent <= 100:
+        raise NNProbeError(f"percent must lie in (0, 100], got {percent}", "pass e.g. percent=1.0")
+    score = stats.var if criterion == "variance" else stats.mean_abs
+    indices = {}
+    for b in stats.layout.blocks:
+        if b.indices is not None:
+            raise NNProbeError("coordinate statistics must come from full gradients", "fit on an unselected layout")
+        k = max(1, math.ceil(b.numel * percent / 100.0))
+        indices[b.name] = score[b.offset:b.offset + b.size].topk(k).indices.sort().values
+    return stats.layout.select(indices)
+
+
+@dataclass
+class GradientNormalizer:
+    """Per-coordinate or per-block normalisation, fitted on training gradients, applied to any gradients.
+
+    ``none``; ``standard`` (zero mean, unit variance per coordinate); ``block_l2`` (each layer block of each
+    vector scaled to unit L2 norm; nothing to fit); ``minmax_power`` (the GradNet notebook's scaling: per
+    coordinate ``(g - min) / (max - min)`` then the power norm ``sign(n) |n|^0.5``).
+
+    >>> norm = GradientNormalizer("standard").fit(torch.randn(100, 4) * 3 + 1)
+    >>> bool(norm.transform(torch.ones(2, 4)).abs().max() < 2)
+    True
+    """
+
+    method: str = "standard"
+    layout: GradientLayout | None = None
+    eps: float = 1e-8
+    state: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.method not in NORMALIZATIONS:
+            raise NNProbeError(f"unknown normalisation '{self.method}'", f"use one of: {', '.join(NORMALIZATIONS)}")
+
+    def fit(self, feats: torch.Tensor) -> "GradientNormalizer":
+        check_finite("the training gradients", feats)
+        flat = feats.reshape(-1, feats.shape[-1]).float()
+        if self.method == "standard":
+            self.state = {"mean": flat.mean(0), "std": flat.std(0, unbiased=False).clamp_min(self.eps)}
+        elif self.method == "minmax_power":
+            lo, hi = flat.min(0).values, flat.max(0).values
+            self.state = {"min": lo, "range": (hi - lo).clamp_min(self.eps)}
+        elif self.method == "block_l2" and self.layout is None:
+            raise NNProbeError("block_l2 normalisation needs the gradient layout", "pass layout=...")
+        return self
+
+    def transform(self, feats: torch.Tensor) -> torch.Tensor:
+        if self.method == "none":
+            return feats
+        if self.method == "block_l2":
+            out = feats.clone()
+            for _, a, b in self.layout.groups():
+                blk = out[..., a:b]
+                blk /= blk.norm(dim=-1, keepdim=True).clamp_min(self.eps)
+            return out
+        if not self.state:
+            raise NNProbeError("the normaliser was not fitted", "call fit(train_gradients) first")
+        if self.method == "standard":
+            return (feats - self.state["mean"]) / self.state["std"]
+        n = (feats - self.state["min"]) / self.state["range"]
+        return n.sign() * n.abs().sqrt()

@@ -1,0 +1,242 @@
+"""GradNet: a two-layer network with a block-structured hidden layer, trained on per-sample gradient vectors.
+
+Formulation (as in the GradNet notebook of Daróczy, Aleksziev and Benczúr, "Tangent Space Separability in
+Feedforward Neural Networks"). For an input ``x`` and a candidate label ``c`` let ``g(x, c)`` be the
+(selected, normalised) gradient of the base network's loss ``CE(f(x), c)``. GradNet maps one gradient
+vector to ``K`` class scores,
+
+    h_j = relu(W_j g[block_j] + b_j)   (one hidden block per base layer, or per window of adjacent layers)
+    s(g) = V [h_1, ..., h_m] + a       (K scores)
+
+so the hidden weight matrix is block-diagonal in the layer grouping of ``g`` (structure ``"5+25+10"``: 5, 25
+and 10 hidden units looking at layers 1, 2, 3). Training (``target="random"``, the notebook's rule): every
+training point contributes ``g(x, c)`` for random candidate labels ``c``, and ``s`` is trained with
+cross-entropy against the *true* label ``y`` of ``x``. ``target="sum"`` instead trains the test rule itself:
+``CE(sum_c s(g(x, c)), y)`` over all ``K`` candidates. Test rule (both): the prediction for ``x`` is
+``argmax_k sum_c s(g(x, c))_k``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nnprobe.errors import NNProbeError, check_finite
+
+OPTIMIZERS = ("sgd", "momentum", "adam")
+TARGETS = ("random", "sum")
+
+
+def parse_structure(structure) -> list[int]:
+    """``"5+25+10"`` -> ``[5, 25, 10]`` (hidden units per block).
+
+    >>> parse_structure("5+100+25")
+    [5, 100, 25]
+    """
+    if isinstance(structure, (list, tuple)):
+        parts = list(structure)
+    else:
+        text = str(structure).strip()
+        try:
+            parts = [int(p) for p in text.split("+")]
+        except ValueError:
+            raise NNProbeError(f"GradNet structure '{structure}' is not a '+'-separated list of integers",
+                               "write the hidden block sizes like 5+25+10") from None
+    if not parts or any(int(p) < 1 for p in parts):
+        raise NNProbeError(f"GradNet structure '{structure}' needs positive block sizes", "write e.g. 5+25+10")
+    return [int(p) for p in parts]
+
+
+def block_inputs(groups: list[tuple[str, int, int]], n_blocks: int, window: int = 1) -> list[tuple[int, int]]:
+    """Feature ranges of the hidden blocks: block ``j`` sees the gradients of layers ``j .. j + window - 1``."""
+    if window < 1:
+        raise NNProbeError(f"window must be at least 1, got {window}", "pass window=1 (one layer per block) or 2")
+    expected = len(groups) - window + 1
+    if expected < 1 or n_blocks != expected:
+        names = ", ".join(g for g, _, _ in groups)
+        raise NNProbeError(
+            f"the GradNet structure has {n_blocks} block(s) but the gradients have {len(groups)} layer(s) "
+            f"({names}), which with window={window} needs {max(expected, 0)} block(s)",
+            "give one block size per layer (e.g. '5+25+10' for 3 layers) or choose the layers with --params")
+    return [(groups[j][1], groups[j + window - 1][2]) for j in range(n_blocks)]
+
+
+class GradNet(nn.Module):
+    """Block-structured two-layer network on gradient vectors (see the module docstring).
+
+    >>> net = GradNet([(0, 4), (4, 10)], [3, 2], num_classes=5)
+    >>> tuple(net(torch.randn(7, 10)).shape), net.num_parameters()   # (4*3+3) + (6*2+2) + (5*5+5)
+    ((7, 5), 59)
+    """
+
+    def __init__(self, inputs: list[tuple[int, int]], sizes: list[int], num_classes: int, dropout: float = 0.0):
+        super().__init__()
+        if len(inputs) != len(sizes):
+            raise NNProbeError(f"{len(sizes)} block sizes for {len(inputs)} input ranges", "give one size per block")
+        if not 0 <= dropout < 1:
+            raise NNProbeError(f"dropout must lie in [0, 1), got {dropout}", "pass e.g. dropout=0.5")
+        self.inputs = [(int(a), int(b)) for a, b in inputs]
+        self.sizes = list(sizes)
+        self.blocks = nn.ModuleList(nn.Linear(b - a, h) for (a, b), h in zip(self.inputs, sizes))
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(sum(sizes), num_classes)
+        for lin in [*self.blocks, self.out]:   # the notebook's N(0, 0.02) initialisation
+            nn.init.normal_(lin.weight, std=0.02)
+            nn.init.zeros_(lin.bias)
+
+    @property
+    def in_features(self) -> int:
+        return max(b for _, b in self.inputs)
+
+    def forward(self, g: torch.Tensor) -> torch.Tensor:
+        h = torch.cat([F.relu(blk(g[..., a:b])) for (a, b), blk in zip(self.inputs, self.blocks)], dim=-1)
+        return self.out(self.dropout(h))
+
+    def dense_hidden_weight(self) -> torch.Tensor:
+        """The hidden layer as one ``(sum(sizes), in_features)`` matrix: zero outside the blocks."""
+        w = torch.zeros(sum(self.sizes), self.in_features)
+        row = 0
+        for (a, b), blk in zip(self.inputs, self.blocks):
+            w[row:row + blk.out_features, a:b] = blk.weight.detach().cpu()
+            row += blk.out_features
+        return w
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def predict_scores(self, grads: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+        """Summed scores ``sum_c s(g(x, c))`` for ``grads`` of shape ``(N, C, D)``: the test rule."""
+        was = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        try:
+            with torch.no_grad():
+                return torch.cat([self(grads[i:i + batch_size].to(device).float()).sum(1)
+                                  for i in range(0, grads.shape[0], batch_size)])
+        finally:
+            self.train(was)
+
+
+@dataclass
+class GradNetConfig:
+    """How GradNet is built and trained: structure, window, optimiser, regularisers and target."""
+
+    structure: str = "5+25+10"
+    window: int = 1
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    dropout: float = 0.0
+    epochs: int = 20
+    batch_size: int = 64
+    target: str = "random"
+    seed: int = 0
+
+    def __post_init__(self):
+        parse_structure(self.structure)
+        if self.optimizer not in OPTIMIZERS:
+            raise NNProbeError(f"unknown GradNet optimizer '{self.optimizer}'", f"use one of: {', '.join(OPTIMIZERS)}")
+        if self.target not in TARGETS:
+            raise NNProbeError(f"unknown GradNet target '{self.target}'", f"use one of: {', '.join(TARGETS)}")
+        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0 or self.weight_decay < 0:
+            raise NNProbeError("GradNet epochs, batch_size and lr must be positive (weight_decay >= 0)",
+                               "pass e.g. epochs=20, batch_size=64, lr=1e-3")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class GradNetResult:
+    """A trained GradNet, its per-epoch ``history`` and the final ``test_accuracy`` (argmax of summed scores)."""
+
+    model: GradNet
+    history: list[dict] = field(default_factory=list)
+    test_accuracy: float = float("nan")
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"test_accuracy": self.test_accuracy, "seconds": self.seconds, "history": self.history,
+                "num_parameters": self.model.num_parameters(), "structure": "+".join(map(str, self.model.sizes))}
+
+    def __repr__(self) -> str:
+        return (f"GradNetResult(structure={'+'.join(map(str, self.model.sizes))}, epochs={len(self.history)}, "
+                f"test_accuracy={self.test_accuracy:.4f}, seconds={self.seconds:.1f})")
+
+
+def accuracy_of_sum(model: GradNet, grads: torch.Tensor, y: torch.Tensor) -> float:
+    """Test rule accuracy: ``argmax_k sum_c s(g(x, c))_k == y``."""
+    return float((model.predict_scores(grads).argmax(1).cpu() == y.cpu()).double().mean())
+
+
+def train_gradnet(train_grads: torch.Tensor, y_train: torch.Tensor, groups: list[tuple[str, int, int]],
+                  num_classes: int, config: GradNetConfig | None = None, *, test_grads: torch.Tensor | None = None,
+                  y_test: torch.Tensor | None = None, device="cpu") -> GradNetResult:
+    """Train GradNet on ``train_grads`` ``(N, R, D)`` (R gradient vectors per point) with true labels ``y_train``.
+
+    ``groups`` is the layer grouping of the features (``GradientLayout.groups()``). With ``target="sum"`` the
+    R vectors of a point must be all ``K`` candidates. ``test_grads`` ``(M, K, D)`` are scored after each epoch.
+
+    >>> g = torch.randn(40, 1, 6); y = (g[:, 0, 0] > 0).long()
+    >>> res = train_gradnet(g, y, [("a", 0, 6)], 2, GradNetConfig(structure="4", epochs=30, lr=0.05))
+    >>> res.history[-1]["train_accuracy"] > 0.8
+    True
+    """
+    config = config or GradNetConfig()
+    if train_grads.ndim == 2:
+        train_grads = train_grads[:, None]
+    if train_grads.ndim != 3 or train_grads.shape[0] != y_train.shape[0]:
+        raise NNProbeError(f"train_grads has shape {tuple(train_grads.shape)} for {y_train.shape[0]} labels",
+                           "pass (points, vectors_per_point, dim) gradients and one label per point")
+    check_finite("the GradNet training gradients", train_grads)
+    if config.target == "sum" and train_grads.shape[1] != num_classes:
+        raise NNProbeError(f"target='sum' needs all {num_classes} candidate gradients per point, got "
+                           f"{train_grads.shape[1]}", "compute the training gradients with labels='all'")
+    sizes = parse_structure(config.structure)
+    inputs = block_inputs(groups, len(sizes), config.window)
+    if max(b for _, b in inputs) != train_grads.shape[-1]:
+        raise NNProbeError(f"the gradient layout covers {max(b for _, b in inputs)} coordinates but the gradients "
+                           f"have {train_grads.shape[-1]}", "pass the groups of the layout the gradients came from")
+    torch.manual_seed(config.seed)
+    model = GradNet(inputs, sizes, num_classes, dropout=config.dropout).to(device)
+    params = model.parameters()
+    if config.optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    else:
+        opt = torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay,
+                              momentum=config.momentum if config.optimizer == "momentum" else 0.0)
+    if config.target == "random":   # every (point, candidate) vector is one example with the point's true label
+        xs = train_grads.reshape(-1, train_grads.shape[-1])
+        ys = y_train.repeat_interleave(train_grads.shape[1])
+    else:
+        xs, ys = train_grads, y_train
+    gen = torch.Generator().manual_seed(config.seed)
+    history, start = [], time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        order = torch.randperm(xs.shape[0], generator=gen)
+        loss_sum, correct = torch.zeros(()), torch.zeros((), dtype=torch.long)
+        for i in range(0, xs.shape[0], config.batch_size):
+            idx = order[i:i + config.batch_size]
+            xb, yb = xs[idx].to(device).float(), ys[idx].to(device)
+            scores = model(xb)
+            if config.target == "sum":
+                scores = scores.sum(1)
+            loss = F.cross_entropy(scores, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.detach().cpu() * idx.shape[0]
+            correct += (scores.detach().argmax(1) == yb).sum().cpu()
+        row = {"epoch": epoch, "train_loss": float(loss_sum) / xs.shape[0],
+               "train_accuracy": int(correct) / xs.shape[0], "seconds": time.perf_counter() - start}
+        if test_grads is not None:
+            row["test_accuracy"] = accuracy_of_sum(model, test_grads, y_test)
+        history.append(row)
+    test_acc = history[-1].get("test_accuracy", float("nan"))
+    return GradNetResult(model=model, history=history, test_accuracy=test_acc, seconds=time.perf_counter() - start)
