@@ -16,6 +16,7 @@ from torch import nn
 
 from nnprobe.probes.codes.categorise import CategorisationResult, categorise
 from nnprobe.probes.codes.determinism import DeterminismResult, determinism
+from nnprobe.probes.codes.packing import Codes, LayerSlice
 from nnprobe.probes.codes.record import record_codes
 
 
@@ -28,6 +29,7 @@ class CodesResult:
     determinism: DeterminismResult
     categorisation: CategorisationResult | None
     layers: list[dict] = field(default_factory=list)
+    per_layer: list[dict] = field(default_factory=list)  # determinism of each layer's codes alone
     record_seconds: float = 0.0
     seconds: float = 0.0
 
@@ -41,7 +43,7 @@ class CodesResult:
         if self.categorisation is not None:
             out.update(self.categorisation.to_dict())
             out["categorisation_seconds"] = out.pop("seconds")
-        out.update(layers=self.layers, record_seconds=self.record_seconds, seconds=self.seconds)
+        out.update(layers=self.layers, per_layer=self.per_layer, record_seconds=self.record_seconds, seconds=self.seconds)
         return out
 
     def summary_rows(self) -> list[dict]:
@@ -74,8 +76,24 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: in
     return float(evaluate(model, x, y, batch_size, device)["accuracy"])
 
 
+def layer_determinism(train: Codes, test: Codes) -> list[dict]:
+    """Determinism of each recorded layer on its own: ``[{"layer", "units", "redundancy_ratio_train", ...}]``.
+
+    >>> c = Codes.from_bits(np.array([[1, 0], [1, 1]]), [LayerSlice("a", "relu", (1,), 0), LayerSlice("b", "relu", (1,), 1)])
+    >>> [r["redundancy_ratio_train"] for r in layer_determinism(c, c)]
+    [0.5, 0.0]
+    """
+    rows = []
+    for name in train.layer_names:
+        d = determinism(train.select([name]), test.select([name]))
+        rows.append({"layer": name, "units": d.n_units, "distinct_train": d.distinct_train,
+                     "redundancy_ratio_train": d.redundancy_ratio_train, "redundancy_ratio_test": d.redundancy_ratio_test,
+                     "test_codes_seen_in_train": d.test_codes_seen_in_train})
+    return rows
+
+
 def measure_codes(model: nn.Module, dataset, *, layers=None, k: int = 9, batch_size: int = 512, seed: int = 0,
-                  categorisation: bool = True, max_kmeans_samples: int | None = 20000,
+                  categorisation: bool = True, per_layer: bool = True, max_kmeans_samples: int | None = 20000,
                   max_logistic_train: int | None = 20000, max_knn_train_queries: int | None = 5000,
                   labels: str = "noisy") -> CodesResult:
     """Record train and test codes of ``model`` on ``dataset`` and measure determinism and categorisation.
@@ -101,6 +119,7 @@ def measure_codes(model: nn.Module, dataset, *, layers=None, k: int = 9, batch_s
     y_train = (dataset.y_train if labels == "noisy" else dataset.y_train_clean).cpu().numpy()
     y_test = dataset.y_test.cpu().numpy()
     det = determinism(train_codes, test_codes)
+    layer_rows = layer_determinism(train_codes, test_codes) if per_layer and len(train_codes.layers) > 1 else []
     cat = None
     if categorisation:
         cat = categorise(train_codes, y_train, test_codes, y_test, k=k, seed=seed,
@@ -111,7 +130,7 @@ def measure_codes(model: nn.Module, dataset, *, layers=None, k: int = 9, batch_s
     acc_test = _accuracy(model, dataset.x_test, dataset.y_test, batch_size, device)
     model.train(was_training)
     return CodesResult(model_train_accuracy=acc_train, model_test_accuracy=acc_test, determinism=det,
-                       categorisation=cat, layers=train_codes.layout(), record_seconds=record_seconds,
+                       categorisation=cat, layers=train_codes.layout(), per_layer=layer_rows, record_seconds=record_seconds,
                        seconds=time.perf_counter() - start)
 
 

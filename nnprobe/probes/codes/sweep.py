@@ -126,6 +126,7 @@ class PointRunner:
         codes = measure_codes(model, ds, k=self.k, seed=point["seed"])
         out = codes.to_dict()
         out.pop("layers", None)
+        out.pop("per_layer", None)
         out.update(train_seconds=train_seconds, final_train_loss=result.final.get("train_loss"),
                    model_clean_train_accuracy=_clean_accuracy(model, ds))
         return out
