@@ -91,7 +91,7 @@ def hamming_kneighbors(queries, train, k: int = 9, *, block_rows: int = 128,
         d = dist.astype(np.int64)
         if exclude_self:
             rows = np.arange(d.shape[0])
-            d[rows, start + rows] = np.iinfo(np.int64).max
+            d[rows, start + rows] = q.shape[1] * 64 + 1  # farther than any real code
         # key = distance * n + index makes the order total: lower index wins among equal distances
         key = d * n_train + np.arange(n_train)
         part = np.argpartition(key, need - 1, axis=1)[:, :need] if need < n_train else np.tile(np.arange(n_train), (d.shape[0], 1))

@@ -1,0 +1,45 @@
+"""Categorisation scores: optimal cluster assignment, K-Means/K-NN/logistic on codes with a known answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nnprobe.probes.codes import Codes, categorise, cluster_accuracy
+
+
+def test_cluster_accuracy_uses_the_optimal_assignment():
+    labels = np.array([0, 0, 0, 1, 1, 2, 2, 2])
+    clusters = np.array([7, 7, 3, 3, 3, 5, 5, 7])
+    # best map: 7->0, 3->1, 5->2 gives 2 + 2 + 2 = 6 correct of 8
+    assert cluster_accuracy(labels, clusters) == pytest.approx(6 / 8)
+    assert cluster_accuracy(labels, labels + 10) == 1.0
+
+
+def test_separable_codes_are_categorised_perfectly_and_noise_codes_at_chance():
+    rng = np.random.default_rng(0)
+    protos = rng.integers(0, 2, size=(3, 120))
+    y = np.repeat(np.arange(3), 60)
+    x = protos[y] ^ (rng.random((180, 120)) < 0.05)
+    yt = np.repeat(np.arange(3), 30)
+    xt = protos[yt] ^ (rng.random((90, 120)) < 0.05)
+    r = categorise(Codes.from_bits(x), y, Codes.from_bits(xt), yt, k=5)
+    for v in (r.kmeans_train_accuracy, r.kmeans_test_accuracy, r.knn_train_accuracy, r.knn_test_accuracy,
+              r.logistic_train_accuracy, r.logistic_test_accuracy, r.kmeans_test_nmi):
+        assert v == pytest.approx(1.0)
+    noise = categorise(Codes.from_bits(rng.integers(0, 2, (300, 64))), rng.integers(0, 3, 300),
+                       Codes.from_bits(rng.integers(0, 2, (300, 64))), rng.integers(0, 3, 300), k=5,
+                       methods=("knn",))
+    assert noise.knn_test_accuracy < 0.5 and np.isnan(noise.logistic_test_accuracy)
+
+
+def test_leave_one_out_on_subsample_matches_full():
+    rng = np.random.default_rng(3)
+    protos = rng.integers(0, 2, size=(4, 80))
+    y = rng.integers(0, 4, 400)
+    x = Codes.from_bits(protos[y] ^ (rng.random((400, 80)) < 0.3))
+    full = categorise(x, y, x, y, k=5, methods=("knn",), max_knn_train_queries=None)
+    from nnprobe.probes.codes import hamming_knn_predict
+    assert full.knn_train_accuracy == pytest.approx((hamming_knn_predict(x, y, x, 5, exclude_self=True) == y).mean())
+    sub = categorise(x, y, x, y, k=5, methods=("knn",), max_knn_train_queries=100)
+    assert abs(sub.knn_train_accuracy - full.knn_train_accuracy) < 0.15
