@@ -21,7 +21,7 @@ from torch.func import functional_call, vjp, vmap
 
 from nnprobe.errors import NNProbeError, check_finite
 from nnprobe.probes.gradspace.layout import GradientLayout, ParamBlock
-from nnprobe.probes.gradspace.reference import label_matrix
+from nnprobe.probes.gradspace.reference import label_matrix, preserve_parameters
 
 
 def _fast_kind(module: nn.Module) -> str | None:
@@ -254,7 +254,8 @@ class GradientExtractor:
             _, pullback = vjp(lambda q: functional_call(model, {**fixed, **q}, (xi[None],))[0], p)
             return vmap(pullback)(ci)[0]
 
-        grads = vmap(per_example, in_dims=(None, 0, 1), chunk_size=self.chunk_size)(diff, x, cot)
+        with preserve_parameters(model):
+            grads = vmap(per_example, in_dims=(None, 0, 1), chunk_size=self.chunk_size)(diff, x, cot)
         for b in blocks:
             g = grads[b.name].reshape(x.shape[0], cot.shape[0], -1)
             out[:, :, b.offset:b.offset + b.size] = g if b.indices is None else g[..., b.indices.to(g.device)]

@@ -12,12 +12,34 @@ The loss is the cross-entropy of one example, ``-log softmax(f(x))[label]``; the
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from nnprobe.probes.gradspace.layout import GradientLayout
+
+
+@contextlib.contextmanager
+def preserve_parameters(model: nn.Module):
+    """Put every module's original ``Parameter`` objects back afterwards.
+
+    ``functional_call`` on a model whose module appears twice (tied weights) can leave plain tensors behind;
+    the user's model must come out exactly as it went in.
+    """
+    saved = [(m, dict(m._parameters), dict(m._buffers)) for m in model.modules()]
+    try:
+        yield
+    finally:
+        for m, params, buffers in saved:
+            for key, value in params.items():
+                if m._parameters.get(key) is not value:
+                    m._parameters[key] = value
+            for key, value in buffers.items():
+                if m._buffers.get(key) is not value:
+                    m._buffers[key] = value
 
 
 def label_matrix(labels, batch: int, num_classes: int, device) -> tuple[torch.Tensor, bool]:
@@ -91,9 +113,10 @@ def per_sample_grads_vmap(model: nn.Module, x: torch.Tensor, labels="all", param
             k = model(x[:1]).shape[1]
         lab, squeeze = label_matrix(labels, x.shape[0], k, x.device)
         cols = []
-        for r in range(lab.shape[1]):
-            g = per_example(diff, x, lab[:, r])
-            cols.append(layout.gather(torch.cat([g[n].reshape(x.shape[0], -1) for n in layout.names], dim=1)))
+        with preserve_parameters(model):
+            for r in range(lab.shape[1]):
+                g = per_example(diff, x, lab[:, r])
+                cols.append(layout.gather(torch.cat([g[n].reshape(x.shape[0], -1) for n in layout.names], dim=1)))
         out = torch.stack(cols, dim=1)
     finally:
         model.train(was_training)
