@@ -1,0 +1,179 @@
+"""Primal-dual interior-point solver for the linear-SVM dual on a (small) working set.
+
+Solves, for ``Q = Z Z^T`` (Z is ``(N, p)``, one row per dual variable)::
+
+    min 1/2 a^T Q a - sum(a)   s.t.  A a = 0,  a >= 0,  sum_{j in group i} a_j <= C  (each group i)
+
+which covers the binary SVM with an unregularised intercept (``Z = y * x``, ``A = y^T``, one variable per
+group) and the Crammer-Singer multi-class SVM with unregularised intercepts (Kesler rows, ``A`` the class
+balance, one group per sample). The multipliers of ``A a = 0`` are the intercepts. Mehrotra
+predictor-corrector steps; each Newton system is solved through the ``p x p`` matrix ``I + Z^T H^-1 Z``
+(Woodbury; ``H`` the block-diagonal barrier Hessian) or directly when ``N`` is small, so a step costs
+``O(N p^2)`` rather than the ``O(N^3)`` of a dense QP. About 20-40 steps reach a duality gap of 1e-9
+independently of how ill-conditioned ``Q`` is, which is what makes it beat SMO on separable features.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import LinAlgError, cho_factor, cho_solve, lu_factor, lu_solve
+
+HARD_C = 1e6  # 'hard margin' on features normalised to unit RMS norm
+DIRECT_LIMIT = 150  # up to this many variables (or the feature dimension), factor the N x N system directly
+
+
+def _group_sum(v, groups, n_groups):
+    return np.bincount(groups, weights=v, minlength=n_groups)
+
+
+def _factor(M):
+    """Cholesky, or LU when rounding has made the (mathematically positive definite) matrix indefinite."""
+    try:
+        return "chol", cho_factor(M, lower=True, check_finite=False)
+    except LinAlgError:
+        return "lu", lu_factor(M, check_finite=False)
+
+
+def _solve(factor, u):
+    kind, f = factor
+    return cho_solve(f, u, check_finite=False) if kind == "chol" else lu_solve(f, u, check_finite=False)
+
+
+class _Newton:
+    """Factorisation of ``M = Z Z^T + diag(dz) + G^T diag(dv) G`` for one interior-point step."""
+
+    def __init__(self, Z, dz, dv, groups, n_groups):
+        self.Z, self.dz, self.dv, self.groups, self.n_groups = Z, dz, dv, groups, n_groups
+        n = Z.shape[0]
+        if n <= max(DIRECT_LIMIT, Z.shape[1]):
+            M = Z @ Z.T
+            M[np.diag_indices(n)] += dz
+            if dv is not None:
+                same = groups[:, None] == groups[None, :]
+                M += np.where(same, dv[groups][:, None], 0.0)
+            self.direct = _factor(M)
+        else:
+            self.direct = None
+            HZ = self._h_inv(Z)
+            K = Z.T @ HZ
+            K[np.diag_indices(K.shape[0])] += 1.0
+            self.small = _factor(K)
+
+    def _h_inv(self, u):
+        """``H^-1 u`` for the block-diagonal ``H = diag(dz) + G^T diag(dv) G`` (Sherman-Morrison per group)."""
+        inv = 1.0 / self.dz
+        out = u * (inv if u.ndim == 1 else inv[:, None])
+        if self.dv is None:
+            return out
+        g = self.groups
+        s_inv = _group_sum(inv, g, self.n_groups)
+        coef = self.dv / (1.0 + self.dv * s_inv)
+        if u.ndim == 1:
+            su = _group_sum(out, g, self.n_groups)
+            return out - inv * (coef * su)[g]
+        su = np.stack([_group_sum(out[:, k], g, self.n_groups) for k in range(u.shape[1])], 1)
+        return out - inv[:, None] * (coef[:, None] * su)[g]
+
+    def solve(self, u):
+        if self.direct is not None:
+            return _solve(self.direct, u)
+        hu = self._h_inv(u)
+        return hu - self._h_inv(self.Z @ _solve(self.small, self.Z.T @ hu))
+
+
+def solve_qp(Z: np.ndarray, A: np.ndarray, C: float = np.inf, groups: np.ndarray | None = None,
+             tol: float = 1e-8, max_iter: int = 200) -> tuple[np.ndarray, np.ndarray, int]:
+    """Return ``(alpha, lam, n_iter)``: the dual solution and the multipliers of ``A alpha = 0``.
+
+    ``C = inf`` is the hard margin (no upper bound). ``groups[j]`` names the sample variable ``j`` belongs
+    to (default: its own).
+
+    >>> x = np.array([[0.0], [2.0]]); y = np.array([-1.0, 1.0])
+    >>> a, lam, _ = solve_qp(y[:, None] * x, y[None, :])
+    >>> float(np.round((a * y) @ x, 6)[0]), float(np.round(lam[0], 6))
+    (1.0, -1.0)
+    """
+    Z = np.ascontiguousarray(Z, dtype=np.float64)
+    A = np.atleast_2d(np.asarray(A, dtype=np.float64))
+    N = Z.shape[0]
+    bounded = np.isfinite(C)
+    groups = np.arange(N) if groups is None else np.asarray(groups)
+    n_groups = int(groups.max()) + 1 if N else 0
+    alpha = np.full(N, 1.0 if not bounded else min(1.0, C / (2 * np.bincount(groups).max())))
+    z = np.ones(N)
+    lam = np.zeros(A.shape[0])
+    s = C - _group_sum(alpha, groups, n_groups) if bounded else None  # slack, kept as its own variable
+    v = 1.0 / s if bounded else None  # start centred: s v = alpha z = 1
+    n_comp = N + (n_groups if bounded else 0)
+    best = (np.inf, alpha, lam, 0)
+    for it in range(1, max_iter + 1):
+        w = Z.T @ alpha
+        r_d = Z @ w - 1.0 + A.T @ lam - z
+        r_b = None
+        if bounded:
+            r_b = _group_sum(alpha, groups, n_groups) + s - C
+            r_d += v[groups]
+        r_p = A @ alpha
+        mu = (alpha @ z + (s @ v if bounded else 0.0)) / n_comp
+        res_d = np.abs(r_d).max() / (1.0 + np.abs(r_d + z - A.T @ lam).max())
+        res_p = np.abs(r_p).max() / (1.0 + alpha.sum())
+        merit = mu / (1.0 + alpha.max()) + res_d + res_p
+        if not np.isfinite(merit):
+            break
+        if merit < best[0]:
+            best = (merit, alpha, lam, it)
+        elif merit > 1e4 * best[0]:
+            break  # rounding errors have taken over: return the best iterate
+        if mu < tol * (1.0 + alpha.max()) and res_d < 1e-7 and res_p < 1e-7:
+            break
+        dz = z / alpha
+        dv = v / s if bounded else None
+        newton = _Newton(Z, dz, dv, groups, n_groups)
+        MA = newton.solve(A.T.copy())            # (N, q)
+        S = A @ MA
+        S_f = _factor(S)
+
+        def direction(r_az, r_sv):
+            r1 = -r_d + r_az / alpha
+            if bounded:
+                r1 -= ((r_sv + v * r_b) / s)[groups]
+            m_r1 = newton.solve(r1)
+            d_lam = _solve(S_f, A @ m_r1 + r_p)
+            d_a = m_r1 - MA @ d_lam
+            d_z = (r_az - z * d_a) / alpha
+            if bounded:
+                d_s = -r_b - _group_sum(d_a, groups, n_groups)
+                d_v = (r_sv - v * d_s) / s
+                return d_a, d_lam, d_z, d_s, d_v
+            return d_a, d_lam, d_z, None, None
+
+        def step_to_boundary(x, dx):
+            neg = dx < 0
+            return min(1.0, float((-x[neg] / dx[neg]).min())) if neg.any() else 1.0
+
+        def max_step(d):
+            d_a, _, d_z, d_s, d_v = d
+            t = min(step_to_boundary(alpha, d_a), step_to_boundary(z, d_z))
+            if bounded:
+                t = min(t, step_to_boundary(s, d_s), step_to_boundary(v, d_v))
+            return t
+
+        aff = direction(-alpha * z, -s * v if bounded else None)
+        t_aff = max_step(aff)
+        mu_aff = ((alpha + t_aff * aff[0]) @ (z + t_aff * aff[2])
+                  + (((s + t_aff * aff[3]) @ (v + t_aff * aff[4])) if bounded else 0.0)) / n_comp
+        sigma = (mu_aff / mu) ** 3
+        r_az = sigma * mu - alpha * z - aff[0] * aff[2]
+        r_sv = sigma * mu - s * v - aff[3] * aff[4] if bounded else None
+        d = direction(r_az, r_sv)
+        t = min(1.0, 0.995 * max_step(d))
+        alpha = alpha + t * d[0]
+        lam = lam + t * d[1]
+        z = z + t * d[2]
+        if bounded:
+            s = s + t * d[3]
+            v = v + t * d[4]
+    _, alpha, lam, _ = best
+    if not (np.isfinite(alpha).all() and np.isfinite(lam).all()):
+        raise FloatingPointError("the interior-point SVM solver diverged (non-finite dual variables)")
+    return alpha, lam, it
