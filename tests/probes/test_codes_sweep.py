@@ -41,16 +41,16 @@ def test_sweep_runs_resumes_and_shows_width_trend(tmp_path):
         calls.append(point)
         return runner(point)
 
-    points = factor_line("width", [1, 3, 32], data="digits", epochs=10, samples_per_class=40, test_samples_per_class=20)
+    points = factor_line("width", [1, 3, 64], data="digits", epochs=15, samples_per_class=60, test_samples_per_class=30)
     table = ResultsTable(tmp_path / "results.sqlite")
     run_sweep(points, fn, table, progress=False)
     run_sweep(points, fn, table, progress=False)  # everything done: nothing recomputed
     assert len(calls) == 3
     rows = rows_for(table.rows(), points)
-    assert [r["width"] for r in rows] == [1, 3, 32]
+    assert [r["width"] for r in rows] == [1, 3, 64]
     rr = [r["redundancy_ratio_train"] for r in rows]
     knn = [r["knn_test_accuracy"] for r in rows]
-    assert rr[0] > 0.5 and rr[2] < 0.02 and rr[0] > rr[1] > rr[2]  # 1 unit: at most 2 codes for 400 examples
+    assert rr[0] > 0.5 and rr[2] < 0.02 and rr[0] > rr[1] > rr[2]  # 1 unit: at most 2 codes for 600 examples
     assert knn[2] > knn[0] + 0.3
 
 
@@ -61,10 +61,10 @@ def test_real_mnist_well_trained_mlp_behaves_as_hash_encoder(mnist_dir):
     from nnprobe.probes.codes import measure_codes
     from nnprobe.training import TrainConfig, seed_everything, train
 
-    ds = load_dataset("mnist", data_dir=mnist_dir, samples_per_class=500, test_samples_per_class=200)
+    ds = load_dataset("mnist", data_dir=mnist_dir, samples_per_class=1000, test_samples_per_class=300)
     seed_everything(0)
     model = build_model("mlp", ds.input_shape, ds.num_classes, width=100, depth=3)
-    train(model, ds, TrainConfig(epochs=6, batch_size=128, optimizer="momentum", lr=0.05, schedule="cosine",
+    train(model, ds, TrainConfig(epochs=8, batch_size=128, optimizer="momentum", lr=0.05, schedule="cosine",
                                  progress=False))
     r = measure_codes(model, ds, k=9, max_knn_train_queries=500)
     assert r.model_test_accuracy > 0.93
