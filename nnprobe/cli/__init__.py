@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "nnprobe.cli.data",
     "nnprobe.cli.train",
     "nnprobe.cli.codes",
+    "nnprobe.cli.gradnet",
 ]
 
 

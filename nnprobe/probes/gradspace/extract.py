@@ -240,7 +240,8 @@ class GradientExtractor:
             return d[..., rows, 0] * a[None, :, cols, 0]
         R, B, _, P = d.shape
         step = max(1, budget // max(1, R * B * P))
-        parts = [(d[:, :, rows[s:s + step]] * a[None, :, cols[s:s + step]]).sum(-1) for s in range(0, len(idx), step)]
+        parts = [torch.einsum("rbkp,bkp->rbk", d[:, :, rows[s:s + step]], a[:, cols[s:s + step]])
+                 for s in range(0, len(idx), step)]
         return torch.cat(parts, dim=-1)
 
     def _fill_fallback(self, out, x, cot, blocks):

@@ -1,0 +1,99 @@
+"""Figures of the GradNet study: base vs GradNet accuracy per snapshot, and the learning curves.
+
+Both take the plain-dict payload of :meth:`nnprobe.probes.gradspace.GradNetStudy.to_dict` (so they also work
+on a ``gradnet.json`` read back from disk) and write a PNG atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from nnprobe.report.plotting import savefig  # noqa: E402
+
+BASE_COLOR = "#4C72B0"
+GRADNET_COLOR = "#DD8452"
+
+
+def plot_snapshot_table(study: dict, path: str | Path, title: str | None = None) -> Path:
+    """Left: test accuracy of base and GradNet per snapshot epoch. Right: GradNet vs base with the diagonal.
+
+    >>> plot_snapshot_table({"dataset": "mnist", "table": [{"epoch": 1, "base_test_accuracy": 0.5,
+    ...     "gradnet_test_accuracy": 0.6}]}, "/tmp/snap.png")   # doctest: +SKIP
+    """
+    rows = study["table"]
+    epochs = [r["epoch"] for r in rows]
+    base = [r["base_test_accuracy"] for r in rows]
+    grad = [r["gradnet_test_accuracy"] for r in rows]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2), gridspec_kw={"width_ratios": [1.4, 1]})
+    pos = list(range(len(rows)))
+    w = 0.38
+    b1 = ax1.bar([p - w / 2 for p in pos], base, w, label="base network", color=BASE_COLOR)
+    b2 = ax1.bar([p + w / 2 for p in pos], grad, w, label="GradNet", color=GRADNET_COLOR)
+    for bars in (b1, b2):
+        for bar in bars:
+            ax1.annotate(f"{bar.get_height():.3f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                         ha="center", va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
+    ax1.set_xticks(pos, [str(e) for e in epochs])
+    ax1.set_xlabel("base-network snapshot (epoch)")
+    ax1.set_ylabel("test accuracy")
+    ax1.set_ylim(0, min(1.08, max(base + grad + [0.1]) * 1.15))
+    ax1.legend(loc="lower right", frameon=False)
+    ax1.grid(axis="y", alpha=0.3)
+    ax1.set_title("accuracy per snapshot")
+    lo = max(0.0, min(base + grad) - 0.05)
+    ax2.plot([lo, 1], [lo, 1], ls="--", color="grey", lw=1, label="GradNet = base")
+    ax2.scatter(base, grad, color=GRADNET_COLOR, zorder=3, s=40)
+    for e, x, y in zip(epochs, base, grad):
+        ax2.annotate(f"ep {e}", (x, y), xytext=(4, -10), textcoords="offset points", fontsize=8)
+    ax2.set_xlim(lo, 1)
+    ax2.set_ylim(lo, 1)
+    ax2.set_xlabel("base-network test accuracy")
+    ax2.set_ylabel("GradNet test accuracy")
+    ax2.set_title("above the diagonal: GradNet wins")
+    ax2.legend(loc="lower right", frameon=False, fontsize=8)
+    ax2.grid(alpha=0.3)
+    fig.suptitle(title or f"{study.get('dataset', '')}: base network vs GradNet on its gradients")
+    fig.tight_layout()
+    return savefig(fig, path)
+
+
+def plot_learning_curves(study: dict, path: str | Path, title: str | None = None) -> Path:
+    """Left: the base network's test accuracy per epoch (snapshots marked). Right: GradNet test accuracy per
+    GradNet epoch, one curve per snapshot (dashed line: that snapshot's base accuracy)."""
+    rows = study["table"]
+    hist = study.get("base_history", [])
+    curves = study.get("gradnet_histories", {})
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2))
+    if hist:
+        ax1.plot([h["epoch"] for h in hist], [h["test_accuracy"] for h in hist], marker="o", ms=3, color=BASE_COLOR,
+                 label="test")
+        ax1.plot([h["epoch"] for h in hist], [h["train_accuracy"] for h in hist], ls=":", color=BASE_COLOR,
+                 label="train (running)")
+    ax1.scatter([r["epoch"] for r in rows], [r["base_test_accuracy"] for r in rows], s=70, facecolors="none",
+                edgecolors="black", zorder=3, label="snapshots")
+    ax1.set_xlabel("base-network epoch")
+    ax1.set_ylabel("accuracy")
+    ax1.set_title("base network (first half of the training set)")
+    ax1.grid(alpha=0.3)
+    ax1.legend(frameon=False, fontsize=8)
+    cmap = plt.get_cmap("viridis")
+    for i, r in enumerate(rows):
+        h = curves.get(r["epoch"], curves.get(str(r["epoch"]), []))
+        color = cmap(i / max(1, len(rows) - 1) * 0.85)
+        if h and "test_accuracy" in h[0]:
+            ax2.plot([p["epoch"] for p in h], [p["test_accuracy"] for p in h], color=color, marker="o", ms=2.5,
+                     label=f"snapshot ep {r['epoch']}")
+        ax2.axhline(r["base_test_accuracy"], color=color, ls="--", lw=0.9)
+    ax2.set_xlabel("GradNet epoch")
+    ax2.set_ylabel("GradNet test accuracy (summed scores)")
+    ax2.set_title("GradNet (second half); dashed: base")
+    ax2.grid(alpha=0.3)
+    ax2.legend(frameon=False, fontsize=8)
+    fig.suptitle(title or f"{study.get('dataset', '')}: learning curves")
+    fig.tight_layout()
+    return savefig(fig, path)
