@@ -133,8 +133,8 @@ def run_gradnet_cmd(opts: dict) -> dict:
 def reproduce_plan(quick: bool) -> dict:
     """Settings of ``nnprobe reproduce gradnet`` (``--quick``: subsampled so all datasets fit in ~15 CPU minutes)."""
     if quick:
-        return {"samples_per_class": 500, "test_samples_per_class": 150, "epochs": 6, "snapshots": [1, 2, 6],
-                "model": {"channels": 8, "width": 64}, "lr": 0.01, "percent": 2.0, "fit_samples": 400,
+        return {"samples_per_class": 2000, "test_samples_per_class": 500, "epochs": 8, "snapshots": [1, 2, 4, 8],
+                "model": {"channels": 8, "width": 64}, "lr": 0.01, "percent": 2.0, "fit_samples": 1000,
                 "structure": "5+25+25+10", "gradnet_epochs": 15, "cifar": False}
     return {"samples_per_class": None, "test_samples_per_class": None, "epochs": 20, "snapshots": [1, 2, 5, 10, 20],
             "model": {"channels": 32, "width": 128}, "lr": 0.01, "percent": 1.0, "fit_samples": 2000,
