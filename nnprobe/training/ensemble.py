@@ -94,9 +94,11 @@ def _check(models, datasets, configs):
 class _Stack:
     """The members' parameters stacked on a new leading axis, zero-padded per dimension to the largest."""
 
-    def __init__(self, models: Sequence[nn.Module], device):
+    def __init__(self, models: Sequence[nn.Module], device, transposed: frozenset = frozenset()):
+        # ``transposed`` names (2-D weights) are stored as (N, in, out): batched products then read them contiguously.
+        self.transposed = transposed
         self.names = [name for name, _ in models[0].named_parameters()]
-        per_member = [dict(m.named_parameters()) for m in models]
+        per_member = [{k: (v.t() if k in transposed else v) for k, v in m.named_parameters()} for m in models]
         self.shapes = [[tuple(p[name].shape) for name in self.names] for p in per_member]
         self.params: dict[str, torch.Tensor] = {}
         self.masks: dict[str, torch.Tensor] = {}
@@ -125,7 +127,8 @@ class _Stack:
             for i, model in enumerate(models):
                 for j, (name, p) in enumerate(model.named_parameters()):
                     region = (i, *(slice(0, d) for d in self.shapes[i][j]))
-                    p.copy_(self.params[name][region].to(p.device))
+                    value = self.params[name][region]
+                    p.copy_((value.t() if name in self.transposed else value).to(p.device))
 
 
 def _mlp_plan(model: nn.Module):
@@ -157,16 +160,20 @@ def _zoo_mlp_forward():
     return MLP.forward
 
 
-def _make_forward(template: nn.Module, stack: _Stack, use_bmm: bool):
-    """``forward(x) -> logits``: ``x`` is ``(N, B, ...)``, logits ``(N, B, C)``."""
-    plan = _mlp_plan(template) if use_bmm else None
+def _make_forward(template: nn.Module, stack: _Stack, plan):
+    """``forward(x, shared=False) -> logits (N, B, C)``: ``x`` is ``(N, B, ...)``, or ``(B, ...)`` seen by all
+    members when ``shared`` (test-set evaluation)."""
     params = stack.params
     if plan is not None:
-        def forward(x):
-            h = x.flatten(2)
-            for kind, item in plan:
-                if kind == "linear":
-                    h = torch.baddbmm(params[f"{item}.bias"].unsqueeze(1), h, params[f"{item}.weight"].transpose(1, 2))
+        def forward(x, shared=False):
+            for j, (kind, item) in enumerate(plan):
+                if kind == "linear":  # weights stored transposed, (N, in, out)
+                    w, b = params[f"{item}.weight"], params[f"{item}.bias"].unsqueeze(1)
+                    if j == 0 and shared:  # one wide product instead of N copies of the input
+                        n, d, k = w.shape
+                        h = (x.flatten(1) @ w.permute(1, 0, 2).reshape(d, n * k)).view(-1, n, k).transpose(0, 1) + b
+                    else:
+                        h = torch.baddbmm(b, h if j else x.flatten(2), w)
                 else:
                     h = item(h)
             return h
@@ -174,8 +181,8 @@ def _make_forward(template: nn.Module, stack: _Stack, use_bmm: bool):
     from torch.func import functional_call, vmap
 
     one = lambda p, xb: functional_call(template, p, (xb,))  # noqa: E731
-    batched = vmap(one, in_dims=(0, 0))
-    return lambda x: batched(params, x)
+    batched, batched_shared = vmap(one, in_dims=(0, 0)), vmap(one, in_dims=(0, None))
+    return lambda x, shared=False: (batched_shared if shared else batched)(params, x)
 
 
 def train_ensemble(models: Sequence[nn.Module], datasets, configs: TrainConfig | Sequence[TrainConfig] | None = None,
@@ -206,8 +213,10 @@ def train_ensemble(models: Sequence[nn.Module], datasets, configs: TrainConfig |
     for m in models:
         m.to(device)
     template = models[0]
-    stack = _Stack(models, device)
-    forward = _make_forward(template, stack, use_bmm)
+    plan = _mlp_plan(template) if use_bmm else None
+    linear = frozenset(f"{item}.weight" for kind, item in plan if kind == "linear") if plan else frozenset()
+    stack = _Stack(models, device, transposed=linear)
+    forward = _make_forward(template, stack, plan)
 
     first = datasets[0]
     n = first.n_train
@@ -278,11 +287,11 @@ def _evaluate(forward, x, y, shared, n_models, batch_size, device):
     correct = torch.zeros(n_models, device=device, dtype=torch.long)
     for i in range(0, nt, batch_size):
         if shared:
-            xb = x[i:i + batch_size].unsqueeze(0).expand(n_models, *x[i:i + batch_size].shape)
             yb = y[i:i + batch_size].unsqueeze(0).expand(n_models, -1)
+            out = forward(x[i:i + batch_size], shared=True)
         else:
-            xb, yb = x[:, i:i + batch_size], y[:, i:i + batch_size]
-        out = forward(xb)
+            yb = y[:, i:i + batch_size]
+            out = forward(x[:, i:i + batch_size])
         loss += F.cross_entropy(out.flatten(0, 1), yb.flatten(), reduction="none").view(yb.shape).sum(1).double()
         correct += (out.argmax(2) == yb).sum(1)
     nt = max(nt, 1)
