@@ -93,7 +93,7 @@ def plot_learning_curves(study: dict, path: str | Path, title: str | None = None
     ax2.set_ylabel("GradNet test accuracy (summed scores)")
     ax2.set_title("GradNet (second half); dashed: base")
     ax2.grid(alpha=0.3)
-    ax2.legend(frameon=False, fontsize=8)
+    ax2.legend(frameon=False, fontsize=8, loc="lower right")
     fig.suptitle(title or f"{study.get('dataset', '')}: learning curves")
     fig.tight_layout()
     return savefig(fig, path)

@@ -52,7 +52,11 @@ def parse_structure(structure) -> list[int]:
 
 
 def block_inputs(groups: list[tuple[str, int, int]], n_blocks: int, window: int = 1) -> list[tuple[int, int]]:
-    """Feature ranges of the hidden blocks: block ``j`` sees the gradients of layers ``j .. j + window - 1``."""
+    """Feature ranges of the hidden blocks: block ``j`` sees the gradients of layers ``j .. j + window - 1``.
+
+    >>> block_inputs([("conv1", 0, 30), ("conv2", 30, 130), ("fc", 130, 150)], 2, window=2)
+    [(0, 130), (30, 150)]
+    """
     if window < 1:
         raise NNProbeError(f"window must be at least 1, got {window}", "pass window=1 (one layer per block) or 2")
     expected = len(groups) - window + 1
@@ -170,7 +174,12 @@ class GradNetResult:
 
 
 def accuracy_of_sum(model: GradNet, grads: torch.Tensor, y: torch.Tensor) -> float:
-    """Test rule accuracy: ``argmax_k sum_c s(g(x, c))_k == y``."""
+    """Test rule accuracy: ``argmax_k sum_c s(g(x, c))_k == y``.
+
+    >>> net = GradNet([(0, 3)], [2], num_classes=2)
+    >>> 0.0 <= accuracy_of_sum(net, torch.randn(5, 2, 3), torch.zeros(5, dtype=torch.long)) <= 1.0
+    True
+    """
     return float((model.predict_scores(grads).argmax(1).cpu() == y.cpu()).double().mean())
 
 

@@ -49,7 +49,12 @@ class GradientConfig:
 
 
 class SnapshotCallback(Callback):
-    """Keeps a CPU deep copy of the model after each epoch in ``epochs`` (in ``self.snapshots``)."""
+    """Keeps a CPU deep copy of the model after each epoch in ``epochs`` (in ``self.snapshots``).
+
+    >>> cb = SnapshotCallback([1, 5])
+    >>> train(model, ds, TrainConfig(epochs=5), callbacks=[cb]); sorted(cb.snapshots)   # doctest: +SKIP
+    [1, 5]
+    """
 
     def __init__(self, epochs):
         self.epochs = set(int(e) for e in epochs)
@@ -61,7 +66,13 @@ class SnapshotCallback(Callback):
 
 
 def split_halves(dataset, seed: int = 0):
-    """``(base_half, gradnet_half)``: the training set shuffled with ``seed`` and cut in two."""
+    """``(base_half, gradnet_half)``: the training set shuffled with ``seed`` and cut in two.
+
+    >>> from nnprobe.data import load_dataset
+    >>> a, b = split_halves(load_dataset("synthetic:blobs"))
+    >>> a.n_train == b.n_train
+    True
+    """
     n = dataset.n_train
     if n < 4:
         raise NNProbeError(f"the training set has only {n} examples", "use more training data")
@@ -124,7 +135,11 @@ class GradNetStudy:
 
 def gradnet_on_snapshot(model: nn.Module, gradnet_half, test_x, test_y, num_classes: int,
                         gcfg: GradientConfig, ncfg: GradNetConfig, device="cpu"):
-    """Select coordinates, extract train/test gradients, normalise, train GradNet: ``(result, layout, seconds)``."""
+    """Select coordinates, extract train/test gradients, normalise, train GradNet: ``(result, layout, seconds)``.
+
+    >>> result, layout, _ = gradnet_on_snapshot(snapshot, half, ds.x_test, ds.y_test, 10, GradientConfig(),
+    ...                                         GradNetConfig(structure="5+25+25+10"))   # doctest: +SKIP
+    """
     model = model.to(device).eval()
     t0 = time.perf_counter()
     full = GradientExtractor(model, gcfg.params, chunk_size=gcfg.chunk_size)
