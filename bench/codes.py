@@ -4,6 +4,8 @@
     ``KNeighborsClassifier(metric="hamming")`` on the same 0/1 codes: predictions compared, speed ratio.
 (b) Redundancy ratio (distinct-code count) of 60,000 codes x 10,000 units: time and peak memory, against
     ``np.unique(axis=0)`` on the packed rows.
+(c) Recording: codes of 60,000 inputs through a 10,000-unit ReLU layer, streamed and packed; time and the
+    process's peak resident memory (run first, so the peak is the recording's).
 
 Usage: ``python bench/codes.py`` (about 1-2 minutes on 2 CPU cores; ``--quick`` for a smaller run).
 """
@@ -87,14 +89,38 @@ def bench_redundancy(n: int, units: int) -> None:
     print(f"redundancy_speedup_vs_np_unique: {t_ref / t_ours:.1f}")
 
 
+def bench_record(n: int, units: int) -> None:
+    import resource
+
+    import torch
+    from torch import nn
+
+    from nnprobe.probes.codes import record_codes
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, units), nn.ReLU(), nn.Linear(units, 10))
+    x = torch.randn(n, 16)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start = time.perf_counter()
+    codes = record_codes(model, x, batch_size=1024)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"record_shape: {n} inputs x {units} ReLU units -> packed {codes.nbytes / 2**20:.1f} MiB")
+    print(f"record_seconds: {seconds:.2f}")
+    print(f"record_process_peak_rss_mib: {peak:.0f} (before recording {before:.0f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (seconds)")
     args = parser.parse_args()
     if args.quick:
+        bench_record(10000, 10000)
         bench_knn(2000, 500, 2048, 9)
         bench_redundancy(10000, 10000)
     else:
+        bench_record(60000, 10000)
         bench_knn(10000, 2000, 2048, 9)
         bench_redundancy(60000, 10000)
 

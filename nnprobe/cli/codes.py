@@ -159,6 +159,9 @@ def reproduce_codes(quick: bool, out: Path, data: str, data_dir, device: str, pr
         if len(sub) < 2:
             continue
         report.heading(factor.replace("_", " "), level=3)
+        fixed = {k: v for k, v in points[0].items() if k != factor and all(p[k] == v for p in points)
+                 and k not in ("data", "model", "seed")}
+        report.text("Held fixed: " + ", ".join(f"{k} = {v}" for k, v in fixed.items()) + ".")
         report.figure(plot_factor(sub, factor, out / f"factor_{factor}.png"), f"Encoding properties vs {factor}")
         report.table(sorted(sub, key=lambda r: r[factor]), [factor] + FACTOR_COLUMNS)
     report.heading("Run")

@@ -99,7 +99,8 @@ def plot_factor(rows: list[dict], factor: str, path, *, title: str | None = None
     for key, label, color in [("redundancy_ratio_train", "train", "#d62728"), ("redundancy_ratio_test", "test", "#9467bd")]:
         ax1.plot(x, [r.get(key, np.nan) for r in rows], marker="o", color=color, label=label)
     ax1.set_ylabel("redundancy ratio")
-    ax1.set_ylim(-0.03, max(0.05, 1.05 * max(max(r.get("redundancy_ratio_train", 0), r.get("redundancy_ratio_test", 0)) for r in rows)))
+    top = max(0.05, 1.05 * max(max(r.get("redundancy_ratio_train", 0), r.get("redundancy_ratio_test", 0)) for r in rows))
+    ax1.set_ylim(-0.04 * top, top)
     ax1.set_title("determinism (0 = every example has its own code)")
     for key, label, color, ls in CATEGORISATION_SERIES:
         ax2.plot(x, [r.get(key, np.nan) for r in rows], marker="o", color=color, ls=ls, label=label)

@@ -180,11 +180,11 @@ def quick_plan(data: str = "mnist", *, samples=(20, 200, 2000)) -> dict[str, lis
         "phase": phase_grid([4, 8, 16, 32, 64, 128, 256], [1, 3, 10, 30], list(samples), **base),
         "width": factor_line("width", [2, 4, 8, 16, 32, 64, 128, 256], **base),
         "depth": factor_line("depth", [1, 2, 3, 4], width=64, **base),
-        "epochs": factor_line("epochs", [1, 2, 3, 5, 10, 20, 40], width=64, **base),
+        "epochs": factor_line("epochs", [1, 2, 3, 5, 10, 20, 40], width=32, **base),
         "samples_per_class": factor_line("samples_per_class", [10, 20, 50, 100, 200, 500, 1000], width=64, **base),
         "weight_decay": factor_line("weight_decay", [0.0, 1e-4, 1e-3, 1e-2, 3e-2], width=64, **base),
         "dropout": factor_line("dropout", [0.0, 0.2, 0.5], width=64, **base),
-        "label_noise": factor_line("label_noise", [0.0, 0.2, 0.4, 0.6, 0.8], width=64, **base),
+        "label_noise": factor_line("label_noise", [0.0, 0.2, 0.4, 0.6, 0.8], width=32, **base),
     }
     return plan
 
