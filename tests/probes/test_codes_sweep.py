@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from nnprobe.errors import NNProbeError
-from nnprobe.probes.codes.sweep import (PointRunner, assign_regimes, factor_line, make_point, phase_grid, quick_plan,
-                                        rows_for, unique_points)
+from nnprobe.probes.codes.sweep import (PointRunner, assign_regimes, factor_line, full_plan, make_point, phase_grid,
+                                        quick_plan, rows_for, unique_points)
 
 
 def test_points_and_plans():
@@ -19,6 +19,7 @@ def test_points_and_plans():
     assert set(plan) == {"phase", "width", "depth", "epochs", "samples_per_class", "weight_decay", "dropout", "label_noise"}
     points = [p for pts in plan.values() for p in pts]
     assert len(unique_points(points)) <= len(points)
+    assert set(full_plan("mnist")) == set(plan)
 
 
 def test_regimes_follow_redundancy_and_accuracy():
