@@ -19,6 +19,8 @@ COMMAND_MODULES = [
     "nnprobe.cli.train",
     "nnprobe.cli.codes",
     "nnprobe.cli.gradnet",
+    "nnprobe.cli.sweep",
+    "nnprobe.cli.report",
 ]
 
 

@@ -103,5 +103,56 @@ class ResultsTable:
 
         return pd.DataFrame(self.rows(status))
 
+    def records(self, status: str | None = None) -> list[dict]:
+        """Structured rows ``{key, params, metrics, status, error, seconds, attempts, updated}``, oldest first."""
+        query = "SELECT key, params, metrics, status, error, seconds, attempts, updated FROM points"
+        args: tuple = ()
+        if status is not None:
+            query += " WHERE status = ?"
+            args = (status,)
+        with self._connect() as con:
+            raw = con.execute(query + " ORDER BY updated", args).fetchall()
+        return [{"key": k, "params": json.loads(p), "metrics": json.loads(m) if m else None, "status": st, "error": e,
+                 "seconds": sec, "attempts": a, "updated": u} for k, p, m, st, e, sec, a, u in raw]
+
+    def timeline(self) -> list[tuple[str, str, float, float | None]]:
+        """``(key, status, updated, seconds)`` of every row, oldest update first (for progress and ETA)."""
+        with self._connect() as con:
+            return con.execute("SELECT key, status, updated, seconds FROM points ORDER BY updated").fetchall()
+
+    def create_view(self, name: str = "results") -> list[str]:
+        """(Re)create a flat SQL view, one column per parameter and metric, for ``pandas.read_sql``.
+
+        >>> import pandas as pd, sqlite3                                        # doctest: +SKIP
+        >>> pd.read_sql("SELECT * FROM results", sqlite3.connect("runs/s/results.sqlite"))  # doctest: +SKIP
+
+        Returns the view's columns. A metric named like a parameter or a table column gets a ``metric_`` prefix.
+        """
+        fixed = ["key", "status", "error", "seconds", "attempts", "updated"]
+        with self._connect() as con:
+            raw = con.execute("SELECT params, metrics FROM points").fetchall()
+            params: dict = {}
+            metrics: dict = {}
+            for p, m in raw:
+                params.update(dict.fromkeys(json.loads(p)))
+                if m:
+                    metrics.update(dict.fromkeys(json.loads(m)))
+            ok = lambda k: isinstance(k, str) and '"' not in k and "'" not in k  # noqa: E731
+            columns = list(fixed)
+            select = list(fixed)
+            for k in filter(ok, params):
+                if k not in columns:
+                    columns.append(k)
+                    select.append(f"json_extract(params, '$.\"{k}\"') AS \"{k}\"")
+            for k in filter(ok, metrics):
+                alias = k if k not in columns else f"metric_{k}"
+                if alias in columns:
+                    continue
+                columns.append(alias)
+                select.append(f"json_extract(metrics, '$.\"{k}\"') AS \"{alias}\"")
+            con.execute(f'DROP VIEW IF EXISTS "{name}"')
+            con.execute(f'CREATE VIEW "{name}" AS SELECT {", ".join(select)} FROM points')
+        return columns
+
     def __len__(self) -> int:
         return len(self.status_of())
