@@ -59,7 +59,7 @@ def run_study(dataset, spec: dict, train_cfg, snapshots, gcfg, ncfg, out: Path, 
                        f"{row.gradient_seconds + row.gradnet_seconds:.0f} s)")
 
     study = run_gradnet_study(dataset, lambda: build(spec, train_cfg.seed), train_cfg, snapshots, gcfg, ncfg,
-                              on_snapshot=echo_row)
+                              on_snapshot=echo_row, keep_models=True)
     payload = {"dataset_summary": dataset.summary(), "model": spec, "train": train_cfg.to_dict(), **study.to_dict()}
     write_json_atomic(out / "gradnet.json", payload)
     plot_snapshot_table(payload, out / "snapshots.png", title=f"{title}: base network vs GradNet")
@@ -151,6 +151,43 @@ def _available(name: str, data_dir) -> tuple[bool, str]:
         return False, exc.problem
 
 
+OPTION_VARIANTS = {
+    "reference": {},
+    "target: summed scores": {"target": "sum"},
+    "optimiser: SGD + momentum": {"optimizer": "momentum", "lr": 0.01},
+    "no weight decay, no dropout": {"weight_decay": 0.0, "dropout": 0.0},
+    "percentile: 5% kept": {"percent": 5.0},
+    "selection by magnitude": {"criterion": "magnitude"},
+    "normalisation: min-max + power": {"normalize": "minmax_power"},
+    "normalisation: block L2": {"normalize": "block_l2"},
+    "normalisation: none": {"normalize": "none"},
+    "structure 10+50+50+20": {"structure": "10+50+50+20"},
+    "window 2 (adjacent layers) 10+25+10": {"structure": "10+25+10", "window": 2},
+    "3 random labels per point": {"labels_per_sample": 3},
+}
+
+
+def _option_section(report, study, ds, gcfg, ncfg, sub: Path, name: str) -> None:
+    """Options compared in the study, on the first (least trained) snapshot."""
+    from nnprobe.io import write_json_atomic
+    from nnprobe.probes.gradspace import compare_options
+    from nnprobe.report.gradnet_plots import plot_option_comparison
+
+    epoch = study.snapshots[0].epoch
+    click.echo(f"[gradnet] {name}: option variants on the epoch-{epoch} snapshot ...")
+    rows = compare_options(study.models[epoch], ds, OPTION_VARIANTS, gcfg, ncfg)
+    base = study.snapshots[0].base_test_accuracy
+    write_json_atomic(sub / "options.json", {"snapshot_epoch": epoch, "base_test_accuracy": base, "rows": rows})
+    plot_option_comparison(rows, sub / "options.png", base, f"{name}: GradNet options on the epoch-{epoch} snapshot")
+    for r in rows:
+        click.echo(f"  {r['variant']:<40} {r['gradnet_test_accuracy']:.4f}")
+    report.heading(f"{name}: options compared", level=3)
+    report.text(f"One base snapshot (epoch {epoch}, base test accuracy {base:.4f}); each row changes one option of "
+                "the reference configuration above.")
+    report.table(rows, ["variant", "changes", "gradnet_test_accuracy", "gradient_dim", "gradnet_parameters", "seconds"])
+    report.figure(sub / "options.png", f"{name}: GradNet test accuracy per option variant")
+
+
 def reproduce_gradnet(quick: bool, out: Path, data_dir, device: str, progress: bool) -> tuple[Path, Path]:
     """Snapshot tables for MNIST, Fashion-MNIST and (full run, when present) CIFAR-10, in one report."""
     from nnprobe.data import load_dataset
@@ -166,6 +203,7 @@ def reproduce_gradnet(quick: bool, out: Path, data_dir, device: str, progress: b
                 "network's test accuracy with GradNet's. The reference values of that table were not available "
                 "offline, so only our measurements are shown.")
     names = ["mnist", "fashion-mnist"] + (["cifar10"] if plan["cifar"] else [])
+    options_done = False
     for name in names:
         ok, why = _available(name, data_dir)
         if not ok:
@@ -188,6 +226,9 @@ def reproduce_gradnet(quick: bool, out: Path, data_dir, device: str, progress: b
         _echo_table(study.rows())
         report.heading(name)
         _report_section(report, payload, sub, prefix=f"{name}: ")
+        if not options_done:   # the options comparison on the first dataset found
+            _option_section(report, study, ds, gcfg, ncfg, sub, name)
+            options_done = True
     report.text(f"Total time: {time.perf_counter() - start:.0f} s.")
     return report.write(out)
 

@@ -97,3 +97,31 @@ def plot_learning_curves(study: dict, path: str | Path, title: str | None = None
     fig.suptitle(title or f"{study.get('dataset', '')}: learning curves")
     fig.tight_layout()
     return savefig(fig, path)
+
+
+def plot_option_comparison(rows: list[dict], path: str | Path, base_accuracy: float | None = None,
+                           title: str | None = None) -> Path:
+    """Horizontal bars: GradNet test accuracy per option variant (dashed line: the base snapshot's accuracy).
+
+    >>> plot_option_comparison([{"variant": "reference", "gradnet_test_accuracy": 0.9}], "/tmp/opt.png",
+    ...                        base_accuracy=0.85)   # doctest: +SKIP
+    """
+    labels = [r["variant"] for r in rows][::-1]
+    accs = [r["gradnet_test_accuracy"] for r in rows][::-1]
+    fig, ax = plt.subplots(figsize=(8, 0.42 * len(rows) + 1.4))
+    colors = [GRADNET_COLOR if lab != "reference" else "#8C8C8C" for lab in labels]
+    bars = ax.barh(labels, accs, color=colors)
+    for bar, acc in zip(bars, accs):
+        ax.annotate(f"{acc:.4f}", (bar.get_width(), bar.get_y() + bar.get_height() / 2), xytext=(3, 0),
+                    textcoords="offset points", va="center", fontsize=8)
+    lo = min(accs + ([base_accuracy] if base_accuracy is not None else []))
+    ax.set_xlim(max(0.0, lo - 0.05), min(1.0, max(accs) + 0.03))
+    if base_accuracy is not None:
+        ax.axvline(base_accuracy, color=BASE_COLOR, ls="--", lw=1.2, label=f"base network {base_accuracy:.4f}")
+        ax.legend(loc="lower right", frameon=False, fontsize=8)
+    ax.set_xlabel("GradNet test accuracy")
+    ax.grid(axis="x", alpha=0.3)
+    ax.grid(axis="y", visible=False)
+    ax.set_title(title or "GradNet options on one base snapshot")
+    fig.tight_layout()
+    return savefig(fig, path)

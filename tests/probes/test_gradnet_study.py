@@ -50,3 +50,20 @@ def test_study_on_real_mnist_gives_base_and_gradnet_accuracy():
         assert 0.1 < r["gradnet_test_accuracy"] <= 1.0   # well above chance on 10 classes
         assert r["gradient_dim"] < r["full_gradient_dim"] * 0.06
     assert "epoch" in repr(study)
+
+
+def test_compare_options_changes_one_thing_at_a_time():
+    from nnprobe.errors import NNProbeError
+    from nnprobe.probes.gradspace import compare_options
+
+    ds = load_dataset("digits", samples_per_class=30, test_samples_per_class=10)
+    seed_everything(0)
+    model = build_model("mlp", ds.input_shape, ds.num_classes, width=12, depth=1)
+    gcfg = GradientConfig(percent=20.0, fit_samples=50)
+    ncfg = GradNetConfig(structure="4+4", epochs=2)
+    rows = compare_options(model, ds, {"reference": {}, "5%": {"percent": 5.0}, "sum": {"target": "sum"}}, gcfg, ncfg)
+    assert [r["variant"] for r in rows] == ["reference", "5%", "sum"]
+    assert rows[1]["gradient_dim"] < rows[0]["gradient_dim"]
+    assert rows[2]["gradient_dim"] == rows[0]["gradient_dim"]
+    with pytest.raises(NNProbeError, match="unknown option"):
+        compare_options(model, ds, {"bad": {"learning_rate": 1}}, gcfg, ncfg)

@@ -116,6 +116,7 @@ class GradNetStudy:
     gradnet_config: dict
     layouts: dict = field(default_factory=dict)
     seconds: float = 0.0
+    models: dict = field(default_factory=dict, repr=False)   # snapshot epoch -> base model (keep_models=True)
 
     def rows(self) -> list[dict]:
         return [s.row() for s in self.snapshots]
@@ -166,7 +167,8 @@ def gradnet_on_snapshot(model: nn.Module, gradnet_half, test_x, test_y, num_clas
 def run_gradnet_study(dataset, build_base: Callable[[], nn.Module], train_config: TrainConfig,
                       snapshot_epochs, gradient_config: GradientConfig | None = None,
                       gradnet_config: GradNetConfig | None = None, *, split_seed: int = 0,
-                      on_snapshot: Callable[[SnapshotResult], None] | None = None) -> GradNetStudy:
+                      on_snapshot: Callable[[SnapshotResult], None] | None = None,
+                      keep_models: bool = False) -> GradNetStudy:
     """Train the base network on half the data, snapshot it, and train one GradNet per snapshot.
 
     ``build_base()`` returns a fresh base model; ``train_config.epochs`` is raised to the last snapshot epoch
@@ -207,5 +209,36 @@ def run_gradnet_study(dataset, build_base: Callable[[], nn.Module], train_config
         layouts[epoch] = layout.to_dict()
         if on_snapshot is not None:
             on_snapshot(row)
+    models = {e: cb.snapshots[e].cpu() for e in epochs if e in cb.snapshots} if keep_models else {}
     return GradNetStudy(dataset.name, rows, run.history, asdict(gcfg), ncfg.to_dict(), layouts,
-                        time.perf_counter() - start)
+                        time.perf_counter() - start, models)
+
+
+def compare_options(model: nn.Module, dataset, variants: dict[str, dict], gradient_config: GradientConfig,
+                    gradnet_config: GradNetConfig, *, split_seed: int = 0, device="cpu") -> list[dict]:
+    """GradNet test accuracy on one base snapshot for option variants (the study's ablations).
+
+    ``variants`` maps a label to overrides of :class:`GradientConfig` / :class:`GradNetConfig` fields, e.g.
+    ``{"adam": {}, "sgd": {"optimizer": "momentum", "lr": 0.05}, "5%": {"percent": 5.0}}``.
+
+    >>> compare_options(snapshot, ds, {"default": {}, "sum": {"target": "sum"}}, GradientConfig(),
+    ...                 GradNetConfig(structure="5+25+25+10"))   # doctest: +SKIP
+    """
+    _, half = split_halves(dataset, split_seed)
+    gnames = {f for f in GradientConfig.__dataclass_fields__}
+    nnames = {f for f in GradNetConfig.__dataclass_fields__}
+    rows = []
+    for label, over in variants.items():
+        unknown = set(over) - gnames - nnames
+        if unknown:
+            raise NNProbeError(f"variant '{label}' sets unknown option(s) {', '.join(sorted(unknown))}",
+                               f"use fields of GradientConfig ({', '.join(sorted(gnames))}) or GradNetConfig "
+                               f"({', '.join(sorted(nnames))})")
+        g = replace(gradient_config, **{k: v for k, v in over.items() if k in gnames})
+        n = replace(gradnet_config, **{k: v for k, v in over.items() if k in nnames})
+        result, layout, gsec = gradnet_on_snapshot(model, half, dataset.x_test, dataset.y_test, dataset.num_classes,
+                                                   g, n, device=device)
+        rows.append({"variant": label, "changes": ", ".join(f"{k}={v}" for k, v in over.items()) or "(reference)",
+                     "gradnet_test_accuracy": result.test_accuracy, "gradient_dim": layout.dim,
+                     "gradnet_parameters": result.model.num_parameters(), "seconds": gsec + result.seconds})
+    return rows
