@@ -113,6 +113,12 @@ def test_streaming_chunks_and_reused_buffer_match():
     whole = ex(x)
     for g, sl in ex.iter_chunks(x, reuse_buffer=True):
         assert torch.equal(g, whole[sl])
+    y = torch.tensor([0, 1, 2, 3, 0, 1, 2])
+    one = ex(x, y)
+    assert one.shape == (7, whole.shape[-1]) and (one - whole[torch.arange(7), y]).abs().max() <= 1e-6
+    assert torch.equal(ex.batch(x[:3], y[:3]), one[:3])
+    half = ex(x, y, dtype=torch.float16)
+    assert half.dtype == torch.float16 and torch.allclose(half.float(), one, atol=1e-3)
 
 
 def test_weight_sharing_falls_back_and_stays_exact():

@@ -93,7 +93,7 @@ class GradientExtractor:
             sl = slice(start, min(start + self.chunk_size, n))
             lab = labels if isinstance(labels, str) else torch.as_tensor(labels)[sl]
             if result is not None and direct:
-                self.batch(x[sl], lab, out=result[sl])
+                self._batch_full(x[sl], lab, result[sl])
                 continue
             g = self._batch_full(x[sl], lab, None)
             if result is None:
