@@ -43,3 +43,17 @@ def test_leave_one_out_on_subsample_matches_full():
     assert full.knn_train_accuracy == pytest.approx((hamming_knn_predict(x, y, x, 5, exclude_self=True) == y).mean())
     sub = categorise(x, y, x, y, k=5, methods=("knn",), max_knn_train_queries=100)
     assert abs(sub.knn_train_accuracy - full.knn_train_accuracy) < 0.15
+
+
+def test_oversized_float_fit_is_refused_with_a_fix(monkeypatch):
+    import importlib
+
+    from nnprobe.errors import NNProbeError
+
+    module = importlib.import_module("nnprobe.probes.codes.categorise")
+    monkeypatch.setattr(module, "MAX_FIT_BYTES", 1000)
+    codes = Codes.from_bits(np.ones((100, 10)))
+    with pytest.raises(NNProbeError, match="max-fit-samples"):
+        categorise(codes, np.arange(100) % 2, codes, np.arange(100) % 2, methods=("logistic",))
+    r = categorise(codes, np.arange(100) % 2, codes, np.arange(100) % 2, methods=("logistic",), max_logistic_train=20)
+    assert r.logistic_test_accuracy == pytest.approx(0.5)

@@ -36,8 +36,17 @@ def cluster_accuracy(labels, clusters) -> float:
     return float(table[rows, cols].sum() / labels.size)
 
 
+MAX_FIT_BYTES = 2**30  # K-Means and logistic regression need the fitted codes as a float32 matrix
+
+
 def _float_bits(codes: Codes, index=None) -> np.ndarray:
     sub = codes if index is None else codes.rows(index)
+    need = sub.n_examples * sub.n_units * 4
+    if need > MAX_FIT_BYTES:
+        rows = MAX_FIT_BYTES // (4 * sub.n_units)
+        raise NNProbeError(
+            f"fitting on {sub.n_examples} codes of {sub.n_units} units needs {need / 2**30:.1f} GiB as float32",
+            f"cap the fitted codes (max_kmeans_samples / max_logistic_train, CLI --max-fit-samples) at <= {rows}")
     return sub.bits(np.float32)
 
 
