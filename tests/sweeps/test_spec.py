@@ -1,0 +1,85 @@
+import json
+
+import pytest
+
+from nnprobe.errors import NNProbeError
+from nnprobe.sweeps import SweepSpec, expand_points, load_spec
+from nnprobe.sweeps.spec import parse_assignments
+
+YAML = """
+probe: codes
+base: {data: digits, epochs: 2, lr: 1e-2}
+grid:
+  width: [4, 8]
+  depth: [1, 2]
+points: [{samples_per_class: 20}, {samples_per_class: 40}]
+seeds: 3
+"""
+TOML = """
+probe = "codes"
+seeds = 3
+points = [{samples_per_class = 20}, {samples_per_class = 40}]
+[base]
+data = "digits"
+epochs = 2
+lr = 0.01
+[grid]
+width = [4, 8]
+depth = [1, 2]
+"""
+
+
+def test_yaml_toml_and_json_give_the_same_points(tmp_path):
+    (tmp_path / "s.yaml").write_text(YAML)
+    (tmp_path / "s.toml").write_text(TOML)
+    y, t = load_spec(tmp_path / "s.yaml"), load_spec(tmp_path / "s.toml")
+    (tmp_path / "s.json").write_text(json.dumps({k: v for k, v in y.to_dict().items() if k not in ("name", "out")}))
+    j = load_spec(tmp_path / "s.json")
+    assert y.expand() == t.expand() == j.expand()
+    points = y.expand()
+    assert len(points) == 2 * 2 * 2 * 3
+    assert points[0] == {"data": "digits", "epochs": 2, "lr": 0.01, "samples_per_class": 20, "width": 4, "depth": 1,
+                         "seed": 0}
+    assert isinstance(points[0]["lr"], float)  # YAML 1.1 reads 1e-2 as a string; we do not
+    assert y.name == "s"
+
+
+def test_completed_points_carry_the_probe_defaults():
+    spec = SweepSpec("codes", base={"data": "digits"}, grid={"width": [4, 8]}, seeds=[0, 5])
+    points = expand_points(spec)
+    assert [(p["width"], p["seed"]) for p in points] == [(4, 0), (4, 5), (8, 0), (8, 5)]
+    assert all(p["depth"] == 1 and p["epochs"] == 20 for p in points)  # codes' POINT_DEFAULTS
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"probe": "codes", "grid": {"width": 4}}, "must be a non-empty list"),
+    ({"probe": "codes", "gird": {"width": [4]}}, "unknown key"),
+    ({"probe": "codes", "base": {"seed": 1}, "seeds": 2}, "both in 'seeds'"),
+    ({"probe": "codes", "seeds": [1, 1]}, "repeats a seed"),
+    ({"grid": {"width": [4]}}, "names no probe"),
+    ({"probe": "codes", "engine": {"wokers": 2}}, "unknown engine setting"),
+])
+def test_bad_specs_are_named(data, message):
+    with pytest.raises(NNProbeError, match=message):
+        SweepSpec.from_dict(data)
+
+
+def test_probe_validation_happens_before_running():
+    with pytest.raises(NNProbeError, match="unknown sweep parameter"):
+        expand_points(SweepSpec("codes", grid={"widht": [4]}))
+    with pytest.raises(NNProbeError, match="does not take parameter"):
+        expand_points(SweepSpec("train", grid={"growth": [4]}))
+    with pytest.raises(NNProbeError, match="no sweep adapter yet"):
+        expand_points(SweepSpec("margin", grid={"C": [1]}))
+    with pytest.raises(NNProbeError, match="unknown probe"):
+        expand_points(SweepSpec("nope", grid={"x": [1]}))
+    with pytest.raises(NNProbeError, match="same point twice"):
+        expand_points(SweepSpec("selftest", points=[{"x": 1}, {"x": 1}]))
+
+
+def test_cli_assignments():
+    assert parse_assignments(["width=4,8", "lr=1e-3,0.1"], lists=True) == {"width": [4, 8], "lr": [0.001, 0.1]}
+    assert parse_assignments(["data=mnist:0,1;mnist:2,3"], lists=True) == {"data": ["mnist:0,1", "mnist:2,3"]}
+    assert parse_assignments(["normalize=none", "flag=true"], lists=False) == {"normalize": "none", "flag": True}
+    with pytest.raises(NNProbeError, match="name=value"):
+        parse_assignments(["width"], lists=True)
