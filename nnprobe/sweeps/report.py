@@ -104,7 +104,7 @@ def _plot_sweep(rows: list[dict], varied: list[str], metrics: list[str], path: P
         series.setdefault(label, []).append(r)
     cols = 2 if len(metrics) > 1 else 1
     nrows = math.ceil(len(metrics) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(5.2 * cols, 3.4 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, cols, figsize=(5.2 * cols, 3.4 * nrows), squeeze=False, layout="constrained")
     for ax, m in zip(axes.flat, metrics):
         for label, members in list(series.items())[:10]:
             members = sorted((r for r in members if m in r), key=lambda r: r[x])
@@ -115,7 +115,7 @@ def _plot_sweep(rows: list[dict], varied: list[str], metrics: list[str], path: P
             err = [r.get(f"{m}_std", 0.0) for r in members]
             ax.errorbar(xs, ys, yerr=err if any(err) else None, marker="o", ms=3, capsize=2, label=label)
         positive = all(v > 0 for v in (r[x] for r in rows))
-        if positive and max(r[x] for r in rows) / min(r[x] for r in rows) >= 20:
+        if positive and max(r[x] for r in rows) / min(r[x] for r in rows) >= 8:
             ax.set_xscale("log")
         ax.set_xlabel(x)
         ax.set_title(m)
@@ -192,6 +192,8 @@ def _plot_curves(records: list[dict], title: str, path: Path) -> Path | None:
     """Training curves of a metrics.jsonl: losses, accuracies, then any other numeric per-epoch value."""
     if len(records) < 1:
         return None
+    from matplotlib.ticker import MaxNLocator
+
     from nnprobe.report.plotting import plt, savefig
 
     xkey = "epoch" if all("epoch" in r for r in records) else None
@@ -209,12 +211,13 @@ def _plot_curves(records: list[dict], title: str, path: Path) -> Path | None:
                 panels.setdefault("learning rate", []).append(k)
         else:
             panels.setdefault(k, []).append(k)
-    panels = OrderedDict(list(panels.items())[:9])
+    rank = {"loss": 0, "accuracy": 1, "learning rate": 3}
+    panels = OrderedDict(sorted(panels.items(), key=lambda item: rank.get(item[0], 2))[:9])
     if not panels:
         return None
     cols = min(3, len(panels))
     nrows = math.ceil(len(panels) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.4 * cols, 3.1 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.4 * cols, 3.1 * nrows), squeeze=False, layout="constrained")
     for ax, (name, members) in zip(axes.flat, panels.items()):
         for k in members:
             pts = [(x, r[k]) for x, r in zip(xs, records) if _is_number(r.get(k))]
@@ -222,6 +225,7 @@ def _plot_curves(records: list[dict], title: str, path: Path) -> Path | None:
                 ax.plot(*zip(*pts), marker="o" if len(pts) < 30 else None, ms=3, label=k)
         ax.set_title(name)
         ax.set_xlabel(xkey or "record")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if len(members) > 1:
             ax.legend()
     for ax in list(axes.flat)[len(panels):]:
