@@ -110,7 +110,9 @@ def plot_factor(rows: list[dict], factor: str, path, *, title: str | None = None
     for ax in (ax1, ax2):
         ax.set_xlabel(FACTOR_LABELS.get(factor, factor))
         if log_x:
-            ax.set_xscale("log")
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(sorted(set(x)), [f"{v:g}" for v in sorted(set(x))])
+            ax.minorticks_off()
         ax.legend(loc="best")
     fig.suptitle(title or f"Encoding properties vs {FACTOR_LABELS.get(factor, factor)}")
     return savefig(fig, path)
