@@ -121,7 +121,8 @@ def reproduce_codes(quick: bool, out: Path, data: str, data_dir, device: str, pr
     headline = [_headline(data, data_dir, 5 if quick else 20, device, out, 100, depth) for depth in (1, 3)]
     _echo_rows(headline, ["model", "model_test_accuracy", "redundancy_ratio_train", "knn_test_accuracy",
                           "logistic_test_accuracy", "kmeans_test_accuracy"])
-    plan = quick_plan(data) if quick else full_plan(data)
+    small = data.split(":")[0] == "digits"  # ~140 training examples per class: smaller sample-size panels
+    plan = (quick_plan(data, samples=(10, 40, 140)) if small else quick_plan(data)) if quick else full_plan(data)
     table = ResultsTable(out / "results.sqlite")
     runner = PointRunner(data_dir=data_dir, device=device)
     click.echo(f"[codes] sweep: {len(unique_points([p for pts in plan.values() for p in pts]))} points "
