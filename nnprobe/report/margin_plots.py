@@ -140,9 +140,12 @@ def plot_feature_boundaries(result, features, labels, *, class_names=None, extra
         a.set_xlim(gx.min(), gx.max())
         a.set_ylim(gy.min(), gy.max())
     axes[0].set_ylabel("feature 2")
-    handles, labels_ = axes[2].get_legend_handles_labels()
-    axes[2].legend(handles, labels_, loc="best", markerscale=2.0, frameon=True, framealpha=0.85)
-    axes[1].legend(loc="best", markerscale=2.0, frameon=True, framealpha=0.85)
+    for a in axes[1:]:
+        legend = a.legend(loc="best", frameon=True, framealpha=0.85)
+        for handle in legend.legend_handles:  # class dots readable in the legend whatever their size in the plot
+            if isinstance(handle, plt.matplotlib.collections.PathCollection):
+                handle.set_sizes([25.0])
+                handle.set_alpha(1.0)
     fig.suptitle(title or "Penultimate (transformed) feature space: NN head vs max-margin SVM", y=1.02)
     fig.tight_layout()
     fig.grid_disagreement = disagreement

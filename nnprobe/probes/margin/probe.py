@@ -157,7 +157,11 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
         nn_train_accuracy=float((nn_train_pred == y).mean()), svm_train_error=svm.train_error, separable=svm.separable,
         nn_weight_norm=nn_norm, svm_weight_norm=svm_norm, rows=rows, nn_coef=Wn.tolist(), nn_intercept=bn.tolist(),
         svm_coef=svm.coef.tolist(), svm_intercept=svm.intercept.tolist(), class_means=means.tolist(),
-        seconds_svm=seconds_svm, epoch=epoch, extra={"svm_n_support": svm.n_support, "svm_rounds": svm.n_rounds})
+        seconds_svm=seconds_svm, epoch=epoch,
+        extra={"svm_n_support": svm.n_support, "svm_rounds": svm.n_rounds,
+               # feature dimensions that are zero on every training point (dead ReLUs): the head's weights on
+               # them get no gradient and keep their initial values, the SVM's are zero
+               "dead_feature_dims": int((np.abs(x).max(0) == 0).sum())})
 
 
 def probe_margin(model: nn.Module, dataset, *, C: float | None = None, multi_class: str = "ovr",

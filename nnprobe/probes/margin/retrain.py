@@ -50,14 +50,16 @@ class RetrainResult:
         return f"RetrainResult(seconds={self.seconds:.1f})\n-- jointly trained head --\n{self.joint!r}\n-- retrained head --\n{self.retrained!r}"
 
 
-def retrain_head(model: nn.Module, dataset, *, epochs: int = 300, lr: float = 0.1, optimizer: str = "momentum",
-                 batch_size: int | None = 256, seed: int = 0, C: float | None = None, multi_class: str = "ovr",
+def retrain_head(model: nn.Module, dataset, *, epochs: int = 100, lr: float = 1.0, optimizer: str = "momentum",
+                 batch_size: int | None = 256, seed: int = 0, relative_lr: bool = True, C: float | None = None, multi_class: str = "ovr",
                  head_name: str | None = None, feature_batch_size: int = 512) -> RetrainResult:
     """Reset the head's weight *and* bias, train only the head on cached penultimate features, measure again.
 
     The features are extracted once (the rest of the network is frozen by construction); training is a short
     cross-entropy loop over those cached features with ``optimizer`` (``sgd``, ``momentum`` or ``adam``).
-    ``batch_size=None`` is full-batch gradient descent. ``model`` is not modified.
+    ``batch_size=None`` is full-batch gradient descent. With ``relative_lr`` (default) the step size is
+    ``lr / (1 + mean |phi|^2)``: the logistic loss's curvature grows with the squared feature norm, so this
+    makes one ``lr`` work for features of any scale. ``model`` is not modified.
 
     >>> out = retrain_head(model, ds, epochs=200)            # doctest: +SKIP
     >>> out.joint.cosine_to_svm, out.retrained.cosine_to_svm  # doctest: +SKIP
@@ -84,10 +86,11 @@ def retrain_head(model: nn.Module, dataset, *, epochs: int = 300, lr: float = 0.
         bound = 1.0 / math.sqrt(split.in_features)
         head.weight.uniform_(-bound, bound, generator=generator)
         head.bias.uniform_(-bound, bound, generator=generator)
+    step = lr / (1.0 + float(f_train.double().pow(2).sum(1).mean())) if relative_lr else lr
     if optimizer == "adam":
-        opt = torch.optim.Adam(head.parameters(), lr=lr)
+        opt = torch.optim.Adam(head.parameters(), lr=step)
     else:
-        opt = torch.optim.SGD(head.parameters(), lr=lr, momentum=0.9 if optimizer == "momentum" else 0.0)
+        opt = torch.optim.SGD(head.parameters(), lr=step, momentum=0.9 if optimizer == "momentum" else 0.0)
     n = f_train.shape[0]
     bs = n if batch_size is None else int(batch_size)
     history = []
@@ -106,5 +109,7 @@ def retrain_head(model: nn.Module, dataset, *, epochs: int = 300, lr: float = 0.
             raise NNProbeError(f"retraining the head diverged (loss {history[-1]['train_loss']}) in epoch {epoch}",
                                f"lower the learning rate (now {lr})")
     retrained = measure_margin(f_train, y_train, head.weight, head.bias, f_test, y_test, C=C, svm=svm)
+    retrained.extra["retrain"] = {"epochs": epochs, "optimizer": optimizer, "step_size": step, "batch_size": batch_size,
+                                  "final_train_loss": history[-1]["train_loss"]}
     return RetrainResult(joint=joint, retrained=retrained, head=head, history=history,
                          seconds=time.perf_counter() - start)
