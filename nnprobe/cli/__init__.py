@@ -17,6 +17,7 @@ from nnprobe.errors import NNProbeError
 COMMAND_MODULES = [
     "nnprobe.cli.data",
     "nnprobe.cli.train",
+    "nnprobe.cli.margin",
     "nnprobe.cli.codes",
     "nnprobe.cli.gradnet",
     "nnprobe.cli.sweep",
