@@ -230,12 +230,15 @@ def train_ensemble(models: Sequence[nn.Module], datasets, configs: TrainConfig |
         y_train = torch.stack([ds.y_train for ds in datasets]).to(device)
         x_test = torch.stack([ds.x_test for ds in datasets]).to(device)
         y_test = torch.stack([ds.y_test for ds in datasets]).to(device)
-    member = torch.arange(n_models, device=device).unsqueeze(1)
+    sample_shape = tuple(first.x_train.shape[1:])
+    x_rows = x_train.reshape(-1, math.prod(sample_shape))  # (n or N*n, D): row gathers are plain copies
+    y_rows = y_train.reshape(-1)
+    offset = 0 if shared_data else torch.arange(n_models, device=device).unsqueeze(1) * n
 
-    def batch(x, y, idx):  # idx (N, B) row indices -> (N, B, ...) inputs and (N, B) labels
-        if shared_data:
-            return x[idx], y[idx]
-        return x[member, idx], y[member, idx]
+    def batch(idx):  # idx (N, B) row indices -> (N, B, ...) inputs and (N, B) labels
+        rows = (idx + offset).flatten()
+        xb = torch.index_select(x_rows, 0, rows).view(*idx.shape, *sample_shape)
+        return xb, torch.index_select(y_rows, 0, rows).view(idx.shape)
 
     steps_per_epoch = math.ceil(n / config.batch_size)
     optimizer = make_optimizer(list(stack.params.values()), config)
@@ -250,7 +253,7 @@ def train_ensemble(models: Sequence[nn.Module], datasets, configs: TrainConfig |
         orders = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(device)
         for i in range(0, n, config.batch_size):
             idx = orders[:, i:i + config.batch_size]
-            xb, yb = batch(x_train, y_train, idx)
+            xb, yb = batch(idx)
             logits = forward(xb)
             per_model = F.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="none").view(yb.shape).mean(1)
             optimizer.zero_grad(set_to_none=True)
