@@ -113,7 +113,8 @@ def fit_crammer_singer(x: torch.Tensor, y: torch.Tensor, num_classes: int, C: fl
         in_ws[ws[~keep]] = False
         ws = torch.cat([ws[keep], cand])
         add = min(2 * add, 8192)
-    active = np.bincount(sample, weights=alpha, minlength=len(yw)) > 1e-6 * alpha.max()
+    active = (np.bincount(sample, weights=alpha, minlength=len(yw)) > 1e-6 * alpha.max()) & \
+        (margins[ws].cpu().numpy() < 1 + 1e-3)
     coef = W / scale
     return MulticlassFit(coef=coef, intercept=b - coef @ shift.cpu().numpy(), support=ws.cpu().numpy()[active],
                          n_iter=total_iter, n_rounds=rounds, working_set_size=int(ws.numel()))

@@ -93,6 +93,11 @@ def solve_qp(Z: np.ndarray, A: np.ndarray, C: float = np.inf, groups: np.ndarray
     >>> float(np.round((a * y) @ x, 6)[0]), float(np.round(lam[0], 6))
     (1.0, -1.0)
     """
+    with np.errstate(all="ignore"):  # overflow in a rejected trial step is handled by the merit check below
+        return _solve_qp(Z, A, C, groups, tol, max_iter)
+
+
+def _solve_qp(Z, A, C, groups, tol, max_iter):
     Z = np.ascontiguousarray(Z, dtype=np.float64)
     A = np.atleast_2d(np.asarray(A, dtype=np.float64))
     N = Z.shape[0]

@@ -33,6 +33,17 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
     return float(a.ravel() @ b.ravel() / (na * nb)) if na > 0 and nb > 0 else float("nan")
 
 
+def _span_projector(x: np.ndarray) -> np.ndarray:
+    """Orthogonal projector onto the span of the training features (rows of ``x``).
+
+    Gradient descent never changes the head's weights outside this span (e.g. on a dead ReLU unit), so that
+    part of ``W`` stays at its initial value; the SVM's weights lie inside it.
+    """
+    evals, evecs = np.linalg.eigh(x.T @ x)
+    keep = evals > max(evals.max(), 1e-300) * 1e-12
+    return evecs[:, keep] @ evecs[:, keep].T
+
+
 def _pairwise_min_margin(x: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, c: int) -> float:
     """Smallest distance of a class-``c`` training point to a pairwise boundary ``f_c = f_k`` (signed)."""
     xc = x[y == c]
@@ -93,14 +104,16 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
         svm = fit_svm(train_features, y_train, k, C=C, multi_class=multi_class, solver=solver)
     seconds_svm = time.perf_counter() - start
     if not svm.separable:
+        what = "" if svm.mode != "ovr" or svm.train_error > 0 else " (and some one-vs-rest problem is not separable)"
         warnings.warn(f"the training features are not linearly separable: the SVM ({'hard margin' if C is None else f'C={C}'}) "
-                      f"misclassifies a fraction {svm.train_error:.4g} of the training points; margins and the "
+                      f"misclassifies a fraction {svm.train_error:.4g} of the training points{what}; margins and the "
                       "hard-margin comparison are approximate", NotSeparableWarning, stacklevel=2)
     x = train_features.detach().cpu().double().numpy()
     y = y_train.numpy()
     Wn, bn = W.numpy(), b.numpy()
     means = np.stack([x[y == c].mean(0) if (y == c).any() else np.full(d, np.nan) for c in range(k)])
     nn_train_pred = (x @ Wn.T + bn).argmax(1)
+    span = _span_projector(x)
     rows: list[ClassMargin] = []
     if svm.mode == "binary":
         w_nn, b_nn = Wn[1] - Wn[0], bn[1] - bn[0]
@@ -111,12 +124,12 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
         mid = (means[0] + means[1]) / 2
         d_nn, d_svm = (w_nn @ mid + b_nn) / nw, (w_svm @ mid + b_svm) / sw
         rows.append(ClassMargin(
-            name="1 vs 0", cosine_to_svm=_cos(w_nn, w_svm), svm_margin=gamma,
+            name="1 vs 0", cosine_to_svm=_cos(w_nn, w_svm), cosine_in_span=_cos(span @ w_nn, w_svm), svm_margin=gamma,
             svm_min_margin=float((ys * (x @ w_svm + b_svm)).min() / sw), nn_min_margin=float((ys * (x @ w_nn + b_nn)).min() / nw),
             nn_weight_norm=float(nw), svm_weight_norm=float(sw), nn_bias_scaled=float(b_nn * sw / nw), svm_bias=b_svm,
             nn_offset_from_midpoint=float(-d_nn / gamma), svm_offset_from_midpoint=float(-d_svm / gamma),
             nn_offset_from_svm=float((d_svm - d_nn) / gamma), n_support=svm.n_support[0]))
-        overall, nn_norm, svm_norm = rows[0].cosine_to_svm, float(nw), float(sw)
+        overall, overall_span, nn_norm, svm_norm = rows[0].cosine_to_svm, rows[0].cosine_in_span, float(nw), float(sw)
     else:
         Wc, bc = Wn - Wn.mean(0), bn - bn.mean()  # softmax is blind to a shared shift; compare centred rows
         for c in range(k):
@@ -132,14 +145,16 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
                 svm_min = _pairwise_min_margin(x, y, svm.coef, svm.intercept, c)
                 name = f"class {c}"
             rows.append(ClassMargin(
-                name=name, cosine_to_svm=_cos(Wc[c], w_svm), svm_margin=float(svm_margin), svm_min_margin=svm_min,
+                name=name, cosine_to_svm=_cos(Wc[c], w_svm), cosine_in_span=_cos(span @ Wc[c], w_svm),
+                svm_margin=float(svm_margin), svm_min_margin=svm_min,
                 nn_min_margin=_pairwise_min_margin(x, y, Wn, bn, c), nn_weight_norm=float(nw), svm_weight_norm=float(sw),
                 nn_bias_scaled=float(bc[c] * sw / nw) if nw > 0 else float("nan"), svm_bias=b_svm,
                 n_support=svm.n_support[c] if svm.mode == "ovr" else None))
         if svm.mode == "ovr":
             overall = float(np.mean([r.cosine_to_svm for r in rows]))
+            overall_span = float(np.mean([r.cosine_in_span for r in rows]))
         else:
-            overall = _cos(Wc, svm.coef)
+            overall, overall_span = _cos(Wc, svm.coef), _cos(Wc @ span, svm.coef)
         nn_norm, svm_norm = float(np.linalg.norm(Wc)), float(np.linalg.norm(svm.coef))
     agreement = nn_acc = svm_acc = None
     n_test = 0
@@ -153,6 +168,7 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
         n_test = len(yt)
     return MarginResult(
         mode=svm.mode, C=C, num_classes=k, feature_dim=d, n_train=len(y), n_test=n_test, cosine_to_svm=overall,
+        cosine_in_span=overall_span,
         test_agreement=agreement, nn_test_accuracy=nn_acc, svm_test_accuracy=svm_acc,
         nn_train_accuracy=float((nn_train_pred == y).mean()), svm_train_error=svm.train_error, separable=svm.separable,
         nn_weight_norm=nn_norm, svm_weight_norm=svm_norm, rows=rows, nn_coef=Wn.tolist(), nn_intercept=bn.tolist(),

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-ROW_COLUMNS = (("name", "pair"), ("cosine_to_svm", "cos(NN,SVM)"), ("svm_margin", "SVM margin"),
+ROW_COLUMNS = (("name", "pair"), ("cosine_to_svm", "cos(NN,SVM)"), ("cosine_in_span", "cos in span"), ("svm_margin", "SVM margin"),
                ("nn_min_margin", "NN min margin"), ("nn_bias_scaled", "NN bias*"), ("svm_bias", "SVM bias"),
                ("nn_offset_from_svm", "NN-SVM offset"), ("nn_offset_from_midpoint", "NN-mid offset"))
 
@@ -24,10 +24,13 @@ class ClassMargin:
     signed distances along the boundary normal (positive: towards the positive class) in units of the SVM
     margin, measured at the midpoint of the two class means: ``nn_offset_from_midpoint`` is where the NN
     boundary crosses relative to that midpoint, ``nn_offset_from_svm`` relative to the SVM boundary.
+    ``cosine_in_span`` uses only the part of the NN weights inside the span of the training features: the
+    rest (e.g. weights on a dead ReLU unit) gets no gradient and keeps its initial value.
     """
 
     name: str
     cosine_to_svm: float
+    cosine_in_span: float
     svm_margin: float
     svm_min_margin: float
     nn_min_margin: float
@@ -48,6 +51,7 @@ class MarginResult:
     ``cosine_to_svm`` is the overall cosine (binary: ``w_1 - w_0`` against the SVM normal; one-vs-rest: mean
     of the per-class cosines of the centred NN rows; Crammer-Singer: cosine of the centred weight matrices).
     ``test_agreement`` is the fraction of test points on which NN head and SVM predict the same class.
+    ``cosine_in_span`` is the same with the NN weights projected on the span of the training features.
     """
 
     mode: str
@@ -57,6 +61,7 @@ class MarginResult:
     n_train: int
     n_test: int
     cosine_to_svm: float
+    cosine_in_span: float
     test_agreement: float | None
     nn_test_accuracy: float | None
     svm_test_accuracy: float | None
@@ -96,7 +101,8 @@ class MarginResult:
 
     def summary(self) -> dict:
         """The headline numbers as one flat dict (for ``state.metrics``, tables and sweeps)."""
-        out = {"cosine_to_svm": self.cosine_to_svm, "test_agreement": self.test_agreement,
+        out = {"cosine_to_svm": self.cosine_to_svm, "cosine_in_span": self.cosine_in_span,
+               "test_agreement": self.test_agreement,
                "nn_test_accuracy": self.nn_test_accuracy, "svm_test_accuracy": self.svm_test_accuracy,
                "svm_train_error": self.svm_train_error, "nn_weight_norm": self.nn_weight_norm,
                "svm_weight_norm": self.svm_weight_norm}

@@ -27,6 +27,7 @@ class LinearSVM:
 
     ``mode`` is ``binary`` (one row: class 1 against class 0, positive means class 1), ``ovr`` (row ``c``:
     class ``c`` against the rest) or ``crammer_singer`` (row ``c``: the score of class ``c``).
+    ``train_error`` is the error of :meth:`predict` on the training features.
     """
 
     coef: np.ndarray        # (rows, d)
@@ -38,9 +39,7 @@ class LinearSVM:
     seconds: float
     n_rounds: int
 
-    @property
-    def separable(self) -> bool:
-        return self.train_error == 0.0
+    separable: bool = True  # every binary problem (ovr: each class against the rest) separated without error
 
     def decision_function(self, x) -> np.ndarray:
         x = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
@@ -105,11 +104,10 @@ def fit_svm(features: torch.Tensor, labels: torch.Tensor, num_classes: int | Non
         n_support, rounds = [len(fit.support)], fit.n_rounds
     svm = LinearSVM(coef=coef, intercept=intercept, mode=mode, C=C, n_support=n_support, train_error=0.0,
                     seconds=0.0, n_rounds=rounds)
-    if mode == "ovr":  # separability of each one-vs-rest problem, which is what the hard margin needs
+    svm.train_error = float((svm.predict(features) != labels.cpu().numpy()).mean())
+    svm.separable = svm.train_error == 0.0
+    if mode == "ovr":  # the hard margin needs each one-vs-rest problem separable, not only the argmax
         f = svm.decision_function(features)
-        wrong = (f > 0) != (labels.cpu().numpy()[:, None] == np.arange(k)[None, :])
-        svm.train_error = float(wrong.any(1).mean())
-    else:
-        svm.train_error = float((svm.predict(features) != labels.cpu().numpy()).mean())
+        svm.separable = not bool(((f > 0) != (labels.cpu().numpy()[:, None] == np.arange(k)[None, :])).any())
     svm.seconds = time.perf_counter() - start
     return svm
