@@ -9,8 +9,9 @@ point (``data_dir``, ``device``). A runner is a callable ``runner(point) -> dict
   same key (same architecture family, differing only in seed / width / data subset) are trained together as one
   batched ensemble (:mod:`nnprobe.training.ensemble`).
 
-Built in: ``codes`` (train an MLP, measure its activation codes), ``train`` (train a zoo model, report its
-final metrics) and ``selftest`` (sleeps, returns a checksum: for checking an engine or a cluster). Any
+Built in: ``codes`` (train an MLP, measure its activation codes), ``margin`` (train a zoo model, compare its
+head with the max-margin SVM), ``gradnet`` (the GradNet snapshot study), ``train`` (train a zoo model, report
+its final metrics) and ``selftest`` (sleeps, returns a checksum: for checking an engine or a cluster). Any
 ``package.module:function`` taking a point and returning a dict works as a probe name too.
 
 >>> runner = get_runner("selftest", {})
@@ -29,10 +30,7 @@ from typing import Callable
 from nnprobe.errors import NNProbeError
 
 _FACTORIES: dict[str, Callable[[dict], Callable]] = {}
-_NOT_YET = {
-    "margin": "nnprobe.probes.margin",
-    "gradnet": "nnprobe.probes.gradspace",
-}
+_NOT_YET: dict[str, str] = {}  # probe name -> module still being built (an error names it)
 _RUNNERS: dict[tuple[str, str], Callable] = {}  # per-process cache: datasets stay loaded between points
 
 
@@ -128,6 +126,9 @@ class TrainProbe:
     (``width``, ``depth``, ``channels``, ...) and the training settings (``epochs``, ``lr``, ``seed``, ...).
     """
 
+    name = "train"
+    EXTRA: dict = {}  # a subclass's own parameters and their defaults
+
     def __init__(self, options: dict):
         self.data_dir = options.get("data_dir")
         self.device = options.get("device", "cpu")
@@ -135,18 +136,25 @@ class TrainProbe:
 
     def complete(self, point: dict) -> dict:
         from nnprobe.models import MODELS, model_options
-        from nnprobe.training import TrainConfig
 
-        point = {**TRAIN_DEFAULTS, **point}
+        point = {**TRAIN_DEFAULTS, **self.EXTRA, **point}
         if point["model"] not in MODELS:
             raise NNProbeError(f"unknown model '{point['model']}'", f"use one of: {', '.join(MODELS)}")
-        known = set(TRAIN_DEFAULTS) | set(model_options(point["model"]))
+        known = set(TRAIN_DEFAULTS) | set(self.EXTRA) | set(model_options(point["model"]))
         unknown = sorted(set(point) - known)
         if unknown:
-            raise NNProbeError(f"the train probe does not take parameter(s) {unknown} (model '{point['model']}')",
+            raise NNProbeError(f"the {self.name} probe does not take parameter(s) {unknown} (model '{point['model']}')",
                                f"use: {', '.join(sorted(known))}")
         self._config(point)  # validates the optimiser, schedule, epochs, ...
-        return {k: v for k, v in point.items() if v is not None or k in TRAIN_DEFAULTS}
+        self._validate(point)
+        return {k: v for k, v in point.items() if v is not None or k in TRAIN_DEFAULTS or k in self.EXTRA}
+
+    def _validate(self, point: dict) -> None:
+        """A subclass's checks of its own parameters."""
+
+    def _finish(self, point: dict, model, ds, result, train_seconds: float) -> dict:
+        """Metrics of one trained model (a subclass measures more here)."""
+        return self._metrics(result, sum(p.numel() for p in model.parameters()), train_seconds)
 
     def _config(self, point: dict):
         from nnprobe.training import TrainConfig
@@ -191,7 +199,7 @@ class TrainProbe:
         ds = self.dataset(point)
         model = self._model(point, ds)
         result = train(model, ds, self._config(point))
-        return self._metrics(result, sum(p.numel() for p in model.parameters()), result.seconds)
+        return self._finish(point, model, ds, result, result.seconds)
 
     def group_key(self, point: dict):
         if point["model"] not in ("mlp", "cnn") or point.get("dropout"):
@@ -204,10 +212,114 @@ class TrainProbe:
 
         datasets = [self.dataset(p) for p in points]
         models = [self._model(p, ds) for p, ds in zip(points, datasets)]
-        n_params = [sum(p.numel() for p in m.parameters()) for m in models]
         results = train_ensemble(models, datasets, [self._config(p) for p in points])
         share = _seconds_share(results[0].seconds, len(points))
-        return [dict(self._metrics(r, n, share), ensemble_size=len(points)) for r, n in zip(results, n_params)]
+        out = []
+        for p, m, ds, r in zip(points, models, datasets, results):
+            try:
+                out.append(dict(self._finish(p, m, ds, r, share), ensemble_size=len(points)))
+            except Exception as exc:  # noqa: BLE001 -- one point's failure is that point's
+                out.append(exc)
+        return out
+
+
+# --------------------------------------------------------------------------------------------- margin
+class MarginProbe(TrainProbe):
+    """``margin``: train a zoo model, then compare its last layer with the max-margin SVM on its features.
+
+    Points are ``train`` points plus ``C`` (None: hard margin), ``multi_class`` (ovr, crammer_singer, ...) and
+    ``solver``; metrics are the training metrics plus the scalars of
+    :class:`nnprobe.probes.margin.MarginResult` (``cosine_to_svm``, ``test_agreement``, ``separable``, ...).
+    """
+
+    name = "margin"
+    EXTRA = {"C": None, "multi_class": "ovr", "solver": "ipm"}
+
+    def _finish(self, point, model, ds, result, train_seconds):
+        import warnings
+
+        from nnprobe.probes.margin import probe_margin
+
+        metrics = super()._finish(point, model, ds, result, train_seconds)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # non-separable features are recorded in `separable`
+            margin = probe_margin(model, ds, C=point["C"], multi_class=point["multi_class"], solver=point["solver"])
+        scalars = {k: v for k, v in margin.to_dict().items()
+                   if isinstance(v, (int, float, bool, str)) or v is None}
+        scalars.pop("C", None)
+        scalars["margin_seconds"] = scalars.pop("seconds_features", 0.0) + scalars.pop("seconds_svm", 0.0)
+        return {**metrics, **scalars}
+
+
+# --------------------------------------------------------------------------------------------- gradnet
+GRADNET_DEFAULTS = {"snapshot_epochs": [1, 3], "params": None, "percent": 1.0, "criterion": "variance",
+                    "grad_normalize": "standard", "labels_per_sample": 1, "fit_samples": 1000, "chunk_size": 64,
+                    "structure": None, "window": 1, "gradnet_optimizer": "adam", "gradnet_lr": 1e-3,
+                    "gradnet_weight_decay": 0.0, "gradnet_dropout": 0.0, "gradnet_epochs": 20,
+                    "gradnet_batch_size": 64, "target": "random"}
+
+
+class GradNetProbe(TrainProbe):
+    """``gradnet``: :func:`nnprobe.probes.gradspace.run_gradnet_study` (base net on half the data, GradNet on the
+    per-sample gradients of each snapshot). Parameters as ``nnprobe gradnet``'s flags.
+
+    Metrics: the last snapshot's ``base_test_accuracy``, ``gradnet_test_accuracy``, ``gain``, ``gradient_dim``,
+    and ``e<epoch>_base_test_accuracy`` / ``e<epoch>_gradnet_test_accuracy`` for every snapshot.
+    """
+
+    name = "gradnet"
+    EXTRA = GRADNET_DEFAULTS
+
+    @staticmethod
+    def _snapshots(point) -> list[int]:
+        value = point["snapshot_epochs"]
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        value = value if isinstance(value, (list, tuple)) else [value]
+        try:
+            return sorted({int(v) for v in value})
+        except (TypeError, ValueError):
+            raise NNProbeError(f"bad snapshot_epochs {point['snapshot_epochs']!r}", "give epochs, e.g. [1, 3]") from None
+
+    def _configs(self, point, model):
+        from nnprobe.probes.gradspace import GradientConfig, GradientLayout, GradNetConfig
+
+        params = point["params"]
+        if isinstance(params, str):
+            params = [p.strip() for p in params.split(",") if p.strip()]
+        gcfg = GradientConfig(params=params, percent=point["percent"], criterion=point["criterion"],
+                              normalize=point["grad_normalize"], labels_per_sample=point["labels_per_sample"],
+                              fit_samples=point["fit_samples"], chunk_size=point["chunk_size"], seed=point["seed"])
+        structure = point["structure"]
+        if structure is None and model is not None:  # as `nnprobe gradnet`: 10 units per chosen layer
+            structure = "+".join("10" for _ in GradientLayout.from_model(model, params).groups())
+        ncfg = GradNetConfig(structure=structure or "10", window=point["window"], optimizer=point["gradnet_optimizer"],
+                             lr=point["gradnet_lr"], weight_decay=point["gradnet_weight_decay"],
+                             dropout=point["gradnet_dropout"], epochs=point["gradnet_epochs"],
+                             batch_size=point["gradnet_batch_size"], target=point["target"], seed=point["seed"])
+        return gcfg, ncfg
+
+    def _validate(self, point):
+        self._snapshots(point)
+        self._configs(point, None)
+
+    def __call__(self, point: dict) -> dict:
+        from nnprobe.probes.gradspace import run_gradnet_study
+
+        ds = self.dataset(point)
+        probe_model = self._model(point, ds)
+        gcfg, ncfg = self._configs(point, probe_model)
+        study = run_gradnet_study(ds, lambda: self._model(point, ds), self._config(point), self._snapshots(point),
+                                  gcfg, ncfg)
+        rows = study.rows()
+        out = {k: v for k, v in rows[-1].items() if isinstance(v, (int, float))}
+        for row in rows:
+            out[f"e{row['epoch']}_base_test_accuracy"] = row["base_test_accuracy"]
+            out[f"e{row['epoch']}_gradnet_test_accuracy"] = row["gradnet_test_accuracy"]
+        out["study_seconds"] = study.seconds
+        return out
+
+    group_key = None  # one study per point: the base run keeps snapshots, which an ensemble does not
 
 
 # --------------------------------------------------------------------------------------------- codes
@@ -273,3 +385,5 @@ class CodesProbe:
 register_probe("selftest", SelfTest)
 register_probe("train", TrainProbe)
 register_probe("codes", CodesProbe)
+register_probe("margin", MarginProbe)
+register_probe("gradnet", GradNetProbe)

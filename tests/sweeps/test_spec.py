@@ -69,8 +69,11 @@ def test_probe_validation_happens_before_running():
         expand_points(SweepSpec("codes", grid={"widht": [4]}))
     with pytest.raises(NNProbeError, match="does not take parameter"):
         expand_points(SweepSpec("train", grid={"growth": [4]}))
-    with pytest.raises(NNProbeError, match="no sweep adapter yet"):
-        expand_points(SweepSpec("margin", grid={"C": [1]}))
+    with pytest.raises(NNProbeError, match="margin probe does not take parameter"):
+        expand_points(SweepSpec("margin", grid={"c": [1]}))
+    assert [p["C"] for p in expand_points(SweepSpec("margin", grid={"C": [1, None]}))] == [1, None]
+    with pytest.raises(NNProbeError, match="unknown selection criterion"):
+        expand_points(SweepSpec("gradnet", base={"criterion": "loudest"}))
     with pytest.raises(NNProbeError, match="unknown probe"):
         expand_points(SweepSpec("nope", grid={"x": [1]}))
     with pytest.raises(NNProbeError, match="same point twice"):
