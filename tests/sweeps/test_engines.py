@@ -186,3 +186,29 @@ def test_pandas_reads_the_view(tmp_path):
     con = sqlite3.connect(tmp_path / "results.sqlite")
     frame = pd.read_sql("SELECT * FROM results", con)
     assert list(frame.sort_values(["x", "seed"])["checksum"]) == [1.0, 2.0, 2.0, 3.0]
+
+
+def test_ctrl_c_records_points_in_flight_and_stops_workers(tmp_path):
+    sweep = tmp_path / "int.yaml"
+    sweep.write_text("probe: selftest\nbase: {sleep: 0.4}\ngrid: {x: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]}\n")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(_cli("sweep", "run", str(sweep), "--out", str(out), "--workers", "2", "--no-progress"),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    table_path = out / "results.sqlite"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if table_path.exists() and ResultsTable(table_path).counts()["done"] >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "Aborted" in output
+    table = ResultsTable(table_path)
+    counts = table.counts()
+    assert counts["done"] >= 3 and counts["running"] == 0 and counts["done"] + counts["failed"] <= 10
+    assert all(r["error"].startswith("interrupted") for r in table.rows("failed"))
+    assert sweep_status(out).driver == "interrupted"
+    time.sleep(0.5)
+    for pid in {r["pid"] for r in table.rows()}:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
