@@ -40,7 +40,8 @@ def _subsample(x, y, per_class: int, seed: int = 0):
 
 def _grid(x, resolution: int, pad: float = 0.08):
     lo, hi = x.min(0), x.max(0)
-    span = np.where(hi - lo > 0, hi - lo, 1.0)
+    widest = float((hi - lo).max()) or 1.0
+    span = np.where(hi - lo > 1e-3 * widest, hi - lo, widest)  # a dead (constant) feature still gets an axis
     lo, hi = lo - pad * span, hi + pad * span
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
     return gx, gy, np.stack([gx.ravel(), gy.ravel()], 1)

@@ -129,3 +129,18 @@ def test_fit_svm_rejects_bad_input():
         fit_svm(x, torch.arange(20) % 3, multi_class="ovo")
     with pytest.raises(NNProbeError, match="no training sample"):
         fit_svm(x, torch.arange(20) % 2, num_classes=3)
+
+
+def test_large_C_on_non_separable_features_matches_svc():
+    """Many bounded duals (alpha = C) next to a few free ones: the regime of early training epochs."""
+    rng = np.random.default_rng(0)
+    y = np.arange(3000) % 2
+    a = np.where(y == 0, rng.gamma(3, 3, 3000), rng.exponential(0.5, 3000))
+    a[:20] = rng.uniform(0, 5, 20)  # overlap: not separable
+    x = np.stack([a, 0.1 * rng.random(3000) * a], 1)  # a ray, as 2-D ReLU features of a binary task
+    for C in (1e3, None):
+        svm = fit_svm(torch.tensor(x), torch.tensor(y), C=C)
+        ref = SVC(kernel="linear", C=1e3).fit(x, y)
+        assert not svm.separable
+        assert _cos(svm.coef[0], ref.coef_[0]) >= 0.999
+        assert svm.train_error == pytest.approx(float(np.mean(ref.predict(x) != y)), abs=2e-3)

@@ -62,7 +62,6 @@ def _solve(xw: np.ndarray, yw: np.ndarray, C: float, solver: str, alpha0, eps: f
         gram = xw @ xw.T if len(yw) <= 6000 else (lambda i: xw @ xw[i])
         return smo_solve(gram, yw, C, alpha0, eps=eps)
     alpha, lam, it = solve_qp(yw[:, None] * xw, yw[None, :], C=C)
-    alpha[alpha < 1e-6 * alpha.max()] = 0.0  # interior-point duals of inactive points are tiny, not zero
     return alpha, float(lam[0]), it
 
 
@@ -116,13 +115,14 @@ def fit_binary(x: torch.Tensor, y: torch.Tensor, C: float | None = None, *, solv
             cand = cand[torch.topk(margins[cand], max_add, largest=False).indices]
         # keep the support vectors and the points just outside the margin; the rest of the working set is
         # inactive (alpha = 0, margin comfortably > 1) and only slows the next solve down
-        keep = torch.from_numpy(alpha > 0).to(x.device) | (margins[ws] < 1 + shrink)
+        # (at the working-set optimum a point with margin > 1 has a zero dual: complementary slackness)
+        keep = margins[ws] < 1 + shrink
         in_ws[ws[~keep]] = False
         ws = torch.cat([ws[keep], cand])
         alpha = np.concatenate([alpha[keep.cpu().numpy()], np.zeros(len(cand))])
         max_add = min(2 * max_add, 8192)
     # support vectors: a non-zero dual on the margin (interior-point duals of slack points are tiny, not zero)
-    sv = (alpha > 0) & (margins[ws].cpu().numpy() < 1 + 1e-3)
+    sv = (alpha > 1e-9 * alpha.max()) & (margins[ws].cpu().numpy() < 1 + 1e-3)
     ws_np = ws.cpu().numpy()
     coef = w.cpu().numpy() / scale
     return BinaryFit(coef=coef, intercept=float(b) - float(coef @ shift.cpu().numpy()),

@@ -108,12 +108,11 @@ def fit_crammer_singer(x: torch.Tensor, y: torch.Tensor, num_classes: int, C: fl
         cand = torch.nonzero(viol).flatten()
         if cand.numel() > add:
             cand = cand[torch.topk(margins[cand], add, largest=False).indices]
-        active = np.bincount(sample, weights=alpha, minlength=len(yw)) > 1e-6 * alpha.max()
-        keep = torch.from_numpy(active).to(x.device) | (margins[ws] < 1.25)
+        keep = margins[ws] < 1.25  # samples with margin > 1 have zero duals at the working-set optimum
         in_ws[ws[~keep]] = False
         ws = torch.cat([ws[keep], cand])
         add = min(2 * add, 8192)
-    active = (np.bincount(sample, weights=alpha, minlength=len(yw)) > 1e-6 * alpha.max()) & \
+    active = (np.bincount(sample, weights=alpha, minlength=len(yw)) > 1e-9 * alpha.max()) & \
         (margins[ws].cpu().numpy() < 1 + 1e-3)
     coef = W / scale
     return MulticlassFit(coef=coef, intercept=b - coef @ shift.cpu().numpy(), support=ws.cpu().numpy()[active],
