@@ -57,7 +57,11 @@ class SweepSummary:
 
 
 def expand_points(spec: SweepSpec) -> list[dict]:
-    """The spec's points, completed by the probe (defaults, validation); duplicates are an error."""
+    """The spec's points, completed by the probe (defaults, validation); duplicates are an error.
+
+    >>> [p["x"] for p in expand_points(SweepSpec("selftest", grid={"x": [1, 2]}))]
+    [1, 2]
+    """
     runner = get_runner(spec.probe, spec.options)
     points = [complete_point(runner, p) for p in spec.expand()]
     keys = [point_key(p) for p in points]
@@ -72,6 +76,10 @@ def make_tasks(points: list[dict], runner, *, ensemble: bool = True, max_group: 
 
     A group is cut into chunks of at most ``max_group`` points, and into at least as many chunks as there are
     workers when there are fewer groups than workers (so all workers have something to do).
+
+    >>> points = expand_points(SweepSpec("codes", grid={"width": [4, 8]}, seeds=2))
+    >>> [len(t.points) for t in make_tasks(points, get_runner("codes"), workers=1)]
+    [4]
     """
     key_of = getattr(runner, "group_key", None)
     if not ensemble or key_of is None or not hasattr(runner, "run_group"):

@@ -54,6 +54,9 @@ def outbox_name(point: dict) -> str:
 class TaskRunner:
     """``runner(points) -> [outcome]``: runs one task in whatever process the engine chose.
 
+    >>> TaskRunner("selftest")([{"x": 1}, {"x": 2, "fail": True}])[1]["status"]
+    'failed'
+
     An outcome is ``{"status": "done"|"failed", "metrics", "error", "seconds"}``. With ``ensemble``, a task of
     several points goes to the probe's ``run_group`` (one batched training); if that fails as a whole, its points
     are run one by one. With ``outbox``, each outcome is also written there as a JSON file (Slurm: a driver that
@@ -372,7 +375,13 @@ class SlurmEngine:
 def make_engine(name: str = "local", *, workers: int | None = None, threads: int | None = None,
                 address: str | None = None, cpus: float = 1, gpus: float = 0, folder: str | Path | None = None,
                 slurm: dict | None = None):
-    """An engine by name: ``local``, ``ray`` or ``slurm`` (see the classes for what each option means)."""
+    """An engine by name: ``local``, ``ray`` or ``slurm`` (see the classes for what each option means).
+
+    >>> make_engine("local", workers=2, threads=1).describe()
+    'local: 2 worker(s) x 1 thread(s)'
+    >>> make_engine("ray", address="auto", gpus=0.25)          # doctest: +SKIP
+    >>> make_engine("slurm", folder="runs/s/submitit", slurm={"partition": "gpu"})   # doctest: +SKIP
+    """
     if name == "local":
         return LocalEngine(workers, threads)
     if name == "ray":

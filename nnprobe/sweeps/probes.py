@@ -45,6 +45,11 @@ def register_probe(name: str, factory: Callable[[dict], Callable]) -> None:
 
 
 def probe_names() -> list[str]:
+    """Registered probe names.
+
+    >>> "codes" in probe_names()
+    True
+    """
     return sorted(_FACTORIES)
 
 
@@ -61,7 +66,11 @@ def _import_function(name: str) -> Callable:
 
 
 def get_runner(probe: str, options: dict | None = None) -> Callable:
-    """The runner of ``probe`` with ``options``, built once per process and cached."""
+    """The runner of ``probe`` with ``options``, built once per process and cached.
+
+    >>> get_runner("codes", {"device": "cpu"}).complete({"width": 8})["epochs"]
+    20
+    """
     options = dict(options or {})
     key = (probe, json.dumps(options, sort_keys=True, default=str))
     if key in _RUNNERS:
@@ -82,6 +91,11 @@ def get_runner(probe: str, options: dict | None = None) -> Callable:
 
 
 def complete_point(runner: Callable, point: dict) -> dict:
+    """``point`` with the runner's defaults filled in and checked (unchanged if the runner has no ``complete``).
+
+    >>> complete_point(get_runner("selftest"), {"x": 1})
+    {'x': 1}
+    """
     complete = getattr(runner, "complete", None)
     return complete(point) if complete is not None else dict(point)
 

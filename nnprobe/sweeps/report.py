@@ -30,6 +30,9 @@ def report_directory(path: str | Path, out_dir: str | Path | None = None):
     """Write ``overview.md`` and a self-contained ``overview.html`` for ``path`` into ``out_dir`` (default: ``path``).
 
     Returns ``(md_path, html_path)``.
+
+    >>> report_directory("runs/train", "runs/train/report")    # doctest: +SKIP
+    (PosixPath('runs/train/report/overview.md'), PosixPath('runs/train/report/overview.html'))
     """
     path = Path(path)
     if not path.is_dir():

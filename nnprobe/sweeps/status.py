@@ -60,7 +60,12 @@ def _alive(state: dict) -> bool | None:
 
 
 def sweep_status(out_dir: str | Path, latest: int = 10) -> SweepStatus:
-    """Read ``out_dir``'s table and ``sweep.json`` (written by ``nnprobe sweep run``); no side effects."""
+    """Read ``out_dir``'s table and ``sweep.json`` (written by ``nnprobe sweep run``); no side effects.
+
+    >>> s = sweep_status("runs/sweeps/codes_width")                       # doctest: +SKIP
+    >>> f"{s.done}/{s.total} done, driver {s.driver}, ETA {s.eta_seconds:.0f} s"   # doctest: +SKIP
+    '12/24 done, driver running, ETA 31 s'
+    """
     out_dir = Path(out_dir)
     if not (out_dir / TABLE_NAME).is_file():
         raise NNProbeError(f"{out_dir} holds no sweep ({TABLE_NAME} not found)",
