@@ -18,7 +18,9 @@ class SweepGroup(click.Group):
     """A group whose first argument may be a sweep file: ``nnprobe sweep FILE`` runs it."""
 
     def parse_args(self, ctx, args):
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
+        first = args[0] if args else ""
+        if first and first not in self.commands and not first.startswith("-") and (
+                Path(first).suffix.lower() in (".yaml", ".yml", ".toml", ".json") or Path(first).is_file()):
             args = ["run", *args]
         return super().parse_args(ctx, args)
 
@@ -94,7 +96,7 @@ def register(main, reproduce):
     @click.argument("file", required=False, type=click.Path(dir_okay=False))
     @click.option("--out", type=click.Path(file_okay=False), default=None,
                   help="Sweep directory (results.sqlite, sweep.json); default: the file's `out:` or runs/sweeps/NAME.")
-    @click.option("--probe", default=None, help="Probe: codes, train, selftest, or package.module:function.")
+    @click.option("--probe", default=None, help="Probe: codes, margin, gradnet, train, selftest, or package.module:function.")
     @click.option("--base", "base", multiple=True, help="Fixed parameter(s): name=value (repeatable).")
     @click.option("--grid", "grid", multiple=True,
                   help="Swept parameter: name=v1,v2,... (repeatable; cartesian product; ';' separates values with commas).")

@@ -151,6 +151,8 @@ def run_spec(spec: SweepSpec, out_dir: str | Path, *, engine: str | None = None,
     threads = _setting(threads, e, "threads", None)
     address = _setting(address, e, "address", None)
     slurm = {**e.get("slurm", {}), **(slurm or {})}
+    if gpus > 0 and "device" not in spec.options:  # a GPU was asked for: let the points use it
+        spec = SweepSpec(**{**spec.to_dict(), "options": {**spec.options, "device": "cuda"}})
 
     state_path = out_dir / STATE_NAME
     if state_path.is_file():
