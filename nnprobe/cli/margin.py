@@ -58,6 +58,8 @@ def run_margin(opts: dict, model=None, dataset=None, name: str | None = None) ->
             model, _ = load_checkpoint(opts["checkpoint"])
         else:
             spec = model_spec(opts, dataset)
+            if opts.get("live_seed"):
+                opts["seed"] = live_seed(spec, dataset, opts.get("seed", 0), opts.get("head"))
             model = build(spec, opts.get("seed", 0))
             every, log_n = opts.get("every"), opts.get("log_spaced")
             callback = MarginCallback(every=None if log_n else (every or 1), log_spaced=log_n, C=C, multi_class=modes[0],
@@ -101,6 +103,24 @@ def run_margin(opts: dict, model=None, dataset=None, name: str | None = None) ->
     return {"rows": rows, "files": files, "results": results, "notes": notes, "callback": callback}
 
 
+def live_seed(spec: dict, dataset, start: int = 0, head_name=None, tries: int = 20) -> int:
+    """First seed from ``start`` whose initialised model has every penultimate unit active on some input.
+
+    With a 2-unit ReLU feature layer a unit is often dead for *all* inputs at initialisation (it then gets no
+    gradient and the feature space is really 1-D). This check looks only at the untrained model, never at
+    the outcome of training.
+    """
+    from nnprobe.cli.common import build
+    from nnprobe.probes.margin import extract_features
+
+    x = dataset.x_train[:512]
+    for seed in range(start, start + tries):
+        if bool((extract_features(build(spec, seed), x, head_name=head_name) != 0).any(0).all()):
+            return seed
+    raise NNProbeError(f"no seed in {start}..{start + tries - 1} gives a model whose feature units are all active",
+                       "use a wider --feature-dim or another --activation")
+
+
 def _modes(multi_class: str) -> list[str]:
     return ["ovr", "crammer_singer"] if multi_class == "both" else [multi_class]
 
@@ -130,6 +150,8 @@ def margin_options(fn):
         click.option("--retrain-epochs", type=int, default=100, show_default=True,
                      help="Re-initialise the head and retrain it alone for N epochs on frozen features (0: skip)."),
         click.option("--head", default=None, help="Name of the final linear layer (default: the last nn.Linear)."),
+        click.option("--live-seed", is_flag=True,
+                     help="From --seed on, use the first seed whose untrained model has no all-dead feature unit."),
     ]):
         fn = deco(fn)
     return fn
@@ -143,7 +165,7 @@ def _experiments(quick: bool) -> list[dict]:
     base = dict(samples_per_class=None, label_noise=0.0, normalize="standard", seed=0, momentum=0.9, weight_decay=0.0,
                 device="auto", snapshot_epochs="", progress=False, width=None, depth=None, growth=None, fc_width=None,
                 activation=None, dropout=None, every=None, log_spaced=None, C=None, retrain_epochs=0, head=None,
-                checkpoint=None, multi_class="ovr")
+                checkpoint=None, multi_class="ovr", live_seed=False)
     return [
         dict(base, key="blobs", title="Simulated 2-D blobs, MLP 2-200-2-2", data="synthetic:blobs", normalize="none",
              model="mlp", width=200 if q else 2000, depth=1, feature_dim=2, epochs=100 if q else 400, batch_size=512,
@@ -154,15 +176,15 @@ def _experiments(quick: bool) -> list[dict]:
         dict(base, key="mnist01", title="MNIST 0 vs 1, ResNet -> FC 200 -> FC 2 ReLU -> linear", data="mnist:0,1",
              model="resnet", depth=8, width=16 if q else 32, fc_width=200, feature_dim=2,
              samples_per_class=1500 if q else None, epochs=4 if q else 15, batch_size=128, optimizer="adam",
-             lr=1e-3, schedule="cosine", log_spaced=6, retrain_epochs=100, needs="mnist"),
+             lr=1e-3, schedule="cosine", log_spaced=6, retrain_epochs=100, needs="mnist", live_seed=True),
         dict(base, key="cifar02", title="CIFAR-10 airplane vs bird, DenseNet -> FC 2 ReLU -> linear",
              data="cifar10:0,2", model="densenet", depth=10 if q else 40, growth=8 if q else 12, fc_width=200,
              feature_dim=2, samples_per_class=1000 if q else None, epochs=4 if q else 60, batch_size=128,
-             optimizer="adam", lr=1e-3, schedule="cosine", log_spaced=6, retrain_epochs=100, needs="cifar10"),
+             optimizer="adam", lr=1e-3, schedule="cosine", log_spaced=6, retrain_epochs=100, needs="cifar10", live_seed=True),
         dict(base, key="mnist012", title="MNIST 0, 1, 2, DenseNet -> FC 2 ReLU -> linear", data="mnist:0,1,2",
              model="densenet", depth=10 if q else 40, growth=8 if q else 12, fc_width=200, feature_dim=2,
              samples_per_class=600 if q else None, epochs=6 if q else 40, batch_size=128, optimizer="adam",
-             lr=1e-3, schedule="cosine", log_spaced=6, multi_class="both", needs="mnist"),
+             lr=1e-3, schedule="cosine", log_spaced=6, multi_class="both", needs="mnist", live_seed=True),
     ]
 
 
@@ -202,7 +224,9 @@ def reproduce_margin(out: Path, quick: bool, data_dir=None, only: tuple[str, ...
         opts = dict(exp, data_dir=data_dir, out=str(out / exp["key"]))
         done = run_margin(opts, name=exp["key"])
         report.text(f"`nnprobe margin --data {exp['data']} --model {exp['model']} --feature-dim {exp['feature_dim']} "
-                    f"--epochs {exp['epochs']}` ({time.perf_counter() - t0:.0f} s on this machine).")
+                    f"--epochs {exp['epochs']} --optimizer {exp['optimizer']} --lr {exp['lr']}` "
+                    + (f"(seed {opts['seed']}: the first whose untrained feature units are all active) " if exp["live_seed"] else "")
+                    + f"({time.perf_counter() - t0:.0f} s on this machine).")
         if done["notes"]:
             report.text("Warnings: " + "; ".join(done["notes"]))
         report.table(done["rows"], columns=[c for c in TABLE_COLUMNS + ["cosine_per_class"]

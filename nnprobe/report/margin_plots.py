@@ -185,7 +185,7 @@ def plot_convergence(results, *, title: str | None = None, log_x: bool | None = 
     ax2.set_ylabel("NN head weight norm", color="#2ca02c")
     ax2.grid(False)
     lines = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
-    ax.legend(lines, [h.get_label() for h in lines], loc="upper right")
+    ax.legend(lines, [h.get_label() for h in lines], loc="best", frameon=True, framealpha=0.85)
     ax = axes[2]
     agree = [np.nan if r.test_agreement is None else r.test_agreement for r in results]
     ax.plot(epochs, agree, "o-", color="#9467bd", label="test agreement NN vs SVM")
