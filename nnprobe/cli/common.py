@@ -31,6 +31,7 @@ def data_options(default: str = "digits"):
         click.option("--data-dir", type=click.Path(file_okay=False), envvar="NNPROBE_DATA", default=None,
                      help="Directory with the dataset files [env NNPROBE_DATA; default: the user cache]."),
         click.option("--samples-per-class", type=int, default=None, help="Subsample the training split (seeded)."),
+        click.option("--test-samples-per-class", type=int, default=None, help="Subsample the test split (seeded)."),
         click.option("--label-noise", type=float, default=0.0, show_default=True,
                      help="Fraction of training labels replaced by a random other class (seeded)."),
         click.option("--normalize", type=click.Choice(["standard", "unit", "none"]), default="standard",
@@ -47,6 +48,7 @@ def model_options(default: str = "mlp"):
         click.option("--depth", type=int, default=None, help="Hidden layers (mlp) or depth (resnet 6n+2, densenet 3n+4)."),
         click.option("--feature-dim", type=int, default=None, help="Width of the penultimate layer (2 for plots)."),
         click.option("--fc-width", type=int, default=None, help="FC layer between pooling and the feature layer (resnet/densenet)."),
+        click.option("--channels", type=int, default=None, help="CNN convolution channels (first block; doubled in the second)."),
         click.option("--growth", type=int, default=None, help="DenseNet growth rate."),
         click.option("--activation", default=None, help="relu (default), leaky_relu, tanh, selu, softsign, square, gelu."),
         click.option("--dropout", type=float, default=None, help="Dropout probability before FC layers."),
@@ -76,7 +78,7 @@ def out_option(default: str | None = None, required: bool = False):
                         show_default=default is not None, help="Run directory for config, metrics, checkpoints, plots.")
 
 
-MODEL_FLAGS = ("width", "depth", "feature_dim", "fc_width", "growth", "activation", "dropout")
+MODEL_FLAGS = ("width", "depth", "feature_dim", "fc_width", "channels", "growth", "activation", "dropout")
 
 
 def load_data(opts: dict):
@@ -84,7 +86,7 @@ def load_data(opts: dict):
     from nnprobe.data import load_dataset
 
     return load_dataset(opts["data"], data_dir=opts.get("data_dir"), samples_per_class=opts.get("samples_per_class"),
-                        label_noise=opts.get("label_noise") or 0.0, normalize=opts.get("normalize", "standard"),
+                        test_samples_per_class=opts.get("test_samples_per_class"), label_noise=opts.get("label_noise") or 0.0, normalize=opts.get("normalize", "standard"),
                         seed=opts.get("seed", 0))
 
 
@@ -96,6 +98,8 @@ def model_spec(opts: dict, dataset) -> dict:
         raise NNProbeError("--width does not apply to densenet", "use --growth for DenseNet's width")
     if name != "densenet" and "growth" in options:
         raise NNProbeError(f"--growth applies to densenet only, not {name}", "drop --growth or use --model densenet")
+    if name != "cnn" and "channels" in options:
+        raise NNProbeError(f"--channels applies to cnn only, not {name}", "use --width for resnet's base channels")
     return {"name": name, "input_shape": list(dataset.input_shape), "num_classes": dataset.num_classes, "options": options}
 
 

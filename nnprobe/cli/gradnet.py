@@ -105,14 +105,11 @@ def _configs(opts: dict, model):
 
 
 def run_gradnet_cmd(opts: dict) -> dict:
-    from nnprobe.cli.common import build, train_config
-    from nnprobe.data import load_dataset
+    from nnprobe.cli.common import build, load_data, train_config
     from nnprobe.report.document import Report
 
     out = Path(opts["out"])
-    dataset = load_dataset(opts["data"], data_dir=opts.get("data_dir"), samples_per_class=opts.get("samples_per_class"),
-                           test_samples_per_class=opts.get("test_samples_per_class"),
-                           label_noise=opts.get("label_noise") or 0.0, normalize=opts["normalize"], seed=opts["seed"])
+    dataset = load_data(opts)
     spec = model_spec(opts, dataset)
     tcfg = train_config({**opts, "snapshot_epochs": ""})
     snapshots = _parse_epochs(opts.get("snapshot_epochs") or "", tcfg.epochs)
@@ -239,7 +236,6 @@ def register(main, reproduce):
     @model_options(default="cnn")
     @train_options(epochs=6, lr=0.01, batch_size=64)
     @out_option(default="runs/gradnet")
-    @click.option("--test-samples-per-class", type=int, default=None, help="Subsample the test split (seeded).")
     @click.option("--params", default=None, help="Comma-separated layers/parameters to differentiate (default: all).")
     @click.option("--percent", type=float, default=1.0, show_default=True,
                   help="Percentage of each parameter's gradient coordinates kept (fitted on training gradients).")
