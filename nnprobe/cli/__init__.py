@@ -17,6 +17,7 @@ from nnprobe.errors import NNProbeError
 COMMAND_MODULES = [
     "nnprobe.cli.data",
     "nnprobe.cli.train",
+    "nnprobe.cli.demo",
     "nnprobe.cli.margin",
     "nnprobe.cli.codes",
     "nnprobe.cli.gradnet",
@@ -47,8 +48,8 @@ Probes (each works on zoo models and on your own nn.Module checkpoints):
 
 \b
 Start here (offline, the embedded digits dataset):
-  nnprobe train --out runs/digits
-  nnprobe reproduce margin --quick
+  nnprobe demo --out runs/demo        all three probes, one report
+  nnprobe reproduce margin --quick    the paper's reference experiments
 """
 
 
