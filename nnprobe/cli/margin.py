@@ -65,6 +65,8 @@ def run_margin(opts: dict, model=None, dataset=None, name: str | None = None) ->
             callback = MarginCallback(every=None if log_n else (every or 1), log_spaced=log_n, C=C, multi_class=modes[0],
                                       head_name=opts.get("head"))
             train(model, dataset, train_config(opts), callbacks=[callback], out_dir=out / "train", model_spec=spec)
+    if dataset.num_classes == 2:
+        modes = modes[:1]  # two classes: one binary SVM whatever the multi-class choice
     rows, files, results = [], {}, {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
