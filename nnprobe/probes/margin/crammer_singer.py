@@ -57,7 +57,7 @@ def _sum_zero_basis(k: int) -> np.ndarray:
 
 def pairwise_margins(x: torch.Tensor, y: torch.Tensor, coef: torch.Tensor, intercept: torch.Tensor) -> torch.Tensor:
     """``min_{k != y} (f_y(x) - f_k(x))`` per sample: the Crammer-Singer functional margin."""
-    f = x @ coef.T + intercept
+    f = x @ coef.to(x.dtype).T + intercept.to(x.dtype)
     own = f.gather(1, y[:, None]).squeeze(1)
     f = f.scatter(1, y[:, None], float("-inf"))
     return own - f.max(1).values

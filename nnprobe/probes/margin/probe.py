@@ -124,7 +124,7 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
         mid = (means[0] + means[1]) / 2
         d_nn, d_svm = (w_nn @ mid + b_nn) / nw, (w_svm @ mid + b_svm) / sw
         rows.append(ClassMargin(
-            name="1 vs 0", cosine_to_svm=_cos(w_nn, w_svm), cosine_in_span=_cos(span @ w_nn, w_svm), svm_margin=gamma,
+            name="1 vs 0", cosine_to_svm=_cos(w_nn, w_svm), cosine_in_span=_cos(span @ w_nn, w_svm), svm_margin=float(gamma),
             svm_min_margin=float((ys * (x @ w_svm + b_svm)).min() / sw), nn_min_margin=float((ys * (x @ w_nn + b_nn)).min() / nw),
             nn_weight_norm=float(nw), svm_weight_norm=float(sw), nn_bias_scaled=float(b_nn * sw / nw), svm_bias=b_svm,
             nn_offset_from_midpoint=float(-d_nn / gamma), svm_offset_from_midpoint=float(-d_svm / gamma),
