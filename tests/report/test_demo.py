@@ -1,0 +1,22 @@
+"""The main job end to end on the embedded digits (short training, so the numbers are loose but real)."""
+
+import json
+
+from nnprobe.report.demo import run_demo
+
+
+def test_demo_runs_all_three_probes_and_writes_one_report(tmp_path):
+    lines = []
+    summary = run_demo(tmp_path, epochs=8, progress=False, echo=lines.append)
+    assert (tmp_path / "report.html").is_file() and (tmp_path / "report.md").is_file()
+    saved = json.loads((tmp_path / "demo.json").read_text())
+    assert saved["train"]["test_accuracy"] == summary["train"]["test_accuracy"] > 0.9
+    # the science, loosely: direction already well aligned, codes unique, GradNet table per snapshot
+    assert summary["margin"]["svm_train_error"] == 0.0
+    assert summary["margin"]["cosine_to_svm"] > 0.5
+    assert summary["margin_2d"]["test_agreement"] > 0.95
+    assert summary["codes"]["redundancy_ratio_train"] < 0.05
+    assert [row["epoch"] for row in summary["gradnet"]] == [1, 3, 4]
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 5
+    assert any(line.startswith("report:") for line in lines)
