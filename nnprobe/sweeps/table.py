@@ -75,20 +75,8 @@ class ResultsTable:
 
     def rows(self, status: str | None = "done") -> list[dict]:
         """Flat dicts ``{**params, **metrics, status, error, seconds}`` (all statuses with ``status=None``)."""
-        query = "SELECT params, status, metrics, error, seconds, attempts FROM points"
-        args: tuple = ()
-        if status is not None:
-            query += " WHERE status = ?"
-            args = (status,)
-        with self._connect() as con:
-            raw = con.execute(query + " ORDER BY updated", args).fetchall()
-        out = []
-        for params, st, metrics, error, seconds, attempts in raw:
-            row = dict(json.loads(params))
-            row.update(json.loads(metrics) if metrics else {})
-            row.update(status=st, error=error, seconds=seconds, attempts=attempts)
-            out.append(row)
-        return out
+        return [{**r["params"], **(r["metrics"] or {}), "status": r["status"], "error": r["error"],
+                 "seconds": r["seconds"], "attempts": r["attempts"]} for r in self.records(status)]
 
     def counts(self) -> dict[str, int]:
         """Number of points per status."""
