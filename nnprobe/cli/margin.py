@@ -96,7 +96,7 @@ def run_margin(opts: dict, model=None, dataset=None, name: str | None = None) ->
         if first.feature_dim == 2:
             files["retrain"], grid = save_feature_boundaries(
                 out / "retrain.png", rr.retrained, f_train, dataset.y_train, class_names=dataset.class_names,
-                extra_heads={"NN head, jointly trained": (first.nn_coef, first.nn_intercept)},
+                extra_heads={"NN head, jointly trained": (first.nn_coef, first.nn_intercept)}, nn_label="retrained head",
                 title=f"{name}: re-initialised head retrained on frozen features vs SVM")
         rows.append(_row(name, rr.retrained, "retrained", grid))
         payload["retrain"] = rr.to_dict()
@@ -206,6 +206,15 @@ def _available(name: str, data_dir) -> str | None:
         return exc.problem
 
 
+def _command(opts: dict) -> str:
+    """The ``nnprobe margin`` command line equivalent to one experiment's settings."""
+    flags = ["data", "normalize", "samples_per_class", "model", "depth", "width", "growth", "fc_width", "feature_dim",
+             "activation", "epochs", "batch_size", "optimizer", "lr", "schedule", "seed", "log_spaced", "multi_class",
+             "retrain_epochs"]
+    parts = [f"--{f.replace('_', '-')} {opts[f]}" for f in flags if opts.get(f) is not None]
+    return "nnprobe margin " + " ".join(parts)
+
+
 def reproduce_margin(out: Path, quick: bool, data_dir=None, only: tuple[str, ...] = ()) -> tuple[Path, Path]:
     """Run the reference experiments and write one Markdown + HTML report into ``out``."""
     from nnprobe.report.document import Report
@@ -229,8 +238,7 @@ def reproduce_margin(out: Path, quick: bool, data_dir=None, only: tuple[str, ...
         t0 = time.perf_counter()
         opts = dict(exp, data_dir=data_dir, out=str(out / exp["key"]))
         done = run_margin(opts, name=exp["key"])
-        report.text(f"`nnprobe margin --data {exp['data']} --model {exp['model']} --feature-dim {exp['feature_dim']} "
-                    f"--epochs {exp['epochs']} --optimizer {exp['optimizer']} --lr {exp['lr']}` "
+        report.text(f"`{_command(opts)}` "
                     + (f"(seed {opts['seed']}: the first whose untrained feature units are all active) " if exp["live_seed"] else "")
                     + f"({time.perf_counter() - t0:.0f} s on this machine).")
         if exp.get("note"):

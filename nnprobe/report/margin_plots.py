@@ -80,12 +80,14 @@ def _scatter(ax, x, y, class_names, size):
 
 
 def plot_feature_boundaries(result, features, labels, *, class_names=None, extra_heads: dict | None = None,
-                            title: str | None = None, resolution: int = 400, per_class: int = 3000):
+                            title: str | None = None, resolution: int = 400, per_class: int = 3000,
+                            nn_label: str = "NN head"):
     """Reference-style figure for a 2-D feature space: NN regions, SVM regions, and the overlay.
 
     ``result`` is a :class:`~nnprobe.probes.margin.MarginResult`; ``features``/``labels`` the training
     features it was measured on. ``extra_heads`` (``{"retrained head": (W, b)}``) adds boundaries to the
-    overlay. The overlay title reports the fraction of the grid on which NN and SVM disagree.
+    overlay; ``nn_label`` names the head of ``result``. The overlay title reports the fraction of the grid on
+    which NN and SVM disagree.
 
     >>> fig = plot_feature_boundaries(result, feats, y_train)   # doctest: +SKIP
     """
@@ -107,7 +109,7 @@ def plot_feature_boundaries(result, features, labels, *, class_names=None, extra
     cmap = plt.matplotlib.colors.ListedColormap([CLASS_COLORS[c % len(CLASS_COLORS)] for c in range(k)])
     fig, axes = plt.subplots(1, 3, figsize=(16, 5.2), sharex=True, sharey=True)
     size = max(2.0, 12.0 - 2.0 * np.log10(max(len(xs), 10)))
-    panels = [("NN head", nn_pred, nn_score, NN_STYLE, False), ("SVM" + (" (hard margin)" if result.C is None else f" (C={result.C:g})"),
+    panels = [(nn_label, nn_pred, nn_score, NN_STYLE, False), ("SVM" + (" (hard margin)" if result.C is None else f" (C={result.C:g})"),
               svm_pred, svm_score, SVM_STYLE, True)]
     for ax, (name, pred, score, style, margin) in zip(axes[:2], panels):
         ax.pcolormesh(gx, gy, pred.reshape(gx.shape), cmap=cmap, alpha=0.18, shading="auto", vmin=-0.5, vmax=k - 0.5,
@@ -119,7 +121,7 @@ def plot_feature_boundaries(result, features, labels, *, class_names=None, extra
         ax.set_title(f"{name}: decision regions")
     ax = axes[2]
     _scatter(ax, xs, ys, class_names, size)
-    _draw_boundary(ax, gx, gy, nn_pred, nn_score, NN_STYLE, "NN head", k)
+    _draw_boundary(ax, gx, gy, nn_pred, nn_score, NN_STYLE, nn_label, k)
     _draw_boundary(ax, gx, gy, svm_pred, svm_score, SVM_STYLE, "SVM", k, margin=True)
     if svm_score is not None:
         ax.plot([], [], color=MARGIN_STYLE["color"], linestyle=MARGIN_STYLE["linestyles"], label="SVM margin")
