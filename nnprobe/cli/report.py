@@ -19,7 +19,7 @@ def register(main, reproduce):
           nnprobe train --out runs/digits && nnprobe report runs/digits
           nnprobe report runs/sweeps/codes_width
         """
-        from nnprobe.sweeps.report import report_directory
+        from nnprobe.report.directory import report_directory
 
         md, page = report_directory(directory, out)
         click.echo(f"wrote {page} and {md}")

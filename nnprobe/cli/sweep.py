@@ -68,9 +68,9 @@ def status_lines(status, rows: int = 10) -> list[str]:
         lines.append("the driver is gone (killed?): re-run `nnprobe sweep run` with the same file and --out to finish")
     latest = s.latest[:rows]
     if latest:
-        from nnprobe.sweeps.report import _metric_names
+        from nnprobe.report.directory import metric_names
 
-        metric_names = _metric_names([r for r in latest if r["metrics"]], limit=4)
+        metric_names = metric_names([r for r in latest if r["metrics"]], limit=4)
         flat = [{"status": r["status"], **{k: r["params"].get(k) for k in s.varied}, **(r["metrics"] or {}),
                  "seconds": r["seconds"], "error": (r["error"] or "").strip().splitlines()[-1:] and
                  (r["error"] or "").strip().splitlines()[-1]} for r in latest]

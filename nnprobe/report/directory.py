@@ -62,7 +62,7 @@ def _varied(state: dict, params: list[dict]) -> list[str]:
     return [n for n in names if n != "seed"]
 
 
-def _metric_names(records: list[dict], limit: int = 6) -> list[str]:
+def metric_names(records: list[dict], limit: int = 6) -> list[str]:
     values: "OrderedDict[str, set]" = OrderedDict()
     for r in records:
         for k, v in (r["metrics"] or {}).items():
@@ -157,7 +157,7 @@ def sweep_report(path: Path, figures: Path):
         report.table([{"setting": k, "value": json.dumps(v, default=str)} for k, v in spec.items()
                       if k in ("probe", "base", "grid", "points", "seeds", "options") and v])
     varied = _varied(state, [r["params"] for r in done])
-    metrics = _metric_names(done)
+    metrics = metric_names(done)
     rows = aggregate(done, varied, metrics)
     if done:
         figure = _plot_sweep(rows, varied, metrics, figures / "sweep_metrics.png")
