@@ -45,21 +45,31 @@ def plain_loop(model, ds, epochs, batch_size, lr, device):
 
 
 def run_case(name, ds, model_name, options, epochs, batch_size, repeats, device):
-    ours, plain = [], []
-    for _ in range(repeats):
+    def fresh():
         seed_everything(0)
-        model = build_model(model_name, ds.input_shape, ds.num_classes, **options).to(device)
+        return build_model(model_name, ds.input_shape, ds.num_classes, **options).to(device)
+
+    def time_ours():
+        model = fresh()
         t = time.perf_counter()
         train(model, ds, TrainConfig(epochs=epochs, batch_size=batch_size, lr=0.05, schedule="constant",
                                      progress=False, device=str(device)))
-        ours.append(ds.n_train * epochs / (time.perf_counter() - t))
-        seed_everything(0)
-        model = build_model(model_name, ds.input_shape, ds.num_classes, **options).to(device)
+        return ds.n_train * epochs / (time.perf_counter() - t)
+
+    def time_plain():
+        model = fresh()
         t = time.perf_counter()
         plain_loop(model, ds, epochs, batch_size, 0.05, device)
-        plain.append(ds.n_train * epochs / (time.perf_counter() - t))
+        return ds.n_train * epochs / (time.perf_counter() - t)
+
+    time_ours(), time_plain()  # warm-up: allocator, kernels, caches
+    ours, plain = [], []
+    for r in range(repeats):  # alternate which goes first, so drift on a shared machine hits both alike
+        for fn, out in ((time_ours, ours), (time_plain, plain))[:: 1 if r % 2 == 0 else -1]:
+            out.append(fn())
     o, p = statistics.median(ours), statistics.median(plain)
-    print(f"{name}: ours {o:,.0f} img/s, plain loop {p:,.0f} img/s")
+    print(f"{name}: ours {o:,.0f} img/s, plain loop {p:,.0f} img/s  (n_train {ds.n_train}, n_test {ds.n_test}, "
+          f"{epochs} epoch(s), batch {batch_size})")
     print(f"train_throughput[{name}] ratio (ours / plain loop): {o / p:.3f}")
     return o / p
 
@@ -77,7 +87,7 @@ def main():
     digits = load_dataset("digits")
     ratios = [run_case("digits-mlp", digits, "mlp", {"width": 256, "depth": 2}, 5, 64, repeats, device)]
     try:
-        mnist = load_dataset("mnist", samples_per_class=200 if args.quick else 600)
+        mnist = load_dataset("mnist", samples_per_class=500 if args.quick else 2000, test_samples_per_class=200)
         ratios.append(run_case("mnist-cnn", mnist, "cnn", {"channels": 16, "width": 64}, 1, 128, repeats, device))
     except NNProbeError as exc:
         print(f"mnist-cnn: skipped ({exc.problem})")

@@ -110,12 +110,13 @@ def train(model: nn.Module, dataset, config: TrainConfig | None = None, *, callb
                dynamic_ncols=True, leave=False)
     for epoch in range(1, config.epochs + 1):
         model.train()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
+        losses, predictions = [], []  # reduced once per epoch: one kernel per step instead of six
         order = torch.randperm(n, generator=generator).to(device)
         for i in range(0, n, config.batch_size):
             idx = order[i:i + config.batch_size]
-            xb, yb = x_train.index_select(0, idx), y_train.index_select(0, idx)  # ~4x faster than x[idx] on CPU
+            # plain indexing: index_select is faster to gather but, for 1-channel images, returns strides that
+            # send the convolutions down a slower path (measured ~17% slower steps, bench/train_throughput.py)
+            xb, yb = x_train[idx], y_train[idx]
             logits = model(xb)
             loss = F.cross_entropy(logits, yb)
             optimizer.zero_grad(set_to_none=True)
@@ -123,11 +124,13 @@ def train(model: nn.Module, dataset, config: TrainConfig | None = None, *, callb
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            loss_sum += loss.detach() * idx.shape[0]
-            correct += (logits.detach().argmax(1) == yb).sum()
+            losses.append(loss.detach())
+            predictions.append(logits.detach().argmax(1))
             state.step += 1
             bar.update(1)
-        train_loss = float(loss_sum) / n
+        sizes = torch.tensor([p.shape[0] for p in predictions], device=device, dtype=torch.float32)
+        train_loss = float((torch.stack(losses).float() * sizes).sum()) / n
+        correct = int((torch.cat(predictions) == y_train[order]).sum())
         if not math.isfinite(train_loss):
             bar.close()
             raise NNProbeError(f"the training loss became {train_loss} in epoch {epoch}",
@@ -135,7 +138,7 @@ def train(model: nn.Module, dataset, config: TrainConfig | None = None, *, callb
         test = evaluate(model, dataset.x_test, dataset.y_test, config.eval_batch_size, device)
         state.epoch = epoch
         state.metrics = {"epoch": epoch, "step": state.step, "lr": optimizer.param_groups[0]["lr"],
-                         "train_loss": train_loss, "train_accuracy": int(correct) / n,
+                         "train_loss": train_loss, "train_accuracy": correct / n,
                          "test_loss": test["loss"], "test_accuracy": test["accuracy"],
                          "seconds": time.perf_counter() - start}
         for cb in callbacks:
