@@ -33,6 +33,9 @@ def save_checkpoint(path, model: nn.Module, *, model_spec: dict | None = None, t
 def load_checkpoint(path, model: nn.Module | None = None, map_location="cpu") -> tuple[nn.Module, dict]:
     """Load a checkpoint; returns ``(model, payload)``. Zoo models are rebuilt from the stored spec.
 
+    A file holding a whole ``nn.Module`` (``torch.save(model, path)``) loads as that module, so every command's
+    ``--checkpoint`` accepts a user's own model.
+
     >>> model, info = load_checkpoint("runs/x/checkpoints/final.pt")   # doctest: +SKIP
     """
     path = Path(path)
@@ -42,8 +45,14 @@ def load_checkpoint(path, model: nn.Module | None = None, map_location="cpu") ->
         payload = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as exc:  # noqa: BLE001 -- unpickling errors come in many types
         raise NNProbeError(f"cannot read checkpoint {path}: {exc}", "the file is damaged or not a torch checkpoint") from None
+    if isinstance(payload, nn.Module):  # a whole user model saved with torch.save(model, path)
+        if model is not None:
+            model.load_state_dict(payload.state_dict())
+            payload = model
+        return payload, {"format": "torch-module", "model_spec": None, "train_config": None, "dataset": None}
     if not isinstance(payload, dict) or "state_dict" not in payload:
-        raise NNProbeError(f"{path} is not an nnprobe checkpoint", "use a checkpoint written by `nnprobe train`")
+        raise NNProbeError(f"{path} is neither an nnprobe checkpoint nor a saved nn.Module",
+                           "use a checkpoint written by `nnprobe train`, or save your model with torch.save(model, path)")
     if model is None:
         spec = payload.get("model_spec")
         if not spec:

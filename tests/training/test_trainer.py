@@ -132,3 +132,27 @@ def test_config_validation():
         if torch.cuda.is_available():
             pytest.skip("CUDA present")
         resolve_device("cuda")
+
+
+class UserClassifier(nn.Module):
+    """A model that is not from the zoo (module-level so torch.save can pickle it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU())
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x):
+        return self.fc(self.body(x))
+
+
+def test_whole_user_module_loads_as_checkpoint(tmp_path, digits):
+    model = UserClassifier()
+    torch.save(model, tmp_path / "mine.pt")
+    loaded, info = load_checkpoint(tmp_path / "mine.pt")
+    assert isinstance(loaded, UserClassifier) and info["format"] == "torch-module"
+    x = digits.x_test[:5]
+    assert torch.equal(loaded(x), model(x))
+    torch.save({"weights": 1}, tmp_path / "dict.pt")
+    with pytest.raises(NNProbeError, match="neither an nnprobe checkpoint"):
+        load_checkpoint(tmp_path / "dict.pt")
