@@ -103,17 +103,6 @@ def model_spec(opts: dict, dataset) -> dict:
     return {"name": name, "input_shape": list(dataset.input_shape), "num_classes": dataset.num_classes, "options": options}
 
 
-def build(spec: dict, seed: int = 0):
-    """Seed, then build the model of ``spec`` (so its initialisation is deterministic)."""
-    from nnprobe.models import build_model
-    from nnprobe.training import seed_everything
-
-    seed_everything(seed)
-    model = build_model(spec["name"], spec["input_shape"], spec["num_classes"], **spec["options"])
-    model.nnprobe_spec = spec
-    return model
-
-
 def train_config(opts: dict):
     """A :class:`~nnprobe.training.TrainConfig` from the training flags."""
     from nnprobe.training import TrainConfig
@@ -131,11 +120,12 @@ def train_config(opts: dict):
 
 def train_from_options(opts: dict, callbacks=(), out_dir: str | Path | None = None):
     """Load data, build and train the model the flags describe; returns ``(dataset, result)``."""
+    from nnprobe.models import build_from_spec
     from nnprobe.training import train
 
     dataset = load_data(opts)
     spec = model_spec(opts, dataset)
-    model = build(spec, opts.get("seed", 0))
+    model = build_from_spec(spec, opts.get("seed", 0))
     result = train(model, dataset, train_config(opts), callbacks=list(callbacks), out_dir=out_dir, model_spec=spec)
     return dataset, result
 

@@ -45,7 +45,7 @@ def default_structure(model, params) -> str:
 
 def run_study(dataset, spec: dict, train_cfg, snapshots, gcfg, ncfg, out: Path, title: str, progress: bool = True):
     """Run the study on ``dataset`` and write ``gradnet.json``, ``snapshots.png``, ``curves.png`` into ``out``."""
-    from nnprobe.cli.common import build
+    from nnprobe.models import build_from_spec
     from nnprobe.io import write_json_atomic
     from nnprobe.probes.gradspace import run_gradnet_study
     from nnprobe.report.gradnet_plots import plot_learning_curves, plot_snapshot_table
@@ -58,7 +58,7 @@ def run_study(dataset, spec: dict, train_cfg, snapshots, gcfg, ncfg, out: Path, 
                        f"{row.gradnet_test_accuracy:.4f}  ({row.gradient_dim} of {row.full_gradient_dim} coordinates, "
                        f"{row.gradient_seconds + row.gradnet_seconds:.0f} s)")
 
-    study = run_gradnet_study(dataset, lambda: build(spec, train_cfg.seed), train_cfg, snapshots, gcfg, ncfg,
+    study = run_gradnet_study(dataset, lambda: build_from_spec(spec, train_cfg.seed), train_cfg, snapshots, gcfg, ncfg,
                               on_snapshot=echo_row, keep_models=True)
     payload = {"dataset_summary": dataset.summary(), "model": spec, "train": train_cfg.to_dict(), **study.to_dict()}
     write_json_atomic(out / "gradnet.json", payload)
@@ -105,7 +105,8 @@ def _configs(opts: dict, model):
 
 
 def run_gradnet_cmd(opts: dict) -> dict:
-    from nnprobe.cli.common import build, load_data, train_config
+    from nnprobe.cli.common import load_data, train_config
+    from nnprobe.models import build_from_spec
     from nnprobe.report.document import Report
 
     out = Path(opts["out"])
@@ -113,7 +114,7 @@ def run_gradnet_cmd(opts: dict) -> dict:
     spec = model_spec(opts, dataset)
     tcfg = train_config({**opts, "snapshot_epochs": ""})
     snapshots = _parse_epochs(opts.get("snapshot_epochs") or "", tcfg.epochs)
-    gcfg, ncfg = _configs(opts, build(spec, opts["seed"]))
+    gcfg, ncfg = _configs(opts, build_from_spec(spec, opts["seed"]))
     click.echo(f"[gradnet] {dataset}; snapshots at epochs {snapshots}; structure {ncfg.structure}")
     study, payload = run_study(dataset, spec, tcfg, snapshots, gcfg, ncfg, out, dataset.name, opts.get("progress", True))
     _echo_table(study.rows())

@@ -42,7 +42,8 @@ def run_margin(opts: dict, model=None, dataset=None, name: str | None = None) ->
 
     Writes ``margin.json``, ``boundaries.png`` (2-D features), ``convergence.png`` and ``retrain.png``.
     """
-    from nnprobe.cli.common import build, load_data, model_spec, train_config
+    from nnprobe.cli.common import load_data, model_spec, train_config
+    from nnprobe.models import build_from_spec
     from nnprobe.io import write_json_atomic
     from nnprobe.probes.margin import MarginCallback, extract_features, probe_margin, retrain_head
     from nnprobe.report.margin_plots import save_convergence, save_feature_boundaries
@@ -60,7 +61,7 @@ def run_margin(opts: dict, model=None, dataset=None, name: str | None = None) ->
             spec = model_spec(opts, dataset)
             if opts.get("live_seed"):
                 opts["seed"] = live_seed(spec, dataset, opts.get("seed", 0), opts.get("head"))
-            model = build(spec, opts.get("seed", 0))
+            model = build_from_spec(spec, opts.get("seed", 0))
             every, log_n = opts.get("every"), opts.get("log_spaced")
             callback = MarginCallback(every=None if log_n else (every or 1), log_spaced=log_n, C=C, multi_class=modes[0],
                                       head_name=opts.get("head"))
@@ -112,12 +113,12 @@ def live_seed(spec: dict, dataset, start: int = 0, head_name=None, tries: int = 
     gradient and the feature space is really 1-D). This check looks only at the untrained model, never at
     the outcome of training.
     """
-    from nnprobe.cli.common import build
+    from nnprobe.models import build_from_spec
     from nnprobe.probes.margin import extract_features
 
     x = dataset.x_train[:512]
     for seed in range(start, start + tries):
-        if bool((extract_features(build(spec, seed), x, head_name=head_name) != 0).any(0).all()):
+        if bool((extract_features(build_from_spec(spec, seed), x, head_name=head_name) != 0).any(0).all()):
             return seed
     raise NNProbeError(f"no seed in {start}..{start + tries - 1} gives a model whose feature units are all active",
                        "use a wider --feature-dim or another --activation")

@@ -49,11 +49,28 @@ def build_model(name: str, input_shape, num_classes: int, **options) -> nn.Modul
     return cls(input_shape, num_classes, **options)
 
 
+def build_from_spec(spec: dict, seed: int | None = None) -> nn.Module:
+    """Build the zoo model a spec describes (``{"name", "input_shape", "num_classes", "options"}``, as stored in
+    checkpoints and run directories) and attach the spec as ``model.nnprobe_spec``. With ``seed``, everything is
+    seeded first, so the initialisation is deterministic.
+
+    >>> build_from_spec({"name": "mlp", "input_shape": [2], "num_classes": 3, "options": {"width": 4}}).head
+    Linear(in_features=4, out_features=3, bias=True)
+    """
+    if seed is not None:
+        from nnprobe.training.config import seed_everything
+
+        seed_everything(seed)
+    model = build_model(spec["name"], spec["input_shape"], spec["num_classes"], **spec.get("options", {}))
+    model.nnprobe_spec = spec
+    return model
+
+
 def model_options(name: str) -> list[str]:
     """Names of the options :func:`build_model` accepts for model ``name``."""
     cls = MODELS[name.lower()]
     return [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "input_shape", "in_features", "num_classes")]
 
 
-__all__ = ["ACTIVATIONS", "MODELS", "MLP", "SmallCNN", "ResNet", "DenseNet", "HeadSplit", "build_model",
+__all__ = ["ACTIVATIONS", "MODELS", "MLP", "SmallCNN", "ResNet", "DenseNet", "HeadSplit", "build_from_spec", "build_model",
            "make_activation", "model_options", "split_head"]

@@ -23,16 +23,6 @@ def _spec(dataset, **options) -> dict:
     return {"name": "mlp", "input_shape": list(dataset.input_shape), "num_classes": dataset.num_classes, "options": options}
 
 
-def _build(spec: dict, seed: int):
-    from nnprobe.models import build_model
-    from nnprobe.training import seed_everything
-
-    seed_everything(seed)
-    model = build_model(spec["name"], spec["input_shape"], spec["num_classes"], **spec["options"])
-    model.nnprobe_spec = spec
-    return model
-
-
 def run_demo(out_dir: str | Path, *, data: str = "digits", data_dir=None, epochs: int = 40, seed: int = 0,
              device: str = "auto", progress: bool = True, echo: Callable[[str], None] = print) -> dict:
     """Run the three probes on ``data`` and write ``report.md``/``report.html`` and ``demo.json`` to ``out_dir``.
@@ -41,6 +31,7 @@ def run_demo(out_dir: str | Path, *, data: str = "digits", data_dir=None, epochs
     >>> summary["margin"]["cosine_to_svm"]  # doctest: +SKIP
     """
     from nnprobe.data import load_dataset
+    from nnprobe.models import build_from_spec
     from nnprobe.probes.codes import measure_codes
     from nnprobe.probes.gradspace import GradientConfig, GradNetConfig, run_gradnet_study
     from nnprobe.probes.margin import MarginCallback, probe_margin, retrain_head
@@ -63,7 +54,7 @@ def run_demo(out_dir: str | Path, *, data: str = "digits", data_dir=None, epochs
     # 1. max-margin probe, over training and after retraining the head
     echo(f"[1/4] training an MLP (2 x 128 ReLU) on {ds.name} for {epochs} epochs, margin probe watching ...")
     spec = _spec(ds, width=128, depth=2)
-    model = _build(spec, seed)
+    model = build_from_spec(spec, seed)
     multi = "crammer_singer" if ds.num_classes > 2 else "ovr"
     cb = MarginCallback(log_spaced=6, multi_class=multi)
     run = train(model, ds, cfg, callbacks=[cb], out_dir=out / "mlp", model_spec=spec)
@@ -85,7 +76,7 @@ def run_demo(out_dir: str | Path, *, data: str = "digits", data_dir=None, epochs
     echo("[2/4] a 2-D penultimate layer on two classes, NN and SVM boundaries ...")
     pair = load_dataset(f"{data.split(':')[0]}:0,1", data_dir=data_dir, seed=seed)
     spec2 = _spec(pair, width=64, depth=1, feature_dim=2)
-    model2 = train(_build(spec2, seed), pair, TrainConfig(epochs=4 * epochs, batch_size=64, lr=0.05, seed=seed,
+    model2 = train(build_from_spec(spec2, seed), pair, TrainConfig(epochs=4 * epochs, batch_size=64, lr=0.05, seed=seed,
                                                           schedule="constant", device=device, progress=progress)).model
     result2 = probe_margin(model2, pair)
     from nnprobe.probes.margin import extract_features
@@ -114,7 +105,7 @@ def run_demo(out_dir: str | Path, *, data: str = "digits", data_dir=None, epochs
     echo("[4/4] GradNet on per-sample gradients of base-network snapshots ...")
     spec3 = _spec(ds, width=64, depth=2)
     snapshots = [1, 3, max(4, epochs // 4)]
-    study = run_gradnet_study(ds, lambda: _build(spec3, seed),
+    study = run_gradnet_study(ds, lambda: build_from_spec(spec3, seed),
                               TrainConfig(epochs=snapshots[-1], batch_size=64, lr=0.01, seed=seed, device=device,
                                           progress=progress),
                               snapshots, GradientConfig(percent=20.0, seed=seed),

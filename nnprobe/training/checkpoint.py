@@ -58,10 +58,9 @@ def load_checkpoint(path, model: nn.Module | None = None, map_location="cpu") ->
         if not spec:
             raise NNProbeError(f"{path} holds a user model without a build spec",
                                "rebuild the model yourself and call load_checkpoint(path, model=model)")
-        from nnprobe.models import build_model
+        from nnprobe.models import build_from_spec
 
-        model = build_model(spec["name"], spec["input_shape"], spec["num_classes"], **spec.get("options", {}))
-        model.nnprobe_spec = spec
+        model = build_from_spec(spec)
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:

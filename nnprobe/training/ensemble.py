@@ -12,7 +12,7 @@ sizes, the mean cross-entropy per model, and the same optimiser (SGD, momentum o
 optimiser over the stacked tensors updates each model exactly as its own optimiser would). The results agree
 with training the models one by one to float round-off (``tests/training/test_ensemble.py`` checks it).
 
->>> models = [build(spec, seed) for seed in range(8)]                                    # doctest: +SKIP
+>>> models = [build_from_spec(spec, seed) for seed in range(8)]                                    # doctest: +SKIP
 >>> results = train_ensemble(models, ds, [TrainConfig(epochs=3, seed=s) for s in range(8)])   # doctest: +SKIP
 >>> [r.final["test_accuracy"] for r in results]                                          # doctest: +SKIP
 """
