@@ -23,16 +23,9 @@ TABLE_COLUMNS = ["experiment", "mode", "head", "cosine_to_svm", "test_agreement"
 
 def _row(name: str, result, head: str = "joint", grid=None) -> dict:
     """One table row from a :class:`MarginResult`."""
-    row = {"experiment": name, "mode": result.mode, "head": head, "cosine_to_svm": result.cosine_to_svm,
-           "test_agreement": result.test_agreement, "nn_test_accuracy": result.nn_test_accuracy,
-           "svm_test_accuracy": result.svm_test_accuracy, "svm_train_error": result.svm_train_error,
-           "grid_disagreement": grid, "dead_feature_dims": result.extra.get("dead_feature_dims")}
-    if result.mode == "binary":
-        r = result.rows[0]
-        row.update(svm_margin=r.svm_margin, nn_min_margin=r.nn_min_margin, nn_bias_scaled=r.nn_bias_scaled,
-                   svm_bias=r.svm_bias, nn_offset_from_svm=r.nn_offset_from_svm,
-                   nn_offset_from_midpoint=r.nn_offset_from_midpoint)
-    else:
+    row = {"experiment": name, "mode": result.mode, "head": head, **result.summary(), "grid_disagreement": grid,
+           "dead_feature_dims": result.extra.get("dead_feature_dims")}
+    if result.mode != "binary":
         row["cosine_per_class"] = ", ".join(f"{r.cosine_to_svm:.4f}" for r in result.rows)
     return row
 
