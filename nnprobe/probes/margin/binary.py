@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nnprobe.probes.margin.ipm import HARD_C, solve_qp
+from nnprobe.probes.margin.ipm import solve_qp, standardise
 from nnprobe.probes.margin.smo import smo_solve
 
 SOLVERS = ("ipm", "smo")
@@ -81,12 +81,8 @@ def fit_binary(x: torch.Tensor, y: torch.Tensor, C: float | None = None, *, solv
     ([1.0, 0.0], -2.0)
     """
     n, d = x.shape
-    x = x.double()
     y = y.double().to(x.device)
-    shift = x.mean(0)
-    scale = float((x - shift).pow(2).sum(1).mean().sqrt()) or 1.0
-    xs = (x - shift) / scale
-    Cs = HARD_C if C is None else C * scale * scale
+    xs, shift, scale, Cs = standardise(x, C)
     # small first working sets and doubling additions: solve cost grows with the working set, and a few
     # cheap rounds beat one big solve (measured by bench/svm_fit.py)
     init_size = init_size or 128

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nnprobe.probes.margin.ipm import HARD_C, solve_qp
+from nnprobe.probes.margin.ipm import solve_qp, standardise
 
 
 @dataclass
@@ -75,12 +75,8 @@ def fit_crammer_singer(x: torch.Tensor, y: torch.Tensor, num_classes: int, C: fl
     """
     n, d = x.shape
     k = num_classes
-    x = x.double()
     y = y.long().to(x.device)
-    shift = x.mean(0)
-    scale = float((x - shift).pow(2).sum(1).mean().sqrt()) or 1.0
-    xs = (x - shift) / scale
-    Cs = HARD_C if C is None else C * scale * scale
+    xs, shift, scale, Cs = standardise(x, C)
     # start from the nearest-class-mean classifier: the samples least well classified by it
     means = torch.stack([xs[y == c].mean(0) if (y == c).any() else torch.zeros(d, dtype=xs.dtype, device=x.device)
                          for c in range(k)])

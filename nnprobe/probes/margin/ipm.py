@@ -22,6 +22,18 @@ HARD_C = 1e6  # 'hard margin' on features normalised to unit RMS norm
 DIRECT_LIMIT = 150  # up to this many variables (or the feature dimension), factor the N x N system directly
 
 
+def standardise(x, C: float | None):
+    """Centre ``x`` (float64) and scale it to unit RMS norm; return ``(xs, shift, scale, C_scaled)``.
+
+    ``C`` is rescaled so the SVM problem is unchanged (``None``, the hard margin, becomes :data:`HARD_C`); a
+    solution ``(w, b)`` on ``xs`` maps back as ``coef = w / scale``, ``intercept = b - coef @ shift``.
+    """
+    x = x.double()
+    shift = x.mean(0)
+    scale = float((x - shift).pow(2).sum(1).mean().sqrt()) or 1.0
+    return (x - shift) / scale, shift, scale, (HARD_C if C is None else C * scale * scale)
+
+
 def _group_sum(v, groups, n_groups):
     return np.bincount(groups, weights=v, minlength=n_groups)
 
