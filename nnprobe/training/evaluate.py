@@ -6,17 +6,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nnprobe.models.modes import eval_mode
+
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, device=None) -> torch.Tensor:
     """Model outputs for ``x`` in eval mode, computed in batches on the model's device, returned on CPU."""
     device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         out = [model(x[i:i + batch_size].to(device, non_blocking=True)).float().cpu() for i in range(0, x.shape[0], batch_size)]
-    finally:
-        model.train(was_training)
     return torch.cat(out) if out else torch.empty(0)
 
 
@@ -28,18 +26,14 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     {'loss': 0.03, 'accuracy': 0.991}
     """
     device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     loss = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
-    try:
+    with eval_mode(model):
         for i in range(0, x.shape[0], batch_size):
             xb = x[i:i + batch_size].to(device, non_blocking=True)
             yb = y[i:i + batch_size].to(device, non_blocking=True)
             out = model(xb)
             loss += F.cross_entropy(out, yb, reduction="sum")
             correct += (out.argmax(1) == yb).sum()
-    finally:
-        model.train(was_training)
     n = max(int(x.shape[0]), 1)
     return {"loss": float(loss) / n, "accuracy": int(correct) / n}

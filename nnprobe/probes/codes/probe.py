@@ -125,10 +125,8 @@ def measure_codes(model: nn.Module, dataset, *, layers=None, k: int = 9, batch_s
         cat = categorise(train_codes, y_train, test_codes, y_test, k=k, seed=seed,
                          n_clusters=dataset.num_classes, max_kmeans_samples=max_kmeans_samples,
                          max_logistic_train=max_logistic_train, max_knn_train_queries=max_knn_train_queries)
-    was_training = model.training
-    acc_train = _accuracy(model, dataset.x_train, dataset.y_train, batch_size, device)
+    acc_train = _accuracy(model, dataset.x_train, dataset.y_train, batch_size, device)  # evaluate() restores modes
     acc_test = _accuracy(model, dataset.x_test, dataset.y_test, batch_size, device)
-    model.train(was_training)
     return CodesResult(model_train_accuracy=acc_train, model_test_accuracy=acc_test, determinism=det,
                        categorisation=cat, layers=train_codes.layout(), per_layer=layer_rows, record_seconds=record_seconds,
                        seconds=time.perf_counter() - start)

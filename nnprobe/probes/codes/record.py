@@ -21,6 +21,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from nnprobe.errors import NNProbeError
+from nnprobe.models.modes import eval_mode
 from nnprobe.probes.codes.packing import Codes, LayerSlice, words_for
 
 RELU_MODULES = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.RReLU)
@@ -148,17 +149,13 @@ def trace_relu_calls(model: nn.Module) -> Iterator[_ReluTracer]:
     for name, module in model.named_modules():
         handles.append(module.register_forward_pre_hook(enter(name)))
         handles.append(module.register_forward_hook(leave))
-    was_training = {m: m.training for m in model.modules()}
     tracer = _ReluTracer(stack, kinds)
     try:
-        model.eval()
-        with tracer:
+        with eval_mode(model), tracer:
             yield tracer
     finally:
         for h in handles:
             h.remove()
-        for m, flag in was_training.items():
-            m.train(flag)
 
 
 def _model_device(model: nn.Module) -> torch.device:

@@ -20,6 +20,7 @@ from torch import nn
 from torch.func import functional_call, vjp, vmap
 
 from nnprobe.errors import NNProbeError, check_finite
+from nnprobe.models.modes import eval_mode
 from nnprobe.probes.gradspace.layout import GradientLayout, ParamBlock
 from nnprobe.probes.gradspace.reference import label_matrix, preserve_parameters
 
@@ -136,12 +137,8 @@ class GradientExtractor:
     def _batch_full(self, x, labels, out):
         device = next(self.model.parameters()).device
         x = x.to(device)
-        was_training = self.model.training
-        self.model.eval()
-        try:
+        with eval_mode(self.model):
             return self._batch(x, labels, out)
-        finally:
-            self.model.train(was_training)
 
     def _batch(self, x, labels, out=None):
         """Always returns ``(B, R, D)``."""

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from nnprobe.models.modes import eval_mode
 from nnprobe.probes.gradspace.layout import GradientLayout
 
 
@@ -54,6 +55,13 @@ def label_matrix(labels, batch: int, num_classes: int, device) -> tuple[torch.Te
     return (labels[:, None] if squeeze else labels), squeeze
 
 
+def _labels(model: nn.Module, x: torch.Tensor, labels):
+    """``label_matrix`` for ``x``, the number of classes read off one forward pass."""
+    with torch.no_grad():
+        k = model(x[:1]).shape[1]
+    return label_matrix(labels, x.shape[0], k, x.device)
+
+
 def per_sample_grads_loop(model: nn.Module, x: torch.Tensor, labels="all", params=None,
                           layout: GradientLayout | None = None) -> torch.Tensor:
     """Per-sample, per-label gradients by one backward pass per (example, label): the test oracle.
@@ -66,12 +74,8 @@ def per_sample_grads_loop(model: nn.Module, x: torch.Tensor, labels="all", param
     layout = layout or GradientLayout.from_model(model, params)
     named = dict(model.named_parameters())
     tensors = [named[n] for n in layout.names]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            k = model(x[:1]).shape[1]
-        lab, squeeze = label_matrix(labels, x.shape[0], k, x.device)
+    with eval_mode(model):
+        lab, squeeze = _labels(model, x, labels)
         rows = []
         for i in range(x.shape[0]):
             per_label = []
@@ -81,8 +85,6 @@ def per_sample_grads_loop(model: nn.Module, x: torch.Tensor, labels="all", param
                 per_label.append(layout.gather(torch.cat([g.reshape(-1) for g in grads])))
             rows.append(torch.stack(per_label))
         out = torch.stack(rows)
-    finally:
-        model.train(was_training)
     return out[:, 0] if squeeze else out
 
 
@@ -106,18 +108,12 @@ def per_sample_grads_vmap(model: nn.Module, x: torch.Tensor, labels="all", param
         return F.cross_entropy(logits, yi[None])
 
     per_example = vmap(grad(loss_fn), in_dims=(None, 0, 0), chunk_size=chunk_size)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            k = model(x[:1]).shape[1]
-        lab, squeeze = label_matrix(labels, x.shape[0], k, x.device)
+    with eval_mode(model):
+        lab, squeeze = _labels(model, x, labels)
         cols = []
         with preserve_parameters(model):
             for r in range(lab.shape[1]):
                 g = per_example(diff, x, lab[:, r])
                 cols.append(layout.gather(torch.cat([g[n].reshape(x.shape[0], -1) for n in layout.names], dim=1)))
         out = torch.stack(cols, dim=1)
-    finally:
-        model.train(was_training)
     return out[:, 0] if squeeze else out

@@ -8,6 +8,7 @@ from torch import nn
 
 from nnprobe.errors import NNProbeError, check_finite
 from nnprobe.models import split_head
+from nnprobe.models.modes import eval_mode
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -33,14 +34,10 @@ def extract_features(model: nn.Module, x: torch.Tensor, *, batch_size: int = 512
         raise NNProbeError(f"batch_size must be at least 1, got {batch_size}", "pass e.g. batch_size=512")
     split = split_head(model, head_name)
     device = model_device(model)
-    was_training = model.training
-    model.eval()
     out = torch.empty((x.shape[0], split.in_features), dtype=dtype)
-    try:
+    with eval_mode(model):
         for i in range(0, x.shape[0], batch_size):
             out[i:i + batch_size] = split.features(x[i:i + batch_size].to(device, non_blocking=True)).to("cpu", dtype)
-    finally:
-        model.train(was_training)
     check_finite("the penultimate features", out,
                  "the model produces NaN/inf features: check the checkpoint and the input normalisation")
     return out
