@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from nnprobe.errors import NNProbeError
 from nnprobe.io import append_jsonl, write_json_atomic
+from nnprobe.models.modes import eval_mode
 from nnprobe.training.callbacks import Callback, TrainState
 from nnprobe.training.checkpoint import save_checkpoint
 from nnprobe.training.config import TrainConfig, resolve_device, seed_everything
@@ -85,7 +86,7 @@ def train(model: nn.Module, dataset, config: TrainConfig | None = None, *, callb
     n = x_train.shape[0]
     if n == 0:
         raise NNProbeError("the training set is empty", "check the class list and samples_per_class")
-    with torch.no_grad():
+    with torch.no_grad(), eval_mode(model):  # eval: the check must not move BatchNorm running statistics
         out = model(x_train[:2])
     if out.ndim != 2 or out.shape[1] < dataset.num_classes:
         raise NNProbeError(

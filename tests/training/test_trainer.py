@@ -156,3 +156,13 @@ def test_whole_user_module_loads_as_checkpoint(tmp_path, digits):
     torch.save({"weights": 1}, tmp_path / "dict.pt")
     with pytest.raises(NNProbeError, match="neither an nnprobe checkpoint"):
         load_checkpoint(tmp_path / "dict.pt")
+
+
+def test_output_shape_check_leaves_batchnorm_statistics_alone():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10))
+    stats = model[2].running_mean.clone()
+    with pytest.raises(NNProbeError):  # fail right after the check: 10 outputs but 11 classes requested
+        ds = load_dataset("digits")
+        ds.classes = ds.classes + [10]
+        train(model, ds, TrainConfig(epochs=1, progress=False))
+    assert torch.equal(model[2].running_mean, stats)
