@@ -1,7 +1,9 @@
 """Atomic file writes: a killed process never leaves a half-written result behind.
 
 Every file is written to a temporary sibling and moved into place with :func:`os.replace`, which is
-atomic on POSIX and Windows when source and target are on the same file system.
+atomic on POSIX and Windows when source and target are on the same file system. Files are created with the
+user's umask (``0666 & ~umask``, e.g. 0644), like any other program's output, so colleagues on a shared server
+can read them; ``tempfile.mkstemp`` would make them 0600.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,15 +25,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _create_sibling(path)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _create_sibling(path: Path) -> Path:
+    """Create an empty, uniquely named file beside ``path``; mode 0666 lets the kernel apply the umask."""
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}"
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return tmp
+        except FileExistsError:  # a name clash: draw another
+            continue
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
@@ -69,18 +80,67 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def append_jsonl(path: str | os.PathLike, record: dict) -> None:
-    """Append one JSON line to ``path`` (rewritten atomically, so a reader never sees half a line)."""
+    """Append one JSON line to ``path`` and flush it to disk (``fsync``); the cost does not grow with the file.
+
+    A process killed mid-write can leave a partial last line: :func:`read_jsonl` skips it and the next append
+    cuts it off first, so the log stays valid JSON lines.
+
+    >>> append_jsonl("runs/x/metrics.jsonl", {"epoch": 1, "loss": 0.5})   # doctest: +SKIP
+    """
     path = Path(path)
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
-    write_text_atomic(path, old + to_json(record, indent=None) + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = (to_json(record, indent=None) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        if os.fstat(fd).st_size:
+            line = _repair_tail(path, fd) + line
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _repair_tail(path: Path, fd: int) -> bytes:
+    """Before appending: cut off a torn last line, or end a complete one with a newline (what to prepend)."""
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
+            return b""
+        f.seek(0)
+        data = f.read()
+    cut = data.rfind(b"\n") + 1
+    try:
+        json.loads(data[cut:])
+        return b"\n"
+    except ValueError:
+        os.ftruncate(fd, cut)
+        return b""
+
+
+def write_jsonl_atomic(path: str | os.PathLike, records: list[dict]) -> Path:
+    """Replace ``path`` with one JSON line per record, atomically (used to cut a log back on resume)."""
+    return write_text_atomic(path, "".join(to_json(r, indent=None) + "\n" for r in records))
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Read every complete JSON line of ``path`` (an empty list if it does not exist)."""
+    """Read every complete JSON line of ``path`` (an empty list if it does not exist).
+
+    An unterminated last line that does not parse (a write cut off by a kill) is skipped.
+
+    >>> [r["epoch"] for r in read_jsonl("runs/x/metrics.jsonl")]   # doctest: +SKIP
+    """
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    records = [json.loads(line) for line in lines[:-1] if line.strip()]
+    if lines[-1].strip():  # no final newline: complete only if it parses
+        try:
+            records.append(json.loads(lines[-1]))
+        except json.JSONDecodeError:
+            pass
+    return records
 
 
 def save_torch_atomic(obj: Any, path: str | os.PathLike) -> Path:
