@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from nnprobe.errors import NNProbeError
+from nnprobe.probes.margin.grid import boundary_grid, head_predict, linear_predict
 from nnprobe.report.plotting import CLASS_COLORS, plt, savefig
 
 NN_STYLE = {"color": "black", "linestyles": "solid", "linewidths": 1.8}
@@ -36,22 +37,6 @@ def _subsample(x, y, per_class: int, seed: int = 0):
         keep.append(idx if idx.size <= per_class else rng.choice(idx, per_class, replace=False))
     keep = np.sort(np.concatenate(keep))
     return x[keep], y[keep]
-
-
-def _grid(x, resolution: int, pad: float = 0.08):
-    lo, hi = x.min(0), x.max(0)
-    widest = float((hi - lo).max()) or 1.0
-    span = np.where(hi - lo > 1e-3 * widest, hi - lo, widest)  # a dead (constant) feature still gets an axis
-    lo, hi = lo - pad * span, hi + pad * span
-    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
-    return gx, gy, np.stack([gx.ravel(), gy.ravel()], 1)
-
-
-def _linear_predict(points, W, b, mode):
-    f = points @ W.T + b
-    if mode == "binary" and f.shape[1] == 1:
-        return (f[:, 0] > 0).astype(int), f[:, 0]
-    return f.argmax(1), None
 
 
 def _svm_parts(result):
@@ -97,14 +82,11 @@ def plot_feature_boundaries(result, features, labels, *, class_names=None, extra
                            "train with --feature-dim 2, or plot the convergence curves instead")
     k = result.num_classes
     xs, ys = _subsample(x, y, per_class)
-    gx, gy, pts = _grid(x, resolution)
+    gx, gy, pts = boundary_grid(x, resolution)
     W_nn, b_nn = np.asarray(result.nn_coef, float), np.asarray(result.nn_intercept, float)
     W_svm, b_svm, _ = _svm_parts(result)
-    if result.mode == "binary":
-        nn_pred, nn_score = _linear_predict(pts, (W_nn[1] - W_nn[0])[None], np.array([b_nn[1] - b_nn[0]]), "binary")
-    else:
-        nn_pred, nn_score = _linear_predict(pts, W_nn, b_nn, "multi")
-    svm_pred, svm_score = _linear_predict(pts, W_svm, b_svm, "binary" if result.mode == "binary" else "multi")
+    nn_pred, nn_score = head_predict(pts, W_nn, b_nn, result.mode)
+    svm_pred, svm_score = linear_predict(pts, W_svm, b_svm, result.mode == "binary")
     disagreement = float((nn_pred != svm_pred).mean())
     cmap = plt.matplotlib.colors.ListedColormap([CLASS_COLORS[c % len(CLASS_COLORS)] for c in range(k)])
     fig, axes = plt.subplots(1, 3, figsize=(16, 5.2), sharex=True, sharey=True)
@@ -126,11 +108,7 @@ def plot_feature_boundaries(result, features, labels, *, class_names=None, extra
     if svm_score is not None:
         ax.plot([], [], color=MARGIN_STYLE["color"], linestyle=MARGIN_STYLE["linestyles"], label="SVM margin")
     for (name, (W, b)), style in zip((extra_heads or {}).items(), EXTRA_STYLES):
-        W, b = _np(W), _np(b)
-        if result.mode == "binary":
-            pred, score = _linear_predict(pts, (W[1] - W[0])[None], np.array([b[1] - b[0]]), "binary")
-        else:
-            pred, score = _linear_predict(pts, W, b, "multi")
+        pred, score = head_predict(pts, _np(W), _np(b), result.mode)
         _draw_boundary(ax, gx, gy, pred, score, style, name, k)
     if result.mode == "binary":
         means = np.asarray(result.class_means, float)

@@ -15,12 +15,13 @@ from nnprobe.probes.codes.categorise import CategorisationResult, categorise, cl
 from nnprobe.probes.codes.determinism import DeterminismResult, code_ids, determinism, redundancy_ratio
 from nnprobe.probes.codes.hamming import hamming_distances, hamming_kneighbors, hamming_knn_predict
 from nnprobe.probes.codes.packing import Codes, LayerSlice, pack_bits, unpack_bits
-from nnprobe.probes.codes.probe import CodesResult, layer_determinism, measure_codes
+from nnprobe.probes.codes.config import CodesConfig
+from nnprobe.probes.codes.probe import CodesResult, layer_determinism, measure, measure_codes, summary_rows
 from nnprobe.probes.codes.record import check_piecewise_linear, record_codes, trace_relu_calls
 
 __all__ = [
-    "CategorisationResult", "Codes", "CodesResult", "DeterminismResult", "LayerSlice", "categorise",
+    "CategorisationResult", "Codes", "CodesConfig", "CodesResult", "DeterminismResult", "LayerSlice", "categorise",
     "check_piecewise_linear", "cluster_accuracy", "code_ids", "determinism", "hamming_distances",
-    "hamming_kneighbors", "hamming_knn_predict", "layer_determinism", "measure_codes", "pack_bits", "record_codes",
-    "redundancy_ratio", "trace_relu_calls", "unpack_bits",
+    "hamming_kneighbors", "hamming_knn_predict", "layer_determinism", "measure", "measure_codes", "pack_bits", "record_codes",
+    "redundancy_ratio", "summary_rows", "trace_relu_calls", "unpack_bits",
 ]

@@ -17,11 +17,13 @@ from torch import nn
 from nnprobe.probes.codes.categorise import CategorisationResult, categorise
 from nnprobe.probes.codes.determinism import DeterminismResult, determinism
 from nnprobe.probes.codes.packing import Codes, LayerSlice
+from nnprobe.probes.codes.config import CodesConfig
 from nnprobe.probes.codes.record import record_codes
+from nnprobe.results import Result, format_value, is_scalar, plain
 
 
-@dataclass
-class CodesResult:
+@dataclass(repr=False)
+class CodesResult(Result):
     """Determinism and categorisation of one model's codes on one dataset, beside the model's own accuracy."""
 
     model_train_accuracy: float
@@ -37,37 +39,62 @@ class CodesResult:
     def n_units(self) -> int:
         return self.determinism.n_units
 
-    def to_dict(self) -> dict:
+    def summary(self) -> dict:
+        """Flat headline numbers: model accuracy, redundancy ratios, classifier accuracies, timings."""
         out = {"model_train_accuracy": self.model_train_accuracy, "model_test_accuracy": self.model_test_accuracy,
                "n_units": self.n_units, **self.determinism.to_dict()}
         if self.categorisation is not None:
-            out.update(self.categorisation.to_dict())
+            out.update({k: v for k, v in self.categorisation.to_dict().items() if is_scalar(v)})
             out["categorisation_seconds"] = out.pop("seconds")
-        out.update(layers=self.layers, per_layer=self.per_layer, record_seconds=self.record_seconds, seconds=self.seconds)
+        out.update(record_seconds=self.record_seconds, seconds=self.seconds)
         return out
+
+    def to_dict(self) -> dict:
+        return {"model_train_accuracy": self.model_train_accuracy, "model_test_accuracy": self.model_test_accuracy,
+                "determinism": plain(self.determinism.to_dict()),
+                "categorisation": None if self.categorisation is None else plain(self.categorisation.to_dict()),
+                "layers": plain(self.layers), "per_layer": plain(self.per_layer), "record_seconds": self.record_seconds,
+                "seconds": self.seconds}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CodesResult":
+        data = dict(data)
+        data["determinism"] = DeterminismResult(**data["determinism"])
+        if data.get("categorisation") is not None:
+            data["categorisation"] = CategorisationResult(**data["categorisation"])
+        return super().from_dict(data)
 
     def summary_rows(self) -> list[dict]:
         """Rows ``{"measure", "train", "test"}`` for a printed or Markdown table."""
-        d, c = self.determinism, self.categorisation
-        rows = [{"measure": "model accuracy", "train": self.model_train_accuracy, "test": self.model_test_accuracy},
-                {"measure": "distinct codes", "train": d.distinct_train, "test": d.distinct_test},
-                {"measure": "redundancy ratio", "train": d.redundancy_ratio_train, "test": d.redundancy_ratio_test},
-                {"measure": "test codes seen in training", "train": "", "test": d.test_codes_seen_in_train}]
-        if c is not None:
-            rows += [{"measure": "K-Means accuracy", "train": c.kmeans_train_accuracy, "test": c.kmeans_test_accuracy},
-                     {"measure": "K-Means NMI", "train": c.kmeans_train_nmi, "test": c.kmeans_test_nmi},
-                     {"measure": f"{c.k}-NN accuracy (Hamming)", "train": c.knn_train_accuracy, "test": c.knn_test_accuracy},
-                     {"measure": "logistic regression accuracy", "train": c.logistic_train_accuracy,
-                      "test": c.logistic_test_accuracy}]
-        return rows
+        return summary_rows(self.summary())
 
     def __repr__(self) -> str:
-        def fmt(v):
-            return f"{v:.4f}" if isinstance(v, float) else str(v)
         lines = [f"CodesResult({self.n_units} ReLU-like units in {len(self.layers)} layer(s))",
                  f"  {'':<30}{'train':>10}{'test':>10}"]
-        lines += [f"  {r['measure']:<30}{fmt(r['train']):>10}{fmt(r['test']):>10}" for r in self.summary_rows()]
+        lines += [f"  {r['measure']:<30}{format_value(r['train']):>10}{format_value(r['test']):>10}"
+                  for r in self.summary_rows()]
         return "\n".join(lines)
+
+
+def summary_rows(s: dict) -> list[dict]:
+    """Rows ``{"measure", "train", "test"}`` from a :meth:`CodesResult.summary` dict (or a stored one).
+
+    >>> summary_rows({"model_train_accuracy": 1.0, "model_test_accuracy": 0.9})[0]["test"]
+    0.9
+    """
+    rows = [{"measure": "model accuracy", "train": s.get("model_train_accuracy"), "test": s.get("model_test_accuracy")}]
+    if "distinct_train" in s:
+        rows += [{"measure": "distinct codes", "train": s["distinct_train"], "test": s["distinct_test"]},
+                 {"measure": "redundancy ratio", "train": s["redundancy_ratio_train"], "test": s["redundancy_ratio_test"]},
+                 {"measure": "test codes seen in training", "train": "", "test": s["test_codes_seen_in_train"]}]
+    if "knn_test_accuracy" in s:
+        rows += [{"measure": "K-Means accuracy", "train": s["kmeans_train_accuracy"], "test": s["kmeans_test_accuracy"]},
+                 {"measure": "K-Means NMI", "train": s.get("kmeans_train_nmi"), "test": s.get("kmeans_test_nmi")},
+                 {"measure": f"{s.get('k', 9)}-NN accuracy (Hamming)", "train": s["knn_train_accuracy"],
+                  "test": s["knn_test_accuracy"]},
+                 {"measure": "logistic regression accuracy", "train": s["logistic_train_accuracy"],
+                  "test": s["logistic_test_accuracy"]}]
+    return rows
 
 
 def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, device) -> float:
@@ -132,4 +159,19 @@ def measure_codes(model: nn.Module, dataset, *, layers=None, k: int = 9, batch_s
                        seconds=time.perf_counter() - start)
 
 
-__all__ = ["CodesResult", "measure_codes"]
+def measure(model: nn.Module, dataset, config: CodesConfig | None = None, *, seed: int = 0) -> CodesResult:
+    """The activation-code probe on a trained model with the settings of ``config`` (see :class:`CodesConfig`).
+
+    >>> from nnprobe.data import load_dataset; from nnprobe.models import build_model
+    >>> ds = load_dataset("digits"); net = build_model("mlp", ds.input_shape, ds.num_classes, width=16)
+    >>> measure(net, ds, CodesConfig(categorisation=False)).n_units
+    32
+    """
+    c = config or CodesConfig()
+    return measure_codes(model, dataset, layers=c.layers, k=c.k, batch_size=c.batch_size, seed=seed,
+                         categorisation=c.categorisation, per_layer=c.per_layer, max_kmeans_samples=c.max_fit_samples,
+                         max_logistic_train=c.max_fit_samples, max_knn_train_queries=c.max_knn_train_queries,
+                         labels=c.labels)
+
+
+__all__ = ["CodesResult", "measure", "measure_codes", "summary_rows"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
@@ -19,33 +19,12 @@ from torch import nn
 
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.gradspace.extract import GradientExtractor
-from nnprobe.probes.gradspace.features import (CRITERIA, NORMALIZATIONS, GradientNormalizer, gradient_stats,
-                                               random_labels, select_coordinates)
-from nnprobe.probes.gradspace.gradnet import GradNetConfig, parse_structure, train_gradnet
+from nnprobe.probes.gradspace.config import GradientConfig, GradSpaceConfig
+from nnprobe.probes.gradspace.features import GradientNormalizer, gradient_stats, random_labels, select_coordinates
+from nnprobe.probes.gradspace.gradnet import GradNetConfig, block_inputs, parse_structure, train_gradnet
 from nnprobe.probes.gradspace.layout import GradientLayout
+from nnprobe.results import Result, plain
 from nnprobe.training import Callback, TrainConfig, evaluate, train
-
-
-@dataclass
-class GradientConfig:
-    """Which gradients GradNet sees: parameters, kept percentage, selection criterion, normalisation."""
-
-    params: list[str] | None = None
-    percent: float = 1.0
-    criterion: str = "variance"
-    normalize: str = "standard"
-    labels_per_sample: int = 1
-    fit_samples: int = 1000
-    chunk_size: int = 64
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.criterion not in CRITERIA:
-            raise NNProbeError(f"unknown selection criterion '{self.criterion}'", f"use one of: {', '.join(CRITERIA)}")
-        if self.normalize not in NORMALIZATIONS:
-            raise NNProbeError(f"unknown normalisation '{self.normalize}'", f"use one of: {', '.join(NORMALIZATIONS)}")
-        if not 0 < self.percent <= 100:
-            raise NNProbeError(f"percent must lie in (0, 100], got {self.percent}", "pass e.g. --percent 1")
 
 
 class SnapshotCallback(Callback):
@@ -84,63 +63,94 @@ def split_halves(dataset, seed: int = 0):
     return halves[0], halves[1]
 
 
-@dataclass
-class SnapshotResult:
-    """One row of the table: a base snapshot and the GradNet trained on its gradients."""
+@dataclass(repr=False)
+class GradSpaceResult(Result):
+    """GradNet on the per-sample gradients of one trained model, beside the model's own test accuracy.
 
-    epoch: int
+    ``epoch`` is the base network's training epoch when the model is a snapshot (``None`` otherwise).
+    """
+
     base_test_accuracy: float
     gradnet_test_accuracy: float
     gradient_dim: int
     full_gradient_dim: int
     gradnet_parameters: int
+    structure: str
     gradient_seconds: float
     gradnet_seconds: float
-    gradnet_history: list[dict] = field(default_factory=list)
+    epoch: int | None = None
+    gradnet_history: list = field(default_factory=list)
+    layout: dict = field(default_factory=dict)
+
+    @property
+    def gain(self) -> float:
+        return self.gradnet_test_accuracy - self.base_test_accuracy
+
+    def summary(self) -> dict:
+        return {"epoch": self.epoch, "base_test_accuracy": self.base_test_accuracy,
+                "gradnet_test_accuracy": self.gradnet_test_accuracy, "gain": self.gain,
+                "gradient_dim": self.gradient_dim, "full_gradient_dim": self.full_gradient_dim,
+                "gradnet_parameters": self.gradnet_parameters, "structure": self.structure,
+                "gradient_seconds": self.gradient_seconds, "gradnet_seconds": self.gradnet_seconds}
 
     def row(self) -> dict:
-        d = asdict(self)
-        d.pop("gradnet_history")
-        d["gain"] = self.gradnet_test_accuracy - self.base_test_accuracy
-        return d
+        """The table row of this snapshot (same as :meth:`summary`)."""
+        return self.summary()
 
 
-@dataclass
-class GradNetStudy:
+@dataclass(repr=False)
+class GradNetStudy(Result):
     """All snapshots of one base run: ``rows()`` is the base-vs-GradNet table, ``base_history`` its curve."""
 
     dataset: str
-    snapshots: list[SnapshotResult]
-    base_history: list[dict]
-    gradient_config: dict
-    gradnet_config: dict
-    layouts: dict = field(default_factory=dict)
+    snapshots: list
+    base_history: list = field(default_factory=list)
+    config: dict = field(default_factory=dict)
     seconds: float = 0.0
-    models: dict = field(default_factory=dict, repr=False)   # snapshot epoch -> base model (keep_models=True)
+    models: dict = field(default_factory=dict, repr=False, compare=False)   # epoch -> base snapshot (keep_models)
 
     def rows(self) -> list[dict]:
         return [s.row() for s in self.snapshots]
 
+    def summary(self) -> dict:
+        """The last snapshot's row, plus ``e<epoch>_base_test_accuracy`` / ``e<epoch>_gradnet_test_accuracy``."""
+        out = dict(self.snapshots[-1].summary()) if self.snapshots else {}
+        for s in self.snapshots:
+            out[f"e{s.epoch}_base_test_accuracy"] = s.base_test_accuracy
+            out[f"e{s.epoch}_gradnet_test_accuracy"] = s.gradnet_test_accuracy
+        out["study_seconds"] = self.seconds
+        return out
+
     def to_dict(self) -> dict:
-        return {"dataset": self.dataset, "table": self.rows(), "base_history": self.base_history,
-                "gradnet_histories": {s.epoch: s.gradnet_history for s in self.snapshots},
-                "gradient_config": self.gradient_config, "gradnet_config": self.gradnet_config,
-                "layouts": self.layouts, "seconds": self.seconds}
+        return {"dataset": self.dataset, "snapshots": [s.to_dict() for s in self.snapshots],
+                "base_history": plain(self.base_history), "config": plain(self.config), "seconds": self.seconds}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "GradNetStudy":
+        data = dict(data)
+        data["snapshots"] = [GradSpaceResult.from_dict(s) for s in data.get("snapshots", [])]
+        return super().from_dict(data)
 
     def __repr__(self) -> str:
         lines = [f"GradNetStudy({self.dataset!r})", f"{'epoch':>6} {'base_acc':>9} {'gradnet_acc':>12} {'dim':>8}"]
-        lines += [f"{s.epoch:>6} {s.base_test_accuracy:>9.4f} {s.gradnet_test_accuracy:>12.4f} {s.gradient_dim:>8}"
+        lines += [f"{s.epoch!s:>6} {s.base_test_accuracy:>9.4f} {s.gradnet_test_accuracy:>12.4f} {s.gradient_dim:>8}"
                   for s in self.snapshots]
         return "\n".join(lines)
 
 
+def _device(model: nn.Module):
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
 def gradnet_on_snapshot(model: nn.Module, gradnet_half, test_x, test_y, num_classes: int,
-                        gcfg: GradientConfig, ncfg: GradNetConfig, device="cpu"):
+                        gcfg: GradientConfig, ncfg: GradNetConfig, device=None):
     """Select coordinates, extract train/test gradients, normalise, train GradNet: ``(result, layout, seconds)``.
 
     >>> result, layout, _ = gradnet_on_snapshot(snapshot, half, ds.x_test, ds.y_test, 10, GradientConfig(),
     ...                                         GradNetConfig(structure="5+25+25+10"))   # doctest: +SKIP
     """
+    device = _device(model) if device is None else device
     model = model.to(device).eval()
     t0 = time.perf_counter()
     full = GradientExtractor(model, gcfg.params, chunk_size=gcfg.chunk_size)
@@ -164,81 +174,111 @@ def gradnet_on_snapshot(model: nn.Module, gradnet_half, test_x, test_y, num_clas
     return result, layout, seconds
 
 
+def measure(model: nn.Module, dataset, config: GradSpaceConfig | None = None, *, seed: int = 0,
+            epoch: int | None = None) -> GradSpaceResult:
+    """GradNet on the per-sample gradients of ``model`` (your trained classifier, or a base snapshot).
+
+    GradNet trains on the gradients of ``dataset``'s training split (random candidate labels, true targets)
+    and is tested on its test split with all candidate labels; the base accuracy is ``model``'s own test
+    accuracy. Use data the model was *not* trained on for GradNet's training split (the study gives it the
+    other half).
+
+    >>> res = measure(my_model, other_half, GradSpaceConfig(percent=5))   # doctest: +SKIP
+    >>> res.base_test_accuracy, res.gradnet_test_accuracy                  # doctest: +SKIP
+    """
+    config = config or GradSpaceConfig()
+    device = _device(model)
+    base_acc = evaluate(model, dataset.x_test, dataset.y_test, 1024, device)["accuracy"]
+    gcfg, ncfg = config.gradient_config(seed), config.gradnet_config(model, seed)
+    block_inputs(GradientLayout.from_model(model, gcfg.params).groups(), len(parse_structure(ncfg.structure)),
+                 ncfg.window)
+    result, layout, gsec = gradnet_on_snapshot(model, dataset, dataset.x_test, dataset.y_test, dataset.num_classes,
+                                               gcfg, ncfg, device=device)
+    return GradSpaceResult(base_acc, result.test_accuracy, layout.dim, layout.full_dim, result.model.num_parameters(),
+                           ncfg.structure, gsec, result.seconds, epoch, result.history, layout.to_dict())
+
+
 def run_gradnet_study(dataset, build_base: Callable[[], nn.Module], train_config: TrainConfig,
-                      snapshot_epochs, gradient_config: GradientConfig | None = None,
-                      gradnet_config: GradNetConfig | None = None, *, split_seed: int = 0,
-                      on_snapshot: Callable[[SnapshotResult], None] | None = None,
-                      keep_models: bool = False) -> GradNetStudy:
-    """Train the base network on half the data, snapshot it, and train one GradNet per snapshot.
+                      snapshot_epochs, config: GradSpaceConfig | None = None, *, seed: int | None = None,
+                      split_seed: int = 0, on_snapshot: Callable[[GradSpaceResult], None] | None = None,
+                      keep_models: bool = False, done: dict | None = None) -> GradNetStudy:
+    """Train the base network on half the data, snapshot it, and :func:`measure` GradNet on each snapshot.
 
     ``build_base()`` returns a fresh base model; ``train_config.epochs`` is raised to the last snapshot epoch
-    if it is smaller. ``on_snapshot`` is called with each finished row (for progress output).
+    if it is smaller. GradNet trains on the other half; ``on_snapshot`` is called with each finished
+    snapshot's result (progress output, saving as it goes); ``done`` maps snapshot epochs to results already
+    measured (e.g. by an interrupted run): they are kept, not recomputed.
 
     >>> study = run_gradnet_study(ds, lambda: build_model("cnn", ds.input_shape, 10), TrainConfig(epochs=3),
     ...                           [1, 3])   # doctest: +SKIP
     """
-    gcfg = gradient_config or GradientConfig()
-    ncfg = gradnet_config or GradNetConfig()
-    parse_structure(ncfg.structure)
+    config = config or GradSpaceConfig()
+    seed = train_config.seed if seed is None else seed
     epochs = sorted(set(int(e) for e in snapshot_epochs))
     if not epochs or epochs[0] < 1:
         raise NNProbeError(f"snapshot epochs {snapshot_epochs} must be positive integers", "pass e.g. 1,2,5")
     start = time.perf_counter()
     base_half, gradnet_half = split_halves(dataset, split_seed)
     model = build_base()
-    # fail early (before training) on a structure that does not match the chosen layers
-    groups = GradientLayout.from_model(model, gcfg.params).groups()
-    from nnprobe.probes.gradspace.gradnet import block_inputs
-    block_inputs(groups, len(parse_structure(ncfg.structure)), ncfg.window)
-    cb = SnapshotCallback(epochs)
+    ncfg = config.gradnet_config(model, seed)   # fail early (before training) on a structure that does not fit
+    block_inputs(GradientLayout.from_model(model, config.params).groups(), len(parse_structure(ncfg.structure)),
+                 ncfg.window)
+    done = dict(done or {})
+    results: dict[int, GradSpaceResult] = {e: r for e, r in done.items() if e in epochs}
+
+    class _Measure(Callback):
+        def __init__(self):
+            self.models = {}
+
+        def on_epoch_end(self, state) -> None:
+            if state.epoch not in epochs:
+                return
+            snap = copy.deepcopy(state.model).eval()
+            if keep_models:
+                self.models[state.epoch] = snap
+            if state.epoch in results:
+                return
+            # the base run must not depend on which snapshots were measured in this process (resume)
+            cuda = torch.cuda.is_available()
+            rng, cuda_rng = torch.get_rng_state(), (torch.cuda.get_rng_state_all() if cuda else None)
+            try:
+                res = measure(snap, gradnet_half, config, seed=seed, epoch=state.epoch)
+            finally:
+                torch.set_rng_state(rng)
+                if cuda:
+                    torch.cuda.set_rng_state_all(cuda_rng)
+            results[state.epoch] = res
+            if on_snapshot is not None:
+                on_snapshot(res)
+
+    cb = _Measure()
     tcfg = replace(train_config, epochs=max(train_config.epochs, epochs[-1]))
     run = train(model, base_half, tcfg, callbacks=[cb])
-    device = next(run.model.parameters()).device
-    rows = []
-    layouts = {}
-    for epoch in epochs:
-        if epoch not in cb.snapshots:
-            continue
-        snap = cb.snapshots[epoch]
-        base_acc = evaluate(snap.to(device), dataset.x_test, dataset.y_test, tcfg.eval_batch_size, device)["accuracy"]
-        result, layout, gsec = gradnet_on_snapshot(snap, gradnet_half, dataset.x_test, dataset.y_test,
-                                                   dataset.num_classes, gcfg, ncfg, device=device)
-        row = SnapshotResult(epoch, base_acc, result.test_accuracy, layout.dim, layout.full_dim,
-                             result.model.num_parameters(), gsec, result.seconds, result.history)
-        rows.append(row)
-        layouts[epoch] = layout.to_dict()
-        if on_snapshot is not None:
-            on_snapshot(row)
-    models = {e: cb.snapshots[e].cpu() for e in epochs if e in cb.snapshots} if keep_models else {}
-    return GradNetStudy(dataset.name, rows, run.history, asdict(gcfg), ncfg.to_dict(), layouts,
+    models = {e: m.cpu() for e, m in cb.models.items()}
+    return GradNetStudy(dataset.name, [results[e] for e in epochs if e in results], run.history, config.to_dict(),
                         time.perf_counter() - start, models)
 
 
-def compare_options(model: nn.Module, dataset, variants: dict[str, dict], gradient_config: GradientConfig,
-                    gradnet_config: GradNetConfig, *, split_seed: int = 0, device="cpu") -> list[dict]:
+def compare_options(model: nn.Module, dataset, variants: dict[str, dict], config: GradSpaceConfig | None = None, *,
+                    seed: int = 0, split_seed: int = 0) -> list[dict]:
     """GradNet test accuracy on one base snapshot for option variants (the study's ablations).
 
-    ``variants`` maps a label to overrides of :class:`GradientConfig` / :class:`GradNetConfig` fields, e.g.
-    ``{"adam": {}, "sgd": {"optimizer": "momentum", "lr": 0.05}, "5%": {"percent": 5.0}}``.
+    ``variants`` maps a label to overrides of :class:`GradSpaceConfig` fields, e.g.
+    ``{"adam": {}, "sgd": {"gradnet_optimizer": "momentum", "gradnet_lr": 0.05}, "5%": {"percent": 5.0}}``.
+    Runs on the model's device.
 
-    >>> compare_options(snapshot, ds, {"default": {}, "sum": {"target": "sum"}}, GradientConfig(),
-    ...                 GradNetConfig(structure="5+25+25+10"))   # doctest: +SKIP
+    >>> compare_options(snapshot, ds, {"default": {}, "sum": {"target": "sum"}})   # doctest: +SKIP
     """
+    config = config or GradSpaceConfig()
     _, half = split_halves(dataset, split_seed)
-    gnames = {f for f in GradientConfig.__dataclass_fields__}
-    nnames = {f for f in GradNetConfig.__dataclass_fields__}
     rows = []
     for label, over in variants.items():
-        unknown = set(over) - gnames - nnames
-        if unknown:
-            raise NNProbeError(f"variant '{label}' sets unknown option(s) {', '.join(sorted(unknown))}",
-                               f"use fields of GradientConfig ({', '.join(sorted(gnames))}) or GradNetConfig "
-                               f"({', '.join(sorted(nnames))})")
-        g = replace(gradient_config, **{k: v for k, v in over.items() if k in gnames})
-        n = replace(gradnet_config, **{k: v for k, v in over.items() if k in nnames})
-        result, layout, gsec = gradnet_on_snapshot(model, half, dataset.x_test, dataset.y_test, dataset.num_classes,
-                                                   g, n, device=device)
+        try:
+            variant = config.replace(**over)
+        except NNProbeError as exc:
+            raise NNProbeError(f"variant '{label}': {exc.problem}", exc.fix) from None
+        res = measure(model, half, variant, seed=seed)
         rows.append({"variant": label, "changes": ", ".join(f"{k}={v}" for k, v in over.items()) or "(reference)",
-                     "gradnet_test_accuracy": result.test_accuracy, "gradient_dim": layout.dim,
-                     "gradnet_parameters": result.model.num_parameters(), "seconds": gsec + result.seconds})
+                     "gradnet_test_accuracy": res.gradnet_test_accuracy, "gradient_dim": res.gradient_dim,
+                     "gradnet_parameters": res.gradnet_parameters, "seconds": res.gradient_seconds + res.gradnet_seconds})
     return rows

@@ -52,14 +52,16 @@ class RetrainResult:
 
 def retrain_head(model: nn.Module, dataset, *, epochs: int = 100, lr: float = 1.0, optimizer: str = "momentum",
                  batch_size: int | None = 256, seed: int = 0, relative_lr: bool = True, C: float | None = None, multi_class: str = "ovr",
-                 head_name: str | None = None, feature_batch_size: int = 512) -> RetrainResult:
+                 head_name: str | None = None, feature_batch_size: int = 512, features=None,
+                 svm=None) -> RetrainResult:
     """Reset the head's weight *and* bias, train only the head on cached penultimate features, measure again.
 
     The features are extracted once (the rest of the network is frozen by construction); training is a short
     cross-entropy loop over those cached features with ``optimizer`` (``sgd``, ``momentum`` or ``adam``).
     ``batch_size=None`` is full-batch gradient descent. With ``relative_lr`` (default) the step size is
     ``lr / (1 + mean |phi|^2)``: the logistic loss's curvature grows with the squared feature norm, so this
-    makes one ``lr`` work for features of any scale. ``model`` is not modified.
+    makes one ``lr`` work for features of any scale. ``model`` is not modified. ``features=(f_train, f_test)``
+    and ``svm`` reuse features and an SVM already computed for this model (they are not recomputed).
 
     >>> out = retrain_head(model, ds, epochs=200)            # doctest: +SKIP
     >>> out.joint.cosine_to_svm, out.retrained.cosine_to_svm  # doctest: +SKIP
@@ -68,15 +70,18 @@ def retrain_head(model: nn.Module, dataset, *, epochs: int = 100, lr: float = 1.
         raise NNProbeError(f"unknown optimizer '{optimizer}'", f"use one of: {', '.join(OPTIMIZERS)}")
     if epochs < 1 or not lr > 0:
         raise NNProbeError(f"epochs must be >= 1 and lr > 0, got epochs={epochs}, lr={lr}", "pass e.g. epochs=300, lr=0.1")
-    split = split_head(model, head_name)
+    split = split_head(model, head_name, example=dataset.x_train[:2])
     if split.num_classes != dataset.num_classes:
         raise NNProbeError(f"the head has {split.num_classes} outputs but the dataset has {dataset.num_classes} classes",
                            "retrain on the dataset the model was trained for")
     start = time.perf_counter()
-    f_train = extract_features(model, dataset.x_train, batch_size=feature_batch_size, head_name=split.head_name)
-    f_test = extract_features(model, dataset.x_test, batch_size=feature_batch_size, head_name=split.head_name)
+    if features is None:
+        features = (extract_features(model, dataset.x_train, batch_size=feature_batch_size, head_name=split.head_name),
+                    extract_features(model, dataset.x_test, batch_size=feature_batch_size, head_name=split.head_name))
+    f_train, f_test = features
     y_train, y_test = dataset.y_train.long(), dataset.y_test.long()
-    svm = fit_svm(f_train, y_train, split.num_classes, C=C, multi_class=multi_class)
+    if svm is None:
+        svm = fit_svm(f_train, y_train, split.num_classes, C=C, multi_class=multi_class)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotSeparableWarning)  # warned once below, not twice
         joint = measure_margin(f_train, y_train, split.head.weight, split.head.bias, f_test, y_test, C=C, svm=svm)

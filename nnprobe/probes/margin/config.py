@@ -1,0 +1,72 @@
+"""Settings of the max-margin probe, declared and validated once (CLI, sweeps, demo and reproduce read these)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nnprobe.config import Config, check_choice, check_float, check_int
+
+MULTI_CLASS_MODES = ("ovr", "crammer_singer", "both")
+
+
+@dataclass
+class MarginConfig(Config):
+    """How the last layer is compared with the max-margin SVM.
+
+    ``C``: SVM soft-margin constant (``None``: hard margin, the quantity of the paper; the reference code used
+    1). ``multi_class``: ``ovr``, ``crammer_singer`` (the multi-class max-margin problem) or ``both``; two
+    classes always give one binary SVM. ``every`` / ``log_spaced``: when to measure during training (every N
+    epochs, or about N log-spaced epochs; both ``None``: only at the end). ``retrain_epochs``: re-initialise
+    the head and retrain it alone on frozen features (0: skip). ``head``: dotted name of the final linear
+    layer (default: found by a forward check). ``live_seed``: from the run's seed on, use the first seed whose
+    untrained model has every penultimate unit active (``None``: only for feature layers of width <= 4, where a
+    dead unit collapses the space). ``plot_points``: training features kept in the result for 2-D figures.
+
+    >>> MarginConfig(multi_class="both").multi_class
+    'both'
+    """
+
+    C: float | None = None
+    multi_class: str = "ovr"
+    solver: str = "ipm"
+    every: int | None = None
+    log_spaced: int | None = 6
+    retrain_epochs: int = 500
+    retrain_lr: float = 1.0
+    head: str | None = None
+    live_seed: bool | None = None
+    grid_resolution: int = 400
+    plot_points: int = 3000
+
+    def validate(self) -> None:
+        from nnprobe.probes.margin.binary import SOLVERS
+
+        check_float("C", self.C, low=0.0, low_open=True, allow_none=True)
+        check_choice("multi_class", self.multi_class, MULTI_CLASS_MODES)
+        check_choice("solver", self.solver, SOLVERS)
+        check_int("every", self.every, minimum=1, allow_none=True)
+        check_int("log_spaced", self.log_spaced, minimum=1, allow_none=True)
+        if self.every is not None and self.log_spaced is not None:
+            self.log_spaced = None  # an explicit every wins over the default log-spaced schedule
+        check_int("retrain_epochs", self.retrain_epochs, minimum=0)
+        check_float("retrain_lr", self.retrain_lr, low=0.0, low_open=True)
+        check_choice("live_seed", self.live_seed, (True, False), allow_none=True)
+        check_int("grid_resolution", self.grid_resolution, minimum=10)
+        check_int("plot_points", self.plot_points, minimum=0)
+
+    def modes(self, num_classes: int) -> list[str]:
+        """SVM modes to fit: one for two classes, ``ovr`` and ``crammer_singer`` for ``both``.
+
+        >>> MarginConfig(multi_class="both").modes(3), MarginConfig(multi_class="both").modes(2)
+        (['ovr', 'crammer_singer'], ['ovr'])
+        """
+        modes = ["ovr", "crammer_singer"] if self.multi_class == "both" else [self.multi_class]
+        return modes[:1] if num_classes == 2 else modes
+
+    @property
+    def watches_training(self) -> bool:
+        """Whether the probe measures during training (needs a callback)."""
+        return self.every is not None or self.log_spaced is not None
+
+
+__all__ = ["MULTI_CLASS_MODES", "MarginConfig"]

@@ -1,0 +1,151 @@
+"""``measure(model, dataset, config)``: the whole max-margin probe on one trained model, one result.
+
+"On the decision boundary of deep neural networks" (Li, Ding, Gao, arXiv 1808.05385). One call extracts the
+penultimate features once, fits the SVM for each requested mode, compares the head, optionally re-initialises
+and retrains the head on the frozen features, and (for a 2-D feature space) measures where NN and SVM
+disagree on a dense grid and keeps a sample of training features so that figures can be drawn from the
+result file alone. The CLI, sweeps, the demo and ``reproduce`` all call this function.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from nnprobe.errors import NNProbeError
+from nnprobe.models import split_head
+from nnprobe.probes.margin.config import MarginConfig
+from nnprobe.probes.margin.features import extract_features
+from nnprobe.probes.margin.grid import grid_disagreement
+from nnprobe.probes.margin.probe import measure_margin
+from nnprobe.probes.margin.result import MarginResult
+from nnprobe.probes.margin.retrain import retrain_head
+from nnprobe.probes.margin.svm import fit_svm
+from nnprobe.results import Result, plain, summary_table
+
+
+@dataclass(repr=False)
+class MarginProbeResult(Result):
+    """The max-margin probe on one model: per SVM mode, the retrained head, the curve over training.
+
+    ``results`` maps each SVM mode (``binary`` problems are stored under ``ovr``) to its
+    :class:`MarginResult`; ``retrained`` is the re-initialised head retrained alone (or ``None``);
+    ``curve`` the measurements taken during training; ``grid_disagreement`` (2-D features only) the
+    fraction of the feature box where NN head and SVM disagree, per mode; ``plot_features`` /
+    ``plot_labels`` a seeded sample of training features for figures.
+    """
+
+    results: dict
+    retrained: MarginResult | None = None
+    retrain_history: list = field(default_factory=list)
+    curve: list = field(default_factory=list)
+    grid_disagreement: dict = field(default_factory=dict)
+    plot_features: list | None = None
+    plot_labels: list | None = None
+    class_names: list | None = None
+    warnings: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def main(self) -> MarginResult:
+        """The result of the first SVM mode."""
+        return next(iter(self.results.values()))
+
+    def summary(self) -> dict:
+        first_mode = next(iter(self.results))
+        out = dict(self.main.summary())
+        out["grid_disagreement"] = self.grid_disagreement.get(first_mode)
+        for mode, r in list(self.results.items())[1:]:
+            out.update({f"{mode}/{k}": v for k, v in r.summary().items()})
+        if self.retrained is not None:
+            keep = ("cosine_to_svm", "test_agreement", "nn_offset_from_midpoint", "nn_offset_from_svm", "nn_bias_scaled")
+            out.update({f"retrained/{k}": v for k, v in self.retrained.summary().items() if k in keep})
+        out["svm_seconds"] = sum(r.seconds_svm for r in self.results.values())
+        out["seconds"] = self.seconds
+        return out
+
+    def to_dict(self) -> dict:
+        return {"results": {m: r.to_dict() for m, r in self.results.items()},
+                "retrained": None if self.retrained is None else self.retrained.to_dict(),
+                "retrain_history": plain(self.retrain_history), "curve": [r.to_dict() for r in self.curve],
+                "grid_disagreement": dict(self.grid_disagreement), "plot_features": self.plot_features,
+                "plot_labels": self.plot_labels, "class_names": self.class_names, "warnings": list(self.warnings),
+                "seconds": self.seconds}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "MarginProbeResult":
+        data = dict(data)
+        data["results"] = {m: MarginResult.from_dict(r) for m, r in data["results"].items()}
+        data["retrained"] = None if data.get("retrained") is None else MarginResult.from_dict(data["retrained"])
+        data["curve"] = [MarginResult.from_dict(r) for r in data.get("curve", [])]
+        return super().from_dict(data)
+
+    def __repr__(self) -> str:
+        parts = [summary_table("MarginProbeResult", {k: v for k, v in self.summary().items() if "[" not in k})]
+        parts += [f"-- {mode} --\n{r!r}" for mode, r in self.results.items()]
+        if self.retrained is not None:
+            parts.append(f"-- retrained head --\n{self.retrained!r}")
+        return "\n".join(parts)
+
+
+def _plot_sample(features: torch.Tensor, labels: torch.Tensor, count: int, seed: int = 0):
+    n = features.shape[0]
+    idx = np.arange(n) if n <= count else np.sort(np.random.default_rng(seed).choice(n, count, replace=False))
+    return features[idx].tolist(), labels[idx].tolist()
+
+
+def measure(model: nn.Module, dataset, config: MarginConfig | None = None, *, curve=(), seed: int = 0) -> MarginProbeResult:
+    """Compare ``model``'s last layer with the max-margin SVM on its penultimate features of ``dataset``.
+
+    ``curve`` passes measurements taken during training (e.g. ``MarginCallback.results``); ``seed`` seeds the
+    head re-initialisation and the plotted sample.
+
+    >>> from nnprobe.data import load_dataset; from nnprobe.models import build_model
+    >>> ds = load_dataset("synthetic:blobs"); net = build_model("mlp", ds.input_shape, 2, width=16, feature_dim=2)
+    >>> measure(net, ds, MarginConfig(retrain_epochs=0)).summary()["cosine_to_svm"]   # doctest: +SKIP
+    """
+    config = config or MarginConfig()
+    start = time.perf_counter()
+    split = split_head(model, config.head)
+    k = int(getattr(dataset, "num_classes", int(dataset.y_train.max()) + 1))
+    if split.num_classes != k:
+        raise NNProbeError(f"the head '{split.head_name}' has {split.num_classes} outputs but the dataset has {k} classes",
+                           "probe the model on the dataset it was trained on, or name the right layer with head=")
+    f_train = extract_features(model, dataset.x_train, head_name=split.head_name)
+    f_test = extract_features(model, dataset.x_test, head_name=split.head_name)
+    y_train, y_test = dataset.y_train.long(), dataset.y_test.long()
+    results, svms, grid = {}, {}, {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for mode in config.modes(k):
+            t0 = time.perf_counter()
+            svms[mode] = fit_svm(f_train, y_train, k, C=config.C, multi_class=mode, solver=config.solver)
+            result = measure_margin(f_train, y_train, split.head.weight, split.head.bias, f_test, y_test, C=config.C,
+                                    svm=svms[mode])
+            result.seconds_svm = time.perf_counter() - t0
+            results[mode] = result
+            if result.feature_dim == 2:
+                grid[mode] = grid_disagreement(result, f_train, config.grid_resolution)
+        retrained, history = None, []
+        if config.retrain_epochs > 0:
+            first = next(iter(svms))
+            rr = retrain_head(model, dataset, epochs=config.retrain_epochs, lr=config.retrain_lr, C=config.C,
+                              multi_class=first, head_name=split.head_name, seed=seed, features=(f_train, f_test),
+                              svm=svms[first])
+            retrained, history = rr.retrained, rr.history
+    notes = sorted({str(w.message) for w in caught})
+    plot_x = plot_y = None
+    if f_train.shape[1] == 2 and config.plot_points > 0:
+        plot_x, plot_y = _plot_sample(f_train, y_train, config.plot_points, seed)
+    return MarginProbeResult(results=results, retrained=retrained, retrain_history=history, curve=list(curve),
+                             grid_disagreement=grid, plot_features=plot_x, plot_labels=plot_y,
+                             class_names=list(getattr(dataset, "class_names", []) or []) or None, warnings=notes,
+                             seconds=time.perf_counter() - start)
+
+
+__all__ = ["MarginProbeResult", "measure"]
