@@ -39,8 +39,9 @@ def test_split_head_on_user_model_and_hooks_removed():
             return self.classifier(self.body(x))
 
     model = UserNet()
+    assert split_head(model).head_name == "classifier"  # not 'aux', registered last but never called
     with pytest.raises(NNProbeError, match="not called"):
-        split_head(model).features(torch.randn(2, 4))  # default picks 'aux', which forward never calls
+        split_head(model, "aux")
     split = split_head(model, "classifier")
     assert split.features(torch.randn(3, 4)).shape == (3, 8)
     assert not model.classifier._forward_pre_hooks

@@ -186,14 +186,14 @@ def probe_margin(model: nn.Module, dataset, *, C: float | None = None, multi_cla
     """Measure how close ``model``'s last layer is to the max-margin SVM on its penultimate features.
 
     ``dataset`` is a :class:`nnprobe.data.Dataset` (or anything with ``x_train, y_train, x_test, y_test``).
-    The head is found by :func:`nnprobe.models.split_head` (the last ``nn.Linear``, or ``head_name``); its
-    ``out_features`` must equal the number of classes.
+    The head is found by :func:`nnprobe.models.split_head` (the ``nn.Linear`` producing the output, or
+    ``head_name``); its ``out_features`` must equal the number of classes.
 
     >>> result = probe_margin(model, load_dataset("mnist:0,1"))   # doctest: +SKIP
     >>> result.cosine_to_svm, result.test_agreement                 # doctest: +SKIP
     (0.998, 0.9995)
     """
-    split = split_head(model, head_name)
+    split = split_head(model, head_name, example=dataset.x_train[:2])
     k_data = int(getattr(dataset, "num_classes", int(dataset.y_train.max()) + 1))
     if split.num_classes != k_data:
         raise NNProbeError(
