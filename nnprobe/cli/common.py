@@ -42,7 +42,7 @@ def data_options(default: str = "digits"):
 def model_options(default: str = "mlp"):
     """``--model`` and its architecture flags (unset flags keep the model's defaults)."""
     return _stack(
-        click.option("--model", default=default, show_default=True, type=click.Choice(["mlp", "cnn", "resnet", "densenet"]),
+        click.option("--model", default=default, show_default=True, type=click.Choice(["mlp", "cnn", "resnet", "resnet18", "densenet"]),
                      help="Architecture from the zoo."),
         click.option("--width", type=int, default=None, help="Hidden width (mlp/cnn) or base channels (resnet)."),
         click.option("--depth", type=int, default=None, help="Hidden layers (mlp) or depth (resnet 6n+2, densenet 3n+4)."),
