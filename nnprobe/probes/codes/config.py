@@ -29,7 +29,7 @@ class CodesConfig(Config):
     labels: str = "noisy"
     per_layer: bool = True
     categorisation: bool = True
-    batch_size: int = 512
+    record_batch_size: int = 512
 
     def validate(self) -> None:
         if isinstance(self.layers, str):
@@ -42,7 +42,7 @@ class CodesConfig(Config):
         check_choice("labels", self.labels, ("noisy", "clean"))
         check_choice("per_layer", self.per_layer, (True, False))
         check_choice("categorisation", self.categorisation, (True, False))
-        check_int("batch_size", self.batch_size, minimum=1)
+        check_int("record_batch_size", self.record_batch_size, minimum=1)
 
 
 __all__ = ["CodesConfig"]

@@ -168,7 +168,7 @@ def measure(model: nn.Module, dataset, config: CodesConfig | None = None, *, see
     32
     """
     c = config or CodesConfig()
-    return measure_codes(model, dataset, layers=c.layers, k=c.k, batch_size=c.batch_size, seed=seed,
+    return measure_codes(model, dataset, layers=c.layers, k=c.k, batch_size=c.record_batch_size, seed=seed,
                          categorisation=c.categorisation, per_layer=c.per_layer, max_kmeans_samples=c.max_fit_samples,
                          max_logistic_train=c.max_fit_samples, max_knn_train_queries=c.max_knn_train_queries,
                          labels=c.labels)

@@ -37,7 +37,8 @@ class MarginProbeResult(Result):
     :class:`MarginResult`; ``retrained`` is the re-initialised head retrained alone (or ``None``);
     ``curve`` the measurements taken during training; ``grid_disagreement`` (2-D features only) the
     fraction of the feature box where NN head and SVM disagree, per mode; ``plot_features`` /
-    ``plot_labels`` a seeded sample of training features for figures.
+    ``plot_labels`` a seeded sample of training features for figures; ``seed`` the seed of the run (and
+    of the head re-initialisation).
     """
 
     results: dict
@@ -49,6 +50,7 @@ class MarginProbeResult(Result):
     plot_labels: list | None = None
     class_names: list | None = None
     warnings: list = field(default_factory=list)
+    seed: int = 0
     seconds: float = 0.0
 
     @property
@@ -75,7 +77,7 @@ class MarginProbeResult(Result):
                 "retrain_history": plain(self.retrain_history), "curve": [r.to_dict() for r in self.curve],
                 "grid_disagreement": dict(self.grid_disagreement), "plot_features": self.plot_features,
                 "plot_labels": self.plot_labels, "class_names": self.class_names, "warnings": list(self.warnings),
-                "seconds": self.seconds}
+                "seed": self.seed, "seconds": self.seconds}
 
     @classmethod
     def from_dict(cls, data: dict) -> "MarginProbeResult":
@@ -145,7 +147,7 @@ def measure(model: nn.Module, dataset, config: MarginConfig | None = None, *, cu
     return MarginProbeResult(results=results, retrained=retrained, retrain_history=history, curve=list(curve),
                              grid_disagreement=grid, plot_features=plot_x, plot_labels=plot_y,
                              class_names=list(getattr(dataset, "class_names", []) or []) or None, warnings=notes,
-                             seconds=time.perf_counter() - start)
+                             seed=seed, seconds=time.perf_counter() - start)
 
 
 __all__ = ["MarginProbeResult", "measure"]

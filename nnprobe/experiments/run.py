@@ -1,0 +1,185 @@
+"""A :class:`Run` is data + model + training + probe config; ``execute(out_dir)`` does it and writes the result.
+
+The CLI, sweeps, the demo and ``reproduce`` all describe their work as runs, so one setting means the same
+thing and has the same default wherever it is given. A run has two equivalent forms:
+
+* nested, ``Run.to_dict()``: ``{"probe", "data": {...}, "model": {...}, "train": {...}, "config": {...}}``;
+* flat, ``Run.to_flat()``: one dict of settings (``data``, ``width``, ``epochs``, ``percent``, ...), which is
+  what a CLI command's flags and a sweep point are. Every setting name belongs to exactly one part.
+
+>>> run = Run.from_flat("codes", {"data": "digits", "width": 16, "epochs": 2})
+>>> run.model.options["width"], run.train.epochs, run.config.k
+(16, 2, 9)
+>>> Run.from_flat("codes", run.to_flat()) == run
+True
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from nnprobe.config import Config, check_known
+from nnprobe.errors import NNProbeError
+from nnprobe.experiments.registry import PROBES, get_probe
+from nnprobe.experiments.specs import DataConfig, ModelConfig
+from nnprobe.results import Result
+from nnprobe.training import TrainConfig
+
+RESULT_FILE = "result.json"
+RESULT_FORMAT = "nnprobe-result/1"
+RUNTIME_TRAIN_FIELDS = ("progress",)   # how a run is shown, not what it computes
+
+
+def _model_option_names() -> set[str]:
+    from nnprobe.models import MODELS, model_options
+
+    return {o for name in MODELS for o in model_options(name)}
+
+
+def _train_fields() -> list[str]:
+    return [f.name for f in fields(TrainConfig) if f.name not in RUNTIME_TRAIN_FIELDS]
+
+
+@dataclass
+class Run:
+    """One experiment: ``probe`` (``train``, ``margin``, ``codes``, ``gradnet``) and its four configs."""
+
+    probe: str
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+    config: Config | None = None
+
+    # ---------------------------------------------------------------------------------------- building
+    @classmethod
+    def from_flat(cls, probe: str, params: dict | None = None) -> "Run":
+        """A run from flat settings; unset (or ``None``) settings take the probe's defaults, then each config's.
+
+        >>> Run.from_flat("margin", {}).data.data, Run.from_flat("train", {}).data.data
+        ('mnist:0,1', 'digits')
+        """
+        entry = get_probe(probe)
+        params = {k: v for k, v in dict(params or {}).items() if v is not None}
+        merged = {**entry.defaults, **params}
+        data_keys, train_keys = DataConfig.field_names(), _train_fields()
+        config_keys = entry.config_cls.field_names() if entry.config_cls else []
+        model_keys = {"model", "checkpoint"} | _model_option_names()
+        check_known(f"'{probe}' setting", merged, set(data_keys) | set(train_keys) | set(config_keys) | model_keys)
+        data = DataConfig(**{k: merged[k] for k in data_keys if k in merged})
+        model = ModelConfig(model=merged.get("model", "mlp"), checkpoint=merged.get("checkpoint"),
+                            options={k: merged[k] for k in _model_option_names() if k in merged})
+        train_kw = {k: merged[k] for k in train_keys if k in merged}
+        if isinstance(train_kw.get("snapshot_epochs"), str):
+            train_kw["snapshot_epochs"] = _parse_epochs(train_kw["snapshot_epochs"])
+        train = TrainConfig(**train_kw, progress=bool(params.get("progress", False)))
+        config = entry.config_cls(**{k: merged[k] for k in config_keys if k in merged}) if entry.config_cls else None
+        run = cls(probe, data, model, train, config)
+        run.validate()
+        return run
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Run":
+        """A run from its nested form (as written in ``result.json``); unknown keys are errors.
+
+        >>> Run.from_dict(Run.from_flat("train", {"epochs": 3}).to_dict()).train.epochs
+        3
+        """
+        check_known("run section", data, ("probe", "data", "model", "train", "config"))
+        entry = get_probe(data["probe"])
+        train = dict(data.get("train") or {})
+        check_known("train setting", train, [f.name for f in fields(TrainConfig)])
+        config = entry.config_cls.from_dict(data.get("config")) if entry.config_cls else None
+        run = cls(data["probe"], DataConfig.from_dict(data.get("data")), ModelConfig.from_dict(data.get("model")),
+                  TrainConfig(**train), config)
+        run.validate()
+        return run
+
+    def validate(self) -> None:
+        """Checks across parts: snapshot epochs within the run, a trained model or a checkpoint."""
+        late = [e for e in self.train.snapshot_epochs if e > self.train.epochs]
+        if late:
+            raise NNProbeError(f"snapshot epoch(s) {late} come after the last epoch ({self.train.epochs})",
+                               f"use snapshot epochs <= {self.train.epochs}, or raise --epochs")
+        entry = get_probe(self.probe)
+        if entry.validate is not None:
+            entry.validate(self)
+
+    def to_dict(self) -> dict:
+        """Nested, JSON-ready form."""
+        train = self.train.to_dict()
+        train["snapshot_epochs"] = list(train.get("snapshot_epochs", ()))
+        return {"probe": self.probe, "data": self.data.to_dict(), "model": self.model.to_dict(), "train": train,
+                "config": None if self.config is None else self.config.to_dict()}
+
+    def to_flat(self) -> dict:
+        """Flat form: every setting by name (a complete sweep point)."""
+        d = self.to_dict()
+        flat = {**d["data"], "model": self.model.model, "checkpoint": self.model.checkpoint, **self.model.options,
+                **{k: v for k, v in d["train"].items() if k not in RUNTIME_TRAIN_FIELDS}, **(d["config"] or {})}
+        return flat
+
+    def replace(self, **flat) -> "Run":
+        """A copy with flat settings changed."""
+        return Run.from_flat(self.probe, {**self.to_flat(), **flat})
+
+    # ---------------------------------------------------------------------------------------- running
+    def execute(self, out_dir: str | Path | None = None, *, progress: bool | None = None,
+                on_event=None) -> Result:
+        """Load the data, build or load the model, train it as the probe needs, measure; returns the result.
+
+        With ``out_dir``, the training run directory goes in ``out_dir/train`` and the result is written
+        atomically to ``out_dir/result.json`` (the run, the summary and the whole result).
+        ``on_event(kind, payload)`` receives progress events (e.g. each finished GradNet snapshot).
+        """
+        from nnprobe.io import write_json_atomic
+
+        start = time.perf_counter()
+        out = None if out_dir is None else Path(out_dir)
+        run = self if progress is None else self._with_progress(progress)
+        result = get_probe(self.probe).execute(run, out, on_event)
+        if out is not None:
+            write_json_atomic(out / RESULT_FILE, {"format": RESULT_FORMAT, "probe": self.probe, "run": self.to_dict(),
+                                                  "summary": result.summary(), "result": result.to_dict(),
+                                                  "seconds": time.perf_counter() - start})
+        return result
+
+    def _with_progress(self, progress: bool) -> "Run":
+        from dataclasses import replace
+
+        return replace(self, train=replace(self.train, progress=progress))
+
+
+def _parse_epochs(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(e) for e in str(text).split(",") if e.strip())
+    except ValueError:
+        raise NNProbeError(f"bad snapshot epochs '{text}'", "give epochs separated by commas, e.g. 1,2,5") from None
+
+
+def load_result(path: str | Path) -> tuple[Run, Result]:
+    """``(run, result)`` from a run directory or its ``result.json``.
+
+    >>> run, result = load_result("runs/margin")   # doctest: +SKIP
+    >>> result.summary()["cosine_to_svm"]          # doctest: +SKIP
+    """
+    import json
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESULT_FILE
+    if not path.is_file():
+        raise NNProbeError(f"no result file at {path}", "give a run directory written by an nnprobe probe command")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise NNProbeError(f"{path} is not valid JSON ({exc})", "re-run the command that wrote it") from None
+    if data.get("format") != RESULT_FORMAT:
+        raise NNProbeError(f"{path} is not an nnprobe result file (format {data.get('format')!r})",
+                           f"give a result.json written by nnprobe (format {RESULT_FORMAT})")
+    entry = get_probe(data["probe"])
+    return Run.from_dict(data["run"]), entry.result_cls.from_dict(data["result"])
+
+
+__all__ = ["PROBES", "RESULT_FILE", "Run", "load_result"]

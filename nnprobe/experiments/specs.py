@@ -1,0 +1,113 @@
+"""What a run is made of besides the probe: the data and the model, each a validated config.
+
+:class:`~nnprobe.training.TrainConfig` is the third part; a probe's own config (``MarginConfig``,
+``CodesConfig``, ``GradSpaceConfig``) the fourth. :class:`nnprobe.experiments.Run` puts them together.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from nnprobe.config import Config, check_choice, check_float, check_int
+from nnprobe.errors import NNProbeError
+
+NORMALIZATIONS = ("standard", "unit", "none")
+POSITIVE_MODEL_OPTIONS = ("width", "depth", "feature_dim", "fc_width", "channels", "growth")
+
+
+@dataclass
+class DataConfig(Config):
+    """Which dataset, which part of it, and how it is prepared (names as ``nnprobe data list`` shows).
+
+    ``data_dir`` must exist when given: a typo never falls back silently to another directory.
+
+    >>> DataConfig(data="digits", samples_per_class=10).samples_per_class
+    10
+    """
+
+    data: str = "digits"
+    data_dir: str | None = None
+    samples_per_class: int | None = None
+    test_samples_per_class: int | None = None
+    label_noise: float = 0.0
+    normalize: str = "standard"
+
+    def validate(self) -> None:
+        if not isinstance(self.data, str) or not self.data.strip():
+            raise NNProbeError(f"data must be a dataset name, got {self.data!r}", "e.g. --data digits or --data mnist:0,1")
+        if self.data_dir is not None:
+            self.data_dir = str(self.data_dir)
+            if not os.path.isdir(self.data_dir):
+                raise NNProbeError(f"the data directory '{self.data_dir}' does not exist",
+                                   "give an existing --data-dir (or leave it out to use $NNPROBE_DATA and the cache)")
+        check_int("samples_per_class", self.samples_per_class, minimum=1, allow_none=True)
+        check_int("test_samples_per_class", self.test_samples_per_class, minimum=1, allow_none=True)
+        check_float("label_noise", self.label_noise, low=0.0, high=1.0, high_open=True)
+        check_choice("normalize", self.normalize, NORMALIZATIONS)
+
+    def load(self, seed: int = 0):
+        """The :class:`~nnprobe.data.Dataset` (at least two classes, or an error)."""
+        from nnprobe.data import load_dataset
+
+        ds = load_dataset(self.data, data_dir=self.data_dir, samples_per_class=self.samples_per_class,
+                          test_samples_per_class=self.test_samples_per_class, label_noise=self.label_noise,
+                          normalize=self.normalize, seed=seed)
+        if ds.num_classes < 2:
+            raise NNProbeError(f"dataset '{self.data}' has {ds.num_classes} class: a classifier needs at least two",
+                               "choose at least two classes (e.g. mnist:0,1, synthetic:gauss,k=2)")
+        return ds
+
+
+@dataclass
+class ModelConfig(Config):
+    """A zoo model (``model`` + its ``options``) or a saved model (``checkpoint``: an nnprobe checkpoint or a
+    whole ``nn.Module`` saved with ``torch.save``).
+
+    >>> ModelConfig(model="mlp", options={"width": 8}).spec((1, 8, 8), 10)["options"]
+    {'width': 8}
+    """
+
+    model: str = "mlp"
+    checkpoint: str | None = None
+    options: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        from nnprobe.models import MODELS, model_options
+
+        check_choice("model", self.model, MODELS)
+        self.options = {k: v for k, v in dict(self.options or {}).items() if v is not None}
+        accepted = model_options(self.model)
+        unknown = sorted(set(self.options) - set(accepted))
+        if unknown:
+            raise NNProbeError(f"model '{self.model}' does not take option(s) {', '.join(unknown)}",
+                               f"'{self.model}' accepts: {', '.join(accepted)}")
+        for key in POSITIVE_MODEL_OPTIONS:
+            if key in self.options:
+                check_int(key, self.options[key], minimum=1)
+        if "dropout" in self.options:
+            check_float("dropout", self.options["dropout"], low=0.0, high=1.0, high_open=True)
+        if self.checkpoint is not None:
+            self.checkpoint = str(self.checkpoint)
+            if not os.path.isfile(self.checkpoint):
+                raise NNProbeError(f"the checkpoint '{self.checkpoint}' does not exist",
+                                   "give the path of a file written by `nnprobe train` or torch.save(model, path)")
+
+    def spec(self, input_shape, num_classes: int) -> dict:
+        """The build spec stored in checkpoints (``name``, ``input_shape``, ``num_classes``, ``options``)."""
+        return {"name": self.model, "input_shape": list(input_shape), "num_classes": int(num_classes),
+                "options": dict(self.options)}
+
+    def build(self, dataset, seed: int):
+        """A fresh, seeded zoo model for ``dataset`` (or the checkpoint's model): ``(model, spec or None)``."""
+        from nnprobe.models import build_from_spec
+        from nnprobe.training import load_checkpoint
+
+        if self.checkpoint is not None:
+            model, _ = load_checkpoint(self.checkpoint)
+            return model, getattr(model, "nnprobe_spec", None)
+        spec = self.spec(dataset.input_shape, dataset.num_classes)
+        return build_from_spec(spec, seed), spec
+
+
+__all__ = ["DataConfig", "ModelConfig"]
