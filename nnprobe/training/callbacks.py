@@ -31,13 +31,23 @@ class Callback:
     """Base class: override any of the hooks. Extra per-epoch numbers go into ``state.metrics``."""
 
     def on_train_begin(self, state: TrainState) -> None:
-        """Called once before the first epoch (``state.epoch == 0``)."""
+        """Called once before the first epoch (``state.epoch == 0``, or the epoch a resumed run continues from)."""
 
     def on_epoch_end(self, state: TrainState) -> None:
         """Called after each epoch's evaluation, before the metrics are written."""
 
     def on_train_end(self, state: TrainState) -> None:
         """Called once after the last epoch."""
+
+    def state_dict(self) -> dict | None:
+        """What this callback must keep to continue a resumed run (stored in ``checkpoints/last.pt``).
+
+        ``None`` (the default) means nothing: a resumed run starts the callback afresh at the resumed epoch.
+        """
+        return None
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned, before ``on_train_begin`` of a resumed run."""
 
 
 class LambdaCallback(Callback):

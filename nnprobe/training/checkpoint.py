@@ -12,11 +12,15 @@ from nnprobe.io import save_torch_atomic
 
 
 def save_checkpoint(path, model: nn.Module, *, model_spec: dict | None = None, train_config: dict | None = None,
-                    dataset: dict | None = None, epoch: int | None = None, metrics: dict | None = None) -> Path:
+                    dataset: dict | None = None, epoch: int | None = None, metrics: dict | None = None,
+                    training_state: dict | None = None) -> Path:
     """Write the model's weights plus everything needed to rebuild it (atomically).
 
     ``model_spec`` is ``{"name", "input_shape", "num_classes", "options"}`` for zoo models; a user model
-    without one can still be reloaded with ``load_checkpoint(path, model=my_model)``.
+    without one can still be reloaded with ``load_checkpoint(path, model=my_model)``. ``training_state``
+    (optimiser, scheduler, random states, history) makes the checkpoint resumable (``checkpoints/last.pt``).
+
+    >>> save_checkpoint("runs/x/checkpoints/final.pt", model, epoch=10)   # doctest: +SKIP
     """
     payload = {
         "format": "nnprobe-checkpoint-1",
@@ -27,6 +31,8 @@ def save_checkpoint(path, model: nn.Module, *, model_spec: dict | None = None, t
         "epoch": epoch,
         "metrics": metrics,
     }
+    if training_state is not None:
+        payload["training_state"] = training_state
     return save_torch_atomic(payload, path)
 
 

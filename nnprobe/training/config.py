@@ -61,6 +61,28 @@ def seed_everything(seed: int) -> None:
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
 
 
+def rng_states(generator: torch.Generator | None = None) -> dict:
+    """Every random state a training run draws from: Python, NumPy, torch CPU (and CUDA), and ``generator``.
+
+    >>> states = rng_states(); torch.rand(1); restore_rng_states(states)   # the next draw repeats
+    """
+    states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+              "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+              "generator": generator.get_state() if generator is not None else None}
+    return states
+
+
+def restore_rng_states(states: dict, generator: torch.Generator | None = None) -> None:
+    """Put back what :func:`rng_states` captured, so the run continues with the same random draws."""
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"])
+    if states.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    if generator is not None and states.get("generator") is not None:
+        generator.set_state(states["generator"])
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` picks CUDA when present, else CPU; an unavailable CUDA request raises a readable error."""
     if isinstance(device, torch.device):

@@ -7,6 +7,7 @@ accumulated on the device and read once per epoch, so the loop runs as fast as a
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -18,12 +19,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from nnprobe.errors import NNProbeError
-from nnprobe.io import append_jsonl, write_json_atomic
+from nnprobe.io import append_jsonl, write_jsonl_atomic
 from nnprobe.models.modes import eval_mode
 from nnprobe.training.callbacks import Callback, TrainState
-from nnprobe.training.checkpoint import save_checkpoint
-from nnprobe.training.config import TrainConfig, resolve_device, seed_everything
+from nnprobe.training.checkpoint import load_checkpoint, save_checkpoint
+from nnprobe.training.config import TrainConfig, resolve_device, restore_rng_states, rng_states, seed_everything
 from nnprobe.training.evaluate import evaluate
+from nnprobe.training.rundir import RunDir, prepare_run_dir
+
+LAST_CHECKPOINT = "checkpoints/last.pt"  # written every epoch; what resume=True continues from
 
 
 @dataclass
@@ -67,17 +71,37 @@ def make_schedule(optimizer, config: TrainConfig, total_steps: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, fn)
 
 
+def run_config(config: TrainConfig, model_spec: dict | None, dataset) -> dict:
+    """What identifies a training run (written to ``config.json``, hashed for resume).
+
+    ``progress`` is left out: showing a bar does not change the run.
+
+    >>> run_config(TrainConfig(epochs=2), spec, ds)["train"]["epochs"]   # doctest: +SKIP
+    2
+    """
+    train_cfg = {k: v for k, v in config.to_dict().items() if k != "progress"}
+    return {"train": train_cfg, "model": model_spec, "dataset": dataset.summary()}
+
+
 def train(model: nn.Module, dataset, config: TrainConfig | None = None, *, callbacks: list[Callback] = (),
-          out_dir: str | Path | None = None, model_spec: dict | None = None) -> TrainResult:
+          out_dir: str | Path | RunDir | None = None, model_spec: dict | None = None, resume: bool = False,
+          overwrite: bool = False) -> TrainResult:
     """Train ``model`` on ``dataset`` (a :class:`nnprobe.data.Dataset`) with cross-entropy.
 
     Each epoch records train loss/accuracy (running, over the epoch's batches) and test loss/accuracy. With
-    ``out_dir``, writes ``config.json``, ``metrics.jsonl`` (one line per epoch), snapshot checkpoints and
-    ``checkpoints/final.pt``, all atomically.
+    ``out_dir``, writes ``config.json``, ``state.json``, ``metrics.jsonl`` (one line appended per epoch), snapshot
+    checkpoints, a resumable ``checkpoints/last.pt`` each epoch and ``checkpoints/final.pt``, all atomically.
+
+    A non-empty ``out_dir`` is refused unless ``resume=True`` (continue the same configuration from
+    ``last.pt``: model, optimiser, schedule and every random state, so the final weights equal an uninterrupted
+    run's) or ``overwrite=True`` (clear it first); see :func:`nnprobe.training.rundir.prepare_run_dir`.
+    ``out_dir`` may also be a :class:`RunDir` the caller prepared (its config then decides what resume checks).
 
     >>> result = train(build_model("mlp", ds.input_shape, ds.num_classes), ds, TrainConfig(epochs=2))  # doctest: +SKIP
     """
     config = config or TrainConfig()
+    if resume and overwrite:
+        raise NNProbeError("resume and overwrite were both requested", "pass only one of --resume and --overwrite")
     device = resolve_device(config.device)
     seed_everything(config.seed)
     model.to(device)
@@ -93,70 +117,122 @@ def train(model: nn.Module, dataset, config: TrainConfig | None = None, *, callb
             f"the model outputs shape {tuple(out.shape)} but the dataset has {dataset.num_classes} classes",
             f"give the model's last layer {dataset.num_classes} outputs",
         )
+    model_spec = model_spec or getattr(model, "nnprobe_spec", None)
     steps_per_epoch = math.ceil(n / config.batch_size)
     optimizer = make_optimizer(model.parameters(), config)
     scheduler = make_schedule(optimizer, config, steps_per_epoch * config.epochs)
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
-    out_dir = Path(out_dir) if out_dir is not None else None
-    state = TrainState(model=model, dataset=dataset, config=config, device=device, optimizer=optimizer, out_dir=out_dir)
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "metrics.jsonl").unlink(missing_ok=True)
-        write_json_atomic(out_dir / "config.json", {"train": config.to_dict(), "model": model_spec or getattr(model, "nnprobe_spec", None),
-                                                    "dataset": dataset.summary()})
+    run = out_dir
+    if out_dir is not None and not isinstance(out_dir, RunDir):
+        mode = "resume" if resume else "overwrite" if overwrite else "new"
+        run = prepare_run_dir(out_dir, run_config(config, model_spec, dataset), mode=mode)
+    state = TrainState(model=model, dataset=dataset, config=config, device=device, optimizer=optimizer,
+                       out_dir=run.path if run else None)
+    with run.running() if run is not None else contextlib.nullcontext():
+        elapsed = 0.0
+        if run is not None and run.resuming:
+            if (run.path / LAST_CHECKPOINT).is_file():
+                elapsed = _restore(run.path / LAST_CHECKPOINT, state, scheduler, generator, callbacks)
+            # the log holds exactly the epochs the model has seen: cut what an interrupted run wrote after last.pt
+            write_jsonl_atomic(run.path / "metrics.jsonl", state.history)
+        seconds = _loop(state, x_train, y_train, scheduler, generator, callbacks, model_spec, run, elapsed)
+    return TrainResult(model=model, history=state.history, out_dir=state.out_dir, seconds=seconds)
+
+
+def _loop(state: TrainState, x_train, y_train, scheduler, generator, callbacks, model_spec, run, elapsed) -> float:
+    """The epochs from ``state.epoch + 1`` on; returns the seconds trained in all (earlier attempts included)."""
+    model, config, dataset, device, optimizer = state.model, state.config, state.dataset, state.device, state.optimizer
+    n = x_train.shape[0]
     for cb in callbacks:
         cb.on_train_begin(state)
-    start = time.perf_counter()
-    bar = tqdm(total=config.epochs * steps_per_epoch, disable=not config.progress, desc="train", unit="step",
-               dynamic_ncols=True, leave=False)
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        losses, outputs = [], []  # reduced once per epoch: no extra kernel in the step
-        order = torch.randperm(n, generator=generator).to(device)
-        for i in range(0, n, config.batch_size):
-            idx = order[i:i + config.batch_size]
-            # plain indexing: index_select is faster to gather but, for 1-channel images, returns strides that
-            # send the convolutions down a slower path (measured ~17% slower steps, bench/train_throughput.py)
-            xb, yb = x_train[idx], y_train[idx]
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            losses.append(loss.detach())
-            outputs.append(logits.detach())
-            state.step += 1
-            bar.update(1)
-        sizes = torch.tensor([o.shape[0] for o in outputs], device=device, dtype=torch.float32)
-        train_loss = float((torch.stack(losses).float() * sizes).sum()) / n
-        correct = int((torch.cat(outputs).argmax(1) == y_train[order]).sum())
-        if not math.isfinite(train_loss):
-            bar.close()
-            raise NNProbeError(f"the training loss became {train_loss} in epoch {epoch}",
-                               f"lower the learning rate (now {config.lr}) or check the data for NaNs")
-        test = evaluate(model, dataset.x_test, dataset.y_test, config.eval_batch_size, device)
-        state.epoch = epoch
-        state.metrics = {"epoch": epoch, "step": state.step, "lr": optimizer.param_groups[0]["lr"],
-                         "train_loss": train_loss, "train_accuracy": correct / n,
-                         "test_loss": test["loss"], "test_accuracy": test["accuracy"],
-                         "seconds": time.perf_counter() - start}
-        for cb in callbacks:
-            cb.on_epoch_end(state)
-        state.history.append(dict(state.metrics))
-        bar.set_postfix(epoch=epoch, loss=f"{train_loss:.4f}", test_acc=f"{test['accuracy']:.4f}")
-        if out_dir is not None:
-            append_jsonl(out_dir / "metrics.jsonl", state.metrics)
-            if epoch in config.snapshot_epochs:
-                save_checkpoint(out_dir / "checkpoints" / f"epoch_{epoch:04d}.pt", model, model_spec=model_spec,
-                                train_config=config.to_dict(), dataset=dataset.summary(), epoch=epoch, metrics=state.metrics)
-        if state.stop:
-            break
-    bar.close()
+    start = time.perf_counter() - elapsed
+    first = state.epoch + 1 if not state.stop else config.epochs + 1
+    steps_per_epoch = math.ceil(n / config.batch_size)
+    bar = tqdm(total=config.epochs * steps_per_epoch, initial=state.step, disable=not config.progress, desc="train",
+               unit="step", dynamic_ncols=True, leave=False)
+    try:
+        for epoch in range(first, config.epochs + 1):
+            model.train()
+            losses, outputs = [], []  # reduced once per epoch: no extra kernel in the step
+            order = torch.randperm(n, generator=generator).to(device)
+            for i in range(0, n, config.batch_size):
+                idx = order[i:i + config.batch_size]
+                # plain indexing: index_select is faster to gather but, for 1-channel images, returns strides that
+                # send the convolutions down a slower path (measured ~17% slower steps, bench/train_throughput.py)
+                xb, yb = x_train[idx], y_train[idx]
+                logits = model(xb)
+                loss = F.cross_entropy(logits, yb)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                losses.append(loss.detach())
+                outputs.append(logits.detach())
+                state.step += 1
+                bar.update(1)
+            sizes = torch.tensor([o.shape[0] for o in outputs], device=device, dtype=torch.float32)
+            train_loss = float((torch.stack(losses).float() * sizes).sum()) / n
+            correct = int((torch.cat(outputs).argmax(1) == y_train[order]).sum())
+            if not math.isfinite(train_loss):
+                raise NNProbeError(f"the training loss became {train_loss} in epoch {epoch}",
+                                   f"lower the learning rate (now {config.lr}) or check the data for NaNs")
+            test = evaluate(model, dataset.x_test, dataset.y_test, config.eval_batch_size, device)
+            state.epoch = epoch
+            state.metrics = {"epoch": epoch, "step": state.step, "lr": optimizer.param_groups[0]["lr"],
+                             "train_loss": train_loss, "train_accuracy": correct / n,
+                             "test_loss": test["loss"], "test_accuracy": test["accuracy"],
+                             "seconds": time.perf_counter() - start}
+            for cb in callbacks:
+                cb.on_epoch_end(state)
+            state.history.append(dict(state.metrics))
+            bar.set_postfix(epoch=epoch, loss=f"{train_loss:.4f}", test_acc=f"{test['accuracy']:.4f}")
+            if run is not None:
+                _save_epoch(run, state, scheduler, generator, callbacks, model_spec, time.perf_counter() - start)
+            if state.stop:
+                break
+    finally:
+        bar.close()
     for cb in callbacks:
         cb.on_train_end(state)
-    if out_dir is not None:
-        save_checkpoint(out_dir / "checkpoints" / "final.pt", model, model_spec=model_spec, train_config=config.to_dict(),
+    if run is not None:
+        save_checkpoint(run.path / "checkpoints" / "final.pt", model, model_spec=model_spec, train_config=config.to_dict(),
                         dataset=dataset.summary(), epoch=state.epoch, metrics=state.metrics)
-    return TrainResult(model=model, history=state.history, out_dir=out_dir, seconds=time.perf_counter() - start)
+    return time.perf_counter() - start
+
+
+def _save_epoch(run, state: TrainState, scheduler, generator, callbacks, model_spec, elapsed: float) -> None:
+    """Log the epoch, then write the resumable checkpoint (a crash in between only repeats the epoch on resume)."""
+    config, epoch = state.config, state.epoch
+    append_jsonl(run.path / "metrics.jsonl", state.metrics)
+    common = dict(model_spec=model_spec, train_config=config.to_dict(), dataset=state.dataset.summary(), epoch=epoch,
+                  metrics=state.metrics)
+    if epoch in config.snapshot_epochs:
+        save_checkpoint(run.path / "checkpoints" / f"epoch_{epoch:04d}.pt", state.model, **common)
+    training_state = {"step": state.step, "stop": state.stop, "elapsed_seconds": elapsed, "history": state.history,
+                      "optimizer": state.optimizer.state_dict(),
+                      "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                      "rng": rng_states(generator), "callbacks": [cb.state_dict() for cb in callbacks],
+                      "config_hash": run.config_hash}
+    save_checkpoint(run.path / LAST_CHECKPOINT, state.model, training_state=training_state, **common)
+    run.mark(epoch=epoch, epochs=config.epochs)
+
+
+def _restore(path: Path, state: TrainState, scheduler, generator, callbacks) -> float:
+    """Load ``last.pt`` into the live objects; returns the seconds the run had already trained."""
+    _, payload = load_checkpoint(path, model=state.model)
+    saved = payload.get("training_state") or {}
+    if not saved:
+        raise NNProbeError(f"{path} holds no training state, so the run cannot resume from it",
+                           "pass --overwrite to start the run again")
+    state.optimizer.load_state_dict(saved["optimizer"])
+    if scheduler is not None and saved.get("scheduler") is not None:
+        scheduler.load_state_dict(saved["scheduler"])
+    restore_rng_states(saved["rng"], generator)
+    for cb, cb_state in zip(callbacks, saved.get("callbacks") or []):
+        if cb_state is not None:
+            cb.load_state_dict(cb_state)
+    state.epoch, state.step, state.stop = payload["epoch"], saved["step"], saved.get("stop", False)
+    state.history = [dict(h) for h in saved["history"]]
+    state.metrics = dict(state.history[-1]) if state.history else {}
+    return float(saved.get("elapsed_seconds", 0.0))

@@ -55,7 +55,7 @@ def test_run_directory_and_checkpoint_reload(digits, tmp_path):
     assert config["train"]["epochs"] == 3 and config["dataset"]["name"] == "digits"
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
-    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["epoch_0001.pt", "epoch_0003.pt", "final.pt"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["epoch_0001.pt", "epoch_0003.pt", "final.pt", "last.pt"]
     reloaded, payload = load_checkpoint(tmp_path / "checkpoints" / "final.pt")
     assert payload["train_config"]["epochs"] == 3
     model.eval()

@@ -1,0 +1,269 @@
+"""Run directories: nothing lost, nothing mixed.
+
+A run directory holds one configuration's outputs. :func:`prepare_run_dir` refuses to write into a directory
+that already holds something unless asked to ``resume`` (same configuration, checked by a hash) or to
+``overwrite`` (clear it first). ``state.json`` says what happened to the run: ``prepared``, ``running``,
+``done``, ``failed`` (with the error) or ``interrupted`` (Ctrl-C or SIGTERM), with timestamps, host and pid.
+
+Overwrite clears the *whole* directory, not only the files nnprobe knows: a run's directory may also hold
+probe results and figures, and keeping them would mix two runs. To make that safe it only clears a directory
+nnprobe wrote (one with ``state.json``, or ``config.json`` from before ``state.json`` existed), never one a
+run of nnprobe is still writing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from nnprobe.errors import NNProbeError
+from nnprobe.io import to_json, write_json_atomic
+
+MODES = ("new", "resume", "overwrite")
+STATE_FILE = "state.json"
+CONFIG_FILE = "config.json"
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread when SIGTERM arrives inside :meth:`RunDir.running` (a scheduler's stop).
+
+    A ``KeyboardInterrupt``, so code that catches ``Exception`` lets it through, like Ctrl-C.
+    """
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def config_hash(config: dict) -> str:
+    """A short stable hash of a JSON-able config (key order does not matter).
+
+    >>> config_hash({"lr": 0.1, "epochs": 3}) == config_hash({"epochs": 3, "lr": 0.1})
+    True
+    """
+    text = json.dumps(_canonical(config), sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _canonical(config: dict) -> dict:
+    """The config as it reads back from JSON (tuples become lists, tensors lists), so hashes survive a reload."""
+    return json.loads(to_json(config, indent=None))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _flatten(obj, prefix: str = "") -> dict:
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out or {prefix[:-1]: {}}
+    return {prefix[:-1]: obj}
+
+
+def config_differences(old: dict, new: dict) -> list[str]:
+    """``["train.lr: 0.05 -> 0.1", ...]``: every dotted key whose value differs between two configs.
+
+    >>> config_differences({"train": {"lr": 0.05}}, {"train": {"lr": 0.1}})
+    ['train.lr: 0.05 -> 0.1']
+    """
+    a, b = _flatten(_canonical(old)), _flatten(_canonical(new))
+    missing = object()
+    return [f"{k}: {_short(a.get(k, missing))} -> {_short(b.get(k, missing))}"
+            for k in sorted(set(a) | set(b)) if a.get(k, missing) != b.get(k, missing)]
+
+
+def _short(value) -> str:
+    if not isinstance(value, (str, int, float, bool, list, dict, type(None))):
+        return "(absent)"
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _alive_here(state: dict) -> bool:
+    """Whether the process a ``running`` state names is alive on this host (other hosts cannot be checked)."""
+    pid = state.get("pid")
+    if state.get("status") != "running" or not isinstance(pid, int) or state.get("host") != socket.gethostname():
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+@dataclass
+class RunDir:
+    """A prepared run directory. ``resuming`` is True when an earlier attempt of the same config is continued.
+
+    Use :meth:`running` around the work so ``state.json`` records how it ended.
+    """
+
+    path: Path
+    config: dict
+    config_hash: str
+    mode: str = "new"
+    resuming: bool = False
+    previous_state: dict | None = None
+    _depth: int = field(default=0, repr=False)
+
+    @property
+    def state_path(self) -> Path:
+        return self.path / STATE_FILE
+
+    def read_state(self) -> dict:
+        """The current ``state.json`` (an empty dict if there is none)."""
+        return _read_json(self.state_path) or {}
+
+    def mark(self, **fields) -> dict:
+        """Merge ``fields`` (e.g. ``epoch=3``) into ``state.json`` and stamp ``updated_at``."""
+        state = {**self.read_state(), **fields, "updated_at": _now()}
+        write_json_atomic(self.state_path, state)
+        return state
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator["RunDir"]:
+        """Mark the run ``running``; on exit ``done``, ``failed`` (with the error) or ``interrupted``.
+
+        SIGTERM becomes :class:`Terminated` (a ``KeyboardInterrupt``) while inside, so a scheduler's stop is
+        recorded like Ctrl-C; the exception is re-raised after recording. Nested use records only once.
+
+        >>> with prepare_run_dir("runs/x", {"lr": 0.1}).running():   # doctest: +SKIP
+        ...     train_somehow()
+        """
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self
+            finally:
+                self._depth -= 1
+            return
+        self._depth = 1
+        attempts = int(self.read_state().get("attempts", 0)) + 1
+        self.mark(status="running", pid=os.getpid(), host=socket.gethostname(), started_at=_now(), finished_at=None,
+                  error=None, attempts=attempts, config_hash=self.config_hash)
+        restore = _catch_sigterm()
+        try:
+            yield self
+        except KeyboardInterrupt as exc:
+            self.mark(status="interrupted", finished_at=_now(),
+                      error=str(exc) if isinstance(exc, Terminated) else "KeyboardInterrupt")
+            raise
+        except BaseException as exc:
+            self.mark(status="failed", finished_at=_now(), error=f"{type(exc).__name__}: {exc}"[:2000])
+            raise
+        else:
+            self.mark(status="done", finished_at=_now())
+        finally:
+            self._depth = 0
+            restore()
+
+
+def _catch_sigterm():
+    """Turn SIGTERM into :class:`Terminated` until the returned function is called (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}
+
+
+def prepare_run_dir(out_dir: str | os.PathLike, config: dict, mode: str = "new") -> RunDir:
+    """Claim ``out_dir`` for a run of ``config``; write ``config.json`` and ``state.json`` (status ``prepared``).
+
+    ``mode``: ``"new"`` refuses a non-empty directory; ``"resume"`` continues an earlier run of the same
+    config (a different config raises an error naming the keys that differ; an empty or missing directory
+    simply starts); ``"overwrite"`` clears a directory nnprobe wrote, then starts afresh. Both refuse a run
+    that a live process on this host is still writing.
+
+    >>> run = prepare_run_dir("runs/mlp", {"train": {"lr": 0.05}}, mode="resume")   # doctest: +SKIP
+    >>> with run.running():                                                          # doctest: +SKIP
+    ...     ...
+    """
+    if mode not in MODES:
+        raise NNProbeError(f"unknown run-directory mode '{mode}'", f"use one of: {', '.join(MODES)}")
+    path = Path(out_dir)
+    if path.exists() and not path.is_dir():
+        raise NNProbeError(f"output path {path} is a file, not a directory", "choose a directory for --out")
+    config = _canonical(config)
+    digest = config_hash(config)
+    entries = sorted(path.iterdir()) if path.is_dir() else []
+    previous = _read_json(path / STATE_FILE)
+    resuming = False
+    if entries:
+        if previous is not None and _alive_here(previous):
+            raise NNProbeError(f"{path} is being written by a running process (pid {previous['pid']}, "
+                               f"started {previous.get('started_at')})",
+                               f"wait for it or stop it (kill {previous['pid']}); or choose another --out")
+        if mode == "new":
+            raise NNProbeError(f"{path} is not empty ({len(entries)} entries, e.g. {entries[0].name})",
+                               "pass --resume to continue that run, --overwrite to replace it, or choose another --out")
+        if mode == "resume":
+            _check_resumable(path, previous, config, digest)
+            resuming = True
+        else:
+            _clear(path, previous is not None)
+            previous = None
+    path.mkdir(parents=True, exist_ok=True)
+    if not resuming:
+        write_json_atomic(path / CONFIG_FILE, config)
+    run = RunDir(path=path, config=config, config_hash=digest, mode=mode, resuming=resuming, previous_state=previous)
+    if resuming:
+        run.mark(resumed_at=_now())
+    else:
+        write_json_atomic(run.state_path, {"status": "prepared", "config_hash": digest, "created_at": _now(),
+                                           "updated_at": _now(), "attempts": 0})
+    return run
+
+
+def _check_resumable(path: Path, previous: dict | None, config: dict, digest: str) -> None:
+    if previous is None:
+        raise NNProbeError(f"{path} holds no {STATE_FILE}, so it cannot be resumed (not a run, or written by an "
+                           "older nnprobe)", "pass --overwrite to replace it, or choose another --out")
+    if previous.get("config_hash") == digest:
+        return
+    old = _read_json(path / CONFIG_FILE) or {}
+    diffs = config_differences(old, config) if old else ["(the stored config.json is missing or unreadable)"]
+    shown = "; ".join(diffs[:6]) + (f"; and {len(diffs) - 6} more" if len(diffs) > 6 else "")
+    raise NNProbeError(f"cannot resume {path}: it was run with a different configuration ({shown})",
+                       "resume with the same settings, pass --overwrite to discard that run, or choose another --out")
+
+
+def _clear(path: Path, has_state: bool) -> None:
+    """Empty ``path``, only if nnprobe wrote it (``state.json``, or an older run's ``config.json``)."""
+    if not has_state and not (path / CONFIG_FILE).is_file():
+        raise NNProbeError(f"{path} is not empty and does not look like an nnprobe run (no {STATE_FILE} or "
+                           f"{CONFIG_FILE}); nnprobe will not delete it", "choose another --out, or empty it yourself")
+    for entry in path.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()

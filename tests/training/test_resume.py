@@ -1,0 +1,157 @@
+"""Resume is bit for bit: an interrupted run continued with resume=True ends with the uninterrupted run's weights."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from nnprobe.data import load_dataset
+from nnprobe.errors import NNProbeError
+from nnprobe.io import append_jsonl, read_jsonl
+from nnprobe.training import Callback, TrainConfig, seed_everything, train
+
+
+@pytest.fixture(scope="module")
+def digits():
+    ds = load_dataset("digits")
+    keep = torch.arange(0, ds.n_train, 3)  # a third of the data: the test is about state, not accuracy
+    ds.x_train, ds.y_train = ds.x_train[keep], ds.y_train[keep]
+    ds.y_train_clean, ds.noisy_mask = ds.y_train_clean[keep], ds.noisy_mask[keep]
+    return ds
+
+
+def fresh(ds, seed=0):
+    seed_everything(seed)
+    # dropout draws from the global torch RNG, BatchNorm has buffers: both must be restored on resume
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.2),
+                         nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, ds.num_classes))
+
+
+CONFIG = dict(epochs=6, batch_size=64, optimizer="adam", lr=3e-3, schedule="cosine", progress=False, seed=3,
+              snapshot_epochs=(2, 5))
+
+
+class InterruptAfter(Callback):
+    """Raise KeyboardInterrupt at the end of epoch ``epoch + 1``, i.e. after ``epoch`` epochs were saved."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, state):
+        if state.epoch == self.epoch + 1:
+            raise KeyboardInterrupt
+
+
+def same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(digits, tmp_path_factory):
+    out = tmp_path_factory.mktemp("full")
+    return train(fresh(digits), digits, TrainConfig(**CONFIG), out_dir=out), out
+
+
+def test_interrupted_then_resumed_equals_uninterrupted(digits, uninterrupted, tmp_path):
+    full, _ = uninterrupted
+    with pytest.raises(KeyboardInterrupt):
+        train(fresh(digits), digits, TrainConfig(**CONFIG), out_dir=tmp_path, callbacks=[InterruptAfter(3)])
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["status"] == "interrupted" and state["epoch"] == 3
+    assert [r["epoch"] for r in read_jsonl(tmp_path / "metrics.jsonl")] == [1, 2, 3]
+
+    resumed = train(fresh(digits, seed=99), digits, TrainConfig(**CONFIG), out_dir=tmp_path, resume=True)
+    assert any(p.requires_grad for p in resumed.model.parameters())
+    assert same_weights(resumed.model, full.model)  # every parameter and buffer (BatchNorm statistics), bit for bit
+    metrics = read_jsonl(tmp_path / "metrics.jsonl")
+    assert [r["epoch"] for r in metrics] == [1, 2, 3, 4, 5, 6]
+    for a, b in zip(metrics, full.history):  # the same numbers, not only the same epochs
+        assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4, 5, 6]
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["status"] == "done" and state["attempts"] == 2 and state["error"] is None
+    final = torch.load(tmp_path / "checkpoints" / "final.pt", weights_only=False)
+    assert final["epoch"] == 6 and all(torch.equal(v, full.model.state_dict()[k].cpu()) for k, v in final["state_dict"].items())
+
+
+def test_resume_cuts_log_lines_written_after_the_checkpoint(digits, tmp_path, uninterrupted):
+    full, _ = uninterrupted
+    with pytest.raises(KeyboardInterrupt):
+        train(fresh(digits), digits, TrainConfig(**CONFIG), out_dir=tmp_path, callbacks=[InterruptAfter(2)])
+    # a kill between appending epoch 3's line and writing last.pt, plus a torn write
+    append_jsonl(tmp_path / "metrics.jsonl", {"epoch": 3, "train_loss": -1.0})
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"epoch": 4, "tr')
+    resumed = train(fresh(digits), digits, TrainConfig(**CONFIG), out_dir=tmp_path, resume=True)
+    metrics = read_jsonl(tmp_path / "metrics.jsonl")
+    assert [r["epoch"] for r in metrics] == [1, 2, 3, 4, 5, 6] and metrics[2]["train_loss"] > 0
+    assert same_weights(resumed.model, full.model)
+
+
+def test_resuming_a_finished_run_changes_nothing(digits, uninterrupted, tmp_path):
+    full, out = uninterrupted
+    before = (out / "metrics.jsonl").read_text()
+    again = train(fresh(digits, seed=7), digits, TrainConfig(**CONFIG), out_dir=out, resume=True)
+    assert same_weights(again.model, full.model)
+    assert (out / "metrics.jsonl").read_text() == before
+
+
+def test_resume_refuses_a_different_config_and_names_the_keys(digits, uninterrupted):
+    _, out = uninterrupted
+    with pytest.raises(NNProbeError, match=r"(?s)train\.lr: 0\.003 -> 0\.01.*--overwrite"):
+        train(fresh(digits), digits, TrainConfig(**{**CONFIG, "lr": 1e-2}), out_dir=out, resume=True)
+    # showing a progress bar is not a different run
+    train(fresh(digits), digits, TrainConfig(**{**CONFIG, "progress": False}), out_dir=out, resume=True)
+
+
+def test_new_run_refuses_a_used_directory_and_overwrite_starts_afresh(digits, tmp_path):
+    cfg = TrainConfig(**{**CONFIG, "epochs": 2, "snapshot_epochs": (1,)})
+    train(fresh(digits), digits, cfg, out_dir=tmp_path)
+    (tmp_path / "margin.json").write_text("{}")  # a probe's result from the old run
+    with pytest.raises(NNProbeError, match="(?s)not empty.*--resume.*--overwrite"):
+        train(fresh(digits), digits, cfg, out_dir=tmp_path)
+    cfg2 = TrainConfig(**{**CONFIG, "epochs": 1})
+    result = train(fresh(digits), digits, cfg2, out_dir=tmp_path, overwrite=True)
+    assert not (tmp_path / "margin.json").exists() and not (tmp_path / "checkpoints" / "epoch_0001.pt").exists()
+    assert [r["epoch"] for r in read_jsonl(tmp_path / "metrics.jsonl")] == [1] == [h["epoch"] for h in result.history]
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["epochs"] == 1
+    with pytest.raises(NNProbeError, match="only one"):
+        train(fresh(digits), digits, cfg2, out_dir=tmp_path, overwrite=True, resume=True)
+
+
+def test_a_failed_run_records_the_error(digits, tmp_path):
+    class Boom(Callback):
+        def on_epoch_end(self, state):
+            raise RuntimeError("probe exploded")
+
+    with pytest.raises(RuntimeError):
+        train(fresh(digits), digits, TrainConfig(**CONFIG), out_dir=tmp_path, callbacks=[Boom()])
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["status"] == "failed" and state["error"] == "RuntimeError: probe exploded"
+
+
+class Counter(Callback):
+    """A stateful callback: counts epochs seen, kept across a resume through state_dict()."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_epoch_end(self, state):
+        self.seen.append(state.epoch)
+
+    def state_dict(self):
+        return {"seen": list(self.seen)}
+
+    def load_state_dict(self, state):
+        self.seen = list(state["seen"])
+
+
+def test_callback_state_survives_resume(digits, tmp_path):
+    cfg = TrainConfig(**{**CONFIG, "epochs": 3})
+    with pytest.raises(KeyboardInterrupt):
+        train(fresh(digits), digits, cfg, out_dir=tmp_path, callbacks=[Counter(), InterruptAfter(1)])
+    counter = Counter()
+    train(fresh(digits), digits, cfg, out_dir=tmp_path, callbacks=[counter, Callback()], resume=True)
+    assert counter.seen == [1, 2, 3]
