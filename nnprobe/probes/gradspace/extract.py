@@ -6,14 +6,24 @@ labels; one batched backward (``is_grads_batched``, i.e. ``vmap`` over cotangent
 down to the *outputs* of every ``nn.Linear``/``nn.Conv2d`` whose parameters are wanted. There the per-sample
 weight gradient is an outer product, ``delta ⊗ activation`` (for convolutions ``delta · unfold(input)^T``), so
 only the kept coordinates ``delta[r] * act[c]`` are ever computed: cost proportional to the selected fraction.
-Parameters of other layers (BatchNorm, custom modules, layers called twice) fall back to ``torch.func``:
-``vmap`` over examples of ``vjp`` with the same cotangents. All paths are exact (tests compare with a loop).
+Eval-mode BatchNorm is per-channel affine, so its per-sample gradients are ``sum(delta * xhat)`` and
+``sum(delta)`` over positions, on the same fast path. Parameters of other layers (custom modules, layers called
+twice) fall back to ``torch.func``: ``vmap`` over examples of ``vjp`` with the same cotangents. All paths are
+exact (tests compare with a loop).
+
+Only the chosen parameters are differentiated: the forward runs on detached parameters, so autograd records
+nothing below the first probed layer and no gradient of an unchosen parameter is ever formed. Memory is one
+chunk at a time; with a selected layout only the kept coordinates are formed (conv layers in slices of at
+most 2**24 numbers), never the chunk's full per-sample gradient. ``chunk_size=None`` picks the chunk from the
+model and ``max_memory`` (see :mod:`~nnprobe.probes.gradspace.memory`); :meth:`GradientExtractor.to_memmap`
+streams to a ``.npy`` file.
 """
 
 from __future__ import annotations
 
 from typing import Iterator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -22,6 +32,7 @@ from torch.func import functional_call, vjp, vmap
 from nnprobe.errors import NNProbeError, check_finite
 from nnprobe.models.modes import eval_mode
 from nnprobe.probes.gradspace.layout import GradientLayout, ParamBlock
+from nnprobe.probes.gradspace.memory import DEFAULT_MAX_MEMORY, auto_chunk_size, numpy_dtype, write_npy_chunks
 from nnprobe.probes.gradspace.reference import label_matrix, preserve_parameters
 
 
@@ -31,6 +42,9 @@ def _fast_kind(module: nn.Module) -> str | None:
     if (type(module) is nn.Conv2d and module.groups == 1 and module.padding_mode == "zeros"
             and not isinstance(module.padding, str)):
         return "conv2d"
+    if (type(module) in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d) and module.affine
+            and module.track_running_stats):   # eval mode: running statistics, a per-channel affine map
+        return "batchnorm"
     return None
 
 
@@ -39,7 +53,9 @@ class GradientExtractor:
 
     ``params``: ``None`` (all trainable parameters) or module/parameter names; ``layout``: a (possibly
     coordinate-selected) :class:`GradientLayout` instead. ``chunk_size`` examples are processed at a time, so
-    memory is bounded by ``chunk_size * R * layout.dim`` plus one forward pass.
+    memory is bounded by ``chunk_size * R * layout.dim`` plus one chunk's forward/backward working set.
+    ``chunk_size=None`` (default) chooses it per call: as many examples as fit in ``max_memory`` bytes by
+    :meth:`bytes_per_example`, at most 16 on CPU / 256 on a GPU (:func:`auto_chunk_size`).
 
     >>> from torch import nn
     >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
@@ -49,14 +65,20 @@ class GradientExtractor:
     """
 
     def __init__(self, model: nn.Module, params=None, *, layout: GradientLayout | None = None,
-                 chunk_size: int = 64, fast: bool = True):
+                 chunk_size: int | None = None, max_memory: int = DEFAULT_MAX_MEMORY, fast: bool = True):
         if not isinstance(model, nn.Module):
             raise NNProbeError(f"expected an nn.Module, got {type(model).__name__}", "pass the classifier itself")
-        if chunk_size < 1:
-            raise NNProbeError(f"chunk_size must be positive, got {chunk_size}", "pass e.g. chunk_size=64")
+        if chunk_size is not None and int(chunk_size) < 1:
+            raise NNProbeError(f"chunk_size must be positive or None (automatic), got {chunk_size}",
+                               "pass e.g. chunk_size=16, or None to choose it from max_memory")
+        if max_memory is None or max_memory <= 0:
+            raise NNProbeError(f"max_memory must be a positive number of bytes, got {max_memory}",
+                               "pass e.g. max_memory=2**30 (1 GiB)")
         self.model = model
         self.layout = layout if layout is not None else GradientLayout.from_model(model, params)
-        self.chunk_size = int(chunk_size)
+        self.chunk_size = None if chunk_size is None else int(chunk_size)
+        self.max_memory = int(max_memory)
+        self._plans: dict[tuple, tuple[int, int]] = {}
         modules = dict(model.named_modules())
         named = dict(model.named_parameters())
         missing = [b.name for b in self.layout.blocks if b.name not in named]
@@ -90,8 +112,9 @@ class GradientExtractor:
         out_device = torch.device(out_device) if out_device is not None else device
         result = None
         direct = out_device == device and dtype is None
-        for start in range(0, n, self.chunk_size):
-            sl = slice(start, min(start + self.chunk_size, n))
+        chunk = self.chunk_size_for(x, labels)
+        for start in range(0, n, chunk):
+            sl = slice(start, min(start + chunk, n))
             lab = labels if isinstance(labels, str) else torch.as_tensor(labels)[sl]
             if result is not None and direct:
                 self._batch_full(x[sl], lab, result[sl])
@@ -117,13 +140,116 @@ class GradientExtractor:
             raise NNProbeError(f"{lab_all.shape[0]} labels were given for {n} inputs", "give one label row per input")
         squeeze = lab_all is not None and lab_all.ndim == 1
         buffer = None
-        for start in range(0, n, self.chunk_size):
-            sl = slice(start, min(start + self.chunk_size, n))
+        chunk = self.chunk_size_for(x, labels) if n else 1
+        for start in range(0, n, chunk):
+            sl = slice(start, min(start + chunk, n))
             out = buffer[: sl.stop - sl.start] if reuse_buffer and buffer is not None else None
             g = self._batch_full(x[sl], labels if lab_all is None else lab_all[sl], out)
             if reuse_buffer and buffer is None:
                 buffer = g
             yield (g[:, 0] if squeeze else g), sl
+
+    def to_memmap(self, x: torch.Tensor, labels, path, *, dtype="float32") -> np.memmap:
+        """Stream the gradients of ``x`` chunk by chunk into a new ``.npy`` file; return it memory-mapped.
+
+        The result has the shape :meth:`__call__` would return (``(N, K, D)`` for ``labels="all"``). Memory
+        bound: one chunk of gradients (``chunk * R * D`` floats, within ``max_memory`` when ``chunk_size`` is
+        automatic) plus its ``dtype`` copy and one chunk's forward/backward; nothing grows with ``N`` (the
+        file is written sequentially; its pages belong to the OS cache). Reopen later with
+        ``numpy.load(path, mmap_mode="r")``.
+
+        >>> import tempfile, os
+        >>> from torch import nn
+        >>> ex = GradientExtractor(nn.Linear(4, 3))
+        >>> g = ex.to_memmap(torch.randn(5, 4), "all", os.path.join(tempfile.mkdtemp(), "g.npy"), dtype="float16")
+        >>> g.shape, g.dtype
+        ((5, 3, 15), dtype('float16'))
+        """
+        check_finite("the inputs x", x, "remove or impute NaN/inf inputs before taking gradients")
+        if x.shape[0] == 0:
+            raise NNProbeError("no inputs were given", "pass at least one example")
+        numpy_dtype(dtype)   # validate before any work
+        if isinstance(labels, str):
+            self._labels_per_example(x, labels)   # validates the string
+            shape = (x.shape[0], self._plan(x, labels)[1], self.layout.dim)
+        else:
+            lab = torch.as_tensor(labels)
+            shape = (x.shape[0], self.layout.dim) if lab.ndim == 1 else (x.shape[0], lab.shape[1], self.layout.dim)
+        return write_npy_chunks(path, shape, dtype, self.iter_chunks(x, labels, reuse_buffer=True))
+
+    # -- chunk size ------------------------------------------------------------------------------------------
+
+    def chunk_size_for(self, x: torch.Tensor, labels="all") -> int:
+        """The chunk used for ``x``: ``chunk_size`` if given, else :func:`auto_chunk_size` of the estimate.
+
+        >>> from torch import nn
+        >>> GradientExtractor(nn.Linear(4, 3)).chunk_size_for(torch.randn(100, 4))   # tiny model: the CPU cap
+        16
+        """
+        if self.chunk_size is not None:
+            return self.chunk_size
+        device = next(self.model.parameters()).device
+        return auto_chunk_size(self.bytes_per_example(x, labels), self.max_memory, device)
+
+    def bytes_per_example(self, x: torch.Tensor, labels="all") -> int:
+        """Estimated working memory of one example, in bytes (from one single-example forward pass, cached).
+
+        ``itemsize * (R * (D + F + P) + A + U)``: ``R`` labels of the ``D`` kept coordinates, of the full
+        gradients ``F`` of fallback parameters and full-conv temporaries, and of the deltas ``P`` at the
+        probed layers' outputs; ``A`` all layers' activations, ``U`` the unfolded conv inputs.
+
+        >>> from torch import nn
+        >>> GradientExtractor(nn.Linear(4, 3)).bytes_per_example(torch.randn(2, 4))   # 4 B * (3 * (15 + 3) + 3)
+        228
+        """
+        return self._plan(x, labels)[0]
+
+    def _labels_per_example(self, x, labels) -> int | None:
+        if isinstance(labels, str):
+            if labels != "all":
+                raise NNProbeError(f"labels='{labels}' is not understood", "pass 'all' or a tensor of labels")
+            return None
+        lab = torch.as_tensor(labels)
+        return 1 if lab.ndim == 1 else int(lab.shape[1])
+
+    def _plan(self, x, labels) -> tuple[int, int]:
+        """``(bytes_per_example, labels_per_example)`` for inputs shaped like ``x``."""
+        r = self._labels_per_example(x, labels)
+        key = (tuple(x.shape[1:]), r)
+        if key in self._plans:
+            return self._plans[key]
+        device = next(self.model.parameters()).device
+        modules = dict(self.model.named_modules())
+        names = {id(m): n for n, m in modules.items()}
+        sizes = {"act": 0, "probe": 0, "unfold": 0}
+
+        def hook(module, inputs, output):
+            if not isinstance(output, torch.Tensor):
+                return
+            if not list(module.children()):
+                sizes["act"] += output.numel()
+            kind = self.fast_modules.get(names.get(id(module)))
+            if kind is not None:
+                sizes["probe"] += output.numel()
+                if kind == "conv2d":
+                    kh, kw = module.kernel_size
+                    sizes["unfold"] += module.in_channels * kh * kw * output[0, 0].numel()
+
+        handles = [m.register_forward_hook(hook) for m in modules.values()]
+        try:
+            with torch.no_grad(), eval_mode(self.model):
+                logits = self.model(x[:1].to(device))
+        finally:
+            for h in handles:
+                h.remove()
+        r = int(logits.shape[-1]) if r is None else r
+        extra = sum(b.numel for b in self.layout.blocks if b.module not in self.fast_modules)
+        extra += sum(b.size for b in self.layout.blocks
+                     if self.fast_modules.get(b.module) == "conv2d" and b.indices is None)
+        itemsize = next(self.model.parameters()).element_size()
+        per = itemsize * (r * (self.layout.dim + extra + sizes["probe"]) + sizes["act"] + sizes["unfold"])
+        self._plans[key] = (int(per), r)
+        return self._plans[key]
 
     # -- one chunk -------------------------------------------------------------------------------------------
 
@@ -158,9 +284,11 @@ class GradientExtractor:
 
         for name in self.fast_modules:
             handles.append(modules[name].register_forward_hook(make_hook(name)))
+        # detached parameters: autograd records only what lies above the probes, nothing of unchosen layers
+        detached = {n: p.detach() for n, p in self.model.named_parameters()}
         try:
-            with torch.enable_grad():
-                logits = self.model(x)
+            with torch.enable_grad(), preserve_parameters(self.model):
+                logits = functional_call(self.model, detached, (x,))
         finally:
             for h in handles:
                 h.remove()
@@ -208,6 +336,9 @@ class GradientExtractor:
         # delta: (R, B, *out_shape[1:]); reduce to (R, B, O, P) and the input to (B, I, P)
         R, B = delta.shape[:2]
         module = dict(self.model.named_modules())[name]
+        if kind == "batchnorm":
+            self._fill_batchnorm(out, name, module, inp, delta)
+            return
         if kind == "linear":
             d = delta.reshape(R, B, -1, module.out_features).transpose(2, 3)    # (R, B, O, T)
             a = inp.reshape(B, -1, module.in_features).transpose(1, 2)          # (B, I, T)
@@ -228,6 +359,18 @@ class GradientExtractor:
                 torch.mul(d[..., :, None, 0], a[None, :, None, :, 0], out=target.unflatten(-1, (d.shape[2], a.shape[1])))
             else:
                 target.copy_(torch.einsum("rbop,bip->rboi", d, a).reshape(R, B, -1))
+
+    def _fill_batchnorm(self, out, name, module, inp, delta):
+        # eval-mode BatchNorm: y = xhat * weight + bias per channel, xhat from the running statistics
+        R, B = delta.shape[:2]
+        c = module.num_features
+        d = delta.reshape(R, B, c, -1)
+        xhat = (inp.reshape(B, c, -1) - module.running_mean[:, None]) * torch.rsqrt(module.running_var[:, None]
+                                                                                    + module.eps)
+        for b in self._blocks_of(name):
+            target = out[:, :, b.offset:b.offset + b.size].transpose(0, 1)
+            g = d.sum(-1) if b.name.rsplit(".", 1)[-1] == "bias" else torch.einsum("rbcp,bcp->rbc", d, xhat)
+            target.copy_(g if b.indices is None else g[..., b.indices.to(g.device)])
 
     @staticmethod
     def _selected_outer(d, a, idx, budget: int = 1 << 24):
@@ -253,7 +396,7 @@ class GradientExtractor:
             return vmap(pullback)(ci)[0]
 
         with preserve_parameters(model):
-            grads = vmap(per_example, in_dims=(None, 0, 1), chunk_size=self.chunk_size)(diff, x, cot)
+            grads = vmap(per_example, in_dims=(None, 0, 1))(diff, x, cot)   # x is one chunk already
         for b in blocks:
             g = grads[b.name].reshape(x.shape[0], cot.shape[0], -1)
             out[:, :, b.offset:b.offset + b.size] = g if b.indices is None else g[..., b.indices.to(g.device)]

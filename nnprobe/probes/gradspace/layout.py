@@ -118,12 +118,15 @@ class GradientLayout:
 def resolve_parameters(model: nn.Module, params=None) -> list[str]:
     """Names of the parameters to differentiate, in model order.
 
-    ``params`` is ``None`` (every parameter with ``requires_grad``) or a list of module names (all their
-    direct parameters, e.g. ``"head"``) and/or parameter names (``"head.weight"``).
+    ``params`` is ``None`` (every parameter with ``requires_grad``) or a list of module names (all the
+    parameters inside, e.g. ``"head"`` or a whole residual block ``"stages.7"``) and/or parameter names
+    (``"head.weight"``).
 
     >>> from torch import nn
     >>> resolve_parameters(nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2)), ["1", "0.bias"])
     ['0.bias', '1.weight', '1.bias']
+    >>> resolve_parameters(nn.Sequential(nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))), ["0"])
+    ['0.0.weight', '0.0.bias', '0.1.weight', '0.1.bias']
     """
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not named:
@@ -137,11 +140,11 @@ def resolve_parameters(model: nn.Module, params=None) -> list[str]:
     modules = dict(model.named_modules())
     wanted: set[str] = set()
     for item in params:
-        direct = [n for n, _ in named if (n.rsplit(".", 1)[0] if "." in n else "") == item]
+        inside = [n for n, _ in named if item == "" or n.startswith(item + ".")]
         if any(n == item for n, _ in named):
             wanted.add(item)
-        elif item in modules and direct:
-            wanted.update(direct)
+        elif item in modules and inside:
+            wanted.update(inside)
         else:
             layers = sorted({n.rsplit(".", 1)[0] for n, _ in named if "." in n})
             raise NNProbeError(f"the model has no trainable parameter or layer named '{item}'",
