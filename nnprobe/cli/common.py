@@ -1,20 +1,39 @@
-"""Options shared by every command (data, model, training, output) and the helpers that use them.
+"""Flags shared by every probe command, mapped one-to-one onto a :class:`~nnprobe.experiments.Run`.
 
-Commands take ``**opts`` and hand them to :func:`load_data`, :func:`build` and :func:`train_config`, so
-every probe accepts the same flags with the same meaning.
+Every run flag defaults to ``None`` here: an unset flag takes the probe's default from the experiment layer
+(``nnprobe.experiments.registry`` and the probe's config), so the CLI, sweeps and Python calls can never
+drift apart. ``--help`` shows those defaults, read from the same place.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import click
 
 from nnprobe.errors import NNProbeError
 
+NOT_RUN_SETTINGS = ("out", "format", "progress", "resume", "overwrite")
 
-def _stack(*decorators):
+
+@functools.lru_cache(maxsize=None)
+def probe_defaults(probe: str) -> dict:
+    """Every flat setting of ``probe`` with its default (what an empty command line runs)."""
+    from nnprobe.experiments import Run
+
+    return Run.from_flat(probe, {}).to_flat()
+
+
+def _help(probe: str, key: str, text: str) -> str:
+    default = probe_defaults(probe).get(key)
+    if isinstance(default, (list, tuple)):
+        default = ",".join(str(v) for v in default) or None
+    return text + ("" if default is None else f"  [default: {default}]")
+
+
+def _stack(decorators):
     def apply(fn):
         for deco in reversed(decorators):
             fn = deco(fn)
@@ -22,112 +41,132 @@ def _stack(*decorators):
     return apply
 
 
-def data_options(default: str = "digits"):
-    """``--data``, ``--data-dir``, ``--samples-per-class``, ``--label-noise``, ``--normalize``."""
-    return _stack(
-        click.option("--data", "data", default=default, show_default=True,
-                     help="Dataset name: digits, mnist, mnist:0,1, fashion-mnist, cifar10:0,2, synthetic:blobs, "
-                          "synthetic:gauss,k=3,d=10,sep=4 (see `nnprobe data list`)."),
-        click.option("--data-dir", type=click.Path(file_okay=False), envvar="NNPROBE_DATA", default=None,
-                     help="Directory with the dataset files [env NNPROBE_DATA; default: the user cache]."),
-        click.option("--samples-per-class", type=int, default=None, help="Subsample the training split (seeded)."),
-        click.option("--test-samples-per-class", type=int, default=None, help="Subsample the test split (seeded)."),
-        click.option("--label-noise", type=float, default=0.0, show_default=True,
-                     help="Fraction of training labels replaced by a random other class (seeded)."),
-        click.option("--normalize", type=click.Choice(["standard", "unit", "none"]), default="standard",
-                     show_default=True, help="Input normalisation."),
-    )
+def opt(probe: str, key: str, text: str, **kw):
+    """A run flag ``--key`` (underscores as dashes) whose help shows the probe's default."""
+    flag = kw.pop("flag", f"--{key.replace('_', '-')}")
+    return click.option(flag, key, default=None, help=_help(probe, key, text), **kw)
 
 
-def model_options(default: str = "mlp"):
-    """``--model`` and its architecture flags (unset flags keep the model's defaults)."""
-    return _stack(
-        click.option("--model", default=default, show_default=True, type=click.Choice(["mlp", "cnn", "resnet", "resnet18", "densenet"]),
-                     help="Architecture from the zoo."),
-        click.option("--width", type=int, default=None, help="Hidden width (mlp/cnn) or base channels (resnet)."),
-        click.option("--depth", type=int, default=None, help="Hidden layers (mlp) or depth (resnet 6n+2, densenet 3n+4)."),
-        click.option("--feature-dim", type=int, default=None, help="Width of the penultimate layer (2 for plots)."),
-        click.option("--fc-width", type=int, default=None, help="FC layer between pooling and the feature layer (resnet/densenet)."),
-        click.option("--channels", type=int, default=None, help="CNN convolution channels (first block; doubled in the second)."),
-        click.option("--growth", type=int, default=None, help="DenseNet growth rate."),
-        click.option("--activation", default=None, help="relu (default), leaky_relu, tanh, selu, softsign, square, gelu."),
-        click.option("--dropout", type=float, default=None, help="Dropout probability before FC layers."),
-    )
+def data_options(probe: str):
+    """``--data``, ``--data-dir``, ``--samples-per-class``, ``--test-samples-per-class``, ``--label-noise``, ``--normalize``."""
+    return _stack([
+        opt(probe, "data", "Dataset name: digits, mnist, mnist:0,1, fashion-mnist, cifar10:0,2, synthetic:blobs, "
+                           "synthetic:gauss,k=3,d=10,sep=4 (see `nnprobe data list`)."),
+        click.option("--data-dir", "data_dir", type=click.Path(file_okay=False), envvar="NNPROBE_DATA", default=None,
+                     help="Directory with the dataset files (must exist) [env NNPROBE_DATA; default: the user cache]."),
+        opt(probe, "samples_per_class", "Subsample the training split (seeded).", type=int),
+        opt(probe, "test_samples_per_class", "Subsample the test split (seeded).", type=int),
+        opt(probe, "label_noise", "Fraction of training labels replaced by a random other class (seeded).", type=float),
+        opt(probe, "normalize", "Input normalisation.", type=click.Choice(["standard", "unit", "none"])),
+    ])
 
 
-def train_options(epochs: int = 10, lr: float = 0.05, batch_size: int = 128):
-    """Optimiser, schedule, seed and device flags."""
-    return _stack(
-        click.option("--epochs", type=int, default=epochs, show_default=True),
-        click.option("--batch-size", type=int, default=batch_size, show_default=True),
-        click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]), default="momentum", show_default=True),
-        click.option("--lr", type=float, default=lr, show_default=True, help="Learning rate."),
-        click.option("--momentum", type=float, default=0.9, show_default=True),
-        click.option("--weight-decay", type=float, default=0.0, show_default=True),
-        click.option("--schedule", type=click.Choice(["constant", "cosine", "step"]), default="cosine", show_default=True),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed for data subsampling, init and order."),
-        click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda, cuda:N."),
-        click.option("--snapshot-epochs", default="", help="Comma-separated epochs after which to keep a checkpoint."),
-        click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars."),
-    )
+def model_options(probe: str):
+    """``--model`` and its architecture flags (unset flags keep the model's own defaults)."""
+    from nnprobe.models import MODELS
+
+    return _stack([
+        opt(probe, "model", "Architecture from the zoo.", type=click.Choice(sorted(MODELS))),
+        opt(probe, "width", "Hidden width (mlp/cnn) or base channels (resnet, resnet18).", type=int),
+        opt(probe, "depth", "Hidden layers (mlp) or depth (resnet 6n+2, densenet 3n+4).", type=int),
+        opt(probe, "feature_dim", "Width of the penultimate layer (2 for plots).", type=int),
+        opt(probe, "fc_width", "FC layer between pooling and the feature layer (resnet/densenet).", type=int),
+        opt(probe, "channels", "CNN convolution channels (first block; doubled in the second).", type=int),
+        opt(probe, "growth", "DenseNet growth rate.", type=int),
+        opt(probe, "activation", "relu (default), leaky_relu, tanh, selu, softsign, square, gelu."),
+        opt(probe, "dropout", "Dropout probability before FC layers, in [0, 1).", type=float),
+    ])
 
 
-def out_option(default: str | None = None, required: bool = False):
-    """``--out DIR``: the run directory."""
-    return click.option("--out", type=click.Path(file_okay=False), default=default, required=required,
-                        show_default=default is not None, help="Run directory for config, metrics, checkpoints, plots.")
+def train_options(probe: str):
+    """Optimiser, schedule, seed, device and snapshot flags."""
+    return _stack([
+        opt(probe, "epochs", "Training epochs.", type=int),
+        opt(probe, "batch_size", "Training batch size.", type=int),
+        opt(probe, "optimizer", "Optimiser.", type=click.Choice(["sgd", "momentum", "adam"])),
+        opt(probe, "lr", "Learning rate.", type=float),
+        opt(probe, "momentum", "Momentum (momentum optimiser).", type=float),
+        opt(probe, "weight_decay", "L2 weight decay.", type=float),
+        opt(probe, "schedule", "Learning-rate schedule.", type=click.Choice(["constant", "cosine", "step"])),
+        opt(probe, "seed", "Seed for data subsampling, initialisation and order.", type=int),
+        opt(probe, "device", "auto (CUDA when present), cpu, cuda, cuda:N."),
+        opt(probe, "snapshot_epochs", "Comma-separated epochs after which a checkpoint is kept (gradnet: the snapshots)."),
+        click.option("--progress/--no-progress", default=None,
+                     help="Progress bars [default: on when the output is a terminal]."),
+    ])
 
 
-MODEL_FLAGS = ("width", "depth", "feature_dim", "fc_width", "channels", "growth", "activation", "dropout")
+def output_options(probe: str, default_out: str):
+    """``--out DIR`` and ``--format text|json``."""
+    return _stack([
+        click.option("--out", type=click.Path(file_okay=False), default=default_out, show_default=True,
+                     help="Run directory: result.json, figures, and the training run (config.json, metrics.jsonl, checkpoints/; under train/ for the probes)."),
+        click.option("--format", "format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                     help="json: print the summary as one JSON object (nothing else on stdout)."),
+    ])
 
 
-def load_data(opts: dict):
-    """The :class:`~nnprobe.data.Dataset` named by the data flags."""
-    from nnprobe.data import load_dataset
-
-    return load_dataset(opts["data"], data_dir=opts.get("data_dir"), samples_per_class=opts.get("samples_per_class"),
-                        test_samples_per_class=opts.get("test_samples_per_class"), label_noise=opts.get("label_noise") or 0.0, normalize=opts.get("normalize", "standard"),
-                        seed=opts.get("seed", 0))
+def run_options(probe: str, default_out: str):
+    """All the flags of a probe command that describe its :class:`Run`, plus output flags."""
+    return _stack([data_options(probe), model_options(probe), train_options(probe), output_options(probe, default_out)])
 
 
-def model_spec(opts: dict, dataset) -> dict:
-    """The build spec (stored in checkpoints) for the model flags; ``--width`` means channels for resnet."""
-    options = {k: opts.get(k) for k in MODEL_FLAGS if opts.get(k) is not None}
-    name = opts["model"]
-    if name == "densenet" and "width" in options:
-        raise NNProbeError("--width does not apply to densenet", "use --growth for DenseNet's width")
-    if name != "densenet" and "growth" in options:
-        raise NNProbeError(f"--growth applies to densenet only, not {name}", "drop --growth or use --model densenet")
-    if name != "cnn" and "channels" in options:
-        raise NNProbeError(f"--channels applies to cnn only, not {name}", "use --width for resnet's base channels")
-    return {"name": name, "input_shape": list(dataset.input_shape), "num_classes": dataset.num_classes, "options": options}
+def pass_opts(fn):
+    """Let a click command receive all its options as one dict (``opts``)."""
+    @functools.wraps(fn)
+    def wrapper(**opts):
+        return fn(opts)
+    return wrapper
 
 
-def train_config(opts: dict):
-    """A :class:`~nnprobe.training.TrainConfig` from the training flags."""
-    from nnprobe.training import TrainConfig
+def progress_wanted(opts: dict) -> bool:
+    """``--progress/--no-progress``, else on when stderr is a terminal and the summary is not JSON."""
+    if opts.get("progress") is not None:
+        return bool(opts["progress"])
+    import sys
 
-    snaps = opts.get("snapshot_epochs") or ""
-    try:
-        snapshot_epochs = tuple(int(e) for e in str(snaps).split(",") if e.strip())
-    except ValueError:
-        raise NNProbeError(f"bad --snapshot-epochs '{snaps}'", "give epochs separated by commas, e.g. 1,2,5") from None
-    return TrainConfig(epochs=opts["epochs"], batch_size=opts["batch_size"], optimizer=opts["optimizer"], lr=opts["lr"],
-                       momentum=opts["momentum"], weight_decay=opts["weight_decay"], schedule=opts["schedule"],
-                       seed=opts["seed"], device=opts["device"], snapshot_epochs=snapshot_epochs,
-                       progress=opts.get("progress", True))
+    return sys.stderr.isatty() and opts.get("format") != "json"
 
 
-def train_from_options(opts: dict, callbacks=(), out_dir: str | Path | None = None):
-    """Load data, build and train the model the flags describe; returns ``(dataset, result)``."""
-    from nnprobe.models import build_from_spec
-    from nnprobe.training import train
+def build_run(probe: str, opts: dict):
+    """The :class:`Run` the flags describe (unset flags: the probe's defaults)."""
+    from nnprobe.experiments import Run
 
-    dataset = load_data(opts)
-    spec = model_spec(opts, dataset)
-    model = build_from_spec(spec, opts.get("seed", 0))
-    result = train(model, dataset, train_config(opts), callbacks=list(callbacks), out_dir=out_dir, model_spec=spec)
-    return dataset, result
+    params = {k: v for k, v in opts.items() if k not in NOT_RUN_SETTINGS and v is not None}
+    return Run.from_flat(probe, params)
+
+
+def execute_command(probe: str, opts: dict, on_event=None):
+    """Build the run from the flags, execute it into ``--out``, draw its figures: ``(run, result, figures)``."""
+    from nnprobe.report.run_figures import draw_run
+
+    run = build_run(probe, opts)
+    out = Path(opts["out"])
+    echo = (lambda msg: None) if opts.get("format") == "json" else (lambda msg: click.echo(msg, err=True))
+
+    def event(kind, payload):
+        if kind == "live_seed":
+            echo(f"seed {payload['seed']}: the first whose untrained feature units are all active (--no-live-seed to keep --seed)")
+        if on_event is not None:
+            on_event(kind, payload, echo)
+
+    result = run.execute(out, progress=progress_wanted(opts), on_event=event)
+    figures = draw_run(out, title=run.data.data)
+    return run, result, figures
+
+
+def print_result(opts: dict, result, figures: dict, extra=None) -> None:
+    """``--format json``: the summary as one JSON object; text: the result's table and the files written."""
+    from nnprobe.results import plain
+
+    if opts.get("format") == "json":
+        click.echo(json.dumps(plain(result.summary()), sort_keys=False))
+        return
+    click.echo(repr(result))
+    if extra is not None:
+        extra()
+    out = Path(opts["out"])
+    click.echo(f"wrote {out / 'result.json'}" + "".join(f", {p}" for p in figures.values()))
 
 
 def echo_metrics(history: list[dict]) -> None:
@@ -138,9 +177,7 @@ def echo_metrics(history: list[dict]) -> None:
                    f"test loss {m['test_loss']:.4f} acc {m['test_accuracy']:.4f} | {m['seconds']:.1f} s")
 
 
-def pass_opts(fn):
-    """Let a click command receive all its options as one dict (``opts``)."""
-    @functools.wraps(fn)
-    def wrapper(**opts):
-        return fn(opts)
-    return wrapper
+def require(condition: bool, problem: str, fix: str) -> None:
+    """Raise :class:`NNProbeError` unless ``condition``."""
+    if not condition:
+        raise NNProbeError(problem, fix)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from nnprobe.cli.common import data_options, load_data, pass_opts
+from nnprobe.cli.common import data_options, pass_opts
 
 DESCRIPTIONS = {
     "digits": "scikit-learn's 8x8 digits, 10 classes, 1438 train / 359 test; ships with scikit-learn (offline default)",
@@ -51,14 +51,17 @@ def register(main, reproduce):
         click.echo("\nSelect classes with NAME:C1,C2 (e.g. mnist:0,1 or cifar10:0,2).")
 
     @data_group.command("info")
-    @data_options(default="digits")
+    @data_options("train")
     @click.option("--seed", type=int, default=0)
     @pass_opts
     def info_cmd(opts):
         """Load a dataset and print its shape, classes and counts per class."""
         import torch
 
-        ds = load_data(opts)
+        from nnprobe.experiments import DataConfig
+
+        settings = {k: v for k, v in opts.items() if k in DataConfig.field_names() and v is not None}
+        ds = DataConfig(**settings).load(opts["seed"])
         click.echo(repr(ds))
         for key, value in ds.summary().items():
             click.echo(f"  {key}: {value}")

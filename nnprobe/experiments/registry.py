@@ -65,11 +65,11 @@ def _n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _train(run, model, dataset, spec, out: Path | None, callbacks=()):
+def _train(run, model, dataset, spec, out: Path | None, callbacks=(), subdir: str = "train"):
     from nnprobe.training import train
 
-    return train(model, dataset, run.train, callbacks=list(callbacks), out_dir=None if out is None else out / "train",
-                 model_spec=spec)
+    out_dir = None if out is None else (out / subdir if subdir else out)
+    return train(model, dataset, run.train, callbacks=list(callbacks), out_dir=out_dir, model_spec=spec)
 
 
 def _prepare(run):
@@ -84,7 +84,7 @@ def _execute_train(run, out, on_event):
     dataset, model, spec = _prepare(run)
     if run.model.checkpoint is not None:
         raise NNProbeError("the train probe trains a zoo model; it takes no checkpoint", "drop --checkpoint")
-    result = _train(run, model, dataset, spec, out)
+    result = _train(run, model, dataset, spec, out, subdir="")   # the run directory is the training directory
     return TrainRunResult(final=plain(result.final), history=plain(result.history), n_params=_n_params(model),
                           seconds=result.seconds)
 
@@ -146,8 +146,6 @@ def _execute_codes(run, out, on_event):
 
 
 def _validate_codes(run) -> None:
-    from nnprobe.models import ACTIVATIONS  # noqa: F401 -- import check only
-
     act = run.model.options.get("activation")
     if act is not None and act not in ("relu", "leaky_relu"):
         raise NNProbeError(f"the codes probe needs ReLU units; --activation {act} has no on/off pattern",
@@ -188,6 +186,7 @@ def _execute_gradnet(run, out, on_event):
     from dataclasses import replace
 
     from nnprobe.io import write_json_atomic
+    from nnprobe.training import save_checkpoint
 
     dataset, model, spec = _prepare(run)
     if run.model.checkpoint is not None:   # GradNet on the gradients of the user's trained model
@@ -196,8 +195,9 @@ def _execute_gradnet(run, out, on_event):
     key = run.to_dict()
     done = _finished_snapshots(out, key)
 
-    def saved(res: GradSpaceResult) -> None:
-        if out is not None:
+    def saved(res: GradSpaceResult, snapshot) -> None:
+        if out is not None:   # the model first: a result file marks a finished snapshot
+            save_checkpoint(_snapshot_dir(out) / f"epoch_{res.epoch}.pt", snapshot, model_spec=spec)
             write_json_atomic(_snapshot_dir(out) / f"epoch_{res.epoch}.json", {"run": key, "result": res.to_dict()})
         if on_event is not None:
             on_event("snapshot", res)

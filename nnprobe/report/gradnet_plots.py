@@ -19,13 +19,27 @@ BASE_COLOR = "#4C72B0"
 GRADNET_COLOR = "#DD8452"
 
 
+def snapshot_rows(study: dict) -> list[dict]:
+    """The base-vs-GradNet rows of a stored study (``GradNetStudy.to_dict()``), one per snapshot."""
+    if "table" in study:
+        return study["table"]
+    return [{**{k: v for k, v in s.items() if k not in ("gradnet_history", "layout")},
+             "gain": s["gradnet_test_accuracy"] - s["base_test_accuracy"]} for s in study.get("snapshots", [])]
+
+
+def _gradnet_histories(study: dict) -> dict:
+    if "gradnet_histories" in study:
+        return study["gradnet_histories"]
+    return {s["epoch"]: s.get("gradnet_history", []) for s in study.get("snapshots", [])}
+
+
 def plot_snapshot_table(study: dict, path: str | Path, title: str | None = None) -> Path:
     """Left: test accuracy of base and GradNet per snapshot epoch. Right: GradNet vs base with the diagonal.
 
     >>> plot_snapshot_table({"dataset": "mnist", "table": [{"epoch": 1, "base_test_accuracy": 0.5,
     ...     "gradnet_test_accuracy": 0.6}]}, "/tmp/snap.png")   # doctest: +SKIP
     """
-    rows = study["table"]
+    rows = snapshot_rows(study)
     epochs = [r["epoch"] for r in rows]
     base = [r["base_test_accuracy"] for r in rows]
     grad = [r["gradnet_test_accuracy"] for r in rows]
@@ -65,9 +79,9 @@ def plot_snapshot_table(study: dict, path: str | Path, title: str | None = None)
 def plot_learning_curves(study: dict, path: str | Path, title: str | None = None) -> Path:
     """Left: the base network's test accuracy per epoch (snapshots marked). Right: GradNet test accuracy per
     GradNet epoch, one curve per snapshot (dashed line: that snapshot's base accuracy)."""
-    rows = study["table"]
+    rows = snapshot_rows(study)
     hist = study.get("base_history", [])
-    curves = study.get("gradnet_histories", {})
+    curves = _gradnet_histories(study)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2))
     if hist:
         ax1.plot([h["epoch"] for h in hist], [h["test_accuracy"] for h in hist], marker="o", ms=3, color=BASE_COLOR,

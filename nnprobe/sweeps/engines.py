@@ -12,7 +12,6 @@ anything itself: the pool, Ray and Slurm do. Ray and submitit are optional (``pi
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import threading

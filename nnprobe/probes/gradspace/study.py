@@ -200,13 +200,13 @@ def measure(model: nn.Module, dataset, config: GradSpaceConfig | None = None, *,
 
 def run_gradnet_study(dataset, build_base: Callable[[], nn.Module], train_config: TrainConfig,
                       snapshot_epochs, config: GradSpaceConfig | None = None, *, seed: int | None = None,
-                      split_seed: int = 0, on_snapshot: Callable[[GradSpaceResult], None] | None = None,
+                      split_seed: int = 0, on_snapshot: Callable[[GradSpaceResult, nn.Module], None] | None = None,
                       keep_models: bool = False, done: dict | None = None) -> GradNetStudy:
     """Train the base network on half the data, snapshot it, and :func:`measure` GradNet on each snapshot.
 
     ``build_base()`` returns a fresh base model; ``train_config.epochs`` is raised to the last snapshot epoch
-    if it is smaller. GradNet trains on the other half; ``on_snapshot`` is called with each finished
-    snapshot's result (progress output, saving as it goes); ``done`` maps snapshot epochs to results already
+    if it is smaller. GradNet trains on the other half; ``on_snapshot(result, snapshot_model)`` is called
+    with each finished snapshot (progress output, saving as it goes); ``done`` maps snapshot epochs to results already
     measured (e.g. by an interrupted run): they are kept, not recomputed.
 
     >>> study = run_gradnet_study(ds, lambda: build_model("cnn", ds.input_shape, 10), TrainConfig(epochs=3),
@@ -249,7 +249,7 @@ def run_gradnet_study(dataset, build_base: Callable[[], nn.Module], train_config
                     torch.cuda.set_rng_state_all(cuda_rng)
             results[state.epoch] = res
             if on_snapshot is not None:
-                on_snapshot(res)
+                on_snapshot(res, snap)
 
     cb = _Measure()
     tcfg = replace(train_config, epochs=max(train_config.epochs, epochs[-1]))

@@ -87,12 +87,35 @@ class MarginProbeResult(Result):
         data["curve"] = [MarginResult.from_dict(r) for r in data.get("curve", [])]
         return super().from_dict(data)
 
+    def table_rows(self, name: str = "") -> list[dict]:
+        """One row per SVM mode for the jointly trained head, plus one for the retrained head."""
+        rows = []
+        for mode, r in self.results.items():
+            rows.append(_row(name, mode if r.mode != "binary" else "binary", "joint", r, self.grid_disagreement.get(mode)))
+        if self.retrained is not None:
+            rows.append(_row(name, self.retrained.mode, "retrained", self.retrained, None))
+        return rows
+
     def __repr__(self) -> str:
         parts = [summary_table("MarginProbeResult", {k: v for k, v in self.summary().items() if "[" not in k})]
         parts += [f"-- {mode} --\n{r!r}" for mode, r in self.results.items()]
         if self.retrained is not None:
             parts.append(f"-- retrained head --\n{self.retrained!r}")
         return "\n".join(parts)
+
+
+TABLE_COLUMNS = ["experiment", "mode", "head", "cosine_to_svm", "test_agreement", "nn_test_accuracy",
+                 "svm_test_accuracy", "svm_train_error", "svm_margin", "nn_min_margin", "nn_bias_scaled", "svm_bias",
+                 "nn_offset_from_svm", "nn_offset_from_midpoint", "grid_disagreement", "dead_feature_dims",
+                 "cosine_per_class"]
+
+
+def _row(name: str, mode: str, head: str, r: MarginResult, grid) -> dict:
+    row = {"experiment": name, "mode": mode, "head": head, **{k: v for k, v in r.summary().items() if "[" not in k},
+           "grid_disagreement": grid, "dead_feature_dims": r.extra.get("dead_feature_dims")}
+    if r.mode != "binary":
+        row["cosine_per_class"] = ", ".join(f"{c.cosine_to_svm:.4f}" for c in r.rows)
+    return row
 
 
 def _plot_sample(features: torch.Tensor, labels: torch.Tensor, count: int, seed: int = 0):
@@ -150,4 +173,4 @@ def measure(model: nn.Module, dataset, config: MarginConfig | None = None, *, cu
                              seed=seed, seconds=time.perf_counter() - start)
 
 
-__all__ = ["MarginProbeResult", "measure"]
+__all__ = ["MarginProbeResult", "TABLE_COLUMNS", "measure"]

@@ -1,0 +1,65 @@
+"""Many runs trained as one batched program (:mod:`nnprobe.training.ensemble`), each measured as usual.
+
+Runs that differ only in seed, width and label noise (small MLPs and CNNs without dropout, no callbacks
+during training) are trained together; each trained model is then measured by its probe exactly as
+:meth:`Run.execute` would measure it. The results equal one-by-one execution within float round-off.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from nnprobe.experiments.registry import TrainRunResult
+from nnprobe.results import plain
+
+GROUPABLE = ("train", "codes", "margin")
+VARYING = ("seed", "label_noise", "width", "channels", "fc_width", "feature_dim", "growth")
+
+
+def group_key(run) -> str | None:
+    """Runs with the same key can be trained as one ensemble; ``None``: this run trains alone.
+
+    >>> from nnprobe.experiments import Run
+    >>> a, b = Run.from_flat("codes", {"width": 8, "seed": 0}), Run.from_flat("codes", {"width": 16, "seed": 1})
+    >>> group_key(a) == group_key(b) is not None
+    True
+    """
+    if run.probe not in GROUPABLE or run.model.checkpoint is not None or run.model.model not in ("mlp", "cnn"):
+        return None
+    if run.model.options.get("dropout") or run.train.snapshot_epochs:
+        return None
+    if run.probe == "margin" and (run.config.watches_training or run.config.live_seed
+                                  or (run.config.live_seed is None and run.model.options.get("feature_dim", 99) <= 4)):
+        return None
+    flat = {k: v for k, v in run.to_flat().items() if k not in VARYING}
+    return json.dumps({"probe": run.probe, **flat}, sort_keys=True, default=str)
+
+
+def execute_group(runs: list) -> list:
+    """Train ``runs`` (same :func:`group_key`) together and measure each: one result or exception per run."""
+    from nnprobe.probes.codes import measure as measure_codes
+    from nnprobe.probes.margin import measure as measure_margin
+    from nnprobe.training.ensemble import train_ensemble
+
+    start = time.perf_counter()
+    datasets = [r.data.load(r.train.seed) for r in runs]
+    models = [r.model.build(ds, r.train.seed)[0] for r, ds in zip(runs, datasets)]
+    trained = train_ensemble(models, datasets, [r.train for r in runs])
+    share = (time.perf_counter() - start) / max(len(runs), 1)
+    out = []
+    for run, ds, model, tr in zip(runs, datasets, models, trained):
+        try:
+            if run.probe == "codes":
+                out.append(measure_codes(model, ds, run.config, seed=run.train.seed))
+            elif run.probe == "margin":
+                out.append(measure_margin(model, ds, run.config, seed=run.train.seed))
+            else:
+                out.append(TrainRunResult(final=plain(tr.final), history=plain(tr.history),
+                                          n_params=sum(p.numel() for p in model.parameters()), seconds=share))
+        except Exception as exc:  # noqa: BLE001 -- one run's failure is that run's
+            out.append(exc)
+    return out
+
+
+__all__ = ["execute_group", "group_key"]

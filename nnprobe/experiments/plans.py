@@ -1,0 +1,165 @@
+"""Plans as data: the runs behind ``nnprobe demo`` and ``nnprobe reproduce``.
+
+A plan entry is ``{"key", "title", "probe", "params", ...}``: ``params`` are the flat settings of one
+:class:`~nnprobe.experiments.Run` (anything not given takes the probe's default), the other keys describe
+it in the report (``needs``: the dataset whose files must be present; ``note``: a sentence about the setting,
+not about its outcome).
+
+>>> [e["key"] for e in margin_plan(quick=True)]
+['blobs', 'blobs3', 'mnist01', 'cifar02', 'mnist012']
+>>> runs = [plan_run(e) for e in demo_plan()]; [r.probe for r in runs]
+['margin', 'margin', 'codes', 'gradnet']
+"""
+
+from __future__ import annotations
+
+
+def plan_run(entry: dict, **overrides):
+    """The :class:`~nnprobe.experiments.Run` of a plan entry (``overrides``: flat settings such as ``data_dir``)."""
+    from nnprobe.experiments.run import Run
+
+    return Run.from_flat(entry["probe"], {**entry["params"], **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def margin_plan(quick: bool) -> list[dict]:
+    """The reference experiments of the max-margin paper (design note, "Reference experiments"), CPU-sized with
+    ``quick``."""
+    q = quick
+    return [
+        {"key": "blobs", "title": "Simulated 2-D blobs, MLP 2-200-2-2", "probe": "margin",
+         "params": dict(data="synthetic:blobs", normalize="none", model="mlp", width=200 if q else 2000, depth=1,
+                        feature_dim=2, epochs=100 if q else 400, batch_size=512, optimizer="momentum", lr=0.05,
+                        schedule="constant", log_spaced=10, retrain_epochs=1000)},
+        {"key": "blobs3", "title": "Simulated 3-class blobs, MLP 2-200-2-3", "probe": "margin",
+         "params": dict(data="synthetic:blobs3", model="mlp", width=200 if q else 2000, depth=1, feature_dim=2,
+                        epochs=300 if q else 1000, batch_size=512, optimizer="adam", lr=1e-3, schedule="constant",
+                        log_spaced=10, multi_class="both", retrain_epochs=0)},
+        {"key": "mnist01", "title": "MNIST 0 vs 1, ResNet -> FC 200 -> FC 2 ReLU -> linear", "probe": "margin",
+         "needs": "mnist:0,1",
+         "params": dict(data="mnist:0,1", model="resnet", depth=8, width=16 if q else 32, fc_width=200, feature_dim=2,
+                        epochs=6 if q else 15, batch_size=128, optimizer="adam", lr=1e-3, schedule="cosine",
+                        log_spaced=4 if q else 8, retrain_epochs=1000)},
+        {"key": "cifar02", "title": "CIFAR-10 airplane vs bird, DenseNet -> FC 2 ReLU -> linear", "probe": "margin",
+         "needs": "cifar10:0,2",
+         "params": dict(data="cifar10:0,2", model="densenet", depth=10 if q else 40, growth=8 if q else 12,
+                        fc_width=200, feature_dim=2, samples_per_class=1000 if q else None, epochs=4 if q else 60,
+                        batch_size=128, optimizer="adam", lr=1e-3, schedule="cosine", log_spaced=6,
+                        retrain_epochs=1000)},
+        {"key": "mnist012", "title": "MNIST 0, 1, 2, " + ("ResNet-8" if q else "DenseNet-40")
+                                     + " -> FC 200 -> FC 2 SELU -> linear", "probe": "margin", "needs": "mnist:0,1,2",
+         "note": "SELU at the 2-unit feature layer (one of the reference's activations); the reference itself used ReLU.",
+         "params": dict(data="mnist:0,1,2", model="resnet" if q else "densenet", depth=8 if q else 40,
+                        width=16 if q else None, growth=None if q else 12, fc_width=200, feature_dim=2,
+                        activation="selu", samples_per_class=800 if q else None, epochs=6 if q else 40,
+                        batch_size=64 if q else 128, optimizer="adam", lr=1e-3, schedule="cosine", log_spaced=6,
+                        multi_class="both", retrain_epochs=100)},
+    ]
+
+
+def demo_plan(data: str = "digits", epochs: int = 40, seed: int = 0, device: str = "auto") -> list[dict]:
+    """``nnprobe demo``: the three probes on one dataset (the embedded digits by default)."""
+    common = dict(data=data, seed=seed, device=device, batch_size=64, lr=0.05, schedule="constant")
+    mlp = dict(model="mlp", width=128, depth=2)
+    pair = f"{data.split(':')[0]}:0,1"
+    return [
+        {"key": "margin", "title": "1. Max-margin probe (Li, Ding & Gao)", "probe": "margin",
+         "params": dict(common, **mlp, epochs=epochs, log_spaced=6, multi_class="crammer_singer", retrain_epochs=300)},
+        {"key": "margin_2d", "title": "A 2-D penultimate layer on two classes", "probe": "margin",
+         "params": dict(common, data=pair, model="mlp", width=64, depth=1, feature_dim=2, epochs=4 * epochs,
+                        log_spaced=None, retrain_epochs=0)},
+        {"key": "codes", "title": "2. Activation codes (He, Lei, Ji & Tao)", "probe": "codes",
+         "note": "Same model settings and seed as the max-margin run, so the same trained MLP.",
+         "params": dict(common, **mlp, epochs=epochs)},
+        {"key": "gradnet", "title": "3. Gradient space: GradNet vs the base network", "probe": "gradnet",
+         "params": dict(common, model="mlp", width=64, depth=2, lr=0.01, schedule="cosine",
+                        epochs=max(4, epochs // 4), snapshot_epochs=f"1,3,{max(4, epochs // 4)}", percent=20.0,
+                        structure="10+10+10", gradnet_epochs=30, gradnet_weight_decay=0.0, gradnet_dropout=0.0)},
+    ]
+
+
+def gradnet_plan(quick: bool) -> list[dict]:
+    """``nnprobe reproduce gradnet``: one snapshot study per dataset (``quick``: subsampled, ~15 CPU minutes)."""
+    if quick:
+        params = dict(samples_per_class=2000, test_samples_per_class=500, epochs=8, snapshot_epochs="1,2,4,8",
+                      channels=8, width=64, percent=2.0, fit_samples=1000, structure="5+25+25+10", gradnet_epochs=15)
+    else:
+        params = dict(epochs=20, snapshot_epochs="1,2,5,10,20", channels=32, width=128, percent=1.0, fit_samples=2000,
+                      structure="5+25+100+10", gradnet_epochs=30)
+    common = dict(model="cnn", batch_size=64, optimizer="momentum", lr=0.01, schedule="constant", seed=0, **params)
+    names = ["mnist", "fashion-mnist"] + ([] if quick else ["cifar10"])
+    return [{"key": name, "title": name, "probe": "gradnet", "params": dict(common, data=name)} for name in names]
+
+
+# ---- activation codes: the factor sweeps and the phase chart ---------------------------------------------------
+CODES_SWEEP_BASE = {"data": "mnist", "model": "mlp", "width": 100, "depth": 1, "epochs": 20, "samples_per_class": 100,
+                    "test_samples_per_class": 100, "lr": 0.05, "batch_size": 64, "schedule": "constant"}
+FACTORS = ("width", "depth", "epochs", "samples_per_class", "weight_decay", "dropout", "label_noise")
+
+
+def codes_point(**params) -> dict:
+    """A flat ``codes`` run: the sweep base (one hidden layer of 100, 20 epochs at a constant rate, 100 examples
+    per class) overridden by ``params``.
+
+    >>> codes_point(width=10)["width"], codes_point(width=10)["depth"]
+    (10, 1)
+    """
+    return {**CODES_SWEEP_BASE, **params}
+
+
+def phase_grid(widths, epochs, samples_per_class, **base) -> list[dict]:
+    """Every (width, epochs, samples_per_class) combination: the points of the phase chart.
+
+    >>> len(phase_grid([5, 10], [1, 10], [50]))
+    4
+    """
+    import itertools
+
+    return [codes_point(**{**base, "width": w, "epochs": e, "samples_per_class": n})
+            for w, e, n in itertools.product(widths, epochs, samples_per_class)]
+
+
+def factor_line(factor: str, values, **base) -> list[dict]:
+    """One factor varied around a base point, the others held.
+
+    >>> [p["label_noise"] for p in factor_line("label_noise", [0.0, 0.5])]
+    [0.0, 0.5]
+    """
+    from nnprobe.errors import NNProbeError
+
+    if factor not in FACTORS:
+        raise NNProbeError(f"unknown factor '{factor}'", f"use one of: {', '.join(FACTORS)}")
+    return [codes_point(**{**base, factor: v}) for v in values]
+
+
+def codes_quick_plan(data: str = "mnist", *, samples=(20, 200, 2000)) -> dict[str, list[dict]]:
+    """The CPU-sized plan of ``nnprobe reproduce codes --quick``: ``{"phase": [...], "<factor>": [...]}``."""
+    base = {"data": data}
+    return {
+        "phase": phase_grid([4, 8, 16, 32, 64, 128, 256], [1, 3, 10, 30], list(samples), **base),
+        "width": factor_line("width", [2, 4, 8, 16, 32, 64, 128, 256], **base),
+        "depth": factor_line("depth", [1, 2, 3, 4], width=64, **base),
+        "epochs": factor_line("epochs", [1, 2, 3, 5, 10, 20, 40], width=32, **base),
+        "samples_per_class": factor_line("samples_per_class", [10, 20, 50, 100, 200, 500, 1000], width=64, **base),
+        "weight_decay": factor_line("weight_decay", [0.0, 1e-4, 1e-3, 1e-2, 3e-2], width=64, **base),
+        "dropout": factor_line("dropout", [0.0, 0.2, 0.5], width=64, **base),
+        "label_noise": factor_line("label_noise", [0.0, 0.2, 0.4, 0.6, 0.8], width=32, **base),
+    }
+
+
+def codes_full_plan(data: str = "mnist") -> dict[str, list[dict]]:
+    """A larger plan for a longer run (same shape as :func:`codes_quick_plan`)."""
+    base = {"data": data, "test_samples_per_class": 500}
+    return {
+        "phase": phase_grid([2, 4, 8, 16, 32, 64, 128, 256], [1, 2, 5, 10, 20, 50], [20, 100, 500, 2000], **base),
+        "width": factor_line("width", [2, 4, 8, 16, 32, 64, 128, 256, 512], samples_per_class=500, **base),
+        "depth": factor_line("depth", [1, 2, 3, 4, 5], width=64, samples_per_class=500, **base),
+        "epochs": factor_line("epochs", [1, 2, 5, 10, 20, 50, 100], width=64, samples_per_class=500, **base),
+        "samples_per_class": factor_line("samples_per_class", [10, 50, 100, 500, 1000, 2000], width=64, **base),
+        "weight_decay": factor_line("weight_decay", [0.0, 1e-4, 1e-3, 1e-2], width=64, samples_per_class=500, **base),
+        "dropout": factor_line("dropout", [0.0, 0.2, 0.5], width=64, samples_per_class=500, **base),
+        "label_noise": factor_line("label_noise", [0.0, 0.2, 0.4, 0.6, 0.8], width=64, samples_per_class=500, **base),
+    }
+
+
+__all__ = ["CODES_SWEEP_BASE", "FACTORS", "codes_full_plan", "codes_point", "codes_quick_plan", "demo_plan", "gradnet_plan",
+           "factor_line", "margin_plan", "phase_grid", "plan_run"]

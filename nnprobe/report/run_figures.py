@@ -1,0 +1,86 @@
+"""Figures of one run, drawn from its ``result.json`` alone (probes compute; this module only draws).
+
+>>> draw_run("runs/margin")   # doctest: +SKIP
+{'boundaries': PosixPath('runs/margin/boundaries.png'), 'convergence': PosixPath('runs/margin/convergence.png')}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CAPTIONS = {
+    "boundaries": "Training features in the 2-D penultimate space, decision regions of the NN head and of the SVM, and "
+                  "the overlay (NN solid, SVM dashed, SVM margin dotted).",
+    "convergence": "Cosine to the SVM, 1 - cosine and head weight norm against epoch.",
+    "retrain": "Head re-initialised and retrained on the frozen features (solid black), the jointly trained head "
+               "(dash-dot) and the SVM (dashed, margins dotted).",
+    "categorisation": "Accuracy of the network and of the three classifiers on its codes, train and test.",
+    "snapshots": "Test accuracy of each base snapshot and of the GradNet trained on its gradients.",
+    "curves": "Learning curves of the base network and of each snapshot's GradNet.",
+}
+
+
+def _mode_label(mode: str, result) -> str:
+    if result.mode == "binary":
+        return "binary"
+    return {"ovr": "one-vs-rest", "crammer_singer": "Crammer-Singer"}.get(mode, mode)
+
+
+def draw_margin(result, out: Path, title: str) -> dict:
+    """Boundary figures (2-D features), the convergence curve and the retrained head."""
+    from nnprobe.report.margin_plots import save_convergence, save_feature_boundaries
+
+    files = {}
+    if result.plot_features:
+        several = len(result.results) > 1
+        for mode, r in result.results.items():
+            key = f"boundaries_{mode}" if several else "boundaries"
+            files[key], _ = save_feature_boundaries(
+                out / f"{key}.png", r, result.plot_features, result.plot_labels, class_names=result.class_names,
+                title=f"{title}: penultimate features, NN head vs SVM ({_mode_label(mode, r)})")
+        if result.retrained is not None:
+            joint = result.main
+            files["retrain"], _ = save_feature_boundaries(
+                out / "retrain.png", result.retrained, result.plot_features, result.plot_labels,
+                class_names=result.class_names, nn_label="retrained head",
+                extra_heads={"NN head, jointly trained": (joint.nn_coef, joint.nn_intercept)},
+                title=f"{title}: re-initialised head retrained on frozen features vs SVM")
+    if len(result.curve) > 1:
+        files["convergence"] = save_convergence(out / "convergence.png", result.curve,
+                                                title=f"{title}: last layer vs SVM during training")
+    return files
+
+
+def draw_codes(result, out: Path, title: str) -> dict:
+    """The categorisation bars."""
+    from nnprobe.report.codes_plots import plot_categorisation
+
+    return {"categorisation": plot_categorisation(result.summary(), out / "categorisation.png",
+                                                  title=f"{title}: network vs classifiers on its codes")}
+
+
+def draw_gradnet(result, out: Path, title: str) -> dict:
+    """The snapshot table and learning curves of a GradNet study (nothing for a single model)."""
+    from nnprobe.report.gradnet_plots import plot_learning_curves, plot_snapshot_table
+
+    if not hasattr(result, "snapshots") or not result.snapshots:
+        return {}
+    study = result.to_dict()
+    return {"snapshots": plot_snapshot_table(study, out / "snapshots.png", title=f"{title}: base network vs GradNet"),
+            "curves": plot_learning_curves(study, out / "curves.png", title=f"{title}: learning curves")}
+
+
+DRAWERS = {"margin": draw_margin, "codes": draw_codes, "gradnet": draw_gradnet}
+
+
+def draw_run(run_dir: str | Path, title: str | None = None) -> dict:
+    """Draw every figure of the run in ``run_dir`` from its ``result.json``; returns ``{name: path}``."""
+    from nnprobe.experiments import load_result
+
+    out = Path(run_dir)
+    run, result = load_result(out)
+    drawer = DRAWERS.get(run.probe)
+    return {} if drawer is None else drawer(result, out, title or run.data.data)
+
+
+__all__ = ["CAPTIONS", "DRAWERS", "draw_run"]
