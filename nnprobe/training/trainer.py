@@ -102,6 +102,8 @@ def train(model: nn.Module, dataset, config: TrainConfig | None = None, *, callb
     config = config or TrainConfig()
     if resume and overwrite:
         raise NNProbeError("resume and overwrite were both requested", "pass only one of --resume and --overwrite")
+    if (resume or overwrite) and out_dir is None:
+        raise NNProbeError(f"{'resume' if resume else 'overwrite'} needs a run directory", "pass out_dir (--out)")
     device = resolve_device(config.device)
     seed_everything(config.seed)
     model.to(device)

@@ -119,6 +119,8 @@ def test_new_run_refuses_a_used_directory_and_overwrite_starts_afresh(digits, tm
     assert json.loads((tmp_path / "config.json").read_text())["train"]["epochs"] == 1
     with pytest.raises(NNProbeError, match="only one"):
         train(fresh(digits), digits, cfg2, out_dir=tmp_path, overwrite=True, resume=True)
+    with pytest.raises(NNProbeError, match="resume needs a run directory"):
+        train(fresh(digits), digits, cfg2, resume=True)
 
 
 def test_a_failed_run_records_the_error(digits, tmp_path):
@@ -155,3 +157,24 @@ def test_callback_state_survives_resume(digits, tmp_path):
     counter = Counter()
     train(fresh(digits), digits, cfg, out_dir=tmp_path, callbacks=[counter, Callback()], resume=True)
     assert counter.seen == [1, 2, 3]
+
+
+def test_a_caller_prepared_run_dir_is_used_as_is(digits, tmp_path, uninterrupted):
+    """The experiment layer prepares one directory for data + model + training + probe and trains inside it."""
+    from nnprobe.training.rundir import prepare_run_dir
+
+    full, _ = uninterrupted
+    experiment = {"probe": "margin", "train": TrainConfig(**CONFIG).to_dict()}
+    run = prepare_run_dir(tmp_path, experiment)
+    with pytest.raises(KeyboardInterrupt):
+        with run.running():
+            train(fresh(digits), digits, TrainConfig(**CONFIG), out_dir=run, callbacks=[InterruptAfter(4)])
+    assert json.loads((tmp_path / "state.json").read_text())["status"] == "interrupted"
+    run = prepare_run_dir(tmp_path, experiment, mode="resume")
+    with run.running():
+        result = train(fresh(digits), digits, TrainConfig(**CONFIG), out_dir=run)
+        assert json.loads((tmp_path / "state.json").read_text())["status"] == "running"  # the caller's block decides
+        (tmp_path / "result.json").write_text("{}")
+    assert json.loads((tmp_path / "state.json").read_text())["status"] == "done"
+    assert json.loads((tmp_path / "config.json").read_text())["probe"] == "margin"
+    assert same_weights(result.model, full.model)
