@@ -57,3 +57,56 @@ def test_oversized_float_fit_is_refused_with_a_fix(monkeypatch):
         categorise(codes, np.arange(100) % 2, codes, np.arange(100) % 2, methods=("logistic",))
     r = categorise(codes, np.arange(100) % 2, codes, np.arange(100) % 2, methods=("logistic",), max_logistic_train=20)
     assert r.logistic_test_accuracy == pytest.approx(0.5)
+
+
+def _three_groups():
+    """Three far-apart codes, 10 copies each; labels 0x8+1x2 | 0x6+1x4 | 2x10."""
+    protos = np.array([[1] * 8 + [0] * 16, [0] * 8 + [1] * 8 + [0] * 8, [0] * 16 + [1] * 8])
+    groups = np.repeat(np.arange(3), 10)
+    labels = np.array([0] * 8 + [1] * 2 + [0] * 6 + [1] * 4 + [2] * 10)
+    return Codes.from_bits(protos[groups]), labels, groups
+
+
+def test_majority_mapping_may_share_labels_and_differs_from_one_to_one():
+    from nnprobe.probes.codes.categorise import majority_accuracy
+
+    _, labels, groups = _three_groups()
+    # majority: group0 -> 0 (8), group1 -> 0 (6), group2 -> 2 (10) = 24 of 30
+    assert majority_accuracy(labels, groups) == pytest.approx(24 / 30)
+    # one-to-one: best is group0 -> 0 (8), group1 -> 1 (4), group2 -> 2 (10) = 22 of 30
+    assert cluster_accuracy(labels, groups) == pytest.approx(22 / 30)
+
+
+def test_kmeans_on_codes_with_a_known_optimum_is_the_hand_count_for_every_seed():
+    codes, labels, _ = _three_groups()
+    r = categorise(codes, labels, codes, labels, methods=("kmeans",), kmeans_seeds=4, kmeans_n_init=2)
+    assert (r.kmeans_seeds, r.kmeans_n_init) == (4, 2)
+    for split in ("train", "test"):
+        assert getattr(r, f"kmeans_{split}_accuracy") == pytest.approx(22 / 30)
+        assert getattr(r, f"kmeans_{split}_accuracy_majority") == pytest.approx(24 / 30)
+        assert getattr(r, f"kmeans_{split}_accuracy_std") == 0.0
+        assert getattr(r, f"kmeans_{split}_accuracy_min") == getattr(r, f"kmeans_{split}_accuracy_max")
+    assert np.isnan(r.knn_test_accuracy)
+    assert "majority mapping" in repr(r) and "std over seeds" in repr(r)
+
+
+def test_restarts_remove_the_seed_dependence_of_kmeans():
+    from nnprobe.probes.codes.categorise import kmeans_scores
+
+    rng = np.random.default_rng(0)
+    protos = rng.integers(0, 2, (6, 24))
+    y = np.repeat(np.arange(6), [60, 50, 40, 30, 20, 10])
+    codes = Codes.from_bits(protos[y] ^ (rng.random((y.size, 24)) < 0.12))
+    single = kmeans_scores(codes, y, n_init=1, n_seeds=8)
+    assert single["accuracy_min"] < 0.95 and single["accuracy_std"] > 0.01  # one restart: bad optima for some seeds
+    many = kmeans_scores(codes, y, n_init=10, n_seeds=8)
+    assert many["accuracy_std"] == 0.0 and many["accuracy"] == 1.0  # the label partition, for every seed
+    assert len(many["runs"]) == 8 and many["inertia"] == min(r["inertia"] for r in many["runs"])
+
+
+def test_kmeans_seed_and_restart_counts_are_validated():
+    from nnprobe.errors import NNProbeError
+
+    codes, labels, _ = _three_groups()
+    with pytest.raises(NNProbeError, match="kmeans_seeds"):
+        categorise(codes, labels, codes, labels, methods=("kmeans",), kmeans_seeds=0)

@@ -3,7 +3,12 @@
 Following He et al. ("Neural networks behave as hash encoders: An empirical study", arXiv 2101.05490):
 
 * K-Means with as many clusters as classes, clusters mapped to labels by the optimal one-to-one assignment
-  (Hungarian algorithm on the contingency table); accuracy and NMI, fitted separately on train and test codes;
+  (Hungarian algorithm on the contingency table); accuracy and NMI, fitted separately on train and test codes.
+  Beside it the authors' mapping (each cluster to its majority label; two clusters may share a label), which
+  can only score higher. K-Means has bad local optima on codes: each fit keeps the best of ``n_init``
+  restarts, it is repeated for ``kmeans_seeds`` seeds on the same rows, the headline figures come from the
+  run with the lowest inertia (the K-Means objective, so no label is looked at to choose), and the spread of
+  the accuracy over the seeds is reported beside them;
 * K-NN with Hamming distance (training codes as the memory; test accuracy, and leave-one-out on training);
 * logistic regression on the 0/1 codes (fitted on training codes; accuracy on train and test).
 """
@@ -36,6 +41,20 @@ def cluster_accuracy(labels, clusters) -> float:
     return float(table[rows, cols].sum() / labels.size)
 
 
+def majority_accuracy(labels, clusters) -> float:
+    """Accuracy when each cluster predicts its majority label (He et al.'s mapping; labels may repeat).
+
+    >>> majority_accuracy([0, 0, 1, 0, 0, 1], [4, 4, 4, 7, 7, 7])
+    0.6666666666666666
+    """
+    labels, clusters = np.asarray(labels).reshape(-1), np.asarray(clusters).reshape(-1)
+    _, li = np.unique(labels, return_inverse=True)
+    _, ci = np.unique(clusters, return_inverse=True)
+    table = np.zeros((ci.max() + 1, li.max() + 1), dtype=np.int64)
+    np.add.at(table, (ci, li), 1)
+    return float(table.max(axis=1).sum() / labels.size)
+
+
 MAX_FIT_BYTES = 2**30  # K-Means and logistic regression need the fitted codes as a float32 matrix
 
 
@@ -57,28 +76,43 @@ def _subsample(n: int, max_n: int | None, seed: int) -> np.ndarray | None:
 
 
 def kmeans_scores(codes: Codes, labels, n_clusters: int | None = None, *, seed: int = 0,
-                  max_samples: int | None = 20000, n_init: int = 3) -> dict:
-    """K-Means on codes: ``{"accuracy", "nmi"}`` against ``labels`` (fit on up to ``max_samples`` rows, predict all).
+                  max_samples: int | None = 20000, n_init: int = 10, n_seeds: int = 1) -> dict:
+    """K-Means on codes, scored against ``labels``; fit on up to ``max_samples`` rows, predict all rows.
+
+    Runs K-Means (``n_init`` restarts each) with random states ``seed, ..., seed + n_seeds - 1`` on the same
+    fitted rows. ``accuracy`` (one-to-one mapping), ``accuracy_majority`` (majority mapping) and ``nmi``
+    come from the run with the lowest inertia; ``accuracy_mean/std/min/max`` summarise the one-to-one
+    accuracy over the seeds (``std`` with ``ddof=0``).
 
     >>> c = Codes.from_bits(np.array([[1, 1, 0, 0]] * 5 + [[0, 0, 1, 1]] * 5))
     >>> kmeans_scores(c, [0] * 5 + [1] * 5)["accuracy"]
     1.0
     """
+    import warnings
+
     from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import normalized_mutual_info_score
 
+    if n_init < 1 or n_seeds < 1:
+        raise NNProbeError(f"n_init={n_init}, n_seeds={n_seeds}", "pass K-Means restarts and seeds >= 1")
     labels = np.asarray(labels)
     k = int(n_clusters or np.unique(labels).size)
     fit_idx = _subsample(codes.n_examples, max_samples, seed)
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-
-    with warnings.catch_warnings():  # fewer distinct codes than clusters is a finding here, not a problem
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(_float_bits(codes, fit_idx))
-    clusters = np.concatenate([km.predict(block) for _, block in codes.iter_bits()])
-    return {"accuracy": cluster_accuracy(labels, clusters), "nmi": float(normalized_mutual_info_score(labels, clusters))}
+    fit = _float_bits(codes, fit_idx)
+    runs = []
+    for state in range(seed, seed + n_seeds):
+        with warnings.catch_warnings():  # fewer distinct codes than clusters is a finding here, not a problem
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            km = KMeans(n_clusters=k, n_init=n_init, random_state=state).fit(fit)
+        clusters = np.concatenate([km.predict(block) for _, block in codes.iter_bits()])
+        runs.append({"inertia": float(km.inertia_), "accuracy": cluster_accuracy(labels, clusters),
+                     "accuracy_majority": majority_accuracy(labels, clusters),
+                     "nmi": float(normalized_mutual_info_score(labels, clusters))})
+    best = min(runs, key=lambda r: r["inertia"])
+    acc = np.array([r["accuracy"] for r in runs])
+    return {**best, "accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std()),
+            "accuracy_min": float(acc.min()), "accuracy_max": float(acc.max()), "runs": runs}
 
 
 def logistic_scores(train: Codes, y_train, test: Codes, y_test, *, seed: int = 0, max_train: int | None = 20000,
@@ -117,9 +151,17 @@ def _knn_leave_one_out(train: Codes, y_train: np.ndarray, idx: np.ndarray, k: in
     return float((pred == y_train[idx]).mean())
 
 
+_NAN = float("nan")
+
+
 @dataclass
 class CategorisationResult:
-    """Accuracy of simple classifiers on neural codes (fractions in [0, 1])."""
+    """Accuracy of simple classifiers on neural codes (fractions in [0, 1]).
+
+    ``kmeans_*_accuracy`` / ``_nmi`` / ``_accuracy_majority`` come from the lowest-inertia K-Means run over
+    ``kmeans_seeds`` seeds of ``kmeans_n_init`` restarts each (one-to-one resp. majority cluster-to-label
+    mapping); ``kmeans_*_accuracy_mean/std/min/max`` give the one-to-one accuracy's spread over the seeds.
+    """
 
     kmeans_train_accuracy: float
     kmeans_test_accuracy: float
@@ -131,12 +173,27 @@ class CategorisationResult:
     logistic_test_accuracy: float
     k: int
     seconds: float
+    kmeans_train_accuracy_majority: float = _NAN
+    kmeans_test_accuracy_majority: float = _NAN
+    kmeans_train_accuracy_mean: float = _NAN
+    kmeans_test_accuracy_mean: float = _NAN
+    kmeans_train_accuracy_std: float = _NAN
+    kmeans_test_accuracy_std: float = _NAN
+    kmeans_train_accuracy_min: float = _NAN
+    kmeans_test_accuracy_min: float = _NAN
+    kmeans_train_accuracy_max: float = _NAN
+    kmeans_test_accuracy_max: float = _NAN
+    kmeans_seeds: int = 0
+    kmeans_n_init: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def __repr__(self) -> str:
         rows = [("K-Means accuracy", self.kmeans_train_accuracy, self.kmeans_test_accuracy),
+                (f"  mean, {self.kmeans_seeds} seeds", self.kmeans_train_accuracy_mean, self.kmeans_test_accuracy_mean),
+                ("  std over seeds", self.kmeans_train_accuracy_std, self.kmeans_test_accuracy_std),
+                ("  majority mapping", self.kmeans_train_accuracy_majority, self.kmeans_test_accuracy_majority),
                 ("K-Means NMI", self.kmeans_train_nmi, self.kmeans_test_nmi),
                 (f"{self.k}-NN accuracy", self.knn_train_accuracy, self.knn_test_accuracy),
                 ("logistic accuracy", self.logistic_train_accuracy, self.logistic_test_accuracy)]
@@ -146,8 +203,11 @@ class CategorisationResult:
 
 def categorise(train: Codes, y_train, test: Codes, y_test, *, k: int = 9, n_clusters: int | None = None,
                seed: int = 0, max_kmeans_samples: int | None = 20000, max_logistic_train: int | None = 20000,
-               max_knn_train_queries: int | None = 5000, methods=("kmeans", "knn", "logistic")) -> CategorisationResult:
+               max_knn_train_queries: int | None = 5000, methods=("kmeans", "knn", "logistic"),
+               kmeans_seeds: int = 3, kmeans_n_init: int = 10) -> CategorisationResult:
     """K-Means, Hamming K-NN and logistic-regression accuracy on train and test codes.
+
+    K-Means runs ``kmeans_seeds`` times with ``kmeans_n_init`` restarts each (see :func:`kmeans_scores`).
 
     ``methods`` picks a subset (others report NaN). The caps bound the cost on large sets: K-Means and
     logistic regression are fitted on a seeded subsample, K-NN leave-one-out training accuracy uses a
@@ -167,16 +227,22 @@ def categorise(train: Codes, y_train, test: Codes, y_test, *, k: int = 9, n_clus
     unknown = set(methods) - {"kmeans", "knn", "logistic"}
     if unknown:
         raise NNProbeError(f"unknown categorisation method(s) {sorted(unknown)}", "use kmeans, knn, logistic")
+    for name, value in (("kmeans_seeds", kmeans_seeds), ("kmeans_n_init", kmeans_n_init)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise NNProbeError(f"{name}={value!r}", f"pass a whole number >= 1 for {name}")
     start = time.perf_counter()
-    nan = float("nan")
+    nan = _NAN
     out = dict(kmeans_train_accuracy=nan, kmeans_test_accuracy=nan, kmeans_train_nmi=nan, kmeans_test_nmi=nan,
                knn_train_accuracy=nan, knn_test_accuracy=nan, logistic_train_accuracy=nan, logistic_test_accuracy=nan)
     if "kmeans" in methods:
         n_clusters = n_clusters or int(np.unique(np.concatenate([y_train, y_test])).size)
-        km_tr = kmeans_scores(train, y_train, n_clusters, seed=seed, max_samples=max_kmeans_samples)
-        km_te = kmeans_scores(test, y_test, n_clusters, seed=seed, max_samples=max_kmeans_samples)
-        out.update(kmeans_train_accuracy=km_tr["accuracy"], kmeans_test_accuracy=km_te["accuracy"],
-                   kmeans_train_nmi=km_tr["nmi"], kmeans_test_nmi=km_te["nmi"])
+        for split, codes, y in (("train", train, y_train), ("test", test, y_test)):
+            km = kmeans_scores(codes, y, n_clusters, seed=seed, max_samples=max_kmeans_samples,
+                               n_init=kmeans_n_init, n_seeds=kmeans_seeds)
+            out[f"kmeans_{split}_nmi"] = km["nmi"]
+            for key in ("", "_majority", "_mean", "_std", "_min", "_max"):
+                out[f"kmeans_{split}_accuracy{key}"] = km[f"accuracy{key}"]
+        out.update(kmeans_seeds=kmeans_seeds, kmeans_n_init=kmeans_n_init)
     if "knn" in methods:
         out["knn_test_accuracy"] = float((hamming_knn_predict(train, y_train, test, k) == y_test).mean())
         idx = _subsample(train.n_examples, max_knn_train_queries, seed)
