@@ -178,3 +178,37 @@ def test_a_caller_prepared_run_dir_is_used_as_is(digits, tmp_path, uninterrupted
     assert json.loads((tmp_path / "state.json").read_text())["status"] == "done"
     assert json.loads((tmp_path / "config.json").read_text())["probe"] == "margin"
     assert same_weights(result.model, full.model)
+
+
+def test_sigterm_mid_run_then_resume(digits, uninterrupted, tmp_path):
+    """A real SIGTERM (a scheduler's stop) to a training process: recorded as interrupted, resumed bit for bit."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    full, _ = uninterrupted
+    script = (f"import sys, time; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_resume as t\n"
+              "ds = t.digits.__wrapped__()\n"
+              "slow = t.Callback(); slow.on_epoch_end = lambda s: time.sleep(0.2)\n"
+              f"t.train(t.fresh(ds), ds, t.TrainConfig(**t.CONFIG), out_dir={str(tmp_path)!r}, callbacks=[slow])\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if json.loads((tmp_path / "state.json").read_text()).get("epoch", 0) >= 2:
+                break
+        except (FileNotFoundError, ValueError):
+            pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0, err.decode()[-2000:]
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert (state["status"], state["error"]) == ("interrupted", "SIGTERM") and 2 <= state["epoch"] < 6
+    resumed = train(fresh(digits), digits, TrainConfig(**CONFIG), out_dir=tmp_path, resume=True)
+    assert same_weights(resumed.model, full.model)
+    assert [r["epoch"] for r in read_jsonl(tmp_path / "metrics.jsonl")] == [1, 2, 3, 4, 5, 6]
