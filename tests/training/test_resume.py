@@ -14,6 +14,10 @@ from nnprobe.training import Callback, TrainConfig, seed_everything, train
 
 @pytest.fixture(scope="module")
 def digits():
+    return small_digits()
+
+
+def small_digits():
     ds = load_dataset("digits")
     keep = torch.arange(0, ds.n_train, 3)  # a third of the data: the test is about state, not accuracy
     ds.x_train, ds.y_train = ds.x_train[keep], ds.y_train[keep]
@@ -191,7 +195,7 @@ def test_sigterm_mid_run_then_resume(digits, uninterrupted, tmp_path):
 
     full, _ = uninterrupted
     script = (f"import sys, time; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_resume as t\n"
-              "ds = t.digits.__wrapped__()\n"
+              "ds = t.small_digits()\n"
               "slow = t.Callback(); slow.on_epoch_end = lambda s: time.sleep(0.2)\n"
               f"t.train(t.fresh(ds), ds, t.TrainConfig(**t.CONFIG), out_dir={str(tmp_path)!r}, callbacks=[slow])\n")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
