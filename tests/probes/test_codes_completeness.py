@@ -168,3 +168,30 @@ def test_zoo_models_pass_with_bn_statistics_far_from_identity(name):
             m.running_mean.normal_()
             m.running_var.uniform_(0.3, 3.0)
     check_codes_complete(model, torch.randn(4, *shape))
+
+
+def test_hidden_unit_is_caught_even_when_it_has_one_sign_on_every_checked_example():
+    class OneHidden(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.c = nn.Linear(784, 32), nn.Linear(32, 3)
+
+        def forward(self, x):
+            h = self.a(x)
+            last = h[:, -1:]
+            return self.c(torch.cat([F.relu(h[:, :-1]), last * (last > 0)], 1))
+
+    for seed in range(10):
+        torch.manual_seed(seed)
+        model, x = OneHidden(), torch.rand(64, 784)
+        with torch.no_grad():
+            on = model.a(x)[:, -1] > 0
+        same_sign = x[on][:8] if int(on.sum()) >= 8 else x[~on][:8]  # no kink between the examples themselves
+        with pytest.raises(NNProbeError, match="Tensor.mul in the forward of OneHidden"):
+            check_codes_complete(model, same_sign)
+
+
+@pytest.mark.parametrize("fn", [torch.sigmoid, torch.tanh, F.selu, F.gelu])
+def test_functional_smooth_activations_are_refused(fn):
+    with pytest.raises(NNProbeError, match="not a ReLU-like"):
+        record_codes(_model(lambda h: F.relu(fn(h))), torch.randn(8, 5))
