@@ -219,7 +219,7 @@ def _faiss_kneighbors(q, t, k, exclude_self):
             dist[rows[done]] = key[done, :need] // n_train
             idx[rows[done]] = key[done, :need] % n_train
             rows = rows[~done]
-            if rows.size and fetch * 4 > min(n_train, _FAISS_MAX_FETCH):
+            if rows.size and min(n_train, 4 * fetch) > _FAISS_MAX_FETCH:
                 dist[rows], idx[rows] = _numpy_kneighbors(q[rows], t, need, False, _NUMPY_BLOCK_ROWS)
                 break
             fetch = min(n_train, fetch * 4)
