@@ -181,6 +181,8 @@ def test_a_caller_prepared_run_dir_is_used_as_is(digits, tmp_path, uninterrupted
         (tmp_path / "result.json").write_text("{}")
     assert json.loads((tmp_path / "state.json").read_text())["status"] == "done"
     assert json.loads((tmp_path / "config.json").read_text())["probe"] == "margin"
+    with pytest.raises(NNProbeError, match="prepared with mode 'resume'"):
+        train(fresh(digits), digits, TrainConfig(**CONFIG), out_dir=run, overwrite=True)
     assert same_weights(result.model, full.model)
 
 
