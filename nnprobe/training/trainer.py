@@ -105,7 +105,8 @@ def train(model: nn.Module, dataset, config: TrainConfig | None = None, *, callb
     if (resume or overwrite) and out_dir is None:
         raise NNProbeError(f"{'resume' if resume else 'overwrite'} needs a run directory", "pass out_dir (--out)")
     if (resume or overwrite) and isinstance(out_dir, RunDir):
-        raise NNProbeError(f"out_dir is a RunDir prepared with mode '{out_dir.mode}'; resume/overwrite would be ignored",
+        raise NNProbeError(f"out_dir is a RunDir prepared with mode '{out_dir.mode}'; resume/overwrite would be "
+                           "ignored",
                            "choose the mode in prepare_run_dir(..., mode=...) and drop resume/overwrite here")
     device = resolve_device(config.device)
     seed_everything(config.seed)

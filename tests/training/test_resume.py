@@ -77,7 +77,8 @@ def test_interrupted_then_resumed_equals_uninterrupted(digits, uninterrupted, tm
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["status"] == "done" and state["attempts"] == 2 and state["error"] is None
     final = torch.load(tmp_path / "checkpoints" / "final.pt", weights_only=False)
-    assert final["epoch"] == 6 and all(torch.equal(v, full.model.state_dict()[k].cpu()) for k, v in final["state_dict"].items())
+    expected = full.model.state_dict()
+    assert final["epoch"] == 6 and all(torch.equal(v, expected[k].cpu()) for k, v in final["state_dict"].items())
 
 
 def test_resume_cuts_log_lines_written_after_the_checkpoint(digits, tmp_path, uninterrupted):
