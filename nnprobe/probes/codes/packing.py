@@ -54,7 +54,9 @@ class LayerSlice:
     """Where one recorded activation site sits inside a code row.
 
     ``name`` is the module path (``features.1``) or, for a functional call, the enclosing module's path
-    plus the call (``block.<relu#0>``); ``shape`` is the per-example shape of the site; ``start`` the first bit.
+    plus the call (``block.<relu>``, then ``block.<relu>@2`` for its second call); ``kind`` the module type
+    or the spelling of the call (``nn.ReLU``, ``torch.clamp``); ``shape`` is the per-example shape of the
+    site; ``start`` the first bit.
     """
 
     name: str

@@ -101,7 +101,8 @@ _RRELU = {F.rrelu: "F.rrelu", torch.rrelu: "torch.rrelu", torch.rrelu_: "torch.r
 if hasattr(F, "rrelu_"):
     _RRELU[F.rrelu_] = "F.rrelu_"
 _CLAMP = {torch.clamp: "torch.clamp", _T.clamp: "Tensor.clamp", torch.clip: "torch.clip", _T.clip: "Tensor.clip",
-          torch.clamp_: "torch.clamp_", _T.clamp_: "Tensor.clamp_", torch.clip_: "torch.clip_", _T.clip_: "Tensor.clip_"}
+          torch.clamp_: "torch.clamp_", _T.clamp_: "Tensor.clamp_", torch.clip_: "torch.clip_",
+          _T.clip_: "Tensor.clip_"}
 _CLAMP_MIN = {torch.clamp_min: "torch.clamp_min", _T.clamp_min: "Tensor.clamp_min",
               torch.clamp_min_: "torch.clamp_min_", _T.clamp_min_: "Tensor.clamp_min_"}
 _THRESHOLD = {F.threshold: "F.threshold", torch.threshold: "torch.threshold", torch.threshold_: "torch.threshold_"}
