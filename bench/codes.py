@@ -183,12 +183,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (seconds)")
     parser.add_argument("--only", choices=["record", "knn", "knn_faiss", "redundancy"], help="run one part")
     args = parser.parse_args()
+    quick = args.quick
     parts = {
-        "record": (lambda: bench_record(10000, 10000)) if args.quick else (lambda: bench_record(60000, 10000)),
-        "knn": (lambda: bench_knn(2000, 500, 2048, 9)) if args.quick else (lambda: bench_knn(10000, 2000, 2048, 9)),
-        "knn_faiss": ((lambda: bench_knn_faiss(10000, 2000, 2048, 9, repeats=3)) if args.quick
-                      else (lambda: bench_knn_faiss(60000, 10000, 2048, 9, repeats=3))),
-        "redundancy": (lambda: bench_redundancy(10000, 10000)) if args.quick else (lambda: bench_redundancy(60000, 10000)),
+        "record": lambda: bench_record(10000 if quick else 60000, 10000),
+        "knn": lambda: bench_knn(2000, 500, 2048, 9) if quick else bench_knn(10000, 2000, 2048, 9),
+        "knn_faiss": lambda: bench_knn_faiss(10000 if quick else 60000, 2000 if quick else 10000, 2048, 9, repeats=3),
+        "redundancy": lambda: bench_redundancy(10000 if quick else 60000, 10000),
     }
     for name, run in parts.items():  # recording first, so the process's peak memory is the recording's
         if args.only in (None, name):
