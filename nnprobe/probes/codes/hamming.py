@@ -174,15 +174,14 @@ def _smallest_tied(d: np.ndarray, need: int, hi: np.ndarray) -> tuple[np.ndarray
     return _first_per_row(rows[order], cols[order], vals[order], b, need)
 
 
-def _numpy_kneighbors(q, t, k, exclude_self, block_rows, row_ids=None):
-    """Exact k nearest by the numpy kernel; ``row_ids`` are the training rows the queries are (self-exclusion)."""
+def _numpy_kneighbors(q, t, k, exclude_self, block_rows):
+    """Exact k nearest by the numpy kernel (``exclude_self``: query row i is training row i)."""
     dist_out = np.empty((q.shape[0], k), dtype=np.int64)
     idx_out = np.empty((q.shape[0], k), dtype=np.int64)
     for start, dist in _distance_blocks(q, t, block_rows):
         b = dist.shape[0]
         if exclude_self:
-            own = np.arange(start, start + b) if row_ids is None else row_ids[start:start + b]
-            dist[np.arange(b), own] = np.iinfo(dist.dtype).max  # farther than any real code
+            dist[np.arange(b), np.arange(start, start + b)] = np.iinfo(dist.dtype).max  # farther than any code
         dist_out[start:start + b], idx_out[start:start + b] = _smallest(dist, k)
     return dist_out, idx_out
 
