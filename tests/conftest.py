@@ -11,7 +11,7 @@ import torch
 # one thread: predictable on the 2-core CI machine, and no oversubscription when tests start worker processes
 torch.set_num_threads(1)
 
-MNIST_CANDIDATES = [os.environ.get("NNPROBE_DATA"), "/tmp/mnistnpm/package/data"]
+MNIST_CANDIDATES = [os.environ.get("NNPROBE_DATA")]   # the data search path (.ci/run sets it)
 
 
 def _find_mnist() -> str | None:

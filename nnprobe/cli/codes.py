@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from nnprobe.cli.common import _stack, opt, pass_opts, print_result, run_options
+from nnprobe.cli.common import _stack, mode_options, opt, pass_opts, print_result, run_mode, run_options
 from nnprobe.errors import NNProbeError
 from nnprobe.results import format_value
 
@@ -67,7 +67,8 @@ FACTOR_COLUMNS = ["model_test_accuracy", "redundancy_ratio_train", "redundancy_r
                   "knn_test_accuracy", "logistic_test_accuracy"]
 
 
-def reproduce_codes(quick: bool, out: Path, data: str, data_dir, device: str, progress: bool) -> tuple[Path, Path]:
+def reproduce_codes(quick: bool, out: Path, data: str, data_dir, device: str, progress: bool,
+                    mode: str = "new") -> tuple[Path, Path]:
     """Headline models, factor sweeps and phase chart, written as ``report.md`` / ``report.html`` in ``out``."""
     from nnprobe.experiments import load_result
     from nnprobe.experiments.plans import codes_full_plan, codes_quick_plan, plan_run
@@ -86,7 +87,7 @@ def reproduce_codes(quick: bool, out: Path, data: str, data_dir, device: str, pr
     headline = []
     for entry in headline_runs(data, quick):
         sub = out / entry["key"]
-        plan_run(entry, data_dir=data_dir, device=device).execute(sub, progress=progress)
+        plan_run(entry, data_dir=data_dir, device=device).execute(sub, mode=mode, progress=progress)
         _, result = load_result(sub)
         draw_run(sub, title=f"{data} {entry['title']}")
         headline.append({"model": entry["title"], **result.summary()})
@@ -98,7 +99,9 @@ def reproduce_codes(quick: bool, out: Path, data: str, data_dir, device: str, pr
     runner = get_runner("codes", {k: v for k, v in {"data_dir": data_dir, "device": device}.items() if v is not None})
     completed = {name: [runner.complete(p) for p in points] for name, points in plan.items()}
     unique = list({point_key(p): p for pts in completed.values() for p in pts}.values())
-    table = ResultsTable(out / "results.sqlite")
+    if mode == "overwrite":
+        (out / "results.sqlite").unlink(missing_ok=True)
+    table = ResultsTable(out / "results.sqlite")   # a sweep table always resumes: finished points are kept
     click.echo(f"[codes] sweep: {len(unique)} points (resumes from {out / 'results.sqlite'}) ...")
     run_sweep(unique, runner, table, progress=progress)
     by_key = {r["key"]: {**r["params"], **(r["metrics"] or {})} for r in table.records("done")}
@@ -181,7 +184,9 @@ def register(main, reproduce):
                   help="Directory with the dataset files [env NNPROBE_DATA].")
     @click.option("--device", default=None, help="cpu, cuda, auto [default: the probe's, auto].")
     @click.option("--progress/--no-progress", default=True, show_default=True)
-    def reproduce_codes_cmd(quick, out, data, data_dir, device, progress):
+    @mode_options
+    def reproduce_codes_cmd(quick, out, data, data_dir, device, progress, resume, overwrite):
         """Reproduce He et al. (2021): well-trained MLPs, factor sweeps and the activation hash phase chart."""
-        md, html = reproduce_codes(quick, Path(out), data, data_dir, device, progress)
+        mode = run_mode({"resume": resume, "overwrite": overwrite})
+        md, html = reproduce_codes(quick, Path(out), data, data_dir, device, progress, mode)
         click.echo(f"report: {md}\n        {html}")

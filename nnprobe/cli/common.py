@@ -96,11 +96,30 @@ def train_options(probe: str):
     ])
 
 
+def mode_options(fn):
+    """``--resume`` / ``--overwrite``: what to do with an ``--out`` that holds an earlier run."""
+    return _stack([
+        click.option("--resume", is_flag=True, help="Continue the interrupted run in --out (same settings, checked): "
+                                                    "finished epochs, snapshots and results are kept."),
+        click.option("--overwrite", is_flag=True, help="Delete the earlier run in --out first."),
+    ])(fn)
+
+
+def run_mode(opts: dict) -> str:
+    """``new``, ``resume`` or ``overwrite`` from the flags (both flags: an error)."""
+    require(not (opts.get("resume") and opts.get("overwrite")), "--resume and --overwrite were both given",
+            "pass only one of them")
+    return "resume" if opts.get("resume") else "overwrite" if opts.get("overwrite") else "new"
+
+
 def output_options(probe: str, default_out: str):
-    """``--out DIR`` and ``--format text|json``."""
+    """``--out DIR``, ``--resume`` / ``--overwrite`` and ``--format text|json``."""
     return _stack([
         click.option("--out", type=click.Path(file_okay=False), default=default_out, show_default=True,
-                     help="Run directory: result.json, figures, and the training run (config.json, metrics.jsonl, checkpoints/; under train/ for the probes)."),
+                     help="Run directory: result.json, figures, state.json and the training run (config.json, "
+                          "metrics.jsonl, checkpoints/; under train/ for the probes). A used one is refused unless "
+                          "--resume or --overwrite."),
+        mode_options,
         click.option("--format", "format", type=click.Choice(["text", "json"]), default="text", show_default=True,
                      help="json: print the summary as one JSON object (nothing else on stdout)."),
     ])
@@ -150,7 +169,7 @@ def execute_command(probe: str, opts: dict, on_event=None):
         if on_event is not None:
             on_event(kind, payload, echo)
 
-    result = run.execute(out, progress=progress_wanted(opts), on_event=event)
+    result = run.execute(out, mode=run_mode(opts), progress=progress_wanted(opts), on_event=event)
     figures = draw_run(out, title=run.data.data)
     return run, result, figures
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from nnprobe.cli.common import _stack, opt, pass_opts, print_result, run_options
+from nnprobe.cli.common import _stack, mode_options, opt, pass_opts, print_result, run_mode, run_options
 from nnprobe.errors import NNProbeError
 
 PAPER = ('Daróczy, Aleksziev & Benczúr, "Tangent Space Separability in Feedforward Neural Networks" '
@@ -118,7 +118,8 @@ def _option_section(report, study, run, sub: Path, name: str) -> None:
     report.figure(sub / "options.png", f"{name}: GradNet test accuracy per option variant")
 
 
-def reproduce_gradnet(quick: bool, out: Path, data_dir, device: str | None, progress: bool) -> tuple[Path, Path]:
+def reproduce_gradnet(quick: bool, out: Path, data_dir, device: str | None, progress: bool,
+                      mode: str = "new") -> tuple[Path, Path]:
     """Snapshot tables for MNIST, Fashion-MNIST and (full run, when present) CIFAR-10, in one report."""
     from nnprobe.experiments import load_result
     from nnprobe.experiments.plans import gradnet_plan, plan_run
@@ -143,7 +144,7 @@ def reproduce_gradnet(quick: bool, out: Path, data_dir, device: str | None, prog
         click.echo(f"[gradnet] {name} ...")
         sub = out / name
         run = plan_run(entry, data_dir=data_dir, device=device)
-        run.execute(sub, progress=progress)
+        run.execute(sub, mode=mode, progress=progress)
         run, study = load_result(sub)
         draw_run(sub, title=name)
         summary = run.data.load(run.train.seed).summary()
@@ -192,7 +193,9 @@ def register(main, reproduce):
                   help="Directory with the dataset files [env NNPROBE_DATA].")
     @click.option("--device", default=None, help="cpu, cuda, auto [default: the probe's, auto].")
     @click.option("--progress/--no-progress", default=True, show_default=True)
-    def reproduce_gradnet_cmd(quick, out, data_dir, device, progress):
+    @mode_options
+    def reproduce_gradnet_cmd(quick, out, data_dir, device, progress, resume, overwrite):
         """Reproduce the GradNet snapshot table (base vs GradNet accuracy) on MNIST, Fashion-MNIST, CIFAR-10."""
-        md, html = reproduce_gradnet(quick, Path(out), data_dir, device, progress)
+        mode = run_mode({"resume": resume, "overwrite": overwrite})
+        md, html = reproduce_gradnet(quick, Path(out), data_dir, device, progress, mode)
         click.echo(f"report: {md}\n        {html}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from nnprobe.cli.common import _stack, opt, pass_opts, print_result, run_options
+from nnprobe.cli.common import _stack, mode_options, opt, pass_opts, print_result, run_mode, run_options
 from nnprobe.errors import NNProbeError
 
 PAPER = 'Li, Ding & Gao, "On the decision boundary of deep neural networks" (arXiv 1808.05385)'
@@ -26,8 +26,9 @@ def margin_options(fn):
         opt("margin", "multi_class", "SVM for more than two classes.",
             type=click.Choice(["ovr", "crammer_singer", "both"])),
         opt("margin", "solver", "SVM solver."),
-        opt("margin", "every", "Measure every N epochs during training.", type=int),
-        opt("margin", "log_spaced", "Measure at about N log-spaced epochs during training.", type=int),
+        opt("margin", "every", "Measure every N epochs during training (0: never).", type=int),
+        opt("margin", "log_spaced", "Measure at about N log-spaced epochs during training (0: only at the end).",
+            type=int),
         opt("margin", "retrain_epochs", "Re-initialise the head and retrain it alone for N epochs on frozen features "
                                         "(0: skip).", type=int),
         opt("margin", "head", "Dotted name of the final linear layer (default: the layer whose output is the model's)."),
@@ -68,7 +69,8 @@ def command_line(probe: str, params: dict) -> str:
     return f"nnprobe {probe} " + " ".join(parts)
 
 
-def reproduce_margin(out: Path, quick: bool, data_dir=None, only: tuple[str, ...] = (), progress: bool = False):
+def reproduce_margin(out: Path, quick: bool, data_dir=None, only: tuple[str, ...] = (), progress: bool = False,
+                     mode: str = "new"):
     """Run the reference experiments and write one Markdown + HTML report into ``out``."""
     from nnprobe.experiments import load_result
     from nnprobe.experiments.plans import margin_plan, plan_run
@@ -94,7 +96,7 @@ def reproduce_margin(out: Path, quick: bool, data_dir=None, only: tuple[str, ...
             continue
         t0 = time.perf_counter()
         sub = out / entry["key"]
-        plan_run(entry, data_dir=data_dir).execute(sub, progress=progress)
+        plan_run(entry, data_dir=data_dir).execute(sub, mode=mode, progress=progress)
         run, result = load_result(sub)
         figures = draw_run(sub, title=entry["key"])
         report.text(f"`{command_line('margin', entry['params'])}` (seed used: {result.seed}; "
@@ -148,8 +150,10 @@ def register(main, reproduce) -> None:
                   help="Directory with MNIST / CIFAR-10 files [env NNPROBE_DATA].")
     @click.option("--only", multiple=True, help="Run only these experiments (blobs, blobs3, mnist01, cifar02, mnist012).")
     @click.option("--progress/--no-progress", default=False, show_default=True)
-    def reproduce_margin_cmd(quick, out, data_dir, only, progress):
+    @mode_options
+    def reproduce_margin_cmd(quick, out, data_dir, only, progress, resume, overwrite):
         """Reference experiments of Li, Ding & Gao (2018): simulated clusters, MNIST 0/1 ResNet, CIFAR-10 0/2 and
         MNIST 0/1/2 DenseNet, with the retrained-head experiment; writes report.md and report.html."""
-        md, html = reproduce_margin(Path(out), quick, data_dir, tuple(only), progress)
+        mode = run_mode({"resume": resume, "overwrite": overwrite})
+        md, html = reproduce_margin(Path(out), quick, data_dir, tuple(only), progress, mode)
         click.echo(f"wrote {md} and {html}")

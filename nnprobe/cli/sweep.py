@@ -199,13 +199,13 @@ def register(main, reproduce):
     @sweep.command("probes")
     def probes_cmd():
         """List the probes a sweep can run."""
-        from nnprobe.sweeps.probes import _FACTORIES, _NOT_YET
+        from nnprobe.experiments import PROBES
+        from nnprobe.sweeps.probes import probe_names
 
-        for name, factory in sorted(_FACTORIES.items()):
-            doc = (factory.__doc__ or "").strip().replace("``", "").splitlines()
-            click.echo(f"{name:10s} {doc[0].split(': ', 1)[-1] if doc else ''}")
-        for name, module in _NOT_YET.items():
-            click.echo(f"{name:10s} not yet: {module} has no sweep adapter")
+        for name in probe_names():
+            what = "a run of the experiment layer (flat settings, the CLI's defaults)" if name in PROBES \
+                else "checks an engine (sleep, fail, crash on request)"
+            click.echo(f"{name:10s} {what}")
         click.echo(f"{'pkg.mod:fn':10s} any importable function point -> dict of metrics")
 
 

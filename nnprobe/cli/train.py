@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import click
-
 from nnprobe.cli.common import echo_metrics, pass_opts, print_result, run_options
 
 

@@ -48,6 +48,7 @@ class ProbeEntry:
     defaults: dict
     execute: Callable
     validate: Callable | None = None
+    preflight: Callable | None = None   # (run, dataset, untrained or loaded model): raise on bad settings
 
 
 PROBES: dict[str, ProbeEntry] = {}
@@ -65,11 +66,16 @@ def _n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _train(run, model, dataset, spec, out: Path | None, callbacks=(), subdir: str = "train"):
+def _train(run, model, dataset, spec, out: Path | None, claimed, callbacks=(), inside: bool = False):
+    """Train into ``out/train`` (``inside``: into the claimed run directory itself), resuming when the run does."""
     from nnprobe.training import train
 
-    out_dir = None if out is None else (out / subdir if subdir else out)
-    return train(model, dataset, run.train, callbacks=list(callbacks), out_dir=out_dir, model_spec=spec)
+    if out is None:
+        return train(model, dataset, run.train, callbacks=list(callbacks), model_spec=spec)
+    if inside:
+        return train(model, dataset, run.train, callbacks=list(callbacks), out_dir=claimed, model_spec=spec)
+    return train(model, dataset, run.train, callbacks=list(callbacks), out_dir=out / "train", model_spec=spec,
+                 resume=claimed.resuming)
 
 
 def _prepare(run):
@@ -80,11 +86,11 @@ def _prepare(run):
 
 
 # ------------------------------------------------------------------------------------------------ train
-def _execute_train(run, out, on_event):
+def _execute_train(run, out, on_event, claimed):
     dataset, model, spec = _prepare(run)
     if run.model.checkpoint is not None:
         raise NNProbeError("the train probe trains a zoo model; it takes no checkpoint", "drop --checkpoint")
-    result = _train(run, model, dataset, spec, out, subdir="")   # the run directory is the training directory
+    result = _train(run, model, dataset, spec, out, claimed, inside=True)   # the run directory is the training one
     return TrainRunResult(final=plain(result.final), history=plain(result.history), n_params=_n_params(model),
                           seconds=result.seconds)
 
@@ -113,7 +119,7 @@ def _wants_live_seed(run) -> bool:
     return run.model.checkpoint is None and dim is not None and dim <= 4
 
 
-def _execute_margin(run, out, on_event):
+def _execute_margin(run, out, on_event, claimed):
     from dataclasses import replace
 
     dataset = run.data.load(run.train.seed)
@@ -122,8 +128,7 @@ def _execute_margin(run, out, on_event):
         if seed != run.train.seed:
             if on_event is not None:
                 on_event("live_seed", {"seed": seed})
-            run = replace(run, train=replace(run.train, seed=seed))
-            dataset = run.data.load(seed)
+            run = replace(run, train=replace(run.train, seed=seed))   # the data stay those of the given seed
     model, spec = run.model.build(dataset, run.train.seed)
     curve = []
     if run.model.checkpoint is None:
@@ -132,16 +137,16 @@ def _execute_margin(run, out, on_event):
             first_mode = run.config.modes(dataset.num_classes)[0]
             callbacks.append(MarginCallback(every=run.config.every, log_spaced=run.config.log_spaced, C=run.config.C,
                                             multi_class=first_mode, head_name=run.config.head))
-        _train(run, model, dataset, spec, out, callbacks)
+        _train(run, model, dataset, spec, out, claimed, callbacks)
         curve = callbacks[0].results if callbacks else []
     return measure_margin(model, dataset, run.config, curve=curve, seed=run.train.seed)
 
 
 # ------------------------------------------------------------------------------------------------ codes
-def _execute_codes(run, out, on_event):
+def _execute_codes(run, out, on_event, claimed):
     dataset, model, spec = _prepare(run)
     if run.model.checkpoint is None:
-        _train(run, model, dataset, spec, out)
+        _train(run, model, dataset, spec, out, claimed)
     return measure_codes(model, dataset, run.config, seed=run.train.seed)
 
 
@@ -150,6 +155,31 @@ def _validate_codes(run) -> None:
     if act is not None and act not in ("relu", "leaky_relu"):
         raise NNProbeError(f"the codes probe needs ReLU units; --activation {act} has no on/off pattern",
                            "use --activation relu (the default)")
+
+
+def _preflight_margin(run, dataset, model) -> None:
+    from nnprobe.models import split_head
+
+    split = split_head(model, run.config.head, example=dataset.x_train[:2])
+    if split.num_classes != dataset.num_classes:
+        raise NNProbeError(f"the head '{split.head_name}' has {split.num_classes} outputs but the dataset has "
+                           f"{dataset.num_classes} classes", "probe the model on the dataset it was trained on, or "
+                                                             "name the right layer with --head")
+
+
+def _preflight_codes(run, dataset, model) -> None:
+    from nnprobe.probes.codes import record_codes
+
+    record_codes(model, dataset.x_train[:8], layers=run.config.layers)
+
+
+def _preflight_gradnet(run, dataset, model) -> None:
+    from nnprobe.probes.gradspace import GradientLayout, parse_structure
+    from nnprobe.probes.gradspace.gradnet import block_inputs
+
+    structure = run.config.structure_for(model)
+    block_inputs(GradientLayout.from_model(model, run.config.params).groups(), len(parse_structure(structure)),
+                 run.config.window)
 
 
 # ------------------------------------------------------------------------------------------------ gradnet
@@ -182,7 +212,7 @@ def _finished_snapshots(out: Path | None, config: dict) -> dict:
     return done
 
 
-def _execute_gradnet(run, out, on_event):
+def _execute_gradnet(run, out, on_event, claimed):
     from dataclasses import replace
 
     from nnprobe.io import write_json_atomic
@@ -193,7 +223,7 @@ def _execute_gradnet(run, out, on_event):
         return measure_gradspace(model, dataset, run.config, seed=run.train.seed)
     snapshots = run.train.snapshot_epochs or default_snapshots(run.train.epochs)
     key = run.to_dict()
-    done = _finished_snapshots(out, key)
+    done = _finished_snapshots(out, key) if claimed is not None and claimed.resuming else {}
 
     def saved(res: GradSpaceResult, snapshot) -> None:
         if out is not None:   # the model first: a result file marks a finished snapshot
@@ -240,10 +270,11 @@ def register(entry: ProbeEntry) -> None:
 register(ProbeEntry("train", None, TrainRunResult, {"data": "digits", "model": "mlp"}, _execute_train))
 register(ProbeEntry("margin", MarginConfig, MarginProbeResult,
                     {"data": "mnist:0,1", "model": "resnet", "epochs": 5, "lr": 0.05, "batch_size": 128},
-                    _execute_margin))
+                    _execute_margin, preflight=_preflight_margin))
 register(ProbeEntry("codes", CodesConfig, CodesResult, {"data": "digits", "model": "mlp", "epochs": 10},
-                    _execute_codes, _validate_codes))
+                    _execute_codes, _validate_codes, _preflight_codes))
 register(ProbeEntry("gradnet", GradSpaceConfig, _GradNetResult,
-                    {"data": "mnist", "model": "cnn", "epochs": 6, "lr": 0.01, "batch_size": 64}, _execute_gradnet))
+                    {"data": "mnist", "model": "cnn", "epochs": 6, "lr": 0.01, "batch_size": 64}, _execute_gradnet,
+                    preflight=_preflight_gradnet))
 
 __all__ = ["PROBES", "ProbeEntry", "TrainRunResult", "default_snapshots", "get_probe", "live_seed", "register"]

@@ -55,13 +55,14 @@ class Run:
     # ---------------------------------------------------------------------------------------- building
     @classmethod
     def from_flat(cls, probe: str, params: dict | None = None) -> "Run":
-        """A run from flat settings; unset (or ``None``) settings take the probe's defaults, then each config's.
+        """A run from flat settings; settings not given take the probe's defaults, then each config's (an explicit
+        ``None`` is a value: e.g. ``log_spaced=None`` measures only at the end).
 
         >>> Run.from_flat("margin", {}).data.data, Run.from_flat("train", {}).data.data
         ('mnist:0,1', 'digits')
         """
         entry = get_probe(probe)
-        params = {k: v for k, v in dict(params or {}).items() if v is not None}
+        params = dict(params or {})
         merged = {**entry.defaults, **params}
         data_keys, train_keys = DataConfig.field_names(), _train_fields()
         config_keys = entry.config_cls.field_names() if entry.config_cls else []
@@ -106,6 +107,16 @@ class Run:
         if entry.validate is not None:
             entry.validate(self)
 
+    def preflight(self) -> None:
+        """Load the data, build (or load) the model and let the probe check it (head, layers, structure), so
+        that a wrong dataset, class list, architecture or probe setting is reported before anything is trained
+        or written."""
+        dataset = self.data.load(self.train.seed)
+        model, _ = self.model.build(dataset, self.train.seed)
+        entry = get_probe(self.probe)
+        if entry.preflight is not None:
+            entry.preflight(self, dataset, model)
+
     def to_dict(self) -> dict:
         """Nested, JSON-ready form."""
         train = self.train.to_dict()
@@ -125,21 +136,33 @@ class Run:
         return Run.from_flat(self.probe, {**self.to_flat(), **flat})
 
     # ---------------------------------------------------------------------------------------- running
-    def execute(self, out_dir: str | Path | None = None, *, progress: bool | None = None,
+    def execute(self, out_dir: str | Path | None = None, *, mode: str = "new", progress: bool | None = None,
                 on_event=None) -> Result:
         """Load the data, build or load the model, train it as the probe needs, measure; returns the result.
 
-        With ``out_dir``, the training run directory goes in ``out_dir/train`` and the result is written
-        atomically to ``out_dir/result.json`` (the run, the summary and the whole result).
-        ``on_event(kind, payload)`` receives progress events (e.g. each finished GradNet snapshot).
+        With ``out_dir``, the directory is claimed for this run (``mode``: ``new`` refuses a used directory,
+        ``resume`` continues an interrupted run of the same settings -- training from its last epoch, GradNet
+        snapshots and margin curve points already measured are kept -- and returns a finished run's result
+        without recomputing, ``overwrite`` clears it first). Its ``state.json`` says ``running`` / ``done`` /
+        ``failed`` / ``interrupted``; training goes in ``out_dir/train`` (the ``train`` probe: ``out_dir``
+        itself); the result is written atomically to ``out_dir/result.json``. ``on_event(kind, payload)``
+        receives progress events (e.g. each finished GradNet snapshot).
         """
         from nnprobe.io import write_json_atomic
+        from nnprobe.training.rundir import prepare_run_dir
 
         start = time.perf_counter()
-        out = None if out_dir is None else Path(out_dir)
         run = self if progress is None else self._with_progress(progress)
-        result = get_probe(self.probe).execute(run, out, on_event)
-        if out is not None:
+        entry = get_probe(self.probe)
+        self.preflight()   # bad data or model settings fail here, before the run directory is touched
+        if out_dir is None:
+            return entry.execute(run, None, on_event, None)
+        out = Path(out_dir)
+        claimed = prepare_run_dir(out, self.to_dict(), mode)
+        if claimed.resuming and (out / RESULT_FILE).is_file():
+            return load_result(out)[1]
+        with claimed.running():
+            result = entry.execute(run, out, on_event, claimed)
             write_json_atomic(out / RESULT_FILE, {"format": RESULT_FORMAT, "probe": self.probe, "run": self.to_dict(),
                                                   "summary": result.summary(), "result": result.to_dict(),
                                                   "seconds": time.perf_counter() - start})

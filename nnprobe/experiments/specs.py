@@ -13,6 +13,7 @@ from nnprobe.config import Config, check_choice, check_float, check_int
 from nnprobe.errors import NNProbeError
 
 NORMALIZATIONS = ("standard", "unit", "none")
+_LOADED: dict = {}   # (settings, seed) -> Dataset, most recent last
 POSITIVE_MODEL_OPTIONS = ("width", "depth", "feature_dim", "fc_width", "channels", "growth")
 
 
@@ -47,7 +48,18 @@ class DataConfig(Config):
         check_choice("normalize", self.normalize, NORMALIZATIONS)
 
     def load(self, seed: int = 0):
-        """The :class:`~nnprobe.data.Dataset` (at least two classes, or an error)."""
+        """The :class:`~nnprobe.data.Dataset` (at least two classes, or an error); the last two loaded are kept,
+        so checking a run before it starts and running it read the files once."""
+        import json
+
+        key = (json.dumps(self.to_dict(), sort_keys=True), seed)
+        if key not in _LOADED:
+            _LOADED[key] = self._load(seed)
+            while len(_LOADED) > 2:
+                _LOADED.pop(next(iter(_LOADED)))
+        return _LOADED[key]
+
+    def _load(self, seed: int):
         from nnprobe.data import load_dataset
 
         ds = load_dataset(self.data, data_dir=self.data_dir, samples_per_class=self.samples_per_class,

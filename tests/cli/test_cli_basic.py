@@ -43,9 +43,19 @@ def test_bad_input_is_one_readable_line_not_a_traceback(tmp_path, monkeypatch):
     cases = [
         (["train", "--data", "imagenet"], "unknown dataset"),
         (["train", "--data", "digits:1,42"], "no class 42"),
-        (["train", "--model", "densenet", "--width", "3"], "--width does not apply"),
+        (["train", "--model", "densenet", "--width", "3"], "model 'densenet' does not take option(s) width"),
         (["train", "--model", "resnet", "--depth", "7"], "6n+2"),
-        (["train", "--snapshot-epochs", "x"], "bad --snapshot-epochs"),
+        (["train", "--snapshot-epochs", "x"], "bad snapshot epochs"),
+        (["train", "--width", "0"], "width must be an integer >= 1, got 0"),
+        (["train", "--feature-dim", "0"], "feature_dim must be an integer >= 1"),
+        (["codes", "--width", "0"], "width must be an integer >= 1"),
+        (["train", "--dropout", "1.5"], "dropout must be a finite number in [0.0, 1.0)"),
+        (["train", "--data", "synthetic:gauss,k=1"], "a classifier needs at least two"),
+        (["train", "--snapshot-epochs", "5", "--epochs", "2"], "come after the last epoch"),
+        (["codes", "--activation", "tanh"], "needs ReLU units"),
+        (["train", "--data-dir", str(tmp_path / "nowhere")], "does not exist"),
+        (["margin", "--multi-class", "ovr", "--log-spaced", "-1"], "log_spaced must be an integer >= 0"),
+        (["gradnet", "--gradnet-dropout", "1.5"], "gradnet_dropout must be a finite number"),
         (["train", "--data", "mnist", "--data-dir", str(tmp_path)], "nnprobe data fetch mnist"),
     ]
     for args, fragment in cases:

@@ -58,7 +58,7 @@ def test_dry_run_and_errors(tmp_path):
     result = invoke("sweep", "run", tmp_path / "s.yaml", "--dry-run", "--workers", "2")
     assert result.exit_code == 0 and "4 point(s) of probe 'train' in 2 task(s)" in result.output
     bad = CliRunner().invoke(main, ["sweep", "run", "--probe", "margin", "--grid", "c=1,10", "--out", str(tmp_path / "m")])
-    assert bad.exit_code != 0 and "does not take parameter(s) ['c']" in bad.output and "Traceback" not in bad.output
+    assert bad.exit_code != 0 and "unknown 'margin' setting(s): c" in bad.output and "Traceback" not in bad.output
     (tmp_path / "bad.yaml").write_text("probe: codes\ngrid: {width: 4}\n")
     bad = CliRunner().invoke(main, ["sweep", "run", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "b")])
     assert bad.exit_code != 0 and "must be a non-empty list" in bad.output

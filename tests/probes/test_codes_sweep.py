@@ -1,25 +1,29 @@
-"""Sweep points, regimes, a resumable sweep on digits, and the real-MNIST claim of the paper."""
+"""Codes sweep plans, regimes, a resumable sweep on digits, and the real-MNIST claim of the paper."""
 
 from __future__ import annotations
 
 import pytest
 
 from nnprobe.errors import NNProbeError
-from nnprobe.probes.codes.sweep import (PointRunner, assign_regimes, factor_line, full_plan, make_point, phase_grid,
-                                        quick_plan, rows_for, unique_points)
+from nnprobe.experiments import Run
+from nnprobe.experiments.plans import codes_full_plan, codes_quick_plan, factor_line, phase_grid
+from nnprobe.probes.codes.regimes import assign_regimes
+from nnprobe.sweeps import get_runner, point_key
 
 
 def test_points_and_plans():
     assert len(phase_grid([2, 4], [1, 3, 10], [20, 200])) == 12
-    with pytest.raises(NNProbeError, match="unknown sweep parameter"):
-        make_point(widht=3)
+    with pytest.raises(NNProbeError, match="unknown 'codes' setting.*widht"):
+        Run.from_flat("codes", {"widht": 3})
     with pytest.raises(NNProbeError, match="unknown factor"):
         factor_line("colour", [1])
-    plan = quick_plan("digits")
+    plan = codes_quick_plan("digits")
     assert set(plan) == {"phase", "width", "depth", "epochs", "samples_per_class", "weight_decay", "dropout", "label_noise"}
-    points = [p for pts in plan.values() for p in pts]
-    assert len(unique_points(points)) <= len(points)
-    assert set(full_plan("mnist")) == set(plan)
+    runner = get_runner("codes", {})
+    points = [runner.complete(p) for pts in plan.values() for p in pts]   # every plan point is a valid run
+    assert {p["width"] for p in points} >= {2, 256} and all(p["schedule"] == "constant" for p in points)
+    assert len({point_key(p) for p in points}) < len(points)   # factor lines cross the phase grid
+    assert set(codes_full_plan("mnist")) == set(plan)
 
 
 def test_regimes_follow_redundancy_and_accuracy():
@@ -35,19 +39,21 @@ def test_regimes_follow_redundancy_and_accuracy():
 def test_sweep_runs_resumes_and_shows_width_trend(tmp_path):
     from nnprobe.sweeps import ResultsTable, run_sweep
 
-    runner = PointRunner()
+    runner = get_runner("codes", {})
     calls = []
 
     def fn(point):
         calls.append(point)
         return runner(point)
 
-    points = factor_line("width", [1, 3, 64], data="digits", epochs=15, samples_per_class=60, test_samples_per_class=30)
+    points = [runner.complete(p) for p in factor_line("width", [1, 3, 64], data="digits", epochs=15,
+                                                      samples_per_class=60, test_samples_per_class=30)]
     table = ResultsTable(tmp_path / "results.sqlite")
     run_sweep(points, fn, table, progress=False)
     run_sweep(points, fn, table, progress=False)  # everything done: nothing recomputed
     assert len(calls) == 3
-    rows = rows_for(table.rows(), points)
+    by_key = {r["key"]: {**r["params"], **r["metrics"]} for r in table.records("done")}
+    rows = [by_key[point_key(p)] for p in points]
     assert [r["width"] for r in rows] == [1, 3, 64]
     rr = [r["redundancy_ratio_train"] for r in rows]
     knn = [r["knn_test_accuracy"] for r in rows]

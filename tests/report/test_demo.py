@@ -2,7 +2,7 @@
 
 import json
 
-from nnprobe.report.demo import run_demo
+from nnprobe.cli.demo import run_demo
 
 
 def test_demo_runs_all_three_probes_and_writes_one_report(tmp_path):
@@ -10,13 +10,16 @@ def test_demo_runs_all_three_probes_and_writes_one_report(tmp_path):
     summary = run_demo(tmp_path, epochs=8, progress=False, echo=lines.append)
     assert (tmp_path / "report.html").is_file() and (tmp_path / "report.md").is_file()
     saved = json.loads((tmp_path / "demo.json").read_text())
-    assert saved["train"]["test_accuracy"] == summary["train"]["test_accuracy"] > 0.9
+    assert saved["margin"]["nn_test_accuracy"] == summary["margin"]["nn_test_accuracy"] > 0.9
     # the science, loosely: direction already well aligned, codes unique, GradNet table per snapshot
     assert summary["margin"]["svm_train_error"] == 0.0
     assert summary["margin"]["cosine_to_svm"] > 0.5
     assert summary["margin_2d"]["test_agreement"] > 0.95
     assert summary["codes"]["redundancy_ratio_train"] < 0.05
-    assert [row["epoch"] for row in summary["gradnet"]] == [1, 3, 4]
+    # the codes run repeats the margin run's training (same settings and seed): the same network
+    assert summary["codes"]["model_test_accuracy"] == summary["margin"]["nn_test_accuracy"]
+    study = json.loads((tmp_path / "gradnet" / "result.json").read_text())["result"]
+    assert [s["epoch"] for s in study["snapshots"]] == [1, 3, 4]
     html = (tmp_path / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 5
     assert any(line.startswith("report:") for line in lines)

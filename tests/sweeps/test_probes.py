@@ -12,11 +12,12 @@ from nnprobe.training import TrainConfig, seed_everything, train
 
 # trained long enough for separable features: the hard-margin SVM is then well defined (on non-separable
 # features it is not, and float round-off moves it)
-MARGIN = {"data": "digits:0,1", "epochs": 5, "feature_dim": 8, "schedule": "constant", "batch_size": 32}
+MARGIN = {"data": "digits:0,1", "model": "mlp", "epochs": 5, "feature_dim": 8, "schedule": "constant",
+          "batch_size": 32, "log_spaced": None, "retrain_epochs": 0, "device": "cpu"}
 
 
 def _direct_margin(seed, width):
-    from nnprobe.probes.margin import probe_margin
+    from nnprobe.probes.margin import MarginConfig, measure
 
     ds = load_dataset("digits:0,1", seed=seed)
     seed_everything(seed)
@@ -24,7 +25,7 @@ def _direct_margin(seed, width):
     train(model, ds, TrainConfig(epochs=5, batch_size=32, schedule="constant", seed=seed, progress=False, device="cpu"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return probe_margin(model, ds)
+        return measure(model, ds, MarginConfig(retrain_epochs=0, log_spaced=None)).main
 
 
 @pytest.mark.parametrize("ensemble", [False, True])
@@ -41,10 +42,10 @@ def test_margin_points_match_the_margin_api(tmp_path, ensemble):
 
 
 def test_gradnet_points_match_the_study_api():
-    from nnprobe.probes.gradspace import run_gradnet_study
+    from nnprobe.probes.gradspace import GradSpaceConfig, run_gradnet_study
 
-    base = {"data": "digits:0,1,2", "epochs": 2, "width": 16, "depth": 1, "snapshot_epochs": "1,2", "fit_samples": 50,
-            "gradnet_epochs": 2, "percent": 10}
+    base = {"data": "digits:0,1,2", "model": "mlp", "epochs": 2, "width": 16, "depth": 1, "snapshot_epochs": "1,2",
+            "fit_samples": 50, "gradnet_epochs": 2, "percent": 10, "lr": 0.05, "batch_size": 128, "device": "cpu"}
     (point,) = expand_points(SweepSpec("gradnet", base=base))
     runner = get_runner("gradnet", {})
     metrics = runner(point)
@@ -54,19 +55,19 @@ def test_gradnet_points_match_the_study_api():
         seed_everything(0)
         return build_model("mlp", ds.input_shape, ds.num_classes, width=16, depth=1)
 
-    gcfg, ncfg = runner._configs(point, build())
+    config = GradSpaceConfig(fit_samples=50, gradnet_epochs=2, percent=10)
     study = run_gradnet_study(ds, build, TrainConfig(epochs=2, batch_size=128, seed=0, progress=False, device="cpu"),
-                              [1, 2], gcfg, ncfg)
+                              [1, 2], config)
     rows = study.rows()
     assert metrics["e1_gradnet_test_accuracy"] == pytest.approx(rows[0]["gradnet_test_accuracy"])
     assert metrics["gradnet_test_accuracy"] == pytest.approx(rows[1]["gradnet_test_accuracy"])
     assert metrics["base_test_accuracy"] == pytest.approx(rows[1]["base_test_accuracy"])
-    assert ncfg.structure == "10+10"  # as `nnprobe gradnet`: 10 units per gradient layer of a 1-hidden-layer MLP
+    assert study.snapshots[0].structure == "10+10"  # 10 units per gradient layer of a 1-hidden-layer MLP
 
 
 def test_train_points_carry_final_metrics():
     runner = get_runner("train", {})
-    (point,) = expand_points(SweepSpec("train", base={"data": "digits", "epochs": 2, "width": 8}))
+    (point,) = expand_points(SweepSpec("train", base={"data": "digits", "epochs": 2, "width": 8, "device": "cpu"}))
     metrics = runner(point)
     ds = load_dataset("digits")
     seed_everything(0)

@@ -48,7 +48,11 @@ def test_completed_points_carry_the_probe_defaults():
     spec = SweepSpec("codes", base={"data": "digits"}, grid={"width": [4, 8]}, seeds=[0, 5])
     points = expand_points(spec)
     assert [(p["width"], p["seed"]) for p in points] == [(4, 0), (4, 5), (8, 0), (8, 5)]
-    assert all(p["depth"] == 1 and p["epochs"] == 20 for p in points)  # codes' POINT_DEFAULTS
+    from nnprobe.cli.common import probe_defaults
+
+    defaults = probe_defaults("codes")   # what `nnprobe codes` runs with no flags
+    assert all(p["epochs"] == defaults["epochs"] == 10 and p["k"] == defaults["k"] for p in points)
+    assert all(p["model"] == "mlp" and p["optimizer"] == defaults["optimizer"] for p in points)
 
 
 @pytest.mark.parametrize("data, message", [
@@ -65,14 +69,14 @@ def test_bad_specs_are_named(data, message):
 
 
 def test_probe_validation_happens_before_running():
-    with pytest.raises(NNProbeError, match="unknown sweep parameter"):
+    with pytest.raises(NNProbeError, match="unknown 'codes' setting.*widht"):
         expand_points(SweepSpec("codes", grid={"widht": [4]}))
-    with pytest.raises(NNProbeError, match="does not take parameter"):
+    with pytest.raises(NNProbeError, match="model 'mlp' does not take option"):
         expand_points(SweepSpec("train", grid={"growth": [4]}))
-    with pytest.raises(NNProbeError, match="margin probe does not take parameter"):
+    with pytest.raises(NNProbeError, match="unknown 'margin' setting"):
         expand_points(SweepSpec("margin", grid={"c": [1]}))
     assert [p["C"] for p in expand_points(SweepSpec("margin", grid={"C": [1, None]}))] == [1, None]
-    with pytest.raises(NNProbeError, match="unknown selection criterion"):
+    with pytest.raises(NNProbeError, match="unknown criterion"):
         expand_points(SweepSpec("gradnet", base={"criterion": "loudest"}))
     with pytest.raises(NNProbeError, match="unknown probe"):
         expand_points(SweepSpec("nope", grid={"x": [1]}))

@@ -195,8 +195,8 @@ class GradientExtractor:
         """Estimated working memory of one example, in bytes (from one single-example forward pass, cached).
 
         ``itemsize * (R * (D + F + P) + A + U)``: ``R`` labels of the ``D`` kept coordinates, of the full
-        gradients ``F`` of fallback parameters and full-conv temporaries, and of the deltas ``P`` at the
-        probed layers' outputs; ``A`` all layers' activations, ``U`` the unfolded conv inputs.
+        gradients ``F`` of fallback parameters and of the deltas ``P`` at the probed layers' outputs; ``A``
+        all layers' activations, ``U`` the unfolded conv inputs.
 
         >>> from torch import nn
         >>> GradientExtractor(nn.Linear(4, 3)).bytes_per_example(torch.randn(2, 4))   # 4 B * (3 * (15 + 3) + 3)
@@ -244,8 +244,6 @@ class GradientExtractor:
                 h.remove()
         r = int(logits.shape[-1]) if r is None else r
         extra = sum(b.numel for b in self.layout.blocks if b.module not in self.fast_modules)
-        extra += sum(b.size for b in self.layout.blocks
-                     if self.fast_modules.get(b.module) == "conv2d" and b.indices is None)
         itemsize = next(self.model.parameters()).element_size()
         per = itemsize * (r * (self.layout.dim + extra + sizes["probe"]) + sizes["act"] + sizes["unfold"])
         self._plans[key] = (int(per), r)
@@ -357,8 +355,9 @@ class GradientExtractor:
             elif d.shape[-1] == 1:
                 # the dominant cost on CPU is memory traffic: write the outer product in place, once
                 torch.mul(d[..., :, None, 0], a[None, :, None, :, 0], out=target.unflatten(-1, (d.shape[2], a.shape[1])))
-            else:
-                target.copy_(torch.einsum("rbop,bip->rboi", d, a).reshape(R, B, -1))
+            else:   # one batched matmul written straight into the result (no (R, B, O, I) temporary + copy)
+                into = out[:, :, b.offset:b.offset + b.size].unflatten(-1, (d.shape[2], a.shape[1]))
+                torch.matmul(d.transpose(0, 1), a.transpose(1, 2)[:, None], out=into)
 
     def _fill_batchnorm(self, out, name, module, inp, delta):
         # eval-mode BatchNorm: y = xhat * weight + bias per channel, xhat from the running statistics

@@ -80,6 +80,13 @@ class MarginCallback(Callback):
         result = self._measure(state)
         state.metrics.update({f"margin/{k}": v for k, v in result.summary().items()})
 
+    def state_dict(self) -> dict:
+        """The measurements so far (restored on resume, so the curve of an interrupted run is not lost)."""
+        return {"results": [r.to_dict() for r in self.results]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.results = [MarginResult.from_dict(r) for r in state.get("results", [])]
+
     def curves(self) -> dict[str, list]:
         """Per-measurement lists: ``epoch``, ``cosine_to_svm``, ``nn_weight_norm``, ... (binary adds margins)."""
         out: dict[str, list] = {"epoch": [r.epoch for r in self.results]}

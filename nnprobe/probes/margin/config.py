@@ -16,7 +16,7 @@ class MarginConfig(Config):
     ``C``: SVM soft-margin constant (``None``: hard margin, the quantity of the paper; the reference code used
     1). ``multi_class``: ``ovr``, ``crammer_singer`` (the multi-class max-margin problem) or ``both``; two
     classes always give one binary SVM. ``every`` / ``log_spaced``: when to measure during training (every N
-    epochs, or about N log-spaced epochs; both ``None``: only at the end). ``retrain_epochs``: re-initialise
+    epochs, or about N log-spaced epochs; both ``None`` or 0: only at the end). ``retrain_epochs``: re-initialise
     the head and retrain it alone on frozen features (0: skip). ``head``: dotted name of the final linear
     layer (default: found by a forward check). ``live_seed``: from the run's seed on, use the first seed whose
     untrained model has every penultimate unit active (``None``: only for feature layers of width <= 4, where a
@@ -44,8 +44,10 @@ class MarginConfig(Config):
         check_float("C", self.C, low=0.0, low_open=True, allow_none=True)
         check_choice("multi_class", self.multi_class, MULTI_CLASS_MODES)
         check_choice("solver", self.solver, SOLVERS)
-        check_int("every", self.every, minimum=1, allow_none=True)
-        check_int("log_spaced", self.log_spaced, minimum=1, allow_none=True)
+        check_int("every", self.every, minimum=0, allow_none=True)
+        check_int("log_spaced", self.log_spaced, minimum=0, allow_none=True)
+        self.every = self.every or None           # 0: never during training
+        self.log_spaced = self.log_spaced or None
         if self.every is not None and self.log_spaced is not None:
             self.log_spaced = None  # an explicit every wins over the default log-spaced schedule
         check_int("retrain_epochs", self.retrain_epochs, minimum=0)

@@ -1,11 +1,18 @@
 """Crammer-Singer multi-class SVM with unregularised intercepts (the multi-class max-margin problem).
 
 "On the decision boundary of deep neural networks" (Li, Ding, Gao) states the multi-class result for the
-max-margin problem ``min sum_c |w_c|^2  s.t.  (w_y - w_k) . x + b_y - b_k >= 1`` (Crammer-Singer form). We
-solve it exactly: Kesler's construction turns each constraint into one row ``z_ik`` of a single QP, whose
-dual the interior-point solver handles with one multiplier per class balance (those multipliers are the
-intercepts, so they are not regularised -- unlike scikit-learn's ``LinearSVC(multi_class="crammer_singer")``).
-As for the binary SVM, the QP is solved on a working set of samples and checked on all samples.
+max-margin problem ``min 1/2 sum_c |w_c|^2 + C sum_i xi_i  s.t.  (w_y - w_k) . x_i + b_y - b_k >= 1 - xi_i``
+(Crammer-Singer form; ``C = None``: hard margin). We solve it exactly, intercepts free -- unlike
+scikit-learn's ``LinearSVC(multi_class="crammer_singer")``, which regularises them.
+
+The dual has one variable per constraint, i.e. per (sample ``i``, rival class ``k``) pair, and one equality
+per class (``sum_i beta_ic = 0``, whose multipliers are the intercepts). On separable or near-separable
+features almost all of them are zero, so we work on a **working set of pairs**: the pairs nearest a cheap
+first classifier (nearest class mean, or a previous solution: ``warm_start``), solved exactly by the
+interior-point solver in kernel form (``Q_pq = x_i . x_j (e_y - e_k) . (e_y' - e_k')``, so a step costs
+``O(N^3)`` in the number of pairs ``N``, independent of ``K d``); then every pair's margin is computed with
+one ``(n, d) x (d, K)`` product and the pairs that violate the margin are added, until none is left. At
+exit the working-set solution satisfies the KKT conditions of the full problem.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.sparse.csgraph import connected_components
 
 from nnprobe.probes.margin.ipm import solve_qp, standardise
 
@@ -27,46 +35,74 @@ class MulticlassFit:
     support: np.ndarray  # indices of samples with an active constraint
     n_iter: int
     n_rounds: int
-    working_set_size: int
-
-
-def _kesler(x: np.ndarray, y: np.ndarray, k: int):
-    """Rows ``z_ik`` (block ``y_i`` = x_i, block ``k`` = -x_i) for every ``k != y_i``, the class-balance
-    constraint matrix (first ``K - 1`` classes; the last row is their negative sum) and each row's sample."""
-    n, d = x.shape
-    other = np.array([[c for c in range(k) if c != yi] for yi in range(k)])[y]  # (n, K-1)
-    rows = n * (k - 1)
-    sample = np.repeat(np.arange(n), k - 1)
-    lab, oth = np.repeat(y, k - 1), other.reshape(-1)
-    Z = np.zeros((rows, k, d))
-    Z[np.arange(rows), lab] = x[sample]
-    Z[np.arange(rows), oth] = -x[sample]
-    A = (lab[None, :] == np.arange(k)[:, None]).astype(float) - (oth[None, :] == np.arange(k)[:, None])
-    # rows have zero class-sum; express them in an orthonormal basis of that subspace ((K-1) d columns), which
-    # leaves Z Z^T unchanged and removes the null space that would make the Newton systems singular
-    basis = _sum_zero_basis(k)
-    Z = np.einsum("rkd,kj->rjd", Z, basis).reshape(rows, (k - 1) * d)
-    return Z, A[:-1], sample
-
-
-def _sum_zero_basis(k: int) -> np.ndarray:
-    """Orthonormal basis (K, K-1) of the vectors in R^K whose entries sum to zero."""
-    q, _ = np.linalg.qr(np.eye(k) - 1.0 / k)
-    return q[:, :k - 1]
+    working_set_size: int  # pairs in the last working set
+    support_pairs: np.ndarray | None = None  # (m, 2): sample index, rival class of each active constraint
 
 
 def pairwise_margins(x: torch.Tensor, y: torch.Tensor, coef: torch.Tensor, intercept: torch.Tensor) -> torch.Tensor:
-    """``min_{k != y} (f_y(x) - f_k(x))`` per sample: the Crammer-Singer functional margin."""
-    f = x @ coef.to(x.dtype).T + intercept.to(x.dtype)
-    own = f.gather(1, y[:, None]).squeeze(1)
-    f = f.scatter(1, y[:, None], float("-inf"))
-    return own - f.max(1).values
+    """``min_{k != y} (f_y(x) - f_k(x))`` per sample: the Crammer-Singer functional margin.
+
+    >>> x = torch.tensor([[1.0, 0.0]]); coef = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    >>> pairwise_margins(x, torch.tensor([0]), coef, torch.zeros(3)).tolist()
+    [1.0]
+    """
+    return _pair_margins(x @ coef.to(x.dtype).T + intercept.to(x.dtype), y).min(1).values
+
+
+def _pair_margins(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``f_y(x_i) - f_k(x_i)`` for every pair (n, K); ``+inf`` at ``k = y``."""
+    own = f.gather(1, y[:, None])
+    return (own - f).scatter(1, y[:, None], float("inf"))
+
+
+def _pair_qp(xs: torch.Tensor, y: torch.Tensor, pairs: torch.Tensor, k: int, C: float):
+    """Solve the dual on the pairs ``(i, rival)`` (rows of ``pairs``); return ``(W, b, alpha, n_iter)``."""
+    samples, local = torch.unique(pairs[:, 0], return_inverse=True)
+    xw = xs[samples].cpu().numpy()
+    loc, yp, kp = local.cpu().numpy(), y[pairs[:, 0]].cpu().numpy(), pairs[:, 1].cpu().numpy()
+    gram = xw @ xw.T
+    # (e_y - e_k) . (e_y' - e_k') for every two pairs
+    sign = ((yp[:, None] == yp[None, :]).astype(float) - (yp[:, None] == kp[None, :])
+            - (kp[:, None] == yp[None, :]) + (kp[:, None] == kp[None, :]))
+    Q = gram[np.ix_(loc, loc)] * sign
+    E = np.zeros((len(yp), k))
+    E[np.arange(len(yp)), yp] = 1.0
+    E[np.arange(len(yp)), kp] = -1.0
+    # one balance constraint per class, less one per connected group of classes (classes linked by a pair):
+    # the intercepts of two unlinked groups are not tied by the working set, so the first class of each
+    # group is its reference (b = 0) and the next round's violators link the groups
+    adjacency = np.zeros((k, k))
+    adjacency[yp, kp] = 1.0
+    _, component = connected_components(adjacency, directed=False)
+    free = np.ones(k, dtype=bool)
+    free[np.unique(component, return_index=True)[1]] = False
+    alpha, lam, it = solve_qp(None, E[:, free].T, C=C, groups=loc, Q=Q)
+    B = np.zeros((len(samples), k))
+    np.add.at(B, loc, alpha[:, None] * E)
+    W = B.T @ xw
+    b = np.zeros(k)
+    b[free] = lam
+    return W, b - b.mean(), alpha, it
+
+
+def _lowest(values: torch.Tensor, mask: torch.Tensor, count: int) -> torch.Tensor:
+    """Flat indices of the ``count`` smallest ``values`` where ``mask`` holds."""
+    idx = torch.nonzero(mask.flatten()).flatten()
+    if idx.numel() > count:
+        idx = idx[torch.topk(values.flatten()[idx], count, largest=False).indices]
+    return idx
 
 
 def fit_crammer_singer(x: torch.Tensor, y: torch.Tensor, num_classes: int, C: float | None = None, *,
-                       eps: float = 1e-4, init_size: int | None = None, max_rounds: int = 50) -> MulticlassFit:
+                       eps: float = 1e-4, init_size: int | None = None, max_rounds: int = 100,
+                       warm_start=None, shrink: float = 0.25) -> MulticlassFit:
     """Multi-class max-margin SVM on ``x`` (n, d) with labels ``y`` in ``0..K-1``; ``C = None``: hard margin
     (``C = 1e6`` on the normalised features, as for :func:`~nnprobe.probes.margin.binary.fit_binary`).
+
+    ``warm_start``: a previous solution on features of the same samples (anything with ``coef`` (K, d) and
+    ``intercept`` (K,), e.g. a :class:`~nnprobe.probes.margin.svm.LinearSVM` or a network head's ``(W, b)``
+    as ``SimpleNamespace``; its ``support`` sample indices, when present, join the first working set). It
+    only chooses where to start: the solution is the same.
 
     >>> x = torch.tensor([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]]); y = torch.tensor([0, 1, 2])
     >>> fit = fit_crammer_singer(x, y, 3)
@@ -77,39 +113,55 @@ def fit_crammer_singer(x: torch.Tensor, y: torch.Tensor, num_classes: int, C: fl
     k = num_classes
     y = y.long().to(x.device)
     xs, shift, scale, Cs = standardise(x, C)
-    # start from the nearest-class-mean classifier: the samples least well classified by it
-    means = torch.stack([xs[y == c].mean(0) if (y == c).any() else torch.zeros(d, dtype=xs.dtype, device=x.device)
-                         for c in range(k)])
-    m0 = pairwise_margins(xs, y, 2 * means, -(means * means).sum(1))
-    init_size = init_size or max(32, 2 * (d + 1))
-    ws = torch.cat([torch.nonzero(y == c).flatten()[torch.topk(m0[y == c], min(init_size, int((y == c).sum())),
-                                                              largest=False).indices] for c in range(k)])
-    in_ws = torch.zeros(n, dtype=torch.bool, device=x.device)
-    total_iter, rounds = 0, 0
-    add = max(64, 2 * (d + 1))
+    if warm_start is not None:
+        W0 = torch.as_tensor(np.asarray(warm_start.coef), dtype=xs.dtype, device=x.device) * scale
+        b0 = torch.as_tensor(np.asarray(warm_start.intercept), dtype=xs.dtype, device=x.device) + (W0 @ shift) / scale
+    else:  # the nearest-class-mean classifier
+        means = torch.stack([xs[y == c].mean(0) if (y == c).any() else torch.zeros(d, dtype=xs.dtype, device=x.device)
+                             for c in range(k)])
+        W0, b0 = 2 * means, -(means * means).sum(1)
+    margins = _pair_margins(xs @ W0.T + b0, y)
+    # first working set: per class, the samples least well classified, each with its closest rival
+    init_size = init_size or 32
+    sample_margin, rival = margins.min(1)
+    first = [torch.nonzero(y == c).flatten() for c in range(k)]
+    first = [i[torch.topk(sample_margin[i], min(init_size, i.numel()), largest=False).indices] for i in first]
+    start = torch.cat(first)
+    support = getattr(warm_start, "support", None)
+    if support is not None and len(support):
+        start = torch.cat([start, torch.as_tensor(np.asarray(support), dtype=torch.long, device=x.device)])
+    in_ws = torch.zeros(n, k, dtype=torch.bool, device=x.device)
+    in_ws[start, rival[start]] = True
+    add = max(64, 8 * k)
+    total_iter = rounds = 0
     while True:
         rounds += 1
-        in_ws[ws] = True
-        xw, yw = xs[ws].cpu().numpy(), y[ws].cpu().numpy()
-        Z, A, sample = _kesler(xw, yw, k)
-        alpha, lam, it = solve_qp(Z, A, C=Cs, groups=sample)
+        pairs = torch.nonzero(in_ws)
+        W, b, alpha, it = _pair_qp(xs, y, pairs, k, Cs)
         total_iter += it
-        W = _sum_zero_basis(k) @ (Z.T @ alpha).reshape(k - 1, d)
-        b = np.append(lam, 0.0)
-        b -= b.mean()
-        margins = pairwise_margins(xs, y, torch.from_numpy(W).to(x.device), torch.from_numpy(b).to(x.device))
-        viol = (~in_ws) & (margins < 1 - eps)
-        if int(viol.sum()) == 0 or rounds >= max_rounds:
+        Wt, bt = torch.from_numpy(W).to(x.device), torch.from_numpy(b).to(x.device)
+        margins = _pair_margins(xs @ Wt.T + bt, y)
+        cand = _lowest(margins, (~in_ws) & (margins < 1 - eps), add)
+        if cand.numel() == 0 or rounds >= max_rounds:
             break
-        cand = torch.nonzero(viol).flatten()
-        if cand.numel() > add:
-            cand = cand[torch.topk(margins[cand], add, largest=False).indices]
-        keep = margins[ws] < 1.25  # samples with margin > 1 have zero duals at the working-set optimum
-        in_ws[ws[~keep]] = False
-        ws = torch.cat([ws[keep], cand])
-        add = min(2 * add, 8192)
-    active = (np.bincount(sample, weights=alpha, minlength=len(yw)) > 1e-9 * alpha.max()) & \
-        (margins[ws].cpu().numpy() < 1 + 1e-3)
+        # keep the pairs near or inside the margin (a pair with margin > 1 has a zero dual at the working-set
+        # optimum: complementary slackness), and the closest pair of every (class, rival) link present, so
+        # that the intercepts tied together stay tied
+        pm = margins[pairs[:, 0], pairs[:, 1]]
+        keep = pm < 1 + shrink
+        link = y[pairs[:, 0]] * k + pairs[:, 1]
+        order = torch.argsort(pm)
+        first_of_link = torch.full((k * k,), -1, dtype=torch.long, device=x.device)
+        first_of_link.scatter_reduce_(0, link[order], torch.arange(len(order), device=x.device), "amin",
+                                      include_self=False)
+        keep[order[first_of_link[first_of_link >= 0]]] = True
+        in_ws[pairs[~keep, 0], pairs[~keep, 1]] = False
+        in_ws.view(-1)[cand] = True
+        add = min(2 * add, 4096)
+    pm = margins[pairs[:, 0], pairs[:, 1]].cpu().numpy()
+    active = (alpha > 1e-9 * max(alpha.max(), 1e-300)) & (pm < 1 + 1e-3)
+    pairs_np = pairs.cpu().numpy()
     coef = W / scale
-    return MulticlassFit(coef=coef, intercept=b - coef @ shift.cpu().numpy(), support=ws.cpu().numpy()[active],
-                         n_iter=total_iter, n_rounds=rounds, working_set_size=int(ws.numel()))
+    return MulticlassFit(coef=coef, intercept=b - coef @ shift.cpu().numpy(), support=np.unique(pairs_np[active, 0]),
+                         n_iter=total_iter, n_rounds=rounds, working_set_size=len(pairs_np),
+                         support_pairs=pairs_np[active])

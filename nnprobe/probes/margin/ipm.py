@@ -52,17 +52,20 @@ def _solve(factor, u):
 
 
 class _Newton:
-    """Factorisation of ``M = Z Z^T + diag(dz) + G^T diag(dv) G`` for one interior-point step."""
+    """Factorisation of ``M = Q + diag(dz) + G^T diag(dv) G`` (``Q = Z Z^T``) for one interior-point step:
+    directly when ``Q`` is given, else through the ``p x p`` Woodbury matrix ``I + Z^T H^-1 Z``."""
 
-    def __init__(self, Z, dz, dv, groups, n_groups):
+    def __init__(self, Z, Q, dz, dv, groups, n_groups, same):
         self.Z, self.dz, self.dv, self.groups, self.n_groups = Z, dz, dv, groups, n_groups
-        n = Z.shape[0]
-        if n <= max(DIRECT_LIMIT, Z.shape[1]):
-            M = Z @ Z.T
-            M[np.diag_indices(n)] += dz
+        self.singletons = same is None
+        if Q is not None:
+            M = Q.copy()
+            M[np.diag_indices(len(dz))] += dz
             if dv is not None:
-                same = groups[:, None] == groups[None, :]
-                M += np.where(same, dv[groups][:, None], 0.0)
+                if self.singletons:
+                    M[np.diag_indices(len(dz))] += dv[groups]
+                else:
+                    M += np.where(same, dv[groups][:, None], 0.0)
             self.direct = _factor(M)
         else:
             self.direct = None
@@ -73,6 +76,9 @@ class _Newton:
 
     def _h_inv(self, u):
         """``H^-1 u`` for the block-diagonal ``H = diag(dz) + G^T diag(dv) G`` (Sherman-Morrison per group)."""
+        if self.dv is not None and self.singletons:
+            inv = 1.0 / (self.dz + self.dv[self.groups])
+            return u * (inv if u.ndim == 1 else inv[:, None])
         inv = 1.0 / self.dz
         out = u * (inv if u.ndim == 1 else inv[:, None])
         if self.dv is None:
@@ -93,12 +99,14 @@ class _Newton:
         return hu - self._h_inv(self.Z @ _solve(self.small, self.Z.T @ hu))
 
 
-def solve_qp(Z: np.ndarray, A: np.ndarray, C: float = np.inf, groups: np.ndarray | None = None,
-             tol: float = 1e-8, max_iter: int = 200) -> tuple[np.ndarray, np.ndarray, int]:
+def solve_qp(Z: np.ndarray | None, A: np.ndarray, C: float = np.inf, groups: np.ndarray | None = None,
+             tol: float = 1e-8, max_iter: int = 200, *, Q: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """Return ``(alpha, lam, n_iter)``: the dual solution and the multipliers of ``A alpha = 0``.
 
     ``C = inf`` is the hard margin (no upper bound). ``groups[j]`` names the sample variable ``j`` belongs
-    to (default: its own).
+    to (default: its own). ``Q = Z Z^T`` may be passed instead of ``Z`` (kernel form: the Newton systems are
+    then factored directly, ``O(N^3)`` a step); with ``Z`` alone the solver picks the cheaper of the direct
+    and the Woodbury factorisation.
 
     >>> x = np.array([[0.0], [2.0]]); y = np.array([-1.0, 1.0])
     >>> a, lam, _ = solve_qp(y[:, None] * x, y[None, :])
@@ -106,15 +114,24 @@ def solve_qp(Z: np.ndarray, A: np.ndarray, C: float = np.inf, groups: np.ndarray
     (1.0, -1.0)
     """
     with np.errstate(all="ignore"):  # overflow in a rejected trial step is handled by the merit check below
-        return _solve_qp(Z, A, C, groups, tol, max_iter)
+        return _solve_qp(Z, Q, A, C, groups, tol, max_iter)
 
 
-def _solve_qp(Z, A, C, groups, tol, max_iter):
-    Z = np.ascontiguousarray(Z, dtype=np.float64)
+def _solve_qp(Z, Q, A, C, groups, tol, max_iter):
     A = np.atleast_2d(np.asarray(A, dtype=np.float64))
-    N = Z.shape[0]
+    if Q is None:
+        Z = np.ascontiguousarray(Z, dtype=np.float64)
+        if Z.shape[0] <= max(DIRECT_LIMIT, Z.shape[1]):
+            Q, Z = Z @ Z.T, None  # formed once; each step then costs one N x N factorisation
+    N = A.shape[1]
     bounded = np.isfinite(C)
-    groups = np.arange(N) if groups is None else np.asarray(groups)
+    same = None
+    if groups is None:
+        groups = np.arange(N)
+    else:
+        groups = np.asarray(groups)
+        if len(np.unique(groups)) < N:
+            same = groups[:, None] == groups[None, :]
     n_groups = int(groups.max()) + 1 if N else 0
     alpha = np.full(N, 1.0 if not bounded else min(1.0, C / (2 * np.bincount(groups).max())))
     z = np.ones(N)
@@ -124,8 +141,7 @@ def _solve_qp(Z, A, C, groups, tol, max_iter):
     n_comp = N + (n_groups if bounded else 0)
     best = (np.inf, alpha, lam, 0)
     for it in range(1, max_iter + 1):
-        w = Z.T @ alpha
-        r_d = Z @ w - 1.0 + A.T @ lam - z
+        r_d = (Q @ alpha if Z is None else Z @ (Z.T @ alpha)) - 1.0 + A.T @ lam - z
         r_b = None
         if bounded:
             r_b = _group_sum(alpha, groups, n_groups) + s - C
@@ -145,7 +161,7 @@ def _solve_qp(Z, A, C, groups, tol, max_iter):
             break
         dz = z / alpha
         dv = v / s if bounded else None
-        newton = _Newton(Z, dz, dv, groups, n_groups)
+        newton = _Newton(Z, Q, dz, dv, groups, n_groups, same)
         MA = newton.solve(A.T.copy())            # (N, q)
         S = A @ MA
         S_f = _factor(S)

@@ -60,7 +60,9 @@ class MarginProbeResult(Result):
 
     def summary(self) -> dict:
         first_mode = next(iter(self.results))
-        out = dict(self.main.summary())
+        m = self.main
+        out = {"mode": m.mode, "num_classes": m.num_classes, "feature_dim": m.feature_dim, "separable": m.separable,
+               "nn_train_accuracy": m.nn_train_accuracy, **m.summary()}
         out["grid_disagreement"] = self.grid_disagreement.get(first_mode)
         for mode, r in list(self.results.items())[1:]:
             out.update({f"{mode}/{k}": v for k, v in r.summary().items()})
