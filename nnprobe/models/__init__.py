@@ -59,7 +59,7 @@ def build_from_spec(spec: dict, seed: int | None = None) -> nn.Module:
     Linear(in_features=4, out_features=3, bias=True)
     """
     if seed is not None:
-        from nnprobe.training.config import seed_everything
+        from nnprobe.seeding import seed_everything
 
         seed_everything(seed)
     model = build_model(spec["name"], spec["input_shape"], spec["num_classes"], **spec.get("options", {}))

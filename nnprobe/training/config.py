@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import random
 from dataclasses import asdict, dataclass, field, fields
 
-import numpy as np
 import torch
 
 from nnprobe.errors import NNProbeError
+from nnprobe.seeding import restore_rng_states, rng_states, seed_everything  # noqa: F401 -- re-exported
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SCHEDULES = ("constant", "cosine", "step")
@@ -51,37 +49,6 @@ class TrainConfig:
     def from_dict(cls, data: dict) -> "TrainConfig":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) so a run repeats exactly on the same machine."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    os.environ.setdefault("PYTHONHASHSEED", str(seed))
-
-
-def rng_states(generator: torch.Generator | None = None) -> dict:
-    """Every random state a training run draws from: Python, NumPy, torch CPU (and CUDA), and ``generator``.
-
-    >>> states = rng_states(); a = torch.rand(3); restore_rng_states(states)
-    >>> torch.equal(a, torch.rand(3))   # the draw repeats
-    True
-    """
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            "generator": generator.get_state() if generator is not None else None}
-
-
-def restore_rng_states(states: dict, generator: torch.Generator | None = None) -> None:
-    """Put back what :func:`rng_states` captured, so the run continues with the same random draws."""
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
-    torch.set_rng_state(states["torch"])
-    if states.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-    if generator is not None and states.get("generator") is not None:
-        generator.set_state(states["generator"])
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
