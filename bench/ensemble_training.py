@@ -31,7 +31,7 @@ from nnprobe.models import build_model
 from nnprobe.training import TrainConfig, resolve_device, seed_everything, train
 from nnprobe.training.ensemble import train_ensemble
 
-MNIST_DIR = os.environ.get("NNPROBE_DATA", "/tmp/mnistnpm/package/data")
+MNIST_DIR = os.environ.get("NNPROBE_DATA")   # the data search path; unset: the user cache and system dirs
 
 
 def main():

@@ -78,8 +78,3 @@ def test_gradnet_command_errors_are_readable(tmp_path):
     assert res.exit_code != 0 and "no trainable parameter or layer named 'nonexistent'" in res.output
     res = CliRunner().invoke(main, base + ["--structure", "5+5"])
     assert res.exit_code != 0 and "block" in res.output
-
-
-def test_reproduce_gradnet_is_registered():
-    res = CliRunner().invoke(main, ["reproduce", "gradnet", "--help"])
-    assert res.exit_code == 0 and "--quick" in res.output
