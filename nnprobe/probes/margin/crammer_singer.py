@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from scipy.sparse.csgraph import connected_components
 
+from nnprobe.probes.margin.approx import squared_hinge_fit
 from nnprobe.probes.margin.ipm import solve_qp, standardise
 
 
@@ -95,7 +96,8 @@ def _lowest(values: torch.Tensor, mask: torch.Tensor, count: int) -> torch.Tenso
 
 def fit_crammer_singer(x: torch.Tensor, y: torch.Tensor, num_classes: int, C: float | None = None, *,
                        eps: float = 1e-4, init_size: int | None = None, max_rounds: int = 100,
-                       warm_start=None, shrink: float = 0.25) -> MulticlassFit:
+                       warm_start=None, shrink: float = 0.25, approx_iter: int = 50,
+                       max_init: int = 4000) -> MulticlassFit:
     """Multi-class max-margin SVM on ``x`` (n, d) with labels ``y`` in ``0..K-1``; ``C = None``: hard margin
     (``C = 1e6`` on the normalised features, as for :func:`~nnprobe.probes.margin.binary.fit_binary`).
 
@@ -113,26 +115,30 @@ def fit_crammer_singer(x: torch.Tensor, y: torch.Tensor, num_classes: int, C: fl
     k = num_classes
     y = y.long().to(x.device)
     xs, shift, scale, Cs = standardise(x, C)
+    W0 = b0 = None
     if warm_start is not None:
         W0 = torch.as_tensor(np.asarray(warm_start.coef), dtype=xs.dtype, device=x.device) * scale
         b0 = torch.as_tensor(np.asarray(warm_start.intercept), dtype=xs.dtype, device=x.device) + (W0 @ shift) / scale
-    else:  # the nearest-class-mean classifier
-        means = torch.stack([xs[y == c].mean(0) if (y == c).any() else torch.zeros(d, dtype=xs.dtype, device=x.device)
-                             for c in range(k)])
-        W0, b0 = 2 * means, -(means * means).sum(1)
+    # a few quasi-Newton steps on the squared hinge: close enough to the max-margin classifier that its
+    # smallest-margin pairs hold the support vectors
+    W0, b0 = squared_hinge_fit(xs, y, k, mode="crammer_singer", max_iter=approx_iter, W0=W0, b0=b0)
     margins = _pair_margins(xs @ W0.T + b0, y)
-    # first working set: per class, the samples least well classified, each with its closest rival
-    init_size = init_size or 32
+    # first working set: twice as many of the smallest-margin pairs as the approximation has inside the
+    # margin, each class's closest pair, and a warm start's support vectors with their closest rival
+    size = min(max(2 * int((margins < 1).sum()), init_size or 16 * k), max_init)
+    in_ws = torch.zeros(n, k, dtype=torch.bool, device=x.device)
+    in_ws.view(-1)[_lowest(margins, margins < float("inf"), size)] = True
     sample_margin, rival = margins.min(1)
-    first = [torch.nonzero(y == c).flatten() for c in range(k)]
-    first = [i[torch.topk(sample_margin[i], min(init_size, i.numel()), largest=False).indices] for i in first]
-    start = torch.cat(first)
+    for c in range(k):
+        i = torch.nonzero(y == c).flatten()
+        if i.numel():
+            j = i[sample_margin[i].argmin()]
+            in_ws[j, rival[j]] = True
     support = getattr(warm_start, "support", None)
     if support is not None and len(support):
-        start = torch.cat([start, torch.as_tensor(np.asarray(support), dtype=torch.long, device=x.device)])
-    in_ws = torch.zeros(n, k, dtype=torch.bool, device=x.device)
-    in_ws[start, rival[start]] = True
-    add = max(64, 8 * k)
+        i = torch.as_tensor(np.asarray(support), dtype=torch.long, device=x.device)
+        in_ws[i, rival[i]] = True
+    add = max(256, size // 2)
     total_iter = rounds = 0
     while True:
         rounds += 1
