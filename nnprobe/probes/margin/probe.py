@@ -123,12 +123,16 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
         gamma = 1.0 / sw
         mid = (means[0] + means[1]) / 2
         d_nn, d_svm = (w_nn @ mid + b_nn) / nw, (w_svm @ mid + b_svm) / sw
+        # on the line through `mid` along the SVM's unit normal u, the SVM boundary sits at t = -d_svm and the
+        # NN boundary at t = -(w_nn . mid + b_nn) / (w_nn . u): the offset is the gap between the two crossings
+        along = float(w_nn @ w_svm) / sw
+        t_nn = -(w_nn @ mid + b_nn) / along if along != 0 else float("nan")
         rows.append(ClassMargin(
             name="1 vs 0", cosine_to_svm=_cos(w_nn, w_svm), cosine_in_span=_cos(span @ w_nn, w_svm), svm_margin=float(gamma),
             svm_min_margin=float((ys * (x @ w_svm + b_svm)).min() / sw), nn_min_margin=float((ys * (x @ w_nn + b_nn)).min() / nw),
             nn_weight_norm=float(nw), svm_weight_norm=float(sw), nn_bias_scaled=float(b_nn * sw / nw), svm_bias=b_svm,
             nn_offset_from_midpoint=float(-d_nn / gamma), svm_offset_from_midpoint=float(-d_svm / gamma),
-            nn_offset_from_svm=float((d_svm - d_nn) / gamma), n_support=svm.n_support[0]))
+            nn_offset_from_svm=float((t_nn + d_svm) / gamma), n_support=svm.n_support[0]))
         overall, overall_span, nn_norm, svm_norm = rows[0].cosine_to_svm, rows[0].cosine_in_span, float(nw), float(sw)
     else:
         Wc, bc = Wn - Wn.mean(0), bn - bn.mean()  # softmax is blind to a shared shift; compare centred rows

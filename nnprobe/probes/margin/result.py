@@ -21,9 +21,12 @@ class ClassMargin:
 
     Margins are Euclidean distances in feature space. ``nn_bias_scaled`` is the NN bias after scaling the
     NN ``(w, b)`` to the SVM's weight norm, so it is comparable with ``svm_bias``. Offsets (binary only) are
-    signed distances along the boundary normal (positive: towards the positive class) in units of the SVM
-    margin, measured at the midpoint of the two class means: ``nn_offset_from_midpoint`` is where the NN
-    boundary crosses relative to that midpoint, ``nn_offset_from_svm`` relative to the SVM boundary.
+    signed distances in units of the SVM margin (positive: towards class 1), taken at the midpoint ``m`` of
+    the two class means: ``nn_offset_from_svm`` is the distance from the SVM boundary to the NN boundary along
+    the SVM's unit normal, on the line through ``m`` (where each boundary crosses that line);
+    ``nn_offset_from_midpoint`` / ``svm_offset_from_midpoint`` are the signed distances from ``m`` to the NN /
+    SVM boundary along that boundary's own normal. When the normals differ, ``nn_offset_from_svm`` is not
+    ``nn_offset_from_midpoint - svm_offset_from_midpoint``.
     ``cosine_in_span`` uses only the part of the NN weights inside the span of the training features: the
     rest (e.g. weights on a dead ReLU unit) gets no gradient and keeps its initial value.
     """
