@@ -1,67 +1,158 @@
-"""Per-sample gradient throughput: nnprobe's extractor vs a per-example loop vs plain ``torch.func``.
+"""Per-sample gradient throughput: nnprobe's extractor vs a loop, plain ``torch.func``, BackPACK and Opacus.
 
 Headline figures, printed as ``name: ratio`` lines (higher is better for speed-ups):
 
-- ``mlp_all_labels_vs_loop``: gradients/second of ``GradientExtractor`` for all 10 candidate labels of a
-  784-512-512-10 MLP at batch 256, divided by a loop doing one backward per (example, label);
-- ``..._vs_vmap``: the same against ``vmap(grad)`` once per label (plain ``torch.func``);
-- ``..._select1pct_time_ratio``: seconds with 1% of the coordinates kept divided by seconds for all of them
-  (cost proportional to the kept fraction would give ~0.01 plus the fixed forward/backward cost);
-- the same for a small CNN (32/64 channels, FC 128) on 28x28 inputs.
+- ``mlp_all_labels_vs_loop``: gradients/second of ``GradientExtractor`` (automatic chunk size) for all 10
+  candidate labels of a 784-512-512-10 MLP at batch 256, divided by a loop doing one backward per (example,
+  label); ``..._vs_vmap``: the same against ``vmap(grad)`` once per label (plain ``torch.func``);
+- ``..._vs_backpack`` / ``..._vs_opacus``: against BackPACK (``BatchGrad``) and Opacus (``GradSampleModule``),
+  each one forward + backward per label at its best chunk of 16/64/256 examples; ``..._vs_best_library``: the
+  best of the two (goal >= 1.5). A library that is not installed is skipped with a line saying so; install
+  both with ``pip install -e ".[bench]" -c constraints/cpu.txt`` (a bare ``pip install backpack-for-pytorch``
+  pulls the newest torchvision, which upgrades torch). Each baseline's gradients are checked against nnprobe's;
+- ``..._select1pct_time_ratio``: seconds with 1% of the coordinates kept divided by seconds for all of them;
+- the same for a small CNN (32/64 channels, FC 128) on 28x28 inputs;
+- ``resnet18_last_block_N<n>_time_vs_plain``: per-sample gradients of all 10 labels for the last residual
+  block + head (4.7M parameters) of the zoo's CIFAR ResNet-18, divided by the time of a plain batched
+  forward + backward per label (batches of 64) that yields only the batch-summed gradients;
+- ``memmap_*``: streaming the MLP's gradients (batch 256: 3.3 GB) to a float16 ``.npy`` file: the extra peak resident
+  memory against the file's size and against one chunk (the memory bound of ``GradientExtractor.to_memmap``).
 
-Each measurement runs in its own subprocess so its peak resident memory (``ru_maxrss``) is its own; peak
-memory is printed in MiB. Gradients are streamed in chunks and dropped (as a feature pipeline would write
-them to disk), so memory stays bounded. Single-threaded by default (``--threads``), as the 2-core CI box is
-shared. Default run: about 2-4 minutes on one core.
+Each measurement runs in its own subprocess so its peak resident memory (``ru_maxrss``) is its own, and
+reports the fastest of ``--repeats`` timed passes after a warm-up (the per-example loop: one pass).
+Gradients are streamed in chunks and dropped (as a feature pipeline would write them to disk). Single-threaded
+by default (``--threads``). Default run: about 10 minutes on one core; ``--quick`` about 4.
 
-    python bench/per_sample_grads.py            # all figures
-    python bench/per_sample_grads.py --quick    # smaller sample counts for the slow baselines
+    OMP_NUM_THREADS=1 python bench/per_sample_grads.py            # all figures
+    OMP_NUM_THREADS=1 python bench/per_sample_grads.py --quick    # fewer examples, ResNet at 64 inputs only
+    OMP_NUM_THREADS=1 python bench/per_sample_grads.py --chunk-sweep   # the measurements behind the chunk rule
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
+import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+LIBRARY_CHUNKS = (16, 64, 256)
+REPEATS = 3   # timed passes per measurement after a warm-up; the fastest counts (the CI box is shared)
+RESNET_PARAMS = ["stages.7", "head"]   # the last BasicBlock (two 512x512 3x3 convs, two BatchNorms) + head
 
 
 def make_model(name: str) -> tuple[nn.Module, tuple[int, ...]]:
     torch.manual_seed(0)
-    if name == "mlp":
-        return nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
-                             nn.Linear(512, 10)), (784,)
+    if name == "mlp" or name.startswith("mlp_"):
+        widths = [512, 512] if name == "mlp" else [int(w) for w in name[4:].split("x")]
+        layers, d = [nn.Flatten()], 784
+        for w in widths:
+            layers += [nn.Linear(d, w), nn.ReLU()]
+            d = w
+        return nn.Sequential(*layers, nn.Linear(d, 10)), (784,)
     from nnprobe.models import build_model
+    if name == "resnet18":
+        return build_model("resnet18", (3, 32, 32), 10), (3, 32, 32)
     return build_model("cnn", (1, 28, 28), 10, channels=32, width=128), (1, 28, 28)
 
 
-def measure(model_name: str, method: str, n: int, chunk: int) -> dict:
-    """Run one method on ``n`` examples (all 10 labels) and return seconds, gradients and peak RSS."""
+def _library_grads(method: str, model: nn.Module):
+    """A function ``(x, k) -> list of per-sample gradient tensors`` for label ``k``, or a reason it can't run."""
+    params = [p for p in model.parameters()]
+    if method == "backpack":
+        try:
+            from backpack import backpack, extend
+            from backpack.extensions import BatchGrad
+        except ImportError:
+            return None, "BackPACK is not installed (pip install -e .[bench] -c constraints/cpu.txt)"
+        net, loss_fn = extend(model), extend(nn.CrossEntropyLoss(reduction="sum"))
+
+        def grads(x, k):
+            loss = loss_fn(net(x), torch.full((x.shape[0],), k))
+            with backpack(BatchGrad()):
+                loss.backward()
+            out = [p.grad_batch for p in params]
+            for p in params:
+                p.grad = None
+            return out
+        return grads, None
+    try:
+        from opacus import GradSampleModule
+    except ImportError:
+        return None, "Opacus is not installed (pip install -e .[bench] -c constraints/cpu.txt)"
+    net = GradSampleModule(model, batch_first=True, loss_reduction="sum")
+    net.train()   # Opacus records activations only in training mode (these models have no BatchNorm/dropout)
+
+    def grads(x, k):
+        for p in params:
+            p.grad_sample = None
+            p.grad = None
+        F.cross_entropy(net(x), torch.full((x.shape[0],), k), reduction="sum").backward()
+        return [p.grad_sample for p in params]
+    return grads, None
+
+
+def drain(chunks) -> None:
+    collections.deque(chunks, maxlen=0)   # consume without keeping the last chunk alive
+
+
+def fastest(run, repeats: int) -> float:
+    """Seconds of the fastest of ``repeats`` calls of ``run``."""
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def measure(model_name: str, method: str, n: int, chunk: int, repeats: int = REPEATS) -> dict:
+    """Run one method on ``n`` examples (all 10 labels); seconds, gradients, peak RSS. ``chunk=0``: automatic."""
     from nnprobe.probes.gradspace import (GradientExtractor, GradientLayout, gradient_stats, per_sample_grads_loop,
                                           random_labels, select_coordinates)
 
     model, shape = make_model(model_name)
     model.eval()
     x = torch.randn(n, *shape)
+    params = RESNET_PARAMS if model_name == "resnet18" else None
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    if method in ("ours", "ours_select1pct"):
-        layout = GradientLayout.from_model(model)
+    check = None
+    if method in ("ours", "ours_select1pct", "ours_memmap"):
+        layout = GradientLayout.from_model(model, params)
         if method == "ours_select1pct":
-            stats = gradient_stats(GradientExtractor(model, chunk_size=16), x[:32], random_labels(32, 10))
+            stats = gradient_stats(GradientExtractor(model, params, chunk_size=16), x[:32], random_labels(32, 10))
             layout = select_coordinates(stats, 1.0)
-        ex = GradientExtractor(model, layout=layout, chunk_size=chunk)
-        for _ in ex.iter_chunks(x[:chunk], reuse_buffer=True):   # warm-up (allocator, first-touch pages)
-            pass
-        t0 = time.perf_counter()
-        for _ in ex.iter_chunks(x, reuse_buffer=True):
-            pass
-        seconds = time.perf_counter() - t0
+        ex = GradientExtractor(model, layout=layout, chunk_size=chunk or None)
+        chunk = ex.chunk_size_for(x)
+        drain(ex.iter_chunks(x[:chunk], reuse_buffer=True))   # warm-up (allocator, first-touch pages)
+        if method == "ours_memmap":
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "grads.npy")
+                seconds = fastest(lambda: ex.to_memmap(x, "all", path, dtype="float16"), 1)
+                file_mib = os.path.getsize(path) / 2**20
+        else:
+            seconds = fastest(lambda: drain(ex.iter_chunks(x, reuse_buffer=True)), repeats)
         dim = layout.dim
+    elif method == "plain":   # an ordinary batched forward + backward per label: batch-summed gradients only
+        named = dict(model.named_parameters())
+        chosen = [named[k] for k in GradientLayout.from_model(model, params).names]
+
+        def plain():
+            for i in range(0, n, chunk):
+                for k in range(10):
+                    loss = F.cross_entropy(model(x[i:i + chunk]), torch.full((min(chunk, n - i),), k),
+                                           reduction="sum")
+                    torch.autograd.grad(loss, chosen)
+        seconds = fastest(plain, repeats)
+        dim = sum(p.numel() for p in chosen)
     elif method == "loop":
         t0 = time.perf_counter()
         g = per_sample_grads_loop(model, x)
@@ -69,32 +160,131 @@ def measure(model_name: str, method: str, n: int, chunk: int) -> dict:
         dim = g.shape[-1]
     elif method == "vmap":   # plain torch.func, as a user would write it: vmap(grad(loss)) once per label
         from torch.func import functional_call, grad, vmap
-        import torch.nn.functional as F
-        params = {k: v.detach() for k, v in model.named_parameters()}
+        p = {k: v.detach() for k, v in model.named_parameters()}
 
         def loss_fn(p, xi, yi):
             return F.cross_entropy(functional_call(model, p, (xi[None],)), yi[None])
 
         per_example = vmap(grad(loss_fn), in_dims=(None, 0, 0), chunk_size=chunk)
-        per_example(params, x[:2], torch.zeros(2, dtype=torch.long))
-        t0 = time.perf_counter()
-        for i in range(0, n, chunk):
-            for k in range(10):
-                g = per_example(params, x[i:i + chunk], torch.full((min(chunk, n - i),), k))
-        seconds = time.perf_counter() - t0
-        dim = sum(v.numel() for v in params.values())
+        per_example(p, x[:2], torch.zeros(2, dtype=torch.long))
+
+        def vmapped():
+            for i in range(0, n, chunk):
+                for k in range(10):
+                    per_example(p, x[i:i + chunk], torch.full((min(chunk, n - i),), k))
+        seconds = fastest(vmapped, repeats)
+        dim = sum(v.numel() for v in p.values())
+    elif method in ("backpack", "opacus"):
+        ours = GradientExtractor(model, chunk_size=4)(x[:4])[:, 3]   # label 3 of four examples, for the check
+        grads, reason = _library_grads(method, model)
+        if grads is None:
+            return {"skipped": reason}
+        check = max((torch.cat([g.reshape(4, -1) for g in grads(x[:4], 3)], 1) - ours).abs().max().item(), 0.0)
+        grads(x[:chunk], 0)   # warm-up
+
+        def library():
+            for i in range(0, n, chunk):
+                for k in range(10):
+                    grads(x[i:i + chunk], k)
+        seconds = fastest(library, repeats)
+        dim = sum(p.numel() for p in model.parameters())
     else:
         raise SystemExit(f"unknown method {method}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"model": model_name, "method": method, "examples": n, "gradients": n * 10, "seconds": seconds,
-            "grads_per_second": n * 10 / seconds, "dim": dim, "peak_rss_mib": peak / 1024,
-            "extra_rss_mib": (peak - base_rss) / 1024}
+    out = {"model": model_name, "method": method, "examples": n, "gradients": n * 10, "seconds": seconds,
+           "grads_per_second": n * 10 / seconds, "dim": dim, "chunk": chunk, "peak_rss_mib": peak / 1024,
+           "extra_rss_mib": (peak - base_rss) / 1024}
+    if check is not None:
+        out["max_abs_diff_vs_nnprobe"] = check
+    if method == "ours_memmap":
+        out["file_mib"] = file_mib
+    return out
 
 
-def run_sub(args, model_name, method, n, chunk) -> dict:
-    cmd = [sys.executable, __file__, "--one", model_name, method, str(n), str(chunk), "--threads", str(args.threads)]
+def run_sub(args, model_name, method, n, chunk, repeats=None) -> dict:
+    cmd = [sys.executable, __file__, "--one", model_name, method, str(n), str(chunk), "--threads", str(args.threads),
+           "--repeats", str(args.repeats if repeats is None else repeats)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def show(tag: str, r: dict) -> None:
+    extra = f", chunk {r['chunk']}" if "chunk" in r else ""
+    if "max_abs_diff_vs_nnprobe" in r:
+        extra += f", max |diff| vs nnprobe {r['max_abs_diff_vs_nnprobe']:.1e}"
+    print(f"# {tag}: {r['grads_per_second']:.0f} grads/s over {r['gradients']} gradients of dim {r['dim']} in "
+          f"{r['seconds']:.2f} s{extra}, peak RSS {r['peak_rss_mib']:.0f} MiB (+{r['extra_rss_mib']:.0f} MiB)")
+
+
+def best_library(args, model_name: str, method: str, n: int) -> dict | None:
+    runs = []
+    for chunk in LIBRARY_CHUNKS:
+        r = run_sub(args, model_name, method, n, chunk)
+        if "skipped" in r:
+            print(f"# {model_name} {method}: skipped, {r['skipped']}")
+            return None
+        show(f"{model_name} {method}", r)
+        runs.append(r)
+    return max(runs, key=lambda r: r["grads_per_second"])
+
+
+def small_models(args) -> None:
+    slow_n = 8 if args.quick else 32
+    for model_name in ("mlp", "cnn"):
+        res = {"ours": run_sub(args, model_name, "ours", args.batch, 0),
+               "ours_chunk64": run_sub(args, model_name, "ours", args.batch, 64),
+               "ours_select1pct": run_sub(args, model_name, "ours_select1pct", args.batch, 64),
+               "loop": run_sub(args, model_name, "loop", slow_n, 1, repeats=1),
+               "vmap": run_sub(args, model_name, "vmap", 2 * slow_n, 16)}
+        for name, r in res.items():
+            show(f"{model_name} {name}", r)
+        libs = {m: best_library(args, model_name, m, args.batch) for m in ("backpack", "opacus")}
+        ours = res["ours"]["grads_per_second"]
+        print(f"{model_name}_all_labels_vs_loop: {ours / res['loop']['grads_per_second']:.2f}")
+        print(f"{model_name}_all_labels_vs_vmap: {ours / res['vmap']['grads_per_second']:.2f}")
+        print(f"{model_name}_auto_chunk_vs_chunk64: {ours / res['ours_chunk64']['grads_per_second']:.2f}")
+        for m, r in libs.items():
+            if r is not None:
+                print(f"{model_name}_all_labels_vs_{m}: {ours / r['grads_per_second']:.2f} (its best chunk {r['chunk']})")
+        present = [r for r in libs.values() if r is not None]
+        if present:
+            best = max(present, key=lambda r: r["grads_per_second"])
+            print(f"{model_name}_all_labels_vs_best_library: {ours / best['grads_per_second']:.2f} "
+                  f"({best['method']}; goal >= 1.5)")
+        print(f"{model_name}_select1pct_time_ratio: {ours / res['ours_select1pct']['grads_per_second']:.3f}")
+        print(f"{model_name}_select1pct_kept_fraction: {res['ours_select1pct']['dim'] / res['ours']['dim']:.4f}")
+        print(f"{model_name}_peak_rss_mib_ours_vs_vmap: {res['ours']['peak_rss_mib'] / res['vmap']['peak_rss_mib']:.2f}")
+        sys.stdout.flush()
+
+
+def resnet(args) -> None:
+    for n in ([64] if args.quick else [64, 512]):
+        repeats = 1 if n > 64 else args.repeats   # long enough to average the noise out
+        ours = run_sub(args, "resnet18", "ours", n, 0, repeats)
+        plain = run_sub(args, "resnet18", "plain", n, 64, repeats)
+        show(f"resnet18 last block + head, N={n}, per-sample (ours)", ours)
+        show(f"resnet18 last block + head, N={n}, plain forward+backward per label", plain)
+        print(f"resnet18_last_block_N{n}_time_vs_plain: {plain['grads_per_second'] / ours['grads_per_second']:.2f}")
+        sys.stdout.flush()
+
+
+def memmap(args) -> None:
+    r = run_sub(args, "mlp", "ours_memmap", args.batch, 0)
+    show(f"mlp to_memmap float16, {args.batch} examples", r)
+    chunk_mib = r["chunk"] * 10 * r["dim"] * 4 / 2**20
+    print(f"# memmap: wrote {r['file_mib']:.0f} MiB at {r['file_mib'] / r['seconds']:.0f} MiB/s; one chunk of float32 "
+          f"gradients is {chunk_mib:.0f} MiB (+ its float16 copy {chunk_mib / 2:.0f} MiB)")
+    print(f"memmap_extra_rss_vs_file_size: {r['extra_rss_mib'] / r['file_mib']:.2f}")
+    print(f"memmap_extra_rss_vs_one_chunk: {r['extra_rss_mib'] / chunk_mib:.2f}")
+
+
+def chunk_sweep(args) -> None:
+    for name in ("mlp_32", "mlp_128x128", "mlp"):
+        for chunk in (1, 2, 4, 8, 16, 32, 64, 128):
+            r = run_sub(args, name, "ours", args.batch, chunk)
+            print(f"# sweep {name} dim {r['dim']}: chunk {chunk:4d}  {r['grads_per_second']:8.0f} grads/s")
+        print(f"# sweep {name}: automatic chunk {run_sub(args, name, 'ours', args.batch, 0)['chunk']}")
+        sys.stdout.flush()
 
 
 def main() -> None:
@@ -102,32 +292,23 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--repeats", type=int, default=REPEATS, help="timed passes per measurement (fastest counts)")
+    p.add_argument("--skip-resnet", action="store_true")
+    p.add_argument("--chunk-sweep", action="store_true", help="only the chunk-size sweep behind the automatic rule")
     p.add_argument("--one", nargs=4, metavar=("MODEL", "METHOD", "N", "CHUNK"), help=argparse.SUPPRESS)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.one:
         m, method, n, chunk = args.one
-        print(json.dumps(measure(m, method, int(n), int(chunk))))
+        print(json.dumps(measure(m, method, int(n), int(chunk), args.repeats)))
         return
-    slow_n = 8 if args.quick else 32
-    for model_name in ("mlp", "cnn"):
-        res = {
-            "ours": run_sub(args, model_name, "ours", args.batch, 16),
-            "ours_select1pct": run_sub(args, model_name, "ours_select1pct", args.batch, 64),
-            "loop": run_sub(args, model_name, "loop", slow_n, 1),
-            "vmap": run_sub(args, model_name, "vmap", 2 * slow_n, 16),
-        }
-        for name, r in res.items():
-            print(f"# {model_name} {name}: {r['grads_per_second']:.0f} grads/s over {r['gradients']} gradients "
-                  f"of dim {r['dim']} in {r['seconds']:.2f} s, peak RSS {r['peak_rss_mib']:.0f} MiB "
-                  f"(+{r['extra_rss_mib']:.0f} MiB)")
-        ours = res["ours"]["grads_per_second"]
-        print(f"{model_name}_all_labels_vs_loop: {ours / res['loop']['grads_per_second']:.2f}")
-        print(f"{model_name}_all_labels_vs_vmap: {ours / res['vmap']['grads_per_second']:.2f}")
-        print(f"{model_name}_select1pct_time_ratio: {res['ours']['grads_per_second'] / res['ours_select1pct']['grads_per_second']:.3f}")
-        print(f"{model_name}_select1pct_kept_fraction: {res['ours_select1pct']['dim'] / res['ours']['dim']:.4f}")
-        print(f"{model_name}_peak_rss_mib_ours_vs_vmap: {res['ours']['peak_rss_mib'] / res['vmap']['peak_rss_mib']:.2f}")
-        sys.stdout.flush()
+    if args.chunk_sweep:
+        chunk_sweep(args)
+        return
+    small_models(args)
+    memmap(args)
+    if not args.skip_resnet:
+        resnet(args)
 
 
 if __name__ == "__main__":
