@@ -1,4 +1,5 @@
-"""Model zoo (MLP, small CNN, ResNet, CIFAR ResNet-18, DenseNet) and :func:`split_head` for any classifier.
+"""Model zoo (MLP, small CNN, the GradNet reference CNN, ResNet, CIFAR ResNet-18, DenseNet) and
+:func:`split_head` for any classifier.
 
 Every zoo model ends in ``penultimate features -> nn.Linear head`` (attribute ``head``).
 """
@@ -16,10 +17,11 @@ from nnprobe.models.cnn import SmallCNN
 from nnprobe.models.densenet import DenseNet
 from nnprobe.models.heads import HeadSplit, split_head
 from nnprobe.models.mlp import MLP
+from nnprobe.models.refcnn import RefCNN
 from nnprobe.models.resnet import ResNet
 from nnprobe.models.resnet18 import ResNet18
 
-MODELS = {"mlp": MLP, "cnn": SmallCNN, "resnet": ResNet, "resnet18": ResNet18, "densenet": DenseNet}
+MODELS = {"mlp": MLP, "cnn": SmallCNN, "refcnn": RefCNN, "resnet": ResNet, "resnet18": ResNet18, "densenet": DenseNet}
 
 
 def build_model(name: str, input_shape, num_classes: int, **options) -> nn.Module:
@@ -73,5 +75,5 @@ def model_options(name: str) -> list[str]:
     return [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "input_shape", "in_features", "num_classes")]
 
 
-__all__ = ["ACTIVATIONS", "MODELS", "MLP", "SmallCNN", "ResNet", "ResNet18", "DenseNet", "HeadSplit", "build_from_spec", "build_model",
+__all__ = ["ACTIVATIONS", "MODELS", "MLP", "RefCNN", "SmallCNN", "ResNet", "ResNet18", "DenseNet", "HeadSplit", "build_from_spec", "build_model",
            "make_activation", "model_options", "split_head"]
