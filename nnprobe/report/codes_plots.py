@@ -138,7 +138,8 @@ def plot_categorisation(result: dict, path, *, title: str | None = None) -> Path
     ax.set_xticks(xs, [g for g, _ in groups])
     ax.set_ylim(0, 1.1)
     ax.set_ylabel("accuracy")
-    ax.legend(loc="lower right")
+    # outside the axes: a swatch drawn over a bar of its own colour would vanish
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="split")
     rr = result.get("redundancy_ratio_train")
     sub = f" (redundancy ratio train {rr:.4f})" if rr is not None else ""
     ax.set_title(title or f"Classifying from activation codes{sub}")

@@ -28,6 +28,7 @@ def demo_report(out_dir: str | Path, plan: list[dict], seconds: float) -> dict:
     from nnprobe.experiments import load_result
     from nnprobe.probes.codes import summary_rows
     from nnprobe.report.run_figures import CAPTIONS, draw_run
+    from nnprobe.report.verdicts import add_verdict
 
     out = Path(out_dir)
     loaded = {e["key"]: load_result(out / e["key"]) for e in plan}
@@ -42,6 +43,7 @@ def demo_report(out_dir: str | Path, plan: list[dict], seconds: float) -> dict:
         run, result = loaded[entry["key"]]
         figures = draw_run(out / entry["key"], title=f"{run.data.data}")
         report.heading(entry["title"], level=2 if entry["title"][:1].isdigit() else 3)
+        add_verdict(report, run.probe, result.summary())
         if entry.get("note"):
             report.text(entry["note"])
         if entry["key"] == "margin":
@@ -59,7 +61,7 @@ def demo_report(out_dir: str | Path, plan: list[dict], seconds: float) -> dict:
         elif run.probe == "gradnet":
             report.text(TEXT["gradnet"])
             report.table(result.rows(), columns=["epoch", "base_test_accuracy", "gradnet_test_accuracy", "gain",
-                                                 "gradient_dim"])
+                                                 "gradient_dim"], labels={"epoch": "base snapshot (epoch)"})
         for key, path in figures.items():
             report.figure(path, CAPTIONS.get(key.split("_")[0], ""))
         summary[entry["key"]] = result.summary()

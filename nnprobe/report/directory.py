@@ -13,6 +13,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from nnprobe.errors import NNProbeError
+from nnprobe.report.document import column_label
 
 STEM = "overview"
 FIGURES = "overview_figures"
@@ -117,17 +118,30 @@ def _plot_sweep(rows: list[dict], varied: list[str], metrics: list[str], path: P
             ys = [r[m] for r in members]
             err = [r.get(f"{m}_std", 0.0) for r in members]
             ax.errorbar(xs, ys, yerr=err if any(err) else None, marker="o", ms=3, capsize=2, label=label)
-        positive = all(v > 0 for v in (r[x] for r in rows))
-        if positive and max(r[x] for r in rows) / min(r[x] for r in rows) >= 8:
-            ax.set_xscale("log")
-        ax.set_xlabel(x)
-        ax.set_title(m)
+        _log_axis_if_wide(ax, sorted({float(r[x]) for r in rows}))
+        ax.set_xlabel(column_label(x))
+        ax.set_title(column_label(m))
     for ax in list(axes.flat)[len(metrics):]:
         ax.axis("off")
-    if len(series) > 1:
-        axes.flat[0].legend(fontsize=7)
-    fig.suptitle(f"metrics vs {x} (mean ± std over seeds)", fontsize=11)
+    if len(series) > 1:   # one legend beside the panels, over no curve
+        fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="outside right upper", fontsize=8)
+    fig.suptitle(f"metrics vs {column_label(x)} (mean ± std over seeds)", fontsize=11)
     return savefig(fig, path)
+
+
+def _log_axis_if_wide(ax, xs: list[float]) -> None:
+    """A log x axis when positive values span a factor >= 8, ticked at the values swept and labelled as plain
+    numbers (``16``, ``0.001``), not as powers of ten between them; base 2 when every value is a power of two."""
+    if not xs or xs[0] <= 0 or xs[-1] / xs[0] < 8:
+        return
+    from matplotlib.ticker import FuncFormatter, NullLocator
+
+    powers_of_two = all(math.log2(v).is_integer() for v in xs)
+    ax.set_xscale("log", base=2 if powers_of_two else 10)
+    if len(xs) <= 12:
+        ax.set_xticks(xs)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_locator(NullLocator())
 
 
 def sweep_report(path: Path, figures: Path):
@@ -165,7 +179,7 @@ def sweep_report(path: Path, figures: Path):
         if figure is not None:
             report.figure(figure, "Metrics of finished points; error bars: standard deviation over seeds.")
         columns = varied + ["n"] + [c for m in metrics for c in (m, f"{m}_std")]
-        report.table(rows[:500], columns)
+        report.table(rows[:500], columns, labels={"n": "runs (seeds)"})
         seconds = [r["seconds"] for r in done if _is_number(r["seconds"])]
         if seconds:
             report.text(f"Compute: {sum(seconds):.1f} s over {len(seconds)} points "

@@ -43,7 +43,8 @@ def plot_snapshot_table(study: dict, path: str | Path, title: str | None = None)
     epochs = [r["epoch"] for r in rows]
     base = [r["base_test_accuracy"] for r in rows]
     grad = [r["gradnet_test_accuracy"] for r in rows]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2), gridspec_kw={"width_ratios": [1.4, 1]})
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.6), gridspec_kw={"width_ratios": [1.4, 1]},
+                                   layout="constrained")
     pos = list(range(len(rows)))
     w = 0.38
     b1 = ax1.bar([p - w / 2 for p in pos], base, w, label="base network", color=BASE_COLOR)
@@ -56,23 +57,24 @@ def plot_snapshot_table(study: dict, path: str | Path, title: str | None = None)
     ax1.set_xlabel("base-network snapshot (epoch)")
     ax1.set_ylabel("test accuracy")
     ax1.set_ylim(0, min(1.08, max(base + grad + [0.1]) * 1.15))
-    ax1.legend(loc="lower right", frameon=False)
     ax1.grid(axis="y", alpha=0.3)
     ax1.set_title("accuracy per snapshot")
     lo = max(0.0, min(base + grad) - 0.05)
     ax2.plot([lo, 1], [lo, 1], ls="--", color="grey", lw=1, label="GradNet = base")
     ax2.scatter(base, grad, color=GRADNET_COLOR, zorder=3, s=40)
-    for e, x, y in zip(epochs, base, grad):
-        ax2.annotate(f"ep {e}", (x, y), xytext=(4, -10), textcoords="offset points", fontsize=8)
+    for i, (e, x, y) in enumerate(zip(epochs, base, grad)):   # alternate sides: close points stay readable
+        ax2.annotate(f"ep {e}", (x, y), xytext=(6, -3) if i % 2 == 0 else (-6, -3), textcoords="offset points",
+                     fontsize=8, ha="left" if i % 2 == 0 else "right")
     ax2.set_xlim(lo, 1)
     ax2.set_ylim(lo, 1)
     ax2.set_xlabel("base-network test accuracy")
     ax2.set_ylabel("GradNet test accuracy")
     ax2.set_title("above the diagonal: GradNet wins")
-    ax2.legend(loc="lower right", frameon=False, fontsize=8)
     ax2.grid(alpha=0.3)
+    # one legend below both panels: inside, the "base network" swatch sat on a bar of its own colour
+    handles = ax1.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles))
     fig.suptitle(title or f"{study.get('dataset', '')}: base network vs GradNet on its gradients")
-    fig.tight_layout()
     return savefig(fig, path)
 
 
@@ -82,7 +84,7 @@ def plot_learning_curves(study: dict, path: str | Path, title: str | None = None
     rows = snapshot_rows(study)
     hist = study.get("base_history", [])
     curves = _gradnet_histories(study)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
     if hist:
         ax1.plot([h["epoch"] for h in hist], [h["test_accuracy"] for h in hist], marker="o", ms=3, color=BASE_COLOR,
                  label="test")
@@ -94,7 +96,7 @@ def plot_learning_curves(study: dict, path: str | Path, title: str | None = None
     ax1.set_ylabel("accuracy")
     ax1.set_title("base network (first half of the training set)")
     ax1.grid(alpha=0.3)
-    ax1.legend(frameon=False, fontsize=8)
+    ax1.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: no curve crosses it
     cmap = plt.get_cmap("viridis")
     for i, r in enumerate(rows):
         h = curves.get(r["epoch"], curves.get(str(r["epoch"]), []))
@@ -103,13 +105,14 @@ def plot_learning_curves(study: dict, path: str | Path, title: str | None = None
             ax2.plot([p["epoch"] for p in h], [p["test_accuracy"] for p in h], color=color, marker="o", ms=2.5,
                      label=f"snapshot ep {r['epoch']}")
         ax2.axhline(r["base_test_accuracy"], color=color, ls="--", lw=0.9)
+    if rows:
+        ax2.plot([], [], color="grey", ls="--", lw=0.9, label="base network\n(same colour)")
     ax2.set_xlabel("GradNet epoch")
     ax2.set_ylabel("GradNet test accuracy (summed scores)")
     ax2.set_title("GradNet (second half); dashed: base")
     ax2.grid(alpha=0.3)
-    ax2.legend(frameon=False, fontsize=8, loc="lower right")
+    ax2.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle(title or f"{study.get('dataset', '')}: learning curves")
-    fig.tight_layout()
     return savefig(fig, path)
 
 
@@ -122,7 +125,7 @@ def plot_option_comparison(rows: list[dict], path: str | Path, base_accuracy: fl
     """
     labels = [r["variant"] for r in rows][::-1]
     accs = [r["gradnet_test_accuracy"] for r in rows][::-1]
-    fig, ax = plt.subplots(figsize=(8, 0.42 * len(rows) + 1.4))
+    fig, ax = plt.subplots(figsize=(8, 0.42 * len(rows) + 1.6), layout="constrained")
     colors = [GRADNET_COLOR if lab != "reference" else "#8C8C8C" for lab in labels]
     bars = ax.barh(labels, accs, color=colors)
     for bar, acc in zip(bars, accs):
@@ -132,10 +135,9 @@ def plot_option_comparison(rows: list[dict], path: str | Path, base_accuracy: fl
     ax.set_xlim(max(0.0, lo - 0.05), min(1.0, max(accs) + 0.03))
     if base_accuracy is not None:
         ax.axvline(base_accuracy, color=BASE_COLOR, ls="--", lw=1.2, label=f"base network {base_accuracy:.4f}")
-        ax.legend(loc="lower right", frameon=False, fontsize=8)
+        fig.legend(loc="outside lower center", frameon=False, fontsize=8)   # not over the bars' ends
     ax.set_xlabel("GradNet test accuracy")
     ax.grid(axis="x", alpha=0.3)
     ax.grid(axis="y", visible=False)
     ax.set_title(title or "GradNet options on one base snapshot")
-    fig.tight_layout()
     return savefig(fig, path)

@@ -89,7 +89,7 @@ def plot_feature_boundaries(result, features, labels, *, class_names=None, extra
     svm_pred, svm_score = linear_predict(pts, W_svm, b_svm, result.mode == "binary")
     disagreement = float((nn_pred != svm_pred).mean())
     cmap = plt.matplotlib.colors.ListedColormap([CLASS_COLORS[c % len(CLASS_COLORS)] for c in range(k)])
-    fig, axes = plt.subplots(1, 3, figsize=(16, 5.2), sharex=True, sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5.8), sharex=True, sharey=True, layout="constrained")
     size = max(2.0, 12.0 - 2.0 * np.log10(max(len(xs), 10)))
     panels = [(nn_label, nn_pred, nn_score, NN_STYLE, False), ("SVM" + (" (hard margin)" if result.C is None else f" (C={result.C:g})"),
               svm_pred, svm_score, SVM_STYLE, True)]
@@ -121,14 +121,14 @@ def plot_feature_boundaries(result, features, labels, *, class_names=None, extra
         a.set_xlim(gx.min(), gx.max())
         a.set_ylim(gy.min(), gy.max())
     axes[0].set_ylabel("feature 2")
-    for a in axes[1:]:
-        legend = a.legend(loc="best", frameon=True, framealpha=0.85)
+    for a in axes[1:]:   # legends below the panels: never over features or boundaries
+        n = len(a.get_legend_handles_labels()[0])
+        legend = a.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=min(3, n))
         for handle in legend.legend_handles:  # class dots readable in the legend whatever their size in the plot
             if isinstance(handle, plt.matplotlib.collections.PathCollection):
                 handle.set_sizes([25.0])
                 handle.set_alpha(1.0)
-    fig.suptitle(title or "Penultimate (transformed) feature space: NN head vs max-margin SVM", y=1.02)
-    fig.tight_layout()
+    fig.suptitle(title or "Penultimate (transformed) feature space: NN head vs max-margin SVM")
     fig.grid_disagreement = disagreement
     return fig
 
@@ -147,7 +147,8 @@ def plot_convergence(results, *, title: str | None = None, log_x: bool | None = 
     epochs = np.array([r.epoch for r in results], float)
     cos = np.array([r.cosine_to_svm for r in results], float)
     log_x = bool(epochs.min() > 0 and epochs.max() / max(epochs.min(), 1) >= 20) if log_x is None else log_x
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 5.0), layout="constrained")
+    below = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.16)}   # legends under the panels, off the curves
     ax = axes[0]
     ax.plot(epochs, cos, "o-", color="#1f77b4", label="overall")
     if results[0].mode != "binary":
@@ -155,7 +156,7 @@ def plot_convergence(results, *, title: str | None = None, log_x: bool | None = 
             ax.plot(epochs, [r.rows[i].cosine_to_svm for r in results], ".--", alpha=0.7, label=row.name)
     ax.set_ylabel("cos(NN weights, SVM weights)")
     ax.set_title("direction: cosine to the SVM")
-    ax.legend()
+    ax.legend(ncol=min(4, len(ax.get_legend_handles_labels()[0])), **below)
     ax = axes[1]
     ax.semilogy(epochs, np.clip(1 - cos, 1e-8, None), "o-", color="#d62728", label="1 - cos")
     ax.set_title("angle to the SVM (log scale)")
@@ -165,7 +166,7 @@ def plot_convergence(results, *, title: str | None = None, log_x: bool | None = 
     ax2.set_ylabel("NN head weight norm", color="#2ca02c")
     ax2.grid(False)
     lines = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
-    ax.legend(lines, [h.get_label() for h in lines], loc="best", frameon=True, framealpha=0.85)
+    ax.legend(lines, [h.get_label() for h in lines], ncol=2, **below)
     ax = axes[2]
     agree = [np.nan if r.test_agreement is None else r.test_agreement for r in results]
     ax.plot(epochs, agree, "o-", color="#9467bd", label="test agreement NN vs SVM")
@@ -173,13 +174,12 @@ def plot_convergence(results, *, title: str | None = None, log_x: bool | None = 
             color="#7f7f7f", label="NN test accuracy")
     ax.plot(epochs, [1.0 - r.svm_train_error for r in results], "v:", color="#8c564b", label="SVM train accuracy")
     ax.set_title("agreement and accuracy")
-    ax.legend(loc="lower right")
+    ax.legend(ncol=2, **below)
     for a in axes:
         a.set_xlabel("epoch")
         if log_x:
             a.set_xscale("log")
-    fig.suptitle(title or "Convergence of the last layer to the max-margin SVM", y=1.03)
-    fig.tight_layout()
+    fig.suptitle(title or "Convergence of the last layer to the max-margin SVM")
     return fig
 
 
