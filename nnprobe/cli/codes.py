@@ -11,8 +11,7 @@ from pathlib import Path
 
 import click
 
-from nnprobe.cli.common import _stack, mode_options, opt, pass_opts, print_result, run_mode, run_options
-from nnprobe.errors import NNProbeError
+from nnprobe.cli.common import _stack, missing_data, mode_options, opt, pass_opts, print_result, run_mode, run_options
 from nnprobe.results import format_value
 
 PAPER = ('He, Lei, Ji & Tao, "Neural networks behave as hash encoders: An empirical study" (arXiv 2101.05490)')
@@ -42,15 +41,11 @@ def codes_options(fn):
 
 def _pick_data(name: str, data_dir) -> tuple[str, str]:
     """MNIST when its files are found, else the embedded digits (and say why)."""
-    from nnprobe.data import load_dataset
-
     if name != "mnist":
         return name, ""
-    try:
-        load_dataset("mnist:0,1", data_dir=data_dir, samples_per_class=1, test_samples_per_class=1)
-        return "mnist", ""
-    except NNProbeError as exc:
-        return "digits", f"MNIST files not found ({exc.problem}); used the embedded digits instead."
+    missing = missing_data("mnist:0,1", data_dir)
+    return ("mnist", "") if missing is None else ("digits", f"MNIST files not found ({missing}); used the embedded "
+                                                            "digits instead.")
 
 
 def headline_runs(data: str, quick: bool) -> list[dict]:
@@ -76,6 +71,7 @@ def reproduce_codes(quick: bool, out: Path, data: str, data_dir, device: str, pr
     from nnprobe.report.codes_plots import plot_factor, plot_phase_chart
     from nnprobe.report.document import Report
     from nnprobe.report.run_figures import draw_run
+    from nnprobe.report.verdicts import add_verdict
     from nnprobe.sweeps import ResultsTable, get_runner, point_key, run_sweep
 
     start = time.perf_counter()
@@ -116,6 +112,8 @@ def reproduce_codes(quick: bool, out: Path, data: str, data_dir, device: str, pr
                 "K-NN uses Hamming distance with k = 9 (the authors' choice); K-Means is scored after the optimal "
                 "cluster-to-label assignment." + (f" {note}" if note else ""))
     report.heading("Well-trained MLPs on the full data set")
+    for row in headline:
+        add_verdict(report, "codes", row, subject=row["model"], with_criteria=row is headline[-1])
     report.table(headline, HEADLINE_COLUMNS)
     for entry in headline_runs(data, quick):
         report.figure(out / entry["key"] / "categorisation.png", f"{entry['title']}: network accuracy vs classifiers "

@@ -196,6 +196,17 @@ def echo_metrics(history: list[dict]) -> None:
                    f"test loss {m['test_loss']:.4f} acc {m['test_accuracy']:.4f} | {m['seconds']:.1f} s")
 
 
+def missing_data(data: str, data_dir) -> str | None:
+    """``None`` when dataset ``data`` can be loaded (one example per class is tried), else the reason."""
+    from nnprobe.data import load_dataset
+
+    try:
+        load_dataset(data, data_dir=data_dir, samples_per_class=1, test_samples_per_class=1)
+        return None
+    except NNProbeError as exc:
+        return exc.problem
+
+
 def require(condition: bool, problem: str, fix: str) -> None:
     """Raise :class:`NNProbeError` unless ``condition``."""
     if not condition:

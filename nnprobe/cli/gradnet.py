@@ -11,8 +11,7 @@ from pathlib import Path
 
 import click
 
-from nnprobe.cli.common import _stack, mode_options, opt, pass_opts, print_result, run_mode, run_options
-from nnprobe.errors import NNProbeError
+from nnprobe.cli.common import _stack, missing_data, mode_options, opt, pass_opts, print_result, run_mode, run_options
 
 PAPER = ('Daróczy, Aleksziev & Benczúr, "Tangent Space Separability in Feedforward Neural Networks" '
          '(arXiv 1912.09306; code: daroczyb/gradnet, alekszievr/GradNet)')
@@ -84,16 +83,6 @@ TABLE_COLUMNS = ["epoch", "base_test_accuracy", "gradnet_test_accuracy", "gain",
                  "gradnet_parameters", "gradient_seconds", "gradnet_seconds"]
 
 
-def _available(name: str, data_dir) -> str | None:
-    from nnprobe.data import load_dataset
-
-    try:
-        load_dataset(name, data_dir=data_dir, samples_per_class=1, test_samples_per_class=1)
-        return None
-    except NNProbeError as exc:
-        return exc.problem
-
-
 def _option_section(report, study, run, sub: Path, name: str) -> None:
     """Options compared in the study, on the first (least trained) snapshot."""
     from nnprobe.io import write_json_atomic
@@ -125,6 +114,7 @@ def reproduce_gradnet(quick: bool, out: Path, data_dir, device: str | None, prog
     from nnprobe.experiments.plans import gradnet_plan, plan_run
     from nnprobe.report.document import Report
     from nnprobe.report.run_figures import draw_run
+    from nnprobe.report.verdicts import add_verdict, criteria
 
     start = time.perf_counter()
     report = Report("GradNet: a quadratic separator on the gradient space of a base network")
@@ -132,10 +122,11 @@ def reproduce_gradnet(quick: bool, out: Path, data_dir, device: str | None, prog
                 "Table 1 of the study compares, for snapshots of one base CNN at increasing training, the base "
                 "network's test accuracy with GradNet's. The reference values of that table were not available "
                 "offline, so only our measurements are shown.")
+    report.text(f"Each data set opens with its finding; the claim {criteria('gradnet')}.")
     options_done = False
     for entry in gradnet_plan(quick):
         name = entry["key"]
-        missing = _available(entry["params"]["data"], data_dir)
+        missing = missing_data(entry["params"]["data"], data_dir)
         report.heading(name)
         if missing:
             click.echo(f"[gradnet] {name} not run: {missing}")
@@ -147,9 +138,10 @@ def reproduce_gradnet(quick: bool, out: Path, data_dir, device: str | None, prog
         run.execute(sub, mode=mode, progress=progress)
         run, study = load_result(sub)
         draw_run(sub, title=name)
+        add_verdict(report, "gradnet", study.summary(), with_criteria=False)
         summary = run.data.load(run.train.seed).summary()
         report.text(describe(run, summary))
-        report.table(study.rows(), TABLE_COLUMNS)
+        report.table(study.rows(), TABLE_COLUMNS, labels={"epoch": "base snapshot (epoch)"})
         report.figure(sub / "snapshots.png", f"{name}: base-network vs GradNet test accuracy per snapshot")
         report.figure(sub / "curves.png", f"{name}: learning curves of the base network and of each GradNet")
         if not options_done:   # the options comparison on the first dataset found

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import click
 
-from nnprobe.cli.common import _stack, mode_options, opt, pass_opts, print_result, run_mode, run_options
-from nnprobe.errors import NNProbeError
+from nnprobe.cli.common import _stack, missing_data, mode_options, opt, pass_opts, print_result, run_mode, run_options
 
 PAPER = 'Li, Ding & Gao, "On the decision boundary of deep neural networks" (arXiv 1808.05385)'
 
@@ -52,17 +51,6 @@ def echo_table(rows: list[dict]) -> None:
 
 # ---- reference experiments ------------------------------------------------------------------------------------
 
-def _available(data: str, data_dir) -> str | None:
-    """None when dataset ``data`` can be loaded, else the reason."""
-    from nnprobe.data import load_dataset
-
-    try:
-        load_dataset(data, data_dir=data_dir, samples_per_class=1, test_samples_per_class=1)
-        return None
-    except NNProbeError as exc:
-        return exc.problem
-
-
 def command_line(probe: str, params: dict) -> str:
     """The ``nnprobe <probe>`` command line equivalent to a plan entry's settings."""
     parts = [f"--{k.replace('_', '-')} {v}" for k, v in params.items() if v is not None]
@@ -77,6 +65,7 @@ def reproduce_margin(out: Path, quick: bool, data_dir=None, only: tuple[str, ...
     from nnprobe.probes.margin.measure import TABLE_COLUMNS
     from nnprobe.report.document import Report
     from nnprobe.report.run_figures import CAPTIONS, draw_run
+    from nnprobe.report.verdicts import add_verdict, criteria
 
     report = Report("Max-margin probe: the last layer vs the max-margin SVM")
     report.text(f"Reproduces the experiments of {PAPER} with nnprobe's measurements "
@@ -84,12 +73,13 @@ def reproduce_margin(out: Path, quick: bool, data_dir=None, only: tuple[str, ...
                 "Cosines compare NN weight vectors (binary: `w_1 - w_0`; multi-class: centred rows) with the SVM's; "
                 "offsets are signed distances along the SVM normal in units of the SVM margin (positive: towards "
                 "the positive class), measured at the midpoint of the class means.")
+    report.text(f"Each experiment opens with its finding; the claim {criteria('margin')}.")
     all_rows, start = [], time.perf_counter()
     for entry in margin_plan(quick):
         if only and entry["key"] not in only:
             continue
         report.heading(entry["title"])
-        missing = _available(entry["needs"], data_dir) if entry.get("needs") else None
+        missing = missing_data(entry["needs"], data_dir) if entry.get("needs") else None
         if missing:
             report.text(f"Not run: {missing}. Put the files under `--data-dir` or `$NNPROBE_DATA` to run it.")
             click.echo(f"[{entry['key']}] not run: {missing}")
@@ -99,6 +89,7 @@ def reproduce_margin(out: Path, quick: bool, data_dir=None, only: tuple[str, ...
         plan_run(entry, data_dir=data_dir).execute(sub, mode=mode, progress=progress)
         run, result = load_result(sub)
         figures = draw_run(sub, title=entry["key"])
+        add_verdict(report, "margin", result.summary(), with_criteria=False)
         report.text(f"`{command_line('margin', entry['params'])}` (seed used: {result.seed}; "
                     f"{time.perf_counter() - t0:.0f} s on this machine).")
         if entry.get("note"):

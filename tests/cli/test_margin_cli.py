@@ -87,16 +87,16 @@ def test_margin_head_mismatch_is_a_clean_error(tmp_path):
 
 
 def test_reproduce_margin_quick_writes_report(tmp_path):
-    from nnprobe.cli.margin import _available
+    from nnprobe.cli.common import missing_data
 
     out = tmp_path / "rep"
     only = ["--only", "blobs"]
-    if _available("cifar10:0,2", str(tmp_path)) is not None:
+    if missing_data("cifar10:0,2", str(tmp_path)) is not None:
         only += ["--only", "cifar02"]  # absent here: must be reported as not run, not fail
     res = CliRunner().invoke(main, ["reproduce", "margin", "--quick", "--data-dir", str(tmp_path), "--out", str(out), *only])
     assert res.exit_code == 0, res.output
     md = (out / "report.md").read_text()
-    assert "Simulated 2-D blobs" in md and "cosine_to_svm" in md and "retrained" in md
+    assert "Simulated 2-D blobs" in md and "cosine to SVM" in md and "retrained" in md
     if "cifar02" in only:
         assert "Not run" in md
     assert (out / "report.html").stat().st_size > 20000  # figures embedded
