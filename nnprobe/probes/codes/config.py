@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nnprobe.config import Config, check_choice, check_int
+
+
+METHODS = ("kmeans", "knn", "logistic")
 
 
 @dataclass
 class CodesConfig(Config):
     """How the codes of a trained ReLU network are recorded and measured.
 
-    ``layers``: recorded ReLU sites to keep (``None``: all; names as reported in the result). ``k``: neighbours
+    ``layers``: the ReLU sites the code is made of: ``None`` (default) every site while the network has at most
+    ``max_units`` units, else the last sites that fit ``max_units`` (the result's ``selection`` says which and
+    why); ``"all"``: every site; or a list of names as reported in the result. ``max_memory``: bytes of code
+    matrices (train + test, packed) and fitted float rows the probe may hold in memory: larger codes go to a
+    memory-mapped scratch file in ``scratch_dir`` (default: the system temp directory) and the rows K-Means and
+    logistic regression are fitted on are capped to fit. ``methods``: which classifiers ``categorisation``
+    runs. ``kmeans_seeds``: K-Means repeats (each of 10 restarts); the lowest-inertia run is reported. ``k``: neighbours
     of the Hamming K-NN (9, the authors' choice). ``max_fit_samples``: cap on the codes K-Means and logistic
     regression are fitted on (seeded subsample; ``None``: all). ``max_knn_train_queries``: cap on the
     leave-one-out K-NN training-accuracy queries. ``labels``: score training codes against the labels the
@@ -30,12 +39,27 @@ class CodesConfig(Config):
     per_layer: bool = True
     categorisation: bool = True
     record_batch_size: int = 512
+    max_units: int | None = 2**16
+    max_memory: int | None = 2**31
+    scratch_dir: str | None = None
+    methods: list = field(default_factory=lambda: list(METHODS))
+    kmeans_seeds: int = 3
 
     def validate(self) -> None:
-        if isinstance(self.layers, str):
+        if isinstance(self.layers, str) and self.layers.strip() != "all":
             self.layers = [s.strip() for s in self.layers.split(",") if s.strip()] or None
-        if self.layers is not None:
+        if isinstance(self.layers, str) or self.layers == ["all"]:
+            self.layers = "all"
+        elif self.layers is not None:
             self.layers = list(self.layers)
+        if isinstance(self.methods, str):
+            self.methods = [s.strip() for s in self.methods.split(",") if s.strip()]
+        self.methods = list(self.methods)
+        for method in self.methods:
+            check_choice("methods", method, METHODS)
+        check_int("max_units", self.max_units, minimum=1, allow_none=True)
+        check_int("max_memory", self.max_memory, minimum=1, allow_none=True)
+        check_int("kmeans_seeds", self.kmeans_seeds, minimum=1)
         check_int("k", self.k, minimum=1)
         check_int("max_fit_samples", self.max_fit_samples, minimum=10, allow_none=True)
         check_int("max_knn_train_queries", self.max_knn_train_queries, minimum=1, allow_none=True)

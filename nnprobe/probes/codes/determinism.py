@@ -9,8 +9,12 @@ arXiv 2101.05490, and their released code)::
 0 means every example has a code of its own; it is the fraction of examples that are "redundant" (would be
 dropped if one example per region were kept).
 
-Rows are compared by a 64-bit hash of their packed words, then every row is checked against its group's
-representative, so a hash collision can never merge two different codes.
+Rows are grouped by a 64-bit hash of their packed words; then every row whose hash it shares with an earlier
+row is compared word for word with that row, and a hash group that turns out to hold different codes is
+split exactly (by sorting its rows). A collision can therefore never merge two codes, and rows with a hash of
+their own are never read twice. Hashes are computed streaming over blocks of rows, so codes in a
+memory-mapped file are read once, a block at a time; :func:`layer_determinism` hashes every layer's slice of
+a block in the same pass, so the per-layer figures of all layers cost one read of the codes.
 """
 
 from __future__ import annotations
@@ -20,42 +24,99 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from nnprobe.errors import NNProbeError
-from nnprobe.probes.codes.packing import Codes
+from nnprobe.probes.codes.packing import Codes, _chunk_rows, extract_bits
 
-_MULT = np.uint64(0x9E3779B97F4A7C15)
-_MIX = np.uint64(0xBF58476D1CE4E5B9)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_BLOCK_BYTES = 2**23  # rows per hashing / verification block: about 8 MB of words
 
 
 def _as_words(codes) -> np.ndarray:
     if isinstance(codes, Codes):
         return codes.words
-    arr = np.asarray(codes)
+    arr = codes if isinstance(codes, np.ndarray) else np.asarray(codes)  # keeps a memory map a memory map
     if arr.dtype == np.uint64 and arr.ndim == 2:
         return arr
     raise NNProbeError(f"expected Codes or a 2-D uint64 word array, got {type(codes).__name__}",
                        "record codes with record_codes() or wrap bits with Codes.from_bits()")
 
 
-def row_hash(words: np.ndarray, chunk_rows: int = 65536) -> np.ndarray:
-    """A 64-bit hash per row of ``uint64`` words (splitmix-style mixing, column by column)."""
-    n, w = words.shape
-    out = np.empty(n, dtype=np.uint64)
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser, elementwise and in place."""
     with np.errstate(over="ignore"):
-        for s in range(0, n, chunk_rows):
-            block = words[s:s + chunk_rows]
-            h = np.full(block.shape[0], np.uint64(w), dtype=np.uint64)
-            for j in range(w):
-                h ^= block[:, j]
-                h *= _MULT
-                h ^= h >> np.uint64(29)
-                h *= _MIX
-                h ^= h >> np.uint64(32)
-            out[s:s + chunk_rows] = h
-    return out
+        x ^= x >> np.uint64(30)
+        x *= _M1
+        x ^= x >> np.uint64(27)
+        x *= _M2
+        x ^= x >> np.uint64(31)
+    return x
 
 
-def code_ids(codes, chunk_rows: int = 16384) -> tuple[np.ndarray, int]:
+def row_hash(words: np.ndarray, chunk_rows: int | None = None) -> np.ndarray:
+    """A 64-bit hash per row of ``uint64`` words: the wrapped sum of mixed (word xor column salt).
+
+    Vectorised over blocks of rows (about 8 MB each), so it streams a memory-mapped code matrix.
+
+    >>> w = np.array([[1, 2], [2, 1], [1, 2]], dtype=np.uint64)
+    >>> h = row_hash(w); bool(h[0] == h[2]), bool(h[0] == h[1])
+    (True, False)
+    """
+    n, w = words.shape
+    salts = _mix((np.arange(1, w + 1, dtype=np.uint64) * _GOLDEN))
+    rows = chunk_rows or _chunk_rows(8 * w, _BLOCK_BYTES)
+    out = np.empty(n, dtype=np.uint64)
+    for s in range(0, n, rows):
+        block = np.array(words[s:s + rows], dtype=np.uint64)
+        block ^= salts
+        out[s:s + rows] = _mix(block).sum(axis=1, dtype=np.uint64)
+    return _mix(out)
+
+
+def _fetcher(parts: list[np.ndarray], width: int, cut=None):
+    """``fetch(idx)``: rows ``idx`` of the parts stacked (never stacked in memory), optionally ``cut`` to a layer."""
+    offsets = np.cumsum([0] + [p.shape[0] for p in parts])
+
+    def fetch(idx: np.ndarray) -> np.ndarray:
+        order = np.argsort(idx, kind="stable")
+        sidx = idx[order]  # sorted reads: sequential in a memory-mapped file
+        out = np.empty((idx.size, width), dtype=np.uint64)
+        for part, a, b in zip(parts, offsets[:-1], offsets[1:]):
+            lo, hi = np.searchsorted(sidx, [a, b])
+            if hi > lo:
+                rows = np.asarray(part[sidx[lo:hi] - a])
+                out[order[lo:hi]] = rows if cut is None else cut(rows)
+        return out
+
+    return fetch
+
+
+def _group(hashes: np.ndarray, fetch, width: int) -> tuple[np.ndarray, int]:
+    """Ids equal exactly for equal rows: group by hash, compare each row to its group's first, split collisions."""
+    n = hashes.shape[0]
+    uniq, first, inv = np.unique(hashes, return_index=True, return_inverse=True)
+    inv = inv.reshape(-1).astype(np.int64)
+    rep = first[inv]
+    dup = np.flatnonzero(rep != np.arange(n))
+    step = _chunk_rows(16 * width, _BLOCK_BYTES)
+    bad = [inv[i[(fetch(i) != fetch(rep[i])).any(axis=1)]] for i in (dup[s:s + step] for s in range(0, dup.size, step))]
+    bad = np.unique(np.concatenate(bad)) if bad else np.zeros(0, dtype=np.int64)
+    ids, n_ids = inv, int(uniq.size)
+    for g in bad:  # a real 64-bit collision: sort that group's rows to split it exactly
+        members = np.flatnonzero(inv == g)
+        rows = np.ascontiguousarray(fetch(members))
+        _, sub = np.unique(rows.view(np.dtype((np.void, rows.shape[1] * 8))).reshape(-1), return_inverse=True)
+        sub = sub.reshape(-1)
+        ids[members] = np.where(sub == 0, g, n_ids + sub - 1)
+        n_ids += int(sub.max())
+    return ids, n_ids
+
+
+def code_ids(codes, chunk_rows: int | None = None, *, hashes: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """``(ids, n_distinct)``: equal ids exactly for equal codes (ids in ``0..n_distinct-1``).
+
+    ``hashes`` (one ``uint64`` per row, e.g. from :func:`row_hash`) skips hashing; any hash function gives
+    the same ids, since equal hashes are always verified against the rows.
 
     >>> code_ids(Codes.from_bits(np.array([[1, 0], [0, 1], [1, 0]])))[1]
     2
@@ -63,17 +124,10 @@ def code_ids(codes, chunk_rows: int = 16384) -> tuple[np.ndarray, int]:
     words = _as_words(codes)
     if words.shape[0] == 0:
         return np.zeros(0, dtype=np.int64), 0
-    hashes = row_hash(words)
-    _, first, ids = np.unique(hashes, return_index=True, return_inverse=True)
-    ids = ids.reshape(-1)
-    rep = first[ids]
-    for s in range(0, words.shape[0], chunk_rows):  # collision check: each row equals its representative
-        if not np.array_equal(words[s:s + chunk_rows], words[rep[s:s + chunk_rows]]):
-            void = np.ascontiguousarray(words).view(np.dtype((np.void, words.shape[1] * 8))).reshape(-1)
-            _, ids = np.unique(void, return_inverse=True)
-            ids = ids.reshape(-1)
-            break
-    return ids.astype(np.int64), int(ids.max()) + 1
+    hashes = row_hash(words) if hashes is None else np.asarray(hashes, dtype=np.uint64).reshape(-1)
+    if hashes.shape[0] != words.shape[0]:
+        raise NNProbeError(f"{hashes.shape[0]} hashes for {words.shape[0]} codes", "pass one hash per code row")
+    return _group(hashes, _fetcher([words], words.shape[1]), words.shape[1])
 
 
 def redundancy_ratio(codes) -> float:
@@ -121,20 +175,74 @@ def determinism(train: Codes, test: Codes) -> DeterminismResult:
     >>> d = determinism(a, b); (d.redundancy_ratio_train, d.test_codes_seen_in_train)
     (0.3333333333333333, 0.5)
     """
+    _check_pair(train, test)
+    hashes = np.concatenate([row_hash(train.words), row_hash(test.words)])
+    width = train.words.shape[1]
+    ids, _ = _group(hashes, _fetcher([train.words, test.words], width), width)
+    return _figures(ids, train.n_examples, test.n_examples, train.n_units)
+
+
+def _check_pair(train: Codes, test: Codes) -> None:
     if train.n_units != test.n_units:
         raise NNProbeError(f"train codes have {train.n_units} units but test codes {test.n_units}",
                            "record both with the same model and the same layers")
     if train.n_examples == 0 or test.n_examples == 0:
         raise NNProbeError("determinism needs at least one train and one test code", "pass non-empty code sets")
-    ids, _ = code_ids(np.concatenate([train.words, test.words]))
-    tr, te = ids[: train.n_examples], ids[train.n_examples:]
+
+
+def _figures(ids: np.ndarray, n_train: int, n_test: int, n_units: int) -> DeterminismResult:
+    tr, te = ids[:n_train], ids[n_train:]
     distinct_train = int(np.unique(tr).size)
     distinct_test = int(np.unique(te).size)
-    seen = float(np.isin(te, tr).mean())
     return DeterminismResult(
-        n_train=train.n_examples, n_test=test.n_examples, n_units=train.n_units,
-        distinct_train=distinct_train, distinct_test=distinct_test,
-        redundancy_ratio_train=(train.n_examples - distinct_train) / train.n_examples,
-        redundancy_ratio_test=(test.n_examples - distinct_test) / test.n_examples,
-        test_codes_seen_in_train=seen, largest_region_train=int(np.bincount(tr).max()),
+        n_train=n_train, n_test=n_test, n_units=n_units, distinct_train=distinct_train, distinct_test=distinct_test,
+        redundancy_ratio_train=(n_train - distinct_train) / n_train,
+        redundancy_ratio_test=(n_test - distinct_test) / n_test,
+        test_codes_seen_in_train=float(np.isin(te, tr).mean()), largest_region_train=int(np.bincount(tr).max()),
     )
+
+
+def layer_hashes(codes: Codes) -> np.ndarray:
+    """``(n, layers)`` row hashes of each layer's slice of the codes, in one streaming pass over the rows.
+
+    >>> from nnprobe.probes.codes.packing import LayerSlice
+    >>> c = Codes.from_bits(np.array([[1, 0], [1, 1]]), [LayerSlice("a", "relu", (1,), 0), LayerSlice("b", "relu", (1,), 1)])
+    >>> h = layer_hashes(c); bool(h[0, 0] == h[1, 0]), bool(h[0, 1] == h[1, 1])
+    (True, False)
+    """
+    words = codes.words
+    out = np.empty((codes.n_examples, len(codes.layers)), dtype=np.uint64)
+    step = _chunk_rows(8 * words.shape[1], 4 * _BLOCK_BYTES)
+    for s in range(0, codes.n_examples, step):
+        block = np.asarray(words[s:s + step])
+        for j, layer in enumerate(codes.layers):
+            out[s:s + block.shape[0], j] = row_hash(extract_bits(block, layer.start, layer.stop))
+    return out
+
+
+def layer_determinism(train: Codes, test: Codes) -> list[dict]:
+    """Determinism of each recorded layer on its own: ``[{"layer", "units", "redundancy_ratio_train", ...}]``.
+
+    Streams the codes once (hashing every layer's slice of each block of rows), then verifies shared hashes
+    against the layer's bits of just those rows: exact, and never holds a layer's codes in memory.
+
+    >>> from nnprobe.probes.codes.packing import LayerSlice
+    >>> c = Codes.from_bits(np.array([[1, 0], [1, 1]]), [LayerSlice("a", "relu", (1,), 0), LayerSlice("b", "relu", (1,), 1)])
+    >>> [r["redundancy_ratio_train"] for r in layer_determinism(c, c)]
+    [0.5, 0.0]
+    """
+    _check_pair(train, test)
+    if [(l.name, l.size) for l in train.layers] != [(l.name, l.size) for l in test.layers]:
+        raise NNProbeError("train and test codes have different layers", "record both with the same model and layers")
+    hashes = np.concatenate([layer_hashes(train), layer_hashes(test)])
+    parts, rows = [train.words, test.words], []
+    for j, layer in enumerate(train.layers):
+        width = -(-layer.size // 64)
+        fetch = _fetcher(parts, width, cut=lambda r, a=layer.start, b=layer.stop: extract_bits(r, a, b))
+        ids, _ = _group(hashes[:, j], fetch, width)
+        d = _figures(ids, train.n_examples, test.n_examples, layer.size)
+        rows.append({"layer": layer.name, "units": d.n_units, "distinct_train": d.distinct_train,
+                     "distinct_test": d.distinct_test, "redundancy_ratio_train": d.redundancy_ratio_train,
+                     "redundancy_ratio_test": d.redundancy_ratio_test,
+                     "test_codes_seen_in_train": d.test_codes_seen_in_train})
+    return rows

@@ -3,6 +3,12 @@
 He, Lei, Ji & Tao, "Neural networks behave as hash encoders: An empirical study" (arXiv 2101.05490): a
 well-trained ReLU network gives almost every training example its own activation pattern (determinism),
 and simple classifiers on those binary codes classify nearly as well as the network (categorisation).
+
+On a big network (a CIFAR ResNet-18 has 557,056 ReLU units per input) the code is, by default, the last
+ReLU sites that fit ``max_units`` (see :mod:`nnprobe.probes.codes.selection`); the result lists every site
+with its units and says which were used and why. Memory is bounded by ``max_memory``: codes beyond half of
+it are memory-mapped from a scratch file, fitted float rows are capped at a quarter of it, and recording
+holds one batch of bits (``memory["record_batch_bytes"]``) besides the model's own forward pass.
 """
 
 from __future__ import annotations
@@ -10,15 +16,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-import torch
 from torch import nn
 
-from nnprobe.probes.codes.categorise import CategorisationResult, categorise
-from nnprobe.probes.codes.determinism import DeterminismResult, determinism
-from nnprobe.probes.codes.packing import Codes, LayerSlice
-from nnprobe.probes.codes.config import CodesConfig
+from nnprobe.probes.codes.categorise import MAX_FIT_BYTES, CategorisationResult, categorise
+from nnprobe.probes.codes.config import METHODS, CodesConfig
+from nnprobe.probes.codes.determinism import DeterminismResult, determinism, layer_determinism
+from nnprobe.probes.codes.packing import words_for
 from nnprobe.probes.codes.record import record_codes
+from nnprobe.probes.codes.selection import DEFAULT_MAX_UNITS, relu_sites, select_layers
 from nnprobe.results import Result, format_value, is_scalar, plain
 
 
@@ -30,19 +35,27 @@ class CodesResult(Result):
     model_test_accuracy: float
     determinism: DeterminismResult
     categorisation: CategorisationResult | None
-    layers: list[dict] = field(default_factory=list)
-    per_layer: list[dict] = field(default_factory=list)  # determinism of each layer's codes alone
+    layers: list[dict] = field(default_factory=list)  # every ReLU site: name, kind, shape, units, selected, start
+    per_layer: list[dict] = field(default_factory=list)  # determinism of each selected layer's codes alone
     record_seconds: float = 0.0
     seconds: float = 0.0
+    selection: dict = field(default_factory=dict)  # rule, reason, units_total, units_selected, max_units, names
+    memory: dict = field(default_factory=dict)  # max_memory, codes_bytes, codes_on_disk, fit_samples, record_batch_bytes
 
     @property
     def n_units(self) -> int:
+        """Units in the code (the selected sites)."""
         return self.determinism.n_units
+
+    @property
+    def units_total(self) -> int:
+        """Every ReLU-like unit of the network (selected or not)."""
+        return int(self.selection.get("units_total", sum(layer.get("units", layer.get("size", 0)) for layer in self.layers)))
 
     def summary(self) -> dict:
         """Flat headline numbers: model accuracy, redundancy ratios, classifier accuracies, timings."""
         out = {"model_train_accuracy": self.model_train_accuracy, "model_test_accuracy": self.model_test_accuracy,
-               "n_units": self.n_units, **self.determinism.to_dict()}
+               "n_units": self.n_units, "units_total": self.units_total, **self.determinism.to_dict()}
         if self.categorisation is not None:
             out.update({k: v for k, v in self.categorisation.to_dict().items() if is_scalar(v)})
             out["categorisation_seconds"] = out.pop("seconds")
@@ -54,7 +67,7 @@ class CodesResult(Result):
                 "determinism": plain(self.determinism.to_dict()),
                 "categorisation": None if self.categorisation is None else plain(self.categorisation.to_dict()),
                 "layers": plain(self.layers), "per_layer": plain(self.per_layer), "record_seconds": self.record_seconds,
-                "seconds": self.seconds}
+                "seconds": self.seconds, "selection": plain(self.selection), "memory": plain(self.memory)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "CodesResult":
@@ -69,11 +82,42 @@ class CodesResult(Result):
         return summary_rows(self.summary())
 
     def __repr__(self) -> str:
-        lines = [f"CodesResult({self.n_units} ReLU-like units in {len(self.layers)} layer(s))",
+        chosen = [layer for layer in self.layers if layer.get("selected", True)]
+        lines = [f"CodesResult(code of {self.n_units} of {self.units_total} ReLU-like units: "
+                 f"{len(chosen)} of {len(self.layers)} site(s))",
                  f"  {'':<30}{'train':>10}{'test':>10}"]
         lines += [f"  {r['measure']:<30}{format_value(r['train']):>10}{format_value(r['test']):>10}"
                   for r in self.summary_rows()]
+        lines += layer_rows(self.layers, self.per_layer)
+        if self.selection.get("reason"):
+            lines.append(f"  code: {self.selection['reason']}")
+        if self.memory:
+            m = self.memory
+            lines.append(f"  memory: codes {m['codes_bytes'] / 2**20:.1f} MiB "
+                         f"{'memory-mapped from a scratch file' if m['codes_on_disk'] else 'in memory'}, "
+                         f"K-Means/logistic fitted on <= {m['fit_samples']} codes, max_memory "
+                         f"{'unbounded' if m['max_memory'] is None else format(m['max_memory'] / 2**30, '.2f') + ' GiB'}")
         return "\n".join(lines)
+
+
+def layer_rows(layers: list[dict], per_layer: list[dict] | None = None) -> list[str]:
+    """Printed lines: one per ReLU site with its shape, units, whether it is in the code, and its redundancy.
+
+    >>> print("\\n".join(layer_rows([{"name": "fc.1", "shape": [100], "units": 100, "selected": True}])))
+      site                       shape              units  code  RR train   RR test
+      fc.1                       100                  100  yes
+    """
+    by_name = {r["layer"]: r for r in per_layer or []}
+    lines = [f"  {'site':<26} {'shape':<16}{'units':>8}  code{'RR train':>10}{'RR test':>10}"]
+    for layer in layers:
+        units = layer.get("units", layer.get("size"))
+        shape = "x".join(str(d) for d in layer.get("shape", []))
+        row = by_name.get(layer["name"])
+        rr = "" if row is None else (f"{format_value(row['redundancy_ratio_train']):>10}"
+                                     f"{format_value(row['redundancy_ratio_test']):>10}")
+        code = "yes" if layer.get("selected", True) else "no"
+        lines.append(f"  {layer['name']:<26} {shape:<16}{units:>8}  {code:<4}{rr}".rstrip())
+    return lines
 
 
 def summary_rows(s: dict) -> list[dict]:
@@ -97,36 +141,17 @@ def summary_rows(s: dict) -> list[dict]:
     return rows
 
 
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, device) -> float:
-    from nnprobe.training import evaluate
-
-    return float(evaluate(model, x, y, batch_size, device)["accuracy"])
-
-
-def layer_determinism(train: Codes, test: Codes) -> list[dict]:
-    """Determinism of each recorded layer on its own: ``[{"layer", "units", "redundancy_ratio_train", ...}]``.
-
-    >>> c = Codes.from_bits(np.array([[1, 0], [1, 1]]), [LayerSlice("a", "relu", (1,), 0), LayerSlice("b", "relu", (1,), 1)])
-    >>> [r["redundancy_ratio_train"] for r in layer_determinism(c, c)]
-    [0.5, 0.0]
-    """
-    rows = []
-    for name in train.layer_names:
-        d = determinism(train.select([name]), test.select([name]))
-        rows.append({"layer": name, "units": d.n_units, "distinct_train": d.distinct_train,
-                     "redundancy_ratio_train": d.redundancy_ratio_train, "redundancy_ratio_test": d.redundancy_ratio_test,
-                     "test_codes_seen_in_train": d.test_codes_seen_in_train})
-    return rows
-
-
 def measure_codes(model: nn.Module, dataset, *, layers=None, k: int = 9, batch_size: int = 512, seed: int = 0,
                   categorisation: bool = True, per_layer: bool = True, max_kmeans_samples: int | None = 20000,
                   max_logistic_train: int | None = 20000, max_knn_train_queries: int | None = 5000,
-                  labels: str = "noisy") -> CodesResult:
+                  labels: str = "noisy", max_units: int | None = DEFAULT_MAX_UNITS, max_memory: int | None = 2**31,
+                  scratch_dir=None, methods=METHODS, kmeans_seeds: int = 3) -> CodesResult:
     """Record train and test codes of ``model`` on ``dataset`` and measure determinism and categorisation.
 
     ``labels="noisy"`` scores training codes against the labels the model was trained on; ``"clean"`` against
-    the true labels (differs only under label noise). Test labels are always the true ones.
+    the true labels (differs only under label noise). Test labels are always the true ones. ``layers``,
+    ``max_units``, ``max_memory``, ``scratch_dir``, ``methods`` and ``kmeans_seeds`` as in
+    :class:`~nnprobe.probes.codes.CodesConfig`. The model's accuracy is read off the recording pass itself.
 
     >>> from nnprobe.data import load_dataset; from nnprobe.models import build_model
     >>> ds = load_dataset("digits"); model = build_model("mlp", ds.input_shape, ds.num_classes)
@@ -140,23 +165,57 @@ def measure_codes(model: nn.Module, dataset, *, layers=None, k: int = 9, batch_s
         raise NNProbeError(f"labels='{labels}'", "use labels='noisy' (as trained) or 'clean' (true labels)")
     start = time.perf_counter()
     device = _model_device(model)
-    train_codes = record_codes(model, dataset.x_train, batch_size=batch_size, layers=layers)
-    test_codes = record_codes(model, dataset.x_test, batch_size=batch_size, layers=layers)
+    sel = select_layers(relu_sites(model, dataset.x_train, device), layers, max_units)
+    n_train, n_test = int(dataset.x_train.shape[0]), int(dataset.x_test.shape[0])
+    codes_bytes = (n_train + n_test) * words_for(sel.units_selected) * 8
+    on_disk = max_memory is not None and codes_bytes > max_memory // 2
+    correct = {"train": 0, "test": 0}
+
+    def record(split, x, y):
+        y = y.to(device)
+
+        def score(row0, out):
+            correct[split] += int((out.argmax(1) == y[row0:row0 + out.shape[0]]).sum())
+
+        return record_codes(model, x, batch_size=batch_size, layers=None if sel.all_layers else sel.names,
+                            check_complete=sel.rule != "user", max_memory=0 if on_disk else None,
+                            scratch_dir=scratch_dir, on_output=score)
+
+    train_codes = record("train", dataset.x_train, dataset.y_train)
+    test_codes = record("test", dataset.x_test, dataset.y_test)
     record_seconds = time.perf_counter() - start
     y_train = (dataset.y_train if labels == "noisy" else dataset.y_train_clean).cpu().numpy()
     y_test = dataset.y_test.cpu().numpy()
     det = determinism(train_codes, test_codes)
-    layer_rows = layer_determinism(train_codes, test_codes) if per_layer and len(train_codes.layers) > 1 else []
+    layer_rows_ = layer_determinism(train_codes, test_codes) if per_layer and len(train_codes.layers) > 1 else []
+    fit_cap = _fit_cap(sel.units_selected, max_memory)
+    fit_samples = [c for c in (max_kmeans_samples, max_logistic_train, fit_cap) if c is not None]
     cat = None
-    if categorisation:
-        cat = categorise(train_codes, y_train, test_codes, y_test, k=k, seed=seed,
-                         n_clusters=dataset.num_classes, max_kmeans_samples=max_kmeans_samples,
-                         max_logistic_train=max_logistic_train, max_knn_train_queries=max_knn_train_queries)
-    acc_train = _accuracy(model, dataset.x_train, dataset.y_train, batch_size, device)  # evaluate() restores modes
-    acc_test = _accuracy(model, dataset.x_test, dataset.y_test, batch_size, device)
-    return CodesResult(model_train_accuracy=acc_train, model_test_accuracy=acc_test, determinism=det,
-                       categorisation=cat, layers=train_codes.layout(), per_layer=layer_rows, record_seconds=record_seconds,
-                       seconds=time.perf_counter() - start)
+    if categorisation and methods:
+        cat = categorise(train_codes, y_train, test_codes, y_test, k=k, seed=seed, n_clusters=dataset.num_classes,
+                         max_kmeans_samples=_min(max_kmeans_samples, fit_cap),
+                         max_logistic_train=_min(max_logistic_train, fit_cap),
+                         max_knn_train_queries=max_knn_train_queries, methods=tuple(methods), kmeans_seeds=kmeans_seeds)
+    starts = {layer.name: layer.start for layer in train_codes.layers}
+    sites = [{**site, "start": starts.get(site["name"]), "size": site["units"]} for site in sel.sites]
+    memory = {"max_memory": max_memory, "codes_bytes": codes_bytes, "codes_on_disk": bool(on_disk),
+              "fit_samples": min(fit_samples + [max(n_train, n_test)]),
+              "record_batch_bytes": batch_size * (sel.units_total + sel.units_selected)}
+    selection = {k_: v for k_, v in sel.to_dict().items() if k_ != "sites"}
+    return CodesResult(model_train_accuracy=correct["train"] / n_train, model_test_accuracy=correct["test"] / n_test,
+                       determinism=det, categorisation=cat, layers=sites, per_layer=layer_rows_,
+                       record_seconds=record_seconds, seconds=time.perf_counter() - start, selection=selection,
+                       memory=memory)
+
+
+def _min(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _fit_cap(units: int, max_memory: int | None) -> int | None:
+    """Rows of float32 codes that fit a quarter of ``max_memory`` (and categorise's own 1 GiB cap)."""
+    budget = MAX_FIT_BYTES if max_memory is None else min(MAX_FIT_BYTES, max_memory // 4)
+    return max(1, budget // (4 * max(1, units)))
 
 
 def measure(model: nn.Module, dataset, config: CodesConfig | None = None, *, seed: int = 0) -> CodesResult:
@@ -171,7 +230,8 @@ def measure(model: nn.Module, dataset, config: CodesConfig | None = None, *, see
     return measure_codes(model, dataset, layers=c.layers, k=c.k, batch_size=c.record_batch_size, seed=seed,
                          categorisation=c.categorisation, per_layer=c.per_layer, max_kmeans_samples=c.max_fit_samples,
                          max_logistic_train=c.max_fit_samples, max_knn_train_queries=c.max_knn_train_queries,
-                         labels=c.labels)
+                         labels=c.labels, max_units=c.max_units, max_memory=c.max_memory, scratch_dir=c.scratch_dir,
+                         methods=c.methods, kmeans_seeds=c.kmeans_seeds)
 
 
-__all__ = ["CodesResult", "measure", "measure_codes", "summary_rows"]
+__all__ = ["CodesResult", "layer_determinism", "layer_rows", "measure", "measure_codes", "summary_rows"]

@@ -14,20 +14,25 @@ from torch import nn
 
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.codes.completeness import check_codes_complete
-from nnprobe.probes.codes.packing import Codes, LayerSlice, words_for
+from nnprobe.probes.codes.packing import Codes, LayerSlice, allocate_packed
 from nnprobe.probes.codes.tracer import _REFUSE_FIX, _model_device, check_piecewise_linear, trace_relu_calls
 
 __all__ = ["check_codes_complete", "check_piecewise_linear", "record_codes", "trace_relu_calls"]
 
 
 def record_codes(model: nn.Module, x: torch.Tensor, *, batch_size: int = 512, layers=None,
-                 device=None, check_complete: bool | None = None) -> Codes:
+                 device=None, check_complete: bool | None = None, max_memory: int | None = None,
+                 scratch_dir=None, on_output=None) -> Codes:
     """Neural codes of the examples ``x`` under ``model``: one bit per ReLU-like unit, bit-packed.
 
     Streams ``x`` in batches (eval mode, no grad) and never holds more than one batch of activations.
-    ``layers`` keeps only those recorded sites (names as in ``Codes.layer_names``). ``check_complete``
-    (default: on unless ``layers`` is given) first runs :func:`check_codes_complete` on the first few
-    examples, so a ReLU written in a way nnprobe does not recognise is an error, never a silent gap.
+    ``layers`` keeps only those recorded sites (names as in ``Codes.layer_names``; ``None`` or ``"all"``:
+    every site). ``check_complete`` (default: on unless a list of ``layers`` is given) first runs
+    :func:`check_codes_complete` on the first few examples, so a ReLU written in a way nnprobe does not
+    recognise is an error, never a silent gap. Packed codes larger than ``max_memory`` bytes are written to
+    a memory-mapped scratch file in ``scratch_dir`` (see :func:`~nnprobe.probes.codes.packing.allocate_packed`).
+    ``on_output(start, output)`` receives the model's output for the batch starting at example ``start``
+    (e.g. to score the model from the same forward pass).
 
     >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
     >>> codes = record_codes(model, torch.randn(10, 4))
@@ -41,6 +46,8 @@ def record_codes(model: nn.Module, x: torch.Tensor, *, batch_size: int = 512, la
     n = int(x.shape[0])
     if n == 0:
         raise NNProbeError("no examples to encode (x is empty)", "pass at least one example")
+    if isinstance(layers, str) and layers == "all":
+        layers = None
     wanted = None if layers is None else ([layers] if isinstance(layers, str) else list(layers))
     if check_complete or (check_complete is None and wanted is None):
         check_codes_complete(model, x, device=device)
@@ -52,7 +59,9 @@ def record_codes(model: nn.Module, x: torch.Tensor, *, batch_size: int = 512, la
         for start in range(0, n, batch_size):
             xb = x[start:start + batch_size].to(device)
             tracer.reset()
-            model(xb)
+            output = model(xb)
+            if on_output is not None:
+                on_output(start, output)
             sites = tracer.sites
             if layout is None:
                 if not sites:
@@ -73,7 +82,7 @@ def record_codes(model: nn.Module, x: torch.Tensor, *, batch_size: int = 512, la
                     layout.append(LayerSlice(name, kind, shape, offset))
                     offset += int(np.prod(shape)) if shape else 1
                 n_units = offset
-                packed = np.zeros((n, words_for(n_units) * 8), dtype=np.uint8)
+                packed = allocate_packed(n, n_units, max_memory=max_memory, scratch_dir=scratch_dir)
                 all_names = names
             if [s[0] for s in sites] != all_names:
                 raise NNProbeError("the forward pass ran a different set of ReLU calls for a later batch",
