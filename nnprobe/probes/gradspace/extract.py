@@ -170,7 +170,6 @@ class GradientExtractor:
             raise NNProbeError("no inputs were given", "pass at least one example")
         numpy_dtype(dtype)   # validate before any work
         if isinstance(labels, str):
-            self._labels_per_example(x, labels)   # validates the string
             shape = (x.shape[0], self._plan(x, labels)[1], self.layout.dim)
         else:
             lab = torch.as_tensor(labels)

@@ -3,11 +3,13 @@
 The chunk rule (used when ``GradientExtractor(chunk_size=None)``): as many examples as fit in ``max_memory``
 bytes, given the estimated working memory of one example (its ``R x D`` gradient block for ``R`` labels plus
 the per-example activations, deltas and temporaries of the fast path), capped at 16 examples on CPU and 256
-on an accelerator, at least 1. The CPU cap is measured, not guessed: on the 2-core box (32 MiB L3, one thread)
-a 784-512-512-10 MLP at batch 256 ran 1.5-2x faster in chunks of 16 than of 64, and for MLPs of 25k-670k
-parameters chunks of 4-16 were within ~10% of the best while 32 and more lost 20-60% (bench/per_sample_grads.py
-``--chunk-sweep``): bigger chunks only add memory traffic once the per-chunk Python overhead is amortised.
-So a bigger model (more bytes per example) gets a smaller chunk, a small one gets the cache-friendly cap.
+on an accelerator, at least 1. The CPU cap is measured, not guessed: on the 2-core box (32 MiB L3, one
+thread, all 10 labels of 256 inputs) MLPs of 25k / 118k / 670k parameters (784-32-10, 784-128-128-10,
+784-512-512-10) ran fastest at chunks of 16 / 8 / 4 (105k / 27k / 5.2k gradients/s), chunk 16 was within 10%
+of the best for all three, and chunks of 64 lost 45-50% (58k / 13k / 2.5k): once the per-chunk overhead is
+amortised, bigger chunks only add memory traffic (``bench/per_sample_grads.py --chunk-sweep``). So a small
+model gets the cache-friendly cap and a bigger model (more bytes per example) a smaller chunk: the 11.2M
+parameters of a ResNet-18 with 10 labels take 2 examples per 1 GiB chunk, its last block + head 5.
 """
 
 from __future__ import annotations
