@@ -134,12 +134,14 @@ def _log_axis_if_wide(ax, xs: list[float]) -> None:
     numbers (``16``, ``0.001``), not as powers of ten between them; base 2 when every value is a power of two."""
     if not xs or xs[0] <= 0 or xs[-1] / xs[0] < 8:
         return
-    from matplotlib.ticker import FuncFormatter, NullLocator
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
     powers_of_two = all(math.log2(v).is_integer() for v in xs)
     ax.set_xscale("log", base=2 if powers_of_two else 10)
     if len(xs) <= 12:
         ax.set_xticks(xs)
+    elif not powers_of_two:
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_locator(NullLocator())
 

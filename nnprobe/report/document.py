@@ -28,15 +28,15 @@ code{background:#f6f8fa;padding:.1em .3em;border-radius:3px}.meta{color:#777;fon
 # Table headers in words, with units; tables keep the data's keys (result.json, summaries) and show these.
 COLUMN_LABELS = {
     # max-margin probe
-    "experiment": "experiment", "mode": "SVM", "head": "head",
+    "experiment": "experiment", "mode": "SVM form", "head": "head",
     "cosine_to_svm": "cosine to SVM", "cosine_in_span": "cosine to SVM (in span)",
     "test_agreement": "test agreement NN vs SVM (fraction)", "nn_test_accuracy": "NN test accuracy",
     "nn_train_accuracy": "NN train accuracy", "svm_test_accuracy": "SVM test accuracy",
     "svm_train_error": "SVM train error (fraction)", "svm_margin": "SVM margin (feature units)",
     "nn_min_margin": "NN min. margin (feature units)", "nn_bias_scaled": "NN bias (SVM scale)",
-    "svm_bias": "SVM bias", "nn_offset_from_svm": "NN boundary offset from SVM (in SVM margins)",
-    "nn_offset_from_midpoint": "NN boundary offset from class-mean midpoint (in SVM margins)",
-    "grid_disagreement": "NN vs SVM disagreement (fraction of plot area)",
+    "svm_bias": "SVM bias", "nn_offset_from_svm": "NN offset from SVM (in SVM margins)",
+    "nn_offset_from_midpoint": "NN offset from class-mean midpoint (in SVM margins)",
+    "grid_disagreement": "NN vs SVM disagreement (fraction of plot)",
     "dead_feature_dims": "dead feature units", "cosine_per_class": "cosine to SVM per class",
     "nn_weight_norm": "NN head weight norm", "svm_weight_norm": "SVM weight norm",
     # activation codes
@@ -68,7 +68,7 @@ def column_label(key: str, labels: dict | None = None) -> str:
     user's own parameter or metric is shown under the name the user gave it).
 
     >>> column_label("nn_offset_from_svm"), column_label("knn_test_accuracy_std"), column_label("my_metric")
-    ('NN boundary offset from SVM (in SVM margins)', 'K-NN test accuracy (codes), std over seeds', 'my_metric')
+    ('NN offset from SVM (in SVM margins)', 'K-NN test accuracy (codes), std over seeds', 'my_metric')
     """
     if labels and key in labels:
         return labels[key]
@@ -113,9 +113,10 @@ class Report:
         """A paragraph (inline `code`, **bold** and *italic* are rendered in HTML; '- ' lines become a list)."""
         self.blocks.append(("text", markdown))
 
-    def verdict(self, sentence: str, holds: bool | None, note: str = "") -> None:
-        """The finding of a section, first: ``holds: ...`` / ``does not hold: ...`` (see :mod:`.verdicts`)."""
-        self.blocks.append(("verdict", sentence, holds, note))
+    def verdict(self, sentence: str, holds: bool | None, note: str = "", subject: str = "") -> None:
+        """The finding of a section, first: ``holds: ...`` / ``does not hold: ...`` (see :mod:`.verdicts`);
+        ``subject`` names what it is about when a section has several (``MLP 1x100``)."""
+        self.blocks.append(("verdict", sentence, holds, note, subject))
 
     def table(self, rows: list[dict], columns: list[str] | None = None, floatfmt: str = ".4f",
               labels: dict | None = None) -> None:
@@ -136,7 +137,8 @@ class Report:
             elif kind == "text":
                 out += [block[1], ""]
             elif kind == "verdict":
-                out += [f"**Finding** — {block[1]}.", ""] + ([f"*{block[3]}*", ""] if block[3] else [])
+                name = f"Finding ({block[4]})" if block[4] else "Finding"
+                out += [f"**{name}** — {block[1]}.", ""] + ([f"*{block[3]}*", ""] if block[3] else [])
             elif kind == "table":
                 rows, cols, ff, heads = block[1:]
                 out.append("| " + " | ".join(heads) + " |")
@@ -166,7 +168,8 @@ class Report:
             elif kind == "verdict":
                 css = {True: "holds", False: "fails", None: "unknown"}[block[2]]
                 note = f"<p class='note'>{_inline(block[3])}</p>" if block[3] else ""
-                body.append(f"<div class='verdict {css}'><p><b>Finding</b> &mdash; {_inline(block[1])}.</p>{note}</div>")
+                name = html.escape(f"Finding ({block[4]})" if block[4] else "Finding")
+                body.append(f"<div class='verdict {css}'><p><b>{name}</b> &mdash; {_inline(block[1])}.</p>{note}</div>")
             elif kind == "table":
                 rows, cols, ff, heads = block[1:]
                 head = "".join(f"<th>{html.escape(c)}</th>" for c in heads)

@@ -133,6 +133,15 @@ def plot_feature_boundaries(result, features, labels, *, class_names=None, extra
     return fig
 
 
+def _plain_numbers(axis) -> None:
+    """Log-axis ticks at 1, 2, 5 x powers of ten, labelled as plain numbers (``20``, ``0.05``)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def plot_convergence(results, *, title: str | None = None, log_x: bool | None = None):
     """Cosine to the SVM, ``1 - cosine`` (log), weight norms and test agreement against epoch.
 
@@ -159,6 +168,7 @@ def plot_convergence(results, *, title: str | None = None, log_x: bool | None = 
     ax.legend(ncol=min(4, len(ax.get_legend_handles_labels()[0])), **below)
     ax = axes[1]
     ax.semilogy(epochs, np.clip(1 - cos, 1e-8, None), "o-", color="#d62728", label="1 - cos")
+    _plain_numbers(ax.yaxis)
     ax.set_title("angle to the SVM (log scale)")
     ax.set_ylabel("1 - cosine")
     ax2 = ax.twinx()
@@ -179,6 +189,7 @@ def plot_convergence(results, *, title: str | None = None, log_x: bool | None = 
         a.set_xlabel("epoch")
         if log_x:
             a.set_xscale("log")
+            _plain_numbers(a.xaxis)
     fig.suptitle(title or "Convergence of the last layer to the max-margin SVM")
     return fig
 

@@ -124,10 +124,15 @@ def verdict(probe: str, summary: dict) -> Verdict:
     return _RULES[probe](summary)
 
 
-def add_verdict(report, probe: str, summary: dict) -> Verdict:
-    """Open a report section with the verdict and the claim and thresholds it was judged by."""
+def add_verdict(report, probe: str, summary: dict, subject: str = "", with_criteria: bool = True) -> Verdict:
+    """Open a report section with the verdict (of ``subject``, when a section has several) and the claim and
+    thresholds it was judged by (``with_criteria``).
+
+    >>> add_verdict(report, "margin", result.summary())   # doctest: +SKIP
+    """
     v = verdict(probe, summary)
-    report.verdict(v.sentence, v.holds, note=f"Claim: {CLAIMS[probe]}; {criteria(probe)}.")
+    note = f"Claim: {CLAIMS[probe]}; {criteria(probe)}." if with_criteria else ""
+    report.verdict(v.sentence, v.holds, note=note, subject=subject)
     return v
 
 
