@@ -39,16 +39,22 @@ def read_batch(path) -> tuple[np.ndarray, np.ndarray]:
     return data.reshape(-1, 3, 32, 32), labels
 
 
-def load_cifar10(data_dir=None):
-    """Return ``(x_train, y_train, x_test, y_test)`` with images ``(N, 3, 32, 32)`` uint8."""
+def find_cifar10_files(data_dir=None) -> list:
+    """Paths of the five training batches and the test batch (the first directory holding all six), or an error."""
     tried = search_dirs("cifar10", data_dir)
     for directory in tried:
         if all((directory / b).is_file() for b in TRAIN_BATCHES + [TEST_BATCH]):
-            train = [read_batch(directory / b) for b in TRAIN_BATCHES]
-            x_test, y_test = read_batch(directory / TEST_BATCH)
-            return (np.concatenate([t[0] for t in train]), np.concatenate([t[1] for t in train]), x_test, y_test)
+            return [directory / b for b in TRAIN_BATCHES + [TEST_BATCH]]
     raise NNProbeError(
         "cifar10 files not found; looked in: " + ", ".join(str(d) for d in tried),
         "run `nnprobe data fetch cifar10`, or unpack cifar-10-python.tar.gz and pass --data-dir DIR "
         "(the directory holding cifar-10-batches-py)",
     )
+
+
+def load_cifar10(data_dir=None):
+    """Return ``(x_train, y_train, x_test, y_test)`` with images ``(N, 3, 32, 32)`` uint8."""
+    *train_files, test_file = find_cifar10_files(data_dir)
+    train = [read_batch(p) for p in train_files]
+    x_test, y_test = read_batch(test_file)
+    return np.concatenate([t[0] for t in train]), np.concatenate([t[1] for t in train]), x_test, y_test

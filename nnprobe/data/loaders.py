@@ -103,7 +103,9 @@ def load_dataset(
     x_train, y_train = select_classes(torch.from_numpy(np.ascontiguousarray(xtr)), torch.from_numpy(ytr), classes)
     x_test, y_test = select_classes(torch.from_numpy(np.ascontiguousarray(xte)), torch.from_numpy(yte), classes)
     x_train, x_test = x_train.float() / scale, x_test.float() / scale
-    meta: dict = {"spec": str(spec), "normalize": normalize}
+    from nnprobe.data.files import dataset_files
+
+    meta: dict = {"spec": str(spec), "normalize": normalize, "files": dataset_files(spec.name, data_dir)}
     if normalize == "standard":
         dims = [0] + list(range(2, x_train.ndim))  # per channel (images) or per feature (vectors)
         mean = x_train.mean(dim=dims, keepdim=True)

@@ -111,8 +111,11 @@ class Run:
         """Load the data, build (or load) the model and let the probe check it (head, layers, structure), so
         that a wrong dataset, class list, architecture or probe setting is reported before anything is trained
         or written."""
+        from nnprobe.models.checks import check_logits
+
         dataset = self.data.load(self.train.seed)
         model, _ = self.model.build(dataset, self.train.seed)
+        check_logits(model, dataset.x_train)   # a final softmax would get cross-entropy of probabilities
         entry = get_probe(self.probe)
         if entry.preflight is not None:
             entry.preflight(self, dataset, model)
@@ -163,9 +166,10 @@ class Run:
             return load_result(out)[1]
         with claimed.running():
             result = entry.execute(run, out, on_event, claimed)
+            files = self.data.load(self.train.seed).meta.get("files", [])   # what was read (paths, bytes, md5)
             write_json_atomic(out / RESULT_FILE, {"format": RESULT_FORMAT, "probe": self.probe, "run": self.to_dict(),
                                                   "summary": result.summary(), "result": result.to_dict(),
-                                                  "seconds": time.perf_counter() - start})
+                                                  "data_files": files, "seconds": time.perf_counter() - start})
         return result
 
     def _with_progress(self, progress: bool) -> "Run":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import pickletools
+import zipfile
 from pathlib import Path
 
 import torch
@@ -47,10 +50,22 @@ def load_checkpoint(path, model: nn.Module | None = None, map_location="cpu") ->
     path = Path(path)
     if not path.is_file():
         raise NNProbeError(f"checkpoint {path} does not exist", "pass the path of a .pt file written by `nnprobe train`")
+    kind = file_kind(path)
+    if kind == "other":
+        raise NNProbeError(f"{path} is not a PyTorch file (neither a torch.save archive nor a pickle; it begins "
+                           f"with {_head(path)!r})", "pass a .pt file written by `nnprobe train` or torch.save(model, path)")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=False)
+    except (ImportError, AttributeError) as exc:   # the pickled model class cannot be found
+        missing = unimportable_class(path)
+        if missing is None:
+            raise NNProbeError(f"cannot read checkpoint {path}: {exc}", _IMPORT_FIX) from None
+        raise NNProbeError(f"checkpoint {path} holds a {missing[0]}.{missing[1]}, which cannot be imported here "
+                           f"({missing[2]})", _import_fix(*missing)) from None
     except Exception as exc:  # noqa: BLE001 -- unpickling errors come in many types
-        raise NNProbeError(f"cannot read checkpoint {path}: {exc}", "the file is damaged or not a torch checkpoint") from None
+        raise NNProbeError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}",
+                           "the file is truncated or damaged; save it again (torch.save) or re-run the training "
+                           "that wrote it") from None
     if isinstance(payload, nn.Module):  # a whole user model saved with torch.save(model, path)
         if model is not None:
             model.load_state_dict(payload.state_dict())
@@ -73,3 +88,81 @@ def load_checkpoint(path, model: nn.Module | None = None, map_location="cpu") ->
         raise NNProbeError(f"checkpoint {path} does not fit the model: {str(exc).splitlines()[0]}",
                            "build the same architecture (same options) the checkpoint was trained with") from None
     return model, payload
+
+
+_IMPORT_FIX = ("make the module that defines the model class importable (run from its directory, add that directory "
+               "to PYTHONPATH, or pip install the package that provides it)")
+
+
+def _import_fix(module: str, name: str, reason: str) -> str:
+    if module == "__main__":
+        return (f"the class {name} was defined in the script that saved the model: move it into a module (e.g. "
+                f"mynets.py), import it from there, save again; or save model.state_dict() and load it with "
+                f"load_checkpoint(path, model={name}())")
+    return (f"make module '{module}' importable: run from the directory holding {module.split('.')[0]}.py, add that "
+            f"directory to PYTHONPATH (PYTHONPATH=/path/to/dir nnprobe ...), or pip install the package that "
+            f"provides it")
+
+
+def _head(path: Path, size: int = 24) -> str:
+    with open(path, "rb") as fh:
+        return fh.read(size).decode("utf-8", "replace")
+
+
+def file_kind(path) -> str:
+    """``zip`` (``torch.save``'s format), ``pickle`` (legacy ``torch.save`` or plain pickle) or ``other``.
+
+    >>> import tempfile, os; p = os.path.join(tempfile.mkdtemp(), "notes.txt"); _ = open(p, "w").write("hello")
+    >>> file_kind(p)
+    'other'
+    """
+    if zipfile.is_zipfile(path):
+        return "zip"
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    return "pickle" if head[:1] == b"\x80" and head[1:2] in {bytes([v]) for v in range(1, 6)} else "other"
+
+
+def _pickled_globals(path: Path) -> list[tuple[str, str]]:
+    """``(module, name)`` of every class or function a torch.save file refers to, in order."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                data = zf.read(next(n for n in zf.namelist() if n.endswith("data.pkl")))
+        else:
+            data = path.read_bytes()
+        found, strings = [], []
+        for op, arg, _ in pickletools.genops(data):
+            if op.name == "GLOBAL":
+                found.append(tuple(str(arg).split(" ", 1)))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found.append((strings[-2], strings[-1]))
+            elif isinstance(arg, str):
+                strings.append(arg)
+        return found
+    except Exception:  # noqa: BLE001 -- a best-effort diagnosis; the caller has a general message
+        return []
+
+
+def unimportable_class(path) -> tuple[str, str, str] | None:
+    """``(module, class, reason)`` of the first class a saved model refers to that cannot be imported, or ``None``.
+
+    >>> unimportable_class("my_model.pt")   # doctest: +SKIP
+    ('usernets', 'SoftmaxNet', "no module named 'usernets'")
+    """
+    import _compat_pickle   # pickle's own map of Python 2 names (``__builtin__ set`` -> ``builtins set``)
+
+    for module, name in _pickled_globals(Path(path)):
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as exc:
+            return module, name, f"no module named '{getattr(exc, 'name', None) or module}'"
+        obj = mod
+        for part in name.split("."):
+            if not hasattr(obj, part):
+                return module, name, f"module '{module}' has no attribute '{name}'"
+            obj = getattr(obj, part)
+    return None
