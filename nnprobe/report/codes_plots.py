@@ -95,7 +95,7 @@ def plot_factor(rows: list[dict], factor: str, path, *, title: str | None = None
     x = np.array([r[factor] for r in rows], dtype=float)
     if log_x is None:
         log_x = factor in ("width", "epochs", "samples_per_class") and (x > 0).all() and x.max() / max(x.min(), 1e-12) > 20
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
     for key, label, color in [("redundancy_ratio_train", "train", "#d62728"), ("redundancy_ratio_test", "test", "#9467bd")]:
         ax1.plot(x, [r.get(key, np.nan) for r in rows], marker="o", color=color, label=label)
     ax1.set_ylabel("redundancy ratio")
@@ -113,7 +113,7 @@ def plot_factor(rows: list[dict], factor: str, path, *, title: str | None = None
             ax.set_xscale("log", base=2)
             ax.set_xticks(sorted(set(x)), [f"{v:g}" for v in sorted(set(x))])
             ax.minorticks_off()
-        ax.legend(loc="best")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)   # below: over no curve, whatever the data
     fig.suptitle(title or f"Encoding properties vs {FACTOR_LABELS.get(factor, factor)}")
     return savefig(fig, path)
 
