@@ -150,3 +150,34 @@ def save_torch_atomic(obj: Any, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
     return Path(path)
+
+
+def write_npy_rows(path: str | os.PathLike, shape: tuple, dtype, rows) -> Any:
+    """Write ``(array, row_slice)`` chunks, in row order, into a new ``.npy`` file; return it memory-mapped (read-only).
+
+    The file is written sequentially with plain writes (not through a writable mapping), so resident memory stays
+    one chunk whatever the file's size.
+
+    >>> import tempfile, numpy as np
+    >>> p = os.path.join(tempfile.mkdtemp(), "g.npy")
+    >>> float(write_npy_rows(p, (3, 2), "float32", [(np.ones((2, 2)), slice(0, 2)), (np.ones((1, 2)), slice(2, 3))]).sum())
+    6.0
+    """
+    import numpy as np
+
+    from nnprobe.errors import NNProbeError
+
+    header = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=tuple(shape))
+    offset = header.offset
+    del header
+    expected = 0
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        for array, sl in rows:
+            if sl.start != expected:
+                raise NNProbeError(f"chunk for rows {sl.start}..{sl.stop} arrived out of order", "stream rows in order")
+            np.ascontiguousarray(array, dtype=dtype).tofile(f)
+            expected = sl.stop
+    if expected != shape[0]:
+        raise NNProbeError(f"only {expected} of {shape[0]} rows were written to {path}", "stream every row")
+    return np.load(path, mmap_mode="r")

@@ -70,18 +70,8 @@ def write_npy_chunks(path, shape: tuple[int, ...], dtype, chunks: Iterable[tuple
     >>> float(write_npy_chunks(p, (3, 3), "float16", chunks).sum())
     6.0
     """
+    from nnprobe.io import write_npy_rows   # the file itself is written by the I/O floor
+
     np_dtype, torch_dtype = numpy_dtype(dtype)
-    header = np.lib.format.open_memmap(path, mode="w+", dtype=np_dtype, shape=tuple(shape))
-    offset = header.offset
-    del header
-    expected = 0
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        for g, sl in chunks:
-            if sl.start != expected:
-                raise NNProbeError(f"chunk for rows {sl.start}..{sl.stop} arrived out of order", "stream rows in order")
-            g.detach().to("cpu", torch_dtype).contiguous().numpy().tofile(f)
-            expected = sl.stop
-    if expected != shape[0]:
-        raise NNProbeError(f"only {expected} of {shape[0]} rows were written to {path}", "stream every row")
-    return np.load(path, mmap_mode="r")
+    rows = ((g.detach().to("cpu", torch_dtype).contiguous().numpy(), sl) for g, sl in chunks)
+    return write_npy_rows(path, shape, np_dtype, rows)
