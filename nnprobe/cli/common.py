@@ -47,6 +47,35 @@ def opt(probe: str, key: str, text: str, **kw):
     return click.option(flag, key, default=None, help=_help(probe, key, text), **kw)
 
 
+class ByteSize(click.ParamType):
+    """A memory size: ``2G``, ``512M``, ``1.5GiB``, ``800MB`` or a number of bytes (K/M/G/T are powers of 1024)."""
+
+    name = "SIZE"
+    UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().removesuffix("IB").removesuffix("B")
+        unit = text[-1:] if text[-1:] in self.UNITS and text[-1:] else ""
+        try:
+            number = float(text[: len(text) - len(unit)])
+        except ValueError:
+            self.fail(f"'{value}' is not a memory size (e.g. 2G, 512M, 1.5GiB)", param, ctx)
+        if not number > 0:
+            self.fail(f"'{value}' must be positive", param, ctx)
+        return int(number * self.UNITS[unit])
+
+
+def memory_option(probe: str):
+    """``--max-memory SIZE``: the probe config's ``max_memory`` (bytes), written like ``2G`` or ``512M``."""
+    default = probe_defaults(probe).get("max_memory")
+    shown = f"  [default: {default / 2**30:g}G]" if default else ""
+    return click.option("--max-memory", "max_memory", type=ByteSize(), default=None,
+                        help="Memory the probe's batched work may hold at once (chunks of gradients, feature "
+                             "batches, stored test gradients), e.g. 2G, 512M." + shown)
+
+
 def data_options(probe: str):
     """``--data``, ``--data-dir``, ``--samples-per-class``, ``--test-samples-per-class``, ``--label-noise``, ``--normalize``."""
     return _stack([

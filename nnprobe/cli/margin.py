@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from nnprobe.cli.common import _stack, missing_data, mode_options, opt, pass_opts, print_result, run_mode, run_options
+from nnprobe.cli.common import _stack, memory_option, missing_data, mode_options, opt, pass_opts, print_result, run_mode, run_options
 
 PAPER = 'Li, Ding & Gao, "On the decision boundary of deep neural networks" (arXiv 1808.05385)'
 
@@ -34,6 +34,7 @@ def margin_options(fn):
         click.option("--live-seed/--no-live-seed", "live_seed", default=None,
                      help="From --seed on, use the first seed whose untrained model has no all-dead feature unit "
                           "[default: on for feature layers of width <= 4]."),
+        memory_option("margin"),
     ])(fn)
 
 

@@ -139,7 +139,7 @@ def _execute_margin(run, out, on_event, claimed):
                                             multi_class=first_mode, head_name=run.config.head))
         _train(run, model, dataset, spec, out, claimed, callbacks)
         curve = callbacks[0].results if callbacks else []
-    return measure_margin(model, dataset, run.config, curve=curve, seed=run.train.seed)
+    return measure_margin(model, dataset, run.config, curve=curve, seed=run.train.seed, progress=run.train.progress)
 
 
 # ------------------------------------------------------------------------------------------------ codes

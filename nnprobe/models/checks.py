@@ -1,4 +1,4 @@
-"""Checks on a user's classifier before any probe or training uses it.
+"""Checks on a user's classifier before any probe or training uses it, and its memory per example.
 
 nnprobe applies the cross-entropy to the model's *logits* (training, per-sample gradients, the head compared
 with the SVM). A model that already ends in ``Softmax`` (or ``LogSoftmax``) would get cross-entropy of
@@ -62,4 +62,41 @@ def check_logits(model: nn.Module, x: torch.Tensor, n: int = 8) -> None:
                        "apply softmax yourself only when you need probabilities)")
 
 
-__all__ = ["check_logits", "output_kind"]
+def forward_bytes_per_example(model: nn.Module, x: torch.Tensor) -> int:
+    """Bytes of one example's input and of every leaf module's output: an upper bound on the working set of a
+    no-grad forward pass per example (below: 4 B * (4 + 8 + 8 + 3)).
+
+    >>> forward_bytes_per_example(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)), torch.randn(2, 4))
+    92
+    """
+    total = [0]
+
+    def hook(module, inputs, output):
+        if isinstance(output, torch.Tensor) and not list(module.children()):
+            total[0] += output[:1].numel() * output.element_size()
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    p = next(iter(model.parameters()), None)
+    try:
+        with torch.no_grad(), eval_mode(model):
+            model(x[:1].to(p.device if p is not None else "cpu"))
+    finally:
+        for h in handles:
+            h.remove()
+    return max(1, total[0] + x[:1].numel() * x.element_size())
+
+
+def batch_for_memory(model: nn.Module, x: torch.Tensor, max_memory: int | None, cap: int = 512) -> int:
+    """Rows per forward batch so that one batch's activations stay within ``max_memory`` bytes (at most ``cap``,
+    at least 1; ``None``: ``cap``).
+
+    >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> batch_for_memory(net, torch.randn(2, 4), 760), batch_for_memory(net, torch.randn(2, 4), None)
+    (8, 512)
+    """
+    if max_memory is None:
+        return cap
+    return int(max(1, min(cap, int(max_memory) // forward_bytes_per_example(model, x))))
+
+
+__all__ = ["batch_for_memory", "check_logits", "forward_bytes_per_example", "output_kind"]

@@ -21,6 +21,8 @@ class MarginConfig(Config):
     layer (default: found by a forward check). ``live_seed``: from the run's seed on, use the first seed whose
     untrained model has every penultimate unit active (``None``: only for feature layers of width <= 4, where a
     dead unit collapses the space). ``plot_points``: training features kept in the result for 2-D figures.
+    ``max_memory``: bytes one feature-extraction batch may take (activations of every layer, estimated from one
+    example; batches of at most 512): 2 GiB by default, lower it on a small machine or for a large network.
 
     >>> MarginConfig(multi_class="both").multi_class
     'both'
@@ -37,6 +39,7 @@ class MarginConfig(Config):
     live_seed: bool | None = None
     grid_resolution: int = 400
     plot_points: int = 3000
+    max_memory: int = 2**31
 
     def validate(self) -> None:
         from nnprobe.probes.margin.binary import SOLVERS
@@ -55,6 +58,7 @@ class MarginConfig(Config):
         check_choice("live_seed", self.live_seed, (True, False), allow_none=True)
         check_int("grid_resolution", self.grid_resolution, minimum=10)
         check_int("plot_points", self.plot_points, minimum=0)
+        check_int("max_memory", self.max_memory, minimum=2**20)
 
     def modes(self, num_classes: int) -> list[str]:
         """SVM modes to fit: one for two classes, ``ovr`` and ``crammer_singer`` for ``both``.

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from nnprobe.errors import NNProbeError
 from nnprobe.models import split_head
+from nnprobe.models.checks import batch_for_memory
 from nnprobe.probes.margin.config import MarginConfig
 from nnprobe.probes.margin.features import extract_features
 from nnprobe.probes.margin.grid import grid_disagreement
@@ -126,11 +128,12 @@ def _plot_sample(features: torch.Tensor, labels: torch.Tensor, count: int, seed:
     return features[idx].tolist(), labels[idx].tolist()
 
 
-def measure(model: nn.Module, dataset, config: MarginConfig | None = None, *, curve=(), seed: int = 0) -> MarginProbeResult:
+def measure(model: nn.Module, dataset, config: MarginConfig | None = None, *, curve=(), seed: int = 0,
+            progress: bool = False) -> MarginProbeResult:
     """Compare ``model``'s last layer with the max-margin SVM on its penultimate features of ``dataset``.
 
     ``curve`` passes measurements taken during training (e.g. ``MarginCallback.results``); ``seed`` seeds the
-    head re-initialisation and the plotted sample.
+    head re-initialisation and the plotted sample; ``progress`` shows bars (SVM modes, head retraining) on stderr.
 
     >>> from nnprobe.data import load_dataset; from nnprobe.models import build_model
     >>> ds = load_dataset("synthetic:blobs"); net = build_model("mlp", ds.input_shape, 2, width=16, feature_dim=2)
@@ -143,13 +146,15 @@ def measure(model: nn.Module, dataset, config: MarginConfig | None = None, *, cu
     if split.num_classes != k:
         raise NNProbeError(f"the head '{split.head_name}' has {split.num_classes} outputs but the dataset has {k} classes",
                            "probe the model on the dataset it was trained on, or name the right layer with head=")
-    f_train = extract_features(model, dataset.x_train, head_name=split.head_name)
-    f_test = extract_features(model, dataset.x_test, head_name=split.head_name)
+    batch = batch_for_memory(model, dataset.x_train[:1], config.max_memory)
+    f_train = extract_features(model, dataset.x_train, head_name=split.head_name, batch_size=batch)
+    f_test = extract_features(model, dataset.x_test, head_name=split.head_name, batch_size=batch)
     y_train, y_test = dataset.y_train.long(), dataset.y_test.long()
     results, svms, grid = {}, {}, {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for mode in config.modes(k):
+        modes = config.modes(k)
+        for mode in tqdm(modes, desc="SVM", unit="mode", disable=not progress, leave=False):
             t0 = time.perf_counter()
             svms[mode] = fit_svm(f_train, y_train, k, C=config.C, multi_class=mode, solver=config.solver)
             result = measure_margin(f_train, y_train, split.head.weight, split.head.bias, f_test, y_test, C=config.C,
@@ -163,7 +168,7 @@ def measure(model: nn.Module, dataset, config: MarginConfig | None = None, *, cu
             first = next(iter(svms))
             rr = retrain_head(model, dataset, epochs=config.retrain_epochs, lr=config.retrain_lr, C=config.C,
                               multi_class=first, head_name=split.head_name, seed=seed, features=(f_train, f_test),
-                              svm=svms[first])
+                              svm=svms[first], progress=progress)
             retrained, history = rr.retrained, rr.history
     notes = sorted({str(w.message) for w in caught})
     plot_x = plot_y = None

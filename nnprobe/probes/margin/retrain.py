@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from nnprobe.errors import NNProbeError
 from nnprobe.models import split_head
@@ -53,7 +54,7 @@ class RetrainResult:
 def retrain_head(model: nn.Module, dataset, *, epochs: int = 100, lr: float = 1.0, optimizer: str = "momentum",
                  batch_size: int | None = 256, seed: int = 0, relative_lr: bool = True, C: float | None = None, multi_class: str = "ovr",
                  head_name: str | None = None, feature_batch_size: int = 512, features=None,
-                 svm=None) -> RetrainResult:
+                 svm=None, progress: bool = False) -> RetrainResult:
     """Reset the head's weight *and* bias, train only the head on cached penultimate features, measure again.
 
     The features are extracted once (the rest of the network is frozen by construction); training is a short
@@ -62,6 +63,7 @@ def retrain_head(model: nn.Module, dataset, *, epochs: int = 100, lr: float = 1.
     ``lr / (1 + mean |phi|^2)``: the logistic loss's curvature grows with the squared feature norm, so this
     makes one ``lr`` work for features of any scale. ``model`` is not modified. ``features=(f_train, f_test)``
     and ``svm`` reuse features and an SVM already computed for this model (they are not recomputed).
+    ``progress`` shows a bar over the epochs on stderr (off by default in library calls).
 
     >>> out = retrain_head(model, ds, epochs=200)            # doctest: +SKIP
     >>> out.joint.cosine_to_svm, out.retrained.cosine_to_svm  # doctest: +SKIP
@@ -99,7 +101,9 @@ def retrain_head(model: nn.Module, dataset, *, epochs: int = 100, lr: float = 1.
     n = f_train.shape[0]
     bs = n if batch_size is None else int(batch_size)
     history = []
-    for epoch in range(1, epochs + 1):
+    bar = tqdm(range(1, epochs + 1), desc="retrain head", unit="epoch", disable=not progress, leave=False,
+               mininterval=1.0)
+    for epoch in bar:
         order = torch.randperm(n, generator=generator)
         loss_sum = torch.zeros(())
         for i in range(0, n, bs):
@@ -110,6 +114,8 @@ def retrain_head(model: nn.Module, dataset, *, epochs: int = 100, lr: float = 1.
             opt.step()
             loss_sum += loss.detach() * idx.numel()
         history.append({"epoch": epoch, "train_loss": float(loss_sum) / n})
+        if progress:
+            bar.set_postfix(loss=f"{history[-1]['train_loss']:.3g}", refresh=False)
         if not math.isfinite(history[-1]["train_loss"]):
             raise NNProbeError(f"retraining the head diverged (loss {history[-1]['train_loss']}) in epoch {epoch}",
                                f"lower the learning rate (now {lr})")
