@@ -16,12 +16,16 @@ from scipy.optimize import minimize
 
 
 def squared_hinge_fit(xs: torch.Tensor, y: torch.Tensor, k: int, *, mode: str = "crammer_singer", C: float = 1.0,
-                      max_iter: int = 50, W0: torch.Tensor | None = None, b0: torch.Tensor | None = None):
+                      max_iter: int = 100, W0: torch.Tensor | None = None, b0: torch.Tensor | None = None,
+                      stop_active: int = 0):
     """Approximately minimise ``1/2 |W|^2 + C sum max(0, 1 - margin)^2`` over ``(W, b)``, ``b`` free.
 
     ``mode="crammer_singer"``: one term per (sample, rival class) pair, ``margin = f_y - f_k``; ``"ovr"``:
-    one term per (sample, class), ``margin = +-f_c`` (the ``K`` one-vs-rest problems at once). Works in
-    float32 on ``xs``'s device; returns float64 ``(W (k, d), b (k,))`` tensors on that device.
+    one term per (sample, class), ``margin = +-f_c`` (the ``K`` one-vs-rest problems at once);
+    ``"binary"``: ``y`` in {-1, +1}, ``k = 1``, ``margin = y f``. Stops after
+    ``max_iter`` iterations, or as soon as at most ``stop_active`` terms are inside the margin (few enough
+    for exact Newton steps). Works in float32 on ``xs``'s device; returns float64 ``(W (k, d), b (k,))``
+    tensors on that device.
 
     >>> x = torch.tensor([[0.0], [1.0], [3.0], [4.0]]); y = torch.tensor([0, 0, 1, 1])
     >>> W, b = squared_hinge_fit(x, y, 2, mode="ovr", C=100.0)
@@ -33,12 +37,14 @@ def squared_hinge_fit(xs: torch.Tensor, y: torch.Tensor, k: int, *, mode: str = 
     rows = torch.arange(n, device=xs.device)
     if mode == "ovr":
         target = torch.where(y[:, None] == torch.arange(k, device=xs.device)[None, :], 1.0, -1.0)
+    elif mode == "binary":  # y in {-1, +1}, one row
+        target = y.float()[:, None]
 
     def value_and_grad(theta):
         th = torch.from_numpy(theta).to(device=xs.device, dtype=torch.float32)
         W, b = th[:k * d].view(k, d), th[k * d:]
         F = x32 @ W.T + b
-        if mode == "ovr":
+        if mode != "crammer_singer":
             r = (1.0 - target * F).clamp_min(0.0)
             G = -2.0 * C * target * r
         else:
@@ -47,14 +53,21 @@ def squared_hinge_fit(xs: torch.Tensor, y: torch.Tensor, k: int, *, mode: str = 
             G = 2.0 * C * r
             G[rows, y] = -G.sum(1)
         value = 0.5 * float((W.double() ** 2).sum()) + C * float((r.double() ** 2).sum())
+        active[0] = int((r > 0).sum())
         grad = torch.cat([(W + G.T @ x32).flatten(), G.sum(0)])
         return value, grad.double().cpu().numpy()
+
+    active = [n * k]
+
+    def stop_when_few_active(intermediate_result):
+        if active[0] <= stop_active:
+            raise StopIteration
 
     theta0 = np.zeros(k * d + k)
     if W0 is not None:
         theta0[:k * d] = W0.detach().double().cpu().numpy().ravel()
         theta0[k * d:] = b0.detach().double().cpu().numpy()
-    res = minimize(value_and_grad, theta0, jac=True, method="L-BFGS-B",
+    res = minimize(value_and_grad, theta0, jac=True, method="L-BFGS-B", callback=stop_when_few_active,
                    options={"maxiter": max_iter, "gtol": 1e-12, "ftol": 1e-15})
     theta = torch.from_numpy(res.x).to(xs.device)
     return theta[:k * d].view(k, d), theta[k * d:]

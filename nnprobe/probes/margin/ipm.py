@@ -16,6 +16,7 @@ independently of how ill-conditioned ``Q`` is, which is what makes it beat SMO o
 from __future__ import annotations
 
 import numpy as np
+import torch
 from scipy.linalg import LinAlgError, cho_factor, cho_solve, lu_factor, lu_solve
 
 HARD_C = 1e6  # 'hard margin' on features normalised to unit RMS norm
@@ -28,10 +29,12 @@ def standardise(x, C: float | None):
     ``C`` is rescaled so the SVM problem is unchanged (``None``, the hard margin, becomes :data:`HARD_C`); a
     solution ``(w, b)`` on ``xs`` maps back as ``coef = w / scale``, ``intercept = b - coef @ shift``.
     """
-    x = x.double()
-    shift = x.mean(0)
-    scale = float((x - shift).pow(2).sum(1).mean().sqrt()) or 1.0
-    return (x - shift) / scale, shift, scale, (HARD_C if C is None else C * scale * scale)
+    xs = x.to(torch.float64, copy=True)  # in place from here: one copy of the features, not four
+    shift = xs.mean(0)
+    xs.sub_(shift)
+    scale = float(torch.linalg.vector_norm(xs)) / max(xs.shape[0], 1) ** 0.5 or 1.0
+    xs.div_(scale)
+    return xs, shift, scale, (HARD_C if C is None else C * scale * scale)
 
 
 def _group_sum(v, groups, n_groups):

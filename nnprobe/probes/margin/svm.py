@@ -9,14 +9,18 @@ reference used ``C=1``).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 
 from nnprobe.errors import NNProbeError
+from nnprobe.probes.margin.approx import squared_hinge_fit
 from nnprobe.probes.margin.binary import SOLVERS, fit_binary
-from nnprobe.probes.margin.crammer_singer import fit_crammer_singer
+from nnprobe.probes.margin.crammer_singer import fit_crammer_singer, to_standardised
+from nnprobe.probes.margin.ipm import standardise
+from nnprobe.probes.margin.workset import NEWTON_START
 
 MULTI_CLASS = ("ovr", "crammer_singer")
 
@@ -27,7 +31,9 @@ class LinearSVM:
 
     ``mode`` is ``binary`` (one row: class 1 against class 0, positive means class 1), ``ovr`` (row ``c``:
     class ``c`` against the rest) or ``crammer_singer`` (row ``c``: the score of class ``c``).
-    ``train_error`` is the error of :meth:`predict` on the training features.
+    ``train_error`` is the error of :meth:`predict` on the training features. ``support`` holds the
+    support-vector indices into the training set (one array per row for ``ovr``, else one array); pass the
+    whole object as ``fit_svm(..., warm_start=svm)`` to start the next fit (e.g. next epoch) from it.
     """
 
     coef: np.ndarray        # (rows, d)
@@ -40,6 +46,7 @@ class LinearSVM:
     n_rounds: int
 
     separable: bool = True  # every binary problem (ovr: each class against the rest) separated without error
+    support: list = field(default_factory=list)
 
     def decision_function(self, x) -> np.ndarray:
         x = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
@@ -57,13 +64,31 @@ def _check_C(C):
                            "pass e.g. C=1.0 for the reference's soft margin, or leave C=None")
 
 
+def _indices(support):
+    """Support-vector indices as one array (``LinearSVM.support`` holds a list of arrays)."""
+    if support is None or len(support) == 0:
+        return None
+    return np.concatenate([np.ravel(np.asarray(s)) for s in support]) if isinstance(support, list) else np.ravel(support)
+
+
+def _check_warm_start(warm_start, mode: str, rows: int, d: int):
+    if warm_start is None:
+        return
+    shape = np.shape(getattr(warm_start, "coef", None))
+    if getattr(warm_start, "mode", mode) != mode or shape != (rows, d):
+        raise NNProbeError(f"warm_start is a {getattr(warm_start, 'mode', '?')} SVM with coef of shape {shape}, but this "
+                           f"fit is {mode} with coef of shape {(rows, d)}",
+                           "pass the LinearSVM of a previous fit with the same classes, multi_class and features")
+
+
 def fit_svm(features: torch.Tensor, labels: torch.Tensor, num_classes: int | None = None, *, C: float | None = None,
-            multi_class: str = "ovr", solver: str = "ipm") -> LinearSVM:
+            multi_class: str = "ovr", solver: str = "ipm", warm_start: LinearSVM | None = None) -> LinearSVM:
     """Fit the max-margin linear SVM on ``features`` (n, d) with integer ``labels`` in ``0..K-1``.
 
     Two classes give one binary SVM; more give one-vs-rest SVMs (``multi_class="ovr"``) or the
     Crammer-Singer multi-class SVM (``"crammer_singer"``, the multi-class max-margin problem). Intercepts are
-    never regularised. ``C=None`` is the hard margin.
+    never regularised. ``C=None`` is the hard margin. ``warm_start``: the :class:`LinearSVM` of a previous fit
+    on the same samples (e.g. the previous epoch's features); it only chooses where the solver starts.
 
     >>> x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0], [4.0, 1.0]])
     >>> svm = fit_svm(x, torch.tensor([0, 0, 1, 1]))
@@ -84,26 +109,27 @@ def fit_svm(features: torch.Tensor, labels: torch.Tensor, num_classes: int | Non
     if k > 2 and present.numel() < k:
         missing = sorted(set(range(k)) - set(present.tolist()))
         raise NNProbeError(f"class(es) {missing} have no training sample", "select classes that occur in the data")
+    mode = "binary" if k == 2 else multi_class
+    _check_warm_start(warm_start, mode, 1 if k == 2 else k, features.shape[1])
     start = time.perf_counter()
     if k == 2:
-        fit = fit_binary(features, (2.0 * labels - 1.0), C=C, solver=solver)
+        previous = None if warm_start is None else SimpleNamespace(
+            coef=warm_start.coef[0], intercept=warm_start.intercept[0], support=_indices(warm_start.support))
+        fit = fit_binary(features, (2.0 * labels - 1.0), C=C, solver=solver, warm_start=previous)
         coef, intercept = fit.coef[None, :], np.array([fit.intercept])
-        n_support, rounds, mode = [len(fit.support)], fit.n_rounds, "binary"
+        n_support, rounds, support = [len(fit.support)], fit.n_rounds, [fit.support]
     elif multi_class == "ovr":
-        coefs, intercepts, n_support, rounds = [], [], [], 0
-        for c in range(k):
-            fit = fit_binary(features, torch.where(labels == c, 1.0, -1.0), C=C, solver=solver)
-            coefs.append(fit.coef)
-            intercepts.append(fit.intercept)
-            n_support.append(len(fit.support))
-            rounds = max(rounds, fit.n_rounds)
-        coef, intercept, mode = np.stack(coefs), np.array(intercepts), "ovr"
+        fits = fit_one_vs_rest(features, labels, k, C=C, solver=solver, warm_start=warm_start)
+        coef, intercept = np.stack([f.coef for f in fits]), np.array([f.intercept for f in fits])
+        n_support, support = [len(f.support) for f in fits], [f.support for f in fits]
+        rounds = max(f.n_rounds for f in fits)
     else:
-        fit = fit_crammer_singer(features, labels, k, C=C)
-        coef, intercept, mode = fit.coef, fit.intercept, "crammer_singer"
-        n_support, rounds = [len(fit.support)], fit.n_rounds
+        fit = fit_crammer_singer(features, labels, k, C=C, warm_start=None if warm_start is None else SimpleNamespace(
+            coef=warm_start.coef, intercept=warm_start.intercept, support=_indices(warm_start.support)))
+        coef, intercept = fit.coef, fit.intercept
+        n_support, rounds, support = [len(fit.support)], fit.n_rounds, [fit.support]
     svm = LinearSVM(coef=coef, intercept=intercept, mode=mode, C=C, n_support=n_support, train_error=0.0,
-                    seconds=0.0, n_rounds=rounds)
+                    seconds=0.0, n_rounds=rounds, support=support)
     svm.train_error = float((svm.predict(features) != labels.cpu().numpy()).mean())
     svm.separable = svm.train_error == 0.0
     if mode == "ovr":  # the hard margin needs each one-vs-rest problem separable, not only the argmax
@@ -111,3 +137,29 @@ def fit_svm(features: torch.Tensor, labels: torch.Tensor, num_classes: int | Non
         svm.separable = not bool(((f > 0) != (labels.cpu().numpy()[:, None] == np.arange(k)[None, :])).any())
     svm.seconds = time.perf_counter() - start
     return svm
+
+
+def fit_one_vs_rest(features: torch.Tensor, labels: torch.Tensor, num_classes: int, *, C: float | None = None,
+                    solver: str = "ipm", warm_start=None) -> list:
+    """One binary SVM per class against the rest (:func:`~nnprobe.probes.margin.binary.fit_binary` each),
+    sharing one standardisation and one squared-hinge fit of all ``K`` problems (one matrix product a step)
+    that starts each exact solve; ``warm_start``: a previous one-vs-rest :class:`LinearSVM`.
+
+    >>> x = torch.tensor([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]]); y = torch.tensor([0, 1, 2])
+    >>> [round(float(f.coef @ np.array([4.0, 0.0]) + f.intercept), 3) for f in fit_one_vs_rest(x, y, 3)]
+    [-1.0, 1.0, -1.0]
+    """
+    labels = labels.long().to(features.device)
+    standardised = standardise(features, C)
+    xs, shift, scale, _ = standardised
+    W0 = b0 = None
+    if warm_start is not None:
+        W0, b0 = to_standardised(warm_start, shift, scale)
+    W0, b0 = squared_hinge_fit(xs, labels, num_classes, mode="ovr", W0=W0, b0=b0,
+                               stop_active=NEWTON_START * num_classes)
+    coef0 = (W0 / scale).cpu().numpy()
+    intercept0 = b0.cpu().numpy() - coef0 @ shift.cpu().numpy()
+    sup = list(getattr(warm_start, "support", None) or [None] * num_classes)
+    return [fit_binary(features, torch.where(labels == c, 1.0, -1.0), C=C, solver=solver, standardised=standardised,
+                       warm_start=SimpleNamespace(coef=coef0[c], intercept=intercept0[c], support=sup[c]))
+            for c in range(num_classes)]
