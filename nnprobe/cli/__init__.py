@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "nnprobe.cli.gradnet",
     "nnprobe.cli.sweep",
     "nnprobe.cli.report",
+    "nnprobe.cli.results",
 ]
 
 

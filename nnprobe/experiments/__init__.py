@@ -8,9 +8,10 @@ run-level defaults live in :mod:`nnprobe.experiments.registry`, its own settings
 >>> result.summary()["redundancy_ratio_train"]                                                          # doctest: +SKIP
 """
 
+from nnprobe.experiments.collect import result_records, results_frame
 from nnprobe.experiments.registry import PROBES, ProbeEntry, TrainRunResult, default_snapshots, get_probe, register
 from nnprobe.experiments.run import RESULT_FILE, Run, load_result
 from nnprobe.experiments.specs import DataConfig, ModelConfig
 
 __all__ = ["DataConfig", "ModelConfig", "PROBES", "ProbeEntry", "RESULT_FILE", "Run", "TrainRunResult",
-           "default_snapshots", "get_probe", "load_result", "register"]
+           "default_snapshots", "get_probe", "load_result", "register", "result_records", "results_frame"]

@@ -1,0 +1,156 @@
+"""``nnprobe results PATH``: the numbers of a run, a sweep or a directory of runs, as a table, JSON or CSV.
+
+Thin: :func:`nnprobe.experiments.collect.result_rows` reads; this module chooses columns and prints. In Python,
+:func:`nnprobe.experiments.results_frame` gives the same rows as a pandas DataFrame.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import click
+
+from nnprobe.errors import NNProbeError
+
+# the columns a person looks at first, per probe (every column: --all, --format json/csv)
+HEADLINE = {
+    "margin": ["cosine_to_svm", "test_agreement", "nn_test_accuracy", "svm_test_accuracy"],
+    "codes": ["model_test_accuracy", "redundancy_ratio_train", "redundancy_ratio_test", "knn_test_accuracy",
+              "logistic_test_accuracy", "kmeans_test_accuracy"],
+    "gradnet": ["epoch", "base_test_accuracy", "gradnet_test_accuracy", "gain"],
+    "train": ["train_accuracy", "test_accuracy", "test_loss"],
+}
+MAX_METRICS = 8   # metrics shown for a probe without a headline list (a user's sweep function)
+
+
+def _key(value) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _varying(dicts: list[dict]) -> list[str]:
+    keys = list(dict.fromkeys(k for d in dicts for k in d))
+    return [k for k in keys if len({_key(d.get(k)) for d in dicts}) > 1]
+
+
+def _table_columns(rows, show_name: bool = False) -> list[str]:
+    """Name (when it differs), status (when not all done), the settings that vary, the headline metrics."""
+    columns = []
+    if show_name or len({r.name for r in rows}) > 1:
+        columns.append(rows[0].kind)
+    if any(r.status != "done" for r in rows):
+        columns.append("status")
+    columns += _varying([r.settings for r in rows])
+    metric_keys = list(dict.fromkeys(k for r in rows for k in r.metrics))
+    headline = HEADLINE.get(rows[0].probe)
+    if headline:
+        chosen = [k for k in headline if k in metric_keys]
+    else:
+        numeric = [k for k in metric_keys if not k.endswith("seconds") and k != "pid"
+                   and all(isinstance(r.metrics.get(k), (int, float)) for r in rows)]
+        chosen = [k for k in numeric if k in _varying([r.metrics for r in rows])][:MAX_METRICS] or numeric[:MAX_METRICS]
+    columns += [k for k in chosen if k not in columns]
+    if any(r.extra.get("error") for r in rows):
+        columns.append("error")
+    return columns
+
+
+def _cell(value) -> str:
+    from nnprobe.results import format_value
+
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, default=str)
+    return format_value(value)
+
+
+def _echo_table(records: list[dict], columns: list[str]) -> None:
+    cells = [[_cell(r.get(c)) for c in columns] for r in records]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.rjust(w) for c, w in zip(columns, widths)))
+    for row in cells:
+        click.echo("  ".join(v.rjust(w) for v, w in zip(row, widths)))
+
+
+def _echo_run(row) -> None:
+    from nnprobe.results import summary_table
+
+    click.echo(summary_table(f"{row.probe} run {row.name} ({row.status})", row.metrics))
+    if row.probe in HEADLINE and row.probe != "train" and row.metrics:
+        from nnprobe.report.verdicts import verdict
+
+        click.echo(f"finding: {verdict(row.probe, row.metrics).sentence}")
+
+
+def _csv(records: list[dict], columns: list[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for r in records:
+        writer.writerow(["" if r.get(c) is None else json.dumps(r[c]) if isinstance(r.get(c), (list, dict))
+                         else r[c] for c in columns])
+    return buffer.getvalue()
+
+
+def show_results(path, fmt: str = "table", status: str = "done", columns: tuple[str, ...] = (),
+                 all_columns: bool = False) -> None:
+    """Print the rows of ``path`` (a run, a sweep, a directory of them) as ``table``, ``json`` or ``csv``.
+
+    >>> show_results("runs/demo", fmt="csv")   # doctest: +SKIP
+    """
+    from nnprobe.experiments.collect import result_rows
+
+    rows = result_rows(path, None if status == "all" else status)
+    records = [r.flat() for r in rows]
+    every = list(dict.fromkeys(k for r in records for k in r))
+    if columns:
+        unknown = [c for c in columns if c not in every]
+        if unknown:
+            raise NNProbeError(f"no column(s) {', '.join(unknown)} in the results of {path}",
+                               f"choose from: {', '.join(every)}")
+    if fmt == "json":
+        click.echo(json.dumps([{c: r.get(c) for c in (columns or r)} for r in records], default=str))
+        return
+    if fmt == "csv":
+        click.echo(_csv(records, list(columns) or every), nl=False)
+        return
+    if not rows:
+        click.echo(f"no {status} results in {path} (--status all lists unfinished runs and points)")
+        return
+    if len(rows) == 1 and rows[0].kind == "run" and not (columns or all_columns):
+        _echo_run(rows[0])
+        return
+    groups: dict = {}
+    for row in rows:
+        groups.setdefault((row.kind, row.probe), []).append(row)
+    for i, ((kind, probe), members) in enumerate(groups.items()):
+        if len(groups) > 1:
+            click.echo(("\n" if i else "") + f"{probe or '?'} {kind}{'s' if len(members) > 1 else ''}:")
+        flat = [m.flat() for m in members]
+        chosen = list(columns) or (list(dict.fromkeys(k for r in flat for k in r)) if all_columns
+                                   else _table_columns(members, show_name=len(groups) > 1))
+        _echo_table(flat, chosen or [kind])
+
+
+def register(main, reproduce):
+    @main.command("results")
+    @click.argument("path", type=click.Path(exists=True))
+    @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
+                  help="table: headline columns for reading; json (a list of rows) and csv: every column.")
+    @click.option("--status", type=click.Choice(["done", "failed", "running", "interrupted", "all"]), default="done",
+                  show_default=True, help="Which runs and sweep points to list.")
+    @click.option("--columns", default=None, help="Comma-separated columns to show (any format).")
+    @click.option("--all", "all_columns", is_flag=True, help="Every column in the table, not only the headline ones.")
+    def results_cmd(path, fmt, status, columns, all_columns):
+        """Print the results in PATH: a run directory (its summary), a sweep directory (one row per point) or a
+        directory of runs (``nnprobe demo``, ``reproduce``: one row per run). In Python the same rows are
+        ``nnprobe.experiments.results_frame(PATH)`` (a pandas DataFrame).
+
+        \b
+        Examples:
+          nnprobe results runs/margin
+          nnprobe results runs/demo --format csv > demo.csv
+          nnprobe results runs/sweeps/codes_width --columns width,knn_test_accuracy --format json
+        """
+        cols = tuple(c.strip() for c in columns.split(",") if c.strip()) if columns else ()
+        show_results(path, fmt, status, cols, all_columns)
