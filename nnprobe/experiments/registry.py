@@ -147,7 +147,7 @@ def _execute_codes(run, out, on_event, claimed):
     dataset, model, spec = _prepare(run)
     if run.model.checkpoint is None:
         _train(run, model, dataset, spec, out, claimed)
-    return measure_codes(model, dataset, run.config, seed=run.train.seed)
+    return measure_codes(model, dataset, run.config, seed=run.train.seed, progress=run.train.progress)
 
 
 def _validate_codes(run) -> None:

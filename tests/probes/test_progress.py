@@ -75,3 +75,21 @@ def test_streamed_gradnet_test_set_gives_the_same_per_epoch_accuracies(capsys):
     assert [h["train_loss"] for h in streamed.history] == [h["train_loss"] for h in stored.history]
     # the last epoch's accuracy is the final model's, by the test rule computed directly
     assert streamed.test_accuracy == accuracy_of_sum(streamed.model, test_g, y_test)
+
+
+def test_codes_progress_names_the_phases_and_changes_nothing(capsys):
+    from nnprobe.probes.codes import CodesConfig
+    from nnprobe.probes.codes import measure as measure_codes
+
+    ds = load_dataset("digits")
+    torch.manual_seed(0)
+    net = build_model("mlp", ds.input_shape, ds.num_classes, width=16)
+    cfg = CodesConfig(methods=["knn"], record_batch_size=100)
+    quiet = measure_codes(net, ds, cfg)
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+    loud = measure_codes(net, ds, cfg, progress=True)
+    err = capsys.readouterr().err
+    assert "codes: record train" in err and "codes: categorise" in err
+    assert loud.summary()["knn_test_accuracy"] == quiet.summary()["knn_test_accuracy"]
+    assert loud.determinism == quiet.determinism

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from torch import nn
+from tqdm.auto import tqdm
 
 from nnprobe.probes.codes.categorise import MAX_FIT_BYTES, CategorisationResult, categorise
 from nnprobe.probes.codes.config import METHODS, CodesConfig
@@ -145,13 +146,14 @@ def measure_codes(model: nn.Module, dataset, *, layers=None, k: int = 9, batch_s
                   categorisation: bool = True, per_layer: bool = True, max_kmeans_samples: int | None = 20000,
                   max_logistic_train: int | None = 20000, max_knn_train_queries: int | None = 5000,
                   labels: str = "noisy", max_units: int | None = DEFAULT_MAX_UNITS, max_memory: int | None = 2**31,
-                  scratch_dir=None, methods=METHODS, kmeans_seeds: int = 3) -> CodesResult:
+                  scratch_dir=None, methods=METHODS, kmeans_seeds: int = 3, progress: bool = False) -> CodesResult:
     """Record train and test codes of ``model`` on ``dataset`` and measure determinism and categorisation.
 
     ``labels="noisy"`` scores training codes against the labels the model was trained on; ``"clean"`` against
     the true labels (differs only under label noise). Test labels are always the true ones. ``layers``,
     ``max_units``, ``max_memory``, ``scratch_dir``, ``methods`` and ``kmeans_seeds`` as in
     :class:`~nnprobe.probes.codes.CodesConfig`. The model's accuracy is read off the recording pass itself.
+    ``progress`` shows the phase (recording, determinism, categorisation) and the recording batches on stderr.
 
     >>> from nnprobe.data import load_dataset; from nnprobe.models import build_model
     >>> ds = load_dataset("digits"); model = build_model("mlp", ds.input_shape, ds.num_classes)
@@ -179,10 +181,15 @@ def measure_codes(model: nn.Module, dataset, *, layers=None, k: int = 9, batch_s
 
         return record_codes(model, x, batch_size=batch_size, layers=None if sel.all_layers else sel.names,
                             check_complete=sel.rule != "user", max_memory=0 if on_disk else None,
-                            scratch_dir=scratch_dir, on_output=score)
+                            scratch_dir=scratch_dir, on_output=score, progress=progress)
 
+    phases = tqdm(total=4, desc="codes: record train", unit="phase", disable=not progress, leave=False)
     train_codes = record("train", dataset.x_train, dataset.y_train)
+    phases.update()
+    phases.set_description("codes: record test")
     test_codes = record("test", dataset.x_test, dataset.y_test)
+    phases.update()
+    phases.set_description("codes: determinism")
     record_seconds = time.perf_counter() - start
     y_train = (dataset.y_train if labels == "noisy" else dataset.y_train_clean).cpu().numpy()
     y_test = dataset.y_test.cpu().numpy()
@@ -190,12 +197,16 @@ def measure_codes(model: nn.Module, dataset, *, layers=None, k: int = 9, batch_s
     layer_rows_ = layer_determinism(train_codes, test_codes) if per_layer and len(train_codes.layers) > 1 else []
     fit_cap = _fit_cap(sel.units_selected, max_memory)
     fit_samples = [c for c in (max_kmeans_samples, max_logistic_train, fit_cap) if c is not None]
+    phases.update()
+    phases.set_description("codes: categorise")
     cat = None
     if categorisation and methods:
         cat = categorise(train_codes, y_train, test_codes, y_test, k=k, seed=seed, n_clusters=dataset.num_classes,
                          max_kmeans_samples=_min(max_kmeans_samples, fit_cap),
                          max_logistic_train=_min(max_logistic_train, fit_cap),
                          max_knn_train_queries=max_knn_train_queries, methods=tuple(methods), kmeans_seeds=kmeans_seeds)
+    phases.update()
+    phases.close()
     starts = {layer.name: layer.start for layer in train_codes.layers}
     sites = [{**site, "start": starts.get(site["name"]), "size": site["units"]} for site in sel.sites]
     memory = {"max_memory": max_memory, "codes_bytes": codes_bytes, "codes_on_disk": bool(on_disk),
@@ -218,7 +229,8 @@ def _fit_cap(units: int, max_memory: int | None) -> int | None:
     return max(1, budget // (4 * max(1, units)))
 
 
-def measure(model: nn.Module, dataset, config: CodesConfig | None = None, *, seed: int = 0) -> CodesResult:
+def measure(model: nn.Module, dataset, config: CodesConfig | None = None, *, seed: int = 0,
+            progress: bool = False) -> CodesResult:
     """The activation-code probe on a trained model with the settings of ``config`` (see :class:`CodesConfig`).
 
     >>> from nnprobe.data import load_dataset; from nnprobe.models import build_model
@@ -231,7 +243,7 @@ def measure(model: nn.Module, dataset, config: CodesConfig | None = None, *, see
                          categorisation=c.categorisation, per_layer=c.per_layer, max_kmeans_samples=c.max_fit_samples,
                          max_logistic_train=c.max_fit_samples, max_knn_train_queries=c.max_knn_train_queries,
                          labels=c.labels, max_units=c.max_units, max_memory=c.max_memory, scratch_dir=c.scratch_dir,
-                         methods=c.methods, kmeans_seeds=c.kmeans_seeds)
+                         methods=c.methods, kmeans_seeds=c.kmeans_seeds, progress=progress)
 
 
 __all__ = ["CodesResult", "layer_determinism", "layer_rows", "measure", "measure_codes", "summary_rows"]

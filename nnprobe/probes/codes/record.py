@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.codes.completeness import check_codes_complete
@@ -22,7 +23,7 @@ __all__ = ["check_codes_complete", "check_piecewise_linear", "record_codes", "tr
 
 def record_codes(model: nn.Module, x: torch.Tensor, *, batch_size: int = 512, layers=None,
                  device=None, check_complete: bool | None = None, max_memory: int | None = None,
-                 scratch_dir=None, on_output=None) -> Codes:
+                 scratch_dir=None, on_output=None, progress: bool = False) -> Codes:
     """Neural codes of the examples ``x`` under ``model``: one bit per ReLU-like unit, bit-packed.
 
     Streams ``x`` in batches (eval mode, no grad) and never holds more than one batch of activations.
@@ -32,7 +33,7 @@ def record_codes(model: nn.Module, x: torch.Tensor, *, batch_size: int = 512, la
     recognise is an error, never a silent gap. Packed codes larger than ``max_memory`` bytes are written to
     a memory-mapped scratch file in ``scratch_dir`` (see :func:`~nnprobe.probes.codes.packing.allocate_packed`).
     ``on_output(start, output)`` receives the model's output for the batch starting at example ``start``
-    (e.g. to score the model from the same forward pass).
+    (e.g. to score the model from the same forward pass). ``progress``: a bar over the batches on stderr.
 
     >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
     >>> codes = record_codes(model, torch.randn(10, 4))
@@ -56,7 +57,7 @@ def record_codes(model: nn.Module, x: torch.Tensor, *, batch_size: int = 512, la
     all_names: list[str] = []
     packed: np.ndarray | None = None
     with torch.no_grad(), trace_relu_calls(model) as tracer:
-        for start in range(0, n, batch_size):
+        for start in tqdm(range(0, n, batch_size), desc="codes", unit="batch", disable=not progress, leave=False):
             xb = x[start:start + batch_size].to(device)
             tracer.reset()
             output = model(xb)
