@@ -30,7 +30,8 @@ def codes_options(fn):
     return _stack([
         opt("codes", "checkpoint", "Measure this saved model instead of training; --data must match it.",
             type=click.Path(dir_okay=False, exists=True)),
-        opt("codes", "layers", "Comma-separated ReLU sites to keep (default: all; names in result.json)."),
+        opt("codes", "layers", "Comma-separated ReLU sites to keep, or 'all' (default: every site while the network "
+                               "has <= max_units units, else the last sites that fit; names in result.json)."),
         opt("codes", "k", "Neighbours for Hamming K-NN.", type=int),
         opt("codes", "max_fit_samples", "Cap on the codes K-Means and logistic regression are fitted on (seeded "
                                         "subsample).", type=int),
