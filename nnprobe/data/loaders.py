@@ -67,11 +67,15 @@ def load_dataset(
     label_noise: float = 0.0,
     normalize: str = "standard",
     seed: int = 0,
+    train_fraction: float | None = None,
+    train_first: int | None = None,
 ) -> Dataset:
     """Load a dataset by name (``digits``, ``mnist:0,1``, ``fashion-mnist``, ``cifar10:0,2``, ``synthetic:blobs``).
 
     ``samples_per_class`` subsamples the training split (seeded); ``label_noise`` randomises that fraction of
-    training labels (seeded; true labels kept in ``y_train_clean``); ``normalize`` is ``standard`` (per-channel
+    training labels (seeded; true labels kept in ``y_train_clean``); ``train_fraction`` keeps the first fraction
+    of the training rows in file order and ``train_first`` the first ``n`` of those (before the class selection,
+    so ``mnist`` with ``train_fraction=0.8`` is He et al.'s 48,000 examples); ``normalize`` is ``standard`` (per-channel
     zero mean, unit variance from training statistics), ``unit`` (pixels scaled to [0, 1]) or ``none``.
 
     >>> ds = load_dataset("digits:0,1")
@@ -82,6 +86,15 @@ def load_dataset(
     if normalize not in NORMALIZE:
         raise NNProbeError(f"unknown normalisation '{normalize}'", f"use one of: {', '.join(NORMALIZE)}")
     xtr, ytr, xte, yte, names, scale = _raw(spec, data_dir, seed)
+    if train_fraction is not None:
+        if not 0 < train_fraction <= 1:
+            raise NNProbeError(f"train_fraction={train_fraction}", "pass a fraction in (0, 1]")
+        keep = int(len(ytr) * train_fraction)
+        xtr, ytr = xtr[:keep], ytr[:keep]
+    if train_first is not None:
+        if train_first < 1:
+            raise NNProbeError(f"train_first={train_first}", "pass a positive count")
+        xtr, ytr = xtr[:train_first], ytr[:train_first]
     available = sorted(set(np.unique(ytr).tolist()))
     classes = list(spec.classes) if spec.classes is not None else available
     missing = [c for c in classes if c not in available]

@@ -1,7 +1,8 @@
 """Many runs trained as one batched program (:mod:`nnprobe.training.ensemble`), each measured as usual.
 
-Runs that differ only in seed, width and label noise (small MLPs and CNNs without dropout, no callbacks
-during training) are trained together; each trained model is then measured by its probe exactly as
+Runs that differ only in seed, width and label noise (small MLPs, with or without BatchNorm, and CNNs without
+dropout, no callbacks during training), and in epochs under a ``constant`` or ``epoch_step`` schedule, are
+trained together; each trained model is then measured by its probe exactly as
 :meth:`Run.execute` would measure it. The results equal one-by-one execution within float round-off.
 """
 
@@ -32,7 +33,11 @@ def group_key(run) -> str | None:
     if run.probe == "margin" and (run.config.watches_training or run.config.live_seed
                                   or (run.config.live_seed is None and run.model.options.get("feature_dim", 99) <= 4)):
         return None
-    flat = {k: v for k, v in run.to_flat().items() if k not in VARYING}
+    from nnprobe.training.ensemble import PREFIX_SCHEDULES
+
+    # under a schedule that ignores the run's length, runs of different lengths share one trajectory
+    varying = VARYING + (("epochs",) if run.train.schedule in PREFIX_SCHEDULES else ())
+    flat = {k: v for k, v in run.to_flat().items() if k not in varying}
     return json.dumps({"probe": run.probe, **flat}, sort_keys=True, default=str)
 
 
@@ -43,7 +48,13 @@ def execute_group(runs: list) -> list:
     from nnprobe.training.ensemble import train_ensemble
 
     start = time.perf_counter()
-    datasets = [r.data.load(r.train.seed) for r in runs]
+    loaded: dict = {}   # one Dataset object per (data settings, seed): the ensemble shares batches between them
+    datasets = []
+    for r in runs:
+        key = (json.dumps(r.data.to_dict(), sort_keys=True), r.train.seed)
+        if key not in loaded:
+            loaded[key] = r.data.load(r.train.seed)
+        datasets.append(loaded[key])
     models = [r.model.build(ds, r.train.seed)[0] for r, ds in zip(runs, datasets)]
     trained = train_ensemble(models, datasets, [r.train for r in runs])
     share = (time.perf_counter() - start) / max(len(runs), 1)

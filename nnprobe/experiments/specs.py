@@ -15,11 +15,15 @@ from nnprobe.errors import NNProbeError
 NORMALIZATIONS = ("standard", "unit", "none")
 _LOADED: dict = {}   # (settings, seed) -> Dataset, most recent last
 POSITIVE_MODEL_OPTIONS = ("width", "depth", "feature_dim", "fc_width", "channels", "growth")
+BOOL_MODEL_OPTIONS = ("batchnorm", "width_is_total")
 
 
 @dataclass
 class DataConfig(Config):
     """Which dataset, which part of it, and how it is prepared (names as ``nnprobe data list`` shows).
+
+    ``train_fraction`` keeps the first fraction of the official training rows in file order (He et al. train on
+    the first 80%), then ``train_first`` the first ``n`` of those (their sample-size sweep).
 
     ``data_dir`` must exist when given: a typo never falls back silently to another directory.
 
@@ -33,6 +37,8 @@ class DataConfig(Config):
     test_samples_per_class: int | None = None
     label_noise: float = 0.0
     normalize: str = "standard"
+    train_fraction: float | None = None
+    train_first: int | None = None
 
     def validate(self) -> None:
         if not isinstance(self.data, str) or not self.data.strip():
@@ -46,6 +52,11 @@ class DataConfig(Config):
         check_int("test_samples_per_class", self.test_samples_per_class, minimum=1, allow_none=True)
         check_float("label_noise", self.label_noise, low=0.0, high=1.0, high_open=True)
         check_choice("normalize", self.normalize, NORMALIZATIONS)
+        check_float("train_fraction", self.train_fraction, low=0.0, high=1.0, low_open=True, allow_none=True)
+        check_int("train_first", self.train_first, minimum=1, allow_none=True)
+        if self.samples_per_class is not None and (self.train_fraction is not None or self.train_first is not None):
+            raise NNProbeError("samples_per_class (a seeded subsample) was combined with train_fraction/train_first "
+                               "(the first rows in file order)", "use one way of choosing the training rows")
 
     def load(self, seed: int = 0):
         """The :class:`~nnprobe.data.Dataset` (at least two classes, or an error); the last two loaded are kept,
@@ -64,7 +75,8 @@ class DataConfig(Config):
 
         ds = load_dataset(self.data, data_dir=self.data_dir, samples_per_class=self.samples_per_class,
                           test_samples_per_class=self.test_samples_per_class, label_noise=self.label_noise,
-                          normalize=self.normalize, seed=seed)
+                          normalize=self.normalize, seed=seed, train_fraction=self.train_fraction,
+                          train_first=self.train_first)
         if ds.num_classes < 2:
             raise NNProbeError(f"dataset '{self.data}' has {ds.num_classes} class: a classifier needs at least two",
                                "choose at least two classes (e.g. mnist:0,1, synthetic:gauss,k=2)")
@@ -97,6 +109,9 @@ class ModelConfig(Config):
         for key in POSITIVE_MODEL_OPTIONS:
             if key in self.options:
                 check_int(key, self.options[key], minimum=1)
+        for key in BOOL_MODEL_OPTIONS:
+            if key in self.options:
+                check_choice(key, self.options[key], (True, False))
         if "dropout" in self.options:
             check_float("dropout", self.options["dropout"], low=0.0, high=1.0, high_open=True)
         if self.checkpoint is not None:

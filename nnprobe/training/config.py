@@ -10,12 +10,25 @@ from nnprobe.errors import NNProbeError
 from nnprobe.seeding import restore_rng_states, rng_states, seed_everything  # noqa: F401 -- re-exported
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
-SCHEDULES = ("constant", "cosine", "step")
+SCHEDULES = ("constant", "cosine", "step", "epoch_step")
 
 
 @dataclass
 class TrainConfig:
-    """Settings of one training run. ``snapshot_epochs`` lists epochs after which a checkpoint is kept."""
+    """Settings of one training run. ``snapshot_epochs`` lists epochs after which a checkpoint is kept.
+
+    ``schedule``: ``constant``, ``cosine`` (to zero over the run), ``step`` (x0.1 at 50% and 75% of the run) or
+    ``epoch_step`` (x0.1 every ``lr_step_epochs`` epochs, as Keras's ``LearningRateScheduler`` with
+    ``lr * 0.1 ** (epoch // 20)`` in He et al.'s code; it does not depend on the run's length, so a shorter run
+    is a prefix of a longer one). ``early_stop_patience``: stop once the epoch's training loss has not improved
+    on its best for that many epochs (Keras ``EarlyStopping(monitor="loss")``; ``None``: never).
+    ``epoch_examples``: an epoch passes over the training set ``max(1, epoch_examples // n)`` times, shuffled
+    together (the authors tile a small sample so that an epoch still has ~48k examples; ``None``: once).
+    ``epochs=0`` trains nothing (the untrained model is measured).
+
+    >>> TrainConfig(schedule="epoch_step", early_stop_patience=10).lr_step_epochs
+    20
+    """
 
     epochs: int = 10
     batch_size: int = 128
@@ -29,6 +42,9 @@ class TrainConfig:
     eval_batch_size: int = 1024
     snapshot_epochs: tuple[int, ...] = field(default_factory=tuple)
     progress: bool = True
+    lr_step_epochs: int = 20
+    early_stop_patience: int | None = None
+    epoch_examples: int | None = None
 
     def __post_init__(self):
         self.snapshot_epochs = tuple(int(e) for e in self.snapshot_epochs)
@@ -36,9 +52,16 @@ class TrainConfig:
             raise NNProbeError(f"unknown optimizer '{self.optimizer}'", f"use one of: {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             raise NNProbeError(f"unknown learning-rate schedule '{self.schedule}'", f"use one of: {', '.join(SCHEDULES)}")
-        for name in ("epochs", "batch_size", "eval_batch_size"):
+        if int(self.epochs) < 0:
+            raise NNProbeError(f"epochs must be at least 0, got {self.epochs}", "pass epochs >= 0 (0: no training)")
+        for name in ("batch_size", "eval_batch_size", "lr_step_epochs"):
             if int(getattr(self, name)) < 1:
                 raise NNProbeError(f"{name} must be at least 1, got {getattr(self, name)}", f"pass a positive {name}")
+        for name in ("early_stop_patience", "epoch_examples"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise NNProbeError(f"{name} must be a positive integer or None, got {value!r}",
+                                   f"pass e.g. {name}=10, or leave it out")
         if not self.lr > 0:
             raise NNProbeError(f"learning rate must be positive, got {self.lr}", "pass e.g. --lr 0.05")
 
@@ -49,6 +72,35 @@ class TrainConfig:
     def from_dict(cls, data: dict) -> "TrainConfig":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def tile_factor(config: TrainConfig, n: int) -> int:
+    """How many passes over ``n`` training examples one epoch makes (see ``TrainConfig.epoch_examples``).
+
+    >>> tile_factor(TrainConfig(epoch_examples=48000), 300), tile_factor(TrainConfig(), 300)
+    (160, 1)
+    """
+    return max(1, int(config.epoch_examples) // max(int(n), 1)) if config.epoch_examples else 1
+
+
+def early_stop_due(train_losses, patience: int | None) -> bool:
+    """Whether training stops after the last of ``train_losses`` (Keras ``EarlyStopping``, ``min_delta=0``).
+
+    A loss below the best so far resets the wait; training stops once ``patience`` epochs in a row did not
+    improve. A pure function of the loss history, so a resumed run decides exactly as an uninterrupted one.
+
+    >>> early_stop_due([1.0, 0.5, 0.6, 0.7], 2), early_stop_due([1.0, 0.5, 0.6], 2)
+    (True, False)
+    """
+    if not patience:
+        return False
+    best, wait = float("inf"), 0
+    for loss in train_losses:
+        if loss < best:
+            best, wait = loss, 0
+        else:
+            wait += 1
+    return wait >= patience
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

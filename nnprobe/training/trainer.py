@@ -23,7 +23,8 @@ from nnprobe.io import append_jsonl, write_jsonl_atomic
 from nnprobe.models.modes import eval_mode
 from nnprobe.training.callbacks import Callback, TrainState
 from nnprobe.training.checkpoint import load_checkpoint, save_checkpoint
-from nnprobe.training.config import TrainConfig, resolve_device, restore_rng_states, rng_states, seed_everything
+from nnprobe.training.config import (TrainConfig, early_stop_due, resolve_device, restore_rng_states, rng_states,
+                                     seed_everything, tile_factor)
 from nnprobe.training.evaluate import evaluate
 from nnprobe.training.rundir import RunDir, prepare_run_dir
 
@@ -55,16 +56,23 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
     if not params:
         raise NNProbeError("no trainable parameters", "unfreeze at least one parameter (requires_grad=True)")
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+        # the fused kernel: one pass over the parameters (with weight decay, ~15x faster than the default on CPU)
+        fused = all(p.device.type in ("cpu", "cuda") and p.dtype in (torch.float32, torch.float64) for p in params)
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused or None)
     momentum = config.momentum if config.optimizer == "momentum" else 0.0
     return torch.optim.SGD(params, lr=config.lr, momentum=momentum, weight_decay=config.weight_decay)
 
 
 def make_schedule(optimizer, config: TrainConfig, total_steps: int):
-    """Per-step learning-rate multiplier: constant, cosine to zero, or step decay (x0.1 at 50% and 75%)."""
+    """Per-step learning-rate multiplier: constant, cosine to zero, step decay (x0.1 at 50% and 75%), or
+    ``epoch_step`` (x0.1 every ``config.lr_step_epochs`` epochs, whatever the run's length)."""
     if config.schedule == "constant":
         return None
-    if config.schedule == "cosine":
+    total_steps = max(int(total_steps), 1)
+    if config.schedule == "epoch_step":
+        every = max(total_steps // max(config.epochs, 1), 1) * config.lr_step_epochs   # steps in lr_step_epochs epochs
+        fn = lambda s: 0.1 ** (s // every)  # noqa: E731
+    elif config.schedule == "cosine":
         fn = lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps))  # noqa: E731
     else:
         fn = lambda s: 0.1 ** ((s >= 0.5 * total_steps) + (s >= 0.75 * total_steps))  # noqa: E731
@@ -124,7 +132,7 @@ def train(model: nn.Module, dataset, config: TrainConfig | None = None, *, callb
             f"give the model's last layer {dataset.num_classes} outputs",
         )
     model_spec = model_spec or getattr(model, "nnprobe_spec", None)
-    steps_per_epoch = math.ceil(n / config.batch_size)
+    steps_per_epoch = math.ceil(n * tile_factor(config, n) / config.batch_size)
     optimizer = make_optimizer(model.parameters(), config)
     scheduler = make_schedule(optimizer, config, steps_per_epoch * config.epochs)
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
@@ -149,19 +157,21 @@ def _loop(state: TrainState, x_train, y_train, scheduler, generator, callbacks, 
     """The epochs from ``state.epoch + 1`` on; returns the seconds trained in all (earlier attempts included)."""
     model, config, dataset, device, optimizer = state.model, state.config, state.dataset, state.device, state.optimizer
     n = x_train.shape[0]
+    reps = tile_factor(config, n)
     for cb in callbacks:
         cb.on_train_begin(state)
     start = time.perf_counter() - elapsed
     first = state.epoch + 1 if not state.stop else config.epochs + 1
-    steps_per_epoch = math.ceil(n / config.batch_size)
+    steps_per_epoch = math.ceil(n * reps / config.batch_size)
     bar = tqdm(total=config.epochs * steps_per_epoch, initial=state.step, disable=not config.progress, desc="train",
                unit="step", dynamic_ncols=True, leave=False)
     try:
         for epoch in range(first, config.epochs + 1):
             model.train()
             losses, outputs = [], []  # reduced once per epoch: no extra kernel in the step
-            order = torch.randperm(n, generator=generator).to(device)
-            for i in range(0, n, config.batch_size):
+            order = torch.randperm(n * reps, generator=generator)
+            order = (order % n if reps > 1 else order).to(device)  # reps > 1: the tiled set, shuffled as one
+            for i in range(0, n * reps, config.batch_size):
                 idx = order[i:i + config.batch_size]
                 # plain indexing: index_select is faster to gather but, for 1-channel images, returns strides that
                 # send the convolutions down a slower path (measured ~17% slower steps, bench/train_throughput.py)
@@ -178,7 +188,7 @@ def _loop(state: TrainState, x_train, y_train, scheduler, generator, callbacks, 
                 state.step += 1
                 bar.update(1)
             sizes = torch.tensor([o.shape[0] for o in outputs], device=device, dtype=torch.float32)
-            train_loss = float((torch.stack(losses).float() * sizes).sum()) / n
+            train_loss = float((torch.stack(losses).float() * sizes).sum()) / (n * reps)
             correct = int((torch.cat(outputs).argmax(1) == y_train[order]).sum())
             if not math.isfinite(train_loss):
                 raise NNProbeError(f"the training loss became {train_loss} in epoch {epoch}",
@@ -186,12 +196,14 @@ def _loop(state: TrainState, x_train, y_train, scheduler, generator, callbacks, 
             test = evaluate(model, dataset.x_test, dataset.y_test, config.eval_batch_size, device)
             state.epoch = epoch
             state.metrics = {"epoch": epoch, "step": state.step, "lr": optimizer.param_groups[0]["lr"],
-                             "train_loss": train_loss, "train_accuracy": correct / n,
+                             "train_loss": train_loss, "train_accuracy": correct / (n * reps),
                              "test_loss": test["loss"], "test_accuracy": test["accuracy"],
                              "seconds": time.perf_counter() - start}
             for cb in callbacks:
                 cb.on_epoch_end(state)
             state.history.append(dict(state.metrics))
+            if early_stop_due([h["train_loss"] for h in state.history], config.early_stop_patience):
+                state.stop = True   # decided from the history alone: a resumed run stops at the same epoch
             bar.set_postfix(epoch=epoch, loss=f"{train_loss:.4f}", test_acc=f"{test['accuracy']:.4f}")
             if run is not None:
                 _save_epoch(run, state, scheduler, generator, callbacks, model_spec, time.perf_counter() - start)

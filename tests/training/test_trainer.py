@@ -125,7 +125,7 @@ def test_config_validation():
     with pytest.raises(NNProbeError, match="optimizer"):
         TrainConfig(optimizer="lbfgs")
     with pytest.raises(NNProbeError, match="epochs"):
-        TrainConfig(epochs=0)
+        TrainConfig(epochs=-1)   # 0 is allowed: the untrained model (the epoch-0 point of a training-time sweep)
     with pytest.raises(NNProbeError, match="CUDA"):
         from nnprobe.training import resolve_device
 
