@@ -23,7 +23,7 @@ from scipy.optimize import linear_sum_assignment
 
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.codes.hamming import hamming_kneighbors, hamming_knn_predict, majority_vote
-from nnprobe.probes.codes.packing import Codes
+from nnprobe.probes.codes.packing import Codes, LayerSlice, words_for
 
 
 def cluster_accuracy(labels, clusters) -> float:
@@ -115,13 +115,64 @@ def kmeans_scores(codes: Codes, labels, n_clusters: int | None = None, *, seed: 
             "accuracy_min": float(acc.min()), "accuracy_max": float(acc.max()), "runs": runs}
 
 
+def drop_constant_units(train: Codes, test: Codes) -> tuple[Codes, Codes, int]:
+    """``(train, test, dropped)``: the codes without the units that are constant over train and test together.
+
+    He et al. drop these before K-Means, K-NN and logistic regression; it changes no distance between codes
+    and no redundancy ratio (equal codes stay equal). If every unit is constant the codes are returned unchanged.
+
+    >>> tr = Codes.from_bits(np.array([[1, 0, 1], [1, 1, 1]])); te = Codes.from_bits(np.array([[1, 0, 0]]))
+    >>> a, b, dropped = drop_constant_units(tr, te); a.bits().tolist(), b.bits().tolist(), dropped
+    ([[0, 1], [1, 1]], [[0, 0]], 1)
+    """
+    if train.n_units != test.n_units:
+        raise NNProbeError(f"train codes have {train.n_units} units but test codes {test.n_units}",
+                           "record both with the same model and layers")
+    both = np.concatenate([train.packed, test.packed])
+    any_on = np.bitwise_or.reduce(both, axis=0, keepdims=True)
+    all_on = np.bitwise_and.reduce(both, axis=0, keepdims=True)
+    varies = np.unpackbits(any_on & ~all_on, axis=1, count=train.n_units, bitorder="little")[0].astype(bool)
+    if varies.all() or not varies.any():
+        return train, test, 0
+    columns = np.flatnonzero(varies)
+    layers, start = [], 0
+    for layer in train.layers:
+        kept = int(varies[layer.start:layer.stop].sum())
+        if kept:
+            layers.append(LayerSlice(layer.name, layer.kind, (kept,), start))
+            start += kept
+
+    def keep(codes: Codes) -> Codes:
+        packed = np.zeros((codes.n_examples, words_for(columns.size) * 8), dtype=np.uint8)
+        for row0, block in codes.iter_bits(dtype=np.uint8):
+            part = np.packbits(block[:, columns], axis=1, bitorder="little")
+            packed[row0:row0 + block.shape[0], : part.shape[1]] = part
+        return Codes(packed, int(columns.size), list(layers))
+
+    return keep(train), keep(test), int(train.n_units - columns.size)
+
+
+LOGISTIC_MODES = ("multinomial", "ovo")
+
+
 def logistic_scores(train: Codes, y_train, test: Codes, y_test, *, seed: int = 0, max_train: int | None = 20000,
-                    c: float = 1.0, max_iter: int = 300) -> dict:
-    """Multinomial logistic regression (L2, ``C=c``) fitted on training codes: ``{"train_accuracy", "test_accuracy"}``."""
+                    c: float = 1.0, max_iter: int | None = None, multi_class: str = "multinomial") -> dict:
+    """Logistic regression (L2, ``C=c``) fitted on training codes: ``{"train_accuracy", "test_accuracy"}``.
+
+    ``multi_class="multinomial"`` (``max_iter`` 300 by default) or ``"ovo"``: scikit-learn's
+    ``OneVsOneClassifier(LogisticRegression())`` over all pairs of classes, as He et al. (``max_iter`` 100,
+    scikit-learn's default).
+    """
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsOneClassifier
+
+    if multi_class not in LOGISTIC_MODES:
+        raise NNProbeError(f"unknown logistic multi_class {multi_class!r}", f"use one of: {', '.join(LOGISTIC_MODES)}")
+    if max_iter is None:
+        max_iter = 100 if multi_class == "ovo" else 300
 
     y_train, y_test = np.asarray(y_train), np.asarray(y_test)
     idx = _subsample(train.n_examples, max_train, seed)
@@ -131,7 +182,8 @@ def logistic_scores(train: Codes, y_train, test: Codes, y_test, *, seed: int = 0
                            "use a dataset with two or more classes")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = LogisticRegression(C=c, max_iter=max_iter, random_state=seed).fit(_float_bits(train, idx), fit_y)
+        clf = LogisticRegression(C=c, max_iter=max_iter, random_state=seed)
+        clf = (OneVsOneClassifier(clf) if multi_class == "ovo" else clf).fit(_float_bits(train, idx), fit_y)
 
     def acc(codes, y):
         pred = np.concatenate([clf.predict(block) for _, block in codes.iter_bits()])
@@ -185,6 +237,8 @@ class CategorisationResult:
     kmeans_test_accuracy_max: float = _NAN
     kmeans_seeds: int = 0
     kmeans_n_init: int = 0
+    logistic_multi_class: str = "multinomial"
+    constant_units_dropped: int = 0   # units constant over train + test, left out of every classifier
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -204,8 +258,12 @@ class CategorisationResult:
 def categorise(train: Codes, y_train, test: Codes, y_test, *, k: int = 9, n_clusters: int | None = None,
                seed: int = 0, max_kmeans_samples: int | None = 20000, max_logistic_train: int | None = 20000,
                max_knn_train_queries: int | None = 5000, methods=("kmeans", "knn", "logistic"),
-               kmeans_seeds: int = 3, kmeans_n_init: int = 10) -> CategorisationResult:
+               kmeans_seeds: int = 3, kmeans_n_init: int = 10, logistic: str = "multinomial",
+               drop_constant: bool = False) -> CategorisationResult:
     """K-Means, Hamming K-NN and logistic-regression accuracy on train and test codes.
+
+    ``logistic``: ``multinomial`` or ``ovo`` (one-vs-one, He et al.'s); ``drop_constant``: leave out units that
+    are constant over train and test together first (He et al.; see :func:`drop_constant_units`).
 
     K-Means runs ``kmeans_seeds`` times with ``kmeans_n_init`` restarts each (see :func:`kmeans_scores`).
 
@@ -231,6 +289,9 @@ def categorise(train: Codes, y_train, test: Codes, y_test, *, k: int = 9, n_clus
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise NNProbeError(f"{name}={value!r}", f"pass a whole number >= 1 for {name}")
     start = time.perf_counter()
+    dropped = 0
+    if drop_constant:
+        train, test, dropped = drop_constant_units(train, test)
     nan = _NAN
     out = dict(kmeans_train_accuracy=nan, kmeans_test_accuracy=nan, kmeans_train_nmi=nan, kmeans_test_nmi=nan,
                knn_train_accuracy=nan, knn_test_accuracy=nan, logistic_train_accuracy=nan, logistic_test_accuracy=nan)
@@ -249,6 +310,8 @@ def categorise(train: Codes, y_train, test: Codes, y_test, *, k: int = 9, n_clus
         idx = np.arange(train.n_examples) if idx is None else idx
         out["knn_train_accuracy"] = _knn_leave_one_out(train, y_train, idx, k)
     if "logistic" in methods:
-        lr = logistic_scores(train, y_train, test, y_test, seed=seed, max_train=max_logistic_train)
+        lr = logistic_scores(train, y_train, test, y_test, seed=seed, max_train=max_logistic_train,
+                             multi_class=logistic)
         out.update(logistic_train_accuracy=lr["train_accuracy"], logistic_test_accuracy=lr["test_accuracy"])
-    return CategorisationResult(k=k, seconds=time.perf_counter() - start, **out)
+    return CategorisationResult(k=k, seconds=time.perf_counter() - start, logistic_multi_class=logistic,
+                                constant_units_dropped=dropped, **out)

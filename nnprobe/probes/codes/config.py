@@ -25,7 +25,9 @@ class CodesConfig(Config):
     regression are fitted on (seeded subsample; ``None``: all). ``max_knn_train_queries``: cap on the
     leave-one-out K-NN training-accuracy queries. ``labels``: score training codes against the labels the
     model was trained on (``noisy``) or the true ones (``clean``). ``per_layer``: also the determinism of each
-    layer's codes alone. ``categorisation``: run the three classifiers (off: determinism only).
+    layer's codes alone. ``categorisation``: run the three classifiers (off: determinism only). ``logistic``:
+    ``multinomial`` or ``ovo`` (one-vs-one, He et al.'s). ``drop_constant_units``: leave units constant over
+    train and test out of the classifiers (He et al.; no redundancy ratio changes).
 
     >>> CodesConfig(k=5).k
     5
@@ -39,6 +41,8 @@ class CodesConfig(Config):
     per_layer: bool = True
     categorisation: bool = True
     record_batch_size: int = 512
+    logistic: str = "multinomial"   # or "ovo": one-vs-one, He et al.'s
+    drop_constant_units: bool = False   # He et al. drop units constant over train + test before the classifiers
     max_units: int | None = 2**16
     max_memory: int | None = 2**31
     scratch_dir: str | None = None
@@ -67,6 +71,8 @@ class CodesConfig(Config):
         check_choice("per_layer", self.per_layer, (True, False))
         check_choice("categorisation", self.categorisation, (True, False))
         check_int("record_batch_size", self.record_batch_size, minimum=1)
+        check_choice("logistic", self.logistic, ("multinomial", "ovo"))
+        check_choice("drop_constant_units", self.drop_constant_units, (True, False))
 
 
 __all__ = ["CodesConfig"]

@@ -146,7 +146,8 @@ def measure_codes(model: nn.Module, dataset, *, layers=None, k: int = 9, batch_s
                   categorisation: bool = True, per_layer: bool = True, max_kmeans_samples: int | None = 20000,
                   max_logistic_train: int | None = 20000, max_knn_train_queries: int | None = 5000,
                   labels: str = "noisy", max_units: int | None = DEFAULT_MAX_UNITS, max_memory: int | None = 2**31,
-                  scratch_dir=None, methods=METHODS, kmeans_seeds: int = 3, progress: bool = False) -> CodesResult:
+                  scratch_dir=None, methods=METHODS, kmeans_seeds: int = 3, progress: bool = False,
+                  logistic: str = "multinomial", drop_constant_units: bool = False) -> CodesResult:
     """Record train and test codes of ``model`` on ``dataset`` and measure determinism and categorisation.
 
     ``labels="noisy"`` scores training codes against the labels the model was trained on; ``"clean"`` against
@@ -204,7 +205,8 @@ def measure_codes(model: nn.Module, dataset, *, layers=None, k: int = 9, batch_s
         cat = categorise(train_codes, y_train, test_codes, y_test, k=k, seed=seed, n_clusters=dataset.num_classes,
                          max_kmeans_samples=_min(max_kmeans_samples, fit_cap),
                          max_logistic_train=_min(max_logistic_train, fit_cap),
-                         max_knn_train_queries=max_knn_train_queries, methods=tuple(methods), kmeans_seeds=kmeans_seeds)
+                         max_knn_train_queries=max_knn_train_queries, methods=tuple(methods), kmeans_seeds=kmeans_seeds,
+                         logistic=logistic, drop_constant=drop_constant_units)
     phases.update()
     phases.close()
     starts = {layer.name: layer.start for layer in train_codes.layers}
@@ -243,7 +245,8 @@ def measure(model: nn.Module, dataset, config: CodesConfig | None = None, *, see
                          categorisation=c.categorisation, per_layer=c.per_layer, max_kmeans_samples=c.max_fit_samples,
                          max_logistic_train=c.max_fit_samples, max_knn_train_queries=c.max_knn_train_queries,
                          labels=c.labels, max_units=c.max_units, max_memory=c.max_memory, scratch_dir=c.scratch_dir,
-                         methods=c.methods, kmeans_seeds=c.kmeans_seeds, progress=progress)
+                         methods=c.methods, kmeans_seeds=c.kmeans_seeds, progress=progress, logistic=c.logistic,
+                         drop_constant_units=c.drop_constant_units)
 
 
 __all__ = ["CodesResult", "layer_determinism", "layer_rows", "measure", "measure_codes", "summary_rows"]
