@@ -163,3 +163,53 @@ def codes_full_plan(data: str = "mnist") -> dict[str, list[dict]]:
 
 __all__ = ["CODES_SWEEP_BASE", "FACTORS", "codes_full_plan", "codes_point", "codes_quick_plan", "demo_plan", "gradnet_plan",
            "factor_line", "margin_plan", "phase_grid", "plan_run"]
+
+
+# ---- activation codes: He et al.'s own protocol (design note codes.md, "The reference protocol") ------------------
+CODES_REFERENCE_WIDTHS = (3, 7, 10, 15, 20, 23, 27, 30, 33, 37, 40, 43, 47, 50, 53, 57, 60, 65, 70, 75, 80, 90, 100)
+CODES_REFERENCE_EPOCHS = (0, 1, 3, 6, 10, 20, 30, 40, 60, 80, 100, 120, 140, 160, 180, 200)
+CODES_REFERENCE_SAMPLES = (10, 30, 60, 100, 300, 600, 1000, 2000, 3000, 6000, 10000, 20000, 30000, 40000)
+# The authors' MLP and training (run_layer_width_train_mlp.py): Dense -> BatchNorm -> ReLU, Glorot init, inputs in
+# [0, 1], Adam 1e-2 x0.1 every 20 epochs, batch 64, <= 200 epochs with early stopping on the training loss
+# (patience 10), Keras l2(1e-6) on the kernels (gradient 2e-6 w: PyTorch weight_decay 2e-6); train = the first
+# 80% of the training set. Codes: units constant over train+test dropped, one K-Means (10 restarts) with the
+# majority mapping, 9-NN Hamming, one-vs-one logistic regression, all fitted on every training code.
+CODES_REFERENCE_BASE = {
+    "data": "mnist", "train_fraction": 0.8, "normalize": "unit", "model": "mlp", "depth": 1, "batchnorm": True,
+    "width_is_total": True, "init": "glorot", "optimizer": "adam", "lr": 1e-2, "weight_decay": 2e-6,
+    "schedule": "epoch_step", "lr_step_epochs": 20, "batch_size": 64, "epochs": 200, "early_stop_patience": 10,
+    "logistic": "ovo", "drop_constant_units": True, "max_fit_samples": None, "kmeans_seeds": 1, "k": 9,
+}
+
+
+def codes_reference_plan(quick: bool, seeds: int | None = None, data: str = "mnist") -> dict[str, list[dict]]:
+    """He et al.'s three MNIST sweeps in their protocol: ``{"width": [...], "epochs": [...], "samples": [...]}``,
+    flat ``codes`` points with their seed, ordered seed-major (runs of one seed train as one ensemble).
+
+    Full: every width of the authors' list; training time for widths 40/50/60 at their checkpoints (no early
+    stopping there, as in their script); sample size 10 ... 40000 (first n rows, tiled so an epoch has ~48k
+    examples); ``seeds`` 3 by default. ``quick`` (CPU minutes): the widths of the reference table, a
+    compressed schedule (30 epochs, x0.1 every 10), checkpoints up to epoch 10, four sample sizes, 1 seed.
+
+    >>> plan = codes_reference_plan(quick=True)
+    >>> [p["width"] for p in plan["width"]], plan["width"][0]["lr_step_epochs"]
+    ([3, 10, 20, 40, 60, 100], 10)
+    """
+    base = {**CODES_REFERENCE_BASE, "data": data}
+    seed_list = list(range(seeds if seeds is not None else (1 if quick else 3)))
+    if quick:
+        base.update(epochs=30, lr_step_epochs=10)
+        widths, checkpoints, samples = (3, 10, 20, 40, 60, 100), (0, 1, 2, 3, 6, 10), (10, 100, 1000, 10000)
+    else:
+        widths, checkpoints, samples = CODES_REFERENCE_WIDTHS, CODES_REFERENCE_EPOCHS, CODES_REFERENCE_SAMPLES
+    time_base = {**base, "early_stop_patience": None}
+    return {
+        "width": [{**base, "width": w, "seed": s} for s in seed_list for w in widths],
+        "epochs": [{**time_base, "width": w, "epochs": e, "seed": s}
+                   for s in seed_list for w in (40, 50, 60) for e in checkpoints],
+        "samples": [{**base, "width": w, "train_first": n, "epoch_examples": 48000, "seed": s}
+                    for n in samples for s in seed_list for w in (40, 50, 60)],
+    }
+
+
+__all__ += ["CODES_REFERENCE_BASE", "codes_reference_plan"]
