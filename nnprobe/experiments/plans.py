@@ -165,6 +165,35 @@ __all__ = ["CODES_SWEEP_BASE", "FACTORS", "codes_full_plan", "codes_point", "cod
            "factor_line", "margin_plan", "phase_grid", "plan_run"]
 
 
+def gradnet_reference_plan(quick: bool) -> list[dict]:
+    """``nnprobe reproduce gradnet --protocol reference``: the GradNet reference's protocol (design note
+    ``gradnet.md``) on MNIST and Fashion-MNIST (and CIFAR-10 in the full run, when present).
+
+    Base: the reference's two-conv CNN (``refcnn``; 32 maps with ``quick``, 64 otherwise), SGD lr 0.05, weight
+    decay 5e-4, batch 64 (constant rate: the reference halves it every 25 of 100 epochs). Gradients w.r.t. the
+    layer weights only; per example and per layer the top 15 % by magnitude kept; min-max + signed square
+    root; one random label per training image; GradNet ``5+100+25``, N(0, 0.02), SGD lr 0.01, 25 images a
+    step (the reference trains 200 epochs; here 5 with ``quick``, 20 otherwise).
+
+    >>> [e["params"]["model"] for e in gradnet_reference_plan(quick=True)]
+    ['refcnn', 'refcnn']
+    """
+    if quick:
+        params = dict(samples_per_class=300, test_samples_per_class=100, epochs=3, snapshot_epochs="1,3", channels=32,
+                      gradnet_epochs=5)
+    else:
+        params = dict(epochs=20, snapshot_epochs="1,2,5,10,20", channels=64, gradnet_epochs=20)
+    common = dict(model="refcnn", batch_size=64, optimizer="sgd", lr=0.05, weight_decay=5e-4, schedule="constant",
+                  seed=0, weights_only=True, selection="per_example_topk", percent=15.0, grad_normalize="minmax_sqrt",
+                  labels_per_sample=1, target="random", structure="5+100+25", window=1, gradnet_optimizer="sgd",
+                  gradnet_lr=0.01, gradnet_batch_size=25, gradnet_weight_decay=0.0, gradnet_dropout=0.0,
+                  gradnet_init_std=0.02, **params)
+    names = ["mnist", "fashion-mnist"] + ([] if quick else ["cifar10"])
+    return [{"key": f"{name}-reference", "title": f"{name}, reference protocol", "probe": "gradnet",
+             "params": dict(common, data=name)} for name in names]
+__all__ += ["gradnet_reference_plan"]
+
+
 # ---- activation codes: He et al.'s own protocol (design note codes.md, "The reference protocol") ------------------
 CODES_REFERENCE_WIDTHS = (3, 7, 10, 15, 20, 23, 27, 30, 33, 37, 40, 43, 47, 50, 53, 57, 60, 65, 70, 75, 80, 90, 100)
 CODES_REFERENCE_EPOCHS = (0, 1, 3, 6, 10, 20, 30, 40, 60, 80, 100, 120, 140, 160, 180, 200)

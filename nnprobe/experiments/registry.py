@@ -174,12 +174,11 @@ def _preflight_codes(run, dataset, model) -> None:
 
 
 def _preflight_gradnet(run, dataset, model) -> None:
-    from nnprobe.probes.gradspace import GradientLayout, parse_structure
+    from nnprobe.probes.gradspace import parse_structure
     from nnprobe.probes.gradspace.gradnet import block_inputs
 
     structure = run.config.structure_for(model)
-    block_inputs(GradientLayout.from_model(model, run.config.params).groups(), len(parse_structure(structure)),
-                 run.config.window)
+    block_inputs(run.config.layout_for(model).groups(), len(parse_structure(structure)), run.config.window)
 
 
 # ------------------------------------------------------------------------------------------------ gradnet
@@ -220,7 +219,7 @@ def _execute_gradnet(run, out, on_event, claimed):
 
     dataset, model, spec = _prepare(run)
     if run.model.checkpoint is not None:   # GradNet on the gradients of the user's trained model
-        return measure_gradspace(model, dataset, run.config, seed=run.train.seed)
+        return measure_gradspace(model, dataset, run.config, seed=run.train.seed, progress=run.train.progress)
     snapshots = run.train.snapshot_epochs or default_snapshots(run.train.epochs)
     key = run.to_dict()
     done = _finished_snapshots(out, key) if claimed is not None and claimed.resuming else {}
@@ -234,7 +233,7 @@ def _execute_gradnet(run, out, on_event, claimed):
 
     train_cfg = replace(run.train, snapshot_epochs=())
     return run_gradnet_study(dataset, lambda: copy.deepcopy(model), train_cfg, snapshots, run.config,
-                             seed=run.train.seed, on_snapshot=saved, done=done)
+                             seed=run.train.seed, on_snapshot=saved, done=done, progress=run.train.progress)
 
 
 class _GradNetResult:

@@ -6,16 +6,17 @@ vector per candidate label) can classify better than the base network itself.
 """
 
 from nnprobe.probes.gradspace.extract import GradientExtractor
-from nnprobe.probes.gradspace.features import (GradientNormalizer, GradientStats, gradient_stats, random_labels,
-                                               select_coordinates)
+from nnprobe.probes.gradspace.features import (GradientNormalizer, GradientStats, gradient_stats, keep_top_per_example,
+                                               random_labels, select_coordinates)
 from nnprobe.probes.gradspace.gradnet import GradNet, GradNetConfig, GradNetResult, parse_structure, train_gradnet
 from nnprobe.probes.gradspace.layout import GradientLayout, ParamBlock, resolve_parameters
 from nnprobe.probes.gradspace.reference import per_sample_grads_loop, per_sample_grads_vmap
 from nnprobe.probes.gradspace.config import GradientConfig, GradSpaceConfig
-from nnprobe.probes.gradspace.study import (GradNetStudy, GradSpaceResult, compare_options, measure, run_gradnet_study,
-                                            split_halves)
+from nnprobe.probes.gradspace.study import (GradNetStudy, GradSpaceResult, compare_options, control_finetune, holdout,
+                                            measure, run_gradnet_study, split_halves)
 
 __all__ = ["GradNet", "GradNetConfig", "GradNetResult", "GradNetStudy", "GradSpaceConfig", "GradSpaceResult", "GradientConfig", "GradientExtractor",
-           "GradientLayout", "GradientNormalizer", "GradientStats", "ParamBlock", "compare_options", "gradient_stats", "measure",
+           "GradientLayout", "GradientNormalizer", "GradientStats", "ParamBlock", "compare_options", "control_finetune",
+           "gradient_stats", "holdout", "keep_top_per_example", "measure",
            "parse_structure", "per_sample_grads_loop", "per_sample_grads_vmap", "random_labels", "resolve_parameters",
            "run_gradnet_study", "select_coordinates", "split_halves", "train_gradnet"]

@@ -9,25 +9,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nnprobe.config import Config, check_choice, check_float, check_int
-from nnprobe.probes.gradspace.features import CRITERIA, NORMALIZATIONS
+from nnprobe.errors import NNProbeError
+from nnprobe.probes.gradspace.features import CRITERIA, NORMALIZATIONS, SELECTIONS
 from nnprobe.probes.gradspace.gradnet import OPTIMIZERS, TARGETS, GradNetConfig, parse_structure
 
 
 @dataclass
 class GradientConfig:
-    """Which gradients GradNet sees: parameters, kept percentage, selection criterion, normalisation."""
+    """Which gradients GradNet sees: parameters, kept percentage, selection rule and criterion, normalisation."""
 
     params: list[str] | None = None
     percent: float = 1.0
     criterion: str = "variance"
+    selection: str = "per_layer_percent"
+    weights_only: bool = False
     normalize: str = "standard"
     labels_per_sample: int = 1
     fit_samples: int = 1000
-    chunk_size: int | None = 64
+    chunk_size: int | None = None
+    max_memory: int = 2**31
     seed: int = 0
 
     def __post_init__(self):
         check_choice("selection criterion", self.criterion, CRITERIA)
+        check_choice("selection", self.selection, SELECTIONS)
         check_choice("gradient normalisation", self.normalize, NORMALIZATIONS)
         check_float("percent", self.percent, low=0.0, high=100.0, low_open=True)
 
@@ -36,12 +41,21 @@ class GradientConfig:
 class GradSpaceConfig(Config):
     """The gradient-space probe: which per-sample gradients, how they are reduced, and how GradNet learns.
 
-    Gradients: ``params`` (layers or parameters to differentiate; ``None``: all), ``percent`` of each
-    parameter's coordinates kept by ``criterion`` (fitted on ``fit_samples`` training points),
-    ``grad_normalize``, ``labels_per_sample`` random candidate labels per GradNet training point,
-    ``chunk_size`` examples per gradient chunk (memory). GradNet: ``structure`` hidden block sizes, one per
-    layer (``None``: 10 units per chosen layer, derived from the model), ``window`` layers per block, and the
-    ``gradnet_*`` optimiser settings; ``target`` ``random`` (the notebook's rule) or ``sum``.
+    Gradients: ``params`` (layers or parameters to differentiate; ``None``: all), ``weights_only`` (drop the
+    biases, as the reference does), ``selection``: ``per_layer_percent`` keeps ``percent`` % of each parameter's
+    coordinates chosen by ``criterion`` (fitted on ``fit_samples`` training points); ``per_example_topk`` (the
+    reference) keeps, in each gradient vector and each layer, the ``percent`` % largest in magnitude and zeroes
+    the rest. Then ``grad_normalize`` (``minmax_sqrt``: the reference's min-max + signed square root),
+    ``labels_per_sample`` random candidate labels per GradNet training point, ``chunk_size`` examples per
+    gradient chunk (``None``: chosen from the model and ``max_memory``). ``max_memory`` (bytes, default 2 GiB):
+    the gradients held at once -- GradNet's training gradients, plus the test gradients of all ``K`` labels
+    when both fit in half of it (else the test set is streamed: each epoch's GradNet is kept and all are scored
+    in one pass, the same numbers), extraction chunks within a quarter of it. GradNet: ``structure`` hidden block sizes, one per layer (``None``: 10 units per
+    chosen layer, derived from the model), ``window`` layers per block, the ``gradnet_*`` optimiser settings and
+    ``gradnet_init_std`` (weights drawn from N(0, std)); ``target`` ``random`` (the notebook's rule) or ``sum``.
+    ``controls``: the snapshot study also trains (a) the base network on both halves for the same epochs and
+    (b) each snapshot fine-tuned on GradNet's half for GradNet's budget (``gradnet_epochs`` x
+    ``labels_per_sample`` epochs: as many examples seen), the fair comparisons for "GradNet beats its base".
 
     >>> GradSpaceConfig(structure="5+25+10").gradnet_config(None, seed=0).structure
     '5+25+10'
@@ -50,10 +64,13 @@ class GradSpaceConfig(Config):
     params: list | None = None
     percent: float = 1.0
     criterion: str = "variance"
+    selection: str = "per_layer_percent"
+    weights_only: bool = False
     grad_normalize: str = "standard"
     labels_per_sample: int = 1
     fit_samples: int = 1000
-    chunk_size: int | None = 64
+    chunk_size: int | None = None
+    max_memory: int = 2**31
     structure: str | None = None
     window: int = 1
     gradnet_optimizer: str = "adam"
@@ -63,7 +80,9 @@ class GradSpaceConfig(Config):
     gradnet_dropout: float = 0.2
     gradnet_epochs: int = 20
     gradnet_batch_size: int = 64
+    gradnet_init_std: float = 0.02
     target: str = "random"
+    controls: bool = True
 
     def validate(self) -> None:
         if isinstance(self.params, str):
@@ -72,10 +91,16 @@ class GradSpaceConfig(Config):
             self.params = list(self.params)
         check_float("percent", self.percent, low=0.0, high=100.0, low_open=True)
         check_choice("criterion", self.criterion, CRITERIA)
+        check_choice("selection", self.selection, SELECTIONS)
+        for name in ("weights_only", "controls"):
+            if not isinstance(getattr(self, name), bool):
+                raise NNProbeError(f"{name} must be true or false, got {getattr(self, name)!r}",
+                                   f"pass {name}=True or {name}=False")
         check_choice("grad_normalize", self.grad_normalize, NORMALIZATIONS)
         check_int("labels_per_sample", self.labels_per_sample, minimum=1)
         check_int("fit_samples", self.fit_samples, minimum=2)
         check_int("chunk_size", self.chunk_size, minimum=1, allow_none=True)
+        check_int("max_memory", self.max_memory, minimum=2**20)
         if self.structure is not None:
             self.structure = "+".join(str(s) for s in parse_structure(self.structure))
         check_int("window", self.window, minimum=1)
@@ -86,29 +111,44 @@ class GradSpaceConfig(Config):
         check_float("gradnet_dropout", self.gradnet_dropout, low=0.0, high=1.0, high_open=True)
         check_int("gradnet_epochs", self.gradnet_epochs, minimum=1)
         check_int("gradnet_batch_size", self.gradnet_batch_size, minimum=1)
+        check_float("gradnet_init_std", self.gradnet_init_std, low=0.0, low_open=True)
         check_choice("target", self.target, TARGETS)
 
     def gradient_config(self, seed: int = 0) -> GradientConfig:
         """The gradient half of the settings."""
         return GradientConfig(params=self.params, percent=self.percent, criterion=self.criterion,
-                              normalize=self.grad_normalize, labels_per_sample=self.labels_per_sample,
-                              fit_samples=self.fit_samples, chunk_size=self.chunk_size, seed=seed)
+                              selection=self.selection, weights_only=self.weights_only, normalize=self.grad_normalize, labels_per_sample=self.labels_per_sample,
+                              fit_samples=self.fit_samples, chunk_size=self.chunk_size, max_memory=self.max_memory,
+                              seed=seed)
 
     def structure_for(self, model) -> str:
         """``structure``, or 10 hidden units per chosen layer of ``model`` when it is ``None``."""
         if self.structure is not None or model is None:
             return self.structure or "10"
+        groups = self.layout_for(model).groups()
+        return "+".join("10" for _ in range(max(1, len(groups) - self.window + 1)))
+
+    def layout_for(self, model):
+        """The full-gradient layout of ``model`` these settings differentiate (``params``, ``weights_only``)."""
         from nnprobe.probes.gradspace.layout import GradientLayout
 
-        groups = GradientLayout.from_model(model, self.params).groups()
-        return "+".join("10" for _ in range(max(1, len(groups) - self.window + 1)))
+        return GradientLayout.from_model(model, self.params, self.weights_only)
+
+    def control_finetune_epochs(self) -> int:
+        """Control (b)'s budget: epochs over GradNet's half in which the base sees as many examples as GradNet.
+
+        >>> GradSpaceConfig(gradnet_epochs=5, labels_per_sample=2).control_finetune_epochs()
+        10
+        """
+        return self.gradnet_epochs * (self.labels_per_sample if self.target == "random" else 1)
 
     def gradnet_config(self, model, seed: int = 0) -> GradNetConfig:
         """The GradNet half of the settings (structure derived from ``model`` when not given)."""
         return GradNetConfig(structure=self.structure_for(model), window=self.window, optimizer=self.gradnet_optimizer,
                              lr=self.gradnet_lr, momentum=self.gradnet_momentum, weight_decay=self.gradnet_weight_decay,
                              dropout=self.gradnet_dropout, epochs=self.gradnet_epochs,
-                             batch_size=self.gradnet_batch_size, target=self.target, seed=seed)
+                             batch_size=self.gradnet_batch_size, target=self.target,
+                             init_std=self.gradnet_init_std, seed=seed)
 
 
 __all__ = ["GradSpaceConfig", "GradientConfig"]

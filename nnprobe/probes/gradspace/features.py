@@ -1,10 +1,13 @@
 """Coordinate selection and normalisation of gradient features, both fitted on training gradients only.
 
-Selection keeps, inside every parameter block (so each layer stays represented, as GradNet needs), the
-``percent`` % of coordinates with the largest training statistic: ``variance`` (default) or mean absolute
-value (``magnitude``). Statistics are accumulated in one streaming pass (float64 sums); no gradient matrix
-is stored. The selected layout is then handed to :class:`GradientExtractor`, which computes only those
-coordinates for the (much larger) train/test feature sets.
+Two selections (``SELECTIONS``). ``per_layer_percent`` keeps, inside every parameter block (so each layer
+stays represented, as GradNet needs), the ``percent`` % of coordinates with the largest training statistic:
+``variance`` (default) or mean absolute value (``magnitude``). Statistics are accumulated in one streaming
+pass (float64 sums); no gradient matrix is stored. The selected layout is then handed to
+:class:`GradientExtractor`, which computes only those coordinates for the (much larger) train/test feature
+sets. ``per_example_topk`` (the GradNet reference's rule) keeps every coordinate in the layout but, in each
+gradient vector and each layer, zeroes all but the ``percent`` % largest in magnitude
+(:func:`keep_top_per_example`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,39 @@ from nnprobe.probes.gradspace.extract import GradientExtractor
 from nnprobe.probes.gradspace.layout import GradientLayout
 
 CRITERIA = ("variance", "magnitude")
-NORMALIZATIONS = ("none", "standard", "block_l2", "minmax_power")
+NORMALIZATIONS = ("none", "standard", "block_l2", "minmax_power", "minmax_sqrt")
+SELECTIONS = ("per_layer_percent", "per_example_topk")
+
+
+def top_count(n: int, percent: float) -> int:
+    """Coordinates kept of ``n`` at ``percent`` %: ``ceil(n * percent / 100)``, at least 1, at most ``n``.
+
+    >>> top_count(4800, 15.0), top_count(10, 15.0), top_count(3, 1.0)
+    (720, 2, 1)
+    """
+    return min(n, max(1, math.ceil(n * percent / 100.0 - 1e-9)))
+
+
+def keep_top_per_example(grads: torch.Tensor, groups: list[tuple[str, int, int]], percent: float) -> torch.Tensor:
+    """In place: in every vector of ``grads`` (``(..., D)``) and every layer ``(name, start, stop)`` of
+    ``groups``, keep the :func:`top_count` coordinates largest in magnitude and zero the rest (the GradNet
+    reference's per-example sparsification). Returns ``grads``.
+
+    >>> g = torch.tensor([[3.0, -1.0, 0.5, -4.0, 2.0, 1.0]])
+    >>> keep_top_per_example(g, [("a", 0, 4), ("b", 4, 6)], 50.0).tolist()
+    [[3.0, 0.0, 0.0, -4.0, 2.0, 0.0]]
+    """
+    if not 0 < percent <= 100:
+        raise NNProbeError(f"percent must lie in (0, 100], got {percent}", "pass e.g. percent=15")
+    flat = grads.reshape(-1, grads.shape[-1])
+    for _, a, b in groups:
+        k = top_count(b - a, percent)
+        if k >= b - a or flat.shape[0] == 0:
+            continue
+        blk = flat[:, a:b]
+        idx = blk.abs().topk(k, dim=1, sorted=False).indices
+        flat[:, a:b] = torch.zeros_like(blk).scatter_(1, idx, blk.gather(1, idx))
+    return grads
 
 
 def random_labels(n: int, num_classes: int, seed: int = 0, per_sample: int = 1) -> torch.Tensor:
@@ -95,8 +130,9 @@ class GradientNormalizer:
     """Per-coordinate or per-block normalisation, fitted on training gradients, applied to any gradients.
 
     ``none``; ``standard`` (zero mean, unit variance per coordinate); ``block_l2`` (each layer block of each
-    vector scaled to unit L2 norm; nothing to fit); ``minmax_power`` (the GradNet notebook's scaling: per
-    coordinate ``(g - min) / (max - min)`` then the power norm ``sign(n) |n|^0.5``).
+    vector scaled to unit L2 norm; nothing to fit); ``minmax_power`` (per coordinate ``(g - min) / (max - min)``
+    then the power norm ``sign(n) |n|^0.5``); ``minmax_sqrt`` (the GradNet reference's exact rule: the same, but
+    coordinates that are zero stay zero, and a coordinate with ``max == min`` is divided by 1).
 
     >>> norm = GradientNormalizer("standard").fit(torch.randn(100, 4) * 3 + 1)
     >>> bool(norm.transform(torch.ones(2, 4)).abs().max() < 2)
@@ -120,6 +156,10 @@ class GradientNormalizer:
         elif self.method == "minmax_power":
             lo, hi = flat.min(0).values, flat.max(0).values
             self.state = {"min": lo, "range": (hi - lo).clamp_min(self.eps)}
+        elif self.method == "minmax_sqrt":
+            lo, hi = flat.min(0).values, flat.max(0).values
+            span = hi - lo
+            self.state = {"min": lo, "range": torch.where(span != 0, span, torch.ones_like(span))}
         elif self.method == "block_l2" and self.layout is None:
             raise NNProbeError("block_l2 normalisation needs the gradient layout", "pass layout=...")
         return self
@@ -138,4 +178,18 @@ class GradientNormalizer:
         if self.method == "standard":
             return (feats - self.state["mean"]) / self.state["std"]
         n = (feats - self.state["min"]) / self.state["range"]
+        if self.method == "minmax_sqrt":
+            n = torch.where(feats != 0, n, torch.zeros_like(n))
         return n.sign() * n.abs().sqrt()
+
+    def transform_(self, feats: torch.Tensor, rows: int = 2048) -> torch.Tensor:
+        """:meth:`transform` in place, ``rows`` vectors at a time (bounded temporaries); returns ``feats``.
+
+        >>> norm = GradientNormalizer("minmax_sqrt").fit(torch.tensor([[0.0, 2.0], [4.0, 0.0]]))
+        >>> norm.transform_(torch.tensor([[1.0, 0.0]])).tolist()
+        [[0.5, 0.0]]
+        """
+        flat = feats.reshape(-1, feats.shape[-1])
+        for i in range(0, flat.shape[0], rows):
+            flat[i:i + rows] = self.transform(flat[i:i + rows])
+        return feats

@@ -79,7 +79,8 @@ class GradNet(nn.Module):
     ((7, 5), 59)
     """
 
-    def __init__(self, inputs: list[tuple[int, int]], sizes: list[int], num_classes: int, dropout: float = 0.0):
+    def __init__(self, inputs: list[tuple[int, int]], sizes: list[int], num_classes: int, dropout: float = 0.0,
+                 init_std: float = 0.02):
         super().__init__()
         if len(inputs) != len(sizes):
             raise NNProbeError(f"{len(sizes)} block sizes for {len(inputs)} input ranges", "give one size per block")
@@ -90,8 +91,8 @@ class GradNet(nn.Module):
         self.blocks = nn.ModuleList(nn.Linear(b - a, h) for (a, b), h in zip(self.inputs, sizes))
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(sum(sizes), num_classes)
-        for lin in [*self.blocks, self.out]:   # the notebook's N(0, 0.02) initialisation
-            nn.init.normal_(lin.weight, std=0.02)
+        for lin in [*self.blocks, self.out]:   # the notebook's N(0, 0.02) initialisation by default
+            nn.init.normal_(lin.weight, std=init_std)
             nn.init.zeros_(lin.bias)
 
     @property
@@ -141,10 +142,13 @@ class GradNetConfig:
     epochs: int = 20
     batch_size: int = 64
     target: str = "random"
+    init_std: float = 0.02
     seed: int = 0
 
     def __post_init__(self):
         parse_structure(self.structure)
+        if not self.init_std > 0:
+            raise NNProbeError(f"GradNet init_std must be positive, got {self.init_std}", "pass e.g. init_std=0.02")
         if self.optimizer not in OPTIMIZERS:
             raise NNProbeError(f"unknown GradNet optimizer '{self.optimizer}'", f"use one of: {', '.join(OPTIMIZERS)}")
         if self.target not in TARGETS:
@@ -240,7 +244,7 @@ def train_gradnet(train_grads: torch.Tensor, y_train: torch.Tensor, groups: list
         raise NNProbeError(f"the gradient layout covers {max(b for _, b in inputs)} coordinates but the gradients "
                            f"have {train_grads.shape[-1]}", "pass the groups of the layout the gradients came from")
     torch.manual_seed(config.seed)
-    model = GradNet(inputs, sizes, num_classes, dropout=config.dropout).to(device)
+    model = GradNet(inputs, sizes, num_classes, dropout=config.dropout, init_std=config.init_std).to(device)
     params = model.parameters()
     if config.optimizer == "adam":
         opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)

@@ -72,9 +72,9 @@ class GradientLayout:
         return out
 
     @classmethod
-    def from_model(cls, model: nn.Module, params=None) -> "GradientLayout":
-        """Layout of the full gradients of ``params`` (see :func:`resolve_parameters`)."""
-        names = resolve_parameters(model, params)
+    def from_model(cls, model: nn.Module, params=None, weights_only: bool = False) -> "GradientLayout":
+        """Layout of the full gradients of ``params`` (see :func:`resolve_parameters`; ``weights_only``: no biases)."""
+        names = resolve_parameters(model, params, weights_only)
         named = dict(model.named_parameters())
         blocks, offset = [], 0
         for name in names:
@@ -115,19 +115,32 @@ class GradientLayout:
                            for b in self.blocks]}
 
 
-def resolve_parameters(model: nn.Module, params=None) -> list[str]:
+def resolve_parameters(model: nn.Module, params=None, weights_only: bool = False) -> list[str]:
     """Names of the parameters to differentiate, in model order.
 
     ``params`` is ``None`` (every parameter with ``requires_grad``) or a list of module names (all the
     parameters inside, e.g. ``"head"`` or a whole residual block ``"stages.7"``) and/or parameter names
-    (``"head.weight"``).
+    (``"head.weight"``). ``weights_only`` drops the biases (parameters named ``bias``), as the GradNet
+    reference does.
 
     >>> from torch import nn
     >>> resolve_parameters(nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2)), ["1", "0.bias"])
     ['0.bias', '1.weight', '1.bias']
     >>> resolve_parameters(nn.Sequential(nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))), ["0"])
     ['0.0.weight', '0.0.bias', '0.1.weight', '0.1.bias']
+    >>> resolve_parameters(nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2)), weights_only=True)
+    ['0.weight', '1.weight']
     """
+    names = _resolve(model, params)
+    if weights_only:
+        names = [n for n in names if n.rsplit(".", 1)[-1] != "bias"]
+        if not names:
+            raise NNProbeError(f"weights_only leaves no parameter of {params or 'the model'} (only biases)",
+                               "choose layers with weights, or set weights_only=False")
+    return names
+
+
+def _resolve(model: nn.Module, params) -> list[str]:
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not named:
         raise NNProbeError("the model has no trainable parameters", "unfreeze at least one parameter")
