@@ -1,26 +1,41 @@
-"""Benchmark: nnprobe's max-margin SVM fit against scikit-learn's ``SVC(kernel="linear")``.
+"""Benchmark: nnprobe's max-margin SVM fit against scikit-learn.
 
-Same data, same problem (binary linear SVM, unregularised intercept, the same C), same solution (cosine of
-the weight vectors printed, must be >= 0.999). Features imitate trained penultimate layers: non-negative
-(ReLU), two class clusters with within-class spread, separable with a small gap. Prints one
-``name: ratio`` line per size (ratio = sklearn time / nnprobe time; > 1 means nnprobe is faster).
+Binary: against ``SVC(kernel="linear")``, same problem (unregularised intercept, the same C), same
+solution (cosine of the weight vectors printed, must be >= 0.999). Features imitate trained penultimate
+layers: non-negative (ReLU), two class clusters with within-class spread, separable with a small gap.
 
-    python bench/svm_fit.py            # n = 12k..60k, d = 2..512 (a few minutes on 2 cores)
-    python bench/svm_fit.py --quick    # n = 12k only
+Multi-class (10 classes, 512-D, 10k and 50k points): nnprobe's exact hard-margin one-vs-rest and
+Crammer-Singer SVMs (intercepts free) against ``LinearSVC(multi_class="ovr" | "crammer_singer")``, which
+solves an easier problem (regularised intercept), and against today's nnprobe solver (commit fb5fdb1) where
+it finishes: run in a subprocess with a time limit, and skipped for Crammer-Singer, which did not finish at
+5k x 512 in 10 min. Features: ReLU of a random projection of Gaussian clusters, separable with a gap (see
+:func:`clusters_like`). Times are process CPU seconds (the machine is shared); cosines are to nnprobe's
+exact solution.
+
+Prints one ``name: ratio`` line per case (ratio = baseline time / nnprobe time; > 1 means nnprobe is faster).
+
+    OMP_NUM_THREADS=1 python bench/svm_fit.py            # binary n = 12k..60k; multi-class 10k and 50k
+    OMP_NUM_THREADS=1 python bench/svm_fit.py --quick    # binary n = 12k; multi-class 10k
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
+import subprocess
+import sys
+import tempfile
 import time
+import warnings
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from sklearn.svm import SVC  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.svm import SVC, LinearSVC  # noqa: E402
 
 from nnprobe.probes.margin import fit_svm  # noqa: E402
 
@@ -62,30 +77,143 @@ def run(n: int, d: int, C: float, repeats: int = 1) -> dict:
 
 
 def _timed(fn):
-    start = time.perf_counter()
+    start = time.process_time()
     out = fn()
-    return out, time.perf_counter() - start
+    return out, time.process_time() - start
+
+
+LEGACY_COMMIT = "fb5fdb1"  # today's solver before the working-set rewrite
+LEGACY_FILES = ("ipm", "smo", "binary", "crammer_singer")
+
+
+def clusters_like(n: int, d: int = 512, k: int = 10, latent: int = 256, sep: float = 3.0, noise: float = 0.1,
+                  gap: float = 0.05, seed: int = 0):
+    """``relu(z P + noise)`` with ``z`` from ``k`` Gaussian clusters in ``latent`` dimensions (unit spread,
+    centres ``sep / sqrt(2)`` standard deviations apart per axis), ``P`` a random ``latent x d`` projection:
+    non-negative, about half zeros, like CNN features. Points whose nearest-class-mean margin is below ``gap``
+    standard deviations are dropped (as at zero training error), so the data are separable with many
+    points crowding the boundary."""
+    rng = np.random.default_rng(seed)
+    m = int(n * 1.6) + 100
+    y = np.arange(m) % k
+    z = rng.standard_normal((k, latent))[y] * sep / np.sqrt(2) + rng.standard_normal((m, latent))
+    x = np.maximum(z @ (rng.standard_normal((latent, d)) / np.sqrt(latent)) + noise * rng.standard_normal((m, d)), 0.0)
+    mu = np.stack([x[y == c].mean(0) for c in range(k)])
+    f = x @ (2 * mu).T - (mu * mu).sum(1)
+    own = f[np.arange(m), y].copy()
+    f[np.arange(m), y] = -np.inf
+    margin = own - f.max(1)
+    keep = margin > gap * margin.std()
+    return x[keep][:n].astype(np.float32), y[keep][:n]
+
+
+def _legacy_fit(x: np.ndarray, y: np.ndarray, k: int, timeout: float):
+    """Today's (pre-rewrite) one-vs-rest fit, from git, in a subprocess: ``(coef, cpu_seconds)`` or ``None``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        pkg = os.path.join(tmp, "legacy_margin")
+        os.makedirs(pkg)
+        open(os.path.join(pkg, "__init__.py"), "w").close()
+        for name in LEGACY_FILES:
+            src = subprocess.run(["git", "show", f"{LEGACY_COMMIT}:nnprobe/probes/margin/{name}.py"], check=True,
+                                 capture_output=True, text=True, cwd=os.path.dirname(os.path.abspath(__file__))).stdout
+            with open(os.path.join(pkg, f"{name}.py"), "w") as f:
+                f.write(src.replace("nnprobe.probes.margin.", "legacy_margin."))
+        np.save(os.path.join(tmp, "x.npy"), x)
+        np.save(os.path.join(tmp, "y.npy"), y)
+        code = ("import sys, time, numpy as np, torch; torch.set_num_threads(1); sys.path.insert(0, sys.argv[1]);"
+                "from legacy_margin.binary import fit_binary;"
+                "x = torch.from_numpy(np.load(sys.argv[1] + '/x.npy')); y = torch.from_numpy(np.load(sys.argv[1] + '/y.npy'));"
+                f"coef = np.stack([fit_binary(x, torch.where(y == c, 1.0, -1.0)).coef for c in range({k})]);"
+                "np.save(sys.argv[1] + '/coef.npy', coef)")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        try:
+            subprocess.run([sys.executable, "-c", code, tmp], check=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return np.load(os.path.join(tmp, "coef.npy")), (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def _cos_rows(a: np.ndarray, b: np.ndarray) -> float:
+    """Smallest cosine between matching rows."""
+    return float(min(r @ s / np.linalg.norm(r) / np.linalg.norm(s) for r, s in zip(a, b)))
+
+
+def run_multiclass(n: int, C: float, legacy_timeout: float) -> list[dict]:
+    x, y = clusters_like(n)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    out = []
+    for mode in ("ovr", "crammer_singer"):
+        svm, ours = _timed(lambda: fit_svm(xt, yt, 10, multi_class=mode))
+        _, warm = _timed(lambda: fit_svm(xt, yt, 10, multi_class=mode, warm_start=svm))
+        f = x.astype(np.float64) @ svm.coef.T + svm.intercept
+        if mode == "ovr":
+            min_margin = float((np.where(y[:, None] == np.arange(10), 1.0, -1.0) * f).min())
+        else:
+            own = f[np.arange(len(y)), y].copy()
+            f[np.arange(len(y)), y] = -np.inf
+            min_margin = float((own - f.max(1)).min())
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            ref, theirs = _timed(lambda: LinearSVC(C=C, multi_class=mode, loss="hinge" if mode == "ovr" else "squared_hinge",
+                                                   max_iter=1000).fit(x, y))
+        W, Wr = svm.coef, ref.coef_
+        cos = _cos_rows(W, Wr) if mode == "ovr" else float(
+            ((W - W.mean(0)) * (Wr - Wr.mean(0))).sum() / np.linalg.norm(W - W.mean(0)) / np.linalg.norm(Wr - Wr.mean(0)))
+        row = {"n": len(y), "mode": mode, "ours_s": ours, "warm_s": warm, "linearsvc_s": theirs, "cosine_linearsvc": cos,
+               "linearsvc_converged": not caught, "min_margin": min_margin, "n_support": sum(svm.n_support),
+               "separable": svm.separable, "legacy_s": None, "cosine_legacy": None}
+        if mode == "ovr" and legacy_timeout > 0:
+            legacy = _legacy_fit(x, y, 10, legacy_timeout)
+            if legacy is not None:
+                row["legacy_s"], row["cosine_legacy"] = legacy[1], _cos_rows(W, legacy[0])
+        out.append(row)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="n = 12k only")
+    parser.add_argument("--quick", action="store_true", help="binary n = 12k, multi-class n = 10k only")
     parser.add_argument("--C", type=float, default=1e3, help="the same C for both solvers (large: hard margin)")
+    parser.add_argument("--legacy-timeout", type=float, default=600,
+                        help="seconds allowed to today's one-vs-rest solver per size (0: skip it)")
+    parser.add_argument("--only", choices=("binary", "multiclass"), help="run one part only")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    sizes = [(12000, 2), (12000, 64), (12000, 512)]
-    if not args.quick:
-        sizes += [(60000, 2), (60000, 64), (60000, 512)]
-    print(f"# binary linear SVM, C={args.C:g}, 1 thread each; ratio = sklearn SVC time / nnprobe fit_svm time")
-    worst = 1.0
-    for n, d in sizes:
-        r = run(n, d, args.C)
-        worst = min(worst, r["cosine"])
-        print(f"# n={r['n']} d={d}: nnprobe {r['ours_s']:.3f} s, sklearn {r['sklearn_s']:.3f} s, cosine {r['cosine']:.6f}, "
-              f"margin {r['margin_ours']:.5g} vs {r['margin_sklearn']:.5g}, support vectors {r['n_support_ours']} vs "
-              f"{r['n_support_sklearn']}, intercept {r['intercept_ours']:.4f} vs {r['intercept_sklearn']:.4f}", flush=True)
-        print(f"svm_fit_n{r['n']}_d{d}: {r['ratio']:.2f}", flush=True)
-    print(f"# smallest cosine: {worst:.6f} ({'OK' if worst >= 0.999 else 'BELOW 0.999'})")
+    if args.only != "multiclass":
+        sizes = [(12000, 2), (12000, 64), (12000, 512)]
+        if not args.quick:
+            sizes += [(60000, 2), (60000, 64), (60000, 512)]
+        print(f"# binary linear SVM, C={args.C:g}, 1 thread each; ratio = sklearn SVC time / nnprobe fit_svm time")
+        worst = 1.0
+        for n, d in sizes:
+            r = run(n, d, args.C)
+            worst = min(worst, r["cosine"])
+            print(f"# n={r['n']} d={d}: nnprobe {r['ours_s']:.3f} s, sklearn {r['sklearn_s']:.3f} s, cosine {r['cosine']:.6f}, "
+                  f"margin {r['margin_ours']:.5g} vs {r['margin_sklearn']:.5g}, support vectors {r['n_support_ours']} vs "
+                  f"{r['n_support_sklearn']}, intercept {r['intercept_ours']:.4f} vs {r['intercept_sklearn']:.4f}", flush=True)
+            print(f"svm_fit_n{r['n']}_d{d}: {r['ratio']:.2f}", flush=True)
+        print(f"# smallest cosine: {worst:.6f} ({'OK' if worst >= 0.999 else 'BELOW 0.999'})")
+    if args.only == "binary":
+        return
+    print(f"# multi-class: 10 classes, d=512, features = clusters_like(): ReLU of a random projection of 10 Gaussian "
+          f"clusters (latent 256-D), separable with a gap; nnprobe exact hard margin (intercepts free) vs "
+          f"LinearSVC(C={args.C:g}, hinge for ovr, max_iter=1000; regularised intercept) and today's solver "
+          f"({LEGACY_COMMIT}, one-vs-rest only, limit {args.legacy_timeout:g} s); process CPU seconds, 1 thread")
+    for n in ([10000] if args.quick else [10000, 50000]):
+        for r in run_multiclass(n, args.C, args.legacy_timeout):
+            legacy = ("skipped (Crammer-Singer: > 10 min at 5k x 512)" if r["mode"] == "crammer_singer" else
+                      "skipped" if args.legacy_timeout <= 0 else
+                      f"did not finish in {args.legacy_timeout:g} s" if r["legacy_s"] is None else
+                      f"{r['legacy_s']:.2f} s (cosine {r['cosine_legacy']:.6f})")
+            print(f"# n={r['n']} {r['mode']}: nnprobe {r['ours_s']:.2f} s (warm start from its own solution "
+                  f"{r['warm_s']:.2f} s), min functional margin {r['min_margin']:.6f}, support vectors {r['n_support']}, "
+                  f"separable {r['separable']}; LinearSVC {r['linearsvc_s']:.2f} s "
+                  f"({'converged' if r['linearsvc_converged'] else 'hit max_iter'}), cosine to exact {r['cosine_linearsvc']:.6f}; "
+                  f"today's solver {legacy}", flush=True)
+            print(f"svm_{r['mode']}_n{r['n']}_d512_k10_vs_linearsvc: {r['linearsvc_s'] / r['ours_s']:.2f}", flush=True)
+            if r["legacy_s"] is not None:
+                print(f"svm_{r['mode']}_n{r['n']}_d512_k10_vs_today: {r['legacy_s'] / r['ours_s']:.2f}", flush=True)
 
 
 if __name__ == "__main__":

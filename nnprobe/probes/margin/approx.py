@@ -33,7 +33,6 @@ def squared_hinge_fit(xs: torch.Tensor, y: torch.Tensor, k: int, *, mode: str = 
     [-1.0, 1.0]
     """
     n, d = xs.shape
-    x32 = xs.float()
     rows = torch.arange(n, device=xs.device)
     if mode == "ovr":
         target = torch.where(y[:, None] == torch.arange(k, device=xs.device)[None, :], 1.0, -1.0)
@@ -67,6 +66,13 @@ def squared_hinge_fit(xs: torch.Tensor, y: torch.Tensor, k: int, *, mode: str = 
     if W0 is not None:
         theta0[:k * d] = W0.detach().double().cpu().numpy().ravel()
         theta0[k * d:] = b0.detach().double().cpu().numpy()
+    if W0 is not None:
+        W0, b0 = W0.to(xs.device, torch.float64), b0.to(xs.device, torch.float64)
+        F = xs @ W0.T + b0
+        margins = target * F if mode != "crammer_singer" else (F[rows, y][:, None] - F).scatter(1, y[:, None], 2.0)
+        if int((margins < 1).sum()) <= stop_active:
+            return W0, b0  # already close enough
+    x32 = xs.float()
     res = minimize(value_and_grad, theta0, jac=True, method="L-BFGS-B", callback=stop_when_few_active,
                    options={"maxiter": max_iter, "gtol": 1e-12, "ftol": 1e-15})
     theta = torch.from_numpy(res.x).to(xs.device)

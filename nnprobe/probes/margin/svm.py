@@ -130,11 +130,12 @@ def fit_svm(features: torch.Tensor, labels: torch.Tensor, num_classes: int | Non
         n_support, rounds, support = [len(fit.support)], fit.n_rounds, [fit.support]
     svm = LinearSVM(coef=coef, intercept=intercept, mode=mode, C=C, n_support=n_support, train_error=0.0,
                     seconds=0.0, n_rounds=rounds, support=support)
-    svm.train_error = float((svm.predict(features) != labels.cpu().numpy()).mean())
+    f = svm.decision_function(features)
+    y_np = labels.cpu().numpy()
+    svm.train_error = float((((f[:, 0] > 0).astype(np.int64) if mode == "binary" else f.argmax(1)) != y_np).mean())
     svm.separable = svm.train_error == 0.0
     if mode == "ovr":  # the hard margin needs each one-vs-rest problem separable, not only the argmax
-        f = svm.decision_function(features)
-        svm.separable = not bool(((f > 0) != (labels.cpu().numpy()[:, None] == np.arange(k)[None, :])).any())
+        svm.separable = not bool(((f > 0) != (y_np[:, None] == np.arange(k)[None, :])).any())
     svm.seconds = time.perf_counter() - start
     return svm
 
@@ -156,7 +157,7 @@ def fit_one_vs_rest(features: torch.Tensor, labels: torch.Tensor, num_classes: i
     if warm_start is not None:
         W0, b0 = to_standardised(warm_start, shift, scale)
     W0, b0 = squared_hinge_fit(xs, labels, num_classes, mode="ovr", W0=W0, b0=b0,
-                               stop_active=NEWTON_START * num_classes)
+                               stop_active=NEWTON_START)
     coef0 = (W0 / scale).cpu().numpy()
     intercept0 = b0.cpu().numpy() - coef0 @ shift.cpu().numpy()
     sup = list(getattr(warm_start, "support", None) or [None] * num_classes)
