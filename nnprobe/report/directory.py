@@ -267,6 +267,7 @@ def run_report(path: Path, figures: Path, report=None):
     """Config, final metrics and curves of every metrics.jsonl, scalars of result JSON files, and the PNGs."""
     from nnprobe.io import read_jsonl
     from nnprobe.report.document import Report
+    from nnprobe.report.verdicts import THRESHOLDS, add_verdict
 
     metrics_files = _walk(path, "metrics.jsonl", figures)
     configs = _walk(path, "config.json", figures)
@@ -303,6 +304,8 @@ def run_report(path: Path, figures: Path, report=None):
         except ValueError:
             continue
         report.heading(f"Result {rel}")
+        if isinstance(data, dict) and data.get("probe") in THRESHOLDS and isinstance(data.get("summary"), dict):
+            add_verdict(report, data["probe"], data["summary"])   # a probe's result.json: its finding first
         flat = _flatten(data)
         if flat:
             report.table([{"quantity": k, "value": v} for k, v in list(flat.items())[:200]], floatfmt=".6g")

@@ -11,7 +11,8 @@ from pathlib import Path
 CAPTIONS = {
     "boundaries": "Training features in the 2-D penultimate space, decision regions of the NN head and of the SVM, and "
                   "the overlay (NN solid, SVM dashed, SVM margin dotted).",
-    "convergence": "Cosine to the SVM, 1 - cosine and head weight norm against epoch.",
+    "convergence": "Against epoch: cosine to the SVM (overall and per class), 1 - cosine with the head's weight norm, "
+                   "and the test agreement of NN and SVM with the accuracies.",
     "retrain": "Head re-initialised and retrained on the frozen features (solid black), the jointly trained head "
                "(dash-dot) and the SVM (dashed, margins dotted).",
     "categorisation": "Accuracy of the network and of the three classifiers on its codes, train and test.",

@@ -3,6 +3,7 @@
 import json
 
 from nnprobe.cli.demo import run_demo
+from nnprobe.report.verdicts import verdict
 
 
 def test_demo_runs_all_three_probes_and_writes_one_report(tmp_path):
@@ -23,3 +24,10 @@ def test_demo_runs_all_three_probes_and_writes_one_report(tmp_path):
     html = (tmp_path / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 5
     assert any(line.startswith("report:") for line in lines)
+    # every probe section opens with its verdict, computed from that run's numbers
+    md = (tmp_path / "report.md").read_text().splitlines()
+    headings = [i for i, line in enumerate(md) if line.startswith("## ") or line.startswith("### ")]
+    assert len(headings) == 4
+    for i, (key, probe) in zip(headings, [("margin", "margin"), ("margin_2d", "margin"), ("codes", "codes"),
+                                          ("gradnet", "gradnet")]):
+        assert md[i + 2] == f"**Finding** — {verdict(probe, summary[key]).sentence}."
