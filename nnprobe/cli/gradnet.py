@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from nnprobe.cli.common import (_help, _stack, missing_data, mode_options, opt, pass_opts, print_result, run_mode,
-                                run_options)
+from nnprobe.cli.common import (_help, _stack, memory_option, missing_data, mode_options, opt, pass_opts,
+                                print_result, run_mode, run_options)
 
 PAPER = ('Daróczy, Aleksziev & Benczúr, "Tangent Space Separability in Feedforward Neural Networks" '
          '(arXiv 1912.09306; code: daroczyb/gradnet, alekszievr/GradNet)')
@@ -61,6 +61,7 @@ def gradnet_options(fn):
                                                "snapshot fine-tuned on GradNet's half for GradNet's budget.")),
         opt(p, "target", "random: each random-label gradient -> true label (the notebook); sum: train the summed rule.",
             type=click.Choice(["random", "sum"])),
+        memory_option(p),
     ])(fn)
 
 

@@ -93,3 +93,27 @@ def test_codes_progress_names_the_phases_and_changes_nothing(capsys):
     assert "codes: record train" in err and "codes: categorise" in err
     assert loud.summary()["knn_test_accuracy"] == quiet.summary()["knn_test_accuracy"]
     assert loud.determinism == quiet.determinism
+
+
+def test_gradspace_max_memory_streams_the_test_set_with_the_same_numbers(capsys, monkeypatch):
+    import nnprobe.probes.gradspace.study as study
+    from nnprobe.probes.gradspace import GradSpaceConfig
+    from nnprobe.probes.gradspace import measure as measure_gradspace
+
+    streams = []
+    original = study._test_chunks
+    monkeypatch.setattr(study, "_test_chunks", lambda *a, **k: streams.append(1) or original(*a, **k))
+
+    ds = load_dataset("digits", samples_per_class=60, test_samples_per_class=20)
+    torch.manual_seed(0)
+    net = build_model("mlp", ds.input_shape, ds.num_classes, width=16, depth=1)
+    cfg = GradSpaceConfig(percent=50.0, fit_samples=100, gradnet_epochs=3, controls=False)
+    # 50% of ~1.2k weights: train (600 x 1 x D) + test (200 x 10 x D) floats are ~5 MB, over half of 1 MiB
+    stored = measure_gradspace(net, ds, cfg)
+    assert capsys.readouterr().err == "" and streams == []
+    streamed = measure_gradspace(net, ds, cfg.replace(max_memory=2**20), progress=True)
+    assert streams == [1]
+    err = capsys.readouterr().err
+    assert "test gradients" in err and "GradNet" in err
+    assert [h["test_accuracy"] for h in streamed.gradnet_history] == [h["test_accuracy"] for h in stored.gradnet_history]
+    assert streamed.gradnet_test_accuracy == stored.gradnet_test_accuracy
