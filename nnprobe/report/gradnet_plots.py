@@ -112,6 +112,8 @@ def plot_learning_curves(study: dict, path: str | Path, title: str | None = None
     ax2.set_title("GradNet (second half); dashed: base")
     ax2.grid(alpha=0.3)
     ax2.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    for ax in (ax1, ax2):   # epochs are whole numbers
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     fig.suptitle(title or f"{study.get('dataset', '')}: learning curves")
     return savefig(fig, path)
 

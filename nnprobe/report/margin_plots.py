@@ -190,6 +190,8 @@ def plot_convergence(results, *, title: str | None = None, log_x: bool | None = 
         if log_x:
             a.set_xscale("log")
             _plain_numbers(a.xaxis)
+        else:   # epochs are whole numbers
+            a.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     fig.suptitle(title or "Convergence of the last layer to the max-margin SVM")
     return fig
 
