@@ -106,23 +106,31 @@ OPTION_VARIANTS = {
 }
 
 
-def _option_section(report, study, run, sub: Path, name: str) -> None:
-    """Options compared on the first (least trained) snapshot: chosen on validation, the choice tested once."""
+def _option_section(report, study, run, sub: Path, name: str, mode: str = "new") -> None:
+    """Options compared on the first (least trained) snapshot: chosen on validation, the choice tested once.
+    With ``mode="resume"`` a finished comparison of the same run and variants (``options.json``) is kept."""
+    import json
+
     from nnprobe.io import write_json_atomic
     from nnprobe.probes.gradspace import compare_options
     from nnprobe.report.gradnet_plots import plot_option_comparison
     from nnprobe.training import load_checkpoint
 
     epoch = study.snapshots[0].epoch
-    click.echo(f"[gradnet] {name}: option variants on the epoch-{epoch} snapshot ...")
-    model, _ = load_checkpoint(sub / "snapshots" / f"epoch_{epoch}.pt")
-    ds = run.data.load(run.train.seed)
-    rows = compare_options(model, ds, OPTION_VARIANTS, run.config, seed=run.train.seed,
-                           validation_fraction=VALIDATION_FRACTION)
     base = study.snapshots[0].base_test_accuracy
+    key = {"run": run.to_dict(), "snapshot_epoch": epoch, "validation_fraction": VALIDATION_FRACTION,
+           "variants": OPTION_VARIANTS}
+    path = sub / "options.json"
+    saved = json.loads(path.read_text(encoding="utf-8")) if mode == "resume" and path.is_file() else {}
+    if saved.get("key") == json.loads(json.dumps(key)):
+        rows = saved["rows"]
+    else:
+        click.echo(f"[gradnet] {name}: option variants on the epoch-{epoch} snapshot ...")
+        model, _ = load_checkpoint(sub / "snapshots" / f"epoch_{epoch}.pt")
+        rows = compare_options(model, run.data.load(run.train.seed), OPTION_VARIANTS, run.config, seed=run.train.seed,
+                               validation_fraction=VALIDATION_FRACTION)
+        write_json_atomic(path, {"key": key, "snapshot_epoch": epoch, "base_test_accuracy": base, "rows": rows})
     chosen = next(r for r in rows if r["chosen"])
-    write_json_atomic(sub / "options.json", {"snapshot_epoch": epoch, "base_test_accuracy": base,
-                                             "validation_fraction": VALIDATION_FRACTION, "rows": rows})
     plot_option_comparison([{**r, "gradnet_test_accuracy": r["gradnet_validation_accuracy"]} for r in rows],
                            sub / "options.png", None,
                            f"{name}: GradNet validation accuracy per option (epoch-{epoch} snapshot)")
@@ -216,7 +224,7 @@ def reproduce_gradnet(quick: bool, out: Path, data_dir, device: str | None, prog
             report.figure(sub / "snapshots.png", f"{title}: base-network vs GradNet test accuracy per snapshot")
             report.figure(sub / "curves.png", f"{title}: learning curves of the base network and of each GradNet")
             if proto == "nnprobe" and not options_done:   # the options comparison on the first dataset found
-                _option_section(report, study, run, sub, title)
+                _option_section(report, study, run, sub, title, mode)
                 options_done = True
     report.text(f"Total time: {time.perf_counter() - start:.0f} s.")
     return report.write(out)

@@ -85,13 +85,18 @@ def verdict_rows(studies: dict, names: dict | None = None) -> list[dict]:
                  "reference setting": "CIFAR-10, GradNet on images 25k-50k, base stopped near 0.72",
                  "reference value": "0.772 (1 GradNet epoch), 0.788 (5), 0.824 (200) vs base ~0.72",
                  "nnprobe value (same setting)": cifar_grad, "verdict": verdict_grad})
-    for (data, protocol), study in studies.items():
+    # the reference protocol is the same setting as the reference; nnprobe's protocol is an extension
+    order = sorted(studies, key=lambda k: (k[1] != "reference", list(studies).index(k)))
+    for data, protocol in order:
         if data == "cifar10":
             continue
+        study = studies[(data, protocol)]
         label = f"{names.get(data, data)}, {protocol} protocol"
         for control, (_, finding) in CONTROLS.items():
+            if protocol != "reference":
+                finding += " (nnprobe's extension)"
             reference = ("Table 1 (MNIST): an image, not reachable here" if data == "mnist" and control == "base"
-                         else "no reference number")
+                         else "none (control added here)" if control != "base" else "no reference number")
             if isinstance(study, str):
                 value, word = f"not run: {study}", "not run"
             else:

@@ -46,3 +46,13 @@ def test_reproduce_gradnet_both_protocols_opens_with_the_verdict_table(tmp_path,
             assert f"vs {s['control_finetune_test_accuracy']:.4f}" in report
     options = json.loads((tmp_path / "digits-mlp" / "options.json").read_text())["rows"]
     assert sum(r["chosen"] for r in options) == 1
+    # --resume rewrites the report from the result files; the finished option comparison is kept, not rerun
+    stamp = (tmp_path / "digits-mlp" / "options.json").stat().st_mtime_ns
+    res = CliRunner().invoke(main, ["reproduce", "gradnet", "--quick", "--out", str(tmp_path), "--no-progress",
+                                    "--resume"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "digits-mlp" / "options.json").stat().st_mtime_ns == stamp
+    assert "option variants" not in res.output
+    again = (tmp_path / "report.md").read_text()
+    # the verdict table lists the reference's own setting first, nnprobe's protocol (an extension) after
+    assert again.index("digits, reference protocol") < again.index("digits, nnprobe protocol")
