@@ -183,9 +183,19 @@ def register(main, reproduce):
                   help="Directory with the dataset files [env NNPROBE_DATA].")
     @click.option("--device", default=None, help="cpu, cuda, auto [default: the probe's, auto].")
     @click.option("--progress/--no-progress", default=True, show_default=True)
+    @click.option("--protocol", type=click.Choice(["nnprobe", "reference"]), default="nnprobe", show_default=True,
+                  help="nnprobe: nnprobe's own settings; reference: He et al.'s (BatchNorm MLPs, Adam, early "
+                       "stopping, their three MNIST sweeps) beside their numbers.")
+    @click.option("--seeds", type=int, default=None, help="Seeds per point (--protocol reference) [default: 3; quick 1].")
     @mode_options
-    def reproduce_codes_cmd(quick, out, data, data_dir, device, progress, resume, overwrite):
-        """Reproduce He et al. (2021): well-trained MLPs, factor sweeps and the activation hash phase chart."""
+    def reproduce_codes_cmd(quick, out, data, data_dir, device, progress, protocol, seeds, resume, overwrite):
+        """Reproduce He et al. (2021): well-trained MLPs, factor sweeps and the activation hash phase chart
+        (--protocol reference: the authors' own protocol and figures)."""
         mode = run_mode({"resume": resume, "overwrite": overwrite})
-        md, html = reproduce_codes(quick, Path(out), data, data_dir, device, progress, mode)
+        if protocol == "reference":
+            from nnprobe.cli.codes_reference import reproduce_codes_reference
+
+            md, html = reproduce_codes_reference(quick, Path(out), data, data_dir, device, progress, mode, seeds)
+        else:
+            md, html = reproduce_codes(quick, Path(out), data, data_dir, device, progress, mode)
         click.echo(f"report: {md}\n        {html}")

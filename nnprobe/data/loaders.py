@@ -86,6 +86,7 @@ def load_dataset(
     if normalize not in NORMALIZE:
         raise NNProbeError(f"unknown normalisation '{normalize}'", f"use one of: {', '.join(NORMALIZE)}")
     xtr, ytr, xte, yte, names, scale = _raw(spec, data_dir, seed)
+    available = sorted(set(np.unique(ytr).tolist()))   # of the whole split: a few first rows may lack a class
     if train_fraction is not None:
         if not 0 < train_fraction <= 1:
             raise NNProbeError(f"train_fraction={train_fraction}", "pass a fraction in (0, 1]")
@@ -95,7 +96,6 @@ def load_dataset(
         if train_first < 1:
             raise NNProbeError(f"train_first={train_first}", "pass a positive count")
         xtr, ytr = xtr[:train_first], ytr[:train_first]
-    available = sorted(set(np.unique(ytr).tolist()))
     classes = list(spec.classes) if spec.classes is not None else available
     missing = [c for c in classes if c not in available]
     if missing:

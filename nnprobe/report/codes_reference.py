@@ -1,0 +1,193 @@
+"""He et al.'s MNIST figures beside nnprobe's run of their protocol: reference values, verdicts, overlays.
+
+"Neural networks behave as hash encoders: An empirical study" (He, Lei, Ji & Tao, arXiv 2101.05490). The
+paper's body is not reachable; the reference values below were read by eye from the figures in the authors'
+repository README (design note ``codes.md``), so each carries about +-0.02 of reading error. A value of
+nnprobe *reproduces* the reference when it lies within :data:`TOLERANCE` of it. Everything here reads
+result rows (flat settings + summary, as the sweep tables store them); nothing is run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from nnprobe.report.plotting import plt, savefig
+
+TOLERANCE = 0.05
+READ_FROM_FIGURES = "read by eye from the authors' figures, +-0.02"
+# width -> (RR train, RR test, K-Means, 9-NN, logistic regression); MNIST, 1 hidden layer; test codes
+REFERENCE_WIDTH = {3: (1.00, 1.00, 0.28, 0.26, 0.29), 10: (0.99, 0.95, 0.40, 0.47, 0.45),
+                   20: (0.78, 0.50, 0.53, 0.76, 0.75), 40: (0.10, 0.04, 0.60, 0.89, 0.855),
+                   60: (0.02, 0.005, 0.65, 0.925, 0.89), 100: (0.00, 0.00, 0.66, 0.95, 0.925)}
+# the nnprobe summary key of each reference column (K-Means: the authors' majority mapping, on test codes)
+WIDTH_KEYS = ("redundancy_ratio_train", "redundancy_ratio_test", "kmeans_test_accuracy_majority", "knn_test_accuracy",
+              "logistic_test_accuracy")
+WIDTH_LABELS = ("RR train", "RR test", "K-Means", "9-NN", "log. reg.")
+# training time, widths 40/50/60: test RR at its peak after epoch 1, and late in training
+REFERENCE_TIME = {40: (0.57, 0.10), 50: (0.37, 0.05), 60: (0.20, 0.03)}
+# sample size, widths 40/50/60: test RR at n = 10; at the full set 0.03-0.10; accuracies ~0.11-0.15 at n = 10
+REFERENCE_SAMPLES = {40: 0.77, 50: 0.61, 60: 0.46}
+REFERENCE_SAMPLES_FULL = (0.03, 0.10)
+
+
+def aggregate(rows: list[dict], by: tuple[str, ...], keys) -> list[dict]:
+    """Mean, min and max of ``keys`` over the rows (seeds) that share the values of ``by``.
+
+    >>> aggregate([{"w": 1, "a": 0.2}, {"w": 1, "a": 0.4}], ("w",), ["a"])[0]["a"]
+    0.30000000000000004
+    """
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault(tuple(r.get(b) for b in by), []).append(r)
+    out = []
+    for values, members in sorted(groups.items(), key=lambda kv: tuple(-1 if v is None else v for v in kv[0])):
+        row = dict(zip(by, values), seeds=len(members))
+        for k in keys:
+            xs = np.array([m[k] for m in members if m.get(k) is not None], dtype=float)
+            if xs.size:
+                row[k], row[f"{k}_min"], row[f"{k}_max"] = float(xs.mean()), float(xs.min()), float(xs.max())
+        out.append(row)
+    return out
+
+
+def _verdict(ours, ref, tol=TOLERANCE) -> str:
+    if ours is None or not np.isfinite(ours):
+        return "not run"
+    diff = ours - ref
+    return "reproduces" if abs(diff) <= tol else f"differs ({diff:+.2f})"
+
+
+def width_table(agg: list[dict]) -> list[dict]:
+    """Rows ``width | reference and nnprobe value of each column | verdict`` at the reference's widths."""
+    by_width = {r["width"]: r for r in agg}
+    out = []
+    for width, ref in REFERENCE_WIDTH.items():
+        row = {"width": width}
+        ours = by_width.get(width, {})
+        for key, label, value in zip(WIDTH_KEYS, WIDTH_LABELS, ref):
+            row[f"{label} ref"] = value
+            row[f"{label} nnprobe"] = ours.get(key)
+        row["verdict"] = ", ".join(f"{label} {_verdict(ours.get(key), value)}" for key, label, value
+                                   in zip(WIDTH_KEYS, WIDTH_LABELS, ref) if ours.get(key) is not None
+                                   and abs(ours[key] - value) > TOLERANCE) or ("all within 0.05" if ours else "not run")
+        out.append(row)
+    return out
+
+
+def verdict_rows(width_agg: list[dict], time_agg: list[dict], sample_agg: list[dict], setting: str) -> list[dict]:
+    """The verdict table: one row per finding with the reference's setting, its value and nnprobe's."""
+    rows = []
+    by_width = {r["width"]: r for r in width_agg}
+    findings = [("Wide nets give (almost) every example its own code", 100, 1, "RR test"),
+                ("Narrow nets share codes", 10, 1, "RR test"),
+                ("Critical width: redundancy falls between widths 20 and 40", 20, 1, "RR test"),
+                ("", 40, 1, "RR test"), ("", 40, 0, "RR train"),
+                ("9-NN (Hamming) on codes classifies well", 100, 3, "9-NN test"),
+                ("Logistic regression (one-vs-one) on codes classifies well", 100, 4, "log. reg. test"),
+                ("K-Means on codes (majority mapping) clusters by class", 100, 2, "K-Means test"),
+                ("", 40, 3, "9-NN test")]
+    for finding, width, col, what in findings:
+        ours = by_width.get(width, {}).get(WIDTH_KEYS[col])
+        ref = REFERENCE_WIDTH[width][col]
+        rows.append({"finding": finding, "reference setting": f"width {width}, {what}", "reference value": ref,
+                     "nnprobe value (same setting)": ours, "verdict": _verdict(ours, ref)})
+    by_w = {}
+    for r in time_agg:
+        by_w.setdefault(r["width"], []).append(r)
+    for width, (peak, late) in REFERENCE_TIME.items():
+        series = sorted(by_w.get(width, []), key=lambda r: r["epochs"])
+        rr = {r["epochs"]: r.get("redundancy_ratio_test") for r in series}
+        after = [rr[e] for e in rr if e >= 1 and rr[e] is not None]
+        ours_peak = max(after) if after else None
+        rises = (ours_peak is not None and rr.get(0) is not None and ours_peak > rr[0]
+                 and rr.get(max(rr)) is not None and rr[max(rr)] < ours_peak)
+        rows.append({"finding": "Test RR rises after epoch 1, then decays" if width == 40 else "",
+                     "reference setting": f"width {width}, peak test RR after epoch >= 1", "reference value": peak,
+                     "nnprobe value (same setting)": ours_peak,
+                     "verdict": ("not run" if ours_peak is None else
+                                 f"{_verdict(ours_peak, peak)}; shape {'rise-then-decay' if rises else 'no rise-then-decay'}"
+                                 f" (epoch 0: {rr.get(0, float('nan')):.2f}, last epoch {max(rr) if rr else '-'}: "
+                                 f"{rr.get(max(rr), float('nan')) if rr else float('nan'):.2f})")})
+        if series and max(rr) >= 100:
+            rows.append({"finding": "", "reference setting": f"width {width}, test RR late in training",
+                         "reference value": late, "nnprobe value (same setting)": rr[max(rr)],
+                         "verdict": _verdict(rr[max(rr)], late)})
+    by_w = {}
+    for r in sample_agg:
+        by_w.setdefault(r["width"], {})[r["train_first"]] = r
+    for width, ref in REFERENCE_SAMPLES.items():
+        ours = by_w.get(width, {}).get(10, {}).get("redundancy_ratio_test")
+        rows.append({"finding": "Few training examples: codes are shared" if width == 40 else "",
+                     "reference setting": f"width {width}, n = 10, test RR", "reference value": ref,
+                     "nnprobe value (same setting)": ours, "verdict": _verdict(ours, ref)})
+    for row in rows:
+        row["reference setting"] += f" ({setting})"
+    return rows
+
+
+def _band(ax, rows, x, key, color, label, style="-"):
+    rows = [r for r in rows if r.get(key) is not None]
+    if not rows:
+        return
+    xs = [r[x] for r in rows]
+    ax.plot(xs, [r[key] for r in rows], style, color=color, label=label, marker=".")
+    if any(r.get("seeds", 1) > 1 for r in rows):
+        ax.fill_between(xs, [r[f"{key}_min"] for r in rows], [r[f"{key}_max"] for r in rows], color=color, alpha=0.2)
+
+
+COLORS = ("#1f77b4", "#d62728", "#ff7f0e", "#2ca02c", "#9467bd")
+
+
+def plot_width(agg: list[dict], path: str | Path, own: list[dict] | None = None) -> Path:
+    """Redundancy ratios and classifier accuracies vs width (bands: min-max over seeds), reference values as
+    crosses; ``own``: nnprobe's own protocol at the same widths, dashed."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for (key, label, color), ax in zip([(k, lab, c) for k, lab, c in zip(WIDTH_KEYS, WIDTH_LABELS, COLORS)],
+                                       [axes[0]] * 2 + [axes[1]] * 3):
+        col = WIDTH_KEYS.index(key)
+        _band(ax, agg, "width", key, color, f"{label} (nnprobe, reference protocol)")
+        ax.plot(list(REFERENCE_WIDTH), [v[col] for v in REFERENCE_WIDTH.values()], "x", color=color, ms=9, mew=2,
+                label=f"{label} (He et al., read from figure)")
+        if own:
+            own_key = "kmeans_test_accuracy" if key.startswith("kmeans") else key
+            _band(ax, own, "width", own_key, color, f"{label} (nnprobe protocol)", style="--")
+    axes[0].set(xlabel="hidden units (1 layer)", ylabel="redundancy ratio", title="Determinism")
+    axes[1].set(xlabel="hidden units (1 layer)", ylabel="test accuracy", title="Categorisation (test codes)")
+    for ax in axes:
+        ax.legend(fontsize=7)
+    return savefig(fig, path)
+
+
+def plot_time(agg: list[dict], path: str | Path) -> Path:
+    """Test redundancy ratio vs epoch for widths 40/50/60; the reference's peak and late values as crosses."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for (width, (peak, late)), color in zip(REFERENCE_TIME.items(), COLORS):
+        rows = sorted([r for r in agg if r["width"] == width], key=lambda r: r["epochs"])
+        _band(ax, [{**r, "x": max(r["epochs"], 0.5)} for r in rows], "x", "redundancy_ratio_test", color,
+              f"width {width} (nnprobe)")
+        ax.plot([1, 200], [peak, late], "x", color=color, ms=9, mew=2, label=f"width {width} (He et al.: peak, late)")
+    ax.set(xscale="log", xlabel="epoch (0 drawn at 0.5)", ylabel="test redundancy ratio", title="Training time")
+    ax.legend(fontsize=7)
+    return savefig(fig, path)
+
+
+def plot_samples(agg: list[dict], path: str | Path) -> Path:
+    """Test redundancy ratio and 9-NN accuracy vs training sample size; the reference's n = 10 values as crosses."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for (width, ref), color in zip(REFERENCE_SAMPLES.items(), COLORS):
+        rows = sorted([r for r in agg if r["width"] == width], key=lambda r: r["train_first"])
+        _band(axes[0], rows, "train_first", "redundancy_ratio_test", color, f"width {width} (nnprobe)")
+        _band(axes[1], rows, "train_first", "knn_test_accuracy", color, f"width {width} (nnprobe)")
+        axes[0].plot([10], [ref], "x", color=color, ms=9, mew=2, label=f"width {width} (He et al., n = 10)")
+    axes[0].axhspan(*REFERENCE_SAMPLES_FULL, xmin=0.9, color="grey", alpha=0.3, label="He et al., full set")
+    axes[0].set(xscale="log", xlabel="training examples n (first n, tiled)", ylabel="test redundancy ratio")
+    axes[1].set(xscale="log", xlabel="training examples n (first n, tiled)", ylabel="9-NN test accuracy")
+    for ax in axes:
+        ax.legend(fontsize=7)
+    return savefig(fig, path)
+
+
+__all__ = ["REFERENCE_SAMPLES", "REFERENCE_TIME", "REFERENCE_WIDTH", "TOLERANCE", "aggregate", "plot_samples",
+           "plot_time", "plot_width", "verdict_rows", "width_table"]
