@@ -65,8 +65,10 @@ def demo_plan(data: str = "digits", epochs: int = 40, seed: int = 0, device: str
         {"key": "margin", "title": "1. Max-margin probe (Li, Ding & Gao)", "probe": "margin",
          "params": dict(common, **mlp, epochs=epochs, log_spaced=6, multi_class="crammer_singer", retrain_epochs=300)},
         {"key": "margin_2d", "title": "A 2-D penultimate layer on two classes", "probe": "margin",
-         "params": dict(common, data=pair, model="mlp", width=64, depth=1, feature_dim=2, epochs=4 * epochs,
-                        log_spaced=None, retrain_epochs=0)},
+         "note": "Leaky ReLU activations: with ReLU, one of the two feature units of this easy pair tends to die "
+                 "during training and the 2-D picture collapses onto one axis.",
+         "params": dict(common, data=pair, model="mlp", width=64, depth=1, feature_dim=2, activation="leaky_relu",
+                        epochs=4 * epochs, log_spaced=None, retrain_epochs=0)},
         {"key": "codes", "title": "2. Activation codes (He, Lei, Ji & Tao)", "probe": "codes",
          "note": "Same model settings and seed as the max-margin run, so the same trained MLP.",
          "params": dict(common, **mlp, epochs=epochs)},
