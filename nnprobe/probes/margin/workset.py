@@ -109,6 +109,9 @@ def kernel_solve(problem, xs: torch.Tensor, rows: torch.Tensor, slots: torch.Ten
     elif how == "smo":
         alpha, bb, it = smo_solve(Q * (E[:, 0][:, None] * E[:, 0][None, :]), E[:, 0], C, alpha0, eps=eps)
         lam = np.array([bb])
+    elif len(E) > E.shape[1] * xw.shape[1]:  # more constraints than Kesler columns: Woodbury on Z = e_p (x) x_i
+        Z = (E[:, :, None] * xw[loc][:, None, :]).reshape(len(E), -1)
+        alpha, lam, it = solve_qp(Z, Ef.T, C=C, groups=loc)
     else:
         alpha, lam, it = solve_qp(None, Ef.T, C=C, groups=loc, Q=Q)
     B = np.zeros((len(samples), E.shape[1]))
