@@ -24,7 +24,7 @@ CONTROLS = {
                  "GradNet beats control (b): the snapshot fine-tuned on GradNet's half for GradNet's budget"),
 }
 CAUSES = {
-    "base": "GradNet and the base saw different data (GradNet: the second half, never seen by the base)",
+    "base": "GradNet's budget (epochs, kept coordinates) is too small to learn the labels from the gradients",
     "both_halves": "the base network trained on both halves has seen twice the data; GradNet only reads the "
                    "second half through a fixed network's gradients",
     "finetune": "fine-tuning uses the second half directly, with all of the network's parameters",
@@ -76,7 +76,7 @@ def verdict_rows(studies: dict, names: dict | None = None) -> list[dict]:
         cifar_grad, verdict_grad = compare(cifar, "base")
         verdict_base = "compare by hand (32x32 inputs, no augmentation here)"
     elif isinstance(cifar, str):
-        cifar_base = cifar_grad = f"not run: {cifar}"
+        cifar_base = cifar_grad = f"not run ({cifar.split(';')[0]})"
     rows.append({"finding": "base CNN test accuracy after epochs 1 / 10 / 20 / 32",
                  "reference setting": "CIFAR-10, images 0-25k, two-conv CNN on 24x24 crops, SGD 0.05",
                  "reference value": _fmt(REFERENCE_BASE_CIFAR) + " (from the notebook's log)",
@@ -98,7 +98,7 @@ def verdict_rows(studies: dict, names: dict | None = None) -> list[dict]:
             reference = ("Table 1 (MNIST): an image, not reachable here" if data == "mnist" and control == "base"
                          else "none (control added here)" if control != "base" else "no reference number")
             if isinstance(study, str):
-                value, word = f"not run: {study}", "not run"
+                value, word = f"not run ({study.split(';')[0]})", "not run"
             else:
                 value, word = compare(study, control)
                 if word.startswith(("does not hold", "mixed")):
