@@ -117,3 +117,18 @@ def test_gradspace_max_memory_streams_the_test_set_with_the_same_numbers(capsys,
     assert "test gradients" in err and "GradNet" in err
     assert [h["test_accuracy"] for h in streamed.gradnet_history] == [h["test_accuracy"] for h in stored.gradnet_history]
     assert streamed.gradnet_test_accuracy == stored.gradnet_test_accuracy
+
+
+def test_check_finite_counts_every_bad_value_across_its_slices():
+    import pytest
+
+    from nnprobe.errors import NNProbeError, check_finite
+
+    x = torch.zeros(3000, 2, 300)   # checked in slices of ~870 rows
+    x[0, 0, 0], x[872, 1, 5], x[2999, 1, 299] = float("nan"), float("inf"), -float("inf")
+    with pytest.raises(NNProbeError, match="holds 3 non-finite value"):
+        check_finite("g", x)
+    with pytest.raises(NNProbeError, match="holds 2 non-finite value"):
+        check_finite("g", x[:, 1])   # a non-contiguous view
+    check_finite("g", torch.zeros(0, 4))
+    check_finite("g", torch.tensor(1.0))
