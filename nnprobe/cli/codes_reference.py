@@ -74,9 +74,12 @@ def reproduce_codes_reference(quick: bool, out: Path, data: str, data_dir, devic
                 f"reproduces when it lies within {ref.TOLERANCE} of the reference. nnprobe values are means over "
                 f"seeds (figures: min-max bands)." + (f" {note}" if note else ""))
     report.heading("Verdicts")
-    report.table(ref.verdict_rows(width, epochs, samples, "quick" if quick else "full"),
-                 ["finding", "reference setting", "reference value", "nnprobe value (same setting)", "verdict"],
-                 floatfmt=".3f")
+    verdicts = ref.verdict_rows(width, epochs, samples, "quick" if quick else "full")
+    report.table(verdicts, ["finding", "reference setting", "reference value", "nnprobe value (same setting)",
+                            "verdict"], floatfmt=".3f")
+    notes = ref.difference_notes(verdicts, quick)
+    if notes:
+        report.text(notes)
     report.heading("Protocol")
     base = {k: v for k, v in CODES_REFERENCE_BASE.items() if k != "data"}
     report.text("MNIST, train = the first 80% of the official training set (48,000), test = the official 10,000, "
