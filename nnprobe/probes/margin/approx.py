@@ -17,15 +17,15 @@ from scipy.optimize import minimize
 
 def squared_hinge_fit(xs: torch.Tensor, y: torch.Tensor, k: int, *, mode: str = "crammer_singer", C: float = 1.0,
                       max_iter: int = 100, W0: torch.Tensor | None = None, b0: torch.Tensor | None = None,
-                      stop_active: int = 0):
+                      stop_active: int = 0, plateau_cap: int = 4000):
     """Approximately minimise ``1/2 |W|^2 + C sum max(0, 1 - margin)^2`` over ``(W, b)``, ``b`` free.
 
     ``mode="crammer_singer"``: one term per (sample, rival class) pair, ``margin = f_y - f_k``; ``"ovr"``:
     one term per (sample, class), ``margin = +-f_c`` (the ``K`` one-vs-rest problems at once);
     ``"binary"``: ``y`` in {-1, +1}, ``k = 1``, ``margin = y f``. Stops after
     ``max_iter`` iterations, or as soon as at most ``stop_active`` terms are inside the margin (few enough
-    for exact Newton steps). Works in float32 on ``xs``'s device; returns float64 ``(W (k, d), b (k,))``
-    tensors on that device.
+    for exact Newton steps), or at most ``plateau_cap`` when that count has stopped falling. Works in
+    float32 on ``xs``'s device; returns float64 ``(W (k, d), b (k,))`` tensors on that device.
 
     >>> x = torch.tensor([[0.0], [1.0], [3.0], [4.0]]); y = torch.tensor([0, 0, 1, 1])
     >>> W, b = squared_hinge_fit(x, y, 2, mode="ovr", C=100.0)
@@ -58,8 +58,14 @@ def squared_hinge_fit(xs: torch.Tensor, y: torch.Tensor, k: int, *, mode: str = 
 
     active = [n * k]
 
+    history = []
+
     def stop_when_few_active(intermediate_result):
-        if active[0] <= stop_active:
+        history.append(active[0])
+        # few enough; or the count has stopped falling (the squared-hinge optimum has that many) and exact
+        # Newton steps, O(active^3) each, are still affordable
+        if active[0] <= stop_active or (len(history) >= 10 and active[0] <= plateau_cap
+                                        and active[0] >= 0.98 * history[-6]):
             raise StopIteration
 
     theta0 = np.zeros(k * d + k)

@@ -20,7 +20,7 @@ from nnprobe.probes.margin.approx import squared_hinge_fit
 from nnprobe.probes.margin.binary import SOLVERS, fit_binary
 from nnprobe.probes.margin.crammer_singer import fit_crammer_singer, to_standardised
 from nnprobe.probes.margin.ipm import standardise
-from nnprobe.probes.margin.workset import NEWTON_START
+from nnprobe.probes.margin.workset import NEWTON_CAP, NEWTON_START
 
 MULTI_CLASS = ("ovr", "crammer_singer")
 
@@ -157,7 +157,7 @@ def fit_one_vs_rest(features: torch.Tensor, labels: torch.Tensor, num_classes: i
     if warm_start is not None:
         W0, b0 = to_standardised(warm_start, shift, scale)
     W0, b0 = squared_hinge_fit(xs, labels, num_classes, mode="ovr", W0=W0, b0=b0,
-                               stop_active=NEWTON_START * num_classes)
+                               stop_active=NEWTON_START * num_classes, plateau_cap=NEWTON_CAP * num_classes)
     coef0 = (W0 / scale).cpu().numpy()
     intercept0 = b0.cpu().numpy() - coef0 @ shift.cpu().numpy()
     sup = list(getattr(warm_start, "support", None) or [None] * num_classes)
