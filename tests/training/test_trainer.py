@@ -72,7 +72,7 @@ def test_checkpoint_errors(tmp_path):
     with pytest.raises(NNProbeError, match="does not exist"):
         load_checkpoint(tmp_path / "none.pt")
     (tmp_path / "bad.pt").write_bytes(b"garbage")
-    with pytest.raises(NNProbeError, match="cannot read checkpoint"):
+    with pytest.raises(NNProbeError, match="is not a PyTorch file.*begins with 'garbage'"):
         load_checkpoint(tmp_path / "bad.pt")
 
 
