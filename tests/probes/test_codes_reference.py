@@ -57,3 +57,27 @@ def test_one_vs_one_logistic_equals_sklearn():
                      logistic="ovo", drop_constant=True)
     assert cat.logistic_test_accuracy == pytest.approx(ours["test_accuracy"])
     assert cat.logistic_multi_class == "ovo" and cat.constant_units_dropped == 0
+
+
+def test_code_of_a_batchnorm_mlp_is_the_normalised_preactivation_sign():
+    import torch
+
+    from nnprobe.models import build_model
+    from nnprobe.probes.codes import record_codes
+
+    torch.manual_seed(0)
+    model = build_model("mlp", (1, 4, 4), 3, width=12, depth=2, batchnorm=True, width_is_total=True)
+    with torch.no_grad():   # statistics that differ from the identity, so BN really moves the sign
+        for bn in (model.features[2], model.features[5]):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.bias.uniform_(-0.3, 0.3)
+    x = torch.randn(50, 1, 4, 4)
+    model.eval()
+    with torch.no_grad():
+        h1 = model.features[2](model.features[1](x.flatten(1)))
+        h2 = model.features[5](model.features[4](torch.relu(h1)))
+    expected = torch.cat([h1 > 0, h2 > 0], dim=1).numpy().astype(np.uint8)
+    codes = record_codes(model, x)
+    assert codes.n_units == 12 and codes.bits().tolist() == expected.tolist()
+    assert not np.array_equal(codes.bits()[:, :6], (model.features[1](x.flatten(1)) > 0).numpy())
