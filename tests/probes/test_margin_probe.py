@@ -190,3 +190,17 @@ def test_real_mnist_01(mnist_dir):
     assert result.cosine_to_svm <= result.cosine_in_span + 1e-9
     assert result.test_agreement >= 0.99
     assert math.isfinite(result.rows[0].nn_offset_from_svm)
+
+
+def test_callback_warm_started_svm_equals_a_cold_fit():
+    """The curve's SVMs are warm-started from the previous epoch's; the last point equals a cold measurement."""
+    from nnprobe.experiments import Run
+
+    run = Run.from_flat("margin", {"data": "digits:0,1,2", "model": "mlp", "width": 32, "feature_dim": 8, "epochs": 6,
+                                   "every": 1, "multi_class": "crammer_singer", "retrain_epochs": 0,
+                                   "schedule": "constant", "device": "cpu"})
+    result = run.execute()
+    assert [r.epoch for r in result.curve] == [1, 2, 3, 4, 5, 6]
+    last, cold = result.curve[-1], result.main
+    assert last.cosine_to_svm == pytest.approx(cold.cosine_to_svm, abs=1e-6)
+    assert np.allclose(last.svm_coef, cold.svm_coef, atol=1e-5 * np.abs(cold.svm_coef).max())

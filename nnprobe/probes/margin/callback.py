@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 
 from nnprobe.errors import NNProbeError
-from nnprobe.probes.margin.probe import NotSeparableWarning, probe_margin
+from nnprobe.probes.margin.probe import NotSeparableWarning
 from nnprobe.probes.margin.result import MarginResult
 from nnprobe.training import Callback
 
@@ -54,11 +54,31 @@ class MarginCallback(Callback):
         self.at_start = at_start
         self.options = dict(C=C, multi_class=multi_class, head_name=head_name, batch_size=batch_size)
         self.results: list[MarginResult] = []
+        self._svm = None   # the last fitted SVM: the next fit's warm start
 
     def _measure(self, state) -> MarginResult:
+        """Measure now; the SVM is warm-started from the previous measurement's (the same exact solution, found
+        faster: the features move little between logged epochs)."""
+        from nnprobe.models import split_head
+        from nnprobe.probes.margin.features import extract_features
+        from nnprobe.probes.margin.probe import measure_margin
+        from nnprobe.probes.margin.svm import fit_svm
+
+        o = self.options
+        ds = state.dataset
+        split = split_head(state.model, o["head_name"], example=ds.x_train[:2])
+        f_train = extract_features(state.model, ds.x_train, batch_size=o["batch_size"], head_name=split.head_name)
+        f_test = extract_features(state.model, ds.x_test, batch_size=o["batch_size"], head_name=split.head_name)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotSeparableWarning)
-            result = probe_margin(state.model, state.dataset, epoch=state.epoch, **self.options)
+            try:
+                svm = fit_svm(f_train, ds.y_train, split.num_classes, C=o["C"], multi_class=o["multi_class"],
+                              warm_start=self._svm)
+            except NNProbeError:   # a warm start that no longer fits (e.g. changed mode): start cold
+                svm = fit_svm(f_train, ds.y_train, split.num_classes, C=o["C"], multi_class=o["multi_class"])
+            result = measure_margin(f_train, ds.y_train, split.head.weight, split.head.bias, f_test, ds.y_test,
+                                    C=o["C"], svm=svm, epoch=state.epoch)
+        self._svm = svm
         self.results.append(result)
         return result
 
