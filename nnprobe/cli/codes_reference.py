@@ -62,6 +62,8 @@ def reproduce_codes_reference(quick: bool, out: Path, data: str, data_dir, devic
         rows[name] = [{**r["params"], **(r["metrics"] or {})} for r in ResultsTable(sub / TABLE_NAME).records("done")]
 
     keys = ref.WIDTH_KEYS + ("kmeans_test_accuracy", "model_test_accuracy", "model_train_accuracy")
+    labels = {"kmeans_test_accuracy_majority": "K-Means test accuracy (majority mapping)",
+              "kmeans_test_accuracy": "K-Means test accuracy (one-to-one mapping)"}
     width = ref.aggregate(rows["width"], ("width",), keys)
     own = ref.aggregate(rows["nnprobe_width"], ("width",), keys)
     epochs = ref.aggregate(rows["epochs"], ("width", "epochs"), keys)
@@ -95,18 +97,18 @@ def reproduce_codes_reference(quick: bool, out: Path, data: str, data_dir, devic
     report.table(ref.width_table(width), floatfmt=".3f")
     report.figure(ref.plot_width(width, out / "reference_width.png", own=own),
                   "Reference protocol (solid, bands over seeds), He et al. (crosses), nnprobe's protocol (dashed)")
-    report.table(width, ["width", "seeds", *keys], floatfmt=".3f")
+    report.table(width, ["width", "seeds", *keys], floatfmt=".3f", labels=labels)
     report.heading("nnprobe's own protocol at the same widths", level=3)
     report.text("Today's default (`nnprobe reproduce codes`): MLP without BatchNorm, SGD with momentum 0.05, "
                 "constant rate, 20 epochs, 100 training examples per class, standardised inputs; K-Means with the "
                 "one-to-one mapping, multinomial logistic regression.")
-    report.table(own, ["width", "seeds", *keys], floatfmt=".3f")
+    report.table(own, ["width", "seeds", *keys], floatfmt=".3f", labels=labels)
     report.heading("Training time")
     report.figure(ref.plot_time(epochs, out / "reference_time.png"), "Test redundancy ratio during training")
-    report.table(epochs, ["width", "epochs", "seeds", *keys], floatfmt=".3f")
+    report.table(epochs, ["width", "epochs", "seeds", *keys], floatfmt=".3f", labels=labels)
     report.heading("Sample size")
     report.figure(ref.plot_samples(samples, out / "reference_samples.png"), "First n training examples, tiled")
-    report.table(samples, ["width", "train_first", "seeds", *keys], floatfmt=".3f")
+    report.table(samples, ["width", "train_first", "seeds", *keys], floatfmt=".3f", labels=labels)
     report.heading("Run")
     report.text("Wall time per sweep (training in batched ensembles + measuring every model): "
                 + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items())
