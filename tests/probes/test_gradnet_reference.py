@@ -95,7 +95,8 @@ def test_reference_protocol_end_to_end_and_streamed_test_equals_stored():
     # 1 MiB: the test gradients (150 x 10 labels x 660 coordinates) no longer fit, the test set is streamed
     streamed = measure(model, ds, config.replace(max_memory=2**20))
     assert streamed.gradnet_test_accuracy == stored.gradnet_test_accuracy
-    assert [h["test_accuracy"] for h in streamed.gradnet_history] == [h["test_accuracy"] for h in stored.gradnet_history]
+    curve = [h["test_accuracy"] for h in stored.gradnet_history]
+    assert [h["test_accuracy"] for h in streamed.gradnet_history] == curve
     assert stored.gradnet_test_accuracy > 0.6   # ten classes: chance is 0.1 (measured 0.78, base 0.86)
 
 
@@ -138,11 +139,12 @@ def test_validation_split_is_disjoint_from_gradnet_training_part():
     seed_everything(0)
     model = build_model("mlp", ds.input_shape, ds.num_classes, width=12, depth=1)
     config = GradSpaceConfig(percent=20.0, fit_samples=50, structure="4+4", gradnet_epochs=2)
-    rows = compare_options(model, ds, {"reference": {}, "5%": {"percent": 5.0}, "sum": {"target": "sum"}}, config)
+    variants = {"reference": {}, "5%": {"percent": 5.0}, "sum": {"target": "sum"}}
+    rows = compare_options(model, ds, variants, config)
     best = max(r["gradnet_validation_accuracy"] for r in rows)
     chosen = [r for r in rows if r["chosen"]]
     assert len(chosen) == 1 and chosen[0]["gradnet_validation_accuracy"] == best
     assert [r["gradnet_test_accuracy"] is None for r in rows] == [not r["chosen"] for r in rows]
     # the chosen variant's validation score is GradNet trained on the fit part, scored on the carved split
-    variant = config.replace(**{"reference": {}, "5%": {"percent": 5.0}, "sum": {"target": "sum"}}[chosen[0]["variant"]])
+    variant = config.replace(**variants[chosen[0]["variant"]])
     assert measure(model, carved, variant).gradnet_test_accuracy == chosen[0]["gradnet_validation_accuracy"]

@@ -15,7 +15,8 @@ from nnprobe.probes.gradspace.config import GradientConfig, GradSpaceConfig
 from nnprobe.probes.gradspace.study import (GradNetStudy, GradSpaceResult, compare_options, control_finetune, holdout,
                                             measure, run_gradnet_study, split_halves)
 
-__all__ = ["GradNet", "GradNetConfig", "GradNetResult", "GradNetStudy", "GradSpaceConfig", "GradSpaceResult", "GradientConfig", "GradientExtractor",
+__all__ = ["GradNet", "GradNetConfig", "GradNetResult", "GradNetStudy", "GradSpaceConfig", "GradSpaceResult",
+           "GradientConfig", "GradientExtractor",
            "GradientLayout", "GradientNormalizer", "GradientStats", "ParamBlock", "compare_options", "control_finetune",
            "gradient_stats", "holdout", "keep_top_per_example", "measure",
            "parse_structure", "per_sample_grads_loop", "per_sample_grads_vmap", "random_labels", "resolve_parameters",

@@ -50,9 +50,10 @@ class GradSpaceConfig(Config):
     gradient chunk (``None``: chosen from the model and ``max_memory``). ``max_memory`` (bytes, default 2 GiB):
     the gradients held at once -- GradNet's training gradients, plus the test gradients of all ``K`` labels
     when both fit in half of it (else the test set is streamed: each epoch's GradNet is kept and all are scored
-    in one pass, the same numbers), extraction chunks within a quarter of it. GradNet: ``structure`` hidden block sizes, one per layer (``None``: 10 units per
-    chosen layer, derived from the model), ``window`` layers per block, the ``gradnet_*`` optimiser settings and
-    ``gradnet_init_std`` (weights drawn from N(0, std)); ``target`` ``random`` (the notebook's rule) or ``sum``.
+    in one pass, the same numbers), extraction chunks within a quarter of it. GradNet: ``structure`` hidden
+    block sizes, one per layer (``None``: 10 units per chosen layer, derived from the model), ``window`` layers
+    per block, the ``gradnet_*`` optimiser settings and ``gradnet_init_std`` (weights drawn from N(0, std));
+    ``target`` ``random`` (the notebook's rule) or ``sum``.
     ``controls``: the snapshot study also trains (a) the base network on both halves for the same epochs and
     (b) each snapshot fine-tuned on GradNet's half for GradNet's budget (``gradnet_epochs`` x
     ``labels_per_sample`` epochs: as many examples seen), the fair comparisons for "GradNet beats its base".
@@ -117,7 +118,8 @@ class GradSpaceConfig(Config):
     def gradient_config(self, seed: int = 0) -> GradientConfig:
         """The gradient half of the settings."""
         return GradientConfig(params=self.params, percent=self.percent, criterion=self.criterion,
-                              selection=self.selection, weights_only=self.weights_only, normalize=self.grad_normalize, labels_per_sample=self.labels_per_sample,
+                              selection=self.selection, weights_only=self.weights_only, normalize=self.grad_normalize,
+                              labels_per_sample=self.labels_per_sample,
                               fit_samples=self.fit_samples, chunk_size=self.chunk_size, max_memory=self.max_memory,
                               seed=seed)
 
