@@ -1,0 +1,65 @@
+"""Interrupted runs resume through the experiment layer: training bit for bit, GradNet snapshots not recomputed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import nnprobe.experiments.registry as registry
+from nnprobe.experiments import Run
+from nnprobe.training import Callback, load_checkpoint
+
+
+class _StopAfter(Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, state):
+        if state.epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_training_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    params = {"data": "digits", "width": 32, "epochs": 6, "dropout": 0.2, "optimizer": "adam", "lr": 1e-3,
+              "schedule": "cosine", "device": "cpu"}
+    Run.from_flat("train", params).execute(tmp_path / "whole")
+
+    original = registry._train
+    monkeypatch.setattr(registry, "_train", lambda run, model, ds, spec, out, claimed, callbacks=(), inside=False:
+                        original(run, model, ds, spec, out, claimed, [*callbacks, _StopAfter(3)], inside))
+    with pytest.raises(KeyboardInterrupt):
+        Run.from_flat("train", params).execute(tmp_path / "cut")
+    assert json.loads((tmp_path / "cut" / "state.json").read_text())["status"] == "interrupted"
+    monkeypatch.setattr(registry, "_train", original)
+    Run.from_flat("train", params).execute(tmp_path / "cut", mode="resume")
+
+    whole, _ = load_checkpoint(tmp_path / "whole" / "checkpoints" / "final.pt")
+    resumed, _ = load_checkpoint(tmp_path / "cut" / "checkpoints" / "final.pt")
+    for (name, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name
+    epochs = [json.loads(line)["epoch"] for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3, 4, 5, 6]
+    assert json.loads((tmp_path / "cut" / "state.json").read_text())["status"] == "done"
+
+
+def test_an_interrupted_gradnet_study_keeps_its_finished_snapshots(tmp_path):
+    params = {"data": "digits", "model": "mlp", "width": 12, "samples_per_class": 40, "test_samples_per_class": 10,
+              "epochs": 2, "snapshot_epochs": "1,2", "percent": 20.0, "fit_samples": 50, "gradnet_epochs": 2,
+              "controls": False, "device": "cpu"}
+    whole = Run.from_flat("gradnet", params).execute(tmp_path / "whole")
+
+    def stop_after_first(kind, payload):
+        if kind == "snapshot" and payload.epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Run.from_flat("gradnet", params).execute(tmp_path / "cut", on_event=stop_after_first)
+    assert (tmp_path / "cut" / "snapshots" / "epoch_1.json").is_file()
+    measured = []
+    resumed = Run.from_flat("gradnet", params).execute(tmp_path / "cut", mode="resume",
+                                                      on_event=lambda kind, p: measured.append(p.epoch))
+    assert measured == [2]   # snapshot 1 was read back, not recomputed
+    numbers = [k for k in whole.summary() if not k.endswith("seconds")]
+    assert numbers and {k: resumed.summary()[k] for k in numbers} == {k: whole.summary()[k] for k in numbers}
