@@ -85,7 +85,11 @@ def distribution(values) -> dict:
 
 
 def half_gap(result) -> float | None:
-    """Half the distance between the two class means along the SVM normal, in SVM margins (binary results)."""
+    """Half the distance between the two class means along the SVM normal, in SVM margins (binary results).
+
+    >>> half_gap(load_result("runs/reproduce-margin/midpoint/cnn-seed0")[1])   # doctest: +SKIP
+    5.41
+    """
     import numpy as np
 
     r = result.main
@@ -97,7 +101,11 @@ def half_gap(result) -> float | None:
 
 def midpoint_row(entry: dict, result) -> dict:
     """One seed of the midpoint study: where the jointly trained and the retrained boundaries cross, relative to
-    the midpoint of the class means (signed, in SVM margins; positive: towards class 1)."""
+    the midpoint of the class means (signed, in SVM margins; positive: towards class 1).
+
+    >>> midpoint_row({"group": "cnn"}, result)["relative_offset"]   # doctest: +SKIP
+    0.34
+    """
     s, main = result.summary(), result.main
     gap = half_gap(result)
     off = s.get("nn_offset_from_midpoint")
@@ -125,8 +133,14 @@ MIDPOINT_QUANTITIES = ("nn_offset_from_midpoint", "relative_offset", "svm_offset
 
 
 def midpoint_distributions(rows: list[dict]) -> list[dict]:
-    """The distribution of each midpoint quantity over seeds, per architecture and over all runs."""
+    """The distribution of each midpoint quantity over seeds, per architecture and over all runs.
+
+    >>> d = midpoint_distributions([{"architecture": "cnn", "nn_offset_from_midpoint": v} for v in (1.0, -3.0, 2.0)])
+    >>> d[0]["quantity"], d[0]["median"], d[0]["min"]
+    ('joint head: offset from midpoint (SVM margins)', 1.0, -3.0)
+    """
     groups = list(dict.fromkeys(r["architecture"] for r in rows))
+    rows = [r for r in rows if r.get("half_gap", 1)]   # features collapsed to one point: no boundary to place
     out = []
     for group in groups + (["all"] if len(groups) > 1 else []):
         sel = [r for r in rows if group == "all" or r["architecture"] == group]
@@ -153,7 +167,11 @@ def _acc_verdict(value, reference: float) -> str:
 
 def verdict_rows(done: dict, midpoint: list[dict], quick: bool) -> list[dict]:
     """The verdict table. ``done`` maps plan keys to ``(entry, result)`` or to a string saying why the run is
-    missing; ``midpoint`` holds :func:`midpoint_row` rows."""
+    missing; ``midpoint`` holds :func:`midpoint_row` rows.
+
+    >>> [r["verdict"] for r in verdict_rows({"cifar02": "not run: no files"}, [], quick=True)][-1]
+    'not run'
+    """
     setting = "nnprobe --quick: " if quick else "nnprobe: "
 
     def got(key):
@@ -212,8 +230,8 @@ def verdict_rows(done: dict, midpoint: list[dict], quick: bool) -> list[dict]:
     entry, r = got("cifar02")
     if isinstance(r, str):
         rows.append({"finding": "test accuracy, CIFAR-10 airplane vs bird", "reference setting": refc,
-                     "reference value": "0.9255", "nnprobe value (same setting)": NOT_AVAILABLE
-                     if "not" not in r or "--only" not in r else r, "verdict": "not run"})
+                     "reference value": "0.9255",
+                     "nnprobe value (same setting)": r if "--only" in r else NOT_AVAILABLE, "verdict": "not run"})
     else:
         s = r.summary()
         rows.append({"finding": "test accuracy, CIFAR-10 airplane vs bird", "reference setting": refc,
@@ -233,6 +251,8 @@ def _midpoint_verdicts(midpoint: list[dict], ref01: str, setting: str) -> list[d
                 for f, v in ((find_joint, "near the midpoint (by eye, figure)"),
                              (find_re, "direction kept, bias shifted (by eye, figure)"))]
     archs = ", ".join(dict.fromkeys(r["architecture"] for r in midpoint))
+    runs = len(midpoint)
+    midpoint = [r for r in midpoint if r["half_gap"]]   # features collapsed to one point: no boundary to place
     joint = distribution(r["nn_offset_from_midpoint"] for r in midpoint)
     rel = distribution(r["relative_offset"] for r in midpoint)
     re_off = distribution(r["retrained/nn_offset_from_midpoint"] for r in midpoint)
@@ -242,8 +262,9 @@ def _midpoint_verdicts(midpoint: list[dict], ref01: str, setting: str) -> list[d
     rows = [{"finding": find_joint, "reference setting": ref01, "reference value": "near the midpoint (by eye, figure)",
              "nnprobe value (same setting)": f"offset from the midpoint {_fmt_dist(joint, ' SVM margins')}; abs(offset) "
                                              f"/ half-distance between the class means: median {rel['median']:.3f}, "
-                                             f"max {rel['max']:.3f}; {zero} of {len(midpoint)} runs at zero training "
-                                             f"error ({setting}{archs}, one run per seed)",
+                                             f"max {rel['max']:.3f}; {zero} of {runs} runs at zero training error, "
+                                             f"{runs - len(midpoint)} whose features collapsed to one point left out "
+                                             f"({setting}{archs}, one run per seed)",
              "verdict": ("holds" if near else "does not hold") + f" (criterion: median abs(offset) <= {NEAR_MIDPOINT} "
                                                                   "of the half-distance)"}]
     shifted = re_off["n"] and (distribution(abs(r["retrained/nn_offset_from_midpoint"]) for r in midpoint
@@ -321,7 +342,8 @@ def _midpoint_section(report, entries: list[dict], runs: list, rows: list[dict])
                 "two class means to each boundary, along that boundary's normal, in units of the SVM margin "
                 "(positive: toward class 1); `abs(offset) / half-distance` divides by half the distance between the "
                 f"class means (0: at the midpoint, 1: at a class mean). Runs that did not reach zero training error "
-                f"or lost a feature unit are kept (see the columns). {len(runs)} runs, {seconds:.0f} s in all.")
+                "or lost a feature unit are kept (see the columns); a run whose feature units all died (every input "
+                "mapped to one point) has no boundary to place and is left out of the distributions. {len(runs)} runs, {seconds:.0f} s in all.")
     for arch, e in per_arch.items():
         params = {k: v for k, v in e["params"].items() if k != "seed"}
         report.text(f"{arch}: `{command_line('margin', params)} --seed S` for S in "
@@ -421,7 +443,8 @@ def register(main, reproduce) -> None:
     @mode_options
     def reproduce_margin_cmd(quick, out, data_dir, only, progress, resume, overwrite):
         """Reference experiments of Li, Ding & Gao (2018): simulated clusters, MNIST 0/1 ResNet, CIFAR-10 0/2 and
-        MNIST 0/1/2 DenseNet, with the retrained-head experiment; writes report.md and report.html."""
+        MNIST 0/1/2 with ReLU features (SELU as an extra row), the retrained-head experiment and the midpoint claim
+        over seeds (--only midpoint); writes report.md and report.html, opening with the verdict table."""
         mode = run_mode({"resume": resume, "overwrite": overwrite})
         md, html = reproduce_margin(Path(out), quick, data_dir, tuple(only), progress, mode)
         click.echo(f"wrote {md} and {html}")
