@@ -433,7 +433,7 @@ def register(main, reproduce) -> None:
                 click.echo(f"warning: {w}", err=True)
 
     @reproduce.command("margin")
-    @click.option("--quick", is_flag=True, help="CPU-sized settings (under 10 minutes on 2 cores).")
+    @click.option("--quick", is_flag=True, help="CPU-sized settings (about 11 minutes on 2 shared cores, midpoint study included).")
     @click.option("--out", type=click.Path(file_okay=False), default="runs/reproduce-margin", show_default=True)
     @click.option("--data-dir", type=click.Path(file_okay=False), envvar="NNPROBE_DATA", default=None,
                   help="Directory with MNIST / CIFAR-10 files [env NNPROBE_DATA].")
