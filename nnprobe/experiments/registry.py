@@ -46,7 +46,7 @@ class ProbeEntry:
     config_cls: type | None
     result_cls: type
     defaults: dict
-    execute: Callable
+    execute: Callable   # (run, out_dir | None, on_event, claimed RunDir | None, (dataset, model, spec) from preflight)
     validate: Callable | None = None
     preflight: Callable | None = None   # (run, dataset, untrained or loaded model): raise on bad settings
 
@@ -78,16 +78,9 @@ def _train(run, model, dataset, spec, out: Path | None, claimed, callbacks=(), i
                  resume=claimed.resuming)
 
 
-def _prepare(run):
-    """``(dataset, model, spec)``: data loaded with the run's seed, model built (seeded) or loaded."""
-    dataset = run.data.load(run.train.seed)
-    model, spec = run.model.build(dataset, run.train.seed)
-    return dataset, model, spec
-
-
 # ------------------------------------------------------------------------------------------------ train
-def _execute_train(run, out, on_event, claimed):
-    dataset, model, spec = _prepare(run)
+def _execute_train(run, out, on_event, claimed, prepared):
+    dataset, model, spec = prepared
     if run.model.checkpoint is not None:
         raise NNProbeError("the train probe trains a zoo model; it takes no checkpoint", "drop --checkpoint")
     result = _train(run, model, dataset, spec, out, claimed, inside=True)   # the run directory is the training one
@@ -119,17 +112,17 @@ def _wants_live_seed(run) -> bool:
     return run.model.checkpoint is None and dim is not None and dim <= 4
 
 
-def _execute_margin(run, out, on_event, claimed):
+def _execute_margin(run, out, on_event, claimed, prepared):
     from dataclasses import replace
 
-    dataset = run.data.load(run.train.seed)
+    dataset, model, spec = prepared
     if run.model.checkpoint is None and _wants_live_seed(run):
         seed = live_seed(run, dataset)
         if seed != run.train.seed:
             if on_event is not None:
                 on_event("live_seed", {"seed": seed})
             run = replace(run, train=replace(run.train, seed=seed))   # the data stay those of the given seed
-    model, spec = run.model.build(dataset, run.train.seed)
+            model, spec = run.model.build(dataset, seed)
     curve = []
     if run.model.checkpoint is None:
         callbacks = []
@@ -143,8 +136,8 @@ def _execute_margin(run, out, on_event, claimed):
 
 
 # ------------------------------------------------------------------------------------------------ codes
-def _execute_codes(run, out, on_event, claimed):
-    dataset, model, spec = _prepare(run)
+def _execute_codes(run, out, on_event, claimed, prepared):
+    dataset, model, spec = prepared
     if run.model.checkpoint is None:
         _train(run, model, dataset, spec, out, claimed)
     return measure_codes(model, dataset, run.config, seed=run.train.seed, progress=run.train.progress)
@@ -211,13 +204,13 @@ def _finished_snapshots(out: Path | None, config: dict) -> dict:
     return done
 
 
-def _execute_gradnet(run, out, on_event, claimed):
+def _execute_gradnet(run, out, on_event, claimed, prepared):
     from dataclasses import replace
 
     from nnprobe.io import write_json_atomic
     from nnprobe.training import save_checkpoint
 
-    dataset, model, spec = _prepare(run)
+    dataset, model, spec = prepared
     if run.model.checkpoint is not None:   # GradNet on the gradients of the user's trained model
         return measure_gradspace(model, dataset, run.config, seed=run.train.seed, progress=run.train.progress)
     snapshots = run.train.snapshot_epochs or default_snapshots(run.train.epochs)

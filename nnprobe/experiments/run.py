@@ -107,18 +107,19 @@ class Run:
         if entry.validate is not None:
             entry.validate(self)
 
-    def preflight(self) -> None:
+    def preflight(self):
         """Load the data, build (or load) the model and let the probe check it (head, layers, structure), so
         that a wrong dataset, class list, architecture or probe setting is reported before anything is trained
-        or written."""
+        or written. Returns ``(dataset, model, spec)``, which :meth:`execute` goes on with."""
         from nnprobe.models.checks import check_logits
 
         dataset = self.data.load(self.train.seed)
-        model, _ = self.model.build(dataset, self.train.seed)
+        model, spec = self.model.build(dataset, self.train.seed)
         check_logits(model, dataset.x_train)   # a final softmax would get cross-entropy of probabilities
         entry = get_probe(self.probe)
         if entry.preflight is not None:
             entry.preflight(self, dataset, model)
+        return dataset, model, spec
 
     def to_dict(self) -> dict:
         """Nested, JSON-ready form."""
@@ -157,15 +158,15 @@ class Run:
         start = time.perf_counter()
         run = self if progress is None else self._with_progress(progress)
         entry = get_probe(self.probe)
-        self.preflight()   # bad data or model settings fail here, before the run directory is touched
+        prepared = self.preflight()   # bad data or model settings fail here, before the run directory is touched
         if out_dir is None:
-            return entry.execute(run, None, on_event, None)
+            return entry.execute(run, None, on_event, None, prepared)
         out = Path(out_dir)
         claimed = prepare_run_dir(out, self.to_dict(), mode)
         if claimed.resuming and (out / RESULT_FILE).is_file():
             return load_result(out)[1]
         with claimed.running():
-            result = entry.execute(run, out, on_event, claimed)
+            result = entry.execute(run, out, on_event, claimed, prepared)
             files = self.data.load(self.train.seed).meta.get("files", [])   # what was read (paths, bytes, md5)
             write_json_atomic(out / RESULT_FILE, {"format": RESULT_FORMAT, "probe": self.probe, "run": self.to_dict(),
                                                   "summary": result.summary(), "result": result.to_dict(),
