@@ -18,13 +18,15 @@ class TrainConfig:
     """Settings of one training run. ``snapshot_epochs`` lists epochs after which a checkpoint is kept.
 
     ``schedule``: ``constant``, ``cosine`` (to zero over the run), ``step`` (x0.1 at 50% and 75% of the run) or
-    ``epoch_step`` (x0.1 every ``lr_step_epochs`` epochs, as Keras's ``LearningRateScheduler`` with
-    ``lr * 0.1 ** (epoch // 20)`` in He et al.'s code; it does not depend on the run's length, so a shorter run
-    is a prefix of a longer one). ``early_stop_patience``: stop once the epoch's training loss has not improved
+    ``epoch_step`` (x``lr_step_factor`` every ``lr_step_epochs`` epochs, as Keras's ``LearningRateScheduler`` with
+    ``lr * 0.1 ** (epoch // 20)`` in He et al.'s code, or x0.5 every 25 in the GradNet reference's; it does not
+    depend on the run's length, so a shorter run is a prefix of a longer one). ``early_stop_patience``: stop once the epoch's training loss has not improved
     on its best for that many epochs (Keras ``EarlyStopping(monitor="loss")``; ``None``: never).
     ``epoch_examples``: an epoch passes over the training set ``max(1, epoch_examples // n)`` times, shuffled
     together (the authors tile a small sample so that an epoch still has ~48k examples; ``None``: once).
-    ``epochs=0`` trains nothing (the untrained model is measured).
+    ``epochs=0`` trains nothing (the untrained model is measured). ``augment``: ``None``, or random crops of the
+    training batches, ``"crop"`` (edge-padded by 2 pixels, cropped back to size), ``"crop:P"`` (padded by P),
+    with ``"+flip"`` for random horizontal flips too (see :mod:`nnprobe.training.augment`).
 
     >>> TrainConfig(schedule="epoch_step", early_stop_patience=10).lr_step_epochs
     20
@@ -45,6 +47,8 @@ class TrainConfig:
     lr_step_epochs: int = 20
     early_stop_patience: int | None = None
     epoch_examples: int | None = None
+    lr_step_factor: float = 0.1
+    augment: str | None = None
 
     def __post_init__(self):
         self.snapshot_epochs = tuple(int(e) for e in self.snapshot_epochs)
@@ -62,6 +66,13 @@ class TrainConfig:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise NNProbeError(f"{name} must be a positive integer or None, got {value!r}",
                                    f"pass e.g. {name}=10, or leave it out")
+        if not 0 < float(self.lr_step_factor) <= 1:
+            raise NNProbeError(f"lr_step_factor must lie in (0, 1], got {self.lr_step_factor}",
+                               "pass e.g. lr_step_factor=0.5 (halve) or 0.1")
+        if self.augment is not None:
+            from nnprobe.training.augment import parse_augment
+
+            parse_augment(self.augment)
         if not self.lr > 0:
             raise NNProbeError(f"learning rate must be positive, got {self.lr}", "pass e.g. --lr 0.05")
 

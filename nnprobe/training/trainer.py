@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from nnprobe.errors import NNProbeError
 from nnprobe.io import append_jsonl, write_jsonl_atomic
 from nnprobe.models.modes import eval_mode
+from nnprobe.training.augment import apply_augment, draw_augment
 from nnprobe.training.callbacks import Callback, TrainState
 from nnprobe.training.checkpoint import load_checkpoint, save_checkpoint
 from nnprobe.training.config import (TrainConfig, early_stop_due, resolve_device, restore_rng_states, rng_states,
@@ -65,13 +66,14 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
 
 def make_schedule(optimizer, config: TrainConfig, total_steps: int):
     """Per-step learning-rate multiplier: constant, cosine to zero, step decay (x0.1 at 50% and 75%), or
-    ``epoch_step`` (x0.1 every ``config.lr_step_epochs`` epochs, whatever the run's length)."""
+    ``epoch_step`` (x``config.lr_step_factor`` every ``config.lr_step_epochs`` epochs, whatever the run's length)."""
     if config.schedule == "constant":
         return None
     total_steps = max(int(total_steps), 1)
     if config.schedule == "epoch_step":
         every = max(total_steps // max(config.epochs, 1), 1) * config.lr_step_epochs   # steps in lr_step_epochs epochs
-        fn = lambda s: 0.1 ** (s // every)  # noqa: E731
+        factor = float(config.lr_step_factor)
+        fn = lambda s: factor ** (s // every)  # noqa: E731
     elif config.schedule == "cosine":
         fn = lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps))  # noqa: E731
     else:
@@ -171,11 +173,15 @@ def _loop(state: TrainState, x_train, y_train, scheduler, generator, callbacks, 
             losses, outputs = [], []  # reduced once per epoch: no extra kernel in the step
             order = torch.randperm(n * reps, generator=generator)
             order = (order % n if reps > 1 else order).to(device)  # reps > 1: the tiled set, shuffled as one
+            # augmentation draws come from the same saved generator, after the order: resume stays bit-exact
+            draws = draw_augment(config.augment, n * reps, generator, device) if config.augment else None
             for i in range(0, n * reps, config.batch_size):
                 idx = order[i:i + config.batch_size]
                 # plain indexing: index_select is faster to gather but, for 1-channel images, returns strides that
                 # send the convolutions down a slower path (measured ~17% slower steps, bench/train_throughput.py)
                 xb, yb = x_train[idx], y_train[idx]
+                if draws is not None:
+                    xb = apply_augment(xb, draws, i, config.augment)
                 logits = model(xb)
                 loss = F.cross_entropy(logits, yb)
                 optimizer.zero_grad(set_to_none=True)
