@@ -187,15 +187,22 @@ def register(main, reproduce):
                   help="nnprobe: nnprobe's own settings; reference: He et al.'s (BatchNorm MLPs, Adam, early "
                        "stopping, their three MNIST sweeps) beside their numbers.")
     @click.option("--seeds", type=int, default=None, help="Seeds per point (--protocol reference) [default: 3; quick 1].")
+    @click.option("--only", multiple=True, type=click.Choice(["width", "epochs", "samples", "nnprobe_width"]),
+                  help="--protocol reference: run only these sweeps (repeatable; the others are reported as not "
+                       "run). E.g. --only width for the authors' width table alone.")
     @mode_options
-    def reproduce_codes_cmd(quick, out, data, data_dir, device, progress, protocol, seeds, resume, overwrite):
+    def reproduce_codes_cmd(quick, out, data, data_dir, device, progress, protocol, seeds, only, resume, overwrite):
         """Reproduce He et al. (2021): well-trained MLPs, factor sweeps and the activation hash phase chart
         (--protocol reference: the authors' own protocol and figures)."""
         mode = run_mode({"resume": resume, "overwrite": overwrite})
         if protocol == "reference":
             from nnprobe.cli.codes_reference import reproduce_codes_reference
 
-            md, html = reproduce_codes_reference(quick, Path(out), data, data_dir, device, progress, mode, seeds)
+            md, html = reproduce_codes_reference(quick, Path(out), data, data_dir, device, progress, mode, seeds,
+                                                 tuple(only))
         else:
+            if only:
+                raise click.UsageError("--only selects sweeps of --protocol reference; drop it or add "
+                                       "--protocol reference")
             md, html = reproduce_codes(quick, Path(out), data, data_dir, device, progress, mode)
         click.echo(f"report: {md}\n        {html}")

@@ -25,8 +25,12 @@ def _setting_text(quick: bool, seeds: int) -> str:
 
 
 def reproduce_codes_reference(quick: bool, out: Path, data: str, data_dir, device, progress: bool,
-                              mode: str = "new", seeds: int | None = None) -> tuple[Path, Path]:
-    """Run He et al.'s protocol and write ``report.md`` / ``report.html`` in ``out`` (sweeps under ``out/<sweep>``)."""
+                              mode: str = "new", seeds: int | None = None,
+                              only: tuple[str, ...] = ()) -> tuple[Path, Path]:
+    """Run He et al.'s protocol and write ``report.md`` / ``report.html`` in ``out`` (sweeps under ``out/<sweep>``).
+
+    ``only`` names the sweeps to run (:data:`SWEEPS`; all when empty); the others are reported as not run.
+    """
     from nnprobe.cli.codes import PAPER, _pick_data
     from nnprobe.experiments.plans import CODES_REFERENCE_BASE, codes_reference_plan, factor_line
     from nnprobe.report import codes_reference as ref
@@ -47,6 +51,9 @@ def reproduce_codes_reference(quick: bool, out: Path, data: str, data_dir, devic
     options = {k: v for k, v in {"data_dir": data_dir, "device": device}.items() if v is not None}
     rows, seconds = {}, {}
     for name in SWEEPS:
+        if only and name not in only:
+            rows[name] = []
+            continue
         sub = out / name
         if mode == "overwrite":
             for stale in (sub / TABLE_NAME, sub / STATE_NAME):
@@ -93,22 +100,35 @@ def reproduce_codes_reference(quick: bool, out: Path, data: str, data_dir, devic
                 "(nnprobe's one-to-one mapping beside it in the tables); 9-NN Hamming fitted on train, scored on "
                 "test; one-vs-one logistic regression. Training time: no early stopping (as their script). "
                 f"This run: {setting}. Settings: `{base}`.")
+    skipped = "Not run (not selected with `--only`)."
     report.heading("Model size (width)")
-    report.table(ref.width_table(width), floatfmt=".3f")
-    report.figure(ref.plot_width(width, out / "reference_width.png", own=own),
-                  "Reference protocol (solid, bands over seeds), He et al. (crosses), nnprobe's protocol (dashed)")
-    report.table(width, ["width", "seeds", *keys], floatfmt=".3f", labels=labels)
+    if width:
+        report.table(ref.width_table(width), floatfmt=".3f")
+        report.figure(ref.plot_width(width, out / "reference_width.png", own=own),
+                      "Reference protocol (solid, bands over seeds), He et al. (crosses), nnprobe's protocol (dashed)")
+        report.table(width, ["width", "seeds", *keys], floatfmt=".3f", labels=labels)
+    else:
+        report.text(skipped)
     report.heading("nnprobe's own protocol at the same widths", level=3)
-    report.text("Today's default (`nnprobe reproduce codes`): MLP without BatchNorm, SGD with momentum 0.05, "
-                "constant rate, 20 epochs, 100 training examples per class, standardised inputs; K-Means with the "
-                "one-to-one mapping, multinomial logistic regression.")
-    report.table(own, ["width", "seeds", *keys], floatfmt=".3f", labels=labels)
+    if own:
+        report.text("Today's default (`nnprobe reproduce codes`): MLP without BatchNorm, SGD with momentum 0.05, "
+                    "constant rate, 20 epochs, 100 training examples per class, standardised inputs; K-Means with "
+                    "the one-to-one mapping, multinomial logistic regression.")
+        report.table(own, ["width", "seeds", *keys], floatfmt=".3f", labels=labels)
+    else:
+        report.text(skipped)
     report.heading("Training time")
-    report.figure(ref.plot_time(epochs, out / "reference_time.png"), "Test redundancy ratio during training")
-    report.table(epochs, ["width", "epochs", "seeds", *keys], floatfmt=".3f", labels=labels)
+    if epochs:
+        report.figure(ref.plot_time(epochs, out / "reference_time.png"), "Test redundancy ratio during training")
+        report.table(epochs, ["width", "epochs", "seeds", *keys], floatfmt=".3f", labels=labels)
+    else:
+        report.text(skipped)
     report.heading("Sample size")
-    report.figure(ref.plot_samples(samples, out / "reference_samples.png"), "First n training examples, tiled")
-    report.table(samples, ["width", "train_first", "seeds", *keys], floatfmt=".3f", labels=labels)
+    if samples:
+        report.figure(ref.plot_samples(samples, out / "reference_samples.png"), "First n training examples, tiled")
+        report.table(samples, ["width", "train_first", "seeds", *keys], floatfmt=".3f", labels=labels)
+    else:
+        report.text(skipped)
     report.heading("Run")
     report.text("Wall time per sweep (training in batched ensembles + measuring every model): "
                 + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items())

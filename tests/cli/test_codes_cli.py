@@ -85,3 +85,32 @@ def test_reproduce_codes_writes_report(tmp_path, monkeypatch):
 
     table = {(r["width"], r["epochs"]): r for r in ResultsTable(out / "results.sqlite").rows()}
     assert table[(2, 2)]["redundancy_ratio_train"] > table[(16, 2)]["redundancy_ratio_train"]
+
+
+def test_reproduce_codes_reference_only_width_runs_that_sweep_alone(tmp_path, monkeypatch):
+    import nnprobe.experiments.plans as plans
+
+    base = {**plans.CODES_REFERENCE_BASE, "data": "digits", "train_fraction": None, "epochs": 2,
+            "samples_per_class": 30, "test_samples_per_class": 10}
+
+    def tiny_plan(quick, seeds=None, data="digits"):
+        return {"width": [{**base, "width": w, "seed": 0} for w in (3, 100)],
+                "epochs": [{**base, "width": 20, "epochs": 1, "seed": 0}],
+                "samples": [{**base, "width": 20, "train_first": 10, "seed": 0}]}
+
+    monkeypatch.setattr(plans, "codes_reference_plan", tiny_plan)
+    out = tmp_path / "ref"
+    res = CliRunner().invoke(main, ["reproduce", "codes", "--protocol", "reference", "--only", "width", "--data",
+                                    "digits", "--out", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert (out / "width").is_dir() and not (out / "epochs").exists() and not (out / "samples").exists()
+    md = (out / "report.md").read_text()
+    assert md.count("Not run (not selected with `--only`).") == 3   # own protocol, training time, sample size
+    from nnprobe.sweeps import ResultsTable
+
+    rows = {r["width"]: r for r in ResultsTable(out / "width" / "results.sqlite").rows()}
+    assert set(rows) == {3, 100}
+    # 3 units give at most 8 codes for 300 training examples; 100 units separate far more of them
+    assert rows[3]["redundancy_ratio_train"] >= 1 - 8 / 300 > rows[100]["redundancy_ratio_train"]
+    bad = CliRunner().invoke(main, ["reproduce", "codes", "--only", "width", "--out", str(tmp_path / "x")])
+    assert bad.exit_code != 0 and "--protocol reference" in bad.output
