@@ -135,9 +135,15 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
             nn_offset_from_svm=float((t_nn + d_svm) / gamma), n_support=svm.n_support[0]))
         overall, overall_span, nn_norm, svm_norm = rows[0].cosine_to_svm, rows[0].cosine_in_span, float(nw), float(sw)
     else:
-        Wc, bc = Wn - Wn.mean(0), bn - bn.mean()  # softmax is blind to a shared shift; compare centred rows
+        # softmax (and Crammer-Singer's argmax) is blind to a vector added to every row: compare the centred rows,
+        # the minimum-norm member of each family, for the NN and for the Crammer-Singer SVM alike (one-vs-rest rows
+        # are separate binary problems and stay as they are)
+        Wc, bc = Wn - Wn.mean(0), bn - bn.mean()
+        S, Sb = np.asarray(svm.coef, dtype=np.float64), np.asarray(svm.intercept, dtype=np.float64)
+        if svm.mode == "crammer_singer":
+            S, Sb = S - S.mean(0), Sb - Sb.mean()
         for c in range(k):
-            w_svm, b_svm = svm.coef[c], float(svm.intercept[c])
+            w_svm, b_svm = S[c], float(Sb[c])
             nw, sw = np.linalg.norm(Wc[c]), np.linalg.norm(w_svm)
             if svm.mode == "ovr":
                 ys = np.where(y == c, 1.0, -1.0)
@@ -145,8 +151,8 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
                 svm_min = float((ys * (x @ w_svm + b_svm)).min() / sw)
                 name = f"{c} vs rest"
             else:
-                svm_margin = min(1.0 / np.linalg.norm(svm.coef[c] - svm.coef[j]) for j in range(k) if j != c)
-                svm_min = _pairwise_min_margin(x, y, svm.coef, svm.intercept, c)
+                svm_margin = min(1.0 / np.linalg.norm(S[c] - S[j]) for j in range(k) if j != c)
+                svm_min = _pairwise_min_margin(x, y, S, Sb, c)
                 name = f"class {c}"
             rows.append(ClassMargin(
                 name=name, cosine_to_svm=_cos(Wc[c], w_svm), cosine_in_span=_cos(span @ Wc[c], w_svm),
@@ -158,8 +164,8 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
             overall = float(np.mean([r.cosine_to_svm for r in rows]))
             overall_span = float(np.mean([r.cosine_in_span for r in rows]))
         else:
-            overall, overall_span = _cos(Wc, svm.coef), _cos(Wc @ span, svm.coef)
-        nn_norm, svm_norm = float(np.linalg.norm(Wc)), float(np.linalg.norm(svm.coef))
+            overall, overall_span = _cos(Wc, S), _cos(Wc @ span, S)
+        nn_norm, svm_norm = float(np.linalg.norm(Wc)), float(np.linalg.norm(S))
     agreement = nn_acc = svm_acc = None
     n_test = 0
     if test_features is not None and y_test is not None and y_test.numel():
