@@ -12,6 +12,7 @@ from nnprobe.config import Config, check_choice, check_float, check_int
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.gradspace.features import CRITERIA, NORMALIZATIONS, SELECTIONS
 from nnprobe.probes.gradspace.gradnet import OPTIMIZERS, TARGETS, GradNetConfig, parse_structure
+from nnprobe.probes.gradspace.trainset import LABEL_DRAWS
 
 
 @dataclass
@@ -29,8 +30,12 @@ class GradientConfig:
     chunk_size: int | None = None
     max_memory: int = 2**31
     seed: int = 0
+    label_draw: str = "once"
+    weight_decay: float = 0.0
 
     def __post_init__(self):
+        check_choice("label_draw", self.label_draw, LABEL_DRAWS)
+        check_float("weight_decay", self.weight_decay, low=0.0)
         check_choice("selection criterion", self.criterion, CRITERIA)
         check_choice("selection", self.selection, SELECTIONS)
         check_choice("gradient normalisation", self.normalize, NORMALIZATIONS)
@@ -46,7 +51,11 @@ class GradSpaceConfig(Config):
     coordinates chosen by ``criterion`` (fitted on ``fit_samples`` training points); ``per_example_topk`` (the
     reference) keeps, in each gradient vector and each layer, the ``percent`` % largest in magnitude and zeroes
     the rest. Then ``grad_normalize`` (``minmax_sqrt``: the reference's min-max + signed square root),
-    ``labels_per_sample`` random candidate labels per GradNet training point, ``chunk_size`` examples per
+    ``labels_per_sample`` random candidate labels per GradNet training point, drawn ``label_draw`` ``once``
+    or afresh every GradNet epoch (``per_epoch``, the reference; the training gradients are recomputed each
+    epoch unless all ``K`` labels' fit in half of ``max_memory``; ``target="sum"`` uses every label either way),
+    ``grad_weight_decay`` ``wd``: gradients of ``CE + wd/2 ||theta||^2`` (the reference's loss includes the base
+    network's weight decay, so every vector gets ``wd * theta`` added), ``chunk_size`` examples per
     gradient chunk (``None``: chosen from the model and ``max_memory``). ``max_memory`` (bytes, default 2 GiB):
     the gradients held at once -- GradNet's training gradients, plus the test gradients of all ``K`` labels
     when both fit in half of it (else the test set is streamed: each epoch's GradNet is kept and all are scored
@@ -69,6 +78,8 @@ class GradSpaceConfig(Config):
     weights_only: bool = False
     grad_normalize: str = "standard"
     labels_per_sample: int = 1
+    label_draw: str = "once"
+    grad_weight_decay: float = 0.0
     fit_samples: int = 1000
     chunk_size: int | None = None
     max_memory: int = 2**31
@@ -99,6 +110,8 @@ class GradSpaceConfig(Config):
                                    f"pass {name}=True or {name}=False")
         check_choice("grad_normalize", self.grad_normalize, NORMALIZATIONS)
         check_int("labels_per_sample", self.labels_per_sample, minimum=1)
+        check_choice("label_draw", self.label_draw, LABEL_DRAWS)
+        check_float("grad_weight_decay", self.grad_weight_decay, low=0.0)
         check_int("fit_samples", self.fit_samples, minimum=2)
         check_int("chunk_size", self.chunk_size, minimum=1, allow_none=True)
         check_int("max_memory", self.max_memory, minimum=2**20)
@@ -119,9 +132,9 @@ class GradSpaceConfig(Config):
         """The gradient half of the settings."""
         return GradientConfig(params=self.params, percent=self.percent, criterion=self.criterion,
                               selection=self.selection, weights_only=self.weights_only, normalize=self.grad_normalize,
-                              labels_per_sample=self.labels_per_sample,
-                              fit_samples=self.fit_samples, chunk_size=self.chunk_size, max_memory=self.max_memory,
-                              seed=seed)
+                              labels_per_sample=self.labels_per_sample, label_draw=self.label_draw,
+                              weight_decay=self.grad_weight_decay, fit_samples=self.fit_samples,
+                              chunk_size=self.chunk_size, max_memory=self.max_memory, seed=seed)
 
     def structure_for(self, model) -> str:
         """``structure``, or 10 hidden units per chosen layer of ``model`` when it is ``None``."""

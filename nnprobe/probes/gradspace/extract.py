@@ -55,7 +55,9 @@ class GradientExtractor:
     coordinate-selected) :class:`GradientLayout` instead. ``chunk_size`` examples are processed at a time, so
     memory is bounded by ``chunk_size * R * layout.dim`` plus one chunk's forward/backward working set.
     ``chunk_size=None`` (default) chooses it per call: as many examples as fit in ``max_memory`` bytes by
-    :meth:`bytes_per_example`, at most 16 on CPU / 256 on a GPU (:func:`auto_chunk_size`).
+    :meth:`bytes_per_example`, at most 16 on CPU / 256 on a GPU (:func:`auto_chunk_size`). ``weight_decay``
+    ``wd``: the gradients of ``CE + wd/2 * ||theta||^2`` over the layout's parameters (the same ``wd * theta`` added
+    to every vector, as the GradNet reference's loss with the base network's weight decay gives).
 
     >>> from torch import nn
     >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
@@ -65,7 +67,8 @@ class GradientExtractor:
     """
 
     def __init__(self, model: nn.Module, params=None, *, layout: GradientLayout | None = None,
-                 chunk_size: int | None = None, max_memory: int = DEFAULT_MAX_MEMORY, fast: bool = True):
+                 chunk_size: int | None = None, max_memory: int = DEFAULT_MAX_MEMORY, fast: bool = True,
+                 weight_decay: float = 0.0):
         if not isinstance(model, nn.Module):
             raise NNProbeError(f"expected an nn.Module, got {type(model).__name__}", "pass the classifier itself")
         if chunk_size is not None and int(chunk_size) < 1:
@@ -78,6 +81,7 @@ class GradientExtractor:
         self.layout = layout if layout is not None else GradientLayout.from_model(model, params)
         self.chunk_size = None if chunk_size is None else int(chunk_size)
         self.max_memory = int(max_memory)
+        self.weight_decay = float(weight_decay)
         self._plans: dict[tuple, tuple[int, int]] = {}
         modules = dict(model.named_modules())
         named = dict(model.named_parameters())
@@ -261,7 +265,10 @@ class GradientExtractor:
         device = next(self.model.parameters()).device
         x = x.to(device)
         with eval_mode(self.model):
-            return self._batch(x, labels, out)
+            g = self._batch(x, labels, out)
+        if self.weight_decay:   # d/dtheta of wd/2 ||theta||^2, read now: the model may have changed since __init__
+            g.add_(self.layout.values(self.model).to(g.device, g.dtype), alpha=self.weight_decay)
+        return g
 
     def _batch(self, x, labels, out=None):
         """Always returns ``(B, R, D)``."""

@@ -59,7 +59,23 @@ def keep_top_per_example(grads: torch.Tensor, groups: list[tuple[str, int, int]]
 
 def random_labels(n: int, num_classes: int, seed: int = 0, per_sample: int = 1) -> torch.Tensor:
     """``(n,)`` (or ``(n, per_sample)`` distinct) uniformly random candidate labels, seeded."""
+    return _draw(torch.Generator().manual_seed(seed), n, num_classes, per_sample)
+
+
+def label_draws(n: int, num_classes: int, epochs: int, seed: int = 0, per_sample: int = 1) -> torch.Tensor:
+    """``(epochs, n, per_sample)``: a fresh draw of :func:`random_labels` for every epoch, from one generator
+    seeded with ``seed`` (the first epoch's draw is ``random_labels(n, num_classes, seed, per_sample)``).
+
+    >>> d = label_draws(1000, 10, 3, seed=5)
+    >>> tuple(d.shape), bool(torch.equal(d[0, :, 0], random_labels(1000, 10, 5))), bool(torch.equal(d[0], d[1]))
+    ((3, 1000, 1), True, False)
+    """
     gen = torch.Generator().manual_seed(seed)
+    draws = [_draw(gen, n, num_classes, per_sample) for _ in range(int(epochs))]
+    return torch.stack([d if d.ndim == 2 else d[:, None] for d in draws])
+
+
+def _draw(gen: torch.Generator, n: int, num_classes: int, per_sample: int) -> torch.Tensor:
     if per_sample == 1:
         return torch.randint(num_classes, (n,), generator=gen)
     if not 1 <= per_sample <= num_classes:

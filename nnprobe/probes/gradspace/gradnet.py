@@ -217,7 +217,8 @@ def train_gradnet(train_grads: torch.Tensor, y_train: torch.Tensor, groups: list
     """Train GradNet on ``train_grads`` ``(N, R, D)`` (R gradient vectors per point) with true labels ``y_train``.
 
     ``groups`` is the layer grouping of the features (``GradientLayout.groups()``). With ``target="sum"`` the
-    R vectors of a point must be all ``K`` candidates. ``test_grads`` ``(M, K, D)`` are scored after each epoch;
+    R vectors of a point must be all ``K`` candidates. ``train_grads`` may also be a function ``epoch -> (N, R, D)``
+    (epochs from 1): each epoch trains on its own gradients (a new random label per point and epoch). ``test_grads`` ``(M, K, D)`` are scored after each epoch;
     or, when too large to hold, ``test_grads`` is a function returning an iterable of ``(grads, y)`` chunks
     (``y_test`` unused): GradNet's weights after each epoch are kept (a few kB) and all epochs are scored in one
     pass over the stream after training, so ``history`` has the same per-epoch test accuracies. ``progress``
@@ -229,15 +230,23 @@ def train_gradnet(train_grads: torch.Tensor, y_train: torch.Tensor, groups: list
     True
     """
     config = config or GradNetConfig()
-    if train_grads.ndim == 2:
-        train_grads = train_grads[:, None]
-    if train_grads.ndim != 3 or train_grads.shape[0] != y_train.shape[0]:
-        raise NNProbeError(f"train_grads has shape {tuple(train_grads.shape)} for {y_train.shape[0]} labels",
-                           "pass (points, vectors_per_point, dim) gradients and one label per point")
-    check_finite("the GradNet training gradients", train_grads)
-    if config.target == "sum" and train_grads.shape[1] != num_classes:
-        raise NNProbeError(f"target='sum' needs all {num_classes} candidate gradients per point, got "
-                           f"{train_grads.shape[1]}", "compute the training gradients with labels='all'")
+    epoch_grads = train_grads if callable(train_grads) else None
+
+    def examples(grads):   # checked (points, vectors, dim) gradients -> one training example per vector
+        if grads.ndim == 2:
+            grads = grads[:, None]
+        if grads.ndim != 3 or grads.shape[0] != y_train.shape[0]:
+            raise NNProbeError(f"train_grads has shape {tuple(grads.shape)} for {y_train.shape[0]} labels",
+                               "pass (points, vectors_per_point, dim) gradients and one label per point")
+        check_finite("the GradNet training gradients", grads)
+        if config.target == "sum" and grads.shape[1] != num_classes:
+            raise NNProbeError(f"target='sum' needs all {num_classes} candidate gradients per point, got "
+                               f"{grads.shape[1]}", "compute the training gradients with labels='all'")
+        if config.target == "random":   # every (point, candidate) vector is one example with the point's true label
+            return grads, grads.reshape(-1, grads.shape[-1]), y_train.repeat_interleave(grads.shape[1])
+        return grads, grads, y_train
+
+    train_grads, xs, ys = examples(epoch_grads(1) if epoch_grads is not None else train_grads)
     sizes = parse_structure(config.structure)
     inputs = block_inputs(groups, len(sizes), config.window)
     if max(b for _, b in inputs) != train_grads.shape[-1]:
@@ -251,17 +260,15 @@ def train_gradnet(train_grads: torch.Tensor, y_train: torch.Tensor, groups: list
     else:
         opt = torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay,
                               momentum=config.momentum if config.optimizer == "momentum" else 0.0)
-    if config.target == "random":   # every (point, candidate) vector is one example with the point's true label
-        xs = train_grads.reshape(-1, train_grads.shape[-1])
-        ys = y_train.repeat_interleave(train_grads.shape[1])
-    else:
-        xs, ys = train_grads, y_train
     gen = torch.Generator().manual_seed(config.seed)
     streamed = callable(test_grads)
     epoch_models: list[GradNet] = []
     history, start = [], time.perf_counter()
     bar = tqdm(range(1, config.epochs + 1), desc="GradNet", unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
+        if epoch_grads is not None and epoch > 1:
+            train_grads = xs = ys = None   # let the last epoch's gradients go before the next are made
+            train_grads, xs, ys = examples(epoch_grads(epoch))
         model.train()
         order = torch.randperm(xs.shape[0], generator=gen)
         loss_sum, correct = torch.zeros(()), torch.zeros((), dtype=torch.long)

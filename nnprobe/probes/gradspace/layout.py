@@ -109,6 +109,17 @@ class GradientLayout:
             start += b.numel
         return torch.cat(parts, dim=-1)
 
+    def values(self, model: nn.Module) -> torch.Tensor:
+        """The model's parameter values at this layout's coordinates (``dim`` numbers, detached).
+
+        >>> from torch import nn
+        >>> lin = nn.Linear(2, 1); lay = GradientLayout.from_model(lin)
+        >>> bool(torch.equal(lay.values(lin), torch.cat([lin.weight.reshape(-1), lin.bias]).detach()))
+        True
+        """
+        named = dict(model.named_parameters())
+        return self.gather(torch.cat([named[n].detach().reshape(-1) for n in self.names]))
+
     def to_dict(self) -> dict:
         return {"dim": self.dim, "full_dim": self.full_dim,
                 "blocks": [{"name": b.name, "module": b.module, "shape": list(b.shape), "size": b.size}

@@ -29,6 +29,7 @@ from nnprobe.probes.gradspace.extract import GradientExtractor
 from nnprobe.probes.gradspace.config import GradientConfig, GradSpaceConfig
 from nnprobe.probes.gradspace.features import (GradientNormalizer, gradient_stats, keep_top_per_example, random_labels,
                                                select_coordinates)
+from nnprobe.probes.gradspace.trainset import extract_features, training_gradients
 from nnprobe.probes.gradspace.gradnet import GradNetConfig, block_inputs, parse_structure, train_gradnet
 from nnprobe.probes.gradspace.layout import GradientLayout
 from nnprobe.results import Result, plain
@@ -180,23 +181,6 @@ def _device(model: nn.Module):
     return p.device if p is not None else torch.device("cpu")
 
 
-def _features(extractor: GradientExtractor, x, labels, gcfg: GradientConfig, progress: bool = False,
-              desc: str = "gradients") -> torch.Tensor:
-    """Gradients of ``x`` on the CPU (float32), ``per_example_topk`` applied chunk by chunk."""
-    out = None
-    groups = extractor.layout.groups()
-    bar = tqdm(total=int(x.shape[0]), desc=desc, unit="ex", disable=not progress, leave=False, mininterval=1.0)
-    for g, sl in extractor.iter_chunks(x, labels, reuse_buffer=True):
-        bar.update(sl.stop - sl.start)
-        if gcfg.selection == "per_example_topk":
-            keep_top_per_example(g, groups, gcfg.percent)
-        if out is None:
-            out = torch.empty((x.shape[0],) + tuple(g.shape[1:]), dtype=torch.float32)
-        out[sl] = g
-    bar.close()
-    return out
-
-
 def _test_chunks(extractor: GradientExtractor, x, y, gcfg: GradientConfig, norm: GradientNormalizer,
                  progress: bool = False):
     """A function yielding ``(normalised test gradients of all K labels, labels)`` one extraction chunk at a time
@@ -245,23 +229,19 @@ def gradnet_on_snapshot(model: nn.Module, gradnet_half, test_x, test_y, num_clas
     t0 = time.perf_counter()
     layout = GradientLayout.from_model(model, gcfg.params, gcfg.weights_only)
     if gcfg.selection == "per_layer_percent":
-        full = GradientExtractor(model, layout=layout, chunk_size=gcfg.chunk_size, max_memory=gcfg.max_memory // 4)
+        full = GradientExtractor(model, layout=layout, chunk_size=gcfg.chunk_size, max_memory=gcfg.max_memory // 4,
+                                 weight_decay=gcfg.weight_decay)
         n_fit = min(gcfg.fit_samples, gradnet_half.n_train)
         stats = gradient_stats(full, gradnet_half.x_train[:n_fit], random_labels(n_fit, num_classes, gcfg.seed + 1))
         layout = select_coordinates(stats, gcfg.percent, gcfg.criterion)
-    extractor = GradientExtractor(model, layout=layout, chunk_size=gcfg.chunk_size, max_memory=gcfg.max_memory // 4)
-    n = gradnet_half.n_train
-    if ncfg.target == "sum":
-        train_labels = "all"
-    else:
-        train_labels = random_labels(n, num_classes, gcfg.seed + 2, gcfg.labels_per_sample)
-        train_labels = train_labels if train_labels.ndim == 2 else train_labels[:, None]
-    train_g = _features(extractor, gradnet_half.x_train, train_labels, gcfg, progress, "train gradients")
-    norm = GradientNormalizer(gcfg.normalize, layout=layout).fit(train_g)
-    norm.transform_(train_g)
-    store_test = (train_g.numel() + test_x.shape[0] * num_classes * layout.dim) * 4 <= gcfg.max_memory // 2
+    extractor = GradientExtractor(model, layout=layout, chunk_size=gcfg.chunk_size, max_memory=gcfg.max_memory // 4,
+                                  weight_decay=gcfg.weight_decay)
+    train_g, norm, held = training_gradients(extractor, gradnet_half.x_train, num_classes, gcfg, ncfg.target,
+                                             ncfg.epochs, progress)
+    store_test = held + test_x.shape[0] * num_classes * layout.dim * 4 <= gcfg.max_memory // 2
     if store_test:
-        test = norm.transform_(_features(extractor, test_x, "all", gcfg, progress, "test gradients"))
+        test = norm.transform_(extract_features(extractor, test_x, "all", gcfg.selection, gcfg.percent, progress,
+                                                "test gradients"))
     else:
         test = _test_chunks(extractor, test_x, test_y, gcfg, norm, progress)
     seconds = time.perf_counter() - t0
