@@ -175,3 +175,25 @@ def test_backend_errors(monkeypatch):
     monkeypatch.setattr(H, "_have_faiss", lambda: False)
     with pytest.raises(NNProbeError, match="faiss"):
         hamming_kneighbors(codes, codes, 3, backend="faiss")
+
+
+@pytest.mark.skipif(not H._have_faiss(), reason="faiss not installed")
+@pytest.mark.parametrize("exclude_self", [False, True])
+def test_faiss_indexes_large_training_sets_in_slices_with_the_same_neighbours(monkeypatch, tmp_path, exclude_self):
+    # 70-bit codes (2 words, 16 bytes a row): a 160-byte budget makes 10-row slices, so 600 codes take 60 faiss
+    # indexes, and the ties at the k-th distance often straddle two slices
+    monkeypatch.setattr(H, "_FAISS_INDEX_BYTES", 160)
+    slices = []
+    real = H._faiss_slice
+    monkeypatch.setattr(H, "_faiss_slice", lambda q, t, need: slices.append(len(t)) or real(q, t, need))
+    bits = _random_bits(600, 70, 5)
+    words = Codes.from_bits(bits).words
+    path = tmp_path / "train.npy"
+    np.save(path, words)
+    train = np.load(path, mmap_mode="r")   # as the probe stores codes that do not fit in memory
+    queries = bits if exclude_self else _random_bits(80, 70, 6)
+    ref_d, ref_i = _reference(queries, bits, 9, exclude_self)
+    d, i = hamming_kneighbors(Codes.from_bits(queries).words, train, 9, backend="faiss", exclude_self=exclude_self)
+    assert max(slices) == 10 and len(slices) == 60
+    np.testing.assert_array_equal(i, ref_i)
+    np.testing.assert_array_equal(d, ref_d)

@@ -34,6 +34,7 @@ _NUMPY_MAX_AUTO_WORDS = 2  # "auto" keeps numpy for codes of <= 128 bits (faster
 _FAISS_MARGIN = 8  # extra neighbours asked of faiss, so ties at the k-th distance can be re-ordered
 _FAISS_MAX_FETCH = 1024  # wider ties than this are finished by the numpy kernel
 _FAISS_QUERY_ROWS = 4096  # query rows per faiss call (bounds the result arrays)
+_FAISS_INDEX_BYTES = 256 << 20  # faiss copies the codes it indexes: larger training sets go in slices this big
 
 if hasattr(np, "bitwise_count"):  # numpy >= 2.0: hardware popcount
     def _popcount(x: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -196,10 +197,36 @@ def _have_faiss() -> bool:
 
 
 def _faiss_kneighbors(q, t, k, exclude_self):
+    """faiss search; training codes larger than :data:`_FAISS_INDEX_BYTES` (e.g. a memory-mapped file) are
+    indexed one slice at a time and the slices' nearest merged, so faiss never holds more than one slice."""
+    need = k + int(exclude_self)
+    rows_per_slice = max(need, _FAISS_INDEX_BYTES // max(1, t.shape[1] * 8))
+    if t.shape[0] <= rows_per_slice:
+        dist, idx = _faiss_slice(q, t, need)
+    else:
+        parts = [(d, i + start) for start in range(0, t.shape[0], rows_per_slice)
+                 for d, i in [_faiss_slice(q, np.ascontiguousarray(t[start:start + rows_per_slice]),
+                                           min(need, t.shape[0] - start))]]
+        dist = np.concatenate([d for d, _ in parts], axis=1)
+        idx = np.concatenate([i for _, i in parts], axis=1)
+        # exact: the global (distance, index) order's first `need` are among each slice's first `need`
+        order = np.lexsort((idx, dist), axis=1)[:, :need]
+        dist, idx = np.take_along_axis(dist, order, 1), np.take_along_axis(idx, order, 1)
+    if not exclude_self:
+        return dist, idx
+    # the exact (distance, index) order of the k + 1 nearest: drop the query's own row, else the last
+    own = idx == np.arange(q.shape[0])[:, None]
+    drop = np.where(own.any(axis=1), own.argmax(axis=1), k)
+    keep = np.ones_like(own)
+    keep[np.arange(q.shape[0]), drop] = False
+    return dist[keep].reshape(-1, k), idx[keep].reshape(-1, k)
+
+
+def _faiss_slice(q, t, need):
+    """The ``need`` nearest of ``t`` for every query, ties by the lower index (one faiss index over ``t``)."""
     import faiss
 
     n_train = t.shape[0]
-    need = k + int(exclude_self)
     index = faiss.IndexBinaryFlat(t.shape[1] * 64)
     index.add(t.view(np.uint8))
     q8 = q.view(np.uint8)
@@ -222,14 +249,7 @@ def _faiss_kneighbors(q, t, k, exclude_self):
                 dist[rows], idx[rows] = _numpy_kneighbors(q[rows], t, need, False, _NUMPY_BLOCK_ROWS)
                 break
             fetch = min(n_train, fetch * 4)
-    if not exclude_self:
-        return dist, idx
-    # the exact (distance, index) order of the k + 1 nearest: drop the query's own row, else the last
-    own = idx == np.arange(q.shape[0])[:, None]
-    drop = np.where(own.any(axis=1), own.argmax(axis=1), k)
-    keep = np.ones_like(own)
-    keep[np.arange(q.shape[0]), drop] = False
-    return dist[keep].reshape(-1, k), idx[keep].reshape(-1, k)
+    return dist, idx
 
 
 def _torch_kneighbors(q, t, k, exclude_self, device=None, block_rows=None, dtype=None, chunk_bits=None,
