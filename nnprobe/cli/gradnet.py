@@ -46,6 +46,10 @@ def gradnet_options(fn):
                                  "kept, then signed square root).",
             type=click.Choice(["none", "standard", "block_l2", "minmax_power", "minmax_sqrt"])),
         opt(p, "labels_per_sample", "Random candidate labels (gradient vectors) per GradNet training point.", type=int),
+        opt(p, "label_draw", "once: the random labels are drawn once; per_epoch: afresh every GradNet epoch (the "
+                             "reference).", type=click.Choice(["once", "per_epoch"])),
+        opt(p, "grad_weight_decay", "Weight decay wd in the base network's loss: the gradients get wd * weights added "
+                                    "(the reference: its base's 5e-4).", type=float),
         opt(p, "fit_samples", "Training points whose full gradients choose the kept coordinates.", type=int),
         opt(p, "chunk_size", "Examples per gradient chunk (default: chosen from the model and --max-memory).", type=int),
         opt(p, "structure", "GradNet hidden blocks, one per layer, e.g. 5+25+10+5 (default: 10 units per layer)."),
@@ -71,14 +75,20 @@ def describe(run, dataset_summary: dict) -> str:
     c, t, m = run.config, run.train, run.model
     return (f"Data `{dataset_summary['name']}`: {dataset_summary['n_train']} training examples (first half trains the "
             f"base network, second half GradNet), {dataset_summary['n_test']} test examples. Base `{m.model}` "
-            f"{m.options or ''} trained with {t.optimizer} lr {t.lr} ({t.schedule}), batch {t.batch_size}. Gradients "
+            f"{m.options or ''} trained with {t.optimizer} lr {t.lr} ({t.schedule}"
+            f"{f', x{t.lr_step_factor} every {t.lr_step_epochs} epochs' if t.schedule == 'epoch_step' else ''}), batch "
+            f"{t.batch_size}, weight decay {t.weight_decay}{f', augmentation `{t.augment}`' if t.augment else ''}. "
+            "Gradients "
             f"of the cross-entropy w.r.t. {'all parameters' if not c.params else ', '.join(c.params)}"
             f"{' (weights only, no biases)' if c.weights_only else ''}; " + (
                 f"in each gradient vector and each layer the {c.percent}% largest in magnitude kept, the rest zeroed, "
                 if c.selection == "per_example_topk" else
                 f"{c.percent}% of the coordinates of every parameter kept by training {c.criterion} (fitted on "
                 f"{c.fit_samples} points), ") +
-            f"normalisation `{c.grad_normalize}`, {c.labels_per_sample} random candidate label(s) per training point. "
+            f"normalisation `{c.grad_normalize}`, {c.labels_per_sample} random candidate label(s) per training point"
+            f"{' drawn afresh every GradNet epoch' if c.label_draw == 'per_epoch' else ''}"
+            + (f"; gradients include the weight-decay term {c.grad_weight_decay} x weights" if c.grad_weight_decay
+               else "") + ". "
             f"GradNet structure `{c.structure or '10 per layer'}` (window {c.window}), {c.gradnet_optimizer} lr "
             f"{c.gradnet_lr}, weight decay {c.gradnet_weight_decay}, dropout {c.gradnet_dropout}, {c.gradnet_epochs} "
             f"epochs, target `{c.target}`, initial weights N(0, {c.gradnet_init_std}). Test rule: argmax of GradNet's "
