@@ -25,7 +25,8 @@ def squared_hinge_fit(xs: torch.Tensor, y: torch.Tensor, k: int, *, mode: str = 
     ``"binary"``: ``y`` in {-1, +1}, ``k = 1``, ``margin = y f``. Stops after
     ``max_iter`` iterations, or as soon as at most ``stop_active`` terms are inside the margin (few enough
     for exact Newton steps), or at most ``plateau_cap`` when that count has stopped falling. Works in
-    float32 on ``xs``'s device; returns float64 ``(W (k, d), b (k,))`` tensors on that device.
+    float32 on ``xs``'s device (pass ``xs`` in float32 to spare a copy); returns float64 ``(W (k, d), b (k,))``
+    tensors on that device.
 
     >>> x = torch.tensor([[0.0], [1.0], [3.0], [4.0]]); y = torch.tensor([0, 0, 1, 1])
     >>> W, b = squared_hinge_fit(x, y, 2, mode="ovr", C=100.0)
@@ -74,7 +75,7 @@ def squared_hinge_fit(xs: torch.Tensor, y: torch.Tensor, k: int, *, mode: str = 
         theta0[k * d:] = b0.detach().double().cpu().numpy()
     if W0 is not None:
         W0, b0 = W0.to(xs.device, torch.float64), b0.to(xs.device, torch.float64)
-        F = xs @ W0.T + b0
+        F = torch.addmm(b0.to(xs.dtype), xs, W0.to(xs.dtype).T)
         margins = target * F if mode != "crammer_singer" else (F[rows, y][:, None] - F).scatter(1, y[:, None], 2.0)
         if int((margins < 1).sum()) <= stop_active:
             return W0, b0  # already close enough

@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from nnprobe.probes.margin.approx import squared_hinge_fit
-from nnprobe.probes.margin.ipm import standardise
-from nnprobe.probes.margin.workset import NEWTON_START, Multiclass, solve_working_set
+from nnprobe.probes.margin.binary import too_large
+from nnprobe.probes.margin.scaled import ScaledFeatures
+from nnprobe.probes.margin.workset import NEWTON_START, Multiclass, WorkingSetTooLarge, solve_working_set
 
 
 @dataclass
@@ -35,6 +36,8 @@ class MulticlassFit:
     n_rounds: int
     working_set_size: int  # pairs in the last working set
     support_pairs: np.ndarray | None = None  # (m, 2): sample index, rival class of each active constraint
+    exact: bool = True  # False: hard margin, certified not separable and too far for the exact solver
+    errors: int = 0     # training errors (pairs) of the squared-hinge fit that chose the first working set
 
 
 def pairwise_margins(x: torch.Tensor, y: torch.Tensor, coef: torch.Tensor, intercept: torch.Tensor) -> torch.Tensor:
@@ -64,7 +67,9 @@ def fit_crammer_singer(x: torch.Tensor, y: torch.Tensor, num_classes: int, C: fl
     ``warm_start``: a previous solution on features of the same samples (anything with ``coef`` (K, d) and
     ``intercept`` (K,), e.g. the :class:`~nnprobe.probes.margin.svm.LinearSVM` of the previous epoch; its
     ``support`` sample indices, when present, join the first working set). It only chooses where to start:
-    the solution is the same.
+    the solution is the same. Not separable under the hard margin: see ``exact`` in :class:`MulticlassFit`;
+    a soft margin whose exact solve outgrows the solver's memory bound raises
+    :class:`~nnprobe.errors.NNProbeError`.
 
     >>> x = torch.tensor([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]]); y = torch.tensor([0, 1, 2])
     >>> fit = fit_crammer_singer(x, y, 3)
@@ -73,22 +78,25 @@ def fit_crammer_singer(x: torch.Tensor, y: torch.Tensor, num_classes: int, C: fl
     """
     k = num_classes
     y = y.long().to(x.device)
-    xs, shift, scale, Cs = standardise(x, C)
+    feats = ScaledFeatures(x, C)
     W0 = b0 = None
     if warm_start is not None:
-        W0, b0 = to_standardised(warm_start, shift, scale)
+        W0, b0 = to_standardised(warm_start, feats.shift, feats.scale)
     # quasi-Newton steps on the squared hinge until few pairs are inside the margin: few enough for
     # exact Newton steps in kernel form
-    W0, b0 = squared_hinge_fit(xs, y, k, mode="crammer_singer", max_iter=approx_iter, W0=W0, b0=b0,
+    W0, b0 = squared_hinge_fit(feats.x32, y, k, mode="crammer_singer", max_iter=approx_iter, W0=W0, b0=b0,
                                stop_active=NEWTON_START)
     support = getattr(warm_start, "support", None)
-    problem = Multiclass(y, k)
-    W, b, rows, slots, alpha, margins, n_iter, rounds = solve_working_set(
-        problem, xs, W0, b0, Cs, eps=eps, max_rounds=max_rounds, max_init=max_init,
-        warm_rows=None if support is None else np.ravel(np.asarray(support)))
-    pairs = torch.stack([rows, slots], 1).cpu().numpy()
-    active = (alpha > 1e-9 * max(alpha.max(), 1e-300)) & (margins.cpu().numpy() < 1 + 1e-3)
-    coef = W.cpu().numpy() / scale
-    return MulticlassFit(coef=coef, intercept=b.cpu().numpy() - coef @ shift.cpu().numpy(),
-                         support=np.unique(pairs[active, 0]), n_iter=n_iter, n_rounds=rounds,
-                         working_set_size=len(pairs), support_pairs=pairs[active])
+    try:
+        sol = solve_working_set(Multiclass(y, k), feats, W0, b0, feats.C, eps=eps, max_rounds=max_rounds,
+                                max_init=max_init, warm_rows=None if support is None else np.ravel(np.asarray(support)),
+                                hard=C is None)
+    except WorkingSetTooLarge as exc:
+        raise too_large(C, exc, "Crammer-Singer") from None
+    pairs = torch.stack([sol.rows, sol.slots], 1).cpu().numpy()
+    active = (sol.alpha > 1e-9 * max(sol.alpha.max(initial=0.0), 1e-300)) & (sol.margins.cpu().numpy() < 1 + 1e-3)
+    coef = sol.W.cpu().numpy() / feats.scale
+    return MulticlassFit(coef=coef, intercept=sol.b.cpu().numpy() - coef @ feats.shift.cpu().numpy(),
+                         support=np.unique(pairs[active, 0]), n_iter=sol.n_iter, n_rounds=sol.n_rounds,
+                         working_set_size=len(pairs), support_pairs=pairs[active], exact=not sol.inexact,
+                         errors=sol.errors[None])

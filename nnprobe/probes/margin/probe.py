@@ -21,11 +21,7 @@ from nnprobe.errors import NNProbeError, check_finite
 from nnprobe.models import split_head
 from nnprobe.probes.margin.features import extract_features
 from nnprobe.probes.margin.result import ClassMargin, MarginResult
-from nnprobe.probes.margin.svm import LinearSVM, fit_svm
-
-
-class NotSeparableWarning(UserWarning):
-    """The training features are not linearly separable: the hard-margin comparison is approximate."""
+from nnprobe.probes.margin.svm import LinearSVM, NotSeparableWarning, fit_svm  # noqa: F401 (re-exported)
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> float:

@@ -9,6 +9,7 @@ reference used ``C=1``).
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -17,12 +18,16 @@ import torch
 
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.margin.approx import squared_hinge_fit
-from nnprobe.probes.margin.binary import SOLVERS, fit_binary
+from nnprobe.probes.margin.binary import SOLVERS, fit_binary, split_fit, too_large
 from nnprobe.probes.margin.crammer_singer import fit_crammer_singer, to_standardised
-from nnprobe.probes.margin.ipm import standardise
-from nnprobe.probes.margin.workset import NEWTON_CAP, NEWTON_START
+from nnprobe.probes.margin.scaled import U32, ScaledFeatures
+from nnprobe.probes.margin.workset import NEWTON_CAP, NEWTON_START, OneVsRest, WorkingSetTooLarge, solve_working_set
 
 MULTI_CLASS = ("ovr", "crammer_singer")
+
+
+class NotSeparableWarning(UserWarning):
+    """The training features are not linearly separable: the hard-margin comparison is approximate."""
 
 
 @dataclass
@@ -47,6 +52,7 @@ class LinearSVM:
 
     separable: bool = True  # every binary problem (ovr: each class against the rest) separated without error
     support: list = field(default_factory=list)
+    exact: bool = True      # False: hard margin on features far from separable (see fit_svm): approximate
 
     def decision_function(self, x) -> np.ndarray:
         x = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
@@ -116,6 +122,7 @@ def fit_svm(features: torch.Tensor, labels: torch.Tensor, num_classes: int | Non
         previous = None if warm_start is None else SimpleNamespace(
             coef=warm_start.coef[0], intercept=warm_start.intercept[0], support=_indices(warm_start.support))
         fit = fit_binary(features, (2.0 * labels - 1.0), C=C, solver=solver, warm_start=previous)
+        fits = [fit]
         coef, intercept = fit.coef[None, :], np.array([fit.intercept])
         n_support, rounds, support = [len(fit.support)], fit.n_rounds, [fit.support]
     elif multi_class == "ovr":
@@ -126,41 +133,77 @@ def fit_svm(features: torch.Tensor, labels: torch.Tensor, num_classes: int | Non
     else:
         fit = fit_crammer_singer(features, labels, k, C=C, warm_start=None if warm_start is None else SimpleNamespace(
             coef=warm_start.coef, intercept=warm_start.intercept, support=_indices(warm_start.support)))
+        fits = [fit]
         coef, intercept = fit.coef, fit.intercept
         n_support, rounds, support = [len(fit.support)], fit.n_rounds, [fit.support]
     svm = LinearSVM(coef=coef, intercept=intercept, mode=mode, C=C, n_support=n_support, train_error=0.0,
-                    seconds=0.0, n_rounds=rounds, support=support)
-    f = svm.decision_function(features)
+                    seconds=0.0, n_rounds=rounds, support=support, exact=all(f.exact for f in fits))
+    pred, f = _training_predictions(features, svm)
     y_np = labels.cpu().numpy()
-    svm.train_error = float((((f[:, 0] > 0).astype(np.int64) if mode == "binary" else f.argmax(1)) != y_np).mean())
+    svm.train_error = float((pred != y_np).mean())
     svm.separable = svm.train_error == 0.0
     if mode == "ovr":  # the hard margin needs each one-vs-rest problem separable, not only the argmax
         svm.separable = not bool(((f > 0) != (y_np[:, None] == np.arange(k)[None, :])).any())
     svm.seconds = time.perf_counter() - start
+    if not svm.exact:
+        rough = [f"{f.errors}" for f in fits]
+        warnings.warn(f"the training features are not linearly separable: the best soft fit leaves {', '.join(rough)} "
+                      f"training errors{' (per class)' if len(fits) > 1 else ''}, too many for an exact hard-margin "
+                      "(large-C) solve; the SVM returned is that squared-hinge fit (approximate, exact=False). Pass C "
+                      "(--C) for an exact soft margin", NotSeparableWarning, stacklevel=2)
     return svm
 
 
+def _training_predictions(features: torch.Tensor, svm: LinearSVM):
+    """Predicted classes on the training features and the decision values ``f`` (n, rows): float32 scores,
+    with every row whose argmax or signs rounding could change recomputed in float64
+    (:meth:`LinearSVM.decision_function`), so predictions and signs are those of the float64 values."""
+    x32 = features.detach().to(torch.float32)
+    W, b = torch.from_numpy(svm.coef).to(x32), torch.from_numpy(svm.intercept).to(x32)
+    F = torch.addmm(b, x32, W.T)
+    d = x32.shape[1]
+    E = (2.0 * (d + 6) * U32 * torch.linalg.vector_norm(x32, dim=1))[:, None] * torch.linalg.vector_norm(W, dim=1)[None, :]
+    E = E + 4 * U32 * (F.abs() + b.abs())
+    if svm.mode == "binary":
+        doubtful = (F.abs() <= E).any(1)
+    else:
+        top = F.argmax(1)
+        gap = F.gather(1, top[:, None]) - F
+        doubtful = ((gap <= E + E.gather(1, top[:, None])) & (gap != 0)).any(1) | (gap == 0).sum(1).gt(1)
+        if svm.mode == "ovr":
+            doubtful |= (F.abs() <= E).any(1)
+    rows = torch.nonzero(doubtful).flatten().cpu().numpy()
+    f = F.double().cpu().numpy()
+    if len(rows):
+        f[rows] = svm.decision_function(features[torch.from_numpy(rows).to(features.device)])
+    pred = (f[:, 0] > 0).astype(np.int64) if svm.mode == "binary" else f.argmax(1)
+    return pred, f
+
+
 def fit_one_vs_rest(features: torch.Tensor, labels: torch.Tensor, num_classes: int, *, C: float | None = None,
-                    solver: str = "ipm", warm_start=None) -> list:
-    """One binary SVM per class against the rest (:func:`~nnprobe.probes.margin.binary.fit_binary` each),
-    sharing one standardisation and one squared-hinge fit of all ``K`` problems (one matrix product a step)
-    that starts each exact solve; ``warm_start``: a previous one-vs-rest :class:`LinearSVM`.
+                    solver: str = "ipm", warm_start=None, eps: float = 1e-4, max_rounds: int = 50) -> list:
+    """One binary SVM per class against the rest (each the problem of
+    :func:`~nnprobe.probes.margin.binary.fit_binary`), solved together: one standardisation, one squared-hinge
+    fit of all ``K`` problems, and every pass over the points one ``(n, d) x (d, K)`` product for all classes
+    (:class:`~nnprobe.probes.margin.workset.OneVsRest`); each class's dual is solved on its own.
+    ``warm_start``: a previous one-vs-rest :class:`LinearSVM`. Returns a list of ``BinaryFit``.
 
     >>> x = torch.tensor([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]]); y = torch.tensor([0, 1, 2])
     >>> [round(float(f.coef @ np.array([4.0, 0.0]) + f.intercept), 3) for f in fit_one_vs_rest(x, y, 3)]
     [-1.0, 1.0, -1.0]
     """
     labels = labels.long().to(features.device)
-    standardised = standardise(features, C)
-    xs, shift, scale, _ = standardised
+    feats = ScaledFeatures(features, C)
     W0 = b0 = None
     if warm_start is not None:
-        W0, b0 = to_standardised(warm_start, shift, scale)
-    W0, b0 = squared_hinge_fit(xs, labels, num_classes, mode="ovr", W0=W0, b0=b0,
+        W0, b0 = to_standardised(warm_start, feats.shift, feats.scale)
+    W0, b0 = squared_hinge_fit(feats.x32, labels, num_classes, mode="ovr", W0=W0, b0=b0,
                                stop_active=NEWTON_START * num_classes, plateau_cap=NEWTON_CAP * num_classes)
-    coef0 = (W0 / scale).cpu().numpy()
-    intercept0 = b0.cpu().numpy() - coef0 @ shift.cpu().numpy()
-    sup = list(getattr(warm_start, "support", None) or [None] * num_classes)
-    return [fit_binary(features, torch.where(labels == c, 1.0, -1.0), C=C, solver=solver, standardised=standardised,
-                       warm_start=SimpleNamespace(coef=coef0[c], intercept=intercept0[c], support=sup[c]))
-            for c in range(num_classes)]
+    problem = OneVsRest(labels, num_classes)
+    sup = getattr(warm_start, "support", None)
+    try:
+        sol = solve_working_set(problem, feats, W0, b0, feats.C, how=solver, eps=eps, max_rounds=max_rounds,
+                                warm_rows=list(sup) if sup else None, hard=C is None)
+    except WorkingSetTooLarge as exc:
+        raise too_large(C, exc, "one-vs-rest") from None
+    return [split_fit(sol, feats, c, problem.t[:, c], row=c) for c in range(num_classes)]

@@ -17,6 +17,8 @@ one label; Crammer-Singer: a rival class ``k``), with margin ``e_p . (W x_i + b)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from scipy.linalg import LinAlgError, cho_factor, cho_solve, qr
@@ -27,17 +29,26 @@ from nnprobe.probes.margin.smo import smo_solve
 INF = float("inf")
 NEWTON_START = 800  # start the exact squared-hinge Newton steps with at most this many active constraints
 NEWTON_CAP = 4000    # and stop them beyond this many (an O(N^3) solve each)
+MAX_ENTRIES = 2 ** 24  # the exact solve never forms a matrix of more entries (128 MB in float64)
+HARD_ERRORS = 512      # hard margin: a part certified not separable with more violators is not solved exactly
 
 
 class Multiclass:
     """Crammer-Singer constraints: slot ``k`` of sample ``i`` is ``f_y(x_i) - f_k(x_i) >= 1`` (``k != y``)."""
 
+    independent = False
+
     def __init__(self, y: torch.Tensor, k: int):
         self.y, self.k, self.slots, self.rows_out = y, k, k, k
 
-    def margins(self, F: torch.Tensor) -> torch.Tensor:
-        own = F.gather(1, self.y[:, None])
-        return (own - F).scatter(1, self.y[:, None], INF)
+    def margins(self, F: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        y = self.y if rows is None else self.y[rows]
+        own = F.gather(1, y[:, None])
+        return (own - F).scatter(1, y[:, None], INF)
+
+    def bound(self, E: torch.Tensor) -> torch.Tensor:
+        """A bound on the error of :meth:`margins` from a bound ``E`` on the error of ``F``."""
+        return E + E.gather(1, self.y[:, None])
 
     def coefs(self, rows: np.ndarray, slots: np.ndarray) -> np.ndarray:
         E = np.zeros((len(rows), self.k))
@@ -55,11 +66,17 @@ class Multiclass:
 class Binary:
     """One constraint per sample: ``y_i (w . x_i + b) >= 1`` with ``y`` in {-1, +1}."""
 
+    independent = False
+
     def __init__(self, y: torch.Tensor):
         self.y, self.slots, self.rows_out = y.double(), 1, 1
 
-    def margins(self, F: torch.Tensor) -> torch.Tensor:
-        return self.y[:, None] * F
+    def margins(self, F: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        y = self.y if rows is None else self.y[rows]
+        return y.to(F.dtype)[:, None] * F
+
+    def bound(self, E: torch.Tensor) -> torch.Tensor:
+        return E
 
     def coefs(self, rows: np.ndarray, slots: np.ndarray) -> np.ndarray:
         return self.y.cpu().numpy()[rows][:, None]
@@ -69,6 +86,30 @@ class Binary:
 
     def centre(self, W: np.ndarray, b: np.ndarray):
         return W, b
+
+
+class OneVsRest:
+    """``k`` independent binary problems at once: slot ``c`` of sample ``i`` is ``t_ic f_c(x_i) >= 1`` with
+    ``t_ic = +1`` for ``y_i = c`` and ``-1`` otherwise. The passes over all points (squared-hinge steps,
+    margin checks) are one ``(n, d) x (d, k)`` product for all classes; each class's dual is solved alone."""
+
+    independent = True
+
+    def __init__(self, y: torch.Tensor, k: int):
+        self.k, self.slots, self.rows_out = k, k, k
+        self.t = torch.where(y[:, None] == torch.arange(k, device=y.device)[None, :], 1.0, -1.0).double()
+
+    def margins(self, F: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        return (self.t if rows is None else self.t[rows]).to(F.dtype) * F
+
+    def bound(self, E: torch.Tensor) -> torch.Tensor:
+        return E
+
+    def block(self, c: int) -> Binary:
+        return Binary(self.t[:, c])
+
+    def links(self, rows: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
+        return slots * 2 + (self.t[rows, slots] > 0).long()  # both signs of every class
 
 
 def _independent_columns(E: np.ndarray) -> np.ndarray:
@@ -81,45 +122,96 @@ def _independent_columns(E: np.ndarray) -> np.ndarray:
     return free
 
 
-def kernel_solve(problem, xs: torch.Tensor, rows: torch.Tensor, slots: torch.Tensor, C: float, how: str = "ipm",
+def kernel_solve(problem, feats, rows: torch.Tensor, slots: torch.Tensor, C: float, how: str = "ipm",
                  alpha0: np.ndarray | None = None, eps: float = 1e-4):
     """Solve the SVM on the constraints ``(rows, slots)``; return ``(W, b, alpha, n_iter)`` (NumPy float64).
 
     ``how``: ``"ipm"`` (the dual with ``0 <= alpha``, per-sample sum ``<= C``), ``"smo"`` (binary only), or
     ``"l2"`` (the squared hinge ``C sum (1 - margin)^2`` with every given constraint active: one linear
-    system, the Newton step of step 1).
+    system, the Newton step of step 1). Never forms a matrix of more than :data:`MAX_ENTRIES` entries: the
+    kernel form (``N x N``) up to ``N = p`` (``p`` = rows of ``W`` times ``d``), the Woodbury form
+    (``N x p``) beyond.
     """
     samples, loc = torch.unique(rows, return_inverse=True)
-    xw = xs[samples].cpu().numpy()
+    xw = feats.rows(samples).cpu().numpy()
     loc = loc.cpu().numpy()
     E = problem.coefs(rows.cpu().numpy(), slots.cpu().numpy())
-    gram = xw @ xw.T
-    Q = gram[np.ix_(loc, loc)] * (E @ E.T)
+    if entries(len(E), E.shape[1] * xw.shape[1]) > MAX_ENTRIES:
+        raise WorkingSetTooLarge(len(E))
     free = _independent_columns(E)
     Ef = E[:, free]
-    if how == "l2":  # [Q + I/2C, Ef; Ef^T, 0] [alpha; lam] = [1; 0], through the Schur complement of Q + I/2C
-        Q[np.diag_indices(len(Q))] += 1.0 / (2 * C)
-        rhs = np.column_stack([np.ones(len(Q)), Ef])
-        try:
-            sol = cho_solve(cho_factor(Q, lower=True, check_finite=False), rhs, check_finite=False)
-        except LinAlgError:
-            sol = np.linalg.lstsq(Q, rhs, rcond=None)[0]
-        lam = np.linalg.lstsq(Ef.T @ sol[:, 1:], Ef.T @ sol[:, 0], rcond=None)[0]
-        alpha, it = sol[:, 0] - sol[:, 1:] @ lam, 1
-    elif how == "smo":
-        alpha, bb, it = smo_solve(Q * (E[:, 0][:, None] * E[:, 0][None, :]), E[:, 0], C, alpha0, eps=eps)
-        lam = np.array([bb])
-    elif len(E) > E.shape[1] * xw.shape[1]:  # more constraints than Kesler columns: Woodbury on Z = e_p (x) x_i
+    if how == "ipm" and len(E) > E.shape[1] * xw.shape[1]:  # more constraints than Kesler columns: Woodbury
         Z = (E[:, :, None] * xw[loc][:, None, :]).reshape(len(E), -1)
         alpha, lam, it = solve_qp(Z, Ef.T, C=C, groups=loc)
     else:
-        alpha, lam, it = solve_qp(None, Ef.T, C=C, groups=loc, Q=Q)
+        gram = xw @ xw.T
+        Q = gram[np.ix_(loc, loc)]
+        del gram
+        Q *= E @ E.T
+        if how == "l2":  # [Q + I/2C, Ef; Ef^T, 0] [alpha; lam] = [1; 0], through the Schur complement of Q + I/2C
+            Q[np.diag_indices(len(Q))] += 1.0 / (2 * C)
+            rhs = np.column_stack([np.ones(len(Q)), Ef])
+            try:
+                sol = cho_solve(cho_factor(Q, lower=True, overwrite_a=True, check_finite=False), rhs, check_finite=False)
+            except LinAlgError:
+                sol = np.linalg.lstsq(Q, rhs, rcond=None)[0]
+            lam = np.linalg.lstsq(Ef.T @ sol[:, 1:], Ef.T @ sol[:, 0], rcond=None)[0]
+            alpha, it = sol[:, 0] - sol[:, 1:] @ lam, 1
+        elif how == "smo":
+            alpha, bb, it = smo_solve(Q * (E[:, 0][:, None] * E[:, 0][None, :]), E[:, 0], C, alpha0, eps=eps)
+            lam = np.array([bb])
+        else:
+            alpha, lam, it = solve_qp(None, Ef.T, C=C, groups=loc, Q=Q)
     B = np.zeros((len(samples), E.shape[1]))
     np.add.at(B, loc, alpha[:, None] * E)
     b = np.zeros(E.shape[1])
     b[free] = lam
     W, b = problem.centre(B.T @ xw, b)
     return W, b, alpha, it
+
+
+class WorkingSetTooLarge(Exception):
+    """The exact solve would form a matrix beyond :data:`MAX_ENTRIES` entries."""
+
+    def __init__(self, size: int):
+        super().__init__(f"{size} constraints")
+        self.size = size
+
+
+def entries(n_constraints: int, p: int) -> int:
+    """Entries of the largest matrix the exact solve forms for ``n_constraints`` and ``p`` Kesler columns."""
+    return n_constraints * min(n_constraints, p)
+
+
+def _groups(problem):
+    """The independent parts of a problem: ``None`` (one problem) or each class of a one-vs-rest problem."""
+    return list(range(problem.k)) if problem.independent else [None]
+
+
+def _part(a: torch.Tensor, g):
+    return a if g is None else a[:, g:g + 1]
+
+
+def solve_parts(problem, feats, rows, slots, C, how="ipm", alpha0=None, eps=1e-4, cache=None, parts=None):
+    """:func:`kernel_solve` on the whole problem, or on each class of a one-vs-rest problem (``parts``: the
+    classes to solve, the others taken from ``cache``, which keeps each class's last solution)."""
+    if not problem.independent:
+        return kernel_solve(problem, feats, rows, slots, C, how, alpha0, eps)
+    W, b = np.zeros((problem.k, feats.d)), np.zeros(problem.k)
+    alpha, total = np.zeros(len(rows)), 0
+    for c in range(problem.k):
+        sel = (slots == c).cpu().numpy()
+        if parts is not None and c not in parts and c in cache:
+            W[c], b[c], a = cache[c]
+        else:
+            r = rows[torch.from_numpy(sel).to(rows.device)]
+            Wc, bc, a, it = kernel_solve(problem.block(c), feats, r, torch.zeros_like(r), C, how,
+                                         None if alpha0 is None else alpha0[sel], eps)
+            W[c], b[c], total = Wc[0], bc[0], total + it
+            if cache is not None:
+                cache[c] = (W[c], b[c], a)
+        alpha[sel] = a
+    return W, b, alpha, total
 
 
 def _lowest(values: torch.Tensor, mask: torch.Tensor, count: int) -> torch.Tensor:
@@ -133,6 +225,7 @@ def _lowest(values: torch.Tensor, mask: torch.Tensor, count: int) -> torch.Tenso
 def _line_search(W, D, M0, dM, C: float) -> float:
     """Exact minimiser over ``t`` in [0, 1] of ``1/2 |W + t D|^2 + C sum max(0, 1 - M0 - t dM)^2`` (convex,
     piecewise quadratic): safeguarded Newton on the derivative."""
+    M0, dM = M0.double(), dM.double()
     wd, dd = float((W * D).sum()), float((D * D).sum())
     lo, hi, t = 0.0, 1.0, 1.0
     for _ in range(50):
@@ -151,78 +244,225 @@ def _line_search(W, D, M0, dM, C: float) -> float:
     return t
 
 
-def squared_hinge_newton(problem, xs: torch.Tensor, W: torch.Tensor, b: torch.Tensor, C: float = 1.0,
+def squared_hinge_newton(problem, feats, W: torch.Tensor, b: torch.Tensor, C: float = 1.0,
                          max_iter: int = 30, cap: int = NEWTON_CAP, settle: float = 0.05):
-    """Newton steps on ``1/2 |W|^2 + C sum max(0, 1 - margin)^2`` from ``(W, b)``; stops when the active
-    set repeats (then the step lands on the exact optimum) or changes by at most a fraction ``settle``
-    (close enough to choose a working set), or would exceed ``cap`` constraints."""
-    F = xs @ W.T + b
-    previous = None
+    """Newton steps on ``1/2 |W|^2 + C sum max(0, 1 - margin)^2`` from ``(W, b)``, each independent part (one
+    class of a one-vs-rest problem) on its own; a part stops when its active set repeats (then the step
+    landed on the exact optimum) or changes by at most a fraction ``settle`` (close enough to choose a
+    working set), or would exceed ``cap`` constraints. Margins in float32 (they only choose)."""
+    W, b = W.clone(), b.clone()
+    F, _ = feats.scores(W, b)
+    groups = _groups(problem)
+    previous, done = [None] * len(groups), [False] * len(groups)
     for _ in range(max_iter):
         M = problem.margins(F)
         active = M < 1
-        count = int(active.sum())
-        if count == 0 or count > cap:
+        todo = []
+        for j, g in enumerate(groups):
+            if done[j]:
+                continue
+            act = _part(active, g)
+            count = int(act.sum())
+            if count == 0 or count > cap:
+                done[j] = True
+                continue
+            rows, slots = torch.nonzero(act, as_tuple=True)
+            key = (rows * problem.slots + slots).cpu().numpy()
+            if previous[j] is not None and (np.array_equal(key, previous[j]) or
+                                            len(np.setxor1d(key, previous[j])) <= settle * len(key)):
+                done[j] = True  # the same active set (the step landed on the optimum), or nearly
+                continue
+            previous[j] = key
+            todo.append(g)
+        if not todo:
             break
         rows, slots = torch.nonzero(active, as_tuple=True)
-        key = rows * problem.slots + slots
-        if previous is not None and (torch.equal(key, previous) or
-                                     len(np.setxor1d(key.cpu().numpy(), previous.cpu().numpy())) <= settle * len(key)):
-            break  # the same active set (the step landed on the optimum), or nearly: close enough to rank by
-        previous = key
-        W2, b2, _, _ = kernel_solve(problem, xs, rows, slots, C, "l2")
-        W2, b2 = torch.from_numpy(W2).to(xs.device), torch.from_numpy(b2).to(xs.device)
-        F2 = xs @ W2.T + b2
+        keep = torch.isin(slots, torch.tensor(todo, device=slots.device)) if problem.independent else None
+        if keep is not None:
+            rows, slots = rows[keep], slots[keep]
+        W2, b2, _, _ = solve_parts(problem, feats, rows, slots, C, "l2", cache={}, parts=set(todo))
+        W2, b2 = torch.from_numpy(W2).to(W.device), torch.from_numpy(b2).to(W.device)
+        if problem.independent:  # the parts not stepped stay where they are
+            idle = torch.tensor([c not in todo for c in range(problem.k)], device=W.device)
+            W2[idle], b2[idle] = W[idle], b[idle]
+        F2, _ = feats.scores(W2, b2)
         M2 = problem.margins(F2)
-        near = (M < 1) | (M2 < 1)
-        t = _line_search(W, W2 - W, M[near], M2[near] - M[near], C)
-        W, b, F = W + t * (W2 - W), b + t * (b2 - b), F + t * (F2 - F)
+        t = torch.zeros(F.shape[1], dtype=torch.float64, device=W.device)
+        for g in todo:
+            near = (_part(M, g) < 1) | (_part(M2, g) < 1)
+            wr = slice(None) if g is None else slice(g, g + 1)
+            t[wr] = _line_search(W[wr], W2[wr] - W[wr], _part(M, g)[near], (_part(M2, g) - _part(M, g))[near], C)
+        W, b = W + t[:, None] * (W2 - W), b + t * (b2 - b)
+        F = F + t.float()[None, :] * (F2 - F)
     return W, b, F
 
 
-def solve_working_set(problem, xs: torch.Tensor, W: torch.Tensor, b: torch.Tensor, C: float, *, how: str = "ipm",
+def exact_margins(problem, feats, W: torch.Tensor, b: torch.Tensor, below: float):
+    """All margins (n, slots), exact (float64) wherever the float32 check cannot show them ``>= below``.
+
+    Returns ``(M, F)``: ``F`` the float32 scores, ``M`` float64 with every row that has a margin possibly below
+    ``below`` recomputed from the exact rows (so ``M < below`` is the float64 answer)."""
+    F, E = feats.scores(W, b)
+    M = problem.margins(F).double()
+    doubtful = torch.nonzero(((M - problem.bound(E).double()) < below).any(1)).flatten()
+    if doubtful.numel():
+        M[doubtful] = problem.margins(feats.rows(doubtful) @ W.T + b, doubtful)
+    return M, F
+
+
+def solve_working_set(problem, feats, W: torch.Tensor, b: torch.Tensor, C: float, *, how: str = "ipm",
                       eps: float = 1e-4, init_size: int = 64, max_init: int = 4000, max_rounds: int = 100,
-                      shrink: float = 0.25, l2_C: float = 100.0, warm_rows=None):
+                      shrink: float = 0.25, l2_C: float = 100.0, warm_rows=None, hard: bool = False):
     """Exact SVM on all constraints from a first classifier ``(W, b)`` (standardised coordinates).
 
-    Returns ``(W, b, rows, slots, alpha, margins of (rows, slots), n_iter, n_rounds)``.
+    ``hard``: the hard margin (``C`` a large stand-in). Then a part whose squared-hinge fit leaves more than
+    :data:`HARD_ERRORS` training errors, or whose working set outgrows :data:`MAX_ENTRIES`, is not separable
+    and is not solved exactly (each such part keeps the squared-hinge fit); with a finite ``C`` an oversized
+    working set raises :class:`WorkingSetTooLarge`. Returns a :class:`Solution`.
     """
-    W, b, F = squared_hinge_newton(problem, xs, W, b, C=l2_C)
-    M = problem.margins(F)
-    # the smallest-margin constraints, twice as many as the squared-hinge fit has inside the margin, the
-    # closest constraint of every link (each class's intercept tied), a warm start's support vectors
-    size = min(max(2 * int((M < 1).sum()), init_size), max_init)
+    W, b, F = squared_hinge_newton(problem, feats, W, b, C=l2_C)
+    W_l2, b_l2 = W.clone(), b.clone()
+    M = problem.margins(F).double()
+    groups = _groups(problem)
+    inexact: set = set()
+    errors = {g: int((_part(M, g) < 0).sum()) for g in groups}
     in_ws = torch.zeros_like(M, dtype=torch.bool)
-    in_ws.view(-1)[_lowest(M, torch.isfinite(M), size)] = True
-    finite_rows, finite_slots = torch.nonzero(torch.isfinite(M), as_tuple=True)
-    _keep_closest_links(problem, in_ws, finite_rows, finite_slots, M[finite_rows, finite_slots])
-    if warm_rows is not None and len(warm_rows):
-        i = torch.as_tensor(np.asarray(warm_rows), dtype=torch.long, device=xs.device)
-        in_ws[i, M[i].argmin(1)] = True
-    add = max(256, size // 2)
+    finite = torch.isfinite(M)
+    for g in groups:
+        if g in inexact:
+            continue
+        # the smallest-margin constraints, twice as many as the squared-hinge fit has inside the margin
+        size = min(max(2 * int((_part(M, g) < 1).sum()), init_size), max_init)
+        if hard and errors[g] > HARD_ERRORS:  # likely not separable: start small, let the duals tell
+            size = min(size, 2 * HARD_ERRORS)
+        idx = _lowest(_part(M, g), _part(finite, g), size)
+        sub = torch.zeros_like(_part(in_ws, g))
+        sub.view(-1)[idx] = True
+        if g is None:
+            in_ws |= sub
+        else:
+            in_ws[:, g] |= sub[:, 0]
+    live = [g for g in groups if g not in inexact]
+    slot_live = torch.zeros(problem.slots, dtype=torch.bool, device=M.device)
+    for g in live:
+        slot_live[slice(None) if g is None else g] = True
+    finite_rows, finite_slots = torch.nonzero(finite & slot_live[None, :], as_tuple=True)
+    if len(finite_rows):  # the closest constraint of every link (each class's intercept tied)
+        _keep_closest_links(problem, in_ws, finite_rows, finite_slots, M[finite_rows, finite_slots])
+    _add_warm(problem, in_ws, M, warm_rows, slot_live)
+    add = {g: max(256, int(_part(in_ws, g).sum()) // 2) for g in live}
     alpha = prev_key = None
+    cache: dict = {}
     total_iter = rounds = 0
-    while True:
+    todo = set(live)
+    while live:
         rounds += 1
-        rows, slots = torch.nonzero(in_ws, as_tuple=True)
+        rows, slots = torch.nonzero(in_ws & slot_live[None, :], as_tuple=True)
         alpha0 = _carry(alpha, prev_key, rows, slots, problem) if how == "smo" and alpha is not None else None
-        Wn, bn, alpha, it = kernel_solve(problem, xs, rows, slots, C, how, alpha0, eps)
+        try:
+            Wn, bn, alpha, it = solve_parts(problem, feats, rows, slots, C, how, alpha0, eps, cache, todo)
+        except WorkingSetTooLarge:
+            if not hard:
+                raise
+            if not problem.independent:
+                inexact, live = set(groups), []
+                break
+            for g in todo:  # solve the parts one by one: only those that outgrow the bound give up
+                rows_g = rows[slots == g]
+                if entries(len(rows_g), feats.d) > MAX_ENTRIES:
+                    inexact.add(g)
+                    slot_live[g] = False
+            live = [g for g in live if g not in inexact]
+            todo = todo - inexact
+            alpha = None
+            continue
         total_iter += it
-        W, b = torch.from_numpy(Wn).to(xs.device), torch.from_numpy(bn).to(xs.device)
-        M = problem.margins(xs @ W.T + b)
-        cand = _lowest(M, (~in_ws) & (M < 1 - eps), add)
-        if cand.numel() == 0 or rounds >= max_rounds:
+        Wt, bt = torch.from_numpy(Wn).to(W.device), torch.from_numpy(bn).to(W.device)
+        for g in live:
+            wr = slice(None) if g is None else slice(g, g + 1)
+            W[wr], b[wr] = Wt[wr], bt[wr]
+        M, _ = exact_margins(problem, feats, W, b, 1 - eps)
+        todo = set()
+        cands = []
+        for g in live:
+            outside = ~_part(in_ws, g) & (_part(M, g) < 1 - eps)
+            if hard and int(outside.sum()) > HARD_ERRORS and _at_bound(alpha, slots, g, C):
+                inexact.add(g)  # certified not separable (a dual at the bound), and far from solved
+                continue
+            cand = _lowest(_part(M, g), outside, add[g])
+            if cand.numel():
+                todo.add(g)
+                cands.append((g, cand))
+        if inexact and (not problem.independent or len(inexact) == len(groups)):
+            break
+        for g in inexact:
+            if g is not None:
+                slot_live[g] = False
+        live = [g for g in live if g not in inexact]
+        if not todo or rounds >= max_rounds:
             break
         # drop constraints well outside the margin (zero duals at the working-set optimum: complementary
-        # slackness), keeping the closest constraint of every link
+        # slackness) of the parts that change, keeping the closest constraint of every link
         pm = M[rows, slots]
-        drop = pm >= 1 + shrink
+        drop = (pm >= 1 + shrink) & (torch.isin(slots, torch.tensor(sorted(todo), device=slots.device))
+                                     if problem.independent else True)
         in_ws[rows[drop], slots[drop]] = False
         _keep_closest_links(problem, in_ws, rows, slots, pm)
-        in_ws.view(-1)[cand] = True
+        for g, cand in cands:
+            if g is None:
+                in_ws.view(-1)[cand] = True
+            else:
+                in_ws[cand, g] = True
+            add[g] = min(2 * add[g], 8192)
         prev_key = (rows * problem.slots + slots).cpu().numpy()
-        add = min(2 * add, 8192)
-    return W, b, rows, slots, alpha, M[rows, slots], total_iter, rounds
+    for g in inexact:  # not separable beyond the bound: the squared-hinge fit stands
+        wr = slice(None) if g is None else slice(g, g + 1)
+        W[wr], b[wr] = W_l2[wr], b_l2[wr]
+    rows, slots = torch.nonzero(in_ws & slot_live[None, :], as_tuple=True)
+    if alpha is None or len(alpha) != len(rows):
+        alpha = np.zeros(len(rows))
+    margins = problem.margins(feats.rows(rows) @ W.T + b, rows)[torch.arange(len(rows)), slots] if len(rows) else \
+        torch.zeros(0, dtype=torch.float64)
+    return Solution(W, b, rows, slots, alpha, margins, total_iter, rounds, sorted(inexact, key=lambda g: -1 if g is None else g),
+                    errors)
+
+
+@dataclass
+class Solution:
+    """What :func:`solve_working_set` found (standardised coordinates)."""
+
+    W: torch.Tensor
+    b: torch.Tensor
+    rows: torch.Tensor      # the last working set: sample and slot of each constraint
+    slots: torch.Tensor
+    alpha: np.ndarray       # its duals
+    margins: torch.Tensor   # its exact margins
+    n_iter: int
+    n_rounds: int
+    inexact: list           # parts not solved exactly (hard margin, not separable): None (the whole problem) or classes
+    errors: dict            # training errors (constraints with margin < 0) of the squared-hinge fit, per part
+
+
+def _at_bound(alpha, slots, g, C: float) -> bool:
+    """Whether a dual of part ``g`` reached (half) the stand-in bound of the hard margin: no hard margin of at
+    least about ``1 / sqrt(C)`` (normalised) separates even the working set, let alone all points."""
+    a = alpha if g is None else alpha[(slots == g).cpu().numpy()]
+    return a.size > 0 and float(a.max()) > 0.5 * C
+
+
+def _add_warm(problem, in_ws, M, warm_rows, slot_live):
+    """A warm start's support vectors join the first working set (per class for one-vs-rest)."""
+    if warm_rows is None:
+        return
+    per_class = problem.independent
+    for c, r in (enumerate(warm_rows) if per_class else [(None, warm_rows)]):
+        if r is None or len(r) == 0 or (per_class and not bool(slot_live[c])):
+            continue
+        i = torch.as_tensor(np.asarray(r), dtype=torch.long, device=M.device)
+        if per_class:
+            in_ws[i, c] = True
+        else:
+            in_ws[i, M[i].argmin(1)] = True
 
 
 def _keep_closest_links(problem, in_ws, rows, slots, margins):
