@@ -17,13 +17,12 @@ import torch
 from nnprobe.probes.margin.ipm import HARD_C
 
 U32 = 2.0 ** -24  # unit roundoff of float32
-CHUNK = 8192
 
 
 class ScaledFeatures:
     """``(x - shift) / scale`` (``shift`` the mean, ``scale`` the RMS norm of the centred rows) of ``x`` (n, d).
 
-    ``x32``: the float32 copy; ``norms``: float64 row norms; ``C``: the SVM constant on these coordinates
+    ``x32``: the float32 copy; ``norms``: its row norms; ``C``: the SVM constant on these coordinates
     (``None``, the hard margin, becomes :data:`~nnprobe.probes.margin.ipm.HARD_C`).
 
     >>> f = ScaledFeatures(torch.tensor([[0.0, 0.0], [2.0, 0.0]]), 1.0)
@@ -34,18 +33,15 @@ class ScaledFeatures:
     def __init__(self, x: torch.Tensor, C: float | None):
         n, d = x.shape
         self.x, self.n, self.d = x, n, d
-        self.shift = x.sum(0, dtype=torch.float64) / max(n, 1)
-        self.x32 = torch.empty((n, d), dtype=torch.float32, device=x.device)
-        self.norms = torch.empty(n, dtype=torch.float64, device=x.device)
-        total = 0.0
-        for i in range(0, n, CHUNK):  # float64 a chunk at a time: never a float64 copy of the whole data
-            xc = x[i:i + CHUNK].to(torch.float64) - self.shift
-            total += float((xc * xc).sum())
-            self.norms[i:i + CHUNK] = torch.linalg.vector_norm(xc, dim=1)
-            self.x32[i:i + CHUNK] = xc
-        self.scale = math.sqrt(total / max(n, 1)) or 1.0
+        # float32 throughout (no float64 copy of the data); any shift and scale define the same SVM problem (the
+        # intercept is free), and the rounding of x32 against the exact rows is part of the bound in `scores`
+        self.shift = x.mean(0, dtype=torch.float32).to(torch.float64)
+        self.x32 = x.to(torch.float32) - self.shift.to(torch.float32)
+        norms = torch.linalg.vector_norm(self.x32, dim=1)
+        self.scale = math.sqrt(float((norms.double() ** 2).sum()) / max(n, 1)) or 1.0
         self.x32.div_(self.scale)
-        self.norms.div_(self.scale)
+        self.norms = norms.div_(self.scale)
+        self.shift_norm = float(torch.linalg.vector_norm(self.shift)) / self.scale
         self.C = HARD_C if C is None else C * self.scale * self.scale
 
     def rows(self, idx: torch.Tensor) -> torch.Tensor:
@@ -55,12 +51,14 @@ class ScaledFeatures:
     def scores(self, W: torch.Tensor, b: torch.Tensor):
         """``F = x W^T + b`` in float32 (n, k) and a bound ``E`` with ``|F - F_exact| <= E`` elementwise.
 
-        The bound: the float32 inner product of ``d`` terms errs by at most ``gamma_d sum |x_j w_j|`` (``<=
-        gamma_d |x| |w|``), plus the rounding of ``x``, ``w`` and ``b`` to float32; doubled for safety.
+        The bound: each entry of ``x32`` errs from the exact row by at most ``u (|shift_j| / scale + 3 |x_j|)``
+        (``u`` the float32 unit roundoff; centring and scaling in float32), the float32 inner product of ``d``
+        terms by at most ``gamma_d sum |x_j w_j| <= gamma_d |x| |w|``, plus the rounding of ``w`` and ``b``;
+        doubled for safety.
         """
         W32, b32 = W.to(torch.float32), b.to(torch.float32)
         F = torch.addmm(b32, self.x32, W32.T)
         wn = torch.linalg.vector_norm(W.to(torch.float64), dim=1).to(torch.float32)
-        g = 2.0 * (self.d + 6) * U32
-        E = (g * self.norms.to(torch.float32))[:, None] * wn[None, :] + 4 * U32 * (F.abs() + b32.abs())
+        xe = 2.0 * U32 * ((self.d + 8) * 1.01 * self.norms + self.shift_norm)
+        E = xe[:, None] * wn[None, :] + 4 * U32 * (F.abs() + b32.abs())
         return F, E

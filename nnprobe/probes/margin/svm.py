@@ -21,7 +21,7 @@ from nnprobe.probes.margin.approx import squared_hinge_fit
 from nnprobe.probes.margin.binary import SOLVERS, fit_binary, split_fit, too_large
 from nnprobe.probes.margin.crammer_singer import fit_crammer_singer, to_standardised
 from nnprobe.probes.margin.scaled import U32, ScaledFeatures
-from nnprobe.probes.margin.workset import NEWTON_CAP, NEWTON_START, OneVsRest, WorkingSetTooLarge, solve_working_set
+from nnprobe.probes.margin.workset import NEWTON_CAP, OVR_START, OneVsRest, WorkingSetTooLarge, solve_working_set
 
 MULTI_CLASS = ("ovr", "crammer_singer")
 
@@ -198,7 +198,7 @@ def fit_one_vs_rest(features: torch.Tensor, labels: torch.Tensor, num_classes: i
     if warm_start is not None:
         W0, b0 = to_standardised(warm_start, feats.shift, feats.scale)
     W0, b0 = squared_hinge_fit(feats.x32, labels, num_classes, mode="ovr", W0=W0, b0=b0,
-                               stop_active=NEWTON_START * num_classes, plateau_cap=NEWTON_CAP * num_classes)
+                               stop_active=OVR_START * num_classes, plateau_cap=NEWTON_CAP * num_classes)
     problem = OneVsRest(labels, num_classes)
     sup = getattr(warm_start, "support", None)
     try:

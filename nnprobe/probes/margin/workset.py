@@ -27,7 +27,8 @@ from nnprobe.probes.margin.ipm import solve_qp
 from nnprobe.probes.margin.smo import smo_solve
 
 INF = float("inf")
-NEWTON_START = 800  # start the exact squared-hinge Newton steps with at most this many active constraints
+NEWTON_START = 400  # start the exact squared-hinge Newton steps with at most this many active constraints
+OVR_START = 100     # one-vs-rest: this many per class (each class's steps are solved alone)
 NEWTON_CAP = 4000    # and stop them beyond this many (an O(N^3) solve each)
 MAX_ENTRIES = 2 ** 24  # the exact solve never forms a matrix of more entries (128 MB in float64)
 HARD_ERRORS = 512      # hard margin: a part certified not separable with more violators is not solved exactly
@@ -201,6 +202,8 @@ def solve_parts(problem, feats, rows, slots, C, how="ipm", alpha0=None, eps=1e-4
     alpha, total = np.zeros(len(rows)), 0
     for c in range(problem.k):
         sel = (slots == c).cpu().numpy()
+        if not sel.any():  # a class given up (or stepped no more): nothing to solve
+            continue
         if parts is not None and c not in parts and c in cache:
             W[c], b[c], a = cache[c]
         else:
