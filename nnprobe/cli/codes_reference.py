@@ -107,6 +107,15 @@ def reproduce_codes_reference(quick: bool, out: Path, data: str, data_dir, devic
         report.figure(ref.plot_width(width, out / "reference_width.png", own=own),
                       "Reference protocol (solid, bands over seeds), He et al. (crosses), nnprobe's protocol (dashed)")
         report.table(width, ["width", "seeds", *keys], floatfmt=".3f", labels=labels)
+        offsets = ref.width_offset_rows(width)
+        if offsets:
+            ratios = sorted(r["ratio"] for r in offsets)
+            report.heading("Where the reference's values sit on nnprobe's curves", level=3)
+            report.text("For each reference value on the steep part of the curves, the width at which nnprobe's "
+                        "curve (linear between measured widths) takes that value. Ratio "
+                        f"median {ratios[len(ratios) // 2]:.2f} (range {ratios[0]:.2f}-{ratios[-1]:.2f}): "
+                        "below 1, the authors' networks behave like narrower nnprobe networks.")
+            report.table(offsets, floatfmt=".2f")
     else:
         report.text(skipped)
     report.heading("nnprobe's own protocol at the same widths", level=3)

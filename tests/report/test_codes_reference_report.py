@@ -33,3 +33,15 @@ def test_width_table_and_verdicts_follow_the_tolerance(tmp_path):
                  ref.plot_samples([{"width": 40, "train_first": 10, "redundancy_ratio_test": 0.7,
                                     "knn_test_accuracy": 0.1}], tmp_path / "s.png")):
         assert path.stat().st_size > 1000
+
+
+def test_width_offsets_find_where_the_reference_sits_on_our_curve():
+    # nnprobe's curves: the reference's values, reached at 1.25x the reference's widths (linear in between)
+    ours = []
+    for width, values in ref.REFERENCE_WIDTH.items():
+        ours.append({"width": width * 1.25, **dict(zip(ref.WIDTH_KEYS, values))})
+    offsets = ref.width_offset_rows(ours)
+    assert offsets and all(r["ratio"] == pytest.approx(1.25) for r in offsets)
+    assert {r["column"] for r in offsets} == {"RR train", "RR test", "9-NN", "log. reg."}   # no K-Means
+    assert all(0.02 < r["reference value"] < 0.98 for r in offsets if r["column"].startswith("RR"))
+    assert ref.matching_width(ours, "knn_test_accuracy", 0.99) is None   # never reached
