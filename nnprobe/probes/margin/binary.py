@@ -19,7 +19,8 @@ import torch
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.margin.approx import squared_hinge_fit
 from nnprobe.probes.margin.scaled import ScaledFeatures
-from nnprobe.probes.margin.workset import MAX_ENTRIES, NEWTON_START, Binary, WorkingSetTooLarge, solve_working_set
+from nnprobe.probes.margin import workset
+from nnprobe.probes.margin.workset import NEWTON_START, Binary, WorkingSetTooLarge, solve_working_set
 
 SOLVERS = ("ipm", "smo")
 
@@ -48,7 +49,7 @@ def too_large(C, exc: WorkingSetTooLarge, what: str) -> NNProbeError:
     """The error for a soft margin whose exact solve outgrows :data:`~.workset.MAX_ENTRIES`."""
     return NNProbeError(f"the {what} SVM with C={C:g} keeps more than {exc.size} constraints inside its margin "
                         f"(most training points are support vectors); its exact solve would form a matrix beyond "
-                        f"{MAX_ENTRIES} entries", "pass a larger C (a harder margin, fewer support vectors) or fewer "
+                        f"{workset.MAX_ENTRIES} entries", "pass a larger C (a harder margin, fewer support vectors) or fewer "
                         "training points" + ("" if what == "one-vs-rest" else ", or multi_class='ovr'"))
 
 
