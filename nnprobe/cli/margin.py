@@ -7,12 +7,14 @@ Li, Ding & Gao, "On the decision boundary of deep neural networks" (arXiv 1808.0
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
 import click
 
+from nnprobe.cli.margin_verdicts import (
+    ACCURACY_TOLERANCE, MIDPOINT_LABELS, MIN_COSINE, NEAR_MIDPOINT, VERDICT_COLUMNS, _fmt_dist, command_line,
+    midpoint_distributions, midpoint_row, verdict_rows)
 from nnprobe.cli.common import _stack, memory_option, missing_data, mode_options, opt, pass_opts, print_result, run_mode, run_options
 
 PAPER = 'Li, Ding & Gao, "On the decision boundary of deep neural networks" (arXiv 1808.05385)'
@@ -54,231 +56,7 @@ def echo_table(rows: list[dict]) -> None:
 
 # ---- reference experiments ------------------------------------------------------------------------------------
 
-VERDICT_COLUMNS = ["finding", "reference setting", "reference value", "nnprobe value (same setting)", "verdict"]
-MIN_COSINE = 0.99          # nnprobe's target for the direction finding (the reference computes no cosine)
-ACCURACY_TOLERANCE = 0.005  # a test accuracy "matches" the reference's when at most this much lower
-NEAR_MIDPOINT = 0.1         # "near the midpoint": |offset| <= this fraction of the half-distance between class means
-NOT_AVAILABLE = "not run (CIFAR-10 files are not available here)"
 
-
-def command_line(probe: str, params: dict) -> str:
-    """The ``nnprobe <probe>`` command line equivalent to a plan entry's settings."""
-    parts = [(f"--{'' if v else 'no-'}{k.replace('_', '-')}" if isinstance(v, bool) else f"--{k.replace('_', '-')} {v}")
-             for k, v in params.items() if v is not None]
-    return f"nnprobe {probe} " + " ".join(parts)
-
-
-def distribution(values) -> dict:
-    """``n``, median, quartiles and range of ``values`` (NaN and None left out).
-
-    >>> d = distribution([3.0, 1.0, 2.0, 4.0, None]); d["n"], d["median"], d["q25"], d["q75"], d["min"], d["max"]
-    (4, 2.5, 1.75, 3.25, 1.0, 4.0)
-    """
-    import numpy as np
-
-    v = np.array([float(x) for x in values if x is not None and not math.isnan(float(x))])
-    if not len(v):
-        return {"n": 0, "median": None, "q25": None, "q75": None, "min": None, "max": None}
-    q25, med, q75 = np.percentile(v, [25, 50, 75])
-    return {"n": len(v), "median": float(med), "q25": float(q25), "q75": float(q75), "min": float(v.min()),
-            "max": float(v.max())}
-
-
-def half_gap(result) -> float | None:
-    """Half the distance between the two class means along the SVM normal, in SVM margins (binary results).
-
-    >>> half_gap(load_result("runs/reproduce-margin/midpoint/cnn-seed0")[1])   # doctest: +SKIP
-    5.41
-    """
-    import numpy as np
-
-    r = result.main
-    if r.mode != "binary":
-        return None
-    w, means = np.asarray(r.svm_coef[0]), np.asarray(r.class_means)
-    return float(abs(w @ (means[1] - means[0])) / 2)   # (distance / 2) / margin, with margin = 1 / ||w||
-
-
-def midpoint_row(entry: dict, result) -> dict:
-    """One seed of the midpoint study: where the jointly trained and the retrained boundaries cross, relative to
-    the midpoint of the class means (signed, in SVM margins; positive: towards class 1).
-
-    >>> midpoint_row({"group": "cnn"}, result)["relative_offset"]   # doctest: +SKIP
-    0.34
-    """
-    s, main = result.summary(), result.main
-    gap = half_gap(result)
-    off = s.get("nn_offset_from_midpoint")
-    return {"architecture": entry["group"], "seed": result.seed, "nn_train_accuracy": main.nn_train_accuracy,
-            "nn_test_accuracy": s.get("nn_test_accuracy"), "cosine_to_svm": s.get("cosine_to_svm"),
-            "svm_margin": s.get("svm_margin"), "half_gap": gap, "nn_offset_from_midpoint": off,
-            "relative_offset": None if off is None or not gap else abs(off) / gap,
-            "svm_offset_from_midpoint": main.rows[0].svm_offset_from_midpoint if main.mode == "binary" else None,
-            "retrained/cosine_to_svm": s.get("retrained/cosine_to_svm"),
-            "retrained/nn_offset_from_midpoint": s.get("retrained/nn_offset_from_midpoint"),
-            "dead_feature_dims": main.extra.get("dead_feature_dims")}
-
-
-MIDPOINT_LABELS = {
-    "architecture": "architecture", "seed": "seed used", "half_gap": "half-distance between class means (SVM margins)",
-    "nn_offset_from_midpoint": "joint head: offset from midpoint (SVM margins)",
-    "relative_offset": "joint head: abs(offset) / half-distance", "cosine_to_svm": "joint head: cosine to SVM",
-    "svm_offset_from_midpoint": "SVM: offset from midpoint (SVM margins)",
-    "retrained/cosine_to_svm": "retrained head: cosine to SVM",
-    "retrained/nn_offset_from_midpoint": "retrained head: offset from midpoint (SVM margins)",
-    "quantity": "quantity", "q25": "25th percentile", "q75": "75th percentile", "median": "median",
-}
-MIDPOINT_QUANTITIES = ("nn_offset_from_midpoint", "relative_offset", "svm_offset_from_midpoint",
-                       "retrained/nn_offset_from_midpoint", "cosine_to_svm", "retrained/cosine_to_svm")
-
-
-def midpoint_distributions(rows: list[dict]) -> list[dict]:
-    """The distribution of each midpoint quantity over seeds, per architecture and over all runs.
-
-    >>> d = midpoint_distributions([{"architecture": "cnn", "nn_offset_from_midpoint": v} for v in (1.0, -3.0, 2.0)])
-    >>> d[0]["quantity"], d[0]["median"], d[0]["min"]
-    ('joint head: offset from midpoint (SVM margins)', 1.0, -3.0)
-    """
-    groups = list(dict.fromkeys(r["architecture"] for r in rows))
-    rows = [r for r in rows if r.get("half_gap", 1)]   # features collapsed to one point: no boundary to place
-    out = []
-    for group in groups + (["all"] if len(groups) > 1 else []):
-        sel = [r for r in rows if group == "all" or r["architecture"] == group]
-        for q in MIDPOINT_QUANTITIES:
-            out.append({"architecture": group, "quantity": MIDPOINT_LABELS.get(q, q).replace("_", " "),
-                        **distribution(r.get(q) for r in sel)})
-    return out
-
-
-def _fmt_dist(d: dict, what: str = "") -> str:
-    if not d["n"]:
-        return "not measured"
-    return (f"median {d['median']:+.2f}{what} (IQR {d['q25']:+.2f} .. {d['q75']:+.2f}, min {d['min']:+.2f}, "
-            f"max {d['max']:+.2f}; n = {d['n']})")
-
-
-def _acc_verdict(value, reference: float) -> str:
-    if value is None:
-        return "not measured"
-    if value >= reference - ACCURACY_TOLERANCE:
-        return f"holds ({value:.4f} vs {reference}: within {ACCURACY_TOLERANCE} or above)"
-    return f"does not hold ({value:.4f} is {reference - value:.4f} below {reference})"
-
-
-def verdict_rows(done: dict, midpoint: list[dict], quick: bool) -> list[dict]:
-    """The verdict table. ``done`` maps plan keys to ``(entry, result)`` or to a string saying why the run is
-    missing; ``midpoint`` holds :func:`midpoint_row` rows.
-
-    >>> [r["verdict"] for r in verdict_rows({"cifar02": "not run: no files"}, [], quick=True)][-1]
-    'not run'
-    """
-    setting = "nnprobe --quick: " if quick else "nnprobe: "
-
-    def got(key):
-        value = done.get(key, "not run (not selected with --only)")
-        return (None, value) if isinstance(value, str) else value
-
-    rows = []
-    entry, r = got("mnist01")
-    ref01 = "ResNet -> FC 200 ReLU -> FC 2 ReLU -> linear, MNIST 0 vs 1, momentum (1e-4, 0.9)"
-    if isinstance(r, str):
-        rows += [{"finding": f, "reference setting": ref01, "reference value": v, "nnprobe value (same setting)": r,
-                  "verdict": "not run"} for f, v in (("test accuracy, MNIST 0 vs 1", "0.998"),
-                                                     ("NN direction = SVM direction, MNIST 0 vs 1",
-                                                      f"compared by eye (no cosine); nnprobe target >= {MIN_COSINE}"))]
-    else:
-        s, where = r.summary(), f" ({setting}{entry['title']})"
-        rows.append({"finding": "test accuracy, MNIST 0 vs 1", "reference setting": ref01, "reference value": "0.998",
-                     "nnprobe value (same setting)": f"{s['nn_test_accuracy']:.4f}{where}",
-                     "verdict": _acc_verdict(s["nn_test_accuracy"], 0.998)})
-        cos = s["cosine_to_svm"]
-        rows.append({"finding": "NN direction = SVM direction, MNIST 0 vs 1", "reference setting": ref01,
-                     "reference value": f"compared by eye (no cosine); nnprobe target >= {MIN_COSINE}",
-                     "nnprobe value (same setting)": f"cosine {cos:.4f}, test agreement {s['test_agreement']:.4f}"
-                                                     f"{where}",
-                     "verdict": "holds" if cos >= MIN_COSINE else "does not hold"})
-    rows += _midpoint_verdicts(midpoint, ref01, setting)
-    entry, r = got("mnist012")
-    ref012 = ("DenseNet-40 (growth 12) -> FC 2 ReLU -> linear, MNIST 0/1/2, momentum (1e-3, 0.9), batch 1024, "
-              "1000 epochs")
-    if isinstance(r, str):
-        rows += [{"finding": f, "reference setting": ref012, "reference value": v, "nnprobe value (same setting)": r,
-                  "verdict": "not run"} for f, v in (("test accuracy, MNIST 0/1/2 (ReLU features)",
-                                                      "0.9955 (notebook output; ~0.997 in the README)"),
-                                                     ("NN direction = SVM direction per class, MNIST 0/1/2 (ReLU)",
-                                                      f"compared by eye; nnprobe target >= {MIN_COSINE} per class"))]
-    else:
-        s, where = r.summary(), f" ({setting}{entry['title']})"
-        rows.append({"finding": "test accuracy, MNIST 0/1/2 (ReLU features)", "reference setting": ref012,
-                     "reference value": "0.9955 (notebook output; ~0.997 in the README)",
-                     "nnprobe value (same setting)": f"{s['nn_test_accuracy']:.4f}, train {r.main.nn_train_accuracy:.4f}"
-                                                     f"{where}",
-                     "verdict": _acc_verdict(s["nn_test_accuracy"], 0.9955)})
-        per_mode = {m: [c.cosine_to_svm for c in res.rows] for m, res in r.results.items()}
-        worst = min(min(v) for v in per_mode.values())
-        text = "; ".join(f"{m}: " + ", ".join(f"{c:.4f}" for c in v) for m, v in per_mode.items())
-        zero = r.main.nn_train_accuracy == 1.0
-        rows.append({"finding": "NN direction = SVM direction per class, MNIST 0/1/2 (ReLU)",
-                     "reference setting": ref012,
-                     "reference value": f"compared by eye; nnprobe target >= {MIN_COSINE} per class",
-                     "nnprobe value (same setting)": f"per-class cosines {text}; training error "
-                                                     f"{1 - r.main.nn_train_accuracy:.4f}{where}",
-                     "verdict": "holds" if worst >= MIN_COSINE and zero else
-                     f"does not hold (lowest per-class cosine {worst:.4f}"
-                     + ("" if zero else ", training error not zero") + ")"})
-    refc = "DenseNet-40 -> FC 2 ReLU -> linear, CIFAR-10 airplane vs bird, momentum (1e-3, 0.9), batch 256, 501 epochs"
-    entry, r = got("cifar02")
-    if isinstance(r, str):
-        rows.append({"finding": "test accuracy, CIFAR-10 airplane vs bird", "reference setting": refc,
-                     "reference value": "0.9255",
-                     "nnprobe value (same setting)": r if "--only" in r else NOT_AVAILABLE, "verdict": "not run"})
-    else:
-        s = r.summary()
-        rows.append({"finding": "test accuracy, CIFAR-10 airplane vs bird", "reference setting": refc,
-                     "reference value": "0.9255",
-                     "nnprobe value (same setting)": f"{s['nn_test_accuracy']:.4f} ({setting}{entry['title']}), "
-                                                     f"cosine {s['cosine_to_svm']:.4f}",
-                     "verdict": _acc_verdict(s["nn_test_accuracy"], 0.9255)})
-    return rows
-
-
-def _midpoint_verdicts(midpoint: list[dict], ref01: str, setting: str) -> list[dict]:
-    find_joint = "jointly trained boundary near the midpoint of the two class clusters, MNIST 0 vs 1"
-    find_re = "re-initialised head retrained alone: direction kept, boundary shifted toward one cluster"
-    if not midpoint:
-        return [{"finding": f, "reference setting": ref01, "reference value": v,
-                 "nnprobe value (same setting)": "not run (not selected with --only)", "verdict": "not run"}
-                for f, v in ((find_joint, "near the midpoint (by eye, figure)"),
-                             (find_re, "direction kept, bias shifted (by eye, figure)"))]
-    archs = ", ".join(dict.fromkeys(r["architecture"] for r in midpoint))
-    runs = len(midpoint)
-    midpoint = [r for r in midpoint if r["half_gap"]]   # features collapsed to one point: no boundary to place
-    joint = distribution(r["nn_offset_from_midpoint"] for r in midpoint)
-    rel = distribution(r["relative_offset"] for r in midpoint)
-    re_off = distribution(r["retrained/nn_offset_from_midpoint"] for r in midpoint)
-    re_cos = distribution(r["retrained/cosine_to_svm"] for r in midpoint)
-    near = rel["n"] and rel["median"] <= NEAR_MIDPOINT
-    zero = sum(r["nn_train_accuracy"] == 1.0 for r in midpoint)
-    rows = [{"finding": find_joint, "reference setting": ref01, "reference value": "near the midpoint (by eye, figure)",
-             "nnprobe value (same setting)": f"offset from the midpoint {_fmt_dist(joint, ' SVM margins')}; abs(offset) "
-                                             f"/ half-distance between the class means: median {rel['median']:.3f}, "
-                                             f"max {rel['max']:.3f}; {zero} of {runs} runs at zero training error, "
-                                             f"{runs - len(midpoint)} whose features collapsed to one point left out "
-                                             f"({setting}{archs}, one run per seed)",
-             "verdict": ("holds" if near else "does not hold") + f" (criterion: median abs(offset) <= {NEAR_MIDPOINT} "
-                                                                  "of the half-distance)"}]
-    shifted = re_off["n"] and (distribution(abs(r["retrained/nn_offset_from_midpoint"]) for r in midpoint
-                                            if r["retrained/nn_offset_from_midpoint"] is not None)["median"]
-                               > distribution(abs(r["nn_offset_from_midpoint"]) for r in midpoint
-                                              if r["nn_offset_from_midpoint"] is not None)["median"])
-    kept = re_cos["n"] and re_cos["median"] >= MIN_COSINE
-    rows.append({"finding": find_re, "reference setting": ref01 + "; head weights and bias reset, head trained alone",
-                 "reference value": "direction kept, bias shifted (by eye, figure)",
-                 "nnprobe value (same setting)": f"retrained cosine median {re_cos['median']:.4f} (min {re_cos['min']:.4f}); "
-                                                 f"retrained offset {_fmt_dist(re_off, ' SVM margins')}",
-                 "verdict": ("holds" if kept and shifted else "does not hold")
-                 + f" (criteria: median cosine >= {MIN_COSINE}; median abs(offset) larger than the joint head's)"})
-    return rows
 
 def _execute(entry: dict, out: Path, data_dir, mode: str, progress: bool, draw: bool = True):
     """Run one plan entry into ``out / entry["key"]``: ``(run, result, figures, seconds)``, or the reason it cannot run
@@ -341,9 +119,10 @@ def _midpoint_section(report, entries: list[dict], runs: list, rows: list[dict])
                 "trains one model and retrains its head; the offsets are signed distances from the midpoint of the "
                 "two class means to each boundary, along that boundary's normal, in units of the SVM margin "
                 "(positive: toward class 1); `abs(offset) / half-distance` divides by half the distance between the "
-                f"class means (0: at the midpoint, 1: at a class mean). Runs that did not reach zero training error "
+                "class means (0: at the midpoint, 1: at a class mean). Runs that did not reach zero training error "
                 "or lost a feature unit are kept (see the columns); a run whose feature units all died (every input "
-                "mapped to one point) has no boundary to place and is left out of the distributions. {len(runs)} runs, {seconds:.0f} s in all.")
+                "mapped to one point) has no boundary to place and is left out of the distributions. "
+                f"{len(runs)} runs, {seconds:.0f} s in all.")
     for arch, e in per_arch.items():
         params = {k: v for k, v in e["params"].items() if k != "seed"}
         report.text(f"{arch}: `{command_line('margin', params)} --seed S` for S in "
