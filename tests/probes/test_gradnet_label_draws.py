@@ -94,6 +94,9 @@ def test_per_epoch_with_one_gradnet_epoch_equals_once_and_differs_after():
     per_epoch = measure(model, ds, GradSpaceConfig(**ref, gradnet_epochs=1, label_draw="per_epoch"))
     assert per_epoch.gradnet_test_accuracy == once.gradnet_test_accuracy
     assert per_epoch.gradnet_history[0]["train_loss"] == once.gradnet_history[0]["train_loss"]
+    # the weight-decay term reaches the features: a large one changes what GradNet is trained on
+    decayed = measure(model, ds, GradSpaceConfig(**ref, gradnet_epochs=1, grad_weight_decay=1.0))
+    assert decayed.gradnet_history[0]["train_loss"] != once.gradnet_history[0]["train_loss"]
     once4 = measure(model, ds, GradSpaceConfig(**ref, gradnet_epochs=4))
     per4 = measure(model, ds, GradSpaceConfig(**ref, gradnet_epochs=4, label_draw="per_epoch"))
     assert per4.gradnet_history[0]["train_loss"] == once4.gradnet_history[0]["train_loss"]
