@@ -1,18 +1,27 @@
-"""The exact linear-SVM solve on a working set of constraints, shared by the binary and Crammer-Singer SVMs.
+"""The exact linear-SVM solve on a working set of constraints, shared by the binary, one-vs-rest and
+Crammer-Singer SVMs.
 
 "On the decision boundary of deep neural networks" (Li, Ding, Gao) compares a network's last layer with the
 max-margin SVM on its penultimate features, intercepts unregularised. Those features are separable or nearly
-so: almost every dual variable is zero. A constraint ``p`` is a sample ``i`` and a slot ``s`` (binary: the
-one label; Crammer-Singer: a rival class ``k``), with margin ``e_p . (W x_i + b)`` (``e_p = y_i``, or
-``e_y - e_k``). We never form all of them:
+so: almost every dual variable is zero. A constraint is a sample and a slot (:mod:`.constraints`). We never
+form all of them:
 
 1. from a cheap classifier (a squared-hinge fit, or a previous solution), Newton steps on the squared-hinge
    SVM in kernel form (Chapelle, "Training a support vector machine in the primal", 2007): each solves the
-   quadratic on the constraints inside the margin exactly, one ``(n, d) x (d, K)`` product a step;
+   quadratic on the constraints inside the margin exactly, one ``(n, d) x (d, K)`` float32 product a step
+   (one-vs-rest: all classes in that product, each class's system solved alone);
 2. the working set: the smallest-margin constraints of that solution; the hard-margin (or ``C``) dual on it
    is solved exactly by the interior-point solver (:mod:`.ipm`, ``Q_pq = x_i . x_j  e_p . e_q``) or SMO;
-3. every margin is checked with one product; violators join the working set until none is left, at which
+3. every margin is checked with one float32 product and a rigorous rounding bound, the doubtful ones
+   recomputed in float64 (:mod:`.scaled`); violators join the working set until none is left, at which
    point the working-set solution satisfies the KKT conditions of the full problem.
+
+Bounds: no exact solve forms a matrix of more than :data:`MAX_ENTRIES` entries (kernel ``N x N`` or
+Woodbury ``N x p``, ``p`` = Kesler columns); a finite ``C`` beyond it raises :class:`WorkingSetTooLarge`.
+The hard margin (``C`` a large stand-in) on features that are not separable is the large-``C`` soft margin,
+solved exactly while it is close to separable; a part whose working-set duals reach the bound (a certificate
+that not even the working set is separable) with more than :data:`HARD_ERRORS` violators left, or whose
+working set outgrows the bound, is given up and keeps its squared-hinge fit (``Solution.inexact``).
 """
 
 from __future__ import annotations
@@ -23,94 +32,15 @@ import numpy as np
 import torch
 from scipy.linalg import LinAlgError, cho_factor, cho_solve, qr
 
+from nnprobe.probes.margin.constraints import Binary, Multiclass, OneVsRest  # noqa: F401 (used by the fitters)
 from nnprobe.probes.margin.ipm import solve_qp
 from nnprobe.probes.margin.smo import smo_solve
 
-INF = float("inf")
 NEWTON_START = 400  # start the exact squared-hinge Newton steps with at most this many active constraints
 OVR_START = 100     # one-vs-rest: this many per class (each class's steps are solved alone)
 NEWTON_CAP = 4000    # and stop them beyond this many (an O(N^3) solve each)
 MAX_ENTRIES = 2 ** 24  # the exact solve never forms a matrix of more entries (128 MB in float64)
 HARD_ERRORS = 512      # hard margin: a part certified not separable with more violators is not solved exactly
-
-
-class Multiclass:
-    """Crammer-Singer constraints: slot ``k`` of sample ``i`` is ``f_y(x_i) - f_k(x_i) >= 1`` (``k != y``)."""
-
-    independent = False
-
-    def __init__(self, y: torch.Tensor, k: int):
-        self.y, self.k, self.slots, self.rows_out = y, k, k, k
-
-    def margins(self, F: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
-        y = self.y if rows is None else self.y[rows]
-        own = F.gather(1, y[:, None])
-        return (own - F).scatter(1, y[:, None], INF)
-
-    def bound(self, E: torch.Tensor) -> torch.Tensor:
-        """A bound on the error of :meth:`margins` from a bound ``E`` on the error of ``F``."""
-        return E + E.gather(1, self.y[:, None])
-
-    def coefs(self, rows: np.ndarray, slots: np.ndarray) -> np.ndarray:
-        E = np.zeros((len(rows), self.k))
-        E[np.arange(len(rows)), self.y.cpu().numpy()[rows]] = 1.0
-        E[np.arange(len(rows)), slots] = -1.0
-        return E
-
-    def links(self, rows: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
-        return self.y[rows] * self.k + slots  # each (class, rival) link ties two intercepts
-
-    def centre(self, W: np.ndarray, b: np.ndarray):
-        return W, b - b.mean()
-
-
-class Binary:
-    """One constraint per sample: ``y_i (w . x_i + b) >= 1`` with ``y`` in {-1, +1}."""
-
-    independent = False
-
-    def __init__(self, y: torch.Tensor):
-        self.y, self.slots, self.rows_out = y.double(), 1, 1
-
-    def margins(self, F: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
-        y = self.y if rows is None else self.y[rows]
-        return y.to(F.dtype)[:, None] * F
-
-    def bound(self, E: torch.Tensor) -> torch.Tensor:
-        return E
-
-    def coefs(self, rows: np.ndarray, slots: np.ndarray) -> np.ndarray:
-        return self.y.cpu().numpy()[rows][:, None]
-
-    def links(self, rows: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
-        return (self.y[rows] > 0).long()  # both signs must stay, or the intercept is unbounded
-
-    def centre(self, W: np.ndarray, b: np.ndarray):
-        return W, b
-
-
-class OneVsRest:
-    """``k`` independent binary problems at once: slot ``c`` of sample ``i`` is ``t_ic f_c(x_i) >= 1`` with
-    ``t_ic = +1`` for ``y_i = c`` and ``-1`` otherwise. The passes over all points (squared-hinge steps,
-    margin checks) are one ``(n, d) x (d, k)`` product for all classes; each class's dual is solved alone."""
-
-    independent = True
-
-    def __init__(self, y: torch.Tensor, k: int):
-        self.k, self.slots, self.rows_out = k, k, k
-        self.t = torch.where(y[:, None] == torch.arange(k, device=y.device)[None, :], 1.0, -1.0).double()
-
-    def margins(self, F: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
-        return (self.t if rows is None else self.t[rows]).to(F.dtype) * F
-
-    def bound(self, E: torch.Tensor) -> torch.Tensor:
-        return E
-
-    def block(self, c: int) -> Binary:
-        return Binary(self.t[:, c])
-
-    def links(self, rows: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
-        return slots * 2 + (self.t[rows, slots] > 0).long()  # both signs of every class
 
 
 def _independent_columns(E: np.ndarray) -> np.ndarray:
@@ -316,12 +246,13 @@ def exact_margins(problem, feats, W: torch.Tensor, b: torch.Tensor, below: float
 def solve_working_set(problem, feats, W: torch.Tensor, b: torch.Tensor, C: float, *, how: str = "ipm",
                       eps: float = 1e-4, init_size: int = 64, max_init: int = 4000, max_rounds: int = 100,
                       shrink: float = 0.25, l2_C: float = 100.0, warm_rows=None, hard: bool = False):
-    """Exact SVM on all constraints from a first classifier ``(W, b)`` (standardised coordinates).
+    """Exact SVM on all constraints from a first classifier ``(W, b)`` on ``feats``
+    (:class:`~nnprobe.probes.margin.scaled.ScaledFeatures`, standardised coordinates).
 
-    ``hard``: the hard margin (``C`` a large stand-in). Then a part whose squared-hinge fit leaves more than
-    :data:`HARD_ERRORS` training errors, or whose working set outgrows :data:`MAX_ENTRIES`, is not separable
-    and is not solved exactly (each such part keeps the squared-hinge fit); with a finite ``C`` an oversized
-    working set raises :class:`WorkingSetTooLarge`. Returns a :class:`Solution`.
+    ``hard``: the hard margin (``C`` a large stand-in): parts far from separable are given up (see the module
+    docstring); with a finite ``C`` an oversized working set raises :class:`WorkingSetTooLarge`.
+    ``warm_rows``: support-vector indices of a previous solution (one-vs-rest: one array per class).
+    Returns a :class:`Solution`.
     """
     W, b, F = squared_hinge_newton(problem, feats, W, b, C=l2_C)
     W_l2, b_l2 = W.clone(), b.clone()
