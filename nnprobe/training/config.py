@@ -20,7 +20,8 @@ class TrainConfig:
     ``schedule``: ``constant``, ``cosine`` (to zero over the run), ``step`` (x0.1 at 50% and 75% of the run) or
     ``epoch_step`` (x``lr_step_factor`` every ``lr_step_epochs`` epochs, as Keras's ``LearningRateScheduler`` with
     ``lr * 0.1 ** (epoch // 20)`` in He et al.'s code, or x0.5 every 25 in the GradNet reference's; it does not
-    depend on the run's length, so a shorter run is a prefix of a longer one). ``early_stop_patience``: stop once the epoch's training loss has not improved
+    depend on the run's length, so a shorter run is a prefix of a longer one). ``early_stop_patience``: stop once
+    the epoch's training loss has not improved
     on its best for that many epochs (Keras ``EarlyStopping(monitor="loss")``; ``None``: never).
     ``epoch_examples``: an epoch passes over the training set ``max(1, epoch_examples // n)`` times, shuffled
     together (the authors tile a small sample so that an epoch still has ~48k examples; ``None``: once).

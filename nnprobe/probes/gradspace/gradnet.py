@@ -218,7 +218,8 @@ def train_gradnet(train_grads: torch.Tensor, y_train: torch.Tensor, groups: list
 
     ``groups`` is the layer grouping of the features (``GradientLayout.groups()``). With ``target="sum"`` the
     R vectors of a point must be all ``K`` candidates. ``train_grads`` may also be a function ``epoch -> (N, R, D)``
-    (epochs from 1): each epoch trains on its own gradients (a new random label per point and epoch). ``test_grads`` ``(M, K, D)`` are scored after each epoch;
+    (epochs from 1): each epoch trains on its own gradients (a new random label per point and epoch).
+    ``test_grads`` ``(M, K, D)`` are scored after each epoch;
     or, when too large to hold, ``test_grads`` is a function returning an iterable of ``(grads, y)`` chunks
     (``y_test`` unused): GradNet's weights after each epoch are kept (a few kB) and all epochs are scored in one
     pass over the stream after training, so ``history`` has the same per-epoch test accuracies. ``progress``
