@@ -37,7 +37,7 @@ class MulticlassFit:
     working_set_size: int  # pairs in the last working set
     support_pairs: np.ndarray | None = None  # (m, 2): sample index, rival class of each active constraint
     exact: bool = True  # False: hard margin, certified not separable and too far for the exact solver
-    errors: int = 0     # training errors (pairs) of the squared-hinge fit that chose the first working set
+    errors: int = 0     # training errors (samples) of the squared-hinge fit that chose the first working set
 
 
 def pairwise_margins(x: torch.Tensor, y: torch.Tensor, coef: torch.Tensor, intercept: torch.Tensor) -> torch.Tensor:

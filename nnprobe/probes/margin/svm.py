@@ -39,6 +39,7 @@ class LinearSVM:
     ``train_error`` is the error of :meth:`predict` on the training features. ``support`` holds the
     support-vector indices into the training set (one array per row for ``ovr``, else one array); pass the
     whole object as ``fit_svm(..., warm_start=svm)`` to start the next fit (e.g. next epoch) from it.
+    ``exact`` is False when the hard margin was asked on features far from separable (see :func:`fit_svm`).
     """
 
     coef: np.ndarray        # (rows, d)
@@ -93,7 +94,13 @@ def fit_svm(features: torch.Tensor, labels: torch.Tensor, num_classes: int | Non
 
     Two classes give one binary SVM; more give one-vs-rest SVMs (``multi_class="ovr"``) or the
     Crammer-Singer multi-class SVM (``"crammer_singer"``, the multi-class max-margin problem). Intercepts are
-    never regularised. ``C=None`` is the hard margin. ``warm_start``: the :class:`LinearSVM` of a previous fit
+    never regularised. ``C=None`` is the hard margin (``C = 1e6`` on features scaled to unit RMS norm): on
+    features that are not separable it is that large-``C`` soft margin, solved exactly while few points are
+    on the wrong side; far from separable (the solver's duals certify it, with more than 512 violators left,
+    or its working set outgrows its memory bound) a :class:`NotSeparableWarning` names the training errors and
+    the fix (pass ``C``), and those rows keep the approximate squared-hinge fit (``exact=False``), in seconds
+    rather than an unbounded exact solve. A soft margin (``C`` given) is always exact, or raises
+    :class:`~nnprobe.errors.NNProbeError` when its exact solve would outgrow the memory bound. ``warm_start``: the :class:`LinearSVM` of a previous fit
     on the same samples (e.g. the previous epoch's features); it only chooses where the solver starts.
 
     >>> x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0], [4.0, 1.0]])
@@ -146,11 +153,12 @@ def fit_svm(features: torch.Tensor, labels: torch.Tensor, num_classes: int | Non
         svm.separable = not bool(((f > 0) != (y_np[:, None] == np.arange(k)[None, :])).any())
     svm.seconds = time.perf_counter() - start
     if not svm.exact:
-        rough = [f"{f.errors}" for f in fits]
-        warnings.warn(f"the training features are not linearly separable: the best soft fit leaves {', '.join(rough)} "
-                      f"training errors{' (per class)' if len(fits) > 1 else ''}, too many for an exact hard-margin "
-                      "(large-C) solve; the SVM returned is that squared-hinge fit (approximate, exact=False). Pass C "
-                      "(--C) for an exact soft margin", NotSeparableWarning, stacklevel=2)
+        given_up = [(c, f.errors) for c, f in enumerate(fits) if not f.exact]
+        where = (", ".join(f"class {c}: {e}" for c, e in given_up) if mode == "ovr" else str(given_up[0][1]))
+        warnings.warn(f"the training features are not linearly separable: the best soft fit leaves training errors "
+                      f"({where}{' against the rest' if mode == 'ovr' else ''}), too many for an exact hard-margin "
+                      "(large-C) solve; the SVM returned there is that squared-hinge fit (approximate, exact=False). "
+                      "Pass C (--C) for an exact soft margin", NotSeparableWarning, stacklevel=2)
     return svm
 
 

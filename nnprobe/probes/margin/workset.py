@@ -259,7 +259,7 @@ def solve_working_set(problem, feats, W: torch.Tensor, b: torch.Tensor, C: float
     M = problem.margins(F).double()
     groups = _groups(problem)
     inexact: set = set()
-    errors = {g: int((_part(M, g) < 0).sum()) for g in groups}
+    errors = {g: int((_part(M, g) < 0).any(1).sum()) for g in groups}  # misclassified samples
     in_ws = torch.zeros_like(M, dtype=torch.bool)
     finite = torch.isfinite(M)
     for g in groups:
@@ -374,7 +374,7 @@ class Solution:
     n_iter: int
     n_rounds: int
     inexact: list           # parts not solved exactly (hard margin, not separable): None (the whole problem) or classes
-    errors: dict            # training errors (constraints with margin < 0) of the squared-hinge fit, per part
+    errors: dict            # training errors (samples with a margin < 0) of the squared-hinge fit, per part
 
 
 def _at_bound(alpha, slots, g, C: float) -> bool:
