@@ -7,10 +7,14 @@ from dataclasses import asdict, dataclass, field, fields
 import torch
 
 from nnprobe.errors import NNProbeError
+from nnprobe.training.rundir import register_later_setting
 from nnprobe.seeding import restore_rng_states, rng_states, seed_everything  # noqa: F401 -- re-exported
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SCHEDULES = ("constant", "cosine", "step", "epoch_step")
+# settings added in 0.2: run directories written before them resume with these values (behaviour as before)
+register_later_setting("lr_step_factor", 0.1)
+register_later_setting("augment", None)
 
 
 @dataclass

@@ -32,6 +32,19 @@ from nnprobe.io import to_json, write_json_atomic
 MODES = ("new", "resume", "overwrite")
 STATE_FILE = "state.json"
 CONFIG_FILE = "config.json"
+# settings added after a run directory may have been written: {name: value that means "as before the setting
+# existed"}. A run stored without such a key resumes under a config that holds it at that value.
+_LATER_SETTINGS: dict[str, object] = {}
+
+
+def register_later_setting(name: str, neutral) -> None:
+    """Declare that settings named ``name`` (at any depth of a run's config) were added in a later nnprobe, and
+    that ``neutral`` reproduces the behaviour from before. A run directory written without the key can then be
+    resumed by a config that holds ``name: neutral``; any other value is a difference, as usual.
+
+    >>> register_later_setting("lr_step_factor", 0.1)
+    """
+    _LATER_SETTINGS[name] = neutral
 
 
 class Terminated(KeyboardInterrupt):
@@ -251,10 +264,28 @@ def _check_resumable(path: Path, previous: dict | None, config: dict, digest: st
     if previous.get("config_hash") == digest:
         return
     old = _read_json(path / CONFIG_FILE) or {}
+    if old and _later_settings_only(old, config):
+        # only settings added since the run was written, each at the value that behaves as before
+        write_json_atomic(path / CONFIG_FILE, config)
+        return
     diffs = config_differences(old, config) if old else ["(the stored config.json is missing or unreadable)"]
     shown = "; ".join(diffs[:6]) + (f"; and {len(diffs) - 6} more" if len(diffs) > 6 else "")
     raise NNProbeError(f"cannot resume {path}: it was run with a different configuration ({shown})",
                        "resume with the same settings, pass --overwrite to discard that run, or choose another --out")
+
+
+def _later_settings_only(old: dict, new: dict) -> bool:
+    """Whether ``new`` differs from the stored ``old`` only by keys ``old`` lacks that are registered later
+    settings at their neutral value (see :func:`register_later_setting`)."""
+    a, b = _flatten(_canonical(old)), _flatten(_canonical(new))
+    missing = object()
+    for key in set(a) | set(b):
+        if a.get(key, missing) == b.get(key, missing):
+            continue
+        name = key.rsplit(".", 1)[-1]
+        if key in a or name not in _LATER_SETTINGS or b[key] != _canonical({"v": _LATER_SETTINGS[name]})["v"]:
+            return False
+    return True
 
 
 def _clear(path: Path, has_state: bool) -> None:

@@ -102,3 +102,25 @@ def test_a_run_still_being_written_is_never_touched(tmp_path):
         other.kill()
         other.wait()
     assert prepare_run_dir(tmp_path, CFG, mode="resume").resuming  # the writer is gone (killed): resumable
+
+
+def test_a_run_written_before_a_setting_existed_resumes_at_its_neutral_value(tmp_path):
+    import nnprobe.training.config  # noqa: F401  (registers lr_step_factor and augment)
+    from nnprobe.training import TrainConfig
+
+    new = {"train": TrainConfig(epochs=3).to_dict(), "model": {"name": "mlp"}}
+    old = {"train": {k: v for k, v in new["train"].items() if k not in ("lr_step_factor", "augment")},
+           "model": {"name": "mlp"}}
+    prepare_run_dir(tmp_path, old)                        # as an nnprobe without those settings wrote it
+    again = prepare_run_dir(tmp_path, new, mode="resume")
+    assert again.resuming
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["lr_step_factor"] == 0.1   # stored anew
+    prepare_run_dir(tmp_path, new, mode="resume")         # and resumes again by its hash
+    # a later setting at another value than the old behaviour is a real difference
+    prepare_run_dir(tmp_path / "b", old)
+    changed = {**new, "train": {**new["train"], "lr_step_factor": 0.5}}
+    with pytest.raises(NNProbeError, match=r"train\.lr_step_factor: \(absent\) -> 0\.5"):
+        prepare_run_dir(tmp_path / "b", changed, mode="resume")
+    # a key the old run lacks that is not a registered later setting is a difference too
+    with pytest.raises(NNProbeError, match="train.nonsense"):
+        prepare_run_dir(tmp_path / "b", {**new, "train": {**new["train"], "nonsense": 1}}, mode="resume")

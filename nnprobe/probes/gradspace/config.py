@@ -13,6 +13,11 @@ from nnprobe.errors import NNProbeError
 from nnprobe.probes.gradspace.features import CRITERIA, NORMALIZATIONS, SELECTIONS
 from nnprobe.probes.gradspace.gradnet import OPTIMIZERS, TARGETS, GradNetConfig, parse_structure
 from nnprobe.probes.gradspace.trainset import LABEL_DRAWS
+from nnprobe.training.rundir import register_later_setting
+
+# settings added in 0.2: run directories written before them resume with these values (behaviour as before)
+for _name, _neutral in (("label_draw", "once"), ("grad_weight_decay", 0.0), ("weight_decay", 0.0)):
+    register_later_setting(_name, _neutral)
 
 
 @dataclass
