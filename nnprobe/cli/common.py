@@ -87,6 +87,9 @@ def data_options(probe: str):
         opt(probe, "test_samples_per_class", "Subsample the test split (seeded).", type=int),
         opt(probe, "label_noise", "Fraction of training labels replaced by a random other class (seeded).", type=float),
         opt(probe, "normalize", "Input normalisation.", type=click.Choice(["standard", "unit", "none"])),
+        opt(probe, "train_fraction", "Keep the first fraction of the training rows in file order (He et al.: 0.8).",
+            type=float),
+        opt(probe, "train_first", "Keep the first N training rows (after --train-fraction).", type=int),
     ])
 
 
@@ -116,8 +119,14 @@ def train_options(probe: str):
         opt(probe, "lr", "Learning rate.", type=float),
         opt(probe, "momentum", "Momentum (momentum optimiser).", type=float),
         opt(probe, "weight_decay", "L2 weight decay.", type=float),
-        opt(probe, "schedule", "Learning-rate schedule (epoch_step: x0.1 every 20 epochs).",
+        opt(probe, "schedule", "Learning-rate schedule (epoch_step: x--lr-step-factor every --lr-step-epochs).",
             type=click.Choice(["constant", "cosine", "step", "epoch_step"])),
+        opt(probe, "lr_step_epochs", "epoch_step schedule: epochs between rate changes.", type=int),
+        opt(probe, "lr_step_factor", "epoch_step schedule: factor applied at each change (0.5 halves).", type=float),
+        opt(probe, "early_stop_patience", "Stop when the training loss has not improved for this many epochs.",
+            type=int),
+        opt(probe, "augment", "Random training-image augmentation: crop (pad 2), crop:P (pad P), add +flip for "
+                              "horizontal flips (e.g. crop:4+flip)."),
         opt(probe, "seed", "Seed for data subsampling, initialisation and order.", type=int),
         opt(probe, "device", "auto (CUDA when present), cpu, cuda, cuda:N."),
         opt(probe, "snapshot_epochs", "Comma-separated epochs after which a checkpoint is kept (gradnet: the snapshots)."),
