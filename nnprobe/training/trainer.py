@@ -81,6 +81,25 @@ def make_schedule(optimizer, config: TrainConfig, total_steps: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, fn)
 
 
+def rate_after(config: TrainConfig, epoch: int) -> float:
+    """The learning rate :func:`make_schedule` gives after ``epoch`` of ``config.epochs`` epochs (the rate a run
+    would continue with from a snapshot taken then).
+
+    >>> rate_after(TrainConfig(lr=0.05, schedule="epoch_step", lr_step_epochs=25, lr_step_factor=0.5, epochs=100), 60)
+    0.0125
+    """
+    epochs = max(int(config.epochs), 1)
+    if config.schedule == "constant":
+        scale = 1.0
+    elif config.schedule == "epoch_step":
+        scale = float(config.lr_step_factor) ** (int(epoch) // config.lr_step_epochs)
+    elif config.schedule == "cosine":
+        scale = 0.5 * (1 + math.cos(math.pi * min(epoch, epochs) / epochs))
+    else:
+        scale = 0.1 ** ((epoch >= 0.5 * epochs) + (epoch >= 0.75 * epochs))
+    return float(config.lr) * scale
+
+
 def run_config(config: TrainConfig, model_spec: dict | None, dataset) -> dict:
     """What identifies a training run (written to ``config.json``, hashed for resume).
 

@@ -105,7 +105,9 @@ def test_controls_equal_training_by_hand():
     ds = load_dataset("digits", samples_per_class=30, test_samples_per_class=10)
     seed_everything(0)
     init = build_model("mlp", ds.input_shape, ds.num_classes, width=16, depth=1)
-    tcfg = TrainConfig(epochs=3, batch_size=32, lr=0.05, schedule="constant", progress=False)
+    # the rate halves every epoch: fine-tuning goes on from the rate the snapshot had reached
+    tcfg = TrainConfig(epochs=3, batch_size=32, lr=0.05, schedule="epoch_step", lr_step_epochs=1, lr_step_factor=0.5,
+                       progress=False)
     config = GradSpaceConfig(percent=20.0, fit_samples=50, structure="4+4", gradnet_epochs=2)
     result = run_gradnet_study(ds, lambda: copy.deepcopy(init), tcfg, [1, 3], config, keep_models=True)
     # control (a): the same initial network trained on the whole training set (both halves), same epochs
@@ -113,11 +115,12 @@ def test_controls_equal_training_by_hand():
     by_epoch = {h["epoch"]: h["test_accuracy"] for h in both.history}
     assert [s.control_both_halves_test_accuracy for s in result.snapshots] == [by_epoch[1], by_epoch[3]]
     assert evaluate(both.model, ds.x_test, ds.y_test)["accuracy"] == by_epoch[3]
-    # control (b): the snapshot trained gradnet_epochs more epochs on GradNet's half
+    # control (b): the snapshot trained gradnet_epochs more epochs on GradNet's half, from the rate it had reached
     _, half = split_halves(ds)
     for s in result.snapshots:
         assert s.control_finetune_epochs == 2
-        tuned = train(copy.deepcopy(result.models[s.epoch]), half, TrainConfig(**{**tcfg.to_dict(), "epochs": 2}))
+        tuned = train(copy.deepcopy(result.models[s.epoch]), half,
+                      TrainConfig(**{**tcfg.to_dict(), "epochs": 2, "lr": 0.05 * 0.5 ** s.epoch}))
         assert s.control_finetune_test_accuracy == tuned.final["test_accuracy"]
     row = result.rows()[-1]
     assert row["gain_over_both_halves"] == pytest.approx(row["gradnet_test_accuracy"] - by_epoch[3])

@@ -35,6 +35,7 @@ from nnprobe.probes.gradspace.layout import GradientLayout
 from nnprobe.results import Result, plain
 from nnprobe.seeding import restore_rng_states, rng_states
 from nnprobe.training import Callback, TrainConfig, evaluate, train
+from nnprobe.training.trainer import rate_after
 
 
 class SnapshotCallback(Callback):
@@ -276,15 +277,17 @@ def measure(model: nn.Module, dataset, config: GradSpaceConfig | None = None, *,
 
 
 def control_finetune(snapshot: nn.Module, gradnet_half, train_config: TrainConfig, epochs: int,
-                     progress: bool = False) -> float:
+                     progress: bool = False, snapshot_epoch: int = 0) -> float:
     """Control (b): a copy of ``snapshot`` trained ``epochs`` more epochs on ``gradnet_half`` with the base's
-    training settings; its test accuracy.
+    training settings, starting at the rate the base's schedule had reached at ``snapshot_epoch`` (as the base
+    run would have gone on; the schedule then runs over the fine-tuning epochs); its test accuracy.
 
-    >>> control_finetune(snapshot, half, TrainConfig(lr=0.01), epochs=15)   # doctest: +SKIP
+    >>> control_finetune(snapshot, half, TrainConfig(lr=0.01), epochs=15, snapshot_epoch=3)   # doctest: +SKIP
     0.93
     """
     tuned = copy.deepcopy(snapshot)
-    cfg = replace(train_config, epochs=int(epochs), snapshot_epochs=(), progress=progress)
+    cfg = replace(train_config, epochs=int(epochs), snapshot_epochs=(), progress=progress,
+                  lr=rate_after(train_config, snapshot_epoch))
     return float(train(tuned, gradnet_half, cfg).final["test_accuracy"])
 
 
@@ -340,7 +343,8 @@ def run_gradnet_study(dataset, build_base: Callable[[], nn.Module], train_config
                     t0 = time.perf_counter()
                     res.control_finetune_epochs = config.control_finetune_epochs()
                     res.control_finetune_test_accuracy = control_finetune(snap, gradnet_half, tcfg,
-                                                                          res.control_finetune_epochs, progress)
+                                                                          res.control_finetune_epochs, progress,
+                                                                          snapshot_epoch=state.epoch)
                     res.control_seconds = time.perf_counter() - t0
             finally:
                 restore_rng_states(states)
