@@ -110,18 +110,23 @@ def test_controls_equal_training_by_hand():
                        progress=False)
     config = GradSpaceConfig(percent=20.0, fit_samples=50, structure="4+4", gradnet_epochs=2)
     result = run_gradnet_study(ds, lambda: copy.deepcopy(init), tcfg, [1, 3], config, keep_models=True)
+    continued = run_gradnet_study(ds, lambda: copy.deepcopy(init), tcfg, [1, 3], config.replace(control_rate="continued"))
     # control (a): the same initial network trained on the whole training set (both halves), same epochs
     both = train(copy.deepcopy(init), ds, tcfg)
     by_epoch = {h["epoch"]: h["test_accuracy"] for h in both.history}
     assert [s.control_both_halves_test_accuracy for s in result.snapshots] == [by_epoch[1], by_epoch[3]]
     assert evaluate(both.model, ds.x_test, ds.y_test)["accuracy"] == by_epoch[3]
-    # control (b): the snapshot trained gradnet_epochs more epochs on GradNet's half, from the rate it had reached
+    # control (b): the snapshot trained gradnet_epochs more epochs on GradNet's half, from the initial rate, or
+    # (control_rate="continued") from the rate the halving schedule had reached at the snapshot
     _, half = split_halves(ds)
-    for s in result.snapshots:
+    for s, c in zip(result.snapshots, continued.snapshots):
         assert s.control_finetune_epochs == 2
-        tuned = train(copy.deepcopy(result.models[s.epoch]), half,
-                      TrainConfig(**{**tcfg.to_dict(), "epochs": 2, "lr": 0.05 * 0.5 ** s.epoch}))
+        tuned = train(copy.deepcopy(result.models[s.epoch]), half, TrainConfig(**{**tcfg.to_dict(), "epochs": 2}))
         assert s.control_finetune_test_accuracy == tuned.final["test_accuracy"]
+        slow = train(copy.deepcopy(result.models[s.epoch]), half,
+                     TrainConfig(**{**tcfg.to_dict(), "epochs": 2, "lr": 0.05 * 0.5 ** s.epoch}))
+        assert c.control_finetune_test_accuracy == slow.final["test_accuracy"]
+        assert c.gradnet_test_accuracy == s.gradnet_test_accuracy
     row = result.rows()[-1]
     assert row["gain_over_both_halves"] == pytest.approx(row["gradnet_test_accuracy"] - by_epoch[3])
     off = run_gradnet_study(ds, lambda: copy.deepcopy(init), tcfg, [3], config.replace(controls=False))

@@ -16,7 +16,9 @@ from nnprobe.probes.gradspace.trainset import LABEL_DRAWS
 from nnprobe.training.rundir import register_later_setting
 
 # settings added in 0.2: run directories written before them resume with these values (behaviour as before)
-for _name, _neutral in (("label_draw", "once"), ("grad_weight_decay", 0.0), ("weight_decay", 0.0)):
+CONTROL_RATES = ("initial", "continued")
+for _name, _neutral in (("label_draw", "once"), ("grad_weight_decay", 0.0), ("weight_decay", 0.0),
+                        ("control_rate", "initial")):
     register_later_setting(_name, _neutral)
 
 
@@ -71,6 +73,8 @@ class GradSpaceConfig(Config):
     ``controls``: the snapshot study also trains (a) the base network on both halves for the same epochs and
     (b) each snapshot fine-tuned on GradNet's half for GradNet's budget (``gradnet_epochs`` x
     ``labels_per_sample`` epochs: as many examples seen), the fair comparisons for "GradNet beats its base".
+    ``control_rate``: control (b) starts at the base schedule's ``initial`` rate (the stronger control, default)
+    or at the rate it had reached at the snapshot (``continued``, as the base run would have gone on).
 
     >>> GradSpaceConfig(structure="5+25+10").gradnet_config(None, seed=0).structure
     '5+25+10'
@@ -100,6 +104,7 @@ class GradSpaceConfig(Config):
     gradnet_init_std: float = 0.02
     target: str = "random"
     controls: bool = True
+    control_rate: str = "initial"
 
     def validate(self) -> None:
         if isinstance(self.params, str):
@@ -116,6 +121,7 @@ class GradSpaceConfig(Config):
         check_choice("grad_normalize", self.grad_normalize, NORMALIZATIONS)
         check_int("labels_per_sample", self.labels_per_sample, minimum=1)
         check_choice("label_draw", self.label_draw, LABEL_DRAWS)
+        check_choice("control_rate", self.control_rate, CONTROL_RATES)
         check_float("grad_weight_decay", self.grad_weight_decay, low=0.0)
         check_int("fit_samples", self.fit_samples, minimum=2)
         check_int("chunk_size", self.chunk_size, minimum=1, allow_none=True)

@@ -279,8 +279,8 @@ def measure(model: nn.Module, dataset, config: GradSpaceConfig | None = None, *,
 def control_finetune(snapshot: nn.Module, gradnet_half, train_config: TrainConfig, epochs: int,
                      progress: bool = False, snapshot_epoch: int = 0) -> float:
     """Control (b): a copy of ``snapshot`` trained ``epochs`` more epochs on ``gradnet_half`` with the base's
-    training settings, starting at the rate the base's schedule had reached at ``snapshot_epoch`` (as the base
-    run would have gone on; the schedule then runs over the fine-tuning epochs); its test accuracy.
+    training settings, starting at the rate the base's schedule had reached at ``snapshot_epoch`` (0: its
+    initial rate; the schedule then runs over the fine-tuning epochs); its test accuracy.
 
     >>> control_finetune(snapshot, half, TrainConfig(lr=0.01), epochs=15, snapshot_epoch=3)   # doctest: +SKIP
     0.93
@@ -344,7 +344,8 @@ def run_gradnet_study(dataset, build_base: Callable[[], nn.Module], train_config
                     res.control_finetune_epochs = config.control_finetune_epochs()
                     res.control_finetune_test_accuracy = control_finetune(snap, gradnet_half, tcfg,
                                                                           res.control_finetune_epochs, progress,
-                                                                          snapshot_epoch=state.epoch)
+                                                                          snapshot_epoch=state.epoch if
+                                                                          config.control_rate == "continued" else 0)
                     res.control_seconds = time.perf_counter() - t0
             finally:
                 restore_rng_states(states)
