@@ -16,6 +16,12 @@ Prints one ``name: ratio`` line per case (ratio = baseline time / nnprobe time; 
 
     OMP_NUM_THREADS=1 python bench/svm_fit.py            # binary n = 12k..60k; multi-class 10k and 50k
     OMP_NUM_THREADS=1 python bench/svm_fit.py --quick    # binary n = 12k; multi-class 10k
+    OMP_NUM_THREADS=1 python bench/svm_fit.py --only nonseparable   # 10k x 512 x 10 with 20% of labels redrawn
+
+Non-separable (opt-in, ``--only nonseparable``): the same clusters with a fifth of the labels redrawn at
+random. The hard margin does not exist: nnprobe must say so quickly (``exact=False``, a warning naming the
+fix); with ``C=1`` both modes are solved exactly (or refused with a clear error when the exact solve would
+outgrow its memory bound) and timed against ``LinearSVC(C=1)`` of the same mode.
 """
 
 from __future__ import annotations
@@ -171,15 +177,50 @@ def run_multiclass(n: int, C: float, legacy_timeout: float) -> list[dict]:
     return out
 
 
+def run_nonseparable(n: int = 10000, C: float = 1.0) -> None:
+    """Hard margin and ``C`` on label-noise features: times, exactness, training errors; ratios vs LinearSVC."""
+    from nnprobe.errors import NNProbeError
+
+    x, y = clusters_like(n)
+    rng = np.random.default_rng(1)
+    swap = rng.random(len(y)) < 0.2
+    y = y.copy()
+    y[swap] = rng.integers(0, 10, int(swap.sum()))
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    print(f"# non-separable: clusters_like({n}) with 20% of labels redrawn; process CPU seconds, 1 thread")
+    for mode in ("ovr", "crammer_singer"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            svm, hard = _timed(lambda: fit_svm(xt, yt, 10, multi_class=mode))
+        print(f"# n={n} {mode} hard margin: {hard:.2f} s, exact {svm.exact}, separable {svm.separable}, train error "
+              f"{svm.train_error:.4f}; warning: {'; '.join(str(w.message)[:160] for w in caught) or 'none'}", flush=True)
+        try:
+            svm, ours = _timed(lambda: fit_svm(xt, yt, 10, C=C, multi_class=mode))
+        except NNProbeError as exc:
+            print(f"# n={n} {mode} C={C:g}: refused ({str(exc).splitlines()[0][:200]})", flush=True)
+            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            ref, theirs = _timed(lambda: LinearSVC(C=C, multi_class=mode, loss="hinge" if mode == "ovr" else "squared_hinge",
+                                                   max_iter=1000).fit(x, y))
+        print(f"# n={n} {mode} C={C:g}: nnprobe {ours:.2f} s (exact {svm.exact}, train error {svm.train_error:.4f}); "
+              f"LinearSVC {theirs:.2f} s ({'converged' if not caught else 'hit max_iter'}, train error "
+              f"{float(np.mean(ref.predict(x) != y)):.4f})", flush=True)
+        print(f"svm_{mode}_n{n}_nonseparable_C{C:g}_vs_linearsvc: {theirs / ours:.2f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="binary n = 12k, multi-class n = 10k only")
     parser.add_argument("--C", type=float, default=1e3, help="the same C for both solvers (large: hard margin)")
     parser.add_argument("--legacy-timeout", type=float, default=600,
                         help="seconds allowed to today's one-vs-rest solver per size (0: skip it)")
-    parser.add_argument("--only", choices=("binary", "multiclass"), help="run one part only")
+    parser.add_argument("--only", choices=("binary", "multiclass", "nonseparable"), help="run one part only")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.only == "nonseparable":
+        run_nonseparable()
+        return
     if args.only != "multiclass":
         sizes = [(12000, 2), (12000, 64), (12000, 512)]
         if not args.quick:

@@ -20,8 +20,8 @@ Bounds: no exact solve forms a matrix of more than :data:`MAX_ENTRIES` entries (
 Woodbury ``N x p``, ``p`` = Kesler columns); a finite ``C`` beyond it raises :class:`WorkingSetTooLarge`.
 The hard margin (``C`` a large stand-in) on features that are not separable is the large-``C`` soft margin,
 solved exactly while it is close to separable; a part whose working-set duals reach the bound (a certificate
-that not even the working set is separable) with more than :data:`HARD_ERRORS` violators left, or whose
-working set outgrows the bound, is given up and keeps its squared-hinge fit (``Solution.inexact``).
+that not even the working set is separable) while its solution misclassifies more than :data:`HARD_ERRORS`
+training points, or whose working set outgrows the bound, is given up and keeps its squared-hinge fit (``Solution.inexact``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ NEWTON_START = 400  # start the exact squared-hinge Newton steps with at most th
 OVR_START = 100     # one-vs-rest: this many per class (each class's steps are solved alone)
 NEWTON_CAP = 4000    # and stop them beyond this many (an O(N^3) solve each)
 MAX_ENTRIES = 2 ** 24  # the exact solve never forms a matrix of more entries (128 MB in float64)
-HARD_ERRORS = 512      # hard margin: a part certified not separable with more violators is not solved exactly
+HARD_ERRORS = 128      # hard margin: a part certified not separable that misclassifies more is not solved exactly
 
 
 def _independent_columns(E: np.ndarray) -> np.ndarray:
@@ -320,8 +320,8 @@ def solve_working_set(problem, feats, W: torch.Tensor, b: torch.Tensor, C: float
         cands = []
         for g in live:
             outside = ~_part(in_ws, g) & (_part(M, g) < 1 - eps)
-            if hard and int(outside.sum()) > HARD_ERRORS and _at_bound(alpha, slots, g, C):
-                inexact.add(g)  # certified not separable (a dual at the bound), and far from solved
+            if hard and int((_part(M, g) < 0).any(1).sum()) > HARD_ERRORS and _at_bound(alpha, slots, g, C):
+                inexact.add(g)  # certified not separable (a dual at the bound), with many points misclassified
                 continue
             cand = _lowest(_part(M, g), outside, add[g])
             if cand.numel():
