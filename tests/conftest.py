@@ -42,3 +42,20 @@ def mnist_dir() -> str:
 def fashion_available() -> None:
     if not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file():
         pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+
+
+@pytest.fixture
+def interrupt_after():
+    """``interrupt_after(n)``: a training callback that raises KeyboardInterrupt at the end of epoch ``n + 1``,
+    i.e. after ``n`` epochs were saved (a run cut short, to test resuming)."""
+    from nnprobe.training import Callback
+
+    class InterruptAfter(Callback):
+        def __init__(self, epoch):
+            self.epoch = epoch
+
+        def on_epoch_end(self, state):
+            if state.epoch == self.epoch + 1:
+                raise KeyboardInterrupt
+
+    return InterruptAfter

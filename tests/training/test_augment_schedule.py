@@ -63,21 +63,12 @@ def test_augmented_training_is_deterministic_per_seed_and_differs_from_plain(dig
     assert not torch.allclose(wa, wc) and not torch.allclose(wa, wp)
 
 
-class InterruptAfter(Callback):
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, state):
-        if state.epoch == self.epoch + 1:
-            raise KeyboardInterrupt
-
-
-def test_augmented_run_resumes_bit_exact(digits, tmp_path):
+def test_augmented_run_resumes_bit_exact(digits, tmp_path, interrupt_after):
     cfg = TrainConfig(epochs=4, batch_size=64, optimizer="momentum", lr=0.05, schedule="epoch_step", lr_step_epochs=1,
                       lr_step_factor=0.5, augment="crop:1+flip", seed=5, progress=False)
     full = train(fresh(digits), digits, cfg, out_dir=tmp_path / "full").model
     with pytest.raises(KeyboardInterrupt):
-        train(fresh(digits), digits, cfg, out_dir=tmp_path / "cut", callbacks=[InterruptAfter(2)])
+        train(fresh(digits), digits, cfg, out_dir=tmp_path / "cut", callbacks=[interrupt_after(2)])
     resumed = train(fresh(digits, seed=9), digits, cfg, out_dir=tmp_path / "cut", resume=True).model
     sa, sb = full.state_dict(), resumed.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)

@@ -36,17 +36,6 @@ CONFIG = dict(epochs=6, batch_size=64, optimizer="adam", lr=3e-3, schedule="cosi
               snapshot_epochs=(2, 5))
 
 
-class InterruptAfter(Callback):
-    """Raise KeyboardInterrupt at the end of epoch ``epoch + 1``, i.e. after ``epoch`` epochs were saved."""
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, state):
-        if state.epoch == self.epoch + 1:
-            raise KeyboardInterrupt
-
-
 def same_weights(a, b):
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
@@ -58,10 +47,10 @@ def uninterrupted(digits, tmp_path_factory):
     return train(fresh(digits), digits, TrainConfig(**CONFIG), out_dir=out), out
 
 
-def test_interrupted_then_resumed_equals_uninterrupted(digits, uninterrupted, tmp_path):
+def test_interrupted_then_resumed_equals_uninterrupted(digits, uninterrupted, tmp_path, interrupt_after):
     full, _ = uninterrupted
     with pytest.raises(KeyboardInterrupt):
-        train(fresh(digits), digits, TrainConfig(**CONFIG), out_dir=tmp_path, callbacks=[InterruptAfter(3)])
+        train(fresh(digits), digits, TrainConfig(**CONFIG), out_dir=tmp_path, callbacks=[interrupt_after(3)])
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["status"] == "interrupted" and state["epoch"] == 3
     assert [r["epoch"] for r in read_jsonl(tmp_path / "metrics.jsonl")] == [1, 2, 3]
@@ -81,10 +70,10 @@ def test_interrupted_then_resumed_equals_uninterrupted(digits, uninterrupted, tm
     assert final["epoch"] == 6 and all(torch.equal(v, expected[k].cpu()) for k, v in final["state_dict"].items())
 
 
-def test_resume_cuts_log_lines_written_after_the_checkpoint(digits, tmp_path, uninterrupted):
+def test_resume_cuts_log_lines_written_after_the_checkpoint(digits, tmp_path, uninterrupted, interrupt_after):
     full, _ = uninterrupted
     with pytest.raises(KeyboardInterrupt):
-        train(fresh(digits), digits, TrainConfig(**CONFIG), out_dir=tmp_path, callbacks=[InterruptAfter(2)])
+        train(fresh(digits), digits, TrainConfig(**CONFIG), out_dir=tmp_path, callbacks=[interrupt_after(2)])
     # a kill between appending epoch 3's line and writing last.pt, plus a torn write
     append_jsonl(tmp_path / "metrics.jsonl", {"epoch": 3, "train_loss": -1.0})
     with open(tmp_path / "metrics.jsonl", "a") as f:
@@ -155,16 +144,16 @@ class Counter(Callback):
         self.seen = list(state["seen"])
 
 
-def test_callback_state_survives_resume(digits, tmp_path):
+def test_callback_state_survives_resume(digits, tmp_path, interrupt_after):
     cfg = TrainConfig(**{**CONFIG, "epochs": 3})
     with pytest.raises(KeyboardInterrupt):
-        train(fresh(digits), digits, cfg, out_dir=tmp_path, callbacks=[Counter(), InterruptAfter(1)])
+        train(fresh(digits), digits, cfg, out_dir=tmp_path, callbacks=[Counter(), interrupt_after(1)])
     counter = Counter()
     train(fresh(digits), digits, cfg, out_dir=tmp_path, callbacks=[counter, Callback()], resume=True)
     assert counter.seen == [1, 2, 3]
 
 
-def test_a_caller_prepared_run_dir_is_used_as_is(digits, tmp_path, uninterrupted):
+def test_a_caller_prepared_run_dir_is_used_as_is(digits, tmp_path, uninterrupted, interrupt_after):
     """The experiment layer prepares one directory for data + model + training + probe and trains inside it."""
     from nnprobe.training.rundir import prepare_run_dir
 
@@ -173,7 +162,7 @@ def test_a_caller_prepared_run_dir_is_used_as_is(digits, tmp_path, uninterrupted
     run = prepare_run_dir(tmp_path, experiment)
     with pytest.raises(KeyboardInterrupt):
         with run.running():
-            train(fresh(digits), digits, TrainConfig(**CONFIG), out_dir=run, callbacks=[InterruptAfter(4)])
+            train(fresh(digits), digits, TrainConfig(**CONFIG), out_dir=run, callbacks=[interrupt_after(4)])
     assert json.loads((tmp_path / "state.json").read_text())["status"] == "interrupted"
     run = prepare_run_dir(tmp_path, experiment, mode="resume")
     with run.running():
