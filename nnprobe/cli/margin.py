@@ -38,6 +38,9 @@ def margin_options(fn):
         click.option("--live-seed/--no-live-seed", "live_seed", default=None,
                      help="From --seed on, use the first seed whose untrained model has no all-dead feature unit "
                           "[default: on for feature layers of width <= 4]."),
+        click.option("--bias-penalised/--no-bias-penalised", "bias_penalised", default=None,
+                     help="Also compare the head with the SVM whose bias is penalised like a weight (the limit of "
+                          "gradient descent on the head) [default: off]."),
         memory_option("margin"),
     ])(fn)
 

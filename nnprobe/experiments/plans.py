@@ -67,7 +67,7 @@ def margin_plan(quick: bool) -> list[dict]:
                         feature_dim=2, activation="relu", samples_per_class=800 if q else None,
                         epochs=MNIST012_QUICK_EPOCHS if q else 1000, batch_size=MNIST012_QUICK_BATCH if q else 1024,
                         optimizer="momentum", lr=0.01 if q else 1e-3, schedule="constant", seed=0,
-                        log_spaced=6, multi_class="crammer_singer", retrain_epochs=100)},
+                        log_spaced=6, multi_class="crammer_singer", retrain_epochs=100, bias_penalised=True)},
         {"key": "mnist012_selu", "title": "MNIST 0, 1, 2, " + ("ResNet-8" if q else "DenseNet-40")
                                           + " -> FC 200 -> FC 2 SELU -> linear (extra row)", "probe": "margin",
          "needs": "mnist:0,1,2",

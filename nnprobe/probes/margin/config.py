@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nnprobe.config import Config, check_choice, check_float, check_int
+from nnprobe.training.rundir import register_later_setting
+
+register_later_setting("bias_penalised", False)   # added in 0.2: earlier runs resume without it
 
 MULTI_CLASS_MODES = ("ovr", "crammer_singer", "both")
 
@@ -23,6 +26,8 @@ class MarginConfig(Config):
     dead unit collapses the space). ``plot_points``: training features kept in the result for 2-D figures.
     ``max_memory``: bytes one feature-extraction batch may take (activations of every layer, estimated from one
     example; batches of at most 512): 2 GiB by default, lower it on a small machine or for a large network.
+    ``bias_penalised``: at the end, also compare the head with the SVM whose bias is penalised like a weight
+    (the limit gradient descent heads for; one more SVM fit per mode, on features and their mirror images).
 
     >>> MarginConfig(multi_class="both").multi_class
     'both'
@@ -40,6 +45,7 @@ class MarginConfig(Config):
     grid_resolution: int = 400
     plot_points: int = 3000
     max_memory: int = 2**31
+    bias_penalised: bool = False
 
     def validate(self) -> None:
         from nnprobe.probes.margin.binary import SOLVERS
@@ -59,6 +65,7 @@ class MarginConfig(Config):
         check_int("grid_resolution", self.grid_resolution, minimum=10)
         check_int("plot_points", self.plot_points, minimum=0)
         check_int("max_memory", self.max_memory, minimum=2**20)
+        check_choice("bias_penalised", self.bias_penalised, (True, False))
 
     def modes(self, num_classes: int) -> list[str]:
         """SVM modes to fit: one for two classes, ``ovr`` and ``crammer_singer`` for ``both``.

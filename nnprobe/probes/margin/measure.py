@@ -158,7 +158,7 @@ def measure(model: nn.Module, dataset, config: MarginConfig | None = None, *, cu
             t0 = time.perf_counter()
             svms[mode] = fit_svm(f_train, y_train, k, C=config.C, multi_class=mode, solver=config.solver)
             result = measure_margin(f_train, y_train, split.head.weight, split.head.bias, f_test, y_test, C=config.C,
-                                    svm=svms[mode])
+                                    svm=svms[mode], bias_penalised=config.bias_penalised)
             result.seconds_svm = time.perf_counter() - t0
             results[mode] = result
             if result.feature_dim == 2:

@@ -78,10 +78,13 @@ def _validate(train_features, y_train, head_weight, head_bias, test_features, y_
 def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_weight: torch.Tensor,
                    head_bias: torch.Tensor | None = None, test_features: torch.Tensor | None = None,
                    y_test: torch.Tensor | None = None, *, C: float | None = None, multi_class: str = "ovr",
-                   solver: str = "ipm", svm: LinearSVM | None = None, epoch: int | None = None) -> MarginResult:
+                   solver: str = "ipm", svm: LinearSVM | None = None, epoch: int | None = None,
+                   bias_penalised: bool = False) -> MarginResult:
     """Compare a linear head ``z = W x + b`` with the max-margin SVM fitted on ``train_features``.
 
     ``svm`` reuses an SVM already fitted on the same features (e.g. to compare a retrained head with it).
+    ``bias_penalised``: also compare with the SVM whose bias is penalised like a weight (the limit of gradient
+    descent on the head; :func:`~nnprobe.probes.margin.penalised.fit_bias_penalised`), on separable features.
     Warns :class:`NotSeparableWarning`, with the SVM's training error, when the features are not separable.
 
     >>> x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0], [4.0, 1.0]]); y = torch.tensor([0, 0, 1, 1])
@@ -162,6 +165,8 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
         else:
             overall, overall_span = _cos(Wc, S), _cos(Wc @ span, S)
         nn_norm, svm_norm = float(np.linalg.norm(Wc)), float(np.linalg.norm(S))
+    if bias_penalised and svm.separable:
+        _compare_penalised(rows, x, y, k, svm.mode, Wn, bn)
     agreement = nn_acc = svm_acc = None
     n_test = 0
     if test_features is not None and y_test is not None and y_test.numel():
@@ -184,6 +189,23 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
                # feature dimensions that are zero on every training point (dead ReLUs): the head's weights on
                # them get no gradient and keep their initial values, the SVM's are zero
                "dead_feature_dims": int((np.abs(x).max(0) == 0).sum())})
+
+
+def _compare_penalised(rows, x, y, k, mode, Wn, bn) -> None:
+    """Fill each row's ``cosine_to_penalised_svm`` (weights) and ``..._with_bias`` (``[w, b]``)."""
+    from nnprobe.probes.margin.penalised import fit_bias_penalised
+
+    V = fit_bias_penalised(torch.from_numpy(x), torch.from_numpy(y), k, mode)
+    if V is None:
+        return
+    if mode == "binary":
+        heads = np.r_[Wn[1] - Wn[0], bn[1] - bn[0]][None]
+    else:
+        heads = np.c_[Wn, bn]
+        heads = heads - heads.mean(0)   # centred, as the rows compared with the free-intercept SVM
+    for row, h, v in zip(rows, heads, V):
+        row.cosine_to_penalised_svm = _cos(h[:-1], v[:-1])
+        row.cosine_to_penalised_svm_with_bias = _cos(h, v)
 
 
 def probe_margin(model: nn.Module, dataset, *, C: float | None = None, multi_class: str = "ovr",

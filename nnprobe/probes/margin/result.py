@@ -29,6 +29,9 @@ class ClassMargin:
     ``nn_offset_from_midpoint - svm_offset_from_midpoint``.
     ``cosine_in_span`` uses only the part of the NN weights inside the span of the training features: the
     rest (e.g. weights on a dead ReLU unit) gets no gradient and keeps its initial value.
+    ``cosine_to_penalised_svm`` (and ``..._with_bias``, on ``[w, b]``): the same comparison against the SVM whose
+    bias is penalised like a weight (:mod:`nnprobe.probes.margin.penalised`), measured when asked
+    (``MarginConfig.bias_penalised``) on separable features.
     """
 
     name: str
@@ -45,6 +48,8 @@ class ClassMargin:
     svm_offset_from_midpoint: float | None = None
     nn_offset_from_svm: float | None = None
     n_support: int | None = None
+    cosine_to_penalised_svm: float | None = None           # weights against the bias-penalised SVM's weights
+    cosine_to_penalised_svm_with_bias: float | None = None  # [w, b] against the bias-penalised SVM's [w, b]
 
 
 @dataclass
@@ -117,6 +122,11 @@ class MarginResult:
         else:
             for r in self.rows:
                 out[f"cosine_to_svm[{r.name}]"] = r.cosine_to_svm
+        for r in self.rows:
+            if r.cosine_to_penalised_svm is not None:
+                suffix = "" if self.mode == "binary" else f"[{r.name}]"
+                out[f"cosine_to_penalised_svm{suffix}"] = r.cosine_to_penalised_svm
+                out[f"cosine_to_penalised_svm_with_bias{suffix}"] = r.cosine_to_penalised_svm_with_bias
         return out
 
     def __repr__(self) -> str:
