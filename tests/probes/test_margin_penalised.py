@@ -15,7 +15,7 @@ from nnprobe.probes.margin.probe import measure_margin
 def _clusters(seed=0, far=8.0):
     # three clusters on a ReLU-like quadrant, far from the origin: the intercepts matter
     rng = np.random.default_rng(seed)
-    centres = np.array([[far, 1.0], [1.0, far], [0.75 * far, 0.75 * far]])
+    centres = np.array([[far, 1.0], [1.0, far], [1.2 * far, 1.2 * far]])   # each class separable from the rest
     x = np.concatenate([c + rng.normal(size=(60, 2)) * 0.7 for c in centres])
     return x, np.repeat(np.arange(3), 60)
 
@@ -29,8 +29,17 @@ def _homogeneous_reference(z, y, mode):
         ref = LinearSVC(C=1e5, multi_class="crammer_singer", fit_intercept=False, max_iter=500000, tol=1e-12)
         coef = ref.fit(z, y).coef_
         return coef - coef.mean(0)
-    return np.stack([LinearSVC(C=1e5, loss="hinge", fit_intercept=False, max_iter=500000, tol=1e-12)
-                     .fit(z, (y == c).astype(int)).coef_[0] for c in range(3)])
+    # one-vs-rest: each homogeneous hard-margin QP solved directly (SLSQP), min ||v||^2 s.t. s_i v . z_i >= 1
+    from scipy.optimize import minimize
+
+    rows = []
+    for c in range(3):
+        sz = np.where(y == c, 1.0, -1.0)[:, None] * z
+        res = minimize(lambda v: v @ v, np.zeros(z.shape[1]), jac=lambda v: 2 * v, method="SLSQP",
+                       constraints=[{"type": "ineq", "fun": lambda v: sz @ v - 1, "jac": lambda v: sz}],
+                       options={"ftol": 1e-14, "maxiter": 1000})
+        rows.append(res.x)
+    return np.stack(rows)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
