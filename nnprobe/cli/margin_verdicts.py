@@ -168,6 +168,11 @@ def verdict_rows(done: dict, midpoint: list[dict], quick: bool) -> list[dict]:
         per_mode = {m: [c.cosine_to_svm for c in res.rows] for m, res in r.results.items()}
         worst = min(min(v) for v in per_mode.values())
         text = "; ".join(f"{m}: " + ", ".join(f"{c:.4f}" for c in v) for m, v in per_mode.items())
+        penalised = {m: [c.cosine_to_penalised_svm for c in res.rows] for m, res in r.results.items()
+                     if all(c.cosine_to_penalised_svm is not None for c in res.rows)}
+        if penalised:   # the limit gradient descent heads for: the SVM with the bias penalised like a weight
+            text += "; against the bias-penalised SVM " + "; ".join(
+                f"{m}: " + ", ".join(f"{c:.4f}" for c in v) for m, v in penalised.items())
         zero = r.main.nn_train_accuracy == 1.0
         rows.append({"finding": "NN direction = SVM direction per class, MNIST 0/1/2 (ReLU)",
                      "reference setting": ref012,

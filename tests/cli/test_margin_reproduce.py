@@ -22,7 +22,7 @@ def _plan(quick):
              "params": dict(TINY, data="cifar10:0,2")},
             {"key": "mnist012", "title": "3-class blobs standing in for MNIST 0/1/2", "probe": "margin",
              "params": dict(TINY, data="synthetic:blobs3,n=200", normalize="standard", multi_class="both",
-                            retrain_epochs=0)}]
+                            retrain_epochs=0, bias_penalised=True)}]
 
 
 def _midpoint_plan(quick):
@@ -49,6 +49,22 @@ def test_midpoint_row_against_a_hand_computed_geometry():
     assert row["seed"] == 7 and row["retrained/nn_offset_from_midpoint"] is None
 
 
+def test_verdict_row_of_the_three_class_run_quotes_the_bias_penalised_cosines():
+    from nnprobe.cli.margin_verdicts import verdict_rows
+    from nnprobe.probes.margin.measure import MarginProbeResult
+    from nnprobe.probes.margin.probe import measure_margin
+
+    rng = np.random.default_rng(0)
+    x = torch.tensor(np.concatenate([c + rng.normal(size=(40, 2)) * 0.5 for c in ([8.0, 1.0], [1.0, 8.0], [10, 10])]))
+    y = torch.arange(3).repeat_interleave(40)
+    r = measure_margin(x, y, torch.tensor([[1.0, -1.0], [-1.0, 1.0], [0.5, 0.5]]), torch.tensor([0.0, 0.0, -4.0]),
+                       x, y, multi_class="crammer_singer", bias_penalised=True)
+    done = {"mnist012": ({"title": "stand-in"}, MarginProbeResult(results={"crammer_singer": r}, seed=0))}
+    row = next(v for v in verdict_rows(done, [], quick=True) if v["finding"].endswith("MNIST 0/1/2 (ReLU)"))
+    quoted = ", ".join(f"{c.cosine_to_penalised_svm:.4f}" for c in r.rows)
+    assert "against the bias-penalised SVM crammer_singer: " + quoted in row["nnprobe value (same setting)"]
+
+
 def test_reproduce_margin_opens_with_verdicts_and_reports_the_midpoint_distribution(tmp_path, monkeypatch):
     import nnprobe.experiments.plans as plans
 
@@ -69,6 +85,8 @@ def test_reproduce_margin_opens_with_verdicts_and_reports_the_midpoint_distribut
     row012 = next(line for line in table if line.startswith("| NN direction = SVM direction per class"))
     for mode in ("ovr", "crammer_singer"):
         assert ", ".join(f"{c['cosine_to_svm']:.4f}" for c in saved[mode]["rows"]) in row012
+    if any(c["cosine_to_penalised_svm"] is None for c in saved["crammer_singer"]["rows"]):   # not separable
+        assert "bias-penalised" not in row012
 
     # midpoint: per-seed offsets from the result files, and their median / quartiles in the distribution table
     # (runs whose features collapsed to one point, half-gap 0, have no boundary to place and are left out)
