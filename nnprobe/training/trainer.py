@@ -64,21 +64,30 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=config.lr, momentum=momentum, weight_decay=config.weight_decay)
 
 
+def schedule_scale(config: TrainConfig, step: int, steps_per_epoch: int, total_steps: int) -> float:
+    """The learning-rate multiplier after ``step`` of ``total_steps`` steps (``steps_per_epoch`` a epoch): 1 when
+    constant, cosine to zero, step decay (x0.1 at 50% and 75%), or ``epoch_step`` (x``config.lr_step_factor``
+    every ``config.lr_step_epochs`` epochs, whatever the run's length).
+
+    >>> schedule_scale(TrainConfig(schedule="epoch_step", lr_step_epochs=2, lr_step_factor=0.5), 9, 2, 40)
+    0.25
+    """
+    if config.schedule == "constant":
+        return 1.0
+    if config.schedule == "epoch_step":
+        return float(config.lr_step_factor) ** (step // (steps_per_epoch * config.lr_step_epochs))
+    if config.schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
+    return 0.1 ** ((step >= 0.5 * total_steps) + (step >= 0.75 * total_steps))
+
+
 def make_schedule(optimizer, config: TrainConfig, total_steps: int):
-    """Per-step learning-rate multiplier: constant, cosine to zero, step decay (x0.1 at 50% and 75%), or
-    ``epoch_step`` (x``config.lr_step_factor`` every ``config.lr_step_epochs`` epochs, whatever the run's length)."""
+    """Per-step learning-rate multiplier (:func:`schedule_scale`) over ``total_steps`` steps; None when constant."""
     if config.schedule == "constant":
         return None
     total_steps = max(int(total_steps), 1)
-    if config.schedule == "epoch_step":
-        every = max(total_steps // max(config.epochs, 1), 1) * config.lr_step_epochs   # steps in lr_step_epochs epochs
-        factor = float(config.lr_step_factor)
-        fn = lambda s: factor ** (s // every)  # noqa: E731
-    elif config.schedule == "cosine":
-        fn = lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps))  # noqa: E731
-    else:
-        fn = lambda s: 0.1 ** ((s >= 0.5 * total_steps) + (s >= 0.75 * total_steps))  # noqa: E731
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, fn)
+    per_epoch = max(total_steps // max(config.epochs, 1), 1)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: schedule_scale(config, s, per_epoch, total_steps))
 
 
 def rate_after(config: TrainConfig, epoch: int) -> float:
@@ -88,16 +97,7 @@ def rate_after(config: TrainConfig, epoch: int) -> float:
     >>> rate_after(TrainConfig(lr=0.05, schedule="epoch_step", lr_step_epochs=25, lr_step_factor=0.5, epochs=100), 60)
     0.0125
     """
-    epochs = max(int(config.epochs), 1)
-    if config.schedule == "constant":
-        scale = 1.0
-    elif config.schedule == "epoch_step":
-        scale = float(config.lr_step_factor) ** (int(epoch) // config.lr_step_epochs)
-    elif config.schedule == "cosine":
-        scale = 0.5 * (1 + math.cos(math.pi * min(epoch, epochs) / epochs))
-    else:
-        scale = 0.1 ** ((epoch >= 0.5 * epochs) + (epoch >= 0.75 * epochs))
-    return float(config.lr) * scale
+    return float(config.lr) * schedule_scale(config, int(epoch), 1, max(int(config.epochs), 1))
 
 
 def run_config(config: TrainConfig, model_spec: dict | None, dataset) -> dict:
