@@ -126,18 +126,17 @@ def reproduce_codes_reference(quick: bool, out: Path, data: str, data_dir, devic
         report.table(own, ["width", "seeds", *keys], floatfmt=".3f", labels=labels)
     else:
         report.text(skipped)
-    report.heading("Training time")
-    if epochs:
-        report.figure(ref.plot_time(epochs, out / "reference_time.png"), "Test redundancy ratio during training")
-        report.table(epochs, ["width", "epochs", "seeds", *keys], floatfmt=".3f", labels=labels)
-    else:
-        report.text(skipped)
-    report.heading("Sample size")
-    if samples:
-        report.figure(ref.plot_samples(samples, out / "reference_samples.png"), "First n training examples, tiled")
-        report.table(samples, ["width", "train_first", "seeds", *keys], floatfmt=".3f", labels=labels)
-    else:
-        report.text(skipped)
+    for title, agg, plot, png, caption, factor in (
+            ("Training time", epochs, ref.plot_time, "reference_time.png", "Test redundancy ratio during training",
+             "epochs"),
+            ("Sample size", samples, ref.plot_samples, "reference_samples.png", "First n training examples, tiled",
+             "train_first")):
+        report.heading(title)
+        if agg:
+            report.figure(plot(agg, out / png), caption)
+            report.table(agg, ["width", factor, "seeds", *keys], floatfmt=".3f", labels=labels)
+        else:
+            report.text(skipped)
     report.heading("Run")
     report.text("Wall time per sweep (training in batched ensembles + measuring every model): "
                 + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items())

@@ -165,14 +165,19 @@ def verdict_rows(done: dict, midpoint: list[dict], quick: bool) -> list[dict]:
                      "nnprobe value (same setting)": f"{s['nn_test_accuracy']:.4f}, train {r.main.nn_train_accuracy:.4f}"
                                                      f"{where}",
                      "verdict": _acc_verdict(s["nn_test_accuracy"], 0.9955)})
-        per_mode = {m: [c.cosine_to_svm for c in res.rows] for m, res in r.results.items()}
-        worst = min(min(v) for v in per_mode.values())
-        text = "; ".join(f"{m}: " + ", ".join(f"{c:.4f}" for c in v) for m, v in per_mode.items())
-        penalised = {m: [c.cosine_to_penalised_svm for c in res.rows] for m, res in r.results.items()
-                     if all(c.cosine_to_penalised_svm is not None for c in res.rows)}
+        def per_mode(field):   # {mode: per-class cosines} of the modes where every class has that comparison
+            return {m: [getattr(c, field) for c in res.rows] for m, res in r.results.items()
+                    if all(getattr(c, field) is not None for c in res.rows)}
+
+        def listed(cosines):
+            return "; ".join(f"{m}: " + ", ".join(f"{c:.4f}" for c in v) for m, v in cosines.items())
+
+        free = per_mode("cosine_to_svm")
+        worst = min(min(v) for v in free.values())
+        text = listed(free)
+        penalised = per_mode("cosine_to_penalised_svm")
         if penalised:   # the limit gradient descent heads for: the SVM with the bias penalised like a weight
-            text += "; against the bias-penalised SVM " + "; ".join(
-                f"{m}: " + ", ".join(f"{c:.4f}" for c in v) for m, v in penalised.items())
+            text += "; against the bias-penalised SVM " + listed(penalised)
         zero = r.main.nn_train_accuracy == 1.0
         rows.append({"finding": "NN direction = SVM direction per class, MNIST 0/1/2 (ReLU)",
                      "reference setting": ref012,
