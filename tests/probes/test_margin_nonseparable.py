@@ -12,7 +12,8 @@ from nnprobe.errors import NNProbeError
 from nnprobe.probes.margin import NotSeparableWarning, fit_binary, fit_svm
 from nnprobe.probes.margin.ipm import HARD_C, solve_qp
 from nnprobe.probes.margin.scaled import ScaledFeatures
-from nnprobe.probes.margin.workset import Multiclass, OneVsRest, exact_margins
+from nnprobe.probes.margin.constraints import Multiclass, OneVsRest
+from nnprobe.probes.margin.workset import exact_margins
 
 
 def noisy(n=3000, d=6, k=2, seed=0, flip=0.6):

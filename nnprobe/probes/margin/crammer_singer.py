@@ -22,7 +22,8 @@ import torch
 from nnprobe.probes.margin.approx import squared_hinge_fit
 from nnprobe.probes.margin.binary import too_large
 from nnprobe.probes.margin.scaled import ScaledFeatures
-from nnprobe.probes.margin.workset import NEWTON_START, Multiclass, WorkingSetTooLarge, solve_working_set
+from nnprobe.probes.margin.constraints import Multiclass
+from nnprobe.probes.margin.workset import NEWTON_START, WorkingSetTooLarge, solve_working_set
 
 
 @dataclass

@@ -21,7 +21,8 @@ from nnprobe.probes.margin.approx import squared_hinge_fit
 from nnprobe.probes.margin.binary import SOLVERS, fit_binary, split_fit, too_large
 from nnprobe.probes.margin.crammer_singer import fit_crammer_singer, to_standardised
 from nnprobe.probes.margin.scaled import U32, ScaledFeatures
-from nnprobe.probes.margin.workset import NEWTON_CAP, OVR_START, OneVsRest, WorkingSetTooLarge, solve_working_set
+from nnprobe.probes.margin.constraints import OneVsRest
+from nnprobe.probes.margin.workset import NEWTON_CAP, OVR_START, WorkingSetTooLarge, solve_working_set
 
 MULTI_CLASS = ("ovr", "crammer_singer")
 

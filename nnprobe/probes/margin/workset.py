@@ -32,7 +32,6 @@ import numpy as np
 import torch
 from scipy.linalg import LinAlgError, cho_factor, cho_solve, qr
 
-from nnprobe.probes.margin.constraints import Binary, Multiclass, OneVsRest  # noqa: F401 (used by the fitters)
 from nnprobe.probes.margin.ipm import solve_qp
 from nnprobe.probes.margin.smo import smo_solve
 
