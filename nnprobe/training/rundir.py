@@ -92,10 +92,17 @@ def config_differences(old: dict, new: dict) -> list[str]:
     >>> config_differences({"train": {"lr": 0.05}}, {"train": {"lr": 0.1}})
     ['train.lr: 0.05 -> 0.1']
     """
+    a, b, keys = _differing(old, new)
+    return [f"{k}: {_short(a.get(k, _MISSING))} -> {_short(b.get(k, _MISSING))}" for k in keys]
+
+
+_MISSING = object()
+
+
+def _differing(old: dict, new: dict) -> tuple[dict, dict, list[str]]:
+    """Both configs flattened to dotted keys, and the sorted keys whose values differ (or exist on one side)."""
     a, b = _flatten(_canonical(old)), _flatten(_canonical(new))
-    missing = object()
-    return [f"{k}: {_short(a.get(k, missing))} -> {_short(b.get(k, missing))}"
-            for k in sorted(set(a) | set(b)) if a.get(k, missing) != b.get(k, missing)]
+    return a, b, [k for k in sorted(set(a) | set(b)) if a.get(k, _MISSING) != b.get(k, _MISSING)]
 
 
 def _short(value) -> str:
@@ -277,11 +284,8 @@ def _check_resumable(path: Path, previous: dict | None, config: dict, digest: st
 def _later_settings_only(old: dict, new: dict) -> bool:
     """Whether ``new`` differs from the stored ``old`` only by keys ``old`` lacks that are registered later
     settings at their neutral value (see :func:`register_later_setting`)."""
-    a, b = _flatten(_canonical(old)), _flatten(_canonical(new))
-    missing = object()
-    for key in set(a) | set(b):
-        if a.get(key, missing) == b.get(key, missing):
-            continue
+    a, b, keys = _differing(old, new)
+    for key in keys:
         name = key.rsplit(".", 1)[-1]
         if key in a or name not in _LATER_SETTINGS or b[key] != _canonical({"v": _LATER_SETTINGS[name]})["v"]:
             return False
