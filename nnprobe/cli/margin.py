@@ -15,7 +15,7 @@ import click
 from nnprobe.cli.margin_verdicts import (
     ACCURACY_TOLERANCE, MIDPOINT_LABELS, MIN_COSINE, NEAR_MIDPOINT, VERDICT_COLUMNS, _fmt_dist, command_line,
     midpoint_distributions, midpoint_row, verdict_rows)
-from nnprobe.cli.common import _stack, memory_option, missing_data, mode_options, opt, pass_opts, print_result, run_mode, run_options
+from nnprobe.cli.common import _help, _stack, memory_option, missing_data, mode_options, opt, pass_opts, print_result, run_mode, run_options
 
 PAPER = 'Li, Ding & Gao, "On the decision boundary of deep neural networks" (arXiv 1808.05385)'
 
@@ -39,8 +39,8 @@ def margin_options(fn):
                      help="From --seed on, use the first seed whose untrained model has no all-dead feature unit "
                           "[default: on for feature layers of width <= 4]."),
         click.option("--bias-penalised/--no-bias-penalised", "bias_penalised", default=None,
-                     help="Also compare the head with the SVM whose bias is penalised like a weight (the limit of "
-                          "gradient descent on the head) [default: off]."),
+                     help=_help("margin", "bias_penalised", "Also compare the head with the SVM whose bias is "
+                                "penalised like a weight (the limit of gradient descent on the head).")),
         memory_option("margin"),
     ])(fn)
 
