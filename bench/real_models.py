@@ -127,7 +127,7 @@ def run_phase(phase: str, data_dir: str, grad_n: int, C, n: int = 0) -> dict:
                      knn_train_accuracy=res.categorisation.knn_train_accuracy,
                      knn_seconds=res.categorisation.seconds, memory=res.memory, n_train=cut)
     elif phase == "grads":
-        from nnprobe.probes.gradspace import GradientExtractor
+        from nnprobe.probes.gradnet import GradientExtractor
 
         ex = GradientExtractor(model, GRAD_PARAMS)
         xs = x[:grad_n]
@@ -135,7 +135,7 @@ def run_phase(phase: str, data_dir: str, grad_n: int, C, n: int = 0) -> dict:
         for _ in ex.iter_chunks(xs, reuse_buffer=True):
             pass
     elif phase == "grads_plain":
-        from nnprobe.probes.gradspace import GradientLayout
+        from nnprobe.probes.gradnet import GradientLayout
 
         named = dict(model.named_parameters())
         chosen = [named[k] for k in GradientLayout.from_model(model, GRAD_PARAMS).names]

@@ -4,7 +4,7 @@ Three probes, each on any ``torch.nn.Module`` classifier:
 
 * ``nnprobe.probes.margin``   -- does the last linear layer converge to the max-margin SVM?
 * ``nnprobe.probes.codes``    -- ReLU activation patterns as a hash code of the input.
-* ``nnprobe.probes.gradspace`` -- per-sample gradients as features (GradNet).
+* ``nnprobe.probes.gradnet`` -- per-sample gradients as features (GradNet).
 """
 
 from nnprobe.errors import NNProbeError

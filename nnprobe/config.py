@@ -93,6 +93,29 @@ def check_known(kind: str, given: Iterable[str], accepted: Iterable[str]) -> Non
         raise NNProbeError(f"unknown {kind}(s): {', '.join(unknown)}", f"use: {', '.join(sorted(accepted))}")
 
 
+OPTION_KINDS = ("bytes", "path", "list", "flag")
+
+
+def option(help: str, *, flag: str | None = None, choices: Iterable | None = None, kind: str | None = None,
+           negative: str | None = None, cli: bool = True) -> dict:
+    """Field metadata that makes a config field a command-line option (``field(default=..., metadata=option(...))``).
+
+    The command line derives each probe's flags from its config's fields: the flag is ``--name`` with dashes
+    (``flag`` overrides it), the help is ``help`` plus the field's default, ``choices`` (the constant the config
+    validates against) become a ``click.Choice``. ``kind``: ``bytes`` (a memory size such as ``2G``), ``path``
+    (an existing file), ``list`` (comma-separated), ``flag`` (a boolean ``--name/--no-name``; ``negative``
+    names the off form). Without ``kind`` the type comes from the default (int, float, str). ``cli=False``: a
+    setting of Python calls and sweeps only.
+
+    >>> option("Neighbours for Hamming K-NN.")["help"]
+    'Neighbours for Hamming K-NN.'
+    """
+    if kind is not None and kind not in OPTION_KINDS:
+        raise ValueError(f"option kind {kind!r} is not one of {OPTION_KINDS}")
+    return {"help": help, "flag": flag, "choices": None if choices is None else tuple(choices), "kind": kind,
+            "negative": negative, "cli": cli}
+
+
 class Config:
     """Mixin for settings dataclasses: ``validate()`` runs after ``__init__``; ``to_dict``/``from_dict``/``replace``."""
 
@@ -124,4 +147,4 @@ class Config:
         return replace(self, **changes)
 
 
-__all__ = ["Config", "check_choice", "check_float", "check_int", "check_known"]
+__all__ = ["OPTION_KINDS", "Config", "option", "check_choice", "check_float", "check_int", "check_known"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "nnprobe"
 FLOORS = {
-    "errors": 0, "io": 0, "config": 0, "results": 0, "seeding": 0, "__init__": 0,
+    "errors": 0, "entries": 0, "io": 0, "config": 0, "results": 0, "seeding": 0, "__init__": 0,
     "data": 1, "models": 1,
     "training": 2,
     "probes": 3,
@@ -16,14 +16,15 @@ FLOORS = {
     "sweeps": 5, "report": 5,
     "cli": 6,
 }
-PROBES = ("margin", "codes", "gradspace")
+PROBES = ("margin", "codes", "gradnet")
+ALIASES = {"gradspace": "gradnet"}   # deprecated package names -> the probe they alias
 
 
 def _unit(module: str) -> str:
-    """``nnprobe.probes.margin.svm`` -> ``probes.margin``; ``nnprobe.training.config`` -> ``training``."""
+    """``nnprobe.probes.margin.svm.fit`` -> ``probes.margin``; ``nnprobe.training.config`` -> ``training``."""
     parts = module.split(".")[1:] or ["__init__"]
-    if parts[0] == "probes" and len(parts) > 1 and parts[1] in PROBES:
-        return f"probes.{parts[1]}"
+    if parts[0] == "probes" and len(parts) > 1 and (parts[1] in PROBES or parts[1] in ALIASES):
+        return f"probes.{ALIASES.get(parts[1], parts[1])}"
     return parts[0]
 
 

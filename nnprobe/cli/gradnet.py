@@ -27,7 +27,7 @@ PROTOCOLS = ("nnprobe", "reference")
 
 
 def gradnet_options(fn):
-    """The gradient-space probe's own flags (defaults from :class:`~nnprobe.probes.gradspace.GradSpaceConfig`)."""
+    """The gradient-space probe's own flags (defaults from :class:`~nnprobe.probes.gradnet.GradSpaceConfig`)."""
     p = "gradnet"
     return _stack([
         opt(p, "checkpoint", "GradNet on the gradients of this saved model (your classifier) instead of a study of "
@@ -123,7 +123,7 @@ def _option_section(report, study, run, sub: Path, name: str, mode: str = "new")
     import json
 
     from nnprobe.io import write_json_atomic
-    from nnprobe.probes.gradspace import compare_options
+    from nnprobe.probes.gradnet import compare_options
     from nnprobe.report.gradnet_plots import plot_option_comparison
     from nnprobe.training import load_checkpoint
 

@@ -16,8 +16,8 @@ from typing import Callable
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.codes import CodesConfig, CodesResult
 from nnprobe.probes.codes import measure as measure_codes
-from nnprobe.probes.gradspace import GradNetStudy, GradSpaceConfig, GradSpaceResult, run_gradnet_study
-from nnprobe.probes.gradspace import measure as measure_gradspace
+from nnprobe.probes.gradnet import GradNetStudy, GradSpaceConfig, GradSpaceResult, run_gradnet_study
+from nnprobe.probes.gradnet import measure as measure_gradspace
 from nnprobe.probes.margin import MarginCallback, MarginConfig, MarginProbeResult, extract_features
 from nnprobe.probes.margin import measure as measure_margin
 from nnprobe.results import Result, plain
@@ -167,8 +167,8 @@ def _preflight_codes(run, dataset, model) -> None:
 
 
 def _preflight_gradnet(run, dataset, model) -> None:
-    from nnprobe.probes.gradspace import parse_structure
-    from nnprobe.probes.gradspace.gradnet import block_inputs
+    from nnprobe.probes.gradnet import parse_structure
+    from nnprobe.probes.gradnet.network import block_inputs
 
     structure = run.config.structure_for(model)
     block_inputs(run.config.layout_for(model).groups(), len(parse_structure(structure)), run.config.window)

@@ -1,6 +1,6 @@
 """Figures of the GradNet study: base vs GradNet accuracy per snapshot, and the learning curves.
 
-Both take the plain-dict payload of :meth:`nnprobe.probes.gradspace.GradNetStudy.to_dict` (so they also work
+Both take the plain-dict payload of :meth:`nnprobe.probes.gradnet.GradNetStudy.to_dict` (so they also work
 on a ``gradnet.json`` read back from disk) and write a PNG atomically.
 """
 

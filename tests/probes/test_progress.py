@@ -9,7 +9,7 @@ import torch
 
 from nnprobe.data import load_dataset
 from nnprobe.models import build_model
-from nnprobe.probes.gradspace.gradnet import GradNetConfig, accuracy_of_sum, train_gradnet
+from nnprobe.probes.gradnet.network import GradNetConfig, accuracy_of_sum, train_gradnet
 from nnprobe.probes.margin import MarginConfig
 from nnprobe.probes.margin import measure as measure_margin
 
@@ -96,9 +96,9 @@ def test_codes_progress_names_the_phases_and_changes_nothing(capsys):
 
 
 def test_gradspace_max_memory_streams_the_test_set_with_the_same_numbers(capsys, monkeypatch):
-    import nnprobe.probes.gradspace.study as study
-    from nnprobe.probes.gradspace import GradSpaceConfig
-    from nnprobe.probes.gradspace import measure as measure_gradspace
+    import nnprobe.probes.gradnet.study as study
+    from nnprobe.probes.gradnet import GradSpaceConfig
+    from nnprobe.probes.gradnet import measure as measure_gradspace
 
     streams = []
     original = study._test_chunks

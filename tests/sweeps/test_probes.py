@@ -42,7 +42,7 @@ def test_margin_points_match_the_margin_api(tmp_path, ensemble):
 
 
 def test_gradnet_points_match_the_study_api():
-    from nnprobe.probes.gradspace import GradSpaceConfig, run_gradnet_study
+    from nnprobe.probes.gradnet import GradSpaceConfig, run_gradnet_study
 
     base = {"data": "digits:0,1,2", "model": "mlp", "epochs": 2, "width": 16, "depth": 1, "snapshot_epochs": "1,2",
             "fit_samples": 50, "gradnet_epochs": 2, "percent": 10, "lr": 0.05, "batch_size": 128, "device": "cpu"}

@@ -1,23 +1,23 @@
-"""Gradient-space probe: per-sample loss gradients of a trained classifier, and GradNet on top of them.
+"""Deprecated alias of :mod:`nnprobe.probes.gradnet` (the third probe's package was renamed in 0.3).
 
-Claim measured (Daróczy, Aleksziev, Benczúr, "Tangent Space Separability in Feedforward Neural Networks"):
-a small two-layer network trained on the per-sample gradient vectors of a partly trained base network (one
-vector per candidate label) can classify better than the base network itself.
+``import nnprobe.probes.gradspace`` (and its old submodules ``extract``, ``features``, ``gradnet``, ...) keeps
+working for one release and warns; import :mod:`nnprobe.probes.gradnet` instead.
 """
 
-from nnprobe.probes.gradspace.extract import GradientExtractor
-from nnprobe.probes.gradspace.features import (GradientNormalizer, GradientStats, gradient_stats, keep_top_per_example,
-                                               random_labels, select_coordinates)
-from nnprobe.probes.gradspace.gradnet import GradNet, GradNetConfig, GradNetResult, parse_structure, train_gradnet
-from nnprobe.probes.gradspace.layout import GradientLayout, ParamBlock, resolve_parameters
-from nnprobe.probes.gradspace.reference import per_sample_grads_loop, per_sample_grads_vmap
-from nnprobe.probes.gradspace.config import GradientConfig, GradSpaceConfig
-from nnprobe.probes.gradspace.study import (GradNetStudy, GradSpaceResult, compare_options, control_finetune, holdout,
-                                            measure, run_gradnet_study, split_halves)
+import importlib
+import sys
+import warnings
 
-__all__ = ["GradNet", "GradNetConfig", "GradNetResult", "GradNetStudy", "GradSpaceConfig", "GradSpaceResult",
-           "GradientConfig", "GradientExtractor",
-           "GradientLayout", "GradientNormalizer", "GradientStats", "ParamBlock", "compare_options", "control_finetune",
-           "gradient_stats", "holdout", "keep_top_per_example", "measure",
-           "parse_structure", "per_sample_grads_loop", "per_sample_grads_vmap", "random_labels", "resolve_parameters",
-           "run_gradnet_study", "select_coordinates", "split_halves", "train_gradnet"]
+warnings.warn("nnprobe.probes.gradspace was renamed nnprobe.probes.gradnet; the old name goes in the next release",
+              DeprecationWarning, stacklevel=2)
+
+_NEW = importlib.import_module("nnprobe.probes.gradnet")
+# old submodule name -> new one; each old path points at the very module object of the new package
+_RENAMED = {"extract": "extract", "features": "selection", "gradnet": "network", "layout": "layout",
+            "memory": "memory", "reference": "reference", "study": "study", "trainset": "trainset",
+            "config": "config"}
+for _old, _new in _RENAMED.items():
+    sys.modules[f"{__name__}.{_old}"] = importlib.import_module(f"nnprobe.probes.gradnet.{_new}")
+
+__all__ = list(_NEW.__all__)
+globals().update({name: getattr(_NEW, name) for name in __all__})

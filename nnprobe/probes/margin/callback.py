@@ -62,7 +62,7 @@ class MarginCallback(Callback):
         from nnprobe.models import split_head
         from nnprobe.probes.margin.features import extract_features
         from nnprobe.probes.margin.probe import measure_margin
-        from nnprobe.probes.margin.svm import fit_svm
+        from nnprobe.probes.margin.svm.fit import fit_svm
 
         o = self.options
         ds = state.dataset

@@ -48,7 +48,7 @@ class MarginConfig(Config):
     bias_penalised: bool = False
 
     def validate(self) -> None:
-        from nnprobe.probes.margin.binary import SOLVERS
+        from nnprobe.probes.margin.svm.binary import SOLVERS
 
         check_float("C", self.C, low=0.0, low_open=True, allow_none=True)
         check_choice("multi_class", self.multi_class, MULTI_CLASS_MODES)

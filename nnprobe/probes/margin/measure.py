@@ -27,7 +27,7 @@ from nnprobe.probes.margin.grid import grid_disagreement
 from nnprobe.probes.margin.probe import measure_margin
 from nnprobe.probes.margin.result import MarginResult
 from nnprobe.probes.margin.retrain import retrain_head
-from nnprobe.probes.margin.svm import fit_svm
+from nnprobe.probes.margin.svm.fit import fit_svm
 from nnprobe.results import Result, plain, summary_table
 
 

@@ -21,7 +21,7 @@ from nnprobe.errors import NNProbeError, check_finite
 from nnprobe.models import split_head
 from nnprobe.probes.margin.features import extract_features
 from nnprobe.probes.margin.result import ClassMargin, MarginResult
-from nnprobe.probes.margin.svm import LinearSVM, NotSeparableWarning, fit_svm  # noqa: F401 (re-exported)
+from nnprobe.probes.margin.svm.fit import LinearSVM, NotSeparableWarning, fit_svm  # noqa: F401 (re-exported)
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> float:
@@ -84,7 +84,7 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
 
     ``svm`` reuses an SVM already fitted on the same features (e.g. to compare a retrained head with it).
     ``bias_penalised``: also compare with the SVM whose bias is penalised like a weight (the limit of gradient
-    descent on the head; :func:`~nnprobe.probes.margin.penalised.fit_bias_penalised`), on separable features.
+    descent on the head; :func:`~nnprobe.probes.margin.svm.penalised.fit_bias_penalised`), on separable features.
     Warns :class:`NotSeparableWarning`, with the SVM's training error, when the features are not separable.
 
     >>> x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0], [4.0, 1.0]]); y = torch.tensor([0, 0, 1, 1])
@@ -193,7 +193,7 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
 
 def _compare_penalised(rows, x, y, k, mode, Wn, bn) -> None:
     """Fill each row's ``cosine_to_penalised_svm`` (weights) and ``..._with_bias`` (``[w, b]``)."""
-    from nnprobe.probes.margin.penalised import fit_bias_penalised
+    from nnprobe.probes.margin.svm.penalised import fit_bias_penalised
 
     V = fit_bias_penalised(torch.from_numpy(x), torch.from_numpy(y), k, mode)
     if V is None:

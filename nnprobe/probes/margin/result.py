@@ -30,7 +30,7 @@ class ClassMargin:
     ``cosine_in_span`` uses only the part of the NN weights inside the span of the training features: the
     rest (e.g. weights on a dead ReLU unit) gets no gradient and keeps its initial value.
     ``cosine_to_penalised_svm`` (and ``..._with_bias``, on ``[w, b]``): the same comparison against the SVM whose
-    bias is penalised like a weight (:mod:`nnprobe.probes.margin.penalised`), measured when asked
+    bias is penalised like a weight (:mod:`nnprobe.probes.margin.svm.penalised`), measured when asked
     (``MarginConfig.bias_penalised``) on separable features.
     """
 

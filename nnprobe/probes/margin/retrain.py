@@ -22,7 +22,7 @@ from nnprobe.models import split_head
 from nnprobe.probes.margin.features import extract_features
 from nnprobe.probes.margin.probe import NotSeparableWarning, measure_margin
 from nnprobe.probes.margin.result import MarginResult
-from nnprobe.probes.margin.svm import fit_svm
+from nnprobe.probes.margin.svm.fit import fit_svm
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 

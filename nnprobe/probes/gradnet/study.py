@@ -25,13 +25,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from nnprobe.errors import NNProbeError
-from nnprobe.probes.gradspace.extract import GradientExtractor
-from nnprobe.probes.gradspace.config import GradientConfig, GradSpaceConfig
-from nnprobe.probes.gradspace.features import (GradientNormalizer, gradient_stats, keep_top_per_example, random_labels,
+from nnprobe.probes.gradnet.extract import GradientExtractor
+from nnprobe.probes.gradnet.config import GradientConfig, GradSpaceConfig
+from nnprobe.probes.gradnet.selection import (GradientNormalizer, gradient_stats, keep_top_per_example, random_labels,
                                                select_coordinates)
-from nnprobe.probes.gradspace.trainset import extract_features, training_gradients
-from nnprobe.probes.gradspace.gradnet import GradNetConfig, block_inputs, parse_structure, train_gradnet
-from nnprobe.probes.gradspace.layout import GradientLayout
+from nnprobe.probes.gradnet.trainset import extract_features, training_gradients
+from nnprobe.probes.gradnet.network import GradNetConfig, block_inputs, parse_structure, train_gradnet
+from nnprobe.probes.gradnet.layout import GradientLayout
 from nnprobe.results import Result, plain
 from nnprobe.seeding import restore_rng_states, rng_states
 from nnprobe.training import Callback, TrainConfig, evaluate, train

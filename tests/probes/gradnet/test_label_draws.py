@@ -7,10 +7,10 @@ import torch.nn.functional as F
 
 from nnprobe.data import load_dataset
 from nnprobe.models import build_model
-from nnprobe.probes.gradspace import GradientExtractor, GradientLayout, GradSpaceConfig, measure
-from nnprobe.probes.gradspace.features import GradientNormalizer, keep_top_per_example, label_draws, random_labels
-from nnprobe.probes.gradspace.gradnet import GradNetConfig, train_gradnet
-from nnprobe.probes.gradspace.trainset import training_gradients
+from nnprobe.probes.gradnet import GradientExtractor, GradientLayout, GradSpaceConfig, measure
+from nnprobe.probes.gradnet.selection import GradientNormalizer, keep_top_per_example, label_draws, random_labels
+from nnprobe.probes.gradnet.network import GradNetConfig, train_gradnet
+from nnprobe.probes.gradnet.trainset import training_gradients
 from nnprobe.training import TrainConfig, seed_everything, train
 
 

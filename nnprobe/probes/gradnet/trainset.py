@@ -3,7 +3,7 @@
 The GradNet reference draws the label of every training gradient at random each time the image comes round
 (its gradient generator runs over an endless shuffled iterator), so over its 200 epochs an image is seen with
 many labels. ``label_draw="per_epoch"`` does the same: GradNet epoch ``e`` uses the ``e``-th draw of one seeded
-generator (:func:`~nnprobe.probes.gradspace.features.label_draws`; epoch 1's draw is the ``once`` draw). When
+generator (:func:`~nnprobe.probes.gradnet.selection.label_draws`; epoch 1's draw is the ``once`` draw). When
 the gradients of all ``K`` labels of the training set fit in half of ``max_memory`` they are computed once and
 each epoch picks its labels' columns; otherwise each epoch's gradients are recomputed (one label per image costs
 one forward and one single-cotangent backward: on the 2-core CPU about a tenth of all ``K``). Both ways give the
@@ -17,8 +17,8 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from nnprobe.probes.gradspace.extract import GradientExtractor
-from nnprobe.probes.gradspace.features import GradientNormalizer, keep_top_per_example, label_draws, random_labels
+from nnprobe.probes.gradnet.extract import GradientExtractor
+from nnprobe.probes.gradnet.selection import GradientNormalizer, keep_top_per_example, label_draws, random_labels
 
 LABEL_DRAWS = ("once", "per_epoch")
 
@@ -62,7 +62,7 @@ def training_gradients(extractor: GradientExtractor, x, num_classes: int, gcfg, 
 
     ``grads`` is a tensor ``(N, R, D)`` (labels drawn once, or all ``K`` for ``target="sum"``) or, with
     ``gcfg.label_draw == "per_epoch"`` and ``target="random"``, a function ``epoch -> (N, R, D)`` (epochs from 1)
-    for :func:`~nnprobe.probes.gradspace.gradnet.train_gradnet`. ``bytes_held``: the gradients kept for training.
+    for :func:`~nnprobe.probes.gradnet.network.train_gradnet`. ``bytes_held``: the gradients kept for training.
 
     >>> grads, norm, held = training_gradients(ex, half.x_train, 10, gcfg, "random", 20)   # doctest: +SKIP
     """

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from nnprobe.errors import NNProbeError
-from nnprobe.probes.gradspace import (GradientExtractor, GradientLayout, GradientNormalizer, gradient_stats,
+from nnprobe.probes.gradnet import (GradientExtractor, GradientLayout, GradientNormalizer, gradient_stats,
                                       per_sample_grads_loop, random_labels, select_coordinates)
 
 

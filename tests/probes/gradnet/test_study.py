@@ -7,7 +7,7 @@ import torch
 
 from nnprobe.data import load_dataset
 from nnprobe.models import build_model
-from nnprobe.probes.gradspace import GradSpaceConfig, run_gradnet_study, split_halves
+from nnprobe.probes.gradnet import GradSpaceConfig, run_gradnet_study, split_halves
 from nnprobe.training import TrainConfig, seed_everything
 
 
@@ -42,7 +42,7 @@ def test_study_on_real_mnist_gives_base_and_gradnet_accuracy(mnist_dir):
 
 def test_compare_options_changes_one_thing_at_a_time():
     from nnprobe.errors import NNProbeError
-    from nnprobe.probes.gradspace import compare_options
+    from nnprobe.probes.gradnet import compare_options
 
     ds = load_dataset("digits", samples_per_class=30, test_samples_per_class=10)
     seed_everything(0)

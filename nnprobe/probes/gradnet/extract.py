@@ -15,7 +15,7 @@ Only the chosen parameters are differentiated: the forward runs on detached para
 nothing below the first probed layer and no gradient of an unchosen parameter is ever formed. Memory is one
 chunk at a time; with a selected layout only the kept coordinates are formed (conv layers in slices of at
 most 2**24 numbers), never the chunk's full per-sample gradient. ``chunk_size=None`` picks the chunk from the
-model and ``max_memory`` (see :mod:`~nnprobe.probes.gradspace.memory`); :meth:`GradientExtractor.to_memmap`
+model and ``max_memory`` (see :mod:`~nnprobe.probes.gradnet.memory`); :meth:`GradientExtractor.to_memmap`
 streams to a ``.npy`` file.
 """
 
@@ -31,9 +31,9 @@ from torch.func import functional_call, vjp, vmap
 
 from nnprobe.errors import NNProbeError, check_finite
 from nnprobe.models.modes import eval_mode
-from nnprobe.probes.gradspace.layout import GradientLayout, ParamBlock
-from nnprobe.probes.gradspace.memory import DEFAULT_MAX_MEMORY, auto_chunk_size, numpy_dtype, write_npy_chunks
-from nnprobe.probes.gradspace.reference import label_matrix, preserve_parameters
+from nnprobe.probes.gradnet.layout import GradientLayout, ParamBlock
+from nnprobe.probes.gradnet.memory import DEFAULT_MAX_MEMORY, auto_chunk_size, numpy_dtype, write_npy_chunks
+from nnprobe.probes.gradnet.reference import label_matrix, preserve_parameters
 
 
 def _fast_kind(module: nn.Module) -> str | None:

@@ -1,6 +1,6 @@
 """Two slow but obviously correct ways to get per-sample gradients: a Python loop and plain ``torch.func``.
 
-Both are kept as oracles and baselines for :class:`~nnprobe.probes.gradspace.extract.GradientExtractor`
+Both are kept as oracles and baselines for :class:`~nnprobe.probes.gradnet.extract.GradientExtractor`
 (``bench/per_sample_grads.py`` times all three). Labels follow one convention everywhere:
 
 - ``labels="all"``: one gradient per candidate label, output ``(B, K, D)``;
@@ -20,7 +20,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from nnprobe.models.modes import eval_mode
-from nnprobe.probes.gradspace.layout import GradientLayout
+from nnprobe.probes.gradnet.layout import GradientLayout
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ from sklearn.svm import SVC
 
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.margin import fit_binary, fit_crammer_singer, fit_svm
-from nnprobe.probes.margin.crammer_singer import pairwise_margins
+from nnprobe.probes.margin.svm.crammer_singer import pairwise_margins
 
 
 def _cos(a, b):

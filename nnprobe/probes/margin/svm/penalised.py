@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from nnprobe.probes.margin.svm import fit_svm
+from nnprobe.probes.margin.svm.fit import fit_svm
 
 MAX_ENTRIES = 2**25   # Crammer-Singer: Kesler vectors x their dimension (2 n (K-1) x K (d+1)) at most
 

@@ -17,12 +17,12 @@ import numpy as np
 import torch
 
 from nnprobe.errors import NNProbeError
-from nnprobe.probes.margin.approx import squared_hinge_fit
-from nnprobe.probes.margin.binary import SOLVERS, fit_binary, split_fit, too_large
-from nnprobe.probes.margin.crammer_singer import fit_crammer_singer, to_standardised
-from nnprobe.probes.margin.scaled import U32, ScaledFeatures
-from nnprobe.probes.margin.constraints import OneVsRest
-from nnprobe.probes.margin.workset import NEWTON_CAP, OVR_START, WorkingSetTooLarge, solve_working_set
+from nnprobe.probes.margin.svm.approx import squared_hinge_fit
+from nnprobe.probes.margin.svm.binary import SOLVERS, fit_binary, split_fit, too_large
+from nnprobe.probes.margin.svm.crammer_singer import fit_crammer_singer, to_standardised
+from nnprobe.probes.margin.svm.scaled import U32, ScaledFeatures
+from nnprobe.probes.margin.svm.constraints import OneVsRest
+from nnprobe.probes.margin.svm.workset import NEWTON_CAP, OVR_START, WorkingSetTooLarge, solve_working_set
 
 MULTI_CLASS = ("ovr", "crammer_singer")
 
@@ -192,9 +192,9 @@ def _training_predictions(features: torch.Tensor, svm: LinearSVM):
 def fit_one_vs_rest(features: torch.Tensor, labels: torch.Tensor, num_classes: int, *, C: float | None = None,
                     solver: str = "ipm", warm_start=None, eps: float = 1e-4, max_rounds: int = 50) -> list:
     """One binary SVM per class against the rest (each the problem of
-    :func:`~nnprobe.probes.margin.binary.fit_binary`), solved together: one standardisation, one squared-hinge
+    :func:`~nnprobe.probes.margin.svm.binary.fit_binary`), solved together: one standardisation, one squared-hinge
     fit of all ``K`` problems, and every pass over the points one ``(n, d) x (d, K)`` product for all classes
-    (:class:`~nnprobe.probes.margin.workset.OneVsRest`); each class's dual is solved on its own.
+    (:class:`~nnprobe.probes.margin.svm.workset.OneVsRest`); each class's dual is solved on its own.
     ``warm_start``: a previous one-vs-rest :class:`LinearSVM`. Returns a list of ``BinaryFit``.
 
     >>> x = torch.tensor([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]]); y = torch.tensor([0, 1, 2])

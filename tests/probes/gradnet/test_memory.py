@@ -8,8 +8,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from nnprobe.errors import NNProbeError
 from nnprobe.models import build_model
-from nnprobe.probes.gradspace import GradientExtractor, GradientLayout, per_sample_grads_loop
-from nnprobe.probes.gradspace.memory import CPU_CHUNK_CAP, auto_chunk_size
+from nnprobe.probes.gradnet import GradientExtractor, GradientLayout, per_sample_grads_loop
+from nnprobe.probes.gradnet.memory import CPU_CHUNK_CAP, auto_chunk_size
 
 TOL = 1e-5
 

@@ -10,8 +10,8 @@ from sklearn.svm import SVC
 
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.margin import fit_crammer_singer, fit_svm
-from nnprobe.probes.margin.crammer_singer import pairwise_margins
-from nnprobe.probes.margin.ipm import solve_qp, standardise
+from nnprobe.probes.margin.svm.crammer_singer import pairwise_margins
+from nnprobe.probes.margin.svm.ipm import solve_qp, standardise
 
 
 def relu_clusters(n, d, k, seed=0, gap=0.1, latent=None, noise_labels=0.0):

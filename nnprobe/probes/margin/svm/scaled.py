@@ -14,7 +14,7 @@ import math
 
 import torch
 
-from nnprobe.probes.margin.ipm import HARD_C
+from nnprobe.probes.margin.svm.ipm import HARD_C
 
 U32 = 2.0 ** -24  # unit roundoff of float32
 
@@ -23,7 +23,7 @@ class ScaledFeatures:
     """``(x - shift) / scale`` (``shift`` the mean, ``scale`` the RMS norm of the centred rows) of ``x`` (n, d).
 
     ``x32``: the float32 copy; ``norms``: its row norms; ``C``: the SVM constant on these coordinates
-    (``None``, the hard margin, becomes :data:`~nnprobe.probes.margin.ipm.HARD_C`).
+    (``None``, the hard margin, becomes :data:`~nnprobe.probes.margin.svm.ipm.HARD_C`).
 
     >>> f = ScaledFeatures(torch.tensor([[0.0, 0.0], [2.0, 0.0]]), 1.0)
     >>> f.rows(torch.tensor([1])).tolist(), f.scale, f.C

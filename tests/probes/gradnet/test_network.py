@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from nnprobe.errors import NNProbeError
-from nnprobe.probes.gradspace import GradNet, GradNetConfig, parse_structure, train_gradnet
-from nnprobe.probes.gradspace.gradnet import accuracy_of_sum, block_inputs
+from nnprobe.probes.gradnet import GradNet, GradNetConfig, parse_structure, train_gradnet
+from nnprobe.probes.gradnet.network import accuracy_of_sum, block_inputs
 
 GROUPS = [("conv1", 0, 30), ("conv2", 30, 130), ("fc", 130, 150)]
 

@@ -1,7 +1,7 @@
 """Settings of the gradient-space probe (GradNet), declared and validated once.
 
 The CLI, sweeps, the demo and ``reproduce`` read these defaults; :class:`GradientConfig` and
-:class:`~nnprobe.probes.gradspace.gradnet.GradNetConfig` are the two halves the probe builds from them.
+:class:`~nnprobe.probes.gradnet.network.GradNetConfig` are the two halves the probe builds from them.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from nnprobe.config import Config, check_choice, check_float, check_int
 from nnprobe.errors import NNProbeError
-from nnprobe.probes.gradspace.features import CRITERIA, NORMALIZATIONS, SELECTIONS
-from nnprobe.probes.gradspace.gradnet import OPTIMIZERS, TARGETS, GradNetConfig, parse_structure
-from nnprobe.probes.gradspace.trainset import LABEL_DRAWS
+from nnprobe.probes.gradnet.selection import CRITERIA, NORMALIZATIONS, SELECTIONS
+from nnprobe.probes.gradnet.network import OPTIMIZERS, TARGETS, GradNetConfig, parse_structure
+from nnprobe.probes.gradnet.trainset import LABEL_DRAWS
 from nnprobe.training.rundir import register_later_setting
 
 # settings added in 0.2: run directories written before them resume with these values (behaviour as before)
@@ -156,7 +156,7 @@ class GradSpaceConfig(Config):
 
     def layout_for(self, model):
         """The full-gradient layout of ``model`` these settings differentiate (``params``, ``weights_only``)."""
-        from nnprobe.probes.gradspace.layout import GradientLayout
+        from nnprobe.probes.gradnet.layout import GradientLayout
 
         return GradientLayout.from_model(model, self.params, self.weights_only)
 

@@ -7,13 +7,13 @@ import pytest
 import torch
 from sklearn.svm import SVC
 
-import nnprobe.probes.margin.workset as workset
+import nnprobe.probes.margin.svm.workset as workset
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.margin import NotSeparableWarning, fit_binary, fit_svm
-from nnprobe.probes.margin.ipm import HARD_C, solve_qp
-from nnprobe.probes.margin.scaled import ScaledFeatures
-from nnprobe.probes.margin.constraints import Multiclass, OneVsRest
-from nnprobe.probes.margin.workset import exact_margins
+from nnprobe.probes.margin.svm.ipm import HARD_C, solve_qp
+from nnprobe.probes.margin.svm.scaled import ScaledFeatures
+from nnprobe.probes.margin.svm.constraints import Multiclass, OneVsRest
+from nnprobe.probes.margin.svm.workset import exact_margins
 
 
 def noisy(n=3000, d=6, k=2, seed=0, flip=0.6):

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import torch
 
 from nnprobe.errors import NNProbeError, check_finite
-from nnprobe.probes.gradspace.extract import GradientExtractor
-from nnprobe.probes.gradspace.layout import GradientLayout
+from nnprobe.probes.gradnet.extract import GradientExtractor
+from nnprobe.probes.gradnet.layout import GradientLayout
 
 CRITERIA = ("variance", "magnitude")
 NORMALIZATIONS = ("none", "standard", "block_l2", "minmax_power", "minmax_sqrt")

@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 from nnprobe.errors import NNProbeError
-from nnprobe.probes.margin.approx import squared_hinge_fit
-from nnprobe.probes.margin.scaled import ScaledFeatures
-from nnprobe.probes.margin import workset
-from nnprobe.probes.margin.constraints import Binary
-from nnprobe.probes.margin.workset import NEWTON_START, WorkingSetTooLarge, solve_working_set
+from nnprobe.probes.margin.svm.approx import squared_hinge_fit
+from nnprobe.probes.margin.svm.scaled import ScaledFeatures
+from nnprobe.probes.margin.svm import workset
+from nnprobe.probes.margin.svm.constraints import Binary
+from nnprobe.probes.margin.svm.workset import NEWTON_START, WorkingSetTooLarge, solve_working_set
 
 SOLVERS = ("ipm", "smo")
 

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nnprobe.probes.margin.approx import squared_hinge_fit
-from nnprobe.probes.margin.binary import too_large
-from nnprobe.probes.margin.scaled import ScaledFeatures
-from nnprobe.probes.margin.constraints import Multiclass
-from nnprobe.probes.margin.workset import NEWTON_START, WorkingSetTooLarge, solve_working_set
+from nnprobe.probes.margin.svm.approx import squared_hinge_fit
+from nnprobe.probes.margin.svm.binary import too_large
+from nnprobe.probes.margin.svm.scaled import ScaledFeatures
+from nnprobe.probes.margin.svm.constraints import Multiclass
+from nnprobe.probes.margin.svm.workset import NEWTON_START, WorkingSetTooLarge, solve_working_set
 
 
 @dataclass
@@ -63,7 +63,7 @@ def fit_crammer_singer(x: torch.Tensor, y: torch.Tensor, num_classes: int, C: fl
                        eps: float = 1e-4, max_rounds: int = 100, warm_start=None, approx_iter: int = 100,
                        max_init: int = 4000) -> MulticlassFit:
     """Multi-class max-margin SVM on ``x`` (n, d) with labels ``y`` in ``0..K-1``; ``C = None``: hard margin
-    (``C = 1e6`` on the normalised features, as for :func:`~nnprobe.probes.margin.binary.fit_binary`).
+    (``C = 1e6`` on the normalised features, as for :func:`~nnprobe.probes.margin.svm.binary.fit_binary`).
 
     ``warm_start``: a previous solution on features of the same samples (anything with ``coef`` (K, d) and
     ``intercept`` (K,), e.g. the :class:`~nnprobe.probes.margin.svm.LinearSVM` of the previous epoch; its

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from scipy.linalg import LinAlgError, cho_factor, cho_solve, qr
 
-from nnprobe.probes.margin.ipm import solve_qp
-from nnprobe.probes.margin.smo import smo_solve
+from nnprobe.probes.margin.svm.ipm import solve_qp
+from nnprobe.probes.margin.svm.smo import smo_solve
 
 NEWTON_START = 400  # start the exact squared-hinge Newton steps with at most this many active constraints
 OVR_START = 100     # one-vs-rest: this many per class (each class's steps are solved alone)
@@ -246,7 +246,7 @@ def solve_working_set(problem, feats, W: torch.Tensor, b: torch.Tensor, C: float
                       eps: float = 1e-4, init_size: int = 64, max_init: int = 4000, max_rounds: int = 100,
                       shrink: float = 0.25, l2_C: float = 100.0, warm_rows=None, hard: bool = False):
     """Exact SVM on all constraints from a first classifier ``(W, b)`` on ``feats``
-    (:class:`~nnprobe.probes.margin.scaled.ScaledFeatures`, standardised coordinates).
+    (:class:`~nnprobe.probes.margin.svm.scaled.ScaledFeatures`, standardised coordinates).
 
     ``hard``: the hard margin (``C`` a large stand-in): parts far from separable are given up (see the module
     docstring); with a finite ``C`` an oversized working set raises :class:`WorkingSetTooLarge`.

@@ -8,7 +8,7 @@ from sklearn.svm import LinearSVC
 
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.margin import MarginConfig
-from nnprobe.probes.margin.penalised import fit_bias_penalised
+from nnprobe.probes.margin.svm.penalised import fit_bias_penalised
 from nnprobe.probes.margin.probe import measure_margin
 
 
