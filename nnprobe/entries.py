@@ -104,6 +104,13 @@ class ProbeEntry:
     and ``preflight(run, dataset, model)`` raise :class:`~nnprobe.errors.NNProbeError` on bad settings before
     anything is trained or written. ``groupable(run) -> bool``: whether runs of it may train as one batched
     ensemble (it then must use the default run).
+
+    ``table(run, result) -> rows``: the probe's table in reports (``table_columns``, ``table_labels``).
+
+    For the command line: ``help`` (one line in ``nnprobe --help``), ``command_help`` (the command's own help,
+    with examples), ``checkpoint_help`` (its ``--checkpoint`` flag), ``default_out`` (``--out``),
+    ``event_text(kind, payload) -> str | None`` (a progress line for a run event) and ``details(run, result)
+    -> str`` (printed under the result's table).
     """
 
     name: str
@@ -123,7 +130,13 @@ class ProbeEntry:
     validate: Callable | str | None = None
     preflight: Callable | str | None = None
     groupable: Callable | str | None = None
+    table: Callable | str | None = None
+    table_columns: tuple = ()
+    table_labels: dict = field(default_factory=dict)
+    event_text: Callable | str | None = None
+    details: Callable | str | None = None
     checkpoint_help: str = "Probe this saved model instead of training (its dataset flags must match)."
+    command_help: str = ""
     default_out: str = ""
     origin: tuple = ()   # (module name, file) of the module that registered it: sweep workers import it
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from nnprobe.entries import entries
+
 PACKAGE = Path(__file__).resolve().parents[1] / "nnprobe"
 FLOORS = {
     "errors": 0, "entries": 0, "io": 0, "config": 0, "results": 0, "seeding": 0, "__init__": 0,
@@ -16,7 +18,8 @@ FLOORS = {
     "sweeps": 5, "report": 5,
     "cli": 6,
 }
-PROBES = ("margin", "codes", "gradnet")
+# the probe packages, from the registry: a probe registered from nnprobe/probes/<name>/ is checked without an edit here
+PROBES = tuple(sorted({e.origin[0].split(".")[2] for e in entries() if e.origin[0].startswith("nnprobe.probes.")}))
 ALIASES = {"gradspace": "gradnet"}   # deprecated package names -> the probe they alias
 
 
@@ -68,6 +71,12 @@ def test_no_circles_between_packages():
     circles = sorted({tuple(sorted((a, b))) for a, targets in edges.items() for b in targets
                       if a in edges.get(b, set())})
     assert not circles, f"packages importing each other: {circles}"
+
+
+def test_the_probe_list_comes_from_the_registry():
+    assert {"margin", "codes", "gradnet"} <= set(PROBES)
+    on_disk = {p.name for p in (PACKAGE / "probes").iterdir() if (p / "entry.py").is_file()}
+    assert on_disk == set(PROBES), "a probe package with an entry.py that does not register (or the reverse)"
 
 
 def test_the_floors_cover_the_package():

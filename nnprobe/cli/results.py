@@ -12,17 +12,17 @@ import json
 
 import click
 
+from nnprobe.entries import get_probe, probe_names
 from nnprobe.errors import NNProbeError
 
-# the columns a person looks at first, per probe (every column: --all, --format json/csv)
-HEADLINE = {
-    "margin": ["cosine_to_svm", "test_agreement", "nn_test_accuracy", "svm_test_accuracy"],
-    "codes": ["model_test_accuracy", "redundancy_ratio_train", "redundancy_ratio_test", "knn_test_accuracy",
-              "logistic_test_accuracy", "kmeans_test_accuracy"],
-    "gradnet": ["epoch", "base_test_accuracy", "gradnet_test_accuracy", "gain"],
-    "train": ["train_accuracy", "test_accuracy", "test_loss"],
-}
+# the columns a person looks at first come from each probe's entry (summary_columns); every column: --all,
+# --format json/csv
 MAX_METRICS = 8   # metrics shown for a probe without a headline list (a user's sweep function)
+
+
+def _headline(probe: str | None) -> list[str]:
+    """The probe's summary columns (none for a user's sweep function)."""
+    return list(get_probe(probe).summary_columns) if probe in probe_names() else []
 
 
 def _key(value) -> str:
@@ -43,7 +43,7 @@ def _table_columns(rows, show_name: bool = False) -> list[str]:
         columns.append("status")
     columns += _varying([r.settings for r in rows])
     metric_keys = list(dict.fromkeys(k for r in rows for k in r.metrics))
-    headline = HEADLINE.get(rows[0].probe)
+    headline = _headline(rows[0].probe)
     if headline:
         chosen = [k for k in headline if k in metric_keys]
     else:
@@ -76,10 +76,8 @@ def _echo_run(row) -> None:
     from nnprobe.results import summary_table
 
     click.echo(summary_table(f"{row.probe} run {row.name} ({row.status})", row.metrics))
-    if row.probe in HEADLINE and row.probe != "train" and row.metrics:
-        from nnprobe.report.verdicts import verdict
-
-        click.echo(f"finding: {verdict(row.probe, row.metrics).sentence}")
+    if row.probe in probe_names() and get_probe(row.probe).verdict is not None and row.metrics:
+        click.echo(f"finding: {get_probe(row.probe).judge(row.metrics).sentence}")
 
 
 def _csv(records: list[dict], columns: list[str]) -> str:

@@ -1,7 +1,7 @@
 """Many runs trained as one batched program (:mod:`nnprobe.training.ensemble`), each measured as usual.
 
-Runs that differ only in seed, width and label noise (small MLPs, with or without BatchNorm, and CNNs without
-dropout, no callbacks during training), and in epochs under a ``constant`` or ``epoch_step`` schedule, are
+Runs of a probe whose entry allows it (``groupable``) that differ only in seed, width and label noise (small MLPs,
+with or without BatchNorm, and CNNs without dropout, no callbacks during training), and in epochs under a ``constant`` or ``epoch_step`` schedule, are
 trained together; each trained model is then measured by its probe exactly as
 :meth:`Run.execute` would measure it. The results equal one-by-one execution within float round-off.
 """
@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import time
 
-from nnprobe.experiments.registry import TrainRunResult
-from nnprobe.results import plain
+from nnprobe.entries import get_probe
+from nnprobe.experiments.train_entry import from_ensemble
+from nnprobe.training.ensemble import PREFIX_SCHEDULES, train_ensemble
 
-GROUPABLE = ("train", "codes", "margin")
 VARYING = ("seed", "label_noise", "width", "channels", "fc_width", "feature_dim", "growth")
 
 
@@ -26,15 +26,11 @@ def group_key(run) -> str | None:
     >>> group_key(a) == group_key(b) is not None
     True
     """
-    if run.probe not in GROUPABLE or run.model.checkpoint is not None or run.model.model not in ("mlp", "cnn"):
+    groupable = get_probe(run.probe).hook("groupable")
+    if groupable is None or run.model.checkpoint is not None or run.model.model not in ("mlp", "cnn"):
         return None
-    if run.model.options.get("dropout") or run.train.snapshot_epochs:
+    if run.model.options.get("dropout") or run.train.snapshot_epochs or not groupable(run):
         return None
-    if run.probe == "margin" and (run.config.watches_training or run.config.live_seed
-                                  or (run.config.live_seed is None and run.model.options.get("feature_dim", 99) <= 4)):
-        return None
-    from nnprobe.training.ensemble import PREFIX_SCHEDULES
-
     # under a schedule that ignores the run's length, runs of different lengths share one trajectory
     varying = VARYING + (("epochs",) if run.train.schedule in PREFIX_SCHEDULES else ())
     flat = {k: v for k, v in run.to_flat().items() if k not in varying}
@@ -43,10 +39,6 @@ def group_key(run) -> str | None:
 
 def execute_group(runs: list) -> list:
     """Train ``runs`` (same :func:`group_key`) together and measure each: one result or exception per run."""
-    from nnprobe.probes.codes import measure as measure_codes
-    from nnprobe.probes.margin import measure as measure_margin
-    from nnprobe.training.ensemble import train_ensemble
-
     start = time.perf_counter()
     loaded: dict = {}   # one Dataset object per (data settings, seed): the ensemble shares batches between them
     datasets = []
@@ -61,13 +53,11 @@ def execute_group(runs: list) -> list:
     out = []
     for run, ds, model, tr in zip(runs, datasets, models, trained):
         try:
-            if run.probe == "codes":
-                out.append(measure_codes(model, ds, run.config, seed=run.train.seed))
-            elif run.probe == "margin":
-                out.append(measure_margin(model, ds, run.config, seed=run.train.seed))
+            measure = get_probe(run.probe).hook("measure")
+            if measure is None:   # the train probe: the training run is the result
+                out.append(from_ensemble(run, model, tr, share))
             else:
-                out.append(TrainRunResult(final=plain(tr.final), history=plain(tr.history),
-                                          n_params=sum(p.numel() for p in model.parameters()), seconds=share))
+                out.append(measure(model, ds, run.config, seed=run.train.seed))
         except Exception as exc:  # noqa: BLE001 -- one run's failure is that run's
             out.append(exc)
     return out

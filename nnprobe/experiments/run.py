@@ -16,16 +16,20 @@ True
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from nnprobe.config import Config, check_known
 from nnprobe.errors import NNProbeError
-from nnprobe.experiments.registry import PROBES, get_probe
+from nnprobe.entries import get_probe
+from nnprobe.experiments.registry import PROBES, check_settings
 from nnprobe.experiments.specs import DataConfig, ModelConfig
 from nnprobe.results import Result
-from nnprobe.training import TrainConfig
+from nnprobe.io import write_json_atomic
+from nnprobe.training import TrainConfig, save_checkpoint, train
+from nnprobe.training.rundir import prepare_run_dir
 
 RESULT_FILE = "result.json"
 RESULT_FORMAT = "nnprobe-result/1"
@@ -62,6 +66,7 @@ class Run:
         ('mnist:0,1', 'digits')
         """
         entry = get_probe(probe)
+        check_settings(entry)
         params = dict(params or {})
         merged = {**entry.defaults, **params}
         data_keys, train_keys = DataConfig.field_names(), _train_fields()
@@ -103,9 +108,9 @@ class Run:
         if late:
             raise NNProbeError(f"snapshot epoch(s) {late} come after the last epoch ({self.train.epochs})",
                                f"use snapshot epochs <= {self.train.epochs}, or raise --epochs")
-        entry = get_probe(self.probe)
-        if entry.validate is not None:
-            entry.validate(self)
+        validate = get_probe(self.probe).hook("validate")
+        if validate is not None:
+            validate(self)
 
     def preflight(self):
         """Load the data, build (or load) the model and let the probe check it (head, layers, structure), so
@@ -116,9 +121,9 @@ class Run:
         dataset = self.data.load(self.train.seed)
         model, spec = self.model.build(dataset, self.train.seed)
         check_logits(model, dataset.x_train)   # a final softmax would get cross-entropy of probabilities
-        entry = get_probe(self.probe)
-        if entry.preflight is not None:
-            entry.preflight(self, dataset, model)
+        preflight = get_probe(self.probe).hook("preflight")
+        if preflight is not None:
+            preflight(self, dataset, model)
         return dataset, model, spec
 
     def to_dict(self) -> dict:
@@ -152,21 +157,19 @@ class Run:
         itself); the result is written atomically to ``out_dir/result.json``. ``on_event(kind, payload)``
         receives progress events (e.g. each finished GradNet snapshot).
         """
-        from nnprobe.io import write_json_atomic
-        from nnprobe.training.rundir import prepare_run_dir
-
         start = time.perf_counter()
         run = self if progress is None else self._with_progress(progress)
         entry = get_probe(self.probe)
+        execute = entry.hook("execute") or measure_after_training
         prepared = self.preflight()   # bad data or model settings fail here, before the run directory is touched
         if out_dir is None:
-            return entry.execute(run, None, on_event, None, prepared)
+            return execute(run, RunContext(run, *prepared, on_event=on_event))
         out = Path(out_dir)
         claimed = prepare_run_dir(out, self.to_dict(), mode)
         if claimed.resuming and (out / RESULT_FILE).is_file():
             return load_result(out)[1]
         with claimed.running():
-            result = entry.execute(run, out, on_event, claimed, prepared)
+            result = execute(run, RunContext(run, *prepared, out=out, claimed=claimed, on_event=on_event))
             files = self.data.load(self.train.seed).meta.get("files", [])   # what was read (paths, bytes, md5)
             write_json_atomic(out / RESULT_FILE, {"format": RESULT_FORMAT, "probe": self.probe, "run": self.to_dict(),
                                                   "summary": result.summary(), "result": result.to_dict(),
@@ -177,6 +180,76 @@ class Run:
         from dataclasses import replace
 
         return replace(self, train=replace(self.train, progress=progress))
+
+
+class RunContext:
+    """What a probe's run sees of the experiment layer: the loaded data and built model, training into the run
+    directory, progress events, and parts of the result stored as they finish (kept when the run resumes).
+
+    A probe's ``execute(run, ctx)`` hook (:class:`~nnprobe.entries.ProbeEntry`) uses it; the default run is
+    :func:`measure_after_training`. Without an output directory, nothing is written and ``parts`` is empty.
+    """
+
+    def __init__(self, run: "Run", dataset, model, spec, *, out: Path | None = None, claimed=None, on_event=None):
+        self.run, self.dataset, self.model, self.spec = run, dataset, model, spec
+        self.out, self.claimed, self.on_event = out, claimed, on_event
+
+    @property
+    def resuming(self) -> bool:
+        """True when an interrupted run of the same settings is continued."""
+        return self.claimed is not None and self.claimed.resuming
+
+    def use_model(self, model, spec, run: "Run | None" = None) -> None:
+        """Train and measure another model from now on (e.g. one built with another seed)."""
+        self.model, self.spec = model, spec
+        if run is not None:
+            self.run = run
+
+    def event(self, kind: str, payload) -> None:
+        """Tell the caller about progress (``on_event(kind, payload)``)."""
+        if self.on_event is not None:
+            self.on_event(kind, payload)
+
+    def train(self, callbacks=(), inside: bool = False):
+        """Train the model into ``out/train`` (``inside``: into the run directory itself), resuming when the run
+        does; returns the training result."""
+        run = self.run
+        if self.out is None:
+            return train(self.model, self.dataset, run.train, callbacks=list(callbacks), model_spec=self.spec)
+        if inside:
+            return train(self.model, self.dataset, run.train, callbacks=list(callbacks), out_dir=self.claimed,
+                         model_spec=self.spec)
+        return train(self.model, self.dataset, run.train, callbacks=list(callbacks), out_dir=self.out / "train",
+                     model_spec=self.spec, resume=self.claimed.resuming)
+
+    def save_part(self, folder: str, name: str, payload: dict, model=None) -> None:
+        """Store a finished part: ``folder/name.pt`` (the model, first) then ``folder/name.json``, atomically."""
+        if self.out is None:
+            return
+        if model is not None:   # the model first: a part's JSON file marks it finished
+            save_checkpoint(self.out / folder / f"{name}.pt", model, model_spec=self.spec)
+        write_json_atomic(self.out / folder / f"{name}.json", payload)
+
+    def parts(self, folder: str) -> list[dict]:
+        """The parts an earlier, interrupted attempt of this run stored in ``folder`` (none unless resuming)."""
+        path = None if self.out is None else self.out / folder
+        if not self.resuming or path is None or not path.is_dir():
+            return []
+        found = []
+        for file in sorted(path.glob("*.json")):
+            try:
+                found.append(json.loads(file.read_text(encoding="utf-8")))
+            except ValueError:
+                continue
+        return found
+
+
+def measure_after_training(run: "Run", ctx: RunContext):
+    """The default run of a probe: train the zoo model (unless a checkpoint is probed), then ``measure`` it."""
+    if run.model.checkpoint is None:
+        ctx.train()
+    measure = get_probe(run.probe).hook("measure")
+    return measure(ctx.model, ctx.dataset, run.config, seed=run.train.seed, progress=run.train.progress)
 
 
 def _parse_epochs(text: str) -> tuple[int, ...]:
@@ -192,8 +265,6 @@ def load_result(path: str | Path) -> tuple[Run, Result]:
     >>> run, result = load_result("runs/margin")   # doctest: +SKIP
     >>> result.summary()["cosine_to_svm"]          # doctest: +SKIP
     """
-    import json
-
     path = Path(path)
     if path.is_dir():
         path = path / RESULT_FILE
@@ -207,7 +278,7 @@ def load_result(path: str | Path) -> tuple[Run, Result]:
         raise NNProbeError(f"{path} is not an nnprobe result file (format {data.get('format')!r})",
                            f"give a result.json written by nnprobe (format {RESULT_FORMAT})")
     entry = get_probe(data["probe"])
-    return Run.from_dict(data["run"]), entry.result_cls.from_dict(data["result"])
+    return Run.from_dict(data["run"]), entry.result_class.from_dict(data["result"])
 
 
-__all__ = ["PROBES", "RESULT_FILE", "Run", "load_result"]
+__all__ = ["PROBES", "RESULT_FILE", "Run", "RunContext", "load_result", "measure_after_training"]

@@ -1,35 +1,24 @@
 """The demo's report, drawn from the result files of the runs of :func:`nnprobe.experiments.plans.demo_plan`.
 
 ``nnprobe demo`` executes the plan (the three probes on the embedded digits) and then calls
-:func:`demo_report`, which reads ``<out>/<key>/result.json`` for each run and writes one page.
+:func:`demo_report`, which reads ``<out>/<key>/result.json`` for each run and writes one page: per run its
+verdict, the plan entry's ``note`` and ``text``, the probe's table (``ProbeEntry.table``, with the plan
+entry's ``columns`` and ``labels`` when it names them) and its figures.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from nnprobe.entries import get_probe
+from nnprobe.experiments import load_result
 from nnprobe.io import write_json_atomic
 from nnprobe.report.document import Report
-
-TEXT = {
-    "margin": "Does the last linear layer point where the max-margin linear SVM on the penultimate features points? "
-              "The SVM is the hard-margin multi-class (Crammer-Singer) SVM with free intercepts, the max-margin problem "
-              "that gradient descent on cross-entropy approaches; cosines are per class and averaged. The approach "
-              "is logarithmic in the number of steps: the curve rises steadily rather than jumping.",
-    "codes": "The on/off pattern of all ReLUs is the input's code. Redundancy ratio: (n - distinct codes) / n.",
-    "gradnet": "A base MLP is trained on half of the training set; at each snapshot a block-structured GradNet is "
-               "trained on per-sample gradients of the other half and tested by summing its outputs over all "
-               "candidate labels.",
-}
-
+from nnprobe.report.run_figures import CAPTIONS, draw_run
+from nnprobe.report.verdicts import add_verdict
 
 def demo_report(out_dir: str | Path, plan: list[dict], seconds: float) -> dict:
     """Write ``report.md`` / ``report.html`` and ``demo.json`` (the summaries) from the plan's result files."""
-    from nnprobe.experiments import load_result
-    from nnprobe.probes.codes import summary_rows
-    from nnprobe.report.run_figures import CAPTIONS, draw_run
-    from nnprobe.report.verdicts import add_verdict
-
     out = Path(out_dir)
     loaded = {e["key"]: load_result(out / e["key"]) for e in plan}
     first_run = loaded[plan[0]["key"]][0]
@@ -46,22 +35,12 @@ def demo_report(out_dir: str | Path, plan: list[dict], seconds: float) -> dict:
         add_verdict(report, run.probe, result.summary())
         if entry.get("note"):
             report.text(entry["note"])
-        if entry["key"] == "margin":
-            report.text(TEXT["margin"])
-            report.table(result.table_rows(run.data.data), columns=["head", "cosine_to_svm", "test_agreement",
-                                                                    "nn_test_accuracy", "svm_test_accuracy",
-                                                                    "svm_train_error", "cosine_per_class"])
-        elif entry["key"] == "margin_2d":
-            report.table(result.table_rows(run.data.data), columns=["experiment", "cosine_to_svm", "test_agreement",
-                                                                    "svm_margin", "nn_offset_from_svm",
-                                                                    "nn_offset_from_midpoint", "grid_disagreement"])
-        elif run.probe == "codes":
-            report.text(TEXT["codes"])
-            report.table(summary_rows(result.summary()), columns=["measure", "train", "test"])
-        elif run.probe == "gradnet":
-            report.text(TEXT["gradnet"])
-            report.table(result.rows(), columns=["epoch", "base_test_accuracy", "gradnet_test_accuracy", "gain",
-                                                 "gradient_dim"], labels={"epoch": "base snapshot (epoch)"})
+        if entry.get("text"):
+            report.text(entry["text"])
+        table = get_probe(run.probe).hook("table")
+        if table is not None:   # the probe's own table; a plan entry may choose other columns
+            report.table(table(run, result), columns=entry.get("columns") or list(get_probe(run.probe).table_columns),
+                         labels=entry.get("labels") or get_probe(run.probe).table_labels)
         for key, path in figures.items():
             report.figure(path, CAPTIONS.get(key.split("_")[0], ""))
         summary[entry["key"]] = result.summary()

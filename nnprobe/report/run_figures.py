@@ -6,19 +6,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
-CAPTIONS = {
-    "boundaries": "Training features in the 2-D penultimate space, decision regions of the NN head and of the SVM, and "
-                  "the overlay (NN solid, SVM dashed, SVM margin dotted).",
-    "convergence": "Against epoch: cosine to the SVM (overall and per class), 1 - cosine with the head's weight norm, "
-                   "and the test agreement of NN and SVM with the accuracies.",
-    "retrain": "Head re-initialised and retrained on the frozen features (solid black), the jointly trained head "
-               "(dash-dot) and the SVM (dashed, margins dotted).",
-    "categorisation": "Accuracy of the network and of the three classifiers on its codes, train and test.",
-    "snapshots": "Test accuracy of each base snapshot and of the GradNet trained on its gradients.",
-    "curves": "Learning curves of the base network and of each snapshot's GradNet.",
-}
+from nnprobe.entries import entries
+
+class _Captions(Mapping):
+    """Figure name -> caption, read from the probes' entries (``ProbeEntry.figures``)."""
+
+    def _all(self) -> dict:
+        return {name: caption for e in entries() for name, caption in e.figures.items()}
+
+    def __getitem__(self, name: str) -> str:
+        return self._all()[name]
+
+    def __iter__(self):
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+CAPTIONS = _Captions()
 
 
 def _mode_label(mode: str, result) -> str:
@@ -71,7 +80,14 @@ def draw_gradnet(result, out: Path, title: str) -> dict:
             "curves": plot_learning_curves(study, out / "curves.png", title=f"{title}: learning curves")}
 
 
+# report/ keeps one drawer per probe, found by the probe's name (drawing needs matplotlib and this package's
+# styling, which probes must not import); a probe without one gets no figures. See docs/ADDING_A_PROBE.md.
 DRAWERS = {"margin": draw_margin, "codes": draw_codes, "gradnet": draw_gradnet}
+
+
+def register_drawer(probe: str, drawer) -> None:
+    """Draw ``probe``'s figures with ``drawer(result, out_dir, title) -> {figure name: path}``."""
+    DRAWERS[probe] = drawer
 
 
 def draw_run(run_dir: str | Path, title: str | None = None) -> dict:
@@ -84,4 +100,4 @@ def draw_run(run_dir: str | Path, title: str | None = None) -> dict:
     return {} if drawer is None else drawer(result, out, title or run.data.data)
 
 
-__all__ = ["CAPTIONS", "DRAWERS", "draw_run"]
+__all__ = ["CAPTIONS", "DRAWERS", "draw_run", "register_drawer"]

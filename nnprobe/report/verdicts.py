@@ -1,6 +1,7 @@
 """Each probe's finding as one verdict sentence, computed from the measured numbers of a run's summary.
 
-The thresholds live here, once (``THRESHOLDS``), and every report states them (:func:`criteria`):
+The rules, their thresholds and the claims live in each probe's entry (:mod:`nnprobe.entries`), once; this
+module renders them into reports, and every report states the thresholds (:func:`criteria`):
 
 * margin -- the last layer points where the max-margin SVM points: cosine to the SVM >= 0.99 and test
   agreement (NN vs SVM predictions) >= 0.99 (Li, Ding & Gao, "On the decision boundary of deep neural networks");
@@ -16,40 +17,32 @@ The thresholds live here, once (``THRESHOLDS``), and every report states them (:
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from collections.abc import Mapping
 
-THRESHOLDS = {
-    "margin": {"min_cosine": 0.99, "min_agreement": 0.99},
-    "codes": {"max_redundancy": 0.05, "max_knn_gap": 0.05},
-    "gradnet": {"min_gain": 0.0},
-}
-CLAIMS = {
-    "margin": "the last linear layer points where the max-margin SVM on the penultimate features points",
-    "codes": "the ReLU codes are (almost) unique per example and classify as well as the network",
-    "gradnet": "GradNet on the per-sample gradients classifies better than the base network",
-}
+from nnprobe.entries import Verdict, entries, get_probe
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """``holds`` is True / False, or None when the numbers needed were not measured."""
+class _ByProbe(Mapping):
+    """``{probe: entry.<attribute>}`` for the probes that have a verdict rule (a live view of the entries)."""
 
-    probe: str
-    holds: bool | None
-    sentence: str
+    def __init__(self, attribute: str):
+        self.attribute = attribute
 
-    @property
-    def word(self) -> str:
-        return {True: "holds", False: "does not hold", None: "not measured"}[self.holds]
+    def _judged(self) -> dict:
+        return {e.name: getattr(e, self.attribute) for e in entries() if e.verdict is not None}
+
+    def __getitem__(self, probe: str):
+        return self._judged()[probe]
+
+    def __iter__(self):
+        return iter(self._judged())
+
+    def __len__(self) -> int:
+        return len(self._judged())
 
 
-def _number(summary: dict, key: str) -> float | None:
-    value = summary.get(key)
-    if value is None or isinstance(value, (bool, str)):
-        return None
-    value = float(value)
-    return None if math.isnan(value) else value
+THRESHOLDS = _ByProbe("thresholds")
+CLAIMS = _ByProbe("claim")
 
 
 def criteria(probe: str) -> str:
@@ -58,80 +51,32 @@ def criteria(probe: str) -> str:
     >>> criteria("gradnet")
     "holds when GradNet's test accuracy is above the base network's on the last snapshot"
     """
-    t = THRESHOLDS[probe]
-    if probe == "margin":
-        return (f"holds when the cosine to the SVM is >= {t['min_cosine']:g} and the test agreement of NN and SVM "
-                f"predictions is >= {t['min_agreement']:g}")
-    if probe == "codes":
-        return (f"holds when the train redundancy ratio is <= {t['max_redundancy']:g} and the K-NN test accuracy "
-                f"on the codes is within {t['max_knn_gap']:g} of the network's")
-    return "holds when GradNet's test accuracy is above the base network's on the last snapshot"
-
-
-def _margin(s: dict) -> Verdict:
-    t = THRESHOLDS["margin"]
-    cos, agree = _number(s, "cosine_to_svm"), _number(s, "test_agreement")
-    if cos is None:
-        return Verdict("margin", None, "not measured: no cosine to the SVM")
-    parts = [f"cosine {cos:.3f} ({'>=' if cos >= t['min_cosine'] else '<'} {t['min_cosine']:g})"]
-    ok = cos >= t["min_cosine"]
-    if agree is None:
-        parts.append("no test agreement (no test split)")
-    else:
-        parts.append(f"test agreement {agree:.3f} ({'>=' if agree >= t['min_agreement'] else '<'} "
-                     f"{t['min_agreement']:g})")
-        ok = ok and agree >= t["min_agreement"]
-    return Verdict("margin", ok, f"{'holds' if ok else 'does not hold'}: " + ", ".join(parts))
-
-
-def _codes(s: dict) -> Verdict:
-    t = THRESHOLDS["codes"]
-    rr, knn, net = (_number(s, k) for k in ("redundancy_ratio_train", "knn_test_accuracy", "model_test_accuracy"))
-    if rr is None or knn is None or net is None:
-        return Verdict("codes", None, "not measured: redundancy ratio or K-NN accuracy missing")
-    gap = knn - net
-    ok = rr <= t["max_redundancy"] and abs(gap) <= t["max_knn_gap"]
-    k = s.get("k", "K")
-    return Verdict("codes", ok, f"{'holds' if ok else 'does not hold'}: train redundancy ratio {rr:.3f} "
-                               f"({'<=' if rr <= t['max_redundancy'] else '>'} {t['max_redundancy']:g}), "
-                               f"{k}-NN test accuracy on the codes {knn:.3f} vs the network's {net:.3f} "
-                               f"(difference {gap:+.3f}, {'within' if abs(gap) <= t['max_knn_gap'] else 'beyond'} "
-                               f"{t['max_knn_gap']:g})")
-
-
-def _gradnet(s: dict) -> Verdict:
-    base, grad = _number(s, "base_test_accuracy"), _number(s, "gradnet_test_accuracy")
-    if base is None or grad is None:
-        return Verdict("gradnet", None, "not measured: no base or GradNet test accuracy")
-    gain = grad - base
-    ok = gain > THRESHOLDS["gradnet"]["min_gain"]
-    where = f" on the epoch-{s['epoch']} snapshot" if s.get("epoch") is not None else ""
-    return Verdict("gradnet", ok, f"{'holds' if ok else 'does not hold'}: GradNet test accuracy {grad:.3f} vs base "
-                                  f"network {base:.3f}{where} (gain {gain:+.3f})")
-
-
-_RULES = {"margin": _margin, "codes": _codes, "gradnet": _gradnet}
+    return get_probe(probe).criteria_text()
 
 
 def verdict(probe: str, summary: dict) -> Verdict:
-    """The verdict of ``probe`` (``margin``, ``codes``, ``gradnet``) on a run's ``summary()`` dict.
+    """The verdict of ``probe`` on a run's ``summary()`` dict.
 
     >>> verdict("gradnet", {"epoch": 4, "base_test_accuracy": 0.49, "gradnet_test_accuracy": 0.88}).sentence
     'holds: GradNet test accuracy 0.880 vs base network 0.490 on the epoch-4 snapshot (gain +0.390)'
     """
-    if probe not in _RULES:
-        raise KeyError(f"no verdict rule for probe '{probe}' (rules: {', '.join(_RULES)})")
-    return _RULES[probe](summary)
+    entry = get_probe(probe)
+    if entry.verdict is None:
+        raise KeyError(f"no verdict rule for probe '{probe}' (rules: {', '.join(THRESHOLDS)})")
+    return entry.judge(summary)
 
 
-def add_verdict(report, probe: str, summary: dict, subject: str = "", with_criteria: bool = True) -> Verdict:
+def add_verdict(report, probe: str, summary: dict, subject: str = "", with_criteria: bool = True) -> Verdict | None:
     """Open a report section with the verdict (of ``subject``, when a section has several) and the claim and
-    thresholds it was judged by (``with_criteria``).
+    thresholds it was judged by (``with_criteria``). A probe without a verdict rule gets no verdict (None).
 
     >>> add_verdict(report, "margin", result.summary())   # doctest: +SKIP
     """
-    v = verdict(probe, summary)
-    note = f"Claim: {CLAIMS[probe]}; {criteria(probe)}." if with_criteria else ""
+    entry = get_probe(probe)
+    if entry.verdict is None:
+        return None
+    v = entry.judge(summary)
+    note = f"Claim: {entry.claim}; {entry.criteria_text()}." if with_criteria else ""
     report.verdict(v.sentence, v.holds, note=note, subject=subject)
     return v
 

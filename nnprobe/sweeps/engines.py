@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from nnprobe.entries import load_plugins, plugin_origins
 from nnprobe.errors import NNProbeError
 
 ENGINES = ("local", "ray", "slurm")
@@ -67,10 +68,12 @@ class TaskRunner:
     ensemble: bool = True
     threads: int | None = None
     outbox: str | None = None
+    plugins: list = field(default_factory=plugin_origins)   # modules that registered probes in the driver
 
     def __call__(self, points: list) -> list[dict]:
         from nnprobe.sweeps.probes import get_runner
 
+        load_plugins(self.plugins)   # a worker process knows the probes its driver registered
         if self.threads:
             import torch
 
@@ -270,7 +273,7 @@ class RayEngine:
             remote = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=1)(_ray_call)
             threads = max(1, int(self.cpus))
             if runner.threads is None:
-                runner = TaskRunner(runner.probe, runner.options, runner.ensemble, threads, runner.outbox)
+                runner = TaskRunner(runner.probe, runner.options, runner.ensemble, threads, runner.outbox, runner.plugins)
             pending = deque(tasks)
             in_flight: dict = {}
             try:
@@ -344,7 +347,7 @@ class SlurmEngine:
         params.update(self.extra)
         executor.update_parameters(**params)
         if runner.threads is None:
-            runner = TaskRunner(runner.probe, runner.options, runner.ensemble, self.cpus, runner.outbox)
+            runner = TaskRunner(runner.probe, runner.options, runner.ensemble, self.cpus, runner.outbox, runner.plugins)
         jobs = executor.map_array(runner, [t.points for t in tasks])
         for task in tasks:
             on_submit(task)

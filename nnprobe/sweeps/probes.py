@@ -9,8 +9,8 @@ point (``data_dir``, ``device``). A runner is a callable ``runner(point) -> dict
   same key (same architecture family, differing only in seed / width / data subset) are trained together as one
   batched ensemble (:mod:`nnprobe.training.ensemble`).
 
-Built in: every probe of :mod:`nnprobe.experiments` (``train``, ``margin``, ``codes``, ``gradnet``: a point is
-a flat run, completed with the same defaults as the CLI) and ``selftest`` (sleeps, returns a checksum: for checking an engine or a cluster). Any
+Built in: every registered probe (:mod:`nnprobe.entries`: ``train``, ``margin``, ``codes``, ``gradnet`` and any
+probe registered since; a point is a flat run, completed with the same defaults as the CLI) and ``selftest`` (sleeps, returns a checksum: for checking an engine or a cluster). Any
 ``package.module:function`` taking a point and returning a dict works as a probe name too.
 
 >>> runner = get_runner("selftest", {})
@@ -26,6 +26,7 @@ import os
 import time
 from typing import Callable
 
+from nnprobe.entries import probe_names as entry_names
 from nnprobe.errors import NNProbeError
 
 _FACTORIES: dict[str, Callable[[dict], Callable]] = {}
@@ -48,7 +49,7 @@ def probe_names() -> list[str]:
     >>> "codes" in probe_names()
     True
     """
-    return sorted(_FACTORIES)
+    return sorted(set(_FACTORIES) | set(entry_names()))
 
 
 def _import_function(name: str) -> Callable:
@@ -75,6 +76,8 @@ def get_runner(probe: str, options: dict | None = None) -> Callable:
         return _RUNNERS[key]
     if probe in _FACTORIES:
         runner = _FACTORIES[probe](options)
+    elif probe in entry_names():   # every registered probe runs as a flat Run
+        runner = RunProbe(probe, options)
     elif ":" in probe:
         runner = _import_function(probe)
     else:
@@ -118,7 +121,7 @@ class SelfTest:
 
 # --------------------------------------------------------------------------------------------- runs
 class RunProbe:
-    """Any probe of the experiment layer (``train``, ``margin``, ``codes``, ``gradnet``) as a point runner.
+    """Any registered probe (``train``, ``margin``, ``codes``, ``gradnet``, ...) as a point runner.
 
     A point is a flat :class:`~nnprobe.experiments.Run` (``data``, ``width``, ``epochs``, the probe's own
     settings, ...); ``complete`` fills the probe's defaults (the same ones the CLI uses) and validates, so the
@@ -163,10 +166,4 @@ class RunProbe:
         return [r if isinstance(r, Exception) else dict(plain(r.summary()), ensemble_size=len(points)) for r in results]
 
 
-def _run_factory(probe: str):
-    return lambda options: RunProbe(probe, options)
-
-
 register_probe("selftest", SelfTest)
-for _name in ("train", "margin", "codes", "gradnet"):
-    register_probe(_name, _run_factory(_name))

@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-import nnprobe.experiments.registry as registry
 from nnprobe.experiments import Run
+from nnprobe.experiments.run import RunContext
 from nnprobe.training import Callback, load_checkpoint
 
 
@@ -26,13 +26,13 @@ def test_an_interrupted_training_run_resumes_to_the_same_weights(tmp_path, monke
               "schedule": "cosine", "device": "cpu"}
     Run.from_flat("train", params).execute(tmp_path / "whole")
 
-    original = registry._train
-    monkeypatch.setattr(registry, "_train", lambda run, model, ds, spec, out, claimed, callbacks=(), inside=False:
-                        original(run, model, ds, spec, out, claimed, [*callbacks, _StopAfter(3)], inside))
+    original = RunContext.train
+    monkeypatch.setattr(RunContext, "train", lambda ctx, callbacks=(), inside=False:
+                        original(ctx, [*callbacks, _StopAfter(3)], inside))
     with pytest.raises(KeyboardInterrupt):
         Run.from_flat("train", params).execute(tmp_path / "cut")
     assert json.loads((tmp_path / "cut" / "state.json").read_text())["status"] == "interrupted"
-    monkeypatch.setattr(registry, "_train", original)
+    monkeypatch.setattr(RunContext, "train", original)
     Run.from_flat("train", params).execute(tmp_path / "cut", mode="resume")
 
     whole, _ = load_checkpoint(tmp_path / "whole" / "checkpoints" / "final.pt")

@@ -1,0 +1,59 @@
+"""The ``train`` probe: a training run alone (the zoo model on the data), with its per-epoch history.
+
+It is an entry like any probe's (:mod:`nnprobe.entries`), registered from here because its result is the
+training run itself; it trains into the run directory itself rather than into ``train/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nnprobe.entries import ProbeEntry, register
+from nnprobe.errors import NNProbeError
+from nnprobe.results import Result, plain
+
+
+@dataclass(repr=False)
+class TrainRunResult(Result):
+    """A training run: the last epoch's metrics, the per-epoch history, the size of the model."""
+
+    final: dict
+    history: list = field(default_factory=list)
+    n_params: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> dict:
+        keys = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
+        return {**{k: self.final.get(k) for k in keys}, "epochs_run": len(self.history), "n_params": self.n_params,
+                "train_seconds": self.seconds}
+
+
+def n_params(model) -> int:
+    """The number of parameters of ``model``."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def execute(run, ctx) -> TrainRunResult:
+    """Train the zoo model into the run directory itself (no checkpoint to probe)."""
+    if run.model.checkpoint is not None:
+        raise NNProbeError("the train probe trains a zoo model; it takes no checkpoint", "drop --checkpoint")
+    result = ctx.train(inside=True)   # the run directory is the training one
+    return TrainRunResult(final=plain(result.final), history=plain(result.history), n_params=n_params(ctx.model),
+                          seconds=result.seconds)
+
+
+def from_ensemble(run, model, trained, seconds: float) -> TrainRunResult:
+    """The result of a run trained inside a batched ensemble (:mod:`nnprobe.experiments.group`)."""
+    return TrainRunResult(final=plain(trained.final), history=plain(trained.history), n_params=n_params(model),
+                          seconds=seconds)
+
+
+ENTRY = register(ProbeEntry(
+    "train", None, None, TrainRunResult,
+    defaults={"data": "digits", "model": "mlp"},
+    help="Train a zoo model (config.json, metrics.jsonl, checkpoints).",
+    summary_columns=("train_accuracy", "test_accuracy", "test_loss"),
+    execute=execute, groupable=lambda run: True, default_out="runs/train",
+))
+
+__all__ = ["ENTRY", "TrainRunResult", "from_ensemble", "n_params"]

@@ -1,0 +1,90 @@
+"""How a run of the margin probe goes: the seed whose feature units are alive, the head check before anything
+is trained, training with the curve callback, the measurement, and the table the command line prints.
+
+The experiment layer calls these through the probe's entry (:mod:`nnprobe.probes.margin.entry`) with its run
+context (training into the run directory, events); nothing here opens a file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from nnprobe.errors import NNProbeError
+from nnprobe.models import split_head
+from nnprobe.probes.margin.callback import MarginCallback
+from nnprobe.probes.margin.features import extract_features
+from nnprobe.probes.margin.measure import TABLE_COLUMNS, measure
+from nnprobe.results import format_value
+
+
+def live_seed(run, dataset, tries: int = 20) -> int:
+    """First seed from the run's seed whose untrained model has every penultimate unit active on some input.
+
+    With a 2-unit ReLU feature layer a unit is often dead for *all* inputs at initialisation (it then gets no
+    gradient and the feature space is really 1-D). This looks only at the untrained model, never at the
+    outcome of training.
+    """
+    x = dataset.x_train[:512]
+    for seed in range(run.train.seed, run.train.seed + tries):
+        model, _ = run.model.build(dataset, seed)
+        if bool((extract_features(model, x, head_name=run.config.head) != 0).any(0).all()):
+            return seed
+    raise NNProbeError(f"no seed in {run.train.seed}..{run.train.seed + tries - 1} gives a model whose feature units "
+                       "are all active", "use a wider --feature-dim or another --activation")
+
+
+def wants_live_seed(run) -> bool:
+    """``live_seed`` as set, else on for zoo models with a feature layer of width <= 4."""
+    if run.config.live_seed is not None:
+        return run.config.live_seed
+    dim = run.model.options.get("feature_dim")
+    return run.model.checkpoint is None and dim is not None and dim <= 4
+
+
+def preflight(run, dataset, model) -> None:
+    """The head's output count must be the dataset's class count."""
+    split = split_head(model, run.config.head, example=dataset.x_train[:2])
+    if split.num_classes != dataset.num_classes:
+        raise NNProbeError(f"the head '{split.head_name}' has {split.num_classes} outputs but the dataset has "
+                           f"{dataset.num_classes} classes", "probe the model on the dataset it was trained on, or "
+                                                             "name the right layer with --head")
+
+
+def execute(run, ctx):
+    """Pick a live seed (2-D features), train with the curve callback, measure the trained model."""
+    model = ctx.model
+    if run.model.checkpoint is None and wants_live_seed(run):
+        seed = live_seed(run, ctx.dataset)
+        if seed != run.train.seed:
+            ctx.event("live_seed", {"seed": seed})
+            run = replace(run, train=replace(run.train, seed=seed))   # the data stay those of the given seed
+            model, spec = run.model.build(ctx.dataset, seed)
+            ctx.use_model(model, spec, run)
+    curve = []
+    if run.model.checkpoint is None:
+        callbacks = []
+        if run.config.watches_training:
+            first_mode = run.config.modes(ctx.dataset.num_classes)[0]
+            callbacks.append(MarginCallback(every=run.config.every, log_spaced=run.config.log_spaced, C=run.config.C,
+                                            multi_class=first_mode, head_name=run.config.head))
+        ctx.train(callbacks=callbacks)
+        curve = callbacks[0].results if callbacks else []
+    return measure(model, ctx.dataset, run.config, curve=curve, seed=run.train.seed, progress=run.train.progress)
+
+
+def table_rows(run, result) -> list[dict]:
+    """One row per SVM mode (and the retrained head), named after the run's dataset."""
+    return result.table_rows(run.data.data)
+
+
+def details(run, result) -> str:
+    """The per-mode table the command line prints under the summary."""
+    rows = result.table_rows(run.data.data)
+    cols = [c for c in TABLE_COLUMNS if c != "cosine_per_class" and any(r.get(c) is not None for r in rows)]
+    widths = [max(len(c), *(len(format_value(r.get(c))) for r in rows)) for c in cols]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(cols, widths))]
+    lines += ["  ".join(format_value(r.get(c)).rjust(w) for c, w in zip(cols, widths)) for r in rows]
+    return "\n".join(lines)
+
+
+__all__ = ["details", "table_rows", "execute", "live_seed", "preflight", "wants_live_seed"]
