@@ -10,7 +10,7 @@ from nnprobe.probes.gradnet.selection import (GradientNormalizer, GradientStats,
                                                random_labels, select_coordinates)
 from nnprobe.probes.gradnet.network import GradNet, GradNetConfig, GradNetResult, parse_structure, train_gradnet
 from nnprobe.probes.gradnet.layout import GradientLayout, ParamBlock, resolve_parameters
-from nnprobe.probes.gradnet.reference import per_sample_grads_loop, per_sample_grads_vmap
+from nnprobe.probes.gradnet.oracles import per_sample_grads_loop, per_sample_grads_vmap
 from nnprobe.probes.gradnet.config import GradientConfig, GradSpaceConfig
 from nnprobe.probes.gradnet.study import (GradNetStudy, GradSpaceResult, compare_options, control_finetune, holdout,
                                             measure, run_gradnet_study, split_halves)

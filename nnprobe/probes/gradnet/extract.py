@@ -21,6 +21,7 @@ streams to a ``.npy`` file.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Iterator
 
 import numpy as np
@@ -33,7 +34,51 @@ from nnprobe.errors import NNProbeError, check_finite
 from nnprobe.models.modes import eval_mode
 from nnprobe.probes.gradnet.layout import GradientLayout, ParamBlock
 from nnprobe.probes.gradnet.memory import DEFAULT_MAX_MEMORY, auto_chunk_size, numpy_dtype, write_npy_chunks
-from nnprobe.probes.gradnet.reference import label_matrix, preserve_parameters
+
+
+@contextlib.contextmanager
+def preserve_parameters(model: nn.Module):
+    """Put every module's original ``Parameter`` objects back afterwards.
+
+    ``functional_call`` on a model whose module appears twice (tied weights) can leave plain tensors behind;
+    the user's model must come out exactly as it went in.
+
+    >>> lin = nn.Linear(2, 1); weight = lin.weight
+    >>> with preserve_parameters(lin):
+    ...     lin._parameters["weight"] = weight.detach()
+    >>> lin.weight is weight
+    True
+    """
+    saved = [(m, dict(m._parameters), dict(m._buffers)) for m in model.modules()]
+    try:
+        yield
+    finally:
+        for m, params, buffers in saved:
+            for key, value in params.items():
+                if m._parameters.get(key) is not value:
+                    m._parameters[key] = value
+            for key, value in buffers.items():
+                if m._buffers.get(key) is not value:
+                    m._buffers[key] = value
+
+
+def label_matrix(labels, batch: int, num_classes: int, device) -> tuple[torch.Tensor, bool]:
+    """``labels`` as a ``(B, R)`` long tensor on ``device``, and whether the caller wants ``R`` squeezed.
+
+    One convention everywhere: ``"all"`` is every candidate label (``(B, K)``); a ``(B,)`` tensor is one label per
+    example (squeezed back to ``(B, D)`` gradients); a ``(B, R)`` tensor is ``R`` labels per example.
+
+    >>> lab, squeeze = label_matrix(torch.tensor([2, 0]), 2, 3, "cpu")
+    >>> lab.tolist(), squeeze, label_matrix("all", 2, 3, "cpu")[0].tolist()
+    ([[2], [0]], True, [[0, 1, 2], [0, 1, 2]])
+    """
+    if isinstance(labels, str):
+        if labels != "all":
+            raise NNProbeError(f"labels='{labels}' is not understood", "pass 'all' or a tensor of labels")
+        return torch.arange(num_classes, device=device).expand(batch, num_classes), False
+    labels = torch.as_tensor(labels, device=device).long()
+    squeeze = labels.ndim == 1
+    return (labels[:, None] if squeeze else labels), squeeze
 
 
 def _fast_kind(module: nn.Module) -> str | None:
