@@ -17,11 +17,9 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
+from nnprobe.probes.gradnet.config import LABEL_DRAWS
 from nnprobe.probes.gradnet.extract import GradientExtractor
 from nnprobe.probes.gradnet.selection import GradientNormalizer, keep_top_per_example, label_draws, random_labels
-
-LABEL_DRAWS = ("once", "per_epoch")
-
 
 def extract_features(extractor: GradientExtractor, x, labels, selection: str = "per_layer_percent",
                      percent: float = 100.0, progress: bool = False, desc: str = "gradients") -> torch.Tensor:

@@ -22,4 +22,9 @@ for _old, _new in _RENAMED.items():
     sys.modules[f"{__name__}.{_old}"] = importlib.import_module(f"nnprobe.probes.gradnet.{_new}")
 
 __all__ = list(_NEW.__all__)
-globals().update({name: getattr(_NEW, name) for name in __all__})
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        return getattr(_NEW, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
