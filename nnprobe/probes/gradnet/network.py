@@ -29,6 +29,8 @@ from tqdm.auto import tqdm
 
 from nnprobe.errors import NNProbeError, check_finite
 from nnprobe.probes.gradnet.config import OPTIMIZERS, TARGETS, parse_structure
+from nnprobe.training.trainer import make_optimizer
+
 
 def block_inputs(groups: list[tuple[str, int, int]], n_blocks: int, window: int = 1) -> list[tuple[int, int]]:
     """Feature ranges of the hidden blocks: block ``j`` sees the gradients of layers ``j .. j + window - 1``.
@@ -239,12 +241,9 @@ def train_gradnet(train_grads: torch.Tensor, y_train: torch.Tensor, groups: list
                            f"have {train_grads.shape[-1]}", "pass the groups of the layout the gradients came from")
     torch.manual_seed(config.seed)
     model = GradNet(inputs, sizes, num_classes, dropout=config.dropout, init_std=config.init_std).to(device)
-    params = model.parameters()
-    if config.optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    else:
-        opt = torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay,
-                              momentum=config.momentum if config.optimizer == "momentum" else 0.0)
+    # torch's default Adam kernel, not the fused one: GradNet's numbers were measured with it
+    opt = make_optimizer(model.parameters(), optimizer=config.optimizer, lr=config.lr, momentum=config.momentum,
+                         weight_decay=config.weight_decay, fused=False)
     gen = torch.Generator().manual_seed(config.seed)
     streamed = callable(test_grads)
     epoch_models: list[GradNet] = []
