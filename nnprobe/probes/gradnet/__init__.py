@@ -18,6 +18,7 @@ _HOME = {
     "GradNet": "network", "GradNetConfig": "network", "GradNetResult": "network", "train_gradnet": "network",
     "parse_structure": "config", "GradientConfig": "config", "GradSpaceConfig": "config",
     "GradientLayout": "layout", "ParamBlock": "layout", "resolve_parameters": "layout",
+    "MemoryBudget": "memory",
     "per_sample_grads_loop": "oracles", "per_sample_grads_vmap": "oracles",
     "GradNetStudy": "study", "GradSpaceResult": "study", "compare_options": "study", "control_finetune": "study",
     "holdout": "study", "measure": "study", "run_gradnet_study": "study", "split_halves": "study",
@@ -26,7 +27,7 @@ _SUBMODULES = ("config", "extract", "layout", "memory", "network", "oracles", "s
 
 __all__ = ["GradNet", "GradNetConfig", "GradNetResult", "GradNetStudy", "GradSpaceConfig", "GradSpaceResult",
            "GradientConfig", "GradientExtractor",
-           "GradientLayout", "GradientNormalizer", "GradientStats", "ParamBlock", "compare_options",
+           "GradientLayout", "GradientNormalizer", "GradientStats", "MemoryBudget", "ParamBlock", "compare_options",
            "control_finetune", "gradient_stats", "holdout", "keep_top_per_example", "measure",
            "parse_structure", "per_sample_grads_loop", "per_sample_grads_vmap", "random_labels", "resolve_parameters",
            "run_gradnet_study", "select_coordinates", "split_halves", "train_gradnet"]

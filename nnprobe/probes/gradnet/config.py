@@ -1,8 +1,9 @@
 """Settings of the gradient-space probe (GradNet), declared and validated once, and the constants they accept.
 
 :class:`GradSpaceConfig` owns every setting of the probe: its default, its validation and its command-line
-option (``field(metadata=option(...))``: the CLI derives ``nnprobe gradnet``'s flags from these fields).
-:class:`GradientConfig` and :meth:`GradSpaceConfig.gradnet_config` are the two halves the probe builds from them.
+option (``field(metadata=option(...))``: the CLI derives ``nnprobe gradnet``'s flags from these fields). The
+gradient code (extraction, selection, normalisation, training gradients, the study) reads its fields directly;
+:meth:`GradSpaceConfig.gradnet_config` builds the settings of :func:`~nnprobe.probes.gradnet.network.train_gradnet`.
 
 This module imports no torch (the CLI builds ``--help`` from it): the choices the config validates against
 (``CRITERIA``, ``NORMALIZATIONS``, ``SELECTIONS``, ``OPTIMIZERS``, ``TARGETS``, ``LABEL_DRAWS``,
@@ -12,6 +13,7 @@ heavy modules import them from here.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 from nnprobe.config import Config, check_choice, check_float, check_int, option
@@ -25,7 +27,7 @@ OPTIMIZERS = ("sgd", "momentum", "adam")                 # GradNet's optimiser
 TARGETS = ("random", "sum")                              # GradNet's training rule
 LABEL_DRAWS = ("once", "per_epoch")                      # random candidate labels: drawn once or every epoch
 CONTROL_RATES = ("initial", "continued")                 # control (b)'s starting learning rate
-DEFAULT_MAX_MEMORY = 2**31                               # bytes (2 GiB)
+DEFAULT_MAX_MEMORY = 2**31                               # bytes (2 GiB); how it is shared: memory.MemoryBudget
 MIN_MAX_MEMORY = 2**20
 
 # settings added in 0.2: run directories written before them resume with these values (behaviour as before)
@@ -55,33 +57,6 @@ def parse_structure(structure) -> list[int]:
 
 
 @dataclass
-class GradientConfig:
-    """Which gradients GradNet sees: parameters, kept percentage, selection rule and criterion, normalisation."""
-
-    params: list[str] | None = None
-    percent: float = 1.0
-    criterion: str = "variance"
-    selection: str = "per_layer_percent"
-    weights_only: bool = False
-    normalize: str = "standard"
-    labels_per_sample: int = 1
-    fit_samples: int = 1000
-    chunk_size: int | None = None
-    max_memory: int = 2**31
-    seed: int = 0
-    label_draw: str = "once"
-    weight_decay: float = 0.0
-
-    def __post_init__(self):
-        check_choice("label_draw", self.label_draw, LABEL_DRAWS)
-        check_float("weight_decay", self.weight_decay, low=0.0)
-        check_choice("selection criterion", self.criterion, CRITERIA)
-        check_choice("selection", self.selection, SELECTIONS)
-        check_choice("gradient normalisation", self.normalize, NORMALIZATIONS)
-        check_float("percent", self.percent, low=0.0, high=100.0, low_open=True)
-
-
-@dataclass
 class GradSpaceConfig(Config):
     """The gradient-space probe: which per-sample gradients, how they are reduced, and how GradNet learns.
 
@@ -98,7 +73,8 @@ class GradSpaceConfig(Config):
     gradient chunk (``None``: chosen from the model and ``max_memory``). ``max_memory`` (bytes, default 2 GiB):
     the gradients held at once -- GradNet's training gradients, plus the test gradients of all ``K`` labels
     when both fit in half of it (else the test set is streamed: each epoch's GradNet is kept and all are scored
-    in one pass, the same numbers), extraction chunks within a quarter of it. GradNet: ``structure`` hidden
+    in one pass, the same numbers), extraction chunks within a quarter of it
+    (:class:`~nnprobe.probes.gradnet.memory.MemoryBudget` owns that split). GradNet: ``structure`` hidden
     block sizes, one per layer (``None``: 10 units per chosen layer, derived from the model), ``window`` layers
     per block, the ``gradnet_*`` optimiser settings and ``gradnet_init_std`` (weights drawn from N(0, std));
     ``target`` ``random`` (the notebook's rule) or ``sum``.
@@ -199,14 +175,6 @@ class GradSpaceConfig(Config):
         check_float("gradnet_init_std", self.gradnet_init_std, low=0.0, low_open=True)
         check_choice("target", self.target, TARGETS)
 
-    def gradient_config(self, seed: int = 0) -> GradientConfig:
-        """The gradient half of the settings."""
-        return GradientConfig(params=self.params, percent=self.percent, criterion=self.criterion,
-                              selection=self.selection, weights_only=self.weights_only, normalize=self.grad_normalize,
-                              labels_per_sample=self.labels_per_sample, label_draw=self.label_draw,
-                              weight_decay=self.grad_weight_decay, fit_samples=self.fit_samples,
-                              chunk_size=self.chunk_size, max_memory=self.max_memory, seed=seed)
-
     def structure_for(self, model) -> str:
         """``structure``, or 10 hidden units per chosen layer of ``model`` when it is ``None``."""
         if self.structure is not None or model is None:
@@ -238,6 +206,24 @@ class GradSpaceConfig(Config):
                              dropout=self.gradnet_dropout, epochs=self.gradnet_epochs,
                              batch_size=self.gradnet_batch_size, target=self.target,
                              init_std=self.gradnet_init_std, seed=seed)
+
+
+_GRADIENT_CONFIG_NAMES = {"normalize": "grad_normalize", "weight_decay": "grad_weight_decay"}
+
+
+def GradientConfig(*, seed: int = 0, **settings) -> GradSpaceConfig:   # noqa: N802 (the old class's name)
+    """Deprecated: the gradient half of the settings is :class:`GradSpaceConfig` itself.
+
+    Returns the equivalent ``GradSpaceConfig`` (``normalize`` -> ``grad_normalize``, ``weight_decay`` ->
+    ``grad_weight_decay``). ``seed`` is not a setting of the probe: pass it to ``measure(..., seed=...)``; a
+    non-zero one is refused rather than dropped.
+    """
+    warnings.warn("GradientConfig is deprecated: pass a GradSpaceConfig (normalize -> grad_normalize, weight_decay "
+                  "-> grad_weight_decay); it goes in the next release", DeprecationWarning, stacklevel=2)
+    if seed:
+        raise NNProbeError(f"GradientConfig(seed={seed}): the seed is no longer part of the gradient settings",
+                           "pass seed= to measure() or run_gradnet_study() instead")
+    return GradSpaceConfig(**{_GRADIENT_CONFIG_NAMES.get(k, k): v for k, v in settings.items()})
 
 
 __all__ = ["CONTROL_RATES", "CRITERIA", "DEFAULT_MAX_MEMORY", "GradSpaceConfig", "GradientConfig", "LABEL_DRAWS",

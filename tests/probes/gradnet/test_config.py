@@ -23,7 +23,8 @@ def test_every_field_declares_its_option():
         assert meta.get("help"), f.name
         assert meta["cli"] == (f.name not in NO_FLAG), f.name
         assert meta["choices"] == choices.get(f.name), f.name
-    kinds = {f.name: (f.metadata["kind"], f.metadata["negative"]) for f in fields(GradSpaceConfig) if f.metadata["kind"]}
+    kinds = {f.name: (f.metadata["kind"], f.metadata["negative"])
+             for f in fields(GradSpaceConfig) if f.metadata["kind"]}
     assert kinds == {"params": ("list", None), "weights_only": ("flag", "--with-biases"), "controls": ("flag", None),
                      "max_memory": ("bytes", None)}
     assert GradSpaceConfig().max_memory == gc.DEFAULT_MAX_MEMORY == 2**31
@@ -75,7 +76,7 @@ def test_the_package_exports_every_name_from_its_module():
     import nnprobe.probes.gradnet as g
 
     homes = {"parse_structure": "config", "per_sample_grads_loop": "oracles", "measure": "study",
-             "GradientExtractor": "extract", "train_gradnet": "network"}
+             "GradientExtractor": "extract", "MemoryBudget": "memory", "train_gradnet": "network"}
     for name in g.__all__:
         assert getattr(g, name) is not None, name
     for name, module in homes.items():
@@ -84,3 +85,14 @@ def test_the_package_exports_every_name_from_its_module():
     assert OPTIMIZERS is gc.OPTIMIZERS and parse_structure is gc.parse_structure
     with pytest.raises(AttributeError):
         g.no_such_name
+
+
+def test_gradient_config_is_a_deprecated_spelling_of_gradspace_config():
+    from nnprobe.errors import NNProbeError
+    from nnprobe.probes.gradnet import GradientConfig
+
+    with pytest.warns(DeprecationWarning, match="GradSpaceConfig"):
+        cfg = GradientConfig(percent=5.0, normalize="minmax_sqrt", weight_decay=5e-4)
+    assert cfg == GradSpaceConfig(percent=5.0, grad_normalize="minmax_sqrt", grad_weight_decay=5e-4)
+    with pytest.warns(DeprecationWarning), pytest.raises(NNProbeError, match="seed"):
+        GradientConfig(seed=3)
