@@ -145,6 +145,7 @@ class GradientExtractor:
 
     @property
     def fallback_names(self) -> list[str]:
+        """Parameters whose gradients take the ``torch.func`` path (not a Linear/Conv2d/BatchNorm fast path)."""
         return [b.name for b in self.layout.blocks if b.module not in self.fast_modules]
 
     def __call__(self, x: torch.Tensor, labels="all", *, out_device=None, dtype=None) -> torch.Tensor:

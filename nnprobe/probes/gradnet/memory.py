@@ -68,14 +68,17 @@ class MemoryBudget:
 
     @property
     def chunk(self) -> int:
+        """Bytes of one extraction chunk inside the probe: a quarter of ``total``."""
         return self.total // 4
 
     @property
     def held(self) -> int:
+        """Bytes of gradients held at once (training, plus stored test gradients): half of ``total``."""
         return self.total // 2
 
     @property
     def chunk_alone(self) -> int:
+        """Bytes of one chunk of a ``GradientExtractor`` used on its own: half of ``total``."""
         return self.total // 2
 
     def fits(self, held_bytes: int) -> bool:
