@@ -8,6 +8,7 @@ from nnprobe.data import load_dataset
 from nnprobe.errors import NNProbeError
 from nnprobe.models import build_model
 from nnprobe.training import Callback, TrainConfig, evaluate, load_checkpoint, seed_everything, train
+from nnprobe.training.trainer import make_optimizer
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,42 @@ def test_optimizers_and_schedules_reduce_loss(digits, optimizer, schedule):
     result = train(fresh(digits), digits, TrainConfig(epochs=3, optimizer=optimizer, schedule=schedule, lr=lr,
                                                       weight_decay=1e-4, progress=False))
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+
+
+def test_make_optimizer_from_a_config_or_keywords():
+    net = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    net[0].bias.requires_grad_(False)
+    opt = make_optimizer(net.parameters(), TrainConfig(optimizer="momentum", lr=0.2, momentum=0.8, weight_decay=1e-3))
+    assert type(opt) is torch.optim.SGD and opt.defaults["momentum"] == 0.8 and opt.defaults["weight_decay"] == 1e-3
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    assert [id(p) for p in opt.param_groups[0]["params"]] == [id(p) for p in trainable]   # same order, frozen out
+    # keywords replace the config's values; the rest come from TrainConfig()'s defaults
+    sgd = make_optimizer(net.parameters(), TrainConfig(optimizer="momentum", momentum=0.8), optimizer="sgd", lr=0.3)
+    assert (type(sgd), sgd.defaults["lr"], sgd.defaults["momentum"]) == (torch.optim.SGD, 0.3, 0.0)
+    plain = make_optimizer(net.parameters(), optimizer="momentum", lr=0.1)
+    assert (plain.defaults["momentum"], plain.defaults["weight_decay"]) == (TrainConfig().momentum, 0.0)
+    adam = make_optimizer(net.parameters(), optimizer="adam", lr=1e-3, weight_decay=1e-4)
+    assert type(adam) is torch.optim.Adam and adam.defaults["fused"]
+    assert not make_optimizer(net.parameters(), optimizer="adam", lr=1e-3, fused=False).defaults["fused"]
+    with pytest.raises(NNProbeError, match="optimizer"):
+        make_optimizer(net.parameters(), optimizer="rmsprop", lr=0.1)
+
+
+def test_unfused_adam_is_torch_default_adam_to_the_bit():
+    def run(make):
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+        opt = make(net.parameters())
+        gen = torch.Generator().manual_seed(1)
+        for _ in range(5):
+            x, y = torch.randn(8, 6, generator=gen), torch.randint(3, (8,), generator=gen)
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+        return torch.cat([p.detach().reshape(-1) for p in net.parameters()])
+
+    ours = run(lambda ps: make_optimizer(ps, optimizer="adam", lr=1e-2, weight_decay=1e-3, fused=False))
+    assert torch.equal(ours, run(lambda ps: torch.optim.Adam(ps, lr=1e-2, weight_decay=1e-3)))
 
 
 def test_run_directory_and_checkpoint_reload(digits, tmp_path):

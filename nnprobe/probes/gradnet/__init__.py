@@ -3,21 +3,44 @@
 Claim measured (Daróczy, Aleksziev, Benczúr, "Tangent Space Separability in Feedforward Neural Networks"):
 a small two-layer network trained on the per-sample gradient vectors of a partly trained base network (one
 vector per candidate label) can classify better than the base network itself.
+
+The public names are loaded on first use (PEP 562): ``import nnprobe.probes.gradnet`` and its settings
+(:class:`GradSpaceConfig`) import no torch; the gradient code is imported when one of its names is asked for.
 """
 
-from nnprobe.probes.gradnet.extract import GradientExtractor
-from nnprobe.probes.gradnet.selection import (GradientNormalizer, GradientStats, gradient_stats, keep_top_per_example,
-                                               random_labels, select_coordinates)
-from nnprobe.probes.gradnet.network import GradNet, GradNetConfig, GradNetResult, parse_structure, train_gradnet
-from nnprobe.probes.gradnet.layout import GradientLayout, ParamBlock, resolve_parameters
-from nnprobe.probes.gradnet.reference import per_sample_grads_loop, per_sample_grads_vmap
-from nnprobe.probes.gradnet.config import GradientConfig, GradSpaceConfig
-from nnprobe.probes.gradnet.study import (GradNetStudy, GradSpaceResult, compare_options, control_finetune, holdout,
-                                            measure, run_gradnet_study, split_halves)
+import importlib
+
+# public name -> the submodule that defines it
+_HOME = {
+    "GradientExtractor": "extract",
+    "GradientNormalizer": "selection", "GradientStats": "selection", "gradient_stats": "selection",
+    "keep_top_per_example": "selection", "random_labels": "selection", "select_coordinates": "selection",
+    "GradNet": "network", "GradNetConfig": "network", "GradNetResult": "network", "train_gradnet": "network",
+    "parse_structure": "config", "GradientConfig": "config", "GradSpaceConfig": "config",
+    "GradientLayout": "layout", "ParamBlock": "layout", "resolve_parameters": "layout",
+    "MemoryBudget": "memory",
+    "per_sample_grads_loop": "oracles", "per_sample_grads_vmap": "oracles",
+    "GradNetStudy": "study", "GradSpaceResult": "study", "compare_options": "study", "control_finetune": "study",
+    "holdout": "study", "measure": "study", "run_gradnet_study": "study", "split_halves": "study",
+}
+_SUBMODULES = ("config", "extract", "layout", "memory", "network", "oracles", "selection", "study", "trainset")
 
 __all__ = ["GradNet", "GradNetConfig", "GradNetResult", "GradNetStudy", "GradSpaceConfig", "GradSpaceResult",
            "GradientConfig", "GradientExtractor",
-           "GradientLayout", "GradientNormalizer", "GradientStats", "ParamBlock", "compare_options", "control_finetune",
-           "gradient_stats", "holdout", "keep_top_per_example", "measure",
+           "GradientLayout", "GradientNormalizer", "GradientStats", "MemoryBudget", "ParamBlock", "compare_options",
+           "control_finetune", "gradient_stats", "holdout", "keep_top_per_example", "measure",
            "parse_structure", "per_sample_grads_loop", "per_sample_grads_vmap", "random_labels", "resolve_parameters",
            "run_gradnet_study", "select_coordinates", "split_halves", "train_gradnet"]
+
+
+def __getattr__(name: str):
+    if name in _HOME:
+        value = globals()[name] = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,52 +1,59 @@
-"""Settings of the gradient-space probe (GradNet), declared and validated once.
+"""Settings of the gradient-space probe (GradNet), declared and validated once, and the constants they accept.
 
-The CLI, sweeps, the demo and ``reproduce`` read these defaults; :class:`GradientConfig` and
-:class:`~nnprobe.probes.gradnet.network.GradNetConfig` are the two halves the probe builds from them.
+:class:`GradSpaceConfig` owns every setting of the probe: its default, its validation and its command-line
+option (``field(metadata=option(...))``: the CLI derives ``nnprobe gradnet``'s flags from these fields). The
+gradient code (extraction, selection, normalisation, training gradients, the study) reads its fields directly;
+:meth:`GradSpaceConfig.gradnet_config` builds the settings of :func:`~nnprobe.probes.gradnet.network.train_gradnet`.
+
+This module imports no torch (the CLI builds ``--help`` from it): the choices the config validates against
+(``CRITERIA``, ``NORMALIZATIONS``, ``SELECTIONS``, ``OPTIMIZERS``, ``TARGETS``, ``LABEL_DRAWS``,
+``CONTROL_RATES``), the budget's default ``DEFAULT_MAX_MEMORY`` and the structure parser live here, and the
+heavy modules import them from here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
-from nnprobe.config import Config, check_choice, check_float, check_int
+from nnprobe.config import Config, check_choice, check_float, check_int, option
 from nnprobe.errors import NNProbeError
-from nnprobe.probes.gradnet.selection import CRITERIA, NORMALIZATIONS, SELECTIONS
-from nnprobe.probes.gradnet.network import OPTIMIZERS, TARGETS, GradNetConfig, parse_structure
-from nnprobe.probes.gradnet.trainset import LABEL_DRAWS
 from nnprobe.training.rundir import register_later_setting
 
+CRITERIA = ("variance", "magnitude")                     # per_layer_percent: the statistic that ranks coordinates
+NORMALIZATIONS = ("none", "standard", "block_l2", "minmax_power", "minmax_sqrt")
+SELECTIONS = ("per_layer_percent", "per_example_topk")
+OPTIMIZERS = ("sgd", "momentum", "adam")                 # GradNet's optimiser
+TARGETS = ("random", "sum")                              # GradNet's training rule
+LABEL_DRAWS = ("once", "per_epoch")                      # random candidate labels: drawn once or every epoch
+CONTROL_RATES = ("initial", "continued")                 # control (b)'s starting learning rate
+DEFAULT_MAX_MEMORY = 2**31                               # bytes (2 GiB); how it is shared: memory.MemoryBudget
+MIN_MAX_MEMORY = 2**20
+
 # settings added in 0.2: run directories written before them resume with these values (behaviour as before)
-CONTROL_RATES = ("initial", "continued")
 for _name, _neutral in (("label_draw", "once"), ("grad_weight_decay", 0.0), ("weight_decay", 0.0),
                         ("control_rate", "initial")):
     register_later_setting(_name, _neutral)
 
 
-@dataclass
-class GradientConfig:
-    """Which gradients GradNet sees: parameters, kept percentage, selection rule and criterion, normalisation."""
+def parse_structure(structure) -> list[int]:
+    """``"5+25+10"`` -> ``[5, 25, 10]`` (hidden units per block).
 
-    params: list[str] | None = None
-    percent: float = 1.0
-    criterion: str = "variance"
-    selection: str = "per_layer_percent"
-    weights_only: bool = False
-    normalize: str = "standard"
-    labels_per_sample: int = 1
-    fit_samples: int = 1000
-    chunk_size: int | None = None
-    max_memory: int = 2**31
-    seed: int = 0
-    label_draw: str = "once"
-    weight_decay: float = 0.0
-
-    def __post_init__(self):
-        check_choice("label_draw", self.label_draw, LABEL_DRAWS)
-        check_float("weight_decay", self.weight_decay, low=0.0)
-        check_choice("selection criterion", self.criterion, CRITERIA)
-        check_choice("selection", self.selection, SELECTIONS)
-        check_choice("gradient normalisation", self.normalize, NORMALIZATIONS)
-        check_float("percent", self.percent, low=0.0, high=100.0, low_open=True)
+    >>> parse_structure("5+100+25")
+    [5, 100, 25]
+    """
+    if isinstance(structure, (list, tuple)):
+        parts = list(structure)
+    else:
+        text = str(structure).strip()
+        try:
+            parts = [int(p) for p in text.split("+")]
+        except ValueError:
+            raise NNProbeError(f"GradNet structure '{structure}' is not a '+'-separated list of integers",
+                               "write the hidden block sizes like 5+25+10") from None
+    if not parts or any(int(p) < 1 for p in parts):
+        raise NNProbeError(f"GradNet structure '{structure}' needs positive block sizes", "write e.g. 5+25+10")
+    return [int(p) for p in parts]
 
 
 @dataclass
@@ -66,7 +73,8 @@ class GradSpaceConfig(Config):
     gradient chunk (``None``: chosen from the model and ``max_memory``). ``max_memory`` (bytes, default 2 GiB):
     the gradients held at once -- GradNet's training gradients, plus the test gradients of all ``K`` labels
     when both fit in half of it (else the test set is streamed: each epoch's GradNet is kept and all are scored
-    in one pass, the same numbers), extraction chunks within a quarter of it. GradNet: ``structure`` hidden
+    in one pass, the same numbers), extraction chunks within a quarter of it
+    (:class:`~nnprobe.probes.gradnet.memory.MemoryBudget` owns that split). GradNet: ``structure`` hidden
     block sizes, one per layer (``None``: 10 units per chosen layer, derived from the model), ``window`` layers
     per block, the ``gradnet_*`` optimiser settings and ``gradnet_init_std`` (weights drawn from N(0, std));
     ``target`` ``random`` (the notebook's rule) or ``sum``.
@@ -80,31 +88,59 @@ class GradSpaceConfig(Config):
     '5+25+10'
     """
 
-    params: list | None = None
-    percent: float = 1.0
-    criterion: str = "variance"
-    selection: str = "per_layer_percent"
-    weights_only: bool = False
-    grad_normalize: str = "standard"
-    labels_per_sample: int = 1
-    label_draw: str = "once"
-    grad_weight_decay: float = 0.0
-    fit_samples: int = 1000
-    chunk_size: int | None = None
-    max_memory: int = 2**31
-    structure: str | None = None
-    window: int = 1
-    gradnet_optimizer: str = "adam"
-    gradnet_lr: float = 1e-3
-    gradnet_momentum: float = 0.9
-    gradnet_weight_decay: float = 1e-4
-    gradnet_dropout: float = 0.2
-    gradnet_epochs: int = 20
-    gradnet_batch_size: int = 64
-    gradnet_init_std: float = 0.02
-    target: str = "random"
-    controls: bool = True
-    control_rate: str = "initial"
+    params: list | None = field(default=None, metadata=option(
+        "Comma-separated layers/parameters to differentiate (default: all).", kind="list"))
+    percent: float = field(default=1.0, metadata=option(
+        "Percentage of each parameter's gradient coordinates kept (fitted on training gradients)."))
+    criterion: str = field(default="variance", metadata=option("Coordinate selection.", choices=CRITERIA))
+    selection: str = field(default="per_layer_percent", metadata=option(
+        "per_layer_percent: the same --percent of each parameter's coordinates for every vector (chosen by "
+        "--criterion); per_example_topk: each vector keeps its own --percent largest per layer (the reference).",
+        choices=SELECTIONS))
+    weights_only: bool = field(default=False, metadata=option(
+        "Gradients w.r.t. layer weights only (the reference), or biases too.", kind="flag",
+        negative="--with-biases"))
+    grad_normalize: str = field(default="standard", metadata=option(
+        "Normalisation of the gradient features (minmax_sqrt: the reference's min-max, zeros kept, then signed "
+        "square root).", choices=NORMALIZATIONS))
+    labels_per_sample: int = field(default=1, metadata=option(
+        "Random candidate labels (gradient vectors) per GradNet training point."))
+    label_draw: str = field(default="once", metadata=option(
+        "once: the random labels are drawn once; per_epoch: afresh every GradNet epoch (the reference).",
+        choices=LABEL_DRAWS))
+    grad_weight_decay: float = field(default=0.0, metadata=option(
+        "Weight decay wd in the base network's loss: the gradients get wd * weights added (the reference: its "
+        "base's 5e-4)."))
+    fit_samples: int = field(default=1000, metadata=option(
+        "Training points whose full gradients choose the kept coordinates."))
+    chunk_size: int | None = field(default=None, metadata=option(
+        "Examples per gradient chunk (default: chosen from the model and --max-memory)."))
+    max_memory: int = field(default=DEFAULT_MAX_MEMORY, metadata=option(
+        "Memory the probe's batched work may hold at once (chunks of gradients, feature batches, stored test "
+        "gradients), e.g. 2G, 512M.", kind="bytes"))
+    structure: str | None = field(default=None, metadata=option(
+        "GradNet hidden blocks, one per layer, e.g. 5+25+10+5 (default: 10 units per layer)."))
+    window: int = field(default=1, metadata=option(
+        "Layers each hidden block sees (2: adjacent pairs; then one block fewer)."))
+    gradnet_optimizer: str = field(default="adam", metadata=option("GradNet optimiser.", choices=OPTIMIZERS))
+    gradnet_lr: float = field(default=1e-3, metadata=option("GradNet learning rate."))
+    gradnet_momentum: float = field(default=0.9, metadata=option(
+        "GradNet momentum (gradnet_optimizer='momentum').", cli=False))
+    gradnet_weight_decay: float = field(default=1e-4, metadata=option("GradNet weight decay."))
+    gradnet_dropout: float = field(default=0.2, metadata=option("GradNet dropout, in [0, 1)."))
+    gradnet_epochs: int = field(default=20, metadata=option("GradNet epochs."))
+    gradnet_batch_size: int = field(default=64, metadata=option("GradNet batch size."))
+    gradnet_init_std: float = field(default=0.02, metadata=option(
+        "Standard deviation of GradNet's initial weights (N(0, std))."))
+    target: str = field(default="random", metadata=option(
+        "random: each random-label gradient -> true label (the notebook); sum: train the summed rule.",
+        choices=TARGETS))
+    controls: bool = field(default=True, metadata=option(
+        "Also train (a) the base on both halves for the same epochs and (b) each snapshot fine-tuned on "
+        "GradNet's half for GradNet's budget.", kind="flag"))
+    control_rate: str = field(default="initial", metadata=option(
+        "Control (b)'s starting learning rate: the base schedule's initial rate (the stronger control) or the "
+        "rate it had reached at the snapshot (continued).", choices=CONTROL_RATES, cli=False))
 
     def validate(self) -> None:
         if isinstance(self.params, str):
@@ -125,7 +161,7 @@ class GradSpaceConfig(Config):
         check_float("grad_weight_decay", self.grad_weight_decay, low=0.0)
         check_int("fit_samples", self.fit_samples, minimum=2)
         check_int("chunk_size", self.chunk_size, minimum=1, allow_none=True)
-        check_int("max_memory", self.max_memory, minimum=2**20)
+        check_int("max_memory", self.max_memory, minimum=MIN_MAX_MEMORY)
         if self.structure is not None:
             self.structure = "+".join(str(s) for s in parse_structure(self.structure))
         check_int("window", self.window, minimum=1)
@@ -139,14 +175,6 @@ class GradSpaceConfig(Config):
         check_float("gradnet_init_std", self.gradnet_init_std, low=0.0, low_open=True)
         check_choice("target", self.target, TARGETS)
 
-    def gradient_config(self, seed: int = 0) -> GradientConfig:
-        """The gradient half of the settings."""
-        return GradientConfig(params=self.params, percent=self.percent, criterion=self.criterion,
-                              selection=self.selection, weights_only=self.weights_only, normalize=self.grad_normalize,
-                              labels_per_sample=self.labels_per_sample, label_draw=self.label_draw,
-                              weight_decay=self.grad_weight_decay, fit_samples=self.fit_samples,
-                              chunk_size=self.chunk_size, max_memory=self.max_memory, seed=seed)
-
     def structure_for(self, model) -> str:
         """``structure``, or 10 hidden units per chosen layer of ``model`` when it is ``None``."""
         if self.structure is not None or model is None:
@@ -156,7 +184,7 @@ class GradSpaceConfig(Config):
 
     def layout_for(self, model):
         """The full-gradient layout of ``model`` these settings differentiate (``params``, ``weights_only``)."""
-        from nnprobe.probes.gradnet.layout import GradientLayout
+        from nnprobe.probes.gradnet.layout import GradientLayout   # here, not on top: this module imports no torch
 
         return GradientLayout.from_model(model, self.params, self.weights_only)
 
@@ -168,8 +196,11 @@ class GradSpaceConfig(Config):
         """
         return self.gradnet_epochs * (self.labels_per_sample if self.target == "random" else 1)
 
-    def gradnet_config(self, model, seed: int = 0) -> GradNetConfig:
-        """The GradNet half of the settings (structure derived from ``model`` when not given)."""
+    def gradnet_config(self, model, seed: int = 0):
+        """The settings of :func:`~nnprobe.probes.gradnet.network.train_gradnet` (a ``GradNetConfig``; structure
+        derived from ``model`` when not given)."""
+        from nnprobe.probes.gradnet.network import GradNetConfig   # here, not on top: this module imports no torch
+
         return GradNetConfig(structure=self.structure_for(model), window=self.window, optimizer=self.gradnet_optimizer,
                              lr=self.gradnet_lr, momentum=self.gradnet_momentum, weight_decay=self.gradnet_weight_decay,
                              dropout=self.gradnet_dropout, epochs=self.gradnet_epochs,
@@ -177,4 +208,23 @@ class GradSpaceConfig(Config):
                              init_std=self.gradnet_init_std, seed=seed)
 
 
-__all__ = ["GradSpaceConfig", "GradientConfig"]
+_GRADIENT_CONFIG_NAMES = {"normalize": "grad_normalize", "weight_decay": "grad_weight_decay"}
+
+
+def GradientConfig(*, seed: int = 0, **settings) -> GradSpaceConfig:   # noqa: N802 (the old class's name)
+    """Deprecated: the gradient half of the settings is :class:`GradSpaceConfig` itself.
+
+    Returns the equivalent ``GradSpaceConfig`` (``normalize`` -> ``grad_normalize``, ``weight_decay`` ->
+    ``grad_weight_decay``). ``seed`` is not a setting of the probe: pass it to ``measure(..., seed=...)``; a
+    non-zero one is refused rather than dropped.
+    """
+    warnings.warn("GradientConfig is deprecated: pass a GradSpaceConfig (normalize -> grad_normalize, weight_decay "
+                  "-> grad_weight_decay); it goes in the next release", DeprecationWarning, stacklevel=2)
+    if seed:
+        raise NNProbeError(f"GradientConfig(seed={seed}): the seed is no longer part of the gradient settings",
+                           "pass seed= to measure() or run_gradnet_study() instead")
+    return GradSpaceConfig(**{_GRADIENT_CONFIG_NAMES.get(k, k): v for k, v in settings.items()})
+
+
+__all__ = ["CONTROL_RATES", "CRITERIA", "DEFAULT_MAX_MEMORY", "GradSpaceConfig", "GradientConfig", "LABEL_DRAWS",
+           "NORMALIZATIONS", "OPTIMIZERS", "SELECTIONS", "TARGETS", "parse_structure"]

@@ -21,6 +21,7 @@ streams to a ``.npy`` file.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Iterator
 
 import numpy as np
@@ -32,8 +33,53 @@ from torch.func import functional_call, vjp, vmap
 from nnprobe.errors import NNProbeError, check_finite
 from nnprobe.models.modes import eval_mode
 from nnprobe.probes.gradnet.layout import GradientLayout, ParamBlock
-from nnprobe.probes.gradnet.memory import DEFAULT_MAX_MEMORY, auto_chunk_size, numpy_dtype, write_npy_chunks
-from nnprobe.probes.gradnet.reference import label_matrix, preserve_parameters
+from nnprobe.probes.gradnet.memory import (DEFAULT_CHUNK_MEMORY, auto_chunk_size, check_memory, numpy_dtype,
+                                           write_npy_chunks)
+
+
+@contextlib.contextmanager
+def preserve_parameters(model: nn.Module):
+    """Put every module's original ``Parameter`` objects back afterwards.
+
+    ``functional_call`` on a model whose module appears twice (tied weights) can leave plain tensors behind;
+    the user's model must come out exactly as it went in.
+
+    >>> lin = nn.Linear(2, 1); weight = lin.weight
+    >>> with preserve_parameters(lin):
+    ...     lin._parameters["weight"] = weight.detach()
+    >>> lin.weight is weight
+    True
+    """
+    saved = [(m, dict(m._parameters), dict(m._buffers)) for m in model.modules()]
+    try:
+        yield
+    finally:
+        for m, params, buffers in saved:
+            for key, value in params.items():
+                if m._parameters.get(key) is not value:
+                    m._parameters[key] = value
+            for key, value in buffers.items():
+                if m._buffers.get(key) is not value:
+                    m._buffers[key] = value
+
+
+def label_matrix(labels, batch: int, num_classes: int, device) -> tuple[torch.Tensor, bool]:
+    """``labels`` as a ``(B, R)`` long tensor on ``device``, and whether the caller wants ``R`` squeezed.
+
+    One convention everywhere: ``"all"`` is every candidate label (``(B, K)``); a ``(B,)`` tensor is one label per
+    example (squeezed back to ``(B, D)`` gradients); a ``(B, R)`` tensor is ``R`` labels per example.
+
+    >>> lab, squeeze = label_matrix(torch.tensor([2, 0]), 2, 3, "cpu")
+    >>> lab.tolist(), squeeze, label_matrix("all", 2, 3, "cpu")[0].tolist()
+    ([[2], [0]], True, [[0, 1, 2], [0, 1, 2]])
+    """
+    if isinstance(labels, str):
+        if labels != "all":
+            raise NNProbeError(f"labels='{labels}' is not understood", "pass 'all' or a tensor of labels")
+        return torch.arange(num_classes, device=device).expand(batch, num_classes), False
+    labels = torch.as_tensor(labels, device=device).long()
+    squeeze = labels.ndim == 1
+    return (labels[:, None] if squeeze else labels), squeeze
 
 
 def _fast_kind(module: nn.Module) -> str | None:
@@ -55,7 +101,9 @@ class GradientExtractor:
     coordinate-selected) :class:`GradientLayout` instead. ``chunk_size`` examples are processed at a time, so
     memory is bounded by ``chunk_size * R * layout.dim`` plus one chunk's forward/backward working set.
     ``chunk_size=None`` (default) chooses it per call: as many examples as fit in ``max_memory`` bytes by
-    :meth:`bytes_per_example`, at most 16 on CPU / 256 on a GPU (:func:`auto_chunk_size`). ``weight_decay``
+    :meth:`bytes_per_example`, at most 16 on CPU / 256 on a GPU (:func:`auto_chunk_size`). ``max_memory``
+    defaults to ``MemoryBudget().chunk_alone`` (1 GiB, from the probe's default budget); inside the probe the
+    extractors get ``MemoryBudget(config.max_memory).chunk``. ``weight_decay``
     ``wd``: the gradients of ``CE + wd/2 * ||theta||^2`` over the layout's parameters (the same ``wd * theta`` added
     to every vector, as the GradNet reference's loss with the base network's weight decay gives).
 
@@ -67,20 +115,17 @@ class GradientExtractor:
     """
 
     def __init__(self, model: nn.Module, params=None, *, layout: GradientLayout | None = None,
-                 chunk_size: int | None = None, max_memory: int = DEFAULT_MAX_MEMORY, fast: bool = True,
+                 chunk_size: int | None = None, max_memory: int = DEFAULT_CHUNK_MEMORY, fast: bool = True,
                  weight_decay: float = 0.0):
         if not isinstance(model, nn.Module):
             raise NNProbeError(f"expected an nn.Module, got {type(model).__name__}", "pass the classifier itself")
         if chunk_size is not None and int(chunk_size) < 1:
             raise NNProbeError(f"chunk_size must be positive or None (automatic), got {chunk_size}",
                                "pass e.g. chunk_size=16, or None to choose it from max_memory")
-        if max_memory is None or max_memory <= 0:
-            raise NNProbeError(f"max_memory must be a positive number of bytes, got {max_memory}",
-                               "pass e.g. max_memory=2**30 (1 GiB)")
         self.model = model
         self.layout = layout if layout is not None else GradientLayout.from_model(model, params)
         self.chunk_size = None if chunk_size is None else int(chunk_size)
-        self.max_memory = int(max_memory)
+        self.max_memory = check_memory(max_memory)
         self.weight_decay = float(weight_decay)
         self._plans: dict[tuple, tuple[int, int]] = {}
         modules = dict(model.named_modules())
@@ -100,6 +145,7 @@ class GradientExtractor:
 
     @property
     def fallback_names(self) -> list[str]:
+        """Parameters whose gradients take the ``torch.func`` path (not a Linear/Conv2d/BatchNorm fast path)."""
         return [b.name for b in self.layout.blocks if b.module not in self.fast_modules]
 
     def __call__(self, x: torch.Tensor, labels="all", *, out_device=None, dtype=None) -> torch.Tensor:

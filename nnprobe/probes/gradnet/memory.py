@@ -1,4 +1,9 @@
-"""How many examples to differentiate at once, and streaming gradients to a ``.npy`` file chunk by chunk.
+"""The probe's memory budget and how it is shared, how many examples to differentiate at once, and streaming
+gradients to a ``.npy`` file chunk by chunk.
+
+:class:`MemoryBudget` is built once from ``GradSpaceConfig.max_memory`` and is the one place that splits it:
+a quarter for one extraction chunk, half for the gradients held at once (GradNet's training gradients, plus
+the test gradients of all labels when they fit).
 
 The chunk rule (used when ``GradientExtractor(chunk_size=None)``): as many examples as fit in ``max_memory``
 bytes, given the estimated working memory of one example (its ``R x D`` gradient block for ``R`` labels plus
@@ -14,19 +19,77 @@ parameters of a ResNet-18 with 10 labels take 2 examples per 1 GiB chunk, its la
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
 import torch
 
 from nnprobe.errors import NNProbeError
+from nnprobe.io import write_npy_rows
+from nnprobe.probes.gradnet.config import DEFAULT_MAX_MEMORY
 
-DEFAULT_MAX_MEMORY = 1 << 30   # bytes of gradients + working memory per chunk (1 GiB)
 CPU_CHUNK_CAP = 16
 DEVICE_CHUNK_CAP = 256
 
 
-def auto_chunk_size(bytes_per_example: int, max_memory: int = DEFAULT_MAX_MEMORY, device="cpu") -> int:
+def check_memory(max_memory) -> int:
+    """``max_memory`` as a positive number of bytes (the one check of a memory budget), or an error naming it.
+
+    >>> check_memory(2**30)
+    1073741824
+    """
+    if max_memory is None or max_memory <= 0:
+        raise NNProbeError(f"max_memory must be a positive number of bytes, got {max_memory}",
+                           "pass e.g. max_memory=2**30 (1 GiB)")
+    return int(max_memory)
+
+
+@dataclass(frozen=True)
+class MemoryBudget:
+    """``total`` bytes (``GradSpaceConfig.max_memory``) and how the probe shares them; validated once, here.
+
+    ``chunk``: one extraction chunk inside the probe (gradients + working memory), a quarter; ``held``: the
+    gradients kept at once (GradNet's training gradients, plus the stored test gradients when both fit), half.
+    ``chunk_alone``: a :class:`~nnprobe.probes.gradnet.extract.GradientExtractor` used on its own holds nothing
+    else, so its default chunk gets the half the probe keeps for held gradients (1 GiB of the default 2 GiB).
+
+    >>> b = MemoryBudget()
+    >>> b.total == 2**31, b.chunk == 2**29, b.held == 2**30, b.chunk_alone == 2**30
+    (True, True, True, True)
+    >>> b.fits(2**30), b.fits(2**30 + 1)
+    (True, False)
+    """
+
+    total: int = DEFAULT_MAX_MEMORY
+
+    def __post_init__(self):
+        object.__setattr__(self, "total", check_memory(self.total))
+
+    @property
+    def chunk(self) -> int:
+        """Bytes of one extraction chunk inside the probe: a quarter of ``total``."""
+        return self.total // 4
+
+    @property
+    def held(self) -> int:
+        """Bytes of gradients held at once (training, plus stored test gradients): half of ``total``."""
+        return self.total // 2
+
+    @property
+    def chunk_alone(self) -> int:
+        """Bytes of one chunk of a ``GradientExtractor`` used on its own: half of ``total``."""
+        return self.total // 2
+
+    def fits(self, held_bytes: int) -> bool:
+        """Whether ``held_bytes`` of gradients may be held at once (within :attr:`held`)."""
+        return held_bytes <= self.held
+
+
+DEFAULT_CHUNK_MEMORY = MemoryBudget().chunk_alone   # a GradientExtractor's own default: 1 GiB per chunk
+
+
+def auto_chunk_size(bytes_per_example: int, max_memory: int = DEFAULT_CHUNK_MEMORY, device="cpu") -> int:
     """Examples per chunk: ``clamp(max_memory // bytes_per_example, 1, cap)``, cap 16 on CPU, 256 elsewhere.
 
     >>> auto_chunk_size(27_000_000)          # 784-512-512-10 MLP, 10 labels: ~27 MB of gradients per example
@@ -36,11 +99,9 @@ def auto_chunk_size(bytes_per_example: int, max_memory: int = DEFAULT_MAX_MEMORY
     >>> auto_chunk_size(450_000_000, max_memory=100_000_000)   # never below one example
     1
     """
-    if max_memory is None or max_memory <= 0:
-        raise NNProbeError(f"max_memory must be a positive number of bytes, got {max_memory}",
-                           "pass e.g. max_memory=2**30 (1 GiB)")
+    max_memory = check_memory(max_memory)
     cap = CPU_CHUNK_CAP if torch.device(device).type == "cpu" else DEVICE_CHUNK_CAP
-    return int(max(1, min(cap, int(max_memory) // max(1, int(bytes_per_example)))))
+    return int(max(1, min(cap, max_memory // max(1, int(bytes_per_example)))))
 
 
 def numpy_dtype(dtype) -> tuple[np.dtype, torch.dtype]:
@@ -70,8 +131,6 @@ def write_npy_chunks(path, shape: tuple[int, ...], dtype, chunks: Iterable[tuple
     >>> float(write_npy_chunks(p, (3, 3), "float16", chunks).sum())
     6.0
     """
-    from nnprobe.io import write_npy_rows   # the file itself is written by the I/O floor
-
     np_dtype, torch_dtype = numpy_dtype(dtype)
     rows = ((g.detach().to("cpu", torch_dtype).contiguous().numpy(), sl) for g, sl in chunks)
     return write_npy_rows(path, shape, np_dtype, rows)

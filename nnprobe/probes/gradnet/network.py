@@ -28,29 +28,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from nnprobe.errors import NNProbeError, check_finite
-
-OPTIMIZERS = ("sgd", "momentum", "adam")
-TARGETS = ("random", "sum")
-
-
-def parse_structure(structure) -> list[int]:
-    """``"5+25+10"`` -> ``[5, 25, 10]`` (hidden units per block).
-
-    >>> parse_structure("5+100+25")
-    [5, 100, 25]
-    """
-    if isinstance(structure, (list, tuple)):
-        parts = list(structure)
-    else:
-        text = str(structure).strip()
-        try:
-            parts = [int(p) for p in text.split("+")]
-        except ValueError:
-            raise NNProbeError(f"GradNet structure '{structure}' is not a '+'-separated list of integers",
-                               "write the hidden block sizes like 5+25+10") from None
-    if not parts or any(int(p) < 1 for p in parts):
-        raise NNProbeError(f"GradNet structure '{structure}' needs positive block sizes", "write e.g. 5+25+10")
-    return [int(p) for p in parts]
+from nnprobe.probes.gradnet.config import OPTIMIZERS, TARGETS, parse_structure
+from nnprobe.training.trainer import make_optimizer
 
 
 def block_inputs(groups: list[tuple[str, int, int]], n_blocks: int, window: int = 1) -> list[tuple[int, int]]:
@@ -130,7 +109,14 @@ class GradNet(nn.Module):
 
 @dataclass
 class GradNetConfig:
-    """How GradNet is built and trained: structure, window, optimiser, regularisers and target."""
+    """How :func:`train_gradnet` builds and trains GradNet: structure, window, optimiser, regularisers and target.
+
+    Inside the probe it is derived from the probe's settings (``GradSpaceConfig.gradnet_config``); on its own it
+    trains GradNet on any gradient tensors.
+
+    >>> GradNetConfig(structure="5+25+10", optimizer="momentum").lr
+    0.001
+    """
 
     structure: str = "5+25+10"
     window: int = 1
@@ -255,12 +241,9 @@ def train_gradnet(train_grads: torch.Tensor, y_train: torch.Tensor, groups: list
                            f"have {train_grads.shape[-1]}", "pass the groups of the layout the gradients came from")
     torch.manual_seed(config.seed)
     model = GradNet(inputs, sizes, num_classes, dropout=config.dropout, init_std=config.init_std).to(device)
-    params = model.parameters()
-    if config.optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    else:
-        opt = torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay,
-                              momentum=config.momentum if config.optimizer == "momentum" else 0.0)
+    # torch's default Adam kernel, not the fused one: GradNet's numbers were measured with it
+    opt = make_optimizer(model.parameters(), optimizer=config.optimizer, lr=config.lr, momentum=config.momentum,
+                         weight_decay=config.weight_decay, fused=False)
     gen = torch.Generator().manual_seed(config.seed)
     streamed = callable(test_grads)
     epoch_models: list[GradNet] = []

@@ -1,13 +1,16 @@
-"""Coordinate selection and normalisation of gradient features, both fitted on training gradients only.
+"""Coordinate selection of gradient features (which coordinates GradNet sees), their normalisation, and the
+random candidate labels the training gradients are taken for; selection and normalisation are fitted on
+training gradients only.
 
 Two selections (``SELECTIONS``). ``per_layer_percent`` keeps, inside every parameter block (so each layer
 stays represented, as GradNet needs), the ``percent`` % of coordinates with the largest training statistic:
-``variance`` (default) or mean absolute value (``magnitude``). Statistics are accumulated in one streaming
-pass (float64 sums); no gradient matrix is stored. The selected layout is then handed to
-:class:`GradientExtractor`, which computes only those coordinates for the (much larger) train/test feature
-sets. ``per_example_topk`` (the GradNet reference's rule) keeps every coordinate in the layout but, in each
-gradient vector and each layer, zeroes all but the ``percent`` % largest in magnitude
-(:func:`keep_top_per_example`).
+``variance`` (default) or mean absolute value (``magnitude``) (:func:`gradient_stats`, then
+:func:`select_coordinates`). Statistics are accumulated in one streaming pass (float64 sums); no gradient
+matrix is stored. The selected layout is then handed to :class:`GradientExtractor`, which computes only those
+coordinates for the (much larger) train/test gradient sets. ``per_example_topk`` (the GradNet reference's rule)
+keeps every coordinate in the layout but, in each gradient vector and each layer, zeroes all but the
+``percent`` % largest in magnitude (:func:`keep_top_per_example`). :class:`GradientNormalizer` then rescales
+the kept coordinates (``NORMALIZATIONS``); :func:`random_labels` / :func:`label_draws` draw the candidate labels.
 """
 
 from __future__ import annotations
@@ -18,12 +21,9 @@ from dataclasses import dataclass, field
 import torch
 
 from nnprobe.errors import NNProbeError, check_finite
+from nnprobe.probes.gradnet.config import CRITERIA, NORMALIZATIONS, SELECTIONS
 from nnprobe.probes.gradnet.extract import GradientExtractor
 from nnprobe.probes.gradnet.layout import GradientLayout
-
-CRITERIA = ("variance", "magnitude")
-NORMALIZATIONS = ("none", "standard", "block_l2", "minmax_power", "minmax_sqrt")
-SELECTIONS = ("per_layer_percent", "per_example_topk")
 
 
 def top_count(n: int, percent: float) -> int:
@@ -58,7 +58,13 @@ def keep_top_per_example(grads: torch.Tensor, groups: list[tuple[str, int, int]]
 
 
 def random_labels(n: int, num_classes: int, seed: int = 0, per_sample: int = 1) -> torch.Tensor:
-    """``(n,)`` (or ``(n, per_sample)`` distinct) uniformly random candidate labels, seeded."""
+    """``(n,)`` (or ``(n, per_sample)`` distinct) uniformly random candidate labels, seeded.
+
+    >>> tuple(random_labels(5, 10, seed=1, per_sample=3).shape)
+    (5, 3)
+    >>> bool(torch.equal(random_labels(5, 10, seed=1), random_labels(5, 10, seed=1)))
+    True
+    """
     return _draw(torch.Generator().manual_seed(seed), n, num_classes, per_sample)
 
 
@@ -85,7 +91,8 @@ def _draw(gen: torch.Generator, n: int, num_classes: int, per_sample: int) -> to
 
 @dataclass
 class GradientStats:
-    """Per-coordinate statistics of full training gradients (random candidate labels)."""
+    """Per-coordinate statistics of full training gradients (random candidate labels), from which
+    :func:`select_coordinates` chooses the kept coordinates."""
 
     layout: GradientLayout
     count: int
@@ -95,7 +102,8 @@ class GradientStats:
 
 
 def gradient_stats(extractor: GradientExtractor, x: torch.Tensor, labels) -> GradientStats:
-    """Stream the gradients of ``x`` once and return their per-coordinate mean, variance and mean |g|.
+    """Stream the gradients of ``x`` once and return their per-coordinate mean, variance and mean |g| (the
+    statistics that rank coordinates for :func:`select_coordinates`).
 
     >>> from torch import nn
     >>> ex = GradientExtractor(nn.Linear(3, 2))
@@ -119,7 +127,8 @@ def gradient_stats(extractor: GradientExtractor, x: torch.Tensor, labels) -> Gra
 
 
 def select_coordinates(stats: GradientStats, percent: float, criterion: str = "variance") -> GradientLayout:
-    """Keep the top ``percent`` % coordinates (at least one) of every parameter block by ``criterion``.
+    """Coordinate selection: a layout keeping the top ``percent`` % coordinates (at least one) of every parameter
+    block, ranked by ``criterion`` (``variance`` or ``magnitude``) of ``stats``.
 
     >>> from torch import nn
     >>> ex = GradientExtractor(nn.Linear(10, 2))

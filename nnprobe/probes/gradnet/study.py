@@ -16,6 +16,7 @@ for the chosen options. No file is written here; ``nnprobe.cli.gradnet`` and ``n
 from __future__ import annotations
 
 import copy
+import ctypes
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
@@ -25,13 +26,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from nnprobe.errors import NNProbeError
+from nnprobe.probes.gradnet.config import GradSpaceConfig, parse_structure
 from nnprobe.probes.gradnet.extract import GradientExtractor
-from nnprobe.probes.gradnet.config import GradientConfig, GradSpaceConfig
+from nnprobe.probes.gradnet.memory import MemoryBudget
+from nnprobe.probes.gradnet.network import block_inputs, train_gradnet
 from nnprobe.probes.gradnet.selection import (GradientNormalizer, gradient_stats, keep_top_per_example, random_labels,
                                                select_coordinates)
-from nnprobe.probes.gradnet.trainset import extract_features, training_gradients
-from nnprobe.probes.gradnet.network import GradNetConfig, block_inputs, parse_structure, train_gradnet
-from nnprobe.probes.gradnet.layout import GradientLayout
+from nnprobe.probes.gradnet.trainset import collect_gradients, training_gradients
 from nnprobe.results import Result, plain
 from nnprobe.seeding import restore_rng_states, rng_states
 from nnprobe.training import Callback, TrainConfig, evaluate, train
@@ -182,7 +183,7 @@ def _device(model: nn.Module):
     return p.device if p is not None else torch.device("cpu")
 
 
-def _test_chunks(extractor: GradientExtractor, x, y, gcfg: GradientConfig, norm: GradientNormalizer,
+def _test_chunks(extractor: GradientExtractor, x, y, config: GradSpaceConfig, norm: GradientNormalizer,
                  progress: bool = False):
     """A function yielding ``(normalised test gradients of all K labels, labels)`` one extraction chunk at a time
     (for :func:`train_gradnet`'s streamed test set: nothing but one chunk is held)."""
@@ -191,8 +192,8 @@ def _test_chunks(extractor: GradientExtractor, x, y, gcfg: GradientConfig, norm:
         bar = tqdm(total=int(x.shape[0]), desc="test gradients", unit="ex", disable=not progress, leave=False,
                    mininterval=1.0)
         for g, sl in extractor.iter_chunks(x, "all", reuse_buffer=True):
-            if gcfg.selection == "per_example_topk":
-                keep_top_per_example(g, groups, gcfg.percent)
+            if config.selection == "per_example_topk":
+                keep_top_per_example(g, groups, config.percent)
             yield norm.transform_(g.to("cpu", torch.float32)), y[sl]   # in place: the buffer is rewritten next
             bar.update(sl.stop - sl.start)
         bar.close()
@@ -206,45 +207,46 @@ def release_free_memory() -> None:
     on MNIST the base CNN's epochs left ~700 MB of free heap resident before the first snapshot's gradients.
     """
     try:
-        import ctypes
-
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
 
 
 def gradnet_on_snapshot(model: nn.Module, gradnet_half, test_x, test_y, num_classes: int,
-                        gcfg: GradientConfig, ncfg: GradNetConfig, device=None, progress: bool = False):
+                        config: GradSpaceConfig, *, seed: int = 0, device=None, progress: bool = False):
     """Select coordinates, extract train/test gradients, normalise, train GradNet: ``(result, layout, seconds)``.
 
-    Test gradients (all ``K`` labels) are kept and scored after every GradNet epoch when they and the training
-    gradients fit in half of ``gcfg.max_memory``; otherwise each epoch's GradNet is kept and all are scored in
-    one streamed pass over the test gradients after training (the same per-epoch accuracies, one chunk held).
+    Every setting is ``config``'s (GradNet's from ``config.gradnet_config(model, seed)``); ``seed`` draws the
+    random labels and initialises GradNet. ``config.max_memory`` is shared by one
+    :class:`~nnprobe.probes.gradnet.memory.MemoryBudget`: extraction chunks within its ``chunk`` share; the test
+    gradients (all ``K`` labels) are kept and scored after every GradNet epoch when they and the training
+    gradients fit its ``held`` share; otherwise each epoch's GradNet is kept and all are scored in one streamed
+    pass over the test gradients after training (the same per-epoch accuracies, one chunk held).
 
-    >>> result, layout, _ = gradnet_on_snapshot(snapshot, half, ds.x_test, ds.y_test, 10, GradientConfig(),
-    ...                                         GradNetConfig(structure="5+25+25+10"))   # doctest: +SKIP
+    >>> result, layout, _ = gradnet_on_snapshot(snapshot, half, ds.x_test, ds.y_test, 10,
+    ...                                         GradSpaceConfig(structure="5+25+25+10"))   # doctest: +SKIP
     """
     device = _device(model) if device is None else device
     model = model.to(device).eval()
+    ncfg = config.gradnet_config(model, seed)
+    budget = MemoryBudget(config.max_memory)
     release_free_memory()   # the base training's freed heap pages, before the largest arrays of the probe
     t0 = time.perf_counter()
-    layout = GradientLayout.from_model(model, gcfg.params, gcfg.weights_only)
-    if gcfg.selection == "per_layer_percent":
-        full = GradientExtractor(model, layout=layout, chunk_size=gcfg.chunk_size, max_memory=gcfg.max_memory // 4,
-                                 weight_decay=gcfg.weight_decay)
-        n_fit = min(gcfg.fit_samples, gradnet_half.n_train)
-        stats = gradient_stats(full, gradnet_half.x_train[:n_fit], random_labels(n_fit, num_classes, gcfg.seed + 1))
-        layout = select_coordinates(stats, gcfg.percent, gcfg.criterion)
-    extractor = GradientExtractor(model, layout=layout, chunk_size=gcfg.chunk_size, max_memory=gcfg.max_memory // 4,
-                                  weight_decay=gcfg.weight_decay)
-    train_g, norm, held = training_gradients(extractor, gradnet_half.x_train, num_classes, gcfg, ncfg.target,
-                                             ncfg.epochs, progress)
-    store_test = held + test_x.shape[0] * num_classes * layout.dim * 4 <= gcfg.max_memory // 2
-    if store_test:
-        test = norm.transform_(extract_features(extractor, test_x, "all", gcfg.selection, gcfg.percent, progress,
-                                                "test gradients"))
+    layout = config.layout_for(model)
+    if config.selection == "per_layer_percent":
+        full = GradientExtractor(model, layout=layout, chunk_size=config.chunk_size, max_memory=budget.chunk,
+                                 weight_decay=config.grad_weight_decay)
+        n_fit = min(config.fit_samples, gradnet_half.n_train)
+        stats = gradient_stats(full, gradnet_half.x_train[:n_fit], random_labels(n_fit, num_classes, seed + 1))
+        layout = select_coordinates(stats, config.percent, config.criterion)
+    extractor = GradientExtractor(model, layout=layout, chunk_size=config.chunk_size, max_memory=budget.chunk,
+                                  weight_decay=config.grad_weight_decay)
+    train_g, norm, held = training_gradients(extractor, gradnet_half.x_train, num_classes, config, seed=seed,
+                                             budget=budget, progress=progress)
+    if budget.fits(held + test_x.shape[0] * num_classes * layout.dim * 4):
+        test = norm.transform_(collect_gradients(extractor, test_x, "all", config, progress, "test gradients"))
     else:
-        test = _test_chunks(extractor, test_x, test_y, gcfg, norm, progress)
+        test = _test_chunks(extractor, test_x, test_y, config, norm, progress)
     seconds = time.perf_counter() - t0
     result = train_gradnet(train_g, gradnet_half.y_train, layout.groups(), num_classes, ncfg, test_grads=test,
                            y_test=test_y, device=device, progress=progress)
@@ -268,12 +270,12 @@ def measure(model: nn.Module, dataset, config: GradSpaceConfig | None = None, *,
     config = config or GradSpaceConfig()
     device = _device(model)
     base_acc = evaluate(model, dataset.x_test, dataset.y_test, 1024, device)["accuracy"]
-    gcfg, ncfg = config.gradient_config(seed), config.gradnet_config(model, seed)
-    block_inputs(config.layout_for(model).groups(), len(parse_structure(ncfg.structure)), ncfg.window)
+    structure = config.structure_for(model)
+    block_inputs(config.layout_for(model).groups(), len(parse_structure(structure)), config.window)
     result, layout, gsec = gradnet_on_snapshot(model, dataset, dataset.x_test, dataset.y_test, dataset.num_classes,
-                                               gcfg, ncfg, device=device, progress=progress)
+                                               config, seed=seed, device=device, progress=progress)
     return GradSpaceResult(base_acc, result.test_accuracy, layout.dim, layout.full_dim, result.model.num_parameters(),
-                           ncfg.structure, gsec, result.seconds, epoch, result.history, layout.to_dict())
+                           structure, gsec, result.seconds, epoch, result.history, layout.to_dict())
 
 
 def control_finetune(snapshot: nn.Module, gradnet_half, train_config: TrainConfig, epochs: int,
@@ -317,8 +319,8 @@ def run_gradnet_study(dataset, build_base: Callable[[], nn.Module], train_config
     start = time.perf_counter()
     base_half, gradnet_half = split_halves(dataset, split_seed)
     model = build_base()
-    ncfg = config.gradnet_config(model, seed)   # fail early (before training) on a structure that does not fit
-    block_inputs(config.layout_for(model).groups(), len(parse_structure(ncfg.structure)), ncfg.window)
+    # fail early (before training) on a structure that does not fit
+    block_inputs(config.layout_for(model).groups(), len(parse_structure(config.structure_for(model))), config.window)
     done = dict(done or {})
     results: dict[int, GradSpaceResult] = {e: r for e, r in done.items() if e in epochs}
     tcfg = replace(train_config, epochs=max(train_config.epochs, epochs[-1]))

@@ -32,9 +32,8 @@ def test_label_draws_differ_between_epochs_and_are_seeded():
 
 
 def _gcfg(**over):
-    cfg = GradSpaceConfig(selection="per_example_topk", percent=15.0, weights_only=True, grad_normalize="minmax_sqrt",
-                          label_draw="per_epoch", chunk_size=8, **over)
-    return cfg.gradient_config(seed=3)
+    return GradSpaceConfig(selection="per_example_topk", percent=15.0, weights_only=True, grad_normalize="minmax_sqrt",
+                           label_draw="per_epoch", chunk_size=8, gradnet_epochs=3, **over)
 
 
 def test_per_epoch_gradients_are_each_epochs_labels_and_both_ways_agree():
@@ -43,8 +42,8 @@ def test_per_epoch_gradients_are_each_epochs_labels_and_both_ways_agree():
     layout = GradientLayout.from_model(model, weights_only=True)
     x = torch.randn(80, 1, 10, 10)
     ex = GradientExtractor(model, layout=layout, chunk_size=8)
-    held_all, norm_a, bytes_a = training_gradients(ex, x, 5, _gcfg(), "random", epochs=3)          # all K once
-    recompute, norm_b, bytes_b = training_gradients(ex, x, 5, _gcfg(max_memory=2**20), "random", 3)
+    held_all, norm_a, bytes_a = training_gradients(ex, x, 5, _gcfg(), seed=3)                       # all K once
+    recompute, norm_b, bytes_b = training_gradients(ex, x, 5, _gcfg(max_memory=2**20), seed=3)
     assert bytes_a == 80 * 5 * layout.dim * 4 + 80 * layout.dim * 4 and bytes_b == 2 * 80 * layout.dim * 4
     assert 80 * 5 * layout.dim * 4 + 80 * layout.dim * 4 > 2**19                                  # so b recomputes
     draws = label_draws(80, 5, 3, seed=3 + 2)
@@ -129,8 +128,17 @@ def test_weight_decay_term_equals_autograd_of_the_decayed_loss(family):
     assert torch.allclose(got_sel, sel.gather(got), atol=1e-7)
 
 
-def test_grad_weight_decay_reaches_the_probe_and_is_validated():
-    assert GradSpaceConfig(grad_weight_decay=5e-4).gradient_config(0).weight_decay == 5e-4
+def test_grad_weight_decay_reaches_the_probe_and_is_validated(monkeypatch):
+    import nnprobe.probes.gradnet.study as study
+
+    seen = []
+    real = study.GradientExtractor
+    monkeypatch.setattr(study, "GradientExtractor", lambda *a, **k: seen.append(k["weight_decay"]) or real(*a, **k))
+    ds = load_dataset("digits", samples_per_class=10, test_samples_per_class=3)
+    model = build_model("mlp", ds.input_shape, ds.num_classes, width=8, depth=1)
+    measure(model, ds, GradSpaceConfig(grad_weight_decay=5e-4, percent=50.0, fit_samples=20, gradnet_epochs=1,
+                                       controls=False))
+    assert seen == [5e-4, 5e-4]   # the statistics' extractor and the features' extractor
     with pytest.raises(Exception, match="grad_weight_decay"):
         GradSpaceConfig(grad_weight_decay=-1.0)
     with pytest.raises(Exception, match="label_draw"):

@@ -9,7 +9,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from nnprobe.errors import NNProbeError
 from nnprobe.models import build_model
 from nnprobe.probes.gradnet import GradientExtractor, GradientLayout, per_sample_grads_loop
-from nnprobe.probes.gradnet.memory import CPU_CHUNK_CAP, auto_chunk_size
+from nnprobe.probes.gradnet.memory import CPU_CHUNK_CAP, MemoryBudget, auto_chunk_size
 
 TOL = 1e-5
 
@@ -152,3 +152,27 @@ def test_memory_errors():
         GradientExtractor(model, chunk_size=0)
     with pytest.raises(NNProbeError, match="float"):
         GradientExtractor(model).to_memmap(torch.randn(2, 3), "all", "/nonexistent/never.npy", dtype="int8")
+    with pytest.raises(NNProbeError, match="max_memory"):
+        MemoryBudget(0)
+
+
+def test_one_budget_shares_max_memory(monkeypatch):
+    from nnprobe.data import load_dataset
+    from nnprobe.probes.gradnet import GradSpaceConfig, measure
+    import nnprobe.probes.gradnet.study as study
+
+    b = MemoryBudget(2**22)
+    assert (b.chunk, b.held, b.chunk_alone) == (2**20, 2**21, 2**21)
+    assert b.fits(2**21) and not b.fits(2**21 + 1)
+    # an extractor on its own keeps its 1 GiB default: half of the probe's default budget of 2 GiB
+    assert GradientExtractor(nn.Linear(3, 2)).max_memory == MemoryBudget().chunk_alone == 2**30
+    assert MemoryBudget().total == GradSpaceConfig().max_memory == 2**31
+    # inside the probe, every extractor gets the chunk share of the config's budget
+    seen = []
+    real = study.GradientExtractor
+    monkeypatch.setattr(study, "GradientExtractor", lambda *a, **k: seen.append(k["max_memory"]) or real(*a, **k))
+    ds = load_dataset("digits", samples_per_class=10, test_samples_per_class=3)
+    model = build_model("mlp", ds.input_shape, ds.num_classes, width=8, depth=1)
+    measure(model, ds, GradSpaceConfig(max_memory=2**22, percent=50.0, fit_samples=20, gradnet_epochs=1,
+                                       controls=False))
+    assert seen == [2**20, 2**20]

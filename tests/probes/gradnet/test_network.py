@@ -81,3 +81,21 @@ def test_gradnet_errors():
         GradNetConfig(optimizer="lbfgs")
     with pytest.raises(NNProbeError, match="dropout"):
         GradNet([(0, 4)], [2], 3, dropout=1.5)
+
+
+@pytest.mark.parametrize("name,kind,momentum", [("adam", torch.optim.Adam, None), ("sgd", torch.optim.SGD, 0.0),
+                                                 ("momentum", torch.optim.SGD, 0.7)])
+def test_gradnet_optimiser_is_training_make_optimizer_with_torch_defaults(monkeypatch, name, kind, momentum):
+    import nnprobe.probes.gradnet.network as network
+    from nnprobe.training import trainer
+
+    built = []
+    monkeypatch.setattr(network, "make_optimizer", lambda *a, **k: built.append(trainer.make_optimizer(*a, **k))
+                        or built[-1])
+    g = torch.randn(30, 1, 6)
+    cfg = GradNetConfig(structure="4", epochs=1, lr=0.02, optimizer=name, momentum=0.7, weight_decay=1e-3)
+    res = train_gradnet(g, (g[:, 0, 0] > 0).long(), [("a", 0, 6)], 2, cfg)
+    (opt,) = built
+    assert type(opt) is kind and opt.defaults["lr"] == 0.02 and opt.defaults["weight_decay"] == 1e-3
+    assert opt.defaults.get("momentum") == momentum and not opt.defaults.get("fused")   # torch's default kernel
+    assert [id(p) for p in opt.param_groups[0]["params"]] == [id(p) for p in res.model.parameters()]

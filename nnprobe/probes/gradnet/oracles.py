@@ -1,7 +1,9 @@
-"""Two slow but obviously correct ways to get per-sample gradients: a Python loop and plain ``torch.func``.
+"""Test oracles: two slow but obviously correct ways to get per-sample gradients, a Python loop and plain
+``torch.func``.
 
-Both are kept as oracles and baselines for :class:`~nnprobe.probes.gradnet.extract.GradientExtractor`
-(``bench/per_sample_grads.py`` times all three). Labels follow one convention everywhere:
+Both are kept as oracles and baselines for :class:`~nnprobe.probes.gradnet.extract.GradientExtractor` (the
+tests compare it with them; ``bench/per_sample_grads.py`` times all three); the probe itself never calls them.
+Labels follow the extractor's convention (:func:`~nnprobe.probes.gradnet.extract.label_matrix`):
 
 - ``labels="all"``: one gradient per candidate label, output ``(B, K, D)``;
 - ``labels`` of shape ``(B,)``: output ``(B, D)``; of shape ``(B, R)``: output ``(B, R, D)``.
@@ -12,47 +14,14 @@ The loss is the cross-entropy of one example, ``-log softmax(f(x))[label]``; the
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from nnprobe.models.modes import eval_mode
+from nnprobe.probes.gradnet.extract import label_matrix, preserve_parameters
 from nnprobe.probes.gradnet.layout import GradientLayout
-
-
-@contextlib.contextmanager
-def preserve_parameters(model: nn.Module):
-    """Put every module's original ``Parameter`` objects back afterwards.
-
-    ``functional_call`` on a model whose module appears twice (tied weights) can leave plain tensors behind;
-    the user's model must come out exactly as it went in.
-    """
-    saved = [(m, dict(m._parameters), dict(m._buffers)) for m in model.modules()]
-    try:
-        yield
-    finally:
-        for m, params, buffers in saved:
-            for key, value in params.items():
-                if m._parameters.get(key) is not value:
-                    m._parameters[key] = value
-            for key, value in buffers.items():
-                if m._buffers.get(key) is not value:
-                    m._buffers[key] = value
-
-
-def label_matrix(labels, batch: int, num_classes: int, device) -> tuple[torch.Tensor, bool]:
-    """``labels`` as a ``(B, R)`` long tensor on ``device``, and whether the caller wants ``R`` squeezed."""
-    if isinstance(labels, str):
-        if labels != "all":
-            from nnprobe.errors import NNProbeError
-            raise NNProbeError(f"labels='{labels}' is not understood", "pass 'all' or a tensor of labels")
-        return torch.arange(num_classes, device=device).expand(batch, num_classes), False
-    labels = torch.as_tensor(labels, device=device).long()
-    squeeze = labels.ndim == 1
-    return (labels[:, None] if squeeze else labels), squeeze
 
 
 def _labels(model: nn.Module, x: torch.Tensor, labels):
@@ -117,3 +86,6 @@ def per_sample_grads_vmap(model: nn.Module, x: torch.Tensor, labels="all", param
                 cols.append(layout.gather(torch.cat([g[n].reshape(x.shape[0], -1) for n in layout.names], dim=1)))
         out = torch.stack(cols, dim=1)
     return out[:, 0] if squeeze else out
+
+
+__all__ = ["per_sample_grads_loop", "per_sample_grads_vmap"]
