@@ -127,9 +127,7 @@ def _execute_margin(run, out, on_event, claimed, prepared):
     if run.model.checkpoint is None:
         callbacks = []
         if run.config.watches_training:
-            first_mode = run.config.modes(dataset.num_classes)[0]
-            callbacks.append(MarginCallback(every=run.config.every, log_spaced=run.config.log_spaced, C=run.config.C,
-                                            multi_class=first_mode, head_name=run.config.head))
+            callbacks.append(MarginCallback(run.config))
         _train(run, model, dataset, spec, out, claimed, callbacks)
         curve = callbacks[0].results if callbacks else []
     return measure_margin(model, dataset, run.config, curve=curve, seed=run.train.seed, progress=run.train.progress)
@@ -151,13 +149,9 @@ def _validate_codes(run) -> None:
 
 
 def _preflight_margin(run, dataset, model) -> None:
-    from nnprobe.models import split_head
+    from nnprobe.models import dataset_head
 
-    split = split_head(model, run.config.head, example=dataset.x_train[:2])
-    if split.num_classes != dataset.num_classes:
-        raise NNProbeError(f"the head '{split.head_name}' has {split.num_classes} outputs but the dataset has "
-                           f"{dataset.num_classes} classes", "probe the model on the dataset it was trained on, or "
-                                                             "name the right layer with --head")
+    dataset_head(model, dataset, run.config.head)
 
 
 def _preflight_codes(run, dataset, model) -> None:

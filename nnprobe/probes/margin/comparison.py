@@ -1,11 +1,11 @@
-"""The max-margin probe: does the last layer of a trained network point like the max-margin SVM?
+"""The max-margin probe's comparison: does the last layer of a trained network point like the max-margin SVM?
 
 "On the decision boundary of deep neural networks" (Li, Ding, Gao, arXiv 1808.05385) shows that when the
 penultimate ("transformed") features are separable and cross-entropy is driven to zero by gradient descent,
 the direction of the last layer's weights converges to the max-margin SVM on those features, and that the
 boundary sits near the midpoint of the two class clusters when the whole network is trained. This module
-measures both claims on any classifier: :func:`probe_margin` (model + dataset) and :func:`measure_margin`
-(features + head weights already in hand).
+compares a head with the SVM on any classifier: :func:`measure_margin` (features + head weights already in
+hand) and :func:`probe_margin` (model + dataset).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import torch
 from torch import nn
 
 from nnprobe.errors import NNProbeError, check_finite
-from nnprobe.models import split_head
-from nnprobe.probes.margin.features import extract_features
+from nnprobe.models import head_features
 from nnprobe.probes.margin.result import ClassMargin, MarginResult
-from nnprobe.probes.margin.svm.fit import LinearSVM, NotSeparableWarning, fit_svm  # noqa: F401 (re-exported)
+from nnprobe.probes.margin.svm.fit import LinearSVM, NotSeparableWarning, fit_svm
+from nnprobe.probes.margin.svm.penalised import fit_bias_penalised
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> float:
@@ -193,8 +193,6 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
 
 def _compare_penalised(rows, x, y, k, mode, Wn, bn) -> None:
     """Fill each row's ``cosine_to_penalised_svm`` (weights) and ``..._with_bias`` (``[w, b]``)."""
-    from nnprobe.probes.margin.svm.penalised import fit_bias_penalised
-
     V = fit_bias_penalised(torch.from_numpy(x), torch.from_numpy(y), k, mode)
     if V is None:
         return
@@ -221,18 +219,13 @@ def probe_margin(model: nn.Module, dataset, *, C: float | None = None, multi_cla
     >>> result.cosine_to_svm, result.test_agreement                 # doctest: +SKIP
     (0.998, 0.9995)
     """
-    split = split_head(model, head_name, example=dataset.x_train[:2])
-    k_data = int(getattr(dataset, "num_classes", int(dataset.y_train.max()) + 1))
-    if split.num_classes != k_data:
-        raise NNProbeError(
-            f"the head '{split.head_name}' has {split.num_classes} outputs but the dataset has {k_data} classes",
-            f"probe the model on the dataset it was trained on (a head with {k_data} outputs), or name the right "
-            "layer with head_name=")
     start = time.perf_counter()
-    f_train = extract_features(model, dataset.x_train, batch_size=batch_size, head_name=split.head_name)
-    f_test = extract_features(model, dataset.x_test, batch_size=batch_size, head_name=split.head_name)
+    split, f_train, f_test = head_features(model, dataset, head_name, batch_size=batch_size)
     seconds = time.perf_counter() - start
     result = measure_margin(f_train, dataset.y_train, split.head.weight, split.head.bias, f_test, dataset.y_test,
                             C=C, multi_class=multi_class, solver=solver, epoch=epoch)
     result.seconds_features = seconds
     return result
+
+
+__all__ = ["measure_margin", "probe_margin"]

@@ -4,7 +4,8 @@
 penultimate features once, fits the SVM for each requested mode, compares the head, optionally re-initialises
 and retrains the head on the frozen features, and (for a 2-D feature space) measures where NN and SVM
 disagree on a dense grid and keeps a sample of training features so that figures can be drawn from the
-result file alone. The CLI, sweeps, the demo and ``reproduce`` all call this function.
+result file alone. The CLI, sweeps, the demo and ``reproduce`` all call this function;
+:class:`~nnprobe.probes.margin.MarginCallback` measures each curve point with the same :func:`measure_mode`.
 """
 
 from __future__ import annotations
@@ -19,15 +20,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from nnprobe.errors import NNProbeError
-from nnprobe.models import split_head
-from nnprobe.models.checks import batch_for_memory
+from nnprobe.models import HeadSplit, head_features
+from nnprobe.probes.margin.comparison import measure_margin
 from nnprobe.probes.margin.config import MarginConfig
-from nnprobe.probes.margin.features import extract_features
 from nnprobe.probes.margin.grid import grid_disagreement
-from nnprobe.probes.margin.probe import measure_margin
 from nnprobe.probes.margin.result import MarginResult
 from nnprobe.probes.margin.retrain import retrain_head
-from nnprobe.probes.margin.svm.fit import fit_svm
+from nnprobe.probes.margin.svm.fit import LinearSVM, fit_svm
 from nnprobe.results import Result, plain, summary_table
 
 
@@ -39,8 +38,9 @@ class MarginProbeResult(Result):
     :class:`MarginResult`; ``retrained`` is the re-initialised head retrained alone (or ``None``);
     ``curve`` the measurements taken during training; ``grid_disagreement`` (2-D features only) the
     fraction of the feature box where NN head and SVM disagree, per mode; ``plot_features`` /
-    ``plot_labels`` a seeded sample of training features for figures; ``seed`` the seed of the run (and
-    of the head re-initialisation).
+    ``plot_labels`` a seeded sample of training features for figures; ``warnings`` what was warned while
+    measuring (the curve's points first, as ``epoch N: ...``; each point also keeps its own in
+    ``extra["warnings"]``); ``seed`` the seed of the run (and of the head re-initialisation).
     """
 
     results: dict
@@ -122,10 +122,43 @@ def _row(name: str, mode: str, head: str, r: MarginResult, grid) -> dict:
     return row
 
 
+def _curve_warnings(curve) -> list[str]:
+    """The warnings kept by the curve's points, each once, with the epochs that raised it (``epochs 1, 3: ...``)."""
+    epochs: dict[str, list] = {}
+    for r in curve:
+        for text in r.extra.get("warnings", []):
+            epochs.setdefault(text, []).append(r.epoch)
+    return [f"epoch{'s' if len(e) > 1 else ''} {', '.join(str(v) for v in e)}: {text}" for text, e in epochs.items()]
+
+
 def _plot_sample(features: torch.Tensor, labels: torch.Tensor, count: int, seed: int = 0):
     n = features.shape[0]
     idx = np.arange(n) if n <= count else np.sort(np.random.default_rng(seed).choice(n, count, replace=False))
     return features[idx].tolist(), labels[idx].tolist()
+
+
+def measure_mode(split: HeadSplit, f_train: torch.Tensor, y_train: torch.Tensor, f_test: torch.Tensor,
+                 y_test: torch.Tensor, config: MarginConfig, mode: str, *, warm_start: LinearSVM | None = None,
+                 epoch: int | None = None) -> tuple[MarginResult, LinearSVM]:
+    """Fit the SVM of ``mode`` with the settings of ``config`` (``C``, ``solver``) and compare the head of ``split``
+    with it (and with the bias-penalised SVM when ``config.bias_penalised``): ``(result, svm)``.
+
+    ``warm_start``: the SVM of an earlier measurement on the same samples (the solver starts from it; one that
+    no longer fits, e.g. of another shape, is dropped). ``result.seconds_svm`` is the time of the fit and the
+    comparison.
+    """
+    start = time.perf_counter()
+    fit = dict(C=config.C, multi_class=mode, solver=config.solver)
+    try:
+        svm = fit_svm(f_train, y_train, split.num_classes, warm_start=warm_start, **fit)
+    except NNProbeError:
+        if warm_start is None:
+            raise
+        svm = fit_svm(f_train, y_train, split.num_classes, **fit)   # a warm start that no longer fits: start cold
+    result = measure_margin(f_train, y_train, split.head.weight, split.head.bias, f_test, y_test, C=config.C, svm=svm,
+                            epoch=epoch, bias_penalised=config.bias_penalised)
+    result.seconds_svm = time.perf_counter() - start
+    return result, svm
 
 
 def measure(model: nn.Module, dataset, config: MarginConfig | None = None, *, curve=(), seed: int = 0,
@@ -141,28 +174,16 @@ def measure(model: nn.Module, dataset, config: MarginConfig | None = None, *, cu
     """
     config = config or MarginConfig()
     start = time.perf_counter()
-    split = split_head(model, config.head)
-    k = int(getattr(dataset, "num_classes", int(dataset.y_train.max()) + 1))
-    if split.num_classes != k:
-        raise NNProbeError(f"the head '{split.head_name}' has {split.num_classes} outputs but the dataset has {k} classes",
-                           "probe the model on the dataset it was trained on, or name the right layer with head=")
-    batch = batch_for_memory(model, dataset.x_train[:1], config.max_memory)
-    f_train = extract_features(model, dataset.x_train, head_name=split.head_name, batch_size=batch)
-    f_test = extract_features(model, dataset.x_test, head_name=split.head_name, batch_size=batch)
+    split, f_train, f_test = head_features(model, dataset, config.head, max_memory=config.max_memory)
     y_train, y_test = dataset.y_train.long(), dataset.y_test.long()
     results, svms, grid = {}, {}, {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        modes = config.modes(k)
+        modes = config.modes(split.num_classes)
         for mode in tqdm(modes, desc="SVM", unit="mode", disable=not progress, leave=False):
-            t0 = time.perf_counter()
-            svms[mode] = fit_svm(f_train, y_train, k, C=config.C, multi_class=mode, solver=config.solver)
-            result = measure_margin(f_train, y_train, split.head.weight, split.head.bias, f_test, y_test, C=config.C,
-                                    svm=svms[mode], bias_penalised=config.bias_penalised)
-            result.seconds_svm = time.perf_counter() - t0
-            results[mode] = result
-            if result.feature_dim == 2:
-                grid[mode] = grid_disagreement(result, f_train, config.grid_resolution)
+            results[mode], svms[mode] = measure_mode(split, f_train, y_train, f_test, y_test, config, mode)
+            if results[mode].feature_dim == 2:
+                grid[mode] = grid_disagreement(results[mode], f_train, config.grid_resolution)
         retrained, history = None, []
         if config.retrain_epochs > 0:
             first = next(iter(svms))
@@ -170,7 +191,7 @@ def measure(model: nn.Module, dataset, config: MarginConfig | None = None, *, cu
                               multi_class=first, head_name=split.head_name, seed=seed, features=(f_train, f_test),
                               svm=svms[first], progress=progress)
             retrained, history = rr.retrained, rr.history
-    notes = sorted({str(w.message) for w in caught})
+    notes = _curve_warnings(curve) + sorted({str(w.message) for w in caught})
     plot_x = plot_y = None
     if f_train.shape[1] == 2 and config.plot_points > 0:
         plot_x, plot_y = _plot_sample(f_train, y_train, config.plot_points, seed)
@@ -180,4 +201,4 @@ def measure(model: nn.Module, dataset, config: MarginConfig | None = None, *, cu
                              seed=seed, seconds=time.perf_counter() - start)
 
 
-__all__ = ["MarginProbeResult", "TABLE_COLUMNS", "measure"]
+__all__ = ["MarginProbeResult", "TABLE_COLUMNS", "measure", "measure_mode"]
