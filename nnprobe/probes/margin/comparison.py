@@ -212,8 +212,8 @@ def probe_margin(model: nn.Module, dataset, *, C: float | None = None, multi_cla
     """Measure how close ``model``'s last layer is to the max-margin SVM on its penultimate features.
 
     ``dataset`` is a :class:`nnprobe.data.Dataset` (or anything with ``x_train, y_train, x_test, y_test``).
-    The head is found by :func:`nnprobe.models.split_head` (the ``nn.Linear`` producing the output, or
-    ``head_name``); its ``out_features`` must equal the number of classes.
+    The head and features come from :func:`nnprobe.models.head_features` (the ``nn.Linear`` producing the
+    output, or ``head_name``; its ``out_features`` must equal the number of classes).
 
     >>> result = probe_margin(model, load_dataset("mnist:0,1"))   # doctest: +SKIP
     >>> result.cosine_to_svm, result.test_agreement                 # doctest: +SKIP
