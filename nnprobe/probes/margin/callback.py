@@ -87,11 +87,12 @@ class MarginCallback(Callback):
             if notes:
                 result.extra["warnings"] = notes
             results[mode] = result
-        first, *others = results.values()
-        if others:
-            first.extra["modes"] = {mode: r.to_dict() for mode, r in list(results.items())[1:]}
+        first = next(iter(results.values()))
+        if len(results) > 1:
+            first.extra["modes"] = {mode: r.to_dict() for mode, r in results.items() if r is not first}
         self.results.append(first)
         return first
+
     def on_train_begin(self, state) -> None:
         if self.log_spaced is not None:
             self.epochs = set(log_spaced_epochs(int(state.config.epochs), int(self.log_spaced)))

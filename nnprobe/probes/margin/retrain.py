@@ -57,7 +57,8 @@ def retrain_head(model: nn.Module, dataset, *, epochs: int = 100, lr: float = 1.
     """Reset the head's weight *and* bias, train only the head on cached penultimate features, measure again.
 
     The features are extracted once (the rest of the network is frozen by construction); training is a short
-    cross-entropy loop over those cached features with ``optimizer`` (``sgd``, ``momentum`` or ``adam``).
+    cross-entropy loop over those cached features with ``optimizer`` (``sgd``, ``momentum`` 0.9 or ``adam``, built
+    as the trainer builds it: :func:`~nnprobe.training.trainer.make_optimizer`, no weight decay).
     ``batch_size=None`` is full-batch gradient descent. With ``relative_lr`` (default) the step size is
     ``lr / (1 + mean |phi|^2)``: the logistic loss's curvature grows with the squared feature norm, so this
     makes one ``lr`` work for features of any scale. ``model`` is not modified. ``features=(f_train, f_test)``
