@@ -18,7 +18,7 @@ from nnprobe.entries import register as _register
 from nnprobe.errors import NNProbeError
 from nnprobe.experiments.specs import DataConfig
 from nnprobe.experiments.train_entry import TrainRunResult
-from nnprobe.models import MODELS, model_options
+from nnprobe.models.names import MODEL_NAMES, model_options
 from nnprobe.probes.gradnet.run_hooks import default_snapshots
 from nnprobe.probes.margin.run_hooks import live_seed
 from nnprobe.training import TrainConfig
@@ -31,7 +31,7 @@ def check_settings(entry: ProbeEntry) -> None:
     if entry.name in _CHECKED or entry.config_cls is None:
         return
     taken = ({f.name for f in dc_fields(TrainConfig)} | set(DataConfig.field_names()) | {"model", "checkpoint"}
-             | {o for m in MODELS for o in model_options(m)})
+             | {o for m in MODEL_NAMES for o in model_options(m)})
     clash = sorted(taken & set(entry.config_cls.field_names()))
     if clash:
         raise NNProbeError(f"probe '{entry.name}' settings {clash} clash with data/model/training settings",

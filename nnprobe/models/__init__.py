@@ -1,79 +1,38 @@
 """Model zoo (MLP, small CNN, the GradNet reference CNN, ResNet, CIFAR ResNet-18, DenseNet) and
-:func:`split_head` for any classifier.
+:func:`split_head` / :func:`head_features` for any classifier.
 
-Every zoo model ends in ``penultimate features -> nn.Linear head`` (attribute ``head``).
+Every zoo model ends in ``penultimate features -> nn.Linear head`` (attribute ``head``). Names are exported
+lazily: ``MODEL_NAMES``, ``MODEL_OPTIONS`` and :func:`model_options` (the zoo's names and each model's
+options) come without importing torch; the rest imports its submodule on first use.
 """
 
 from __future__ import annotations
 
-import inspect
-import math
+import importlib
 
-from torch import nn
+# public name -> the submodule that defines it (imported on first access)
+_EXPORTS = {
+    "ACTIVATIONS": "activations", "make_activation": "activations",
+    "ACTIVATION_NAMES": "names", "MODEL_NAMES": "names", "MODEL_OPTIONS": "names", "model_options": "names",
+    "MODELS": "zoo", "build_from_spec": "zoo", "build_model": "zoo",
+    "MLP": "mlp", "SmallCNN": "cnn", "RefCNN": "refcnn", "ResNet": "resnet", "ResNet18": "resnet18",
+    "DenseNet": "densenet",
+    "HeadFeatures": "heads", "HeadSplit": "heads", "dataset_head": "heads", "head_features": "heads",
+    "split_head": "heads",
+}
 
-from nnprobe.errors import NNProbeError
-from nnprobe.models.activations import ACTIVATIONS, make_activation
-from nnprobe.models.cnn import SmallCNN
-from nnprobe.models.densenet import DenseNet
-from nnprobe.models.heads import HeadSplit, split_head
-from nnprobe.models.mlp import MLP
-from nnprobe.models.refcnn import RefCNN
-from nnprobe.models.resnet import ResNet
-from nnprobe.models.resnet18 import ResNet18
-
-MODELS = {"mlp": MLP, "cnn": SmallCNN, "refcnn": RefCNN, "resnet": ResNet, "resnet18": ResNet18, "densenet": DenseNet}
-
-
-def build_model(name: str, input_shape, num_classes: int, **options) -> nn.Module:
-    """Build a zoo model by name for inputs of ``input_shape`` and ``num_classes`` outputs.
-
-    Options not given keep the model's defaults; ``None`` values are ignored, so CLI flags can be passed
-    straight through. Unknown options raise an error naming the accepted ones.
-
-    >>> build_model("mlp", (1, 8, 8), 10, width=32, depth=2).head.out_features
-    10
-    """
-    key = name.lower()
-    if key not in MODELS:
-        raise NNProbeError(f"unknown model '{name}'", f"use one of: {', '.join(MODELS)}")
-    cls = MODELS[key]
-    accepted = model_options(key)
-    options = {k: v for k, v in options.items() if v is not None}
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise NNProbeError(f"model '{key}' does not take option(s) {', '.join(unknown)}",
-                           f"'{key}' accepts: {', '.join(accepted)}")
-    input_shape = tuple(input_shape)
-    if key == "mlp":
-        return cls(int(math.prod(input_shape)), num_classes, **options)
-    if len(input_shape) != 3:
-        raise NNProbeError(f"model '{key}' needs image inputs (C, H, W); this dataset has shape {input_shape}",
-                           "use --model mlp for vector data")
-    return cls(input_shape, num_classes, **options)
+__all__ = ["ACTIVATIONS", "ACTIVATION_NAMES", "MODELS", "MODEL_NAMES", "MODEL_OPTIONS", "MLP", "RefCNN", "SmallCNN",
+           "ResNet", "ResNet18", "DenseNet", "HeadFeatures", "HeadSplit", "build_from_spec", "build_model",
+           "dataset_head", "head_features", "make_activation", "model_options", "split_head"]
 
 
-def build_from_spec(spec: dict, seed: int | None = None) -> nn.Module:
-    """Build the zoo model a spec describes (``{"name", "input_shape", "num_classes", "options"}``, as stored in
-    checkpoints and run directories) and attach the spec as ``model.nnprobe_spec``. With ``seed``, everything is
-    seeded first, so the initialisation is deterministic.
-
-    >>> build_from_spec({"name": "mlp", "input_shape": [2], "num_classes": 3, "options": {"width": 4}}).head
-    Linear(in_features=4, out_features=3, bias=True)
-    """
-    if seed is not None:
-        from nnprobe.seeding import seed_everything
-
-        seed_everything(seed)
-    model = build_model(spec["name"], spec["input_shape"], spec["num_classes"], **spec.get("options", {}))
-    model.nnprobe_spec = spec
-    return model
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
 
 
-def model_options(name: str) -> list[str]:
-    """Names of the options :func:`build_model` accepts for model ``name``."""
-    cls = MODELS[name.lower()]
-    return [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "input_shape", "in_features", "num_classes")]
-
-
-__all__ = ["ACTIVATIONS", "MODELS", "MLP", "RefCNN", "SmallCNN", "ResNet", "ResNet18", "DenseNet", "HeadSplit", "build_from_spec", "build_model",
-           "make_activation", "model_options", "split_head"]
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

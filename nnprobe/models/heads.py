@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from nnprobe.errors import NNProbeError
+from nnprobe.errors import NNProbeError, check_finite
+from nnprobe.models.checks import batch_for_memory
 from nnprobe.models.modes import eval_mode
 
 # dotted names of the head in the usual ecosystem layouts (torchvision, timm, Hugging Face, pretrainedmodels)
@@ -345,6 +346,59 @@ def split_head(model: nn.Module, head_name: str | None = None, example: torch.Te
     raise NNProbeError(
         f"no single nn.Linear produces the output of {type(model).__name__} (shape {tuple(out.shape)}); "
         f"candidates with that size: {', '.join(shaped or linear)}", fix)
+
+
+def dataset_head(model: nn.Module, dataset, head_name: str | None = None) -> HeadSplit:
+    """:func:`split_head` checked against ``dataset``: the head is found on its first training rows and must have
+    one output per class (``dataset.num_classes``, else the largest training label + 1).
+
+    >>> from types import SimpleNamespace
+    >>> ds = SimpleNamespace(x_train=torch.randn(4, 3), y_train=torch.tensor([0, 1, 2, 1]))
+    >>> dataset_head(nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 3)), ds).num_classes
+    3
+    """
+    split = split_head(model, head_name, example=dataset.x_train[:EXAMPLE_ROWS])
+    classes = int(getattr(dataset, "num_classes", None) or int(dataset.y_train.max()) + 1)
+    if split.num_classes != classes:
+        raise NNProbeError(f"the head '{split.head_name}' has {split.num_classes} outputs but the dataset has "
+                           f"{classes} classes", "probe the model on the dataset it was trained on, or name the right "
+                                                 "layer with head= (CLI: --head)")
+    return split
+
+
+class HeadFeatures(NamedTuple):
+    """A model's head checked against a dataset, and the penultimate features of its training and test inputs."""
+
+    split: HeadSplit
+    train: torch.Tensor
+    test: torch.Tensor
+
+
+def head_features(model: nn.Module, dataset, head_name: str | None = None, *, batch_size: int | None = None,
+                  max_memory: int | None = None, dtype: torch.dtype = torch.float32) -> HeadFeatures:
+    """The head of ``model`` (:func:`dataset_head`) and the penultimate features of ``dataset.x_train`` and
+    ``dataset.x_test``: ``(split, train, test)``.
+
+    Features are streamed ``batch_size`` rows at a time (default: as many as fit ``max_memory`` bytes of
+    activations, at most 512; :func:`~nnprobe.models.checks.batch_for_memory`) in eval mode, gathered on the
+    CPU in ``dtype``. NaN or inf features raise :class:`~nnprobe.errors.NNProbeError`.
+
+    >>> from types import SimpleNamespace
+    >>> ds = SimpleNamespace(x_train=torch.randn(6, 3), y_train=torch.tensor([0, 1] * 3), x_test=torch.randn(2, 3))
+    >>> split, train, test = head_features(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)), ds)
+    >>> split.head_name, train.shape, test.shape
+    ('2', torch.Size([6, 4]), torch.Size([2, 4]))
+    """
+    split = dataset_head(model, dataset, head_name)
+    if batch_size is None:
+        batch_size = batch_for_memory(model, dataset.x_train[:1], max_memory)
+    feats = []
+    for x in (dataset.x_train, dataset.x_test):
+        f = split.features(x, batch_size=batch_size, dtype=dtype)
+        check_finite("the penultimate features", f,
+                     "the model produces NaN/inf features: check the checkpoint and the input normalisation")
+        feats.append(f)
+    return HeadFeatures(split, *feats)
 
 
 def _run_example(model, example) -> tuple[dict, torch.Tensor | None]:

@@ -77,3 +77,45 @@ def test_mlp_reference_shape():
     model = build_model("mlp", (2,), 2, width=2000, depth=1, feature_dim=2)
     linear = [m for m in model.modules() if isinstance(m, nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linear] == [(2, 2000), (2000, 2), (2, 2)]
+
+
+def test_torch_free_names_match_the_zoo():
+    """``nnprobe.models.names`` states the zoo's names and options without torch; they are the constructors' own."""
+    import inspect
+    import subprocess
+    import sys
+
+    from nnprobe.models import ACTIVATION_NAMES, ACTIVATIONS, MODEL_NAMES, MODELS, model_options
+
+    assert tuple(MODELS) == MODEL_NAMES and tuple(ACTIVATIONS) == ACTIVATION_NAMES
+    for name, cls in MODELS.items():
+        taken = [p for p in inspect.signature(cls.__init__).parameters
+                 if p not in ("self", "input_shape", "in_features", "num_classes")]
+        assert model_options(name) == taken, name
+    code = ("import sys; from nnprobe.models import MODEL_NAMES, MODEL_OPTIONS, model_options; "
+            "model_options('mlp'); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_head_features_checks_the_class_count_and_reads_both_splits():
+    from types import SimpleNamespace
+
+    from nnprobe.models import head_features
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2))
+    ds = SimpleNamespace(x_train=torch.randn(9, 3), y_train=torch.tensor([0, 1] * 4 + [0]), x_test=torch.randn(4, 3),
+                         num_classes=2)
+    split, train, test = head_features(net, ds, batch_size=2)
+    with torch.no_grad():
+        assert torch.equal(train, torch.relu(net[0](ds.x_train))) and torch.equal(test, torch.relu(net[0](ds.x_test)))
+    assert split.head is net[2]
+    with pytest.raises(NNProbeError, match="the head '2' has 2 outputs but the dataset has 3 classes") as info:
+        head_features(net, SimpleNamespace(**{**vars(ds), "num_classes": 3}))
+    assert "head=" in str(info.value)
+    broken = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2))
+    with torch.no_grad():
+        broken[0].bias.fill_(float("nan"))
+    with pytest.raises(NNProbeError, match="non-finite"):
+        head_features(broken, ds)

@@ -8,19 +8,35 @@ study" (arXiv 2101.05490). Every ReLU-like unit splits input space in two; the o
 * categorisation -- K-Means, Hamming K-NN and logistic regression on the codes classify well;
 * both depend mostly on model size, training time and sample size (the activation hash phase chart).
 
+:func:`measure` is the whole probe on a trained model with a :class:`CodesConfig`. Names are exported lazily:
+importing the package (or its ``config``) does not import torch.
+
 >>> from nnprobe.probes.codes import record_codes, determinism, categorise, measure_codes  # doctest: +SKIP
 """
 
-from nnprobe.probes.codes.categorise import CategorisationResult, categorise, cluster_accuracy, majority_accuracy
-from nnprobe.probes.codes.completeness import check_codes_complete
-from nnprobe.probes.codes.determinism import (DeterminismResult, code_ids, determinism, layer_determinism,
-                                              redundancy_ratio)
-from nnprobe.probes.codes.hamming import hamming_distances, hamming_kneighbors, hamming_knn_predict
-from nnprobe.probes.codes.packing import Codes, LayerSlice, allocate_packed, extract_bits, pack_bits, unpack_bits
-from nnprobe.probes.codes.config import CodesConfig
-from nnprobe.probes.codes.probe import CodesResult, measure, measure_codes, summary_rows
-from nnprobe.probes.codes.record import check_piecewise_linear, record_codes, trace_relu_calls
-from nnprobe.probes.codes.selection import LayerSelection, relu_sites, select_layers
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+import warnings
+
+# public name -> the submodule that defines it (imported on first access)
+_EXPORTS = {
+    "CategorisationResult": "classifiers", "categorise": "classifiers", "cluster_accuracy": "classifiers",
+    "majority_accuracy": "classifiers",
+    "check_codes_complete": "completeness",
+    "CodesConfig": "config",
+    "hamming_distances": "hamming", "hamming_kneighbors": "hamming", "hamming_knn_predict": "hamming",
+    "Codes": "packing", "LayerSlice": "packing", "allocate_packed": "packing", "extract_bits": "packing",
+    "pack_bits": "packing", "unpack_bits": "packing",
+    "CodesResult": "probe", "measure": "probe", "measure_codes": "probe", "summary_rows": "probe",
+    "check_piecewise_linear": "record", "record_codes": "record", "trace_relu_calls": "record",
+    "DeterminismResult": "redundancy", "code_ids": "redundancy", "determinism": "redundancy",
+    "layer_determinism": "redundancy", "redundancy_ratio": "redundancy",
+    "LayerSelection": "selection", "select_layers": "selection",
+    "relu_sites": "sites",
+}
 
 __all__ = [
     "CategorisationResult", "Codes", "CodesConfig", "CodesResult", "DeterminismResult", "LayerSelection", "LayerSlice",
@@ -29,3 +45,35 @@ __all__ = [
     "layer_determinism", "majority_accuracy", "measure", "measure_codes", "pack_bits", "record_codes",
     "redundancy_ratio", "relu_sites", "select_layers", "summary_rows", "trace_relu_calls", "unpack_bits",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def _renamed_module(old: str, new: str) -> None:
+    """Keep ``import nnprobe.probes.codes.<old>`` working for one release: a stand-in module that imports
+    ``<new>`` when first read from. (A module file of the old name would shadow the function of that name.)"""
+    def forward(attr: str):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        warnings.warn(f"{__name__}.{old} was renamed {__name__}.{new}; the old name goes in the next release",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(f"{__name__}.{new}"), attr)
+
+    stand_in = types.ModuleType(f"{__name__}.{old}", f"Deprecated: renamed {__name__}.{new}.")
+    stand_in.__getattr__ = forward
+    sys.modules.setdefault(stand_in.__name__, stand_in)
+
+
+# 0.3: modules named for what they do, none after a function of the package (which would shadow it)
+_renamed_module("determinism", "redundancy")
+_renamed_module("categorise", "classifiers")

@@ -1,13 +1,20 @@
-"""Settings of the activation-code probe, declared and validated once (CLI, sweeps, demo and reproduce read these)."""
+"""Settings of the activation-code probe, declared and validated once (CLI, sweeps, demo and reproduce read these).
+
+This module imports no torch: the command line derives the probe's flags (help, choices, kinds) from the
+fields' metadata (:func:`nnprobe.config.option`) without loading the recorder.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nnprobe.config import Config, check_choice, check_int
+from nnprobe.config import Config, check_choice, check_int, option
 
-
-METHODS = ("kmeans", "knn", "logistic")
+METHODS = ("kmeans", "knn", "logistic")        # the classifiers fitted on the codes
+LABEL_MODES = ("noisy", "clean")               # training codes scored against the labels trained on, or the true ones
+LOGISTIC_MODES = ("multinomial", "ovo")        # logistic regression: multinomial, or one-vs-one (He et al.'s)
+ALL_LAYERS = "all"                             # ``layers=`` value for every ReLU site
+DEFAULT_MAX_UNITS = 2**16                      # above it, the code is the last sites that fit (see selection.py)
 
 
 @dataclass
@@ -27,33 +34,52 @@ class CodesConfig(Config):
     model was trained on (``noisy``) or the true ones (``clean``). ``per_layer``: also the determinism of each
     layer's codes alone. ``categorisation``: run the three classifiers (off: determinism only). ``logistic``:
     ``multinomial`` or ``ovo`` (one-vs-one, He et al.'s). ``drop_constant_units``: leave units constant over
-    train and test out of the classifiers (He et al.; no redundancy ratio changes).
+    train and test out of the classifiers (He et al.; no redundancy ratio changes). ``record_batch_size``:
+    examples per recording forward pass.
 
     >>> CodesConfig(k=5).k
     5
     """
 
-    layers: list | None = None
-    k: int = 9
-    max_fit_samples: int | None = 20000
-    max_knn_train_queries: int | None = 5000
-    labels: str = "noisy"
-    per_layer: bool = True
-    categorisation: bool = True
-    record_batch_size: int = 512
-    logistic: str = "multinomial"   # or "ovo": one-vs-one, He et al.'s
-    drop_constant_units: bool = False   # He et al. drop units constant over train + test before the classifiers
-    max_units: int | None = 2**16
-    max_memory: int | None = 2**31
-    scratch_dir: str | None = None
-    methods: list = field(default_factory=lambda: list(METHODS))
-    kmeans_seeds: int = 3
+    layers: list | None = field(default=None, metadata=option(
+        "Comma-separated ReLU sites to keep, or 'all' (default: every site while the network has <= max_units "
+        "units, else the last sites that fit; names in result.json)."))
+    k: int = field(default=9, metadata=option("Neighbours for Hamming K-NN."))
+    max_fit_samples: int | None = field(default=20000, metadata=option(
+        "Cap on the codes K-Means and logistic regression are fitted on (seeded subsample)."))
+    max_knn_train_queries: int | None = field(default=5000, metadata=option(
+        "Cap on the leave-one-out K-NN training-accuracy queries (seeded subsample).", cli=False))
+    labels: str = field(default="noisy", metadata=option(
+        "Score training codes against the labels trained on (noisy) or the true ones (clean).", choices=LABEL_MODES))
+    per_layer: bool = field(default=True, metadata=option(
+        "Also the determinism of each ReLU site's codes alone.", kind="flag", cli=False))
+    categorisation: bool = field(default=True, metadata=option(
+        "Fit the classifiers on the codes (off: determinism only).", kind="flag", cli=False))
+    record_batch_size: int = field(default=512, metadata=option(
+        "Examples per recording forward pass.", cli=False))
+    logistic: str = field(default="multinomial", metadata=option(   # or "ovo": one-vs-one, He et al.'s
+        "Logistic regression: multinomial, or ovo (one-vs-one over all pairs of classes, He et al.'s).",
+        choices=LOGISTIC_MODES, cli=False))
+    drop_constant_units: bool = field(default=False, metadata=option(   # He et al. drop units constant over train + test
+        "Leave units constant over train and test out of the classifiers (He et al.).", kind="flag", cli=False))
+    max_units: int | None = field(default=DEFAULT_MAX_UNITS, metadata=option(
+        "Units in the code by default: a larger network's code is its last ReLU sites that fit.", cli=False))
+    max_memory: int | None = field(default=2**31, metadata=option(
+        "Bytes of codes and fitted float rows held in memory (larger codes are memory-mapped from a scratch "
+        "file), e.g. 2G, 512M.", kind="bytes", cli=False))
+    scratch_dir: str | None = field(default=None, metadata=option(
+        "Directory of the scratch file for codes beyond max_memory (default: the system temp directory).",
+        kind="path", cli=False))
+    methods: list = field(default_factory=lambda: list(METHODS), metadata=option(
+        "Classifiers fitted on the codes, comma-separated.", choices=METHODS, kind="list", cli=False))
+    kmeans_seeds: int = field(default=3, metadata=option(
+        "K-Means repeats (10 restarts each); the lowest-inertia run is reported.", cli=False))
 
     def validate(self) -> None:
-        if isinstance(self.layers, str) and self.layers.strip() != "all":
+        if isinstance(self.layers, str) and self.layers.strip() != ALL_LAYERS:
             self.layers = [s.strip() for s in self.layers.split(",") if s.strip()] or None
-        if isinstance(self.layers, str) or self.layers == ["all"]:
-            self.layers = "all"
+        if isinstance(self.layers, str) or self.layers == [ALL_LAYERS]:
+            self.layers = ALL_LAYERS
         elif self.layers is not None:
             self.layers = list(self.layers)
         if isinstance(self.methods, str):
@@ -67,12 +93,12 @@ class CodesConfig(Config):
         check_int("k", self.k, minimum=1)
         check_int("max_fit_samples", self.max_fit_samples, minimum=10, allow_none=True)
         check_int("max_knn_train_queries", self.max_knn_train_queries, minimum=1, allow_none=True)
-        check_choice("labels", self.labels, ("noisy", "clean"))
+        check_choice("labels", self.labels, LABEL_MODES)
         check_choice("per_layer", self.per_layer, (True, False))
         check_choice("categorisation", self.categorisation, (True, False))
         check_int("record_batch_size", self.record_batch_size, minimum=1)
-        check_choice("logistic", self.logistic, ("multinomial", "ovo"))
+        check_choice("logistic", self.logistic, LOGISTIC_MODES)
         check_choice("drop_constant_units", self.drop_constant_units, (True, False))
 
 
-__all__ = ["CodesConfig"]
+__all__ = ["ALL_LAYERS", "DEFAULT_MAX_UNITS", "LABEL_MODES", "LOGISTIC_MODES", "METHODS", "CodesConfig"]

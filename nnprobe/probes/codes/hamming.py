@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import torch
 
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.codes.packing import Codes
@@ -255,8 +256,6 @@ def _faiss_slice(q, t, need):
 def _torch_kneighbors(q, t, k, exclude_self, device=None, block_rows=None, dtype=None, chunk_bits=None,
                       tile_rows=None):
     """k nearest from +-1 matrix products: <a, b> = bits - 2 * hamming(a, b), summed in int32 over chunks."""
-    import torch
-
     dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = dtype or (torch.float16 if dev.type == "cuda" else torch.float32)
     # chunks short enough that every partial sum is an exact integer in ``dtype``
@@ -308,8 +307,6 @@ def _choose_backend(backend: str, device, n_words: int) -> str:
         raise NNProbeError(f"device={device!r} only applies to backend='torch', not {backend!r}",
                            "drop device, or use backend='torch'")
     if backend == "auto":
-        import torch
-
         if device is not None or torch.cuda.is_available():
             return "torch"
         # on codes of one or two words numpy's selection beats faiss plus its tie re-ordering

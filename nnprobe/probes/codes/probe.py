@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 from torch import nn
 from tqdm.auto import tqdm
 
-from nnprobe.probes.codes.categorise import MAX_FIT_BYTES, CategorisationResult, categorise
-from nnprobe.probes.codes.config import METHODS, CodesConfig
-from nnprobe.probes.codes.determinism import DeterminismResult, determinism, layer_determinism
+from nnprobe.probes.codes.classifiers import MAX_FIT_BYTES, CategorisationResult, categorise
+from nnprobe.probes.codes.config import CodesConfig
 from nnprobe.probes.codes.packing import words_for
 from nnprobe.probes.codes.record import record_codes
-from nnprobe.probes.codes.selection import DEFAULT_MAX_UNITS, relu_sites, select_layers
+from nnprobe.probes.codes.redundancy import DeterminismResult, determinism, layer_determinism
+from nnprobe.probes.codes.selection import select_layers
+from nnprobe.probes.codes.sites import relu_sites
+from nnprobe.probes.codes.tracer import _model_device
 from nnprobe.results import Result, format_value, is_scalar, plain
 
 
@@ -142,36 +144,28 @@ def summary_rows(s: dict) -> list[dict]:
     return rows
 
 
-def measure_codes(model: nn.Module, dataset, *, layers=None, k: int = 9, batch_size: int = 512, seed: int = 0,
-                  categorisation: bool = True, per_layer: bool = True, max_kmeans_samples: int | None = 20000,
-                  max_logistic_train: int | None = 20000, max_knn_train_queries: int | None = 5000,
-                  labels: str = "noisy", max_units: int | None = DEFAULT_MAX_UNITS, max_memory: int | None = 2**31,
-                  scratch_dir=None, methods=METHODS, kmeans_seeds: int = 3, progress: bool = False,
-                  logistic: str = "multinomial", drop_constant_units: bool = False) -> CodesResult:
-    """Record train and test codes of ``model`` on ``dataset`` and measure determinism and categorisation.
+def measure(model: nn.Module, dataset, config: CodesConfig | None = None, *, seed: int = 0,
+            progress: bool = False) -> CodesResult:
+    """Record train and test codes of ``model`` on ``dataset`` and measure determinism and categorisation, with the
+    settings of ``config`` (see :class:`CodesConfig`).
 
-    ``labels="noisy"`` scores training codes against the labels the model was trained on; ``"clean"`` against
-    the true labels (differs only under label noise). Test labels are always the true ones. ``layers``,
-    ``max_units``, ``max_memory``, ``scratch_dir``, ``methods`` and ``kmeans_seeds`` as in
-    :class:`~nnprobe.probes.codes.CodesConfig`. The model's accuracy is read off the recording pass itself.
-    ``progress`` shows the phase (recording, determinism, categorisation) and the recording batches on stderr.
+    ``config.labels="noisy"`` scores training codes against the labels the model was trained on; ``"clean"``
+    against the true labels (differs only under label noise). Test labels are always the true ones. The model's
+    accuracy is read off the recording pass itself. ``seed`` seeds the subsamples and K-Means; ``progress`` shows
+    the phase (recording, determinism, categorisation) and the recording batches on stderr.
 
     >>> from nnprobe.data import load_dataset; from nnprobe.models import build_model
-    >>> ds = load_dataset("digits"); model = build_model("mlp", ds.input_shape, ds.num_classes)
-    >>> measure_codes(model, ds).determinism.n_units   # doctest: +SKIP
-    200
+    >>> ds = load_dataset("digits"); net = build_model("mlp", ds.input_shape, ds.num_classes, width=16)
+    >>> measure(net, ds, CodesConfig(categorisation=False)).n_units
+    32
     """
-    from nnprobe.errors import NNProbeError
-    from nnprobe.probes.codes.record import _model_device
-
-    if labels not in ("noisy", "clean"):
-        raise NNProbeError(f"labels='{labels}'", "use labels='noisy' (as trained) or 'clean' (true labels)")
+    c = config or CodesConfig()
     start = time.perf_counter()
     device = _model_device(model)
-    sel = select_layers(relu_sites(model, dataset.x_train, device), layers, max_units)
+    sel = select_layers(relu_sites(model, dataset.x_train, device), c.layers, c.max_units)
     n_train, n_test = int(dataset.x_train.shape[0]), int(dataset.x_test.shape[0])
     codes_bytes = (n_train + n_test) * words_for(sel.units_selected) * 8
-    on_disk = max_memory is not None and codes_bytes > max_memory // 2
+    on_disk = c.max_memory is not None and codes_bytes > c.max_memory // 2
     correct = {"train": 0, "test": 0}
 
     def record(split, x, y):
@@ -180,9 +174,9 @@ def measure_codes(model: nn.Module, dataset, *, layers=None, k: int = 9, batch_s
         def score(row0, out):
             correct[split] += int((out.argmax(1) == y[row0:row0 + out.shape[0]]).sum())
 
-        return record_codes(model, x, batch_size=batch_size, layers=None if sel.all_layers else sel.names,
+        return record_codes(model, x, batch_size=c.record_batch_size, layers=None if sel.all_layers else sel.names,
                             check_complete=sel.rule != "user", max_memory=0 if on_disk else None,
-                            scratch_dir=scratch_dir, on_output=score, progress=progress)
+                            scratch_dir=c.scratch_dir, on_output=score, progress=progress)
 
     phases = tqdm(total=4, desc="codes: record train", unit="phase", disable=not progress, leave=False)
     train_codes = record("train", dataset.x_train, dataset.y_train)
@@ -192,33 +186,47 @@ def measure_codes(model: nn.Module, dataset, *, layers=None, k: int = 9, batch_s
     phases.update()
     phases.set_description("codes: determinism")
     record_seconds = time.perf_counter() - start
-    y_train = (dataset.y_train if labels == "noisy" else dataset.y_train_clean).cpu().numpy()
+    y_train = (dataset.y_train if c.labels == "noisy" else dataset.y_train_clean).cpu().numpy()
     y_test = dataset.y_test.cpu().numpy()
     det = determinism(train_codes, test_codes)
-    layer_rows_ = layer_determinism(train_codes, test_codes) if per_layer and len(train_codes.layers) > 1 else []
-    fit_cap = _fit_cap(sel.units_selected, max_memory)
-    fit_samples = [c for c in (max_kmeans_samples, max_logistic_train, fit_cap) if c is not None]
+    layer_rows_ = layer_determinism(train_codes, test_codes) if c.per_layer and len(train_codes.layers) > 1 else []
+    fit_cap = _fit_cap(sel.units_selected, c.max_memory)
+    fit_samples = [v for v in (c.max_fit_samples, fit_cap) if v is not None]
     phases.update()
     phases.set_description("codes: categorise")
     cat = None
-    if categorisation and methods:
-        cat = categorise(train_codes, y_train, test_codes, y_test, k=k, seed=seed, n_clusters=dataset.num_classes,
-                         max_kmeans_samples=_min(max_kmeans_samples, fit_cap),
-                         max_logistic_train=_min(max_logistic_train, fit_cap),
-                         max_knn_train_queries=max_knn_train_queries, methods=tuple(methods), kmeans_seeds=kmeans_seeds,
-                         logistic=logistic, drop_constant=drop_constant_units)
+    if c.categorisation and c.methods:
+        cat = categorise(train_codes, y_train, test_codes, y_test, k=c.k, seed=seed, n_clusters=dataset.num_classes,
+                         max_kmeans_samples=_min(c.max_fit_samples, fit_cap),
+                         max_logistic_train=_min(c.max_fit_samples, fit_cap),
+                         max_knn_train_queries=c.max_knn_train_queries, methods=tuple(c.methods),
+                         kmeans_seeds=c.kmeans_seeds, logistic=c.logistic, drop_constant=c.drop_constant_units)
     phases.update()
     phases.close()
     starts = {layer.name: layer.start for layer in train_codes.layers}
     sites = [{**site, "start": starts.get(site["name"]), "size": site["units"]} for site in sel.sites]
-    memory = {"max_memory": max_memory, "codes_bytes": codes_bytes, "codes_on_disk": bool(on_disk),
+    memory = {"max_memory": c.max_memory, "codes_bytes": codes_bytes, "codes_on_disk": bool(on_disk),
               "fit_samples": min(fit_samples + [max(n_train, n_test)]),
-              "record_batch_bytes": batch_size * (sel.units_total + sel.units_selected)}
+              "record_batch_bytes": c.record_batch_size * (sel.units_total + sel.units_selected)}
     selection = {k_: v for k_, v in sel.to_dict().items() if k_ != "sites"}
     return CodesResult(model_train_accuracy=correct["train"] / n_train, model_test_accuracy=correct["test"] / n_test,
                        determinism=det, categorisation=cat, layers=sites, per_layer=layer_rows_,
                        record_seconds=record_seconds, seconds=time.perf_counter() - start, selection=selection,
                        memory=memory)
+
+
+def measure_codes(model: nn.Module, dataset, config: CodesConfig | None = None, *, seed: int = 0,
+                  progress: bool = False, **settings) -> CodesResult:
+    """:func:`measure` with settings given as keywords too: ``measure_codes(model, ds, k=5)`` is
+    ``measure(model, ds, CodesConfig(k=5))`` (keywords are :class:`CodesConfig` fields, applied over ``config``).
+
+    >>> from nnprobe.data import load_dataset; from nnprobe.models import build_model
+    >>> ds = load_dataset("digits"); model = build_model("mlp", ds.input_shape, ds.num_classes)
+    >>> measure_codes(model, ds, categorisation=False).determinism.n_units   # doctest: +SKIP
+    200
+    """
+    config = config or CodesConfig()
+    return measure(model, dataset, config.replace(**settings) if settings else config, seed=seed, progress=progress)
 
 
 def _min(a: int | None, b: int | None) -> int | None:
@@ -229,24 +237,6 @@ def _fit_cap(units: int, max_memory: int | None) -> int | None:
     """Rows of float32 codes that fit a quarter of ``max_memory`` (and categorise's own 1 GiB cap)."""
     budget = MAX_FIT_BYTES if max_memory is None else min(MAX_FIT_BYTES, max_memory // 4)
     return max(1, budget // (4 * max(1, units)))
-
-
-def measure(model: nn.Module, dataset, config: CodesConfig | None = None, *, seed: int = 0,
-            progress: bool = False) -> CodesResult:
-    """The activation-code probe on a trained model with the settings of ``config`` (see :class:`CodesConfig`).
-
-    >>> from nnprobe.data import load_dataset; from nnprobe.models import build_model
-    >>> ds = load_dataset("digits"); net = build_model("mlp", ds.input_shape, ds.num_classes, width=16)
-    >>> measure(net, ds, CodesConfig(categorisation=False)).n_units
-    32
-    """
-    c = config or CodesConfig()
-    return measure_codes(model, dataset, layers=c.layers, k=c.k, batch_size=c.record_batch_size, seed=seed,
-                         categorisation=c.categorisation, per_layer=c.per_layer, max_kmeans_samples=c.max_fit_samples,
-                         max_logistic_train=c.max_fit_samples, max_knn_train_queries=c.max_knn_train_queries,
-                         labels=c.labels, max_units=c.max_units, max_memory=c.max_memory, scratch_dir=c.scratch_dir,
-                         methods=c.methods, kmeans_seeds=c.kmeans_seeds, progress=progress, logistic=c.logistic,
-                         drop_constant_units=c.drop_constant_units)
 
 
 __all__ = ["CodesResult", "layer_determinism", "layer_rows", "measure", "measure_codes", "summary_rows"]

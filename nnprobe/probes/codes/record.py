@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.codes.completeness import check_codes_complete
+from nnprobe.probes.codes.config import ALL_LAYERS
 from nnprobe.probes.codes.packing import Codes, LayerSlice, allocate_packed
 from nnprobe.probes.codes.tracer import _REFUSE_FIX, _model_device, check_piecewise_linear, trace_relu_calls
 
@@ -47,7 +48,7 @@ def record_codes(model: nn.Module, x: torch.Tensor, *, batch_size: int = 512, la
     n = int(x.shape[0])
     if n == 0:
         raise NNProbeError("no examples to encode (x is empty)", "pass at least one example")
-    if isinstance(layers, str) and layers == "all":
+    if isinstance(layers, str) and layers == ALL_LAYERS:
         layers = None
     wanted = None if layers is None else ([layers] if isinstance(layers, str) else list(layers))
     if check_complete or (check_complete is None and wanted is None):

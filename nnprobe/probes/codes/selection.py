@@ -13,36 +13,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-import torch
-from torch import nn
-
 from nnprobe.errors import NNProbeError
+from nnprobe.probes.codes.config import ALL_LAYERS, DEFAULT_MAX_UNITS
 from nnprobe.probes.codes.packing import LayerSlice
-from nnprobe.probes.codes.tracer import _REFUSE_FIX, _model_device, trace_relu_calls
-
-DEFAULT_MAX_UNITS = 2**16
-
-
-def relu_sites(model: nn.Module, x: torch.Tensor, device=None) -> list[LayerSlice]:
-    """Every ReLU-like site of ``model`` with its per-example shape and place in the full code (one example traced).
-
-    >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), nn.ReLU())
-    >>> [(s.name, s.size) for s in relu_sites(net, torch.randn(2, 4))]
-    [('2', 8), ('4', 3)]
-    """
-    device = torch.device(device) if device is not None else _model_device(model)
-    with torch.no_grad(), trace_relu_calls(model) as tracer:
-        tracer.reset()
-        model(x[:1].to(device))
-        sites = list(tracer.sites)
-    if not sites:
-        raise NNProbeError(f"{type(model).__name__} has no ReLU-like units in its forward pass", _REFUSE_FIX)
-    out, start = [], 0
-    for name, kind, bits in sites:
-        layer = LayerSlice(name, kind, tuple(bits.shape[1:]), start)
-        out.append(layer)
-        start += layer.size
-    return out
 
 
 @dataclass
@@ -77,13 +50,13 @@ def select_layers(sites: list[LayerSlice], layers=None, max_units: int | None = 
     """
     total = sum(s.size for s in sites)
     names = [s.name for s in sites]
-    if isinstance(layers, str) and layers != "all":
+    if isinstance(layers, str) and layers != ALL_LAYERS:
         layers = [layers]
     if layers is None and (max_units is None or total <= max_units):
         chosen, rule = names, "all"
         reason = (f"every ReLU site ({len(names)} sites, {total} units)"
                   + ("" if max_units is None else f": the network has at most max_units={max_units} units"))
-    elif layers == "all":
+    elif layers == ALL_LAYERS:
         chosen, rule, reason = names, "all", f"every ReLU site ({len(names)} sites, {total} units), as asked"
     elif layers is None:
         kept, units = 0, 0
@@ -109,4 +82,4 @@ def select_layers(sites: list[LayerSlice], layers=None, max_units: int | None = 
                           units_selected=sum(s.size for s in sites if s.name in keep), max_units=max_units, sites=rows)
 
 
-__all__ = ["DEFAULT_MAX_UNITS", "LayerSelection", "relu_sites", "select_layers"]
+__all__ = ["DEFAULT_MAX_UNITS", "LayerSelection", "select_layers"]

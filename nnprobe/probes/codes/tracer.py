@@ -2,7 +2,7 @@
 
 Forward hooks on every submodule keep a stack of module paths (for names), and a
 :class:`torch.overrides.TorchFunctionMode` sees every torch call, whether it comes from an ``nn.ReLU``
-module or from a user's own ``forward``. Each ReLU spelling that :mod:`~nnprobe.probes.codes.sites`
+module or from a user's own ``forward``. Each ReLU spelling that :mod:`~nnprobe.probes.codes.relu_calls`
 recognises (``F.relu``, ``clamp(min=0)``, ``clamp_min_``, ``F.threshold``, ``torch.maximum(h, 0)``,
 ``torch.where(h > 0, h, 0)``, leaky/parametric ReLUs) becomes a recorded site, and non-piecewise-linear
 activations (GELU, tanh, sigmoid, ...) are refused with a clear message: they have no binary pattern.
@@ -21,7 +21,7 @@ from torch.overrides import TorchFunctionMode
 
 from nnprobe.errors import NNProbeError
 from nnprobe.models.modes import eval_mode
-from nnprobe.probes.codes.sites import _lookup, match_pool, match_site
+from nnprobe.probes.codes.relu_calls import _lookup, match_pool, match_site
 
 RELU_MODULES = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.Threshold)
 

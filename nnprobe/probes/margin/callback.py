@@ -12,7 +12,9 @@ import warnings
 import numpy as np
 
 from nnprobe.errors import NNProbeError
-from nnprobe.probes.margin.probe import NotSeparableWarning
+from nnprobe.models import head_features
+from nnprobe.probes.margin.config import MarginConfig
+from nnprobe.probes.margin.probe import measure_mode
 from nnprobe.probes.margin.result import MarginResult
 from nnprobe.training import Callback
 
@@ -31,56 +33,65 @@ def log_spaced_epochs(total: int, count: int = 12) -> list[int]:
 class MarginCallback(Callback):
     """Record the max-margin probe every ``every`` epochs, or at ``epochs``, or log-spaced (``log_spaced=N``).
 
-    Each measurement is kept in ``self.results`` (a list of :class:`MarginResult`) and its headline numbers
-    are added to ``state.metrics`` under ``margin/...`` (so they land in ``metrics.jsonl``). ``at_start``
-    also measures the untrained model (epoch 0). Non-separable features early in training are expected: the
-    :class:`NotSeparableWarning` is silenced here and ``margin/svm_train_error`` records it instead.
+    ``config`` (a :class:`MarginConfig`) says how each point is measured -- ``C``, ``solver``, ``multi_class``
+    (``both``: each SVM mode at every point), ``head``, ``max_memory``, ``bias_penalised`` -- and, when none of
+    ``every``, ``epochs`` and ``log_spaced`` is given, when (``config.every`` / ``config.log_spaced``; neither:
+    only the last epoch). Without a config: the default settings, every epoch.
 
-    >>> cb = MarginCallback(log_spaced=10)
+    Each measurement is kept in ``self.results`` (a list of :class:`MarginResult`, of the first SVM mode; the
+    other modes of ``both`` in its ``extra["modes"]``, see :meth:`MarginResult.mode_results`) and its headline
+    numbers are added to ``state.metrics`` under ``margin/...`` (so they land in ``metrics.jsonl``; other modes
+    under ``margin/<mode>/...``). ``at_start`` also measures the untrained model (epoch 0). Non-separable
+    features early in training are expected: the warnings raised while a point is measured (e.g.
+    :class:`NotSeparableWarning`) are not shown but kept, in the point's ``extra["warnings"]`` and counted
+    in ``margin/warnings``; ``margin/svm_train_error`` records the training error.
+
+    >>> cb = MarginCallback(MarginConfig(log_spaced=10, multi_class="both"))
     >>> train(model, ds, TrainConfig(epochs=100), callbacks=[cb])   # doctest: +SKIP
     >>> cb.curves()["cosine_to_svm"]                                 # doctest: +SKIP
     """
 
-    def __init__(self, every: int | None = None, *, epochs=None, log_spaced: int | None = None, at_start: bool = False,
-                 C: float | None = None, multi_class: str = "ovr", head_name: str | None = None, batch_size: int = 512):
+    def __init__(self, config: MarginConfig | None = None, *, every: int | None = None, epochs=None,
+                 log_spaced: int | None = None, at_start: bool = False):
+        if config is not None and not isinstance(config, MarginConfig):
+            raise NNProbeError(f"MarginCallback takes a MarginConfig, got {type(config).__name__} {config!r}",
+                               "pass e.g. MarginCallback(MarginConfig(C=1.0), every=5), or every= as a keyword")
         if sum(v is not None for v in (every, epochs, log_spaced)) > 1:
             raise NNProbeError("give only one of every=, epochs= and log_spaced=", "e.g. MarginCallback(log_spaced=12)")
         if every is not None and every < 1:
             raise NNProbeError(f"every must be at least 1, got {every}", "pass e.g. every=5")
+        if config is not None and every is None and epochs is None and log_spaced is None:
+            every, log_spaced = config.every, config.log_spaced   # the config's schedule
+            epochs = () if every is None and log_spaced is None else None
+        self.config = config or MarginConfig()
         self.every = every if (epochs is None and log_spaced is None) else None
         self.every = self.every or (1 if epochs is None and log_spaced is None else None)
         self.epochs = None if epochs is None else {int(e) for e in epochs}
         self.log_spaced = log_spaced
         self.at_start = at_start
-        self.options = dict(C=C, multi_class=multi_class, head_name=head_name, batch_size=batch_size)
         self.results: list[MarginResult] = []
-        self._svm = None   # the last fitted SVM: the next fit's warm start
+        self._svms: dict = {}   # the last fitted SVM of each mode: the next fit's warm start
 
     def _measure(self, state) -> MarginResult:
-        """Measure now; the SVM is warm-started from the previous measurement's (the same exact solution, found
-        faster: the features move little between logged epochs)."""
-        from nnprobe.models import split_head
-        from nnprobe.probes.margin.features import extract_features
-        from nnprobe.probes.margin.probe import measure_margin
-        from nnprobe.probes.margin.svm.fit import fit_svm
-
-        o = self.options
-        ds = state.dataset
-        split = split_head(state.model, o["head_name"], example=ds.x_train[:2])
-        f_train = extract_features(state.model, ds.x_train, batch_size=o["batch_size"], head_name=split.head_name)
-        f_test = extract_features(state.model, ds.x_test, batch_size=o["batch_size"], head_name=split.head_name)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotSeparableWarning)
-            try:
-                svm = fit_svm(f_train, ds.y_train, split.num_classes, C=o["C"], multi_class=o["multi_class"],
-                              warm_start=self._svm)
-            except NNProbeError:   # a warm start that no longer fits (e.g. changed mode): start cold
-                svm = fit_svm(f_train, ds.y_train, split.num_classes, C=o["C"], multi_class=o["multi_class"])
-            result = measure_margin(f_train, ds.y_train, split.head.weight, split.head.bias, f_test, ds.y_test,
-                                    C=o["C"], svm=svm, epoch=state.epoch)
-        self._svm = svm
-        self.results.append(result)
-        return result
+        """Measure now, every SVM mode of the config; each SVM is warm-started from the previous measurement's
+        (the same exact solution, found faster: the features move little between logged epochs)."""
+        config, ds = self.config, state.dataset
+        split, f_train, f_test = head_features(state.model, ds, config.head, max_memory=config.max_memory)
+        results = {}
+        for mode in config.modes(split.num_classes):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                result, self._svms[mode] = measure_mode(split, f_train, ds.y_train, f_test, ds.y_test, config, mode,
+                                                        warm_start=self._svms.get(mode), epoch=state.epoch)
+            notes = sorted({str(w.message) for w in caught})
+            if notes:
+                result.extra["warnings"] = notes
+            results[mode] = result
+        first = next(iter(results.values()))
+        if len(results) > 1:
+            first.extra["modes"] = {mode: r.to_dict() for mode, r in results.items() if r is not first}
+        self.results.append(first)
+        return first
 
     def on_train_begin(self, state) -> None:
         if self.log_spaced is not None:
@@ -98,7 +109,12 @@ class MarginCallback(Callback):
         if not self.due(state.epoch, int(state.config.epochs)):
             return
         result = self._measure(state)
-        state.metrics.update({f"margin/{k}": v for k, v in result.summary().items()})
+        for mode, r in result.mode_results().items():
+            prefix = "margin/" if r is result else f"margin/{mode}/"
+            state.metrics.update({f"{prefix}{k}": v for k, v in r.summary().items()})
+        count = sum(len(r.extra.get("warnings", [])) for r in result.mode_results().values())
+        if count:
+            state.metrics["margin/warnings"] = count
 
     def state_dict(self) -> dict:
         """The measurements so far (restored on resume, so the curve of an interrupted run is not lost)."""
@@ -108,9 +124,12 @@ class MarginCallback(Callback):
         self.results = [MarginResult.from_dict(r) for r in state.get("results", [])]
 
     def curves(self) -> dict[str, list]:
-        """Per-measurement lists: ``epoch``, ``cosine_to_svm``, ``nn_weight_norm``, ... (binary adds margins)."""
+        """Per-measurement lists: ``epoch``, ``cosine_to_svm``, ``nn_weight_norm``, ... (binary adds margins; the
+        other SVM modes of ``both`` as ``<mode>/cosine_to_svm``, ...)."""
         out: dict[str, list] = {"epoch": [r.epoch for r in self.results]}
-        for r in self.results:
-            for k, v in r.summary().items():
-                out.setdefault(k, []).append(v)
+        for result in self.results:
+            for mode, r in result.mode_results().items():
+                prefix = "" if r is result else f"{mode}/"
+                for k, v in r.summary().items():
+                    out.setdefault(prefix + k, []).append(v)
         return out

@@ -1,15 +1,21 @@
-"""Settings of the max-margin probe, declared and validated once (CLI, sweeps, demo and reproduce read these)."""
+"""Settings of the max-margin probe, declared and validated once (CLI, sweeps, demo and reproduce read these).
+
+This module imports no torch: the command line derives the probe's flags (help, choices, kinds) from the
+fields' metadata (:func:`nnprobe.config.option`) without loading the solvers.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from nnprobe.config import Config, check_choice, check_float, check_int
+from nnprobe.config import Config, check_choice, check_float, check_int, option
 from nnprobe.training.rundir import register_later_setting
 
 register_later_setting("bias_penalised", False)   # added in 0.2: earlier runs resume without it
 
-MULTI_CLASS_MODES = ("ovr", "crammer_singer", "both")
+SOLVERS = ("ipm", "smo")                        # inner solvers of the exact SVM (interior point, libsvm's SMO)
+SVM_MODES = ("ovr", "crammer_singer")           # the multi-class SVMs :func:`~nnprobe.probes.margin.fit_svm` fits
+MULTI_CLASS_MODES = SVM_MODES + ("both",)       # what the probe may be asked for (``both``: each SVM mode)
 
 
 @dataclass
@@ -28,28 +34,42 @@ class MarginConfig(Config):
     example; batches of at most 512): 2 GiB by default, lower it on a small machine or for a large network.
     ``bias_penalised``: at the end, also compare the head with the SVM whose bias is penalised like a weight
     (the limit gradient descent heads for; one more SVM fit per mode, on features and their mirror images).
+    Every setting applies to each measurement, the curve's during training included.
 
     >>> MarginConfig(multi_class="both").multi_class
     'both'
     """
 
-    C: float | None = None
-    multi_class: str = "ovr"
-    solver: str = "ipm"
-    every: int | None = None
-    log_spaced: int | None = 6
-    retrain_epochs: int = 500
-    retrain_lr: float = 1.0
-    head: str | None = None
-    live_seed: bool | None = None
-    grid_resolution: int = 400
-    plot_points: int = 3000
-    max_memory: int = 2**31
-    bias_penalised: bool = False
+    C: float | None = field(default=None, metadata=option(
+        "SVM soft-margin C (default: hard margin; the reference used 1).", flag="--C"))
+    multi_class: str = field(default="ovr", metadata=option("SVM for more than two classes.",
+                                                            choices=MULTI_CLASS_MODES))
+    solver: str = field(default="ipm", metadata=option("SVM solver.", choices=SOLVERS))
+    every: int | None = field(default=None, metadata=option("Measure every N epochs during training (0: never)."))
+    log_spaced: int | None = field(default=6, metadata=option(
+        "Measure at about N log-spaced epochs during training (0: only at the end)."))
+    retrain_epochs: int = field(default=500, metadata=option(
+        "Re-initialise the head and retrain it alone for N epochs on frozen features (0: skip)."))
+    retrain_lr: float = field(default=1.0, metadata=option(
+        "Step size of the head retraining, relative to the features' curvature (lr / (1 + mean |phi|^2)).",
+        cli=False))
+    head: str | None = field(default=None, metadata=option(
+        "Dotted name of the final linear layer (default: the layer whose output is the model's)."))
+    live_seed: bool | None = field(default=None, metadata=option(
+        "From --seed on, use the first seed whose untrained model has no all-dead feature unit "
+        "[default: on for feature layers of width <= 4].", kind="flag"))
+    grid_resolution: int = field(default=400, metadata=option(
+        "Points per side of the grid on which NN head and SVM disagreement is measured (2-D features).", cli=False))
+    plot_points: int = field(default=3000, metadata=option(
+        "Training features kept in the result for 2-D figures (a seeded sample).", cli=False))
+    max_memory: int = field(default=2**31, metadata=option(
+        "Memory the probe's batched work may hold at once (chunks of gradients, feature batches, stored test "
+        "gradients), e.g. 2G, 512M.", kind="bytes"))
+    bias_penalised: bool = field(default=False, metadata=option(
+        "Also compare the head with the SVM whose bias is penalised like a weight (the limit of gradient descent "
+        "on the head).", kind="flag"))
 
     def validate(self) -> None:
-        from nnprobe.probes.margin.svm.binary import SOLVERS
-
         check_float("C", self.C, low=0.0, low_open=True, allow_none=True)
         check_choice("multi_class", self.multi_class, MULTI_CLASS_MODES)
         check_choice("solver", self.solver, SOLVERS)
@@ -73,7 +93,7 @@ class MarginConfig(Config):
         >>> MarginConfig(multi_class="both").modes(3), MarginConfig(multi_class="both").modes(2)
         (['ovr', 'crammer_singer'], ['ovr'])
         """
-        modes = ["ovr", "crammer_singer"] if self.multi_class == "both" else [self.multi_class]
+        modes = list(SVM_MODES) if self.multi_class == "both" else [self.multi_class]
         return modes[:1] if num_classes == 2 else modes
 
     @property
@@ -82,4 +102,4 @@ class MarginConfig(Config):
         return self.every is not None or self.log_spaced is not None
 
 
-__all__ = ["MULTI_CLASS_MODES", "MarginConfig"]
+__all__ = ["MULTI_CLASS_MODES", "SOLVERS", "SVM_MODES", "MarginConfig"]

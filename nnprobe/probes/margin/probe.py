@@ -1,238 +1,204 @@
-"""The max-margin probe: does the last layer of a trained network point like the max-margin SVM?
+"""``measure(model, dataset, config)``: the whole max-margin probe on one trained model, one result.
 
-"On the decision boundary of deep neural networks" (Li, Ding, Gao, arXiv 1808.05385) shows that when the
-penultimate ("transformed") features are separable and cross-entropy is driven to zero by gradient descent,
-the direction of the last layer's weights converges to the max-margin SVM on those features, and that the
-boundary sits near the midpoint of the two class clusters when the whole network is trained. This module
-measures both claims on any classifier: :func:`probe_margin` (model + dataset) and :func:`measure_margin`
-(features + head weights already in hand).
+"On the decision boundary of deep neural networks" (Li, Ding, Gao, arXiv 1808.05385). One call extracts the
+penultimate features once, fits the SVM for each requested mode, compares the head, optionally re-initialises
+and retrains the head on the frozen features, and (for a 2-D feature space) measures where NN and SVM
+disagree on a dense grid and keeps a sample of training features so that figures can be drawn from the
+result file alone. The CLI, sweeps, the demo and ``reproduce`` all call this function;
+:class:`~nnprobe.probes.margin.MarginCallback` measures each curve point with the same :func:`measure_mode`.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
-from nnprobe.errors import NNProbeError, check_finite
-from nnprobe.models import split_head
-from nnprobe.probes.margin.features import extract_features
-from nnprobe.probes.margin.result import ClassMargin, MarginResult
-from nnprobe.probes.margin.svm.fit import LinearSVM, NotSeparableWarning, fit_svm  # noqa: F401 (re-exported)
+from nnprobe.errors import NNProbeError
+from nnprobe.models import HeadSplit, head_features
+from nnprobe.probes.margin.comparison import measure_margin
+from nnprobe.probes.margin.config import MarginConfig
+from nnprobe.probes.margin.grid import grid_disagreement
+from nnprobe.probes.margin.result import MarginResult
+from nnprobe.probes.margin.retrain import retrain_head
+from nnprobe.probes.margin.svm.fit import LinearSVM, fit_svm
+from nnprobe.results import Result, plain, summary_table
 
 
-def _cos(a: np.ndarray, b: np.ndarray) -> float:
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    return float(a.ravel() @ b.ravel() / (na * nb)) if na > 0 and nb > 0 else float("nan")
+@dataclass(repr=False)
+class MarginProbeResult(Result):
+    """The max-margin probe on one model: per SVM mode, the retrained head, the curve over training.
 
-
-def _span_projector(x: np.ndarray) -> np.ndarray:
-    """Orthogonal projector onto the span of the training features (rows of ``x``).
-
-    Gradient descent never changes the head's weights outside this span (e.g. on a dead ReLU unit), so that
-    part of ``W`` stays at its initial value; the SVM's weights lie inside it.
+    ``results`` maps each SVM mode (``binary`` problems are stored under ``ovr``) to its
+    :class:`MarginResult`; ``retrained`` is the re-initialised head retrained alone (or ``None``);
+    ``curve`` the measurements taken during training; ``grid_disagreement`` (2-D features only) the
+    fraction of the feature box where NN head and SVM disagree, per mode; ``plot_features`` /
+    ``plot_labels`` a seeded sample of training features for figures; ``warnings`` what was warned while
+    measuring (the curve's points first, as ``epoch N: ...``; each point also keeps its own in
+    ``extra["warnings"]``); ``seed`` the seed of the run (and of the head re-initialisation).
     """
-    evals, evecs = np.linalg.eigh(x.T @ x)
-    keep = evals > max(evals.max(), 1e-300) * 1e-12
-    return evecs[:, keep] @ evecs[:, keep].T
+
+    results: dict
+    retrained: MarginResult | None = None
+    retrain_history: list = field(default_factory=list)
+    curve: list = field(default_factory=list)
+    grid_disagreement: dict = field(default_factory=dict)
+    plot_features: list | None = None
+    plot_labels: list | None = None
+    class_names: list | None = None
+    warnings: list = field(default_factory=list)
+    seed: int = 0
+    seconds: float = 0.0
+
+    @property
+    def main(self) -> MarginResult:
+        """The result of the first SVM mode."""
+        return next(iter(self.results.values()))
+
+    def summary(self) -> dict:
+        first_mode = next(iter(self.results))
+        m = self.main
+        out = {"mode": m.mode, "num_classes": m.num_classes, "feature_dim": m.feature_dim, "separable": m.separable,
+               "nn_train_accuracy": m.nn_train_accuracy, **m.summary()}
+        out["grid_disagreement"] = self.grid_disagreement.get(first_mode)
+        for mode, r in list(self.results.items())[1:]:
+            out.update({f"{mode}/{k}": v for k, v in r.summary().items()})
+        if self.retrained is not None:
+            keep = ("cosine_to_svm", "test_agreement", "nn_offset_from_midpoint", "nn_offset_from_svm", "nn_bias_scaled")
+            out.update({f"retrained/{k}": v for k, v in self.retrained.summary().items() if k in keep})
+        out["svm_seconds"] = sum(r.seconds_svm for r in self.results.values())
+        out["seconds"] = self.seconds
+        return out
+
+    def to_dict(self) -> dict:
+        return {"results": {m: r.to_dict() for m, r in self.results.items()},
+                "retrained": None if self.retrained is None else self.retrained.to_dict(),
+                "retrain_history": plain(self.retrain_history), "curve": [r.to_dict() for r in self.curve],
+                "grid_disagreement": dict(self.grid_disagreement), "plot_features": self.plot_features,
+                "plot_labels": self.plot_labels, "class_names": self.class_names, "warnings": list(self.warnings),
+                "seed": self.seed, "seconds": self.seconds}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "MarginProbeResult":
+        data = dict(data)
+        data["results"] = {m: MarginResult.from_dict(r) for m, r in data["results"].items()}
+        data["retrained"] = None if data.get("retrained") is None else MarginResult.from_dict(data["retrained"])
+        data["curve"] = [MarginResult.from_dict(r) for r in data.get("curve", [])]
+        return super().from_dict(data)
+
+    def table_rows(self, name: str = "") -> list[dict]:
+        """One row per SVM mode for the jointly trained head, plus one for the retrained head."""
+        rows = []
+        for mode, r in self.results.items():
+            rows.append(_row(name, mode if r.mode != "binary" else "binary", "joint", r, self.grid_disagreement.get(mode)))
+        if self.retrained is not None:
+            rows.append(_row(name, self.retrained.mode, "retrained", self.retrained, None))
+        return rows
+
+    def __repr__(self) -> str:
+        parts = [summary_table("MarginProbeResult", {k: v for k, v in self.summary().items() if "[" not in k})]
+        parts += [f"-- {mode} --\n{r!r}" for mode, r in self.results.items()]
+        if self.retrained is not None:
+            parts.append(f"-- retrained head --\n{self.retrained!r}")
+        return "\n".join(parts)
 
 
-def _pairwise_min_margin(x: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, c: int) -> float:
-    """Smallest distance of a class-``c`` training point to a pairwise boundary ``f_c = f_k`` (signed)."""
-    xc = x[y == c]
-    f = xc @ W.T + b
-    best = np.inf
-    for k in range(W.shape[0]):
-        if k != c:
-            norm = np.linalg.norm(W[c] - W[k])
-            best = min(best, float(((f[:, c] - f[:, k]) / norm).min()) if norm > 0 else -np.inf)
-    return best
+TABLE_COLUMNS = ["experiment", "mode", "head", "cosine_to_svm", "test_agreement", "nn_test_accuracy",
+                 "svm_test_accuracy", "svm_train_error", "svm_margin", "nn_min_margin", "nn_bias_scaled", "svm_bias",
+                 "nn_offset_from_svm", "nn_offset_from_midpoint", "grid_disagreement", "dead_feature_dims",
+                 "cosine_per_class"]
 
 
-def _validate(train_features, y_train, head_weight, head_bias, test_features, y_test):
-    if train_features.ndim != 2:
-        raise NNProbeError(f"features must be a 2-D (n, d) tensor, got shape {tuple(train_features.shape)}",
-                           "flatten the penultimate activations to (n, d)")
-    check_finite("the training features", train_features)
-    if test_features is not None:
-        check_finite("the test features", test_features)
-    k, d = head_weight.shape
-    if d != train_features.shape[1]:
-        raise NNProbeError(f"the head takes {d} features but the features have {train_features.shape[1]} dimensions",
-                           "pass the features that feed the head (its input)")
-    if head_bias is not None and head_bias.shape[0] != k:
-        raise NNProbeError(f"head bias has {head_bias.shape[0]} entries for {k} outputs", "pass the head's own bias")
-    for name, y in (("training labels", y_train), ("test labels", y_test)):
-        if y is not None and y.numel() and (int(y.min()) < 0 or int(y.max()) >= k):
-            raise NNProbeError(f"the {name} run from {int(y.min())} to {int(y.max())} but the head has {k} outputs",
-                               f"the head's out_features must equal the number of classes ({int(y.max()) + 1}); "
-                               "retrain or load a model whose last layer matches the dataset")
-    if k < 2:
-        raise NNProbeError(f"the head has {k} output; the probe needs a classifier with at least 2 outputs",
-                           "probe a K-way classifier with K >= 2")
+def _row(name: str, mode: str, head: str, r: MarginResult, grid) -> dict:
+    row = {"experiment": name, "mode": mode, "head": head, **{k: v for k, v in r.summary().items() if "[" not in k},
+           "grid_disagreement": grid, "dead_feature_dims": r.extra.get("dead_feature_dims")}
+    if r.mode != "binary":
+        row["cosine_per_class"] = ", ".join(f"{c.cosine_to_svm:.4f}" for c in r.rows)
+    return row
 
 
-def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_weight: torch.Tensor,
-                   head_bias: torch.Tensor | None = None, test_features: torch.Tensor | None = None,
-                   y_test: torch.Tensor | None = None, *, C: float | None = None, multi_class: str = "ovr",
-                   solver: str = "ipm", svm: LinearSVM | None = None, epoch: int | None = None,
-                   bias_penalised: bool = False) -> MarginResult:
-    """Compare a linear head ``z = W x + b`` with the max-margin SVM fitted on ``train_features``.
+def _curve_warnings(curve) -> list[str]:
+    """The warnings kept by the curve's points, each once, with the epochs that raised it (``epochs 1, 3: ...``)."""
+    epochs: dict[str, list] = {}
+    for r in curve:
+        for text in r.extra.get("warnings", []):
+            epochs.setdefault(text, []).append(r.epoch)
+    return [f"epoch{'s' if len(e) > 1 else ''} {', '.join(str(v) for v in e)}: {text}" for text, e in epochs.items()]
 
-    ``svm`` reuses an SVM already fitted on the same features (e.g. to compare a retrained head with it).
-    ``bias_penalised``: also compare with the SVM whose bias is penalised like a weight (the limit of gradient
-    descent on the head; :func:`~nnprobe.probes.margin.svm.penalised.fit_bias_penalised`), on separable features.
-    Warns :class:`NotSeparableWarning`, with the SVM's training error, when the features are not separable.
 
-    >>> x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0], [4.0, 1.0]]); y = torch.tensor([0, 0, 1, 1])
-    >>> r = measure_margin(x, y, torch.tensor([[-1.0, 0.0], [1.0, 0.0]]), torch.tensor([2.0, -2.0]))
-    >>> round(r.cosine_to_svm, 4), round(r.rows[0].svm_margin, 4), round(r.rows[0].nn_offset_from_svm, 4)
-    (1.0, 1.0, 0.0)
+def _plot_sample(features: torch.Tensor, labels: torch.Tensor, count: int, seed: int = 0):
+    n = features.shape[0]
+    idx = np.arange(n) if n <= count else np.sort(np.random.default_rng(seed).choice(n, count, replace=False))
+    return features[idx].tolist(), labels[idx].tolist()
+
+
+def measure_mode(split: HeadSplit, f_train: torch.Tensor, y_train: torch.Tensor, f_test: torch.Tensor,
+                 y_test: torch.Tensor, config: MarginConfig, mode: str, *, warm_start: LinearSVM | None = None,
+                 epoch: int | None = None) -> tuple[MarginResult, LinearSVM]:
+    """Fit the SVM of ``mode`` with the settings of ``config`` (``C``, ``solver``) and compare the head of ``split``
+    with it (and with the bias-penalised SVM when ``config.bias_penalised``): ``(result, svm)``.
+
+    ``warm_start``: the SVM of an earlier measurement on the same samples (the solver starts from it; one that
+    no longer fits, e.g. of another shape, is dropped). ``result.seconds_svm`` is the time of the fit and the
+    comparison.
     """
-    y_train = torch.as_tensor(y_train).long().cpu()
-    y_test = None if y_test is None else torch.as_tensor(y_test).long().cpu()
-    W = head_weight.detach().cpu().double()
-    b = torch.zeros(W.shape[0], dtype=torch.float64) if head_bias is None else head_bias.detach().cpu().double()
-    _validate(train_features, y_train, W, b, test_features, y_test)
-    k, d = W.shape
     start = time.perf_counter()
-    if svm is None:
-        svm = fit_svm(train_features, y_train, k, C=C, multi_class=multi_class, solver=solver)
-    seconds_svm = time.perf_counter() - start
-    if not svm.separable:
-        what = "" if svm.mode != "ovr" or svm.train_error > 0 else " (and some one-vs-rest problem is not separable)"
-        warnings.warn(f"the training features are not linearly separable: the SVM ({'hard margin' if C is None else f'C={C}'}) "
-                      f"misclassifies a fraction {svm.train_error:.4g} of the training points{what}; margins and the "
-                      "hard-margin comparison are approximate", NotSeparableWarning, stacklevel=2)
-    x = train_features.detach().cpu().double().numpy()
-    y = y_train.numpy()
-    Wn, bn = W.numpy(), b.numpy()
-    means = np.stack([x[y == c].mean(0) if (y == c).any() else np.full(d, np.nan) for c in range(k)])
-    nn_train_pred = (x @ Wn.T + bn).argmax(1)
-    span = _span_projector(x)
-    rows: list[ClassMargin] = []
-    if svm.mode == "binary":
-        w_nn, b_nn = Wn[1] - Wn[0], bn[1] - bn[0]
-        w_svm, b_svm = svm.coef[0], float(svm.intercept[0])
-        ys = np.where(y == 1, 1.0, -1.0)
-        nw, sw = np.linalg.norm(w_nn), np.linalg.norm(w_svm)
-        gamma = 1.0 / sw
-        mid = (means[0] + means[1]) / 2
-        d_nn, d_svm = (w_nn @ mid + b_nn) / nw, (w_svm @ mid + b_svm) / sw
-        # on the line through `mid` along the SVM's unit normal u, the SVM boundary sits at t = -d_svm and the
-        # NN boundary at t = -(w_nn . mid + b_nn) / (w_nn . u): the offset is the gap between the two crossings
-        along = float(w_nn @ w_svm) / sw
-        t_nn = -(w_nn @ mid + b_nn) / along if along != 0 else float("nan")
-        rows.append(ClassMargin(
-            name="1 vs 0", cosine_to_svm=_cos(w_nn, w_svm), cosine_in_span=_cos(span @ w_nn, w_svm), svm_margin=float(gamma),
-            svm_min_margin=float((ys * (x @ w_svm + b_svm)).min() / sw), nn_min_margin=float((ys * (x @ w_nn + b_nn)).min() / nw),
-            nn_weight_norm=float(nw), svm_weight_norm=float(sw), nn_bias_scaled=float(b_nn * sw / nw), svm_bias=b_svm,
-            nn_offset_from_midpoint=float(-d_nn / gamma), svm_offset_from_midpoint=float(-d_svm / gamma),
-            nn_offset_from_svm=float((t_nn + d_svm) / gamma), n_support=svm.n_support[0]))
-        overall, overall_span, nn_norm, svm_norm = rows[0].cosine_to_svm, rows[0].cosine_in_span, float(nw), float(sw)
-    else:
-        # softmax (and Crammer-Singer's argmax) is blind to a vector added to every row: compare the centred rows,
-        # the minimum-norm member of each family, for the NN and for the Crammer-Singer SVM alike (one-vs-rest rows
-        # are separate binary problems and stay as they are)
-        Wc, bc = Wn - Wn.mean(0), bn - bn.mean()
-        S, Sb = np.asarray(svm.coef, dtype=np.float64), np.asarray(svm.intercept, dtype=np.float64)
-        if svm.mode == "crammer_singer":
-            S, Sb = S - S.mean(0), Sb - Sb.mean()
-        for c in range(k):
-            w_svm, b_svm = S[c], float(Sb[c])
-            nw, sw = np.linalg.norm(Wc[c]), np.linalg.norm(w_svm)
-            if svm.mode == "ovr":
-                ys = np.where(y == c, 1.0, -1.0)
-                svm_margin = 1.0 / sw
-                svm_min = float((ys * (x @ w_svm + b_svm)).min() / sw)
-                name = f"{c} vs rest"
-            else:
-                svm_margin = min(1.0 / np.linalg.norm(S[c] - S[j]) for j in range(k) if j != c)
-                svm_min = _pairwise_min_margin(x, y, S, Sb, c)
-                name = f"class {c}"
-            rows.append(ClassMargin(
-                name=name, cosine_to_svm=_cos(Wc[c], w_svm), cosine_in_span=_cos(span @ Wc[c], w_svm),
-                svm_margin=float(svm_margin), svm_min_margin=svm_min,
-                nn_min_margin=_pairwise_min_margin(x, y, Wn, bn, c), nn_weight_norm=float(nw), svm_weight_norm=float(sw),
-                nn_bias_scaled=float(bc[c] * sw / nw) if nw > 0 else float("nan"), svm_bias=b_svm,
-                n_support=svm.n_support[c] if svm.mode == "ovr" else None))
-        if svm.mode == "ovr":
-            overall = float(np.mean([r.cosine_to_svm for r in rows]))
-            overall_span = float(np.mean([r.cosine_in_span for r in rows]))
-        else:
-            overall, overall_span = _cos(Wc, S), _cos(Wc @ span, S)
-        nn_norm, svm_norm = float(np.linalg.norm(Wc)), float(np.linalg.norm(S))
-    if bias_penalised and svm.separable:
-        _compare_penalised(rows, x, y, k, svm.mode, Wn, bn)
-    agreement = nn_acc = svm_acc = None
-    n_test = 0
-    if test_features is not None and y_test is not None and y_test.numel():
-        xt = test_features.detach().cpu().double().numpy()
-        nn_pred = (xt @ Wn.T + bn).argmax(1)
-        svm_pred = svm.predict(xt)
-        yt = y_test.numpy()
-        agreement = float((nn_pred == svm_pred).mean())
-        nn_acc, svm_acc = float((nn_pred == yt).mean()), float((svm_pred == yt).mean())
-        n_test = len(yt)
-    return MarginResult(
-        mode=svm.mode, C=C, num_classes=k, feature_dim=d, n_train=len(y), n_test=n_test, cosine_to_svm=overall,
-        cosine_in_span=overall_span,
-        test_agreement=agreement, nn_test_accuracy=nn_acc, svm_test_accuracy=svm_acc,
-        nn_train_accuracy=float((nn_train_pred == y).mean()), svm_train_error=svm.train_error, separable=svm.separable,
-        nn_weight_norm=nn_norm, svm_weight_norm=svm_norm, rows=rows, nn_coef=Wn.tolist(), nn_intercept=bn.tolist(),
-        svm_coef=svm.coef.tolist(), svm_intercept=svm.intercept.tolist(), class_means=means.tolist(),
-        seconds_svm=seconds_svm, epoch=epoch,
-        extra={"svm_n_support": svm.n_support, "svm_rounds": svm.n_rounds,
-               # feature dimensions that are zero on every training point (dead ReLUs): the head's weights on
-               # them get no gradient and keep their initial values, the SVM's are zero
-               "dead_feature_dims": int((np.abs(x).max(0) == 0).sum())})
+    fit = dict(C=config.C, multi_class=mode, solver=config.solver)
+    try:
+        svm = fit_svm(f_train, y_train, split.num_classes, warm_start=warm_start, **fit)
+    except NNProbeError:
+        if warm_start is None:
+            raise
+        svm = fit_svm(f_train, y_train, split.num_classes, **fit)   # a warm start that no longer fits: start cold
+    result = measure_margin(f_train, y_train, split.head.weight, split.head.bias, f_test, y_test, C=config.C, svm=svm,
+                            epoch=epoch, bias_penalised=config.bias_penalised)
+    result.seconds_svm = time.perf_counter() - start
+    return result, svm
 
 
-def _compare_penalised(rows, x, y, k, mode, Wn, bn) -> None:
-    """Fill each row's ``cosine_to_penalised_svm`` (weights) and ``..._with_bias`` (``[w, b]``)."""
-    from nnprobe.probes.margin.svm.penalised import fit_bias_penalised
+def measure(model: nn.Module, dataset, config: MarginConfig | None = None, *, curve=(), seed: int = 0,
+            progress: bool = False) -> MarginProbeResult:
+    """Compare ``model``'s last layer with the max-margin SVM on its penultimate features of ``dataset``.
 
-    V = fit_bias_penalised(torch.from_numpy(x), torch.from_numpy(y), k, mode)
-    if V is None:
-        return
-    if mode == "binary":
-        heads = np.r_[Wn[1] - Wn[0], bn[1] - bn[0]][None]
-    else:
-        heads = np.c_[Wn, bn]
-        heads = heads - heads.mean(0)   # centred, as the rows compared with the free-intercept SVM
-    for row, h, v in zip(rows, heads, V):
-        row.cosine_to_penalised_svm = _cos(h[:-1], v[:-1])
-        row.cosine_to_penalised_svm_with_bias = _cos(h, v)
+    ``curve`` passes measurements taken during training (e.g. ``MarginCallback.results``); ``seed`` seeds the
+    head re-initialisation and the plotted sample; ``progress`` shows bars (SVM modes, head retraining) on stderr.
 
-
-def probe_margin(model: nn.Module, dataset, *, C: float | None = None, multi_class: str = "ovr",
-                 head_name: str | None = None, batch_size: int = 512, solver: str = "ipm",
-                 epoch: int | None = None) -> MarginResult:
-    """Measure how close ``model``'s last layer is to the max-margin SVM on its penultimate features.
-
-    ``dataset`` is a :class:`nnprobe.data.Dataset` (or anything with ``x_train, y_train, x_test, y_test``).
-    The head is found by :func:`nnprobe.models.split_head` (the ``nn.Linear`` producing the output, or
-    ``head_name``); its ``out_features`` must equal the number of classes.
-
-    >>> result = probe_margin(model, load_dataset("mnist:0,1"))   # doctest: +SKIP
-    >>> result.cosine_to_svm, result.test_agreement                 # doctest: +SKIP
-    (0.998, 0.9995)
+    >>> from nnprobe.data import load_dataset; from nnprobe.models import build_model
+    >>> ds = load_dataset("synthetic:blobs"); net = build_model("mlp", ds.input_shape, 2, width=16, feature_dim=2)
+    >>> measure(net, ds, MarginConfig(retrain_epochs=0)).summary()["cosine_to_svm"]   # doctest: +SKIP
     """
-    split = split_head(model, head_name, example=dataset.x_train[:2])
-    k_data = int(getattr(dataset, "num_classes", int(dataset.y_train.max()) + 1))
-    if split.num_classes != k_data:
-        raise NNProbeError(
-            f"the head '{split.head_name}' has {split.num_classes} outputs but the dataset has {k_data} classes",
-            f"probe the model on the dataset it was trained on (a head with {k_data} outputs), or name the right "
-            "layer with head_name=")
+    config = config or MarginConfig()
     start = time.perf_counter()
-    f_train = extract_features(model, dataset.x_train, batch_size=batch_size, head_name=split.head_name)
-    f_test = extract_features(model, dataset.x_test, batch_size=batch_size, head_name=split.head_name)
-    seconds = time.perf_counter() - start
-    result = measure_margin(f_train, dataset.y_train, split.head.weight, split.head.bias, f_test, dataset.y_test,
-                            C=C, multi_class=multi_class, solver=solver, epoch=epoch)
-    result.seconds_features = seconds
-    return result
+    split, f_train, f_test = head_features(model, dataset, config.head, max_memory=config.max_memory)
+    y_train, y_test = dataset.y_train.long(), dataset.y_test.long()
+    results, svms, grid = {}, {}, {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        modes = config.modes(split.num_classes)
+        for mode in tqdm(modes, desc="SVM", unit="mode", disable=not progress, leave=False):
+            results[mode], svms[mode] = measure_mode(split, f_train, y_train, f_test, y_test, config, mode)
+            if results[mode].feature_dim == 2:
+                grid[mode] = grid_disagreement(results[mode], f_train, config.grid_resolution)
+        retrained, history = None, []
+        if config.retrain_epochs > 0:
+            first = next(iter(svms))
+            rr = retrain_head(model, dataset, epochs=config.retrain_epochs, lr=config.retrain_lr, C=config.C,
+                              multi_class=first, head_name=split.head_name, seed=seed, features=(f_train, f_test),
+                              svm=svms[first], progress=progress)
+            retrained, history = rr.retrained, rr.history
+    notes = _curve_warnings(curve) + sorted({str(w.message) for w in caught})
+    plot_x = plot_y = None
+    if f_train.shape[1] == 2 and config.plot_points > 0:
+        plot_x, plot_y = _plot_sample(f_train, y_train, config.plot_points, seed)
+    return MarginProbeResult(results=results, retrained=retrained, retrain_history=history, curve=list(curve),
+                             grid_disagreement=grid, plot_features=plot_x, plot_labels=plot_y,
+                             class_names=list(getattr(dataset, "class_names", []) or []) or None, warnings=notes,
+                             seed=seed, seconds=time.perf_counter() - start)
+
+
+__all__ = ["MarginProbeResult", "TABLE_COLUMNS", "measure", "measure_mode"]

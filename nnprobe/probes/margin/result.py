@@ -60,6 +60,9 @@ class MarginResult:
     of the per-class cosines of the centred NN rows; Crammer-Singer: cosine of the centred weight matrices).
     ``test_agreement`` is the fraction of test points on which NN head and SVM predict the same class.
     ``cosine_in_span`` is the same with the NN weights projected on the span of the training features.
+    ``extra`` holds further facts: ``dead_feature_dims``, the SVM's support and rounds, ``retrain`` settings, and
+    for a point measured during training the ``warnings`` raised while it was measured and the ``modes``
+    measured with it (``multi_class="both"``; see :meth:`mode_results`).
     """
 
     mode: str
@@ -106,6 +109,15 @@ class MarginResult:
     @classmethod
     def from_json(cls, text: str) -> "MarginResult":
         return cls.from_dict(json.loads(text))
+
+    def mode_results(self) -> dict[str, "MarginResult"]:
+        """This result under its mode, then each other SVM mode measured with it (``extra["modes"]``).
+
+        >>> r = MarginResult.from_dict(curve_point)            # doctest: +SKIP
+        >>> list(r.mode_results())                               # doctest: +SKIP
+        ['ovr', 'crammer_singer']
+        """
+        return {self.mode: self, **{mode: MarginResult.from_dict(r) for mode, r in self.extra.get("modes", {}).items()}}
 
     def summary(self) -> dict:
         """The headline numbers as one flat dict (for ``state.metrics``, tables and sweeps)."""

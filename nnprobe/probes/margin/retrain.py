@@ -18,13 +18,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from nnprobe.errors import NNProbeError
-from nnprobe.models import split_head
-from nnprobe.probes.margin.features import extract_features
-from nnprobe.probes.margin.probe import NotSeparableWarning, measure_margin
+from nnprobe.models import dataset_head, head_features
+from nnprobe.probes.margin.comparison import measure_margin
 from nnprobe.probes.margin.result import MarginResult
-from nnprobe.probes.margin.svm.fit import fit_svm
-
-OPTIMIZERS = ("sgd", "momentum", "adam")
+from nnprobe.probes.margin.svm.fit import NotSeparableWarning, fit_svm
+from nnprobe.training.config import OPTIMIZERS, TrainConfig
+from nnprobe.training.trainer import make_optimizer
 
 
 @dataclass
@@ -58,7 +57,8 @@ def retrain_head(model: nn.Module, dataset, *, epochs: int = 100, lr: float = 1.
     """Reset the head's weight *and* bias, train only the head on cached penultimate features, measure again.
 
     The features are extracted once (the rest of the network is frozen by construction); training is a short
-    cross-entropy loop over those cached features with ``optimizer`` (``sgd``, ``momentum`` or ``adam``).
+    cross-entropy loop over those cached features with ``optimizer`` (``sgd``, ``momentum`` 0.9 or ``adam``, built
+    as the trainer builds it: :func:`~nnprobe.training.trainer.make_optimizer`, no weight decay).
     ``batch_size=None`` is full-batch gradient descent. With ``relative_lr`` (default) the step size is
     ``lr / (1 + mean |phi|^2)``: the logistic loss's curvature grows with the squared feature norm, so this
     makes one ``lr`` work for features of any scale. ``model`` is not modified. ``features=(f_train, f_test)``
@@ -72,15 +72,11 @@ def retrain_head(model: nn.Module, dataset, *, epochs: int = 100, lr: float = 1.
         raise NNProbeError(f"unknown optimizer '{optimizer}'", f"use one of: {', '.join(OPTIMIZERS)}")
     if epochs < 1 or not lr > 0:
         raise NNProbeError(f"epochs must be >= 1 and lr > 0, got epochs={epochs}, lr={lr}", "pass e.g. epochs=300, lr=0.1")
-    split = split_head(model, head_name, example=dataset.x_train[:2])
-    if split.num_classes != dataset.num_classes:
-        raise NNProbeError(f"the head has {split.num_classes} outputs but the dataset has {dataset.num_classes} classes",
-                           "retrain on the dataset the model was trained for")
     start = time.perf_counter()
     if features is None:
-        features = (extract_features(model, dataset.x_train, batch_size=feature_batch_size, head_name=split.head_name),
-                    extract_features(model, dataset.x_test, batch_size=feature_batch_size, head_name=split.head_name))
-    f_train, f_test = features
+        split, f_train, f_test = head_features(model, dataset, head_name, batch_size=feature_batch_size)
+    else:
+        split, (f_train, f_test) = dataset_head(model, dataset, head_name), features
     y_train, y_test = dataset.y_train.long(), dataset.y_test.long()
     if svm is None:
         svm = fit_svm(f_train, y_train, split.num_classes, C=C, multi_class=multi_class)
@@ -94,10 +90,8 @@ def retrain_head(model: nn.Module, dataset, *, epochs: int = 100, lr: float = 1.
         head.weight.uniform_(-bound, bound, generator=generator)
         head.bias.uniform_(-bound, bound, generator=generator)
     step = lr / (1.0 + float(f_train.double().pow(2).sum(1).mean())) if relative_lr else lr
-    if optimizer == "adam":
-        opt = torch.optim.Adam(head.parameters(), lr=step)
-    else:
-        opt = torch.optim.SGD(head.parameters(), lr=step, momentum=0.9 if optimizer == "momentum" else 0.0)
+    opt = make_optimizer(head.parameters(), optimizer=optimizer, lr=step, momentum=0.9, weight_decay=0.0,
+                         fused=False)   # torch's default Adam kernel, as before (the fused one differs by ~1e-6)
     n = f_train.shape[0]
     bs = n if batch_size is None else int(batch_size)
     history = []

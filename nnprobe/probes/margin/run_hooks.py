@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from nnprobe.errors import NNProbeError
-from nnprobe.models import split_head
+from nnprobe.models import dataset_head
 from nnprobe.probes.margin.callback import MarginCallback
 from nnprobe.probes.margin.features import extract_features
-from nnprobe.probes.margin.measure import TABLE_COLUMNS, measure
+from nnprobe.probes.margin.probe import TABLE_COLUMNS, measure
 from nnprobe.results import format_value
 
 
@@ -43,11 +43,7 @@ def wants_live_seed(run) -> bool:
 
 def preflight(run, dataset, model) -> None:
     """The head's output count must be the dataset's class count."""
-    split = split_head(model, run.config.head, example=dataset.x_train[:2])
-    if split.num_classes != dataset.num_classes:
-        raise NNProbeError(f"the head '{split.head_name}' has {split.num_classes} outputs but the dataset has "
-                           f"{dataset.num_classes} classes", "probe the model on the dataset it was trained on, or "
-                                                             "name the right layer with --head")
+    dataset_head(model, dataset, run.config.head)
 
 
 def execute(run, ctx):
@@ -62,11 +58,7 @@ def execute(run, ctx):
             ctx.use_model(model, spec, run)
     curve = []
     if run.model.checkpoint is None:
-        callbacks = []
-        if run.config.watches_training:
-            first_mode = run.config.modes(ctx.dataset.num_classes)[0]
-            callbacks.append(MarginCallback(every=run.config.every, log_spaced=run.config.log_spaced, C=run.config.C,
-                                            multi_class=first_mode, head_name=run.config.head))
+        callbacks = [MarginCallback(run.config)] if run.config.watches_training else []
         ctx.train(callbacks=callbacks)
         curve = callbacks[0].results if callbacks else []
     return measure(model, ctx.dataset, run.config, curve=curve, seed=run.train.seed, progress=run.train.progress)

@@ -50,7 +50,7 @@ def test_oversized_float_fit_is_refused_with_a_fix(monkeypatch):
 
     from nnprobe.errors import NNProbeError
 
-    module = importlib.import_module("nnprobe.probes.codes.categorise")
+    module = importlib.import_module("nnprobe.probes.codes.classifiers")
     monkeypatch.setattr(module, "MAX_FIT_BYTES", 1000)
     codes = Codes.from_bits(np.ones((100, 10)))
     with pytest.raises(NNProbeError, match="max-fit-samples"):
@@ -68,7 +68,7 @@ def _three_groups():
 
 
 def test_majority_mapping_may_share_labels_and_differs_from_one_to_one():
-    from nnprobe.probes.codes.categorise import majority_accuracy
+    from nnprobe.probes.codes.classifiers import majority_accuracy
 
     _, labels, groups = _three_groups()
     # majority: group0 -> 0 (8), group1 -> 0 (6), group2 -> 2 (10) = 24 of 30
@@ -91,7 +91,7 @@ def test_kmeans_on_codes_with_a_known_optimum_is_the_hand_count_for_every_seed()
 
 
 def test_restarts_remove_the_seed_dependence_of_kmeans():
-    from nnprobe.probes.codes.categorise import kmeans_scores
+    from nnprobe.probes.codes.classifiers import kmeans_scores
 
     rng = np.random.default_rng(0)
     protos = rng.integers(0, 2, (6, 24))

@@ -16,7 +16,7 @@ from nnprobe.probes.codes import (Codes, CodesConfig, CodesResult, LayerSlice, a
                                   unpack_bits)
 from nnprobe.training import evaluate
 
-det_module = importlib.import_module("nnprobe.probes.codes.determinism")
+det_module = importlib.import_module("nnprobe.probes.codes.redundancy")
 
 
 def _resnet(seed=0):

@@ -11,7 +11,7 @@ from nnprobe.errors import NNProbeError
 from nnprobe.probes.codes import Codes, code_ids, determinism, redundancy_ratio
 
 # the package re-exports the function `determinism`, which shadows the submodule attribute
-det_module = importlib.import_module("nnprobe.probes.codes.determinism")
+det_module = importlib.import_module("nnprobe.probes.codes.redundancy")
 
 
 def test_redundancy_ratio_of_hand_made_codes():

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from nnprobe.probes.codes.categorise import categorise, drop_constant_units, logistic_scores
-from nnprobe.probes.codes.determinism import determinism
+from nnprobe.probes.codes.classifiers import categorise, drop_constant_units, logistic_scores
+from nnprobe.probes.codes.redundancy import determinism
 from nnprobe.probes.codes.packing import Codes, LayerSlice
 
 

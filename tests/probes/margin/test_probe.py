@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -204,3 +205,80 @@ def test_callback_warm_started_svm_equals_a_cold_fit():
     last, cold = result.curve[-1], result.main
     assert last.cosine_to_svm == pytest.approx(cold.cosine_to_svm, abs=1e-6)
     assert np.allclose(last.svm_coef, cold.svm_coef, atol=1e-5 * np.abs(cold.svm_coef).max())
+
+
+def _small_run(data="synthetic:gauss,k=3,d=4,sep=7,n=300", feature_dim=6, classes=3, seed=0):
+    ds = load_dataset(data)
+    seed_everything(seed)
+    return ds, build_model("mlp", ds.input_shape, classes, width=16, depth=1, feature_dim=feature_dim)
+
+
+def test_callback_settings_reach_every_curve_point(monkeypatch):
+    """C, solver, head and both multi-class modes of the MarginConfig reach each curve point's SVM fit."""
+    from nnprobe.probes.margin import MarginConfig
+    from nnprobe.probes.margin import probe as probe_module
+
+    fits = []
+    real_fit = probe_module.fit_svm
+
+    def recording_fit(*args, **kwargs):
+        fits.append({k: kwargs.get(k) for k in ("C", "multi_class", "solver")})
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(probe_module, "fit_svm", recording_fit)
+    ds, model = _small_run()
+    config = MarginConfig(C=2.0, solver="smo", multi_class="both", head="head", every=2)
+    cb = MarginCallback(config)
+    res = train(model, ds, TrainConfig(epochs=4, batch_size=300, optimizer="sgd", lr=0.5, schedule="constant",
+                                       progress=False), callbacks=[cb])
+    assert [r.epoch for r in cb.results] == [2, 4]
+    assert {f["multi_class"] for f in fits} == {"ovr", "crammer_singer"}
+    assert all(f["C"] == 2.0 and f["solver"] == "smo" for f in fits)
+    for point in cb.results:   # both modes per point, each measured on the same features with the config's C
+        modes = point.mode_results()
+        assert list(modes) == ["ovr", "crammer_singer"] and all(r.C == 2.0 for r in modes.values())
+        assert modes["crammer_singer"].epoch == point.epoch
+        cold = fit_svm(extract_features(model, ds.x_train), ds.y_train, 3, C=2.0, multi_class="crammer_singer")
+        if point is cb.results[-1]:   # the last point's second mode equals a cold fit on the final model
+            assert np.allclose(modes["crammer_singer"].svm_coef, cold.coef, atol=1e-4 * np.abs(cold.coef).max())
+    curves = cb.curves()
+    assert len(curves["crammer_singer/cosine_to_svm"]) == 2 and len(curves["cosine_to_svm"]) == 2
+    assert "margin/crammer_singer/cosine_to_svm" in res.history[-1]
+    back = MarginResult.from_dict(json.loads(json.dumps(cb.results[-1].to_dict())))
+    assert list(back.mode_results()) == ["ovr", "crammer_singer"]
+    with pytest.raises(NNProbeError, match="no module named 'nope'"):
+        train(model, ds, TrainConfig(epochs=1, progress=False), callbacks=[MarginCallback(MarginConfig(head="nope"))])
+
+
+def test_callback_bias_penalised_and_schedule_from_config():
+    from nnprobe.probes.margin import MarginConfig
+
+    ds, model = _small_run("synthetic:gauss,k=2,d=4,sep=8,n=200", feature_dim=4, classes=2)
+    cb = MarginCallback(MarginConfig(bias_penalised=True, log_spaced=2))
+    train(model, ds, TrainConfig(epochs=9, batch_size=200, optimizer="sgd", lr=0.5, schedule="constant",
+                                 progress=False), callbacks=[cb])
+    assert [r.epoch for r in cb.results] == log_spaced_epochs(9, 2)
+    assert all(r.separable for r in cb.results)
+    assert all(r.rows[0].cosine_to_penalised_svm is not None for r in cb.results)
+    only_end = MarginCallback(MarginConfig(log_spaced=0))
+    assert [e for e in range(1, 10) if only_end.due(e, 9)] == [9]
+
+
+def test_callback_keeps_the_warnings_of_a_curve_point():
+    """A NotSeparableWarning raised while a point is measured is recorded with it (and reaches the run's result),
+    not silenced."""
+    from nnprobe.experiments import Run
+
+    ds, model = _small_run("synthetic:gauss,k=2,d=2,sep=0.2,n=200", feature_dim=2, classes=2)
+    cb = MarginCallback(every=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NotSeparableWarning)   # none escapes the callback
+        res = train(model, ds, TrainConfig(epochs=2, batch_size=50, progress=False), callbacks=[cb])
+    assert all(not r.separable for r in cb.results)
+    assert all(any("not linearly separable" in w for w in r.extra["warnings"]) for r in cb.results)
+    assert res.history[-1]["margin/warnings"] >= 1
+    run = Run.from_flat("margin", {"data": "synthetic:gauss,k=2,d=2,sep=0.2,n=200", "model": "mlp", "width": 16,
+                                   "feature_dim": 2, "epochs": 2, "every": 1, "retrain_epochs": 0, "device": "cpu"})
+    result = run.execute()
+    assert any(w.startswith("epochs 1, 2: ") or w.startswith("epoch 1: ") for w in result.warnings)
+    assert all("warnings" in point.extra for point in result.curve)

@@ -23,8 +23,6 @@ from nnprobe.probes.margin.svm import workset
 from nnprobe.probes.margin.svm.constraints import Binary
 from nnprobe.probes.margin.svm.workset import NEWTON_START, WorkingSetTooLarge, solve_working_set
 
-SOLVERS = ("ipm", "smo")
-
 
 @dataclass
 class BinaryFit:

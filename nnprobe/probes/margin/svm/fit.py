@@ -18,13 +18,12 @@ import torch
 
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.margin.svm.approx import squared_hinge_fit
-from nnprobe.probes.margin.svm.binary import SOLVERS, fit_binary, split_fit, too_large
+from nnprobe.probes.margin.config import SOLVERS, SVM_MODES
+from nnprobe.probes.margin.svm.binary import fit_binary, split_fit, too_large
 from nnprobe.probes.margin.svm.crammer_singer import fit_crammer_singer, to_standardised
 from nnprobe.probes.margin.svm.scaled import U32, ScaledFeatures
 from nnprobe.probes.margin.svm.constraints import OneVsRest
 from nnprobe.probes.margin.svm.workset import NEWTON_CAP, OVR_START, WorkingSetTooLarge, solve_working_set
-
-MULTI_CLASS = ("ovr", "crammer_singer")
 
 
 class NotSeparableWarning(UserWarning):
@@ -110,8 +109,8 @@ def fit_svm(features: torch.Tensor, labels: torch.Tensor, num_classes: int | Non
     ('binary', [[1.0, 0.0]], -2.0, True)
     """
     _check_C(C)
-    if multi_class not in MULTI_CLASS:
-        raise NNProbeError(f"unknown multi_class '{multi_class}'", f"use one of: {', '.join(MULTI_CLASS)}")
+    if multi_class not in SVM_MODES:
+        raise NNProbeError(f"unknown multi_class '{multi_class}'", f"use one of: {', '.join(SVM_MODES)}")
     if solver not in SOLVERS:
         raise NNProbeError(f"unknown solver '{solver}'", f"use one of: {', '.join(SOLVERS)}")
     labels = labels.long()

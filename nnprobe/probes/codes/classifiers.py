@@ -16,12 +16,19 @@ Following He et al. ("Neural networks behave as hash encoders: An empirical stud
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import normalized_mutual_info_score
+from sklearn.multiclass import OneVsOneClassifier
 
 from nnprobe.errors import NNProbeError
+from nnprobe.probes.codes.config import LOGISTIC_MODES, METHODS
 from nnprobe.probes.codes.hamming import hamming_kneighbors, hamming_knn_predict, majority_vote
 from nnprobe.probes.codes.packing import Codes, LayerSlice, words_for
 
@@ -88,12 +95,6 @@ def kmeans_scores(codes: Codes, labels, n_clusters: int | None = None, *, seed: 
     >>> kmeans_scores(c, [0] * 5 + [1] * 5)["accuracy"]
     1.0
     """
-    import warnings
-
-    from sklearn.cluster import KMeans
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.metrics import normalized_mutual_info_score
-
     if n_init < 1 or n_seeds < 1:
         raise NNProbeError(f"n_init={n_init}, n_seeds={n_seeds}", "pass K-Means restarts and seeds >= 1")
     labels = np.asarray(labels)
@@ -152,9 +153,6 @@ def drop_constant_units(train: Codes, test: Codes) -> tuple[Codes, Codes, int]:
     return keep(train), keep(test), int(train.n_units - columns.size)
 
 
-LOGISTIC_MODES = ("multinomial", "ovo")
-
-
 def logistic_scores(train: Codes, y_train, test: Codes, y_test, *, seed: int = 0, max_train: int | None = 20000,
                     c: float = 1.0, max_iter: int | None = None, multi_class: str = "multinomial") -> dict:
     """Logistic regression (L2, ``C=c``) fitted on training codes: ``{"train_accuracy", "test_accuracy"}``.
@@ -163,12 +161,6 @@ def logistic_scores(train: Codes, y_train, test: Codes, y_test, *, seed: int = 0
     ``OneVsOneClassifier(LogisticRegression())`` over all pairs of classes, as He et al. (``max_iter`` 100,
     scikit-learn's default).
     """
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.multiclass import OneVsOneClassifier
-
     if multi_class not in LOGISTIC_MODES:
         raise NNProbeError(f"unknown logistic multi_class {multi_class!r}", f"use one of: {', '.join(LOGISTIC_MODES)}")
     if max_iter is None:
@@ -257,7 +249,7 @@ class CategorisationResult:
 
 def categorise(train: Codes, y_train, test: Codes, y_test, *, k: int = 9, n_clusters: int | None = None,
                seed: int = 0, max_kmeans_samples: int | None = 20000, max_logistic_train: int | None = 20000,
-               max_knn_train_queries: int | None = 5000, methods=("kmeans", "knn", "logistic"),
+               max_knn_train_queries: int | None = 5000, methods=METHODS,
                kmeans_seeds: int = 3, kmeans_n_init: int = 10, logistic: str = "multinomial",
                drop_constant: bool = False) -> CategorisationResult:
     """K-Means, Hamming K-NN and logistic-regression accuracy on train and test codes.
@@ -282,9 +274,9 @@ def categorise(train: Codes, y_train, test: Codes, y_test, *, k: int = 9, n_clus
     if train.n_units != test.n_units:
         raise NNProbeError(f"train codes have {train.n_units} units but test codes {test.n_units}",
                            "record both with the same model and layers")
-    unknown = set(methods) - {"kmeans", "knn", "logistic"}
+    unknown = set(methods) - set(METHODS)
     if unknown:
-        raise NNProbeError(f"unknown categorisation method(s) {sorted(unknown)}", "use kmeans, knn, logistic")
+        raise NNProbeError(f"unknown categorisation method(s) {sorted(unknown)}", f"use {', '.join(METHODS)}")
     for name, value in (("kmeans_seeds", kmeans_seeds), ("kmeans_n_init", kmeans_n_init)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise NNProbeError(f"{name}={value!r}", f"pass a whole number >= 1 for {name}")
