@@ -1,5 +1,8 @@
 """Every import points down the floors of the design note (style.md): no module imports a higher floor, probes
-never import each other, and there are no circles between packages."""
+never import each other, and there are no circles between packages.
+
+Imports by name count too: the modules a lazy export names (``export_lazily(__name__, {"nnprobe.x": ...})``)
+and ``importlib.import_module("nnprobe.x")`` with a literal name."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "nnprobe"
 FLOORS = {
-    "errors": 0, "entries": 0, "io": 0, "config": 0, "results": 0, "seeding": 0, "__init__": 0,
+    "errors": 0, "entries": 0, "io": 0, "config": 0, "results": 0, "seeding": 0, "lazy": 0, "__init__": 0,
     "data": 1, "models": 1,
     "training": 2,
     "probes": 3,
@@ -32,6 +35,20 @@ def _floor(unit: str) -> int:
     return FLOORS[unit.split(".")[0]]
 
 
+def _named_imports(node) -> list[str]:
+    """The nnprobe modules a call imports by name: ``export_lazily(name, {module: names})``, ``import_module("m")``."""
+    if not isinstance(node, ast.Call):
+        return []
+    func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+    if func == "export_lazily" and len(node.args) > 1 and isinstance(node.args[1], ast.Dict):
+        names = [key.value for key in node.args[1].keys if isinstance(key, ast.Constant)]
+    elif func == "import_module" and node.args and isinstance(node.args[0], ast.Constant):
+        names = [node.args[0].value]
+    else:
+        return []
+    return [n for n in names if isinstance(n, str) and n.startswith("nnprobe")]
+
+
 def _imports():
     """``(importing module, imported nnprobe module)`` for every import anywhere in a file (functions too)."""
     for path in PACKAGE.rglob("*.py"):
@@ -46,6 +63,8 @@ def _imports():
                 for alias in node.names:
                     if alias.name.startswith("nnprobe"):
                         yield module, alias.name
+            for name in _named_imports(node):
+                yield module, name
 
 
 def test_every_import_points_down():
@@ -73,3 +92,4 @@ def test_no_circles_between_packages():
 def test_the_floors_cover_the_package():
     units = {_unit(m).split(".")[0] for m, _ in _imports()}
     assert units <= set(FLOORS), f"modules on no floor: {sorted(units - set(FLOORS))}"
+
