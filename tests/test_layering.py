@@ -17,7 +17,7 @@ FLOORS = {
     "probes": 3,
     "experiments": 4,
     "sweeps": 5, "report": 5,
-    "cli": 6,
+    "cli": 6, "__main__": 6,
 }
 PROBES = ("margin", "codes", "gradnet")
 ALIASES = {"gradspace": "gradnet"}   # deprecated package names -> the probe they alias
