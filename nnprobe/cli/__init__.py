@@ -1,16 +1,11 @@
 """The ``nnprobe`` command line. Thin: flags -> configs, a :class:`~nnprobe.experiments.Run` or a
-:mod:`nnprobe.reproduce` function -> printed results.
+:mod:`nnprobe.reproduce` function -> printed results; an :class:`~nnprobe.errors.NNProbeError` is one readable line.
 
-Lazy: ``nnprobe --help`` lists the commands from :data:`COMMANDS` (where each lives, and the first sentence of
-its help) without importing them; ``nnprobe <command>`` imports that command's module only. Errors of type
-:class:`~nnprobe.errors.NNProbeError` are printed as one readable message, without a traceback.
-
-Imports: at the top of each module, none inside functions. A command module must not import torch when it is
-imported (``--help``), so what needs torch is reached through the lazy package exports (:mod:`nnprobe.lazy`):
-``from nnprobe import experiments`` at the top, ``experiments.Run`` in the body. Two exceptions, both for
-now: the probe commands ``margin``, ``codes`` and ``gradnet`` build their ``--help`` defaults from
-:class:`~nnprobe.experiments.Run`, which imports the probes and torch (:func:`nnprobe.cli.common.probe_defaults`);
-and ``results`` is registered through its ``register(main, reproduce)`` function.
+Lazy: ``nnprobe --help`` lists :data:`COMMANDS` without importing them; ``nnprobe <command>`` imports its module only.
+Imports sit at the top of each module, none inside functions; what needs torch is reached through the lazy package
+exports (:mod:`nnprobe.lazy`: ``from nnprobe import experiments`` at the top, ``experiments.Run`` in the body), so
+importing a command module imports no torch. Exception, for now: the ``--help`` defaults of ``margin``, ``codes``
+and ``gradnet`` come from ``Run`` (:func:`nnprobe.cli.common.probe_defaults`), which imports torch.
 """
 
 from __future__ import annotations
@@ -23,27 +18,26 @@ import click
 from nnprobe import __version__
 from nnprobe.cli.common import FriendlyGroup
 
-# command -> ("module:attribute", the first sentence of its help, as `nnprobe --help` shortens it)
+# command -> ("module:attribute", the first sentence of its help, which `nnprobe --help` shortens to fit)
 COMMANDS = {
-    "codes": ("nnprobe.cli.codes:command",
+    "codes": ("nnprobe.cli.probes:codes",
               "Activation codes of a ReLU classifier: determinism (redundancy ratio) and categorisation."),
     "data": ("nnprobe.cli.data:command", "List, inspect and download datasets."),
     "demo": ("nnprobe.cli.demo:command",
              "Run the max-margin, activation-code and GradNet probes and write OUT/report.html."),
-    "gradnet": ("nnprobe.cli.gradnet:command",
-                "Train a base network on half the data, snapshot it, and train GradNet on each snapshot's per-sample "
-                "gradients of the other half; or, with --checkpoint, GradNet on the gradients of your trained model."),
-    "margin": ("nnprobe.cli.margin:command",
-               "Train (or load) a classifier and compare its last layer with the max-margin SVM on its penultimate "
-               "features: cosine, margins, bias and offsets, test agreement, curves over training, retrained head."),
-    "report": ("nnprobe.cli.report:command",
-               "Turn DIRECTORY (a run: config.json, metrics.jsonl, result JSON, PNGs; or a sweep: results.sqlite) "
-               "into overview.html (figures embedded) and overview.md."),
+    "gradnet": ("nnprobe.cli.probes:gradnet", "Train a base network on half the data, snapshot it, and train GradNet "
+                "on each snapshot's per-sample gradients of the other half; or, with --checkpoint, GradNet on the "
+                "gradients of your trained model."),
+    "margin": ("nnprobe.cli.probes:margin", "Train (or load) a classifier and compare its last layer with the "
+               "max-margin SVM on its penultimate features: cosine, margins, bias and offsets, test agreement, "
+               "curves over training, retrained head."),
+    "report": ("nnprobe.cli.report:command", "Turn DIRECTORY (a run: config.json, metrics.jsonl, result JSON, PNGs; "
+               "or a sweep: results.sqlite) into overview.html (figures embedded) and overview.md."),
     "reproduce": ("nnprobe.cli.reproduce:command",
                   "Re-run a paper's reference experiments and write a report (add --quick for a CPU-sized run)."),
-    "results": ("nnprobe.cli.results:register",
-                "Print the results in PATH: a run directory (its summary), a sweep directory (one row per point) or "
-                "a directory of runs (``nnprobe demo``, ``reproduce``: one row per run)."),
+    "results": ("nnprobe.cli.results:register", "Print the results in PATH: a run directory (its summary), a sweep "
+                "directory (one row per point) or a directory of runs (``nnprobe demo``, ``reproduce``: one row per "
+                "run)."),
     "sweep": ("nnprobe.cli.sweep:command",
               "Run a grid of points of any probe, resumably, on this machine, a Ray cluster or Slurm."),
     "train": ("nnprobe.cli.train:command",

@@ -19,7 +19,6 @@ import click
 from nnprobe import experiments, report
 from nnprobe.errors import NNProbeError
 from nnprobe.experiments.specs import MODEL_NAMES, NORMALIZATIONS, DataConfig, ModelConfig
-from nnprobe.reproduce.common import text_table
 from nnprobe.results import plain
 from nnprobe.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
 
@@ -249,17 +248,6 @@ def echo_metrics(history: list[dict]) -> None:
         m = history[-1]
         click.echo(f"epoch {m['epoch']}: train loss {m['train_loss']:.4f} acc {m['train_accuracy']:.4f} | "
                    f"test loss {m['test_loss']:.4f} acc {m['test_accuracy']:.4f} | {m['seconds']:.1f} s")
-
-
-def echo_lines(lines) -> None:
-    """Print each line (a table from :func:`nnprobe.reproduce.common.text_table`, say)."""
-    for line in lines:
-        click.echo(line)
-
-
-def echo_table(rows: list[dict], columns: list[str]) -> None:
-    """Print ``rows`` as an aligned table of ``columns``."""
-    echo_lines(text_table(rows, columns))
 
 
 def require(condition: bool, problem: str, fix: str) -> None:
