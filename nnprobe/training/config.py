@@ -7,12 +7,15 @@ it when called, and the seeding functions re-exported from :mod:`nnprobe.seeding
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING
 
 from nnprobe.errors import NNProbeError
 from nnprobe.lazy import export_lazily
 from nnprobe.training.rundir import register_later_setting
 
 export_lazily(__name__, {"nnprobe.seeding": ("restore_rng_states", "rng_states", "seed_everything")})
+if TYPE_CHECKING:
+    import torch
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SCHEDULES = ("constant", "cosine", "step", "epoch_step")
