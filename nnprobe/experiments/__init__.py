@@ -12,7 +12,8 @@ Names are exported lazily (:mod:`nnprobe.lazy`): :class:`DataConfig` and :class:
 from nnprobe.lazy import export_lazily
 
 __all__ = ["DataConfig", "ModelConfig", "PROBES", "ProbeEntry", "RESULT_FILE", "Run", "TrainRunResult",
-           "default_snapshots", "get_probe", "load_result", "register", "result_records", "result_rows", "results_frame"]
+           "default_snapshots", "get_probe", "load_result", "register", "result_records", "result_rows",
+           "results_frame"]
 export_lazily(__name__, {
     "nnprobe.experiments.collect": ("result_records", "result_rows", "results_frame"),
     "nnprobe.experiments.registry": ("PROBES", "ProbeEntry", "TrainRunResult", "default_snapshots", "get_probe",
