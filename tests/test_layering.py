@@ -1,5 +1,8 @@
 """Every import points down the floors of the design note (style.md): no module imports a higher floor, probes
-never import each other, and there are no circles between packages."""
+never import each other, and there are no circles between packages.
+
+Imports by name count too: the modules a lazy export names (``export_lazily(__name__, {"nnprobe.x": ...})``)
+and ``importlib.import_module("nnprobe.x")`` with a literal name."""
 
 from __future__ import annotations
 
@@ -10,17 +13,20 @@ from nnprobe.entries import entries
 
 PACKAGE = Path(__file__).resolve().parents[1] / "nnprobe"
 FLOORS = {
-    "errors": 0, "entries": 0, "io": 0, "config": 0, "results": 0, "seeding": 0, "__init__": 0,
+    "errors": 0, "entries": 0, "io": 0, "config": 0, "results": 0, "seeding": 0, "lazy": 0, "__init__": 0,
     "data": 1, "models": 1,
     "training": 2,
     "probes": 3,
     "experiments": 4,
     "sweeps": 5, "report": 5,
-    "cli": 6,
+    "reproduce": 6,
+    "cli": 7, "__main__": 7,
 }
 # the probe packages, from the registry: a probe registered from nnprobe/probes/<name>/ is checked without an edit here
 PROBES = tuple(sorted({e.origin[0].split(".")[2] for e in entries() if e.origin[0].startswith("nnprobe.probes.")}))
 ALIASES = {"gradspace": "gradnet"}   # deprecated package names -> the probe they alias
+# modules that moved up a floor, kept one release at the old path as an alias of the new module (nothing else)
+MOVED = {"nnprobe.experiments.plans": "nnprobe.reproduce.plans"}
 
 
 def _unit(module: str) -> str:
@@ -33,6 +39,20 @@ def _unit(module: str) -> str:
 
 def _floor(unit: str) -> int:
     return FLOORS[unit.split(".")[0]]
+
+
+def _named_imports(node) -> list[str]:
+    """The nnprobe modules a call imports by name: ``export_lazily(name, {module: names})``, ``import_module("m")``."""
+    if not isinstance(node, ast.Call):
+        return []
+    func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+    if func == "export_lazily" and len(node.args) > 1 and isinstance(node.args[1], ast.Dict):
+        names = [key.value for key in node.args[1].keys if isinstance(key, ast.Constant)]
+    elif func == "import_module" and node.args and isinstance(node.args[0], ast.Constant):
+        names = [node.args[0].value]
+    else:
+        return []
+    return [n for n in names if isinstance(n, str) and n.startswith("nnprobe")]
 
 
 def _imports():
@@ -49,6 +69,9 @@ def _imports():
                 for alias in node.names:
                     if alias.name.startswith("nnprobe"):
                         yield module, alias.name
+            for name in _named_imports(node):
+                if MOVED.get(module) != name:
+                    yield module, name
 
 
 def test_every_import_points_down():
@@ -82,3 +105,11 @@ def test_the_probe_list_comes_from_the_registry():
 def test_the_floors_cover_the_package():
     units = {_unit(m).split(".")[0] for m, _ in _imports()}
     assert units <= set(FLOORS), f"modules on no floor: {sorted(units - set(FLOORS))}"
+
+
+def test_moved_modules_are_aliases_only():
+    """An old path kept after a move imports its new module and nothing else of nnprobe."""
+    for old, new in MOVED.items():
+        assert {b for a, b in _imports() if a == old} == set(), old
+        source = (PACKAGE.parent / (old.replace(".", "/") + ".py")).read_text(encoding="utf-8")
+        assert f'import_module("{new}")' in source, old

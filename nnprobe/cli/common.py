@@ -2,28 +2,53 @@
 
 Every run flag defaults to ``None`` here: an unset flag takes the probe's default from the experiment layer
 (``nnprobe.experiments.registry`` and the probe's config), so the CLI, sweeps and Python calls can never
-drift apart. ``--help`` shows those defaults, read from the same place.
+drift apart. ``--help`` shows those defaults, read from the same place, and the choices of a flag are the
+constants its config validates against.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import sys
+from dataclasses import fields
 from pathlib import Path
 
 import click
 
+from nnprobe import experiments, report
 from nnprobe.errors import NNProbeError
+from nnprobe.experiments.specs import MODEL_NAMES, NORMALIZATIONS, DataConfig, ModelConfig
+from nnprobe.results import plain
+from nnprobe.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
 
 NOT_RUN_SETTINGS = ("out", "format", "progress", "resume", "overwrite")
 
 
+class FriendlyGroup(click.Group):
+    """A click group that turns :class:`NNProbeError` into a clean ``Error: ...`` and exit status 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except NNProbeError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
 @functools.lru_cache(maxsize=None)
 def probe_defaults(probe: str) -> dict:
-    """Every flat setting of ``probe`` with its default (what an empty command line runs)."""
-    from nnprobe.experiments import Run
+    """Every flat setting of ``probe`` with its default (what an empty command line runs), as ``Run.to_flat``.
 
-    return Run.from_flat(probe, {}).to_flat()
+    ``train`` has no probe config, and its run-level defaults (data ``digits``, model ``mlp``) are the data and
+    model configs' own, so its defaults are read from the configs, without torch (``nnprobe train --help``,
+    ``nnprobe data info --help``). The probes' go through :class:`~nnprobe.experiments.Run`, which imports them
+    and torch. ``tests/experiments/test_entry_points.py`` checks both against ``Run.from_flat(probe, {})``.
+    """
+    if probe != "train":
+        return experiments.Run.from_flat(probe, {}).to_flat()
+    model = {f.name: f.default for f in fields(ModelConfig) if f.name != "options"}
+    train = {k: list(v) if isinstance(v, tuple) else v for k, v in TrainConfig().to_dict().items() if k != "progress"}
+    return {**DataConfig().to_dict(), **model, **train}
 
 
 def _help(probe: str, key: str, text: str) -> str:
@@ -86,7 +111,7 @@ def data_options(probe: str):
         opt(probe, "samples_per_class", "Subsample the training split (seeded).", type=int),
         opt(probe, "test_samples_per_class", "Subsample the test split (seeded).", type=int),
         opt(probe, "label_noise", "Fraction of training labels replaced by a random other class (seeded).", type=float),
-        opt(probe, "normalize", "Input normalisation.", type=click.Choice(["standard", "unit", "none"])),
+        opt(probe, "normalize", "Input normalisation.", type=click.Choice(NORMALIZATIONS)),
         opt(probe, "train_fraction", "Keep the first fraction of the training rows in file order (He et al.: 0.8).",
             type=float),
         opt(probe, "train_first", "Keep the first N training rows (after --train-fraction).", type=int),
@@ -95,10 +120,8 @@ def data_options(probe: str):
 
 def model_options(probe: str):
     """``--model`` and its architecture flags (unset flags keep the model's own defaults)."""
-    from nnprobe.models import MODELS
-
     return _stack([
-        opt(probe, "model", "Architecture from the zoo.", type=click.Choice(sorted(MODELS))),
+        opt(probe, "model", "Architecture from the zoo.", type=click.Choice(sorted(MODEL_NAMES))),
         opt(probe, "width", "Hidden width (mlp/cnn) or base channels (resnet, resnet18).", type=int),
         opt(probe, "depth", "Hidden layers (mlp) or depth (resnet 6n+2, densenet 3n+4).", type=int),
         opt(probe, "feature_dim", "Width of the penultimate layer (2 for plots).", type=int),
@@ -115,12 +138,12 @@ def train_options(probe: str):
     return _stack([
         opt(probe, "epochs", "Training epochs.", type=int),
         opt(probe, "batch_size", "Training batch size.", type=int),
-        opt(probe, "optimizer", "Optimiser.", type=click.Choice(["sgd", "momentum", "adam"])),
+        opt(probe, "optimizer", "Optimiser.", type=click.Choice(OPTIMIZERS)),
         opt(probe, "lr", "Learning rate.", type=float),
         opt(probe, "momentum", "Momentum (momentum optimiser).", type=float),
         opt(probe, "weight_decay", "L2 weight decay.", type=float),
         opt(probe, "schedule", "Learning-rate schedule (epoch_step: x--lr-step-factor every --lr-step-epochs).",
-            type=click.Choice(["constant", "cosine", "step", "epoch_step"])),
+            type=click.Choice(SCHEDULES)),
         opt(probe, "lr_step_epochs", "epoch_step schedule: epochs between rate changes.", type=int),
         opt(probe, "lr_step_factor", "epoch_step schedule: factor applied at each change (0.5 halves).", type=float),
         opt(probe, "early_stop_patience", "Stop when the training loss has not improved for this many epochs.",
@@ -181,23 +204,17 @@ def progress_wanted(opts: dict) -> bool:
     """``--progress/--no-progress``, else on when stderr is a terminal and the summary is not JSON."""
     if opts.get("progress") is not None:
         return bool(opts["progress"])
-    import sys
-
     return sys.stderr.isatty() and opts.get("format") != "json"
 
 
 def build_run(probe: str, opts: dict):
     """The :class:`Run` the flags describe (unset flags: the probe's defaults)."""
-    from nnprobe.experiments import Run
-
     params = {k: v for k, v in opts.items() if k not in NOT_RUN_SETTINGS and v is not None}
-    return Run.from_flat(probe, params)
+    return experiments.Run.from_flat(probe, params)
 
 
 def execute_command(probe: str, opts: dict, on_event=None):
     """Build the run from the flags, execute it into ``--out``, draw its figures: ``(run, result, figures)``."""
-    from nnprobe.report.run_figures import draw_run
-
     run = build_run(probe, opts)
     out = Path(opts["out"])
     echo = (lambda msg: None) if opts.get("format") == "json" else (lambda msg: click.echo(msg, err=True))
@@ -209,14 +226,12 @@ def execute_command(probe: str, opts: dict, on_event=None):
             on_event(kind, payload, echo)
 
     result = run.execute(out, mode=run_mode(opts), progress=progress_wanted(opts), on_event=event)
-    figures = draw_run(out, title=run.data.data)
+    figures = report.draw_run(out, title=run.data.data)
     return run, result, figures
 
 
 def print_result(opts: dict, result, figures: dict, extra=None) -> None:
     """``--format json``: the summary as one JSON object; text: the result's table and the files written."""
-    from nnprobe.results import plain
-
     if opts.get("format") == "json":
         click.echo(json.dumps(plain(result.summary()), sort_keys=False))
         return
@@ -233,17 +248,6 @@ def echo_metrics(history: list[dict]) -> None:
         m = history[-1]
         click.echo(f"epoch {m['epoch']}: train loss {m['train_loss']:.4f} acc {m['train_accuracy']:.4f} | "
                    f"test loss {m['test_loss']:.4f} acc {m['test_accuracy']:.4f} | {m['seconds']:.1f} s")
-
-
-def missing_data(data: str, data_dir) -> str | None:
-    """``None`` when dataset ``data`` can be loaded (one example per class is tried), else the reason."""
-    from nnprobe.data import load_dataset
-
-    try:
-        load_dataset(data, data_dir=data_dir, samples_per_class=1, test_samples_per_class=1)
-        return None
-    except NNProbeError as exc:
-        return exc.problem
 
 
 def require(condition: bool, problem: str, fix: str) -> None:

@@ -5,6 +5,11 @@ from __future__ import annotations
 import click
 
 from nnprobe.cli.common import data_options, pass_opts
+from nnprobe.data.fetch import SOURCES, fetch
+from nnprobe.data.idx import find_idx_files
+from nnprobe.data.paths import search_dirs
+from nnprobe.errors import NNProbeError
+from nnprobe.experiments.specs import DataConfig
 
 DESCRIPTIONS = {
     "digits": "scikit-learn's 8x8 digits, 10 classes, 1438 train / 359 test; ships with scikit-learn (offline default)",
@@ -16,64 +21,53 @@ DESCRIPTIONS = {
 
 
 def _status(name: str, data_dir) -> str:
-    from nnprobe.errors import NNProbeError
-
     if name in ("digits", "synthetic"):
         return "built in"
     try:
         if name == "cifar10":
-            from nnprobe.data.cifar import load_cifar10  # noqa: F401
-            from nnprobe.data.paths import search_dirs
-
             for d in search_dirs("cifar10", data_dir):
                 if (d / "test_batch").is_file():
                     return f"found in {d}"
             return "not found (nnprobe data fetch cifar10)"
-        from nnprobe.data.idx import find_idx_files
-
         files = find_idx_files(name, data_dir)
         return f"found in {next(iter(files.values())).parent}"
     except NNProbeError:
         return f"not found (nnprobe data fetch {name})"
 
 
-def register(main, reproduce):
-    @main.group("data")
-    def data_group():
-        """List, inspect and download datasets."""
+@click.group("data")
+def command():
+    """List, inspect and download datasets."""
 
-    @data_group.command("list")
-    @click.option("--data-dir", envvar="NNPROBE_DATA", default=None, type=click.Path(file_okay=False))
-    def list_cmd(data_dir):
-        """Every dataset name and whether its files are present."""
-        for name, text in DESCRIPTIONS.items():
-            click.echo(f"{name:14s} {text}\n{'':14s} -> {_status(name, data_dir)}")
-        click.echo("\nSelect classes with NAME:C1,C2 (e.g. mnist:0,1 or cifar10:0,2).")
 
-    @data_group.command("info")
-    @data_options("train")
-    @click.option("--seed", type=int, default=0)
-    @pass_opts
-    def info_cmd(opts):
-        """Load a dataset and print its shape, classes and counts per class."""
-        import torch
+@command.command("list")
+@click.option("--data-dir", envvar="NNPROBE_DATA", default=None, type=click.Path(file_okay=False))
+def list_cmd(data_dir):
+    """Every dataset name and whether its files are present."""
+    for name, text in DESCRIPTIONS.items():
+        click.echo(f"{name:14s} {text}\n{'':14s} -> {_status(name, data_dir)}")
+    click.echo("\nSelect classes with NAME:C1,C2 (e.g. mnist:0,1 or cifar10:0,2).")
 
-        from nnprobe.experiments import DataConfig
 
-        settings = {k: v for k, v in opts.items() if k in DataConfig.field_names() and v is not None}
-        ds = DataConfig(**settings).load(opts["seed"])
-        click.echo(repr(ds))
-        for key, value in ds.summary().items():
-            click.echo(f"  {key}: {value}")
-        counts = torch.bincount(ds.y_train, minlength=ds.num_classes).tolist()
-        click.echo("  train per class: " + ", ".join(f"{n}={c}" for n, c in zip(ds.class_names, counts)))
+@command.command("info")
+@data_options("train")
+@click.option("--seed", type=int, default=0)
+@pass_opts
+def info_cmd(opts):
+    """Load a dataset and print its shape, classes and counts per class."""
+    settings = {k: v for k, v in opts.items() if k in DataConfig.field_names() and v is not None}
+    ds = DataConfig(**settings).load(opts["seed"])
+    click.echo(repr(ds))
+    for key, value in ds.summary().items():
+        click.echo(f"  {key}: {value}")
+    counts = ds.y_train.bincount(minlength=ds.num_classes).tolist()
+    click.echo("  train per class: " + ", ".join(f"{n}={c}" for n, c in zip(ds.class_names, counts)))
 
-    @data_group.command("fetch")
-    @click.argument("name", type=click.Choice(["mnist", "fashion-mnist", "cifar10"]))
-    @click.option("--dest", type=click.Path(file_okay=False), default=None, help="Target root (default: user cache).")
-    def fetch_cmd(name, dest):
-        """Download NAME from its public mirror into the cache, verifying MD5 checksums."""
-        from nnprobe.data.fetch import fetch
 
-        path = fetch(name, dest)
-        click.echo(f"{name} is ready in {path}")
+@command.command("fetch")
+@click.argument("name", type=click.Choice(list(SOURCES)))
+@click.option("--dest", type=click.Path(file_okay=False), default=None, help="Target root (default: user cache).")
+def fetch_cmd(name, dest):
+    """Download NAME from its public mirror into the cache, verifying MD5 checksums."""
+    path = fetch(name, dest)
+    click.echo(f"{name} is ready in {path}")

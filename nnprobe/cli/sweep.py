@@ -11,10 +11,16 @@ from pathlib import Path
 
 import click
 
+from nnprobe import experiments, sweeps
+from nnprobe.cli.common import FriendlyGroup
 from nnprobe.errors import NNProbeError
+from nnprobe.io import to_json
+from nnprobe.report.directory import metric_names
+from nnprobe.sweeps.engines import ENGINES
+from nnprobe.sweeps.spec import parse_assignments, parse_value
 
 
-class SweepGroup(click.Group):
+class SweepGroup(FriendlyGroup):
     """A group whose first argument may be a sweep file: ``nnprobe sweep FILE`` runs it."""
 
     def parse_args(self, ctx, args):
@@ -23,12 +29,6 @@ class SweepGroup(click.Group):
                 Path(first).suffix.lower() in (".yaml", ".yml", ".toml", ".json") or Path(first).is_file()):
             args = ["run", *args]
         return super().parse_args(ctx, args)
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except NNProbeError as exc:
-            raise click.ClickException(str(exc)) from None
 
 
 def _fmt(value) -> str:
@@ -68,148 +68,139 @@ def status_lines(status, rows: int = 10) -> list[str]:
         lines.append("the driver is gone (killed?): re-run `nnprobe sweep run` with the same file and --out to finish")
     latest = s.latest[:rows]
     if latest:
-        from nnprobe.report.directory import metric_names
-
-        metric_names = metric_names([r for r in latest if r["metrics"]], limit=4)
+        metrics = metric_names([r for r in latest if r["metrics"]], limit=4)
         flat = [{"status": r["status"], **{k: r["params"].get(k) for k in s.varied}, **(r["metrics"] or {}),
                  "seconds": r["seconds"], "error": (r["error"] or "").strip().splitlines()[-1:] and
                  (r["error"] or "").strip().splitlines()[-1]} for r in latest]
-        columns = ["status", *s.varied, *metric_names, "seconds"] + (["error"] if any(f["error"] for f in flat) else [])
+        columns = ["status", *s.varied, *metrics, "seconds"] + (["error"] if any(f["error"] for f in flat) else [])
         lines += ["", f"latest {len(latest)} row(s):", *_table(flat, columns, max_width=40)]
     return lines
 
 
-def register(main, reproduce):
-    @main.group("sweep", cls=SweepGroup, invoke_without_command=False)
-    def sweep():
-        """Run a grid of points of any probe, resumably, on this machine, a Ray cluster or Slurm.
+@click.group("sweep", cls=SweepGroup, invoke_without_command=False)
+def command():
+    """Run a grid of points of any probe, resumably, on this machine, a Ray cluster or Slurm.
 
-        \b
-        Examples:
-          nnprobe sweep run examples/sweeps/codes_width.yaml --out runs/sweeps/codes_width
-          nnprobe sweep run --probe train --base data=digits,epochs=3 --grid width=8,32,128 --seeds 3 --out runs/s
-          nnprobe sweep status runs/sweeps/codes_width --watch
-          nnprobe report runs/sweeps/codes_width
-        """
-
-    @sweep.command("run")
-    @click.argument("file", required=False, type=click.Path(dir_okay=False))
-    @click.option("--out", type=click.Path(file_okay=False), default=None,
-                  help="Sweep directory (results.sqlite, sweep.json); default: the file's `out:` or runs/sweeps/NAME.")
-    @click.option("--probe", default=None, help="Probe: codes, margin, gradnet, train, selftest, or package.module:function.")
-    @click.option("--base", "base", multiple=True, help="Fixed parameter(s): name=value (repeatable).")
-    @click.option("--grid", "grid", multiple=True,
-                  help="Swept parameter: name=v1,v2,... (repeatable; cartesian product; ';' separates values with commas).")
-    @click.option("--seeds", default=None, help="Seeds: a count (3 -> 0,1,2) or a list (0,1,5).")
-    @click.option("--option", "options", multiple=True, help="Runner option name=value (data_dir, device, k).")
-    @click.option("--data-dir", type=click.Path(file_okay=False), envvar="NNPROBE_DATA", default=None,
-                  help="Dataset files directory, passed to the runner [env NNPROBE_DATA].")
-    @click.option("--device", default=None, help="Device for every point: cpu, cuda (workers may share a GPU).")
-    @click.option("--engine", type=click.Choice(["local", "ray", "slurm"]), default=None,
-                  help="Where points run [default: the file's engine.name, else local].")
-    @click.option("--workers", type=int, default=None, help="local: worker processes [default: one per core].")
-    @click.option("--threads", type=int, default=None, help="local: torch threads per worker [default: cores/workers].")
-    @click.option("--address", default=None, help="ray: cluster address ('auto' joins a running cluster).")
-    @click.option("--cpus", type=float, default=None, help="ray/slurm: CPUs per task [1].")
-    @click.option("--gpus", type=float, default=None, help="ray: GPUs per task, fractions share a GPU; slurm: per job [0].")
-    @click.option("--slurm-partition", default=None, help="slurm: partition.")
-    @click.option("--slurm-timeout-min", type=int, default=None, help="slurm: job time limit in minutes [60].")
-    @click.option("--slurm-cluster", default=None, help="slurm: submitit cluster ('local' runs jobs as local processes).")
-    @click.option("--ensemble/--no-ensemble", default=None,
-                  help="Train points that differ only in seed/width/data subset together, as one batched ensemble [on].")
-    @click.option("--max-group", type=int, default=None, help="Largest ensemble of one task [32].")
-    @click.option("--dry-run", is_flag=True, help="Print the points and tasks, run nothing.")
-    @click.option("--progress/--no-progress", default=True, show_default=True)
-    def run_cmd(file, out, probe, base, grid, seeds, options, data_dir, device, engine, workers, threads, address, cpus,
-                gpus, slurm_partition, slurm_timeout_min, slurm_cluster, ensemble, max_group, dry_run, progress):
-        """Run every unfinished point of a sweep (FILE: .yaml, .toml or .json; flags add to or override it).
-
-        Re-running skips finished points and retries failed ones; Ctrl-C or a killed process loses no
-        finished point. Results: DIR/results.sqlite (see `nnprobe sweep status DIR`, `nnprobe report DIR`).
-        """
-        from nnprobe.sweeps import SweepSpec, load_spec, make_tasks, run_spec
-        from nnprobe.sweeps.driver import expand_points
-        from nnprobe.sweeps.probes import get_runner
-        from nnprobe.sweeps.spec import parse_assignments, parse_value
-
-        if file is None and probe is None:
-            raise NNProbeError("no sweep given", "pass a sweep FILE, or --probe with --grid/--base flags")
-        data = load_spec(file).to_dict() if file else {"probe": probe}
-        if probe:
-            data["probe"] = probe
-        data["base"] = {**data.get("base", {}), **_base_items(base, parse_assignments)}
-        data["grid"] = {**data.get("grid", {}), **parse_assignments(grid, lists=True)}
-        if seeds is not None:
-            value = parse_value(seeds) if "," not in seeds else [int(s) for s in seeds.split(",") if s.strip()]
-            data["seeds"] = value
-        opts = {**data.get("options", {}), **parse_assignments(options, lists=False)}
-        if data_dir:
-            opts["data_dir"] = data_dir
-        if device:
-            opts["device"] = device
-        data["options"] = opts
-        spec = SweepSpec.from_dict({k: v for k, v in data.items() if v is not None or k == "seeds"}, source="the sweep")
-        out = Path(out or spec.out or f"runs/sweeps/{spec.name or spec.probe}")
-        slurm = {k: v for k, v in (("partition", slurm_partition), ("timeout_min", slurm_timeout_min),
-                                   ("cluster", slurm_cluster)) if v is not None}
-        if dry_run:
-            points = expand_points(spec)
-            runner = get_runner(spec.probe, spec.options)
-            use_ensemble = ensemble if ensemble is not None else spec.engine.get("ensemble", True)
-            tasks = make_tasks(points, runner, ensemble=use_ensemble, max_group=max_group or 32, workers=workers or 2)
-            click.echo(f"{len(points)} point(s) of probe '{spec.probe}' in {len(tasks)} task(s) -> {out}")
-            for task in tasks[:20]:
-                click.echo(f"  task {task.index}: {len(task.points)} point(s), first {task.points[0]}")
-            return
-        click.echo(f"sweep '{spec.name or spec.probe}': {len(spec.expand())} point(s) -> {out}")
-        summary = run_spec(spec, out, engine=engine, workers=workers, threads=threads, address=address, cpus=cpus,
-                           gpus=gpus, ensemble=ensemble, max_group=max_group, slurm=slurm, progress=progress)
-        click.echo(repr(summary))
-        for item in summary.failed_points[:5]:
-            last = (item["error"] or "").strip().splitlines()
-            click.echo(f"  failed {item['point']}: {last[-1] if last else ''}")
-        click.echo(f"results: {out / 'results.sqlite'}  (nnprobe sweep status {out}; nnprobe report {out})")
-
-    @sweep.command("status")
-    @click.argument("directory", type=click.Path(file_okay=False, exists=True))
-    @click.option("--watch", is_flag=True, help="Redraw until the sweep ends (Ctrl-C to stop watching).")
-    @click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between redraws.")
-    @click.option("--rows", type=int, default=10, show_default=True, help="Latest rows to show.")
-    @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-    def status_cmd(directory, watch, interval, rows, as_json):
-        """Points done / failed / running / pending, the ETA, and the latest rows of a sweep directory."""
-        from nnprobe.io import to_json
-        from nnprobe.sweeps import sweep_status
-
-        while True:
-            status = sweep_status(directory, latest=rows)
-            if as_json:
-                click.echo(to_json(status.to_dict()))
-            else:
-                if watch:
-                    click.clear()
-                click.echo("\n".join(status_lines(status, rows)))
-            if not watch or status.driver not in ("running", "unknown") or status.complete:
-                break
-            try:
-                time.sleep(interval)
-            except KeyboardInterrupt:
-                break
-
-    @sweep.command("probes")
-    def probes_cmd():
-        """List the probes a sweep can run."""
-        from nnprobe.experiments import PROBES
-        from nnprobe.sweeps.probes import probe_names
-
-        for name in probe_names():
-            what = "a run of the experiment layer (flat settings, the CLI's defaults)" if name in PROBES \
-                else "checks an engine (sleep, fail, crash on request)"
-            click.echo(f"{name:10s} {what}")
-        click.echo(f"{'pkg.mod:fn':10s} any importable function point -> dict of metrics")
+    \b
+    Examples:
+      nnprobe sweep run examples/sweeps/codes_width.yaml --out runs/sweeps/codes_width
+      nnprobe sweep run --probe train --base data=digits,epochs=3 --grid width=8,32,128 --seeds 3 --out runs/s
+      nnprobe sweep status runs/sweeps/codes_width --watch
+      nnprobe report runs/sweeps/codes_width
+    """
 
 
-def _base_items(items, parse_assignments) -> dict:
+@command.command("run")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Sweep directory (results.sqlite, sweep.json); default: the file's `out:` or runs/sweeps/NAME.")
+@click.option("--probe", default=None, help="Probe: codes, margin, gradnet, train, selftest, or package.module:function.")
+@click.option("--base", "base", multiple=True, help="Fixed parameter(s): name=value (repeatable).")
+@click.option("--grid", "grid", multiple=True,
+              help="Swept parameter: name=v1,v2,... (repeatable; cartesian product; ';' separates values with commas).")
+@click.option("--seeds", default=None, help="Seeds: a count (3 -> 0,1,2) or a list (0,1,5).")
+@click.option("--option", "options", multiple=True, help="Runner option name=value (data_dir, device, k).")
+@click.option("--data-dir", type=click.Path(file_okay=False), envvar="NNPROBE_DATA", default=None,
+              help="Dataset files directory, passed to the runner [env NNPROBE_DATA].")
+@click.option("--device", default=None, help="Device for every point: cpu, cuda (workers may share a GPU).")
+@click.option("--engine", type=click.Choice(ENGINES), default=None,
+              help="Where points run [default: the file's engine.name, else local].")
+@click.option("--workers", type=int, default=None, help="local: worker processes [default: one per core].")
+@click.option("--threads", type=int, default=None, help="local: torch threads per worker [default: cores/workers].")
+@click.option("--address", default=None, help="ray: cluster address ('auto' joins a running cluster).")
+@click.option("--cpus", type=float, default=None, help="ray/slurm: CPUs per task [1].")
+@click.option("--gpus", type=float, default=None, help="ray: GPUs per task, fractions share a GPU; slurm: per job [0].")
+@click.option("--slurm-partition", default=None, help="slurm: partition.")
+@click.option("--slurm-timeout-min", type=int, default=None, help="slurm: job time limit in minutes [60].")
+@click.option("--slurm-cluster", default=None, help="slurm: submitit cluster ('local' runs jobs as local processes).")
+@click.option("--ensemble/--no-ensemble", default=None,
+              help="Train points that differ only in seed/width/data subset together, as one batched ensemble [on].")
+@click.option("--max-group", type=int, default=None, help="Largest ensemble of one task [32].")
+@click.option("--dry-run", is_flag=True, help="Print the points and tasks, run nothing.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def run_cmd(file, out, probe, base, grid, seeds, options, data_dir, device, engine, workers, threads, address, cpus,
+            gpus, slurm_partition, slurm_timeout_min, slurm_cluster, ensemble, max_group, dry_run, progress):
+    """Run every unfinished point of a sweep (FILE: .yaml, .toml or .json; flags add to or override it).
+
+    Re-running skips finished points and retries failed ones; Ctrl-C or a killed process loses no
+    finished point. Results: DIR/results.sqlite (see `nnprobe sweep status DIR`, `nnprobe report DIR`).
+    """
+    if file is None and probe is None:
+        raise NNProbeError("no sweep given", "pass a sweep FILE, or --probe with --grid/--base flags")
+    data = sweeps.load_spec(file).to_dict() if file else {"probe": probe}
+    if probe:
+        data["probe"] = probe
+    data["base"] = {**data.get("base", {}), **_base_items(base)}
+    data["grid"] = {**data.get("grid", {}), **parse_assignments(grid, lists=True)}
+    if seeds is not None:
+        value = parse_value(seeds) if "," not in seeds else [int(s) for s in seeds.split(",") if s.strip()]
+        data["seeds"] = value
+    opts = {**data.get("options", {}), **parse_assignments(options, lists=False)}
+    if data_dir:
+        opts["data_dir"] = data_dir
+    if device:
+        opts["device"] = device
+    data["options"] = opts
+    spec = sweeps.SweepSpec.from_dict({k: v for k, v in data.items() if v is not None or k == "seeds"},
+                                      source="the sweep")
+    out = Path(out or spec.out or f"runs/sweeps/{spec.name or spec.probe}")
+    slurm = {k: v for k, v in (("partition", slurm_partition), ("timeout_min", slurm_timeout_min),
+                               ("cluster", slurm_cluster)) if v is not None}
+    if dry_run:
+        points = sweeps.expand_points(spec)
+        runner = sweeps.get_runner(spec.probe, spec.options)
+        use_ensemble = ensemble if ensemble is not None else spec.engine.get("ensemble", True)
+        tasks = sweeps.make_tasks(points, runner, ensemble=use_ensemble, max_group=max_group or 32,
+                                  workers=workers or 2)
+        click.echo(f"{len(points)} point(s) of probe '{spec.probe}' in {len(tasks)} task(s) -> {out}")
+        for task in tasks[:20]:
+            click.echo(f"  task {task.index}: {len(task.points)} point(s), first {task.points[0]}")
+        return
+    click.echo(f"sweep '{spec.name or spec.probe}': {len(spec.expand())} point(s) -> {out}")
+    summary = sweeps.run_spec(spec, out, engine=engine, workers=workers, threads=threads, address=address, cpus=cpus,
+                              gpus=gpus, ensemble=ensemble, max_group=max_group, slurm=slurm, progress=progress)
+    click.echo(repr(summary))
+    for item in summary.failed_points[:5]:
+        last = (item["error"] or "").strip().splitlines()
+        click.echo(f"  failed {item['point']}: {last[-1] if last else ''}")
+    click.echo(f"results: {out / 'results.sqlite'}  (nnprobe sweep status {out}; nnprobe report {out})")
+
+
+@command.command("status")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True))
+@click.option("--watch", is_flag=True, help="Redraw until the sweep ends (Ctrl-C to stop watching).")
+@click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between redraws.")
+@click.option("--rows", type=int, default=10, show_default=True, help="Latest rows to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status_cmd(directory, watch, interval, rows, as_json):
+    """Points done / failed / running / pending, the ETA, and the latest rows of a sweep directory."""
+    while True:
+        status = sweeps.sweep_status(directory, latest=rows)
+        if as_json:
+            click.echo(to_json(status.to_dict()))
+        else:
+            if watch:
+                click.clear()
+            click.echo("\n".join(status_lines(status, rows)))
+        if not watch or status.driver not in ("running", "unknown") or status.complete:
+            break
+        try:
+            time.sleep(interval)
+        except KeyboardInterrupt:
+            break
+
+
+@command.command("probes")
+def probes_cmd():
+    """List the probes a sweep can run."""
+    for name in sweeps.probe_names():
+        what = "a run of the experiment layer (flat settings, the CLI's defaults)" if name in experiments.PROBES \
+            else "checks an engine (sleep, fail, crash on request)"
+        click.echo(f"{name:10s} {what}")
+    click.echo(f"{'pkg.mod:fn':10s} any importable function point -> dict of metrics")
+
+
+def _base_items(items) -> dict:
     """``--base`` accepts ``a=1`` pairs, several per flag separated by commas when each part has a '='."""
     flat = []
     for item in items:

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from nnprobe.cli.common import echo_metrics, pass_opts, print_result, run_options
+import click
+
+from nnprobe.cli.common import echo_metrics, execute_command, pass_opts, print_result, run_options
 
 
-def register(main, reproduce):
-    @main.command("train")
-    @run_options("train", "runs/train")
-    @pass_opts
-    def train_cmd(opts):
-        """Train a classifier; writes config.json, metrics.jsonl, checkpoints/ and result.json into --out.
+@click.command("train")
+@run_options("train", "runs/train")
+@pass_opts
+def command(opts):
+    """Train a classifier; writes config.json, metrics.jsonl, checkpoints/ and result.json into --out.
 
-        \b
-        Examples:
-          nnprobe train                                   # MLP on the embedded digits
-          nnprobe train --data mnist:0,1 --model resnet --epochs 2 --out runs/mnist01
-          nnprobe train --data mnist:0,1,2 --model densenet --depth 16 --growth 8 --epochs 3
-        """
-        from nnprobe.cli.common import execute_command
-
-        run, result, figures = execute_command("train", opts)
-        if opts.get("format") != "json":
-            echo_metrics(result.history)
-        print_result(opts, result, figures)
+    \b
+    Examples:
+      nnprobe train                                   # MLP on the embedded digits
+      nnprobe train --data mnist:0,1 --model resnet --epochs 2 --out runs/mnist01
+      nnprobe train --data mnist:0,1,2 --model densenet --depth 16 --growth 8 --epochs 3
+    """
+    run, result, figures = execute_command("train", opts)
+    if opts.get("format") != "json":
+        echo_metrics(result.history)
+    print_result(opts, result, figures)

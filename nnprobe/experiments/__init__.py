@@ -2,16 +2,22 @@
 
 The CLI, sweeps, ``nnprobe demo`` and ``nnprobe reproduce`` are thin mappings onto :class:`Run`; each probe's
 run-level defaults live in :mod:`nnprobe.experiments.registry`, its own settings in its config dataclass.
+Names are exported lazily (:mod:`nnprobe.lazy`): :class:`DataConfig` and :class:`ModelConfig` load without torch.
 
 >>> from nnprobe.experiments import Run
 >>> result = Run.from_flat("codes", {"data": "digits", "width": 32, "epochs": 3}).execute("runs/codes")  # doctest: +SKIP
 >>> result.summary()["redundancy_ratio_train"]                                                          # doctest: +SKIP
 """
 
-from nnprobe.experiments.collect import result_records, results_frame
-from nnprobe.experiments.registry import PROBES, ProbeEntry, TrainRunResult, default_snapshots, get_probe, register
-from nnprobe.experiments.run import RESULT_FILE, Run, load_result
-from nnprobe.experiments.specs import DataConfig, ModelConfig
+from nnprobe.lazy import export_lazily
 
 __all__ = ["DataConfig", "ModelConfig", "PROBES", "ProbeEntry", "RESULT_FILE", "Run", "TrainRunResult",
-           "default_snapshots", "get_probe", "load_result", "register", "result_records", "results_frame"]
+           "default_snapshots", "get_probe", "load_result", "register", "result_records", "result_rows",
+           "results_frame"]
+export_lazily(__name__, {
+    "nnprobe.experiments.collect": ("result_records", "result_rows", "results_frame"),
+    "nnprobe.experiments.registry": ("PROBES", "ProbeEntry", "TrainRunResult", "default_snapshots", "get_probe",
+                                     "register"),
+    "nnprobe.experiments.run": ("RESULT_FILE", "Run", "load_result"),
+    "nnprobe.experiments.specs": ("DataConfig", "ModelConfig"),
+})

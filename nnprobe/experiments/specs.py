@@ -2,6 +2,9 @@
 
 :class:`~nnprobe.training.TrainConfig` is the third part; a probe's own config (``MarginConfig``,
 ``CodesConfig``, ``GradSpaceConfig``) the fourth. :class:`nnprobe.experiments.Run` puts them together.
+
+Imports no torch: the command line reads the defaults and the accepted values (:data:`NORMALIZATIONS`,
+:data:`MODEL_NAMES`) from here for ``--help``; the dataset and the model load when a run needs them.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from nnprobe.config import Config, check_choice, check_float, check_int
 from nnprobe.errors import NNProbeError
 
 NORMALIZATIONS = ("standard", "unit", "none")
+# the zoo's model names, in the order of nnprobe.models.MODELS (which holds the classes, and so needs torch)
+MODEL_NAMES = ("mlp", "cnn", "refcnn", "resnet", "resnet18", "densenet")
 _LOADED: dict = {}   # (settings, seed) -> Dataset, most recent last
 POSITIVE_MODEL_OPTIONS = ("width", "depth", "feature_dim", "fc_width", "channels", "growth")
 BOOL_MODEL_OPTIONS = ("batchnorm", "width_is_total")
@@ -97,9 +102,9 @@ class ModelConfig(Config):
     options: dict = field(default_factory=dict)
 
     def validate(self) -> None:
-        from nnprobe.models import MODELS, model_options
+        from nnprobe.models import model_options
 
-        check_choice("model", self.model, MODELS)
+        check_choice("model", self.model, MODEL_NAMES)
         self.options = {k: v for k, v in dict(self.options or {}).items() if v is not None}
         accepted = model_options(self.model)
         unknown = sorted(set(self.options) - set(accepted))
@@ -137,4 +142,4 @@ class ModelConfig(Config):
         return build_from_spec(spec, seed), spec
 
 
-__all__ = ["DataConfig", "ModelConfig"]
+__all__ = ["MODEL_NAMES", "NORMALIZATIONS", "DataConfig", "ModelConfig"]

@@ -1,4 +1,4 @@
-"""The demo's report, drawn from the result files of the runs of :func:`nnprobe.experiments.plans.demo_plan`.
+"""The demo's report, drawn from the result files of the runs of :func:`nnprobe.reproduce.plans.demo_plan`.
 
 ``nnprobe demo`` executes the plan (the three probes on the embedded digits) and then calls
 :func:`demo_report`, which reads ``<out>/<key>/result.json`` for each run and writes one page: per run its

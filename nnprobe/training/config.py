@@ -1,14 +1,21 @@
-"""Training settings, seeding and device choice."""
+"""Training settings, seeding and device choice.
+
+Imports no torch (``nnprobe train --help`` reads the defaults and choices here): :func:`resolve_device` imports
+it when called, and the seeding functions re-exported from :mod:`nnprobe.seeding` load on first use.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-
-import torch
+from typing import TYPE_CHECKING
 
 from nnprobe.errors import NNProbeError
+from nnprobe.lazy import export_lazily
 from nnprobe.training.rundir import register_later_setting
-from nnprobe.seeding import restore_rng_states, rng_states, seed_everything  # noqa: F401 -- re-exported
+
+export_lazily(__name__, {"nnprobe.seeding": ("restore_rng_states", "rng_states", "seed_everything")})
+if TYPE_CHECKING:
+    import torch
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SCHEDULES = ("constant", "cosine", "step", "epoch_step")
@@ -121,6 +128,8 @@ def early_stop_due(train_losses, patience: int | None) -> bool:
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` picks CUDA when present, else CPU; an unavailable CUDA request raises a readable error."""
+    import torch   # here, not at the top: the settings above are read without torch
+
     if isinstance(device, torch.device):
         return device
     if device == "auto":

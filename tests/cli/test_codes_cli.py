@@ -64,7 +64,7 @@ def test_codes_refuses_gelu_without_traceback(tmp_path):
 
 
 def test_reproduce_codes_writes_report(tmp_path, monkeypatch):
-    import nnprobe.experiments.plans as plans
+    import nnprobe.reproduce.plans as plans
 
     def tiny_plan(data="digits", **_):
         base = {"data": data, "samples_per_class": 30, "test_samples_per_class": 20}
@@ -88,7 +88,7 @@ def test_reproduce_codes_writes_report(tmp_path, monkeypatch):
 
 
 def test_reproduce_codes_reference_only_width_runs_that_sweep_alone(tmp_path, monkeypatch):
-    import nnprobe.experiments.plans as plans
+    import nnprobe.reproduce.plans as plans
 
     base = {**plans.CODES_REFERENCE_BASE, "data": "digits", "train_fraction": None, "epochs": 2,
             "samples_per_class": 30, "test_samples_per_class": 10}

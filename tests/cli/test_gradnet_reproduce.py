@@ -16,8 +16,8 @@ def _tiny(protocol_params):
 
 
 def test_reproduce_gradnet_both_protocols_opens_with_the_verdict_table(tmp_path, monkeypatch):
-    import nnprobe.cli.gradnet as cli_gradnet
-    import nnprobe.experiments.plans as plans
+    import nnprobe.reproduce.gradnet as reproduce_gradnet
+    import nnprobe.reproduce.plans as plans
 
     monkeypatch.setattr(plans, "gradnet_plan", _tiny(dict(model="mlp", width=12, depth=1, percent=20.0,
                                                           fit_samples=50, structure="4+4")))
@@ -25,7 +25,7 @@ def test_reproduce_gradnet_both_protocols_opens_with_the_verdict_table(tmp_path,
         model="refcnn", channels=3, weights_only=True, selection="per_example_topk", percent=15.0,
         grad_normalize="minmax_sqrt", structure="5+10+5", gradnet_optimizer="sgd", gradnet_lr=0.05,
         gradnet_batch_size=25, gradnet_weight_decay=0.0, gradnet_dropout=0.0)))
-    monkeypatch.setattr(cli_gradnet, "OPTION_VARIANTS", {"reference": {}, "5% kept": {"percent": 5.0}})
+    monkeypatch.setattr(reproduce_gradnet, "OPTION_VARIANTS", {"reference": {}, "5% kept": {"percent": 5.0}})
     res = CliRunner().invoke(main, ["reproduce", "gradnet", "--quick", "--out", str(tmp_path), "--no-progress"])
     assert res.exit_code == 0, res.output
     report = (tmp_path / "report.md").read_text()

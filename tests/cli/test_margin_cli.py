@@ -87,7 +87,7 @@ def test_margin_head_mismatch_is_a_clean_error(tmp_path):
 
 
 def test_reproduce_margin_quick_writes_report(tmp_path):
-    from nnprobe.cli.common import missing_data
+    from nnprobe.reproduce.common import missing_data
 
     out = tmp_path / "rep"
     only = ["--only", "blobs"]

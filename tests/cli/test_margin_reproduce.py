@@ -9,7 +9,7 @@ import torch
 from click.testing import CliRunner
 
 from nnprobe.cli import main
-from nnprobe.cli.margin_verdicts import distribution, midpoint_row
+from nnprobe.reproduce.margin_verdicts import distribution, midpoint_row
 
 TINY = dict(normalize="none", model="mlp", width=16, depth=1, feature_dim=2, epochs=8, batch_size=100, lr=0.05,
             schedule="constant", log_spaced=0, retrain_epochs=20, live_seed=False)
@@ -50,7 +50,7 @@ def test_midpoint_row_against_a_hand_computed_geometry():
 
 
 def test_verdict_row_of_the_three_class_run_quotes_the_bias_penalised_cosines():
-    from nnprobe.cli.margin_verdicts import verdict_rows
+    from nnprobe.reproduce.margin_verdicts import verdict_rows
     from nnprobe.probes.margin.measure import MarginProbeResult
     from nnprobe.probes.margin.probe import measure_margin
 
@@ -66,7 +66,7 @@ def test_verdict_row_of_the_three_class_run_quotes_the_bias_penalised_cosines():
 
 
 def test_reproduce_margin_opens_with_verdicts_and_reports_the_midpoint_distribution(tmp_path, monkeypatch):
-    import nnprobe.experiments.plans as plans
+    import nnprobe.reproduce.plans as plans
 
     monkeypatch.setattr(plans, "margin_plan", _plan)
     monkeypatch.setattr(plans, "margin_midpoint_plan", _midpoint_plan)
@@ -90,7 +90,7 @@ def test_reproduce_margin_opens_with_verdicts_and_reports_the_midpoint_distribut
 
     # midpoint: per-seed offsets from the result files, and their median / quartiles in the distribution table
     # (runs whose features collapsed to one point, half-gap 0, have no boundary to place and are left out)
-    from nnprobe.cli.margin_verdicts import NEAR_MIDPOINT
+    from nnprobe.reproduce.margin_verdicts import NEAR_MIDPOINT
     from nnprobe.experiments import load_result
 
     offsets, rows = {}, []

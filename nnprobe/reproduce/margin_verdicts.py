@@ -1,22 +1,24 @@
 """Verdicts of ``nnprobe reproduce margin``: the reference's findings against nnprobe's values, and the
-midpoint-offset distributions over seeds. Reads results only; runs nothing."""
+midpoint-offset distributions over seeds. Reads results only; runs nothing.
+
+The per-run verdict of the margin probe (:mod:`nnprobe.report.verdicts`) judges one run against nnprobe's own
+thresholds; this table judges the paper's findings, each against the reference's setting and value, with the
+same cosine threshold.
+"""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from nnprobe.report.verdicts import THRESHOLDS
+
 VERDICT_COLUMNS = ["finding", "reference setting", "reference value", "nnprobe value (same setting)", "verdict"]
-MIN_COSINE = 0.99          # nnprobe's target for the direction finding (the reference computes no cosine)
+MIN_COSINE = THRESHOLDS["margin"]["min_cosine"]   # nnprobe's target for the direction (the reference has no cosine)
 ACCURACY_TOLERANCE = 0.005  # a test accuracy "matches" the reference's when at most this much lower
 NEAR_MIDPOINT = 0.1         # "near the midpoint": |offset| <= this fraction of the half-distance between class means
 NOT_AVAILABLE = "not run (CIFAR-10 files are not available here)"
-
-
-def command_line(probe: str, params: dict) -> str:
-    """The ``nnprobe <probe>`` command line equivalent to a plan entry's settings."""
-    parts = [(f"--{'' if v else 'no-'}{k.replace('_', '-')}" if isinstance(v, bool) else f"--{k.replace('_', '-')} {v}")
-             for k, v in params.items() if v is not None]
-    return f"nnprobe {probe} " + " ".join(parts)
 
 
 def distribution(values) -> dict:
@@ -25,8 +27,6 @@ def distribution(values) -> dict:
     >>> d = distribution([3.0, 1.0, 2.0, 4.0, None]); d["n"], d["median"], d["q25"], d["q75"], d["min"], d["max"]
     (4, 2.5, 1.75, 3.25, 1.0, 4.0)
     """
-    import numpy as np
-
     v = np.array([float(x) for x in values if x is not None and not math.isnan(float(x))])
     if not len(v):
         return {"n": 0, "median": None, "q25": None, "q75": None, "min": None, "max": None}
@@ -41,8 +41,6 @@ def half_gap(result) -> float | None:
     >>> half_gap(load_result("runs/reproduce-margin/midpoint/cnn-seed0")[1])   # doctest: +SKIP
     5.41
     """
-    import numpy as np
-
     r = result.main
     if r.mode != "binary":
         return None
@@ -101,7 +99,8 @@ def midpoint_distributions(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _fmt_dist(d: dict, what: str = "") -> str:
+def format_distribution(d: dict, what: str = "") -> str:
+    """A distribution in one line: median, IQR, range and n (``what``: the unit after the median)."""
     if not d["n"]:
         return "not measured"
     return (f"median {d['median']:+.2f}{what} (IQR {d['q25']:+.2f} .. {d['q75']:+.2f}, min {d['min']:+.2f}, "
@@ -221,8 +220,8 @@ def _midpoint_verdicts(midpoint: list[dict], ref01: str, setting: str) -> list[d
     near = rel["n"] and rel["median"] <= NEAR_MIDPOINT
     zero = sum(r["nn_train_accuracy"] == 1.0 for r in midpoint)
     rows = [{"finding": find_joint, "reference setting": ref01, "reference value": "near the midpoint (by eye, figure)",
-             "nnprobe value (same setting)": f"offset from the midpoint {_fmt_dist(joint, ' SVM margins')}; abs(offset) "
-                                             f"/ half-distance between the class means: median {rel['median']:.3f}, "
+             "nnprobe value (same setting)": f"offset from the midpoint {format_distribution(joint, ' SVM margins')}; "
+                                             f"abs(offset) / half-distance between the class means: median {rel['median']:.3f}, "
                                              f"max {rel['max']:.3f}; {zero} of {runs} runs at zero training error, "
                                              f"{runs - len(midpoint)} whose features collapsed to one point left out "
                                              f"({setting}{archs}, one run per seed)",
@@ -236,7 +235,7 @@ def _midpoint_verdicts(midpoint: list[dict], ref01: str, setting: str) -> list[d
     rows.append({"finding": find_re, "reference setting": ref01 + "; head weights and bias reset, head trained alone",
                  "reference value": "direction kept, bias shifted (by eye, figure)",
                  "nnprobe value (same setting)": f"retrained cosine median {re_cos['median']:.4f} (min {re_cos['min']:.4f}); "
-                                                 f"retrained offset {_fmt_dist(re_off, ' SVM margins')}",
+                                                 f"retrained offset {format_distribution(re_off, ' SVM margins')}",
                  "verdict": ("holds" if kept and shifted else "does not hold")
                  + f" (criteria: median cosine >= {MIN_COSINE}; median abs(offset) larger than the joint head's)"})
     return rows

@@ -1,0 +1,88 @@
+"""``nnprobe reproduce margin | codes | gradnet``: a paper's reference experiments and a report beside its numbers.
+
+Thin: flags -> :mod:`nnprobe.reproduce` (plans, runs, the report) -> the files written. The choices of the
+flags are the plans' constants (:mod:`nnprobe.reproduce.plans`, read without torch).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from nnprobe import reproduce
+from nnprobe.cli.common import FriendlyGroup, mode_options, run_mode
+from nnprobe.reproduce.plans import CODES_PROTOCOLS, CODES_REFERENCE_SWEEPS, GRADNET_PROTOCOLS, margin_experiments
+
+
+@click.group("reproduce", cls=FriendlyGroup)
+def command():
+    """Re-run a paper's reference experiments and write a report (add --quick for a CPU-sized run)."""
+
+
+@command.command("margin")
+@click.option("--quick", is_flag=True, help="CPU-sized settings (about 11 minutes on 2 shared cores, midpoint study included).")
+@click.option("--out", type=click.Path(file_okay=False), default="runs/reproduce-margin", show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False), envvar="NNPROBE_DATA", default=None,
+              help="Directory with MNIST / CIFAR-10 files [env NNPROBE_DATA].")
+@click.option("--only", multiple=True, help=f"Run only these experiments ({', '.join(margin_experiments())}).")
+@click.option("--progress/--no-progress", default=False, show_default=True)
+@mode_options
+def margin_cmd(quick, out, data_dir, only, progress, resume, overwrite):
+    """Reference experiments of Li, Ding & Gao (2018): simulated clusters, MNIST 0/1 ResNet, CIFAR-10 0/2 and
+    MNIST 0/1/2 with ReLU features (SELU as an extra row), the retrained-head experiment and the midpoint claim
+    over seeds (--only midpoint); writes report.md and report.html, opening with the verdict table."""
+    mode = run_mode({"resume": resume, "overwrite": overwrite})
+    md, html = reproduce.reproduce_margin(Path(out), quick, data_dir, tuple(only), progress, mode)
+    click.echo(f"wrote {md} and {html}")
+
+
+@command.command("codes")
+@click.option("--quick", is_flag=True, help="CPU-sized run (minutes): subsampled sweeps, 5-epoch headline models.")
+@click.option("--out", type=click.Path(file_okay=False), default="runs/reproduce-codes", show_default=True)
+@click.option("--data", default="mnist", show_default=True, help="mnist (falls back to digits if absent) or another dataset.")
+@click.option("--data-dir", type=click.Path(file_okay=False), envvar="NNPROBE_DATA", default=None,
+              help="Directory with the dataset files [env NNPROBE_DATA].")
+@click.option("--device", default=None, help="cpu, cuda, auto [default: the probe's, auto].")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--protocol", type=click.Choice(CODES_PROTOCOLS), default=CODES_PROTOCOLS[0], show_default=True,
+              help="nnprobe: nnprobe's own settings; reference: He et al.'s (BatchNorm MLPs, Adam, early "
+                   "stopping, their three MNIST sweeps) beside their numbers.")
+@click.option("--seeds", type=int, default=None, help="Seeds per point (--protocol reference) [default: 3; quick 1].")
+@click.option("--only", multiple=True, type=click.Choice(CODES_REFERENCE_SWEEPS),
+              help="--protocol reference: run only these sweeps (repeatable; the others are reported as not "
+                   "run). E.g. --only width for the authors' width table alone.")
+@mode_options
+def codes_cmd(quick, out, data, data_dir, device, progress, protocol, seeds, only, resume, overwrite):
+    """Reproduce He et al. (2021): well-trained MLPs, factor sweeps and the activation hash phase chart
+    (--protocol reference: the authors' own protocol and figures)."""
+    mode = run_mode({"resume": resume, "overwrite": overwrite})
+    if protocol == "reference":
+        md, html = reproduce.reproduce_codes_reference(quick, Path(out), data, data_dir, device, progress, mode, seeds,
+                                                       tuple(only))
+    else:
+        if only:
+            raise click.UsageError("--only selects sweeps of --protocol reference; drop it or add "
+                                   "--protocol reference")
+        md, html = reproduce.reproduce_codes(quick, Path(out), data, data_dir, device, progress, mode)
+    click.echo(f"report: {md}\n        {html}")
+
+
+@command.command("gradnet")
+@click.option("--quick", is_flag=True, help="CPU-sized run (~15 min): subsampled MNIST and Fashion-MNIST.")
+@click.option("--out", type=click.Path(file_okay=False), default="runs/reproduce-gradnet", show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False), envvar="NNPROBE_DATA", default=None,
+              help="Directory with the dataset files [env NNPROBE_DATA].")
+@click.option("--device", default=None, help="cpu, cuda, auto [default: the probe's, auto].")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--protocol", type=click.Choice(["both", *GRADNET_PROTOCOLS]), default="both", show_default=True,
+              help="nnprobe: today's protocol (SmallCNN, variance-selected coordinates, Adam); reference: the "
+                   "GradNet reference's (refcnn, weights only, top 15% per example and layer, min-max + signed "
+                   "square root, SGD 0.01, 25 a step); both: the two side by side.")
+@mode_options
+def gradnet_cmd(quick, out, data_dir, device, progress, protocol, resume, overwrite):
+    """Reproduce the GradNet snapshot table (base vs GradNet accuracy, and two controls) on MNIST, Fashion-MNIST,
+    CIFAR-10 (when present), under nnprobe's protocol and the reference's."""
+    mode = run_mode({"resume": resume, "overwrite": overwrite})
+    md, html = reproduce.reproduce_gradnet(quick, Path(out), data_dir, device, progress, mode, protocol)
+    click.echo(f"report: {md}\n        {html}")

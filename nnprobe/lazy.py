@@ -1,0 +1,59 @@
+"""Lazy exports for nnprobe's packages, so that ``nnprobe --help`` and ``import nnprobe.training`` cost no torch.
+
+A package declares, once, which module holds each of its public names (:func:`export_lazily`); a name is
+imported on first access (PEP 562: attribute lookup falls back to the module's ``__getattr__``) and then kept
+as a plain attribute. Every ``from nnprobe.training import train`` written for an eager package keeps working;
+only the moment of the import moves.
+
+The package's module object gets a small subclass of :class:`types.ModuleType` rather than a module-level
+``__getattr__`` function because of one detail of the import system: importing a submodule binds it on its
+package under its own name, and ``nnprobe.training.evaluate`` is both a submodule and a public function. The
+subclass keeps the function under that name, as the eager ``from nnprobe.training.evaluate import evaluate``
+in ``__init__`` did.
+
+>>> import sys, nnprobe.training
+>>> nnprobe.training.TrainConfig().epochs, "nnprobe.training.trainer" in sys.modules   # doctest: +SKIP
+(10, False)
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+
+
+class LazyModule(types.ModuleType):
+    """A module whose public names (``_lazy_names``: name -> module) load on first access."""
+
+    def __getattr__(self, name: str):
+        source = self.__dict__.get("_lazy_names", {}).get(name)
+        if source is None:
+            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(source), name)
+        self.__dict__[name] = value
+        return value
+
+    def __setattr__(self, name: str, value) -> None:
+        # the import system binds each submodule on its package; a public name of the same spelling wins
+        lazy = self.__dict__.get("_lazy_names", {})
+        if isinstance(value, types.ModuleType) and name in lazy and value.__name__ == f"{self.__name__}.{name}":
+            return
+        super().__setattr__(name, value)
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self.__dict__.get("_lazy_names", {})))
+
+
+def export_lazily(module_name: str, exports: dict[str, tuple[str, ...]]) -> None:
+    """Make module ``module_name`` export each name of ``exports`` (module path -> names) on first access.
+
+    >>> export_lazily(__name__, {"nnprobe.errors": ("NNProbeError",)})   # doctest: +SKIP
+    """
+    module = sys.modules[module_name]
+    names = {name: source for source, group in exports.items() for name in group}
+    module.__class__ = LazyModule
+    module.__dict__["_lazy_names"] = names
+
+
+__all__ = ["LazyModule", "export_lazily"]

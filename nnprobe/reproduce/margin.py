@@ -1,0 +1,159 @@
+"""``nnprobe reproduce margin``: the reference experiments of Li, Ding & Gao, "On the decision boundary of deep
+neural networks" (arXiv 1808.05385), and the midpoint claim over seeds, in one report that opens with the
+verdict table (:mod:`nnprobe.reproduce.margin_verdicts`).
+
+Each plan entry (:func:`nnprobe.reproduce.plans.margin_plan`) is one :class:`~nnprobe.experiments.Run` in its own
+directory; the report and the figures are drawn from the result files.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from nnprobe import experiments, report
+from nnprobe.probes.margin.measure import TABLE_COLUMNS
+from nnprobe.reproduce import plans
+from nnprobe.reproduce.common import command_line, missing_data, text_table
+from nnprobe.reproduce.margin_verdicts import (ACCURACY_TOLERANCE, MIDPOINT_LABELS, MIN_COSINE, NEAR_MIDPOINT,
+                                               VERDICT_COLUMNS, format_distribution, midpoint_distributions,
+                                               midpoint_row, verdict_rows)
+
+PAPER = 'Li, Ding & Gao, "On the decision boundary of deep neural networks" (arXiv 1808.05385)'
+
+
+def margin_table_lines(rows: list[dict]) -> list[str]:
+    """Margin table rows as text, with the columns that have values.
+
+    >>> margin_table_lines([{"data": "digits", "cosine_to_svm": 0.999}])   # doctest: +SKIP
+    """
+    cols = [c for c in TABLE_COLUMNS if c != "cosine_per_class" and any(r.get(c) is not None for r in rows)]
+    return text_table(rows, cols, right=True, missing=None)
+
+
+def _execute(entry: dict, out: Path, data_dir, mode: str, progress: bool, echo, draw: bool = True):
+    """Run one plan entry into ``out / entry["key"]``: ``(run, result, figures, seconds)``, or the reason it cannot run
+    (``draw``: draw its figures)."""
+    missing = missing_data(entry["needs"], data_dir) if entry.get("needs") else None
+    if missing:
+        echo(f"[{entry['key']}] not run: {missing}")
+        return f"not run: {missing}"
+    t0 = time.perf_counter()
+    sub = out / entry["key"]
+    plans.plan_run(entry, data_dir=data_dir).execute(sub, mode=mode, progress=progress)
+    run, result = experiments.load_result(sub)
+    figures = report.draw_run(sub, title=entry["key"]) if draw else {}
+    seconds = json.loads((sub / "result.json").read_text(encoding="utf-8")).get("seconds")   # the run's own wall time
+    echo(f"[{entry['key']}] done in {time.perf_counter() - t0:.0f} s")
+    return run, result, figures, time.perf_counter() - t0 if seconds is None else float(seconds)
+
+
+def _experiment_section(doc, entry: dict, got) -> list[dict]:
+    doc.heading(entry["title"])
+    if isinstance(got, str):
+        doc.text(f"{got[0].upper()}{got[1:]}. Put the files under `--data-dir` or `$NNPROBE_DATA` to run it.")
+        return []
+    run, result, figures, seconds = got
+    doc.text(f"`{command_line('margin', entry['params'])}` (seed used: {result.seed}; {seconds:.0f} s wall on this "
+             "machine when it ran).")
+    if entry.get("note"):
+        doc.text(entry["note"])
+    if result.warnings:
+        doc.text("Warnings: " + "; ".join(result.warnings))
+    rows = result.table_rows(entry["key"])
+    doc.table(rows, columns=[c for c in TABLE_COLUMNS if any(r.get(c) is not None for r in rows)])
+    for key, path in figures.items():
+        doc.figure(path, report.CAPTIONS.get(key.split("_")[0], ""))
+    return rows
+
+
+def _midpoint_section(doc, entries: list[dict], runs: list, rows: list[dict]) -> None:
+    doc.heading("The midpoint claim over seeds: MNIST 0 vs 1, 2-D ReLU feature layer")
+    if not entries:
+        return
+    missing = [g for g in runs if isinstance(g, str)]
+    if missing:
+        doc.text(f"Not run: {missing[0]}.")
+        return
+    seconds = sum(g[3] for g in runs)
+    per_arch = {}
+    for e in entries:
+        per_arch.setdefault(e["group"], e)
+    doc.text("The reference reads off its MNIST 0 vs 1 figure that the jointly trained boundary sits near the "
+             "midpoint of the two class clusters in the 2-D feature space, and that a head re-initialised and "
+             "retrained alone keeps the direction but moves the boundary toward one cluster. Each run below "
+             "trains one model and retrains its head; the offsets are signed distances from the midpoint of the "
+             "two class means to each boundary, along that boundary's normal, in units of the SVM margin "
+             "(positive: toward class 1); `abs(offset) / half-distance` divides by half the distance between the "
+             "class means (0: at the midpoint, 1: at a class mean). Runs that did not reach zero training error "
+             "or lost a feature unit are kept (see the columns); a run whose feature units all died (every input "
+             "mapped to one point) has no boundary to place and is left out of the distributions. "
+             f"{len(runs)} runs, {seconds:.0f} s in all.")
+    for arch, e in per_arch.items():
+        params = {k: v for k, v in e["params"].items() if k != "seed"}
+        doc.text(f"{arch}: `{command_line('margin', params)} --seed S` for S in "
+                 f"{', '.join(str(x['params']['seed']) for x in entries if x['group'] == arch)} "
+                 "(each run takes the first seed from S whose untrained feature units are all alive: the seed used "
+                 "is in the table)." + (f" {e['note']}" if e.get("note") else ""))
+    cols = ["architecture", "seed", "nn_train_accuracy", "nn_test_accuracy", "dead_feature_dims", "cosine_to_svm",
+            "svm_margin", "half_gap", "nn_offset_from_midpoint", "relative_offset", "svm_offset_from_midpoint",
+            "retrained/cosine_to_svm", "retrained/nn_offset_from_midpoint"]
+    doc.table(rows, cols, labels=MIDPOINT_LABELS)
+    doc.text("Distribution over seeds:")
+    doc.table(midpoint_distributions(rows), ["architecture", "quantity", "n", "median", "q25", "q75", "min", "max"],
+              labels=MIDPOINT_LABELS)
+
+
+def reproduce_margin(out: Path, quick: bool, data_dir=None, only: tuple[str, ...] = (), progress: bool = False,
+                     mode: str = "new", echo=click.echo) -> tuple[Path, Path]:
+    """Run the reference experiments (and the midpoint study over seeds, key ``midpoint``) and write one Markdown +
+    HTML report into ``out``, opening with the verdict table; ``echo`` prints progress and the measured tables.
+
+    >>> md, html = reproduce_margin(Path("runs/reproduce-margin"), quick=True, only=("blobs",))   # doctest: +SKIP
+    """
+    start = time.perf_counter()
+    plan = [e for e in plans.margin_plan(quick) if not only or e["key"] in only]
+    done = {e["key"]: _execute(e, out, data_dir, mode, progress, echo) for e in plan}
+    mid_entries = plans.margin_midpoint_plan(quick) if not only or plans.MIDPOINT in only else []
+    mid_runs = [_execute(e, out / plans.MIDPOINT, data_dir, mode, progress, echo, draw=False) for e in mid_entries]
+    mid_rows = [midpoint_row(e, g[1]) for e, g in zip(mid_entries, mid_runs) if not isinstance(g, str)]
+
+    doc = report.Report("Max-margin probe: the last layer vs the max-margin SVM")
+    doc.text(f"Reproduces the experiments of {PAPER} with nnprobe's measurements "
+             f"({'--quick: CPU-sized settings' if quick else 'full settings'}). Measured numbers, not copied ones. "
+             "Cosines compare NN weight vectors (binary: `w_1 - w_0`; multi-class: centred rows) with the SVM's; "
+             "offsets are signed distances in units of the SVM margin (positive: towards the positive class), "
+             "measured at the midpoint of the class means.")
+    doc.heading("Verdicts")
+    doc.text("Reference values from the design note (`margin.md`), read from the reference notebooks' saved outputs "
+             "and README (exact numbers, not read from figures). The reference compares NN and SVM only by eye on "
+             f"plots: for the direction, nnprobe's target is a cosine >= {MIN_COSINE} (per class for 3 classes, "
+             "with zero training error); for the midpoint, abs(offset) <= "
+             f"{NEAR_MIDPOINT} of the half-distance between the class means. A test accuracy holds when it is at "
+             f"most {ACCURACY_TOLERANCE} below the reference's. The nnprobe value names its own setting where it "
+             "differs from the reference's.")
+    doc.table(verdict_rows({k: v if isinstance(v, str) else (next(e for e in plan if e["key"] == k), v[1])
+                            for k, v in done.items()}, mid_rows, quick), VERDICT_COLUMNS)
+    all_rows = []
+    for entry in plan:
+        all_rows += _experiment_section(doc, entry, done[entry["key"]])
+    if mid_entries:
+        _midpoint_section(doc, mid_entries, mid_runs, mid_rows)
+    if all_rows:
+        doc.heading("All measurements")
+        doc.table(all_rows, columns=[c for c in TABLE_COLUMNS if any(r.get(c) is not None for r in all_rows)])
+    doc.text(f"Total time {time.perf_counter() - start:.0f} s.")
+    md, html = doc.write(out)
+    if all_rows:
+        for line in margin_table_lines(all_rows):
+            echo(line)
+    for d in midpoint_distributions(mid_rows) if mid_rows else []:
+        if d["n"]:
+            echo(f"[midpoint] {d['architecture']:>8} {d['quantity']}: {format_distribution(d)}")
+    return md, html
+
+
+__all__ = ["PAPER", "reproduce_margin", "margin_table_lines"]

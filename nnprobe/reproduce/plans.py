@@ -1,0 +1,337 @@
+"""Plans as data: the runs behind ``nnprobe demo`` and ``nnprobe reproduce`` (the papers' experiments).
+
+A plan entry is ``{"key", "title", "probe", "params", ...}``: ``params`` are the flat settings of one
+:class:`~nnprobe.experiments.Run` (anything not given takes the probe's default), the other keys describe
+it in the report (``needs``: the dataset whose files must be present; ``note``: a sentence about the setting,
+not about its outcome).
+
+>>> [e["key"] for e in margin_plan(quick=True)]
+['blobs', 'blobs3', 'mnist01', 'cifar02', 'mnist012', 'mnist012_selu']
+>>> runs = [plan_run(e) for e in demo_plan()]; [r.probe for r in runs]
+['margin', 'margin', 'codes', 'gradnet']
+
+Imports no torch (``nnprobe reproduce --help`` reads the protocol and sweep names here); :func:`plan_run`
+reaches :class:`~nnprobe.experiments.Run` through the lazy ``nnprobe.experiments``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from nnprobe import experiments
+from nnprobe.errors import NNProbeError
+
+MIDPOINT = "midpoint"   # the key of the margin midpoint study (margin_midpoint_plan) among the experiments
+GRADNET_PROTOCOLS = ("nnprobe", "reference")   # gradnet_plan, gradnet_reference_plan
+CODES_PROTOCOLS = ("nnprobe", "reference")     # the sweeps and phase chart; He et al.'s own (codes_reference_plan)
+CODES_REFERENCE_SWEEPS = ("width", "epochs", "samples", "nnprobe_width")   # codes_reference_plan + nnprobe's widths
+
+
+def plan_run(entry: dict, **overrides):
+    """The :class:`~nnprobe.experiments.Run` of a plan entry (``overrides``: flat settings such as ``data_dir``)."""
+    return experiments.Run.from_flat(entry["probe"], {**entry["params"], **{k: v for k, v in overrides.items() if v is not None}})
+
+
+MNIST012_QUICK_EPOCHS = 20   # the ReLU row of MNIST 0/1/2, quick: measured over 5 seeds in docs/margin.md
+MNIST012_QUICK_BATCH = 8
+
+
+def margin_plan(quick: bool) -> list[dict]:
+    """The reference experiments of the max-margin paper (design note, "Reference experiments"), CPU-sized with
+    ``quick``."""
+    q = quick
+    return [
+        {"key": "blobs", "title": "Simulated 2-D blobs, MLP 2-200-2-2", "probe": "margin",
+         "params": dict(data="synthetic:blobs", normalize="none", model="mlp", width=200 if q else 2000, depth=1,
+                        feature_dim=2, epochs=100 if q else 400, batch_size=512, optimizer="momentum", lr=0.05,
+                        schedule="constant", log_spaced=10, retrain_epochs=1000)},
+        {"key": "blobs3", "title": "Simulated 3-class blobs, MLP 2-200-2-3", "probe": "margin",
+         "params": dict(data="synthetic:blobs3", model="mlp", width=200 if q else 2000, depth=1, feature_dim=2,
+                        epochs=300 if q else 1000, batch_size=512, optimizer="adam", lr=1e-3, schedule="constant",
+                        log_spaced=10, multi_class="both", retrain_epochs=0)},
+        {"key": "mnist01", "title": "MNIST 0 vs 1, ResNet -> FC 200 -> FC 2 ReLU -> linear", "probe": "margin",
+         "needs": "mnist:0,1",
+         "params": dict(data="mnist:0,1", model="resnet", depth=8, width=16 if q else 32, fc_width=200, feature_dim=2,
+                        epochs=6 if q else 15, batch_size=128, optimizer="adam", lr=1e-3, schedule="cosine",
+                        log_spaced=4 if q else 8, retrain_epochs=1000)},
+        {"key": "cifar02", "title": "CIFAR-10 airplane vs bird, DenseNet -> FC 2 ReLU -> linear", "probe": "margin",
+         "needs": "cifar10:0,2",
+         "params": dict(data="cifar10:0,2", model="densenet", depth=10 if q else 40, growth=8 if q else 12,
+                        fc_width=200, feature_dim=2, samples_per_class=1000 if q else None, epochs=4 if q else 60,
+                        batch_size=128, optimizer="adam", lr=1e-3, schedule="cosine", log_spaced=6,
+                        retrain_epochs=1000)},
+        {"key": "mnist012", "title": "MNIST 0, 1, 2, " + ("CNN (2 conv) -> FC 64" if q else "DenseNet-40")
+                                     + " -> FC 2 ReLU -> linear", "probe": "margin", "needs": "mnist:0,1,2",
+         "note": ("ReLU at the 2-unit feature layer, as in the reference; momentum SGD (the reference's optimizer) at a "
+                  "constant rate; compared with the multi-class max-margin (Crammer-Singer) SVM, the problem of the "
+                  "claim (one-vs-rest has no separable 'middle class vs rest' problem when three classes lie on three "
+                  "rays of the positive quadrant). "
+                  + (f"A two-conv CNN -> FC 64 (no global pooling: with it the 2-unit layer is on or off for every "
+                     f"input at initialisation and classes collapse onto one ray), batch {MNIST012_QUICK_BATCH}: the "
+                     f"head converges in direction logarithmically in lr x steps, and its bias, an input of 1 next to "
+                     f"features of size 40-70, converges slowest; {MNIST012_QUICK_EPOCHS} epochs of batch 8 give 4x "
+                     f"the steps of batch 32."
+                     if q else "The reference's DenseNet-40 (growth 12) with no FC 200 layer, its optimizer and "
+                               "batch size; needs a GPU.")),
+         "params": dict(data="mnist:0,1,2", model="cnn" if q else "densenet", depth=None if q else 40,
+                        channels=8 if q else None, width=64 if q else None, growth=None if q else 12,
+                        feature_dim=2, activation="relu", samples_per_class=800 if q else None,
+                        epochs=MNIST012_QUICK_EPOCHS if q else 1000, batch_size=MNIST012_QUICK_BATCH if q else 1024,
+                        optimizer="momentum", lr=0.01 if q else 1e-3, schedule="constant", seed=0,
+                        log_spaced=6, multi_class="crammer_singer", retrain_epochs=100, bias_penalised=True)},
+        {"key": "mnist012_selu", "title": "MNIST 0, 1, 2, " + ("ResNet-8" if q else "DenseNet-40")
+                                          + " -> FC 200 -> FC 2 SELU -> linear (extra row)", "probe": "margin",
+         "needs": "mnist:0,1,2",
+         "note": "SELU at the 2-unit feature layer (one of the reference's activations; the reference's MNIST 0/1/2 "
+                 "run used ReLU, the row above).",
+         "params": dict(data="mnist:0,1,2", model="resnet" if q else "densenet", depth=8 if q else 40,
+                        width=16 if q else None, growth=None if q else 12, fc_width=200, feature_dim=2,
+                        activation="selu", samples_per_class=800 if q else None, epochs=6 if q else 40,
+                        batch_size=64 if q else 128, optimizer="adam", lr=1e-3, schedule="cosine", log_spaced=6,
+                        multi_class="both", retrain_epochs=100)},
+    ]
+
+
+# what the demo page says under each probe's verdict
+DEMO_TEXT = {
+    "margin": "Does the last linear layer point where the max-margin linear SVM on the penultimate features points? "
+              "The SVM is the hard-margin multi-class (Crammer-Singer) SVM with free intercepts, the max-margin problem "
+              "that gradient descent on cross-entropy approaches; cosines are per class and averaged. The approach "
+              "is logarithmic in the number of steps: the curve rises steadily rather than jumping.",
+    "codes": "The on/off pattern of all ReLUs is the input's code. Redundancy ratio: (n - distinct codes) / n.",
+    "gradnet": "A base MLP is trained on half of the training set; at each snapshot a block-structured GradNet is "
+               "trained on per-sample gradients of the other half and tested by summing its outputs over all "
+               "candidate labels.",
+}
+
+
+def demo_plan(data: str = "digits", epochs: int = 40, seed: int = 0, device: str = "auto") -> list[dict]:
+    """``nnprobe demo``: the three probes on one dataset (the embedded digits by default)."""
+    common = dict(data=data, seed=seed, device=device, batch_size=64, lr=0.05, schedule="constant")
+    mlp = dict(model="mlp", width=128, depth=2)
+    pair = f"{data.split(':')[0]}:0,1"
+    return [
+        {"key": "margin", "title": "1. Max-margin probe (Li, Ding & Gao)", "probe": "margin", "text": DEMO_TEXT["margin"],
+         "params": dict(common, **mlp, epochs=epochs, log_spaced=6, multi_class="crammer_singer", retrain_epochs=300)},
+        {"key": "margin_2d", "title": "A 2-D penultimate layer on two classes", "probe": "margin",
+         "columns": ["experiment", "cosine_to_svm", "test_agreement", "svm_margin", "nn_offset_from_svm",
+                     "nn_offset_from_midpoint", "grid_disagreement"],
+         "note": "Leaky ReLU activations: with ReLU, one of the two feature units of this easy pair tends to die "
+                 "during training and the 2-D picture collapses onto one axis.",
+         "params": dict(common, data=pair, model="mlp", width=64, depth=1, feature_dim=2, activation="leaky_relu",
+                        epochs=4 * epochs, log_spaced=None, retrain_epochs=0)},
+        {"key": "codes", "title": "2. Activation codes (He, Lei, Ji & Tao)", "probe": "codes", "text": DEMO_TEXT["codes"],
+         "note": "Same model settings and seed as the max-margin run, so the same trained MLP.",
+         "params": dict(common, **mlp, epochs=epochs)},
+        {"key": "gradnet", "title": "3. Gradient space: GradNet vs the base network", "probe": "gradnet",
+         "text": DEMO_TEXT["gradnet"],
+         "params": dict(common, model="mlp", width=64, depth=2, lr=0.01, schedule="cosine",
+                        epochs=max(4, epochs // 4), snapshot_epochs=f"1,3,{max(4, epochs // 4)}", percent=20.0,
+                        structure="10+10+10", gradnet_epochs=30, gradnet_weight_decay=0.0, gradnet_dropout=0.0)},
+    ]
+
+
+def gradnet_plan(quick: bool) -> list[dict]:
+    """``nnprobe reproduce gradnet``: one snapshot study per dataset (``quick``: subsampled, ~15 CPU minutes)."""
+    if quick:
+        params = dict(samples_per_class=2000, test_samples_per_class=500, epochs=8, snapshot_epochs="1,2,4,8",
+                      channels=8, width=64, percent=2.0, fit_samples=1000, structure="5+25+25+10", gradnet_epochs=15)
+    else:
+        params = dict(epochs=20, snapshot_epochs="1,2,5,10,20", channels=32, width=128, percent=1.0, fit_samples=2000,
+                      structure="5+25+100+10", gradnet_epochs=30)
+    common = dict(model="cnn", batch_size=64, optimizer="momentum", lr=0.01, schedule="constant", seed=0, **params)
+    names = ["mnist", "fashion-mnist"] + ([] if quick else ["cifar10"])
+    return [{"key": name, "title": name, "probe": "gradnet", "params": dict(common, data=name)} for name in names]
+
+
+# ---- activation codes: the factor sweeps and the phase chart ---------------------------------------------------
+CODES_SWEEP_BASE = {"data": "mnist", "model": "mlp", "width": 100, "depth": 1, "epochs": 20, "samples_per_class": 100,
+                    "test_samples_per_class": 100, "lr": 0.05, "batch_size": 64, "schedule": "constant"}
+FACTORS = ("width", "depth", "epochs", "samples_per_class", "weight_decay", "dropout", "label_noise")
+
+
+def codes_point(**params) -> dict:
+    """A flat ``codes`` run: the sweep base (one hidden layer of 100, 20 epochs at a constant rate, 100 examples
+    per class) overridden by ``params``.
+
+    >>> codes_point(width=10)["width"], codes_point(width=10)["depth"]
+    (10, 1)
+    """
+    return {**CODES_SWEEP_BASE, **params}
+
+
+def phase_grid(widths, epochs, samples_per_class, **base) -> list[dict]:
+    """Every (width, epochs, samples_per_class) combination: the points of the phase chart.
+
+    >>> len(phase_grid([5, 10], [1, 10], [50]))
+    4
+    """
+    return [codes_point(**{**base, "width": w, "epochs": e, "samples_per_class": n})
+            for w, e, n in itertools.product(widths, epochs, samples_per_class)]
+
+
+def factor_line(factor: str, values, **base) -> list[dict]:
+    """One factor varied around a base point, the others held.
+
+    >>> [p["label_noise"] for p in factor_line("label_noise", [0.0, 0.5])]
+    [0.0, 0.5]
+    """
+    if factor not in FACTORS:
+        raise NNProbeError(f"unknown factor '{factor}'", f"use one of: {', '.join(FACTORS)}")
+    return [codes_point(**{**base, factor: v}) for v in values]
+
+
+def codes_quick_plan(data: str = "mnist", *, samples=(20, 200, 2000)) -> dict[str, list[dict]]:
+    """The CPU-sized plan of ``nnprobe reproduce codes --quick``: ``{"phase": [...], "<factor>": [...]}``."""
+    base = {"data": data}
+    return {
+        "phase": phase_grid([4, 8, 16, 32, 64, 128, 256], [1, 3, 10, 30], list(samples), **base),
+        "width": factor_line("width", [2, 4, 8, 16, 32, 64, 128, 256], **base),
+        "depth": factor_line("depth", [1, 2, 3, 4], width=64, **base),
+        "epochs": factor_line("epochs", [1, 2, 3, 5, 10, 20, 40], width=32, **base),
+        "samples_per_class": factor_line("samples_per_class", [10, 20, 50, 100, 200, 500, 1000], width=64, **base),
+        "weight_decay": factor_line("weight_decay", [0.0, 1e-4, 1e-3, 1e-2, 3e-2], width=64, **base),
+        "dropout": factor_line("dropout", [0.0, 0.2, 0.5], width=64, **base),
+        "label_noise": factor_line("label_noise", [0.0, 0.2, 0.4, 0.6, 0.8], width=32, **base),
+    }
+
+
+def codes_full_plan(data: str = "mnist") -> dict[str, list[dict]]:
+    """A larger plan for a longer run (same shape as :func:`codes_quick_plan`)."""
+    base = {"data": data, "test_samples_per_class": 500}
+    return {
+        "phase": phase_grid([2, 4, 8, 16, 32, 64, 128, 256], [1, 2, 5, 10, 20, 50], [20, 100, 500, 2000], **base),
+        "width": factor_line("width", [2, 4, 8, 16, 32, 64, 128, 256, 512], samples_per_class=500, **base),
+        "depth": factor_line("depth", [1, 2, 3, 4, 5], width=64, samples_per_class=500, **base),
+        "epochs": factor_line("epochs", [1, 2, 5, 10, 20, 50, 100], width=64, samples_per_class=500, **base),
+        "samples_per_class": factor_line("samples_per_class", [10, 50, 100, 500, 1000, 2000], width=64, **base),
+        "weight_decay": factor_line("weight_decay", [0.0, 1e-4, 1e-3, 1e-2], width=64, samples_per_class=500, **base),
+        "dropout": factor_line("dropout", [0.0, 0.2, 0.5], width=64, samples_per_class=500, **base),
+        "label_noise": factor_line("label_noise", [0.0, 0.2, 0.4, 0.6, 0.8], width=64, samples_per_class=500, **base),
+    }
+
+
+def gradnet_reference_plan(quick: bool) -> list[dict]:
+    """``nnprobe reproduce gradnet --protocol reference``: the GradNet reference's protocol (design note
+    ``gradnet.md``) on MNIST and Fashion-MNIST (and CIFAR-10 in the full run, when present).
+
+    Base: the reference's two-conv CNN (``refcnn``; 32 maps with ``quick``, 64 otherwise), SGD lr 0.05, weight
+    decay 5e-4, batch 64, the rate halved every quarter of the run (the reference: every 25 of 100 epochs), random
+    crops of the images padded by 2 (4 on CIFAR-10), with horizontal flips on Fashion-MNIST and CIFAR-10 (a
+    mirrored garment is the same garment; a mirrored digit is not). Gradients of the loss with the base's weight
+    decay (``grad_weight_decay`` 5e-4) w.r.t. the layer weights only; per example and per layer the top 15 % by
+    magnitude kept; min-max + signed square root; a new random label per training image every GradNet epoch;
+    GradNet ``5+100+25``, N(0, 0.02), SGD lr 0.01, 25 images a step (the reference trains 200 epochs; here 20
+    with ``quick`` and in the full run).
+
+    >>> [(e["params"]["model"], e["params"]["augment"]) for e in gradnet_reference_plan(quick=True)]
+    [('refcnn', 'crop'), ('refcnn', 'crop+flip')]
+    """
+    if quick:
+        params = dict(samples_per_class=300, test_samples_per_class=100, epochs=4, snapshot_epochs="1,4", channels=32,
+                      lr_step_epochs=1, gradnet_epochs=20)
+    else:
+        params = dict(epochs=20, snapshot_epochs="1,2,5,10,20", channels=64, lr_step_epochs=5, gradnet_epochs=20)
+    common = dict(model="refcnn", batch_size=64, optimizer="sgd", lr=0.05, weight_decay=5e-4, schedule="epoch_step",
+                  lr_step_factor=0.5, seed=0, weights_only=True, selection="per_example_topk", percent=15.0,
+                  grad_normalize="minmax_sqrt", grad_weight_decay=5e-4, labels_per_sample=1, label_draw="per_epoch",
+                  target="random", structure="5+100+25", window=1, gradnet_optimizer="sgd", gradnet_lr=0.01,
+                  gradnet_batch_size=25, gradnet_weight_decay=0.0, gradnet_dropout=0.0, gradnet_init_std=0.02,
+                  **params)
+    augment = {"mnist": "crop", "fashion-mnist": "crop+flip", "cifar10": "crop:4+flip"}
+    names = ["mnist", "fashion-mnist"] + ([] if quick else ["cifar10"])
+    return [{"key": f"{name}-reference", "title": f"{name}, reference protocol", "probe": "gradnet",
+             "params": dict(common, data=name, augment=augment[name])} for name in names]
+
+
+
+# ---- activation codes: He et al.'s own protocol (design note codes.md, "The reference protocol") ------------------
+CODES_REFERENCE_WIDTHS = (3, 7, 10, 15, 20, 23, 27, 30, 33, 37, 40, 43, 47, 50, 53, 57, 60, 65, 70, 75, 80, 90, 100)
+CODES_REFERENCE_EPOCHS = (0, 1, 3, 6, 10, 20, 30, 40, 60, 80, 100, 120, 140, 160, 180, 200)
+CODES_REFERENCE_SAMPLES = (10, 30, 60, 100, 300, 600, 1000, 2000, 3000, 6000, 10000, 20000, 30000, 40000)
+# The authors' MLP and training (run_layer_width_train_mlp.py): Dense -> BatchNorm -> ReLU, Glorot init, inputs in
+# [0, 1], Adam 1e-2 x0.1 every 20 epochs, batch 64, <= 200 epochs with early stopping on the training loss
+# (patience 10), Keras l2(1e-6) on the kernels (gradient 2e-6 w: PyTorch weight_decay 2e-6); train = the first
+# 80% of the training set. Codes: units constant over train+test dropped, one K-Means (10 restarts) with the
+# majority mapping, 9-NN Hamming, one-vs-one logistic regression, all fitted on every training code.
+CODES_REFERENCE_BASE = {
+    "data": "mnist", "train_fraction": 0.8, "normalize": "unit", "model": "mlp", "depth": 1, "batchnorm": True,
+    "width_is_total": True, "init": "glorot", "optimizer": "adam", "lr": 1e-2, "weight_decay": 2e-6,
+    "schedule": "epoch_step", "lr_step_epochs": 20, "batch_size": 64, "epochs": 200, "early_stop_patience": 10,
+    "logistic": "ovo", "drop_constant_units": True, "max_fit_samples": None, "kmeans_seeds": 1, "k": 9,
+}
+
+
+def codes_reference_plan(quick: bool, seeds: int | None = None, data: str = "mnist") -> dict[str, list[dict]]:
+    """He et al.'s three MNIST sweeps in their protocol: ``{"width": [...], "epochs": [...], "samples": [...]}``,
+    flat ``codes`` points with their seed, ordered seed-major (runs of one seed train as one ensemble).
+
+    Full: every width of the authors' list; training time for widths 40/50/60 at their checkpoints (no early
+    stopping there, as in their script); sample size 10 ... 40000 (first n rows, tiled so an epoch has ~48k
+    examples); ``seeds`` 3 by default. ``quick`` (CPU minutes): the widths of the reference table, a
+    compressed schedule (30 epochs, x0.1 every 10), checkpoints up to epoch 10, four sample sizes, 1 seed.
+
+    >>> plan = codes_reference_plan(quick=True)
+    >>> [p["width"] for p in plan["width"]], plan["width"][0]["lr_step_epochs"]
+    ([3, 10, 20, 40, 60, 100], 10)
+    """
+    base = {**CODES_REFERENCE_BASE, "data": data}
+    seed_list = list(range(seeds if seeds is not None else (1 if quick else 3)))
+    if quick:
+        base.update(epochs=30, lr_step_epochs=10)
+        widths, checkpoints, samples = (3, 10, 20, 40, 60, 100), (0, 1, 2, 3, 6, 10), (10, 100, 1000, 10000)
+    else:
+        widths, checkpoints, samples = CODES_REFERENCE_WIDTHS, CODES_REFERENCE_EPOCHS, CODES_REFERENCE_SAMPLES
+    time_base = {**base, "early_stop_patience": None}
+    return {
+        "width": [{**base, "width": w, "seed": s} for s in seed_list for w in widths],
+        "epochs": [{**time_base, "width": w, "epochs": e, "seed": s}
+                   for s in seed_list for w in (40, 50, 60) for e in checkpoints],
+        "samples": [{**base, "width": w, "train_first": n, "epoch_examples": 48000, "seed": s}
+                    for n in samples for s in seed_list for w in (40, 50, 60)],
+    }
+
+
+
+# ---- max-margin: the midpoint claim over seeds (issue 11, section 4) ------------------------------------------
+MIDPOINT_SEEDS = (0, 100, 200, 300, 400)
+
+
+def margin_midpoint_plan(quick: bool, seeds=MIDPOINT_SEEDS) -> list[dict]:
+    """``nnprobe reproduce margin --only midpoint``: MNIST 0 vs 1 with a 2-D ReLU feature layer, two architectures
+    (ResNet-8 -> FC 200 -> FC 2, and a two-conv CNN -> FC 128 -> FC 2), one run per seed, each with the head
+    re-initialised and retrained alone. Entries carry ``group`` (the architecture); each run starts from its seed
+    and takes the first whose untrained feature units are all alive (seeds 100 apart stay distinct).
+
+    >>> plan = margin_midpoint_plan(quick=True); len(plan), sorted({e["group"] for e in plan})
+    (10, ['cnn', 'resnet'])
+    """
+    common = dict(data="mnist:0,1", feature_dim=2, activation="relu", samples_per_class=1000 if quick else None,
+                  epochs=12 if quick else 40, batch_size=32, optimizer="momentum", lr=0.01, schedule="constant",
+                  log_spaced=0, retrain_epochs=1000)
+    archs = {"resnet": ("ResNet-8 -> FC 200 -> FC 2 ReLU -> linear",
+                        dict(model="resnet", depth=8, width=8 if quick else 16, fc_width=200)),
+             "cnn": ("CNN (2 conv) -> FC 128 -> FC 2 ReLU -> linear", dict(model="cnn", channels=8 if quick else 32,
+                                                                           width=128))}
+    note = ("Momentum SGD (0.01, 0.9; the reference's optimizer) at a constant rate, so that the head's bias trains "
+            "with the features (with Adam at 1e-3 it moves by at most ~1e-3 per step); the head retrained alone for "
+            "1000 epochs from a fresh initialisation of its weights and bias.")
+    return [{"key": f"{arch}-seed{seed}", "group": arch, "title": f"MNIST 0 vs 1, {title}, seed {seed}",
+             "probe": "margin", "needs": "mnist:0,1", "note": note, "params": dict(common, **opts, seed=seed)}
+            for arch, (title, opts) in archs.items() for seed in seeds]
+
+
+
+def margin_experiments() -> list[str]:
+    """The keys ``nnprobe reproduce margin --only`` selects: the reference experiments, then the midpoint study.
+
+    >>> margin_experiments()[-2:]
+    ['mnist012_selu', 'midpoint']
+    """
+    return [e["key"] for e in margin_plan(quick=True)] + [MIDPOINT]
+
+
+__all__ = ["CODES_PROTOCOLS", "CODES_REFERENCE_BASE", "CODES_REFERENCE_SWEEPS", "CODES_SWEEP_BASE", "FACTORS",
+           "GRADNET_PROTOCOLS", "MIDPOINT", "MIDPOINT_SEEDS", "codes_full_plan", "codes_point", "codes_quick_plan",
+           "codes_reference_plan", "demo_plan", "factor_line", "gradnet_plan", "gradnet_reference_plan",
+           "margin_experiments", "margin_midpoint_plan", "margin_plan", "phase_grid", "plan_run"]
