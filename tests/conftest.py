@@ -59,3 +59,20 @@ def interrupt_after():
                 raise KeyboardInterrupt
 
     return InterruptAfter
+
+
+@pytest.fixture
+def flags_of_0_2():
+    """``flags_of_0_2(probe)``: the flags of ``nnprobe <probe>`` as 0.2 declared them by hand, before they were
+    derived from the configs (``tests/cli/data/probe_commands_0.2.json``), by first option string."""
+    import json
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    saved = json.loads((Path(__file__).parent / "cli" / "data" / "probe_commands_0.2.json").read_text())
+
+    def flags(probe: str) -> dict:
+        return {p["opts"][0]: SimpleNamespace(**{**p, "type": SimpleNamespace(name=p["type"], choices=p["choices"])})
+                for p in saved[probe]["params"]}
+
+    return flags

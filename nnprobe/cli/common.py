@@ -11,16 +11,16 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 import click
 
 from nnprobe import experiments, report
 from nnprobe.errors import NNProbeError
-from nnprobe.experiments.specs import MODEL_NAMES, NORMALIZATIONS, DataConfig, ModelConfig
+from nnprobe.experiments import settings
+from nnprobe.experiments.specs import MODEL_NAMES, NORMALIZATIONS
 from nnprobe.results import plain
-from nnprobe.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
+from nnprobe.training.config import OPTIMIZERS, SCHEDULES
 
 NOT_RUN_SETTINGS = ("out", "format", "progress", "resume", "overwrite")
 
@@ -37,18 +37,9 @@ class FriendlyGroup(click.Group):
 
 @functools.lru_cache(maxsize=None)
 def probe_defaults(probe: str) -> dict:
-    """Every flat setting of ``probe`` with its default (what an empty command line runs), as ``Run.to_flat``.
-
-    ``train`` has no probe config, and its run-level defaults (data ``digits``, model ``mlp``) are the data and
-    model configs' own, so its defaults are read from the configs, without torch (``nnprobe train --help``,
-    ``nnprobe data info --help``). The probes' go through :class:`~nnprobe.experiments.Run`, which imports them
-    and torch. ``tests/experiments/test_entry_points.py`` checks both against ``Run.from_flat(probe, {})``.
-    """
-    if probe != "train":
-        return experiments.Run.from_flat(probe, {}).to_flat()
-    model = {f.name: f.default for f in fields(ModelConfig) if f.name != "options"}
-    train = {k: list(v) if isinstance(v, tuple) else v for k, v in TrainConfig().to_dict().items() if k != "progress"}
-    return {**DataConfig().to_dict(), **model, **train}
+    """Every flat setting of ``probe`` with its default (what an empty command line runs), as ``Run.to_flat``,
+    read from the probe's entry and the torch-free configs (:func:`nnprobe.experiments.settings.probe_defaults`)."""
+    return settings.probe_defaults(probe)
 
 
 def _help(probe: str, key: str, text: str) -> str:
@@ -220,8 +211,6 @@ def execute_command(probe: str, opts: dict, on_event=None):
     echo = (lambda msg: None) if opts.get("format") == "json" else (lambda msg: click.echo(msg, err=True))
 
     def event(kind, payload):
-        if kind == "live_seed":
-            echo(f"seed {payload['seed']}: the first whose untrained feature units are all active (--no-live-seed to keep --seed)")
         if on_event is not None:
             on_event(kind, payload, echo)
 

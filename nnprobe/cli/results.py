@@ -12,8 +12,10 @@ import json
 
 import click
 
+from nnprobe import experiments
 from nnprobe.entries import get_probe, probe_names
 from nnprobe.errors import NNProbeError
+from nnprobe.results import format_value, summary_table
 
 # the columns a person looks at first come from each probe's entry (summary_columns); every column: --all,
 # --format json/csv
@@ -57,8 +59,6 @@ def _table_columns(rows, show_name: bool = False) -> list[str]:
 
 
 def _cell(value) -> str:
-    from nnprobe.results import format_value
-
     if isinstance(value, (list, dict)):
         return json.dumps(value, default=str)
     return format_value(value)
@@ -73,8 +73,6 @@ def _echo_table(records: list[dict], columns: list[str]) -> None:
 
 
 def _echo_run(row) -> None:
-    from nnprobe.results import summary_table
-
     click.echo(summary_table(f"{row.probe} run {row.name} ({row.status})", row.metrics))
     if row.probe in probe_names() and get_probe(row.probe).verdict is not None and row.metrics:
         click.echo(f"finding: {get_probe(row.probe).judge(row.metrics).sentence}")
@@ -96,9 +94,7 @@ def show_results(path, fmt: str = "table", status: str = "done", columns: tuple[
 
     >>> show_results("runs/demo", fmt="csv")   # doctest: +SKIP
     """
-    from nnprobe.experiments.collect import result_rows
-
-    rows = result_rows(path, None if status == "all" else status)
+    rows = experiments.result_rows(path, None if status == "all" else status)
     records = [r.flat() for r in rows]
     every = list(dict.fromkeys(k for r in records for k in r))
     if columns:
@@ -130,25 +126,24 @@ def show_results(path, fmt: str = "table", status: str = "done", columns: tuple[
         _echo_table(flat, chosen or [kind])
 
 
-def register(main, reproduce):
-    @main.command("results")
-    @click.argument("path", type=click.Path(exists=True))
-    @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
-                  help="table: headline columns for reading; json (a list of rows) and csv: every column.")
-    @click.option("--status", type=click.Choice(["done", "failed", "running", "interrupted", "all"]), default="done",
-                  show_default=True, help="Which runs and sweep points to list.")
-    @click.option("--columns", default=None, help="Comma-separated columns to show (any format).")
-    @click.option("--all", "all_columns", is_flag=True, help="Every column in the table, not only the headline ones.")
-    def results_cmd(path, fmt, status, columns, all_columns):
-        """Print the results in PATH: a run directory (its summary), a sweep directory (one row per point) or a
-        directory of runs (``nnprobe demo``, ``reproduce``: one row per run). In Python the same rows are
-        ``nnprobe.experiments.results_frame(PATH)`` (a pandas DataFrame).
+@click.command("results")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
+              help="table: headline columns for reading; json (a list of rows) and csv: every column.")
+@click.option("--status", type=click.Choice(["done", "failed", "running", "interrupted", "all"]), default="done",
+              show_default=True, help="Which runs and sweep points to list.")
+@click.option("--columns", default=None, help="Comma-separated columns to show (any format).")
+@click.option("--all", "all_columns", is_flag=True, help="Every column in the table, not only the headline ones.")
+def command(path, fmt, status, columns, all_columns):
+    """Print the results in PATH: a run directory (its summary), a sweep directory (one row per point) or a
+    directory of runs (``nnprobe demo``, ``reproduce``: one row per run). In Python the same rows are
+    ``nnprobe.experiments.results_frame(PATH)`` (a pandas DataFrame).
 
-        \b
-        Examples:
-          nnprobe results runs/margin
-          nnprobe results runs/demo --format csv > demo.csv
-          nnprobe results runs/sweeps/codes_width --columns width,knn_test_accuracy --format json
-        """
-        cols = tuple(c.strip() for c in columns.split(",") if c.strip()) if columns else ()
-        show_results(path, fmt, status, cols, all_columns)
+    \b
+    Examples:
+      nnprobe results runs/margin
+      nnprobe results runs/demo --format csv > demo.csv
+      nnprobe results runs/sweeps/codes_width --columns width,knn_test_accuracy --format json
+    """
+    cols = tuple(c.strip() for c in columns.split(",") if c.strip()) if columns else ()
+    show_results(path, fmt, status, cols, all_columns)

@@ -3,46 +3,26 @@ experiment layer.
 
 Each probe's entry says which config it takes, what a run of it defaults to (dataset, model, epochs, ...: the
 values ``nnprobe <probe> --help`` shows, the ones sweeps and Python calls get), how its result is rebuilt from
-a file, and how it executes (by default: build -> train -> ``measure``). This module adds the one check the
-experiment layer needs: a probe's setting names must differ from the data, model and training settings, so
-that a flat settings dict (CLI flags, a sweep point) is unambiguous.
+a file, and how it executes (by default: build -> train -> ``measure``). :func:`register` adds the one check
+the experiment layer needs (:func:`~nnprobe.experiments.settings.check_settings`): a probe's setting names
+must differ from the data, model and training settings, so that a flat settings dict is unambiguous.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields as dc_fields
 
 from nnprobe.entries import ProbeEntry, entries, get_probe
 from nnprobe.entries import register as _register
-from nnprobe.errors import NNProbeError
-from nnprobe.experiments.specs import DataConfig
+from nnprobe.experiments.settings import check_settings
 from nnprobe.experiments.train_entry import TrainRunResult
-from nnprobe.models.names import MODEL_NAMES, model_options
 from nnprobe.probes.gradnet.run_hooks import default_snapshots
 from nnprobe.probes.margin.run_hooks import live_seed
-from nnprobe.training import TrainConfig
-
-_CHECKED: set = set()
-
-
-def check_settings(entry: ProbeEntry) -> None:
-    """Refuse a probe whose config's setting names clash with the data, model or training settings."""
-    if entry.name in _CHECKED or entry.config_cls is None:
-        return
-    taken = ({f.name for f in dc_fields(TrainConfig)} | set(DataConfig.field_names()) | {"model", "checkpoint"}
-             | {o for m in MODEL_NAMES for o in model_options(m)})
-    clash = sorted(taken & set(entry.config_cls.field_names()))
-    if clash:
-        raise NNProbeError(f"probe '{entry.name}' settings {clash} clash with data/model/training settings",
-                           "rename them in the probe's config (e.g. with the probe's name as prefix)")
-    _CHECKED.add(entry.name)
 
 
 def register(entry: ProbeEntry) -> ProbeEntry:
     """Add a probe (or replace one) for runs, the CLI, sweeps, results and reports, after checking that its
     settings do not clash with the run's others (see :func:`nnprobe.entries.register`)."""
-    _CHECKED.discard(entry.name)
     check_settings(entry)
     return _register(entry)
 

@@ -24,7 +24,8 @@ from pathlib import Path
 from nnprobe.config import Config, check_known
 from nnprobe.errors import NNProbeError
 from nnprobe.entries import get_probe
-from nnprobe.experiments.registry import PROBES, check_settings
+from nnprobe.experiments.registry import PROBES
+from nnprobe.experiments.settings import flat_settings, split_settings
 from nnprobe.experiments.specs import DataConfig, ModelConfig
 from nnprobe.results import Result
 from nnprobe.io import write_json_atomic
@@ -33,17 +34,6 @@ from nnprobe.training.rundir import prepare_run_dir
 
 RESULT_FILE = "result.json"
 RESULT_FORMAT = "nnprobe-result/1"
-RUNTIME_TRAIN_FIELDS = ("progress",)   # how a run is shown, not what it computes
-
-
-def _model_option_names() -> set[str]:
-    from nnprobe.models import MODELS, model_options
-
-    return {o for name in MODELS for o in model_options(name)}
-
-
-def _train_fields() -> list[str]:
-    return [f.name for f in fields(TrainConfig) if f.name not in RUNTIME_TRAIN_FIELDS]
 
 
 @dataclass
@@ -65,22 +55,7 @@ class Run:
         >>> Run.from_flat("margin", {}).data.data, Run.from_flat("train", {}).data.data
         ('mnist:0,1', 'digits')
         """
-        entry = get_probe(probe)
-        check_settings(entry)
-        params = dict(params or {})
-        merged = {**entry.defaults, **params}
-        data_keys, train_keys = DataConfig.field_names(), _train_fields()
-        config_keys = entry.config_cls.field_names() if entry.config_cls else []
-        model_keys = {"model", "checkpoint"} | _model_option_names()
-        check_known(f"'{probe}' setting", merged, set(data_keys) | set(train_keys) | set(config_keys) | model_keys)
-        data = DataConfig(**{k: merged[k] for k in data_keys if k in merged})
-        model = ModelConfig(model=merged.get("model", "mlp"), checkpoint=merged.get("checkpoint"),
-                            options={k: merged[k] for k in _model_option_names() if k in merged})
-        train_kw = {k: merged[k] for k in train_keys if k in merged}
-        if isinstance(train_kw.get("snapshot_epochs"), str):
-            train_kw["snapshot_epochs"] = _parse_epochs(train_kw["snapshot_epochs"])
-        train = TrainConfig(**train_kw, progress=bool(params.get("progress", False)))
-        config = entry.config_cls(**{k: merged[k] for k in config_keys if k in merged}) if entry.config_cls else None
+        data, model, train, config = split_settings(probe, params)
         run = cls(probe, data, model, train, config)
         run.validate()
         return run
@@ -135,10 +110,7 @@ class Run:
 
     def to_flat(self) -> dict:
         """Flat form: every setting by name (a complete sweep point)."""
-        d = self.to_dict()
-        flat = {**d["data"], "model": self.model.model, "checkpoint": self.model.checkpoint, **self.model.options,
-                **{k: v for k, v in d["train"].items() if k not in RUNTIME_TRAIN_FIELDS}, **(d["config"] or {})}
-        return flat
+        return flat_settings(self.data, self.model, self.train, self.config)
 
     def replace(self, **flat) -> "Run":
         """A copy with flat settings changed."""
@@ -250,13 +222,6 @@ def measure_after_training(run: "Run", ctx: RunContext):
         ctx.train()
     measure = get_probe(run.probe).hook("measure")
     return measure(ctx.model, ctx.dataset, run.config, seed=run.train.seed, progress=run.train.progress)
-
-
-def _parse_epochs(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(e) for e in str(text).split(",") if e.strip())
-    except ValueError:
-        raise NNProbeError(f"bad snapshot epochs '{text}'", "give epochs separated by commas, e.g. 1,2,5") from None
 
 
 def load_result(path: str | Path) -> tuple[Run, Result]:

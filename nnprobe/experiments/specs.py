@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 from nnprobe.config import Config, check_choice, check_float, check_int
 from nnprobe.errors import NNProbeError
+from nnprobe.models.names import MODEL_NAMES
 
 NORMALIZATIONS = ("standard", "unit", "none")
 # the zoo's model names, in the order of nnprobe.models.MODELS (which holds the classes, and so needs torch)
-MODEL_NAMES = ("mlp", "cnn", "refcnn", "resnet", "resnet18", "densenet")
 _LOADED: dict = {}   # (settings, seed) -> Dataset, most recent last
 POSITIVE_MODEL_OPTIONS = ("width", "depth", "feature_dim", "fc_width", "channels", "growth")
 BOOL_MODEL_OPTIONS = ("batchnorm", "width_is_total")

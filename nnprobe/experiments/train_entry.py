@@ -54,6 +54,14 @@ ENTRY = register(ProbeEntry(
     help="Train a zoo model (config.json, metrics.jsonl, checkpoints).",
     summary_columns=("train_accuracy", "test_accuracy", "test_loss"),
     execute=execute, groupable=lambda run: True, default_out="runs/train",
+    command_help="""Train a classifier; writes config.json, metrics.jsonl, checkpoints/ and result.json into --out.
+
+    \b
+    Examples:
+      nnprobe train                                   # MLP on the embedded digits
+      nnprobe train --data mnist:0,1 --model resnet --epochs 2 --out runs/mnist01
+      nnprobe train --data mnist:0,1,2 --model densenet --depth 16 --growth 8 --epochs 3
+    """,
 ))
 
 __all__ = ["ENTRY", "TrainRunResult", "from_ensemble", "n_params"]

@@ -1,6 +1,6 @@
 """The command line is lazy: ``nnprobe --help`` lists every command without importing the command modules, a
-command's ``--help`` imports its own module only, and neither imports torch (except the probe commands, whose
-defaults still come from ``Run``)."""
+command's ``--help`` imports its own module only, and neither imports torch; a probe's command is built from its
+entry by ``nnprobe.cli.probes``, also without torch."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ import click
 import pytest
 
 import nnprobe
-from nnprobe.cli import COMMANDS, load_command, main
+from nnprobe.cli import COMMANDS, load_command, main, short_help
+from nnprobe.entries import probe_names
 
 ROOT = Path(nnprobe.__file__).resolve().parents[1]
-PROBE_COMMANDS = ("margin", "codes", "gradnet")
+BUILT = ("nnprobe.cli.common", "nnprobe.cli.probes")   # imported by the group itself (torch-free)
 PROBE = """
 import json, sys
 from nnprobe.cli import main
@@ -39,14 +40,15 @@ def _imports_on_help(*args: str) -> dict:
 
 def test_help_imports_no_command_module_and_no_torch():
     seen = _imports_on_help()
-    assert seen == {"torch": False, "cli": ["nnprobe.cli.common"]}
+    assert seen == {"torch": False, "cli": list(BUILT)}
 
 
-@pytest.mark.parametrize("command", sorted(set(COMMANDS) - set(PROBE_COMMANDS)))
+@pytest.mark.parametrize("command", sorted(COMMANDS) + ["margin", "codes", "gradnet", "train"])
 def test_a_command_help_imports_its_module_only_and_no_torch(command):
     seen = _imports_on_help(command)
     assert not seen["torch"], command
-    assert set(seen["cli"]) == {"nnprobe.cli.common", COMMANDS[command][0].partition(":")[0]}
+    own = {COMMANDS[command][0].partition(":")[0]} if command in COMMANDS else set()
+    assert set(seen["cli"]) == {*BUILT, *own}
 
 
 @pytest.mark.parametrize("args", [("data", "info"), ("reproduce", "margin"), ("reproduce", "codes"),
@@ -56,8 +58,9 @@ def test_subcommand_help_imports_no_torch(args):
 
 
 def test_the_listed_help_is_each_command_s_own():
-    """The first sentences in COMMANDS shorten exactly as the commands' own help would, at any width."""
-    for name, (_, sentence) in COMMANDS.items():
+    """The first sentences listed shorten exactly as the commands' own help would, at any width."""
+    for name in [*COMMANDS, *probe_names()]:
+        sentence = short_help(name)
         command = load_command(name)
         assert command.name == name
         for limit in range(20, 200, 7):
@@ -66,8 +69,8 @@ def test_the_listed_help_is_each_command_s_own():
 
 def test_every_command_is_listed_and_loads():
     ctx = click.Context(main)
-    assert main.list_commands(ctx) == sorted(COMMANDS)
-    assert all(isinstance(main.get_command(ctx, name), click.Command) for name in COMMANDS)
+    assert main.list_commands(ctx) == sorted({*COMMANDS, *probe_names()})
+    assert all(isinstance(main.get_command(ctx, name), click.Command) for name in main.list_commands(ctx))
 
 
 def test_model_choices_are_the_zoo():

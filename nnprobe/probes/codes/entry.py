@@ -62,7 +62,7 @@ ENTRY = register(ProbeEntry(
     default_out="runs/codes",
     command_help="""Activation codes of a ReLU classifier: determinism (redundancy ratio) and categorisation.
 
-        \\b
+        \b
         Examples:
           nnprobe codes                                           # MLP on the embedded digits
           nnprobe codes --data mnist --model mlp --width 100 --depth 3 --epochs 5 --out runs/codes-mnist

@@ -63,7 +63,7 @@ ENTRY = register(ProbeEntry(
     command_help="""Train a base network on half the data, snapshot it, and train GradNet on each snapshot's per-sample
         gradients of the other half; or, with --checkpoint, GradNet on the gradients of your trained model.
 
-        \\b
+        \b
         --snapshot-epochs picks the snapshots (default: epochs/4, epochs/2, epochs).
         Examples:
           nnprobe gradnet --data mnist --model cnn --samples-per-class 300 --epochs 4 --out runs/gradnet-mnist

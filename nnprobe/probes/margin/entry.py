@@ -81,7 +81,7 @@ ENTRY = register(ProbeEntry(
     command_help="""Train (or load) a classifier and compare its last layer with the max-margin SVM on its penultimate
         features: cosine, margins, bias and offsets, test agreement, curves over training, retrained head.
 
-        \\b
+        \b
         Examples:
           nnprobe margin --data mnist:0,1 --model resnet --feature-dim 2 --epochs 2 --out runs/margin
           nnprobe margin --data digits --model mlp --multi-class both --format json

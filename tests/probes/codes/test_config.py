@@ -14,10 +14,8 @@ from nnprobe.errors import NNProbeError
 from nnprobe.probes.codes.config import LABEL_MODES, LOGISTIC_MODES, METHODS, CodesConfig
 
 
-def test_every_field_declares_its_option_with_the_flags_of_today():
-    from nnprobe.cli.codes import codes_options
-
-    today = {p.opts[0]: p for p in codes_options(lambda **kw: None).__click_params__}
+def test_every_field_declares_its_option_with_the_flags_of_today(flags_of_0_2):
+    today = flags_of_0_2("codes")
     cli = []
     for f in fields(CodesConfig):
         meta = f.metadata

@@ -31,9 +31,11 @@ def test_every_field_declares_its_option():
 
 
 def test_options_equal_the_gradnet_command_flags():
+    import click
+
     from nnprobe.cli import main
 
-    flags = {p.name: p for p in main.commands["gradnet"].params}
+    flags = {p.name: p for p in main.get_command(click.Context(main), "gradnet").params}
     for f in fields(GradSpaceConfig):
         meta = f.metadata
         if not meta["cli"]:

@@ -16,11 +16,9 @@ def _flag(f) -> str:
     return f.metadata["flag"] or "--" + f.name.replace("_", "-")
 
 
-def test_every_field_declares_its_option_with_the_flags_of_today():
+def test_every_field_declares_its_option_with_the_flags_of_today(flags_of_0_2):
     """The derived flags equal today's ``nnprobe margin`` flags: names, help texts, on/off forms, choices."""
-    from nnprobe.cli.margin import margin_options
-
-    today = {p.opts[0]: p for p in margin_options(lambda **kw: None).__click_params__}
+    today = flags_of_0_2("margin")
     for f in fields(MarginConfig):
         meta = f.metadata
         assert meta.get("help"), f"{f.name} has no help text"

@@ -1,0 +1,46 @@
+"""Every probe command is built from its entry, and the derived flags are the ones 0.2 declared by hand: the same
+names, on/off forms, help texts with their defaults, types and choices (``tests/cli/data/probe_commands_0.2.json``)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from nnprobe.cli import main
+
+SAVED = json.loads((Path(__file__).parent / "data" / "probe_commands_0.2.json").read_text())
+ADDED_CHOICES = {("margin", "solver"): ["ipm", "smo"]}   # 0.2's --solver took any text; the config checks these
+
+
+@pytest.mark.parametrize("probe", sorted(SAVED))
+def test_derived_flags_equal_the_hand_written_ones(probe):
+    command = main.get_command(click.Context(main), probe)
+    derived = {p.name: p for p in command.params}
+    saved = {p["name"]: p for p in SAVED[probe]["params"]}
+    assert set(derived) == set(saved)
+    for name, old in saved.items():
+        new = derived[name]
+        assert new.opts == old["opts"] and new.secondary_opts == old["secondary_opts"], name
+        assert new.help == old["help"], name
+        choices = list(getattr(new.type, "choices", None) or []) or None
+        assert choices == (old["choices"] or ADDED_CHOICES.get((probe, name))), name
+        if not old["choices"] and (probe, name) not in ADDED_CHOICES:
+            assert new.type.name == old["type"], name
+    assert inspect.cleandoc(command.help) == inspect.cleandoc(SAVED[probe]["help"])
+
+
+def test_probe_help_imports_no_torch():
+    root = Path(__file__).resolve().parents[2]
+    code = ("import sys; from nnprobe.cli import main\n"
+            "for name in ('margin', 'codes', 'gradnet', 'train'):\n"
+            "    try: main([name, '--help'])\n"
+            "    except SystemExit: pass\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert out.stdout.strip().splitlines()[-1] == "False"
