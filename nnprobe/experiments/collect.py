@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nnprobe.errors import NNProbeError
-from nnprobe.experiments.run import RESULT_FILE, RESULT_FORMAT, Run
+from nnprobe.experiments.run import RESULT_FILE, RESULT_FORMAT, RESULT_FORMATS, Run
 
 SWEEP_TABLE = "results.sqlite"   # written by nnprobe.sweeps.ResultsTable (table ``points``)
 SWEEP_STATE = "sweep.json"
@@ -64,7 +64,7 @@ def run_row(run_dir: str | Path, name: str | None = None) -> ResultRow:
     data = _read_json(path / RESULT_FILE)
     if data is None:
         raise NNProbeError(f"no readable {RESULT_FILE} in {path}", "give a run directory written by an nnprobe command")
-    if data.get("format") != RESULT_FORMAT:
+    if data.get("format") not in RESULT_FORMATS:
         raise NNProbeError(f"{path / RESULT_FILE} is not an nnprobe result file (format {data.get('format')!r})",
                            f"give a result.json written by nnprobe (format {RESULT_FORMAT})")
     try:

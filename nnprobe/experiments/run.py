@@ -33,7 +33,10 @@ from nnprobe.training import TrainConfig, save_checkpoint, train
 from nnprobe.training.rundir import prepare_run_dir
 
 RESULT_FILE = "result.json"
-RESULT_FORMAT = "nnprobe-result/1"
+RESULT_FORMAT = "nnprobe-result/2"
+# every format load_result reads: /2 (0.3) adds, in margin results, each curve point's warnings and, with
+# multi_class="both", every mode's fit per curve point; a /1 file (0.1, 0.2) reads as before
+RESULT_FORMATS = ("nnprobe-result/1", RESULT_FORMAT)
 
 
 @dataclass
@@ -239,7 +242,7 @@ def load_result(path: str | Path) -> tuple[Run, Result]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise NNProbeError(f"{path} is not valid JSON ({exc})", "re-run the command that wrote it") from None
-    if data.get("format") != RESULT_FORMAT:
+    if data.get("format") not in RESULT_FORMATS:
         raise NNProbeError(f"{path} is not an nnprobe result file (format {data.get('format')!r})",
                            f"give a result.json written by nnprobe (format {RESULT_FORMAT})")
     entry = get_probe(data["probe"])

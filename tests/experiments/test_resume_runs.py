@@ -63,3 +63,20 @@ def test_an_interrupted_gradnet_study_keeps_its_finished_snapshots(tmp_path):
     assert measured == [2]   # snapshot 1 was read back, not recomputed
     numbers = [k for k in whole.summary() if not k.endswith("seconds")]
     assert numbers and {k: resumed.summary()[k] for k in numbers} == {k: whole.summary()[k] for k in numbers}
+
+
+def test_a_result_file_of_format_1_still_loads_and_a_finished_run_resumes_from_it(tmp_path):
+    from nnprobe.experiments import load_result
+    from nnprobe.experiments.run import RESULT_FORMAT
+
+    params = {"data": "digits", "width": 16, "epochs": 1, "device": "cpu"}
+    first = Run.from_flat("codes", params).execute(tmp_path / "run")
+    path = tmp_path / "run" / "result.json"
+    data = json.loads(path.read_text())
+    assert data["format"] == RESULT_FORMAT == "nnprobe-result/2"
+    path.write_text(json.dumps({**data, "format": "nnprobe-result/1"}))   # as 0.1 and 0.2 wrote it
+    run, result = load_result(tmp_path / "run")
+    assert result.summary() == first.summary()
+    again = Run.from_flat("codes", params).execute(tmp_path / "run", mode="resume")   # finished: not recomputed
+    assert again.summary() == first.summary()
+    assert json.loads(path.read_text())["format"] == "nnprobe-result/1"
