@@ -62,7 +62,7 @@ def plain_loop(ds, width: int, epochs: int, seed: int, batchnorm: bool = True) -
 
 
 def nnprobe_run(width: int, epochs: int, seed: int, data_dir) -> dict:
-    from nnprobe.experiments.plans import CODES_REFERENCE_BASE
+    from nnprobe.reproduce.plans import CODES_REFERENCE_BASE
     from nnprobe.experiments.run import Run
     import tempfile
 

@@ -6,7 +6,7 @@ import pytest
 
 from nnprobe.errors import NNProbeError
 from nnprobe.experiments import Run
-from nnprobe.experiments.plans import codes_full_plan, codes_quick_plan, factor_line, phase_grid
+from nnprobe.reproduce.plans import codes_full_plan, codes_quick_plan, factor_line, phase_grid
 from nnprobe.probes.codes.regimes import assign_regimes
 from nnprobe.sweeps import get_runner, point_key
 
