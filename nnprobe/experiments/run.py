@@ -24,6 +24,7 @@ from pathlib import Path
 from nnprobe.config import Config, check_known
 from nnprobe.errors import NNProbeError
 from nnprobe.entries import get_probe
+from nnprobe.experiments.provenance import provenance
 from nnprobe.experiments.registry import PROBES
 from nnprobe.experiments.settings import flat_settings, split_settings
 from nnprobe.experiments.specs import DataConfig, ModelConfig
@@ -34,8 +35,9 @@ from nnprobe.training.rundir import prepare_run_dir
 
 RESULT_FILE = "result.json"
 RESULT_FORMAT = "nnprobe-result/2"
-# every format load_result reads: /2 (0.3) adds, in margin results, each curve point's warnings and, with
-# multi_class="both", every mode's fit per curve point; a /1 file (0.1, 0.2) reads as before
+# every format load_result reads: /2 (0.3) adds the run's provenance (versions, device, threads, git commit) and,
+# in margin results, each curve point's warnings and, with multi_class="both", every mode's fit per curve point; a
+# /1 file (0.1, 0.2) reads as before
 RESULT_FORMATS = ("nnprobe-result/1", RESULT_FORMAT)
 
 
@@ -143,12 +145,14 @@ class Run:
         claimed = prepare_run_dir(out, self.to_dict(), mode)
         if claimed.resuming and (out / RESULT_FILE).is_file():
             return load_result(out)[1]
+        where = provenance(self.train.device)
         with claimed.running():
             result = execute(run, RunContext(run, *prepared, out=out, claimed=claimed, on_event=on_event))
             files = self.data.load(self.train.seed).meta.get("files", [])   # what was read (paths, bytes, md5)
             write_json_atomic(out / RESULT_FILE, {"format": RESULT_FORMAT, "probe": self.probe, "run": self.to_dict(),
                                                   "summary": result.summary(), "result": result.to_dict(),
-                                                  "data_files": files, "seconds": time.perf_counter() - start})
+                                                  "data_files": files, "seconds": time.perf_counter() - start,
+                                                  "provenance": where})
         return result
 
     def _with_progress(self, progress: bool) -> "Run":

@@ -80,3 +80,14 @@ def test_a_result_file_of_format_1_still_loads_and_a_finished_run_resumes_from_i
     again = Run.from_flat("codes", params).execute(tmp_path / "run", mode="resume")   # finished: not recomputed
     assert again.summary() == first.summary()
     assert json.loads(path.read_text())["format"] == "nnprobe-result/1"
+
+
+def test_a_run_directory_records_where_it_ran(tmp_path):
+    import nnprobe
+
+    Run.from_flat("train", {"data": "digits", "width": 8, "epochs": 1, "device": "cpu"}).execute(tmp_path / "run")
+    where = json.loads((tmp_path / "run" / "result.json").read_text())["provenance"]
+    assert where["nnprobe"] == nnprobe.__version__ and where["torch"] == torch.__version__
+    assert where["device"] == "cpu" and where["threads"] == torch.get_num_threads() >= 1
+    assert where["python"].count(".") == 2 and where["started"][:2] == "20"
+    assert where["git_commit"] is None or len(where["git_commit"]) == 40   # a checkout: its commit
