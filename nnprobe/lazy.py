@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import sys
 import types
+import warnings
 
 
 class LazyModule(types.ModuleType):
@@ -56,4 +57,31 @@ def export_lazily(module_name: str, exports: dict[str, tuple[str, ...]]) -> None
     module.__dict__["_lazy_names"] = names
 
 
-__all__ = ["LazyModule", "export_lazily"]
+def export_submodules(module_name: str, homes: dict[str, str]) -> None:
+    """:func:`export_lazily` for a package whose names live in its own submodules: ``{name: submodule}``.
+
+    >>> export_submodules(__name__, {"MarginConfig": "config"})   # doctest: +SKIP
+    """
+    groups: dict[str, tuple] = {}
+    for name, home in homes.items():
+        groups[f"{module_name}.{home}"] = (*groups.get(f"{module_name}.{home}", ()), name)
+    export_lazily(module_name, groups)
+
+
+def renamed_module(package: str, old: str, new: str) -> None:
+    """Keep ``import <package>.<old>`` working for one release after a module was renamed ``<new>``: a stand-in
+    module that warns and forwards each attribute to the new module on first read. (A module file of the old name
+    could shadow a function of the package.)"""
+    def forward(attr: str):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        warnings.warn(f"{package}.{old} was renamed {package}.{new}; the old name goes in the next release",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(f"{package}.{new}"), attr)
+
+    stand_in = types.ModuleType(f"{package}.{old}", f"Deprecated: renamed {package}.{new}.")
+    stand_in.__getattr__ = forward
+    sys.modules.setdefault(stand_in.__name__, stand_in)
+
+
+__all__ = ["LazyModule", "export_lazily", "export_submodules", "renamed_module"]

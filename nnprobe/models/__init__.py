@@ -8,7 +8,8 @@ options) come without importing torch; the rest imports its submodule on first u
 
 from __future__ import annotations
 
-import importlib
+from nnprobe.lazy import export_submodules
+
 
 # public name -> the submodule that defines it (imported on first access)
 _EXPORTS = {
@@ -25,14 +26,4 @@ __all__ = ["ACTIVATIONS", "ACTIVATION_NAMES", "MODELS", "MODEL_NAMES", "MODEL_OP
            "ResNet", "ResNet18", "DenseNet", "HeadFeatures", "HeadSplit", "build_from_spec", "build_model",
            "dataset_head", "head_features", "make_activation", "model_options", "split_head"]
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+export_submodules(__name__, _EXPORTS)

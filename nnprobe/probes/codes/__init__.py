@@ -16,10 +16,8 @@ importing the package (or its ``config``) does not import torch.
 
 from __future__ import annotations
 
-import importlib
-import sys
-import types
-import warnings
+from nnprobe.lazy import export_submodules, renamed_module
+
 
 # public name -> the submodule that defines it (imported on first access)
 _EXPORTS = {
@@ -47,33 +45,8 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
-
-def _renamed_module(old: str, new: str) -> None:
-    """Keep ``import nnprobe.probes.codes.<old>`` working for one release: a stand-in module that imports
-    ``<new>`` when first read from. (A module file of the old name would shadow the function of that name.)"""
-    def forward(attr: str):
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        warnings.warn(f"{__name__}.{old} was renamed {__name__}.{new}; the old name goes in the next release",
-                      DeprecationWarning, stacklevel=2)
-        return getattr(importlib.import_module(f"{__name__}.{new}"), attr)
-
-    stand_in = types.ModuleType(f"{__name__}.{old}", f"Deprecated: renamed {__name__}.{new}.")
-    stand_in.__getattr__ = forward
-    sys.modules.setdefault(stand_in.__name__, stand_in)
-
-
 # 0.3: modules named for what they do, none after a function of the package (which would shadow it)
-_renamed_module("determinism", "redundancy")
-_renamed_module("categorise", "classifiers")
+renamed_module(__name__, "determinism", "redundancy")
+renamed_module(__name__, "categorise", "classifiers")
+
+export_submodules(__name__, _EXPORTS)

@@ -8,7 +8,8 @@ The public names are loaded on first use (PEP 562): ``import nnprobe.probes.grad
 (:class:`GradSpaceConfig`) import no torch; the gradient code is imported when one of its names is asked for.
 """
 
-import importlib
+from nnprobe.lazy import export_submodules
+
 
 # public name -> the submodule that defines it
 _HOME = {
@@ -23,7 +24,6 @@ _HOME = {
     "GradNetStudy": "study", "GradSpaceResult": "study", "compare_options": "study", "control_finetune": "study",
     "holdout": "study", "measure": "study", "run_gradnet_study": "study", "split_halves": "study",
 }
-_SUBMODULES = ("config", "extract", "layout", "memory", "network", "oracles", "selection", "study", "trainset")
 
 __all__ = ["GradNet", "GradNetConfig", "GradNetResult", "GradNetStudy", "GradSpaceConfig", "GradSpaceResult",
            "GradientConfig", "GradientExtractor",
@@ -32,15 +32,4 @@ __all__ = ["GradNet", "GradNetConfig", "GradNetResult", "GradNetStudy", "GradSpa
            "parse_structure", "per_sample_grads_loop", "per_sample_grads_vmap", "random_labels", "resolve_parameters",
            "run_gradnet_study", "select_coordinates", "split_halves", "train_gradnet"]
 
-
-def __getattr__(name: str):
-    if name in _HOME:
-        value = globals()[name] = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
-        return value
-    if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+export_submodules(__name__, _HOME)

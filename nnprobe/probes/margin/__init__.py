@@ -12,10 +12,8 @@ sweeps and the command line call), :func:`probe_margin` (one SVM mode on a model
 
 from __future__ import annotations
 
-import importlib
-import sys
-import types
-import warnings
+from nnprobe.lazy import export_submodules, renamed_module
+
 
 # public name -> the submodule that defines it (imported on first access)
 _EXPORTS = {
@@ -37,31 +35,6 @@ __all__ = ["ClassMargin", "LinearSVM", "MULTI_CLASS_MODES", "MarginCallback", "M
            "measure_margin", "probe_margin", "retrain_head"]
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
+renamed_module(__name__, "measure", "probe")   # 0.3: the whole probe's module is probe.py (probe.py -> comparison.py)
 
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
-
-def _renamed_module(old: str, new: str) -> None:
-    """Keep ``import nnprobe.probes.margin.<old>`` working for one release: a stand-in module that imports
-    ``<new>`` when first read from. (A module file of the old name would shadow the function ``measure``.)"""
-    def forward(attr: str):
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        warnings.warn(f"{__name__}.{old} was renamed {__name__}.{new}; the old name goes in the next release",
-                      DeprecationWarning, stacklevel=2)
-        return getattr(importlib.import_module(f"{__name__}.{new}"), attr)
-
-    stand_in = types.ModuleType(f"{__name__}.{old}", f"Deprecated: renamed {__name__}.{new}.")
-    stand_in.__getattr__ = forward
-    sys.modules.setdefault(stand_in.__name__, stand_in)
-
-
-_renamed_module("measure", "probe")   # 0.3: the whole probe's module is probe.py (probe.py -> comparison.py)
+export_submodules(__name__, _EXPORTS)
