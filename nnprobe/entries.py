@@ -201,7 +201,7 @@ def _load_builtins() -> None:
     for module in BUILTIN:
         importlib.import_module(module)
     try:
-        from importlib.metadata import entry_points
+        from importlib.metadata import entry_points  # lazy: slow import, needed on first registry use
 
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             loaded = ep.load()

@@ -6,6 +6,8 @@ stand on its own: what is wrong, and what the user can do about it.
 
 from __future__ import annotations
 
+import numpy as np
+
 
 class NNProbeError(ValueError):
     """A user-facing error: ``problem`` says what is wrong, ``fix`` says what to do."""
@@ -18,8 +20,7 @@ class NNProbeError(ValueError):
 
 def check_finite(name: str, tensor, fix: str | None = None) -> None:
     """Raise :class:`NNProbeError` if ``tensor`` (torch or numpy) holds NaN or inf."""
-    import numpy as np
-    import torch
+    import torch  # lazy: torch off the --help path (every module imports this one)
 
     if isinstance(tensor, torch.Tensor):
         # in slices of the first dimension: torch.isfinite of a whole 500 MB tensor took ~1 GB of temporaries

@@ -15,6 +15,10 @@ import secrets
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
+
+from nnprobe.errors import NNProbeError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -53,8 +57,7 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 
 
 def _default(obj: Any):
-    import numpy as np
-    import torch
+    import torch  # lazy: torch off the --help path
 
     if isinstance(obj, torch.Tensor):
         return obj.detach().cpu().tolist()
@@ -145,7 +148,7 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
 
 def save_torch_atomic(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save`` into ``path`` atomically."""
-    import torch
+    import torch  # lazy: torch off the --help path
 
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
@@ -163,10 +166,6 @@ def write_npy_rows(path: str | os.PathLike, shape: tuple, dtype, rows) -> Any:
     >>> float(write_npy_rows(p, (3, 2), "float32", [(np.ones((2, 2)), slice(0, 2)), (np.ones((1, 2)), slice(2, 3))]).sum())
     6.0
     """
-    import numpy as np
-
-    from nnprobe.errors import NNProbeError
-
     header = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=tuple(shape))
     offset = header.offset
     del header

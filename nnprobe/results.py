@@ -103,7 +103,7 @@ class Result:
     def to_frame(self):
         """``summary()`` as a one-row pandas DataFrame."""
         try:
-            import pandas as pd
+            import pandas as pd  # lazy: optional extra
         except ImportError:  # pragma: no cover - pandas is in the test extra
             raise NNProbeError("to_frame() needs pandas", "pip install pandas") from None
         return pd.DataFrame([self.summary()])

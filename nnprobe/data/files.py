@@ -14,6 +14,9 @@ import hashlib
 import os
 from pathlib import Path
 
+from nnprobe.data.cifar import find_cifar10_files
+from nnprobe.data.idx import find_idx_files
+
 _DIGESTS: dict[tuple[str, int, int], str] = {}
 
 
@@ -58,15 +61,11 @@ def dataset_files(name: str, data_dir=None) -> list[dict]:
     []
     """
     if name in ("mnist", "fashion-mnist"):
-        from nnprobe.data.idx import find_idx_files
-
         return describe_files(find_idx_files(name, data_dir).values())
     if name == "cifar10":
-        from nnprobe.data.cifar import find_cifar10_files
-
         return describe_files(find_cifar10_files(data_dir))
     if name == "digits":   # scikit-learn's bundled copy
-        import sklearn.datasets
+        import sklearn.datasets  # lazy: heavy (scikit-learn), only for digits
 
         path = Path(sklearn.datasets.__file__).parent / "data" / "digits.csv.gz"
         return describe_files([path]) if path.is_file() else []

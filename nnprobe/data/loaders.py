@@ -6,8 +6,12 @@ import numpy as np
 import torch
 
 from nnprobe.data.base import Dataset, check_labels, select_classes
+from nnprobe.data.cifar import CLASS_NAMES, load_cifar10
+from nnprobe.data.files import dataset_files
+from nnprobe.data.idx import load_idx_dataset
 from nnprobe.data.noise import add_label_noise
 from nnprobe.data.spec import DataSpec, parse_spec
+from nnprobe.data.synthetic import make_synthetic
 from nnprobe.errors import NNProbeError
 
 FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -17,7 +21,7 @@ NORMALIZE = ("standard", "unit", "none")
 def _raw(spec: DataSpec, data_dir, seed: int):
     """Raw arrays ``(x_train, y_train, x_test, y_test, names, scale)`` for a parsed spec."""
     if spec.name == "digits":
-        from sklearn.datasets import load_digits
+        from sklearn.datasets import load_digits  # lazy: heavy (scikit-learn), only for digits
 
         bunch = load_digits()
         x = bunch.images.astype(np.float32)[:, None]  # (N, 1, 8, 8), values 0..16
@@ -27,19 +31,13 @@ def _raw(spec: DataSpec, data_dir, seed: int):
         test, train = order[:n_test], order[n_test:]
         return x[train], y[train], x[test], y[test], [str(i) for i in range(10)], 16.0
     if spec.name in ("mnist", "fashion-mnist"):
-        from nnprobe.data.idx import load_idx_dataset
-
         xtr, ytr, xte, yte = load_idx_dataset(spec.name, data_dir)
         names = [str(i) for i in range(10)] if spec.name == "mnist" else FASHION_NAMES
         return xtr[:, None], ytr, xte[:, None], yte, names, 255.0
     if spec.name == "cifar10":
-        from nnprobe.data.cifar import CLASS_NAMES, load_cifar10
-
         xtr, ytr, xte, yte = load_cifar10(data_dir)
         return xtr, ytr, xte, yte, CLASS_NAMES, 255.0
     if spec.name == "synthetic":
-        from nnprobe.data.synthetic import make_synthetic
-
         params = dict(spec.params)
         kind = params.pop("kind", "gauss")
         n = int(params.pop("n", 5000))
@@ -116,8 +114,6 @@ def load_dataset(
     x_train, y_train = select_classes(torch.from_numpy(np.ascontiguousarray(xtr)), torch.from_numpy(ytr), classes)
     x_test, y_test = select_classes(torch.from_numpy(np.ascontiguousarray(xte)), torch.from_numpy(yte), classes)
     x_train, x_test = x_train.float() / scale, x_test.float() / scale
-    from nnprobe.data.files import dataset_files
-
     meta: dict = {"spec": str(spec), "normalize": normalize, "files": dataset_files(spec.name, data_dir)}
     if normalize == "standard":
         dims = [0] + list(range(2, x_train.ndim))  # per channel (images) or per feature (vectors)

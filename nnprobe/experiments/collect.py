@@ -175,7 +175,7 @@ def results_frame(path: str | Path, status: str | None = "done"):
     >>> df.set_index("run")["cosine_to_svm"]                 # doctest: +SKIP
     """
     try:
-        import pandas as pd
+        import pandas as pd  # lazy: optional extra
     except ImportError:
         raise NNProbeError("results_frame() needs pandas", "pip install pandas") from None
     return pd.DataFrame(result_records(path, status))

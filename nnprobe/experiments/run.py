@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from nnprobe.config import Config, check_known
@@ -30,6 +30,7 @@ from nnprobe.experiments.settings import flat_settings, split_settings
 from nnprobe.experiments.specs import DataConfig, ModelConfig
 from nnprobe.results import Result
 from nnprobe.io import write_json_atomic
+from nnprobe.models.checks import check_logits
 from nnprobe.training import TrainConfig, save_checkpoint, train
 from nnprobe.training.rundir import prepare_run_dir
 
@@ -96,8 +97,6 @@ class Run:
         """Load the data, build (or load) the model and let the probe check it (head, layers, structure), so
         that a wrong dataset, class list, architecture or probe setting is reported before anything is trained
         or written. Returns ``(dataset, model, spec)``, which :meth:`execute` goes on with."""
-        from nnprobe.models.checks import check_logits
-
         dataset = self.data.load(self.train.seed)
         model, spec = self.model.build(dataset, self.train.seed)
         check_logits(model, dataset.x_train)   # a final softmax would get cross-entropy of probabilities
@@ -156,8 +155,6 @@ class Run:
         return result
 
     def _with_progress(self, progress: bool) -> "Run":
-        from dataclasses import replace
-
         return replace(self, train=replace(self.train, progress=progress))
 
 

@@ -9,12 +9,13 @@ Imports no torch: the command line reads the defaults and the accepted values (:
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 
 from nnprobe.config import Config, check_choice, check_float, check_int
 from nnprobe.errors import NNProbeError
-from nnprobe.models.names import MODEL_NAMES
+from nnprobe.models.names import MODEL_NAMES, model_options
 
 NORMALIZATIONS = ("standard", "unit", "none")
 # the zoo's model names, in the order of nnprobe.models.MODELS (which holds the classes, and so needs torch)
@@ -66,8 +67,6 @@ class DataConfig(Config):
     def load(self, seed: int = 0):
         """The :class:`~nnprobe.data.Dataset` (at least two classes, or an error); the last two loaded are kept,
         so checking a run before it starts and running it read the files once."""
-        import json
-
         key = (json.dumps(self.to_dict(), sort_keys=True), seed)
         if key not in _LOADED:
             _LOADED[key] = self._load(seed)
@@ -76,7 +75,7 @@ class DataConfig(Config):
         return _LOADED[key]
 
     def _load(self, seed: int):
-        from nnprobe.data import load_dataset
+        from nnprobe.data import load_dataset  # lazy: torch off the --help path
 
         ds = load_dataset(self.data, data_dir=self.data_dir, samples_per_class=self.samples_per_class,
                           test_samples_per_class=self.test_samples_per_class, label_noise=self.label_noise,
@@ -102,8 +101,6 @@ class ModelConfig(Config):
     options: dict = field(default_factory=dict)
 
     def validate(self) -> None:
-        from nnprobe.models import model_options
-
         check_choice("model", self.model, MODEL_NAMES)
         self.options = {k: v for k, v in dict(self.options or {}).items() if v is not None}
         accepted = model_options(self.model)
@@ -132,8 +129,8 @@ class ModelConfig(Config):
 
     def build(self, dataset, seed: int):
         """A fresh, seeded zoo model for ``dataset`` (or the checkpoint's model): ``(model, spec or None)``."""
-        from nnprobe.models import build_from_spec
-        from nnprobe.training import load_checkpoint
+        from nnprobe.models import build_from_spec  # lazy: torch off the --help path
+        from nnprobe.training import load_checkpoint  # lazy: torch off the --help path
 
         if self.checkpoint is not None:
             model, _ = load_checkpoint(self.checkpoint)

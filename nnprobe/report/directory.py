@@ -13,7 +13,12 @@ from collections import OrderedDict
 from pathlib import Path
 
 from nnprobe.errors import NNProbeError
-from nnprobe.report.document import column_label
+from nnprobe.io import read_jsonl
+from nnprobe.report.document import Report, column_label
+from nnprobe.report.verdicts import THRESHOLDS, add_verdict
+from nnprobe.sweeps.driver import read_state
+from nnprobe.sweeps.status import sweep_status
+from nnprobe.sweeps.table import ResultsTable
 
 STEM = "overview"
 FIGURES = "overview_figures"
@@ -98,7 +103,7 @@ def _plot_sweep(rows: list[dict], varied: list[str], metrics: list[str], path: P
     numeric = [k for k in varied if all(_is_number(r.get(k)) for r in rows) and len({r.get(k) for r in rows}) > 1]
     if not numeric or not metrics:
         return None
-    from nnprobe.report.plotting import plt, savefig
+    from nnprobe.report.plotting import plt, savefig  # lazy: matplotlib off the --help path
 
     x = max(numeric, key=lambda k: len({r.get(k) for r in rows}))
     others = [k for k in varied if k != x]
@@ -134,7 +139,7 @@ def _log_axis_if_wide(ax, xs: list[float]) -> None:
     numbers (``16``, ``0.001``), not as powers of ten between them; base 2 when every value is a power of two."""
     if not xs or xs[0] <= 0 or xs[-1] / xs[0] < 8:
         return
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator  # lazy: matplotlib off the --help path
 
     powers_of_two = all(math.log2(v).is_integer() for v in xs)
     ax.set_xscale("log", base=2 if powers_of_two else 10)
@@ -148,12 +153,6 @@ def _log_axis_if_wide(ax, xs: list[float]) -> None:
 
 def sweep_report(path: Path, figures: Path):
     """Status, the spec, metric plots (mean ± std over seeds), an aggregated table, failures."""
-    from nnprobe.report.document import Report
-    from nnprobe.sweeps.status import sweep_status
-    from nnprobe.sweeps.table import ResultsTable
-
-    from nnprobe.sweeps.driver import read_state
-
     state = read_state(path) or {}
     status = sweep_status(path, latest=0)
     table = ResultsTable(path / "results.sqlite")
@@ -211,9 +210,9 @@ def _plot_curves(records: list[dict], title: str, path: Path) -> Path | None:
     """Training curves of a metrics.jsonl: losses, accuracies, then any other numeric per-epoch value."""
     if len(records) < 1:
         return None
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator  # lazy: matplotlib off the --help path
 
-    from nnprobe.report.plotting import plt, savefig
+    from nnprobe.report.plotting import plt, savefig  # lazy: matplotlib off the --help path
 
     xkey = "epoch" if all("epoch" in r for r in records) else None
     xs = [r["epoch"] for r in records] if xkey else list(range(1, len(records) + 1))
@@ -265,10 +264,6 @@ def _walk(path: Path, pattern: str, skip: Path, max_depth: int = 3) -> list[Path
 
 def run_report(path: Path, figures: Path, report=None):
     """Config, final metrics and curves of every metrics.jsonl, scalars of result JSON files, and the PNGs."""
-    from nnprobe.io import read_jsonl
-    from nnprobe.report.document import Report
-    from nnprobe.report.verdicts import THRESHOLDS, add_verdict
-
     metrics_files = _walk(path, "metrics.jsonl", figures)
     configs = _walk(path, "config.json", figures)
     results = [p for p in _walk(path, "*.json", figures) if p.name not in ("config.json", "sweep.json")]

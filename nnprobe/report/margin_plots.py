@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.margin.grid import boundary_grid, head_predict, linear_predict
@@ -135,8 +136,6 @@ def plot_feature_boundaries(result, features, labels, *, class_names=None, extra
 
 def _plain_numbers(axis) -> None:
     """Log-axis ticks at 1, 2, 5 x powers of ten, labelled as plain numbers (``20``, ``0.05``)."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
     axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     axis.set_minor_formatter(NullFormatter())

@@ -10,6 +10,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from nnprobe.entries import entries
+from nnprobe.experiments import load_result
+from nnprobe.report.codes_plots import plot_categorisation
+from nnprobe.report.gradnet_plots import plot_learning_curves, plot_snapshot_table
+from nnprobe.report.margin_plots import save_convergence, save_feature_boundaries
+
 
 class _Captions(Mapping):
     """Figure name -> caption, read from the probes' entries (``ProbeEntry.figures``)."""
@@ -38,8 +43,6 @@ def _mode_label(mode: str, result) -> str:
 
 def draw_margin(result, out: Path, title: str) -> dict:
     """Boundary figures (2-D features), the convergence curve and the retrained head."""
-    from nnprobe.report.margin_plots import save_convergence, save_feature_boundaries
-
     files = {}
     if result.plot_features:
         several = len(result.results) > 1
@@ -63,16 +66,12 @@ def draw_margin(result, out: Path, title: str) -> dict:
 
 def draw_codes(result, out: Path, title: str) -> dict:
     """The categorisation bars."""
-    from nnprobe.report.codes_plots import plot_categorisation
-
     return {"categorisation": plot_categorisation(result.summary(), out / "categorisation.png",
                                                   title=f"{title}: network vs classifiers on its codes")}
 
 
 def draw_gradnet(result, out: Path, title: str) -> dict:
     """The snapshot table and learning curves of a GradNet study (nothing for a single model)."""
-    from nnprobe.report.gradnet_plots import plot_learning_curves, plot_snapshot_table
-
     if not hasattr(result, "snapshots") or not result.snapshots:
         return {}
     study = result.to_dict()
@@ -92,8 +91,6 @@ def register_drawer(probe: str, drawer) -> None:
 
 def draw_run(run_dir: str | Path, title: str | None = None) -> dict:
     """Draw every figure of the run in ``run_dir`` from its ``result.json``; returns ``{name: path}``."""
-    from nnprobe.experiments import load_result
-
     out = Path(run_dir)
     run, result = load_result(out)
     drawer = DRAWERS.get(run.probe)

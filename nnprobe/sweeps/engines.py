@@ -12,18 +12,26 @@ anything itself: the pool, Ray and Slurm do. Ray and submitit are optional (``pi
 from __future__ import annotations
 
 import hashlib
+import importlib
 import math
+import multiprocessing as mp
 import os
+import signal
 import threading
 import time
 import traceback
 from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from nnprobe.entries import load_plugins, plugin_origins
 from nnprobe.errors import NNProbeError
+from nnprobe.io import write_json_atomic
+from nnprobe.sweeps.probes import get_runner
+from nnprobe.sweeps.table import point_key
 
 ENGINES = ("local", "ray", "slurm")
 
@@ -45,8 +53,6 @@ def _message(exc: BaseException) -> str:
 
 
 def outbox_name(point: dict) -> str:
-    from nnprobe.sweeps.table import point_key
-
     return hashlib.sha1(point_key(point).encode()).hexdigest() + ".json"
 
 
@@ -71,11 +77,9 @@ class TaskRunner:
     plugins: list = field(default_factory=plugin_origins)   # modules that registered probes in the driver
 
     def __call__(self, points: list) -> list[dict]:
-        from nnprobe.sweeps.probes import get_runner
-
         load_plugins(self.plugins)   # a worker process knows the probes its driver registered
         if self.threads:
-            import torch
+            import torch  # lazy: torch off the --help path
 
             torch.set_num_threads(int(self.threads))
         runner = get_runner(self.probe, self.options)
@@ -102,8 +106,6 @@ class TaskRunner:
                     outcomes.append({"status": "done", "metrics": metrics, "error": None,
                                      "seconds": time.perf_counter() - start})
         if self.outbox:
-            from nnprobe.io import write_json_atomic
-
             for point, outcome in zip(points, outcomes):
                 if outcome["status"] == "done":
                     write_json_atomic(Path(self.outbox) / outbox_name(point), {"point": point, **outcome})
@@ -130,8 +132,6 @@ def cpu_count() -> int:
 # --------------------------------------------------------------------------------------------- local
 def _init_worker(threads: int, parent: int) -> None:
     """Pool worker set-up: its share of the cores, Ctrl-C left to the driver, exit if the driver dies."""
-    import signal
-
     os.environ["OMP_NUM_THREADS"] = str(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -142,7 +142,7 @@ def _init_worker(threads: int, parent: int) -> None:
                 os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()
-    import torch
+    import torch  # lazy: torch off the --help path
 
     torch.set_num_threads(threads)
 
@@ -169,10 +169,6 @@ class LocalEngine:
                 on_submit(task)
                 on_done(task, runner(task.points))
             return
-        import multiprocessing as mp
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-        from concurrent.futures.process import BrokenProcessPool
-
         def new_pool():
             return ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
                                        initargs=(self.threads, os.getpid()))
@@ -233,8 +229,6 @@ def _terminate(pool) -> None:
 
 # --------------------------------------------------------------------------------------------- ray
 def require(module: str, extra: str):
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError:

@@ -26,8 +26,10 @@ import os
 import time
 from typing import Callable
 
+from nnprobe.config import check_known
 from nnprobe.entries import probe_names as entry_names
 from nnprobe.errors import NNProbeError
+from nnprobe.results import plain
 
 _FACTORIES: dict[str, Callable[[dict], Callable]] = {}
 _RUNNERS: dict[tuple[str, str], Callable] = {}  # per-process cache: datasets stay loaded between points
@@ -133,14 +135,12 @@ class RunProbe:
     RUNTIME = ("data_dir", "device")
 
     def __init__(self, probe: str, options: dict):
-        from nnprobe.config import check_known
-
         check_known(f"sweep option for probe '{probe}'", options, self.RUNTIME)
         self.probe = probe
         self.options = dict(options)
 
     def run(self, point: dict):
-        from nnprobe.experiments import Run
+        from nnprobe.experiments import Run  # lazy: torch off the --help path
 
         return Run.from_flat(self.probe, {**point, **self.options})
 
@@ -149,18 +149,15 @@ class RunProbe:
         return {k: v for k, v in flat.items() if k not in self.RUNTIME}
 
     def __call__(self, point: dict) -> dict:
-        from nnprobe.results import plain
-
         return plain(self.run(point).execute().summary())
 
     def group_key(self, point: dict):
-        from nnprobe.experiments.group import group_key
+        from nnprobe.experiments.group import group_key  # lazy: torch off the --help path
 
         return group_key(self.run(point))
 
     def run_group(self, points: list[dict]) -> list:
-        from nnprobe.experiments.group import execute_group
-        from nnprobe.results import plain
+        from nnprobe.experiments.group import execute_group  # lazy: torch off the --help path
 
         results = execute_group([self.run(p) for p in points])
         return [r if isinstance(r, Exception) else dict(plain(r.summary()), ensemble_size=len(points)) for r in results]

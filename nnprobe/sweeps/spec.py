@@ -135,7 +135,7 @@ def load_spec(path: str | Path) -> SweepSpec:
         elif suffix == ".json":
             data = json.loads(text)
         else:
-            import yaml
+            import yaml  # lazy: yaml off the --help path
 
             data = _coerce_floats(yaml.safe_load(text))
     except Exception as exc:  # noqa: BLE001 -- any parser error becomes one readable message
@@ -166,7 +166,7 @@ def parse_value(text: str):
     >>> parse_value("4"), parse_value("1e-3"), parse_value("digits")
     (4, 0.001, 'digits')
     """
-    import yaml
+    import yaml  # lazy: yaml off the --help path
 
     try:
         value = yaml.safe_load(text)

@@ -87,7 +87,7 @@ class ResultsTable:
 
     def to_pandas(self, status: str | None = "done"):
         """The rows as a pandas DataFrame (pandas must be installed)."""
-        import pandas as pd
+        import pandas as pd  # lazy: optional extra
 
         return pd.DataFrame(self.rows(status))
 

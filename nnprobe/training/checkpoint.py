@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _compat_pickle   # pickle's own map of Python 2 names (``__builtin__ set`` -> ``builtins set``)
 import importlib
 import pickletools
 import zipfile
@@ -12,6 +13,7 @@ from torch import nn
 
 from nnprobe.errors import NNProbeError
 from nnprobe.io import save_torch_atomic
+from nnprobe.models import build_from_spec
 
 
 def save_checkpoint(path, model: nn.Module, *, model_spec: dict | None = None, train_config: dict | None = None,
@@ -79,8 +81,6 @@ def load_checkpoint(path, model: nn.Module | None = None, map_location="cpu") ->
         if not spec:
             raise NNProbeError(f"{path} holds a user model without a build spec",
                                "rebuild the model yourself and call load_checkpoint(path, model=model)")
-        from nnprobe.models import build_from_spec
-
         model = build_from_spec(spec)
     try:
         model.load_state_dict(payload["state_dict"])
@@ -150,8 +150,6 @@ def unimportable_class(path) -> tuple[str, str, str] | None:
     >>> unimportable_class("my_model.pt")   # doctest: +SKIP
     ('usernets', 'SoftmaxNet', "no module named 'usernets'")
     """
-    import _compat_pickle   # pickle's own map of Python 2 names (``__builtin__ set`` -> ``builtins set``)
-
     for module, name in _pickled_globals(Path(path)):
         if (module, name) in _compat_pickle.NAME_MAPPING:
             module, name = _compat_pickle.NAME_MAPPING[(module, name)]

@@ -82,7 +82,7 @@ class TrainConfig:
             raise NNProbeError(f"lr_step_factor must lie in (0, 1], got {self.lr_step_factor}",
                                "pass e.g. lr_step_factor=0.5 (halve) or 0.1")
         if self.augment is not None:
-            from nnprobe.training.augment import parse_augment
+            from nnprobe.training.augment import parse_augment  # lazy: torch off the --help path
 
             parse_augment(self.augment)
         if not self.lr > 0:
@@ -128,7 +128,7 @@ def early_stop_due(train_losses, patience: int | None) -> bool:
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` picks CUDA when present, else CPU; an unavailable CUDA request raises a readable error."""
-    import torch   # here, not at the top: the settings above are read without torch
+    import torch  # lazy: torch off the --help path (the settings above are read without torch)
 
     if isinstance(device, torch.device):
         return device

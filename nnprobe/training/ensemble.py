@@ -25,6 +25,7 @@ stopping ends each trajectory on its own; members whose trajectories all ended a
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 import time
@@ -254,8 +255,6 @@ class _Batched:
 
     def keep(self, positions, optimizer, scheduler, config, step, total_steps):
         """Rebuild with only the slots at ``positions``; returns the optimiser and schedule carried over."""
-        import copy
-
         old = self.stack
         scratch = []
         for p in positions:   # never write into a member's model: it may hold an earlier epoch's weights already

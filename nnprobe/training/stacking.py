@@ -15,8 +15,10 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call, vmap
 
 from nnprobe.errors import NNProbeError
+from nnprobe.models.mlp import MLP
 
 _ACTIVATIONS = {nn.ReLU: F.relu, nn.Tanh: torch.tanh, nn.GELU: F.gelu, nn.SELU: F.selu, nn.Softsign: F.softsign}
 
@@ -118,7 +120,7 @@ def mlp_plan(model: nn.Module):
     features = getattr(model, "features", None)
     if not isinstance(features, nn.Sequential) or not isinstance(getattr(model, "head", None), nn.Linear):
         return None
-    if type(model).forward is not _zoo_mlp_forward():
+    if type(model).forward is not MLP.forward:
         return None
     plan = []
     for i, module in enumerate(features):
@@ -138,12 +140,6 @@ def mlp_plan(model: nn.Module):
         else:
             return None
     return plan + [("linear", "head")]
-
-
-def _zoo_mlp_forward():
-    from nnprobe.models.mlp import MLP
-
-    return MLP.forward
 
 
 def _batch_norm(h, params, buffers, item, training):
@@ -184,8 +180,6 @@ def make_forward(template: nn.Module, stack: ParamStack, plan):
                     h = item(h)
             return h
         return forward
-    from torch.func import functional_call, vmap
-
     one = lambda p, xb: functional_call(template, p, (xb,))  # noqa: E731
     batched, batched_shared = vmap(one, in_dims=(0, 0)), vmap(one, in_dims=(0, None))
 

@@ -191,7 +191,7 @@ def _numpy_kneighbors(q, t, k, exclude_self, block_rows):
 @functools.lru_cache(maxsize=1)
 def _have_faiss() -> bool:
     try:
-        import faiss  # noqa: F401
+        import faiss  # noqa: F401  # lazy: optional extra
     except ImportError:
         return False
     return True
@@ -225,7 +225,7 @@ def _faiss_kneighbors(q, t, k, exclude_self):
 
 def _faiss_slice(q, t, need):
     """The ``need`` nearest of ``t`` for every query, ties by the lower index (one faiss index over ``t``)."""
-    import faiss
+    import faiss  # lazy: optional extra
 
     n_train = t.shape[0]
     index = faiss.IndexBinaryFlat(t.shape[1] * 64)

@@ -184,7 +184,7 @@ class GradSpaceConfig(Config):
 
     def layout_for(self, model):
         """The full-gradient layout of ``model`` these settings differentiate (``params``, ``weights_only``)."""
-        from nnprobe.probes.gradnet.layout import GradientLayout   # here, not on top: this module imports no torch
+        from nnprobe.probes.gradnet.layout import GradientLayout  # lazy: torch off the config module
 
         return GradientLayout.from_model(model, self.params, self.weights_only)
 
@@ -199,7 +199,7 @@ class GradSpaceConfig(Config):
     def gradnet_config(self, model, seed: int = 0):
         """The settings of :func:`~nnprobe.probes.gradnet.network.train_gradnet` (a ``GradNetConfig``; structure
         derived from ``model`` when not given)."""
-        from nnprobe.probes.gradnet.network import GradNetConfig   # here, not on top: this module imports no torch
+        from nnprobe.probes.gradnet.network import GradNetConfig  # lazy: torch off the config module
 
         return GradNetConfig(structure=self.structure_for(model), window=self.window, optimizer=self.gradnet_optimizer,
                              lr=self.gradnet_lr, momentum=self.gradnet_momentum, weight_decay=self.gradnet_weight_decay,
