@@ -64,7 +64,7 @@ def test_defaults_are_the_same_everywhere(probe):
 
 def test_gradnet_defaults_are_one_set():
     """The 1e-4 / 0.2 regularisers and the derived structure hold for Python, the CLI and sweeps alike."""
-    from nnprobe.probes.gradnet import GradSpaceConfig
+    from nnprobe.probes.gradspace import GradSpaceConfig
 
     for flat in (Run.from_flat("gradnet", {}).to_flat(), probe_defaults("gradnet"), get_runner("gradnet", {}).complete({})):
         assert (flat["gradnet_weight_decay"], flat["gradnet_dropout"], flat["structure"]) == (1e-4, 0.2, None)
