@@ -13,7 +13,7 @@ from nnprobe.entries import entries
 
 PACKAGE = Path(__file__).resolve().parents[1] / "nnprobe"
 FLOORS = {
-    "errors": 0, "entries": 0, "io": 0, "config": 0, "results": 0, "seeding": 0, "lazy": 0, "__init__": 0,
+    "errors": 0, "stats": 0, "entries": 0, "io": 0, "config": 0, "results": 0, "seeding": 0, "lazy": 0, "__init__": 0,
     "data": 1, "models": 1,
     "training": 2,
     "probes": 3,
