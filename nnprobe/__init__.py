@@ -11,6 +11,6 @@ Packages export their public names lazily (:mod:`nnprobe.lazy`): importing one c
 
 from nnprobe.lazy import export_lazily
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"   # the one place: pyproject, the CLI, run directories and CITATION.cff read it
 __all__ = ["NNProbeError", "__version__"]
 export_lazily(__name__, {"nnprobe.errors": ("NNProbeError",)})
