@@ -24,6 +24,7 @@ import importlib
 import importlib.util
 import math
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -171,6 +172,28 @@ class ProbeEntry:
         return words(self.thresholds) if callable(words) else str(words)
 
 
+class LiveMapping(Mapping):
+    """A read-only mapping rebuilt from the registered entries on every read (``build() -> dict``), so that
+    tables derived from the entries (thresholds, captions, the probes by name) see a probe registered later.
+
+    >>> captions = LiveMapping(lambda: {n: c for e in entries() for n, c in e.figures.items()})
+    >>> "retrain" in captions
+    True
+    """
+
+    def __init__(self, build: Callable[[], dict]):
+        self._build = build
+
+    def __getitem__(self, key):
+        return self._build()[key]
+
+    def __iter__(self):
+        return iter(self._build())
+
+    def __len__(self) -> int:
+        return len(self._build())
+
+
 _PROBES: dict[str, ProbeEntry] = {}
 _LOADED = False
 
@@ -253,5 +276,5 @@ def load_plugins(origins: list) -> None:
         spec.loader.exec_module(mod)
 
 
-__all__ = ["BUILTIN", "ProbeEntry", "Verdict", "entries", "get_probe", "load_plugins", "number", "plugin_origins",
+__all__ = ["BUILTIN", "LiveMapping", "ProbeEntry", "Verdict", "entries", "get_probe", "load_plugins", "number", "plugin_origins",
            "probe_names", "register", "resolve"]

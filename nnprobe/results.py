@@ -72,6 +72,19 @@ def format_value(value) -> str:
     return str(value)
 
 
+def text_table(rows: list[dict], columns: list[str], *, right: bool = False, missing="") -> list[str]:
+    """``rows`` as aligned lines of ``columns`` (header first; ``right``: right-aligned; ``missing``: the value of
+    a column a row lacks, printed like a value).
+
+    >>> text_table([{"k": 9, "acc": 0.5}], ["k", "acc"])
+    ['k  acc   ', '9  0.5000']
+    """
+    cells = [[format_value(r.get(c, missing)) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    align = str.rjust if right else str.ljust
+    return ["  ".join(align(v, w) for v, w in zip(row, widths)) for row in [columns, *cells]]
+
+
 def summary_table(title: str, summary: dict) -> str:
     """``title`` then one ``name  value`` line per summary entry, names aligned."""
     width = max((len(k) for k in summary), default=0)
@@ -112,4 +125,4 @@ class Result:
         return summary_table(type(self).__name__, self.summary())
 
 
-__all__ = ["Result", "format_value", "is_scalar", "plain", "summary_table"]
+__all__ = ["Result", "format_value", "is_scalar", "plain", "summary_table", "text_table"]

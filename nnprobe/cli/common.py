@@ -83,15 +83,6 @@ class ByteSize(click.ParamType):
         return int(number * self.UNITS[unit])
 
 
-def memory_option(probe: str):
-    """``--max-memory SIZE``: the probe config's ``max_memory`` (bytes), written like ``2G`` or ``512M``."""
-    default = probe_defaults(probe).get("max_memory")
-    shown = f"  [default: {default / 2**30:g}G]" if default else ""
-    return click.option("--max-memory", "max_memory", type=ByteSize(), default=None,
-                        help="Memory the probe's batched work may hold at once (chunks of gradients, feature "
-                             "batches, stored test gradients), e.g. 2G, 512M." + shown)
-
-
 def data_options(probe: str):
     """``--data``, ``--data-dir``, ``--samples-per-class``, ``--test-samples-per-class``, ``--label-noise``, ``--normalize``."""
     return _stack([
@@ -229,14 +220,6 @@ def print_result(opts: dict, result, figures: dict, extra=None) -> None:
         extra()
     out = Path(opts["out"])
     click.echo(f"wrote {out / 'result.json'}" + "".join(f", {p}" for p in figures.values()))
-
-
-def echo_metrics(history: list[dict]) -> None:
-    """Print the last epoch's metrics in one line."""
-    if history:
-        m = history[-1]
-        click.echo(f"epoch {m['epoch']}: train loss {m['train_loss']:.4f} acc {m['train_accuracy']:.4f} | "
-                   f"test loss {m['test_loss']:.4f} acc {m['test_accuracy']:.4f} | {m['seconds']:.1f} s")
 
 
 def require(condition: bool, problem: str, fix: str) -> None:

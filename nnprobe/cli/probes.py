@@ -14,13 +14,9 @@ from dataclasses import MISSING, fields
 
 import click
 
-from nnprobe.cli.common import (ByteSize, _help, _stack, echo_metrics, execute_command, opt, pass_opts, print_result,
+from nnprobe.cli.common import (ByteSize, _help, _stack, execute_command, opt, pass_opts, print_result,
                                 probe_defaults, run_options)
 from nnprobe.entries import ProbeEntry
-
-MEMORY_HELP = ("Memory the probe's batched work may hold at once (chunks of gradients, feature batches, stored test "
-               "gradients), e.g. 2G, 512M.")
-
 
 def _value_type(f):
     """The click type of a config field without choices: from its default, else from its annotation."""
@@ -85,8 +81,6 @@ def probe_command(entry: ProbeEntry) -> click.Command:
         details = entry.hook("details")
 
         def extra():
-            if entry.measure is None and hasattr(result, "history"):   # a training run: its last epoch
-                echo_metrics(result.history)
             text = details(run_, result) if details is not None else ""
             if text:
                 click.echo(text)

@@ -1,7 +1,8 @@
 """Many runs trained as one batched program (:mod:`nnprobe.training.ensemble`), each measured as usual.
 
-Runs of a probe whose entry allows it (``groupable``) that differ only in seed, width and label noise (small MLPs,
-with or without BatchNorm, and CNNs without dropout, no callbacks during training), and in epochs under a ``constant`` or ``epoch_step`` schedule, are
+Runs of a probe whose entry allows it (``groupable``) that differ only in seed, width and label noise (small
+MLPs, with or without BatchNorm, and CNNs without dropout, no callbacks during training), and in epochs under a
+``constant`` or ``epoch_step`` schedule, are
 trained together; each trained model is then measured by its probe exactly as
 :meth:`Run.execute` would measure it. The results equal one-by-one execution within float round-off.
 """
@@ -12,7 +13,7 @@ import json
 import time
 
 from nnprobe.entries import get_probe
-from nnprobe.experiments.train_entry import from_ensemble
+from nnprobe.experiments.train_entry import training_result
 from nnprobe.training.ensemble import PREFIX_SCHEDULES, train_ensemble
 
 VARYING = ("seed", "label_noise", "width", "channels", "fc_width", "feature_dim", "growth")
@@ -55,7 +56,7 @@ def execute_group(runs: list) -> list:
         try:
             measure = get_probe(run.probe).hook("measure")
             if measure is None:   # the train probe: the training run is the result
-                out.append(from_ensemble(run, model, tr, share))
+                out.append(training_result(model, tr, share))
             else:
                 out.append(measure(model, ds, run.config, seed=run.train.seed))
         except Exception as exc:  # noqa: BLE001 -- one run's failure is that run's

@@ -10,9 +10,7 @@ must differ from the data, model and training settings, so that a flat settings 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from nnprobe.entries import ProbeEntry, entries, get_probe
+from nnprobe.entries import LiveMapping, ProbeEntry, entries, get_probe
 from nnprobe.entries import register as _register
 from nnprobe.experiments.settings import check_settings
 from nnprobe.experiments.train_entry import TrainRunResult
@@ -27,25 +25,7 @@ def register(entry: ProbeEntry) -> ProbeEntry:
     return _register(entry)
 
 
-class _Probes(Mapping):
-    """Every registered probe by name (a live view of :func:`nnprobe.entries.entries`)."""
-
-    def __getitem__(self, name: str) -> ProbeEntry:
-        if name not in self:
-            raise KeyError(name)
-        return get_probe(name)
-
-    def __iter__(self):
-        return iter([e.name for e in entries()])
-
-    def __len__(self) -> int:
-        return len(entries())
-
-    def __contains__(self, name) -> bool:
-        return name in [e.name for e in entries()]
-
-
-PROBES = _Probes()
+PROBES = LiveMapping(lambda: {e.name: e for e in entries()})   # every registered probe by name
 
 __all__ = ["PROBES", "ProbeEntry", "TrainRunResult", "check_settings", "default_snapshots", "get_probe", "live_seed",
            "register"]

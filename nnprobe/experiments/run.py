@@ -147,7 +147,7 @@ class Run:
         where = provenance(self.train.device)
         with claimed.running():
             result = execute(run, RunContext(run, *prepared, out=out, claimed=claimed, on_event=on_event))
-            files = self.data.load(self.train.seed).meta.get("files", [])   # what was read (paths, bytes, md5)
+            files = prepared[0].meta.get("files", [])   # what was read (paths, bytes, md5)
             write_json_atomic(out / RESULT_FILE, {"format": RESULT_FORMAT, "probe": self.probe, "run": self.to_dict(),
                                                   "summary": result.summary(), "result": result.to_dict(),
                                                   "data_files": files, "seconds": time.perf_counter() - start,

@@ -33,19 +33,27 @@ def n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def training_result(model, trained, seconds: float) -> TrainRunResult:
+    """The result of a training run (alone, or inside a batched ensemble: :mod:`nnprobe.experiments.group`)."""
+    return TrainRunResult(final=plain(trained.final), history=plain(trained.history), n_params=n_params(model),
+                          seconds=seconds)
+
+
 def execute(run, ctx) -> TrainRunResult:
     """Train the zoo model into the run directory itself (no checkpoint to probe)."""
     if run.model.checkpoint is not None:
         raise NNProbeError("the train probe trains a zoo model; it takes no checkpoint", "drop --checkpoint")
-    result = ctx.train(inside=True)   # the run directory is the training one
-    return TrainRunResult(final=plain(result.final), history=plain(result.history), n_params=n_params(ctx.model),
-                          seconds=result.seconds)
+    trained = ctx.train(inside=True)   # the run directory is the training one
+    return training_result(ctx.model, trained, trained.seconds)
 
 
-def from_ensemble(run, model, trained, seconds: float) -> TrainRunResult:
-    """The result of a run trained inside a batched ensemble (:mod:`nnprobe.experiments.group`)."""
-    return TrainRunResult(final=plain(trained.final), history=plain(trained.history), n_params=n_params(model),
-                          seconds=seconds)
+def details(run, result: TrainRunResult) -> str:
+    """The last epoch's metrics in one line (what the command line prints under the summary)."""
+    if not result.history:
+        return ""
+    m = result.history[-1]
+    return (f"epoch {m['epoch']}: train loss {m['train_loss']:.4f} acc {m['train_accuracy']:.4f} | "
+            f"test loss {m['test_loss']:.4f} acc {m['test_accuracy']:.4f} | {m['seconds']:.1f} s")
 
 
 ENTRY = register(ProbeEntry(
@@ -53,7 +61,7 @@ ENTRY = register(ProbeEntry(
     defaults={"data": "digits", "model": "mlp"},
     help="Train a zoo model (config.json, metrics.jsonl, checkpoints).",
     summary_columns=("train_accuracy", "test_accuracy", "test_loss"),
-    execute=execute, groupable=lambda run: True, default_out="runs/train",
+    execute=execute, groupable=lambda run: True, details=details, default_out="runs/train",
     command_help="""Train a classifier; writes config.json, metrics.jsonl, checkpoints/ and result.json into --out.
 
     \b
@@ -64,4 +72,4 @@ ENTRY = register(ProbeEntry(
     """,
 ))
 
-__all__ = ["ENTRY", "TrainRunResult", "from_ensemble", "n_params"]
+__all__ = ["ENTRY", "TrainRunResult", "details", "n_params", "training_result"]

@@ -6,33 +6,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
-from nnprobe.entries import entries
+from nnprobe.entries import LiveMapping, entries
 from nnprobe.experiments import load_result
 from nnprobe.report.codes_plots import plot_categorisation
 from nnprobe.report.gradnet_plots import plot_learning_curves, plot_snapshot_table
 from nnprobe.report.margin_plots import save_convergence, save_feature_boundaries
 
 
-class _Captions(Mapping):
-    """Figure name -> caption, read from the probes' entries (``ProbeEntry.figures``)."""
-
-    def _all(self) -> dict:
-        return {name: caption for e in entries() for name, caption in e.figures.items()}
-
-    def __getitem__(self, name: str) -> str:
-        return self._all()[name]
-
-    def __iter__(self):
-        return iter(self._all())
-
-    def __len__(self) -> int:
-        return len(self._all())
-
-
-CAPTIONS = _Captions()
+CAPTIONS = LiveMapping(lambda: {name: caption for e in entries() for name, caption in e.figures.items()})  # name -> caption
 
 
 def _mode_label(mode: str, result) -> str:

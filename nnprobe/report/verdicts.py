@@ -17,32 +17,12 @@ module renders them into reports, and every report states the thresholds (:func:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from nnprobe.entries import Verdict, entries, get_probe
+from nnprobe.entries import LiveMapping, Verdict, entries, get_probe
 
 
-class _ByProbe(Mapping):
-    """``{probe: entry.<attribute>}`` for the probes that have a verdict rule (a live view of the entries)."""
-
-    def __init__(self, attribute: str):
-        self.attribute = attribute
-
-    def _judged(self) -> dict:
-        return {e.name: getattr(e, self.attribute) for e in entries() if e.verdict is not None}
-
-    def __getitem__(self, probe: str):
-        return self._judged()[probe]
-
-    def __iter__(self):
-        return iter(self._judged())
-
-    def __len__(self) -> int:
-        return len(self._judged())
-
-
-THRESHOLDS = _ByProbe("thresholds")
-CLAIMS = _ByProbe("claim")
+# {probe: ...} for the probes with a verdict rule, read from their entries
+THRESHOLDS = LiveMapping(lambda: {e.name: e.thresholds for e in entries() if e.verdict is not None})
+CLAIMS = LiveMapping(lambda: {e.name: e.claim for e in entries() if e.verdict is not None})
 
 
 def criteria(probe: str) -> str:

@@ -17,7 +17,7 @@ without torch.
 
 from nnprobe.lazy import export_lazily
 
-__all__ = ["margin_table_lines", "missing_data", "reproduce_codes", "reproduce_codes_reference", "reproduce_gradnet",
+__all__ = ["missing_data", "reproduce_codes", "reproduce_codes_reference", "reproduce_gradnet",
            "reproduce_margin", "run_demo"]
 export_lazily(__name__, {
     "nnprobe.reproduce.codes": ("reproduce_codes",),
@@ -25,5 +25,5 @@ export_lazily(__name__, {
     "nnprobe.reproduce.common": ("missing_data",),
     "nnprobe.reproduce.demo": ("run_demo",),
     "nnprobe.reproduce.gradnet": ("reproduce_gradnet",),
-    "nnprobe.reproduce.margin": ("margin_table_lines", "reproduce_margin"),
+    "nnprobe.reproduce.margin": ("reproduce_margin",),
 })

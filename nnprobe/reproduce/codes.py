@@ -12,13 +12,15 @@ from pathlib import Path
 
 import click
 
+from nnprobe.entries import get_probe
 from nnprobe import experiments, report, sweeps
 from nnprobe.probes.codes.regimes import assign_regimes
 from nnprobe.report.codes_plots import plot_factor, plot_phase_chart
 from nnprobe.reproduce import plans
-from nnprobe.reproduce.common import pick_data, text_table
+from nnprobe.reproduce.common import pick_data
+from nnprobe.results import text_table
 
-PAPER = ('He, Lei, Ji & Tao, "Neural networks behave as hash encoders: An empirical study" (arXiv 2101.05490)')
+PAPER = get_probe("codes").paper   # the paper's citation lives in the probe's entry
 HEADLINE_COLUMNS = ["model", "n_units", "model_train_accuracy", "model_test_accuracy", "redundancy_ratio_train",
                     "redundancy_ratio_test", "test_codes_seen_in_train", "kmeans_train_accuracy", "kmeans_test_accuracy",
                     "knn_test_accuracy", "logistic_train_accuracy", "logistic_test_accuracy"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from nnprobe import data
 from nnprobe.errors import NNProbeError
-from nnprobe.results import format_value
 
 
 def missing_data(name: str, data_dir) -> str | None:
@@ -41,17 +40,4 @@ def command_line(probe: str, params: dict) -> str:
     return f"nnprobe {probe} " + " ".join(parts)
 
 
-def text_table(rows: list[dict], columns: list[str], *, right: bool = False, missing="") -> list[str]:
-    """``rows`` as aligned lines of ``columns`` (header first; ``right``: right-aligned; ``missing``: the value of
-    a column a row lacks, printed like a value).
-
-    >>> text_table([{"k": 9, "acc": 0.5}], ["k", "acc"])
-    ['k  acc   ', '9  0.5000']
-    """
-    cells = [[format_value(r.get(c, missing)) for c in columns] for r in rows]
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    align = str.rjust if right else str.ljust
-    return ["  ".join(align(v, w) for v, w in zip(row, widths)) for row in [columns, *cells]]
-
-
-__all__ = ["command_line", "missing_data", "pick_data", "text_table"]
+__all__ = ["command_line", "missing_data", "pick_data"]

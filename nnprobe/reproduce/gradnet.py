@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from nnprobe.entries import get_probe
 from nnprobe import experiments, report, training
 from nnprobe.io import write_json_atomic
 from nnprobe.probes.gradnet import compare_options
@@ -22,8 +23,7 @@ from nnprobe.report.gradnet_table import COLUMNS, verdict_rows
 from nnprobe.reproduce import plans
 from nnprobe.reproduce.common import missing_data
 
-PAPER = ('Daróczy, Aleksziev & Benczúr, "Tangent Space Separability in Feedforward Neural Networks" '
-         '(arXiv 1912.09306; code: daroczyb/gradnet, alekszievr/GradNet)')
+PAPER = get_probe("gradnet").paper   # the paper's citation lives in the probe's entry
 TABLE_COLUMNS = ["epoch", "base_test_accuracy", "gradnet_test_accuracy", "control_both_halves_test_accuracy",
                  "control_finetune_test_accuracy", "gain", "gain_over_both_halves", "gain_over_finetune", "gradient_dim",
                  "full_gradient_dim", "gradnet_parameters", "gradient_seconds", "gradnet_seconds", "control_seconds"]

@@ -14,24 +14,17 @@ from pathlib import Path
 
 import click
 
+from nnprobe.entries import get_probe
 from nnprobe import experiments, report
-from nnprobe.probes.margin.measure import TABLE_COLUMNS
+from nnprobe.probes.margin.probe import TABLE_COLUMNS
+from nnprobe.probes.margin.run_hooks import table_lines
 from nnprobe.reproduce import plans
-from nnprobe.reproduce.common import command_line, missing_data, text_table
+from nnprobe.reproduce.common import command_line, missing_data
 from nnprobe.reproduce.margin_verdicts import (ACCURACY_TOLERANCE, MIDPOINT_LABELS, MIN_COSINE, NEAR_MIDPOINT,
                                                VERDICT_COLUMNS, format_distribution, midpoint_distributions,
                                                midpoint_row, verdict_rows)
 
-PAPER = 'Li, Ding & Gao, "On the decision boundary of deep neural networks" (arXiv 1808.05385)'
-
-
-def margin_table_lines(rows: list[dict]) -> list[str]:
-    """Margin table rows as text, with the columns that have values.
-
-    >>> margin_table_lines([{"data": "digits", "cosine_to_svm": 0.999}])   # doctest: +SKIP
-    """
-    cols = [c for c in TABLE_COLUMNS if c != "cosine_per_class" and any(r.get(c) is not None for r in rows)]
-    return text_table(rows, cols, right=True, missing=None)
+PAPER = get_probe("margin").paper   # the paper's citation lives in the probe's entry
 
 
 def _execute(entry: dict, out: Path, data_dir, mode: str, progress: bool, echo, draw: bool = True):
@@ -148,7 +141,7 @@ def reproduce_margin(out: Path, quick: bool, data_dir=None, only: tuple[str, ...
     doc.text(f"Total time {time.perf_counter() - start:.0f} s.")
     md, html = doc.write(out)
     if all_rows:
-        for line in margin_table_lines(all_rows):
+        for line in table_lines(all_rows):
             echo(line)
     for d in midpoint_distributions(mid_rows) if mid_rows else []:
         if d["n"]:
@@ -156,4 +149,4 @@ def reproduce_margin(out: Path, quick: bool, data_dir=None, only: tuple[str, ...
     return md, html
 
 
-__all__ = ["PAPER", "reproduce_margin", "margin_table_lines"]
+__all__ = ["PAPER", "reproduce_margin"]

@@ -32,7 +32,7 @@ def _midpoint_plan(quick):
 
 
 def test_midpoint_row_against_a_hand_computed_geometry():
-    from nnprobe.probes.margin.measure import MarginProbeResult
+    from nnprobe.probes.margin import MarginProbeResult
     from nnprobe.probes.margin.probe import measure_margin
 
     # class 0 at x = 0, 1; class 1 at x = 3, 4: SVM boundary x = 2, margin 1; class means (0.5, 0) and (3.5, 0.5)
@@ -51,7 +51,7 @@ def test_midpoint_row_against_a_hand_computed_geometry():
 
 def test_verdict_row_of_the_three_class_run_quotes_the_bias_penalised_cosines():
     from nnprobe.reproduce.margin_verdicts import verdict_rows
-    from nnprobe.probes.margin.measure import MarginProbeResult
+    from nnprobe.probes.margin import MarginProbeResult
     from nnprobe.probes.margin.probe import measure_margin
 
     rng = np.random.default_rng(0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from nnprobe.probes.codes.probe import summary_rows
 from nnprobe.probes.codes.record import record_codes
-from nnprobe.results import format_value
+from nnprobe.results import text_table
 
 LAYER_COLUMNS = ["layer", "units", "distinct_train", "redundancy_ratio_train", "redundancy_ratio_test"]
 
@@ -25,10 +25,7 @@ def details(run, result) -> str:
     rows = result.per_layer
     if not rows:
         return ""
-    widths = [max(len(c), *(len(format_value(r.get(c, ""))) for r in rows)) for c in LAYER_COLUMNS]
-    lines = ["\nper layer:", "  ".join(c.ljust(w) for c, w in zip(LAYER_COLUMNS, widths))]
-    lines += ["  ".join(format_value(r.get(c, "")).ljust(w) for c, w in zip(LAYER_COLUMNS, widths)) for r in rows]
-    return "\n".join(lines)
+    return "\n".join(["\nper layer:", *text_table(rows, LAYER_COLUMNS)])
 
 
 __all__ = ["details", "table_rows", "preflight"]

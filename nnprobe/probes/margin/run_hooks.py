@@ -14,7 +14,7 @@ from nnprobe.models import dataset_head
 from nnprobe.probes.margin.callback import MarginCallback
 from nnprobe.probes.margin.features import extract_features
 from nnprobe.probes.margin.probe import TABLE_COLUMNS, measure
-from nnprobe.results import format_value
+from nnprobe.results import text_table
 
 
 def live_seed(run, dataset, tries: int = 20) -> int:
@@ -69,14 +69,15 @@ def table_rows(run, result) -> list[dict]:
     return result.table_rows(run.data.data)
 
 
+def table_lines(rows: list[dict]) -> list[str]:
+    """Margin table rows as text, with the columns that have values (the per-class cosines left out)."""
+    cols = [c for c in TABLE_COLUMNS if c != "cosine_per_class" and any(r.get(c) is not None for r in rows)]
+    return text_table(rows, cols, right=True, missing=None)
+
+
 def details(run, result) -> str:
     """The per-mode table the command line prints under the summary."""
-    rows = result.table_rows(run.data.data)
-    cols = [c for c in TABLE_COLUMNS if c != "cosine_per_class" and any(r.get(c) is not None for r in rows)]
-    widths = [max(len(c), *(len(format_value(r.get(c))) for r in rows)) for c in cols]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(cols, widths))]
-    lines += ["  ".join(format_value(r.get(c)).rjust(w) for c, w in zip(cols, widths)) for r in rows]
-    return "\n".join(lines)
+    return "\n".join(table_lines(result.table_rows(run.data.data)))
 
 
-__all__ = ["details", "table_rows", "execute", "live_seed", "preflight", "wants_live_seed"]
+__all__ = ["details", "table_lines", "table_rows", "execute", "live_seed", "preflight", "wants_live_seed"]
