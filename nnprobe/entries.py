@@ -198,20 +198,22 @@ _PROBES: dict[str, ProbeEntry] = {}
 _LOADED = False
 
 
-def _caller_origin(depth: int = 2) -> tuple:
-    frame = sys._getframe(depth)
+def caller_origin(depth: int = 1) -> tuple:
+    """``(module name, file)`` of the module ``depth`` calls above the caller (where a probe is registered)."""
+    frame = sys._getframe(depth + 1)
     return frame.f_globals.get("__name__", ""), frame.f_globals.get("__file__") or ""
 
 
-def register(entry: ProbeEntry) -> ProbeEntry:
+def register(entry: ProbeEntry, *, origin: tuple = ()) -> ProbeEntry:
     """Make ``entry`` a probe for runs, the command line, sweeps, results and reports (replacing one of the
-    same name). The one call a new probe makes.
+    same name). The one call a new probe makes. ``origin``: the module that registers it (default: the caller),
+    which sweep worker processes import to know the probe.
 
     >>> register(ProbeEntry("double", None, lambda model, ds, cfg, **kw: None)).name   # doctest: +SKIP
     'double'
     """
     if not entry.origin:
-        entry.origin = _caller_origin()
+        entry.origin = origin or caller_origin()
     _PROBES[entry.name] = entry
     return entry
 
@@ -235,7 +237,7 @@ def _load_builtins() -> None:
 
 
 def entries() -> list[ProbeEntry]:
-    """Every registered probe, built-ins first."""
+    """Every registered probe, in the order they were registered (the built-ins load on first use)."""
     _load_builtins()
     return list(_PROBES.values())
 
@@ -276,5 +278,5 @@ def load_plugins(origins: list) -> None:
         spec.loader.exec_module(mod)
 
 
-__all__ = ["BUILTIN", "LiveMapping", "ProbeEntry", "Verdict", "entries", "get_probe", "load_plugins", "number", "plugin_origins",
+__all__ = ["BUILTIN", "LiveMapping", "ProbeEntry", "Verdict", "caller_origin", "entries", "get_probe", "load_plugins", "number", "plugin_origins",
            "probe_names", "register", "resolve"]

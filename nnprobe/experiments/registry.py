@@ -10,7 +10,7 @@ must differ from the data, model and training settings, so that a flat settings 
 
 from __future__ import annotations
 
-from nnprobe.entries import LiveMapping, ProbeEntry, entries, get_probe
+from nnprobe.entries import LiveMapping, ProbeEntry, caller_origin, entries, get_probe
 from nnprobe.entries import register as _register
 from nnprobe.experiments.settings import check_settings
 from nnprobe.experiments.train_entry import TrainRunResult
@@ -22,7 +22,7 @@ def register(entry: ProbeEntry) -> ProbeEntry:
     """Add a probe (or replace one) for runs, the CLI, sweeps, results and reports, after checking that its
     settings do not clash with the run's others (see :func:`nnprobe.entries.register`)."""
     check_settings(entry)
-    return _register(entry)
+    return _register(entry, origin=caller_origin())   # the caller's module, not this one, is the probe's origin
 
 
 PROBES = LiveMapping(lambda: {e.name: e for e in entries()})   # every registered probe by name

@@ -92,3 +92,15 @@ def test_toy_probe_in_a_sweep_on_worker_processes(tmp_path):
     (row,) = ResultsTable(tmp_path / "sweep" / "results.sqlite").rows()
     assert row["pid"] != os.getpid()   # measured in a worker process, which learned of the probe by itself
     assert row["scaled_accuracy"] == 3.0 * row["accuracy"] and row["toy_scale"] == 3.0
+
+
+def test_a_probe_registered_through_the_experiment_layer_keeps_its_own_module_as_origin():
+    """Sweep workers import the module that registered a probe; ``experiments.register`` (which also checks the
+    setting names) must record the caller's module, not its own."""
+    from dataclasses import replace
+
+    from nnprobe.entries import get_probe
+    from nnprobe.experiments import register as register_checked
+
+    entry = register_checked(replace(get_probe("toy"), name="toy_checked", origin=()))
+    assert entry.origin == (__name__, __file__)
