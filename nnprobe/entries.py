@@ -65,9 +65,13 @@ class Verdict:
     probe: str
     holds: bool | None
     sentence: str
+    outcome: str = ""          # holds / does not hold / inconclusive / not testable (nnprobe.stats.OUTCOMES)
+    details: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def word(self) -> str:
+        if self.outcome:
+            return self.outcome
         return {True: "holds", False: "does not hold", None: "not measured"}[self.holds]
 
 
@@ -101,6 +105,10 @@ class ProbeEntry:
     ``defaults``: run-level defaults (``data``, ``model``, ``epochs``, ...), what an empty command line runs.
     ``summary_columns``: the headline columns of results tables. ``thresholds`` / ``verdict`` /
     ``criteria``: ``verdict(summary, thresholds) -> (holds, sentence)``, ``criteria(thresholds) -> words``.
+    ``evidence(summaries, thresholds) -> nnprobe.stats.Decision``: the verdict over the runs of one setting
+    that differ only in seed (one summary per seed; the rules of ``docs/evidence.md``: intervals over seeds,
+    nulls, paired tests, "not testable" outside the claim's regime). A probe with ``evidence`` is judged by it,
+    also on one seed; ``verdict`` is then only the one-run fallback of older code.
     ``figures``: figure name -> caption (``report/`` draws them, found by the probe's name). ``validate(run)``
     and ``preflight(run, dataset, model)`` raise :class:`~nnprobe.errors.NNProbeError` on bad settings before
     anything is trained or written. ``groupable(run) -> bool``: whether runs of it may train as one batched
@@ -126,6 +134,7 @@ class ProbeEntry:
     thresholds: dict = field(default_factory=dict)
     verdict: Callable | str | None = None
     criteria: Callable | str | None = None
+    evidence: Callable | str | None = None
     figures: dict = field(default_factory=dict)
     execute: Callable | str | None = None
     validate: Callable | str | None = None
@@ -158,11 +167,33 @@ class ProbeEntry:
         >>> get_probe("gradnet").judge({"base_test_accuracy": 0.5, "gradnet_test_accuracy": 0.6}).holds
         True
         """
+        if self.evidence is not None:
+            return self.decide([summary])
         rule = self.hook("verdict")
         if rule is None:
             return Verdict(self.name, None, "no verdict rule for this probe")
         holds, sentence = rule(summary, self.thresholds)
         return Verdict(self.name, holds, sentence)
+
+    def decide(self, summaries: list) -> Verdict:
+        """The verdict over the runs of one setting that differ only in seed (``summaries``: one per seed).
+
+        With an ``evidence`` rule: its :class:`~nnprobe.stats.Decision` (``holds`` True only for "holds",
+        False for "does not hold", None for "inconclusive" and "not testable"). Without one, one summary is
+        judged by ``verdict``; several get no verdict (the old rules judge one run).
+        """
+        summaries = list(summaries)
+        if not summaries:
+            raise NNProbeError(f"no runs to judge for probe '{self.name}'", "pass one summary per seed")
+        rule = self.hook("evidence")
+        if rule is None:
+            if len(summaries) == 1:
+                return self.judge(summaries[0])
+            return Verdict(self.name, None, "no verdict rule over seeds for this probe")
+        decision = rule(summaries, self.thresholds)
+        holds = {"holds": True, "does not hold": False}.get(decision.outcome)
+        return Verdict(self.name, holds, f"{decision.outcome}: {decision.sentence}", decision.outcome,
+                       {"kind": decision.kind, **decision.details})
 
     def criteria_text(self) -> str:
         """The thresholds of the verdict, in words."""

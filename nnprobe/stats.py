@@ -34,7 +34,7 @@ from nnprobe.errors import NNProbeError
 
 __all__ = [
     "OUTCOMES", "ALPHA", "Interval", "PairedBound", "McNemar", "Decision",
-    "t_interval", "paired_lower_bound", "mcnemar_exact",
+    "t_interval", "over_seeds", "paired_lower_bound", "mcnemar_exact",
     "threshold_claim", "comparison_claim", "agreement_claim", "not_testable",
 ]
 
@@ -172,6 +172,24 @@ def t_interval(values, level: float = 0.95) -> Interval:
         return Interval(mean, None, None, n=1, level=level)
     half = _t_critical(0.5 + level / 2, x.size - 1) * float(x.std(ddof=1)) / math.sqrt(x.size)
     return Interval(mean, mean - half, mean + half, n=int(x.size), level=level)
+
+
+def over_seeds(summaries, key: str, level: float = 0.95) -> Interval | None:
+    """The :func:`t_interval` of ``summaries[i][key]`` over the runs (seeds) that measured it; ``None`` when
+    none did (missing, ``None`` or NaN values are left out, as a run that did not measure it).
+
+    >>> print(over_seeds([{"cos": 0.99}, {"cos": 0.995}, {"cos": None}], "cos"))
+    0.9925 [0.9607, 1.0243] (95% t, n=2)
+    """
+    values = []
+    for s in summaries:
+        v = s.get(key) if isinstance(s, dict) else None
+        if v is None or isinstance(v, (bool, str)):
+            continue
+        v = float(v)
+        if not math.isnan(v):
+            values.append(v)
+    return t_interval(values, level) if values else None
 
 
 def paired_lower_bound(a, b, level: float = 0.95) -> PairedBound:

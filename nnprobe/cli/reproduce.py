@@ -25,15 +25,17 @@ def command():
 @click.option("--out", type=click.Path(file_okay=False), default="runs/reproduce-margin", show_default=True)
 @click.option("--data-dir", type=click.Path(file_okay=False), envvar="NNPROBE_DATA", default=None,
               help="Directory with MNIST / CIFAR-10 files [env NNPROBE_DATA].")
+@click.option("--seeds", type=click.IntRange(min=1), default=None,
+              help="Training seeds per setting; headlines are means with 95% t-intervals [default: 5; quick 3].")
 @click.option("--only", multiple=True, help=f"Run only these experiments ({', '.join(margin_experiments())}).")
 @click.option("--progress/--no-progress", default=False, show_default=True)
 @mode_options
-def margin_cmd(quick, out, data_dir, only, progress, resume, overwrite):
+def margin_cmd(quick, out, data_dir, seeds, only, progress, resume, overwrite):
     """Reference experiments of Li, Ding & Gao (2018): simulated clusters, MNIST 0/1 ResNet, CIFAR-10 0/2 and
     MNIST 0/1/2 with ReLU features (SELU as an extra row), the retrained-head experiment and the midpoint claim
     over seeds (--only midpoint); writes report.md and report.html, opening with the verdict table."""
     mode = run_mode({"resume": resume, "overwrite": overwrite})
-    md, html = reproduce.reproduce_margin(Path(out), quick, data_dir, tuple(only), progress, mode)
+    md, html = reproduce.reproduce_margin(Path(out), quick, data_dir, tuple(only), progress, mode, seeds=seeds)
     click.echo(f"wrote {md} and {html}")
 
 
@@ -48,7 +50,8 @@ def margin_cmd(quick, out, data_dir, only, progress, resume, overwrite):
 @click.option("--protocol", type=click.Choice(CODES_PROTOCOLS), default=CODES_PROTOCOLS[0], show_default=True,
               help="nnprobe: nnprobe's own settings; reference: He et al.'s (BatchNorm MLPs, Adam, early "
                    "stopping, their three MNIST sweeps) beside their numbers.")
-@click.option("--seeds", type=int, default=None, help="Seeds per point (--protocol reference) [default: 3; quick 1].")
+@click.option("--seeds", type=click.IntRange(min=1), default=None,
+              help="Training seeds per setting; headlines are means with 95% t-intervals [default: 5; quick 3].")
 @click.option("--only", multiple=True, type=click.Choice(CODES_REFERENCE_SWEEPS),
               help="--protocol reference: run only these sweeps (repeatable; the others are reported as not "
                    "run). E.g. --only width for the authors' width table alone.")
@@ -64,7 +67,7 @@ def codes_cmd(quick, out, data, data_dir, device, progress, protocol, seeds, onl
         if only:
             raise click.UsageError("--only selects sweeps of --protocol reference; drop it or add "
                                    "--protocol reference")
-        md, html = reproduce.reproduce_codes(quick, Path(out), data, data_dir, device, progress, mode)
+        md, html = reproduce.reproduce_codes(quick, Path(out), data, data_dir, device, progress, mode, seeds=seeds)
     click.echo(f"report: {md}\n        {html}")
 
 
@@ -79,10 +82,12 @@ def codes_cmd(quick, out, data, data_dir, device, progress, protocol, seeds, onl
               help="nnprobe: today's protocol (SmallCNN, variance-selected coordinates, Adam); reference: the "
                    "GradNet reference's (refcnn, weights only, top 15% per example and layer, min-max + signed "
                    "square root, SGD 0.01, 25 a step); both: the two side by side.")
+@click.option("--seeds", type=click.IntRange(min=1), default=None,
+              help="Training seeds per setting; headlines are means with 95% t-intervals [default: 5; quick 3].")
 @mode_options
-def gradnet_cmd(quick, out, data_dir, device, progress, protocol, resume, overwrite):
+def gradnet_cmd(quick, out, data_dir, device, progress, protocol, seeds, resume, overwrite):
     """Reproduce the GradNet snapshot table (base vs GradNet accuracy, and two controls) on MNIST, Fashion-MNIST,
     CIFAR-10 (when present), under nnprobe's protocol and the reference's."""
     mode = run_mode({"resume": resume, "overwrite": overwrite})
-    md, html = reproduce.reproduce_gradnet(quick, Path(out), data_dir, device, progress, mode, protocol)
+    md, html = reproduce.reproduce_gradnet(quick, Path(out), data_dir, device, progress, mode, protocol, seeds=seeds)
     click.echo(f"report: {md}\n        {html}")

@@ -40,7 +40,7 @@ def headline_runs(data: str, quick: bool) -> list[dict]:
 
 
 def reproduce_codes(quick: bool, out: Path, data: str, data_dir, device: str, progress: bool,
-                    mode: str = "new", echo=click.echo) -> tuple[Path, Path]:
+                    mode: str = "new", echo=click.echo, seeds: int | None = None) -> tuple[Path, Path]:
     """Headline models, factor sweeps and phase chart, written as ``report.md`` / ``report.html`` in ``out``.
 
     >>> md, html = reproduce_codes(True, Path("runs/reproduce-codes"), "digits", None, "cpu", False)   # doctest: +SKIP

@@ -29,6 +29,22 @@ def pick_data(name: str, data_dir) -> tuple[str, str]:
                                                             "digits instead.")
 
 
+DEFAULT_SEEDS, QUICK_SEEDS = 5, 3   # seeds per headline setting of every reproduce command (issue 18)
+
+
+def seed_count(seeds: int | None, quick: bool) -> int:
+    """The seeds per setting of a reproduce command: ``seeds`` when given, else 5 (3 with ``--quick``).
+
+    >>> seed_count(None, False), seed_count(None, True), seed_count(2, True)
+    (5, 3, 2)
+    """
+    if seeds is None:
+        return QUICK_SEEDS if quick else DEFAULT_SEEDS
+    if isinstance(seeds, bool) or int(seeds) < 1:
+        raise NNProbeError(f"--seeds is {seeds}; it must be at least 1", "pass --seeds 1 or more (default 5, quick 3)")
+    return int(seeds)
+
+
 def command_line(probe: str, params: dict) -> str:
     """The ``nnprobe <probe>`` command line equivalent to a plan entry's settings.
 
@@ -40,4 +56,4 @@ def command_line(probe: str, params: dict) -> str:
     return f"nnprobe {probe} " + " ".join(parts)
 
 
-__all__ = ["command_line", "missing_data", "pick_data"]
+__all__ = ["DEFAULT_SEEDS", "QUICK_SEEDS", "command_line", "missing_data", "pick_data", "seed_count"]

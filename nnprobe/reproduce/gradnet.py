@@ -136,7 +136,8 @@ def _run_entry(entry, out: Path, data_dir, device, progress, mode, echo):
 
 
 def reproduce_gradnet(quick: bool, out: Path, data_dir, device: str | None, progress: bool,
-                      mode: str = "new", protocol: str = "both", echo=click.echo) -> tuple[Path, Path]:
+                      mode: str = "new", protocol: str = "both", echo=click.echo,
+                      seeds: int | None = None) -> tuple[Path, Path]:
     """Snapshot tables for MNIST, Fashion-MNIST and (full run, when present) CIFAR-10 under nnprobe's protocol
     and/or the reference's (``protocol``: one of :data:`~nnprobe.reproduce.plans.GRADNET_PROTOCOLS` or ``both``),
     with both controls, in one report that opens with the verdict table.

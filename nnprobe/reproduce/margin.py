@@ -101,7 +101,7 @@ def _midpoint_section(doc, entries: list[dict], runs: list, rows: list[dict]) ->
 
 
 def reproduce_margin(out: Path, quick: bool, data_dir=None, only: tuple[str, ...] = (), progress: bool = False,
-                     mode: str = "new", echo=click.echo) -> tuple[Path, Path]:
+                     mode: str = "new", echo=click.echo, seeds: int | None = None) -> tuple[Path, Path]:
     """Run the reference experiments (and the midpoint study over seeds, key ``midpoint``) and write one Markdown +
     HTML report into ``out``, opening with the verdict table; ``echo`` prints progress and the measured tables.
 
