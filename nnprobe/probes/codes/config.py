@@ -35,7 +35,9 @@ class CodesConfig(Config):
     layer's codes alone. ``categorisation``: run the three classifiers (off: determinism only). ``logistic``:
     ``multinomial`` or ``ovo`` (one-vs-one, He et al.'s). ``drop_constant_units``: leave units constant over
     train and test out of the classifiers (He et al.; no redundancy ratio changes). ``record_batch_size``:
-    examples per recording forward pass.
+    examples per recording forward pass. ``nulls``: also measure the null baselines (see
+    :mod:`nnprobe.probes.codes.nulls`): the untrained network's codes (same architecture and seed, K-Means with
+    one seed) and 9-NN / logistic regression on the raw inputs; off saves about the cost of a second measurement.
 
     >>> CodesConfig(k=5).k
     5
@@ -74,6 +76,9 @@ class CodesConfig(Config):
         "Classifiers fitted on the codes, comma-separated.", choices=METHODS, kind="list", cli=False))
     kmeans_seeds: int = field(default=3, metadata=option(
         "K-Means repeats (10 restarts each); the lowest-inertia run is reported.", cli=False))
+    nulls: bool = field(default=True, metadata=option(
+        "Also the null baselines: the same measures on the untrained network's codes, and 9-NN / logistic "
+        "regression on the raw inputs.", kind="flag"))
 
     def validate(self) -> None:
         if isinstance(self.layers, str) and self.layers.strip() != ALL_LAYERS:
@@ -99,6 +104,7 @@ class CodesConfig(Config):
         check_int("record_batch_size", self.record_batch_size, minimum=1)
         check_choice("logistic", self.logistic, LOGISTIC_MODES)
         check_choice("drop_constant_units", self.drop_constant_units, (True, False))
+        check_choice("nulls", self.nulls, (True, False))
 
 
 __all__ = ["ALL_LAYERS", "DEFAULT_MAX_UNITS", "LABEL_MODES", "LOGISTIC_MODES", "METHODS", "CodesConfig"]

@@ -18,7 +18,9 @@ PIECEWISE_LINEAR = ("relu", "leaky_relu")   # zoo activations with an on/off pat
 
 
 def verdict(s: dict, t: dict) -> tuple:
-    """Holds when the train redundancy ratio is small and the K-NN on the codes is within a gap of the network."""
+    """One run's finding (the rule of 0.2, kept for callers of it): holds when the train redundancy ratio is small
+    and the K-NN on the codes is within a gap of the network. The verdict runs and reports state is
+    :func:`nnprobe.probes.codes.evidence.evidence`, over seeds and with the nulls."""
     rr, knn, net = (number(s, k) for k in ("redundancy_ratio_train", "knn_test_accuracy", "model_test_accuracy"))
     if rr is None or knn is None or net is None:
         return None, "not measured: redundancy ratio or K-NN accuracy missing"
@@ -35,7 +37,8 @@ def verdict(s: dict, t: dict) -> tuple:
 def criteria(t: dict) -> str:
     """The verdict's thresholds in words."""
     return (f"holds when the train redundancy ratio is <= {t['max_redundancy']:g} and the K-NN test accuracy "
-            f"on the codes is within {t['max_knn_gap']:g} of the network's")
+            f"on the codes is within {t['max_knn_gap']:g} of the network's, each over the whole 95% t-interval "
+            "over seeds, and the untrained network's codes (the null) do not clear the same thresholds")
 
 
 def validate(run) -> None:
@@ -52,8 +55,9 @@ ENTRY = register(ProbeEntry(
     help="ReLU activation patterns as hash codes: determinism and\ncategorisation  (He, Lei, Ji, Tao 2021)",
     claim=CLAIM, paper=PAPER,
     summary_columns=("model_test_accuracy", "redundancy_ratio_train", "redundancy_ratio_test", "knn_test_accuracy",
-                     "logistic_test_accuracy", "kmeans_test_accuracy"),
-    thresholds=THRESHOLDS, verdict=verdict, criteria=criteria,
+                     "logistic_test_accuracy", "kmeans_test_accuracy", "untrained_redundancy_ratio_train",
+                     "untrained_knn_test_accuracy", "pixels_knn_test_accuracy"),
+    thresholds=THRESHOLDS, verdict=verdict, criteria=criteria, evidence="nnprobe.probes.codes.evidence:evidence",
     figures={"categorisation": "Accuracy of the network and of the three classifiers on its codes, train and test."},
     table="nnprobe.probes.codes.run_hooks:table_rows", table_columns=("measure", "train", "test"),
     validate=validate, preflight="nnprobe.probes.codes.run_hooks:preflight",

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from nnprobe.probes.codes.classifiers import MAX_FIT_BYTES, CategorisationResult, categorise
 from nnprobe.probes.codes.config import CodesConfig
+from nnprobe.probes.codes.nulls import UNTRAINED_KEYS, pixel_baselines, untrained_model
 from nnprobe.probes.codes.packing import words_for
 from nnprobe.probes.codes.record import record_codes
 from nnprobe.probes.codes.redundancy import DeterminismResult, determinism, layer_determinism
@@ -44,6 +45,8 @@ class CodesResult(Result):
     seconds: float = 0.0
     selection: dict = field(default_factory=dict)  # rule, reason, units_total, units_selected, max_units, names
     memory: dict = field(default_factory=dict)  # max_memory, codes_bytes, codes_on_disk, fit_samples, record_batch_bytes
+    # null baselines (nulls.py): {"untrained": {key: value}, "untrained_init": how, "pixels": {...}, "seconds", "note"}
+    nulls: dict = field(default_factory=dict)
 
     @property
     def n_units(self) -> int:
@@ -62,6 +65,11 @@ class CodesResult(Result):
         if self.categorisation is not None:
             out.update({k: v for k, v in self.categorisation.to_dict().items() if is_scalar(v)})
             out["categorisation_seconds"] = out.pop("seconds")
+        untrained = self.nulls.get("untrained") or {}
+        out.update({f"untrained_{k}": v for k, v in untrained.items() if is_scalar(v)})
+        out.update({k: v for k, v in (self.nulls.get("pixels") or {}).items() if is_scalar(v)})
+        if self.nulls:
+            out["nulls_seconds"] = self.nulls.get("seconds", 0.0)
         out.update(record_seconds=self.record_seconds, seconds=self.seconds)
         return out
 
@@ -70,7 +78,8 @@ class CodesResult(Result):
                 "determinism": plain(self.determinism.to_dict()),
                 "categorisation": None if self.categorisation is None else plain(self.categorisation.to_dict()),
                 "layers": plain(self.layers), "per_layer": plain(self.per_layer), "record_seconds": self.record_seconds,
-                "seconds": self.seconds, "selection": plain(self.selection), "memory": plain(self.memory)}
+                "seconds": self.seconds, "selection": plain(self.selection), "memory": plain(self.memory),
+                "nulls": plain(self.nulls)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "CodesResult":
@@ -88,12 +97,14 @@ class CodesResult(Result):
         chosen = [layer for layer in self.layers if layer.get("selected", True)]
         lines = [f"CodesResult(code of {self.n_units} of {self.units_total} ReLU-like units: "
                  f"{len(chosen)} of {len(self.layers)} site(s))",
-                 f"  {'':<30}{'train':>10}{'test':>10}"]
-        lines += [f"  {r['measure']:<30}{format_value(r['train']):>10}{format_value(r['test']):>10}"
+                 f"  {'':<38}{'train':>10}{'test':>10}"]
+        lines += [f"  {r['measure']:<38}{format_value(r['train']):>10}{format_value(r['test']):>10}"
                   for r in self.summary_rows()]
         lines += layer_rows(self.layers, self.per_layer)
         if self.selection.get("reason"):
             lines.append(f"  code: {self.selection['reason']}")
+        if self.nulls.get("untrained_init") or self.nulls.get("note"):
+            lines.append(f"  untrained network: {self.nulls.get('untrained_init') or self.nulls.get('note')}")
         if self.memory:
             m = self.memory
             lines.append(f"  memory: codes {m['codes_bytes'] / 2**20:.1f} MiB "
@@ -141,6 +152,23 @@ def summary_rows(s: dict) -> list[dict]:
                   "test": s["knn_test_accuracy"]},
                  {"measure": "logistic regression accuracy", "train": s["logistic_train_accuracy"],
                   "test": s["logistic_test_accuracy"]}]
+    if "untrained_redundancy_ratio_train" in s:
+        rows += [{"measure": "null: untrained network accuracy", "train": s.get("untrained_model_train_accuracy"),
+                  "test": s.get("untrained_model_test_accuracy")},
+                 {"measure": "null: untrained redundancy ratio", "train": s["untrained_redundancy_ratio_train"],
+                  "test": s.get("untrained_redundancy_ratio_test")}]
+        if "untrained_knn_test_accuracy" in s:
+            rows += [{"measure": f"null: untrained {s.get('k', 9)}-NN accuracy", "train": s.get("untrained_knn_train_accuracy"),
+                      "test": s["untrained_knn_test_accuracy"]},
+                     {"measure": "null: untrained logistic accuracy", "train": s.get("untrained_logistic_train_accuracy"),
+                      "test": s.get("untrained_logistic_test_accuracy")},
+                     {"measure": "null: untrained K-Means accuracy", "train": s.get("untrained_kmeans_train_accuracy"),
+                      "test": s.get("untrained_kmeans_test_accuracy")}]
+    if "pixels_knn_test_accuracy" in s or "pixels_logistic_test_accuracy" in s:
+        rows += [{"measure": f"null: raw inputs {s.get('k', 9)}-NN (Euclidean)", "train": "",
+                  "test": s.get("pixels_knn_test_accuracy")},
+                 {"measure": "null: raw inputs logistic accuracy", "train": s.get("pixels_logistic_train_accuracy"),
+                  "test": s.get("pixels_logistic_test_accuracy")}]
     return rows
 
 
@@ -209,10 +237,32 @@ def measure(model: nn.Module, dataset, config: CodesConfig | None = None, *, see
               "fit_samples": min(fit_samples + [max(n_train, n_test)]),
               "record_batch_bytes": c.record_batch_size * (sel.units_total + sel.units_selected)}
     selection = {k_: v for k_, v in sel.to_dict().items() if k_ != "sites"}
+    nulls = _nulls(model, dataset, c, seed) if c.nulls else {}
     return CodesResult(model_train_accuracy=correct["train"] / n_train, model_test_accuracy=correct["test"] / n_test,
                        determinism=det, categorisation=cat, layers=sites, per_layer=layer_rows_,
                        record_seconds=record_seconds, seconds=time.perf_counter() - start, selection=selection,
-                       memory=memory)
+                       memory=memory, nulls=nulls)
+
+
+def _nulls(model: nn.Module, dataset, c: CodesConfig, seed: int) -> dict:
+    """The null baselines (:mod:`nnprobe.probes.codes.nulls`): the same measures on the untrained network, K-Means
+    with one seed of restarts and no per-layer figures, and 9-NN / logistic regression on the raw inputs."""
+    start = time.perf_counter()
+    out: dict = {}
+    fresh, how = untrained_model(model, seed)
+    if fresh is None:
+        out["note"] = how
+    else:
+        cheap = c.replace(nulls=False, per_layer=False, kmeans_seeds=1)
+        summary = measure(fresh, dataset, cheap, seed=seed).summary()
+        out["untrained"] = {k: summary[k] for k in UNTRAINED_KEYS if k in summary}
+        out["untrained_init"] = how
+    methods = [m for m in c.methods if m in ("knn", "logistic")] if c.categorisation else []
+    if methods:
+        out["pixels"] = pixel_baselines(dataset, k=c.k, methods=methods, logistic=c.logistic,
+                                        max_fit_samples=c.max_fit_samples, seed=seed)
+    out["seconds"] = time.perf_counter() - start
+    return out
 
 
 def measure_codes(model: nn.Module, dataset, config: CodesConfig | None = None, *, seed: int = 0,

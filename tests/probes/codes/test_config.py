@@ -14,6 +14,9 @@ from nnprobe.errors import NNProbeError
 from nnprobe.probes.codes.config import LABEL_MODES, LOGISTIC_MODES, METHODS, CodesConfig
 
 
+ADDED_IN_0_3 = ("nulls",)   # flags 0.2 did not have: --nulls/--no-nulls (the null baselines)
+
+
 def test_every_field_declares_its_option_with_the_flags_of_today(flags_of_0_2):
     today = flags_of_0_2("codes")
     cli = []
@@ -25,11 +28,14 @@ def test_every_field_declares_its_option_with_the_flags_of_today(flags_of_0_2):
             assert flag not in today, f.name
             continue
         cli.append(f.name)
+        if f.name in ADDED_IN_0_3:
+            assert flag not in today and meta["kind"] == "flag", f.name
+            continue
         param = today[flag]
         assert param.name == f.name and param.help.startswith(meta["help"]), f.name
         if getattr(param.type, "choices", None) is not None:
             assert tuple(param.type.choices) == meta["choices"], f.name
-    assert cli == ["layers", "k", "max_fit_samples", "labels"]
+    assert cli == ["layers", "k", "max_fit_samples", "labels", "nulls"]
     by_name = {f.name: f.metadata for f in fields(CodesConfig)}
     assert by_name["labels"]["choices"] == LABEL_MODES and by_name["logistic"]["choices"] == LOGISTIC_MODES
     assert by_name["methods"]["choices"] == METHODS and by_name["layers"]["kind"] is None
@@ -57,7 +63,7 @@ def test_the_config_reaches_the_probe_and_keywords_are_its_fields():
     net = build_model("mlp", ds.input_shape, ds.num_classes, width=16)
     by_keywords = measure_codes(net, ds, k=3, methods=["knn"], record_batch_size=100, max_knn_train_queries=50)
     by_config = measure(net, ds, CodesConfig(k=3, methods=["knn"], record_batch_size=100, max_knn_train_queries=50))
-    drop = ("seconds", "record_seconds", "categorisation_seconds")
+    drop = ("seconds", "record_seconds", "categorisation_seconds", "nulls_seconds")
     assert ({k: v for k, v in by_keywords.summary().items() if k not in drop}
             == {k: v for k, v in by_config.summary().items() if k not in drop})
     assert by_config.categorisation.k == 3
