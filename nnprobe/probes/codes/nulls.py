@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import warnings
 from collections import OrderedDict
 
@@ -42,7 +43,51 @@ UNTRAINED_KEYS = ("model_train_accuracy", "model_test_accuracy", "redundancy_rat
                   "knn_test_accuracy", "logistic_train_accuracy", "logistic_test_accuracy", "kmeans_train_accuracy",
                   "kmeans_test_accuracy", "kmeans_test_accuracy_majority")
 _PIXEL_CACHE: "OrderedDict[tuple, dict]" = OrderedDict()   # pixel baselines by data content: a sweep repeats them
-_PIXEL_CACHE_SIZE = 4
+_UNTRAINED_CACHE: "OrderedDict[tuple, dict]" = OrderedDict()   # untrained zoo models by (spec, seed, data, config)
+_CACHE_SIZE = 8
+
+
+def _remember(cache: OrderedDict, key, value: dict) -> dict:
+    cache[key] = dict(value)
+    while len(cache) > _CACHE_SIZE:
+        cache.popitem(last=False)
+    return value
+
+
+def data_digest(dataset) -> str:
+    """A digest of the dataset's train and test tensors (inputs and labels): equal data, equal digest.
+
+    >>> from nnprobe.data import load_dataset
+    >>> ds = load_dataset("digits"); data_digest(ds) == data_digest(load_dataset("digits"))
+    True
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    for t in (dataset.x_train, dataset.x_test, dataset.y_train, dataset.y_test):
+        digest.update(memoryview(np.ascontiguousarray(t.detach().cpu().numpy())).cast("B"))
+    return digest.hexdigest()
+
+
+def untrained_summary(model: nn.Module, dataset, measure, config, seed: int) -> tuple[dict | None, str]:
+    """``(summary of the untrained network or None, how it was made)``, with ``measure(model, dataset, config,
+    seed=seed)``. A zoo model's result is cached by (spec, seed, data, config): the checkpoints of one training
+    run (a training-time sweep) share one untrained network.
+    """
+    spec = getattr(model, "nnprobe_spec", None)
+    key = None
+    if spec is not None:
+        key = (json.dumps(spec, sort_keys=True, default=str), seed, data_digest(dataset),
+               json.dumps(config.to_dict(), sort_keys=True, default=str))
+        if key in _UNTRAINED_CACHE:
+            _UNTRAINED_CACHE.move_to_end(key)
+            hit = dict(_UNTRAINED_CACHE[key])
+            return hit.pop("summary"), hit["how"]
+    fresh, how = untrained_model(model, seed)
+    if fresh is None:
+        return None, how
+    summary = measure(fresh, dataset, config, seed=seed).summary()
+    if key is not None:
+        _remember(_UNTRAINED_CACHE, key, {"summary": summary, "how": how})
+    return summary, how
 
 
 def untrained_model(model: nn.Module, seed: int) -> tuple[nn.Module | None, str]:
@@ -122,10 +167,7 @@ def pixel_baselines(dataset, *, k: int = 9, methods=("knn", "logistic"), logisti
     y_train = dataset.y_train.cpu().numpy().astype(np.int64)
     y_test = dataset.y_test.cpu().numpy().astype(np.int64)
     idx = _subsample(x_train.shape[0], max_fit_samples, seed)
-    digest = hashlib.blake2b(digest_size=16)
-    for part in (x_train, x_test, y_train, y_test):
-        digest.update(memoryview(part).cast("B"))
-    key = (digest.hexdigest(), k, tuple(methods), logistic, None if idx is None else (max_fit_samples, seed))
+    key = (data_digest(dataset), k, tuple(methods), logistic, None if idx is None else (max_fit_samples, seed))
     if key in _PIXEL_CACHE:
         _PIXEL_CACHE.move_to_end(key)
         return dict(_PIXEL_CACHE[key])
@@ -141,10 +183,8 @@ def pixel_baselines(dataset, *, k: int = 9, methods=("knn", "logistic"), logisti
             clf = (OneVsOneClassifier(clf) if logistic == "ovo" else clf).fit(fit_x, fit_y)
         out["pixels_logistic_train_accuracy"] = float((clf.predict(x_train) == y_train).mean())
         out["pixels_logistic_test_accuracy"] = float((clf.predict(x_test) == y_test).mean())
-    _PIXEL_CACHE[key] = dict(out)
-    while len(_PIXEL_CACHE) > _PIXEL_CACHE_SIZE:
-        _PIXEL_CACHE.popitem(last=False)
-    return out
+    return _remember(_PIXEL_CACHE, key, out)
 
 
-__all__ = ["UNTRAINED_KEYS", "euclidean_knn_predict", "pixel_baselines", "untrained_model"]
+__all__ = ["UNTRAINED_KEYS", "data_digest", "euclidean_knn_predict", "pixel_baselines", "untrained_model",
+           "untrained_summary"]

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from nnprobe.probes.codes.classifiers import MAX_FIT_BYTES, CategorisationResult, categorise
 from nnprobe.probes.codes.config import CodesConfig
-from nnprobe.probes.codes.nulls import UNTRAINED_KEYS, pixel_baselines, untrained_model
+from nnprobe.probes.codes.nulls import UNTRAINED_KEYS, pixel_baselines, untrained_summary
 from nnprobe.probes.codes.packing import words_for
 from nnprobe.probes.codes.record import record_codes
 from nnprobe.probes.codes.redundancy import DeterminismResult, determinism, layer_determinism
@@ -249,12 +249,11 @@ def _nulls(model: nn.Module, dataset, c: CodesConfig, seed: int) -> dict:
     with one seed of restarts and no per-layer figures, and 9-NN / logistic regression on the raw inputs."""
     start = time.perf_counter()
     out: dict = {}
-    fresh, how = untrained_model(model, seed)
-    if fresh is None:
+    summary, how = untrained_summary(model, dataset, measure, c.replace(nulls=False, per_layer=False, kmeans_seeds=1),
+                                     seed)
+    if summary is None:
         out["note"] = how
     else:
-        cheap = c.replace(nulls=False, per_layer=False, kmeans_seeds=1)
-        summary = measure(fresh, dataset, cheap, seed=seed).summary()
         out["untrained"] = {k: summary[k] for k in UNTRAINED_KEYS if k in summary}
         out["untrained_init"] = how
     methods = [m for m in c.methods if m in ("knn", "logistic")] if c.categorisation else []
