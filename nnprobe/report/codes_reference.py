@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from nnprobe.report.plotting import plt, savefig
+from nnprobe.stats import agreement_claim, t_interval
 
 TOLERANCE = 0.05
 READ_FROM_FIGURES = "read by eye from the authors' figures, +-0.02"
@@ -32,11 +33,23 @@ REFERENCE_SAMPLES = {40: 0.77, 50: 0.61, 60: 0.46}
 REFERENCE_SAMPLES_FULL = (0.03, 0.10)
 
 
-def aggregate(rows: list[dict], by: tuple[str, ...], keys) -> list[dict]:
-    """Mean, min and max of ``keys`` over the rows (seeds) that share the values of ``by``.
+# the null baselines measured beside every point (nnprobe.probes.codes.nulls), shown on the same rows
+NULL_KEYS = ("untrained_redundancy_ratio_train", "untrained_redundancy_ratio_test", "untrained_knn_test_accuracy",
+             "untrained_logistic_test_accuracy", "pixels_knn_test_accuracy", "pixels_logistic_test_accuracy")
+NULL_LABELS = {"untrained_redundancy_ratio_train": "untrained RR train", "untrained_redundancy_ratio_test":
+               "untrained RR test", "untrained_knn_test_accuracy": "untrained 9-NN",
+               "untrained_logistic_test_accuracy": "untrained log. reg.", "pixels_knn_test_accuracy": "raw inputs 9-NN",
+               "pixels_logistic_test_accuracy": "raw inputs log. reg."}
 
-    >>> aggregate([{"w": 1, "a": 0.2}, {"w": 1, "a": 0.4}], ("w",), ["a"])[0]["a"]
-    0.30000000000000004
+
+def aggregate(rows: list[dict], by: tuple[str, ...], keys) -> list[dict]:
+    """Mean of ``keys`` over the rows (seeds) that share the values of ``by``, with its 95% t-interval
+    (``<key>_low`` / ``<key>_high``, None with one seed), the per-seed values (``<key>_values``) and the min and max
+    (``<key>_min`` / ``<key>_max``: the figures' bands).
+
+    >>> row = aggregate([{"w": 1, "a": 0.2}, {"w": 1, "a": 0.4}], ("w",), ["a"])[0]
+    >>> round(row["a"], 3), round(row["a_low"], 3), round(row["a_high"], 3)
+    (0.3, -0.971, 1.571)
     """
     groups: dict = {}
     for r in rows:
@@ -46,17 +59,49 @@ def aggregate(rows: list[dict], by: tuple[str, ...], keys) -> list[dict]:
         row = dict(zip(by, values), seeds=len(members))
         for k in keys:
             xs = np.array([m[k] for m in members if m.get(k) is not None], dtype=float)
+            xs = xs[np.isfinite(xs)]
             if xs.size:
+                iv = t_interval(xs)
                 row[k], row[f"{k}_min"], row[f"{k}_max"] = float(xs.mean()), float(xs.min()), float(xs.max())
+                row[f"{k}_low"], row[f"{k}_high"], row[f"{k}_values"] = iv.low, iv.high, [float(x) for x in xs]
         out.append(row)
     return out
 
 
-def _verdict(ours, ref, tol=TOLERANCE) -> str:
+def interval_text(row: dict, key: str, fmt: str = ".3f") -> str | None:
+    """``"mean [low, high]"`` (95% t over seeds) or ``"mean (one seed)"``; None when not measured.
+
+    >>> interval_text({"a": 0.5, "a_low": 0.4, "a_high": 0.6}, "a"), interval_text({"a": 0.5}, "a")
+    ('0.500 [0.400, 0.600]', '0.500 (one seed)')
+    """
+    value = row.get(key)
+    if value is None or not np.isfinite(value):
+        return None
+    if row.get(f"{key}_low") is None:
+        return f"{value:{fmt}} (one seed)"
+    return f"{value:{fmt}} [{row[f'{key}_low']:{fmt}}, {row[f'{key}_high']:{fmt}}]"
+
+
+def nulls_text(row: dict) -> str:
+    """The null baselines of an aggregated row in words (means over seeds), or "" when none was measured."""
+    parts = [f"{NULL_LABELS[k]} {row[k]:.3f}" for k in NULL_KEYS if row.get(k) is not None and np.isfinite(row[k])]
+    return ", ".join(parts)
+
+
+def _verdict(row: dict | None, key: str, ref: float, tol: float = TOLERANCE) -> str:
+    """Agreement with the reference (evidence.md): "reproduces" when the whole 95% t-interval over seeds lies
+    within ``tol`` of it, "differs" when none of it does, "inconclusive" otherwise; one seed decides nothing."""
+    row = row or {}
+    ours = row.get(key)
     if ours is None or not np.isfinite(ours):
         return "not run"
     diff = ours - ref
-    return "reproduces" if abs(diff) <= tol else f"differs ({diff:+.2f})"
+    values = row.get(f"{key}_values") or [ours]
+    decision = agreement_claim(t_interval(values), ref, tol)
+    if len(values) == 1:
+        return f"one seed: {'within' if abs(diff) <= tol else 'outside'} {tol:g} ({diff:+.2f}), no interval"
+    return {"holds": "reproduces", "does not hold": f"differs ({diff:+.2f})"}.get(
+        decision.outcome, f"inconclusive ({diff:+.2f}; the interval crosses the edge of +-{tol:g})")
 
 
 def width_table(agg: list[dict]) -> list[dict]:
@@ -66,12 +111,20 @@ def width_table(agg: list[dict]) -> list[dict]:
     for width, ref in REFERENCE_WIDTH.items():
         row = {"width": width}
         ours = by_width.get(width, {})
+        words = {}
         for key, label, value in zip(WIDTH_KEYS, WIDTH_LABELS, ref):
             row[f"{label} ref"] = value
-            row[f"{label} nnprobe"] = ours.get(key)
-        row["verdict"] = ", ".join(f"{label} {_verdict(ours.get(key), value)}" for key, label, value
-                                   in zip(WIDTH_KEYS, WIDTH_LABELS, ref) if ours.get(key) is not None
-                                   and abs(ours[key] - value) > TOLERANCE) or ("all within 0.05" if ours else "not run")
+            row[f"{label} nnprobe"] = interval_text(ours, key)
+            words[label] = _verdict(ours, key, value)
+        for key in NULL_KEYS:
+            if ours.get(key) is not None:
+                row[NULL_LABELS[key]] = interval_text(ours, key)
+        if not ours:
+            row["verdict"] = "not run"
+        elif all(w == "reproduces" for w in words.values()):
+            row["verdict"] = f"all within {TOLERANCE:g}"
+        else:
+            row["verdict"] = ", ".join(f"{label} {w}" for label, w in words.items() if w != "reproduces")
         out.append(row)
     return out
 
@@ -89,10 +142,11 @@ def verdict_rows(width_agg: list[dict], time_agg: list[dict], sample_agg: list[d
                 ("K-Means on codes (majority mapping) clusters by class", 100, 2, "K-Means test"),
                 ("", 40, 3, "9-NN test")]
     for finding, width, col, what in findings:
-        ours = by_width.get(width, {}).get(WIDTH_KEYS[col])
+        row = by_width.get(width, {})
         ref = REFERENCE_WIDTH[width][col]
         rows.append({"finding": finding, "reference setting": f"width {width}, {what}", "reference value": ref,
-                     "nnprobe value (same setting)": ours, "verdict": _verdict(ours, ref)})
+                     "nnprobe value (same setting)": interval_text(row, WIDTH_KEYS[col]),
+                     "nulls (same setting)": nulls_text(row), "verdict": _verdict(row, WIDTH_KEYS[col], ref)})
     by_w = {}
     for r in time_agg:
         by_w.setdefault(r["width"], []).append(r)
@@ -101,27 +155,33 @@ def verdict_rows(width_agg: list[dict], time_agg: list[dict], sample_agg: list[d
         rr = {r["epochs"]: r.get("redundancy_ratio_test") for r in series}
         after = [rr[e] for e in rr if e >= 1 and rr[e] is not None]
         ours_peak = max(after) if after else None
+        peak_row = next((r for r in series if r["epochs"] >= 1 and r.get("redundancy_ratio_test") == ours_peak), {})
+        last_row = series[-1] if series else {}
         rises = (ours_peak is not None and rr.get(0) is not None and ours_peak > rr[0]
                  and rr.get(max(rr)) is not None and rr[max(rr)] < ours_peak)
         rows.append({"finding": "Test RR rises after epoch 1, then decays" if width == 40 else "",
                      "reference setting": f"width {width}, peak test RR after epoch >= 1", "reference value": peak,
-                     "nnprobe value (same setting)": ours_peak,
+                     "nnprobe value (same setting)": interval_text(peak_row, "redundancy_ratio_test"),
+                     "nulls (same setting)": (f"epoch 0 (the untrained network): test RR {rr[0]:.3f}"
+                                              if rr.get(0) is not None else ""),
                      "verdict": ("not run" if ours_peak is None else
-                                 f"{_verdict(ours_peak, peak)}; shape {'rise-then-decay' if rises else 'no rise-then-decay'}"
+                                 f"{_verdict(peak_row, 'redundancy_ratio_test', peak)}; shape {'rise-then-decay' if rises else 'no rise-then-decay'}"
                                  f" (epoch 0: {rr.get(0, float('nan')):.2f}, last epoch {max(rr) if rr else '-'}: "
                                  f"{rr.get(max(rr), float('nan')) if rr else float('nan'):.2f})")})
         if series and max(rr) >= 100:
             rows.append({"finding": "", "reference setting": f"width {width}, test RR late in training",
-                         "reference value": late, "nnprobe value (same setting)": rr[max(rr)],
-                         "verdict": _verdict(rr[max(rr)], late)})
+                         "reference value": late,
+                         "nnprobe value (same setting)": interval_text(last_row, "redundancy_ratio_test"),
+                         "nulls (same setting)": "", "verdict": _verdict(last_row, "redundancy_ratio_test", late)})
     by_w = {}
     for r in sample_agg:
         by_w.setdefault(r["width"], {})[r["train_first"]] = r
     for width, ref in REFERENCE_SAMPLES.items():
-        ours = by_w.get(width, {}).get(10, {}).get("redundancy_ratio_test")
+        row = by_w.get(width, {}).get(10, {})
         rows.append({"finding": "Few training examples: codes are shared" if width == 40 else "",
                      "reference setting": f"width {width}, n = 10, test RR", "reference value": ref,
-                     "nnprobe value (same setting)": ours, "verdict": _verdict(ours, ref)})
+                     "nnprobe value (same setting)": interval_text(row, "redundancy_ratio_test"),
+                     "nulls (same setting)": nulls_text(row), "verdict": _verdict(row, "redundancy_ratio_test", ref)})
     for row in rows:
         row["reference setting"] += f" ({setting})"
     return rows
@@ -198,8 +258,9 @@ COLORS = ("#1f77b4", "#d62728", "#ff7f0e", "#2ca02c", "#9467bd")
 
 
 def plot_width(agg: list[dict], path: str | Path, own: list[dict] | None = None) -> Path:
-    """Redundancy ratios and classifier accuracies vs width (bands: min-max over seeds), reference values as
-    crosses; ``own``: nnprobe's own protocol at the same widths, dashed."""
+    """Redundancy ratios and classifier accuracies vs width (lines: means over seeds; bands: min-max over seeds,
+    not intervals), reference values as crosses; ``own``: nnprobe's own protocol at the same widths, dashed; the
+    raw inputs' 9-NN (a null baseline) dotted."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for (key, label, color), ax in zip([(k, lab, c) for k, lab, c in zip(WIDTH_KEYS, WIDTH_LABELS, COLORS)],
                                        [axes[0]] * 2 + [axes[1]] * 3):
@@ -210,6 +271,8 @@ def plot_width(agg: list[dict], path: str | Path, own: list[dict] | None = None)
         if own:
             own_key = "kmeans_test_accuracy" if key.startswith("kmeans") else key
             _band(ax, own, "width", own_key, color, f"{label} (nnprobe protocol)", style="--")
+    _band(axes[1], agg, "width", "pixels_knn_test_accuracy", "#555555", "raw inputs 9-NN (null)", style=":")
+    _band(axes[1], agg, "width", "untrained_knn_test_accuracy", COLORS[3], "untrained network 9-NN (null)", style=":")
     axes[0].set(xlabel="hidden units (1 layer)", ylabel="redundancy ratio", title="Determinism")
     axes[1].set(xlabel="hidden units (1 layer)", ylabel="test accuracy", title="Categorisation (test codes)")
     for ax in axes:
@@ -246,6 +309,7 @@ def plot_samples(agg: list[dict], path: str | Path) -> Path:
     return savefig(fig, path)
 
 
-__all__ = ["REFERENCE_SAMPLES", "REFERENCE_TIME", "REFERENCE_WIDTH", "TOLERANCE", "aggregate", "difference_notes",
+__all__ = ["NULL_KEYS", "NULL_LABELS", "REFERENCE_SAMPLES", "REFERENCE_TIME", "REFERENCE_WIDTH", "TOLERANCE",
+           "aggregate", "difference_notes", "interval_text", "nulls_text",
            "matching_width", "plot_samples", "plot_time", "plot_width", "verdict_rows", "width_offset_rows",
            "width_table"]

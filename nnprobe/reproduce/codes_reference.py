@@ -29,8 +29,15 @@ MAX_GROUP = {"width": 100, "epochs": 48, "samples": 9, "nnprobe_width": 100}   #
 def _setting_text(quick: bool, seeds: int) -> str:
     if quick:
         return (f"quick: {seeds} seed(s), <= 30 epochs with x0.1 every 10 and early stopping (patience 10); the "
-                "reference: <= 200 epochs, x0.1 every 20")
-    return f"{seeds} seed(s), the reference's schedule"
+                "reference: <= 200 epochs, x0.1 every 20; null baselines on the width and training-time sweeps "
+                "(the sample-size sweep runs without them)")
+    return f"{seeds} seed(s), the reference's schedule; null baselines on the width and training-time sweeps"
+
+
+def _shown(rows: list[dict], keys) -> list[dict]:
+    """Rows for a table: each measure as "mean [95% t-interval]" over seeds (or "mean (one seed)")."""
+    return [{**{k: v for k, v in r.items() if not isinstance(v, float)},
+             **{k: ref.interval_text(r, k) for k in keys if r.get(k) is not None}} for r in rows]
 
 
 def reproduce_codes_reference(quick: bool, out: Path, data: str, data_dir, device, progress: bool,
@@ -71,9 +78,10 @@ def reproduce_codes_reference(quick: bool, out: Path, data: str, data_dir, devic
             echo(f"  {summary.counts['failed']} run(s) failed: {summary.failed_points[:1]}")
         rows[name] = [{**r["params"], **(r["metrics"] or {})} for r in ResultsTable(sub / TABLE_NAME).records("done")]
 
-    keys = ref.WIDTH_KEYS + ("kmeans_test_accuracy", "model_test_accuracy", "model_train_accuracy")
+    keys = ref.WIDTH_KEYS + ("kmeans_test_accuracy", "model_test_accuracy", "model_train_accuracy") + ref.NULL_KEYS
     labels = {"kmeans_test_accuracy_majority": "K-Means test accuracy (majority mapping)",
-              "kmeans_test_accuracy": "K-Means test accuracy (one-to-one mapping)"}
+              "kmeans_test_accuracy": "K-Means test accuracy (one-to-one mapping)",
+              **{k: f"null: {v}" for k, v in ref.NULL_LABELS.items()}}
     width = ref.aggregate(rows["width"], ("width",), keys)
     own = ref.aggregate(rows["nnprobe_width"], ("width",), keys)
     epochs = ref.aggregate(rows["epochs"], ("width", "epochs"), keys)
@@ -83,12 +91,15 @@ def reproduce_codes_reference(quick: bool, out: Path, data: str, data_dir, devic
     doc = report.Report("Neural networks as hash encoders: the authors' protocol")
     doc.text(f"Reproduction of {PAPER} in the authors' own protocol (their code, activation-code), on `{data}`"
              f" ({'quick' if quick else 'full'} run). Reference values are {ref.READ_FROM_FIGURES}; a value "
-             f"reproduces when it lies within {ref.TOLERANCE} of the reference. nnprobe values are means over "
-             f"seeds (figures: min-max bands)." + (f" {note}" if note else ""))
+             f"reproduces when the whole 95% t-interval over seeds lies within {ref.TOLERANCE} of the reference "
+             "(an agreement claim; one seed has no interval and decides nothing). nnprobe values are means "
+             "[95% t-interval] over seeds (figures: means with min-max bands over seeds). The null baselines sit on "
+             "the same rows: the untrained network (same architecture and seed, at initialisation) measured the same "
+             "way, and 9-NN (Euclidean) / one-vs-one logistic regression on the raw pixels." + (f" {note}" if note else ""))
     doc.heading("Verdicts")
     verdicts = ref.verdict_rows(width, epochs, samples, "quick" if quick else "full")
     doc.table(verdicts, ["finding", "reference setting", "reference value", "nnprobe value (same setting)",
-                         "verdict"], floatfmt=".3f")
+                         "nulls (same setting)", "verdict"], floatfmt=".3f")
     notes = ref.difference_notes(verdicts, quick)
     if notes:
         doc.text(notes)
@@ -108,8 +119,9 @@ def reproduce_codes_reference(quick: bool, out: Path, data: str, data_dir, devic
     if width:
         doc.table(ref.width_table(width), floatfmt=".3f")
         doc.figure(ref.plot_width(width, out / "reference_width.png", own=own),
-                   "Reference protocol (solid, bands over seeds), He et al. (crosses), nnprobe's protocol (dashed)")
-        doc.table(width, ["width", "seeds", *keys], floatfmt=".3f", labels=labels)
+                   "Reference protocol (solid: means, bands: min-max over seeds), He et al. (crosses), nnprobe's "
+                   "protocol (dashed), null baselines (dotted)")
+        doc.table(_shown(width, keys), ["width", "seeds", *keys], labels=labels)
         offsets = ref.width_offset_rows(width)
         if offsets:
             ratios = sorted(r["ratio"] for r in offsets)
@@ -126,7 +138,7 @@ def reproduce_codes_reference(quick: bool, out: Path, data: str, data_dir, devic
         doc.text("Today's default (`nnprobe reproduce codes`): MLP without BatchNorm, SGD with momentum 0.05, "
                  "constant rate, 20 epochs, 100 training examples per class, standardised inputs; K-Means with "
                  "the one-to-one mapping, multinomial logistic regression.")
-        doc.table(own, ["width", "seeds", *keys], floatfmt=".3f", labels=labels)
+        doc.table(_shown(own, keys), ["width", "seeds", *keys], labels=labels)
     else:
         doc.text(skipped)
     for title, agg, plot, png, caption, factor in (
@@ -137,7 +149,7 @@ def reproduce_codes_reference(quick: bool, out: Path, data: str, data_dir, devic
         doc.heading(title)
         if agg:
             doc.figure(plot(agg, out / png), caption)
-            doc.table(agg, ["width", factor, "seeds", *keys], floatfmt=".3f", labels=labels)
+            doc.table(_shown(agg, keys), ["width", factor, "seeds", *keys], labels=labels)
         else:
             doc.text(skipped)
     doc.heading("Run")

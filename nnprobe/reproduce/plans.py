@@ -20,6 +20,7 @@ import itertools
 
 from nnprobe import experiments
 from nnprobe.errors import NNProbeError
+from nnprobe.reproduce.common import seed_count
 
 MIDPOINT = "midpoint"   # the key of the margin midpoint study (margin_midpoint_plan) among the experiments
 GRADNET_PROTOCOLS = ("nnprobe", "reference")   # gradnet_plan, gradnet_reference_plan
@@ -269,14 +270,17 @@ def codes_reference_plan(quick: bool, seeds: int | None = None, data: str = "mni
     Full: every width of the authors' list; training time for widths 40/50/60 at their checkpoints (no early
     stopping there, as in their script); sample size 10 ... 40000 (first n rows, tiled so an epoch has ~48k
     examples); ``seeds`` 5 by default (3 quick). ``quick`` (CPU minutes): the widths of the reference table, a
-    compressed schedule (30 epochs, x0.1 every 10), checkpoints up to epoch 10, four sample sizes.
+    compressed schedule (30 epochs, x0.1 every 10), checkpoints up to epoch 10, four sample sizes. The null
+    baselines (untrained network, raw pixels) are measured in the width and training-time sweeps; the sample-size
+    sweep runs without them (``nulls`` off: each n is new data, so nothing would be shared, and its finding is
+    the redundancy at n = 10).
 
     >>> plan = codes_reference_plan(quick=True)
     >>> sorted({p["width"] for p in plan["width"]}), len({p["seed"] for p in plan["width"]})
     ([3, 10, 20, 40, 60, 100], 3)
     """
     base = {**CODES_REFERENCE_BASE, "data": data}
-    seed_list = list(range(seeds if seeds is not None else (3 if quick else 5)))   # reproduce.common.seed_count
+    seed_list = list(range(seed_count(seeds, quick)))
     if quick:
         base.update(epochs=30, lr_step_epochs=10)
         widths, checkpoints, samples = (3, 10, 20, 40, 60, 100), (0, 1, 2, 3, 6, 10), (10, 100, 1000, 10000)
@@ -287,7 +291,7 @@ def codes_reference_plan(quick: bool, seeds: int | None = None, data: str = "mni
         "width": [{**base, "width": w, "seed": s} for s in seed_list for w in widths],
         "epochs": [{**time_base, "width": w, "epochs": e, "seed": s}
                    for s in seed_list for w in (40, 50, 60) for e in checkpoints],
-        "samples": [{**base, "width": w, "train_first": n, "epoch_examples": 48000, "seed": s}
+        "samples": [{**base, "width": w, "train_first": n, "epoch_examples": 48000, "seed": s, "nulls": False}
                     for n in samples for s in seed_list for w in (40, 50, 60)],
     }
 

@@ -5,29 +5,41 @@ import pytest
 from nnprobe.report import codes_reference as ref
 
 
-def _width_rows(shift=0.0, seeds=(0, 1)):
+def _width_rows(shift=0.0, seeds=(0, 1, 2, 3, 4), spread=0.002):
     rows = []
     for width, values in ref.REFERENCE_WIDTH.items():
         for s in seeds:
-            rows.append({"width": width, "seed": s, **{k: v + shift + 0.01 * s for k, v in zip(ref.WIDTH_KEYS, values)}})
+            rows.append({"width": width, "seed": s, "pixels_knn_test_accuracy": 0.97,
+                         **{k: v + shift + spread * s for k, v in zip(ref.WIDTH_KEYS, values)}})
     return rows
 
 
-def test_width_table_and_verdicts_follow_the_tolerance(tmp_path):
-    close = ref.aggregate(_width_rows(0.02), ("width",), ref.WIDTH_KEYS)
-    far = ref.aggregate(_width_rows(0.10), ("width",), ref.WIDTH_KEYS)
-    assert close[0]["seeds"] == 2 and close[0]["redundancy_ratio_test"] == pytest.approx(1.0 + 0.025)
-    assert all(r["verdict"] == "all within 0.05" for r in ref.width_table(close))
+def test_width_table_and_verdicts_follow_the_tolerance_over_the_interval(tmp_path):
+    keys = ref.WIDTH_KEYS + ref.NULL_KEYS
+    close = ref.aggregate(_width_rows(0.02), ("width",), keys)
+    far = ref.aggregate(_width_rows(0.10), ("width",), keys)
+    edge = ref.aggregate(_width_rows(0.04, spread=0.01), ("width",), keys)   # 0.06 +- 0.02: across the edge
+    one = ref.aggregate(_width_rows(0.02, seeds=(0,)), ("width",), keys)
+    assert close[0]["seeds"] == 5 and close[0]["redundancy_ratio_test"] == pytest.approx(1.0 + 0.024)
+    assert close[0]["redundancy_ratio_test_low"] < 1.024 < close[0]["redundancy_ratio_test_high"]
+    table = ref.width_table(close)
+    assert all(r["verdict"] == "all within 0.05" for r in table)
+    assert table[0]["raw inputs 9-NN"] == "0.970 [0.970, 0.970]" and "[" in table[0]["9-NN nnprobe"]
     assert "9-NN differs (+0.1" in ref.width_table(far)[0]["verdict"]
+    assert "9-NN inconclusive (+0.06" in ref.width_table(edge)[0]["verdict"]
+    assert "one seed: within 0.05 (+0.02), no interval" in ref.width_table(one)[0]["verdict"]
     epochs = [{"width": w, "epochs": e, "redundancy_ratio_test": rr}
               for w in (40, 50, 60) for e, rr in ((0, 0.01), (1, 0.4), (10, 0.1))]
-    rows = ref.verdict_rows(close, epochs, [], "quick")
+    rows = ref.verdict_rows(close, ref.aggregate(epochs, ("width", "epochs"), ["redundancy_ratio_test"]), [], "quick")
     assert [r["verdict"] for r in rows[:9]] == ["reproduces"] * 9
+    assert rows[0]["nulls (same setting)"] == "raw inputs 9-NN 0.970"
     time_rows = [r for r in rows if "peak" in r["reference setting"]]
-    assert [r["nnprobe value (same setting)"] for r in time_rows] == [0.4, 0.4, 0.4]
-    assert time_rows[0]["verdict"].startswith("differs (-0.17); shape rise-then-decay")
+    assert [r["nnprobe value (same setting)"] for r in time_rows] == ["0.400 (one seed)"] * 3
+    assert time_rows[0]["verdict"].startswith("one seed: outside 0.05 (-0.17), no interval; shape rise-then-decay")
+    assert time_rows[0]["nulls (same setting)"] == "epoch 0 (the untrained network): test RR 0.010"
     assert all(r["verdict"] == "not run" for r in rows if "n = 10" in r["reference setting"])
-    assert "quick run" in ref.difference_notes(rows, quick=True)
+    far_rows = ref.verdict_rows(far, [], [], "quick")
+    assert "quick run" in ref.difference_notes(far_rows, quick=True)
     assert ref.difference_notes(rows[:9], quick=False) == ""
     for path in (ref.plot_width(close, tmp_path / "w.png", own=far), ref.plot_time(epochs, tmp_path / "t.png"),
                  ref.plot_samples([{"width": 40, "train_first": 10, "redundancy_ratio_test": 0.7,
