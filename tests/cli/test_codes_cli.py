@@ -80,11 +80,15 @@ def test_reproduce_codes_writes_report(tmp_path, monkeypatch):
     assert "Activation hash phase chart" in md and "MLP 3x100" in md
     assert (out / "report.html").stat().st_size > 10000 and (out / "phase_chart.png").is_file()
     assert (out / "factor_width.png").is_file()
+    # three seeds by default with --quick: each headline model judged over them, nulls on its row
+    assert "3 training seed(s) per setting" in md and "(95% t, n=3)" in md and "MLP 1x100, 3 seed(s)" in md
+    assert "untrained network: train redundancy ratio" in md and "raw inputs 9-NN" in md
     # width 2 cannot give 300 examples their own codes; width 16 nearly does
     from nnprobe.sweeps import ResultsTable
 
-    table = {(r["width"], r["epochs"]): r for r in ResultsTable(out / "results.sqlite").rows()}
-    assert table[(2, 2)]["redundancy_ratio_train"] > table[(16, 2)]["redundancy_ratio_train"]
+    table = {(r["width"], r["epochs"], r["seed"]): r for r in ResultsTable(out / "results.sqlite").rows()}
+    assert {s for (_, _, s) in table} == {0, 1, 2}
+    assert all(table[(2, 2, s)]["redundancy_ratio_train"] > table[(16, 2, s)]["redundancy_ratio_train"] for s in range(3))
 
 
 def test_reproduce_codes_reference_only_width_runs_that_sweep_alone(tmp_path, monkeypatch):
