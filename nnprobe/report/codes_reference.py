@@ -292,7 +292,8 @@ def plot_time(agg: list[dict], path: str | Path) -> Path:
         rows = sorted([r for r in agg if r["width"] == width], key=lambda r: r["epochs"])
         _band(ax, [{**r, "x": max(r["epochs"], 0.5)} for r in rows], "x", "redundancy_ratio_test", color,
               f"width {width} (nnprobe)")
-        ax.plot([1, 200], [peak, late], "x", color=color, ms=9, mew=2, label=f"width {width} (He et al.: peak, late; legend read swapped)")
+        ax.plot([1, 200], [peak, late], "x", color=color, ms=9, mew=2,
+                label=f"width {width} (He et al.: peak, late; legend read swapped)")
     ax.set(xscale="log", xlabel="epoch (0 drawn at 0.5)", ylabel="test redundancy ratio", title="Training time")
     ax.legend(fontsize=7)
     return savefig(fig, path)
