@@ -17,7 +17,7 @@ from nnprobe import report, sweeps
 from nnprobe.probes.codes.evidence import REGIME_RULE
 from nnprobe.probes.codes.regimes import assign_regimes
 from nnprobe.report.codes_plots import plot_categorisation, plot_factor, plot_phase_chart
-from nnprobe.report.codes_reference import aggregate
+from nnprobe.report.codes_reference import NULL_LABELS, aggregate
 from nnprobe.report.codes_reference import interval_text as aggregate_text
 from nnprobe.reproduce import plans
 from nnprobe.reproduce.common import pick_data, seed_count
@@ -60,8 +60,8 @@ def _sweep(points: list[dict], out: Path, mode: str, progress: bool, options: di
 
 def headline_table(rows: list[dict]) -> list[dict]:
     """One row per model: each headline measure and null as "mean [95% t-interval]" over its seeds."""
-    return [{"model": r["model"], "seeds": r["seeds"],
-             **{k: aggregate_text(r, k) for k in HEADLINE_COLUMNS[1:] + NULL_COLUMNS if r.get(k) is not None}}
+    return [{"model": r["model"], "seeds": r["seeds"], "n_units": None if r.get("n_units") is None else int(r["n_units"]),
+             **{k: aggregate_text(r, k) for k in HEADLINE_COLUMNS[2:] + NULL_COLUMNS if r.get(k) is not None}}
             for r in rows]
 
 
@@ -137,7 +137,8 @@ def reproduce_codes(quick: bool, out: Path, data: str, data_dir, device: str, pr
     doc.text("Null baselines on the same rows: the untrained network (the same architecture and seed at "
              "initialisation, measured the same way) and the raw inputs (9-NN with Euclidean distance, logistic "
              "regression on the flattened, normalised pixels).")
-    doc.table(headline_table(headline), ["model", "seeds", *HEADLINE_COLUMNS[1:], *NULL_COLUMNS])
+    doc.table(headline_table(headline), ["model", "seeds", *HEADLINE_COLUMNS[1:], *NULL_COLUMNS],
+              labels={k: f"null: {NULL_LABELS[k]}" for k in NULL_COLUMNS})
     for e in entries:
         path = out / f"{e['key']}_categorisation.png"
         if path.is_file():
