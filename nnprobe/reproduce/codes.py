@@ -113,13 +113,19 @@ def reproduce_codes(quick: bool, out: Path, data: str, data_dir, device: str, pr
     t0 = time.perf_counter()
     rows_done = _sweep(seeded, out, mode, progress, options)
     seconds["sweeps"] = time.perf_counter() - t0
+    # a point's settings without its seed (a setting absent from a point, e.g. dropout, counts as None)
+    setting_keys = sorted(set().union(*unique) - {"seed"})
+
+    def setting(x: dict) -> str:
+        return sweeps.point_key({k: x.get(k) for k in setting_keys})
+
     by_key: dict = {}
     for r in rows_done:
-        by_key.setdefault(sweeps.point_key({k: v for k, v in r.items() if k in unique[0] and k != "seed"}), []).append(r)
+        by_key.setdefault(setting(r), []).append(r)
 
     def rows_for(points, factor_keys):
         """Means over seeds of the points, with t-intervals (``aggregate``)."""
-        members = [m for p in points for m in by_key.get(sweeps.point_key({k: v for k, v in p.items() if k != "seed"}), [])]
+        members = [m for p in points for m in by_key.get(setting(p), [])]
         return aggregate(members, factor_keys, FACTOR_COLUMNS + ["redundancy_ratio_test", "test_codes_seen_in_train"])
 
     doc = report.Report("Neural networks as hash encoders: activation codes")
