@@ -237,21 +237,26 @@ class _Batched:
 
     def __init__(self, slot_models, order_key, device, use_bmm):
         self.models, self.order_key, self.device, self.use_bmm = list(slot_models), list(order_key), device, use_bmm
+        # The first layer of a zoo MLP is stored ragged (no padded columns) only when slots share input rows (a width
+        # sweep over one seed): then one product per row pays. With a row per slot (seeds) the padded batched
+        # product wins. Decided once: dropping finished slots keeps the layout (and the optimiser state's).
+        self.ragged = len(set(order_key)) < len(order_key)
         self._build(self.models, self.order_key)
 
     def _build(self, slot_models, order_key):
         template = slot_models[0]
         self.plan = plan = mlp_plan(template) if self.use_bmm else None
         linear = frozenset(f"{item}.weight" for kind, item in plan if kind == "linear") if plan else frozenset()
-        self.stack = ParamStack(slot_models, self.device, transposed=linear, ragged=plan[0][1] if plan else None)
-        self.forward = make_forward(template, self.stack, plan)
         keys = list(dict.fromkeys(order_key))
         group = [keys.index(k) for k in order_key]
         data_of = [d for d, _ in order_key]
+        ragged = plan[0][1] if plan and self.ragged else None
+        self.stack = ParamStack(slot_models, self.device, transposed=linear, ragged=ragged)
+        self.forward = make_forward(template, self.stack, plan)
         self.slot_group = torch.tensor(group, device=self.device)
-        self.train_runs = self.stack.runs(group) if plan else None
+        self.train_runs = self.stack.runs(group)
         self.test_group = torch.tensor(data_of, device=self.device)
-        self.test_runs = self.stack.runs(data_of) if plan else None
+        self.test_runs = self.stack.runs(data_of)
 
     def keep(self, positions, optimizer, scheduler, config, step, total_steps):
         """Rebuild with only the slots at ``positions``; returns the optimiser and schedule carried over."""

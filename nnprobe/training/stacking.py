@@ -89,9 +89,13 @@ class ParamStack:
         kept = value[list(positions)]
         return kept[tuple(slice(None, d) for d in new.params[name].shape)].clone()
 
-    def runs(self, slot_group) -> list[tuple[int, int, int]]:
-        """``(input row, first column, end column)`` of the ragged layer for each run of consecutive slots that
-        read the same input row."""
+    def runs(self, slot_group):
+        """How the slots read the input rows. Ragged layer: ``(input row, first column, end column)`` for each run
+        of consecutive slots that read the same row. Otherwise ``True`` when slot ``i`` reads row ``i`` (no gather
+        needed), else ``False``."""
+        slot_group = list(slot_group)
+        if not self.ragged:
+            return slot_group == list(range(len(slot_group)))
         out = []
         for slot, g in enumerate(slot_group):
             if out and out[-1][0] == g:
@@ -165,12 +169,23 @@ def make_forward(template: nn.Module, stack: ParamStack, plan):
     if plan is not None:
         first = plan[0][1]
 
-        def forward(x, slot_group, runs, training=False):
-            w, b = params[f"{first}.weight"], params[f"{first}.bias"]   # ragged: (in, sum of widths)
+        def first_layer(x, slot_group, runs):
+            w, b = params[f"{first}.weight"], params[f"{first}.bias"]
             xf = x.flatten(2)
-            parts = [torch.addmm(b[c0:c1], xf[g], w[:, c0:c1]) for g, c0, c1 in runs]  # one product per input row
+            if not stack.ragged:   # padded (N, in, width)
+                if x.shape[0] == 1:   # one input row for all: one wide product, (B, in) @ (in, N * width)
+                    n, d, k = w.shape
+                    return (xf[0] @ w.transpose(0, 1).reshape(d, n * k)).view(-1, n, k).transpose(0, 1) + b.unsqueeze(1)
+                return torch.baddbmm(b.unsqueeze(1), xf if runs else xf[slot_group], w)
+            # ragged (in, sum of widths): one product per input row. ``split``, not slicing: the backward of N slices
+            # would add N zero-filled full-size gradients (that cost the 0.2 ensemble most of its gain).
+            sizes = [c1 - c0 for _, c0, c1 in runs]
+            parts = [torch.addmm(bj, xf[g], wj) for (g, _, _), wj, bj in zip(runs, w.split(sizes, 1), b.split(sizes))]
             h = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
-            h = F.pad(h, (0, 1))[:, stack.gather].view(h.shape[0], -1, stack.width).transpose(0, 1)   # (N, B, width)
+            return F.pad(h, (0, 1))[:, stack.gather].view(h.shape[0], -1, stack.width).transpose(0, 1)   # (N, B, width)
+
+        def forward(x, slot_group, runs, training=False):
+            h = first_layer(x, slot_group, runs)
             for kind, item in plan[1:]:
                 if kind == "linear":  # weights stored transposed, (N, in, out)
                     h = torch.baddbmm(params[f"{item}.bias"].unsqueeze(1), h, params[f"{item}.weight"])
@@ -184,7 +199,7 @@ def make_forward(template: nn.Module, stack: ParamStack, plan):
     batched, batched_shared = vmap(one, in_dims=(0, 0)), vmap(one, in_dims=(0, None))
 
     def forward(x, slot_group, runs, training=False):
-        return batched_shared(params, x[0]) if x.shape[0] == 1 else batched(params, x[slot_group])
+        return batched_shared(params, x[0]) if x.shape[0] == 1 else batched(params, x if runs else x[slot_group])
     return forward
 
 
