@@ -1,10 +1,10 @@
 """Many runs trained as one batched program (:mod:`nnprobe.training.ensemble`), each measured as usual.
 
-Runs of a probe whose entry allows it (``groupable``) that differ only in seed, width and label noise (small
-MLPs, with or without BatchNorm, and CNNs without dropout, no callbacks during training), and in epochs under a
-``constant`` or ``epoch_step`` schedule, are
-trained together; each trained model is then measured by its probe exactly as
-:meth:`Run.execute` would measure it. The results equal one-by-one execution within float round-off.
+Runs of a probe whose entry allows it (``groupable``) that differ only in seed, width and label noise (MLPs and
+small CNNs, with or without BatchNorm, with dropout when they train on a CPU; no callbacks during training), and in
+epochs under a ``constant`` or ``epoch_step`` schedule, are trained together; each trained model is then measured
+by its probe exactly as :meth:`Run.execute` would measure it. The results equal one-by-one execution within float
+round-off.
 """
 
 from __future__ import annotations
@@ -13,10 +13,17 @@ import json
 import time
 
 from nnprobe.entries import get_probe
+from nnprobe.errors import NNProbeError
 from nnprobe.experiments.train_entry import training_result
+from nnprobe.training.config import resolve_device
 from nnprobe.training.ensemble import PREFIX_SCHEDULES, train_ensemble
 
 VARYING = ("seed", "label_noise", "width", "channels", "fc_width", "feature_dim", "growth")
+# Zoo models whose runs train batched. ``train_ensemble`` also trains ResNets and DenseNets (BatchNorm through vmap)
+# exactly, but on one CPU thread the batched conv-net program is slower than one by one (vmap turns N convolutions
+# into one grouped convolution): 0.69x for 3 seeds of the quick margin MNIST 0/1 ResNet (bench/ensemble_bn.py,
+# docs/sweeps.md), so they train one by one. (Not measured on a GPU.)
+BATCHED_MODELS = ("mlp", "cnn")
 
 
 def group_key(run) -> str | None:
@@ -28,14 +35,23 @@ def group_key(run) -> str | None:
     True
     """
     groupable = get_probe(run.probe).hook("groupable")
-    if groupable is None or run.model.checkpoint is not None or run.model.model not in ("mlp", "cnn"):
+    if groupable is None or run.model.checkpoint is not None or run.model.model not in BATCHED_MODELS:
         return None
-    if run.model.options.get("dropout") or run.train.snapshot_epochs or not groupable(run):
+    if run.train.snapshot_epochs or not groupable(run):
+        return None
+    if run.model.options.get("dropout") and not _on_cpu(run.train.device):   # masks are replayed on a CPU only
         return None
     # under a schedule that ignores the run's length, runs of different lengths share one trajectory
     varying = VARYING + (("epochs",) if run.train.schedule in PREFIX_SCHEDULES else ())
     flat = {k: v for k, v in run.to_flat().items() if k not in varying}
     return json.dumps({"probe": run.probe, **flat}, sort_keys=True, default=str)
+
+
+def _on_cpu(device) -> bool:
+    try:
+        return resolve_device(device).type == "cpu"
+    except NNProbeError:   # e.g. CUDA asked for and absent: the run reports it when it executes alone
+        return False
 
 
 def execute_group(runs: list) -> list:

@@ -126,3 +126,17 @@ def test_mask_replay_draws_what_dropout_draws():
     first, second = drop(x), drop(x)
     replay = MaskReplay([nn.Sequential(nn.Flatten(), nn.Dropout(0.3))], [5], (6,), "cpu")
     assert torch.equal(replay.draw(4)[0][0], first) and torch.equal(replay.draw(4)[0][0], second)
+
+
+def test_group_key_admits_dropout_and_batchnorm_mlps_on_a_cpu():
+    from nnprobe.experiments import Run
+    from nnprobe.experiments.group import group_key
+
+    def key(**kw):
+        return group_key(Run.from_flat("codes", {"width": 8, "device": "cpu", **kw}))
+
+    assert key(seed=0, dropout=0.2) == key(seed=1, dropout=0.2) is not None
+    assert key(seed=0, dropout=0.2) != key(seed=0, dropout=0.5)
+    assert key(seed=0, batchnorm=True) == key(seed=1, batchnorm=True) is not None
+    # conv nets with BatchNorm train exactly batched, but slower on a CPU (bench/ensemble_bn.py): one by one
+    assert group_key(Run.from_flat("train", {"model": "resnet", "depth": 8, "width": 4, "device": "cpu"})) is None
