@@ -128,15 +128,21 @@ def test_mask_replay_draws_what_dropout_draws():
     assert torch.equal(replay.draw(4)[0][0], first) and torch.equal(replay.draw(4)[0][0], second)
 
 
-def test_group_key_admits_dropout_and_batchnorm_mlps_on_a_cpu():
+def test_group_key_admits_dropout_and_batchnorm_mlps_on_a_cpu_and_conv_nets_on_a_gpu(monkeypatch):
     from nnprobe.experiments import Run
-    from nnprobe.experiments.group import group_key
+    from nnprobe.experiments import group
 
     def key(**kw):
-        return group_key(Run.from_flat("codes", {"width": 8, "device": "cpu", **kw}))
+        return group.group_key(Run.from_flat("codes", {"width": 8, "device": "cpu", **kw}))
+
+    def conv(**kw):
+        return group.group_key(Run.from_flat("train", {"model": "resnet", "depth": 8, "width": 4, **kw}))
 
     assert key(seed=0, dropout=0.2) == key(seed=1, dropout=0.2) is not None
     assert key(seed=0, dropout=0.2) != key(seed=0, dropout=0.5)
     assert key(seed=0, batchnorm=True) == key(seed=1, batchnorm=True) is not None
-    # conv nets with BatchNorm train exactly batched, but slower on a CPU (bench/ensemble_bn.py): one by one
-    assert group_key(Run.from_flat("train", {"model": "resnet", "depth": 8, "width": 4, "device": "cpu"})) is None
+    # conv nets train exactly batched, but slower on a CPU (bench/ensemble_bn.py): one by one there
+    assert conv(seed=0, device="cpu") is None
+    monkeypatch.setattr(group, "_on_cpu", lambda device: False)   # as on a GPU
+    assert conv(seed=0) == conv(seed=1) is not None
+    assert key(seed=0, dropout=0.2) is None and key(seed=0) is not None   # no mask replay on a GPU
