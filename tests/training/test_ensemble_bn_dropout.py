@@ -77,9 +77,10 @@ def test_dropout_masks_replay_one_by_one_runs(digits, use_bmm):
     models = _seeded(lambda: build_model("mlp", digits.input_shape, 10, width=16, depth=2, dropout=0.4), seeds)
     batched, singles = _train_both(models, digits, _configs(seeds), use_bmm=use_bmm)
     _assert_same(batched, singles)
-    # the masks matter: the same members trained with other masks end elsewhere
-    others = _seeded(lambda: build_model("mlp", digits.input_shape, 10, width=16, depth=2, dropout=0.4), seeds)
-    moved = train(others[0], digits, _configs([7])[0])
+    # the agreement is not trivial: the same initial weights under another run seed (other masks and order) end
+    # elsewhere
+    other = _seeded(lambda: build_model("mlp", digits.input_shape, 10, width=16, depth=2, dropout=0.4), seeds[:1])[0]
+    moved = train(other, digits, _configs([7])[0])
     assert not torch.allclose(moved.model.head.weight, singles[0].model.head.weight, atol=1e-3)
 
 
