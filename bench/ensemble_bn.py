@@ -35,7 +35,8 @@ def main():
     parser.add_argument("--samples-per-class", type=int, default=1000, help="MNIST training images per class")
     parser.add_argument("--test-samples-per-class", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--model", default="resnet", help="resnet (the row's), densenet (depth 10, growth 8) or cnn (8 channels, FC 64)")
+    parser.add_argument("--model", default="resnet",
+                        help="resnet (the row's), densenet (depth 10, growth 8) or cnn (8 channels, FC 64)")
     parser.add_argument("--batch-size", type=int, default=None, help="default: the row's (128)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="the median ratio is printed (the first batched call also pays a one-time set-up)")
