@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from nnprobe.entries import get_probe
@@ -120,6 +120,9 @@ def execute_seeds(run, n: int, out: str | Path, *, mode: str = "new", progress: 
                 on_event("seed", {"seed": seed, "index": len(results), "of": len(seeds)})
             results.append(member.execute(seed_dir(out, seed), mode=mode, progress=progress, on_event=on_event))
     intervals, verdict = judge_seeds(run.probe, [r.summary() for r in results])
+    if verdict is not None and run.model.checkpoint is not None:
+        verdict = replace(verdict, sentence=verdict.sentence + " (one checkpoint: the seeds vary only what the probe "
+                                                               "draws or trains, not the model's training)")
     outcome = SeedsResult(run.probe, seeds, results, intervals, verdict, time.perf_counter() - start,
                           checkpoint=run.model.checkpoint is not None)
     write_json_atomic(out / SEEDS_FILE, json.loads(json.dumps(outcome.to_dict(), default=_plain)))
