@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from nnprobe.entries import get_probe
@@ -111,17 +111,50 @@ def execute_seeds(run, n: int, out: str | Path, *, mode: str = "new", progress: 
     if mode == "new" and (out / "result.json").is_file():
         raise NNProbeError(f"{out} holds a one-seed run; --seeds writes one directory per seed under --out",
                            "choose another --out, or pass --overwrite")
-    results = []
-    for seed in seeds:
-        if on_event is not None:
-            on_event("seed", {"seed": seed, "index": len(results), "of": len(seeds)})
-        member = run.replace(seed=seed)
-        results.append(member.execute(seed_dir(out, seed), mode=mode, progress=progress, on_event=on_event))
+    members = [run.replace(seed=seed) for seed in seeds]
+    results = _batched(members, out, mode) if _can_batch(members, out, mode) else None
+    if results is None:
+        results = []
+        for seed, member in zip(seeds, members):
+            if on_event is not None:
+                on_event("seed", {"seed": seed, "index": len(results), "of": len(seeds)})
+            results.append(member.execute(seed_dir(out, seed), mode=mode, progress=progress, on_event=on_event))
     intervals, verdict = judge_seeds(run.probe, [r.summary() for r in results])
+    if verdict is not None and run.model.checkpoint is not None:
+        verdict = replace(verdict, sentence=verdict.sentence + " (one checkpoint: the seeds vary only what the probe "
+                                                               "draws or trains, not the model's training)")
     outcome = SeedsResult(run.probe, seeds, results, intervals, verdict, time.perf_counter() - start,
                           checkpoint=run.model.checkpoint is not None)
     write_json_atomic(out / SEEDS_FILE, json.loads(json.dumps(outcome.to_dict(), default=_plain)))
     return outcome
+
+
+def _can_batch(members: list, out: Path, mode: str) -> bool:
+    """Seeds train as one batched program when the probe and model allow it (:func:`~nnprobe.experiments.group.
+    group_key`) and no seed directory is to be resumed (a resumed set finishes seed by seed)."""
+    from nnprobe.experiments.group import group_key  # lazy: torch off the --help path
+
+    if len(members) < 2 or (mode == "resume" and any(seed_dir(out, m.train.seed).exists() for m in members)):
+        return False
+    keys = {group_key(m) for m in members}
+    return len(keys) == 1 and None not in keys
+
+
+def _batched(members: list, out: Path, mode: str) -> list:
+    """Train the seeds as one ensemble, measure each, write each seed's run directory; a failure is raised."""
+    from nnprobe.experiments.group import execute_group  # lazy: torch off the --help path
+
+    # bad settings fail before anything is trained or written (as Run.execute does); the seeds read the same files
+    files = members[0].preflight()[0].meta.get("files", [])
+    start = time.perf_counter()
+    outcomes = execute_group(members)
+    share = (time.perf_counter() - start) / len(members)
+    for member, outcome in zip(members, outcomes):
+        if isinstance(outcome, BaseException):
+            raise outcome
+        member.record(seed_dir(out, member.train.seed), outcome, mode=mode, seconds=share, data_files=files,
+                      trained_with=f"one batched program with the other {len(members) - 1} seeds of the set")
+    return outcomes
 
 
 def _plain(value):

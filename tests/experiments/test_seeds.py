@@ -65,3 +65,13 @@ def test_cli_seeds_and_results_group_them(tmp_path):
     as_json = runner.invoke(main, ["codes", *flags, "--seeds", "2", "--out", str(out), "--resume", "--format", "json"])
     assert as_json.exit_code == 0, as_json.output
     assert json.loads(as_json.output)["seeds"] == [0, 100]
+
+
+def test_seeds_of_a_groupable_setting_train_as_one_program_and_equal_one_by_one(tmp_path):
+    outcome = execute_seeds(Run.from_flat("codes", TINY), 2, tmp_path / "set")
+    provenance = json.loads((tmp_path / "set" / "seed-100" / "result.json").read_text())["provenance"]
+    assert "batched" in provenance["trained_with"]
+    alone = [Run.from_flat("codes", {**TINY, "seed": s}).execute().summary() for s in outcome.seeds]
+    for batched, single in zip(outcome.summaries, alone):
+        assert batched["knn_test_accuracy"] == pytest.approx(single["knn_test_accuracy"], abs=1e-6)
+        assert batched["model_test_accuracy"] == pytest.approx(single["model_test_accuracy"], abs=1e-6)
