@@ -21,9 +21,9 @@ from nnprobe.training.ensemble import PREFIX_SCHEDULES, train_ensemble
 VARYING = ("seed", "label_noise", "width", "channels", "fc_width", "feature_dim", "growth")
 # Zoo models whose runs train batched. ``train_ensemble`` trains conv nets exactly too (BatchNorm through vmap), but
 # on one CPU thread the batched conv-net program is slower than one by one, since vmap turns N convolutions into one
-# grouped convolution (bench/ensemble_bn.py, 3 seeds: CNN 0.74x, quick margin ResNet 0.69x, DenseNet-10 0.28x), so
-# on a CPU they train one by one. On a GPU, where small steps are bound by kernel launches, they are batched (not
-# yet measured there: ``python bench/ensemble_bn.py --device cuda``).
+# grouped convolution (bench/ensemble_bn.py, 3 seeds: CNN 0.74x, quick margin ResNet 0.68-0.85x, DenseNet-10
+# 0.28x), so on a CPU they train one by one. On a GPU, where small steps are bound by kernel launches, they are
+# batched (not yet measured there: ``python bench/ensemble_bn.py --device cuda``).
 BATCHED_MODELS = ("mlp",)
 BATCHED_MODELS_OFF_CPU = ("mlp", "cnn", "resnet", "densenet")
 
