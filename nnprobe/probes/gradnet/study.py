@@ -127,6 +127,7 @@ class GradSpaceResult(Result):
     converged_base_epoch: int | None = None
     converged_base_epochs: int | None = None
     mcnemar: dict = field(default_factory=dict)
+    baselines_not_run: str | None = None   # why the null baselines could not be trained (no head found)
 
     @property
     def gain(self) -> float:
@@ -315,8 +316,13 @@ def _measure(model: nn.Module, dataset, config: GradSpaceConfig, *, seed: int, e
                           result.model.num_parameters(), structure, gsec, result.seconds, epoch, result.history,
                           layout.to_dict(), gradnet_steps=steps, test_items=int(dataset.y_test.shape[0]))
     others = {"base": base_correct}
+    probes = None
     if config.baselines:
-        probes = probe_baselines(model, dataset, dataset.num_classes, config, steps, seed=seed)
+        try:
+            probes = probe_baselines(model, dataset, dataset.num_classes, config, steps, seed=seed)
+        except NNProbeError as exc:   # no single head to split off (a user's model): the verdict says "not run"
+            res.baselines_not_run = f"{exc.problem}"
+    if probes is not None:
         res.linear_probe_test_accuracy = probes["linear_probe"]["test_accuracy"]
         res.mlp_probe_test_accuracy = probes["mlp_probe"]["test_accuracy"]
         res.probe_steps, res.probe_seconds, res.probe_feature_dim = steps, probes["seconds"], probes["feature_dim"]
