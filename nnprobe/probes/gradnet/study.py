@@ -490,8 +490,8 @@ def compare_options(model: nn.Module, dataset, variants: dict[str, dict], config
     carved = holdout(half, validation_fraction, split_seed + 1)
     rows, chosen = [], {}
     for label, over in variants.items():
-        try:
-            chosen[label] = variant = config.replace(**over)
+        try:   # the variants compare GradNet only: no null baselines
+            chosen[label] = variant = config.replace(**{"baselines": False, **over})
         except NNProbeError as exc:
             raise NNProbeError(f"variant '{label}': {exc.problem}", exc.fix) from None
         res = measure(model, carved, variant, seed=seed)
