@@ -6,7 +6,7 @@ no torch: the measure function, the result class and the run hooks are named as 
 
 from __future__ import annotations
 
-from nnprobe.entries import ProbeEntry, get_probe, register, resolve
+from nnprobe.entries import ProbeEntry, register, resolve
 from nnprobe.probes.gradnet.config import GradSpaceConfig
 
 PAPER = ('Daróczy, Aleksziev & Benczúr, "Tangent Space Separability in Feedforward Neural Networks" '
@@ -51,17 +51,14 @@ def event_text(kind: str, payload) -> str | None:
             + acc("small MLP", payload.mlp_probe_test_accuracy))
 
 
-def details(run, result) -> str:
-    """The verdict, printed under the result's table."""
-    return f"verdict: {get_probe('gradnet').judge(result.summary()).sentence}"
-
-
 ENTRY = register(ProbeEntry(
     "gradnet", GradSpaceConfig, "nnprobe.probes.gradnet:measure", "nnprobe.probes.gradnet.run_hooks:GradNetRunResult",
     defaults={"data": "mnist", "model": "cnn", "epochs": 6, "lr": 0.01, "batch_size": 64},
     help="per-sample gradients as features; GradNet vs the base net",
     claim=CLAIM, paper=PAPER,
-    summary_columns=("epoch", "base_test_accuracy", "gradnet_test_accuracy", "gain"),
+    summary_columns=("epoch", "base_test_accuracy", "gradnet_test_accuracy", "control_both_halves_test_accuracy",
+                     "control_finetune_test_accuracy", "linear_probe_test_accuracy", "mlp_probe_test_accuracy",
+                     "converged_base_test_accuracy", "gain"),
     thresholds=THRESHOLDS, verdict=verdict, criteria=criteria, evidence=EVIDENCE,
     figures={"snapshots": "Test accuracy of each base snapshot and of the GradNet trained on its gradients.",
              "curves": "Learning curves of the base network and of each snapshot's GradNet."},
@@ -73,7 +70,7 @@ ENTRY = register(ProbeEntry(
                   "control_finetune_test_accuracy": "control (b)", "linear_probe_test_accuracy": "linear probe",
                   "mlp_probe_test_accuracy": "small MLP", "converged_base_test_accuracy": "converged base"},
     execute="nnprobe.probes.gradnet.run_hooks:execute", preflight="nnprobe.probes.gradnet.run_hooks:preflight",
-    event_text=event_text, details=details,
+    event_text=event_text,
     checkpoint_help="GradNet on the gradients of this saved model (your classifier) instead of a study of base "
                     "snapshots; GradNet trains on --data's training split.",
     default_out="runs/gradnet",
@@ -89,4 +86,4 @@ ENTRY = register(ProbeEntry(
         """,
 ))
 
-__all__ = ["CLAIM", "ENTRY", "EVIDENCE", "PAPER", "THRESHOLDS", "criteria", "details", "verdict"]
+__all__ = ["CLAIM", "ENTRY", "EVIDENCE", "PAPER", "THRESHOLDS", "criteria", "verdict"]
