@@ -166,6 +166,20 @@ def gradnet_plan(quick: bool) -> list[dict]:
     return [{"key": name, "title": name, "probe": "gradnet", "params": dict(common, data=name)} for name in names]
 
 
+def per_seed(plan: list[dict], seeds: int) -> list[dict]:
+    """Each entry of ``plan`` once per seed: seed ``s`` adds ``s`` to the entry's seed, is keyed
+    ``<key>/seed<s>`` and carries ``group`` (the entry's key: the runs of one setting) and ``seed_index``.
+
+    >>> [(e["key"], e["group"], e["params"]["seed"]) for e in per_seed(gradnet_plan(quick=True), 2)][:2]
+    [('mnist/seed0', 'mnist', 0), ('mnist/seed1', 'mnist', 1)]
+    """
+    if isinstance(seeds, bool) or int(seeds) < 1:
+        raise NNProbeError(f"seeds is {seeds}; it must be at least 1", "pass 1 or more seeds per setting")
+    return [{**e, "key": f"{e['key']}/seed{s}", "group": e["key"], "seed_index": s,
+             "params": {**e["params"], "seed": int(e["params"].get("seed", 0)) + s}}
+            for e in plan for s in range(int(seeds))]
+
+
 # ---- activation codes: the factor sweeps and the phase chart ---------------------------------------------------
 CODES_SWEEP_BASE = {"data": "mnist", "model": "mlp", "width": 100, "depth": 1, "epochs": 20, "samples_per_class": 100,
                     "test_samples_per_class": 100, "lr": 0.05, "batch_size": 64, "schedule": "constant"}
@@ -356,4 +370,4 @@ def margin_experiments() -> list[str]:
 __all__ = ["CODES_PROTOCOLS", "CODES_REFERENCE_BASE", "CODES_REFERENCE_SWEEPS", "CODES_SWEEP_BASE", "FACTORS",
            "GRADNET_PROTOCOLS", "MIDPOINT", "MIDPOINT_SEEDS", "codes_full_plan", "codes_point", "codes_quick_plan",
            "codes_reference_plan", "demo_plan", "factor_line", "gradnet_plan", "gradnet_reference_plan",
-           "margin_experiments", "margin_midpoint_plan", "margin_plan", "phase_grid", "plan_run"]
+           "margin_experiments", "margin_midpoint_plan", "margin_plan", "per_seed", "phase_grid", "plan_run"]

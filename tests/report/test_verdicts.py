@@ -30,10 +30,14 @@ def test_codes_verdict_needs_unique_codes_and_knn_close_to_the_network():
     assert "9-NN test accuracy on the codes 0.964 vs the network's 0.950 (difference +0.014" in v.sentence
 
 
-def test_gradnet_verdict_is_the_last_snapshot_gain():
+def test_gradnet_verdict_needs_paired_tests_against_every_comparison():
+    # a gain on the last snapshot is not enough (issue 18): without McNemar counts nothing is decided
     v = verdict("gradnet", {"epoch": 4, "base_test_accuracy": 0.4875, "gradnet_test_accuracy": 0.8802})
-    assert v.holds is True and v.sentence.endswith("on the epoch-4 snapshot (gain +0.393)")
-    assert verdict("gradnet", {"base_test_accuracy": 0.9, "gradnet_test_accuracy": 0.9}).holds is False
+    assert v.holds is None and v.sentence.startswith("inconclusive: epoch-4 snapshot, one seed: GradNet 0.8802")
+    s = {"epoch": 4, "base_test_accuracy": 0.4875, "gradnet_test_accuracy": 0.8802, "test_items": 2000,
+         "mcnemar_base_gradnet_only": 800, "mcnemar_base_other_only": 15, "mcnemar_base_p_value": 1e-200}
+    v = verdict("gradnet", s)   # beats its base, but no control or baseline was run: it cannot hold
+    assert v.holds is None and "not run: control (a), control (b), linear probe, small MLP, converged base" in v.sentence
 
 
 def test_the_report_states_the_thresholds_it_used():
