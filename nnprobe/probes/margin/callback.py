@@ -86,6 +86,7 @@ class MarginCallback(Callback):
             notes = sorted({str(w.message) for w in caught})
             if notes:
                 result.extra["warnings"] = notes
+            result.extra["step"] = int(getattr(state, "step", 0) or 0)   # optimiser steps so far: the trend's t
             results[mode] = result
         first = next(iter(results.values()))
         if len(results) > 1:

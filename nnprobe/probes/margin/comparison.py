@@ -19,6 +19,7 @@ from torch import nn
 
 from nnprobe.errors import NNProbeError, check_finite
 from nnprobe.models import head_features
+from nnprobe.probes.margin.baselines import direction_cosine, head_rows, penalised_yardstick
 from nnprobe.probes.margin.result import ClassMargin, MarginResult
 from nnprobe.probes.margin.svm.fit import LinearSVM, NotSeparableWarning, fit_svm
 from nnprobe.probes.margin.svm.penalised import fit_bias_penalised
@@ -165,8 +166,12 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
         else:
             overall, overall_span = _cos(Wc, S), _cos(Wc @ span, S)
         nn_norm, svm_norm = float(np.linalg.norm(Wc)), float(np.linalg.norm(S))
+    primary = None
     if bias_penalised and svm.separable:
-        _compare_penalised(rows, x, y, k, svm.mode, Wn, bn)
+        V = _compare_penalised(rows, x, y, k, svm.mode, Wn, bn)
+        # the primary yardstick: binary, or Crammer-Singer for K > 2 whatever the mode of the other columns
+        primary = V if svm.mode in ("binary", "crammer_singer") else penalised_yardstick(torch.from_numpy(x),
+                                                                                      torch.from_numpy(y), k)
     agreement = nn_acc = svm_acc = None
     n_test = 0
     if test_features is not None and y_test is not None and y_test.numel():
@@ -185,17 +190,22 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
         nn_weight_norm=nn_norm, svm_weight_norm=svm_norm, rows=rows, nn_coef=Wn.tolist(), nn_intercept=bn.tolist(),
         svm_coef=svm.coef.tolist(), svm_intercept=svm.intercept.tolist(), class_means=means.tolist(),
         seconds_svm=seconds_svm, epoch=epoch,
-        extra={"svm_n_support": svm.n_support, "svm_rounds": svm.n_rounds,
+        cosine_to_penalised_svm=None if primary is None else direction_cosine(head_rows(Wn, bn, k), primary),
+        cosine_to_penalised_svm_with_bias=None if primary is None else direction_cosine(head_rows(Wn, bn, k), primary,
+                                                                                        with_bias=True),
+        extra={**({} if primary is None else {"penalised_svm": primary.tolist()}),
+               "svm_n_support": svm.n_support, "svm_rounds": svm.n_rounds,
                # feature dimensions that are zero on every training point (dead ReLUs): the head's weights on
                # them get no gradient and keep their initial values, the SVM's are zero
                "dead_feature_dims": int((np.abs(x).max(0) == 0).sum())})
 
 
-def _compare_penalised(rows, x, y, k, mode, Wn, bn) -> None:
-    """Fill each row's ``cosine_to_penalised_svm`` (weights) and ``..._with_bias`` (``[w, b]``)."""
+def _compare_penalised(rows, x, y, k, mode, Wn, bn):
+    """Fill each row's ``cosine_to_penalised_svm`` (weights) and ``..._with_bias`` (``[w, b]``); return the
+    penalised SVM's rows (None when too large to fit)."""
     V = fit_bias_penalised(torch.from_numpy(x), torch.from_numpy(y), k, mode)
     if V is None:
-        return
+        return None
     if mode == "binary":
         heads = np.r_[Wn[1] - Wn[0], bn[1] - bn[0]][None]
     else:
@@ -204,6 +214,7 @@ def _compare_penalised(rows, x, y, k, mode, Wn, bn) -> None:
     for row, h, v in zip(rows, heads, V):
         row.cosine_to_penalised_svm = _cos(h[:-1], v[:-1])
         row.cosine_to_penalised_svm_with_bias = _cos(h, v)
+    return V
 
 
 def probe_margin(model: nn.Module, dataset, *, C: float | None = None, multi_class: str = "ovr",
