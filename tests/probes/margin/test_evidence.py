@@ -130,3 +130,29 @@ def test_multiclass_cosines_are_frobenius_cosines_of_the_centred_weight_matrices
     V = H.copy()
     V[:, :2] += 3.0   # the same vector added to every row: invisible to argmax, and to the cosine
     assert baselines.direction_cosine(H, V) == pytest.approx(1.0)
+
+
+def test_a_run_records_what_the_verdict_reads(tmp_path):
+    """Through a whole run: separability count, the primary yardstick, the null, the context (with the head at
+    initialisation), the trend in optimiser steps; the result file gives back the same summary."""
+    from nnprobe import experiments
+
+    run = experiments.Run.from_flat("margin", dict(data="synthetic:gauss,k=2,d=5,sep=6,n=600", model="mlp", width=32,
+                                                   depth=1, feature_dim=8, epochs=40, batch_size=100, optimizer="sgd",
+                                                   lr=0.5, schedule="constant", log_spaced=6, retrain_epochs=0,
+                                                   ))
+    run.execute(tmp_path / "run")
+    _, result = experiments.load_result(tmp_path / "run")
+    s = result.summary()
+    assert s["separable"] and s["svm_train_errors"] == 0
+    assert 0.9 < s["cosine_to_penalised_svm"] <= 1.0
+    assert s["null_perceptron_starts"] == 5 and s["null_perceptron_unconverged"] == 0
+    assert s["null_perceptron_cosine_min"] <= s["null_perceptron_cosine_mean"] <= s["null_perceptron_cosine_max"] <= 1
+    assert {"context_cosine_class_means", "context_cosine_lda", "context_cosine_logistic",
+            "context_cosine_init_head"} <= set(s)
+    steps = [r.extra["step"] for r in result.curve]
+    assert steps[-1] == 40 * math.ceil(s["n_train"] / 100) and steps == sorted(steps)   # batches of 100
+    if "trend_slope" in s:
+        assert s["trend_unit"] == "steps" and s["trend_last_step"] == steps[-1]
+    decision = get_probe("margin").judge(s)
+    assert decision.outcome in ("inconclusive", "not testable") and "one seed" in decision.sentence
