@@ -102,7 +102,8 @@ def _midpoint_section(doc, entries: list[dict], runs: list, rows: list[dict]) ->
                  "(each run takes the first seed from S whose untrained feature units are all alive: the seed used "
                  "is in the table)." + (f" {e['note']}" if e.get("note") else ""))
     cols = ["architecture", "seed", "nn_train_accuracy", "nn_test_accuracy", "dead_feature_dims", "cosine_to_svm",
-            "svm_margin", "half_gap", "nn_offset_from_midpoint", "relative_offset", "svm_offset_from_midpoint",
+            "svm_margin", "half_gap", "nn_offset_from_midpoint", "relative_offset", "nn_offset_from_svm",
+            "svm_offset_from_midpoint",
             "retrained/cosine_to_svm", "retrained/nn_offset_from_midpoint"]
     doc.table(rows, cols, labels=MIDPOINT_LABELS)
     doc.text("Distribution over seeds:")

@@ -112,6 +112,7 @@ def midpoint_row(entry: dict, result) -> dict:
     return {"architecture": entry["group"], "seed": result.seed, "nn_train_accuracy": main.nn_train_accuracy,
             "nn_test_accuracy": s.get("nn_test_accuracy"), "cosine_to_svm": s.get("cosine_to_svm"),
             "svm_margin": s.get("svm_margin"), "half_gap": gap, "nn_offset_from_midpoint": off,
+            "nn_offset_from_svm": s.get("nn_offset_from_svm"),
             "relative_offset": None if off is None or not gap else abs(off) / gap,
             "svm_offset_from_midpoint": main.rows[0].svm_offset_from_midpoint if main.mode == "binary" else None,
             "retrained/cosine_to_svm": s.get("retrained/cosine_to_svm"),
@@ -122,13 +123,14 @@ def midpoint_row(entry: dict, result) -> dict:
 MIDPOINT_LABELS = {
     "architecture": "architecture", "seed": "seed used", "half_gap": "half-distance between class means (SVM margins)",
     "nn_offset_from_midpoint": "joint head: offset from midpoint (SVM margins)",
+    "nn_offset_from_svm": "joint head: offset from the middle of the SVM gap (SVM margins)",
     "relative_offset": "joint head: abs(offset) / half-distance", "cosine_to_svm": "joint head: cosine to SVM",
     "svm_offset_from_midpoint": "SVM: offset from midpoint (SVM margins)",
     "retrained/cosine_to_svm": "retrained head: cosine to SVM",
     "retrained/nn_offset_from_midpoint": "retrained head: offset from midpoint (SVM margins)",
     "quantity": "quantity", "q25": "25th percentile", "q75": "75th percentile", "median": "median",
 }
-MIDPOINT_QUANTITIES = ("nn_offset_from_midpoint", "relative_offset", "svm_offset_from_midpoint",
+MIDPOINT_QUANTITIES = ("nn_offset_from_midpoint", "nn_offset_from_svm", "relative_offset", "svm_offset_from_midpoint",
                        "retrained/nn_offset_from_midpoint", "cosine_to_svm", "retrained/cosine_to_svm")
 
 
@@ -288,6 +290,7 @@ def _midpoint_verdicts(midpoint: list[dict], ref01: str, setting: str) -> list[d
     runs = len(midpoint)
     midpoint = [r for r in midpoint if r["half_gap"]]   # features collapsed to one point: no boundary to place
     joint = distribution(r["nn_offset_from_midpoint"] for r in midpoint)
+    gap_middle = distribution(r.get("nn_offset_from_svm") for r in midpoint)
     rel = distribution(r["relative_offset"] for r in midpoint)
     re_off = distribution(r["retrained/nn_offset_from_midpoint"] for r in midpoint)
     re_cos = distribution(r["retrained/cosine_to_svm"] for r in midpoint)
@@ -297,7 +300,9 @@ def _midpoint_verdicts(midpoint: list[dict], ref01: str, setting: str) -> list[d
              "nnprobe value (same setting)": f"offset from the midpoint {format_distribution(joint, ' SVM margins')}; "
                                              f"abs(offset) / half-distance between the class means: median {rel['median']:.3f}, "
                                              f"max {rel['max']:.3f}; {zero} of {runs} runs at zero training error, "
-                                             f"{runs - len(midpoint)} whose features collapsed to one point left out "
+                                             f"{runs - len(midpoint)} whose features collapsed to one point left out; "
+                                             f"the other reading, offset from the middle of the SVM gap: "
+                                             f"{format_distribution(gap_middle, ' SVM margins')} "
                                              f"({setting}{archs}, one run per seed)",
              "verdict": ("holds" if near else "does not hold") + f" (criterion: median abs(offset) <= {NEAR_MIDPOINT} "
                                                                   "of the half-distance)"}]

@@ -182,14 +182,15 @@ ENTRY = register(ProbeEntry(
     figures={
         "boundaries": "Training features in the 2-D penultimate space, decision regions of the NN head and of the SVM, "
                       "and the overlay (NN solid, SVM dashed, SVM margin dotted).",
-        "convergence": "Against epoch: cosine to the SVM (overall and per class), 1 - cosine with the head's weight "
+        "convergence": "Against epoch: cosine to the SVM (overall and per class; the bias-penalised SVM, the verdict's "
+                       "yardstick, beside the free-intercept one), 1 - cosine with the head's weight "
                        "norm, and the test agreement of NN and SVM with the accuracies.",
         "retrain": "Head re-initialised and retrained on the frozen features (solid black), the jointly trained head "
                    "(dash-dot) and the SVM (dashed, margins dotted).",
     },
     execute="nnprobe.probes.margin.run_hooks:execute", preflight="nnprobe.probes.margin.run_hooks:preflight",
     table="nnprobe.probes.margin.run_hooks:table_rows",
-    table_columns=("head", "cosine_to_svm", "test_agreement", "nn_test_accuracy", "svm_test_accuracy", "svm_train_error",
+    table_columns=("head", "cosine_to_penalised_svm", "cosine_to_svm", "test_agreement", "nn_test_accuracy", "svm_test_accuracy", "svm_train_error",
                    "cosine_per_class"),
     groupable=groupable, event_text=event_text, details="nnprobe.probes.margin.run_hooks:details",
     checkpoint_help="Probe this saved model instead of training (its dataset flags must match).",

@@ -149,7 +149,7 @@ class MarginProbeResult(Result):
         return "\n".join(parts)
 
 
-TABLE_COLUMNS = ["experiment", "mode", "head", "cosine_to_svm", "test_agreement", "nn_test_accuracy",
+TABLE_COLUMNS = ["experiment", "mode", "head", "cosine_to_penalised_svm", "cosine_to_svm", "test_agreement", "nn_test_accuracy",
                  "svm_test_accuracy", "svm_train_error", "svm_margin", "nn_min_margin", "nn_bias_scaled", "svm_bias",
                  "nn_offset_from_svm", "nn_offset_from_midpoint", "grid_disagreement", "dead_feature_dims",
                  "cosine_per_class"]
