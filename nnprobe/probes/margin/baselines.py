@@ -34,7 +34,7 @@ import warnings
 import numpy as np
 import torch
 
-from nnprobe.probes.margin.svm.penalised import fit_bias_penalised
+from nnprobe.probes.margin.svm.penalised import MAX_ENTRIES, fit_bias_penalised
 
 TARGET_COSINE = 0.99
 NULL_STARTS = 5
@@ -70,7 +70,7 @@ def direction_cosine(H: np.ndarray, V: np.ndarray, *, with_bias: bool = False) -
     return float((H * V).sum() / (nh * nv)) if nh > 0 and nv > 0 else float("nan")
 
 
-def penalised_yardstick(x: torch.Tensor, y: torch.Tensor, k: int) -> np.ndarray | None:
+def penalised_yardstick(x: torch.Tensor, y: torch.Tensor, k: int, max_entries: int = MAX_ENTRIES) -> np.ndarray | None:
     """The primary yardstick's rows ``[w, b]``: the hard-margin SVM on ``[phi, 1]`` (bias penalised like a weight),
     binary for two classes, Crammer-Singer for more (``None`` when that problem is too large to form; see
     :data:`~nnprobe.probes.margin.svm.penalised.MAX_ENTRIES`). Meaningful on separable features.
@@ -81,7 +81,7 @@ def penalised_yardstick(x: torch.Tensor, y: torch.Tensor, k: int) -> np.ndarray 
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # the caller says whether the features are separable
-        return fit_bias_penalised(x, y, k, "binary" if k == 2 else "crammer_singer")
+        return fit_bias_penalised(x, y, k, "binary" if k == 2 else "crammer_singer", max_entries)
 
 
 def _augmented(x, dtype=torch.float32) -> torch.Tensor:

@@ -22,7 +22,7 @@ from nnprobe.models import head_features
 from nnprobe.probes.margin.baselines import direction_cosine, head_rows, penalised_yardstick
 from nnprobe.probes.margin.result import ClassMargin, MarginResult
 from nnprobe.probes.margin.svm.fit import LinearSVM, NotSeparableWarning, fit_svm
-from nnprobe.probes.margin.svm.penalised import fit_bias_penalised
+from nnprobe.probes.margin.svm.penalised import MAX_ENTRIES, fit_bias_penalised
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> float:
@@ -80,12 +80,13 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
                    head_bias: torch.Tensor | None = None, test_features: torch.Tensor | None = None,
                    y_test: torch.Tensor | None = None, *, C: float | None = None, multi_class: str = "ovr",
                    solver: str = "ipm", svm: LinearSVM | None = None, epoch: int | None = None,
-                   bias_penalised: bool = False) -> MarginResult:
+                   bias_penalised: bool = False, penalised_max_entries: int = MAX_ENTRIES) -> MarginResult:
     """Compare a linear head ``z = W x + b`` with the max-margin SVM fitted on ``train_features``.
 
     ``svm`` reuses an SVM already fitted on the same features (e.g. to compare a retrained head with it).
     ``bias_penalised``: also compare with the SVM whose bias is penalised like a weight (the limit of gradient
-    descent on the head; :func:`~nnprobe.probes.margin.svm.penalised.fit_bias_penalised`), on separable features.
+    descent on the head; :func:`~nnprobe.probes.margin.svm.penalised.fit_bias_penalised`), on separable features;
+    ``penalised_max_entries`` bounds its Crammer-Singer problem (K > 2: not fitted beyond it, the fields None).
     Warns :class:`NotSeparableWarning`, with the SVM's training error, when the features are not separable.
 
     >>> x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0], [4.0, 1.0]]); y = torch.tensor([0, 0, 1, 1])
@@ -168,10 +169,10 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
         nn_norm, svm_norm = float(np.linalg.norm(Wc)), float(np.linalg.norm(S))
     primary = None
     if bias_penalised and svm.separable:
-        V = _compare_penalised(rows, x, y, k, svm.mode, Wn, bn)
+        V = _compare_penalised(rows, x, y, k, svm.mode, Wn, bn, penalised_max_entries)
         # the primary yardstick: binary, or Crammer-Singer for K > 2 whatever the mode of the other columns
-        primary = V if svm.mode in ("binary", "crammer_singer") else penalised_yardstick(torch.from_numpy(x),
-                                                                                      torch.from_numpy(y), k)
+        primary = V if svm.mode in ("binary", "crammer_singer") else penalised_yardstick(
+            torch.from_numpy(x), torch.from_numpy(y), k, max_entries=penalised_max_entries)
     agreement = nn_acc = svm_acc = None
     n_test = 0
     if test_features is not None and y_test is not None and y_test.numel():
@@ -200,10 +201,10 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
                "dead_feature_dims": int((np.abs(x).max(0) == 0).sum())})
 
 
-def _compare_penalised(rows, x, y, k, mode, Wn, bn):
+def _compare_penalised(rows, x, y, k, mode, Wn, bn, max_entries=MAX_ENTRIES):
     """Fill each row's ``cosine_to_penalised_svm`` (weights) and ``..._with_bias`` (``[w, b]``); return the
     penalised SVM's rows (None when too large to fit)."""
-    V = fit_bias_penalised(torch.from_numpy(x), torch.from_numpy(y), k, mode)
+    V = fit_bias_penalised(torch.from_numpy(x), torch.from_numpy(y), k, mode, max_entries)
     if V is None:
         return None
     if mode == "binary":

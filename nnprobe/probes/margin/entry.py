@@ -61,7 +61,9 @@ def trend_text(summaries: list) -> str:
     unit = rows[0].get("trend_unit") or "steps"
     mean = lambda key: sum(number(s, key) or 0.0 for s in rows) / len(rows)   # noqa: E731
     reach = [number(s, "trend_steps_to_target") for s in rows]
-    text = (f"trend: 1/sqrt(1 - cos) rises {mean('trend_slope'):.2f} per e-fold of {unit}, at {mean('trend_last'):.2f} "
+    which = "" if rows[0].get("trend_cosine", "cosine_to_penalised_svm") == "cosine_to_penalised_svm" else \
+        " (cosine to the free-intercept SVM: the curve has no penalised one)"
+    text = (f"trend{which}: 1/sqrt(1 - cos) rises {mean('trend_slope'):.2f} per e-fold of {unit}, at {mean('trend_last'):.2f} "
             f"after {mean('trend_last_step'):.0f} {unit} (10 at cosine 0.99)")
     if any(r is None or math.isinf(r) for r in reach):
         return text + "; " + ("the line does not rise: no projection" if all(r is None for r in reach) else
@@ -200,7 +202,8 @@ ENTRY = register(ProbeEntry(
 
         \b
         Examples:
-          nnprobe margin --data mnist:0,1 --model resnet --feature-dim 2 --epochs 2 --out runs/margin
+          nnprobe margin --data mnist:0,1 --model mlp --width 256 --depth 2 --feature-dim 32 --epochs 150 --schedule constant --out runs/margin
+          nnprobe margin --data mnist:0,1 --model resnet --feature-dim 2 --epochs 2 --out runs/margin-2d
           nnprobe margin --data digits --model mlp --multi-class both --format json
           nnprobe margin --checkpoint my_model.pt --data mnist:0,1
         """,

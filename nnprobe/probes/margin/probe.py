@@ -84,15 +84,18 @@ class MarginProbeResult(Result):
 
     def trend(self) -> dict:
         """The curve's trend (:func:`~nnprobe.probes.margin.baselines.trend`) of the cosine to the bias-penalised SVM
-        against optimiser steps, over the points measured on separable features; ``unit`` says whether ``t`` is
-        steps (recorded by the curve callback) or epochs (results written before steps were recorded)."""
-        pts = [r for r in self.curve if r.separable and r.cosine_to_penalised_svm is not None]
+        against optimiser steps, over the points measured on separable features (``cosine``: the field used; where
+        the curve has no penalised cosine -- K > 2 beyond the curve's size bound -- the free-intercept one);
+        ``unit`` says whether ``t`` is steps (recorded by the curve callback) or epochs (older results)."""
+        pts = [r for r in self.curve if r.separable]
+        key = "cosine_to_penalised_svm" if any(r.cosine_to_penalised_svm is not None for r in pts) else "cosine_to_svm"
+        pts = [r for r in pts if getattr(r, key) is not None]
         if not pts:
             return {}
         unit = "steps" if all(r.extra.get("step") for r in pts) else "epochs"
         t = [r.extra["step"] if unit == "steps" else r.epoch for r in pts]
-        fit = _baselines.trend(t, [r.cosine_to_penalised_svm for r in pts])
-        return {**fit, "unit": unit} if fit else {}
+        fit = _baselines.trend(t, [getattr(r, key) for r in pts])
+        return {**fit, "unit": unit, "cosine": key} if fit else {}
 
     def evidence_summary(self) -> dict:
         """What the verdict over seeds reads besides the headline (``nnprobe.probes.margin.entry.evidence``):
@@ -103,7 +106,8 @@ class MarginProbeResult(Result):
         tr = self.trend()
         if tr:
             out.update(trend_slope=tr["slope"], trend_last=tr["last"], trend_steps_to_target=tr["steps_to_target"],
-                       trend_last_step=tr["last_step"], trend_unit=tr["unit"], trend_points=tr["points"])
+                       trend_last_step=tr["last_step"], trend_unit=tr["unit"], trend_points=tr["points"],
+                       trend_cosine=tr["cosine"])
         null = self.baselines.get("null_perceptron")
         if null and null.get("cosines"):
             c = [v for v in null["cosines"] if v is not None and not np.isnan(v)]
@@ -180,13 +184,14 @@ def _plot_sample(features: torch.Tensor, labels: torch.Tensor, count: int, seed:
 
 def measure_mode(split: HeadSplit, f_train: torch.Tensor, y_train: torch.Tensor, f_test: torch.Tensor,
                  y_test: torch.Tensor, config: MarginConfig, mode: str, *, warm_start: LinearSVM | None = None,
-                 epoch: int | None = None) -> tuple[MarginResult, LinearSVM]:
+                 epoch: int | None = None, penalised_max_entries: int | None = None) -> tuple[MarginResult, LinearSVM]:
     """Fit the SVM of ``mode`` with the settings of ``config`` (``C``, ``solver``) and compare the head of ``split``
     with it (and with the bias-penalised SVM when ``config.bias_penalised``): ``(result, svm)``.
 
     ``warm_start``: the SVM of an earlier measurement on the same samples (the solver starts from it; one that
     no longer fits, e.g. of another shape, is dropped). ``result.seconds_svm`` is the time of the fit and the
-    comparison.
+    comparison. ``penalised_max_entries``: a tighter bound on the bias-penalised Crammer-Singer problem (curve
+    points: :data:`~nnprobe.probes.margin.callback.CURVE_PENALISED_ENTRIES`).
     """
     start = time.perf_counter()
     fit = dict(C=config.C, multi_class=mode, solver=config.solver)
@@ -197,7 +202,8 @@ def measure_mode(split: HeadSplit, f_train: torch.Tensor, y_train: torch.Tensor,
             raise
         svm = fit_svm(f_train, y_train, split.num_classes, **fit)   # a warm start that no longer fits: start cold
     result = measure_margin(f_train, y_train, split.head.weight, split.head.bias, f_test, y_test, C=config.C, svm=svm,
-                            epoch=epoch, bias_penalised=config.bias_penalised)
+                            epoch=epoch, bias_penalised=config.bias_penalised,
+                            **({} if penalised_max_entries is None else {"penalised_max_entries": penalised_max_entries}))
     result.seconds_svm = time.perf_counter() - start
     return result, svm
 
