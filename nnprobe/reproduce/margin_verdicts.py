@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from nnprobe.entries import get_probe
+from nnprobe.probes.margin.entry import null_text
 from nnprobe.report.verdicts import THRESHOLDS
 from nnprobe.stats import over_seeds
 
@@ -56,8 +57,6 @@ def direction_value(summaries: list) -> str:
     ...                   "null_perceptron_cosine_min": 0.5, "null_perceptron_cosine_max": 0.7}])[:64]
     'cosine to the bias-penalised SVM 0.9900 (one seed); perceptron n'
     """
-    from nnprobe.probes.margin.entry import null_text
-
     apart = sum(s.get("separable") is False for s in summaries)
     return (f"cosine to the bias-penalised SVM {_interval(summaries, 'cosine_to_penalised_svm')}; "
             f"{null_text(summaries)}; cosine to the free-intercept SVM {_interval(summaries, 'cosine_to_svm')}; "

@@ -105,7 +105,7 @@ def evidence(summaries: list, t: dict) -> "Decision":  # noqa: F821 -- nnprobe.s
     >>> evidence([s] * 5, THRESHOLDS).outcome, evidence([s], THRESHOLDS).outcome
     ('holds', 'inconclusive')
     """
-    from nnprobe.stats import Decision, not_testable, over_seeds, threshold_claim   # scipy: imported on first use
+    from nnprobe.stats import Decision, not_testable, over_seeds, threshold_claim  # lazy: scipy; --help stays light
 
     summaries = [s for s in summaries if isinstance(s, dict)]
     n = len(summaries)
