@@ -47,7 +47,8 @@ REFERENCE_MOMENTUM = "momentum SGD (lr 1e-4, 0.9) in the reference's MNIST 0 vs 
 def seed_runs(entry: dict, seeds: int) -> list[dict]:
     """The plan entries of ``seeds`` training seeds of ``entry``: the entry itself (its own seed, default 0), then
     copies keyed ``<key>-seed<S>`` with seed ``S`` = seed + 100, + 200, ... (``entry["seeded"]`` false: the entry
-    alone, one seed).
+    alone, one seed). The copies skip the re-initialised head's retraining (``retrain_epochs=0``): it comes after
+    training, so the jointly trained head that the verdict reads is the same, and the first seed keeps the figure.
 
     >>> [(e["key"], e["params"]["seed"]) for e in seed_runs({"key": "a", "seeded": True, "params": {}}, 3)]
     [('a', 0), ('a-seed100', 100), ('a-seed200', 200)]
@@ -57,7 +58,8 @@ def seed_runs(entry: dict, seeds: int) -> list[dict]:
         return [first]
     s0 = first["params"]["seed"]
     return [first] + [dict(entry, key=f"{entry['key']}-seed{s0 + SEED_STRIDE * i}",
-                           params=dict(entry["params"], seed=s0 + SEED_STRIDE * i)) for i in range(1, seeds)]
+                           params=dict(entry["params"], seed=s0 + SEED_STRIDE * i, retrain_epochs=0))
+                      for i in range(1, seeds)]
 
 
 def margin_plan(quick: bool) -> list[dict]:

@@ -179,7 +179,7 @@ def lda_rows(x: np.ndarray, y: np.ndarray, k: int, ridge: float = 1e-6) -> np.nd
     return np.c_[H, np.zeros(H.shape[0])]
 
 
-def logistic_rows(x: np.ndarray, y: np.ndarray, k: int, C: float = LOGISTIC_C, max_iter: int = 500) -> np.ndarray:
+def logistic_rows(x: np.ndarray, y: np.ndarray, k: int, C: float = LOGISTIC_C, max_iter: int = 200) -> np.ndarray:
     """Logistic regression with a free (unpenalised) intercept and penalty ``1 / (2 C) ||W||^2`` on the sum of the
     losses (scikit-learn's convention), by L-BFGS in float64: ``[w, b]`` rows like :func:`head_rows`."""
     xt = torch.as_tensor(x, dtype=torch.float64)

@@ -65,6 +65,8 @@ def trend_text(summaries: list) -> str:
         " (cosine to the free-intercept SVM: the curve has no penalised one)"
     text = (f"trend{which}: 1/sqrt(1 - cos) rises {mean('trend_slope'):.2f} per e-fold of {unit}, at {mean('trend_last'):.2f} "
             f"after {mean('trend_last_step'):.0f} {unit} (10 at cosine 0.99)")
+    if mean("trend_last") >= 10:
+        return text + "; already past 0.99 at the last point on average"
     if any(r is None or math.isinf(r) for r in reach):
         return text + "; " + ("the line does not rise: no projection" if all(r is None for r in reach) else
                               "no projection on some seed (the line does not rise)")

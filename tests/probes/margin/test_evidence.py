@@ -74,6 +74,12 @@ def test_the_old_one_run_rule_still_works():
     assert verdict({"cosine_to_svm": 0.997, "test_agreement": 1.0}, THRESHOLDS)[0] is True
 
 
+def test_a_trend_already_past_the_target_says_so_rather_than_projecting_backwards():
+    from nnprobe.probes.margin.entry import trend_text
+    text = trend_text([{"trend_slope": 2.7, "trend_last": 29.9, "trend_last_step": 900, "trend_steps_to_target": 0.27}])
+    assert "already past 0.99" in text and "reaches" not in text
+
+
 def test_trend_recovers_the_line_of_the_theory():
     # 1 / sqrt(1 - cos) = 1 + 0.5 ln t: reaches 10 at t = exp(18)
     t = np.geomspace(10, 1e4, 6)
