@@ -76,7 +76,7 @@ def trend_text(summaries: list) -> str:
 
 
 def null_text(summaries: list) -> str:
-    """The perceptron null in words: mean [min, max] over starts and seeds, and how many starts did not reach zero
+    """The perceptron null in words: mean and range over starts and seeds, and how many starts did not reach zero
     training error."""
     rows = [s for s in summaries if number(s, "null_perceptron_cosine_mean") is not None]
     if not rows:
@@ -86,7 +86,8 @@ def null_text(summaries: list) -> str:
     high = max(number(s, "null_perceptron_cosine_max") for s in rows)
     starts = sum(int(number(s, "null_perceptron_starts") or 0) for s in rows)
     left = sum(int(number(s, "null_perceptron_unconverged") or 0) for s in rows)
-    text = f"perceptron null (a separator that is not the max-margin one) {mean:.4f} [{low:.4f}, {high:.4f}] over {starts} starts"
+    text = (f"perceptron null (a separator that is not the max-margin one) mean {mean:.4f}, range {low:.4f} to "
+            f"{high:.4f} over {starts} starts")
     if left:
         text += f", {left} of them short of zero training error at the epoch cap"
     return text
