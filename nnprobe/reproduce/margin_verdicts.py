@@ -305,6 +305,20 @@ def _midpoint_verdicts(midpoint: list[dict], ref01: str, setting: str) -> list[d
                                              f"({setting}{archs}, one run per seed)",
              "verdict": ("holds" if near else "does not hold") + f" (criterion: median abs(offset) <= {NEAR_MIDPOINT} "
                                                                   "of the half-distance)"}]
+    # the other reading of "the midpoint": the middle of the SVM's gap (the free-intercept SVM's boundary)
+    rel_gap = distribution(abs(r["nn_offset_from_svm"]) / r["half_gap"] for r in midpoint
+                           if r.get("nn_offset_from_svm") is not None and r["half_gap"])
+    in_gap = rel_gap["n"] and rel_gap["median"] <= NEAR_MIDPOINT
+    rows.append({"finding": "jointly trained boundary in the middle of the SVM's gap (the other reading of 'midpoint'), "
+                            "MNIST 0 vs 1", "reference setting": ref01,
+                 "reference value": "near the midpoint (by eye, figure; the reference does not say which)",
+                 "nnprobe value (same setting)": f"offset from the SVM boundary {format_distribution(gap_middle, ' SVM margins')}; "
+                                                 "abs(offset) / half-distance between the class means: "
+                                                 + ("not measured" if not rel_gap["n"] else
+                                                    f"median {rel_gap['median']:.3f}, max {rel_gap['max']:.3f}")
+                                                 + f" ({setting}{archs}, one run per seed)",
+                 "verdict": ("holds" if in_gap else "does not hold") + f" (criterion: median abs(offset) <= "
+                                                                       f"{NEAR_MIDPOINT} of the half-distance)"})
     shifted = re_off["n"] and (distribution(abs(r["retrained/nn_offset_from_midpoint"]) for r in midpoint
                                             if r["retrained/nn_offset_from_midpoint"] is not None)["median"]
                                > distribution(abs(r["nn_offset_from_midpoint"]) for r in midpoint
