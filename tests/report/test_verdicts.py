@@ -8,17 +8,22 @@ from nnprobe.report.verdicts import THRESHOLDS, add_verdict, criteria, verdict
 
 @pytest.mark.parametrize("cos, agree, holds", [(0.997, 1.0, True), (0.99, 0.99, True), (0.9899, 1.0, False),
                                                (1.0, 0.98, False)])
-def test_margin_verdict_at_the_thresholds(cos, agree, holds):
-    v = verdict("margin", {"cosine_to_svm": cos, "test_agreement": agree})
-    assert v.holds is holds
-    assert v.sentence.startswith("holds: " if holds else "does not hold: ")
-    assert f"cosine {cos:.3f}" in v.sentence and f"test agreement {agree:.3f}" in v.sentence
+def test_margin_one_run_rule_at_the_thresholds(cos, agree, holds):
+    # the one-run rule of older code (the entry's ``verdict``); reports judge by the rule over seeds (below)
+    from nnprobe.probes.margin.entry import verdict as one_run
+    ok, sentence = one_run({"cosine_to_svm": cos, "test_agreement": agree}, THRESHOLDS["margin"])
+    assert ok is holds
+    assert sentence.startswith("holds: " if holds else "does not hold: ")
+    assert f"cosine {cos:.3f}" in sentence and f"test agreement {agree:.3f}" in sentence
 
 
-def test_margin_without_a_test_split_is_judged_on_the_cosine_and_says_so():
+def test_margin_report_verdict_of_one_run_is_the_rule_over_seeds_and_says_one_seed():
+    v = verdict("margin", {"separable": True, "cosine_to_penalised_svm": 0.995, "test_agreement": 1.0})
+    assert v.holds is None and v.outcome == "inconclusive" and "one seed" in v.sentence
     v = verdict("margin", {"cosine_to_svm": 0.995, "test_agreement": None})
-    assert v.holds is True and "no test agreement" in v.sentence
+    assert "no test split" in v.sentence and "free-intercept" in v.sentence
     assert verdict("margin", {}).holds is None
+    assert verdict("margin", {"separable": False, "svm_train_errors": 3}).outcome == "not testable"
 
 
 def test_codes_verdict_needs_unique_codes_and_knn_close_to_the_network():
