@@ -20,6 +20,7 @@ from nnprobe.probes.margin.probe import TABLE_COLUMNS
 from nnprobe.probes.margin.run_hooks import table_lines
 from nnprobe.reproduce import plans
 from nnprobe.reproduce.common import command_line, missing_data, seed_count
+from nnprobe.reproduce.margin_scale import run_scale, scale_section
 from nnprobe.reproduce.margin_verdicts import (ACCURACY_TOLERANCE, MIDPOINT_LABELS, MIN_COSINE, NEAR_MIDPOINT,
                                                SEED_COLUMNS, SEED_LABELS, VERDICT_COLUMNS, format_distribution,
                                                midpoint_distributions, midpoint_row, seed_row, verdict_rows)
@@ -121,6 +122,7 @@ def reproduce_margin(out: Path, quick: bool, data_dir=None, only: tuple[str, ...
     start = time.perf_counter()
     n_seeds = seed_count(seeds, quick)
     plan = [e for e in plans.margin_plan(quick) if not only or e["key"] in only]
+    scale = run_scale(out / plans.SCALE, quick, n_seeds, data_dir, mode, progress, echo) if plans.SCALE in only else []
     seeded, over_seeds = {}, {}   # per plan key: (entry, got) of each seed; the summaries of a verdict's seeds
     for entry in plan:
         runs = plans.seed_runs(entry, n_seeds)
@@ -155,6 +157,11 @@ def reproduce_margin(out: Path, quick: bool, data_dir=None, only: tuple[str, ...
              + get_probe("margin").criteria_text()[0].upper() + get_probe("margin").criteria_text()[1:] + ".")
     doc.table(verdict_rows({k: v if isinstance(v, str) else (next(e for e in plan if e["key"] == k), v[1])
                             for k, v in done.items()}, mid_rows, quick, over_seeds), VERDICT_COLUMNS)
+    if scale:
+        scale_section(doc, out / plans.SCALE, scale, quick)
+    else:
+        doc.text("At real scale (10-class MNIST and Fashion-MNIST, 128-D CNN features): not run; "
+                 "`--only scale` runs it (about 15 min per seed with --quick on an idle 2-core CPU).")
     all_rows = []
     for entry in plan:
         all_rows += _experiment_section(doc, entry, done[entry["key"]], seeded.get(entry["key"]))

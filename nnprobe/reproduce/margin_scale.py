@@ -116,18 +116,17 @@ def scale_section(doc, out: Path, done: list[tuple], quick: bool) -> list[dict]:
 
 
 def _curves(outcome, key: str) -> tuple[list, list]:
-    """Steps and the per-seed values of ``key`` at the curve points all seeds share."""
+    """Optimiser steps and the per-seed values of ``key`` at the curve points all seeds share (a curve point
+    without its step is placed at its epoch)."""
     per_seed = []
     for result in outcome.results:
         points = {}
         for p in getattr(result, "curve", None) or []:
-            step = p.get("step") if isinstance(p, dict) else getattr(p, "step", None)
-            value = p.get(key) if isinstance(p, dict) else getattr(p, key, None)
-            if step is None:
-                epoch = p.get("epoch") if isinstance(p, dict) else getattr(p, "epoch", None)
-                step = epoch
+            extra = getattr(p, "extra", None) or {}
+            step = extra.get("step") or getattr(p, "epoch", None)
+            value = getattr(p, key, None)
             if step is not None and value is not None:
-                points[step] = float(value)
+                points[int(step)] = float(value)
         per_seed.append(points)
     shared = sorted(set.intersection(*(set(p) for p in per_seed))) if per_seed else []
     return shared, [[p[s] for p in per_seed] for s in shared]

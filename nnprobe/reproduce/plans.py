@@ -21,6 +21,7 @@ import itertools
 from nnprobe import experiments
 from nnprobe.errors import NNProbeError
 
+SCALE = "scale"         # the real-scale margin settings (margin_scale_plan): run only when selected with --only
 MIDPOINT = "midpoint"   # the key of the margin midpoint study (margin_midpoint_plan) among the experiments
 GRADNET_PROTOCOLS = ("nnprobe", "reference")   # gradnet_plan, gradnet_reference_plan
 CODES_PROTOCOLS = ("nnprobe", "reference")     # the sweeps and phase chart; He et al.'s own (codes_reference_plan)
@@ -410,16 +411,17 @@ def margin_midpoint_plan(quick: bool, seeds=MIDPOINT_SEEDS) -> list[dict]:
 
 
 def margin_experiments() -> list[str]:
-    """The keys ``nnprobe reproduce margin --only`` selects: the reference experiments, then the midpoint study.
+    """The keys ``nnprobe reproduce margin --only`` selects: the reference experiments, the midpoint study, and the
+    real-scale settings (``scale``: run only when selected).
 
-    >>> margin_experiments()[-2:]
-    ['mnist012_selu', 'midpoint']
+    >>> margin_experiments()[-3:]
+    ['mnist012_selu', 'midpoint', 'scale']
     """
-    return [e["key"] for e in margin_plan(quick=True)] + [MIDPOINT]
+    return [e["key"] for e in margin_plan(quick=True)] + [MIDPOINT, SCALE]
 
 
 __all__ = ["CODES_PROTOCOLS", "CODES_REFERENCE_BASE", "CODES_REFERENCE_SWEEPS", "CODES_SWEEP_BASE", "FACTORS",
-           "GRADNET_PROTOCOLS", "HEADLINE_MARGIN", "MIDPOINT", "MIDPOINT_SEEDS", "SEED_STRIDE", "codes_full_plan",
+           "GRADNET_PROTOCOLS", "HEADLINE_MARGIN", "MIDPOINT", "MIDPOINT_SEEDS", "SCALE", "SEED_STRIDE", "codes_full_plan",
            "codes_point", "codes_quick_plan", "codes_reference_plan", "demo_plan", "factor_line", "gradnet_plan",
            "gradnet_reference_plan", "margin_experiments", "margin_midpoint_plan", "margin_plan", "margin_scale_plan",
            "per_seed", "phase_grid", "plan_run", "seed_runs"]
