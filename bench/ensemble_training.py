@@ -40,6 +40,8 @@ def main():
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--depth", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--dropout", type=float, default=0.0, help="dropout after each hidden layer (masks replayed)")
+    parser.add_argument("--batchnorm", action="store_true", help="BatchNorm after each hidden Linear")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--samples-per-class", type=int, default=200, help="MNIST training images per class")
     parser.add_argument("--test-samples-per-class", type=int, default=100,
@@ -56,14 +58,16 @@ def main():
     ds = load_dataset(args.data, data_dir=args.data_dir, samples_per_class=args.samples_per_class,
                       test_samples_per_class=args.test_samples_per_class or None)
     print(f"device: {device}, torch threads: {torch.get_num_threads()}, data: {args.data} "
-          f"({ds.n_train} train / {ds.n_test} test), {args.models} MLPs {args.depth}x{args.width}, "
+          f"({ds.n_train} train / {ds.n_test} test), {args.models} MLPs {args.depth}x{args.width}"
+          f"{' BatchNorm' if args.batchnorm else ''}{f' dropout {args.dropout}' if args.dropout else ''}, "
           f"{args.epochs} epochs, batch {args.batch_size}")
     configs = [TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer="momentum", lr=0.05,
                            schedule="cosine", seed=s, device=str(device), progress=False) for s in range(args.models)]
     models = []
     for s in range(args.models):
         seed_everything(s)
-        models.append(build_model("mlp", ds.input_shape, ds.num_classes, width=args.width, depth=args.depth))
+        models.append(build_model("mlp", ds.input_shape, ds.num_classes, width=args.width, depth=args.depth,
+                                  dropout=args.dropout, batchnorm=args.batchnorm))
     alone = [copy.deepcopy(m) for m in models]
 
     def sync():

@@ -164,8 +164,8 @@ class ProbeEntry:
         """The verdict on a run's ``summary()``: ``holds`` None when the probe has no rule or the numbers are
         missing.
 
-        >>> get_probe("gradnet").judge({"base_test_accuracy": 0.5, "gradnet_test_accuracy": 0.6}).holds
-        True
+        >>> get_probe("gradnet").judge({"base_test_accuracy": 0.5, "gradnet_test_accuracy": 0.6}).outcome
+        'inconclusive'
         """
         if self.evidence is not None:
             return self.decide([summary])

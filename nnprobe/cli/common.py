@@ -22,7 +22,7 @@ from nnprobe.experiments.specs import MODEL_NAMES, NORMALIZATIONS
 from nnprobe.results import plain
 from nnprobe.training.config import OPTIMIZERS, SCHEDULES
 
-NOT_RUN_SETTINGS = ("out", "format", "progress", "resume", "overwrite")
+NOT_RUN_SETTINGS = ("out", "format", "progress", "resume", "overwrite", "seeds")
 
 
 class FriendlyGroup(click.Group):
@@ -133,6 +133,10 @@ def train_options(probe: str):
         opt(probe, "augment", "Random training-image augmentation: crop (pad 2), crop:P (pad P), add +flip for "
                               "horizontal flips (e.g. crop:4+flip)."),
         opt(probe, "seed", "Seed for data subsampling, initialisation and order.", type=int),
+        click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Run the setting with this many training seeds (--seed, +100, +200, ...), each in "
+                          "OUT/seed-<s>, and judge the claim over them: means with 95% t-intervals "
+                          "(OUT/seeds.json). With --checkpoint only what the probe draws or trains varies."),
         opt(probe, "device", "auto (CUDA when present), cpu, cuda, cuda:N."),
         opt(probe, "snapshot_epochs", "Comma-separated epochs after which a checkpoint is kept (gradnet: the snapshots)."),
         click.option("--progress/--no-progress", default=None,
@@ -196,15 +200,30 @@ def build_run(probe: str, opts: dict):
 
 
 def execute_command(probe: str, opts: dict, on_event=None):
-    """Build the run from the flags, execute it into ``--out``, draw its figures: ``(run, result, figures)``."""
+    """Build the run from the flags, execute it into ``--out``, draw its figures: ``(run, result, figures)``.
+
+    With ``--seeds N`` (N > 1) ``result`` is the :class:`~nnprobe.experiments.seeds.SeedsResult` of the N runs
+    (``OUT/seed-<s>``, each with its figures) and ``figures`` those of the first seed."""
     run = build_run(probe, opts)
     out = Path(opts["out"])
     echo = (lambda msg: None) if opts.get("format") == "json" else (lambda msg: click.echo(msg, err=True))
 
     def event(kind, payload):
+        if kind == "seed":
+            echo(f"seed {payload['seed']} ({payload['index'] + 1} of {payload['of']})")
         if on_event is not None:
             on_event(kind, payload, echo)
 
+    n = opts.get("seeds") or 1
+    if n > 1:
+        from nnprobe.experiments.seeds import execute_seeds, seed_dir  # lazy: torch off the --help path
+
+        outcome = execute_seeds(run, n, out, mode=run_mode(opts), progress=progress_wanted(opts), on_event=event)
+        figures = {}
+        for seed in outcome.seeds:
+            drawn = report.draw_run(seed_dir(out, seed), title=f"{run.data.data}, seed {seed}")
+            figures = figures or drawn
+        return run, outcome, figures
     result = run.execute(out, mode=run_mode(opts), progress=progress_wanted(opts), on_event=event)
     figures = report.draw_run(out, title=run.data.data)
     return run, result, figures
@@ -220,6 +239,19 @@ def print_result(opts: dict, result, figures: dict, extra=None) -> None:
         extra()
     out = Path(opts["out"])
     click.echo(f"wrote {out / 'result.json'}" + "".join(f", {p}" for p in figures.values()))
+
+
+def print_seeds(opts: dict, outcome, figures: dict) -> None:
+    """``--seeds N``: the interval table and the verdict over the seeds (json: ``OUT/seeds.json``'s content)."""
+    from nnprobe.experiments.seeds import SEEDS_FILE  # lazy: torch off the --help path
+
+    if opts.get("format") == "json":
+        click.echo(json.dumps(plain(outcome.to_dict()), sort_keys=False))
+        return
+    click.echo(outcome.table())
+    out = Path(opts["out"])
+    click.echo(f"wrote {out / SEEDS_FILE} and {len(outcome.seeds)} run directories ({out}/seed-*)"
+               + "".join(f", {p}" for p in figures.values()))
 
 
 def require(condition: bool, problem: str, fix: str) -> None:

@@ -14,7 +14,7 @@ from dataclasses import MISSING, fields
 
 import click
 
-from nnprobe.cli.common import (ByteSize, _help, _stack, execute_command, opt, pass_opts, print_result,
+from nnprobe.cli.common import (ByteSize, _help, _stack, execute_command, opt, pass_opts, print_result, print_seeds,
                                 probe_defaults, run_options)
 from nnprobe.entries import ProbeEntry
 
@@ -78,12 +78,17 @@ def probe_command(entry: ProbeEntry) -> click.Command:
                 echo(line)
 
         run_, result, figures = execute_command(entry.name, opts, on_event)
+        if (opts.get("seeds") or 1) > 1:
+            print_seeds(opts, result, figures)
+            return
         details = entry.hook("details")
 
         def extra():
             text = details(run_, result) if details is not None else ""
             if text:
                 click.echo(text)
+            if entry.evidence is not None or entry.verdict is not None:
+                click.echo(f"finding: {entry.judge(result.summary()).sentence}")
 
         print_result(opts, result, figures, extra=extra)
         if opts.get("format") != "json":

@@ -124,6 +124,45 @@ def show_results(path, fmt: str = "table", status: str = "done", columns: tuple[
         chosen = list(columns) or (list(dict.fromkeys(k for r in flat for k in r)) if all_columns
                                    else _table_columns(members, show_name=len(groups) > 1))
         _echo_table(flat, chosen or [kind])
+        if not columns and not all_columns:
+            _echo_seed_groups(members)
+
+
+def seed_groups(rows) -> list[list]:
+    """The rows of ``rows`` grouped by setting: same probe and the same settings but for ``seed``, in first-seen
+    order (only finished runs or points)."""
+    groups: dict = {}
+    for row in rows:
+        if row.status not in (None, "done") or not row.metrics:
+            continue
+        key = _key({"probe": row.probe, **{k: v for k, v in row.settings.items() if k != "seed"}})
+        groups.setdefault(key, []).append(row)
+    return list(groups.values())
+
+
+def _echo_seed_groups(rows) -> None:
+    """Under a table of runs: each setting measured on several seeds, as means with 95% t-intervals and the
+    verdict over its seeds."""
+    groups = [g for g in seed_groups(rows) if len(g) > 1]
+    probe = rows[0].probe if rows else None
+    if not groups or probe not in probe_names():
+        return
+    from nnprobe.experiments.seeds import judge_seeds  # lazy: scipy off the --help path
+
+    varying = [k for k in _varying([g[0].settings for g in groups]) if k != "seed"]
+    click.echo(f"\nover seeds (mean [95% t-interval], n seeds):")
+    records = []
+    for group in groups:
+        intervals, verdict = judge_seeds(probe, [r.metrics for r in group])
+        record = {k: group[0].settings.get(k) for k in varying}
+        record["seeds"] = len(group)
+        for key, interval in intervals.items():
+            record[key] = (f"{interval.mean:.4f} [{interval.low:.4f}, {interval.high:.4f}]" if interval.has_interval
+                           else f"{interval.mean:.4f} (one seed)")
+        record["finding"] = "" if verdict is None else verdict.word
+        records.append(record)
+    columns = list(dict.fromkeys(k for r in records for k in r))
+    _echo_table(records, columns)
 
 
 @click.command("results")

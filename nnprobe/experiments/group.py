@@ -1,10 +1,10 @@
 """Many runs trained as one batched program (:mod:`nnprobe.training.ensemble`), each measured as usual.
 
-Runs of a probe whose entry allows it (``groupable``) that differ only in seed, width and label noise (small
-MLPs, with or without BatchNorm, and CNNs without dropout, no callbacks during training), and in epochs under a
-``constant`` or ``epoch_step`` schedule, are
-trained together; each trained model is then measured by its probe exactly as
-:meth:`Run.execute` would measure it. The results equal one-by-one execution within float round-off.
+Runs of a probe whose entry allows it (``groupable``) that differ only in seed, width and label noise (MLPs, with or
+without BatchNorm, with dropout on a CPU; on a GPU also the zoo CNN, ResNet and DenseNet; no callbacks during
+training), and in epochs under a ``constant`` or ``epoch_step`` schedule, are trained together; each trained
+model is then measured by its probe exactly as :meth:`Run.execute` would measure it. The results equal one-by-one
+execution within float round-off.
 """
 
 from __future__ import annotations
@@ -13,10 +13,19 @@ import json
 import time
 
 from nnprobe.entries import get_probe
+from nnprobe.errors import NNProbeError
 from nnprobe.experiments.train_entry import training_result
+from nnprobe.training.config import resolve_device
 from nnprobe.training.ensemble import PREFIX_SCHEDULES, train_ensemble
 
 VARYING = ("seed", "label_noise", "width", "channels", "fc_width", "feature_dim", "growth")
+# Zoo models whose runs train batched. ``train_ensemble`` trains conv nets exactly too (BatchNorm through vmap), but
+# on one CPU thread the batched conv-net program is slower than one by one, since vmap turns N convolutions into one
+# grouped convolution (bench/ensemble_bn.py, 3 seeds: CNN 0.74x, quick margin ResNet 0.68-0.85x, DenseNet-10
+# 0.28x), so on a CPU they train one by one. On a GPU, where small steps are bound by kernel launches, they are
+# batched (not yet measured there: ``python bench/ensemble_bn.py --device cuda``).
+BATCHED_MODELS = ("mlp",)
+BATCHED_MODELS_OFF_CPU = ("mlp", "cnn", "resnet", "densenet")
 
 
 def group_key(run) -> str | None:
@@ -28,14 +37,24 @@ def group_key(run) -> str | None:
     True
     """
     groupable = get_probe(run.probe).hook("groupable")
-    if groupable is None or run.model.checkpoint is not None or run.model.model not in ("mlp", "cnn"):
+    if groupable is None or run.model.checkpoint is not None or run.train.snapshot_epochs or not groupable(run):
         return None
-    if run.model.options.get("dropout") or run.train.snapshot_epochs or not groupable(run):
+    cpu = _on_cpu(run.train.device)
+    if cpu is None or run.model.model not in (BATCHED_MODELS if cpu else BATCHED_MODELS_OFF_CPU):
+        return None
+    if run.model.options.get("dropout") and not cpu:   # dropout masks are replayed on a CPU only
         return None
     # under a schedule that ignores the run's length, runs of different lengths share one trajectory
     varying = VARYING + (("epochs",) if run.train.schedule in PREFIX_SCHEDULES else ())
     flat = {k: v for k, v in run.to_flat().items() if k not in varying}
     return json.dumps({"probe": run.probe, **flat}, sort_keys=True, default=str)
+
+
+def _on_cpu(device) -> bool | None:
+    try:
+        return resolve_device(device).type == "cpu"
+    except NNProbeError:   # e.g. CUDA asked for and absent (None): the run reports it when it executes alone
+        return None
 
 
 def execute_group(runs: list) -> list:

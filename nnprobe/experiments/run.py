@@ -148,11 +148,26 @@ class Run:
         with claimed.running():
             result = execute(run, RunContext(run, *prepared, out=out, claimed=claimed, on_event=on_event))
             files = prepared[0].meta.get("files", [])   # what was read (paths, bytes, md5)
-            write_json_atomic(out / RESULT_FILE, {"format": RESULT_FORMAT, "probe": self.probe, "run": self.to_dict(),
-                                                  "summary": result.summary(), "result": result.to_dict(),
-                                                  "data_files": files, "seconds": time.perf_counter() - start,
-                                                  "provenance": where})
+            self._write_result(out, result, files, time.perf_counter() - start, where)
         return result
+
+    def record(self, out_dir: str | Path, result: Result, *, mode: str = "new", seconds: float = 0.0,
+               data_files=(), trained_with: str = "") -> None:
+        """Write a result measured elsewhere (e.g. one member of a batched ensemble) as this run's directory:
+        claimed like :meth:`execute` (``mode``), ``result.json`` written atomically with the provenance;
+        ``trained_with`` says how, e.g. ``"one batched program with 2 other seeds"``."""
+        out = Path(out_dir)
+        claimed = prepare_run_dir(out, self.to_dict(), mode)
+        where = provenance(self.train.device)
+        if trained_with:
+            where = {**where, "trained_with": trained_with}
+        with claimed.running():
+            self._write_result(out, result, list(data_files), seconds, where)
+
+    def _write_result(self, out: Path, result: Result, files: list, seconds: float, where: dict) -> None:
+        write_json_atomic(out / RESULT_FILE, {"format": RESULT_FORMAT, "probe": self.probe, "run": self.to_dict(),
+                                              "summary": result.summary(), "result": result.to_dict(),
+                                              "data_files": files, "seconds": seconds, "provenance": where})
 
     def _with_progress(self, progress: bool) -> "Run":
         return replace(self, train=replace(self.train, progress=progress))

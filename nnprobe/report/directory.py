@@ -80,7 +80,10 @@ def metric_names(records: list[dict], limit: int = 6) -> list[str]:
 
 
 def aggregate(records: list[dict], varied: list[str], metrics: list[str]) -> list[dict]:
-    """Mean and standard deviation of ``metrics`` over seeds, one row per combination of ``varied``."""
+    """Mean of ``metrics`` over seeds and the half-width of its 95% t-interval (``<metric>_ci``, n - 1 degrees of
+    freedom; None with one seed), one row per combination of ``varied``."""
+    from nnprobe.stats import t_interval  # lazy: scipy off the --help path
+
     groups: "OrderedDict[str, list]" = OrderedDict()
     for r in records:
         key = json.dumps([r["params"].get(k) for k in varied], default=str)
@@ -92,9 +95,9 @@ def aggregate(records: list[dict], varied: list[str], metrics: list[str]) -> lis
         for m in metrics:
             vals = [float(r["metrics"][m]) for r in members if _is_number((r["metrics"] or {}).get(m))]
             if vals:
-                mean = sum(vals) / len(vals)
-                row[m] = mean
-                row[f"{m}_std"] = math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals)) if len(vals) > 1 else 0.0
+                interval = t_interval(vals)
+                row[m] = interval.mean
+                row[f"{m}_ci"] = interval.high - interval.mean if interval.has_interval else None
         rows.append(row)
     return rows
 
@@ -121,7 +124,7 @@ def _plot_sweep(rows: list[dict], varied: list[str], metrics: list[str], path: P
                 continue
             xs = [r[x] for r in members]
             ys = [r[m] for r in members]
-            err = [r.get(f"{m}_std", 0.0) for r in members]
+            err = [r.get(f"{m}_ci") or 0.0 for r in members]
             ax.errorbar(xs, ys, yerr=err if any(err) else None, marker="o", ms=3, capsize=2, label=label)
         _log_axis_if_wide(ax, sorted({float(r[x]) for r in rows}))
         ax.set_xlabel(column_label(x))
@@ -130,7 +133,7 @@ def _plot_sweep(rows: list[dict], varied: list[str], metrics: list[str], path: P
         ax.axis("off")
     if len(series) > 1:   # one legend beside the panels, over no curve
         fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="outside right upper", fontsize=8)
-    fig.suptitle(f"metrics vs {column_label(x)} (mean ± std over seeds)", fontsize=11)
+    fig.suptitle(f"metrics vs {column_label(x)} (mean and 95% t-interval over seeds)", fontsize=11)
     return savefig(fig, path)
 
 
@@ -152,7 +155,7 @@ def _log_axis_if_wide(ax, xs: list[float]) -> None:
 
 
 def sweep_report(path: Path, figures: Path):
-    """Status, the spec, metric plots (mean ± std over seeds), an aggregated table, failures."""
+    """Status, the spec, metric plots (mean and 95% t-interval over seeds), an aggregated table, failures."""
     state = read_state(path) or {}
     status = sweep_status(path, latest=0)
     table = ResultsTable(path / "results.sqlite")
@@ -178,8 +181,9 @@ def sweep_report(path: Path, figures: Path):
         figure = _plot_sweep(rows, varied, metrics, figures / "sweep_metrics.png")
         report.heading("Results")
         if figure is not None:
-            report.figure(figure, "Metrics of finished points; error bars: standard deviation over seeds.")
-        columns = varied + ["n"] + [c for m in metrics for c in (m, f"{m}_std")]
+            report.figure(figure, "Metrics of finished points: means over seeds; error bars: 95% t-intervals (n - 1 degrees of "
+                                  "freedom; none with one seed).")
+        columns = varied + ["n"] + [c for m in metrics for c in (m, f"{m}_ci")]
         report.table(rows[:500], columns, labels={"n": "runs (seeds)"})
         seconds = [r["seconds"] for r in done if _is_number(r["seconds"])]
         if seconds:

@@ -67,15 +67,15 @@ def column_label(key: str, labels: dict | None = None) -> str:
     """The header shown for data key ``key``: ``labels``, then :data:`COLUMN_LABELS`, else the key itself (a
     user's own parameter or metric is shown under the name the user gave it).
 
-    >>> column_label("nn_offset_from_svm"), column_label("knn_test_accuracy_std"), column_label("my_metric")
-    ('NN offset from SVM (in SVM margins)', 'K-NN test accuracy (codes), std over seeds', 'my_metric')
+    >>> column_label("nn_offset_from_svm"), column_label("knn_test_accuracy_ci"), column_label("my_metric")
+    ('NN offset from SVM (in SVM margins)', 'K-NN test accuracy (codes), ± 95% t over seeds', 'my_metric')
     """
     if labels and key in labels:
         return labels[key]
     if key in COLUMN_LABELS:
         return COLUMN_LABELS[key]
-    if key.endswith("_std") and key[:-4] in COLUMN_LABELS:
-        return COLUMN_LABELS[key[:-4]] + ", std over seeds"
+    if key.endswith("_ci") and key[:-3] in COLUMN_LABELS:
+        return COLUMN_LABELS[key[:-3]] + ", ± 95% t over seeds"
     return key
 
 

@@ -142,7 +142,8 @@ def _plain_numbers(axis) -> None:
 
 
 def plot_convergence(results, *, title: str | None = None, log_x: bool | None = None):
-    """Cosine to the SVM, ``1 - cosine`` (log), weight norms and test agreement against epoch.
+    """Cosine to the SVM, ``1 - cosine`` (log), weight norms and test agreement against epoch. Where the points
+    have it, the cosine to the bias-penalised SVM (the verdict's yardstick) is drawn beside the free-intercept one.
 
     ``results`` is a list of :class:`~nnprobe.probes.margin.MarginResult` with ``epoch`` set (e.g.
     ``MarginCallback.results``), for any feature width.
@@ -157,8 +158,12 @@ def plot_convergence(results, *, title: str | None = None, log_x: bool | None = 
     log_x = bool(epochs.min() > 0 and epochs.max() / max(epochs.min(), 1) >= 20) if log_x is None else log_x
     fig, axes = plt.subplots(1, 3, figsize=(15, 5.0), layout="constrained")
     below = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.16)}   # legends under the panels, off the curves
+    pen = np.array([np.nan if r.cosine_to_penalised_svm is None else r.cosine_to_penalised_svm for r in results], float)
+    has_pen = bool(np.isfinite(pen).any())
     ax = axes[0]
-    ax.plot(epochs, cos, "o-", color="#1f77b4", label="overall")
+    ax.plot(epochs, cos, "o-", color="#1f77b4", label="overall" + (" (free-intercept SVM)" if has_pen else ""))
+    if has_pen:
+        ax.plot(epochs, pen, "D-", color="#ff7f0e", label="bias-penalised SVM (yardstick)")
     if results[0].mode != "binary":
         for i, row in enumerate(results[0].rows):
             ax.plot(epochs, [r.rows[i].cosine_to_svm for r in results], ".--", alpha=0.7, label=row.name)
@@ -167,6 +172,8 @@ def plot_convergence(results, *, title: str | None = None, log_x: bool | None = 
     ax.legend(ncol=min(4, len(ax.get_legend_handles_labels()[0])), **below)
     ax = axes[1]
     ax.semilogy(epochs, np.clip(1 - cos, 1e-8, None), "o-", color="#d62728", label="1 - cos")
+    if has_pen:
+        ax.semilogy(epochs, np.clip(1 - pen, 1e-8, None), "D-", color="#ff7f0e", label="1 - cos (bias-penalised)")
     _plain_numbers(ax.yaxis)
     ax.set_title("angle to the SVM (log scale)")
     ax.set_ylabel("1 - cosine")

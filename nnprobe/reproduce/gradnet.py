@@ -1,9 +1,12 @@
 """``nnprobe reproduce gradnet``: the GradNet experiment of Daróczy, Aleksziev & Benczúr, "Tangent Space
 Separability in Feedforward Neural Networks" (arXiv 1912.09306): base network vs GradNet on its per-sample
-gradients, snapshot by snapshot, with two controls, under nnprobe's protocol and the reference's.
+gradients, snapshot by snapshot, against two matched controls, two null baselines and the converged base, over
+seeds, under nnprobe's protocol and the reference's.
 
 Each plan entry (:func:`nnprobe.reproduce.plans.gradnet_plan`, :func:`~nnprobe.reproduce.plans.gradnet_reference_plan`)
-is one :class:`~nnprobe.experiments.Run`; the report (verdict table first) is drawn from the result files.
+runs once per seed (:func:`~nnprobe.reproduce.plans.per_seed`: 5 by default, 3 with ``--quick``), each one
+:class:`~nnprobe.experiments.Run`; the report (verdict table first, every accuracy as the mean and 95% t-interval
+over seeds, the comparison claim of :mod:`nnprobe.probes.gradnet.evidence`) is drawn from the result files.
 """
 
 from __future__ import annotations
@@ -19,18 +22,22 @@ from nnprobe import experiments, report, training
 from nnprobe.io import write_json_atomic
 from nnprobe.probes.gradnet import compare_options
 from nnprobe.report.gradnet_plots import plot_option_comparison
-from nnprobe.report.gradnet_table import COLUMNS, verdict_rows
+from nnprobe.report.gradnet_table import COLUMNS, MCNEMAR_COLUMNS, SEED_COLUMNS, mcnemar_rows, seed_rows, verdict_rows
 from nnprobe.reproduce import plans
-from nnprobe.reproduce.common import missing_data
+from nnprobe.reproduce.common import missing_data, seed_count
 
 PAPER = get_probe("gradnet").paper   # the paper's citation lives in the probe's entry
 TABLE_COLUMNS = ["epoch", "base_test_accuracy", "gradnet_test_accuracy", "control_both_halves_test_accuracy",
-                 "control_finetune_test_accuracy", "gain", "gain_over_both_halves", "gain_over_finetune", "gradient_dim",
-                 "full_gradient_dim", "gradnet_parameters", "gradient_seconds", "gradnet_seconds", "control_seconds"]
+                 "control_finetune_test_accuracy", "linear_probe_test_accuracy", "mlp_probe_test_accuracy",
+                 "converged_base_test_accuracy", "gradnet_steps", "control_both_halves_steps", "control_finetune_steps",
+                 "gradient_dim", "full_gradient_dim", "gradnet_parameters", "gradient_seconds", "gradnet_seconds",
+                 "control_seconds", "probe_seconds"]
 TABLE_LABELS = {"epoch": "base snapshot (epoch)", "control_both_halves_test_accuracy": "control (a): both halves",
-                "control_finetune_test_accuracy": "control (b): fine-tuned", "gain": "GradNet - base",
-                "gain_over_both_halves": "GradNet - (a)", "gain_over_finetune": "GradNet - (b)",
-                "control_seconds": "controls time (s)"}
+                "control_finetune_test_accuracy": "control (b): GradNet's half", "linear_probe_test_accuracy":
+                "linear probe", "mlp_probe_test_accuracy": "small MLP", "converged_base_test_accuracy": "converged base",
+                "gradnet_steps": "GradNet steps", "control_both_halves_steps": "(a) steps",
+                "control_finetune_steps": "(b) steps", "control_seconds": "controls time (s)",
+                "probe_seconds": "baselines time (s)"}
 
 
 def describe(run, dataset_summary: dict) -> str:
@@ -60,9 +67,17 @@ def describe(run, dataset_summary: dict) -> str:
             f"{c.gradnet_lr}, weight decay {c.gradnet_weight_decay}, dropout {c.gradnet_dropout}, {c.gradnet_epochs} "
             f"epochs, target `{c.target}`, initial weights N(0, {c.gradnet_init_std}). Test rule: argmax of GradNet's "
             "scores summed over the K candidate-label gradients of a test point." + (
-                f" Controls: (a) the same initial network trained on both halves for the same epochs; (b) each "
-                f"snapshot fine-tuned on GradNet's half for {c.control_finetune_epochs()} epochs (as many examples as "
-                f"GradNet saw), with the base's optimiser settings." if c.controls else ""))
+                " Controls: each snapshot trained on for at least GradNet's number of optimiser steps (whole epochs), "
+                "(a) on both halves, (b) on GradNet's half, with the base's optimiser settings from its "
+                f"{'initial' if c.control_rate == 'initial' else 'reached'} rate and its schedule stretched over "
+                "those steps." if c.controls else " No controls (`controls` off).") + (
+                " Null baselines: a linear probe and a small MLP (one hidden layer as wide as GradNet's) on the "
+                "snapshot's standardised penultimate features of GradNet's half, GradNet's optimiser and steps."
+                if c.baselines else "") + (
+                f" Converged base: a fresh base trained on its half less {c.converged_validation_fraction:.0%} held "
+                f"out for validation, at most {c.converged_max_epochs} epochs, stopped after "
+                f"{c.converged_patience} epochs without a better validation accuracy; its test accuracy at the best "
+                "validation epoch." if c.converged_base else ""))
 
 
 VALIDATION_FRACTION = 0.2   # of GradNet's half, held out to choose among option variants
@@ -135,16 +150,29 @@ def _run_entry(entry, out: Path, data_dir, device, progress, mode, echo):
     return run, study, sub
 
 
+def _run_seeds(entry, n_seeds: int, out: Path, data_dir, device, progress, mode, echo):
+    """Every seed of one plan entry: a list of ``(run, study, sub)``, or the reason it was not run."""
+    runs = []
+    for seeded in plans.per_seed([entry], n_seeds):
+        got = _run_entry(seeded, out, data_dir, device, progress, mode, echo)
+        if isinstance(got, str):
+            return got
+        runs.append(got)
+    return runs
+
+
 def reproduce_gradnet(quick: bool, out: Path, data_dir, device: str | None, progress: bool,
                       mode: str = "new", protocol: str = "both", echo=click.echo,
                       seeds: int | None = None) -> tuple[Path, Path]:
     """Snapshot tables for MNIST, Fashion-MNIST and (full run, when present) CIFAR-10 under nnprobe's protocol
     and/or the reference's (``protocol``: one of :data:`~nnprobe.reproduce.plans.GRADNET_PROTOCOLS` or ``both``),
-    with both controls, in one report that opens with the verdict table.
+    each setting run for ``seeds`` seeds (:func:`~nnprobe.reproduce.common.seed_count`: 5, 3 with ``quick``), with
+    the controls, the null baselines and the converged base, in one report that opens with the verdict table.
 
     >>> md, html = reproduce_gradnet(True, Path("runs/reproduce-gradnet"), None, "cpu", False)   # doctest: +SKIP
     """
     start = time.perf_counter()
+    n_seeds = seed_count(seeds, quick)
     protocols = plans.GRADNET_PROTOCOLS if protocol == "both" else (protocol,)
     by_protocol = {"nnprobe": plans.gradnet_plan(quick), "reference": plans.gradnet_reference_plan(quick)}
     done, studies, names = {}, {}, {}
@@ -152,26 +180,41 @@ def reproduce_gradnet(quick: bool, out: Path, data_dir, device: str | None, prog
         for entry in by_protocol[proto]:
             data = entry["params"]["data"]
             names[data] = data
-            done[(data, proto)] = _run_entry(entry, out, data_dir, device, progress, mode, echo)
-            got = done[(data, proto)]
-            studies[(data, proto)] = got if isinstance(got, str) else got[1].rows()
+            got = done[(data, proto)] = _run_seeds(entry, n_seeds, out, data_dir, device, progress, mode, echo)
+            studies[(data, proto)] = got if isinstance(got, str) else [
+                {**study.summary(), "seed": run.train.seed} for run, study, _ in got]
     if ("cifar10", "reference") not in studies:   # the quick plans leave CIFAR-10 out: say why it has no number
         studies[("cifar10", "reference")] = missing_data("cifar10", data_dir) or "not in the quick plan"
+    settings = {f"{names[d]}, {p} protocol": v for (d, p), v in studies.items() if d in names}
     doc = report.Report("GradNet: a quadratic separator on the gradient space of a base network")
     doc.text(f"Reproduction of the GradNet experiment of {PAPER} with nnprobe ({'quick' if quick else 'full'} run; "
-             f"protocol{'s' if len(protocols) > 1 else ''}: {', '.join(protocols)}). Table 1 of the study compares, "
-             "for snapshots of one base CNN at increasing training, the base network's test accuracy with "
-             "GradNet's. GradNet trains on the half of the training set the base never saw, so the claim is also "
-             "judged against two controls that see that half too: (a) the base network trained on both halves "
-             "for the same epochs, (b) each snapshot fine-tuned on GradNet's half for GradNet's budget.")
+             f"protocol{'s' if len(protocols) > 1 else ''}: {', '.join(protocols)}; {n_seeds} seed"
+             f"{'s' if n_seeds > 1 else ''} per setting). Table 1 of the study compares, for snapshots of one base "
+             "CNN at increasing training, the base network's test accuracy with GradNet's. GradNet trains on the "
+             "half of the training set the base never saw, so the claim is judged against what the same extra data "
+             "and compute buy otherwise: (a) the snapshot trained on both halves and (b) on GradNet's half, each for "
+             "GradNet's number of optimiser steps; null baselines (a linear probe and a small MLP on the snapshot's "
+             "features of GradNet's half, GradNet's steps); and the base trained to convergence on its half.")
     doc.heading("Verdicts")
-    doc.text("Reference values from the design note (`gradnet.md`): the CIFAR-10 numbers are read from the "
-             "reference notebook's training log and the project's text (exact, not read from figures); Table 1 "
-             "(MNIST) is an image that could not be reached, and Fashion-MNIST has no reference. An independent "
-             "check on a small MNIST setting found GradNet 0.564 / 0.850 against control (a) 0.733 / 0.936.")
+    doc.text("A comparison claim (`docs/evidence.md`): GradNet holds on a snapshot only when it beats every one of "
+             "the six comparisons at one-sided 0.05 (an intersection-union test, so no multiplicity correction). "
+             "With one seed each comparison is the exact McNemar test on the shared test images; with several, the "
+             "one-sided 95% t lower bound of the paired accuracy difference over seeds. Values are means with 95% "
+             "t-intervals over seeds (n - 1 degrees of freedom). Reference values from the design note "
+             "(`gradnet.md`): the CIFAR-10 numbers are read from the reference notebook's training log and the "
+             "project's text; Table 1 (MNIST) is an image that could not be reached, and Fashion-MNIST has no "
+             "reference.")
     doc.table(verdict_rows(studies, names), COLUMNS)
-    doc.text(f"Each section below opens with its own verdict against the base snapshot: the claim "
-             f"{report.criteria('gradnet')}.")
+    doc.heading("Every snapshot over seeds", level=3)
+    doc.text("Each snapshot's accuracies (mean [95% t-interval] over seeds; one seed: no interval) and its "
+             "comparison verdict: per comparison, the McNemar p-value (one seed) or the mean paired difference and "
+             "its one-sided 95% lower bound (several seeds).")
+    doc.table(seed_rows(settings), SEED_COLUMNS)
+    doc.heading("McNemar per seed", level=3)
+    doc.text("Per seed and snapshot: test images only GradNet gets right, only the other classifier gets right, and "
+             "the one-sided exact p-value. Counts are not summed over seeds: the test images repeat, so the sums are "
+             "not a test.")
+    doc.table(mcnemar_rows(settings), MCNEMAR_COLUMNS)
     options_done = False
     for data in names:
         doc.heading(data)
@@ -184,10 +227,19 @@ def reproduce_gradnet(quick: bool, out: Path, data_dir, device: str | None, prog
             if isinstance(got, str):
                 doc.text(f"Not run: {got}")
                 continue
-            run, study, sub = got
-            report.add_verdict(doc, "gradnet", study.summary(), subject=title, with_criteria=False)
+            v = get_probe("gradnet").decide(studies[(data, proto)])
+            doc.verdict(v.sentence, v.holds, subject=title)
+            run, study, sub = got[0]
             doc.text(describe(run, run.data.load(run.train.seed).summary()))
+            doc.text(f"Seeds: {', '.join(str(r.train.seed) for r, _, _ in got)} (training seed = data order, "
+                     "initialisation, GradNet's random labels and initialisation). The table and figures below are "
+                     f"seed {run.train.seed}'s; every seed's run directory is under `{sub.parent.name}/`.")
             doc.table(study.rows(), TABLE_COLUMNS, labels=TABLE_LABELS)
+            if study.converged:
+                c = study.converged
+                doc.text(f"Converged base (seed {run.train.seed}): test accuracy {c['test_accuracy']:.4f} at its best "
+                         f"validation epoch {c['epoch']} (validation {c['validation_accuracy']:.4f}; {c['epochs']} "
+                         f"epochs trained, {c['seconds']:.0f} s).")
             doc.figure(sub / "snapshots.png", f"{title}: base-network vs GradNet test accuracy per snapshot")
             doc.figure(sub / "curves.png", f"{title}: learning curves of the base network and of each GradNet")
             if proto == "nnprobe" and not options_done:   # the options comparison on the first dataset found

@@ -12,13 +12,63 @@ import math
 
 import numpy as np
 
+from nnprobe.entries import get_probe
+from nnprobe.probes.margin.entry import null_text
 from nnprobe.report.verdicts import THRESHOLDS
+from nnprobe.stats import over_seeds
 
 VERDICT_COLUMNS = ["finding", "reference setting", "reference value", "nnprobe value (same setting)", "verdict"]
 MIN_COSINE = THRESHOLDS["margin"]["min_cosine"]   # nnprobe's target for the direction (the reference has no cosine)
 ACCURACY_TOLERANCE = 0.005  # a test accuracy "matches" the reference's when at most this much lower
 NEAR_MIDPOINT = 0.1         # "near the midpoint": |offset| <= this fraction of the half-distance between class means
 NOT_AVAILABLE = "not run (CIFAR-10 files are not available here)"
+
+# one row per seed of a run that carries the direction verdict
+SEED_COLUMNS = ["seed", "separable", "svm_train_errors", "cosine_to_penalised_svm", "null_perceptron_cosine_mean",
+                "null_perceptron_cosine_min", "null_perceptron_cosine_max", "cosine_to_svm", "test_agreement",
+                "context_cosine_class_means", "context_cosine_lda", "context_cosine_logistic",
+                "context_cosine_init_head", "trend_slope", "trend_last", "trend_steps_to_target"]
+SEED_LABELS = {"seed": "seed used", "svm_train_errors": "training points misclassified by the SVM",
+               "cosine_to_penalised_svm": "cosine to bias-penalised SVM (yardstick)",
+               "null_perceptron_cosine_mean": "perceptron null: mean", "null_perceptron_cosine_min": "null: min",
+               "null_perceptron_cosine_max": "null: max", "cosine_to_svm": "cosine to free-intercept SVM",
+               "context_cosine_class_means": "class means", "context_cosine_lda": "LDA",
+               "context_cosine_logistic": "logistic (free intercept, C 1e4)", "context_cosine_init_head": "head at init",
+               "trend_slope": "trend: slope of 1/sqrt(1-cos) per ln t", "trend_last": "trend: last 1/sqrt(1-cos)",
+               "trend_steps_to_target": "trend: steps to 0.99"}
+
+
+def seed_row(result) -> dict:
+    """One seed of a run that carries the direction verdict: the columns of :data:`SEED_COLUMNS`."""
+    s = result.summary()
+    return {"seed": result.seed, **{k: s.get(k) for k in SEED_COLUMNS if k != "seed"}}
+
+
+def _interval(summaries: list, key: str) -> str:
+    iv = over_seeds(summaries, key)
+    return "not measured" if iv is None else str(iv)
+
+
+def direction_value(summaries: list) -> str:
+    """The direction claim's numbers over seeds in one cell: the yardstick's cosine with its interval, the null on
+    the same row, the free-intercept SVM's cosine, the test agreement and separability.
+
+    >>> direction_value([{"separable": True, "cosine_to_penalised_svm": 0.99, "null_perceptron_cosine_mean": 0.6,
+    ...                   "null_perceptron_cosine_min": 0.5, "null_perceptron_cosine_max": 0.7}])[:64]
+    'cosine to the bias-penalised SVM 0.9900 (one seed); perceptron n'
+    """
+    apart = sum(s.get("separable") is False for s in summaries)
+    return (f"cosine to the bias-penalised SVM {_interval(summaries, 'cosine_to_penalised_svm')}; "
+            f"{null_text(summaries)}; cosine to the free-intercept SVM {_interval(summaries, 'cosine_to_svm')}; "
+            f"test agreement {_interval(summaries, 'test_agreement')}; features separable on "
+            f"{len(summaries) - apart} of {len(summaries)} seed(s)")
+
+
+def direction_verdict(summaries: list) -> str:
+    """The margin probe's verdict over seeds (``nnprobe.probes.margin.entry.evidence``) as one cell."""
+    if not summaries:
+        return "not run"
+    return get_probe("margin").decide(summaries).sentence
 
 
 def distribution(values) -> dict:
@@ -61,6 +111,7 @@ def midpoint_row(entry: dict, result) -> dict:
     return {"architecture": entry["group"], "seed": result.seed, "nn_train_accuracy": main.nn_train_accuracy,
             "nn_test_accuracy": s.get("nn_test_accuracy"), "cosine_to_svm": s.get("cosine_to_svm"),
             "svm_margin": s.get("svm_margin"), "half_gap": gap, "nn_offset_from_midpoint": off,
+            "nn_offset_from_svm": s.get("nn_offset_from_svm"),
             "relative_offset": None if off is None or not gap else abs(off) / gap,
             "svm_offset_from_midpoint": main.rows[0].svm_offset_from_midpoint if main.mode == "binary" else None,
             "retrained/cosine_to_svm": s.get("retrained/cosine_to_svm"),
@@ -71,13 +122,14 @@ def midpoint_row(entry: dict, result) -> dict:
 MIDPOINT_LABELS = {
     "architecture": "architecture", "seed": "seed used", "half_gap": "half-distance between class means (SVM margins)",
     "nn_offset_from_midpoint": "joint head: offset from midpoint (SVM margins)",
+    "nn_offset_from_svm": "joint head: offset from the middle of the SVM gap (SVM margins)",
     "relative_offset": "joint head: abs(offset) / half-distance", "cosine_to_svm": "joint head: cosine to SVM",
     "svm_offset_from_midpoint": "SVM: offset from midpoint (SVM margins)",
     "retrained/cosine_to_svm": "retrained head: cosine to SVM",
     "retrained/nn_offset_from_midpoint": "retrained head: offset from midpoint (SVM margins)",
     "quantity": "quantity", "q25": "25th percentile", "q75": "75th percentile", "median": "median",
 }
-MIDPOINT_QUANTITIES = ("nn_offset_from_midpoint", "relative_offset", "svm_offset_from_midpoint",
+MIDPOINT_QUANTITIES = ("nn_offset_from_midpoint", "nn_offset_from_svm", "relative_offset", "svm_offset_from_midpoint",
                        "retrained/nn_offset_from_midpoint", "cosine_to_svm", "retrained/cosine_to_svm")
 
 
@@ -115,14 +167,22 @@ def _acc_verdict(value, reference: float) -> str:
     return f"does not hold ({value:.4f} is {reference - value:.4f} below {reference})"
 
 
-def verdict_rows(done: dict, midpoint: list[dict], quick: bool) -> list[dict]:
+def _direction_row(finding: str, setting: str, reference: str, summaries: list, where: str) -> dict:
+    return {"finding": finding + (" (over seeds)" if len(summaries) > 1 else ""), "reference setting": setting,
+            "reference value": reference, "nnprobe value (same setting)": direction_value(summaries) + where,
+            "verdict": direction_verdict(summaries)}
+
+
+def verdict_rows(done: dict, midpoint: list[dict], quick: bool, seeds: dict | None = None) -> list[dict]:
     """The verdict table. ``done`` maps plan keys to ``(entry, result)`` or to a string saying why the run is
-    missing; ``midpoint`` holds :func:`midpoint_row` rows.
+    missing; ``midpoint`` holds :func:`midpoint_row` rows; ``seeds`` maps the keys of runs that carry the direction
+    verdict to the ``summary()`` of each of their seeds (judged by the margin probe's rule over seeds).
 
     >>> [r["verdict"] for r in verdict_rows({"cifar02": "not run: no files"}, [], quick=True)][-1]
     'not run'
     """
     setting = "nnprobe --quick: " if quick else "nnprobe: "
+    seeds = seeds or {}
 
     def got(key):
         value = done.get(key, "not run (not selected with --only)")
@@ -141,12 +201,18 @@ def verdict_rows(done: dict, midpoint: list[dict], quick: bool) -> list[dict]:
         rows.append({"finding": "test accuracy, MNIST 0 vs 1", "reference setting": ref01, "reference value": "0.998",
                      "nnprobe value (same setting)": f"{s['nn_test_accuracy']:.4f}{where}",
                      "verdict": _acc_verdict(s["nn_test_accuracy"], 0.998)})
-        cos = s["cosine_to_svm"]
-        rows.append({"finding": "NN direction = SVM direction, MNIST 0 vs 1", "reference setting": ref01,
-                     "reference value": f"compared by eye (no cosine); nnprobe target >= {MIN_COSINE}",
-                     "nnprobe value (same setting)": f"cosine {cos:.4f}, test agreement {s['test_agreement']:.4f}"
-                                                     f"{where}",
-                     "verdict": "holds" if cos >= MIN_COSINE else "does not hold"})
+        rows.append(_direction_row("NN direction = SVM direction, MNIST 0 vs 1 (2-D features)", ref01,
+                                   f"compared by eye (no cosine); nnprobe target >= {MIN_COSINE}",
+                                   seeds.get("mnist01") or [s], where))
+    entry, r = got("mnist01_32d")
+    find32 = "NN direction = SVM direction, MNIST 0 vs 1, 32-D features (nnprobe's headline setting)"
+    if isinstance(r, str):
+        rows.append({"finding": find32, "reference setting": "not in the reference (its feature layers are 2-D)",
+                     "reference value": "-", "nnprobe value (same setting)": r, "verdict": "not run"})
+    else:
+        rows.append(_direction_row(find32, "not in the reference (its feature layers are 2-D)",
+                                   f"nnprobe target >= {MIN_COSINE}, perceptron null below it",
+                                   seeds.get("mnist01_32d") or [r.summary()], f" ({setting}{entry['title']})"))
     rows += _midpoint_verdicts(midpoint, ref01, setting)
     entry, r = got("mnist012")
     ref012 = ("DenseNet-40 (growth 12) -> FC 2 ReLU -> linear, MNIST 0/1/2, momentum (1e-3, 0.9), batch 1024, "
@@ -178,14 +244,23 @@ def verdict_rows(done: dict, midpoint: list[dict], quick: bool) -> list[dict]:
         if penalised:   # the limit gradient descent heads for: the SVM with the bias penalised like a weight
             text += "; against the bias-penalised SVM " + listed(penalised)
         zero = r.main.nn_train_accuracy == 1.0
-        rows.append({"finding": "NN direction = SVM direction per class, MNIST 0/1/2 (ReLU)",
+        summaries = seeds.get("mnist012")
+        rows.append({"finding": "NN direction = SVM direction per class, MNIST 0/1/2 (ReLU)"
+                                + (" (over seeds)" if summaries and len(summaries) > 1 else ""),
                      "reference setting": ref012,
                      "reference value": f"compared by eye; nnprobe target >= {MIN_COSINE} per class",
-                     "nnprobe value (same setting)": f"per-class cosines {text}; training error "
-                                                     f"{1 - r.main.nn_train_accuracy:.4f}{where}",
-                     "verdict": "holds" if worst >= MIN_COSINE and zero else
+                     "nnprobe value (same setting)": (direction_value(summaries) + "; first seed: " if summaries else "")
+                     + f"per-class cosines {text}; training error {1 - r.main.nn_train_accuracy:.4f}{where}",
+                     "verdict": direction_verdict(summaries) if summaries else
+                     "holds" if worst >= MIN_COSINE and zero else
                      f"does not hold (lowest per-class cosine {worst:.4f}"
                      + ("" if zero else ", training error not zero") + ")"})
+    entry, r = got("blobs")
+    if not isinstance(r, str) and seeds.get("blobs"):
+        rows.append(_direction_row("NN direction = SVM direction, simulated 2-D blobs",
+                                   "2 -> 2000 -> 2 -> linear, full-batch gradient descent (lr 1e-4)",
+                                   f"compared by eye; nnprobe target >= {MIN_COSINE}", seeds["blobs"],
+                                   f" ({setting}{entry['title']})"))
     refc = "DenseNet-40 -> FC 2 ReLU -> linear, CIFAR-10 airplane vs bird, momentum (1e-3, 0.9), batch 256, 501 epochs"
     entry, r = got("cifar02")
     if isinstance(r, str):
@@ -214,6 +289,7 @@ def _midpoint_verdicts(midpoint: list[dict], ref01: str, setting: str) -> list[d
     runs = len(midpoint)
     midpoint = [r for r in midpoint if r["half_gap"]]   # features collapsed to one point: no boundary to place
     joint = distribution(r["nn_offset_from_midpoint"] for r in midpoint)
+    gap_middle = distribution(r.get("nn_offset_from_svm") for r in midpoint)
     rel = distribution(r["relative_offset"] for r in midpoint)
     re_off = distribution(r["retrained/nn_offset_from_midpoint"] for r in midpoint)
     re_cos = distribution(r["retrained/cosine_to_svm"] for r in midpoint)
@@ -223,10 +299,26 @@ def _midpoint_verdicts(midpoint: list[dict], ref01: str, setting: str) -> list[d
              "nnprobe value (same setting)": f"offset from the midpoint {format_distribution(joint, ' SVM margins')}; "
                                              f"abs(offset) / half-distance between the class means: median {rel['median']:.3f}, "
                                              f"max {rel['max']:.3f}; {zero} of {runs} runs at zero training error, "
-                                             f"{runs - len(midpoint)} whose features collapsed to one point left out "
+                                             f"{runs - len(midpoint)} whose features collapsed to one point left out; "
+                                             f"the other reading, offset from the middle of the SVM gap: "
+                                             f"{format_distribution(gap_middle, ' SVM margins')} "
                                              f"({setting}{archs}, one run per seed)",
              "verdict": ("holds" if near else "does not hold") + f" (criterion: median abs(offset) <= {NEAR_MIDPOINT} "
                                                                   "of the half-distance)"}]
+    # the other reading of "the midpoint": the middle of the SVM's gap (the free-intercept SVM's boundary)
+    rel_gap = distribution(abs(r["nn_offset_from_svm"]) / r["half_gap"] for r in midpoint
+                           if r.get("nn_offset_from_svm") is not None and r["half_gap"])
+    in_gap = rel_gap["n"] and rel_gap["median"] <= NEAR_MIDPOINT
+    rows.append({"finding": "jointly trained boundary in the middle of the SVM's gap (the other reading of 'midpoint'), "
+                            "MNIST 0 vs 1", "reference setting": ref01,
+                 "reference value": "near the midpoint (by eye, figure; the reference does not say which)",
+                 "nnprobe value (same setting)": f"offset from the SVM boundary {format_distribution(gap_middle, ' SVM margins')}; "
+                                                 "abs(offset) / half-distance between the class means: "
+                                                 + ("not measured" if not rel_gap["n"] else
+                                                    f"median {rel_gap['median']:.3f}, max {rel_gap['max']:.3f}")
+                                                 + f" ({setting}{archs}, one run per seed)",
+                 "verdict": ("holds" if in_gap else "does not hold") + f" (criterion: median abs(offset) <= "
+                                                                       f"{NEAR_MIDPOINT} of the half-distance)"})
     shifted = re_off["n"] and (distribution(abs(r["retrained/nn_offset_from_midpoint"]) for r in midpoint
                                             if r["retrained/nn_offset_from_midpoint"] is not None)["median"]
                                > distribution(abs(r["nn_offset_from_midpoint"]) for r in midpoint

@@ -9,9 +9,11 @@ zero) and every step runs the N forward/backward passes as batched matrix produc
 Each model sees exactly what :func:`nnprobe.training.train` would give it: its own initialisation, its own
 seeded data order (``torch.randperm`` with a generator seeded by its config's ``seed``), the same mini-batch
 sizes, the mean cross-entropy per model, and the same optimiser (SGD, momentum or Adam are element-wise, so one
-optimiser over the stacked tensors updates each model exactly as its own optimiser would). Zoo MLPs with
-BatchNorm keep per-model batch statistics and running averages. The results agree with training the models one
-by one to float round-off (``tests/training/test_ensemble.py`` checks it).
+optimiser over the stacked tensors updates each model exactly as its own optimiser would). BatchNorm keeps
+per-model batch statistics and running averages (zoo MLPs in their own batched path; conv nets such as the zoo
+ResNet and DenseNet through ``vmap`` with each member's buffers). Dropout, on a CPU, multiplies each member by the
+masks its one-by-one run would draw (:mod:`nnprobe.training.replay`). The results agree with training the models
+one by one to float round-off (``tests/training/test_ensemble.py``, ``test_ensemble_bn_dropout.py`` check it).
 
 Members may also differ in ``epochs`` when the schedule does not depend on the run's length (``constant``,
 ``epoch_step``): members that start from the same weights with the same seed and data then share one trained
@@ -37,7 +39,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from nnprobe.errors import NNProbeError
+from nnprobe.training.augment import apply_augment, draw_augment
 from nnprobe.training.config import TrainConfig, early_stop_due, resolve_device, seed_everything, tile_factor
+from nnprobe.training.replay import MaskReplay, dropout_incompatibility
 from nnprobe.training.stacking import ParamStack, make_forward, mlp_plan
 from nnprobe.training.trainer import TrainResult, make_optimizer, make_schedule
 
@@ -47,25 +51,31 @@ SHARED_FIELDS = tuple(f.name for f in fields(TrainConfig) if f.name not in ("see
 PREFIX_SCHEDULES = ("constant", "epoch_step")
 
 
-def ensemble_incompatibility(model: nn.Module, use_bmm: bool = True) -> str | None:
-    """Why ``model`` cannot join a batched ensemble (``None`` if it can).
+def ensemble_incompatibility(model: nn.Module, use_bmm: bool = True, device="cpu") -> str | None:
+    """Why ``model`` cannot join a batched ensemble on ``device`` (``None`` if it can).
 
-    Dropout draws random numbers that a batched program cannot replay as N separate runs would; buffers
-    (batch-norm statistics) are updated in place, which only the zoo MLP's batched path (``use_bmm``) replays.
+    Dropout is replayed member by member on a CPU only (:mod:`nnprobe.training.replay`). Buffers are updated
+    in place: the zoo MLP's batched path (``use_bmm``) keeps its BatchNorm statistics itself, and the generic path
+    hands each member's buffers to BatchNorm modules (with a momentum; ``momentum=None`` reads its step count as a
+    Python number); other modules' buffers are refused.
 
-    >>> ensemble_incompatibility(nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5)))
-    'it uses dropout (p=0.5)'
+    >>> ensemble_incompatibility(nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5)), device="cpu") is None
+    True
+    >>> ensemble_incompatibility(nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5)), device="cuda")[:24]
+    'it uses dropout (p=0.5),'
     """
+    reason = dropout_incompatibility(model, device)
+    if reason or (use_bmm and mlp_plan(model) is not None):
+        return reason
     for module in model.modules():
-        if isinstance(module, nn.modules.dropout._DropoutNd) and module.p > 0:
-            return f"it uses dropout (p={module.p})"
-    buffers = [name for name, _ in model.named_buffers()]
-    if buffers and not (use_bmm and mlp_plan(model) is not None):
-        return f"it has buffers ({', '.join(buffers[:3])}), e.g. batch-norm statistics outside a zoo MLP"
+        own = [name for name, _ in module.named_buffers(recurse=False)]
+        if own and not (isinstance(module, nn.modules.batchnorm._BatchNorm) and module.momentum is not None):
+            return (f"it has buffers ({', '.join(own[:3])}) in a {type(module).__name__}, which the batched program "
+                    "cannot update member by member (only BatchNorm with a momentum)")
     return None
 
 
-def _check(models, datasets, configs, use_bmm):
+def _check(models, datasets, configs, use_bmm, device):
     n = len(models)
     if n == 0:
         raise NNProbeError("train_ensemble got no models", "pass a list of at least one model")
@@ -92,7 +102,7 @@ def _check(models, datasets, configs, use_bmm):
         raise NNProbeError("ensemble members have different parameter names (different depths?)",
                            "group models that differ only in widths")
     for m in models:
-        reason = ensemble_incompatibility(m, use_bmm)
+        reason = ensemble_incompatibility(m, use_bmm, device)
         if reason:
             raise NNProbeError(f"a {type(m).__name__} cannot be trained in a batched ensemble: {reason}",
                                "train it with nnprobe.training.train")
@@ -129,7 +139,7 @@ def train_ensemble(models: Sequence[nn.Module], datasets, configs: TrainConfig |
     ``datasets`` is one :class:`~nnprobe.data.Dataset` shared by all, or one per model (equal sizes, e.g.
     different seeded subsets); ``configs`` one :class:`TrainConfig` or one per model, differing only in ``seed``
     (the data order) and, under a ``constant`` or ``epoch_step`` schedule, ``epochs``. Models may differ in
-    widths (padded to the largest); dropout is refused, and batch norm outside a zoo MLP (see
+    widths (padded to the largest); dropout on a GPU and buffers outside BatchNorm are refused (see
     :func:`ensemble_incompatibility`). ``TrainResult.seconds`` is the whole ensemble's wall time.
 
     >>> seed_everything(0); a = build_model("mlp", (1, 8, 8), 10, width=16)           # doctest: +SKIP
@@ -143,9 +153,9 @@ def train_ensemble(models: Sequence[nn.Module], datasets, configs: TrainConfig |
     shared_data = not isinstance(datasets, (list, tuple))
     datasets = [datasets] * len(models) if shared_data else list(datasets)
     shared_data = shared_data or all(ds is datasets[0] for ds in datasets)
-    _check(models, datasets, configs, use_bmm)
     config = replace(configs[0], epochs=max(c.epochs for c in configs))
     device = resolve_device(config.device)
+    _check(models, datasets, configs, use_bmm, device)
     seed_everything(config.seed)
     for m in models:
         m.to(device)
@@ -163,7 +173,7 @@ def train_ensemble(models: Sequence[nn.Module], datasets, configs: TrainConfig |
     # a slot's (data, seed): slots sharing it see the same batches, one input row per such group
     order_key = [(next(d for d, ds in enumerate(data_list) if ds is datasets[i]), configs[i].seed) for i in firsts]
     generators = {key: torch.Generator(device="cpu").manual_seed(key[1]) for key in dict.fromkeys(order_key)}
-    b = _Batched([models[i] for i in firsts], order_key, device, use_bmm)
+    b = _Batched([models[i] for i in firsts], order_key, device, use_bmm, sample_shape)
 
     reps = tile_factor(config, n)
     steps_per_epoch = math.ceil(n * reps / config.batch_size)
@@ -193,14 +203,24 @@ def train_ensemble(models: Sequence[nn.Module], datasets, configs: TrainConfig |
         loss_sum = torch.zeros(len(live), device=device)
         correct = torch.zeros(len(live), device=device, dtype=torch.long)
         keys = list(dict.fromkeys(order_key[s] for s in live))
-        orders = torch.stack([torch.randperm(n * reps, generator=generators[key]) for key in keys])
+        orders, draws = [], []
+        for key in keys:   # as train: the order, then the augmentation draws, from the run's own generator
+            orders.append(torch.randperm(n * reps, generator=generators[key]))
+            if config.augment:
+                draws.append(draw_augment(config.augment, n * reps, generators[key], device))
+        orders = torch.stack(orders)
         orders = (orders % n if reps > 1 else orders).to(device)
+        draws = torch.stack(draws) if draws else None
         offset = torch.tensor([d for d, _ in keys], device=device).unsqueeze(1) * n
         for i in range(0, n * reps, config.batch_size):
             idx = orders[:, i:i + config.batch_size] + offset   # (G, B) rows, one group of slots per row
             xb = torch.index_select(x_rows, 0, idx.flatten()).view(*idx.shape, *sample_shape)
+            if draws is not None:
+                step_draws = draws[:, i:i + config.batch_size].flatten(0, 1)
+                xb = apply_augment(xb.flatten(0, 1), step_draws, 0, config.augment).view(xb.shape)
             yb = torch.index_select(y_rows, 0, idx.flatten()).view(idx.shape)[b.slot_group]
-            logits = b.forward(xb, b.slot_group, b.train_runs, training=True)
+            masks = b.replay.draw(idx.shape[1]) if b.replay else ()   # each member's own dropout masks
+            logits = b.forward(xb, b.slot_group, b.train_runs, training=True, masks=masks)
             per_model = F.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="none").view(yb.shape).mean(1)
             optimizer.zero_grad(set_to_none=True)
             per_model.sum().backward()  # each model's gradient is that of its own mean loss
@@ -235,23 +255,29 @@ def train_ensemble(models: Sequence[nn.Module], datasets, configs: TrainConfig |
 class _Batched:
     """The stacked slots of an ensemble with their batched forward pass; :meth:`keep` drops finished slots."""
 
-    def __init__(self, slot_models, order_key, device, use_bmm):
+    def __init__(self, slot_models, order_key, device, use_bmm, sample_shape):
         self.models, self.order_key, self.device, self.use_bmm = list(slot_models), list(order_key), device, use_bmm
+        self.replay = MaskReplay(self.models, [seed for _, seed in self.order_key], sample_shape, device)
+        # The first layer of a zoo MLP is stored ragged (no padded columns) only when slots share input rows (a width
+        # sweep over one seed): then one product per row pays. With a row per slot (seeds) the padded batched
+        # product wins. Decided once: dropping finished slots keeps the layout (and the optimiser state's).
+        self.ragged = len(set(order_key)) < len(order_key)
         self._build(self.models, self.order_key)
 
     def _build(self, slot_models, order_key):
         template = slot_models[0]
         self.plan = plan = mlp_plan(template) if self.use_bmm else None
         linear = frozenset(f"{item}.weight" for kind, item in plan if kind == "linear") if plan else frozenset()
-        self.stack = ParamStack(slot_models, self.device, transposed=linear, ragged=plan[0][1] if plan else None)
-        self.forward = make_forward(template, self.stack, plan)
         keys = list(dict.fromkeys(order_key))
         group = [keys.index(k) for k in order_key]
         data_of = [d for d, _ in order_key]
+        ragged = plan[0][1] if plan and self.ragged else None
+        self.stack = ParamStack(slot_models, self.device, transposed=linear, ragged=ragged, all_buffers=plan is None)
+        self.forward = make_forward(template, self.stack, plan)
         self.slot_group = torch.tensor(group, device=self.device)
-        self.train_runs = self.stack.runs(group) if plan else None
+        self.train_runs = self.stack.runs(group)
         self.test_group = torch.tensor(data_of, device=self.device)
-        self.test_runs = self.stack.runs(data_of) if plan else None
+        self.test_runs = self.stack.runs(data_of)
 
     def keep(self, positions, optimizer, scheduler, config, step, total_steps):
         """Rebuild with only the slots at ``positions``; returns the optimiser and schedule carried over."""
@@ -263,6 +289,7 @@ class _Batched:
             scratch.append(model)
         self.models = [self.models[p] for p in positions]
         self.order_key = [self.order_key[p] for p in positions]
+        self.replay.keep(positions)
         self._build(scratch, self.order_key)
         new_opt = make_optimizer(list(self.stack.params.values()), config)
         for name, param in self.stack.params.items():

@@ -1,9 +1,11 @@
 """The stacked parameters and the batched forward pass of an ensemble (see :mod:`nnprobe.training.ensemble`).
 
 N same-family models become one set of tensors with a leading model axis: padded to the largest width (masks
-keep the padding at zero), except an MLP's first Linear, stored unpadded with the members' columns side by side,
-so a sweep over widths multiplies the input by exactly the units it has. BatchNorm keeps per-model batch
-statistics and running averages, as ``nn.BatchNorm1d`` does for one model.
+keep the padding at zero). When members share input rows (a width sweep of one seed), an MLP's first Linear is
+stored unpadded instead, the members' columns side by side, so the shared row is multiplied by exactly the units
+the members have. BatchNorm keeps
+per-model batch statistics and running averages, as ``nn.BatchNorm1d`` does for one model; the generic ``vmap``
+path stacks every buffer and lets each module update its member's. Dropout multiplies by replayed masks.
 
 >>> stack = ParamStack(models, "cpu")                                         # doctest: +SKIP
 """
@@ -19,6 +21,7 @@ from torch.func import functional_call, vmap
 
 from nnprobe.errors import NNProbeError
 from nnprobe.models.mlp import MLP
+from nnprobe.training.replay import with_replayed_dropout
 
 _ACTIVATIONS = {nn.ReLU: F.relu, nn.Tanh: torch.tanh, nn.GELU: F.gelu, nn.SELU: F.selu, nn.Softsign: F.softsign}
 
@@ -29,12 +32,15 @@ class ParamStack:
     columns side by side: weight ``(in, sum of outs)``, bias ``(sum of outs,)``."""
 
     def __init__(self, models: Sequence[nn.Module], device, transposed: frozenset = frozenset(),
-                 ragged: str | None = None):
+                 ragged: str | None = None, all_buffers: bool = False):
         # ``transposed`` names (2-D weights) are stored as (N, in, out): batched products then read them contiguously.
         self.transposed = transposed
         self.ragged = {f"{ragged}.weight", f"{ragged}.bias"} if ragged else set()
         self.names = [name for name, _ in models[0].named_parameters()]
-        self.buffer_names = [name for name, b in models[0].named_buffers() if b.ndim == 1 and b.is_floating_point()]
+        # the zoo MLP's own BatchNorm keeps the running statistics (num_batches_tracked = steps); the vmap path
+        # (``all_buffers``) hands every buffer to the module, which updates each member's in place
+        self.buffer_names = [name for name, b in models[0].named_buffers()
+                             if all_buffers or (b.ndim == 1 and b.is_floating_point())]
         per_member = [{k: (v.t() if k in transposed else v) for k, v in m.named_parameters()} for m in models]
         self.shapes = [[tuple(p[name].shape) for name in self.names] for p in per_member]
         self.params: dict[str, torch.Tensor] = {}
@@ -77,7 +83,7 @@ class ParamStack:
                 p.copy_((value.t() if name in self.transposed else value).to(p.device))
             for name, b in model.named_buffers():
                 if name in self.buffers:
-                    b.copy_(self.buffers[name][slot, : b.shape[0]].to(b.device))
+                    b.copy_(self.buffers[name][(slot, *(slice(0, d) for d in b.shape))].to(b.device))
                 elif name.endswith("num_batches_tracked"):
                     b.fill_(steps)
 
@@ -89,9 +95,13 @@ class ParamStack:
         kept = value[list(positions)]
         return kept[tuple(slice(None, d) for d in new.params[name].shape)].clone()
 
-    def runs(self, slot_group) -> list[tuple[int, int, int]]:
-        """``(input row, first column, end column)`` of the ragged layer for each run of consecutive slots that
-        read the same input row."""
+    def runs(self, slot_group):
+        """How the slots read the input rows. Ragged layer: ``(input row, first column, end column)`` for each run
+        of consecutive slots that read the same row. Otherwise ``True`` when slot ``i`` reads row ``i`` (no gather
+        needed), else ``False``."""
+        slot_group = list(slot_group)
+        if not self.ragged:
+            return slot_group == list(range(len(slot_group)))
         out = []
         for slot, g in enumerate(slot_group):
             if out and out[-1][0] == g:
@@ -135,6 +145,9 @@ def mlp_plan(model: nn.Module):
             plan.append(("bn", (f"features.{i}", module.eps, module.momentum)))
         elif type(module) in _ACTIVATIONS:
             plan.append(("act", _ACTIVATIONS[type(module)]))
+        elif type(module) is nn.Dropout:
+            if module.p > 0:
+                plan.append(("dropout", module.p))   # masks replayed per member (nnprobe.training.replay)
         elif isinstance(module, nn.LeakyReLU):
             plan.append(("act", lambda x, s=module.negative_slope: F.leaky_relu(x, s)))
         else:
@@ -158,33 +171,58 @@ def _batch_norm(h, params, buffers, item, training):
 
 
 def make_forward(template: nn.Module, stack: ParamStack, plan):
-    """``forward(x, slot_group, runs, training=False) -> logits (N, B, C)``: ``x`` is ``(G, B, ...)``, one row of
-    inputs per group of slots that see the same batch; slot ``i`` reads row ``slot_group[i]`` (a long tensor);
-    ``runs`` = ``stack.runs(slot_group)``."""
+    """``forward(x, slot_group, runs, training=False, masks=()) -> logits (N, B, C)``: ``x`` is ``(G, B, ...)``, one
+    row of inputs per group of slots that see the same batch; slot ``i`` reads row ``slot_group[i]`` (a long tensor);
+    ``runs`` = ``stack.runs(slot_group)``; ``masks``: when training, one ``(N, B, ...)`` dropout mask per dropout call
+    (:meth:`nnprobe.training.replay.MaskReplay.draw`)."""
     params, buffers = stack.params, stack.buffers
     if plan is not None:
         first = plan[0][1]
 
-        def forward(x, slot_group, runs, training=False):
-            w, b = params[f"{first}.weight"], params[f"{first}.bias"]   # ragged: (in, sum of widths)
+        def first_layer(x, slot_group, runs):
+            w, b = params[f"{first}.weight"], params[f"{first}.bias"]
             xf = x.flatten(2)
-            parts = [torch.addmm(b[c0:c1], xf[g], w[:, c0:c1]) for g, c0, c1 in runs]  # one product per input row
+            if not stack.ragged:   # padded (N, in, width)
+                if x.shape[0] == 1:   # one input row for all: one wide product, (B, in) @ (in, N * width)
+                    n, d, k = w.shape
+                    return (xf[0] @ w.transpose(0, 1).reshape(d, n * k)).view(-1, n, k).transpose(0, 1) + b.unsqueeze(1)
+                return torch.baddbmm(b.unsqueeze(1), xf if runs else xf[slot_group], w)
+            # ragged (in, sum of widths): one product per input row. ``split``, not slicing: the backward of N slices
+            # would add N zero-filled full-size gradients (that cost the 0.2 ensemble most of its gain).
+            sizes = [c1 - c0 for _, c0, c1 in runs]
+            parts = [torch.addmm(bj, xf[g], wj) for (g, _, _), wj, bj in zip(runs, w.split(sizes, 1), b.split(sizes))]
             h = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
-            h = F.pad(h, (0, 1))[:, stack.gather].view(h.shape[0], -1, stack.width).transpose(0, 1)   # (N, B, width)
+            return F.pad(h, (0, 1))[:, stack.gather].view(h.shape[0], -1, stack.width).transpose(0, 1)   # (N, B, width)
+
+        def forward(x, slot_group, runs, training=False, masks=()):
+            h = first_layer(x, slot_group, runs)
+            masks = iter(masks)
             for kind, item in plan[1:]:
                 if kind == "linear":  # weights stored transposed, (N, in, out)
                     h = torch.baddbmm(params[f"{item}.bias"].unsqueeze(1), h, params[f"{item}.weight"])
                 elif kind == "bn":
                     h = _batch_norm(h, params, buffers, item, training)
+                elif kind == "dropout":
+                    h = h * next(masks) if training else h
                 else:
                     h = item(h)
             return h
         return forward
-    one = lambda p, xb: functional_call(template, p, (xb,))  # noqa: E731
-    batched, batched_shared = vmap(one, in_dims=(0, 0)), vmap(one, in_dims=(0, None))
+    # a copy runs the members (its mode is set per call; its dropout replays the masks); buffers are stacked too,
+    # so BatchNorm uses each member's batch statistics and updates each member's running averages in place
+    module, source = with_replayed_dropout(template)
 
-    def forward(x, slot_group, runs, training=False):
-        return batched_shared(params, x[0]) if x.shape[0] == 1 else batched(params, x[slot_group])
+    def one(p, b, xb, masks):
+        source.masks = iter(masks)
+        return functional_call(module, (p, b), (xb,))
+    batched, batched_shared = vmap(one, in_dims=(0, 0, 0, 0)), vmap(one, in_dims=(0, 0, None, 0))
+
+    def forward(x, slot_group, runs, training=False, masks=()):
+        module.train(training)
+        masks = list(masks)
+        if x.shape[0] == 1:
+            return batched_shared(params, buffers, x[0], masks)
+        return batched(params, buffers, x if runs else x[slot_group], masks)
     return forward
 
 

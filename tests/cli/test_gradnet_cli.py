@@ -30,6 +30,15 @@ def test_gradnet_command_writes_results_and_figures(tmp_path):
         assert len(s["gradnet_history"]) == 3 and s["gradnet_test_accuracy"] == s["gradnet_history"][-1]["test_accuracy"]
     for name in ["snapshots.png", "curves.png"]:
         assert (out / name).stat().st_size > 5000
+    # the command prints the finding: every comparison named with its McNemar p-value (issue 18)
+    line = next(x for x in res.output.splitlines() if x.startswith("finding: "))
+    for name in ("base snapshot", "control (a)", "control (b)", "linear probe", "small MLP", "converged base"):
+        assert f"vs {name} " in line, name
+    assert line.count("one-sided p = ") == 6 and "epoch-2 snapshot, one seed" in line
+    last = snaps[-1]
+    # 3 GradNet epochs of ceil(250 / 64) batches; the controls take at least as many steps, the probes exactly as many
+    assert last["gradnet_steps"] == 3 * 4 and last["control_finetune_steps"] >= last["gradnet_steps"]
+    assert last["control_both_halves_steps"] >= last["gradnet_steps"] and last["probe_steps"] == last["gradnet_steps"]
 
 
 class UserNet(torch.nn.Module):

@@ -1,4 +1,5 @@
-"""``nnprobe reproduce gradnet``: both protocols, both controls and the verdict table, on tiny stand-in plans."""
+"""``nnprobe reproduce gradnet``: both protocols, over seeds, with the controls, the null baselines, the converged
+base and the verdict table, on tiny stand-in plans."""
 
 import json
 
@@ -26,33 +27,41 @@ def test_reproduce_gradnet_both_protocols_opens_with_the_verdict_table(tmp_path,
         grad_normalize="minmax_sqrt", structure="5+10+5", gradnet_optimizer="sgd", gradnet_lr=0.05,
         gradnet_batch_size=25, gradnet_weight_decay=0.0, gradnet_dropout=0.0)))
     monkeypatch.setattr(reproduce_gradnet, "OPTION_VARIANTS", {"reference": {}, "5% kept": {"percent": 5.0}})
-    res = CliRunner().invoke(main, ["reproduce", "gradnet", "--quick", "--out", str(tmp_path), "--no-progress"])
+    res = CliRunner().invoke(main, ["reproduce", "gradnet", "--quick", "--seeds", "2", "--out", str(tmp_path),
+                                    "--no-progress"])
     assert res.exit_code == 0, res.output
     report = (tmp_path / "report.md").read_text()
     first_table = report[report.index("| finding |"):]
     assert report.index("| finding | reference setting | reference value | nnprobe value (same setting) | verdict |") \
         < report.index("## digits")
-    for protocol in ("nnprobe", "reference"):
-        for control in ("its base snapshot", "control (a)", "control (b)"):
-            assert any(f"digits, {protocol} protocol" in line and control in line
-                       for line in first_table.splitlines()), (protocol, control)
+    for protocol in ("nnprobe", "reference"):   # one finding per setting: every comparison, over both seeds
+        line = next(x for x in first_table.splitlines() if f"digits, {protocol} protocol" in x)
+        for name in ("base snapshot", "control (a)", "control (b)", "linear probe", "small MLP", "converged base"):
+            assert f"{name} " in line, (protocol, name)
+        assert "(n=2)" in line and "(lower " in line   # intervals over seeds; paired lower bounds decide
     cifar_rows = [line for line in first_table.splitlines() if "CIFAR-10" in line][:2]
     assert len(cifar_rows) == 2 and all("not run (" in line for line in cifar_rows)   # not in the quick plan
-    # the table's numbers are the result files' numbers
+    # the tables' numbers are the result files' numbers: the mean over the two seeds, and each seed's McNemar
     for key in ("digits-mlp", "digits-refcnn"):
-        snaps = json.loads((tmp_path / key / "result.json").read_text())["result"]["snapshots"]
-        for s in snaps:
-            assert s["control_both_halves_test_accuracy"] is not None and s["control_finetune_epochs"] == 2
-            assert f"ep {s['epoch']}: {s['gradnet_test_accuracy']:.4f} vs {s['base_test_accuracy']:.4f}" in report
-            assert f"vs {s['control_finetune_test_accuracy']:.4f}" in report
-    options = json.loads((tmp_path / "digits-mlp" / "options.json").read_text())["rows"]
+        seeds = [json.loads((tmp_path / key / f"seed{s}" / "result.json").read_text()) for s in (0, 1)]
+        assert [r["run"]["train"]["seed"] for r in seeds] == [0, 1]
+        snaps = [r["result"]["snapshots"] for r in seeds]
+        for s0, s1 in zip(*snaps):
+            for s in (s0, s1):
+                assert s["control_finetune_steps"] >= s["gradnet_steps"] and s["linear_probe_test_accuracy"] is not None
+                t = s["mcnemar"]["finetune"]
+                assert (f"| {s['epoch']} | control (b) | {t['gradnet_only']} | {t['other_only']} | "
+                        f"{t['p_value']:.3g} |") in report
+            mean = (s0["gradnet_test_accuracy"] + s1["gradnet_test_accuracy"]) / 2
+            assert f"{mean:.4f} [" in report
+    options = json.loads((tmp_path / "digits-mlp" / "seed0" / "options.json").read_text())["rows"]
     assert sum(r["chosen"] for r in options) == 1
     # --resume rewrites the report from the result files; the finished option comparison is kept, not rerun
-    stamp = (tmp_path / "digits-mlp" / "options.json").stat().st_mtime_ns
-    res = CliRunner().invoke(main, ["reproduce", "gradnet", "--quick", "--out", str(tmp_path), "--no-progress",
-                                    "--resume"])
+    stamp = (tmp_path / "digits-mlp" / "seed0" / "options.json").stat().st_mtime_ns
+    res = CliRunner().invoke(main, ["reproduce", "gradnet", "--quick", "--seeds", "2", "--out", str(tmp_path),
+                                    "--no-progress", "--resume"])
     assert res.exit_code == 0, res.output
-    assert (tmp_path / "digits-mlp" / "options.json").stat().st_mtime_ns == stamp
+    assert (tmp_path / "digits-mlp" / "seed0" / "options.json").stat().st_mtime_ns == stamp
     assert "option variants" not in res.output
     again = (tmp_path / "report.md").read_text()
     # the verdict table lists the reference's own setting first, nnprobe's protocol (an extension) after

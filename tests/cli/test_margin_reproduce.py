@@ -16,7 +16,7 @@ TINY = dict(normalize="none", model="mlp", width=16, depth=1, feature_dim=2, epo
 
 
 def _plan(quick):
-    return [{"key": "mnist01", "title": "blobs standing in for MNIST 0 vs 1", "probe": "margin",
+    return [{"key": "mnist01", "title": "blobs standing in for MNIST 0 vs 1", "probe": "margin", "seeded": True,
              "params": dict(TINY, data="synthetic:blobs,n=200")},
             {"key": "cifar02", "title": "CIFAR-10 0/2", "probe": "margin", "needs": "cifar10:0,2",
              "params": dict(TINY, data="cifar10:0,2")},
@@ -25,10 +25,10 @@ def _plan(quick):
                             retrain_epochs=0, bias_penalised=True)}]
 
 
-def _midpoint_plan(quick):
+def _midpoint_plan(quick, seeds=3):
     return [{"key": f"{arch}-seed{seed}", "group": arch, "title": f"{arch} {seed}", "probe": "margin",
              "params": dict(TINY, data="synthetic:blobs,n=200", width=width, seed=seed)}
-            for arch, width in (("narrow", 8), ("wide", 16)) for seed in (0, 1, 2)]
+            for arch, width in (("narrow", 8), ("wide", 16)) for seed in range(seeds)]
 
 
 def test_midpoint_row_against_a_hand_computed_geometry():
@@ -71,12 +71,20 @@ def test_reproduce_margin_opens_with_verdicts_and_reports_the_midpoint_distribut
     monkeypatch.setattr(plans, "margin_plan", _plan)
     monkeypatch.setattr(plans, "margin_midpoint_plan", _midpoint_plan)
     out = tmp_path / "rep"
-    res = CliRunner().invoke(main, ["reproduce", "margin", "--quick", "--data-dir", str(tmp_path), "--out", str(out)])
+    res = CliRunner().invoke(main, ["reproduce", "margin", "--quick", "--seeds", "2", "--data-dir", str(tmp_path),
+                                    "--out", str(out)])
     assert res.exit_code == 0, res.output
     md = (out / "report.md").read_text()
     header = "| finding | reference setting | reference value | nnprobe value (same setting) | verdict |"
     assert md.index(header) < md.index("## blobs standing in for MNIST 0 vs 1")
     table = md[md.index(header):].split("\n\n")[0].splitlines()
+    # the direction verdict over the seeds of a seeded run: interval, null on the same row, the rule's outcome
+    direction = next(line for line in table if line.startswith("| NN direction = SVM direction, MNIST 0 vs 1"))
+    assert "(over seeds)" in direction and "perceptron null" in direction or "not testable" in direction
+    assert (out / "mnist01-seed100" / "result.json").exists() and "| seed used |" in md
+    from nnprobe.entries import get_probe
+    summaries = [json.loads((out / d / "result.json").read_text())["summary"] for d in ("mnist01", "mnist01-seed100")]
+    assert direction.split(" | ")[-1].rstrip(" |") == get_probe("margin").decide(summaries).sentence
     cifar = [line for line in table if "CIFAR-10 airplane vs bird" in line]
     assert cifar and "not run (CIFAR-10 files are not available here)" in cifar[0] and cifar[0].endswith("| not run |")
 
@@ -94,7 +102,7 @@ def test_reproduce_margin_opens_with_verdicts_and_reports_the_midpoint_distribut
     from nnprobe.experiments import load_result
 
     offsets, rows = {}, []
-    for entry in _midpoint_plan(True):
+    for entry in _midpoint_plan(True, 2):
         summary = json.loads((out / "midpoint" / entry["key"] / "result.json").read_text())["summary"]
         assert f"{summary['nn_offset_from_midpoint']:.4f}" in md
         row = midpoint_row(entry, load_result(out / "midpoint" / entry["key"])[1])

@@ -38,9 +38,9 @@ def test_report_of_a_sweep(tmp_path):
     assert result.exit_code == 0, result.output
     html = (report_dir / "overview.html").read_text()
     assert "Sweep" in html and "16 points" in html and "<b>16 done</b>" in html
-    assert "checksum_std" in html and len(_images(html)) == 1
-    # mean over the two seeds: checksum = x + y + seed -> x + y + 0.5
-    assert "<td>8</td><td>100</td><td>2</td><td>108.5000</td>" in html
+    assert "checksum_ci" in html and len(_images(html)) == 1
+    # mean over the two seeds: checksum = x + y + seed -> x + y + 0.5; 95% t half-width t(0.975, 1) * 0.5 = 6.3531
+    assert "<td>8</td><td>100</td><td>2</td><td>108.5000</td><td>6.3531</td>" in html
 
 
 def test_report_of_an_empty_directory_is_a_clear_error(tmp_path):

@@ -28,6 +28,6 @@ def test_column_labels_name_units_and_can_be_overridden():
     assert column_label("nn_offset_from_svm") == COLUMN_LABELS["nn_offset_from_svm"]
     assert "in SVM margins" in column_label("nn_offset_from_midpoint")
     assert column_label("gradient_seconds").endswith("(s)")
-    assert column_label("redundancy_ratio_train_std") == "redundancy ratio, train, std over seeds"
+    assert column_label("redundancy_ratio_train_ci") == "redundancy ratio, train, ± 95% t over seeds"
     assert column_label("epoch", {"epoch": "base snapshot (epoch)"}) == "base snapshot (epoch)"
     assert column_label("checksum_std") == "checksum_std"

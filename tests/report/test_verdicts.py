@@ -9,17 +9,22 @@ from nnprobe.report.verdicts import THRESHOLDS, add_verdict, criteria, verdict
 
 @pytest.mark.parametrize("cos, agree, holds", [(0.997, 1.0, True), (0.99, 0.99, True), (0.9899, 1.0, False),
                                                (1.0, 0.98, False)])
-def test_margin_verdict_at_the_thresholds(cos, agree, holds):
-    v = verdict("margin", {"cosine_to_svm": cos, "test_agreement": agree})
-    assert v.holds is holds
-    assert v.sentence.startswith("holds: " if holds else "does not hold: ")
-    assert f"cosine {cos:.3f}" in v.sentence and f"test agreement {agree:.3f}" in v.sentence
+def test_margin_one_run_rule_at_the_thresholds(cos, agree, holds):
+    # the one-run rule of older code (the entry's ``verdict``); reports judge by the rule over seeds (below)
+    from nnprobe.probes.margin.entry import verdict as one_run
+    ok, sentence = one_run({"cosine_to_svm": cos, "test_agreement": agree}, THRESHOLDS["margin"])
+    assert ok is holds
+    assert sentence.startswith("holds: " if holds else "does not hold: ")
+    assert f"cosine {cos:.3f}" in sentence and f"test agreement {agree:.3f}" in sentence
 
 
-def test_margin_without_a_test_split_is_judged_on_the_cosine_and_says_so():
+def test_margin_report_verdict_of_one_run_is_the_rule_over_seeds_and_says_one_seed():
+    v = verdict("margin", {"separable": True, "cosine_to_penalised_svm": 0.995, "test_agreement": 1.0})
+    assert v.holds is None and v.outcome == "inconclusive" and "one seed" in v.sentence
     v = verdict("margin", {"cosine_to_svm": 0.995, "test_agreement": None})
-    assert v.holds is True and "no test agreement" in v.sentence
+    assert "no test split" in v.sentence and "free-intercept" in v.sentence
     assert verdict("margin", {}).holds is None
+    assert verdict("margin", {"separable": False, "svm_train_errors": 3}).outcome == "not testable"
 
 
 def test_codes_verdict_needs_unique_codes_and_knn_close_to_the_network():
@@ -36,10 +41,14 @@ def test_codes_verdict_needs_unique_codes_and_knn_close_to_the_network():
     assert v.holds is None and v.sentence.startswith("inconclusive: one seed: ")
 
 
-def test_gradnet_verdict_is_the_last_snapshot_gain():
+def test_gradnet_verdict_needs_paired_tests_against_every_comparison():
+    # a gain on the last snapshot is not enough (issue 18): without McNemar counts nothing is decided
     v = verdict("gradnet", {"epoch": 4, "base_test_accuracy": 0.4875, "gradnet_test_accuracy": 0.8802})
-    assert v.holds is True and v.sentence.endswith("on the epoch-4 snapshot (gain +0.393)")
-    assert verdict("gradnet", {"base_test_accuracy": 0.9, "gradnet_test_accuracy": 0.9}).holds is False
+    assert v.holds is None and v.sentence.startswith("inconclusive: epoch-4 snapshot, one seed: GradNet 0.8802")
+    s = {"epoch": 4, "base_test_accuracy": 0.4875, "gradnet_test_accuracy": 0.8802, "test_items": 2000,
+         "mcnemar_base_gradnet_only": 800, "mcnemar_base_other_only": 15, "mcnemar_base_p_value": 1e-200}
+    v = verdict("gradnet", s)   # beats its base, but no control or baseline was run: it cannot hold
+    assert v.holds is None and "not run: control (a), control (b), linear probe, small MLP, converged base" in v.sentence
 
 
 def test_the_report_states_the_thresholds_it_used():

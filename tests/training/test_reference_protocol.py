@@ -106,7 +106,7 @@ def _bn_models(ds, widths, seeds):
 def test_batchnorm_ensemble_matches_training_one_by_one(digits):
     widths, seeds, epochs = [8, 16, 12, 16, 16, 16, 12], [0, 1, 0, 1, 1, 1, 2], [9, 9, 9, 0, 2, 3, 2]
     models = _bn_models(digits, widths, seeds)   # members 3-5 share the trajectory of member 1; 6 ends early alone
-    assert ensemble_incompatibility(models[0]) is None and ensemble_incompatibility(models[0], use_bmm=False)
+    assert ensemble_incompatibility(models[0]) is None and ensemble_incompatibility(models[0], use_bmm=False) is None
     alone = [copy.deepcopy(m) for m in models]
     # SGD: with BatchNorm the first layer's bias gets a gradient of round-off size only, which Adam would scale up
     # to full steps in either implementation (harmless, BN removes it), so exact agreement is checked with SGD

@@ -22,7 +22,7 @@ _HOME = {
     "MemoryBudget": "memory",
     "per_sample_grads_loop": "oracles", "per_sample_grads_vmap": "oracles",
     "GradNetStudy": "study", "GradSpaceResult": "study", "compare_options": "study", "control_finetune": "study",
-    "holdout": "study", "measure": "study", "run_gradnet_study": "study", "split_halves": "study",
+    "holdout": "baselines", "measure": "study", "run_gradnet_study": "study", "split_halves": "study",
 }
 
 __all__ = ["GradNet", "GradNetConfig", "GradNetResult", "GradNetStudy", "GradSpaceConfig", "GradSpaceResult",

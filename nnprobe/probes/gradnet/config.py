@@ -78,11 +78,16 @@ class GradSpaceConfig(Config):
     block sizes, one per layer (``None``: 10 units per chosen layer, derived from the model), ``window`` layers
     per block, the ``gradnet_*`` optimiser settings and ``gradnet_init_std`` (weights drawn from N(0, std));
     ``target`` ``random`` (the notebook's rule) or ``sum``.
-    ``controls``: the snapshot study also trains (a) the base network on both halves for the same epochs and
-    (b) each snapshot fine-tuned on GradNet's half for GradNet's budget (``gradnet_epochs`` x
-    ``labels_per_sample`` epochs: as many examples seen), the fair comparisons for "GradNet beats its base".
-    ``control_rate``: control (b) starts at the base schedule's ``initial`` rate (the stronger control, default)
-    or at the rate it had reached at the snapshot (``continued``, as the base run would have gone on).
+    ``controls``: the snapshot study also trains each snapshot on for as many optimiser steps as GradNet takes
+    (:meth:`gradnet_steps`, rounded up to whole epochs), (a) on both halves and (b) on GradNet's half, with the
+    base's schedule stretched over those steps (it does not decay to almost zero half-way): the fair comparisons
+    for "GradNet beats its base". ``control_rate``: the controls start at the base schedule's ``initial`` rate
+    (the stronger control, default) or at the rate it had reached at the snapshot (``continued``).
+    ``baselines``: null baselines on each snapshot's penultimate features of GradNet's half, a linear probe and a
+    small MLP (one hidden layer as wide as GradNet's), with GradNet's optimiser settings and number of steps.
+    ``converged_base``: the base trained to convergence on its half, less ``converged_validation_fraction`` held
+    out for validation, for at most ``converged_max_epochs`` epochs, stopped after ``converged_patience`` epochs
+    without a better validation accuracy; its test accuracy at the best validation epoch is a row of the study.
 
     >>> GradSpaceConfig(structure="5+25+10").gradnet_config(None, seed=0).structure
     '5+25+10'
@@ -136,11 +141,23 @@ class GradSpaceConfig(Config):
         "random: each random-label gradient -> true label (the notebook); sum: train the summed rule.",
         choices=TARGETS))
     controls: bool = field(default=True, metadata=option(
-        "Also train (a) the base on both halves for the same epochs and (b) each snapshot fine-tuned on "
-        "GradNet's half for GradNet's budget.", kind="flag"))
+        "Also train each snapshot on for GradNet's number of optimiser steps: (a) on both halves, (b) on "
+        "GradNet's half.", kind="flag"))
     control_rate: str = field(default="initial", metadata=option(
         "Control (b)'s starting learning rate: the base schedule's initial rate (the stronger control) or the "
         "rate it had reached at the snapshot (continued).", choices=CONTROL_RATES, cli=False))
+    baselines: bool = field(default=True, metadata=option(
+        "Also train the null baselines on each snapshot's penultimate features of GradNet's half: a linear probe "
+        "and a small MLP (GradNet's hidden width), with GradNet's optimiser and number of steps.", cli=False))
+    converged_base: bool = field(default=True, metadata=option(
+        "Also train the base to convergence on its half (early stopping on a validation split held out from it).",
+        cli=False))
+    converged_max_epochs: int = field(default=30, metadata=option(
+        "Epoch cap of the converged base.", cli=False))
+    converged_patience: int = field(default=3, metadata=option(
+        "The converged base stops after this many epochs without a better validation accuracy.", cli=False))
+    converged_validation_fraction: float = field(default=0.1, metadata=option(
+        "Fraction of the base's half held out as the converged base's validation split.", cli=False))
 
     def validate(self) -> None:
         if isinstance(self.params, str):
@@ -150,7 +167,7 @@ class GradSpaceConfig(Config):
         check_float("percent", self.percent, low=0.0, high=100.0, low_open=True)
         check_choice("criterion", self.criterion, CRITERIA)
         check_choice("selection", self.selection, SELECTIONS)
-        for name in ("weights_only", "controls"):
+        for name in ("weights_only", "controls", "baselines", "converged_base"):
             if not isinstance(getattr(self, name), bool):
                 raise NNProbeError(f"{name} must be true or false, got {getattr(self, name)!r}",
                                    f"pass {name}=True or {name}=False")
@@ -174,6 +191,10 @@ class GradSpaceConfig(Config):
         check_int("gradnet_batch_size", self.gradnet_batch_size, minimum=1)
         check_float("gradnet_init_std", self.gradnet_init_std, low=0.0, low_open=True)
         check_choice("target", self.target, TARGETS)
+        check_int("converged_max_epochs", self.converged_max_epochs, minimum=1)
+        check_int("converged_patience", self.converged_patience, minimum=1)
+        check_float("converged_validation_fraction", self.converged_validation_fraction, low=0.0, high=1.0,
+                    low_open=True, high_open=True)
 
     def structure_for(self, model) -> str:
         """``structure``, or 10 hidden units per chosen layer of ``model`` when it is ``None``."""
@@ -189,12 +210,24 @@ class GradSpaceConfig(Config):
         return GradientLayout.from_model(model, self.params, self.weights_only)
 
     def control_finetune_epochs(self) -> int:
-        """Control (b)'s budget: epochs over GradNet's half in which the base sees as many examples as GradNet.
+        """Epochs over GradNet's half in which the base sees as many examples as GradNet (the budget of control
+        (b) before 0.3; the controls now match GradNet's optimiser steps: :meth:`gradnet_steps`).
 
         >>> GradSpaceConfig(gradnet_epochs=5, labels_per_sample=2).control_finetune_epochs()
         10
         """
         return self.gradnet_epochs * (self.labels_per_sample if self.target == "random" else 1)
+
+    def gradnet_steps(self, n_points: int) -> int:
+        """GradNet's optimiser steps on ``n_points`` training points: ``gradnet_epochs`` x the batches of one
+        epoch (``target="random"``: ``labels_per_sample`` examples per point; ``"sum"``: one per point). The
+        controls and the null baselines are given this many steps.
+
+        >>> GradSpaceConfig(gradnet_epochs=20, gradnet_batch_size=64).gradnet_steps(2500)   # 20 x ceil(2500 / 64)
+        800
+        """
+        per_point = self.labels_per_sample if self.target == "random" else 1
+        return self.gradnet_epochs * -(-int(n_points) * per_point // self.gradnet_batch_size)
 
     def gradnet_config(self, model, seed: int = 0):
         """The settings of :func:`~nnprobe.probes.gradnet.network.train_gradnet` (a ``GradNetConfig``; structure

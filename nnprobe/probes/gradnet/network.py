@@ -149,12 +149,14 @@ class GradNetConfig:
 
 @dataclass
 class GradNetResult:
-    """A trained GradNet, its per-epoch ``history`` and the final ``test_accuracy`` (argmax of summed scores)."""
+    """A trained GradNet, its per-epoch ``history`` and the final ``test_accuracy`` (argmax of summed scores);
+    ``test_correct``: the final GradNet's per-test-point correctness (for paired tests), when a test set was given."""
 
     model: GradNet
     history: list[dict] = field(default_factory=list)
     test_accuracy: float = float("nan")
     seconds: float = 0.0
+    test_correct: torch.Tensor | None = None
 
     def to_dict(self) -> dict:
         return {"test_accuracy": self.test_accuracy, "seconds": self.seconds, "history": self.history,
@@ -175,7 +177,7 @@ def accuracy_of_sum(model: GradNet, grads: torch.Tensor, y: torch.Tensor) -> flo
     return float((model.predict_scores(grads).argmax(1).cpu() == y.cpu()).double().mean())
 
 
-def streamed_accuracies(models: list[GradNet], chunks) -> list[float]:
+def streamed_accuracies(models: list[GradNet], chunks, return_correct: bool = False):
     """Test-rule accuracy of each of ``models`` over ``chunks`` of ``(grads (m, K, D), y (m,))``, in one pass.
 
     The test gradients of all ``K`` candidates are the largest array of the probe (10,000 MNIST test points
@@ -185,16 +187,22 @@ def streamed_accuracies(models: list[GradNet], chunks) -> list[float]:
     >>> net = GradNet([(0, 3)], [2], num_classes=2); g = torch.randn(6, 2, 3); y = torch.zeros(6, dtype=torch.long)
     >>> streamed_accuracies([net], [(g[:4], y[:4]), (g[4:], y[4:])]) == [accuracy_of_sum(net, g, y)]
     True
+
+    ``return_correct``: also the last model's per-point correctness, ``(accuracies, correct)``.
     """
-    correct, total = [0] * len(models), 0
+    correct, total, last = [0] * len(models), 0, []
     for grads, y in chunks:
         y = y.cpu()
         for i, m in enumerate(models):
-            correct[i] += int((m.predict_scores(grads).argmax(1).cpu() == y).sum())
+            hit = m.predict_scores(grads).argmax(1).cpu() == y
+            correct[i] += int(hit.sum())
+            if return_correct and i == len(models) - 1:
+                last.append(hit)
         total += int(y.shape[0])
     if total == 0:
         raise NNProbeError("the test stream gave no examples", "pass at least one test chunk")
-    return [c / total for c in correct]
+    accuracies = [c / total for c in correct]
+    return (accuracies, torch.cat(last)) if return_correct else accuracies
 
 
 def train_gradnet(train_grads: torch.Tensor, y_train: torch.Tensor, groups: list[tuple[str, int, int]],
@@ -247,6 +255,7 @@ def train_gradnet(train_grads: torch.Tensor, y_train: torch.Tensor, groups: list
     gen = torch.Generator().manual_seed(config.seed)
     streamed = callable(test_grads)
     epoch_models: list[GradNet] = []
+    test_correct = None
     history, start = [], time.perf_counter()
     bar = tqdm(range(1, config.epochs + 1), desc="GradNet", unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
@@ -273,12 +282,18 @@ def train_gradnet(train_grads: torch.Tensor, y_train: torch.Tensor, groups: list
         if streamed:
             epoch_models.append(copy.deepcopy(model).eval())
         elif test_grads is not None:
-            row["test_accuracy"] = accuracy_of_sum(model, test_grads, y_test)
+            if epoch == config.epochs:   # the final GradNet: keep its per-point correctness for paired tests
+                test_correct = model.predict_scores(test_grads).argmax(1).cpu() == y_test.cpu()
+                row["test_accuracy"] = float(test_correct.double().mean())
+            else:
+                row["test_accuracy"] = accuracy_of_sum(model, test_grads, y_test)
         history.append(row)
         if progress:
             bar.set_postfix(acc=f"{row['train_accuracy']:.3f}", refresh=False)
     if streamed:
-        for row, acc in zip(history, streamed_accuracies(epoch_models, test_grads())):
+        accuracies, test_correct = streamed_accuracies(epoch_models, test_grads(), return_correct=True)
+        for row, acc in zip(history, accuracies):
             row["test_accuracy"] = acc
     test_acc = history[-1].get("test_accuracy", float("nan"))
-    return GradNetResult(model=model, history=history, test_accuracy=test_acc, seconds=time.perf_counter() - start)
+    return GradNetResult(model=model, history=history, test_accuracy=test_acc, seconds=time.perf_counter() - start,
+                         test_correct=test_correct)

@@ -11,9 +11,10 @@ import copy
 from dataclasses import replace
 
 from nnprobe.probes.gradnet.network import block_inputs, parse_structure
-from nnprobe.probes.gradnet.study import GradNetStudy, GradSpaceResult, measure, run_gradnet_study
+from nnprobe.probes.gradnet.study import CONVERGED, GradNetStudy, GradSpaceResult, measure, run_gradnet_study
 
 SNAPSHOTS = "snapshots"   # the run context's folder of finished snapshots (epoch_N.pt + epoch_N.json)
+# the converged base's record (accuracies, epochs, per-test-point correctness) in the same folder: converged.json
 
 
 def default_snapshots(epochs: int) -> tuple[int, ...]:
@@ -51,17 +52,24 @@ def execute(run, ctx):
         return measure(ctx.model, ctx.dataset, run.config, seed=run.train.seed, progress=run.train.progress)
     snapshots = run.train.snapshot_epochs or default_snapshots(run.train.epochs)
     key = run.to_dict()
-    done = {int(part["result"]["epoch"]): GradSpaceResult.from_dict(part["result"])
-            for part in ctx.parts(SNAPSHOTS) if part.get("run") == key}
+    parts = [part for part in ctx.parts(SNAPSHOTS) if part.get("run") == key]
+    done = {int(part["result"]["epoch"]): GradSpaceResult.from_dict(part["result"]) for part in parts
+            if "result" in part}
+    converged = next((part[CONVERGED] for part in parts if CONVERGED in part), None)
 
     def saved(res: GradSpaceResult, snapshot) -> None:
         ctx.save_part(SNAPSHOTS, f"epoch_{res.epoch}", {"run": key, "result": res.to_dict()}, model=snapshot)
         ctx.event("snapshot", res)
 
+    def converged_saved(record: dict) -> None:
+        ctx.save_part(SNAPSHOTS, CONVERGED, {"run": key, CONVERGED: record})
+        ctx.event(CONVERGED, record)
+
     model = ctx.model
     train_cfg = replace(run.train, snapshot_epochs=())
     return run_gradnet_study(ctx.dataset, lambda: copy.deepcopy(model), train_cfg, snapshots, run.config,
-                             seed=run.train.seed, on_snapshot=saved, done=done, progress=run.train.progress)
+                             seed=run.train.seed, on_snapshot=saved, done=done, progress=run.train.progress,
+                             converged_done=converged, on_converged=converged_saved)
 
 
 __all__ = ["GradNetRunResult", "default_snapshots", "table_rows", "execute", "preflight"]

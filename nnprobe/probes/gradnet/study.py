@@ -7,8 +7,11 @@ vector keeps its own largest coordinates per layer), gradients of the second hal
 train a GradNet, and gradients of the test set for all ``K`` candidates test it with the summed-scores rule.
 
 Controls (``GradSpaceConfig.controls``): GradNet sees the second half, which the base never saw, so "GradNet
-beats its base" is also measured against (a) the same base network trained on both halves for the same
-epochs and (b) each snapshot fine-tuned on the second half for GradNet's budget. Option comparisons
+beats its base" is also measured against each snapshot trained on for GradNet's number of optimiser steps, (a) on
+both halves and (b) on the second half; against the null baselines (``baselines``: a linear probe and a small MLP
+on the snapshot's penultimate features of the second half, with GradNet's steps); and against the base trained to
+convergence (``converged_base``). Each is paired with GradNet on the same test images (exact McNemar counts in the
+result), and :mod:`nnprobe.probes.gradnet.evidence` judges the claim from them. Option comparisons
 (:func:`compare_options`) choose on a validation split carved from GradNet's half; the test set is scored once,
 for the chosen options. No file is written here; ``nnprobe.cli.gradnet`` and ``nnprobe.report`` do that.
 """
@@ -26,7 +29,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from nnprobe.errors import NNProbeError
+from nnprobe.probes.gradnet.baselines import (converged_base, correct_on, holdout, pack_correct, paired_tests,
+                                              probe_baselines, train_on, unpack_correct)
 from nnprobe.probes.gradnet.config import GradSpaceConfig, parse_structure
+from nnprobe.probes.gradnet.evidence import mcnemar_keys, snapshot_keys
 from nnprobe.probes.gradnet.extract import GradientExtractor
 from nnprobe.probes.gradnet.memory import MemoryBudget
 from nnprobe.probes.gradnet.network import block_inputs, train_gradnet
@@ -35,7 +41,7 @@ from nnprobe.probes.gradnet.selection import (GradientNormalizer, gradient_stats
 from nnprobe.probes.gradnet.trainset import collect_gradients, training_gradients
 from nnprobe.results import Result, plain
 from nnprobe.seeding import restore_rng_states, rng_states
-from nnprobe.training import Callback, TrainConfig, evaluate, train
+from nnprobe.training import Callback, TrainConfig, train
 from nnprobe.training.trainer import rate_after
 
 
@@ -79,10 +85,16 @@ def split_halves(dataset, seed: int = 0):
 class GradSpaceResult(Result):
     """GradNet on the per-sample gradients of one trained model, beside the model's own test accuracy.
 
-    ``epoch`` is the base network's training epoch when the model is a snapshot (``None`` otherwise). The
-    controls (``None`` when not measured): ``control_both_halves_test_accuracy``, the same base network trained
-    on both halves for ``epoch`` epochs; ``control_finetune_test_accuracy``, this snapshot fine-tuned on GradNet's
-    half for ``control_finetune_epochs`` epochs (as many examples as GradNet saw).
+    ``epoch`` is the base network's training epoch when the model is a snapshot (``None`` otherwise).
+    ``gradnet_steps``: GradNet's optimiser steps. The comparisons (``None`` when not measured), each paired with
+    GradNet on the same ``test_items`` test images in ``mcnemar`` (name -> ``gradnet_only``, ``other_only``,
+    one-sided exact ``p_value``; names as in :data:`nnprobe.probes.gradnet.evidence.COMPARISONS`):
+    ``control_both_halves_test_accuracy``, control (a), this snapshot trained on both halves for
+    ``control_both_halves_steps`` steps (at least GradNet's); ``control_finetune_test_accuracy``, control (b),
+    trained on GradNet's half for ``control_finetune_steps`` steps; ``linear_probe_test_accuracy`` and
+    ``mlp_probe_test_accuracy``, the null baselines on the snapshot's penultimate features (``probe_steps``);
+    ``converged_base_test_accuracy``, the base trained to convergence (best validation epoch
+    ``converged_base_epoch``).
     """
 
     base_test_accuracy: float
@@ -100,26 +112,57 @@ class GradSpaceResult(Result):
     control_finetune_test_accuracy: float | None = None
     control_finetune_epochs: int | None = None
     control_seconds: float = 0.0
+    gradnet_steps: int | None = None
+    test_items: int | None = None
+    control_both_halves_epochs: int | None = None
+    control_both_halves_steps: int | None = None
+    control_finetune_steps: int | None = None
+    linear_probe_test_accuracy: float | None = None
+    mlp_probe_test_accuracy: float | None = None
+    probe_steps: int | None = None
+    probe_feature_dim: int | None = None
+    probe_seconds: float = 0.0
+    converged_base_test_accuracy: float | None = None
+    converged_base_validation_accuracy: float | None = None
+    converged_base_epoch: int | None = None
+    converged_base_epochs: int | None = None
+    mcnemar: dict = field(default_factory=dict)
+    baselines_not_run: str | None = None   # why the null baselines could not be trained (no head found)
 
     @property
     def gain(self) -> float:
         return self.gradnet_test_accuracy - self.base_test_accuracy
 
     def gain_over(self, control: str) -> float | None:
-        """GradNet minus control ``"both_halves"`` (a) or ``"finetune"`` (b); ``None`` when not measured."""
-        value = getattr(self, f"control_{control}_test_accuracy")
+        """GradNet minus ``"both_halves"`` (control a), ``"finetune"`` (control b), ``"linear_probe"``,
+        ``"mlp_probe"`` or ``"converged_base"``; ``None`` when not measured."""
+        key = f"control_{control}_test_accuracy" if control in ("both_halves", "finetune") else f"{control}_test_accuracy"
+        value = getattr(self, key)
         return None if value is None else self.gradnet_test_accuracy - value
 
     def summary(self) -> dict:
-        return {"epoch": self.epoch, "base_test_accuracy": self.base_test_accuracy,
-                "gradnet_test_accuracy": self.gradnet_test_accuracy, "gain": self.gain,
-                "control_both_halves_test_accuracy": self.control_both_halves_test_accuracy,
-                "control_finetune_test_accuracy": self.control_finetune_test_accuracy,
-                "gain_over_both_halves": self.gain_over("both_halves"), "gain_over_finetune": self.gain_over("finetune"),
-                "gradient_dim": self.gradient_dim, "full_gradient_dim": self.full_gradient_dim,
-                "gradnet_parameters": self.gradnet_parameters, "structure": self.structure,
-                "gradient_seconds": self.gradient_seconds, "gradnet_seconds": self.gradnet_seconds,
-                "control_seconds": self.control_seconds}
+        out = {"epoch": self.epoch, "base_test_accuracy": self.base_test_accuracy,
+               "gradnet_test_accuracy": self.gradnet_test_accuracy, "gain": self.gain,
+               "control_both_halves_test_accuracy": self.control_both_halves_test_accuracy,
+               "control_finetune_test_accuracy": self.control_finetune_test_accuracy,
+               "linear_probe_test_accuracy": self.linear_probe_test_accuracy,
+               "mlp_probe_test_accuracy": self.mlp_probe_test_accuracy,
+               "converged_base_test_accuracy": self.converged_base_test_accuracy,
+               "gain_over_both_halves": self.gain_over("both_halves"), "gain_over_finetune": self.gain_over("finetune"),
+               "gain_over_linear_probe": self.gain_over("linear_probe"),
+               "gain_over_mlp_probe": self.gain_over("mlp_probe"),
+               "gain_over_converged_base": self.gain_over("converged_base"),
+               "gradnet_steps": self.gradnet_steps, "control_both_halves_steps": self.control_both_halves_steps,
+               "control_finetune_steps": self.control_finetune_steps, "probe_steps": self.probe_steps,
+               "converged_base_epoch": self.converged_base_epoch, "test_items": self.test_items,
+               "gradient_dim": self.gradient_dim, "full_gradient_dim": self.full_gradient_dim,
+               "gradnet_parameters": self.gradnet_parameters, "structure": self.structure,
+               "gradient_seconds": self.gradient_seconds, "gradnet_seconds": self.gradnet_seconds,
+               "control_seconds": self.control_seconds, "probe_seconds": self.probe_seconds}
+        for name, test in self.mcnemar.items():
+            for key, field_ in zip(mcnemar_keys(name), ("gradnet_only", "other_only", "p_value")):
+                out[key] = test[field_]
+        return out
 
     def row(self) -> dict:
         """The table row of this snapshot (same as :meth:`summary`)."""
@@ -129,7 +172,9 @@ class GradSpaceResult(Result):
 @dataclass(repr=False)
 class GradNetStudy(Result):
     """All snapshots of one base run: ``rows()`` is the base-vs-GradNet table, ``base_history`` its curve,
-    ``control_history`` the curve of control (a), the base network trained on both halves."""
+    ``converged`` the base trained to convergence (``test_accuracy`` at the best ``validation_accuracy``, its
+    ``epoch``, ``epochs`` trained, ``steps``, ``seconds``). ``control_history`` is kept for results written before
+    0.3 (control (a) then trained from scratch on both halves); the controls now start from each snapshot."""
 
     dataset: str
     snapshots: list
@@ -137,28 +182,28 @@ class GradNetStudy(Result):
     control_history: list = field(default_factory=list)
     config: dict = field(default_factory=dict)
     seconds: float = 0.0
+    converged: dict = field(default_factory=dict)
     models: dict = field(default_factory=dict, repr=False, compare=False)   # epoch -> base snapshot (keep_models)
 
     def rows(self) -> list[dict]:
         return [s.row() for s in self.snapshots]
 
     def summary(self) -> dict:
-        """The last snapshot's row, plus ``e<epoch>_base_test_accuracy`` / ``e<epoch>_gradnet_test_accuracy``."""
+        """The last snapshot's row, plus every snapshot's accuracies and paired tests as ``e<epoch>_<key>`` (the
+        keys :func:`nnprobe.probes.gradnet.evidence.snapshot_keys` names: what the verdict reads per snapshot)."""
         out = dict(self.snapshots[-1].summary()) if self.snapshots else {}
         for s in self.snapshots:
-            out[f"e{s.epoch}_base_test_accuracy"] = s.base_test_accuracy
-            out[f"e{s.epoch}_gradnet_test_accuracy"] = s.gradnet_test_accuracy
-            if s.control_both_halves_test_accuracy is not None:
-                out[f"e{s.epoch}_control_both_halves_test_accuracy"] = s.control_both_halves_test_accuracy
-            if s.control_finetune_test_accuracy is not None:
-                out[f"e{s.epoch}_control_finetune_test_accuracy"] = s.control_finetune_test_accuracy
+            row = s.summary()
+            for key in snapshot_keys():
+                if row.get(key) is not None:
+                    out[f"e{s.epoch}_{key}"] = row[key]
         out["study_seconds"] = self.seconds
         return out
 
     def to_dict(self) -> dict:
         return {"dataset": self.dataset, "snapshots": [s.to_dict() for s in self.snapshots],
                 "base_history": plain(self.base_history), "control_history": plain(self.control_history),
-                "config": plain(self.config), "seconds": self.seconds}
+                "config": plain(self.config), "seconds": self.seconds, "converged": plain(self.converged)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "GradNetStudy":
@@ -171,10 +216,12 @@ class GradNetStudy(Result):
             return f"{v:>11.4f}" if v is not None else f"{'-':>11}"
 
         lines = [f"GradNetStudy({self.dataset!r})", f"{'epoch':>6} {'base_acc':>9} {'gradnet_acc':>12} "
-                                                    f"{'both_halves':>11} {'finetune':>11} {'dim':>8}"]
+                                                    f"{'both_halves':>11} {'finetune':>11} {'linear':>11} "
+                                                    f"{'mlp':>11} {'converged':>11} {'dim':>8}"]
         lines += [f"{s.epoch!s:>6} {s.base_test_accuracy:>9.4f} {s.gradnet_test_accuracy:>12.4f} "
                   f"{acc(s.control_both_halves_test_accuracy)} {acc(s.control_finetune_test_accuracy)} "
-                  f"{s.gradient_dim:>8}" for s in self.snapshots]
+                  f"{acc(s.linear_probe_test_accuracy)} {acc(s.mlp_probe_test_accuracy)} "
+                  f"{acc(s.converged_base_test_accuracy)} {s.gradient_dim:>8}" for s in self.snapshots]
         return "\n".join(lines)
 
 
@@ -255,34 +302,59 @@ def gradnet_on_snapshot(model: nn.Module, gradnet_half, test_x, test_y, num_clas
     return result, layout, seconds
 
 
+def _measure(model: nn.Module, dataset, config: GradSpaceConfig, *, seed: int, epoch: int | None,
+             progress: bool):
+    """:func:`measure`, also returning GradNet's and the other classifiers' per-test-point correctness."""
+    device = _device(model)
+    base_correct = correct_on(model, dataset.x_test, dataset.y_test)
+    structure = config.structure_for(model)
+    block_inputs(config.layout_for(model).groups(), len(parse_structure(structure)), config.window)
+    result, layout, gsec = gradnet_on_snapshot(model, dataset, dataset.x_test, dataset.y_test, dataset.num_classes,
+                                               config, seed=seed, device=device, progress=progress)
+    steps = config.gradnet_steps(dataset.n_train)
+    res = GradSpaceResult(float(base_correct.double().mean()), result.test_accuracy, layout.dim, layout.full_dim,
+                          result.model.num_parameters(), structure, gsec, result.seconds, epoch, result.history,
+                          layout.to_dict(), gradnet_steps=steps, test_items=int(dataset.y_test.shape[0]))
+    others = {"base": base_correct}
+    probes = None
+    if config.baselines:
+        try:
+            probes = probe_baselines(model, dataset, dataset.num_classes, config, steps, seed=seed)
+        except NNProbeError as exc:   # no single head to split off (a user's model): the verdict says "not run"
+            res.baselines_not_run = f"{exc.problem}"
+    if probes is not None:
+        res.linear_probe_test_accuracy = probes["linear_probe"]["test_accuracy"]
+        res.mlp_probe_test_accuracy = probes["mlp_probe"]["test_accuracy"]
+        res.probe_steps, res.probe_seconds, res.probe_feature_dim = steps, probes["seconds"], probes["feature_dim"]
+        others.update(linear_probe=probes["linear_probe"]["correct"], mlp_probe=probes["mlp_probe"]["correct"])
+    res.mcnemar = paired_tests(result.test_correct, others)
+    return res, result.test_correct
+
+
 def measure(model: nn.Module, dataset, config: GradSpaceConfig | None = None, *, seed: int = 0,
             epoch: int | None = None, progress: bool = False) -> GradSpaceResult:
     """GradNet on the per-sample gradients of ``model`` (your trained classifier, or a base snapshot).
 
     GradNet trains on the gradients of ``dataset``'s training split (random candidate labels, true targets)
     and is tested on its test split with all candidate labels; the base accuracy is ``model``'s own test
-    accuracy. Use data the model was *not* trained on for GradNet's training split (the study gives it the
-    other half). ``progress`` shows bars (gradient extraction, GradNet epochs) on stderr.
+    accuracy. With ``config.baselines``, a linear probe and a small MLP on ``model``'s penultimate features of the
+    same training split (GradNet's number of steps) are the null baselines. Each is paired with GradNet on the
+    test points (``result.mcnemar``). Use data the model was *not* trained on for GradNet's training split (the
+    study gives it the other half). ``progress`` shows bars (gradient extraction, GradNet epochs) on stderr.
 
     >>> res = measure(my_model, other_half, GradSpaceConfig(percent=5))   # doctest: +SKIP
     >>> res.base_test_accuracy, res.gradnet_test_accuracy                  # doctest: +SKIP
     """
     config = config or GradSpaceConfig()
-    device = _device(model)
-    base_acc = evaluate(model, dataset.x_test, dataset.y_test, 1024, device)["accuracy"]
-    structure = config.structure_for(model)
-    block_inputs(config.layout_for(model).groups(), len(parse_structure(structure)), config.window)
-    result, layout, gsec = gradnet_on_snapshot(model, dataset, dataset.x_test, dataset.y_test, dataset.num_classes,
-                                               config, seed=seed, device=device, progress=progress)
-    return GradSpaceResult(base_acc, result.test_accuracy, layout.dim, layout.full_dim, result.model.num_parameters(),
-                           structure, gsec, result.seconds, epoch, result.history, layout.to_dict())
+    return _measure(model, dataset, config, seed=seed, epoch=epoch, progress=progress)[0]
 
 
 def control_finetune(snapshot: nn.Module, gradnet_half, train_config: TrainConfig, epochs: int,
                      progress: bool = False, snapshot_epoch: int = 0) -> float:
-    """Control (b): a copy of ``snapshot`` trained ``epochs`` more epochs on ``gradnet_half`` with the base's
-    training settings, starting at the rate the base's schedule had reached at ``snapshot_epoch`` (0: its
-    initial rate; the schedule then runs over the fine-tuning epochs); its test accuracy.
+    """Control (b) as before 0.3: a copy of ``snapshot`` trained ``epochs`` more epochs on ``gradnet_half``
+    with the base's training settings, starting at the rate the base's schedule had reached at ``snapshot_epoch``
+    (0: its initial rate; the schedule then runs over the fine-tuning epochs); its test accuracy. The study now
+    uses :func:`~nnprobe.probes.gradnet.baselines.train_on` (GradNet's number of steps, the schedule stretched).
 
     >>> control_finetune(snapshot, half, TrainConfig(lr=0.01), epochs=15, snapshot_epoch=3)   # doctest: +SKIP
     0.93
@@ -293,20 +365,29 @@ def control_finetune(snapshot: nn.Module, gradnet_half, train_config: TrainConfi
     return float(train(tuned, gradnet_half, cfg).final["test_accuracy"])
 
 
+CONVERGED = "converged"   # the key of the converged base's stored record (run_gradnet_study's converged_done)
+
+
 def run_gradnet_study(dataset, build_base: Callable[[], nn.Module], train_config: TrainConfig,
                       snapshot_epochs, config: GradSpaceConfig | None = None, *, seed: int | None = None,
                       split_seed: int = 0, on_snapshot: Callable[[GradSpaceResult, nn.Module], None] | None = None,
-                      keep_models: bool = False, done: dict | None = None, progress: bool = False) -> GradNetStudy:
+                      keep_models: bool = False, done: dict | None = None, progress: bool = False,
+                      converged_done: dict | None = None,
+                      on_converged: Callable[[dict], None] | None = None) -> GradNetStudy:
     """Train the base network on half the data, snapshot it, and :func:`measure` GradNet on each snapshot.
 
     ``build_base()`` returns a fresh base model (the same initial weights each call); ``train_config.epochs``
     is raised to the last snapshot epoch if it is smaller. GradNet trains on the other half. With
-    ``config.controls``, each snapshot is also fine-tuned on GradNet's half for GradNet's budget (control b) and,
-    after the base run, ``build_base()`` is trained on both halves for the same epochs (control a; its test
-    accuracy at each snapshot epoch). ``on_snapshot(result, snapshot_model)`` is called with each finished
-    snapshot (progress output, saving as it goes); ``done`` maps snapshot epochs to results already measured
-    (e.g. by an interrupted run): they are kept, not recomputed. ``progress`` shows each phase's bar on stderr
-    (the base training follows ``train_config.progress``).
+    ``config.controls``, each snapshot is also trained on for GradNet's number of optimiser steps (whole epochs,
+    the base's schedule stretched over them; :func:`~nnprobe.probes.gradnet.baselines.train_on`) on both halves
+    (control a) and on GradNet's half (control b). With ``config.converged_base``, ``build_base()`` is first
+    trained to convergence on the base's half (:func:`~nnprobe.probes.gradnet.baselines.converged_base`).
+    Every comparison is paired with GradNet on the test images (``result.mcnemar``).
+    ``on_snapshot(result, snapshot_model)`` is called with each finished snapshot (progress output, saving as it
+    goes); ``done`` maps snapshot epochs to results already measured (e.g. by an interrupted run): they are kept,
+    not recomputed. ``on_converged(record)`` / ``converged_done``: the same for the converged base (its
+    per-test-point correctness packed as hex). ``progress`` shows each phase's bar on stderr (the base training
+    follows ``train_config.progress``).
 
     >>> study = run_gradnet_study(ds, lambda: build_model("cnn", ds.input_shape, 10), TrainConfig(epochs=3),
     ...                           [1, 3])   # doctest: +SKIP
@@ -324,6 +405,34 @@ def run_gradnet_study(dataset, build_base: Callable[[], nn.Module], train_config
     done = dict(done or {})
     results: dict[int, GradSpaceResult] = {e: r for e, r in done.items() if e in epochs}
     tcfg = replace(train_config, epochs=max(train_config.epochs, epochs[-1]))
+    n_test = int(dataset.y_test.shape[0])
+
+    converged, converged_correct = {}, None
+    if config.converged_base:
+        if converged_done and converged_done.get("correct"):
+            converged = {k: v for k, v in converged_done.items() if k != "correct"}
+            converged_correct = unpack_correct(converged_done["correct"], n_test)
+        else:
+            states = rng_states()
+            try:
+                got = converged_base(build_base(), base_half, tcfg, config, seed=split_seed + 2)
+            finally:
+                restore_rng_states(states)
+            converged_correct = got.pop("correct")
+            converged = got
+            if on_converged is not None:
+                on_converged({**got, "correct": pack_correct(converged_correct)})
+
+    def controls(snap: nn.Module, res: GradSpaceResult, snapshot_epoch: int) -> dict:
+        t0 = time.perf_counter()
+        continued = config.control_rate == "continued"
+        a = train_on(snap, dataset, tcfg, res.gradnet_steps, snapshot_epoch=snapshot_epoch, continued=continued)
+        b = train_on(snap, gradnet_half, tcfg, res.gradnet_steps, snapshot_epoch=snapshot_epoch, continued=continued)
+        res.control_both_halves_test_accuracy, res.control_finetune_test_accuracy = a["test_accuracy"], b["test_accuracy"]
+        res.control_both_halves_epochs, res.control_both_halves_steps = a["epochs"], a["steps"]
+        res.control_finetune_epochs, res.control_finetune_steps = b["epochs"], b["steps"]
+        res.control_seconds = time.perf_counter() - t0
+        return {"both_halves": a["correct"], "finetune": b["correct"]}
 
     class _Measure(Callback):
         def __init__(self):
@@ -340,15 +449,15 @@ def run_gradnet_study(dataset, build_base: Callable[[], nn.Module], train_config
             # the base run must not depend on which snapshots were measured in this process (resume)
             states = rng_states()
             try:
-                res = measure(snap, gradnet_half, config, seed=seed, epoch=state.epoch, progress=progress)
-                if config.controls:
-                    t0 = time.perf_counter()
-                    res.control_finetune_epochs = config.control_finetune_epochs()
-                    res.control_finetune_test_accuracy = control_finetune(snap, gradnet_half, tcfg,
-                                                                          res.control_finetune_epochs, progress,
-                                                                          snapshot_epoch=state.epoch if
-                                                                          config.control_rate == "continued" else 0)
-                    res.control_seconds = time.perf_counter() - t0
+                res, gradnet_correct = _measure(snap, gradnet_half, config, seed=seed, epoch=state.epoch,
+                                                progress=progress)
+                others = controls(snap, res, state.epoch) if config.controls else {}
+                if converged_correct is not None:
+                    res.converged_base_test_accuracy = converged["test_accuracy"]
+                    res.converged_base_validation_accuracy = converged["validation_accuracy"]
+                    res.converged_base_epoch, res.converged_base_epochs = converged["epoch"], converged["epochs"]
+                    others["converged_base"] = converged_correct
+                res.mcnemar.update(paired_tests(gradnet_correct, others))
             finally:
                 restore_rng_states(states)
             results[state.epoch] = res
@@ -357,43 +466,9 @@ def run_gradnet_study(dataset, build_base: Callable[[], nn.Module], train_config
 
     cb = _Measure()
     run = train(model, base_half, tcfg, callbacks=[cb])
-    control_history = []
-    if config.controls:   # control (a): the same initial network, both halves, the same epochs
-        t0 = time.perf_counter()
-        both = train(build_base(), dataset, replace(tcfg, snapshot_epochs=()))
-        control_history = both.history
-        per_epoch = {h["epoch"]: h["test_accuracy"] for h in both.history}
-        share = (time.perf_counter() - t0) / max(1, len(results))
-        for e, res in results.items():
-            res.control_both_halves_test_accuracy = per_epoch.get(e)
-            res.control_seconds += share
     models = {e: m.cpu() for e, m in cb.models.items()}
-    return GradNetStudy(dataset.name, [results[e] for e in epochs if e in results], run.history, control_history,
-                        config.to_dict(), time.perf_counter() - start, models)
-
-
-def holdout(dataset, fraction: float = 0.2, seed: int = 0):
-    """``dataset`` with a validation split carved from its training set: the training split keeps ``1 - fraction``
-    of the points (shuffled with ``seed``), the *test* split holds the other ``fraction`` (the real test set is
-    not in it).
-
-    >>> from nnprobe.data import load_dataset
-    >>> ds = load_dataset("digits"); val = holdout(ds, 0.25)
-    >>> val.n_train + val.n_test == ds.n_train
-    True
-    """
-    if not 0 < fraction < 1:
-        raise NNProbeError(f"validation fraction must lie in (0, 1), got {fraction}", "pass e.g. 0.2")
-    n = dataset.n_train
-    n_val = int(round(n * fraction))
-    if n_val < 1 or n_val >= n:
-        raise NNProbeError(f"a validation fraction of {fraction} of {n} points leaves an empty part",
-                           "use more training data or another fraction")
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    fit, val = order[n_val:], order[:n_val]
-    return replace(dataset, x_train=dataset.x_train[fit], y_train=dataset.y_train[fit],
-                   y_train_clean=dataset.y_train_clean[fit], noisy_mask=dataset.noisy_mask[fit],
-                   x_test=dataset.x_train[val], y_test=dataset.y_train[val])
+    return GradNetStudy(dataset.name, [results[e] for e in epochs if e in results], run.history, [],
+                        config.to_dict(), time.perf_counter() - start, models=models, converged=converged)
 
 
 def compare_options(model: nn.Module, dataset, variants: dict[str, dict], config: GradSpaceConfig | None = None, *,
@@ -415,8 +490,8 @@ def compare_options(model: nn.Module, dataset, variants: dict[str, dict], config
     carved = holdout(half, validation_fraction, split_seed + 1)
     rows, chosen = [], {}
     for label, over in variants.items():
-        try:
-            chosen[label] = variant = config.replace(**over)
+        try:   # the variants compare GradNet only: no null baselines
+            chosen[label] = variant = config.replace(**{"baselines": False, **over})
         except NNProbeError as exc:
             raise NNProbeError(f"variant '{label}': {exc.problem}", exc.fix) from None
         res = measure(model, carved, variant, seed=seed)

@@ -19,6 +19,11 @@ from nnprobe.probes.margin.result import MarginResult
 from nnprobe.training import Callback
 
 
+# a curve point fits the bias-penalised Crammer-Singer SVM (K > 2) only below this size (Kesler vectors x their
+# dimension); the final measurement's bound is MAX_ENTRIES (2^25). Binary and one-vs-rest fits are always made.
+CURVE_PENALISED_ENTRIES = 2**22
+
+
 def log_spaced_epochs(total: int, count: int = 12) -> list[int]:
     """About ``count`` distinct epochs from 1 to ``total``, evenly spaced in log scale (always ``total``).
 
@@ -82,10 +87,12 @@ class MarginCallback(Callback):
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 result, self._svms[mode] = measure_mode(split, f_train, ds.y_train, f_test, ds.y_test, config, mode,
-                                                        warm_start=self._svms.get(mode), epoch=state.epoch)
+                                                        warm_start=self._svms.get(mode), epoch=state.epoch,
+                                                        penalised_max_entries=CURVE_PENALISED_ENTRIES)
             notes = sorted({str(w.message) for w in caught})
             if notes:
                 result.extra["warnings"] = notes
+            result.extra["step"] = int(getattr(state, "step", 0) or 0)   # optimiser steps so far: the trend's t
             results[mode] = result
         first = next(iter(results.values()))
         if len(results) > 1:

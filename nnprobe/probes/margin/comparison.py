@@ -19,9 +19,10 @@ from torch import nn
 
 from nnprobe.errors import NNProbeError, check_finite
 from nnprobe.models import head_features
+from nnprobe.probes.margin.baselines import direction_cosine, head_rows, penalised_yardstick
 from nnprobe.probes.margin.result import ClassMargin, MarginResult
 from nnprobe.probes.margin.svm.fit import LinearSVM, NotSeparableWarning, fit_svm
-from nnprobe.probes.margin.svm.penalised import fit_bias_penalised
+from nnprobe.probes.margin.svm.penalised import MAX_ENTRIES, fit_bias_penalised
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> float:
@@ -79,12 +80,13 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
                    head_bias: torch.Tensor | None = None, test_features: torch.Tensor | None = None,
                    y_test: torch.Tensor | None = None, *, C: float | None = None, multi_class: str = "ovr",
                    solver: str = "ipm", svm: LinearSVM | None = None, epoch: int | None = None,
-                   bias_penalised: bool = False) -> MarginResult:
+                   bias_penalised: bool = False, penalised_max_entries: int = MAX_ENTRIES) -> MarginResult:
     """Compare a linear head ``z = W x + b`` with the max-margin SVM fitted on ``train_features``.
 
     ``svm`` reuses an SVM already fitted on the same features (e.g. to compare a retrained head with it).
     ``bias_penalised``: also compare with the SVM whose bias is penalised like a weight (the limit of gradient
-    descent on the head; :func:`~nnprobe.probes.margin.svm.penalised.fit_bias_penalised`), on separable features.
+    descent on the head; :func:`~nnprobe.probes.margin.svm.penalised.fit_bias_penalised`), on separable features;
+    ``penalised_max_entries`` bounds its Crammer-Singer problem (K > 2: not fitted beyond it, the fields None).
     Warns :class:`NotSeparableWarning`, with the SVM's training error, when the features are not separable.
 
     >>> x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0], [4.0, 1.0]]); y = torch.tensor([0, 0, 1, 1])
@@ -165,8 +167,12 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
         else:
             overall, overall_span = _cos(Wc, S), _cos(Wc @ span, S)
         nn_norm, svm_norm = float(np.linalg.norm(Wc)), float(np.linalg.norm(S))
+    primary = None
     if bias_penalised and svm.separable:
-        _compare_penalised(rows, x, y, k, svm.mode, Wn, bn)
+        V = _compare_penalised(rows, x, y, k, svm.mode, Wn, bn, penalised_max_entries)
+        # the primary yardstick: binary, or Crammer-Singer for K > 2 whatever the mode of the other columns
+        primary = V if svm.mode in ("binary", "crammer_singer") else penalised_yardstick(
+            torch.from_numpy(x), torch.from_numpy(y), k, max_entries=penalised_max_entries)
     agreement = nn_acc = svm_acc = None
     n_test = 0
     if test_features is not None and y_test is not None and y_test.numel():
@@ -185,17 +191,22 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
         nn_weight_norm=nn_norm, svm_weight_norm=svm_norm, rows=rows, nn_coef=Wn.tolist(), nn_intercept=bn.tolist(),
         svm_coef=svm.coef.tolist(), svm_intercept=svm.intercept.tolist(), class_means=means.tolist(),
         seconds_svm=seconds_svm, epoch=epoch,
-        extra={"svm_n_support": svm.n_support, "svm_rounds": svm.n_rounds,
+        cosine_to_penalised_svm=None if primary is None else direction_cosine(head_rows(Wn, bn, k), primary),
+        cosine_to_penalised_svm_with_bias=None if primary is None else direction_cosine(head_rows(Wn, bn, k), primary,
+                                                                                        with_bias=True),
+        extra={**({} if primary is None else {"penalised_svm": primary.tolist()}),
+               "svm_n_support": svm.n_support, "svm_rounds": svm.n_rounds,
                # feature dimensions that are zero on every training point (dead ReLUs): the head's weights on
                # them get no gradient and keep their initial values, the SVM's are zero
                "dead_feature_dims": int((np.abs(x).max(0) == 0).sum())})
 
 
-def _compare_penalised(rows, x, y, k, mode, Wn, bn) -> None:
-    """Fill each row's ``cosine_to_penalised_svm`` (weights) and ``..._with_bias`` (``[w, b]``)."""
-    V = fit_bias_penalised(torch.from_numpy(x), torch.from_numpy(y), k, mode)
+def _compare_penalised(rows, x, y, k, mode, Wn, bn, max_entries=MAX_ENTRIES):
+    """Fill each row's ``cosine_to_penalised_svm`` (weights) and ``..._with_bias`` (``[w, b]``); return the
+    penalised SVM's rows (None when too large to fit)."""
+    V = fit_bias_penalised(torch.from_numpy(x), torch.from_numpy(y), k, mode, max_entries)
     if V is None:
-        return
+        return None
     if mode == "binary":
         heads = np.r_[Wn[1] - Wn[0], bn[1] - bn[0]][None]
     else:
@@ -204,6 +215,7 @@ def _compare_penalised(rows, x, y, k, mode, Wn, bn) -> None:
     for row, h, v in zip(rows, heads, V):
         row.cosine_to_penalised_svm = _cos(h[:-1], v[:-1])
         row.cosine_to_penalised_svm_with_bias = _cos(h, v)
+    return V
 
 
 def probe_margin(model: nn.Module, dataset, *, C: float | None = None, multi_class: str = "ovr",

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from nnprobe.config import Config, check_choice, check_float, check_int, option
 from nnprobe.training.rundir import register_later_setting
 
-register_later_setting("bias_penalised", False)   # added in 0.2: earlier runs resume without it
+register_later_setting("bias_penalised", False)   # added in 0.2 (default on from 0.3): earlier runs resume without it
+register_later_setting("null_starts", 0)          # added in 0.3: earlier runs resume without the null
+register_later_setting("perceptron_epochs", 300)
 
 SOLVERS = ("ipm", "smo")                        # inner solvers of the exact SVM (interior point, libsvm's SMO)
 SVM_MODES = ("ovr", "crammer_singer")           # the multi-class SVMs :func:`~nnprobe.probes.margin.fit_svm` fits
@@ -32,9 +34,14 @@ class MarginConfig(Config):
     dead unit collapses the space). ``plot_points``: training features kept in the result for 2-D figures.
     ``max_memory``: bytes one feature-extraction batch may take (activations of every layer, estimated from one
     example; batches of at most 512): 2 GiB by default, lower it on a small machine or for a large network.
-    ``bias_penalised``: at the end, also compare the head with the SVM whose bias is penalised like a weight
-    (the limit gradient descent heads for; one more SVM fit per mode, on features and their mirror images).
-    Every setting applies to each measurement, the curve's during training included.
+    ``bias_penalised``: also compare the head with the SVM whose bias is penalised like a weight, the primary
+    yardstick of the direction claim (the limit gradient descent heads for; one more SVM fit per mode, on features
+    and their mirror images; for K > 2 the Crammer-Singer one on ``[phi, 1]`` whatever ``multi_class``). On by
+    default; the verdict reads ``cosine_to_penalised_svm``. ``null_starts``: the null baseline, the perceptron
+    on ``[phi, 1]`` run to zero training error from this many random starts (at most ``perceptron_epochs``
+    passes), and the context columns (class means, LDA, logistic regression, the head at initialisation), all as
+    cosines to the penalised SVM (0: skip them). Every setting but ``null_starts`` applies to each measurement, the
+    curve's during training included; the null and the context are measured once, at the end.
 
     >>> MarginConfig(multi_class="both").multi_class
     'both'
@@ -65,9 +72,14 @@ class MarginConfig(Config):
     max_memory: int = field(default=2**31, metadata=option(
         "Memory the probe's batched work may hold at once (chunks of gradients, feature batches, stored test "
         "gradients), e.g. 2G, 512M.", kind="bytes"))
-    bias_penalised: bool = field(default=False, metadata=option(
-        "Also compare the head with the SVM whose bias is penalised like a weight (the limit of gradient descent "
-        "on the head).", kind="flag"))
+    bias_penalised: bool = field(default=True, metadata=option(
+        "Compare the head with the SVM whose bias is penalised like a weight (the limit of gradient descent on "
+        "the head; the verdict's yardstick).", kind="flag"))
+    null_starts: int = field(default=5, metadata=option(
+        "Null baseline: perceptrons run to zero training error from N random starts, and the context columns, "
+        "as cosines to the penalised SVM (0: skip)."))
+    perceptron_epochs: int = field(default=300, metadata=option(
+        "Cap on the null perceptron's passes over the training features.", cli=False))
 
     def validate(self) -> None:
         check_float("C", self.C, low=0.0, low_open=True, allow_none=True)
@@ -86,6 +98,8 @@ class MarginConfig(Config):
         check_int("plot_points", self.plot_points, minimum=0)
         check_int("max_memory", self.max_memory, minimum=2**20)
         check_choice("bias_penalised", self.bias_penalised, (True, False))
+        check_int("null_starts", self.null_starts, minimum=0)
+        check_int("perceptron_epochs", self.perceptron_epochs, minimum=1)
 
     def modes(self, num_classes: int) -> list[str]:
         """SVM modes to fit: one for two classes, ``ovr`` and ``crammer_singer`` for ``both``.

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from nnprobe.errors import NNProbeError
 from nnprobe.models import HeadSplit, head_features
+from nnprobe.probes.margin import baselines as _baselines
 from nnprobe.probes.margin.comparison import measure_margin
 from nnprobe.probes.margin.config import MarginConfig
 from nnprobe.probes.margin.grid import grid_disagreement
@@ -41,6 +42,10 @@ class MarginProbeResult(Result):
     ``plot_labels`` a seeded sample of training features for figures; ``warnings`` what was warned while
     measuring (the curve's points first, as ``epoch N: ...``; each point also keeps its own in
     ``extra["warnings"]``); ``seed`` the seed of the run (and of the head re-initialisation).
+    ``baselines`` the null and the context of the direction claim, measured at the end against the bias-penalised
+    SVM (:mod:`nnprobe.probes.margin.baselines`): ``null_perceptron`` (cosines, passes and training errors of each
+    start, the cap) and ``context`` (cosine of the class-mean difference, LDA, logistic regression and, when the run
+    has it, the head at initialisation); empty when not measured (features not separable, ``null_starts=0``).
     """
 
     results: dict
@@ -54,6 +59,7 @@ class MarginProbeResult(Result):
     warnings: list = field(default_factory=list)
     seed: int = 0
     seconds: float = 0.0
+    baselines: dict = field(default_factory=dict)
 
     @property
     def main(self) -> MarginResult:
@@ -71,14 +77,53 @@ class MarginProbeResult(Result):
         if self.retrained is not None:
             keep = ("cosine_to_svm", "test_agreement", "nn_offset_from_midpoint", "nn_offset_from_svm", "nn_bias_scaled")
             out.update({f"retrained/{k}": v for k, v in self.retrained.summary().items() if k in keep})
+        out.update(self.evidence_summary())
         out["svm_seconds"] = sum(r.seconds_svm for r in self.results.values())
         out["seconds"] = self.seconds
+        return out
+
+    def trend(self) -> dict:
+        """The curve's trend (:func:`~nnprobe.probes.margin.baselines.trend`) of the cosine to the bias-penalised SVM
+        against optimiser steps, over the points measured on separable features (``cosine``: the field used; where
+        the curve has no penalised cosine -- K > 2 beyond the curve's size bound -- the free-intercept one);
+        ``unit`` says whether ``t`` is steps (recorded by the curve callback) or epochs (older results)."""
+        pts = [r for r in self.curve if r.separable]
+        key = "cosine_to_penalised_svm" if any(r.cosine_to_penalised_svm is not None for r in pts) else "cosine_to_svm"
+        pts = [r for r in pts if getattr(r, key) is not None]
+        if not pts:
+            return {}
+        unit = "steps" if all(r.extra.get("step") for r in pts) else "epochs"
+        t = [r.extra["step"] if unit == "steps" else r.epoch for r in pts]
+        fit = _baselines.trend(t, [getattr(r, key) for r in pts])
+        return {**fit, "unit": unit, "cosine": key} if fit else {}
+
+    def evidence_summary(self) -> dict:
+        """What the verdict over seeds reads besides the headline (``nnprobe.probes.margin.entry.evidence``):
+        training errors in feature space, the trend, the perceptron null and the context columns."""
+        m = self.main
+        out = {"svm_train_errors": m.svm_train_errors, "n_train": m.n_train,
+               "cosine_to_penalised_svm": m.cosine_to_penalised_svm}
+        tr = self.trend()
+        if tr:
+            out.update(trend_slope=tr["slope"], trend_last=tr["last"], trend_steps_to_target=tr["steps_to_target"],
+                       trend_last_step=tr["last_step"], trend_unit=tr["unit"], trend_points=tr["points"],
+                       trend_cosine=tr["cosine"])
+        null = self.baselines.get("null_perceptron")
+        if null and null.get("cosines"):
+            c = [v for v in null["cosines"] if v is not None and not np.isnan(v)]
+            if c:
+                out.update(null_perceptron_cosine_mean=float(np.mean(c)), null_perceptron_cosine_min=float(min(c)),
+                           null_perceptron_cosine_max=float(max(c)), null_perceptron_starts=len(c),
+                           null_perceptron_unconverged=sum(e > 0 for e in null["errors"]))
+        for name, value in self.baselines.get("context", {}).items():
+            out[f"context_cosine_{name}"] = value
         return out
 
     def to_dict(self) -> dict:
         return {"results": {m: r.to_dict() for m, r in self.results.items()},
                 "retrained": None if self.retrained is None else self.retrained.to_dict(),
                 "retrain_history": plain(self.retrain_history), "curve": [r.to_dict() for r in self.curve],
+                "baselines": plain(self.baselines),
                 "grid_disagreement": dict(self.grid_disagreement), "plot_features": self.plot_features,
                 "plot_labels": self.plot_labels, "class_names": self.class_names, "warnings": list(self.warnings),
                 "seed": self.seed, "seconds": self.seconds}
@@ -108,7 +153,7 @@ class MarginProbeResult(Result):
         return "\n".join(parts)
 
 
-TABLE_COLUMNS = ["experiment", "mode", "head", "cosine_to_svm", "test_agreement", "nn_test_accuracy",
+TABLE_COLUMNS = ["experiment", "mode", "head", "cosine_to_penalised_svm", "cosine_to_svm", "test_agreement", "nn_test_accuracy",
                  "svm_test_accuracy", "svm_train_error", "svm_margin", "nn_min_margin", "nn_bias_scaled", "svm_bias",
                  "nn_offset_from_svm", "nn_offset_from_midpoint", "grid_disagreement", "dead_feature_dims",
                  "cosine_per_class"]
@@ -139,13 +184,14 @@ def _plot_sample(features: torch.Tensor, labels: torch.Tensor, count: int, seed:
 
 def measure_mode(split: HeadSplit, f_train: torch.Tensor, y_train: torch.Tensor, f_test: torch.Tensor,
                  y_test: torch.Tensor, config: MarginConfig, mode: str, *, warm_start: LinearSVM | None = None,
-                 epoch: int | None = None) -> tuple[MarginResult, LinearSVM]:
+                 epoch: int | None = None, penalised_max_entries: int | None = None) -> tuple[MarginResult, LinearSVM]:
     """Fit the SVM of ``mode`` with the settings of ``config`` (``C``, ``solver``) and compare the head of ``split``
     with it (and with the bias-penalised SVM when ``config.bias_penalised``): ``(result, svm)``.
 
     ``warm_start``: the SVM of an earlier measurement on the same samples (the solver starts from it; one that
     no longer fits, e.g. of another shape, is dropped). ``result.seconds_svm`` is the time of the fit and the
-    comparison.
+    comparison. ``penalised_max_entries``: a tighter bound on the bias-penalised Crammer-Singer problem (curve
+    points: :data:`~nnprobe.probes.margin.callback.CURVE_PENALISED_ENTRIES`).
     """
     start = time.perf_counter()
     fit = dict(C=config.C, multi_class=mode, solver=config.solver)
@@ -156,17 +202,38 @@ def measure_mode(split: HeadSplit, f_train: torch.Tensor, y_train: torch.Tensor,
             raise
         svm = fit_svm(f_train, y_train, split.num_classes, **fit)   # a warm start that no longer fits: start cold
     result = measure_margin(f_train, y_train, split.head.weight, split.head.bias, f_test, y_test, C=config.C, svm=svm,
-                            epoch=epoch, bias_penalised=config.bias_penalised)
+                            epoch=epoch, bias_penalised=config.bias_penalised,
+                            **({} if penalised_max_entries is None else {"penalised_max_entries": penalised_max_entries}))
     result.seconds_svm = time.perf_counter() - start
     return result, svm
 
 
+def measure_baselines(f_train: torch.Tensor, y_train: torch.Tensor, result: MarginResult, config: MarginConfig, *,
+                      seed: int = 0, init_head=None) -> dict:
+    """The null (perceptrons from ``config.null_starts`` random starts) and the context columns of ``result``'s
+    direction claim, as cosines to its bias-penalised SVM (``result.extra["penalised_svm"]``); ``{}`` when that SVM
+    was not fitted (features not separable, or ``bias_penalised`` off) or ``null_starts`` is 0."""
+    V = result.extra.get("penalised_svm")
+    if V is None or config.null_starts == 0:
+        return {}
+    start = time.perf_counter()
+    V = np.asarray(V, dtype=np.float64)
+    k = result.num_classes
+    null = _baselines.perceptron_null(f_train, y_train, k, starts=config.null_starts, seed=seed,
+                                      max_epochs=config.perceptron_epochs)
+    cosines = [_baselines.direction_cosine(rows, V) for rows in null.pop("rows")]
+    context = _baselines.context_cosines(f_train, y_train, k, V, init_head=init_head)
+    return {"null_perceptron": {**null, "cosines": cosines, "max_epochs": config.perceptron_epochs, "seed": seed},
+            "context": context, "seconds": time.perf_counter() - start}
+
+
 def measure(model: nn.Module, dataset, config: MarginConfig | None = None, *, curve=(), seed: int = 0,
-            progress: bool = False) -> MarginProbeResult:
+            progress: bool = False, init_head=None) -> MarginProbeResult:
     """Compare ``model``'s last layer with the max-margin SVM on its penultimate features of ``dataset``.
 
     ``curve`` passes measurements taken during training (e.g. ``MarginCallback.results``); ``seed`` seeds the
-    head re-initialisation and the plotted sample; ``progress`` shows bars (SVM modes, head retraining) on stderr.
+    head re-initialisation, the null's perceptron starts and the plotted sample; ``progress`` shows bars (SVM modes,
+    head retraining) on stderr; ``init_head``: the head's ``(W, b)`` before training (a context column, when known).
 
     >>> from nnprobe.data import load_dataset; from nnprobe.models import build_model
     >>> ds = load_dataset("synthetic:blobs"); net = build_model("mlp", ds.input_shape, 2, width=16, feature_dim=2)
@@ -191,6 +258,8 @@ def measure(model: nn.Module, dataset, config: MarginConfig | None = None, *, cu
                               multi_class=first, head_name=split.head_name, seed=seed, features=(f_train, f_test),
                               svm=svms[first], progress=progress)
             retrained, history = rr.retrained, rr.history
+        base = measure_baselines(f_train, y_train, next(iter(results.values())), config, seed=seed,
+                                 init_head=init_head)
     notes = _curve_warnings(curve) + sorted({str(w.message) for w in caught})
     plot_x = plot_y = None
     if f_train.shape[1] == 2 and config.plot_points > 0:
@@ -198,7 +267,7 @@ def measure(model: nn.Module, dataset, config: MarginConfig | None = None, *, cu
     return MarginProbeResult(results=results, retrained=retrained, retrain_history=history, curve=list(curve),
                              grid_disagreement=grid, plot_features=plot_x, plot_labels=plot_y,
                              class_names=list(getattr(dataset, "class_names", []) or []) or None, warnings=notes,
-                             seed=seed, seconds=time.perf_counter() - start)
+                             seed=seed, seconds=time.perf_counter() - start, baselines=base)
 
 
-__all__ = ["MarginProbeResult", "TABLE_COLUMNS", "measure", "measure_mode"]
+__all__ = ["MarginProbeResult", "TABLE_COLUMNS", "measure", "measure_baselines", "measure_mode"]

@@ -60,6 +60,11 @@ class MarginResult:
     of the per-class cosines of the centred NN rows; Crammer-Singer: cosine of the centred weight matrices).
     ``test_agreement`` is the fraction of test points on which NN head and SVM predict the same class.
     ``cosine_in_span`` is the same with the NN weights projected on the span of the training features.
+    ``cosine_to_penalised_svm``: the primary yardstick of the direction claim, the hard-margin SVM on ``[phi, 1]``
+    with the bias penalised like a weight (the limit of gradient descent on a head with a trainable bias; binary
+    for two classes, Crammer-Singer for more, whatever ``mode`` is); the weight parts compared, for K > 2 as
+    centred matrices (:func:`~nnprobe.probes.margin.baselines.direction_cosine`). ``..._with_bias``: ``[w, b]``
+    compared. Measured on separable features when ``MarginConfig.bias_penalised`` (the default).
     ``extra`` holds further facts: ``dead_feature_dims``, the SVM's support and rounds, ``retrain`` settings, and
     for a point measured during training the ``warnings`` raised while it was measured and the ``modes``
     measured with it (``multi_class="both"``; see :meth:`mode_results`).
@@ -91,6 +96,13 @@ class MarginResult:
     seconds_svm: float = 0.0
     epoch: int | None = None
     extra: dict = field(default_factory=dict)
+    cosine_to_penalised_svm: float | None = None            # the primary yardstick (see the class docstring)
+    cosine_to_penalised_svm_with_bias: float | None = None
+
+    @property
+    def svm_train_errors(self) -> int:
+        """The count of training points the SVM misclassifies (0 on separable features)."""
+        return int(round(self.svm_train_error * self.n_train))
 
     def to_dict(self) -> dict:
         """Plain, JSON-ready dict (arrays as nested lists)."""
@@ -124,7 +136,8 @@ class MarginResult:
         out = {"cosine_to_svm": self.cosine_to_svm, "cosine_in_span": self.cosine_in_span,
                "test_agreement": self.test_agreement,
                "nn_test_accuracy": self.nn_test_accuracy, "svm_test_accuracy": self.svm_test_accuracy,
-               "svm_train_error": self.svm_train_error, "nn_weight_norm": self.nn_weight_norm,
+               "svm_train_error": self.svm_train_error, "svm_train_errors": self.svm_train_errors,
+               "nn_weight_norm": self.nn_weight_norm,
                "svm_weight_norm": self.svm_weight_norm}
         if self.mode == "binary":
             r = self.rows[0]
@@ -139,6 +152,9 @@ class MarginResult:
                 suffix = "" if self.mode == "binary" else f"[{r.name}]"
                 out[f"cosine_to_penalised_svm{suffix}"] = r.cosine_to_penalised_svm
                 out[f"cosine_to_penalised_svm_with_bias{suffix}"] = r.cosine_to_penalised_svm_with_bias
+        if self.cosine_to_penalised_svm is not None:
+            out["cosine_to_penalised_svm"] = self.cosine_to_penalised_svm
+            out["cosine_to_penalised_svm_with_bias"] = self.cosine_to_penalised_svm_with_bias
         return out
 
     def __repr__(self) -> str:

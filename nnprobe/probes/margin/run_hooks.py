@@ -56,12 +56,15 @@ def execute(run, ctx):
             run = replace(run, train=replace(run.train, seed=seed))   # the data stay those of the given seed
             model, spec = run.model.build(ctx.dataset, seed)
             ctx.use_model(model, spec, run)
-    curve = []
+    curve, init_head = [], None
     if run.model.checkpoint is None:
+        head = dataset_head(model, ctx.dataset, run.config.head).head   # the head at initialisation: a context column
+        init_head = (head.weight.detach().cpu().clone(), None if head.bias is None else head.bias.detach().cpu().clone())
         callbacks = [MarginCallback(run.config)] if run.config.watches_training else []
         ctx.train(callbacks=callbacks)
         curve = callbacks[0].results if callbacks else []
-    return measure(model, ctx.dataset, run.config, curve=curve, seed=run.train.seed, progress=run.train.progress)
+    return measure(model, ctx.dataset, run.config, curve=curve, seed=run.train.seed, progress=run.train.progress,
+                   init_head=init_head)
 
 
 def table_rows(run, result) -> list[dict]:

@@ -11,7 +11,8 @@ import pytest
 from nnprobe.probes.gradnet import config as gc
 from nnprobe.probes.gradnet.config import GradSpaceConfig
 
-NO_FLAG = {"gradnet_momentum", "control_rate"}   # settings of Python calls and sweeps only
+NO_FLAG = {"gradnet_momentum", "control_rate", "baselines", "converged_base", "converged_max_epochs",
+           "converged_patience", "converged_validation_fraction"}   # settings of Python calls and sweeps only
 
 
 def test_every_field_declares_its_option():

@@ -101,36 +101,45 @@ def test_reference_protocol_end_to_end_and_streamed_test_equals_stored():
 
 
 def test_controls_equal_training_by_hand():
+    from nnprobe.probes.gradnet.baselines import stretched
+
     torch.set_num_threads(1)
     ds = load_dataset("digits", samples_per_class=30, test_samples_per_class=10)
     seed_everything(0)
     init = build_model("mlp", ds.input_shape, ds.num_classes, width=16, depth=1)
-    # the rate halves every epoch: fine-tuning goes on from the rate the snapshot had reached
+    # the rate halves every epoch of the base run: the controls get the same shape stretched over their steps
     tcfg = TrainConfig(epochs=3, batch_size=32, lr=0.05, schedule="epoch_step", lr_step_epochs=1, lr_step_factor=0.5,
                        progress=False)
-    config = GradSpaceConfig(percent=20.0, fit_samples=50, structure="4+4", gradnet_epochs=2)
+    config = GradSpaceConfig(percent=20.0, fit_samples=50, structure="4+4", gradnet_epochs=4, gradnet_batch_size=16,
+                             baselines=False, converged_base=False)
     result = run_gradnet_study(ds, lambda: copy.deepcopy(init), tcfg, [1, 3], config, keep_models=True)
     continued = run_gradnet_study(ds, lambda: copy.deepcopy(init), tcfg, [1, 3], config.replace(control_rate="continued"))
-    # control (a): the same initial network trained on the whole training set (both halves), same epochs
-    both = train(copy.deepcopy(init), ds, tcfg)
-    by_epoch = {h["epoch"]: h["test_accuracy"] for h in both.history}
-    assert [s.control_both_halves_test_accuracy for s in result.snapshots] == [by_epoch[1], by_epoch[3]]
-    assert evaluate(both.model, ds.x_test, ds.y_test)["accuracy"] == by_epoch[3]
-    # control (b): the snapshot trained gradnet_epochs more epochs on GradNet's half, from the initial rate, or
-    # (control_rate="continued") from the rate the halving schedule had reached at the snapshot
-    _, half = split_halves(ds)
+    base_half, half = split_halves(ds)
+    # GradNet: 4 epochs of ceil(150 / 16) = 10 steps; the base: ceil(150 / 32) = 5 steps an epoch on one half,
+    # 10 on both halves: control (a) 4 epochs on both halves, control (b) 8 epochs on GradNet's half
+    assert half.n_train == 150 and all(s.gradnet_steps == 40 for s in result.snapshots)
     for s, c in zip(result.snapshots, continued.snapshots):
-        assert s.control_finetune_epochs == 2
-        tuned = train(copy.deepcopy(result.models[s.epoch]), half, TrainConfig(**{**tcfg.to_dict(), "epochs": 2}))
-        assert s.control_finetune_test_accuracy == tuned.final["test_accuracy"]
-        slow = train(copy.deepcopy(result.models[s.epoch]), half,
-                     TrainConfig(**{**tcfg.to_dict(), "epochs": 2, "lr": 0.05 * 0.5 ** s.epoch}))
-        assert c.control_finetune_test_accuracy == slow.final["test_accuracy"]
+        assert (s.control_both_halves_epochs, s.control_both_halves_steps) == (4, 40)
+        assert (s.control_finetune_epochs, s.control_finetune_steps) == (8, 40)
+        # control (a): the snapshot trained on both halves; (b): on GradNet's half; each from the base's initial rate
+        # halved every lr_step_epochs x (control epochs / 3) epochs, or from the rate the base had reached (continued)
+        a = train(copy.deepcopy(result.models[s.epoch]), ds, stretched(tcfg, 4))
+        b = train(copy.deepcopy(result.models[s.epoch]), half, stretched(tcfg, 8))
+        assert stretched(tcfg, 8).lr_step_epochs == 3 and stretched(tcfg, 4).lr_step_epochs == 1
+        assert s.control_both_halves_test_accuracy == evaluate(a.model, ds.x_test, ds.y_test)["accuracy"]
+        assert s.control_finetune_test_accuracy == evaluate(b.model, ds.x_test, ds.y_test)["accuracy"]
+        slow = train(copy.deepcopy(result.models[s.epoch]), half, stretched(tcfg, 8, lr=0.05 * 0.5 ** s.epoch))
+        assert c.control_finetune_test_accuracy == evaluate(slow.model, ds.x_test, ds.y_test)["accuracy"]
         assert c.gradnet_test_accuracy == s.gradnet_test_accuracy
+        # the paired counts are those of the test images: GradNet-only + other-only <= the test set
+        t = s.mcnemar["finetune"]
+        assert t["n_items"] == ds.n_test and t["gradnet_only"] + t["other_only"] <= ds.n_test
     row = result.rows()[-1]
-    assert row["gain_over_both_halves"] == pytest.approx(row["gradnet_test_accuracy"] - by_epoch[3])
+    assert row["gain_over_both_halves"] == pytest.approx(row["gradnet_test_accuracy"]
+                                                         - row["control_both_halves_test_accuracy"])
     off = run_gradnet_study(ds, lambda: copy.deepcopy(init), tcfg, [3], config.replace(controls=False))
     assert off.snapshots[0].control_both_halves_test_accuracy is None and off.control_history == []
+    assert set(off.snapshots[0].mcnemar) == {"base"}
     # the base run and GradNet do not depend on whether the controls ran
     assert off.snapshots[0].gradnet_test_accuracy == result.snapshots[-1].gradnet_test_accuracy
 

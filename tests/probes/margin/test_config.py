@@ -16,12 +16,19 @@ def _flag(f) -> str:
     return f.metadata["flag"] or "--" + f.name.replace("_", "-")
 
 
+# settings whose flag changed on purpose after 0.2: the bias-penalised SVM became the default yardstick (help
+# text), and the null baseline is new (issue 18)
+CHANGED_SINCE_0_2 = {"bias_penalised", "null_starts"}
+
+
 def test_every_field_declares_its_option_with_the_flags_of_today(flags_of_0_2):
     """The derived flags equal today's ``nnprobe margin`` flags: names, help texts, on/off forms, choices."""
     today = flags_of_0_2("margin")
     for f in fields(MarginConfig):
         meta = f.metadata
         assert meta.get("help"), f"{f.name} has no help text"
+        if f.name in CHANGED_SINCE_0_2:
+            continue
         if not meta["cli"]:
             assert _flag(f) not in today, f.name
             continue
@@ -36,7 +43,8 @@ def test_every_field_declares_its_option_with_the_flags_of_today(flags_of_0_2):
     by_name = {f.name: f.metadata for f in fields(MarginConfig)}
     assert by_name["max_memory"]["kind"] == "bytes"
     assert by_name["solver"]["choices"] == SOLVERS and by_name["multi_class"]["choices"] == MULTI_CLASS_MODES
-    assert {n for n, m in by_name.items() if not m["cli"]} == {"retrain_lr", "grid_resolution", "plot_points"}
+    assert {n for n, m in by_name.items() if not m["cli"]} == {"retrain_lr", "grid_resolution", "plot_points",
+                                                                        "perceptron_epochs"}
 
 
 def test_config_module_imports_no_torch_apart_from_the_training_package():
