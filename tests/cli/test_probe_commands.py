@@ -16,8 +16,13 @@ from nnprobe.cli import main
 
 SAVED = json.loads((Path(__file__).parent / "data" / "probe_commands_0.2.json").read_text())
 ADDED_CHOICES = {("margin", "solver"): ["ipm", "smo"]}   # 0.2's --solver took any text; the config checks these
+# 0.3 changed on purpose (issue 18): the bias-penalised SVM is computed by default (the verdict's yardstick), and
+# the margin command's help leads with a setting where the claim is testable
+CHANGED_HELP = {("margin", "bias_penalised")}
+CHANGED_COMMAND_HELP = {"margin"}
 ADDED_FLAGS = {"seeds"}   # 0.3: every probe command runs a setting over seeds (issue 18)
-ADDED_PROBE_FLAGS = {"codes": {"nulls"}}   # 0.3: --nulls/--no-nulls, the codes null baselines
+ADDED_PROBE_FLAGS = {"codes": {"nulls"},         # 0.3: --nulls/--no-nulls, the codes null baselines
+                     "margin": {"null_starts"}}  # 0.3: --null-starts, the perceptron null's random starts
 
 
 @pytest.mark.parametrize("probe", sorted(SAVED))
@@ -29,12 +34,14 @@ def test_derived_flags_equal_the_hand_written_ones(probe):
     for name, old in saved.items():
         new = derived[name]
         assert new.opts == old["opts"] and new.secondary_opts == old["secondary_opts"], name
-        assert new.help == old["help"], name
+        if (probe, name) not in CHANGED_HELP:
+            assert new.help == old["help"], name
         choices = list(getattr(new.type, "choices", None) or []) or None
         assert choices == (old["choices"] or ADDED_CHOICES.get((probe, name))), name
         if not old["choices"] and (probe, name) not in ADDED_CHOICES:
             assert new.type.name == old["type"], name
-    assert inspect.cleandoc(command.help) == inspect.cleandoc(SAVED[probe]["help"])
+    if probe not in CHANGED_COMMAND_HELP:
+        assert inspect.cleandoc(command.help) == inspect.cleandoc(SAVED[probe]["help"])
 
 
 def test_probe_help_imports_no_torch():
