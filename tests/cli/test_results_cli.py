@@ -52,9 +52,8 @@ def test_one_run_as_json_csv_frame_and_table(runs):
 
     text = invoke("results", runs / "w8").output
     assert "knn_test_accuracy" in text and format_value(summary["knn_test_accuracy"]) in text
-    gap = summary["knn_test_accuracy"] - summary["model_test_accuracy"]
-    holds = summary["redundancy_ratio_train"] <= 0.05 and abs(gap) <= 0.05
-    assert ("finding: holds:" if holds else "finding: does not hold:") in text
+    # one run is one seed: the verdict over seeds cannot decide a threshold claim, and says so
+    assert "finding: inconclusive:" in text and "one seed" in text
 
 
 def test_a_directory_of_runs_gives_one_row_per_run(runs):
