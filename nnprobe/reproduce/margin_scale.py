@@ -141,14 +141,15 @@ def _plot(done: list[tuple], path: Path) -> Path | None:
 
     fig, ax = plt.subplots(figsize=(6.4, 3.8), layout="constrained")
     for i, (entry, outcome) in enumerate(runs):
-        colour = f"C{i}"
+        colour, labelled = f"C{i}", False
         for key, style in (("cosine_to_penalised_svm", "-"), ("cosine_to_svm", "--")):
             steps, values = _curves(outcome, key)
             if not steps:
                 continue
             intervals = [t_interval(v) for v in values]
             ax.plot(steps, [iv.mean for iv in intervals], style, color=colour, marker="o", ms=3,
-                    label=f"{entry['title']}" if style == "-" else None)
+                    label=None if labelled else entry["title"])
+            labelled = True
             if all(iv.has_interval for iv in intervals):
                 ax.fill_between(steps, [iv.low for iv in intervals], [iv.high for iv in intervals], color=colour,
                                 alpha=0.15, lw=0)
