@@ -78,10 +78,15 @@ class Interval:
     def to_dict(self) -> dict:
         return {**asdict(self), "label": self.label}
 
-    def __str__(self) -> str:
+    @property
+    def brief(self) -> str:
+        """The mean and its interval for a table cell: ``0.9766 [0.9642, 0.9891]``, or ``0.9931 (one seed)``."""
         if not self.has_interval:
             return f"{self.mean:.4f} ({self.label})"
-        return f"{self.mean:.4f} [{self.low:.4f}, {self.high:.4f}] ({self.label})"
+        return f"{self.mean:.4f} [{self.low:.4f}, {self.high:.4f}]"
+
+    def __str__(self) -> str:
+        return self.brief if not self.has_interval else f"{self.brief} ({self.label})"
 
 
 @dataclass(frozen=True)

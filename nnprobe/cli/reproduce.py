@@ -15,19 +15,22 @@ from nnprobe.cli.common import FriendlyGroup, mode_options, run_mode
 from nnprobe.reproduce.plans import CODES_PROTOCOLS, CODES_REFERENCE_SWEEPS, GRADNET_PROTOCOLS, margin_experiments
 
 
+SEEDS = click.option("--seeds", type=click.IntRange(min=1), default=None,
+                     help="Training seeds per setting; headlines are means with 95% t-intervals [default: 5; quick 3].")
+
+
 @click.group("reproduce", cls=FriendlyGroup)
 def command():
     """Re-run a paper's reference experiments and write a report (add --quick for a CPU-sized run)."""
 
 
 @command.command("margin")
-@click.option("--quick", is_flag=True, help="CPU-sized settings, 3 seeds (about 25 min on an idle 2-core CPU, estimated; midpoint "
-                   "study included).")
+@click.option("--quick", is_flag=True, help="CPU-sized settings, 3 seeds (about 25 min on an idle 2-core CPU, "
+                                           "estimated; midpoint study included).")
 @click.option("--out", type=click.Path(file_okay=False), default="runs/reproduce-margin", show_default=True)
 @click.option("--data-dir", type=click.Path(file_okay=False), envvar="NNPROBE_DATA", default=None,
               help="Directory with MNIST / CIFAR-10 files [env NNPROBE_DATA].")
-@click.option("--seeds", type=click.IntRange(min=1), default=None,
-              help="Training seeds per setting; headlines are means with 95% t-intervals [default: 5; quick 3].")
+@SEEDS
 @click.option("--only", multiple=True, type=click.Choice(margin_experiments()),
               help="Run only these experiments (repeatable). 'scale' (10-class MNIST and Fashion-MNIST, 128-D CNN "
                    "features, over seeds) runs only when named here: about 15 min per seed with --quick.")
@@ -54,8 +57,7 @@ def margin_cmd(quick, out, data_dir, seeds, only, progress, resume, overwrite):
 @click.option("--protocol", type=click.Choice(CODES_PROTOCOLS), default=CODES_PROTOCOLS[0], show_default=True,
               help="nnprobe: nnprobe's own settings; reference: He et al.'s (BatchNorm MLPs, Adam, early "
                    "stopping, their three MNIST sweeps) beside their numbers.")
-@click.option("--seeds", type=click.IntRange(min=1), default=None,
-              help="Training seeds per setting; headlines are means with 95% t-intervals [default: 5; quick 3].")
+@SEEDS
 @click.option("--only", multiple=True, type=click.Choice(CODES_REFERENCE_SWEEPS),
               help="--protocol reference: run only these sweeps (repeatable; the others are reported as not "
                    "run). E.g. --only width for the authors' width table alone.")
@@ -76,8 +78,8 @@ def codes_cmd(quick, out, data, data_dir, device, progress, protocol, seeds, onl
 
 
 @command.command("gradnet")
-@click.option("--quick", is_flag=True, help="CPU-sized run, 3 seeds: subsampled MNIST and Fashion-MNIST (about 100 min of CPU for both "
-                   "protocols, estimated in docs/gradnet.md).")
+@click.option("--quick", is_flag=True, help="CPU-sized run, 3 seeds: subsampled MNIST and Fashion-MNIST (about 100 "
+                                           "min of CPU for both protocols, estimated in docs/gradnet.md).")
 @click.option("--out", type=click.Path(file_okay=False), default="runs/reproduce-gradnet", show_default=True)
 @click.option("--data-dir", type=click.Path(file_okay=False), envvar="NNPROBE_DATA", default=None,
               help="Directory with the dataset files [env NNPROBE_DATA].")
@@ -87,8 +89,7 @@ def codes_cmd(quick, out, data, data_dir, device, progress, protocol, seeds, onl
               help="nnprobe: today's protocol (SmallCNN, variance-selected coordinates, Adam); reference: the "
                    "GradNet reference's (refcnn, weights only, top 15% per example and layer, min-max + signed "
                    "square root, SGD 0.01, 25 a step); both: the two side by side.")
-@click.option("--seeds", type=click.IntRange(min=1), default=None,
-              help="Training seeds per setting; headlines are means with 95% t-intervals [default: 5; quick 3].")
+@SEEDS
 @mode_options
 def gradnet_cmd(quick, out, data_dir, device, progress, protocol, seeds, resume, overwrite):
     """Reproduce the GradNet snapshot table (base vs GradNet accuracy, and two controls) on MNIST, Fashion-MNIST,

@@ -157,8 +157,7 @@ def _echo_seed_groups(rows) -> None:
         record = {k: group[0].settings.get(k) for k in varying}
         record["seeds"] = len(group)
         for key, interval in intervals.items():
-            record[key] = (f"{interval.mean:.4f} [{interval.low:.4f}, {interval.high:.4f}]" if interval.has_interval
-                           else f"{interval.mean:.4f} (one seed)")
+            record[key] = interval.brief
         record["finding"] = "" if verdict is None else verdict.word
         records.append(record)
     columns = list(dict.fromkeys(k for r in records for k in r))

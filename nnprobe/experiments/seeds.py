@@ -15,7 +15,6 @@ Seeds are ``seed, seed + 100, seed + 200, ...``: 100 apart, so that a probe whic
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -125,7 +124,7 @@ def execute_seeds(run, n: int, out: str | Path, *, mode: str = "new", progress: 
                                                                "draws or trains, not the model's training)")
     outcome = SeedsResult(run.probe, seeds, results, intervals, verdict, time.perf_counter() - start,
                           checkpoint=run.model.checkpoint is not None)
-    write_json_atomic(out / SEEDS_FILE, json.loads(json.dumps(outcome.to_dict(), default=_plain)))
+    write_json_atomic(out / SEEDS_FILE, outcome.to_dict())
     return outcome
 
 
@@ -155,14 +154,6 @@ def _batched(members: list, out: Path, mode: str) -> list:
         member.record(seed_dir(out, member.train.seed), outcome, mode=mode, seconds=share, data_files=files,
                       trained_with=f"one batched program with the other {len(members) - 1} seeds of the set")
     return outcomes
-
-
-def _plain(value):
-    """JSON for numpy scalars and other odd values in summaries."""
-    try:
-        return value.item()
-    except AttributeError:
-        return str(value)
 
 
 __all__ = ["SEEDS_FILE", "SEEDS_FORMAT", "SEED_STRIDE", "SeedsResult", "execute_seeds", "judge_seeds", "seed_dir",

@@ -28,11 +28,7 @@ LABELS = {"cosine_to_penalised_svm": "cosine to bias-penalised SVM (primary)",
 
 
 def _fmt(interval) -> str:
-    if interval is None:
-        return "-"
-    if not interval.has_interval:
-        return f"{interval.mean:.4f} (one seed)"
-    return f"{interval.mean:.4f} [{interval.low:.4f}, {interval.high:.4f}]"
+    return "-" if interval is None else interval.brief
 
 
 def _trend(summaries: list[dict]) -> str:

@@ -20,6 +20,7 @@ import itertools
 
 from nnprobe import experiments
 from nnprobe.errors import NNProbeError
+from nnprobe.experiments.seeds import seed_values
 from nnprobe.reproduce.common import seed_count
 
 SCALE = "scale"         # the real-scale margin settings (margin_scale_plan): run only when selected with --only
@@ -36,7 +37,7 @@ def plan_run(entry: dict, **overrides):
 
 MNIST012_QUICK_EPOCHS = 20   # the ReLU row of MNIST 0/1/2, quick: measured over 5 seeds in docs/margin.md
 MNIST012_QUICK_BATCH = 8
-SEED_STRIDE = 100            # seeds of one setting: seed, seed + 100, ... (a 2-D run may move to the next live seed)
+# seeds of one setting: seed, seed + 100, ... (a 2-D run may move to the next live seed), as --seeds numbers them
 
 # The headline setting of the direction claim (README, docs/margin.md): 32-D ReLU features of an MLP on MNIST 0 vs 1,
 # momentum SGD at a constant rate, trained until the features are separable and the head has had time to turn.
@@ -58,10 +59,8 @@ def seed_runs(entry: dict, seeds: int) -> list[dict]:
     first = dict(entry, params={"seed": 0, **entry["params"]})
     if not entry.get("seeded") or seeds <= 1:
         return [first]
-    s0 = first["params"]["seed"]
-    return [first] + [dict(entry, key=f"{entry['key']}-seed{s0 + SEED_STRIDE * i}",
-                           params=dict(entry["params"], seed=s0 + SEED_STRIDE * i, retrain_epochs=0))
-                      for i in range(1, seeds)]
+    return [first] + [dict(entry, key=f"{entry['key']}-seed{s}", params=dict(entry["params"], seed=s, retrain_epochs=0))
+                      for s in seed_values(first["params"]["seed"], seeds)[1:]]
 
 
 def margin_plan(quick: bool) -> list[dict]:
@@ -397,7 +396,7 @@ def margin_midpoint_plan(quick: bool, seeds=MIDPOINT_SEEDS) -> list[dict]:
     6
     """
     if isinstance(seeds, int):
-        seeds = tuple(SEED_STRIDE * i for i in range(seeds))
+        seeds = tuple(seed_values(0, seeds))
     common = dict(data="mnist:0,1", feature_dim=2, activation="relu", samples_per_class=1000 if quick else None,
                   epochs=12 if quick else 40, batch_size=32, optimizer="momentum", lr=0.01, schedule="constant",
                   log_spaced=0, retrain_epochs=1000)
@@ -425,7 +424,7 @@ def margin_experiments() -> list[str]:
 
 
 __all__ = ["CODES_PROTOCOLS", "CODES_REFERENCE_BASE", "CODES_REFERENCE_SWEEPS", "CODES_SWEEP_BASE", "FACTORS",
-           "GRADNET_PROTOCOLS", "HEADLINE_MARGIN", "MIDPOINT", "MIDPOINT_SEEDS", "SCALE", "SEED_STRIDE", "codes_full_plan",
+           "GRADNET_PROTOCOLS", "HEADLINE_MARGIN", "MIDPOINT", "MIDPOINT_SEEDS", "SCALE", "codes_full_plan",
            "codes_point", "codes_quick_plan", "codes_reference_plan", "demo_plan", "factor_line", "gradnet_plan",
            "gradnet_reference_plan", "margin_experiments", "margin_midpoint_plan", "margin_plan", "margin_scale_plan",
            "per_seed", "phase_grid", "plan_run", "seed_runs"]
