@@ -18,6 +18,7 @@ import click
 from nnprobe import experiments, report
 from nnprobe.errors import NNProbeError
 from nnprobe.experiments import settings
+from nnprobe.experiments.seeds import SEEDS_FILE, execute_seeds, seed_dir
 from nnprobe.experiments.specs import MODEL_NAMES, NORMALIZATIONS
 from nnprobe.results import plain
 from nnprobe.training.config import OPTIMIZERS, SCHEDULES
@@ -216,8 +217,6 @@ def execute_command(probe: str, opts: dict, on_event=None):
 
     n = opts.get("seeds") or 1
     if n > 1:
-        from nnprobe.experiments.seeds import execute_seeds, seed_dir  # lazy: torch off the --help path
-
         outcome = execute_seeds(run, n, out, mode=run_mode(opts), progress=progress_wanted(opts), on_event=event)
         figures = {}
         for seed in outcome.seeds:
@@ -243,8 +242,6 @@ def print_result(opts: dict, result, figures: dict, extra=None) -> None:
 
 def print_seeds(opts: dict, outcome, figures: dict) -> None:
     """``--seeds N``: the interval table and the verdict over the seeds (json: ``OUT/seeds.json``'s content)."""
-    from nnprobe.experiments.seeds import SEEDS_FILE  # lazy: torch off the --help path
-
     if opts.get("format") == "json":
         click.echo(json.dumps(plain(outcome.to_dict()), sort_keys=False))
         return
