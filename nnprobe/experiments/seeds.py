@@ -111,8 +111,9 @@ def execute_seeds(run, n: int, out: str | Path, *, mode: str = "new", progress: 
         raise NNProbeError(f"{out} holds a one-seed run; --seeds writes one directory per seed under --out",
                            "choose another --out, or pass --overwrite")
     members = [run.replace(seed=seed) for seed in seeds]
-    results = _batched(members, out, mode) if _can_batch(members, out, mode) else None
-    if results is None:
+    if _can_batch(members, out, mode):
+        results = _batched(members, out, mode)
+    else:
         results = []
         for seed, member in zip(seeds, members):
             if on_event is not None:
