@@ -17,8 +17,9 @@ from scipy.optimize import minimize
 
 def squared_hinge_fit(xs: torch.Tensor, y: torch.Tensor, k: int, *, mode: str = "crammer_singer", C: float = 1.0,
                       max_iter: int = 100, W0: torch.Tensor | None = None, b0: torch.Tensor | None = None,
-                      stop_active: int = 0, plateau_cap: int = 4000):
-    """Approximately minimise ``1/2 |W|^2 + C sum max(0, 1 - margin)^2`` over ``(W, b)``, ``b`` free.
+                      stop_active: int = 0, plateau_cap: int = 4000, fit_intercept: bool = True):
+    """Approximately minimise ``1/2 |W|^2 + C sum max(0, 1 - margin)^2`` over ``(W, b)``, ``b`` free
+    (``fit_intercept=False``: ``b`` held at 0, the homogeneous problem).
 
     ``mode="crammer_singer"``: one term per (sample, rival class) pair, ``margin = f_y - f_k``; ``"ovr"``:
     one term per (sample, class), ``margin = +-f_c`` (the ``K`` one-vs-rest problems at once);
@@ -80,7 +81,10 @@ def squared_hinge_fit(xs: torch.Tensor, y: torch.Tensor, k: int, *, mode: str = 
         if int((margins < 1).sum()) <= stop_active:
             return W0, b0  # already close enough
     x32 = xs.float()
+    if not fit_intercept:
+        theta0[k * d:] = 0.0
     res = minimize(value_and_grad, theta0, jac=True, method="L-BFGS-B", callback=stop_when_few_active,
+                   bounds=None if fit_intercept else [(None, None)] * (k * d) + [(0.0, 0.0)] * k,
                    options={"maxiter": max_iter, "gtol": 1e-12, "ftol": 1e-15})
     theta = torch.from_numpy(res.x).to(xs.device)
     return theta[:k * d].view(k, d), theta[k * d:]

@@ -5,6 +5,7 @@ Crammer-Singer: ``e_y - e_k`` for a rival class ``k``; one-vs-rest: ``+-1`` on t
 problem computes all margins from the scores ``F = x W^T + b`` at once, bounds their rounding error from a
 bound on ``F``'s, and names the links that must keep one constraint each in a working set (without both
 signs of a binary problem, or without a pair tying two classes, an intercept would be unbounded).
+``intercepts``: whether the problem has free intercepts at all (the homogeneous Crammer-Singer SVM has none).
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ INF = float("inf")
 
 
 class Multiclass:
-    """Crammer-Singer constraints: slot ``k`` of sample ``i`` is ``f_y(x_i) - f_k(x_i) >= 1`` (``k != y``)."""
+    """Crammer-Singer constraints: slot ``k`` of sample ``i`` is ``f_y(x_i) - f_k(x_i) >= 1`` (``k != y``);
+    ``intercepts=False``: the homogeneous problem, ``f = W x`` (no intercept, no equality in the dual)."""
 
     independent = False
 
-    def __init__(self, y: torch.Tensor, k: int):
-        self.y, self.k, self.slots, self.rows_out = y, k, k, k
+    def __init__(self, y: torch.Tensor, k: int, intercepts: bool = True):
+        self.y, self.k, self.slots, self.rows_out, self.intercepts = y, k, k, k, intercepts
 
     def margins(self, F: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         y = self.y if rows is None else self.y[rows]
@@ -39,6 +41,8 @@ class Multiclass:
         return E
 
     def links(self, rows: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
+        if not self.intercepts:  # nothing to tie: one link, so the working set keeps its closest constraint
+            return torch.zeros_like(rows)
         return self.y[rows] * self.k + slots  # each (class, rival) link ties two intercepts
 
     def centre(self, W: np.ndarray, b: np.ndarray):
@@ -48,7 +52,7 @@ class Multiclass:
 class Binary:
     """One constraint per sample: ``y_i (w . x_i + b) >= 1`` with ``y`` in {-1, +1}."""
 
-    independent = False
+    independent, intercepts = False, True
 
     def __init__(self, y: torch.Tensor):
         self.y, self.slots, self.rows_out = y.double(), 1, 1

@@ -9,7 +9,9 @@ The dual has one variable per (sample ``i``, rival class ``k``) pair and one equ
 (``sum_i beta_ic = 0``, whose multipliers are the intercepts). On separable or near-separable features
 almost all of them are zero, so the dual is solved exactly on a working set of pairs in kernel form
 (:mod:`.workset`: a step costs ``O(N^3)`` in the number of pairs ``N``, independent of ``K d``), started
-from a squared-hinge fit (:mod:`.approx`) or a previous solution (``warm_start``).
+from a squared-hinge fit (:mod:`.approx`) or a previous solution (``warm_start``). ``fit_intercept=False``
+solves the homogeneous problem (``f = W x``: no intercepts, no equalities in the dual) the same way; on
+``[x, 1]`` it is the SVM with the bias penalised like a weight (:mod:`.penalised`).
 """
 
 from __future__ import annotations
@@ -61,9 +63,10 @@ def to_standardised(warm_start, shift: torch.Tensor, scale: float):
 
 def fit_crammer_singer(x: torch.Tensor, y: torch.Tensor, num_classes: int, C: float | None = None, *,
                        eps: float = 1e-4, max_rounds: int = 100, warm_start=None, approx_iter: int = 100,
-                       max_init: int = 4000) -> MulticlassFit:
+                       max_init: int = 4000, fit_intercept: bool = True) -> MulticlassFit:
     """Multi-class max-margin SVM on ``x`` (n, d) with labels ``y`` in ``0..K-1``; ``C = None``: hard margin
     (``C = 1e6`` on the normalised features, as for :func:`~nnprobe.probes.margin.svm.binary.fit_binary`).
+    ``fit_intercept=False``: the homogeneous SVM (``intercept`` all 0; the features are scaled, not centred).
 
     ``warm_start``: a previous solution on features of the same samples (anything with ``coef`` (K, d) and
     ``intercept`` (K,), e.g. the :class:`~nnprobe.probes.margin.svm.LinearSVM` of the previous epoch; its
@@ -79,17 +82,19 @@ def fit_crammer_singer(x: torch.Tensor, y: torch.Tensor, num_classes: int, C: fl
     """
     k = num_classes
     y = y.long().to(x.device)
-    feats = ScaledFeatures(x, C)
+    feats = ScaledFeatures(x, C, centre=fit_intercept)
     W0 = b0 = None
     if warm_start is not None:
         W0, b0 = to_standardised(warm_start, feats.shift, feats.scale)
+        if not fit_intercept:
+            b0 = torch.zeros_like(b0)
     # quasi-Newton steps on the squared hinge until few pairs are inside the margin: few enough for
     # exact Newton steps in kernel form
     W0, b0 = squared_hinge_fit(feats.x32, y, k, mode="crammer_singer", max_iter=approx_iter, W0=W0, b0=b0,
-                               stop_active=NEWTON_START)
+                               stop_active=NEWTON_START, fit_intercept=fit_intercept)
     support = getattr(warm_start, "support", None)
     try:
-        sol = solve_working_set(Multiclass(y, k), feats, W0, b0, feats.C, eps=eps, max_rounds=max_rounds,
+        sol = solve_working_set(Multiclass(y, k, fit_intercept), feats, W0, b0, feats.C, eps=eps, max_rounds=max_rounds,
                                 max_init=max_init, warm_rows=None if support is None else np.ravel(np.asarray(support)),
                                 hard=C is None)
     except WorkingSetTooLarge as exc:

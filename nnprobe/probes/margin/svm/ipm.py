@@ -6,8 +6,9 @@ Solves, for ``Q = Z Z^T`` (Z is ``(N, p)``, one row per dual variable)::
 
 which covers the binary SVM with an unregularised intercept (``Z = y * x``, ``A = y^T``, one variable per
 group) and the Crammer-Singer multi-class SVM with unregularised intercepts (Kesler rows, ``A`` the class
-balance, one group per sample). The multipliers of ``A a = 0`` are the intercepts. Mehrotra
-predictor-corrector steps; each Newton system is solved through the ``p x p`` matrix ``I + Z^T H^-1 Z``
+balance, one group per sample). The multipliers of ``A a = 0`` are the intercepts; ``A`` with no rows is the
+homogeneous SVM (no intercept). Mehrotra predictor-corrector steps; each Newton system is solved through the
+``p x p`` matrix ``I + Z^T H^-1 Z``
 (Woodbury; ``H`` the block-diagonal barrier Hessian) or directly when ``N`` is small, so a step costs
 ``O(N p^2)`` rather than the ``O(N^3)`` of a dense QP. About 20-40 steps reach a duality gap of 1e-9
 independently of how ill-conditioned ``Q`` is, which is what makes it beat SMO on separable features.
@@ -152,7 +153,7 @@ def _solve_qp(Z, Q, A, C, groups, tol, max_iter):
         r_p = A @ alpha
         mu = (alpha @ z + (s @ v if bounded else 0.0)) / n_comp
         res_d = np.abs(r_d).max() / (1.0 + np.abs(r_d + z - A.T @ lam).max())
-        res_p = np.abs(r_p).max() / (1.0 + alpha.sum())
+        res_p = np.abs(r_p).max(initial=0.0) / (1.0 + alpha.sum())
         merit = mu / (1.0 + alpha.max()) + res_d + res_p
         if not np.isfinite(merit):
             break
@@ -165,17 +166,20 @@ def _solve_qp(Z, Q, A, C, groups, tol, max_iter):
         dz = z / alpha
         dv = v / s if bounded else None
         newton = _Newton(Z, Q, dz, dv, groups, n_groups, same)
-        MA = newton.solve(A.T.copy())            # (N, q)
-        S = A @ MA
-        S_f = _factor(S)
+        if A.shape[0]:
+            MA = newton.solve(A.T.copy())            # (N, q)
+            S_f = _factor(A @ MA)
 
         def direction(r_az, r_sv):
             r1 = -r_d + r_az / alpha
             if bounded:
                 r1 -= ((r_sv + v * r_b) / s)[groups]
             m_r1 = newton.solve(r1)
-            d_lam = _solve(S_f, A @ m_r1 + r_p)
-            d_a = m_r1 - MA @ d_lam
+            if A.shape[0]:
+                d_lam = _solve(S_f, A @ m_r1 + r_p)
+                d_a = m_r1 - MA @ d_lam
+            else:   # no equality constraint (the homogeneous SVM): nothing to eliminate
+                d_lam, d_a = lam, m_r1
             d_z = (r_az - z * d_a) / alpha
             if bounded:
                 d_s = -r_b - _group_sum(d_a, groups, n_groups)

@@ -23,19 +23,20 @@ class ScaledFeatures:
     """``(x - shift) / scale`` (``shift`` the mean, ``scale`` the RMS norm of the centred rows) of ``x`` (n, d).
 
     ``x32``: the float32 copy; ``norms``: its row norms; ``C``: the SVM constant on these coordinates
-    (``None``, the hard margin, becomes :data:`~nnprobe.probes.margin.svm.ipm.HARD_C`).
+    (``None``, the hard margin, becomes :data:`~nnprobe.probes.margin.svm.ipm.HARD_C`). ``centre=False``: the
+    shift is 0 (a homogeneous SVM, whose problem a shift would change).
 
     >>> f = ScaledFeatures(torch.tensor([[0.0, 0.0], [2.0, 0.0]]), 1.0)
     >>> f.rows(torch.tensor([1])).tolist(), f.scale, f.C
     ([[1.0, 0.0]], 1.0, 1.0)
     """
 
-    def __init__(self, x: torch.Tensor, C: float | None):
+    def __init__(self, x: torch.Tensor, C: float | None, centre: bool = True):
         n, d = x.shape
         self.x, self.n, self.d = x, n, d
         # float32 throughout (no float64 copy of the data); any shift and scale define the same SVM problem (the
         # intercept is free), and the rounding of x32 against the exact rows is part of the bound in `scores`
-        self.shift = x.mean(0, dtype=torch.float32).to(torch.float64)
+        self.shift = (x.mean(0, dtype=torch.float32) if centre else x.new_zeros(d)).to(torch.float64)
         self.x32 = x.to(torch.float32) - self.shift.to(torch.float32)
         norms = torch.linalg.vector_norm(self.x32, dim=1)
         self.scale = math.sqrt(float((norms.double() ** 2).sum()) / max(n, 1)) or 1.0

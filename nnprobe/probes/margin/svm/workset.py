@@ -68,7 +68,7 @@ def kernel_solve(problem, feats, rows: torch.Tensor, slots: torch.Tensor, C: flo
     E = problem.coefs(rows.cpu().numpy(), slots.cpu().numpy())
     if entries(len(E), E.shape[1] * xw.shape[1]) > MAX_ENTRIES:
         raise WorkingSetTooLarge(len(E))
-    free = _independent_columns(E)
+    free = _independent_columns(E) if problem.intercepts else np.zeros(E.shape[1], dtype=bool)
     Ef = E[:, free]
     if how == "ipm" and len(E) > E.shape[1] * xw.shape[1]:  # more constraints than Kesler columns: Woodbury
         Z = (E[:, :, None] * xw[loc][:, None, :]).reshape(len(E), -1)
@@ -85,7 +85,7 @@ def kernel_solve(problem, feats, rows: torch.Tensor, slots: torch.Tensor, C: flo
                 sol = cho_solve(cho_factor(Q, lower=True, overwrite_a=True, check_finite=False), rhs, check_finite=False)
             except LinAlgError:
                 sol = np.linalg.lstsq(Q, rhs, rcond=None)[0]
-            lam = np.linalg.lstsq(Ef.T @ sol[:, 1:], Ef.T @ sol[:, 0], rcond=None)[0]
+            lam = np.linalg.lstsq(Ef.T @ sol[:, 1:], Ef.T @ sol[:, 0], rcond=None)[0] if Ef.shape[1] else np.zeros(0)
             alpha, it = sol[:, 0] - sol[:, 1:] @ lam, 1
         elif how == "smo":
             alpha, bb, it = smo_solve(Q * (E[:, 0][:, None] * E[:, 0][None, :]), E[:, 0], C, alpha0, eps=eps)
