@@ -72,8 +72,9 @@ def direction_cosine(H: np.ndarray, V: np.ndarray, *, with_bias: bool = False) -
 
 def penalised_yardstick(x: torch.Tensor, y: torch.Tensor, k: int, max_entries: int = MAX_ENTRIES) -> np.ndarray | None:
     """The primary yardstick's rows ``[w, b]``: the hard-margin SVM on ``[phi, 1]`` (bias penalised like a weight),
-    binary for two classes, Crammer-Singer for more (``None`` when that problem is too large to form; see
-    :data:`~nnprobe.probes.margin.svm.penalised.MAX_ENTRIES`). Meaningful on separable features.
+    binary for two classes, Crammer-Singer for more (``None`` when its arrays over all points would exceed
+    ``max_entries``, :data:`~nnprobe.probes.margin.svm.penalised.MAX_ENTRIES` by default, or the features are not
+    separable). Meaningful on separable features.
 
     >>> x = torch.tensor([[1.0, 0.0], [2.0, 0.0], [4.0, 0.0], [5.0, 0.0]])
     >>> np.round(penalised_yardstick(x, torch.tensor([0, 0, 1, 1]), 2), 3).tolist()

@@ -19,8 +19,9 @@ from nnprobe.probes.margin.result import MarginResult
 from nnprobe.training import Callback
 
 
-# a curve point fits the bias-penalised Crammer-Singer SVM (K > 2) only below this size (Kesler vectors x their
-# dimension); the final measurement's bound is MAX_ENTRIES (2^25). Binary and one-vs-rest fits are always made.
+# a curve point fits the bias-penalised Crammer-Singer SVM (K > 2) only up to this many feature entries
+# (n x (d + 1): 32k points of 128-D), the final measurement up to MAX_ENTRIES (2^25). Binary and one-vs-rest fits
+# are always made.
 CURVE_PENALISED_ENTRIES = 2**22
 
 

@@ -86,7 +86,8 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
     ``svm`` reuses an SVM already fitted on the same features (e.g. to compare a retrained head with it).
     ``bias_penalised``: also compare with the SVM whose bias is penalised like a weight (the limit of gradient
     descent on the head; :func:`~nnprobe.probes.margin.svm.penalised.fit_bias_penalised`), on separable features;
-    ``penalised_max_entries`` bounds its Crammer-Singer problem (K > 2: not fitted beyond it, the fields None).
+    ``penalised_max_entries`` bounds the arrays of its Crammer-Singer fit (K > 2: ``n x max(d + 1, K)`` entries;
+    not fitted beyond it, the fields None).
     Warns :class:`NotSeparableWarning`, with the SVM's training error, when the features are not separable.
 
     >>> x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0], [4.0, 1.0]]); y = torch.tensor([0, 0, 1, 1])
