@@ -38,3 +38,6 @@ def check_finite(name: str, tensor, fix: str | None = None) -> None:
             f"{name} holds {bad} non-finite value(s) (NaN or inf) out of {total}",
             fix or "check the input data and the model; a diverged training run (lower the learning rate) is the usual cause",
         )
+
+
+__all__ = ["NNProbeError", "check_finite"]

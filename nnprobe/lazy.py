@@ -31,7 +31,8 @@ class LazyModule(types.ModuleType):
         source = self.__dict__.get("_lazy_names", {}).get(name)
         if source is None:
             raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(source), name)
+        module, _, attribute = source.partition(":")   # "module:attribute" for a name exported under another one
+        value = getattr(importlib.import_module(module), attribute or name)
         self.__dict__[name] = value
         return value
 
@@ -46,13 +47,22 @@ class LazyModule(types.ModuleType):
         return sorted(set(super().__dir__()) | set(self.__dict__.get("_lazy_names", {})))
 
 
-def export_lazily(module_name: str, exports: dict[str, tuple[str, ...]]) -> None:
+def export_lazily(module_name: str, exports: dict[str, tuple[str, ...]],
+                  aliases: dict[str, str] | None = None) -> None:
     """Make module ``module_name`` export each name of ``exports`` (module path -> names) on first access.
 
+    ``aliases`` (public name -> ``"module:attribute"``) exports an attribute under another name: the three probes'
+    ``measure`` functions side by side in :mod:`nnprobe`.
+
     >>> export_lazily(__name__, {"nnprobe.errors": ("NNProbeError",)})   # doctest: +SKIP
+    >>> export_lazily(__name__, {}, aliases={"codes_probe": "nnprobe.probes.codes:measure"})   # doctest: +SKIP
     """
     module = sys.modules[module_name]
     names = {name: source for source, group in exports.items() for name in group}
+    clash = sorted(set(names) & set(aliases or {}))
+    if clash:
+        raise ValueError(f"{module_name}: {clash} are exported both as names and as aliases")
+    names.update(aliases or {})
     module.__class__ = LazyModule
     module.__dict__["_lazy_names"] = names
 

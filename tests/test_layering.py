@@ -1,8 +1,12 @@
 """Every import points down the floors of the design note (style.md): no module imports a higher floor, probes
 never import each other, and there are no circles between packages.
 
-Imports by name count too: the modules a lazy export names (``export_lazily(__name__, {"nnprobe.x": ...})``)
-and ``importlib.import_module("nnprobe.x")`` with a literal name."""
+Imports by name count too: the modules a lazy export names (``export_lazily(__name__, {"nnprobe.x": ...})``, its
+``aliases={"name": "nnprobe.x:attr"}``) and ``importlib.import_module("nnprobe.x")`` with a literal name.
+
+The top-level package is the one exception: its lazy exports are the public API (``nnprobe.Run``,
+``nnprobe.margin_probe``, ...), which names every floor and loads none of them on ``import nnprobe``. Nothing inside
+nnprobe may import those names from it."""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ FLOORS = {
 # the probe packages, from the registry: a probe registered from nnprobe/probes/<name>/ is checked without an edit here
 PROBES = tuple(sorted({e.origin[0].split(".")[2] for e in entries() if e.origin[0].startswith("nnprobe.probes.")}))
 ALIASES = {"gradspace": "gradnet"}   # deprecated package names -> the probe they alias
+FACADE = "nnprobe"   # the top-level package: the public API's lazy exports, exempt from the floors
 # modules that moved up a floor, kept one release at the old path as an alias of the new module (nothing else)
 MOVED = {"nnprobe.experiments.plans": "nnprobe.reproduce.plans"}
 
@@ -48,6 +53,10 @@ def _named_imports(node) -> list[str]:
     func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
     if func == "export_lazily" and len(node.args) > 1 and isinstance(node.args[1], ast.Dict):
         names = [key.value for key in node.args[1].keys if isinstance(key, ast.Constant)]
+        for keyword in node.keywords:
+            if keyword.arg == "aliases" and isinstance(keyword.value, ast.Dict):
+                names += [v.value.partition(":")[0] for v in keyword.value.values
+                          if isinstance(v, ast.Constant) and isinstance(v.value, str)]
     elif func == "import_module" and node.args and isinstance(node.args[0], ast.Constant):
         names = [node.args[0].value]
     else:
@@ -70,13 +79,42 @@ def _imports():
                     if alias.name.startswith("nnprobe"):
                         yield module, alias.name
             for name in _named_imports(node):
-                if MOVED.get(module) != name:
+                if MOVED.get(module) != name and module != FACADE:
                     yield module, name
 
 
 def test_every_import_points_down():
     upward = sorted({(a, b) for a, b in _imports() if _floor(_unit(b)) > _floor(_unit(a))})
     assert not upward, "imports of a higher floor: " + "; ".join(f"{a} -> {b}" for a, b in upward)
+
+
+def test_nothing_inside_imports_the_public_api_from_the_top():
+    """``from nnprobe import Run`` inside nnprobe would be an import of a higher floor through the façade; its own
+    modules import subpackages and ``__version__`` from ``nnprobe``, and the public names from their homes."""
+    facade = set(_named_exports(PACKAGE / "__init__.py"))
+    assert {"Run", "margin_probe", "MarginConfig"} <= facade
+    through = sorted({(module, name) for module, name in _names_from_the_top() if name in facade})
+    assert not through, "; ".join(f"{m}: from nnprobe import {n}" for m, n in through)
+
+
+def _named_exports(path: Path) -> list[str]:
+    """The names ``export_lazily`` calls of ``path`` export (groups and aliases)."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "export_lazily" and len(node.args) > 1:
+            names += [n.value for group in node.args[1].values for n in getattr(group, "elts", [])
+                      if isinstance(n, ast.Constant)]
+            names += [k.value for kw in node.keywords if kw.arg == "aliases" for k in kw.value.keys]
+    return names
+
+
+def _names_from_the_top():
+    """``(module, name)`` for every ``from nnprobe import name`` in nnprobe's own modules."""
+    for path in PACKAGE.rglob("*.py"):
+        module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == FACADE and not node.level:
+                yield from ((module, alias.name) for alias in node.names)
 
 
 def test_probes_do_not_import_each_other():

@@ -69,6 +69,15 @@ def _varied(state: dict, params: list[dict]) -> list[str]:
 
 
 def metric_names(records: list[dict], limit: int = 6) -> list[str]:
+    """The metrics worth a column in a sweep's overview: at most ``limit`` names of ``records``' finite numbers.
+
+    ``records`` are result rows with a ``"metrics"`` dict. Metrics whose value varies across the rows come first
+    (all of them when none varies), :data:`PREFERRED_METRICS` in their order before the rest; bookkeeping numbers
+    (process id, counts, ``*seconds``) are left out.
+
+    >>> metric_names([{"metrics": {"test_accuracy": 0.9, "pid": 7}}, {"metrics": {"test_accuracy": 0.8}}])
+    ['test_accuracy']
+    """
     values: "OrderedDict[str, set]" = OrderedDict()
     for r in records:
         for k, v in (r["metrics"] or {}).items():

@@ -229,6 +229,8 @@ def run_spec(spec: SweepSpec, out_dir: str | Path, *, engine: str | None = None,
 
 
 def read_state(out_dir: str | Path) -> dict | None:
+    """The state :func:`run_spec` writes in ``out_dir/sweep.json`` (the spec, the engine, the point keys, the
+    process, start and finish times) as a dict, or ``None`` when ``out_dir`` has none (not a sweep directory)."""
     path = Path(out_dir) / STATE_NAME
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
