@@ -58,6 +58,7 @@ def track_checkpoints(checkpoints, probes, data, out, *, factory=None, prefix: s
         else find_checkpoints(checkpoints)
     probe_set = ProbeSet.of(data, config, num_classes=num_classes)
     seed = int(probe_set.source.get("seed", config.seed))   # a saved probe set: the seed its tracker measured with
+    loaded = {found[0].key: load_model(found[0], build, prefix)}   # a checkpoint that does not load fails before --out
     run = CurveDir(out, run_config("checkpoints", configs, probe_set, seed), probe_set, mode)
     done = {p.get("checkpoint_key") for p in run.points}
     result = TrackResult(out=run.path)
@@ -67,7 +68,7 @@ def track_checkpoints(checkpoints, probes, data, out, *, factory=None, prefix: s
             if checkpoint.key in done:
                 result.skipped += 1
                 continue
-            model = load_model(checkpoint, build, prefix)
+            model = loaded.pop(checkpoint.key) if checkpoint.key in loaded else load_model(checkpoint, build, prefix)
             summaries, seconds = measure_point(model, probe_set, configs, seed=seed)
             point = {"epoch": checkpoint.epoch, "step": checkpoint.step, "checkpoint": str(checkpoint.path),
                      "checkpoint_key": checkpoint.key, "order_from": checkpoint.order_from, "summaries": summaries,
