@@ -85,6 +85,25 @@ from torch import nn
 def make(classes=3):
     return nn.Sequential(nn.Flatten(), nn.Linear(64, 24), nn.BatchNorm1d(24), nn.ReLU(), nn.Dropout(0.2),
                          nn.Linear(24, classes))
+
+
+class HFNet(nn.Module):
+    """The classifier as a Hugging Face Trainer takes it: ``forward(x, labels)`` returns the loss and the logits."""
+
+    def __init__(self, classes=3):
+        super().__init__()
+        self.net = make(classes)
+
+    def forward(self, x, labels=None):
+        logits = self.net(x)
+        out = {"logits": logits}
+        if labels is not None:
+            out["loss"] = nn.functional.cross_entropy(logits, labels)
+        return out
+
+
+def make_hf():
+    return HFNet()
 '''
 
 

@@ -56,7 +56,9 @@ class NNProbeTrainerCallback(transformers.TrainerCallback):
             return
         metrics = Tracker.metrics(point, self.prefix)
         if self.trainer is not None:
+            should_log = control.should_log   # trainer.log's on_log clears it: the trainer's own epoch log must stay
             self.trainer.log(metrics)
+            control.should_log = should_log
         else:
             state.log_history.append({**metrics, "epoch": state.epoch, "step": state.global_step})
 
