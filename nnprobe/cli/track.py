@@ -6,6 +6,7 @@ Thin: flags -> :func:`nnprobe.tracking.track_checkpoints` -> one line per checkp
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 
 import click
 import yaml
@@ -16,7 +17,8 @@ from nnprobe.entries import entries
 from nnprobe.results import format_value, plain
 from nnprobe.tracking.config import CURVES_FIGURE, METRICS_FILE, ProbeSetConfig
 
-DEFAULTS = ProbeSetConfig()   # the probe set's defaults have one owner: ProbeSetConfig
+DEFAULTS = ProbeSetConfig()   # the probe set's settings have one owner: ProbeSetConfig (defaults and help)
+HELP = {f.name: f.metadata["help"] for f in fields(ProbeSetConfig)}
 
 
 def parse_settings(items) -> dict:
@@ -47,17 +49,13 @@ def parse_settings(items) -> dict:
 @click.option("--probe", "probes", default="margin", show_default=True,
               help="Probes to measure at each checkpoint, comma-separated: "
                    + ", ".join(e.name for e in entries() if e.config_cls is not None) + ".")
-@click.option("--data", default=None,
-              help="Dataset the probe sets are drawn from, as the model was trained on it (digits, mnist:0,1, ...).")
+@click.option("--data", default=None, help=HELP["data"])
 @click.option("--probe-set", "probe_set", type=click.Path(exists=True), default=None,
               help="The probe_set.pt of a tracked run (its run directory works too): measure the very rows the "
                    "tracker measured during training, with its seed.")
-@click.option("--train-rows", type=int, default=DEFAULTS.train, show_default=True,
-              help="Training rows in the probe set (drawn once, seeded).")
-@click.option("--test-rows", type=int, default=DEFAULTS.test, show_default=True,
-              help="Test rows in the probe set (drawn once, seeded).")
-@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True,
-              help="Seed of the probe set's draw and of the probes.")
+@click.option("--train-rows", type=int, default=DEFAULTS.train, show_default=True, help=HELP["train"])
+@click.option("--test-rows", type=int, default=DEFAULTS.test, show_default=True, help=HELP["test"])
+@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True, help=HELP["seed"])
 @click.option("--model-factory", "factory", default=None,
               help="module:function that builds the untrained model, for checkpoints that hold a state dict "
                    "(Lightning .ckpt, Hugging Face checkpoint-N/, torch.save(model.state_dict())).")
