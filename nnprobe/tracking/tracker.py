@@ -54,6 +54,9 @@ class Tracker:
     in memory only), claimed with ``mode`` (``new``, ``resume``: continue its points, ``overwrite``).
 
     Use it as a context manager, or call :meth:`close`, so that ``state.json`` says how the run ended.
+
+    GradNet trains on the probe set's training rows; for it, give rows the model does not train on (the study gives
+    GradNet the half the base never saw).
     """
 
     def __init__(self, probes, data=None, out=None, *, train: int | None = ProbeSetConfig.train,

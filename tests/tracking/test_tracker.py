@@ -169,3 +169,17 @@ def test_a_tracked_run_renders_with_its_curves(tiny_nets, digits, tmp_path):
     assert result.exit_code == 0, result.output
     page = (tmp_path / "run" / "overview.md").read_text()
     assert "Training curves (metrics.jsonl)" in page and "curves_0.png" in page
+
+
+def test_a_resumed_tracker_keeps_its_points_and_refuses_other_settings(tiny_nets, digits, tmp_path):
+    model = train_loop(tiny_nets.make, digits, epochs=1)
+    with Tracker(["margin"], DATA, tmp_path / "run", train=60, test=30) as tracker:
+        first = tracker.step(model, 1, step=9)
+    with pytest.raises(NNProbeError, match="--resume"):
+        Tracker(["margin"], DATA, tmp_path / "run", train=60, test=30)
+    with pytest.raises(NNProbeError, match="different configuration"):
+        Tracker(["margin"], DATA, tmp_path / "run", train=61, test=30, mode="resume")
+    with Tracker(["margin"], DATA, tmp_path / "run", train=60, test=30, mode="resume") as resumed:
+        resumed.step(model, 2, step=18)
+    assert [p["epoch"] for p in resumed.points] == [1, 2] and resumed.points[0] == first
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 2
