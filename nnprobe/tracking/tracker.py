@@ -49,7 +49,8 @@ class Tracker:
     ``data``: where the probe sets come from -- a dataset name (``"digits"``), an nnprobe ``Dataset``,
     ``((x_train, y_train), (x_test, y_test))``, ``(train_dataset, test_dataset)`` (map-style torch Datasets of
     ``(x, y)`` pairs) or a :class:`ProbeSet`; ``train`` / ``test`` rows are drawn once with ``seed``
-    (:class:`~nnprobe.tracking.config.ProbeSetConfig`), which also seeds each measurement. Labels are class indices;
+    (:class:`~nnprobe.tracking.config.ProbeSetConfig`), which also seeds each measurement (a ``ProbeSet`` keeps its
+    own seed). Labels are class indices;
     ``num_classes`` when the rows might miss the last class. ``out``: the run directory (``None``: keep the points
     in memory only), claimed with ``mode`` (``new``, ``resume``: continue its points, ``overwrite``).
 
@@ -70,7 +71,8 @@ class Tracker:
         if data is None:
             raise NNProbeError("no probe set: the tracker needs data", "pass a dataset name (data='digits'), "
                                "((x, y), (x_test, y_test)), (train_dataset, test_dataset) or a ProbeSet")
-        self.seed = int(seed)
+        # a ProbeSet keeps the seed it was drawn with: the measurements use it too, as `nnprobe track` will
+        self.seed = int(data.source.get("seed", seed)) if isinstance(data, ProbeSet) else int(seed)
         self.out = None if out is None else Path(out)
         self._data, self._num_classes, self._mode = data, num_classes, mode
         self._probe_set: ProbeSet | None = None
