@@ -116,6 +116,11 @@ class ProbeEntry:
 
     ``table(run, result) -> rows``: the probe's table in reports (``table_columns``, ``table_labels``).
 
+    For curves over training (:mod:`nnprobe.tracking`: a user's loop, Lightning, Hugging Face, saved checkpoints):
+    ``track(model, dataset, config, *, seed) -> result`` measures one point of a curve, cheap enough to repeat at
+    every tracked step (default: ``measure``); ``track_settings`` are the config settings a point uses when the
+    probe is tracked by name (e.g. the codes probe leaves out its nulls, which do not change during training).
+
     For the command line: ``help`` (one line in ``nnprobe --help``), ``command_help`` (the command's own help,
     with examples), ``checkpoint_help`` (its ``--checkpoint`` flag), ``default_out`` (``--out``),
     ``event_text(kind, payload) -> str | None`` (a progress line for a run event) and ``details(run, result)
@@ -148,6 +153,8 @@ class ProbeEntry:
     checkpoint_help: str = "Probe this saved model instead of training (its dataset flags must match)."
     command_help: str = ""
     default_out: str = ""
+    track: Callable | str | None = None
+    track_settings: dict = field(default_factory=dict)
     origin: tuple = ()   # (module name, file) of the module that registered it: sweep workers import it
 
     def hook(self, name: str) -> Callable | None:

@@ -76,3 +76,46 @@ def flags_of_0_2():
                 for p in saved[probe]["params"]}
 
     return flags
+
+
+TINY_NETS = '''"""A tiny classifier of 8x8 digits for the tracking tests: BatchNorm and dropout, so a disturbed run shows."""
+from torch import nn
+
+
+def make(classes=3):
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 24), nn.BatchNorm1d(24), nn.ReLU(), nn.Dropout(0.2),
+                         nn.Linear(24, classes))
+
+
+class HFNet(nn.Module):
+    """The classifier as a Hugging Face Trainer takes it: ``forward(x, labels)`` returns the loss and the logits."""
+
+    def __init__(self, classes=3):
+        super().__init__()
+        self.net = make(classes)
+
+    def forward(self, x, labels=None):
+        logits = self.net(x)
+        out = {"logits": logits}
+        if labels is not None:
+            out["loss"] = nn.functional.cross_entropy(logits, labels)
+        return out
+
+
+def make_hf():
+    return HFNet()
+'''
+
+
+@pytest.fixture
+def tiny_nets(tmp_path, monkeypatch):
+    """A module ``tinynets`` written to ``tmp_path`` and importable (``--model-factory tinynets:make``): ``make()``
+    builds the tracking tests' classifier (3 classes: ``digits:0,1,2``)."""
+    import importlib
+    import sys
+
+    (tmp_path / "tinynets.py").write_text(TINY_NETS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("tinynets", None)
+    yield importlib.import_module("tinynets")
+    sys.modules.pop("tinynets", None)

@@ -21,10 +21,11 @@ FLOORS = {
     "data": 1, "models": 1,
     "training": 2,
     "probes": 3,
-    "experiments": 4,
+    "experiments": 4, "tracking": 4,
     "sweeps": 5, "report": 5,
     "reproduce": 6,
-    "cli": 7, "__main__": 7,
+    "integrations": 7,
+    "cli": 8, "__main__": 8,
 }
 # the probe packages, from the registry: a probe registered from nnprobe/probes/<name>/ is checked without an edit here
 PROBES = tuple(sorted({e.origin[0].split(".")[2] for e in entries() if e.origin[0].startswith("nnprobe.probes.")}))

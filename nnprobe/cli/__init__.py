@@ -34,6 +34,8 @@ COMMANDS = {
                 "run)."),
     "sweep": ("nnprobe.cli.sweep:command",
               "Run a grid of points of any probe, resumably, on this machine, a Ray cluster or Slurm."),
+    "track": ("nnprobe.cli.track:command",
+              "Measure each probe at each saved checkpoint and draw the curves over training."),
 }
 
 

@@ -219,8 +219,9 @@ def _flatten(obj, prefix: str = "", depth: int = 0, out: dict | None = None) -> 
     return out
 
 
-def _plot_curves(records: list[dict], title: str, path: Path) -> Path | None:
-    """Training curves of a metrics.jsonl: losses, accuracies, then any other numeric per-epoch value."""
+def plot_curves(records: list[dict], title: str, path: Path) -> Path | None:
+    """Training curves of a metrics.jsonl's records (written to ``path``): losses, accuracies, then any other numeric
+    per-epoch value, against ``epoch`` when every record has one (a tracked run's curves too)."""
     if len(records) < 1:
         return None
     from matplotlib.ticker import MaxNLocator  # lazy: matplotlib off the --help path
@@ -299,7 +300,7 @@ def run_report(path: Path, figures: Path, report=None):
             continue
         rel = mf.relative_to(path)
         report.heading(f"Training curves ({rel})")
-        fig = _plot_curves(records, str(rel.parent) if str(rel.parent) != "." else path.name,
+        fig = plot_curves(records, str(rel.parent) if str(rel.parent) != "." else path.name,
                            figures / f"curves_{i}.png")
         if fig is not None:
             report.figure(fig, f"Per-epoch metrics from {rel}.")

@@ -13,6 +13,7 @@ import click
 import pytest
 
 from nnprobe.cli import main
+from nnprobe.tracking.config import ProbeSetConfig
 
 SAVED = json.loads((Path(__file__).parent / "data" / "probe_commands_0.2.json").read_text())
 ADDED_CHOICES = {("margin", "solver"): ["ipm", "smo"]}   # 0.2's --solver took any text; the config checks these
@@ -53,3 +54,16 @@ def test_probe_help_imports_no_torch():
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+# 0.3: `nnprobe track` (issue 19), a command of its own with the probe set's flags from ProbeSetConfig
+TRACK_FLAGS = {"checkpoints", "probes", "data", "probe_set", "train_rows", "test_rows", "seed", "factory", "prefix",
+               "settings", "out", "resume", "overwrite", "format"}
+
+
+def test_the_track_command_flags():
+    command = main.get_command(click.Context(main), "track")
+    assert {p.name for p in command.params} - {"help"} == TRACK_FLAGS
+    defaults = {p.name: p.default for p in command.params}
+    assert (defaults["train_rows"], defaults["test_rows"], defaults["seed"]) == \
+        (ProbeSetConfig().train, ProbeSetConfig().test, ProbeSetConfig().seed)

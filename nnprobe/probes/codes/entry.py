@@ -62,6 +62,7 @@ ENTRY = register(ProbeEntry(
     table="nnprobe.probes.codes.run_hooks:table_rows", table_columns=("measure", "train", "test"),
     validate=validate, preflight="nnprobe.probes.codes.run_hooks:preflight",
     groupable=lambda run: True, details="nnprobe.probes.codes.run_hooks:details",
+    track_settings={"nulls": False},   # a curve point: the untrained network's and the pixels' codes do not change
     checkpoint_help="Measure this saved model instead of training; --data must match it.",
     default_out="runs/codes",
     command_help="""Activation codes of a ReLU classifier: determinism (redundancy ratio) and categorisation.

@@ -36,6 +36,76 @@ def log_spaced_epochs(total: int, count: int = 12) -> list[int]:
     return sorted({int(round(v)) for v in np.geomspace(1, total, count)} | {total})
 
 
+def measure_point(model, dataset, config: MarginConfig | None = None, *, epoch: int | None = None, step: int = 0,
+                  warm_starts: dict | None = None) -> MarginResult:
+    """One point of the margin curve: every SVM mode of ``config`` fitted on the current penultimate features of
+    ``dataset`` and compared with the head (no retrained head, no null: those are measured once, at the end).
+
+    Returns the first mode's :class:`MarginResult`, the other modes of ``both`` in its ``extra["modes"]``; the
+    warnings raised while measuring (non-separable features early in training are expected) are kept in
+    ``extra["warnings"]``, the optimiser ``step`` in ``extra["step"]`` (the trend's t). ``warm_starts`` (mode ->
+    the last SVM, updated in place) starts each fit from the previous point's SVM: the same exact solution, found
+    faster. Without it each fit starts cold, so a point is a function of the weights alone and ``nnprobe track``
+    recomputes it from a saved checkpoint.
+
+    >>> point = measure_point(model, ds, MarginConfig(multi_class="both"), epoch=3)   # doctest: +SKIP
+    >>> point.summary()["cosine_to_svm"]                                             # doctest: +SKIP
+    """
+    config = config or MarginConfig()
+    split, f_train, f_test = head_features(model, dataset, config.head, max_memory=config.max_memory)
+    results = {}
+    for mode in config.modes(split.num_classes):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result, svm = measure_mode(split, f_train, dataset.y_train, f_test, dataset.y_test, config, mode,
+                                       warm_start=None if warm_starts is None else warm_starts.get(mode),
+                                       epoch=epoch, penalised_max_entries=CURVE_PENALISED_ENTRIES)
+        if warm_starts is not None:
+            warm_starts[mode] = svm
+        notes = sorted({str(w.message) for w in caught})
+        if notes:
+            result.extra["warnings"] = notes
+        result.extra["step"] = int(step or 0)
+        results[mode] = result
+    first = next(iter(results.values()))
+    if len(results) > 1:
+        first.extra["modes"] = {mode: r.to_dict() for mode, r in results.items() if r is not first}
+    return first
+
+
+def point_summary(result: MarginResult) -> dict:
+    """The headline numbers of a curve point, every SVM mode: the first under its own names, the others as
+    ``<mode>/<name>``; ``warnings``: how many were raised (when any)."""
+    out = {}
+    for mode, r in result.mode_results().items():
+        prefix = "" if r is result else f"{mode}/"
+        out.update({f"{prefix}{k}": v for k, v in r.summary().items()})
+    count = sum(len(r.extra.get("warnings", [])) for r in result.mode_results().values())
+    if count:
+        out["warnings"] = count
+    return out
+
+
+class CurvePoint:
+    """A curve point as the tracker sees a probe's result: ``summary()`` (:func:`point_summary`) and ``to_dict()``."""
+
+    def __init__(self, result: MarginResult):
+        self.result = result
+
+    def summary(self) -> dict:
+        return point_summary(self.result)
+
+    def to_dict(self) -> dict:
+        return self.result.to_dict()
+
+
+def track(model, dataset, config: MarginConfig | None = None, *, seed: int = 0) -> CurvePoint:
+    """The margin probe's curve point for :mod:`nnprobe.tracking` (the entry's ``track`` hook): :func:`measure_point`
+    started cold, so that a point measured during training equals the one recomputed from its checkpoint.
+    ``seed`` is unused (the point draws nothing at random)."""
+    return CurvePoint(measure_point(model, dataset, config))
+
+
 class MarginCallback(Callback):
     """Record the max-margin probe every ``every`` epochs, or at ``epochs``, or log-spaced (``log_spaced=N``).
 
@@ -79,27 +149,11 @@ class MarginCallback(Callback):
         self._svms: dict = {}   # the last fitted SVM of each mode: the next fit's warm start
 
     def _measure(self, state) -> MarginResult:
-        """Measure now, every SVM mode of the config; each SVM is warm-started from the previous measurement's
-        (the same exact solution, found faster: the features move little between logged epochs)."""
-        config, ds = self.config, state.dataset
-        split, f_train, f_test = head_features(state.model, ds, config.head, max_memory=config.max_memory)
-        results = {}
-        for mode in config.modes(split.num_classes):
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                result, self._svms[mode] = measure_mode(split, f_train, ds.y_train, f_test, ds.y_test, config, mode,
-                                                        warm_start=self._svms.get(mode), epoch=state.epoch,
-                                                        penalised_max_entries=CURVE_PENALISED_ENTRIES)
-            notes = sorted({str(w.message) for w in caught})
-            if notes:
-                result.extra["warnings"] = notes
-            result.extra["step"] = int(getattr(state, "step", 0) or 0)   # optimiser steps so far: the trend's t
-            results[mode] = result
-        first = next(iter(results.values()))
-        if len(results) > 1:
-            first.extra["modes"] = {mode: r.to_dict() for mode, r in results.items() if r is not first}
-        self.results.append(first)
-        return first
+        """Measure now (:func:`measure_point`), each SVM warm-started from the previous measurement's."""
+        result = measure_point(state.model, state.dataset, self.config, epoch=state.epoch,
+                               step=int(getattr(state, "step", 0) or 0), warm_starts=self._svms)
+        self.results.append(result)
+        return result
 
     def on_train_begin(self, state) -> None:
         if self.log_spaced is not None:
@@ -117,12 +171,7 @@ class MarginCallback(Callback):
         if not self.due(state.epoch, int(state.config.epochs)):
             return
         result = self._measure(state)
-        for mode, r in result.mode_results().items():
-            prefix = "margin/" if r is result else f"margin/{mode}/"
-            state.metrics.update({f"{prefix}{k}": v for k, v in r.summary().items()})
-        count = sum(len(r.extra.get("warnings", [])) for r in result.mode_results().values())
-        if count:
-            state.metrics["margin/warnings"] = count
+        state.metrics.update({f"margin/{k}": v for k, v in point_summary(result).items()})
 
     def state_dict(self) -> dict:
         """The measurements so far (restored on resume, so the curve of an interrupted run is not lost)."""

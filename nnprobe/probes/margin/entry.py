@@ -198,6 +198,7 @@ ENTRY = register(ProbeEntry(
     table_columns=("head", "cosine_to_penalised_svm", "cosine_to_svm", "test_agreement", "nn_test_accuracy", "svm_test_accuracy", "svm_train_error",
                    "cosine_per_class"),
     groupable=groupable, event_text=event_text, details="nnprobe.probes.margin.run_hooks:details",
+    track="nnprobe.probes.margin.callback:track",   # a curve point: the SVM fits of the curve, no retraining, no null
     checkpoint_help="Probe this saved model instead of training (its dataset flags must match).",
     default_out="runs/margin",
     command_help="""Train (or load) a classifier and compare its last layer with the max-margin SVM on its penultimate

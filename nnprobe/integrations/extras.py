@@ -1,0 +1,25 @@
+"""The optional extra an adapter needs, imported with one readable error when it is missing."""
+
+from __future__ import annotations
+
+import importlib
+
+from nnprobe.errors import NNProbeError
+
+
+def require(modules: tuple, extra: str):
+    """The first of ``modules`` that imports (e.g. ``("lightning.pytorch", "pytorch_lightning")``); none: an error
+    naming the extra to install.
+
+    >>> require(("json",), "none").__name__
+    'json'
+    """
+    for name in modules:
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    raise NNProbeError(f"{' or '.join(modules)} is not installed", f"pip install 'nnprobe[{extra}]'")
+
+
+__all__ = ["require"]
