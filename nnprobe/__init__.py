@@ -20,6 +20,9 @@ The names a user needs are exported here (``__all__``):
 * the statistics behind every verdict (:mod:`nnprobe.stats`): :func:`t_interval` and :func:`over_seeds`
   (:class:`Interval`), :func:`mcnemar_exact`, and the rules :func:`threshold_claim`, :func:`comparison_claim`,
   :func:`agreement_claim`, :func:`not_testable`, each returning a :class:`Decision`;
+* curves over your own training: :class:`Tracker` (``tracker.step(model, epoch)`` in any loop) and
+  :func:`track_checkpoints` (saved checkpoints, ``nnprobe track``); the Lightning and Hugging Face callbacks
+  over them live in :mod:`nnprobe.integrations` (optional extras, not imported here);
 * :class:`NNProbeError`, the one error type for bad input, and ``__version__``.
 
 Packages export their public names lazily (:mod:`nnprobe.lazy`): ``import nnprobe`` imports no torch, and a name
@@ -43,6 +46,7 @@ __all__ = [
     "Dataset", "load_dataset", "split_head",
     "Decision", "Interval", "agreement_claim", "comparison_claim", "mcnemar_exact", "not_testable", "over_seeds",
     "t_interval", "threshold_claim",
+    "Tracker", "track_checkpoints",
 ]
 export_lazily(__name__, {
     "nnprobe.errors": ("NNProbeError",),
@@ -52,6 +56,7 @@ export_lazily(__name__, {
     "nnprobe.experiments": ("Run", "load_result"),
     "nnprobe.data": ("Dataset", "load_dataset"),
     "nnprobe.models": ("split_head",),
+    "nnprobe.tracking": ("Tracker", "track_checkpoints"),
     "nnprobe.stats": ("Decision", "Interval", "agreement_claim", "comparison_claim", "mcnemar_exact", "not_testable",
                       "over_seeds", "t_interval", "threshold_claim"),
 }, aliases={
