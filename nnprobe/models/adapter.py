@@ -189,8 +189,13 @@ def _default_output(out, classes: int, returned: str):
         if len(fits) == 1:
             return fits[0]
         why = (f"{'none' if not fits else 'several'} of its elements {'has' if not fits else 'have'} {classes} "
-               f"columns (one per class)")
-        raise NNProbeError(f"the model returns {returned}; {why}, so the logits cannot be told apart", OUTPUT_FIX)
+               f"columns (one per class of the dataset)")
+        first = out[0] if out else None
+        if not fits and isinstance(first, torch.Tensor) and first.ndim == 2:
+            why += (f"; if [0] holds the logits, the model has {first.shape[1]} outputs but the dataset has {classes} "
+                    f"classes")
+        raise NNProbeError(f"the model returns {returned}; {why}", OUTPUT_FIX + (
+            "; or probe the model on data with as many classes as its logits have columns" if not fits else ""))
     raise NNProbeError(f"the model returns {returned}, with no tensor named logits", OUTPUT_FIX)
 
 
