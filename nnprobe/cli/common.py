@@ -218,6 +218,11 @@ def execute_command(probe: str, opts: dict, on_event=None):
     def event(kind, payload):
         if kind == "seed":
             echo(f"seed {payload['seed']} ({payload['index'] + 1} of {payload['of']})")
+        if kind == "samples_short":   # fewer examples than --samples-per-class asked for: all are used, and said
+            for split, short in payload.items():
+                have = ", ".join(f"{name}: {n}" for name, n in short["available"].items())
+                click.echo(f"warning: {split} split: fewer than {short['asked']} examples per class in class(es) "
+                           f"{have}; all of them are used (recorded in config.json)", err=True)
         if on_event is not None:
             on_event(kind, payload, echo)
 

@@ -172,6 +172,9 @@ class Run:
         entry = get_probe(self.probe)
         execute = entry.hook("execute") or measure_after_training
         prepared = self.preflight()   # bad data or model settings fail here, before the run directory is touched
+        short = (prepared.dataset.meta.get("counts") or {}).get("short")
+        if short and on_event is not None:
+            on_event("samples_short", short)   # {split: {"asked", "available": {class: n}}}
         parts = prepared.dataset, prepared.model, prepared.spec
         if out_dir is None:
             return execute(run, RunContext(run, *parts, on_event=on_event))
