@@ -204,17 +204,24 @@ def _finish(name, x_train, y_train, x_test, y_test, classes, class_names, normal
 def as_dataset(x, y=None, *, x_test=None, y_test=None, test=None, name: str = "tensors", normalize: str = "none"):
     """A :class:`~nnprobe.data.Dataset` from your own data, for the probes' Python calls.
 
-    ``x`` is an nnprobe ``Dataset`` (returned as is, as is any object with ``x_train``), a ``torch.utils.data.Dataset`` of ``(input, label)`` items
-    (``test``: another one for the test split), or inputs (tensor or array) with labels ``y``. Without a test
-    split a seeded sixth is held out (:func:`nnprobe.data.user.held_out_split`). Inputs are taken as they are (``normalize``:
-    ``"standard"`` or ``"unit"`` as :func:`~nnprobe.data.load_dataset` does them; default ``"none"``).
+    ``x`` is an nnprobe ``Dataset`` (returned as is, as is any object with ``x_train``), a
+    ``torch.utils.data.Dataset`` of ``(input, label)`` items (``test``: another one for the test split), inputs
+    (tensor or array) with labels ``y``, or a tuple ``(x, y)`` / ``(x, y, x_test, y_test)``. Without a test split a
+    seeded sixth is held out (:func:`nnprobe.data.user.held_out_split`). Inputs are taken as they are
+    (``normalize``: ``"standard"`` or ``"unit"`` as :func:`~nnprobe.data.load_dataset` does them; default
+    ``"none"``).
 
     >>> ds = as_dataset(torch.randn(60, 5), torch.arange(60) % 3)
     >>> ds.num_classes, ds.n_train, ds.n_test, ds.meta["held_out"]["n_test"]
     (3, 50, 10, 10)
+    >>> as_dataset((torch.randn(60, 5), torch.arange(60) % 3)).n_train
+    50
     """
     if isinstance(x, Dataset) or hasattr(x, "x_train"):
         return x
+    if y is None and isinstance(x, (tuple, list)) and len(x) in (2, 4):   # (x, y) or (x, y, x_test, y_test)
+        x, y, *rest = x
+        x_test, y_test = rest if rest else (x_test, y_test)
     if isinstance(x, TorchDataset):
         x, y = stack_items(x)
         if test is not None:
