@@ -49,6 +49,30 @@ def _create_sibling(path: Path) -> Path:
             continue
 
 
+def check_writable(path: str | os.PathLike, what: str = "--out") -> None:
+    """Raise :class:`NNProbeError` unless a directory can be created (or written) at ``path``: a file is created
+    and removed in ``path``, or in its nearest existing parent, so a read-only file system, a missing permission or
+    a file in the way is reported before anything is written.
+
+    >>> import tempfile; check_writable(Path(tempfile.mkdtemp()) / "new" / "run")
+    """
+    path = Path(path).expanduser()
+    parent = path
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NNProbeError(f"cannot create {what} {path}: {parent} is a file, not a directory",
+                           f"choose a {what} inside a directory")
+    try:
+        os.close(os.open(probe := parent / f".nnprobe-write-test-{secrets.token_hex(4)}",
+                         os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        os.unlink(probe)
+    except OSError as exc:
+        raise NNProbeError(f"cannot write {what} {path}: {parent} is not writable ({exc.strerror or exc})",
+                           f"choose a {what} on a writable file system where you may create files "
+                           "(e.g. under your home directory)") from None
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` atomically and return the path."""
     with atomic_path(path) as tmp:

@@ -154,10 +154,16 @@ def mode_options(fn):
     ])(fn)
 
 
-def run_mode(opts: dict) -> str:
-    """``new``, ``resume`` or ``overwrite`` from the flags (both flags: an error)."""
+def run_mode(opts: dict, out=None) -> str:
+    """``new``, ``resume`` or ``overwrite`` from the flags (both flags: an error). ``--resume`` of an ``out``
+    (default ``opts["out"]``) that does not exist is an error: a mistyped directory must not start a new run.
+    (Sub-runs a command starts itself, the demo's and reproduce's, still start when missing.)"""
     require(not (opts.get("resume") and opts.get("overwrite")), "--resume and --overwrite were both given",
             "pass only one of them")
+    out = opts.get("out") if out is None else out
+    if opts.get("resume") and out is not None:
+        require(Path(out).exists(), f"--resume: {out} does not exist, so there is no run to continue",
+                "check the --out path (a typo?), or leave out --resume to start a new run there")
     return "resume" if opts.get("resume") else "overwrite" if opts.get("overwrite") else "new"
 
 
@@ -206,24 +212,29 @@ def execute_command(probe: str, opts: dict, on_event=None):
     With ``--seeds N`` (N > 1) ``result`` is the :class:`~nnprobe.experiments.seeds.SeedsResult` of the N runs
     (``OUT/seed-<s>``, each with its figures) and ``figures`` those of the first seed."""
     run = build_run(probe, opts)
-    out = Path(opts["out"])
+    out, mode = Path(opts["out"]), run_mode(opts)
     echo = (lambda msg: None) if opts.get("format") == "json" else (lambda msg: click.echo(msg, err=True))
 
     def event(kind, payload):
         if kind == "seed":
             echo(f"seed {payload['seed']} ({payload['index'] + 1} of {payload['of']})")
+        if kind == "samples_short":   # fewer examples than --samples-per-class asked for: all are used, and said
+            for split, short in payload.items():
+                have = ", ".join(f"{name}: {n}" for name, n in short["available"].items())
+                click.echo(f"warning: {split} split: fewer than {short['asked']} examples per class in class(es) "
+                           f"{have}; all of them are used (recorded in config.json)", err=True)
         if on_event is not None:
             on_event(kind, payload, echo)
 
     n = opts.get("seeds") or 1
     if n > 1:
-        outcome = execute_seeds(run, n, out, mode=run_mode(opts), progress=progress_wanted(opts), on_event=event)
+        outcome = execute_seeds(run, n, out, mode=mode, progress=progress_wanted(opts), on_event=event)
         figures = {}
         for seed in outcome.seeds:
             drawn = report.draw_run(seed_dir(out, seed), title=f"{run.data.data}, seed {seed}")
             figures = figures or drawn
         return run, outcome, figures
-    result = run.execute(out, mode=run_mode(opts), progress=progress_wanted(opts), on_event=event)
+    result = run.execute(out, mode=mode, progress=progress_wanted(opts), on_event=event)
     figures = report.draw_run(out, title=run.data.data)
     return run, result, figures
 

@@ -17,12 +17,15 @@ DESCRIPTIONS = {
     "fashion-mnist": "Fashion-MNIST clothing, 28x28, 60k/10k; IDX files (Debian: apt-get install dataset-fashion-mnist)",
     "cifar10": "CIFAR-10 colour images, 32x32x3, 50k/10k; python pickle batches",
     "synthetic": "seeded simulated data: gauss (k=, d=, sep=), blobs, plate, circle, sectors, moons, blobs3",
+    "npz": "your own arrays: npz:PATH, a numpy.savez file with x, y (and optionally x_test, y_test)",
 }
 
 
 def _status(name: str, data_dir) -> str:
     if name in ("digits", "synthetic"):
         return "built in"
+    if name == "npz":
+        return "your file"
     try:
         if name == "cifar10":
             for d in search_dirs("cifar10", data_dir):
@@ -46,7 +49,8 @@ def list_cmd(data_dir):
     """Every dataset name and whether its files are present."""
     for name, text in DESCRIPTIONS.items():
         click.echo(f"{name:14s} {text}\n{'':14s} -> {_status(name, data_dir)}")
-    click.echo("\nSelect classes with NAME:C1,C2 (e.g. mnist:0,1 or cifar10:0,2).")
+    click.echo("\nSelect classes with NAME:C1,C2 (e.g. mnist:0,1 or cifar10:0,2). Pad images and repeat a grey channel "
+               "for a model that takes another shape with NAME@CxHxW (e.g. mnist@3x32x32).")
 
 
 @command.command("info")

@@ -26,5 +26,5 @@ def command(data, data_dir, epochs, seed, device, out, progress, resume, overwri
     Example (offline, a few minutes on two CPU cores):
       nnprobe demo --out runs/demo
     """
-    mode = run_mode({"resume": resume, "overwrite": overwrite})
+    mode = run_mode({"resume": resume, "overwrite": overwrite, "out": out})
     run_demo(out, data=data, data_dir=data_dir, epochs=epochs, seed=seed, device=device, progress=progress, mode=mode)

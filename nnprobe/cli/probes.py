@@ -52,11 +52,16 @@ def config_option(probe: str, f):
     return opt(probe, f.name, meta["help"], flag=flag, type=_value_type(f))
 
 
+OUTPUT_HELP = ("The logits of a --checkpoint model whose forward returns a tuple, dict or object: an index (0) or a "
+               "name (logits). Unset: the output itself, .logits, or the one tuple element with a column per class.")
+
+
 def config_options(entry: ProbeEntry):
-    """``--checkpoint`` and one option per command-line field of the probe's config."""
+    """``--checkpoint``, ``--output`` and one option per command-line field of the probe's config."""
     if entry.config_cls is None:
         return _stack([])
-    options = [opt(entry.name, "checkpoint", entry.checkpoint_help, type=click.Path(dir_okay=False, exists=True))]
+    options = [opt(entry.name, "checkpoint", entry.checkpoint_help, type=click.Path(dir_okay=False, exists=True)),
+               opt(entry.name, "output", OUTPUT_HELP)]
     options += [config_option(entry.name, f) for f in fields(entry.config_cls) if f.metadata.get("cli", False)]
     return _stack(options)
 
@@ -101,4 +106,4 @@ def probe_command(entry: ProbeEntry) -> click.Command:
     return click.command(entry.name)(run_options(entry.name, default_out)(config_options(entry)(body)))
 
 
-__all__ = ["command_help", "config_option", "config_options", "probe_command"]
+__all__ = ["OUTPUT_HELP", "command_help", "config_option", "config_options", "probe_command"]

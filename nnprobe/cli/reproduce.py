@@ -41,7 +41,7 @@ def margin_cmd(quick, out, data_dir, seeds, only, progress, resume, overwrite):
     MNIST 0/1/2 with ReLU features (SELU as an extra row), the retrained-head experiment and the midpoint claim
     over seeds (--only midpoint), and the claim at real scale (--only scale); writes report.md and report.html,
     opening with the verdict table."""
-    mode = run_mode({"resume": resume, "overwrite": overwrite})
+    mode = run_mode({"resume": resume, "overwrite": overwrite, "out": out})
     md, html = reproduce.reproduce_margin(Path(out), quick, data_dir, tuple(only), progress, mode, seeds=seeds)
     click.echo(f"wrote {md} and {html}")
 
@@ -65,7 +65,7 @@ def margin_cmd(quick, out, data_dir, seeds, only, progress, resume, overwrite):
 def codes_cmd(quick, out, data, data_dir, device, progress, protocol, seeds, only, resume, overwrite):
     """Reproduce He et al. (2021): well-trained MLPs, factor sweeps and the activation hash phase chart
     (--protocol reference: the authors' own protocol and figures)."""
-    mode = run_mode({"resume": resume, "overwrite": overwrite})
+    mode = run_mode({"resume": resume, "overwrite": overwrite, "out": out})
     if protocol == "reference":
         md, html = reproduce.reproduce_codes_reference(quick, Path(out), data, data_dir, device, progress, mode, seeds,
                                                        tuple(only))
@@ -94,6 +94,6 @@ def codes_cmd(quick, out, data, data_dir, device, progress, protocol, seeds, onl
 def gradnet_cmd(quick, out, data_dir, device, progress, protocol, seeds, resume, overwrite):
     """Reproduce the GradNet snapshot table (base vs GradNet accuracy, and two controls) on MNIST, Fashion-MNIST,
     CIFAR-10 (when present), under nnprobe's protocol and the reference's."""
-    mode = run_mode({"resume": resume, "overwrite": overwrite})
+    mode = run_mode({"resume": resume, "overwrite": overwrite, "out": out})
     md, html = reproduce.reproduce_gradnet(quick, Path(out), data_dir, device, progress, mode, protocol, seeds=seeds)
     click.echo(f"report: {md}\n        {html}")

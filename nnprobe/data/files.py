@@ -53,13 +53,16 @@ def describe_files(paths) -> list[dict]:
     return out
 
 
-def dataset_files(name: str, data_dir=None) -> list[dict]:
-    """The files dataset ``name`` (``mnist``, ``fashion-mnist``, ``cifar10``, ``digits``) is read from, described by
-    :func:`describe_files`; ``[]`` for generated data (``synthetic``: the name's parameters and the seed define it).
+def dataset_files(name: str, data_dir=None, params: dict | None = None) -> list[dict]:
+    """The files dataset ``name`` (``mnist``, ``fashion-mnist``, ``cifar10``, ``digits``, ``npz`` with
+    ``params["path"]``) is read from, described by :func:`describe_files`; ``[]`` for generated data
+    (``synthetic``: the name's parameters and the seed define it).
 
     >>> dataset_files("synthetic")
     []
     """
+    if name == "npz":
+        return describe_files([Path((params or {})["path"]).expanduser()])
     if name in ("mnist", "fashion-mnist"):
         return describe_files(find_idx_files(name, data_dir).values())
     if name == "cifar10":

@@ -20,6 +20,7 @@ import json
 import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from nnprobe.config import Config, check_known
 from nnprobe.errors import NNProbeError
@@ -29,10 +30,11 @@ from nnprobe.experiments.registry import PROBES
 from nnprobe.experiments.settings import flat_settings, split_settings
 from nnprobe.experiments.specs import DataConfig, ModelConfig
 from nnprobe.results import Result
-from nnprobe.io import write_json_atomic
+from nnprobe.io import check_writable, write_json_atomic
+from nnprobe.models.adapter import attach_output
 from nnprobe.models.checks import check_logits
 from nnprobe.training import TrainConfig, save_checkpoint, train
-from nnprobe.training.rundir import prepare_run_dir
+from nnprobe.training.rundir import ANY, prepare_run_dir, register_later_setting
 
 RESULT_FILE = "result.json"
 RESULT_FORMAT = "nnprobe-result/2"
@@ -40,6 +42,20 @@ RESULT_FORMAT = "nnprobe-result/2"
 # in margin results, each curve point's warnings and, with multi_class="both", every mode's fit per curve point; a
 # /1 file (0.1, 0.2) reads as before
 RESULT_FORMATS = ("nnprobe-result/1", RESULT_FORMAT)
+# config.json records the data files read (size and MD5 identify the run; their paths are where they were found) from
+# 0.3 on; a run directory written before resumes without them
+register_later_setting("data_files", ANY)
+register_later_setting("output", None)   # ModelConfig.output, added in 0.3: None is what ran before
+
+
+class Prepared(NamedTuple):
+    """What :meth:`Run.preflight` checked and built: the dataset, the model (with the logits selected), its zoo spec
+    (None for a checkpoint) and how the model fits the data (:class:`~nnprobe.models.adapter.ModelFit`)."""
+
+    dataset: Any
+    model: Any
+    spec: dict | None
+    fit: Any
 
 
 @dataclass
@@ -93,17 +109,35 @@ class Run:
         if validate is not None:
             validate(self)
 
-    def preflight(self):
-        """Load the data, build (or load) the model and let the probe check it (head, layers, structure), so
-        that a wrong dataset, class list, architecture or probe setting is reported before anything is trained
-        or written. Returns ``(dataset, model, spec)``, which :meth:`execute` goes on with."""
+    def preflight(self) -> Prepared:
+        """Load the data, build (or load) the model, fit it to the data (the inputs run, ``output`` selects the
+        logits, one per class: :func:`~nnprobe.models.adapter.attach_output`) and let the probe check it (head,
+        layers, structure), so that a wrong dataset, class list, architecture or probe setting is reported before
+        anything is trained or written. Returns :class:`Prepared`, which :meth:`execute` goes on with."""
         dataset = self.data.load(self.train.seed)
         model, spec = self.model.build(dataset, self.train.seed)
+        fit = attach_output(model, dataset, self.model.output)
         check_logits(model, dataset.x_train)   # a final softmax would get cross-entropy of probabilities
         preflight = get_probe(self.probe).hook("preflight")
         if preflight is not None:
             preflight(self, dataset, model)
-        return dataset, model, spec
+        return Prepared(dataset, model, spec, fit)
+
+    def dir_config(self, prepared: Prepared | None = None, data_files=None) -> dict:
+        """What the run directory's ``config.json`` holds: the run (:meth:`to_dict`), the data files read
+        (``data_files``: their sizes and MD5s are part of the run's identity, their paths are not) and, under
+        ``record``, what was found and is not a setting: the examples used per class, the input adaptation, a
+        held-out split, how the model's output was read. Resume compares all but the recorded parts
+        (:func:`~nnprobe.training.rundir.config_identity`)."""
+        config = {**self.to_dict(), "data_files": list(data_files or [])}
+        if prepared is not None:
+            meta = prepared.dataset.meta
+            config["data_files"] = list(data_files or meta.get("files", []))
+            data = {"n_train": prepared.dataset.n_train, "n_test": prepared.dataset.n_test,
+                    "input_shape": list(prepared.dataset.input_shape), "counts": meta.get("counts")}
+            data.update({k: meta[k] for k in ("input_adaptation", "held_out") if k in meta})
+            config["record"] = {"data": data, "model": prepared.fit.to_dict()}
+        return config
 
     def to_dict(self) -> dict:
         """Nested, JSON-ready form."""
@@ -138,26 +172,33 @@ class Run:
         entry = get_probe(self.probe)
         execute = entry.hook("execute") or measure_after_training
         prepared = self.preflight()   # bad data or model settings fail here, before the run directory is touched
+        short = (prepared.dataset.meta.get("counts") or {}).get("short")
+        if short and on_event is not None:
+            on_event("samples_short", short)   # {split: {"asked", "available": {class: n}}}
+        parts = prepared.dataset, prepared.model, prepared.spec
         if out_dir is None:
-            return execute(run, RunContext(run, *prepared, on_event=on_event))
+            return execute(run, RunContext(run, *parts, on_event=on_event))
         out = Path(out_dir)
-        claimed = prepare_run_dir(out, self.to_dict(), mode)
+        check_writable(out)   # a read-only or missing place fails here too, before anything is written
+        claimed = prepare_run_dir(out, self.dir_config(prepared), mode)
         if claimed.resuming and (out / RESULT_FILE).is_file():
             return load_result(out)[1]
         where = provenance(self.train.device)
         with claimed.running():
-            result = execute(run, RunContext(run, *prepared, out=out, claimed=claimed, on_event=on_event))
-            files = prepared[0].meta.get("files", [])   # what was read (paths, bytes, md5)
+            result = execute(run, RunContext(run, *parts, out=out, claimed=claimed, on_event=on_event))
+            files = prepared.dataset.meta.get("files", [])   # what was read (paths, bytes, md5)
             self._write_result(out, result, files, time.perf_counter() - start, where)
         return result
 
     def record(self, out_dir: str | Path, result: Result, *, mode: str = "new", seconds: float = 0.0,
-               data_files=(), trained_with: str = "") -> None:
+               data_files=(), trained_with: str = "", prepared: Prepared | None = None) -> None:
         """Write a result measured elsewhere (e.g. one member of a batched ensemble) as this run's directory:
         claimed like :meth:`execute` (``mode``), ``result.json`` written atomically with the provenance;
-        ``trained_with`` says how, e.g. ``"one batched program with 2 other seeds"``."""
+        ``trained_with`` says how, e.g. ``"one batched program with 2 other seeds"``; ``prepared``: what a
+        :meth:`preflight` of these settings found (``config.json``'s record)."""
         out = Path(out_dir)
-        claimed = prepare_run_dir(out, self.to_dict(), mode)
+        check_writable(out)
+        claimed = prepare_run_dir(out, self.dir_config(prepared, data_files), mode)
         where = provenance(self.train.device)
         if trained_with:
             where = {**where, "trained_with": trained_with}
@@ -265,4 +306,4 @@ def load_result(path: str | Path) -> tuple[Run, Result]:
     return Run.from_dict(data["run"]), entry.result_class.from_dict(data["result"])
 
 
-__all__ = ["PROBES", "RESULT_FILE", "Run", "RunContext", "load_result", "measure_after_training"]
+__all__ = ["PROBES", "Prepared", "RESULT_FILE", "Run", "RunContext", "load_result", "measure_after_training"]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from nnprobe.entries import get_probe
 from nnprobe.errors import NNProbeError
-from nnprobe.io import write_json_atomic
+from nnprobe.io import check_writable, write_json_atomic
 
 SEED_STRIDE = 100
 SEEDS_FILE = "seeds.json"
@@ -106,6 +106,7 @@ def execute_seeds(run, n: int, out: str | Path, *, mode: str = "new", progress: 
     """
     start = time.perf_counter()
     out = Path(out)
+    check_writable(out)
     seeds = seed_values(run.train.seed, n)
     if mode == "new" and (out / "result.json").is_file():
         raise NNProbeError(f"{out} holds a one-seed run; --seeds writes one directory per seed under --out",
@@ -145,7 +146,8 @@ def _batched(members: list, out: Path, mode: str) -> list:
     from nnprobe.experiments.group import execute_group  # lazy: torch off the --help path
 
     # bad settings fail before anything is trained or written (as Run.execute does); the seeds read the same files
-    files = members[0].preflight()[0].meta.get("files", [])
+    prepared = members[0].preflight()
+    files = prepared.dataset.meta.get("files", [])
     start = time.perf_counter()
     outcomes = execute_group(members)
     share = (time.perf_counter() - start) / len(members)
@@ -153,7 +155,7 @@ def _batched(members: list, out: Path, mode: str) -> list:
         if isinstance(outcome, BaseException):
             raise outcome
         member.record(seed_dir(out, member.train.seed), outcome, mode=mode, seconds=share, data_files=files,
-                      trained_with=f"one batched program with the other {len(members) - 1} seeds of the set")
+                      prepared=prepared, trained_with=f"one batched program with the other {len(members) - 1} seeds of the set")
     return outcomes
 
 

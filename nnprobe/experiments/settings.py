@@ -1,7 +1,7 @@
 """A run's flat settings split into its four parts, and back, without torch.
 
 Every setting name belongs to exactly one part: the data (:class:`~nnprobe.experiments.specs.DataConfig`), the
-model (``model``, ``checkpoint`` and the zoo's architecture options), the training
+model (``model``, ``checkpoint``, ``output`` and the zoo's architecture options), the training
 (:class:`~nnprobe.training.config.TrainConfig`) or the probe's own config (its entry's ``config_cls``). Settings
 not given take the probe's run-level defaults (``ProbeEntry.defaults``), then each config's own.
 :class:`~nnprobe.experiments.Run` is built from these parts; the command line reads its ``--help`` defaults
@@ -23,6 +23,7 @@ from nnprobe.models.names import MODEL_NAMES, model_options
 from nnprobe.training.config import TrainConfig
 
 RUNTIME_TRAIN_FIELDS = ("progress",)   # how a run is shown, not what it computes
+MODEL_FIELDS = ("model", "checkpoint", "output")   # the model part's own settings, besides the zoo's options
 
 
 def model_option_names() -> set[str]:
@@ -40,7 +41,7 @@ def check_settings(entry: ProbeEntry) -> None:
     flat settings dict (CLI flags, a sweep point) is unambiguous."""
     if entry.config_cls is None:
         return
-    taken = ({f.name for f in fields(TrainConfig)} | set(DataConfig.field_names()) | {"model", "checkpoint"}
+    taken = ({f.name for f in fields(TrainConfig)} | set(DataConfig.field_names()) | set(MODEL_FIELDS)
              | model_option_names())
     clash = sorted(taken & set(entry.config_cls.field_names()))
     if clash:
@@ -70,10 +71,10 @@ def split_settings(probe: str, params: dict | None = None) -> tuple:
     data_keys, train_keys, option_names = DataConfig.field_names(), train_fields(), model_option_names()
     config_keys = entry.config_cls.field_names() if entry.config_cls else []
     check_known(f"'{probe}' setting", merged,
-                set(data_keys) | set(train_keys) | set(config_keys) | {"model", "checkpoint"} | option_names)
+                set(data_keys) | set(train_keys) | set(config_keys) | set(MODEL_FIELDS) | option_names)
     data = DataConfig(**{k: merged[k] for k in data_keys if k in merged})
     model = ModelConfig(model=merged.get("model", "mlp"), checkpoint=merged.get("checkpoint"),
-                        options={k: merged[k] for k in option_names if k in merged})
+                        options={k: merged[k] for k in option_names if k in merged}, output=merged.get("output"))
     train_kw = {k: merged[k] for k in train_keys if k in merged}
     if isinstance(train_kw.get("snapshot_epochs"), str):
         train_kw["snapshot_epochs"] = parse_epochs(train_kw["snapshot_epochs"])
@@ -86,7 +87,8 @@ def flat_settings(data: DataConfig, model: ModelConfig, train: TrainConfig, conf
     """Every setting of a run by name (a complete sweep point, what a command line's flags say)."""
     train_dict = {k: list(v) if isinstance(v, tuple) else v for k, v in train.to_dict().items()
                   if k not in RUNTIME_TRAIN_FIELDS}
-    return {**data.to_dict(), "model": model.model, "checkpoint": model.checkpoint, **model.options, **train_dict,
+    return {**data.to_dict(), "model": model.model, "checkpoint": model.checkpoint, "output": model.output,
+            **model.options, **train_dict,
             **({} if config is None else config.to_dict())}
 
 
@@ -95,5 +97,5 @@ def probe_defaults(probe: str) -> dict:
     return flat_settings(*split_settings(probe, {}))
 
 
-__all__ = ["RUNTIME_TRAIN_FIELDS", "check_settings", "flat_settings", "model_option_names", "parse_epochs",
+__all__ = ["MODEL_FIELDS", "RUNTIME_TRAIN_FIELDS", "check_settings", "flat_settings", "model_option_names", "parse_epochs",
            "probe_defaults", "split_settings", "train_fields"]

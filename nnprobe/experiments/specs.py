@@ -90,17 +90,28 @@ class DataConfig(Config):
 @dataclass
 class ModelConfig(Config):
     """A zoo model (``model`` + its ``options``) or a saved model (``checkpoint``: an nnprobe checkpoint or a
-    whole ``nn.Module`` saved with ``torch.save``).
+    whole ``nn.Module`` saved with ``torch.save``). ``output`` names the logits of a model whose forward returns
+    more than a tensor: an index of a tuple (``0``) or a key / attribute (``"logits"``); ``None``: the tensor
+    itself, ``.logits``, or the one tuple element with a column per class (:mod:`nnprobe.models.adapter`).
 
     >>> ModelConfig(model="mlp", options={"width": 8}).spec((1, 8, 8), 10)["options"]
     {'width': 8}
+    >>> ModelConfig(output="0").output
+    0
     """
 
     model: str = "mlp"
     checkpoint: str | None = None
     options: dict = field(default_factory=dict)
+    output: int | str | None = None
 
     def validate(self) -> None:
+        if self.output is not None:
+            if isinstance(self.output, bool) or not isinstance(self.output, (int, str)) or not str(self.output).strip():
+                raise NNProbeError(f"output must be an index or a name, got {self.output!r}",
+                                   "e.g. --output 0 for a tuple's first element, --output logits for a dict key")
+            text = str(self.output).strip()
+            self.output = int(text) if text.lstrip("-").isdigit() else text
         check_choice("model", self.model, MODEL_NAMES)
         self.options = {k: v for k, v in dict(self.options or {}).items() if v is not None}
         accepted = model_options(self.model)

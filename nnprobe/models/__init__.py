@@ -1,5 +1,6 @@
-"""Model zoo (MLP, small CNN, the GradNet reference CNN, ResNet, CIFAR ResNet-18, DenseNet) and
-:func:`split_head` / :func:`head_features` for any classifier.
+"""Model zoo (MLP, small CNN, the GradNet reference CNN, ResNet, CIFAR ResNet-18, DenseNet),
+:func:`split_head` / :func:`head_features` for any classifier, and :func:`check_model` / :func:`adapted`, the
+adapter every probe puts between a user's model and a dataset (which output, how many classes, which inputs).
 
 Every zoo model ends in ``penultimate features -> nn.Linear head`` (attribute ``head``). Names are exported
 lazily: ``MODEL_NAMES``, ``MODEL_OPTIONS`` and :func:`model_options` (the zoo's names and each model's
@@ -20,10 +21,12 @@ _EXPORTS = {
     "DenseNet": "densenet",
     "HeadFeatures": "heads", "HeadSplit": "heads", "dataset_head": "heads", "head_features": "heads",
     "split_head": "heads",
+    "ModelFit": "adapter", "adapted": "adapter", "attach_output": "adapter", "check_model": "adapter",
 }
 
 __all__ = ["ACTIVATIONS", "ACTIVATION_NAMES", "MODELS", "MODEL_NAMES", "MODEL_OPTIONS", "MLP", "RefCNN", "SmallCNN",
-           "ResNet", "ResNet18", "DenseNet", "HeadFeatures", "HeadSplit", "build_from_spec", "build_model",
-           "dataset_head", "head_features", "make_activation", "model_options", "split_head"]
+           "ResNet", "ResNet18", "DenseNet", "HeadFeatures", "HeadSplit", "ModelFit", "adapted", "attach_output",
+           "build_from_spec", "build_model", "check_model", "dataset_head", "head_features", "make_activation",
+           "model_options", "split_head"]
 
 export_submodules(__name__, _EXPORTS)

@@ -6,6 +6,7 @@ it when called, and the seeding functions re-exported from :mod:`nnprobe.seeding
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING
 
@@ -85,8 +86,15 @@ class TrainConfig:
             from nnprobe.training.augment import parse_augment  # lazy: torch off the --help path
 
             parse_augment(self.augment)
-        if not self.lr > 0:
-            raise NNProbeError(f"learning rate must be positive, got {self.lr}", "pass e.g. --lr 0.05")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise NNProbeError(f"learning rate must be a positive number, got {self.lr}", "pass e.g. --lr 0.05")
+        if not (isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1):
+            raise NNProbeError(f"momentum must lie in [0, 1), got {self.momentum}",
+                               "pass e.g. --momentum 0.9 (0: none); it is used by --optimizer momentum")
+        if not (isinstance(self.weight_decay, (int, float)) and math.isfinite(self.weight_decay)
+                and self.weight_decay >= 0):
+            raise NNProbeError(f"weight decay must be a number >= 0, got {self.weight_decay}",
+                               "pass e.g. --weight-decay 5e-4 (0: none)")
 
     def to_dict(self) -> dict:
         return asdict(self)

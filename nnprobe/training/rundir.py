@@ -2,7 +2,10 @@
 
 A run directory holds one configuration's outputs. :func:`prepare_run_dir` refuses to write into a directory
 that already holds something unless asked to ``resume`` (same configuration, checked by a hash) or to
-``overwrite`` (clear it first). ``state.json`` says what happened to the run: ``prepared``, ``running``,
+``overwrite`` (clear it first). The hash covers what changes results, not where things were: keys registered with
+:func:`register_recorded_key` (the data directory, a file's path, the run's ``record`` of what it found) are
+written to ``config.json`` but left out of the hash and of the comparison, so the same files read from another
+directory (their sizes and MD5s are in the config) are the same run. ``state.json`` says what happened to the run: ``prepared``, ``running``,
 ``done``, ``failed`` (with the error) or ``interrupted`` (Ctrl-C or SIGTERM), with timestamps, host and pid.
 
 Overwrite clears the *whole* directory, not only the files nnprobe knows: a run's directory may also hold
@@ -35,12 +38,28 @@ CONFIG_FILE = "config.json"
 # settings added after a run directory may have been written: {name: value that means "as before the setting
 # existed"}. A run stored without such a key resumes under a config that holds it at that value.
 _LATER_SETTINGS: dict[str, object] = {}
+ANY = object()   # register_later_setting(name, ANY): a run stored without the key resumes whatever its value
+# keys (at any depth, inside lists too) that say where or what was found, not what was asked: recorded in
+# config.json, left out of the hash and of resume's comparison
+_RECORDED_KEYS: set[str] = {"data_dir", "path", "record"}
+
+
+def register_recorded_key(name: str) -> None:
+    """Declare that config keys named ``name`` (at any depth) record a location or a finding, not a setting that
+    changes results: they are written to ``config.json`` but a run resumes whatever their value.
+
+    >>> register_recorded_key("scratch_dir")
+    >>> config_hash({"lr": 0.1, "scratch_dir": "/tmp/a"}) == config_hash({"lr": 0.1, "scratch_dir": "/b"})
+    True
+    """
+    _RECORDED_KEYS.add(name)
 
 
 def register_later_setting(name: str, neutral) -> None:
     """Declare that settings named ``name`` (at any depth of a run's config) were added in a later nnprobe, and
     that ``neutral`` reproduces the behaviour from before. A run directory written without the key can then be
-    resumed by a config that holds ``name: neutral``; any other value is a difference, as usual.
+    resumed by a config that holds ``name: neutral`` (:data:`ANY`: any value, for a record such as the data
+    files' digests that older runs did not keep); any other value is a difference, as usual.
 
     >>> register_later_setting("lr_step_factor", 0.1)
     """
@@ -59,13 +78,33 @@ class Terminated(KeyboardInterrupt):
 
 
 def config_hash(config: dict) -> str:
-    """A short stable hash of a JSON-able config (key order does not matter).
+    """A short stable hash of a JSON-able config (key order does not matter), of its :func:`config_identity`.
 
     >>> config_hash({"lr": 0.1, "epochs": 3}) == config_hash({"epochs": 3, "lr": 0.1})
     True
+    >>> config_hash({"data": {"data_dir": "/a"}}) == config_hash({"data": {"data_dir": "/b"}})
+    True
     """
-    text = json.dumps(_canonical(config), sort_keys=True, separators=(",", ":"), allow_nan=True)
+    text = json.dumps(config_identity(config), sort_keys=True, separators=(",", ":"), allow_nan=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def config_identity(config: dict) -> dict:
+    """The part of a config that identifies a run: as it reads back from JSON, without the recorded keys
+    (:func:`register_recorded_key`).
+
+    >>> config_identity({"data": {"data": "mnist", "data_dir": "/x"}, "files": [{"path": "/x/a", "md5": "0f"}]})
+    {'data': {'data': 'mnist'}, 'files': [{'md5': '0f'}]}
+    """
+    return _strip(_canonical(config))
+
+
+def _strip(obj):
+    if isinstance(obj, dict):
+        return {k: _strip(v) for k, v in obj.items() if k not in _RECORDED_KEYS}
+    if isinstance(obj, list):
+        return [_strip(v) for v in obj]
+    return obj
 
 
 def _canonical(config: dict) -> dict:
@@ -100,8 +139,9 @@ _MISSING = object()
 
 
 def _differing(old: dict, new: dict) -> tuple[dict, dict, list[str]]:
-    """Both configs flattened to dotted keys, and the sorted keys whose values differ (or exist on one side)."""
-    a, b = _flatten(_canonical(old)), _flatten(_canonical(new))
+    """Both configs' identities flattened to dotted keys, and the sorted keys whose values differ (or exist on one
+    side)."""
+    a, b = _flatten(config_identity(old)), _flatten(config_identity(new))
     return a, b, [k for k in sorted(set(a) | set(b)) if a.get(k, _MISSING) != b.get(k, _MISSING)]
 
 
@@ -281,13 +321,25 @@ def _check_resumable(path: Path, previous: dict | None, config: dict, digest: st
                        "resume with the same settings, pass --overwrite to discard that run, or choose another --out")
 
 
+def same_run(old: dict, new: dict) -> bool:
+    """Whether a part stored under config ``old`` belongs to a run of config ``new``: equal identities
+    (:func:`config_identity`), or ``new`` adds only later settings at their neutral values.
+
+    >>> same_run({"data": {"data_dir": "/a"}, "lr": 0.1}, {"data": {"data_dir": "/b"}, "lr": 0.1})
+    True
+    """
+    return not _differing(old, new)[2] or _later_settings_only(old, new)
+
+
 def _later_settings_only(old: dict, new: dict) -> bool:
     """Whether ``new`` differs from the stored ``old`` only by keys ``old`` lacks that are registered later
     settings at their neutral value (see :func:`register_later_setting`)."""
     a, b, keys = _differing(old, new)
     for key in keys:
         name = key.rsplit(".", 1)[-1]
-        if key in a or name not in _LATER_SETTINGS or b[key] != _canonical({"v": _LATER_SETTINGS[name]})["v"]:
+        if key in a or name not in _LATER_SETTINGS:
+            return False
+        if _LATER_SETTINGS[name] is not ANY and b[key] != _canonical({"v": _LATER_SETTINGS[name]})["v"]:
             return False
     return True
 

@@ -22,8 +22,9 @@ ADDED_CHOICES = {("margin", "solver"): ["ipm", "smo"]}   # 0.2's --solver took a
 CHANGED_HELP = {("margin", "bias_penalised")}
 CHANGED_COMMAND_HELP = {"margin"}
 ADDED_FLAGS = {"seeds"}   # 0.3: every probe command runs a setting over seeds (issue 18)
-ADDED_PROBE_FLAGS = {"codes": {"nulls"},         # 0.3: --nulls/--no-nulls, the codes null baselines
-                     "margin": {"null_starts"}}  # 0.3: --null-starts, the perceptron null's random starts
+ADDED_PROBE_FLAGS = {"codes": {"nulls", "output"},         # 0.3: --nulls/--no-nulls, the codes null baselines
+                     "margin": {"null_starts", "output"},  # 0.3: --null-starts, the perceptron null's random starts
+                     "gradnet": {"output"}}                # 0.3: --output, the logits of a model's tuple/dict (issue 19)
 
 
 @pytest.mark.parametrize("probe", sorted(SAVED))

@@ -124,3 +124,30 @@ def test_a_run_written_before_a_setting_existed_resumes_at_its_neutral_value(tmp
     # a key the old run lacks that is not a registered later setting is a difference too
     with pytest.raises(NNProbeError, match="train.nonsense"):
         prepare_run_dir(tmp_path / "b", {**new, "train": {**new["train"], "nonsense": 1}}, mode="resume")
+
+
+def test_where_the_data_was_found_is_recorded_but_not_part_of_the_run(tmp_path):
+    run = {"data": {"data": "mnist", "data_dir": "/mnt/a"}, "train": {"lr": 0.05},
+           "data_files": [{"path": "/mnt/a/mnist/t10k-labels", "bytes": 10008, "md5": "ec29"}],
+           "record": {"data": {"counts": {"train": {"0": 5923}}}}}
+    moved = {**run, "data": {"data": "mnist", "data_dir": "/home/me/data"},
+             "data_files": [{"path": "/home/me/data/mnist/t10k-labels", "bytes": 10008, "md5": "ec29"}],
+             "record": {"data": {"counts": {"train": {"0": 5923}}}, "model": {"output": None}}}
+    assert config_hash(run) == config_hash(moved)
+    prepare_run_dir(tmp_path, run)
+    assert prepare_run_dir(tmp_path, moved, mode="resume").resuming
+    assert json.loads((tmp_path / "config.json").read_text())["data"]["data_dir"] == "/mnt/a"   # as it was run
+    other = {**moved, "data_files": [{"path": "/home/me/data/mnist/t10k-labels", "bytes": 10008, "md5": "ffff"}]}
+    with pytest.raises(NNProbeError, match=r"data_files: .*ec29.* -> .*ffff"):
+        prepare_run_dir(tmp_path, other, mode="resume")
+
+
+def test_a_run_written_before_data_files_were_recorded_resumes(tmp_path):
+    import nnprobe.experiments.run  # noqa: F401  (registers data_files and output as later settings)
+
+    old = {"data": {"data": "digits", "data_dir": "/x"}, "model": {"model": "mlp"}, "train": {"lr": 0.05}}
+    prepare_run_dir(tmp_path, old)   # the hash of an older nnprobe covered data_dir too
+    (tmp_path / "state.json").write_text(json.dumps({**state(tmp_path), "config_hash": "written-by-0.2"}))
+    new = {"data": {"data": "digits", "data_dir": "/y"}, "model": {"model": "mlp", "output": None},
+           "train": {"lr": 0.05}, "data_files": [{"path": "/z/digits.csv.gz", "bytes": 1, "md5": "ab"}]}
+    assert prepare_run_dir(tmp_path, new, mode="resume").resuming

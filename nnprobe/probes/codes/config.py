@@ -9,12 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nnprobe.config import Config, check_choice, check_int, option
+from nnprobe.training.rundir import register_recorded_key
 
 METHODS = ("kmeans", "knn", "logistic")        # the classifiers fitted on the codes
 LABEL_MODES = ("noisy", "clean")               # training codes scored against the labels trained on, or the true ones
 LOGISTIC_MODES = ("multinomial", "ovo")        # logistic regression: multinomial, or one-vs-one (He et al.'s)
 ALL_LAYERS = "all"                             # ``layers=`` value for every ReLU site
 DEFAULT_MAX_UNITS = 2**16                      # above it, the code is the last sites that fit (see selection.py)
+register_recorded_key("scratch_dir")           # where the scratch file goes changes no result: resume ignores it
 
 
 @dataclass

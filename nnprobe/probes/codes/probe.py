@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from torch import nn
 from tqdm.auto import tqdm
 
+from nnprobe.data import as_dataset
+from nnprobe.models import adapted
 from nnprobe.probes.codes.classifiers import MAX_FIT_BYTES, CategorisationResult, categorise
 from nnprobe.probes.codes.config import CodesConfig
 from nnprobe.probes.codes.nulls import UNTRAINED_KEYS, pixel_baselines, untrained_summary
@@ -173,21 +175,28 @@ def summary_rows(s: dict) -> list[dict]:
 
 
 def measure(model: nn.Module, dataset, config: CodesConfig | None = None, *, seed: int = 0,
-            progress: bool = False) -> CodesResult:
+            progress: bool = False, output=None) -> CodesResult:
     """Record train and test codes of ``model`` on ``dataset`` and measure determinism and categorisation, with the
     settings of ``config`` (see :class:`CodesConfig`).
 
     ``config.labels="noisy"`` scores training codes against the labels the model was trained on; ``"clean"``
     against the true labels (differs only under label noise). Test labels are always the true ones. The model's
     accuracy is read off the recording pass itself. ``seed`` seeds the subsamples and K-Means; ``progress`` shows
-    the phase (recording, determinism, categorisation) and the recording batches on stderr.
+    the phase (recording, determinism, categorisation) and the recording batches on stderr. ``dataset``: an nnprobe
+    ``Dataset`` or your own data as :func:`~nnprobe.data.as_dataset` takes it; ``output``: the logits of a model that
+    returns a tuple, dict or object (:func:`~nnprobe.models.check_model`, which also checks the class count first).
 
     >>> from nnprobe.data import load_dataset; from nnprobe.models import build_model
     >>> ds = load_dataset("digits"); net = build_model("mlp", ds.input_shape, ds.num_classes, width=16)
     >>> measure(net, ds, CodesConfig(categorisation=False)).n_units
     32
     """
-    c = config or CodesConfig()
+    dataset = as_dataset(dataset)
+    with adapted(model, dataset, output):
+        return _measure(model, dataset, config or CodesConfig(), seed, progress)
+
+
+def _measure(model: nn.Module, dataset, c: CodesConfig, seed: int, progress: bool) -> CodesResult:
     start = time.perf_counter()
     device = _model_device(model)
     sel = select_layers(relu_sites(model, dataset.x_train, device), c.layers, c.max_units)
@@ -265,7 +274,7 @@ def _nulls(model: nn.Module, dataset, c: CodesConfig, seed: int) -> dict:
 
 
 def measure_codes(model: nn.Module, dataset, config: CodesConfig | None = None, *, seed: int = 0,
-                  progress: bool = False, **settings) -> CodesResult:
+                  progress: bool = False, output=None, **settings) -> CodesResult:
     """:func:`measure` with settings given as keywords too: ``measure_codes(model, ds, k=5)`` is
     ``measure(model, ds, CodesConfig(k=5))`` (keywords are :class:`CodesConfig` fields, applied over ``config``).
 
@@ -275,7 +284,8 @@ def measure_codes(model: nn.Module, dataset, config: CodesConfig | None = None, 
     200
     """
     config = config or CodesConfig()
-    return measure(model, dataset, config.replace(**settings) if settings else config, seed=seed, progress=progress)
+    return measure(model, dataset, config.replace(**settings) if settings else config, seed=seed, progress=progress,
+                   output=output)
 
 
 def _min(a: int | None, b: int | None) -> int | None:

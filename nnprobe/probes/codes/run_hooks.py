@@ -3,6 +3,7 @@ prints. Called through the probe's entry (:mod:`nnprobe.probes.codes.entry`)."""
 
 from __future__ import annotations
 
+from nnprobe.errors import NNProbeError
 from nnprobe.probes.codes.probe import summary_rows
 from nnprobe.probes.codes.record import record_codes
 from nnprobe.results import text_table
@@ -11,8 +12,22 @@ LAYER_COLUMNS = ["layer", "units", "distinct_train", "redundancy_ratio_train", "
 
 
 def preflight(run, dataset, model) -> None:
-    """Record the codes of 8 training examples: a model without ReLU sites or with bad ``layers`` fails here."""
+    """Record the codes of 8 training examples: a model without ReLU sites or with bad ``layers`` fails here; and
+    the K-NN must have ``k`` neighbours to find (the training accuracy leaves each example out)."""
+    check_k(run.config, dataset.n_train)
     record_codes(model, dataset.x_train[:8], layers=run.config.layers)
+
+
+def check_k(config, n_train: int) -> None:
+    """Raise :class:`NNProbeError` when the K-NN would ask for more neighbours than there are other training codes.
+
+    >>> from nnprobe.probes.codes.config import CodesConfig
+    >>> check_k(CodesConfig(k=9), 100)
+    """
+    if config.categorisation and "knn" in config.methods and config.k > n_train - 1:
+        raise NNProbeError(f"k={config.k} neighbours, but the training split has {n_train} examples (the K-NN "
+                           f"training accuracy leaves each one out, so at most {n_train - 1} neighbours)",
+                           f"pass --k {max(1, min(9, n_train - 1))} or fewer, or use more training examples")
 
 
 def table_rows(run, result) -> list[dict]:
@@ -28,4 +43,4 @@ def details(run, result) -> str:
     return "\n".join(["\nper layer:", *text_table(rows, LAYER_COLUMNS)])
 
 
-__all__ = ["details", "table_rows", "preflight"]
+__all__ = ["check_k", "details", "table_rows", "preflight"]

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from nnprobe.probes.gradnet.network import block_inputs, parse_structure
 from nnprobe.probes.gradnet.study import CONVERGED, GradNetStudy, GradSpaceResult, measure, run_gradnet_study
+from nnprobe.training.rundir import same_run
 
 SNAPSHOTS = "snapshots"   # the run context's folder of finished snapshots (epoch_N.pt + epoch_N.json)
 # the converged base's record (accuracies, epochs, per-test-point correctness) in the same folder: converged.json
@@ -52,7 +53,7 @@ def execute(run, ctx):
         return measure(ctx.model, ctx.dataset, run.config, seed=run.train.seed, progress=run.train.progress)
     snapshots = run.train.snapshot_epochs or default_snapshots(run.train.epochs)
     key = run.to_dict()
-    parts = [part for part in ctx.parts(SNAPSHOTS) if part.get("run") == key]
+    parts = [part for part in ctx.parts(SNAPSHOTS) if same_run(part.get("run") or {}, key)]
     done = {int(part["result"]["epoch"]): GradSpaceResult.from_dict(part["result"]) for part in parts
             if "result" in part}
     converged = next((part[CONVERGED] for part in parts if CONVERGED in part), None)

@@ -28,7 +28,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from nnprobe.data import as_dataset
 from nnprobe.errors import NNProbeError
+from nnprobe.models import adapted
 from nnprobe.probes.gradnet.baselines import (converged_base, correct_on, holdout, pack_correct, paired_tests,
                                               probe_baselines, train_on, unpack_correct)
 from nnprobe.probes.gradnet.config import GradSpaceConfig, parse_structure
@@ -332,7 +334,7 @@ def _measure(model: nn.Module, dataset, config: GradSpaceConfig, *, seed: int, e
 
 
 def measure(model: nn.Module, dataset, config: GradSpaceConfig | None = None, *, seed: int = 0,
-            epoch: int | None = None, progress: bool = False) -> GradSpaceResult:
+            epoch: int | None = None, progress: bool = False, output=None) -> GradSpaceResult:
     """GradNet on the per-sample gradients of ``model`` (your trained classifier, or a base snapshot).
 
     GradNet trains on the gradients of ``dataset``'s training split (random candidate labels, true targets)
@@ -341,12 +343,17 @@ def measure(model: nn.Module, dataset, config: GradSpaceConfig | None = None, *,
     same training split (GradNet's number of steps) are the null baselines. Each is paired with GradNet on the
     test points (``result.mcnemar``). Use data the model was *not* trained on for GradNet's training split (the
     study gives it the other half). ``progress`` shows bars (gradient extraction, GradNet epochs) on stderr.
+    ``dataset``: an nnprobe ``Dataset`` or your own data as :func:`~nnprobe.data.as_dataset` takes it; ``output``:
+    the logits of a model that returns a tuple, dict or object (:func:`~nnprobe.models.check_model`, which also
+    checks the class count first).
 
     >>> res = measure(my_model, other_half, GradSpaceConfig(percent=5))   # doctest: +SKIP
     >>> res.base_test_accuracy, res.gradnet_test_accuracy                  # doctest: +SKIP
     """
     config = config or GradSpaceConfig()
-    return _measure(model, dataset, config, seed=seed, epoch=epoch, progress=progress)[0]
+    dataset = as_dataset(dataset)
+    with adapted(model, dataset, output):
+        return _measure(model, dataset, config, seed=seed, epoch=epoch, progress=progress)[0]
 
 
 def control_finetune(snapshot: nn.Module, gradnet_half, train_config: TrainConfig, epochs: int,

@@ -19,8 +19,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from nnprobe.data import as_dataset
 from nnprobe.errors import NNProbeError
-from nnprobe.models import HeadSplit, head_features
+from nnprobe.models import HeadSplit, adapted, head_features
 from nnprobe.probes.margin import baselines as _baselines
 from nnprobe.probes.margin.comparison import measure_margin
 from nnprobe.probes.margin.config import MarginConfig
@@ -228,18 +229,26 @@ def measure_baselines(f_train: torch.Tensor, y_train: torch.Tensor, result: Marg
 
 
 def measure(model: nn.Module, dataset, config: MarginConfig | None = None, *, curve=(), seed: int = 0,
-            progress: bool = False, init_head=None) -> MarginProbeResult:
+            progress: bool = False, init_head=None, output=None) -> MarginProbeResult:
     """Compare ``model``'s last layer with the max-margin SVM on its penultimate features of ``dataset``.
 
     ``curve`` passes measurements taken during training (e.g. ``MarginCallback.results``); ``seed`` seeds the
     head re-initialisation, the null's perceptron starts and the plotted sample; ``progress`` shows bars (SVM modes,
     head retraining) on stderr; ``init_head``: the head's ``(W, b)`` before training (a context column, when known).
+    ``dataset``: an nnprobe ``Dataset``, or your own data as :func:`~nnprobe.data.as_dataset` takes it (a
+    ``torch.utils.data.Dataset``); ``output``: the logits of a model that returns a tuple, dict or object (an
+    index or a name; :func:`~nnprobe.models.check_model`, which also checks the class count first).
 
     >>> from nnprobe.data import load_dataset; from nnprobe.models import build_model
     >>> ds = load_dataset("synthetic:blobs"); net = build_model("mlp", ds.input_shape, 2, width=16, feature_dim=2)
     >>> measure(net, ds, MarginConfig(retrain_epochs=0)).summary()["cosine_to_svm"]   # doctest: +SKIP
     """
-    config = config or MarginConfig()
+    dataset = as_dataset(dataset)
+    with adapted(model, dataset, output):
+        return _measure(model, dataset, config or MarginConfig(), curve, seed, progress, init_head)
+
+
+def _measure(model, dataset, config: MarginConfig, curve, seed: int, progress: bool, init_head) -> MarginProbeResult:
     start = time.perf_counter()
     split, f_train, f_test = head_features(model, dataset, config.head, max_memory=config.max_memory)
     y_train, y_test = dataset.y_train.long(), dataset.y_test.long()
