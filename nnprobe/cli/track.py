@@ -59,6 +59,9 @@ def parse_settings(items) -> dict:
 @click.option("--model-factory", "factory", default=None,
               help="module:function that builds the untrained model, for checkpoints that hold a state dict "
                    "(Lightning .ckpt, Hugging Face checkpoint-N/, torch.save(model.state_dict())).")
+@click.option("--output", default=None,
+              help="The logits of a model whose forward returns a tuple, dict or object: an index (0) or a name "
+                   "(logits). Unset: the output itself, .logits, or the one tuple element with a column per class.")
 @click.option("--prefix", default=None,
               help="Key prefix of the model's weights in a state dict (Lightning: the LightningModule's attribute, "
                    "e.g. 'model.') [default: found].")
@@ -89,6 +92,8 @@ def command(opts):
             "pass --data (the dataset the model was trained on, e.g. digits) or --probe-set RUN/probe_set.pt")
     require(opts["data"] is None or opts["probe_set"] is None, "both --data and --probe-set were given",
             "pass only one: --probe-set measures the rows a tracker saved")
+    from nnprobe.models.adapter import parse_output   # torch: not at import, so `nnprobe track --help` stays light
+
     config = ProbeSetConfig(data=opts["data"], train=opts["train_rows"], test=opts["test_rows"], seed=opts["seed"])
     data = tracking.ProbeSet.load(opts["probe_set"]) if opts["probe_set"] else opts["data"]
     text = opts["format"] != "json"
@@ -102,7 +107,7 @@ def command(opts):
     result = tracking.track_checkpoints(opts["checkpoints"], opts["probes"], data, opts["out"],
                                         factory=opts["factory"], prefix=opts["prefix"], config=config,
                                         settings=parse_settings(opts["settings"]), mode=run_mode(opts),
-                                        on_point=on_point)
+                                        output=parse_output(opts["output"]), on_point=on_point)
     records = [tracking.headline(p) for p in result.points]
     figure = report.plot_curves(records, f"{opts['probes']} over training", result.out / CURVES_FIGURE)
     if not text:

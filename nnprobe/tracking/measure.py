@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import time
 
-import torch
 from torch import nn
 
 from nnprobe.config import Config
 from nnprobe.entries import get_probe, number
 from nnprobe.errors import NNProbeError
-from nnprobe.models.heads import model_device, model_output
-from nnprobe.models.modes import eval_mode
+from nnprobe.models.adapter import adapted
 from nnprobe.results import is_scalar, plain
 from nnprobe.tracking.guard import seed_measurement, undisturbed, unwrap
 
@@ -59,35 +57,13 @@ def probe_configs(probes, settings: dict | None = None) -> dict[str, Config]:
     return configs
 
 
-class Logits(nn.Module):
-    """``model`` with a forward that returns its logits alone (:func:`~nnprobe.models.heads.model_output`: the
-    tensor, ``.logits`` / ``["logits"]`` of a Hugging Face output, or a tuple's first element), for probes that
-    read a model's output as a tensor. Module names gain the prefix ``model.`` (a head named in a config too)."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return model_output(self.model(x))
-
-
-def logits_module(model: nn.Module, x: torch.Tensor) -> nn.Module:
-    """``model`` itself when its forward returns a tensor on ``x``'s first rows, else :class:`Logits` of it."""
-    with torch.no_grad(), eval_mode(model):
-        out = model(x[:2].to(model_device(model)))
-    if isinstance(out, torch.Tensor):
-        return model
-    if model_output(out) is None:
-        raise NNProbeError(f"the model's forward returns a {type(out).__name__} without logits",
-                           "return the logits (a tensor, a tuple starting with it, or an object with .logits)")
-    return Logits(model)
-
-
-def measure_point(model: nn.Module, probe_set, configs: dict, *, seed: int = 0) -> tuple[dict, dict]:
+def measure_point(model: nn.Module, probe_set, configs: dict, *, seed: int = 0, output=None) -> tuple[dict, dict]:
     """Every probe of ``configs`` on ``model`` and the rows of ``probe_set`` (a :class:`~nnprobe.tracking.ProbeSet`),
     inside :func:`~nnprobe.tracking.guard.undisturbed`: ``({probe: summary}, {probe: seconds})``, each summary the
-    flat scalars of the probe's result.
+    flat scalars of the probe's result. The model is read as every probe reads it
+    (:func:`~nnprobe.models.adapter.adapted`): ``output`` names the logits when its forward returns more (a tuple
+    index or a key; None: the tensor itself, ``.logits`` / ``["logits"]``, or the one tuple element with a column
+    per class), and the logits must have one column per class of the probe set.
 
     >>> summaries, seconds = measure_point(model, ProbeSet.of("digits"), probe_configs("margin"))   # doctest: +SKIP
     >>> summaries["margin"]["cosine_to_svm"]                                                         # doctest: +SKIP
@@ -95,16 +71,15 @@ def measure_point(model: nn.Module, probe_set, configs: dict, *, seed: int = 0) 
     model = unwrap(model)
     dataset = probe_set.dataset
     summaries, seconds = {}, {}
-    with undisturbed(model, seed):
-        target = logits_module(model, dataset.x_train)
+    with undisturbed(model, seed), adapted(model, dataset, output):
         for name, config in configs.items():
             entry = get_probe(name)
             start = time.perf_counter()
             seed_measurement(seed)
             if entry.hook("track") is not None:
-                result = entry.hook("track")(target, dataset, config, seed=seed)
+                result = entry.hook("track")(model, dataset, config, seed=seed)
             else:
-                result = entry.hook("measure")(target, dataset, config, seed=seed, progress=False)
+                result = entry.hook("measure")(model, dataset, config, seed=seed, progress=False)
             seconds[name] = time.perf_counter() - start
             summaries[name] = plain({k: v for k, v in result.summary().items() if is_scalar(v)})
     return summaries, seconds
@@ -127,4 +102,4 @@ def headline(point: dict) -> dict:
     return out
 
 
-__all__ = ["Logits", "headline", "logits_module", "measure_point", "probe_configs"]
+__all__ = ["headline", "measure_point", "probe_configs"]

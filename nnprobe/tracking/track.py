@@ -41,7 +41,7 @@ class TrackResult:
 
 def track_checkpoints(checkpoints, probes, data, out, *, factory=None, prefix: str | None = None,
                       config: ProbeSetConfig | None = None, settings: dict | None = None, mode: str = "new",
-                      num_classes: int | None = None,
+                      num_classes: int | None = None, output=None,
                       on_point: Callable[[Checkpoint, dict], None] | None = None) -> TrackResult:
     """Measure ``probes`` at each checkpoint of ``checkpoints`` (a glob, a folder or a list:
     :func:`~nnprobe.tracking.checkpoints.find_checkpoints`) on the probe set of ``data`` (a dataset name, a
@@ -49,7 +49,8 @@ def track_checkpoints(checkpoints, probes, data, out, *, factory=None, prefix: s
 
     ``factory`` (callable or ``"module:function"``) builds the model a state dict is loaded into, under ``prefix``
     (found when None). ``out`` is claimed with ``mode`` (``new``, ``resume``: keep the points measured before,
-    ``overwrite``); ``on_point(checkpoint, point)`` is called after each point is written.
+    ``overwrite``); ``on_point(checkpoint, point)`` is called after each point is written. ``output``: which part of the model's output
+    are the logits when its forward returns more (:func:`~nnprobe.models.adapter.check_model`).
     """
     config = config or ProbeSetConfig()
     configs = probe_configs(probes, settings)
@@ -69,7 +70,7 @@ def track_checkpoints(checkpoints, probes, data, out, *, factory=None, prefix: s
                 result.skipped += 1
                 continue
             model = loaded.pop(checkpoint.key) if checkpoint.key in loaded else load_model(checkpoint, build, prefix)
-            summaries, seconds = measure_point(model, probe_set, configs, seed=seed)
+            summaries, seconds = measure_point(model, probe_set, configs, seed=seed, output=output)
             point = {"epoch": checkpoint.epoch, "step": checkpoint.step, "checkpoint": str(checkpoint.path),
                      "checkpoint_key": checkpoint.key, "order_from": checkpoint.order_from, "summaries": summaries,
                      "seconds": seconds, "measured_at": now()}

@@ -51,7 +51,8 @@ class Tracker:
     ``(x, y)`` pairs) or a :class:`ProbeSet`; ``train`` / ``test`` rows are drawn once with ``seed``
     (:class:`~nnprobe.tracking.config.ProbeSetConfig`), which also seeds each measurement (a ``ProbeSet`` keeps its
     own seed). Labels are class indices;
-    ``num_classes`` when the rows might miss the last class. ``out``: the run directory (``None``: keep the points
+    ``num_classes`` when the rows might miss the last class; ``output``: which part of the model's output are the
+    logits when its forward returns more (:func:`~nnprobe.models.adapter.check_model`). ``out``: the run directory (``None``: keep the points
     in memory only), claimed with ``mode`` (``new``, ``resume``: continue its points, ``overwrite``).
 
     Use it as a context manager, or call :meth:`close`, so that ``state.json`` says how the run ended.
@@ -62,7 +63,8 @@ class Tracker:
 
     def __init__(self, probes, data=None, out=None, *, train: int | None = ProbeSetConfig.train,
                  test: int | None = ProbeSetConfig.test, seed: int = ProbeSetConfig.seed, settings: dict | None = None,
-                 mode: str = "new", num_classes: int | None = None):
+                 mode: str = "new", num_classes: int | None = None, output=None):
+        self.output = output
         self.configs = probe_configs(probes, settings)
         self.set_config = ProbeSetConfig(data=data if isinstance(data, str) else None, train=train, test=test,
                                           seed=seed)
@@ -117,7 +119,7 @@ class Tracker:
         if self._closed:
             raise NNProbeError("this tracker is closed", "make a new Tracker (mode='resume' continues its directory)")
         self._setup()
-        summaries, seconds = measure_point(model, self.probe_set, self.configs, seed=self.seed)
+        summaries, seconds = measure_point(model, self.probe_set, self.configs, seed=self.seed, output=self.output)
         point = {"epoch": epoch, "step": None if step is None else int(step), "summaries": summaries,
                  "seconds": seconds, "measured_at": now()}
         if self._dir is not None:

@@ -59,7 +59,7 @@ def test_probe_help_imports_no_torch():
 
 # 0.3: `nnprobe track` (issue 19), a command of its own with the probe set's flags from ProbeSetConfig
 TRACK_FLAGS = {"checkpoints", "probes", "data", "probe_set", "train_rows", "test_rows", "seed", "factory", "prefix",
-               "settings", "out", "resume", "overwrite", "format"}
+               "output", "settings", "out", "resume", "overwrite", "format"}
 
 
 def test_the_track_command_flags():

@@ -128,9 +128,9 @@ def test_track_interrupted_after_two_of_five_checkpoints_resumes_without_measuri
 
     measured = []
 
-    def counting(model, probe_set, configs, *, seed=0):
+    def counting(model, probe_set, configs, *, seed=0, output=None):
         measured.append(model)
-        return real_measure_point(model, probe_set, configs, seed=seed)
+        return real_measure_point(model, probe_set, configs, seed=seed, output=output)
 
     monkeypatch.setattr(track_module, "measure_point", counting)
     result = CliRunner().invoke(main, ["track", "--checkpoints", pattern, "--probe", "margin", "--data", DATA,

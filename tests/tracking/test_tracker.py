@@ -183,3 +183,27 @@ def test_a_resumed_tracker_keeps_its_points_and_refuses_other_settings(tiny_nets
         resumed.step(model, 2, step=18)
     assert [p["epoch"] for p in resumed.points] == [1, 2] and resumed.points[0] == first
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+class _TwoOutputs(nn.Module):
+    """A user's model whose forward returns ``(features, logits)``: the logits are not the first element."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return x.flatten(1)[:, :4], self.net(x)
+
+
+def test_the_tracker_reads_a_model_s_output_by_the_adapter_s_one_rule(tiny_nets):
+    torch.manual_seed(0)
+    plain = tiny_nets.make()
+    wrapped = _TwoOutputs(plain)
+    alone = Tracker(["margin"], DATA, train=60, test=30).step(plain, epoch=1)["summaries"]["margin"]
+    # the one tuple element with a column per class is taken (not blindly the first), or named with output=
+    for output in (None, 1):
+        got = Tracker(["margin"], DATA, train=60, test=30, output=output).step(wrapped, epoch=1)["summaries"]["margin"]
+        assert got["cosine_to_svm"] == pytest.approx(alone["cosine_to_svm"], abs=1e-9)
+    with pytest.raises(NNProbeError, match="one column per class|columns|outputs"):
+        Tracker(["margin"], DATA, train=60, test=30, output=0).step(wrapped, epoch=1)
