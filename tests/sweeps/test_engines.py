@@ -209,7 +209,9 @@ def test_pandas_reads_the_view(tmp_path):
 
 def test_ctrl_c_records_points_in_flight_and_stops_workers(tmp_path):
     sweep = tmp_path / "int.yaml"
-    sweep.write_text("probe: selftest\nbase: {sleep: 0.4}\ngrid: {x: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]}\n")
+    # 1 s a point: the sweep must still be running when the third point is seen done, even on a loaded machine
+    # (at 0.4 s it finished first once, under a full CI run beside other jobs)
+    sweep.write_text("probe: selftest\nbase: {sleep: 1.0}\ngrid: {x: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]}\n")
     out = tmp_path / "out"
     proc = subprocess.Popen(_cli("sweep", "run", str(sweep), "--out", str(out), "--workers", "2", "--no-progress"),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
