@@ -8,11 +8,13 @@ the gradients of all ``K`` labels of the training set fit in the budget's held s
 :class:`~nnprobe.probes.gradnet.memory.MemoryBudget`) they are computed once and each epoch picks its labels'
 columns. With ``selection="per_example_topk"`` (the reference's rule) every vector keeps only its top
 ``percent`` % per layer, so all ``K`` labels' kept values and their positions (:class:`TopKStore`, ~15 % of the
-dense size plus 2-byte positions) often fit where the dense vectors do not: they are computed once and each
-epoch's vectors are rebuilt from them. Otherwise each epoch's gradients are recomputed (one label per image costs
-one forward and one single-cotangent backward, about a quarter of all ``K`` on the 2-core CPU, so 20 epochs cost
-~5x one pass over all labels). All ways give the same vectors (the kept values are the same numbers, put back
-where they were). The normaliser is fitted on epoch 1's gradients in every way (the vectors ``once`` fits on).
+dense size plus 2-byte positions) often fit where the dense vectors do not. When there are more epochs than
+labels (the reference: 20 and 10) they are computed once, one pass per label, and each epoch's vectors are rebuilt
+from them: ``K`` passes instead of one per epoch. Otherwise each epoch's gradients are recomputed (one label per
+image: one forward and one single-cotangent backward). The store's vectors are bit for bit the recomputed ones
+(each label's pass is computed as a recomputing pass is, and the kept values are put back where they were); the
+dense all-``K`` pass agrees with them to float rounding (its batched products over ``K`` cotangents round
+differently). The normaliser is fitted on epoch 1's gradients in every way (the vectors ``once`` fits on).
 """
 
 from __future__ import annotations
@@ -183,7 +185,8 @@ def training_gradients(extractor: GradientExtractor, x, num_classes: int, config
         norm.fit(pick_labels(every, draws[0]))
         norm.transform_(every)
         return (lambda epoch: pick_labels(every, draws[epoch - 1])), norm, every.numel() * 4 + per_epoch
-    if config.selection == "per_example_topk":   # all K labels' kept values, the vectors rebuilt every epoch
+    # all K labels' kept values, the vectors rebuilt every epoch: K passes instead of one per epoch
+    if config.selection == "per_example_topk" and config.gradnet_epochs > num_classes:
         sparse = TopKStore.nbytes(extractor.layout.groups(), config.percent, n, num_classes)
         if budget.fits(sparse + per_epoch):
             store = TopKStore.collect(extractor, x, num_classes, config.percent, progress)

@@ -34,7 +34,7 @@ def test_label_draws_differ_between_epochs_and_are_seeded():
 
 def _gcfg(**over):
     return GradSpaceConfig(selection="per_example_topk", percent=15.0, weights_only=True, grad_normalize="minmax_sqrt",
-                           label_draw="per_epoch", chunk_size=8, gradnet_epochs=3, **over)
+                           label_draw="per_epoch", chunk_size=8, **{"gradnet_epochs": 3, **over})
 
 
 def test_per_epoch_gradients_are_each_epochs_labels_and_all_ways_agree(monkeypatch):
@@ -44,12 +44,14 @@ def test_per_epoch_gradients_are_each_epochs_labels_and_all_ways_agree(monkeypat
     x = torch.randn(80, 1, 10, 10)
     ex = GradientExtractor(model, layout=layout, chunk_size=8)
     held_all, norm_a, bytes_a = training_gradients(ex, x, 5, _gcfg(), seed=3)                       # all K once
-    stored, norm_s, bytes_s = training_gradients(ex, x, 5, _gcfg(max_memory=2**20), seed=3)         # top-k kept
+    # top-k values kept, with more epochs (6) than labels (5): the first 3 epochs' draws are the same
+    stored, norm_s, bytes_s = training_gradients(ex, x, 5, _gcfg(max_memory=2**20, gradnet_epochs=6), seed=3)
     kept = sum(top_count(b - a, 15.0) for _, a, b in layout.groups())
     assert bytes_a == 80 * 5 * layout.dim * 4 + 80 * layout.dim * 4 > 2**19   # dense all K: over half of 1 MiB
     assert bytes_s == 80 * 5 * kept * (4 + 2) + 80 * layout.dim * 4 <= 2**19   # kept values + int16 positions
+    assert training_gradients(ex, x, 5, _gcfg(max_memory=2**20), seed=3)[2] == 2 * 80 * layout.dim * 4   # 3 < 5
     monkeypatch.setattr(TopKStore, "nbytes", staticmethod(lambda *a: 2**40))     # nothing held: recomputed
-    recompute, norm_b, bytes_b = training_gradients(ex, x, 5, _gcfg(max_memory=2**20), seed=3)
+    recompute, norm_b, bytes_b = training_gradients(ex, x, 5, _gcfg(max_memory=2**20, gradnet_epochs=6), seed=3)
     assert bytes_b == 2 * 80 * layout.dim * 4
     draws = label_draws(80, 5, 3, seed=3 + 2)
     # independent: autograd per example with that epoch's label, top 15% per layer, min-max fitted on epoch 1
