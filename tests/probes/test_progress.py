@@ -96,13 +96,13 @@ def test_codes_progress_names_the_phases_and_changes_nothing(capsys):
 
 
 def test_gradspace_max_memory_streams_the_test_set_with_the_same_numbers(capsys, monkeypatch):
-    import nnprobe.probes.gradnet.study as study
+    import nnprobe.probes.gradnet.pipeline as pipeline
     from nnprobe.probes.gradnet import GradSpaceConfig
     from nnprobe.probes.gradnet import measure as measure_gradspace
 
     streams = []
-    original = study._test_chunks
-    monkeypatch.setattr(study, "_test_chunks", lambda *a, **k: streams.append(1) or original(*a, **k))
+    original = pipeline._test_chunks
+    monkeypatch.setattr(pipeline, "_test_chunks", lambda *a, **k: streams.append(1) or original(*a, **k))
 
     ds = load_dataset("digits", samples_per_class=60, test_samples_per_class=20)
     torch.manual_seed(0)

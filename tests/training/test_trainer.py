@@ -203,3 +203,32 @@ def test_output_shape_check_leaves_batchnorm_statistics_alone():
         ds.classes = ds.classes + [10]
         train(model, ds, TrainConfig(epochs=1, progress=False))
     assert torch.equal(model[2].running_mean, stats)
+
+
+def test_skipping_the_per_epoch_test_pass_trains_the_same_weights(digits):
+    cfg = TrainConfig(epochs=3, progress=False, seed=2, batch_size=64)
+    every = train(fresh(digits, 2), digits, cfg)
+    quiet = train(fresh(digits, 2), digits, cfg, test_each_epoch=False)
+    for a, b in zip(every.model.parameters(), quiet.model.parameters()):
+        assert torch.equal(a, b)
+    assert [h["train_loss"] for h in quiet.history] == [h["train_loss"] for h in every.history]
+    assert all(h["test_accuracy"] is None and h["test_loss"] is None for h in quiet.history)
+    assert "test_accuracy=nan" in repr(quiet)
+
+
+@pytest.mark.parametrize("name,weight_decay", [("adam", 1e-4), ("adam", 0.0), ("sgd", 5e-4), ("momentum", 5e-4)])
+def test_foreach_unfused_optimisers_are_the_per_tensor_ones_to_the_bit(digits, name, weight_decay):
+    runs = []
+    for foreach in (None, True):   # None: torch's per-tensor loop on CPU
+        model = fresh(digits, 3)
+        opt = make_optimizer(model.parameters(), optimizer=name, lr=0.01, weight_decay=weight_decay, fused=False,
+                             foreach=foreach)
+        gen = torch.Generator().manual_seed(0)
+        for _ in range(30):
+            idx = torch.randint(digits.n_train, (32,), generator=gen)
+            loss = nn.functional.cross_entropy(model(digits.x_train[idx]), digits.y_train[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        runs.append([p.detach().clone() for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*runs))

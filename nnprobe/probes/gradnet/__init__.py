@@ -21,7 +21,7 @@ _HOME = {
     "GradientLayout": "layout", "ParamBlock": "layout", "resolve_parameters": "layout",
     "MemoryBudget": "memory",
     "per_sample_grads_loop": "oracles", "per_sample_grads_vmap": "oracles",
-    "GradNetStudy": "study", "GradSpaceResult": "study", "compare_options": "study", "control_finetune": "study",
+    "GradNetStudy": "study", "GradSpaceResult": "study", "compare_options": "options", "control_finetune": "study",
     "holdout": "baselines", "measure": "study", "run_gradnet_study": "study", "split_halves": "study",
 }
 

@@ -110,7 +110,7 @@ def train_on(snapshot: nn.Module, data, train_config: TrainConfig, steps: int, *
     epochs, taken = epochs_for_steps(steps, data.n_train, train_config)
     lr = rate_after(train_config, snapshot_epoch) if continued else train_config.lr
     model = copy.deepcopy(snapshot)
-    train(model, data, stretched(train_config, epochs, lr))
+    train(model, data, stretched(train_config, epochs, lr), test_each_epoch=False)   # scored once, below
     correct = correct_on(model, data.x_test, data.y_test)
     return {"test_accuracy": float(correct.double().mean()), "epochs": epochs, "steps": taken,
             "seconds": time.perf_counter() - t0, "correct": correct}
@@ -121,7 +121,8 @@ def _fit_head(net: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, conf
     """``net`` trained with cross-entropy for ``steps`` minibatch steps (GradNet's optimiser and batch size)."""
     torch.manual_seed(seed)
     opt = make_optimizer(net.parameters(), optimizer=config.gradnet_optimizer, lr=config.gradnet_lr,
-                         momentum=config.gradnet_momentum, weight_decay=config.gradnet_weight_decay, fused=False)
+                         momentum=config.gradnet_momentum, weight_decay=config.gradnet_weight_decay, fused=False,
+                         foreach=True)
     gen = torch.Generator().manual_seed(seed)
     net.train()
     done = 0
@@ -178,17 +179,18 @@ def probe_baselines(snapshot: nn.Module, data, num_classes: int, config: GradSpa
 
 class _BestValidation(Callback):
     """Tracks the epoch of best validation accuracy (the dataset's test split during training is the validation
-    split), the real test set's correctness there, and stops after ``patience`` epochs without a better one."""
+    split) and a copy of the weights there, and stops after ``patience`` epochs without a better one. The real
+    test set is scored once, on the best weights, after training (not at every new best)."""
 
-    def __init__(self, x_test, y_test, patience: int):
-        self.x_test, self.y_test, self.patience = x_test, y_test, patience
-        self.best, self.best_epoch, self.correct = -1.0, 0, None
+    def __init__(self, patience: int):
+        self.patience = patience
+        self.best, self.best_epoch, self.state = -1.0, 0, None
 
     def on_epoch_end(self, state) -> None:
         val = state.metrics["test_accuracy"]
         if val > self.best:
             self.best, self.best_epoch = val, state.epoch
-            self.correct = correct_on(state.model, self.x_test, self.y_test)
+            self.state = copy.deepcopy(state.model.state_dict())
         elif state.epoch - self.best_epoch >= self.patience:
             state.stop = True
 
@@ -206,13 +208,15 @@ def converged_base(model: nn.Module, base_half, train_config: TrainConfig, confi
     carved = holdout(base_half, config.converged_validation_fraction, seed)
     cfg = replace(train_config, epochs=config.converged_max_epochs, snapshot_epochs=(), early_stop_patience=None,
                   progress=False)
-    watch = _BestValidation(base_half.x_test, base_half.y_test, config.converged_patience)
+    watch = _BestValidation(config.converged_patience)
     run = train(model, carved, cfg, callbacks=[watch])
     epochs = len(run.history)
     per_epoch = math.ceil(carved.n_train * tile_factor(cfg, carved.n_train) / cfg.batch_size)
-    return {"test_accuracy": float(watch.correct.double().mean()), "validation_accuracy": float(watch.best),
+    model.load_state_dict(watch.state)   # the weights of the best validation epoch
+    correct = correct_on(model, base_half.x_test, base_half.y_test)
+    return {"test_accuracy": float(correct.double().mean()), "validation_accuracy": float(watch.best),
             "epoch": int(watch.best_epoch), "epochs": epochs, "steps": epochs * per_epoch,
-            "seconds": time.perf_counter() - t0, "correct": watch.correct}
+            "seconds": time.perf_counter() - t0, "correct": correct}
 
 
 def paired_tests(gradnet_correct: torch.Tensor, others: dict) -> dict:

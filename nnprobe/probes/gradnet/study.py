@@ -11,36 +11,30 @@ beats its base" is also measured against each snapshot trained on for GradNet's 
 both halves and (b) on the second half; against the null baselines (``baselines``: a linear probe and a small MLP
 on the snapshot's penultimate features of the second half, with GradNet's steps); and against the base trained to
 convergence (``converged_base``). Each is paired with GradNet on the same test images (exact McNemar counts in the
-result), and :mod:`nnprobe.probes.gradnet.evidence` judges the claim from them. Option comparisons
-(:func:`compare_options`) choose on a validation split carved from GradNet's half; the test set is scored once,
-for the chosen options. No file is written here; ``nnprobe.cli.gradnet`` and ``nnprobe.report`` do that.
+result), and :mod:`nnprobe.probes.gradnet.evidence` judges the claim from them. The gradient pipeline of one
+snapshot is :mod:`nnprobe.probes.gradnet.pipeline`; option comparisons are :mod:`nnprobe.probes.gradnet.options`.
+No file is written here; ``nnprobe.cli.gradnet`` and ``nnprobe.report`` do that.
 """
 
 from __future__ import annotations
 
 import copy
-import ctypes
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from nnprobe.data import as_dataset
 from nnprobe.errors import NNProbeError
 from nnprobe.models import adapted
-from nnprobe.probes.gradnet.baselines import (converged_base, correct_on, holdout, pack_correct, paired_tests,
-                                              probe_baselines, train_on, unpack_correct)
+from nnprobe.probes.gradnet.baselines import (converged_base, correct_on, pack_correct, paired_tests, probe_baselines,
+                                              train_on, unpack_correct)
 from nnprobe.probes.gradnet.config import GradSpaceConfig, parse_structure
 from nnprobe.probes.gradnet.evidence import mcnemar_keys, snapshot_keys
-from nnprobe.probes.gradnet.extract import GradientExtractor
-from nnprobe.probes.gradnet.memory import MemoryBudget
-from nnprobe.probes.gradnet.network import block_inputs, train_gradnet
-from nnprobe.probes.gradnet.selection import (GradientNormalizer, gradient_stats, keep_top_per_example, random_labels,
-                                               select_coordinates)
-from nnprobe.probes.gradnet.trainset import collect_gradients, training_gradients
+from nnprobe.probes.gradnet.network import block_inputs
+from nnprobe.probes.gradnet.pipeline import gradnet_on_snapshot, release_free_memory   # noqa: F401 (re-exported)
 from nnprobe.results import Result, plain
 from nnprobe.seeding import restore_rng_states, rng_states
 from nnprobe.training import Callback, TrainConfig, train
@@ -232,78 +226,6 @@ def _device(model: nn.Module):
     return p.device if p is not None else torch.device("cpu")
 
 
-def _test_chunks(extractor: GradientExtractor, x, y, config: GradSpaceConfig, norm: GradientNormalizer,
-                 progress: bool = False):
-    """A function yielding ``(normalised test gradients of all K labels, labels)`` one extraction chunk at a time
-    (for :func:`train_gradnet`'s streamed test set: nothing but one chunk is held)."""
-    def chunks():
-        groups = extractor.layout.groups()
-        bar = tqdm(total=int(x.shape[0]), desc="test gradients", unit="ex", disable=not progress, leave=False,
-                   mininterval=1.0)
-        for g, sl in extractor.iter_chunks(x, "all", reuse_buffer=True):
-            if config.selection == "per_example_topk":
-                keep_top_per_example(g, groups, config.percent)
-            yield norm.transform_(g.to("cpu", torch.float32)), y[sl]   # in place: the buffer is rewritten next
-            bar.update(sl.stop - sl.start)
-        bar.close()
-    return chunks
-
-
-def release_free_memory() -> None:
-    """Return the heap's free pages to the OS (glibc ``malloc_trim``; a no-op elsewhere).
-
-    Training frees many mid-sized tensors (below glibc's 32 MB mmap threshold) whose pages stay in the process:
-    on MNIST the base CNN's epochs left ~700 MB of free heap resident before the first snapshot's gradients.
-    """
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def gradnet_on_snapshot(model: nn.Module, gradnet_half, test_x, test_y, num_classes: int,
-                        config: GradSpaceConfig, *, seed: int = 0, device=None, progress: bool = False):
-    """Select coordinates, extract train/test gradients, normalise, train GradNet: ``(result, layout, seconds)``.
-
-    Every setting is ``config``'s (GradNet's from ``config.gradnet_config(model, seed)``); ``seed`` draws the
-    random labels and initialises GradNet. ``config.max_memory`` is shared by one
-    :class:`~nnprobe.probes.gradnet.memory.MemoryBudget`: extraction chunks within its ``chunk`` share; the test
-    gradients (all ``K`` labels) are kept and scored after every GradNet epoch when they and the training
-    gradients fit its ``held`` share; otherwise each epoch's GradNet is kept and all are scored in one streamed
-    pass over the test gradients after training (the same per-epoch accuracies, one chunk held).
-
-    >>> result, layout, _ = gradnet_on_snapshot(snapshot, half, ds.x_test, ds.y_test, 10,
-    ...                                         GradSpaceConfig(structure="5+25+25+10"))   # doctest: +SKIP
-    """
-    device = _device(model) if device is None else device
-    model = model.to(device).eval()
-    ncfg = config.gradnet_config(model, seed)
-    budget = MemoryBudget(config.max_memory)
-    release_free_memory()   # the base training's freed heap pages, before the largest arrays of the probe
-    t0 = time.perf_counter()
-    layout = config.layout_for(model)
-    if config.selection == "per_layer_percent":
-        full = GradientExtractor(model, layout=layout, chunk_size=config.chunk_size, max_memory=budget.chunk,
-                                 weight_decay=config.grad_weight_decay)
-        n_fit = min(config.fit_samples, gradnet_half.n_train)
-        stats = gradient_stats(full, gradnet_half.x_train[:n_fit], random_labels(n_fit, num_classes, seed + 1))
-        layout = select_coordinates(stats, config.percent, config.criterion)
-    extractor = GradientExtractor(model, layout=layout, chunk_size=config.chunk_size, max_memory=budget.chunk,
-                                  weight_decay=config.grad_weight_decay)
-    train_g, norm, held = training_gradients(extractor, gradnet_half.x_train, num_classes, config, seed=seed,
-                                             budget=budget, progress=progress)
-    if budget.fits(held + test_x.shape[0] * num_classes * layout.dim * 4):
-        test = norm.transform_(collect_gradients(extractor, test_x, "all", config, progress, "test gradients"))
-    else:
-        test = _test_chunks(extractor, test_x, test_y, config, norm, progress)
-    seconds = time.perf_counter() - t0
-    result = train_gradnet(train_g, gradnet_half.y_train, layout.groups(), num_classes, ncfg, test_grads=test,
-                           y_test=test_y, device=device, progress=progress)
-    del train_g, test
-    release_free_memory()
-    return result, layout, seconds
-
-
 def _measure(model: nn.Module, dataset, config: GradSpaceConfig, *, seed: int, epoch: int | None,
              progress: bool):
     """:func:`measure`, also returning GradNet's and the other classifiers' per-test-point correctness."""
@@ -476,39 +398,3 @@ def run_gradnet_study(dataset, build_base: Callable[[], nn.Module], train_config
     models = {e: m.cpu() for e, m in cb.models.items()}
     return GradNetStudy(dataset.name, [results[e] for e in epochs if e in results], run.history, [],
                         config.to_dict(), time.perf_counter() - start, models=models, converged=converged)
-
-
-def compare_options(model: nn.Module, dataset, variants: dict[str, dict], config: GradSpaceConfig | None = None, *,
-                    seed: int = 0, split_seed: int = 0, validation_fraction: float = 0.2) -> list[dict]:
-    """GradNet on one base snapshot for option variants (the study's ablations), chosen on validation data.
-
-    ``variants`` maps a label to overrides of :class:`GradSpaceConfig` fields, e.g.
-    ``{"adam": {}, "sgd": {"gradnet_optimizer": "momentum", "gradnet_lr": 0.05}, "5%": {"percent": 5.0}}``.
-    GradNet's half of ``dataset`` (the study's split) loses ``validation_fraction`` of its points to a validation
-    split (:func:`holdout`); every variant trains on the rest and is scored on validation
-    (``gradnet_validation_accuracy``). The variant with the best validation accuracy (the first on ties) is
-    ``chosen``, and only it is scored on the test set (``gradnet_test_accuracy``; ``None`` on the other rows).
-    Runs on the model's device.
-
-    >>> compare_options(snapshot, ds, {"default": {}, "sum": {"target": "sum"}})   # doctest: +SKIP
-    """
-    config = config or GradSpaceConfig()
-    _, half = split_halves(dataset, split_seed)
-    carved = holdout(half, validation_fraction, split_seed + 1)
-    rows, chosen = [], {}
-    for label, over in variants.items():
-        try:   # the variants compare GradNet only: no null baselines
-            chosen[label] = variant = config.replace(**{"baselines": False, **over})
-        except NNProbeError as exc:
-            raise NNProbeError(f"variant '{label}': {exc.problem}", exc.fix) from None
-        res = measure(model, carved, variant, seed=seed)
-        rows.append({"variant": label, "changes": ", ".join(f"{k}={v}" for k, v in over.items()) or "(reference)",
-                     "gradnet_validation_accuracy": res.gradnet_test_accuracy, "gradnet_test_accuracy": None,
-                     "chosen": False, "gradient_dim": res.gradient_dim, "gradnet_parameters": res.gradnet_parameters,
-                     "seconds": res.gradient_seconds + res.gradnet_seconds})
-    best = max(range(len(rows)), key=lambda i: (rows[i]["gradnet_validation_accuracy"], -i))
-    test = replace(carved, x_test=dataset.x_test, y_test=dataset.y_test)   # same GradNet training data and seeds
-    rows[best]["chosen"] = True
-    rows[best]["gradnet_test_accuracy"] = measure(model, test, chosen[rows[best]["variant"]],
-                                                  seed=seed).gradnet_test_accuracy
-    return rows

@@ -8,9 +8,10 @@ import torch.nn.functional as F
 from nnprobe.data import load_dataset
 from nnprobe.models import build_model
 from nnprobe.probes.gradnet import GradientExtractor, GradientLayout, GradSpaceConfig, measure
-from nnprobe.probes.gradnet.selection import GradientNormalizer, keep_top_per_example, label_draws, random_labels
+from nnprobe.probes.gradnet.selection import (GradientNormalizer, keep_top_per_example, label_draws, random_labels,
+                                               top_count)
 from nnprobe.probes.gradnet.network import GradNetConfig, train_gradnet
-from nnprobe.probes.gradnet.trainset import training_gradients
+from nnprobe.probes.gradnet.trainset import TopKStore, training_gradients
 from nnprobe.training import TrainConfig, seed_everything, train
 
 
@@ -33,19 +34,25 @@ def test_label_draws_differ_between_epochs_and_are_seeded():
 
 def _gcfg(**over):
     return GradSpaceConfig(selection="per_example_topk", percent=15.0, weights_only=True, grad_normalize="minmax_sqrt",
-                           label_draw="per_epoch", chunk_size=8, gradnet_epochs=3, **over)
+                           label_draw="per_epoch", chunk_size=8, **{"gradnet_epochs": 3, **over})
 
 
-def test_per_epoch_gradients_are_each_epochs_labels_and_both_ways_agree():
+def test_per_epoch_gradients_are_each_epochs_labels_and_all_ways_agree(monkeypatch):
     torch.manual_seed(0)
     model = build_model("refcnn", (1, 10, 10), 5, channels=3).eval()
     layout = GradientLayout.from_model(model, weights_only=True)
     x = torch.randn(80, 1, 10, 10)
     ex = GradientExtractor(model, layout=layout, chunk_size=8)
     held_all, norm_a, bytes_a = training_gradients(ex, x, 5, _gcfg(), seed=3)                       # all K once
-    recompute, norm_b, bytes_b = training_gradients(ex, x, 5, _gcfg(max_memory=2**20), seed=3)
-    assert bytes_a == 80 * 5 * layout.dim * 4 + 80 * layout.dim * 4 and bytes_b == 2 * 80 * layout.dim * 4
-    assert 80 * 5 * layout.dim * 4 + 80 * layout.dim * 4 > 2**19                                  # so b recomputes
+    # top-k values kept, with more epochs (6) than labels (5): the first 3 epochs' draws are the same
+    stored, norm_s, bytes_s = training_gradients(ex, x, 5, _gcfg(max_memory=2**20, gradnet_epochs=6), seed=3)
+    kept = sum(top_count(b - a, 15.0) for _, a, b in layout.groups())
+    assert bytes_a == 80 * 5 * layout.dim * 4 + 80 * layout.dim * 4 > 2**19   # dense all K: over half of 1 MiB
+    assert bytes_s == 80 * 5 * kept * (4 + 2) + 80 * layout.dim * 4 <= 2**19   # kept values + int16 positions
+    assert training_gradients(ex, x, 5, _gcfg(max_memory=2**20), seed=3)[2] == 2 * 80 * layout.dim * 4   # 3 < 5
+    monkeypatch.setattr(TopKStore, "nbytes", staticmethod(lambda *a: 2**40))     # nothing held: recomputed
+    recompute, norm_b, bytes_b = training_gradients(ex, x, 5, _gcfg(max_memory=2**20, gradnet_epochs=6), seed=3)
+    assert bytes_b == 2 * 80 * layout.dim * 4
     draws = label_draws(80, 5, 3, seed=3 + 2)
     # independent: autograd per example with that epoch's label, top 15% per layer, min-max fitted on epoch 1
     raw = []
@@ -61,6 +68,7 @@ def test_per_epoch_gradients_are_each_epochs_labels_and_both_ways_agree():
         want = norm.transform(raw[e])
         assert torch.allclose(held_all(e + 1), want, atol=1e-5), e
         assert torch.allclose(recompute(e + 1), want, atol=1e-5), e
+        assert torch.equal(stored(e + 1), recompute(e + 1)), e   # the same numbers, put back where they were
     assert not torch.allclose(held_all(1), held_all(2))
 
 
@@ -129,11 +137,11 @@ def test_weight_decay_term_equals_autograd_of_the_decayed_loss(family):
 
 
 def test_grad_weight_decay_reaches_the_probe_and_is_validated(monkeypatch):
-    import nnprobe.probes.gradnet.study as study
+    import nnprobe.probes.gradnet.pipeline as pipeline
 
     seen = []
-    real = study.GradientExtractor
-    monkeypatch.setattr(study, "GradientExtractor", lambda *a, **k: seen.append(k["weight_decay"]) or real(*a, **k))
+    real = pipeline.GradientExtractor
+    monkeypatch.setattr(pipeline, "GradientExtractor", lambda *a, **k: seen.append(k["weight_decay"]) or real(*a, **k))
     ds = load_dataset("digits", samples_per_class=10, test_samples_per_class=3)
     model = build_model("mlp", ds.input_shape, ds.num_classes, width=8, depth=1)
     measure(model, ds, GradSpaceConfig(grad_weight_decay=5e-4, percent=50.0, fit_samples=20, gradnet_epochs=1,

@@ -159,7 +159,7 @@ def test_memory_errors():
 def test_one_budget_shares_max_memory(monkeypatch):
     from nnprobe.data import load_dataset
     from nnprobe.probes.gradnet import GradSpaceConfig, measure
-    import nnprobe.probes.gradnet.study as study
+    import nnprobe.probes.gradnet.pipeline as pipeline
 
     b = MemoryBudget(2**22)
     assert (b.chunk, b.held, b.chunk_alone) == (2**20, 2**21, 2**21)
@@ -169,8 +169,8 @@ def test_one_budget_shares_max_memory(monkeypatch):
     assert MemoryBudget().total == GradSpaceConfig().max_memory == 2**31
     # inside the probe, every extractor gets the chunk share of the config's budget
     seen = []
-    real = study.GradientExtractor
-    monkeypatch.setattr(study, "GradientExtractor", lambda *a, **k: seen.append(k["max_memory"]) or real(*a, **k))
+    real = pipeline.GradientExtractor
+    monkeypatch.setattr(pipeline, "GradientExtractor", lambda *a, **k: seen.append(k["max_memory"]) or real(*a, **k))
     ds = load_dataset("digits", samples_per_class=10, test_samples_per_class=3)
     model = build_model("mlp", ds.input_shape, ds.num_classes, width=8, depth=1)
     measure(model, ds, GradSpaceConfig(max_memory=2**22, percent=50.0, fit_samples=20, gradnet_epochs=1,

@@ -99,3 +99,31 @@ def test_gradnet_optimiser_is_training_make_optimizer_with_torch_defaults(monkey
     assert type(opt) is kind and opt.defaults["lr"] == 0.02 and opt.defaults["weight_decay"] == 1e-3
     assert opt.defaults.get("momentum") == momentum and not opt.defaults.get("fused")   # torch's default kernel
     assert [id(p) for p in opt.param_groups[0]["params"]] == [id(p) for p in res.model.parameters()]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_scoring_only_the_last_epoch_gives_the_same_final_gradnet_and_score(streamed):
+    gen = torch.Generator().manual_seed(3)
+    g, t = torch.randn(120, 1, 8, generator=gen), torch.randn(40, 2, 8, generator=gen)
+    y, yt = (g[:, 0, 0] > 0).long(), (t[:, 0, 0] > 0).long()
+    test = (lambda: [(t[:25], yt[:25]), (t[25:], yt[25:])]) if streamed else t
+    cfg = GradNetConfig(structure="3", epochs=4, lr=0.05, dropout=0.2)
+    every = train_gradnet(g, y, [("a", 0, 8)], 2, cfg, test_grads=test, y_test=yt)
+    last = train_gradnet(g, y, [("a", 0, 8)], 2, cfg, test_grads=test, y_test=yt, score_each_epoch=False)
+    assert all(torch.equal(a, b) for a, b in zip(every.model.parameters(), last.model.parameters()))
+    assert last.test_accuracy == every.test_accuracy and torch.equal(last.test_correct, every.test_correct)
+    assert all("test_accuracy" not in h for h in last.history[:-1]) and "test_accuracy" in every.history[0]
+
+
+def test_gradnet_adam_with_foreach_is_the_per_tensor_kernel_to_the_bit(monkeypatch):
+    import nnprobe.probes.gradnet.network as network
+    from nnprobe.training import trainer
+
+    g = torch.randn(200, 1, 12)
+    y = (g[:, 0, 0] > 0).long()
+    cfg = GradNetConfig(structure="4+3", epochs=3, lr=0.01, weight_decay=1e-3, dropout=0.2, batch_size=16)
+    fast = train_gradnet(g, y, [("a", 0, 5), ("b", 5, 12)], 2, cfg)
+    monkeypatch.setattr(network, "make_optimizer", lambda *a, **k: trainer.make_optimizer(*a, **{**k, "foreach": None}))
+    plain = train_gradnet(g, y, [("a", 0, 5), ("b", 5, 12)], 2, cfg)
+    assert all(torch.equal(a, b) for a, b in zip(fast.model.parameters(), plain.model.parameters()))
+    assert [h["train_loss"] for h in fast.history] == [h["train_loss"] for h in plain.history]

@@ -68,3 +68,24 @@ def test_feature_errors():
         select_coordinates(stats, 0.0)
     with pytest.raises(NNProbeError, match="criterion"):
         select_coordinates(stats, 5.0, "entropy")
+
+
+@pytest.mark.parametrize("method", ["standard", "minmax_power", "minmax_sqrt", "block_l2", "none"])
+def test_in_place_normalisation_is_bit_for_bit_the_out_of_place_one(method):
+    layout = GradientLayout.from_model(_model())
+    gen = torch.Generator().manual_seed(1)
+    g = torch.randn(300, 2, layout.dim, generator=gen)
+    g[g.abs() < 0.7] = 0.0   # sparse, as top-k gradients are
+    g[:3, :, :4] = -0.0
+    norm = GradientNormalizer(method, layout=layout).fit(g[:100])
+    want = norm.transform(g)
+    for rows in (None, 7):   # default cache-sized slices, and slices that do not divide the rows
+        got = norm.transform_(g.clone(), rows=rows)
+        assert torch.equal(got.view(torch.int32), want.view(torch.int32))   # the same bits, signs of zeros too
+    strided = g.clone().transpose(0, 1)   # a non-contiguous view is rewritten through the view
+    assert torch.equal(norm.transform_(strided).transpose(0, 1), want)
+    if norm.keeps_zeros:   # sparse values alone: the same numbers at their coordinates
+        rows, cols = g[:, 0].nonzero(as_tuple=True)
+        vals = norm.transform_values_(g[:, 0][rows, cols].clone(), cols)
+        assert torch.equal(vals.view(torch.int32), want[:, 0][rows, cols].view(torch.int32))
+        assert not want[:, 0][g[:, 0] == 0].any()
