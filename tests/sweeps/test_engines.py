@@ -213,8 +213,11 @@ def test_ctrl_c_records_points_in_flight_and_stops_workers(tmp_path):
     # (at 0.4 s it finished first once, under a full CI run beside other jobs)
     sweep.write_text("probe: selftest\nbase: {sleep: 1.0}\ngrid: {x: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]}\n")
     out = tmp_path / "out"
+    # the child gets SIGINT's default action even if something in this test process set it to "ignore" (an ignored
+    # signal is inherited across exec, and the sweep would then finish instead of stopping)
     proc = subprocess.Popen(_cli("sweep", "run", str(sweep), "--out", str(out), "--workers", "2", "--no-progress"),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     table_path = out / "results.sqlite"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
