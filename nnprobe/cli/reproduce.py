@@ -78,8 +78,9 @@ def codes_cmd(quick, out, data, data_dir, device, progress, protocol, seeds, onl
 
 
 @command.command("gradnet")
-@click.option("--quick", is_flag=True, help="CPU-sized run, 3 seeds: subsampled MNIST and Fashion-MNIST (about 100 "
-                                           "min of CPU for both protocols, estimated in docs/gradnet.md).")
+@click.option("--quick", is_flag=True, help="CPU-sized run, 3 seeds: subsampled MNIST and Fashion-MNIST (about 72 "
+                                           "min of CPU for both protocols, ~40 min wall in 2 workers; estimated in "
+                                           "docs/gradnet.md).")
 @click.option("--out", type=click.Path(file_okay=False), default="runs/reproduce-gradnet", show_default=True)
 @click.option("--data-dir", type=click.Path(file_okay=False), envvar="NNPROBE_DATA", default=None,
               help="Directory with the dataset files [env NNPROBE_DATA].")
