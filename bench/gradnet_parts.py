@@ -12,7 +12,9 @@ the study's wall time. Parts: ``base training``, ``epoch-end evaluation`` (the t
     OMP_NUM_THREADS=1 python bench/gradnet_parts.py --protocol reference --data mnist --options
 
 ``--options`` also times the option comparison (``reproduce gradnet`` runs it on the first nnprobe setting).
-Prints one ``part: seconds`` line each and a JSON line (``--json``: to a file).
+Prints one ``part: wall and CPU seconds`` line each, the peak resident memory and a JSON line (``--json``: to a
+file). Under a loaded machine the CPU seconds of the same work vary too (measured: +-10-25% between runs at load
+3.5 and 5 on the 2-core box): compare runs made at similar load, or parts whose work did not change.
 """
 
 from __future__ import annotations
@@ -176,8 +178,12 @@ def main() -> None:
         print(f"{k:<36} {v:8.1f} {timers.cpu[k]:8.1f}  {timers.calls[k]}")
     print(f"{'study wall':<36} {study_seconds:8.1f}")
     print(f"{'total':<36} {wall:8.1f} {cpu:8.1f}")
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # kB on Linux
+    print(f"{'peak resident memory (MB)':<36} {peak:8.0f}")
     out = {"entry": entry["key"], "protocol": args.protocol, "parts": parts, "cpu": dict(timers.cpu),
-           "calls": dict(timers.calls), "study_seconds": study_seconds, "wall": wall, "cpu_total": cpu,
+           "calls": dict(timers.calls), "study_seconds": study_seconds, "wall": wall, "cpu_total": cpu, "peak_mb": peak,
            "load": os.getloadavg()}
     text = json.dumps(out)
     if args.json:

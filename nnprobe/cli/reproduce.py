@@ -78,8 +78,9 @@ def codes_cmd(quick, out, data, data_dir, device, progress, protocol, seeds, onl
 
 
 @command.command("gradnet")
-@click.option("--quick", is_flag=True, help="CPU-sized run, 3 seeds: subsampled MNIST and Fashion-MNIST (about 100 "
-                                           "min of CPU for both protocols, estimated in docs/gradnet.md).")
+@click.option("--quick", is_flag=True, help="CPU-sized run, 3 seeds: subsampled MNIST and Fashion-MNIST (about 72 "
+                                           "min of CPU for both protocols, ~40 min wall in 2 workers; estimated in "
+                                           "docs/gradnet.md).")
 @click.option("--out", type=click.Path(file_okay=False), default="runs/reproduce-gradnet", show_default=True)
 @click.option("--data-dir", type=click.Path(file_okay=False), envvar="NNPROBE_DATA", default=None,
               help="Directory with the dataset files [env NNPROBE_DATA].")
@@ -90,10 +91,15 @@ def codes_cmd(quick, out, data, data_dir, device, progress, protocol, seeds, onl
                    "GradNet reference's (refcnn, weights only, top 15% per example and layer, min-max + signed "
                    "square root, SGD 0.01, 25 a step); both: the two side by side.")
 @SEEDS
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Studies run at once, each in its own process with one torch thread (the same numbers; progress "
+                   "bars only with 1) [default: 2 on a machine with 2+ cores; env NNPROBE_WORKERS]. 1: one after "
+                   "the other in this process.")
 @mode_options
-def gradnet_cmd(quick, out, data_dir, device, progress, protocol, seeds, resume, overwrite):
+def gradnet_cmd(quick, out, data_dir, device, progress, protocol, seeds, workers, resume, overwrite):
     """Reproduce the GradNet snapshot table (base vs GradNet accuracy, and two controls) on MNIST, Fashion-MNIST,
     CIFAR-10 (when present), under nnprobe's protocol and the reference's."""
     mode = run_mode({"resume": resume, "overwrite": overwrite, "out": out})
-    md, html = reproduce.reproduce_gradnet(quick, Path(out), data_dir, device, progress, mode, protocol, seeds=seeds)
+    md, html = reproduce.reproduce_gradnet(quick, Path(out), data_dir, device, progress, mode, protocol, seeds=seeds,
+                                           workers=workers)
     click.echo(f"report: {md}\n        {html}")

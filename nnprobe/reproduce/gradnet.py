@@ -25,6 +25,7 @@ from nnprobe.report.gradnet_plots import plot_option_comparison
 from nnprobe.report.gradnet_table import COLUMNS, MCNEMAR_COLUMNS, SEED_COLUMNS, mcnemar_rows, seed_rows, verdict_rows
 from nnprobe.reproduce import plans
 from nnprobe.reproduce.common import missing_data, seed_count
+from nnprobe.reproduce.pool import WORKERS_ENV, default_workers, execute_runs
 
 PAPER = get_probe("gradnet").paper   # the paper's citation lives in the probe's entry
 TABLE_COLUMNS = ["epoch", "base_test_accuracy", "gradnet_test_accuracy", "control_both_halves_test_accuracy",
@@ -132,42 +133,56 @@ def _option_section(doc, study, run, sub: Path, name: str, mode: str, echo) -> N
     doc.figure(sub / "options.png", f"{name}: GradNet validation accuracy per option variant")
 
 
-def _run_entry(entry, out: Path, data_dir, device, progress, mode, echo):
-    """Execute one plan entry into ``out / key``: ``(run, study, sub)``, or the reason it was not run."""
-    name = entry["key"]
-    missing = missing_data(entry["params"]["data"], data_dir)
-    if missing:
-        echo(f"[gradnet] {name} not run: {missing}")
-        return missing
-    echo(f"[gradnet] {name} ...")
-    sub = out / name
-    t0 = time.perf_counter()
-    run = plans.plan_run(entry, data_dir=data_dir, device=device)
-    run.execute(sub, mode=mode, progress=progress)
-    run, study = experiments.load_result(sub)
-    report.draw_run(sub, title=entry["title"])
-    echo(f"[gradnet] {name}: {time.perf_counter() - t0:.0f} s\n{study!r}")
-    return run, study, sub
+def _run_studies(by_protocol: dict, protocols, n_seeds: int, out: Path, data_dir, device, progress, mode, echo,
+                 workers: int) -> dict:
+    """Every seed of every plan entry, ``workers`` studies at a time: ``{(data, protocol): [(run, study, sub), ...]}``,
+    or the reason a setting was not run. With several workers the reference protocol's studies start first (in
+    the quick plan each takes about twice an nnprobe-protocol study), so that the last ones end together."""
+    done, jobs, titles, seeded_of, protocol_of = {}, [], {}, {}, {}
+    for proto in protocols:
+        for entry in by_protocol[proto]:
+            data = entry["params"]["data"]
+            seeded = plans.per_seed([entry], n_seeds)
+            missing = missing_data(data, data_dir)
+            if missing:
+                echo(f"[gradnet] {seeded[0]['key']} not run: {missing}")
+                done[(data, proto)] = missing
+                continue
+            seeded_of[(data, proto)] = seeded
+            for e in seeded:
+                titles[e["key"]], protocol_of[e["key"]] = e["title"], proto
+                jobs.append((e["key"], plans.plan_run(e, data_dir=data_dir, device=device), out / e["key"]))
+    if workers > 1:
+        jobs.sort(key=lambda job: protocol_of[job[0]] != "reference")   # stable: the reference's first
+        echo(f"[gradnet] {len(jobs)} studies, {min(workers, len(jobs))} at a time in worker processes (one thread "
+             f"each; --workers 1 or {WORKERS_ENV}=1: one at a time)")
+    loaded = {}
 
+    def finished(name: str, seconds: float) -> None:
+        sub = out / name
+        run, study = experiments.load_result(sub)
+        report.draw_run(sub, title=titles[name])
+        loaded[name] = (run, study, sub)
+        echo(f"[gradnet] {name}: {seconds:.0f} s\n{study!r}")
 
-def _run_seeds(entry, n_seeds: int, out: Path, data_dir, device, progress, mode, echo):
-    """Every seed of one plan entry: a list of ``(run, study, sub)``, or the reason it was not run."""
-    runs = []
-    for seeded in plans.per_seed([entry], n_seeds):
-        got = _run_entry(seeded, out, data_dir, device, progress, mode, echo)
-        if isinstance(got, str):
-            return got
-        runs.append(got)
-    return runs
+    execute_runs(jobs, workers=workers, mode=mode, progress=progress, on_done=finished,
+                 on_start=(lambda name: echo(f"[gradnet] {name} ...")))
+    for key, seeded in seeded_of.items():
+        done[key] = [loaded[e["key"]] for e in seeded]
+    return done
 
 
 def reproduce_gradnet(quick: bool, out: Path, data_dir, device: str | None, progress: bool,
                       mode: str = "new", protocol: str = "both", echo=click.echo,
-                      seeds: int | None = None) -> tuple[Path, Path]:
+                      seeds: int | None = None, workers: int | None = None) -> tuple[Path, Path]:
     """Snapshot tables for MNIST, Fashion-MNIST and (full run, when present) CIFAR-10 under nnprobe's protocol
     and/or the reference's (``protocol``: one of :data:`~nnprobe.reproduce.plans.GRADNET_PROTOCOLS` or ``both``),
     each setting run for ``seeds`` seeds (:func:`~nnprobe.reproduce.common.seed_count`: 5, 3 with ``quick``), with
     the controls, the null baselines and the converged base, in one report that opens with the verdict table.
+    The studies are independent: ``workers`` of them run at once, each in its own process with one thread
+    (:func:`~nnprobe.reproduce.pool.default_workers`: 2 on a machine with two cores or more, ``NNPROBE_WORKERS``
+    to choose; 1: one after the other in this process). The numbers and the report are the same either way
+    (with one torch thread in the serial run too).
 
     >>> md, html = reproduce_gradnet(True, Path("runs/reproduce-gradnet"), None, "cpu", False)   # doctest: +SKIP
     """
@@ -175,12 +190,14 @@ def reproduce_gradnet(quick: bool, out: Path, data_dir, device: str | None, prog
     n_seeds = seed_count(seeds, quick)
     protocols = plans.GRADNET_PROTOCOLS if protocol == "both" else (protocol,)
     by_protocol = {"nnprobe": plans.gradnet_plan(quick), "reference": plans.gradnet_reference_plan(quick)}
-    done, studies, names = {}, {}, {}
+    workers = default_workers() if workers is None else workers
+    done = _run_studies(by_protocol, protocols, n_seeds, out, data_dir, device, progress, mode, echo, workers)
+    studies, names = {}, {}
     for proto in protocols:
         for entry in by_protocol[proto]:
             data = entry["params"]["data"]
             names[data] = data
-            got = done[(data, proto)] = _run_seeds(entry, n_seeds, out, data_dir, device, progress, mode, echo)
+            got = done[(data, proto)]
             studies[(data, proto)] = got if isinstance(got, str) else [
                 {**study.summary(), "seed": run.train.seed} for run, study, _ in got]
     if ("cifar10", "reference") not in studies:   # the quick plans leave CIFAR-10 out: say why it has no number

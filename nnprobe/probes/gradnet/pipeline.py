@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from nnprobe.errors import NNProbeError
 from nnprobe.probes.gradnet.config import GradSpaceConfig
 from nnprobe.probes.gradnet.extract import GradientExtractor
 from nnprobe.probes.gradnet.layout import GradientLayout
@@ -87,8 +88,10 @@ class GradientCache:
         return value.clone() if isinstance(value, torch.Tensor) else value
 
     def check(self, model: nn.Module) -> None:
+        """Refuse another model: the cached sets are gradients of this cache's model."""
         if model is not self.model:
-            raise ValueError("a GradientCache belongs to the model it was made for")
+            raise NNProbeError("this GradientCache holds another model's gradients",
+                               "make one GradientCache per model (its weights fixed while it is used)")
 
 
 def labels_key(labels) -> str:
