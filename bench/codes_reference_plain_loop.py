@@ -62,9 +62,10 @@ def plain_loop(ds, width: int, epochs: int, seed: int, batchnorm: bool = True) -
 
 
 def nnprobe_run(width: int, epochs: int, seed: int, data_dir) -> dict:
-    from nnprobe.reproduce.plans import CODES_REFERENCE_BASE
-    from nnprobe.experiments.run import Run
     import tempfile
+
+    from nnprobe.experiments.run import Run
+    from nnprobe.reproduce.plans import CODES_REFERENCE_BASE
 
     flat = {**CODES_REFERENCE_BASE, "width": width, "epochs": epochs, "early_stop_patience": None, "seed": seed,
             "data_dir": data_dir}

@@ -22,8 +22,8 @@ import time
 import torch
 
 from nnprobe.data import load_dataset
-from nnprobe.reproduce.plans import CODES_REFERENCE_WIDTHS
 from nnprobe.models import build_model
+from nnprobe.reproduce.plans import CODES_REFERENCE_WIDTHS
 from nnprobe.training import TrainConfig, seed_everything, train
 from nnprobe.training.ensemble import train_ensemble
 

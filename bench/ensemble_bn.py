@@ -17,7 +17,6 @@ identically), and ``ensemble_bn: <ratio>`` = one-by-one time / batched time (the
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
 import time
 

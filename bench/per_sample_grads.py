@@ -116,8 +116,14 @@ def fastest(run, repeats: int) -> float:
 
 def measure(model_name: str, method: str, n: int, chunk: int, repeats: int = REPEATS) -> dict:
     """Run one method on ``n`` examples (all 10 labels); seconds, gradients, peak RSS. ``chunk=0``: automatic."""
-    from nnprobe.probes.gradnet import (GradientExtractor, GradientLayout, gradient_stats, per_sample_grads_loop,
-                                          random_labels, select_coordinates)
+    from nnprobe.probes.gradnet import (
+        GradientExtractor,
+        GradientLayout,
+        gradient_stats,
+        per_sample_grads_loop,
+        random_labels,
+        select_coordinates,
+    )
 
     model, shape = make_model(model_name)
     model.eval()

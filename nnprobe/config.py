@@ -24,8 +24,9 @@ nnprobe.errors.NNProbeError: k must be an integer >= 1, got 0
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, fields, replace
-from typing import Any, Iterable
+from typing import Any
 
 from nnprobe.errors import NNProbeError
 

@@ -6,10 +6,9 @@ from nnprobe.io import append_jsonl, atomic_path, read_jsonl, write_json_atomic
 def test_failed_write_leaves_old_file_intact(tmp_path):
     target = tmp_path / "result.json"
     write_json_atomic(target, {"a": 1})
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text('{"a": 2, "half')
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text('{"a": 2, "half')
+        raise RuntimeError("killed")
     assert target.read_text().strip().replace(" ", "").replace("\n", "") == '{"a":1}'
     assert list(tmp_path.iterdir()) == [target]
 

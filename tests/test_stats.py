@@ -15,8 +15,17 @@ import pytest
 
 from nnprobe import stats
 from nnprobe.errors import NNProbeError
-from nnprobe.stats import (Decision, Interval, McNemar, agreement_claim, comparison_claim, mcnemar_exact,
-                           not_testable, paired_lower_bound, t_interval, threshold_claim)
+from nnprobe.stats import (
+    Decision,
+    Interval,
+    agreement_claim,
+    comparison_claim,
+    mcnemar_exact,
+    not_testable,
+    paired_lower_bound,
+    t_interval,
+    threshold_claim,
+)
 
 SOURCE = Path(stats.__file__)
 

@@ -36,7 +36,7 @@ class FriendlyGroup(click.Group):
             raise click.ClickException(str(exc)) from None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def probe_defaults(probe: str) -> dict:
     """Every flat setting of ``probe`` with its default (what an empty command line runs), as ``Run.to_flat``,
     read from the probe's entry and the torch-free configs (:func:`nnprobe.experiments.settings.probe_defaults`)."""

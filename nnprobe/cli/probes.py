@@ -14,9 +14,20 @@ from dataclasses import MISSING, fields
 
 import click
 
-from nnprobe.cli.common import (ByteSize, _help, _stack, execute_command, opt, pass_opts, print_result, print_seeds,
-                                probe_defaults, run_options)
+from nnprobe.cli.common import (
+    ByteSize,
+    _help,
+    _stack,
+    execute_command,
+    opt,
+    pass_opts,
+    print_result,
+    print_seeds,
+    probe_defaults,
+    run_options,
+)
 from nnprobe.entries import ProbeEntry
+
 
 def _value_type(f):
     """The click type of a config field without choices: from its default, else from its annotation."""

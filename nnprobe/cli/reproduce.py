@@ -14,7 +14,6 @@ from nnprobe import reproduce
 from nnprobe.cli.common import FriendlyGroup, mode_options, run_mode
 from nnprobe.reproduce.plans import CODES_PROTOCOLS, CODES_REFERENCE_SWEEPS, GRADNET_PROTOCOLS, margin_experiments
 
-
 SEEDS = click.option("--seeds", type=click.IntRange(min=1), default=None,
                      help="Training seeds per setting; headlines are means with 95% t-intervals [default: 5; quick 3].")
 

@@ -150,7 +150,7 @@ def _echo_seed_groups(rows) -> None:
     from nnprobe.experiments.seeds import judge_seeds  # lazy: scipy off the --help path
 
     varying = [k for k in _varying([g[0].settings for g in groups]) if k != "seed"]
-    click.echo(f"\nover seeds (mean [95% t-interval], n seeds):")
+    click.echo("\nover seeds (mean [95% t-interval], n seeds):")
     records = []
     for group in groups:
         intervals, verdict = judge_seeds(probe, [r.metrics for r in group])

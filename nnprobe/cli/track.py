@@ -92,7 +92,7 @@ def command(opts):
             "pass --data (the dataset the model was trained on, e.g. digits) or --probe-set RUN/probe_set.pt")
     require(opts["data"] is None or opts["probe_set"] is None, "both --data and --probe-set were given",
             "pass only one: --probe-set measures the rows a tracker saved")
-    from nnprobe.models.adapter import parse_output   # lazy: it imports torch; `nnprobe track --help` must not
+    from nnprobe.models.adapter import parse_output  # lazy: it imports torch; `nnprobe track --help` must not
 
     config = ProbeSetConfig(data=opts["data"], train=opts["train_rows"], test=opts["test_rows"], seed=opts["seed"])
     data = tracking.ProbeSet.load(opts["probe_set"]) if opts["probe_set"] else opts["data"]

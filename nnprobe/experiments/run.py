@@ -23,16 +23,16 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from nnprobe.config import Config, check_known
-from nnprobe.errors import NNProbeError
 from nnprobe.entries import get_probe
+from nnprobe.errors import NNProbeError
 from nnprobe.experiments.provenance import provenance
 from nnprobe.experiments.registry import PROBES
 from nnprobe.experiments.settings import flat_settings, split_settings
 from nnprobe.experiments.specs import DataConfig, ModelConfig
-from nnprobe.results import Result
 from nnprobe.io import check_writable, write_json_atomic
 from nnprobe.models.adapter import attach_output
 from nnprobe.models.checks import check_logits
+from nnprobe.results import Result
 from nnprobe.training import TrainConfig, save_checkpoint, train
 from nnprobe.training.rundir import ANY, prepare_run_dir, register_later_setting
 
@@ -70,7 +70,7 @@ class Run:
 
     # ---------------------------------------------------------------------------------------- building
     @classmethod
-    def from_flat(cls, probe: str, params: dict | None = None) -> "Run":
+    def from_flat(cls, probe: str, params: dict | None = None) -> Run:
         """A run from flat settings; settings not given take the probe's defaults, then each config's (an explicit
         ``None`` is a value: e.g. ``log_spaced=None`` measures only at the end).
 
@@ -83,7 +83,7 @@ class Run:
         return run
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Run":
+    def from_dict(cls, data: dict) -> Run:
         """A run from its nested form (as written in ``result.json``); unknown keys are errors.
 
         >>> Run.from_dict(Run.from_flat("train", {"epochs": 3}).to_dict()).train.epochs
@@ -150,7 +150,7 @@ class Run:
         """Flat form: every setting by name (a complete sweep point)."""
         return flat_settings(self.data, self.model, self.train, self.config)
 
-    def replace(self, **flat) -> "Run":
+    def replace(self, **flat) -> Run:
         """A copy with flat settings changed."""
         return Run.from_flat(self.probe, {**self.to_flat(), **flat})
 
@@ -210,7 +210,7 @@ class Run:
                                               "summary": result.summary(), "result": result.to_dict(),
                                               "data_files": files, "seconds": seconds, "provenance": where})
 
-    def _with_progress(self, progress: bool) -> "Run":
+    def _with_progress(self, progress: bool) -> Run:
         return replace(self, train=replace(self.train, progress=progress))
 
 
@@ -222,7 +222,7 @@ class RunContext:
     :func:`measure_after_training`. Without an output directory, nothing is written and ``parts`` is empty.
     """
 
-    def __init__(self, run: "Run", dataset, model, spec, *, out: Path | None = None, claimed=None, on_event=None):
+    def __init__(self, run: Run, dataset, model, spec, *, out: Path | None = None, claimed=None, on_event=None):
         self.run, self.dataset, self.model, self.spec = run, dataset, model, spec
         self.out, self.claimed, self.on_event = out, claimed, on_event
 
@@ -231,7 +231,7 @@ class RunContext:
         """True when an interrupted run of the same settings is continued."""
         return self.claimed is not None and self.claimed.resuming
 
-    def use_model(self, model, spec, run: "Run | None" = None) -> None:
+    def use_model(self, model, spec, run: Run | None = None) -> None:
         """Train and measure another model from now on (e.g. one built with another seed)."""
         self.model, self.spec = model, spec
         if run is not None:
@@ -276,7 +276,7 @@ class RunContext:
         return found
 
 
-def measure_after_training(run: "Run", ctx: RunContext):
+def measure_after_training(run: Run, ctx: RunContext):
     """The default run of a probe: train the zoo model (unless a checkpoint is probed), then ``measure`` it."""
     if run.model.checkpoint is None:
         ctx.train()

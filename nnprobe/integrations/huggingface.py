@@ -42,7 +42,7 @@ class NNProbeTrainerCallback(transformers.TrainerCallback):
         self.every_n_epochs, self.trainer, self.prefix = every_n_epochs, trainer, prefix
 
     @classmethod
-    def attach(cls, trainer, **options) -> "NNProbeTrainerCallback":
+    def attach(cls, trainer, **options) -> NNProbeTrainerCallback:
         """Make the callback with ``options``, logging through ``trainer``, and add it to ``trainer``."""
         callback = cls(trainer=trainer, **options)
         trainer.add_callback(callback)

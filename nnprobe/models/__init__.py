@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from nnprobe.lazy import export_submodules
 
-
 # public name -> the submodule that defines it (imported on first access)
 _EXPORTS = {
     "ACTIVATIONS": "activations", "make_activation": "activations",

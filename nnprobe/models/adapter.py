@@ -23,8 +23,8 @@ the user gives (``--head``, ``--layers``, ``--params``) see the same model, unwr
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 from torch import nn

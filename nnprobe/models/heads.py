@@ -12,8 +12,9 @@ about the user's ``forward`` is made, and they are streamed in batches so memory
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import nn

@@ -17,6 +17,7 @@ from nnprobe.report.document import Report
 from nnprobe.report.run_figures import CAPTIONS, draw_run
 from nnprobe.report.verdicts import add_verdict
 
+
 def demo_report(out_dir: str | Path, plan: list[dict], seconds: float) -> dict:
     """Write ``report.md`` / ``report.html`` and ``demo.json`` (the summaries) from the plan's result files."""
     out = Path(out_dir)

@@ -78,7 +78,7 @@ def metric_names(records: list[dict], limit: int = 6) -> list[str]:
     >>> metric_names([{"metrics": {"test_accuracy": 0.9, "pid": 7}}, {"metrics": {"test_accuracy": 0.8}}])
     ['test_accuracy']
     """
-    values: "OrderedDict[str, set]" = OrderedDict()
+    values: OrderedDict[str, set] = OrderedDict()
     for r in records:
         for k, v in (r["metrics"] or {}).items():
             if _is_number(v) and k not in _SKIP_METRICS and not k.endswith("seconds"):
@@ -93,7 +93,7 @@ def aggregate(records: list[dict], varied: list[str], metrics: list[str]) -> lis
     freedom; None with one seed), one row per combination of ``varied``."""
     from nnprobe.stats import t_interval  # lazy: scipy off the --help path
 
-    groups: "OrderedDict[str, list]" = OrderedDict()
+    groups: OrderedDict[str, list] = OrderedDict()
     for r in records:
         key = json.dumps([r["params"].get(k) for k in varied], default=str)
         groups.setdefault(key, []).append(r)
@@ -119,7 +119,7 @@ def _plot_sweep(rows: list[dict], varied: list[str], metrics: list[str], path: P
 
     x = max(numeric, key=lambda k: len({r.get(k) for r in rows}))
     others = [k for k in varied if k != x]
-    series: "OrderedDict[str, list]" = OrderedDict()
+    series: OrderedDict[str, list] = OrderedDict()
     for r in rows:
         label = ", ".join(f"{k}={r.get(k)}" for k in others) or "all"
         series.setdefault(label, []).append(r)
@@ -232,7 +232,7 @@ def plot_curves(records: list[dict], title: str, path: Path) -> Path | None:
     xs = [r["epoch"] for r in records] if xkey else list(range(1, len(records) + 1))
     keys = list(OrderedDict.fromkeys(k for r in records for k, v in r.items() if _is_number(v)))
     keys = [k for k in keys if k not in ("epoch", "step", "seconds")]
-    panels: "OrderedDict[str, list]" = OrderedDict()
+    panels: OrderedDict[str, list] = OrderedDict()
     for k in keys:
         if k.endswith("loss"):
             panels.setdefault("loss", []).append(k)

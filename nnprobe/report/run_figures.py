@@ -14,7 +14,6 @@ from nnprobe.report.codes_plots import plot_categorisation
 from nnprobe.report.gradnet_plots import plot_learning_curves, plot_snapshot_table
 from nnprobe.report.margin_plots import save_convergence, save_feature_boundaries
 
-
 CAPTIONS = LiveMapping(lambda: {name: caption for e in entries() for name, caption in e.figures.items()})  # name -> caption
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from nnprobe.entries import LiveMapping, Verdict, entries, get_probe
 
-
 # {probe: ...} for the probes with a verdict rule, read from their entries
 THRESHOLDS = LiveMapping(lambda: {e.name: e.thresholds for e in entries() if e.verdict is not None})
 CLAIMS = LiveMapping(lambda: {e.name: e.claim for e in entries() if e.verdict is not None})

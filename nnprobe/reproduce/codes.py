@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from nnprobe.entries import get_probe
 from nnprobe import report, sweeps
+from nnprobe.entries import get_probe
 from nnprobe.probes.codes.evidence import REGIME_RULE
 from nnprobe.probes.codes.regimes import assign_regimes
 from nnprobe.report.codes_plots import plot_categorisation, plot_factor, plot_phase_chart

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import click
 
-from nnprobe.entries import get_probe
 from nnprobe import experiments, report, training
+from nnprobe.entries import get_probe
 from nnprobe.io import write_json_atomic
 from nnprobe.probes.gradnet import compare_options
 from nnprobe.report.gradnet_plots import plot_option_comparison

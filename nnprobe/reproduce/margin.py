@@ -14,16 +14,27 @@ from pathlib import Path
 
 import click
 
-from nnprobe.entries import get_probe
 from nnprobe import experiments, report
+from nnprobe.entries import get_probe
 from nnprobe.probes.margin.probe import TABLE_COLUMNS
 from nnprobe.probes.margin.run_hooks import table_lines
 from nnprobe.reproduce import plans
 from nnprobe.reproduce.common import command_line, missing_data, seed_count
 from nnprobe.reproduce.margin_scale import run_scale, scale_section
-from nnprobe.reproduce.margin_verdicts import (ACCURACY_TOLERANCE, MIDPOINT_LABELS, MIN_COSINE, NEAR_MIDPOINT,
-                                               SEED_COLUMNS, SEED_LABELS, VERDICT_COLUMNS, format_distribution,
-                                               midpoint_distributions, midpoint_row, seed_row, verdict_rows)
+from nnprobe.reproduce.margin_verdicts import (
+    ACCURACY_TOLERANCE,
+    MIDPOINT_LABELS,
+    MIN_COSINE,
+    NEAR_MIDPOINT,
+    SEED_COLUMNS,
+    SEED_LABELS,
+    VERDICT_COLUMNS,
+    format_distribution,
+    midpoint_distributions,
+    midpoint_row,
+    seed_row,
+    verdict_rows,
+)
 
 PAPER = get_probe("margin").paper   # the paper's citation lives in the probe's entry
 

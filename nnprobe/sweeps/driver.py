@@ -84,7 +84,7 @@ def make_tasks(points: list[dict], runner, *, ensemble: bool = True, max_group: 
     key_of = getattr(runner, "group_key", None)
     if not ensemble or key_of is None or not hasattr(runner, "run_group"):
         return [Task(i, [p]) for i, p in enumerate(points)]
-    groups: "OrderedDict[object, list]" = OrderedDict()
+    groups: OrderedDict[object, list] = OrderedDict()
     singles = []
     for p in points:
         key = key_of(p)

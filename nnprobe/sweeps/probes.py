@@ -24,7 +24,7 @@ import importlib
 import json
 import os
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from nnprobe.config import check_known
 from nnprobe.entries import probe_names as entry_names

@@ -19,9 +19,10 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+import tomllib
 
 from nnprobe.errors import NNProbeError
 
@@ -82,7 +83,7 @@ class SweepSpec:
             raise NNProbeError(f"unknown engine setting(s) {sorted(unknown)}", f"use: {', '.join(ENGINE_KEYS)}")
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "the sweep") -> "SweepSpec":
+    def from_dict(cls, data: dict, source: str = "the sweep") -> SweepSpec:
         """Validate a parsed sweep file (unknown keys are an error naming the accepted ones)."""
         if not isinstance(data, dict):
             raise NNProbeError(f"{source} must be a mapping of keys to values", "see docs/sweeps.md for the format")

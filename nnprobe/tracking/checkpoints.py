@@ -62,7 +62,7 @@ def _torch_load(path: Path):
 def _read(path: Path):
     """The payload of a checkpoint file (a model, a dict, a state dict); unreadable files are an error."""
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file   # lazy: an optional extra (pip install nnprobe[hf])
+        from safetensors.torch import load_file  # lazy: an optional extra (pip install nnprobe[hf])
         return load_file(str(path))
     try:
         return _torch_load(path)
@@ -200,7 +200,7 @@ def _hf_weights(folder: Path) -> dict:
     """The weights of a Hugging Face ``checkpoint-N/`` folder (one safetensors file, its shards, or a .bin)."""
     index = folder / "model.safetensors.index.json"
     if index.is_file():
-        from safetensors.torch import load_file   # lazy: an optional extra (pip install nnprobe[hf])
+        from safetensors.torch import load_file  # lazy: an optional extra (pip install nnprobe[hf])
         shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
         weights = {}
         for shard in shards:

@@ -52,7 +52,7 @@ def probe_configs(probes, settings: dict | None = None) -> dict[str, Config]:
         configs[name] = config
     for name, changes in (settings or {}).items():
         if name not in configs:
-            raise NNProbeError(f"a setting for '{name}', which is not tracked", f"track it too, or drop the setting")
+            raise NNProbeError(f"a setting for '{name}', which is not tracked", "track it too, or drop the setting")
         configs[name] = configs[name].replace(**changes)
     return configs
 

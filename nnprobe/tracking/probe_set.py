@@ -110,7 +110,7 @@ class ProbeSet:
             raise NNProbeError("the probe set has no training rows", "give at least one training row")
 
     @classmethod
-    def of(cls, data, config: ProbeSetConfig | None = None, *, num_classes: int | None = None) -> "ProbeSet":
+    def of(cls, data, config: ProbeSetConfig | None = None, *, num_classes: int | None = None) -> ProbeSet:
         """The probe set of ``data`` with ``config``'s sizes and seed (see the class docstring for what ``data``
         may be). A ``ProbeSet`` is returned as it is; ``config.data`` names the dataset when ``data`` is None."""
         config = config or ProbeSetConfig()
@@ -141,7 +141,7 @@ class ProbeSet:
                            "(train_dataset, test_dataset)")
 
     @classmethod
-    def _subset(cls, full: Dataset, config: ProbeSetConfig, source: dict, num_classes) -> "ProbeSet":
+    def _subset(cls, full: Dataset, config: ProbeSetConfig, source: dict, num_classes) -> ProbeSet:
         tr = torch.from_numpy(draw(full.n_train, config.train, config.seed, 0))
         te = torch.from_numpy(draw(full.n_test, config.test, config.seed, 1))
         return cls(full.x_train[tr], full.y_train[tr], full.x_test[te], full.y_test[te],
@@ -171,7 +171,7 @@ class ProbeSet:
                                   "class_names": ds.class_names, "source": self.source}, path)
 
     @classmethod
-    def load(cls, path) -> "ProbeSet":
+    def load(cls, path) -> ProbeSet:
         """The probe set :meth:`save` wrote (a run directory's ``probe_set.pt``)."""
         path = Path(path)
         if path.is_dir():

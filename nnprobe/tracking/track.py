@@ -13,9 +13,9 @@ only the checkpoints it does not hold yet (a checkpoint is known by its resolved
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from nnprobe.tracking.checkpoints import Checkpoint, find_checkpoints, load_model, resolve_factory
 from nnprobe.tracking.config import ProbeSetConfig

@@ -145,7 +145,7 @@ class Tracker:
         if self._dir is not None and rank() == 0:
             self._dir.mark_ended(error)
 
-    def __enter__(self) -> "Tracker":
+    def __enter__(self) -> Tracker:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import _compat_pickle   # pickle's own map of Python 2 names (``__builtin__ set`` -> ``builtins set``)
+import _compat_pickle  # pickle's own map of Python 2 names (``__builtin__ set`` -> ``builtins set``)
 import importlib
 import pickletools
 import zipfile

@@ -31,8 +31,8 @@ import copy
 import hashlib
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import fields, replace
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F

@@ -16,7 +16,7 @@ kernel draws differently, so there dropout is not batched (see :func:`dropout_in
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -101,7 +101,7 @@ class MaskReplay:
 class _ReplayedDropout(nn.Module):
     """Stands in for an ``nn.Dropout`` inside the batched forward pass: multiplies by the next replayed mask."""
 
-    def __init__(self, source: "_MaskSource"):
+    def __init__(self, source: _MaskSource):
         super().__init__()
         self.source = source
 

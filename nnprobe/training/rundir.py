@@ -24,10 +24,10 @@ import shutil
 import signal
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 from nnprobe.errors import NNProbeError
 from nnprobe.io import to_json, write_json_atomic
@@ -198,7 +198,7 @@ class RunDir:
         return state
 
     @contextlib.contextmanager
-    def running(self) -> Iterator["RunDir"]:
+    def running(self) -> Iterator[RunDir]:
         """Mark the run ``running``; on exit ``done``, ``failed`` (with the error) or ``interrupted``.
 
         SIGTERM becomes :class:`Terminated` (a ``KeyboardInterrupt``) while inside, so a scheduler's stop is

@@ -12,7 +12,7 @@ path stacks every buffer and lets each module update its member's. Dropout multi
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -87,7 +87,7 @@ class ParamStack:
                 elif name.endswith("num_batches_tracked"):
                     b.fill_(steps)
 
-    def select(self, name: str, value: torch.Tensor, positions, new: "ParamStack") -> torch.Tensor:
+    def select(self, name: str, value: torch.Tensor, positions, new: ParamStack) -> torch.Tensor:
         """A tensor laid out like parameter ``name`` here (e.g. an optimiser moment), cut to the slots at
         ``positions`` in the layout of ``new`` (a stack of those slots)."""
         if name in self.ragged:

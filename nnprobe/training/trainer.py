@@ -25,8 +25,16 @@ from nnprobe.models.modes import eval_mode
 from nnprobe.training.augment import apply_augment, draw_augment
 from nnprobe.training.callbacks import Callback, TrainState
 from nnprobe.training.checkpoint import load_checkpoint, save_checkpoint
-from nnprobe.training.config import (OPTIMIZERS, TrainConfig, early_stop_due, resolve_device, restore_rng_states,
-                                     rng_states, seed_everything, tile_factor)
+from nnprobe.training.config import (
+    OPTIMIZERS,
+    TrainConfig,
+    early_stop_due,
+    resolve_device,
+    restore_rng_states,
+    rng_states,
+    seed_everything,
+    tile_factor,
+)
 from nnprobe.training.evaluate import evaluate
 from nnprobe.training.rundir import RunDir, prepare_run_dir
 

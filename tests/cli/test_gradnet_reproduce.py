@@ -4,7 +4,6 @@ base and the verdict table, on tiny stand-in plans."""
 import json
 
 import pytest
-
 from click.testing import CliRunner
 
 from nnprobe.cli import main

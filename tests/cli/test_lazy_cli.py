@@ -77,7 +77,7 @@ def test_model_choices_are_the_zoo():
     from nnprobe.experiments.specs import MODEL_NAMES
     from nnprobe.models import MODELS
 
-    assert MODEL_NAMES == tuple(MODELS)
+    assert tuple(MODELS) == MODEL_NAMES
 
 
 def test_python_dash_m_nnprobe():

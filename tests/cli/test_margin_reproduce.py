@@ -50,9 +50,9 @@ def test_midpoint_row_against_a_hand_computed_geometry():
 
 
 def test_verdict_row_of_the_three_class_run_quotes_the_bias_penalised_cosines():
-    from nnprobe.reproduce.margin_verdicts import verdict_rows
     from nnprobe.probes.margin import MarginProbeResult
     from nnprobe.probes.margin.probe import measure_margin
+    from nnprobe.reproduce.margin_verdicts import verdict_rows
 
     rng = np.random.default_rng(0)
     x = torch.tensor(np.concatenate([c + rng.normal(size=(40, 2)) * 0.5 for c in ([8.0, 1.0], [1.0, 8.0], [10, 10])]))
@@ -98,8 +98,8 @@ def test_reproduce_margin_opens_with_verdicts_and_reports_the_midpoint_distribut
 
     # midpoint: per-seed offsets from the result files, and their median / quartiles in the distribution table
     # (runs whose features collapsed to one point, half-gap 0, have no boundary to place and are left out)
-    from nnprobe.reproduce.margin_verdicts import NEAR_MIDPOINT
     from nnprobe.experiments import load_result
+    from nnprobe.reproduce.margin_verdicts import NEAR_MIDPOINT
 
     offsets, rows = {}, []
     for entry in _midpoint_plan(True, 2):

@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 import torch
 
@@ -91,7 +90,7 @@ def test_real_mnist(mnist_dir):
 def test_real_fashion_found_automatically(fashion_available):
     ds = load_dataset("fashion-mnist", samples_per_class=10, normalize="unit")
     assert ds.n_test == 10000 and ds.class_names[9] == "Ankle boot"
-    assert 0.0 <= float(ds.x_train.min()) and float(ds.x_train.max()) <= 1.0
+    assert float(ds.x_train.min()) >= 0.0 and float(ds.x_train.max()) <= 1.0
 
 
 def test_mnist_dir_is_not_taken_for_fashion(mnist_dir, tmp_path, monkeypatch):

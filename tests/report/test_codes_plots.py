@@ -5,9 +5,9 @@ from __future__ import annotations
 import matplotlib.image as mpimg
 import pytest
 
-from nnprobe.reproduce.plans import factor_line, phase_grid
 from nnprobe.probes.codes.regimes import assign_regimes
 from nnprobe.report.codes_plots import plot_categorisation, plot_factor, plot_phase_chart
+from nnprobe.reproduce.plans import factor_line, phase_grid
 
 
 def _rows(points):

@@ -8,8 +8,12 @@ import torch
 
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.margin import measure_margin
-from nnprobe.report.margin_plots import (plot_convergence, plot_feature_boundaries, save_convergence,
-                                        save_feature_boundaries)
+from nnprobe.report.margin_plots import (
+    plot_convergence,
+    plot_feature_boundaries,
+    save_convergence,
+    save_feature_boundaries,
+)
 
 
 def _binary(shift: float = 0.0):

@@ -17,8 +17,8 @@ from nnprobe.errors import NNProbeError
 from nnprobe.tracking import ProbeSet, ProbeSetConfig, find_checkpoints, load_model, track_checkpoints
 from nnprobe.tracking import track as track_module
 from nnprobe.tracking.checkpoints import find_prefix
-from nnprobe.tracking.measure import probe_configs
 from nnprobe.tracking.measure import measure_point as real_measure_point
+from nnprobe.tracking.measure import probe_configs
 from nnprobe.training import save_checkpoint
 
 DATA = "digits:0,1,2"

@@ -130,8 +130,7 @@ def test_mask_replay_draws_what_dropout_draws():
 
 
 def test_group_key_admits_dropout_and_batchnorm_mlps_on_a_cpu_and_conv_nets_on_a_gpu(monkeypatch):
-    from nnprobe.experiments import Run
-    from nnprobe.experiments import group
+    from nnprobe.experiments import Run, group
 
     def key(**kw):
         return group.group_key(Run.from_flat("codes", {"width": 8, "device": "cpu", **kw}))

@@ -160,9 +160,8 @@ def test_a_caller_prepared_run_dir_is_used_as_is(digits, tmp_path, uninterrupted
     full, _ = uninterrupted
     experiment = {"probe": "margin", "train": TrainConfig(**CONFIG).to_dict()}
     run = prepare_run_dir(tmp_path, experiment)
-    with pytest.raises(KeyboardInterrupt):
-        with run.running():
-            train(fresh(digits), digits, TrainConfig(**CONFIG), out_dir=run, callbacks=[interrupt_after(4)])
+    with pytest.raises(KeyboardInterrupt), run.running():
+        train(fresh(digits), digits, TrainConfig(**CONFIG), out_dir=run, callbacks=[interrupt_after(4)])
     assert json.loads((tmp_path / "state.json").read_text())["status"] == "interrupted"
     run = prepare_run_dir(tmp_path, experiment, mode="resume")
     with run.running():

@@ -43,19 +43,17 @@ def test_hash_ignores_key_order_and_tuple_vs_list():
 def test_sigterm_is_recorded_as_interrupted(tmp_path):
     run = prepare_run_dir(tmp_path, CFG)
     before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(Terminated):
-        with run.running():
-            os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(5)  # the handler raises in the main thread long before this ends
+    with pytest.raises(Terminated), run.running():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises in the main thread long before this ends
     assert (state(tmp_path)["status"], state(tmp_path)["error"]) == ("interrupted", "SIGTERM")
     assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_failure_records_the_message(tmp_path):
     run = prepare_run_dir(tmp_path, CFG)
-    with pytest.raises(ValueError):
-        with run.running():
-            raise ValueError("bad thing")
+    with pytest.raises(ValueError), run.running():
+        raise ValueError("bad thing")
     assert state(tmp_path)["status"] == "failed" and state(tmp_path)["error"] == "ValueError: bad thing"
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from nnprobe.lazy import export_submodules, renamed_module
 
-
 # public name -> the submodule that defines it (imported on first access)
 _EXPORTS = {
     "CategorisationResult": "classifiers", "categorise": "classifiers", "cluster_accuracy": "classifiers",

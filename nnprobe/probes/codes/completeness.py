@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from nnprobe.errors import NNProbeError
-from nnprobe.probes.codes.tracer import _model_device, trace_relu_calls
 from nnprobe.probes.codes.relu_calls import op_name
+from nnprobe.probes.codes.tracer import _model_device, trace_relu_calls
 
 COMPLETE_FIX = ("write that activation as nn.ReLU / F.relu (or nn.LeakyReLU, nn.PReLU; max-pooling as "
                 "nn.MaxPool*d), or pass layers=[...] or check_complete=False to record_codes to accept codes of "

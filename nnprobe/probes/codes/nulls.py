@@ -42,8 +42,8 @@ UNTRAINED_KEYS = ("model_train_accuracy", "model_test_accuracy", "redundancy_rat
                   "test_codes_seen_in_train", "distinct_train", "distinct_test", "knn_train_accuracy",
                   "knn_test_accuracy", "logistic_train_accuracy", "logistic_test_accuracy", "kmeans_train_accuracy",
                   "kmeans_test_accuracy", "kmeans_test_accuracy_majority")
-_PIXEL_CACHE: "OrderedDict[tuple, dict]" = OrderedDict()   # pixel baselines by data content: a sweep repeats them
-_UNTRAINED_CACHE: "OrderedDict[tuple, dict]" = OrderedDict()   # untrained zoo models by (spec, seed, data, config)
+_PIXEL_CACHE: OrderedDict[tuple, dict] = OrderedDict()   # pixel baselines by data content: a sweep repeats them
+_UNTRAINED_CACHE: OrderedDict[tuple, dict] = OrderedDict()   # untrained zoo models by (spec, seed, data, config)
 _CACHE_SIZE = 8
 
 
@@ -102,7 +102,7 @@ def untrained_model(model: nn.Module, seed: int) -> tuple[nn.Module | None, str]
     >>> torch.equal(fresh[0].weight, net[0].weight), how.startswith("a copy")
     (False, True)
     """
-    from nnprobe.models import build_from_spec   # lazy: the zoo only for zoo models
+    from nnprobe.models import build_from_spec  # lazy: the zoo only for zoo models
 
     states = rng_states()
     try:

@@ -173,7 +173,7 @@ class Codes:
             self.layers = [LayerSlice("codes", "bits", (self.n_units,), 0)]
 
     @classmethod
-    def from_bits(cls, bits, layers: list[LayerSlice] | None = None) -> "Codes":
+    def from_bits(cls, bits, layers: list[LayerSlice] | None = None) -> Codes:
         arr = np.asarray(bits)
         return cls(pack_bits(arr), int(arr.shape[1]), list(layers or []))
 
@@ -213,11 +213,11 @@ class Codes:
         for start in range(0, self.n_examples, chunk_rows):
             yield start, unpack_bits(self.packed[start:start + chunk_rows], self.n_units, dtype)
 
-    def rows(self, index) -> "Codes":
+    def rows(self, index) -> Codes:
         """The codes of a subset of examples (index array, slice or boolean mask)."""
         return Codes(self.packed[index], self.n_units, list(self.layers))
 
-    def select(self, layers) -> "Codes":
+    def select(self, layers) -> Codes:
         """Codes restricted to ``layers`` (names, or indices into :attr:`layers`), in the order given.
 
         >>> c = Codes.from_bits(np.eye(3, dtype=bool), [LayerSlice("a", "relu", (1,), 0), LayerSlice("b", "relu", (2,), 1)])

@@ -84,7 +84,7 @@ class CodesResult(Result):
                 "nulls": plain(self.nulls)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "CodesResult":
+    def from_dict(cls, data: dict) -> CodesResult:
         data = dict(data)
         data["determinism"] = DeterminismResult(**data["determinism"])
         if data.get("categorisation") is not None:

@@ -63,7 +63,7 @@ def row_hash(words: np.ndarray, chunk_rows: int | None = None) -> np.ndarray:
     (True, False)
     """
     n, w = words.shape
-    salts = _mix((np.arange(1, w + 1, dtype=np.uint64) * _GOLDEN))
+    salts = _mix(np.arange(1, w + 1, dtype=np.uint64) * _GOLDEN)
     rows = chunk_rows or _chunk_rows(8 * w, _BLOCK_BYTES)
     out = np.empty(n, dtype=np.uint64)
     for s in range(0, n, rows):

@@ -13,9 +13,9 @@ ReLU layers only); :func:`match_pool` lets the check freeze them the same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Number
-from typing import Callable
 
 import torch
 import torch.nn.functional as F

@@ -10,7 +10,6 @@ The public names are loaded on first use (PEP 562): ``import nnprobe.probes.grad
 
 from nnprobe.lazy import export_submodules
 
-
 # public name -> the submodule that defines it
 _HOME = {
     "GradientExtractor": "extract",

@@ -22,7 +22,7 @@ streams to a ``.npy`` file.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -33,8 +33,13 @@ from torch.func import functional_call, vjp, vmap
 from nnprobe.errors import NNProbeError, check_finite
 from nnprobe.models.modes import eval_mode
 from nnprobe.probes.gradnet.layout import GradientLayout, ParamBlock
-from nnprobe.probes.gradnet.memory import (DEFAULT_CHUNK_MEMORY, auto_chunk_size, check_memory, numpy_dtype,
-                                           write_npy_chunks)
+from nnprobe.probes.gradnet.memory import (
+    DEFAULT_CHUNK_MEMORY,
+    auto_chunk_size,
+    check_memory,
+    numpy_dtype,
+    write_npy_chunks,
+)
 
 
 @contextlib.contextmanager

@@ -72,7 +72,7 @@ class GradientLayout:
         return out
 
     @classmethod
-    def from_model(cls, model: nn.Module, params=None, weights_only: bool = False) -> "GradientLayout":
+    def from_model(cls, model: nn.Module, params=None, weights_only: bool = False) -> GradientLayout:
         """Layout of the full gradients of ``params`` (see :func:`resolve_parameters`; ``weights_only``: no biases)."""
         names = resolve_parameters(model, params, weights_only)
         named = dict(model.named_parameters())
@@ -84,7 +84,7 @@ class GradientLayout:
             offset += p.numel()
         return cls(blocks)
 
-    def select(self, indices: dict[str, torch.Tensor]) -> "GradientLayout":
+    def select(self, indices: dict[str, torch.Tensor]) -> GradientLayout:
         """A layout keeping only ``indices[name]`` (sorted flat coordinates) of each parameter."""
         blocks, offset = [], 0
         for b in self.blocks:

@@ -19,8 +19,8 @@ parameters of a ResNet-18 with 10 labels take 2 examples per 1 GiB chunk, its la
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 import torch

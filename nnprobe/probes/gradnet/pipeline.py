@@ -27,8 +27,13 @@ from nnprobe.probes.gradnet.extract import GradientExtractor
 from nnprobe.probes.gradnet.layout import GradientLayout
 from nnprobe.probes.gradnet.memory import MemoryBudget
 from nnprobe.probes.gradnet.network import GradNetResult, streamed_accuracies, train_gradnet
-from nnprobe.probes.gradnet.selection import (GradientNormalizer, gradient_stats, keep_top_per_example, random_labels,
-                                               select_coordinates)
+from nnprobe.probes.gradnet.selection import (
+    GradientNormalizer,
+    gradient_stats,
+    keep_top_per_example,
+    random_labels,
+    select_coordinates,
+)
 from nnprobe.probes.gradnet.trainset import collect_gradients, training_gradients
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import torch
 
 from nnprobe.errors import NNProbeError, check_finite
-from nnprobe.probes.gradnet.config import CRITERIA, NORMALIZATIONS, SELECTIONS
+from nnprobe.probes.gradnet.config import CRITERIA, NORMALIZATIONS
 from nnprobe.probes.gradnet.extract import GradientExtractor
 from nnprobe.probes.gradnet.layout import GradientLayout
 
@@ -173,7 +173,7 @@ class GradientNormalizer:
         if self.method not in NORMALIZATIONS:
             raise NNProbeError(f"unknown normalisation '{self.method}'", f"use one of: {', '.join(NORMALIZATIONS)}")
 
-    def fit(self, feats: torch.Tensor) -> "GradientNormalizer":
+    def fit(self, feats: torch.Tensor) -> GradientNormalizer:
         check_finite("the training gradients", feats)
         flat = feats.reshape(-1, feats.shape[-1]).float()
         if self.method == "standard":

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import torch
 from torch import nn
@@ -29,12 +29,19 @@ from torch import nn
 from nnprobe.data import as_dataset
 from nnprobe.errors import NNProbeError
 from nnprobe.models import adapted
-from nnprobe.probes.gradnet.baselines import (converged_base, correct_on, pack_correct, paired_tests, probe_baselines,
-                                              train_on, unpack_correct)
+from nnprobe.probes.gradnet.baselines import (
+    converged_base,
+    correct_on,
+    pack_correct,
+    paired_tests,
+    probe_baselines,
+    train_on,
+    unpack_correct,
+)
 from nnprobe.probes.gradnet.config import GradSpaceConfig, parse_structure
 from nnprobe.probes.gradnet.evidence import mcnemar_keys, snapshot_keys
 from nnprobe.probes.gradnet.network import block_inputs
-from nnprobe.probes.gradnet.pipeline import gradnet_on_snapshot, release_free_memory   # noqa: F401 (re-exported)
+from nnprobe.probes.gradnet.pipeline import gradnet_on_snapshot, release_free_memory  # noqa: F401 (re-exported)
 from nnprobe.results import Result, plain
 from nnprobe.seeding import restore_rng_states, rng_states
 from nnprobe.training import Callback, TrainConfig, train
@@ -202,7 +209,7 @@ class GradNetStudy(Result):
                 "config": plain(self.config), "seconds": self.seconds, "converged": plain(self.converged)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "GradNetStudy":
+    def from_dict(cls, data: dict) -> GradNetStudy:
         data = dict(data)
         data["snapshots"] = [GradSpaceResult.from_dict(s) for s in data.get("snapshots", [])]
         return super().from_dict(data)

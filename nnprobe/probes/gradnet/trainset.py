@@ -19,7 +19,7 @@ differently). The normaliser is fitted on epoch 1's gradients in every way (the 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -27,8 +27,13 @@ from tqdm.auto import tqdm
 from nnprobe.probes.gradnet.config import LABEL_DRAWS, GradSpaceConfig
 from nnprobe.probes.gradnet.extract import GradientExtractor
 from nnprobe.probes.gradnet.memory import MemoryBudget
-from nnprobe.probes.gradnet.selection import (GradientNormalizer, keep_top_per_example, label_draws, random_labels,
-                                               top_count)
+from nnprobe.probes.gradnet.selection import (
+    GradientNormalizer,
+    keep_top_per_example,
+    label_draws,
+    random_labels,
+    top_count,
+)
 
 
 def collect_gradients(extractor: GradientExtractor, x, labels, config: GradSpaceConfig, progress: bool = False,
@@ -94,7 +99,7 @@ class TopKStore:
 
     @classmethod
     def collect(cls, extractor: GradientExtractor, x, num_classes: int, percent: float, progress: bool = False,
-                desc: str = "train gradients (every label, top-k kept)") -> "TopKStore":
+                desc: str = "train gradients (every label, top-k kept)") -> TopKStore:
         """The gradients of every label of ``x``, each vector's top ``percent`` % per layer kept. One pass per
         label, each computed as a pass with one label per point is (so the numbers are those of recomputing an
         epoch's labels: a pass over all ``K`` labels at once rounds differently in its batched products)."""
@@ -120,7 +125,7 @@ class TopKStore:
         bar.close()
         return cls(groups, kept, values, positions, extractor.layout.dim)
 
-    def normalize_(self, norm: GradientNormalizer, rows: int = 256) -> "TopKStore":
+    def normalize_(self, norm: GradientNormalizer, rows: int = 256) -> TopKStore:
         """Normalise the kept values in place (``norm.keeps_zeros``: the dropped coordinates stay zero), so that
         :meth:`dense` rebuilds normalised vectors; the same numbers as normalising every rebuilt vector."""
         off = 0

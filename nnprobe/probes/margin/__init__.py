@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from nnprobe.lazy import export_submodules, renamed_module
 
-
 # public name -> the submodule that defines it (imported on first access)
 _EXPORTS = {
     "MarginCallback": "callback", "log_spaced_epochs": "callback",

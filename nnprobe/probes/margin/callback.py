@@ -18,7 +18,6 @@ from nnprobe.probes.margin.probe import measure_mode
 from nnprobe.probes.margin.result import MarginResult
 from nnprobe.training import Callback
 
-
 # a curve point fits the bias-penalised Crammer-Singer SVM (K > 2) only up to this many feature entries
 # (n x (d + 1): 32k points of 128-D), the final measurement up to MAX_ENTRIES (2^25). Binary and one-vs-rest fits
 # are always made.

@@ -93,7 +93,7 @@ def null_text(summaries: list) -> str:
     return text
 
 
-def evidence(summaries: list, t: dict) -> "Decision":  # noqa: F821 -- nnprobe.stats.Decision
+def evidence(summaries: list, t: dict) -> Decision:  # noqa: F821 -- nnprobe.stats.Decision
     """The direction claim over the runs of one setting that differ only in seed (one ``summary()`` per seed).
 
     Not testable when any seed's training features are not linearly separable (the count of misclassified points,

@@ -130,7 +130,7 @@ class MarginProbeResult(Result):
                 "seed": self.seed, "seconds": self.seconds}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "MarginProbeResult":
+    def from_dict(cls, data: dict) -> MarginProbeResult:
         data = dict(data)
         data["results"] = {m: MarginResult.from_dict(r) for m, r in data["results"].items()}
         data["retrained"] = None if data.get("retrained") is None else MarginResult.from_dict(data["retrained"])

@@ -112,17 +112,17 @@ class MarginResult:
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "MarginResult":
+    def from_dict(cls, data: dict) -> MarginResult:
         names = {f.name for f in fields(cls)}
         kw = {k: v for k, v in data.items() if k in names}
         kw["rows"] = [r if isinstance(r, ClassMargin) else ClassMargin(**r) for r in kw.get("rows", [])]
         return cls(**kw)
 
     @classmethod
-    def from_json(cls, text: str) -> "MarginResult":
+    def from_json(cls, text: str) -> MarginResult:
         return cls.from_dict(json.loads(text))
 
-    def mode_results(self) -> dict[str, "MarginResult"]:
+    def mode_results(self) -> dict[str, MarginResult]:
         """This result under its mode, then each other SVM mode measured with it (``extra["modes"]``).
 
         >>> r = MarginResult.from_dict(curve_point)            # doctest: +SKIP

@@ -22,7 +22,7 @@ from nnprobe.models import dataset_head, head_features
 from nnprobe.probes.margin.comparison import measure_margin
 from nnprobe.probes.margin.result import MarginResult
 from nnprobe.probes.margin.svm.fit import NotSeparableWarning, fit_svm
-from nnprobe.training.config import OPTIMIZERS, TrainConfig
+from nnprobe.training.config import OPTIMIZERS
 from nnprobe.training.trainer import make_optimizer
 
 

@@ -13,7 +13,6 @@ import nnprobe
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.codes.config import LABEL_MODES, LOGISTIC_MODES, METHODS, CodesConfig
 
-
 ADDED_IN_0_3 = ("nulls",)   # flags 0.2 did not have: --nulls/--no-nulls (the null baselines)
 
 

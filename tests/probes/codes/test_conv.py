@@ -11,9 +11,22 @@ import torch
 from nnprobe.data.base import Dataset
 from nnprobe.errors import NNProbeError
 from nnprobe.models import build_model
-from nnprobe.probes.codes import (Codes, CodesConfig, CodesResult, LayerSlice, allocate_packed, code_ids, extract_bits,
-                                  layer_determinism, measure, pack_bits, record_codes, relu_sites, select_layers,
-                                  unpack_bits)
+from nnprobe.probes.codes import (
+    Codes,
+    CodesConfig,
+    CodesResult,
+    LayerSlice,
+    allocate_packed,
+    code_ids,
+    extract_bits,
+    layer_determinism,
+    measure,
+    pack_bits,
+    record_codes,
+    relu_sites,
+    select_layers,
+    unpack_bits,
+)
 from nnprobe.training import evaluate
 
 det_module = importlib.import_module("nnprobe.probes.codes.redundancy")

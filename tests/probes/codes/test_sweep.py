@@ -6,8 +6,8 @@ import pytest
 
 from nnprobe.errors import NNProbeError
 from nnprobe.experiments import Run
-from nnprobe.reproduce.plans import codes_full_plan, codes_quick_plan, factor_line, phase_grid
 from nnprobe.probes.codes.regimes import assign_regimes
+from nnprobe.reproduce.plans import codes_full_plan, codes_quick_plan, factor_line, phase_grid
 from nnprobe.sweeps import get_runner, point_key
 
 

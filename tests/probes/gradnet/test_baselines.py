@@ -11,8 +11,7 @@ from torch import nn
 from nnprobe.data import load_dataset
 from nnprobe.models import build_model
 from nnprobe.probes.gradnet import GradSpaceConfig, holdout
-from nnprobe.probes.gradnet.baselines import (converged_base, epochs_for_steps, paired_tests, probe_baselines,
-                                              stretched)
+from nnprobe.probes.gradnet.baselines import converged_base, epochs_for_steps, paired_tests, probe_baselines, stretched
 from nnprobe.stats import mcnemar_exact
 from nnprobe.training import TrainConfig, seed_everything, train
 from nnprobe.training.trainer import schedule_scale

@@ -84,7 +84,7 @@ def test_the_package_exports_every_name_from_its_module():
         assert getattr(g, name) is not None, name
     for name, module in homes.items():
         assert getattr(g, name).__module__ == f"nnprobe.probes.gradnet.{module}"
-    from nnprobe.probes.gradnet.network import OPTIMIZERS, parse_structure   # the old homes still import
+    from nnprobe.probes.gradnet.network import OPTIMIZERS, parse_structure  # the old homes still import
     assert OPTIMIZERS is gc.OPTIMIZERS and parse_structure is gc.parse_structure
     with pytest.raises(AttributeError):
         g.no_such_name

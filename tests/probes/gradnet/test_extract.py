@@ -6,8 +6,13 @@ from torch import nn
 
 from nnprobe.errors import NNProbeError
 from nnprobe.models import build_model
-from nnprobe.probes.gradnet import (GradientExtractor, GradientLayout, per_sample_grads_loop, per_sample_grads_vmap,
-                                      resolve_parameters)
+from nnprobe.probes.gradnet import (
+    GradientExtractor,
+    GradientLayout,
+    per_sample_grads_loop,
+    per_sample_grads_vmap,
+    resolve_parameters,
+)
 
 TOL = 1e-5
 

@@ -8,9 +8,14 @@ import torch.nn.functional as F
 from nnprobe.data import load_dataset
 from nnprobe.models import build_model
 from nnprobe.probes.gradnet import GradientExtractor, GradientLayout, GradSpaceConfig, measure
-from nnprobe.probes.gradnet.selection import (GradientNormalizer, keep_top_per_example, label_draws, random_labels,
-                                               top_count)
 from nnprobe.probes.gradnet.network import GradNetConfig, train_gradnet
+from nnprobe.probes.gradnet.selection import (
+    GradientNormalizer,
+    keep_top_per_example,
+    label_draws,
+    random_labels,
+    top_count,
+)
 from nnprobe.probes.gradnet.trainset import TopKStore, training_gradients
 from nnprobe.training import TrainConfig, seed_everything, train
 

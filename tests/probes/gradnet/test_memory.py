@@ -157,9 +157,9 @@ def test_memory_errors():
 
 
 def test_one_budget_shares_max_memory(monkeypatch):
+    import nnprobe.probes.gradnet.pipeline as pipeline
     from nnprobe.data import load_dataset
     from nnprobe.probes.gradnet import GradSpaceConfig, measure
-    import nnprobe.probes.gradnet.pipeline as pipeline
 
     b = MemoryBudget(2**22)
     assert (b.chunk, b.held, b.chunk_alone) == (2**20, 2**21, 2**21)

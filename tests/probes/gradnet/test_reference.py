@@ -9,9 +9,18 @@ import torch
 
 from nnprobe.data import load_dataset
 from nnprobe.models import build_model
-from nnprobe.probes.gradnet import (GradientExtractor, GradientLayout, GradientNormalizer, GradSpaceConfig,
-                                      compare_options, holdout, keep_top_per_example, measure, run_gradnet_study,
-                                      split_halves)
+from nnprobe.probes.gradnet import (
+    GradientExtractor,
+    GradientLayout,
+    GradientNormalizer,
+    GradSpaceConfig,
+    compare_options,
+    holdout,
+    keep_top_per_example,
+    measure,
+    run_gradnet_study,
+    split_halves,
+)
 from nnprobe.training import TrainConfig, evaluate, seed_everything, train
 
 

@@ -5,8 +5,15 @@ import torch
 from torch import nn
 
 from nnprobe.errors import NNProbeError
-from nnprobe.probes.gradnet import (GradientExtractor, GradientLayout, GradientNormalizer, gradient_stats,
-                                      per_sample_grads_loop, random_labels, select_coordinates)
+from nnprobe.probes.gradnet import (
+    GradientExtractor,
+    GradientLayout,
+    GradientNormalizer,
+    gradient_stats,
+    per_sample_grads_loop,
+    random_labels,
+    select_coordinates,
+)
 
 
 def _model():

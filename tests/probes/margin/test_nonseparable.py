@@ -10,9 +10,9 @@ from sklearn.svm import SVC
 import nnprobe.probes.margin.svm.workset as workset
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.margin import NotSeparableWarning, fit_binary, fit_svm
+from nnprobe.probes.margin.svm.constraints import Multiclass, OneVsRest
 from nnprobe.probes.margin.svm.ipm import HARD_C, solve_qp
 from nnprobe.probes.margin.svm.scaled import ScaledFeatures
-from nnprobe.probes.margin.svm.constraints import Multiclass, OneVsRest
 from nnprobe.probes.margin.svm.workset import exact_margins
 
 

@@ -9,9 +9,9 @@ from sklearn.svm import LinearSVC
 
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.margin import MarginConfig
+from nnprobe.probes.margin.comparison import measure_margin
 from nnprobe.probes.margin.svm.crammer_singer import fit_crammer_singer
 from nnprobe.probes.margin.svm.penalised import fit_bias_penalised, kesler_rows
-from nnprobe.probes.margin.comparison import measure_margin
 
 
 def _clusters(seed=0, far=8.0):

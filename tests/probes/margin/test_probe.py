@@ -14,8 +14,17 @@ from torch import nn
 from nnprobe.data import load_dataset
 from nnprobe.errors import NNProbeError
 from nnprobe.models import build_model
-from nnprobe.probes.margin import (MarginCallback, MarginResult, NotSeparableWarning, extract_features, fit_svm,
-                                   log_spaced_epochs, measure_margin, probe_margin, retrain_head)
+from nnprobe.probes.margin import (
+    MarginCallback,
+    MarginResult,
+    NotSeparableWarning,
+    extract_features,
+    fit_svm,
+    log_spaced_epochs,
+    measure_margin,
+    probe_margin,
+    retrain_head,
+)
 from nnprobe.training import TrainConfig, seed_everything, train
 
 

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from nnprobe.errors import NNProbeError
-from nnprobe.probes.margin.svm.approx import squared_hinge_fit
-from nnprobe.probes.margin.svm.scaled import ScaledFeatures
 from nnprobe.probes.margin.svm import workset
+from nnprobe.probes.margin.svm.approx import squared_hinge_fit
 from nnprobe.probes.margin.svm.constraints import Binary
+from nnprobe.probes.margin.svm.scaled import ScaledFeatures
 from nnprobe.probes.margin.svm.workset import NEWTON_START, WorkingSetTooLarge, solve_working_set
 
 

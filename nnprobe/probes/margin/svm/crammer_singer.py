@@ -23,8 +23,8 @@ import torch
 
 from nnprobe.probes.margin.svm.approx import squared_hinge_fit
 from nnprobe.probes.margin.svm.binary import too_large
-from nnprobe.probes.margin.svm.scaled import ScaledFeatures
 from nnprobe.probes.margin.svm.constraints import Multiclass
+from nnprobe.probes.margin.svm.scaled import ScaledFeatures
 from nnprobe.probes.margin.svm.workset import NEWTON_START, WorkingSetTooLarge, solve_working_set
 
 

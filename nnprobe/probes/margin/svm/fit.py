@@ -17,12 +17,12 @@ import numpy as np
 import torch
 
 from nnprobe.errors import NNProbeError
-from nnprobe.probes.margin.svm.approx import squared_hinge_fit
 from nnprobe.probes.margin.config import SOLVERS, SVM_MODES
+from nnprobe.probes.margin.svm.approx import squared_hinge_fit
 from nnprobe.probes.margin.svm.binary import fit_binary, split_fit, too_large
+from nnprobe.probes.margin.svm.constraints import OneVsRest
 from nnprobe.probes.margin.svm.crammer_singer import fit_crammer_singer, to_standardised
 from nnprobe.probes.margin.svm.scaled import U32, ScaledFeatures
-from nnprobe.probes.margin.svm.constraints import OneVsRest
 from nnprobe.probes.margin.svm.workset import NEWTON_CAP, OVR_START, WorkingSetTooLarge, solve_working_set
 
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from nnprobe.probes.margin.svm.crammer_singer import fit_crammer_singer
 from nnprobe.probes.margin.svm.constraints import Multiclass
+from nnprobe.probes.margin.svm.crammer_singer import fit_crammer_singer
 from nnprobe.probes.margin.svm.fit import fit_svm
 
 MAX_ENTRIES = 2**25   # Crammer-Singer: entries of the largest array over all points (n x max(d + 1, K)) at most
