@@ -65,10 +65,14 @@ def bench_knn(n_train: int, n_query: int, bits: int, k: int) -> None:
     print(f"knn_auto_and_numpy_backends_identical_predictions: {int((ours == numpy_preds).sum())}/{n_query}")
     print(f"knn_sklearn_hamming_seconds: {t_sk:.3f}")
     print(f"knn_identical_predictions: {int(same.sum())}/{n_query}")
-    print(f"knn_identical_predictions_unambiguous: {int(same[unambiguous].sum())}/{int(unambiguous.sum())} "
-          "(queries whose k-th and (k+1)-th distances differ)")
-    print(f"knn_identical_neighbour_distances: {int(same_dist.sum())}/{n_query} "
-          "(predictions can differ only where the k-th distance is tied and the two pick different tied rows)")
+    print(
+        f"knn_identical_predictions_unambiguous: {int(same[unambiguous].sum())}/{int(unambiguous.sum())} "
+        "(queries whose k-th and (k+1)-th distances differ)"
+    )
+    print(
+        f"knn_identical_neighbour_distances: {int(same_dist.sum())}/{n_query} "
+        "(predictions can differ only where the k-th distance is tied and the two pick different tied rows)"
+    )
     print(f"knn_speedup_vs_sklearn: {t_sk / t_ours:.1f}")
 
 
@@ -115,9 +119,11 @@ def bench_knn_faiss(n_train: int, n_query: int, bits: int, k: int, repeats: int 
     t_numpy, (n_dist, n_idx) = _timed(lambda: hamming_kneighbors(queries, train, k, backend="numpy"))
     same = np.array_equal(a_idx, n_idx) and np.array_equal(a_dist, n_dist)
     tied = (n_dist[:, :, None] == n_dist[:, None, :]).sum(axis=(1, 2)) > k  # rows with a tie among the k
-    print(f"knn_faiss_shape: {n_train} train x {n_query} queries x {bits} bits, k={k}, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, CPU seconds, faiss and auto best of {repeats}, "
-          "numpy once")
+    print(
+        f"knn_faiss_shape: {n_train} train x {n_query} queries x {bits} bits, k={k}, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, CPU seconds, faiss and auto best of {repeats}, "
+        "numpy once"
+    )
     print(f"knn_faiss_cpu_seconds: {t_faiss:.3f}")
     print(f"knn_nnprobe_auto_cpu_seconds: {t_auto:.3f} (backend auto = {backend})")
     print(f"knn_nnprobe_numpy_cpu_seconds: {t_numpy:.3f}")
@@ -125,9 +131,11 @@ def bench_knn_faiss(n_train: int, n_query: int, bits: int, k: int, repeats: int 
     print(f"knn_ratio_numpy_vs_faiss: {t_faiss / t_numpy:.2f}")
     print(f"knn_same_neighbours_auto_vs_numpy: {'yes' if same else 'no'}")
     print(f"knn_same_distances_as_faiss: {'yes' if np.array_equal(f_dist, n_dist) else 'no'}")
-    print(f"knn_same_indices_as_raw_faiss: {int((f_idx == n_idx).all(axis=1).sum())}/{n_query} rows "
-          f"({int(tied.sum())} rows have tied distances among their k; faiss does not document its tie order, "
-          "nnprobe fixes it: lower index first)")
+    print(
+        f"knn_same_indices_as_raw_faiss: {int((f_idx == n_idx).all(axis=1).sum())}/{n_query} rows "
+        f"({int(tied.sum())} rows have tied distances among their k; faiss does not document its tie order, "
+        "nnprobe fixes it: lower index first)"
+    )
 
 
 def bench_redundancy(n: int, units: int) -> None:
@@ -139,10 +147,12 @@ def bench_redundancy(n: int, units: int) -> None:
     tail = units % 64
     if tail:
         words[:, -1] &= np.uint64((1 << tail) - 1)  # padding bits stay zero
-    words[n // 2: n // 2 + n // 100] = words[: n // 100]  # plant 1% duplicates
+    words[n // 2 : n // 2 + n // 100] = words[: n // 100]  # plant 1% duplicates
     codes = Codes(words.view(np.uint8), units)
-    print(f"redundancy_shape: {n} codes x {units} units, packed {codes.nbytes / 2**20:.1f} MiB "
-          f"(float32 would be {n * units * 4 / 2**30:.2f} GiB)")
+    print(
+        f"redundancy_shape: {n} codes x {units} units, packed {codes.nbytes / 2**20:.1f} MiB "
+        f"(float32 would be {n * units * 4 / 2**30:.2f} GiB)"
+    )
     tracemalloc.start()
     start = time.perf_counter()
     ratio = redundancy_ratio(codes)

@@ -43,9 +43,9 @@ def plain_loop(ds, width: int, epochs: int, seed: int, batchnorm: bool = True) -
         bn.train()
         perm = torch.randperm(len(xtr), generator=order)
         for i in range(0, len(xtr), 64):
-            idx = perm[i:i + 64]
+            idx = perm[i : i + 64]
             loss = nn.functional.cross_entropy(head(torch.relu(bn(lin(xtr[idx])))), ytr[idx])
-            loss = loss + 1e-6 * ((lin.weight ** 2).sum() + (head.weight ** 2).sum())
+            loss = loss + 1e-6 * ((lin.weight**2).sum() + (head.weight**2).sum())
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -56,9 +56,12 @@ def plain_loop(ds, width: int, epochs: int, seed: int, batchnorm: bool = True) -
         if batchnorm:
             z = (z - z.mean(0)) / torch.sqrt(z.var(0, unbiased=False) + 1e-3) * bn.weight + bn.bias
         on = np.concatenate([tr, te]).mean(0)
-    return {"rr_train": redundancy(tr), "rr_test": redundancy(te),
-            "rr_test_batch_stats": redundancy((z[len(xtr):] > 0).numpy()),
-            "near_constant_units": int(((on < 0.02) | (on > 0.98)).sum())}
+    return {
+        "rr_train": redundancy(tr),
+        "rr_test": redundancy(te),
+        "rr_test_batch_stats": redundancy((z[len(xtr) :] > 0).numpy()),
+        "near_constant_units": int(((on < 0.02) | (on > 0.98)).sum()),
+    }
 
 
 def nnprobe_run(width: int, epochs: int, seed: int, data_dir) -> dict:
@@ -67,8 +70,14 @@ def nnprobe_run(width: int, epochs: int, seed: int, data_dir) -> dict:
     from nnprobe.experiments.run import Run
     from nnprobe.reproduce.plans import CODES_REFERENCE_BASE
 
-    flat = {**CODES_REFERENCE_BASE, "width": width, "epochs": epochs, "early_stop_patience": None, "seed": seed,
-            "data_dir": data_dir}
+    flat = {
+        **CODES_REFERENCE_BASE,
+        "width": width,
+        "epochs": epochs,
+        "early_stop_patience": None,
+        "seed": seed,
+        "data_dir": data_dir,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         result = Run.from_flat("codes", flat).execute(os.path.join(tmp, "run"))
     s = result.summary()
@@ -87,13 +96,17 @@ def main():
     ds = load_dataset("mnist", data_dir=data_dir, normalize="unit", train_fraction=0.8)
     for width in args.widths:
         loop = plain_loop(ds, width, args.epochs, args.seed, batchnorm=not args.no_batchnorm)
-        print(f"width {width}, {args.epochs} epoch(s), plain loop: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float)
-                                                                             else f"{k} {v}" for k, v in loop.items()))
+        print(
+            f"width {width}, {args.epochs} epoch(s), plain loop: "
+            + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in loop.items())
+        )
         if args.no_batchnorm:
             continue
         ours = nnprobe_run(width, args.epochs, args.seed, data_dir)
-        print(f"width {width}, {args.epochs} epoch(s), nnprobe:    rr_train {ours['rr_train']:.3f}, "
-              f"rr_test {ours['rr_test']:.3f}")
+        print(
+            f"width {width}, {args.epochs} epoch(s), nnprobe:    rr_train {ours['rr_train']:.3f}, "
+            f"rr_test {ours['rr_test']:.3f}"
+        )
         print(f"plain_loop_vs_nnprobe_rr_test: {loop['rr_test'] / max(ours['rr_test'], 1e-12):.2f}")
 
 

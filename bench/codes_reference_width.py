@@ -35,18 +35,34 @@ def main():
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    ds = load_dataset("mnist", data_dir=os.environ.get("NNPROBE_DATA"), normalize="unit", train_fraction=0.8,
-                      test_samples_per_class=100)
-    ds.x_train, ds.y_train = ds.x_train[:args.rows], ds.y_train[:args.rows]
-    config = TrainConfig(epochs=1, batch_size=64, optimizer="adam", lr=1e-2, weight_decay=2e-6, schedule="epoch_step",
-                         progress=False, device="cpu")
+    ds = load_dataset(
+        "mnist",
+        data_dir=os.environ.get("NNPROBE_DATA"),
+        normalize="unit",
+        train_fraction=0.8,
+        test_samples_per_class=100,
+    )
+    ds.x_train, ds.y_train = ds.x_train[: args.rows], ds.y_train[: args.rows]
+    config = TrainConfig(
+        epochs=1,
+        batch_size=64,
+        optimizer="adam",
+        lr=1e-2,
+        weight_decay=2e-6,
+        schedule="epoch_step",
+        progress=False,
+        device="cpu",
+    )
 
     def models():
         out = []
         for w in CODES_REFERENCE_WIDTHS:
             seed_everything(0)
-            out.append(build_model("mlp", ds.input_shape, 10, width=w, depth=1, batchnorm=True, width_is_total=True,
-                                   init="glorot"))
+            out.append(
+                build_model(
+                    "mlp", ds.input_shape, 10, width=w, depth=1, batchnorm=True, width_is_total=True, init="glorot"
+                )
+            )
         return out
 
     def timed(fn):
@@ -62,10 +78,14 @@ def main():
     alone, ra = timed(lambda ms: [train(copy.deepcopy(m), ds, config) for m in ms])
     gap = max(abs(a.final["test_accuracy"] - b.final["test_accuracy"]) for a, b in zip(ra, rb))
     per_epoch = batched * 48000 / args.rows
-    print(f"one epoch of {args.rows} rows, 23 widths: one by one {alone:.1f} s CPU, batched {batched:.1f} s CPU; "
-          f"largest test-accuracy gap {gap:.4f}")
-    print(f"projected sweep training (batched, all 23 members for {args.epochs} epochs of 48,000): "
-          f"{per_epoch * args.epochs / 60:.0f} CPU min (one by one: {alone * 48000 / args.rows * args.epochs / 60:.0f})")
+    print(
+        f"one epoch of {args.rows} rows, 23 widths: one by one {alone:.1f} s CPU, batched {batched:.1f} s CPU; "
+        f"largest test-accuracy gap {gap:.4f}"
+    )
+    print(
+        f"projected sweep training (batched, all 23 members for {args.epochs} epochs of 48,000): "
+        f"{per_epoch * args.epochs / 60:.0f} CPU min (one by one: {alone * 48000 / args.rows * args.epochs / 60:.0f})"
+    )
     print(f"codes_reference_width: {alone / batched:.2f}")
 
 

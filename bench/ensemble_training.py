@@ -31,7 +31,7 @@ from nnprobe.models import build_model
 from nnprobe.training import TrainConfig, resolve_device, seed_everything, train
 from nnprobe.training.ensemble import train_ensemble
 
-MNIST_DIR = os.environ.get("NNPROBE_DATA")   # the data search path; unset: the user cache and system dirs
+MNIST_DIR = os.environ.get("NNPROBE_DATA")  # the data search path; unset: the user cache and system dirs
 
 
 def main():
@@ -44,30 +44,61 @@ def main():
     parser.add_argument("--batchnorm", action="store_true", help="BatchNorm after each hidden Linear")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--samples-per-class", type=int, default=200, help="MNIST training images per class")
-    parser.add_argument("--test-samples-per-class", type=int, default=100,
-                        help="MNIST test images per class, evaluated after every epoch by both sides (0: all 10,000)")
+    parser.add_argument(
+        "--test-samples-per-class",
+        type=int,
+        default=100,
+        help="MNIST test images per class, evaluated after every epoch by both sides (0: all 10,000)",
+    )
     parser.add_argument("--data", default="mnist", help="dataset name (digits works offline)")
     parser.add_argument("--data-dir", default=MNIST_DIR)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (default 1, as each sweep worker runs; 0: torch's choice)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (default 1, as each sweep worker runs; 0: torch's choice)"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    ds = load_dataset(args.data, data_dir=args.data_dir, samples_per_class=args.samples_per_class,
-                      test_samples_per_class=args.test_samples_per_class or None)
-    print(f"device: {device}, torch threads: {torch.get_num_threads()}, data: {args.data} "
-          f"({ds.n_train} train / {ds.n_test} test), {args.models} MLPs {args.depth}x{args.width}"
-          f"{' BatchNorm' if args.batchnorm else ''}{f' dropout {args.dropout}' if args.dropout else ''}, "
-          f"{args.epochs} epochs, batch {args.batch_size}")
-    configs = [TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer="momentum", lr=0.05,
-                           schedule="cosine", seed=s, device=str(device), progress=False) for s in range(args.models)]
+    ds = load_dataset(
+        args.data,
+        data_dir=args.data_dir,
+        samples_per_class=args.samples_per_class,
+        test_samples_per_class=args.test_samples_per_class or None,
+    )
+    print(
+        f"device: {device}, torch threads: {torch.get_num_threads()}, data: {args.data} "
+        f"({ds.n_train} train / {ds.n_test} test), {args.models} MLPs {args.depth}x{args.width}"
+        f"{' BatchNorm' if args.batchnorm else ''}{f' dropout {args.dropout}' if args.dropout else ''}, "
+        f"{args.epochs} epochs, batch {args.batch_size}"
+    )
+    configs = [
+        TrainConfig(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            optimizer="momentum",
+            lr=0.05,
+            schedule="cosine",
+            seed=s,
+            device=str(device),
+            progress=False,
+        )
+        for s in range(args.models)
+    ]
     models = []
     for s in range(args.models):
         seed_everything(s)
-        models.append(build_model("mlp", ds.input_shape, ds.num_classes, width=args.width, depth=args.depth,
-                                  dropout=args.dropout, batchnorm=args.batchnorm))
+        models.append(
+            build_model(
+                "mlp",
+                ds.input_shape,
+                ds.num_classes,
+                width=args.width,
+                depth=args.depth,
+                dropout=args.dropout,
+                batchnorm=args.batchnorm,
+            )
+        )
     alone = [copy.deepcopy(m) for m in models]
 
     def sync():
@@ -89,8 +120,10 @@ def main():
     acc_s = [r.final["test_accuracy"] for r in single]
     gap = max(abs(a - b) for a, b in zip(acc_b, acc_s)) * 100
     print(f"one by one: {single_s:.2f} s   batched: {batched_s:.2f} s")
-    print(f"mean test accuracy: one by one {100 * sum(acc_s) / len(acc_s):.2f}%, batched {100 * sum(acc_b) / len(acc_b):.2f}%;"
-          f" largest per-model gap {gap:.3f} points (goal <= 0.5)")
+    print(
+        f"mean test accuracy: one by one {100 * sum(acc_s) / len(acc_s):.2f}%, batched {100 * sum(acc_b) / len(acc_b):.2f}%;"
+        f" largest per-model gap {gap:.3f} points (goal <= 0.5)"
+    )
     print(f"ensemble_training: {single_s / batched_s:.2f}")
 
 

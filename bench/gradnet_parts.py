@@ -51,7 +51,7 @@ class Timers:
 
     @contextlib.contextmanager
     def part(self, label):
-        if "options" in self.stack and label != "options":   # the option comparison's parts stay apart
+        if "options" in self.stack and label != "options":  # the option comparison's parts stay apart
             label = f"options: {label}"
         self._charge()
         self.stack.append(label)
@@ -147,12 +147,16 @@ def main() -> None:
     timers = Timers()
     instrument(timers)
     plan = (plans.gradnet_plan if args.protocol == "nnprobe" else plans.gradnet_reference_plan)(not args.full)
-    entry = next(e for e in plans.per_seed(plan, args.seed + 1)
-                 if e["params"]["data"] == args.data and e["seed_index"] == args.seed)
+    entry = next(
+        e
+        for e in plans.per_seed(plan, args.seed + 1)
+        if e["params"]["data"] == args.data and e["seed_index"] == args.seed
+    )
     data_dir = os.environ.get("NNPROBE_DATA")
     profiler = None
     if args.cprofile:
         import cProfile
+
         profiler = cProfile.Profile()
         profiler.enable()
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -164,8 +168,9 @@ def main() -> None:
             study_seconds = time.perf_counter() - start
             if args.options:
                 run, study = experiments.load_result(sub)
-                doc = type("Doc", (), {"__getattr__": lambda self, name: (lambda *a, **k: None)})()
+                doc = type("Doc", (), {"__getattr__": lambda self, name: lambda *a, **k: None})()
                 import nnprobe.reproduce.gradnet as repmod
+
                 repmod.plot_option_comparison = lambda *a, **k: None
                 rep._option_section(doc, study, run, sub, entry["key"], "new", lambda *a, **k: None)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
@@ -180,11 +185,20 @@ def main() -> None:
     print(f"{'total':<36} {wall:8.1f} {cpu:8.1f}")
     import resource
 
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # kB on Linux
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
     print(f"{'peak resident memory (MB)':<36} {peak:8.0f}")
-    out = {"entry": entry["key"], "protocol": args.protocol, "parts": parts, "cpu": dict(timers.cpu),
-           "calls": dict(timers.calls), "study_seconds": study_seconds, "wall": wall, "cpu_total": cpu, "peak_mb": peak,
-           "load": os.getloadavg()}
+    out = {
+        "entry": entry["key"],
+        "protocol": args.protocol,
+        "parts": parts,
+        "cpu": dict(timers.cpu),
+        "calls": dict(timers.calls),
+        "study_seconds": study_seconds,
+        "wall": wall,
+        "cpu_total": cpu,
+        "peak_mb": peak,
+        "load": os.getloadavg(),
+    }
     text = json.dumps(out)
     if args.json:
         Path(args.json).write_text(text)

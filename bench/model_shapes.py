@@ -49,12 +49,17 @@ from nnprobe.models import dataset_head  # noqa: E402
 from nnprobe.models.adapter import selected_output  # noqa: E402
 
 PROBES = ("margin", "codes", "gradnet")
-FLAGS = {"margin": ["--retrain-epochs", "0", "--null-starts", "0"], "codes": ["--no-nulls"],
-         "gradnet": ["--gradnet-epochs", "3"]}
+FLAGS = {
+    "margin": ["--retrain-epochs", "0", "--null-starts", "0"],
+    "codes": ["--no-nulls"],
+    "gradnet": ["--gradnet-epochs", "3"],
+}
 ACCURACY = {"margin": "nn_test_accuracy", "codes": "model_test_accuracy", "gradnet": "base_test_accuracy"}
-SHOWN = {"margin": (("cos", "cosine_to_svm"), ("agree", "test_agreement")),
-         "codes": (("RR", "redundancy_ratio_train"), ("9-NN", "knn_test_accuracy")),
-         "gradnet": (("GradNet", "gradnet_test_accuracy"),)}
+SHOWN = {
+    "margin": (("cos", "cosine_to_svm"), ("agree", "test_agreement")),
+    "codes": (("RR", "redundancy_ratio_train"), ("9-NN", "knn_test_accuracy")),
+    "gradnet": (("GradNet", "gradnet_test_accuracy"),),
+}
 
 
 def python_probe(probe: str, model, ds, output):
@@ -81,9 +86,26 @@ def first_words(message: str, n: int = 9) -> str:
 
 def cli_probe(probe: str, path: Path, data: str, args: argparse.Namespace, output, work: Path) -> tuple[str, dict]:
     out = work / f"{probe}-run"
-    cmd = [sys.executable, "-m", "nnprobe", probe, "--checkpoint", str(path), "--data", data, "--samples-per-class",
-           str(args.samples_per_class), "--test-samples-per-class", str(args.test_samples_per_class),
-           "--out", str(out), "--format", "json", "--no-progress", *FLAGS[probe]]
+    cmd = [
+        sys.executable,
+        "-m",
+        "nnprobe",
+        probe,
+        "--checkpoint",
+        str(path),
+        "--data",
+        data,
+        "--samples-per-class",
+        str(args.samples_per_class),
+        "--test-samples-per-class",
+        str(args.test_samples_per_class),
+        "--out",
+        str(out),
+        "--format",
+        "json",
+        "--no-progress",
+        *FLAGS[probe],
+    ]
     if output is not None:
         cmd += ["--output", str(output)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(MODELS), os.environ.get("PYTHONPATH", "")])}
@@ -91,8 +113,12 @@ def cli_probe(probe: str, path: Path, data: str, args: argparse.Namespace, outpu
     if done.returncode == 0:
         return "ok", json.loads(done.stdout.strip().splitlines()[-1])
     text = done.stderr + done.stdout
-    clean = (text.startswith("Error: ") and "Traceback" not in text
-             and sum(line.startswith("Error:") for line in text.splitlines()) == 1 and not out.exists())
+    clean = (
+        text.startswith("Error: ")
+        and "Traceback" not in text
+        and sum(line.startswith("Error:") for line in text.splitlines()) == 1
+        and not out.exists()
+    )
     return ("refused cleanly" if clean else "REFUSED UNCLEANLY"), {"message": text, "exit": done.returncode}
 
 
@@ -110,8 +136,9 @@ def main() -> None:
         for shape, (build, data, head, output) in user_models.SHAPES.items():
             if args.only.lower() not in shape.lower():
                 continue
-            ds = load_dataset(data, samples_per_class=args.samples_per_class,
-                              test_samples_per_class=args.test_samples_per_class)
+            ds = load_dataset(
+                data, samples_per_class=args.samples_per_class, test_samples_per_class=args.test_samples_per_class
+            )
             torch.manual_seed(0)
             model = build(ds.num_classes)
             acc = user_models.train_plainly(model, ds, output, epochs=args.epochs)
@@ -121,27 +148,39 @@ def main() -> None:
             work.mkdir()
             path = work / "model.pt"
             torch.save(model, path)
-            row = {"shape": shape, "data": data, "head": f"{found}" + ("" if found == head else f" (not {head}!)"),
-                   "acc": acc}
+            row = {
+                "shape": shape,
+                "data": data,
+                "head": f"{found}" + ("" if found == head else f" (not {head}!)"),
+                "acc": acc,
+            }
             for probe in PROBES:
                 try:
                     row[("python", probe)] = works(probe, python_probe(probe, model, ds, output).summary(), acc)
                 except NNProbeError as exc:
                     row[("python", probe)] = f"refused: {first_words(str(exc))}"
                 status, payload = cli_probe(probe, path, data, args, output, work)
-                row[("cli", probe)] = (works(probe, payload, acc) if status == "ok" else
-                                       f"{status} (exit {payload['exit']}): {first_words(payload['message'])}")
+                row[("cli", probe)] = (
+                    works(probe, payload, acc)
+                    if status == "ok"
+                    else f"{status} (exit {payload['exit']}): {first_words(payload['message'])}"
+                )
             rows.append(row)
             print(f"[{time.perf_counter() - start:.0f} s] {shape}", file=sys.stderr, flush=True)
-    print(f"digits, {args.samples_per_class} training / {args.test_samples_per_class} test examples per class; each "
-          f"model trained outside nnprobe ({args.epochs} epochs, Adam); acc = the network's test accuracy as the probe "
-          "measured it, (=) when equal to the accuracy computed through the model's own output\n")
+    print(
+        f"digits, {args.samples_per_class} training / {args.test_samples_per_class} test examples per class; each "
+        f"model trained outside nnprobe ({args.epochs} epochs, Adam); acc = the network's test accuracy as the probe "
+        "measured it, (=) when equal to the accuracy computed through the model's own output\n"
+    )
     print("| model | data | head | own acc | how | margin | codes | gradnet |")
     print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         for how in ("python", "cli"):
-            lead = (f"| {row['shape']} | {row['data']} | {row['head']} | {row['acc']:.2f} " if how == "python"
-                    else "| | | | ")
+            lead = (
+                f"| {row['shape']} | {row['data']} | {row['head']} | {row['acc']:.2f} "
+                if how == "python"
+                else "| | | | "
+            )
             print(lead + f"| {how} | " + " | ".join(row[(how, p)] for p in PROBES) + " |")
     print(f"\n{time.perf_counter() - start:.0f} s in all")
 

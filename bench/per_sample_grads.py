@@ -45,8 +45,8 @@ import torch.nn.functional as F
 from torch import nn
 
 LIBRARY_CHUNKS = (16, 64, 256)
-REPEATS = 3   # timed passes per measurement after a warm-up; the fastest counts (the CI box is shared)
-RESNET_PARAMS = ["stages.7", "head"]   # the last BasicBlock (two 512x512 3x3 convs, two BatchNorms) + head
+REPEATS = 3  # timed passes per measurement after a warm-up; the fastest counts (the CI box is shared)
+RESNET_PARAMS = ["stages.7", "head"]  # the last BasicBlock (two 512x512 3x3 convs, two BatchNorms) + head
 
 
 def make_model(name: str) -> tuple[nn.Module, tuple[int, ...]]:
@@ -59,6 +59,7 @@ def make_model(name: str) -> tuple[nn.Module, tuple[int, ...]]:
             d = w
         return nn.Sequential(*layers, nn.Linear(d, 10)), (784,)
     from nnprobe.models import build_model
+
     if name == "resnet18":
         return build_model("resnet18", (3, 32, 32), 10), (3, 32, 32)
     return build_model("cnn", (1, 28, 28), 10, channels=32, width=128), (1, 28, 28)
@@ -83,13 +84,14 @@ def _library_grads(method: str, model: nn.Module):
             for p in params:
                 p.grad = None
             return out
+
         return grads, None
     try:
         from opacus import GradSampleModule
     except ImportError:
         return None, "Opacus is not installed (pip install -e .[bench] -c constraints/cpu.txt)"
     net = GradSampleModule(model, batch_first=True, loss_reduction="sum")
-    net.train()   # Opacus records activations only in training mode (these models have no BatchNorm/dropout)
+    net.train()  # Opacus records activations only in training mode (these models have no BatchNorm/dropout)
 
     def grads(x, k):
         for p in params:
@@ -97,11 +99,12 @@ def _library_grads(method: str, model: nn.Module):
             p.grad = None
         F.cross_entropy(net(x), torch.full((x.shape[0],), k), reduction="sum").backward()
         return [p.grad_sample for p in params]
+
     return grads, None
 
 
 def drain(chunks) -> None:
-    collections.deque(chunks, maxlen=0)   # consume without keeping the last chunk alive
+    collections.deque(chunks, maxlen=0)  # consume without keeping the last chunk alive
 
 
 def fastest(run, repeats: int) -> float:
@@ -138,7 +141,7 @@ def measure(model_name: str, method: str, n: int, chunk: int, repeats: int = REP
             layout = select_coordinates(stats, 1.0)
         ex = GradientExtractor(model, layout=layout, chunk_size=chunk or None)
         chunk = ex.chunk_size_for(x)
-        drain(ex.iter_chunks(x[:chunk], reuse_buffer=True))   # warm-up (allocator, first-touch pages)
+        drain(ex.iter_chunks(x[:chunk], reuse_buffer=True))  # warm-up (allocator, first-touch pages)
         if method == "ours_memmap":
             with tempfile.TemporaryDirectory() as tmp:
                 path = os.path.join(tmp, "grads.npy")
@@ -147,16 +150,18 @@ def measure(model_name: str, method: str, n: int, chunk: int, repeats: int = REP
         else:
             seconds = fastest(lambda: drain(ex.iter_chunks(x, reuse_buffer=True)), repeats)
         dim = layout.dim
-    elif method == "plain":   # an ordinary batched forward + backward per label: batch-summed gradients only
+    elif method == "plain":  # an ordinary batched forward + backward per label: batch-summed gradients only
         named = dict(model.named_parameters())
         chosen = [named[k] for k in GradientLayout.from_model(model, params).names]
 
         def plain():
             for i in range(0, n, chunk):
                 for k in range(10):
-                    loss = F.cross_entropy(model(x[i:i + chunk]), torch.full((min(chunk, n - i),), k),
-                                           reduction="sum")
+                    loss = F.cross_entropy(
+                        model(x[i : i + chunk]), torch.full((min(chunk, n - i),), k), reduction="sum"
+                    )
                     torch.autograd.grad(loss, chosen)
+
         seconds = fastest(plain, repeats)
         dim = sum(p.numel() for p in chosen)
     elif method == "loop":
@@ -164,8 +169,9 @@ def measure(model_name: str, method: str, n: int, chunk: int, repeats: int = REP
         g = per_sample_grads_loop(model, x)
         seconds = time.perf_counter() - t0
         dim = g.shape[-1]
-    elif method == "vmap":   # plain torch.func, as a user would write it: vmap(grad(loss)) once per label
+    elif method == "vmap":  # plain torch.func, as a user would write it: vmap(grad(loss)) once per label
         from torch.func import functional_call, grad, vmap
+
         p = {k: v.detach() for k, v in model.named_parameters()}
 
         def loss_fn(p, xi, yi):
@@ -177,29 +183,40 @@ def measure(model_name: str, method: str, n: int, chunk: int, repeats: int = REP
         def vmapped():
             for i in range(0, n, chunk):
                 for k in range(10):
-                    per_example(p, x[i:i + chunk], torch.full((min(chunk, n - i),), k))
+                    per_example(p, x[i : i + chunk], torch.full((min(chunk, n - i),), k))
+
         seconds = fastest(vmapped, repeats)
         dim = sum(v.numel() for v in p.values())
     elif method in ("backpack", "opacus"):
-        ours = GradientExtractor(model, chunk_size=4)(x[:4])[:, 3]   # label 3 of four examples, for the check
+        ours = GradientExtractor(model, chunk_size=4)(x[:4])[:, 3]  # label 3 of four examples, for the check
         grads, reason = _library_grads(method, model)
         if grads is None:
             return {"skipped": reason}
         check = max((torch.cat([g.reshape(4, -1) for g in grads(x[:4], 3)], 1) - ours).abs().max().item(), 0.0)
-        grads(x[:chunk], 0)   # warm-up
+        grads(x[:chunk], 0)  # warm-up
 
         def library():
             for i in range(0, n, chunk):
                 for k in range(10):
-                    grads(x[i:i + chunk], k)
+                    grads(x[i : i + chunk], k)
+
         seconds = fastest(library, repeats)
         dim = sum(p.numel() for p in model.parameters())
     else:
         raise SystemExit(f"unknown method {method}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    out = {"model": model_name, "method": method, "examples": n, "gradients": n * 10, "seconds": seconds,
-           "grads_per_second": n * 10 / seconds, "dim": dim, "chunk": chunk, "peak_rss_mib": peak / 1024,
-           "extra_rss_mib": (peak - base_rss) / 1024}
+    out = {
+        "model": model_name,
+        "method": method,
+        "examples": n,
+        "gradients": n * 10,
+        "seconds": seconds,
+        "grads_per_second": n * 10 / seconds,
+        "dim": dim,
+        "chunk": chunk,
+        "peak_rss_mib": peak / 1024,
+        "extra_rss_mib": (peak - base_rss) / 1024,
+    }
     if check is not None:
         out["max_abs_diff_vs_nnprobe"] = check
     if method == "ours_memmap":
@@ -208,8 +225,19 @@ def measure(model_name: str, method: str, n: int, chunk: int, repeats: int = REP
 
 
 def run_sub(args, model_name, method, n, chunk, repeats=None) -> dict:
-    cmd = [sys.executable, __file__, "--one", model_name, method, str(n), str(chunk), "--threads", str(args.threads),
-           "--repeats", str(args.repeats if repeats is None else repeats)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--one",
+        model_name,
+        method,
+        str(n),
+        str(chunk),
+        "--threads",
+        str(args.threads),
+        "--repeats",
+        str(args.repeats if repeats is None else repeats),
+    ]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -218,8 +246,10 @@ def show(tag: str, r: dict) -> None:
     extra = f", chunk {r['chunk']}" if "chunk" in r else ""
     if "max_abs_diff_vs_nnprobe" in r:
         extra += f", max |diff| vs nnprobe {r['max_abs_diff_vs_nnprobe']:.1e}"
-    print(f"# {tag}: {r['grads_per_second']:.0f} grads/s over {r['gradients']} gradients of dim {r['dim']} in "
-          f"{r['seconds']:.2f} s{extra}, peak RSS {r['peak_rss_mib']:.0f} MiB (+{r['extra_rss_mib']:.0f} MiB)")
+    print(
+        f"# {tag}: {r['grads_per_second']:.0f} grads/s over {r['gradients']} gradients of dim {r['dim']} in "
+        f"{r['seconds']:.2f} s{extra}, peak RSS {r['peak_rss_mib']:.0f} MiB (+{r['extra_rss_mib']:.0f} MiB)"
+    )
 
 
 def best_library(args, model_name: str, method: str, n: int) -> dict | None:
@@ -237,11 +267,13 @@ def best_library(args, model_name: str, method: str, n: int) -> dict | None:
 def small_models(args) -> None:
     slow_n = 8 if args.quick else 32
     for model_name in ("mlp", "cnn"):
-        res = {"ours": run_sub(args, model_name, "ours", args.batch, 0),
-               "ours_chunk64": run_sub(args, model_name, "ours", args.batch, 64),
-               "ours_select1pct": run_sub(args, model_name, "ours_select1pct", args.batch, 64),
-               "loop": run_sub(args, model_name, "loop", slow_n, 1, repeats=1),
-               "vmap": run_sub(args, model_name, "vmap", 2 * slow_n, 16)}
+        res = {
+            "ours": run_sub(args, model_name, "ours", args.batch, 0),
+            "ours_chunk64": run_sub(args, model_name, "ours", args.batch, 64),
+            "ours_select1pct": run_sub(args, model_name, "ours_select1pct", args.batch, 64),
+            "loop": run_sub(args, model_name, "loop", slow_n, 1, repeats=1),
+            "vmap": run_sub(args, model_name, "vmap", 2 * slow_n, 16),
+        }
         for name, r in res.items():
             show(f"{model_name} {name}", r)
         libs = {m: best_library(args, model_name, m, args.batch) for m in ("backpack", "opacus")}
@@ -251,21 +283,27 @@ def small_models(args) -> None:
         print(f"{model_name}_auto_chunk_vs_chunk64: {ours / res['ours_chunk64']['grads_per_second']:.2f}")
         for m, r in libs.items():
             if r is not None:
-                print(f"{model_name}_all_labels_vs_{m}: {ours / r['grads_per_second']:.2f} (its best chunk {r['chunk']})")
+                print(
+                    f"{model_name}_all_labels_vs_{m}: {ours / r['grads_per_second']:.2f} (its best chunk {r['chunk']})"
+                )
         present = [r for r in libs.values() if r is not None]
         if present:
             best = max(present, key=lambda r: r["grads_per_second"])
-            print(f"{model_name}_all_labels_vs_best_library: {ours / best['grads_per_second']:.2f} "
-                  f"({best['method']}; goal >= 1.5)")
+            print(
+                f"{model_name}_all_labels_vs_best_library: {ours / best['grads_per_second']:.2f} "
+                f"({best['method']}; goal >= 1.5)"
+            )
         print(f"{model_name}_select1pct_time_ratio: {ours / res['ours_select1pct']['grads_per_second']:.3f}")
         print(f"{model_name}_select1pct_kept_fraction: {res['ours_select1pct']['dim'] / res['ours']['dim']:.4f}")
-        print(f"{model_name}_peak_rss_mib_ours_vs_vmap: {res['ours']['peak_rss_mib'] / res['vmap']['peak_rss_mib']:.2f}")
+        print(
+            f"{model_name}_peak_rss_mib_ours_vs_vmap: {res['ours']['peak_rss_mib'] / res['vmap']['peak_rss_mib']:.2f}"
+        )
         sys.stdout.flush()
 
 
 def resnet(args) -> None:
-    for n in ([64] if args.quick else [64, 512]):
-        repeats = 1 if n > 64 else args.repeats   # long enough to average the noise out
+    for n in [64] if args.quick else [64, 512]:
+        repeats = 1 if n > 64 else args.repeats  # long enough to average the noise out
         ours = run_sub(args, "resnet18", "ours", n, 0, repeats)
         plain = run_sub(args, "resnet18", "plain", n, 64, repeats)
         show(f"resnet18 last block + head, N={n}, per-sample (ours)", ours)
@@ -278,8 +316,10 @@ def memmap(args) -> None:
     r = run_sub(args, "mlp", "ours_memmap", args.batch, 0)
     show(f"mlp to_memmap float16, {args.batch} examples", r)
     chunk_mib = r["chunk"] * 10 * r["dim"] * 4 / 2**20
-    print(f"# memmap: wrote {r['file_mib']:.0f} MiB at {r['file_mib'] / r['seconds']:.0f} MiB/s; one chunk of float32 "
-          f"gradients is {chunk_mib:.0f} MiB (+ its float16 copy {chunk_mib / 2:.0f} MiB)")
+    print(
+        f"# memmap: wrote {r['file_mib']:.0f} MiB at {r['file_mib'] / r['seconds']:.0f} MiB/s; one chunk of float32 "
+        f"gradients is {chunk_mib:.0f} MiB (+ its float16 copy {chunk_mib / 2:.0f} MiB)"
+    )
     print(f"memmap_extra_rss_vs_file_size: {r['extra_rss_mib'] / r['file_mib']:.2f}")
     print(f"memmap_extra_rss_vs_one_chunk: {r['extra_rss_mib'] / chunk_mib:.2f}")
 

@@ -44,7 +44,9 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 PHASES = ("forward", "margin", "codes", "grads_plain", "grads")
-INTERNAL = ("prepare",)  # runs in a subprocess too: Linux keeps a process's peak RSS across exec, so the parent stays small
+INTERNAL = (
+    "prepare",
+)  # runs in a subprocess too: Linux keeps a process's peak RSS across exec, so the parent stays small
 GRAD_PARAMS = ["stages.7", "head"]
 BATCH = 512
 GOALS = {"margin": 1.5, "codes": 2.0, "grads": 2.0}
@@ -64,8 +66,10 @@ def prepare_inputs(n: int, out_dir: str) -> str:
             raise NNProbeError(f"only {ds.x_train.shape[0]} images", "use a smaller --n")
         x = torch.nn.functional.pad(ds.x_train[:n], (2, 2, 2, 2)).repeat(1, 3, 1, 1)
         y = ds.y_train[:n]
-        source = (f"fashion-mnist: the first {n} training images (standardised), zero-padded to 32x32 and repeated "
-                  "over 3 channels, with their labels")
+        source = (
+            f"fashion-mnist: the first {n} training images (standardised), zero-padded to 32x32 and repeated "
+            "over 3 channels, with their labels"
+        )
     except (NNProbeError, OSError) as exc:
         g = torch.Generator().manual_seed(0)
         x, y = torch.randn(n, 3, 32, 32, generator=g), torch.randint(0, 10, (n,), generator=g)
@@ -100,7 +104,7 @@ def run_phase(phase: str, data_dir: str, grad_n: int, C, n: int = 0) -> dict:
     if phase == "forward":
         with torch.no_grad():
             for i in range(0, x.shape[0], BATCH):
-                model(x[i:i + BATCH])
+                model(x[i : i + BATCH])
     elif phase == "margin":
         from nnprobe.probes.margin import extract_features, fit_svm
 
@@ -120,12 +124,19 @@ def run_phase(phase: str, data_dir: str, grad_n: int, C, n: int = 0) -> dict:
         cut = int(0.8 * x.shape[0])
         ds = Dataset("bench", x[:cut], y[:cut], x[cut:], y[cut:], list(range(10)), [str(i) for i in range(10)])
         res = measure(model, ds, CodesConfig(methods=["knn"]))
-        extra.update(record_seconds=res.record_seconds, n_units=res.n_units, units_total=res.units_total,
-                     sites=res.selection["names"], redundancy_ratio_train=res.determinism.redundancy_ratio_train,
-                     redundancy_ratio_test=res.determinism.redundancy_ratio_test,
-                     knn_test_accuracy=res.categorisation.knn_test_accuracy,
-                     knn_train_accuracy=res.categorisation.knn_train_accuracy,
-                     knn_seconds=res.categorisation.seconds, memory=res.memory, n_train=cut)
+        extra.update(
+            record_seconds=res.record_seconds,
+            n_units=res.n_units,
+            units_total=res.units_total,
+            sites=res.selection["names"],
+            redundancy_ratio_train=res.determinism.redundancy_ratio_train,
+            redundancy_ratio_test=res.determinism.redundancy_ratio_test,
+            knn_test_accuracy=res.categorisation.knn_test_accuracy,
+            knn_train_accuracy=res.categorisation.knn_train_accuracy,
+            knn_seconds=res.categorisation.seconds,
+            memory=res.memory,
+            n_train=cut,
+        )
     elif phase == "grads":
         from nnprobe.probes.gradnet import GradientExtractor
 
@@ -141,20 +152,34 @@ def run_phase(phase: str, data_dir: str, grad_n: int, C, n: int = 0) -> dict:
         chosen = [named[k] for k in GradientLayout.from_model(model, GRAD_PARAMS).names]
         xs = x[:grad_n]
         for i in range(0, xs.shape[0], 64):
-            xb = xs[i:i + 64]
+            xb = xs[i : i + 64]
             for k in range(10):
                 loss = torch.nn.functional.cross_entropy(model(xb), torch.full((xb.shape[0],), k), reduction="sum")
                 torch.autograd.grad(loss, chosen)
     else:
         raise SystemExit(f"unknown phase {phase}")
-    return {"cpu_seconds": time.process_time() - cpu0, "wall_seconds": time.perf_counter() - wall0,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "rss_before_mib": rss_before / 1024, **extra}
+    return {
+        "cpu_seconds": time.process_time() - cpu0,
+        "wall_seconds": time.perf_counter() - wall0,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_before_mib": rss_before / 1024,
+        **extra,
+    }
 
 
 def sub(phase: str, args, data_dir: str) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--phase", phase, "--data-dir", data_dir, "--n", str(args.n),
-           "--grad-n", str(args.grad_n)] + ([] if args.C is None else ["--C", str(args.C)])
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--phase",
+        phase,
+        "--data-dir",
+        data_dir,
+        "--n",
+        str(args.n),
+        "--grad-n",
+        str(args.grad_n),
+    ] + ([] if args.C is None else ["--C", str(args.C)])
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise SystemExit(f"phase {phase} failed:\n{out.stderr[-3000:]}")
@@ -179,30 +204,41 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         prep = sub("prepare", args, tmp)
         print(f"inputs: {prep['source']}")
-        print(f"model: resnet18 (3x32x32, 10 classes, {prep['parameters']:,} parameters), untrained, seed 0, "
-              "eval mode; one thread; times in process CPU seconds")
+        print(
+            f"model: resnet18 (3x32x32, 10 classes, {prep['parameters']:,} parameters), untrained, seed 0, "
+            "eval mode; one thread; times in process CPU seconds"
+        )
         print(f"n: {args.n} (forward, margin, codes); grad_n: {args.grad_n} (per-sample gradients)")
         res = {}
         for phase in phases:
             res[phase] = r = sub(phase, args, tmp)
-            figures = {k: v for k, v in r.items() if k not in ("cpu_seconds", "wall_seconds", "peak_rss_mib",
-                                                               "rss_before_mib")}
+            figures = {
+                k: v for k, v in r.items() if k not in ("cpu_seconds", "wall_seconds", "peak_rss_mib", "rss_before_mib")
+            }
             print(f"{phase}_cpu_seconds: {r['cpu_seconds']:.1f} (wall {r['wall_seconds']:.1f})")
-            print(f"{phase}_peak_rss_mib: {r['peak_rss_mib']:.0f} (after loading model and inputs: "
-                  f"{r['rss_before_mib']:.0f})")
+            print(
+                f"{phase}_peak_rss_mib: {r['peak_rss_mib']:.0f} (after loading model and inputs: "
+                f"{r['rss_before_mib']:.0f})"
+            )
             if figures:
                 print(f"{phase}_figures: {json.dumps(figures)}")
     base = res["forward"]["cpu_seconds"]
     for phase in ("margin", "codes"):
         if phase in res:
             ratio = res[phase]["cpu_seconds"] / base
-            print(f"{phase}_vs_forward: {ratio:.2f} (goal <= {GOALS[phase]}: {'met' if ratio <= GOALS[phase] else 'NOT met'})")
+            print(
+                f"{phase}_vs_forward: {ratio:.2f} (goal <= {GOALS[phase]}: {'met' if ratio <= GOALS[phase] else 'NOT met'})"
+            )
     if "grads" in res:
         ratio = res["grads"]["cpu_seconds"] / res["grads_plain"]["cpu_seconds"]
-        print(f"grads_vs_plain_forward_backward_per_label: {ratio:.2f} (goal <= 2.0: {'met' if ratio <= 2 else 'NOT met'})")
+        print(
+            f"grads_vs_plain_forward_backward_per_label: {ratio:.2f} (goal <= 2.0: {'met' if ratio <= 2 else 'NOT met'})"
+        )
     peak = max(r["peak_rss_mib"] for r in res.values()) / 1024
-    print(f"peak_rss_gib_max_over_phases: {peak:.2f} (goal <= 4: {'met' if peak <= 4 else 'NOT met'}; "
-          "ru_maxrss of each phase's own subprocess)")
+    print(
+        f"peak_rss_gib_max_over_phases: {peak:.2f} (goal <= 4: {'met' if peak <= 4 else 'NOT met'}; "
+        "ru_maxrss of each phase's own subprocess)"
+    )
 
 
 if __name__ == "__main__":

@@ -76,10 +76,20 @@ def run(n: int, d: int, C: float, repeats: int = 1) -> dict:
     ref, theirs = _timed(lambda: SVC(kernel="linear", C=C).fit(x.astype(np.float64), y))
     w, w_ref = svm.coef[0], ref.coef_[0]
     cos = float(w @ w_ref / np.linalg.norm(w) / np.linalg.norm(w_ref))
-    return {"n": len(y), "d": d, "ours_s": ours, "sklearn_s": theirs, "ratio": theirs / ours, "cosine": cos,
-            "margin_ours": 1 / np.linalg.norm(w), "margin_sklearn": 1 / np.linalg.norm(w_ref),
-            "n_support_ours": svm.n_support[0], "n_support_sklearn": int(ref.n_support_.sum()),
-            "intercept_ours": float(svm.intercept[0]), "intercept_sklearn": float(ref.intercept_[0])}
+    return {
+        "n": len(y),
+        "d": d,
+        "ours_s": ours,
+        "sklearn_s": theirs,
+        "ratio": theirs / ours,
+        "cosine": cos,
+        "margin_ours": 1 / np.linalg.norm(w),
+        "margin_sklearn": 1 / np.linalg.norm(w_ref),
+        "n_support_ours": svm.n_support[0],
+        "n_support_sklearn": int(ref.n_support_.sum()),
+        "intercept_ours": float(svm.intercept[0]),
+        "intercept_sklearn": float(ref.intercept_[0]),
+    }
 
 
 def _timed(fn):
@@ -92,8 +102,16 @@ LEGACY_COMMIT = "fb5fdb1"  # today's solver before the working-set rewrite
 LEGACY_FILES = ("ipm", "smo", "binary", "crammer_singer")
 
 
-def clusters_like(n: int, d: int = 512, k: int = 10, latent: int = 256, sep: float = 3.0, noise: float = 0.1,
-                  gap: float = 0.05, seed: int = 0):
+def clusters_like(
+    n: int,
+    d: int = 512,
+    k: int = 10,
+    latent: int = 256,
+    sep: float = 3.0,
+    noise: float = 0.1,
+    gap: float = 0.05,
+    seed: int = 0,
+):
     """``relu(z P + noise)`` with ``z`` from ``k`` Gaussian clusters in ``latent`` dimensions (unit spread,
     centres ``sep / sqrt(2)`` standard deviations apart per axis), ``P`` a random ``latent x d`` projection:
     non-negative, about half zeros, like CNN features. Points whose nearest-class-mean margin is below ``gap``
@@ -120,24 +138,33 @@ def _legacy_fit(x: np.ndarray, y: np.ndarray, k: int, timeout: float):
         os.makedirs(pkg)
         open(os.path.join(pkg, "__init__.py"), "w").close()
         for name in LEGACY_FILES:
-            src = subprocess.run(["git", "show", f"{LEGACY_COMMIT}:nnprobe/probes/margin/{name}.py"], check=True,
-                                 capture_output=True, text=True, cwd=os.path.dirname(os.path.abspath(__file__))).stdout
+            src = subprocess.run(
+                ["git", "show", f"{LEGACY_COMMIT}:nnprobe/probes/margin/{name}.py"],
+                check=True,
+                capture_output=True,
+                text=True,
+                cwd=os.path.dirname(os.path.abspath(__file__)),
+            ).stdout
             with open(os.path.join(pkg, f"{name}.py"), "w") as f:
                 f.write(src.replace("nnprobe.probes.margin.", "legacy_margin."))
         np.save(os.path.join(tmp, "x.npy"), x)
         np.save(os.path.join(tmp, "y.npy"), y)
-        code = ("import sys, time, numpy as np, torch; torch.set_num_threads(1); sys.path.insert(0, sys.argv[1]);"
-                "from legacy_margin.binary import fit_binary;"
-                "x = torch.from_numpy(np.load(sys.argv[1] + '/x.npy')); y = torch.from_numpy(np.load(sys.argv[1] + '/y.npy'));"
-                f"coef = np.stack([fit_binary(x, torch.where(y == c, 1.0, -1.0)).coef for c in range({k})]);"
-                "np.save(sys.argv[1] + '/coef.npy', coef)")
+        code = (
+            "import sys, time, numpy as np, torch; torch.set_num_threads(1); sys.path.insert(0, sys.argv[1]);"
+            "from legacy_margin.binary import fit_binary;"
+            "x = torch.from_numpy(np.load(sys.argv[1] + '/x.npy')); y = torch.from_numpy(np.load(sys.argv[1] + '/y.npy'));"
+            f"coef = np.stack([fit_binary(x, torch.where(y == c, 1.0, -1.0)).coef for c in range({k})]);"
+            "np.save(sys.argv[1] + '/coef.npy', coef)"
+        )
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         try:
             subprocess.run([sys.executable, "-c", code, tmp], check=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             return None
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return np.load(os.path.join(tmp, "coef.npy")), (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        return np.load(os.path.join(tmp, "coef.npy")), (after.ru_utime + after.ru_stime) - (
+            before.ru_utime + before.ru_stime
+        )
 
 
 def _cos_rows(a: np.ndarray, b: np.ndarray) -> float:
@@ -161,14 +188,35 @@ def run_multiclass(n: int, C: float, legacy_timeout: float) -> list[dict]:
             min_margin = float((own - f.max(1)).min())
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
-            ref, theirs = _timed(lambda: LinearSVC(C=C, multi_class=mode, loss="hinge" if mode == "ovr" else "squared_hinge",
-                                                   max_iter=1000).fit(x, y))
+            ref, theirs = _timed(
+                lambda: LinearSVC(
+                    C=C, multi_class=mode, loss="hinge" if mode == "ovr" else "squared_hinge", max_iter=1000
+                ).fit(x, y)
+            )
         W, Wr = svm.coef, ref.coef_
-        cos = _cos_rows(W, Wr) if mode == "ovr" else float(
-            ((W - W.mean(0)) * (Wr - Wr.mean(0))).sum() / np.linalg.norm(W - W.mean(0)) / np.linalg.norm(Wr - Wr.mean(0)))
-        row = {"n": len(y), "mode": mode, "ours_s": ours, "warm_s": warm, "linearsvc_s": theirs, "cosine_linearsvc": cos,
-               "linearsvc_converged": not caught, "min_margin": min_margin, "n_support": sum(svm.n_support),
-               "separable": svm.separable, "legacy_s": None, "cosine_legacy": None}
+        cos = (
+            _cos_rows(W, Wr)
+            if mode == "ovr"
+            else float(
+                ((W - W.mean(0)) * (Wr - Wr.mean(0))).sum()
+                / np.linalg.norm(W - W.mean(0))
+                / np.linalg.norm(Wr - Wr.mean(0))
+            )
+        )
+        row = {
+            "n": len(y),
+            "mode": mode,
+            "ours_s": ours,
+            "warm_s": warm,
+            "linearsvc_s": theirs,
+            "cosine_linearsvc": cos,
+            "linearsvc_converged": not caught,
+            "min_margin": min_margin,
+            "n_support": sum(svm.n_support),
+            "separable": svm.separable,
+            "legacy_s": None,
+            "cosine_legacy": None,
+        }
         if mode == "ovr" and legacy_timeout > 0:
             legacy = _legacy_fit(x, y, 10, legacy_timeout)
             if legacy is not None:
@@ -192,8 +240,11 @@ def run_nonseparable(n: int = 10000, C: float = 1.0) -> None:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             svm, hard = _timed(lambda: fit_svm(xt, yt, 10, multi_class=mode))
-        print(f"# n={n} {mode} hard margin: {hard:.2f} s, exact {svm.exact}, separable {svm.separable}, train error "
-              f"{svm.train_error:.4f}; warning: {'; '.join(str(w.message)[:160] for w in caught) or 'none'}", flush=True)
+        print(
+            f"# n={n} {mode} hard margin: {hard:.2f} s, exact {svm.exact}, separable {svm.separable}, train error "
+            f"{svm.train_error:.4f}; warning: {'; '.join(str(w.message)[:160] for w in caught) or 'none'}",
+            flush=True,
+        )
         try:
             svm, ours = _timed(lambda: fit_svm(xt, yt, 10, C=C, multi_class=mode))
         except NNProbeError as exc:
@@ -201,11 +252,17 @@ def run_nonseparable(n: int = 10000, C: float = 1.0) -> None:
             continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
-            ref, theirs = _timed(lambda: LinearSVC(C=C, multi_class=mode, loss="hinge" if mode == "ovr" else "squared_hinge",
-                                                   max_iter=1000).fit(x, y))
-        print(f"# n={n} {mode} C={C:g}: nnprobe {ours:.2f} s (exact {svm.exact}, train error {svm.train_error:.4f}); "
-              f"LinearSVC {theirs:.2f} s ({'converged' if not caught else 'hit max_iter'}, train error "
-              f"{float(np.mean(ref.predict(x) != y)):.4f})", flush=True)
+            ref, theirs = _timed(
+                lambda: LinearSVC(
+                    C=C, multi_class=mode, loss="hinge" if mode == "ovr" else "squared_hinge", max_iter=1000
+                ).fit(x, y)
+            )
+        print(
+            f"# n={n} {mode} C={C:g}: nnprobe {ours:.2f} s (exact {svm.exact}, train error {svm.train_error:.4f}); "
+            f"LinearSVC {theirs:.2f} s ({'converged' if not caught else 'hit max_iter'}, train error "
+            f"{float(np.mean(ref.predict(x) != y)):.4f})",
+            flush=True,
+        )
         print(f"svm_{mode}_n{n}_nonseparable_C{C:g}_vs_linearsvc: {theirs / ours:.2f}", flush=True)
 
 
@@ -213,8 +270,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="binary n = 12k, multi-class n = 10k only")
     parser.add_argument("--C", type=float, default=1e3, help="the same C for both solvers (large: hard margin)")
-    parser.add_argument("--legacy-timeout", type=float, default=600,
-                        help="seconds allowed to today's one-vs-rest solver per size (0: skip it)")
+    parser.add_argument(
+        "--legacy-timeout",
+        type=float,
+        default=600,
+        help="seconds allowed to today's one-vs-rest solver per size (0: skip it)",
+    )
     parser.add_argument("--only", choices=("binary", "multiclass", "nonseparable"), help="run one part only")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -230,28 +291,41 @@ def main() -> None:
         for n, d in sizes:
             r = run(n, d, args.C)
             worst = min(worst, r["cosine"])
-            print(f"# n={r['n']} d={d}: nnprobe {r['ours_s']:.3f} s, sklearn {r['sklearn_s']:.3f} s, cosine {r['cosine']:.6f}, "
-                  f"margin {r['margin_ours']:.5g} vs {r['margin_sklearn']:.5g}, support vectors {r['n_support_ours']} vs "
-                  f"{r['n_support_sklearn']}, intercept {r['intercept_ours']:.4f} vs {r['intercept_sklearn']:.4f}", flush=True)
+            print(
+                f"# n={r['n']} d={d}: nnprobe {r['ours_s']:.3f} s, sklearn {r['sklearn_s']:.3f} s, cosine {r['cosine']:.6f}, "
+                f"margin {r['margin_ours']:.5g} vs {r['margin_sklearn']:.5g}, support vectors {r['n_support_ours']} vs "
+                f"{r['n_support_sklearn']}, intercept {r['intercept_ours']:.4f} vs {r['intercept_sklearn']:.4f}",
+                flush=True,
+            )
             print(f"svm_fit_n{r['n']}_d{d}: {r['ratio']:.2f}", flush=True)
         print(f"# smallest cosine: {worst:.6f} ({'OK' if worst >= 0.999 else 'BELOW 0.999'})")
     if args.only == "binary":
         return
-    print(f"# multi-class: 10 classes, d=512, features = clusters_like(): ReLU of a random projection of 10 Gaussian "
-          f"clusters (latent 256-D), separable with a gap; nnprobe exact hard margin (intercepts free) vs "
-          f"LinearSVC(C={args.C:g}, hinge for ovr, max_iter=1000; regularised intercept) and today's solver "
-          f"({LEGACY_COMMIT}, one-vs-rest only, limit {args.legacy_timeout:g} s); process CPU seconds, 1 thread")
-    for n in ([10000] if args.quick else [10000, 50000]):
+    print(
+        f"# multi-class: 10 classes, d=512, features = clusters_like(): ReLU of a random projection of 10 Gaussian "
+        f"clusters (latent 256-D), separable with a gap; nnprobe exact hard margin (intercepts free) vs "
+        f"LinearSVC(C={args.C:g}, hinge for ovr, max_iter=1000; regularised intercept) and today's solver "
+        f"({LEGACY_COMMIT}, one-vs-rest only, limit {args.legacy_timeout:g} s); process CPU seconds, 1 thread"
+    )
+    for n in [10000] if args.quick else [10000, 50000]:
         for r in run_multiclass(n, args.C, args.legacy_timeout):
-            legacy = ("skipped (Crammer-Singer: > 10 min at 5k x 512)" if r["mode"] == "crammer_singer" else
-                      "skipped" if args.legacy_timeout <= 0 else
-                      f"did not finish in {args.legacy_timeout:g} s" if r["legacy_s"] is None else
-                      f"{r['legacy_s']:.2f} s (cosine {r['cosine_legacy']:.6f})")
-            print(f"# n={r['n']} {r['mode']}: nnprobe {r['ours_s']:.2f} s (warm start from its own solution "
-                  f"{r['warm_s']:.2f} s), min functional margin {r['min_margin']:.6f}, support vectors {r['n_support']}, "
-                  f"separable {r['separable']}; LinearSVC {r['linearsvc_s']:.2f} s "
-                  f"({'converged' if r['linearsvc_converged'] else 'hit max_iter'}), cosine to exact {r['cosine_linearsvc']:.6f}; "
-                  f"today's solver {legacy}", flush=True)
+            legacy = (
+                "skipped (Crammer-Singer: > 10 min at 5k x 512)"
+                if r["mode"] == "crammer_singer"
+                else "skipped"
+                if args.legacy_timeout <= 0
+                else f"did not finish in {args.legacy_timeout:g} s"
+                if r["legacy_s"] is None
+                else f"{r['legacy_s']:.2f} s (cosine {r['cosine_legacy']:.6f})"
+            )
+            print(
+                f"# n={r['n']} {r['mode']}: nnprobe {r['ours_s']:.2f} s (warm start from its own solution "
+                f"{r['warm_s']:.2f} s), min functional margin {r['min_margin']:.6f}, support vectors {r['n_support']}, "
+                f"separable {r['separable']}; LinearSVC {r['linearsvc_s']:.2f} s "
+                f"({'converged' if r['linearsvc_converged'] else 'hit max_iter'}), cosine to exact {r['cosine_linearsvc']:.6f}; "
+                f"today's solver {legacy}",
+                flush=True,
+            )
             print(f"svm_{r['mode']}_n{r['n']}_d512_k10_vs_linearsvc: {r['linearsvc_s'] / r['ours_s']:.2f}", flush=True)
             if r["legacy_s"] is not None:
                 print(f"svm_{r['mode']}_n{r['n']}_d512_k10_vs_today: {r['legacy_s'] / r['ours_s']:.2f}", flush=True)

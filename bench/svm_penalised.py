@@ -72,8 +72,11 @@ def main() -> None:
             xt, yt = torch.from_numpy(x), torch.from_numpy(y)
             V, seconds = _timed(lambda: fit_bias_penalised(xt, yt, 10, "crammer_singer"))
             margin, active = _min_margin(x, y, V) if V is not None else (float("nan"), 0)
-            print(f"# n={len(y)} d=128 K=10 {kind}: {seconds:.1f} s, {active} pairs on the margin, smallest margin "
-                  f"{margin:.6f}, max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB", flush=True)
+            print(
+                f"# n={len(y)} d=128 K=10 {kind}: {seconds:.1f} s, {active} pairs on the margin, smallest margin "
+                f"{margin:.6f}, max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -28,8 +28,14 @@ from nnprobe.tracking import Tracker
 
 
 def mlp(ds, width: int) -> nn.Module:
-    return nn.Sequential(nn.Flatten(), nn.Linear(int(torch.tensor(ds.input_shape).prod()), width), nn.ReLU(),
-                         nn.Linear(width, width), nn.ReLU(), nn.Linear(width, ds.num_classes))
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(int(torch.tensor(ds.input_shape).prod()), width),
+        nn.ReLU(),
+        nn.Linear(width, width),
+        nn.ReLU(),
+        nn.Linear(width, ds.num_classes),
+    )
 
 
 def one_epoch(model, ds, opt, generator, batch_size: int = 128) -> float:
@@ -38,7 +44,7 @@ def one_epoch(model, ds, opt, generator, batch_size: int = 128) -> float:
     model.train()
     order = torch.randperm(ds.n_train, generator=generator)
     for i in range(0, ds.n_train, batch_size):
-        idx = order[i:i + batch_size]
+        idx = order[i : i + batch_size]
         loss = F.cross_entropy(model(ds.x_train[idx]), ds.y_train[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -67,14 +73,16 @@ def main():
     model = mlp(ds, args.width)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     generator = torch.Generator().manual_seed(0)
-    one_epoch(model, ds, opt, generator)   # warm-up, and features that are not those of a random network
-    print(f"data {name} (n_train {ds.n_train}), MLP {args.width}x2, torch threads {torch.get_num_threads()}, "
-          f"repeats {repeats}")
+    one_epoch(model, ds, opt, generator)  # warm-up, and features that are not those of a random network
+    print(
+        f"data {name} (n_train {ds.n_train}), MLP {args.width}x2, torch threads {torch.get_num_threads()}, "
+        f"repeats {repeats}"
+    )
     cases = (["margin"], ["codes"], ["margin", "codes"])
     epochs, steps = [], {tuple(c): [] for c in cases}
     with tempfile.TemporaryDirectory() as tmp:
         trackers = {tuple(c): Tracker(c, ds, Path(tmp) / "-".join(c)) for c in cases}
-        for r in range(repeats):   # alternate epochs and steps, so drift on a shared machine hits both alike
+        for r in range(repeats):  # alternate epochs and steps, so drift on a shared machine hits both alike
             epochs.append(one_epoch(model, ds, opt, generator))
             for case, tracker in trackers.items():
                 start = time.perf_counter()
@@ -86,8 +94,10 @@ def main():
     print(f"epoch: median {epoch:.2f} s, best {min(epochs):.2f} s")
     for case, times in steps.items():
         label = "+".join(case)
-        print(f"tracked step [{label}]: median {statistics.median(times):.2f} s, best {min(times):.2f} s "
-              f"(probe sets: 1000 train, 500 test rows)")
+        print(
+            f"tracked step [{label}]: median {statistics.median(times):.2f} s, best {min(times):.2f} s "
+            f"(probe sets: 1000 train, 500 test rows)"
+        )
         print(f"tracker_cost[{name}, {label}] ratio (step / epoch): {statistics.median(times) / epoch:.3f}")
 
 

@@ -33,14 +33,16 @@ def plain_loop(model, ds, epochs, batch_size, lr, device):
         model.train()
         perm = torch.randperm(x.shape[0], generator=gen).to(device)
         for i in range(0, x.shape[0], batch_size):
-            idx = perm[i:i + batch_size]
+            idx = perm[i : i + batch_size]
             loss = F.cross_entropy(model(x[idx]), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         model.eval()
         with torch.no_grad():
-            correct = sum(int((model(xt[i:i + 1024]).argmax(1) == yt[i:i + 1024]).sum()) for i in range(0, xt.shape[0], 1024))
+            correct = sum(
+                int((model(xt[i : i + 1024]).argmax(1) == yt[i : i + 1024]).sum()) for i in range(0, xt.shape[0], 1024)
+            )
     return correct / xt.shape[0]
 
 
@@ -52,8 +54,13 @@ def run_case(name, ds, model_name, options, epochs, batch_size, repeats, device)
     def time_ours():
         model = fresh()
         t = time.perf_counter()
-        train(model, ds, TrainConfig(epochs=epochs, batch_size=batch_size, lr=0.05, schedule="constant",
-                                     progress=False, device=str(device)))
+        train(
+            model,
+            ds,
+            TrainConfig(
+                epochs=epochs, batch_size=batch_size, lr=0.05, schedule="constant", progress=False, device=str(device)
+            ),
+        )
         return ds.n_train * epochs / (time.perf_counter() - t)
 
     def time_plain():
@@ -69,8 +76,10 @@ def run_case(name, ds, model_name, options, epochs, batch_size, repeats, device)
             out.append(fn())
     # best of N, as timeit does: interference from a shared machine only ever slows a run down
     o, p = max(ours), max(plain)
-    print(f"{name}: ours {o:,.0f} img/s, plain loop {p:,.0f} img/s, best of {repeats} (medians {statistics.median(ours):,.0f} "
-          f"/ {statistics.median(plain):,.0f}; n_train {ds.n_train}, n_test {ds.n_test}, {epochs} epoch(s), batch {batch_size})")
+    print(
+        f"{name}: ours {o:,.0f} img/s, plain loop {p:,.0f} img/s, best of {repeats} (medians {statistics.median(ours):,.0f} "
+        f"/ {statistics.median(plain):,.0f}; n_train {ds.n_train}, n_test {ds.n_test}, {epochs} epoch(s), batch {batch_size})"
+    )
     print(f"train_throughput[{name}] ratio (ours / plain loop): {o / p:.3f}")
     return o / p
 
@@ -81,8 +90,11 @@ def main():
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
     repeats = args.repeats or (3 if args.quick else 5)
     print(f"device: {device}, torch threads: {torch.get_num_threads()}, repeats: {repeats}")
     digits = load_dataset("digits")

@@ -31,8 +31,9 @@ from typing import Any
 from nnprobe.errors import NNProbeError
 
 
-def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None,
-              allow_none: bool = False) -> None:
+def check_int(
+    name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None, allow_none: bool = False
+) -> None:
     """``value`` is an integer (not a bool) within ``[minimum, maximum]``; ``None`` passes with ``allow_none``.
 
     >>> check_int("epochs", 3, minimum=1)
@@ -50,8 +51,16 @@ def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int
         raise NNProbeError(f"{name} must be an integer{bounds}, got {value!r}", f"pass e.g. {name}={example}")
 
 
-def check_float(name: str, value: Any, *, low: float | None = None, high: float | None = None,
-                low_open: bool = False, high_open: bool = False, allow_none: bool = False) -> None:
+def check_float(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    allow_none: bool = False,
+) -> None:
     """``value`` is a finite number in the interval ``low .. high`` (open ends where asked).
 
     >>> check_float("dropout", 0.2, low=0.0, high=1.0, high_open=True)
@@ -67,8 +76,7 @@ def check_float(name: str, value: Any, *, low: float | None = None, high: float 
         left = "" if low is None else ("(" if low_open else "[") + f"{low}"
         right = "" if high is None else f"{high}" + (")" if high_open else "]")
         where = f" in {left or '(-inf'}, {right or 'inf)'}" if (low is not None or high is not None) else ""
-        raise NNProbeError(f"{name} must be a finite number{where}, got {value!r}",
-                           f"pass a value{where}")
+        raise NNProbeError(f"{name} must be a finite number{where}, got {value!r}", f"pass a value{where}")
 
 
 def check_choice(name: str, value: Any, choices: Iterable, *, allow_none: bool = False) -> None:
@@ -97,8 +105,15 @@ def check_known(kind: str, given: Iterable[str], accepted: Iterable[str]) -> Non
 OPTION_KINDS = ("bytes", "path", "list", "flag")
 
 
-def option(help: str, *, flag: str | None = None, choices: Iterable | None = None, kind: str | None = None,
-           negative: str | None = None, cli: bool = True) -> dict:
+def option(
+    help: str,
+    *,
+    flag: str | None = None,
+    choices: Iterable | None = None,
+    kind: str | None = None,
+    negative: str | None = None,
+    cli: bool = True,
+) -> dict:
     """Field metadata that makes a config field a command-line option (``field(default=..., metadata=option(...))``).
 
     The command line derives each probe's flags from its config's fields: the flag is ``--name`` with dashes
@@ -113,8 +128,14 @@ def option(help: str, *, flag: str | None = None, choices: Iterable | None = Non
     """
     if kind is not None and kind not in OPTION_KINDS:
         raise ValueError(f"option kind {kind!r} is not one of {OPTION_KINDS}")
-    return {"help": help, "flag": flag, "choices": None if choices is None else tuple(choices), "kind": kind,
-            "negative": negative, "cli": cli}
+    return {
+        "help": help,
+        "flag": flag,
+        "choices": None if choices is None else tuple(choices),
+        "kind": kind,
+        "negative": negative,
+        "cli": cli,
+    }
 
 
 class Config:

@@ -37,7 +37,7 @@ BUILTIN = (
     "nnprobe.probes.codes.entry",
     "nnprobe.probes.gradnet.entry",
 )
-ENTRY_POINT_GROUP = "nnprobe.probes"   # third-party packages register entries here (pyproject entry points)
+ENTRY_POINT_GROUP = "nnprobe.probes"  # third-party packages register entries here (pyproject entry points)
 
 
 def resolve(ref: Any) -> Any:
@@ -65,7 +65,7 @@ class Verdict:
     probe: str
     holds: bool | None
     sentence: str
-    outcome: str = ""          # holds / does not hold / inconclusive / not testable (nnprobe.stats.OUTCOMES)
+    outcome: str = ""  # holds / does not hold / inconclusive / not testable (nnprobe.stats.OUTCOMES)
     details: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -155,7 +155,7 @@ class ProbeEntry:
     default_out: str = ""
     track: Callable | str | None = None
     track_settings: dict = field(default_factory=dict)
-    origin: tuple = ()   # (module name, file) of the module that registered it: sweep workers import it
+    origin: tuple = ()  # (module name, file) of the module that registered it: sweep workers import it
 
     def hook(self, name: str) -> Callable | None:
         """The hook ``name`` (``measure``, ``execute``, ``validate``, ...) resolved, or None."""
@@ -199,8 +199,13 @@ class ProbeEntry:
             return Verdict(self.name, None, "no verdict rule over seeds for this probe")
         decision = rule(summaries, self.thresholds)
         holds = {"holds": True, "does not hold": False}.get(decision.outcome)
-        return Verdict(self.name, holds, f"{decision.outcome}: {decision.sentence}", decision.outcome,
-                       {"kind": decision.kind, **decision.details})
+        return Verdict(
+            self.name,
+            holds,
+            f"{decision.outcome}: {decision.sentence}",
+            decision.outcome,
+            {"kind": decision.kind, **decision.details},
+        )
 
     def criteria_text(self) -> str:
         """The thresholds of the verdict, in words."""
@@ -316,5 +321,18 @@ def load_plugins(origins: list) -> None:
         spec.loader.exec_module(mod)
 
 
-__all__ = ["BUILTIN", "LiveMapping", "ProbeEntry", "Verdict", "caller_origin", "entries", "get_probe", "load_plugins", "number", "plugin_origins",
-           "probe_names", "register", "resolve"]
+__all__ = [
+    "BUILTIN",
+    "LiveMapping",
+    "ProbeEntry",
+    "Verdict",
+    "caller_origin",
+    "entries",
+    "get_probe",
+    "load_plugins",
+    "number",
+    "plugin_origins",
+    "probe_names",
+    "register",
+    "resolve",
+]

@@ -25,8 +25,8 @@ def check_finite(name: str, tensor, fix: str | None = None) -> None:
     if isinstance(tensor, torch.Tensor):
         # in slices of the first dimension: torch.isfinite of a whole 500 MB tensor took ~1 GB of temporaries
         per_row = tensor[0].numel() if tensor.ndim and tensor.shape[0] else 1
-        rows = max(1, (1 << 19) // max(1, per_row))   # cache-sized slices: also ~4x faster than one pass
-        parts = [tensor[i:i + rows] for i in range(0, tensor.shape[0], rows)] if tensor.ndim else [tensor]
+        rows = max(1, (1 << 19) // max(1, per_row))  # cache-sized slices: also ~4x faster than one pass
+        parts = [tensor[i : i + rows] for i in range(0, tensor.shape[0], rows)] if tensor.ndim else [tensor]
         bad = sum(int((~torch.isfinite(part)).sum()) for part in parts)
         total = tensor.numel()
     else:
@@ -36,7 +36,8 @@ def check_finite(name: str, tensor, fix: str | None = None) -> None:
     if bad:
         raise NNProbeError(
             f"{name} holds {bad} non-finite value(s) (NaN or inf) out of {total}",
-            fix or "check the input data and the model; a diverged training run (lower the learning rate) is the usual cause",
+            fix
+            or "check the input data and the model; a diverged training run (lower the learning rate) is the usual cause",
         )
 
 

@@ -62,16 +62,23 @@ def check_writable(path: str | os.PathLike, what: str = "--out") -> None:
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        raise NNProbeError(f"cannot create {what} {path}: {parent} is a file, not a directory",
-                           f"choose a {what} inside a directory")
+        raise NNProbeError(
+            f"cannot create {what} {path}: {parent} is a file, not a directory", f"choose a {what} inside a directory"
+        )
     try:
-        os.close(os.open(probe := parent / f".nnprobe-write-test-{secrets.token_hex(4)}",
-                         os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        os.close(
+            os.open(
+                probe := parent / f".nnprobe-write-test-{secrets.token_hex(4)}",
+                os.O_CREAT | os.O_EXCL | os.O_WRONLY,
+                0o600,
+            )
+        )
         os.unlink(probe)
     except OSError as exc:
-        raise NNProbeError(f"cannot write {what} {path}: {parent} is not writable ({exc.strerror or exc})",
-                           f"choose a {what} on a writable file system where you may create files "
-                           "(e.g. under your home directory)") from None
+        raise NNProbeError(
+            f"cannot write {what} {path}: {parent} is not writable ({exc.strerror or exc})",
+            f"choose a {what} on a writable file system where you may create files (e.g. under your home directory)",
+        ) from None
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:

@@ -31,7 +31,7 @@ class LazyModule(types.ModuleType):
         source = self.__dict__.get("_lazy_names", {}).get(name)
         if source is None:
             raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
-        module, _, attribute = source.partition(":")   # "module:attribute" for a name exported under another one
+        module, _, attribute = source.partition(":")  # "module:attribute" for a name exported under another one
         value = getattr(importlib.import_module(module), attribute or name)
         self.__dict__[name] = value
         return value
@@ -47,8 +47,7 @@ class LazyModule(types.ModuleType):
         return sorted(set(super().__dir__()) | set(self.__dict__.get("_lazy_names", {})))
 
 
-def export_lazily(module_name: str, exports: dict[str, tuple[str, ...]],
-                  aliases: dict[str, str] | None = None) -> None:
+def export_lazily(module_name: str, exports: dict[str, tuple[str, ...]], aliases: dict[str, str] | None = None) -> None:
     """Make module ``module_name`` export each name of ``exports`` (module path -> names) on first access.
 
     ``aliases`` (public name -> ``"module:attribute"``) exports an attribute under another name: the three probes'
@@ -82,11 +81,15 @@ def renamed_module(package: str, old: str, new: str) -> None:
     """Keep ``import <package>.<old>`` working for one release after a module was renamed ``<new>``: a stand-in
     module that warns and forwards each attribute to the new module on first read. (A module file of the old name
     could shadow a function of the package.)"""
+
     def forward(attr: str):
         if attr.startswith("__"):
             raise AttributeError(attr)
-        warnings.warn(f"{package}.{old} was renamed {package}.{new}; the old name goes in the next release",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"{package}.{old} was renamed {package}.{new}; the old name goes in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return getattr(importlib.import_module(f"{package}.{new}"), attr)
 
     stand_in = types.ModuleType(f"{package}.{old}", f"Deprecated: renamed {package}.{new}.")

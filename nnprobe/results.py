@@ -109,8 +109,10 @@ class Result:
         names = [f.name for f in fields(cls)]
         unknown = sorted(set(data) - set(names))
         if unknown:
-            raise NNProbeError(f"{cls.__name__}.from_dict got unknown field(s) {', '.join(unknown)}",
-                               f"pass the output of {cls.__name__}.to_dict() (fields: {', '.join(names)})")
+            raise NNProbeError(
+                f"{cls.__name__}.from_dict got unknown field(s) {', '.join(unknown)}",
+                f"pass the output of {cls.__name__}.to_dict() (fields: {', '.join(names)})",
+            )
         return cls(**data)
 
     def to_frame(self):

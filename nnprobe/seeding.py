@@ -25,9 +25,13 @@ def rng_states(generator: torch.Generator | None = None) -> dict:
     >>> torch.equal(a, torch.rand(3))   # the draw repeats
     True
     """
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            "generator": generator.get_state() if generator is not None else None}
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "generator": generator.get_state() if generator is not None else None,
+    }
 
 
 def restore_rng_states(states: dict, generator: torch.Generator | None = None) -> None:

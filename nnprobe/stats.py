@@ -33,17 +33,29 @@ from scipy import stats as _scipy_stats
 from nnprobe.errors import NNProbeError
 
 __all__ = [
-    "OUTCOMES", "ALPHA", "Interval", "PairedBound", "McNemar", "Decision",
-    "t_interval", "over_seeds", "paired_lower_bound", "mcnemar_exact",
-    "threshold_claim", "comparison_claim", "agreement_claim", "not_testable",
+    "OUTCOMES",
+    "ALPHA",
+    "Interval",
+    "PairedBound",
+    "McNemar",
+    "Decision",
+    "t_interval",
+    "over_seeds",
+    "paired_lower_bound",
+    "mcnemar_exact",
+    "threshold_claim",
+    "comparison_claim",
+    "agreement_claim",
+    "not_testable",
 ]
 
 OUTCOMES = ("holds", "does not hold", "inconclusive", "not testable")
-ALPHA = 0.05                      # one-sided level of each comparison of a comparison claim
+ALPHA = 0.05  # one-sided level of each comparison of a comparison claim
 DIRECTIONS = (">=", "<=")
 
 
 # ---------------------------------------------------------------------------------------------------- results
+
 
 @dataclass(frozen=True)
 class Interval:
@@ -60,11 +72,14 @@ class Interval:
 
     def __post_init__(self):
         if (self.low is None) != (self.high is None) or (self.low is not None and not self.low <= self.high):
-            raise NNProbeError(f"Interval bounds ({self.low}, {self.high}) are not an interval",
-                               "give low <= high, or both None for one seed; t_interval(values) builds one")
+            raise NNProbeError(
+                f"Interval bounds ({self.low}, {self.high}) are not an interval",
+                "give low <= high, or both None for one seed; t_interval(values) builds one",
+            )
         if isinstance(self.n, bool) or not isinstance(self.n, (int, np.integer)) or self.n < 1:
-            raise NNProbeError(f"Interval n is {self.n!r}; it must be the number of seeds (>= 1)",
-                               "t_interval(values) builds one")
+            raise NNProbeError(
+                f"Interval n is {self.n!r}; it must be the number of seeds (>= 1)", "t_interval(values) builds one"
+            )
 
     @property
     def label(self) -> str:
@@ -102,8 +117,10 @@ class PairedBound:
         return asdict(self)
 
     def __str__(self) -> str:
-        return (f"mean difference {self.mean_difference:+.4f}, one-sided {_percent(self.level)} lower bound "
-                f"{self.lower_bound:+.4f} (n={self.n} seeds)")
+        return (
+            f"mean difference {self.mean_difference:+.4f}, one-sided {_percent(self.level)} lower bound "
+            f"{self.lower_bound:+.4f} (n={self.n} seeds)"
+        )
 
 
 @dataclass(frozen=True)
@@ -132,8 +149,10 @@ class McNemar:
         return asdict(self)
 
     def __str__(self) -> str:
-        return (f"McNemar exact, one seed: a only {self.a_only}, b only {self.b_only} of {self.n_items} items, "
-                f"one-sided p = {_p(self.p_value)}")
+        return (
+            f"McNemar exact, one seed: a only {self.a_only}, b only {self.b_only} of {self.n_items} items, "
+            f"one-sided p = {_p(self.p_value)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -148,8 +167,9 @@ class Decision:
 
     def __post_init__(self):
         if self.outcome not in OUTCOMES:
-            raise NNProbeError(f"Decision outcome {self.outcome!r} is not one of {OUTCOMES}",
-                               "use one of the four outcomes")
+            raise NNProbeError(
+                f"Decision outcome {self.outcome!r} is not one of {OUTCOMES}", "use one of the four outcomes"
+            )
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "outcome": self.outcome, "sentence": self.sentence, "details": dict(self.details)}
@@ -159,6 +179,7 @@ class Decision:
 
 
 # ---------------------------------------------------------------------------------------------------- intervals
+
 
 def t_interval(values, level: float = 0.95) -> Interval:
     """Mean of ``values`` (one per seed) and its two-sided t-interval at ``level``, n - 1 degrees of freedom.
@@ -212,21 +233,27 @@ def paired_lower_bound(a, b, level: float = 0.95) -> PairedBound:
     x = _check_values("a", a)
     y = _check_values("b", b)
     if x.shape != y.shape:
-        raise NNProbeError(f"paired_lower_bound: a has {x.size} value(s) and b has {y.size}; a paired bound needs "
-                           "one value of each per seed", "pass a and b measured on the same seeds, in the same order")
+        raise NNProbeError(
+            f"paired_lower_bound: a has {x.size} value(s) and b has {y.size}; a paired bound needs "
+            "one value of each per seed",
+            "pass a and b measured on the same seeds, in the same order",
+        )
     return _lower_bound(x - y, level)
 
 
 def _lower_bound(d: np.ndarray, level: float) -> PairedBound:
     if d.size < 2:
-        raise NNProbeError(f"a paired t-bound needs at least 2 seeds, got {d.size}",
-                           "run more seeds, or decide one seed with mcnemar_exact on the shared test items")
+        raise NNProbeError(
+            f"a paired t-bound needs at least 2 seeds, got {d.size}",
+            "run more seeds, or decide one seed with mcnemar_exact on the shared test items",
+        )
     mean = float(d.mean())
     lower = mean - _t_critical(level, d.size - 1) * float(d.std(ddof=1)) / math.sqrt(d.size)
     return PairedBound(mean, lower, n=int(d.size), level=level)
 
 
 # ---------------------------------------------------------------------------------------------------- McNemar
+
 
 def mcnemar_exact(correct_a, correct_b) -> McNemar:
     """One-sided exact McNemar test that classifier a is more accurate than b on the same test items.
@@ -243,9 +270,11 @@ def mcnemar_exact(correct_a, correct_b) -> McNemar:
     a = _check_correct("correct_a", correct_a)
     b = _check_correct("correct_b", correct_b)
     if a.shape != b.shape:
-        raise NNProbeError(f"mcnemar_exact: correct_a has {a.size} items and correct_b has {b.size}; the test "
-                           "pairs the two classifiers item by item",
-                           "score both classifiers on the same test items, in the same order")
+        raise NNProbeError(
+            f"mcnemar_exact: correct_a has {a.size} items and correct_b has {b.size}; the test "
+            "pairs the two classifiers item by item",
+            "score both classifiers on the same test items, in the same order",
+        )
     a_only = int(np.count_nonzero(a & ~b))
     b_only = int(np.count_nonzero(b & ~a))
     return McNemar(a_only, b_only, _binomial_tail(a_only, a_only + b_only), n_items=int(a.size))
@@ -257,6 +286,7 @@ def _binomial_tail(k: int, n: int) -> float:
 
 
 # ---------------------------------------------------------------------------------------------------- verdicts
+
 
 def threshold_claim(interval: Interval, threshold: float, direction: str = ">=", null=None) -> Decision:
     """Judge "the measure is ``direction`` ``threshold``" on an interval over seeds.
@@ -275,18 +305,27 @@ def threshold_claim(interval: Interval, threshold: float, direction: str = ">=",
     _check_interval(interval)
     threshold = _check_number("threshold", threshold)
     if direction not in DIRECTIONS:
-        raise NNProbeError(f"threshold_claim: direction {direction!r} is not one of {DIRECTIONS}",
-                           "pass direction='>=' (at least the threshold) or '<=' (at most)")
+        raise NNProbeError(
+            f"threshold_claim: direction {direction!r} is not one of {DIRECTIONS}",
+            "pass direction='>=' (at least the threshold) or '<=' (at most)",
+        )
     clears = (lambda v: v >= threshold) if direction == ">=" else (lambda v: v <= threshold)
     null_mean = _null_mean(null)
-    details = {"interval": interval.to_dict(), "threshold": threshold, "direction": direction,
-               "null_mean": null_mean, "null": null.to_dict() if isinstance(null, Interval) else null_mean}
+    details = {
+        "interval": interval.to_dict(),
+        "threshold": threshold,
+        "direction": direction,
+        "null_mean": null_mean,
+        "null": null.to_dict() if isinstance(null, Interval) else null_mean,
+    }
 
     if not interval.has_interval:
         outcome = "inconclusive"
         side = "clears" if clears(interval.mean) else "does not clear"
-        sentence = (f"{interval.mean:.4f} from one seed {side} {direction} {threshold:g}, but one seed gives "
-                    "no interval; run more seeds")
+        sentence = (
+            f"{interval.mean:.4f} from one seed {side} {direction} {threshold:g}, but one seed gives "
+            "no interval; run more seeds"
+        )
     elif clears(interval.low) and clears(interval.high):
         outcome, sentence = "holds", f"{interval} is {direction} {threshold:g} over the whole interval"
     elif not clears(interval.low) and not clears(interval.high):
@@ -297,8 +336,10 @@ def threshold_claim(interval: Interval, threshold: float, direction: str = ">=",
     details["measure_outcome"] = outcome
     if null_mean is not None and clears(null_mean):
         null_text = str(null) if isinstance(null, Interval) else f"{null_mean:.4f}"
-        sentence += (f"; the null baseline ({null_text}) is {direction} {threshold:g} on average too, so the claim "
-                     "is not informative on these features")
+        sentence += (
+            f"; the null baseline ({null_text}) is {direction} {threshold:g} on average too, so the claim "
+            "is not informative on these features"
+        )
         if outcome != "does not hold":
             outcome = "inconclusive"
     return Decision("threshold", outcome, sentence, details)
@@ -327,28 +368,37 @@ def comparison_claim(comparisons) -> Decision:
     """
     items = list(comparisons)
     if not items:
-        raise NNProbeError("comparison_claim: no comparisons given",
-                           "pass a list of (name, per-seed paired differences or a McNemar result)")
+        raise NNProbeError(
+            "comparison_claim: no comparisons given",
+            "pass a list of (name, per-seed paired differences or a McNemar result)",
+        )
     rows, parts = [], []
     for entry in items:
         try:
             name, evidence = entry
         except (TypeError, ValueError):
-            raise NNProbeError(f"comparison_claim: {entry!r} is not a (name, evidence) pair",
-                               "pass each comparison as (name, per-seed paired differences or a McNemar result)",
-                               ) from None
+            raise NNProbeError(
+                f"comparison_claim: {entry!r} is not a (name, evidence) pair",
+                "pass each comparison as (name, per-seed paired differences or a McNemar result)",
+            ) from None
         if isinstance(evidence, McNemar):
             passes = evidence.p_value < ALPHA
             reversed_ = evidence.p_value_reverse < ALPHA
-            row = {"name": str(name), "test": "mcnemar", **evidence.to_dict(),
-                   "p_value_reverse": evidence.p_value_reverse}
+            row = {
+                "name": str(name),
+                "test": "mcnemar",
+                **evidence.to_dict(),
+                "p_value_reverse": evidence.p_value_reverse,
+            }
             text = str(evidence)
         else:
             d = _check_values(f"comparison {name!r}", evidence)
             if d.size < 2:
-                raise NNProbeError(f"comparison_claim: comparison {name!r} has one seed of paired differences; "
-                                   "a t-bound needs at least 2",
-                                   "with one seed, pass mcnemar_exact(correct_a, correct_b) on the shared test items")
+                raise NNProbeError(
+                    f"comparison_claim: comparison {name!r} has one seed of paired differences; "
+                    "a t-bound needs at least 2",
+                    "with one seed, pass mcnemar_exact(correct_a, correct_b) on the shared test items",
+                )
             bound = _lower_bound(d, 1 - ALPHA)
             upper = -_lower_bound(-d, 1 - ALPHA).lower_bound
             passes, reversed_ = bound.lower_bound > 0, upper < 0
@@ -367,8 +417,7 @@ def comparison_claim(comparisons) -> Decision:
     else:
         failed = ", ".join(r["name"] for r in rows if not r["passes"])
         outcome, lead = "inconclusive", f"not shown better than {failed} at one-sided 0.05"
-    return Decision("comparison", outcome, f"{lead}: " + "; ".join(parts),
-                    {"alpha": ALPHA, "comparisons": rows})
+    return Decision("comparison", outcome, f"{lead}: " + "; ".join(parts), {"alpha": ALPHA, "comparisons": rows})
 
 
 def agreement_claim(interval: Interval, reference: float, tolerance: float) -> Decision:
@@ -385,16 +434,21 @@ def agreement_claim(interval: Interval, reference: float, tolerance: float) -> D
     reference = _check_number("reference", reference)
     tolerance = _check_number("tolerance", tolerance)
     if tolerance < 0:
-        raise NNProbeError(f"agreement_claim: tolerance is {tolerance:g}; it must be >= 0",
-                           "pass the allowed absolute difference from the reference")
+        raise NNProbeError(
+            f"agreement_claim: tolerance is {tolerance:g}; it must be >= 0",
+            "pass the allowed absolute difference from the reference",
+        )
     lo, hi = reference - tolerance, reference + tolerance
     band = f"{reference:g} +/- {tolerance:g} = [{lo:g}, {hi:g}]"
     details = {"interval": interval.to_dict(), "reference": reference, "tolerance": tolerance, "band": [lo, hi]}
     if not interval.has_interval:
         side = "lies within" if lo <= interval.mean <= hi else "lies outside"
-        return Decision("agreement", "inconclusive",
-                        f"{interval.mean:.4f} from one seed {side} {band}, but one seed gives no interval; "
-                        "run more seeds", details)
+        return Decision(
+            "agreement",
+            "inconclusive",
+            f"{interval.mean:.4f} from one seed {side} {band}, but one seed gives no interval; run more seeds",
+            details,
+        )
     if lo <= interval.low and interval.high <= hi:
         return Decision("agreement", "holds", f"{interval} lies within {band}", details)
     if interval.high < lo or interval.low > hi:
@@ -416,6 +470,7 @@ def not_testable(reason: str, *, kind: str = "claim") -> Decision:
 
 # ---------------------------------------------------------------------------------------------------- checks
 
+
 @lru_cache(maxsize=256)
 def _t_critical(q: float, df: int) -> float:
     """The q-quantile of Student's t with ``df`` degrees of freedom (cached: sweeps ask for the same few)."""
@@ -424,8 +479,10 @@ def _t_critical(q: float, df: int) -> float:
 
 def _check_level(level) -> float:
     if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < level < 1:
-        raise NNProbeError(f"level is {level!r}; it must be a number strictly between 0 and 1",
-                           "pass e.g. level=0.95 for a 95% interval")
+        raise NNProbeError(
+            f"level is {level!r}; it must be a number strictly between 0 and 1",
+            "pass e.g. level=0.95 for a 95% interval",
+        )
     return float(level)
 
 
@@ -443,43 +500,54 @@ def _check_values(name: str, values) -> np.ndarray:
     try:
         x = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
-        raise NNProbeError(f"{name} must be numbers, one per seed; got {values!r}",
-                           "pass a list or 1-D array of floats") from None
+        raise NNProbeError(
+            f"{name} must be numbers, one per seed; got {values!r}", "pass a list or 1-D array of floats"
+        ) from None
     if x.ndim == 0:
         x = x.reshape(1)
     if x.ndim != 1:
-        raise NNProbeError(f"{name} has shape {x.shape}; it must be 1-D, one value per seed",
-                           "pass a list or 1-D array of floats, one per seed")
+        raise NNProbeError(
+            f"{name} has shape {x.shape}; it must be 1-D, one value per seed",
+            "pass a list or 1-D array of floats, one per seed",
+        )
     if x.size == 0:
         raise NNProbeError(f"{name} is empty; there is no seed to summarise", "pass at least one value")
     nan = int(np.isnan(x).sum())
     inf = int(np.isinf(x).sum())
     if nan or inf:
-        raise NNProbeError(f"{name} holds {nan} NaN and {inf} infinite value(s) out of {x.size}; a mean and an "
-                           "interval over seeds need every seed's value",
-                           "find the seed(s) that failed (a diverged run is the usual cause) and rerun or report them")
+        raise NNProbeError(
+            f"{name} holds {nan} NaN and {inf} infinite value(s) out of {x.size}; a mean and an "
+            "interval over seeds need every seed's value",
+            "find the seed(s) that failed (a diverged run is the usual cause) and rerun or report them",
+        )
     return x
 
 
 def _check_correct(name: str, values) -> np.ndarray:
     x = np.asarray(values)
     if x.ndim != 1:
-        raise NNProbeError(f"{name} has shape {x.shape}; it must be 1-D, one entry per test item",
-                           "pass a boolean array: item i correct or not")
+        raise NNProbeError(
+            f"{name} has shape {x.shape}; it must be 1-D, one entry per test item",
+            "pass a boolean array: item i correct or not",
+        )
     if x.size == 0:
         raise NNProbeError(f"{name} is empty; McNemar's test needs test items", "pass per-item correctness")
     if x.dtype != bool:
         if not np.issubdtype(x.dtype, np.number) or not np.isin(x, (0, 1)).all():
-            raise NNProbeError(f"{name} must be per-item correctness (True/False or 1/0); got dtype {x.dtype}",
-                               "pass (predictions == labels) for each classifier")
+            raise NNProbeError(
+                f"{name} must be per-item correctness (True/False or 1/0); got dtype {x.dtype}",
+                "pass (predictions == labels) for each classifier",
+            )
         x = x.astype(bool)
     return x
 
 
 def _check_interval(interval) -> None:
     if not isinstance(interval, Interval):
-        raise NNProbeError(f"expected an Interval, got {type(interval).__name__}",
-                           "summarise the per-seed values with t_interval(values) first")
+        raise NNProbeError(
+            f"expected an Interval, got {type(interval).__name__}",
+            "summarise the per-seed values with t_interval(values) first",
+        )
 
 
 def _null_mean(null) -> float | None:

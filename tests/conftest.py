@@ -11,7 +11,7 @@ import torch
 # one thread: predictable on the 2-core CI machine, and no oversubscription when tests start worker processes
 torch.set_num_threads(1)
 
-MNIST_CANDIDATES = [os.environ.get("NNPROBE_DATA")]   # the data search path (.ci/run sets it)
+MNIST_CANDIDATES = [os.environ.get("NNPROBE_DATA")]  # the data search path (.ci/run sets it)
 
 
 def _find_mnist() -> str | None:
@@ -72,8 +72,10 @@ def flags_of_0_2():
     saved = json.loads((Path(__file__).parent / "cli" / "data" / "probe_commands_0.2.json").read_text())
 
     def flags(probe: str) -> dict:
-        return {p["opts"][0]: SimpleNamespace(**{**p, "type": SimpleNamespace(name=p["type"], choices=p["choices"])})
-                for p in saved[probe]["params"]}
+        return {
+            p["opts"][0]: SimpleNamespace(**{**p, "type": SimpleNamespace(name=p["type"], choices=p["choices"])})
+            for p in saved[probe]["params"]
+        }
 
     return flags
 

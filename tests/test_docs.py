@@ -12,15 +12,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "nnprobe"
 MARKER = re.compile(r"^<!-- (api|api-table): ([\w.]+) -->$", re.M)
-DEPRECATED = {"nnprobe.probes.gradspace"}   # an alias of nnprobe.probes.gradnet until the next release: no page
-COVERED = {"nnprobe.probes.margin.svm": "nnprobe.probes.margin"}   # no page: the other module exports its names
+DEPRECATED = {"nnprobe.probes.gradspace"}  # an alias of nnprobe.probes.gradnet until the next release: no page
+COVERED = {"nnprobe.probes.margin.svm": "nnprobe.probes.margin"}  # no page: the other module exports its names
 
 
 def exported_modules() -> list[str]:
     """``nnprobe``, every package below it and every module directly under it, where it declares ``__all__``
     (found in the source, so that nothing is imported to look)."""
-    paths = [PACKAGE / "__init__.py", *sorted(PACKAGE.rglob("*/__init__.py")),
-             *sorted(p for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py", "__main__.py"))]
+    paths = [
+        PACKAGE / "__init__.py",
+        *sorted(PACKAGE.rglob("*/__init__.py")),
+        *sorted(p for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py", "__main__.py")),
+    ]
     modules = []
     for path in paths:
         if re.search(r"^__all__\s*=", path.read_text(encoding="utf-8"), re.M):
@@ -31,8 +34,11 @@ def exported_modules() -> list[str]:
 
 def documented_modules() -> dict[str, str]:
     """module -> the page under ``docs/api/`` whose marker documents it."""
-    return {m[2]: page.name for page in sorted((ROOT / "docs" / "api").glob("*.md"))
-            for m in MARKER.finditer(page.read_text(encoding="utf-8"))}
+    return {
+        m[2]: page.name
+        for page in sorted((ROOT / "docs" / "api").glob("*.md"))
+        for m in MARKER.finditer(page.read_text(encoding="utf-8"))
+    }
 
 
 def _missing_docstring(obj) -> bool:
@@ -56,8 +62,10 @@ def test_every_exported_function_and_class_has_a_docstring():
                 if _missing_docstring(obj):
                     missing.append(f"{module_name}.{name}")
     assert checked >= 200, f"only {checked} functions and classes found: is the walk broken?"
-    assert not missing, ("exported without a docstring (say what it does, its arguments and what it returns when "
-                         "not obvious):\n  " + "\n  ".join(missing))
+    assert not missing, (
+        "exported without a docstring (say what it does, its arguments and what it returns when "
+        "not obvious):\n  " + "\n  ".join(missing)
+    )
 
 
 def test_the_check_sees_a_missing_docstring():
@@ -73,6 +81,7 @@ def test_the_check_sees_a_missing_docstring():
     @dataclass
     class Told:
         """Has one."""
+
         x: int
 
     assert _missing_docstring(Bare) and _missing_docstring(bare) and not _missing_docstring(Told)
@@ -94,6 +103,5 @@ def test_a_module_without_a_page_is_covered_by_one_with_a_page():
 
 def test_every_page_is_in_the_nav():
     nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
-    pages = sorted(str(p.relative_to(ROOT / "docs")) for p in (ROOT / "docs").rglob("*.md")
-                   if "_hooks" not in p.parts)
+    pages = sorted(str(p.relative_to(ROOT / "docs")) for p in (ROOT / "docs").rglob("*.md") if "_hooks" not in p.parts)
     assert [p for p in pages if f": {p}" not in nav] == []

@@ -17,20 +17,32 @@ from nnprobe.entries import entries
 
 PACKAGE = Path(__file__).resolve().parents[1] / "nnprobe"
 FLOORS = {
-    "errors": 0, "stats": 0, "entries": 0, "io": 0, "config": 0, "results": 0, "seeding": 0, "lazy": 0, "__init__": 0,
-    "data": 1, "models": 1,
+    "errors": 0,
+    "stats": 0,
+    "entries": 0,
+    "io": 0,
+    "config": 0,
+    "results": 0,
+    "seeding": 0,
+    "lazy": 0,
+    "__init__": 0,
+    "data": 1,
+    "models": 1,
     "training": 2,
     "probes": 3,
-    "experiments": 4, "tracking": 4,
-    "sweeps": 5, "report": 5,
+    "experiments": 4,
+    "tracking": 4,
+    "sweeps": 5,
+    "report": 5,
     "reproduce": 6,
     "integrations": 7,
-    "cli": 8, "__main__": 8,
+    "cli": 8,
+    "__main__": 8,
 }
 # the probe packages, from the registry: a probe registered from nnprobe/probes/<name>/ is checked without an edit here
 PROBES = tuple(sorted({e.origin[0].split(".")[2] for e in entries() if e.origin[0].startswith("nnprobe.probes.")}))
-ALIASES = {"gradspace": "gradnet"}   # deprecated package names -> the probe they alias
-FACADE = "nnprobe"   # the top-level package: the public API's lazy exports, exempt from the floors
+ALIASES = {"gradspace": "gradnet"}  # deprecated package names -> the probe they alias
+FACADE = "nnprobe"  # the top-level package: the public API's lazy exports, exempt from the floors
 # modules that moved up a floor, kept one release at the old path as an alias of the new module (nothing else)
 MOVED = {"nnprobe.experiments.plans": "nnprobe.reproduce.plans"}
 
@@ -56,8 +68,11 @@ def _named_imports(node) -> list[str]:
         names = [key.value for key in node.args[1].keys if isinstance(key, ast.Constant)]
         for keyword in node.keywords:
             if keyword.arg == "aliases" and isinstance(keyword.value, ast.Dict):
-                names += [v.value.partition(":")[0] for v in keyword.value.values
-                          if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+                names += [
+                    v.value.partition(":")[0]
+                    for v in keyword.value.values
+                    if isinstance(v, ast.Constant) and isinstance(v.value, str)
+                ]
     elif func == "import_module" and node.args and isinstance(node.args[0], ast.Constant):
         names = [node.args[0].value]
     else:
@@ -103,8 +118,12 @@ def _named_exports(path: Path) -> list[str]:
     names = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "export_lazily" and len(node.args) > 1:
-            names += [n.value for group in node.args[1].values for n in getattr(group, "elts", [])
-                      if isinstance(n, ast.Constant)]
+            names += [
+                n.value
+                for group in node.args[1].values
+                for n in getattr(group, "elts", [])
+                if isinstance(n, ast.Constant)
+            ]
             names += [k.value for kw in node.keywords if kw.arg == "aliases" for k in kw.value.keys]
     return names
 
@@ -119,8 +138,13 @@ def _names_from_the_top():
 
 
 def test_probes_do_not_import_each_other():
-    crossing = sorted({(a, b) for a, b in _imports()
-                       if _unit(a).startswith("probes.") and _unit(b).startswith("probes.") and _unit(a) != _unit(b)})
+    crossing = sorted(
+        {
+            (a, b)
+            for a, b in _imports()
+            if _unit(a).startswith("probes.") and _unit(b).startswith("probes.") and _unit(a) != _unit(b)
+        }
+    )
     assert not crossing, "; ".join(f"{a} -> {b}" for a, b in crossing)
 
 
@@ -130,8 +154,9 @@ def test_no_circles_between_packages():
         ua, ub = _unit(a), _unit(b)
         if ua != ub:
             edges.setdefault(ua, set()).add(ub)
-    circles = sorted({tuple(sorted((a, b))) for a, targets in edges.items() for b in targets
-                      if a in edges.get(b, set())})
+    circles = sorted(
+        {tuple(sorted((a, b))) for a, targets in edges.items() for b in targets if a in edges.get(b, set())}
+    )
     assert not circles, f"packages importing each other: {circles}"
 
 

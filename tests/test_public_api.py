@@ -35,8 +35,9 @@ def test_import_nnprobe_loads_no_torch_lightning_or_transformers():
 
 
 def test_the_probe_configs_load_without_torch():
-    assert "torch" not in _loaded_after("import nnprobe\nnnprobe.MarginConfig, nnprobe.CodesConfig, "
-                                        "nnprobe.GradSpaceConfig, nnprobe.NNProbeError")
+    assert "torch" not in _loaded_after(
+        "import nnprobe\nnnprobe.MarginConfig, nnprobe.CodesConfig, nnprobe.GradSpaceConfig, nnprobe.NNProbeError"
+    )
 
 
 def test_each_public_name_is_its_home_object():
@@ -49,8 +50,11 @@ def test_each_public_name_is_its_home_object():
     import nnprobe.stats
     from nnprobe.errors import NNProbeError
 
-    assert (nnprobe.margin_probe, nnprobe.codes_probe, nnprobe.gradnet_probe) == (margin.measure, codes.measure,
-                                                                                   gradnet.measure)
+    assert (nnprobe.margin_probe, nnprobe.codes_probe, nnprobe.gradnet_probe) == (
+        margin.measure,
+        codes.measure,
+        gradnet.measure,
+    )
     assert (nnprobe.MarginConfig, nnprobe.MarginProbeResult) == (margin.MarginConfig, margin.MarginProbeResult)
     assert (nnprobe.CodesConfig, nnprobe.CodesResult) == (codes.CodesConfig, codes.CodesResult)
     assert (nnprobe.GradSpaceConfig, nnprobe.GradSpaceResult) == (gradnet.GradSpaceConfig, gradnet.GradSpaceResult)
@@ -97,6 +101,6 @@ def test_an_alias_exports_an_attribute_under_another_name_on_first_use(monkeypat
     export_lazily(module.__name__, {"json": ("dumps",)}, aliases={"encode": "json:dumps", "sep": "os:sep"})
     assert "encode" not in module.__dict__ and "encode" in dir(module)
     assert module.encode is json.dumps and module.dumps is json.dumps and module.sep == os.sep
-    assert "encode" in module.__dict__   # kept as a plain attribute after the first use
+    assert "encode" in module.__dict__  # kept as a plain attribute after the first use
     with pytest.raises(ValueError, match="both as names and as aliases"):
         export_lazily(module.__name__, {"json": ("dumps",)}, aliases={"dumps": "json:loads"})

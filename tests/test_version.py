@@ -21,12 +21,14 @@ def test_one_version_everywhere():
     v = nnprobe.__version__
     assert re.fullmatch(r"\d+\.\d+\.\d+", v)
     try:
-        assert version("nnprobe") == v   # the installed metadata reads nnprobe/__init__.py (pyproject: dynamic)
-    except PackageNotFoundError:       # a checkout on PYTHONPATH, not installed: no metadata to compare
+        assert version("nnprobe") == v  # the installed metadata reads nnprobe/__init__.py (pyproject: dynamic)
+    except PackageNotFoundError:  # a checkout on PYTHONPATH, not installed: no metadata to compare
         pass
     assert CliRunner().invoke(main, ["--version"]).output.strip() == f"nnprobe, version {v}"
     assert provenance("cpu")["nnprobe"] == v
-    top = next(line for line in (ROOT / "CHANGELOG.md").read_text(encoding="utf-8").splitlines() if line.startswith("## "))
+    top = next(
+        line for line in (ROOT / "CHANGELOG.md").read_text(encoding="utf-8").splitlines() if line.startswith("## ")
+    )
     assert top.startswith(f"## {v} ")
     assert re.search(rf'^version: "{re.escape(v)}"$', (ROOT / "CITATION.cff").read_text(encoding="utf-8"), re.M)
 

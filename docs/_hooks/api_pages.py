@@ -25,7 +25,7 @@ from pathlib import Path
 _spec = importlib.util.spec_from_file_location("nnprobe_docs_docstrings", Path(__file__).with_name("docstrings.py"))
 _docstrings = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_docstrings)
-markdown_docstring = _docstrings.markdown_docstring   # the API pages' reading of a docstring, for the table too
+markdown_docstring = _docstrings.markdown_docstring  # the API pages' reading of a docstring, for the table too
 
 MARKER = re.compile(r"^<!-- (api|api-table): ([\w.]+) -->$", re.M)
 
@@ -56,8 +56,12 @@ def _path(module: str, name: str) -> str:
 def plan(modules: list[str], tables: list[str] = ()) -> list[Entry]:
     """Every exported name of ``modules`` and ``tables``, each with the module whose page documents it (never a
     table: a name only a table module exports is documented nowhere, and its link fails the strict build)."""
-    paths = {(m, n): _path(m, n) for m in [*modules, *tables] for n in importlib.import_module(m).__all__
-             if n != "__version__"}
+    paths = {
+        (m, n): _path(m, n)
+        for m in [*modules, *tables]
+        for n in importlib.import_module(m).__all__
+        if n != "__version__"
+    }
     homes: dict[str, str] = {}
     for path in sorted(set(paths.values())):
         exporters = sorted(m for (m, _), p in paths.items() if p == path and m in modules)
@@ -69,14 +73,19 @@ def plan(modules: list[str], tables: list[str] = ()) -> list[Entry]:
 
 def module_markdown(module: str, entries: list[Entry]) -> str:
     """The reference of ``module``: its docstring, a block per name it is home to, links to the others."""
-    parts = [f"::: {module}\n    options:\n      members: false\n      show_root_heading: false\n"
-             "      show_root_toc_entry: false\n"]
+    parts = [
+        f"::: {module}\n    options:\n      members: false\n      show_root_heading: false\n"
+        "      show_root_toc_entry: false\n"
+    ]
     own = sorted((e for e in entries if e.module == module and e.home == module), key=lambda e: e.name.lower())
     parts += [f"::: {e.path}\n" for e in own]
     others = sorted((e for e in entries if e.module == module and e.home != module), key=lambda e: e.name.lower())
     if others:
-        parts.append("## Also exported here\n\n" + "\n".join(
-            f"- [`{e.name}`][{e.path}] (documented under `{e.home}`)" for e in others) + "\n")
+        parts.append(
+            "## Also exported here\n\n"
+            + "\n".join(f"- [`{e.name}`][{e.path}] (documented under `{e.home}`)" for e in others)
+            + "\n"
+        )
     return "\n".join(parts)
 
 
@@ -108,16 +117,23 @@ def on_config(config, **kwargs):
 
 def on_files(files, config, **kwargs):
     """Read the markers of every page under ``api/`` and plan the whole reference once."""
-    markers = [m for file in files.documentation_pages() if file.src_uri.startswith("api/")
-               for m in MARKER.finditer(file.content_string)]
-    _PLAN[:] = plan(sorted({m[2] for m in markers if m[1] == "api"}),
-                    sorted({m[2] for m in markers if m[1] == "api-table"}))
+    markers = [
+        m
+        for file in files.documentation_pages()
+        if file.src_uri.startswith("api/")
+        for m in MARKER.finditer(file.content_string)
+    ]
+    _PLAN[:] = plan(
+        sorted({m[2] for m in markers if m[1] == "api"}), sorted({m[2] for m in markers if m[1] == "api-table"})
+    )
     return files
 
 
 def on_page_markdown(markdown, page, config, files, **kwargs):
     """Replace each marker of the page with the module's reference (or table)."""
+
     def expand(match):
         kind, module = match[1], match[2]
         return table_markdown(module, _PLAN) if kind == "api-table" else module_markdown(module, _PLAN)
+
     return MARKER.sub(expand, markdown)

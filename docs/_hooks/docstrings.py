@@ -22,15 +22,15 @@ FLAGS = re.compile(r"\s*#\s*doctest:.*$")
 def markdown_docstring(text: str) -> str:
     """``text`` with Sphinx roles as code spans and each run of doctest lines (up to a blank line) in a ``pycon``
     block, its indentation removed."""
-    text = ROLE.sub(lambda m: f"`{m[2].rsplit('.', 1)[-1] if m[1] else m[2]}`", text)   # ~a.b.C shows C
+    text = ROLE.sub(lambda m: f"`{m[2].rsplit('.', 1)[-1] if m[1] else m[2]}`", text)  # ~a.b.C shows C
     out: list[str] = []
     in_example = in_fence = False
     for line in text.split("\n"):
         stripped = line.strip()
-        if stripped.startswith("```") and not in_example:   # a fenced block of its own (or already rewritten)
+        if stripped.startswith("```") and not in_example:  # a fenced block of its own (or already rewritten)
             in_fence = not in_fence
         elif stripped.startswith(">>>") and not in_example and not in_fence:
-            indent = line[:len(line) - len(line.lstrip())]
+            indent = line[: len(line) - len(line.lstrip())]
             if out and out[-1].strip():
                 out.append("")
             out.append("```pycon")
@@ -39,7 +39,7 @@ def markdown_docstring(text: str) -> str:
             out.append("```")
             in_example = False
         if in_example:
-            line = FLAGS.sub("", line[len(indent):] if line.startswith(indent) else line)
+            line = FLAGS.sub("", line[len(indent) :] if line.startswith(indent) else line)
         out.append(line)
     if in_example:
         out.append("```")

@@ -23,19 +23,33 @@ from nnprobe.cli.common import FriendlyGroup
 # probes' commands (train, margin, codes, gradnet, and any probe registered since) come from their entries
 COMMANDS = {
     "data": ("nnprobe.cli.data:command", "List, inspect and download datasets."),
-    "demo": ("nnprobe.cli.demo:command",
-             "Run the max-margin, activation-code and GradNet probes and write OUT/report.html."),
-    "report": ("nnprobe.cli.report:command", "Turn DIRECTORY (a run: config.json, metrics.jsonl, result JSON, PNGs; "
-               "or a sweep: results.sqlite) into overview.html (figures embedded) and overview.md."),
-    "reproduce": ("nnprobe.cli.reproduce:command",
-                  "Re-run a paper's reference experiments and write a report (add --quick for a CPU-sized run)."),
-    "results": ("nnprobe.cli.results:command", "Print the results in PATH: a run directory (its summary), a sweep "
-                "directory (one row per point) or a directory of runs (``nnprobe demo``, ``reproduce``: one row per "
-                "run)."),
-    "sweep": ("nnprobe.cli.sweep:command",
-              "Run a grid of points of any probe, resumably, on this machine, a Ray cluster or Slurm."),
-    "track": ("nnprobe.cli.track:command",
-              "Measure each probe at each saved checkpoint and draw the curves over training."),
+    "demo": (
+        "nnprobe.cli.demo:command",
+        "Run the max-margin, activation-code and GradNet probes and write OUT/report.html.",
+    ),
+    "report": (
+        "nnprobe.cli.report:command",
+        "Turn DIRECTORY (a run: config.json, metrics.jsonl, result JSON, PNGs; "
+        "or a sweep: results.sqlite) into overview.html (figures embedded) and overview.md.",
+    ),
+    "reproduce": (
+        "nnprobe.cli.reproduce:command",
+        "Re-run a paper's reference experiments and write a report (add --quick for a CPU-sized run).",
+    ),
+    "results": (
+        "nnprobe.cli.results:command",
+        "Print the results in PATH: a run directory (its summary), a sweep "
+        "directory (one row per point) or a directory of runs (``nnprobe demo``, ``reproduce``: one row per "
+        "run).",
+    ),
+    "sweep": (
+        "nnprobe.cli.sweep:command",
+        "Run a grid of points of any probe, resumably, on this machine, a Ray cluster or Slurm.",
+    ),
+    "track": (
+        "nnprobe.cli.track:command",
+        "Measure each probe at each saved checkpoint and draw the curves over training.",
+    ),
 }
 
 
@@ -71,9 +85,10 @@ class LazyGroup(FriendlyGroup):
 
     def format_commands(self, ctx, formatter):
         names = self.list_commands(ctx)
-        limit = formatter.width - 6 - max(len(n) for n in names)   # as click.Group.format_commands
-        rows = [(n, (self.commands.get(n) or click.Command(n, help=short_help(n))).get_short_help_str(limit))
-                for n in names]
+        limit = formatter.width - 6 - max(len(n) for n in names)  # as click.Group.format_commands
+        rows = [
+            (n, (self.commands.get(n) or click.Command(n, help=short_help(n))).get_short_help_str(limit)) for n in names
+        ]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
@@ -103,7 +118,9 @@ Start here (offline, the embedded digits dataset):
 """
 
 
-@click.group(cls=LazyGroup, help=HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup, help=HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(__version__, prog_name="nnprobe")
 def main():
     pass

@@ -55,6 +55,7 @@ def _stack(decorators):
         for deco in reversed(decorators):
             fn = deco(fn)
         return fn
+
     return apply
 
 
@@ -86,98 +87,174 @@ class ByteSize(click.ParamType):
 
 def data_options(probe: str):
     """``--data``, ``--data-dir``, ``--samples-per-class``, ``--test-samples-per-class``, ``--label-noise``, ``--normalize``."""
-    return _stack([
-        opt(probe, "data", "Dataset name: digits, mnist, mnist:0,1, fashion-mnist, cifar10:0,2, synthetic:blobs, "
-                           "synthetic:gauss,k=3,d=10,sep=4 (see `nnprobe data list`)."),
-        click.option("--data-dir", "data_dir", type=click.Path(file_okay=False), envvar="NNPROBE_DATA", default=None,
-                     help="Directory with the dataset files (must exist) [env NNPROBE_DATA; default: the user cache]."),
-        opt(probe, "samples_per_class", "Subsample the training split (seeded).", type=int),
-        opt(probe, "test_samples_per_class", "Subsample the test split (seeded).", type=int),
-        opt(probe, "label_noise", "Fraction of training labels replaced by a random other class (seeded).", type=float),
-        opt(probe, "normalize", "Input normalisation.", type=click.Choice(NORMALIZATIONS)),
-        opt(probe, "train_fraction", "Keep the first fraction of the training rows in file order (He et al.: 0.8).",
-            type=float),
-        opt(probe, "train_first", "Keep the first N training rows (after --train-fraction).", type=int),
-    ])
+    return _stack(
+        [
+            opt(
+                probe,
+                "data",
+                "Dataset name: digits, mnist, mnist:0,1, fashion-mnist, cifar10:0,2, synthetic:blobs, "
+                "synthetic:gauss,k=3,d=10,sep=4 (see `nnprobe data list`).",
+            ),
+            click.option(
+                "--data-dir",
+                "data_dir",
+                type=click.Path(file_okay=False),
+                envvar="NNPROBE_DATA",
+                default=None,
+                help="Directory with the dataset files (must exist) [env NNPROBE_DATA; default: the user cache].",
+            ),
+            opt(probe, "samples_per_class", "Subsample the training split (seeded).", type=int),
+            opt(probe, "test_samples_per_class", "Subsample the test split (seeded).", type=int),
+            opt(
+                probe,
+                "label_noise",
+                "Fraction of training labels replaced by a random other class (seeded).",
+                type=float,
+            ),
+            opt(probe, "normalize", "Input normalisation.", type=click.Choice(NORMALIZATIONS)),
+            opt(
+                probe,
+                "train_fraction",
+                "Keep the first fraction of the training rows in file order (He et al.: 0.8).",
+                type=float,
+            ),
+            opt(probe, "train_first", "Keep the first N training rows (after --train-fraction).", type=int),
+        ]
+    )
 
 
 def model_options(probe: str):
     """``--model`` and its architecture flags (unset flags keep the model's own defaults)."""
-    return _stack([
-        opt(probe, "model", "Architecture from the zoo.", type=click.Choice(sorted(MODEL_NAMES))),
-        opt(probe, "width", "Hidden width (mlp/cnn) or base channels (resnet, resnet18).", type=int),
-        opt(probe, "depth", "Hidden layers (mlp) or depth (resnet 6n+2, densenet 3n+4).", type=int),
-        opt(probe, "feature_dim", "Width of the penultimate layer (2 for plots).", type=int),
-        opt(probe, "fc_width", "FC layer between pooling and the feature layer (resnet/densenet).", type=int),
-        opt(probe, "channels", "CNN convolution channels (first block; doubled in the second).", type=int),
-        opt(probe, "growth", "DenseNet growth rate.", type=int),
-        opt(probe, "activation", "relu (default), leaky_relu, tanh, selu, softsign, square, gelu."),
-        opt(probe, "dropout", "Dropout probability before FC layers, in [0, 1).", type=float),
-    ])
+    return _stack(
+        [
+            opt(probe, "model", "Architecture from the zoo.", type=click.Choice(sorted(MODEL_NAMES))),
+            opt(probe, "width", "Hidden width (mlp/cnn) or base channels (resnet, resnet18).", type=int),
+            opt(probe, "depth", "Hidden layers (mlp) or depth (resnet 6n+2, densenet 3n+4).", type=int),
+            opt(probe, "feature_dim", "Width of the penultimate layer (2 for plots).", type=int),
+            opt(probe, "fc_width", "FC layer between pooling and the feature layer (resnet/densenet).", type=int),
+            opt(probe, "channels", "CNN convolution channels (first block; doubled in the second).", type=int),
+            opt(probe, "growth", "DenseNet growth rate.", type=int),
+            opt(probe, "activation", "relu (default), leaky_relu, tanh, selu, softsign, square, gelu."),
+            opt(probe, "dropout", "Dropout probability before FC layers, in [0, 1).", type=float),
+        ]
+    )
 
 
 def train_options(probe: str):
     """Optimiser, schedule, seed, device and snapshot flags."""
-    return _stack([
-        opt(probe, "epochs", "Training epochs.", type=int),
-        opt(probe, "batch_size", "Training batch size.", type=int),
-        opt(probe, "optimizer", "Optimiser.", type=click.Choice(OPTIMIZERS)),
-        opt(probe, "lr", "Learning rate.", type=float),
-        opt(probe, "momentum", "Momentum (momentum optimiser).", type=float),
-        opt(probe, "weight_decay", "L2 weight decay.", type=float),
-        opt(probe, "schedule", "Learning-rate schedule (epoch_step: x--lr-step-factor every --lr-step-epochs).",
-            type=click.Choice(SCHEDULES)),
-        opt(probe, "lr_step_epochs", "epoch_step schedule: epochs between rate changes.", type=int),
-        opt(probe, "lr_step_factor", "epoch_step schedule: factor applied at each change (0.5 halves).", type=float),
-        opt(probe, "early_stop_patience", "Stop when the training loss has not improved for this many epochs.",
-            type=int),
-        opt(probe, "augment", "Random training-image augmentation: crop (pad 2), crop:P (pad P), add +flip for "
-                              "horizontal flips (e.g. crop:4+flip)."),
-        opt(probe, "seed", "Seed for data subsampling, initialisation and order.", type=int),
-        click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
-                     help="Run the setting with this many training seeds (--seed, +100, +200, ...), each in "
-                          "OUT/seed-<s>, and judge the claim over them: means with 95% t-intervals "
-                          "(OUT/seeds.json). With --checkpoint only what the probe draws or trains varies."),
-        opt(probe, "device", "auto (CUDA when present), cpu, cuda, cuda:N."),
-        opt(probe, "snapshot_epochs", "Comma-separated epochs after which a checkpoint is kept (gradnet: the snapshots)."),
-        click.option("--progress/--no-progress", default=None,
-                     help="Progress bars [default: on when the output is a terminal]."),
-    ])
+    return _stack(
+        [
+            opt(probe, "epochs", "Training epochs.", type=int),
+            opt(probe, "batch_size", "Training batch size.", type=int),
+            opt(probe, "optimizer", "Optimiser.", type=click.Choice(OPTIMIZERS)),
+            opt(probe, "lr", "Learning rate.", type=float),
+            opt(probe, "momentum", "Momentum (momentum optimiser).", type=float),
+            opt(probe, "weight_decay", "L2 weight decay.", type=float),
+            opt(
+                probe,
+                "schedule",
+                "Learning-rate schedule (epoch_step: x--lr-step-factor every --lr-step-epochs).",
+                type=click.Choice(SCHEDULES),
+            ),
+            opt(probe, "lr_step_epochs", "epoch_step schedule: epochs between rate changes.", type=int),
+            opt(
+                probe, "lr_step_factor", "epoch_step schedule: factor applied at each change (0.5 halves).", type=float
+            ),
+            opt(
+                probe,
+                "early_stop_patience",
+                "Stop when the training loss has not improved for this many epochs.",
+                type=int,
+            ),
+            opt(
+                probe,
+                "augment",
+                "Random training-image augmentation: crop (pad 2), crop:P (pad P), add +flip for "
+                "horizontal flips (e.g. crop:4+flip).",
+            ),
+            opt(probe, "seed", "Seed for data subsampling, initialisation and order.", type=int),
+            click.option(
+                "--seeds",
+                type=click.IntRange(min=1),
+                default=1,
+                show_default=True,
+                help="Run the setting with this many training seeds (--seed, +100, +200, ...), each in "
+                "OUT/seed-<s>, and judge the claim over them: means with 95% t-intervals "
+                "(OUT/seeds.json). With --checkpoint only what the probe draws or trains varies.",
+            ),
+            opt(probe, "device", "auto (CUDA when present), cpu, cuda, cuda:N."),
+            opt(
+                probe,
+                "snapshot_epochs",
+                "Comma-separated epochs after which a checkpoint is kept (gradnet: the snapshots).",
+            ),
+            click.option(
+                "--progress/--no-progress",
+                default=None,
+                help="Progress bars [default: on when the output is a terminal].",
+            ),
+        ]
+    )
 
 
 def mode_options(fn):
     """``--resume`` / ``--overwrite``: what to do with an ``--out`` that holds an earlier run."""
-    return _stack([
-        click.option("--resume", is_flag=True, help="Continue the interrupted run in --out (same settings, checked): "
-                                                    "finished epochs, snapshots and results are kept."),
-        click.option("--overwrite", is_flag=True, help="Delete the earlier run in --out first."),
-    ])(fn)
+    return _stack(
+        [
+            click.option(
+                "--resume",
+                is_flag=True,
+                help="Continue the interrupted run in --out (same settings, checked): "
+                "finished epochs, snapshots and results are kept.",
+            ),
+            click.option("--overwrite", is_flag=True, help="Delete the earlier run in --out first."),
+        ]
+    )(fn)
 
 
 def run_mode(opts: dict, out=None) -> str:
     """``new``, ``resume`` or ``overwrite`` from the flags (both flags: an error). ``--resume`` of an ``out``
     (default ``opts["out"]``) that does not exist is an error: a mistyped directory must not start a new run.
     (Sub-runs a command starts itself, the demo's and reproduce's, still start when missing.)"""
-    require(not (opts.get("resume") and opts.get("overwrite")), "--resume and --overwrite were both given",
-            "pass only one of them")
+    require(
+        not (opts.get("resume") and opts.get("overwrite")),
+        "--resume and --overwrite were both given",
+        "pass only one of them",
+    )
     out = opts.get("out") if out is None else out
     if opts.get("resume") and out is not None:
-        require(Path(out).exists(), f"--resume: {out} does not exist, so there is no run to continue",
-                "check the --out path (a typo?), or leave out --resume to start a new run there")
+        require(
+            Path(out).exists(),
+            f"--resume: {out} does not exist, so there is no run to continue",
+            "check the --out path (a typo?), or leave out --resume to start a new run there",
+        )
     return "resume" if opts.get("resume") else "overwrite" if opts.get("overwrite") else "new"
 
 
 def output_options(probe: str, default_out: str):
     """``--out DIR``, ``--resume`` / ``--overwrite`` and ``--format text|json``."""
-    return _stack([
-        click.option("--out", type=click.Path(file_okay=False), default=default_out, show_default=True,
-                     help="Run directory: result.json, figures, state.json and the training run (config.json, "
-                          "metrics.jsonl, checkpoints/; under train/ for the probes). A used one is refused unless "
-                          "--resume or --overwrite."),
-        mode_options,
-        click.option("--format", "format", type=click.Choice(["text", "json"]), default="text", show_default=True,
-                     help="json: print the summary as one JSON object (nothing else on stdout)."),
-    ])
+    return _stack(
+        [
+            click.option(
+                "--out",
+                type=click.Path(file_okay=False),
+                default=default_out,
+                show_default=True,
+                help="Run directory: result.json, figures, state.json and the training run (config.json, "
+                "metrics.jsonl, checkpoints/; under train/ for the probes). A used one is refused unless "
+                "--resume or --overwrite.",
+            ),
+            mode_options,
+            click.option(
+                "--format",
+                "format",
+                type=click.Choice(["text", "json"]),
+                default="text",
+                show_default=True,
+                help="json: print the summary as one JSON object (nothing else on stdout).",
+            ),
+        ]
+    )
 
 
 def run_options(probe: str, default_out: str):
@@ -187,9 +264,11 @@ def run_options(probe: str, default_out: str):
 
 def pass_opts(fn):
     """Let a click command receive all its options as one dict (``opts``)."""
+
     @functools.wraps(fn)
     def wrapper(**opts):
         return fn(opts)
+
     return wrapper
 
 
@@ -218,11 +297,14 @@ def execute_command(probe: str, opts: dict, on_event=None):
     def event(kind, payload):
         if kind == "seed":
             echo(f"seed {payload['seed']} ({payload['index'] + 1} of {payload['of']})")
-        if kind == "samples_short":   # fewer examples than --samples-per-class asked for: all are used, and said
+        if kind == "samples_short":  # fewer examples than --samples-per-class asked for: all are used, and said
             for split, short in payload.items():
                 have = ", ".join(f"{name}: {n}" for name, n in short["available"].items())
-                click.echo(f"warning: {split} split: fewer than {short['asked']} examples per class in class(es) "
-                           f"{have}; all of them are used (recorded in config.json)", err=True)
+                click.echo(
+                    f"warning: {split} split: fewer than {short['asked']} examples per class in class(es) "
+                    f"{have}; all of them are used (recorded in config.json)",
+                    err=True,
+                )
         if on_event is not None:
             on_event(kind, payload, echo)
 
@@ -258,8 +340,10 @@ def print_seeds(opts: dict, outcome, figures: dict) -> None:
         return
     click.echo(outcome.table())
     out = Path(opts["out"])
-    click.echo(f"wrote {out / SEEDS_FILE} and {len(outcome.seeds)} run directories ({out}/seed-*)"
-               + "".join(f", {p}" for p in figures.values()))
+    click.echo(
+        f"wrote {out / SEEDS_FILE} and {len(outcome.seeds)} run directories ({out}/seed-*)"
+        + "".join(f", {p}" for p in figures.values())
+    )
 
 
 def require(condition: bool, problem: str, fix: str) -> None:

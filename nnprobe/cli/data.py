@@ -49,8 +49,10 @@ def list_cmd(data_dir):
     """Every dataset name and whether its files are present."""
     for name, text in DESCRIPTIONS.items():
         click.echo(f"{name:14s} {text}\n{'':14s} -> {_status(name, data_dir)}")
-    click.echo("\nSelect classes with NAME:C1,C2 (e.g. mnist:0,1 or cifar10:0,2). Pad images and repeat a grey channel "
-               "for a model that takes another shape with NAME@CxHxW (e.g. mnist@3x32x32).")
+    click.echo(
+        "\nSelect classes with NAME:C1,C2 (e.g. mnist:0,1 or cifar10:0,2). Pad images and repeat a grey channel "
+        "for a model that takes another shape with NAME@CxHxW (e.g. mnist@3x32x32)."
+    )
 
 
 @command.command("info")

@@ -10,8 +10,12 @@ from nnprobe.reproduce.demo import run_demo
 
 
 @click.command("demo")
-@click.option("--data", default="digits", show_default=True,
-              help="Dataset (digits ships with scikit-learn, so the demo runs offline).")
+@click.option(
+    "--data",
+    default="digits",
+    show_default=True,
+    help="Dataset (digits ships with scikit-learn, so the demo runs offline).",
+)
 @click.option("--data-dir", envvar="NNPROBE_DATA", default=None, type=click.Path(file_okay=False))
 @click.option("--epochs", type=int, default=40, show_default=True, help="Training epochs of the main MLP.")
 @click.option("--seed", type=int, default=0, show_default=True)

@@ -41,7 +41,7 @@ def _value_type(f):
         return int
     if annotation.startswith("float"):
         return float
-    return None   # str, and lists given as comma-separated text
+    return None  # str, and lists given as comma-separated text
 
 
 def config_option(probe: str, f):
@@ -63,16 +63,20 @@ def config_option(probe: str, f):
     return opt(probe, f.name, meta["help"], flag=flag, type=_value_type(f))
 
 
-OUTPUT_HELP = ("The logits of a --checkpoint model whose forward returns a tuple, dict or object: an index (0) or a "
-               "name (logits). Unset: the output itself, .logits, or the one tuple element with a column per class.")
+OUTPUT_HELP = (
+    "The logits of a --checkpoint model whose forward returns a tuple, dict or object: an index (0) or a "
+    "name (logits). Unset: the output itself, .logits, or the one tuple element with a column per class."
+)
 
 
 def config_options(entry: ProbeEntry):
     """``--checkpoint``, ``--output`` and one option per command-line field of the probe's config."""
     if entry.config_cls is None:
         return _stack([])
-    options = [opt(entry.name, "checkpoint", entry.checkpoint_help, type=click.Path(dir_okay=False, exists=True)),
-               opt(entry.name, "output", OUTPUT_HELP)]
+    options = [
+        opt(entry.name, "checkpoint", entry.checkpoint_help, type=click.Path(dir_okay=False, exists=True)),
+        opt(entry.name, "output", OUTPUT_HELP),
+    ]
     options += [config_option(entry.name, f) for f in fields(entry.config_cls) if f.metadata.get("cli", False)]
     return _stack(options)
 

@@ -9,8 +9,12 @@ from nnprobe import report
 
 @click.command("report")
 @click.argument("directory", type=click.Path(file_okay=False, exists=True))
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Where to write overview.html / overview.md [default: DIRECTORY].")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where to write overview.html / overview.md [default: DIRECTORY].",
+)
 def command(directory, out):
     """Turn DIRECTORY (a run: config.json, metrics.jsonl, result JSON, PNGs; or a sweep: results.sqlite)
     into overview.html (figures embedded) and overview.md.

@@ -14,8 +14,12 @@ from nnprobe import reproduce
 from nnprobe.cli.common import FriendlyGroup, mode_options, run_mode
 from nnprobe.reproduce.plans import CODES_PROTOCOLS, CODES_REFERENCE_SWEEPS, GRADNET_PROTOCOLS, margin_experiments
 
-SEEDS = click.option("--seeds", type=click.IntRange(min=1), default=None,
-                     help="Training seeds per setting; headlines are means with 95% t-intervals [default: 5; quick 3].")
+SEEDS = click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Training seeds per setting; headlines are means with 95% t-intervals [default: 5; quick 3].",
+)
 
 
 @click.group("reproduce", cls=FriendlyGroup)
@@ -24,15 +28,27 @@ def command():
 
 
 @command.command("margin")
-@click.option("--quick", is_flag=True, help="CPU-sized settings, 3 seeds (about 25 min on an idle 2-core CPU, "
-                                           "estimated; midpoint study included).")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="CPU-sized settings, 3 seeds (about 25 min on an idle 2-core CPU, estimated; midpoint study included).",
+)
 @click.option("--out", type=click.Path(file_okay=False), default="runs/reproduce-margin", show_default=True)
-@click.option("--data-dir", type=click.Path(file_okay=False), envvar="NNPROBE_DATA", default=None,
-              help="Directory with MNIST / CIFAR-10 files [env NNPROBE_DATA].")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    envvar="NNPROBE_DATA",
+    default=None,
+    help="Directory with MNIST / CIFAR-10 files [env NNPROBE_DATA].",
+)
 @SEEDS
-@click.option("--only", multiple=True, type=click.Choice(margin_experiments()),
-              help="Run only these experiments (repeatable). 'scale' (10-class MNIST and Fashion-MNIST, 128-D CNN "
-                   "features, over seeds) runs only when named here: about 15 min per seed with --quick.")
+@click.option(
+    "--only",
+    multiple=True,
+    type=click.Choice(margin_experiments()),
+    help="Run only these experiments (repeatable). 'scale' (10-class MNIST and Fashion-MNIST, 128-D CNN "
+    "features, over seeds) runs only when named here: about 15 min per seed with --quick.",
+)
 @click.option("--progress/--no-progress", default=False, show_default=True)
 @mode_options
 def margin_cmd(quick, out, data_dir, seeds, only, progress, resume, overwrite):
@@ -48,57 +64,92 @@ def margin_cmd(quick, out, data_dir, seeds, only, progress, resume, overwrite):
 @command.command("codes")
 @click.option("--quick", is_flag=True, help="CPU-sized run (minutes): subsampled sweeps, 5-epoch headline models.")
 @click.option("--out", type=click.Path(file_okay=False), default="runs/reproduce-codes", show_default=True)
-@click.option("--data", default="mnist", show_default=True, help="mnist (falls back to digits if absent) or another dataset.")
-@click.option("--data-dir", type=click.Path(file_okay=False), envvar="NNPROBE_DATA", default=None,
-              help="Directory with the dataset files [env NNPROBE_DATA].")
+@click.option(
+    "--data", default="mnist", show_default=True, help="mnist (falls back to digits if absent) or another dataset."
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    envvar="NNPROBE_DATA",
+    default=None,
+    help="Directory with the dataset files [env NNPROBE_DATA].",
+)
 @click.option("--device", default=None, help="cpu, cuda, auto [default: the probe's, auto].")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-@click.option("--protocol", type=click.Choice(CODES_PROTOCOLS), default=CODES_PROTOCOLS[0], show_default=True,
-              help="nnprobe: nnprobe's own settings; reference: He et al.'s (BatchNorm MLPs, Adam, early "
-                   "stopping, their three MNIST sweeps) beside their numbers.")
+@click.option(
+    "--protocol",
+    type=click.Choice(CODES_PROTOCOLS),
+    default=CODES_PROTOCOLS[0],
+    show_default=True,
+    help="nnprobe: nnprobe's own settings; reference: He et al.'s (BatchNorm MLPs, Adam, early "
+    "stopping, their three MNIST sweeps) beside their numbers.",
+)
 @SEEDS
-@click.option("--only", multiple=True, type=click.Choice(CODES_REFERENCE_SWEEPS),
-              help="--protocol reference: run only these sweeps (repeatable; the others are reported as not "
-                   "run). E.g. --only width for the authors' width table alone.")
+@click.option(
+    "--only",
+    multiple=True,
+    type=click.Choice(CODES_REFERENCE_SWEEPS),
+    help="--protocol reference: run only these sweeps (repeatable; the others are reported as not "
+    "run). E.g. --only width for the authors' width table alone.",
+)
 @mode_options
 def codes_cmd(quick, out, data, data_dir, device, progress, protocol, seeds, only, resume, overwrite):
     """Reproduce He et al. (2021): well-trained MLPs, factor sweeps and the activation hash phase chart
     (--protocol reference: the authors' own protocol and figures)."""
     mode = run_mode({"resume": resume, "overwrite": overwrite, "out": out})
     if protocol == "reference":
-        md, html = reproduce.reproduce_codes_reference(quick, Path(out), data, data_dir, device, progress, mode, seeds,
-                                                       tuple(only))
+        md, html = reproduce.reproduce_codes_reference(
+            quick, Path(out), data, data_dir, device, progress, mode, seeds, tuple(only)
+        )
     else:
         if only:
-            raise click.UsageError("--only selects sweeps of --protocol reference; drop it or add "
-                                   "--protocol reference")
+            raise click.UsageError("--only selects sweeps of --protocol reference; drop it or add --protocol reference")
         md, html = reproduce.reproduce_codes(quick, Path(out), data, data_dir, device, progress, mode, seeds=seeds)
     click.echo(f"report: {md}\n        {html}")
 
 
 @command.command("gradnet")
-@click.option("--quick", is_flag=True, help="CPU-sized run, 3 seeds: subsampled MNIST and Fashion-MNIST (about 72 "
-                                           "min of CPU for both protocols, ~40 min wall in 2 workers; estimated in "
-                                           "docs/gradnet.md).")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="CPU-sized run, 3 seeds: subsampled MNIST and Fashion-MNIST (about 72 "
+    "min of CPU for both protocols, ~40 min wall in 2 workers; estimated in "
+    "docs/gradnet.md).",
+)
 @click.option("--out", type=click.Path(file_okay=False), default="runs/reproduce-gradnet", show_default=True)
-@click.option("--data-dir", type=click.Path(file_okay=False), envvar="NNPROBE_DATA", default=None,
-              help="Directory with the dataset files [env NNPROBE_DATA].")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    envvar="NNPROBE_DATA",
+    default=None,
+    help="Directory with the dataset files [env NNPROBE_DATA].",
+)
 @click.option("--device", default=None, help="cpu, cuda, auto [default: the probe's, auto].")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-@click.option("--protocol", type=click.Choice(["both", *GRADNET_PROTOCOLS]), default="both", show_default=True,
-              help="nnprobe: today's protocol (SmallCNN, variance-selected coordinates, Adam); reference: the "
-                   "GradNet reference's (refcnn, weights only, top 15% per example and layer, min-max + signed "
-                   "square root, SGD 0.01, 25 a step); both: the two side by side.")
+@click.option(
+    "--protocol",
+    type=click.Choice(["both", *GRADNET_PROTOCOLS]),
+    default="both",
+    show_default=True,
+    help="nnprobe: today's protocol (SmallCNN, variance-selected coordinates, Adam); reference: the "
+    "GradNet reference's (refcnn, weights only, top 15% per example and layer, min-max + signed "
+    "square root, SGD 0.01, 25 a step); both: the two side by side.",
+)
 @SEEDS
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Studies run at once, each in its own process with one torch thread (the same numbers; progress "
-                   "bars only with 1) [default: 2 on a machine with 2+ cores; env NNPROBE_WORKERS]. 1: one after "
-                   "the other in this process.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Studies run at once, each in its own process with one torch thread (the same numbers; progress "
+    "bars only with 1) [default: 2 on a machine with 2+ cores; env NNPROBE_WORKERS]. 1: one after "
+    "the other in this process.",
+)
 @mode_options
 def gradnet_cmd(quick, out, data_dir, device, progress, protocol, seeds, workers, resume, overwrite):
     """Reproduce the GradNet snapshot table (base vs GradNet accuracy, and two controls) on MNIST, Fashion-MNIST,
     CIFAR-10 (when present), under nnprobe's protocol and the reference's."""
     mode = run_mode({"resume": resume, "overwrite": overwrite, "out": out})
-    md, html = reproduce.reproduce_gradnet(quick, Path(out), data_dir, device, progress, mode, protocol, seeds=seeds,
-                                           workers=workers)
+    md, html = reproduce.reproduce_gradnet(
+        quick, Path(out), data_dir, device, progress, mode, protocol, seeds=seeds, workers=workers
+    )
     click.echo(f"report: {md}\n        {html}")

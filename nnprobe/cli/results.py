@@ -19,7 +19,7 @@ from nnprobe.results import format_value, summary_table
 
 # the columns a person looks at first come from each probe's entry (summary_columns); every column: --all,
 # --format json/csv
-MAX_METRICS = 8   # metrics shown for a probe without a headline list (a user's sweep function)
+MAX_METRICS = 8  # metrics shown for a probe without a headline list (a user's sweep function)
 
 
 def _headline(probe: str | None) -> list[str]:
@@ -49,8 +49,13 @@ def _table_columns(rows, show_name: bool = False) -> list[str]:
     if headline:
         chosen = [k for k in headline if k in metric_keys]
     else:
-        numeric = [k for k in metric_keys if not k.endswith("seconds") and k != "pid"
-                   and all(isinstance(r.metrics.get(k), (int, float)) for r in rows)]
+        numeric = [
+            k
+            for k in metric_keys
+            if not k.endswith("seconds")
+            and k != "pid"
+            and all(isinstance(r.metrics.get(k), (int, float)) for r in rows)
+        ]
         chosen = [k for k in numeric if k in _varying([r.metrics for r in rows])][:MAX_METRICS] or numeric[:MAX_METRICS]
     columns += [k for k in chosen if k not in columns]
     if any(r.extra.get("error") for r in rows):
@@ -83,13 +88,18 @@ def _csv(records: list[dict], columns: list[str]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     for r in records:
-        writer.writerow(["" if r.get(c) is None else json.dumps(r[c]) if isinstance(r.get(c), (list, dict))
-                         else r[c] for c in columns])
+        writer.writerow(
+            [
+                "" if r.get(c) is None else json.dumps(r[c]) if isinstance(r.get(c), (list, dict)) else r[c]
+                for c in columns
+            ]
+        )
     return buffer.getvalue()
 
 
-def show_results(path, fmt: str = "table", status: str = "done", columns: tuple[str, ...] = (),
-                 all_columns: bool = False) -> None:
+def show_results(
+    path, fmt: str = "table", status: str = "done", columns: tuple[str, ...] = (), all_columns: bool = False
+) -> None:
     """Print the rows of ``path`` (a run, a sweep, a directory of them) as ``table``, ``json`` or ``csv``.
 
     >>> show_results("runs/demo", fmt="csv")   # doctest: +SKIP
@@ -100,8 +110,9 @@ def show_results(path, fmt: str = "table", status: str = "done", columns: tuple[
     if columns:
         unknown = [c for c in columns if c not in every]
         if unknown:
-            raise NNProbeError(f"no column(s) {', '.join(unknown)} in the results of {path}",
-                               f"choose from: {', '.join(every)}")
+            raise NNProbeError(
+                f"no column(s) {', '.join(unknown)} in the results of {path}", f"choose from: {', '.join(every)}"
+            )
     if fmt == "json":
         click.echo(json.dumps([{c: r.get(c) for c in (columns or r)} for r in records], default=str))
         return
@@ -121,8 +132,11 @@ def show_results(path, fmt: str = "table", status: str = "done", columns: tuple[
         if len(groups) > 1:
             click.echo(("\n" if i else "") + f"{probe or '?'} {kind}{'s' if len(members) > 1 else ''}:")
         flat = [m.flat() for m in members]
-        chosen = list(columns) or (list(dict.fromkeys(k for r in flat for k in r)) if all_columns
-                                   else _table_columns(members, show_name=len(groups) > 1))
+        chosen = list(columns) or (
+            list(dict.fromkeys(k for r in flat for k in r))
+            if all_columns
+            else _table_columns(members, show_name=len(groups) > 1)
+        )
         _echo_table(flat, chosen or [kind])
         if not columns and not all_columns:
             _echo_seed_groups(members)
@@ -166,10 +180,21 @@ def _echo_seed_groups(rows) -> None:
 
 @click.command("results")
 @click.argument("path", type=click.Path(exists=True))
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
-              help="table: headline columns for reading; json (a list of rows) and csv: every column.")
-@click.option("--status", type=click.Choice(["done", "failed", "running", "interrupted", "all"]), default="done",
-              show_default=True, help="Which runs and sweep points to list.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="table: headline columns for reading; json (a list of rows) and csv: every column.",
+)
+@click.option(
+    "--status",
+    type=click.Choice(["done", "failed", "running", "interrupted", "all"]),
+    default="done",
+    show_default=True,
+    help="Which runs and sweep points to list.",
+)
 @click.option("--columns", default=None, help="Comma-separated columns to show (any format).")
 @click.option("--all", "all_columns", is_flag=True, help="Every column in the table, not only the headline ones.")
 def command(path, fmt, status, columns, all_columns):

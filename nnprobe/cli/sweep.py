@@ -25,8 +25,12 @@ class SweepGroup(FriendlyGroup):
 
     def parse_args(self, ctx, args):
         first = args[0] if args else ""
-        if first and first not in self.commands and not first.startswith("-") and (
-                Path(first).suffix.lower() in (".yaml", ".yml", ".toml", ".json") or Path(first).is_file()):
+        if (
+            first
+            and first not in self.commands
+            and not first.startswith("-")
+            and (Path(first).suffix.lower() in (".yaml", ".yml", ".toml", ".json") or Path(first).is_file())
+        ):
             args = ["run", *args]
         return super().parse_args(ctx, args)
 
@@ -46,19 +50,38 @@ def command():
 
 @command.command("run")
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Sweep directory (results.sqlite, sweep.json); default: the file's `out:` or runs/sweeps/NAME.")
-@click.option("--probe", default=None, help="Probe: codes, margin, gradnet, train, selftest, or package.module:function.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Sweep directory (results.sqlite, sweep.json); default: the file's `out:` or runs/sweeps/NAME.",
+)
+@click.option(
+    "--probe", default=None, help="Probe: codes, margin, gradnet, train, selftest, or package.module:function."
+)
 @click.option("--base", "base", multiple=True, help="Fixed parameter(s): name=value (repeatable).")
-@click.option("--grid", "grid", multiple=True,
-              help="Swept parameter: name=v1,v2,... (repeatable; cartesian product; ';' separates values with commas).")
+@click.option(
+    "--grid",
+    "grid",
+    multiple=True,
+    help="Swept parameter: name=v1,v2,... (repeatable; cartesian product; ';' separates values with commas).",
+)
 @click.option("--seeds", default=None, help="Seeds: a count (3 -> 0,1,2) or a list (0,1,5).")
 @click.option("--option", "options", multiple=True, help="Runner option name=value (data_dir, device, k).")
-@click.option("--data-dir", type=click.Path(file_okay=False), envvar="NNPROBE_DATA", default=None,
-              help="Dataset files directory, passed to the runner [env NNPROBE_DATA].")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    envvar="NNPROBE_DATA",
+    default=None,
+    help="Dataset files directory, passed to the runner [env NNPROBE_DATA].",
+)
 @click.option("--device", default=None, help="Device for every point: cpu, cuda (workers may share a GPU).")
-@click.option("--engine", type=click.Choice(ENGINES), default=None,
-              help="Where points run [default: the file's engine.name, else local].")
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default=None,
+    help="Where points run [default: the file's engine.name, else local].",
+)
 @click.option("--workers", type=int, default=None, help="local: worker processes [default: one per core].")
 @click.option("--threads", type=int, default=None, help="local: torch threads per worker [default: cores/workers].")
 @click.option("--address", default=None, help="ray: cluster address ('auto' joins a running cluster).")
@@ -67,13 +90,38 @@ def command():
 @click.option("--slurm-partition", default=None, help="slurm: partition.")
 @click.option("--slurm-timeout-min", type=int, default=None, help="slurm: job time limit in minutes [60].")
 @click.option("--slurm-cluster", default=None, help="slurm: submitit cluster ('local' runs jobs as local processes).")
-@click.option("--ensemble/--no-ensemble", default=None,
-              help="Train points that differ only in seed/width/data subset together, as one batched ensemble [on].")
+@click.option(
+    "--ensemble/--no-ensemble",
+    default=None,
+    help="Train points that differ only in seed/width/data subset together, as one batched ensemble [on].",
+)
 @click.option("--max-group", type=int, default=None, help="Largest ensemble of one task [32].")
 @click.option("--dry-run", is_flag=True, help="Print the points and tasks, run nothing.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def run_cmd(file, out, probe, base, grid, seeds, options, data_dir, device, engine, workers, threads, address, cpus,
-            gpus, slurm_partition, slurm_timeout_min, slurm_cluster, ensemble, max_group, dry_run, progress):
+def run_cmd(
+    file,
+    out,
+    probe,
+    base,
+    grid,
+    seeds,
+    options,
+    data_dir,
+    device,
+    engine,
+    workers,
+    threads,
+    address,
+    cpus,
+    gpus,
+    slurm_partition,
+    slurm_timeout_min,
+    slurm_cluster,
+    ensemble,
+    max_group,
+    dry_run,
+    progress,
+):
     """Run every unfinished point of a sweep (FILE: .yaml, .toml or .json; flags add to or override it).
 
     Re-running skips finished points and retries failed ones; Ctrl-C or a killed process loses no
@@ -95,24 +143,41 @@ def run_cmd(file, out, probe, base, grid, seeds, options, data_dir, device, engi
     if device:
         opts["device"] = device
     data["options"] = opts
-    spec = sweeps.SweepSpec.from_dict({k: v for k, v in data.items() if v is not None or k == "seeds"},
-                                      source="the sweep")
+    spec = sweeps.SweepSpec.from_dict(
+        {k: v for k, v in data.items() if v is not None or k == "seeds"}, source="the sweep"
+    )
     out = Path(out or spec.out or f"runs/sweeps/{spec.name or spec.probe}")
-    slurm = {k: v for k, v in (("partition", slurm_partition), ("timeout_min", slurm_timeout_min),
-                               ("cluster", slurm_cluster)) if v is not None}
+    slurm = {
+        k: v
+        for k, v in (("partition", slurm_partition), ("timeout_min", slurm_timeout_min), ("cluster", slurm_cluster))
+        if v is not None
+    }
     if dry_run:
         points = sweeps.expand_points(spec)
         runner = sweeps.get_runner(spec.probe, spec.options)
         use_ensemble = ensemble if ensemble is not None else spec.engine.get("ensemble", True)
-        tasks = sweeps.make_tasks(points, runner, ensemble=use_ensemble, max_group=max_group or 32,
-                                  workers=workers or 2)
+        tasks = sweeps.make_tasks(
+            points, runner, ensemble=use_ensemble, max_group=max_group or 32, workers=workers or 2
+        )
         click.echo(f"{len(points)} point(s) of probe '{spec.probe}' in {len(tasks)} task(s) -> {out}")
         for task in tasks[:20]:
             click.echo(f"  task {task.index}: {len(task.points)} point(s), first {task.points[0]}")
         return
     click.echo(f"sweep '{spec.name or spec.probe}': {len(spec.expand())} point(s) -> {out}")
-    summary = sweeps.run_spec(spec, out, engine=engine, workers=workers, threads=threads, address=address, cpus=cpus,
-                              gpus=gpus, ensemble=ensemble, max_group=max_group, slurm=slurm, progress=progress)
+    summary = sweeps.run_spec(
+        spec,
+        out,
+        engine=engine,
+        workers=workers,
+        threads=threads,
+        address=address,
+        cpus=cpus,
+        gpus=gpus,
+        ensemble=ensemble,
+        max_group=max_group,
+        slurm=slurm,
+        progress=progress,
+    )
     click.echo(repr(summary))
     for item in summary.failed_points[:5]:
         last = (item["error"] or "").strip().splitlines()
@@ -148,8 +213,11 @@ def status_cmd(directory, watch, interval, rows, as_json):
 def probes_cmd():
     """List the probes a sweep can run."""
     for name in sweeps.probe_names():
-        what = "a run of the experiment layer (flat settings, the CLI's defaults)" if name in experiments.PROBES \
+        what = (
+            "a run of the experiment layer (flat settings, the CLI's defaults)"
+            if name in experiments.PROBES
             else "checks an engine (sleep, fail, crash on request)"
+        )
         click.echo(f"{name:10s} {what}")
     click.echo(f"{'pkg.mod:fn':10s} any importable function point -> dict of metrics")
 

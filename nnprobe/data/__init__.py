@@ -7,11 +7,22 @@ exported lazily (:mod:`nnprobe.lazy`): ``nnprobe.data.spec`` and the dataset nam
 
 from nnprobe.lazy import export_lazily
 
-__all__ = ["Dataset", "DataSpec", "KNOWN", "add_label_noise", "as_dataset", "iterate_batches", "load_dataset",
-           "parse_spec"]
-export_lazily(__name__, {
-    "nnprobe.data.base": ("Dataset", "iterate_batches"),
-    "nnprobe.data.loaders": ("as_dataset", "load_dataset"),
-    "nnprobe.data.noise": ("add_label_noise",),
-    "nnprobe.data.spec": ("KNOWN", "DataSpec", "parse_spec"),
-})
+__all__ = [
+    "Dataset",
+    "DataSpec",
+    "KNOWN",
+    "add_label_noise",
+    "as_dataset",
+    "iterate_batches",
+    "load_dataset",
+    "parse_spec",
+]
+export_lazily(
+    __name__,
+    {
+        "nnprobe.data.base": ("Dataset", "iterate_batches"),
+        "nnprobe.data.loaders": ("as_dataset", "load_dataset"),
+        "nnprobe.data.noise": ("add_label_noise",),
+        "nnprobe.data.spec": ("KNOWN", "DataSpec", "parse_spec"),
+    },
+)

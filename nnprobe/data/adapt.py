@@ -30,20 +30,29 @@ def adaptation(source: tuple, target: tuple, name: str = "the dataset") -> dict:
     source, target = tuple(int(d) for d in source), tuple(int(d) for d in target)
     shown = "x".join(map(str, target))
     if len(source) != 3:
-        raise NNProbeError(f"{name} holds vectors of shape {source}, not images: @{shown} cannot adapt them",
-                           "use @CxHxW with image data only (N, C, H, W), or give the model inputs of its own shape")
+        raise NNProbeError(
+            f"{name} holds vectors of shape {source}, not images: @{shown} cannot adapt them",
+            "use @CxHxW with image data only (N, C, H, W), or give the model inputs of its own shape",
+        )
     (c, h, w), (tc, th, tw) = source, target
     if th < h or tw < w:
-        raise NNProbeError(f"{name} has {h}x{w} images; @{shown} would have to crop them to {th}x{tw}",
-                           f"nnprobe only pads: ask for at least {h}x{w}, e.g. @{tc}x{max(h, th)}x{max(w, tw)}")
+        raise NNProbeError(
+            f"{name} has {h}x{w} images; @{shown} would have to crop them to {th}x{tw}",
+            f"nnprobe only pads: ask for at least {h}x{w}, e.g. @{tc}x{max(h, th)}x{max(w, tw)}",
+        )
     if tc != c and c != 1:
-        raise NNProbeError(f"{name} has {c} channels; @{shown} asks for {tc}, and only one channel can be repeated",
-                           f"ask for @{c}x{th}x{tw}")
+        raise NNProbeError(
+            f"{name} has {c} channels; @{shown} asks for {tc}, and only one channel can be repeated",
+            f"ask for @{c}x{th}x{tw}",
+        )
     top, left = (th - h) // 2, (tw - w) // 2
-    return {"from": [c, h, w], "to": [tc, th, tw], "pad": [left, tw - w - left, top, th - h - top],
-            "repeat_channel": tc if c == 1 and tc != 1 else 1,
-            "how": f"zero-padded {h}x{w} to {th}x{tw}" + (f", channel repeated {tc} times" if c == 1 and tc != 1
-                                                          else "")}
+    return {
+        "from": [c, h, w],
+        "to": [tc, th, tw],
+        "pad": [left, tw - w - left, top, th - h - top],
+        "repeat_channel": tc if c == 1 and tc != 1 else 1,
+        "how": f"zero-padded {h}x{w} to {th}x{tw}" + (f", channel repeated {tc} times" if c == 1 and tc != 1 else ""),
+    }
 
 
 def adapt_inputs(x: torch.Tensor, target: tuple, name: str = "the dataset") -> tuple[torch.Tensor, dict]:

@@ -20,7 +20,9 @@ def read_batch(path) -> tuple[np.ndarray, np.ndarray]:
         with open(path, "rb") as fh:
             batch = pickle.load(fh, encoding="bytes")
     except Exception as exc:  # noqa: BLE001 -- any unpickling failure means the same thing to the user
-        raise NNProbeError(f"cannot read CIFAR-10 batch {path}: {exc}", "download the python version of CIFAR-10 again") from None
+        raise NNProbeError(
+            f"cannot read CIFAR-10 batch {path}: {exc}", "download the python version of CIFAR-10 again"
+        ) from None
     if not isinstance(batch, dict):
         raise NNProbeError(f"{path} is not a CIFAR-10 batch (no dict inside)", "use the 'python version' batches")
     data = batch.get(b"data", batch.get("data"))

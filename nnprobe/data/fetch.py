@@ -17,7 +17,10 @@ from nnprobe.io import atomic_path
 
 SOURCES = {
     "mnist": {
-        "mirrors": ["https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/"],
+        "mirrors": [
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        ],
         "files": {
             "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
             "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
@@ -59,7 +62,9 @@ def _download(url: str, target: Path, expected_md5: str, progress: bool) -> None
                     bar.update(len(block))
         got = md5sum(tmp)
         if got != expected_md5:
-            raise NNProbeError(f"{url} has MD5 {got}, expected {expected_md5}", "the mirror served a wrong file; retry later")
+            raise NNProbeError(
+                f"{url} has MD5 {got}, expected {expected_md5}", "the mirror served a wrong file; retry later"
+            )
 
 
 def fetch(name: str, dest: str | Path | None = None, progress: bool = True) -> Path:
@@ -69,7 +74,10 @@ def fetch(name: str, dest: str | Path | None = None, progress: bool = True) -> P
     put the files by hand.
     """
     if name not in SOURCES:
-        raise NNProbeError(f"nothing to fetch for '{name}'", f"fetchable datasets: {', '.join(SOURCES)}; digits and synthetic need no files")
+        raise NNProbeError(
+            f"nothing to fetch for '{name}'",
+            f"fetchable datasets: {', '.join(SOURCES)}; digits and synthetic need no files",
+        )
     source = SOURCES[name]
     directory = Path(dest).expanduser() if dest else cache_dir()
     directory = directory / name

@@ -67,7 +67,7 @@ def dataset_files(name: str, data_dir=None, params: dict | None = None) -> list[
         return describe_files(find_idx_files(name, data_dir).values())
     if name == "cifar10":
         return describe_files(find_cifar10_files(data_dir))
-    if name == "digits":   # scikit-learn's bundled copy
+    if name == "digits":  # scikit-learn's bundled copy
         import sklearn.datasets  # lazy: heavy (scikit-learn), only for digits
 
         path = Path(sklearn.datasets.__file__).parent / "data" / "digits.csv.gz"

@@ -32,7 +32,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         with opener(path, "rb") as fh:
             data = fh.read()
     except (OSError, EOFError) as exc:
-        raise NNProbeError(f"cannot read IDX file {path}: {exc}", "the file is damaged; download it again (`nnprobe data fetch`)") from None
+        raise NNProbeError(
+            f"cannot read IDX file {path}: {exc}", "the file is damaged; download it again (`nnprobe data fetch`)"
+        ) from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
         raise NNProbeError(
             f"{path} is not an IDX file (bad magic number {data[:4].hex() or 'empty'})",
@@ -43,7 +45,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     header = 4 + 4 * ndim
     if len(data) < header:
         raise NNProbeError(f"{path} ends inside its IDX header", "the file is truncated; download it again")
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = header + int(np.prod(shape)) * dtype.itemsize
     if len(data) != expected:
         raise NNProbeError(
@@ -107,5 +109,9 @@ def load_idx_dataset(name: str, data_dir=None):
                 f"{name} {split} labels range over [{labels.min()}, {labels.max()}], outside 0..9",
                 "the label file is corrupt or not an MNIST-style label file",
             )
-    return (arrays["train_images"], arrays["train_labels"].astype(np.int64),
-            arrays["test_images"], arrays["test_labels"].astype(np.int64))
+    return (
+        arrays["train_images"],
+        arrays["train_labels"].astype(np.int64),
+        arrays["test_images"],
+        arrays["test_labels"].astype(np.int64),
+    )

@@ -17,7 +17,18 @@ from nnprobe.data.synthetic import make_synthetic
 from nnprobe.data.user import load_npz, split_arrays, stack_items
 from nnprobe.errors import NNProbeError
 
-FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_NAMES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 NORMALIZE = ("standard", "unit", "none")
 
 
@@ -40,7 +51,7 @@ def _raw(spec: DataSpec, data_dir, seed: int):
     if spec.name == "cifar10":
         xtr, ytr, xte, yte = load_cifar10(data_dir)
         return xtr, ytr, xte, yte, CLASS_NAMES, 255.0, {}
-    if spec.name == "npz":   # the user's arrays, taken as they are (scale 1)
+    if spec.name == "npz":  # the user's arrays, taken as they are (scale 1)
         xtr, ytr, xte, yte, held_out = load_npz(spec.params["path"])
         k = int(max(ytr.max(initial=0), yte.max(initial=0))) + 1
         return xtr, ytr, xte, yte, [str(i) for i in range(k)], 1.0, {"held_out": held_out} if held_out else {}
@@ -64,8 +75,9 @@ def per_class_counts(y: torch.Tensor, names: list[str]) -> dict:
     return {name: int(c) for name, c in zip(names, counts)}
 
 
-def sample_counts(y_train, y_test, names: list[str], asked_train: int | None = None,
-                  asked_test: int | None = None) -> dict:
+def sample_counts(
+    y_train, y_test, names: list[str], asked_train: int | None = None, asked_test: int | None = None
+) -> dict:
     """The examples actually used, per split and class; ``short``: the classes with fewer than the
     ``samples_per_class`` asked for (all of theirs are used).
 
@@ -120,7 +132,7 @@ def load_dataset(
     if normalize not in NORMALIZE:
         raise NNProbeError(f"unknown normalisation '{normalize}'", f"use one of: {', '.join(NORMALIZE)}")
     xtr, ytr, xte, yte, names, scale, extra = _raw(spec, data_dir, seed)
-    available = sorted(set(np.unique(ytr).tolist()))   # of the whole split: a few first rows may lack a class
+    available = sorted(set(np.unique(ytr).tolist()))  # of the whole split: a few first rows may lack a class
     if train_fraction is not None:
         if not 0 < train_fraction <= 1:
             raise NNProbeError(f"train_fraction={train_fraction}", "pass a fraction in (0, 1]")
@@ -150,15 +162,20 @@ def load_dataset(
     x_train, y_train = select_classes(torch.from_numpy(np.ascontiguousarray(xtr)), torch.from_numpy(ytr), classes)
     x_test, y_test = select_classes(torch.from_numpy(np.ascontiguousarray(xte)), torch.from_numpy(yte), classes)
     x_train, x_test = x_train.float() / scale, x_test.float() / scale
-    meta: dict = {"spec": str(spec), "normalize": normalize, "files": dataset_files(spec.name, data_dir, spec.params),
-                  **extra}
-    if spec.shape is not None:   # asked for by name (mnist@3x32x32): padded and channel-repeated before normalising
+    meta: dict = {
+        "spec": str(spec),
+        "normalize": normalize,
+        "files": dataset_files(spec.name, data_dir, spec.params),
+        **extra,
+    }
+    if spec.shape is not None:  # asked for by name (mnist@3x32x32): padded and channel-repeated before normalising
         x_train, meta["input_adaptation"] = adapt_inputs(x_train, spec.shape, f"dataset '{spec.base}'")
         x_test, _ = adapt_inputs(x_test, spec.shape, f"dataset '{spec.base}'")
     class_names = [names[c] if c < len(names) else str(c) for c in classes]
     meta["counts"] = sample_counts(y_train, y_test, class_names, samples_per_class, test_samples_per_class)
-    return _finish(str(spec), x_train, y_train, x_test, y_test, classes, class_names, normalize, label_noise, seed,
-                   meta)
+    return _finish(
+        str(spec), x_train, y_train, x_test, y_test, classes, class_names, normalize, label_noise, seed, meta
+    )
 
 
 def from_arrays(arrays: tuple, *, name: str = "tensors", normalize: str = "none") -> Dataset:
@@ -170,8 +187,10 @@ def from_arrays(arrays: tuple, *, name: str = "tensors", normalize: str = "none"
     xtr, ytr, xte, yte, held_out = arrays
     classes = sorted(set(np.unique(ytr).tolist()))
     if len(classes) < 2:
-        raise NNProbeError(f"{name} has {len(classes)} class in its training labels: a classifier needs at least two",
-                           "give labels of two or more classes")
+        raise NNProbeError(
+            f"{name} has {len(classes)} class in its training labels: a classifier needs at least two",
+            "give labels of two or more classes",
+        )
     x_train, y_train = select_classes(torch.from_numpy(np.ascontiguousarray(xtr)), torch.from_numpy(ytr), classes)
     x_test, y_test = select_classes(torch.from_numpy(np.ascontiguousarray(xte)), torch.from_numpy(yte), classes)
     names = [str(c) for c in classes]
@@ -196,8 +215,16 @@ def _finish(name, x_train, y_train, x_test, y_test, classes, class_names, normal
     if label_noise:
         meta["label_noise"] = label_noise
     return Dataset(
-        name=name, x_train=x_train.contiguous(), y_train=y_noisy, x_test=x_test.contiguous(), y_test=y_test,
-        classes=classes, class_names=class_names, y_train_clean=y_clean, noisy_mask=mask, meta=meta,
+        name=name,
+        x_train=x_train.contiguous(),
+        y_train=y_noisy,
+        x_test=x_test.contiguous(),
+        y_test=y_test,
+        classes=classes,
+        class_names=class_names,
+        y_train_clean=y_clean,
+        noisy_mask=mask,
+        meta=meta,
     )
 
 
@@ -219,7 +246,7 @@ def as_dataset(x, y=None, *, x_test=None, y_test=None, test=None, name: str = "t
     """
     if isinstance(x, Dataset) or hasattr(x, "x_train"):
         return x
-    if y is None and isinstance(x, (tuple, list)) and len(x) in (2, 4):   # (x, y) or (x, y, x_test, y_test)
+    if y is None and isinstance(x, (tuple, list)) and len(x) in (2, 4):  # (x, y) or (x, y, x_test, y_test)
         x, y, *rest = x
         x_test, y_test = rest if rest else (x_test, y_test)
     if isinstance(x, TorchDataset):
@@ -228,6 +255,6 @@ def as_dataset(x, y=None, *, x_test=None, y_test=None, test=None, name: str = "t
             x_test, y_test = stack_items(test)
     if y is None:
         raise NNProbeError("as_dataset got inputs without labels", "pass the labels: as_dataset(x, y)")
-    to_np = (lambda a: a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a)
+    to_np = lambda a: a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a
     arrays = split_arrays(to_np(x), to_np(y), to_np(x_test), to_np(y_test), name=name)
     return from_arrays(arrays, name=name, normalize=normalize)

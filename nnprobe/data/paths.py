@@ -27,8 +27,11 @@ def search_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list[Pa
     if os.environ.get("NNPROBE_DATA"):
         roots.append(Path(os.environ["NNPROBE_DATA"]).expanduser())
     roots.append(cache_dir())
-    subdirs = {"mnist": ["mnist", "MNIST/raw", "MNIST"], "fashion-mnist": ["fashion-mnist", "FashionMNIST/raw", "fashion"],
-               "cifar10": ["cifar10/cifar-10-batches-py", "cifar-10-batches-py", "cifar10"]}
+    subdirs = {
+        "mnist": ["mnist", "MNIST/raw", "MNIST"],
+        "fashion-mnist": ["fashion-mnist", "FashionMNIST/raw", "fashion"],
+        "cifar10": ["cifar10/cifar-10-batches-py", "cifar-10-batches-py", "cifar10"],
+    }
     out: list[Path] = []
     for root in roots:
         out.extend(root / sub for sub in subdirs.get(name, [name]))

@@ -76,16 +76,22 @@ def parse_spec(text: str) -> DataSpec:
     if match:
         shape = tuple(int(d) for d in match.groups())
         if min(shape) < 1:
-            raise NNProbeError(f"input shape @{'x'.join(match.groups())} in dataset name '{text}' has a zero size",
-                               "give channels x height x width, each at least 1, e.g. mnist@3x32x32")
-        text = text[:match.start()]
+            raise NNProbeError(
+                f"input shape @{'x'.join(match.groups())} in dataset name '{text}' has a zero size",
+                "give channels x height x width, each at least 1, e.g. mnist@3x32x32",
+            )
+        text = text[: match.start()]
     elif "@" in text and not text.lower().startswith("npz:"):
-        raise NNProbeError(f"bad input shape '{text[text.index('@'):]}' in dataset name '{text}'",
-                           "write the shape the model takes as @CxHxW, e.g. mnist@3x32x32")
+        raise NNProbeError(
+            f"bad input shape '{text[text.index('@') :]}' in dataset name '{text}'",
+            "write the shape the model takes as @CxHxW, e.g. mnist@3x32x32",
+        )
     spec = _parse_base(text)
     if shape is not None and spec.name == "synthetic":
-        raise NNProbeError(f"dataset '{text}' holds vectors, not images: @{'x'.join(map(str, shape))} cannot adapt them",
-                           "use @CxHxW with an image dataset (digits, mnist, fashion-mnist, cifar10, npz images)")
+        raise NNProbeError(
+            f"dataset '{text}' holds vectors, not images: @{'x'.join(map(str, shape))} cannot adapt them",
+            "use @CxHxW with an image dataset (digits, mnist, fashion-mnist, cifar10, npz images)",
+        )
     return DataSpec(spec.name, spec.classes, spec.params, shape)
 
 

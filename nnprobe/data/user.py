@@ -23,19 +23,23 @@ NPZ_KEYS = ("x", "y", "x_test", "y_test")
 
 
 def _images(x: np.ndarray, name: str) -> np.ndarray:
-    if x.ndim == 3:   # (N, H, W): grey images get their channel axis
+    if x.ndim == 3:  # (N, H, W): grey images get their channel axis
         return x[:, None]
     if x.ndim not in (2, 4):
-        raise NNProbeError(f"{name} has shape {x.shape}; nnprobe takes (N, D) vectors, (N, H, W) or (N, C, H, W) images",
-                           "reshape the array to one of those forms before saving it")
+        raise NNProbeError(
+            f"{name} has shape {x.shape}; nnprobe takes (N, D) vectors, (N, H, W) or (N, C, H, W) images",
+            "reshape the array to one of those forms before saving it",
+        )
     return x
 
 
 def _labels(y: np.ndarray, n: int, name: str) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != n:
-        raise NNProbeError(f"{name} has shape {y.shape} but there are {n} inputs",
-                           "give one integer label per input: a 1-D array of length N (not one-hot)")
+        raise NNProbeError(
+            f"{name} has shape {y.shape} but there are {n} inputs",
+            "give one integer label per input: a 1-D array of length N (not one-hot)",
+        )
     if y.dtype.kind == "f":
         if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
             raise NNProbeError(f"{name} holds non-integer labels", "labels must be integer class ids, e.g. 0..k-1")
@@ -55,8 +59,10 @@ def held_out_split(n: int, fraction: float = HELD_OUT_FRACTION, seed: int = HELD
     (10, 2, True)
     """
     if n < 2:
-        raise NNProbeError(f"{n} example(s) cannot be split into a training and a test split",
-                           "give at least two examples, or a test split of your own (x_test, y_test)")
+        raise NNProbeError(
+            f"{n} example(s) cannot be split into a training and a test split",
+            "give at least two examples, or a test split of your own (x_test, y_test)",
+        )
     order = np.random.default_rng(seed).permutation(n)
     k = min(n - 1, max(1, int(round(n * fraction))))
     return np.sort(order[k:]), np.sort(order[:k])
@@ -66,26 +72,36 @@ def split_arrays(x, y, x_test=None, y_test=None, name: str = "the data") -> tupl
     """``(x_train, y_train, x_test, y_test, held_out)`` as NumPy arrays (float32 inputs, int64 labels), checked;
     a held-out sixth when there is no test split (``held_out``: its record, else ``None``)."""
     if (x_test is None) != (y_test is None):
-        raise NNProbeError(f"{name} has {'x_test but no y_test' if y_test is None else 'y_test but no x_test'}",
-                           "give both x_test and y_test, or neither (a sixth of x is then held out)")
+        raise NNProbeError(
+            f"{name} has {'x_test but no y_test' if y_test is None else 'y_test but no x_test'}",
+            "give both x_test and y_test, or neither (a sixth of x is then held out)",
+        )
     x = _images(np.asarray(x, dtype=np.float32), f"{name}: x")
     y = _labels(y, x.shape[0], f"{name}: y")
     held_out = None
     if x_test is None:
         train, test = held_out_split(x.shape[0])
         x, y, x_test, y_test = x[train], y[train], x[test], y[test]
-        held_out = {"fraction": round(HELD_OUT_FRACTION, 6), "seed": HELD_OUT_SEED, "n_test": int(len(test)),
-                    "note": "no x_test/y_test given: this seeded sixth of x is the test split"}
+        held_out = {
+            "fraction": round(HELD_OUT_FRACTION, 6),
+            "seed": HELD_OUT_SEED,
+            "n_test": int(len(test)),
+            "note": "no x_test/y_test given: this seeded sixth of x is the test split",
+        }
     else:
         x_test = _images(np.asarray(x_test, dtype=np.float32), f"{name}: x_test")
         y_test = _labels(y_test, x_test.shape[0], f"{name}: y_test")
         if x_test.shape[1:] != x.shape[1:]:
-            raise NNProbeError(f"{name}: x has inputs of shape {x.shape[1:]} but x_test {x_test.shape[1:]}",
-                               "give training and test inputs of the same shape")
+            raise NNProbeError(
+                f"{name}: x has inputs of shape {x.shape[1:]} but x_test {x_test.shape[1:]}",
+                "give training and test inputs of the same shape",
+            )
         unseen = sorted(set(np.unique(y_test).tolist()) - set(np.unique(y).tolist()))
         if unseen:
-            raise NNProbeError(f"{name}: y_test holds class(es) {unseen[:10]} that y does not",
-                               "give a test split whose classes all occur in the training labels")
+            raise NNProbeError(
+                f"{name}: y_test holds class(es) {unseen[:10]} that y does not",
+                "give a test split whose classes all occur in the training labels",
+            )
     return x, y, x_test, y_test, held_out
 
 
@@ -99,13 +115,17 @@ def load_npz(path) -> tuple:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}
     except Exception as exc:  # noqa: BLE001 -- numpy raises several types for a damaged or foreign file
-        raise NNProbeError(f"cannot read '{path}' as a NumPy .npz file ({type(exc).__name__}: {exc})",
-                           "write it with numpy.savez(path, x=..., y=...)") from None
+        raise NNProbeError(
+            f"cannot read '{path}' as a NumPy .npz file ({type(exc).__name__}: {exc})",
+            "write it with numpy.savez(path, x=..., y=...)",
+        ) from None
     missing = [k for k in ("x", "y") if k not in arrays]
     if missing:
-        raise NNProbeError(f"'{path}' holds no array {' or '.join(missing)} (it holds: {', '.join(arrays) or 'nothing'})",
-                           "save the inputs as x and the labels as y: numpy.savez(path, x=inputs, y=labels) "
-                           "(optionally x_test=, y_test=)")
+        raise NNProbeError(
+            f"'{path}' holds no array {' or '.join(missing)} (it holds: {', '.join(arrays) or 'nothing'})",
+            "save the inputs as x and the labels as y: numpy.savez(path, x=inputs, y=labels) "
+            "(optionally x_test=, y_test=)",
+        )
     return split_arrays(arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test"), name=f"'{path}'")
 
 
@@ -115,8 +135,10 @@ def stack_items(data) -> tuple:
     for i in range(len(data)):
         item = data[i]
         if not isinstance(item, (tuple, list)) or len(item) < 2:
-            raise NNProbeError(f"item {i} of the torch Dataset is a {type(item).__name__}, not an (input, label) pair",
-                               "give a Dataset whose items are (x, y)")
+            raise NNProbeError(
+                f"item {i} of the torch Dataset is a {type(item).__name__}, not an (input, label) pair",
+                "give a Dataset whose items are (x, y)",
+            )
         xs.append(torch.as_tensor(item[0]))
         ys.append(int(item[1]))
     if not xs:

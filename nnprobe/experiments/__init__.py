@@ -11,14 +11,40 @@ Names are exported lazily (:mod:`nnprobe.lazy`): :class:`DataConfig` and :class:
 
 from nnprobe.lazy import export_lazily
 
-__all__ = ["DataConfig", "ModelConfig", "PROBES", "ProbeEntry", "RESULT_FILE", "Run", "TrainRunResult",
-           "SeedsResult", "default_snapshots", "execute_seeds", "get_probe", "judge_seeds", "load_result", "register",
-           "result_records", "result_rows", "results_frame", "seed_values"]
-export_lazily(__name__, {
-    "nnprobe.experiments.collect": ("result_records", "result_rows", "results_frame"),
-    "nnprobe.experiments.registry": ("PROBES", "ProbeEntry", "TrainRunResult", "default_snapshots", "get_probe",
-                                     "register"),
-    "nnprobe.experiments.run": ("RESULT_FILE", "Run", "load_result"),
-    "nnprobe.experiments.seeds": ("SeedsResult", "execute_seeds", "judge_seeds", "seed_values"),
-    "nnprobe.experiments.specs": ("DataConfig", "ModelConfig"),
-})
+__all__ = [
+    "DataConfig",
+    "ModelConfig",
+    "PROBES",
+    "ProbeEntry",
+    "RESULT_FILE",
+    "Run",
+    "TrainRunResult",
+    "SeedsResult",
+    "default_snapshots",
+    "execute_seeds",
+    "get_probe",
+    "judge_seeds",
+    "load_result",
+    "register",
+    "result_records",
+    "result_rows",
+    "results_frame",
+    "seed_values",
+]
+export_lazily(
+    __name__,
+    {
+        "nnprobe.experiments.collect": ("result_records", "result_rows", "results_frame"),
+        "nnprobe.experiments.registry": (
+            "PROBES",
+            "ProbeEntry",
+            "TrainRunResult",
+            "default_snapshots",
+            "get_probe",
+            "register",
+        ),
+        "nnprobe.experiments.run": ("RESULT_FILE", "Run", "load_result"),
+        "nnprobe.experiments.seeds": ("SeedsResult", "execute_seeds", "judge_seeds", "seed_values"),
+        "nnprobe.experiments.specs": ("DataConfig", "ModelConfig"),
+    },
+)

@@ -22,10 +22,10 @@ from pathlib import Path
 from nnprobe.errors import NNProbeError
 from nnprobe.experiments.run import RESULT_FILE, RESULT_FORMAT, RESULT_FORMATS, Run
 
-SWEEP_TABLE = "results.sqlite"   # written by nnprobe.sweeps.ResultsTable (table ``points``)
+SWEEP_TABLE = "results.sqlite"  # written by nnprobe.sweeps.ResultsTable (table ``points``)
 SWEEP_STATE = "sweep.json"
 RUN_STATE = "state.json"
-MAX_DEPTH = 3                    # how deep below a directory runs and sweeps are looked for
+MAX_DEPTH = 3  # how deep below a directory runs and sweeps are looked for
 
 
 @dataclass
@@ -43,8 +43,14 @@ class ResultRow:
 
     def flat(self) -> dict:
         """One flat dict (metrics win over settings of the same name)."""
-        return {self.kind: self.name, "probe": self.probe, "status": self.status, **self.settings, **self.metrics,
-                **self.extra}
+        return {
+            self.kind: self.name,
+            "probe": self.probe,
+            "status": self.status,
+            **self.settings,
+            **self.metrics,
+            **self.extra,
+        }
 
 
 def _read_json(path: Path) -> dict | None:
@@ -65,16 +71,29 @@ def run_row(run_dir: str | Path, name: str | None = None) -> ResultRow:
     if data is None:
         raise NNProbeError(f"no readable {RESULT_FILE} in {path}", "give a run directory written by an nnprobe command")
     if data.get("format") not in RESULT_FORMATS:
-        raise NNProbeError(f"{path / RESULT_FILE} is not an nnprobe result file (format {data.get('format')!r})",
-                           f"give a result.json written by nnprobe (format {RESULT_FORMAT})")
+        raise NNProbeError(
+            f"{path / RESULT_FILE} is not an nnprobe result file (format {data.get('format')!r})",
+            f"give a result.json written by nnprobe (format {RESULT_FORMAT})",
+        )
     try:
         settings = Run.from_dict(data["run"]).to_flat()
-    except (NNProbeError, KeyError, TypeError):   # written by another nnprobe version: its settings as stored
-        settings = {k: v for part in ("data", "model", "train", "config") for k, v in (data["run"].get(part) or {}).items()
-                    if not isinstance(v, (dict, list))}
+    except (NNProbeError, KeyError, TypeError):  # written by another nnprobe version: its settings as stored
+        settings = {
+            k: v
+            for part in ("data", "model", "train", "config")
+            for k, v in (data["run"].get(part) or {}).items()
+            if not isinstance(v, (dict, list))
+        }
     state = _read_json(path / RUN_STATE) or {}
-    return ResultRow("run", name if name is not None else str(path), data.get("probe"), state.get("status", "done"),
-                     settings, dict(data.get("summary") or {}), {"run_seconds": data.get("seconds")})
+    return ResultRow(
+        "run",
+        name if name is not None else str(path),
+        data.get("probe"),
+        state.get("status", "done"),
+        settings,
+        dict(data.get("summary") or {}),
+        {"run_seconds": data.get("seconds")},
+    )
 
 
 def _unfinished_row(run_dir: Path, name: str) -> ResultRow:
@@ -101,13 +120,25 @@ def sweep_rows(sweep_dir: str | Path, status: str | None = "done", name: str | N
     try:
         raw = con.execute(query + " ORDER BY updated", args).fetchall()
     except sqlite3.DatabaseError as exc:
-        raise NNProbeError(f"{table} is not an nnprobe sweep table ({exc})", "give the results.sqlite of a sweep") from None
+        raise NNProbeError(
+            f"{table} is not an nnprobe sweep table ({exc})", "give the results.sqlite of a sweep"
+        ) from None
     finally:
         con.close()
     probe = (_read_json(table.parent / SWEEP_STATE) or {}).get("probe")
     label = name if name is not None else str(table.parent)
-    return [ResultRow("sweep", label, probe, st, json.loads(p), json.loads(m) if m else {},
-                      {"error": e, "seconds": sec, "attempts": a}) for p, m, st, e, sec, a in raw]
+    return [
+        ResultRow(
+            "sweep",
+            label,
+            probe,
+            st,
+            json.loads(p),
+            json.loads(m) if m else {},
+            {"error": e, "seconds": sec, "attempts": a},
+        )
+        for p, m, st, e, sec, a in raw
+    ]
 
 
 def result_rows(path: str | Path, status: str | None = "done") -> list[ResultRow]:
@@ -124,16 +155,20 @@ def result_rows(path: str | Path, status: str | None = "done") -> list[ResultRow
             return [run_row(root)]
         if root.suffix == ".sqlite":
             return sweep_rows(root, status)
-        raise NNProbeError(f"{root} is neither a {RESULT_FILE} nor a {SWEEP_TABLE}",
-                           "give a run directory or a sweep directory")
+        raise NNProbeError(
+            f"{root} is neither a {RESULT_FILE} nor a {SWEEP_TABLE}", "give a run directory or a sweep directory"
+        )
     if not root.is_dir():
         raise NNProbeError(f"{root} does not exist", "give a run directory (--out of a command) or a sweep directory")
     if (root / RESULT_FILE).is_file():
         return [run_row(root)]
     rows: list[ResultRow] = []
     if not _collect(root, root, status, rows):
-        raise NNProbeError(f"{root} holds no nnprobe results (no {RESULT_FILE}, {RUN_STATE} or {SWEEP_TABLE} within "
-                           f"{MAX_DEPTH} levels)", "give the --out directory of a probe command or of a sweep")
+        raise NNProbeError(
+            f"{root} holds no nnprobe results (no {RESULT_FILE}, {RUN_STATE} or {SWEEP_TABLE} within "
+            f"{MAX_DEPTH} levels)",
+            "give the --out directory of a probe command or of a sweep",
+        )
     return rows
 
 

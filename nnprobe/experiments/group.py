@@ -42,7 +42,7 @@ def group_key(run) -> str | None:
     cpu = _on_cpu(run.train.device)
     if cpu is None or run.model.model not in (BATCHED_MODELS if cpu else BATCHED_MODELS_OFF_CPU):
         return None
-    if run.model.options.get("dropout") and not cpu:   # dropout masks are replayed on a CPU only
+    if run.model.options.get("dropout") and not cpu:  # dropout masks are replayed on a CPU only
         return None
     # under a schedule that ignores the run's length, runs of different lengths share one trajectory
     varying = VARYING + (("epochs",) if run.train.schedule in PREFIX_SCHEDULES else ())
@@ -53,14 +53,14 @@ def group_key(run) -> str | None:
 def _on_cpu(device) -> bool | None:
     try:
         return resolve_device(device).type == "cpu"
-    except NNProbeError:   # e.g. CUDA asked for and absent (None): the run reports it when it executes alone
+    except NNProbeError:  # e.g. CUDA asked for and absent (None): the run reports it when it executes alone
         return None
 
 
 def execute_group(runs: list) -> list:
     """Train ``runs`` (same :func:`group_key`) together and measure each: one result or exception per run."""
     start = time.perf_counter()
-    loaded: dict = {}   # one Dataset object per (data settings, seed): the ensemble shares batches between them
+    loaded: dict = {}  # one Dataset object per (data settings, seed): the ensemble shares batches between them
     datasets = []
     for r in runs:
         key = (json.dumps(r.data.to_dict(), sort_keys=True), r.train.seed)
@@ -74,7 +74,7 @@ def execute_group(runs: list) -> list:
     for run, ds, model, tr in zip(runs, datasets, models, trained):
         try:
             measure = get_probe(run.probe).hook("measure")
-            if measure is None:   # the train probe: the training run is the result
+            if measure is None:  # the train probe: the training run is the result
                 out.append(training_result(model, tr, share))
             else:
                 out.append(measure(model, ds, run.config, seed=run.train.seed))

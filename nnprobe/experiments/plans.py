@@ -8,6 +8,9 @@ import importlib
 import sys
 import warnings
 
-warnings.warn("nnprobe.experiments.plans moved to nnprobe.reproduce.plans; the old name goes in the next release",
-              DeprecationWarning, stacklevel=2)
+warnings.warn(
+    "nnprobe.experiments.plans moved to nnprobe.reproduce.plans; the old name goes in the next release",
+    DeprecationWarning,
+    stacklevel=2,
+)
 sys.modules[__name__] = importlib.import_module("nnprobe.reproduce.plans")

@@ -27,10 +27,16 @@ def git_commit(path: Path | None = None) -> tuple[str | None, bool | None]:
     if not (where / ".git").exists():
         return None, None
     try:
-        commit = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=10, check=True).stdout.strip()
-        status = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True, timeout=10, check=True).stdout
+        commit = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None, None
     return commit or None, bool(status.strip())
@@ -42,12 +48,20 @@ def provenance(device: str = "auto") -> dict:
     resolved = resolve_device(device)
     commit, dirty = git_commit()
     return {
-        "nnprobe": nnprobe.__version__, "torch": torch.__version__, "python": platform.python_version(),
-        "numpy": numpy.__version__, "device": str(resolved),
-        "device_name": torch.cuda.get_device_name(resolved) if resolved.type == "cuda" else platform.processor() or
-        platform.machine(),
-        "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
-        "executable": sys.executable, "git_commit": commit, "git_dirty": dirty,
+        "nnprobe": nnprobe.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "device": str(resolved),
+        "device_name": torch.cuda.get_device_name(resolved)
+        if resolved.type == "cuda"
+        else platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "executable": sys.executable,
+        "git_commit": commit,
+        "git_dirty": dirty,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 

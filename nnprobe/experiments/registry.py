@@ -22,10 +22,18 @@ def register(entry: ProbeEntry) -> ProbeEntry:
     """Add a probe (or replace one) for runs, the CLI, sweeps, results and reports, after checking that its
     settings do not clash with the run's others (see :func:`nnprobe.entries.register`)."""
     check_settings(entry)
-    return _register(entry, origin=caller_origin())   # the caller's module, not this one, is the probe's origin
+    return _register(entry, origin=caller_origin())  # the caller's module, not this one, is the probe's origin
 
 
-PROBES = LiveMapping(lambda: {e.name: e for e in entries()})   # every registered probe by name
+PROBES = LiveMapping(lambda: {e.name: e for e in entries()})  # every registered probe by name
 
-__all__ = ["PROBES", "ProbeEntry", "TrainRunResult", "check_settings", "default_snapshots", "get_probe", "live_seed",
-           "register"]
+__all__ = [
+    "PROBES",
+    "ProbeEntry",
+    "TrainRunResult",
+    "check_settings",
+    "default_snapshots",
+    "get_probe",
+    "live_seed",
+    "register",
+]

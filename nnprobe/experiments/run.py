@@ -45,7 +45,7 @@ RESULT_FORMATS = ("nnprobe-result/1", RESULT_FORMAT)
 # config.json records the data files read (size and MD5 identify the run; their paths are where they were found) from
 # 0.3 on; a run directory written before resumes without them
 register_later_setting("data_files", ANY)
-register_later_setting("output", None)   # ModelConfig.output, added in 0.3: None is what ran before
+register_later_setting("output", None)  # ModelConfig.output, added in 0.3: None is what ran before
 
 
 class Prepared(NamedTuple):
@@ -94,8 +94,13 @@ class Run:
         train = dict(data.get("train") or {})
         check_known("train setting", train, [f.name for f in fields(TrainConfig)])
         config = entry.config_cls.from_dict(data.get("config")) if entry.config_cls else None
-        run = cls(data["probe"], DataConfig.from_dict(data.get("data")), ModelConfig.from_dict(data.get("model")),
-                  TrainConfig(**train), config)
+        run = cls(
+            data["probe"],
+            DataConfig.from_dict(data.get("data")),
+            ModelConfig.from_dict(data.get("model")),
+            TrainConfig(**train),
+            config,
+        )
         run.validate()
         return run
 
@@ -103,8 +108,10 @@ class Run:
         """Checks across parts: snapshot epochs within the run, a trained model or a checkpoint."""
         late = [e for e in self.train.snapshot_epochs if e > self.train.epochs]
         if late:
-            raise NNProbeError(f"snapshot epoch(s) {late} come after the last epoch ({self.train.epochs})",
-                               f"use snapshot epochs <= {self.train.epochs}, or raise --epochs")
+            raise NNProbeError(
+                f"snapshot epoch(s) {late} come after the last epoch ({self.train.epochs})",
+                f"use snapshot epochs <= {self.train.epochs}, or raise --epochs",
+            )
         validate = get_probe(self.probe).hook("validate")
         if validate is not None:
             validate(self)
@@ -117,7 +124,7 @@ class Run:
         dataset = self.data.load(self.train.seed)
         model, spec = self.model.build(dataset, self.train.seed)
         fit = attach_output(model, dataset, self.model.output)
-        check_logits(model, dataset.x_train)   # a final softmax would get cross-entropy of probabilities
+        check_logits(model, dataset.x_train)  # a final softmax would get cross-entropy of probabilities
         preflight = get_probe(self.probe).hook("preflight")
         if preflight is not None:
             preflight(self, dataset, model)
@@ -133,8 +140,12 @@ class Run:
         if prepared is not None:
             meta = prepared.dataset.meta
             config["data_files"] = list(data_files or meta.get("files", []))
-            data = {"n_train": prepared.dataset.n_train, "n_test": prepared.dataset.n_test,
-                    "input_shape": list(prepared.dataset.input_shape), "counts": meta.get("counts")}
+            data = {
+                "n_train": prepared.dataset.n_train,
+                "n_test": prepared.dataset.n_test,
+                "input_shape": list(prepared.dataset.input_shape),
+                "counts": meta.get("counts"),
+            }
             data.update({k: meta[k] for k in ("input_adaptation", "held_out") if k in meta})
             config["record"] = {"data": data, "model": prepared.fit.to_dict()}
         return config
@@ -143,8 +154,13 @@ class Run:
         """Nested, JSON-ready form."""
         train = self.train.to_dict()
         train["snapshot_epochs"] = list(train.get("snapshot_epochs", ()))
-        return {"probe": self.probe, "data": self.data.to_dict(), "model": self.model.to_dict(), "train": train,
-                "config": None if self.config is None else self.config.to_dict()}
+        return {
+            "probe": self.probe,
+            "data": self.data.to_dict(),
+            "model": self.model.to_dict(),
+            "train": train,
+            "config": None if self.config is None else self.config.to_dict(),
+        }
 
     def to_flat(self) -> dict:
         """Flat form: every setting by name (a complete sweep point)."""
@@ -155,8 +171,9 @@ class Run:
         return Run.from_flat(self.probe, {**self.to_flat(), **flat})
 
     # ---------------------------------------------------------------------------------------- running
-    def execute(self, out_dir: str | Path | None = None, *, mode: str = "new", progress: bool | None = None,
-                on_event=None) -> Result:
+    def execute(
+        self, out_dir: str | Path | None = None, *, mode: str = "new", progress: bool | None = None, on_event=None
+    ) -> Result:
         """Load the data, build or load the model, train it as the probe needs, measure; returns the result.
 
         With ``out_dir``, the directory is claimed for this run (``mode``: ``new`` refuses a used directory,
@@ -171,27 +188,36 @@ class Run:
         run = self if progress is None else self._with_progress(progress)
         entry = get_probe(self.probe)
         execute = entry.hook("execute") or measure_after_training
-        prepared = self.preflight()   # bad data or model settings fail here, before the run directory is touched
+        prepared = self.preflight()  # bad data or model settings fail here, before the run directory is touched
         short = (prepared.dataset.meta.get("counts") or {}).get("short")
         if short and on_event is not None:
-            on_event("samples_short", short)   # {split: {"asked", "available": {class: n}}}
+            on_event("samples_short", short)  # {split: {"asked", "available": {class: n}}}
         parts = prepared.dataset, prepared.model, prepared.spec
         if out_dir is None:
             return execute(run, RunContext(run, *parts, on_event=on_event))
         out = Path(out_dir)
-        check_writable(out)   # a read-only or missing place fails here too, before anything is written
+        check_writable(out)  # a read-only or missing place fails here too, before anything is written
         claimed = prepare_run_dir(out, self.dir_config(prepared), mode)
         if claimed.resuming and (out / RESULT_FILE).is_file():
             return load_result(out)[1]
         where = provenance(self.train.device)
         with claimed.running():
             result = execute(run, RunContext(run, *parts, out=out, claimed=claimed, on_event=on_event))
-            files = prepared.dataset.meta.get("files", [])   # what was read (paths, bytes, md5)
+            files = prepared.dataset.meta.get("files", [])  # what was read (paths, bytes, md5)
             self._write_result(out, result, files, time.perf_counter() - start, where)
         return result
 
-    def record(self, out_dir: str | Path, result: Result, *, mode: str = "new", seconds: float = 0.0,
-               data_files=(), trained_with: str = "", prepared: Prepared | None = None) -> None:
+    def record(
+        self,
+        out_dir: str | Path,
+        result: Result,
+        *,
+        mode: str = "new",
+        seconds: float = 0.0,
+        data_files=(),
+        trained_with: str = "",
+        prepared: Prepared | None = None,
+    ) -> None:
         """Write a result measured elsewhere (e.g. one member of a batched ensemble) as this run's directory:
         claimed like :meth:`execute` (``mode``), ``result.json`` written atomically with the provenance;
         ``trained_with`` says how, e.g. ``"one batched program with 2 other seeds"``; ``prepared``: what a
@@ -206,9 +232,19 @@ class Run:
             self._write_result(out, result, list(data_files), seconds, where)
 
     def _write_result(self, out: Path, result: Result, files: list, seconds: float, where: dict) -> None:
-        write_json_atomic(out / RESULT_FILE, {"format": RESULT_FORMAT, "probe": self.probe, "run": self.to_dict(),
-                                              "summary": result.summary(), "result": result.to_dict(),
-                                              "data_files": files, "seconds": seconds, "provenance": where})
+        write_json_atomic(
+            out / RESULT_FILE,
+            {
+                "format": RESULT_FORMAT,
+                "probe": self.probe,
+                "run": self.to_dict(),
+                "summary": result.summary(),
+                "result": result.to_dict(),
+                "data_files": files,
+                "seconds": seconds,
+                "provenance": where,
+            },
+        )
 
     def _with_progress(self, progress: bool) -> Run:
         return replace(self, train=replace(self.train, progress=progress))
@@ -249,16 +285,29 @@ class RunContext:
         if self.out is None:
             return train(self.model, self.dataset, run.train, callbacks=list(callbacks), model_spec=self.spec)
         if inside:
-            return train(self.model, self.dataset, run.train, callbacks=list(callbacks), out_dir=self.claimed,
-                         model_spec=self.spec)
-        return train(self.model, self.dataset, run.train, callbacks=list(callbacks), out_dir=self.out / "train",
-                     model_spec=self.spec, resume=self.claimed.resuming)
+            return train(
+                self.model,
+                self.dataset,
+                run.train,
+                callbacks=list(callbacks),
+                out_dir=self.claimed,
+                model_spec=self.spec,
+            )
+        return train(
+            self.model,
+            self.dataset,
+            run.train,
+            callbacks=list(callbacks),
+            out_dir=self.out / "train",
+            model_spec=self.spec,
+            resume=self.claimed.resuming,
+        )
 
     def save_part(self, folder: str, name: str, payload: dict, model=None) -> None:
         """Store a finished part: ``folder/name.pt`` (the model, first) then ``folder/name.json``, atomically."""
         if self.out is None:
             return
-        if model is not None:   # the model first: a part's JSON file marks it finished
+        if model is not None:  # the model first: a part's JSON file marks it finished
             save_checkpoint(self.out / folder / f"{name}.pt", model, model_spec=self.spec)
         write_json_atomic(self.out / folder / f"{name}.json", payload)
 
@@ -300,8 +349,10 @@ def load_result(path: str | Path) -> tuple[Run, Result]:
     except ValueError as exc:
         raise NNProbeError(f"{path} is not valid JSON ({exc})", "re-run the command that wrote it") from None
     if data.get("format") not in RESULT_FORMATS:
-        raise NNProbeError(f"{path} is not an nnprobe result file (format {data.get('format')!r})",
-                           f"give a result.json written by nnprobe (format {RESULT_FORMAT})")
+        raise NNProbeError(
+            f"{path} is not an nnprobe result file (format {data.get('format')!r})",
+            f"give a result.json written by nnprobe (format {RESULT_FORMAT})",
+        )
     entry = get_probe(data["probe"])
     return Run.from_dict(data["run"]), entry.result_class.from_dict(data["result"])
 

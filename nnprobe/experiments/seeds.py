@@ -59,22 +59,38 @@ class SeedsResult:
 
     def to_dict(self) -> dict:
         v = self.verdict
-        return {"format": SEEDS_FORMAT, "probe": self.probe, "seeds": list(self.seeds),
-                "runs": [seed_dir(".", s).name for s in self.seeds], "checkpoint": self.checkpoint,
-                "intervals": {k: i.to_dict() for k, i in self.intervals.items()},
-                "verdict": None if v is None else {"outcome": v.word, "holds": v.holds, "sentence": v.sentence,
-                                                   "details": v.details},
-                "summaries": self.summaries, "seconds": self.seconds}
+        return {
+            "format": SEEDS_FORMAT,
+            "probe": self.probe,
+            "seeds": list(self.seeds),
+            "runs": [seed_dir(".", s).name for s in self.seeds],
+            "checkpoint": self.checkpoint,
+            "intervals": {k: i.to_dict() for k, i in self.intervals.items()},
+            "verdict": None
+            if v is None
+            else {"outcome": v.word, "holds": v.holds, "sentence": v.sentence, "details": v.details},
+            "summaries": self.summaries,
+            "seconds": self.seconds,
+        }
 
     def table(self) -> str:
         """Each summary column's mean [95% t-interval] over the seeds, and the verdict."""
         from nnprobe.results import text_table  # lazy: keeps this module light for the CLI's --help
 
-        rows = [{"measure": k, "mean": i.mean, "95% t-interval": "" if not i.has_interval
-                 else f"[{i.low:.4f}, {i.high:.4f}]", "seeds": i.n} for k, i in self.intervals.items()]
+        rows = [
+            {
+                "measure": k,
+                "mean": i.mean,
+                "95% t-interval": "" if not i.has_interval else f"[{i.low:.4f}, {i.high:.4f}]",
+                "seeds": i.n,
+            }
+            for k, i in self.intervals.items()
+        ]
         what = "seeds" if not self.checkpoint else "seeds (checkpoint: only what the probe draws varies)"
-        lines = [f"{self.probe} over {len(self.seeds)} {what}: {', '.join(map(str, self.seeds))}",
-                 *("  " + line for line in text_table(rows, ["measure", "mean", "95% t-interval", "seeds"]))]
+        lines = [
+            f"{self.probe} over {len(self.seeds)} {what}: {', '.join(map(str, self.seeds))}",
+            *("  " + line for line in text_table(rows, ["measure", "mean", "95% t-interval", "seeds"])),
+        ]
         if self.verdict is not None:
             lines.append(f"finding: {self.verdict.sentence}")
         return "\n".join(lines)
@@ -95,8 +111,9 @@ def judge_seeds(probe: str, summaries: list[dict]) -> tuple[dict, object]:
     return intervals, (entry.decide(summaries) if has_rule and summaries else None)
 
 
-def execute_seeds(run, n: int, out: str | Path, *, mode: str = "new", progress: bool | None = None,
-                  on_event=None) -> SeedsResult:
+def execute_seeds(
+    run, n: int, out: str | Path, *, mode: str = "new", progress: bool | None = None, on_event=None
+) -> SeedsResult:
     """Execute ``run`` with ``n`` seeds (:func:`seed_values` from its own seed) into ``out/seed-<s>``, judge the
     claim over them and write ``out/seeds.json``. ``mode`` applies to every seed's directory (``resume``: finished
     seeds are read back). With a checkpoint, the seeds vary only what the probe itself draws or trains.
@@ -109,8 +126,10 @@ def execute_seeds(run, n: int, out: str | Path, *, mode: str = "new", progress: 
     check_writable(out)
     seeds = seed_values(run.train.seed, n)
     if mode == "new" and (out / "result.json").is_file():
-        raise NNProbeError(f"{out} holds a one-seed run; --seeds writes one directory per seed under --out",
-                           "choose another --out, or pass --overwrite")
+        raise NNProbeError(
+            f"{out} holds a one-seed run; --seeds writes one directory per seed under --out",
+            "choose another --out, or pass --overwrite",
+        )
     members = [run.replace(seed=seed) for seed in seeds]
     if _can_batch(members, out, mode):
         results = _batched(members, out, mode)
@@ -122,10 +141,20 @@ def execute_seeds(run, n: int, out: str | Path, *, mode: str = "new", progress: 
             results.append(member.execute(seed_dir(out, seed), mode=mode, progress=progress, on_event=on_event))
     intervals, verdict = judge_seeds(run.probe, [r.summary() for r in results])
     if verdict is not None and run.model.checkpoint is not None:
-        verdict = replace(verdict, sentence=verdict.sentence + " (one checkpoint: the seeds vary only what the probe "
-                                                               "draws or trains, not the model's training)")
-    outcome = SeedsResult(run.probe, seeds, results, intervals, verdict, time.perf_counter() - start,
-                          checkpoint=run.model.checkpoint is not None)
+        verdict = replace(
+            verdict,
+            sentence=verdict.sentence + " (one checkpoint: the seeds vary only what the probe "
+            "draws or trains, not the model's training)",
+        )
+    outcome = SeedsResult(
+        run.probe,
+        seeds,
+        results,
+        intervals,
+        verdict,
+        time.perf_counter() - start,
+        checkpoint=run.model.checkpoint is not None,
+    )
     write_json_atomic(out / SEEDS_FILE, outcome.to_dict())
     return outcome
 
@@ -154,10 +183,25 @@ def _batched(members: list, out: Path, mode: str) -> list:
     for member, outcome in zip(members, outcomes):
         if isinstance(outcome, BaseException):
             raise outcome
-        member.record(seed_dir(out, member.train.seed), outcome, mode=mode, seconds=share, data_files=files,
-                      prepared=prepared, trained_with=f"one batched program with the other {len(members) - 1} seeds of the set")
+        member.record(
+            seed_dir(out, member.train.seed),
+            outcome,
+            mode=mode,
+            seconds=share,
+            data_files=files,
+            prepared=prepared,
+            trained_with=f"one batched program with the other {len(members) - 1} seeds of the set",
+        )
     return outcomes
 
 
-__all__ = ["SEEDS_FILE", "SEEDS_FORMAT", "SEED_STRIDE", "SeedsResult", "execute_seeds", "judge_seeds", "seed_dir",
-           "seed_values"]
+__all__ = [
+    "SEEDS_FILE",
+    "SEEDS_FORMAT",
+    "SEED_STRIDE",
+    "SeedsResult",
+    "execute_seeds",
+    "judge_seeds",
+    "seed_dir",
+    "seed_values",
+]

@@ -22,8 +22,8 @@ from nnprobe.experiments.specs import DataConfig, ModelConfig
 from nnprobe.models.names import MODEL_NAMES, model_options
 from nnprobe.training.config import TrainConfig
 
-RUNTIME_TRAIN_FIELDS = ("progress",)   # how a run is shown, not what it computes
-MODEL_FIELDS = ("model", "checkpoint", "output")   # the model part's own settings, besides the zoo's options
+RUNTIME_TRAIN_FIELDS = ("progress",)  # how a run is shown, not what it computes
+MODEL_FIELDS = ("model", "checkpoint", "output")  # the model part's own settings, besides the zoo's options
 
 
 def model_option_names() -> set[str]:
@@ -41,12 +41,15 @@ def check_settings(entry: ProbeEntry) -> None:
     flat settings dict (CLI flags, a sweep point) is unambiguous."""
     if entry.config_cls is None:
         return
-    taken = ({f.name for f in fields(TrainConfig)} | set(DataConfig.field_names()) | set(MODEL_FIELDS)
-             | model_option_names())
+    taken = (
+        {f.name for f in fields(TrainConfig)} | set(DataConfig.field_names()) | set(MODEL_FIELDS) | model_option_names()
+    )
     clash = sorted(taken & set(entry.config_cls.field_names()))
     if clash:
-        raise NNProbeError(f"probe '{entry.name}' settings {clash} clash with data/model/training settings",
-                           "rename them in the probe's config (e.g. with the probe's name as prefix)")
+        raise NNProbeError(
+            f"probe '{entry.name}' settings {clash} clash with data/model/training settings",
+            "rename them in the probe's config (e.g. with the probe's name as prefix)",
+        )
 
 
 def parse_epochs(text: str) -> tuple[int, ...]:
@@ -70,11 +73,18 @@ def split_settings(probe: str, params: dict | None = None) -> tuple:
     merged = {**entry.defaults, **params}
     data_keys, train_keys, option_names = DataConfig.field_names(), train_fields(), model_option_names()
     config_keys = entry.config_cls.field_names() if entry.config_cls else []
-    check_known(f"'{probe}' setting", merged,
-                set(data_keys) | set(train_keys) | set(config_keys) | set(MODEL_FIELDS) | option_names)
+    check_known(
+        f"'{probe}' setting",
+        merged,
+        set(data_keys) | set(train_keys) | set(config_keys) | set(MODEL_FIELDS) | option_names,
+    )
     data = DataConfig(**{k: merged[k] for k in data_keys if k in merged})
-    model = ModelConfig(model=merged.get("model", "mlp"), checkpoint=merged.get("checkpoint"),
-                        options={k: merged[k] for k in option_names if k in merged}, output=merged.get("output"))
+    model = ModelConfig(
+        model=merged.get("model", "mlp"),
+        checkpoint=merged.get("checkpoint"),
+        options={k: merged[k] for k in option_names if k in merged},
+        output=merged.get("output"),
+    )
     train_kw = {k: merged[k] for k in train_keys if k in merged}
     if isinstance(train_kw.get("snapshot_epochs"), str):
         train_kw["snapshot_epochs"] = parse_epochs(train_kw["snapshot_epochs"])
@@ -85,11 +95,18 @@ def split_settings(probe: str, params: dict | None = None) -> tuple:
 
 def flat_settings(data: DataConfig, model: ModelConfig, train: TrainConfig, config) -> dict:
     """Every setting of a run by name (a complete sweep point, what a command line's flags say)."""
-    train_dict = {k: list(v) if isinstance(v, tuple) else v for k, v in train.to_dict().items()
-                  if k not in RUNTIME_TRAIN_FIELDS}
-    return {**data.to_dict(), "model": model.model, "checkpoint": model.checkpoint, "output": model.output,
-            **model.options, **train_dict,
-            **({} if config is None else config.to_dict())}
+    train_dict = {
+        k: list(v) if isinstance(v, tuple) else v for k, v in train.to_dict().items() if k not in RUNTIME_TRAIN_FIELDS
+    }
+    return {
+        **data.to_dict(),
+        "model": model.model,
+        "checkpoint": model.checkpoint,
+        "output": model.output,
+        **model.options,
+        **train_dict,
+        **({} if config is None else config.to_dict()),
+    }
 
 
 def probe_defaults(probe: str) -> dict:
@@ -97,5 +114,14 @@ def probe_defaults(probe: str) -> dict:
     return flat_settings(*split_settings(probe, {}))
 
 
-__all__ = ["MODEL_FIELDS", "RUNTIME_TRAIN_FIELDS", "check_settings", "flat_settings", "model_option_names", "parse_epochs",
-           "probe_defaults", "split_settings", "train_fields"]
+__all__ = [
+    "MODEL_FIELDS",
+    "RUNTIME_TRAIN_FIELDS",
+    "check_settings",
+    "flat_settings",
+    "model_option_names",
+    "parse_epochs",
+    "probe_defaults",
+    "split_settings",
+    "train_fields",
+]

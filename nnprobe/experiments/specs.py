@@ -19,7 +19,7 @@ from nnprobe.models.names import MODEL_NAMES, model_options
 
 NORMALIZATIONS = ("standard", "unit", "none")
 # the zoo's model names, in the order of nnprobe.models.MODELS (which holds the classes, and so needs torch)
-_LOADED: dict = {}   # (settings, seed) -> Dataset, most recent last
+_LOADED: dict = {}  # (settings, seed) -> Dataset, most recent last
 POSITIVE_MODEL_OPTIONS = ("width", "depth", "feature_dim", "fc_width", "channels", "growth")
 BOOL_MODEL_OPTIONS = ("batchnorm", "width_is_total")
 
@@ -48,12 +48,16 @@ class DataConfig(Config):
 
     def validate(self) -> None:
         if not isinstance(self.data, str) or not self.data.strip():
-            raise NNProbeError(f"data must be a dataset name, got {self.data!r}", "e.g. --data digits or --data mnist:0,1")
+            raise NNProbeError(
+                f"data must be a dataset name, got {self.data!r}", "e.g. --data digits or --data mnist:0,1"
+            )
         if self.data_dir is not None:
             self.data_dir = str(self.data_dir)
             if not os.path.isdir(self.data_dir):
-                raise NNProbeError(f"the data directory '{self.data_dir}' does not exist",
-                                   "give an existing --data-dir (or leave it out to use $NNPROBE_DATA and the cache)")
+                raise NNProbeError(
+                    f"the data directory '{self.data_dir}' does not exist",
+                    "give an existing --data-dir (or leave it out to use $NNPROBE_DATA and the cache)",
+                )
         check_int("samples_per_class", self.samples_per_class, minimum=1, allow_none=True)
         check_int("test_samples_per_class", self.test_samples_per_class, minimum=1, allow_none=True)
         check_float("label_noise", self.label_noise, low=0.0, high=1.0, high_open=True)
@@ -61,8 +65,11 @@ class DataConfig(Config):
         check_float("train_fraction", self.train_fraction, low=0.0, high=1.0, low_open=True, allow_none=True)
         check_int("train_first", self.train_first, minimum=1, allow_none=True)
         if self.samples_per_class is not None and (self.train_fraction is not None or self.train_first is not None):
-            raise NNProbeError("samples_per_class (a seeded subsample) was combined with train_fraction/train_first "
-                               "(the first rows in file order)", "use one way of choosing the training rows")
+            raise NNProbeError(
+                "samples_per_class (a seeded subsample) was combined with train_fraction/train_first "
+                "(the first rows in file order)",
+                "use one way of choosing the training rows",
+            )
 
     def load(self, seed: int = 0):
         """The :class:`~nnprobe.data.Dataset` (at least two classes, or an error); the last two loaded are kept,
@@ -77,13 +84,22 @@ class DataConfig(Config):
     def _load(self, seed: int):
         from nnprobe.data import load_dataset  # lazy: torch off the --help path
 
-        ds = load_dataset(self.data, data_dir=self.data_dir, samples_per_class=self.samples_per_class,
-                          test_samples_per_class=self.test_samples_per_class, label_noise=self.label_noise,
-                          normalize=self.normalize, seed=seed, train_fraction=self.train_fraction,
-                          train_first=self.train_first)
+        ds = load_dataset(
+            self.data,
+            data_dir=self.data_dir,
+            samples_per_class=self.samples_per_class,
+            test_samples_per_class=self.test_samples_per_class,
+            label_noise=self.label_noise,
+            normalize=self.normalize,
+            seed=seed,
+            train_fraction=self.train_fraction,
+            train_first=self.train_first,
+        )
         if ds.num_classes < 2:
-            raise NNProbeError(f"dataset '{self.data}' has {ds.num_classes} class: a classifier needs at least two",
-                               "choose at least two classes (e.g. mnist:0,1, synthetic:gauss,k=2)")
+            raise NNProbeError(
+                f"dataset '{self.data}' has {ds.num_classes} class: a classifier needs at least two",
+                "choose at least two classes (e.g. mnist:0,1, synthetic:gauss,k=2)",
+            )
         return ds
 
 
@@ -108,8 +124,10 @@ class ModelConfig(Config):
     def validate(self) -> None:
         if self.output is not None:
             if isinstance(self.output, bool) or not isinstance(self.output, (int, str)) or not str(self.output).strip():
-                raise NNProbeError(f"output must be an index or a name, got {self.output!r}",
-                                   "e.g. --output 0 for a tuple's first element, --output logits for a dict key")
+                raise NNProbeError(
+                    f"output must be an index or a name, got {self.output!r}",
+                    "e.g. --output 0 for a tuple's first element, --output logits for a dict key",
+                )
             text = str(self.output).strip()
             self.output = int(text) if text.lstrip("-").isdigit() else text
         check_choice("model", self.model, MODEL_NAMES)
@@ -117,8 +135,10 @@ class ModelConfig(Config):
         accepted = model_options(self.model)
         unknown = sorted(set(self.options) - set(accepted))
         if unknown:
-            raise NNProbeError(f"model '{self.model}' does not take option(s) {', '.join(unknown)}",
-                               f"'{self.model}' accepts: {', '.join(accepted)}")
+            raise NNProbeError(
+                f"model '{self.model}' does not take option(s) {', '.join(unknown)}",
+                f"'{self.model}' accepts: {', '.join(accepted)}",
+            )
         for key in POSITIVE_MODEL_OPTIONS:
             if key in self.options:
                 check_int(key, self.options[key], minimum=1)
@@ -130,13 +150,19 @@ class ModelConfig(Config):
         if self.checkpoint is not None:
             self.checkpoint = str(self.checkpoint)
             if not os.path.isfile(self.checkpoint):
-                raise NNProbeError(f"the checkpoint '{self.checkpoint}' does not exist",
-                                   "give the path of a file written by `nnprobe train` or torch.save(model, path)")
+                raise NNProbeError(
+                    f"the checkpoint '{self.checkpoint}' does not exist",
+                    "give the path of a file written by `nnprobe train` or torch.save(model, path)",
+                )
 
     def spec(self, input_shape, num_classes: int) -> dict:
         """The build spec stored in checkpoints (``name``, ``input_shape``, ``num_classes``, ``options``)."""
-        return {"name": self.model, "input_shape": list(input_shape), "num_classes": int(num_classes),
-                "options": dict(self.options)}
+        return {
+            "name": self.model,
+            "input_shape": list(input_shape),
+            "num_classes": int(num_classes),
+            "options": dict(self.options),
+        }
 
     def build(self, dataset, seed: int):
         """A fresh, seeded zoo model for ``dataset`` (or the checkpoint's model): ``(model, spec or None)``."""

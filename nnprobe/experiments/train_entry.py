@@ -24,8 +24,12 @@ class TrainRunResult(Result):
 
     def summary(self) -> dict:
         keys = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
-        return {**{k: self.final.get(k) for k in keys}, "epochs_run": len(self.history), "n_params": self.n_params,
-                "train_seconds": self.seconds}
+        return {
+            **{k: self.final.get(k) for k in keys},
+            "epochs_run": len(self.history),
+            "n_params": self.n_params,
+            "train_seconds": self.seconds,
+        }
 
 
 def n_params(model) -> int:
@@ -35,15 +39,16 @@ def n_params(model) -> int:
 
 def training_result(model, trained, seconds: float) -> TrainRunResult:
     """The result of a training run (alone, or inside a batched ensemble: :mod:`nnprobe.experiments.group`)."""
-    return TrainRunResult(final=plain(trained.final), history=plain(trained.history), n_params=n_params(model),
-                          seconds=seconds)
+    return TrainRunResult(
+        final=plain(trained.final), history=plain(trained.history), n_params=n_params(model), seconds=seconds
+    )
 
 
 def execute(run, ctx) -> TrainRunResult:
     """Train the zoo model into the run directory itself (no checkpoint to probe)."""
     if run.model.checkpoint is not None:
         raise NNProbeError("the train probe trains a zoo model; it takes no checkpoint", "drop --checkpoint")
-    trained = ctx.train(inside=True)   # the run directory is the training one
+    trained = ctx.train(inside=True)  # the run directory is the training one
     return training_result(ctx.model, trained, trained.seconds)
 
 
@@ -52,17 +57,26 @@ def details(run, result: TrainRunResult) -> str:
     if not result.history:
         return ""
     m = result.history[-1]
-    return (f"epoch {m['epoch']}: train loss {m['train_loss']:.4f} acc {m['train_accuracy']:.4f} | "
-            f"test loss {m['test_loss']:.4f} acc {m['test_accuracy']:.4f} | {m['seconds']:.1f} s")
+    return (
+        f"epoch {m['epoch']}: train loss {m['train_loss']:.4f} acc {m['train_accuracy']:.4f} | "
+        f"test loss {m['test_loss']:.4f} acc {m['test_accuracy']:.4f} | {m['seconds']:.1f} s"
+    )
 
 
-ENTRY = register(ProbeEntry(
-    "train", None, None, TrainRunResult,
-    defaults={"data": "digits", "model": "mlp"},
-    help="Train a zoo model (config.json, metrics.jsonl, checkpoints).",
-    summary_columns=("train_accuracy", "test_accuracy", "test_loss"),
-    execute=execute, groupable=lambda run: True, details=details, default_out="runs/train",
-    command_help="""Train a classifier; writes config.json, metrics.jsonl, checkpoints/ and result.json into --out.
+ENTRY = register(
+    ProbeEntry(
+        "train",
+        None,
+        None,
+        TrainRunResult,
+        defaults={"data": "digits", "model": "mlp"},
+        help="Train a zoo model (config.json, metrics.jsonl, checkpoints).",
+        summary_columns=("train_accuracy", "test_accuracy", "test_loss"),
+        execute=execute,
+        groupable=lambda run: True,
+        details=details,
+        default_out="runs/train",
+        command_help="""Train a classifier; writes config.json, metrics.jsonl, checkpoints/ and result.json into --out.
 
     \b
     Examples:
@@ -70,6 +84,7 @@ ENTRY = register(ProbeEntry(
       nnprobe train --data mnist:0,1 --model resnet --epochs 2 --out runs/mnist01
       nnprobe train --data mnist:0,1,2 --model densenet --depth 16 --growth 8 --epochs 3
     """,
-))
+    )
+)
 
 __all__ = ["ENTRY", "TrainRunResult", "details", "n_params", "training_result"]

@@ -14,7 +14,10 @@ imports its framework when it is first used, with one readable error if it is no
 from nnprobe.lazy import export_lazily
 
 __all__ = ["NNProbeCallback", "NNProbeTrainerCallback"]
-export_lazily(__name__, {
-    "nnprobe.integrations.huggingface": ("NNProbeTrainerCallback",),
-    "nnprobe.integrations.lightning": ("NNProbeCallback",),
-})
+export_lazily(
+    __name__,
+    {
+        "nnprobe.integrations.huggingface": ("NNProbeTrainerCallback",),
+        "nnprobe.integrations.lightning": ("NNProbeCallback",),
+    },
+)

@@ -33,11 +33,22 @@ class NNProbeTrainerCallback(transformers.TrainerCallback):
     each name after ``prefix``. Measures on the main process only.
     """
 
-    def __init__(self, probes=("margin",), data=None, out=None, *, tracker: Tracker | None = None,
-                 every_n_epochs: int = 1, trainer=None, prefix: str = "nnprobe/", **tracker_options):
+    def __init__(
+        self,
+        probes=("margin",),
+        data=None,
+        out=None,
+        *,
+        tracker: Tracker | None = None,
+        every_n_epochs: int = 1,
+        trainer=None,
+        prefix: str = "nnprobe/",
+        **tracker_options,
+    ):
         if not isinstance(every_n_epochs, int) or every_n_epochs < 1:
-            raise NNProbeError(f"every_n_epochs must be an integer >= 1, got {every_n_epochs!r}",
-                               "pass e.g. every_n_epochs=1")
+            raise NNProbeError(
+                f"every_n_epochs must be an integer >= 1, got {every_n_epochs!r}", "pass e.g. every_n_epochs=1"
+            )
         self.tracker = tracker if tracker is not None else Tracker(probes, data, out, **tracker_options)
         self.every_n_epochs, self.trainer, self.prefix = every_n_epochs, trainer, prefix
 
@@ -56,7 +67,7 @@ class NNProbeTrainerCallback(transformers.TrainerCallback):
             return
         metrics = Tracker.metrics(point, self.prefix)
         if self.trainer is not None:
-            should_log = control.should_log   # trainer.log's on_log clears it: the trainer's own epoch log must stay
+            should_log = control.should_log  # trainer.log's on_log clears it: the trainer's own epoch log must stay
             self.trainer.log(metrics)
             control.should_log = should_log
         else:

@@ -29,12 +29,23 @@ class NNProbeCallback(pl.Callback):
     loggers, each name after ``prefix``. Measures on the global-zero process only.
     """
 
-    def __init__(self, probes=("margin",), data=None, out=None, *, tracker: Tracker | None = None,
-                 every_n_epochs: int = 1, attribute: str | None = None, log: bool = True, prefix: str = "nnprobe/",
-                 **tracker_options):
+    def __init__(
+        self,
+        probes=("margin",),
+        data=None,
+        out=None,
+        *,
+        tracker: Tracker | None = None,
+        every_n_epochs: int = 1,
+        attribute: str | None = None,
+        log: bool = True,
+        prefix: str = "nnprobe/",
+        **tracker_options,
+    ):
         if not isinstance(every_n_epochs, int) or every_n_epochs < 1:
-            raise NNProbeError(f"every_n_epochs must be an integer >= 1, got {every_n_epochs!r}",
-                               "pass e.g. every_n_epochs=1")
+            raise NNProbeError(
+                f"every_n_epochs must be an integer >= 1, got {every_n_epochs!r}", "pass e.g. every_n_epochs=1"
+            )
         self.tracker = tracker if tracker is not None else Tracker(probes, data, out, **tracker_options)
         self.every_n_epochs, self.attribute, self.log, self.prefix = every_n_epochs, attribute, log, prefix
 

@@ -65,6 +65,7 @@ def describe_output(out) -> str:
     >>> describe_output((torch.zeros(2, 3), torch.zeros(2, 8)))
     'a tuple of 2: [0] tensor (2, 3), [1] tensor (2, 8)'
     """
+
     def one(v) -> str:
         return f"tensor {tuple(v.shape)}" if isinstance(v, torch.Tensor) else type(v).__name__
 
@@ -75,8 +76,9 @@ def describe_output(out) -> str:
     if isinstance(out, dict):
         return "a dict with keys " + ", ".join(f"{k!r} ({one(v)})" for k, v in out.items())
     fields = {k: v for k, v in vars(out).items() if isinstance(v, torch.Tensor)} if hasattr(out, "__dict__") else {}
-    return f"a {type(out).__name__}" + (" with " + ", ".join(f".{k} ({one(v)})" for k, v in fields.items())
-                                        if fields else "")
+    return f"a {type(out).__name__}" + (
+        " with " + ", ".join(f".{k} ({one(v)})" for k, v in fields.items()) if fields else ""
+    )
 
 
 def select(out, key):
@@ -85,13 +87,17 @@ def select(out, key):
         return out
     if isinstance(out, (tuple, list)):
         if not isinstance(key, int) or not -len(out) <= key < len(out):
-            raise NNProbeError(f"output {key!r} does not exist: the model returns {describe_output(out)}",
-                               f"give an index from 0 to {len(out) - 1}: --output 0")
+            raise NNProbeError(
+                f"output {key!r} does not exist: the model returns {describe_output(out)}",
+                f"give an index from 0 to {len(out) - 1}: --output 0",
+            )
         return out[key]
     if isinstance(out, dict):
         if key not in out and str(key) not in out:
-            raise NNProbeError(f"output {key!r} does not exist: the model returns {describe_output(out)}",
-                               f"give one of the keys: --output {next(iter(out), 'logits')}")
+            raise NNProbeError(
+                f"output {key!r} does not exist: the model returns {describe_output(out)}",
+                f"give one of the keys: --output {next(iter(out), 'logits')}",
+            )
         return out[key] if key in out else out[str(key)]
     if isinstance(key, str) and hasattr(out, key):
         return getattr(out, key)
@@ -122,8 +128,12 @@ class ModelFit:
     input_shape: tuple
 
     def to_dict(self) -> dict:
-        return {"output": self.output, "returned": self.returned, "num_classes": self.num_classes,
-                "input_shape": list(self.input_shape)}
+        return {
+            "output": self.output,
+            "returned": self.returned,
+            "num_classes": self.num_classes,
+            "input_shape": list(self.input_shape),
+        }
 
 
 def check_model(model: nn.Module, dataset, output=None) -> ModelFit:
@@ -142,8 +152,10 @@ def check_model(model: nn.Module, dataset, output=None) -> ModelFit:
     0
     """
     if not isinstance(model, nn.Module):
-        raise NNProbeError(f"expected a torch.nn.Module classifier, got {type(model).__name__}",
-                           "pass the model object itself (e.g. a loaded nn.Module), not its state_dict or a path")
+        raise NNProbeError(
+            f"expected a torch.nn.Module classifier, got {type(model).__name__}",
+            "pass the model object itself (e.g. a loaded nn.Module), not its state_dict or a path",
+        )
     key = parse_output(output)
     x, name, classes = dataset.x_train[:EXAMPLE_ROWS], _name(dataset), _classes(dataset)
     try:
@@ -153,27 +165,39 @@ def check_model(model: nn.Module, dataset, output=None) -> ModelFit:
         raise
     except Exception as err:  # noqa: BLE001 -- whatever the user's forward raises on inputs it cannot take
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise NNProbeError(f"the model fails on the inputs of '{name}' (shape {tuple(x.shape[1:])}): "
-                           f"{type(err).__name__}: {first}"[:600], _input_fix(model, dataset)) from None
+        raise NNProbeError(
+            f"the model fails on the inputs of '{name}' (shape {tuple(x.shape[1:])}): {type(err).__name__}: {first}"[
+                :600
+            ],
+            _input_fix(model, dataset),
+        ) from None
     returned = describe_output(out)
     if isinstance(out, torch.Tensor):
         if key is not None:
-            raise NNProbeError(f"output {key!r} was given but the model returns {returned}, not a tuple, dict or object",
-                               "leave out --output (output=): the model's output is the logits")
+            raise NNProbeError(
+                f"output {key!r} was given but the model returns {returned}, not a tuple, dict or object",
+                "leave out --output (output=): the model's output is the logits",
+            )
     elif key is None:
         key = _default_output(out, classes, returned)
     logits = select(out, key)
     where = "the model's output" if key is None else f"output {key!r}"
     if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
-        raise NNProbeError(f"{where} is {describe_output(logits)}, not a tensor of logits (the model returns "
-                           f"{returned})", OUTPUT_FIX)
+        raise NNProbeError(
+            f"{where} is {describe_output(logits)}, not a tensor of logits (the model returns {returned})", OUTPUT_FIX
+        )
     if logits.ndim != 2 or logits.shape[0] != x.shape[0]:
-        raise NNProbeError(f"{where} has shape {tuple(logits.shape)} for {x.shape[0]} inputs; nnprobe needs logits "
-                           f"of shape (batch, classes)", "return one row of class scores per input"
-                           + ("" if key is not None or isinstance(out, torch.Tensor) else f"; or {OUTPUT_FIX}"))
+        raise NNProbeError(
+            f"{where} has shape {tuple(logits.shape)} for {x.shape[0]} inputs; nnprobe needs logits "
+            f"of shape (batch, classes)",
+            "return one row of class scores per input"
+            + ("" if key is not None or isinstance(out, torch.Tensor) else f"; or {OUTPUT_FIX}"),
+        )
     if logits.shape[1] != classes:
-        raise NNProbeError(f"the model has {logits.shape[1]} outputs but the dataset has {classes} classes ('{name}')",
-                           _class_fix(logits.shape[1]))
+        raise NNProbeError(
+            f"the model has {logits.shape[1]} outputs but the dataset has {classes} classes ('{name}')",
+            _class_fix(logits.shape[1]),
+        )
     return ModelFit(key, returned, int(logits.shape[1]), tuple(x.shape[1:]))
 
 
@@ -188,14 +212,21 @@ def _default_output(out, classes: int, returned: str):
         fits = [i for i, v in enumerate(out) if isinstance(v, torch.Tensor) and v.ndim == 2 and v.shape[1] == classes]
         if len(fits) == 1:
             return fits[0]
-        why = (f"{'none' if not fits else 'several'} of its elements {'has' if not fits else 'have'} {classes} "
-               f"columns (one per class of the dataset)")
+        why = (
+            f"{'none' if not fits else 'several'} of its elements {'has' if not fits else 'have'} {classes} "
+            f"columns (one per class of the dataset)"
+        )
         first = out[0] if out else None
         if not fits and isinstance(first, torch.Tensor) and first.ndim == 2:
-            why += (f"; if [0] holds the logits, the model has {first.shape[1]} outputs but the dataset has {classes} "
-                    f"classes")
-        raise NNProbeError(f"the model returns {returned}; {why}", OUTPUT_FIX + (
-            "; or probe the model on data with as many classes as its logits have columns" if not fits else ""))
+            why += (
+                f"; if [0] holds the logits, the model has {first.shape[1]} outputs but the dataset has {classes} "
+                f"classes"
+            )
+        raise NNProbeError(
+            f"the model returns {returned}; {why}",
+            OUTPUT_FIX
+            + ("; or probe the model on data with as many classes as its logits have columns" if not fits else ""),
+        )
     raise NNProbeError(f"the model returns {returned}, with no tensor named logits", OUTPUT_FIX)
 
 
@@ -209,9 +240,11 @@ def _classes(dataset) -> int:
 
 
 def _class_fix(outputs: int) -> str:
-    return (f"probe the model on data with its {outputs} classes (e.g. --data mnist for 10, --data mnist:0,1 for 2; "
-            "the dataset the model was trained on), or select the logits with --output if the model returns several "
-            "tensors")
+    return (
+        f"probe the model on data with its {outputs} classes (e.g. --data mnist for 10, --data mnist:0,1 for 2; "
+        "the dataset the model was trained on), or select the logits with --output if the model returns several "
+        "tensors"
+    )
 
 
 def _input_fix(model: nn.Module, dataset) -> str:
@@ -233,11 +266,15 @@ def _input_fix(model: nn.Module, dataset) -> str:
             except NNProbeError:
                 break
             form = f"{base}@{'x'.join(map(str, want))}"
-            return (f"the model runs on inputs of shape {want}: name the adaptation in the dataset, --data {form} "
-                    f"(Python: load_dataset('{form}')), which zero-pads the images and repeats a grey channel")
+            return (
+                f"the model runs on inputs of shape {want}: name the adaptation in the dataset, --data {form} "
+                f"(Python: load_dataset('{form}')), which zero-pads the images and repeats a grey channel"
+            )
         return f"the model runs on inputs of shape {want}: give data of that shape"
-    return ("give the data the model was trained on (an image dataset can be padded and its channel repeated by "
-            "name, e.g. --data mnist@3x32x32)")
+    return (
+        "give the data the model was trained on (an image dataset can be padded and its channel repeated by "
+        "name, e.g. --data mnist@3x32x32)"
+    )
 
 
 @contextlib.contextmanager
@@ -279,5 +316,15 @@ def attach_output(model: nn.Module, dataset, output=None) -> ModelFit:
     return fit
 
 
-__all__ = ["ModelFit", "OUTPUT_FIX", "OutputSelector", "adapted", "attach_output", "check_model", "describe_output",
-           "parse_output", "select", "selected_output"]
+__all__ = [
+    "ModelFit",
+    "OUTPUT_FIX",
+    "OutputSelector",
+    "adapted",
+    "attach_output",
+    "check_model",
+    "describe_output",
+    "parse_output",
+    "select",
+    "selected_output",
+]

@@ -49,17 +49,21 @@ def check_logits(model: nn.Module, x: torch.Tensor, n: int = 8) -> None:
     with torch.no_grad(), eval_mode(model):
         out = model(x[:n].to(device))
     if not isinstance(out, torch.Tensor):
-        return   # not ours to judge here: the probes report a non-tensor output themselves
+        return  # not ours to judge here: the probes report a non-tensor output themselves
     kind = output_kind(out)
     if kind == "logits":
         return
-    what = ("probabilities (every row is non-negative and sums to 1 on the first inputs): the model ends in a "
-            "Softmax" if kind == "probabilities" else
-            "log-probabilities (logsumexp of every row is 0 on the first inputs): the model ends in a LogSoftmax")
-    raise NNProbeError(f"the model's outputs are {what}; nnprobe applies the cross-entropy to logits, so training, "
-                       "gradients and the head would be those of a different function",
-                       "remove the final softmax / log_softmax from the model's forward (return the logits; "
-                       "apply softmax yourself only when you need probabilities)")
+    what = (
+        "probabilities (every row is non-negative and sums to 1 on the first inputs): the model ends in a Softmax"
+        if kind == "probabilities"
+        else "log-probabilities (logsumexp of every row is 0 on the first inputs): the model ends in a LogSoftmax"
+    )
+    raise NNProbeError(
+        f"the model's outputs are {what}; nnprobe applies the cross-entropy to logits, so training, "
+        "gradients and the head would be those of a different function",
+        "remove the final softmax / log_softmax from the model's forward (return the logits; "
+        "apply softmax yourself only when you need probabilities)",
+    )
 
 
 def forward_bytes_per_example(model: nn.Module, x: torch.Tensor) -> int:

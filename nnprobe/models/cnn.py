@@ -15,13 +15,25 @@ class SmallCNN(nn.Module):
     Linear(in_features=128, out_features=10, bias=True)
     """
 
-    def __init__(self, input_shape, num_classes: int, channels: int = 32, width: int = 128,
-                 feature_dim: int | None = None, activation: str = "relu", dropout: float = 0.0):
+    def __init__(
+        self,
+        input_shape,
+        num_classes: int,
+        channels: int = 32,
+        width: int = 128,
+        feature_dim: int | None = None,
+        activation: str = "relu",
+        dropout: float = 0.0,
+    ):
         super().__init__()
         c, h, w = input_shape
         self.trunk = nn.Sequential(
-            nn.Conv2d(c, channels, 3, padding=1), make_activation(activation), nn.MaxPool2d(2),
-            nn.Conv2d(channels, 2 * channels, 3, padding=1), make_activation(activation), nn.MaxPool2d(2),
+            nn.Conv2d(c, channels, 3, padding=1),
+            make_activation(activation),
+            nn.MaxPool2d(2),
+            nn.Conv2d(channels, 2 * channels, 3, padding=1),
+            make_activation(activation),
+            nn.MaxPool2d(2),
             nn.Flatten(),
         )
         flat = 2 * channels * (h // 4) * (w // 4)

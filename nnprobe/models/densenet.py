@@ -21,7 +21,11 @@ class DenseLayer(nn.Module):
         super().__init__()
         layers: list[nn.Module] = [nn.BatchNorm2d(cin), make_activation(activation)]
         if bottleneck:
-            layers += [nn.Conv2d(cin, 4 * growth, 1, bias=False), nn.BatchNorm2d(4 * growth), make_activation(activation)]
+            layers += [
+                nn.Conv2d(cin, 4 * growth, 1, bias=False),
+                nn.BatchNorm2d(4 * growth),
+                make_activation(activation),
+            ]
             cin = 4 * growth
         layers.append(nn.Conv2d(cin, growth, 3, 1, 1, bias=False))
         self.body = nn.Sequential(*layers)
@@ -32,8 +36,9 @@ class DenseLayer(nn.Module):
 
 class Transition(nn.Sequential):
     def __init__(self, cin, cout, activation):
-        super().__init__(nn.BatchNorm2d(cin), make_activation(activation), nn.Conv2d(cin, cout, 1, bias=False),
-                         nn.AvgPool2d(2))
+        super().__init__(
+            nn.BatchNorm2d(cin), make_activation(activation), nn.Conv2d(cin, cout, 1, bias=False), nn.AvgPool2d(2)
+        )
 
 
 class DenseNet(nn.Module):
@@ -43,14 +48,26 @@ class DenseNet(nn.Module):
     Linear(in_features=2, out_features=3, bias=True)
     """
 
-    def __init__(self, input_shape, num_classes: int, depth: int = 40, growth: int = 12, bottleneck: bool = False,
-                 compression: float = 0.5, fc_width: int | None = None, feature_dim: int | None = None,
-                 activation: str = "relu", dropout: float = 0.0):
+    def __init__(
+        self,
+        input_shape,
+        num_classes: int,
+        depth: int = 40,
+        growth: int = 12,
+        bottleneck: bool = False,
+        compression: float = 0.5,
+        fc_width: int | None = None,
+        feature_dim: int | None = None,
+        activation: str = "relu",
+        dropout: float = 0.0,
+    ):
         super().__init__()
         per = 6 if bottleneck else 3
         if depth < 4 + per or (depth - 4) % per:
-            raise NNProbeError(f"DenseNet depth {depth} is not of the form {per}n+4",
-                               f"use e.g. {4 + per}, {4 + 4 * per} or 40" + (" (BC: 40, 100)" if bottleneck else ""))
+            raise NNProbeError(
+                f"DenseNet depth {depth} is not of the form {per}n+4",
+                f"use e.g. {4 + per}, {4 + 4 * per} or 40" + (" (BC: 40, 100)" if bottleneck else ""),
+            )
         n = (depth - 4) // per
         reduce = compression if bottleneck else 1.0
         channels = 2 * growth if bottleneck else 16

@@ -99,8 +99,9 @@ class HeadSplit:
         finally:
             handle.remove()
 
-    def features(self, x: torch.Tensor, batch_size: int | None = None,
-                 dtype: torch.dtype | None = None) -> torch.Tensor:
+    def features(
+        self, x: torch.Tensor, batch_size: int | None = None, dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
         """Penultimate features of ``x``: the input of the head, shape ``(n, in_features)``, on the CPU.
 
         Runs in eval mode (each submodule's flag restored afterwards) and without gradients, ``batch_size``
@@ -113,8 +114,9 @@ class HeadSplit:
         """
         return self._stream(x, batch_size, dtype, with_logits=False)[0]
 
-    def features_and_logits(self, x: torch.Tensor, batch_size: int | None = None,
-                            dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def features_and_logits(
+        self, x: torch.Tensor, batch_size: int | None = None, dtype: torch.dtype | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Both the penultimate features and the model's output (logits) for ``x``, from one streamed pass.
 
         >>> split = split_head(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)))
@@ -133,25 +135,28 @@ class HeadSplit:
         feats = logits = None
         with eval_mode(self.model), self.capture() as box:
             for i in range(0, n, bs):
-                xb = x[i:i + bs].to(device, non_blocking=True)
+                xb = x[i : i + bs].to(device, non_blocking=True)
                 box.clear()
                 out = self.model(xb)
                 if "features" not in box:
                     raise NNProbeError(
                         f"the head '{self.head_name}' was not called during the model's forward pass",
-                        "name the linear layer that produces the logits with head_name=... (CLI: --head NAME)")
+                        "name the linear layer that produces the logits with head_name=... (CLI: --head NAME)",
+                    )
                 f = box["features"].reshape(xb.shape[0], -1)
                 if feats is None:  # allocated once the sizes are known, filled batch by batch
                     feats = torch.empty((n, f.shape[1]), dtype=dtype or f.dtype)
-                feats[i:i + bs] = f.to("cpu", feats.dtype)
+                feats[i : i + bs] = f.to("cpu", feats.dtype)
                 if with_logits:
                     z = model_output(out)
                     if z is None:
-                        raise NNProbeError(f"the model's forward returns a {type(out).__name__}, not logits",
-                                           "return a tensor, a tuple starting with it, or an object with .logits")
+                        raise NNProbeError(
+                            f"the model's forward returns a {type(out).__name__}, not logits",
+                            "return a tensor, a tuple starting with it, or an object with .logits",
+                        )
                     if logits is None:
                         logits = torch.empty((n, *z.shape[1:]), dtype=dtype or z.dtype)
-                    logits[i:i + bs] = z.to("cpu", logits.dtype)
+                    logits[i : i + bs] = z.to("cpu", logits.dtype)
         if feats is None:  # empty x
             feats = torch.empty((0, self.in_features), dtype=dtype or torch.float32)
             logits = torch.empty((0, self.num_classes), dtype=dtype or torch.float32)
@@ -227,8 +232,10 @@ def guess_examples(model: nn.Module) -> list[torch.Tensor]:
         elif isinstance(m, nn.Conv3d):
             key, make = ("conv3d", m.in_channels), lambda m=m: [rand(m.in_channels, 16, 16, 16)]
         elif isinstance(m, nn.Embedding):
-            key, make = ("embedding", m.num_embeddings), lambda m=m: [
-                torch.randint(0, m.num_embeddings, (EXAMPLE_ROWS, 8), generator=gen).to(device)]
+            key, make = (
+                ("embedding", m.num_embeddings),
+                lambda m=m: [torch.randint(0, m.num_embeddings, (EXAMPLE_ROWS, 8), generator=gen).to(device)],
+            )
         else:
             continue
         if key not in tried:
@@ -247,8 +254,9 @@ def linear_outputs(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, torch.T
     handles = []
     for name, m in model.named_modules():
         if isinstance(m, nn.Linear):
-            handles.append(m.register_forward_hook(
-                lambda _m, _i, out, name=name: box.__setitem__(name, out.detach().clone())))
+            handles.append(
+                m.register_forward_hook(lambda _m, _i, out, name=name: box.__setitem__(name, out.detach().clone()))
+            )
     try:
         with eval_mode(model):
             out = model(x)
@@ -277,8 +285,13 @@ def is_model_output(z: torch.Tensor, out: torch.Tensor) -> bool:
     return False
 
 
-def split_head(model: nn.Module, head_name: str | None = None, example: torch.Tensor | None = None, *,
-               batch_size: int = DEFAULT_BATCH_SIZE) -> HeadSplit:
+def split_head(
+    model: nn.Module,
+    head_name: str | None = None,
+    example: torch.Tensor | None = None,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> HeadSplit:
     """Find the final linear layer of ``model``: the ``nn.Linear`` whose output is the model's output.
 
     One eval-mode forward pass of ``example`` (a few inputs; only the first two are used) records every
@@ -303,16 +316,21 @@ def split_head(model: nn.Module, head_name: str | None = None, example: torch.Te
     linear = [n for n, m in modules.items() if isinstance(m, nn.Linear)]
     if head_name is not None:
         if head_name not in modules:
-            raise NNProbeError(f"the model has no module named '{head_name}'",
-                               f"use one of its linear layers: {', '.join(linear) or '(none)'}")
+            raise NNProbeError(
+                f"the model has no module named '{head_name}'",
+                f"use one of its linear layers: {', '.join(linear) or '(none)'}",
+            )
         if not isinstance(modules[head_name], nn.Linear):
-            raise NNProbeError(f"module '{head_name}' is a {type(modules[head_name]).__name__}, not an nn.Linear",
-                               "name the nn.Linear layer that produces the logits")
+            raise NNProbeError(
+                f"module '{head_name}' is a {type(modules[head_name]).__name__}, not an nn.Linear",
+                "name the nn.Linear layer that produces the logits",
+            )
     if not linear:
         raise NNProbeError(
             f"the model ({type(model).__name__}) has no nn.Linear layer, so it has no linear head to probe",
             "end the classifier with nn.Linear(features, num_classes), or pass head_name= for the layer that "
-            "produces the logits")
+            "produces the logits",
+        )
     outputs, out = _run_example(model, example)
 
     def found(name: str, verified: bool) -> HeadSplit:
@@ -327,18 +345,24 @@ def split_head(model: nn.Module, head_name: str | None = None, example: torch.Te
         raise NNProbeError(
             f"cannot tell which nn.Linear of {type(model).__name__} is the head: no example input runs through "
             f"the model, and its linear layers ({', '.join(structural or linear)}) give no single conventional one",
-            "pass example= (a few inputs) to split_head, or name the head: head_name=... (CLI: --head NAME)")
+            "pass example= (a few inputs) to split_head, or name the head: head_name=... (CLI: --head NAME)",
+        )
     matches = [n for n in linear if n in outputs and is_model_output(outputs[n], out)]  # registration order
-    fix = ("name the nn.Linear whose output is the model's output: head=NAME / --head NAME, or "
-           "split_head(model, 'NAME'); a model whose logits are not one Linear's output cannot be probed")
+    fix = (
+        "name the nn.Linear whose output is the model's output: head=NAME / --head NAME, or "
+        "split_head(model, 'NAME'); a model whose logits are not one Linear's output cannot be probed"
+    )
     if head_name is not None:
         if head_name in matches:
             return found(head_name, True)
-        problem = (f"the head '{head_name}' was not called during the model's forward pass"
-                   if head_name not in outputs else
-                   f"the output of '{head_name}' is not the model's output")
-        raise NNProbeError(problem + (f" (the layer producing the output is '{matches[0]}')" if len(matches) == 1
-                                      else ""), fix)
+        problem = (
+            f"the head '{head_name}' was not called during the model's forward pass"
+            if head_name not in outputs
+            else f"the output of '{head_name}' is not the model's output"
+        )
+        raise NNProbeError(
+            problem + (f" (the layer producing the output is '{matches[0]}')" if len(matches) == 1 else ""), fix
+        )
     if len(matches) == 1:
         return found(matches[0], True)
     if matches:
@@ -346,7 +370,9 @@ def split_head(model: nn.Module, head_name: str | None = None, example: torch.Te
     shaped = [n for n in linear if n in outputs and outputs[n].numel() == out.numel()]
     raise NNProbeError(
         f"no single nn.Linear produces the output of {type(model).__name__} (shape {tuple(out.shape)}); "
-        f"candidates with that size: {', '.join(shaped or linear)}", fix)
+        f"candidates with that size: {', '.join(shaped or linear)}",
+        fix,
+    )
 
 
 def dataset_head(model: nn.Module, dataset, head_name: str | None = None) -> HeadSplit:
@@ -361,9 +387,10 @@ def dataset_head(model: nn.Module, dataset, head_name: str | None = None) -> Hea
     split = split_head(model, head_name, example=dataset.x_train[:EXAMPLE_ROWS])
     classes = int(getattr(dataset, "num_classes", None) or int(dataset.y_train.max()) + 1)
     if split.num_classes != classes:
-        raise NNProbeError(f"the head '{split.head_name}' has {split.num_classes} outputs but the dataset has "
-                           f"{classes} classes", "probe the model on the dataset it was trained on, or name the right "
-                                                 "layer with head= (CLI: --head)")
+        raise NNProbeError(
+            f"the head '{split.head_name}' has {split.num_classes} outputs but the dataset has {classes} classes",
+            "probe the model on the dataset it was trained on, or name the right layer with head= (CLI: --head)",
+        )
     return split
 
 
@@ -375,8 +402,15 @@ class HeadFeatures(NamedTuple):
     test: torch.Tensor
 
 
-def head_features(model: nn.Module, dataset, head_name: str | None = None, *, batch_size: int | None = None,
-                  max_memory: int | None = None, dtype: torch.dtype = torch.float32) -> HeadFeatures:
+def head_features(
+    model: nn.Module,
+    dataset,
+    head_name: str | None = None,
+    *,
+    batch_size: int | None = None,
+    max_memory: int | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> HeadFeatures:
     """The head of ``model`` (:func:`dataset_head`) and the penultimate features of ``dataset.x_train`` and
     ``dataset.x_test``: ``(split, train, test)``.
 
@@ -396,8 +430,11 @@ def head_features(model: nn.Module, dataset, head_name: str | None = None, *, ba
     feats = []
     for x in (dataset.x_train, dataset.x_test):
         f = split.features(x, batch_size=batch_size, dtype=dtype)
-        check_finite("the penultimate features", f,
-                     "the model produces NaN/inf features: check the checkpoint and the input normalisation")
+        check_finite(
+            "the penultimate features",
+            f,
+            "the model produces NaN/inf features: check the checkpoint and the input normalisation",
+        )
         feats.append(f)
     return HeadFeatures(split, *feats)
 
@@ -410,13 +447,17 @@ def _run_example(model, example) -> tuple[dict, torch.Tensor | None]:
         try:
             outputs, raw = linear_outputs(model, x[:EXAMPLE_ROWS].to(model_device(model)))
         except Exception as err:  # a user's input that does not fit the model: say so in one line
-            raise NNProbeError(f"the model fails on the example input of shape {tuple(x.shape)}: "
-                               f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
-                               "pass example= rows of the data the model was trained on") from err
+            raise NNProbeError(
+                f"the model fails on the example input of shape {tuple(x.shape)}: "
+                f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
+                "pass example= rows of the data the model was trained on",
+            ) from err
         out = model_output(raw)
         if out is None:
-            raise NNProbeError(f"the model's forward returns a {type(raw).__name__}, not a tensor of logits",
-                               "return the logits (a tensor, a tuple starting with it, or an object with .logits)")
+            raise NNProbeError(
+                f"the model's forward returns a {type(raw).__name__}, not a tensor of logits",
+                "return the logits (a tensor, a tuple starting with it, or an object with .logits)",
+            )
         return outputs, out
     for x in guess_examples(model):
         try:

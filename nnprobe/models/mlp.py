@@ -29,16 +29,28 @@ class MLP(nn.Module):
     [50, 50]
     """
 
-    def __init__(self, in_features: int, num_classes: int, width: int = 100, depth: int = 2,
-                 feature_dim: int | None = None, activation: str = "relu", dropout: float = 0.0,
-                 batchnorm: bool = False, width_is_total: bool = False, init: str = "default"):
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        width: int = 100,
+        depth: int = 2,
+        feature_dim: int | None = None,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        batchnorm: bool = False,
+        width_is_total: bool = False,
+        init: str = "default",
+    ):
         super().__init__()
         if init not in INITS:
             raise NNProbeError(f"unknown init '{init}'", f"use one of: {', '.join(INITS)}")
         per_layer = width // depth if width_is_total else width
         if per_layer < 1:
-            raise NNProbeError(f"width {width} split over depth {depth} leaves no unit per layer",
-                               f"use width >= depth ({depth}) with width_is_total")
+            raise NNProbeError(
+                f"width {width} split over depth {depth} leaves no unit per layer",
+                f"use width >= depth ({depth}) with width_is_total",
+            )
         widths = [per_layer] * depth + ([feature_dim] if feature_dim is not None else [])
         layers: list[nn.Module] = [nn.Flatten()]
         prev = in_features

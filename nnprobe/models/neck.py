@@ -7,8 +7,9 @@ from torch import nn
 from nnprobe.models.activations import make_activation
 
 
-def make_neck(in_dim: int, fc_width: int | None, feature_dim: int | None, activation: str,
-              dropout: float = 0.0) -> tuple[nn.Sequential, int]:
+def make_neck(
+    in_dim: int, fc_width: int | None, feature_dim: int | None, activation: str, dropout: float = 0.0
+) -> tuple[nn.Sequential, int]:
     """Return ``(neck, out_dim)``: optional FC ``fc_width`` and FC ``feature_dim`` layers, each with activation.
 
     The reference max-margin models use ``GAP -> FC 200 ReLU -> FC 2 ReLU -> head``: ``fc_width=200,

@@ -26,12 +26,16 @@ class RefCNN(nn.Module):
         super().__init__()
         c, h, w = input_shape
         self.trunk = nn.Sequential(
-            nn.Conv2d(c, channels, 5, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
-            nn.Conv2d(channels, channels, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
+            nn.Conv2d(c, channels, 5, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2, ceil_mode=True),
+            nn.Conv2d(channels, channels, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2, ceil_mode=True),
             nn.Flatten(),
         )
 
-        side = [math.ceil(math.ceil((n - 2) / 2) / 2) for n in (h, w)]   # conv1 (pad 1) shrinks by 2; 2 halvings
+        side = [math.ceil(math.ceil((n - 2) / 2) / 2) for n in (h, w)]  # conv1 (pad 1) shrinks by 2; 2 halvings
         self.head = nn.Linear(channels * side[0] * side[1], num_classes)
 
     def forward(self, x):

@@ -65,9 +65,18 @@ class ResNet(nn.Module):
     Linear(in_features=2, out_features=2, bias=True)
     """
 
-    def __init__(self, input_shape, num_classes: int, depth: int = 8, width: int = 16, bottleneck: bool = False,
-                 fc_width: int | None = None, feature_dim: int | None = None, activation: str = "relu",
-                 dropout: float = 0.0):
+    def __init__(
+        self,
+        input_shape,
+        num_classes: int,
+        depth: int = 8,
+        width: int = 16,
+        bottleneck: bool = False,
+        fc_width: int | None = None,
+        feature_dim: int | None = None,
+        activation: str = "relu",
+        dropout: float = 0.0,
+    ):
         super().__init__()
         per_block = 9 if bottleneck else 6
         if depth < per_block + 2 or (depth - 2) % per_block:
@@ -77,8 +86,9 @@ class ResNet(nn.Module):
             )
         n = (depth - 2) // per_block
         block = Bottleneck if bottleneck else BasicBlock
-        self.stem = nn.Sequential(nn.Conv2d(input_shape[0], width, 3, 1, 1, bias=False), nn.BatchNorm2d(width),
-                                  make_activation(activation))
+        self.stem = nn.Sequential(
+            nn.Conv2d(input_shape[0], width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), make_activation(activation)
+        )
         stages, cin = [], width
         for i, planes in enumerate((width, 2 * width, 4 * width)):
             for j in range(n):

@@ -23,13 +23,24 @@ class ResNet18(nn.Module):
     Linear(in_features=512, out_features=10, bias=True)
     """
 
-    def __init__(self, input_shape, num_classes: int, width: int = 64, fc_width: int | None = None,
-                 feature_dim: int | None = None, activation: str = "relu", dropout: float = 0.0):
+    def __init__(
+        self,
+        input_shape,
+        num_classes: int,
+        width: int = 64,
+        fc_width: int | None = None,
+        feature_dim: int | None = None,
+        activation: str = "relu",
+        dropout: float = 0.0,
+    ):
         super().__init__()
         if width < 1:
-            raise NNProbeError(f"ResNet-18 width must be at least 1, got {width}", "use e.g. width=64 (or 16 for speed)")
-        self.stem = nn.Sequential(nn.Conv2d(input_shape[0], width, 3, 1, 1, bias=False), nn.BatchNorm2d(width),
-                                  make_activation(activation))
+            raise NNProbeError(
+                f"ResNet-18 width must be at least 1, got {width}", "use e.g. width=64 (or 16 for speed)"
+            )
+        self.stem = nn.Sequential(
+            nn.Conv2d(input_shape[0], width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), make_activation(activation)
+        )
         blocks, cin = [], width
         for i, planes in enumerate((width, 2 * width, 4 * width, 8 * width)):
             for j in range(2):

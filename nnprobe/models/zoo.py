@@ -40,14 +40,17 @@ def build_model(name: str, input_shape, num_classes: int, **options) -> nn.Modul
     options = {k: v for k, v in options.items() if v is not None}
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise NNProbeError(f"model '{key}' does not take option(s) {', '.join(unknown)}",
-                           f"'{key}' accepts: {', '.join(accepted)}")
+        raise NNProbeError(
+            f"model '{key}' does not take option(s) {', '.join(unknown)}", f"'{key}' accepts: {', '.join(accepted)}"
+        )
     input_shape = tuple(input_shape)
     if key == "mlp":
         return cls(int(math.prod(input_shape)), num_classes, **options)
     if len(input_shape) != 3:
-        raise NNProbeError(f"model '{key}' needs image inputs (C, H, W); this dataset has shape {input_shape}",
-                           "use --model mlp for vector data")
+        raise NNProbeError(
+            f"model '{key}' needs image inputs (C, H, W); this dataset has shape {input_shape}",
+            "use --model mlp for vector data",
+        )
     return cls(input_shape, num_classes, **options)
 
 

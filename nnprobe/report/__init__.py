@@ -5,12 +5,28 @@ Names are exported lazily (:mod:`nnprobe.lazy`): matplotlib and torch load with 
 
 from nnprobe.lazy import export_lazily
 
-__all__ = ["CAPTIONS", "CLAIMS", "Report", "THRESHOLDS", "Verdict", "add_verdict", "criteria", "demo_report",
-           "draw_run", "metric_names", "plot_curves", "report_directory", "verdict"]
-export_lazily(__name__, {
-    "nnprobe.report.demo": ("demo_report",),
-    "nnprobe.report.directory": ("metric_names", "plot_curves", "report_directory"),
-    "nnprobe.report.document": ("Report",),
-    "nnprobe.report.run_figures": ("CAPTIONS", "draw_run"),
-    "nnprobe.report.verdicts": ("CLAIMS", "THRESHOLDS", "Verdict", "add_verdict", "criteria", "verdict"),
-})
+__all__ = [
+    "CAPTIONS",
+    "CLAIMS",
+    "Report",
+    "THRESHOLDS",
+    "Verdict",
+    "add_verdict",
+    "criteria",
+    "demo_report",
+    "draw_run",
+    "metric_names",
+    "plot_curves",
+    "report_directory",
+    "verdict",
+]
+export_lazily(
+    __name__,
+    {
+        "nnprobe.report.demo": ("demo_report",),
+        "nnprobe.report.directory": ("metric_names", "plot_curves", "report_directory"),
+        "nnprobe.report.document": ("Report",),
+        "nnprobe.report.run_figures": ("CAPTIONS", "draw_run"),
+        "nnprobe.report.verdicts": ("CLAIMS", "THRESHOLDS", "Verdict", "add_verdict", "criteria", "verdict"),
+    },
+)

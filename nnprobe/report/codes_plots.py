@@ -15,11 +15,19 @@ import numpy as np
 from nnprobe.report.plotting import plt, savefig
 
 REGIME_STYLE = {"under": ("U", "#b2182b"), "critical": ("C", "#e08214"), "sufficient": ("S", "#1a9850")}
-REGIME_NAMES = {"under": "under-expressive", "critical": "critically-expressive", "sufficient": "sufficiently-expressive"}
+REGIME_NAMES = {
+    "under": "under-expressive",
+    "critical": "critically-expressive",
+    "sufficient": "sufficiently-expressive",
+}
 FACTOR_LABELS = {
-    "width": "hidden width (units per layer)", "depth": "hidden layers", "epochs": "training epochs",
-    "samples_per_class": "training examples per class", "weight_decay": "weight decay",
-    "dropout": "dropout probability", "label_noise": "label-noise fraction",
+    "width": "hidden width (units per layer)",
+    "depth": "hidden layers",
+    "epochs": "training epochs",
+    "samples_per_class": "training examples per class",
+    "weight_decay": "weight decay",
+    "dropout": "dropout probability",
+    "label_noise": "label-noise fraction",
 }
 CATEGORISATION_SERIES = [
     ("model_test_accuracy", "network (test)", "#222222", "-"),
@@ -41,8 +49,15 @@ def _grid(rows, x_key, y_key, value_key):
     return xs, ys, grid, regimes
 
 
-def plot_phase_chart(rows: list[dict], path, *, x_key: str = "epochs", y_key: str = "width",
-                     panel_key: str = "samples_per_class", title: str | None = None) -> Path:
+def plot_phase_chart(
+    rows: list[dict],
+    path,
+    *,
+    x_key: str = "epochs",
+    y_key: str = "width",
+    panel_key: str = "samples_per_class",
+    title: str | None = None,
+) -> Path:
     """Grid of heatmaps: rows = redundancy ratio (train) and K-NN test accuracy; columns = ``panel_key`` values.
 
     Each cell carries its regime letter (U under-, C critically-, S sufficiently-expressive; see
@@ -51,10 +66,17 @@ def plot_phase_chart(rows: list[dict], path, *, x_key: str = "epochs", y_key: st
     >>> plot_phase_chart(assign_regimes(rows), "out/phase_chart.png")   # doctest: +SKIP
     """
     panels = sorted({r[panel_key] for r in rows})
-    metrics = [("redundancy_ratio_train", "redundancy ratio (train)", "magma_r", (0.0, 1.0)),
-               ("knn_test_accuracy", "K-NN accuracy on test codes", "viridis", (0.0, 1.0))]
-    fig, axes = plt.subplots(len(metrics), len(panels), figsize=(3.6 * len(panels) + 1.2, 3.2 * len(metrics)),
-                             squeeze=False, constrained_layout=True)
+    metrics = [
+        ("redundancy_ratio_train", "redundancy ratio (train)", "magma_r", (0.0, 1.0)),
+        ("knn_test_accuracy", "K-NN accuracy on test codes", "viridis", (0.0, 1.0)),
+    ]
+    fig, axes = plt.subplots(
+        len(metrics),
+        len(panels),
+        figsize=(3.6 * len(panels) + 1.2, 3.2 * len(metrics)),
+        squeeze=False,
+        constrained_layout=True,
+    )
     for mi, (key, label, cmap, (vmin, vmax)) in enumerate(metrics):
         image = None
         for pi, panel in enumerate(panels):
@@ -67,8 +89,17 @@ def plot_phase_chart(rows: list[dict], path, *, x_key: str = "epochs", y_key: st
                     letter, color = REGIME_STYLE.get(regimes[i, j], ("", "k"))
                     value = grid[i, j]
                     text = f"{letter}\n{value:.2f}" if np.isfinite(value) else letter
-                    ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white",
-                            fontweight="bold", bbox=dict(boxstyle="round,pad=0.15", fc=color, ec="none", alpha=0.8))
+                    ax.text(
+                        j,
+                        i,
+                        text,
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white",
+                        fontweight="bold",
+                        bbox=dict(boxstyle="round,pad=0.15", fc=color, ec="none", alpha=0.8),
+                    )
             ax.set_xticks(range(len(xs)), [str(x) for x in xs])
             ax.set_yticks(range(len(ys)), [str(y) for y in ys])
             ax.grid(False)
@@ -79,8 +110,10 @@ def plot_phase_chart(rows: list[dict], path, *, x_key: str = "epochs", y_key: st
             if mi == 0:
                 ax.set_title(f"{FACTOR_LABELS.get(panel_key, panel_key)} = {panel}")
         fig.colorbar(image, ax=axes[mi, :].tolist(), shrink=0.9, label=label)
-    handles = [plt.Line2D([], [], marker="s", ls="", color=c, label=f"{l}: {REGIME_NAMES[name]}")
-               for name, (l, c) in REGIME_STYLE.items()]
+    handles = [
+        plt.Line2D([], [], marker="s", ls="", color=c, label=f"{l}: {REGIME_NAMES[name]}")
+        for name, (l, c) in REGIME_STYLE.items()
+    ]
     fig.legend(handles=handles, loc="outside lower center", ncol=3)
     fig.suptitle(title or "Activation hash phase chart: model size x training time x sample size")
     return savefig(fig, path)
@@ -94,12 +127,19 @@ def plot_factor(rows: list[dict], factor: str, path, *, title: str | None = None
     rows = sorted(rows, key=lambda r: r[factor])
     x = np.array([r[factor] for r in rows], dtype=float)
     if log_x is None:
-        log_x = factor in ("width", "epochs", "samples_per_class") and (x > 0).all() and x.max() / max(x.min(), 1e-12) > 20
+        log_x = (
+            factor in ("width", "epochs", "samples_per_class") and (x > 0).all() and x.max() / max(x.min(), 1e-12) > 20
+        )
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
-    for key, label, color in [("redundancy_ratio_train", "train", "#d62728"), ("redundancy_ratio_test", "test", "#9467bd")]:
+    for key, label, color in [
+        ("redundancy_ratio_train", "train", "#d62728"),
+        ("redundancy_ratio_test", "test", "#9467bd"),
+    ]:
         ax1.plot(x, [r.get(key, np.nan) for r in rows], marker="o", color=color, label=label)
     ax1.set_ylabel("redundancy ratio")
-    top = max(0.05, 1.05 * max(max(r.get("redundancy_ratio_train", 0), r.get("redundancy_ratio_test", 0)) for r in rows))
+    top = max(
+        0.05, 1.05 * max(max(r.get("redundancy_ratio_train", 0), r.get("redundancy_ratio_test", 0)) for r in rows)
+    )
     ax1.set_ylim(-0.04 * top, top)
     ax1.set_title("determinism (0 = every example has its own code)")
     for key, label, color, ls in CATEGORISATION_SERIES:
@@ -113,7 +153,7 @@ def plot_factor(rows: list[dict], factor: str, path, *, title: str | None = None
             ax.set_xscale("log", base=2)
             ax.set_xticks(sorted(set(x)), [f"{v:g}" for v in sorted(set(x))])
             ax.minorticks_off()
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)   # below: over no curve, whatever the data
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)  # below: over no curve, whatever the data
     fig.suptitle(title or f"Encoding properties vs {FACTOR_LABELS.get(factor, factor)}")
     return savefig(fig, path)
 
@@ -125,8 +165,12 @@ def plot_categorisation(result: dict, path, *, title: str | None = None) -> Path
 
     >>> plot_categorisation(measure_codes(model, ds).to_dict(), "out/categorisation.png")   # doctest: +SKIP
     """
-    groups = [("network", "model"), ("K-Means", "kmeans"), (f"{result.get('k', 9)}-NN (Hamming)", "knn"),
-              ("logistic reg.", "logistic")]
+    groups = [
+        ("network", "model"),
+        ("K-Means", "kmeans"),
+        (f"{result.get('k', 9)}-NN (Hamming)", "knn"),
+        ("logistic reg.", "logistic"),
+    ]
     xs = np.arange(len(groups))
     fig, ax = plt.subplots(figsize=(7, 3.6), constrained_layout=True)
     for offset, split, color in [(-0.2, "train", "#9ecae1"), (0.2, "test", "#3182bd")]:

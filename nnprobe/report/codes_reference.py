@@ -19,31 +19,51 @@ from nnprobe.stats import agreement_claim, t_interval
 TOLERANCE = 0.05
 READ_FROM_FIGURES = "read by eye from the authors' figures, +-0.02"
 # width -> (RR train, RR test, K-Means, 9-NN, logistic regression); MNIST, 1 hidden layer; test codes
-REFERENCE_WIDTH = {3: (1.00, 1.00, 0.28, 0.26, 0.29), 10: (0.99, 0.95, 0.40, 0.47, 0.45),
-                   20: (0.78, 0.50, 0.53, 0.76, 0.75), 40: (0.10, 0.04, 0.60, 0.89, 0.855),
-                   60: (0.02, 0.005, 0.65, 0.925, 0.89), 100: (0.00, 0.00, 0.66, 0.95, 0.925)}
+REFERENCE_WIDTH = {
+    3: (1.00, 1.00, 0.28, 0.26, 0.29),
+    10: (0.99, 0.95, 0.40, 0.47, 0.45),
+    20: (0.78, 0.50, 0.53, 0.76, 0.75),
+    40: (0.10, 0.04, 0.60, 0.89, 0.855),
+    60: (0.02, 0.005, 0.65, 0.925, 0.89),
+    100: (0.00, 0.00, 0.66, 0.95, 0.925),
+}
 # the nnprobe summary key of each reference column (K-Means: the authors' majority mapping, on test codes)
-WIDTH_KEYS = ("redundancy_ratio_train", "redundancy_ratio_test", "kmeans_test_accuracy_majority", "knn_test_accuracy",
-              "logistic_test_accuracy")
+WIDTH_KEYS = (
+    "redundancy_ratio_train",
+    "redundancy_ratio_test",
+    "kmeans_test_accuracy_majority",
+    "knn_test_accuracy",
+    "logistic_test_accuracy",
+)
 WIDTH_LABELS = ("RR train", "RR test", "K-Means", "9-NN", "log. reg.")
 # training time, widths 40/50/60: test RR at its peak after epoch 1, and late in training
 # The panel's legend is swapped (docs/codes.md, "Two leads settled"): the lines it labels "Test" are the training
 # redundancy. These are the test values, i.e. its dashed lines: peak 0.35 / 0.20 / 0.09, late 0.04 / 0.017 / 0.005
 # (its solid lines, the training redundancy: peak 0.57 / 0.37 / 0.20, late 0.10 / 0.045 / 0.02).
 REFERENCE_TIME = {40: (0.35, 0.04), 50: (0.20, 0.017), 60: (0.09, 0.005)}
-REFERENCE_TIME_AS_PRINTED = {40: (0.57, 0.10), 50: (0.37, 0.045), 60: (0.20, 0.02)}   # labelled "Test" there
+REFERENCE_TIME_AS_PRINTED = {40: (0.57, 0.10), 50: (0.37, 0.045), 60: (0.20, 0.02)}  # labelled "Test" there
 # sample size, widths 40/50/60: test RR at n = 10; at the full set 0.03-0.10; accuracies ~0.11-0.15 at n = 10
 REFERENCE_SAMPLES = {40: 0.77, 50: 0.61, 60: 0.46}
 REFERENCE_SAMPLES_FULL = (0.03, 0.10)
 
 
 # the null baselines measured beside every point (nnprobe.probes.codes.nulls), shown on the same rows
-NULL_KEYS = ("untrained_redundancy_ratio_train", "untrained_redundancy_ratio_test", "untrained_knn_test_accuracy",
-             "untrained_logistic_test_accuracy", "pixels_knn_test_accuracy", "pixels_logistic_test_accuracy")
-NULL_LABELS = {"untrained_redundancy_ratio_train": "untrained RR train", "untrained_redundancy_ratio_test":
-               "untrained RR test", "untrained_knn_test_accuracy": "untrained 9-NN",
-               "untrained_logistic_test_accuracy": "untrained log. reg.", "pixels_knn_test_accuracy": "raw inputs 9-NN",
-               "pixels_logistic_test_accuracy": "raw inputs log. reg."}
+NULL_KEYS = (
+    "untrained_redundancy_ratio_train",
+    "untrained_redundancy_ratio_test",
+    "untrained_knn_test_accuracy",
+    "untrained_logistic_test_accuracy",
+    "pixels_knn_test_accuracy",
+    "pixels_logistic_test_accuracy",
+)
+NULL_LABELS = {
+    "untrained_redundancy_ratio_train": "untrained RR train",
+    "untrained_redundancy_ratio_test": "untrained RR test",
+    "untrained_knn_test_accuracy": "untrained 9-NN",
+    "untrained_logistic_test_accuracy": "untrained log. reg.",
+    "pixels_knn_test_accuracy": "raw inputs 9-NN",
+    "pixels_logistic_test_accuracy": "raw inputs log. reg.",
+}
 
 
 def aggregate(rows: list[dict], by: tuple[str, ...], keys) -> list[dict]:
@@ -105,7 +125,8 @@ def _verdict(row: dict | None, key: str, ref: float, tol: float = TOLERANCE) -> 
     if len(values) == 1:
         return f"one seed: {'within' if abs(diff) <= tol else 'outside'} {tol:g} ({diff:+.2f}), no interval"
     return {"holds": "reproduces", "does not hold": f"differs ({diff:+.2f})"}.get(
-        decision.outcome, f"inconclusive ({diff:+.2f}; the interval crosses the edge of +-{tol:g})")
+        decision.outcome, f"inconclusive ({diff:+.2f}; the interval crosses the edge of +-{tol:g})"
+    )
 
 
 def width_table(agg: list[dict]) -> list[dict]:
@@ -137,20 +158,30 @@ def verdict_rows(width_agg: list[dict], time_agg: list[dict], sample_agg: list[d
     """The verdict table: one row per finding with the reference's setting, its value and nnprobe's."""
     rows = []
     by_width = {r["width"]: r for r in width_agg}
-    findings = [("Wide nets give (almost) every example its own code", 100, 1, "RR test"),
-                ("Narrow nets share codes", 10, 1, "RR test"),
-                ("Critical width: redundancy falls between widths 20 and 40", 20, 1, "RR test"),
-                ("", 40, 1, "RR test"), ("", 40, 0, "RR train"),
-                ("9-NN (Hamming) on codes classifies well", 100, 3, "9-NN test"),
-                ("Logistic regression (one-vs-one) on codes classifies well", 100, 4, "log. reg. test"),
-                ("K-Means on codes (majority mapping) clusters by class", 100, 2, "K-Means test"),
-                ("", 40, 3, "9-NN test")]
+    findings = [
+        ("Wide nets give (almost) every example its own code", 100, 1, "RR test"),
+        ("Narrow nets share codes", 10, 1, "RR test"),
+        ("Critical width: redundancy falls between widths 20 and 40", 20, 1, "RR test"),
+        ("", 40, 1, "RR test"),
+        ("", 40, 0, "RR train"),
+        ("9-NN (Hamming) on codes classifies well", 100, 3, "9-NN test"),
+        ("Logistic regression (one-vs-one) on codes classifies well", 100, 4, "log. reg. test"),
+        ("K-Means on codes (majority mapping) clusters by class", 100, 2, "K-Means test"),
+        ("", 40, 3, "9-NN test"),
+    ]
     for finding, width, col, what in findings:
         row = by_width.get(width, {})
         ref = REFERENCE_WIDTH[width][col]
-        rows.append({"finding": finding, "reference setting": f"width {width}, {what}", "reference value": ref,
-                     "nnprobe value (same setting)": interval_text(row, WIDTH_KEYS[col]),
-                     "nulls (same setting)": nulls_text(row), "verdict": _verdict(row, WIDTH_KEYS[col], ref)})
+        rows.append(
+            {
+                "finding": finding,
+                "reference setting": f"width {width}, {what}",
+                "reference value": ref,
+                "nnprobe value (same setting)": interval_text(row, WIDTH_KEYS[col]),
+                "nulls (same setting)": nulls_text(row),
+                "verdict": _verdict(row, WIDTH_KEYS[col], ref),
+            }
+        )
     by_w = {}
     for r in time_agg:
         by_w.setdefault(r["width"], []).append(r)
@@ -161,31 +192,57 @@ def verdict_rows(width_agg: list[dict], time_agg: list[dict], sample_agg: list[d
         ours_peak = max(after) if after else None
         peak_row = next((r for r in series if r["epochs"] >= 1 and r.get("redundancy_ratio_test") == ours_peak), {})
         last_row = series[-1] if series else {}
-        rises = (ours_peak is not None and rr.get(0) is not None and ours_peak > rr[0]
-                 and rr.get(max(rr)) is not None and rr[max(rr)] < ours_peak)
-        rows.append({"finding": "Test RR rises after epoch 1, then decays" if width == 40 else "",
-                     "reference setting": f"width {width}, peak test RR after epoch >= 1", "reference value": peak,
-                     "nnprobe value (same setting)": interval_text(peak_row, "redundancy_ratio_test"),
-                     "nulls (same setting)": (f"epoch 0 (the untrained network): test RR {rr[0]:.3f}"
-                                              if rr.get(0) is not None else ""),
-                     "verdict": ("not run" if ours_peak is None else
-                                 f"{_verdict(peak_row, 'redundancy_ratio_test', peak)}; shape {'rise-then-decay' if rises else 'no rise-then-decay'}"
-                                 f" (epoch 0: {rr.get(0, float('nan')):.2f}, last epoch {max(rr) if rr else '-'}: "
-                                 f"{rr.get(max(rr), float('nan')) if rr else float('nan'):.2f})")})
+        rises = (
+            ours_peak is not None
+            and rr.get(0) is not None
+            and ours_peak > rr[0]
+            and rr.get(max(rr)) is not None
+            and rr[max(rr)] < ours_peak
+        )
+        rows.append(
+            {
+                "finding": "Test RR rises after epoch 1, then decays" if width == 40 else "",
+                "reference setting": f"width {width}, peak test RR after epoch >= 1",
+                "reference value": peak,
+                "nnprobe value (same setting)": interval_text(peak_row, "redundancy_ratio_test"),
+                "nulls (same setting)": (
+                    f"epoch 0 (the untrained network): test RR {rr[0]:.3f}" if rr.get(0) is not None else ""
+                ),
+                "verdict": (
+                    "not run"
+                    if ours_peak is None
+                    else f"{_verdict(peak_row, 'redundancy_ratio_test', peak)}; shape {'rise-then-decay' if rises else 'no rise-then-decay'}"
+                    f" (epoch 0: {rr.get(0, float('nan')):.2f}, last epoch {max(rr) if rr else '-'}: "
+                    f"{rr.get(max(rr), float('nan')) if rr else float('nan'):.2f})"
+                ),
+            }
+        )
         if series and max(rr) >= 100:
-            rows.append({"finding": "", "reference setting": f"width {width}, test RR late in training",
-                         "reference value": late,
-                         "nnprobe value (same setting)": interval_text(last_row, "redundancy_ratio_test"),
-                         "nulls (same setting)": "", "verdict": _verdict(last_row, "redundancy_ratio_test", late)})
+            rows.append(
+                {
+                    "finding": "",
+                    "reference setting": f"width {width}, test RR late in training",
+                    "reference value": late,
+                    "nnprobe value (same setting)": interval_text(last_row, "redundancy_ratio_test"),
+                    "nulls (same setting)": "",
+                    "verdict": _verdict(last_row, "redundancy_ratio_test", late),
+                }
+            )
     by_w = {}
     for r in sample_agg:
         by_w.setdefault(r["width"], {})[r["train_first"]] = r
     for width, ref in REFERENCE_SAMPLES.items():
         row = by_w.get(width, {}).get(10, {})
-        rows.append({"finding": "Few training examples: codes are shared" if width == 40 else "",
-                     "reference setting": f"width {width}, n = 10, test RR", "reference value": ref,
-                     "nnprobe value (same setting)": interval_text(row, "redundancy_ratio_test"),
-                     "nulls (same setting)": nulls_text(row), "verdict": _verdict(row, "redundancy_ratio_test", ref)})
+        rows.append(
+            {
+                "finding": "Few training examples: codes are shared" if width == 40 else "",
+                "reference setting": f"width {width}, n = 10, test RR",
+                "reference value": ref,
+                "nnprobe value (same setting)": interval_text(row, "redundancy_ratio_test"),
+                "nulls (same setting)": nulls_text(row),
+                "verdict": _verdict(row, "redundancy_ratio_test", ref),
+            }
+        )
     for row in rows:
         row["reference setting"] += f" ({setting})"
     return rows
@@ -214,11 +271,18 @@ def width_offset_rows(agg: list[dict]) -> list[dict]:
     for width, values in REFERENCE_WIDTH.items():
         for key, label, value in zip(WIDTH_KEYS, WIDTH_LABELS, values):
             if (label.startswith("RR") and not 0.02 < value < 0.98) or label == "K-Means":
-                continue   # plateaus match any width on them; the K-Means curve is not monotone in width
+                continue  # plateaus match any width on them; the K-Means curve is not monotone in width
             at = matching_width(agg, key, value)
             if at is not None and (label.startswith("RR") or width <= 40):
-                out.append({"reference width": width, "column": label, "reference value": value,
-                            "nnprobe width with that value": at, "ratio": at / width})
+                out.append(
+                    {
+                        "reference width": width,
+                        "column": label,
+                        "reference value": value,
+                        "nnprobe width with that value": at,
+                        "ratio": at / width,
+                    }
+                )
     return out
 
 
@@ -228,25 +292,29 @@ def difference_notes(verdicts: list[dict], quick: bool) -> str:
     if not differ:
         return ""
     listed = "; ".join(f"{v['reference setting'].split(' (')[0]}: {v['verdict']}" for v in differ)
-    causes = ["the authors' networks behave like narrower nnprobe networks (see the matching widths: their "
-              "values sit on nnprobe's curves at about 0.8-0.95 of their width for the redundancy and 0.5-0.7 for "
-              "the classifiers), as if part of their units did not contribute; nnprobe's implementation is not the cause: a plain PyTorch loop written apart from "
-              "nnprobe gives the same values (width 40, epoch 1: test RR 0.062 vs nnprobe 0.064), and with the "
-              "published script's BatchNorm no unit is near-constant, while without BatchNorm 10 of 40 units die "
-              "in the first epoch and the redundancy rises towards the reference's (docs/codes.md)",
-              "the curves are steep between widths 7 and 30, so a reading error of a few units on the authors' "
-              "x-axis moves a read value by 0.1 or more",
-              "the reference values are means of 10 repeats; fewer seeds here",
-              "the authors' MNIST training-time figure runs to 2000 epochs (their script: 200) and its legend is "
-              "swapped (the training redundancy is the higher on the published 48k / 10k split at every checkpoint "
-              "and seed; read swapped, its late values agree with the authors' width figure): the reference "
-              "values here are its dashed lines; its epoch-1 peak stays higher than the published script gives at "
-              "depth 1, and depth 5 (the scripts' default) does not give its curve either (docs/codes.md)"]
+    causes = [
+        "the authors' networks behave like narrower nnprobe networks (see the matching widths: their "
+        "values sit on nnprobe's curves at about 0.8-0.95 of their width for the redundancy and 0.5-0.7 for "
+        "the classifiers), as if part of their units did not contribute; nnprobe's implementation is not the cause: a plain PyTorch loop written apart from "
+        "nnprobe gives the same values (width 40, epoch 1: test RR 0.062 vs nnprobe 0.064), and with the "
+        "published script's BatchNorm no unit is near-constant, while without BatchNorm 10 of 40 units die "
+        "in the first epoch and the redundancy rises towards the reference's (docs/codes.md)",
+        "the curves are steep between widths 7 and 30, so a reading error of a few units on the authors' "
+        "x-axis moves a read value by 0.1 or more",
+        "the reference values are means of 10 repeats; fewer seeds here",
+        "the authors' MNIST training-time figure runs to 2000 epochs (their script: 200) and its legend is "
+        "swapped (the training redundancy is the higher on the published 48k / 10k split at every checkpoint "
+        "and seed; read swapped, its late values agree with the authors' width figure): the reference "
+        "values here are its dashed lines; its epoch-1 peak stays higher than the published script gives at "
+        "depth 1, and depth 5 (the scripts' default) does not give its curve either (docs/codes.md)",
+    ]
     if quick:
-        causes.insert(0, "this quick run trains at most 30 epochs with x0.1 every 10 (the reference: up to 200 with "
-                         "x0.1 every 20), and its training-time sweep stops at epoch 10")
-    return ("Not reproduced within 0.05: " + listed + ". Likely causes, not yet separated: "
-            + "; ".join(causes) + ".")
+        causes.insert(
+            0,
+            "this quick run trains at most 30 epochs with x0.1 every 10 (the reference: up to 200 with "
+            "x0.1 every 20), and its training-time sweep stops at epoch 10",
+        )
+    return "Not reproduced within 0.05: " + listed + ". Likely causes, not yet separated: " + "; ".join(causes) + "."
 
 
 def _band(ax, rows, x, key, color, label, style="-"):
@@ -267,12 +335,20 @@ def plot_width(agg: list[dict], path: str | Path, own: list[dict] | None = None)
     not intervals), reference values as crosses; ``own``: nnprobe's own protocol at the same widths, dashed; the
     raw inputs' 9-NN (a null baseline) dotted."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for (key, label, color), ax in zip([(k, lab, c) for k, lab, c in zip(WIDTH_KEYS, WIDTH_LABELS, COLORS)],
-                                       [axes[0]] * 2 + [axes[1]] * 3):
+    for (key, label, color), ax in zip(
+        [(k, lab, c) for k, lab, c in zip(WIDTH_KEYS, WIDTH_LABELS, COLORS)], [axes[0]] * 2 + [axes[1]] * 3
+    ):
         col = WIDTH_KEYS.index(key)
         _band(ax, agg, "width", key, color, f"{label} (nnprobe, reference protocol)")
-        ax.plot(list(REFERENCE_WIDTH), [v[col] for v in REFERENCE_WIDTH.values()], "x", color=color, ms=9, mew=2,
-                label=f"{label} (He et al., read from figure)")
+        ax.plot(
+            list(REFERENCE_WIDTH),
+            [v[col] for v in REFERENCE_WIDTH.values()],
+            "x",
+            color=color,
+            ms=9,
+            mew=2,
+            label=f"{label} (He et al., read from figure)",
+        )
         if own:
             own_key = "kmeans_test_accuracy" if key.startswith("kmeans") else key
             _band(ax, own, "width", own_key, color, f"{label} (nnprobe protocol)", style="--")
@@ -290,10 +366,23 @@ def plot_time(agg: list[dict], path: str | Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     for (width, (peak, late)), color in zip(REFERENCE_TIME.items(), COLORS):
         rows = sorted([r for r in agg if r["width"] == width], key=lambda r: r["epochs"])
-        _band(ax, [{**r, "x": max(r["epochs"], 0.5)} for r in rows], "x", "redundancy_ratio_test", color,
-              f"width {width} (nnprobe)")
-        ax.plot([1, 200], [peak, late], "x", color=color, ms=9, mew=2,
-                label=f"width {width} (He et al.: peak, late; legend read swapped)")
+        _band(
+            ax,
+            [{**r, "x": max(r["epochs"], 0.5)} for r in rows],
+            "x",
+            "redundancy_ratio_test",
+            color,
+            f"width {width} (nnprobe)",
+        )
+        ax.plot(
+            [1, 200],
+            [peak, late],
+            "x",
+            color=color,
+            ms=9,
+            mew=2,
+            label=f"width {width} (He et al.: peak, late; legend read swapped)",
+        )
     ax.set(xscale="log", xlabel="epoch (0 drawn at 0.5)", ylabel="test redundancy ratio", title="Training time")
     ax.legend(fontsize=7)
     return savefig(fig, path)
@@ -315,7 +404,22 @@ def plot_samples(agg: list[dict], path: str | Path) -> Path:
     return savefig(fig, path)
 
 
-__all__ = ["NULL_KEYS", "NULL_LABELS", "REFERENCE_SAMPLES", "REFERENCE_TIME", "REFERENCE_WIDTH", "TOLERANCE",
-           "aggregate", "difference_notes", "interval_text", "nulls_text",
-           "matching_width", "plot_samples", "plot_time", "plot_width", "verdict_rows", "width_offset_rows",
-           "width_table"]
+__all__ = [
+    "NULL_KEYS",
+    "NULL_LABELS",
+    "REFERENCE_SAMPLES",
+    "REFERENCE_TIME",
+    "REFERENCE_WIDTH",
+    "TOLERANCE",
+    "aggregate",
+    "difference_notes",
+    "interval_text",
+    "nulls_text",
+    "matching_width",
+    "plot_samples",
+    "plot_time",
+    "plot_width",
+    "verdict_rows",
+    "width_offset_rows",
+    "width_table",
+]

@@ -25,9 +25,11 @@ def demo_report(out_dir: str | Path, plan: list[dict], seconds: float) -> dict:
     first_run = loaded[plan[0]["key"]][0]
     ds = first_run.data.load(first_run.train.seed).summary()
     report = Report(f"nnprobe demo: three probes on {ds['name']}")
-    report.text(f"Dataset `{ds['name']}`: {ds['n_train']} training and {ds['n_test']} test examples, "
-                f"{len(ds['classes'])} classes. Every number below was measured in this run "
-                f"(seed {first_run.train.seed}).")
+    report.text(
+        f"Dataset `{ds['name']}`: {ds['n_train']} training and {ds['n_test']} test examples, "
+        f"{len(ds['classes'])} classes. Every number below was measured in this run "
+        f"(seed {first_run.train.seed})."
+    )
     summary = {"dataset": ds, "seconds": seconds}
     for entry in plan:
         run, result = loaded[entry["key"]]
@@ -39,9 +41,12 @@ def demo_report(out_dir: str | Path, plan: list[dict], seconds: float) -> dict:
         if entry.get("text"):
             report.text(entry["text"])
         table = get_probe(run.probe).hook("table")
-        if table is not None:   # the probe's own table; a plan entry may choose other columns
-            report.table(table(run, result), columns=entry.get("columns") or list(get_probe(run.probe).table_columns),
-                         labels=entry.get("labels") or get_probe(run.probe).table_labels)
+        if table is not None:  # the probe's own table; a plan entry may choose other columns
+            report.table(
+                table(run, result),
+                columns=entry.get("columns") or list(get_probe(run.probe).table_columns),
+                labels=entry.get("labels") or get_probe(run.probe).table_labels,
+            )
         for key, path in figures.items():
             report.figure(path, CAPTIONS.get(key.split("_")[0], ""))
         summary[entry["key"]] = result.summary()

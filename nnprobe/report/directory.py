@@ -22,9 +22,21 @@ from nnprobe.sweeps.table import ResultsTable
 
 STEM = "overview"
 FIGURES = "overview_figures"
-PREFERRED_METRICS = ("test_accuracy", "model_test_accuracy", "train_accuracy", "model_train_accuracy", "test_loss",
-                     "train_loss", "redundancy_ratio_train", "redundancy_ratio_test", "knn_test_accuracy",
-                     "logistic_test_accuracy", "kmeans_test_accuracy", "cosine_to_svm", "gradnet_test_accuracy")
+PREFERRED_METRICS = (
+    "test_accuracy",
+    "model_test_accuracy",
+    "train_accuracy",
+    "model_train_accuracy",
+    "test_loss",
+    "train_loss",
+    "redundancy_ratio_train",
+    "redundancy_ratio_test",
+    "knn_test_accuracy",
+    "logistic_test_accuracy",
+    "kmeans_test_accuracy",
+    "cosine_to_svm",
+    "gradnet_test_accuracy",
+)
 _SKIP_METRICS = ("pid", "k", "n_train", "n_test", "epochs_run", "ensemble_size")
 
 
@@ -42,7 +54,9 @@ def report_directory(path: str | Path, out_dir: str | Path | None = None):
     """
     path = Path(path)
     if not path.is_dir():
-        raise NNProbeError(f"{path} is not a directory", "give a run directory (--out of a command) or a sweep directory")
+        raise NNProbeError(
+            f"{path} is not a directory", "give a run directory (--out of a command) or a sweep directory"
+        )
     out_dir = Path(out_dir) if out_dir is not None else path
     figures = out_dir / FIGURES
     if (path / "results.sqlite").is_file():
@@ -138,9 +152,9 @@ def _plot_sweep(rows: list[dict], varied: list[str], metrics: list[str], path: P
         _log_axis_if_wide(ax, sorted({float(r[x]) for r in rows}))
         ax.set_xlabel(column_label(x))
         ax.set_title(column_label(m))
-    for ax in list(axes.flat)[len(metrics):]:
+    for ax in list(axes.flat)[len(metrics) :]:
         ax.axis("off")
-    if len(series) > 1:   # one legend beside the panels, over no curve
+    if len(series) > 1:  # one legend beside the panels, over no curve
         fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="outside right upper", fontsize=8)
     fig.suptitle(f"metrics vs {column_label(x)} (mean and 95% t-interval over seeds)", fontsize=11)
     return savefig(fig, path)
@@ -174,15 +188,24 @@ def sweep_report(path: Path, figures: Path):
     spec = state.get("spec") or {}
     name = spec.get("name") or path.name
     report = Report(f"Sweep {name} ({state.get('probe', '?')})")
-    report.text(f"`{path}`: {status.total} points, **{status.done} done**, {status.failed} failed, "
-                f"{status.running} running, {status.pending} pending; driver {status.driver}; "
-                f"engine: {state.get('engine', '?')}.")
-    report.text("Load the table with pandas: `pd.read_sql('SELECT * FROM results', "
-                f"sqlite3.connect('{path / 'results.sqlite'}'))` (one column per parameter and metric).")
+    report.text(
+        f"`{path}`: {status.total} points, **{status.done} done**, {status.failed} failed, "
+        f"{status.running} running, {status.pending} pending; driver {status.driver}; "
+        f"engine: {state.get('engine', '?')}."
+    )
+    report.text(
+        "Load the table with pandas: `pd.read_sql('SELECT * FROM results', "
+        f"sqlite3.connect('{path / 'results.sqlite'}'))` (one column per parameter and metric)."
+    )
     if spec:
         report.heading("Sweep")
-        report.table([{"setting": k, "value": json.dumps(v, default=str)} for k, v in spec.items()
-                      if k in ("probe", "base", "grid", "points", "seeds", "options") and v])
+        report.table(
+            [
+                {"setting": k, "value": json.dumps(v, default=str)}
+                for k, v in spec.items()
+                if k in ("probe", "base", "grid", "points", "seeds", "options") and v
+            ]
+        )
     varied = _varied(state, [r["params"] for r in done])
     metrics = metric_names(done)
     rows = aggregate(done, varied, metrics)
@@ -190,19 +213,31 @@ def sweep_report(path: Path, figures: Path):
         figure = _plot_sweep(rows, varied, metrics, figures / "sweep_metrics.png")
         report.heading("Results")
         if figure is not None:
-            report.figure(figure, "Metrics of finished points: means over seeds; error bars: 95% t-intervals (n - 1 degrees of "
-                                  "freedom; none with one seed).")
+            report.figure(
+                figure,
+                "Metrics of finished points: means over seeds; error bars: 95% t-intervals (n - 1 degrees of "
+                "freedom; none with one seed).",
+            )
         columns = varied + ["n"] + [c for m in metrics for c in (m, f"{m}_ci")]
         report.table(rows[:500], columns, labels={"n": "runs (seeds)"})
         seconds = [r["seconds"] for r in done if _is_number(r["seconds"])]
         if seconds:
-            report.text(f"Compute: {sum(seconds):.1f} s over {len(seconds)} points "
-                        f"(mean {sum(seconds) / len(seconds):.2f} s per point).")
+            report.text(
+                f"Compute: {sum(seconds):.1f} s over {len(seconds)} points "
+                f"(mean {sum(seconds) / len(seconds):.2f} s per point)."
+            )
     failed = [r for r in records if r["status"] == "failed"]
     if failed:
         report.heading("Failed points")
-        report.table([{**{k: r["params"].get(k) for k in varied + ["seed"]},
-                       "error": ((r["error"] or "").strip().splitlines() or [""])[-1][:200]} for r in failed[:200]])
+        report.table(
+            [
+                {
+                    **{k: r["params"].get(k) for k in varied + ["seed"]},
+                    "error": ((r["error"] or "").strip().splitlines() or [""])[-1][:200],
+                }
+                for r in failed[:200]
+            ]
+        )
     return report
 
 
@@ -260,7 +295,7 @@ def plot_curves(records: list[dict], title: str, path: Path) -> Path | None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if len(members) > 1:
             ax.legend()
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     fig.suptitle(title, fontsize=11)
     return savefig(fig, path)
@@ -283,12 +318,15 @@ def run_report(path: Path, figures: Path, report=None):
     results = [p for p in _walk(path, "*.json", figures) if p.name not in ("config.json", "sweep.json")]
     images = [p for p in _walk(path, "*.png", figures) if figures not in p.parents]
     if not (metrics_files or configs or results or images):
-        raise NNProbeError(f"{path} holds no nnprobe output (no results.sqlite, config.json, metrics.jsonl, "
-                           "*.json or *.png)", "give the --out directory of an nnprobe command")
+        raise NNProbeError(
+            f"{path} holds no nnprobe output (no results.sqlite, config.json, metrics.jsonl, *.json or *.png)",
+            "give the --out directory of an nnprobe command",
+        )
     if report is None:
         report = Report(f"Run {path.name}")
-    report.text(f"`{path}`: {len(metrics_files)} training log(s), {len(results)} result file(s), "
-                f"{len(images)} figure(s).")
+    report.text(
+        f"`{path}`: {len(metrics_files)} training log(s), {len(results)} result file(s), {len(images)} figure(s)."
+    )
     for cfg in configs:
         rel = cfg.relative_to(path)
         report.heading(f"Configuration ({rel})")
@@ -300,8 +338,9 @@ def run_report(path: Path, figures: Path, report=None):
             continue
         rel = mf.relative_to(path)
         report.heading(f"Training curves ({rel})")
-        fig = plot_curves(records, str(rel.parent) if str(rel.parent) != "." else path.name,
-                           figures / f"curves_{i}.png")
+        fig = plot_curves(
+            records, str(rel.parent) if str(rel.parent) != "." else path.name, figures / f"curves_{i}.png"
+        )
         if fig is not None:
             report.figure(fig, f"Per-epoch metrics from {rel}.")
         last = records[-1]
@@ -314,7 +353,7 @@ def run_report(path: Path, figures: Path, report=None):
             continue
         report.heading(f"Result {rel}")
         if isinstance(data, dict) and data.get("probe") in THRESHOLDS and isinstance(data.get("summary"), dict):
-            add_verdict(report, data["probe"], data["summary"])   # a probe's result.json: its finding first
+            add_verdict(report, data["probe"], data["summary"])  # a probe's result.json: its finding first
         flat = _flatten(data)
         if flat:
             report.table([{"quantity": k, "value": v} for k, v in list(flat.items())[:200]], floatfmt=".6g")

@@ -28,38 +28,70 @@ code{background:#f6f8fa;padding:.1em .3em;border-radius:3px}.meta{color:#777;fon
 # Table headers in words, with units; tables keep the data's keys (result.json, summaries) and show these.
 COLUMN_LABELS = {
     # max-margin probe
-    "experiment": "experiment", "mode": "SVM form", "head": "head",
-    "cosine_to_svm": "cosine to SVM", "cosine_in_span": "cosine to SVM (in span)",
-    "test_agreement": "test agreement NN vs SVM (fraction)", "nn_test_accuracy": "NN test accuracy",
-    "nn_train_accuracy": "NN train accuracy", "svm_test_accuracy": "SVM test accuracy",
-    "svm_train_error": "SVM train error (fraction)", "svm_margin": "SVM margin (feature units)",
-    "nn_min_margin": "NN min. margin (feature units)", "nn_bias_scaled": "NN bias (SVM scale)",
-    "svm_bias": "SVM bias", "nn_offset_from_svm": "NN offset from SVM (in SVM margins)",
+    "experiment": "experiment",
+    "mode": "SVM form",
+    "head": "head",
+    "cosine_to_svm": "cosine to SVM",
+    "cosine_in_span": "cosine to SVM (in span)",
+    "test_agreement": "test agreement NN vs SVM (fraction)",
+    "nn_test_accuracy": "NN test accuracy",
+    "nn_train_accuracy": "NN train accuracy",
+    "svm_test_accuracy": "SVM test accuracy",
+    "svm_train_error": "SVM train error (fraction)",
+    "svm_margin": "SVM margin (feature units)",
+    "nn_min_margin": "NN min. margin (feature units)",
+    "nn_bias_scaled": "NN bias (SVM scale)",
+    "svm_bias": "SVM bias",
+    "nn_offset_from_svm": "NN offset from SVM (in SVM margins)",
     "nn_offset_from_midpoint": "NN offset from class-mean midpoint (in SVM margins)",
     "grid_disagreement": "NN vs SVM disagreement (fraction of plot)",
-    "dead_feature_dims": "dead feature units", "cosine_per_class": "cosine to SVM per class",
-    "nn_weight_norm": "NN head weight norm", "svm_weight_norm": "SVM weight norm",
+    "dead_feature_dims": "dead feature units",
+    "cosine_per_class": "cosine to SVM per class",
+    "nn_weight_norm": "NN head weight norm",
+    "svm_weight_norm": "SVM weight norm",
     # activation codes
-    "model": "model", "n_units": "ReLU units", "measure": "measure", "train": "train", "test": "test",
-    "model_train_accuracy": "network train accuracy", "model_test_accuracy": "network test accuracy",
-    "redundancy_ratio_train": "redundancy ratio, train", "redundancy_ratio_test": "redundancy ratio, test",
+    "model": "model",
+    "n_units": "ReLU units",
+    "measure": "measure",
+    "train": "train",
+    "test": "test",
+    "model_train_accuracy": "network train accuracy",
+    "model_test_accuracy": "network test accuracy",
+    "redundancy_ratio_train": "redundancy ratio, train",
+    "redundancy_ratio_test": "redundancy ratio, test",
     "test_codes_seen_in_train": "test codes seen in training (fraction)",
-    "kmeans_train_accuracy": "K-Means train accuracy", "kmeans_test_accuracy": "K-Means test accuracy",
-    "knn_train_accuracy": "K-NN train accuracy (codes)", "knn_test_accuracy": "K-NN test accuracy (codes)",
+    "kmeans_train_accuracy": "K-Means train accuracy",
+    "kmeans_test_accuracy": "K-Means test accuracy",
+    "knn_train_accuracy": "K-NN train accuracy (codes)",
+    "knn_test_accuracy": "K-NN test accuracy (codes)",
     "logistic_train_accuracy": "logistic train accuracy (codes)",
     "logistic_test_accuracy": "logistic test accuracy (codes)",
-    "width": "width (units per layer)", "depth": "hidden layers", "epochs": "training epochs",
-    "samples_per_class": "training examples per class", "weight_decay": "weight decay",
-    "dropout": "dropout probability", "label_noise": "label-noise fraction", "lr": "learning rate",
+    "width": "width (units per layer)",
+    "depth": "hidden layers",
+    "epochs": "training epochs",
+    "samples_per_class": "training examples per class",
+    "weight_decay": "weight decay",
+    "dropout": "dropout probability",
+    "label_noise": "label-noise fraction",
+    "lr": "learning rate",
     # GradNet
-    "epoch": "epoch", "base_test_accuracy": "base test accuracy", "gradnet_test_accuracy": "GradNet test accuracy",
-    "gain": "gain (GradNet - base accuracy)", "gradient_dim": "gradient coordinates kept",
-    "full_gradient_dim": "gradient coordinates in all", "gradnet_parameters": "GradNet parameters",
-    "gradient_seconds": "gradient time (s)", "gradnet_seconds": "GradNet training time (s)",
-    "variant": "variant", "changes": "changes",
+    "epoch": "epoch",
+    "base_test_accuracy": "base test accuracy",
+    "gradnet_test_accuracy": "GradNet test accuracy",
+    "gain": "gain (GradNet - base accuracy)",
+    "gradient_dim": "gradient coordinates kept",
+    "full_gradient_dim": "gradient coordinates in all",
+    "gradnet_parameters": "GradNet parameters",
+    "gradient_seconds": "gradient time (s)",
+    "gradnet_seconds": "GradNet training time (s)",
+    "variant": "variant",
+    "changes": "changes",
     # any run
-    "test_accuracy": "test accuracy", "train_accuracy": "train accuracy", "test_loss": "test loss",
-    "train_loss": "train loss", "seconds": "time (s)",
+    "test_accuracy": "test accuracy",
+    "train_accuracy": "train accuracy",
+    "test_loss": "test loss",
+    "train_loss": "train loss",
+    "seconds": "time (s)",
 }
 
 
@@ -118,8 +150,9 @@ class Report:
         ``subject`` names what it is about when a section has several (``MLP 1x100``)."""
         self.blocks.append(("verdict", sentence, holds, note, subject))
 
-    def table(self, rows: list[dict], columns: list[str] | None = None, floatfmt: str = ".4f",
-              labels: dict | None = None) -> None:
+    def table(
+        self, rows: list[dict], columns: list[str] | None = None, floatfmt: str = ".4f", labels: dict | None = None
+    ) -> None:
         """A table of ``rows`` (dicts) with ``columns`` (data keys; headers from ``labels``, then
         :data:`COLUMN_LABELS`, so words and units are shown while the data keep their names)."""
         columns = columns or list(dict.fromkeys(k for row in rows for k in row))
@@ -153,8 +186,10 @@ class Report:
         return "\n".join(out)
 
     def to_html(self) -> str:
-        body = [f"<h1>{html.escape(self.title)}</h1>",
-                f"<p class='meta'>generated by nnprobe, {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}</p>"]
+        body = [
+            f"<h1>{html.escape(self.title)}</h1>",
+            f"<p class='meta'>generated by nnprobe, {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}</p>",
+        ]
         for block in self.blocks:
             kind = block[0]
             if kind == "heading":
@@ -162,7 +197,9 @@ class Report:
             elif kind == "text":
                 lines = block[1].splitlines()
                 if lines and all(line.startswith("- ") for line in lines if line.strip()):
-                    body.append("<ul>" + "".join(f"<li>{_inline(line[2:])}</li>" for line in lines if line.strip()) + "</ul>")
+                    body.append(
+                        "<ul>" + "".join(f"<li>{_inline(line[2:])}</li>" for line in lines if line.strip()) + "</ul>"
+                    )
                 else:
                     body.append(f"<p>{_inline(block[1])}</p>")
             elif kind == "verdict":
@@ -173,19 +210,26 @@ class Report:
             elif kind == "table":
                 rows, cols, ff, heads = block[1:]
                 head = "".join(f"<th>{html.escape(c)}</th>" for c in heads)
-                cells = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c), ff))}</td>" for c in cols) + "</tr>" for r in rows)
+                cells = "".join(
+                    "<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c), ff))}</td>" for c in cols) + "</tr>"
+                    for r in rows
+                )
                 body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>")
             elif kind == "figure":
                 path, caption = block[1], block[2]
                 if path.is_file():
                     mime = "image/svg+xml" if path.suffix == ".svg" else f"image/{path.suffix.lstrip('.') or 'png'}"
                     data = base64.b64encode(path.read_bytes()).decode("ascii")
-                    body.append(f"<figure><img src='data:{mime};base64,{data}' alt='{html.escape(caption)}'>"
-                                f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+                    body.append(
+                        f"<figure><img src='data:{mime};base64,{data}' alt='{html.escape(caption)}'>"
+                        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+                    )
                 else:
                     body.append(f"<p><i>missing figure {html.escape(str(path))}</i></p>")
-        return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
-                f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>\n")
+        return (
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
+            f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>\n"
+        )
 
     def write(self, out_dir: str | Path, stem: str = "report") -> tuple[Path, Path]:
         """Write ``<stem>.md`` and a self-contained ``<stem>.html`` into ``out_dir``; return both paths."""

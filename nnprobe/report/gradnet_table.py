@@ -20,24 +20,27 @@ from nnprobe.probes.gradnet.evidence import COMPARISONS, evidence, mcnemar_keys,
 from nnprobe.stats import over_seeds
 
 REFERENCE_BASE_CIFAR = {1: 0.40, 10: 0.60, 20: 0.65, 32: 0.71}
-REFERENCE_GRADNET_CIFAR = {1: 0.772, 5: 0.788, 200: 0.824}   # GradNet epochs -> test accuracy (base ~0.72)
+REFERENCE_GRADNET_CIFAR = {1: 0.772, 5: 0.788, 200: 0.824}  # GradNet epochs -> test accuracy (base ~0.72)
 CAUSES = {
     "base snapshot": "GradNet's budget (epochs, kept coordinates) is too small to learn the labels from the gradients",
     "control (a)": "the snapshot trained on both halves uses the extra data directly, with all of its parameters",
     "control (b)": "the snapshot trained on GradNet's half uses the same data directly, with all of its parameters",
     "linear probe": "the snapshot's features already separate the classes; the gradients add nothing a linear "
-                    "read-out of them does not",
+    "read-out of them does not",
     "small MLP": "a small network on the snapshot's features reads as much as GradNet does from the gradients",
     "converged base": "the base network trained to convergence is better than GradNet on an earlier snapshot",
 }
 COLUMNS = ["finding", "reference setting", "reference value", "nnprobe value (same setting)", "verdict"]
 # the rows of the seed table: (summary key, label); the comparisons are those of the verdict (evidence.COMPARISONS)
-ACCURACIES = (("gradnet_test_accuracy", "GradNet"), ("base_test_accuracy", "base snapshot"),
-              ("control_both_halves_test_accuracy", "control (a): snapshot on both halves, GradNet's steps"),
-              ("control_finetune_test_accuracy", "control (b): snapshot on GradNet's half, GradNet's steps"),
-              ("linear_probe_test_accuracy", "linear probe on the snapshot's features (null)"),
-              ("mlp_probe_test_accuracy", "small MLP on the snapshot's features (null)"),
-              ("converged_base_test_accuracy", "base trained to convergence (best validation epoch)"))
+ACCURACIES = (
+    ("gradnet_test_accuracy", "GradNet"),
+    ("base_test_accuracy", "base snapshot"),
+    ("control_both_halves_test_accuracy", "control (a): snapshot on both halves, GradNet's steps"),
+    ("control_finetune_test_accuracy", "control (b): snapshot on GradNet's half, GradNet's steps"),
+    ("linear_probe_test_accuracy", "linear probe on the snapshot's features (null)"),
+    ("mlp_probe_test_accuracy", "small MLP on the snapshot's features (null)"),
+    ("converged_base_test_accuracy", "base trained to convergence (best validation epoch)"),
+)
 SEED_COLUMNS = ["setting", "snapshot", *(label for _, label in ACCURACIES), "verdict"]
 MCNEMAR_COLUMNS = ["setting", "seed", "snapshot", "comparison", "GradNet only", "other only", "one-sided p"]
 
@@ -106,9 +109,17 @@ def mcnemar_rows(settings: dict) -> list[dict]:
                     a, b, p = (view.get(k) for k in mcnemar_keys(name))
                     if a is None:
                         continue
-                    rows.append({"setting": label, "seed": summary.get("seed", seed), "snapshot": epoch,
-                                 "comparison": comparison, "GradNet only": a, "other only": b,
-                                 "one-sided p": f"{p:.3g}"})
+                    rows.append(
+                        {
+                            "setting": label,
+                            "seed": summary.get("seed", seed),
+                            "snapshot": epoch,
+                            "comparison": comparison,
+                            "GradNet only": a,
+                            "other only": b,
+                            "one-sided p": f"{p:.3g}",
+                        }
+                    )
     return rows
 
 
@@ -130,14 +141,24 @@ def verdict_rows(studies: dict, names: dict | None = None) -> list[dict]:
         verdict_base = "compare by hand (32x32 inputs, no augmentation here)"
     elif isinstance(cifar, str):
         cifar_base = cifar_grad = f"not run ({cifar.split(';')[0]})"
-    rows.append({"finding": "base CNN test accuracy after epochs 1 / 10 / 20 / 32",
-                 "reference setting": "CIFAR-10, images 0-25k, two-conv CNN on 24x24 crops, SGD 0.05",
-                 "reference value": _fmt(REFERENCE_BASE_CIFAR) + " (from the notebook's log)",
-                 "nnprobe value (same setting)": cifar_base, "verdict": verdict_base})
-    rows.append({"finding": "GradNet beats its base (reference protocol)",
-                 "reference setting": "CIFAR-10, GradNet on images 25k-50k, base stopped near 0.72",
-                 "reference value": "0.772 (1 GradNet epoch), 0.788 (5), 0.824 (200) vs base ~0.72",
-                 "nnprobe value (same setting)": cifar_grad, "verdict": verdict_grad})
+    rows.append(
+        {
+            "finding": "base CNN test accuracy after epochs 1 / 10 / 20 / 32",
+            "reference setting": "CIFAR-10, images 0-25k, two-conv CNN on 24x24 crops, SGD 0.05",
+            "reference value": _fmt(REFERENCE_BASE_CIFAR) + " (from the notebook's log)",
+            "nnprobe value (same setting)": cifar_base,
+            "verdict": verdict_base,
+        }
+    )
+    rows.append(
+        {
+            "finding": "GradNet beats its base (reference protocol)",
+            "reference setting": "CIFAR-10, GradNet on images 25k-50k, base stopped near 0.72",
+            "reference value": "0.772 (1 GradNet epoch), 0.788 (5), 0.824 (200) vs base ~0.72",
+            "nnprobe value (same setting)": cifar_grad,
+            "verdict": verdict_grad,
+        }
+    )
     # the reference protocol is the same setting as the reference; nnprobe's protocol is an extension
     order = sorted(studies, key=lambda k: (k[1] != "reference", list(studies).index(k)))
     for data, protocol in order:
@@ -145,27 +166,49 @@ def verdict_rows(studies: dict, names: dict | None = None) -> list[dict]:
             continue
         study = studies[(data, protocol)]
         label = f"{names.get(data, data)}, {protocol} protocol"
-        finding = ("GradNet beats its base snapshot, controls (a) and (b), the linear probe, the small MLP and the "
-                   "converged base" + (" (nnprobe's extension)" if protocol != "reference" else ""))
-        reference = ("Table 1 (MNIST): an image, not reachable here; no controls or baselines in the reference"
-                     if data == "mnist" else "no reference number; no controls or baselines in the reference")
+        finding = (
+            "GradNet beats its base snapshot, controls (a) and (b), the linear probe, the small MLP and the "
+            "converged base" + (" (nnprobe's extension)" if protocol != "reference" else "")
+        )
+        reference = (
+            "Table 1 (MNIST): an image, not reachable here; no controls or baselines in the reference"
+            if data == "mnist"
+            else "no reference number; no controls or baselines in the reference"
+        )
         if isinstance(study, str):
             value, word = f"not run ({study.split(';')[0]})", "not run"
         else:
             decision = evidence(study, {})
             last = decision.details["headline_snapshot"]
             views = [snapshot_view(s, last) for s in study]
-            value = f"epoch-{last} snapshot: " + "; ".join(f"{name.split(':')[0]} {_cell(views, key)}"
-                                                          for key, name in ACCURACIES)
+            value = f"epoch-{last} snapshot: " + "; ".join(
+                f"{name.split(':')[0]} {_cell(views, key)}" for key, name in ACCURACIES
+            )
             word = _short(decision.to_dict())
             if decision.outcome == "does not hold":
                 lost = [r["name"].rsplit(" ", 1)[0] for r in decision.details.get("comparisons", []) if r["reversed"]]
                 causes = "; ".join(f"{n}: {CAUSES[n]}" for n in lost if n in CAUSES)
                 word += f"; likely cause: {causes}" if causes else ""
-        rows.append({"finding": finding, "reference setting": label, "reference value": reference,
-                     "nnprobe value (same setting)": value, "verdict": word})
+        rows.append(
+            {
+                "finding": finding,
+                "reference setting": label,
+                "reference value": reference,
+                "nnprobe value (same setting)": value,
+                "verdict": word,
+            }
+        )
     return rows
 
 
-__all__ = ["ACCURACIES", "COLUMNS", "MCNEMAR_COLUMNS", "REFERENCE_BASE_CIFAR", "REFERENCE_GRADNET_CIFAR",
-           "SEED_COLUMNS", "mcnemar_rows", "seed_rows", "verdict_rows"]
+__all__ = [
+    "ACCURACIES",
+    "COLUMNS",
+    "MCNEMAR_COLUMNS",
+    "REFERENCE_BASE_CIFAR",
+    "REFERENCE_GRADNET_CIFAR",
+    "SEED_COLUMNS",
+    "mcnemar_rows",
+    "seed_rows",
+    "verdict_rows",
+]

@@ -20,8 +20,10 @@ from nnprobe.report.plotting import CLASS_COLORS, plt, savefig
 NN_STYLE = {"color": "black", "linestyles": "solid", "linewidths": 1.8}
 SVM_STYLE = {"color": "#6a3d9a", "linestyles": "dashed", "linewidths": 1.8}
 MARGIN_STYLE = {"color": "#6a3d9a", "linestyles": "dotted", "linewidths": 1.2}
-EXTRA_STYLES = [{"color": "#e6550d", "linestyles": "dashdot", "linewidths": 1.6},
-                {"color": "#31a354", "linestyles": (0, (5, 1, 1, 1)), "linewidths": 1.6}]
+EXTRA_STYLES = [
+    {"color": "#e6550d", "linestyles": "dashdot", "linewidths": 1.6},
+    {"color": "#31a354", "linestyles": (0, (5, 1, 1, 1)), "linewidths": 1.6},
+]
 
 
 def _np(a) -> np.ndarray:
@@ -47,27 +49,65 @@ def _svm_parts(result):
 
 def _draw_boundary(ax, gx, gy, pred, score, style, label, k, margin=False):
     if score is not None:  # binary: the exact zero level of the decision function
-        ax.contour(gx, gy, score.reshape(gx.shape), levels=[0.0], colors=style["color"], linestyles=style["linestyles"],
-                   linewidths=style["linewidths"])
+        ax.contour(
+            gx,
+            gy,
+            score.reshape(gx.shape),
+            levels=[0.0],
+            colors=style["color"],
+            linestyles=style["linestyles"],
+            linewidths=style["linewidths"],
+        )
         if margin:
-            ax.contour(gx, gy, score.reshape(gx.shape), levels=[-1.0, 1.0], colors=MARGIN_STYLE["color"],
-                       linestyles=MARGIN_STYLE["linestyles"], linewidths=MARGIN_STYLE["linewidths"])
+            ax.contour(
+                gx,
+                gy,
+                score.reshape(gx.shape),
+                levels=[-1.0, 1.0],
+                colors=MARGIN_STYLE["color"],
+                linestyles=MARGIN_STYLE["linestyles"],
+                linewidths=MARGIN_STYLE["linewidths"],
+            )
     else:  # multi-class: where the predicted class changes
-        ax.contour(gx, gy, pred.reshape(gx.shape), levels=np.arange(k - 1) + 0.5, colors=style["color"],
-                   linestyles=style["linestyles"], linewidths=style["linewidths"])
+        ax.contour(
+            gx,
+            gy,
+            pred.reshape(gx.shape),
+            levels=np.arange(k - 1) + 0.5,
+            colors=style["color"],
+            linestyles=style["linestyles"],
+            linewidths=style["linewidths"],
+        )
     ax.plot([], [], color=style["color"], linestyle=style["linestyles"], linewidth=style["linewidths"], label=label)
 
 
 def _scatter(ax, x, y, class_names, size):
     for c in np.unique(y):
         name = class_names[c] if class_names and c < len(class_names) else str(c)
-        ax.scatter(x[y == c, 0], x[y == c, 1], s=size, color=CLASS_COLORS[c % len(CLASS_COLORS)], alpha=0.6,
-                   linewidths=0, label=f"class {name}", rasterized=True)
+        ax.scatter(
+            x[y == c, 0],
+            x[y == c, 1],
+            s=size,
+            color=CLASS_COLORS[c % len(CLASS_COLORS)],
+            alpha=0.6,
+            linewidths=0,
+            label=f"class {name}",
+            rasterized=True,
+        )
 
 
-def plot_feature_boundaries(result, features, labels, *, class_names=None, extra_heads: dict | None = None,
-                            title: str | None = None, resolution: int = 400, per_class: int = 3000,
-                            nn_label: str = "NN head"):
+def plot_feature_boundaries(
+    result,
+    features,
+    labels,
+    *,
+    class_names=None,
+    extra_heads: dict | None = None,
+    title: str | None = None,
+    resolution: int = 400,
+    per_class: int = 3000,
+    nn_label: str = "NN head",
+):
     """Reference-style figure for a 2-D feature space: NN regions, SVM regions, and the overlay.
 
     ``result`` is a :class:`~nnprobe.probes.margin.MarginResult`; ``features``/``labels`` the training
@@ -79,8 +119,10 @@ def plot_feature_boundaries(result, features, labels, *, class_names=None, extra
     """
     x, y = _np(features), _np(labels).astype(int)
     if x.ndim != 2 or x.shape[1] != 2:
-        raise NNProbeError(f"boundary plots need 2-D features, these have shape {x.shape}",
-                           "train with --feature-dim 2, or plot the convergence curves instead")
+        raise NNProbeError(
+            f"boundary plots need 2-D features, these have shape {x.shape}",
+            "train with --feature-dim 2, or plot the convergence curves instead",
+        )
     k = result.num_classes
     xs, ys = _subsample(x, y, per_class)
     gx, gy, pts = boundary_grid(x, resolution)
@@ -92,11 +134,28 @@ def plot_feature_boundaries(result, features, labels, *, class_names=None, extra
     cmap = plt.matplotlib.colors.ListedColormap([CLASS_COLORS[c % len(CLASS_COLORS)] for c in range(k)])
     fig, axes = plt.subplots(1, 3, figsize=(16, 5.8), sharex=True, sharey=True, layout="constrained")
     size = max(2.0, 12.0 - 2.0 * np.log10(max(len(xs), 10)))
-    panels = [(nn_label, nn_pred, nn_score, NN_STYLE, False), ("SVM" + (" (hard margin)" if result.C is None else f" (C={result.C:g})"),
-              svm_pred, svm_score, SVM_STYLE, True)]
+    panels = [
+        (nn_label, nn_pred, nn_score, NN_STYLE, False),
+        (
+            "SVM" + (" (hard margin)" if result.C is None else f" (C={result.C:g})"),
+            svm_pred,
+            svm_score,
+            SVM_STYLE,
+            True,
+        ),
+    ]
     for ax, (name, pred, score, style, margin) in zip(axes[:2], panels):
-        ax.pcolormesh(gx, gy, pred.reshape(gx.shape), cmap=cmap, alpha=0.18, shading="auto", vmin=-0.5, vmax=k - 0.5,
-                      rasterized=True)
+        ax.pcolormesh(
+            gx,
+            gy,
+            pred.reshape(gx.shape),
+            cmap=cmap,
+            alpha=0.18,
+            shading="auto",
+            vmin=-0.5,
+            vmax=k - 0.5,
+            rasterized=True,
+        )
         _scatter(ax, xs, ys, class_names, size)
         _draw_boundary(ax, gx, gy, pred, score, style, f"{name} boundary", k, margin=margin)
         if margin and score is not None:
@@ -122,7 +181,7 @@ def plot_feature_boundaries(result, features, labels, *, class_names=None, extra
         a.set_xlim(gx.min(), gx.max())
         a.set_ylim(gy.min(), gy.max())
     axes[0].set_ylabel("feature 2")
-    for a in axes[1:]:   # legends below the panels: never over features or boundaries
+    for a in axes[1:]:  # legends below the panels: never over features or boundaries
         n = len(a.get_legend_handles_labels()[0])
         legend = a.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=min(3, n))
         for handle in legend.legend_handles:  # class dots readable in the legend whatever their size in the plot
@@ -157,7 +216,7 @@ def plot_convergence(results, *, title: str | None = None, log_x: bool | None = 
     cos = np.array([r.cosine_to_svm for r in results], float)
     log_x = bool(epochs.min() > 0 and epochs.max() / max(epochs.min(), 1) >= 20) if log_x is None else log_x
     fig, axes = plt.subplots(1, 3, figsize=(15, 5.0), layout="constrained")
-    below = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.16)}   # legends under the panels, off the curves
+    below = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.16)}  # legends under the panels, off the curves
     pen = np.array([np.nan if r.cosine_to_penalised_svm is None else r.cosine_to_penalised_svm for r in results], float)
     has_pen = bool(np.isfinite(pen).any())
     ax = axes[0]
@@ -186,8 +245,13 @@ def plot_convergence(results, *, title: str | None = None, log_x: bool | None = 
     ax = axes[2]
     agree = [np.nan if r.test_agreement is None else r.test_agreement for r in results]
     ax.plot(epochs, agree, "o-", color="#9467bd", label="test agreement NN vs SVM")
-    ax.plot(epochs, [np.nan if r.nn_test_accuracy is None else r.nn_test_accuracy for r in results], "^-",
-            color="#7f7f7f", label="NN test accuracy")
+    ax.plot(
+        epochs,
+        [np.nan if r.nn_test_accuracy is None else r.nn_test_accuracy for r in results],
+        "^-",
+        color="#7f7f7f",
+        label="NN test accuracy",
+    )
     ax.plot(epochs, [1.0 - r.svm_train_error for r in results], "v:", color="#8c564b", label="SVM train accuracy")
     ax.set_title("agreement and accuracy")
     ax.legend(ncol=2, **below)
@@ -196,7 +260,7 @@ def plot_convergence(results, *, title: str | None = None, log_x: bool | None = 
         if log_x:
             a.set_xscale("log")
             _plain_numbers(a.xaxis)
-        else:   # epochs are whole numbers
+        else:  # epochs are whole numbers
             a.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     fig.suptitle(title or "Convergence of the last layer to the max-margin SVM")
     return fig

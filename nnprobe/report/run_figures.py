@@ -14,7 +14,9 @@ from nnprobe.report.codes_plots import plot_categorisation
 from nnprobe.report.gradnet_plots import plot_learning_curves, plot_snapshot_table
 from nnprobe.report.margin_plots import save_convergence, save_feature_boundaries
 
-CAPTIONS = LiveMapping(lambda: {name: caption for e in entries() for name, caption in e.figures.items()})  # name -> caption
+CAPTIONS = LiveMapping(
+    lambda: {name: caption for e in entries() for name, caption in e.figures.items()}
+)  # name -> caption
 
 
 def _mode_label(mode: str, result) -> str:
@@ -31,25 +33,39 @@ def draw_margin(result, out: Path, title: str) -> dict:
         for mode, r in result.results.items():
             key = f"boundaries_{mode}" if several else "boundaries"
             files[key], _ = save_feature_boundaries(
-                out / f"{key}.png", r, result.plot_features, result.plot_labels, class_names=result.class_names,
-                title=f"{title}: penultimate features, NN head vs SVM ({_mode_label(mode, r)})")
+                out / f"{key}.png",
+                r,
+                result.plot_features,
+                result.plot_labels,
+                class_names=result.class_names,
+                title=f"{title}: penultimate features, NN head vs SVM ({_mode_label(mode, r)})",
+            )
         if result.retrained is not None:
             joint = result.main
             files["retrain"], _ = save_feature_boundaries(
-                out / "retrain.png", result.retrained, result.plot_features, result.plot_labels,
-                class_names=result.class_names, nn_label="retrained head",
+                out / "retrain.png",
+                result.retrained,
+                result.plot_features,
+                result.plot_labels,
+                class_names=result.class_names,
+                nn_label="retrained head",
                 extra_heads={"NN head, jointly trained": (joint.nn_coef, joint.nn_intercept)},
-                title=f"{title}: re-initialised head retrained on frozen features vs SVM")
+                title=f"{title}: re-initialised head retrained on frozen features vs SVM",
+            )
     if len(result.curve) > 1:
-        files["convergence"] = save_convergence(out / "convergence.png", result.curve,
-                                                title=f"{title}: last layer vs SVM during training")
+        files["convergence"] = save_convergence(
+            out / "convergence.png", result.curve, title=f"{title}: last layer vs SVM during training"
+        )
     return files
 
 
 def draw_codes(result, out: Path, title: str) -> dict:
     """The categorisation bars."""
-    return {"categorisation": plot_categorisation(result.summary(), out / "categorisation.png",
-                                                  title=f"{title}: network vs classifiers on its codes")}
+    return {
+        "categorisation": plot_categorisation(
+            result.summary(), out / "categorisation.png", title=f"{title}: network vs classifiers on its codes"
+        )
+    }
 
 
 def draw_gradnet(result, out: Path, title: str) -> dict:
@@ -57,8 +73,10 @@ def draw_gradnet(result, out: Path, title: str) -> dict:
     if not hasattr(result, "snapshots") or not result.snapshots:
         return {}
     study = result.to_dict()
-    return {"snapshots": plot_snapshot_table(study, out / "snapshots.png", title=f"{title}: base network vs GradNet"),
-            "curves": plot_learning_curves(study, out / "curves.png", title=f"{title}: learning curves")}
+    return {
+        "snapshots": plot_snapshot_table(study, out / "snapshots.png", title=f"{title}: base network vs GradNet"),
+        "curves": plot_learning_curves(study, out / "curves.png", title=f"{title}: learning curves"),
+    }
 
 
 # report/ keeps one drawer per probe, found by the probe's name (drawing needs matplotlib and this package's

@@ -33,20 +33,29 @@ def status_lines(status, rows: int = 10) -> list[str]:
     """The text of ``nnprobe sweep status``: counts, driver state, ETA, and the latest rows."""
     s = status
     pct = 100 * s.done / s.total if s.total else 0.0
-    lines = [f"sweep {s.out_dir}  probe: {s.probe or '?'}  engine: {s.engine or '?'}",
-             f"points: {s.total} total | {s.done} done ({pct:.0f}%) | {s.failed} failed | {s.running} running | "
-             f"{s.pending} pending",
-             f"driver: {s.driver}  elapsed: {_duration(s.elapsed_seconds)}  "
-             f"rate: {'-' if s.rate_per_minute is None else f'{s.rate_per_minute:.1f} points/min'}  "
-             f"ETA: {_duration(s.eta_seconds) if s.eta_seconds is not None else ('done' if s.complete else '-')}"]
+    lines = [
+        f"sweep {s.out_dir}  probe: {s.probe or '?'}  engine: {s.engine or '?'}",
+        f"points: {s.total} total | {s.done} done ({pct:.0f}%) | {s.failed} failed | {s.running} running | "
+        f"{s.pending} pending",
+        f"driver: {s.driver}  elapsed: {_duration(s.elapsed_seconds)}  "
+        f"rate: {'-' if s.rate_per_minute is None else f'{s.rate_per_minute:.1f} points/min'}  "
+        f"ETA: {_duration(s.eta_seconds) if s.eta_seconds is not None else ('done' if s.complete else '-')}",
+    ]
     if s.driver == "not running" and s.done < s.total:
         lines.append("the driver is gone (killed?): re-run `nnprobe sweep run` with the same file and --out to finish")
     latest = s.latest[:rows]
     if latest:
         metrics = metric_names([r for r in latest if r["metrics"]], limit=4)
-        flat = [{"status": r["status"], **{k: r["params"].get(k) for k in s.varied}, **(r["metrics"] or {}),
-                 "seconds": r["seconds"], "error": (r["error"] or "").strip().splitlines()[-1:] and
-                 (r["error"] or "").strip().splitlines()[-1]} for r in latest]
+        flat = [
+            {
+                "status": r["status"],
+                **{k: r["params"].get(k) for k in s.varied},
+                **(r["metrics"] or {}),
+                "seconds": r["seconds"],
+                "error": (r["error"] or "").strip().splitlines()[-1:] and (r["error"] or "").strip().splitlines()[-1],
+            }
+            for r in latest
+        ]
         columns = ["status", *s.varied, *metrics, "seconds"] + (["error"] if any(f["error"] for f in flat) else [])
         lines += ["", f"latest {len(latest)} row(s):", *_table(flat, columns, max_width=40)]
     return lines

@@ -17,13 +17,22 @@ without torch.
 
 from nnprobe.lazy import export_lazily
 
-__all__ = ["missing_data", "reproduce_codes", "reproduce_codes_reference", "reproduce_gradnet",
-           "reproduce_margin", "run_demo"]
-export_lazily(__name__, {
-    "nnprobe.reproduce.codes": ("reproduce_codes",),
-    "nnprobe.reproduce.codes_reference": ("reproduce_codes_reference",),
-    "nnprobe.reproduce.common": ("missing_data",),
-    "nnprobe.reproduce.demo": ("run_demo",),
-    "nnprobe.reproduce.gradnet": ("reproduce_gradnet",),
-    "nnprobe.reproduce.margin": ("reproduce_margin",),
-})
+__all__ = [
+    "missing_data",
+    "reproduce_codes",
+    "reproduce_codes_reference",
+    "reproduce_gradnet",
+    "reproduce_margin",
+    "run_demo",
+]
+export_lazily(
+    __name__,
+    {
+        "nnprobe.reproduce.codes": ("reproduce_codes",),
+        "nnprobe.reproduce.codes_reference": ("reproduce_codes_reference",),
+        "nnprobe.reproduce.common": ("missing_data",),
+        "nnprobe.reproduce.demo": ("run_demo",),
+        "nnprobe.reproduce.gradnet": ("reproduce_gradnet",),
+        "nnprobe.reproduce.margin": ("reproduce_margin",),
+    },
+)

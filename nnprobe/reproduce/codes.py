@@ -26,14 +26,36 @@ from nnprobe.sweeps.driver import STATE_NAME, TABLE_NAME, run_spec
 from nnprobe.sweeps.spec import SweepSpec
 from nnprobe.sweeps.table import ResultsTable
 
-PAPER = get_probe("codes").paper   # the paper's citation lives in the probe's entry
-HEADLINE_COLUMNS = ["model", "n_units", "model_train_accuracy", "model_test_accuracy", "redundancy_ratio_train",
-                    "redundancy_ratio_test", "test_codes_seen_in_train", "kmeans_train_accuracy", "kmeans_test_accuracy",
-                    "knn_test_accuracy", "logistic_train_accuracy", "logistic_test_accuracy"]
-NULL_COLUMNS = ["untrained_redundancy_ratio_train", "untrained_knn_test_accuracy", "untrained_logistic_test_accuracy",
-                "pixels_knn_test_accuracy", "pixels_logistic_test_accuracy"]   # the nulls, on the headline rows
-FACTOR_COLUMNS = ["model_test_accuracy", "redundancy_ratio_train", "redundancy_ratio_test", "kmeans_test_accuracy",
-                  "knn_test_accuracy", "logistic_test_accuracy"]
+PAPER = get_probe("codes").paper  # the paper's citation lives in the probe's entry
+HEADLINE_COLUMNS = [
+    "model",
+    "n_units",
+    "model_train_accuracy",
+    "model_test_accuracy",
+    "redundancy_ratio_train",
+    "redundancy_ratio_test",
+    "test_codes_seen_in_train",
+    "kmeans_train_accuracy",
+    "kmeans_test_accuracy",
+    "knn_test_accuracy",
+    "logistic_train_accuracy",
+    "logistic_test_accuracy",
+]
+NULL_COLUMNS = [
+    "untrained_redundancy_ratio_train",
+    "untrained_knn_test_accuracy",
+    "untrained_logistic_test_accuracy",
+    "pixels_knn_test_accuracy",
+    "pixels_logistic_test_accuracy",
+]  # the nulls, on the headline rows
+FACTOR_COLUMNS = [
+    "model_test_accuracy",
+    "redundancy_ratio_train",
+    "redundancy_ratio_test",
+    "kmeans_test_accuracy",
+    "knn_test_accuracy",
+    "logistic_test_accuracy",
+]
 
 
 def headline_runs(data: str, quick: bool) -> list[dict]:
@@ -42,9 +64,25 @@ def headline_runs(data: str, quick: bool) -> list[dict]:
     >>> [e["key"] for e in headline_runs("digits", quick=True)]
     ['headline_mlp_1x100', 'headline_mlp_3x100']
     """
-    return [{"key": f"headline_mlp_{depth}x100", "title": f"MLP {depth}x100", "probe": "codes",
-             "params": dict(data=data, model="mlp", width=100, depth=depth, epochs=5 if quick else 20, batch_size=128,
-                            lr=0.05, schedule="cosine", max_fit_samples=None)} for depth in (1, 3)]
+    return [
+        {
+            "key": f"headline_mlp_{depth}x100",
+            "title": f"MLP {depth}x100",
+            "probe": "codes",
+            "params": dict(
+                data=data,
+                model="mlp",
+                width=100,
+                depth=depth,
+                epochs=5 if quick else 20,
+                batch_size=128,
+                lr=0.05,
+                schedule="cosine",
+                max_fit_samples=None,
+            ),
+        }
+        for depth in (1, 3)
+    ]
 
 
 def _sweep(points: list[dict], out: Path, mode: str, progress: bool, options: dict) -> list[dict]:
@@ -53,20 +91,38 @@ def _sweep(points: list[dict], out: Path, mode: str, progress: bool, options: di
     if mode == "overwrite":
         for stale in (out / TABLE_NAME, out / STATE_NAME):
             stale.unlink(missing_ok=True)
-    run_spec(SweepSpec("codes", points=points, options=options, engine={"workers": 1, "max_group": 64}), out,
-             progress=progress)
+    run_spec(
+        SweepSpec("codes", points=points, options=options, engine={"workers": 1, "max_group": 64}),
+        out,
+        progress=progress,
+    )
     return [{**r["params"], **(r["metrics"] or {})} for r in ResultsTable(out / TABLE_NAME).records("done")]
 
 
 def headline_table(rows: list[dict]) -> list[dict]:
     """One row per model: each headline measure and null as "mean [95% t-interval]" over its seeds."""
-    return [{"model": r["model"], "seeds": r["seeds"], "n_units": None if r.get("n_units") is None else int(r["n_units"]),
-             **{k: aggregate_text(r, k) for k in HEADLINE_COLUMNS[2:] + NULL_COLUMNS if r.get(k) is not None}}
-            for r in rows]
+    return [
+        {
+            "model": r["model"],
+            "seeds": r["seeds"],
+            "n_units": None if r.get("n_units") is None else int(r["n_units"]),
+            **{k: aggregate_text(r, k) for k in HEADLINE_COLUMNS[2:] + NULL_COLUMNS if r.get(k) is not None},
+        }
+        for r in rows
+    ]
 
 
-def reproduce_codes(quick: bool, out: Path, data: str, data_dir, device: str, progress: bool,
-                    mode: str = "new", echo=click.echo, seeds: int | None = None) -> tuple[Path, Path]:
+def reproduce_codes(
+    quick: bool,
+    out: Path,
+    data: str,
+    data_dir,
+    device: str,
+    progress: bool,
+    mode: str = "new",
+    echo=click.echo,
+    seeds: int | None = None,
+) -> tuple[Path, Path]:
     """Headline models, factor sweeps and phase chart over ``seeds`` training seeds (5; 3 with ``quick``), written
     as ``report.md`` / ``report.html`` in ``out``. The headline models carry the null baselines (untrained network,
     raw inputs) and the verdict over seeds; the sweeps run without the nulls, and their tables give means with
@@ -84,8 +140,9 @@ def reproduce_codes(quick: bool, out: Path, data: str, data_dir, device: str, pr
     entries = headline_runs(data, quick)
     echo(f"[codes] headline models on {data}, {n_seeds} seed(s) ...")
     t0 = time.perf_counter()
-    done = _sweep([{**e["params"], "seed": s} for e in entries for s in range(n_seeds)], out / "headline", mode,
-                  progress, options)
+    done = _sweep(
+        [{**e["params"], "seed": s} for e in entries for s in range(n_seeds)], out / "headline", mode, progress, options
+    )
     seconds = {"headline": time.perf_counter() - t0}
     entry = get_probe("codes")
     headline, verdicts = [], []
@@ -96,15 +153,28 @@ def reproduce_codes(quick: bool, out: Path, data: str, data_dir, device: str, pr
         row = aggregate(runs, (), HEADLINE_COLUMNS[1:] + NULL_COLUMNS + ["knn_train_accuracy"])[0]
         headline.append({"model": e["title"], **row})
         verdicts.append((e, runs, entry.decide(runs)))
-        plot_categorisation(row, out / f"{e['key']}_categorisation.png",
-                            title=f"{data} {e['title']}: means over {len(runs)} seed(s)")
-    for line in text_table(headline_table(headline), ["model", "seeds", "model_test_accuracy",
-                                                       "redundancy_ratio_train", "knn_test_accuracy",
-                                                       "pixels_knn_test_accuracy", "untrained_knn_test_accuracy"]):
+        plot_categorisation(
+            row, out / f"{e['key']}_categorisation.png", title=f"{data} {e['title']}: means over {len(runs)} seed(s)"
+        )
+    for line in text_table(
+        headline_table(headline),
+        [
+            "model",
+            "seeds",
+            "model_test_accuracy",
+            "redundancy_ratio_train",
+            "knn_test_accuracy",
+            "pixels_knn_test_accuracy",
+            "untrained_knn_test_accuracy",
+        ],
+    ):
         echo(line)
     small = data.split(":")[0] == "digits"  # ~140 training examples per class: smaller sample-size panels
-    plan = (plans.codes_quick_plan(data, samples=(10, 40, 140)) if small else plans.codes_quick_plan(data)) if quick \
+    plan = (
+        (plans.codes_quick_plan(data, samples=(10, 40, 140)) if small else plans.codes_quick_plan(data))
+        if quick
         else plans.codes_full_plan(data)
+    )
     runner = sweeps.get_runner("codes", options)
     completed = {name: [runner.complete({**p, "nulls": False}) for p in points] for name, points in plan.items()}
     unique = list({sweeps.point_key(p): p for pts in completed.values() for p in pts}.values())
@@ -129,33 +199,44 @@ def reproduce_codes(quick: bool, out: Path, data: str, data_dir, device: str, pr
         return aggregate(members, factor_keys, FACTOR_COLUMNS + ["redundancy_ratio_test", "test_codes_seen_in_train"])
 
     doc = report.Report("Neural networks as hash encoders: activation codes")
-    doc.text(f"Reproduction of {PAPER} with nnprobe ({'quick' if quick else 'full'} run, data: `{data}`, "
-             f"{n_seeds} training seed(s) per setting). "
-             "A unit is on when its pre-activation is > 0; the neural code of an input is the on/off pattern of "
-             "every ReLU unit. Redundancy ratio = (examples - distinct codes) / examples, as in the authors' code; "
-             "K-NN uses Hamming distance with k = 9 (the authors' choice); K-Means is scored after the optimal "
-             "cluster-to-label assignment. Tables give means [95% t-interval] over seeds (t with n - 1 degrees of "
-             "freedom; one seed has no interval)." + (f" {note}" if note else ""))
+    doc.text(
+        f"Reproduction of {PAPER} with nnprobe ({'quick' if quick else 'full'} run, data: `{data}`, "
+        f"{n_seeds} training seed(s) per setting). "
+        "A unit is on when its pre-activation is > 0; the neural code of an input is the on/off pattern of "
+        "every ReLU unit. Redundancy ratio = (examples - distinct codes) / examples, as in the authors' code; "
+        "K-NN uses Hamming distance with k = 9 (the authors' choice); K-Means is scored after the optimal "
+        "cluster-to-label assignment. Tables give means [95% t-interval] over seeds (t with n - 1 degrees of "
+        "freedom; one seed has no interval)." + (f" {note}" if note else "")
+    )
     doc.heading("Well-trained MLPs on the full data set")
     for i, (e, runs, v) in enumerate(verdicts):
-        crit = f"Claim: {entry.claim}; {entry.criteria_text()}. Regime: {REGIME_RULE}." if i == len(verdicts) - 1 else ""
+        crit = (
+            f"Claim: {entry.claim}; {entry.criteria_text()}. Regime: {REGIME_RULE}." if i == len(verdicts) - 1 else ""
+        )
         doc.verdict(v.sentence, v.holds, note=crit, subject=f"{e['title']}, {len(runs)} seed(s)")
-    doc.text("Null baselines on the same rows: the untrained network (the same architecture and seed at "
-             "initialisation, measured the same way) and the raw inputs (9-NN with Euclidean distance, logistic "
-             "regression on the flattened, normalised pixels).")
-    doc.table(headline_table(headline), ["model", "seeds", *HEADLINE_COLUMNS[1:], *NULL_COLUMNS],
-              labels={k: f"null: {NULL_LABELS[k]}" for k in NULL_COLUMNS})
+    doc.text(
+        "Null baselines on the same rows: the untrained network (the same architecture and seed at "
+        "initialisation, measured the same way) and the raw inputs (9-NN with Euclidean distance, logistic "
+        "regression on the flattened, normalised pixels)."
+    )
+    doc.table(
+        headline_table(headline),
+        ["model", "seeds", *HEADLINE_COLUMNS[1:], *NULL_COLUMNS],
+        labels={k: f"null: {NULL_LABELS[k]}" for k in NULL_COLUMNS},
+    )
     for e in entries:
         path = out / f"{e['key']}_categorisation.png"
         if path.is_file():
             doc.figure(path, f"{e['title']}: network accuracy vs classifiers on its codes (means over seeds)")
     phase = assign_regimes(rows_for(completed["phase"], ("width", "epochs", "samples_per_class")))
     doc.heading("Activation hash phase chart")
-    doc.text("Model size (hidden width, one hidden layer) x training time (epochs, constant learning rate) x "
-             "training sample size, each cell the mean over seeds. Regimes, by nnprobe's own rule (the paper's "
-             "thresholds are not public): **U** under-expressive (training redundancy ratio > 0.01), **C** "
-             "critically-expressive (codes unique, K-NN test accuracy below 97% of the best at that sample size), **S** "
-             "sufficiently-expressive (codes unique and K-NN accuracy within 97% of the best).")
+    doc.text(
+        "Model size (hidden width, one hidden layer) x training time (epochs, constant learning rate) x "
+        "training sample size, each cell the mean over seeds. Regimes, by nnprobe's own rule (the paper's "
+        "thresholds are not public): **U** under-expressive (training redundancy ratio > 0.01), **C** "
+        "critically-expressive (codes unique, K-NN test accuracy below 97% of the best at that sample size), **S** "
+        "sufficiently-expressive (codes unique and K-NN accuracy within 97% of the best)."
+    )
     if phase:
         doc.figure(plot_phase_chart(phase, out / "phase_chart.png"), "Activation hash phase chart (means over seeds)")
         counts = {reg: sum(r["regime"] == reg for r in phase) for reg in ("under", "critical", "sufficient")}
@@ -168,21 +249,43 @@ def reproduce_codes(quick: bool, out: Path, data: str, data_dir, device: str, pr
         if len(sub) < 2:
             continue
         doc.heading(factor.replace("_", " "), level=3)
-        fixed = {k: v for k, v in plan[factor][0].items() if k != factor and all(p.get(k) == v for p in plan[factor])
-                 and k not in ("data", "model", "seed")}
+        fixed = {
+            k: v
+            for k, v in plan[factor][0].items()
+            if k != factor and all(p.get(k) == v for p in plan[factor]) and k not in ("data", "model", "seed")
+        }
         doc.text("Held fixed: " + ", ".join(f"{k} = {v}" for k, v in fixed.items()) + ".")
-        doc.figure(plot_factor(sub, factor, out / f"factor_{factor}.png"), f"Encoding properties vs {factor} "
-                                                                              "(means over seeds)")
-        doc.table([{factor: r[factor], "seeds": r["seeds"], **{k: aggregate_text(r, k) for k in FACTOR_COLUMNS
-                                                                 if r.get(k) is not None}}
-                   for r in sorted(sub, key=lambda r: r[factor])], [factor, "seeds"] + FACTOR_COLUMNS)
+        doc.figure(
+            plot_factor(sub, factor, out / f"factor_{factor}.png"),
+            f"Encoding properties vs {factor} (means over seeds)",
+        )
+        doc.table(
+            [
+                {
+                    factor: r[factor],
+                    "seeds": r["seeds"],
+                    **{k: aggregate_text(r, k) for k in FACTOR_COLUMNS if r.get(k) is not None},
+                }
+                for r in sorted(sub, key=lambda r: r[factor])
+            ],
+            [factor, "seeds"] + FACTOR_COLUMNS,
+        )
     failed = ResultsTable(out / TABLE_NAME).counts().get("failed", 0)
     doc.heading("Run")
-    doc.text(f"{len(unique)} sweep points x {n_seeds} seed(s) ({len(rows_done)} runs done, {failed} failed); results "
-             f"tables `{out / TABLE_NAME}` and `{out / 'headline' / TABLE_NAME}`; wall time: headline models "
-             f"{seconds['headline']:.0f} s, sweeps {seconds['sweeps']:.0f} s, total {time.perf_counter() - start:.0f} s.")
+    doc.text(
+        f"{len(unique)} sweep points x {n_seeds} seed(s) ({len(rows_done)} runs done, {failed} failed); results "
+        f"tables `{out / TABLE_NAME}` and `{out / 'headline' / TABLE_NAME}`; wall time: headline models "
+        f"{seconds['headline']:.0f} s, sweeps {seconds['sweeps']:.0f} s, total {time.perf_counter() - start:.0f} s."
+    )
     return doc.write(out)
 
 
-__all__ = ["FACTOR_COLUMNS", "HEADLINE_COLUMNS", "NULL_COLUMNS", "PAPER", "headline_runs", "headline_table",
-           "reproduce_codes"]
+__all__ = [
+    "FACTOR_COLUMNS",
+    "HEADLINE_COLUMNS",
+    "NULL_COLUMNS",
+    "PAPER",
+    "headline_runs",
+    "headline_table",
+    "reproduce_codes",
+]

@@ -25,11 +25,14 @@ def pick_data(name: str, data_dir) -> tuple[str, str]:
     if name != "mnist":
         return name, ""
     missing = missing_data("mnist:0,1", data_dir)
-    return ("mnist", "") if missing is None else ("digits", f"MNIST files not found ({missing}); used the embedded "
-                                                            "digits instead.")
+    return (
+        ("mnist", "")
+        if missing is None
+        else ("digits", f"MNIST files not found ({missing}); used the embedded digits instead.")
+    )
 
 
-DEFAULT_SEEDS, QUICK_SEEDS = 5, 3   # seeds per headline setting of every reproduce command (issue 18)
+DEFAULT_SEEDS, QUICK_SEEDS = 5, 3  # seeds per headline setting of every reproduce command (issue 18)
 
 
 def seed_count(seeds: int | None, quick: bool) -> int:
@@ -51,8 +54,11 @@ def command_line(probe: str, params: dict) -> str:
     >>> command_line("margin", {"data": "mnist:0,1", "live_seed": False, "C": None})
     'nnprobe margin --data mnist:0,1 --no-live-seed'
     """
-    parts = [(f"--{'' if v else 'no-'}{k.replace('_', '-')}" if isinstance(v, bool) else f"--{k.replace('_', '-')} {v}")
-             for k, v in params.items() if v is not None]
+    parts = [
+        (f"--{'' if v else 'no-'}{k.replace('_', '-')}" if isinstance(v, bool) else f"--{k.replace('_', '-')} {v}")
+        for k, v in params.items()
+        if v is not None
+    ]
     return f"nnprobe {probe} " + " ".join(parts)
 
 

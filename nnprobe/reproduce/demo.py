@@ -11,12 +11,28 @@ import click
 from nnprobe import report
 from nnprobe.reproduce import plans
 
-HEADLINE = ("cosine_to_svm", "test_agreement", "redundancy_ratio_train", "knn_test_accuracy", "base_test_accuracy",
-            "gradnet_test_accuracy")   # printed after each run
+HEADLINE = (
+    "cosine_to_svm",
+    "test_agreement",
+    "redundancy_ratio_train",
+    "knn_test_accuracy",
+    "base_test_accuracy",
+    "gradnet_test_accuracy",
+)  # printed after each run
 
 
-def run_demo(out_dir, *, data: str = "digits", data_dir=None, epochs: int = 40, seed: int = 0, device: str = "auto",
-             progress: bool = False, mode: str = "new", echo=click.echo) -> dict:
+def run_demo(
+    out_dir,
+    *,
+    data: str = "digits",
+    data_dir=None,
+    epochs: int = 40,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = False,
+    mode: str = "new",
+    echo=click.echo,
+) -> dict:
     """Execute the demo plan into ``out_dir`` and write its report; returns the report's summary.
 
     ``mode`` (``new``, ``resume``, ``overwrite``) applies to each run's directory ``out_dir/<key>``.

@@ -20,11 +20,25 @@ from nnprobe.experiments.seeds import execute_seeds
 from nnprobe.reproduce import plans
 from nnprobe.reproduce.common import command_line, missing_data
 
-COLUMNS = ("setting", "seeds", "separable", "cosine_to_penalised_svm", "cosine_to_svm", "null_perceptron",
-           "test_agreement", "trend", "verdict", "seconds_per_seed")
-LABELS = {"cosine_to_penalised_svm": "cosine to bias-penalised SVM (primary)",
-          "cosine_to_svm": "cosine to free-intercept SVM", "null_perceptron": "perceptron null (mean)",
-          "trend": "slope of 1/sqrt(1-cos) per ln(step); steps to 0.99", "seconds_per_seed": "wall time per seed (s)"}
+COLUMNS = (
+    "setting",
+    "seeds",
+    "separable",
+    "cosine_to_penalised_svm",
+    "cosine_to_svm",
+    "null_perceptron",
+    "test_agreement",
+    "trend",
+    "verdict",
+    "seconds_per_seed",
+)
+LABELS = {
+    "cosine_to_penalised_svm": "cosine to bias-penalised SVM (primary)",
+    "cosine_to_svm": "cosine to free-intercept SVM",
+    "null_perceptron": "perceptron null (mean)",
+    "trend": "slope of 1/sqrt(1-cos) per ln(step); steps to 0.99",
+    "seconds_per_seed": "wall time per seed (s)",
+}
 
 
 def _fmt(interval) -> str:
@@ -56,17 +70,23 @@ def scale_row(entry: dict, outcome) -> dict:
     separable = sum(bool(s.get("separable")) for s in summaries)
     null = over_seeds(summaries, "null_perceptron_cosine_mean")
     verdict = outcome.verdict
-    return {"setting": entry["title"], "seeds": len(summaries), "separable": f"{separable} of {len(summaries)}",
-            "cosine_to_penalised_svm": _fmt(over_seeds(summaries, "cosine_to_penalised_svm")),
-            "cosine_to_svm": _fmt(over_seeds(summaries, "cosine_to_svm")),
-            "null_perceptron": "-" if null is None else f"{null.mean:.4f}",
-            "test_agreement": _fmt(over_seeds(summaries, "test_agreement")),
-            "trend": _trend(summaries), "verdict": "-" if verdict is None else verdict.sentence,
-            "seconds_per_seed": round(outcome.seconds / max(len(summaries), 1))}
+    return {
+        "setting": entry["title"],
+        "seeds": len(summaries),
+        "separable": f"{separable} of {len(summaries)}",
+        "cosine_to_penalised_svm": _fmt(over_seeds(summaries, "cosine_to_penalised_svm")),
+        "cosine_to_svm": _fmt(over_seeds(summaries, "cosine_to_svm")),
+        "null_perceptron": "-" if null is None else f"{null.mean:.4f}",
+        "test_agreement": _fmt(over_seeds(summaries, "test_agreement")),
+        "trend": _trend(summaries),
+        "verdict": "-" if verdict is None else verdict.sentence,
+        "seconds_per_seed": round(outcome.seconds / max(len(summaries), 1)),
+    }
 
 
-def run_scale(out: Path, quick: bool, seeds: int, data_dir=None, mode: str = "new", progress: bool = False,
-              echo=print) -> list[tuple]:
+def run_scale(
+    out: Path, quick: bool, seeds: int, data_dir=None, mode: str = "new", progress: bool = False, echo=print
+) -> list[tuple]:
     """Execute the real-scale settings over ``seeds`` into ``out/<key>``: ``[(entry, SeedsResult | reason)]``."""
     done = []
     for entry in plans.margin_scale_plan(quick):
@@ -76,8 +96,9 @@ def run_scale(out: Path, quick: bool, seeds: int, data_dir=None, mode: str = "ne
             done.append((entry, f"not run: {missing}"))
             continue
         t0 = time.perf_counter()
-        outcome = execute_seeds(plans.plan_run(entry, data_dir=data_dir), seeds, out / entry["key"], mode=mode,
-                                progress=progress)
+        outcome = execute_seeds(
+            plans.plan_run(entry, data_dir=data_dir), seeds, out / entry["key"], mode=mode, progress=progress
+        )
         echo(f"[{entry['key']}] {seeds} seed(s) done in {time.perf_counter() - t0:.0f} s")
         done.append((entry, outcome))
     return done
@@ -86,16 +107,22 @@ def run_scale(out: Path, quick: bool, seeds: int, data_dir=None, mode: str = "ne
 def scale_section(doc, out: Path, done: list[tuple], quick: bool) -> list[dict]:
     """The real-scale section of the margin report: the table, the setting and the figure; returns its rows."""
     doc.heading("At real scale: 10-class MNIST and Fashion-MNIST, 128-D features")
-    doc.text("The claim at the scale researchers train at: a CNN with 128-D penultimate features on all ten classes, "
-             "momentum SGD (rate 0.05, momentum 0.9, constant: the setting of the implicit-bias theory) until the "
-             "features separate, the cosines measured at log-spaced epochs. The primary yardstick is the "
-             "bias-penalised (Crammer-Singer) hard-margin SVM on [phi, 1], the limit Soudry et al. prove for a head "
-             "with a trainable bias; the free-intercept SVM is the second column. The direction converges like "
-             "1 / ln t, so 1 / sqrt(1 - cos) grows linearly in ln(steps): the trend column gives that slope and the "
-             "steps it projects to a cosine of 0.99."
-             + (" Quick form: a seeded subset of 1,000 MNIST and 500 Fashion-MNIST training images per class, "
-                "the full test sets." if quick else " MNIST: the full training set; Fashion-MNIST: a subset of "
-                "2,000 images per class, small enough to separate within the budget."))
+    doc.text(
+        "The claim at the scale researchers train at: a CNN with 128-D penultimate features on all ten classes, "
+        "momentum SGD (rate 0.05, momentum 0.9, constant: the setting of the implicit-bias theory) until the "
+        "features separate, the cosines measured at log-spaced epochs. The primary yardstick is the "
+        "bias-penalised (Crammer-Singer) hard-margin SVM on [phi, 1], the limit Soudry et al. prove for a head "
+        "with a trainable bias; the free-intercept SVM is the second column. The direction converges like "
+        "1 / ln t, so 1 / sqrt(1 - cos) grows linearly in ln(steps): the trend column gives that slope and the "
+        "steps it projects to a cosine of 0.99."
+        + (
+            " Quick form: a seeded subset of 1,000 MNIST and 500 Fashion-MNIST training images per class, "
+            "the full test sets."
+            if quick
+            else " MNIST: the full training set; Fashion-MNIST: a subset of "
+            "2,000 images per class, small enough to separate within the budget."
+        )
+    )
     rows = []
     for entry, outcome in done:
         if isinstance(outcome, str):
@@ -106,8 +133,11 @@ def scale_section(doc, out: Path, done: list[tuple], quick: bool) -> list[dict]:
     doc.table(rows, list(COLUMNS), labels=LABELS)
     figure = _plot(done, out / "scale_cosine.png")
     if figure is not None:
-        doc.figure(figure, "Cosine of the head to the bias-penalised SVM (solid) and to the free-intercept SVM "
-                           "(dashed) against optimiser steps (log scale): mean over seeds, band: 95% t-interval.")
+        doc.figure(
+            figure,
+            "Cosine of the head to the bias-penalised SVM (solid) and to the free-intercept SVM "
+            "(dashed) against optimiser steps (log scale): mean over seeds, band: 95% t-interval.",
+        )
     return rows
 
 
@@ -143,12 +173,20 @@ def _plot(done: list[tuple], path: Path) -> Path | None:
             if not steps:
                 continue
             intervals = [t_interval(v) for v in values]
-            ax.plot(steps, [iv.mean for iv in intervals], style, color=colour, marker="o", ms=3,
-                    label=None if labelled else entry["title"])
+            ax.plot(
+                steps,
+                [iv.mean for iv in intervals],
+                style,
+                color=colour,
+                marker="o",
+                ms=3,
+                label=None if labelled else entry["title"],
+            )
             labelled = True
             if all(iv.has_interval for iv in intervals):
-                ax.fill_between(steps, [iv.low for iv in intervals], [iv.high for iv in intervals], color=colour,
-                                alpha=0.15, lw=0)
+                ax.fill_between(
+                    steps, [iv.low for iv in intervals], [iv.high for iv in intervals], color=colour, alpha=0.15, lw=0
+                )
     ax.set_xscale("log")
     ax.axhline(0.99, color="0.5", lw=0.8, ls=":")
     ax.set_xlabel("optimiser steps (epochs on the curve where steps are not recorded)")

@@ -23,7 +23,7 @@ from nnprobe.experiments import Run
 from nnprobe.sweeps.engines import LocalEngine, Task, cpu_count
 
 WORKERS_ENV = "NNPROBE_WORKERS"
-DEFAULT_WORKERS = 2   # issue 18: the quick reproductions are sized for the idle 2-core CPU
+DEFAULT_WORKERS = 2  # issue 18: the quick reproductions are sized for the idle 2-core CPU
 
 
 def default_workers(cpus: int | None = None) -> int:
@@ -45,8 +45,10 @@ def workers_for(setting: str | None, cpus: int) -> int:
         except ValueError:
             value = 0
         if value < 1:
-            raise NNProbeError(f"{WORKERS_ENV}={setting!r} is not a whole number >= 1",
-                               f"set {WORKERS_ENV}=1 (one run at a time) or 2, or unset it")
+            raise NNProbeError(
+                f"{WORKERS_ENV}={setting!r} is not a whole number >= 1",
+                f"set {WORKERS_ENV}=1 (one run at a time) or 2, or unset it",
+            )
         return value
     return min(DEFAULT_WORKERS, max(1, int(cpus)))
 
@@ -70,17 +72,25 @@ class ExecuteRuns:
                 if self.raise_errors:
                     raise
                 text = str(exc) if isinstance(exc, NNProbeError) else f"{type(exc).__name__}: {exc}"
-                outcomes.append({"status": "failed", "metrics": None, "error": text,
-                                 "seconds": time.perf_counter() - start})
+                outcomes.append(
+                    {"status": "failed", "metrics": None, "error": text, "seconds": time.perf_counter() - start}
+                )
             else:
-                outcomes.append({"status": "done", "metrics": None, "error": None,
-                                 "seconds": time.perf_counter() - start})
+                outcomes.append(
+                    {"status": "done", "metrics": None, "error": None, "seconds": time.perf_counter() - start}
+                )
         return outcomes
 
 
-def execute_runs(jobs: list[tuple[str, object, Path]], *, workers: int, mode: str = "new", progress: bool = False,
-                 on_start: Callable[[str], None] | None = None,
-                 on_done: Callable[[str, float], None] | None = None) -> None:
+def execute_runs(
+    jobs: list[tuple[str, object, Path]],
+    *,
+    workers: int,
+    mode: str = "new",
+    progress: bool = False,
+    on_start: Callable[[str], None] | None = None,
+    on_done: Callable[[str, float], None] | None = None,
+) -> None:
     """Execute ``jobs`` (``(name, run, out_dir)``) with ``workers`` processes (1: in this process, in order).
 
     ``on_start(name)`` when a run starts (in a worker: when it is handed to one), ``on_done(name, seconds)`` when
@@ -94,8 +104,10 @@ def execute_runs(jobs: list[tuple[str, object, Path]], *, workers: int, mode: st
         raise NNProbeError(f"workers is {workers!r}; it must be at least 1", "pass --workers 1 or more")
     workers = min(int(workers), max(1, len(jobs)))
     names = [name for name, _, _ in jobs]
-    tasks = [Task(i, [{"run": run.to_dict(), "out": str(out), "progress": progress and workers == 1}])
-             for i, (_, run, out) in enumerate(jobs)]
+    tasks = [
+        Task(i, [{"run": run.to_dict(), "out": str(out), "progress": progress and workers == 1}])
+        for i, (_, run, out) in enumerate(jobs)
+    ]
     runner = ExecuteRuns(mode, raise_errors=workers == 1)
 
     def submitted(task):
@@ -104,11 +116,14 @@ def execute_runs(jobs: list[tuple[str, object, Path]], *, workers: int, mode: st
 
     def finished(task, outcomes):
         (outcome,) = outcomes
-        if outcome["status"] != "done":   # past the engine's own handlers: the pool is stopped, then we raise
-            raise _Failed(NNProbeError(
-                f"{names[task.index]} failed in a worker process: {outcome['error']}",
-                f"fix it and rerun with --resume (finished runs are kept), or set {WORKERS_ENV}=1 to run one at "
-                "a time with the full traceback"))
+        if outcome["status"] != "done":  # past the engine's own handlers: the pool is stopped, then we raise
+            raise _Failed(
+                NNProbeError(
+                    f"{names[task.index]} failed in a worker process: {outcome['error']}",
+                    f"fix it and rerun with --resume (finished runs are kept), or set {WORKERS_ENV}=1 to run one at "
+                    "a time with the full traceback",
+                )
+            )
         if on_done is not None:
             on_done(names[task.index], outcome["seconds"])
 

@@ -12,15 +12,37 @@ Names are exported lazily (:mod:`nnprobe.lazy`).
 
 from nnprobe.lazy import export_lazily
 
-__all__ = ["ENGINES", "LocalEngine", "RayEngine", "ResultsTable", "SlurmEngine", "SweepSpec", "SweepStatus",
-           "SweepSummary", "TaskRunner", "expand_points", "get_runner", "load_spec", "make_engine", "make_tasks",
-           "point_key", "probe_names", "register_probe", "run_spec", "run_sweep", "sweep_status"]
-export_lazily(__name__, {
-    "nnprobe.sweeps.driver": ("SweepSummary", "expand_points", "make_tasks", "run_spec"),
-    "nnprobe.sweeps.engines": ("ENGINES", "LocalEngine", "RayEngine", "SlurmEngine", "TaskRunner", "make_engine"),
-    "nnprobe.sweeps.probes": ("get_runner", "probe_names", "register_probe"),
-    "nnprobe.sweeps.runner": ("run_sweep",),
-    "nnprobe.sweeps.spec": ("SweepSpec", "load_spec"),
-    "nnprobe.sweeps.status": ("SweepStatus", "sweep_status"),
-    "nnprobe.sweeps.table": ("ResultsTable", "point_key"),
-})
+__all__ = [
+    "ENGINES",
+    "LocalEngine",
+    "RayEngine",
+    "ResultsTable",
+    "SlurmEngine",
+    "SweepSpec",
+    "SweepStatus",
+    "SweepSummary",
+    "TaskRunner",
+    "expand_points",
+    "get_runner",
+    "load_spec",
+    "make_engine",
+    "make_tasks",
+    "point_key",
+    "probe_names",
+    "register_probe",
+    "run_spec",
+    "run_sweep",
+    "sweep_status",
+]
+export_lazily(
+    __name__,
+    {
+        "nnprobe.sweeps.driver": ("SweepSummary", "expand_points", "make_tasks", "run_spec"),
+        "nnprobe.sweeps.engines": ("ENGINES", "LocalEngine", "RayEngine", "SlurmEngine", "TaskRunner", "make_engine"),
+        "nnprobe.sweeps.probes": ("get_runner", "probe_names", "register_probe"),
+        "nnprobe.sweeps.runner": ("run_sweep",),
+        "nnprobe.sweeps.spec": ("SweepSpec", "load_spec"),
+        "nnprobe.sweeps.status": ("SweepStatus", "sweep_status"),
+        "nnprobe.sweeps.table": ("ResultsTable", "point_key"),
+    },
+)

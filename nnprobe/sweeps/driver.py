@@ -51,9 +51,11 @@ class SweepSummary:
     failed_points: list = field(default_factory=list)
 
     def __repr__(self) -> str:
-        return (f"SweepSummary({self.out_dir}: {self.counts.get('done', 0)}/{self.total} done, "
-                f"{len(self.failed_points)} failed, {self.skipped} already done before, {self.tasks} task(s) on "
-                f"{self.engine}, {self.seconds:.1f} s)")
+        return (
+            f"SweepSummary({self.out_dir}: {self.counts.get('done', 0)}/{self.total} done, "
+            f"{len(self.failed_points)} failed, {self.skipped} already done before, {self.tasks} task(s) on "
+            f"{self.engine}, {self.seconds:.1f} s)"
+        )
 
 
 def expand_points(spec: SweepSpec) -> list[dict]:
@@ -71,7 +73,9 @@ def expand_points(spec: SweepSpec) -> list[dict]:
     return points
 
 
-def make_tasks(points: list[dict], runner, *, ensemble: bool = True, max_group: int = 32, workers: int = 1) -> list[Task]:
+def make_tasks(
+    points: list[dict], runner, *, ensemble: bool = True, max_group: int = 32, workers: int = 1
+) -> list[Task]:
     """Split points into tasks: singletons, or groups the probe can train as one ensemble.
 
     A group is cut into chunks of at most ``max_group`` points, and into at least as many chunks as there are
@@ -129,10 +133,21 @@ def _ingest_outbox(outbox: Path, table: ResultsTable) -> int:
     return count
 
 
-def run_spec(spec: SweepSpec, out_dir: str | Path, *, engine: str | None = None, workers: int | None = None,
-             threads: int | None = None, address: str | None = None, cpus: float | None = None,
-             gpus: float | None = None, ensemble: bool | None = None, max_group: int | None = None,
-             slurm: dict | None = None, progress: bool = True) -> SweepSummary:
+def run_spec(
+    spec: SweepSpec,
+    out_dir: str | Path,
+    *,
+    engine: str | None = None,
+    workers: int | None = None,
+    threads: int | None = None,
+    address: str | None = None,
+    cpus: float | None = None,
+    gpus: float | None = None,
+    ensemble: bool | None = None,
+    max_group: int | None = None,
+    slurm: dict | None = None,
+    progress: bool = True,
+) -> SweepSummary:
     """Run every unfinished point of ``spec`` into ``out_dir``; settings not given come from ``spec.engine``.
 
     >>> spec = SweepSpec("selftest", grid={"x": [1, 2, 3]})
@@ -158,8 +173,10 @@ def run_spec(spec: SweepSpec, out_dir: str | Path, *, engine: str | None = None,
     if state_path.is_file():
         old = json.loads(state_path.read_text(encoding="utf-8"))
         if old.get("probe") not in (None, spec.probe):
-            raise NNProbeError(f"{out_dir} holds a '{old.get('probe')}' sweep, not '{spec.probe}'",
-                               "choose another --out directory for this sweep")
+            raise NNProbeError(
+                f"{out_dir} holds a '{old.get('probe')}' sweep, not '{spec.probe}'",
+                "choose another --out directory for this sweep",
+            )
     points = expand_points(spec)
     runner_obj = get_runner(spec.probe, spec.options)
     table = ResultsTable(out_dir / TABLE_NAME)
@@ -167,21 +184,48 @@ def run_spec(spec: SweepSpec, out_dir: str | Path, *, engine: str | None = None,
     _ingest_outbox(outbox, table)
     done = table.done_keys()
     todo = [p for p in points if point_key(p) not in done]
-    eng = make_engine(engine, workers=workers, threads=threads, address=address, cpus=cpus, gpus=gpus,
-                      folder=out_dir / "submitit", slurm=slurm)
+    eng = make_engine(
+        engine,
+        workers=workers,
+        threads=threads,
+        address=address,
+        cpus=cpus,
+        gpus=gpus,
+        folder=out_dir / "submitit",
+        slurm=slurm,
+    )
     n_workers = getattr(eng, "workers", None) or max(1, int(os.cpu_count() or 1))
     tasks = make_tasks(todo, runner_obj, ensemble=ensemble, max_group=max_group, workers=n_workers)
-    state = {"probe": spec.probe, "spec": spec.to_dict(), "total": len(points), "keys": [point_key(p) for p in points],
-             "engine": eng.describe(), "tasks": len(tasks), "workers": n_workers, "ensemble": ensemble,
-             "pid": os.getpid(), "host": socket.gethostname(), "started": time.time(), "finished": None,
-             "interrupted": None, "nnprobe": __version__}
+    state = {
+        "probe": spec.probe,
+        "spec": spec.to_dict(),
+        "total": len(points),
+        "keys": [point_key(p) for p in points],
+        "engine": eng.describe(),
+        "tasks": len(tasks),
+        "workers": n_workers,
+        "ensemble": ensemble,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": time.time(),
+        "finished": None,
+        "interrupted": None,
+        "nnprobe": __version__,
+    }
     write_json_atomic(state_path, state)
-    task_runner = TaskRunner(spec.probe, spec.options, ensemble=ensemble,
-                             outbox=str(outbox) if engine == "slurm" else None)
+    task_runner = TaskRunner(
+        spec.probe, spec.options, ensemble=ensemble, outbox=str(outbox) if engine == "slurm" else None
+    )
     if engine == "slurm":
         outbox.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(total=len(points), initial=len(points) - len(todo), disable=not progress, desc="sweep", unit="point",
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=len(points),
+        initial=len(points) - len(todo),
+        disable=not progress,
+        desc="sweep",
+        unit="point",
+        dynamic_ncols=True,
+    )
     in_flight: dict[int, Task] = {}
     failed: list[dict] = []
 
@@ -192,8 +236,13 @@ def run_spec(spec: SweepSpec, out_dir: str | Path, *, engine: str | None = None,
 
     def on_done(task: Task, outcomes: list) -> None:
         for p, outcome in zip(task.points, outcomes):
-            table.record(p, outcome["status"], metrics=outcome.get("metrics"), error=outcome.get("error"),
-                         seconds=outcome.get("seconds"))
+            table.record(
+                p,
+                outcome["status"],
+                metrics=outcome.get("metrics"),
+                error=outcome.get("error"),
+                seconds=outcome.get("seconds"),
+            )
             if outcome["status"] != "done":
                 failed.append({"point": p, "error": outcome.get("error")})
             (outbox / outbox_name(p)).unlink(missing_ok=True)
@@ -223,9 +272,16 @@ def run_spec(spec: SweepSpec, out_dir: str | Path, *, engine: str | None = None,
     for k, s in table.status_of().items():
         if k in keys:
             counts[s] = counts.get(s, 0) + 1
-    return SweepSummary(out_dir=out_dir, total=len(points), skipped=len(points) - len(todo), counts=counts,
-                        seconds=time.perf_counter() - start, engine=eng.describe(), tasks=len(tasks),
-                        failed_points=failed)
+    return SweepSummary(
+        out_dir=out_dir,
+        total=len(points),
+        skipped=len(points) - len(todo),
+        counts=counts,
+        seconds=time.perf_counter() - start,
+        engine=eng.describe(),
+        tasks=len(tasks),
+        failed_points=failed,
+    )
 
 
 def read_state(out_dir: str | Path) -> dict | None:

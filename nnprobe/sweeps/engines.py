@@ -74,10 +74,10 @@ class TaskRunner:
     ensemble: bool = True
     threads: int | None = None
     outbox: str | None = None
-    plugins: list = field(default_factory=plugin_origins)   # modules that registered probes in the driver
+    plugins: list = field(default_factory=plugin_origins)  # modules that registered probes in the driver
 
     def __call__(self, points: list) -> list[dict]:
-        load_plugins(self.plugins)   # a worker process knows the probes its driver registered
+        load_plugins(self.plugins)  # a worker process knows the probes its driver registered
         if self.threads:
             import torch  # lazy: torch off the --help path
 
@@ -92,8 +92,12 @@ class TaskRunner:
                 results = None
             if results is not None:
                 share = (time.perf_counter() - start) / len(points)
-                outcomes = [_failure(_message_of(r), share) if isinstance(r, BaseException) else
-                            {"status": "done", "metrics": r, "error": None, "seconds": share} for r in results]
+                outcomes = [
+                    _failure(_message_of(r), share)
+                    if isinstance(r, BaseException)
+                    else {"status": "done", "metrics": r, "error": None, "seconds": share}
+                    for r in results
+                ]
         if outcomes is None:
             outcomes = []
             for point in points:
@@ -103,8 +107,9 @@ class TaskRunner:
                 except Exception as exc:  # noqa: BLE001 -- one bad point must not end the sweep
                     outcomes.append(_failure(_message(exc), time.perf_counter() - start))
                 else:
-                    outcomes.append({"status": "done", "metrics": metrics, "error": None,
-                                     "seconds": time.perf_counter() - start})
+                    outcomes.append(
+                        {"status": "done", "metrics": metrics, "error": None, "seconds": time.perf_counter() - start}
+                    )
         if self.outbox:
             for point, outcome in zip(points, outcomes):
                 if outcome["status"] == "done":
@@ -169,9 +174,14 @@ class LocalEngine:
                 on_submit(task)
                 on_done(task, runner(task.points))
             return
+
         def new_pool():
-            return ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                       initargs=(self.threads, os.getpid()))
+            return ProcessPoolExecutor(
+                self.workers,
+                mp_context=mp.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(self.threads, os.getpid()),
+            )
 
         pending = deque(tasks)
         suspects: deque[Task] = deque()  # tasks in flight when a worker died: rerun alone to find the culprit
@@ -199,8 +209,15 @@ class LocalEngine:
                     except BrokenProcessPool:
                         broken = True
                         if task.index in isolated:
-                            on_done(task, [_failure("the worker process died while running this point "
-                                                    "(killed, or out of memory)")] * len(task.points))
+                            on_done(
+                                task,
+                                [
+                                    _failure(
+                                        "the worker process died while running this point (killed, or out of memory)"
+                                    )
+                                ]
+                                * len(task.points),
+                            )
                         else:
                             suspects.append(task)
                     except Exception as exc:  # noqa: BLE001 -- e.g. an unpicklable result
@@ -232,8 +249,10 @@ def require(module: str, extra: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise NNProbeError(f"the {extra} engine needs the '{module}' package, which is not installed",
-                           f"pip install 'nnprobe[{extra}]'") from None
+        raise NNProbeError(
+            f"the {extra} engine needs the '{module}' package, which is not installed",
+            f"pip install 'nnprobe[{extra}]'",
+        ) from None
 
 
 def _ray_call(runner: TaskRunner, points: list) -> list[dict]:
@@ -267,7 +286,9 @@ class RayEngine:
             remote = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=1)(_ray_call)
             threads = max(1, int(self.cpus))
             if runner.threads is None:
-                runner = TaskRunner(runner.probe, runner.options, runner.ensemble, threads, runner.outbox, runner.plugins)
+                runner = TaskRunner(
+                    runner.probe, runner.options, runner.ensemble, threads, runner.outbox, runner.plugins
+                )
             pending = deque(tasks)
             in_flight: dict = {}
             try:
@@ -308,9 +329,19 @@ class SlurmEngine:
     a JSON file, so a driver killed while jobs run loses nothing: the next run ingests them.
     """
 
-    def __init__(self, folder: str | Path, cluster: str | None = None, timeout_min: int = 60, cpus: int = 1,
-                 gpus: int = 0, array_parallelism: int = 64, partition: str | None = None, mem_gb: float | None = None,
-                 poll_seconds: float = 2.0, extra: dict | None = None):
+    def __init__(
+        self,
+        folder: str | Path,
+        cluster: str | None = None,
+        timeout_min: int = 60,
+        cpus: int = 1,
+        gpus: int = 0,
+        array_parallelism: int = 64,
+        partition: str | None = None,
+        mem_gb: float | None = None,
+        poll_seconds: float = 2.0,
+        extra: dict | None = None,
+    ):
         self.folder = Path(folder)
         self.cluster = cluster
         self.timeout_min = int(timeout_min)
@@ -330,8 +361,12 @@ class SlurmEngine:
         if not tasks:
             return
         executor = submitit.AutoExecutor(folder=str(self.folder / "%j"), cluster=self.cluster)
-        params = {"timeout_min": self.timeout_min, "cpus_per_task": self.cpus, "name": "nnprobe-sweep",
-                  "slurm_array_parallelism": self.array_parallelism}
+        params = {
+            "timeout_min": self.timeout_min,
+            "cpus_per_task": self.cpus,
+            "name": "nnprobe-sweep",
+            "slurm_array_parallelism": self.array_parallelism,
+        }
         if self.gpus:
             params["gpus_per_node"] = self.gpus
         if self.mem_gb:
@@ -368,9 +403,17 @@ class SlurmEngine:
             raise
 
 
-def make_engine(name: str = "local", *, workers: int | None = None, threads: int | None = None,
-                address: str | None = None, cpus: float = 1, gpus: float = 0, folder: str | Path | None = None,
-                slurm: dict | None = None):
+def make_engine(
+    name: str = "local",
+    *,
+    workers: int | None = None,
+    threads: int | None = None,
+    address: str | None = None,
+    cpus: float = 1,
+    gpus: float = 0,
+    folder: str | Path | None = None,
+    slurm: dict | None = None,
+):
     """An engine by name: ``local``, ``ray`` or ``slurm`` (see the classes for what each option means).
 
     >>> make_engine("local", workers=2, threads=1).describe()

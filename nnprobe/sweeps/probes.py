@@ -59,8 +59,10 @@ def _import_function(name: str) -> Callable:
     try:
         fn = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
-        raise NNProbeError(f"cannot import the point function '{name}': {exc}",
-                           "give package.module:function, importable where the sweep runs") from None
+        raise NNProbeError(
+            f"cannot import the point function '{name}': {exc}",
+            "give package.module:function, importable where the sweep runs",
+        ) from None
     if not callable(fn):
         raise NNProbeError(f"'{name}' is not callable", "point it at a function point -> dict of metrics")
     return fn
@@ -78,13 +80,14 @@ def get_runner(probe: str, options: dict | None = None) -> Callable:
         return _RUNNERS[key]
     if probe in _FACTORIES:
         runner = _FACTORIES[probe](options)
-    elif probe in entry_names():   # every registered probe runs as a flat Run
+    elif probe in entry_names():  # every registered probe runs as a flat Run
         runner = RunProbe(probe, options)
     elif ":" in probe:
         runner = _import_function(probe)
     else:
-        raise NNProbeError(f"unknown probe '{probe}'",
-                           f"use one of: {', '.join(probe_names())}, or package.module:function")
+        raise NNProbeError(
+            f"unknown probe '{probe}'", f"use one of: {', '.join(probe_names())}, or package.module:function"
+        )
     _RUNNERS[key] = runner
     return runner
 

@@ -12,8 +12,14 @@ from nnprobe.errors import NNProbeError
 from nnprobe.sweeps.table import ResultsTable, point_key
 
 
-def run_sweep(points: Iterable[dict], fn: Callable[[dict], dict], table: ResultsTable, *, progress: bool = True,
-              raise_errors: bool = False) -> list[dict]:
+def run_sweep(
+    points: Iterable[dict],
+    fn: Callable[[dict], dict],
+    table: ResultsTable,
+    *,
+    progress: bool = True,
+    raise_errors: bool = False,
+) -> list[dict]:
     """Call ``fn(point) -> metrics`` for each point not yet done, recording each result as it finishes.
 
     Failed points are recorded with their error and retried on the next call; points already ``done`` are
@@ -28,8 +34,14 @@ def run_sweep(points: Iterable[dict], fn: Callable[[dict], dict], table: Results
         raise NNProbeError("the sweep lists the same point twice", "remove duplicate parameter combinations")
     done = table.done_keys()
     todo = [p for p, k in zip(points, keys) if k not in done]
-    bar = tqdm(total=len(points), initial=len(points) - len(todo), disable=not progress, desc="sweep", unit="point",
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=len(points),
+        initial=len(points) - len(todo),
+        disable=not progress,
+        desc="sweep",
+        unit="point",
+        dynamic_ncols=True,
+    )
     failures = 0
     try:
         for point in todo:

@@ -54,20 +54,26 @@ class SweepSpec:
             raise NNProbeError("the sweep names no probe", "add e.g. `probe: codes` (see `nnprobe sweep probes`)")
         for key in ("base", "grid", "options", "engine"):
             if not isinstance(getattr(self, key), dict):
-                raise NNProbeError(f"sweep '{key}' must be a mapping, got {type(getattr(self, key)).__name__}",
-                                   f"write `{key}:` as `name: value` pairs")
+                raise NNProbeError(
+                    f"sweep '{key}' must be a mapping, got {type(getattr(self, key)).__name__}",
+                    f"write `{key}:` as `name: value` pairs",
+                )
         for name, values in self.grid.items():
             if not isinstance(values, (list, tuple)) or not values:
-                raise NNProbeError(f"grid entry '{name}' must be a non-empty list, got {values!r}",
-                                   f"write `{name}: [{values!r}]`, or move a single value to `base:`")
+                raise NNProbeError(
+                    f"grid entry '{name}' must be a non-empty list, got {values!r}",
+                    f"write `{name}: [{values!r}]`, or move a single value to `base:`",
+                )
         self.grid = {k: list(v) for k, v in self.grid.items()}
         if not isinstance(self.points, (list, tuple)) or not all(isinstance(p, dict) for p in self.points):
             raise NNProbeError("sweep 'points' must be a list of mappings", "write `points: [{width: 4}, {width: 8}]`")
         self.points = [dict(p) for p in self.points]
         if self.seeds is not None:
             if isinstance(self.seeds, bool) or not isinstance(self.seeds, (int, list, tuple)):
-                raise NNProbeError(f"sweep 'seeds' must be a count or a list of integers, got {self.seeds!r}",
-                                   "write `seeds: 3` or `seeds: [0, 1, 2]`")
+                raise NNProbeError(
+                    f"sweep 'seeds' must be a count or a list of integers, got {self.seeds!r}",
+                    "write `seeds: 3` or `seeds: [0, 1, 2]`",
+                )
             seeds = list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
             if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
                 raise NNProbeError(f"sweep 'seeds' must hold integers, got {self.seeds!r}", "write `seeds: [0, 1, 2]`")
@@ -76,7 +82,9 @@ class SweepSpec:
             clash = [where for where, d in (("base", self.base), ("grid", self.grid)) if "seed" in d]
             clash += ["points"] if any("seed" in p for p in self.points) else []
             if clash:
-                raise NNProbeError(f"'seed' is given both in 'seeds' and in {', '.join(clash)}", "give seeds in one place")
+                raise NNProbeError(
+                    f"'seed' is given both in 'seeds' and in {', '.join(clash)}", "give seeds in one place"
+                )
             self.seeds = seeds
         unknown = set(self.engine) - set(ENGINE_KEYS)
         if unknown:
@@ -111,7 +119,11 @@ class SweepSpec:
 
     def varied(self) -> list[str]:
         """Parameters that change across the sweep's points (grid, points and seeds)."""
-        keys = list(self.grid) + [k for p in self.points for k in p] + (["seed"] if self.seeds and len(self.seeds) > 1 else [])
+        keys = (
+            list(self.grid)
+            + [k for p in self.points for k in p]
+            + (["seed"] if self.seeds and len(self.seeds) > 1 else [])
+        )
         return list(dict.fromkeys(keys))
 
     def to_dict(self) -> dict:
@@ -189,7 +201,9 @@ def parse_assignments(items, *, lists: bool) -> dict:
     out: dict = {}
     for item in items or ():
         if "=" not in item:
-            raise NNProbeError(f"'{item}' is not of the form name=value", "write e.g. --grid width=4,8,16 or --base data=digits")
+            raise NNProbeError(
+                f"'{item}' is not of the form name=value", "write e.g. --grid width=4,8,16 or --base data=digits"
+            )
         key, _, value = item.partition("=")
         key = key.strip().replace("-", "_")
         if not key:

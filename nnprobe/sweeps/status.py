@@ -67,8 +67,9 @@ def sweep_status(out_dir: str | Path, latest: int = 10) -> SweepStatus:
     """
     out_dir = Path(out_dir)
     if not (out_dir / TABLE_NAME).is_file():
-        raise NNProbeError(f"{out_dir} holds no sweep ({TABLE_NAME} not found)",
-                           "give the --out directory of `nnprobe sweep run`")
+        raise NNProbeError(
+            f"{out_dir} holds no sweep ({TABLE_NAME} not found)", "give the --out directory of `nnprobe sweep run`"
+        )
     table = ResultsTable(out_dir / TABLE_NAME)
     state = read_state(out_dir) or {}
     timeline = table.timeline()
@@ -106,11 +107,23 @@ def sweep_status(out_dir: str | Path, latest: int = 10) -> SweepStatus:
         varied += [k for k in p if k not in varied]
     if (state.get("spec") or {}).get("seeds") and "seed" not in varied:
         varied.append("seed")
-    return SweepStatus(out_dir=out_dir, probe=state.get("probe"), total=total, done=counts["done"],
-                       failed=counts["failed"], running=running,
-                       pending=total - counts["done"] - counts["failed"] - running, driver=driver,
-                       engine=state.get("engine"), started=started, elapsed_seconds=elapsed, rate_per_minute=rate,
-                       eta_seconds=eta, latest=latest_rows, varied=varied)
+    return SweepStatus(
+        out_dir=out_dir,
+        probe=state.get("probe"),
+        total=total,
+        done=counts["done"],
+        failed=counts["failed"],
+        running=running,
+        pending=total - counts["done"] - counts["failed"] - running,
+        driver=driver,
+        engine=state.get("engine"),
+        started=started,
+        elapsed_seconds=elapsed,
+        rate_per_minute=rate,
+        eta_seconds=eta,
+        latest=latest_rows,
+        varied=varied,
+    )
 
 
 __all__ = ["STATE_NAME", "SweepStatus", "sweep_status"]

@@ -49,8 +49,14 @@ class ResultsTable:
         con.execute("PRAGMA journal_mode=WAL")
         return con
 
-    def record(self, params: dict, status: str, metrics: dict | None = None, error: str | None = None,
-               seconds: float | None = None) -> None:
+    def record(
+        self,
+        params: dict,
+        status: str,
+        metrics: dict | None = None,
+        error: str | None = None,
+        seconds: float | None = None,
+    ) -> None:
         """Insert or replace the row of ``params`` in one transaction."""
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}")
@@ -61,8 +67,16 @@ class ResultsTable:
             con.execute(
                 "INSERT OR REPLACE INTO points (key, params, status, metrics, error, seconds, attempts, updated) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, key, status, json.dumps(metrics, default=float) if metrics is not None else None, error,
-                 seconds, attempts, time.time()),
+                (
+                    key,
+                    key,
+                    status,
+                    json.dumps(metrics, default=float) if metrics is not None else None,
+                    error,
+                    seconds,
+                    attempts,
+                    time.time(),
+                ),
             )
 
     def status_of(self) -> dict[str, str]:
@@ -75,8 +89,17 @@ class ResultsTable:
 
     def rows(self, status: str | None = "done") -> list[dict]:
         """Flat dicts ``{**params, **metrics, status, error, seconds}`` (all statuses with ``status=None``)."""
-        return [{**r["params"], **(r["metrics"] or {}), "status": r["status"], "error": r["error"],
-                 "seconds": r["seconds"], "attempts": r["attempts"]} for r in self.records(status)]
+        return [
+            {
+                **r["params"],
+                **(r["metrics"] or {}),
+                "status": r["status"],
+                "error": r["error"],
+                "seconds": r["seconds"],
+                "attempts": r["attempts"],
+            }
+            for r in self.records(status)
+        ]
 
     def counts(self) -> dict[str, int]:
         """Number of points per status."""
@@ -100,8 +123,19 @@ class ResultsTable:
             args = (status,)
         with self._connect() as con:
             raw = con.execute(query + " ORDER BY updated", args).fetchall()
-        return [{"key": k, "params": json.loads(p), "metrics": json.loads(m) if m else None, "status": st, "error": e,
-                 "seconds": sec, "attempts": a, "updated": u} for k, p, m, st, e, sec, a, u in raw]
+        return [
+            {
+                "key": k,
+                "params": json.loads(p),
+                "metrics": json.loads(m) if m else None,
+                "status": st,
+                "error": e,
+                "seconds": sec,
+                "attempts": a,
+                "updated": u,
+            }
+            for k, p, m, st, e, sec, a, u in raw
+        ]
 
     def timeline(self) -> list[tuple[str, str, float, float | None]]:
         """``(key, status, updated, seconds)`` of every row, oldest update first (for progress and ETA)."""
@@ -131,13 +165,13 @@ class ResultsTable:
             for k in filter(ok, params):
                 if k not in columns:
                     columns.append(k)
-                    select.append(f"json_extract(params, '$.\"{k}\"') AS \"{k}\"")
+                    select.append(f'json_extract(params, \'$."{k}"\') AS "{k}"')
             for k in filter(ok, metrics):
                 alias = k if k not in columns else f"metric_{k}"
                 if alias in columns:
                     continue
                 columns.append(alias)
-                select.append(f"json_extract(metrics, '$.\"{k}\"') AS \"{alias}\"")
+                select.append(f'json_extract(metrics, \'$."{k}"\') AS "{alias}"')
             con.execute(f'DROP VIEW IF EXISTS "{name}"')
             con.execute(f'CREATE VIEW "{name}" AS SELECT {", ".join(select)} FROM points')
         return columns

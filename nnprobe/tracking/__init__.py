@@ -12,14 +12,29 @@ Names are exported lazily: :class:`ProbeSetConfig` loads without torch.
 
 from nnprobe.lazy import export_lazily
 
-__all__ = ["Checkpoint", "ProbeSet", "ProbeSetConfig", "TrackResult", "Tracker", "find_checkpoints", "headline",
-           "load_model", "measure_point", "probe_configs", "track_checkpoints", "undisturbed"]
-export_lazily(__name__, {
-    "nnprobe.tracking.checkpoints": ("Checkpoint", "find_checkpoints", "load_model"),
-    "nnprobe.tracking.config": ("ProbeSetConfig",),
-    "nnprobe.tracking.guard": ("undisturbed",),
-    "nnprobe.tracking.measure": ("headline", "measure_point", "probe_configs"),
-    "nnprobe.tracking.probe_set": ("ProbeSet",),
-    "nnprobe.tracking.track": ("TrackResult", "track_checkpoints"),
-    "nnprobe.tracking.tracker": ("Tracker",),
-})
+__all__ = [
+    "Checkpoint",
+    "ProbeSet",
+    "ProbeSetConfig",
+    "TrackResult",
+    "Tracker",
+    "find_checkpoints",
+    "headline",
+    "load_model",
+    "measure_point",
+    "probe_configs",
+    "track_checkpoints",
+    "undisturbed",
+]
+export_lazily(
+    __name__,
+    {
+        "nnprobe.tracking.checkpoints": ("Checkpoint", "find_checkpoints", "load_model"),
+        "nnprobe.tracking.config": ("ProbeSetConfig",),
+        "nnprobe.tracking.guard": ("undisturbed",),
+        "nnprobe.tracking.measure": ("headline", "measure_point", "probe_configs"),
+        "nnprobe.tracking.probe_set": ("ProbeSet",),
+        "nnprobe.tracking.track": ("TrackResult", "track_checkpoints"),
+        "nnprobe.tracking.tracker": ("Tracker",),
+    },
+)

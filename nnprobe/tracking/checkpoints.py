@@ -30,9 +30,11 @@ from nnprobe.training.checkpoint import load_checkpoint
 SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
 HF_FOLDER = re.compile(r"^checkpoint-(\d+)$")
 NAMED_NUMBER = re.compile(r"(epoch|step)[=_\-]?(\d+)", re.IGNORECASE)
-STATE_KEYS = ("state_dict", "model_state_dict", "model_state", "model")   # where a dict keeps the weights
-FACTORY_FIX = ("pass --model-factory module:function (Python: factory=), a function that builds the untrained "
-               "model, e.g. mynets:make_model")
+STATE_KEYS = ("state_dict", "model_state_dict", "model_state", "model")  # where a dict keeps the weights
+FACTORY_FIX = (
+    "pass --model-factory module:function (Python: factory=), a function that builds the untrained "
+    "model, e.g. mynets:make_model"
+)
 
 
 @dataclass
@@ -55,7 +57,7 @@ class Checkpoint:
 def _torch_load(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except RuntimeError:   # an old (non-zip) torch.save file cannot be memory-mapped
+    except RuntimeError:  # an old (non-zip) torch.save file cannot be memory-mapped
         return torch.load(path, map_location="cpu", weights_only=False)
 
 
@@ -63,16 +65,20 @@ def _read(path: Path):
     """The payload of a checkpoint file (a model, a dict, a state dict); unreadable files are an error."""
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file  # lazy: an optional extra (pip install nnprobe[hf])
+
         return load_file(str(path))
     try:
         return _torch_load(path)
     except (ImportError, AttributeError) as exc:
-        raise NNProbeError(f"cannot read checkpoint {path}: {exc}",
-                           "make the module that defines the model class importable (run from its directory or "
-                           "add it to PYTHONPATH)") from None
+        raise NNProbeError(
+            f"cannot read checkpoint {path}: {exc}",
+            "make the module that defines the model class importable (run from its directory or add it to PYTHONPATH)",
+        ) from None
     except Exception as exc:  # noqa: BLE001 -- unpickling errors come in many types
-        raise NNProbeError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}",
-                           "the file is truncated or is not a PyTorch checkpoint") from None
+        raise NNProbeError(
+            f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}",
+            "the file is truncated or is not a PyTorch checkpoint",
+        ) from None
 
 
 def _from_name(path: Path) -> tuple[float | None, int | None]:
@@ -115,23 +121,32 @@ def find_checkpoints(where) -> list[Checkpoint]:
         paths = [Path(p) for p in where]
     elif Path(where).expanduser().is_dir() and not HF_FOLDER.match(Path(where).name):
         folder = Path(where).expanduser()
-        paths = [p for p in sorted(folder.iterdir()) if (p.is_file() and p.suffix in SUFFIXES)
-                 or (p.is_dir() and HF_FOLDER.match(p.name))]
+        paths = [
+            p
+            for p in sorted(folder.iterdir())
+            if (p.is_file() and p.suffix in SUFFIXES) or (p.is_dir() and HF_FOLDER.match(p.name))
+        ]
     else:
         paths = [Path(p) for p in sorted(glob.glob(str(Path(where).expanduser())))]
     paths = [p for p in paths if p.is_file() or (p.is_dir() and HF_FOLDER.match(p.name))]
     if not paths:
-        raise NNProbeError(f"no checkpoint matches {where}", "give a glob such as 'ckpts/epoch_*.pt' (quoted), a folder "
-                                                             "of checkpoints or Hugging Face 'out/checkpoint-*' folders")
+        raise NNProbeError(
+            f"no checkpoint matches {where}",
+            "give a glob such as 'ckpts/epoch_*.pt' (quoted), a folder "
+            "of checkpoints or Hugging Face 'out/checkpoint-*' folders",
+        )
     found = [describe(p) for p in paths]
     if all(c.step is not None for c in found):
         return sorted(found, key=lambda c: (c.step, c.epoch if c.epoch is not None else 0))
     if all(c.epoch is not None for c in found):
         return sorted(found, key=lambda c: (c.epoch, c.step if c.step is not None else 0))
     unordered = [str(c.path) for c in found if c.epoch is None and c.step is None]
-    raise NNProbeError(f"cannot put the checkpoints in training order: {', '.join(unordered[:5]) or 'some'} "
-                       "carry no epoch or step (in their metadata or a number in the name), or some have only a step "
-                       "and others only an epoch", "name the files with their epoch (epoch_3.pt) or step (step_300.pt)")
+    raise NNProbeError(
+        f"cannot put the checkpoints in training order: {', '.join(unordered[:5]) or 'some'} "
+        "carry no epoch or step (in their metadata or a number in the name), or some have only a step "
+        "and others only an epoch",
+        "name the files with their epoch (epoch_3.pt) or step (step_300.pt)",
+    )
 
 
 def resolve_factory(factory):
@@ -166,9 +181,11 @@ def find_prefix(saved_keys, model_keys, prefix: str | None = None) -> str:
     if prefix is not None:
         missing = [k for k in wanted if prefix + k not in saved]
         if missing:
-            raise NNProbeError(f"the checkpoint has no '{prefix}{missing[0]}' ({len(missing)} of the model's "
-                               f"{len(wanted)} weights are missing under prefix '{prefix}')",
-                               "check --prefix, or leave it out to have it found")
+            raise NNProbeError(
+                f"the checkpoint has no '{prefix}{missing[0]}' ({len(missing)} of the model's "
+                f"{len(wanted)} weights are missing under prefix '{prefix}')",
+                "check --prefix, or leave it out to have it found",
+            )
         return prefix
     if not wanted:
         return ""
@@ -177,11 +194,15 @@ def find_prefix(saved_keys, model_keys, prefix: str | None = None) -> str:
     if len(fits) == 1:
         return fits[0]
     if fits:
-        raise NNProbeError(f"the model's weights appear under several prefixes: {', '.join(repr(p) for p in fits)}",
-                           "name one with --prefix (Python: prefix=)")
-    raise NNProbeError(f"the checkpoint's weights do not fit the factory's model (model key '{wanted[0]}'; saved keys "
-                       f"such as {', '.join(sorted(saved)[:3])})",
-                       "check --model-factory builds the trained architecture, or name the key prefix with --prefix")
+        raise NNProbeError(
+            f"the model's weights appear under several prefixes: {', '.join(repr(p) for p in fits)}",
+            "name one with --prefix (Python: prefix=)",
+        )
+    raise NNProbeError(
+        f"the checkpoint's weights do not fit the factory's model (model key '{wanted[0]}'; saved keys "
+        f"such as {', '.join(sorted(saved)[:3])})",
+        "check --model-factory builds the trained architecture, or name the key prefix with --prefix",
+    )
 
 
 def _state_dict(payload, path: Path) -> dict | None:
@@ -201,6 +222,7 @@ def _hf_weights(folder: Path) -> dict:
     index = folder / "model.safetensors.index.json"
     if index.is_file():
         from safetensors.torch import load_file  # lazy: an optional extra (pip install nnprobe[hf])
+
         shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
         weights = {}
         for shard in shards:
@@ -209,8 +231,10 @@ def _hf_weights(folder: Path) -> dict:
     for name in ("model.safetensors", "pytorch_model.bin"):
         if (folder / name).is_file():
             return _read(folder / name)
-    raise NNProbeError(f"{folder} holds no model weights (model.safetensors, its index, or pytorch_model.bin)",
-                       "give Hugging Face Trainer checkpoint-N folders")
+    raise NNProbeError(
+        f"{folder} holds no model weights (model.safetensors, its index, or pytorch_model.bin)",
+        "give Hugging Face Trainer checkpoint-N folders",
+    )
 
 
 def load_into(model: nn.Module, weights: dict, prefix: str | None, where: Path) -> nn.Module:
@@ -220,8 +244,10 @@ def load_into(model: nn.Module, weights: dict, prefix: str | None, where: Path) 
     try:
         model.load_state_dict({k: weights[found + k] for k in keys})
     except RuntimeError as exc:
-        raise NNProbeError(f"checkpoint {where} does not fit the factory's model: {str(exc).splitlines()[0]}",
-                           "check --model-factory builds the architecture that was trained") from None
+        raise NNProbeError(
+            f"checkpoint {where} does not fit the factory's model: {str(exc).splitlines()[0]}",
+            "check --model-factory builds the architecture that was trained",
+        ) from None
     return model
 
 
@@ -239,12 +265,18 @@ def load_model(checkpoint: Checkpoint | str | Path, factory=None, prefix: str | 
         payload = _read(path)
         if isinstance(payload, nn.Module):
             return load_into(build(), payload.state_dict(), prefix, path) if build is not None else payload
-        if isinstance(payload, dict) and str(payload.get("format", "")).startswith("nnprobe-checkpoint") and build is None:
+        if (
+            isinstance(payload, dict)
+            and str(payload.get("format", "")).startswith("nnprobe-checkpoint")
+            and build is None
+        ):
             return load_checkpoint(path)[0]
         weights = _state_dict(payload, path)
         if weights is None:
-            raise NNProbeError(f"{path} holds neither a model nor a state dict (a {type(payload).__name__})",
-                               "save the model (torch.save(model, path)) or its state_dict()")
+            raise NNProbeError(
+                f"{path} holds neither a model nor a state dict (a {type(payload).__name__})",
+                "save the model (torch.save(model, path)) or its state_dict()",
+            )
     if build is None:
         raise NNProbeError(f"{path} holds a state dict, not a model", FACTORY_FIX)
     model = build()

@@ -29,8 +29,13 @@ def now() -> str:
 
 def run_config(kind: str, configs: dict, probe_set, seed: int) -> dict:
     """What identifies a tracked run (``config.json``; a resume must match it): probes, probe set, seed."""
-    return {"format": RUN_FORMAT, "kind": kind, "probes": {n: c.to_dict() for n, c in configs.items()},
-            "probe_set": probe_set.describe(), "seed": int(seed)}
+    return {
+        "format": RUN_FORMAT,
+        "kind": kind,
+        "probes": {n: c.to_dict() for n, c in configs.items()},
+        "probe_set": probe_set.describe(),
+        "seed": int(seed),
+    }
 
 
 def point_order(point: dict) -> tuple:
@@ -67,27 +72,46 @@ class CurveDir:
         """Keep ``point`` and write ``curve.json`` then ``metrics.jsonl`` (both whole, atomically)."""
         self.points.append(point)
         self.points.sort(key=point_order)
-        write_json_atomic(self.path / CURVE_FILE, {"format": RUN_FORMAT, "probes": self.run.config.get("probes"),
-                                                   "points": self.points})
+        write_json_atomic(
+            self.path / CURVE_FILE,
+            {"format": RUN_FORMAT, "probes": self.run.config.get("probes"), "points": self.points},
+        )
         write_jsonl_atomic(self.path / METRICS_FILE, [headline(p) for p in self.points])
 
     def mark_running(self, **fields) -> None:
         """``state.json``: running, by this process (without taking over its signals, unlike ``RunDir.running``:
         the tracker lives inside someone else's training)."""
         attempts = int(self.run.read_state().get("attempts", 0)) + 1
-        self.run.mark(status="running", pid=os.getpid(), host=socket.gethostname(), started_at=now(),
-                      finished_at=None, error=None, attempts=attempts, config_hash=self.run.config_hash, **fields)
+        self.run.mark(
+            status="running",
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            started_at=now(),
+            finished_at=None,
+            error=None,
+            attempts=attempts,
+            config_hash=self.run.config_hash,
+            **fields,
+        )
 
     def mark_ended(self, error: BaseException | None = None) -> None:
         """``state.json``: done, or interrupted / failed with the error."""
         if error is None:
             self.run.mark(status="done", finished_at=now(), points=len(self.points))
         elif isinstance(error, KeyboardInterrupt):
-            self.run.mark(status="interrupted", finished_at=now(), error=str(error) or "KeyboardInterrupt",
-                          points=len(self.points))
+            self.run.mark(
+                status="interrupted",
+                finished_at=now(),
+                error=str(error) or "KeyboardInterrupt",
+                points=len(self.points),
+            )
         else:
-            self.run.mark(status="failed", finished_at=now(), error=f"{type(error).__name__}: {error}"[:2000],
-                          points=len(self.points))
+            self.run.mark(
+                status="failed",
+                finished_at=now(),
+                error=f"{type(error).__name__}: {error}"[:2000],
+                points=len(self.points),
+            )
 
 
 def curves(points: list[dict]) -> dict[str, list]:

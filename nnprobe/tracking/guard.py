@@ -45,7 +45,7 @@ def unwrap(model: nn.Module) -> nn.Module:
     while True:
         if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
             model = model.module
-        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):   # torch.compile's OptimizedModule
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):  # torch.compile's OptimizedModule
             model = model._orig_mod
         else:
             return model
@@ -59,7 +59,7 @@ def autocast_state() -> dict:
             continue
         try:
             state[device] = torch.is_autocast_enabled(device)
-        except TypeError:   # torch < 2.4: one function per device
+        except TypeError:  # torch < 2.4: one function per device
             state[device] = torch.is_autocast_cpu_enabled() if device == "cpu" else torch.is_autocast_enabled()
     return state
 

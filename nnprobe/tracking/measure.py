@@ -42,13 +42,17 @@ def probe_configs(probes, settings: dict | None = None) -> dict[str, Config]:
     for name, config in given.items():
         entry = get_probe(name)
         if entry.config_cls is None or (entry.hook("track") or entry.hook("measure")) is None:
-            raise NNProbeError(f"'{name}' cannot be tracked: it is not a probe with a measurement",
-                               "track one of the probes, e.g. margin or codes")
+            raise NNProbeError(
+                f"'{name}' cannot be tracked: it is not a probe with a measurement",
+                "track one of the probes, e.g. margin or codes",
+            )
         if config is None or isinstance(config, dict):
             config = entry.config_cls.from_dict({**entry.track_settings, **(config or {})})
         elif not isinstance(config, entry.config_cls):
-            raise NNProbeError(f"the config of '{name}' is a {type(config).__name__}, not a {entry.config_cls.__name__}",
-                               f"pass {entry.config_cls.__name__}(...), a dict of its settings, or None")
+            raise NNProbeError(
+                f"the config of '{name}' is a {type(config).__name__}, not a {entry.config_cls.__name__}",
+                f"pass {entry.config_cls.__name__}(...), a dict of its settings, or None",
+            )
         configs[name] = config
     for name, changes in (settings or {}).items():
         if name not in configs:

@@ -24,7 +24,7 @@ from nnprobe.io import save_torch_atomic
 from nnprobe.tracking.config import ProbeSetConfig
 
 FORMAT = "nnprobe-probe-set/1"
-INPUT_KEYS = ("x", "input", "inputs", "pixel_values", "input_ids", "image", "images")   # dict items of a Dataset
+INPUT_KEYS = ("x", "input", "inputs", "pixel_values", "input_ids", "image", "images")  # dict items of a Dataset
 LABEL_KEYS = ("labels", "label", "y", "target", "targets")
 
 
@@ -44,8 +44,10 @@ def _tensor(value, what: str) -> torch.Tensor:
     try:
         return value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
     except (TypeError, ValueError) as exc:
-        raise NNProbeError(f"the {what} cannot be made a tensor ({exc})",
-                           "give tensors or NumPy arrays, or a Dataset whose items are (x, y) pairs") from None
+        raise NNProbeError(
+            f"the {what} cannot be made a tensor ({exc})",
+            "give tensors or NumPy arrays, or a Dataset whose items are (x, y) pairs",
+        ) from None
 
 
 def _item(item) -> tuple:
@@ -57,11 +59,15 @@ def _item(item) -> tuple:
         y = next((item[k] for k in LABEL_KEYS if k in item), None)
         if x is not None and y is not None:
             return x, y
-        raise NNProbeError(f"a Dataset item is a dict with keys {sorted(item)}; no input key ({', '.join(INPUT_KEYS)}) "
-                           f"or no label key ({', '.join(LABEL_KEYS)})",
-                           "give tensors (x, y) instead, or a Dataset whose items are (x, y) pairs")
-    raise NNProbeError(f"a Dataset item is a {type(item).__name__}, not an (x, y) pair",
-                       "give tensors (x, y) instead, or a Dataset whose items are (x, y) pairs")
+        raise NNProbeError(
+            f"a Dataset item is a dict with keys {sorted(item)}; no input key ({', '.join(INPUT_KEYS)}) "
+            f"or no label key ({', '.join(LABEL_KEYS)})",
+            "give tensors (x, y) instead, or a Dataset whose items are (x, y) pairs",
+        )
+    raise NNProbeError(
+        f"a Dataset item is a {type(item).__name__}, not an (x, y) pair",
+        "give tensors (x, y) instead, or a Dataset whose items are (x, y) pairs",
+    )
 
 
 def _rows(source, size: int | None, seed: int, salt: int, what: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,18 +75,23 @@ def _rows(source, size: int | None, seed: int, salt: int, what: str) -> tuple[to
     if isinstance(source, (tuple, list)) and len(source) == 2 and not isinstance(source, torch.utils.data.Dataset):
         x, y = _tensor(source[0], f"{what} inputs"), _tensor(source[1], f"{what} labels")
         if x.shape[0] != y.shape[0]:
-            raise NNProbeError(f"the {what} inputs have {x.shape[0]} rows but the labels {y.shape[0]}",
-                               "give one label per input row")
+            raise NNProbeError(
+                f"the {what} inputs have {x.shape[0]} rows but the labels {y.shape[0]}", "give one label per input row"
+            )
         idx = torch.from_numpy(draw(int(x.shape[0]), size, seed, salt))
         return x[idx], y[idx]
     if isinstance(source, torch.utils.data.Dataset) and hasattr(source, "__len__"):
         pairs = [_item(source[int(i)]) for i in draw(len(source), size, seed, salt)]
         if not pairs:
             raise NNProbeError(f"the {what} Dataset is empty", "give a Dataset with at least one item")
-        return (torch.stack([_tensor(x, f"{what} inputs") for x, _ in pairs]),
-                torch.stack([_tensor(y, f"{what} labels").reshape(()) for _, y in pairs]))
-    raise NNProbeError(f"cannot draw {what} rows from a {type(source).__name__}",
-                       "give (x, y) tensors or a map-style torch Dataset for each of train and test")
+        return (
+            torch.stack([_tensor(x, f"{what} inputs") for x, _ in pairs]),
+            torch.stack([_tensor(y, f"{what} labels").reshape(()) for _, y in pairs]),
+        )
+    raise NNProbeError(
+        f"cannot draw {what} rows from a {type(source).__name__}",
+        "give (x, y) tensors or a map-style torch Dataset for each of train and test",
+    )
 
 
 class ProbeSet:
@@ -92,20 +103,39 @@ class ProbeSet:
     or ``(train_dataset, test_dataset)``) or :meth:`load` (a ``probe_set.pt`` a tracker wrote).
     """
 
-    def __init__(self, x_train, y_train, x_test, y_test, *, num_classes: int | None = None, name: str = "probe set",
-                 source: dict | None = None, class_names: list | None = None):
+    def __init__(
+        self,
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        *,
+        num_classes: int | None = None,
+        name: str = "probe set",
+        source: dict | None = None,
+        class_names: list | None = None,
+    ):
         y_train, y_test = _tensor(y_train, "training labels").long(), _tensor(y_test, "test labels").long()
         labels = torch.cat([y_train.flatten(), y_test.flatten()])
         if labels.numel() and int(labels.min()) < 0:
             raise NNProbeError("the probe set has negative labels", "labels must be class indices 0..K-1")
         k = int(num_classes) if num_classes is not None else int(labels.max()) + 1 if labels.numel() else 0
         if labels.numel() and int(labels.max()) >= k:
-            raise NNProbeError(f"the probe set has label {int(labels.max())} but num_classes={k}",
-                               "labels must be class indices 0..num_classes-1")
+            raise NNProbeError(
+                f"the probe set has label {int(labels.max())} but num_classes={k}",
+                "labels must be class indices 0..num_classes-1",
+            )
         self.source = dict(source or {})
-        self.dataset = Dataset(name=name, x_train=_tensor(x_train, "training inputs"), y_train=y_train,
-                               x_test=_tensor(x_test, "test inputs"), y_test=y_test, classes=list(range(k)),
-                               class_names=list(class_names or [str(c) for c in range(k)]), meta={"probe_set": self.source})
+        self.dataset = Dataset(
+            name=name,
+            x_train=_tensor(x_train, "training inputs"),
+            y_train=y_train,
+            x_test=_tensor(x_test, "test inputs"),
+            y_test=y_test,
+            classes=list(range(k)),
+            class_names=list(class_names or [str(c) for c in range(k)]),
+            meta={"probe_set": self.source},
+        )
         if self.dataset.n_train == 0:
             raise NNProbeError("the probe set has no training rows", "give at least one training row")
 
@@ -118,9 +148,11 @@ class ProbeSet:
         if isinstance(data, ProbeSet):
             return data
         if data is None:
-            raise NNProbeError("no probe set: no dataset name, tensors or Dataset given",
-                               "pass data='digits' (the dataset the model trains on), ((x, y), (x_test, y_test)), "
-                               "(train_dataset, test_dataset) or a ProbeSet")
+            raise NNProbeError(
+                "no probe set: no dataset name, tensors or Dataset given",
+                "pass data='digits' (the dataset the model trains on), ((x, y), (x_test, y_test)), "
+                "(train_dataset, test_dataset) or a ProbeSet",
+            )
         if isinstance(data, (str, Path)) and str(data).endswith(".pt") and Path(data).is_file():
             return cls.load(data)
         source = {"seed": config.seed, "train": config.train, "test": config.test}
@@ -136,17 +168,25 @@ class ProbeSet:
             x_te, y_te = _rows(data[1], config.test, config.seed, 1, "test")
             source.update(kind=type(data[0]).__name__)
             return cls(x_tr, y_tr, x_te, y_te, num_classes=num_classes, source=source)
-        raise NNProbeError(f"cannot make a probe set from a {type(data).__name__}",
-                           "pass a dataset name, an nnprobe Dataset, ((x, y), (x_test, y_test)) or "
-                           "(train_dataset, test_dataset)")
+        raise NNProbeError(
+            f"cannot make a probe set from a {type(data).__name__}",
+            "pass a dataset name, an nnprobe Dataset, ((x, y), (x_test, y_test)) or (train_dataset, test_dataset)",
+        )
 
     @classmethod
     def _subset(cls, full: Dataset, config: ProbeSetConfig, source: dict, num_classes) -> ProbeSet:
         tr = torch.from_numpy(draw(full.n_train, config.train, config.seed, 0))
         te = torch.from_numpy(draw(full.n_test, config.test, config.seed, 1))
-        return cls(full.x_train[tr], full.y_train[tr], full.x_test[te], full.y_test[te],
-                   num_classes=num_classes or full.num_classes, name=full.name, source=source,
-                   class_names=full.class_names)
+        return cls(
+            full.x_train[tr],
+            full.y_train[tr],
+            full.x_test[te],
+            full.y_test[te],
+            num_classes=num_classes or full.num_classes,
+            name=full.name,
+            source=source,
+            class_names=full.class_names,
+        )
 
     def digest(self) -> str:
         """A short hash of the rows and labels: two probe sets with the same digest measure the same thing."""
@@ -160,15 +200,33 @@ class ProbeSet:
     def describe(self) -> dict:
         """Where the rows came from, their counts and digest (for ``config.json``)."""
         ds = self.dataset
-        return {**self.source, "name": ds.name, "n_train": ds.n_train, "n_test": ds.n_test,
-                "num_classes": ds.num_classes, "input_shape": list(ds.input_shape), "digest": self.digest()}
+        return {
+            **self.source,
+            "name": ds.name,
+            "n_train": ds.n_train,
+            "n_test": ds.n_test,
+            "num_classes": ds.num_classes,
+            "input_shape": list(ds.input_shape),
+            "digest": self.digest(),
+        }
 
     def save(self, path) -> Path:
         """Write the rows atomically (``probe_set.pt``), for :meth:`load` and ``nnprobe track --probe-set``."""
         ds = self.dataset
-        return save_torch_atomic({"format": FORMAT, "x_train": ds.x_train, "y_train": ds.y_train, "x_test": ds.x_test,
-                                  "y_test": ds.y_test, "num_classes": ds.num_classes, "name": ds.name,
-                                  "class_names": ds.class_names, "source": self.source}, path)
+        return save_torch_atomic(
+            {
+                "format": FORMAT,
+                "x_train": ds.x_train,
+                "y_train": ds.y_train,
+                "x_test": ds.x_test,
+                "y_test": ds.y_test,
+                "num_classes": ds.num_classes,
+                "name": ds.name,
+                "class_names": ds.class_names,
+                "source": self.source,
+            },
+            path,
+        )
 
     @classmethod
     def load(cls, path) -> ProbeSet:
@@ -181,12 +239,22 @@ class ProbeSet:
         except FileNotFoundError:
             raise NNProbeError(f"no probe set at {path}", "give the probe_set.pt of a tracked run directory") from None
         except Exception as exc:  # noqa: BLE001 -- unpickling errors come in many types
-            raise NNProbeError(f"cannot read the probe set {path}: {type(exc).__name__}: {exc}",
-                               "give the probe_set.pt a tracker wrote") from None
+            raise NNProbeError(
+                f"cannot read the probe set {path}: {type(exc).__name__}: {exc}",
+                "give the probe_set.pt a tracker wrote",
+            ) from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise NNProbeError(f"{path} is not an nnprobe probe set", "give the probe_set.pt a tracker wrote")
-        return cls(data["x_train"], data["y_train"], data["x_test"], data["y_test"], num_classes=data["num_classes"],
-                   name=data["name"], source=data.get("source"), class_names=data.get("class_names"))
+        return cls(
+            data["x_train"],
+            data["y_train"],
+            data["x_test"],
+            data["y_test"],
+            num_classes=data["num_classes"],
+            name=data["name"],
+            source=data.get("source"),
+            class_names=data.get("class_names"),
+        )
 
     def __repr__(self) -> str:
         ds = self.dataset

@@ -39,10 +39,21 @@ class TrackResult:
         return curves(self.points)
 
 
-def track_checkpoints(checkpoints, probes, data, out, *, factory=None, prefix: str | None = None,
-                      config: ProbeSetConfig | None = None, settings: dict | None = None, mode: str = "new",
-                      num_classes: int | None = None, output=None,
-                      on_point: Callable[[Checkpoint, dict], None] | None = None) -> TrackResult:
+def track_checkpoints(
+    checkpoints,
+    probes,
+    data,
+    out,
+    *,
+    factory=None,
+    prefix: str | None = None,
+    config: ProbeSetConfig | None = None,
+    settings: dict | None = None,
+    mode: str = "new",
+    num_classes: int | None = None,
+    output=None,
+    on_point: Callable[[Checkpoint, dict], None] | None = None,
+) -> TrackResult:
     """Measure ``probes`` at each checkpoint of ``checkpoints`` (a glob, a folder or a list:
     :func:`~nnprobe.tracking.checkpoints.find_checkpoints`) on the probe set of ``data`` (a dataset name, a
     ``probe_set.pt`` a tracker wrote, a :class:`ProbeSet`, ...: :meth:`ProbeSet.of`, with ``config``'s sizes and seed).
@@ -55,11 +66,14 @@ def track_checkpoints(checkpoints, probes, data, out, *, factory=None, prefix: s
     config = config or ProbeSetConfig()
     configs = probe_configs(probes, settings)
     build = resolve_factory(factory)
-    found = checkpoints if isinstance(checkpoints, list) and all(isinstance(c, Checkpoint) for c in checkpoints) \
+    found = (
+        checkpoints
+        if isinstance(checkpoints, list) and all(isinstance(c, Checkpoint) for c in checkpoints)
         else find_checkpoints(checkpoints)
+    )
     probe_set = ProbeSet.of(data, config, num_classes=num_classes)
-    seed = int(probe_set.source.get("seed", config.seed))   # a saved probe set: the seed its tracker measured with
-    loaded = {found[0].key: load_model(found[0], build, prefix)}   # a checkpoint that does not load fails before --out
+    seed = int(probe_set.source.get("seed", config.seed))  # a saved probe set: the seed its tracker measured with
+    loaded = {found[0].key: load_model(found[0], build, prefix)}  # a checkpoint that does not load fails before --out
     run = CurveDir(out, run_config("checkpoints", configs, probe_set, seed), probe_set, mode)
     done = {p.get("checkpoint_key") for p in run.points}
     result = TrackResult(out=run.path)
@@ -71,9 +85,16 @@ def track_checkpoints(checkpoints, probes, data, out, *, factory=None, prefix: s
                 continue
             model = loaded.pop(checkpoint.key) if checkpoint.key in loaded else load_model(checkpoint, build, prefix)
             summaries, seconds = measure_point(model, probe_set, configs, seed=seed, output=output)
-            point = {"epoch": checkpoint.epoch, "step": checkpoint.step, "checkpoint": str(checkpoint.path),
-                     "checkpoint_key": checkpoint.key, "order_from": checkpoint.order_from, "summaries": summaries,
-                     "seconds": seconds, "measured_at": now()}
+            point = {
+                "epoch": checkpoint.epoch,
+                "step": checkpoint.step,
+                "checkpoint": str(checkpoint.path),
+                "checkpoint_key": checkpoint.key,
+                "order_from": checkpoint.order_from,
+                "summaries": summaries,
+                "seconds": seconds,
+                "measured_at": now(),
+            }
             run.add(point)
             result.measured += 1
             if on_point is not None:

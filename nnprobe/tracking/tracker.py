@@ -61,18 +61,33 @@ class Tracker:
     GradNet the half the base never saw).
     """
 
-    def __init__(self, probes, data=None, out=None, *, train: int | None = ProbeSetConfig.train,
-                 test: int | None = ProbeSetConfig.test, seed: int = ProbeSetConfig.seed, settings: dict | None = None,
-                 mode: str = "new", num_classes: int | None = None, output=None):
+    def __init__(
+        self,
+        probes,
+        data=None,
+        out=None,
+        *,
+        train: int | None = ProbeSetConfig.train,
+        test: int | None = ProbeSetConfig.test,
+        seed: int = ProbeSetConfig.seed,
+        settings: dict | None = None,
+        mode: str = "new",
+        num_classes: int | None = None,
+        output=None,
+    ):
         self.output = output
         self.configs = probe_configs(probes, settings)
-        self.set_config = ProbeSetConfig(data=data if isinstance(data, str) else None, train=train, test=test,
-                                          seed=seed)
+        self.set_config = ProbeSetConfig(
+            data=data if isinstance(data, str) else None, train=train, test=test, seed=seed
+        )
         if isinstance(data, str) and not data.endswith(".pt"):
-            parse_spec(data)   # a misspelt dataset fails here, not after the first epoch
+            parse_spec(data)  # a misspelt dataset fails here, not after the first epoch
         if data is None:
-            raise NNProbeError("no probe set: the tracker needs data", "pass a dataset name (data='digits'), "
-                               "((x, y), (x_test, y_test)), (train_dataset, test_dataset) or a ProbeSet")
+            raise NNProbeError(
+                "no probe set: the tracker needs data",
+                "pass a dataset name (data='digits'), "
+                "((x, y), (x_test, y_test)), (train_dataset, test_dataset) or a ProbeSet",
+            )
         # a ProbeSet keeps the seed it was drawn with: the measurements use it too, as `nnprobe track` will
         self.seed = int(data.source.get("seed", seed)) if isinstance(data, ProbeSet) else int(seed)
         self.out = None if out is None else Path(out)
@@ -81,7 +96,7 @@ class Tracker:
         self._dir: CurveDir | None = None
         self._points: list[dict] = []
         self._closed = False
-        if launch_rank() == 0:   # set up now, so that a bad setting fails before training; other ranks never do
+        if launch_rank() == 0:  # set up now, so that a bad setting fails before training; other ranks never do
             self._setup()
 
     # ------------------------------------------------------------------------------------------------ set-up
@@ -120,8 +135,13 @@ class Tracker:
             raise NNProbeError("this tracker is closed", "make a new Tracker (mode='resume' continues its directory)")
         self._setup()
         summaries, seconds = measure_point(model, self.probe_set, self.configs, seed=self.seed, output=self.output)
-        point = {"epoch": epoch, "step": None if step is None else int(step), "summaries": summaries,
-                 "seconds": seconds, "measured_at": now()}
+        point = {
+            "epoch": epoch,
+            "step": None if step is None else int(step),
+            "summaries": summaries,
+            "seconds": seconds,
+            "measured_at": now(),
+        }
         if self._dir is not None:
             self._dir.add(point)
         else:
@@ -152,8 +172,10 @@ class Tracker:
         self.close(exc)
 
     def __repr__(self) -> str:
-        return (f"Tracker(probes={list(self.configs)}, points={len(self.points)}, "
-                f"out={None if self.out is None else str(self.out)!r})")
+        return (
+            f"Tracker(probes={list(self.configs)}, points={len(self.points)}, "
+            f"out={None if self.out is None else str(self.out)!r})"
+        )
 
 
 __all__ = ["Tracker", "launch_rank"]

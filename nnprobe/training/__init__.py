@@ -5,12 +5,27 @@ Names are exported lazily (:mod:`nnprobe.lazy`): :class:`TrainConfig` loads with
 
 from nnprobe.lazy import export_lazily
 
-__all__ = ["Callback", "LambdaCallback", "TrainConfig", "TrainResult", "TrainState", "evaluate", "load_checkpoint",
-           "predict_logits", "resolve_device", "save_checkpoint", "seed_everything", "train"]
-export_lazily(__name__, {
-    "nnprobe.training.callbacks": ("Callback", "LambdaCallback", "TrainState"),
-    "nnprobe.training.checkpoint": ("load_checkpoint", "save_checkpoint"),
-    "nnprobe.training.config": ("TrainConfig", "resolve_device", "seed_everything"),
-    "nnprobe.training.evaluate": ("evaluate", "predict_logits"),
-    "nnprobe.training.trainer": ("TrainResult", "train"),
-})
+__all__ = [
+    "Callback",
+    "LambdaCallback",
+    "TrainConfig",
+    "TrainResult",
+    "TrainState",
+    "evaluate",
+    "load_checkpoint",
+    "predict_logits",
+    "resolve_device",
+    "save_checkpoint",
+    "seed_everything",
+    "train",
+]
+export_lazily(
+    __name__,
+    {
+        "nnprobe.training.callbacks": ("Callback", "LambdaCallback", "TrainState"),
+        "nnprobe.training.checkpoint": ("load_checkpoint", "save_checkpoint"),
+        "nnprobe.training.config": ("TrainConfig", "resolve_device", "seed_everything"),
+        "nnprobe.training.evaluate": ("evaluate", "predict_logits"),
+        "nnprobe.training.trainer": ("TrainResult", "train"),
+    },
+)

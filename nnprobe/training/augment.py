@@ -32,8 +32,10 @@ def parse_augment(spec: str) -> tuple[int, bool]:
     except ValueError:
         ok = False
     if not ok or pad < 0:
-        raise NNProbeError(f"augmentation '{spec}' is not understood",
-                           "use 'crop' (pad 2), 'crop:P' (pad P pixels), optionally with '+flip'")
+        raise NNProbeError(
+            f"augmentation '{spec}' is not understood",
+            "use 'crop' (pad 2), 'crop:P' (pad P pixels), optionally with '+flip'",
+        )
     return pad, bool(extra)
 
 
@@ -57,14 +59,16 @@ def apply_augment(x: torch.Tensor, draws: torch.Tensor, start: int, spec: str) -
     [5.0, 6.0, 7.0, 7.0]
     """
     if x.ndim != 4:
-        raise NNProbeError(f"augmentation '{spec}' needs images (B, C, H, W), got shape {tuple(x.shape)}",
-                           "leave augment unset for flat inputs")
+        raise NNProbeError(
+            f"augmentation '{spec}' needs images (B, C, H, W), got shape {tuple(x.shape)}",
+            "leave augment unset for flat inputs",
+        )
     pad, _ = parse_augment(spec)
     b, c, h, w = x.shape
-    d = draws[start:start + b].to(x.device)
-    rows = d[:, 0:1] + torch.arange(h, device=x.device)                       # (B, H) rows of the padded image
-    cols = d[:, 1:2] + torch.arange(w, device=x.device)                       # (B, W)
-    cols = torch.where(d[:, 2:3].bool(), cols.flip(1), cols)                  # a flip reads the columns backwards
+    d = draws[start : start + b].to(x.device)
+    rows = d[:, 0:1] + torch.arange(h, device=x.device)  # (B, H) rows of the padded image
+    cols = d[:, 1:2] + torch.arange(w, device=x.device)  # (B, W)
+    cols = torch.where(d[:, 2:3].bool(), cols.flip(1), cols)  # a flip reads the columns backwards
     padded = F.pad(x, (pad, pad, pad, pad), mode="replicate") if pad else x
     ib = torch.arange(b, device=x.device)[:, None, None, None]
     ic = torch.arange(c, device=x.device)[None, :, None, None]

@@ -16,9 +16,17 @@ from nnprobe.io import save_torch_atomic
 from nnprobe.models import build_from_spec
 
 
-def save_checkpoint(path, model: nn.Module, *, model_spec: dict | None = None, train_config: dict | None = None,
-                    dataset: dict | None = None, epoch: int | None = None, metrics: dict | None = None,
-                    training_state: dict | None = None) -> Path:
+def save_checkpoint(
+    path,
+    model: nn.Module,
+    *,
+    model_spec: dict | None = None,
+    train_config: dict | None = None,
+    dataset: dict | None = None,
+    epoch: int | None = None,
+    metrics: dict | None = None,
+    training_state: dict | None = None,
+) -> Path:
     """Write the model's weights plus everything needed to rebuild it (atomically).
 
     ``model_spec`` is ``{"name", "input_shape", "num_classes", "options"}`` for zoo models; a user model
@@ -51,57 +59,76 @@ def load_checkpoint(path, model: nn.Module | None = None, map_location="cpu") ->
     """
     path = Path(path)
     if not path.is_file():
-        raise NNProbeError(f"checkpoint {path} does not exist", "pass the path of a .pt file written by `nnprobe train`")
+        raise NNProbeError(
+            f"checkpoint {path} does not exist", "pass the path of a .pt file written by `nnprobe train`"
+        )
     kind = file_kind(path)
     if kind == "other":
-        raise NNProbeError(f"{path} is not a PyTorch file (neither a torch.save archive nor a pickle; it begins "
-                           f"with {_head(path)!r})", "pass a .pt file written by `nnprobe train` or torch.save(model, path)")
+        raise NNProbeError(
+            f"{path} is not a PyTorch file (neither a torch.save archive nor a pickle; it begins with {_head(path)!r})",
+            "pass a .pt file written by `nnprobe train` or torch.save(model, path)",
+        )
     try:
         payload = torch.load(path, map_location=map_location, weights_only=False)
-    except (ImportError, AttributeError) as exc:   # the pickled model class cannot be found
+    except (ImportError, AttributeError) as exc:  # the pickled model class cannot be found
         missing = unimportable_class(path)
         if missing is None:
             raise NNProbeError(f"cannot read checkpoint {path}: {exc}", _IMPORT_FIX) from None
-        raise NNProbeError(f"checkpoint {path} holds a {missing[0]}.{missing[1]}, which cannot be imported here "
-                           f"({missing[2]})", _import_fix(*missing)) from None
+        raise NNProbeError(
+            f"checkpoint {path} holds a {missing[0]}.{missing[1]}, which cannot be imported here ({missing[2]})",
+            _import_fix(*missing),
+        ) from None
     except Exception as exc:  # noqa: BLE001 -- unpickling errors come in many types
-        raise NNProbeError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}",
-                           "the file is truncated or damaged; save it again (torch.save) or re-run the training "
-                           "that wrote it") from None
+        raise NNProbeError(
+            f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}",
+            "the file is truncated or damaged; save it again (torch.save) or re-run the training that wrote it",
+        ) from None
     if isinstance(payload, nn.Module):  # a whole user model saved with torch.save(model, path)
         if model is not None:
             model.load_state_dict(payload.state_dict())
             payload = model
         return payload, {"format": "torch-module", "model_spec": None, "train_config": None, "dataset": None}
     if not isinstance(payload, dict) or "state_dict" not in payload:
-        raise NNProbeError(f"{path} is neither an nnprobe checkpoint nor a saved nn.Module",
-                           "use a checkpoint written by `nnprobe train`, or save your model with torch.save(model, path)")
+        raise NNProbeError(
+            f"{path} is neither an nnprobe checkpoint nor a saved nn.Module",
+            "use a checkpoint written by `nnprobe train`, or save your model with torch.save(model, path)",
+        )
     if model is None:
         spec = payload.get("model_spec")
         if not spec:
-            raise NNProbeError(f"{path} holds a user model without a build spec",
-                               "rebuild the model yourself and call load_checkpoint(path, model=model)")
+            raise NNProbeError(
+                f"{path} holds a user model without a build spec",
+                "rebuild the model yourself and call load_checkpoint(path, model=model)",
+            )
         model = build_from_spec(spec)
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:
-        raise NNProbeError(f"checkpoint {path} does not fit the model: {str(exc).splitlines()[0]}",
-                           "build the same architecture (same options) the checkpoint was trained with") from None
+        raise NNProbeError(
+            f"checkpoint {path} does not fit the model: {str(exc).splitlines()[0]}",
+            "build the same architecture (same options) the checkpoint was trained with",
+        ) from None
     return model, payload
 
 
-_IMPORT_FIX = ("make the module that defines the model class importable (run from its directory, add that directory "
-               "to PYTHONPATH, or pip install the package that provides it)")
+_IMPORT_FIX = (
+    "make the module that defines the model class importable (run from its directory, add that directory "
+    "to PYTHONPATH, or pip install the package that provides it)"
+)
 
 
 def _import_fix(module: str, name: str, reason: str) -> str:
     if module == "__main__":
-        return (f"the class {name} was defined in the script that saved the model: move it into a module (e.g. "
-                f"mynets.py), import it from there, save again; or save model.state_dict() and load it with "
-                f"load_checkpoint(path, model={name}())")
-    return (f"make module '{module}' importable: run from the directory holding {module.split('.')[0]}.py, add that "
-            f"directory to PYTHONPATH (PYTHONPATH=/path/to/dir nnprobe ...), or pip install the package that "
-            f"provides it")
+        return (
+            f"the class {name} was defined in the script that saved the model: move it into a module (e.g. "
+            f"mynets.py), import it from there, save again; or save model.state_dict() and load it with "
+            f"load_checkpoint(path, model={name}())"
+        )
+    return (
+        f"make module '{module}' importable: run from the directory holding {module.split('.')[0]}.py, add that "
+        f"directory to PYTHONPATH (PYTHONPATH=/path/to/dir nnprobe ...), or pip install the package that "
+        f"provides it"
+    )
 
 
 def _head(path: Path, size: int = 24) -> str:

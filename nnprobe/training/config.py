@@ -68,7 +68,9 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             raise NNProbeError(f"unknown optimizer '{self.optimizer}'", f"use one of: {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
-            raise NNProbeError(f"unknown learning-rate schedule '{self.schedule}'", f"use one of: {', '.join(SCHEDULES)}")
+            raise NNProbeError(
+                f"unknown learning-rate schedule '{self.schedule}'", f"use one of: {', '.join(SCHEDULES)}"
+            )
         if int(self.epochs) < 0:
             raise NNProbeError(f"epochs must be at least 0, got {self.epochs}", "pass epochs >= 0 (0: no training)")
         for name in ("batch_size", "eval_batch_size", "lr_step_epochs"):
@@ -77,11 +79,14 @@ class TrainConfig:
         for name in ("early_stop_patience", "epoch_examples"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise NNProbeError(f"{name} must be a positive integer or None, got {value!r}",
-                                   f"pass e.g. {name}=10, or leave it out")
+                raise NNProbeError(
+                    f"{name} must be a positive integer or None, got {value!r}", f"pass e.g. {name}=10, or leave it out"
+                )
         if not 0 < float(self.lr_step_factor) <= 1:
-            raise NNProbeError(f"lr_step_factor must lie in (0, 1], got {self.lr_step_factor}",
-                               "pass e.g. lr_step_factor=0.5 (halve) or 0.1")
+            raise NNProbeError(
+                f"lr_step_factor must lie in (0, 1], got {self.lr_step_factor}",
+                "pass e.g. lr_step_factor=0.5 (halve) or 0.1",
+            )
         if self.augment is not None:
             from nnprobe.training.augment import parse_augment  # lazy: torch off the --help path
 
@@ -89,12 +94,17 @@ class TrainConfig:
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise NNProbeError(f"learning rate must be a positive number, got {self.lr}", "pass e.g. --lr 0.05")
         if not (isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1):
-            raise NNProbeError(f"momentum must lie in [0, 1), got {self.momentum}",
-                               "pass e.g. --momentum 0.9 (0: none); it is used by --optimizer momentum")
-        if not (isinstance(self.weight_decay, (int, float)) and math.isfinite(self.weight_decay)
-                and self.weight_decay >= 0):
-            raise NNProbeError(f"weight decay must be a number >= 0, got {self.weight_decay}",
-                               "pass e.g. --weight-decay 5e-4 (0: none)")
+            raise NNProbeError(
+                f"momentum must lie in [0, 1), got {self.momentum}",
+                "pass e.g. --momentum 0.9 (0: none); it is used by --optimizer momentum",
+            )
+        if not (
+            isinstance(self.weight_decay, (int, float)) and math.isfinite(self.weight_decay) and self.weight_decay >= 0
+        ):
+            raise NNProbeError(
+                f"weight decay must be a number >= 0, got {self.weight_decay}",
+                "pass e.g. --weight-decay 5e-4 (0: none)",
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -143,7 +153,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise NNProbeError(f"device '{device}' was requested but CUDA is not available here", "use --device cpu or auto")
+        raise NNProbeError(
+            f"device '{device}' was requested but CUDA is not available here", "use --device cpu or auto"
+        )
     try:
         return torch.device(device)
     except RuntimeError:

@@ -70,8 +70,10 @@ def ensemble_incompatibility(model: nn.Module, use_bmm: bool = True, device="cpu
     for module in model.modules():
         own = [name for name, _ in module.named_buffers(recurse=False)]
         if own and not (isinstance(module, nn.modules.batchnorm._BatchNorm) and module.momentum is not None):
-            return (f"it has buffers ({', '.join(own[:3])}) in a {type(module).__name__}, which the batched program "
-                    "cannot update member by member (only BatchNorm with a momentum)")
+            return (
+                f"it has buffers ({', '.join(own[:3])}) in a {type(module).__name__}, which the batched program "
+                "cannot update member by member (only BatchNorm with a momentum)"
+            )
     return None
 
 
@@ -80,36 +82,50 @@ def _check(models, datasets, configs, use_bmm, device):
     if n == 0:
         raise NNProbeError("train_ensemble got no models", "pass a list of at least one model")
     if len(datasets) != n or len(configs) != n:
-        raise NNProbeError(f"train_ensemble got {n} models, {len(datasets)} datasets and {len(configs)} configs",
-                           "pass one dataset/config, or one per model")
+        raise NNProbeError(
+            f"train_ensemble got {n} models, {len(datasets)} datasets and {len(configs)} configs",
+            "pass one dataset/config, or one per model",
+        )
     for name in SHARED_FIELDS:
         values = {repr(getattr(c, name)) for c in configs}
         if len(values) > 1:
-            raise NNProbeError(f"ensemble members differ in '{name}' ({', '.join(sorted(values))})",
-                               "only the seed (and epochs) may differ between members' configs; train the others "
-                               "separately")
+            raise NNProbeError(
+                f"ensemble members differ in '{name}' ({', '.join(sorted(values))})",
+                "only the seed (and epochs) may differ between members' configs; train the others separately",
+            )
     if len({c.epochs for c in configs}) > 1 and configs[0].schedule not in PREFIX_SCHEDULES:
-        raise NNProbeError(f"ensemble members differ in 'epochs' under the '{configs[0].schedule}' schedule, which "
-                           "depends on the run's length", f"use one of {', '.join(PREFIX_SCHEDULES)}, or equal epochs")
+        raise NNProbeError(
+            f"ensemble members differ in 'epochs' under the '{configs[0].schedule}' schedule, which "
+            "depends on the run's length",
+            f"use one of {', '.join(PREFIX_SCHEDULES)}, or equal epochs",
+        )
     if configs[0].snapshot_epochs:
         raise NNProbeError("train_ensemble does not keep snapshots", "train with nnprobe.training.train for snapshots")
     kinds = {type(m) for m in models}
     if len(kinds) > 1:
-        raise NNProbeError(f"ensemble members are of different classes ({', '.join(sorted(k.__name__ for k in kinds))})",
-                           "group models of one architecture family")
+        raise NNProbeError(
+            f"ensemble members are of different classes ({', '.join(sorted(k.__name__ for k in kinds))})",
+            "group models of one architecture family",
+        )
     names = [tuple(name for name, _ in m.named_parameters()) for m in models]
     if len(set(names)) > 1:
-        raise NNProbeError("ensemble members have different parameter names (different depths?)",
-                           "group models that differ only in widths")
+        raise NNProbeError(
+            "ensemble members have different parameter names (different depths?)",
+            "group models that differ only in widths",
+        )
     for m in models:
         reason = ensemble_incompatibility(m, use_bmm, device)
         if reason:
-            raise NNProbeError(f"a {type(m).__name__} cannot be trained in a batched ensemble: {reason}",
-                               "train it with nnprobe.training.train")
+            raise NNProbeError(
+                f"a {type(m).__name__} cannot be trained in a batched ensemble: {reason}",
+                "train it with nnprobe.training.train",
+            )
     sizes = {(ds.n_train, tuple(ds.x_train.shape[1:]), ds.n_test) for ds in datasets}
     if len(sizes) > 1:
-        raise NNProbeError("ensemble members' datasets differ in size or input shape",
-                           "use subsets of equal size (same samples_per_class) or train separately")
+        raise NNProbeError(
+            "ensemble members' datasets differ in size or input shape",
+            "use subsets of equal size (same samples_per_class) or train separately",
+        )
     classes = {ds.num_classes for ds in datasets}
     if len(classes) > 1:
         raise NNProbeError("ensemble members' datasets have different numbers of classes", "group equal class lists")
@@ -132,8 +148,13 @@ def _trajectories(models, datasets, configs) -> tuple[list[int], list[int]]:
     return [slot[k] for k in member_keys], [first_of[k] for k in order]
 
 
-def train_ensemble(models: Sequence[nn.Module], datasets, configs: TrainConfig | Sequence[TrainConfig] | None = None,
-                   *, use_bmm: bool = True) -> list[TrainResult]:
+def train_ensemble(
+    models: Sequence[nn.Module],
+    datasets,
+    configs: TrainConfig | Sequence[TrainConfig] | None = None,
+    *,
+    use_bmm: bool = True,
+) -> list[TrainResult]:
     """Train ``models`` together; returns one :class:`TrainResult` per model (its model trained in place).
 
     ``datasets`` is one :class:`~nnprobe.data.Dataset` shared by all, or one per model (equal sizes, e.g.
@@ -180,9 +201,9 @@ def train_ensemble(models: Sequence[nn.Module], datasets, configs: TrainConfig |
     optimizer = make_optimizer(list(b.stack.params.values()), config)
     scheduler = make_schedule(optimizer, config, steps_per_epoch * config.epochs)
     histories: list[list[dict]] = [[] for _ in firsts]
-    ended = [False] * len(firsts)   # early-stopped
+    ended = [False] * len(firsts)  # early-stopped
     done = [False] * len(models)
-    live = list(range(len(firsts)))   # original slot of each position in the current stack
+    live = list(range(len(firsts)))  # original slot of each position in the current stack
     step = 0
     start = time.perf_counter()
 
@@ -197,14 +218,14 @@ def train_ensemble(models: Sequence[nn.Module], datasets, configs: TrainConfig |
         needed = [p for p, s in enumerate(live) if any(not done[i] for i in range(len(models)) if slot_of[i] == s)]
         if not needed:
             break
-        if len(needed) < len(live):   # finished trajectories are no longer computed
+        if len(needed) < len(live):  # finished trajectories are no longer computed
             optimizer, scheduler = b.keep(needed, optimizer, scheduler, config, step, steps_per_epoch * config.epochs)
             live = [live[p] for p in needed]
         loss_sum = torch.zeros(len(live), device=device)
         correct = torch.zeros(len(live), device=device, dtype=torch.long)
         keys = list(dict.fromkeys(order_key[s] for s in live))
         orders, draws = [], []
-        for key in keys:   # as train: the order, then the augmentation draws, from the run's own generator
+        for key in keys:  # as train: the order, then the augmentation draws, from the run's own generator
             orders.append(torch.randperm(n * reps, generator=generators[key]))
             if config.augment:
                 draws.append(draw_augment(config.augment, n * reps, generators[key], device))
@@ -213,13 +234,13 @@ def train_ensemble(models: Sequence[nn.Module], datasets, configs: TrainConfig |
         draws = torch.stack(draws) if draws else None
         offset = torch.tensor([d for d, _ in keys], device=device).unsqueeze(1) * n
         for i in range(0, n * reps, config.batch_size):
-            idx = orders[:, i:i + config.batch_size] + offset   # (G, B) rows, one group of slots per row
+            idx = orders[:, i : i + config.batch_size] + offset  # (G, B) rows, one group of slots per row
             xb = torch.index_select(x_rows, 0, idx.flatten()).view(*idx.shape, *sample_shape)
             if draws is not None:
-                step_draws = draws[:, i:i + config.batch_size].flatten(0, 1)
+                step_draws = draws[:, i : i + config.batch_size].flatten(0, 1)
                 xb = apply_augment(xb.flatten(0, 1), step_draws, 0, config.augment).view(xb.shape)
             yb = torch.index_select(y_rows, 0, idx.flatten()).view(idx.shape)[b.slot_group]
-            masks = b.replay.draw(idx.shape[1]) if b.replay else ()   # each member's own dropout masks
+            masks = b.replay.draw(idx.shape[1]) if b.replay else ()  # each member's own dropout masks
             logits = b.forward(xb, b.slot_group, b.train_runs, training=True, masks=masks)
             per_model = F.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="none").view(yb.shape).mean(1)
             optimizer.zero_grad(set_to_none=True)
@@ -233,8 +254,10 @@ def train_ensemble(models: Sequence[nn.Module], datasets, configs: TrainConfig |
         train_loss = (loss_sum / (n * reps)).tolist()
         bad = sorted({i for i, s in enumerate(slot_of) if not done[i] and not math.isfinite(train_loss[live.index(s)])})
         if bad:
-            raise NNProbeError(f"the training loss of ensemble member(s) {bad} became non-finite in epoch {epoch}",
-                               f"lower the learning rate (now {config.lr}) or train those members separately")
+            raise NNProbeError(
+                f"the training loss of ensemble member(s) {bad} became non-finite in epoch {epoch}",
+                f"lower the learning rate (now {config.lr}) or train those members separately",
+            )
         test = _evaluate(b.forward, x_test, y_test, b.test_group, b.test_runs, config.eval_batch_size)
         seconds = time.perf_counter() - start
         lr = optimizer.param_groups[0]["lr"]
@@ -242,14 +265,25 @@ def train_ensemble(models: Sequence[nn.Module], datasets, configs: TrainConfig |
         for p, s in enumerate(live):
             if ended[s]:
                 continue
-            histories[s].append({"epoch": epoch, "step": step, "lr": lr, "train_loss": train_loss[p],
-                                 "train_accuracy": train_acc[p], "test_loss": test[0][p], "test_accuracy": test[1][p],
-                                 "seconds": seconds})
+            histories[s].append(
+                {
+                    "epoch": epoch,
+                    "step": step,
+                    "lr": lr,
+                    "train_loss": train_loss[p],
+                    "train_accuracy": train_acc[p],
+                    "test_loss": test[0][p],
+                    "test_accuracy": test[1][p],
+                    "seconds": seconds,
+                }
+            )
             ended[s] = early_stop_due([h["train_loss"] for h in histories[s]], config.early_stop_patience)
         hand_out(epoch)
     seconds = time.perf_counter() - start
-    return [TrainResult(model=m, history=histories[slot_of[i]][:configs[i].epochs], out_dir=None, seconds=seconds)
-            for i, m in enumerate(models)]
+    return [
+        TrainResult(model=m, history=histories[slot_of[i]][: configs[i].epochs], out_dir=None, seconds=seconds)
+        for i, m in enumerate(models)
+    ]
 
 
 class _Batched:
@@ -283,7 +317,7 @@ class _Batched:
         """Rebuild with only the slots at ``positions``; returns the optimiser and schedule carried over."""
         old = self.stack
         scratch = []
-        for p in positions:   # never write into a member's model: it may hold an earlier epoch's weights already
+        for p in positions:  # never write into a member's model: it may hold an earlier epoch's weights already
             model = copy.deepcopy(self.models[p])
             old.copy_into(p, model, step)
             scratch.append(model)
@@ -294,8 +328,16 @@ class _Batched:
         new_opt = make_optimizer(list(self.stack.params.values()), config)
         for name, param in self.stack.params.items():
             state = optimizer.state.get(old.params[name], {})
-            new_opt.state[param] = {k: (old.select(name, v, positions, self.stack) if torch.is_tensor(v) and v.ndim
-                                        else v.clone() if torch.is_tensor(v) else v) for k, v in state.items()}
+            new_opt.state[param] = {
+                k: (
+                    old.select(name, v, positions, self.stack)
+                    if torch.is_tensor(v) and v.ndim
+                    else v.clone()
+                    if torch.is_tensor(v)
+                    else v
+                )
+                for k, v in state.items()
+            }
         lr = optimizer.param_groups[0]["lr"]
         for group in new_opt.param_groups:
             group["lr"] = lr
@@ -316,8 +358,8 @@ def _evaluate(forward, x, y, slot_group, runs, batch_size):
     loss = torch.zeros(n_slots, device=x.device, dtype=torch.float64)
     correct = torch.zeros(n_slots, device=x.device, dtype=torch.long)
     for i in range(0, nt, batch_size):
-        yb = y[:, i:i + batch_size][slot_group]
-        out = forward(x[:, i:i + batch_size], slot_group, runs)
+        yb = y[:, i : i + batch_size][slot_group]
+        out = forward(x[:, i : i + batch_size], slot_group, runs)
         loss += F.cross_entropy(out.flatten(0, 1), yb.flatten(), reduction="none").view(yb.shape).sum(1).double()
         correct += (out.argmax(2) == yb).sum(1)
     nt = max(nt, 1)

@@ -14,7 +14,10 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, de
     """Model outputs for ``x`` in eval mode, computed in batches on the model's device, returned on CPU."""
     device = device or next(model.parameters()).device
     with eval_mode(model):
-        out = [model(x[i:i + batch_size].to(device, non_blocking=True)).float().cpu() for i in range(0, x.shape[0], batch_size)]
+        out = [
+            model(x[i : i + batch_size].to(device, non_blocking=True)).float().cpu()
+            for i in range(0, x.shape[0], batch_size)
+        ]
     return torch.cat(out) if out else torch.empty(0)
 
 
@@ -30,8 +33,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     correct = torch.zeros((), device=device, dtype=torch.long)
     with eval_mode(model):
         for i in range(0, x.shape[0], batch_size):
-            xb = x[i:i + batch_size].to(device, non_blocking=True)
-            yb = y[i:i + batch_size].to(device, non_blocking=True)
+            xb = x[i : i + batch_size].to(device, non_blocking=True)
+            yb = y[i : i + batch_size].to(device, non_blocking=True)
             out = model(xb)
             loss += F.cross_entropy(out, yb, reduction="sum")
             correct += (out.argmax(1) == yb).sum()

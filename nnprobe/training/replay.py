@@ -39,8 +39,10 @@ def dropout_incompatibility(model: nn.Module, device) -> str | None:
     if not mods:
         return None
     if torch.device(device).type != "cpu":
-        return (f"it uses dropout (p={mods[0].p}), whose masks on {torch.device(device).type} come from a fused kernel "
-                "that a batched program cannot replay member by member")
+        return (
+            f"it uses dropout (p={mods[0].p}), whose masks on {torch.device(device).type} come from a fused kernel "
+            "that a batched program cannot replay member by member"
+        )
     odd = sorted({type(m).__name__ for m in mods if type(m) is not nn.Dropout or m.inplace})
     if odd:
         return f"it uses {', '.join(odd)} (only nn.Dropout, not in place, is replayed)"
@@ -88,7 +90,7 @@ class MaskReplay:
             per_member = []
             for calls, gen in zip(self.calls, self.generators):
                 p, shape = calls[j]
-                noise = torch.empty((batch, *shape)).bernoulli_(1 - p, generator=gen)   # as at::dropout draws it
+                noise = torch.empty((batch, *shape)).bernoulli_(1 - p, generator=gen)  # as at::dropout draws it
                 per_member.append(noise.div_(1 - p))
             full = tuple(max(d) for d in zip(*(t.shape for t in per_member)))
             stacked = torch.zeros((len(per_member), *full))

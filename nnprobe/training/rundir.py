@@ -38,7 +38,7 @@ CONFIG_FILE = "config.json"
 # settings added after a run directory may have been written: {name: value that means "as before the setting
 # existed"}. A run stored without such a key resumes under a config that holds it at that value.
 _LATER_SETTINGS: dict[str, object] = {}
-ANY = object()   # register_later_setting(name, ANY): a run stored without the key resumes whatever its value
+ANY = object()  # register_later_setting(name, ANY): a run stored without the key resumes whatever its value
 # keys (at any depth, inside lists too) that say where or what was found, not what was asked: recorded in
 # config.json, left out of the hash and of resume's comparison
 _RECORDED_KEYS: set[str] = {"data_dir", "path", "record"}
@@ -216,14 +216,25 @@ class RunDir:
             return
         self._depth = 1
         attempts = int(self.read_state().get("attempts", 0)) + 1
-        self.mark(status="running", pid=os.getpid(), host=socket.gethostname(), started_at=_now(), finished_at=None,
-                  error=None, attempts=attempts, config_hash=self.config_hash)
+        self.mark(
+            status="running",
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            started_at=_now(),
+            finished_at=None,
+            error=None,
+            attempts=attempts,
+            config_hash=self.config_hash,
+        )
         restore = _catch_sigterm()
         try:
             yield self
         except KeyboardInterrupt as exc:
-            self.mark(status="interrupted", finished_at=_now(),
-                      error=str(exc) if isinstance(exc, Terminated) else "KeyboardInterrupt")
+            self.mark(
+                status="interrupted",
+                finished_at=_now(),
+                error=str(exc) if isinstance(exc, Terminated) else "KeyboardInterrupt",
+            )
             raise
         except BaseException as exc:
             self.mark(status="failed", finished_at=_now(), error=f"{type(exc).__name__}: {exc}"[:2000])
@@ -280,12 +291,16 @@ def prepare_run_dir(out_dir: str | os.PathLike, config: dict, mode: str = "new")
     resuming = False
     if entries:
         if previous is not None and _alive_here(previous):
-            raise NNProbeError(f"{path} is being written by a running process (pid {previous['pid']}, "
-                               f"started {previous.get('started_at')})",
-                               f"wait for it or stop it (kill {previous['pid']}); or choose another --out")
+            raise NNProbeError(
+                f"{path} is being written by a running process (pid {previous['pid']}, "
+                f"started {previous.get('started_at')})",
+                f"wait for it or stop it (kill {previous['pid']}); or choose another --out",
+            )
         if mode == "new":
-            raise NNProbeError(f"{path} is not empty ({len(entries)} entries, e.g. {entries[0].name})",
-                               "pass --resume to continue that run, --overwrite to replace it, or choose another --out")
+            raise NNProbeError(
+                f"{path} is not empty ({len(entries)} entries, e.g. {entries[0].name})",
+                "pass --resume to continue that run, --overwrite to replace it, or choose another --out",
+            )
         if mode == "resume":
             _check_resumable(path, previous, config, digest)
             resuming = True
@@ -299,15 +314,19 @@ def prepare_run_dir(out_dir: str | os.PathLike, config: dict, mode: str = "new")
     if resuming:
         run.mark(resumed_at=_now())
     else:
-        write_json_atomic(run.state_path, {"status": "prepared", "config_hash": digest, "created_at": _now(),
-                                           "updated_at": _now(), "attempts": 0})
+        write_json_atomic(
+            run.state_path,
+            {"status": "prepared", "config_hash": digest, "created_at": _now(), "updated_at": _now(), "attempts": 0},
+        )
     return run
 
 
 def _check_resumable(path: Path, previous: dict | None, config: dict, digest: str) -> None:
     if previous is None:
-        raise NNProbeError(f"{path} holds no {STATE_FILE}, so it cannot be resumed (not a run, or written by an "
-                           "older nnprobe)", "pass --overwrite to replace it, or choose another --out")
+        raise NNProbeError(
+            f"{path} holds no {STATE_FILE}, so it cannot be resumed (not a run, or written by an older nnprobe)",
+            "pass --overwrite to replace it, or choose another --out",
+        )
     if previous.get("config_hash") == digest:
         return
     old = _read_json(path / CONFIG_FILE) or {}
@@ -317,8 +336,10 @@ def _check_resumable(path: Path, previous: dict | None, config: dict, digest: st
         return
     diffs = config_differences(old, config) if old else ["(the stored config.json is missing or unreadable)"]
     shown = "; ".join(diffs[:6]) + (f"; and {len(diffs) - 6} more" if len(diffs) > 6 else "")
-    raise NNProbeError(f"cannot resume {path}: it was run with a different configuration ({shown})",
-                       "resume with the same settings, pass --overwrite to discard that run, or choose another --out")
+    raise NNProbeError(
+        f"cannot resume {path}: it was run with a different configuration ({shown})",
+        "resume with the same settings, pass --overwrite to discard that run, or choose another --out",
+    )
 
 
 def same_run(old: dict, new: dict) -> bool:
@@ -347,8 +368,11 @@ def _later_settings_only(old: dict, new: dict) -> bool:
 def _clear(path: Path, has_state: bool) -> None:
     """Empty ``path``, only if nnprobe wrote it (``state.json``, or an older run's ``config.json``)."""
     if not has_state and not (path / CONFIG_FILE).is_file():
-        raise NNProbeError(f"{path} is not empty and does not look like an nnprobe run (no {STATE_FILE} or "
-                           f"{CONFIG_FILE}); nnprobe will not delete it", "choose another --out, or empty it yourself")
+        raise NNProbeError(
+            f"{path} is not empty and does not look like an nnprobe run (no {STATE_FILE} or "
+            f"{CONFIG_FILE}); nnprobe will not delete it",
+            "choose another --out, or empty it yourself",
+        )
     for entry in path.iterdir():
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)

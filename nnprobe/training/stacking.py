@@ -31,16 +31,23 @@ class ParamStack:
     dimension to the largest; the ``ragged`` layer (an MLP's first Linear) is stored unpadded instead, its members'
     columns side by side: weight ``(in, sum of outs)``, bias ``(sum of outs,)``."""
 
-    def __init__(self, models: Sequence[nn.Module], device, transposed: frozenset = frozenset(),
-                 ragged: str | None = None, all_buffers: bool = False):
+    def __init__(
+        self,
+        models: Sequence[nn.Module],
+        device,
+        transposed: frozenset = frozenset(),
+        ragged: str | None = None,
+        all_buffers: bool = False,
+    ):
         # ``transposed`` names (2-D weights) are stored as (N, in, out): batched products then read them contiguously.
         self.transposed = transposed
         self.ragged = {f"{ragged}.weight", f"{ragged}.bias"} if ragged else set()
         self.names = [name for name, _ in models[0].named_parameters()]
         # the zoo MLP's own BatchNorm keeps the running statistics (num_batches_tracked = steps); the vmap path
         # (``all_buffers``) hands every buffer to the module, which updates each member's in place
-        self.buffer_names = [name for name, b in models[0].named_buffers()
-                             if all_buffers or (b.ndim == 1 and b.is_floating_point())]
+        self.buffer_names = [
+            name for name, b in models[0].named_buffers() if all_buffers or (b.ndim == 1 and b.is_floating_point())
+        ]
         per_member = [{k: (v.t() if k in transposed else v) for k, v in m.named_parameters()} for m in models]
         self.shapes = [[tuple(p[name].shape) for name in self.names] for p in per_member]
         self.params: dict[str, torch.Tensor] = {}
@@ -77,7 +84,7 @@ class ParamStack:
         with torch.no_grad():
             for j, (name, p) in enumerate(model.named_parameters()):
                 if name in self.ragged:
-                    value = self.params[name][..., self.offsets[slot]:self.offsets[slot + 1]]
+                    value = self.params[name][..., self.offsets[slot] : self.offsets[slot + 1]]
                 else:
                     value = self.params[name][(slot, *(slice(0, d) for d in self.shapes[slot][j]))]
                 p.copy_((value.t() if name in self.transposed else value).to(p.device))
@@ -91,7 +98,7 @@ class ParamStack:
         """A tensor laid out like parameter ``name`` here (e.g. an optimiser moment), cut to the slots at
         ``positions`` in the layout of ``new`` (a stack of those slots)."""
         if name in self.ragged:
-            return torch.cat([value[..., self.offsets[p]:self.offsets[p + 1]] for p in positions], dim=-1).clone()
+            return torch.cat([value[..., self.offsets[p] : self.offsets[p + 1]] for p in positions], dim=-1).clone()
         kept = value[list(positions)]
         return kept[tuple(slice(None, d) for d in new.params[name].shape)].clone()
 
@@ -147,7 +154,7 @@ def mlp_plan(model: nn.Module):
             plan.append(("act", _ACTIVATIONS[type(module)]))
         elif type(module) is nn.Dropout:
             if module.p > 0:
-                plan.append(("dropout", module.p))   # masks replayed per member (nnprobe.training.replay)
+                plan.append(("dropout", module.p))  # masks replayed per member (nnprobe.training.replay)
         elif isinstance(module, nn.LeakyReLU):
             plan.append(("act", lambda x, s=module.negative_slope: F.leaky_relu(x, s)))
         else:
@@ -163,7 +170,7 @@ def _batch_norm(h, params, buffers, item, training):
     if not training:
         return (h - mean_buf.unsqueeze(1)) * torch.rsqrt(var_buf.unsqueeze(1) + eps) * weight + bias
     var, mean = torch.var_mean(h, dim=1, unbiased=False, keepdim=True)
-    with torch.no_grad():   # as nn.BatchNorm1d: the running variance is the unbiased one
+    with torch.no_grad():  # as nn.BatchNorm1d: the running variance is the unbiased one
         b = h.shape[1]
         mean_buf.mul_(1 - momentum).add_(mean.squeeze(1), alpha=momentum)
         var_buf.mul_(1 - momentum).add_(var.squeeze(1) * (b / max(b - 1, 1)), alpha=momentum)
@@ -182,8 +189,8 @@ def make_forward(template: nn.Module, stack: ParamStack, plan):
         def first_layer(x, slot_group, runs):
             w, b = params[f"{first}.weight"], params[f"{first}.bias"]
             xf = x.flatten(2)
-            if not stack.ragged:   # padded (N, in, width)
-                if x.shape[0] == 1:   # one input row for all: one wide product, (B, in) @ (in, N * width)
+            if not stack.ragged:  # padded (N, in, width)
+                if x.shape[0] == 1:  # one input row for all: one wide product, (B, in) @ (in, N * width)
                     n, d, k = w.shape
                     return (xf[0] @ w.transpose(0, 1).reshape(d, n * k)).view(-1, n, k).transpose(0, 1) + b.unsqueeze(1)
                 return torch.baddbmm(b.unsqueeze(1), xf if runs else xf[slot_group], w)
@@ -192,7 +199,7 @@ def make_forward(template: nn.Module, stack: ParamStack, plan):
             sizes = [c1 - c0 for _, c0, c1 in runs]
             parts = [torch.addmm(bj, xf[g], wj) for (g, _, _), wj, bj in zip(runs, w.split(sizes, 1), b.split(sizes))]
             h = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
-            return F.pad(h, (0, 1))[:, stack.gather].view(h.shape[0], -1, stack.width).transpose(0, 1)   # (N, B, width)
+            return F.pad(h, (0, 1))[:, stack.gather].view(h.shape[0], -1, stack.width).transpose(0, 1)  # (N, B, width)
 
         def forward(x, slot_group, runs, training=False, masks=()):
             h = first_layer(x, slot_group, runs)
@@ -207,6 +214,7 @@ def make_forward(template: nn.Module, stack: ParamStack, plan):
                 else:
                     h = item(h)
             return h
+
         return forward
     # a copy runs the members (its mode is set per call; its dropout replays the masks); buffers are stacked too,
     # so BatchNorm uses each member's batch statistics and updates each member's running averages in place
@@ -215,6 +223,7 @@ def make_forward(template: nn.Module, stack: ParamStack, plan):
     def one(p, b, xb, masks):
         source.masks = iter(masks)
         return functional_call(module, (p, b), (xb,))
+
     batched, batched_shared = vmap(one, in_dims=(0, 0, 0, 0)), vmap(one, in_dims=(0, 0, None, 0))
 
     def forward(x, slot_group, runs, training=False, masks=()):
@@ -223,6 +232,7 @@ def make_forward(template: nn.Module, stack: ParamStack, plan):
         if x.shape[0] == 1:
             return batched_shared(params, buffers, x[0], masks)
         return batched(params, buffers, x if runs else x[slot_group], masks)
+
     return forward
 
 

@@ -56,17 +56,27 @@ class TrainResult:
 
     def __repr__(self) -> str:
         f = self.final
-        return (f"TrainResult(epochs={len(self.history)}, train_accuracy={f.get('train_accuracy', float('nan')):.4f}, "
-                f"test_accuracy={_or_nan(f.get('test_accuracy')):.4f}, seconds={self.seconds:.1f})")
+        return (
+            f"TrainResult(epochs={len(self.history)}, train_accuracy={f.get('train_accuracy', float('nan')):.4f}, "
+            f"test_accuracy={_or_nan(f.get('test_accuracy')):.4f}, seconds={self.seconds:.1f})"
+        )
 
 
 def _or_nan(value) -> float:
     return float("nan") if value is None else value
 
 
-def make_optimizer(params, config: TrainConfig | None = None, *, optimizer: str | None = None,
-                   lr: float | None = None, momentum: float | None = None, weight_decay: float | None = None,
-                   fused: bool = True, foreach: bool | None = None) -> torch.optim.Optimizer:
+def make_optimizer(
+    params,
+    config: TrainConfig | None = None,
+    *,
+    optimizer: str | None = None,
+    lr: float | None = None,
+    momentum: float | None = None,
+    weight_decay: float | None = None,
+    fused: bool = True,
+    foreach: bool | None = None,
+) -> torch.optim.Optimizer:
     """SGD, SGD with momentum, or Adam over the trainable ``params``, in their order.
 
     The settings (``optimizer``, ``lr``, ``momentum``, ``weight_decay``) are ``config``'s (default:
@@ -92,10 +102,12 @@ def make_optimizer(params, config: TrainConfig | None = None, *, optimizer: str 
         raise NNProbeError("no trainable parameters", "unfreeze at least one parameter (requires_grad=True)")
     if name == "adam":
         # the fused kernel: one pass over the parameters (with weight decay, ~15x faster than the default on CPU)
-        fused = fused and all(p.device.type in ("cpu", "cuda") and p.dtype in (torch.float32, torch.float64)
-                              for p in params)
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fused or None,
-                                foreach=None if fused else foreach)
+        fused = fused and all(
+            p.device.type in ("cpu", "cuda") and p.dtype in (torch.float32, torch.float64) for p in params
+        )
+        return torch.optim.Adam(
+            params, lr=lr, weight_decay=weight_decay, fused=fused or None, foreach=None if fused else foreach
+        )
     momentum = (config.momentum if momentum is None else momentum) if name == "momentum" else 0.0
     return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=foreach)
 
@@ -148,9 +160,18 @@ def run_config(config: TrainConfig, model_spec: dict | None, dataset) -> dict:
     return {"train": train_cfg, "model": model_spec, "dataset": dataset.summary()}
 
 
-def train(model: nn.Module, dataset, config: TrainConfig | None = None, *, callbacks: list[Callback] = (),
-          out_dir: str | Path | RunDir | None = None, model_spec: dict | None = None, resume: bool = False,
-          overwrite: bool = False, test_each_epoch: bool = True) -> TrainResult:
+def train(
+    model: nn.Module,
+    dataset,
+    config: TrainConfig | None = None,
+    *,
+    callbacks: list[Callback] = (),
+    out_dir: str | Path | RunDir | None = None,
+    model_spec: dict | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    test_each_epoch: bool = True,
+) -> TrainResult:
     """Train ``model`` on ``dataset`` (a :class:`nnprobe.data.Dataset`) with cross-entropy.
 
     Each epoch records train loss/accuracy (running, over the epoch's batches) and test loss/accuracy. With
@@ -173,9 +194,10 @@ def train(model: nn.Module, dataset, config: TrainConfig | None = None, *, callb
     if (resume or overwrite) and out_dir is None:
         raise NNProbeError(f"{'resume' if resume else 'overwrite'} needs a run directory", "pass out_dir (--out)")
     if (resume or overwrite) and isinstance(out_dir, RunDir):
-        raise NNProbeError(f"out_dir is a RunDir prepared with mode '{out_dir.mode}'; resume/overwrite would be "
-                           "ignored",
-                           "choose the mode in prepare_run_dir(..., mode=...) and drop resume/overwrite here")
+        raise NNProbeError(
+            f"out_dir is a RunDir prepared with mode '{out_dir.mode}'; resume/overwrite would be ignored",
+            "choose the mode in prepare_run_dir(..., mode=...) and drop resume/overwrite here",
+        )
     device = resolve_device(config.device)
     seed_everything(config.seed)
     model.to(device)
@@ -200,8 +222,14 @@ def train(model: nn.Module, dataset, config: TrainConfig | None = None, *, callb
     if out_dir is not None and not isinstance(out_dir, RunDir):
         mode = "resume" if resume else "overwrite" if overwrite else "new"
         run = prepare_run_dir(out_dir, run_config(config, model_spec, dataset), mode=mode)
-    state = TrainState(model=model, dataset=dataset, config=config, device=device, optimizer=optimizer,
-                       out_dir=run.path if run else None)
+    state = TrainState(
+        model=model,
+        dataset=dataset,
+        config=config,
+        device=device,
+        optimizer=optimizer,
+        out_dir=run.path if run else None,
+    )
     with run.running() if run is not None else contextlib.nullcontext():
         elapsed = 0.0
         if run is not None and run.resuming:
@@ -209,13 +237,24 @@ def train(model: nn.Module, dataset, config: TrainConfig | None = None, *, callb
                 elapsed = _restore(run.path / LAST_CHECKPOINT, state, scheduler, generator, callbacks)
             # the log holds exactly the epochs the model has seen: cut what an interrupted run wrote after last.pt
             write_jsonl_atomic(run.path / "metrics.jsonl", state.history)
-        seconds = _loop(state, x_train, y_train, scheduler, generator, callbacks, model_spec, run, elapsed,
-                        test_each_epoch)
+        seconds = _loop(
+            state, x_train, y_train, scheduler, generator, callbacks, model_spec, run, elapsed, test_each_epoch
+        )
     return TrainResult(model=model, history=state.history, out_dir=state.out_dir, seconds=seconds)
 
 
-def _loop(state: TrainState, x_train, y_train, scheduler, generator, callbacks, model_spec, run, elapsed,
-          test_each_epoch: bool = True) -> float:
+def _loop(
+    state: TrainState,
+    x_train,
+    y_train,
+    scheduler,
+    generator,
+    callbacks,
+    model_spec,
+    run,
+    elapsed,
+    test_each_epoch: bool = True,
+) -> float:
     """The epochs from ``state.epoch + 1`` on; returns the seconds trained in all (earlier attempts included)."""
     model, config, dataset, device, optimizer = state.model, state.config, state.dataset, state.device, state.optimizer
     n = x_train.shape[0]
@@ -225,8 +264,15 @@ def _loop(state: TrainState, x_train, y_train, scheduler, generator, callbacks, 
     start = time.perf_counter() - elapsed
     first = state.epoch + 1 if not state.stop else config.epochs + 1
     steps_per_epoch = math.ceil(n * reps / config.batch_size)
-    bar = tqdm(total=config.epochs * steps_per_epoch, initial=state.step, disable=not config.progress, desc="train",
-               unit="step", dynamic_ncols=True, leave=False)
+    bar = tqdm(
+        total=config.epochs * steps_per_epoch,
+        initial=state.step,
+        disable=not config.progress,
+        desc="train",
+        unit="step",
+        dynamic_ncols=True,
+        leave=False,
+    )
     try:
         for epoch in range(first, config.epochs + 1):
             model.train()
@@ -236,7 +282,7 @@ def _loop(state: TrainState, x_train, y_train, scheduler, generator, callbacks, 
             # augmentation draws come from the same saved generator, after the order: resume stays bit-exact
             draws = draw_augment(config.augment, n * reps, generator, device) if config.augment else None
             for i in range(0, n * reps, config.batch_size):
-                idx = order[i:i + config.batch_size]
+                idx = order[i : i + config.batch_size]
                 # plain indexing: index_select is faster to gather but, for 1-channel images, returns strides that
                 # send the convolutions down a slower path (measured ~17% slower steps, bench/train_throughput.py)
                 xb, yb = x_train[idx], y_train[idx]
@@ -257,20 +303,31 @@ def _loop(state: TrainState, x_train, y_train, scheduler, generator, callbacks, 
             train_loss = float((torch.stack(losses).float() * sizes).sum()) / (n * reps)
             correct = int((torch.cat(outputs).argmax(1) == y_train[order]).sum())
             if not math.isfinite(train_loss):
-                raise NNProbeError(f"the training loss became {train_loss} in epoch {epoch}",
-                                   f"lower the learning rate (now {config.lr}) or check the data for NaNs")
-            test = (evaluate(model, dataset.x_test, dataset.y_test, config.eval_batch_size, device) if test_each_epoch
-                    else {"loss": None, "accuracy": None})
+                raise NNProbeError(
+                    f"the training loss became {train_loss} in epoch {epoch}",
+                    f"lower the learning rate (now {config.lr}) or check the data for NaNs",
+                )
+            test = (
+                evaluate(model, dataset.x_test, dataset.y_test, config.eval_batch_size, device)
+                if test_each_epoch
+                else {"loss": None, "accuracy": None}
+            )
             state.epoch = epoch
-            state.metrics = {"epoch": epoch, "step": state.step, "lr": optimizer.param_groups[0]["lr"],
-                             "train_loss": train_loss, "train_accuracy": correct / (n * reps),
-                             "test_loss": test["loss"], "test_accuracy": test["accuracy"],
-                             "seconds": time.perf_counter() - start}
+            state.metrics = {
+                "epoch": epoch,
+                "step": state.step,
+                "lr": optimizer.param_groups[0]["lr"],
+                "train_loss": train_loss,
+                "train_accuracy": correct / (n * reps),
+                "test_loss": test["loss"],
+                "test_accuracy": test["accuracy"],
+                "seconds": time.perf_counter() - start,
+            }
             for cb in callbacks:
                 cb.on_epoch_end(state)
             state.history.append(dict(state.metrics))
             if early_stop_due([h["train_loss"] for h in state.history], config.early_stop_patience):
-                state.stop = True   # decided from the history alone: a resumed run stops at the same epoch
+                state.stop = True  # decided from the history alone: a resumed run stops at the same epoch
             bar.set_postfix(epoch=epoch, loss=f"{train_loss:.4f}", test_acc=f"{_or_nan(test['accuracy']):.4f}")
             if run is not None:
                 _save_epoch(run, state, scheduler, generator, callbacks, model_spec, time.perf_counter() - start)
@@ -281,8 +338,15 @@ def _loop(state: TrainState, x_train, y_train, scheduler, generator, callbacks, 
     for cb in callbacks:
         cb.on_train_end(state)
     if run is not None:
-        save_checkpoint(run.path / "checkpoints" / "final.pt", model, model_spec=model_spec, train_config=config.to_dict(),
-                        dataset=dataset.summary(), epoch=state.epoch, metrics=state.metrics)
+        save_checkpoint(
+            run.path / "checkpoints" / "final.pt",
+            model,
+            model_spec=model_spec,
+            train_config=config.to_dict(),
+            dataset=dataset.summary(),
+            epoch=state.epoch,
+            metrics=state.metrics,
+        )
     return time.perf_counter() - start
 
 
@@ -290,15 +354,26 @@ def _save_epoch(run, state: TrainState, scheduler, generator, callbacks, model_s
     """Log the epoch, then write the resumable checkpoint (a crash in between only repeats the epoch on resume)."""
     config, epoch = state.config, state.epoch
     append_jsonl(run.path / "metrics.jsonl", state.metrics)
-    common = dict(model_spec=model_spec, train_config=config.to_dict(), dataset=state.dataset.summary(), epoch=epoch,
-                  metrics=state.metrics)
+    common = dict(
+        model_spec=model_spec,
+        train_config=config.to_dict(),
+        dataset=state.dataset.summary(),
+        epoch=epoch,
+        metrics=state.metrics,
+    )
     if epoch in config.snapshot_epochs:
         save_checkpoint(run.path / "checkpoints" / f"epoch_{epoch:04d}.pt", state.model, **common)
-    training_state = {"step": state.step, "stop": state.stop, "elapsed_seconds": elapsed, "history": state.history,
-                      "optimizer": state.optimizer.state_dict(),
-                      "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                      "rng": rng_states(generator), "callbacks": [cb.state_dict() for cb in callbacks],
-                      "config_hash": run.config_hash}
+    training_state = {
+        "step": state.step,
+        "stop": state.stop,
+        "elapsed_seconds": elapsed,
+        "history": state.history,
+        "optimizer": state.optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "rng": rng_states(generator),
+        "callbacks": [cb.state_dict() for cb in callbacks],
+        "config_hash": run.config_hash,
+    }
     save_checkpoint(run.path / LAST_CHECKPOINT, state.model, training_state=training_state, **common)
     run.mark(epoch=epoch, epochs=config.epochs)
 
@@ -308,8 +383,10 @@ def _restore(path: Path, state: TrainState, scheduler, generator, callbacks) -> 
     _, payload = load_checkpoint(path, model=state.model)
     saved = payload.get("training_state") or {}
     if not saved:
-        raise NNProbeError(f"{path} holds no training state, so the run cannot resume from it",
-                           "pass --overwrite to start the run again")
+        raise NNProbeError(
+            f"{path} holds no training state, so the run cannot resume from it",
+            "pass --overwrite to start the run again",
+        )
     state.optimizer.load_state_dict(saved["optimizer"])
     if scheduler is not None and saved.get("scheduler") is not None:
         scheduler.load_state_dict(saved["scheduler"])

@@ -52,18 +52,24 @@ def refused(result, out: Path, *words):
     assert not out.exists(), sorted(p.name for p in out.iterdir())
 
 
-@pytest.mark.parametrize("args, words", [
-    (["train", "--data", "digits", "--width", "0"], ["width", ">= 1", "got 0"]),
-    (["train", "--data", "digits", "--feature-dim", "0"], ["feature_dim", "got 0"]),
-    (["margin", "--data", "digits", "--feature-dim", "0"], ["feature_dim", "got 0"]),
-    (["codes", "--data", "digits", "--width", "0"], ["width", "got 0"]),
-    (["train", "--data", "digits", "--dropout", "1.5"], ["dropout", "[0.0, 1.0)", "1.5"]),
-    (["train", "--data", "synthetic:gauss,k=1"], ["1 class", "at least two"]),
-    (["train", "--data", "digits", "--snapshot-epochs", "5", "--epochs", "2"], ["snapshot epoch(s) [5]", "--epochs"]),
-    (["gradnet", "--data", "digits", "--snapshot-epochs", "5", "--epochs", "2"], ["snapshot epoch(s) [5]"]),
-    (["codes", "--data", "digits", "--layers", "nosuch"], ["'nosuch'", "choose among"]),
-    (["train", "--data", "digits", "--data-dir", "/no/such/dir"], ["'/no/such/dir' does not exist"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["train", "--data", "digits", "--width", "0"], ["width", ">= 1", "got 0"]),
+        (["train", "--data", "digits", "--feature-dim", "0"], ["feature_dim", "got 0"]),
+        (["margin", "--data", "digits", "--feature-dim", "0"], ["feature_dim", "got 0"]),
+        (["codes", "--data", "digits", "--width", "0"], ["width", "got 0"]),
+        (["train", "--data", "digits", "--dropout", "1.5"], ["dropout", "[0.0, 1.0)", "1.5"]),
+        (["train", "--data", "synthetic:gauss,k=1"], ["1 class", "at least two"]),
+        (
+            ["train", "--data", "digits", "--snapshot-epochs", "5", "--epochs", "2"],
+            ["snapshot epoch(s) [5]", "--epochs"],
+        ),
+        (["gradnet", "--data", "digits", "--snapshot-epochs", "5", "--epochs", "2"], ["snapshot epoch(s) [5]"]),
+        (["codes", "--data", "digits", "--layers", "nosuch"], ["'nosuch'", "choose among"]),
+        (["train", "--data", "digits", "--data-dir", "/no/such/dir"], ["'/no/such/dir' does not exist"]),
+    ],
+)
 def test_bad_option_is_refused_before_anything_is_written(tmp_path, args, words):
     out = tmp_path / "run"
     refused(invoke(*args, "--out", str(out)), out, *words)
@@ -88,11 +94,14 @@ def user_models(tmp_path, monkeypatch):
     sys.modules.pop("usernets", None)
 
 
-@pytest.mark.parametrize("probe, name, words", [
-    ("margin", "SoftmaxNet", ["probabilities", "Softmax"]),
-    ("codes", "SoftmaxNet", ["probabilities", "Softmax"]),
-    ("gradnet", "LogSoftmaxNet", ["log-probabilities", "LogSoftmax"]),
-])
+@pytest.mark.parametrize(
+    "probe, name, words",
+    [
+        ("margin", "SoftmaxNet", ["probabilities", "Softmax"]),
+        ("codes", "SoftmaxNet", ["probabilities", "Softmax"]),
+        ("gradnet", "LogSoftmaxNet", ["log-probabilities", "LogSoftmax"]),
+    ],
+)
 def test_model_ending_in_softmax_is_refused(tmp_path, user_models, probe, name, words):
     out = tmp_path / "run"
     result = invoke(probe, "--checkpoint", str(user_models[name]), "--data", "digits", "--out", str(out))
@@ -105,13 +114,13 @@ def test_the_same_model_returning_logits_passes_the_check(user_models):
 
     x = torch.randn(8, 1, 8, 8)
     model, _ = load_checkpoint(user_models["LogitsNet"])
-    check_logits(model, x)   # no error
+    check_logits(model, x)  # no error
     z = model(x)
     # the rule against an independent computation: softmax rows sum to 1, log_softmax rows have logsumexp 0
     assert output_kind(z) == "logits"
     assert output_kind(torch.exp(z) / torch.exp(z).sum(1, keepdim=True)) == "probabilities"
     assert output_kind(z - torch.log(torch.exp(z).sum(1, keepdim=True))) == "log_probabilities"
-    assert output_kind(torch.full((4, 3), 1 / 3) + torch.tensor([0.0, 0.0, 0.01])) == "logits"   # sums to 1.01
+    assert output_kind(torch.full((4, 3), 1 / 3) + torch.tensor([0.0, 0.0, 0.01])) == "logits"  # sums to 1.01
 
 
 def test_checkpoint_of_a_class_that_cannot_be_imported_names_module_and_fix(tmp_path, user_models, monkeypatch):
@@ -127,8 +136,15 @@ def test_checkpoint_of_a_class_defined_in_a_script(tmp_path):
     import subprocess
 
     path = tmp_path / "main.pt"
-    subprocess.run([sys.executable, "-c", "import torch\nfrom torch import nn\nclass Net(nn.Sequential): pass\n"
-                    f"torch.save(Net(nn.Flatten(), nn.Linear(64, 10)), {str(path)!r})"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import torch\nfrom torch import nn\nclass Net(nn.Sequential): pass\n"
+            f"torch.save(Net(nn.Flatten(), nn.Linear(64, 10)), {str(path)!r})",
+        ],
+        check=True,
+    )
     out = tmp_path / "run"
     result = invoke("codes", "--checkpoint", str(path), "--data", "digits", "--out", str(out))
     refused(result, out, "__main__.Net", "defined in the script that saved", "state_dict")
@@ -161,8 +177,23 @@ def test_run_records_the_data_files_it_read(tmp_path):
 
 def test_mnist_run_records_the_four_idx_files(tmp_path, mnist_dir):
     out = tmp_path / "run"
-    result = invoke("train", "--data", "mnist:0,1", "--data-dir", mnist_dir, "--samples-per-class", "5",
-                    "--test-samples-per-class", "5", "--width", "4", "--epochs", "1", "--out", str(out))
+    result = invoke(
+        "train",
+        "--data",
+        "mnist:0,1",
+        "--data-dir",
+        mnist_dir,
+        "--samples-per-class",
+        "5",
+        "--test-samples-per-class",
+        "5",
+        "--width",
+        "4",
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     files = json.loads((out / "result.json").read_text())["data_files"]
     names = sorted(Path(f["path"]).name.split(".")[0].replace("-idx", ".idx").split(".")[0] for f in files)

@@ -25,8 +25,20 @@ def test_data_list_and_info():
 
 def test_train_writes_run_directory(tmp_path):
     out = tmp_path / "run"
-    result = invoke("train", "--data", "digits", "--width", "32", "--epochs", "2", "--no-progress", "--out", str(out),
-                    "--snapshot-epochs", "1")
+    result = invoke(
+        "train",
+        "--data",
+        "digits",
+        "--width",
+        "32",
+        "--epochs",
+        "2",
+        "--no-progress",
+        "--out",
+        str(out),
+        "--snapshot-epochs",
+        "1",
+    )
     assert result.exit_code == 0, result.output
     assert "test loss" in result.output
     config = json.loads((out / "config.json").read_text())

@@ -20,8 +20,11 @@ def _codes_by_hand(checkpoint):
     model.eval()
     ds = load_dataset("digits")
     bits = []
-    hooks = [m.register_forward_hook(lambda mod, inp, out: bits.append((out > 0).reshape(len(out), -1)))
-             for m in model.modules() if isinstance(m, torch.nn.ReLU)]
+    hooks = [
+        m.register_forward_hook(lambda mod, inp, out: bits.append((out > 0).reshape(len(out), -1)))
+        for m in model.modules()
+        if isinstance(m, torch.nn.ReLU)
+    ]
     with torch.no_grad():
         model(ds.x_train)
     for h in hooks:
@@ -47,8 +50,20 @@ def test_codes_trains_measures_and_writes(tmp_path):
 
     # the checkpoint measured again, restricted to one layer
     out2 = tmp_path / "ckpt"
-    res = CliRunner().invoke(main, ["codes", "--checkpoint", str(out / "train" / "checkpoints" / "final.pt"),
-                                    "--layers", "features.4", "--out", str(out2), "--format", "json"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "codes",
+            "--checkpoint",
+            str(out / "train" / "checkpoints" / "final.pt"),
+            "--layers",
+            "features.4",
+            "--out",
+            str(out2),
+            "--format",
+            "json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     again = json.loads(res.output)
     assert again["n_units"] == 32 and again["model_test_accuracy"] == summary["model_test_accuracy"]
@@ -56,11 +71,12 @@ def test_codes_trains_measures_and_writes(tmp_path):
 
 
 def test_codes_refuses_gelu_without_traceback(tmp_path):
-    res = CliRunner().invoke(main, ["codes", "--epochs", "1", "--activation", "gelu", "--out", str(tmp_path),
-                                    "--no-progress"])
+    res = CliRunner().invoke(
+        main, ["codes", "--epochs", "1", "--activation", "gelu", "--out", str(tmp_path), "--no-progress"]
+    )
     assert res.exit_code != 0
     assert "needs ReLU units" in res.output and "Traceback" not in res.output
-    assert not any(tmp_path.iterdir())   # refused before anything was written
+    assert not any(tmp_path.iterdir())  # refused before anything was written
 
 
 def test_reproduce_codes_writes_report(tmp_path, monkeypatch):
@@ -68,13 +84,16 @@ def test_reproduce_codes_writes_report(tmp_path, monkeypatch):
 
     def tiny_plan(data="digits", **_):
         base = {"data": data, "samples_per_class": 30, "test_samples_per_class": 20}
-        return {"phase": plans.phase_grid([2, 16], [2], [30], data=data, test_samples_per_class=20),
-                "width": plans.factor_line("width", [2, 16], epochs=2, **base)}
+        return {
+            "phase": plans.phase_grid([2, 16], [2], [30], data=data, test_samples_per_class=20),
+            "width": plans.factor_line("width", [2, 16], epochs=2, **base),
+        }
 
     monkeypatch.setattr(plans, "codes_quick_plan", tiny_plan)
     out = tmp_path / "rep"
-    res = CliRunner().invoke(main, ["reproduce", "codes", "--quick", "--data", "digits", "--out", str(out),
-                                    "--no-progress"])
+    res = CliRunner().invoke(
+        main, ["reproduce", "codes", "--quick", "--data", "digits", "--out", str(out), "--no-progress"]
+    )
     assert res.exit_code == 0, res.output
     md = (out / "report.md").read_text()
     assert "Activation hash phase chart" in md and "MLP 3x100" in md
@@ -88,28 +107,52 @@ def test_reproduce_codes_writes_report(tmp_path, monkeypatch):
 
     table = {(r["width"], r["epochs"], r["seed"]): r for r in ResultsTable(out / "results.sqlite").rows()}
     assert {s for (_, _, s) in table} == {0, 1, 2}
-    assert all(table[(2, 2, s)]["redundancy_ratio_train"] > table[(16, 2, s)]["redundancy_ratio_train"] for s in range(3))
+    assert all(
+        table[(2, 2, s)]["redundancy_ratio_train"] > table[(16, 2, s)]["redundancy_ratio_train"] for s in range(3)
+    )
 
 
 def test_reproduce_codes_reference_only_width_runs_that_sweep_alone(tmp_path, monkeypatch):
     import nnprobe.reproduce.plans as plans
 
-    base = {**plans.CODES_REFERENCE_BASE, "data": "digits", "train_fraction": None, "epochs": 2,
-            "samples_per_class": 30, "test_samples_per_class": 10}
+    base = {
+        **plans.CODES_REFERENCE_BASE,
+        "data": "digits",
+        "train_fraction": None,
+        "epochs": 2,
+        "samples_per_class": 30,
+        "test_samples_per_class": 10,
+    }
 
     def tiny_plan(quick, seeds=None, data="digits"):
-        return {"width": [{**base, "width": w, "seed": 0} for w in (3, 100)],
-                "epochs": [{**base, "width": 20, "epochs": 1, "seed": 0}],
-                "samples": [{**base, "width": 20, "train_first": 10, "seed": 0}]}
+        return {
+            "width": [{**base, "width": w, "seed": 0} for w in (3, 100)],
+            "epochs": [{**base, "width": 20, "epochs": 1, "seed": 0}],
+            "samples": [{**base, "width": 20, "train_first": 10, "seed": 0}],
+        }
 
     monkeypatch.setattr(plans, "codes_reference_plan", tiny_plan)
     out = tmp_path / "ref"
-    res = CliRunner().invoke(main, ["reproduce", "codes", "--protocol", "reference", "--only", "width", "--data",
-                                    "digits", "--out", str(out), "--no-progress"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "reproduce",
+            "codes",
+            "--protocol",
+            "reference",
+            "--only",
+            "width",
+            "--data",
+            "digits",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert (out / "width").is_dir() and not (out / "epochs").exists() and not (out / "samples").exists()
     md = (out / "report.md").read_text()
-    assert md.count("Not run (not selected with `--only`).") == 3   # own protocol, training time, sample size
+    assert md.count("Not run (not selected with `--only`).") == 3  # own protocol, training time, sample size
     from nnprobe.sweeps import ResultsTable
 
     rows = {r["width"]: r for r in ResultsTable(out / "width" / "results.sqlite").rows()}

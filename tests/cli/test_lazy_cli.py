@@ -19,7 +19,7 @@ from nnprobe.cli import COMMANDS, load_command, main, short_help
 from nnprobe.entries import probe_names
 
 ROOT = Path(nnprobe.__file__).resolve().parents[1]
-BUILT = ("nnprobe.cli.common", "nnprobe.cli.probes")   # imported by the group itself (torch-free)
+BUILT = ("nnprobe.cli.common", "nnprobe.cli.probes")  # imported by the group itself (torch-free)
 PROBE = """
 import json, sys
 from nnprobe.cli import main
@@ -33,8 +33,9 @@ print(json.dumps({"torch": "torch" in sys.modules, "cli": sorted(m for m in sys.
 
 def _imports_on_help(*args: str) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    out = subprocess.run([sys.executable, "-c", PROBE, *args, "--help"], capture_output=True, text=True, env=env,
-                         check=True, cwd=ROOT).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, *args, "--help"], capture_output=True, text=True, env=env, check=True, cwd=ROOT
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -51,8 +52,10 @@ def test_a_command_help_imports_its_module_only_and_no_torch(command):
     assert set(seen["cli"]) == {*BUILT, *own}
 
 
-@pytest.mark.parametrize("args", [("data", "info"), ("reproduce", "margin"), ("reproduce", "codes"),
-                                  ("reproduce", "gradnet"), ("sweep", "run")])
+@pytest.mark.parametrize(
+    "args",
+    [("data", "info"), ("reproduce", "margin"), ("reproduce", "codes"), ("reproduce", "gradnet"), ("sweep", "run")],
+)
 def test_subcommand_help_imports_no_torch(args):
     assert not _imports_on_help(*args)["torch"]
 
@@ -82,8 +85,9 @@ def test_model_choices_are_the_zoo():
 
 def test_python_dash_m_nnprobe():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    out = subprocess.run([sys.executable, "-m", "nnprobe", "--version"], capture_output=True, text=True, env=env,
-                         check=True, cwd=ROOT).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "nnprobe", "--version"], capture_output=True, text=True, env=env, check=True, cwd=ROOT
+    ).stdout
     assert out.strip() == f"nnprobe, version {nnprobe.__version__}"
 
 

@@ -11,8 +11,23 @@ from click.testing import CliRunner
 
 from nnprobe.cli import main
 
-SMALL = ["--data", "synthetic:blobs,n=600", "--normalize", "none", "--model", "mlp", "--width", "32", "--depth", "1",
-         "--feature-dim", "2", "--batch-size", "100", "--no-progress"]
+SMALL = [
+    "--data",
+    "synthetic:blobs,n=600",
+    "--normalize",
+    "none",
+    "--model",
+    "mlp",
+    "--width",
+    "32",
+    "--depth",
+    "1",
+    "--feature-dim",
+    "2",
+    "--batch-size",
+    "100",
+    "--no-progress",
+]
 
 
 def _independent_cosine(checkpoint) -> float:
@@ -52,10 +67,23 @@ def test_margin_trains_measures_plots_and_reloads(tmp_path):
     assert len(payload["result"]["plot_features"]) == len(payload["result"]["plot_labels"]) == 540
     for name in ("boundaries.png", "convergence.png", "retrain.png"):
         assert (out / name).stat().st_size > 5000
-    res = CliRunner().invoke(main, ["margin", *SMALL, "--checkpoint", str(ckpt), "--retrain-epochs", "0",
-                                    "--out", str(tmp_path / "again"), "--format", "json"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "margin",
+            *SMALL,
+            "--checkpoint",
+            str(ckpt),
+            "--retrain-epochs",
+            "0",
+            "--out",
+            str(tmp_path / "again"),
+            "--format",
+            "json",
+        ],
+    )
     assert res.exit_code == 0, res.output
-    again = json.loads(res.output)   # --format json: one JSON object, nothing else
+    again = json.loads(res.output)  # --format json: one JSON object, nothing else
     assert again["cosine_to_svm"] == pytest.approx(payload["summary"]["cosine_to_svm"], abs=1e-9)
 
 
@@ -66,7 +94,7 @@ def test_margin_refuses_a_used_directory_unless_resume_or_overwrite(tmp_path):
     first = json.loads((out / "result.json").read_text())["summary"]
     again = CliRunner().invoke(main, args)
     assert again.exit_code != 0 and "is not empty" in again.output and "--resume" in again.output
-    resumed = CliRunner().invoke(main, args + ["--resume", "--format", "json"])   # finished: nothing recomputed
+    resumed = CliRunner().invoke(main, args + ["--resume", "--format", "json"])  # finished: nothing recomputed
     assert resumed.exit_code == 0 and json.loads(resumed.output)["seconds"] == first["seconds"]
     changed = CliRunner().invoke(main, args + ["--resume", "--lr", "0.2"])
     assert changed.exit_code != 0 and "different configuration" in changed.output and "lr" in changed.output
@@ -79,11 +107,21 @@ def test_margin_head_mismatch_is_a_clean_error(tmp_path):
     out = tmp_path / "run"
     res = CliRunner().invoke(main, ["margin", *SMALL, "--epochs", "1", "--retrain-epochs", "0", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    res = CliRunner().invoke(main, ["margin", "--data", "synthetic:blobs3,n=300", "--checkpoint",
-                                    str(out / "train" / "checkpoints" / "final.pt"), "--out", str(tmp_path / "x")])
+    res = CliRunner().invoke(
+        main,
+        [
+            "margin",
+            "--data",
+            "synthetic:blobs3,n=300",
+            "--checkpoint",
+            str(out / "train" / "checkpoints" / "final.pt"),
+            "--out",
+            str(tmp_path / "x"),
+        ],
+    )
     assert res.exit_code != 0
     assert "2 outputs but the dataset has 3 classes" in res.output and "Traceback" not in res.output
-    assert not (tmp_path / "x").exists()   # refused before the run directory was created
+    assert not (tmp_path / "x").exists()  # refused before the run directory was created
 
 
 def test_reproduce_margin_quick_writes_report(tmp_path):
@@ -93,7 +131,9 @@ def test_reproduce_margin_quick_writes_report(tmp_path):
     only = ["--only", "blobs"]
     if missing_data("cifar10:0,2", str(tmp_path)) is not None:
         only += ["--only", "cifar02"]  # absent here: must be reported as not run, not fail
-    res = CliRunner().invoke(main, ["reproduce", "margin", "--quick", "--data-dir", str(tmp_path), "--out", str(out), *only])
+    res = CliRunner().invoke(
+        main, ["reproduce", "margin", "--quick", "--data-dir", str(tmp_path), "--out", str(out), *only]
+    )
     assert res.exit_code == 0, res.output
     md = (out / "report.md").read_text()
     assert "Simulated 2-D blobs" in md and "cosine to SVM" in md and "retrained" in md

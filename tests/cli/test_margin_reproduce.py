@@ -11,24 +11,66 @@ from click.testing import CliRunner
 from nnprobe.cli import main
 from nnprobe.reproduce.margin_verdicts import distribution, midpoint_row
 
-TINY = dict(normalize="none", model="mlp", width=16, depth=1, feature_dim=2, epochs=8, batch_size=100, lr=0.05,
-            schedule="constant", log_spaced=0, retrain_epochs=20, live_seed=False)
+TINY = dict(
+    normalize="none",
+    model="mlp",
+    width=16,
+    depth=1,
+    feature_dim=2,
+    epochs=8,
+    batch_size=100,
+    lr=0.05,
+    schedule="constant",
+    log_spaced=0,
+    retrain_epochs=20,
+    live_seed=False,
+)
 
 
 def _plan(quick):
-    return [{"key": "mnist01", "title": "blobs standing in for MNIST 0 vs 1", "probe": "margin", "seeded": True,
-             "params": dict(TINY, data="synthetic:blobs,n=200")},
-            {"key": "cifar02", "title": "CIFAR-10 0/2", "probe": "margin", "needs": "cifar10:0,2",
-             "params": dict(TINY, data="cifar10:0,2")},
-            {"key": "mnist012", "title": "3-class blobs standing in for MNIST 0/1/2", "probe": "margin",
-             "params": dict(TINY, data="synthetic:blobs3,n=200", normalize="standard", multi_class="both",
-                            retrain_epochs=0, bias_penalised=True)}]
+    return [
+        {
+            "key": "mnist01",
+            "title": "blobs standing in for MNIST 0 vs 1",
+            "probe": "margin",
+            "seeded": True,
+            "params": dict(TINY, data="synthetic:blobs,n=200"),
+        },
+        {
+            "key": "cifar02",
+            "title": "CIFAR-10 0/2",
+            "probe": "margin",
+            "needs": "cifar10:0,2",
+            "params": dict(TINY, data="cifar10:0,2"),
+        },
+        {
+            "key": "mnist012",
+            "title": "3-class blobs standing in for MNIST 0/1/2",
+            "probe": "margin",
+            "params": dict(
+                TINY,
+                data="synthetic:blobs3,n=200",
+                normalize="standard",
+                multi_class="both",
+                retrain_epochs=0,
+                bias_penalised=True,
+            ),
+        },
+    ]
 
 
 def _midpoint_plan(quick, seeds=3):
-    return [{"key": f"{arch}-seed{seed}", "group": arch, "title": f"{arch} {seed}", "probe": "margin",
-             "params": dict(TINY, data="synthetic:blobs,n=200", width=width, seed=seed)}
-            for arch, width in (("narrow", 8), ("wide", 16)) for seed in range(seeds)]
+    return [
+        {
+            "key": f"{arch}-seed{seed}",
+            "group": arch,
+            "title": f"{arch} {seed}",
+            "probe": "margin",
+            "params": dict(TINY, data="synthetic:blobs,n=200", width=width, seed=seed),
+        }
+        for arch, width in (("narrow", 8), ("wide", 16))
+        for seed in range(seeds)
+    ]
 
 
 def test_midpoint_row_against_a_hand_computed_geometry():
@@ -42,9 +84,9 @@ def test_midpoint_row_against_a_hand_computed_geometry():
     r = measure_margin(x, y, torch.tensor([[-1.0, 0.0], [1.0, 0.0]]), torch.tensor([2.5, -2.5]))
     row = midpoint_row({"group": "hand"}, MarginProbeResult(results={"ovr": r}, seed=7))
     assert row["svm_margin"] == pytest.approx(1.0, abs=1e-4)
-    assert row["half_gap"] == pytest.approx(1.5, abs=1e-4)          # (3.5 - 0.5) / 2 margins along the normal
-    assert row["svm_offset_from_midpoint"] == pytest.approx(0.0, abs=1e-4)   # midpoint (2, 0.25) is on x = 2
-    assert row["nn_offset_from_midpoint"] == pytest.approx(0.5, abs=1e-4)    # toward class 1
+    assert row["half_gap"] == pytest.approx(1.5, abs=1e-4)  # (3.5 - 0.5) / 2 margins along the normal
+    assert row["svm_offset_from_midpoint"] == pytest.approx(0.0, abs=1e-4)  # midpoint (2, 0.25) is on x = 2
+    assert row["nn_offset_from_midpoint"] == pytest.approx(0.5, abs=1e-4)  # toward class 1
     assert row["relative_offset"] == pytest.approx(0.5 / 1.5, abs=1e-4)
     assert row["seed"] == 7 and row["retrained/nn_offset_from_midpoint"] is None
 
@@ -57,8 +99,16 @@ def test_verdict_row_of_the_three_class_run_quotes_the_bias_penalised_cosines():
     rng = np.random.default_rng(0)
     x = torch.tensor(np.concatenate([c + rng.normal(size=(40, 2)) * 0.5 for c in ([8.0, 1.0], [1.0, 8.0], [10, 10])]))
     y = torch.arange(3).repeat_interleave(40)
-    r = measure_margin(x, y, torch.tensor([[1.0, -1.0], [-1.0, 1.0], [0.5, 0.5]]), torch.tensor([0.0, 0.0, -4.0]),
-                       x, y, multi_class="crammer_singer", bias_penalised=True)
+    r = measure_margin(
+        x,
+        y,
+        torch.tensor([[1.0, -1.0], [-1.0, 1.0], [0.5, 0.5]]),
+        torch.tensor([0.0, 0.0, -4.0]),
+        x,
+        y,
+        multi_class="crammer_singer",
+        bias_penalised=True,
+    )
     done = {"mnist012": ({"title": "stand-in"}, MarginProbeResult(results={"crammer_singer": r}, seed=0))}
     row = next(v for v in verdict_rows(done, [], quick=True) if v["finding"].endswith("MNIST 0/1/2 (ReLU)"))
     quoted = ", ".join(f"{c.cosine_to_penalised_svm:.4f}" for c in r.rows)
@@ -71,18 +121,20 @@ def test_reproduce_margin_opens_with_verdicts_and_reports_the_midpoint_distribut
     monkeypatch.setattr(plans, "margin_plan", _plan)
     monkeypatch.setattr(plans, "margin_midpoint_plan", _midpoint_plan)
     out = tmp_path / "rep"
-    res = CliRunner().invoke(main, ["reproduce", "margin", "--quick", "--seeds", "2", "--data-dir", str(tmp_path),
-                                    "--out", str(out)])
+    res = CliRunner().invoke(
+        main, ["reproduce", "margin", "--quick", "--seeds", "2", "--data-dir", str(tmp_path), "--out", str(out)]
+    )
     assert res.exit_code == 0, res.output
     md = (out / "report.md").read_text()
     header = "| finding | reference setting | reference value | nnprobe value (same setting) | verdict |"
     assert md.index(header) < md.index("## blobs standing in for MNIST 0 vs 1")
-    table = md[md.index(header):].split("\n\n")[0].splitlines()
+    table = md[md.index(header) :].split("\n\n")[0].splitlines()
     # the direction verdict over the seeds of a seeded run: interval, null on the same row, the rule's outcome
     direction = next(line for line in table if line.startswith("| NN direction = SVM direction, MNIST 0 vs 1"))
     assert "(over seeds)" in direction and "perceptron null" in direction or "not testable" in direction
     assert (out / "mnist01-seed100" / "result.json").exists() and "| seed used |" in md
     from nnprobe.entries import get_probe
+
     summaries = [json.loads((out / d / "result.json").read_text())["summary"] for d in ("mnist01", "mnist01-seed100")]
     assert direction.split(" | ")[-1].rstrip(" |") == get_probe("margin").decide(summaries).sentence
     cifar = [line for line in table if "CIFAR-10 airplane vs bird" in line]
@@ -93,7 +145,7 @@ def test_reproduce_margin_opens_with_verdicts_and_reports_the_midpoint_distribut
     row012 = next(line for line in table if line.startswith("| NN direction = SVM direction per class"))
     for mode in ("ovr", "crammer_singer"):
         assert ", ".join(f"{c['cosine_to_svm']:.4f}" for c in saved[mode]["rows"]) in row012
-    if any(c["cosine_to_penalised_svm"] is None for c in saved["crammer_singer"]["rows"]):   # not separable
+    if any(c["cosine_to_penalised_svm"] is None for c in saved["crammer_singer"]["rows"]):  # not separable
         assert "bias-penalised" not in row012
 
     # midpoint: per-seed offsets from the result files, and their median / quartiles in the distribution table
@@ -115,8 +167,9 @@ def test_reproduce_margin_opens_with_verdicts_and_reports_the_midpoint_distribut
         line = next(r for r in md.splitlines() if r.startswith(f"| {arch} | joint head: offset from midpoint"))
         numbers = [float(v) for v in re.findall(r"-?\d+\.\d{4}", line)]
         assert line.split(" | ")[2] == str(len(values))
-        assert numbers == pytest.approx([np.median(values), *np.percentile(values, [25, 75]), min(values), max(values)],
-                                        abs=1e-4)
+        assert numbers == pytest.approx(
+            [np.median(values), *np.percentile(values, [25, 75]), min(values), max(values)], abs=1e-4
+        )
     # the verdict follows the stated criterion (median abs(offset) / half-distance <= NEAR_MIDPOINT) on the same runs
     rel = distribution(r["relative_offset"] for r in rows)
     joint = next(line for line in table if line.startswith("| jointly trained boundary near the midpoint"))

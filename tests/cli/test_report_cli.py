@@ -16,7 +16,10 @@ def _images(html: str) -> list[bytes]:
 
 def test_report_of_a_training_run(tmp_path):
     run = tmp_path / "run"
-    assert invoke("train", "--data", "digits", "--width", "16", "--epochs", "3", "--no-progress", "--out", run).exit_code == 0
+    assert (
+        invoke("train", "--data", "digits", "--width", "16", "--epochs", "3", "--no-progress", "--out", run).exit_code
+        == 0
+    )
     result = invoke("report", run)
     assert result.exit_code == 0, result.output
     html = (run / "overview.html").read_text()
@@ -30,8 +33,23 @@ def test_report_of_a_training_run(tmp_path):
 
 def test_report_of_a_sweep(tmp_path):
     out = tmp_path / "sweep"
-    result = invoke("sweep", "run", "--probe", "selftest", "--grid", "x=1,2,4,8", "--grid", "y=0,100", "--seeds", "2",
-                    "--out", out, "--workers", "1", "--no-progress")
+    result = invoke(
+        "sweep",
+        "run",
+        "--probe",
+        "selftest",
+        "--grid",
+        "x=1,2,4,8",
+        "--grid",
+        "y=0,100",
+        "--seeds",
+        "2",
+        "--out",
+        out,
+        "--workers",
+        "1",
+        "--no-progress",
+    )
     assert result.exit_code == 0, result.output
     report_dir = tmp_path / "elsewhere"
     result = invoke("report", out, "--out", report_dir)

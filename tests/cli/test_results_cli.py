@@ -58,16 +58,16 @@ def test_one_run_as_json_csv_frame_and_table(runs):
 
 def test_a_directory_of_runs_gives_one_row_per_run(runs):
     frame = results_frame(runs).set_index("run")
-    assert sorted(frame.index) == ["w16", "w8"]          # the failed run is not a result
+    assert sorted(frame.index) == ["w16", "w8"]  # the failed run is not a result
     for name in ("w8", "w16"):
         summary, _ = _stored(runs / name)
         for key in ("model_test_accuracy", "redundancy_ratio_train", "knn_test_accuracy", "n_units"):
             assert frame.loc[name, key] == summary[key]
-    assert list(frame.loc[["w8", "w16"], "n_units"]) == [8, 16]   # one hidden layer: its units are the code
+    assert list(frame.loc[["w8", "w16"], "n_units"]) == [8, 16]  # one hidden layer: its units are the code
 
     table = invoke("results", runs).output.splitlines()
     header = table[0].split()
-    assert header[:2] == ["run", "width"]               # the setting that varies, then the headline numbers
+    assert header[:2] == ["run", "width"]  # the setting that varies, then the headline numbers
     assert "knn_test_accuracy" in header and "lr" not in header
 
     everything = invoke("results", runs, "--status", "all", "--format", "json")
@@ -80,8 +80,23 @@ def test_a_directory_of_runs_gives_one_row_per_run(runs):
 
 def test_a_sweep_gives_one_row_per_point(tmp_path):
     out = tmp_path / "sweep"
-    result = invoke("sweep", "run", "--probe", "selftest", "--grid", "x=1,2,4", "--grid", "y=0,100", "--seeds", "2",
-                    "--out", out, "--workers", "1", "--no-progress")
+    result = invoke(
+        "sweep",
+        "run",
+        "--probe",
+        "selftest",
+        "--grid",
+        "x=1,2,4",
+        "--grid",
+        "y=0,100",
+        "--seeds",
+        "2",
+        "--out",
+        out,
+        "--workers",
+        "1",
+        "--no-progress",
+    )
     assert result.exit_code == 0, result.output
     frame = results_frame(out)
     assert len(frame) == 12 and set(frame["status"]) == {"done"} and set(frame["probe"]) == {"selftest"}

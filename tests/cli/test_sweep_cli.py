@@ -45,8 +45,24 @@ def test_run_from_file_then_status_then_resume(tmp_path):
 
 def test_flags_only_and_no_ensemble(tmp_path):
     out = tmp_path / "flags"
-    result = invoke("sweep", "run", "--probe", "selftest", "--base", "a=1,b=2", "--grid", "x=1,2,3", "--seeds", "0,5",
-                    "--out", out, "--workers", "1", "--no-ensemble", "--no-progress")
+    result = invoke(
+        "sweep",
+        "run",
+        "--probe",
+        "selftest",
+        "--base",
+        "a=1,b=2",
+        "--grid",
+        "x=1,2,3",
+        "--seeds",
+        "0,5",
+        "--out",
+        out,
+        "--workers",
+        "1",
+        "--no-ensemble",
+        "--no-progress",
+    )
     assert result.exit_code == 0, result.output
     rows = ResultsTable(out / "results.sqlite").rows()
     assert len(rows) == 6 and {r["seed"] for r in rows} == {0, 5}
@@ -57,16 +73,33 @@ def test_dry_run_and_errors(tmp_path):
     (tmp_path / "s.yaml").write_text(SWEEP)
     result = invoke("sweep", "run", tmp_path / "s.yaml", "--dry-run", "--workers", "2")
     assert result.exit_code == 0 and "4 point(s) of probe 'train' in 2 task(s)" in result.output
-    bad = CliRunner().invoke(main, ["sweep", "run", "--probe", "margin", "--grid", "c=1,10", "--out", str(tmp_path / "m")])
+    bad = CliRunner().invoke(
+        main, ["sweep", "run", "--probe", "margin", "--grid", "c=1,10", "--out", str(tmp_path / "m")]
+    )
     assert bad.exit_code != 0 and "unknown 'margin' setting(s): c" in bad.output and "Traceback" not in bad.output
     (tmp_path / "bad.yaml").write_text("probe: codes\ngrid: {width: 4}\n")
     bad = CliRunner().invoke(main, ["sweep", "run", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "b")])
     assert bad.exit_code != 0 and "must be a non-empty list" in bad.output
-    other = CliRunner().invoke(main, ["sweep", "run", "--probe", "selftest", "--grid", "x=1", "--out",
-                                      str(tmp_path / "o"), "--workers", "1", "--no-progress"])
+    other = CliRunner().invoke(
+        main,
+        [
+            "sweep",
+            "run",
+            "--probe",
+            "selftest",
+            "--grid",
+            "x=1",
+            "--out",
+            str(tmp_path / "o"),
+            "--workers",
+            "1",
+            "--no-progress",
+        ],
+    )
     assert other.exit_code == 0
-    clash = CliRunner().invoke(main, ["sweep", "run", "--probe", "codes", "--grid", "width=4", "--out",
-                                      str(tmp_path / "o")])
+    clash = CliRunner().invoke(
+        main, ["sweep", "run", "--probe", "codes", "--grid", "width=4", "--out", str(tmp_path / "o")]
+    )
     assert clash.exit_code != 0 and "holds a 'selftest' sweep" in clash.output
     missing = CliRunner().invoke(main, ["sweep", "status", str(tmp_path)])
     assert missing.exit_code != 0 and "holds no sweep" in missing.output

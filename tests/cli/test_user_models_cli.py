@@ -40,13 +40,12 @@ def summary_of(result) -> dict:
 
 
 @pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
-def test_a_torchvision_resnet18_is_probed_on_28x28_grey_images_through_3x32x32(
-        request, user_models, tmp_path, name):
+def test_a_torchvision_resnet18_is_probed_on_28x28_grey_images_through_3x32x32(request, user_models, tmp_path, name):
     request.getfixturevalue("mnist_dir" if name == "mnist" else "fashion_available")
     few = ["--samples-per-class", "20", "--test-samples-per-class", "10"]
     ds = load_dataset(f"{name}@3x32x32", samples_per_class=20, test_samples_per_class=10)
     assert ds.input_shape == (3, 32, 32) and ds.meta["input_adaptation"]["pad"] == [2, 2, 2, 2]
-    assert torch.equal(ds.x_train[:, 0], ds.x_train[:, 2])   # one grey channel, three times
+    assert torch.equal(ds.x_train[:, 0], ds.x_train[:, 2])  # one grey channel, three times
     torch.manual_seed(0)
     model = user_models.TorchvisionResNet18(num_classes=10, width=8)
     acc = user_models.train_plainly(model, ds, epochs=10)
@@ -57,17 +56,34 @@ def test_a_torchvision_resnet18_is_probed_on_28x28_grey_images_through_3x32x32(
     assert refused.exit_code == 1 and "Traceback" not in refused.output, refused.output
     assert f"--data {name}@3x32x32" in refused.output and not (tmp_path / "no").exists()
 
-    for probe, flags, key in (("margin", ["--retrain-epochs", "0", "--null-starts", "0"], "nn_test_accuracy"),
-                              ("codes", ["--no-nulls"], "model_test_accuracy"),
-                              ("gradnet", ["--gradnet-epochs", "2"], "base_test_accuracy")):
+    for probe, flags, key in (
+        ("margin", ["--retrain-epochs", "0", "--null-starts", "0"], "nn_test_accuracy"),
+        ("codes", ["--no-nulls"], "model_test_accuracy"),
+        ("gradnet", ["--gradnet-epochs", "2"], "base_test_accuracy"),
+    ):
         out = tmp_path / probe
-        summary = summary_of(invoke(probe, "--checkpoint", str(path), "--data", f"{name}@3x32x32", *few, *flags,
-                                    "--out", str(out), "--format", "json"))
+        summary = summary_of(
+            invoke(
+                probe,
+                "--checkpoint",
+                str(path),
+                "--data",
+                f"{name}@3x32x32",
+                *few,
+                *flags,
+                "--out",
+                str(out),
+                "--format",
+                "json",
+            )
+        )
         assert summary[key] == pytest.approx(acc, abs=1e-6), (probe, summary[key], acc)
         config = json.loads((out / "config.json").read_text())
         assert config["data"]["data"] == f"{name}@3x32x32"
-        assert config["record"]["data"]["input_adaptation"]["how"] == \
-            "zero-padded 28x28 to 32x32, channel repeated 3 times"
+        assert (
+            config["record"]["data"]["input_adaptation"]["how"]
+            == "zero-padded 28x28 to 32x32, channel repeated 3 times"
+        )
 
 
 @pytest.fixture
@@ -84,7 +100,7 @@ def arrays(tmp_path):
 
 def test_a_model_trained_on_the_users_npz_arrays_is_probed_from_the_cli(user_models, tmp_path, arrays):
     path, x, y = arrays
-    ds = as_dataset(x, y)   # the same seeded sixth is held out in Python and for npz:PATH
+    ds = as_dataset(x, y)  # the same seeded sixth is held out in Python and for npz:PATH
     assert (ds.n_train, ds.n_test) == (200, 40) and ds.classes == [3, 5, 7, 9]
     torch.manual_seed(0)
     model = user_models.SequentialMLP(inputs=12, classes=4)
@@ -92,12 +108,28 @@ def test_a_model_trained_on_the_users_npz_arrays_is_probed_from_the_cli(user_mod
     assert acc > 0.9
     saved = tmp_path / "mine.pt"
     torch.save(model, saved)
-    for probe, flags, key in (("margin", ["--retrain-epochs", "0"], "nn_test_accuracy"),
-                              ("codes", ["--no-nulls"], "model_test_accuracy"),
-                              ("gradnet", ["--gradnet-epochs", "2"], "base_test_accuracy")):
+    for probe, flags, key in (
+        ("margin", ["--retrain-epochs", "0"], "nn_test_accuracy"),
+        ("codes", ["--no-nulls"], "model_test_accuracy"),
+        ("gradnet", ["--gradnet-epochs", "2"], "base_test_accuracy"),
+    ):
         out = tmp_path / probe
-        summary = summary_of(invoke(probe, "--checkpoint", str(saved), "--data", f"npz:{path}", "--normalize", "none",
-                                    *flags, "--out", str(out), "--format", "json"))
+        summary = summary_of(
+            invoke(
+                probe,
+                "--checkpoint",
+                str(saved),
+                "--data",
+                f"npz:{path}",
+                "--normalize",
+                "none",
+                *flags,
+                "--out",
+                str(out),
+                "--format",
+                "json",
+            )
+        )
         assert summary[key] == pytest.approx(acc, abs=1e-6), (probe, summary[key], acc)
         config = json.loads((out / "config.json").read_text())
         held = config["record"]["data"]["held_out"]
@@ -110,8 +142,20 @@ def test_a_model_trained_on_the_users_npz_arrays_is_probed_from_the_cli(user_mod
 
 def test_nnprobe_trains_its_own_model_on_the_npz_arrays(tmp_path, arrays):
     path, _, _ = arrays
-    summary = summary_of(invoke("codes", "--data", f"npz:{path}", "--epochs", "5", "--no-nulls", "--out",
-                                str(tmp_path / "c"), "--format", "json"))
+    summary = summary_of(
+        invoke(
+            "codes",
+            "--data",
+            f"npz:{path}",
+            "--epochs",
+            "5",
+            "--no-nulls",
+            "--out",
+            str(tmp_path / "c"),
+            "--format",
+            "json",
+        )
+    )
     assert summary["model_test_accuracy"] > 0.9
 
 

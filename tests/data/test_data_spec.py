@@ -16,13 +16,16 @@ def test_parse_synthetic_params():
     assert spec.params == {"kind": "gauss", "k": 3, "d": 10, "sep": 4.5}
 
 
-@pytest.mark.parametrize("bad,fragment", [
-    ("imagenet", "unknown dataset"),
-    ("mnist:a,b", "bad class list"),
-    ("mnist:1,1", "repeats"),
-    ("mnist:3", "at least two"),
-    ("", "empty"),
-])
+@pytest.mark.parametrize(
+    "bad,fragment",
+    [
+        ("imagenet", "unknown dataset"),
+        ("mnist:a,b", "bad class list"),
+        ("mnist:1,1", "repeats"),
+        ("mnist:3", "at least two"),
+        ("", "empty"),
+    ],
+)
 def test_bad_names_explain_themselves(bad, fragment):
     with pytest.raises(NNProbeError, match=fragment) as info:
         parse_spec(bad)

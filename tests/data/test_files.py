@@ -14,7 +14,9 @@ from nnprobe.errors import NNProbeError
 
 def write_idx(path, array, gz=False):
     codes = {np.uint8: 0x08, np.int32: 0x0C}
-    header = bytes([0, 0, codes[array.dtype.type], array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    header = bytes([0, 0, codes[array.dtype.type], array.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in array.shape
+    )
     data = header + array.astype(array.dtype.newbyteorder(">")).tobytes()
     (gzip.open if gz else open)(path, "wb").write(data)
 

@@ -16,14 +16,42 @@ from nnprobe.sweeps.probes import get_runner
 # small, fast settings per probe; everything not named takes the probe's defaults
 CASES = {
     "train": {"data": "digits", "epochs": 2, "width": 16},
-    "margin": {"data": "digits:0,1", "model": "mlp", "width": 16, "feature_dim": 4, "epochs": 3, "retrain_epochs": 5,
-               "schedule": "constant"},
+    "margin": {
+        "data": "digits:0,1",
+        "model": "mlp",
+        "width": 16,
+        "feature_dim": 4,
+        "epochs": 3,
+        "retrain_epochs": 5,
+        "schedule": "constant",
+    },
     "codes": {"data": "digits", "width": 16, "epochs": 2},
-    "gradnet": {"data": "digits", "model": "mlp", "width": 12, "samples_per_class": 40, "test_samples_per_class": 10,
-                "epochs": 2, "snapshot_epochs": "1,2", "percent": 20.0, "fit_samples": 50, "gradnet_epochs": 2},
+    "gradnet": {
+        "data": "digits",
+        "model": "mlp",
+        "width": 12,
+        "samples_per_class": 40,
+        "test_samples_per_class": 10,
+        "epochs": 2,
+        "snapshot_epochs": "1,2",
+        "percent": 20.0,
+        "fit_samples": 50,
+        "gradnet_epochs": 2,
+    },
 }
-TIMING = ("seconds", "train_seconds", "svm_seconds", "record_seconds", "categorisation_seconds", "study_seconds",
-          "gradient_seconds", "gradnet_seconds", "kmeans_seconds", "knn_seconds", "logistic_seconds")
+TIMING = (
+    "seconds",
+    "train_seconds",
+    "svm_seconds",
+    "record_seconds",
+    "categorisation_seconds",
+    "study_seconds",
+    "gradient_seconds",
+    "gradnet_seconds",
+    "kmeans_seconds",
+    "knn_seconds",
+    "logistic_seconds",
+)
 
 
 def _numbers(summary: dict) -> dict:
@@ -38,8 +66,9 @@ def _cli_args(params: dict) -> list[str]:
 def test_python_cli_and_sweep_agree(probe, tmp_path):
     params = dict(CASES[probe], device="cpu")
     python = Run.from_flat(probe, params).execute(tmp_path / "py")
-    res = CliRunner().invoke(main, [probe, *_cli_args(params), "--out", str(tmp_path / "cli"), "--format", "json",
-                                    "--no-progress"])
+    res = CliRunner().invoke(
+        main, [probe, *_cli_args(params), "--out", str(tmp_path / "cli"), "--format", "json", "--no-progress"]
+    )
     assert res.exit_code == 0, res.output
     cli = json.loads(res.output)
     run_spec(SweepSpec(probe, base=params), tmp_path / "sweep", workers=1, ensemble=False, progress=False)
@@ -66,7 +95,11 @@ def test_gradnet_defaults_are_one_set():
     """The 1e-4 / 0.2 regularisers and the derived structure hold for Python, the CLI and sweeps alike."""
     from nnprobe.probes.gradspace import GradSpaceConfig
 
-    for flat in (Run.from_flat("gradnet", {}).to_flat(), probe_defaults("gradnet"), get_runner("gradnet", {}).complete({})):
+    for flat in (
+        Run.from_flat("gradnet", {}).to_flat(),
+        probe_defaults("gradnet"),
+        get_runner("gradnet", {}).complete({}),
+    ):
         assert (flat["gradnet_weight_decay"], flat["gradnet_dropout"], flat["structure"]) == (1e-4, 0.2, None)
     assert GradSpaceConfig().gradnet_weight_decay == 1e-4
 

@@ -22,13 +22,22 @@ class _StopAfter(Callback):
 
 
 def test_an_interrupted_training_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
-    params = {"data": "digits", "width": 32, "epochs": 6, "dropout": 0.2, "optimizer": "adam", "lr": 1e-3,
-              "schedule": "cosine", "device": "cpu"}
+    params = {
+        "data": "digits",
+        "width": 32,
+        "epochs": 6,
+        "dropout": 0.2,
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "schedule": "cosine",
+        "device": "cpu",
+    }
     Run.from_flat("train", params).execute(tmp_path / "whole")
 
     original = RunContext.train
-    monkeypatch.setattr(RunContext, "train", lambda ctx, callbacks=(), inside=False:
-                        original(ctx, [*callbacks, _StopAfter(3)], inside))
+    monkeypatch.setattr(
+        RunContext, "train", lambda ctx, callbacks=(), inside=False: original(ctx, [*callbacks, _StopAfter(3)], inside)
+    )
     with pytest.raises(KeyboardInterrupt):
         Run.from_flat("train", params).execute(tmp_path / "cut")
     assert json.loads((tmp_path / "cut" / "state.json").read_text())["status"] == "interrupted"
@@ -45,9 +54,20 @@ def test_an_interrupted_training_run_resumes_to_the_same_weights(tmp_path, monke
 
 
 def test_an_interrupted_gradnet_study_keeps_its_finished_snapshots(tmp_path):
-    params = {"data": "digits", "model": "mlp", "width": 12, "samples_per_class": 40, "test_samples_per_class": 10,
-              "epochs": 2, "snapshot_epochs": "1,2", "percent": 20.0, "fit_samples": 50, "gradnet_epochs": 2,
-              "controls": False, "device": "cpu"}
+    params = {
+        "data": "digits",
+        "model": "mlp",
+        "width": 12,
+        "samples_per_class": 40,
+        "test_samples_per_class": 10,
+        "epochs": 2,
+        "snapshot_epochs": "1,2",
+        "percent": 20.0,
+        "fit_samples": 50,
+        "gradnet_epochs": 2,
+        "controls": False,
+        "device": "cpu",
+    }
     whole = Run.from_flat("gradnet", params).execute(tmp_path / "whole")
 
     def stop_after_first(kind, payload):
@@ -58,9 +78,10 @@ def test_an_interrupted_gradnet_study_keeps_its_finished_snapshots(tmp_path):
         Run.from_flat("gradnet", params).execute(tmp_path / "cut", on_event=stop_after_first)
     assert (tmp_path / "cut" / "snapshots" / "epoch_1.json").is_file()
     measured = []
-    resumed = Run.from_flat("gradnet", params).execute(tmp_path / "cut", mode="resume",
-                                                      on_event=lambda kind, p: measured.append(p.epoch))
-    assert measured == [2]   # snapshot 1 was read back, not recomputed
+    resumed = Run.from_flat("gradnet", params).execute(
+        tmp_path / "cut", mode="resume", on_event=lambda kind, p: measured.append(p.epoch)
+    )
+    assert measured == [2]  # snapshot 1 was read back, not recomputed
     numbers = [k for k in whole.summary() if not k.endswith("seconds")]
     assert numbers and {k: resumed.summary()[k] for k in numbers} == {k: whole.summary()[k] for k in numbers}
 
@@ -74,10 +95,10 @@ def test_a_result_file_of_format_1_still_loads_and_a_finished_run_resumes_from_i
     path = tmp_path / "run" / "result.json"
     data = json.loads(path.read_text())
     assert data["format"] == RESULT_FORMAT == "nnprobe-result/2"
-    path.write_text(json.dumps({**data, "format": "nnprobe-result/1"}))   # as 0.1 and 0.2 wrote it
+    path.write_text(json.dumps({**data, "format": "nnprobe-result/1"}))  # as 0.1 and 0.2 wrote it
     run, result = load_result(tmp_path / "run")
     assert result.summary() == first.summary()
-    again = Run.from_flat("codes", params).execute(tmp_path / "run", mode="resume")   # finished: not recomputed
+    again = Run.from_flat("codes", params).execute(tmp_path / "run", mode="resume")  # finished: not recomputed
     assert again.summary() == first.summary()
     assert json.loads(path.read_text())["format"] == "nnprobe-result/1"
 
@@ -90,4 +111,4 @@ def test_a_run_directory_records_where_it_ran(tmp_path):
     assert where["nnprobe"] == nnprobe.__version__ and where["torch"] == torch.__version__
     assert where["device"] == "cpu" and where["threads"] == torch.get_num_threads() >= 1
     assert where["python"].count(".") == 2 and where["started"][:2] == "20"
-    assert where["git_commit"] is None or len(where["git_commit"]) == 40   # a checkout: its commit
+    assert where["git_commit"] is None or len(where["git_commit"]) == 40  # a checkout: its commit

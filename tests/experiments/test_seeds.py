@@ -13,8 +13,15 @@ from nnprobe.errors import NNProbeError
 from nnprobe.experiments import Run
 from nnprobe.experiments.seeds import SEEDS_FILE, execute_seeds, seed_values
 
-TINY = {"data": "digits", "width": 16, "depth": 1, "epochs": 1, "samples_per_class": 20,
-        "test_samples_per_class": 10, "kmeans_seeds": 1}
+TINY = {
+    "data": "digits",
+    "width": 16,
+    "depth": 1,
+    "epochs": 1,
+    "samples_per_class": 20,
+    "test_samples_per_class": 10,
+    "kmeans_seeds": 1,
+}
 
 
 def test_seed_values_are_100_apart_and_checked():

@@ -50,9 +50,16 @@ def fit(make, folder, callbacks=()):
     L.seed_everything(0, verbose=False)
     module = Classifier()
     loader = DataLoader(TensorDataset(ds.x_train, ds.y_train), batch_size=64, shuffle=True)
-    trainer = L.Trainer(max_epochs=3, accelerator="cpu", devices=1, logger=CSVLogger(folder / "logs", name="run"),
-                        callbacks=[ModelCheckpoint(dirpath=folder / "ckpts", save_top_k=-1), *callbacks],
-                        enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=5)
+    trainer = L.Trainer(
+        max_epochs=3,
+        accelerator="cpu",
+        devices=1,
+        logger=CSVLogger(folder / "logs", name="run"),
+        callbacks=[ModelCheckpoint(dirpath=folder / "ckpts", save_top_k=-1), *callbacks],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=5,
+    )
     trainer.fit(module, loader)
     return module, trainer
 
@@ -63,25 +70,40 @@ def test_lightning_trainer_tracked_curve_equals_nnprobe_track_and_weights_are_bi
     tracked, trainer = fit(tiny_nets.make, tmp_path / "tracked", [callback])
 
     a, b = plain.state_dict(), tracked.state_dict()
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)   # BatchNorm statistics included
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # BatchNorm statistics included
 
     curve = json.loads((tmp_path / "probes" / "curve.json").read_text())["points"]
     per_epoch = trainer.num_training_batches
-    assert [(p["epoch"], p["step"]) for p in curve] == [(e, (e + 1) * per_epoch) for e in range(3)]   # Lightning's
-    result = CliRunner().invoke(main, ["track", "--checkpoints", str(tmp_path / "tracked" / "ckpts" / "*.ckpt"),
-                                       "--probe", "margin", "--probe-set", str(tmp_path / "probes" / "probe_set.pt"),
-                                       "--model-factory", "tinynets:make", "--out", str(tmp_path / "track")])
+    assert [(p["epoch"], p["step"]) for p in curve] == [(e, (e + 1) * per_epoch) for e in range(3)]  # Lightning's
+    result = CliRunner().invoke(
+        main,
+        [
+            "track",
+            "--checkpoints",
+            str(tmp_path / "tracked" / "ckpts" / "*.ckpt"),
+            "--probe",
+            "margin",
+            "--probe-set",
+            str(tmp_path / "probes" / "probe_set.pt"),
+            "--model-factory",
+            "tinynets:make",
+            "--out",
+            str(tmp_path / "track"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     recomputed = json.loads((tmp_path / "track" / "curve.json").read_text())["points"]
-    assert [(p["epoch"], p["step"], p["order_from"]) for p in recomputed] == \
-        [(p["epoch"], p["step"], "lightning") for p in curve]
+    assert [(p["epoch"], p["step"], p["order_from"]) for p in recomputed] == [
+        (p["epoch"], p["step"], "lightning") for p in curve
+    ]
     for live, saved in zip(curve, recomputed):
         assert_same_summary(live["summaries"]["margin"], saved["summaries"]["margin"])
 
     with open(next((tmp_path / "tracked" / "logs").rglob("metrics.csv"))) as f:
         rows = [r for r in csv.DictReader(f) if r.get("nnprobe/margin/cosine_to_svm")]
-    assert [float(r["nnprobe/margin/cosine_to_svm"]) for r in rows] == \
-        pytest.approx([p["summaries"]["margin"]["cosine_to_svm"] for p in curve], abs=TOLERANCE)
+    assert [float(r["nnprobe/margin/cosine_to_svm"]) for r in rows] == pytest.approx(
+        [p["summaries"]["margin"]["cosine_to_svm"] for p in curve], abs=TOLERANCE
+    )
     assert json.loads((tmp_path / "probes" / "state.json").read_text())["status"] == "done"
     assert CliRunner().invoke(main, ["report", str(tmp_path / "probes")]).exit_code == 0
 

@@ -16,8 +16,9 @@ from nnprobe.probes import codes, gradnet, margin
 
 
 def toy(classes=3, rows=12, dim=4):
-    return SimpleNamespace(x_train=torch.randn(rows, dim), y_train=torch.arange(rows) % classes,
-                           num_classes=classes, name="toy", meta={})
+    return SimpleNamespace(
+        x_train=torch.randn(rows, dim), y_train=torch.arange(rows) % classes, num_classes=classes, name="toy", meta={}
+    )
 
 
 class Returns(nn.Module):
@@ -39,8 +40,7 @@ class Returns(nn.Module):
         return z
 
 
-@pytest.mark.parametrize("kind, key", [("tensor", None), ("dict", "logits"), ("object", "logits"),
-                                       ("tuple_last", 1)])
+@pytest.mark.parametrize("kind, key", [("tensor", None), ("dict", "logits"), ("object", "logits"), ("tuple_last", 1)])
 def test_the_logits_are_found_by_default_and_selected_while_adapted(kind, key):
     ds, model = toy(), Returns(kind)
     assert check_model(model, ds).output == key
@@ -48,7 +48,7 @@ def test_the_logits_are_found_by_default_and_selected_while_adapted(kind, key):
     with adapted(model, ds):
         out = model(x)
     assert torch.equal(out, model.fc(x))
-    assert not model._forward_hooks   # the hook is gone afterwards
+    assert not model._forward_hooks  # the hook is gone afterwards
 
 
 @pytest.mark.parametrize("output, words", [(5, "output 5 does not exist"), ("nope", "output 'nope' does not exist")])
@@ -98,7 +98,7 @@ def test_the_probes_take_output_and_a_torch_dataset_in_python():
     res = codes.measure(wrapped, ds, codes.CodesConfig(nulls=False, categorisation=False), output=0)
     assert res.model_test_accuracy == pytest.approx(acc, abs=1e-6)
     assert not wrapped._forward_hooks
-    torch_ds = torch.utils.data.TensorDataset(ds.x_train, ds.y_train)   # no test split: a seeded sixth is held out
+    torch_ds = torch.utils.data.TensorDataset(ds.x_train, ds.y_train)  # no test split: a seeded sixth is held out
     held = as_dataset(ds.x_train, ds.y_train)
     with torch.no_grad():
         held_acc = float((model(held.x_test).argmax(1) == held.y_test).float().mean())

@@ -123,16 +123,22 @@ class LogSoftmaxNet(nn.Module):
         return F.log_softmax(self.fc2(torch.relu(self.fc1(x))), dim=1)
 
 
-@pytest.mark.parametrize("make,name,example", [
-    (OutBeforeFc2, "out", torch.randn(3, 4)),
-    (TorchvisionLike, "fc", torch.randn(2, 3, 8, 8)),
-    (TimmLike, "head", torch.randn(2, 3)),
-    (TimmHeadFc, "head.fc", torch.randn(2, 1, 8, 8)),
-    (HFLike, "classifier", torch.randint(0, 20, (3, 5))),
-    (lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Sequential(nn.Linear(8, 6), nn.Linear(6, 2))), "2.1",
-     torch.randn(2, 4)),
-    (LogSoftmaxNet, "fc2", torch.randn(2, 4)),
-])
+@pytest.mark.parametrize(
+    "make,name,example",
+    [
+        (OutBeforeFc2, "out", torch.randn(3, 4)),
+        (TorchvisionLike, "fc", torch.randn(2, 3, 8, 8)),
+        (TimmLike, "head", torch.randn(2, 3)),
+        (TimmHeadFc, "head.fc", torch.randn(2, 1, 8, 8)),
+        (HFLike, "classifier", torch.randint(0, 20, (3, 5))),
+        (
+            lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Sequential(nn.Linear(8, 6), nn.Linear(6, 2))),
+            "2.1",
+            torch.randn(2, 4),
+        ),
+        (LogSoftmaxNet, "fc2", torch.randn(2, 4)),
+    ],
+)
 @pytest.mark.parametrize("give_example", [True, False])
 def test_head_is_the_layer_producing_the_output(make, name, example, give_example):
     torch.manual_seed(0)
@@ -201,7 +207,14 @@ def test_without_a_runnable_example_only_unambiguous_structure_decides():
 
 def test_inferred_example_for_a_fixed_size_mnist_cnn():
     # a Flatten -> Linear(16*7*7) only runs on 28x28 inputs: the guesses must get past 32x32
-    model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(4), nn.Flatten(),
-                          nn.Linear(16 * 7 * 7, 10), nn.ReLU(), nn.Linear(10, 10))
+    model = nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(4),
+        nn.Flatten(),
+        nn.Linear(16 * 7 * 7, 10),
+        nn.ReLU(),
+        nn.Linear(10, 10),
+    )
     split = split_head(model)
     assert split.head_name == "6" and split.verified

@@ -23,18 +23,20 @@ from nnprobe.errors import NNProbeError
 from nnprobe.models import dataset_head
 
 HERE = Path(__file__).resolve().parent
-SAMPLES = 30          # training examples per class of digits: every model trains in about a second
-TEST_SAMPLES = 15     # test examples per class
+SAMPLES = 30  # training examples per class of digits: every model trains in about a second
+TEST_SAMPLES = 15  # test examples per class
 EPOCHS = 20
 # (shape, probe) pairs that must be refused, with a word the message must hold: codes needs ReLU-like units
 REFUSED = {("GELU only", "codes"): "gelu", ("LeakyReLU/Hardtanh/ReLU6 mix", "codes"): "hardtanh"}
 # per probe: the Python call (config kept small), the CLI flags doing the same, the summary key of the network's
 # test accuracy, and the other numbers that must be in range
 PROBES = {
-    "margin": (["--retrain-epochs", "0", "--null-starts", "0"], "nn_test_accuracy",
-               {"cosine_to_svm": (-1, 1), "test_agreement": (0, 1)}),
-    "codes": (["--no-nulls"], "model_test_accuracy",
-              {"redundancy_ratio_train": (0, 1), "knn_test_accuracy": (0, 1)}),
+    "margin": (
+        ["--retrain-epochs", "0", "--null-starts", "0"],
+        "nn_test_accuracy",
+        {"cosine_to_svm": (-1, 1), "test_agreement": (0, 1)},
+    ),
+    "codes": (["--no-nulls"], "model_test_accuracy", {"redundancy_ratio_train": (0, 1), "knn_test_accuracy": (0, 1)}),
     "gradnet": (["--gradnet-epochs", "2"], "base_test_accuracy", {"gradnet_test_accuracy": (0, 1)}),
 }
 
@@ -82,7 +84,7 @@ def python_call(probe: str, model, ds, output):
 
 def check_numbers(probe: str, summary: dict, acc: float):
     _, key, ranges = PROBES[probe]
-    assert summary[key] == pytest.approx(acc, abs=1e-6), (key, summary[key], acc)   # the same correct count
+    assert summary[key] == pytest.approx(acc, abs=1e-6), (key, summary[key], acc)  # the same correct count
     for name, (low, high) in ranges.items():
         assert low - 1e-6 <= summary[name] <= high + 1e-6, (name, summary[name])
 
@@ -130,9 +132,23 @@ def test_cli_works_or_refuses_cleanly(user_models, trained, tmp_path, shape, pro
     _, ds, acc, path = trained(shape)
     _, data, _, output = user_models.SHAPES[shape]
     out = tmp_path / "run"
-    args = [probe, "--checkpoint", str(path), "--data", data, "--samples-per-class", str(SAMPLES),
-            "--test-samples-per-class", str(TEST_SAMPLES), "--out", str(out), "--format", "json", "--no-progress",
-            *PROBES[probe][0]]
+    args = [
+        probe,
+        "--checkpoint",
+        str(path),
+        "--data",
+        data,
+        "--samples-per-class",
+        str(SAMPLES),
+        "--test-samples-per-class",
+        str(TEST_SAMPLES),
+        "--out",
+        str(out),
+        "--format",
+        "json",
+        "--no-progress",
+        *PROBES[probe][0],
+    ]
     if output is not None:
         args += ["--output", str(output)]
     result = CliRunner().invoke(main, args)

@@ -6,15 +6,18 @@ from nnprobe.errors import NNProbeError
 from nnprobe.models import build_model, split_head
 
 
-@pytest.mark.parametrize("name,options", [
-    ("mlp", {"width": 16, "depth": 2}),
-    ("mlp", {"width": 16, "depth": 1, "feature_dim": 2, "activation": "tanh"}),
-    ("cnn", {"channels": 4, "width": 16, "feature_dim": 2}),
-    ("resnet", {"depth": 8, "width": 4, "fc_width": 20, "feature_dim": 2}),
-    ("resnet", {"depth": 11, "width": 4, "bottleneck": True}),
-    ("densenet", {"depth": 10, "growth": 4, "feature_dim": 2}),
-    ("densenet", {"depth": 16, "growth": 4, "bottleneck": True}),
-])
+@pytest.mark.parametrize(
+    "name,options",
+    [
+        ("mlp", {"width": 16, "depth": 2}),
+        ("mlp", {"width": 16, "depth": 1, "feature_dim": 2, "activation": "tanh"}),
+        ("cnn", {"channels": 4, "width": 16, "feature_dim": 2}),
+        ("resnet", {"depth": 8, "width": 4, "fc_width": 20, "feature_dim": 2}),
+        ("resnet", {"depth": 11, "width": 4, "bottleneck": True}),
+        ("densenet", {"depth": 10, "growth": 4, "feature_dim": 2}),
+        ("densenet", {"depth": 16, "growth": 4, "bottleneck": True}),
+    ],
+)
 def test_zoo_models_end_in_linear_head(name, options):
     model = build_model(name, (1, 16, 16), 3, **options)
     split = split_head(model)
@@ -89,11 +92,16 @@ def test_torch_free_names_match_the_zoo():
 
     assert tuple(MODELS) == MODEL_NAMES and tuple(ACTIVATIONS) == ACTIVATION_NAMES
     for name, cls in MODELS.items():
-        taken = [p for p in inspect.signature(cls.__init__).parameters
-                 if p not in ("self", "input_shape", "in_features", "num_classes")]
+        taken = [
+            p
+            for p in inspect.signature(cls.__init__).parameters
+            if p not in ("self", "input_shape", "in_features", "num_classes")
+        ]
         assert model_options(name) == taken, name
-    code = ("import sys; from nnprobe.models import MODEL_NAMES, MODEL_OPTIONS, model_options; "
-            "model_options('mlp'); print('torch' in sys.modules)")
+    code = (
+        "import sys; from nnprobe.models import MODEL_NAMES, MODEL_OPTIONS, model_options; "
+        "model_options('mlp'); print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -105,8 +113,9 @@ def test_head_features_checks_the_class_count_and_reads_both_splits():
 
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2))
-    ds = SimpleNamespace(x_train=torch.randn(9, 3), y_train=torch.tensor([0, 1] * 4 + [0]), x_test=torch.randn(4, 3),
-                         num_classes=2)
+    ds = SimpleNamespace(
+        x_train=torch.randn(9, 3), y_train=torch.tensor([0, 1] * 4 + [0]), x_test=torch.randn(4, 3), num_classes=2
+    )
     split, train, test = head_features(net, ds, batch_size=2)
     with torch.no_grad():
         assert torch.equal(train, torch.relu(net[0](ds.x_train))) and torch.equal(test, torch.relu(net[0](ds.x_test)))

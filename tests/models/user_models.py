@@ -16,8 +16,14 @@ class SequentialMLP(nn.Sequential):
     """A plain ``nn.Sequential``; its head is the last module, named ``"5"``."""
 
     def __init__(self, inputs: int = 64, classes: int = 10, width: int = 32):
-        super().__init__(nn.Flatten(), nn.Linear(inputs, width), nn.ReLU(), nn.Linear(width, width // 2),
-                         nn.ReLU(), nn.Linear(width // 2, classes))
+        super().__init__(
+            nn.Flatten(),
+            nn.Linear(inputs, width),
+            nn.ReLU(),
+            nn.Linear(width, width // 2),
+            nn.ReLU(),
+            nn.Linear(width // 2, classes),
+        )
 
 
 class FunctionalReluCNN(nn.Module):
@@ -53,9 +59,18 @@ class BatchNormDropoutNet(nn.Module):
 
     def __init__(self, channels: int = 1, classes: int = 10, width: int = 8):
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
-                                      nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Dropout(0.2),
-                                      nn.Linear(width * 4, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.2))
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(),
+            nn.Dropout(0.2),
+            nn.Linear(width * 4, 32),
+            nn.BatchNorm1d(32),
+            nn.ReLU(),
+            nn.Dropout(0.2),
+        )
         self.fc = nn.Linear(32, classes)
 
     def forward(self, x):
@@ -137,8 +152,15 @@ class MixedActivationNet(nn.Module):
 
     def __init__(self, inputs: int = 64, classes: int = 10, width: int = 32):
         super().__init__()
-        self.body = nn.Sequential(nn.Flatten(), nn.Linear(inputs, width), nn.LeakyReLU(0.1), nn.Linear(width, width),
-                                  nn.Hardtanh(), nn.Linear(width, width), nn.ReLU6())
+        self.body = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(inputs, width),
+            nn.LeakyReLU(0.1),
+            nn.Linear(width, width),
+            nn.Hardtanh(),
+            nn.Linear(width, width),
+            nn.ReLU6(),
+        )
         self.head = nn.Linear(width, classes)
 
     def forward(self, x):
@@ -151,7 +173,9 @@ class HeadFirstNet(nn.Module):
     def __init__(self, inputs: int = 64, classes: int = 10, width: int = 32):
         super().__init__()
         self.logits = nn.Linear(width, classes)
-        self.embed = nn.Sequential(nn.Flatten(), nn.Linear(inputs, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU())
+        self.embed = nn.Sequential(
+            nn.Flatten(), nn.Linear(inputs, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU()
+        )
 
     def forward(self, x):
         return self.logits(self.embed(x))
@@ -164,15 +188,20 @@ SHAPES = {
     "GELU only": (lambda k: GeluMLP(classes=k), "digits", "head", None),
     "BatchNorm + Dropout": (lambda k: BatchNormDropoutNet(classes=k), "digits", "fc", None),
     "tuple output (logits, features)": (lambda k: TupleNet(classes=k), "digits", "out", 0),
-    "torchvision-style ResNet-18": (lambda k: TorchvisionResNet18(num_classes=k, width=4), "digits@3x32x32", "fc",
-                                    None),
+    "torchvision-style ResNet-18": (
+        lambda k: TorchvisionResNet18(num_classes=k, width=4),
+        "digits@3x32x32",
+        "fc",
+        None,
+    ),
     "LeakyReLU/Hardtanh/ReLU6 mix": (lambda k: MixedActivationNet(classes=k), "digits", "head", None),
     "head registered first": (lambda k: HeadFirstNet(classes=k), "digits", "logits", None),
 }
 
 
-def train_plainly(model: nn.Module, dataset, output=None, epochs: int = 3, lr: float = 1e-2, seed: int = 0,
-                  batch_size: int = 64) -> float:
+def train_plainly(
+    model: nn.Module, dataset, output=None, epochs: int = 3, lr: float = 1e-2, seed: int = 0, batch_size: int = 64
+) -> float:
     """Train ``model`` as its user would, outside nnprobe (Adam, cross-entropy on ``out[output]`` when the model
     returns a tuple); returns its test accuracy, computed here, independently of the probes."""
     import torch
@@ -184,7 +213,7 @@ def train_plainly(model: nn.Module, dataset, output=None, epochs: int = 3, lr: f
     for _ in range(epochs):
         order = torch.randperm(dataset.n_train)
         for i in range(0, dataset.n_train, batch_size):
-            idx = order[i:i + batch_size]
+            idx = order[i : i + batch_size]
             loss = F.cross_entropy(pick(model(dataset.x_train[idx])), dataset.y_train[idx])
             opt.zero_grad()
             loss.backward()

@@ -66,11 +66,11 @@ def test_streamed_gradnet_test_set_gives_the_same_per_epoch_accuracies(capsys):
     def stream():
         for i in range(0, 50, 16):
             chunks.append(i)
-            yield test_g[i:i + 16], y_test[i:i + 16]
+            yield test_g[i : i + 16], y_test[i : i + 16]
 
     streamed = train_gradnet(train_g, y, groups, 3, cfg, test_grads=stream, progress=True)
     assert "GradNet" in capsys.readouterr().err
-    assert chunks == [0, 16, 32, 48]   # one pass over the stream for all six epochs
+    assert chunks == [0, 16, 32, 48]  # one pass over the stream for all six epochs
     assert [h["test_accuracy"] for h in streamed.history] == [h["test_accuracy"] for h in stored.history]
     assert [h["train_loss"] for h in streamed.history] == [h["train_loss"] for h in stored.history]
     # the last epoch's accuracy is the final model's, by the test rule computed directly
@@ -115,7 +115,9 @@ def test_gradspace_max_memory_streams_the_test_set_with_the_same_numbers(capsys,
     assert streams == [1]
     err = capsys.readouterr().err
     assert "test gradients" in err and "GradNet" in err
-    assert [h["test_accuracy"] for h in streamed.gradnet_history] == [h["test_accuracy"] for h in stored.gradnet_history]
+    assert [h["test_accuracy"] for h in streamed.gradnet_history] == [
+        h["test_accuracy"] for h in stored.gradnet_history
+    ]
     assert streamed.gradnet_test_accuracy == stored.gradnet_test_accuracy
 
 
@@ -124,11 +126,11 @@ def test_check_finite_counts_every_bad_value_across_its_slices():
 
     from nnprobe.errors import NNProbeError, check_finite
 
-    x = torch.zeros(3000, 2, 300)   # checked in slices of ~870 rows
+    x = torch.zeros(3000, 2, 300)  # checked in slices of ~870 rows
     x[0, 0, 0], x[872, 1, 5], x[2999, 1, 299] = float("nan"), float("inf"), -float("inf")
     with pytest.raises(NNProbeError, match="holds 3 non-finite value"):
         check_finite("g", x)
     with pytest.raises(NNProbeError, match="holds 2 non-finite value"):
-        check_finite("g", x[:, 1])   # a non-contiguous view
+        check_finite("g", x[:, 1])  # a non-contiguous view
     check_finite("g", torch.zeros(0, 4))
     check_finite("g", torch.tensor(1.0))

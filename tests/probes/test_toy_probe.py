@@ -46,9 +46,17 @@ def measure_toy(model, dataset, config: ToyConfig, *, seed: int = 0, progress: b
     return ToyResult(config.toy_scale * accuracy, accuracy, os.getpid())
 
 
-register(ProbeEntry("toy", ToyConfig, measure_toy, ToyResult,
-                    defaults={"data": "digits", "model": "mlp", "width": 8, "epochs": 1},
-                    summary_columns=("scaled_accuracy", "accuracy"), claim="a toy: nothing is claimed"))
+register(
+    ProbeEntry(
+        "toy",
+        ToyConfig,
+        measure_toy,
+        ToyResult,
+        defaults={"data": "digits", "model": "mlp", "width": 8, "epochs": 1},
+        summary_columns=("scaled_accuracy", "accuracy"),
+        claim="a toy: nothing is claimed",
+    )
+)
 
 SETTINGS = {"data": "digits:0,1", "epochs": 2, "toy_scale": 3.0, "device": "cpu"}
 
@@ -57,7 +65,7 @@ def test_toy_probe_in_python():
     from nnprobe.experiments import Run
 
     result = Run.from_flat("toy", SETTINGS).execute()
-    assert 0.5 < result.accuracy <= 1.0   # two digits, two epochs: well above chance
+    assert 0.5 < result.accuracy <= 1.0  # two digits, two epochs: well above chance
     assert result.scaled_accuracy == 3.0 * result.accuracy
 
 
@@ -65,8 +73,24 @@ def test_toy_probe_on_the_command_line_results_and_report(tmp_path):
     from nnprobe.cli import main
 
     out = tmp_path / "toy"
-    res = CliRunner().invoke(main, ["toy", "--data", "digits:0,1", "--epochs", "2", "--toy-scale", "3",
-                                    "--device", "cpu", "--out", str(out), "--format", "json"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "toy",
+            "--data",
+            "digits:0,1",
+            "--epochs",
+            "2",
+            "--toy-scale",
+            "3",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--format",
+            "json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output)
     assert summary["scaled_accuracy"] == 3.0 * summary["accuracy"] and summary["accuracy"] > 0.5
@@ -86,11 +110,12 @@ def test_toy_probe_on_the_command_line_results_and_report(tmp_path):
 def test_toy_probe_in_a_sweep_on_worker_processes(tmp_path):
     from nnprobe.sweeps import ResultsTable, SweepSpec, run_spec
 
-    summary = run_spec(SweepSpec("toy", base=SETTINGS), tmp_path / "sweep", engine="local", workers=2,
-                       ensemble=False, progress=False)
+    summary = run_spec(
+        SweepSpec("toy", base=SETTINGS), tmp_path / "sweep", engine="local", workers=2, ensemble=False, progress=False
+    )
     assert summary.counts["done"] == 1
     (row,) = ResultsTable(tmp_path / "sweep" / "results.sqlite").rows()
-    assert row["pid"] != os.getpid()   # measured in a worker process, which learned of the probe by itself
+    assert row["pid"] != os.getpid()  # measured in a worker process, which learned of the probe by itself
     assert row["scaled_accuracy"] == 3.0 * row["accuracy"] and row["toy_scale"] == 3.0
 
 

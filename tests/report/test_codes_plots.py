@@ -14,9 +14,14 @@ def _rows(points):
     rows = []
     for p in points:
         r = dict(p)
-        r.update(redundancy_ratio_train=1 / (p["width"] * p["epochs"]), redundancy_ratio_test=1 / p["width"],
-                 knn_test_accuracy=1 - 1 / (1 + p["width"]), model_test_accuracy=0.9, logistic_test_accuracy=0.85,
-                 kmeans_test_accuracy=0.6)
+        r.update(
+            redundancy_ratio_train=1 / (p["width"] * p["epochs"]),
+            redundancy_ratio_test=1 / p["width"],
+            knn_test_accuracy=1 - 1 / (1 + p["width"]),
+            model_test_accuracy=0.9,
+            logistic_test_accuracy=0.85,
+            kmeans_test_accuracy=0.6,
+        )
         rows.append(r)
     return rows
 
@@ -38,7 +43,16 @@ def test_factor_plot(tmp_path, factor, values):
 
 
 def test_categorisation_bars(tmp_path):
-    result = {"model_train_accuracy": 0.99, "model_test_accuracy": 0.97, "kmeans_train_accuracy": 0.9,
-              "kmeans_test_accuracy": 0.88, "knn_train_accuracy": float("nan"), "knn_test_accuracy": 0.96,
-              "logistic_train_accuracy": 0.98, "logistic_test_accuracy": 0.96, "k": 9, "redundancy_ratio_train": 0.0}
+    result = {
+        "model_train_accuracy": 0.99,
+        "model_test_accuracy": 0.97,
+        "kmeans_train_accuracy": 0.9,
+        "kmeans_test_accuracy": 0.88,
+        "knn_train_accuracy": float("nan"),
+        "knn_test_accuracy": 0.96,
+        "logistic_train_accuracy": 0.98,
+        "logistic_test_accuracy": 0.96,
+        "k": 9,
+        "redundancy_ratio_train": 0.0,
+    }
     _assert_png(plot_categorisation(result, tmp_path / "bars.png"))

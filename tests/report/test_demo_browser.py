@@ -18,14 +18,24 @@ BROWSER = next((shutil.which(b) for b in ("chromium", "chromium-browser", "googl
 pytestmark = pytest.mark.skipif(BROWSER is None, reason="no headless Chromium (apt-get install chromium)")
 
 # after load, the page writes into the DOM how many of its images the browser decoded
-PROBE = ("<script>window.addEventListener('load', () => { const imgs = [...document.images]; "
-         "document.body.setAttribute('data-images-loaded', "
-         "imgs.filter(i => i.complete && i.naturalWidth > 0).length + '/' + imgs.length); });</script>")
+PROBE = (
+    "<script>window.addEventListener('load', () => { const imgs = [...document.images]; "
+    "document.body.setAttribute('data-images-loaded', "
+    "imgs.filter(i => i.complete && i.naturalWidth > 0).length + '/' + imgs.length); });</script>"
+)
 
 
 def _chromium(tmp_path, *args) -> subprocess.CompletedProcess:
-    cmd = [BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-           f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000", *args]
+    cmd = [
+        BROWSER,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=10000",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
 
 
@@ -52,7 +62,7 @@ def test_every_embedded_figure_is_a_valid_png(demo):
     for src in sources:
         assert src.startswith("data:image/png;base64,")
         image = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
-        image.verify()                               # a decodable PNG, not truncated
+        image.verify()  # a decodable PNG, not truncated
         assert image.format == "PNG" and min(image.size) > 100
 
 
@@ -60,7 +70,7 @@ def test_chromium_renders_the_page_and_loads_every_image(demo, tmp_path):
     html = (demo / "report.html").read_text(encoding="utf-8")
     dom = _chromium(tmp_path, "--dump-dom", (demo / "report.html").as_uri()).stdout
     assert "<title>nnprobe demo: three probes on digits</title>" in dom
-    assert "Finding</b>" in dom and "cosine to SVM</th>" in dom      # verdicts first, headers in words
+    assert "Finding</b>" in dom and "cosine to SVM</th>" in dom  # verdicts first, headers in words
     assert _loaded(tmp_path, html, "probe.html") == (5, 5)
     # the check can fail: one figure replaced by bytes that are no image, and Chromium loads one image fewer
     junk = base64.b64encode(b"not a png at all").decode()
@@ -74,7 +84,7 @@ def test_chromium_screenshot_is_not_blank(demo, tmp_path):
     image = Image.open(shot).convert("RGB")
     assert image.size == (1200, 2400)
     colours = image.getcolors(maxcolors=1 << 20)
-    assert colours is None or len(colours) > 200        # text, tables and figures, not one flat colour
+    assert colours is None or len(colours) > 200  # text, tables and figures, not one flat colour
     # the top of the page is the title: dark text on white
     darkest, lightest = image.crop((0, 0, 1200, 120)).convert("L").getextrema()
     assert darkest < 80 and lightest > 240

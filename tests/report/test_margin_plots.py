@@ -36,8 +36,9 @@ def test_boundary_figure_panels_and_grid_disagreement(tmp_path):
     labels = fig.axes[2].get_legend_handles_labels()[1]
     assert {"NN head", "SVM", "SVM margin", "class a", "class b"} <= set(labels)
     shifted, x, y = _binary(0.5)  # NN boundary at x0 = -0.25: a band of the grid is classified differently
-    path, disagreement = save_feature_boundaries(tmp_path / "b.png", shifted, x, y,
-                                                 extra_heads={"other head": (np.eye(2), np.zeros(2))})
+    path, disagreement = save_feature_boundaries(
+        tmp_path / "b.png", shifted, x, y, extra_heads={"other head": (np.eye(2), np.zeros(2))}
+    )
     assert 0.01 < disagreement < 0.2
     assert path.stat().st_size > 5000
 

@@ -47,8 +47,10 @@ def _all_gone(pids, timeout: float = 15.0) -> bool:
 
 def _metrics(table, drop=("pid",)):
     """``{key: metrics}`` without timings and process ids."""
-    return {r["key"]: {k: v for k, v in r["metrics"].items() if k not in drop and not k.endswith("seconds")}
-            for r in table.records("done")}
+    return {
+        r["key"]: {k: v for k, v in r["metrics"].items() if k not in drop and not k.endswith("seconds")}
+        for r in table.records("done")
+    }
 
 
 def test_tasks_group_points_of_one_family():
@@ -64,7 +66,7 @@ def test_tasks_group_points_of_one_family():
     assert len(tasks) == 4 and sum(len(t.points) for t in tasks) == 12
     assert len(make_tasks(points, runner, ensemble=False)) == 12
     dropout = expand_points(SweepSpec("codes", base={**TINY_CODES, "dropout": 0.2}, grid={"width": [4, 8]}))
-    for device, tasks in (("cpu", 1), ("cuda", 2)):   # dropout masks are replayed per member on a CPU only
+    for device, tasks in (("cpu", 1), ("cuda", 2)):  # dropout masks are replayed per member on a CPU only
         assert len(make_tasks(dropout, get_runner("codes", {"device": device}), ensemble=True)) == tasks
 
 
@@ -73,7 +75,10 @@ def test_ensemble_sweep_equals_one_by_one(tmp_path):
     a = run_spec(spec, tmp_path / "a", workers=1, ensemble=True, progress=False)
     b = run_spec(spec, tmp_path / "b", workers=1, ensemble=False, progress=False)
     assert a.tasks == 1 and b.tasks == 4
-    ma, mb = _metrics(ResultsTable(tmp_path / "a/results.sqlite")), _metrics(ResultsTable(tmp_path / "b/results.sqlite"))
+    ma, mb = (
+        _metrics(ResultsTable(tmp_path / "a/results.sqlite")),
+        _metrics(ResultsTable(tmp_path / "b/results.sqlite")),
+    )
     assert ma.keys() == mb.keys() and len(ma) == 4
     for key in ma:
         assert ma[key].pop("ensemble_size") == 4
@@ -113,8 +118,11 @@ def test_sigkilled_sweep_resumes_with_exactly_24_rows(tmp_path):
     sweep = tmp_path / "kill.yaml"
     sweep.write_text("probe: selftest\nbase: {sleep: 0.25}\ngrid: {x: [0, 1, 2, 3, 4, 5, 6, 7]}\nseeds: 3\n")
     out = tmp_path / "out"
-    proc = subprocess.Popen(_cli("sweep", "run", str(sweep), "--out", str(out), "--workers", "2", "--no-progress"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        _cli("sweep", "run", str(sweep), "--out", str(out), "--workers", "2", "--no-progress"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + 120
     table_path = out / "results.sqlite"
     while time.time() < deadline and proc.poll() is None:
@@ -131,8 +139,12 @@ def test_sigkilled_sweep_resumes_with_exactly_24_rows(tmp_path):
     assert status.driver == "not running" and status.total == 24 and status.running == 0
     assert status.pending == 24 - done_before - status.failed
     assert _all_gone({r["pid"] for r in table.rows()})  # orphaned pool workers notice the driver is gone and exit
-    result = subprocess.run(_cli("sweep", str(sweep), "--out", str(out), "--workers", "2", "--no-progress"),
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        _cli("sweep", str(sweep), "--out", str(out), "--workers", "2", "--no-progress"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     rows = table.rows(None)
     assert len(rows) == 24 and all(r["status"] == "done" for r in rows) and _no_duplicates(table_path)
@@ -145,8 +157,9 @@ def test_sigkilled_sweep_resumes_with_exactly_24_rows(tmp_path):
 
 def test_ray_gives_the_same_table(tmp_path):
     ray = pytest.importorskip("ray")
-    spec = SweepSpec("codes", base=TINY_CODES, grid={"width": [4, 8, 16, 32]}, points=[{"depth": 1}, {"depth": 2}],
-                     seeds=3)
+    spec = SweepSpec(
+        "codes", base=TINY_CODES, grid={"width": [4, 8, 16, 32]}, points=[{"depth": 1}, {"depth": 2}], seeds=3
+    )
     assert len(spec.expand()) == 24
     run_spec(spec, tmp_path / "local", workers=2, progress=False)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -170,8 +183,9 @@ def test_slurm_engine_with_submitit_local_executor(tmp_path):
     outbox.mkdir()
     from nnprobe.sweeps.engines import outbox_name
 
-    (outbox / outbox_name({"x": 1, "y": 0})).write_text(json.dumps(
-        {"point": {"x": 1, "y": 0}, "status": "done", "metrics": {"checksum": -1.0}, "seconds": 0.1}))
+    (outbox / outbox_name({"x": 1, "y": 0})).write_text(
+        json.dumps({"point": {"x": 1, "y": 0}, "status": "done", "metrics": {"checksum": -1.0}, "seconds": 0.1})
+    )
     summary = run_spec(spec, tmp_path, engine="slurm", slurm={"cluster": "local", "poll_seconds": 0.2}, progress=False)
     assert summary.counts == {"done": 6, "failed": 0, "running": 0} and summary.skipped == 1
     rows = {(r["x"], r["y"]): r["checksum"] for r in ResultsTable(tmp_path / "results.sqlite").rows()}
@@ -215,9 +229,13 @@ def test_ctrl_c_records_points_in_flight_and_stops_workers(tmp_path):
     out = tmp_path / "out"
     # the child gets SIGINT's default action even if something in this test process set it to "ignore" (an ignored
     # signal is inherited across exec, and the sweep would then finish instead of stopping)
-    proc = subprocess.Popen(_cli("sweep", "run", str(sweep), "--out", str(out), "--workers", "2", "--no-progress"),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        _cli("sweep", "run", str(sweep), "--out", str(out), "--workers", "2", "--no-progress"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     table_path = out / "results.sqlite"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:

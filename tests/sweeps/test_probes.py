@@ -12,8 +12,17 @@ from nnprobe.training import TrainConfig, seed_everything, train
 
 # trained long enough for separable features: the hard-margin SVM is then well defined (on non-separable
 # features it is not, and float round-off moves it)
-MARGIN = {"data": "digits:0,1", "model": "mlp", "epochs": 5, "feature_dim": 8, "schedule": "constant",
-          "batch_size": 32, "log_spaced": None, "retrain_epochs": 0, "device": "cpu"}
+MARGIN = {
+    "data": "digits:0,1",
+    "model": "mlp",
+    "epochs": 5,
+    "feature_dim": 8,
+    "schedule": "constant",
+    "batch_size": 32,
+    "log_spaced": None,
+    "retrain_epochs": 0,
+    "device": "cpu",
+}
 
 
 def _direct_margin(seed, width):
@@ -44,8 +53,20 @@ def test_margin_points_match_the_margin_api(tmp_path, ensemble):
 def test_gradnet_points_match_the_study_api():
     from nnprobe.probes.gradnet import GradSpaceConfig, run_gradnet_study
 
-    base = {"data": "digits:0,1,2", "model": "mlp", "epochs": 2, "width": 16, "depth": 1, "snapshot_epochs": "1,2",
-            "fit_samples": 50, "gradnet_epochs": 2, "percent": 10, "lr": 0.05, "batch_size": 128, "device": "cpu"}
+    base = {
+        "data": "digits:0,1,2",
+        "model": "mlp",
+        "epochs": 2,
+        "width": 16,
+        "depth": 1,
+        "snapshot_epochs": "1,2",
+        "fit_samples": 50,
+        "gradnet_epochs": 2,
+        "percent": 10,
+        "lr": 0.05,
+        "batch_size": 128,
+        "device": "cpu",
+    }
     (point,) = expand_points(SweepSpec("gradnet", base=base))
     runner = get_runner("gradnet", {})
     metrics = runner(point)
@@ -56,8 +77,9 @@ def test_gradnet_points_match_the_study_api():
         return build_model("mlp", ds.input_shape, ds.num_classes, width=16, depth=1)
 
     config = GradSpaceConfig(fit_samples=50, gradnet_epochs=2, percent=10)
-    study = run_gradnet_study(ds, build, TrainConfig(epochs=2, batch_size=128, seed=0, progress=False, device="cpu"),
-                              [1, 2], config)
+    study = run_gradnet_study(
+        ds, build, TrainConfig(epochs=2, batch_size=128, seed=0, progress=False, device="cpu"), [1, 2], config
+    )
     rows = study.rows()
     assert metrics["e1_gradnet_test_accuracy"] == pytest.approx(rows[0]["gradnet_test_accuracy"])
     assert metrics["gradnet_test_accuracy"] == pytest.approx(rows[1]["gradnet_test_accuracy"])

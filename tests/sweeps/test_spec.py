@@ -38,8 +38,15 @@ def test_yaml_toml_and_json_give_the_same_points(tmp_path):
     assert y.expand() == t.expand() == j.expand()
     points = y.expand()
     assert len(points) == 2 * 2 * 2 * 3
-    assert points[0] == {"data": "digits", "epochs": 2, "lr": 0.01, "samples_per_class": 20, "width": 4, "depth": 1,
-                         "seed": 0}
+    assert points[0] == {
+        "data": "digits",
+        "epochs": 2,
+        "lr": 0.01,
+        "samples_per_class": 20,
+        "width": 4,
+        "depth": 1,
+        "seed": 0,
+    }
     assert isinstance(points[0]["lr"], float)  # YAML 1.1 reads 1e-2 as a string; we do not
     assert y.name == "s"
 
@@ -50,19 +57,22 @@ def test_completed_points_carry_the_probe_defaults():
     assert [(p["width"], p["seed"]) for p in points] == [(4, 0), (4, 5), (8, 0), (8, 5)]
     from nnprobe.cli.common import probe_defaults
 
-    defaults = probe_defaults("codes")   # what `nnprobe codes` runs with no flags
+    defaults = probe_defaults("codes")  # what `nnprobe codes` runs with no flags
     assert all(p["epochs"] == defaults["epochs"] == 10 and p["k"] == defaults["k"] for p in points)
     assert all(p["model"] == "mlp" and p["optimizer"] == defaults["optimizer"] for p in points)
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"probe": "codes", "grid": {"width": 4}}, "must be a non-empty list"),
-    ({"probe": "codes", "gird": {"width": [4]}}, "unknown key"),
-    ({"probe": "codes", "base": {"seed": 1}, "seeds": 2}, "both in 'seeds'"),
-    ({"probe": "codes", "seeds": [1, 1]}, "repeats a seed"),
-    ({"grid": {"width": [4]}}, "names no probe"),
-    ({"probe": "codes", "engine": {"wokers": 2}}, "unknown engine setting"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"probe": "codes", "grid": {"width": 4}}, "must be a non-empty list"),
+        ({"probe": "codes", "gird": {"width": [4]}}, "unknown key"),
+        ({"probe": "codes", "base": {"seed": 1}, "seeds": 2}, "both in 'seeds'"),
+        ({"probe": "codes", "seeds": [1, 1]}, "repeats a seed"),
+        ({"grid": {"width": [4]}}, "names no probe"),
+        ({"probe": "codes", "engine": {"wokers": 2}}, "unknown engine setting"),
+    ],
+)
 def test_bad_specs_are_named(data, message):
     with pytest.raises(NNProbeError, match=message):
         SweepSpec.from_dict(data)

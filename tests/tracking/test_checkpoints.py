@@ -35,7 +35,7 @@ def write_plain_loop_checkpoints(make, folder, epochs=5):
         model.train()
         order = torch.randperm(ds.n_train)
         for i in range(0, ds.n_train, 64):
-            idx = order[i:i + 64]
+            idx = order[i : i + 64]
             loss = F.cross_entropy(model(ds.x_train[idx]), ds.y_train[idx])
             opt.zero_grad()
             loss.backward()
@@ -48,11 +48,21 @@ def test_training_order_comes_from_metadata_else_from_the_file_name(tiny_nets, t
     sd = tiny_nets.make().state_dict()
     lit = tmp_path / "lit"
     lit.mkdir()
-    for epoch, step in ((2, 30), (0, 10), (1, 20)):   # names that sort wrongly; the metadata decides
-        torch.save({"epoch": epoch, "global_step": step, "pytorch-lightning_version": "2.6",
-                    "state_dict": {f"model.{k}": v for k, v in sd.items()}}, lit / f"z{9 - epoch}.ckpt")
-    assert [(c.epoch, c.step, c.order_from) for c in find_checkpoints(lit)] == \
-        [(0, 10, "lightning"), (1, 20, "lightning"), (2, 30, "lightning")]
+    for epoch, step in ((2, 30), (0, 10), (1, 20)):  # names that sort wrongly; the metadata decides
+        torch.save(
+            {
+                "epoch": epoch,
+                "global_step": step,
+                "pytorch-lightning_version": "2.6",
+                "state_dict": {f"model.{k}": v for k, v in sd.items()},
+            },
+            lit / f"z{9 - epoch}.ckpt",
+        )
+    assert [(c.epoch, c.step, c.order_from) for c in find_checkpoints(lit)] == [
+        (0, 10, "lightning"),
+        (1, 20, "lightning"),
+        (2, 30, "lightning"),
+    ]
     hf = tmp_path / "hf"
     for n in (100, 20, 3):
         (hf / f"checkpoint-{n}").mkdir(parents=True)
@@ -63,7 +73,7 @@ def test_training_order_comes_from_metadata_else_from_the_file_name(tiny_nets, t
     for epoch in (10, 2, 1):
         torch.save(sd, files / f"run3_epoch_{epoch}.pt")
         torch.save(sd, files / f"step-{epoch * 100}.pth")
-    assert [c.epoch for c in find_checkpoints(str(files / "run3_*.pt"))] == [1, 2, 10]   # numbers, not text order
+    assert [c.epoch for c in find_checkpoints(str(files / "run3_*.pt"))] == [1, 2, 10]  # numbers, not text order
     assert [c.step for c in find_checkpoints(str(files / "step-*"))] == [100, 200, 1000]
     torch.save(sd, files / "final.pt")
     with pytest.raises(NNProbeError, match="training order"):
@@ -93,8 +103,15 @@ def test_every_kind_of_checkpoint_loads_the_same_weights(tiny_nets, tmp_path):
     torch.save(trained, tmp_path / "whole.pt")
     torch.save(sd, tmp_path / "plain.pt")
     torch.save({"epoch": 1, "model_state_dict": sd, "optimizer": {}}, tmp_path / "dict.pt")
-    torch.save({"epoch": 0, "global_step": 5, "pytorch-lightning_version": "2.6",
-                "state_dict": {f"net.{k}": v for k, v in sd.items()}}, tmp_path / "lit.ckpt")
+    torch.save(
+        {
+            "epoch": 0,
+            "global_step": 5,
+            "pytorch-lightning_version": "2.6",
+            "state_dict": {f"net.{k}": v for k, v in sd.items()},
+        },
+        tmp_path / "lit.ckpt",
+    )
     save_checkpoint(tmp_path / "nnprobe.pt", trained, epoch=1)
     for name in ("whole.pt", "plain.pt", "dict.pt", "lit.ckpt", "nnprobe.pt"):
         loaded = load_model(tmp_path / name, "tinynets:make")
@@ -110,8 +127,9 @@ def test_every_kind_of_checkpoint_loads_the_same_weights(tiny_nets, tmp_path):
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in sd.items())
 
 
-def test_track_interrupted_after_two_of_five_checkpoints_resumes_without_measuring_them_again(tiny_nets, tmp_path,
-                                                                                            monkeypatch):
+def test_track_interrupted_after_two_of_five_checkpoints_resumes_without_measuring_them_again(
+    tiny_nets, tmp_path, monkeypatch
+):
     write_plain_loop_checkpoints(tiny_nets.make, tmp_path / "ckpts")
     pattern, out = str(tmp_path / "ckpts" / "epoch_*.pt"), tmp_path / "track"
     config = ProbeSetConfig(train=120, test=40)
@@ -133,15 +151,33 @@ def test_track_interrupted_after_two_of_five_checkpoints_resumes_without_measuri
         return real_measure_point(model, probe_set, configs, seed=seed, output=output)
 
     monkeypatch.setattr(track_module, "measure_point", counting)
-    result = CliRunner().invoke(main, ["track", "--checkpoints", pattern, "--probe", "margin", "--data", DATA,
-                                       "--train-rows", "120", "--test-rows", "40", "--model-factory", "tinynets:make",
-                                       "--out", str(out), "--resume"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "track",
+            "--checkpoints",
+            pattern,
+            "--probe",
+            "margin",
+            "--data",
+            DATA,
+            "--train-rows",
+            "120",
+            "--test-rows",
+            "40",
+            "--model-factory",
+            "tinynets:make",
+            "--out",
+            str(out),
+            "--resume",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "2 checkpoint(s) measured before, kept" in result.output and "measured 3 checkpoint(s)" in result.output
-    assert len(measured) == 3                                       # epochs 3, 4, 5 only
+    assert len(measured) == 3  # epochs 3, 4, 5 only
     points = json.loads((out / "curve.json").read_text())["points"]
     assert [p["epoch"] for p in points] == [1, 2, 3, 4, 5]
-    assert points[:2] == first                                      # kept as written, not recomputed
+    assert points[:2] == first  # kept as written, not recomputed
     assert json.loads((out / "state.json").read_text())["status"] == "done"
     assert (out / "curves.png").is_file() and len((out / "metrics.jsonl").read_text().splitlines()) == 5
     # each point is the measurement of its own checkpoint (the 5th: the last weights)
@@ -158,9 +194,37 @@ def test_track_refuses_bad_input_before_writing(tiny_nets, tmp_path):
     assert no_factory.exit_code != 0 and "--model-factory" in no_factory.output and not (tmp_path / "a").exists()
     no_data = runner.invoke(main, ["track", "--checkpoints", pattern, "--out", str(tmp_path / "b")])
     assert no_data.exit_code != 0 and "--probe-set" in no_data.output
-    bad_setting = runner.invoke(main, ["track", "--checkpoints", pattern, "--data", DATA, "--model-factory",
-                                       "tinynets:make", "--set", "margin.C=-1", "--out", str(tmp_path / "c")])
+    bad_setting = runner.invoke(
+        main,
+        [
+            "track",
+            "--checkpoints",
+            pattern,
+            "--data",
+            DATA,
+            "--model-factory",
+            "tinynets:make",
+            "--set",
+            "margin.C=-1",
+            "--out",
+            str(tmp_path / "c"),
+        ],
+    )
     assert bad_setting.exit_code != 0 and "C must be" in bad_setting.output
-    not_a_probe = runner.invoke(main, ["track", "--checkpoints", pattern, "--data", DATA, "--probe", "train",
-                                       "--model-factory", "tinynets:make", "--out", str(tmp_path / "d")])
+    not_a_probe = runner.invoke(
+        main,
+        [
+            "track",
+            "--checkpoints",
+            pattern,
+            "--data",
+            DATA,
+            "--probe",
+            "train",
+            "--model-factory",
+            "tinynets:make",
+            "--out",
+            str(tmp_path / "d"),
+        ],
+    )
     assert not_a_probe.exit_code != 0 and "cannot be tracked" in not_a_probe.output

@@ -42,7 +42,7 @@ def train_loop(make, ds, epochs=3, tracker=None, seed=0):
         model.train()
         order = torch.randperm(ds.n_train)
         for i in range(0, ds.n_train, 64):
-            idx = order[i:i + 64]
+            idx = order[i : i + 64]
             noise = torch.from_numpy(np.random.randn(len(idx), 1, 8, 8)).float() * 0.05 * random.random()
             loss = F.cross_entropy(model(ds.x_train[idx] + noise), ds.y_train[idx])
             opt.zero_grad()
@@ -63,7 +63,7 @@ def test_training_with_the_tracker_gives_bit_identical_weights(tiny_nets, digits
     plain = train_loop(tiny_nets.make, digits)
     with Tracker(["margin", "codes"], DATA, tmp_path / "run", train=150, test=60) as tracker:
         tracked = train_loop(tiny_nets.make, digits, tracker=tracker)
-    assert same_weights(plain, tracked)   # BatchNorm running statistics and counts included
+    assert same_weights(plain, tracked)  # BatchNorm running statistics and counts included
     assert [p["epoch"] for p in tracker.points] == [1, 2, 3]
     assert {"margin", "codes"} <= set(tracker.points[-1]["summaries"])
     assert json.loads((tmp_path / "run" / "state.json").read_text())["status"] == "done"
@@ -76,7 +76,7 @@ def test_training_with_the_tracker_gives_bit_identical_weights(tiny_nets, digits
 def test_the_guard_puts_back_every_state_training_depends_on(tiny_nets):
     model = tiny_nets.make()
     model.train()
-    model[2].eval()   # a user's frozen BatchNorm inside a training model: a mixed mode to keep
+    model[2].eval()  # a user's frozen BatchNorm inside a training model: a mixed mode to keep
     for p in model.parameters():
         p.grad = torch.full_like(p, 0.5)
     model[1].weight.requires_grad_(False)
@@ -93,7 +93,7 @@ def test_the_guard_puts_back_every_state_training_depends_on(tiny_nets):
         with undisturbed(model, seed=7):
             assert torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu")
             model.train()
-            model(torch.randn(16, 1, 8, 8))           # train mode: moves BatchNorm statistics of model[2]
+            model(torch.randn(16, 1, 8, 8))  # train mode: moves BatchNorm statistics of model[2]
             model[2].train()
             model(torch.randn(16, 1, 8, 8))
             for p in model.parameters():
@@ -121,7 +121,7 @@ def test_a_step_inside_autocast_and_no_grad_measures_the_same(tiny_nets, digits)
 
 def test_other_ranks_measure_and_write_nothing(tiny_nets, digits, tmp_path, monkeypatch):
     model = tiny_nets.make()
-    monkeypatch.setenv("RANK", "1")        # a launcher's rank before torch.distributed is set up: no directory yet
+    monkeypatch.setenv("RANK", "1")  # a launcher's rank before torch.distributed is set up: no directory yet
     tracker = Tracker(["margin"], DATA, tmp_path / "run", train=60, test=30)
     assert not (tmp_path / "run").exists()
     monkeypatch.setattr(tracker_module, "rank", lambda: 1)
@@ -149,8 +149,9 @@ def test_probe_sets_are_drawn_once_the_same_from_names_tensors_and_datasets(digi
     by_name = ProbeSet.of(DATA, config)
     by_tensors = ProbeSet.of(((digits.x_train, digits.y_train), (digits.x_test, digits.y_test)), config)
     as_dataset = torch.utils.data.TensorDataset
-    by_dataset = ProbeSet.of((as_dataset(digits.x_train, digits.y_train), as_dataset(digits.x_test, digits.y_test)),
-                             config)
+    by_dataset = ProbeSet.of(
+        (as_dataset(digits.x_train, digits.y_train), as_dataset(digits.x_test, digits.y_test)), config
+    )
     assert by_name.digest() == by_tensors.digest() == by_dataset.digest()
     assert by_name.dataset.n_train == 50 and by_name.dataset.num_classes == 3
     assert ProbeSet.of(DATA, ProbeSetConfig(train=50, test=20, seed=5)).digest() != by_name.digest()

@@ -31,11 +31,11 @@ def test_crop_and_flip_equal_slicing_the_padded_image_by_hand():
     torch.manual_seed(0)
     x = torch.randn(6, 2, 5, 7)
     draws = draw_augment("crop:2+flip", 6, torch.Generator().manual_seed(3))
-    assert draws[:, 2].unique().numel() == 2   # both flipped and unflipped examples in this draw
+    assert draws[:, 2].unique().numel() == 2  # both flipped and unflipped examples in this draw
     out = apply_augment(x, draws, 0, "crop:2+flip")
     padded = F.pad(x, (2, 2, 2, 2), mode="replicate")
     for i, (dy, dx, flip) in enumerate(draws.tolist()):
-        want = padded[i, :, dy:dy + 5, dx:dx + 7]
+        want = padded[i, :, dy : dy + 5, dx : dx + 7]
         assert torch.equal(out[i], want.flip(-1) if flip else want)
     # an offset of exactly pad is the identity; no flip without '+flip'
     same = torch.tensor([[2, 2, 0]] * 6)
@@ -64,8 +64,18 @@ def test_augmented_training_is_deterministic_per_seed_and_differs_from_plain(dig
 
 
 def test_augmented_run_resumes_bit_exact(digits, tmp_path, interrupt_after):
-    cfg = TrainConfig(epochs=4, batch_size=64, optimizer="momentum", lr=0.05, schedule="epoch_step", lr_step_epochs=1,
-                      lr_step_factor=0.5, augment="crop:1+flip", seed=5, progress=False)
+    cfg = TrainConfig(
+        epochs=4,
+        batch_size=64,
+        optimizer="momentum",
+        lr=0.05,
+        schedule="epoch_step",
+        lr_step_epochs=1,
+        lr_step_factor=0.5,
+        augment="crop:1+flip",
+        seed=5,
+        progress=False,
+    )
     full = train(fresh(digits), digits, cfg, out_dir=tmp_path / "full").model
     with pytest.raises(KeyboardInterrupt):
         train(fresh(digits), digits, cfg, out_dir=tmp_path / "cut", callbacks=[interrupt_after(2)])
@@ -77,21 +87,32 @@ def test_augmented_run_resumes_bit_exact(digits, tmp_path, interrupt_after):
 def test_epoch_step_with_factor_one_half_halves_every_k_epochs(digits):
     opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.05)
     steps = 3
-    sched = make_schedule(opt, TrainConfig(epochs=100, schedule="epoch_step", lr_step_epochs=25, lr_step_factor=0.5),
-                          total_steps=100 * steps)
+    sched = make_schedule(
+        opt,
+        TrainConfig(epochs=100, schedule="epoch_step", lr_step_epochs=25, lr_step_factor=0.5),
+        total_steps=100 * steps,
+    )
     rates = []
     for _ in range(100 * steps):
         rates.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
-    per_epoch = rates[::steps]   # the rate of each epoch's first step, epochs 1..100
+    per_epoch = rates[::steps]  # the rate of each epoch's first step, epochs 1..100
     assert per_epoch[0] == per_epoch[24] == 0.05
     assert per_epoch[25] == per_epoch[49] == pytest.approx(0.025)
     assert per_epoch[50] == pytest.approx(0.0125) and per_epoch[99] == pytest.approx(0.00625)
     # through train(): the quick plan's scaling, halved after every epoch of 4
     seed_everything(0)
-    config = TrainConfig(epochs=4, batch_size=100, optimizer="sgd", lr=0.05, schedule="epoch_step", lr_step_epochs=1,
-                         lr_step_factor=0.5, progress=False)
+    config = TrainConfig(
+        epochs=4,
+        batch_size=100,
+        optimizer="sgd",
+        lr=0.05,
+        schedule="epoch_step",
+        lr_step_epochs=1,
+        lr_step_factor=0.5,
+        progress=False,
+    )
     seen = []
 
     class LR(Callback):
@@ -99,4 +120,4 @@ def test_epoch_step_with_factor_one_half_halves_every_k_epochs(digits):
             seen.append(state.optimizer.param_groups[0]["lr"])
 
     train(fresh(digits), digits, config, callbacks=[LR()])
-    assert seen == pytest.approx([0.025, 0.0125, 0.00625, 0.003125])   # the rate set for the next epoch
+    assert seen == pytest.approx([0.025, 0.0125, 0.00625, 0.003125])  # the rate set for the next epoch

@@ -82,7 +82,7 @@ def test_small_cnns_with_different_channels(digits):
 
 def test_refuses_what_it_cannot_replay(digits):
     models = _models(digits, "mlp", [8, 8], dropout=0.5)
-    assert ensemble_incompatibility(models[0]) is None   # on a CPU the masks are replayed (test_ensemble_bn_dropout)
+    assert ensemble_incompatibility(models[0]) is None  # on a CPU the masks are replayed (test_ensemble_bn_dropout)
     assert "fused kernel" in ensemble_incompatibility(models[0], device="cuda")
     counter = torch.nn.Sequential(torch.nn.Linear(2, 2))
     counter.register_buffer("calls", torch.zeros(()))

@@ -29,9 +29,16 @@ class BNConvNet(nn.Module):
 
     def __init__(self, channels=4, dropout=0.0):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(1, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels),
-                                  nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(channels, channels, 3, padding=1),
-                                  nn.BatchNorm2d(channels), nn.ReLU(), nn.Flatten())
+        self.body = nn.Sequential(
+            nn.Conv2d(1, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
         self.drop = nn.Dropout(dropout) if dropout else nn.Identity()
         self.head = nn.Linear(channels * 16, 10)
 
@@ -48,8 +55,7 @@ def _seeded(build, seeds):
 
 
 def _configs(seeds, **kw):
-    base = dict(epochs=2, batch_size=24, optimizer="momentum", lr=0.05, schedule="cosine", progress=False,
-                device="cpu")
+    base = dict(epochs=2, batch_size=24, optimizer="momentum", lr=0.05, schedule="cosine", progress=False, device="cpu")
     base.update(kw)
     return [TrainConfig(seed=s, **base) for s in seeds]
 
@@ -91,8 +97,9 @@ def test_dropout_with_batchnorm_and_padded_widths(digits, use_bmm):
     models = []
     for s, w in zip(seeds, widths):
         seed_everything(s)
-        models.append(build_model("mlp", digits.input_shape, 10, width=w, depth=2, batchnorm=True, init="glorot",
-                                  dropout=0.3))
+        models.append(
+            build_model("mlp", digits.input_shape, 10, width=w, depth=2, batchnorm=True, init="glorot", dropout=0.3)
+        )
     batched, singles = _train_both(models, digits, _configs(seeds, lr=0.2), use_bmm=use_bmm)
     _assert_same(batched, singles)
 
@@ -106,13 +113,16 @@ def test_batchnorm_conv_net_on_the_vmap_path(digits):
     _assert_same(batched, singles)
     bn = batched[1].model.body[1]
     assert int(bn.num_batches_tracked) == batched[1].history[-1]["step"]
-    assert not torch.allclose(bn.running_mean, torch.zeros(4))   # the running averages did move
+    assert not torch.allclose(bn.running_mean, torch.zeros(4))  # the running averages did move
 
 
-@pytest.mark.parametrize("name,options", [
-    ("resnet", dict(depth=8, width=4, fc_width=16)),
-    ("densenet", dict(depth=7, growth=2, fc_width=8, dropout=0.2)),
-])
+@pytest.mark.parametrize(
+    "name,options",
+    [
+        ("resnet", dict(depth=8, width=4, fc_width=16)),
+        ("densenet", dict(depth=7, growth=2, fc_width=8, dropout=0.2)),
+    ],
+)
 def test_zoo_conv_nets_with_batchnorm(digits, name, options):
     seeds = [0, 100, 200]
     models = _seeded(lambda: build_model(name, digits.input_shape, 10, **options), seeds)
@@ -143,6 +153,6 @@ def test_group_key_admits_dropout_and_batchnorm_mlps_on_a_cpu_and_conv_nets_on_a
     assert key(seed=0, batchnorm=True) == key(seed=1, batchnorm=True) is not None
     # conv nets train exactly batched, but slower on a CPU (bench/ensemble_bn.py): one by one there
     assert conv(seed=0, device="cpu") is None
-    monkeypatch.setattr(group, "_on_cpu", lambda device: False)   # as on a GPU
+    monkeypatch.setattr(group, "_on_cpu", lambda device: False)  # as on a GPU
     assert conv(seed=0) == conv(seed=1) is not None
-    assert key(seed=0, dropout=0.2) is None and key(seed=0) is not None   # no mask replay on a GPU
+    assert key(seed=0, dropout=0.2) is None and key(seed=0) is not None  # no mask replay on a GPU

@@ -36,11 +36,12 @@ def test_bn_mlp_splits_total_width_over_depth():
 def test_epoch_step_schedule_multiplies_by_a_tenth_every_k_epochs(digits):
     seed_everything(0)
     model = build_model("mlp", digits.input_shape, digits.num_classes, width=8, depth=1)
-    config = TrainConfig(epochs=5, batch_size=100, optimizer="adam", lr=1e-2, schedule="epoch_step", lr_step_epochs=2,
-                         progress=False)
+    config = TrainConfig(
+        epochs=5, batch_size=100, optimizer="adam", lr=1e-2, schedule="epoch_step", lr_step_epochs=2, progress=False
+    )
     seen = []
 
-    class LR(Callback):   # the rate used by the epoch's last step (the history's "lr" is the next step's)
+    class LR(Callback):  # the rate used by the epoch's last step (the history's "lr" is the next step's)
         def on_epoch_end(self, state):
             seen.append(state.optimizer.param_groups[0]["lr"])
 
@@ -58,60 +59,84 @@ def test_epoch_step_schedule_multiplies_by_a_tenth_every_k_epochs(digits):
         opt.step()
         sched.step()
     per_epoch = rates[::3]
-    assert per_epoch[:20] == [1.0] * 20 and per_epoch[20:] == pytest.approx([0.1] * 20)   # x0.1 from epoch 21 on
+    assert per_epoch[:20] == [1.0] * 20 and per_epoch[20:] == pytest.approx([0.1] * 20)  # x0.1 from epoch 21 on
 
 
 def test_early_stop_after_patience_epochs_without_improvement(digits):
     assert not early_stop_due([3.0, 2.0, 2.5], 2)
-    assert early_stop_due([3.0, 2.0, 2.5, 2.0], 2)   # an equal loss is no improvement (Keras min_delta=0)
+    assert early_stop_due([3.0, 2.0, 2.5, 2.0], 2)  # an equal loss is no improvement (Keras min_delta=0)
     assert not early_stop_due([3.0, 2.0, 2.5, 1.9, 2.1], 2)
     assert not early_stop_due([1.0] * 10, None)
     scripted = [1.0, 0.5, 0.6, 0.7, 0.45, 0.5, 0.5, 0.5, 0.1, 0.1]
 
-    class Script(Callback):   # replaces the measured loss, so the stopping epoch is known in advance
+    class Script(Callback):  # replaces the measured loss, so the stopping epoch is known in advance
         def on_epoch_end(self, state):
             state.metrics["train_loss"] = scripted[state.epoch - 1]
 
     seed_everything(0)
     model = build_model("mlp", digits.input_shape, digits.num_classes, width=8, depth=1)
     result = train(model, digits, TrainConfig(epochs=10, early_stop_patience=3, progress=False), callbacks=[Script()])
-    assert len(result.history) == 8   # best 0.45 at epoch 5; epochs 6, 7, 8 do not improve on it
+    assert len(result.history) == 8  # best 0.45 at epoch 5; epochs 6, 7, 8 do not improve on it
 
 
 def test_first_rows_and_tiled_epochs():
     full = load_dataset("digits", normalize="none")
     part = load_dataset("digits", normalize="none", train_fraction=0.8)
     n = int(full.n_train * 0.8)
-    assert part.n_train == n and torch.equal(part.x_train, full.x_train[:n]) and torch.equal(part.y_train, full.y_train[:n])
+    assert (
+        part.n_train == n
+        and torch.equal(part.x_train, full.x_train[:n])
+        and torch.equal(part.y_train, full.y_train[:n])
+    )
     first = load_dataset("digits", normalize="none", train_fraction=0.8, train_first=7)
     assert torch.equal(first.x_train, full.x_train[:7]) and torch.equal(first.x_test, full.x_test)
-    assert first.num_classes == 10 and len(set(first.y_train.tolist())) < 10   # classes of the whole split
+    assert first.num_classes == 10 and len(set(first.y_train.tolist())) < 10  # classes of the whole split
     assert tile_factor(TrainConfig(epoch_examples=48000), 10) == 4800
     assert tile_factor(TrainConfig(epoch_examples=48000), 30000) == 1
     seed_everything(0)
     model = build_model("mlp", first.input_shape, first.num_classes, width=8, depth=1)
     history = train(model, first, TrainConfig(epochs=1, batch_size=4, epoch_examples=70, progress=False)).history
-    assert history[0]["step"] == 70 // 4 + 1   # 10 passes over 7 examples = 70 examples in batches of 4
+    assert history[0]["step"] == 70 // 4 + 1  # 10 passes over 7 examples = 70 examples in batches of 4
 
 
 def _bn_models(ds, widths, seeds):
     out = []
     for w, s in zip(widths, seeds):
         seed_everything(s)
-        out.append(build_model("mlp", ds.input_shape, ds.num_classes, width=w, depth=2, batchnorm=True,
-                               width_is_total=True, init="glorot"))
+        out.append(
+            build_model(
+                "mlp",
+                ds.input_shape,
+                ds.num_classes,
+                width=w,
+                depth=2,
+                batchnorm=True,
+                width_is_total=True,
+                init="glorot",
+            )
+        )
     return out
 
 
 def test_batchnorm_ensemble_matches_training_one_by_one(digits):
     widths, seeds, epochs = [8, 16, 12, 16, 16, 16, 12], [0, 1, 0, 1, 1, 1, 2], [9, 9, 9, 0, 2, 3, 2]
-    models = _bn_models(digits, widths, seeds)   # members 3-5 share the trajectory of member 1; 6 ends early alone
+    models = _bn_models(digits, widths, seeds)  # members 3-5 share the trajectory of member 1; 6 ends early alone
     assert ensemble_incompatibility(models[0]) is None and ensemble_incompatibility(models[0], use_bmm=False) is None
     alone = [copy.deepcopy(m) for m in models]
     # SGD: with BatchNorm the first layer's bias gets a gradient of round-off size only, which Adam would scale up
     # to full steps in either implementation (harmless, BN removes it), so exact agreement is checked with SGD
-    base = dict(batch_size=32, optimizer="momentum", lr=0.5, weight_decay=2e-6, schedule="epoch_step", lr_step_epochs=3,
-                early_stop_patience=1, epoch_examples=2 * digits.n_train, progress=False, device="cpu")
+    base = dict(
+        batch_size=32,
+        optimizer="momentum",
+        lr=0.5,
+        weight_decay=2e-6,
+        schedule="epoch_step",
+        lr_step_epochs=3,
+        early_stop_patience=1,
+        epoch_examples=2 * digits.n_train,
+        progress=False,
+        device="cpu",
+    )
     configs = [TrainConfig(seed=s, epochs=e, **base) for s, e in zip(seeds, epochs)]
     batched = train_ensemble(models, digits, configs)
     singles = [train(m, digits, c) for m, c in zip(alone, configs)]
@@ -122,7 +147,7 @@ def test_batchnorm_ensemble_matches_training_one_by_one(digits):
             assert hb["test_loss"] == pytest.approx(ha["test_loss"], abs=1e-4)
         for (name, pb), pa in zip(rb.model.state_dict().items(), ra.model.state_dict().values()):
             torch.testing.assert_close(pb.float(), pa.float(), atol=2e-4, rtol=1e-3, msg=name)
-    untrained = batched[3].model.features[1].weight   # epochs=0: the initial weights, not its trajectory's end
+    untrained = batched[3].model.features[1].weight  # epochs=0: the initial weights, not its trajectory's end
     assert len(batched[3].history) == 0 and torch.equal(untrained, alone[3].features[1].weight)
     assert not torch.equal(untrained, batched[1].model.features[1].weight)
-    assert any(len(r.history) < c.epochs for r, c in zip(singles, configs))   # early stopping did end some run
+    assert any(len(r.history) < c.epochs for r, c in zip(singles, configs))  # early stopping did end some run

@@ -28,12 +28,28 @@ def small_digits():
 def fresh(ds, seed=0):
     seed_everything(seed)
     # dropout draws from the global torch RNG, BatchNorm has buffers: both must be restored on resume
-    return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.2),
-                         nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, ds.num_classes))
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(64, 32),
+        nn.BatchNorm1d(32),
+        nn.ReLU(),
+        nn.Dropout(0.2),
+        nn.Linear(32, 32),
+        nn.ReLU(),
+        nn.Linear(32, ds.num_classes),
+    )
 
 
-CONFIG = dict(epochs=6, batch_size=64, optimizer="adam", lr=3e-3, schedule="cosine", progress=False, seed=3,
-              snapshot_epochs=(2, 5))
+CONFIG = dict(
+    epochs=6,
+    batch_size=64,
+    optimizer="adam",
+    lr=3e-3,
+    schedule="cosine",
+    progress=False,
+    seed=3,
+    snapshot_epochs=(2, 5),
+)
 
 
 def same_weights(a, b):
@@ -185,10 +201,12 @@ def test_sigterm_mid_run_then_resume(digits, uninterrupted, tmp_path):
     from pathlib import Path
 
     full, _ = uninterrupted
-    script = (f"import sys, time; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_resume as t\n"
-              "ds = t.small_digits()\n"
-              "slow = t.Callback(); slow.on_epoch_end = lambda s: time.sleep(0.2)\n"
-              f"t.train(t.fresh(ds), ds, t.TrainConfig(**t.CONFIG), out_dir={str(tmp_path)!r}, callbacks=[slow])\n")
+    script = (
+        f"import sys, time; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_resume as t\n"
+        "ds = t.small_digits()\n"
+        "slow = t.Callback(); slow.on_epoch_end = lambda s: time.sleep(0.2)\n"
+        f"t.train(t.fresh(ds), ds, t.TrainConfig(**t.CONFIG), out_dir={str(tmp_path)!r}, callbacks=[slow])\n"
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE)
     deadline = time.time() + 120

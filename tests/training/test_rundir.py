@@ -37,7 +37,10 @@ def test_hash_ignores_key_order_and_tuple_vs_list():
     assert config_hash(reordered) == config_hash(CFG)
     assert config_hash({**CFG, "train": {**CFG["train"], "lr": 0.1}}) != config_hash(CFG)
     assert config_differences(CFG, {"train": {"lr": 0.1, "epochs": 3}, "model": {"name": "mlp", "width": 8}}) == [
-        "model.width: (absent) -> 8", "train.lr: 0.05 -> 0.1", "train.snapshot_epochs: [1, 2] -> (absent)"]
+        "model.width: (absent) -> 8",
+        "train.lr: 0.05 -> 0.1",
+        "train.snapshot_epochs: [1, 2] -> (absent)",
+    ]
 
 
 def test_sigterm_is_recorded_as_interrupted(tmp_path):
@@ -107,13 +110,15 @@ def test_a_run_written_before_a_setting_existed_resumes_at_its_neutral_value(tmp
     from nnprobe.training import TrainConfig
 
     new = {"train": TrainConfig(epochs=3).to_dict(), "model": {"name": "mlp"}}
-    old = {"train": {k: v for k, v in new["train"].items() if k not in ("lr_step_factor", "augment")},
-           "model": {"name": "mlp"}}
-    prepare_run_dir(tmp_path, old)                        # as an nnprobe without those settings wrote it
+    old = {
+        "train": {k: v for k, v in new["train"].items() if k not in ("lr_step_factor", "augment")},
+        "model": {"name": "mlp"},
+    }
+    prepare_run_dir(tmp_path, old)  # as an nnprobe without those settings wrote it
     again = prepare_run_dir(tmp_path, new, mode="resume")
     assert again.resuming
-    assert json.loads((tmp_path / "config.json").read_text())["train"]["lr_step_factor"] == 0.1   # stored anew
-    prepare_run_dir(tmp_path, new, mode="resume")         # and resumes again by its hash
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["lr_step_factor"] == 0.1  # stored anew
+    prepare_run_dir(tmp_path, new, mode="resume")  # and resumes again by its hash
     # a later setting at another value than the old behaviour is a real difference
     prepare_run_dir(tmp_path / "b", old)
     changed = {**new, "train": {**new["train"], "lr_step_factor": 0.5}}
@@ -125,16 +130,22 @@ def test_a_run_written_before_a_setting_existed_resumes_at_its_neutral_value(tmp
 
 
 def test_where_the_data_was_found_is_recorded_but_not_part_of_the_run(tmp_path):
-    run = {"data": {"data": "mnist", "data_dir": "/mnt/a"}, "train": {"lr": 0.05},
-           "data_files": [{"path": "/mnt/a/mnist/t10k-labels", "bytes": 10008, "md5": "ec29"}],
-           "record": {"data": {"counts": {"train": {"0": 5923}}}}}
-    moved = {**run, "data": {"data": "mnist", "data_dir": "/home/me/data"},
-             "data_files": [{"path": "/home/me/data/mnist/t10k-labels", "bytes": 10008, "md5": "ec29"}],
-             "record": {"data": {"counts": {"train": {"0": 5923}}}, "model": {"output": None}}}
+    run = {
+        "data": {"data": "mnist", "data_dir": "/mnt/a"},
+        "train": {"lr": 0.05},
+        "data_files": [{"path": "/mnt/a/mnist/t10k-labels", "bytes": 10008, "md5": "ec29"}],
+        "record": {"data": {"counts": {"train": {"0": 5923}}}},
+    }
+    moved = {
+        **run,
+        "data": {"data": "mnist", "data_dir": "/home/me/data"},
+        "data_files": [{"path": "/home/me/data/mnist/t10k-labels", "bytes": 10008, "md5": "ec29"}],
+        "record": {"data": {"counts": {"train": {"0": 5923}}}, "model": {"output": None}},
+    }
     assert config_hash(run) == config_hash(moved)
     prepare_run_dir(tmp_path, run)
     assert prepare_run_dir(tmp_path, moved, mode="resume").resuming
-    assert json.loads((tmp_path / "config.json").read_text())["data"]["data_dir"] == "/mnt/a"   # as it was run
+    assert json.loads((tmp_path / "config.json").read_text())["data"]["data_dir"] == "/mnt/a"  # as it was run
     other = {**moved, "data_files": [{"path": "/home/me/data/mnist/t10k-labels", "bytes": 10008, "md5": "ffff"}]}
     with pytest.raises(NNProbeError, match=r"data_files: .*ec29.* -> .*ffff"):
         prepare_run_dir(tmp_path, other, mode="resume")
@@ -144,8 +155,12 @@ def test_a_run_written_before_data_files_were_recorded_resumes(tmp_path):
     import nnprobe.experiments.run  # noqa: F401  (registers data_files and output as later settings)
 
     old = {"data": {"data": "digits", "data_dir": "/x"}, "model": {"model": "mlp"}, "train": {"lr": 0.05}}
-    prepare_run_dir(tmp_path, old)   # the hash of an older nnprobe covered data_dir too
+    prepare_run_dir(tmp_path, old)  # the hash of an older nnprobe covered data_dir too
     (tmp_path / "state.json").write_text(json.dumps({**state(tmp_path), "config_hash": "written-by-0.2"}))
-    new = {"data": {"data": "digits", "data_dir": "/y"}, "model": {"model": "mlp", "output": None},
-           "train": {"lr": 0.05}, "data_files": [{"path": "/z/digits.csv.gz", "bytes": 1, "md5": "ab"}]}
+    new = {
+        "data": {"data": "digits", "data_dir": "/y"},
+        "model": {"model": "mlp", "output": None},
+        "train": {"lr": 0.05},
+        "data_files": [{"path": "/z/digits.csv.gz", "bytes": 1, "md5": "ab"}],
+    }
     assert prepare_run_dir(tmp_path, new, mode="resume").resuming

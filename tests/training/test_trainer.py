@@ -19,8 +19,12 @@ def digits():
 def fresh(ds, seed=0, **options):
     seed_everything(seed)
     model = build_model("mlp", ds.input_shape, ds.num_classes, width=64, depth=2, **options)
-    model.nnprobe_spec = {"name": "mlp", "input_shape": list(ds.input_shape), "num_classes": ds.num_classes,
-                          "options": {"width": 64, "depth": 2, **options}}
+    model.nnprobe_spec = {
+        "name": "mlp",
+        "input_shape": list(ds.input_shape),
+        "num_classes": ds.num_classes,
+        "options": {"width": 64, "depth": 2, **options},
+    }
     return model
 
 
@@ -44,8 +48,11 @@ def test_same_seed_same_weights(digits):
 @pytest.mark.parametrize("optimizer,schedule", [("sgd", "constant"), ("adam", "step"), ("momentum", "cosine")])
 def test_optimizers_and_schedules_reduce_loss(digits, optimizer, schedule):
     lr = 1e-3 if optimizer == "adam" else 0.05
-    result = train(fresh(digits), digits, TrainConfig(epochs=3, optimizer=optimizer, schedule=schedule, lr=lr,
-                                                      weight_decay=1e-4, progress=False))
+    result = train(
+        fresh(digits),
+        digits,
+        TrainConfig(epochs=3, optimizer=optimizer, schedule=schedule, lr=lr, weight_decay=1e-4, progress=False),
+    )
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
 
 
@@ -55,7 +62,7 @@ def test_make_optimizer_from_a_config_or_keywords():
     opt = make_optimizer(net.parameters(), TrainConfig(optimizer="momentum", lr=0.2, momentum=0.8, weight_decay=1e-3))
     assert type(opt) is torch.optim.SGD and opt.defaults["momentum"] == 0.8 and opt.defaults["weight_decay"] == 1e-3
     trainable = [p for p in net.parameters() if p.requires_grad]
-    assert [id(p) for p in opt.param_groups[0]["params"]] == [id(p) for p in trainable]   # same order, frozen out
+    assert [id(p) for p in opt.param_groups[0]["params"]] == [id(p) for p in trainable]  # same order, frozen out
     # keywords replace the config's values; the rest come from TrainConfig()'s defaults
     sgd = make_optimizer(net.parameters(), TrainConfig(optimizer="momentum", momentum=0.8), optimizer="sgd", lr=0.3)
     assert (type(sgd), sgd.defaults["lr"], sgd.defaults["momentum"]) == (torch.optim.SGD, 0.3, 0.0)
@@ -92,7 +99,12 @@ def test_run_directory_and_checkpoint_reload(digits, tmp_path):
     assert config["train"]["epochs"] == 3 and config["dataset"]["name"] == "digits"
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
-    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["epoch_0001.pt", "epoch_0003.pt", "final.pt", "last.pt"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "epoch_0001.pt",
+        "epoch_0003.pt",
+        "final.pt",
+        "last.pt",
+    ]
     reloaded, payload = load_checkpoint(tmp_path / "checkpoints" / "final.pt")
     assert payload["train_config"]["epochs"] == 3
     model.eval()
@@ -148,7 +160,9 @@ def test_only_unfrozen_parameters_move(digits):
 
 def test_nan_loss_is_reported(digits):
     with pytest.raises(NNProbeError, match="loss became") as info:
-        train(fresh(digits), digits, TrainConfig(epochs=2, lr=1e6, optimizer="sgd", schedule="constant", progress=False))
+        train(
+            fresh(digits), digits, TrainConfig(epochs=2, lr=1e6, optimizer="sgd", schedule="constant", progress=False)
+        )
     assert "learning rate" in str(info.value)
 
 
@@ -162,7 +176,7 @@ def test_config_validation():
     with pytest.raises(NNProbeError, match="optimizer"):
         TrainConfig(optimizer="lbfgs")
     with pytest.raises(NNProbeError, match="epochs"):
-        TrainConfig(epochs=-1)   # 0 is allowed: the untrained model (the epoch-0 point of a training-time sweep)
+        TrainConfig(epochs=-1)  # 0 is allowed: the untrained model (the epoch-0 point of a training-time sweep)
     with pytest.raises(NNProbeError, match="CUDA"):
         from nnprobe.training import resolve_device
 
@@ -219,10 +233,11 @@ def test_skipping_the_per_epoch_test_pass_trains_the_same_weights(digits):
 @pytest.mark.parametrize("name,weight_decay", [("adam", 1e-4), ("adam", 0.0), ("sgd", 5e-4), ("momentum", 5e-4)])
 def test_foreach_unfused_optimisers_are_the_per_tensor_ones_to_the_bit(digits, name, weight_decay):
     runs = []
-    for foreach in (None, True):   # None: torch's per-tensor loop on CPU
+    for foreach in (None, True):  # None: torch's per-tensor loop on CPU
         model = fresh(digits, 3)
-        opt = make_optimizer(model.parameters(), optimizer=name, lr=0.01, weight_decay=weight_decay, fused=False,
-                             foreach=foreach)
+        opt = make_optimizer(
+            model.parameters(), optimizer=name, lr=0.01, weight_decay=weight_decay, fused=False, foreach=foreach
+        )
         gen = torch.Generator().manual_seed(0)
         for _ in range(30):
             idx = torch.randint(digits.n_train, (32,), generator=gen)

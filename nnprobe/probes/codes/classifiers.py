@@ -72,7 +72,8 @@ def _float_bits(codes: Codes, index=None) -> np.ndarray:
         rows = MAX_FIT_BYTES // (4 * sub.n_units)
         raise NNProbeError(
             f"fitting on {sub.n_examples} codes of {sub.n_units} units needs {need / 2**30:.1f} GiB as float32",
-            f"cap the fitted codes (max_kmeans_samples / max_logistic_train, CLI --max-fit-samples) at <= {rows}")
+            f"cap the fitted codes (max_kmeans_samples / max_logistic_train, CLI --max-fit-samples) at <= {rows}",
+        )
     return sub.bits(np.float32)
 
 
@@ -82,8 +83,16 @@ def _subsample(n: int, max_n: int | None, seed: int) -> np.ndarray | None:
     return np.sort(np.random.default_rng(seed).choice(n, size=max_n, replace=False))
 
 
-def kmeans_scores(codes: Codes, labels, n_clusters: int | None = None, *, seed: int = 0,
-                  max_samples: int | None = 20000, n_init: int = 10, n_seeds: int = 1) -> dict:
+def kmeans_scores(
+    codes: Codes,
+    labels,
+    n_clusters: int | None = None,
+    *,
+    seed: int = 0,
+    max_samples: int | None = 20000,
+    n_init: int = 10,
+    n_seeds: int = 1,
+) -> dict:
     """K-Means on codes, scored against ``labels``; fit on up to ``max_samples`` rows, predict all rows.
 
     Runs K-Means (``n_init`` restarts each) with random states ``seed, ..., seed + n_seeds - 1`` on the same
@@ -107,13 +116,24 @@ def kmeans_scores(codes: Codes, labels, n_clusters: int | None = None, *, seed: 
             warnings.simplefilter("ignore", ConvergenceWarning)
             km = KMeans(n_clusters=k, n_init=n_init, random_state=state).fit(fit)
         clusters = np.concatenate([km.predict(block) for _, block in codes.iter_bits()])
-        runs.append({"inertia": float(km.inertia_), "accuracy": cluster_accuracy(labels, clusters),
-                     "accuracy_majority": majority_accuracy(labels, clusters),
-                     "nmi": float(normalized_mutual_info_score(labels, clusters))})
+        runs.append(
+            {
+                "inertia": float(km.inertia_),
+                "accuracy": cluster_accuracy(labels, clusters),
+                "accuracy_majority": majority_accuracy(labels, clusters),
+                "nmi": float(normalized_mutual_info_score(labels, clusters)),
+            }
+        )
     best = min(runs, key=lambda r: r["inertia"])
     acc = np.array([r["accuracy"] for r in runs])
-    return {**best, "accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std()),
-            "accuracy_min": float(acc.min()), "accuracy_max": float(acc.max()), "runs": runs}
+    return {
+        **best,
+        "accuracy_mean": float(acc.mean()),
+        "accuracy_std": float(acc.std()),
+        "accuracy_min": float(acc.min()),
+        "accuracy_max": float(acc.max()),
+        "runs": runs,
+    }
 
 
 def drop_constant_units(train: Codes, test: Codes) -> tuple[Codes, Codes, int]:
@@ -127,8 +147,10 @@ def drop_constant_units(train: Codes, test: Codes) -> tuple[Codes, Codes, int]:
     ([[0, 1], [1, 1]], [[0, 0]], 1)
     """
     if train.n_units != test.n_units:
-        raise NNProbeError(f"train codes have {train.n_units} units but test codes {test.n_units}",
-                           "record both with the same model and layers")
+        raise NNProbeError(
+            f"train codes have {train.n_units} units but test codes {test.n_units}",
+            "record both with the same model and layers",
+        )
     both = np.concatenate([train.packed, test.packed])
     any_on = np.bitwise_or.reduce(both, axis=0, keepdims=True)
     all_on = np.bitwise_and.reduce(both, axis=0, keepdims=True)
@@ -138,7 +160,7 @@ def drop_constant_units(train: Codes, test: Codes) -> tuple[Codes, Codes, int]:
     columns = np.flatnonzero(varies)
     layers, start = [], 0
     for layer in train.layers:
-        kept = int(varies[layer.start:layer.stop].sum())
+        kept = int(varies[layer.start : layer.stop].sum())
         if kept:
             layers.append(LayerSlice(layer.name, layer.kind, (kept,), start))
             start += kept
@@ -147,14 +169,24 @@ def drop_constant_units(train: Codes, test: Codes) -> tuple[Codes, Codes, int]:
         packed = np.zeros((codes.n_examples, words_for(columns.size) * 8), dtype=np.uint8)
         for row0, block in codes.iter_bits(dtype=np.uint8):
             part = np.packbits(block[:, columns], axis=1, bitorder="little")
-            packed[row0:row0 + block.shape[0], : part.shape[1]] = part
+            packed[row0 : row0 + block.shape[0], : part.shape[1]] = part
         return Codes(packed, int(columns.size), list(layers))
 
     return keep(train), keep(test), int(train.n_units - columns.size)
 
 
-def logistic_scores(train: Codes, y_train, test: Codes, y_test, *, seed: int = 0, max_train: int | None = 20000,
-                    c: float = 1.0, max_iter: int | None = None, multi_class: str = "multinomial") -> dict:
+def logistic_scores(
+    train: Codes,
+    y_train,
+    test: Codes,
+    y_test,
+    *,
+    seed: int = 0,
+    max_train: int | None = 20000,
+    c: float = 1.0,
+    max_iter: int | None = None,
+    multi_class: str = "multinomial",
+) -> dict:
     """Logistic regression (L2, ``C=c``) fitted on training codes: ``{"train_accuracy", "test_accuracy"}``.
 
     ``multi_class="multinomial"`` (``max_iter`` 300 by default) or ``"ovo"``: scikit-learn's
@@ -170,8 +202,10 @@ def logistic_scores(train: Codes, y_train, test: Codes, y_test, *, seed: int = 0
     idx = _subsample(train.n_examples, max_train, seed)
     fit_y = y_train if idx is None else y_train[idx]
     if np.unique(fit_y).size < 2:
-        raise NNProbeError("logistic regression needs at least two classes among the training codes",
-                           "use a dataset with two or more classes")
+        raise NNProbeError(
+            "logistic regression needs at least two classes among the training codes",
+            "use a dataset with two or more classes",
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = LogisticRegression(C=c, max_iter=max_iter, random_state=seed)
@@ -230,28 +264,43 @@ class CategorisationResult:
     kmeans_seeds: int = 0
     kmeans_n_init: int = 0
     logistic_multi_class: str = "multinomial"
-    constant_units_dropped: int = 0   # units constant over train + test, left out of every classifier
+    constant_units_dropped: int = 0  # units constant over train + test, left out of every classifier
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def __repr__(self) -> str:
-        rows = [("K-Means accuracy", self.kmeans_train_accuracy, self.kmeans_test_accuracy),
-                (f"  mean, {self.kmeans_seeds} seeds", self.kmeans_train_accuracy_mean, self.kmeans_test_accuracy_mean),
-                ("  std over seeds", self.kmeans_train_accuracy_std, self.kmeans_test_accuracy_std),
-                ("  majority mapping", self.kmeans_train_accuracy_majority, self.kmeans_test_accuracy_majority),
-                ("K-Means NMI", self.kmeans_train_nmi, self.kmeans_test_nmi),
-                (f"{self.k}-NN accuracy", self.knn_train_accuracy, self.knn_test_accuracy),
-                ("logistic accuracy", self.logistic_train_accuracy, self.logistic_test_accuracy)]
+        rows = [
+            ("K-Means accuracy", self.kmeans_train_accuracy, self.kmeans_test_accuracy),
+            (f"  mean, {self.kmeans_seeds} seeds", self.kmeans_train_accuracy_mean, self.kmeans_test_accuracy_mean),
+            ("  std over seeds", self.kmeans_train_accuracy_std, self.kmeans_test_accuracy_std),
+            ("  majority mapping", self.kmeans_train_accuracy_majority, self.kmeans_test_accuracy_majority),
+            ("K-Means NMI", self.kmeans_train_nmi, self.kmeans_test_nmi),
+            (f"{self.k}-NN accuracy", self.knn_train_accuracy, self.knn_test_accuracy),
+            ("logistic accuracy", self.logistic_train_accuracy, self.logistic_test_accuracy),
+        ]
         body = "\n".join(f"  {a:<18}{b:>10.4f}{c:>10.4f}" for a, b, c in rows)
         return f"CategorisationResult\n  {'':<18}{'train':>10}{'test':>10}\n{body}"
 
 
-def categorise(train: Codes, y_train, test: Codes, y_test, *, k: int = 9, n_clusters: int | None = None,
-               seed: int = 0, max_kmeans_samples: int | None = 20000, max_logistic_train: int | None = 20000,
-               max_knn_train_queries: int | None = 5000, methods=METHODS,
-               kmeans_seeds: int = 3, kmeans_n_init: int = 10, logistic: str = "multinomial",
-               drop_constant: bool = False) -> CategorisationResult:
+def categorise(
+    train: Codes,
+    y_train,
+    test: Codes,
+    y_test,
+    *,
+    k: int = 9,
+    n_clusters: int | None = None,
+    seed: int = 0,
+    max_kmeans_samples: int | None = 20000,
+    max_logistic_train: int | None = 20000,
+    max_knn_train_queries: int | None = 5000,
+    methods=METHODS,
+    kmeans_seeds: int = 3,
+    kmeans_n_init: int = 10,
+    logistic: str = "multinomial",
+    drop_constant: bool = False,
+) -> CategorisationResult:
     """K-Means, Hamming K-NN and logistic-regression accuracy on train and test codes.
 
     ``logistic``: ``multinomial`` or ``ovo`` (one-vs-one, He et al.'s); ``drop_constant``: leave out units that
@@ -272,8 +321,10 @@ def categorise(train: Codes, y_train, test: Codes, y_test, *, k: int = 9, n_clus
     if y_train.shape[0] != train.n_examples or y_test.shape[0] != test.n_examples:
         raise NNProbeError("labels and codes differ in length", "pass one label per code")
     if train.n_units != test.n_units:
-        raise NNProbeError(f"train codes have {train.n_units} units but test codes {test.n_units}",
-                           "record both with the same model and layers")
+        raise NNProbeError(
+            f"train codes have {train.n_units} units but test codes {test.n_units}",
+            "record both with the same model and layers",
+        )
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise NNProbeError(f"unknown categorisation method(s) {sorted(unknown)}", f"use {', '.join(METHODS)}")
@@ -285,13 +336,28 @@ def categorise(train: Codes, y_train, test: Codes, y_test, *, k: int = 9, n_clus
     if drop_constant:
         train, test, dropped = drop_constant_units(train, test)
     nan = _NAN
-    out = dict(kmeans_train_accuracy=nan, kmeans_test_accuracy=nan, kmeans_train_nmi=nan, kmeans_test_nmi=nan,
-               knn_train_accuracy=nan, knn_test_accuracy=nan, logistic_train_accuracy=nan, logistic_test_accuracy=nan)
+    out = dict(
+        kmeans_train_accuracy=nan,
+        kmeans_test_accuracy=nan,
+        kmeans_train_nmi=nan,
+        kmeans_test_nmi=nan,
+        knn_train_accuracy=nan,
+        knn_test_accuracy=nan,
+        logistic_train_accuracy=nan,
+        logistic_test_accuracy=nan,
+    )
     if "kmeans" in methods:
         n_clusters = n_clusters or int(np.unique(np.concatenate([y_train, y_test])).size)
         for split, codes, y in (("train", train, y_train), ("test", test, y_test)):
-            km = kmeans_scores(codes, y, n_clusters, seed=seed, max_samples=max_kmeans_samples,
-                               n_init=kmeans_n_init, n_seeds=kmeans_seeds)
+            km = kmeans_scores(
+                codes,
+                y,
+                n_clusters,
+                seed=seed,
+                max_samples=max_kmeans_samples,
+                n_init=kmeans_n_init,
+                n_seeds=kmeans_seeds,
+            )
             out[f"kmeans_{split}_nmi"] = km["nmi"]
             for key in ("", "_majority", "_mean", "_std", "_min", "_max"):
                 out[f"kmeans_{split}_accuracy{key}"] = km[f"accuracy{key}"]
@@ -302,8 +368,10 @@ def categorise(train: Codes, y_train, test: Codes, y_test, *, k: int = 9, n_clus
         idx = np.arange(train.n_examples) if idx is None else idx
         out["knn_train_accuracy"] = _knn_leave_one_out(train, y_train, idx, k)
     if "logistic" in methods:
-        lr = logistic_scores(train, y_train, test, y_test, seed=seed, max_train=max_logistic_train,
-                             multi_class=logistic)
+        lr = logistic_scores(
+            train, y_train, test, y_test, seed=seed, max_train=max_logistic_train, multi_class=logistic
+        )
         out.update(logistic_train_accuracy=lr["train_accuracy"], logistic_test_accuracy=lr["test_accuracy"])
-    return CategorisationResult(k=k, seconds=time.perf_counter() - start, logistic_multi_class=logistic,
-                                constant_units_dropped=dropped, **out)
+    return CategorisationResult(
+        k=k, seconds=time.perf_counter() - start, logistic_multi_class=logistic, constant_units_dropped=dropped, **out
+    )

@@ -22,9 +22,11 @@ from nnprobe.errors import NNProbeError
 from nnprobe.probes.codes.relu_calls import op_name
 from nnprobe.probes.codes.tracer import _model_device, trace_relu_calls
 
-COMPLETE_FIX = ("write that activation as nn.ReLU / F.relu (or nn.LeakyReLU, nn.PReLU; max-pooling as "
-                "nn.MaxPool*d), or pass layers=[...] or check_complete=False to record_codes to accept codes of "
-                "the recognised units only")
+COMPLETE_FIX = (
+    "write that activation as nn.ReLU / F.relu (or nn.LeakyReLU, nn.PReLU; max-pooling as "
+    "nn.MaxPool*d), or pass layers=[...] or check_complete=False to record_codes to accept codes of "
+    "the recognised units only"
+)
 _OUTPUT_NORMALISERS = {"softmax", "log_softmax"}  # allowed as the very last call: they do not split input space
 
 
@@ -93,8 +95,9 @@ def _first_bad(passes: list[_Ops], residual, rtol: float):
     return None
 
 
-def check_codes_complete(model: nn.Module, x: torch.Tensor, *, n_points: int = 8, step: float = 2.0,
-                         seed: int = 0, device=None) -> None:
+def check_codes_complete(
+    model: nn.Module, x: torch.Tensor, *, n_points: int = 8, step: float = 2.0, seed: int = 0, device=None
+) -> None:
     """Raise :class:`NNProbeError` unless ``model`` is exactly affine on the regions its recorded codes name.
 
     Runs four small forward passes on the first ``n_points`` examples (see the module docstring). Inputs
@@ -131,19 +134,24 @@ def check_codes_complete(model: nn.Module, x: torch.Tensor, *, n_points: int = 8
         raise NNProbeError(
             f"{op} in {_where(owner, model)} gives a different output when the same input is run again with the "
             "recorded activation pattern: the model is random or stateful in eval mode, or the call is a ReLU "
-            "spelling nnprobe mis-replays", "make the forward pass deterministic in eval mode (e.g. dropout with "
-            "training=self.training), or pass check_complete=False to record_codes")
+            "spelling nnprobe mis-replays",
+            "make the forward pass deterministic in eval mode (e.g. dropout with "
+            "training=self.training), or pass check_complete=False to record_codes",
+        )
     bad = _first_bad(passes, lambda z, p, m: p + m - 2 * z, rtol)
     if bad is not None and bad >= 0:
         op, owner = passes[0].calls[bad]
         raise NNProbeError(
             f"the activation codes would miss a nonlinearity: {op} in {_where(owner, model)} is not linear once "
             "every recorded ReLU-like unit is held fixed (a ReLU spelling nnprobe does not recognise, such as "
-            "h * (h > 0), a custom autograd Function, or a smooth op)", COMPLETE_FIX)
+            "h * (h > 0), a custom autograd Function, or a smooth op)",
+            COMPLETE_FIX,
+        )
     if bad == -1 or same == -1:
         raise NNProbeError(
             f"{type(model).__name__} runs different calls for inputs on a line through the recorded examples",
-            "activation codes need a fixed layout; avoid data-dependent control flow, or pass check_complete=False")
+            "activation codes need a fixed layout; avoid data-dependent control flow, or pass check_complete=False",
+        )
     if last not in _OUTPUT_NORMALISERS:
         z, p, m = (torch.cat([t.double().flatten() for t in _float_out(o)]) for o in outputs)
         scale = max(float(t.abs().max()) for t in (z, p, m)) if z.numel() else 0.0
@@ -151,7 +159,8 @@ def check_codes_complete(model: nn.Module, x: torch.Tensor, *, n_points: int = 8
             raise NNProbeError(
                 f"the output of {type(model).__name__} is not affine once every recorded ReLU-like unit is held "
                 "fixed: a nonlinearity nnprobe cannot see (e.g. inside a C++ extension) is not in the codes",
-                COMPLETE_FIX)
+                COMPLETE_FIX,
+            )
 
 
 def _float_out(out) -> list[torch.Tensor]:

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from nnprobe.config import Config, check_choice, check_int, option
 from nnprobe.training.rundir import register_recorded_key
 
-METHODS = ("kmeans", "knn", "logistic")        # the classifiers fitted on the codes
-LABEL_MODES = ("noisy", "clean")               # training codes scored against the labels trained on, or the true ones
-LOGISTIC_MODES = ("multinomial", "ovo")        # logistic regression: multinomial, or one-vs-one (He et al.'s)
-ALL_LAYERS = "all"                             # ``layers=`` value for every ReLU site
-DEFAULT_MAX_UNITS = 2**16                      # above it, the code is the last sites that fit (see selection.py)
-register_recorded_key("scratch_dir")           # where the scratch file goes changes no result: resume ignores it
+METHODS = ("kmeans", "knn", "logistic")  # the classifiers fitted on the codes
+LABEL_MODES = ("noisy", "clean")  # training codes scored against the labels trained on, or the true ones
+LOGISTIC_MODES = ("multinomial", "ovo")  # logistic regression: multinomial, or one-vs-one (He et al.'s)
+ALL_LAYERS = "all"  # ``layers=`` value for every ReLU site
+DEFAULT_MAX_UNITS = 2**16  # above it, the code is the last sites that fit (see selection.py)
+register_recorded_key("scratch_dir")  # where the scratch file goes changes no result: resume ignores it
 
 
 @dataclass
@@ -45,42 +45,88 @@ class CodesConfig(Config):
     5
     """
 
-    layers: list | None = field(default=None, metadata=option(
-        "Comma-separated ReLU sites to keep, or 'all' (default: every site while the network has <= max_units "
-        "units, else the last sites that fit; names in result.json)."))
+    layers: list | None = field(
+        default=None,
+        metadata=option(
+            "Comma-separated ReLU sites to keep, or 'all' (default: every site while the network has <= max_units "
+            "units, else the last sites that fit; names in result.json)."
+        ),
+    )
     k: int = field(default=9, metadata=option("Neighbours for Hamming K-NN."))
-    max_fit_samples: int | None = field(default=20000, metadata=option(
-        "Cap on the codes K-Means and logistic regression are fitted on (seeded subsample)."))
-    max_knn_train_queries: int | None = field(default=5000, metadata=option(
-        "Cap on the leave-one-out K-NN training-accuracy queries (seeded subsample).", cli=False))
-    labels: str = field(default="noisy", metadata=option(
-        "Score training codes against the labels trained on (noisy) or the true ones (clean).", choices=LABEL_MODES))
-    per_layer: bool = field(default=True, metadata=option(
-        "Also the determinism of each ReLU site's codes alone.", kind="flag", cli=False))
-    categorisation: bool = field(default=True, metadata=option(
-        "Fit the classifiers on the codes (off: determinism only).", kind="flag", cli=False))
-    record_batch_size: int = field(default=512, metadata=option(
-        "Examples per recording forward pass.", cli=False))
-    logistic: str = field(default="multinomial", metadata=option(   # or "ovo": one-vs-one, He et al.'s
-        "Logistic regression: multinomial, or ovo (one-vs-one over all pairs of classes, He et al.'s).",
-        choices=LOGISTIC_MODES, cli=False))
-    drop_constant_units: bool = field(default=False, metadata=option(   # He et al. drop units constant over train + test
-        "Leave units constant over train and test out of the classifiers (He et al.).", kind="flag", cli=False))
-    max_units: int | None = field(default=DEFAULT_MAX_UNITS, metadata=option(
-        "Units in the code by default: a larger network's code is its last ReLU sites that fit.", cli=False))
-    max_memory: int | None = field(default=2**31, metadata=option(
-        "Bytes of codes and fitted float rows held in memory (larger codes are memory-mapped from a scratch "
-        "file), e.g. 2G, 512M.", kind="bytes", cli=False))
-    scratch_dir: str | None = field(default=None, metadata=option(
-        "Directory of the scratch file for codes beyond max_memory (default: the system temp directory).",
-        kind="path", cli=False))
-    methods: list = field(default_factory=lambda: list(METHODS), metadata=option(
-        "Classifiers fitted on the codes, comma-separated.", choices=METHODS, kind="list", cli=False))
-    kmeans_seeds: int = field(default=3, metadata=option(
-        "K-Means repeats (10 restarts each); the lowest-inertia run is reported.", cli=False))
-    nulls: bool = field(default=True, metadata=option(
-        "Also the null baselines: the same measures on the untrained network's codes, and 9-NN / logistic "
-        "regression on the raw inputs.", kind="flag"))
+    max_fit_samples: int | None = field(
+        default=20000,
+        metadata=option("Cap on the codes K-Means and logistic regression are fitted on (seeded subsample)."),
+    )
+    max_knn_train_queries: int | None = field(
+        default=5000,
+        metadata=option("Cap on the leave-one-out K-NN training-accuracy queries (seeded subsample).", cli=False),
+    )
+    labels: str = field(
+        default="noisy",
+        metadata=option(
+            "Score training codes against the labels trained on (noisy) or the true ones (clean).", choices=LABEL_MODES
+        ),
+    )
+    per_layer: bool = field(
+        default=True, metadata=option("Also the determinism of each ReLU site's codes alone.", kind="flag", cli=False)
+    )
+    categorisation: bool = field(
+        default=True,
+        metadata=option("Fit the classifiers on the codes (off: determinism only).", kind="flag", cli=False),
+    )
+    record_batch_size: int = field(default=512, metadata=option("Examples per recording forward pass.", cli=False))
+    logistic: str = field(
+        default="multinomial",
+        metadata=option(  # or "ovo": one-vs-one, He et al.'s
+            "Logistic regression: multinomial, or ovo (one-vs-one over all pairs of classes, He et al.'s).",
+            choices=LOGISTIC_MODES,
+            cli=False,
+        ),
+    )
+    drop_constant_units: bool = field(
+        default=False,
+        metadata=option(  # He et al. drop units constant over train + test
+            "Leave units constant over train and test out of the classifiers (He et al.).", kind="flag", cli=False
+        ),
+    )
+    max_units: int | None = field(
+        default=DEFAULT_MAX_UNITS,
+        metadata=option(
+            "Units in the code by default: a larger network's code is its last ReLU sites that fit.", cli=False
+        ),
+    )
+    max_memory: int | None = field(
+        default=2**31,
+        metadata=option(
+            "Bytes of codes and fitted float rows held in memory (larger codes are memory-mapped from a scratch "
+            "file), e.g. 2G, 512M.",
+            kind="bytes",
+            cli=False,
+        ),
+    )
+    scratch_dir: str | None = field(
+        default=None,
+        metadata=option(
+            "Directory of the scratch file for codes beyond max_memory (default: the system temp directory).",
+            kind="path",
+            cli=False,
+        ),
+    )
+    methods: list = field(
+        default_factory=lambda: list(METHODS),
+        metadata=option("Classifiers fitted on the codes, comma-separated.", choices=METHODS, kind="list", cli=False),
+    )
+    kmeans_seeds: int = field(
+        default=3, metadata=option("K-Means repeats (10 restarts each); the lowest-inertia run is reported.", cli=False)
+    )
+    nulls: bool = field(
+        default=True,
+        metadata=option(
+            "Also the null baselines: the same measures on the untrained network's codes, and 9-NN / logistic "
+            "regression on the raw inputs.",
+            kind="flag",
+        ),
+    )
 
     def validate(self) -> None:
         if isinstance(self.layers, str) and self.layers.strip() != ALL_LAYERS:

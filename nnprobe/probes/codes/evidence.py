@@ -28,10 +28,12 @@ from __future__ import annotations
 from nnprobe.entries import number
 from nnprobe.stats import Decision, not_testable, over_seeds, paired_lower_bound, t_interval, threshold_claim
 
-REGIME_RULE = ("nnprobe's rule, not the paper's (its boundaries are not public): under-expressive when the codes are "
-               "not nearly unique, critically-expressive when they are but K-NN on them trails the network by more "
-               "than the gap, sufficiently-expressive when both claims hold; the network's test accuracy stands for "
-               "the best categorisation at this sample size")
+REGIME_RULE = (
+    "nnprobe's rule, not the paper's (its boundaries are not public): under-expressive when the codes are "
+    "not nearly unique, critically-expressive when they are but K-NN on them trails the network by more "
+    "than the gap, sufficiently-expressive when both claims hold; the network's test accuracy stands for "
+    "the best categorisation at this sample size"
+)
 
 
 def _paired(summaries: list, a: str, b: str) -> list:
@@ -50,7 +52,7 @@ def regime(unique, categorisation) -> tuple[str, str]:
     u = unique.details.get("measure_outcome", unique.outcome)
     c = categorisation.details.get("measure_outcome", categorisation.outcome)
     one_seed = unique.details.get("interval", {}).get("n", 2) == 1
-    if one_seed:   # no interval: the point values decide, and say so
+    if one_seed:  # no interval: the point values decide, and say so
         u = "holds" if unique.details["interval"]["mean"] <= unique.details["threshold"] else "does not hold"
         if categorisation.outcome != "not testable":
             cd = categorisation.details
@@ -109,18 +111,22 @@ def evidence(summaries: list, thresholds: dict):
     k = next((s.get("k") for s in summaries if s.get("k") is not None), 9)
     rr = over_seeds(summaries, "redundancy_ratio_train")
     if rr is None:
-        return not_testable("the training redundancy ratio was not measured; run the codes probe on the trained "
-                            "network", kind="codes")
+        return not_testable(
+            "the training redundancy ratio was not measured; run the codes probe on the trained network", kind="codes"
+        )
     rr_null = over_seeds(summaries, "untrained_redundancy_ratio_train")
     unique = threshold_claim(rr, max_rr, "<=", null=rr_null)
     diffs = _paired(summaries, "knn_test_accuracy", "model_test_accuracy")
     if diffs:
         null_diffs = _paired(summaries, "untrained_knn_test_accuracy", "model_test_accuracy")
-        categorisation = threshold_claim(t_interval(diffs), -gap, ">=",
-                                         null=t_interval(null_diffs) if null_diffs else None)
+        categorisation = threshold_claim(
+            t_interval(diffs), -gap, ">=", null=t_interval(null_diffs) if null_diffs else None
+        )
     else:
-        categorisation = not_testable(f"the {k}-NN accuracy on the codes or the network's test accuracy was not "
-                                      "measured; run with categorisation on (methods including knn)")
+        categorisation = not_testable(
+            f"the {k}-NN accuracy on the codes or the network's test accuracy was not "
+            "measured; run with categorisation on (methods including knn)"
+        )
     name, why = regime(unique, categorisation)
     outcomes = (unique.outcome, categorisation.outcome)
     if outcomes == ("holds", "holds"):
@@ -135,16 +141,26 @@ def evidence(summaries: list, thresholds: dict):
         nulls.append("untrained network not measured")
     else:
         untrained_knn = over_seeds(summaries, "untrained_knn_test_accuracy")
-        nulls.append(f"untrained network: train redundancy ratio {rr_null}"
-                     + ("" if untrained_knn is None else f", {k}-NN {untrained_knn}"))
+        nulls.append(
+            f"untrained network: train redundancy ratio {rr_null}"
+            + ("" if untrained_knn is None else f", {k}-NN {untrained_knn}")
+        )
     if pixels:
         nulls.append(pixels)
     lead = "one seed: " if rr.n == 1 else ""
-    sentence = (f"{lead}regime {name} ({why}); codes nearly unique (train redundancy ratio <= {max_rr:g}): "
-                f"{unique}; categorisation ({k}-NN on the test codes minus the network's test accuracy >= {-gap:g}): "
-                f"{categorisation}; nulls: " + "; ".join(nulls))
-    details = {"seeds": len(summaries), "regime": name, "regime_rule": REGIME_RULE, "uniqueness": unique.to_dict(),
-               "categorisation": categorisation.to_dict(), "pixels": pixel_details}
+    sentence = (
+        f"{lead}regime {name} ({why}); codes nearly unique (train redundancy ratio <= {max_rr:g}): "
+        f"{unique}; categorisation ({k}-NN on the test codes minus the network's test accuracy >= {-gap:g}): "
+        f"{categorisation}; nulls: " + "; ".join(nulls)
+    )
+    details = {
+        "seeds": len(summaries),
+        "regime": name,
+        "regime_rule": REGIME_RULE,
+        "uniqueness": unique.to_dict(),
+        "categorisation": categorisation.to_dict(),
+        "pixels": pixel_details,
+    }
     return Decision("threshold", outcome, sentence, details)
 
 

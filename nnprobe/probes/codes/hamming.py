@@ -38,6 +38,7 @@ _FAISS_QUERY_ROWS = 4096  # query rows per faiss call (bounds the result arrays)
 _FAISS_INDEX_BYTES = 256 << 20  # faiss copies the codes it indexes: larger training sets go in slices this big
 
 if hasattr(np, "bitwise_count"):  # numpy >= 2.0: hardware popcount
+
     def _popcount(x: np.ndarray, out: np.ndarray) -> np.ndarray:
         return np.bitwise_count(x, out=out)
 else:  # pragma: no cover - numpy 1.x fallback: byte lookup table
@@ -60,8 +61,10 @@ def _words(codes) -> np.ndarray:
 def _pair(queries, train) -> tuple[np.ndarray, np.ndarray]:
     q, t = _words(queries), _words(train)
     if q.shape[1] != t.shape[1]:
-        raise NNProbeError(f"query codes have {q.shape[1]} words but training codes {t.shape[1]}",
-                           "record both with the same model and layers")
+        raise NNProbeError(
+            f"query codes have {q.shape[1]} words but training codes {t.shape[1]}",
+            "record both with the same model and layers",
+        )
     return np.ascontiguousarray(q), np.ascontiguousarray(t)
 
 
@@ -75,7 +78,7 @@ def hamming_distances(queries, train, *, block_rows: int = _NUMPY_BLOCK_ROWS) ->
     q, t = _pair(queries, train)
     out = np.empty((q.shape[0], t.shape[0]), dtype=np.int32)
     for start, dist in _distance_blocks(q, t, block_rows):
-        out[start:start + dist.shape[0]] = dist
+        out[start : start + dist.shape[0]] = dist
     return out
 
 
@@ -100,10 +103,14 @@ def _distance_blocks(q: np.ndarray, t: np.ndarray, block_rows: int):
     for start in range(0, q.shape[0], block):
         b = min(block, q.shape[0] - start)
         for r0 in range(0, b, sub):
-            qs = q[start + r0:start + min(b, r0 + sub)]
+            qs = q[start + r0 : start + min(b, r0 + sub)]
             for c0 in range(0, n_train, tile):
                 c1 = min(n_train, c0 + tile)
-                x, c, d = xor[:qs.shape[0], :c1 - c0], cnt[:qs.shape[0], :c1 - c0], acc[r0:r0 + qs.shape[0], c0:c1]
+                x, c, d = (
+                    xor[: qs.shape[0], : c1 - c0],
+                    cnt[: qs.shape[0], : c1 - c0],
+                    acc[r0 : r0 + qs.shape[0], c0:c1],
+                )
                 for j in range(n_words):
                     np.bitwise_xor(qs[:, j, None], t_cols[j, None, c0:c1], out=x)
                     if j == 0:
@@ -184,7 +191,7 @@ def _numpy_kneighbors(q, t, k, exclude_self, block_rows):
         b = dist.shape[0]
         if exclude_self:
             dist[np.arange(b), np.arange(start, start + b)] = np.iinfo(dist.dtype).max  # farther than any code
-        dist_out[start:start + b], idx_out[start:start + b] = _smallest(dist, k)
+        dist_out[start : start + b], idx_out[start : start + b] = _smallest(dist, k)
     return dist_out, idx_out
 
 
@@ -205,9 +212,13 @@ def _faiss_kneighbors(q, t, k, exclude_self):
     if t.shape[0] <= rows_per_slice:
         dist, idx = _faiss_slice(q, t, need)
     else:
-        parts = [(d, i + start) for start in range(0, t.shape[0], rows_per_slice)
-                 for d, i in [_faiss_slice(q, np.ascontiguousarray(t[start:start + rows_per_slice]),
-                                           min(need, t.shape[0] - start))]]
+        parts = [
+            (d, i + start)
+            for start in range(0, t.shape[0], rows_per_slice)
+            for d, i in [
+                _faiss_slice(q, np.ascontiguousarray(t[start : start + rows_per_slice]), min(need, t.shape[0] - start))
+            ]
+        ]
         dist = np.concatenate([d for d, _ in parts], axis=1)
         idx = np.concatenate([i for _, i in parts], axis=1)
         # exact: the global (distance, index) order's first `need` are among each slice's first `need`
@@ -253,8 +264,7 @@ def _faiss_slice(q, t, need):
     return dist, idx
 
 
-def _torch_kneighbors(q, t, k, exclude_self, device=None, block_rows=None, dtype=None, chunk_bits=None,
-                      tile_rows=None):
+def _torch_kneighbors(q, t, k, exclude_self, device=None, block_rows=None, dtype=None, chunk_bits=None, tile_rows=None):
     """k nearest from +-1 matrix products: <a, b> = bits - 2 * hamming(a, b), summed in int32 over chunks."""
     dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = dtype or (torch.float16 if dev.type == "cuda" else torch.float32)
@@ -279,24 +289,24 @@ def _torch_kneighbors(q, t, k, exclude_self, device=None, block_rows=None, dtype
     idx_out = np.empty((q.shape[0], k), dtype=np.int64)
     with torch.no_grad():
         for start in range(0, q.shape[0], qb):
-            qp = torch.from_numpy(q[start:start + qb].view(np.uint8)).to(dev)
+            qp = torch.from_numpy(q[start : start + qb].view(np.uint8)).to(dev)
             qs = [signs(qp, b0, b1) for b0, b1 in chunks]
             dot = torch.empty((qp.shape[0], n_train), dtype=torch.int32, device=dev)
             for r0 in range(0, n_train, tile):
-                tp = train[r0:r0 + tile]
+                tp = train[r0 : r0 + tile]
                 acc = None
                 for (b0, b1), qc in zip(chunks, qs):
                     part = (qc @ signs(tp, b0, b1).T).to(torch.int32)
                     acc = part if acc is None else acc.add_(part)
-                dot[:, r0:r0 + tp.shape[0]] = acc
+                dot[:, r0 : r0 + tp.shape[0]] = acc
             key = (n_bits - dot).div_(2, rounding_mode="floor").to(torch.int64)
             if exclude_self:
                 rows = torch.arange(qp.shape[0], device=dev)
                 key[rows, rows + start] = n_bits + 1  # farther than any real code
             key.mul_(n_train).add_(cols)
             top = torch.topk(key, k, dim=1, largest=False, sorted=True).values.cpu().numpy()
-            dist_out[start:start + qp.shape[0]] = top // n_train
-            idx_out[start:start + qp.shape[0]] = top % n_train
+            dist_out[start : start + qp.shape[0]] = top // n_train
+            idx_out[start : start + qp.shape[0]] = top % n_train
     return dist_out, idx_out
 
 
@@ -304,21 +314,32 @@ def _choose_backend(backend: str, device, n_words: int) -> str:
     if backend not in BACKENDS:
         raise NNProbeError(f"backend={backend!r} is not a Hamming K-NN backend", f"use one of {', '.join(BACKENDS)}")
     if device is not None and backend not in ("auto", "torch"):
-        raise NNProbeError(f"device={device!r} only applies to backend='torch', not {backend!r}",
-                           "drop device, or use backend='torch'")
+        raise NNProbeError(
+            f"device={device!r} only applies to backend='torch', not {backend!r}", "drop device, or use backend='torch'"
+        )
     if backend == "auto":
         if device is not None or torch.cuda.is_available():
             return "torch"
         # on codes of one or two words numpy's selection beats faiss plus its tie re-ordering
         return "faiss" if n_words > _NUMPY_MAX_AUTO_WORDS and _have_faiss() else "numpy"
     if backend == "faiss" and not _have_faiss():
-        raise NNProbeError("backend='faiss' needs the faiss package, which is not installed",
-                           "pip install 'nnprobe[faiss]' (faiss-cpu), or use backend='numpy' or 'auto'")
+        raise NNProbeError(
+            "backend='faiss' needs the faiss package, which is not installed",
+            "pip install 'nnprobe[faiss]' (faiss-cpu), or use backend='numpy' or 'auto'",
+        )
     return backend
 
 
-def hamming_kneighbors(queries, train, k: int = 9, *, block_rows: int | None = None, exclude_self: bool = False,
-                       backend: str = "auto", device=None) -> tuple[np.ndarray, np.ndarray]:
+def hamming_kneighbors(
+    queries,
+    train,
+    k: int = 9,
+    *,
+    block_rows: int | None = None,
+    exclude_self: bool = False,
+    backend: str = "auto",
+    device=None,
+) -> tuple[np.ndarray, np.ndarray]:
     """``(distances, indices)`` of the ``k`` nearest training codes of each query, nearest first.
 
     Ties in distance are broken by the lower training index, on every backend. ``exclude_self`` (queries ==
@@ -334,11 +355,16 @@ def hamming_kneighbors(queries, train, k: int = 9, *, block_rows: int | None = N
     q, t = _pair(queries, train)
     n_train = t.shape[0]
     if exclude_self and q.shape[0] != n_train:
-        raise NNProbeError(f"exclude_self needs the queries to be the training codes, got {q.shape[0]} queries "
-                           f"for {n_train} training codes", "pass the same codes as queries and train")
+        raise NNProbeError(
+            f"exclude_self needs the queries to be the training codes, got {q.shape[0]} queries "
+            f"for {n_train} training codes",
+            "pass the same codes as queries and train",
+        )
     if k < 1 or k + int(exclude_self) > n_train:
-        raise NNProbeError(f"k={k} neighbours requested but there are {n_train} training codes",
-                           f"use 1 <= k <= {n_train - int(exclude_self)}")
+        raise NNProbeError(
+            f"k={k} neighbours requested but there are {n_train} training codes",
+            f"use 1 <= k <= {n_train - int(exclude_self)}",
+        )
     if block_rows is not None and block_rows < 1:
         raise NNProbeError(f"block_rows={block_rows} must be a positive number of query rows", "use block_rows >= 1")
     chosen = _choose_backend(backend, device, t.shape[1])
@@ -360,8 +386,17 @@ def majority_vote(neighbor_labels: np.ndarray, n_classes: int | None = None) -> 
     return counts.argmax(axis=1)
 
 
-def hamming_knn_predict(train, y_train, queries, k: int = 9, *, block_rows: int | None = None,
-                        exclude_self: bool = False, backend: str = "auto", device=None) -> np.ndarray:
+def hamming_knn_predict(
+    train,
+    y_train,
+    queries,
+    k: int = 9,
+    *,
+    block_rows: int | None = None,
+    exclude_self: bool = False,
+    backend: str = "auto",
+    device=None,
+) -> np.ndarray:
     """K-NN labels for ``queries`` by Hamming distance on packed codes (uniform vote).
 
     ``backend`` and ``device`` as in :func:`hamming_kneighbors`; every backend gives the same labels.
@@ -372,8 +407,10 @@ def hamming_knn_predict(train, y_train, queries, k: int = 9, *, block_rows: int 
     """
     y = np.asarray(y_train, dtype=np.int64)
     if y.shape[0] != _words(train).shape[0]:
-        raise NNProbeError(f"{y.shape[0]} labels for {_words(train).shape[0]} training codes",
-                           "pass one label per training code")
-    _, idx = hamming_kneighbors(queries, train, k, block_rows=block_rows, exclude_self=exclude_self,
-                                backend=backend, device=device)
+        raise NNProbeError(
+            f"{y.shape[0]} labels for {_words(train).shape[0]} training codes", "pass one label per training code"
+        )
+    _, idx = hamming_kneighbors(
+        queries, train, k, block_rows=block_rows, exclude_self=exclude_self, backend=backend, device=device
+    )
     return majority_vote(y[idx], int(y.max()) + 1)

@@ -38,12 +38,24 @@ from nnprobe.probes.codes.hamming import majority_vote
 from nnprobe.seeding import restore_rng_states, rng_states
 
 # the untrained network's summary keys kept in the result, each as ``untrained_<key>``
-UNTRAINED_KEYS = ("model_train_accuracy", "model_test_accuracy", "redundancy_ratio_train", "redundancy_ratio_test",
-                  "test_codes_seen_in_train", "distinct_train", "distinct_test", "knn_train_accuracy",
-                  "knn_test_accuracy", "logistic_train_accuracy", "logistic_test_accuracy", "kmeans_train_accuracy",
-                  "kmeans_test_accuracy", "kmeans_test_accuracy_majority")
-_PIXEL_CACHE: OrderedDict[tuple, dict] = OrderedDict()   # pixel baselines by data content: a sweep repeats them
-_UNTRAINED_CACHE: OrderedDict[tuple, dict] = OrderedDict()   # untrained zoo models by (spec, seed, data, config)
+UNTRAINED_KEYS = (
+    "model_train_accuracy",
+    "model_test_accuracy",
+    "redundancy_ratio_train",
+    "redundancy_ratio_test",
+    "test_codes_seen_in_train",
+    "distinct_train",
+    "distinct_test",
+    "knn_train_accuracy",
+    "knn_test_accuracy",
+    "logistic_train_accuracy",
+    "logistic_test_accuracy",
+    "kmeans_train_accuracy",
+    "kmeans_test_accuracy",
+    "kmeans_test_accuracy_majority",
+)
+_PIXEL_CACHE: OrderedDict[tuple, dict] = OrderedDict()  # pixel baselines by data content: a sweep repeats them
+_UNTRAINED_CACHE: OrderedDict[tuple, dict] = OrderedDict()  # untrained zoo models by (spec, seed, data, config)
 _CACHE_SIZE = 8
 
 
@@ -75,8 +87,12 @@ def untrained_summary(model: nn.Module, dataset, measure, config, seed: int) -> 
     spec = getattr(model, "nnprobe_spec", None)
     key = None
     if spec is not None:
-        key = (json.dumps(spec, sort_keys=True, default=str), seed, data_digest(dataset),
-               json.dumps(config.to_dict(), sort_keys=True, default=str))
+        key = (
+            json.dumps(spec, sort_keys=True, default=str),
+            seed,
+            data_digest(dataset),
+            json.dumps(config.to_dict(), sort_keys=True, default=str),
+        )
         if key in _UNTRAINED_CACHE:
             _UNTRAINED_CACHE.move_to_end(key)
             hit = dict(_UNTRAINED_CACHE[key])
@@ -109,14 +125,21 @@ def untrained_model(model: nn.Module, seed: int) -> tuple[nn.Module | None, str]
         spec = getattr(model, "nnprobe_spec", None)
         if spec is not None:
             fresh = build_from_spec(spec, seed)
-            how = (f"the zoo model rebuilt from its spec with seed {seed} (for a run nnprobe trained with seed {seed}, "
-                   "its weights at initialisation; for a checkpoint, a fresh initialisation of its architecture)")
+            how = (
+                f"the zoo model rebuilt from its spec with seed {seed} (for a run nnprobe trained with seed {seed}, "
+                "its weights at initialisation; for a checkpoint, a fresh initialisation of its architecture)"
+            )
         else:
-            lacking = [name or type(model).__name__ for name, m in model.named_modules()
-                       if next(m.parameters(recurse=False), None) is not None and not hasattr(m, "reset_parameters")]
+            lacking = [
+                name or type(model).__name__
+                for name, m in model.named_modules()
+                if next(m.parameters(recurse=False), None) is not None and not hasattr(m, "reset_parameters")
+            ]
             if lacking:
-                return None, (f"no untrained copy: module(s) {', '.join(lacking[:3])} hold parameters but have no "
-                              "reset_parameters(), so the network cannot be re-initialised here")
+                return None, (
+                    f"no untrained copy: module(s) {', '.join(lacking[:3])} hold parameters but have no "
+                    "reset_parameters(), so the network cannot be re-initialised here"
+                )
             fresh = copy.deepcopy(model)
             torch.manual_seed(seed)
             for m in fresh.modules():
@@ -133,8 +156,9 @@ def _flat(x: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(x.detach().cpu().reshape(x.shape[0], -1).numpy(), dtype=np.float32)
 
 
-def euclidean_knn_predict(train: np.ndarray, y_train: np.ndarray, queries: np.ndarray, k: int = 9,
-                          block_rows: int = 256) -> np.ndarray:
+def euclidean_knn_predict(
+    train: np.ndarray, y_train: np.ndarray, queries: np.ndarray, k: int = 9, block_rows: int = 256
+) -> np.ndarray:
     """K-NN labels of ``queries`` by Euclidean distance to ``train`` rows (uniform vote, ties to the lower label),
     ``block_rows`` queries at a time (60,000 training rows: 61 MB of distances per block of 256).
 
@@ -148,15 +172,22 @@ def euclidean_knn_predict(train: np.ndarray, y_train: np.ndarray, queries: np.nd
     y = np.asarray(y_train, dtype=np.int64)
     out = np.empty(queries.shape[0], dtype=np.int64)
     for s in range(0, queries.shape[0], block_rows):
-        q = torch.from_numpy(np.ascontiguousarray(queries[s:s + block_rows], dtype=np.float32))
-        d = t_sq[None, :] - 2.0 * (q @ t.T)   # + |q|^2, the same for every training row
+        q = torch.from_numpy(np.ascontiguousarray(queries[s : s + block_rows], dtype=np.float32))
+        d = t_sq[None, :] - 2.0 * (q @ t.T)  # + |q|^2, the same for every training row
         idx = torch.topk(d, k, dim=1, largest=False).indices.numpy()
-        out[s:s + q.shape[0]] = majority_vote(y[idx], int(y.max()) + 1)
+        out[s : s + q.shape[0]] = majority_vote(y[idx], int(y.max()) + 1)
     return out
 
 
-def pixel_baselines(dataset, *, k: int = 9, methods=("knn", "logistic"), logistic: str = "multinomial",
-                    max_fit_samples: int | None = 20000, seed: int = 0) -> dict:
+def pixel_baselines(
+    dataset,
+    *,
+    k: int = 9,
+    methods=("knn", "logistic"),
+    logistic: str = "multinomial",
+    max_fit_samples: int | None = 20000,
+    seed: int = 0,
+) -> dict:
     """9-NN (Euclidean) and logistic regression on the flattened inputs: ``{"pixels_knn_test_accuracy", ...}``.
 
     The inputs are the dataset's tensors as the network sees them (after its normalisation). Logistic
@@ -187,5 +218,11 @@ def pixel_baselines(dataset, *, k: int = 9, methods=("knn", "logistic"), logisti
     return _remember(_PIXEL_CACHE, key, out)
 
 
-__all__ = ["UNTRAINED_KEYS", "data_digest", "euclidean_knn_predict", "pixel_baselines", "untrained_model",
-           "untrained_summary"]
+__all__ = [
+    "UNTRAINED_KEYS",
+    "data_digest",
+    "euclidean_knn_predict",
+    "pixel_baselines",
+    "untrained_model",
+    "untrained_summary",
+]

@@ -34,8 +34,10 @@ def pack_bits(bits) -> np.ndarray:
     """
     arr = np.asarray(bits)
     if arr.ndim != 2:
-        raise NNProbeError(f"bits must be a 2-D (examples, units) array, got shape {arr.shape}",
-                           "reshape the codes to (n_examples, n_units)")
+        raise NNProbeError(
+            f"bits must be a 2-D (examples, units) array, got shape {arr.shape}",
+            "reshape the codes to (n_examples, n_units)",
+        )
     arr = arr.astype(bool, copy=False)
     n, m = arr.shape
     out = np.zeros((n, words_for(m) * 8), dtype=np.uint8)
@@ -90,11 +92,11 @@ def extract_bits(words: np.ndarray, start: int, stop: int) -> np.ndarray:
         raise NNProbeError(f"empty bit range {start}:{stop}", "pass start < stop")
     w0, shift = divmod(int(start), WORD_BITS)
     nw = words_for(size)
-    src = words[:, w0:w0 + nw + 1]
+    src = words[:, w0 : w0 + nw + 1]
     out = np.array(src[:, :nw], dtype=np.uint64)
     if shift:
         out >>= np.uint64(shift)
-        hi = src[:, 1:nw + 1]
+        hi = src[:, 1 : nw + 1]
         out[:, : hi.shape[1]] |= hi << np.uint64(WORD_BITS - shift)
     tail = size % WORD_BITS
     if tail:
@@ -108,10 +110,10 @@ def insert_bits(dst: np.ndarray, start: int, src: np.ndarray, size: int) -> None
     nw = words_for(size)
     src = src[:, :nw]
     if not shift:
-        dst[:, w0:w0 + nw] |= src
+        dst[:, w0 : w0 + nw] |= src
         return
-    dst[:, w0:w0 + nw] |= src << np.uint64(shift)
-    spill = dst[:, w0 + 1:w0 + nw + 1]
+    dst[:, w0 : w0 + nw] |= src << np.uint64(shift)
+    spill = dst[:, w0 + 1 : w0 + nw + 1]
     spill |= src[:, : spill.shape[1]] >> np.uint64(WORD_BITS - shift)
 
 
@@ -163,12 +165,15 @@ class Codes:
     layers: list[LayerSlice] = field(default_factory=list)
 
     def __post_init__(self):
-        if not (isinstance(self.packed, np.memmap) and self.packed.dtype == np.uint8 and self.packed.flags.c_contiguous):
+        if not (
+            isinstance(self.packed, np.memmap) and self.packed.dtype == np.uint8 and self.packed.flags.c_contiguous
+        ):
             self.packed = np.ascontiguousarray(self.packed, dtype=np.uint8)
         if self.packed.ndim != 2 or self.packed.shape[1] != words_for(self.n_units) * 8:
             raise NNProbeError(
                 f"packed codes of shape {self.packed.shape} do not hold {self.n_units} units in whole 64-bit words",
-                "build codes with pack_bits() or Codes.from_bits()")
+                "build codes with pack_bits() or Codes.from_bits()",
+            )
         if not self.layers:
             self.layers = [LayerSlice("codes", "bits", (self.n_units,), 0)]
 
@@ -211,7 +216,7 @@ class Codes:
         if chunk_rows is None:
             chunk_rows = min(4096, _chunk_rows(self.n_units * np.dtype(dtype).itemsize, 2**26))
         for start in range(0, self.n_examples, chunk_rows):
-            yield start, unpack_bits(self.packed[start:start + chunk_rows], self.n_units, dtype)
+            yield start, unpack_bits(self.packed[start : start + chunk_rows], self.n_units, dtype)
 
     def rows(self, index) -> Codes:
         """The codes of a subset of examples (index array, slice or boolean mask)."""
@@ -245,8 +250,8 @@ class Codes:
         out_words = packed.view(np.uint64)
         step = _chunk_rows(self.packed.shape[1])
         for row0 in range(0, self.n_examples, step):
-            block = np.asarray(self.words[row0:row0 + step])
-            dst = out_words[row0:row0 + step]
+            block = np.asarray(self.words[row0 : row0 + step])
+            dst = out_words[row0 : row0 + step]
             for layer, new in zip(chosen, out_layers):
                 insert_bits(dst, new.start, extract_bits(block, layer.start, layer.stop), layer.size)
         return Codes(packed, int(start), out_layers)
@@ -255,5 +260,7 @@ class Codes:
         return [layer.to_dict() for layer in self.layers]
 
     def __repr__(self) -> str:
-        return (f"Codes(n_examples={self.n_examples}, n_units={self.n_units}, layers={len(self.layers)}, "
-                f"packed={self.nbytes / 2**20:.1f} MiB)")
+        return (
+            f"Codes(n_examples={self.n_examples}, n_units={self.n_units}, layers={len(self.layers)}, "
+            f"packed={self.nbytes / 2**20:.1f} MiB)"
+        )

@@ -46,7 +46,9 @@ class CodesResult(Result):
     record_seconds: float = 0.0
     seconds: float = 0.0
     selection: dict = field(default_factory=dict)  # rule, reason, units_total, units_selected, max_units, names
-    memory: dict = field(default_factory=dict)  # max_memory, codes_bytes, codes_on_disk, fit_samples, record_batch_bytes
+    memory: dict = field(
+        default_factory=dict
+    )  # max_memory, codes_bytes, codes_on_disk, fit_samples, record_batch_bytes
     # null baselines (nulls.py): {"untrained": {key: value}, "untrained_init": how, "pixels": {...}, "seconds", "note"}
     nulls: dict = field(default_factory=dict)
 
@@ -58,12 +60,19 @@ class CodesResult(Result):
     @property
     def units_total(self) -> int:
         """Every ReLU-like unit of the network (selected or not)."""
-        return int(self.selection.get("units_total", sum(layer.get("units", layer.get("size", 0)) for layer in self.layers)))
+        return int(
+            self.selection.get("units_total", sum(layer.get("units", layer.get("size", 0)) for layer in self.layers))
+        )
 
     def summary(self) -> dict:
         """Flat headline numbers: model accuracy, redundancy ratios, classifier accuracies, timings."""
-        out = {"model_train_accuracy": self.model_train_accuracy, "model_test_accuracy": self.model_test_accuracy,
-               "n_units": self.n_units, "units_total": self.units_total, **self.determinism.to_dict()}
+        out = {
+            "model_train_accuracy": self.model_train_accuracy,
+            "model_test_accuracy": self.model_test_accuracy,
+            "n_units": self.n_units,
+            "units_total": self.units_total,
+            **self.determinism.to_dict(),
+        }
         if self.categorisation is not None:
             out.update({k: v for k, v in self.categorisation.to_dict().items() if is_scalar(v)})
             out["categorisation_seconds"] = out.pop("seconds")
@@ -76,12 +85,19 @@ class CodesResult(Result):
         return out
 
     def to_dict(self) -> dict:
-        return {"model_train_accuracy": self.model_train_accuracy, "model_test_accuracy": self.model_test_accuracy,
-                "determinism": plain(self.determinism.to_dict()),
-                "categorisation": None if self.categorisation is None else plain(self.categorisation.to_dict()),
-                "layers": plain(self.layers), "per_layer": plain(self.per_layer), "record_seconds": self.record_seconds,
-                "seconds": self.seconds, "selection": plain(self.selection), "memory": plain(self.memory),
-                "nulls": plain(self.nulls)}
+        return {
+            "model_train_accuracy": self.model_train_accuracy,
+            "model_test_accuracy": self.model_test_accuracy,
+            "determinism": plain(self.determinism.to_dict()),
+            "categorisation": None if self.categorisation is None else plain(self.categorisation.to_dict()),
+            "layers": plain(self.layers),
+            "per_layer": plain(self.per_layer),
+            "record_seconds": self.record_seconds,
+            "seconds": self.seconds,
+            "selection": plain(self.selection),
+            "memory": plain(self.memory),
+            "nulls": plain(self.nulls),
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> CodesResult:
@@ -97,11 +113,15 @@ class CodesResult(Result):
 
     def __repr__(self) -> str:
         chosen = [layer for layer in self.layers if layer.get("selected", True)]
-        lines = [f"CodesResult(code of {self.n_units} of {self.units_total} ReLU-like units: "
-                 f"{len(chosen)} of {len(self.layers)} site(s))",
-                 f"  {'':<38}{'train':>10}{'test':>10}"]
-        lines += [f"  {r['measure']:<38}{format_value(r['train']):>10}{format_value(r['test']):>10}"
-                  for r in self.summary_rows()]
+        lines = [
+            f"CodesResult(code of {self.n_units} of {self.units_total} ReLU-like units: "
+            f"{len(chosen)} of {len(self.layers)} site(s))",
+            f"  {'':<38}{'train':>10}{'test':>10}",
+        ]
+        lines += [
+            f"  {r['measure']:<38}{format_value(r['train']):>10}{format_value(r['test']):>10}"
+            for r in self.summary_rows()
+        ]
         lines += layer_rows(self.layers, self.per_layer)
         if self.selection.get("reason"):
             lines.append(f"  code: {self.selection['reason']}")
@@ -109,10 +129,12 @@ class CodesResult(Result):
             lines.append(f"  untrained network: {self.nulls.get('untrained_init') or self.nulls.get('note')}")
         if self.memory:
             m = self.memory
-            lines.append(f"  memory: codes {m['codes_bytes'] / 2**20:.1f} MiB "
-                         f"{'memory-mapped from a scratch file' if m['codes_on_disk'] else 'in memory'}, "
-                         f"K-Means/logistic fitted on <= {m['fit_samples']} codes, max_memory "
-                         f"{'unbounded' if m['max_memory'] is None else format(m['max_memory'] / 2**30, '.2f') + ' GiB'}")
+            lines.append(
+                f"  memory: codes {m['codes_bytes'] / 2**20:.1f} MiB "
+                f"{'memory-mapped from a scratch file' if m['codes_on_disk'] else 'in memory'}, "
+                f"K-Means/logistic fitted on <= {m['fit_samples']} codes, max_memory "
+                f"{'unbounded' if m['max_memory'] is None else format(m['max_memory'] / 2**30, '.2f') + ' GiB'}"
+            )
         return "\n".join(lines)
 
 
@@ -129,8 +151,11 @@ def layer_rows(layers: list[dict], per_layer: list[dict] | None = None) -> list[
         units = layer.get("units", layer.get("size"))
         shape = "x".join(str(d) for d in layer.get("shape", []))
         row = by_name.get(layer["name"])
-        rr = "" if row is None else (f"{format_value(row['redundancy_ratio_train']):>10}"
-                                     f"{format_value(row['redundancy_ratio_test']):>10}")
+        rr = (
+            ""
+            if row is None
+            else (f"{format_value(row['redundancy_ratio_train']):>10}{format_value(row['redundancy_ratio_test']):>10}")
+        )
         code = "yes" if layer.get("selected", True) else "no"
         lines.append(f"  {layer['name']:<26} {shape:<16}{units:>8}  {code:<4}{rr}".rstrip())
     return lines
@@ -144,38 +169,76 @@ def summary_rows(s: dict) -> list[dict]:
     """
     rows = [{"measure": "model accuracy", "train": s.get("model_train_accuracy"), "test": s.get("model_test_accuracy")}]
     if "distinct_train" in s:
-        rows += [{"measure": "distinct codes", "train": s["distinct_train"], "test": s["distinct_test"]},
-                 {"measure": "redundancy ratio", "train": s["redundancy_ratio_train"], "test": s["redundancy_ratio_test"]},
-                 {"measure": "test codes seen in training", "train": "", "test": s["test_codes_seen_in_train"]}]
+        rows += [
+            {"measure": "distinct codes", "train": s["distinct_train"], "test": s["distinct_test"]},
+            {"measure": "redundancy ratio", "train": s["redundancy_ratio_train"], "test": s["redundancy_ratio_test"]},
+            {"measure": "test codes seen in training", "train": "", "test": s["test_codes_seen_in_train"]},
+        ]
     if "knn_test_accuracy" in s:
-        rows += [{"measure": "K-Means accuracy", "train": s["kmeans_train_accuracy"], "test": s["kmeans_test_accuracy"]},
-                 {"measure": "K-Means NMI", "train": s.get("kmeans_train_nmi"), "test": s.get("kmeans_test_nmi")},
-                 {"measure": f"{s.get('k', 9)}-NN accuracy (Hamming)", "train": s["knn_train_accuracy"],
-                  "test": s["knn_test_accuracy"]},
-                 {"measure": "logistic regression accuracy", "train": s["logistic_train_accuracy"],
-                  "test": s["logistic_test_accuracy"]}]
+        rows += [
+            {"measure": "K-Means accuracy", "train": s["kmeans_train_accuracy"], "test": s["kmeans_test_accuracy"]},
+            {"measure": "K-Means NMI", "train": s.get("kmeans_train_nmi"), "test": s.get("kmeans_test_nmi")},
+            {
+                "measure": f"{s.get('k', 9)}-NN accuracy (Hamming)",
+                "train": s["knn_train_accuracy"],
+                "test": s["knn_test_accuracy"],
+            },
+            {
+                "measure": "logistic regression accuracy",
+                "train": s["logistic_train_accuracy"],
+                "test": s["logistic_test_accuracy"],
+            },
+        ]
     if "untrained_redundancy_ratio_train" in s:
-        rows += [{"measure": "null: untrained network accuracy", "train": s.get("untrained_model_train_accuracy"),
-                  "test": s.get("untrained_model_test_accuracy")},
-                 {"measure": "null: untrained redundancy ratio", "train": s["untrained_redundancy_ratio_train"],
-                  "test": s.get("untrained_redundancy_ratio_test")}]
+        rows += [
+            {
+                "measure": "null: untrained network accuracy",
+                "train": s.get("untrained_model_train_accuracy"),
+                "test": s.get("untrained_model_test_accuracy"),
+            },
+            {
+                "measure": "null: untrained redundancy ratio",
+                "train": s["untrained_redundancy_ratio_train"],
+                "test": s.get("untrained_redundancy_ratio_test"),
+            },
+        ]
         if "untrained_knn_test_accuracy" in s:
-            rows += [{"measure": f"null: untrained {s.get('k', 9)}-NN accuracy", "train": s.get("untrained_knn_train_accuracy"),
-                      "test": s["untrained_knn_test_accuracy"]},
-                     {"measure": "null: untrained logistic accuracy", "train": s.get("untrained_logistic_train_accuracy"),
-                      "test": s.get("untrained_logistic_test_accuracy")},
-                     {"measure": "null: untrained K-Means accuracy", "train": s.get("untrained_kmeans_train_accuracy"),
-                      "test": s.get("untrained_kmeans_test_accuracy")}]
+            rows += [
+                {
+                    "measure": f"null: untrained {s.get('k', 9)}-NN accuracy",
+                    "train": s.get("untrained_knn_train_accuracy"),
+                    "test": s["untrained_knn_test_accuracy"],
+                },
+                {
+                    "measure": "null: untrained logistic accuracy",
+                    "train": s.get("untrained_logistic_train_accuracy"),
+                    "test": s.get("untrained_logistic_test_accuracy"),
+                },
+                {
+                    "measure": "null: untrained K-Means accuracy",
+                    "train": s.get("untrained_kmeans_train_accuracy"),
+                    "test": s.get("untrained_kmeans_test_accuracy"),
+                },
+            ]
     if "pixels_knn_test_accuracy" in s or "pixels_logistic_test_accuracy" in s:
-        rows += [{"measure": f"null: raw inputs {s.get('k', 9)}-NN (Euclidean)", "train": "",
-                  "test": s.get("pixels_knn_test_accuracy")},
-                 {"measure": "null: raw inputs logistic accuracy", "train": s.get("pixels_logistic_train_accuracy"),
-                  "test": s.get("pixels_logistic_test_accuracy")}]
+        rows += [
+            {
+                "measure": f"null: raw inputs {s.get('k', 9)}-NN (Euclidean)",
+                "train": "",
+                "test": s.get("pixels_knn_test_accuracy"),
+            },
+            {
+                "measure": "null: raw inputs logistic accuracy",
+                "train": s.get("pixels_logistic_train_accuracy"),
+                "test": s.get("pixels_logistic_test_accuracy"),
+            },
+        ]
     return rows
 
 
-def measure(model: nn.Module, dataset, config: CodesConfig | None = None, *, seed: int = 0,
-            progress: bool = False, output=None) -> CodesResult:
+def measure(
+    model: nn.Module, dataset, config: CodesConfig | None = None, *, seed: int = 0, progress: bool = False, output=None
+) -> CodesResult:
     """Record train and test codes of ``model`` on ``dataset`` and measure determinism and categorisation, with the
     settings of ``config`` (see :class:`CodesConfig`).
 
@@ -209,11 +272,19 @@ def _measure(model: nn.Module, dataset, c: CodesConfig, seed: int, progress: boo
         y = y.to(device)
 
         def score(row0, out):
-            correct[split] += int((out.argmax(1) == y[row0:row0 + out.shape[0]]).sum())
+            correct[split] += int((out.argmax(1) == y[row0 : row0 + out.shape[0]]).sum())
 
-        return record_codes(model, x, batch_size=c.record_batch_size, layers=None if sel.all_layers else sel.names,
-                            check_complete=sel.rule != "user", max_memory=0 if on_disk else None,
-                            scratch_dir=c.scratch_dir, on_output=score, progress=progress)
+        return record_codes(
+            model,
+            x,
+            batch_size=c.record_batch_size,
+            layers=None if sel.all_layers else sel.names,
+            check_complete=sel.rule != "user",
+            max_memory=0 if on_disk else None,
+            scratch_dir=c.scratch_dir,
+            on_output=score,
+            progress=progress,
+        )
 
     phases = tqdm(total=4, desc="codes: record train", unit="phase", disable=not progress, leave=False)
     train_codes = record("train", dataset.x_train, dataset.y_train)
@@ -233,24 +304,48 @@ def _measure(model: nn.Module, dataset, c: CodesConfig, seed: int, progress: boo
     phases.set_description("codes: categorise")
     cat = None
     if c.categorisation and c.methods:
-        cat = categorise(train_codes, y_train, test_codes, y_test, k=c.k, seed=seed, n_clusters=dataset.num_classes,
-                         max_kmeans_samples=_min(c.max_fit_samples, fit_cap),
-                         max_logistic_train=_min(c.max_fit_samples, fit_cap),
-                         max_knn_train_queries=c.max_knn_train_queries, methods=tuple(c.methods),
-                         kmeans_seeds=c.kmeans_seeds, logistic=c.logistic, drop_constant=c.drop_constant_units)
+        cat = categorise(
+            train_codes,
+            y_train,
+            test_codes,
+            y_test,
+            k=c.k,
+            seed=seed,
+            n_clusters=dataset.num_classes,
+            max_kmeans_samples=_min(c.max_fit_samples, fit_cap),
+            max_logistic_train=_min(c.max_fit_samples, fit_cap),
+            max_knn_train_queries=c.max_knn_train_queries,
+            methods=tuple(c.methods),
+            kmeans_seeds=c.kmeans_seeds,
+            logistic=c.logistic,
+            drop_constant=c.drop_constant_units,
+        )
     phases.update()
     phases.close()
     starts = {layer.name: layer.start for layer in train_codes.layers}
     sites = [{**site, "start": starts.get(site["name"]), "size": site["units"]} for site in sel.sites]
-    memory = {"max_memory": c.max_memory, "codes_bytes": codes_bytes, "codes_on_disk": bool(on_disk),
-              "fit_samples": min(fit_samples + [max(n_train, n_test)]),
-              "record_batch_bytes": c.record_batch_size * (sel.units_total + sel.units_selected)}
+    memory = {
+        "max_memory": c.max_memory,
+        "codes_bytes": codes_bytes,
+        "codes_on_disk": bool(on_disk),
+        "fit_samples": min(fit_samples + [max(n_train, n_test)]),
+        "record_batch_bytes": c.record_batch_size * (sel.units_total + sel.units_selected),
+    }
     selection = {k_: v for k_, v in sel.to_dict().items() if k_ != "sites"}
     nulls = _nulls(model, dataset, c, seed) if c.nulls else {}
-    return CodesResult(model_train_accuracy=correct["train"] / n_train, model_test_accuracy=correct["test"] / n_test,
-                       determinism=det, categorisation=cat, layers=sites, per_layer=layer_rows_,
-                       record_seconds=record_seconds, seconds=time.perf_counter() - start, selection=selection,
-                       memory=memory, nulls=nulls)
+    return CodesResult(
+        model_train_accuracy=correct["train"] / n_train,
+        model_test_accuracy=correct["test"] / n_test,
+        determinism=det,
+        categorisation=cat,
+        layers=sites,
+        per_layer=layer_rows_,
+        record_seconds=record_seconds,
+        seconds=time.perf_counter() - start,
+        selection=selection,
+        memory=memory,
+        nulls=nulls,
+    )
 
 
 def _nulls(model: nn.Module, dataset, c: CodesConfig, seed: int) -> dict:
@@ -258,8 +353,9 @@ def _nulls(model: nn.Module, dataset, c: CodesConfig, seed: int) -> dict:
     with one seed of restarts and no per-layer figures, and 9-NN / logistic regression on the raw inputs."""
     start = time.perf_counter()
     out: dict = {}
-    summary, how = untrained_summary(model, dataset, measure, c.replace(nulls=False, per_layer=False, kmeans_seeds=1),
-                                     seed)
+    summary, how = untrained_summary(
+        model, dataset, measure, c.replace(nulls=False, per_layer=False, kmeans_seeds=1), seed
+    )
     if summary is None:
         out["note"] = how
     else:
@@ -267,14 +363,23 @@ def _nulls(model: nn.Module, dataset, c: CodesConfig, seed: int) -> dict:
         out["untrained_init"] = how
     methods = [m for m in c.methods if m in ("knn", "logistic")] if c.categorisation else []
     if methods:
-        out["pixels"] = pixel_baselines(dataset, k=c.k, methods=methods, logistic=c.logistic,
-                                        max_fit_samples=c.max_fit_samples, seed=seed)
+        out["pixels"] = pixel_baselines(
+            dataset, k=c.k, methods=methods, logistic=c.logistic, max_fit_samples=c.max_fit_samples, seed=seed
+        )
     out["seconds"] = time.perf_counter() - start
     return out
 
 
-def measure_codes(model: nn.Module, dataset, config: CodesConfig | None = None, *, seed: int = 0,
-                  progress: bool = False, output=None, **settings) -> CodesResult:
+def measure_codes(
+    model: nn.Module,
+    dataset,
+    config: CodesConfig | None = None,
+    *,
+    seed: int = 0,
+    progress: bool = False,
+    output=None,
+    **settings,
+) -> CodesResult:
     """:func:`measure` with settings given as keywords too: ``measure_codes(model, ds, k=5)`` is
     ``measure(model, ds, CodesConfig(k=5))`` (keywords are :class:`CodesConfig` fields, applied over ``config``).
 
@@ -284,8 +389,9 @@ def measure_codes(model: nn.Module, dataset, config: CodesConfig | None = None, 
     200
     """
     config = config or CodesConfig()
-    return measure(model, dataset, config.replace(**settings) if settings else config, seed=seed, progress=progress,
-                   output=output)
+    return measure(
+        model, dataset, config.replace(**settings) if settings else config, seed=seed, progress=progress, output=output
+    )
 
 
 def _min(a: int | None, b: int | None) -> int | None:

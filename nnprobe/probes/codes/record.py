@@ -22,9 +22,19 @@ from nnprobe.probes.codes.tracer import _REFUSE_FIX, _model_device, check_piecew
 __all__ = ["check_codes_complete", "check_piecewise_linear", "record_codes", "trace_relu_calls"]
 
 
-def record_codes(model: nn.Module, x: torch.Tensor, *, batch_size: int = 512, layers=None,
-                 device=None, check_complete: bool | None = None, max_memory: int | None = None,
-                 scratch_dir=None, on_output=None, progress: bool = False) -> Codes:
+def record_codes(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    batch_size: int = 512,
+    layers=None,
+    device=None,
+    check_complete: bool | None = None,
+    max_memory: int | None = None,
+    scratch_dir=None,
+    on_output=None,
+    progress: bool = False,
+) -> Codes:
     """Neural codes of the examples ``x`` under ``model``: one bit per ReLU-like unit, bit-packed.
 
     Streams ``x`` in batches (eval mode, no grad) and never holds more than one batch of activations.
@@ -59,7 +69,7 @@ def record_codes(model: nn.Module, x: torch.Tensor, *, batch_size: int = 512, la
     packed: np.ndarray | None = None
     with torch.no_grad(), trace_relu_calls(model) as tracer:
         for start in tqdm(range(0, n, batch_size), desc="codes", unit="batch", disable=not progress, leave=False):
-            xb = x[start:start + batch_size].to(device)
+            xb = x[start : start + batch_size].to(device)
             tracer.reset()
             output = model(xb)
             if on_output is not None:
@@ -69,14 +79,18 @@ def record_codes(model: nn.Module, x: torch.Tensor, *, batch_size: int = 512, la
                 if not sites:
                     raise NNProbeError(
                         f"{type(model).__name__} has no ReLU-like units: no nn.ReLU/LeakyReLU/PReLU module and no "
-                        "F.relu/torch.relu call ran in its forward pass", _REFUSE_FIX)
+                        "F.relu/torch.relu call ran in its forward pass",
+                        _REFUSE_FIX,
+                    )
                 layout, offset = [], 0
                 names = [name for name, _, _ in sites]
                 if wanted is not None:
                     missing = [w for w in wanted if w not in names]
                     if missing:
-                        raise NNProbeError(f"no ReLU-like site named {', '.join(map(repr, missing))}",
-                                           f"choose among: {', '.join(names)}")
+                        raise NNProbeError(
+                            f"no ReLU-like site named {', '.join(map(repr, missing))}",
+                            f"choose among: {', '.join(names)}",
+                        )
                 keep = [i for i, name in enumerate(names) if wanted is None or name in wanted]
                 for i in keep:
                     name, kind, bits = sites[i]
@@ -87,8 +101,10 @@ def record_codes(model: nn.Module, x: torch.Tensor, *, batch_size: int = 512, la
                 packed = allocate_packed(n, n_units, max_memory=max_memory, scratch_dir=scratch_dir)
                 all_names = names
             if [s[0] for s in sites] != all_names:
-                raise NNProbeError("the forward pass ran a different set of ReLU calls for a later batch",
-                                   "activation codes need a fixed layout; avoid data-dependent control flow")
+                raise NNProbeError(
+                    "the forward pass ran a different set of ReLU calls for a later batch",
+                    "activation codes need a fixed layout; avoid data-dependent control flow",
+                )
             blocks = []
             for i, layer in zip(keep, layout):
                 name, _, bits = sites[i]
@@ -96,9 +112,10 @@ def record_codes(model: nn.Module, x: torch.Tensor, *, batch_size: int = 512, la
                     raise NNProbeError(
                         f"ReLU site '{name}' changed shape between batches ({tuple(bits.shape)} vs layout {layer.shape}), "
                         "or its first dimension is not the batch",
-                        "activation codes need the same units for every example; avoid data-dependent control flow")
+                        "activation codes need the same units for every example; avoid data-dependent control flow",
+                    )
                 blocks.append(bits.reshape(bits.shape[0], -1))
             rows = torch.cat(blocks, dim=1).cpu().numpy()
             part = np.packbits(rows, axis=1, bitorder="little")
-            packed[start:start + rows.shape[0], : part.shape[1]] = part
+            packed[start : start + rows.shape[0], : part.shape[1]] = part
     return Codes(packed, n_units, layout)

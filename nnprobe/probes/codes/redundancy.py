@@ -38,8 +38,10 @@ def _as_words(codes) -> np.ndarray:
     arr = codes if isinstance(codes, np.ndarray) else np.asarray(codes)  # keeps a memory map a memory map
     if arr.dtype == np.uint64 and arr.ndim == 2:
         return arr
-    raise NNProbeError(f"expected Codes or a 2-D uint64 word array, got {type(codes).__name__}",
-                       "record codes with record_codes() or wrap bits with Codes.from_bits()")
+    raise NNProbeError(
+        f"expected Codes or a 2-D uint64 word array, got {type(codes).__name__}",
+        "record codes with record_codes() or wrap bits with Codes.from_bits()",
+    )
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -67,9 +69,9 @@ def row_hash(words: np.ndarray, chunk_rows: int | None = None) -> np.ndarray:
     rows = chunk_rows or _chunk_rows(8 * w, _BLOCK_BYTES)
     out = np.empty(n, dtype=np.uint64)
     for s in range(0, n, rows):
-        block = np.array(words[s:s + rows], dtype=np.uint64)
+        block = np.array(words[s : s + rows], dtype=np.uint64)
         block ^= salts
-        out[s:s + rows] = _mix(block).sum(axis=1, dtype=np.uint64)
+        out[s : s + rows] = _mix(block).sum(axis=1, dtype=np.uint64)
     return _mix(out)
 
 
@@ -99,7 +101,9 @@ def _group(hashes: np.ndarray, fetch, width: int) -> tuple[np.ndarray, int]:
     rep = first[inv]
     dup = np.flatnonzero(rep != np.arange(n))
     step = _chunk_rows(16 * width, _BLOCK_BYTES)
-    bad = [inv[i[(fetch(i) != fetch(rep[i])).any(axis=1)]] for i in (dup[s:s + step] for s in range(0, dup.size, step))]
+    bad = [
+        inv[i[(fetch(i) != fetch(rep[i])).any(axis=1)]] for i in (dup[s : s + step] for s in range(0, dup.size, step))
+    ]
     bad = np.unique(np.concatenate(bad)) if bad else np.zeros(0, dtype=np.int64)
     ids, n_ids = inv, int(uniq.size)
     for g in bad:  # a real 64-bit collision: sort that group's rows to split it exactly
@@ -161,11 +165,16 @@ class DeterminismResult:
         return asdict(self)
 
     def __repr__(self) -> str:
-        rows = [("examples", self.n_train, self.n_test), ("distinct codes", self.distinct_train, self.distinct_test),
-                ("redundancy ratio", f"{self.redundancy_ratio_train:.4f}", f"{self.redundancy_ratio_test:.4f}")]
+        rows = [
+            ("examples", self.n_train, self.n_test),
+            ("distinct codes", self.distinct_train, self.distinct_test),
+            ("redundancy ratio", f"{self.redundancy_ratio_train:.4f}", f"{self.redundancy_ratio_test:.4f}"),
+        ]
         body = "\n".join(f"  {a:<18}{b!s:>10}{c!s:>10}" for a, b, c in rows)
-        return (f"DeterminismResult({self.n_units} units)\n  {'':<18}{'train':>10}{'test':>10}\n{body}\n"
-                f"  test codes seen in training: {self.test_codes_seen_in_train:.4f}")
+        return (
+            f"DeterminismResult({self.n_units} units)\n  {'':<18}{'train':>10}{'test':>10}\n{body}\n"
+            f"  test codes seen in training: {self.test_codes_seen_in_train:.4f}"
+        )
 
 
 def determinism(train: Codes, test: Codes) -> DeterminismResult:
@@ -184,8 +193,10 @@ def determinism(train: Codes, test: Codes) -> DeterminismResult:
 
 def _check_pair(train: Codes, test: Codes) -> None:
     if train.n_units != test.n_units:
-        raise NNProbeError(f"train codes have {train.n_units} units but test codes {test.n_units}",
-                           "record both with the same model and the same layers")
+        raise NNProbeError(
+            f"train codes have {train.n_units} units but test codes {test.n_units}",
+            "record both with the same model and the same layers",
+        )
     if train.n_examples == 0 or test.n_examples == 0:
         raise NNProbeError("determinism needs at least one train and one test code", "pass non-empty code sets")
 
@@ -195,10 +206,15 @@ def _figures(ids: np.ndarray, n_train: int, n_test: int, n_units: int) -> Determ
     distinct_train = int(np.unique(tr).size)
     distinct_test = int(np.unique(te).size)
     return DeterminismResult(
-        n_train=n_train, n_test=n_test, n_units=n_units, distinct_train=distinct_train, distinct_test=distinct_test,
+        n_train=n_train,
+        n_test=n_test,
+        n_units=n_units,
+        distinct_train=distinct_train,
+        distinct_test=distinct_test,
         redundancy_ratio_train=(n_train - distinct_train) / n_train,
         redundancy_ratio_test=(n_test - distinct_test) / n_test,
-        test_codes_seen_in_train=float(np.isin(te, tr).mean()), largest_region_train=int(np.bincount(tr).max()),
+        test_codes_seen_in_train=float(np.isin(te, tr).mean()),
+        largest_region_train=int(np.bincount(tr).max()),
     )
 
 
@@ -214,9 +230,9 @@ def layer_hashes(codes: Codes) -> np.ndarray:
     out = np.empty((codes.n_examples, len(codes.layers)), dtype=np.uint64)
     step = _chunk_rows(8 * words.shape[1], 4 * _BLOCK_BYTES)
     for s in range(0, codes.n_examples, step):
-        block = np.asarray(words[s:s + step])
+        block = np.asarray(words[s : s + step])
         for j, layer in enumerate(codes.layers):
-            out[s:s + block.shape[0], j] = row_hash(extract_bits(block, layer.start, layer.stop))
+            out[s : s + block.shape[0], j] = row_hash(extract_bits(block, layer.start, layer.stop))
     return out
 
 
@@ -241,8 +257,15 @@ def layer_determinism(train: Codes, test: Codes) -> list[dict]:
         fetch = _fetcher(parts, width, cut=lambda r, a=layer.start, b=layer.stop: extract_bits(r, a, b))
         ids, _ = _group(hashes[:, j], fetch, width)
         d = _figures(ids, train.n_examples, test.n_examples, layer.size)
-        rows.append({"layer": layer.name, "units": d.n_units, "distinct_train": d.distinct_train,
-                     "distinct_test": d.distinct_test, "redundancy_ratio_train": d.redundancy_ratio_train,
-                     "redundancy_ratio_test": d.redundancy_ratio_test,
-                     "test_codes_seen_in_train": d.test_codes_seen_in_train})
+        rows.append(
+            {
+                "layer": layer.name,
+                "units": d.n_units,
+                "distinct_train": d.distinct_train,
+                "distinct_test": d.distinct_test,
+                "redundancy_ratio_train": d.redundancy_ratio_train,
+                "redundancy_ratio_test": d.redundancy_ratio_test,
+                "test_codes_seen_in_train": d.test_codes_seen_in_train,
+            }
+        )
     return rows

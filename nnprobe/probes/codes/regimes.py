@@ -14,8 +14,14 @@ import numpy as np
 REGIMES = ("under", "critical", "sufficient")
 
 
-def assign_regimes(rows: list[dict], *, redundancy_threshold: float = 0.01, accuracy_fraction: float = 0.97,
-                   accuracy_key: str = "knn_test_accuracy", group_key: str = "samples_per_class") -> list[dict]:
+def assign_regimes(
+    rows: list[dict],
+    *,
+    redundancy_threshold: float = 0.01,
+    accuracy_fraction: float = 0.97,
+    accuracy_key: str = "knn_test_accuracy",
+    group_key: str = "samples_per_class",
+) -> list[dict]:
     """Copy of ``rows`` with a ``regime`` field (``under`` / ``critical`` / ``sufficient``).
 
     The accuracy bar is ``accuracy_fraction`` x the best ``accuracy_key`` among rows with the same

@@ -87,30 +87,69 @@ def _prelu_off(weight):
             shape[1] = -1
             w = w.reshape(shape)
         return x * w
+
     return off
 
 
-_RELU = {F.relu: "F.relu", torch.relu: "torch.relu", torch.relu_: "torch.relu_", _T.relu: "Tensor.relu",
-         _T.relu_: "Tensor.relu_"}
+_RELU = {
+    F.relu: "F.relu",
+    torch.relu: "torch.relu",
+    torch.relu_: "torch.relu_",
+    _T.relu: "Tensor.relu",
+    _T.relu_: "Tensor.relu_",
+}
 if hasattr(F, "relu_"):
     _RELU[F.relu_] = "F.relu_"
-_LEAKY = {F.leaky_relu: "F.leaky_relu", torch._C._nn.leaky_relu: "F.leaky_relu",
-          torch._C._nn.leaky_relu_: "F.leaky_relu_"}
+_LEAKY = {
+    F.leaky_relu: "F.leaky_relu",
+    torch._C._nn.leaky_relu: "F.leaky_relu",
+    torch._C._nn.leaky_relu_: "F.leaky_relu_",
+}
 _PRELU = {F.prelu: "F.prelu", torch.prelu: "torch.prelu"}
 _RRELU = {F.rrelu: "F.rrelu", torch.rrelu: "torch.rrelu", torch.rrelu_: "torch.rrelu_"}
 if hasattr(F, "rrelu_"):
     _RRELU[F.rrelu_] = "F.rrelu_"
-_CLAMP = {torch.clamp: "torch.clamp", _T.clamp: "Tensor.clamp", torch.clip: "torch.clip", _T.clip: "Tensor.clip",
-          torch.clamp_: "torch.clamp_", _T.clamp_: "Tensor.clamp_", torch.clip_: "torch.clip_",
-          _T.clip_: "Tensor.clip_"}
-_CLAMP_MIN = {torch.clamp_min: "torch.clamp_min", _T.clamp_min: "Tensor.clamp_min",
-              torch.clamp_min_: "torch.clamp_min_", _T.clamp_min_: "Tensor.clamp_min_"}
+_CLAMP = {
+    torch.clamp: "torch.clamp",
+    _T.clamp: "Tensor.clamp",
+    torch.clip: "torch.clip",
+    _T.clip: "Tensor.clip",
+    torch.clamp_: "torch.clamp_",
+    _T.clamp_: "Tensor.clamp_",
+    torch.clip_: "torch.clip_",
+    _T.clip_: "Tensor.clip_",
+}
+_CLAMP_MIN = {
+    torch.clamp_min: "torch.clamp_min",
+    _T.clamp_min: "Tensor.clamp_min",
+    torch.clamp_min_: "torch.clamp_min_",
+    _T.clamp_min_: "Tensor.clamp_min_",
+}
 _THRESHOLD = {F.threshold: "F.threshold", torch.threshold: "torch.threshold", torch.threshold_: "torch.threshold_"}
-_MAXIMUM = {torch.maximum: "torch.maximum", _T.maximum: "Tensor.maximum", torch.max: "torch.max",
-            _T.max: "Tensor.max", torch.fmax: "torch.fmax", _T.fmax: "Tensor.fmax"}
+_MAXIMUM = {
+    torch.maximum: "torch.maximum",
+    _T.maximum: "Tensor.maximum",
+    torch.max: "torch.max",
+    _T.max: "Tensor.max",
+    torch.fmax: "torch.fmax",
+    _T.fmax: "Tensor.fmax",
+}
 _WHERE = {torch.where: "torch.where", _T.where: "Tensor.where"}
-_INPLACE = {"torch.relu_", "Tensor.relu_", "F.relu_", "F.leaky_relu_", "torch.rrelu_", "F.rrelu_", "torch.clamp_",
-            "Tensor.clamp_", "torch.clip_", "Tensor.clip_", "torch.clamp_min_", "Tensor.clamp_min_", "torch.threshold_"}
+_INPLACE = {
+    "torch.relu_",
+    "Tensor.relu_",
+    "F.relu_",
+    "F.leaky_relu_",
+    "torch.rrelu_",
+    "F.rrelu_",
+    "torch.clamp_",
+    "Tensor.clamp_",
+    "torch.clip_",
+    "Tensor.clip_",
+    "torch.clamp_min_",
+    "Tensor.clamp_min_",
+    "torch.threshold_",
+}
 
 
 def _relu_site(label, x, inplace=False):

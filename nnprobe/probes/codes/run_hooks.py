@@ -25,9 +25,11 @@ def check_k(config, n_train: int) -> None:
     >>> check_k(CodesConfig(k=9), 100)
     """
     if config.categorisation and "knn" in config.methods and config.k > n_train - 1:
-        raise NNProbeError(f"k={config.k} neighbours, but the training split has {n_train} examples (the K-NN "
-                           f"training accuracy leaves each one out, so at most {n_train - 1} neighbours)",
-                           f"pass --k {max(1, min(9, n_train - 1))} or fewer, or use more training examples")
+        raise NNProbeError(
+            f"k={config.k} neighbours, but the training split has {n_train} examples (the K-NN "
+            f"training accuracy leaves each one out, so at most {n_train - 1} neighbours)",
+            f"pass --k {max(1, min(9, n_train - 1))} or fewer, or use more training examples",
+        )
 
 
 def table_rows(run, result) -> list[dict]:

@@ -54,8 +54,9 @@ def select_layers(sites: list[LayerSlice], layers=None, max_units: int | None = 
         layers = [layers]
     if layers is None and (max_units is None or total <= max_units):
         chosen, rule = names, "all"
-        reason = (f"every ReLU site ({len(names)} sites, {total} units)"
-                  + ("" if max_units is None else f": the network has at most max_units={max_units} units"))
+        reason = f"every ReLU site ({len(names)} sites, {total} units)" + (
+            "" if max_units is None else f": the network has at most max_units={max_units} units"
+        )
     elif layers == ALL_LAYERS:
         chosen, rule, reason = names, "all", f"every ReLU site ({len(names)} sites, {total} units), as asked"
     elif layers is None:
@@ -64,22 +65,35 @@ def select_layers(sites: list[LayerSlice], layers=None, max_units: int | None = 
             units += sites[-1 - kept].size
             kept += 1
         chosen, rule = names[-kept:], "max_units"
-        reason = (f"{total} units in {len(names)} ReLU sites exceed max_units={max_units}: the code is the last "
-                  f"{kept} site(s) ({chosen[0]} .. {chosen[-1]}, {units} units), ending at the site that feeds the "
-                  "penultimate features; pass layers='all' for every site or a list of names")
+        reason = (
+            f"{total} units in {len(names)} ReLU sites exceed max_units={max_units}: the code is the last "
+            f"{kept} site(s) ({chosen[0]} .. {chosen[-1]}, {units} units), ending at the site that feeds the "
+            "penultimate features; pass layers='all' for every site or a list of names"
+        )
     else:
         wanted = list(layers)
         missing = [w for w in wanted if w not in names]
         if missing:
-            raise NNProbeError(f"no ReLU-like site named {', '.join(map(repr, missing))}",
-                               f"choose among: {', '.join(names)} (or layers='all')")
+            raise NNProbeError(
+                f"no ReLU-like site named {', '.join(map(repr, missing))}",
+                f"choose among: {', '.join(names)} (or layers='all')",
+            )
         chosen = [n for n in names if n in wanted]  # forward order, as the recorder keeps them
         rule, reason = "user", f"{len(chosen)} site(s) named by the caller"
     keep = set(chosen)
-    rows = [{"name": s.name, "kind": s.kind, "shape": list(s.shape), "units": s.size, "selected": s.name in keep}
-            for s in sites]
-    return LayerSelection(names=chosen, rule=rule, reason=reason, units_total=total,
-                          units_selected=sum(s.size for s in sites if s.name in keep), max_units=max_units, sites=rows)
+    rows = [
+        {"name": s.name, "kind": s.kind, "shape": list(s.shape), "units": s.size, "selected": s.name in keep}
+        for s in sites
+    ]
+    return LayerSelection(
+        names=chosen,
+        rule=rule,
+        reason=reason,
+        units_total=total,
+        units_selected=sum(s.size for s in sites if s.name in keep),
+        max_units=max_units,
+        sites=rows,
+    )
 
 
 __all__ = ["DEFAULT_MAX_UNITS", "LayerSelection", "select_layers"]

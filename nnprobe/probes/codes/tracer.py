@@ -26,20 +26,55 @@ from nnprobe.probes.codes.relu_calls import _lookup, match_pool, match_site
 RELU_MODULES = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.Threshold)
 
 # Activations with no binary code: smooth, or piecewise linear with more than two pieces.
-_SMOOTH = ["gelu", "tanh", "sigmoid", "silu", "elu", "selu", "celu", "softplus", "mish", "hardswish",
-           "hardsigmoid", "softsign", "logsigmoid", "tanhshrink", "hardtanh", "relu6", "glu"]
+_SMOOTH = [
+    "gelu",
+    "tanh",
+    "sigmoid",
+    "silu",
+    "elu",
+    "selu",
+    "celu",
+    "softplus",
+    "mish",
+    "hardswish",
+    "hardsigmoid",
+    "softsign",
+    "logsigmoid",
+    "tanhshrink",
+    "hardtanh",
+    "relu6",
+    "glu",
+]
 NON_PL_FUNCTIONS: dict = {}
 for _name in _SMOOTH:
     for _owner in (F, torch, torch.Tensor, torch._C._nn):
         _fn = getattr(_owner, _name, None)
         if _fn is not None:
             NON_PL_FUNCTIONS[_fn] = _name
-NON_PL_MODULES = (nn.GELU, nn.Tanh, nn.Sigmoid, nn.SiLU, nn.ELU, nn.SELU, nn.CELU, nn.Softplus, nn.Mish,
-                  nn.Hardswish, nn.Hardsigmoid, nn.Softsign, nn.LogSigmoid, nn.Tanhshrink, nn.Hardtanh, nn.GLU)
+NON_PL_MODULES = (
+    nn.GELU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.SiLU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.Softplus,
+    nn.Mish,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Softsign,
+    nn.LogSigmoid,
+    nn.Tanhshrink,
+    nn.Hardtanh,
+    nn.GLU,
+)
 NON_PL_MODULE_NAMES = {"Square"}  # nnprobe.models.activations.Square: x**2, smooth
 
-_REFUSE_FIX = ("activation codes exist only for ReLU-like (two-piece linear) activations; rebuild the model with "
-               "activation='relu' or 'leaky_relu' (e.g. build_model(..., activation='relu')) and retrain")
+_REFUSE_FIX = (
+    "activation codes exist only for ReLU-like (two-piece linear) activations; rebuild the model with "
+    "activation='relu' or 'leaky_relu' (e.g. build_model(..., activation='relu')) and retrain"
+)
 
 
 def check_piecewise_linear(model: nn.Module) -> None:
@@ -48,13 +83,17 @@ def check_piecewise_linear(model: nn.Module) -> None:
     >>> check_piecewise_linear(nn.Sequential(nn.Linear(2, 2), nn.ReLU()))  # passes silently
     """
     if isinstance(model, torch.jit.ScriptModule):
-        raise NNProbeError("the model is a TorchScript module; its ReLU calls cannot be observed",
-                           "pass the eager nn.Module (before torch.jit.script/trace)")
+        raise NNProbeError(
+            "the model is a TorchScript module; its ReLU calls cannot be observed",
+            "pass the eager nn.Module (before torch.jit.script/trace)",
+        )
     for name, module in model.named_modules():
         if isinstance(module, NON_PL_MODULES) or type(module).__name__ in NON_PL_MODULE_NAMES:
             raise NNProbeError(
                 f"module '{name or type(model).__name__}' is {type(module).__name__}, which is not a ReLU-like "
-                "(two-piece linear) activation and has no on/off activation code", _REFUSE_FIX)
+                "(two-piece linear) activation and has no on/off activation code",
+                _REFUSE_FIX,
+            )
 
 
 def _float_tensors(out) -> list[torch.Tensor]:
@@ -104,8 +143,10 @@ class _ReluTracer(TorchFunctionMode):
         if self.replay is not None:
             k = len(self.sites)
             if k >= len(self.replay) or self.replay[k].shape != site.x.shape:
-                raise NNProbeError(f"ReLU site '{name}' does not line up with the recorded pass",
-                                   "activation codes need a fixed layout; avoid data-dependent control flow")
+                raise NNProbeError(
+                    f"ReLU site '{name}' does not line up with the recorded pass",
+                    "activation codes need a fixed layout; avoid data-dependent control flow",
+                )
             self.sites.append((name, label, self.replay[k]))
             return site.frozen(self.replay[k])
         self.sites.append((name, label, site.bits()))
@@ -123,8 +164,11 @@ class _ReluTracer(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         site = match_site(func, args, kwargs)
-        pool = None if site is not None or not (self.keep_pools or self.replay_pools is not None) else \
-            match_pool(func, args, kwargs)
+        pool = (
+            None
+            if site is not None or not (self.keep_pools or self.replay_pools is not None)
+            else match_pool(func, args, kwargs)
+        )
         if site is not None:
             out = self._site(site, func, args, kwargs)
         elif pool is not None:
@@ -133,8 +177,11 @@ class _ReluTracer(TorchFunctionMode):
             bad = _lookup(NON_PL_FUNCTIONS, func)
             if bad is not None:
                 where = f"module '{self.owner}'" if self.owner else "the model's forward"
-                raise NNProbeError(f"{where} calls {bad}, which is not a ReLU-like (two-piece linear) activation "
-                                   "and has no on/off activation code", _REFUSE_FIX)
+                raise NNProbeError(
+                    f"{where} calls {bad}, which is not a ReLU-like (two-piece linear) activation "
+                    "and has no on/off activation code",
+                    _REFUSE_FIX,
+                )
             out = func(*args, **kwargs)
         if self.on_op is not None:
             self.on_op(func, self.owner, _float_tensors(out))
@@ -158,6 +205,7 @@ def trace_relu_calls(model: nn.Module) -> Iterator[_ReluTracer]:
     def enter(name):
         def hook(_module, _inputs):
             stack.append(name)
+
         return hook
 
     def leave(_module, _inputs, _output):

@@ -50,13 +50,21 @@ def holdout(dataset, fraction: float = 0.2, seed: int = 0):
     n = dataset.n_train
     n_val = int(round(n * fraction))
     if n_val < 1 or n_val >= n:
-        raise NNProbeError(f"a validation fraction of {fraction} of {n} points leaves an empty part",
-                           "use more training data or another fraction")
+        raise NNProbeError(
+            f"a validation fraction of {fraction} of {n} points leaves an empty part",
+            "use more training data or another fraction",
+        )
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     fit, val = order[n_val:], order[:n_val]
-    return replace(dataset, x_train=dataset.x_train[fit], y_train=dataset.y_train[fit],
-                   y_train_clean=dataset.y_train_clean[fit], noisy_mask=dataset.noisy_mask[fit],
-                   x_test=dataset.x_train[val], y_test=dataset.y_train[val])
+    return replace(
+        dataset,
+        x_train=dataset.x_train[fit],
+        y_train=dataset.y_train[fit],
+        y_train_clean=dataset.y_train_clean[fit],
+        noisy_mask=dataset.noisy_mask[fit],
+        x_test=dataset.x_train[val],
+        y_test=dataset.y_train[val],
+    )
 
 
 def correct_on(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -98,8 +106,15 @@ def stretched(config: TrainConfig, epochs: int, lr: float | None = None) -> Trai
     return replace(config, **over)
 
 
-def train_on(snapshot: nn.Module, data, train_config: TrainConfig, steps: int, *, snapshot_epoch: int = 0,
-             continued: bool = False) -> dict:
+def train_on(
+    snapshot: nn.Module,
+    data,
+    train_config: TrainConfig,
+    steps: int,
+    *,
+    snapshot_epoch: int = 0,
+    continued: bool = False,
+) -> dict:
     """A copy of ``snapshot`` trained on ``data`` for at least ``steps`` optimiser steps (whole epochs) with the
     base's settings and its schedule :func:`stretched` over them, starting at the base's initial rate (or, with
     ``continued``, at the rate its schedule had reached at ``snapshot_epoch``).
@@ -110,26 +125,38 @@ def train_on(snapshot: nn.Module, data, train_config: TrainConfig, steps: int, *
     epochs, taken = epochs_for_steps(steps, data.n_train, train_config)
     lr = rate_after(train_config, snapshot_epoch) if continued else train_config.lr
     model = copy.deepcopy(snapshot)
-    train(model, data, stretched(train_config, epochs, lr), test_each_epoch=False)   # scored once, below
+    train(model, data, stretched(train_config, epochs, lr), test_each_epoch=False)  # scored once, below
     correct = correct_on(model, data.x_test, data.y_test)
-    return {"test_accuracy": float(correct.double().mean()), "epochs": epochs, "steps": taken,
-            "seconds": time.perf_counter() - t0, "correct": correct}
+    return {
+        "test_accuracy": float(correct.double().mean()),
+        "epochs": epochs,
+        "steps": taken,
+        "seconds": time.perf_counter() - t0,
+        "correct": correct,
+    }
 
 
-def _fit_head(net: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, config: GradSpaceConfig,
-              seed: int) -> nn.Module:
+def _fit_head(
+    net: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, config: GradSpaceConfig, seed: int
+) -> nn.Module:
     """``net`` trained with cross-entropy for ``steps`` minibatch steps (GradNet's optimiser and batch size)."""
     torch.manual_seed(seed)
-    opt = make_optimizer(net.parameters(), optimizer=config.gradnet_optimizer, lr=config.gradnet_lr,
-                         momentum=config.gradnet_momentum, weight_decay=config.gradnet_weight_decay, fused=False,
-                         foreach=True)
+    opt = make_optimizer(
+        net.parameters(),
+        optimizer=config.gradnet_optimizer,
+        lr=config.gradnet_lr,
+        momentum=config.gradnet_momentum,
+        weight_decay=config.gradnet_weight_decay,
+        fused=False,
+        foreach=True,
+    )
     gen = torch.Generator().manual_seed(seed)
     net.train()
     done = 0
     while done < steps:
         order = torch.randperm(x.shape[0], generator=gen)
         for i in range(0, x.shape[0], config.gradnet_batch_size):
-            idx = order[i:i + config.gradnet_batch_size]
+            idx = order[i : i + config.gradnet_batch_size]
             loss = F.cross_entropy(net(x[idx]), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -140,8 +167,9 @@ def _fit_head(net: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, conf
     return net.eval()
 
 
-def probe_baselines(snapshot: nn.Module, data, num_classes: int, config: GradSpaceConfig, steps: int, *,
-                    seed: int = 0) -> dict:
+def probe_baselines(
+    snapshot: nn.Module, data, num_classes: int, config: GradSpaceConfig, steps: int, *, seed: int = 0
+) -> dict:
     """The null baselines on ``snapshot``'s penultimate features of ``data`` (GradNet's half; its test split is
     the test set): a linear probe and a small MLP (one hidden ReLU layer as wide as GradNet's hidden layer, its
     dropout), features standardised on the training points, each trained ``steps`` steps with GradNet's
@@ -162,12 +190,13 @@ def probe_baselines(snapshot: nn.Module, data, num_classes: int, config: GradSpa
     def build(name):
         if name == "linear_probe":
             return nn.Linear(d, num_classes)
-        return nn.Sequential(nn.Linear(d, width), nn.ReLU(), nn.Dropout(config.gradnet_dropout),
-                             nn.Linear(width, num_classes))
+        return nn.Sequential(
+            nn.Linear(d, width), nn.ReLU(), nn.Dropout(config.gradnet_dropout), nn.Linear(width, num_classes)
+        )
 
     out = {}
     for i, name in enumerate(("linear_probe", "mlp_probe")):
-        torch.manual_seed(seed + i)   # the initial weights
+        torch.manual_seed(seed + i)  # the initial weights
         net = _fit_head(build(name), f_train, y, steps, config, seed + i)
         with torch.no_grad():
             correct = net(f_test).argmax(1) == data.y_test.cpu()
@@ -195,8 +224,9 @@ class _BestValidation(Callback):
             state.stop = True
 
 
-def converged_base(model: nn.Module, base_half, train_config: TrainConfig, config: GradSpaceConfig, *,
-                   seed: int = 0) -> dict:
+def converged_base(
+    model: nn.Module, base_half, train_config: TrainConfig, config: GradSpaceConfig, *, seed: int = 0
+) -> dict:
     """``model`` (a fresh base network) trained to convergence on ``base_half`` less a validation split of
     ``config.converged_validation_fraction`` (held out from it, shuffled with ``seed``): at most
     ``config.converged_max_epochs`` epochs with the base's settings, stopped after ``config.converged_patience``
@@ -206,17 +236,24 @@ def converged_base(model: nn.Module, base_half, train_config: TrainConfig, confi
     """
     t0 = time.perf_counter()
     carved = holdout(base_half, config.converged_validation_fraction, seed)
-    cfg = replace(train_config, epochs=config.converged_max_epochs, snapshot_epochs=(), early_stop_patience=None,
-                  progress=False)
+    cfg = replace(
+        train_config, epochs=config.converged_max_epochs, snapshot_epochs=(), early_stop_patience=None, progress=False
+    )
     watch = _BestValidation(config.converged_patience)
     run = train(model, carved, cfg, callbacks=[watch])
     epochs = len(run.history)
     per_epoch = math.ceil(carved.n_train * tile_factor(cfg, carved.n_train) / cfg.batch_size)
-    model.load_state_dict(watch.state)   # the weights of the best validation epoch
+    model.load_state_dict(watch.state)  # the weights of the best validation epoch
     correct = correct_on(model, base_half.x_test, base_half.y_test)
-    return {"test_accuracy": float(correct.double().mean()), "validation_accuracy": float(watch.best),
-            "epoch": int(watch.best_epoch), "epochs": epochs, "steps": epochs * per_epoch,
-            "seconds": time.perf_counter() - t0, "correct": correct}
+    return {
+        "test_accuracy": float(correct.double().mean()),
+        "validation_accuracy": float(watch.best),
+        "epoch": int(watch.best_epoch),
+        "epochs": epochs,
+        "steps": epochs * per_epoch,
+        "seconds": time.perf_counter() - t0,
+        "correct": correct,
+    }
 
 
 def paired_tests(gradnet_correct: torch.Tensor, others: dict) -> dict:
@@ -251,5 +288,14 @@ def unpack_correct(text: str, n: int) -> torch.Tensor:
     return torch.from_numpy(bits.astype(bool))
 
 
-__all__ = ["converged_base", "correct_on", "epochs_for_steps", "pack_correct", "paired_tests", "probe_baselines",
-           "stretched", "train_on", "unpack_correct"]
+__all__ = [
+    "converged_base",
+    "correct_on",
+    "epochs_for_steps",
+    "pack_correct",
+    "paired_tests",
+    "probe_baselines",
+    "stretched",
+    "train_on",
+    "unpack_correct",
+]

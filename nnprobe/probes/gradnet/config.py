@@ -20,19 +20,23 @@ from nnprobe.config import Config, check_choice, check_float, check_int, option
 from nnprobe.errors import NNProbeError
 from nnprobe.training.rundir import register_later_setting
 
-CRITERIA = ("variance", "magnitude")                     # per_layer_percent: the statistic that ranks coordinates
+CRITERIA = ("variance", "magnitude")  # per_layer_percent: the statistic that ranks coordinates
 NORMALIZATIONS = ("none", "standard", "block_l2", "minmax_power", "minmax_sqrt")
 SELECTIONS = ("per_layer_percent", "per_example_topk")
-OPTIMIZERS = ("sgd", "momentum", "adam")                 # GradNet's optimiser
-TARGETS = ("random", "sum")                              # GradNet's training rule
-LABEL_DRAWS = ("once", "per_epoch")                      # random candidate labels: drawn once or every epoch
-CONTROL_RATES = ("initial", "continued")                 # control (b)'s starting learning rate
-DEFAULT_MAX_MEMORY = 2**31                               # bytes (2 GiB); how it is shared: memory.MemoryBudget
+OPTIMIZERS = ("sgd", "momentum", "adam")  # GradNet's optimiser
+TARGETS = ("random", "sum")  # GradNet's training rule
+LABEL_DRAWS = ("once", "per_epoch")  # random candidate labels: drawn once or every epoch
+CONTROL_RATES = ("initial", "continued")  # control (b)'s starting learning rate
+DEFAULT_MAX_MEMORY = 2**31  # bytes (2 GiB); how it is shared: memory.MemoryBudget
 MIN_MAX_MEMORY = 2**20
 
 # settings added in 0.2: run directories written before them resume with these values (behaviour as before)
-for _name, _neutral in (("label_draw", "once"), ("grad_weight_decay", 0.0), ("weight_decay", 0.0),
-                        ("control_rate", "initial")):
+for _name, _neutral in (
+    ("label_draw", "once"),
+    ("grad_weight_decay", 0.0),
+    ("weight_decay", 0.0),
+    ("control_rate", "initial"),
+):
     register_later_setting(_name, _neutral)
 
 
@@ -49,8 +53,10 @@ def parse_structure(structure) -> list[int]:
         try:
             parts = [int(p) for p in text.split("+")]
         except ValueError:
-            raise NNProbeError(f"GradNet structure '{structure}' is not a '+'-separated list of integers",
-                               "write the hidden block sizes like 5+25+10") from None
+            raise NNProbeError(
+                f"GradNet structure '{structure}' is not a '+'-separated list of integers",
+                "write the hidden block sizes like 5+25+10",
+            ) from None
     if not parts or any(int(p) < 1 for p in parts):
         raise NNProbeError(f"GradNet structure '{structure}' needs positive block sizes", "write e.g. 5+25+10")
     return [int(p) for p in parts]
@@ -93,71 +99,136 @@ class GradSpaceConfig(Config):
     '5+25+10'
     """
 
-    params: list | None = field(default=None, metadata=option(
-        "Comma-separated layers/parameters to differentiate (default: all).", kind="list"))
-    percent: float = field(default=1.0, metadata=option(
-        "Percentage of each parameter's gradient coordinates kept (fitted on training gradients)."))
+    params: list | None = field(
+        default=None, metadata=option("Comma-separated layers/parameters to differentiate (default: all).", kind="list")
+    )
+    percent: float = field(
+        default=1.0,
+        metadata=option("Percentage of each parameter's gradient coordinates kept (fitted on training gradients)."),
+    )
     criterion: str = field(default="variance", metadata=option("Coordinate selection.", choices=CRITERIA))
-    selection: str = field(default="per_layer_percent", metadata=option(
-        "per_layer_percent: the same --percent of each parameter's coordinates for every vector (chosen by "
-        "--criterion); per_example_topk: each vector keeps its own --percent largest per layer (the reference).",
-        choices=SELECTIONS))
-    weights_only: bool = field(default=False, metadata=option(
-        "Gradients w.r.t. layer weights only (the reference), or biases too.", kind="flag",
-        negative="--with-biases"))
-    grad_normalize: str = field(default="standard", metadata=option(
-        "Normalisation of the gradient features (minmax_sqrt: the reference's min-max, zeros kept, then signed "
-        "square root).", choices=NORMALIZATIONS))
-    labels_per_sample: int = field(default=1, metadata=option(
-        "Random candidate labels (gradient vectors) per GradNet training point."))
-    label_draw: str = field(default="once", metadata=option(
-        "once: the random labels are drawn once; per_epoch: afresh every GradNet epoch (the reference).",
-        choices=LABEL_DRAWS))
-    grad_weight_decay: float = field(default=0.0, metadata=option(
-        "Weight decay wd in the base network's loss: the gradients get wd * weights added (the reference: its "
-        "base's 5e-4)."))
-    fit_samples: int = field(default=1000, metadata=option(
-        "Training points whose full gradients choose the kept coordinates."))
-    chunk_size: int | None = field(default=None, metadata=option(
-        "Examples per gradient chunk (default: chosen from the model and --max-memory)."))
-    max_memory: int = field(default=DEFAULT_MAX_MEMORY, metadata=option(
-        "Memory the probe's batched work may hold at once (chunks of gradients, feature batches, stored test "
-        "gradients), e.g. 2G, 512M.", kind="bytes"))
-    structure: str | None = field(default=None, metadata=option(
-        "GradNet hidden blocks, one per layer, e.g. 5+25+10+5 (default: 10 units per layer)."))
-    window: int = field(default=1, metadata=option(
-        "Layers each hidden block sees (2: adjacent pairs; then one block fewer)."))
+    selection: str = field(
+        default="per_layer_percent",
+        metadata=option(
+            "per_layer_percent: the same --percent of each parameter's coordinates for every vector (chosen by "
+            "--criterion); per_example_topk: each vector keeps its own --percent largest per layer (the reference).",
+            choices=SELECTIONS,
+        ),
+    )
+    weights_only: bool = field(
+        default=False,
+        metadata=option(
+            "Gradients w.r.t. layer weights only (the reference), or biases too.", kind="flag", negative="--with-biases"
+        ),
+    )
+    grad_normalize: str = field(
+        default="standard",
+        metadata=option(
+            "Normalisation of the gradient features (minmax_sqrt: the reference's min-max, zeros kept, then signed "
+            "square root).",
+            choices=NORMALIZATIONS,
+        ),
+    )
+    labels_per_sample: int = field(
+        default=1, metadata=option("Random candidate labels (gradient vectors) per GradNet training point.")
+    )
+    label_draw: str = field(
+        default="once",
+        metadata=option(
+            "once: the random labels are drawn once; per_epoch: afresh every GradNet epoch (the reference).",
+            choices=LABEL_DRAWS,
+        ),
+    )
+    grad_weight_decay: float = field(
+        default=0.0,
+        metadata=option(
+            "Weight decay wd in the base network's loss: the gradients get wd * weights added (the reference: its "
+            "base's 5e-4)."
+        ),
+    )
+    fit_samples: int = field(
+        default=1000, metadata=option("Training points whose full gradients choose the kept coordinates.")
+    )
+    chunk_size: int | None = field(
+        default=None, metadata=option("Examples per gradient chunk (default: chosen from the model and --max-memory).")
+    )
+    max_memory: int = field(
+        default=DEFAULT_MAX_MEMORY,
+        metadata=option(
+            "Memory the probe's batched work may hold at once (chunks of gradients, feature batches, stored test "
+            "gradients), e.g. 2G, 512M.",
+            kind="bytes",
+        ),
+    )
+    structure: str | None = field(
+        default=None,
+        metadata=option("GradNet hidden blocks, one per layer, e.g. 5+25+10+5 (default: 10 units per layer)."),
+    )
+    window: int = field(
+        default=1, metadata=option("Layers each hidden block sees (2: adjacent pairs; then one block fewer).")
+    )
     gradnet_optimizer: str = field(default="adam", metadata=option("GradNet optimiser.", choices=OPTIMIZERS))
     gradnet_lr: float = field(default=1e-3, metadata=option("GradNet learning rate."))
-    gradnet_momentum: float = field(default=0.9, metadata=option(
-        "GradNet momentum (gradnet_optimizer='momentum').", cli=False))
+    gradnet_momentum: float = field(
+        default=0.9, metadata=option("GradNet momentum (gradnet_optimizer='momentum').", cli=False)
+    )
     gradnet_weight_decay: float = field(default=1e-4, metadata=option("GradNet weight decay."))
     gradnet_dropout: float = field(default=0.2, metadata=option("GradNet dropout, in [0, 1)."))
     gradnet_epochs: int = field(default=20, metadata=option("GradNet epochs."))
     gradnet_batch_size: int = field(default=64, metadata=option("GradNet batch size."))
-    gradnet_init_std: float = field(default=0.02, metadata=option(
-        "Standard deviation of GradNet's initial weights (N(0, std))."))
-    target: str = field(default="random", metadata=option(
-        "random: each random-label gradient -> true label (the notebook); sum: train the summed rule.",
-        choices=TARGETS))
-    controls: bool = field(default=True, metadata=option(
-        "Also train each snapshot on for GradNet's number of optimiser steps: (a) on both halves, (b) on "
-        "GradNet's half.", kind="flag"))
-    control_rate: str = field(default="initial", metadata=option(
-        "Control (b)'s starting learning rate: the base schedule's initial rate (the stronger control) or the "
-        "rate it had reached at the snapshot (continued).", choices=CONTROL_RATES, cli=False))
-    baselines: bool = field(default=True, metadata=option(
-        "Also train the null baselines on each snapshot's penultimate features of GradNet's half: a linear probe "
-        "and a small MLP (GradNet's hidden width), with GradNet's optimiser and number of steps.", cli=False))
-    converged_base: bool = field(default=True, metadata=option(
-        "Also train the base to convergence on its half (early stopping on a validation split held out from it).",
-        cli=False))
-    converged_max_epochs: int = field(default=30, metadata=option(
-        "Epoch cap of the converged base.", cli=False))
-    converged_patience: int = field(default=3, metadata=option(
-        "The converged base stops after this many epochs without a better validation accuracy.", cli=False))
-    converged_validation_fraction: float = field(default=0.1, metadata=option(
-        "Fraction of the base's half held out as the converged base's validation split.", cli=False))
+    gradnet_init_std: float = field(
+        default=0.02, metadata=option("Standard deviation of GradNet's initial weights (N(0, std)).")
+    )
+    target: str = field(
+        default="random",
+        metadata=option(
+            "random: each random-label gradient -> true label (the notebook); sum: train the summed rule.",
+            choices=TARGETS,
+        ),
+    )
+    controls: bool = field(
+        default=True,
+        metadata=option(
+            "Also train each snapshot on for GradNet's number of optimiser steps: (a) on both halves, (b) on "
+            "GradNet's half.",
+            kind="flag",
+        ),
+    )
+    control_rate: str = field(
+        default="initial",
+        metadata=option(
+            "Control (b)'s starting learning rate: the base schedule's initial rate (the stronger control) or the "
+            "rate it had reached at the snapshot (continued).",
+            choices=CONTROL_RATES,
+            cli=False,
+        ),
+    )
+    baselines: bool = field(
+        default=True,
+        metadata=option(
+            "Also train the null baselines on each snapshot's penultimate features of GradNet's half: a linear probe "
+            "and a small MLP (GradNet's hidden width), with GradNet's optimiser and number of steps.",
+            cli=False,
+        ),
+    )
+    converged_base: bool = field(
+        default=True,
+        metadata=option(
+            "Also train the base to convergence on its half (early stopping on a validation split held out from it).",
+            cli=False,
+        ),
+    )
+    converged_max_epochs: int = field(default=30, metadata=option("Epoch cap of the converged base.", cli=False))
+    converged_patience: int = field(
+        default=3,
+        metadata=option(
+            "The converged base stops after this many epochs without a better validation accuracy.", cli=False
+        ),
+    )
+    converged_validation_fraction: float = field(
+        default=0.1,
+        metadata=option("Fraction of the base's half held out as the converged base's validation split.", cli=False),
+    )
 
     def validate(self) -> None:
         if isinstance(self.params, str):
@@ -169,8 +240,9 @@ class GradSpaceConfig(Config):
         check_choice("selection", self.selection, SELECTIONS)
         for name in ("weights_only", "controls", "baselines", "converged_base"):
             if not isinstance(getattr(self, name), bool):
-                raise NNProbeError(f"{name} must be true or false, got {getattr(self, name)!r}",
-                                   f"pass {name}=True or {name}=False")
+                raise NNProbeError(
+                    f"{name} must be true or false, got {getattr(self, name)!r}", f"pass {name}=True or {name}=False"
+                )
         check_choice("grad_normalize", self.grad_normalize, NORMALIZATIONS)
         check_int("labels_per_sample", self.labels_per_sample, minimum=1)
         check_choice("label_draw", self.label_draw, LABEL_DRAWS)
@@ -193,8 +265,14 @@ class GradSpaceConfig(Config):
         check_choice("target", self.target, TARGETS)
         check_int("converged_max_epochs", self.converged_max_epochs, minimum=1)
         check_int("converged_patience", self.converged_patience, minimum=1)
-        check_float("converged_validation_fraction", self.converged_validation_fraction, low=0.0, high=1.0,
-                    low_open=True, high_open=True)
+        check_float(
+            "converged_validation_fraction",
+            self.converged_validation_fraction,
+            low=0.0,
+            high=1.0,
+            low_open=True,
+            high_open=True,
+        )
 
     def structure_for(self, model) -> str:
         """``structure``, or 10 hidden units per chosen layer of ``model`` when it is ``None``."""
@@ -234,30 +312,56 @@ class GradSpaceConfig(Config):
         derived from ``model`` when not given)."""
         from nnprobe.probes.gradnet.network import GradNetConfig  # lazy: torch off the config module
 
-        return GradNetConfig(structure=self.structure_for(model), window=self.window, optimizer=self.gradnet_optimizer,
-                             lr=self.gradnet_lr, momentum=self.gradnet_momentum, weight_decay=self.gradnet_weight_decay,
-                             dropout=self.gradnet_dropout, epochs=self.gradnet_epochs,
-                             batch_size=self.gradnet_batch_size, target=self.target,
-                             init_std=self.gradnet_init_std, seed=seed)
+        return GradNetConfig(
+            structure=self.structure_for(model),
+            window=self.window,
+            optimizer=self.gradnet_optimizer,
+            lr=self.gradnet_lr,
+            momentum=self.gradnet_momentum,
+            weight_decay=self.gradnet_weight_decay,
+            dropout=self.gradnet_dropout,
+            epochs=self.gradnet_epochs,
+            batch_size=self.gradnet_batch_size,
+            target=self.target,
+            init_std=self.gradnet_init_std,
+            seed=seed,
+        )
 
 
 _GRADIENT_CONFIG_NAMES = {"normalize": "grad_normalize", "weight_decay": "grad_weight_decay"}
 
 
-def GradientConfig(*, seed: int = 0, **settings) -> GradSpaceConfig:   # noqa: N802 (the old class's name)
+def GradientConfig(*, seed: int = 0, **settings) -> GradSpaceConfig:  # noqa: N802 (the old class's name)
     """Deprecated: the gradient half of the settings is :class:`GradSpaceConfig` itself.
 
     Returns the equivalent ``GradSpaceConfig`` (``normalize`` -> ``grad_normalize``, ``weight_decay`` ->
     ``grad_weight_decay``). ``seed`` is not a setting of the probe: pass it to ``measure(..., seed=...)``; a
     non-zero one is refused rather than dropped.
     """
-    warnings.warn("GradientConfig is deprecated: pass a GradSpaceConfig (normalize -> grad_normalize, weight_decay "
-                  "-> grad_weight_decay); it goes in the next release", DeprecationWarning, stacklevel=2)
+    warnings.warn(
+        "GradientConfig is deprecated: pass a GradSpaceConfig (normalize -> grad_normalize, weight_decay "
+        "-> grad_weight_decay); it goes in the next release",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     if seed:
-        raise NNProbeError(f"GradientConfig(seed={seed}): the seed is no longer part of the gradient settings",
-                           "pass seed= to measure() or run_gradnet_study() instead")
+        raise NNProbeError(
+            f"GradientConfig(seed={seed}): the seed is no longer part of the gradient settings",
+            "pass seed= to measure() or run_gradnet_study() instead",
+        )
     return GradSpaceConfig(**{_GRADIENT_CONFIG_NAMES.get(k, k): v for k, v in settings.items()})
 
 
-__all__ = ["CONTROL_RATES", "CRITERIA", "DEFAULT_MAX_MEMORY", "GradSpaceConfig", "GradientConfig", "LABEL_DRAWS",
-           "NORMALIZATIONS", "OPTIMIZERS", "SELECTIONS", "TARGETS", "parse_structure"]
+__all__ = [
+    "CONTROL_RATES",
+    "CRITERIA",
+    "DEFAULT_MAX_MEMORY",
+    "GradSpaceConfig",
+    "GradientConfig",
+    "LABEL_DRAWS",
+    "NORMALIZATIONS",
+    "OPTIMIZERS",
+    "SELECTIONS",
+    "TARGETS",
+    "parse_structure",
+]

@@ -41,8 +41,13 @@ COMPARISONS = (
     ("mlp_probe", "mlp_probe_test_accuracy", "small MLP"),
     ("converged_base", "converged_base_test_accuracy", "converged base"),
 )
-WHY_MISSING = {"control (a)": "controls", "control (b)": "controls", "linear probe": "baselines",
-               "small MLP": "baselines", "converged base": "converged_base"}
+WHY_MISSING = {
+    "control (a)": "controls",
+    "control (b)": "controls",
+    "linear probe": "baselines",
+    "small MLP": "baselines",
+    "converged base": "converged_base",
+}
 SNAPSHOT_KEY = re.compile(r"e(\d+)_gradnet_test_accuracy")
 
 
@@ -96,8 +101,12 @@ def snapshot_decision(summaries: list[dict], epoch) -> Decision:
     seeds = "one seed" if n == 1 else f"n={n} seeds"
     grad = [number(v, "gradnet_test_accuracy") for v in views]
     if any(g is None for g in grad):
-        return Decision("comparison", "inconclusive", f"{where}: not measured: no GradNet test accuracy on every seed",
-                        {"snapshot": epoch, "seeds": n})
+        return Decision(
+            "comparison",
+            "inconclusive",
+            f"{where}: not measured: no GradNet test accuracy on every seed",
+            {"snapshot": epoch, "seeds": n},
+        )
     mean_grad = sum(grad) / n
     items, not_run, no_test = [], [], []
     for name, key, label in COMPARISONS:
@@ -118,24 +127,35 @@ def snapshot_decision(summaries: list[dict], epoch) -> Decision:
     gaps = []
     if not_run:
         flags = sorted({WHY_MISSING[x] for x in not_run if x in WHY_MISSING})
-        gaps.append(f"not run: {_names(not_run)}" + (f" (settings {', '.join(flags)} off, or GradNet on a checkpoint)"
-                                                      if flags else ""))
+        gaps.append(
+            f"not run: {_names(not_run)}"
+            + (f" (settings {', '.join(flags)} off, or GradNet on a checkpoint)" if flags else "")
+        )
     if no_test:
         gaps.append(f"no paired test stored for {_names(no_test)} (a result written before nnprobe 0.3)")
-    details = {"snapshot": epoch, "seeds": n, "gradnet_test_accuracy": mean_grad, "not_run": not_run,
-               "no_paired_test": no_test}
+    details = {
+        "snapshot": epoch,
+        "seeds": n,
+        "gradnet_test_accuracy": mean_grad,
+        "not_run": not_run,
+        "no_paired_test": no_test,
+    }
     if not items:
         return Decision("comparison", "inconclusive", f"{head}; " + "; ".join(gaps) + "; nothing to compare", details)
     decision = comparison_claim(items)
     details.update(decision.details)
     # McNemar's a / b are GradNet / the other classifier
-    outcome, sentence = decision.outcome, decision.sentence.replace(": a only ", ": GradNet only ").replace(
-        ", b only ", ", other only ")
+    outcome, sentence = (
+        decision.outcome,
+        decision.sentence.replace(": a only ", ": GradNet only ").replace(", b only ", ", other only "),
+    )
     if gaps:
-        if outcome == "holds":   # it cannot hold against comparisons that were not run
+        if outcome == "holds":  # it cannot hold against comparisons that were not run
             outcome = "inconclusive"
-            sentence = "every comparison that was run passes, but the claim was tested without all of them: " + \
-                sentence.split(": ", 1)[1]
+            sentence = (
+                "every comparison that was run passes, but the claim was tested without all of them: "
+                + sentence.split(": ", 1)[1]
+            )
         return Decision("comparison", outcome, f"{head}; " + "; ".join(gaps) + f"; {sentence}", details)
     return Decision("comparison", outcome, f"{head}; {sentence}", details)
 
@@ -152,18 +172,29 @@ def evidence(summaries: list[dict], thresholds: dict) -> Decision:
     summaries = list(summaries)
     epochs = sorted(set.intersection(*(set(snapshot_epochs(s)) for s in summaries)), key=lambda e: (e is None, e))
     if not epochs:
-        return Decision("comparison", "inconclusive", "the runs share no snapshot epoch; nothing to compare",
-                        {"seeds": len(summaries)})
+        return Decision(
+            "comparison",
+            "inconclusive",
+            "the runs share no snapshot epoch; nothing to compare",
+            {"seeds": len(summaries)},
+        )
     decisions = {e: snapshot_decision(summaries, e) for e in epochs}
     last = epochs[-1]
     head = decisions[last]
     others = [f"epoch {e} {d.outcome}" for e, d in decisions.items() if e != last]
-    sentence = head.sentence + (f" (headline: the last snapshot; other snapshots: {', '.join(others)})" if others
-                                else "")
-    details = dict(head.details, headline_snapshot=last,
-                   snapshots={str(e): d.to_dict() for e, d in decisions.items()})
+    sentence = head.sentence + (
+        f" (headline: the last snapshot; other snapshots: {', '.join(others)})" if others else ""
+    )
+    details = dict(head.details, headline_snapshot=last, snapshots={str(e): d.to_dict() for e, d in decisions.items()})
     return Decision("comparison", head.outcome, sentence, details)
 
 
-__all__ = ["COMPARISONS", "evidence", "mcnemar_keys", "snapshot_decision", "snapshot_epochs",
-           "snapshot_keys", "snapshot_view"]
+__all__ = [
+    "COMPARISONS",
+    "evidence",
+    "mcnemar_keys",
+    "snapshot_decision",
+    "snapshot_epochs",
+    "snapshot_keys",
+    "snapshot_view",
+]

@@ -90,11 +90,18 @@ def label_matrix(labels, batch: int, num_classes: int, device) -> tuple[torch.Te
 def _fast_kind(module: nn.Module) -> str | None:
     if type(module) is nn.Linear:
         return "linear"
-    if (type(module) is nn.Conv2d and module.groups == 1 and module.padding_mode == "zeros"
-            and not isinstance(module.padding, str)):
+    if (
+        type(module) is nn.Conv2d
+        and module.groups == 1
+        and module.padding_mode == "zeros"
+        and not isinstance(module.padding, str)
+    ):
         return "conv2d"
-    if (type(module) in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d) and module.affine
-            and module.track_running_stats):   # eval mode: running statistics, a per-channel affine map
+    if (
+        type(module) in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+        and module.affine
+        and module.track_running_stats
+    ):  # eval mode: running statistics, a per-channel affine map
         return "batchnorm"
     return None
 
@@ -119,14 +126,24 @@ class GradientExtractor:
     (5, 3, 67)
     """
 
-    def __init__(self, model: nn.Module, params=None, *, layout: GradientLayout | None = None,
-                 chunk_size: int | None = None, max_memory: int = DEFAULT_CHUNK_MEMORY, fast: bool = True,
-                 weight_decay: float = 0.0):
+    def __init__(
+        self,
+        model: nn.Module,
+        params=None,
+        *,
+        layout: GradientLayout | None = None,
+        chunk_size: int | None = None,
+        max_memory: int = DEFAULT_CHUNK_MEMORY,
+        fast: bool = True,
+        weight_decay: float = 0.0,
+    ):
         if not isinstance(model, nn.Module):
             raise NNProbeError(f"expected an nn.Module, got {type(model).__name__}", "pass the classifier itself")
         if chunk_size is not None and int(chunk_size) < 1:
-            raise NNProbeError(f"chunk_size must be positive or None (automatic), got {chunk_size}",
-                               "pass e.g. chunk_size=16, or None to choose it from max_memory")
+            raise NNProbeError(
+                f"chunk_size must be positive or None (automatic), got {chunk_size}",
+                "pass e.g. chunk_size=16, or None to choose it from max_memory",
+            )
         self.model = model
         self.layout = layout if layout is not None else GradientLayout.from_model(model, params)
         self.chunk_size = None if chunk_size is None else int(chunk_size)
@@ -137,8 +154,9 @@ class GradientExtractor:
         named = dict(model.named_parameters())
         missing = [b.name for b in self.layout.blocks if b.name not in named]
         if missing:
-            raise NNProbeError(f"the layout names parameters the model lacks: {', '.join(missing)}",
-                               "build the layout from this model")
+            raise NNProbeError(
+                f"the layout names parameters the model lacks: {', '.join(missing)}", "build the layout from this model"
+            )
         self.fast_modules: dict[str, str] = {}
         if fast:
             for b in self.layout.blocks:
@@ -181,8 +199,9 @@ class GradientExtractor:
         squeeze = not isinstance(labels, str) and torch.as_tensor(labels).ndim == 1
         return result[:, 0] if squeeze else result
 
-    def iter_chunks(self, x: torch.Tensor, labels="all", *, reuse_buffer: bool = False
-                    ) -> Iterator[tuple[torch.Tensor, slice]]:
+    def iter_chunks(
+        self, x: torch.Tensor, labels="all", *, reuse_buffer: bool = False
+    ) -> Iterator[tuple[torch.Tensor, slice]]:
         """Yield ``(gradients, slice_of_x)`` chunk by chunk (streaming: nothing else is kept).
 
         With ``reuse_buffer`` every chunk is written into the same buffer (valid until the next chunk): on CPU
@@ -223,7 +242,7 @@ class GradientExtractor:
         check_finite("the inputs x", x, "remove or impute NaN/inf inputs before taking gradients")
         if x.shape[0] == 0:
             raise NNProbeError("no inputs were given", "pass at least one example")
-        numpy_dtype(dtype)   # validate before any work
+        numpy_dtype(dtype)  # validate before any work
         if isinstance(labels, str):
             shape = (x.shape[0], self._plan(x, labels)[1], self.layout.dim)
         else:
@@ -317,7 +336,7 @@ class GradientExtractor:
         x = x.to(device)
         with eval_mode(self.model):
             g = self._batch(x, labels, out)
-        if self.weight_decay:   # d/dtheta of wd/2 ||theta||^2, read now: the model may have changed since __init__
+        if self.weight_decay:  # d/dtheta of wd/2 ||theta||^2, read now: the model may have changed since __init__
             g.add_(self.layout.values(self.model).to(g.device, g.dtype), alpha=self.weight_decay)
         return g
 
@@ -335,6 +354,7 @@ class GradientExtractor:
                 probe = torch.zeros_like(output, requires_grad=True)
                 captured[name] = {"input": inputs[0].detach(), "probe": probe}
                 return output + probe
+
             return hook
 
         for name in self.fast_modules:
@@ -348,8 +368,10 @@ class GradientExtractor:
             for h in handles:
                 h.remove()
         if logits.ndim != 2:
-            raise NNProbeError(f"the model returns shape {tuple(logits.shape)}, not (batch, classes)",
-                               "probe a classifier whose forward returns logits")
+            raise NNProbeError(
+                f"the model returns shape {tuple(logits.shape)}, not (batch, classes)",
+                "probe a classifier whose forward returns logits",
+            )
         reused = [n for n, c in captured.items() if c.get("reused")]
         if reused:  # weight sharing: the outer-product shortcut would be wrong; use torch.func for those layers
             for n in reused:
@@ -395,25 +417,28 @@ class GradientExtractor:
             self._fill_batchnorm(out, name, module, inp, delta)
             return
         if kind == "linear":
-            d = delta.reshape(R, B, -1, module.out_features).transpose(2, 3)    # (R, B, O, T)
-            a = inp.reshape(B, -1, module.in_features).transpose(1, 2)          # (B, I, T)
+            d = delta.reshape(R, B, -1, module.out_features).transpose(2, 3)  # (R, B, O, T)
+            a = inp.reshape(B, -1, module.in_features).transpose(1, 2)  # (B, I, T)
         else:
             d = delta.reshape(R, B, module.out_channels, -1)
-            a = F.unfold(inp, module.kernel_size, dilation=module.dilation, padding=module.padding,
-                         stride=module.stride)
+            a = F.unfold(
+                inp, module.kernel_size, dilation=module.dilation, padding=module.padding, stride=module.stride
+            )
         for b in self._blocks_of(name):
-            target = out[:, :, b.offset:b.offset + b.size].transpose(0, 1)     # (R, B, size) view
+            target = out[:, :, b.offset : b.offset + b.size].transpose(0, 1)  # (R, B, size) view
             leaf = b.name.rsplit(".", 1)[-1]
             if leaf == "bias":
-                g = d.sum(-1)                                                    # (R, B, O)
+                g = d.sum(-1)  # (R, B, O)
                 target.copy_(g if b.indices is None else g[..., b.indices.to(g.device)])
             elif b.indices is not None:
                 target.copy_(self._selected_outer(d, a, b.indices.to(d.device)))
             elif d.shape[-1] == 1:
                 # the dominant cost on CPU is memory traffic: write the outer product in place, once
-                torch.mul(d[..., :, None, 0], a[None, :, None, :, 0], out=target.unflatten(-1, (d.shape[2], a.shape[1])))
-            else:   # one batched matmul written straight into the result (no (R, B, O, I) temporary + copy)
-                into = out[:, :, b.offset:b.offset + b.size].unflatten(-1, (d.shape[2], a.shape[1]))
+                torch.mul(
+                    d[..., :, None, 0], a[None, :, None, :, 0], out=target.unflatten(-1, (d.shape[2], a.shape[1]))
+                )
+            else:  # one batched matmul written straight into the result (no (R, B, O, I) temporary + copy)
+                into = out[:, :, b.offset : b.offset + b.size].unflatten(-1, (d.shape[2], a.shape[1]))
                 torch.matmul(d.transpose(0, 1), a.transpose(1, 2)[:, None], out=into)
 
     def _fill_batchnorm(self, out, name, module, inp, delta):
@@ -421,10 +446,11 @@ class GradientExtractor:
         R, B = delta.shape[:2]
         c = module.num_features
         d = delta.reshape(R, B, c, -1)
-        xhat = (inp.reshape(B, c, -1) - module.running_mean[:, None]) * torch.rsqrt(module.running_var[:, None]
-                                                                                    + module.eps)
+        xhat = (inp.reshape(B, c, -1) - module.running_mean[:, None]) * torch.rsqrt(
+            module.running_var[:, None] + module.eps
+        )
         for b in self._blocks_of(name):
-            target = out[:, :, b.offset:b.offset + b.size].transpose(0, 1)
+            target = out[:, :, b.offset : b.offset + b.size].transpose(0, 1)
             g = d.sum(-1) if b.name.rsplit(".", 1)[-1] == "bias" else torch.einsum("rbcp,bcp->rbc", d, xhat)
             target.copy_(g if b.indices is None else g[..., b.indices.to(g.device)])
 
@@ -436,8 +462,10 @@ class GradientExtractor:
             return d[..., rows, 0] * a[None, :, cols, 0]
         R, B, _, P = d.shape
         step = max(1, budget // max(1, R * B * P))
-        parts = [torch.einsum("rbkp,bkp->rbk", d[:, :, rows[s:s + step]], a[:, cols[s:s + step]])
-                 for s in range(0, len(idx), step)]
+        parts = [
+            torch.einsum("rbkp,bkp->rbk", d[:, :, rows[s : s + step]], a[:, cols[s : s + step]])
+            for s in range(0, len(idx), step)
+        ]
         return torch.cat(parts, dim=-1)
 
     def _fill_fallback(self, out, x, cot, blocks):
@@ -447,12 +475,12 @@ class GradientExtractor:
         fixed = {n: t.detach() for n, t in named.items() if n not in diff}
         fixed.update(dict(model.named_buffers()))
 
-        def per_example(p, xi, ci):   # ci: (R, K) cotangents of this example
+        def per_example(p, xi, ci):  # ci: (R, K) cotangents of this example
             _, pullback = vjp(lambda q: functional_call(model, {**fixed, **q}, (xi[None],))[0], p)
             return vmap(pullback)(ci)[0]
 
         with preserve_parameters(model):
-            grads = vmap(per_example, in_dims=(None, 0, 1))(diff, x, cot)   # x is one chunk already
+            grads = vmap(per_example, in_dims=(None, 0, 1))(diff, x, cot)  # x is one chunk already
         for b in blocks:
             g = grads[b.name].reshape(x.shape[0], cot.shape[0], -1)
-            out[:, :, b.offset:b.offset + b.size] = g if b.indices is None else g[..., b.indices.to(g.device)]
+            out[:, :, b.offset : b.offset + b.size] = g if b.indices is None else g[..., b.indices.to(g.device)]

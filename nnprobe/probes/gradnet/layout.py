@@ -93,8 +93,10 @@ class GradientLayout:
                 idx = torch.arange(b.numel)
             idx = torch.as_tensor(idx, dtype=torch.long).sort().values
             if idx.numel() and (int(idx[0]) < 0 or int(idx[-1]) >= b.numel):
-                raise NNProbeError(f"selected coordinates of '{b.name}' fall outside 0..{b.numel - 1}",
-                                   "fit the selection on gradients of this same model")
+                raise NNProbeError(
+                    f"selected coordinates of '{b.name}' fall outside 0..{b.numel - 1}",
+                    "fit the selection on gradients of this same model",
+                )
             keep_all = idx.numel() == b.numel
             blocks.append(ParamBlock(b.name, b.module, b.shape, offset, idx.numel(), None if keep_all else idx))
             offset += idx.numel()
@@ -104,7 +106,7 @@ class GradientLayout:
         """Index full (``full_dim``) gradient vectors down to this layout's kept coordinates."""
         parts, start = [], 0
         for b in self.blocks:
-            chunk = full[..., start:start + b.numel]
+            chunk = full[..., start : start + b.numel]
             parts.append(chunk if b.indices is None else chunk[..., b.indices.to(full.device)])
             start += b.numel
         return torch.cat(parts, dim=-1)
@@ -121,9 +123,13 @@ class GradientLayout:
         return self.gather(torch.cat([named[n].detach().reshape(-1) for n in self.names]))
 
     def to_dict(self) -> dict:
-        return {"dim": self.dim, "full_dim": self.full_dim,
-                "blocks": [{"name": b.name, "module": b.module, "shape": list(b.shape), "size": b.size}
-                           for b in self.blocks]}
+        return {
+            "dim": self.dim,
+            "full_dim": self.full_dim,
+            "blocks": [
+                {"name": b.name, "module": b.module, "shape": list(b.shape), "size": b.size} for b in self.blocks
+            ],
+        }
 
 
 def resolve_parameters(model: nn.Module, params=None, weights_only: bool = False) -> list[str]:
@@ -146,8 +152,10 @@ def resolve_parameters(model: nn.Module, params=None, weights_only: bool = False
     if weights_only:
         names = [n for n in names if n.rsplit(".", 1)[-1] != "bias"]
         if not names:
-            raise NNProbeError(f"weights_only leaves no parameter of {params or 'the model'} (only biases)",
-                               "choose layers with weights, or set weights_only=False")
+            raise NNProbeError(
+                f"weights_only leaves no parameter of {params or 'the model'} (only biases)",
+                "choose layers with weights, or set weights_only=False",
+            )
     return names
 
 
@@ -171,7 +179,8 @@ def _resolve(model: nn.Module, params) -> list[str]:
             wanted.update(inside)
         else:
             layers = sorted({n.rsplit(".", 1)[0] for n, _ in named if "." in n})
-            raise NNProbeError(f"the model has no trainable parameter or layer named '{item}'",
-                               f"use one of its layers: {', '.join(layers)} (or parameter names like "
-                               f"'{named[-1][0]}')")
+            raise NNProbeError(
+                f"the model has no trainable parameter or layer named '{item}'",
+                f"use one of its layers: {', '.join(layers)} (or parameter names like '{named[-1][0]}')",
+            )
     return [n for n, _ in named if n in wanted]

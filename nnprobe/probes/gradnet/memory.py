@@ -40,8 +40,9 @@ def check_memory(max_memory) -> int:
     1073741824
     """
     if max_memory is None or max_memory <= 0:
-        raise NNProbeError(f"max_memory must be a positive number of bytes, got {max_memory}",
-                           "pass e.g. max_memory=2**30 (1 GiB)")
+        raise NNProbeError(
+            f"max_memory must be a positive number of bytes, got {max_memory}", "pass e.g. max_memory=2**30 (1 GiB)"
+        )
     return int(max_memory)
 
 
@@ -86,7 +87,7 @@ class MemoryBudget:
         return held_bytes <= self.held
 
 
-DEFAULT_CHUNK_MEMORY = MemoryBudget().chunk_alone   # a GradientExtractor's own default: 1 GiB per chunk
+DEFAULT_CHUNK_MEMORY = MemoryBudget().chunk_alone  # a GradientExtractor's own default: 1 GiB per chunk
 
 
 def auto_chunk_size(bytes_per_example: int, max_memory: int = DEFAULT_CHUNK_MEMORY, device="cpu") -> int:
@@ -112,8 +113,9 @@ def numpy_dtype(dtype) -> tuple[np.dtype, torch.dtype]:
         np_dtype = np.dtype(dtype)
         torch_dtype = torch.from_numpy(np.empty(0, dtype=np_dtype)).dtype
     except (TypeError, ValueError):
-        raise NNProbeError(f"dtype {dtype!r} cannot be stored in a .npy file of gradients",
-                           "use float32 or float16") from None
+        raise NNProbeError(
+            f"dtype {dtype!r} cannot be stored in a .npy file of gradients", "use float32 or float16"
+        ) from None
     if not np.issubdtype(np_dtype, np.floating):
         raise NNProbeError(f"dtype {np_dtype} is not a floating type", "use float32 or float16")
     return np_dtype, torch_dtype

@@ -46,7 +46,8 @@ def block_inputs(groups: list[tuple[str, int, int]], n_blocks: int, window: int 
         raise NNProbeError(
             f"the GradNet structure has {n_blocks} block(s) but the gradients have {len(groups)} layer(s) "
             f"({names}), which with window={window} needs {max(expected, 0)} block(s)",
-            "give one block size per layer (e.g. '5+25+10' for 3 layers) or choose the layers with --params")
+            "give one block size per layer (e.g. '5+25+10' for 3 layers) or choose the layers with --params",
+        )
     return [(groups[j][1], groups[j + window - 1][2]) for j in range(n_blocks)]
 
 
@@ -58,8 +59,14 @@ class GradNet(nn.Module):
     ((7, 5), 59)
     """
 
-    def __init__(self, inputs: list[tuple[int, int]], sizes: list[int], num_classes: int, dropout: float = 0.0,
-                 init_std: float = 0.02):
+    def __init__(
+        self,
+        inputs: list[tuple[int, int]],
+        sizes: list[int],
+        num_classes: int,
+        dropout: float = 0.0,
+        init_std: float = 0.02,
+    ):
         super().__init__()
         if len(inputs) != len(sizes):
             raise NNProbeError(f"{len(sizes)} block sizes for {len(inputs)} input ranges", "give one size per block")
@@ -70,7 +77,7 @@ class GradNet(nn.Module):
         self.blocks = nn.ModuleList(nn.Linear(b - a, h) for (a, b), h in zip(self.inputs, sizes))
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(sum(sizes), num_classes)
-        for lin in [*self.blocks, self.out]:   # the notebook's N(0, 0.02) initialisation by default
+        for lin in [*self.blocks, self.out]:  # the notebook's N(0, 0.02) initialisation by default
             nn.init.normal_(lin.weight, std=init_std)
             nn.init.zeros_(lin.bias)
 
@@ -87,7 +94,7 @@ class GradNet(nn.Module):
         w = torch.zeros(sum(self.sizes), self.in_features)
         row = 0
         for (a, b), blk in zip(self.inputs, self.blocks):
-            w[row:row + blk.out_features, a:b] = blk.weight.detach().cpu()
+            w[row : row + blk.out_features, a:b] = blk.weight.detach().cpu()
             row += blk.out_features
         return w
 
@@ -101,8 +108,12 @@ class GradNet(nn.Module):
         device = next(self.parameters()).device
         try:
             with torch.no_grad():
-                return torch.cat([self(grads[i:i + batch_size].to(device).float()).sum(1)
-                                  for i in range(0, grads.shape[0], batch_size)])
+                return torch.cat(
+                    [
+                        self(grads[i : i + batch_size].to(device).float()).sum(1)
+                        for i in range(0, grads.shape[0], batch_size)
+                    ]
+                )
         finally:
             self.train(was)
 
@@ -140,8 +151,10 @@ class GradNetConfig:
         if self.target not in TARGETS:
             raise NNProbeError(f"unknown GradNet target '{self.target}'", f"use one of: {', '.join(TARGETS)}")
         if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0 or self.weight_decay < 0:
-            raise NNProbeError("GradNet epochs, batch_size and lr must be positive (weight_decay >= 0)",
-                               "pass e.g. epochs=20, batch_size=64, lr=1e-3")
+            raise NNProbeError(
+                "GradNet epochs, batch_size and lr must be positive (weight_decay >= 0)",
+                "pass e.g. epochs=20, batch_size=64, lr=1e-3",
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -159,12 +172,19 @@ class GradNetResult:
     test_correct: torch.Tensor | None = None
 
     def to_dict(self) -> dict:
-        return {"test_accuracy": self.test_accuracy, "seconds": self.seconds, "history": self.history,
-                "num_parameters": self.model.num_parameters(), "structure": "+".join(map(str, self.model.sizes))}
+        return {
+            "test_accuracy": self.test_accuracy,
+            "seconds": self.seconds,
+            "history": self.history,
+            "num_parameters": self.model.num_parameters(),
+            "structure": "+".join(map(str, self.model.sizes)),
+        }
 
     def __repr__(self) -> str:
-        return (f"GradNetResult(structure={'+'.join(map(str, self.model.sizes))}, epochs={len(self.history)}, "
-                f"test_accuracy={self.test_accuracy:.4f}, seconds={self.seconds:.1f})")
+        return (
+            f"GradNetResult(structure={'+'.join(map(str, self.model.sizes))}, epochs={len(self.history)}, "
+            f"test_accuracy={self.test_accuracy:.4f}, seconds={self.seconds:.1f})"
+        )
 
 
 def accuracy_of_sum(model: GradNet, grads: torch.Tensor, y: torch.Tensor) -> float:
@@ -205,10 +225,19 @@ def streamed_accuracies(models: list[GradNet], chunks, return_correct: bool = Fa
     return (accuracies, torch.cat(last)) if return_correct else accuracies
 
 
-def train_gradnet(train_grads: torch.Tensor, y_train: torch.Tensor, groups: list[tuple[str, int, int]],
-                  num_classes: int, config: GradNetConfig | None = None, *, test_grads=None,
-                  y_test: torch.Tensor | None = None, device="cpu", progress: bool = False,
-                  score_each_epoch: bool = True) -> GradNetResult:
+def train_gradnet(
+    train_grads: torch.Tensor,
+    y_train: torch.Tensor,
+    groups: list[tuple[str, int, int]],
+    num_classes: int,
+    config: GradNetConfig | None = None,
+    *,
+    test_grads=None,
+    y_test: torch.Tensor | None = None,
+    device="cpu",
+    progress: bool = False,
+    score_each_epoch: bool = True,
+) -> GradNetResult:
     """Train GradNet on ``train_grads`` ``(N, R, D)`` (R gradient vectors per point) with true labels ``y_train``.
 
     ``groups`` is the layer grouping of the features (``GradientLayout.groups()``). With ``target="sum"`` the
@@ -229,17 +258,21 @@ def train_gradnet(train_grads: torch.Tensor, y_train: torch.Tensor, groups: list
     config = config or GradNetConfig()
     epoch_grads = train_grads if callable(train_grads) else None
 
-    def examples(grads):   # checked (points, vectors, dim) gradients -> one training example per vector
+    def examples(grads):  # checked (points, vectors, dim) gradients -> one training example per vector
         if grads.ndim == 2:
             grads = grads[:, None]
         if grads.ndim != 3 or grads.shape[0] != y_train.shape[0]:
-            raise NNProbeError(f"train_grads has shape {tuple(grads.shape)} for {y_train.shape[0]} labels",
-                               "pass (points, vectors_per_point, dim) gradients and one label per point")
+            raise NNProbeError(
+                f"train_grads has shape {tuple(grads.shape)} for {y_train.shape[0]} labels",
+                "pass (points, vectors_per_point, dim) gradients and one label per point",
+            )
         check_finite("the GradNet training gradients", grads)
         if config.target == "sum" and grads.shape[1] != num_classes:
-            raise NNProbeError(f"target='sum' needs all {num_classes} candidate gradients per point, got "
-                               f"{grads.shape[1]}", "compute the training gradients with labels='all'")
-        if config.target == "random":   # every (point, candidate) vector is one example with the point's true label
+            raise NNProbeError(
+                f"target='sum' needs all {num_classes} candidate gradients per point, got {grads.shape[1]}",
+                "compute the training gradients with labels='all'",
+            )
+        if config.target == "random":  # every (point, candidate) vector is one example with the point's true label
             return grads, grads.reshape(-1, grads.shape[-1]), y_train.repeat_interleave(grads.shape[1])
         return grads, grads, y_train
 
@@ -247,14 +280,24 @@ def train_gradnet(train_grads: torch.Tensor, y_train: torch.Tensor, groups: list
     sizes = parse_structure(config.structure)
     inputs = block_inputs(groups, len(sizes), config.window)
     if max(b for _, b in inputs) != train_grads.shape[-1]:
-        raise NNProbeError(f"the gradient layout covers {max(b for _, b in inputs)} coordinates but the gradients "
-                           f"have {train_grads.shape[-1]}", "pass the groups of the layout the gradients came from")
+        raise NNProbeError(
+            f"the gradient layout covers {max(b for _, b in inputs)} coordinates but the gradients "
+            f"have {train_grads.shape[-1]}",
+            "pass the groups of the layout the gradients came from",
+        )
     torch.manual_seed(config.seed)
     model = GradNet(inputs, sizes, num_classes, dropout=config.dropout, init_std=config.init_std).to(device)
     # torch's default Adam arithmetic, not the fused kernel: GradNet's numbers were measured with it (foreach: the
     # same operations on all parameters at once, the same numbers with less per-step overhead)
-    opt = make_optimizer(model.parameters(), optimizer=config.optimizer, lr=config.lr, momentum=config.momentum,
-                         weight_decay=config.weight_decay, fused=False, foreach=True)
+    opt = make_optimizer(
+        model.parameters(),
+        optimizer=config.optimizer,
+        lr=config.lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+        fused=False,
+        foreach=True,
+    )
     gen = torch.Generator().manual_seed(config.seed)
     streamed = callable(test_grads)
     epoch_models: list[GradNet] = []
@@ -263,14 +306,14 @@ def train_gradnet(train_grads: torch.Tensor, y_train: torch.Tensor, groups: list
     bar = tqdm(range(1, config.epochs + 1), desc="GradNet", unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
         if epoch_grads is not None and epoch > 1:
-            train_grads = xs = ys = None   # let the last epoch's gradients go before the next are made
+            train_grads = xs = ys = None  # let the last epoch's gradients go before the next are made
             train_grads, xs, ys = examples(epoch_grads(epoch))
         model.train()
         order = torch.randperm(xs.shape[0], generator=gen)
         # accumulated where the model runs and read once per epoch: no host sync per step on an accelerator
         loss_sum, correct = torch.zeros((), device=device), torch.zeros((), dtype=torch.long, device=device)
         for i in range(0, xs.shape[0], config.batch_size):
-            idx = order[i:i + config.batch_size]
+            idx = order[i : i + config.batch_size]
             xb, yb = xs[idx].to(device).float(), ys[idx].to(device)
             scores = model(xb)
             if config.target == "sum":
@@ -281,13 +324,17 @@ def train_gradnet(train_grads: torch.Tensor, y_train: torch.Tensor, groups: list
             opt.step()
             loss_sum += loss.detach() * idx.shape[0]
             correct += (scores.detach().argmax(1) == yb).sum()
-        row = {"epoch": epoch, "train_loss": float(loss_sum) / xs.shape[0],
-               "train_accuracy": int(correct) / xs.shape[0], "seconds": time.perf_counter() - start}
+        row = {
+            "epoch": epoch,
+            "train_loss": float(loss_sum) / xs.shape[0],
+            "train_accuracy": int(correct) / xs.shape[0],
+            "seconds": time.perf_counter() - start,
+        }
         if streamed:
             if score_each_epoch or epoch == config.epochs:
                 epoch_models.append(copy.deepcopy(model).eval())
         elif test_grads is not None:
-            if epoch == config.epochs:   # the final GradNet: keep its per-point correctness for paired tests
+            if epoch == config.epochs:  # the final GradNet: keep its per-point correctness for paired tests
                 test_correct = model.predict_scores(test_grads).argmax(1).cpu() == y_test.cpu()
                 row["test_accuracy"] = float(test_correct.double().mean())
             elif score_each_epoch:
@@ -297,8 +344,13 @@ def train_gradnet(train_grads: torch.Tensor, y_train: torch.Tensor, groups: list
             bar.set_postfix(acc=f"{row['train_accuracy']:.3f}", refresh=False)
     if streamed:
         accuracies, test_correct = streamed_accuracies(epoch_models, test_grads(), return_correct=True)
-        for row, acc in zip(history[-len(accuracies):], accuracies):
+        for row, acc in zip(history[-len(accuracies) :], accuracies):
             row["test_accuracy"] = acc
     test_acc = history[-1].get("test_accuracy", float("nan"))
-    return GradNetResult(model=model, history=history, test_accuracy=test_acc, seconds=time.perf_counter() - start,
-                         test_correct=test_correct)
+    return GradNetResult(
+        model=model,
+        history=history,
+        test_accuracy=test_acc,
+        seconds=time.perf_counter() - start,
+        test_correct=test_correct,
+    )

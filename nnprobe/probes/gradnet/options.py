@@ -20,8 +20,16 @@ from nnprobe.probes.gradnet.pipeline import GradientCache, fit_gradnet, score_gr
 from nnprobe.probes.gradnet.study import split_halves
 
 
-def compare_options(model: nn.Module, dataset, variants: dict[str, dict], config: GradSpaceConfig | None = None, *,
-                    seed: int = 0, split_seed: int = 0, validation_fraction: float = 0.2) -> list[dict]:
+def compare_options(
+    model: nn.Module,
+    dataset,
+    variants: dict[str, dict],
+    config: GradSpaceConfig | None = None,
+    *,
+    seed: int = 0,
+    split_seed: int = 0,
+    validation_fraction: float = 0.2,
+) -> list[dict]:
     """GradNet on one base snapshot for option variants (the study's ablations), chosen on validation data.
 
     ``variants`` maps a label to overrides of :class:`GradSpaceConfig` fields, e.g.
@@ -39,27 +47,45 @@ def compare_options(model: nn.Module, dataset, variants: dict[str, dict], config
     _, half = split_halves(dataset, split_seed)
     carved = holdout(half, validation_fraction, split_seed + 1)
     chosen = {}
-    for label, over in variants.items():   # every variant checked before any is trained
-        try:   # the variants compare GradNet only: no null baselines
+    for label, over in variants.items():  # every variant checked before any is trained
+        try:  # the variants compare GradNet only: no null baselines
             chosen[label] = variant = config.replace(**{"baselines": False, **over})
         except NNProbeError as exc:
             raise NNProbeError(f"variant '{label}': {exc.problem}", exc.fix) from None
-        block_inputs(variant.layout_for(model).groups(), len(parse_structure(variant.structure_for(model))),
-                     variant.window)
+        block_inputs(
+            variant.layout_for(model).groups(), len(parse_structure(variant.structure_for(model))), variant.window
+        )
     cache = GradientCache(model, MemoryBudget(config.max_memory).held)
     rows, fitted = [], {}
     for label, over in variants.items():
-        fitted[label] = fit = fit_gradnet(model, carved, carved.x_test, carved.y_test, carved.num_classes,
-                                          chosen[label], seed=seed, cache=cache, score_each_epoch=False)
-        rows.append({"variant": label, "changes": ", ".join(f"{k}={v}" for k, v in over.items()) or "(reference)",
-                     "gradnet_validation_accuracy": fit.result.test_accuracy, "gradnet_test_accuracy": None,
-                     "chosen": False, "gradient_dim": fit.layout.dim,
-                     "gradnet_parameters": fit.result.model.num_parameters(),
-                     "seconds": fit.seconds + fit.result.seconds})
+        fitted[label] = fit = fit_gradnet(
+            model,
+            carved,
+            carved.x_test,
+            carved.y_test,
+            carved.num_classes,
+            chosen[label],
+            seed=seed,
+            cache=cache,
+            score_each_epoch=False,
+        )
+        rows.append(
+            {
+                "variant": label,
+                "changes": ", ".join(f"{k}={v}" for k, v in over.items()) or "(reference)",
+                "gradnet_validation_accuracy": fit.result.test_accuracy,
+                "gradnet_test_accuracy": None,
+                "chosen": False,
+                "gradient_dim": fit.layout.dim,
+                "gradnet_parameters": fit.result.model.num_parameters(),
+                "seconds": fit.seconds + fit.result.seconds,
+            }
+        )
     best = max(range(len(rows)), key=lambda i: (rows[i]["gradnet_validation_accuracy"], -i))
     rows[best]["chosen"] = True
-    rows[best]["gradnet_test_accuracy"] = score_gradnet(fitted[rows[best]["variant"]], dataset.x_test, dataset.y_test,
-                                                        carved.num_classes)[0]
+    rows[best]["gradnet_test_accuracy"] = score_gradnet(
+        fitted[rows[best]["variant"]], dataset.x_test, dataset.y_test, carved.num_classes
+    )[0]
     return rows
 
 

@@ -31,8 +31,9 @@ def _labels(model: nn.Module, x: torch.Tensor, labels):
     return label_matrix(labels, x.shape[0], k, x.device)
 
 
-def per_sample_grads_loop(model: nn.Module, x: torch.Tensor, labels="all", params=None,
-                          layout: GradientLayout | None = None) -> torch.Tensor:
+def per_sample_grads_loop(
+    model: nn.Module, x: torch.Tensor, labels="all", params=None, layout: GradientLayout | None = None
+) -> torch.Tensor:
     """Per-sample, per-label gradients by one backward pass per (example, label): the test oracle.
 
     >>> from torch import nn
@@ -49,7 +50,7 @@ def per_sample_grads_loop(model: nn.Module, x: torch.Tensor, labels="all", param
         for i in range(x.shape[0]):
             per_label = []
             for r in range(lab.shape[1]):
-                loss = F.cross_entropy(model(x[i:i + 1]), lab[i, r:r + 1])
+                loss = F.cross_entropy(model(x[i : i + 1]), lab[i, r : r + 1])
                 grads = torch.autograd.grad(loss, tensors)
                 per_label.append(layout.gather(torch.cat([g.reshape(-1) for g in grads])))
             rows.append(torch.stack(per_label))
@@ -57,8 +58,14 @@ def per_sample_grads_loop(model: nn.Module, x: torch.Tensor, labels="all", param
     return out[:, 0] if squeeze else out
 
 
-def per_sample_grads_vmap(model: nn.Module, x: torch.Tensor, labels="all", params=None,
-                          layout: GradientLayout | None = None, chunk_size: int = 64) -> torch.Tensor:
+def per_sample_grads_vmap(
+    model: nn.Module,
+    x: torch.Tensor,
+    labels="all",
+    params=None,
+    layout: GradientLayout | None = None,
+    chunk_size: int = 64,
+) -> torch.Tensor:
     """Per-sample gradients with plain ``torch.func``: ``vmap(grad(loss))`` once per label column.
 
     >>> from torch import nn

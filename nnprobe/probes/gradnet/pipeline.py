@@ -86,37 +86,45 @@ class GradientCache:
             value = compute()
             size = value.numel() * value.element_size() if isinstance(value, torch.Tensor) else 0
             if size <= self.max_bytes:
-                self._items[key] = (value, parts)   # parts: keep the keyed tensors alive
-                while sum(v.numel() * v.element_size() for v, _ in self._items.values()
-                          if isinstance(v, torch.Tensor)) > self.max_bytes:
+                self._items[key] = (value, parts)  # parts: keep the keyed tensors alive
+                while (
+                    sum(v.numel() * v.element_size() for v, _ in self._items.values() if isinstance(v, torch.Tensor))
+                    > self.max_bytes
+                ):
                     self._items.popitem(last=False)
         return value.clone() if isinstance(value, torch.Tensor) else value
 
     def check(self, model: nn.Module) -> None:
         """Refuse another model: the cached sets are gradients of this cache's model."""
         if model is not self.model:
-            raise NNProbeError("this GradientCache holds another model's gradients",
-                               "make one GradientCache per model (its weights fixed while it is used)")
+            raise NNProbeError(
+                "this GradientCache holds another model's gradients",
+                "make one GradientCache per model (its weights fixed while it is used)",
+            )
 
 
 def labels_key(labels) -> str:
     return labels if isinstance(labels, str) else f"{tuple(labels.shape)}:{_digest(labels)}"
 
 
-def _test_chunks(extractor: GradientExtractor, x, y, config: GradSpaceConfig, norm: GradientNormalizer,
-                 progress: bool = False):
+def _test_chunks(
+    extractor: GradientExtractor, x, y, config: GradSpaceConfig, norm: GradientNormalizer, progress: bool = False
+):
     """A function yielding ``(normalised test gradients of all K labels, labels)`` one extraction chunk at a time
     (for :func:`train_gradnet`'s streamed test set: nothing but one chunk is held)."""
+
     def chunks():
         groups = extractor.layout.groups()
-        bar = tqdm(total=int(x.shape[0]), desc="test gradients", unit="ex", disable=not progress, leave=False,
-                   mininterval=1.0)
+        bar = tqdm(
+            total=int(x.shape[0]), desc="test gradients", unit="ex", disable=not progress, leave=False, mininterval=1.0
+        )
         for g, sl in extractor.iter_chunks(x, "all", reuse_buffer=True):
             if config.selection == "per_example_topk":
                 keep_top_per_example(g, groups, config.percent)
-            yield norm.transform_(g.to("cpu", torch.float32)), y[sl]   # in place: the buffer is rewritten next
+            yield norm.transform_(g.to("cpu", torch.float32)), y[sl]  # in place: the buffer is rewritten next
             bar.update(sl.stop - sl.start)
         bar.close()
+
     return chunks
 
 
@@ -145,7 +153,7 @@ class FittedGradNet:
     config: GradSpaceConfig
     budget: MemoryBudget
     held: int
-    seconds: float   # choosing coordinates and extracting the gradients
+    seconds: float  # choosing coordinates and extracting the gradients
 
 
 def _test_set(extractor, norm, held, budget, test_x, test_y, num_classes, config, progress, cache):
@@ -159,16 +167,35 @@ def _test_set(extractor, norm, held, budget, test_x, test_y, num_classes, config
 def _gradients(extractor, x, labels, config, progress, desc, cache):
     def compute():
         return collect_gradients(extractor, x, labels, config, progress, desc)
+
     if cache is None:
         return compute()
-    key = ("gradients", layout_key(extractor.layout), x, labels_key(labels), config.selection,
-           config.percent if config.selection == "per_example_topk" else None, config.grad_weight_decay)
+    key = (
+        "gradients",
+        layout_key(extractor.layout),
+        x,
+        labels_key(labels),
+        config.selection,
+        config.percent if config.selection == "per_example_topk" else None,
+        config.grad_weight_decay,
+    )
     return cache.get(key, compute)
 
 
-def fit_gradnet(model: nn.Module, gradnet_half, test_x, test_y, num_classes: int, config: GradSpaceConfig, *,
-                seed: int = 0, device=None, progress: bool = False, cache: GradientCache | None = None,
-                score_each_epoch: bool = True) -> FittedGradNet:
+def fit_gradnet(
+    model: nn.Module,
+    gradnet_half,
+    test_x,
+    test_y,
+    num_classes: int,
+    config: GradSpaceConfig,
+    *,
+    seed: int = 0,
+    device=None,
+    progress: bool = False,
+    cache: GradientCache | None = None,
+    score_each_epoch: bool = True,
+) -> FittedGradNet:
     """Select coordinates, extract train/test gradients, normalise, train GradNet (see :func:`gradnet_on_snapshot`).
 
     ``cache``: gradient sets shared with other calls on the same model (:class:`GradientCache`).
@@ -183,43 +210,96 @@ def fit_gradnet(model: nn.Module, gradnet_half, test_x, test_y, num_classes: int
         cache.check(model)
     ncfg = config.gradnet_config(model, seed)
     budget = MemoryBudget(config.max_memory)
-    release_free_memory()   # the base training's freed heap pages, before the largest arrays of the probe
+    release_free_memory()  # the base training's freed heap pages, before the largest arrays of the probe
     t0 = time.perf_counter()
     layout = config.layout_for(model)
     if config.selection == "per_layer_percent":
-        full = GradientExtractor(model, layout=layout, chunk_size=config.chunk_size, max_memory=budget.chunk,
-                                 weight_decay=config.grad_weight_decay)
+        full = GradientExtractor(
+            model,
+            layout=layout,
+            chunk_size=config.chunk_size,
+            max_memory=budget.chunk,
+            weight_decay=config.grad_weight_decay,
+        )
         n_fit = min(config.fit_samples, gradnet_half.n_train)
         x_fit, fit_labels = gradnet_half.x_train[:n_fit], random_labels(n_fit, num_classes, seed + 1)
 
         def stats():
             return gradient_stats(full, x_fit, fit_labels)
-        stats = stats() if cache is None else cache.get(
-            ("stats", layout_key(layout), gradnet_half.x_train, n_fit, labels_key(fit_labels),
-             config.grad_weight_decay, config.chunk_size, budget.chunk), stats)
+
+        stats = (
+            stats()
+            if cache is None
+            else cache.get(
+                (
+                    "stats",
+                    layout_key(layout),
+                    gradnet_half.x_train,
+                    n_fit,
+                    labels_key(fit_labels),
+                    config.grad_weight_decay,
+                    config.chunk_size,
+                    budget.chunk,
+                ),
+                stats,
+            )
+        )
         layout = select_coordinates(stats, config.percent, config.criterion)
-    extractor = GradientExtractor(model, layout=layout, chunk_size=config.chunk_size, max_memory=budget.chunk,
-                                  weight_decay=config.grad_weight_decay)
-    train_g, norm, held = training_gradients(extractor, gradnet_half.x_train, num_classes, config, seed=seed,
-                                             budget=budget, progress=progress,
-                                             extract=None if cache is None else (
-                                                 lambda x, labels, desc: _gradients(extractor, x, labels, config,
-                                                                                    progress, desc, cache)))
+    extractor = GradientExtractor(
+        model,
+        layout=layout,
+        chunk_size=config.chunk_size,
+        max_memory=budget.chunk,
+        weight_decay=config.grad_weight_decay,
+    )
+    train_g, norm, held = training_gradients(
+        extractor,
+        gradnet_half.x_train,
+        num_classes,
+        config,
+        seed=seed,
+        budget=budget,
+        progress=progress,
+        extract=None
+        if cache is None
+        else (lambda x, labels, desc: _gradients(extractor, x, labels, config, progress, desc, cache)),
+    )
     test = _test_set(extractor, norm, held, budget, test_x, test_y, num_classes, config, progress, cache)
     seconds = time.perf_counter() - t0
-    result = train_gradnet(train_g, gradnet_half.y_train, layout.groups(), num_classes, ncfg, test_grads=test,
-                           y_test=test_y, device=device, progress=progress, score_each_epoch=score_each_epoch)
+    result = train_gradnet(
+        train_g,
+        gradnet_half.y_train,
+        layout.groups(),
+        num_classes,
+        ncfg,
+        test_grads=test,
+        y_test=test_y,
+        device=device,
+        progress=progress,
+        score_each_epoch=score_each_epoch,
+    )
     del train_g, test
     release_free_memory()
     return FittedGradNet(result, layout, extractor, norm, config, budget, held, seconds)
 
 
-def score_gradnet(fitted: FittedGradNet, test_x, test_y, num_classes: int, progress: bool = False,
-                  cache: GradientCache | None = None) -> tuple[float, torch.Tensor]:
+def score_gradnet(
+    fitted: FittedGradNet, test_x, test_y, num_classes: int, progress: bool = False, cache: GradientCache | None = None
+) -> tuple[float, torch.Tensor]:
     """``(accuracy, per-point correctness)`` of a fitted GradNet on another test set: the same gradients and the
     same scoring (held or streamed, decided as :func:`fit_gradnet` decides) as if that set had been its test set."""
-    test = _test_set(fitted.extractor, fitted.norm, fitted.held, fitted.budget, test_x, test_y, num_classes,
-                     fitted.config, progress, cache)
+    test = _test_set(
+        fitted.extractor,
+        fitted.norm,
+        fitted.held,
+        fitted.budget,
+        test_x,
+        test_y,
+        num_classes,
+        fitted.config,
+        progress,
+        cache,
+    )
     model = fitted.result.model
     if callable(test):
         accuracies, correct = streamed_accuracies([model], test(), return_correct=True)
@@ -228,8 +308,18 @@ def score_gradnet(fitted: FittedGradNet, test_x, test_y, num_classes: int, progr
     return float(correct.double().mean()), correct
 
 
-def gradnet_on_snapshot(model: nn.Module, gradnet_half, test_x, test_y, num_classes: int,
-                        config: GradSpaceConfig, *, seed: int = 0, device=None, progress: bool = False):
+def gradnet_on_snapshot(
+    model: nn.Module,
+    gradnet_half,
+    test_x,
+    test_y,
+    num_classes: int,
+    config: GradSpaceConfig,
+    *,
+    seed: int = 0,
+    device=None,
+    progress: bool = False,
+):
     """Select coordinates, extract train/test gradients, normalise, train GradNet: ``(result, layout, seconds)``.
 
     Every setting is ``config``'s (GradNet's from ``config.gradnet_config(model, seed)``); ``seed`` draws the
@@ -242,10 +332,18 @@ def gradnet_on_snapshot(model: nn.Module, gradnet_half, test_x, test_y, num_clas
     >>> result, layout, _ = gradnet_on_snapshot(snapshot, half, ds.x_test, ds.y_test, 10,
     ...                                         GradSpaceConfig(structure="5+25+25+10"))   # doctest: +SKIP
     """
-    fitted = fit_gradnet(model, gradnet_half, test_x, test_y, num_classes, config, seed=seed, device=device,
-                         progress=progress)
+    fitted = fit_gradnet(
+        model, gradnet_half, test_x, test_y, num_classes, config, seed=seed, device=device, progress=progress
+    )
     return fitted.result, fitted.layout, fitted.seconds
 
 
-__all__ = ["FittedGradNet", "GradientCache", "fit_gradnet", "gradnet_on_snapshot", "layout_key",
-           "release_free_memory", "score_gradnet"]
+__all__ = [
+    "FittedGradNet",
+    "GradientCache",
+    "fit_gradnet",
+    "gradnet_on_snapshot",
+    "layout_key",
+    "release_free_memory",
+    "score_gradnet",
+]

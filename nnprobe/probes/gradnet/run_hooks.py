@@ -14,7 +14,7 @@ from nnprobe.probes.gradnet.network import block_inputs, parse_structure
 from nnprobe.probes.gradnet.study import CONVERGED, GradNetStudy, GradSpaceResult, measure, run_gradnet_study
 from nnprobe.training.rundir import same_run
 
-SNAPSHOTS = "snapshots"   # the run context's folder of finished snapshots (epoch_N.pt + epoch_N.json)
+SNAPSHOTS = "snapshots"  # the run context's folder of finished snapshots (epoch_N.pt + epoch_N.json)
 # the converged base's record (accuracies, epochs, per-test-point correctness) in the same folder: converged.json
 
 
@@ -49,13 +49,14 @@ def preflight(run, dataset, model) -> None:
 def execute(run, ctx):
     """A snapshot study of the zoo model (finished snapshots kept on resume), or GradNet on a checkpoint's
     gradients."""
-    if run.model.checkpoint is not None:   # GradNet on the gradients of the user's trained model
+    if run.model.checkpoint is not None:  # GradNet on the gradients of the user's trained model
         return measure(ctx.model, ctx.dataset, run.config, seed=run.train.seed, progress=run.train.progress)
     snapshots = run.train.snapshot_epochs or default_snapshots(run.train.epochs)
     key = run.to_dict()
     parts = [part for part in ctx.parts(SNAPSHOTS) if same_run(part.get("run") or {}, key)]
-    done = {int(part["result"]["epoch"]): GradSpaceResult.from_dict(part["result"]) for part in parts
-            if "result" in part}
+    done = {
+        int(part["result"]["epoch"]): GradSpaceResult.from_dict(part["result"]) for part in parts if "result" in part
+    }
     converged = next((part[CONVERGED] for part in parts if CONVERGED in part), None)
 
     def saved(res: GradSpaceResult, snapshot) -> None:
@@ -68,9 +69,19 @@ def execute(run, ctx):
 
     model = ctx.model
     train_cfg = replace(run.train, snapshot_epochs=())
-    return run_gradnet_study(ctx.dataset, lambda: copy.deepcopy(model), train_cfg, snapshots, run.config,
-                             seed=run.train.seed, on_snapshot=saved, done=done, progress=run.train.progress,
-                             converged_done=converged, on_converged=converged_saved)
+    return run_gradnet_study(
+        ctx.dataset,
+        lambda: copy.deepcopy(model),
+        train_cfg,
+        snapshots,
+        run.config,
+        seed=run.train.seed,
+        on_snapshot=saved,
+        done=done,
+        progress=run.train.progress,
+        converged_done=converged,
+        on_converged=converged_saved,
+    )
 
 
 __all__ = ["GradNetRunResult", "default_snapshots", "table_rows", "execute", "preflight"]

@@ -146,7 +146,7 @@ def select_coordinates(stats: GradientStats, percent: float, criterion: str = "v
         if b.indices is not None:
             raise NNProbeError("coordinate statistics must come from full gradients", "fit on an unselected layout")
         k = max(1, math.ceil(b.numel * percent / 100.0))
-        indices[b.name] = score[b.offset:b.offset + b.size].topk(k).indices.sort().values
+        indices[b.name] = score[b.offset : b.offset + b.size].topk(k).indices.sort().values
     return stats.layout.select(indices)
 
 
@@ -221,12 +221,12 @@ class GradientNormalizer:
             return feats
         if self.method != "block_l2" and not self.state:
             raise NNProbeError("the normaliser was not fitted", "call fit(train_gradients) first")
-        if not feats.is_contiguous():   # a strided view (rare): written back through it, one whole temporary
+        if not feats.is_contiguous():  # a strided view (rare): written back through it, one whole temporary
             return feats.copy_(self.transform(feats))
         flat = feats.view(-1, feats.shape[-1])
         step = rows or max(1, (1 << 18) // max(1, flat.shape[1]))
         for i in range(0, flat.shape[0], step):
-            self._transform_slice_(flat[i:i + step])
+            self._transform_slice_(flat[i : i + step])
         return feats
 
     @property

@@ -78,9 +78,16 @@ def split_halves(dataset, seed: int = 0):
         raise NNProbeError(f"the training set has only {n} examples", "use more training data")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     halves = []
-    for idx in (order[: n // 2], order[n // 2:]):
-        halves.append(replace(dataset, x_train=dataset.x_train[idx], y_train=dataset.y_train[idx],
-                              y_train_clean=dataset.y_train_clean[idx], noisy_mask=dataset.noisy_mask[idx]))
+    for idx in (order[: n // 2], order[n // 2 :]):
+        halves.append(
+            replace(
+                dataset,
+                x_train=dataset.x_train[idx],
+                y_train=dataset.y_train[idx],
+                y_train_clean=dataset.y_train_clean[idx],
+                noisy_mask=dataset.noisy_mask[idx],
+            )
+        )
     return halves[0], halves[1]
 
 
@@ -130,7 +137,7 @@ class GradSpaceResult(Result):
     converged_base_epoch: int | None = None
     converged_base_epochs: int | None = None
     mcnemar: dict = field(default_factory=dict)
-    baselines_not_run: str | None = None   # why the null baselines could not be trained (no head found)
+    baselines_not_run: str | None = None  # why the null baselines could not be trained (no head found)
 
     @property
     def gain(self) -> float:
@@ -139,29 +146,43 @@ class GradSpaceResult(Result):
     def gain_over(self, control: str) -> float | None:
         """GradNet minus ``"both_halves"`` (control a), ``"finetune"`` (control b), ``"linear_probe"``,
         ``"mlp_probe"`` or ``"converged_base"``; ``None`` when not measured."""
-        key = f"control_{control}_test_accuracy" if control in ("both_halves", "finetune") else f"{control}_test_accuracy"
+        key = (
+            f"control_{control}_test_accuracy" if control in ("both_halves", "finetune") else f"{control}_test_accuracy"
+        )
         value = getattr(self, key)
         return None if value is None else self.gradnet_test_accuracy - value
 
     def summary(self) -> dict:
-        out = {"epoch": self.epoch, "base_test_accuracy": self.base_test_accuracy,
-               "gradnet_test_accuracy": self.gradnet_test_accuracy, "gain": self.gain,
-               "control_both_halves_test_accuracy": self.control_both_halves_test_accuracy,
-               "control_finetune_test_accuracy": self.control_finetune_test_accuracy,
-               "linear_probe_test_accuracy": self.linear_probe_test_accuracy,
-               "mlp_probe_test_accuracy": self.mlp_probe_test_accuracy,
-               "converged_base_test_accuracy": self.converged_base_test_accuracy,
-               "gain_over_both_halves": self.gain_over("both_halves"), "gain_over_finetune": self.gain_over("finetune"),
-               "gain_over_linear_probe": self.gain_over("linear_probe"),
-               "gain_over_mlp_probe": self.gain_over("mlp_probe"),
-               "gain_over_converged_base": self.gain_over("converged_base"),
-               "gradnet_steps": self.gradnet_steps, "control_both_halves_steps": self.control_both_halves_steps,
-               "control_finetune_steps": self.control_finetune_steps, "probe_steps": self.probe_steps,
-               "converged_base_epoch": self.converged_base_epoch, "test_items": self.test_items,
-               "gradient_dim": self.gradient_dim, "full_gradient_dim": self.full_gradient_dim,
-               "gradnet_parameters": self.gradnet_parameters, "structure": self.structure,
-               "gradient_seconds": self.gradient_seconds, "gradnet_seconds": self.gradnet_seconds,
-               "control_seconds": self.control_seconds, "probe_seconds": self.probe_seconds}
+        out = {
+            "epoch": self.epoch,
+            "base_test_accuracy": self.base_test_accuracy,
+            "gradnet_test_accuracy": self.gradnet_test_accuracy,
+            "gain": self.gain,
+            "control_both_halves_test_accuracy": self.control_both_halves_test_accuracy,
+            "control_finetune_test_accuracy": self.control_finetune_test_accuracy,
+            "linear_probe_test_accuracy": self.linear_probe_test_accuracy,
+            "mlp_probe_test_accuracy": self.mlp_probe_test_accuracy,
+            "converged_base_test_accuracy": self.converged_base_test_accuracy,
+            "gain_over_both_halves": self.gain_over("both_halves"),
+            "gain_over_finetune": self.gain_over("finetune"),
+            "gain_over_linear_probe": self.gain_over("linear_probe"),
+            "gain_over_mlp_probe": self.gain_over("mlp_probe"),
+            "gain_over_converged_base": self.gain_over("converged_base"),
+            "gradnet_steps": self.gradnet_steps,
+            "control_both_halves_steps": self.control_both_halves_steps,
+            "control_finetune_steps": self.control_finetune_steps,
+            "probe_steps": self.probe_steps,
+            "converged_base_epoch": self.converged_base_epoch,
+            "test_items": self.test_items,
+            "gradient_dim": self.gradient_dim,
+            "full_gradient_dim": self.full_gradient_dim,
+            "gradnet_parameters": self.gradnet_parameters,
+            "structure": self.structure,
+            "gradient_seconds": self.gradient_seconds,
+            "gradnet_seconds": self.gradnet_seconds,
+            "control_seconds": self.control_seconds,
+            "probe_seconds": self.probe_seconds,
+        }
         for name, test in self.mcnemar.items():
             for key, field_ in zip(mcnemar_keys(name), ("gradnet_only", "other_only", "p_value")):
                 out[key] = test[field_]
@@ -186,7 +207,7 @@ class GradNetStudy(Result):
     config: dict = field(default_factory=dict)
     seconds: float = 0.0
     converged: dict = field(default_factory=dict)
-    models: dict = field(default_factory=dict, repr=False, compare=False)   # epoch -> base snapshot (keep_models)
+    models: dict = field(default_factory=dict, repr=False, compare=False)  # epoch -> base snapshot (keep_models)
 
     def rows(self) -> list[dict]:
         return [s.row() for s in self.snapshots]
@@ -204,9 +225,15 @@ class GradNetStudy(Result):
         return out
 
     def to_dict(self) -> dict:
-        return {"dataset": self.dataset, "snapshots": [s.to_dict() for s in self.snapshots],
-                "base_history": plain(self.base_history), "control_history": plain(self.control_history),
-                "config": plain(self.config), "seconds": self.seconds, "converged": plain(self.converged)}
+        return {
+            "dataset": self.dataset,
+            "snapshots": [s.to_dict() for s in self.snapshots],
+            "base_history": plain(self.base_history),
+            "control_history": plain(self.control_history),
+            "config": plain(self.config),
+            "seconds": self.seconds,
+            "converged": plain(self.converged),
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> GradNetStudy:
@@ -218,13 +245,19 @@ class GradNetStudy(Result):
         def acc(v):
             return f"{v:>11.4f}" if v is not None else f"{'-':>11}"
 
-        lines = [f"GradNetStudy({self.dataset!r})", f"{'epoch':>6} {'base_acc':>9} {'gradnet_acc':>12} "
-                                                    f"{'both_halves':>11} {'finetune':>11} {'linear':>11} "
-                                                    f"{'mlp':>11} {'converged':>11} {'dim':>8}"]
-        lines += [f"{s.epoch!s:>6} {s.base_test_accuracy:>9.4f} {s.gradnet_test_accuracy:>12.4f} "
-                  f"{acc(s.control_both_halves_test_accuracy)} {acc(s.control_finetune_test_accuracy)} "
-                  f"{acc(s.linear_probe_test_accuracy)} {acc(s.mlp_probe_test_accuracy)} "
-                  f"{acc(s.converged_base_test_accuracy)} {s.gradient_dim:>8}" for s in self.snapshots]
+        lines = [
+            f"GradNetStudy({self.dataset!r})",
+            f"{'epoch':>6} {'base_acc':>9} {'gradnet_acc':>12} "
+            f"{'both_halves':>11} {'finetune':>11} {'linear':>11} "
+            f"{'mlp':>11} {'converged':>11} {'dim':>8}",
+        ]
+        lines += [
+            f"{s.epoch!s:>6} {s.base_test_accuracy:>9.4f} {s.gradnet_test_accuracy:>12.4f} "
+            f"{acc(s.control_both_halves_test_accuracy)} {acc(s.control_finetune_test_accuracy)} "
+            f"{acc(s.linear_probe_test_accuracy)} {acc(s.mlp_probe_test_accuracy)} "
+            f"{acc(s.converged_base_test_accuracy)} {s.gradient_dim:>8}"
+            for s in self.snapshots
+        ]
         return "\n".join(lines)
 
 
@@ -233,25 +266,45 @@ def _device(model: nn.Module):
     return p.device if p is not None else torch.device("cpu")
 
 
-def _measure(model: nn.Module, dataset, config: GradSpaceConfig, *, seed: int, epoch: int | None,
-             progress: bool):
+def _measure(model: nn.Module, dataset, config: GradSpaceConfig, *, seed: int, epoch: int | None, progress: bool):
     """:func:`measure`, also returning GradNet's and the other classifiers' per-test-point correctness."""
     device = _device(model)
     base_correct = correct_on(model, dataset.x_test, dataset.y_test)
     structure = config.structure_for(model)
     block_inputs(config.layout_for(model).groups(), len(parse_structure(structure)), config.window)
-    result, layout, gsec = gradnet_on_snapshot(model, dataset, dataset.x_test, dataset.y_test, dataset.num_classes,
-                                               config, seed=seed, device=device, progress=progress)
+    result, layout, gsec = gradnet_on_snapshot(
+        model,
+        dataset,
+        dataset.x_test,
+        dataset.y_test,
+        dataset.num_classes,
+        config,
+        seed=seed,
+        device=device,
+        progress=progress,
+    )
     steps = config.gradnet_steps(dataset.n_train)
-    res = GradSpaceResult(float(base_correct.double().mean()), result.test_accuracy, layout.dim, layout.full_dim,
-                          result.model.num_parameters(), structure, gsec, result.seconds, epoch, result.history,
-                          layout.to_dict(), gradnet_steps=steps, test_items=int(dataset.y_test.shape[0]))
+    res = GradSpaceResult(
+        float(base_correct.double().mean()),
+        result.test_accuracy,
+        layout.dim,
+        layout.full_dim,
+        result.model.num_parameters(),
+        structure,
+        gsec,
+        result.seconds,
+        epoch,
+        result.history,
+        layout.to_dict(),
+        gradnet_steps=steps,
+        test_items=int(dataset.y_test.shape[0]),
+    )
     others = {"base": base_correct}
     probes = None
     if config.baselines:
         try:
             probes = probe_baselines(model, dataset, dataset.num_classes, config, steps, seed=seed)
-        except NNProbeError as exc:   # no single head to split off (a user's model): the verdict says "not run"
+        except NNProbeError as exc:  # no single head to split off (a user's model): the verdict says "not run"
             res.baselines_not_run = f"{exc.problem}"
     if probes is not None:
         res.linear_probe_test_accuracy = probes["linear_probe"]["test_accuracy"]
@@ -262,8 +315,16 @@ def _measure(model: nn.Module, dataset, config: GradSpaceConfig, *, seed: int, e
     return res, result.test_correct
 
 
-def measure(model: nn.Module, dataset, config: GradSpaceConfig | None = None, *, seed: int = 0,
-            epoch: int | None = None, progress: bool = False, output=None) -> GradSpaceResult:
+def measure(
+    model: nn.Module,
+    dataset,
+    config: GradSpaceConfig | None = None,
+    *,
+    seed: int = 0,
+    epoch: int | None = None,
+    progress: bool = False,
+    output=None,
+) -> GradSpaceResult:
     """GradNet on the per-sample gradients of ``model`` (your trained classifier, or a base snapshot).
 
     GradNet trains on the gradients of ``dataset``'s training split (random candidate labels, true targets)
@@ -285,8 +346,14 @@ def measure(model: nn.Module, dataset, config: GradSpaceConfig | None = None, *,
         return _measure(model, dataset, config, seed=seed, epoch=epoch, progress=progress)[0]
 
 
-def control_finetune(snapshot: nn.Module, gradnet_half, train_config: TrainConfig, epochs: int,
-                     progress: bool = False, snapshot_epoch: int = 0) -> float:
+def control_finetune(
+    snapshot: nn.Module,
+    gradnet_half,
+    train_config: TrainConfig,
+    epochs: int,
+    progress: bool = False,
+    snapshot_epoch: int = 0,
+) -> float:
     """Control (b) as before 0.3: a copy of ``snapshot`` trained ``epochs`` more epochs on ``gradnet_half``
     with the base's training settings, starting at the rate the base's schedule had reached at ``snapshot_epoch``
     (0: its initial rate; the schedule then runs over the fine-tuning epochs); its test accuracy. The study now
@@ -296,20 +363,35 @@ def control_finetune(snapshot: nn.Module, gradnet_half, train_config: TrainConfi
     0.93
     """
     tuned = copy.deepcopy(snapshot)
-    cfg = replace(train_config, epochs=int(epochs), snapshot_epochs=(), progress=progress,
-                  lr=rate_after(train_config, snapshot_epoch))
+    cfg = replace(
+        train_config,
+        epochs=int(epochs),
+        snapshot_epochs=(),
+        progress=progress,
+        lr=rate_after(train_config, snapshot_epoch),
+    )
     return float(train(tuned, gradnet_half, cfg).final["test_accuracy"])
 
 
-CONVERGED = "converged"   # the key of the converged base's stored record (run_gradnet_study's converged_done)
+CONVERGED = "converged"  # the key of the converged base's stored record (run_gradnet_study's converged_done)
 
 
-def run_gradnet_study(dataset, build_base: Callable[[], nn.Module], train_config: TrainConfig,
-                      snapshot_epochs, config: GradSpaceConfig | None = None, *, seed: int | None = None,
-                      split_seed: int = 0, on_snapshot: Callable[[GradSpaceResult, nn.Module], None] | None = None,
-                      keep_models: bool = False, done: dict | None = None, progress: bool = False,
-                      converged_done: dict | None = None,
-                      on_converged: Callable[[dict], None] | None = None) -> GradNetStudy:
+def run_gradnet_study(
+    dataset,
+    build_base: Callable[[], nn.Module],
+    train_config: TrainConfig,
+    snapshot_epochs,
+    config: GradSpaceConfig | None = None,
+    *,
+    seed: int | None = None,
+    split_seed: int = 0,
+    on_snapshot: Callable[[GradSpaceResult, nn.Module], None] | None = None,
+    keep_models: bool = False,
+    done: dict | None = None,
+    progress: bool = False,
+    converged_done: dict | None = None,
+    on_converged: Callable[[dict], None] | None = None,
+) -> GradNetStudy:
     """Train the base network on half the data, snapshot it, and :func:`measure` GradNet on each snapshot.
 
     ``build_base()`` returns a fresh base model (the same initial weights each call); ``train_config.epochs``
@@ -364,7 +446,10 @@ def run_gradnet_study(dataset, build_base: Callable[[], nn.Module], train_config
         continued = config.control_rate == "continued"
         a = train_on(snap, dataset, tcfg, res.gradnet_steps, snapshot_epoch=snapshot_epoch, continued=continued)
         b = train_on(snap, gradnet_half, tcfg, res.gradnet_steps, snapshot_epoch=snapshot_epoch, continued=continued)
-        res.control_both_halves_test_accuracy, res.control_finetune_test_accuracy = a["test_accuracy"], b["test_accuracy"]
+        res.control_both_halves_test_accuracy, res.control_finetune_test_accuracy = (
+            a["test_accuracy"],
+            b["test_accuracy"],
+        )
         res.control_both_halves_epochs, res.control_both_halves_steps = a["epochs"], a["steps"]
         res.control_finetune_epochs, res.control_finetune_steps = b["epochs"], b["steps"]
         res.control_seconds = time.perf_counter() - t0
@@ -385,8 +470,9 @@ def run_gradnet_study(dataset, build_base: Callable[[], nn.Module], train_config
             # the base run must not depend on which snapshots were measured in this process (resume)
             states = rng_states()
             try:
-                res, gradnet_correct = _measure(snap, gradnet_half, config, seed=seed, epoch=state.epoch,
-                                                progress=progress)
+                res, gradnet_correct = _measure(
+                    snap, gradnet_half, config, seed=seed, epoch=state.epoch, progress=progress
+                )
                 others = controls(snap, res, state.epoch) if config.controls else {}
                 if converged_correct is not None:
                     res.converged_base_test_accuracy = converged["test_accuracy"]
@@ -403,5 +489,13 @@ def run_gradnet_study(dataset, build_base: Callable[[], nn.Module], train_config
     cb = _Measure()
     run = train(model, base_half, tcfg, callbacks=[cb])
     models = {e: m.cpu() for e, m in cb.models.items()}
-    return GradNetStudy(dataset.name, [results[e] for e in epochs if e in results], run.history, [],
-                        config.to_dict(), time.perf_counter() - start, models=models, converged=converged)
+    return GradNetStudy(
+        dataset.name,
+        [results[e] for e in epochs if e in results],
+        run.history,
+        [],
+        config.to_dict(),
+        time.perf_counter() - start,
+        models=models,
+        converged=converged,
+    )

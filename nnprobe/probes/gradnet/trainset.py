@@ -36,8 +36,9 @@ from nnprobe.probes.gradnet.selection import (
 )
 
 
-def collect_gradients(extractor: GradientExtractor, x, labels, config: GradSpaceConfig, progress: bool = False,
-                      desc: str = "gradients") -> torch.Tensor:
+def collect_gradients(
+    extractor: GradientExtractor, x, labels, config: GradSpaceConfig, progress: bool = False, desc: str = "gradients"
+) -> torch.Tensor:
     """All gradients of ``x`` gathered chunk by chunk into one CPU float32 tensor; with
     ``config.selection == "per_example_topk"`` each chunk is sparsified first (:func:`keep_top_per_example`,
     ``config.percent`` % per vector and layer), so only the sparsified chunk is ever held beside the result.
@@ -98,8 +99,15 @@ class TopKStore:
         return torch.int16 if max(b - a for _, a, b in groups) <= torch.iinfo(torch.int16).max else torch.int32
 
     @classmethod
-    def collect(cls, extractor: GradientExtractor, x, num_classes: int, percent: float, progress: bool = False,
-                desc: str = "train gradients (every label, top-k kept)") -> TopKStore:
+    def collect(
+        cls,
+        extractor: GradientExtractor,
+        x,
+        num_classes: int,
+        percent: float,
+        progress: bool = False,
+        desc: str = "train gradients (every label, top-k kept)",
+    ) -> TopKStore:
         """The gradients of every label of ``x``, each vector's top ``percent`` % per layer kept. One pass per
         label, each computed as a pass with one label per point is (so the numbers are those of recomputing an
         epoch's labels: a pass over all ``K`` labels at once rounds differently in its batched products)."""
@@ -116,10 +124,13 @@ class TopKStore:
                 for (_, a, b), k in zip(groups, kept):
                     blk = flat[:, a:b]
                     # the rule of keep_top_per_example, kept values only (a whole layer when k covers it)
-                    idx = blk.abs().topk(k, dim=1, sorted=False).indices if k < b - a else \
-                        torch.arange(b - a).expand(blk.shape[0], -1)
-                    values[sl, label, off:off + k] = blk.gather(1, idx)
-                    positions[sl, label, off:off + k] = idx.to(positions.dtype)
+                    idx = (
+                        blk.abs().topk(k, dim=1, sorted=False).indices
+                        if k < b - a
+                        else torch.arange(b - a).expand(blk.shape[0], -1)
+                    )
+                    values[sl, label, off : off + k] = blk.gather(1, idx)
+                    positions[sl, label, off : off + k] = idx.to(positions.dtype)
                     off += k
                 bar.update(sl.stop - sl.start)
         bar.close()
@@ -131,8 +142,10 @@ class TopKStore:
         off = 0
         for (_, a, _), k in zip(self.groups, self.kept):
             for i in range(0, self.values.shape[0], rows):
-                norm.transform_values_(self.values[i:i + rows, :, off:off + k],
-                                       self.positions[i:i + rows, :, off:off + k].long() + a)
+                norm.transform_values_(
+                    self.values[i : i + rows, :, off : off + k],
+                    self.positions[i : i + rows, :, off : off + k].long() + a,
+                )
             off += k
         return self
 
@@ -141,19 +154,26 @@ class TopKStore:
         n, r = labels.shape
         out = torch.zeros((n, r, self.dim), dtype=torch.float32)
         for i in range(0, n, rows):
-            pick = (torch.arange(i, min(i + rows, n))[:, None], labels[i:i + rows])
+            pick = (torch.arange(i, min(i + rows, n))[:, None], labels[i : i + rows])
             vals, pos = self.values[pick], self.positions[pick].long()
             off = 0
             for (_, a, _), k in zip(self.groups, self.kept):
-                out[i:i + rows, :, a:].scatter_(2, pos[..., off:off + k], vals[..., off:off + k])
+                out[i : i + rows, :, a:].scatter_(2, pos[..., off : off + k], vals[..., off : off + k])
                 off += k
         return out
 
 
-def training_gradients(extractor: GradientExtractor, x, num_classes: int, config: GradSpaceConfig, *,
-                       seed: int = 0, budget: MemoryBudget | None = None, progress: bool = False,
-                       extract: Callable | None = None
-                       ) -> tuple[torch.Tensor | Callable[[int], torch.Tensor], GradientNormalizer, int]:
+def training_gradients(
+    extractor: GradientExtractor,
+    x,
+    num_classes: int,
+    config: GradSpaceConfig,
+    *,
+    seed: int = 0,
+    budget: MemoryBudget | None = None,
+    progress: bool = False,
+    extract: Callable | None = None,
+) -> tuple[torch.Tensor | Callable[[int], torch.Tensor], GradientNormalizer, int]:
     """GradNet's normalised training gradients: ``(grads, normaliser, bytes_held)``.
 
     ``grads`` is a tensor ``(N, R, D)`` (labels drawn once, or all ``K`` for ``config.target == "sum"``) or, with
@@ -172,6 +192,7 @@ def training_gradients(extractor: GradientExtractor, x, num_classes: int, config
 
     def collect(labels, desc):
         return collect_gradients(extractor, x, labels, config, progress, desc)
+
     once = collect if extract is None else (lambda labels, desc: extract(x, labels, desc))
 
     if config.target == "sum" or config.label_draw == "once":
@@ -185,7 +206,7 @@ def training_gradients(extractor: GradientExtractor, x, num_classes: int, config
         return norm.transform_(g), norm, g.numel() * 4
     draws = label_draws(n, num_classes, config.gradnet_epochs, seed + 2, config.labels_per_sample)
     per_epoch = n * draws.shape[2] * dim * 4
-    if budget.fits(n * num_classes * dim * 4 + per_epoch):   # all K labels once, a column per epoch
+    if budget.fits(n * num_classes * dim * 4 + per_epoch):  # all K labels once, a column per epoch
         every = once("all", "train gradients (all labels)")
         norm.fit(pick_labels(every, draws[0]))
         norm.transform_(every)
@@ -196,7 +217,7 @@ def training_gradients(extractor: GradientExtractor, x, num_classes: int, config
         if budget.fits(sparse + per_epoch):
             store = TopKStore.collect(extractor, x, num_classes, config.percent, progress)
             norm.fit(store.dense(draws[0]))
-            if norm.keeps_zeros:   # normalised once, in the store (the reference's min-max + square root)
+            if norm.keeps_zeros:  # normalised once, in the store (the reference's min-max + square root)
                 store.normalize_(norm)
                 return (lambda epoch: store.dense(draws[epoch - 1])), norm, sparse + per_epoch
             return (lambda epoch: norm.transform_(store.dense(draws[epoch - 1]))), norm, sparse + per_epoch

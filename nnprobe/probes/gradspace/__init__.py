@@ -10,14 +10,25 @@ import importlib
 import sys
 import warnings
 
-warnings.warn("nnprobe.probes.gradspace was renamed nnprobe.probes.gradnet; the old name goes in the next release",
-              DeprecationWarning, stacklevel=2)
+warnings.warn(
+    "nnprobe.probes.gradspace was renamed nnprobe.probes.gradnet; the old name goes in the next release",
+    DeprecationWarning,
+    stacklevel=2,
+)
 
 _NEW = importlib.import_module("nnprobe.probes.gradnet")
 # old submodule name -> new one; each old path points at the very module object of the new package
-_RENAMED = {"extract": "extract", "features": "selection", "gradnet": "network", "layout": "layout",
-            "memory": "memory", "reference": "oracles", "study": "study", "trainset": "trainset",
-            "config": "config"}
+_RENAMED = {
+    "extract": "extract",
+    "features": "selection",
+    "gradnet": "network",
+    "layout": "layout",
+    "memory": "memory",
+    "reference": "oracles",
+    "study": "study",
+    "trainset": "trainset",
+    "config": "config",
+}
 for _old, _new in _RENAMED.items():
     sys.modules[f"{__name__}.{_old}"] = importlib.import_module(f"nnprobe.probes.gradnet.{_new}")
 

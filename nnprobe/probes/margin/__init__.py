@@ -16,24 +16,54 @@ from nnprobe.lazy import export_submodules, renamed_module
 
 # public name -> the submodule that defines it (imported on first access)
 _EXPORTS = {
-    "MarginCallback": "callback", "log_spaced_epochs": "callback",
-    "measure_margin": "comparison", "probe_margin": "comparison",
-    "MULTI_CLASS_MODES": "config", "SOLVERS": "config", "MarginConfig": "config",
+    "MarginCallback": "callback",
+    "log_spaced_epochs": "callback",
+    "measure_margin": "comparison",
+    "probe_margin": "comparison",
+    "MULTI_CLASS_MODES": "config",
+    "SOLVERS": "config",
+    "MarginConfig": "config",
     "extract_features": "features",
     "grid_disagreement": "grid",
-    "MarginProbeResult": "probe", "TABLE_COLUMNS": "probe", "measure": "probe",
-    "ClassMargin": "result", "MarginResult": "result",
-    "RetrainResult": "retrain", "retrain_head": "retrain",
-    "fit_binary": "svm.binary", "fit_crammer_singer": "svm.crammer_singer",
-    "LinearSVM": "svm.fit", "NotSeparableWarning": "svm.fit", "fit_svm": "svm.fit",
+    "MarginProbeResult": "probe",
+    "TABLE_COLUMNS": "probe",
+    "measure": "probe",
+    "ClassMargin": "result",
+    "MarginResult": "result",
+    "RetrainResult": "retrain",
+    "retrain_head": "retrain",
+    "fit_binary": "svm.binary",
+    "fit_crammer_singer": "svm.crammer_singer",
+    "LinearSVM": "svm.fit",
+    "NotSeparableWarning": "svm.fit",
+    "fit_svm": "svm.fit",
 }
 
-__all__ = ["ClassMargin", "LinearSVM", "MULTI_CLASS_MODES", "MarginCallback", "MarginConfig", "MarginProbeResult",
-           "MarginResult", "NotSeparableWarning", "RetrainResult", "SOLVERS", "TABLE_COLUMNS", "extract_features",
-           "fit_binary", "fit_crammer_singer", "fit_svm", "grid_disagreement", "log_spaced_epochs", "measure",
-           "measure_margin", "probe_margin", "retrain_head"]
+__all__ = [
+    "ClassMargin",
+    "LinearSVM",
+    "MULTI_CLASS_MODES",
+    "MarginCallback",
+    "MarginConfig",
+    "MarginProbeResult",
+    "MarginResult",
+    "NotSeparableWarning",
+    "RetrainResult",
+    "SOLVERS",
+    "TABLE_COLUMNS",
+    "extract_features",
+    "fit_binary",
+    "fit_crammer_singer",
+    "fit_svm",
+    "grid_disagreement",
+    "log_spaced_epochs",
+    "measure",
+    "measure_margin",
+    "probe_margin",
+    "retrain_head",
+]
 
 
-renamed_module(__name__, "measure", "probe")   # 0.3: the whole probe's module is probe.py (probe.py -> comparison.py)
+renamed_module(__name__, "measure", "probe")  # 0.3: the whole probe's module is probe.py (probe.py -> comparison.py)
 
 export_submodules(__name__, _EXPORTS)

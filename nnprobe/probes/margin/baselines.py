@@ -38,8 +38,8 @@ from nnprobe.probes.margin.svm.penalised import MAX_ENTRIES, fit_bias_penalised
 
 TARGET_COSINE = 0.99
 NULL_STARTS = 5
-PERCEPTRON_EPOCHS = 300      # cap on the perceptron's passes over the data
-LOGISTIC_C = 1e4             # "large C": logistic regression on separable features heads for the free-intercept SVM
+PERCEPTRON_EPOCHS = 300  # cap on the perceptron's passes over the data
+LOGISTIC_C = 1e4  # "large C": logistic regression on separable features heads for the free-intercept SVM
 
 
 def head_rows(W, b, k: int) -> np.ndarray:
@@ -81,7 +81,7 @@ def penalised_yardstick(x: torch.Tensor, y: torch.Tensor, k: int, max_entries: i
     [[1.0, 0.0, -3.0]]
     """
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # the caller says whether the features are separable
+        warnings.simplefilter("ignore")  # the caller says whether the features are separable
         return fit_bias_penalised(x, y, k, "binary" if k == 2 else "crammer_singer", max_entries)
 
 
@@ -90,8 +90,16 @@ def _augmented(x, dtype=torch.float32) -> torch.Tensor:
     return torch.cat([x, torch.ones(x.shape[0], 1, dtype=dtype)], 1)
 
 
-def perceptron_null(x, y, k: int, *, starts: int = NULL_STARTS, seed: int = 0, max_epochs: int = PERCEPTRON_EPOCHS,
-                    batch_size: int = 256) -> dict:
+def perceptron_null(
+    x,
+    y,
+    k: int,
+    *,
+    starts: int = NULL_STARTS,
+    seed: int = 0,
+    max_epochs: int = PERCEPTRON_EPOCHS,
+    batch_size: int = 256,
+) -> dict:
     """The perceptron on ``[phi, 1]`` (no separate bias: the bias is a weight, as in the yardstick) from ``starts``
     random starts, each run until it makes no training error or for ``max_epochs`` passes.
 
@@ -125,8 +133,8 @@ def perceptron_null(x, y, k: int, *, starts: int = NULL_STARTS, seed: int = 0, m
     for epoch in range(1, max_epochs + 1):
         orders = torch.stack([torch.randperm(n, generator=gen) for _ in range(starts)])
         for lo in range(0, n, batch_size):
-            idx = orders[:, lo:lo + batch_size]                        # (S, B): each start its own order
-            zb = z[idx]                                                # (S, B, dz)
+            idx = orders[:, lo : lo + batch_size]  # (S, B): each start its own order
+            zb = z[idx]  # (S, B, dz)
             f = torch.einsum("sbd,srd->sbr", zb, W)
             if k == 2:
                 sb = sign[idx]
@@ -145,8 +153,7 @@ def perceptron_null(x, y, k: int, *, starts: int = NULL_STARTS, seed: int = 0, m
         if not active.any():
             break
     final = errors(W)
-    return {"rows": [W[s].double().numpy() for s in range(starts)], "epochs": epochs,
-            "errors": [int(e) for e in final]}
+    return {"rows": [W[s].double().numpy() for s in range(starts)], "epochs": epochs, "errors": [int(e) for e in final]}
 
 
 def _ties(f: torch.Tensor) -> torch.Tensor:
@@ -187,18 +194,28 @@ def logistic_rows(x: np.ndarray, y: np.ndarray, k: int, C: float = LOGISTIC_C, m
     yt = torch.as_tensor(y).long()
     rows = 1 if k == 2 else k
     scale = float(xt.norm(dim=1).mean()) or 1.0
-    xs = xt / scale   # better conditioned; undone below
+    xs = xt / scale  # better conditioned; undone below
     W = torch.zeros(rows, xs.shape[1], dtype=torch.float64, requires_grad=True)
     b = torch.zeros(rows, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([W, b], lr=1.0, max_iter=max_iter, tolerance_grad=1e-10, tolerance_change=1e-14,
-                            history_size=20, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [W, b],
+        lr=1.0,
+        max_iter=max_iter,
+        tolerance_grad=1e-10,
+        tolerance_change=1e-14,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+    )
     target = yt.double()
 
     def closure():
         opt.zero_grad()
         f = xs @ W.T + b
-        loss = (torch.nn.functional.binary_cross_entropy_with_logits(f[:, 0], target, reduction="sum") if k == 2
-                else torch.nn.functional.cross_entropy(f, yt, reduction="sum"))
+        loss = (
+            torch.nn.functional.binary_cross_entropy_with_logits(f[:, 0], target, reduction="sum")
+            if k == 2
+            else torch.nn.functional.cross_entropy(f, yt, reduction="sum")
+        )
         loss = loss + (W / scale).pow(2).sum() / (2 * C)
         loss.backward()
         return loss
@@ -214,8 +231,10 @@ def context_cosines(x, y, k: int, V: np.ndarray, *, init_head=None, logistic: bo
     ``lda``, ``logistic`` (free intercept, C = 1e4) and ``init_head`` (when ``init_head = (W, b)`` is given)."""
     xn = torch.as_tensor(x).detach().cpu().double().numpy()
     yn = torch.as_tensor(y).long().cpu().numpy()
-    out = {"class_means": direction_cosine(class_mean_rows(xn, yn, k), V),
-           "lda": direction_cosine(lda_rows(xn, yn, k), V)}
+    out = {
+        "class_means": direction_cosine(class_mean_rows(xn, yn, k), V),
+        "lda": direction_cosine(lda_rows(xn, yn, k), V),
+    }
     if logistic:
         out["logistic"] = direction_cosine(logistic_rows(xn, yn, k), V)
     if init_head is not None:
@@ -234,8 +253,11 @@ def trend(steps, cosines, target: float = TARGET_COSINE) -> dict:
     >>> r = trend(t, cos); round(r["slope"] * math.log(10), 3), round(r["last"], 3), round(r["steps_to_target"])
     (2.0, 7.0, 31623)
     """
-    pts = [(float(t), float(c)) for t, c in zip(steps, cosines)
-           if t is not None and c is not None and not math.isnan(float(c)) and float(t) > 0 and float(c) < 1]
+    pts = [
+        (float(t), float(c))
+        for t, c in zip(steps, cosines)
+        if t is not None and c is not None and not math.isnan(float(c)) and float(t) > 0 and float(c) < 1
+    ]
     if len(pts) < 3 or len({t for t, _ in pts}) < 3:
         return {}
     lt = np.log([t for t, _ in pts])
@@ -246,10 +268,29 @@ def trend(steps, cosines, target: float = TARGET_COSINE) -> dict:
     if slope > 0:
         exponent = (goal - intercept) / slope
         reach = float(math.exp(exponent)) if exponent < 700 else float("inf")
-    return {"slope": float(slope), "intercept": float(intercept), "last": float(v[-1]), "last_step": pts[-1][0],
-            "target_value": goal, "steps_to_target": reach, "points": len(pts)}
+    return {
+        "slope": float(slope),
+        "intercept": float(intercept),
+        "last": float(v[-1]),
+        "last_step": pts[-1][0],
+        "target_value": goal,
+        "steps_to_target": reach,
+        "points": len(pts),
+    }
 
 
-__all__ = ["LOGISTIC_C", "NULL_STARTS", "PERCEPTRON_EPOCHS", "TARGET_COSINE", "class_mean_rows", "context_cosines",
-           "direction_cosine", "head_rows", "lda_rows", "logistic_rows", "penalised_yardstick", "perceptron_null",
-           "trend"]
+__all__ = [
+    "LOGISTIC_C",
+    "NULL_STARTS",
+    "PERCEPTRON_EPOCHS",
+    "TARGET_COSINE",
+    "class_mean_rows",
+    "context_cosines",
+    "direction_cosine",
+    "head_rows",
+    "lda_rows",
+    "logistic_rows",
+    "penalised_yardstick",
+    "perceptron_null",
+    "trend",
+]

@@ -35,8 +35,15 @@ def log_spaced_epochs(total: int, count: int = 12) -> list[int]:
     return sorted({int(round(v)) for v in np.geomspace(1, total, count)} | {total})
 
 
-def measure_point(model, dataset, config: MarginConfig | None = None, *, epoch: int | None = None, step: int = 0,
-                  warm_starts: dict | None = None) -> MarginResult:
+def measure_point(
+    model,
+    dataset,
+    config: MarginConfig | None = None,
+    *,
+    epoch: int | None = None,
+    step: int = 0,
+    warm_starts: dict | None = None,
+) -> MarginResult:
     """One point of the margin curve: every SVM mode of ``config`` fitted on the current penultimate features of
     ``dataset`` and compared with the head (no retrained head, no null: those are measured once, at the end).
 
@@ -56,9 +63,18 @@ def measure_point(model, dataset, config: MarginConfig | None = None, *, epoch: 
     for mode in config.modes(split.num_classes):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            result, svm = measure_mode(split, f_train, dataset.y_train, f_test, dataset.y_test, config, mode,
-                                       warm_start=None if warm_starts is None else warm_starts.get(mode),
-                                       epoch=epoch, penalised_max_entries=CURVE_PENALISED_ENTRIES)
+            result, svm = measure_mode(
+                split,
+                f_train,
+                dataset.y_train,
+                f_test,
+                dataset.y_test,
+                config,
+                mode,
+                warm_start=None if warm_starts is None else warm_starts.get(mode),
+                epoch=epoch,
+                penalised_max_entries=CURVE_PENALISED_ENTRIES,
+            )
         if warm_starts is not None:
             warm_starts[mode] = svm
         notes = sorted({str(w.message) for w in caught})
@@ -126,17 +142,26 @@ class MarginCallback(Callback):
     >>> cb.curves()["cosine_to_svm"]                                 # doctest: +SKIP
     """
 
-    def __init__(self, config: MarginConfig | None = None, *, every: int | None = None, epochs=None,
-                 log_spaced: int | None = None, at_start: bool = False):
+    def __init__(
+        self,
+        config: MarginConfig | None = None,
+        *,
+        every: int | None = None,
+        epochs=None,
+        log_spaced: int | None = None,
+        at_start: bool = False,
+    ):
         if config is not None and not isinstance(config, MarginConfig):
-            raise NNProbeError(f"MarginCallback takes a MarginConfig, got {type(config).__name__} {config!r}",
-                               "pass e.g. MarginCallback(MarginConfig(C=1.0), every=5), or every= as a keyword")
+            raise NNProbeError(
+                f"MarginCallback takes a MarginConfig, got {type(config).__name__} {config!r}",
+                "pass e.g. MarginCallback(MarginConfig(C=1.0), every=5), or every= as a keyword",
+            )
         if sum(v is not None for v in (every, epochs, log_spaced)) > 1:
             raise NNProbeError("give only one of every=, epochs= and log_spaced=", "e.g. MarginCallback(log_spaced=12)")
         if every is not None and every < 1:
             raise NNProbeError(f"every must be at least 1, got {every}", "pass e.g. every=5")
         if config is not None and every is None and epochs is None and log_spaced is None:
-            every, log_spaced = config.every, config.log_spaced   # the config's schedule
+            every, log_spaced = config.every, config.log_spaced  # the config's schedule
             epochs = () if every is None and log_spaced is None else None
         self.config = config or MarginConfig()
         self.every = every if (epochs is None and log_spaced is None) else None
@@ -145,12 +170,18 @@ class MarginCallback(Callback):
         self.log_spaced = log_spaced
         self.at_start = at_start
         self.results: list[MarginResult] = []
-        self._svms: dict = {}   # the last fitted SVM of each mode: the next fit's warm start
+        self._svms: dict = {}  # the last fitted SVM of each mode: the next fit's warm start
 
     def _measure(self, state) -> MarginResult:
         """Measure now (:func:`measure_point`), each SVM warm-started from the previous measurement's."""
-        result = measure_point(state.model, state.dataset, self.config, epoch=state.epoch,
-                               step=int(getattr(state, "step", 0) or 0), warm_starts=self._svms)
+        result = measure_point(
+            state.model,
+            state.dataset,
+            self.config,
+            epoch=state.epoch,
+            step=int(getattr(state, "step", 0) or 0),
+            warm_starts=self._svms,
+        )
         self.results.append(result)
         return result
 

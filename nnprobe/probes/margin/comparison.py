@@ -55,32 +55,51 @@ def _pairwise_min_margin(x: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndar
 
 def _validate(train_features, y_train, head_weight, head_bias, test_features, y_test):
     if train_features.ndim != 2:
-        raise NNProbeError(f"features must be a 2-D (n, d) tensor, got shape {tuple(train_features.shape)}",
-                           "flatten the penultimate activations to (n, d)")
+        raise NNProbeError(
+            f"features must be a 2-D (n, d) tensor, got shape {tuple(train_features.shape)}",
+            "flatten the penultimate activations to (n, d)",
+        )
     check_finite("the training features", train_features)
     if test_features is not None:
         check_finite("the test features", test_features)
     k, d = head_weight.shape
     if d != train_features.shape[1]:
-        raise NNProbeError(f"the head takes {d} features but the features have {train_features.shape[1]} dimensions",
-                           "pass the features that feed the head (its input)")
+        raise NNProbeError(
+            f"the head takes {d} features but the features have {train_features.shape[1]} dimensions",
+            "pass the features that feed the head (its input)",
+        )
     if head_bias is not None and head_bias.shape[0] != k:
         raise NNProbeError(f"head bias has {head_bias.shape[0]} entries for {k} outputs", "pass the head's own bias")
     for name, y in (("training labels", y_train), ("test labels", y_test)):
         if y is not None and y.numel() and (int(y.min()) < 0 or int(y.max()) >= k):
-            raise NNProbeError(f"the {name} run from {int(y.min())} to {int(y.max())} but the head has {k} outputs",
-                               f"the head's out_features must equal the number of classes ({int(y.max()) + 1}); "
-                               "retrain or load a model whose last layer matches the dataset")
+            raise NNProbeError(
+                f"the {name} run from {int(y.min())} to {int(y.max())} but the head has {k} outputs",
+                f"the head's out_features must equal the number of classes ({int(y.max()) + 1}); "
+                "retrain or load a model whose last layer matches the dataset",
+            )
     if k < 2:
-        raise NNProbeError(f"the head has {k} output; the probe needs a classifier with at least 2 outputs",
-                           "probe a K-way classifier with K >= 2")
+        raise NNProbeError(
+            f"the head has {k} output; the probe needs a classifier with at least 2 outputs",
+            "probe a K-way classifier with K >= 2",
+        )
 
 
-def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_weight: torch.Tensor,
-                   head_bias: torch.Tensor | None = None, test_features: torch.Tensor | None = None,
-                   y_test: torch.Tensor | None = None, *, C: float | None = None, multi_class: str = "ovr",
-                   solver: str = "ipm", svm: LinearSVM | None = None, epoch: int | None = None,
-                   bias_penalised: bool = False, penalised_max_entries: int = MAX_ENTRIES) -> MarginResult:
+def measure_margin(
+    train_features: torch.Tensor,
+    y_train: torch.Tensor,
+    head_weight: torch.Tensor,
+    head_bias: torch.Tensor | None = None,
+    test_features: torch.Tensor | None = None,
+    y_test: torch.Tensor | None = None,
+    *,
+    C: float | None = None,
+    multi_class: str = "ovr",
+    solver: str = "ipm",
+    svm: LinearSVM | None = None,
+    epoch: int | None = None,
+    bias_penalised: bool = False,
+    penalised_max_entries: int = MAX_ENTRIES,
+) -> MarginResult:
     """Compare a linear head ``z = W x + b`` with the max-margin SVM fitted on ``train_features``.
 
     ``svm`` reuses an SVM already fitted on the same features (e.g. to compare a retrained head with it).
@@ -107,9 +126,13 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
     seconds_svm = time.perf_counter() - start
     if not svm.separable:
         what = "" if svm.mode != "ovr" or svm.train_error > 0 else " (and some one-vs-rest problem is not separable)"
-        warnings.warn(f"the training features are not linearly separable: the SVM ({'hard margin' if C is None else f'C={C}'}) "
-                      f"misclassifies a fraction {svm.train_error:.4g} of the training points{what}; margins and the "
-                      "hard-margin comparison are approximate", NotSeparableWarning, stacklevel=2)
+        warnings.warn(
+            f"the training features are not linearly separable: the SVM ({'hard margin' if C is None else f'C={C}'}) "
+            f"misclassifies a fraction {svm.train_error:.4g} of the training points{what}; margins and the "
+            "hard-margin comparison are approximate",
+            NotSeparableWarning,
+            stacklevel=2,
+        )
     x = train_features.detach().cpu().double().numpy()
     y = y_train.numpy()
     Wn, bn = W.numpy(), b.numpy()
@@ -129,12 +152,24 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
         # NN boundary at t = -(w_nn . mid + b_nn) / (w_nn . u): the offset is the gap between the two crossings
         along = float(w_nn @ w_svm) / sw
         t_nn = -(w_nn @ mid + b_nn) / along if along != 0 else float("nan")
-        rows.append(ClassMargin(
-            name="1 vs 0", cosine_to_svm=_cos(w_nn, w_svm), cosine_in_span=_cos(span @ w_nn, w_svm), svm_margin=float(gamma),
-            svm_min_margin=float((ys * (x @ w_svm + b_svm)).min() / sw), nn_min_margin=float((ys * (x @ w_nn + b_nn)).min() / nw),
-            nn_weight_norm=float(nw), svm_weight_norm=float(sw), nn_bias_scaled=float(b_nn * sw / nw), svm_bias=b_svm,
-            nn_offset_from_midpoint=float(-d_nn / gamma), svm_offset_from_midpoint=float(-d_svm / gamma),
-            nn_offset_from_svm=float((t_nn + d_svm) / gamma), n_support=svm.n_support[0]))
+        rows.append(
+            ClassMargin(
+                name="1 vs 0",
+                cosine_to_svm=_cos(w_nn, w_svm),
+                cosine_in_span=_cos(span @ w_nn, w_svm),
+                svm_margin=float(gamma),
+                svm_min_margin=float((ys * (x @ w_svm + b_svm)).min() / sw),
+                nn_min_margin=float((ys * (x @ w_nn + b_nn)).min() / nw),
+                nn_weight_norm=float(nw),
+                svm_weight_norm=float(sw),
+                nn_bias_scaled=float(b_nn * sw / nw),
+                svm_bias=b_svm,
+                nn_offset_from_midpoint=float(-d_nn / gamma),
+                svm_offset_from_midpoint=float(-d_svm / gamma),
+                nn_offset_from_svm=float((t_nn + d_svm) / gamma),
+                n_support=svm.n_support[0],
+            )
+        )
         overall, overall_span, nn_norm, svm_norm = rows[0].cosine_to_svm, rows[0].cosine_in_span, float(nw), float(sw)
     else:
         # softmax (and Crammer-Singer's argmax) is blind to a vector added to every row: compare the centred rows,
@@ -156,12 +191,21 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
                 svm_margin = min(1.0 / np.linalg.norm(S[c] - S[j]) for j in range(k) if j != c)
                 svm_min = _pairwise_min_margin(x, y, S, Sb, c)
                 name = f"class {c}"
-            rows.append(ClassMargin(
-                name=name, cosine_to_svm=_cos(Wc[c], w_svm), cosine_in_span=_cos(span @ Wc[c], w_svm),
-                svm_margin=float(svm_margin), svm_min_margin=svm_min,
-                nn_min_margin=_pairwise_min_margin(x, y, Wn, bn, c), nn_weight_norm=float(nw), svm_weight_norm=float(sw),
-                nn_bias_scaled=float(bc[c] * sw / nw) if nw > 0 else float("nan"), svm_bias=b_svm,
-                n_support=svm.n_support[c] if svm.mode == "ovr" else None))
+            rows.append(
+                ClassMargin(
+                    name=name,
+                    cosine_to_svm=_cos(Wc[c], w_svm),
+                    cosine_in_span=_cos(span @ Wc[c], w_svm),
+                    svm_margin=float(svm_margin),
+                    svm_min_margin=svm_min,
+                    nn_min_margin=_pairwise_min_margin(x, y, Wn, bn, c),
+                    nn_weight_norm=float(nw),
+                    svm_weight_norm=float(sw),
+                    nn_bias_scaled=float(bc[c] * sw / nw) if nw > 0 else float("nan"),
+                    svm_bias=b_svm,
+                    n_support=svm.n_support[c] if svm.mode == "ovr" else None,
+                )
+            )
         if svm.mode == "ovr":
             overall = float(np.mean([r.cosine_to_svm for r in rows]))
             overall_span = float(np.mean([r.cosine_in_span for r in rows]))
@@ -172,8 +216,11 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
     if bias_penalised and svm.separable:
         V = _compare_penalised(rows, x, y, k, svm.mode, Wn, bn, penalised_max_entries)
         # the primary yardstick: binary, or Crammer-Singer for K > 2 whatever the mode of the other columns
-        primary = V if svm.mode in ("binary", "crammer_singer") else penalised_yardstick(
-            torch.from_numpy(x), torch.from_numpy(y), k, max_entries=penalised_max_entries)
+        primary = (
+            V
+            if svm.mode in ("binary", "crammer_singer")
+            else penalised_yardstick(torch.from_numpy(x), torch.from_numpy(y), k, max_entries=penalised_max_entries)
+        )
     agreement = nn_acc = svm_acc = None
     n_test = 0
     if test_features is not None and y_test is not None and y_test.numel():
@@ -185,21 +232,43 @@ def measure_margin(train_features: torch.Tensor, y_train: torch.Tensor, head_wei
         nn_acc, svm_acc = float((nn_pred == yt).mean()), float((svm_pred == yt).mean())
         n_test = len(yt)
     return MarginResult(
-        mode=svm.mode, C=C, num_classes=k, feature_dim=d, n_train=len(y), n_test=n_test, cosine_to_svm=overall,
+        mode=svm.mode,
+        C=C,
+        num_classes=k,
+        feature_dim=d,
+        n_train=len(y),
+        n_test=n_test,
+        cosine_to_svm=overall,
         cosine_in_span=overall_span,
-        test_agreement=agreement, nn_test_accuracy=nn_acc, svm_test_accuracy=svm_acc,
-        nn_train_accuracy=float((nn_train_pred == y).mean()), svm_train_error=svm.train_error, separable=svm.separable,
-        nn_weight_norm=nn_norm, svm_weight_norm=svm_norm, rows=rows, nn_coef=Wn.tolist(), nn_intercept=bn.tolist(),
-        svm_coef=svm.coef.tolist(), svm_intercept=svm.intercept.tolist(), class_means=means.tolist(),
-        seconds_svm=seconds_svm, epoch=epoch,
+        test_agreement=agreement,
+        nn_test_accuracy=nn_acc,
+        svm_test_accuracy=svm_acc,
+        nn_train_accuracy=float((nn_train_pred == y).mean()),
+        svm_train_error=svm.train_error,
+        separable=svm.separable,
+        nn_weight_norm=nn_norm,
+        svm_weight_norm=svm_norm,
+        rows=rows,
+        nn_coef=Wn.tolist(),
+        nn_intercept=bn.tolist(),
+        svm_coef=svm.coef.tolist(),
+        svm_intercept=svm.intercept.tolist(),
+        class_means=means.tolist(),
+        seconds_svm=seconds_svm,
+        epoch=epoch,
         cosine_to_penalised_svm=None if primary is None else direction_cosine(head_rows(Wn, bn, k), primary),
-        cosine_to_penalised_svm_with_bias=None if primary is None else direction_cosine(head_rows(Wn, bn, k), primary,
-                                                                                        with_bias=True),
-        extra={**({} if primary is None else {"penalised_svm": primary.tolist()}),
-               "svm_n_support": svm.n_support, "svm_rounds": svm.n_rounds,
-               # feature dimensions that are zero on every training point (dead ReLUs): the head's weights on
-               # them get no gradient and keep their initial values, the SVM's are zero
-               "dead_feature_dims": int((np.abs(x).max(0) == 0).sum())})
+        cosine_to_penalised_svm_with_bias=None
+        if primary is None
+        else direction_cosine(head_rows(Wn, bn, k), primary, with_bias=True),
+        extra={
+            **({} if primary is None else {"penalised_svm": primary.tolist()}),
+            "svm_n_support": svm.n_support,
+            "svm_rounds": svm.n_rounds,
+            # feature dimensions that are zero on every training point (dead ReLUs): the head's weights on
+            # them get no gradient and keep their initial values, the SVM's are zero
+            "dead_feature_dims": int((np.abs(x).max(0) == 0).sum()),
+        },
+    )
 
 
 def _compare_penalised(rows, x, y, k, mode, Wn, bn, max_entries=MAX_ENTRIES):
@@ -212,16 +281,24 @@ def _compare_penalised(rows, x, y, k, mode, Wn, bn, max_entries=MAX_ENTRIES):
         heads = np.r_[Wn[1] - Wn[0], bn[1] - bn[0]][None]
     else:
         heads = np.c_[Wn, bn]
-        heads = heads - heads.mean(0)   # centred, as the rows compared with the free-intercept SVM
+        heads = heads - heads.mean(0)  # centred, as the rows compared with the free-intercept SVM
     for row, h, v in zip(rows, heads, V):
         row.cosine_to_penalised_svm = _cos(h[:-1], v[:-1])
         row.cosine_to_penalised_svm_with_bias = _cos(h, v)
     return V
 
 
-def probe_margin(model: nn.Module, dataset, *, C: float | None = None, multi_class: str = "ovr",
-                 head_name: str | None = None, batch_size: int = 512, solver: str = "ipm",
-                 epoch: int | None = None) -> MarginResult:
+def probe_margin(
+    model: nn.Module,
+    dataset,
+    *,
+    C: float | None = None,
+    multi_class: str = "ovr",
+    head_name: str | None = None,
+    batch_size: int = 512,
+    solver: str = "ipm",
+    epoch: int | None = None,
+) -> MarginResult:
     """Measure how close ``model``'s last layer is to the max-margin SVM on its penultimate features.
 
     ``dataset`` is a :class:`nnprobe.data.Dataset` (or anything with ``x_train, y_train, x_test, y_test``).
@@ -235,8 +312,18 @@ def probe_margin(model: nn.Module, dataset, *, C: float | None = None, multi_cla
     start = time.perf_counter()
     split, f_train, f_test = head_features(model, dataset, head_name, batch_size=batch_size)
     seconds = time.perf_counter() - start
-    result = measure_margin(f_train, dataset.y_train, split.head.weight, split.head.bias, f_test, dataset.y_test,
-                            C=C, multi_class=multi_class, solver=solver, epoch=epoch)
+    result = measure_margin(
+        f_train,
+        dataset.y_train,
+        split.head.weight,
+        split.head.bias,
+        f_test,
+        dataset.y_test,
+        C=C,
+        multi_class=multi_class,
+        solver=solver,
+        epoch=epoch,
+    )
     result.seconds_features = seconds
     return result
 

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from nnprobe.config import Config, check_choice, check_float, check_int, option
 from nnprobe.training.rundir import register_later_setting
 
-register_later_setting("bias_penalised", False)   # added in 0.2 (default on from 0.3): earlier runs resume without it
-register_later_setting("null_starts", 0)          # added in 0.3: earlier runs resume without the null
+register_later_setting("bias_penalised", False)  # added in 0.2 (default on from 0.3): earlier runs resume without it
+register_later_setting("null_starts", 0)  # added in 0.3: earlier runs resume without the null
 register_later_setting("perceptron_epochs", 300)
 
-SOLVERS = ("ipm", "smo")                        # inner solvers of the exact SVM (interior point, libsvm's SMO)
-SVM_MODES = ("ovr", "crammer_singer")           # the multi-class SVMs :func:`~nnprobe.probes.margin.fit_svm` fits
-MULTI_CLASS_MODES = SVM_MODES + ("both",)       # what the probe may be asked for (``both``: each SVM mode)
+SOLVERS = ("ipm", "smo")  # inner solvers of the exact SVM (interior point, libsvm's SMO)
+SVM_MODES = ("ovr", "crammer_singer")  # the multi-class SVMs :func:`~nnprobe.probes.margin.fit_svm` fits
+MULTI_CLASS_MODES = SVM_MODES + ("both",)  # what the probe may be asked for (``both``: each SVM mode)
 
 
 @dataclass
@@ -47,39 +47,76 @@ class MarginConfig(Config):
     'both'
     """
 
-    C: float | None = field(default=None, metadata=option(
-        "SVM soft-margin C (default: hard margin; the reference used 1).", flag="--C"))
-    multi_class: str = field(default="ovr", metadata=option("SVM for more than two classes.",
-                                                            choices=MULTI_CLASS_MODES))
+    C: float | None = field(
+        default=None, metadata=option("SVM soft-margin C (default: hard margin; the reference used 1).", flag="--C")
+    )
+    multi_class: str = field(
+        default="ovr", metadata=option("SVM for more than two classes.", choices=MULTI_CLASS_MODES)
+    )
     solver: str = field(default="ipm", metadata=option("SVM solver.", choices=SOLVERS))
     every: int | None = field(default=None, metadata=option("Measure every N epochs during training (0: never)."))
-    log_spaced: int | None = field(default=6, metadata=option(
-        "Measure at about N log-spaced epochs during training (0: only at the end)."))
-    retrain_epochs: int = field(default=500, metadata=option(
-        "Re-initialise the head and retrain it alone for N epochs on frozen features (0: skip)."))
-    retrain_lr: float = field(default=1.0, metadata=option(
-        "Step size of the head retraining, relative to the features' curvature (lr / (1 + mean |phi|^2)).",
-        cli=False))
-    head: str | None = field(default=None, metadata=option(
-        "Dotted name of the final linear layer (default: the layer whose output is the model's)."))
-    live_seed: bool | None = field(default=None, metadata=option(
-        "From --seed on, use the first seed whose untrained model has no all-dead feature unit "
-        "[default: on for feature layers of width <= 4].", kind="flag"))
-    grid_resolution: int = field(default=400, metadata=option(
-        "Points per side of the grid on which NN head and SVM disagreement is measured (2-D features).", cli=False))
-    plot_points: int = field(default=3000, metadata=option(
-        "Training features kept in the result for 2-D figures (a seeded sample).", cli=False))
-    max_memory: int = field(default=2**31, metadata=option(
-        "Memory the probe's batched work may hold at once (chunks of gradients, feature batches, stored test "
-        "gradients), e.g. 2G, 512M.", kind="bytes"))
-    bias_penalised: bool = field(default=True, metadata=option(
-        "Compare the head with the SVM whose bias is penalised like a weight (the limit of gradient descent on "
-        "the head; the verdict's yardstick).", kind="flag"))
-    null_starts: int = field(default=5, metadata=option(
-        "Null baseline: perceptrons run to zero training error from N random starts, and the context columns, "
-        "as cosines to the penalised SVM (0: skip)."))
-    perceptron_epochs: int = field(default=300, metadata=option(
-        "Cap on the null perceptron's passes over the training features.", cli=False))
+    log_spaced: int | None = field(
+        default=6, metadata=option("Measure at about N log-spaced epochs during training (0: only at the end).")
+    )
+    retrain_epochs: int = field(
+        default=500,
+        metadata=option("Re-initialise the head and retrain it alone for N epochs on frozen features (0: skip)."),
+    )
+    retrain_lr: float = field(
+        default=1.0,
+        metadata=option(
+            "Step size of the head retraining, relative to the features' curvature (lr / (1 + mean |phi|^2)).",
+            cli=False,
+        ),
+    )
+    head: str | None = field(
+        default=None,
+        metadata=option("Dotted name of the final linear layer (default: the layer whose output is the model's)."),
+    )
+    live_seed: bool | None = field(
+        default=None,
+        metadata=option(
+            "From --seed on, use the first seed whose untrained model has no all-dead feature unit "
+            "[default: on for feature layers of width <= 4].",
+            kind="flag",
+        ),
+    )
+    grid_resolution: int = field(
+        default=400,
+        metadata=option(
+            "Points per side of the grid on which NN head and SVM disagreement is measured (2-D features).", cli=False
+        ),
+    )
+    plot_points: int = field(
+        default=3000,
+        metadata=option("Training features kept in the result for 2-D figures (a seeded sample).", cli=False),
+    )
+    max_memory: int = field(
+        default=2**31,
+        metadata=option(
+            "Memory the probe's batched work may hold at once (chunks of gradients, feature batches, stored test "
+            "gradients), e.g. 2G, 512M.",
+            kind="bytes",
+        ),
+    )
+    bias_penalised: bool = field(
+        default=True,
+        metadata=option(
+            "Compare the head with the SVM whose bias is penalised like a weight (the limit of gradient descent on "
+            "the head; the verdict's yardstick).",
+            kind="flag",
+        ),
+    )
+    null_starts: int = field(
+        default=5,
+        metadata=option(
+            "Null baseline: perceptrons run to zero training error from N random starts, and the context columns, "
+            "as cosines to the penalised SVM (0: skip)."
+        ),
+    )
+    perceptron_epochs: int = field(
+        default=300, metadata=option("Cap on the null perceptron's passes over the training features.", cli=False)
+    )
 
     def validate(self) -> None:
         check_float("C", self.C, low=0.0, low_open=True, allow_none=True)
@@ -87,7 +124,7 @@ class MarginConfig(Config):
         check_choice("solver", self.solver, SOLVERS)
         check_int("every", self.every, minimum=0, allow_none=True)
         check_int("log_spaced", self.log_spaced, minimum=0, allow_none=True)
-        self.every = self.every or None           # 0: never during training
+        self.every = self.every or None  # 0: never during training
         self.log_spaced = self.log_spaced or None
         if self.every is not None and self.log_spaced is not None:
             self.log_spaced = None  # an explicit every wins over the default log-spaced schedule

@@ -14,10 +14,12 @@ from nnprobe.probes.margin.config import MarginConfig
 PAPER = 'Li, Ding & Gao, "On the decision boundary of deep neural networks" (arXiv 1808.05385)'
 THRESHOLDS = {"min_cosine": 0.99, "min_agreement": 0.99}
 CLAIM = "the last linear layer points where the max-margin SVM on the penultimate features points"
-YARDSTICK = ("the yardstick is the hard-margin SVM on [phi, 1], the bias penalised like a weight (Crammer-Singer for "
-             "more than two classes): a trainable bias is a weight on a constant-1 feature, so that SVM is the limit "
-             "gradient descent on the head approaches (Soudry et al. 2018); the free-intercept SVM is the second "
-             "column and the yardstick of the boundary's position")
+YARDSTICK = (
+    "the yardstick is the hard-margin SVM on [phi, 1], the bias penalised like a weight (Crammer-Singer for "
+    "more than two classes): a trainable bias is a weight on a constant-1 feature, so that SVM is the limit "
+    "gradient descent on the head approaches (Soudry et al. 2018); the free-intercept SVM is the second "
+    "column and the yardstick of the boundary's position"
+)
 
 
 def verdict(summary: dict, t: dict) -> tuple:
@@ -34,18 +36,21 @@ def verdict(summary: dict, t: dict) -> tuple:
     if agree is None:
         parts.append("no test agreement (no test split)")
     else:
-        parts.append(f"test agreement {agree:.3f} ({'>=' if agree >= t['min_agreement'] else '<'} "
-                     f"{t['min_agreement']:g})")
+        parts.append(
+            f"test agreement {agree:.3f} ({'>=' if agree >= t['min_agreement'] else '<'} {t['min_agreement']:g})"
+        )
         ok = ok and agree >= t["min_agreement"]
     return ok, f"{'holds' if ok else 'does not hold'}: " + ", ".join(parts)
 
 
 def criteria(t: dict) -> str:
     """The verdict's thresholds in words."""
-    return (f"testable when the training features are linearly separable on every seed; holds when the 95% t-interval "
-            f"over seeds of the cosine to the bias-penalised SVM is >= {t['min_cosine']:g} and that of the test "
-            f"agreement of NN and SVM predictions is >= {t['min_agreement']:g}, and the perceptron null stays below "
-            f"{t['min_cosine']:g} on average (else the claim is not informative on these features); {YARDSTICK}")
+    return (
+        f"testable when the training features are linearly separable on every seed; holds when the 95% t-interval "
+        f"over seeds of the cosine to the bias-penalised SVM is >= {t['min_cosine']:g} and that of the test "
+        f"agreement of NN and SVM predictions is >= {t['min_agreement']:g}, and the perceptron null stays below "
+        f"{t['min_cosine']:g} on average (else the claim is not informative on these features); {YARDSTICK}"
+    )
 
 
 def trend_text(summaries: list) -> str:
@@ -59,17 +64,29 @@ def trend_text(summaries: list) -> str:
     if not rows:
         return ""
     unit = rows[0].get("trend_unit") or "steps"
-    mean = lambda key: sum(number(s, key) or 0.0 for s in rows) / len(rows)   # noqa: E731
+    mean = lambda key: sum(number(s, key) or 0.0 for s in rows) / len(rows)  # noqa: E731
     reach = [number(s, "trend_steps_to_target") for s in rows]
-    which = "" if rows[0].get("trend_cosine", "cosine_to_penalised_svm") == "cosine_to_penalised_svm" else \
-        " (cosine to the free-intercept SVM: the curve has no penalised one)"
-    text = (f"trend{which}: 1/sqrt(1 - cos) rises {mean('trend_slope'):.2f} per e-fold of {unit}, at {mean('trend_last'):.2f} "
-            f"after {mean('trend_last_step'):.0f} {unit} (10 at cosine 0.99)")
+    which = (
+        ""
+        if rows[0].get("trend_cosine", "cosine_to_penalised_svm") == "cosine_to_penalised_svm"
+        else " (cosine to the free-intercept SVM: the curve has no penalised one)"
+    )
+    text = (
+        f"trend{which}: 1/sqrt(1 - cos) rises {mean('trend_slope'):.2f} per e-fold of {unit}, at {mean('trend_last'):.2f} "
+        f"after {mean('trend_last_step'):.0f} {unit} (10 at cosine 0.99)"
+    )
     if mean("trend_last") >= 10:
         return text + "; already past 0.99 at the last point on average"
     if any(r is None or math.isinf(r) for r in reach):
-        return text + "; " + ("the line does not rise: no projection" if all(r is None for r in reach) else
-                              "no projection on some seed (the line does not rise)")
+        return (
+            text
+            + "; "
+            + (
+                "the line does not rise: no projection"
+                if all(r is None for r in reach)
+                else "no projection on some seed (the line does not rise)"
+            )
+        )
     low, high = min(reach), max(reach)
     span = f"about {low:.2g}" if len(rows) == 1 or high <= 1.05 * low else f"{low:.2g} to {high:.2g}"
     return text + f"; the line reaches 0.99 at {span} {unit}"
@@ -86,8 +103,10 @@ def null_text(summaries: list) -> str:
     high = max(number(s, "null_perceptron_cosine_max") for s in rows)
     starts = sum(int(number(s, "null_perceptron_starts") or 0) for s in rows)
     left = sum(int(number(s, "null_perceptron_unconverged") or 0) for s in rows)
-    text = (f"perceptron null (a separator that is not the max-margin one) mean {mean:.4f}, range {low:.4f} to "
-            f"{high:.4f} over {starts} starts")
+    text = (
+        f"perceptron null (a separator that is not the max-margin one) mean {mean:.4f}, range {low:.4f} to "
+        f"{high:.4f} over {starts} starts"
+    )
     if left:
         text += f", {left} of them short of zero training error at the epoch cap"
     return text
@@ -117,10 +136,13 @@ def evidence(summaries: list, t: dict) -> Decision:  # noqa: F821 -- nnprobe.sta
     if apart:
         counts = ", ".join(_errors(s) for _, s in apart)
         which = "the seed" if n == 1 else f"{len(apart)} of {n} seeds"
-        return not_testable(f"the training features are not linearly separable on {which} ({counts} misclassified "
-                            "in feature space by the hard-margin SVM): the claim is about separable features, where a "
-                            "max-margin SVM exists. Fix: train longer (more --epochs; see the convergence curve)"
-                            + (f"; {trend}" if trend else ""), kind="threshold")
+        return not_testable(
+            f"the training features are not linearly separable on {which} ({counts} misclassified "
+            "in feature space by the hard-margin SVM): the claim is about separable features, where a "
+            "max-margin SVM exists. Fix: train longer (more --epochs; see the convergence curve)"
+            + (f"; {trend}" if trend else ""),
+            kind="threshold",
+        )
     key, yardstick = "cosine_to_penalised_svm", "the bias-penalised SVM"
     cos = over_seeds(summaries, key)
     if cos is None:
@@ -139,14 +161,21 @@ def evidence(summaries: list, t: dict) -> Decision:  # noqa: F821 -- nnprobe.sta
         outcome = "holds"
     else:
         outcome = "inconclusive"
-    parts = [f"cosine to {yardstick}: {direction.sentence}",
-             "test agreement: " + ("not measured (no test split)" if agree is None else agree.sentence),
-             null_text(summaries)]
+    parts = [
+        f"cosine to {yardstick}: {direction.sentence}",
+        "test agreement: " + ("not measured (no test split)" if agree is None else agree.sentence),
+        null_text(summaries),
+    ]
     if outcome != "holds" and trend:
         parts.append(trend)
-    details = {"seeds": n, "yardstick": key, "cosine": direction.to_dict(),
-               "agreement": None if agree is None else agree.to_dict(), "null": None if null is None else null.to_dict(),
-               "svm_train_errors": [s.get("svm_train_errors") for s in summaries]}
+    details = {
+        "seeds": n,
+        "yardstick": key,
+        "cosine": direction.to_dict(),
+        "agreement": None if agree is None else agree.to_dict(),
+        "null": None if null is None else null.to_dict(),
+        "svm_train_errors": [s.get("svm_train_errors") for s in summaries],
+    }
     return Decision("threshold", outcome, "; ".join(parts), details)
 
 
@@ -171,37 +200,65 @@ def groupable(run) -> bool:
 def event_text(kind: str, payload) -> str | None:
     """What the command line prints for a run event."""
     if kind == "live_seed":
-        return (f"seed {payload['seed']}: the first whose untrained feature units are all active (--no-live-seed to "
-                "keep --seed)")
+        return (
+            f"seed {payload['seed']}: the first whose untrained feature units are all active (--no-live-seed to "
+            "keep --seed)"
+        )
     return None
 
 
-ENTRY = register(ProbeEntry(
-    "margin", MarginConfig, "nnprobe.probes.margin:measure", "nnprobe.probes.margin:MarginProbeResult",
-    defaults={"data": "mnist:0,1", "model": "resnet", "epochs": 5, "lr": 0.05, "batch_size": 128},
-    help="does the last linear layer converge to the max-margin SVM\non the penultimate features?  (Li, Ding, Gao 2018)",
-    claim=CLAIM, paper=PAPER,
-    summary_columns=("cosine_to_penalised_svm", "null_perceptron_cosine_mean", "cosine_to_svm", "test_agreement",
-                     "nn_test_accuracy", "svm_test_accuracy", "svm_train_errors"),
-    thresholds=THRESHOLDS, verdict=verdict, criteria=criteria, evidence=evidence,
-    figures={
-        "boundaries": "Training features in the 2-D penultimate space, decision regions of the NN head and of the SVM, "
-                      "and the overlay (NN solid, SVM dashed, SVM margin dotted).",
-        "convergence": "Against epoch: cosine to the SVM (overall and per class; the bias-penalised SVM, the verdict's "
-                       "yardstick, beside the free-intercept one), 1 - cosine with the head's weight "
-                       "norm, and the test agreement of NN and SVM with the accuracies.",
-        "retrain": "Head re-initialised and retrained on the frozen features (solid black), the jointly trained head "
-                   "(dash-dot) and the SVM (dashed, margins dotted).",
-    },
-    execute="nnprobe.probes.margin.run_hooks:execute", preflight="nnprobe.probes.margin.run_hooks:preflight",
-    table="nnprobe.probes.margin.run_hooks:table_rows",
-    table_columns=("head", "cosine_to_penalised_svm", "cosine_to_svm", "test_agreement", "nn_test_accuracy", "svm_test_accuracy", "svm_train_error",
-                   "cosine_per_class"),
-    groupable=groupable, event_text=event_text, details="nnprobe.probes.margin.run_hooks:details",
-    track="nnprobe.probes.margin.callback:track",   # a curve point: the SVM fits of the curve, no retraining, no null
-    checkpoint_help="Probe this saved model instead of training (its dataset flags must match).",
-    default_out="runs/margin",
-    command_help="""Train (or load) a classifier and compare its last layer with the max-margin SVM on its penultimate
+ENTRY = register(
+    ProbeEntry(
+        "margin",
+        MarginConfig,
+        "nnprobe.probes.margin:measure",
+        "nnprobe.probes.margin:MarginProbeResult",
+        defaults={"data": "mnist:0,1", "model": "resnet", "epochs": 5, "lr": 0.05, "batch_size": 128},
+        help="does the last linear layer converge to the max-margin SVM\non the penultimate features?  (Li, Ding, Gao 2018)",
+        claim=CLAIM,
+        paper=PAPER,
+        summary_columns=(
+            "cosine_to_penalised_svm",
+            "null_perceptron_cosine_mean",
+            "cosine_to_svm",
+            "test_agreement",
+            "nn_test_accuracy",
+            "svm_test_accuracy",
+            "svm_train_errors",
+        ),
+        thresholds=THRESHOLDS,
+        verdict=verdict,
+        criteria=criteria,
+        evidence=evidence,
+        figures={
+            "boundaries": "Training features in the 2-D penultimate space, decision regions of the NN head and of the SVM, "
+            "and the overlay (NN solid, SVM dashed, SVM margin dotted).",
+            "convergence": "Against epoch: cosine to the SVM (overall and per class; the bias-penalised SVM, the verdict's "
+            "yardstick, beside the free-intercept one), 1 - cosine with the head's weight "
+            "norm, and the test agreement of NN and SVM with the accuracies.",
+            "retrain": "Head re-initialised and retrained on the frozen features (solid black), the jointly trained head "
+            "(dash-dot) and the SVM (dashed, margins dotted).",
+        },
+        execute="nnprobe.probes.margin.run_hooks:execute",
+        preflight="nnprobe.probes.margin.run_hooks:preflight",
+        table="nnprobe.probes.margin.run_hooks:table_rows",
+        table_columns=(
+            "head",
+            "cosine_to_penalised_svm",
+            "cosine_to_svm",
+            "test_agreement",
+            "nn_test_accuracy",
+            "svm_test_accuracy",
+            "svm_train_error",
+            "cosine_per_class",
+        ),
+        groupable=groupable,
+        event_text=event_text,
+        details="nnprobe.probes.margin.run_hooks:details",
+        track="nnprobe.probes.margin.callback:track",  # a curve point: the SVM fits of the curve, no retraining, no null
+        checkpoint_help="Probe this saved model instead of training (its dataset flags must match).",
+        default_out="runs/margin",
+        command_help="""Train (or load) a classifier and compare its last layer with the max-margin SVM on its penultimate
         features: cosine, margins, bias and offsets, test agreement, curves over training, retrained head.
 
         \b
@@ -211,7 +268,18 @@ ENTRY = register(ProbeEntry(
           nnprobe margin --data digits --model mlp --multi-class both --format json
           nnprobe margin --checkpoint my_model.pt --data mnist:0,1
         """,
-))
+    )
+)
 
-__all__ = ["CLAIM", "ENTRY", "PAPER", "THRESHOLDS", "YARDSTICK", "criteria", "evidence", "null_text", "trend_text",
-           "verdict"]
+__all__ = [
+    "CLAIM",
+    "ENTRY",
+    "PAPER",
+    "THRESHOLDS",
+    "YARDSTICK",
+    "criteria",
+    "evidence",
+    "null_text",
+    "trend_text",
+    "verdict",
+]

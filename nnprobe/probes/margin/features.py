@@ -10,8 +10,14 @@ from nnprobe.errors import NNProbeError, check_finite
 from nnprobe.models import split_head
 
 
-def extract_features(model: nn.Module, x: torch.Tensor, *, batch_size: int = 512, head_name: str | None = None,
-                     dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def extract_features(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    batch_size: int = 512,
+    head_name: str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
     """The input of the model's final linear layer for every row of ``x``, shape ``(n, in_features)``.
 
     The head is found by :func:`nnprobe.models.split_head` (checked on the first rows of ``x``). Runs in eval
@@ -27,6 +33,9 @@ def extract_features(model: nn.Module, x: torch.Tensor, *, batch_size: int = 512
         raise NNProbeError(f"batch_size must be at least 1, got {batch_size}", "pass e.g. batch_size=512")
     split = split_head(model, head_name, example=x[:2] if len(x) else None)
     out = split.features(x, batch_size=batch_size, dtype=dtype)
-    check_finite("the penultimate features", out,
-                 "the model produces NaN/inf features: check the checkpoint and the input normalisation")
+    check_finite(
+        "the penultimate features",
+        out,
+        "the model produces NaN/inf features: check the checkpoint and the input normalisation",
+    )
     return out

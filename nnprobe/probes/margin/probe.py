@@ -70,13 +70,25 @@ class MarginProbeResult(Result):
     def summary(self) -> dict:
         first_mode = next(iter(self.results))
         m = self.main
-        out = {"mode": m.mode, "num_classes": m.num_classes, "feature_dim": m.feature_dim, "separable": m.separable,
-               "nn_train_accuracy": m.nn_train_accuracy, **m.summary()}
+        out = {
+            "mode": m.mode,
+            "num_classes": m.num_classes,
+            "feature_dim": m.feature_dim,
+            "separable": m.separable,
+            "nn_train_accuracy": m.nn_train_accuracy,
+            **m.summary(),
+        }
         out["grid_disagreement"] = self.grid_disagreement.get(first_mode)
         for mode, r in list(self.results.items())[1:]:
             out.update({f"{mode}/{k}": v for k, v in r.summary().items()})
         if self.retrained is not None:
-            keep = ("cosine_to_svm", "test_agreement", "nn_offset_from_midpoint", "nn_offset_from_svm", "nn_bias_scaled")
+            keep = (
+                "cosine_to_svm",
+                "test_agreement",
+                "nn_offset_from_midpoint",
+                "nn_offset_from_svm",
+                "nn_bias_scaled",
+            )
             out.update({f"retrained/{k}": v for k, v in self.retrained.summary().items() if k in keep})
         out.update(self.evidence_summary())
         out["svm_seconds"] = sum(r.seconds_svm for r in self.results.values())
@@ -102,32 +114,52 @@ class MarginProbeResult(Result):
         """What the verdict over seeds reads besides the headline (``nnprobe.probes.margin.entry.evidence``):
         training errors in feature space, the trend, the perceptron null and the context columns."""
         m = self.main
-        out = {"svm_train_errors": m.svm_train_errors, "n_train": m.n_train,
-               "cosine_to_penalised_svm": m.cosine_to_penalised_svm}
+        out = {
+            "svm_train_errors": m.svm_train_errors,
+            "n_train": m.n_train,
+            "cosine_to_penalised_svm": m.cosine_to_penalised_svm,
+        }
         tr = self.trend()
         if tr:
-            out.update(trend_slope=tr["slope"], trend_last=tr["last"], trend_steps_to_target=tr["steps_to_target"],
-                       trend_last_step=tr["last_step"], trend_unit=tr["unit"], trend_points=tr["points"],
-                       trend_cosine=tr["cosine"])
+            out.update(
+                trend_slope=tr["slope"],
+                trend_last=tr["last"],
+                trend_steps_to_target=tr["steps_to_target"],
+                trend_last_step=tr["last_step"],
+                trend_unit=tr["unit"],
+                trend_points=tr["points"],
+                trend_cosine=tr["cosine"],
+            )
         null = self.baselines.get("null_perceptron")
         if null and null.get("cosines"):
             c = [v for v in null["cosines"] if v is not None and not np.isnan(v)]
             if c:
-                out.update(null_perceptron_cosine_mean=float(np.mean(c)), null_perceptron_cosine_min=float(min(c)),
-                           null_perceptron_cosine_max=float(max(c)), null_perceptron_starts=len(c),
-                           null_perceptron_unconverged=sum(e > 0 for e in null["errors"]))
+                out.update(
+                    null_perceptron_cosine_mean=float(np.mean(c)),
+                    null_perceptron_cosine_min=float(min(c)),
+                    null_perceptron_cosine_max=float(max(c)),
+                    null_perceptron_starts=len(c),
+                    null_perceptron_unconverged=sum(e > 0 for e in null["errors"]),
+                )
         for name, value in self.baselines.get("context", {}).items():
             out[f"context_cosine_{name}"] = value
         return out
 
     def to_dict(self) -> dict:
-        return {"results": {m: r.to_dict() for m, r in self.results.items()},
-                "retrained": None if self.retrained is None else self.retrained.to_dict(),
-                "retrain_history": plain(self.retrain_history), "curve": [r.to_dict() for r in self.curve],
-                "baselines": plain(self.baselines),
-                "grid_disagreement": dict(self.grid_disagreement), "plot_features": self.plot_features,
-                "plot_labels": self.plot_labels, "class_names": self.class_names, "warnings": list(self.warnings),
-                "seed": self.seed, "seconds": self.seconds}
+        return {
+            "results": {m: r.to_dict() for m, r in self.results.items()},
+            "retrained": None if self.retrained is None else self.retrained.to_dict(),
+            "retrain_history": plain(self.retrain_history),
+            "curve": [r.to_dict() for r in self.curve],
+            "baselines": plain(self.baselines),
+            "grid_disagreement": dict(self.grid_disagreement),
+            "plot_features": self.plot_features,
+            "plot_labels": self.plot_labels,
+            "class_names": self.class_names,
+            "warnings": list(self.warnings),
+            "seed": self.seed,
+            "seconds": self.seconds,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> MarginProbeResult:
@@ -141,7 +173,9 @@ class MarginProbeResult(Result):
         """One row per SVM mode for the jointly trained head, plus one for the retrained head."""
         rows = []
         for mode, r in self.results.items():
-            rows.append(_row(name, mode if r.mode != "binary" else "binary", "joint", r, self.grid_disagreement.get(mode)))
+            rows.append(
+                _row(name, mode if r.mode != "binary" else "binary", "joint", r, self.grid_disagreement.get(mode))
+            )
         if self.retrained is not None:
             rows.append(_row(name, self.retrained.mode, "retrained", self.retrained, None))
         return rows
@@ -154,15 +188,37 @@ class MarginProbeResult(Result):
         return "\n".join(parts)
 
 
-TABLE_COLUMNS = ["experiment", "mode", "head", "cosine_to_penalised_svm", "cosine_to_svm", "test_agreement", "nn_test_accuracy",
-                 "svm_test_accuracy", "svm_train_error", "svm_margin", "nn_min_margin", "nn_bias_scaled", "svm_bias",
-                 "nn_offset_from_svm", "nn_offset_from_midpoint", "grid_disagreement", "dead_feature_dims",
-                 "cosine_per_class"]
+TABLE_COLUMNS = [
+    "experiment",
+    "mode",
+    "head",
+    "cosine_to_penalised_svm",
+    "cosine_to_svm",
+    "test_agreement",
+    "nn_test_accuracy",
+    "svm_test_accuracy",
+    "svm_train_error",
+    "svm_margin",
+    "nn_min_margin",
+    "nn_bias_scaled",
+    "svm_bias",
+    "nn_offset_from_svm",
+    "nn_offset_from_midpoint",
+    "grid_disagreement",
+    "dead_feature_dims",
+    "cosine_per_class",
+]
 
 
 def _row(name: str, mode: str, head: str, r: MarginResult, grid) -> dict:
-    row = {"experiment": name, "mode": mode, "head": head, **{k: v for k, v in r.summary().items() if "[" not in k},
-           "grid_disagreement": grid, "dead_feature_dims": r.extra.get("dead_feature_dims")}
+    row = {
+        "experiment": name,
+        "mode": mode,
+        "head": head,
+        **{k: v for k, v in r.summary().items() if "[" not in k},
+        "grid_disagreement": grid,
+        "dead_feature_dims": r.extra.get("dead_feature_dims"),
+    }
     if r.mode != "binary":
         row["cosine_per_class"] = ", ".join(f"{c.cosine_to_svm:.4f}" for c in r.rows)
     return row
@@ -183,9 +239,19 @@ def _plot_sample(features: torch.Tensor, labels: torch.Tensor, count: int, seed:
     return features[idx].tolist(), labels[idx].tolist()
 
 
-def measure_mode(split: HeadSplit, f_train: torch.Tensor, y_train: torch.Tensor, f_test: torch.Tensor,
-                 y_test: torch.Tensor, config: MarginConfig, mode: str, *, warm_start: LinearSVM | None = None,
-                 epoch: int | None = None, penalised_max_entries: int | None = None) -> tuple[MarginResult, LinearSVM]:
+def measure_mode(
+    split: HeadSplit,
+    f_train: torch.Tensor,
+    y_train: torch.Tensor,
+    f_test: torch.Tensor,
+    y_test: torch.Tensor,
+    config: MarginConfig,
+    mode: str,
+    *,
+    warm_start: LinearSVM | None = None,
+    epoch: int | None = None,
+    penalised_max_entries: int | None = None,
+) -> tuple[MarginResult, LinearSVM]:
     """Fit the SVM of ``mode`` with the settings of ``config`` (``C``, ``solver``) and compare the head of ``split``
     with it (and with the bias-penalised SVM when ``config.bias_penalised``): ``(result, svm)``.
 
@@ -201,16 +267,33 @@ def measure_mode(split: HeadSplit, f_train: torch.Tensor, y_train: torch.Tensor,
     except NNProbeError:
         if warm_start is None:
             raise
-        svm = fit_svm(f_train, y_train, split.num_classes, **fit)   # a warm start that no longer fits: start cold
-    result = measure_margin(f_train, y_train, split.head.weight, split.head.bias, f_test, y_test, C=config.C, svm=svm,
-                            epoch=epoch, bias_penalised=config.bias_penalised,
-                            **({} if penalised_max_entries is None else {"penalised_max_entries": penalised_max_entries}))
+        svm = fit_svm(f_train, y_train, split.num_classes, **fit)  # a warm start that no longer fits: start cold
+    result = measure_margin(
+        f_train,
+        y_train,
+        split.head.weight,
+        split.head.bias,
+        f_test,
+        y_test,
+        C=config.C,
+        svm=svm,
+        epoch=epoch,
+        bias_penalised=config.bias_penalised,
+        **({} if penalised_max_entries is None else {"penalised_max_entries": penalised_max_entries}),
+    )
     result.seconds_svm = time.perf_counter() - start
     return result, svm
 
 
-def measure_baselines(f_train: torch.Tensor, y_train: torch.Tensor, result: MarginResult, config: MarginConfig, *,
-                      seed: int = 0, init_head=None) -> dict:
+def measure_baselines(
+    f_train: torch.Tensor,
+    y_train: torch.Tensor,
+    result: MarginResult,
+    config: MarginConfig,
+    *,
+    seed: int = 0,
+    init_head=None,
+) -> dict:
     """The null (perceptrons from ``config.null_starts`` random starts) and the context columns of ``result``'s
     direction claim, as cosines to its bias-penalised SVM (``result.extra["penalised_svm"]``); ``{}`` when that SVM
     was not fitted (features not separable, or ``bias_penalised`` off) or ``null_starts`` is 0."""
@@ -220,16 +303,29 @@ def measure_baselines(f_train: torch.Tensor, y_train: torch.Tensor, result: Marg
     start = time.perf_counter()
     V = np.asarray(V, dtype=np.float64)
     k = result.num_classes
-    null = _baselines.perceptron_null(f_train, y_train, k, starts=config.null_starts, seed=seed,
-                                      max_epochs=config.perceptron_epochs)
+    null = _baselines.perceptron_null(
+        f_train, y_train, k, starts=config.null_starts, seed=seed, max_epochs=config.perceptron_epochs
+    )
     cosines = [_baselines.direction_cosine(rows, V) for rows in null.pop("rows")]
     context = _baselines.context_cosines(f_train, y_train, k, V, init_head=init_head)
-    return {"null_perceptron": {**null, "cosines": cosines, "max_epochs": config.perceptron_epochs, "seed": seed},
-            "context": context, "seconds": time.perf_counter() - start}
+    return {
+        "null_perceptron": {**null, "cosines": cosines, "max_epochs": config.perceptron_epochs, "seed": seed},
+        "context": context,
+        "seconds": time.perf_counter() - start,
+    }
 
 
-def measure(model: nn.Module, dataset, config: MarginConfig | None = None, *, curve=(), seed: int = 0,
-            progress: bool = False, init_head=None, output=None) -> MarginProbeResult:
+def measure(
+    model: nn.Module,
+    dataset,
+    config: MarginConfig | None = None,
+    *,
+    curve=(),
+    seed: int = 0,
+    progress: bool = False,
+    init_head=None,
+    output=None,
+) -> MarginProbeResult:
     """Compare ``model``'s last layer with the max-margin SVM on its penultimate features of ``dataset``.
 
     ``curve`` passes measurements taken during training (e.g. ``MarginCallback.results``); ``seed`` seeds the
@@ -263,20 +359,39 @@ def _measure(model, dataset, config: MarginConfig, curve, seed: int, progress: b
         retrained, history = None, []
         if config.retrain_epochs > 0:
             first = next(iter(svms))
-            rr = retrain_head(model, dataset, epochs=config.retrain_epochs, lr=config.retrain_lr, C=config.C,
-                              multi_class=first, head_name=split.head_name, seed=seed, features=(f_train, f_test),
-                              svm=svms[first], progress=progress)
+            rr = retrain_head(
+                model,
+                dataset,
+                epochs=config.retrain_epochs,
+                lr=config.retrain_lr,
+                C=config.C,
+                multi_class=first,
+                head_name=split.head_name,
+                seed=seed,
+                features=(f_train, f_test),
+                svm=svms[first],
+                progress=progress,
+            )
             retrained, history = rr.retrained, rr.history
-        base = measure_baselines(f_train, y_train, next(iter(results.values())), config, seed=seed,
-                                 init_head=init_head)
+        base = measure_baselines(f_train, y_train, next(iter(results.values())), config, seed=seed, init_head=init_head)
     notes = _curve_warnings(curve) + sorted({str(w.message) for w in caught})
     plot_x = plot_y = None
     if f_train.shape[1] == 2 and config.plot_points > 0:
         plot_x, plot_y = _plot_sample(f_train, y_train, config.plot_points, seed)
-    return MarginProbeResult(results=results, retrained=retrained, retrain_history=history, curve=list(curve),
-                             grid_disagreement=grid, plot_features=plot_x, plot_labels=plot_y,
-                             class_names=list(getattr(dataset, "class_names", []) or []) or None, warnings=notes,
-                             seed=seed, seconds=time.perf_counter() - start, baselines=base)
+    return MarginProbeResult(
+        results=results,
+        retrained=retrained,
+        retrain_history=history,
+        curve=list(curve),
+        grid_disagreement=grid,
+        plot_features=plot_x,
+        plot_labels=plot_y,
+        class_names=list(getattr(dataset, "class_names", []) or []) or None,
+        warnings=notes,
+        seed=seed,
+        seconds=time.perf_counter() - start,
+        baselines=base,
+    )
 
 
 __all__ = ["MarginProbeResult", "TABLE_COLUMNS", "measure", "measure_baselines", "measure_mode"]

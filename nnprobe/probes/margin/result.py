@@ -9,9 +9,17 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-ROW_COLUMNS = (("name", "pair"), ("cosine_to_svm", "cos(NN,SVM)"), ("cosine_in_span", "cos in span"), ("svm_margin", "SVM margin"),
-               ("nn_min_margin", "NN min margin"), ("nn_bias_scaled", "NN bias*"), ("svm_bias", "SVM bias"),
-               ("nn_offset_from_svm", "NN-SVM offset"), ("nn_offset_from_midpoint", "NN-mid offset"))
+ROW_COLUMNS = (
+    ("name", "pair"),
+    ("cosine_to_svm", "cos(NN,SVM)"),
+    ("cosine_in_span", "cos in span"),
+    ("svm_margin", "SVM margin"),
+    ("nn_min_margin", "NN min margin"),
+    ("nn_bias_scaled", "NN bias*"),
+    ("svm_bias", "SVM bias"),
+    ("nn_offset_from_svm", "NN-SVM offset"),
+    ("nn_offset_from_midpoint", "NN-mid offset"),
+)
 
 
 @dataclass
@@ -48,7 +56,7 @@ class ClassMargin:
     svm_offset_from_midpoint: float | None = None
     nn_offset_from_svm: float | None = None
     n_support: int | None = None
-    cosine_to_penalised_svm: float | None = None           # weights against the bias-penalised SVM's weights
+    cosine_to_penalised_svm: float | None = None  # weights against the bias-penalised SVM's weights
     cosine_to_penalised_svm_with_bias: float | None = None  # [w, b] against the bias-penalised SVM's [w, b]
 
 
@@ -96,7 +104,7 @@ class MarginResult:
     seconds_svm: float = 0.0
     epoch: int | None = None
     extra: dict = field(default_factory=dict)
-    cosine_to_penalised_svm: float | None = None            # the primary yardstick (see the class docstring)
+    cosine_to_penalised_svm: float | None = None  # the primary yardstick (see the class docstring)
     cosine_to_penalised_svm_with_bias: float | None = None
 
     @property
@@ -133,17 +141,27 @@ class MarginResult:
 
     def summary(self) -> dict:
         """The headline numbers as one flat dict (for ``state.metrics``, tables and sweeps)."""
-        out = {"cosine_to_svm": self.cosine_to_svm, "cosine_in_span": self.cosine_in_span,
-               "test_agreement": self.test_agreement,
-               "nn_test_accuracy": self.nn_test_accuracy, "svm_test_accuracy": self.svm_test_accuracy,
-               "svm_train_error": self.svm_train_error, "svm_train_errors": self.svm_train_errors,
-               "nn_weight_norm": self.nn_weight_norm,
-               "svm_weight_norm": self.svm_weight_norm}
+        out = {
+            "cosine_to_svm": self.cosine_to_svm,
+            "cosine_in_span": self.cosine_in_span,
+            "test_agreement": self.test_agreement,
+            "nn_test_accuracy": self.nn_test_accuracy,
+            "svm_test_accuracy": self.svm_test_accuracy,
+            "svm_train_error": self.svm_train_error,
+            "svm_train_errors": self.svm_train_errors,
+            "nn_weight_norm": self.nn_weight_norm,
+            "svm_weight_norm": self.svm_weight_norm,
+        }
         if self.mode == "binary":
             r = self.rows[0]
-            out.update(svm_margin=r.svm_margin, nn_min_margin=r.nn_min_margin, nn_bias_scaled=r.nn_bias_scaled,
-                       svm_bias=r.svm_bias, nn_offset_from_svm=r.nn_offset_from_svm,
-                       nn_offset_from_midpoint=r.nn_offset_from_midpoint)
+            out.update(
+                svm_margin=r.svm_margin,
+                nn_min_margin=r.nn_min_margin,
+                nn_bias_scaled=r.nn_bias_scaled,
+                svm_bias=r.svm_bias,
+                nn_offset_from_svm=r.nn_offset_from_svm,
+                nn_offset_from_midpoint=r.nn_offset_from_midpoint,
+            )
         else:
             for r in self.rows:
                 out[f"cosine_to_svm[{r.name}]"] = r.cosine_to_svm
@@ -158,12 +176,17 @@ class MarginResult:
         return out
 
     def __repr__(self) -> str:
-        head = (f"MarginResult(mode={self.mode}, C={'hard' if self.C is None else self.C}, classes={self.num_classes}, "
-                f"feature_dim={self.feature_dim}, n_train={self.n_train}, n_test={self.n_test}"
-                + (f", epoch={self.epoch}" if self.epoch is not None else "") + ")\n")
-        lines = [f"  cosine_to_svm {_fmt(self.cosine_to_svm)}   test_agreement {_fmt(self.test_agreement)}   "
-                 f"NN/SVM test accuracy {_fmt(self.nn_test_accuracy)}/{_fmt(self.svm_test_accuracy)}   "
-                 f"SVM train error {_fmt(self.svm_train_error)}{'' if self.separable else ' (NOT separable)'}"]
+        head = (
+            f"MarginResult(mode={self.mode}, C={'hard' if self.C is None else self.C}, classes={self.num_classes}, "
+            f"feature_dim={self.feature_dim}, n_train={self.n_train}, n_test={self.n_test}"
+            + (f", epoch={self.epoch}" if self.epoch is not None else "")
+            + ")\n"
+        )
+        lines = [
+            f"  cosine_to_svm {_fmt(self.cosine_to_svm)}   test_agreement {_fmt(self.test_agreement)}   "
+            f"NN/SVM test accuracy {_fmt(self.nn_test_accuracy)}/{_fmt(self.svm_test_accuracy)}   "
+            f"SVM train error {_fmt(self.svm_train_error)}{'' if self.separable else ' (NOT separable)'}"
+        ]
         cols = [c for c in ROW_COLUMNS if any(getattr(r, c[0]) is not None for r in self.rows)]
         table = [[h for _, h in cols]] + [[_fmt(getattr(r, k)) for k, _ in cols] for r in self.rows]
         widths = [max(len(row[i]) for row in table) for i in range(len(cols))]

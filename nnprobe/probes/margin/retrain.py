@@ -32,8 +32,8 @@ class RetrainResult:
 
     joint: MarginResult
     retrained: MarginResult
-    head: nn.Linear                      # the retrained head (the model itself is left untouched)
-    history: list[dict] = field(default_factory=list)   # per-epoch loss and accuracy of the head training
+    head: nn.Linear  # the retrained head (the model itself is left untouched)
+    history: list[dict] = field(default_factory=list)  # per-epoch loss and accuracy of the head training
     seconds: float = 0.0
 
     def summary(self) -> dict:
@@ -43,17 +43,35 @@ class RetrainResult:
         return out
 
     def to_dict(self) -> dict:
-        return {"joint": self.joint.to_dict(), "retrained": self.retrained.to_dict(), "history": self.history,
-                "seconds": self.seconds}
+        return {
+            "joint": self.joint.to_dict(),
+            "retrained": self.retrained.to_dict(),
+            "history": self.history,
+            "seconds": self.seconds,
+        }
 
     def __repr__(self) -> str:
         return f"RetrainResult(seconds={self.seconds:.1f})\n-- jointly trained head --\n{self.joint!r}\n-- retrained head --\n{self.retrained!r}"
 
 
-def retrain_head(model: nn.Module, dataset, *, epochs: int = 100, lr: float = 1.0, optimizer: str = "momentum",
-                 batch_size: int | None = 256, seed: int = 0, relative_lr: bool = True, C: float | None = None, multi_class: str = "ovr",
-                 head_name: str | None = None, feature_batch_size: int = 512, features=None,
-                 svm=None, progress: bool = False) -> RetrainResult:
+def retrain_head(
+    model: nn.Module,
+    dataset,
+    *,
+    epochs: int = 100,
+    lr: float = 1.0,
+    optimizer: str = "momentum",
+    batch_size: int | None = 256,
+    seed: int = 0,
+    relative_lr: bool = True,
+    C: float | None = None,
+    multi_class: str = "ovr",
+    head_name: str | None = None,
+    feature_batch_size: int = 512,
+    features=None,
+    svm=None,
+    progress: bool = False,
+) -> RetrainResult:
     """Reset the head's weight *and* bias, train only the head on cached penultimate features, measure again.
 
     The features are extracted once (the rest of the network is frozen by construction); training is a short
@@ -71,7 +89,9 @@ def retrain_head(model: nn.Module, dataset, *, epochs: int = 100, lr: float = 1.
     if optimizer not in OPTIMIZERS:
         raise NNProbeError(f"unknown optimizer '{optimizer}'", f"use one of: {', '.join(OPTIMIZERS)}")
     if epochs < 1 or not lr > 0:
-        raise NNProbeError(f"epochs must be >= 1 and lr > 0, got epochs={epochs}, lr={lr}", "pass e.g. epochs=300, lr=0.1")
+        raise NNProbeError(
+            f"epochs must be >= 1 and lr > 0, got epochs={epochs}, lr={lr}", "pass e.g. epochs=300, lr=0.1"
+        )
     start = time.perf_counter()
     if features is None:
         split, f_train, f_test = head_features(model, dataset, head_name, batch_size=feature_batch_size)
@@ -90,18 +110,20 @@ def retrain_head(model: nn.Module, dataset, *, epochs: int = 100, lr: float = 1.
         head.weight.uniform_(-bound, bound, generator=generator)
         head.bias.uniform_(-bound, bound, generator=generator)
     step = lr / (1.0 + float(f_train.double().pow(2).sum(1).mean())) if relative_lr else lr
-    opt = make_optimizer(head.parameters(), optimizer=optimizer, lr=step, momentum=0.9, weight_decay=0.0,
-                         fused=False)   # torch's default Adam kernel, as before (the fused one differs by ~1e-6)
+    opt = make_optimizer(
+        head.parameters(), optimizer=optimizer, lr=step, momentum=0.9, weight_decay=0.0, fused=False
+    )  # torch's default Adam kernel, as before (the fused one differs by ~1e-6)
     n = f_train.shape[0]
     bs = n if batch_size is None else int(batch_size)
     history = []
-    bar = tqdm(range(1, epochs + 1), desc="retrain head", unit="epoch", disable=not progress, leave=False,
-               mininterval=1.0)
+    bar = tqdm(
+        range(1, epochs + 1), desc="retrain head", unit="epoch", disable=not progress, leave=False, mininterval=1.0
+    )
     for epoch in bar:
         order = torch.randperm(n, generator=generator)
         loss_sum = torch.zeros(())
         for i in range(0, n, bs):
-            idx = order[i:i + bs]
+            idx = order[i : i + bs]
             loss = F.cross_entropy(head(f_train[idx]), y_train[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -111,10 +133,18 @@ def retrain_head(model: nn.Module, dataset, *, epochs: int = 100, lr: float = 1.
         if progress:
             bar.set_postfix(loss=f"{history[-1]['train_loss']:.3g}", refresh=False)
         if not math.isfinite(history[-1]["train_loss"]):
-            raise NNProbeError(f"retraining the head diverged (loss {history[-1]['train_loss']}) in epoch {epoch}",
-                               f"lower the learning rate (now {lr})")
+            raise NNProbeError(
+                f"retraining the head diverged (loss {history[-1]['train_loss']}) in epoch {epoch}",
+                f"lower the learning rate (now {lr})",
+            )
     retrained = measure_margin(f_train, y_train, head.weight, head.bias, f_test, y_test, C=C, svm=svm)
-    retrained.extra["retrain"] = {"epochs": epochs, "optimizer": optimizer, "step_size": step, "batch_size": batch_size,
-                                  "final_train_loss": history[-1]["train_loss"]}
-    return RetrainResult(joint=joint, retrained=retrained, head=head, history=history,
-                         seconds=time.perf_counter() - start)
+    retrained.extra["retrain"] = {
+        "epochs": epochs,
+        "optimizer": optimizer,
+        "step_size": step,
+        "batch_size": batch_size,
+        "final_train_loss": history[-1]["train_loss"],
+    }
+    return RetrainResult(
+        joint=joint, retrained=retrained, head=head, history=history, seconds=time.perf_counter() - start
+    )

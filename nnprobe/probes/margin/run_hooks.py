@@ -29,8 +29,10 @@ def live_seed(run, dataset, tries: int = 20) -> int:
         model, _ = run.model.build(dataset, seed)
         if bool((extract_features(model, x, head_name=run.config.head) != 0).any(0).all()):
             return seed
-    raise NNProbeError(f"no seed in {run.train.seed}..{run.train.seed + tries - 1} gives a model whose feature units "
-                       "are all active", "use a wider --feature-dim or another --activation")
+    raise NNProbeError(
+        f"no seed in {run.train.seed}..{run.train.seed + tries - 1} gives a model whose feature units are all active",
+        "use a wider --feature-dim or another --activation",
+    )
 
 
 def wants_live_seed(run) -> bool:
@@ -53,18 +55,28 @@ def execute(run, ctx):
         seed = live_seed(run, ctx.dataset)
         if seed != run.train.seed:
             ctx.event("live_seed", {"seed": seed})
-            run = replace(run, train=replace(run.train, seed=seed))   # the data stay those of the given seed
+            run = replace(run, train=replace(run.train, seed=seed))  # the data stay those of the given seed
             model, spec = run.model.build(ctx.dataset, seed)
             ctx.use_model(model, spec, run)
     curve, init_head = [], None
     if run.model.checkpoint is None:
-        head = dataset_head(model, ctx.dataset, run.config.head).head   # the head at initialisation: a context column
-        init_head = (head.weight.detach().cpu().clone(), None if head.bias is None else head.bias.detach().cpu().clone())
+        head = dataset_head(model, ctx.dataset, run.config.head).head  # the head at initialisation: a context column
+        init_head = (
+            head.weight.detach().cpu().clone(),
+            None if head.bias is None else head.bias.detach().cpu().clone(),
+        )
         callbacks = [MarginCallback(run.config)] if run.config.watches_training else []
         ctx.train(callbacks=callbacks)
         curve = callbacks[0].results if callbacks else []
-    return measure(model, ctx.dataset, run.config, curve=curve, seed=run.train.seed, progress=run.train.progress,
-                   init_head=init_head)
+    return measure(
+        model,
+        ctx.dataset,
+        run.config,
+        curve=curve,
+        seed=run.train.seed,
+        progress=run.train.progress,
+        init_head=init_head,
+    )
 
 
 def table_rows(run, result) -> list[dict]:

@@ -24,12 +24,24 @@ def test_separable_codes_are_categorised_perfectly_and_noise_codes_at_chance():
     yt = np.repeat(np.arange(3), 30)
     xt = protos[yt] ^ (rng.random((90, 120)) < 0.05)
     r = categorise(Codes.from_bits(x), y, Codes.from_bits(xt), yt, k=5)
-    for v in (r.kmeans_train_accuracy, r.kmeans_test_accuracy, r.knn_train_accuracy, r.knn_test_accuracy,
-              r.logistic_train_accuracy, r.logistic_test_accuracy, r.kmeans_test_nmi):
+    for v in (
+        r.kmeans_train_accuracy,
+        r.kmeans_test_accuracy,
+        r.knn_train_accuracy,
+        r.knn_test_accuracy,
+        r.logistic_train_accuracy,
+        r.logistic_test_accuracy,
+        r.kmeans_test_nmi,
+    ):
         assert v == pytest.approx(1.0)
-    noise = categorise(Codes.from_bits(rng.integers(0, 2, (300, 64))), rng.integers(0, 3, 300),
-                       Codes.from_bits(rng.integers(0, 2, (300, 64))), rng.integers(0, 3, 300), k=5,
-                       methods=("knn",))
+    noise = categorise(
+        Codes.from_bits(rng.integers(0, 2, (300, 64))),
+        rng.integers(0, 3, 300),
+        Codes.from_bits(rng.integers(0, 2, (300, 64))),
+        rng.integers(0, 3, 300),
+        k=5,
+        methods=("knn",),
+    )
     assert noise.knn_test_accuracy < 0.5 and np.isnan(noise.logistic_test_accuracy)
 
 
@@ -40,6 +52,7 @@ def test_leave_one_out_on_subsample_matches_full():
     x = Codes.from_bits(protos[y] ^ (rng.random((400, 80)) < 0.3))
     full = categorise(x, y, x, y, k=5, methods=("knn",), max_knn_train_queries=None)
     from nnprobe.probes.codes import hamming_knn_predict
+
     assert full.knn_train_accuracy == pytest.approx((hamming_knn_predict(x, y, x, 5, exclude_self=True) == y).mean())
     sub = categorise(x, y, x, y, k=5, methods=("knn",), max_knn_train_queries=100)
     assert abs(sub.knn_train_accuracy - full.knn_train_accuracy) < 0.15

@@ -148,8 +148,16 @@ def test_output_softmax_is_allowed_but_a_softmax_inside_is_not():
 
 def test_max_pooling_is_frozen_not_flagged_and_random_ops_are_refused():
     torch.manual_seed(0)
-    cnn = nn.Sequential(nn.Conv2d(3, 4, 3), nn.PReLU(4), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3), nn.ReLU(inplace=True),
-                        nn.AdaptiveMaxPool2d(2), nn.Flatten(), nn.Linear(16, 2))
+    cnn = nn.Sequential(
+        nn.Conv2d(3, 4, 3),
+        nn.PReLU(4),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 4, 3),
+        nn.ReLU(inplace=True),
+        nn.AdaptiveMaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16, 2),
+    )
     codes = record_codes(cnn, torch.randn(6, 3, 12, 12))
     assert codes.n_units == 4 * 10 * 10 + 4 * 3 * 3
     check_codes_complete(build_model("cnn", (1, 8, 8), 3), torch.randn(5, 1, 8, 8))  # zoo CNN: ReLU + MaxPool2d

@@ -13,7 +13,7 @@ import nnprobe
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.codes.config import LABEL_MODES, LOGISTIC_MODES, METHODS, CodesConfig
 
-ADDED_IN_0_3 = ("nulls",)   # flags 0.2 did not have: --nulls/--no-nulls (the null baselines)
+ADDED_IN_0_3 = ("nulls",)  # flags 0.2 did not have: --nulls/--no-nulls (the null baselines)
 
 
 def test_every_field_declares_its_option_with_the_flags_of_today(flags_of_0_2):
@@ -41,11 +41,18 @@ def test_every_field_declares_its_option_with_the_flags_of_today(flags_of_0_2):
 
 
 def test_config_module_imports_no_torch_apart_from_the_training_package():
-    code = ("import sys, types; pkg = types.ModuleType('nnprobe.training'); pkg.__path__ = ['nnprobe/training']; "
-            "sys.modules['nnprobe.training'] = pkg; import nnprobe.probes.codes.config, nnprobe.probes.codes; "
-            "print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=str(Path(nnprobe.__file__).parents[1]))
+    code = (
+        "import sys, types; pkg = types.ModuleType('nnprobe.training'); pkg.__path__ = ['nnprobe/training']; "
+        "sys.modules['nnprobe.training'] = pkg; import nnprobe.probes.codes.config, nnprobe.probes.codes; "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=str(Path(nnprobe.__file__).parents[1]),
+    )
     assert out.stdout.strip() == "False"
 
 
@@ -63,8 +70,9 @@ def test_the_config_reaches_the_probe_and_keywords_are_its_fields():
     by_keywords = measure_codes(net, ds, k=3, methods=["knn"], record_batch_size=100, max_knn_train_queries=50)
     by_config = measure(net, ds, CodesConfig(k=3, methods=["knn"], record_batch_size=100, max_knn_train_queries=50))
     drop = ("seconds", "record_seconds", "categorisation_seconds", "nulls_seconds")
-    assert ({k: v for k, v in by_keywords.summary().items() if k not in drop}
-            == {k: v for k, v in by_config.summary().items() if k not in drop})
+    assert {k: v for k, v in by_keywords.summary().items() if k not in drop} == {
+        k: v for k, v in by_config.summary().items() if k not in drop
+    }
     assert by_config.categorisation.k == 3
     assert by_config.memory["record_batch_bytes"] == 100 * (by_config.units_total + by_config.n_units)
     over = measure_codes(net, ds, CodesConfig(k=3, categorisation=False), k=5)

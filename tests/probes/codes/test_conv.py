@@ -111,7 +111,7 @@ def test_all_layers_memory_mapped_give_the_same_figures_as_in_memory(tmp_path):
     assert small.n_units == 1088 and len(small.per_layer) == 17
     full = record_codes(model, ds.x_train).bits()
     for row, start, units in zip(small.per_layer, np.cumsum([0] + UNITS[:-1]), UNITS):
-        assert row["units"] == units and row["distinct_train"] == _distinct(full[:, start:start + units])
+        assert row["units"] == units and row["distinct_train"] == _distinct(full[:, start : start + units])
     assert small.determinism.distinct_train == _distinct(full)
 
 
@@ -165,10 +165,10 @@ def test_select_and_extract_by_word_shifts_equal_column_slicing():
     codes = Codes.from_bits(bits, layers)
     for layer in layers:
         got = extract_bits(codes.words, layer.start, layer.stop)
-        np.testing.assert_array_equal(unpack_bits(got.view(np.uint8), layer.size), bits[:, layer.start:layer.stop])
+        np.testing.assert_array_equal(unpack_bits(got.view(np.uint8), layer.size), bits[:, layer.start : layer.stop])
     order = [4, 0, 5, 2]
     picked = codes.select(order)
-    ref = np.concatenate([bits[:, layers[i].start:layers[i].stop] for i in order], 1)
+    ref = np.concatenate([bits[:, layers[i].start : layers[i].stop] for i in order], 1)
     np.testing.assert_array_equal(picked.packed, pack_bits(ref))
 
 

@@ -9,11 +9,19 @@ from nnprobe.probes.codes.evidence import evidence
 
 def seeds(n=5, **values):
     """``n`` hand-made summaries: each value is the mean, spread by +-0.002 per seed (seed i adds 0.001 * (i - 2))."""
-    base = {"redundancy_ratio_train": 0.0, "knn_test_accuracy": 0.95, "model_test_accuracy": 0.97,
-            "untrained_redundancy_ratio_train": 0.30, "untrained_knn_test_accuracy": 0.80,
-            "pixels_knn_test_accuracy": 0.90, "k": 9, **values}
-    return [{k: (v + 0.001 * (i - (n - 1) / 2) if isinstance(v, float) else v) for k, v in base.items()}
-            for i in range(n)]
+    base = {
+        "redundancy_ratio_train": 0.0,
+        "knn_test_accuracy": 0.95,
+        "model_test_accuracy": 0.97,
+        "untrained_redundancy_ratio_train": 0.30,
+        "untrained_knn_test_accuracy": 0.80,
+        "pixels_knn_test_accuracy": 0.90,
+        "k": 9,
+        **values,
+    }
+    return [
+        {k: (v + 0.001 * (i - (n - 1) / 2) if isinstance(v, float) else v) for k, v in base.items()} for i in range(n)
+    ]
 
 
 def test_holds_when_both_intervals_clear_and_the_nulls_do_not():
@@ -21,7 +29,7 @@ def test_holds_when_both_intervals_clear_and_the_nulls_do_not():
     assert d.outcome == "holds"
     assert d.details["regime"] == "sufficiently-expressive"
     assert "(95% t, n=5)" in d.sentence and "untrained network: train redundancy ratio 0.3000" in d.sentence
-    assert "the codes' K-NN beats the raw inputs'" in d.sentence      # 0.95 vs 0.90 on every seed
+    assert "the codes' K-NN beats the raw inputs'" in d.sentence  # 0.95 vs 0.90 on every seed
 
 
 def test_one_seed_is_inconclusive_and_says_one_seed():
@@ -41,7 +49,7 @@ def test_redundant_codes_do_not_hold_and_are_under_expressive():
 
 
 def test_knn_far_below_the_network_is_critically_expressive():
-    d = evidence(seeds(knn_test_accuracy=0.85), THRESHOLDS)          # gap -0.12
+    d = evidence(seeds(knn_test_accuracy=0.85), THRESHOLDS)  # gap -0.12
     assert d.outcome == "does not hold" and d.details["regime"] == "critically-expressive"
     assert d.details["categorisation"]["outcome"] == "does not hold"
 
@@ -60,7 +68,7 @@ def test_unique_untrained_codes_make_uniqueness_not_informative():
     assert d.outcome == "inconclusive"
     assert d.details["uniqueness"]["details"]["measure_outcome"] == "holds"
     assert "so the claim is not informative on these features" in d.sentence
-    assert d.details["regime"] == "sufficiently-expressive"   # the regime reads the trained network's own codes
+    assert d.details["regime"] == "sufficiently-expressive"  # the regime reads the trained network's own codes
 
 
 def test_an_untrained_network_that_categorises_as_well_makes_categorisation_not_informative():
@@ -70,14 +78,14 @@ def test_an_untrained_network_that_categorises_as_well_makes_categorisation_not_
 
 def test_pixels_beating_the_codes_is_said():
     d = evidence(seeds(pixels_knn_test_accuracy=0.97), THRESHOLDS)
-    assert d.outcome == "holds"   # the claim is about codes vs the network; the pixels are said beside it
+    assert d.outcome == "holds"  # the claim is about codes vs the network; the pixels are said beside it
     assert "the raw inputs' K-NN beats the codes'" in d.sentence
     assert d.details["pixels"]["pixels_minus_codes"]["lower_bound"] > 0
 
 
 def test_missing_measures_are_not_testable_or_said():
     assert evidence([{"model_test_accuracy": 0.9}], THRESHOLDS).outcome == "not testable"
-    rows = [{"redundancy_ratio_train": 0.0 + 0.001 * i} for i in range(3)]   # categorisation off, no nulls
+    rows = [{"redundancy_ratio_train": 0.0 + 0.001 * i} for i in range(3)]  # categorisation off, no nulls
     d = evidence(rows, THRESHOLDS)
     assert d.outcome == "inconclusive" and d.details["categorisation"]["outcome"] == "not testable"
     assert "untrained network not measured" in d.sentence

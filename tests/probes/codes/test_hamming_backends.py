@@ -10,8 +10,11 @@ from nnprobe.errors import NNProbeError
 from nnprobe.probes.codes import Codes, hamming_kneighbors, hamming_knn_predict
 from nnprobe.probes.codes import hamming as H
 
-BACKENDS = ["numpy", "torch", pytest.param("faiss", marks=pytest.mark.skipif(not H._have_faiss(),
-                                                                             reason="faiss not installed"))]
+BACKENDS = [
+    "numpy",
+    "torch",
+    pytest.param("faiss", marks=pytest.mark.skipif(not H._have_faiss(), reason="faiss not installed")),
+]
 
 
 def _reference(queries: np.ndarray, train: np.ndarray, k: int, exclude_self: bool = False):
@@ -89,16 +92,16 @@ def test_selection_equals_stable_sort(dtype):
     # the selection kernel alone, on rows built to hit each branch: spread values, dense ties, and ties
     # that sit only at the end of a row (past the prefix scanned first)
     rng = np.random.default_rng(9)
-    d = np.concatenate([rng.integers(0, 200, (5, 3000)), rng.integers(0, 3, (5, 3000)),
-                        np.full((5, 3000), 7)]).astype(dtype)
+    d = np.concatenate([rng.integers(0, 200, (5, 3000)), rng.integers(0, 3, (5, 3000)), np.full((5, 3000), 7)]).astype(
+        dtype
+    )
     d[10:, -700:] = rng.integers(4, 7, (5, 700))
     for need in (1, 9, 50):
         got_d, got_i = H._smallest(d.copy(), need)
         ref_i = np.argsort(d, axis=1, kind="stable")[:, :need]
         np.testing.assert_array_equal(got_i, ref_i)
         np.testing.assert_array_equal(got_d, np.take_along_axis(d, ref_i, axis=1))
-    np.testing.assert_array_equal(H._smallest_tied(d, 9, d.max(axis=1))[1],
-                                  np.argsort(d, axis=1, kind="stable")[:, :9])
+    np.testing.assert_array_equal(H._smallest_tied(d, 9, d.max(axis=1))[1], np.argsort(d, axis=1, kind="stable")[:, :9])
 
 
 def test_class_sorted_training_codes():
@@ -128,15 +131,17 @@ def test_faiss_wide_ties_fetched_again_or_finished_by_numpy(monkeypatch, margin,
     np.testing.assert_array_equal(d, ref_d)
 
 
-@pytest.mark.parametrize("dtype,chunk_bits", [(torch.float16, 2048), (torch.float16, 64), (torch.bfloat16, 256),
-                                              (torch.float32, 64)])
+@pytest.mark.parametrize(
+    "dtype,chunk_bits", [(torch.float16, 2048), (torch.float16, 64), (torch.bfloat16, 256), (torch.float32, 64)]
+)
 def test_torch_products_exact_in_every_chunking(dtype, chunk_bits):
     # +-1 products in float16 / bfloat16 (the GPU path) summed per chunk in int32, on the CPU
     train, queries = _random_bits(300, 2100, 1), _random_bits(20, 2100, 2)
     ref_d, ref_i = _reference(queries, train, 9)
     q, t = Codes.from_bits(queries).words, Codes.from_bits(train).words
-    d, i = H._torch_kneighbors(q, t, 9, False, device="cpu", block_rows=7, dtype=dtype, chunk_bits=chunk_bits,
-                               tile_rows=64)
+    d, i = H._torch_kneighbors(
+        q, t, 9, False, device="cpu", block_rows=7, dtype=dtype, chunk_bits=chunk_bits, tile_rows=64
+    )
     np.testing.assert_array_equal(i, ref_i)
     np.testing.assert_array_equal(d, ref_d)
 
@@ -146,8 +151,10 @@ def test_predictions_identical_across_backends(bits):
     rng = np.random.default_rng(bits)
     train, y = _random_bits(500, bits, 1), rng.integers(0, 3, size=500)
     queries = Codes.from_bits(_random_bits(80, bits, 2))
-    preds = [hamming_knn_predict(Codes.from_bits(train), y, queries, 9, backend=b)
-             for b in ["numpy", "torch", "auto"] + (["faiss"] if H._have_faiss() else [])]
+    preds = [
+        hamming_knn_predict(Codes.from_bits(train), y, queries, 9, backend=b)
+        for b in ["numpy", "torch", "auto"] + (["faiss"] if H._have_faiss() else [])
+    ]
     for p in preds[1:]:
         np.testing.assert_array_equal(p, preds[0])
 
@@ -190,7 +197,7 @@ def test_faiss_indexes_large_training_sets_in_slices_with_the_same_neighbours(mo
     words = Codes.from_bits(bits).words
     path = tmp_path / "train.npy"
     np.save(path, words)
-    train = np.load(path, mmap_mode="r")   # as the probe stores codes that do not fit in memory
+    train = np.load(path, mmap_mode="r")  # as the probe stores codes that do not fit in memory
     queries = bits if exclude_self else _random_bits(80, 70, 6)
     ref_d, ref_i = _reference(queries, bits, 9, exclude_self)
     d, i = hamming_kneighbors(Codes.from_bits(queries).words, train, 9, backend="faiss", exclude_self=exclude_self)

@@ -19,10 +19,10 @@ def test_the_untrained_zoo_model_is_the_model_at_initialisation():
     trained = build_from_spec(spec, seed=3)
     with torch.no_grad():
         for p in trained.parameters():
-            p.add_(1.0)                                   # "training"
+            p.add_(1.0)  # "training"
     state = torch.get_rng_state()
     fresh, how = untrained_model(trained, seed=3)
-    assert torch.equal(torch.get_rng_state(), state)     # the global random state is left as it was
+    assert torch.equal(torch.get_rng_state(), state)  # the global random state is left as it was
     assert all(torch.equal(a, b) for a, b in zip(fresh.parameters(), initial.parameters()))
     assert "seed 3" in how and not fresh.training
 
@@ -48,7 +48,7 @@ def test_euclidean_knn_equals_scikit_learn_on_untied_data():
     y = rng.integers(0, 4, size=300)
     ours = euclidean_knn_predict(train, y, queries, k=9, block_rows=32)
     theirs = KNeighborsClassifier(n_neighbors=9, algorithm="brute").fit(train, y).predict(queries)
-    assert (ours == theirs).mean() >= 0.98   # ties of the vote may differ; distances are untied (continuous data)
+    assert (ours == theirs).mean() >= 0.98  # ties of the vote may differ; distances are untied (continuous data)
 
 
 def test_pixel_baselines_are_cached_by_content():
@@ -60,8 +60,9 @@ def test_pixel_baselines_are_cached_by_content():
 
 def test_nulls_on_the_summary_row_and_off_by_config():
     ds = load_dataset("digits")
-    model = build_from_spec({"name": "mlp", "input_shape": list(ds.input_shape), "num_classes": 10,
-                             "options": {"width": 16}}, seed=0)
+    model = build_from_spec(
+        {"name": "mlp", "input_shape": list(ds.input_shape), "num_classes": 10, "options": {"width": 16}}, seed=0
+    )
     result = measure(model, ds, CodesConfig(methods=["knn"], per_layer=False))
     s = result.summary()
     # the model was not trained: its untrained copy is itself, so the null equals the measure

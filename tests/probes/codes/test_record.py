@@ -43,7 +43,9 @@ def test_bits_equal_preactivation_sign_and_layout():
 def test_batch_size_does_not_change_codes():
     model = _mlp(1)
     x = torch.randn(40, 1, 4, 5)
-    np.testing.assert_array_equal(record_codes(model, x, batch_size=3).packed, record_codes(model, x, batch_size=100).packed)
+    np.testing.assert_array_equal(
+        record_codes(model, x, batch_size=3).packed, record_codes(model, x, batch_size=100).packed
+    )
 
 
 def test_layer_restriction_at_record_time_and_after():
@@ -173,6 +175,7 @@ def test_packing_round_trip_and_word_padding():
 
 
 def test_memory_of_60k_by_10k_codes_is_well_under_a_gigabyte():
-    codes = Codes(np.zeros((60_000, 8 * -(-10_000 // 64)), dtype=np.uint8), 10_000,
-                  [LayerSlice("fc", "nn.ReLU", (10_000,), 0)])
+    codes = Codes(
+        np.zeros((60_000, 8 * -(-10_000 // 64)), dtype=np.uint8), 10_000, [LayerSlice("fc", "nn.ReLU", (10_000,), 0)]
+    )
     assert codes.nbytes < 80 * 2**20  # 75 MB packed, vs 2.4 GB as float32

@@ -17,9 +17,9 @@ def _codes(rng, n, units, constant):
 
 def test_dropping_constant_units_removes_exactly_them_and_keeps_redundancy():
     rng = np.random.default_rng(0)
-    constant = {1: 0, 4: 1, 70: 1}   # 70: past the first 64-bit word
+    constant = {1: 0, 4: 1, 70: 1}  # 70: past the first 64-bit word
     tr_bits, te_bits = _codes(rng, 200, 75, constant), _codes(rng, 50, 75, constant)
-    te_bits[0, 5] = tr_bits[:, 5].max()   # column 5 varies within train already; column 6 only across the splits
+    te_bits[0, 5] = tr_bits[:, 5].max()  # column 5 varies within train already; column 6 only across the splits
     tr_bits[:, 6], te_bits[:, 6] = 0, 1
     layers = [LayerSlice("a", "relu", (40,), 0), LayerSlice("b", "relu", (35,), 40)]
     tr, te = Codes.from_bits(tr_bits, layers), Codes.from_bits(te_bits, layers)
@@ -34,8 +34,10 @@ def test_dropping_constant_units_removes_exactly_them_and_keeps_redundancy():
     a, b, _ = drop_constant_units(small_tr, small_te)
     before, after = determinism(small_tr, small_te), determinism(a, b)
     assert before.redundancy_ratio_train > 0.1
-    assert (after.redundancy_ratio_train, after.redundancy_ratio_test) == (before.redundancy_ratio_train,
-                                                                           before.redundancy_ratio_test)
+    assert (after.redundancy_ratio_train, after.redundancy_ratio_test) == (
+        before.redundancy_ratio_train,
+        before.redundancy_ratio_test,
+    )
 
 
 def test_one_vs_one_logistic_equals_sklearn():
@@ -52,9 +54,17 @@ def test_one_vs_one_logistic_equals_sklearn():
     assert ours["test_accuracy"] == pytest.approx(float((ref.predict(x_te.astype(float)) == y_te).mean()))
     assert ours["train_accuracy"] == pytest.approx(float((ref.predict(x_tr.astype(float)) == y_tr).mean()))
     multinomial = logistic_scores(Codes.from_bits(x_tr), y_tr, Codes.from_bits(x_te), y_te, max_train=None)
-    assert multinomial["test_accuracy"] > 0.5   # both learn the centres; they are different estimators
-    cat = categorise(Codes.from_bits(x_tr), y_tr, Codes.from_bits(x_te), y_te, k=3, methods=("logistic",),
-                     logistic="ovo", drop_constant=True)
+    assert multinomial["test_accuracy"] > 0.5  # both learn the centres; they are different estimators
+    cat = categorise(
+        Codes.from_bits(x_tr),
+        y_tr,
+        Codes.from_bits(x_te),
+        y_te,
+        k=3,
+        methods=("logistic",),
+        logistic="ovo",
+        drop_constant=True,
+    )
     assert cat.logistic_test_accuracy == pytest.approx(ours["test_accuracy"])
     assert cat.logistic_multi_class == "ovo" and cat.constant_units_dropped == 0
 
@@ -67,7 +77,7 @@ def test_code_of_a_batchnorm_mlp_is_the_normalised_preactivation_sign():
 
     torch.manual_seed(0)
     model = build_model("mlp", (1, 4, 4), 3, width=12, depth=2, batchnorm=True, width_is_total=True)
-    with torch.no_grad():   # statistics that differ from the identity, so BN really moves the sign
+    with torch.no_grad():  # statistics that differ from the identity, so BN really moves the sign
         for bn in (model.features[2], model.features[5]):
             bn.running_mean.uniform_(-0.5, 0.5)
             bn.running_var.uniform_(0.5, 2.0)

@@ -18,11 +18,20 @@ def test_points_and_plans():
     with pytest.raises(NNProbeError, match="unknown factor"):
         factor_line("colour", [1])
     plan = codes_quick_plan("digits")
-    assert set(plan) == {"phase", "width", "depth", "epochs", "samples_per_class", "weight_decay", "dropout", "label_noise"}
+    assert set(plan) == {
+        "phase",
+        "width",
+        "depth",
+        "epochs",
+        "samples_per_class",
+        "weight_decay",
+        "dropout",
+        "label_noise",
+    }
     runner = get_runner("codes", {})
-    points = [runner.complete(p) for pts in plan.values() for p in pts]   # every plan point is a valid run
+    points = [runner.complete(p) for pts in plan.values() for p in pts]  # every plan point is a valid run
     assert {p["width"] for p in points} >= {2, 256} and all(p["schedule"] == "constant" for p in points)
-    assert len({point_key(p) for p in points}) < len(points)   # factor lines cross the phase grid
+    assert len({point_key(p) for p in points}) < len(points)  # factor lines cross the phase grid
     assert set(codes_full_plan("mnist")) == set(plan)
 
 
@@ -46,8 +55,12 @@ def test_sweep_runs_resumes_and_shows_width_trend(tmp_path):
         calls.append(point)
         return runner(point)
 
-    points = [runner.complete(p) for p in factor_line("width", [1, 3, 64], data="digits", epochs=15,
-                                                      samples_per_class=60, test_samples_per_class=30)]
+    points = [
+        runner.complete(p)
+        for p in factor_line(
+            "width", [1, 3, 64], data="digits", epochs=15, samples_per_class=60, test_samples_per_class=30
+        )
+    ]
     table = ResultsTable(tmp_path / "results.sqlite")
     run_sweep(points, fn, table, progress=False)
     run_sweep(points, fn, table, progress=False)  # everything done: nothing recomputed
@@ -71,8 +84,11 @@ def test_real_mnist_well_trained_mlp_behaves_as_hash_encoder(mnist_dir):
     ds = load_dataset("mnist", data_dir=mnist_dir, samples_per_class=1000, test_samples_per_class=300)
     seed_everything(0)
     model = build_model("mlp", ds.input_shape, ds.num_classes, width=100, depth=3)
-    train(model, ds, TrainConfig(epochs=8, batch_size=128, optimizer="momentum", lr=0.05, schedule="cosine",
-                                 progress=False))
+    train(
+        model,
+        ds,
+        TrainConfig(epochs=8, batch_size=128, optimizer="momentum", lr=0.05, schedule="cosine", progress=False),
+    )
     r = measure_codes(model, ds, k=9, max_knn_train_queries=500)
     assert r.model_test_accuracy > 0.93
     assert r.determinism.redundancy_ratio_train < 0.01

@@ -29,7 +29,7 @@ def test_controls_take_at_least_gradnets_steps_and_keep_the_schedule_shape():
     # the rate halved every epoch of the 4-epoch base would be 0.5 ** 25 half-way through 50 epochs; stretched it
     # is 0.25 there, and 1/16 at the end (as the base's last epoch had 1/8)
     half_way = schedule_scale(long, 25 * 24, 24, 50 * 24)
-    assert half_way == 0.25 and schedule_scale(long, 50 * 24 - 1, 24, 50 * 24) == 0.5 ** 4
+    assert half_way == 0.25 and schedule_scale(long, 50 * 24 - 1, 24, 50 * 24) == 0.5**4
     assert stretched(TrainConfig(schedule="cosine", epochs=4), 50).schedule == "cosine"
 
 
@@ -46,8 +46,11 @@ def test_converged_base_is_the_test_accuracy_at_the_best_validation_epoch():
     val, test = [], []
 
     class Watch:
-        def on_train_begin(self, state): pass
-        def on_train_end(self, state): pass
+        def on_train_begin(self, state):
+            pass
+
+        def on_train_end(self, state):
+            pass
 
         def on_epoch_end(self, state):
             val.append(state.metrics["test_accuracy"])
@@ -55,7 +58,7 @@ def test_converged_base_is_the_test_accuracy_at_the_best_validation_epoch():
                 test.append(float((state.model(ds.x_test).argmax(1) == ds.y_test).double().mean()))
 
     train(copy.deepcopy(init), carved, TrainConfig(**{**tcfg.to_dict(), "epochs": 12}), callbacks=[Watch()])
-    best = max(range(len(val)), key=lambda i: (val[i], -i))   # the first epoch with the best validation accuracy
+    best = max(range(len(val)), key=lambda i: (val[i], -i))  # the first epoch with the best validation accuracy
     stop = next((e for e in range(len(val)) if e - max(range(e + 1), key=lambda i: (val[i], -i)) >= 2), len(val) - 1)
     assert got["epoch"] == best + 1 and got["validation_accuracy"] == val[best]
     assert got["test_accuracy"] == pytest.approx(test[best])
@@ -72,8 +75,9 @@ def test_linear_probe_separates_separable_features_in_gradnets_steps():
     xt = torch.randn(200, 4)
     yt = (xt[:, 0] > 0).long()
     data = SimpleNamespace(x_train=x, y_train=y, x_test=xt, y_test=yt, num_classes=2, n_train=400)
-    config = GradSpaceConfig(structure="6", gradnet_epochs=5, gradnet_batch_size=50, gradnet_lr=0.05,
-                             gradnet_dropout=0.0)
+    config = GradSpaceConfig(
+        structure="6", gradnet_epochs=5, gradnet_batch_size=50, gradnet_lr=0.05, gradnet_dropout=0.0
+    )
     steps = config.gradnet_steps(400)
     got = probe_baselines(model, data, 2, config, steps, seed=0)
     assert steps == 40 and got["linear_probe"]["steps"] == 40 and got["feature_dim"] == 4

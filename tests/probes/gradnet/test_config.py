@@ -11,23 +11,41 @@ import pytest
 from nnprobe.probes.gradnet import config as gc
 from nnprobe.probes.gradnet.config import GradSpaceConfig
 
-NO_FLAG = {"gradnet_momentum", "control_rate", "baselines", "converged_base", "converged_max_epochs",
-           "converged_patience", "converged_validation_fraction"}   # settings of Python calls and sweeps only
+NO_FLAG = {
+    "gradnet_momentum",
+    "control_rate",
+    "baselines",
+    "converged_base",
+    "converged_max_epochs",
+    "converged_patience",
+    "converged_validation_fraction",
+}  # settings of Python calls and sweeps only
 
 
 def test_every_field_declares_its_option():
-    choices = {"criterion": gc.CRITERIA, "selection": gc.SELECTIONS, "grad_normalize": gc.NORMALIZATIONS,
-               "label_draw": gc.LABEL_DRAWS, "gradnet_optimizer": gc.OPTIMIZERS, "target": gc.TARGETS,
-               "control_rate": gc.CONTROL_RATES}
+    choices = {
+        "criterion": gc.CRITERIA,
+        "selection": gc.SELECTIONS,
+        "grad_normalize": gc.NORMALIZATIONS,
+        "label_draw": gc.LABEL_DRAWS,
+        "gradnet_optimizer": gc.OPTIMIZERS,
+        "target": gc.TARGETS,
+        "control_rate": gc.CONTROL_RATES,
+    }
     for f in fields(GradSpaceConfig):
         meta = f.metadata
         assert meta.get("help"), f.name
         assert meta["cli"] == (f.name not in NO_FLAG), f.name
         assert meta["choices"] == choices.get(f.name), f.name
-    kinds = {f.name: (f.metadata["kind"], f.metadata["negative"])
-             for f in fields(GradSpaceConfig) if f.metadata["kind"]}
-    assert kinds == {"params": ("list", None), "weights_only": ("flag", "--with-biases"), "controls": ("flag", None),
-                     "max_memory": ("bytes", None)}
+    kinds = {
+        f.name: (f.metadata["kind"], f.metadata["negative"]) for f in fields(GradSpaceConfig) if f.metadata["kind"]
+    }
+    assert kinds == {
+        "params": ("list", None),
+        "weights_only": ("flag", "--with-biases"),
+        "controls": ("flag", None),
+        "max_memory": ("bytes", None),
+    }
     assert GradSpaceConfig().max_memory == gc.DEFAULT_MAX_MEMORY == 2**31
 
 
@@ -51,8 +69,9 @@ def test_options_equal_the_gradnet_command_flags():
 
 
 def _python(code: str) -> str:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def test_config_and_package_import_no_torch():
@@ -78,13 +97,20 @@ def test_config_and_package_import_no_torch():
 def test_the_package_exports_every_name_from_its_module():
     import nnprobe.probes.gradnet as g
 
-    homes = {"parse_structure": "config", "per_sample_grads_loop": "oracles", "measure": "study",
-             "GradientExtractor": "extract", "MemoryBudget": "memory", "train_gradnet": "network"}
+    homes = {
+        "parse_structure": "config",
+        "per_sample_grads_loop": "oracles",
+        "measure": "study",
+        "GradientExtractor": "extract",
+        "MemoryBudget": "memory",
+        "train_gradnet": "network",
+    }
     for name in g.__all__:
         assert getattr(g, name) is not None, name
     for name, module in homes.items():
         assert getattr(g, name).__module__ == f"nnprobe.probes.gradnet.{module}"
     from nnprobe.probes.gradnet.network import OPTIMIZERS, parse_structure  # the old homes still import
+
     assert OPTIMIZERS is gc.OPTIMIZERS and parse_structure is gc.parse_structure
     with pytest.raises(AttributeError):
         g.no_such_name

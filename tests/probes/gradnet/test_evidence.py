@@ -22,7 +22,7 @@ def _one(gradnet=0.93, counts=None, epoch=4, prefix=False, skip=()):
         m = mcnemar_exact([True] * a + [False] * b + [True] * 10, [False] * a + [True] * b + [True] * 10)
         for k, v in zip(mcnemar_keys(name), (a, b, m.p_value)):
             s[k] = v
-    if prefix:   # a study's summary: the same keys repeated as e<epoch>_<key>
+    if prefix:  # a study's summary: the same keys repeated as e<epoch>_<key>
         s.update({f"e{epoch}_{k}": v for k, v in s.items() if k not in ("epoch", "test_items")})
     return s
 
@@ -30,7 +30,7 @@ def _one(gradnet=0.93, counts=None, epoch=4, prefix=False, skip=()):
 def test_holds_only_when_gradnet_beats_every_comparison():
     d = evidence([_one()], {})
     assert d.outcome == "holds"
-    for _, _, label in COMPARISONS:   # the sentence names each comparison and its p-value
+    for _, _, label in COMPARISONS:  # the sentence names each comparison and its p-value
         assert f"vs {label} " in d.sentence
     assert d.sentence.count("one-sided p = ") == len(COMPARISONS)
     assert d.sentence.startswith("epoch-4 snapshot, one seed: GradNet 0.9300")
@@ -83,7 +83,7 @@ def test_several_seeds_use_the_paired_differences_not_summed_counts():
 
 
 def test_a_result_without_paired_counts_is_not_decided():
-    old = {"epoch": 4, "base_test_accuracy": 0.4875, "gradnet_test_accuracy": 0.8802}   # written before 0.3
+    old = {"epoch": 4, "base_test_accuracy": 0.4875, "gradnet_test_accuracy": 0.8802}  # written before 0.3
     v = get_probe("gradnet").judge(old)
     assert v.outcome == "inconclusive" and v.holds is None
     assert "no paired test stored for base snapshot" in v.sentence

@@ -46,14 +46,14 @@ def _input(model, n=5):
 def test_all_labels_equal_loop_oracle(name):
     torch.manual_seed(0)
     model = MODELS[name]()
-    model.train()   # the extractor must switch to eval itself (BatchNorm running stats) and restore the mode
+    model.train()  # the extractor must switch to eval itself (BatchNorm running stats) and restore the mode
     x = _input(model)
     oracle = per_sample_grads_loop(model, x)
     fast = GradientExtractor(model, chunk_size=2)(x)
     assert fast.shape == oracle.shape == (5, 4, GradientLayout.from_model(model).dim)
     assert (fast - oracle).abs().max().item() <= TOL
     assert model.training
-    if name == "resnet_bn":   # eval-mode BatchNorm is on the fast path; the torch.func fallback agrees too
+    if name == "resnet_bn":  # eval-mode BatchNorm is on the fast path; the torch.func fallback agrees too
         assert GradientExtractor(model).fallback_names == []
         slow = GradientExtractor(model, chunk_size=2, fast=False)
         assert any("bn" in n for n in slow.fallback_names)
@@ -109,7 +109,7 @@ def test_named_layers_and_parameters():
     full_layout = GradientLayout.from_model(model)
     full = GradientExtractor(model)(x)
     offsets = {b.name: b for b in full_layout.blocks}
-    expected = torch.cat([full[..., offsets[n].offset:offsets[n].offset + offsets[n].size] for n in names], dim=-1)
+    expected = torch.cat([full[..., offsets[n].offset : offsets[n].offset + offsets[n].size] for n in names], dim=-1)
     assert torch.equal(part, expected)
     assert [g for g, _, _ in GradientLayout.from_model(model, names).groups()] == ["features.1", "head"]
 
@@ -136,7 +136,7 @@ def test_weight_sharing_falls_back_and_stays_exact():
     ex = GradientExtractor(model)
     assert (ex(x) - per_sample_grads_loop(model, x)).abs().max().item() <= TOL
     assert "0.weight" in ex.fallback_names
-    assert isinstance(model[0].weight, nn.Parameter) and model[2].weight is model[0].weight   # model left intact
+    assert isinstance(model[0].weight, nn.Parameter) and model[2].weight is model[0].weight  # model left intact
 
 
 def test_errors_name_the_problem():

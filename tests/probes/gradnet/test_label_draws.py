@@ -23,23 +23,30 @@ from nnprobe.training import TrainConfig, seed_everything, train
 def test_label_draws_differ_between_epochs_and_are_seeded():
     d = label_draws(500, 10, 4, seed=7)
     assert d.shape == (4, 500, 1)
-    assert torch.equal(d, label_draws(500, 10, 4, seed=7))                 # same seed, same labels
+    assert torch.equal(d, label_draws(500, 10, 4, seed=7))  # same seed, same labels
     assert not torch.equal(d, label_draws(500, 10, 4, seed=8))
     for a in range(4):
         for b in range(a + 1, 4):
             agree = (d[a] == d[b]).float().mean()
-            assert 0.03 < agree < 0.2, agree                               # independent draws agree ~1/10
-    assert torch.equal(d[0, :, 0], random_labels(500, 10, 7))             # epoch 1 = the 'once' draw
-    assert torch.equal(label_draws(500, 10, 2, seed=7)[1], d[1])          # a shorter run is a prefix
+            assert 0.03 < agree < 0.2, agree  # independent draws agree ~1/10
+    assert torch.equal(d[0, :, 0], random_labels(500, 10, 7))  # epoch 1 = the 'once' draw
+    assert torch.equal(label_draws(500, 10, 2, seed=7)[1], d[1])  # a shorter run is a prefix
     three = label_draws(200, 10, 2, seed=1, per_sample=3)
     assert three.shape == (2, 200, 3)
-    assert all(len(set(row)) == 3 for row in three.reshape(-1, 3).tolist())   # distinct within a point
+    assert all(len(set(row)) == 3 for row in three.reshape(-1, 3).tolist())  # distinct within a point
     assert torch.equal(three[0], random_labels(200, 10, 1, per_sample=3))
 
 
 def _gcfg(**over):
-    return GradSpaceConfig(selection="per_example_topk", percent=15.0, weights_only=True, grad_normalize="minmax_sqrt",
-                           label_draw="per_epoch", chunk_size=8, **{"gradnet_epochs": 3, **over})
+    return GradSpaceConfig(
+        selection="per_example_topk",
+        percent=15.0,
+        weights_only=True,
+        grad_normalize="minmax_sqrt",
+        label_draw="per_epoch",
+        chunk_size=8,
+        **{"gradnet_epochs": 3, **over},
+    )
 
 
 def test_per_epoch_gradients_are_each_epochs_labels_and_all_ways_agree(monkeypatch):
@@ -48,14 +55,14 @@ def test_per_epoch_gradients_are_each_epochs_labels_and_all_ways_agree(monkeypat
     layout = GradientLayout.from_model(model, weights_only=True)
     x = torch.randn(80, 1, 10, 10)
     ex = GradientExtractor(model, layout=layout, chunk_size=8)
-    held_all, norm_a, bytes_a = training_gradients(ex, x, 5, _gcfg(), seed=3)                       # all K once
+    held_all, norm_a, bytes_a = training_gradients(ex, x, 5, _gcfg(), seed=3)  # all K once
     # top-k values kept, with more epochs (6) than labels (5): the first 3 epochs' draws are the same
     stored, norm_s, bytes_s = training_gradients(ex, x, 5, _gcfg(max_memory=2**20, gradnet_epochs=6), seed=3)
     kept = sum(top_count(b - a, 15.0) for _, a, b in layout.groups())
-    assert bytes_a == 80 * 5 * layout.dim * 4 + 80 * layout.dim * 4 > 2**19   # dense all K: over half of 1 MiB
-    assert bytes_s == 80 * 5 * kept * (4 + 2) + 80 * layout.dim * 4 <= 2**19   # kept values + int16 positions
-    assert training_gradients(ex, x, 5, _gcfg(max_memory=2**20), seed=3)[2] == 2 * 80 * layout.dim * 4   # 3 < 5
-    monkeypatch.setattr(TopKStore, "nbytes", staticmethod(lambda *a: 2**40))     # nothing held: recomputed
+    assert bytes_a == 80 * 5 * layout.dim * 4 + 80 * layout.dim * 4 > 2**19  # dense all K: over half of 1 MiB
+    assert bytes_s == 80 * 5 * kept * (4 + 2) + 80 * layout.dim * 4 <= 2**19  # kept values + int16 positions
+    assert training_gradients(ex, x, 5, _gcfg(max_memory=2**20), seed=3)[2] == 2 * 80 * layout.dim * 4  # 3 < 5
+    monkeypatch.setattr(TopKStore, "nbytes", staticmethod(lambda *a: 2**40))  # nothing held: recomputed
     recompute, norm_b, bytes_b = training_gradients(ex, x, 5, _gcfg(max_memory=2**20, gradnet_epochs=6), seed=3)
     assert bytes_b == 2 * 80 * layout.dim * 4
     draws = label_draws(80, 5, 3, seed=3 + 2)
@@ -64,7 +71,7 @@ def test_per_epoch_gradients_are_each_epochs_labels_and_all_ways_agree(monkeypat
     for e in range(3):
         rows = []
         for i in range(80):
-            loss = F.cross_entropy(model(x[i:i + 1]), draws[e, i])
+            loss = F.cross_entropy(model(x[i : i + 1]), draws[e, i])
             grads = torch.autograd.grad(loss, [p for n, p in model.named_parameters() if n.endswith("weight")])
             rows.append(torch.cat([g.reshape(-1) for g in grads]))
         raw.append(keep_top_per_example(torch.stack(rows)[:, None], layout.groups(), 15.0))
@@ -73,7 +80,7 @@ def test_per_epoch_gradients_are_each_epochs_labels_and_all_ways_agree(monkeypat
         want = norm.transform(raw[e])
         assert torch.allclose(held_all(e + 1), want, atol=1e-5), e
         assert torch.allclose(recompute(e + 1), want, atol=1e-5), e
-        assert torch.equal(stored(e + 1), recompute(e + 1)), e   # the same numbers, put back where they were
+        assert torch.equal(stored(e + 1), recompute(e + 1)), e  # the same numbers, put back where they were
     assert not torch.allclose(held_all(1), held_all(2))
 
 
@@ -85,10 +92,11 @@ def test_train_gradnet_with_a_function_of_the_epoch():
     fixed = train_gradnet(g, y, [("a", 0, 6)], 2, cfg)
     calls = []
     same = train_gradnet(lambda e: calls.append(e) or g, y, [("a", 0, 6)], 2, cfg)
-    assert calls == [1, 2, 3, 4] and same.history == [{**h, "seconds": s["seconds"]}
-                                                     for h, s in zip(fixed.history, same.history)]
+    assert calls == [1, 2, 3, 4] and same.history == [
+        {**h, "seconds": s["seconds"]} for h, s in zip(fixed.history, same.history)
+    ]
     assert all(torch.equal(a, b) for a, b in zip(fixed.model.parameters(), same.model.parameters()))
-    flipped = train_gradnet(lambda e: g if e == 1 else -g, y, [("a", 0, 6)], 2, cfg)   # later epochs see other data
+    flipped = train_gradnet(lambda e: g if e == 1 else -g, y, [("a", 0, 6)], 2, cfg)  # later epochs see other data
     assert flipped.history[0]["train_loss"] == fixed.history[0]["train_loss"]
     assert flipped.history[1]["train_loss"] != fixed.history[1]["train_loss"]
 
@@ -99,9 +107,20 @@ def test_per_epoch_with_one_gradnet_epoch_equals_once_and_differs_after():
     seed_everything(0)
     model = build_model("refcnn", ds.input_shape, ds.num_classes, channels=3)
     train(model, ds, TrainConfig(epochs=3, batch_size=32, lr=0.05, progress=False))
-    ref = dict(selection="per_example_topk", percent=15.0, weights_only=True, grad_normalize="minmax_sqrt",
-               structure="5+10+5", gradnet_optimizer="sgd", gradnet_lr=0.1, gradnet_batch_size=25,
-               gradnet_weight_decay=0.0, gradnet_dropout=0.0, controls=False, chunk_size=16)
+    ref = dict(
+        selection="per_example_topk",
+        percent=15.0,
+        weights_only=True,
+        grad_normalize="minmax_sqrt",
+        structure="5+10+5",
+        gradnet_optimizer="sgd",
+        gradnet_lr=0.1,
+        gradnet_batch_size=25,
+        gradnet_weight_decay=0.0,
+        gradnet_dropout=0.0,
+        controls=False,
+        chunk_size=16,
+    )
     once = measure(model, ds, GradSpaceConfig(**ref, gradnet_epochs=1))
     per_epoch = measure(model, ds, GradSpaceConfig(**ref, gradnet_epochs=1, label_draw="per_epoch"))
     assert per_epoch.gradnet_test_accuracy == once.gradnet_test_accuracy
@@ -119,17 +138,20 @@ def test_per_epoch_with_one_gradnet_epoch_equals_once_and_differs_after():
 def test_weight_decay_term_equals_autograd_of_the_decayed_loss(family):
     torch.manual_seed(1)
     shape = (1, 10, 10)
-    model = (build_model("refcnn", shape, 4, channels=3) if family == "refcnn"
-             else build_model("mlp", shape, 4, width=12, depth=2)).eval()
-    wd = 5e-2   # large, so the term is far above float32 noise
+    model = (
+        build_model("refcnn", shape, 4, channels=3)
+        if family == "refcnn"
+        else build_model("mlp", shape, 4, width=12, depth=2)
+    ).eval()
+    wd = 5e-2  # large, so the term is far above float32 noise
     weights_only = family == "refcnn"
     layout = GradientLayout.from_model(model, weights_only=weights_only)
     x, labels = torch.randn(5, 1, 10, 10), torch.randint(4, (5, 2))
-    got = GradientExtractor(model, layout=layout, weight_decay=wd)(x, labels)                      # (5, 2, D)
+    got = GradientExtractor(model, layout=layout, weight_decay=wd)(x, labels)  # (5, 2, D)
     params = [dict(model.named_parameters())[n] for n in layout.names]
     for i in range(5):
         for r in range(2):
-            loss = F.cross_entropy(model(x[i:i + 1]), labels[i, r:r + 1])
+            loss = F.cross_entropy(model(x[i : i + 1]), labels[i, r : r + 1])
             loss = loss + wd / 2 * sum((p * p).sum() for p in params)
             want = torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, params)])
             assert torch.allclose(got[i, r], want, atol=1e-6, rtol=1e-5)
@@ -149,9 +171,12 @@ def test_grad_weight_decay_reaches_the_probe_and_is_validated(monkeypatch):
     monkeypatch.setattr(pipeline, "GradientExtractor", lambda *a, **k: seen.append(k["weight_decay"]) or real(*a, **k))
     ds = load_dataset("digits", samples_per_class=10, test_samples_per_class=3)
     model = build_model("mlp", ds.input_shape, ds.num_classes, width=8, depth=1)
-    measure(model, ds, GradSpaceConfig(grad_weight_decay=5e-4, percent=50.0, fit_samples=20, gradnet_epochs=1,
-                                       controls=False))
-    assert seen == [5e-4, 5e-4]   # the statistics' extractor and the features' extractor
+    measure(
+        model,
+        ds,
+        GradSpaceConfig(grad_weight_decay=5e-4, percent=50.0, fit_samples=20, gradnet_epochs=1, controls=False),
+    )
+    assert seen == [5e-4, 5e-4]  # the statistics' extractor and the features' extractor
     with pytest.raises(Exception, match="grad_weight_decay"):
         GradSpaceConfig(grad_weight_decay=-1.0)
     with pytest.raises(Exception, match="label_draw"):

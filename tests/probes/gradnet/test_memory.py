@@ -35,9 +35,14 @@ def test_last_block_and_head_auto_chunk_equals_loop():
     model = _resnet18()
     x = torch.randn(5, 3, 8, 8)
     ex = GradientExtractor(model, LAST_BLOCK_AND_HEAD)
-    assert ex.chunk_size is None and ex.fallback_names == []   # conv, BatchNorm and linear all on the fast path
-    assert {b.module for b in ex.layout.blocks} == {"stages.7.conv1", "stages.7.bn1", "stages.7.conv2",
-                                                    "stages.7.bn2", "head"}
+    assert ex.chunk_size is None and ex.fallback_names == []  # conv, BatchNorm and linear all on the fast path
+    assert {b.module for b in ex.layout.blocks} == {
+        "stages.7.conv1",
+        "stages.7.bn1",
+        "stages.7.conv2",
+        "stages.7.bn2",
+        "head",
+    }
     oracle = per_sample_grads_loop(model, x, layout=ex.layout)
     assert (ex(x) - oracle).abs().max().item() <= TOL
     # a budget of two examples: three chunks (2, 2, 1), the same numbers
@@ -78,8 +83,11 @@ def test_fixed_chunk_size_is_kept():
 def test_memmap_equals_loop(tmp_path, labels):
     model = _resnet18()
     x = torch.randn(5, 3, 8, 8)
-    lab = {"all": "all", "one": torch.tensor([0, 3, 1, 1, 2]), "two": torch.tensor([[0, 1], [3, 3], [1, 2],
-                                                                                       [0, 0], [2, 1]])}[labels]
+    lab = {
+        "all": "all",
+        "one": torch.tensor([0, 3, 1, 1, 2]),
+        "two": torch.tensor([[0, 1], [3, 3], [1, 2], [0, 0], [2, 1]]),
+    }[labels]
     ex = GradientExtractor(model, LAST_BLOCK_AND_HEAD, chunk_size=2)
     oracle = per_sample_grads_loop(model, x, lab, layout=ex.layout)
     path = tmp_path / "g.npy"
@@ -107,7 +115,7 @@ def test_unchosen_layers_are_not_differentiated():
     model.stem[0].register_forward_hook(lambda m, i, o: seen.append(o.requires_grad))
     x = torch.randn(3, 3, 8, 8)
     GradientExtractor(model, ["head"])(x)
-    assert seen and not any(seen)   # no autograd graph below the probed layer
+    assert seen and not any(seen)  # no autograd graph below the probed layer
     assert all(p.requires_grad for p in model.parameters()) and all(p.grad is None for p in model.parameters())
 
 
@@ -131,16 +139,17 @@ def test_selected_path_never_forms_the_full_per_sample_gradient():
     x = torch.randn(4, 3, 8, 8)
     full = GradientLayout.from_model(model, LAST_BLOCK_AND_HEAD)
     gen = torch.Generator().manual_seed(0)
-    selected = full.select({b.name: torch.randperm(b.numel, generator=gen)[: max(1, b.numel // 100)]
-                            for b in full.blocks})
-    biggest = max(b.numel for b in full.blocks)           # one conv weight of the last block: 128*128*9
-    per_chunk_full = x.shape[0] * 4 * biggest             # its gradients for the chunk, all 4 labels
+    selected = full.select(
+        {b.name: torch.randperm(b.numel, generator=gen)[: max(1, b.numel // 100)] for b in full.blocks}
+    )
+    biggest = max(b.numel for b in full.blocks)  # one conv weight of the last block: 128*128*9
+    per_chunk_full = x.shape[0] * 4 * biggest  # its gradients for the chunk, all 4 labels
     with _MaxTensor() as sel_mode:
         part = GradientExtractor(model, layout=selected, chunk_size=4)(x)
     with _MaxTensor() as full_mode:
         whole = GradientExtractor(model, layout=full, chunk_size=4)(x)
     assert (part - selected.gather(whole)).abs().max().item() <= TOL
-    assert full_mode.largest >= per_chunk_full            # the check can see a full gradient when there is one
+    assert full_mode.largest >= per_chunk_full  # the check can see a full gradient when there is one
     assert sel_mode.largest < per_chunk_full / 8
 
 
@@ -173,6 +182,7 @@ def test_one_budget_shares_max_memory(monkeypatch):
     monkeypatch.setattr(pipeline, "GradientExtractor", lambda *a, **k: seen.append(k["max_memory"]) or real(*a, **k))
     ds = load_dataset("digits", samples_per_class=10, test_samples_per_class=3)
     model = build_model("mlp", ds.input_shape, ds.num_classes, width=8, depth=1)
-    measure(model, ds, GradSpaceConfig(max_memory=2**22, percent=50.0, fit_samples=20, gradnet_epochs=1,
-                                       controls=False))
+    measure(
+        model, ds, GradSpaceConfig(max_memory=2**22, percent=50.0, fit_samples=20, gradnet_epochs=1, controls=False)
+    )
     assert seen == [2**20, 2**20]

@@ -37,7 +37,7 @@ def test_block_structure_parameter_count_and_zero_pattern():
 
 def test_window_of_adjacent_layers():
     inputs = block_inputs(GROUPS, 2, window=2)
-    assert inputs == [(0, 130), (30, 150)]   # block j sees layers j and j+1
+    assert inputs == [(0, 130), (30, 150)]  # block j sees layers j and j+1
     net = GradNet(inputs, [4, 6], num_classes=3)
     assert net.num_parameters() == (130 * 4 + 4) + (120 * 6 + 6) + (10 * 3 + 3)
     with pytest.raises(NNProbeError, match="3 layer"):
@@ -58,8 +58,15 @@ def test_gradnet_learns_a_separable_problem(target, optimizer):
     g, y = _toy(500)
     g, y, gt, yt = g[:300], y[:300], g[300:], y[300:]
     train = g[:, :1] if target == "random" else g
-    cfg = GradNetConfig(structure="4+4", epochs=25, lr=0.01 if optimizer == "adam" else 0.1, optimizer=optimizer,
-                        target=target, weight_decay=1e-4, dropout=0.1)
+    cfg = GradNetConfig(
+        structure="4+4",
+        epochs=25,
+        lr=0.01 if optimizer == "adam" else 0.1,
+        optimizer=optimizer,
+        target=target,
+        weight_decay=1e-4,
+        dropout=0.1,
+    )
     res = train_gradnet(train, y, [("a", 0, 6), ("b", 6, 12)], 3, cfg, test_grads=gt, y_test=yt)
     assert res.test_accuracy >= 0.95
     assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
@@ -83,21 +90,24 @@ def test_gradnet_errors():
         GradNet([(0, 4)], [2], 3, dropout=1.5)
 
 
-@pytest.mark.parametrize("name,kind,momentum", [("adam", torch.optim.Adam, None), ("sgd", torch.optim.SGD, 0.0),
-                                                 ("momentum", torch.optim.SGD, 0.7)])
+@pytest.mark.parametrize(
+    "name,kind,momentum",
+    [("adam", torch.optim.Adam, None), ("sgd", torch.optim.SGD, 0.0), ("momentum", torch.optim.SGD, 0.7)],
+)
 def test_gradnet_optimiser_is_training_make_optimizer_with_torch_defaults(monkeypatch, name, kind, momentum):
     import nnprobe.probes.gradnet.network as network
     from nnprobe.training import trainer
 
     built = []
-    monkeypatch.setattr(network, "make_optimizer", lambda *a, **k: built.append(trainer.make_optimizer(*a, **k))
-                        or built[-1])
+    monkeypatch.setattr(
+        network, "make_optimizer", lambda *a, **k: built.append(trainer.make_optimizer(*a, **k)) or built[-1]
+    )
     g = torch.randn(30, 1, 6)
     cfg = GradNetConfig(structure="4", epochs=1, lr=0.02, optimizer=name, momentum=0.7, weight_decay=1e-3)
     res = train_gradnet(g, (g[:, 0, 0] > 0).long(), [("a", 0, 6)], 2, cfg)
     (opt,) = built
     assert type(opt) is kind and opt.defaults["lr"] == 0.02 and opt.defaults["weight_decay"] == 1e-3
-    assert opt.defaults.get("momentum") == momentum and not opt.defaults.get("fused")   # torch's default kernel
+    assert opt.defaults.get("momentum") == momentum and not opt.defaults.get("fused")  # torch's default kernel
     assert [id(p) for p in opt.param_groups[0]["params"]] == [id(p) for p in res.model.parameters()]
 
 

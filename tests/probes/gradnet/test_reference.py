@@ -43,20 +43,20 @@ def test_weights_only_excludes_bias_coordinates():
     g_full = GradientExtractor(model, layout=full)(x, "all")
     g_w = GradientExtractor(model, layout=weights)(x, "all")
     # the weight slices of the full gradient, by offset in the full layout, are exactly the weights-only vector
-    slices = [g_full[..., b.offset:b.offset + b.size] for b in full.blocks if b.name.endswith("weight")]
+    slices = [g_full[..., b.offset : b.offset + b.size] for b in full.blocks if b.name.endswith("weight")]
     assert torch.allclose(torch.cat(slices, dim=-1), g_w, atol=1e-6, rtol=1e-5)
-    assert len(weights.groups()) == 3   # one GradNet block per base layer: 5+100+25
+    assert len(weights.groups()) == 3  # one GradNet block per base layer: 5+100+25
 
 
 def test_top_15_percent_per_example_and_layer():
     torch.manual_seed(0)
     model = build_model("refcnn", (1, 12, 12), 10, channels=4).eval()
     layout = GradientLayout.from_model(model, weights_only=True)
-    g = GradientExtractor(model, layout=layout)(torch.randn(6, 1, 12, 12), "all")   # (6, 10, D)
+    g = GradientExtractor(model, layout=layout)(torch.randn(6, 1, 12, 12), "all")  # (6, 10, D)
     kept = keep_top_per_example(g.clone(), layout.groups(), 15.0)
     for _, a, b in layout.groups():
         n = b - a
-        k = (15 * n + 99) // 100   # ceil(0.15 n) in integers
+        k = (15 * n + 99) // 100  # ceil(0.15 n) in integers
         assert k in (math.floor(0.15 * n), math.ceil(0.15 * n))
         nz = (kept[..., a:b] != 0).sum(-1)
         assert (nz == k).all(), (n, k, nz.unique())
@@ -69,15 +69,11 @@ def test_top_15_percent_per_example_and_layer():
 
 
 def test_minmax_sqrt_keeps_zeros_and_matches_hand_computation():
-    train_g = torch.tensor([[0.0, 2.0, -1.0, 5.0],
-                            [4.0, 0.0, 3.0, 5.0],
-                            [1.0, 1.0, 0.0, 5.0]])
+    train_g = torch.tensor([[0.0, 2.0, -1.0, 5.0], [4.0, 0.0, 3.0, 5.0], [1.0, 1.0, 0.0, 5.0]])
     # by hand: min = (0, 0, -1, 5), max = (4, 2, 3, 5), range = (4, 2, 4, 5 - 5 = 0 -> 1)
     norm = GradientNormalizer("minmax_sqrt").fit(train_g)
-    test_g = torch.tensor([[2.0, 0.0, 1.0, 6.0],
-                           [-2.0, 1.0, 0.0, 0.0]])
-    expected = torch.tensor([[math.sqrt(0.5), 0.0, math.sqrt(0.5), 1.0],
-                             [-math.sqrt(0.5), math.sqrt(0.5), 0.0, 0.0]])
+    test_g = torch.tensor([[2.0, 0.0, 1.0, 6.0], [-2.0, 1.0, 0.0, 0.0]])
+    expected = torch.tensor([[math.sqrt(0.5), 0.0, math.sqrt(0.5), 1.0], [-math.sqrt(0.5), math.sqrt(0.5), 0.0, 0.0]])
     assert torch.allclose(norm.transform(test_g), expected)
     assert torch.allclose(norm.transform_(test_g.clone(), rows=1), expected)
     assert (norm.transform(train_g)[train_g == 0] == 0).all()
@@ -86,9 +82,19 @@ def test_minmax_sqrt_keeps_zeros_and_matches_hand_computation():
     assert norm.transform(train_g)[2, 2] == 0
 
 
-REFERENCE = dict(selection="per_example_topk", percent=15.0, weights_only=True, grad_normalize="minmax_sqrt",
-                 structure="5+20+5", gradnet_optimizer="sgd", gradnet_lr=0.1, gradnet_batch_size=25,
-                 gradnet_weight_decay=0.0, gradnet_dropout=0.0, gradnet_epochs=8)
+REFERENCE = dict(
+    selection="per_example_topk",
+    percent=15.0,
+    weights_only=True,
+    grad_normalize="minmax_sqrt",
+    structure="5+20+5",
+    gradnet_optimizer="sgd",
+    gradnet_lr=0.1,
+    gradnet_batch_size=25,
+    gradnet_weight_decay=0.0,
+    gradnet_dropout=0.0,
+    gradnet_epochs=8,
+)
 
 
 def test_reference_protocol_end_to_end_and_streamed_test_equals_stored():
@@ -106,7 +112,7 @@ def test_reference_protocol_end_to_end_and_streamed_test_equals_stored():
     assert streamed.gradnet_test_accuracy == stored.gradnet_test_accuracy
     curve = [h["test_accuracy"] for h in stored.gradnet_history]
     assert [h["test_accuracy"] for h in streamed.gradnet_history] == curve
-    assert stored.gradnet_test_accuracy > 0.6   # ten classes: chance is 0.1 (measured 0.78, base 0.86)
+    assert stored.gradnet_test_accuracy > 0.6  # ten classes: chance is 0.1 (measured 0.78, base 0.86)
 
 
 def test_controls_equal_training_by_hand():
@@ -117,12 +123,22 @@ def test_controls_equal_training_by_hand():
     seed_everything(0)
     init = build_model("mlp", ds.input_shape, ds.num_classes, width=16, depth=1)
     # the rate halves every epoch of the base run: the controls get the same shape stretched over their steps
-    tcfg = TrainConfig(epochs=3, batch_size=32, lr=0.05, schedule="epoch_step", lr_step_epochs=1, lr_step_factor=0.5,
-                       progress=False)
-    config = GradSpaceConfig(percent=20.0, fit_samples=50, structure="4+4", gradnet_epochs=4, gradnet_batch_size=16,
-                             baselines=False, converged_base=False)
+    tcfg = TrainConfig(
+        epochs=3, batch_size=32, lr=0.05, schedule="epoch_step", lr_step_epochs=1, lr_step_factor=0.5, progress=False
+    )
+    config = GradSpaceConfig(
+        percent=20.0,
+        fit_samples=50,
+        structure="4+4",
+        gradnet_epochs=4,
+        gradnet_batch_size=16,
+        baselines=False,
+        converged_base=False,
+    )
     result = run_gradnet_study(ds, lambda: copy.deepcopy(init), tcfg, [1, 3], config, keep_models=True)
-    continued = run_gradnet_study(ds, lambda: copy.deepcopy(init), tcfg, [1, 3], config.replace(control_rate="continued"))
+    continued = run_gradnet_study(
+        ds, lambda: copy.deepcopy(init), tcfg, [1, 3], config.replace(control_rate="continued")
+    )
     base_half, half = split_halves(ds)
     # GradNet: 4 epochs of ceil(150 / 16) = 10 steps; the base: ceil(150 / 32) = 5 steps an epoch on one half,
     # 10 on both halves: control (a) 4 epochs on both halves, control (b) 8 epochs on GradNet's half
@@ -137,15 +153,16 @@ def test_controls_equal_training_by_hand():
         assert stretched(tcfg, 8).lr_step_epochs == 3 and stretched(tcfg, 4).lr_step_epochs == 1
         assert s.control_both_halves_test_accuracy == evaluate(a.model, ds.x_test, ds.y_test)["accuracy"]
         assert s.control_finetune_test_accuracy == evaluate(b.model, ds.x_test, ds.y_test)["accuracy"]
-        slow = train(copy.deepcopy(result.models[s.epoch]), half, stretched(tcfg, 8, lr=0.05 * 0.5 ** s.epoch))
+        slow = train(copy.deepcopy(result.models[s.epoch]), half, stretched(tcfg, 8, lr=0.05 * 0.5**s.epoch))
         assert c.control_finetune_test_accuracy == evaluate(slow.model, ds.x_test, ds.y_test)["accuracy"]
         assert c.gradnet_test_accuracy == s.gradnet_test_accuracy
         # the paired counts are those of the test images: GradNet-only + other-only <= the test set
         t = s.mcnemar["finetune"]
         assert t["n_items"] == ds.n_test and t["gradnet_only"] + t["other_only"] <= ds.n_test
     row = result.rows()[-1]
-    assert row["gain_over_both_halves"] == pytest.approx(row["gradnet_test_accuracy"]
-                                                         - row["control_both_halves_test_accuracy"])
+    assert row["gain_over_both_halves"] == pytest.approx(
+        row["gradnet_test_accuracy"] - row["control_both_halves_test_accuracy"]
+    )
     off = run_gradnet_study(ds, lambda: copy.deepcopy(init), tcfg, [3], config.replace(controls=False))
     assert off.snapshots[0].control_both_halves_test_accuracy is None and off.control_history == []
     assert set(off.snapshots[0].mcnemar) == {"base"}
@@ -161,7 +178,7 @@ def test_validation_split_is_disjoint_from_gradnet_training_part():
     val = {tuple(r.tolist()) for r in carved.x_test.flatten(1)}
     every = {tuple(r.tolist()) for r in half.x_train.flatten(1)}
     assert not fit & val and fit | val == every and carved.n_test == round(0.2 * half.n_train)
-    assert not val & {tuple(r.tolist()) for r in ds.x_test.flatten(1)}   # the test set is not the validation
+    assert not val & {tuple(r.tolist()) for r in ds.x_test.flatten(1)}  # the test set is not the validation
     seed_everything(0)
     model = build_model("mlp", ds.input_shape, ds.num_classes, width=12, depth=1)
     config = GradSpaceConfig(percent=20.0, fit_samples=50, structure="4+4", gradnet_epochs=2)

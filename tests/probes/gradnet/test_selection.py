@@ -38,7 +38,7 @@ def test_selection_keeps_top_percent_in_every_block():
     stats = gradient_stats(GradientExtractor(model), x, random_labels(20, 3))
     layout = select_coordinates(stats, 10.0, "variance")
     sizes = {b.name: b.size for b in layout.blocks}
-    assert sizes == {"0.weight": 6, "0.bias": 1, "2.weight": 3, "2.bias": 1}   # ceil(10% of numel), >= 1
+    assert sizes == {"0.weight": 6, "0.bias": 1, "2.weight": 3, "2.bias": 1}  # ceil(10% of numel), >= 1
     b = layout.blocks[0]
     var = stats.var[:60]
     assert var[b.indices].min() >= var.topk(6).values.min()
@@ -82,16 +82,16 @@ def test_in_place_normalisation_is_bit_for_bit_the_out_of_place_one(method):
     layout = GradientLayout.from_model(_model())
     gen = torch.Generator().manual_seed(1)
     g = torch.randn(300, 2, layout.dim, generator=gen)
-    g[g.abs() < 0.7] = 0.0   # sparse, as top-k gradients are
+    g[g.abs() < 0.7] = 0.0  # sparse, as top-k gradients are
     g[:3, :, :4] = -0.0
     norm = GradientNormalizer(method, layout=layout).fit(g[:100])
     want = norm.transform(g)
-    for rows in (None, 7):   # default cache-sized slices, and slices that do not divide the rows
+    for rows in (None, 7):  # default cache-sized slices, and slices that do not divide the rows
         got = norm.transform_(g.clone(), rows=rows)
-        assert torch.equal(got.view(torch.int32), want.view(torch.int32))   # the same bits, signs of zeros too
-    strided = g.clone().transpose(0, 1)   # a non-contiguous view is rewritten through the view
+        assert torch.equal(got.view(torch.int32), want.view(torch.int32))  # the same bits, signs of zeros too
+    strided = g.clone().transpose(0, 1)  # a non-contiguous view is rewritten through the view
     assert torch.equal(norm.transform_(strided).transpose(0, 1), want)
-    if norm.keeps_zeros:   # sparse values alone: the same numbers at their coordinates
+    if norm.keeps_zeros:  # sparse values alone: the same numbers at their coordinates
         rows, cols = g[:, 0].nonzero(as_tuple=True)
         vals = norm.transform_values_(g[:, 0][rows, cols].clone(), cols)
         assert torch.equal(vals.view(torch.int32), want[:, 0][rows, cols].view(torch.int32))

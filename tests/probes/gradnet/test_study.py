@@ -27,12 +27,17 @@ def test_study_on_real_mnist_gives_base_and_gradnet_accuracy(mnist_dir):
         seed_everything(0)
         return build_model("cnn", ds.input_shape, 10, channels=4, width=16)
 
-    study = run_gradnet_study(ds, base, TrainConfig(epochs=3, batch_size=32, lr=0.05, progress=False), [1, 3],
-                              GradSpaceConfig(percent=5.0, fit_samples=100, structure="4+8+8+4", gradnet_epochs=15))
+    study = run_gradnet_study(
+        ds,
+        base,
+        TrainConfig(epochs=3, batch_size=32, lr=0.05, progress=False),
+        [1, 3],
+        GradSpaceConfig(percent=5.0, fit_samples=100, structure="4+8+8+4", gradnet_epochs=15),
+    )
     rows = study.rows()
     assert [r["epoch"] for r in rows] == [1, 3]
     assert rows[-1]["base_test_accuracy"] == pytest.approx(study.base_history[-1]["test_accuracy"])
-    kept = sum(max(1, math.ceil(p.numel() * 5.0 / 100)) for p in base().parameters())   # 5% of every parameter
+    kept = sum(max(1, math.ceil(p.numel() * 5.0 / 100)) for p in base().parameters())  # 5% of every parameter
     # 10 classes (chance 0.1), 500 training images per half: once the base has learnt (epoch 3), so has GradNet
     assert rows[-1]["base_test_accuracy"] > 0.3 and rows[-1]["gradnet_test_accuracy"] > 0.35
     for r in rows:

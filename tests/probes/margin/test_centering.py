@@ -26,10 +26,26 @@ def quadrant():
     angle = np.stack([rng.uniform(1.35, 1.5, n), rng.uniform(0.05, 0.2, n), rng.uniform(0.6, 0.95, n)])
     x = np.concatenate([np.stack([r[c] * np.cos(angle[c]), r[c] * np.sin(angle[c])], 1) for c in range(3)])
     y = np.repeat(np.arange(3), n)
-    cons = [{"type": "ineq", "fun": (lambda p, i=i, k=k: (p[:6].reshape(3, 2)[y[i]] - p[:6].reshape(3, 2)[k]) @ x[i]
-                                     + p[6 + y[i]] - p[6 + k] - 1)} for i in range(len(y)) for k in range(3) if k != y[i]]
-    ref = minimize(lambda p: 0.5 * (p[:6] ** 2).sum(), np.zeros(9), constraints=cons, method="SLSQP",
-                   options={"maxiter": 1000, "ftol": 1e-12})
+    cons = [
+        {
+            "type": "ineq",
+            "fun": (
+                lambda p, i=i, k=k: (
+                    (p[:6].reshape(3, 2)[y[i]] - p[:6].reshape(3, 2)[k]) @ x[i] + p[6 + y[i]] - p[6 + k] - 1
+                )
+            ),
+        }
+        for i in range(len(y))
+        for k in range(3)
+        if k != y[i]
+    ]
+    ref = minimize(
+        lambda p: 0.5 * (p[:6] ** 2).sum(),
+        np.zeros(9),
+        constraints=cons,
+        method="SLSQP",
+        options={"maxiter": 1000, "ftol": 1e-12},
+    )
     assert ref.success
     W, b = ref.x[:6].reshape(3, 2), ref.x[6:]
     svm = fit_svm(torch.tensor(x), torch.tensor(y), 3, multi_class="crammer_singer")
@@ -47,7 +63,7 @@ def _by_hand(W_nn: np.ndarray, W_svm: np.ndarray) -> np.ndarray:
 
 def test_a_head_equal_to_the_svm_up_to_a_shared_row_has_cosine_one(quadrant):
     x, y, W, b, svm = quadrant
-    shared = np.array([7.0, -3.0])      # large next to the rows: an uncentred comparison would be far from 1
+    shared = np.array([7.0, -3.0])  # large next to the rows: an uncentred comparison would be far from 1
     head = torch.tensor(2.5 * W + shared)
     r = measure_margin(x, y, head, torch.tensor(2.5 * b + 4.0), svm=svm)
     assert np.allclose(_cosines(r), 1.0, atol=1e-4)

@@ -34,7 +34,7 @@ def test_every_field_declares_its_option_with_the_flags_of_today(flags_of_0_2):
             continue
         param = today[_flag(f)]
         assert param.name == f.name
-        assert param.help.startswith(meta["help"]), f.name   # today's help adds '  [default: ...]'
+        assert param.help.startswith(meta["help"]), f.name  # today's help adds '  [default: ...]'
         if meta["kind"] == "flag":
             assert param.secondary_opts == ["--no-" + f.name.replace("_", "-")]
         if getattr(param.type, "choices", None) is not None:
@@ -43,14 +43,20 @@ def test_every_field_declares_its_option_with_the_flags_of_today(flags_of_0_2):
     by_name = {f.name: f.metadata for f in fields(MarginConfig)}
     assert by_name["max_memory"]["kind"] == "bytes"
     assert by_name["solver"]["choices"] == SOLVERS and by_name["multi_class"]["choices"] == MULTI_CLASS_MODES
-    assert {n for n, m in by_name.items() if not m["cli"]} == {"retrain_lr", "grid_resolution", "plot_points",
-                                                                        "perceptron_epochs"}
+    assert {n for n, m in by_name.items() if not m["cli"]} == {
+        "retrain_lr",
+        "grid_resolution",
+        "plot_points",
+        "perceptron_epochs",
+    }
 
 
 def test_config_module_imports_no_torch_apart_from_the_training_package():
-    code = ("import sys, types; pkg = types.ModuleType('nnprobe.training'); pkg.__path__ = ['nnprobe/training']; "
-            "sys.modules['nnprobe.training'] = pkg; import nnprobe.probes.margin.config, nnprobe.probes.margin; "
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys, types; pkg = types.ModuleType('nnprobe.training'); pkg.__path__ = ['nnprobe/training']; "
+        "sys.modules['nnprobe.training'] = pkg; import nnprobe.probes.margin.config, nnprobe.probes.margin; "
+        "print('torch' in sys.modules)"
+    )
     import nnprobe
 
     root = str(__import__("pathlib").Path(nnprobe.__file__).parents[1])

@@ -13,10 +13,19 @@ from nnprobe.probes.margin.entry import THRESHOLDS, evidence, verdict
 
 
 def seed_summary(cos=0.995, null=0.9, agree=1.0, **more):
-    return {"separable": True, "svm_train_errors": 0, "n_train": 1000, "cosine_to_penalised_svm": cos,
-            "test_agreement": agree, "null_perceptron_cosine_mean": null, "null_perceptron_cosine_min": null - 0.05,
-            "null_perceptron_cosine_max": min(null + 0.03, 1.0), "null_perceptron_starts": 5,
-            "null_perceptron_unconverged": 0, **more}
+    return {
+        "separable": True,
+        "svm_train_errors": 0,
+        "n_train": 1000,
+        "cosine_to_penalised_svm": cos,
+        "test_agreement": agree,
+        "null_perceptron_cosine_mean": null,
+        "null_perceptron_cosine_min": null - 0.05,
+        "null_perceptron_cosine_max": min(null + 0.03, 1.0),
+        "null_perceptron_starts": 5,
+        "null_perceptron_unconverged": 0,
+        **more,
+    }
 
 
 def test_not_separable_on_any_seed_is_not_testable_with_the_count_and_the_fix():
@@ -28,8 +37,15 @@ def test_not_separable_on_any_seed_is_not_testable_with_the_count_and_the_fix():
 
 
 def test_not_testable_quotes_the_trend_when_the_runs_have_one():
-    s = seed_summary(separable=False, svm_train_errors=2, trend_slope=1.5, trend_last=4.0, trend_last_step=200,
-                     trend_steps_to_target=1e5, trend_unit="steps")
+    s = seed_summary(
+        separable=False,
+        svm_train_errors=2,
+        trend_slope=1.5,
+        trend_last=4.0,
+        trend_last_step=200,
+        trend_steps_to_target=1e5,
+        trend_unit="steps",
+    )
     d = evidence([s], THRESHOLDS)
     assert d.outcome == "not testable" and "trend: 1/sqrt(1 - cos) rises 1.50 per e-fold of steps" in d.sentence
 
@@ -57,8 +73,17 @@ def test_the_agreement_must_hold_too():
 
 
 def test_a_verdict_that_is_not_holds_quotes_the_trend():
-    runs = [seed_summary(cos=0.95 + 1e-3 * i, trend_slope=2.0, trend_last=4.5, trend_last_step=1000,
-                         trend_steps_to_target=3e5, trend_unit="steps") for i in range(3)]
+    runs = [
+        seed_summary(
+            cos=0.95 + 1e-3 * i,
+            trend_slope=2.0,
+            trend_last=4.5,
+            trend_last_step=1000,
+            trend_steps_to_target=3e5,
+            trend_unit="steps",
+        )
+        for i in range(3)
+    ]
     d = evidence(runs, THRESHOLDS)
     assert d.outcome == "does not hold" and "the line reaches 0.99 at about 3e+05 steps" in d.sentence
 
@@ -76,6 +101,7 @@ def test_the_old_one_run_rule_still_works():
 
 def test_a_trend_already_past_the_target_says_so_rather_than_projecting_backwards():
     from nnprobe.probes.margin.entry import trend_text
+
     text = trend_text([{"trend_slope": 2.7, "trend_last": 29.9, "trend_last_step": 900, "trend_steps_to_target": 0.27}])
     assert "already past 0.99" in text and "reaches" not in text
 
@@ -87,7 +113,7 @@ def test_trend_recovers_the_line_of_the_theory():
     r = baselines.trend(t, cos)
     assert r["slope"] == pytest.approx(0.5) and r["steps_to_target"] == pytest.approx(math.exp(18), rel=1e-6)
     assert baselines.trend(t[:2], cos[:2]) == {}
-    assert baselines.trend(t, cos[::-1])["steps_to_target"] is None   # falling: no projection
+    assert baselines.trend(t, cos[::-1])["steps_to_target"] is None  # falling: no projection
 
 
 def _separable(n, d, k, seed=0):
@@ -104,8 +130,8 @@ def test_the_perceptron_null_separates_and_is_not_the_max_margin_direction_in_hi
     null = baselines.perceptron_null(x, y, k, starts=5, seed=1)
     assert null["errors"] == [0] * 5
     cos = [baselines.direction_cosine(r, V) for r in null["rows"]]
-    assert max(cos) < 0.99   # many separators in 40-D: the perceptron does not find the SVM's
-    assert baselines.perceptron_null(x, y, k, starts=5, seed=1)["epochs"] == null["epochs"]   # seeded
+    assert max(cos) < 0.99  # many separators in 40-D: the perceptron does not find the SVM's
+    assert baselines.perceptron_null(x, y, k, starts=5, seed=1)["epochs"] == null["epochs"]  # seeded
 
 
 def test_the_null_is_near_one_when_the_features_pin_the_direction_down():
@@ -134,7 +160,7 @@ def test_the_penalised_svm_is_its_own_perfect_match_and_the_context_is_exact_on_
 def test_multiclass_cosines_are_frobenius_cosines_of_the_centred_weight_matrices():
     H = np.array([[1.0, 0.0, 5.0], [0.0, 1.0, 5.0], [-1.0, -1.0, 5.0]])
     V = H.copy()
-    V[:, :2] += 3.0   # the same vector added to every row: invisible to argmax, and to the cosine
+    V[:, :2] += 3.0  # the same vector added to every row: invisible to argmax, and to the cosine
     assert baselines.direction_cosine(H, V) == pytest.approx(1.0)
 
 
@@ -143,10 +169,23 @@ def test_a_run_records_what_the_verdict_reads(tmp_path):
     initialisation), the trend in optimiser steps; the result file gives back the same summary."""
     from nnprobe import experiments
 
-    run = experiments.Run.from_flat("margin", dict(data="synthetic:gauss,k=2,d=5,sep=6,n=600", model="mlp", width=32,
-                                                   depth=1, feature_dim=8, epochs=40, batch_size=100, optimizer="sgd",
-                                                   lr=0.5, schedule="constant", log_spaced=6, retrain_epochs=0,
-                                                   ))
+    run = experiments.Run.from_flat(
+        "margin",
+        dict(
+            data="synthetic:gauss,k=2,d=5,sep=6,n=600",
+            model="mlp",
+            width=32,
+            depth=1,
+            feature_dim=8,
+            epochs=40,
+            batch_size=100,
+            optimizer="sgd",
+            lr=0.5,
+            schedule="constant",
+            log_spaced=6,
+            retrain_epochs=0,
+        ),
+    )
     run.execute(tmp_path / "run")
     _, result = experiments.load_result(tmp_path / "run")
     s = result.summary()
@@ -154,10 +193,14 @@ def test_a_run_records_what_the_verdict_reads(tmp_path):
     assert 0.9 < s["cosine_to_penalised_svm"] <= 1.0
     assert s["null_perceptron_starts"] == 5 and s["null_perceptron_unconverged"] == 0
     assert s["null_perceptron_cosine_min"] <= s["null_perceptron_cosine_mean"] <= s["null_perceptron_cosine_max"] <= 1
-    assert {"context_cosine_class_means", "context_cosine_lda", "context_cosine_logistic",
-            "context_cosine_init_head"} <= set(s)
+    assert {
+        "context_cosine_class_means",
+        "context_cosine_lda",
+        "context_cosine_logistic",
+        "context_cosine_init_head",
+    } <= set(s)
     steps = [r.extra["step"] for r in result.curve]
-    assert steps[-1] == 40 * math.ceil(s["n_train"] / 100) and steps == sorted(steps)   # batches of 100
+    assert steps[-1] == 40 * math.ceil(s["n_train"] / 100) and steps == sorted(steps)  # batches of 100
     if "trend_slope" in s:
         assert s["trend_unit"] == "steps" and s["trend_last_step"] == steps[-1]
     decision = get_probe("margin").judge(s)

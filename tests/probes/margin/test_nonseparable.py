@@ -45,14 +45,16 @@ def test_hard_margin_far_from_separable_stops_with_a_warning_naming_the_fix(mult
     if k == 2:
         ref = SVC(kernel="linear", C=1.0, tol=1e-6).fit(x, y)
         assert _cos(soft.coef[0], ref.coef_[0]) >= 0.9999
-        assert float(soft.intercept[0]) == pytest.approx(float(ref.intercept_[0]), abs=1e-3 * (1 + abs(ref.intercept_[0])))
+        assert float(soft.intercept[0]) == pytest.approx(
+            float(ref.intercept_[0]), abs=1e-3 * (1 + abs(ref.intercept_[0]))
+        )
 
 
 def test_slightly_non_separable_hard_margin_is_still_the_exact_large_C_svm():
     """A handful of overlapping points: the documented large-C soft margin, solved exactly, no give-up."""
     x, y = noisy(n=1500, d=6, flip=0.0, seed=3)
     x[:, 0] += np.where(y == 1, 4.0, -4.0)  # clusters far apart
-    y[:4] = 1 - y[:4]                        # four wrong labels: the only training errors
+    y[:4] = 1 - y[:4]  # four wrong labels: the only training errors
     svm = fit_svm(torch.tensor(x), torch.tensor(y))
     # reference: the whole dual (every point, no working set) by the interior-point solver, same C on the
     # same normalised features
@@ -68,8 +70,11 @@ def test_slightly_non_separable_hard_margin_is_still_the_exact_large_C_svm():
 def test_soft_margin_beyond_the_memory_bound_raises_naming_the_fix(monkeypatch):
     monkeypatch.setattr(workset, "MAX_ENTRIES", 2000)
     x, y = noisy(n=600, k=3)
-    with pytest.raises(NNProbeError, match=r"(?s)Crammer-Singer SVM with C=1 keeps more than \d+ constraints.*beyond 2000 "
-                                           r"entries.*larger C"):
+    with pytest.raises(
+        NNProbeError,
+        match=r"(?s)Crammer-Singer SVM with C=1 keeps more than \d+ constraints.*beyond 2000 "
+        r"entries.*larger C",
+    ):
         fit_svm(torch.tensor(x), torch.tensor(y), 3, C=1.0, multi_class="crammer_singer")
 
 

@@ -13,8 +13,10 @@ from nnprobe.probes.margin import measure_margin
 def _square_clusters():
     """Class 0 at x0 in {0, 2}, class 1 at x0 in {4, 6}, x1 in {0, 2}: class means (1, 1) and (5, 1), their
     midpoint (3, 1); the max-margin boundary is x0 = 3 (w = (1, 0), b = -3), margin 1."""
-    x = torch.tensor([[0.0, 0.0], [0.0, 2.0], [2.0, 0.0], [2.0, 2.0],
-                      [4.0, 0.0], [4.0, 2.0], [6.0, 0.0], [6.0, 2.0]], dtype=torch.float64)
+    x = torch.tensor(
+        [[0.0, 0.0], [0.0, 2.0], [2.0, 0.0], [2.0, 2.0], [4.0, 0.0], [4.0, 2.0], [6.0, 0.0], [6.0, 2.0]],
+        dtype=torch.float64,
+    )
     return x, torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
 
 

@@ -17,7 +17,7 @@ from nnprobe.probes.margin.svm.penalised import fit_bias_penalised, kesler_rows
 def _clusters(seed=0, far=8.0):
     # three clusters on a ReLU-like quadrant, far from the origin: the intercepts matter
     rng = np.random.default_rng(seed)
-    centres = np.array([[far, 1.0], [1.0, far], [1.2 * far, 1.2 * far]])   # each class separable from the rest
+    centres = np.array([[far, 1.0], [1.0, far], [1.2 * far, 1.2 * far]])  # each class separable from the rest
     x = np.concatenate([c + rng.normal(size=(60, 2)) * 0.7 for c in centres])
     return x, np.repeat(np.arange(3), 60)
 
@@ -37,9 +37,14 @@ def _homogeneous_reference(z, y, mode):
     rows = []
     for c in range(3):
         sz = np.where(y == c, 1.0, -1.0)[:, None] * z
-        res = minimize(lambda v: v @ v, np.zeros(z.shape[1]), jac=lambda v: 2 * v, method="SLSQP",
-                       constraints=[{"type": "ineq", "fun": lambda v: sz @ v - 1, "jac": lambda v: sz}],
-                       options={"ftol": 1e-14, "maxiter": 1000})
+        res = minimize(
+            lambda v: v @ v,
+            np.zeros(z.shape[1]),
+            jac=lambda v: 2 * v,
+            method="SLSQP",
+            constraints=[{"type": "ineq", "fun": lambda v: sz @ v - 1, "jac": lambda v: sz}],
+            options={"ftol": 1e-14, "maxiter": 1000},
+        )
         rows.append(res.x)
     return np.stack(rows)
 
@@ -52,7 +57,7 @@ def test_equals_the_homogeneous_svm_on_x_and_one(mode):
     V = fit_bias_penalised(torch.tensor(x), torch.tensor(y), 3, mode)
     ref = _homogeneous_reference(z, y, mode)
     assert min(_cos(V[c], ref[c]) for c in range(3)) > 0.9999
-    if mode == "crammer_singer":   # hard margin: every pairwise constraint >= 1, the closest at 1
+    if mode == "crammer_singer":  # hard margin: every pairwise constraint >= 1, the closest at 1
         m = z @ V.T
         pair = m[np.arange(len(y)), y][:, None] - m
         pair[np.arange(len(y)), y] = np.inf
@@ -64,7 +69,9 @@ def test_binary_mirror_trick_and_the_memory_bound():
     keep = y < 2
     xb, yb = x[keep], y[keep]
     v = fit_bias_penalised(torch.tensor(xb), torch.tensor(yb), 2, "binary")[0]
-    ref = LinearSVC(C=1e5, loss="hinge", fit_intercept=False, max_iter=500000, tol=1e-12).fit(np.c_[xb, np.ones(len(xb))], yb)
+    ref = LinearSVC(C=1e5, loss="hinge", fit_intercept=False, max_iter=500000, tol=1e-12).fit(
+        np.c_[xb, np.ones(len(xb))], yb
+    )
     assert _cos(v, ref.coef_[0]) > 0.9999
     # 180 points x (2 + 1) entries: within a bound of 540, not within 539
     assert fit_bias_penalised(torch.tensor(x), torch.tensor(y), 3, "crammer_singer", max_entries=540) is not None
@@ -104,9 +111,9 @@ def test_crammer_singer_equals_kesler_construction(case):
     V = fit_bias_penalised(torch.tensor(x), torch.tensor(y), k, "crammer_singer")
     R = kesler_rows(torch.tensor(x), torch.tensor(y), k)
     assert _cos(V.ravel(), R.ravel()) > 1 - 1e-9
-    assert (V ** 2).sum() == pytest.approx((R ** 2).sum(), rel=1e-6)   # the same optimal value
+    assert (V**2).sum() == pytest.approx((R**2).sum(), rel=1e-6)  # the same optimal value
     pv = _pair_margins(z, y, V)
-    assert pv.min() == pytest.approx(1.0, abs=1e-5)   # hard margin: every constraint >= 1, the closest at 1
+    assert pv.min() == pytest.approx(1.0, abs=1e-5)  # hard margin: every constraint >= 1, the closest at 1
     active = int((pv < 1 + 1e-5).sum())
     assert active >= {"3 classes": 3, "10 classes, 2-D": 15, "10 classes, many support vectors": 100}[case]
     # the homogeneous solver itself: no intercept, and the minimum-norm rows sum to 0 without centring

@@ -35,8 +35,12 @@ def separable_run():
     seed_everything(0)
     model = build_model("mlp", ds.input_shape, 2, width=32, depth=1, feature_dim=8)
     cb = MarginCallback(log_spaced=5)
-    train(model, ds, TrainConfig(epochs=300, batch_size=600, optimizer="sgd", lr=0.5, schedule="constant",
-                                 progress=False), callbacks=[cb])
+    train(
+        model,
+        ds,
+        TrainConfig(epochs=300, batch_size=600, optimizer="sgd", lr=0.5, schedule="constant", progress=False),
+        callbacks=[cb],
+    )
     return ds, model, cb
 
 
@@ -115,7 +119,9 @@ def test_multiclass_one_vs_rest_and_crammer_singer():
     ds = load_dataset("synthetic:gauss,k=3,d=4,sep=7,n=900")
     seed_everything(1)
     model = build_model("mlp", ds.input_shape, 3, width=32, depth=1, feature_dim=6)
-    train(model, ds, TrainConfig(epochs=150, batch_size=900, optimizer="sgd", lr=0.5, schedule="constant", progress=False))
+    train(
+        model, ds, TrainConfig(epochs=150, batch_size=900, optimizer="sgd", lr=0.5, schedule="constant", progress=False)
+    )
     ovr = probe_margin(model, ds, multi_class="ovr")
     cs = probe_margin(model, ds, multi_class="crammer_singer")
     assert [r.name for r in ovr.rows] == ["0 vs rest", "1 vs rest", "2 vs rest"]
@@ -189,8 +195,9 @@ def test_real_mnist_01(mnist_dir):
     ds = load_dataset("mnist:0,1", data_dir=mnist_dir, samples_per_class=300, test_samples_per_class=300)
     seed_everything(0)
     model = build_model("mlp", ds.input_shape, 2, width=64, depth=1, feature_dim=16)
-    train(model, ds, TrainConfig(epochs=200, batch_size=600, optimizer="sgd", lr=0.5, schedule="constant",
-                                 progress=False))
+    train(
+        model, ds, TrainConfig(epochs=200, batch_size=600, optimizer="sgd", lr=0.5, schedule="constant", progress=False)
+    )
     result = probe_margin(model, ds)
     assert result.nn_train_accuracy == 1.0 and result.separable
     # dead ReLU units keep their initial head weights (no gradient): the cosine inside the span of the
@@ -206,9 +213,21 @@ def test_callback_warm_started_svm_equals_a_cold_fit():
     """The curve's SVMs are warm-started from the previous epoch's; the last point equals a cold measurement."""
     from nnprobe.experiments import Run
 
-    run = Run.from_flat("margin", {"data": "digits:0,1,2", "model": "mlp", "width": 32, "feature_dim": 8, "epochs": 6,
-                                   "every": 1, "multi_class": "crammer_singer", "retrain_epochs": 0,
-                                   "schedule": "constant", "device": "cpu"})
+    run = Run.from_flat(
+        "margin",
+        {
+            "data": "digits:0,1,2",
+            "model": "mlp",
+            "width": 32,
+            "feature_dim": 8,
+            "epochs": 6,
+            "every": 1,
+            "multi_class": "crammer_singer",
+            "retrain_epochs": 0,
+            "schedule": "constant",
+            "device": "cpu",
+        },
+    )
     result = run.execute()
     assert [r.epoch for r in result.curve] == [1, 2, 3, 4, 5, 6]
     last, cold = result.curve[-1], result.main
@@ -238,17 +257,21 @@ def test_callback_settings_reach_every_curve_point(monkeypatch):
     ds, model = _small_run()
     config = MarginConfig(C=2.0, solver="smo", multi_class="both", head="head", every=2)
     cb = MarginCallback(config)
-    res = train(model, ds, TrainConfig(epochs=4, batch_size=300, optimizer="sgd", lr=0.5, schedule="constant",
-                                       progress=False), callbacks=[cb])
+    res = train(
+        model,
+        ds,
+        TrainConfig(epochs=4, batch_size=300, optimizer="sgd", lr=0.5, schedule="constant", progress=False),
+        callbacks=[cb],
+    )
     assert [r.epoch for r in cb.results] == [2, 4]
     assert {f["multi_class"] for f in fits} == {"ovr", "crammer_singer"}
     assert all(f["C"] == 2.0 and f["solver"] == "smo" for f in fits)
-    for point in cb.results:   # both modes per point, each measured on the same features with the config's C
+    for point in cb.results:  # both modes per point, each measured on the same features with the config's C
         modes = point.mode_results()
         assert list(modes) == ["ovr", "crammer_singer"] and all(r.C == 2.0 for r in modes.values())
         assert modes["crammer_singer"].epoch == point.epoch
         cold = fit_svm(extract_features(model, ds.x_train), ds.y_train, 3, C=2.0, multi_class="crammer_singer")
-        if point is cb.results[-1]:   # the last point's second mode equals a cold fit on the final model
+        if point is cb.results[-1]:  # the last point's second mode equals a cold fit on the final model
             assert np.allclose(modes["crammer_singer"].svm_coef, cold.coef, atol=1e-4 * np.abs(cold.coef).max())
     curves = cb.curves()
     assert len(curves["crammer_singer/cosine_to_svm"]) == 2 and len(curves["cosine_to_svm"]) == 2
@@ -264,8 +287,12 @@ def test_callback_bias_penalised_and_schedule_from_config():
 
     ds, model = _small_run("synthetic:gauss,k=2,d=4,sep=8,n=200", feature_dim=4, classes=2)
     cb = MarginCallback(MarginConfig(bias_penalised=True, log_spaced=2))
-    train(model, ds, TrainConfig(epochs=9, batch_size=200, optimizer="sgd", lr=0.5, schedule="constant",
-                                 progress=False), callbacks=[cb])
+    train(
+        model,
+        ds,
+        TrainConfig(epochs=9, batch_size=200, optimizer="sgd", lr=0.5, schedule="constant", progress=False),
+        callbacks=[cb],
+    )
     assert [r.epoch for r in cb.results] == log_spaced_epochs(9, 2)
     assert all(r.separable for r in cb.results)
     assert all(r.rows[0].cosine_to_penalised_svm is not None for r in cb.results)
@@ -281,13 +308,24 @@ def test_callback_keeps_the_warnings_of_a_curve_point():
     ds, model = _small_run("synthetic:gauss,k=2,d=2,sep=0.2,n=200", feature_dim=2, classes=2)
     cb = MarginCallback(every=1)
     with warnings.catch_warnings():
-        warnings.simplefilter("error", NotSeparableWarning)   # none escapes the callback
+        warnings.simplefilter("error", NotSeparableWarning)  # none escapes the callback
         res = train(model, ds, TrainConfig(epochs=2, batch_size=50, progress=False), callbacks=[cb])
     assert all(not r.separable for r in cb.results)
     assert all(any("not linearly separable" in w for w in r.extra["warnings"]) for r in cb.results)
     assert res.history[-1]["margin/warnings"] >= 1
-    run = Run.from_flat("margin", {"data": "synthetic:gauss,k=2,d=2,sep=0.2,n=200", "model": "mlp", "width": 16,
-                                   "feature_dim": 2, "epochs": 2, "every": 1, "retrain_epochs": 0, "device": "cpu"})
+    run = Run.from_flat(
+        "margin",
+        {
+            "data": "synthetic:gauss,k=2,d=2,sep=0.2,n=200",
+            "model": "mlp",
+            "width": 16,
+            "feature_dim": 2,
+            "epochs": 2,
+            "every": 1,
+            "retrain_epochs": 0,
+            "device": "cpu",
+        },
+    )
     result = run.execute()
     assert any(w.startswith("epochs 1, 2: ") or w.startswith("epoch 1: ") for w in result.warnings)
     assert all("warnings" in point.extra for point in result.curve)

@@ -42,8 +42,8 @@ def kesler_qp(x, y, k, C):
     Z = np.zeros((len(pairs), k * d))
     A = np.zeros((k, len(pairs)))
     for r, (i, c) in enumerate(pairs):
-        Z[r, y[i] * d:(y[i] + 1) * d] = x[i]
-        Z[r, c * d:(c + 1) * d] = -x[i]
+        Z[r, y[i] * d : (y[i] + 1) * d] = x[i]
+        Z[r, c * d : (c + 1) * d] = -x[i]
         A[y[i], r], A[c, r] = 1.0, -1.0
     alpha, lam, _ = solve_qp(Z, A[:-1], C=C, groups=np.array([i for i, _ in pairs]))
     W, b = (Z.T @ alpha).reshape(k, d), np.append(lam, 0.0)
@@ -64,7 +64,9 @@ def test_crammer_singer_equals_the_full_interior_point_qp(n, d, k):
     # the same margins: the geometric margin of every class pair, and every training point at least 1 out
     for c in range(k):
         for j in range(c + 1, k):
-            assert np.linalg.norm(fit.coef[c] - fit.coef[j]) == pytest.approx(np.linalg.norm(W_ref[c] - W_ref[j]), rel=1e-4)
+            assert np.linalg.norm(fit.coef[c] - fit.coef[j]) == pytest.approx(
+                np.linalg.norm(W_ref[c] - W_ref[j]), rel=1e-4
+            )
     m = pairwise_margins(torch.tensor(x), torch.tensor(y), torch.tensor(fit.coef), torch.tensor(fit.intercept))
     assert float(m.min()) == pytest.approx(1.0, abs=1e-4)
     if n > 1000:
@@ -91,7 +93,9 @@ def test_one_vs_rest_rows_equal_svc_on_ten_classes():
         ref = SVC(kernel="linear", C=1e6, tol=1e-6).fit(x, (y == c).astype(int))
         assert _cos(svm.coef[c], ref.coef_[0]) >= 0.9999
         assert 1 / np.linalg.norm(svm.coef[c]) == pytest.approx(1 / np.linalg.norm(ref.coef_[0]), rel=1e-3)
-        assert float(svm.intercept[c]) == pytest.approx(float(ref.intercept_[0]), abs=2e-3 * (1 + abs(ref.intercept_[0])))
+        assert float(svm.intercept[c]) == pytest.approx(
+            float(ref.intercept_[0]), abs=2e-3 * (1 + abs(ref.intercept_[0]))
+        )
         assert len(svm.support[c]) == svm.n_support[c] > 0
 
 
@@ -99,7 +103,9 @@ def test_one_vs_rest_rows_equal_svc_on_ten_classes():
 def test_warm_start_from_the_previous_epoch_gives_the_cold_solution(multi_class):
     x, y = relu_clusters(2000, 16, 4, seed=5)
     rng = np.random.default_rng(0)
-    x_next = x * (1 + 0.02 * rng.standard_normal(x.shape[1])) + 0.01 * np.abs(rng.standard_normal(x.shape))  # features move
+    x_next = x * (1 + 0.02 * rng.standard_normal(x.shape[1])) + 0.01 * np.abs(
+        rng.standard_normal(x.shape)
+    )  # features move
     before = fit_svm(torch.tensor(x), torch.tensor(y), 4, multi_class=multi_class)
     cold = fit_svm(torch.tensor(x_next), torch.tensor(y), 4, multi_class=multi_class)
     warm = fit_svm(torch.tensor(x_next), torch.tensor(y), 4, multi_class=multi_class, warm_start=before)

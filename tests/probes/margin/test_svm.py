@@ -76,7 +76,9 @@ def test_binary_matches_sklearn_svc(C, overlap, solver):
     svm = fit_svm(torch.tensor(x), torch.tensor(y), C=C, solver=solver)
     assert _cos(svm.coef[0], ref.coef_[0]) >= 0.999
     assert np.linalg.norm(svm.coef[0]) == pytest.approx(np.linalg.norm(ref.coef_[0]), rel=2e-2)
-    assert float(svm.intercept[0]) == pytest.approx(float(ref.intercept_[0]), abs=0.05 * abs(float(ref.intercept_[0])) + 0.02)
+    assert float(svm.intercept[0]) == pytest.approx(
+        float(ref.intercept_[0]), abs=0.05 * abs(float(ref.intercept_[0])) + 0.02
+    )
     assert np.mean(svm.predict(x) == ref.predict(x)) >= 0.998
 
 
@@ -108,10 +110,26 @@ def test_crammer_singer_matches_generic_qp_with_free_intercepts():
     cs = fit_crammer_singer(torch.tensor(x), torch.tensor(y), 3)
     m = pairwise_margins(torch.tensor(x), torch.tensor(y), torch.tensor(cs.coef), torch.tensor(cs.intercept))
     assert float(m.min()) == pytest.approx(1.0, abs=1e-5)  # hard margin: active constraints sit at 1
-    cons = [{"type": "ineq", "fun": (lambda p, i=i, k=k: (p[:6].reshape(3, 2)[y[i]] - p[:6].reshape(3, 2)[k]) @ x[i]
-                                     + p[6 + y[i]] - p[6 + k] - 1)} for i in range(60) for k in range(3) if k != y[i]]
-    ref = minimize(lambda p: 0.5 * (p[:6] ** 2).sum(), np.zeros(9), constraints=cons, method="SLSQP",
-                   options={"maxiter": 500, "ftol": 1e-12})
+    cons = [
+        {
+            "type": "ineq",
+            "fun": (
+                lambda p, i=i, k=k: (
+                    (p[:6].reshape(3, 2)[y[i]] - p[:6].reshape(3, 2)[k]) @ x[i] + p[6 + y[i]] - p[6 + k] - 1
+                )
+            ),
+        }
+        for i in range(60)
+        for k in range(3)
+        if k != y[i]
+    ]
+    ref = minimize(
+        lambda p: 0.5 * (p[:6] ** 2).sum(),
+        np.zeros(9),
+        constraints=cons,
+        method="SLSQP",
+        options={"maxiter": 500, "ftol": 1e-12},
+    )
     assert ref.success
     assert np.allclose(cs.coef, ref.x[:6].reshape(3, 2), atol=1e-4)
     assert np.allclose(cs.intercept, ref.x[6:] - ref.x[6:].mean(), atol=1e-4)

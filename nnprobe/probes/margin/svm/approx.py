@@ -15,9 +15,20 @@ import torch
 from scipy.optimize import minimize
 
 
-def squared_hinge_fit(xs: torch.Tensor, y: torch.Tensor, k: int, *, mode: str = "crammer_singer", C: float = 1.0,
-                      max_iter: int = 100, W0: torch.Tensor | None = None, b0: torch.Tensor | None = None,
-                      stop_active: int = 0, plateau_cap: int = 4000, fit_intercept: bool = True):
+def squared_hinge_fit(
+    xs: torch.Tensor,
+    y: torch.Tensor,
+    k: int,
+    *,
+    mode: str = "crammer_singer",
+    C: float = 1.0,
+    max_iter: int = 100,
+    W0: torch.Tensor | None = None,
+    b0: torch.Tensor | None = None,
+    stop_active: int = 0,
+    plateau_cap: int = 4000,
+    fit_intercept: bool = True,
+):
     """Approximately minimise ``1/2 |W|^2 + C sum max(0, 1 - margin)^2`` over ``(W, b)``, ``b`` free
     (``fit_intercept=False``: ``b`` held at 0, the homogeneous problem).
 
@@ -43,7 +54,7 @@ def squared_hinge_fit(xs: torch.Tensor, y: torch.Tensor, k: int, *, mode: str = 
 
     def value_and_grad(theta):
         th = torch.from_numpy(theta).to(device=xs.device, dtype=torch.float32)
-        W, b = th[:k * d].view(k, d), th[k * d:]
+        W, b = th[: k * d].view(k, d), th[k * d :]
         F = x32 @ W.T + b
         if mode != "crammer_singer":
             r = (1.0 - target * F).clamp_min(0.0)
@@ -66,14 +77,15 @@ def squared_hinge_fit(xs: torch.Tensor, y: torch.Tensor, k: int, *, mode: str = 
         history.append(active[0])
         # few enough; or the count has stopped falling (the squared-hinge optimum has that many) and exact
         # Newton steps, O(active^3) each, are still affordable
-        if active[0] <= stop_active or (len(history) >= 10 and active[0] <= plateau_cap
-                                        and active[0] >= 0.98 * history[-6]):
+        if active[0] <= stop_active or (
+            len(history) >= 10 and active[0] <= plateau_cap and active[0] >= 0.98 * history[-6]
+        ):
             raise StopIteration
 
     theta0 = np.zeros(k * d + k)
     if W0 is not None:
-        theta0[:k * d] = W0.detach().double().cpu().numpy().ravel()
-        theta0[k * d:] = b0.detach().double().cpu().numpy()
+        theta0[: k * d] = W0.detach().double().cpu().numpy().ravel()
+        theta0[k * d :] = b0.detach().double().cpu().numpy()
     if W0 is not None:
         W0, b0 = W0.to(xs.device, torch.float64), b0.to(xs.device, torch.float64)
         F = torch.addmm(b0.to(xs.dtype), xs, W0.to(xs.dtype).T)
@@ -82,9 +94,15 @@ def squared_hinge_fit(xs: torch.Tensor, y: torch.Tensor, k: int, *, mode: str = 
             return W0, b0  # already close enough
     x32 = xs.float()
     if not fit_intercept:
-        theta0[k * d:] = 0.0
-    res = minimize(value_and_grad, theta0, jac=True, method="L-BFGS-B", callback=stop_when_few_active,
-                   bounds=None if fit_intercept else [(None, None)] * (k * d) + [(0.0, 0.0)] * k,
-                   options={"maxiter": max_iter, "gtol": 1e-12, "ftol": 1e-15})
+        theta0[k * d :] = 0.0
+    res = minimize(
+        value_and_grad,
+        theta0,
+        jac=True,
+        method="L-BFGS-B",
+        callback=stop_when_few_active,
+        bounds=None if fit_intercept else [(None, None)] * (k * d) + [(0.0, 0.0)] * k,
+        options={"maxiter": max_iter, "gtol": 1e-12, "ftol": 1e-15},
+    )
     theta = torch.from_numpy(res.x).to(xs.device)
-    return theta[:k * d].view(k, d), theta[k * d:]
+    return theta[: k * d].view(k, d), theta[k * d :]

@@ -33,23 +33,26 @@ class BinaryFit:
     that starts the exact solver (an approximate large-``C`` soft margin) and ``errors`` its training errors.
     """
 
-    coef: np.ndarray        # (d,)
+    coef: np.ndarray  # (d,)
     intercept: float
-    dual_coef: np.ndarray   # alpha_i * y_i on the support vectors
-    support: np.ndarray     # indices of the support vectors into the training set
-    n_iter: int             # inner-solver iterations, all rounds together
-    n_rounds: int           # working-set rounds
+    dual_coef: np.ndarray  # alpha_i * y_i on the support vectors
+    support: np.ndarray  # indices of the support vectors into the training set
+    n_iter: int  # inner-solver iterations, all rounds together
+    n_rounds: int  # working-set rounds
     working_set_size: int
     exact: bool = True
-    errors: int = 0         # training errors of the squared-hinge fit that chose the first working set
+    errors: int = 0  # training errors of the squared-hinge fit that chose the first working set
 
 
 def too_large(C, exc: WorkingSetTooLarge, what: str) -> NNProbeError:
     """The error for a soft margin whose exact solve outgrows :data:`~.workset.MAX_ENTRIES`."""
-    return NNProbeError(f"the {what} SVM with C={C:g} keeps more than {exc.size} constraints inside its margin "
-                        f"(most training points are support vectors); its exact solve would form a matrix beyond "
-                        f"{workset.MAX_ENTRIES} entries", "pass a larger C (a harder margin, fewer support vectors) or fewer "
-                        "training points" + ("" if what == "one-vs-rest" else ", or multi_class='ovr'"))
+    return NNProbeError(
+        f"the {what} SVM with C={C:g} keeps more than {exc.size} constraints inside its margin "
+        f"(most training points are support vectors); its exact solve would form a matrix beyond "
+        f"{workset.MAX_ENTRIES} entries",
+        "pass a larger C (a harder margin, fewer support vectors) or fewer "
+        "training points" + ("" if what == "one-vs-rest" else ", or multi_class='ovr'"),
+    )
 
 
 def split_fit(sol, feats: ScaledFeatures, part, t: torch.Tensor, row: int = 0) -> BinaryFit:
@@ -60,14 +63,30 @@ def split_fit(sol, feats: ScaledFeatures, part, t: torch.Tensor, row: int = 0) -
     # support vectors: a non-zero dual on the margin (interior-point duals of slack points are tiny, not zero)
     sv = (alpha > 1e-9 * max(alpha.max(initial=0.0), 1e-300)) & (margins < 1 + 1e-3)
     coef = sol.W[row].cpu().numpy() / feats.scale
-    return BinaryFit(coef=coef, intercept=float(sol.b[row]) - float(coef @ feats.shift.cpu().numpy()),
-                     dual_coef=(alpha * t.cpu().numpy()[rows])[sv] / feats.scale, support=rows[sv],
-                     n_iter=sol.n_iter, n_rounds=sol.n_rounds, working_set_size=len(rows),
-                     exact=part not in sol.inexact, errors=sol.errors[part])
+    return BinaryFit(
+        coef=coef,
+        intercept=float(sol.b[row]) - float(coef @ feats.shift.cpu().numpy()),
+        dual_coef=(alpha * t.cpu().numpy()[rows])[sv] / feats.scale,
+        support=rows[sv],
+        n_iter=sol.n_iter,
+        n_rounds=sol.n_rounds,
+        working_set_size=len(rows),
+        exact=part not in sol.inexact,
+        errors=sol.errors[part],
+    )
 
 
-def fit_binary(x: torch.Tensor, y: torch.Tensor, C: float | None = None, *, solver: str = "ipm", eps: float = 1e-4,
-               warm_start=None, max_rounds: int = 50, approx_iter: int = 100) -> BinaryFit:
+def fit_binary(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    C: float | None = None,
+    *,
+    solver: str = "ipm",
+    eps: float = 1e-4,
+    warm_start=None,
+    max_rounds: int = 50,
+    approx_iter: int = 100,
+) -> BinaryFit:
     """Linear SVM ``min 1/2 |w|^2 + C sum xi`` on ``x`` (n, d), labels ``y`` in {-1, +1}, intercept free.
 
     ``C = None`` is the hard margin, approximated by ``C = 1e6`` on the internally normalised features (unit
@@ -92,11 +111,22 @@ def fit_binary(x: torch.Tensor, y: torch.Tensor, C: float | None = None, *, solv
         W0 = torch.as_tensor(np.asarray(warm_start.coef), dtype=torch.float64, device=x.device).reshape(1, -1)
         b0 = torch.as_tensor(np.asarray(warm_start.intercept), dtype=torch.float64, device=x.device).reshape(1)
         W0, b0 = W0 * feats.scale, b0 + W0 @ feats.shift
-    W0, b0 = squared_hinge_fit(feats.x32, y, 1, mode="binary", max_iter=approx_iter, W0=W0, b0=b0,
-                               stop_active=NEWTON_START)
+    W0, b0 = squared_hinge_fit(
+        feats.x32, y, 1, mode="binary", max_iter=approx_iter, W0=W0, b0=b0, stop_active=NEWTON_START
+    )
     try:
-        sol = solve_working_set(Binary(y), feats, W0, b0, feats.C, how=solver, eps=eps, max_rounds=max_rounds,
-                                warm_rows=getattr(warm_start, "support", None), hard=C is None)
+        sol = solve_working_set(
+            Binary(y),
+            feats,
+            W0,
+            b0,
+            feats.C,
+            how=solver,
+            eps=eps,
+            max_rounds=max_rounds,
+            warm_rows=getattr(warm_start, "support", None),
+            hard=C is None,
+        )
     except WorkingSetTooLarge as exc:
         raise too_large(C, exc, "binary") from None
     return split_fit(sol, feats, None, y)

@@ -40,7 +40,7 @@ class MulticlassFit:
     working_set_size: int  # pairs in the last working set
     support_pairs: np.ndarray | None = None  # (m, 2): sample index, rival class of each active constraint
     exact: bool = True  # False: hard margin, certified not separable and too far for the exact solver
-    errors: int = 0     # training errors (samples) of the squared-hinge fit that chose the first working set
+    errors: int = 0  # training errors (samples) of the squared-hinge fit that chose the first working set
 
 
 def pairwise_margins(x: torch.Tensor, y: torch.Tensor, coef: torch.Tensor, intercept: torch.Tensor) -> torch.Tensor:
@@ -61,9 +61,19 @@ def to_standardised(warm_start, shift: torch.Tensor, scale: float):
     return W * scale, b + W @ shift
 
 
-def fit_crammer_singer(x: torch.Tensor, y: torch.Tensor, num_classes: int, C: float | None = None, *,
-                       eps: float = 1e-4, max_rounds: int = 100, warm_start=None, approx_iter: int = 100,
-                       max_init: int = 4000, fit_intercept: bool = True) -> MulticlassFit:
+def fit_crammer_singer(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    num_classes: int,
+    C: float | None = None,
+    *,
+    eps: float = 1e-4,
+    max_rounds: int = 100,
+    warm_start=None,
+    approx_iter: int = 100,
+    max_init: int = 4000,
+    fit_intercept: bool = True,
+) -> MulticlassFit:
     """Multi-class max-margin SVM on ``x`` (n, d) with labels ``y`` in ``0..K-1``; ``C = None``: hard margin
     (``C = 1e6`` on the normalised features, as for :func:`~nnprobe.probes.margin.svm.binary.fit_binary`).
     ``fit_intercept=False``: the homogeneous SVM (``intercept`` all 0; the features are scaled, not centred).
@@ -90,19 +100,44 @@ def fit_crammer_singer(x: torch.Tensor, y: torch.Tensor, num_classes: int, C: fl
             b0 = torch.zeros_like(b0)
     # quasi-Newton steps on the squared hinge until few pairs are inside the margin: few enough for
     # exact Newton steps in kernel form
-    W0, b0 = squared_hinge_fit(feats.x32, y, k, mode="crammer_singer", max_iter=approx_iter, W0=W0, b0=b0,
-                               stop_active=NEWTON_START, fit_intercept=fit_intercept)
+    W0, b0 = squared_hinge_fit(
+        feats.x32,
+        y,
+        k,
+        mode="crammer_singer",
+        max_iter=approx_iter,
+        W0=W0,
+        b0=b0,
+        stop_active=NEWTON_START,
+        fit_intercept=fit_intercept,
+    )
     support = getattr(warm_start, "support", None)
     try:
-        sol = solve_working_set(Multiclass(y, k, fit_intercept), feats, W0, b0, feats.C, eps=eps, max_rounds=max_rounds,
-                                max_init=max_init, warm_rows=None if support is None else np.ravel(np.asarray(support)),
-                                hard=C is None)
+        sol = solve_working_set(
+            Multiclass(y, k, fit_intercept),
+            feats,
+            W0,
+            b0,
+            feats.C,
+            eps=eps,
+            max_rounds=max_rounds,
+            max_init=max_init,
+            warm_rows=None if support is None else np.ravel(np.asarray(support)),
+            hard=C is None,
+        )
     except WorkingSetTooLarge as exc:
         raise too_large(C, exc, "Crammer-Singer") from None
     pairs = torch.stack([sol.rows, sol.slots], 1).cpu().numpy()
     active = (sol.alpha > 1e-9 * max(sol.alpha.max(initial=0.0), 1e-300)) & (sol.margins.cpu().numpy() < 1 + 1e-3)
     coef = sol.W.cpu().numpy() / feats.scale
-    return MulticlassFit(coef=coef, intercept=sol.b.cpu().numpy() - coef @ feats.shift.cpu().numpy(),
-                         support=np.unique(pairs[active, 0]), n_iter=sol.n_iter, n_rounds=sol.n_rounds,
-                         working_set_size=len(pairs), support_pairs=pairs[active], exact=not sol.inexact,
-                         errors=sol.errors[None])
+    return MulticlassFit(
+        coef=coef,
+        intercept=sol.b.cpu().numpy() - coef @ feats.shift.cpu().numpy(),
+        support=np.unique(pairs[active, 0]),
+        n_iter=sol.n_iter,
+        n_rounds=sol.n_rounds,
+        working_set_size=len(pairs),
+        support_pairs=pairs[active],
+        exact=not sol.inexact,
+        errors=sol.errors[None],
+    )

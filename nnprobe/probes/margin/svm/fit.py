@@ -42,8 +42,8 @@ class LinearSVM:
     ``exact`` is False when the hard margin was asked on features far from separable (see :func:`fit_svm`).
     """
 
-    coef: np.ndarray        # (rows, d)
-    intercept: np.ndarray   # (rows,)
+    coef: np.ndarray  # (rows, d)
+    intercept: np.ndarray  # (rows,)
     mode: str
     C: float | None
     n_support: list[int]
@@ -53,7 +53,7 @@ class LinearSVM:
 
     separable: bool = True  # every binary problem (ovr: each class against the rest) separated without error
     support: list = field(default_factory=list)
-    exact: bool = True      # False: hard margin on features far from separable (see fit_svm): approximate
+    exact: bool = True  # False: hard margin on features far from separable (see fit_svm): approximate
 
     def decision_function(self, x) -> np.ndarray:
         x = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
@@ -67,15 +67,19 @@ class LinearSVM:
 
 def _check_C(C):
     if C is not None and not (np.isfinite(C) and C > 0):
-        raise NNProbeError(f"C must be a positive finite number or None (hard margin), got {C}",
-                           "pass e.g. C=1.0 for the reference's soft margin, or leave C=None")
+        raise NNProbeError(
+            f"C must be a positive finite number or None (hard margin), got {C}",
+            "pass e.g. C=1.0 for the reference's soft margin, or leave C=None",
+        )
 
 
 def _indices(support):
     """Support-vector indices as one array (``LinearSVM.support`` holds a list of arrays)."""
     if support is None or len(support) == 0:
         return None
-    return np.concatenate([np.ravel(np.asarray(s)) for s in support]) if isinstance(support, list) else np.ravel(support)
+    return (
+        np.concatenate([np.ravel(np.asarray(s)) for s in support]) if isinstance(support, list) else np.ravel(support)
+    )
 
 
 def _check_warm_start(warm_start, mode: str, rows: int, d: int):
@@ -83,13 +87,23 @@ def _check_warm_start(warm_start, mode: str, rows: int, d: int):
         return
     shape = np.shape(getattr(warm_start, "coef", None))
     if getattr(warm_start, "mode", mode) != mode or shape != (rows, d):
-        raise NNProbeError(f"warm_start is a {getattr(warm_start, 'mode', '?')} SVM with coef of shape {shape}, but this "
-                           f"fit is {mode} with coef of shape {(rows, d)}",
-                           "pass the LinearSVM of a previous fit with the same classes, multi_class and features")
+        raise NNProbeError(
+            f"warm_start is a {getattr(warm_start, 'mode', '?')} SVM with coef of shape {shape}, but this "
+            f"fit is {mode} with coef of shape {(rows, d)}",
+            "pass the LinearSVM of a previous fit with the same classes, multi_class and features",
+        )
 
 
-def fit_svm(features: torch.Tensor, labels: torch.Tensor, num_classes: int | None = None, *, C: float | None = None,
-            multi_class: str = "ovr", solver: str = "ipm", warm_start: LinearSVM | None = None) -> LinearSVM:
+def fit_svm(
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int | None = None,
+    *,
+    C: float | None = None,
+    multi_class: str = "ovr",
+    solver: str = "ipm",
+    warm_start: LinearSVM | None = None,
+) -> LinearSVM:
     """Fit the max-margin linear SVM on ``features`` (n, d) with integer ``labels`` in ``0..K-1``.
 
     Two classes give one binary SVM; more give one-vs-rest SVMs (``multi_class="ovr"``) or the
@@ -117,8 +131,10 @@ def fit_svm(features: torch.Tensor, labels: torch.Tensor, num_classes: int | Non
     k = int(num_classes if num_classes is not None else int(labels.max()) + 1)
     present = torch.unique(labels)
     if present.numel() < 2:
-        raise NNProbeError(f"the training labels hold a single class ({present.tolist()}); an SVM needs two or more",
-                           "probe a dataset with at least two classes, e.g. --data mnist:0,1")
+        raise NNProbeError(
+            f"the training labels hold a single class ({present.tolist()}); an SVM needs two or more",
+            "probe a dataset with at least two classes, e.g. --data mnist:0,1",
+        )
     if k > 2 and present.numel() < k:
         missing = sorted(set(range(k)) - set(present.tolist()))
         raise NNProbeError(f"class(es) {missing} have no training sample", "select classes that occur in the data")
@@ -126,8 +142,13 @@ def fit_svm(features: torch.Tensor, labels: torch.Tensor, num_classes: int | Non
     _check_warm_start(warm_start, mode, 1 if k == 2 else k, features.shape[1])
     start = time.perf_counter()
     if k == 2:
-        previous = None if warm_start is None else SimpleNamespace(
-            coef=warm_start.coef[0], intercept=warm_start.intercept[0], support=_indices(warm_start.support))
+        previous = (
+            None
+            if warm_start is None
+            else SimpleNamespace(
+                coef=warm_start.coef[0], intercept=warm_start.intercept[0], support=_indices(warm_start.support)
+            )
+        )
         fit = fit_binary(features, (2.0 * labels - 1.0), C=C, solver=solver, warm_start=previous)
         fits = [fit]
         coef, intercept = fit.coef[None, :], np.array([fit.intercept])
@@ -138,13 +159,32 @@ def fit_svm(features: torch.Tensor, labels: torch.Tensor, num_classes: int | Non
         n_support, support = [len(f.support) for f in fits], [f.support for f in fits]
         rounds = max(f.n_rounds for f in fits)
     else:
-        fit = fit_crammer_singer(features, labels, k, C=C, warm_start=None if warm_start is None else SimpleNamespace(
-            coef=warm_start.coef, intercept=warm_start.intercept, support=_indices(warm_start.support)))
+        fit = fit_crammer_singer(
+            features,
+            labels,
+            k,
+            C=C,
+            warm_start=None
+            if warm_start is None
+            else SimpleNamespace(
+                coef=warm_start.coef, intercept=warm_start.intercept, support=_indices(warm_start.support)
+            ),
+        )
         fits = [fit]
         coef, intercept = fit.coef, fit.intercept
         n_support, rounds, support = [len(fit.support)], fit.n_rounds, [fit.support]
-    svm = LinearSVM(coef=coef, intercept=intercept, mode=mode, C=C, n_support=n_support, train_error=0.0,
-                    seconds=0.0, n_rounds=rounds, support=support, exact=all(f.exact for f in fits))
+    svm = LinearSVM(
+        coef=coef,
+        intercept=intercept,
+        mode=mode,
+        C=C,
+        n_support=n_support,
+        train_error=0.0,
+        seconds=0.0,
+        n_rounds=rounds,
+        support=support,
+        exact=all(f.exact for f in fits),
+    )
     pred, f = _training_predictions(features, svm)
     y_np = labels.cpu().numpy()
     svm.train_error = float((pred != y_np).mean())
@@ -154,11 +194,15 @@ def fit_svm(features: torch.Tensor, labels: torch.Tensor, num_classes: int | Non
     svm.seconds = time.perf_counter() - start
     if not svm.exact:
         given_up = [(c, f.errors) for c, f in enumerate(fits) if not f.exact]
-        where = (", ".join(f"class {c}: {e}" for c, e in given_up) if mode == "ovr" else str(given_up[0][1]))
-        warnings.warn(f"the training features are not linearly separable: the best soft fit leaves training errors "
-                      f"({where}{' against the rest' if mode == 'ovr' else ''}), too many for an exact hard-margin "
-                      "(large-C) solve; the SVM returned there is that squared-hinge fit (approximate, exact=False). "
-                      "Pass C (--C) for an exact soft margin", NotSeparableWarning, stacklevel=2)
+        where = ", ".join(f"class {c}: {e}" for c, e in given_up) if mode == "ovr" else str(given_up[0][1])
+        warnings.warn(
+            f"the training features are not linearly separable: the best soft fit leaves training errors "
+            f"({where}{' against the rest' if mode == 'ovr' else ''}), too many for an exact hard-margin "
+            "(large-C) solve; the SVM returned there is that squared-hinge fit (approximate, exact=False). "
+            "Pass C (--C) for an exact soft margin",
+            NotSeparableWarning,
+            stacklevel=2,
+        )
     return svm
 
 
@@ -170,7 +214,9 @@ def _training_predictions(features: torch.Tensor, svm: LinearSVM):
     W, b = torch.from_numpy(svm.coef).to(x32), torch.from_numpy(svm.intercept).to(x32)
     F = torch.addmm(b, x32, W.T)
     d = x32.shape[1]
-    E = (2.0 * (d + 6) * U32 * torch.linalg.vector_norm(x32, dim=1))[:, None] * torch.linalg.vector_norm(W, dim=1)[None, :]
+    E = (2.0 * (d + 6) * U32 * torch.linalg.vector_norm(x32, dim=1))[:, None] * torch.linalg.vector_norm(W, dim=1)[
+        None, :
+    ]
     E = E + 4 * U32 * (F.abs() + b.abs())
     if svm.mode == "binary":
         doubtful = (F.abs() <= E).any(1)
@@ -188,8 +234,17 @@ def _training_predictions(features: torch.Tensor, svm: LinearSVM):
     return pred, f
 
 
-def fit_one_vs_rest(features: torch.Tensor, labels: torch.Tensor, num_classes: int, *, C: float | None = None,
-                    solver: str = "ipm", warm_start=None, eps: float = 1e-4, max_rounds: int = 50) -> list:
+def fit_one_vs_rest(
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    *,
+    C: float | None = None,
+    solver: str = "ipm",
+    warm_start=None,
+    eps: float = 1e-4,
+    max_rounds: int = 50,
+) -> list:
     """One binary SVM per class against the rest (each the problem of
     :func:`~nnprobe.probes.margin.svm.binary.fit_binary`), solved together: one standardisation, one squared-hinge
     fit of all ``K`` problems, and every pass over the points one ``(n, d) x (d, K)`` product for all classes
@@ -205,13 +260,31 @@ def fit_one_vs_rest(features: torch.Tensor, labels: torch.Tensor, num_classes: i
     W0 = b0 = None
     if warm_start is not None:
         W0, b0 = to_standardised(warm_start, feats.shift, feats.scale)
-    W0, b0 = squared_hinge_fit(feats.x32, labels, num_classes, mode="ovr", W0=W0, b0=b0,
-                               stop_active=OVR_START * num_classes, plateau_cap=NEWTON_CAP * num_classes)
+    W0, b0 = squared_hinge_fit(
+        feats.x32,
+        labels,
+        num_classes,
+        mode="ovr",
+        W0=W0,
+        b0=b0,
+        stop_active=OVR_START * num_classes,
+        plateau_cap=NEWTON_CAP * num_classes,
+    )
     problem = OneVsRest(labels, num_classes)
     sup = getattr(warm_start, "support", None)
     try:
-        sol = solve_working_set(problem, feats, W0, b0, feats.C, how=solver, eps=eps, max_rounds=max_rounds,
-                                warm_rows=list(sup) if sup else None, hard=C is None)
+        sol = solve_working_set(
+            problem,
+            feats,
+            W0,
+            b0,
+            feats.C,
+            how=solver,
+            eps=eps,
+            max_rounds=max_rounds,
+            warm_rows=list(sup) if sup else None,
+            hard=C is None,
+        )
     except WorkingSetTooLarge as exc:
         raise too_large(C, exc, "one-vs-rest") from None
     return [split_fit(sol, feats, c, problem.t[:, c], row=c) for c in range(num_classes)]

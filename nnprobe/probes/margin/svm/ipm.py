@@ -103,8 +103,16 @@ class _Newton:
         return hu - self._h_inv(self.Z @ _solve(self.small, self.Z.T @ hu))
 
 
-def solve_qp(Z: np.ndarray | None, A: np.ndarray, C: float = np.inf, groups: np.ndarray | None = None,
-             tol: float = 1e-8, max_iter: int = 200, *, Q: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+def solve_qp(
+    Z: np.ndarray | None,
+    A: np.ndarray,
+    C: float = np.inf,
+    groups: np.ndarray | None = None,
+    tol: float = 1e-8,
+    max_iter: int = 200,
+    *,
+    Q: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Return ``(alpha, lam, n_iter)``: the dual solution and the multipliers of ``A alpha = 0``.
 
     ``C = inf`` is the hard margin (no upper bound). ``groups[j]`` names the sample variable ``j`` belongs
@@ -167,7 +175,7 @@ def _solve_qp(Z, Q, A, C, groups, tol, max_iter):
         dv = v / s if bounded else None
         newton = _Newton(Z, Q, dz, dv, groups, n_groups, same)
         if A.shape[0]:
-            MA = newton.solve(A.T.copy())            # (N, q)
+            MA = newton.solve(A.T.copy())  # (N, q)
             S_f = _factor(A @ MA)
 
         def direction(r_az, r_sv):
@@ -178,7 +186,7 @@ def _solve_qp(Z, Q, A, C, groups, tol, max_iter):
             if A.shape[0]:
                 d_lam = _solve(S_f, A @ m_r1 + r_p)
                 d_a = m_r1 - MA @ d_lam
-            else:   # no equality constraint (the homogeneous SVM): nothing to eliminate
+            else:  # no equality constraint (the homogeneous SVM): nothing to eliminate
                 d_lam, d_a = lam, m_r1
             d_z = (r_az - z * d_a) / alpha
             if bounded:
@@ -200,8 +208,10 @@ def _solve_qp(Z, Q, A, C, groups, tol, max_iter):
 
         aff = direction(-alpha * z, -s * v if bounded else None)
         t_aff = max_step(aff)
-        mu_aff = ((alpha + t_aff * aff[0]) @ (z + t_aff * aff[2])
-                  + (((s + t_aff * aff[3]) @ (v + t_aff * aff[4])) if bounded else 0.0)) / n_comp
+        mu_aff = (
+            (alpha + t_aff * aff[0]) @ (z + t_aff * aff[2])
+            + (((s + t_aff * aff[3]) @ (v + t_aff * aff[4])) if bounded else 0.0)
+        ) / n_comp
         sigma = (mu_aff / mu) ** 3
         r_az = sigma * mu - alpha * z - aff[0] * aff[2]
         r_sv = sigma * mu - s * v - aff[3] * aff[4] if bounded else None

@@ -27,8 +27,8 @@ from nnprobe.probes.margin.svm.constraints import Multiclass
 from nnprobe.probes.margin.svm.crammer_singer import fit_crammer_singer
 from nnprobe.probes.margin.svm.fit import fit_svm
 
-MAX_ENTRIES = 2**25   # Crammer-Singer: entries of the largest array over all points (n x max(d + 1, K)) at most
-HARD_TOL = 1e-3       # a Crammer-Singer fit with a margin below 1 - HARD_TOL is not the hard margin: None
+MAX_ENTRIES = 2**25  # Crammer-Singer: entries of the largest array over all points (n x max(d + 1, K)) at most
+HARD_TOL = 1e-3  # a Crammer-Singer fit with a margin below 1 - HARD_TOL is not the hard margin: None
 
 
 def _homogeneous_binary(z: torch.Tensor, positive: torch.Tensor) -> np.ndarray:
@@ -38,8 +38,9 @@ def _homogeneous_binary(z: torch.Tensor, positive: torch.Tensor) -> np.ndarray:
     return np.asarray(svm.coef[0], dtype=np.float64)
 
 
-def fit_bias_penalised(features: torch.Tensor, labels: torch.Tensor, num_classes: int, mode: str,
-                       max_entries: int = MAX_ENTRIES) -> np.ndarray | None:
+def fit_bias_penalised(
+    features: torch.Tensor, labels: torch.Tensor, num_classes: int, mode: str, max_entries: int = MAX_ENTRIES
+) -> np.ndarray | None:
     """Rows ``[w, b]`` of the hard-margin SVM with the bias penalised as a weight (shape ``(1, d + 1)`` for
     ``binary``: the normal of class 1 against 0; ``(K, d + 1)`` for ``ovr`` and ``crammer_singer``, the latter
     centred). Crammer-Singer: ``None`` when its arrays over all points (``n x max(d + 1, K)`` entries) would
@@ -64,8 +65,8 @@ def fit_bias_penalised(features: torch.Tensor, labels: torch.Tensor, num_classes
     V = fit.coef
     margins = Multiclass(y, num_classes).margins(z @ torch.from_numpy(V).T)
     if not fit.exact or float(margins.min()) < 1 - HARD_TOL:
-        return None   # not separable (or below the hard-margin stand-in's resolution): no hard-margin solution
-    return V - V.mean(0)   # the minimum-norm rows already sum to 0 (up to rounding)
+        return None  # not separable (or below the hard-margin stand-in's resolution): no hard-margin solution
+    return V - V.mean(0)  # the minimum-norm rows already sum to 0 (up to rounding)
 
 
 def kesler_rows(features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> np.ndarray:

@@ -16,7 +16,7 @@ import torch
 
 from nnprobe.probes.margin.svm.ipm import HARD_C
 
-U32 = 2.0 ** -24  # unit roundoff of float32
+U32 = 2.0**-24  # unit roundoff of float32
 
 
 class ScaledFeatures:

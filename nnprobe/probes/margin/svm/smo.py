@@ -14,8 +14,9 @@ import numpy as np
 TAU = 1e-12
 
 
-def smo_solve(gram, y: np.ndarray, C: float, alpha: np.ndarray | None = None, eps: float = 1e-3,
-              max_iter: int = 1_000_000) -> tuple[np.ndarray, float, int]:
+def smo_solve(
+    gram, y: np.ndarray, C: float, alpha: np.ndarray | None = None, eps: float = 1e-3, max_iter: int = 1_000_000
+) -> tuple[np.ndarray, float, int]:
     """Solve ``min 1/2 a'Qa - sum(a)`` s.t. ``y'a = 0, 0 <= a <= C`` with ``Q = yy' * K``.
 
     ``gram`` is either the (m, m) Gram matrix or a callable ``i -> K[:, i]``. Returns ``(alpha, b, n_iter)``
@@ -100,7 +101,7 @@ def _rho(alpha, grad, y, C) -> float:
     if free.any():
         return float(yg[free].mean())
     pos = y > 0
-    upper = np.where(pos, alpha >= C, alpha <= 0)   # y_i G_i can only bound rho from one side
+    upper = np.where(pos, alpha >= C, alpha <= 0)  # y_i G_i can only bound rho from one side
     lower = np.where(pos, alpha <= 0, alpha >= C)
     ub = yg[lower].min() if lower.any() else np.inf
     lb = yg[upper].max() if upper.any() else -np.inf

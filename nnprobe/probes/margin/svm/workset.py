@@ -36,10 +36,10 @@ from nnprobe.probes.margin.svm.ipm import solve_qp
 from nnprobe.probes.margin.svm.smo import smo_solve
 
 NEWTON_START = 400  # start the exact squared-hinge Newton steps with at most this many active constraints
-OVR_START = 100     # one-vs-rest: this many per class (each class's steps are solved alone)
-NEWTON_CAP = 4000    # and stop them beyond this many (an O(N^3) solve each)
-MAX_ENTRIES = 2 ** 24  # the exact solve never forms a matrix of more entries (128 MB in float64)
-HARD_ERRORS = 128      # hard margin: a part certified not separable that misclassifies more is not solved exactly
+OVR_START = 100  # one-vs-rest: this many per class (each class's steps are solved alone)
+NEWTON_CAP = 4000  # and stop them beyond this many (an O(N^3) solve each)
+MAX_ENTRIES = 2**24  # the exact solve never forms a matrix of more entries (128 MB in float64)
+HARD_ERRORS = 128  # hard margin: a part certified not separable that misclassifies more is not solved exactly
 
 
 def _independent_columns(E: np.ndarray) -> np.ndarray:
@@ -48,12 +48,20 @@ def _independent_columns(E: np.ndarray) -> np.ndarray:
     _, R, piv = qr(E, mode="economic", pivoting=True)
     diag = np.abs(np.diag(R))
     free = np.zeros(E.shape[1], dtype=bool)
-    free[piv[:int((diag > 1e-9 * max(diag.max(initial=0.0), 1e-300)).sum())]] = True
+    free[piv[: int((diag > 1e-9 * max(diag.max(initial=0.0), 1e-300)).sum())]] = True
     return free
 
 
-def kernel_solve(problem, feats, rows: torch.Tensor, slots: torch.Tensor, C: float, how: str = "ipm",
-                 alpha0: np.ndarray | None = None, eps: float = 1e-4):
+def kernel_solve(
+    problem,
+    feats,
+    rows: torch.Tensor,
+    slots: torch.Tensor,
+    C: float,
+    how: str = "ipm",
+    alpha0: np.ndarray | None = None,
+    eps: float = 1e-4,
+):
     """Solve the SVM on the constraints ``(rows, slots)``; return ``(W, b, alpha, n_iter)`` (NumPy float64).
 
     ``how``: ``"ipm"`` (the dual with ``0 <= alpha``, per-sample sum ``<= C``), ``"smo"`` (binary only), or
@@ -82,7 +90,9 @@ def kernel_solve(problem, feats, rows: torch.Tensor, slots: torch.Tensor, C: flo
             Q[np.diag_indices(len(Q))] += 1.0 / (2 * C)
             rhs = np.column_stack([np.ones(len(Q)), Ef])
             try:
-                sol = cho_solve(cho_factor(Q, lower=True, overwrite_a=True, check_finite=False), rhs, check_finite=False)
+                sol = cho_solve(
+                    cho_factor(Q, lower=True, overwrite_a=True, check_finite=False), rhs, check_finite=False
+                )
             except LinAlgError:
                 sol = np.linalg.lstsq(Q, rhs, rcond=None)[0]
             lam = np.linalg.lstsq(Ef.T @ sol[:, 1:], Ef.T @ sol[:, 0], rcond=None)[0] if Ef.shape[1] else np.zeros(0)
@@ -119,7 +129,7 @@ def _groups(problem):
 
 
 def _part(a: torch.Tensor, g):
-    return a if g is None else a[:, g:g + 1]
+    return a if g is None else a[:, g : g + 1]
 
 
 def solve_parts(problem, feats, rows, slots, C, how="ipm", alpha0=None, eps=1e-4, cache=None, parts=None):
@@ -137,8 +147,9 @@ def solve_parts(problem, feats, rows, slots, C, how="ipm", alpha0=None, eps=1e-4
             W[c], b[c], a = cache[c]
         else:
             r = rows[torch.from_numpy(sel).to(rows.device)]
-            Wc, bc, a, it = kernel_solve(problem.block(c), feats, r, torch.zeros_like(r), C, how,
-                                         None if alpha0 is None else alpha0[sel], eps)
+            Wc, bc, a, it = kernel_solve(
+                problem.block(c), feats, r, torch.zeros_like(r), C, how, None if alpha0 is None else alpha0[sel], eps
+            )
             W[c], b[c], total = Wc[0], bc[0], total + it
             if cache is not None:
                 cache[c] = (W[c], b[c], a)
@@ -176,8 +187,16 @@ def _line_search(W, D, M0, dM, C: float) -> float:
     return t
 
 
-def squared_hinge_newton(problem, feats, W: torch.Tensor, b: torch.Tensor, C: float = 1.0,
-                         max_iter: int = 30, cap: int = NEWTON_CAP, settle: float = 0.05):
+def squared_hinge_newton(
+    problem,
+    feats,
+    W: torch.Tensor,
+    b: torch.Tensor,
+    C: float = 1.0,
+    max_iter: int = 30,
+    cap: int = NEWTON_CAP,
+    settle: float = 0.05,
+):
     """Newton steps on ``1/2 |W|^2 + C sum max(0, 1 - margin)^2`` from ``(W, b)``, each independent part (one
     class of a one-vs-rest problem) on its own; a part stops when its active set repeats (then the step
     landed on the exact optimum) or changes by at most a fraction ``settle`` (close enough to choose a
@@ -200,8 +219,9 @@ def squared_hinge_newton(problem, feats, W: torch.Tensor, b: torch.Tensor, C: fl
                 continue
             rows, slots = torch.nonzero(act, as_tuple=True)
             key = (rows * problem.slots + slots).cpu().numpy()
-            if previous[j] is not None and (np.array_equal(key, previous[j]) or
-                                            len(np.setxor1d(key, previous[j])) <= settle * len(key)):
+            if previous[j] is not None and (
+                np.array_equal(key, previous[j]) or len(np.setxor1d(key, previous[j])) <= settle * len(key)
+            ):
                 done[j] = True  # the same active set (the step landed on the optimum), or nearly
                 continue
             previous[j] = key
@@ -242,9 +262,23 @@ def exact_margins(problem, feats, W: torch.Tensor, b: torch.Tensor, below: float
     return M, F
 
 
-def solve_working_set(problem, feats, W: torch.Tensor, b: torch.Tensor, C: float, *, how: str = "ipm",
-                      eps: float = 1e-4, init_size: int = 64, max_init: int = 4000, max_rounds: int = 100,
-                      shrink: float = 0.25, l2_C: float = 100.0, warm_rows=None, hard: bool = False):
+def solve_working_set(
+    problem,
+    feats,
+    W: torch.Tensor,
+    b: torch.Tensor,
+    C: float,
+    *,
+    how: str = "ipm",
+    eps: float = 1e-4,
+    init_size: int = 64,
+    max_init: int = 4000,
+    max_rounds: int = 100,
+    shrink: float = 0.25,
+    l2_C: float = 100.0,
+    warm_rows=None,
+    hard: bool = False,
+):
     """Exact SVM on all constraints from a first classifier ``(W, b)`` on ``feats``
     (:class:`~nnprobe.probes.margin.svm.scaled.ScaledFeatures`, standardised coordinates).
 
@@ -337,8 +371,9 @@ def solve_working_set(problem, feats, W: torch.Tensor, b: torch.Tensor, C: float
         # drop constraints well outside the margin (zero duals at the working-set optimum: complementary
         # slackness) of the parts that change, keeping the closest constraint of every link
         pm = M[rows, slots]
-        drop = (pm >= 1 + shrink) & (torch.isin(slots, torch.tensor(sorted(todo), device=slots.device))
-                                     if problem.independent else True)
+        drop = (pm >= 1 + shrink) & (
+            torch.isin(slots, torch.tensor(sorted(todo), device=slots.device)) if problem.independent else True
+        )
         in_ws[rows[drop], slots[drop]] = False
         _keep_closest_links(problem, in_ws, rows, slots, pm)
         for g, cand in cands:
@@ -354,10 +389,23 @@ def solve_working_set(problem, feats, W: torch.Tensor, b: torch.Tensor, C: float
     rows, slots = torch.nonzero(in_ws & slot_live[None, :], as_tuple=True)
     if alpha is None or len(alpha) != len(rows):
         alpha = np.zeros(len(rows))
-    margins = problem.margins(feats.rows(rows) @ W.T + b, rows)[torch.arange(len(rows)), slots] if len(rows) else \
-        torch.zeros(0, dtype=torch.float64)
-    return Solution(W, b, rows, slots, alpha, margins, total_iter, rounds, sorted(inexact, key=lambda g: -1 if g is None else g),
-                    errors)
+    margins = (
+        problem.margins(feats.rows(rows) @ W.T + b, rows)[torch.arange(len(rows)), slots]
+        if len(rows)
+        else torch.zeros(0, dtype=torch.float64)
+    )
+    return Solution(
+        W,
+        b,
+        rows,
+        slots,
+        alpha,
+        margins,
+        total_iter,
+        rounds,
+        sorted(inexact, key=lambda g: -1 if g is None else g),
+        errors,
+    )
 
 
 @dataclass
@@ -366,14 +414,14 @@ class Solution:
 
     W: torch.Tensor
     b: torch.Tensor
-    rows: torch.Tensor      # the last working set: sample and slot of each constraint
+    rows: torch.Tensor  # the last working set: sample and slot of each constraint
     slots: torch.Tensor
-    alpha: np.ndarray       # its duals
-    margins: torch.Tensor   # its exact margins
+    alpha: np.ndarray  # its duals
+    margins: torch.Tensor  # its exact margins
     n_iter: int
     n_rounds: int
-    inexact: list           # parts not solved exactly (hard margin, not separable): None (the whole problem) or classes
-    errors: dict            # training errors (samples with a margin < 0) of the squared-hinge fit, per part
+    inexact: list  # parts not solved exactly (hard margin, not separable): None (the whole problem) or classes
+    errors: dict  # training errors (samples with a margin < 0) of the squared-hinge fit, per part
 
 
 def _at_bound(alpha, slots, g, C: float) -> bool:
@@ -388,7 +436,7 @@ def _add_warm(problem, in_ws, M, warm_rows, slot_live):
     if warm_rows is None:
         return
     per_class = problem.independent
-    for c, r in (enumerate(warm_rows) if per_class else [(None, warm_rows)]):
+    for c, r in enumerate(warm_rows) if per_class else [(None, warm_rows)]:
         if r is None or len(r) == 0 or (per_class and not bool(slot_live[c])):
             continue
         i = torch.as_tensor(np.asarray(r), dtype=torch.long, device=M.device)
