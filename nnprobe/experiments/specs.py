@@ -82,7 +82,7 @@ class DataConfig(Config):
         return _LOADED[key]
 
     def _load(self, seed: int):
-        from nnprobe.data import load_dataset  # lazy: torch off the --help path
+        from nnprobe.data.loaders import load_dataset  # lazy: torch off the --help path
 
         ds = load_dataset(
             self.data,
@@ -166,7 +166,7 @@ class ModelConfig(Config):
 
     def build(self, dataset, seed: int):
         """A fresh, seeded zoo model for ``dataset`` (or the checkpoint's model): ``(model, spec or None)``."""
-        from nnprobe.models import build_from_spec  # lazy: torch off the --help path
+        from nnprobe.models.zoo import build_from_spec  # lazy: torch off the --help path
         from nnprobe.training import load_checkpoint  # lazy: torch off the --help path
 
         if self.checkpoint is not None:

@@ -3,7 +3,7 @@ aligned text tables for the console."""
 
 from __future__ import annotations
 
-from nnprobe import data
+from nnprobe.data.loaders import load_dataset
 from nnprobe.errors import NNProbeError
 
 
@@ -14,7 +14,7 @@ def missing_data(name: str, data_dir) -> str | None:
     True
     """
     try:
-        data.load_dataset(name, data_dir=data_dir, samples_per_class=1, test_samples_per_class=1)
+        load_dataset(name, data_dir=data_dir, samples_per_class=1, test_samples_per_class=1)
         return None
     except NNProbeError as exc:
         return exc.problem

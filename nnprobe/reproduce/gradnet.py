@@ -20,7 +20,7 @@ import click
 from nnprobe import experiments, report, training
 from nnprobe.entries import get_probe
 from nnprobe.io import write_json_atomic
-from nnprobe.probes.gradnet import compare_options
+from nnprobe.probes.gradnet.options import compare_options
 from nnprobe.report.gradnet_plots import plot_option_comparison
 from nnprobe.report.gradnet_table import COLUMNS, MCNEMAR_COLUMNS, SEED_COLUMNS, mcnemar_rows, seed_rows, verdict_rows
 from nnprobe.reproduce import plans

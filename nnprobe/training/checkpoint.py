@@ -13,7 +13,7 @@ from torch import nn
 
 from nnprobe.errors import NNProbeError
 from nnprobe.io import save_torch_atomic
-from nnprobe.models import build_from_spec
+from nnprobe.models.zoo import build_from_spec
 
 
 def save_checkpoint(

@@ -18,6 +18,11 @@ export_lazily(__name__, {"nnprobe.seeding": ("restore_rng_states", "rng_states",
 if TYPE_CHECKING:
     import torch
 
+    # exported lazily above (export_lazily); the aliases mark them as re-exports
+    from nnprobe.seeding import restore_rng_states as restore_rng_states
+    from nnprobe.seeding import rng_states as rng_states
+    from nnprobe.seeding import seed_everything as seed_everything
+
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SCHEDULES = ("constant", "cosine", "step", "epoch_step")
 # settings added in 0.2: run directories written before them resume with these values (behaviour as before)
