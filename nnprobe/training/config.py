@@ -7,8 +7,9 @@ it when called, and the seeding functions re-exported from :mod:`nnprobe.seeding
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nnprobe.errors import NNProbeError
 from nnprobe.lazy import export_lazily
@@ -68,7 +69,7 @@ class TrainConfig:
     lr_step_factor: float = 0.1
     augment: str | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.snapshot_epochs = tuple(int(e) for e in self.snapshot_epochs)
         if self.optimizer not in OPTIMIZERS:
             raise NNProbeError(f"unknown optimizer '{self.optimizer}'", f"use one of: {', '.join(OPTIMIZERS)}")
@@ -111,11 +112,11 @@ class TrainConfig:
                 "pass e.g. --weight-decay 5e-4 (0: none)",
             )
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -129,7 +130,7 @@ def tile_factor(config: TrainConfig, n: int) -> int:
     return max(1, int(config.epoch_examples) // max(int(n), 1)) if config.epoch_examples else 1
 
 
-def early_stop_due(train_losses, patience: int | None) -> bool:
+def early_stop_due(train_losses: Sequence[float], patience: int | None) -> bool:
     """Whether training stops after the last of ``train_losses`` (Keras ``EarlyStopping``, ``min_delta=0``).
 
     A loss below the best so far resets the wait; training stops once ``patience`` epochs in a row did not
