@@ -330,7 +330,7 @@ class RunContext:
             callbacks=list(callbacks),
             out_dir=self.out / "train",
             model_spec=self.spec,
-            resume=self.claimed.resuming,
+            resume=self.resuming,  # False without a claimed run directory (as resuming says)
         )
 
     def save_part(self, folder: str, name: str, payload: dict[str, Any], model: nn.Module | None = None) -> None:
