@@ -3,11 +3,18 @@ aligned text tables for the console."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 from nnprobe.data.loaders import load_dataset
 from nnprobe.errors import NNProbeError
 
+# where a reproduction writes its progress lines: click.echo (the command line) or print
+Echo = Callable[[str], object]
 
-def missing_data(name: str, data_dir) -> str | None:
+
+def missing_data(name: str, data_dir: str | Path | None) -> str | None:
     """``None`` when dataset ``name`` can be loaded (one example per class is tried), else the reason.
 
     >>> missing_data("digits", None) is None
@@ -20,7 +27,7 @@ def missing_data(name: str, data_dir) -> str | None:
         return exc.problem
 
 
-def pick_data(name: str, data_dir) -> tuple[str, str]:
+def pick_data(name: str, data_dir: str | Path | None) -> tuple[str, str]:
     """MNIST when its files are found, else the embedded digits (and say why): ``(dataset, note)``."""
     if name != "mnist":
         return name, ""
@@ -48,7 +55,7 @@ def seed_count(seeds: int | None, quick: bool) -> int:
     return int(seeds)
 
 
-def command_line(probe: str, params: dict) -> str:
+def command_line(probe: str, params: dict[str, Any]) -> str:
     """The ``nnprobe <probe>`` command line equivalent to a plan entry's settings.
 
     >>> command_line("margin", {"data": "mnist:0,1", "live_seed": False, "C": None})
