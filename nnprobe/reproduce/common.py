@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nnprobe.data.loaders import load_dataset
 from nnprobe.errors import NNProbeError
 
 # where a reproduction writes its progress lines: click.echo (the command line) or print
@@ -20,6 +19,8 @@ def missing_data(name: str, data_dir: str | Path | None) -> str | None:
     >>> missing_data("digits", None) is None
     True
     """
+    from nnprobe.data.loaders import load_dataset  # lazy: torch off the --help path
+
     try:
         load_dataset(name, data_dir=data_dir, samples_per_class=1, test_samples_per_class=1)
         return None
