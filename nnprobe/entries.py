@@ -24,7 +24,7 @@ import importlib
 import importlib.util
 import math
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,7 +66,7 @@ class Verdict:
     holds: bool | None
     sentence: str
     outcome: str = ""  # holds / does not hold / inconclusive / not testable (nnprobe.stats.OUTCOMES)
-    details: dict = field(default_factory=dict, hash=False, compare=False)
+    details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def word(self) -> str:
@@ -75,7 +75,7 @@ class Verdict:
         return {True: "holds", False: "does not hold", None: "not measured"}[self.holds]
 
 
-def number(summary: dict, key: str) -> float | None:
+def number(summary: dict[str, Any], key: str) -> float | None:
     """``summary[key]`` as a float, or None when it is missing, not a number, or NaN (for verdict rules).
 
     >>> number({"a": 1, "b": "x", "c": float("nan")}, "a"), number({"b": "x"}, "b")
@@ -129,45 +129,45 @@ class ProbeEntry:
 
     name: str
     config_cls: Any
-    measure: Callable | str | None
+    measure: Callable[..., Any] | str | None
     result_cls: Any = None
-    defaults: dict = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
     help: str = ""
     claim: str = ""
     paper: str = ""
-    summary_columns: tuple = ()
-    thresholds: dict = field(default_factory=dict)
-    verdict: Callable | str | None = None
-    criteria: Callable | str | None = None
-    evidence: Callable | str | None = None
-    figures: dict = field(default_factory=dict)
-    execute: Callable | str | None = None
-    validate: Callable | str | None = None
-    preflight: Callable | str | None = None
-    groupable: Callable | str | None = None
-    table: Callable | str | None = None
-    table_columns: tuple = ()
-    table_labels: dict = field(default_factory=dict)
-    event_text: Callable | str | None = None
-    details: Callable | str | None = None
+    summary_columns: tuple[str, ...] = ()
+    thresholds: dict[str, float] = field(default_factory=dict)
+    verdict: Callable[..., Any] | str | None = None
+    criteria: Callable[..., Any] | str | None = None
+    evidence: Callable[..., Any] | str | None = None
+    figures: dict[str, str] = field(default_factory=dict)
+    execute: Callable[..., Any] | str | None = None
+    validate: Callable[..., Any] | str | None = None
+    preflight: Callable[..., Any] | str | None = None
+    groupable: Callable[..., Any] | str | None = None
+    table: Callable[..., Any] | str | None = None
+    table_columns: tuple[str, ...] = ()
+    table_labels: dict[str, str] = field(default_factory=dict)
+    event_text: Callable[..., Any] | str | None = None
+    details: Callable[..., Any] | str | None = None
     checkpoint_help: str = "Probe this saved model instead of training (its dataset flags must match)."
     command_help: str = ""
     default_out: str = ""
-    track: Callable | str | None = None
-    track_settings: dict = field(default_factory=dict)
-    origin: tuple = ()  # (module name, file) of the module that registered it: sweep workers import it
+    track: Callable[..., Any] | str | None = None
+    track_settings: dict[str, Any] = field(default_factory=dict)
+    origin: tuple[str, ...] = ()  # (module name, file) of the module that registered it: sweep workers import it
 
-    def hook(self, name: str) -> Callable | None:
+    def hook(self, name: str) -> Callable[..., Any] | None:
         """The hook ``name`` (``measure``, ``execute``, ``validate``, ...) resolved, or None."""
         value = getattr(self, name)
         return None if value is None else resolve(value)
 
     @property
-    def result_class(self):
+    def result_class(self) -> Any:
         """The class whose ``from_dict`` rebuilds this probe's result."""
         return resolve(self.result_cls)
 
-    def judge(self, summary: dict) -> Verdict:
+    def judge(self, summary: dict[str, Any]) -> Verdict:
         """The verdict on a run's ``summary()``: ``holds`` None when the probe has no rule or the numbers are
         missing.
 
@@ -182,7 +182,7 @@ class ProbeEntry:
         holds, sentence = rule(summary, self.thresholds)
         return Verdict(self.name, holds, sentence)
 
-    def decide(self, summaries: list) -> Verdict:
+    def decide(self, summaries: Sequence[dict[str, Any]]) -> Verdict:
         """The verdict over the runs of one setting that differ only in seed (``summaries``: one per seed).
 
         With an ``evidence`` rule: its :class:`~nnprobe.stats.Decision` (``holds`` True only for "holds",
@@ -215,7 +215,7 @@ class ProbeEntry:
         return words(self.thresholds) if callable(words) else str(words)
 
 
-class LiveMapping(Mapping):
+class LiveMapping(Mapping[str, Any]):
     """A read-only mapping rebuilt from the registered entries on every read (``build() -> dict``), so that
     tables derived from the entries (thresholds, captions, the probes by name) see a probe registered later.
 
@@ -224,13 +224,13 @@ class LiveMapping(Mapping):
     True
     """
 
-    def __init__(self, build: Callable[[], dict]):
+    def __init__(self, build: Callable[[], dict[str, Any]]) -> None:
         self._build = build
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: str) -> Any:
         return self._build()[key]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._build())
 
     def __len__(self) -> int:
@@ -241,13 +241,13 @@ _PROBES: dict[str, ProbeEntry] = {}
 _LOADED = False
 
 
-def caller_origin(depth: int = 1) -> tuple:
+def caller_origin(depth: int = 1) -> tuple[str, str]:
     """``(module name, file)`` of the module ``depth`` calls above the caller (where a probe is registered)."""
     frame = sys._getframe(depth + 1)
     return frame.f_globals.get("__name__", ""), frame.f_globals.get("__file__") or ""
 
 
-def register(entry: ProbeEntry, *, origin: tuple = ()) -> ProbeEntry:
+def register(entry: ProbeEntry, *, origin: tuple[str, ...] = ()) -> ProbeEntry:
     """Make ``entry`` a probe for runs, the command line, sweeps, results and reports (replacing one of the
     same name). The one call a new probe makes. ``origin``: the module that registers it (default: the caller),
     which sweep worker processes import to know the probe.
@@ -298,13 +298,13 @@ def get_probe(name: str) -> ProbeEntry:
     return _PROBES[name]
 
 
-def plugin_origins() -> list[tuple]:
+def plugin_origins() -> list[tuple[str, ...]]:
     """``(module, file)`` of every entry registered outside the built-ins (for worker processes to load)."""
     builtin = set(BUILTIN)
     return [e.origin for e in entries() if e.origin and e.origin[0] not in builtin]
 
 
-def load_plugins(origins: list) -> None:
+def load_plugins(origins: Sequence[tuple[str, ...]]) -> None:
     """Import the modules that registered probes in another process (a sweep's parent), by name or by file."""
     for module, path in origins:
         if module in sys.modules:
@@ -316,6 +316,7 @@ def load_plugins(origins: list) -> None:
             if not path:
                 raise
         spec = importlib.util.spec_from_file_location(module, path)
+        assert spec is not None and spec.loader is not None  # path is the .py file that registered the probe
         mod = importlib.util.module_from_spec(spec)
         sys.modules[module] = mod
         spec.loader.exec_module(mod)

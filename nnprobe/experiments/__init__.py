@@ -9,7 +9,16 @@ Names are exported lazily (:mod:`nnprobe.lazy`): :class:`DataConfig` and :class:
 >>> result.summary()["redundancy_ratio_train"]                                                          # doctest: +SKIP
 """
 
+from typing import TYPE_CHECKING
+
 from nnprobe.lazy import export_lazily
+
+if TYPE_CHECKING:  # the names export_lazily loads on first access, for type checkers
+    from nnprobe.experiments.collect import result_records, result_rows, results_frame
+    from nnprobe.experiments.registry import PROBES, ProbeEntry, TrainRunResult, default_snapshots, get_probe, register
+    from nnprobe.experiments.run import RESULT_FILE, Run, load_result
+    from nnprobe.experiments.seeds import SeedsResult, execute_seeds, judge_seeds, seed_values
+    from nnprobe.experiments.specs import DataConfig, ModelConfig
 
 __all__ = [
     "DataConfig",

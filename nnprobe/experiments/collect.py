@@ -18,9 +18,13 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from nnprobe.errors import NNProbeError
 from nnprobe.experiments.run import RESULT_FILE, RESULT_FORMAT, RESULT_FORMATS, Run
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SWEEP_TABLE = "results.sqlite"  # written by nnprobe.sweeps.ResultsTable (table ``points``)
 SWEEP_STATE = "sweep.json"
@@ -37,11 +41,11 @@ class ResultRow:
     name: str
     probe: str | None
     status: str | None
-    settings: dict = field(default_factory=dict)
-    metrics: dict = field(default_factory=dict)
-    extra: dict = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
-    def flat(self) -> dict:
+    def flat(self) -> dict[str, Any]:
         """One flat dict (metrics win over settings of the same name)."""
         return {
             self.kind: self.name,
@@ -53,7 +57,7 @@ class ResultRow:
         }
 
 
-def _read_json(path: Path) -> dict | None:
+def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -113,7 +117,7 @@ def sweep_rows(sweep_dir: str | Path, status: str | None = "done", name: str | N
     if not table.is_file():
         raise NNProbeError(f"no {SWEEP_TABLE} in {path}", "give a sweep directory (--out of nnprobe sweep run)")
     query = "SELECT params, metrics, status, error, seconds, attempts FROM points"
-    args: tuple = ()
+    args: tuple[str, ...] = ()
     if status is not None:
         query, args = query + " WHERE status = ?", (status,)
     con = sqlite3.connect(f"{table.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
@@ -172,7 +176,7 @@ def result_rows(path: str | Path, status: str | None = "done") -> list[ResultRow
     return rows
 
 
-def _collect(root: Path, directory: Path, status: str | None, rows: list, depth: int = 0) -> bool:
+def _collect(root: Path, directory: Path, status: str | None, rows: list[ResultRow], depth: int = 0) -> bool:
     """Append the rows of ``directory`` and below; a run directory is a leaf (its ``train/`` belongs to it)."""
     name = directory.relative_to(root).as_posix()
     found = False
@@ -194,7 +198,7 @@ def _collect(root: Path, directory: Path, status: str | None, rows: list, depth:
     return found
 
 
-def result_records(path: str | Path, status: str | None = "done") -> list[dict]:
+def result_records(path: str | Path, status: str | None = "done") -> list[dict[str, Any]]:
     """:func:`result_rows` as flat dicts (what :func:`results_frame` and ``nnprobe results --format json`` hold).
 
     >>> result_records("runs/margin")[0]["cosine_to_svm"]   # doctest: +SKIP
@@ -202,7 +206,7 @@ def result_records(path: str | Path, status: str | None = "done") -> list[dict]:
     return [row.flat() for row in result_rows(path, status)]
 
 
-def results_frame(path: str | Path, status: str | None = "done"):
+def results_frame(path: str | Path, status: str | None = "done") -> pd.DataFrame:
     """:func:`result_records` as a pandas DataFrame: one row for a run, one per point for a sweep, one per run
     for a directory of runs.
 

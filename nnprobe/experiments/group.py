@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from nnprobe.entries import get_probe
 from nnprobe.errors import NNProbeError
 from nnprobe.experiments.train_entry import training_result
 from nnprobe.training.config import resolve_device
 from nnprobe.training.ensemble import PREFIX_SCHEDULES, train_ensemble
+
+if TYPE_CHECKING:
+    from nnprobe.data.base import Dataset
+    from nnprobe.experiments.run import Run
+    from nnprobe.results import Result
 
 VARYING = ("seed", "label_noise", "width", "channels", "fc_width", "feature_dim", "growth")
 # Zoo models whose runs train batched. ``train_ensemble`` trains conv nets exactly too (BatchNorm through vmap), but
@@ -28,7 +35,7 @@ BATCHED_MODELS = ("mlp",)
 BATCHED_MODELS_OFF_CPU = ("mlp", "cnn", "resnet", "densenet")
 
 
-def group_key(run) -> str | None:
+def group_key(run: Run) -> str | None:
     """Runs with the same key can be trained as one ensemble; ``None``: this run trains alone.
 
     >>> from nnprobe.experiments import Run
@@ -50,17 +57,19 @@ def group_key(run) -> str | None:
     return json.dumps({"probe": run.probe, **flat}, sort_keys=True, default=str)
 
 
-def _on_cpu(device) -> bool | None:
+def _on_cpu(device: str) -> bool | None:
     try:
         return resolve_device(device).type == "cpu"
     except NNProbeError:  # e.g. CUDA asked for and absent (None): the run reports it when it executes alone
         return None
 
 
-def execute_group(runs: list) -> list:
+def execute_group(runs: Sequence[Run]) -> list[Result | Exception]:
     """Train ``runs`` (same :func:`group_key`) together and measure each: one result or exception per run."""
     start = time.perf_counter()
-    loaded: dict = {}  # one Dataset object per (data settings, seed): the ensemble shares batches between them
+    loaded: dict[
+        tuple[str, int], Dataset
+    ] = {}  # one Dataset object per (data settings, seed): the ensemble shares batches between them
     datasets = []
     for r in runs:
         key = (json.dumps(r.data.to_dict(), sort_keys=True), r.train.seed)
@@ -70,7 +79,7 @@ def execute_group(runs: list) -> list:
     models = [r.model.build(ds, r.train.seed)[0] for r, ds in zip(runs, datasets)]
     trained = train_ensemble(models, datasets, [r.train for r in runs])
     share = (time.perf_counter() - start) / max(len(runs), 1)
-    out = []
+    out: list[Result | Exception] = []
     for run, ds, model, tr in zip(runs, datasets, models, trained):
         try:
             measure = get_probe(run.probe).hook("measure")

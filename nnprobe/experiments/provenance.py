@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy
 import torch
@@ -42,7 +43,7 @@ def git_commit(path: Path | None = None) -> tuple[str | None, bool | None]:
     return commit or None, bool(status.strip())
 
 
-def provenance(device: str = "auto") -> dict:
+def provenance(device: str = "auto") -> dict[str, Any]:
     """The versions (nnprobe, torch, Python, NumPy), the device and its name, the thread count, the machine, the
     git commit of the code (when run from a checkout) and the start time of a run."""
     resolved = resolve_device(device)

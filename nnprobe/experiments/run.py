@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nnprobe.config import Config, check_known
 from nnprobe.entries import get_probe
@@ -34,7 +35,17 @@ from nnprobe.models.adapter import attach_output
 from nnprobe.models.checks import check_logits
 from nnprobe.results import Result
 from nnprobe.training import TrainConfig, save_checkpoint, train
-from nnprobe.training.rundir import ANY, prepare_run_dir, register_later_setting
+from nnprobe.training.rundir import ANY, RunDir, prepare_run_dir, register_later_setting
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from nnprobe.data.base import Dataset
+    from nnprobe.training.callbacks import Callback
+    from nnprobe.training.trainer import TrainResult
+
+# a run's progress events: on_event(kind, payload), e.g. ("seed", {"seed": 100, "index": 1, "of": 3})
+OnEvent = Callable[[str, Any], object]
 
 RESULT_FILE = "result.json"
 RESULT_FORMAT = "nnprobe-result/2"
@@ -54,7 +65,7 @@ class Prepared(NamedTuple):
 
     dataset: Any
     model: Any
-    spec: dict | None
+    spec: dict[str, Any] | None
     fit: Any
 
 
@@ -70,7 +81,7 @@ class Run:
 
     # ---------------------------------------------------------------------------------------- building
     @classmethod
-    def from_flat(cls, probe: str, params: dict | None = None) -> Run:
+    def from_flat(cls, probe: str, params: dict[str, Any] | None = None) -> Run:
         """A run from flat settings; settings not given take the probe's defaults, then each config's (an explicit
         ``None`` is a value: e.g. ``log_spaced=None`` measures only at the end).
 
@@ -83,7 +94,7 @@ class Run:
         return run
 
     @classmethod
-    def from_dict(cls, data: dict) -> Run:
+    def from_dict(cls, data: dict[str, Any]) -> Run:
         """A run from its nested form (as written in ``result.json``); unknown keys are errors.
 
         >>> Run.from_dict(Run.from_flat("train", {"epochs": 3}).to_dict()).train.epochs
@@ -130,7 +141,9 @@ class Run:
             preflight(self, dataset, model)
         return Prepared(dataset, model, spec, fit)
 
-    def dir_config(self, prepared: Prepared | None = None, data_files=None) -> dict:
+    def dir_config(
+        self, prepared: Prepared | None = None, data_files: Iterable[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
         """What the run directory's ``config.json`` holds: the run (:meth:`to_dict`), the data files read
         (``data_files``: their sizes and MD5s are part of the run's identity, their paths are not) and, under
         ``record``, what was found and is not a setting: the examples used per class, the input adaptation, a
@@ -150,7 +163,7 @@ class Run:
             config["record"] = {"data": data, "model": prepared.fit.to_dict()}
         return config
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Nested, JSON-ready form."""
         train = self.train.to_dict()
         train["snapshot_epochs"] = list(train.get("snapshot_epochs", ()))
@@ -162,17 +175,22 @@ class Run:
             "config": None if self.config is None else self.config.to_dict(),
         }
 
-    def to_flat(self) -> dict:
+    def to_flat(self) -> dict[str, Any]:
         """Flat form: every setting by name (a complete sweep point)."""
         return flat_settings(self.data, self.model, self.train, self.config)
 
-    def replace(self, **flat) -> Run:
+    def replace(self, **flat: Any) -> Run:
         """A copy with flat settings changed."""
         return Run.from_flat(self.probe, {**self.to_flat(), **flat})
 
     # ---------------------------------------------------------------------------------------- running
     def execute(
-        self, out_dir: str | Path | None = None, *, mode: str = "new", progress: bool | None = None, on_event=None
+        self,
+        out_dir: str | Path | None = None,
+        *,
+        mode: str = "new",
+        progress: bool | None = None,
+        on_event: OnEvent | None = None,
     ) -> Result:
         """Load the data, build or load the model, train it as the probe needs, measure; returns the result.
 
@@ -214,7 +232,7 @@ class Run:
         *,
         mode: str = "new",
         seconds: float = 0.0,
-        data_files=(),
+        data_files: Sequence[dict[str, Any]] = (),
         trained_with: str = "",
         prepared: Prepared | None = None,
     ) -> None:
@@ -231,7 +249,9 @@ class Run:
         with claimed.running():
             self._write_result(out, result, list(data_files), seconds, where)
 
-    def _write_result(self, out: Path, result: Result, files: list, seconds: float, where: dict) -> None:
+    def _write_result(
+        self, out: Path, result: Result, files: list[dict[str, Any]], seconds: float, where: dict[str, Any]
+    ) -> None:
         write_json_atomic(
             out / RESULT_FILE,
             {
@@ -258,7 +278,17 @@ class RunContext:
     :func:`measure_after_training`. Without an output directory, nothing is written and ``parts`` is empty.
     """
 
-    def __init__(self, run: Run, dataset, model, spec, *, out: Path | None = None, claimed=None, on_event=None):
+    def __init__(
+        self,
+        run: Run,
+        dataset: Dataset,
+        model: nn.Module,
+        spec: dict[str, Any] | None,
+        *,
+        out: Path | None = None,
+        claimed: RunDir | None = None,
+        on_event: OnEvent | None = None,
+    ) -> None:
         self.run, self.dataset, self.model, self.spec = run, dataset, model, spec
         self.out, self.claimed, self.on_event = out, claimed, on_event
 
@@ -267,18 +297,18 @@ class RunContext:
         """True when an interrupted run of the same settings is continued."""
         return self.claimed is not None and self.claimed.resuming
 
-    def use_model(self, model, spec, run: Run | None = None) -> None:
+    def use_model(self, model: nn.Module, spec: dict[str, Any] | None, run: Run | None = None) -> None:
         """Train and measure another model from now on (e.g. one built with another seed)."""
         self.model, self.spec = model, spec
         if run is not None:
             self.run = run
 
-    def event(self, kind: str, payload) -> None:
+    def event(self, kind: str, payload: Any) -> None:
         """Tell the caller about progress (``on_event(kind, payload)``)."""
         if self.on_event is not None:
             self.on_event(kind, payload)
 
-    def train(self, callbacks=(), inside: bool = False):
+    def train(self, callbacks: Iterable[Callback] = (), inside: bool = False) -> TrainResult:
         """Train the model into ``out/train`` (``inside``: into the run directory itself), resuming when the run
         does; returns the training result."""
         run = self.run
@@ -300,10 +330,10 @@ class RunContext:
             callbacks=list(callbacks),
             out_dir=self.out / "train",
             model_spec=self.spec,
-            resume=self.claimed.resuming,
+            resume=self.resuming,  # False without a claimed run directory (as resuming says)
         )
 
-    def save_part(self, folder: str, name: str, payload: dict, model=None) -> None:
+    def save_part(self, folder: str, name: str, payload: dict[str, Any], model: nn.Module | None = None) -> None:
         """Store a finished part: ``folder/name.pt`` (the model, first) then ``folder/name.json``, atomically."""
         if self.out is None:
             return
@@ -311,12 +341,12 @@ class RunContext:
             save_checkpoint(self.out / folder / f"{name}.pt", model, model_spec=self.spec)
         write_json_atomic(self.out / folder / f"{name}.json", payload)
 
-    def parts(self, folder: str) -> list[dict]:
+    def parts(self, folder: str) -> list[dict[str, Any]]:
         """The parts an earlier, interrupted attempt of this run stored in ``folder`` (none unless resuming)."""
         path = None if self.out is None else self.out / folder
         if not self.resuming or path is None or not path.is_dir():
             return []
-        found = []
+        found: list[dict[str, Any]] = []
         for file in sorted(path.glob("*.json")):
             try:
                 found.append(json.loads(file.read_text(encoding="utf-8")))
@@ -325,11 +355,12 @@ class RunContext:
         return found
 
 
-def measure_after_training(run: Run, ctx: RunContext):
+def measure_after_training(run: Run, ctx: RunContext) -> Result:
     """The default run of a probe: train the zoo model (unless a checkpoint is probed), then ``measure`` it."""
     if run.model.checkpoint is None:
         ctx.train()
     measure = get_probe(run.probe).hook("measure")
+    assert measure is not None  # a probe without measure runs through its own execute hook
     return measure(ctx.model, ctx.dataset, run.config, seed=run.train.seed, progress=run.train.progress)
 
 

@@ -16,12 +16,19 @@ Seeds are ``seed, seed + 100, seed + 200, ...``: 100 apart, so that a probe whic
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
-from nnprobe.entries import get_probe
+from nnprobe.entries import Verdict, get_probe
 from nnprobe.errors import NNProbeError
 from nnprobe.io import check_writable, write_json_atomic
+
+if TYPE_CHECKING:
+    from nnprobe.experiments.run import Run
+    from nnprobe.results import Result
+    from nnprobe.stats import Interval
 
 SEED_STRIDE = 100
 SEEDS_FILE = "seeds.json"
@@ -46,18 +53,18 @@ class SeedsResult:
     summary column, and the verdict over the seeds (:class:`nnprobe.entries.Verdict`)."""
 
     probe: str
-    seeds: list
-    results: list
-    intervals: dict = field(default_factory=dict)
-    verdict: object = None
+    seeds: list[int]
+    results: list[Result]
+    intervals: dict[str, Interval] = field(default_factory=dict)
+    verdict: Verdict | None = None
     seconds: float = 0.0
     checkpoint: bool = False
 
     @property
-    def summaries(self) -> list[dict]:
+    def summaries(self) -> list[dict[str, Any]]:
         return [r.summary() for r in self.results]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         v = self.verdict
         return {
             "format": SEEDS_FORMAT,
@@ -96,13 +103,13 @@ class SeedsResult:
         return "\n".join(lines)
 
 
-def judge_seeds(probe: str, summaries: list[dict]) -> tuple[dict, object]:
+def judge_seeds(probe: str, summaries: list[dict[str, Any]]) -> tuple[dict[str, Interval], Verdict | None]:
     """``(intervals, verdict)`` over the summaries of one setting's seeds: the t-interval of every summary column
     of the probe that was measured, and the probe's verdict over the seeds (None without a rule)."""
     from nnprobe.stats import over_seeds  # lazy: scipy off the --help path
 
     entry = get_probe(probe)
-    intervals = {}
+    intervals: dict[str, Interval] = {}
     for key in entry.summary_columns:
         interval = over_seeds(summaries, key)
         if interval is not None:
@@ -112,7 +119,13 @@ def judge_seeds(probe: str, summaries: list[dict]) -> tuple[dict, object]:
 
 
 def execute_seeds(
-    run, n: int, out: str | Path, *, mode: str = "new", progress: bool | None = None, on_event=None
+    run: Run,
+    n: int,
+    out: str | Path,
+    *,
+    mode: str = "new",
+    progress: bool | None = None,
+    on_event: Callable[[str, Any], object] | None = None,
 ) -> SeedsResult:
     """Execute ``run`` with ``n`` seeds (:func:`seed_values` from its own seed) into ``out/seed-<s>``, judge the
     claim over them and write ``out/seeds.json``. ``mode`` applies to every seed's directory (``resume``: finished
@@ -159,7 +172,7 @@ def execute_seeds(
     return outcome
 
 
-def _can_batch(members: list, out: Path, mode: str) -> bool:
+def _can_batch(members: Sequence[Run], out: Path, mode: str) -> bool:
     """Seeds train as one batched program when the probe and model allow it (:func:`~nnprobe.experiments.group.
     group_key`) and no seed directory is to be resumed (a resumed set finishes seed by seed)."""
     from nnprobe.experiments.group import group_key  # lazy: torch off the --help path
@@ -170,7 +183,7 @@ def _can_batch(members: list, out: Path, mode: str) -> bool:
     return len(keys) == 1 and None not in keys
 
 
-def _batched(members: list, out: Path, mode: str) -> list:
+def _batched(members: Sequence[Run], out: Path, mode: str) -> list[Result]:
     """Train the seeds as one ensemble, measure each, write each seed's run directory; a failure is raised."""
     from nnprobe.experiments.group import execute_group  # lazy: torch off the --help path
 
@@ -192,7 +205,7 @@ def _batched(members: list, out: Path, mode: str) -> list:
             prepared=prepared,
             trained_with=f"one batched program with the other {len(members) - 1} seeds of the set",
         )
-    return outcomes
+    return cast("list[Result]", outcomes)  # none is an exception: the first one was raised
 
 
 __all__ = [

@@ -14,8 +14,9 @@ from :func:`probe_defaults` without loading a probe, a dataset or torch.
 from __future__ import annotations
 
 from dataclasses import fields
+from typing import Any
 
-from nnprobe.config import check_known
+from nnprobe.config import Config, check_known
 from nnprobe.entries import ProbeEntry, get_probe
 from nnprobe.errors import NNProbeError
 from nnprobe.experiments.specs import DataConfig, ModelConfig
@@ -64,7 +65,9 @@ def parse_epochs(text: str) -> tuple[int, ...]:
         raise NNProbeError(f"bad snapshot epochs '{text}'", "give epochs separated by commas, e.g. 1,2,5") from None
 
 
-def split_settings(probe: str, params: dict | None = None) -> tuple:
+def split_settings(
+    probe: str, params: dict[str, Any] | None = None
+) -> tuple[DataConfig, ModelConfig, TrainConfig, Config | None]:
     """``(data, model, train, config)`` of a run of ``probe`` from flat ``params`` (probe defaults, then each
     config's); an unknown setting is an error listing the accepted ones."""
     entry = get_probe(probe)
@@ -93,7 +96,7 @@ def split_settings(probe: str, params: dict | None = None) -> tuple:
     return data, model, train, config
 
 
-def flat_settings(data: DataConfig, model: ModelConfig, train: TrainConfig, config) -> dict:
+def flat_settings(data: DataConfig, model: ModelConfig, train: TrainConfig, config: Config | None) -> dict[str, Any]:
     """Every setting of a run by name (a complete sweep point, what a command line's flags say)."""
     train_dict = {
         k: list(v) if isinstance(v, tuple) else v for k, v in train.to_dict().items() if k not in RUNTIME_TRAIN_FIELDS
@@ -109,7 +112,7 @@ def flat_settings(data: DataConfig, model: ModelConfig, train: TrainConfig, conf
     }
 
 
-def probe_defaults(probe: str) -> dict:
+def probe_defaults(probe: str) -> dict[str, Any]:
     """Every flat setting of ``probe`` with its default: what an empty command line runs."""
     return flat_settings(*split_settings(probe, {}))
 

@@ -11,15 +11,22 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from nnprobe.config import Config, check_choice, check_float, check_int
 from nnprobe.errors import NNProbeError
 from nnprobe.models.names import MODEL_NAMES, model_options
 
+if TYPE_CHECKING:
+    from torch import nn
+
+    from nnprobe.data.base import Dataset
+
 NORMALIZATIONS = ("standard", "unit", "none")
 # the zoo's model names, in the order of nnprobe.models.MODELS (which holds the classes, and so needs torch)
-_LOADED: dict = {}  # (settings, seed) -> Dataset, most recent last
+_LOADED: dict[tuple[str, int], Dataset] = {}  # (settings, seed) -> Dataset, most recent last
 POSITIVE_MODEL_OPTIONS = ("width", "depth", "feature_dim", "fc_width", "channels", "growth")
 BOOL_MODEL_OPTIONS = ("batchnorm", "width_is_total")
 
@@ -71,7 +78,7 @@ class DataConfig(Config):
                 "use one way of choosing the training rows",
             )
 
-    def load(self, seed: int = 0):
+    def load(self, seed: int = 0) -> Dataset:
         """The :class:`~nnprobe.data.Dataset` (at least two classes, or an error); the last two loaded are kept,
         so checking a run before it starts and running it read the files once."""
         key = (json.dumps(self.to_dict(), sort_keys=True), seed)
@@ -81,8 +88,8 @@ class DataConfig(Config):
                 _LOADED.pop(next(iter(_LOADED)))
         return _LOADED[key]
 
-    def _load(self, seed: int):
-        from nnprobe.data import load_dataset  # lazy: torch off the --help path
+    def _load(self, seed: int) -> Dataset:
+        from nnprobe.data.loaders import load_dataset  # lazy: torch off the --help path
 
         ds = load_dataset(
             self.data,
@@ -118,7 +125,7 @@ class ModelConfig(Config):
 
     model: str = "mlp"
     checkpoint: str | None = None
-    options: dict = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
     output: int | str | None = None
 
     def validate(self) -> None:
@@ -155,7 +162,7 @@ class ModelConfig(Config):
                     "give the path of a file written by `nnprobe train` or torch.save(model, path)",
                 )
 
-    def spec(self, input_shape, num_classes: int) -> dict:
+    def spec(self, input_shape: Sequence[int], num_classes: int) -> dict[str, Any]:
         """The build spec stored in checkpoints (``name``, ``input_shape``, ``num_classes``, ``options``)."""
         return {
             "name": self.model,
@@ -164,9 +171,9 @@ class ModelConfig(Config):
             "options": dict(self.options),
         }
 
-    def build(self, dataset, seed: int):
+    def build(self, dataset: Dataset, seed: int) -> tuple[nn.Module, dict[str, Any] | None]:
         """A fresh, seeded zoo model for ``dataset`` (or the checkpoint's model): ``(model, spec or None)``."""
-        from nnprobe.models import build_from_spec  # lazy: torch off the --help path
+        from nnprobe.models.zoo import build_from_spec  # lazy: torch off the --help path
         from nnprobe.training import load_checkpoint  # lazy: torch off the --help path
 
         if self.checkpoint is not None:

@@ -7,22 +7,29 @@ training run itself; it trains into the run directory itself rather than into ``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from nnprobe.entries import ProbeEntry, register
 from nnprobe.errors import NNProbeError
 from nnprobe.results import Result, plain
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from nnprobe.experiments.run import Run, RunContext
+    from nnprobe.training.trainer import TrainResult
 
 
 @dataclass(repr=False)
 class TrainRunResult(Result):
     """A training run: the last epoch's metrics, the per-epoch history, the size of the model."""
 
-    final: dict
-    history: list = field(default_factory=list)
+    final: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
     n_params: int = 0
     seconds: float = 0.0
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         keys = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
         return {
             **{k: self.final.get(k) for k in keys},
@@ -32,19 +39,19 @@ class TrainRunResult(Result):
         }
 
 
-def n_params(model) -> int:
+def n_params(model: nn.Module) -> int:
     """The number of parameters of ``model``."""
     return sum(p.numel() for p in model.parameters())
 
 
-def training_result(model, trained, seconds: float) -> TrainRunResult:
+def training_result(model: nn.Module, trained: TrainResult, seconds: float) -> TrainRunResult:
     """The result of a training run (alone, or inside a batched ensemble: :mod:`nnprobe.experiments.group`)."""
     return TrainRunResult(
         final=plain(trained.final), history=plain(trained.history), n_params=n_params(model), seconds=seconds
     )
 
 
-def execute(run, ctx) -> TrainRunResult:
+def execute(run: Run, ctx: RunContext) -> TrainRunResult:
     """Train the zoo model into the run directory itself (no checkpoint to probe)."""
     if run.model.checkpoint is not None:
         raise NNProbeError("the train probe trains a zoo model; it takes no checkpoint", "drop --checkpoint")
@@ -52,7 +59,7 @@ def execute(run, ctx) -> TrainRunResult:
     return training_result(ctx.model, trained, trained.seconds)
 
 
-def details(run, result: TrainRunResult) -> str:
+def details(run: Run, result: TrainRunResult) -> str:
     """The last epoch's metrics in one line (what the command line prints under the summary)."""
     if not result.history:
         return ""

@@ -3,7 +3,16 @@
 Names are exported lazily (:mod:`nnprobe.lazy`): matplotlib and torch load with the module that needs them.
 """
 
+from typing import TYPE_CHECKING
+
 from nnprobe.lazy import export_lazily
+
+if TYPE_CHECKING:  # the names export_lazily loads on first access, for type checkers
+    from nnprobe.report.demo import demo_report
+    from nnprobe.report.directory import metric_names, plot_curves, report_directory
+    from nnprobe.report.document import Report
+    from nnprobe.report.run_figures import CAPTIONS, draw_run
+    from nnprobe.report.verdicts import CLAIMS, THRESHOLDS, Verdict, add_verdict, criteria, verdict
 
 __all__ = [
     "CAPTIONS",

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,9 @@ CATEGORISATION_SERIES = [
 ]
 
 
-def _grid(rows, x_key, y_key, value_key):
+def _grid(
+    rows: list[dict[str, Any]], x_key: str, y_key: str, value_key: str
+) -> tuple[list[float], list[float], np.ndarray, np.ndarray]:
     xs = sorted({r[x_key] for r in rows})
     ys = sorted({r[y_key] for r in rows})
     grid = np.full((len(ys), len(xs)), np.nan)
@@ -50,8 +53,8 @@ def _grid(rows, x_key, y_key, value_key):
 
 
 def plot_phase_chart(
-    rows: list[dict],
-    path,
+    rows: list[dict[str, Any]],
+    path: str | Path,
     *,
     x_key: str = "epochs",
     y_key: str = "width",
@@ -109,6 +112,7 @@ def plot_phase_chart(
                 ax.set_ylabel(FACTOR_LABELS.get(y_key, y_key))
             if mi == 0:
                 ax.set_title(f"{FACTOR_LABELS.get(panel_key, panel_key)} = {panel}")
+        assert image is not None  # one image per panel, and there is a panel per value in rows
         fig.colorbar(image, ax=axes[mi, :].tolist(), shrink=0.9, label=label)
     handles = [
         plt.Line2D([], [], marker="s", ls="", color=c, label=f"{l}: {REGIME_NAMES[name]}")
@@ -119,7 +123,9 @@ def plot_phase_chart(
     return savefig(fig, path)
 
 
-def plot_factor(rows: list[dict], factor: str, path, *, title: str | None = None, log_x: bool | None = None) -> Path:
+def plot_factor(
+    rows: list[dict[str, Any]], factor: str, path: str | Path, *, title: str | None = None, log_x: bool | None = None
+) -> Path:
     """Two panels against ``factor``: redundancy ratio (train, test) and accuracy (network and code classifiers).
 
     >>> plot_factor(rows, "width", "out/factor_width.png")   # doctest: +SKIP
@@ -127,7 +133,7 @@ def plot_factor(rows: list[dict], factor: str, path, *, title: str | None = None
     rows = sorted(rows, key=lambda r: r[factor])
     x = np.array([r[factor] for r in rows], dtype=float)
     if log_x is None:
-        log_x = (
+        log_x = bool(
             factor in ("width", "epochs", "samples_per_class") and (x > 0).all() and x.max() / max(x.min(), 1e-12) > 20
         )
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
@@ -158,7 +164,7 @@ def plot_factor(rows: list[dict], factor: str, path, *, title: str | None = None
     return savefig(fig, path)
 
 
-def plot_categorisation(result: dict, path, *, title: str | None = None) -> Path:
+def plot_categorisation(result: dict[str, Any], path: str | Path, *, title: str | None = None) -> Path:
     """Bars: the network's accuracy beside K-Means, K-NN and logistic regression on its codes (train and test).
 
     ``result`` is ``CodesResult.to_dict()``.

@@ -9,12 +9,17 @@ result rows (flat settings + summary, as the sweep tables store them); nothing i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nnprobe.report.plotting import plt, savefig
 from nnprobe.stats import agreement_claim, t_interval
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 TOLERANCE = 0.05
 READ_FROM_FIGURES = "read by eye from the authors' figures, +-0.02"
@@ -66,7 +71,7 @@ NULL_LABELS = {
 }
 
 
-def aggregate(rows: list[dict], by: tuple[str, ...], keys) -> list[dict]:
+def aggregate(rows: list[dict[str, Any]], by: tuple[str, ...], keys: Sequence[str]) -> list[dict[str, Any]]:
     """Mean of ``keys`` over the rows (seeds) that share the values of ``by``, with its 95% t-interval
     (``<key>_low`` / ``<key>_high``, None with one seed), the per-seed values (``<key>_values``) and the min and max
     (``<key>_min`` / ``<key>_max``: the figures' bands).
@@ -75,7 +80,7 @@ def aggregate(rows: list[dict], by: tuple[str, ...], keys) -> list[dict]:
     >>> round(row["a"], 3), round(row["a_low"], 3), round(row["a_high"], 3)
     (0.3, -0.971, 1.571)
     """
-    groups: dict = {}
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault(tuple(r.get(b) for b in by), []).append(r)
     out = []
@@ -92,7 +97,7 @@ def aggregate(rows: list[dict], by: tuple[str, ...], keys) -> list[dict]:
     return out
 
 
-def interval_text(row: dict, key: str, fmt: str = ".3f") -> str | None:
+def interval_text(row: dict[str, Any], key: str, fmt: str = ".3f") -> str | None:
     """``"mean [low, high]"`` (95% t over seeds) or ``"mean (one seed)"``; None when not measured.
 
     >>> interval_text({"a": 0.5, "a_low": 0.4, "a_high": 0.6}, "a"), interval_text({"a": 0.5}, "a")
@@ -106,13 +111,13 @@ def interval_text(row: dict, key: str, fmt: str = ".3f") -> str | None:
     return f"{value:{fmt}} [{row[f'{key}_low']:{fmt}}, {row[f'{key}_high']:{fmt}}]"
 
 
-def nulls_text(row: dict) -> str:
+def nulls_text(row: dict[str, Any]) -> str:
     """The null baselines of an aggregated row in words (means over seeds), or "" when none was measured."""
     parts = [f"{NULL_LABELS[k]} {row[k]:.3f}" for k in NULL_KEYS if row.get(k) is not None and np.isfinite(row[k])]
     return ", ".join(parts)
 
 
-def _verdict(row: dict | None, key: str, ref: float, tol: float = TOLERANCE) -> str:
+def _verdict(row: dict[str, Any] | None, key: str, ref: float, tol: float = TOLERANCE) -> str:
     """Agreement with the reference (evidence.md): "reproduces" when the whole 95% t-interval over seeds lies
     within ``tol`` of it, "differs" when none of it does, "inconclusive" otherwise; one seed decides nothing."""
     row = row or {}
@@ -129,12 +134,12 @@ def _verdict(row: dict | None, key: str, ref: float, tol: float = TOLERANCE) -> 
     )
 
 
-def width_table(agg: list[dict]) -> list[dict]:
+def width_table(agg: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows ``width | reference and nnprobe value of each column | verdict`` at the reference's widths."""
     by_width = {r["width"]: r for r in agg}
     out = []
     for width, ref in REFERENCE_WIDTH.items():
-        row = {"width": width}
+        row: dict[str, Any] = {"width": width}
         ours = by_width.get(width, {})
         words = {}
         for key, label, value in zip(WIDTH_KEYS, WIDTH_LABELS, ref):
@@ -154,9 +159,11 @@ def width_table(agg: list[dict]) -> list[dict]:
     return out
 
 
-def verdict_rows(width_agg: list[dict], time_agg: list[dict], sample_agg: list[dict], setting: str) -> list[dict]:
+def verdict_rows(
+    width_agg: list[dict[str, Any]], time_agg: list[dict[str, Any]], sample_agg: list[dict[str, Any]], setting: str
+) -> list[dict[str, Any]]:
     """The verdict table: one row per finding with the reference's setting, its value and nnprobe's."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     by_width = {r["width"]: r for r in width_agg}
     findings = [
         ("Wide nets give (almost) every example its own code", 100, 1, "RR test"),
@@ -182,15 +189,17 @@ def verdict_rows(width_agg: list[dict], time_agg: list[dict], sample_agg: list[d
                 "verdict": _verdict(row, WIDTH_KEYS[col], ref),
             }
         )
-    by_w = {}
+    by_w: dict[int, list[dict[str, Any]]] = {}
     for r in time_agg:
         by_w.setdefault(r["width"], []).append(r)
     for width, (peak, late) in REFERENCE_TIME.items():
         series = sorted(by_w.get(width, []), key=lambda r: r["epochs"])
         rr = {r["epochs"]: r.get("redundancy_ratio_test") for r in series}
-        after = [rr[e] for e in rr if e >= 1 and rr[e] is not None]
+        after = [v for e, v in rr.items() if e >= 1 and v is not None]
         ours_peak = max(after) if after else None
-        peak_row = next((r for r in series if r["epochs"] >= 1 and r.get("redundancy_ratio_test") == ours_peak), {})
+        peak_row: dict[str, Any] = next(
+            (r for r in series if r["epochs"] >= 1 and r.get("redundancy_ratio_test") == ours_peak), {}
+        )
         last_row = series[-1] if series else {}
         rises = (
             ours_peak is not None
@@ -228,11 +237,11 @@ def verdict_rows(width_agg: list[dict], time_agg: list[dict], sample_agg: list[d
                     "verdict": _verdict(last_row, "redundancy_ratio_test", late),
                 }
             )
-    by_w = {}
+    samples_by_w: dict[int, dict[int, dict[str, Any]]] = {}
     for r in sample_agg:
-        by_w.setdefault(r["width"], {})[r["train_first"]] = r
+        samples_by_w.setdefault(r["width"], {})[r["train_first"]] = r
     for width, ref in REFERENCE_SAMPLES.items():
-        row = by_w.get(width, {}).get(10, {})
+        row = samples_by_w.get(width, {}).get(10, {})
         rows.append(
             {
                 "finding": "Few training examples: codes are shared" if width == 40 else "",
@@ -248,7 +257,7 @@ def verdict_rows(width_agg: list[dict], time_agg: list[dict], sample_agg: list[d
     return rows
 
 
-def matching_width(agg: list[dict], key: str, value: float) -> float | None:
+def matching_width(agg: list[dict[str, Any]], key: str, value: float) -> float | None:
     """The width at which nnprobe's ``key`` curve (means over seeds, linear between measured widths) first
     reaches ``value``: where the reference's value would sit on nnprobe's curve. None if it never does.
 
@@ -262,7 +271,7 @@ def matching_width(agg: list[dict], key: str, value: float) -> float | None:
     return None
 
 
-def width_offset_rows(agg: list[dict]) -> list[dict]:
+def width_offset_rows(agg: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """For each reference width and column on the steep part of the curves (strictly between the plateaus),
     the width at which nnprobe's curve takes the reference's value, and its ratio to the reference's width
     (K-Means left out: its curve is not monotone in width, so a value meets it at several widths).
@@ -286,7 +295,7 @@ def width_offset_rows(agg: list[dict]) -> list[dict]:
     return out
 
 
-def difference_notes(verdicts: list[dict], quick: bool) -> str:
+def difference_notes(verdicts: list[dict[str, Any]], quick: bool) -> str:
     """A paragraph on the findings that did not reproduce and their likely causes (empty if all did)."""
     differ = [v for v in verdicts if v["verdict"].startswith("differs") or "no rise" in v["verdict"]]
     if not differ:
@@ -317,7 +326,7 @@ def difference_notes(verdicts: list[dict], quick: bool) -> str:
     return "Not reproduced within 0.05: " + listed + ". Likely causes, not yet separated: " + "; ".join(causes) + "."
 
 
-def _band(ax, rows, x, key, color, label, style="-"):
+def _band(ax: Axes, rows: list[dict[str, Any]], x: str, key: str, color: str, label: str, style: str = "-") -> None:
     rows = [r for r in rows if r.get(key) is not None]
     if not rows:
         return
@@ -330,7 +339,7 @@ def _band(ax, rows, x, key, color, label, style="-"):
 COLORS = ("#1f77b4", "#d62728", "#ff7f0e", "#2ca02c", "#9467bd")
 
 
-def plot_width(agg: list[dict], path: str | Path, own: list[dict] | None = None) -> Path:
+def plot_width(agg: list[dict[str, Any]], path: str | Path, own: list[dict[str, Any]] | None = None) -> Path:
     """Redundancy ratios and classifier accuracies vs width (lines: means over seeds; bands: min-max over seeds,
     not intervals), reference values as crosses; ``own``: nnprobe's own protocol at the same widths, dashed; the
     raw inputs' 9-NN (a null baseline) dotted."""
@@ -361,7 +370,7 @@ def plot_width(agg: list[dict], path: str | Path, own: list[dict] | None = None)
     return savefig(fig, path)
 
 
-def plot_time(agg: list[dict], path: str | Path) -> Path:
+def plot_time(agg: list[dict[str, Any]], path: str | Path) -> Path:
     """Test redundancy ratio vs epoch for widths 40/50/60; the reference's peak and late values as crosses."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for (width, (peak, late)), color in zip(REFERENCE_TIME.items(), COLORS):
@@ -388,7 +397,7 @@ def plot_time(agg: list[dict], path: str | Path) -> Path:
     return savefig(fig, path)
 
 
-def plot_samples(agg: list[dict], path: str | Path) -> Path:
+def plot_samples(agg: list[dict[str, Any]], path: str | Path) -> Path:
     """Test redundancy ratio and 9-NN accuracy vs training sample size; the reference's n = 10 values as crosses."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for (width, ref), color in zip(REFERENCE_SAMPLES.items(), COLORS):

@@ -9,6 +9,7 @@ entry's ``columns`` and ``labels`` when it names them) and its figures.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from nnprobe.entries import get_probe
 from nnprobe.experiments import load_result
@@ -18,7 +19,7 @@ from nnprobe.report.run_figures import CAPTIONS, draw_run
 from nnprobe.report.verdicts import add_verdict
 
 
-def demo_report(out_dir: str | Path, plan: list[dict], seconds: float) -> dict:
+def demo_report(out_dir: str | Path, plan: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     """Write ``report.md`` / ``report.html`` and ``demo.json`` (the summaries) from the plan's result files."""
     out = Path(out_dir)
     loaded = {e["key"]: load_result(out / e["key"]) for e in plan}

@@ -11,6 +11,7 @@ import json
 import math
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from nnprobe.errors import NNProbeError
 from nnprobe.io import read_jsonl
@@ -19,6 +20,9 @@ from nnprobe.report.verdicts import THRESHOLDS, add_verdict
 from nnprobe.sweeps.driver import read_state
 from nnprobe.sweeps.status import sweep_status
 from nnprobe.sweeps.table import ResultsTable
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 STEM = "overview"
 FIGURES = "overview_figures"
@@ -40,11 +44,11 @@ PREFERRED_METRICS = (
 _SKIP_METRICS = ("pid", "k", "n_train", "n_test", "epochs_run", "ensemble_size")
 
 
-def _is_number(v) -> bool:
+def _is_number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
 
 
-def report_directory(path: str | Path, out_dir: str | Path | None = None):
+def report_directory(path: str | Path, out_dir: str | Path | None = None) -> tuple[Path, Path]:
     """Write ``overview.md`` and a self-contained ``overview.html`` for ``path`` into ``out_dir`` (default: ``path``).
 
     Returns ``(md_path, html_path)``.
@@ -71,7 +75,7 @@ def report_directory(path: str | Path, out_dir: str | Path | None = None):
 
 
 # --------------------------------------------------------------------------------------------- sweeps
-def _varied(state: dict, params: list[dict]) -> list[str]:
+def _varied(state: dict[str, Any], params: list[dict[str, Any]]) -> list[str]:
     spec = state.get("spec") or {}
     names = list(spec.get("grid") or {})
     for p in spec.get("points") or []:
@@ -82,7 +86,7 @@ def _varied(state: dict, params: list[dict]) -> list[str]:
     return [n for n in names if n != "seed"]
 
 
-def metric_names(records: list[dict], limit: int = 6) -> list[str]:
+def metric_names(records: list[dict[str, Any]], limit: int = 6) -> list[str]:
     """The metrics worth a column in a sweep's overview: at most ``limit`` names of ``records``' finite numbers.
 
     ``records`` are result rows with a ``"metrics"`` dict. Metrics whose value varies across the rows come first
@@ -92,7 +96,7 @@ def metric_names(records: list[dict], limit: int = 6) -> list[str]:
     >>> metric_names([{"metrics": {"test_accuracy": 0.9, "pid": 7}}, {"metrics": {"test_accuracy": 0.8}}])
     ['test_accuracy']
     """
-    values: OrderedDict[str, set] = OrderedDict()
+    values: OrderedDict[str, set[float]] = OrderedDict()
     for r in records:
         for k, v in (r["metrics"] or {}).items():
             if _is_number(v) and k not in _SKIP_METRICS and not k.endswith("seconds"):
@@ -102,12 +106,12 @@ def metric_names(records: list[dict], limit: int = 6) -> list[str]:
     return ordered[:limit]
 
 
-def aggregate(records: list[dict], varied: list[str], metrics: list[str]) -> list[dict]:
+def aggregate(records: list[dict[str, Any]], varied: list[str], metrics: list[str]) -> list[dict[str, Any]]:
     """Mean of ``metrics`` over seeds and the half-width of its 95% t-interval (``<metric>_ci``, n - 1 degrees of
     freedom; None with one seed), one row per combination of ``varied``."""
     from nnprobe.stats import t_interval  # lazy: scipy off the --help path
 
-    groups: OrderedDict[str, list] = OrderedDict()
+    groups: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
     for r in records:
         key = json.dumps([r["params"].get(k) for k in varied], default=str)
         groups.setdefault(key, []).append(r)
@@ -120,12 +124,14 @@ def aggregate(records: list[dict], varied: list[str], metrics: list[str]) -> lis
             if vals:
                 interval = t_interval(vals)
                 row[m] = interval.mean
-                row[f"{m}_ci"] = interval.high - interval.mean if interval.has_interval else None
+                row[f"{m}_ci"] = (
+                    interval.high - interval.mean if interval.has_interval and interval.high is not None else None
+                )
         rows.append(row)
     return rows
 
 
-def _plot_sweep(rows: list[dict], varied: list[str], metrics: list[str], path: Path) -> Path | None:
+def _plot_sweep(rows: list[dict[str, Any]], varied: list[str], metrics: list[str], path: Path) -> Path | None:
     numeric = [k for k in varied if all(_is_number(r.get(k)) for r in rows) and len({r.get(k) for r in rows}) > 1]
     if not numeric or not metrics:
         return None
@@ -133,7 +139,7 @@ def _plot_sweep(rows: list[dict], varied: list[str], metrics: list[str], path: P
 
     x = max(numeric, key=lambda k: len({r.get(k) for r in rows}))
     others = [k for k in varied if k != x]
-    series: OrderedDict[str, list] = OrderedDict()
+    series: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
     for r in rows:
         label = ", ".join(f"{k}={r.get(k)}" for k in others) or "all"
         series.setdefault(label, []).append(r)
@@ -160,7 +166,7 @@ def _plot_sweep(rows: list[dict], varied: list[str], metrics: list[str], path: P
     return savefig(fig, path)
 
 
-def _log_axis_if_wide(ax, xs: list[float]) -> None:
+def _log_axis_if_wide(ax: Axes, xs: list[float]) -> None:
     """A log x axis when positive values span a factor >= 8, ticked at the values swept and labelled as plain
     numbers (``16``, ``0.001``), not as powers of ten between them; base 2 when every value is a power of two."""
     if not xs or xs[0] <= 0 or xs[-1] / xs[0] < 8:
@@ -177,7 +183,7 @@ def _log_axis_if_wide(ax, xs: list[float]) -> None:
     ax.xaxis.set_minor_locator(NullLocator())
 
 
-def sweep_report(path: Path, figures: Path):
+def sweep_report(path: Path, figures: Path) -> Report:
     """Status, the spec, metric plots (mean and 95% t-interval over seeds), an aggregated table, failures."""
     state = read_state(path) or {}
     status = sweep_status(path, latest=0)
@@ -242,7 +248,7 @@ def sweep_report(path: Path, figures: Path):
 
 
 # --------------------------------------------------------------------------------------------- runs
-def _flatten(obj, prefix: str = "", depth: int = 0, out: dict | None = None) -> dict:
+def _flatten(obj: Any, prefix: str = "", depth: int = 0, out: dict[str, Any] | None = None) -> dict[str, Any]:
     out = {} if out is None else out
     if isinstance(obj, dict) and depth < 3:
         for k, v in obj.items():
@@ -254,7 +260,7 @@ def _flatten(obj, prefix: str = "", depth: int = 0, out: dict | None = None) -> 
     return out
 
 
-def plot_curves(records: list[dict], title: str, path: Path) -> Path | None:
+def plot_curves(records: list[dict[str, Any]], title: str, path: Path) -> Path | None:
     """Training curves of a metrics.jsonl's records (written to ``path``): losses, accuracies, then any other numeric
     per-epoch value, against ``epoch`` when every record has one (a tracked run's curves too)."""
     if len(records) < 1:
@@ -267,7 +273,7 @@ def plot_curves(records: list[dict], title: str, path: Path) -> Path | None:
     xs = [r["epoch"] for r in records] if xkey else list(range(1, len(records) + 1))
     keys = list(OrderedDict.fromkeys(k for r in records for k, v in r.items() if _is_number(v)))
     keys = [k for k in keys if k not in ("epoch", "step", "seconds")]
-    panels: OrderedDict[str, list] = OrderedDict()
+    panels: OrderedDict[str, list[str]] = OrderedDict()
     for k in keys:
         if k.endswith("loss"):
             panels.setdefault("loss", []).append(k)
@@ -311,7 +317,7 @@ def _walk(path: Path, pattern: str, skip: Path, max_depth: int = 3) -> list[Path
     return found
 
 
-def run_report(path: Path, figures: Path, report=None):
+def run_report(path: Path, figures: Path, report: Report | None = None) -> Report:
     """Config, final metrics and curves of every metrics.jsonl, scalars of result JSON files, and the PNGs."""
     metrics_files = _walk(path, "metrics.jsonl", figures)
     configs = _walk(path, "config.json", figures)

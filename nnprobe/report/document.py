@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from nnprobe.io import write_text_atomic
 
@@ -95,7 +96,7 @@ COLUMN_LABELS = {
 }
 
 
-def column_label(key: str, labels: dict | None = None) -> str:
+def column_label(key: str, labels: dict[str, str] | None = None) -> str:
     """The header shown for data key ``key``: ``labels``, then :data:`COLUMN_LABELS`, else the key itself (a
     user's own parameter or metric is shown under the name the user gave it).
 
@@ -111,7 +112,7 @@ def column_label(key: str, labels: dict | None = None) -> str:
     return key
 
 
-def _fmt(value, floatfmt: str) -> str:
+def _fmt(value: object, floatfmt: str) -> str:
     if isinstance(value, bool) or value is None:
         return "" if value is None else str(value)
     if isinstance(value, float):
@@ -136,7 +137,7 @@ class Report:
     """
 
     title: str
-    blocks: list[tuple] = field(default_factory=list)
+    blocks: list[tuple[Any, ...]] = field(default_factory=list)
 
     def heading(self, text: str, level: int = 2) -> None:
         self.blocks.append(("heading", text, level))
@@ -151,7 +152,11 @@ class Report:
         self.blocks.append(("verdict", sentence, holds, note, subject))
 
     def table(
-        self, rows: list[dict], columns: list[str] | None = None, floatfmt: str = ".4f", labels: dict | None = None
+        self,
+        rows: list[dict[str, Any]],
+        columns: list[str] | None = None,
+        floatfmt: str = ".4f",
+        labels: dict[str, str] | None = None,
     ) -> None:
         """A table of ``rows`` (dicts) with ``columns`` (data keys; headers from ``labels``, then
         :data:`COLUMN_LABELS`, so words and units are shown while the data keep their names)."""

@@ -7,6 +7,7 @@ on a ``gradnet.json`` read back from disk) and write a PNG atomically.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -19,7 +20,7 @@ BASE_COLOR = "#4C72B0"
 GRADNET_COLOR = "#DD8452"
 
 
-def snapshot_rows(study: dict) -> list[dict]:
+def snapshot_rows(study: dict[str, Any]) -> list[dict[str, Any]]:
     """The base-vs-GradNet rows of a stored study (``GradNetStudy.to_dict()``), one per snapshot."""
     if "table" in study:
         return study["table"]
@@ -32,13 +33,15 @@ def snapshot_rows(study: dict) -> list[dict]:
     ]
 
 
-def _gradnet_histories(study: dict) -> dict:
+def _gradnet_histories(
+    study: dict[str, Any],
+) -> dict[int | str, list[dict[str, Any]]]:  # epoch keys: str once read back from JSON
     if "gradnet_histories" in study:
         return study["gradnet_histories"]
     return {s["epoch"]: s.get("gradnet_history", []) for s in study.get("snapshots", [])}
 
 
-def plot_snapshot_table(study: dict, path: str | Path, title: str | None = None) -> Path:
+def plot_snapshot_table(study: dict[str, Any], path: str | Path, title: str | None = None) -> Path:
     """Left: test accuracy of base and GradNet per snapshot epoch. Right: GradNet vs base with the diagonal.
 
     >>> plot_snapshot_table({"dataset": "mnist", "table": [{"epoch": 1, "base_test_accuracy": 0.5,
@@ -97,7 +100,7 @@ def plot_snapshot_table(study: dict, path: str | Path, title: str | None = None)
     return savefig(fig, path)
 
 
-def plot_learning_curves(study: dict, path: str | Path, title: str | None = None) -> Path:
+def plot_learning_curves(study: dict[str, Any], path: str | Path, title: str | None = None) -> Path:
     """Left: the base network's test accuracy per epoch (snapshots marked). Right: GradNet test accuracy per
     GradNet epoch, one curve per snapshot (dashed line: that snapshot's base accuracy)."""
     rows = snapshot_rows(study)
@@ -162,7 +165,7 @@ def plot_learning_curves(study: dict, path: str | Path, title: str | None = None
 
 
 def plot_option_comparison(
-    rows: list[dict], path: str | Path, base_accuracy: float | None = None, title: str | None = None
+    rows: list[dict[str, Any]], path: str | Path, base_accuracy: float | None = None, title: str | None = None
 ) -> Path:
     """Horizontal bars: GradNet test accuracy per option variant (dashed line: the base snapshot's accuracy).
 

@@ -16,6 +16,8 @@ an image that could not be reached, and Fashion-MNIST has no reference numbers.
 
 from __future__ import annotations
 
+from typing import Any
+
 from nnprobe.probes.gradnet.evidence import COMPARISONS, evidence, mcnemar_keys, snapshot_epochs, snapshot_view
 from nnprobe.stats import over_seeds
 
@@ -45,17 +47,17 @@ SEED_COLUMNS = ["setting", "snapshot", *(label for _, label in ACCURACIES), "ver
 MCNEMAR_COLUMNS = ["setting", "seed", "snapshot", "comparison", "GradNet only", "other only", "one-sided p"]
 
 
-def _fmt(values: dict) -> str:
+def _fmt(values: dict[int, float]) -> str:
     return " / ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in values.values())
 
 
-def _cell(summaries: list[dict], key: str) -> str:
+def _cell(summaries: list[dict[str, Any]], key: str) -> str:
     """``mean [low, high]`` over seeds (95% t), ``mean (one seed)``, or ``-`` when not measured."""
     interval = over_seeds(summaries, key)
     return "-" if interval is None else str(interval).replace(" (95% t, n=", " (n=")
 
 
-def _short(decision: dict) -> str:
+def _short(decision: dict[str, Any]) -> str:
     """A snapshot decision in a few words: the outcome and each comparison's p-value or lower bound."""
     parts = []
     for row in decision.get("details", {}).get("comparisons", []):
@@ -69,7 +71,7 @@ def _short(decision: dict) -> str:
     return f"{decision['outcome']}: " + "; ".join(parts) + tail
 
 
-def seed_rows(settings: dict) -> list[dict]:
+def seed_rows(settings: dict[str, list[dict[str, Any]] | str]) -> list[dict[str, Any]]:
     """One row per (setting, snapshot): every accuracy as mean [95% t-interval] over seeds and the comparison
     verdict (:mod:`nnprobe.probes.gradnet.evidence`). ``settings`` maps a label to the seeds' study summaries
     (``GradNetStudy.summary()``), or to a string saying why it was not run.
@@ -95,7 +97,7 @@ def seed_rows(settings: dict) -> list[dict]:
     return rows
 
 
-def mcnemar_rows(settings: dict) -> list[dict]:
+def mcnemar_rows(settings: dict[str, list[dict[str, Any]] | str]) -> list[dict[str, Any]]:
     """Per seed and snapshot, each comparison's McNemar counts and one-sided p-value (not summed over seeds: the
     test images repeat, so summed counts are not a test)."""
     rows = []
@@ -123,7 +125,9 @@ def mcnemar_rows(settings: dict) -> list[dict]:
     return rows
 
 
-def verdict_rows(studies: dict, names: dict | None = None) -> list[dict]:
+def verdict_rows(
+    studies: dict[tuple[str, str], list[dict[str, Any]] | str], names: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """The verdict table's rows. ``studies`` maps ``(dataset, protocol)`` (``"nnprobe"`` or ``"reference"``) to
     the seeds' study summaries (``GradNetStudy.summary()``, one per seed) or to a string saying why it was not
     run; ``names`` gives the data sets' display names. Each setting's finding is the comparison claim on its last

@@ -8,7 +8,9 @@ epoch). Functions return the figure; ``save_*`` variants write it atomically.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
@@ -16,6 +18,15 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.margin.grid import boundary_grid, head_predict, linear_predict
 from nnprobe.report.plotting import CLASS_COLORS, plt, savefig
+
+if TYPE_CHECKING:
+    import torch
+    from matplotlib.axes import Axes
+    from matplotlib.axis import Axis
+    from matplotlib.figure import Figure
+    from numpy.typing import ArrayLike
+
+    from nnprobe.probes.margin.result import MarginResult
 
 NN_STYLE = {"color": "black", "linestyles": "solid", "linewidths": 1.8}
 SVM_STYLE = {"color": "#6a3d9a", "linestyles": "dashed", "linewidths": 1.8}
@@ -26,28 +37,38 @@ EXTRA_STYLES = [
 ]
 
 
-def _np(a) -> np.ndarray:
+def _np(a: ArrayLike | torch.Tensor) -> np.ndarray:
     if hasattr(a, "detach"):
         a = a.detach().cpu().numpy()
     return np.asarray(a, dtype=np.float64)
 
 
-def _subsample(x, y, per_class: int, seed: int = 0):
+def _subsample(x: np.ndarray, y: np.ndarray, per_class: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    keep = []
+    chosen = []
     for c in np.unique(y):
         idx = np.flatnonzero(y == c)
-        keep.append(idx if idx.size <= per_class else rng.choice(idx, per_class, replace=False))
-    keep = np.sort(np.concatenate(keep))
+        chosen.append(idx if idx.size <= per_class else rng.choice(idx, per_class, replace=False))
+    keep = np.sort(np.concatenate(chosen))
     return x[keep], y[keep]
 
 
-def _svm_parts(result):
+def _svm_parts(result: MarginResult) -> tuple[np.ndarray, np.ndarray, str]:
     W, b = np.asarray(result.svm_coef, float), np.asarray(result.svm_intercept, float)
     return W, b, ("binary" if result.mode == "binary" else "multi")
 
 
-def _draw_boundary(ax, gx, gy, pred, score, style, label, k, margin=False):
+def _draw_boundary(
+    ax: Axes,
+    gx: np.ndarray,
+    gy: np.ndarray,
+    pred: np.ndarray,
+    score: np.ndarray | None,
+    style: dict[str, Any],
+    label: str,
+    k: int,
+    margin: bool = False,
+) -> None:
     if score is not None:  # binary: the exact zero level of the decision function
         ax.contour(
             gx,
@@ -81,7 +102,7 @@ def _draw_boundary(ax, gx, gy, pred, score, style, label, k, margin=False):
     ax.plot([], [], color=style["color"], linestyle=style["linestyles"], linewidth=style["linewidths"], label=label)
 
 
-def _scatter(ax, x, y, class_names, size):
+def _scatter(ax: Axes, x: np.ndarray, y: np.ndarray, class_names: Sequence[str] | None, size: float) -> None:
     for c in np.unique(y):
         name = class_names[c] if class_names and c < len(class_names) else str(c)
         ax.scatter(
@@ -97,17 +118,17 @@ def _scatter(ax, x, y, class_names, size):
 
 
 def plot_feature_boundaries(
-    result,
-    features,
-    labels,
+    result: MarginResult,
+    features: ArrayLike | torch.Tensor,
+    labels: ArrayLike | torch.Tensor,
     *,
-    class_names=None,
-    extra_heads: dict | None = None,
+    class_names: Sequence[str] | None = None,
+    extra_heads: dict[str, tuple[ArrayLike | torch.Tensor, ArrayLike | torch.Tensor]] | None = None,
     title: str | None = None,
     resolution: int = 400,
     per_class: int = 3000,
     nn_label: str = "NN head",
-):
+) -> Figure:
     """Reference-style figure for a 2-D feature space: NN regions, SVM regions, and the overlay.
 
     ``result`` is a :class:`~nnprobe.probes.margin.MarginResult`; ``features``/``labels`` the training
@@ -189,18 +210,18 @@ def plot_feature_boundaries(
                 handle.set_sizes([25.0])
                 handle.set_alpha(1.0)
     fig.suptitle(title or "Penultimate (transformed) feature space: NN head vs max-margin SVM")
-    fig.grid_disagreement = disagreement
+    fig.grid_disagreement = disagreement  # type: ignore[attr-defined]  # read by save_feature_boundaries
     return fig
 
 
-def _plain_numbers(axis) -> None:
+def _plain_numbers(axis: Axis) -> None:
     """Log-axis ticks at 1, 2, 5 x powers of ten, labelled as plain numbers (``20``, ``0.05``)."""
     axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     axis.set_minor_formatter(NullFormatter())
 
 
-def plot_convergence(results, *, title: str | None = None, log_x: bool | None = None):
+def plot_convergence(results: Sequence[MarginResult], *, title: str | None = None, log_x: bool | None = None) -> Figure:
     """Cosine to the SVM, ``1 - cosine`` (log), weight norms and test agreement against epoch. Where the points
     have it, the cosine to the bias-penalised SVM (the verdict's yardstick) is drawn beside the free-intercept one.
 
@@ -266,13 +287,13 @@ def plot_convergence(results, *, title: str | None = None, log_x: bool | None = 
     return fig
 
 
-def save_feature_boundaries(path: str | Path, *args, **kwargs) -> tuple[Path, float]:
+def save_feature_boundaries(path: str | Path, *args: Any, **kwargs: Any) -> tuple[Path, float]:
     """:func:`plot_feature_boundaries` written to ``path``; returns ``(path, grid_disagreement)``."""
     fig = plot_feature_boundaries(*args, **kwargs)
-    disagreement = fig.grid_disagreement
+    disagreement: float = fig.grid_disagreement  # type: ignore[attr-defined]  # set by plot_feature_boundaries
     return savefig(fig, path), disagreement
 
 
-def save_convergence(path: str | Path, *args, **kwargs) -> Path:
+def save_convergence(path: str | Path, *args: Any, **kwargs: Any) -> Path:
     """:func:`plot_convergence` written to ``path``."""
     return savefig(plot_convergence(*args, **kwargs), path)

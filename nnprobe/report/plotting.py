@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -11,7 +12,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from nnprobe.io import atomic_path  # noqa: E402
 
-STYLE = {
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+STYLE: dict[str, Any] = {
     "figure.dpi": 110,
     "savefig.dpi": 150,
     "savefig.bbox": "tight",
@@ -24,7 +28,7 @@ STYLE = {
     "legend.fontsize": 9,
     "legend.frameon": False,
 }
-plt.rcParams.update(STYLE)
+plt.rcParams.update(STYLE)  # type: ignore[arg-type]  # the stubs type rc keys as literals; these are valid keys
 
 CLASS_COLORS = [
     "#1f77b4",
@@ -40,7 +44,7 @@ CLASS_COLORS = [
 ]
 
 
-def savefig(fig, path: str | Path) -> Path:
+def savefig(fig: Figure, path: str | Path) -> Path:
     """Save ``fig`` to ``path`` (format from the suffix: .png, .svg, .pdf) atomically, then close it."""
     path = Path(path)
     with atomic_path(path) as tmp:

@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from nnprobe.entries import LiveMapping, entries
 from nnprobe.experiments import load_result
@@ -14,20 +16,29 @@ from nnprobe.report.codes_plots import plot_categorisation
 from nnprobe.report.gradnet_plots import plot_learning_curves, plot_snapshot_table
 from nnprobe.report.margin_plots import save_convergence, save_feature_boundaries
 
+if TYPE_CHECKING:
+    from nnprobe.probes.codes.probe import CodesResult
+    from nnprobe.probes.gradnet.study import GradNetStudy, GradSpaceResult
+    from nnprobe.probes.margin.probe import MarginProbeResult
+    from nnprobe.probes.margin.result import MarginResult
+
+# draws one probe's figures: drawer(result, out_dir, title) -> {figure name: path}; each takes its probe's result
+Drawer = Callable[[Any, Path, str], dict[str, Path]]
+
 CAPTIONS = LiveMapping(
     lambda: {name: caption for e in entries() for name, caption in e.figures.items()}
 )  # name -> caption
 
 
-def _mode_label(mode: str, result) -> str:
+def _mode_label(mode: str, result: MarginResult) -> str:
     if result.mode == "binary":
         return "binary"
     return {"ovr": "one-vs-rest", "crammer_singer": "Crammer-Singer"}.get(mode, mode)
 
 
-def draw_margin(result, out: Path, title: str) -> dict:
+def draw_margin(result: MarginProbeResult, out: Path, title: str) -> dict[str, Path]:
     """Boundary figures (2-D features), the convergence curve and the retrained head."""
-    files = {}
+    files: dict[str, Path] = {}
     if result.plot_features:
         several = len(result.results) > 1
         for mode, r in result.results.items():
@@ -59,7 +70,7 @@ def draw_margin(result, out: Path, title: str) -> dict:
     return files
 
 
-def draw_codes(result, out: Path, title: str) -> dict:
+def draw_codes(result: CodesResult, out: Path, title: str) -> dict[str, Path]:
     """The categorisation bars."""
     return {
         "categorisation": plot_categorisation(
@@ -68,7 +79,7 @@ def draw_codes(result, out: Path, title: str) -> dict:
     }
 
 
-def draw_gradnet(result, out: Path, title: str) -> dict:
+def draw_gradnet(result: GradNetStudy | GradSpaceResult, out: Path, title: str) -> dict[str, Path]:
     """The snapshot table and learning curves of a GradNet study (nothing for a single model)."""
     if not hasattr(result, "snapshots") or not result.snapshots:
         return {}
@@ -81,15 +92,15 @@ def draw_gradnet(result, out: Path, title: str) -> dict:
 
 # report/ keeps one drawer per probe, found by the probe's name (drawing needs matplotlib and this package's
 # styling, which probes must not import); a probe without one gets no figures. See docs/ADDING_A_PROBE.md.
-DRAWERS = {"margin": draw_margin, "codes": draw_codes, "gradnet": draw_gradnet}
+DRAWERS: dict[str, Drawer] = {"margin": draw_margin, "codes": draw_codes, "gradnet": draw_gradnet}
 
 
-def register_drawer(probe: str, drawer) -> None:
+def register_drawer(probe: str, drawer: Drawer) -> None:
     """Draw ``probe``'s figures with ``drawer(result, out_dir, title) -> {figure name: path}``."""
     DRAWERS[probe] = drawer
 
 
-def draw_run(run_dir: str | Path, title: str | None = None) -> dict:
+def draw_run(run_dir: str | Path, title: str | None = None) -> dict[str, Path]:
     """Draw every figure of the run in ``run_dir`` from its ``result.json``; returns ``{name: path}``."""
     out = Path(run_dir)
     run, result = load_result(out)

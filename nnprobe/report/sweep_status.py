@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from nnprobe.report.directory import metric_names
 
+if TYPE_CHECKING:
+    from nnprobe.sweeps.status import SweepStatus
 
-def _fmt(value) -> str:
+
+def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return "" if value is None else str(value)
@@ -21,7 +26,7 @@ def _duration(seconds: float | None) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
-def _table(rows: list[dict], columns: list[str], max_width: int = 14) -> list[str]:
+def _table(rows: list[dict[str, Any]], columns: list[str], max_width: int = 14) -> list[str]:
     cells = [[_fmt(r.get(c))[:max_width] for c in columns] for r in rows]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
@@ -29,7 +34,7 @@ def _table(rows: list[dict], columns: list[str], max_width: int = 14) -> list[st
     return lines
 
 
-def status_lines(status, rows: int = 10) -> list[str]:
+def status_lines(status: SweepStatus, rows: int = 10) -> list[str]:
     """The text of ``nnprobe sweep status``: counts, driver state, ETA, and the latest rows."""
     s = status
     pct = 100 * s.done / s.total if s.total else 0.0

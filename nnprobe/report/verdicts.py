@@ -18,7 +18,12 @@ module renders them into reports, and every report states the thresholds (:func:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from nnprobe.entries import LiveMapping, Verdict, entries, get_probe
+
+if TYPE_CHECKING:
+    from nnprobe.report.document import Report
 
 # {probe: ...} for the probes with a verdict rule, read from their entries
 THRESHOLDS = LiveMapping(lambda: {e.name: e.thresholds for e in entries() if e.verdict is not None})
@@ -34,7 +39,7 @@ def criteria(probe: str) -> str:
     return get_probe(probe).criteria_text()
 
 
-def verdict(probe: str, summary: dict) -> Verdict:
+def verdict(probe: str, summary: dict[str, Any]) -> Verdict:
     """The verdict of ``probe`` on a run's ``summary()`` dict.
 
     >>> verdict("gradnet", {"epoch": 4, "base_test_accuracy": 0.49, "gradnet_test_accuracy": 0.88}).outcome
@@ -46,7 +51,9 @@ def verdict(probe: str, summary: dict) -> Verdict:
     return entry.judge(summary)
 
 
-def add_verdict(report, probe: str, summary: dict, subject: str = "", with_criteria: bool = True) -> Verdict | None:
+def add_verdict(
+    report: Report, probe: str, summary: dict[str, Any], subject: str = "", with_criteria: bool = True
+) -> Verdict | None:
     """Open a report section with the verdict (of ``subject``, when a section has several) and the claim and
     thresholds it was judged by (``with_criteria``). A probe without a verdict rule gets no verdict (None).
 

@@ -15,7 +15,17 @@ without torch.
 >>> md, html = reproduce_margin(Path("runs/reproduce-margin"), quick=True, only=("blobs",))   # doctest: +SKIP
 """
 
+from typing import TYPE_CHECKING
+
 from nnprobe.lazy import export_lazily
+
+if TYPE_CHECKING:  # the names export_lazily loads on first access, for type checkers
+    from nnprobe.reproduce.codes import reproduce_codes
+    from nnprobe.reproduce.codes_reference import reproduce_codes_reference
+    from nnprobe.reproduce.common import missing_data
+    from nnprobe.reproduce.demo import run_demo
+    from nnprobe.reproduce.gradnet import reproduce_gradnet
+    from nnprobe.reproduce.margin import reproduce_margin
 
 __all__ = [
     "missing_data",

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from nnprobe import report, sweeps
+from nnprobe import report
 from nnprobe.entries import get_probe
 from nnprobe.probes.codes.evidence import REGIME_RULE
 from nnprobe.probes.codes.regimes import assign_regimes
@@ -20,11 +21,15 @@ from nnprobe.report.codes_plots import plot_categorisation, plot_factor, plot_ph
 from nnprobe.report.codes_reference import NULL_LABELS, aggregate
 from nnprobe.report.codes_reference import interval_text as aggregate_text
 from nnprobe.reproduce import plans
-from nnprobe.reproduce.common import pick_data, seed_count
+from nnprobe.reproduce.common import Echo, pick_data, seed_count
 from nnprobe.results import text_table
 from nnprobe.sweeps.driver import STATE_NAME, TABLE_NAME, run_spec
+from nnprobe.sweeps.probes import get_runner
 from nnprobe.sweeps.spec import SweepSpec
-from nnprobe.sweeps.table import ResultsTable
+from nnprobe.sweeps.table import ResultsTable, point_key
+
+if TYPE_CHECKING:
+    from nnprobe.sweeps.probes import RunProbe
 
 PAPER = get_probe("codes").paper  # the paper's citation lives in the probe's entry
 HEADLINE_COLUMNS = [
@@ -58,7 +63,7 @@ FACTOR_COLUMNS = [
 ]
 
 
-def headline_runs(data: str, quick: bool) -> list[dict]:
+def headline_runs(data: str, quick: bool) -> list[dict[str, Any]]:
     """The well-trained MLPs of the report: 1 x 100 and 3 x 100 units on the whole training set.
 
     >>> [e["key"] for e in headline_runs("digits", quick=True)]
@@ -85,7 +90,9 @@ def headline_runs(data: str, quick: bool) -> list[dict]:
     ]
 
 
-def _sweep(points: list[dict], out: Path, mode: str, progress: bool, options: dict) -> list[dict]:
+def _sweep(
+    points: list[dict[str, Any]], out: Path, mode: str, progress: bool, options: dict[str, Any]
+) -> list[dict[str, Any]]:
     """Run ``points`` (seeds of one setting train as one batched ensemble) into ``out``; the finished rows,
     settings and summary flat."""
     if mode == "overwrite":
@@ -99,7 +106,7 @@ def _sweep(points: list[dict], out: Path, mode: str, progress: bool, options: di
     return [{**r["params"], **(r["metrics"] or {})} for r in ResultsTable(out / TABLE_NAME).records("done")]
 
 
-def headline_table(rows: list[dict]) -> list[dict]:
+def headline_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per model: each headline measure and null as "mean [95% t-interval]" over its seeds."""
     return [
         {
@@ -116,11 +123,11 @@ def reproduce_codes(
     quick: bool,
     out: Path,
     data: str,
-    data_dir,
+    data_dir: str | Path | None,
     device: str,
     progress: bool,
     mode: str = "new",
-    echo=click.echo,
+    echo: Echo = click.echo,
     seeds: int | None = None,
 ) -> tuple[Path, Path]:
     """Headline models, factor sweeps and phase chart over ``seeds`` training seeds (5; 3 with ``quick``), written
@@ -175,9 +182,9 @@ def reproduce_codes(
         if quick
         else plans.codes_full_plan(data)
     )
-    runner = sweeps.get_runner("codes", options)
+    runner = cast("RunProbe", get_runner("codes", options))  # a registered probe's runner completes points
     completed = {name: [runner.complete({**p, "nulls": False}) for p in points] for name, points in plan.items()}
-    unique = list({sweeps.point_key(p): p for pts in completed.values() for p in pts}.values())
+    unique = list({point_key(p): p for pts in completed.values() for p in pts}.values())
     seeded = [{**p, "seed": s} for s in range(n_seeds) for p in unique]
     echo(f"[codes] sweep: {len(unique)} points x {n_seeds} seed(s) (resumes from {out / TABLE_NAME}) ...")
     t0 = time.perf_counter()
@@ -186,14 +193,14 @@ def reproduce_codes(
     # a point's settings without its seed (a setting absent from a point, e.g. dropout, counts as None)
     setting_keys = sorted(set().union(*unique) - {"seed"})
 
-    def setting(x: dict) -> str:
-        return sweeps.point_key({k: x.get(k) for k in setting_keys})
+    def setting(x: dict[str, Any]) -> str:
+        return point_key({k: x.get(k) for k in setting_keys})
 
-    by_key: dict = {}
+    by_key: dict[str, list[dict[str, Any]]] = {}
     for r in rows_done:
         by_key.setdefault(setting(r), []).append(r)
 
-    def rows_for(points, factor_keys):
+    def rows_for(points: list[dict[str, Any]], factor_keys: tuple[str, ...]) -> list[dict[str, Any]]:
         """Means over seeds of the points, with t-intervals (``aggregate``)."""
         members = [m for p in points for m in by_key.get(setting(p), [])]
         return aggregate(members, factor_keys, FACTOR_COLUMNS + ["redundancy_ratio_test", "test_codes_seen_in_train"])

@@ -9,7 +9,9 @@ reference widths; the report (verdict table first) is drawn from the sweep table
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,7 +19,7 @@ from nnprobe import report
 from nnprobe.report import codes_reference as ref
 from nnprobe.reproduce import plans
 from nnprobe.reproduce.codes import PAPER
-from nnprobe.reproduce.common import pick_data
+from nnprobe.reproduce.common import Echo, pick_data
 from nnprobe.sweeps.driver import STATE_NAME, TABLE_NAME, run_spec
 from nnprobe.sweeps.spec import SweepSpec
 from nnprobe.sweeps.table import ResultsTable
@@ -36,7 +38,7 @@ def _setting_text(quick: bool, seeds: int) -> str:
     return f"{seeds} seed(s), the reference's schedule; null baselines on the width and training-time sweeps"
 
 
-def _shown(rows: list[dict], keys) -> list[dict]:
+def _shown(rows: list[dict[str, Any]], keys: Sequence[str]) -> list[dict[str, Any]]:
     """Rows for a table: each measure as "mean [95% t-interval]" over seeds (or "mean (one seed)")."""
     return [
         {
@@ -51,13 +53,13 @@ def reproduce_codes_reference(
     quick: bool,
     out: Path,
     data: str,
-    data_dir,
-    device,
+    data_dir: str | Path | None,
+    device: str | None,
     progress: bool,
     mode: str = "new",
     seeds: int | None = None,
     only: tuple[str, ...] = (),
-    echo=click.echo,
+    echo: Echo = click.echo,
 ) -> tuple[Path, Path]:
     """Run He et al.'s protocol and write ``report.md`` / ``report.html`` in ``out`` (sweeps under ``out/<sweep>``).
 
@@ -78,7 +80,8 @@ def reproduce_codes_reference(
         for p in plans.factor_line("width", list(ref.REFERENCE_WIDTH), data=data)
     ]
     options = {k: v for k, v in {"data_dir": data_dir, "device": device}.items() if v is not None}
-    rows, seconds = {}, {}
+    rows: dict[str, list[dict[str, Any]]] = {}
+    seconds: dict[str, float] = {}
     for name in SWEEPS:
         if only and name not in only:
             rows[name] = []

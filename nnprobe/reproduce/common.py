@@ -3,24 +3,32 @@ aligned text tables for the console."""
 
 from __future__ import annotations
 
-from nnprobe import data
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 from nnprobe.errors import NNProbeError
 
+# where a reproduction writes its progress lines: click.echo (the command line) or print
+Echo = Callable[[str], object]
 
-def missing_data(name: str, data_dir) -> str | None:
+
+def missing_data(name: str, data_dir: str | Path | None) -> str | None:
     """``None`` when dataset ``name`` can be loaded (one example per class is tried), else the reason.
 
     >>> missing_data("digits", None) is None
     True
     """
+    from nnprobe.data.loaders import load_dataset  # lazy: torch off the --help path
+
     try:
-        data.load_dataset(name, data_dir=data_dir, samples_per_class=1, test_samples_per_class=1)
+        load_dataset(name, data_dir=data_dir, samples_per_class=1, test_samples_per_class=1)
         return None
     except NNProbeError as exc:
         return exc.problem
 
 
-def pick_data(name: str, data_dir) -> tuple[str, str]:
+def pick_data(name: str, data_dir: str | Path | None) -> tuple[str, str]:
     """MNIST when its files are found, else the embedded digits (and say why): ``(dataset, note)``."""
     if name != "mnist":
         return name, ""
@@ -48,7 +56,7 @@ def seed_count(seeds: int | None, quick: bool) -> int:
     return int(seeds)
 
 
-def command_line(probe: str, params: dict) -> str:
+def command_line(probe: str, params: dict[str, Any]) -> str:
     """The ``nnprobe <probe>`` command line equivalent to a plan entry's settings.
 
     >>> command_line("margin", {"data": "mnist:0,1", "live_seed": False, "C": None})

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
 from nnprobe import report
 from nnprobe.reproduce import plans
+from nnprobe.reproduce.common import Echo
 
 HEADLINE = (
     "cosine_to_svm",
@@ -22,17 +24,17 @@ HEADLINE = (
 
 
 def run_demo(
-    out_dir,
+    out_dir: str | Path,
     *,
     data: str = "digits",
-    data_dir=None,
+    data_dir: str | Path | None = None,
     epochs: int = 40,
     seed: int = 0,
     device: str = "auto",
     progress: bool = False,
     mode: str = "new",
-    echo=click.echo,
-) -> dict:
+    echo: Echo = click.echo,
+) -> dict[str, Any]:
     """Execute the demo plan into ``out_dir`` and write its report; returns the report's summary.
 
     ``mode`` (``new``, ``resume``, ``overwrite``) applies to each run's directory ``out_dir/<key>``.

@@ -13,19 +13,29 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
 from nnprobe import experiments, report, training
 from nnprobe.entries import get_probe
 from nnprobe.io import write_json_atomic
-from nnprobe.probes.gradnet import compare_options
+from nnprobe.probes.gradnet.options import compare_options
 from nnprobe.report.gradnet_plots import plot_option_comparison
 from nnprobe.report.gradnet_table import COLUMNS, MCNEMAR_COLUMNS, SEED_COLUMNS, mcnemar_rows, seed_rows, verdict_rows
 from nnprobe.reproduce import plans
-from nnprobe.reproduce.common import missing_data, seed_count
+from nnprobe.reproduce.common import Echo, missing_data, seed_count
 from nnprobe.reproduce.pool import WORKERS_ENV, default_workers, execute_runs
+
+if TYPE_CHECKING:
+    from nnprobe.experiments.run import Run
+    from nnprobe.probes.gradnet.config import GradSpaceConfig
+    from nnprobe.probes.gradnet.study import GradNetStudy
+    from nnprobe.report.document import Report
+
+    StudyRun = tuple[Run, GradNetStudy, Path]  # one seed's run, its study and its directory
 
 PAPER = get_probe("gradnet").paper  # the paper's citation lives in the probe's entry
 TABLE_COLUMNS = [
@@ -63,13 +73,13 @@ TABLE_LABELS = {
 }
 
 
-def describe(run, dataset_summary: dict) -> str:
+def describe(run: Run, dataset_summary: dict[str, Any]) -> str:
     """One paragraph saying what a gradnet run did (from its stored settings).
 
     >>> describe(run, run.data.load(run.train.seed).summary())[:9]   # doctest: +SKIP
     'Data `mni'
     """
-    c, t, m = run.config, run.train, run.model
+    c, t, m = cast("GradSpaceConfig", run.config), run.train, run.model  # a gradnet run's config
     return (
         f"Data `{dataset_summary['name']}`: {dataset_summary['n_train']} training examples (first half trains the "
         f"base network, second half GradNet), {dataset_summary['n_test']} test examples. Base `{m.model}` "
@@ -119,7 +129,7 @@ def describe(run, dataset_summary: dict) -> str:
 
 
 VALIDATION_FRACTION = 0.2  # of GradNet's half, held out to choose among option variants
-OPTION_VARIANTS = {
+OPTION_VARIANTS: dict[str, dict[str, Any]] = {
     "reference": {},
     "target: summed scores": {"target": "sum"},
     "optimiser: SGD + momentum": {"gradnet_optimizer": "momentum", "gradnet_lr": 0.01},
@@ -135,7 +145,7 @@ OPTION_VARIANTS = {
 }
 
 
-def _option_section(doc, study, run, sub: Path, name: str, mode: str, echo) -> None:
+def _option_section(doc: Report, study: GradNetStudy, run: Run, sub: Path, name: str, mode: str, echo: Echo) -> None:
     """Options compared on the first (least trained) snapshot: chosen on validation, the choice tested once.
     With ``mode="resume"`` a finished comparison of the same run and variants (``options.json``) is kept."""
     epoch = study.snapshots[0].epoch
@@ -157,7 +167,7 @@ def _option_section(doc, study, run, sub: Path, name: str, mode: str, echo) -> N
             model,
             run.data.load(run.train.seed),
             OPTION_VARIANTS,
-            run.config,
+            cast("GradSpaceConfig", run.config),
             seed=run.train.seed,
             validation_fraction=VALIDATION_FRACTION,
         )
@@ -199,12 +209,25 @@ def _option_section(doc, study, run, sub: Path, name: str, mode: str, echo) -> N
 
 
 def _run_studies(
-    by_protocol: dict, protocols, n_seeds: int, out: Path, data_dir, device, progress, mode, echo, workers: int
-) -> dict:
+    by_protocol: dict[str, list[dict[str, Any]]],
+    protocols: Sequence[str],
+    n_seeds: int,
+    out: Path,
+    data_dir: str | Path | None,
+    device: str | None,
+    progress: bool,
+    mode: str,
+    echo: Echo,
+    workers: int,
+) -> dict[tuple[str, str], list[StudyRun] | str]:
     """Every seed of every plan entry, ``workers`` studies at a time: ``{(data, protocol): [(run, study, sub), ...]}``,
     or the reason a setting was not run. With several workers the reference protocol's studies start first (in
     the quick plan each takes about twice an nnprobe-protocol study), so that the last ones end together."""
-    done, jobs, titles, seeded_of, protocol_of = {}, [], {}, {}, {}
+    done: dict[tuple[str, str], list[StudyRun] | str] = {}
+    jobs: list[tuple[str, Run, Path]] = []
+    titles: dict[str, str] = {}
+    seeded_of: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    protocol_of: dict[str, str] = {}
     for proto in protocols:
         for entry in by_protocol[proto]:
             data = entry["params"]["data"]
@@ -224,13 +247,13 @@ def _run_studies(
             f"[gradnet] {len(jobs)} studies, {min(workers, len(jobs))} at a time in worker processes (one thread "
             f"each; --workers 1 or {WORKERS_ENV}=1: one at a time)"
         )
-    loaded = {}
+    loaded: dict[str, StudyRun] = {}
 
     def finished(name: str, seconds: float) -> None:
         sub = out / name
         run, study = experiments.load_result(sub)
         report.draw_run(sub, title=titles[name])
-        loaded[name] = (run, study, sub)
+        loaded[name] = (run, cast("GradNetStudy", study), sub)  # a zoo model's gradnet result is a study
         echo(f"[gradnet] {name}: {seconds:.0f} s\n{study!r}")
 
     execute_runs(
@@ -249,12 +272,12 @@ def _run_studies(
 def reproduce_gradnet(
     quick: bool,
     out: Path,
-    data_dir,
+    data_dir: str | Path | None,
     device: str | None,
     progress: bool,
     mode: str = "new",
     protocol: str = "both",
-    echo=click.echo,
+    echo: Echo = click.echo,
     seeds: int | None = None,
     workers: int | None = None,
 ) -> tuple[Path, Path]:
@@ -275,14 +298,15 @@ def reproduce_gradnet(
     by_protocol = {"nnprobe": plans.gradnet_plan(quick), "reference": plans.gradnet_reference_plan(quick)}
     workers = default_workers() if workers is None else workers
     done = _run_studies(by_protocol, protocols, n_seeds, out, data_dir, device, progress, mode, echo, workers)
-    studies, names = {}, {}
+    studies: dict[tuple[str, str], list[dict[str, Any]] | str] = {}
+    names: dict[str, str] = {}
     for proto in protocols:
         for entry in by_protocol[proto]:
             data = entry["params"]["data"]
             names[data] = data
-            got = done[(data, proto)]
+            ran = done[(data, proto)]
             studies[(data, proto)] = (
-                got if isinstance(got, str) else [{**study.summary(), "seed": run.train.seed} for run, study, _ in got]
+                ran if isinstance(ran, str) else [{**study.summary(), "seed": run.train.seed} for run, study, _ in ran]
             )
     if ("cifar10", "reference") not in studies:  # the quick plans leave CIFAR-10 out: say why it has no number
         studies[("cifar10", "reference")] = missing_data("cifar10", data_dir) or "not in the quick plan"
@@ -336,7 +360,9 @@ def reproduce_gradnet(
             if isinstance(got, str):
                 doc.text(f"Not run: {got}")
                 continue
-            v = get_probe("gradnet").decide(studies[(data, proto)])
+            summaries = studies[(data, proto)]
+            assert not isinstance(summaries, str)  # got is not a reason: the setting ran
+            v = get_probe("gradnet").decide(summaries)
             doc.verdict(v.sentence, v.holds, subject=title)
             run, study, sub = got[0]
             doc.text(describe(run, run.data.load(run.train.seed).summary()))

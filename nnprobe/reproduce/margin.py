@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -19,7 +20,7 @@ from nnprobe.entries import get_probe
 from nnprobe.probes.margin.probe import TABLE_COLUMNS
 from nnprobe.probes.margin.run_hooks import table_lines
 from nnprobe.reproduce import plans
-from nnprobe.reproduce.common import command_line, missing_data, seed_count
+from nnprobe.reproduce.common import Echo, command_line, missing_data, seed_count
 from nnprobe.reproduce.margin_scale import run_scale, scale_section
 from nnprobe.reproduce.margin_verdicts import (
     ACCURACY_TOLERANCE,
@@ -36,10 +37,26 @@ from nnprobe.reproduce.margin_verdicts import (
     verdict_rows,
 )
 
+if TYPE_CHECKING:
+    from nnprobe.experiments.run import Run
+    from nnprobe.probes.margin.probe import MarginProbeResult
+    from nnprobe.report.document import Report
+
+    # a plan entry that ran: (run, result, {figure name: path}, seconds); one that did not: the reason
+    Got = tuple[Run, MarginProbeResult, dict[str, Path], float] | str
+
 PAPER = get_probe("margin").paper  # the paper's citation lives in the probe's entry
 
 
-def _execute(entry: dict, out: Path, data_dir, mode: str, progress: bool, echo, draw: bool = True):
+def _execute(
+    entry: dict[str, Any],
+    out: Path,
+    data_dir: str | Path | None,
+    mode: str,
+    progress: bool,
+    echo: Echo,
+    draw: bool = True,
+) -> Got:
     """Run one plan entry into ``out / entry["key"]``: ``(run, result, figures, seconds)``, or the reason it cannot run
     (``draw``: draw its figures)."""
     missing = missing_data(entry["needs"], data_dir) if entry.get("needs") else None
@@ -53,10 +70,17 @@ def _execute(entry: dict, out: Path, data_dir, mode: str, progress: bool, echo, 
     figures = report.draw_run(sub, title=entry["key"]) if draw else {}
     seconds = json.loads((sub / "result.json").read_text(encoding="utf-8")).get("seconds")  # the run's own wall time
     echo(f"[{entry['key']}] done in {time.perf_counter() - t0:.0f} s")
-    return run, result, figures, time.perf_counter() - t0 if seconds is None else float(seconds)
+    return (
+        run,
+        cast("MarginProbeResult", result),
+        figures,
+        time.perf_counter() - t0 if seconds is None else float(seconds),
+    )
 
 
-def _experiment_section(doc, entry: dict, got, seeds: list | None = None) -> list[dict]:
+def _experiment_section(
+    doc: Report, entry: dict[str, Any], got: Got, seeds: list[tuple[dict[str, Any], Got]] | None = None
+) -> list[dict[str, Any]]:
     """One experiment: its command, note, table and figures (of its first seed), and a row per seed when it ran
     over seeds (``seeds``: ``(entry, got)`` of every seed, the first included)."""
     doc.heading(entry["title"])
@@ -89,7 +113,7 @@ def _experiment_section(doc, entry: dict, got, seeds: list | None = None) -> lis
     return rows
 
 
-def _midpoint_section(doc, entries: list[dict], runs: list, rows: list[dict]) -> None:
+def _midpoint_section(doc: Report, entries: list[dict[str, Any]], runs: list[Got], rows: list[dict[str, Any]]) -> None:
     doc.heading("The midpoint claim over seeds: MNIST 0 vs 1, 2-D ReLU feature layer")
     if not entries:
         return
@@ -97,8 +121,8 @@ def _midpoint_section(doc, entries: list[dict], runs: list, rows: list[dict]) ->
     if missing:
         doc.text(f"Not run: {missing[0]}.")
         return
-    seconds = sum(g[3] for g in runs)
-    per_arch = {}
+    seconds = sum(g[3] for g in runs if not isinstance(g, str))  # all ran: none is a reason here
+    per_arch: dict[str, dict[str, Any]] = {}
     for e in entries:
         per_arch.setdefault(e["group"], e)
     doc.text(
@@ -149,11 +173,11 @@ def _midpoint_section(doc, entries: list[dict], runs: list, rows: list[dict]) ->
 def reproduce_margin(
     out: Path,
     quick: bool,
-    data_dir=None,
+    data_dir: str | Path | None = None,
     only: tuple[str, ...] = (),
     progress: bool = False,
     mode: str = "new",
-    echo=click.echo,
+    echo: Echo = click.echo,
     seeds: int | None = None,
 ) -> tuple[Path, Path]:
     """Run the reference experiments (and the midpoint study over seeds, key ``midpoint``) and write one Markdown +
@@ -165,7 +189,9 @@ def reproduce_margin(
     n_seeds = seed_count(seeds, quick)
     plan = [e for e in plans.margin_plan(quick) if not only or e["key"] in only]
     scale = run_scale(out / plans.SCALE, quick, n_seeds, data_dir, mode, progress, echo) if plans.SCALE in only else []
-    seeded, over_seeds = {}, {}  # per plan key: (entry, got) of each seed; the summaries of a verdict's seeds
+    # per plan key: (entry, got) of each seed; the summaries of a verdict's seeds
+    seeded: dict[str, list[tuple[dict[str, Any], Got]]] = {}
+    over_seeds: dict[str, list[dict[str, Any]]] = {}
     for entry in plan:
         runs = plans.seed_runs(entry, n_seeds)
         seeded[entry["key"]] = [
@@ -222,7 +248,7 @@ def reproduce_margin(
             "At real scale (10-class MNIST and Fashion-MNIST, 128-D CNN features): not run; "
             "`--only scale` runs it (about 15 min per seed with --quick on an idle 2-core CPU)."
         )
-    all_rows = []
+    all_rows: list[dict[str, Any]] = []
     for entry in plan:
         all_rows += _experiment_section(doc, entry, done[entry["key"]], seeded.get(entry["key"]))
     if mid_entries:

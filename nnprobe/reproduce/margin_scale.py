@@ -15,10 +15,18 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from nnprobe.experiments.seeds import execute_seeds
 from nnprobe.reproduce import plans
-from nnprobe.reproduce.common import command_line, missing_data
+from nnprobe.reproduce.common import Echo, command_line, missing_data
+
+if TYPE_CHECKING:
+    from nnprobe.experiments.seeds import SeedsResult
+    from nnprobe.report.document import Report
+    from nnprobe.stats import Interval
+
+    ScaleDone = list[tuple[dict[str, Any], SeedsResult | str]]  # each plan entry with its seeds, or why not run
 
 COLUMNS = (
     "setting",
@@ -41,13 +49,13 @@ LABELS = {
 }
 
 
-def _fmt(interval) -> str:
+def _fmt(interval: Interval | None) -> str:
     return "-" if interval is None else interval.brief
 
 
-def _trend(summaries: list[dict]) -> str:
-    slopes = [s.get("trend_slope") for s in summaries if s.get("trend_slope") is not None]
-    steps = [s.get("trend_steps_to_target") for s in summaries if s.get("trend_steps_to_target") is not None]
+def _trend(summaries: list[dict[str, Any]]) -> str:
+    slopes = [s["trend_slope"] for s in summaries if s.get("trend_slope") is not None]
+    steps = [s["trend_steps_to_target"] for s in summaries if s.get("trend_steps_to_target") is not None]
     if not slopes:
         return "-"
     text = f"{sum(slopes) / len(slopes):.3f}"
@@ -62,7 +70,7 @@ def _steps(n: float) -> str:
     return f"{n:.2g}" if n >= 1e6 else f"{n:,.0f}"
 
 
-def scale_row(entry: dict, outcome) -> dict:
+def scale_row(entry: dict[str, Any], outcome: SeedsResult) -> dict[str, Any]:
     """One row of the real-scale table from a :class:`~nnprobe.experiments.seeds.SeedsResult`."""
     from nnprobe.stats import over_seeds  # lazy: scipy only when a report is written
 
@@ -85,10 +93,16 @@ def scale_row(entry: dict, outcome) -> dict:
 
 
 def run_scale(
-    out: Path, quick: bool, seeds: int, data_dir=None, mode: str = "new", progress: bool = False, echo=print
-) -> list[tuple]:
+    out: Path,
+    quick: bool,
+    seeds: int,
+    data_dir: str | Path | None = None,
+    mode: str = "new",
+    progress: bool = False,
+    echo: Echo = print,
+) -> ScaleDone:
     """Execute the real-scale settings over ``seeds`` into ``out/<key>``: ``[(entry, SeedsResult | reason)]``."""
-    done = []
+    done: ScaleDone = []
     for entry in plans.margin_scale_plan(quick):
         missing = missing_data(entry["needs"], data_dir)
         if missing:
@@ -104,7 +118,7 @@ def run_scale(
     return done
 
 
-def scale_section(doc, out: Path, done: list[tuple], quick: bool) -> list[dict]:
+def scale_section(doc: Report, out: Path, done: ScaleDone, quick: bool) -> list[dict[str, Any]]:
     """The real-scale section of the margin report: the table, the setting and the figure; returns its rows."""
     doc.heading("At real scale: 10-class MNIST and Fashion-MNIST, 128-D features")
     doc.text(
@@ -141,12 +155,12 @@ def scale_section(doc, out: Path, done: list[tuple], quick: bool) -> list[dict]:
     return rows
 
 
-def _curves(outcome, key: str) -> tuple[list, list]:
+def _curves(outcome: SeedsResult, key: str) -> tuple[list[int], list[list[float]]]:
     """Optimiser steps and the per-seed values of ``key`` at the curve points all seeds share (a curve point
     without its step is placed at its epoch)."""
-    per_seed = []
+    per_seed: list[dict[int, float]] = []
     for result in outcome.results:
-        points = {}
+        points: dict[int, float] = {}
         for p in getattr(result, "curve", None) or []:
             extra = getattr(p, "extra", None) or {}
             step = extra.get("step") or getattr(p, "epoch", None)
@@ -158,7 +172,7 @@ def _curves(outcome, key: str) -> tuple[list, list]:
     return shared, [[p[s] for p in per_seed] for s in shared]
 
 
-def _plot(done: list[tuple], path: Path) -> Path | None:
+def _plot(done: ScaleDone, path: Path) -> Path | None:
     runs = [(e, o) for e, o in done if not isinstance(o, str)]
     if not runs:
         return None
@@ -184,9 +198,9 @@ def _plot(done: list[tuple], path: Path) -> Path | None:
             )
             labelled = True
             if all(iv.has_interval for iv in intervals):
-                ax.fill_between(
-                    steps, [iv.low for iv in intervals], [iv.high for iv in intervals], color=colour, alpha=0.15, lw=0
-                )
+                lows = [iv.low for iv in intervals if iv.low is not None]  # all: every interval has bounds
+                highs = [iv.high for iv in intervals if iv.high is not None]
+                ax.fill_between(steps, lows, highs, color=colour, alpha=0.15, lw=0)
     ax.set_xscale("log")
     ax.axhline(0.99, color="0.5", lw=0.8, ls=":")
     ax.set_xlabel("optimiser steps (epochs on the curve where steps are not recorded)")

@@ -9,6 +9,8 @@ same cosine threshold.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,6 +18,12 @@ from nnprobe.entries import get_probe
 from nnprobe.probes.margin.entry import null_text
 from nnprobe.report.verdicts import THRESHOLDS
 from nnprobe.stats import over_seeds
+
+if TYPE_CHECKING:
+    from nnprobe.probes.margin.probe import MarginProbeResult
+
+    # a plan entry and its run's result, or why the run is missing
+    Done = dict[str, tuple[dict[str, Any], MarginProbeResult] | str]
 
 VERDICT_COLUMNS = ["finding", "reference setting", "reference value", "nnprobe value (same setting)", "verdict"]
 MIN_COSINE = THRESHOLDS["margin"]["min_cosine"]  # nnprobe's target for the direction (the reference has no cosine)
@@ -60,18 +68,18 @@ SEED_LABELS = {
 }
 
 
-def seed_row(result) -> dict:
+def seed_row(result: MarginProbeResult) -> dict[str, Any]:
     """One seed of a run that carries the direction verdict: the columns of :data:`SEED_COLUMNS`."""
     s = result.summary()
     return {"seed": result.seed, **{k: s.get(k) for k in SEED_COLUMNS if k != "seed"}}
 
 
-def _interval(summaries: list, key: str) -> str:
+def _interval(summaries: list[dict[str, Any]], key: str) -> str:
     iv = over_seeds(summaries, key)
     return "not measured" if iv is None else str(iv)
 
 
-def direction_value(summaries: list) -> str:
+def direction_value(summaries: list[dict[str, Any]]) -> str:
     """The direction claim's numbers over seeds in one cell: the yardstick's cosine with its interval, the null on
     the same row, the free-intercept SVM's cosine, the test agreement and separability.
 
@@ -88,14 +96,14 @@ def direction_value(summaries: list) -> str:
     )
 
 
-def direction_verdict(summaries: list) -> str:
+def direction_verdict(summaries: list[dict[str, Any]]) -> str:
     """The margin probe's verdict over seeds (``nnprobe.probes.margin.entry.evidence``) as one cell."""
     if not summaries:
         return "not run"
     return get_probe("margin").decide(summaries).sentence
 
 
-def distribution(values) -> dict:
+def distribution(values: Iterable[float | None]) -> dict[str, Any]:
     """``n``, median, quartiles and range of ``values`` (NaN and None left out).
 
     >>> d = distribution([3.0, 1.0, 2.0, 4.0, None]); d["n"], d["median"], d["q25"], d["q75"], d["min"], d["max"]
@@ -115,7 +123,7 @@ def distribution(values) -> dict:
     }
 
 
-def half_gap(result) -> float | None:
+def half_gap(result: MarginProbeResult) -> float | None:
     """Half the distance between the two class means along the SVM normal, in SVM margins (binary results).
 
     >>> half_gap(load_result("runs/reproduce-margin/midpoint/cnn-seed0")[1])   # doctest: +SKIP
@@ -128,7 +136,7 @@ def half_gap(result) -> float | None:
     return float(abs(w @ (means[1] - means[0])) / 2)  # (distance / 2) / margin, with margin = 1 / ||w||
 
 
-def midpoint_row(entry: dict, result) -> dict:
+def midpoint_row(entry: dict[str, Any], result: MarginProbeResult) -> dict[str, Any]:
     """One seed of the midpoint study: where the jointly trained and the retrained boundaries cross, relative to
     the midpoint of the class means (signed, in SVM margins; positive: towards class 1).
 
@@ -183,7 +191,7 @@ MIDPOINT_QUANTITIES = (
 )
 
 
-def midpoint_distributions(rows: list[dict]) -> list[dict]:
+def midpoint_distributions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The distribution of each midpoint quantity over seeds, per architecture and over all runs.
 
     >>> d = midpoint_distributions([{"architecture": "cnn", "nn_offset_from_midpoint": v} for v in (1.0, -3.0, 2.0)])
@@ -206,7 +214,7 @@ def midpoint_distributions(rows: list[dict]) -> list[dict]:
     return out
 
 
-def format_distribution(d: dict, what: str = "") -> str:
+def format_distribution(d: dict[str, Any], what: str = "") -> str:
     """A distribution in one line: median, IQR, range and n (``what``: the unit after the median)."""
     if not d["n"]:
         return "not measured"
@@ -216,7 +224,7 @@ def format_distribution(d: dict, what: str = "") -> str:
     )
 
 
-def _acc_verdict(value, reference: float) -> str:
+def _acc_verdict(value: float | None, reference: float) -> str:
     if value is None:
         return "not measured"
     if value >= reference - ACCURACY_TOLERANCE:
@@ -224,7 +232,9 @@ def _acc_verdict(value, reference: float) -> str:
     return f"does not hold ({value:.4f} is {reference - value:.4f} below {reference})"
 
 
-def _direction_row(finding: str, setting: str, reference: str, summaries: list, where: str) -> dict:
+def _direction_row(
+    finding: str, setting: str, reference: str, summaries: list[dict[str, Any]], where: str
+) -> dict[str, Any]:
     return {
         "finding": finding + (" (over seeds)" if len(summaries) > 1 else ""),
         "reference setting": setting,
@@ -234,7 +244,12 @@ def _direction_row(finding: str, setting: str, reference: str, summaries: list, 
     }
 
 
-def verdict_rows(done: dict, midpoint: list[dict], quick: bool, seeds: dict | None = None) -> list[dict]:
+def verdict_rows(
+    done: Done,
+    midpoint: list[dict[str, Any]],
+    quick: bool,
+    seeds: dict[str, list[dict[str, Any]]] | None = None,
+) -> list[dict[str, Any]]:
     """The verdict table. ``done`` maps plan keys to ``(entry, result)`` or to a string saying why the run is
     missing; ``midpoint`` holds :func:`midpoint_row` rows; ``seeds`` maps the keys of runs that carry the direction
     verdict to the ``summary()`` of each of their seeds (judged by the margin probe's rule over seeds).
@@ -245,9 +260,11 @@ def verdict_rows(done: dict, midpoint: list[dict], quick: bool, seeds: dict | No
     setting = "nnprobe --quick: " if quick else "nnprobe: "
     seeds = seeds or {}
 
-    def got(key):
+    def got(key: str) -> tuple[dict[str, Any], MarginProbeResult | str]:
         value = done.get(key, "not run (not selected with --only)")
-        return (None, value) if isinstance(value, str) else value
+        if isinstance(value, str):
+            return {}, value  # no entry: the reason stands in for the result
+        return value
 
     rows = []
     entry, r = got("mnist01")
@@ -346,14 +363,17 @@ def verdict_rows(done: dict, midpoint: list[dict], quick: bool, seeds: dict | No
             }
         )
 
-        def per_mode(field):  # {mode: per-class cosines} of the modes where every class has that comparison
+        mnist012 = r  # the closure below sees the result (r is rebound later)
+
+        # {mode: per-class cosines} of the modes where every class has that comparison
+        def per_mode(field: str) -> dict[str, list[float]]:
             return {
                 m: [getattr(c, field) for c in res.rows]
-                for m, res in r.results.items()
+                for m, res in mnist012.results.items()
                 if all(getattr(c, field) is not None for c in res.rows)
             }
 
-        def listed(cosines):
+        def listed(cosines: dict[str, list[float]]) -> str:
             return "; ".join(f"{m}: " + ", ".join(f"{c:.4f}" for c in v) for m, v in cosines.items())
 
         free = per_mode("cosine_to_svm")
@@ -419,7 +439,7 @@ def verdict_rows(done: dict, midpoint: list[dict], quick: bool, seeds: dict | No
     return rows
 
 
-def _midpoint_verdicts(midpoint: list[dict], ref01: str, setting: str) -> list[dict]:
+def _midpoint_verdicts(midpoint: list[dict[str, Any]], ref01: str, setting: str) -> list[dict[str, Any]]:
     find_joint = "jointly trained boundary near the midpoint of the two class clusters, MNIST 0 vs 1"
     find_re = "re-initialised head retrained alone: direction kept, boundary shifted toward one cluster"
     if not midpoint:

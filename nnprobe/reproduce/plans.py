@@ -17,6 +17,8 @@ reaches :class:`~nnprobe.experiments.Run` through the lazy ``nnprobe.experiments
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from nnprobe import experiments
 from nnprobe.errors import NNProbeError
@@ -30,7 +32,7 @@ CODES_PROTOCOLS = ("nnprobe", "reference")  # the sweeps and phase chart; He et 
 CODES_REFERENCE_SWEEPS = ("width", "epochs", "samples", "nnprobe_width")  # codes_reference_plan + nnprobe's widths
 
 
-def plan_run(entry: dict, **overrides):
+def plan_run(entry: dict[str, Any], **overrides: Any) -> experiments.Run:
     """The :class:`~nnprobe.experiments.Run` of a plan entry (``overrides``: flat settings such as ``data_dir``)."""
     return experiments.Run.from_flat(
         entry["probe"], {**entry["params"], **{k: v for k, v in overrides.items() if v is not None}}
@@ -60,7 +62,7 @@ HEADLINE_MARGIN = dict(
 REFERENCE_MOMENTUM = "momentum SGD (lr 1e-4, 0.9) in the reference's MNIST 0 vs 1 run"
 
 
-def seed_runs(entry: dict, seeds: int) -> list[dict]:
+def seed_runs(entry: dict[str, Any], seeds: int) -> list[dict[str, Any]]:
     """The plan entries of ``seeds`` training seeds of ``entry``: the entry itself (its own seed, default 0), then
     copies keyed ``<key>-seed<S>`` with seed ``S`` = seed + 100, + 200, ... (``entry["seeded"]`` false: the entry
     alone, one seed). The copies skip the re-initialised head's retraining (``retrain_epochs=0``): it comes after
@@ -78,7 +80,7 @@ def seed_runs(entry: dict, seeds: int) -> list[dict]:
     ]
 
 
-def margin_plan(quick: bool) -> list[dict]:
+def margin_plan(quick: bool) -> list[dict[str, Any]]:
     """The reference experiments of the max-margin paper (design note, "Reference experiments"), CPU-sized with
     ``quick``, and nnprobe's headline setting of the direction claim (``mnist01_32d``). Entries marked ``seeded``
     carry a verdict and run over seeds (:func:`seed_runs`); they train with momentum SGD, the reference's optimizer
@@ -286,7 +288,7 @@ DEMO_TEXT = {
 }
 
 
-def margin_scale_plan(quick: bool) -> list[dict]:
+def margin_scale_plan(quick: bool) -> list[dict[str, Any]]:
     """The max-margin claim at real scale (:mod:`nnprobe.reproduce.margin_scale`): all ten MNIST classes and a
     Fashion-MNIST subset, a CNN with 128-D penultimate features, momentum SGD at a constant rate, the curve at
     log-spaced epochs. ``quick``: a seeded 1,000 (MNIST) / 500 (Fashion-MNIST) training images per class, sized for
@@ -329,7 +331,7 @@ def margin_scale_plan(quick: bool) -> list[dict]:
     ]
 
 
-def demo_plan(data: str = "digits", epochs: int = 40, seed: int = 0, device: str = "auto") -> list[dict]:
+def demo_plan(data: str = "digits", epochs: int = 40, seed: int = 0, device: str = "auto") -> list[dict[str, Any]]:
     """``nnprobe demo``: the three probes on one dataset (the embedded digits by default)."""
     common = dict(data=data, seed=seed, device=device, batch_size=64, lr=0.05, schedule="constant")
     mlp = dict(model="mlp", width=128, depth=2)
@@ -404,7 +406,7 @@ def demo_plan(data: str = "digits", epochs: int = 40, seed: int = 0, device: str
     ]
 
 
-def gradnet_plan(quick: bool) -> list[dict]:
+def gradnet_plan(quick: bool) -> list[dict[str, Any]]:
     """``nnprobe reproduce gradnet``: one snapshot study per dataset (``quick``: subsampled, ~15 CPU minutes)."""
     if quick:
         params = dict(
@@ -435,7 +437,7 @@ def gradnet_plan(quick: bool) -> list[dict]:
     return [{"key": name, "title": name, "probe": "gradnet", "params": dict(common, data=name)} for name in names]
 
 
-def per_seed(plan: list[dict], seeds: int) -> list[dict]:
+def per_seed(plan: list[dict[str, Any]], seeds: int) -> list[dict[str, Any]]:
     """Each entry of ``plan`` once per seed: seed ``s`` adds ``s`` to the entry's seed, is keyed
     ``<key>/seed<s>`` and carries ``group`` (the entry's key: the runs of one setting) and ``seed_index``.
 
@@ -473,7 +475,7 @@ CODES_SWEEP_BASE = {
 FACTORS = ("width", "depth", "epochs", "samples_per_class", "weight_decay", "dropout", "label_noise")
 
 
-def codes_point(**params) -> dict:
+def codes_point(**params: Any) -> dict[str, Any]:
     """A flat ``codes`` run: the sweep base (one hidden layer of 100, 20 epochs at a constant rate, 100 examples
     per class) overridden by ``params``.
 
@@ -483,7 +485,9 @@ def codes_point(**params) -> dict:
     return {**CODES_SWEEP_BASE, **params}
 
 
-def phase_grid(widths, epochs, samples_per_class, **base) -> list[dict]:
+def phase_grid(
+    widths: Iterable[int], epochs: Iterable[int], samples_per_class: Iterable[int], **base: Any
+) -> list[dict[str, Any]]:
     """Every (width, epochs, samples_per_class) combination: the points of the phase chart.
 
     >>> len(phase_grid([5, 10], [1, 10], [50]))
@@ -495,7 +499,7 @@ def phase_grid(widths, epochs, samples_per_class, **base) -> list[dict]:
     ]
 
 
-def factor_line(factor: str, values, **base) -> list[dict]:
+def factor_line(factor: str, values: Iterable[float], **base: Any) -> list[dict[str, Any]]:
     """One factor varied around a base point, the others held.
 
     >>> [p["label_noise"] for p in factor_line("label_noise", [0.0, 0.5])]
@@ -506,7 +510,9 @@ def factor_line(factor: str, values, **base) -> list[dict]:
     return [codes_point(**{**base, factor: v}) for v in values]
 
 
-def codes_quick_plan(data: str = "mnist", *, samples=(20, 200, 2000)) -> dict[str, list[dict]]:
+def codes_quick_plan(
+    data: str = "mnist", *, samples: Sequence[int] = (20, 200, 2000)
+) -> dict[str, list[dict[str, Any]]]:
     """The CPU-sized plan of ``nnprobe reproduce codes --quick``: ``{"phase": [...], "<factor>": [...]}``."""
     base = {"data": data}
     return {
@@ -521,7 +527,7 @@ def codes_quick_plan(data: str = "mnist", *, samples=(20, 200, 2000)) -> dict[st
     }
 
 
-def codes_full_plan(data: str = "mnist") -> dict[str, list[dict]]:
+def codes_full_plan(data: str = "mnist") -> dict[str, list[dict[str, Any]]]:
     """A larger plan for a longer run (same shape as :func:`codes_quick_plan`)."""
     base = {"data": data, "test_samples_per_class": 500}
     return {
@@ -536,7 +542,7 @@ def codes_full_plan(data: str = "mnist") -> dict[str, list[dict]]:
     }
 
 
-def gradnet_reference_plan(quick: bool) -> list[dict]:
+def gradnet_reference_plan(quick: bool) -> list[dict[str, Any]]:
     """``nnprobe reproduce gradnet --protocol reference``: the GradNet reference's protocol (design note
     ``gradnet.md``) on MNIST and Fashion-MNIST (and CIFAR-10 in the full run, when present).
 
@@ -638,7 +644,7 @@ CODES_REFERENCE_BASE = {
 }
 
 
-def codes_reference_plan(quick: bool, seeds: int | None = None, data: str = "mnist") -> dict[str, list[dict]]:
+def codes_reference_plan(quick: bool, seeds: int | None = None, data: str = "mnist") -> dict[str, list[dict[str, Any]]]:
     """He et al.'s three MNIST sweeps in their protocol: ``{"width": [...], "epochs": [...], "samples": [...]}``,
     flat ``codes`` points with their seed, ordered seed-major (runs of one seed train as one ensemble).
 
@@ -655,6 +661,9 @@ def codes_reference_plan(quick: bool, seeds: int | None = None, data: str = "mni
     ([3, 10, 20, 40, 60, 100], 3)
     """
     base = {**CODES_REFERENCE_BASE, "data": data}
+    widths: tuple[int, ...]
+    checkpoints: tuple[int, ...]
+    samples: tuple[int, ...]
     seed_list = list(range(seed_count(seeds, quick)))
     if quick:
         base.update(epochs=30, lr_step_epochs=10)
@@ -683,7 +692,7 @@ def codes_reference_plan(quick: bool, seeds: int | None = None, data: str = "mni
 MIDPOINT_SEEDS = (0, 100, 200, 300, 400)
 
 
-def margin_midpoint_plan(quick: bool, seeds=MIDPOINT_SEEDS) -> list[dict]:
+def margin_midpoint_plan(quick: bool, seeds: int | Sequence[int] = MIDPOINT_SEEDS) -> list[dict[str, Any]]:
     """``nnprobe reproduce margin --only midpoint``: MNIST 0 vs 1 with a 2-D ReLU feature layer, two architectures
     (ResNet-8 -> FC 200 -> FC 2, and a two-conv CNN -> FC 128 -> FC 2), one run per seed, each with the head
     re-initialised and retrained alone. Entries carry ``group`` (the architecture); each run starts from its seed
@@ -710,7 +719,7 @@ def margin_midpoint_plan(quick: bool, seeds=MIDPOINT_SEEDS) -> list[dict]:
         log_spaced=0,
         retrain_epochs=1000,
     )
-    archs = {
+    archs: dict[str, tuple[str, dict[str, Any]]] = {
         "resnet": (
             "ResNet-8 -> FC 200 -> FC 2 ReLU -> linear",
             dict(model="resnet", depth=8, width=8 if quick else 16, fc_width=200),

@@ -17,10 +17,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from nnprobe.errors import NNProbeError
 from nnprobe.experiments import Run
 from nnprobe.sweeps.engines import LocalEngine, Task, cpu_count
+
+if TYPE_CHECKING:
+    from nnprobe.sweeps.engines import TaskRunner
 
 WORKERS_ENV = "NNPROBE_WORKERS"
 DEFAULT_WORKERS = 2  # issue 18: the quick reproductions are sized for the idle 2-core CPU
@@ -62,7 +66,7 @@ class ExecuteRuns:
     mode: str = "new"
     raise_errors: bool = False
 
-    def __call__(self, points: list) -> list[dict]:
+    def __call__(self, points: list[dict[str, Any]]) -> list[dict[str, Any]]:
         outcomes = []
         for point in points:
             start = time.perf_counter()
@@ -83,13 +87,13 @@ class ExecuteRuns:
 
 
 def execute_runs(
-    jobs: list[tuple[str, object, Path]],
+    jobs: list[tuple[str, Run, Path]],
     *,
     workers: int,
     mode: str = "new",
     progress: bool = False,
-    on_start: Callable[[str], None] | None = None,
-    on_done: Callable[[str, float], None] | None = None,
+    on_start: Callable[[str], object] | None = None,
+    on_done: Callable[[str, float], object] | None = None,
 ) -> None:
     """Execute ``jobs`` (``(name, run, out_dir)``) with ``workers`` processes (1: in this process, in order).
 
@@ -110,11 +114,11 @@ def execute_runs(
     ]
     runner = ExecuteRuns(mode, raise_errors=workers == 1)
 
-    def submitted(task):
+    def submitted(task: Task) -> None:
         if on_start is not None:
             on_start(names[task.index])
 
-    def finished(task, outcomes):
+    def finished(task: Task, outcomes: list[dict[str, Any]]) -> None:
         (outcome,) = outcomes
         if outcome["status"] != "done":  # past the engine's own handlers: the pool is stopped, then we raise
             raise _Failed(
@@ -128,7 +132,8 @@ def execute_runs(
             on_done(names[task.index], outcome["seconds"])
 
     try:
-        LocalEngine(workers=workers, threads=1).run(runner, tasks, submitted, finished)
+        # the engine types its runner as TaskRunner; it only calls runner(points) -> outcomes, as ExecuteRuns does
+        LocalEngine(workers=workers, threads=1).run(cast("TaskRunner", runner), tasks, submitted, finished)
     except _Failed as failed:
         raise failed.error from None
 

@@ -3,7 +3,16 @@
 Names are exported lazily (:mod:`nnprobe.lazy`): :class:`TrainConfig` loads without torch; the trainer with it.
 """
 
+from typing import TYPE_CHECKING
+
 from nnprobe.lazy import export_lazily
+
+if TYPE_CHECKING:  # the names export_lazily loads on first access, for type checkers
+    from nnprobe.training.callbacks import Callback, LambdaCallback, TrainState
+    from nnprobe.training.checkpoint import load_checkpoint, save_checkpoint
+    from nnprobe.training.config import TrainConfig, resolve_device, seed_everything
+    from nnprobe.training.evaluate import evaluate, predict_logits
+    from nnprobe.training.trainer import TrainResult, train
 
 __all__ = [
     "Callback",

@@ -25,12 +25,12 @@ def parse_augment(spec: str) -> tuple[int, bool]:
     """
     parts = [p.strip() for p in str(spec).split("+")]
     crop, extra = parts[0], parts[1:]
-    name, _, pad = crop.partition(":")
+    name, _, pad_text = crop.partition(":")
     ok = name == "crop" and extra in ([], ["flip"])
     try:
-        pad = int(pad) if pad else 2
+        pad = int(pad_text) if pad_text else 2
     except ValueError:
-        ok = False
+        ok, pad = False, 0
     if not ok or pad < 0:
         raise NNProbeError(
             f"augmentation '{spec}' is not understood",
@@ -39,7 +39,9 @@ def parse_augment(spec: str) -> tuple[int, bool]:
     return pad, bool(extra)
 
 
-def draw_augment(spec: str, n: int, generator: torch.Generator, device=None) -> torch.Tensor:
+def draw_augment(
+    spec: str, n: int, generator: torch.Generator, device: torch.device | str | None = None
+) -> torch.Tensor:
     """``(n, 3)`` long tensor: row and column offsets in ``0..2*pad`` and a flip bit per example, from ``generator``.
 
     >>> d = draw_augment("crop", 5, torch.Generator().manual_seed(0)); tuple(d.shape), int(d[:, :2].max()) <= 4

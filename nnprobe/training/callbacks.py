@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,8 @@ class TrainState:
     optimizer: torch.optim.Optimizer | None = None
     epoch: int = 0
     step: int = 0
-    metrics: dict = field(default_factory=dict)
-    history: list[dict] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
     out_dir: Path | None = None
     stop: bool = False  # a callback may set this to end training after the current epoch
 
@@ -39,14 +40,14 @@ class Callback:
     def on_train_end(self, state: TrainState) -> None:
         """Called once after the last epoch."""
 
-    def state_dict(self) -> dict | None:
+    def state_dict(self) -> dict[str, Any] | None:
         """What this callback must keep to continue a resumed run (stored in ``checkpoints/last.pt``).
 
         ``None`` (the default) means nothing: a resumed run starts the callback afresh at the resumed epoch.
         """
         return None
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned, before ``on_train_begin`` of a resumed run."""
 
 
@@ -57,7 +58,7 @@ class LambdaCallback(Callback):
     >>> cb = LambdaCallback(lambda s: seen.append(s.epoch))
     """
 
-    def __init__(self, on_epoch_end=None, every: int = 1):
+    def __init__(self, on_epoch_end: Callable[[TrainState], object] | None = None, every: int = 1) -> None:
         self.fn = on_epoch_end
         self.every = every
 

@@ -4,28 +4,30 @@ from __future__ import annotations
 
 import _compat_pickle  # pickle's own map of Python 2 names (``__builtin__ set`` -> ``builtins set``)
 import importlib
+import os
 import pickletools
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from nnprobe.errors import NNProbeError
 from nnprobe.io import save_torch_atomic
-from nnprobe.models import build_from_spec
+from nnprobe.models.zoo import build_from_spec
 
 
 def save_checkpoint(
-    path,
+    path: str | os.PathLike[str],
     model: nn.Module,
     *,
-    model_spec: dict | None = None,
-    train_config: dict | None = None,
-    dataset: dict | None = None,
+    model_spec: dict[str, Any] | None = None,
+    train_config: dict[str, Any] | None = None,
+    dataset: dict[str, Any] | None = None,
     epoch: int | None = None,
-    metrics: dict | None = None,
-    training_state: dict | None = None,
+    metrics: dict[str, Any] | None = None,
+    training_state: dict[str, Any] | None = None,
 ) -> Path:
     """Write the model's weights plus everything needed to rebuild it (atomically).
 
@@ -49,7 +51,9 @@ def save_checkpoint(
     return save_torch_atomic(payload, path)
 
 
-def load_checkpoint(path, model: nn.Module | None = None, map_location="cpu") -> tuple[nn.Module, dict]:
+def load_checkpoint(
+    path: str | os.PathLike[str], model: nn.Module | None = None, map_location: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
     """Load a checkpoint; returns ``(model, payload)``. Zoo models are rebuilt from the stored spec.
 
     A file holding a whole ``nn.Module`` (``torch.save(model, path)``) loads as that module, so every command's
@@ -136,7 +140,7 @@ def _head(path: Path, size: int = 24) -> str:
         return fh.read(size).decode("utf-8", "replace")
 
 
-def file_kind(path) -> str:
+def file_kind(path: str | os.PathLike[str]) -> str:
     """``zip`` (``torch.save``'s format), ``pickle`` (legacy ``torch.save`` or plain pickle) or ``other``.
 
     >>> import tempfile, os; p = os.path.join(tempfile.mkdtemp(), "notes.txt"); _ = open(p, "w").write("hello")
@@ -158,10 +162,12 @@ def _pickled_globals(path: Path) -> list[tuple[str, str]]:
                 data = zf.read(next(n for n in zf.namelist() if n.endswith("data.pkl")))
         else:
             data = path.read_bytes()
-        found, strings = [], []
+        found: list[tuple[str, str]] = []
+        strings: list[str] = []
         for op, arg, _ in pickletools.genops(data):
             if op.name == "GLOBAL":
-                found.append(tuple(str(arg).split(" ", 1)))
+                module, name = str(arg).split(" ", 1)  # genops gives GLOBAL's argument as "module name"
+                found.append((module, name))
             elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
                 found.append((strings[-2], strings[-1]))
             elif isinstance(arg, str):
@@ -171,7 +177,7 @@ def _pickled_globals(path: Path) -> list[tuple[str, str]]:
         return []
 
 
-def unimportable_class(path) -> tuple[str, str, str] | None:
+def unimportable_class(path: str | os.PathLike[str]) -> tuple[str, str, str] | None:
     """``(module, class, reason)`` of the first class a saved model refers to that cannot be imported, or ``None``.
 
     >>> unimportable_class("my_model.pt")   # doctest: +SKIP

@@ -7,8 +7,9 @@ it when called, and the seeding functions re-exported from :mod:`nnprobe.seeding
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nnprobe.errors import NNProbeError
 from nnprobe.lazy import export_lazily
@@ -17,6 +18,11 @@ from nnprobe.training.rundir import register_later_setting
 export_lazily(__name__, {"nnprobe.seeding": ("restore_rng_states", "rng_states", "seed_everything")})
 if TYPE_CHECKING:
     import torch
+
+    # exported lazily above (export_lazily); the aliases mark them as re-exports
+    from nnprobe.seeding import restore_rng_states as restore_rng_states
+    from nnprobe.seeding import rng_states as rng_states
+    from nnprobe.seeding import seed_everything as seed_everything
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SCHEDULES = ("constant", "cosine", "step", "epoch_step")
@@ -63,7 +69,7 @@ class TrainConfig:
     lr_step_factor: float = 0.1
     augment: str | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.snapshot_epochs = tuple(int(e) for e in self.snapshot_epochs)
         if self.optimizer not in OPTIMIZERS:
             raise NNProbeError(f"unknown optimizer '{self.optimizer}'", f"use one of: {', '.join(OPTIMIZERS)}")
@@ -106,11 +112,11 @@ class TrainConfig:
                 "pass e.g. --weight-decay 5e-4 (0: none)",
             )
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -124,7 +130,7 @@ def tile_factor(config: TrainConfig, n: int) -> int:
     return max(1, int(config.epoch_examples) // max(int(n), 1)) if config.epoch_examples else 1
 
 
-def early_stop_due(train_losses, patience: int | None) -> bool:
+def early_stop_due(train_losses: Sequence[float], patience: int | None) -> bool:
     """Whether training stops after the last of ``train_losses`` (Keras ``EarlyStopping``, ``min_delta=0``).
 
     A loss below the best so far resets the wait; training stops once ``patience`` epochs in a row did not

@@ -31,8 +31,9 @@ import copy
 import hashlib
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -42,8 +43,11 @@ from nnprobe.errors import NNProbeError
 from nnprobe.training.augment import apply_augment, draw_augment
 from nnprobe.training.config import TrainConfig, early_stop_due, resolve_device, seed_everything, tile_factor
 from nnprobe.training.replay import MaskReplay, dropout_incompatibility
-from nnprobe.training.stacking import ParamStack, make_forward, mlp_plan
+from nnprobe.training.stacking import ParamStack, Runs, make_forward, mlp_plan
 from nnprobe.training.trainer import TrainResult, make_optimizer, make_schedule
+
+if TYPE_CHECKING:
+    from nnprobe.data.base import Dataset
 
 # Settings every member must share (the batched program takes the same steps for all); seeds may differ, and
 # epochs too under a schedule that does not depend on the run's length.
@@ -51,7 +55,7 @@ SHARED_FIELDS = tuple(f.name for f in fields(TrainConfig) if f.name not in ("see
 PREFIX_SCHEDULES = ("constant", "epoch_step")
 
 
-def ensemble_incompatibility(model: nn.Module, use_bmm: bool = True, device="cpu") -> str | None:
+def ensemble_incompatibility(model: nn.Module, use_bmm: bool = True, device: torch.device | str = "cpu") -> str | None:
     """Why ``model`` cannot join a batched ensemble on ``device`` (``None`` if it can).
 
     Dropout is replayed member by member on a CPU only (:mod:`nnprobe.training.replay`). Buffers are updated
@@ -77,7 +81,13 @@ def ensemble_incompatibility(model: nn.Module, use_bmm: bool = True, device="cpu
     return None
 
 
-def _check(models, datasets, configs, use_bmm, device):
+def _check(
+    models: Sequence[nn.Module],
+    datasets: Sequence[Dataset],
+    configs: Sequence[TrainConfig],
+    use_bmm: bool,
+    device: torch.device,
+) -> None:
     n = len(models)
     if n == 0:
         raise NNProbeError("train_ensemble got no models", "pass a list of at least one model")
@@ -131,11 +141,15 @@ def _check(models, datasets, configs, use_bmm, device):
         raise NNProbeError("ensemble members' datasets have different numbers of classes", "group equal class lists")
 
 
-def _trajectories(models, datasets, configs) -> tuple[list[int], list[int]]:
+def _trajectories(
+    models: Sequence[nn.Module], datasets: Sequence[Dataset], configs: Sequence[TrainConfig]
+) -> tuple[list[int], list[int]]:
     """``(slot of each member, first member of each slot)``: members that start from the same weights (same hash)
     with the same seed and data follow one trajectory (they may differ only in epochs). Slots are ordered by
     (data, seed), so slots that see the same batches are neighbours."""
-    data_index, member_keys, first_of = {}, [], {}
+    data_index: dict[int, int] = {}
+    member_keys: list[tuple[int, int, str]] = []
+    first_of: dict[tuple[int, int, str], int] = {}
     for i, (m, ds, c) in enumerate(zip(models, datasets, configs)):
         digest = hashlib.sha1()
         for t in list(m.parameters()) + list(m.buffers()):
@@ -150,7 +164,7 @@ def _trajectories(models, datasets, configs) -> tuple[list[int], list[int]]:
 
 def train_ensemble(
     models: Sequence[nn.Module],
-    datasets,
+    datasets: Dataset | list[Dataset] | tuple[Dataset, ...],
     configs: TrainConfig | Sequence[TrainConfig] | None = None,
     *,
     use_bmm: bool = True,
@@ -172,7 +186,7 @@ def train_ensemble(
         configs = [configs or TrainConfig()] * len(models)
     configs = list(configs)
     shared_data = not isinstance(datasets, (list, tuple))
-    datasets = [datasets] * len(models) if shared_data else list(datasets)
+    datasets = list(datasets) if isinstance(datasets, (list, tuple)) else [datasets] * len(models)
     shared_data = shared_data or all(ds is datasets[0] for ds in datasets)
     config = replace(configs[0], epochs=max(c.epochs for c in configs))
     device = resolve_device(config.device)
@@ -200,14 +214,16 @@ def train_ensemble(
     steps_per_epoch = math.ceil(n * reps / config.batch_size)
     optimizer = make_optimizer(list(b.stack.params.values()), config)
     scheduler = make_schedule(optimizer, config, steps_per_epoch * config.epochs)
-    histories: list[list[dict]] = [[] for _ in firsts]
+    histories: list[list[dict[str, Any]]] = [[] for _ in firsts]
     ended = [False] * len(firsts)  # early-stopped
     done = [False] * len(models)
     live = list(range(len(firsts)))  # original slot of each position in the current stack
     step = 0
     start = time.perf_counter()
 
-    def hand_out(epoch):  # members whose own last epoch (or their trajectory's end) is reached get their weights
+    def hand_out(
+        epoch: int,
+    ) -> None:  # members whose own last epoch (or their trajectory's end) is reached get their weights
         for i, m in enumerate(models):
             if not done[i] and (configs[i].epochs <= epoch or ended[slot_of[i]]):
                 b.stack.copy_into(live.index(slot_of[i]), m, step)
@@ -224,19 +240,21 @@ def train_ensemble(
         loss_sum = torch.zeros(len(live), device=device)
         correct = torch.zeros(len(live), device=device, dtype=torch.long)
         keys = list(dict.fromkeys(order_key[s] for s in live))
-        orders, draws = [], []
+        order_rows: list[torch.Tensor] = []
+        draw_rows: list[torch.Tensor] = []
         for key in keys:  # as train: the order, then the augmentation draws, from the run's own generator
-            orders.append(torch.randperm(n * reps, generator=generators[key]))
+            order_rows.append(torch.randperm(n * reps, generator=generators[key]))
             if config.augment:
-                draws.append(draw_augment(config.augment, n * reps, generators[key], device))
-        orders = torch.stack(orders)
+                draw_rows.append(draw_augment(config.augment, n * reps, generators[key], device))
+        orders = torch.stack(order_rows)
         orders = (orders % n if reps > 1 else orders).to(device)
-        draws = torch.stack(draws) if draws else None
+        draws = torch.stack(draw_rows) if draw_rows else None
         offset = torch.tensor([d for d, _ in keys], device=device).unsqueeze(1) * n
         for i in range(0, n * reps, config.batch_size):
             idx = orders[:, i : i + config.batch_size] + offset  # (G, B) rows, one group of slots per row
             xb = torch.index_select(x_rows, 0, idx.flatten()).view(*idx.shape, *sample_shape)
             if draws is not None:
+                assert config.augment is not None  # draws are made only with an augmentation
                 step_draws = draws[:, i : i + config.batch_size].flatten(0, 1)
                 xb = apply_augment(xb.flatten(0, 1), step_draws, 0, config.augment).view(xb.shape)
             yb = torch.index_select(y_rows, 0, idx.flatten()).view(idx.shape)[b.slot_group]
@@ -289,7 +307,14 @@ def train_ensemble(
 class _Batched:
     """The stacked slots of an ensemble with their batched forward pass; :meth:`keep` drops finished slots."""
 
-    def __init__(self, slot_models, order_key, device, use_bmm, sample_shape):
+    def __init__(
+        self,
+        slot_models: Sequence[nn.Module],
+        order_key: Sequence[tuple[int, int]],
+        device: torch.device,
+        use_bmm: bool,
+        sample_shape: Sequence[int],
+    ) -> None:
         self.models, self.order_key, self.device, self.use_bmm = list(slot_models), list(order_key), device, use_bmm
         self.replay = MaskReplay(self.models, [seed for _, seed in self.order_key], sample_shape, device)
         # The first layer of a zoo MLP is stored ragged (no padded columns) only when slots share input rows (a width
@@ -298,7 +323,7 @@ class _Batched:
         self.ragged = len(set(order_key)) < len(order_key)
         self._build(self.models, self.order_key)
 
-    def _build(self, slot_models, order_key):
+    def _build(self, slot_models: Sequence[nn.Module], order_key: Sequence[tuple[int, int]]) -> None:
         template = slot_models[0]
         self.plan = plan = mlp_plan(template) if self.use_bmm else None
         linear = frozenset(f"{item}.weight" for kind, item in plan if kind == "linear") if plan else frozenset()
@@ -313,7 +338,15 @@ class _Batched:
         self.test_group = torch.tensor(data_of, device=self.device)
         self.test_runs = self.stack.runs(data_of)
 
-    def keep(self, positions, optimizer, scheduler, config, step, total_steps):
+    def keep(
+        self,
+        positions: Sequence[int],
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LambdaLR | None,
+        config: TrainConfig,
+        step: int,
+        total_steps: int,
+    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR | None]:
         """Rebuild with only the slots at ``positions``; returns the optimiser and schedule carried over."""
         old = self.stack
         scratch = []
@@ -344,6 +377,7 @@ class _Batched:
         new_sched = None
         if scheduler is not None:
             new_sched = make_schedule(new_opt, config, total_steps)
+            assert new_sched is not None  # a scheduler exists, so the schedule is not constant
             new_sched.load_state_dict(scheduler.state_dict())
             for group in new_opt.param_groups:
                 group["lr"] = lr
@@ -351,7 +385,14 @@ class _Batched:
 
 
 @torch.no_grad()
-def _evaluate(forward, x, y, slot_group, runs, batch_size):
+def _evaluate(
+    forward: Callable[..., torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    slot_group: torch.Tensor,
+    runs: Runs,
+    batch_size: int,
+) -> tuple[list[float], list[float]]:
     """Per-member mean cross-entropy and accuracy on the test split (BatchNorm with running statistics): ``x``
     ``(datasets, n_test, ...)``, slot ``i`` reads dataset ``slot_group[i]``."""
     nt, n_slots = x.shape[1], slot_group.shape[0]

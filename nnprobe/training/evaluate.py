@@ -10,7 +10,9 @@ from nnprobe.models.modes import eval_mode
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, device=None) -> torch.Tensor:
+def predict_logits(
+    model: nn.Module, x: torch.Tensor, batch_size: int = 1024, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Model outputs for ``x`` in eval mode, computed in batches on the model's device, returned on CPU."""
     device = device or next(model.parameters()).device
     with eval_mode(model):
@@ -22,7 +24,9 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, de
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024, device=None) -> dict:
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024, device: torch.device | str | None = None
+) -> dict[str, float]:
     """Mean cross-entropy ``loss`` and ``accuracy`` of ``model`` on ``(x, y)`` in eval mode.
 
     >>> evaluate(model, ds.x_test, ds.y_test)   # doctest: +SKIP

@@ -16,7 +16,7 @@ kernel draws differently, so there dropout is not batched (see :func:`dropout_in
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -29,7 +29,7 @@ def dropout_modules(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0]
 
 
-def dropout_incompatibility(model: nn.Module, device) -> str | None:
+def dropout_incompatibility(model: nn.Module, device: torch.device | str) -> str | None:
     """Why ``model``'s dropout cannot be replayed member by member on ``device`` (``None``: it can, or no dropout).
 
     >>> dropout_incompatibility(nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5)), "cpu") is None
@@ -49,10 +49,11 @@ def dropout_incompatibility(model: nn.Module, device) -> str | None:
     return None
 
 
-def dropout_calls(model: nn.Module, sample_shape) -> list[tuple[float, tuple[int, ...]]]:
+def dropout_calls(model: nn.Module, sample_shape: Sequence[int]) -> list[tuple[float, tuple[int, ...]]]:
     """``(p, shape of one example's input)`` of every dropout call of a forward pass of ``model``, in call order
     (found by one forward pass of two zero examples in eval mode: nothing is drawn or updated)."""
-    calls, hooks = [], []
+    calls: list[tuple[float, tuple[int, ...]]] = []
+    hooks: list[torch.utils.hooks.RemovableHandle] = []
     if not dropout_modules(model):
         return calls
     try:
@@ -70,7 +71,13 @@ def dropout_calls(model: nn.Module, sample_shape) -> list[tuple[float, tuple[int
 class MaskReplay:
     """Per-member dropout masks, drawn from one generator per member seeded like its one-by-one run."""
 
-    def __init__(self, models: Sequence[nn.Module], seeds: Sequence[int], sample_shape, device):
+    def __init__(
+        self,
+        models: Sequence[nn.Module],
+        seeds: Sequence[int],
+        sample_shape: Sequence[int],
+        device: torch.device | str | None,
+    ) -> None:
         self.calls = [dropout_calls(m, sample_shape) for m in models]
         self.generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
         self.device = device
@@ -78,7 +85,7 @@ class MaskReplay:
     def __bool__(self) -> bool:
         return any(self.calls)
 
-    def keep(self, positions) -> None:
+    def keep(self, positions: Sequence[int]) -> None:
         """Only the members at ``positions`` go on (their generators keep their state)."""
         self.calls = [self.calls[p] for p in positions]
         self.generators = [self.generators[p] for p in positions]
@@ -95,7 +102,8 @@ class MaskReplay:
             full = tuple(max(d) for d in zip(*(t.shape for t in per_member)))
             stacked = torch.zeros((len(per_member), *full))
             for i, t in enumerate(per_member):
-                stacked[(i, *(slice(0, d) for d in t.shape))] = t
+                index: tuple[int | slice, ...] = (i, *(slice(0, d) for d in t.shape))
+                stacked[index] = t
             out.append(stacked.to(self.device))
         return out
 
@@ -107,12 +115,12 @@ class _ReplayedDropout(nn.Module):
         super().__init__()
         self.source = source
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * next(self.source.masks) if self.training else x
 
 
 class _MaskSource:
-    masks = iter(())
+    masks: Iterator[torch.Tensor] = iter(())
 
 
 def with_replayed_dropout(model: nn.Module) -> tuple[nn.Module, _MaskSource]:

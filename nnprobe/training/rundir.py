@@ -24,10 +24,12 @@ import shutil
 import signal
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
 
 from nnprobe.errors import NNProbeError
 from nnprobe.io import to_json, write_json_atomic
@@ -55,7 +57,7 @@ def register_recorded_key(name: str) -> None:
     _RECORDED_KEYS.add(name)
 
 
-def register_later_setting(name: str, neutral) -> None:
+def register_later_setting(name: str, neutral: object) -> None:
     """Declare that settings named ``name`` (at any depth of a run's config) were added in a later nnprobe, and
     that ``neutral`` reproduces the behaviour from before. A run directory written without the key can then be
     resumed by a config that holds ``name: neutral`` (:data:`ANY`: any value, for a record such as the data
@@ -77,7 +79,7 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
-def config_hash(config: dict) -> str:
+def config_hash(config: dict[str, Any]) -> str:
     """A short stable hash of a JSON-able config (key order does not matter), of its :func:`config_identity`.
 
     >>> config_hash({"lr": 0.1, "epochs": 3}) == config_hash({"epochs": 3, "lr": 0.1})
@@ -89,7 +91,7 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def config_identity(config: dict) -> dict:
+def config_identity(config: dict[str, Any]) -> dict[str, Any]:
     """The part of a config that identifies a run: as it reads back from JSON, without the recorded keys
     (:func:`register_recorded_key`).
 
@@ -99,7 +101,7 @@ def config_identity(config: dict) -> dict:
     return _strip(_canonical(config))
 
 
-def _strip(obj):
+def _strip(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: _strip(v) for k, v in obj.items() if k not in _RECORDED_KEYS}
     if isinstance(obj, list):
@@ -107,7 +109,7 @@ def _strip(obj):
     return obj
 
 
-def _canonical(config: dict) -> dict:
+def _canonical(config: dict[str, Any]) -> dict[str, Any]:
     """The config as it reads back from JSON (tuples become lists, tensors lists), so hashes survive a reload."""
     return json.loads(to_json(config, indent=None))
 
@@ -116,7 +118,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _flatten(obj, prefix: str = "") -> dict:
+def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(obj, dict):
         out = {}
         for k, v in obj.items():
@@ -125,7 +127,7 @@ def _flatten(obj, prefix: str = "") -> dict:
     return {prefix[:-1]: obj}
 
 
-def config_differences(old: dict, new: dict) -> list[str]:
+def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """``["train.lr: 0.05 -> 0.1", ...]``: every dotted key whose value differs between two configs.
 
     >>> config_differences({"train": {"lr": 0.05}}, {"train": {"lr": 0.1}})
@@ -138,21 +140,21 @@ def config_differences(old: dict, new: dict) -> list[str]:
 _MISSING = object()
 
 
-def _differing(old: dict, new: dict) -> tuple[dict, dict, list[str]]:
+def _differing(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """Both configs' identities flattened to dotted keys, and the sorted keys whose values differ (or exist on one
     side)."""
     a, b = _flatten(config_identity(old)), _flatten(config_identity(new))
     return a, b, [k for k in sorted(set(a) | set(b)) if a.get(k, _MISSING) != b.get(k, _MISSING)]
 
 
-def _short(value) -> str:
+def _short(value: object) -> str:
     if not isinstance(value, (str, int, float, bool, list, dict, type(None))):
         return "(absent)"
     text = json.dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _alive_here(state: dict) -> bool:
+def _alive_here(state: dict[str, Any]) -> bool:
     """Whether the process a ``running`` state names is alive on this host (other hosts cannot be checked)."""
     pid = state.get("pid")
     if state.get("status") != "running" or not isinstance(pid, int) or state.get("host") != socket.gethostname():
@@ -176,22 +178,22 @@ class RunDir:
     """
 
     path: Path
-    config: dict
+    config: dict[str, Any]
     config_hash: str
     mode: str = "new"
     resuming: bool = False
-    previous_state: dict | None = None
+    previous_state: dict[str, Any] | None = None
     _depth: int = field(default=0, repr=False)
 
     @property
     def state_path(self) -> Path:
         return self.path / STATE_FILE
 
-    def read_state(self) -> dict:
+    def read_state(self) -> dict[str, Any]:
         """The current ``state.json`` (an empty dict if there is none)."""
         return _read_json(self.state_path) or {}
 
-    def mark(self, **fields) -> dict:
+    def mark(self, **fields: Any) -> dict[str, Any]:
         """Merge ``fields`` (e.g. ``epoch=3``) into ``state.json`` and stamp ``updated_at``."""
         state = {**self.read_state(), **fields, "updated_at": _now()}
         write_json_atomic(self.state_path, state)
@@ -246,19 +248,19 @@ class RunDir:
             restore()
 
 
-def _catch_sigterm():
+def _catch_sigterm() -> Callable[[], object]:
     """Turn SIGTERM into :class:`Terminated` until the returned function is called (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 
-    def handler(signum, frame):
+    def handler(signum: int, frame: FrameType | None) -> NoReturn:
         raise Terminated(signum)
 
     previous = signal.signal(signal.SIGTERM, handler)
     return lambda: signal.signal(signal.SIGTERM, previous)
 
 
-def _read_json(path: Path) -> dict | None:
+def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -267,7 +269,7 @@ def _read_json(path: Path) -> dict | None:
         return {}
 
 
-def prepare_run_dir(out_dir: str | os.PathLike, config: dict, mode: str = "new") -> RunDir:
+def prepare_run_dir(out_dir: str | os.PathLike[str], config: dict[str, Any], mode: str = "new") -> RunDir:
     """Claim ``out_dir`` for a run of ``config``; write ``config.json`` and ``state.json`` (status ``prepared``).
 
     ``mode``: ``"new"`` refuses a non-empty directory; ``"resume"`` continues an earlier run of the same
@@ -321,7 +323,7 @@ def prepare_run_dir(out_dir: str | os.PathLike, config: dict, mode: str = "new")
     return run
 
 
-def _check_resumable(path: Path, previous: dict | None, config: dict, digest: str) -> None:
+def _check_resumable(path: Path, previous: dict[str, Any] | None, config: dict[str, Any], digest: str) -> None:
     if previous is None:
         raise NNProbeError(
             f"{path} holds no {STATE_FILE}, so it cannot be resumed (not a run, or written by an older nnprobe)",
@@ -342,7 +344,7 @@ def _check_resumable(path: Path, previous: dict | None, config: dict, digest: st
     )
 
 
-def same_run(old: dict, new: dict) -> bool:
+def same_run(old: dict[str, Any], new: dict[str, Any]) -> bool:
     """Whether a part stored under config ``old`` belongs to a run of config ``new``: equal identities
     (:func:`config_identity`), or ``new`` adds only later settings at their neutral values.
 
@@ -352,7 +354,7 @@ def same_run(old: dict, new: dict) -> bool:
     return not _differing(old, new)[2] or _later_settings_only(old, new)
 
 
-def _later_settings_only(old: dict, new: dict) -> bool:
+def _later_settings_only(old: dict[str, Any], new: dict[str, Any]) -> bool:
     """Whether ``new`` differs from the stored ``old`` only by keys ``old`` lacks that are registered later
     settings at their neutral value (see :func:`register_later_setting`)."""
     a, b, keys = _differing(old, new)

@@ -12,7 +12,8 @@ path stacks every buffer and lets each module update its member's. Dropout multi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +24,19 @@ from nnprobe.errors import NNProbeError
 from nnprobe.models.mlp import MLP
 from nnprobe.training.replay import with_replayed_dropout
 
-_ACTIVATIONS = {nn.ReLU: F.relu, nn.Tanh: torch.tanh, nn.GELU: F.gelu, nn.SELU: F.selu, nn.Softsign: F.softsign}
+# mlp_plan's layers: (kind, item), the item a parameter name, BatchNorm's (name, eps, momentum), an activation
+# function or a dropout probability, as the kind says
+Plan = list[tuple[str, Any]]
+# ParamStack.runs: the ragged layer's (input row, first column, end column) runs, else whether slot i reads row i
+Runs = bool | list[tuple[int, int, int]]
+
+_ACTIVATIONS: dict[type[nn.Module], Callable[[torch.Tensor], torch.Tensor]] = {
+    nn.ReLU: F.relu,
+    nn.Tanh: torch.tanh,
+    nn.GELU: F.gelu,
+    nn.SELU: F.selu,
+    nn.Softsign: F.softsign,
+}
 
 
 class ParamStack:
@@ -34,11 +47,11 @@ class ParamStack:
     def __init__(
         self,
         models: Sequence[nn.Module],
-        device,
-        transposed: frozenset = frozenset(),
+        device: torch.device | str | None,
+        transposed: frozenset[str] = frozenset(),
         ragged: str | None = None,
         all_buffers: bool = False,
-    ):
+    ) -> None:
         # ``transposed`` names (2-D weights) are stored as (N, in, out): batched products then read them contiguously.
         self.transposed = transposed
         self.ragged = {f"{ragged}.weight", f"{ragged}.bias"} if ragged else set()
@@ -86,15 +99,17 @@ class ParamStack:
                 if name in self.ragged:
                     value = self.params[name][..., self.offsets[slot] : self.offsets[slot + 1]]
                 else:
-                    value = self.params[name][(slot, *(slice(0, d) for d in self.shapes[slot][j]))]
+                    index: tuple[int | slice, ...] = (slot, *(slice(0, d) for d in self.shapes[slot][j]))
+                    value = self.params[name][index]
                 p.copy_((value.t() if name in self.transposed else value).to(p.device))
             for name, b in model.named_buffers():
                 if name in self.buffers:
-                    b.copy_(self.buffers[name][(slot, *(slice(0, d) for d in b.shape))].to(b.device))
+                    index = (slot, *(slice(0, d) for d in b.shape))
+                    b.copy_(self.buffers[name][index].to(b.device))
                 elif name.endswith("num_batches_tracked"):
                     b.fill_(steps)
 
-    def select(self, name: str, value: torch.Tensor, positions, new: ParamStack) -> torch.Tensor:
+    def select(self, name: str, value: torch.Tensor, positions: Sequence[int], new: ParamStack) -> torch.Tensor:
         """A tensor laid out like parameter ``name`` here (e.g. an optimiser moment), cut to the slots at
         ``positions`` in the layout of ``new`` (a stack of those slots)."""
         if name in self.ragged:
@@ -102,14 +117,14 @@ class ParamStack:
         kept = value[list(positions)]
         return kept[tuple(slice(None, d) for d in new.params[name].shape)].clone()
 
-    def runs(self, slot_group):
+    def runs(self, slot_group: Sequence[int]) -> Runs:
         """How the slots read the input rows. Ragged layer: ``(input row, first column, end column)`` for each run
         of consecutive slots that read the same row. Otherwise ``True`` when slot ``i`` reads row ``i`` (no gather
         needed), else ``False``."""
         slot_group = list(slot_group)
         if not self.ragged:
             return slot_group == list(range(len(slot_group)))
-        out = []
+        out: list[tuple[int, int, int]] = []
         for slot, g in enumerate(slot_group):
             if out and out[-1][0] == g:
                 out[-1] = (g, out[-1][1], self.offsets[slot + 1])
@@ -118,28 +133,30 @@ class ParamStack:
         return out
 
 
-def _pad_stack(tensors, device):
+def _pad_stack(
+    tensors: Sequence[torch.Tensor], device: torch.device | str | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(stacked, mask)``: tensors zero-padded to the largest shape on a new leading axis; mask ``None`` if equal."""
     shapes = [tuple(t.shape) for t in tensors]
     full = tuple(max(dims) for dims in zip(*shapes))
     stacked = torch.zeros((len(tensors), *full), dtype=tensors[0].dtype, device=device)
     mask = torch.zeros_like(stacked) if len(set(shapes)) > 1 else None
     for i, t in enumerate(tensors):
-        region = (i, *(slice(0, d) for d in shapes[i]))
+        region: tuple[int | slice, ...] = (i, *(slice(0, d) for d in shapes[i]))
         stacked[region] = t.detach().to(device)
         if mask is not None:
             mask[region] = 1
     return stacked, mask
 
 
-def mlp_plan(model: nn.Module):
+def mlp_plan(model: nn.Module) -> Plan | None:
     """For a zoo MLP (``features`` = Flatten, then Linear[/BatchNorm1d]/activation; ``head``): the layer list, else None."""
     features = getattr(model, "features", None)
     if not isinstance(features, nn.Sequential) or not isinstance(getattr(model, "head", None), nn.Linear):
         return None
     if type(model).forward is not MLP.forward:
         return None
-    plan = []
+    plan: Plan = []
     for i, module in enumerate(features):
         if isinstance(module, nn.Flatten):
             if i != 0:
@@ -162,7 +179,13 @@ def mlp_plan(model: nn.Module):
     return plan + [("linear", "head")]
 
 
-def _batch_norm(h, params, buffers, item, training):
+def _batch_norm(
+    h: torch.Tensor,
+    params: dict[str, torch.Tensor],
+    buffers: dict[str, torch.Tensor],
+    item: tuple[str, float, float],
+    training: bool,
+) -> torch.Tensor:
     """Per-member BatchNorm over ``h`` ``(N, B, K)``, updating each member's running statistics when training."""
     name, eps, momentum = item
     weight, bias = params[f"{name}.weight"].unsqueeze(1), params[f"{name}.bias"].unsqueeze(1)
@@ -177,7 +200,7 @@ def _batch_norm(h, params, buffers, item, training):
     return (h - mean) * torch.rsqrt(var + eps) * weight + bias
 
 
-def make_forward(template: nn.Module, stack: ParamStack, plan):
+def make_forward(template: nn.Module, stack: ParamStack, plan: Plan | None) -> Callable[..., torch.Tensor]:
     """``forward(x, slot_group, runs, training=False, masks=()) -> logits (N, B, C)``: ``x`` is ``(G, B, ...)``, one
     row of inputs per group of slots that see the same batch; slot ``i`` reads row ``slot_group[i]`` (a long tensor);
     ``runs`` = ``stack.runs(slot_group)``; ``masks``: when training, one ``(N, B, ...)`` dropout mask per dropout call
@@ -186,7 +209,7 @@ def make_forward(template: nn.Module, stack: ParamStack, plan):
     if plan is not None:
         first = plan[0][1]
 
-        def first_layer(x, slot_group, runs):
+        def first_layer(x: torch.Tensor, slot_group: torch.Tensor, runs: Runs) -> torch.Tensor:
             w, b = params[f"{first}.weight"], params[f"{first}.bias"]
             xf = x.flatten(2)
             if not stack.ragged:  # padded (N, in, width)
@@ -196,21 +219,28 @@ def make_forward(template: nn.Module, stack: ParamStack, plan):
                 return torch.baddbmm(b.unsqueeze(1), xf if runs else xf[slot_group], w)
             # ragged (in, sum of widths): one product per input row. ``split``, not slicing: the backward of N slices
             # would add N zero-filled full-size gradients (that cost the 0.2 ensemble most of its gain).
+            assert not isinstance(runs, bool)  # ParamStack.runs gives the runs for a ragged layer
             sizes = [c1 - c0 for _, c0, c1 in runs]
             parts = [torch.addmm(bj, xf[g], wj) for (g, _, _), wj, bj in zip(runs, w.split(sizes, 1), b.split(sizes))]
             h = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
             return F.pad(h, (0, 1))[:, stack.gather].view(h.shape[0], -1, stack.width).transpose(0, 1)  # (N, B, width)
 
-        def forward(x, slot_group, runs, training=False, masks=()):
+        def forward(
+            x: torch.Tensor,
+            slot_group: torch.Tensor,
+            runs: Runs,
+            training: bool = False,
+            masks: Sequence[torch.Tensor] = (),
+        ) -> torch.Tensor:
             h = first_layer(x, slot_group, runs)
-            masks = iter(masks)
+            mask_iter = iter(masks)
             for kind, item in plan[1:]:
                 if kind == "linear":  # weights stored transposed, (N, in, out)
                     h = torch.baddbmm(params[f"{item}.bias"].unsqueeze(1), h, params[f"{item}.weight"])
                 elif kind == "bn":
                     h = _batch_norm(h, params, buffers, item, training)
                 elif kind == "dropout":
-                    h = h * next(masks) if training else h
+                    h = h * next(mask_iter) if training else h
                 else:
                     h = item(h)
             return h
@@ -220,20 +250,28 @@ def make_forward(template: nn.Module, stack: ParamStack, plan):
     # so BatchNorm uses each member's batch statistics and updates each member's running averages in place
     module, source = with_replayed_dropout(template)
 
-    def one(p, b, xb, masks):
+    def one(
+        p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], xb: torch.Tensor, masks: Sequence[torch.Tensor]
+    ) -> torch.Tensor:
         source.masks = iter(masks)
         return functional_call(module, (p, b), (xb,))
 
     batched, batched_shared = vmap(one, in_dims=(0, 0, 0, 0)), vmap(one, in_dims=(0, 0, None, 0))
 
-    def forward(x, slot_group, runs, training=False, masks=()):
+    def forward_vmapped(
+        x: torch.Tensor,
+        slot_group: torch.Tensor,
+        runs: Runs,
+        training: bool = False,
+        masks: Sequence[torch.Tensor] = (),
+    ) -> torch.Tensor:
         module.train(training)
         masks = list(masks)
         if x.shape[0] == 1:
             return batched_shared(params, buffers, x[0], masks)
         return batched(params, buffers, x if runs else x[slot_group], masks)
 
-    return forward
+    return forward_vmapped
 
 
 __all__ = ["ParamStack", "make_forward", "mlp_plan"]

@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +40,9 @@ from nnprobe.training.config import (
 from nnprobe.training.evaluate import evaluate
 from nnprobe.training.rundir import RunDir, prepare_run_dir
 
+if TYPE_CHECKING:
+    from nnprobe.data.base import Dataset
+
 LAST_CHECKPOINT = "checkpoints/last.pt"  # written every epoch; what resume=True continues from
 
 
@@ -46,12 +51,12 @@ class TrainResult:
     """Outcome of :func:`train`: the trained model, per-epoch metrics, and the run directory (if any)."""
 
     model: nn.Module
-    history: list[dict] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
     out_dir: Path | None = None
     seconds: float = 0.0
 
     @property
-    def final(self) -> dict:
+    def final(self) -> dict[str, Any]:
         return self.history[-1] if self.history else {}
 
     def __repr__(self) -> str:
@@ -62,12 +67,12 @@ class TrainResult:
         )
 
 
-def _or_nan(value) -> float:
+def _or_nan(value: float | None) -> float:
     return float("nan") if value is None else value
 
 
 def make_optimizer(
-    params,
+    params: Iterable[torch.Tensor],
     config: TrainConfig | None = None,
     *,
     optimizer: str | None = None,
@@ -129,7 +134,9 @@ def schedule_scale(config: TrainConfig, step: int, steps_per_epoch: int, total_s
     return 0.1 ** ((step >= 0.5 * total_steps) + (step >= 0.75 * total_steps))
 
 
-def make_schedule(optimizer, config: TrainConfig, total_steps: int):
+def make_schedule(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR | None:
     """Per-step learning-rate multiplier (:func:`schedule_scale`) over ``total_steps`` steps; None when constant."""
     if config.schedule == "constant":
         return None
@@ -148,7 +155,7 @@ def rate_after(config: TrainConfig, epoch: int) -> float:
     return float(config.lr) * schedule_scale(config, int(epoch), 1, max(int(config.epochs), 1))
 
 
-def run_config(config: TrainConfig, model_spec: dict | None, dataset) -> dict:
+def run_config(config: TrainConfig, model_spec: dict[str, Any] | None, dataset: Dataset) -> dict[str, Any]:
     """What identifies a training run (written to ``config.json``, hashed for resume).
 
     ``progress`` is left out: showing a bar does not change the run.
@@ -162,12 +169,12 @@ def run_config(config: TrainConfig, model_spec: dict | None, dataset) -> dict:
 
 def train(
     model: nn.Module,
-    dataset,
+    dataset: Dataset,
     config: TrainConfig | None = None,
     *,
-    callbacks: list[Callback] = (),
+    callbacks: Sequence[Callback] = (),
     out_dir: str | Path | RunDir | None = None,
-    model_spec: dict | None = None,
+    model_spec: dict[str, Any] | None = None,
     resume: bool = False,
     overwrite: bool = False,
     test_each_epoch: bool = True,
@@ -218,7 +225,7 @@ def train(
     optimizer = make_optimizer(model.parameters(), config)
     scheduler = make_schedule(optimizer, config, steps_per_epoch * config.epochs)
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
-    run = out_dir
+    run = out_dir if isinstance(out_dir, RunDir) else None
     if out_dir is not None and not isinstance(out_dir, RunDir):
         mode = "resume" if resume else "overwrite" if overwrite else "new"
         run = prepare_run_dir(out_dir, run_config(config, model_spec, dataset), mode=mode)
@@ -245,18 +252,19 @@ def train(
 
 def _loop(
     state: TrainState,
-    x_train,
-    y_train,
-    scheduler,
-    generator,
-    callbacks,
-    model_spec,
-    run,
-    elapsed,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    scheduler: torch.optim.lr_scheduler.LambdaLR | None,
+    generator: torch.Generator,
+    callbacks: Sequence[Callback],
+    model_spec: dict[str, Any] | None,
+    run: RunDir | None,
+    elapsed: float,
     test_each_epoch: bool = True,
 ) -> float:
     """The epochs from ``state.epoch + 1`` on; returns the seconds trained in all (earlier attempts included)."""
     model, config, dataset, device, optimizer = state.model, state.config, state.dataset, state.device, state.optimizer
+    assert optimizer is not None  # train() always sets it
     n = x_train.shape[0]
     reps = tile_factor(config, n)
     for cb in callbacks:
@@ -350,9 +358,18 @@ def _loop(
     return time.perf_counter() - start
 
 
-def _save_epoch(run, state: TrainState, scheduler, generator, callbacks, model_spec, elapsed: float) -> None:
+def _save_epoch(
+    run: RunDir,
+    state: TrainState,
+    scheduler: torch.optim.lr_scheduler.LambdaLR | None,
+    generator: torch.Generator,
+    callbacks: Sequence[Callback],
+    model_spec: dict[str, Any] | None,
+    elapsed: float,
+) -> None:
     """Log the epoch, then write the resumable checkpoint (a crash in between only repeats the epoch on resume)."""
     config, epoch = state.config, state.epoch
+    assert state.optimizer is not None  # train() always sets it
     append_jsonl(run.path / "metrics.jsonl", state.metrics)
     common = dict(
         model_spec=model_spec,
@@ -378,8 +395,15 @@ def _save_epoch(run, state: TrainState, scheduler, generator, callbacks, model_s
     run.mark(epoch=epoch, epochs=config.epochs)
 
 
-def _restore(path: Path, state: TrainState, scheduler, generator, callbacks) -> float:
+def _restore(
+    path: Path,
+    state: TrainState,
+    scheduler: torch.optim.lr_scheduler.LambdaLR | None,
+    generator: torch.Generator,
+    callbacks: Sequence[Callback],
+) -> float:
     """Load ``last.pt`` into the live objects; returns the seconds the run had already trained."""
+    assert state.optimizer is not None  # train() always sets it
     _, payload = load_checkpoint(path, model=state.model)
     saved = payload.get("training_state") or {}
     if not saved:

@@ -112,3 +112,14 @@ def test_a_run_directory_records_where_it_ran(tmp_path):
     assert where["device"] == "cpu" and where["threads"] == torch.get_num_threads() >= 1
     assert where["python"].count(".") == 2 and where["started"][:2] == "20"
     assert where["git_commit"] is None or len(where["git_commit"]) == 40  # a checkout: its commit
+
+
+def test_a_context_with_an_output_directory_but_no_claimed_run_trains_into_it(tmp_path):
+    # RunContext(out=...) without ``claimed``: it trained into out/train only when a run directory was claimed
+    run = Run.from_flat("train", {"data": "digits", "width": 8, "epochs": 1, "device": "cpu"})
+    prepared = run.preflight()
+    ctx = RunContext(run, prepared.dataset, prepared.model, prepared.spec, out=tmp_path)
+    assert not ctx.resuming
+    trained = ctx.train()
+    assert len(trained.history) == 1
+    assert (tmp_path / "train" / "checkpoints" / "final.pt").is_file()
