@@ -118,7 +118,7 @@ def untrained_model(model: nn.Module, seed: int) -> tuple[nn.Module | None, str]
     >>> torch.equal(fresh[0].weight, net[0].weight), how.startswith("a copy")
     (False, True)
     """
-    from nnprobe.models import build_from_spec  # lazy: the zoo only for zoo models
+    from nnprobe.models.zoo import build_from_spec  # lazy: the zoo only for zoo models
 
     states = rng_states()
     try:

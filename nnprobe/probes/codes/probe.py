@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from torch import nn
 from tqdm.auto import tqdm
 
-from nnprobe.data import as_dataset
-from nnprobe.models import adapted
+from nnprobe.data.loaders import as_dataset
+from nnprobe.models.adapter import adapted
 from nnprobe.probes.codes.classifiers import MAX_FIT_BYTES, CategorisationResult, categorise
 from nnprobe.probes.codes.config import CodesConfig
 from nnprobe.probes.codes.nulls import UNTRAINED_KEYS, pixel_baselines, untrained_summary

@@ -26,13 +26,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from nnprobe.errors import NNProbeError
-from nnprobe.models import head_features
+from nnprobe.models.heads import head_features
 from nnprobe.probes.gradnet.config import GradSpaceConfig, parse_structure
 from nnprobe.stats import mcnemar_exact
-from nnprobe.training import Callback, TrainConfig, train
-from nnprobe.training.config import tile_factor
+from nnprobe.training.callbacks import Callback
+from nnprobe.training.config import TrainConfig, tile_factor
 from nnprobe.training.evaluate import predict_logits
-from nnprobe.training.trainer import make_optimizer, rate_after
+from nnprobe.training.trainer import make_optimizer, rate_after, train
 
 
 def holdout(dataset, fraction: float = 0.2, seed: int = 0):

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import nn
 
-from nnprobe.data import as_dataset
+from nnprobe.data.loaders import as_dataset
 from nnprobe.errors import NNProbeError
-from nnprobe.models import adapted
+from nnprobe.models.adapter import adapted
 from nnprobe.probes.gradnet.baselines import (
     converged_base,
     correct_on,
@@ -44,8 +44,9 @@ from nnprobe.probes.gradnet.network import block_inputs
 from nnprobe.probes.gradnet.pipeline import gradnet_on_snapshot, release_free_memory  # noqa: F401 (re-exported)
 from nnprobe.results import Result, plain
 from nnprobe.seeding import restore_rng_states, rng_states
-from nnprobe.training import Callback, TrainConfig, train
-from nnprobe.training.trainer import rate_after
+from nnprobe.training.callbacks import Callback
+from nnprobe.training.config import TrainConfig
+from nnprobe.training.trainer import rate_after, train
 
 
 class SnapshotCallback(Callback):

@@ -12,11 +12,11 @@ import warnings
 import numpy as np
 
 from nnprobe.errors import NNProbeError
-from nnprobe.models import head_features
+from nnprobe.models.heads import head_features
 from nnprobe.probes.margin.config import MarginConfig
 from nnprobe.probes.margin.probe import measure_mode
 from nnprobe.probes.margin.result import MarginResult
-from nnprobe.training import Callback
+from nnprobe.training.callbacks import Callback
 
 # a curve point fits the bias-penalised Crammer-Singer SVM (K > 2) only up to this many feature entries
 # (n x (d + 1): 32k points of 128-D), the final measurement up to MAX_ENTRIES (2^25). Binary and one-vs-rest fits

@@ -19,9 +19,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from nnprobe.data import as_dataset
+from nnprobe.data.loaders import as_dataset
 from nnprobe.errors import NNProbeError
-from nnprobe.models import HeadSplit, adapted, head_features
+from nnprobe.models.adapter import adapted
+from nnprobe.models.heads import HeadSplit, head_features
 from nnprobe.probes.margin import baselines as _baselines
 from nnprobe.probes.margin.comparison import measure_margin
 from nnprobe.probes.margin.config import MarginConfig

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from nnprobe.errors import NNProbeError
-from nnprobe.models import dataset_head
+from nnprobe.models.heads import dataset_head
 from nnprobe.probes.margin.callback import MarginCallback
 from nnprobe.probes.margin.features import extract_features
 from nnprobe.probes.margin.probe import TABLE_COLUMNS, measure
