@@ -70,7 +70,7 @@ def retrain_head(
     multi_class: str = "ovr",
     head_name: str | None = None,
     feature_batch_size: int = 512,
-    features: tuple[torch.Tensor, torch.Tensor | None] | None = None,
+    features: tuple[torch.Tensor, torch.Tensor] | None = None,
     svm: LinearSVM | None = None,
     progress: bool = False,
 ) -> RetrainResult:
