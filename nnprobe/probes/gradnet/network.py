@@ -277,6 +277,8 @@ def train_gradnet(
     True
     """
     config = config or GradNetConfig()
+    if test_grads is not None and not callable(test_grads) and y_test is None:
+        raise NNProbeError("test_grads were given without y_test", "pass y_test, the labels of the test points")
     epoch_grads = train_grads if callable(train_grads) else None
 
     def examples(grads: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -356,7 +358,7 @@ def train_gradnet(
             if score_each_epoch or epoch == config.epochs:
                 epoch_models.append(copy.deepcopy(model).eval())
         elif test_grads is not None:
-            assert isinstance(test_grads, torch.Tensor) and y_test is not None  # not a stream; y_test: see the callers
+            assert isinstance(test_grads, torch.Tensor) and y_test is not None  # not a stream; y_test checked on entry
             if epoch == config.epochs:  # the final GradNet: keep its per-point correctness for paired tests
                 test_correct = model.predict_scores(test_grads).argmax(1).cpu() == y_test.cpu()
                 row["test_accuracy"] = float(test_correct.double().mean())
