@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
@@ -33,7 +36,7 @@ from nnprobe.probes.codes.hamming import hamming_kneighbors, hamming_knn_predict
 from nnprobe.probes.codes.packing import Codes, LayerSlice, words_for
 
 
-def cluster_accuracy(labels, clusters) -> float:
+def cluster_accuracy(labels: ArrayLike, clusters: ArrayLike) -> float:
     """Accuracy of ``clusters`` after the best one-to-one cluster-to-label mapping (Hungarian algorithm).
 
     >>> cluster_accuracy([0, 0, 1, 1], [5, 5, 3, 3])
@@ -48,7 +51,7 @@ def cluster_accuracy(labels, clusters) -> float:
     return float(table[rows, cols].sum() / labels.size)
 
 
-def majority_accuracy(labels, clusters) -> float:
+def majority_accuracy(labels: ArrayLike, clusters: ArrayLike) -> float:
     """Accuracy when each cluster predicts its majority label (He et al.'s mapping; labels may repeat).
 
     >>> majority_accuracy([0, 0, 1, 0, 0, 1], [4, 4, 4, 7, 7, 7])
@@ -65,7 +68,7 @@ def majority_accuracy(labels, clusters) -> float:
 MAX_FIT_BYTES = 2**30  # K-Means and logistic regression need the fitted codes as a float32 matrix
 
 
-def _float_bits(codes: Codes, index=None) -> np.ndarray:
+def _float_bits(codes: Codes, index: np.ndarray | None = None) -> np.ndarray:
     sub = codes if index is None else codes.rows(index)
     need = sub.n_examples * sub.n_units * 4
     if need > MAX_FIT_BYTES:
@@ -85,14 +88,14 @@ def _subsample(n: int, max_n: int | None, seed: int) -> np.ndarray | None:
 
 def kmeans_scores(
     codes: Codes,
-    labels,
+    labels: ArrayLike,
     n_clusters: int | None = None,
     *,
     seed: int = 0,
     max_samples: int | None = 20000,
     n_init: int = 10,
     n_seeds: int = 1,
-) -> dict:
+) -> dict[str, Any]:
     """K-Means on codes, scored against ``labels``; fit on up to ``max_samples`` rows, predict all rows.
 
     Runs K-Means (``n_init`` restarts each) with random states ``seed, ..., seed + n_seeds - 1`` on the same
@@ -154,7 +157,9 @@ def drop_constant_units(train: Codes, test: Codes) -> tuple[Codes, Codes, int]:
     both = np.concatenate([train.packed, test.packed])
     any_on = np.bitwise_or.reduce(both, axis=0, keepdims=True)
     all_on = np.bitwise_and.reduce(both, axis=0, keepdims=True)
-    varies = np.unpackbits(any_on & ~all_on, axis=1, count=train.n_units, bitorder="little")[0].astype(bool)
+    varies = np.unpackbits(
+        np.asarray(any_on & ~all_on, dtype=np.uint8), axis=1, count=train.n_units, bitorder="little"
+    )[0].astype(bool)
     if varies.all() or not varies.any():
         return train, test, 0
     columns = np.flatnonzero(varies)
@@ -177,16 +182,16 @@ def drop_constant_units(train: Codes, test: Codes) -> tuple[Codes, Codes, int]:
 
 def logistic_scores(
     train: Codes,
-    y_train,
+    y_train: ArrayLike,
     test: Codes,
-    y_test,
+    y_test: ArrayLike,
     *,
     seed: int = 0,
     max_train: int | None = 20000,
     c: float = 1.0,
     max_iter: int | None = None,
     multi_class: str = "multinomial",
-) -> dict:
+) -> dict[str, float]:
     """Logistic regression (L2, ``C=c``) fitted on training codes: ``{"train_accuracy", "test_accuracy"}``.
 
     ``multi_class="multinomial"`` (``max_iter`` 300 by default) or ``"ovo"``: scikit-learn's
@@ -211,7 +216,7 @@ def logistic_scores(
         clf = LogisticRegression(C=c, max_iter=max_iter, random_state=seed)
         clf = (OneVsOneClassifier(clf) if multi_class == "ovo" else clf).fit(_float_bits(train, idx), fit_y)
 
-    def acc(codes, y):
+    def acc(codes: Codes, y: np.ndarray) -> float:
         pred = np.concatenate([clf.predict(block) for _, block in codes.iter_bits()])
         return float((pred == y).mean())
 
@@ -266,7 +271,7 @@ class CategorisationResult:
     logistic_multi_class: str = "multinomial"
     constant_units_dropped: int = 0  # units constant over train + test, left out of every classifier
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def __repr__(self) -> str:
@@ -285,9 +290,9 @@ class CategorisationResult:
 
 def categorise(
     train: Codes,
-    y_train,
+    y_train: ArrayLike,
     test: Codes,
-    y_test,
+    y_test: ArrayLike,
     *,
     k: int = 9,
     n_clusters: int | None = None,
@@ -295,7 +300,7 @@ def categorise(
     max_kmeans_samples: int | None = 20000,
     max_logistic_train: int | None = 20000,
     max_knn_train_queries: int | None = 5000,
-    methods=METHODS,
+    methods: Sequence[str] = METHODS,
     kmeans_seeds: int = 3,
     kmeans_n_init: int = 10,
     logistic: str = "multinomial",
@@ -336,7 +341,7 @@ def categorise(
     if drop_constant:
         train, test, dropped = drop_constant_units(train, test)
     nan = _NAN
-    out = dict(
+    out: dict[str, Any] = dict(  # fields of CategorisationResult
         kmeans_train_accuracy=nan,
         kmeans_test_accuracy=nan,
         kmeans_train_nmi=nan,

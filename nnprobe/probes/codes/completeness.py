@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -35,7 +37,7 @@ def _rtol(dtype: torch.dtype) -> float:
 
 
 @contextlib.contextmanager
-def _exact_float32():
+def _exact_float32() -> Iterator[None]:
     """TF32 matmuls/convolutions (on by default for cuDNN) would blur the check; turn them off inside."""
     saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
@@ -51,7 +53,7 @@ def _directions(x: torch.Tensor, seed: int) -> torch.Tensor:
     noise = torch.randn(x.shape, generator=gen, dtype=torch.float64).to(device=x.device, dtype=x.dtype)
     diff = x.roll(-1, 0) - x if x.shape[0] > 1 else torch.zeros_like(x)
 
-    def norms(t):
+    def norms(t: torch.Tensor) -> torch.Tensor:
         return t.flatten(1).norm(dim=1).view(-1, *[1] * (x.dim() - 1))
 
     length = norms(diff)
@@ -63,11 +65,11 @@ def _directions(x: torch.Tensor, seed: int) -> torch.Tensor:
 class _Ops:
     """Float outputs of every call of one forward pass, in call order."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
         self.outputs: list[list[torch.Tensor]] = []
 
-    def __call__(self, func, owner, tensors):
+    def __call__(self, func: Callable[..., Any], owner: str, tensors: list[torch.Tensor]) -> None:
         self.calls.append((op_name(func), owner))
         self.outputs.append([t.detach().clone() for t in tensors])
 
@@ -76,7 +78,7 @@ def _where(owner: str, model: nn.Module) -> str:
     return f"module '{owner}'" if owner else f"the forward of {type(model).__name__}"
 
 
-def _first_bad(passes: list[_Ops], residual, rtol: float):
+def _first_bad(passes: list[_Ops], residual: Callable[..., torch.Tensor], rtol: float) -> int | None:
     """Index of the first call whose outputs break ``residual(*outputs) ~ 0``; None if none; -1 if passes differ."""
     first = passes[0]
     for p in passes[1:]:
@@ -96,7 +98,13 @@ def _first_bad(passes: list[_Ops], residual, rtol: float):
 
 
 def check_codes_complete(
-    model: nn.Module, x: torch.Tensor, *, n_points: int = 8, step: float = 2.0, seed: int = 0, device=None
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    n_points: int = 8,
+    step: float = 2.0,
+    seed: int = 0,
+    device: torch.device | str | None = None,
 ) -> None:
     """Raise :class:`NNProbeError` unless ``model`` is exactly affine on the regions its recorded codes name.
 
@@ -163,7 +171,7 @@ def check_codes_complete(
             )
 
 
-def _float_out(out) -> list[torch.Tensor]:
+def _float_out(out: object) -> list[torch.Tensor]:
     if isinstance(out, torch.Tensor):
         return [out] if out.is_floating_point() else []
     if isinstance(out, dict):

@@ -45,7 +45,7 @@ class CodesConfig(Config):
     5
     """
 
-    layers: list | None = field(
+    layers: list[str] | str | None = field(
         default=None,
         metadata=option(
             "Comma-separated ReLU sites to keep, or 'all' (default: every site while the network has <= max_units "
@@ -112,7 +112,7 @@ class CodesConfig(Config):
             cli=False,
         ),
     )
-    methods: list = field(
+    methods: list[str] = field(
         default_factory=lambda: list(METHODS),
         metadata=option("Classifiers fitted on the codes, comma-separated.", choices=METHODS, kind="list", cli=False),
     )

@@ -7,9 +7,13 @@ module imports no torch: the measure function, the result class and the run hook
 
 from __future__ import annotations
 
+from typing import Any
+
 from nnprobe.entries import ProbeEntry, number, register
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.codes.config import CodesConfig
+
+Run = Any  # an nnprobe.experiments.Run: a higher floor, which a probe does not import (tests/test_layering.py)
 
 PAPER = 'He, Lei, Ji & Tao, "Neural networks behave as hash encoders: An empirical study" (arXiv 2101.05490)'
 THRESHOLDS = {"max_redundancy": 0.05, "max_knn_gap": 0.05}
@@ -17,7 +21,7 @@ CLAIM = "the ReLU codes are (almost) unique per example and classify as well as 
 PIECEWISE_LINEAR = ("relu", "leaky_relu")  # zoo activations with an on/off pattern
 
 
-def verdict(s: dict, t: dict) -> tuple:
+def verdict(s: dict[str, Any], t: dict[str, float]) -> tuple[bool | None, str]:
     """One run's finding (the rule of 0.2, kept for callers of it): holds when the train redundancy ratio is small
     and the K-NN on the codes is within a gap of the network. The verdict runs and reports state is
     :func:`nnprobe.probes.codes.evidence.evidence`, over seeds and with the nulls."""
@@ -36,7 +40,7 @@ def verdict(s: dict, t: dict) -> tuple:
     )
 
 
-def criteria(t: dict) -> str:
+def criteria(t: dict[str, float]) -> str:
     """The verdict's thresholds in words."""
     return (
         f"holds when the train redundancy ratio is <= {t['max_redundancy']:g} and the K-NN test accuracy "
@@ -45,7 +49,7 @@ def criteria(t: dict) -> str:
     )
 
 
-def validate(run) -> None:
+def validate(run: Run) -> None:
     """A zoo activation without an on/off pattern is refused before anything runs."""
     act = run.model.options.get("activation")
     if act is not None and act not in PIECEWISE_LINEAR:

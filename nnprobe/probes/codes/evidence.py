@@ -25,6 +25,8 @@ imported when a verdict is first asked for.
 
 from __future__ import annotations
 
+from typing import Any
+
 from nnprobe.entries import number
 from nnprobe.stats import Decision, not_testable, over_seeds, paired_lower_bound, t_interval, threshold_claim
 
@@ -36,7 +38,7 @@ REGIME_RULE = (
 )
 
 
-def _paired(summaries: list, a: str, b: str) -> list:
+def _paired(summaries: list[dict[str, Any]], a: str, b: str) -> list[float]:
     """Per-seed ``a - b`` over the runs that measured both."""
     out = []
     for s in summaries:
@@ -46,7 +48,7 @@ def _paired(summaries: list, a: str, b: str) -> list:
     return out
 
 
-def regime(unique, categorisation) -> tuple[str, str]:
+def regime(unique: Decision, categorisation: Decision) -> tuple[str, str]:
     """``(regime, why)`` from the two decisions' outcomes on the trained network's own measures (the nulls'
     "not informative" does not move a regime). ``undetermined`` when an interval straddles its threshold."""
     u = unique.details.get("measure_outcome", unique.outcome)
@@ -70,7 +72,7 @@ def regime(unique, categorisation) -> tuple[str, str]:
     return name, why + (", from the point values" if one_seed else "")
 
 
-def pixels_line(summaries: list, k) -> tuple[str, dict]:
+def pixels_line(summaries: list[dict[str, Any]], k: object) -> tuple[str, dict[str, Any]]:
     """The raw inputs' K-NN beside the codes' K-NN: a sentence and its numbers."""
     pix, codes = over_seeds(summaries, "pixels_knn_test_accuracy"), over_seeds(summaries, "knn_test_accuracy")
     if pix is None or codes is None:
@@ -94,7 +96,7 @@ def pixels_line(summaries: list, k) -> tuple[str, dict]:
     return text, details
 
 
-def evidence(summaries: list, thresholds: dict):
+def evidence(summaries: list[dict[str, Any]], thresholds: dict[str, float]) -> Decision:
     """The verdict on He et al.'s claim over the runs (seeds) of one setting: a :class:`nnprobe.stats.Decision`.
 
     "holds" when the codes are nearly unique and the K-NN on them is within the gap of the network, over the whole

@@ -21,9 +21,11 @@ are longer than 128 bits, else numpy (on one- or two-word codes numpy is the fas
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.codes.packing import Codes
@@ -49,7 +51,7 @@ else:  # pragma: no cover - numpy 1.x fallback: byte lookup table
         return out
 
 
-def _words(codes) -> np.ndarray:
+def _words(codes: Codes | np.ndarray) -> np.ndarray:
     if isinstance(codes, Codes):
         return codes.words
     arr = np.asarray(codes)
@@ -58,7 +60,7 @@ def _words(codes) -> np.ndarray:
     return arr
 
 
-def _pair(queries, train) -> tuple[np.ndarray, np.ndarray]:
+def _pair(queries: Codes | np.ndarray, train: Codes | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     q, t = _words(queries), _words(train)
     if q.shape[1] != t.shape[1]:
         raise NNProbeError(
@@ -68,7 +70,9 @@ def _pair(queries, train) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(q), np.ascontiguousarray(t)
 
 
-def hamming_distances(queries, train, *, block_rows: int = _NUMPY_BLOCK_ROWS) -> np.ndarray:
+def hamming_distances(
+    queries: Codes | np.ndarray, train: Codes | np.ndarray, *, block_rows: int = _NUMPY_BLOCK_ROWS
+) -> np.ndarray:
     """``(n_queries, n_train)`` matrix of Hamming distances (int32) between packed codes.
 
     >>> a = Codes.from_bits(np.array([[1, 0, 1], [0, 0, 0]]))
@@ -82,12 +86,12 @@ def hamming_distances(queries, train, *, block_rows: int = _NUMPY_BLOCK_ROWS) ->
     return out
 
 
-def _acc_dtype(n_words: int):
+def _acc_dtype(n_words: int) -> type[np.unsignedinteger]:
     bits = n_words * 64
     return np.uint8 if bits < 255 else np.uint16 if bits < 65535 else np.uint32  # room for a self-exclusion mark
 
 
-def _distance_blocks(q: np.ndarray, t: np.ndarray, block_rows: int):
+def _distance_blocks(q: np.ndarray, t: np.ndarray, block_rows: int) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(row0, distances)`` for blocks of query rows (the array is reused: copy it to keep it).
 
     Word-major loop: one XOR, one popcount and one add per word over a (8 queries x 16k training codes)
@@ -149,7 +153,9 @@ def _where(mask: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return rows, flat - rows * n
 
 
-def _first_per_row(rows, cols, vals, b, need):
+def _first_per_row(
+    rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, b: int, need: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The first ``need`` entries of each row from entries grouped by row (each row has at least ``need``)."""
     starts = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=b))[:-1]))
     pick = starts[:, None] + np.arange(need)
@@ -183,7 +189,9 @@ def _smallest_tied(d: np.ndarray, need: int, hi: np.ndarray) -> tuple[np.ndarray
     return _first_per_row(rows[order], cols[order], vals[order], b, need)
 
 
-def _numpy_kneighbors(q, t, k, exclude_self, block_rows):
+def _numpy_kneighbors(
+    q: np.ndarray, t: np.ndarray, k: int, exclude_self: bool, block_rows: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest by the numpy kernel (``exclude_self``: query row i is training row i)."""
     dist_out = np.empty((q.shape[0], k), dtype=np.int64)
     idx_out = np.empty((q.shape[0], k), dtype=np.int64)
@@ -204,7 +212,7 @@ def _have_faiss() -> bool:
     return True
 
 
-def _faiss_kneighbors(q, t, k, exclude_self):
+def _faiss_kneighbors(q: np.ndarray, t: np.ndarray, k: int, exclude_self: bool) -> tuple[np.ndarray, np.ndarray]:
     """faiss search; training codes larger than :data:`_FAISS_INDEX_BYTES` (e.g. a memory-mapped file) are
     indexed one slice at a time and the slices' nearest merged, so faiss never holds more than one slice."""
     need = k + int(exclude_self)
@@ -234,7 +242,7 @@ def _faiss_kneighbors(q, t, k, exclude_self):
     return dist[keep].reshape(-1, k), idx[keep].reshape(-1, k)
 
 
-def _faiss_slice(q, t, need):
+def _faiss_slice(q: np.ndarray, t: np.ndarray, need: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``need`` nearest of ``t`` for every query, ties by the lower index (one faiss index over ``t``)."""
     import faiss  # lazy: optional extra
 
@@ -264,7 +272,17 @@ def _faiss_slice(q, t, need):
     return dist, idx
 
 
-def _torch_kneighbors(q, t, k, exclude_self, device=None, block_rows=None, dtype=None, chunk_bits=None, tile_rows=None):
+def _torch_kneighbors(
+    q: np.ndarray,
+    t: np.ndarray,
+    k: int,
+    exclude_self: bool,
+    device: torch.device | str | None = None,
+    block_rows: int | None = None,
+    dtype: torch.dtype | None = None,
+    chunk_bits: int | None = None,
+    tile_rows: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """k nearest from +-1 matrix products: <a, b> = bits - 2 * hamming(a, b), summed in int32 over chunks."""
     dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = dtype or (torch.float16 if dev.type == "cuda" else torch.float32)
@@ -278,7 +296,9 @@ def _torch_kneighbors(q, t, k, exclude_self, device=None, block_rows=None, dtype
     tile = tile_rows or max(1, budget // (4 * 8 * chunk_bytes))  # training rows unpacked at a time
     shifts = torch.arange(8, device=dev, dtype=torch.uint8)
 
-    def signs(packed, b0, b1):  # (rows, bytes) uint8 -> (rows, 8 * bytes) of +-1, little-endian bit order
+    def signs(
+        packed: torch.Tensor, b0: int, b1: int
+    ) -> torch.Tensor:  # (rows, bytes) uint8 -> (rows, 8 * bytes) of +-1, little-endian bit order
         bits = (packed[:, b0:b1, None] >> shifts) & 1
         return bits.reshape(packed.shape[0], -1).to(dtype).mul_(2).sub_(1)
 
@@ -298,6 +318,7 @@ def _torch_kneighbors(q, t, k, exclude_self, device=None, block_rows=None, dtype
                 for (b0, b1), qc in zip(chunks, qs):
                     part = (qc @ signs(tp, b0, b1).T).to(torch.int32)
                     acc = part if acc is None else acc.add_(part)
+                assert acc is not None  # chunks is never empty
                 dot[:, r0 : r0 + tp.shape[0]] = acc
             key = (n_bits - dot).div_(2, rounding_mode="floor").to(torch.int64)
             if exclude_self:
@@ -310,7 +331,7 @@ def _torch_kneighbors(q, t, k, exclude_self, device=None, block_rows=None, dtype
     return dist_out, idx_out
 
 
-def _choose_backend(backend: str, device, n_words: int) -> str:
+def _choose_backend(backend: str, device: torch.device | str | None, n_words: int) -> str:
     if backend not in BACKENDS:
         raise NNProbeError(f"backend={backend!r} is not a Hamming K-NN backend", f"use one of {', '.join(BACKENDS)}")
     if device is not None and backend not in ("auto", "torch"):
@@ -331,14 +352,14 @@ def _choose_backend(backend: str, device, n_words: int) -> str:
 
 
 def hamming_kneighbors(
-    queries,
-    train,
+    queries: Codes | np.ndarray,
+    train: Codes | np.ndarray,
     k: int = 9,
     *,
     block_rows: int | None = None,
     exclude_self: bool = False,
     backend: str = "auto",
-    device=None,
+    device: torch.device | str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(distances, indices)`` of the ``k`` nearest training codes of each query, nearest first.
 
@@ -387,15 +408,15 @@ def majority_vote(neighbor_labels: np.ndarray, n_classes: int | None = None) -> 
 
 
 def hamming_knn_predict(
-    train,
-    y_train,
-    queries,
+    train: Codes | np.ndarray,
+    y_train: ArrayLike,
+    queries: Codes | np.ndarray,
     k: int = 9,
     *,
     block_rows: int | None = None,
     exclude_self: bool = False,
     backend: str = "auto",
-    device=None,
+    device: torch.device | str | None = None,
 ) -> np.ndarray:
     """K-NN labels for ``queries`` by Hamming distance on packed codes (uniform vote).
 

@@ -25,6 +25,8 @@ import hashlib
 import json
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -33,7 +35,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsOneClassifier
 from torch import nn
 
+from nnprobe.data.base import Dataset
 from nnprobe.probes.codes.classifiers import _subsample
+from nnprobe.probes.codes.config import CodesConfig
 from nnprobe.probes.codes.hamming import majority_vote
 from nnprobe.seeding import restore_rng_states, rng_states
 
@@ -54,19 +58,31 @@ UNTRAINED_KEYS = (
     "kmeans_test_accuracy",
     "kmeans_test_accuracy_majority",
 )
-_PIXEL_CACHE: OrderedDict[tuple, dict] = OrderedDict()  # pixel baselines by data content: a sweep repeats them
-_UNTRAINED_CACHE: OrderedDict[tuple, dict] = OrderedDict()  # untrained zoo models by (spec, seed, data, config)
+_PIXEL_CACHE: OrderedDict[tuple[Any, ...], dict[str, Any]] = (
+    OrderedDict()
+)  # pixel baselines by data content: a sweep repeats them
+_UNTRAINED_CACHE: OrderedDict[tuple[Any, ...], dict[str, Any]] = (
+    OrderedDict()
+)  # untrained zoo models by (spec, seed, data, config)
 _CACHE_SIZE = 8
 
 
-def _remember(cache: OrderedDict, key, value: dict) -> dict:
+class _Measured(Protocol):
+    """What :func:`untrained_summary` reads of a measurement: its ``summary()``."""
+
+    def summary(self) -> dict[str, Any]: ...
+
+
+def _remember(
+    cache: OrderedDict[tuple[Any, ...], dict[str, Any]], key: tuple[Any, ...], value: dict[str, Any]
+) -> dict[str, Any]:
     cache[key] = dict(value)
     while len(cache) > _CACHE_SIZE:
         cache.popitem(last=False)
     return value
 
 
-def data_digest(dataset) -> str:
+def data_digest(dataset: Dataset) -> str:
     """A digest of the dataset's train and test tensors (inputs and labels): equal data, equal digest.
 
     >>> from nnprobe.data import load_dataset
@@ -75,11 +91,13 @@ def data_digest(dataset) -> str:
     """
     digest = hashlib.blake2b(digest_size=16)
     for t in (dataset.x_train, dataset.x_test, dataset.y_train, dataset.y_test):
-        digest.update(memoryview(np.ascontiguousarray(t.detach().cpu().numpy())).cast("B"))
+        digest.update(np.ascontiguousarray(t.detach().cpu().numpy()).data.cast("B"))
     return digest.hexdigest()
 
 
-def untrained_summary(model: nn.Module, dataset, measure, config, seed: int) -> tuple[dict | None, str]:
+def untrained_summary(
+    model: nn.Module, dataset: Dataset, measure: Callable[..., _Measured], config: CodesConfig, seed: int
+) -> tuple[dict[str, Any] | None, str]:
     """``(summary of the untrained network or None, how it was made)``, with ``measure(model, dataset, config,
     seed=seed)``. A zoo model's result is cached by (spec, seed, data, config): the checkpoints of one training
     run (a training-time sweep) share one untrained network.
@@ -118,7 +136,7 @@ def untrained_model(model: nn.Module, seed: int) -> tuple[nn.Module | None, str]
     >>> torch.equal(fresh[0].weight, net[0].weight), how.startswith("a copy")
     (False, True)
     """
-    from nnprobe.models import build_from_spec  # lazy: the zoo only for zoo models
+    from nnprobe.models.zoo import build_from_spec  # lazy: the zoo only for zoo models
 
     states = rng_states()
     try:
@@ -144,7 +162,7 @@ def untrained_model(model: nn.Module, seed: int) -> tuple[nn.Module | None, str]
             torch.manual_seed(seed)
             for m in fresh.modules():
                 if hasattr(m, "reset_parameters"):
-                    m.reset_parameters()
+                    m.reset_parameters()  # type: ignore[operator]  # nn.Module's __getattr__ is typed Tensor | Module
             how = f"a copy of the network with every module re-initialised (reset_parameters, seed {seed})"
     finally:
         restore_rng_states(states)
@@ -180,14 +198,14 @@ def euclidean_knn_predict(
 
 
 def pixel_baselines(
-    dataset,
+    dataset: Dataset,
     *,
     k: int = 9,
-    methods=("knn", "logistic"),
+    methods: Sequence[str] = ("knn", "logistic"),
     logistic: str = "multinomial",
     max_fit_samples: int | None = 20000,
     seed: int = 0,
-) -> dict:
+) -> dict[str, Any]:
     """9-NN (Euclidean) and logistic regression on the flattened inputs: ``{"pixels_knn_test_accuracy", ...}``.
 
     The inputs are the dataset's tensors as the network sees them (after its normalisation). Logistic
@@ -203,7 +221,7 @@ def pixel_baselines(
     if key in _PIXEL_CACHE:
         _PIXEL_CACHE.move_to_end(key)
         return dict(_PIXEL_CACHE[key])
-    out: dict = {"pixels_features": int(x_train.shape[1])}
+    out: dict[str, Any] = {"pixels_features": int(x_train.shape[1])}
     if "knn" in methods:
         pred = euclidean_knn_predict(x_train, y_train, x_test, k=k)
         out["pixels_knn_test_accuracy"] = float((pred == y_test).mean())

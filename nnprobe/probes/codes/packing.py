@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from nnprobe.errors import NNProbeError
 
@@ -26,7 +29,7 @@ def words_for(n_units: int) -> int:
     return max(1, -(-int(n_units) // WORD_BITS))
 
 
-def pack_bits(bits) -> np.ndarray:
+def pack_bits(bits: ArrayLike) -> np.ndarray:
     """Pack a 0/1 matrix ``(n, m)`` into ``uint8`` rows padded to whole 64-bit words.
 
     >>> pack_bits(np.array([[1, 0, 1]])).shape
@@ -46,7 +49,7 @@ def pack_bits(bits) -> np.ndarray:
     return out
 
 
-def unpack_bits(packed: np.ndarray, n_units: int, dtype=np.uint8) -> np.ndarray:
+def unpack_bits(packed: np.ndarray, n_units: int, dtype: DTypeLike = np.uint8) -> np.ndarray:
     """Inverse of :func:`pack_bits`: a ``(n, n_units)`` 0/1 array of ``dtype``.
 
     >>> unpack_bits(pack_bits(np.array([[1, 0, 1]])), 3).tolist()
@@ -56,7 +59,9 @@ def unpack_bits(packed: np.ndarray, n_units: int, dtype=np.uint8) -> np.ndarray:
     return bits if dtype == np.uint8 else bits.astype(dtype)
 
 
-def allocate_packed(n: int, n_units: int, *, max_memory: int | None = None, scratch_dir=None) -> np.ndarray:
+def allocate_packed(
+    n: int, n_units: int, *, max_memory: int | None = None, scratch_dir: str | os.PathLike[str] | None = None
+) -> np.ndarray:
     """Zeroed ``uint8`` rows for ``n`` codes of ``n_units`` bits: in memory, or memory-mapped when over budget.
 
     When ``n * row_bytes`` exceeds ``max_memory`` bytes the rows go to an anonymous scratch file in
@@ -133,7 +138,7 @@ class LayerSlice:
 
     name: str
     kind: str
-    shape: tuple
+    shape: tuple[int, ...]
     start: int
 
     @property
@@ -144,7 +149,7 @@ class LayerSlice:
     def stop(self) -> int:
         return self.start + self.size
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "shape": list(self.shape), "start": self.start, "size": self.size}
 
 
@@ -164,7 +169,7 @@ class Codes:
     n_units: int
     layers: list[LayerSlice] = field(default_factory=list)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not (
             isinstance(self.packed, np.memmap) and self.packed.dtype == np.uint8 and self.packed.flags.c_contiguous
         ):
@@ -178,7 +183,7 @@ class Codes:
             self.layers = [LayerSlice("codes", "bits", (self.n_units,), 0)]
 
     @classmethod
-    def from_bits(cls, bits, layers: list[LayerSlice] | None = None) -> Codes:
+    def from_bits(cls, bits: ArrayLike, layers: list[LayerSlice] | None = None) -> Codes:
         arr = np.asarray(bits)
         return cls(pack_bits(arr), int(arr.shape[1]), list(layers or []))
 
@@ -204,11 +209,13 @@ class Codes:
     def layer_names(self) -> list[str]:
         return [layer.name for layer in self.layers]
 
-    def bits(self, dtype=np.uint8) -> np.ndarray:
+    def bits(self, dtype: DTypeLike = np.uint8) -> np.ndarray:
         """Unpacked ``(n, n_units)`` 0/1 array."""
         return unpack_bits(self.packed, self.n_units, dtype)
 
-    def iter_bits(self, chunk_rows: int | None = None, dtype=np.float32):
+    def iter_bits(
+        self, chunk_rows: int | None = None, dtype: DTypeLike = np.float32
+    ) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(start, bits)`` blocks of unpacked rows, so callers never hold every row as floats.
 
         ``chunk_rows`` defaults to 4096 rows, fewer for wide codes (a block stays under about 64 MB).
@@ -218,11 +225,11 @@ class Codes:
         for start in range(0, self.n_examples, chunk_rows):
             yield start, unpack_bits(self.packed[start : start + chunk_rows], self.n_units, dtype)
 
-    def rows(self, index) -> Codes:
+    def rows(self, index: np.ndarray | slice | Sequence[int]) -> Codes:
         """The codes of a subset of examples (index array, slice or boolean mask)."""
         return Codes(self.packed[index], self.n_units, list(self.layers))
 
-    def select(self, layers) -> Codes:
+    def select(self, layers: str | int | Sequence[str | int]) -> Codes:
         """Codes restricted to ``layers`` (names, or indices into :attr:`layers`), in the order given.
 
         >>> c = Codes.from_bits(np.eye(3, dtype=bool), [LayerSlice("a", "relu", (1,), 0), LayerSlice("b", "relu", (2,), 1)])
@@ -256,7 +263,7 @@ class Codes:
                 insert_bits(dst, new.start, extract_bits(block, layer.start, layer.stop), layer.size)
         return Codes(packed, int(start), out_layers)
 
-    def layout(self) -> list[dict]:
+    def layout(self) -> list[dict[str, Any]]:
         return [layer.to_dict() for layer in self.layers]
 
     def __repr__(self) -> str:

@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
+import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from nnprobe.data import as_dataset
-from nnprobe.models import adapted
+from nnprobe.data.base import Dataset
+from nnprobe.data.loaders import as_dataset
+from nnprobe.models.adapter import adapted
 from nnprobe.probes.codes.classifiers import MAX_FIT_BYTES, CategorisationResult, categorise
 from nnprobe.probes.codes.config import CodesConfig
 from nnprobe.probes.codes.nulls import UNTRAINED_KEYS, pixel_baselines, untrained_summary
-from nnprobe.probes.codes.packing import words_for
+from nnprobe.probes.codes.packing import Codes, words_for
 from nnprobe.probes.codes.record import record_codes
 from nnprobe.probes.codes.redundancy import DeterminismResult, determinism, layer_determinism
 from nnprobe.probes.codes.selection import select_layers
@@ -41,16 +44,20 @@ class CodesResult(Result):
     model_test_accuracy: float
     determinism: DeterminismResult
     categorisation: CategorisationResult | None
-    layers: list[dict] = field(default_factory=list)  # every ReLU site: name, kind, shape, units, selected, start
-    per_layer: list[dict] = field(default_factory=list)  # determinism of each selected layer's codes alone
+    layers: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # every ReLU site: name, kind, shape, units, selected, start
+    per_layer: list[dict[str, Any]] = field(default_factory=list)  # determinism of each selected layer's codes alone
     record_seconds: float = 0.0
     seconds: float = 0.0
-    selection: dict = field(default_factory=dict)  # rule, reason, units_total, units_selected, max_units, names
-    memory: dict = field(
+    selection: dict[str, Any] = field(
+        default_factory=dict
+    )  # rule, reason, units_total, units_selected, max_units, names
+    memory: dict[str, Any] = field(
         default_factory=dict
     )  # max_memory, codes_bytes, codes_on_disk, fit_samples, record_batch_bytes
     # null baselines (nulls.py): {"untrained": {key: value}, "untrained_init": how, "pixels": {...}, "seconds", "note"}
-    nulls: dict = field(default_factory=dict)
+    nulls: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_units(self) -> int:
@@ -64,7 +71,7 @@ class CodesResult(Result):
             self.selection.get("units_total", sum(layer.get("units", layer.get("size", 0)) for layer in self.layers))
         )
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """Flat headline numbers: model accuracy, redundancy ratios, classifier accuracies, timings."""
         out = {
             "model_train_accuracy": self.model_train_accuracy,
@@ -84,7 +91,7 @@ class CodesResult(Result):
         out.update(record_seconds=self.record_seconds, seconds=self.seconds)
         return out
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "model_train_accuracy": self.model_train_accuracy,
             "model_test_accuracy": self.model_test_accuracy,
@@ -100,14 +107,14 @@ class CodesResult(Result):
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> CodesResult:
+    def from_dict(cls, data: dict[str, Any]) -> CodesResult:
         data = dict(data)
         data["determinism"] = DeterminismResult(**data["determinism"])
         if data.get("categorisation") is not None:
             data["categorisation"] = CategorisationResult(**data["categorisation"])
         return super().from_dict(data)
 
-    def summary_rows(self) -> list[dict]:
+    def summary_rows(self) -> list[dict[str, Any]]:
         """Rows ``{"measure", "train", "test"}`` for a printed or Markdown table."""
         return summary_rows(self.summary())
 
@@ -138,7 +145,7 @@ class CodesResult(Result):
         return "\n".join(lines)
 
 
-def layer_rows(layers: list[dict], per_layer: list[dict] | None = None) -> list[str]:
+def layer_rows(layers: list[dict[str, Any]], per_layer: list[dict[str, Any]] | None = None) -> list[str]:
     """Printed lines: one per ReLU site with its shape, units, whether it is in the code, and its redundancy.
 
     >>> print("\\n".join(layer_rows([{"name": "fc.1", "shape": [100], "units": 100, "selected": True}])))
@@ -161,7 +168,7 @@ def layer_rows(layers: list[dict], per_layer: list[dict] | None = None) -> list[
     return lines
 
 
-def summary_rows(s: dict) -> list[dict]:
+def summary_rows(s: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows ``{"measure", "train", "test"}`` from a :meth:`CodesResult.summary` dict (or a stored one).
 
     >>> summary_rows({"model_train_accuracy": 1.0, "model_test_accuracy": 0.9})[0]["test"]
@@ -237,7 +244,13 @@ def summary_rows(s: dict) -> list[dict]:
 
 
 def measure(
-    model: nn.Module, dataset, config: CodesConfig | None = None, *, seed: int = 0, progress: bool = False, output=None
+    model: nn.Module,
+    dataset: Any,  # anything nnprobe.data.as_dataset takes
+    config: CodesConfig | None = None,
+    *,
+    seed: int = 0,
+    progress: bool = False,
+    output: int | str | None = None,
 ) -> CodesResult:
     """Record train and test codes of ``model`` on ``dataset`` and measure determinism and categorisation, with the
     settings of ``config`` (see :class:`CodesConfig`).
@@ -259,7 +272,7 @@ def measure(
         return _measure(model, dataset, config or CodesConfig(), seed, progress)
 
 
-def _measure(model: nn.Module, dataset, c: CodesConfig, seed: int, progress: bool) -> CodesResult:
+def _measure(model: nn.Module, dataset: Dataset, c: CodesConfig, seed: int, progress: bool) -> CodesResult:
     start = time.perf_counter()
     device = _model_device(model)
     sel = select_layers(relu_sites(model, dataset.x_train, device), c.layers, c.max_units)
@@ -268,10 +281,10 @@ def _measure(model: nn.Module, dataset, c: CodesConfig, seed: int, progress: boo
     on_disk = c.max_memory is not None and codes_bytes > c.max_memory // 2
     correct = {"train": 0, "test": 0}
 
-    def record(split, x, y):
+    def record(split: str, x: torch.Tensor, y: torch.Tensor) -> Codes:
         y = y.to(device)
 
-        def score(row0, out):
+        def score(row0: int, out: torch.Tensor) -> None:
             correct[split] += int((out.argmax(1) == y[row0 : row0 + out.shape[0]]).sum())
 
         return record_codes(
@@ -294,6 +307,7 @@ def _measure(model: nn.Module, dataset, c: CodesConfig, seed: int, progress: boo
     phases.update()
     phases.set_description("codes: determinism")
     record_seconds = time.perf_counter() - start
+    assert dataset.y_train_clean is not None  # Dataset.__post_init__ fills it
     y_train = (dataset.y_train if c.labels == "noisy" else dataset.y_train_clean).cpu().numpy()
     y_test = dataset.y_test.cpu().numpy()
     det = determinism(train_codes, test_codes)
@@ -348,11 +362,11 @@ def _measure(model: nn.Module, dataset, c: CodesConfig, seed: int, progress: boo
     )
 
 
-def _nulls(model: nn.Module, dataset, c: CodesConfig, seed: int) -> dict:
+def _nulls(model: nn.Module, dataset: Dataset, c: CodesConfig, seed: int) -> dict[str, Any]:
     """The null baselines (:mod:`nnprobe.probes.codes.nulls`): the same measures on the untrained network, K-Means
     with one seed of restarts and no per-layer figures, and 9-NN / logistic regression on the raw inputs."""
     start = time.perf_counter()
-    out: dict = {}
+    out: dict[str, Any] = {}
     summary, how = untrained_summary(
         model, dataset, measure, c.replace(nulls=False, per_layer=False, kmeans_seeds=1), seed
     )
@@ -372,13 +386,13 @@ def _nulls(model: nn.Module, dataset, c: CodesConfig, seed: int) -> dict:
 
 def measure_codes(
     model: nn.Module,
-    dataset,
+    dataset: Any,  # anything nnprobe.data.as_dataset takes
     config: CodesConfig | None = None,
     *,
     seed: int = 0,
     progress: bool = False,
-    output=None,
-    **settings,
+    output: int | str | None = None,
+    **settings: Any,
 ) -> CodesResult:
     """:func:`measure` with settings given as keywords too: ``measure_codes(model, ds, k=5)`` is
     ``measure(model, ds, CodesConfig(k=5))`` (keywords are :class:`CodesConfig` fields, applied over ``config``).

@@ -8,6 +8,10 @@ so that codes are never silently partial.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -27,12 +31,12 @@ def record_codes(
     x: torch.Tensor,
     *,
     batch_size: int = 512,
-    layers=None,
-    device=None,
+    layers: Sequence[str] | str | None = None,
+    device: torch.device | str | None = None,
     check_complete: bool | None = None,
     max_memory: int | None = None,
-    scratch_dir=None,
-    on_output=None,
+    scratch_dir: str | os.PathLike[str] | None = None,
+    on_output: Callable[[int, Any], object] | None = None,  # (start, the model's output for the batch)
     progress: bool = False,
 ) -> Codes:
     """Neural codes of the examples ``x`` under ``model``: one bit per ReLU-like unit, bit-packed.
@@ -117,5 +121,7 @@ def record_codes(
                 blocks.append(bits.reshape(bits.shape[0], -1))
             rows = torch.cat(blocks, dim=1).cpu().numpy()
             part = np.packbits(rows, axis=1, bitorder="little")
+            assert packed is not None  # allocated with the first batch's layout
             packed[start : start + rows.shape[0], : part.shape[1]] = part
+    assert packed is not None and layout is not None  # n > 0: at least one batch ran
     return Codes(packed, n_units, layout)

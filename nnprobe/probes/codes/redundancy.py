@@ -19,7 +19,10 @@ a block in the same pass, so the per-layer figures of all layers cost one read o
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +35,7 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _BLOCK_BYTES = 2**23  # rows per hashing / verification block: about 8 MB of words
 
 
-def _as_words(codes) -> np.ndarray:
+def _as_words(codes: Codes | np.ndarray) -> np.ndarray:
     if isinstance(codes, Codes):
         return codes.words
     arr = codes if isinstance(codes, np.ndarray) else np.asarray(codes)  # keeps a memory map a memory map
@@ -75,7 +78,9 @@ def row_hash(words: np.ndarray, chunk_rows: int | None = None) -> np.ndarray:
     return _mix(out)
 
 
-def _fetcher(parts: list[np.ndarray], width: int, cut=None):
+def _fetcher(
+    parts: list[np.ndarray], width: int, cut: Callable[[np.ndarray], np.ndarray] | None = None
+) -> Callable[[np.ndarray], np.ndarray]:
     """``fetch(idx)``: rows ``idx`` of the parts stacked (never stacked in memory), optionally ``cut`` to a layer."""
     offsets = np.cumsum([0] + [p.shape[0] for p in parts])
 
@@ -93,7 +98,7 @@ def _fetcher(parts: list[np.ndarray], width: int, cut=None):
     return fetch
 
 
-def _group(hashes: np.ndarray, fetch, width: int) -> tuple[np.ndarray, int]:
+def _group(hashes: np.ndarray, fetch: Callable[[np.ndarray], np.ndarray], width: int) -> tuple[np.ndarray, int]:
     """Ids equal exactly for equal rows: group by hash, compare each row to its group's first, split collisions."""
     n = hashes.shape[0]
     uniq, first, inv = np.unique(hashes, return_index=True, return_inverse=True)
@@ -104,9 +109,9 @@ def _group(hashes: np.ndarray, fetch, width: int) -> tuple[np.ndarray, int]:
     bad = [
         inv[i[(fetch(i) != fetch(rep[i])).any(axis=1)]] for i in (dup[s : s + step] for s in range(0, dup.size, step))
     ]
-    bad = np.unique(np.concatenate(bad)) if bad else np.zeros(0, dtype=np.int64)
+    bad_groups = np.unique(np.concatenate(bad)) if bad else np.zeros(0, dtype=np.int64)
     ids, n_ids = inv, int(uniq.size)
-    for g in bad:  # a real 64-bit collision: sort that group's rows to split it exactly
+    for g in bad_groups:  # a real 64-bit collision: sort that group's rows to split it exactly
         members = np.flatnonzero(inv == g)
         rows = np.ascontiguousarray(fetch(members))
         _, sub = np.unique(rows.view(np.dtype((np.void, rows.shape[1] * 8))).reshape(-1), return_inverse=True)
@@ -116,7 +121,9 @@ def _group(hashes: np.ndarray, fetch, width: int) -> tuple[np.ndarray, int]:
     return ids, n_ids
 
 
-def code_ids(codes, chunk_rows: int | None = None, *, hashes: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+def code_ids(
+    codes: Codes | np.ndarray, chunk_rows: int | None = None, *, hashes: np.ndarray | None = None
+) -> tuple[np.ndarray, int]:
     """``(ids, n_distinct)``: equal ids exactly for equal codes (ids in ``0..n_distinct-1``).
 
     ``hashes`` (one ``uint64`` per row, e.g. from :func:`row_hash`) skips hashing; any hash function gives
@@ -134,7 +141,7 @@ def code_ids(codes, chunk_rows: int | None = None, *, hashes: np.ndarray | None 
     return _group(hashes, _fetcher([words], words.shape[1]), words.shape[1])
 
 
-def redundancy_ratio(codes) -> float:
+def redundancy_ratio(codes: Codes | np.ndarray) -> float:
     """``(n - distinct codes) / n`` (He et al.): 0 when every example has its own activation region.
 
     >>> redundancy_ratio(Codes.from_bits(np.array([[1, 0], [1, 0], [1, 0], [0, 1]])))
@@ -161,7 +168,7 @@ class DeterminismResult:
     test_codes_seen_in_train: float  # fraction of test examples whose code is some training example's code
     largest_region_train: int  # most training examples sharing one code
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def __repr__(self) -> str:
@@ -236,7 +243,7 @@ def layer_hashes(codes: Codes) -> np.ndarray:
     return out
 
 
-def layer_determinism(train: Codes, test: Codes) -> list[dict]:
+def layer_determinism(train: Codes, test: Codes) -> list[dict[str, Any]]:
     """Determinism of each recorded layer on its own: ``[{"layer", "units", "redundancy_ratio_train", ...}]``.
 
     Streams the codes once (hashing every layer's slice of each block of rows), then verifies shared hashes
@@ -254,7 +261,7 @@ def layer_determinism(train: Codes, test: Codes) -> list[dict]:
     parts, rows = [train.words, test.words], []
     for j, layer in enumerate(train.layers):
         width = -(-layer.size // 64)
-        fetch = _fetcher(parts, width, cut=lambda r, a=layer.start, b=layer.stop: extract_bits(r, a, b))
+        fetch = _fetcher(parts, width, cut=functools.partial(extract_bits, start=layer.start, stop=layer.stop))
         ids, _ = _group(hashes[:, j], fetch, width)
         d = _figures(ids, train.n_examples, test.n_examples, layer.size)
         rows.append(

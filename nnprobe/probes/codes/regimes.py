@@ -9,19 +9,21 @@ public, so the rule below is ours and reports must say so.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 REGIMES = ("under", "critical", "sufficient")
 
 
 def assign_regimes(
-    rows: list[dict],
+    rows: list[dict[str, Any]],
     *,
     redundancy_threshold: float = 0.01,
     accuracy_fraction: float = 0.97,
     accuracy_key: str = "knn_test_accuracy",
     group_key: str = "samples_per_class",
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Copy of ``rows`` with a ``regime`` field (``under`` / ``critical`` / ``sufficient``).
 
     The accuracy bar is ``accuracy_fraction`` x the best ``accuracy_key`` among rows with the same
@@ -32,7 +34,7 @@ def assign_regimes(
     >>> [r["regime"] for r in assign_regimes(rows)]
     ['under', 'critical', 'sufficient']
     """
-    best: dict = {}
+    best: dict[Any, float] = {}
     for r in rows:
         acc = r.get(accuracy_key)
         if acc is not None and np.isfinite(acc):

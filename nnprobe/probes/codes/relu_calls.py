@@ -13,33 +13,37 @@ ReLU layers only); :func:`match_pool` lets the check freeze them the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from numbers import Number
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
 
 _T = torch.Tensor
+_V = TypeVar("_V")
+# the arguments of an intercepted torch call are whatever its caller passed: typed Any below
 
 
-def _arg(args, kwargs, i: int, name: str, default=None):
+def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], i: int, name: str, default: Any = None) -> Any:
     return args[i] if len(args) > i else kwargs.get(name, default)
 
 
-def _lookup(table: dict, func):
+def _lookup(table: Mapping[Any, _V], func: Callable[..., Any]) -> _V | None:
     try:
         return table.get(func)
     except TypeError:  # unhashable callables never match
         return None
 
 
-def _is_zero(value, like: torch.Tensor) -> bool:
+def _is_zero(value: object, like: torch.Tensor) -> bool:
     """``value`` is the constant 0 (a number, or a tensor of zeros that broadcasts into ``like``)."""
     if isinstance(value, bool):
         return False
     if isinstance(value, Number):
-        return value == 0
+        # typeshed's Number does not know int, float and numpy's scalars are Numbers
+        return value == 0  # type: ignore[comparison-overlap]
     if isinstance(value, torch.Tensor) and not value.dtype == torch.bool:
         try:
             shape_ok = torch.broadcast_shapes(like.shape, value.shape) == like.shape
@@ -71,16 +75,16 @@ class Site:
         return out
 
 
-def _zero_off(x):
+def _zero_off(x: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(x)
 
 
-def _scaled(slope):
+def _scaled(slope: float) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda x: x * slope
 
 
-def _prelu_off(weight):
-    def off(x):
+def _prelu_off(weight: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    def off(x: torch.Tensor) -> torch.Tensor:
         w = weight
         if w.numel() > 1 and x.dim() >= 2:
             shape = [1] * x.dim()
@@ -152,11 +156,11 @@ _INPLACE = {
 }
 
 
-def _relu_site(label, x, inplace=False):
+def _relu_site(label: str, x: torch.Tensor, inplace: bool = False) -> Site:
     return Site("relu", label, x, _zero_off, inplace or label in _INPLACE)
 
 
-def match_site(func, args: tuple, kwargs: dict) -> Site | None:
+def match_site(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Site | None:
     """The :class:`Site` of a ReLU-like call, or ``None`` when ``func(*args, **kwargs)`` is not one.
 
     >>> match_site(torch.clamp, (torch.ones(2),), {"min": 0}).label
@@ -189,8 +193,9 @@ def match_site(func, args: tuple, kwargs: dict) -> Site | None:
         if not (isinstance(thr, Number) and isinstance(value, Number)):
             return None
         inplace = bool(_arg(args, kwargs, 3, "inplace", False)) or label in _INPLACE
-        kind = "relu" if thr == 0 and value == 0 else "threshold"
-        return Site(kind, label, x, lambda t: torch.full_like(t, value), inplace, float(thr))
+        # typeshed's Number does not know int, float and numpy's scalars are Numbers
+        kind = "relu" if thr == 0 and value == 0 else "threshold"  # type: ignore[comparison-overlap]
+        return Site(kind, label, x, lambda t: torch.full_like(t, value), inplace, float(thr))  # type: ignore[arg-type]
     if (label := _lookup(_MAXIMUM, func)) is not None:
         other = _arg(args, kwargs, 1, "other")
         if isinstance(other, torch.Tensor):
@@ -220,7 +225,7 @@ def match_site(func, args: tuple, kwargs: dict) -> Site | None:
 
 
 # Max-pooling: {function: (the same pooling returning indices, number of spatial dims, position of return_indices)}
-_POOLS: dict = {}
+_POOLS: dict[Callable[..., Any], tuple[Callable[..., Any], int, int, bool]] = {}
 for _n in (1, 2, 3):
     _with = getattr(F, f"max_pool{_n}d_with_indices")
     _adaptive = getattr(F, f"adaptive_max_pool{_n}d_with_indices")
@@ -235,23 +240,23 @@ for _n in (1, 2, 3):
 class Pool:
     """A max-pooling call; ``record()`` runs it and keeps the selected positions, ``frozen`` replays them."""
 
-    call: Callable
-    args: tuple
-    kwargs: dict
+    call: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
     spatial: int
     want_indices: bool
 
-    def record(self):
+    def record(self) -> tuple[torch.Tensor, torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
         out, idx = self.call(*self.args, **self.kwargs)
         return idx, ((out, idx) if self.want_indices else out)
 
-    def frozen(self, idx: torch.Tensor):
+    def frozen(self, idx: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         x = self.args[0] if self.args else self.kwargs["input"]
         out = x.flatten(-self.spatial).gather(-1, idx.flatten(-self.spatial)).view(idx.shape)
         return (out, idx) if self.want_indices else out
 
 
-def match_pool(func, args: tuple, kwargs: dict) -> Pool | None:
+def match_pool(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Pool | None:
     """A :class:`Pool` for ``F.max_pool{1,2,3}d`` / ``F.adaptive_max_pool{1,2,3}d`` calls (and their variants).
 
     >>> match_pool(F.max_pool2d, (torch.ones(1, 1, 4, 4), 2), {}).spatial
@@ -267,7 +272,7 @@ def match_pool(func, args: tuple, kwargs: dict) -> Pool | None:
     return Pool(call, args, kwargs, spatial, want)
 
 
-def op_name(func) -> str:
+def op_name(func: Callable[..., Any]) -> str:
     """A readable name for a torch callable: ``Tensor.mul``, ``torch.abs``, ``F.softmax``."""
     name = getattr(func, "__name__", None) or repr(func)
     qual = getattr(func, "__qualname__", "") or ""

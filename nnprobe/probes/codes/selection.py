@@ -11,7 +11,9 @@ still records every site, and a list of names picks sites by hand.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.codes.config import ALL_LAYERS, DEFAULT_MAX_UNITS
@@ -28,17 +30,19 @@ class LayerSelection:
     units_total: int
     units_selected: int
     max_units: int | None
-    sites: list[dict] = field(default_factory=list)  # every site: name, kind, shape, units, selected
+    sites: list[dict[str, Any]] = field(default_factory=list)  # every site: name, kind, shape, units, selected
 
     @property
     def all_layers(self) -> bool:
         return len(self.names) == len(self.sites)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def select_layers(sites: list[LayerSlice], layers=None, max_units: int | None = DEFAULT_MAX_UNITS) -> LayerSelection:
+def select_layers(
+    sites: list[LayerSlice], layers: Sequence[str] | str | None = None, max_units: int | None = DEFAULT_MAX_UNITS
+) -> LayerSelection:
     """Pick the recorded sites: ``layers`` names them (or ``"all"``); ``None`` applies the ``max_units`` rule.
 
     >>> sites = [LayerSlice("a", "nn.ReLU", (100,), 0), LayerSlice("b", "nn.ReLU", (30,), 100),
@@ -60,6 +64,7 @@ def select_layers(sites: list[LayerSlice], layers=None, max_units: int | None = 
     elif layers == ALL_LAYERS:
         chosen, rule, reason = names, "all", f"every ReLU site ({len(names)} sites, {total} units), as asked"
     elif layers is None:
+        assert max_units is not None  # None took the first branch
         kept, units = 0, 0
         while kept < len(sites) and (kept == 0 or units + sites[-1 - kept].size <= max_units):
             units += sites[-1 - kept].size

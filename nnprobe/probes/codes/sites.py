@@ -16,7 +16,7 @@ from nnprobe.probes.codes.packing import LayerSlice
 from nnprobe.probes.codes.tracer import _REFUSE_FIX, _model_device, trace_relu_calls
 
 
-def relu_sites(model: nn.Module, x: torch.Tensor, device=None) -> list[LayerSlice]:
+def relu_sites(model: nn.Module, x: torch.Tensor, device: torch.device | str | None = None) -> list[LayerSlice]:
     """Every ReLU-like site of ``model`` with its per-example shape and place in the full code (one example traced).
 
     >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), nn.ReLU())

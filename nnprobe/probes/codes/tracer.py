@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +22,7 @@ from torch.overrides import TorchFunctionMode
 
 from nnprobe.errors import NNProbeError
 from nnprobe.models.modes import eval_mode
-from nnprobe.probes.codes.relu_calls import _lookup, match_pool, match_site
+from nnprobe.probes.codes.relu_calls import Pool, Site, _lookup, match_pool, match_site
 
 RELU_MODULES = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.Threshold)
 
@@ -45,7 +46,7 @@ _SMOOTH = [
     "relu6",
     "glu",
 ]
-NON_PL_FUNCTIONS: dict = {}
+NON_PL_FUNCTIONS: dict[Callable[..., Any], str] = {}
 for _name in _SMOOTH:
     for _owner in (F, torch, torch.Tensor, torch._C._nn):
         _fn = getattr(_owner, _name, None)
@@ -96,7 +97,7 @@ def check_piecewise_linear(model: nn.Module) -> None:
             )
 
 
-def _float_tensors(out) -> list[torch.Tensor]:
+def _float_tensors(out: object) -> list[torch.Tensor]:
     items = out if isinstance(out, (tuple, list)) else (out,)
     return [t for t in items if isinstance(t, torch.Tensor) and t.is_floating_point()]
 
@@ -116,13 +117,14 @@ class _ReluTracer(TorchFunctionMode):
         self.keep_pools = False
         self.replay: list[torch.Tensor] | None = None
         self.replay_pools: list[torch.Tensor] | None = None
-        self.on_op = None
+        # called as on_op(func, owner, float outputs) after every call
+        self.on_op: Callable[[Callable[..., Any], str, list[torch.Tensor]], object] | None = None
         self.reset()
 
-    def reset(self, replay=None, replay_pools=None) -> None:
+    def reset(self, replay: list[torch.Tensor] | None = None, replay_pools: list[torch.Tensor] | None = None) -> None:
         self.sites: list[tuple[str, str, torch.Tensor]] = []
         self.pools: list[torch.Tensor] = []
-        self.names: Counter = Counter()
+        self.names: Counter[str] = Counter()
         self.replay, self.replay_pools = replay, replay_pools
 
     @property
@@ -138,7 +140,8 @@ class _ReluTracer(TorchFunctionMode):
         self.names[base] += 1
         return (base if self.names[base] == 1 else f"{base}@{self.names[base]}"), label
 
-    def _site(self, site, func, args, kwargs):
+    # the output of an intercepted call is whatever that call returns: Any
+    def _site(self, site: Site, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         name, label = self._name(site.kind, site.label)
         if self.replay is not None:
             k = len(self.sites)
@@ -152,7 +155,7 @@ class _ReluTracer(TorchFunctionMode):
         self.sites.append((name, label, site.bits()))
         return func(*args, **kwargs)
 
-    def _pool(self, pool, func, args, kwargs):
+    def _pool(self, pool: Pool, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if self.replay_pools is not None:
             k = len(self.pools)
             self.pools.append(self.replay_pools[k])
@@ -161,7 +164,13 @@ class _ReluTracer(TorchFunctionMode):
         self.pools.append(idx)
         return out
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
+    def __torch_function__(
+        self,
+        func: Callable[..., Any],
+        types: Collection[type],
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
         kwargs = kwargs or {}
         site = match_site(func, args, kwargs)
         pool = (
@@ -202,13 +211,13 @@ def trace_relu_calls(model: nn.Module) -> Iterator[_ReluTracer]:
     kinds = {name: f"nn.{type(m).__name__}" for name, m in model.named_modules() if isinstance(m, RELU_MODULES)}
     handles = []
 
-    def enter(name):
-        def hook(_module, _inputs):
+    def enter(name: str) -> Callable[[nn.Module, tuple[Any, ...]], None]:
+        def hook(_module: nn.Module, _inputs: tuple[Any, ...]) -> None:
             stack.append(name)
 
         return hook
 
-    def leave(_module, _inputs, _output):
+    def leave(_module: nn.Module, _inputs: tuple[Any, ...], _output: Any) -> None:
         if stack:
             stack.pop()
 

@@ -18,24 +18,27 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nnprobe.data.base import Dataset
 from nnprobe.errors import NNProbeError
-from nnprobe.models import head_features
+from nnprobe.models.heads import head_features
 from nnprobe.probes.gradnet.config import GradSpaceConfig, parse_structure
 from nnprobe.stats import mcnemar_exact
-from nnprobe.training import Callback, TrainConfig, train
-from nnprobe.training.config import tile_factor
+from nnprobe.training.callbacks import Callback, TrainState
+from nnprobe.training.config import TrainConfig, tile_factor
 from nnprobe.training.evaluate import predict_logits
-from nnprobe.training.trainer import make_optimizer, rate_after
+from nnprobe.training.trainer import make_optimizer, rate_after, train
 
 
-def holdout(dataset, fraction: float = 0.2, seed: int = 0):
+def holdout(dataset: Dataset, fraction: float = 0.2, seed: int = 0) -> Dataset:
     """``dataset`` with a validation split carved from its training set: the training split keeps ``1 - fraction``
     of the points (shuffled with ``seed``), the *test* split holds the other ``fraction`` (the real test set is
     not in it).
@@ -56,6 +59,7 @@ def holdout(dataset, fraction: float = 0.2, seed: int = 0):
         )
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     fit, val = order[n_val:], order[:n_val]
+    assert dataset.y_train_clean is not None and dataset.noisy_mask is not None  # Dataset.__post_init__ fills them
     return replace(
         dataset,
         x_train=dataset.x_train[fit],
@@ -98,7 +102,7 @@ def stretched(config: TrainConfig, epochs: int, lr: float | None = None) -> Trai
     >>> stretched(cfg, 50).lr_step_epochs       # halved 4 times over the run, as the base was
     12
     """
-    over = dict(epochs=int(epochs), snapshot_epochs=(), early_stop_patience=None, progress=False)
+    over: dict[str, Any] = dict(epochs=int(epochs), snapshot_epochs=(), early_stop_patience=None, progress=False)
     if lr is not None:
         over["lr"] = float(lr)
     if config.schedule == "epoch_step":
@@ -108,13 +112,13 @@ def stretched(config: TrainConfig, epochs: int, lr: float | None = None) -> Trai
 
 def train_on(
     snapshot: nn.Module,
-    data,
+    data: Dataset,
     train_config: TrainConfig,
     steps: int,
     *,
     snapshot_epoch: int = 0,
     continued: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     """A copy of ``snapshot`` trained on ``data`` for at least ``steps`` optimiser steps (whole epochs) with the
     base's settings and its schedule :func:`stretched` over them, starting at the base's initial rate (or, with
     ``continued``, at the rate its schedule had reached at ``snapshot_epoch``).
@@ -168,8 +172,8 @@ def _fit_head(
 
 
 def probe_baselines(
-    snapshot: nn.Module, data, num_classes: int, config: GradSpaceConfig, steps: int, *, seed: int = 0
-) -> dict:
+    snapshot: nn.Module, data: Dataset, num_classes: int, config: GradSpaceConfig, steps: int, *, seed: int = 0
+) -> dict[str, Any]:
     """The null baselines on ``snapshot``'s penultimate features of ``data`` (GradNet's half; its test split is
     the test set): a linear probe and a small MLP (one hidden ReLU layer as wide as GradNet's hidden layer, its
     dropout), features standardised on the training points, each trained ``steps`` steps with GradNet's
@@ -187,14 +191,14 @@ def probe_baselines(
     width = sum(parse_structure(config.structure_for(snapshot)))
     d = f_train.shape[1]
 
-    def build(name):
+    def build(name: str) -> nn.Module:
         if name == "linear_probe":
             return nn.Linear(d, num_classes)
         return nn.Sequential(
             nn.Linear(d, width), nn.ReLU(), nn.Dropout(config.gradnet_dropout), nn.Linear(width, num_classes)
         )
 
-    out = {}
+    out: dict[str, Any] = {}
     for i, name in enumerate(("linear_probe", "mlp_probe")):
         torch.manual_seed(seed + i)  # the initial weights
         net = _fit_head(build(name), f_train, y, steps, config, seed + i)
@@ -211,11 +215,12 @@ class _BestValidation(Callback):
     split) and a copy of the weights there, and stops after ``patience`` epochs without a better one. The real
     test set is scored once, on the best weights, after training (not at every new best)."""
 
-    def __init__(self, patience: int):
+    def __init__(self, patience: int) -> None:
         self.patience = patience
-        self.best, self.best_epoch, self.state = -1.0, 0, None
+        self.best, self.best_epoch = -1.0, 0
+        self.state: dict[str, Any] | None = None
 
-    def on_epoch_end(self, state) -> None:
+    def on_epoch_end(self, state: TrainState) -> None:
         val = state.metrics["test_accuracy"]
         if val > self.best:
             self.best, self.best_epoch = val, state.epoch
@@ -225,8 +230,8 @@ class _BestValidation(Callback):
 
 
 def converged_base(
-    model: nn.Module, base_half, train_config: TrainConfig, config: GradSpaceConfig, *, seed: int = 0
-) -> dict:
+    model: nn.Module, base_half: Dataset, train_config: TrainConfig, config: GradSpaceConfig, *, seed: int = 0
+) -> dict[str, Any]:
     """``model`` (a fresh base network) trained to convergence on ``base_half`` less a validation split of
     ``config.converged_validation_fraction`` (held out from it, shuffled with ``seed``): at most
     ``config.converged_max_epochs`` epochs with the base's settings, stopped after ``config.converged_patience``
@@ -243,6 +248,7 @@ def converged_base(
     run = train(model, carved, cfg, callbacks=[watch])
     epochs = len(run.history)
     per_epoch = math.ceil(carved.n_train * tile_factor(cfg, carved.n_train) / cfg.batch_size)
+    assert watch.state is not None, "no epoch gave a validation accuracy"
     model.load_state_dict(watch.state)  # the weights of the best validation epoch
     correct = correct_on(model, base_half.x_test, base_half.y_test)
     return {
@@ -256,7 +262,7 @@ def converged_base(
     }
 
 
-def paired_tests(gradnet_correct: torch.Tensor, others: dict) -> dict:
+def paired_tests(gradnet_correct: torch.Tensor, others: Mapping[str, torch.Tensor | None]) -> dict[str, dict[str, Any]]:
     """``{name: {"gradnet_only", "other_only", "p_value", "n_items"}}``: the one-sided exact McNemar test that
     GradNet is more accurate than each of ``others`` (name -> per-point correctness on the same test points).
 

@@ -14,11 +14,19 @@ heavy modules import them from here.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from nnprobe.config import Config, check_choice, check_float, check_int, option
 from nnprobe.errors import NNProbeError
 from nnprobe.training.rundir import register_later_setting
+
+if TYPE_CHECKING:  # no torch at run time (see the module docstring)
+    from torch import nn
+
+    from nnprobe.probes.gradnet.layout import GradientLayout
+    from nnprobe.probes.gradnet.network import GradNetConfig
 
 CRITERIA = ("variance", "magnitude")  # per_layer_percent: the statistic that ranks coordinates
 NORMALIZATIONS = ("none", "standard", "block_l2", "minmax_power", "minmax_sqrt")
@@ -40,7 +48,7 @@ for _name, _neutral in (
     register_later_setting(_name, _neutral)
 
 
-def parse_structure(structure) -> list[int]:
+def parse_structure(structure: str | Sequence[int]) -> list[int]:
     """``"5+25+10"`` -> ``[5, 25, 10]`` (hidden units per block).
 
     >>> parse_structure("5+100+25")
@@ -99,7 +107,7 @@ class GradSpaceConfig(Config):
     '5+25+10'
     """
 
-    params: list | None = field(
+    params: list[str] | str | None = field(
         default=None, metadata=option("Comma-separated layers/parameters to differentiate (default: all).", kind="list")
     )
     percent: float = field(
@@ -274,14 +282,14 @@ class GradSpaceConfig(Config):
             high_open=True,
         )
 
-    def structure_for(self, model) -> str:
+    def structure_for(self, model: nn.Module | None) -> str:
         """``structure``, or 10 hidden units per chosen layer of ``model`` when it is ``None``."""
         if self.structure is not None or model is None:
             return self.structure or "10"
         groups = self.layout_for(model).groups()
         return "+".join("10" for _ in range(max(1, len(groups) - self.window + 1)))
 
-    def layout_for(self, model):
+    def layout_for(self, model: nn.Module) -> GradientLayout:
         """The full-gradient layout of ``model`` these settings differentiate (``params``, ``weights_only``)."""
         from nnprobe.probes.gradnet.layout import GradientLayout  # lazy: torch off the config module
 
@@ -307,7 +315,7 @@ class GradSpaceConfig(Config):
         per_point = self.labels_per_sample if self.target == "random" else 1
         return self.gradnet_epochs * -(-int(n_points) * per_point // self.gradnet_batch_size)
 
-    def gradnet_config(self, model, seed: int = 0):
+    def gradnet_config(self, model: nn.Module | None, seed: int = 0) -> GradNetConfig:
         """The settings of :func:`~nnprobe.probes.gradnet.network.train_gradnet` (a ``GradNetConfig``; structure
         derived from ``model`` when not given)."""
         from nnprobe.probes.gradnet.network import GradNetConfig  # lazy: torch off the config module
@@ -331,7 +339,7 @@ class GradSpaceConfig(Config):
 _GRADIENT_CONFIG_NAMES = {"normalize": "grad_normalize", "weight_decay": "grad_weight_decay"}
 
 
-def GradientConfig(*, seed: int = 0, **settings) -> GradSpaceConfig:  # noqa: N802 (the old class's name)
+def GradientConfig(*, seed: int = 0, **settings: Any) -> GradSpaceConfig:  # noqa: N802 (the old class's name)
     """Deprecated: the gradient half of the settings is :class:`GradSpaceConfig` itself.
 
     Returns the equivalent ``GradSpaceConfig`` (``normalize`` -> ``grad_normalize``, ``weight_decay`` ->

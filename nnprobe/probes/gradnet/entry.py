@@ -6,6 +6,8 @@ no torch: the measure function, the result class and the run hooks are named as 
 
 from __future__ import annotations
 
+from typing import Any
+
 from nnprobe.entries import ProbeEntry, register, resolve
 from nnprobe.probes.gradnet.config import GradSpaceConfig
 
@@ -21,13 +23,13 @@ CLAIM = (
 EVIDENCE = "nnprobe.probes.gradnet.evidence:evidence"
 
 
-def verdict(s: dict, t: dict) -> tuple:
+def verdict(s: dict[str, Any], t: dict[str, float]) -> tuple[bool | None, str]:
     """The one-run form of the evidence rule (:mod:`nnprobe.probes.gradnet.evidence`): ``(holds, sentence)``."""
     decision = resolve(EVIDENCE)([s], t)
     return {"holds": True, "does not hold": False}.get(decision.outcome), f"{decision.outcome}: {decision.sentence}"
 
 
-def criteria(t: dict) -> str:
+def criteria(t: dict[str, float]) -> str:
     """The verdict's rule in words."""
     return (
         "holds on a snapshot only when GradNet beats, each at one-sided 0.05, the base snapshot, control (a), "
@@ -36,7 +38,7 @@ def criteria(t: dict) -> str:
     )
 
 
-def event_text(kind: str, payload) -> str | None:
+def event_text(kind: str, payload: Any) -> str | None:  # "converged": a dict; "snapshot": a GradSpaceResult
     """A line per finished snapshot, and one for the converged base."""
     if kind == "converged":
         return (
@@ -47,7 +49,7 @@ def event_text(kind: str, payload) -> str | None:
     if kind != "snapshot":
         return None
 
-    def acc(name, value):
+    def acc(name: str, value: float | None) -> str:
         return f"  {name} {value:.4f}" if value is not None else ""
 
     return (

@@ -28,6 +28,8 @@ True
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
 from nnprobe.entries import number
 from nnprobe.stats import Decision, McNemar, comparison_claim
@@ -66,7 +68,7 @@ def snapshot_keys() -> tuple[str, ...]:
     return tuple(keys + [k for name, _, _ in COMPARISONS for k in mcnemar_keys(name)])
 
 
-def snapshot_epochs(summary: dict) -> list:
+def snapshot_epochs(summary: dict[str, Any]) -> Sequence[int | None]:
     """The snapshot epochs a summary carries (a study's ``e<epoch>_...`` keys), else ``[summary["epoch"]]``.
 
     >>> snapshot_epochs({"e1_gradnet_test_accuracy": 0.5, "e4_gradnet_test_accuracy": 0.8, "epoch": 4})
@@ -78,7 +80,7 @@ def snapshot_epochs(summary: dict) -> list:
     return epochs or [summary.get("epoch")]
 
 
-def snapshot_view(summary: dict, epoch) -> dict:
+def snapshot_view(summary: dict[str, Any], epoch: int | None) -> dict[str, Any]:
     """The per-snapshot keys of ``summary`` for ``epoch``, unprefixed (``e<epoch>_x`` -> ``x``)."""
     prefix = f"e{epoch}_"
     if epoch is not None and f"{prefix}gradnet_test_accuracy" in summary:
@@ -93,27 +95,30 @@ def _names(labels: list[str]) -> str:
     return ", ".join(labels)
 
 
-def snapshot_decision(summaries: list[dict], epoch) -> Decision:
+def snapshot_decision(summaries: list[dict[str, Any]], epoch: int | None) -> Decision:
     """The comparison claim on one snapshot over the runs (seeds) of one setting (see the module docstring)."""
     views = [snapshot_view(s, epoch) for s in summaries]
     n = len(views)
     where = f"epoch-{epoch} snapshot" if epoch is not None else "this model"
     seeds = "one seed" if n == 1 else f"n={n} seeds"
-    grad = [number(v, "gradnet_test_accuracy") for v in views]
-    if any(g is None for g in grad):
+    measured = [number(v, "gradnet_test_accuracy") for v in views]
+    if any(g is None for g in measured):
         return Decision(
             "comparison",
             "inconclusive",
             f"{where}: not measured: no GradNet test accuracy on every seed",
             {"snapshot": epoch, "seeds": n},
         )
+    grad = [g for g in measured if g is not None]  # every one (checked above)
     mean_grad = sum(grad) / n
-    items, not_run, no_test = [], [], []
+    items: list[tuple[str, McNemar | list[float]]] = []
+    not_run, no_test = [], []
     for name, key, label in COMPARISONS:
-        other = [number(v, key) for v in views]
-        if any(o is None for o in other):
+        measured = [number(v, key) for v in views]
+        if any(o is None for o in measured):
             not_run.append(label)
             continue
+        other = [o for o in measured if o is not None]  # every one (checked above)
         shown = f"{label} {sum(other) / n:.4f}"
         if n == 1:
             a, b, p = (number(views[0], k) for k in mcnemar_keys(name))
@@ -160,7 +165,7 @@ def snapshot_decision(summaries: list[dict], epoch) -> Decision:
     return Decision("comparison", outcome, f"{head}; {sentence}", details)
 
 
-def evidence(summaries: list[dict], thresholds: dict) -> Decision:
+def evidence(summaries: list[dict[str, Any]], thresholds: dict[str, float]) -> Decision:
     """The GradNet verdict over the runs of one setting (one summary per seed): each snapshot's comparison claim,
     the headline on the last snapshot (``details["snapshots"]`` holds every snapshot's decision).
 

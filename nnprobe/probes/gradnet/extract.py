@@ -22,7 +22,9 @@ streams to a ``.npy`` file.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,9 +43,12 @@ from nnprobe.probes.gradnet.memory import (
     write_npy_chunks,
 )
 
+# the labels gradients are taken for: "all" (every class), or a (B,) / (B, R) tensor of class indices
+Labels = str | torch.Tensor
+
 
 @contextlib.contextmanager
-def preserve_parameters(model: nn.Module):
+def preserve_parameters(model: nn.Module) -> Iterator[None]:
     """Put every module's original ``Parameter`` objects back afterwards.
 
     ``functional_call`` on a model whose module appears twice (tied weights) can leave plain tensors behind;
@@ -63,12 +68,12 @@ def preserve_parameters(model: nn.Module):
             for key, value in params.items():
                 if m._parameters.get(key) is not value:
                     m._parameters[key] = value
-            for key, value in buffers.items():
-                if m._buffers.get(key) is not value:
-                    m._buffers[key] = value
+            for key, buffer in buffers.items():
+                if m._buffers.get(key) is not buffer:
+                    m._buffers[key] = buffer
 
 
-def label_matrix(labels, batch: int, num_classes: int, device) -> tuple[torch.Tensor, bool]:
+def label_matrix(labels: Labels, batch: int, num_classes: int, device: torch.device | str) -> tuple[torch.Tensor, bool]:
     """``labels`` as a ``(B, R)`` long tensor on ``device``, and whether the caller wants ``R`` squeezed.
 
     One convention everywhere: ``"all"`` is every candidate label (``(B, K)``); a ``(B,)`` tensor is one label per
@@ -129,14 +134,14 @@ class GradientExtractor:
     def __init__(
         self,
         model: nn.Module,
-        params=None,
+        params: Sequence[str] | str | None = None,
         *,
         layout: GradientLayout | None = None,
         chunk_size: int | None = None,
         max_memory: int = DEFAULT_CHUNK_MEMORY,
         fast: bool = True,
         weight_decay: float = 0.0,
-    ):
+    ) -> None:
         if not isinstance(model, nn.Module):
             raise NNProbeError(f"expected an nn.Module, got {type(model).__name__}", "pass the classifier itself")
         if chunk_size is not None and int(chunk_size) < 1:
@@ -149,7 +154,7 @@ class GradientExtractor:
         self.chunk_size = None if chunk_size is None else int(chunk_size)
         self.max_memory = check_memory(max_memory)
         self.weight_decay = float(weight_decay)
-        self._plans: dict[tuple, tuple[int, int]] = {}
+        self._plans: dict[tuple[tuple[int, ...], int | None], tuple[int, int]] = {}
         modules = dict(model.named_modules())
         named = dict(model.named_parameters())
         missing = [b.name for b in self.layout.blocks if b.name not in named]
@@ -160,7 +165,7 @@ class GradientExtractor:
         self.fast_modules: dict[str, str] = {}
         if fast:
             for b in self.layout.blocks:
-                kind = _fast_kind(modules.get(b.module)) if b.module in modules else None
+                kind = _fast_kind(modules[b.module]) if b.module in modules else None
                 leaf = b.name.rsplit(".", 1)[-1]
                 if kind is not None and leaf in ("weight", "bias"):
                     self.fast_modules[b.module] = kind
@@ -171,7 +176,14 @@ class GradientExtractor:
         """Parameters whose gradients take the ``torch.func`` path (not a Linear/Conv2d/BatchNorm fast path)."""
         return [b.name for b in self.layout.blocks if b.module not in self.fast_modules]
 
-    def __call__(self, x: torch.Tensor, labels="all", *, out_device=None, dtype=None) -> torch.Tensor:
+    def __call__(
+        self,
+        x: torch.Tensor,
+        labels: Labels = "all",
+        *,
+        out_device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> torch.Tensor:
         """Gradients for all of ``x``: ``(N, K, D)`` for ``labels="all"``, ``(N, D)`` / ``(N, R, D)`` otherwise.
 
         Chunks are written straight into their slice of the result (no concatenation). ``out_device`` /
@@ -197,10 +209,11 @@ class GradientExtractor:
                 result = torch.empty((n,) + tuple(g.shape[1:]), device=out_device, dtype=dtype or g.dtype)
             result[sl] = g
         squeeze = not isinstance(labels, str) and torch.as_tensor(labels).ndim == 1
+        assert result is not None  # n > 0: one chunk at least
         return result[:, 0] if squeeze else result
 
     def iter_chunks(
-        self, x: torch.Tensor, labels="all", *, reuse_buffer: bool = False
+        self, x: torch.Tensor, labels: Labels = "all", *, reuse_buffer: bool = False
     ) -> Iterator[tuple[torch.Tensor, slice]]:
         """Yield ``(gradients, slice_of_x)`` chunk by chunk (streaming: nothing else is kept).
 
@@ -223,7 +236,14 @@ class GradientExtractor:
                 buffer = g
             yield (g[:, 0] if squeeze else g), sl
 
-    def to_memmap(self, x: torch.Tensor, labels, path, *, dtype="float32") -> np.memmap:
+    def to_memmap(
+        self,
+        x: torch.Tensor,
+        labels: Labels,
+        path: str | os.PathLike[str],
+        *,
+        dtype: str | np.dtype[Any] | torch.dtype = "float32",
+    ) -> np.memmap:
         """Stream the gradients of ``x`` chunk by chunk into a new ``.npy`` file; return it memory-mapped.
 
         The result has the shape :meth:`__call__` would return (``(N, K, D)`` for ``labels="all"``). Memory
@@ -243,6 +263,7 @@ class GradientExtractor:
         if x.shape[0] == 0:
             raise NNProbeError("no inputs were given", "pass at least one example")
         numpy_dtype(dtype)  # validate before any work
+        shape: tuple[int, ...]
         if isinstance(labels, str):
             shape = (x.shape[0], self._plan(x, labels)[1], self.layout.dim)
         else:
@@ -252,7 +273,7 @@ class GradientExtractor:
 
     # -- chunk size ------------------------------------------------------------------------------------------
 
-    def chunk_size_for(self, x: torch.Tensor, labels="all") -> int:
+    def chunk_size_for(self, x: torch.Tensor, labels: Labels = "all") -> int:
         """The chunk used for ``x``: ``chunk_size`` if given, else :func:`auto_chunk_size` of the estimate.
 
         >>> from torch import nn
@@ -264,7 +285,7 @@ class GradientExtractor:
         device = next(self.model.parameters()).device
         return auto_chunk_size(self.bytes_per_example(x, labels), self.max_memory, device)
 
-    def bytes_per_example(self, x: torch.Tensor, labels="all") -> int:
+    def bytes_per_example(self, x: torch.Tensor, labels: Labels = "all") -> int:
         """Estimated working memory of one example, in bytes (from one single-example forward pass, cached).
 
         ``itemsize * (R * (D + F + P) + A + U)``: ``R`` labels of the ``D`` kept coordinates, of the full
@@ -277,7 +298,7 @@ class GradientExtractor:
         """
         return self._plan(x, labels)[0]
 
-    def _labels_per_example(self, x, labels) -> int | None:
+    def _labels_per_example(self, x: torch.Tensor, labels: Labels) -> int | None:
         if isinstance(labels, str):
             if labels != "all":
                 raise NNProbeError(f"labels='{labels}' is not understood", "pass 'all' or a tensor of labels")
@@ -285,7 +306,7 @@ class GradientExtractor:
         lab = torch.as_tensor(labels)
         return 1 if lab.ndim == 1 else int(lab.shape[1])
 
-    def _plan(self, x, labels) -> tuple[int, int]:
+    def _plan(self, x: torch.Tensor, labels: Labels) -> tuple[int, int]:
         """``(bytes_per_example, labels_per_example)`` for inputs shaped like ``x``."""
         r = self._labels_per_example(x, labels)
         key = (tuple(x.shape[1:]), r)
@@ -296,15 +317,16 @@ class GradientExtractor:
         names = {id(m): n for n, m in modules.items()}
         sizes = {"act": 0, "probe": 0, "unfold": 0}
 
-        def hook(module, inputs, output):
+        def hook(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
             if not isinstance(output, torch.Tensor):
                 return
             if not list(module.children()):
                 sizes["act"] += output.numel()
-            kind = self.fast_modules.get(names.get(id(module)))
+            kind = self.fast_modules.get(names[id(module)])  # hooked: one of `modules`
             if kind is not None:
                 sizes["probe"] += output.numel()
                 if kind == "conv2d":
+                    assert isinstance(module, nn.Conv2d)  # what _fast_kind calls "conv2d"
                     kh, kw = module.kernel_size
                     sizes["unfold"] += module.in_channels * kh * kw * output[0, 0].numel()
 
@@ -324,14 +346,14 @@ class GradientExtractor:
 
     # -- one chunk -------------------------------------------------------------------------------------------
 
-    def batch(self, x: torch.Tensor, labels="all", out: torch.Tensor | None = None) -> torch.Tensor:
+    def batch(self, x: torch.Tensor, labels: Labels = "all", out: torch.Tensor | None = None) -> torch.Tensor:
         """Gradients of one batch (no chunking); ``out`` (same shape as the result) receives them if given."""
         lab = None if isinstance(labels, str) else torch.as_tensor(labels)
         squeeze = lab is not None and lab.ndim == 1
         g = self._batch_full(x, labels, None if out is None else (out[:, None] if squeeze else out))
         return g[:, 0] if squeeze else g
 
-    def _batch_full(self, x, labels, out):
+    def _batch_full(self, x: torch.Tensor, labels: Labels, out: torch.Tensor | None) -> torch.Tensor:
         device = next(self.model.parameters()).device
         x = x.to(device)
         with eval_mode(self.model):
@@ -340,14 +362,14 @@ class GradientExtractor:
             g.add_(self.layout.values(self.model).to(g.device, g.dtype), alpha=self.weight_decay)
         return g
 
-    def _batch(self, x, labels, out=None):
+    def _batch(self, x: torch.Tensor, labels: Labels, out: torch.Tensor | None = None) -> torch.Tensor:
         """Always returns ``(B, R, D)``."""
         modules = dict(self.model.named_modules())
-        captured: dict[str, dict] = {}
+        captured: dict[str, dict[str, Any]] = {}
         handles = []
 
-        def make_hook(name):
-            def hook(module, inputs, output):
+        def make_hook(name: str) -> Callable[[nn.Module, tuple[Any, ...], torch.Tensor], torch.Tensor | None]:
+            def hook(module: nn.Module, inputs: tuple[Any, ...], output: torch.Tensor) -> torch.Tensor | None:
                 if name in captured:
                     captured[name]["reused"] = True
                     return None
@@ -397,7 +419,7 @@ class GradientExtractor:
             self._fill_fallback(out, x, cot, fallback)
         return out
 
-    def _deltas(self, logits, probes, cot):
+    def _deltas(self, logits: torch.Tensor, probes: list[torch.Tensor], cot: torch.Tensor) -> Sequence[torch.Tensor]:
         if self._batched_backward:
             try:
                 return torch.autograd.grad(logits, probes, cot, is_grads_batched=True)
@@ -409,11 +431,12 @@ class GradientExtractor:
     def _blocks_of(self, module: str) -> list[ParamBlock]:
         return [b for b in self.layout.blocks if b.module == module]
 
-    def _fill_fast(self, out, name, kind, inp, delta):
+    def _fill_fast(self, out: torch.Tensor, name: str, kind: str, inp: torch.Tensor, delta: torch.Tensor) -> None:
         # delta: (R, B, *out_shape[1:]); reduce to (R, B, O, P) and the input to (B, I, P)
         R, B = delta.shape[:2]
         module = dict(self.model.named_modules())[name]
         if kind == "batchnorm":
+            assert isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d))  # _fast_kind's "batchnorm"
             self._fill_batchnorm(out, name, module, inp, delta)
             return
         if kind == "linear":
@@ -441,8 +464,16 @@ class GradientExtractor:
                 into = out[:, :, b.offset : b.offset + b.size].unflatten(-1, (d.shape[2], a.shape[1]))
                 torch.matmul(d.transpose(0, 1), a.transpose(1, 2)[:, None], out=into)
 
-    def _fill_batchnorm(self, out, name, module, inp, delta):
+    def _fill_batchnorm(
+        self,
+        out: torch.Tensor,
+        name: str,
+        module: nn.BatchNorm1d | nn.BatchNorm2d | nn.BatchNorm3d,
+        inp: torch.Tensor,
+        delta: torch.Tensor,
+    ) -> None:
         # eval-mode BatchNorm: y = xhat * weight + bias per channel, xhat from the running statistics
+        assert module.running_mean is not None and module.running_var is not None  # track_running_stats
         R, B = delta.shape[:2]
         c = module.num_features
         d = delta.reshape(R, B, c, -1)
@@ -455,7 +486,7 @@ class GradientExtractor:
             target.copy_(g if b.indices is None else g[..., b.indices.to(g.device)])
 
     @staticmethod
-    def _selected_outer(d, a, idx, budget: int = 1 << 24):
+    def _selected_outer(d: torch.Tensor, a: torch.Tensor, idx: torch.Tensor, budget: int = 1 << 24) -> torch.Tensor:
         """``sum_p d[..., r, p] * a[..., c, p]`` only at the kept flat coordinates ``idx = r * I + c``."""
         rows, cols = idx // a.shape[1], idx % a.shape[1]
         if d.shape[-1] == 1:
@@ -468,15 +499,16 @@ class GradientExtractor:
         ]
         return torch.cat(parts, dim=-1)
 
-    def _fill_fallback(self, out, x, cot, blocks):
+    def _fill_fallback(self, out: torch.Tensor, x: torch.Tensor, cot: torch.Tensor, blocks: list[ParamBlock]) -> None:
         model = self.model
         named = dict(model.named_parameters())
         diff = {b.name: named[b.name].detach() for b in blocks}
         fixed = {n: t.detach() for n, t in named.items() if n not in diff}
         fixed.update(dict(model.named_buffers()))
 
-        def per_example(p, xi, ci):  # ci: (R, K) cotangents of this example
-            _, pullback = vjp(lambda q: functional_call(model, {**fixed, **q}, (xi[None],))[0], p)
+        def per_example(p: dict[str, torch.Tensor], xi: torch.Tensor, ci: torch.Tensor) -> dict[str, torch.Tensor]:
+            # ci: (R, K) cotangents of this example
+            pullback = vjp(lambda q: functional_call(model, {**fixed, **q}, (xi[None],))[0], p)[1]
             return vmap(pullback)(ci)[0]
 
         with preserve_parameters(model):

@@ -7,7 +7,9 @@ layer); GradNet's block-structured hidden layer connects to these groups.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -72,7 +74,9 @@ class GradientLayout:
         return out
 
     @classmethod
-    def from_model(cls, model: nn.Module, params=None, weights_only: bool = False) -> GradientLayout:
+    def from_model(
+        cls, model: nn.Module, params: Sequence[str] | str | None = None, weights_only: bool = False
+    ) -> GradientLayout:
         """Layout of the full gradients of ``params`` (see :func:`resolve_parameters`; ``weights_only``: no biases)."""
         names = resolve_parameters(model, params, weights_only)
         named = dict(model.named_parameters())
@@ -122,7 +126,7 @@ class GradientLayout:
         named = dict(model.named_parameters())
         return self.gather(torch.cat([named[n].detach().reshape(-1) for n in self.names]))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "dim": self.dim,
             "full_dim": self.full_dim,
@@ -132,7 +136,9 @@ class GradientLayout:
         }
 
 
-def resolve_parameters(model: nn.Module, params=None, weights_only: bool = False) -> list[str]:
+def resolve_parameters(
+    model: nn.Module, params: Sequence[str] | str | None = None, weights_only: bool = False
+) -> list[str]:
     """Names of the parameters to differentiate, in model order.
 
     ``params`` is ``None`` (every parameter with ``requires_grad``) or a list of module names (all the
@@ -159,7 +165,7 @@ def resolve_parameters(model: nn.Module, params=None, weights_only: bool = False
     return names
 
 
-def _resolve(model: nn.Module, params) -> list[str]:
+def _resolve(model: nn.Module, params: Sequence[str] | str | None) -> list[str]:
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not named:
         raise NNProbeError("the model has no trainable parameters", "unfreeze at least one parameter")

@@ -19,8 +19,10 @@ parameters of a ResNet-18 with 10 labels take 2 examples per 1 GiB chunk, its la
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,7 +35,7 @@ CPU_CHUNK_CAP = 16
 DEVICE_CHUNK_CAP = 256
 
 
-def check_memory(max_memory) -> int:
+def check_memory(max_memory: float | None) -> int:
     """``max_memory`` as a positive number of bytes (the one check of a memory budget), or an error naming it.
 
     >>> check_memory(2**30)
@@ -64,7 +66,7 @@ class MemoryBudget:
 
     total: int = DEFAULT_MAX_MEMORY
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "total", check_memory(self.total))
 
     @property
@@ -90,7 +92,9 @@ class MemoryBudget:
 DEFAULT_CHUNK_MEMORY = MemoryBudget().chunk_alone  # a GradientExtractor's own default: 1 GiB per chunk
 
 
-def auto_chunk_size(bytes_per_example: int, max_memory: int = DEFAULT_CHUNK_MEMORY, device="cpu") -> int:
+def auto_chunk_size(
+    bytes_per_example: int, max_memory: int = DEFAULT_CHUNK_MEMORY, device: torch.device | str = "cpu"
+) -> int:
     """Examples per chunk: ``clamp(max_memory // bytes_per_example, 1, cap)``, cap 16 on CPU, 256 elsewhere.
 
     >>> auto_chunk_size(27_000_000)          # 784-512-512-10 MLP, 10 labels: ~27 MB of gradients per example
@@ -105,7 +109,7 @@ def auto_chunk_size(bytes_per_example: int, max_memory: int = DEFAULT_CHUNK_MEMO
     return int(max(1, min(cap, max_memory // max(1, int(bytes_per_example)))))
 
 
-def numpy_dtype(dtype) -> tuple[np.dtype, torch.dtype]:
+def numpy_dtype(dtype: str | np.dtype[Any] | torch.dtype) -> tuple[np.dtype[Any], torch.dtype]:
     """``dtype`` (numpy, torch or a name such as ``"float16"``) as the matching numpy and torch dtypes."""
     if isinstance(dtype, torch.dtype):
         dtype = str(dtype).replace("torch.", "")
@@ -121,7 +125,12 @@ def numpy_dtype(dtype) -> tuple[np.dtype, torch.dtype]:
     return np_dtype, torch_dtype
 
 
-def write_npy_chunks(path, shape: tuple[int, ...], dtype, chunks: Iterable[tuple[torch.Tensor, slice]]) -> np.memmap:
+def write_npy_chunks(
+    path: str | os.PathLike[str],
+    shape: tuple[int, ...],
+    dtype: str | np.dtype[Any] | torch.dtype,
+    chunks: Iterable[tuple[torch.Tensor, slice]],
+) -> np.memmap:
     """Write ``(tensor, rows)`` chunks, in row order, into a new ``.npy`` file; return it memory-mapped (read-only).
 
     The file is written sequentially with plain writes (not through a writable mapping), so the resident

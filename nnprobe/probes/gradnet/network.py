@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, overload
 
 import torch
 import torch.nn.functional as F
@@ -66,7 +68,7 @@ class GradNet(nn.Module):
         num_classes: int,
         dropout: float = 0.0,
         init_std: float = 0.02,
-    ):
+    ) -> None:
         super().__init__()
         if len(inputs) != len(sizes):
             raise NNProbeError(f"{len(sizes)} block sizes for {len(inputs)} input ranges", "give one size per block")
@@ -94,6 +96,7 @@ class GradNet(nn.Module):
         w = torch.zeros(sum(self.sizes), self.in_features)
         row = 0
         for (a, b), blk in zip(self.inputs, self.blocks):
+            assert isinstance(blk, nn.Linear)  # every block is one (ModuleList items are typed Module)
             w[row : row + blk.out_features, a:b] = blk.weight.detach().cpu()
             row += blk.out_features
         return w
@@ -142,7 +145,7 @@ class GradNetConfig:
     init_std: float = 0.02
     seed: int = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         parse_structure(self.structure)
         if not self.init_std > 0:
             raise NNProbeError(f"GradNet init_std must be positive, got {self.init_std}", "pass e.g. init_std=0.02")
@@ -156,7 +159,7 @@ class GradNetConfig:
                 "pass e.g. epochs=20, batch_size=64, lr=1e-3",
             )
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -166,12 +169,12 @@ class GradNetResult:
     ``test_correct``: the final GradNet's per-test-point correctness (for paired tests), when a test set was given."""
 
     model: GradNet
-    history: list[dict] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
     test_accuracy: float = float("nan")
     seconds: float = 0.0
     test_correct: torch.Tensor | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "test_accuracy": self.test_accuracy,
             "seconds": self.seconds,
@@ -197,7 +200,25 @@ def accuracy_of_sum(model: GradNet, grads: torch.Tensor, y: torch.Tensor) -> flo
     return float((model.predict_scores(grads).argmax(1).cpu() == y.cpu()).double().mean())
 
 
-def streamed_accuracies(models: list[GradNet], chunks, return_correct: bool = False):
+# the test gradients streamed: ``(grads (m, K, D), y (m,))`` chunks
+TestChunks = Iterable[tuple[torch.Tensor, torch.Tensor]]
+
+
+@overload
+def streamed_accuracies(
+    models: list[GradNet], chunks: TestChunks, return_correct: Literal[False] = False
+) -> list[float]: ...
+
+
+@overload
+def streamed_accuracies(
+    models: list[GradNet], chunks: TestChunks, return_correct: Literal[True]
+) -> tuple[list[float], torch.Tensor]: ...
+
+
+def streamed_accuracies(
+    models: list[GradNet], chunks: TestChunks, return_correct: bool = False
+) -> list[float] | tuple[list[float], torch.Tensor]:
     """Test-rule accuracy of each of ``models`` over ``chunks`` of ``(grads (m, K, D), y (m,))``, in one pass.
 
     The test gradients of all ``K`` candidates are the largest array of the probe (10,000 MNIST test points
@@ -226,15 +247,15 @@ def streamed_accuracies(models: list[GradNet], chunks, return_correct: bool = Fa
 
 
 def train_gradnet(
-    train_grads: torch.Tensor,
+    train_grads: torch.Tensor | Callable[[int], torch.Tensor],
     y_train: torch.Tensor,
     groups: list[tuple[str, int, int]],
     num_classes: int,
     config: GradNetConfig | None = None,
     *,
-    test_grads=None,
+    test_grads: torch.Tensor | Callable[[], TestChunks] | None = None,
     y_test: torch.Tensor | None = None,
-    device="cpu",
+    device: torch.device | str = "cpu",
     progress: bool = False,
     score_each_epoch: bool = True,
 ) -> GradNetResult:
@@ -256,9 +277,12 @@ def train_gradnet(
     True
     """
     config = config or GradNetConfig()
+    if test_grads is not None and not callable(test_grads) and y_test is None:
+        raise NNProbeError("test_grads were given without y_test", "pass y_test, the labels of the test points")
     epoch_grads = train_grads if callable(train_grads) else None
 
-    def examples(grads):  # checked (points, vectors, dim) gradients -> one training example per vector
+    def examples(grads: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # checked (points, vectors, dim) gradients -> one training example per vector
         if grads.ndim == 2:
             grads = grads[:, None]
         if grads.ndim != 3 or grads.shape[0] != y_train.shape[0]:
@@ -276,7 +300,7 @@ def train_gradnet(
             return grads, grads.reshape(-1, grads.shape[-1]), y_train.repeat_interleave(grads.shape[1])
         return grads, grads, y_train
 
-    train_grads, xs, ys = examples(epoch_grads(1) if epoch_grads is not None else train_grads)
+    train_grads, xs, ys = examples(train_grads(1) if callable(train_grads) else train_grads)
     sizes = parse_structure(config.structure)
     inputs = block_inputs(groups, len(sizes), config.window)
     if max(b for _, b in inputs) != train_grads.shape[-1]:
@@ -306,7 +330,7 @@ def train_gradnet(
     bar = tqdm(range(1, config.epochs + 1), desc="GradNet", unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
         if epoch_grads is not None and epoch > 1:
-            train_grads = xs = ys = None  # let the last epoch's gradients go before the next are made
+            del train_grads, xs, ys  # let the last epoch's gradients go before the next are made
             train_grads, xs, ys = examples(epoch_grads(epoch))
         model.train()
         order = torch.randperm(xs.shape[0], generator=gen)
@@ -334,6 +358,7 @@ def train_gradnet(
             if score_each_epoch or epoch == config.epochs:
                 epoch_models.append(copy.deepcopy(model).eval())
         elif test_grads is not None:
+            assert isinstance(test_grads, torch.Tensor) and y_test is not None  # not a stream; y_test checked on entry
             if epoch == config.epochs:  # the final GradNet: keep its per-point correctness for paired tests
                 test_correct = model.predict_scores(test_grads).argmax(1).cpu() == y_test.cpu()
                 row["test_accuracy"] = float(test_correct.double().mean())
@@ -343,6 +368,7 @@ def train_gradnet(
         if progress:
             bar.set_postfix(acc=f"{row['train_accuracy']:.3f}", refresh=False)
     if streamed:
+        assert callable(test_grads)
         accuracies, test_correct = streamed_accuracies(epoch_models, test_grads(), return_correct=True)
         for row, acc in zip(history[-len(accuracies) :], accuracies):
             row["test_accuracy"] = acc

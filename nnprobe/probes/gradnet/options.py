@@ -9,27 +9,30 @@ as it is (not trained again: its training does not depend on which set it is sco
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
+from nnprobe.data.base import Dataset
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.gradnet.baselines import holdout
 from nnprobe.probes.gradnet.config import GradSpaceConfig, parse_structure
 from nnprobe.probes.gradnet.memory import MemoryBudget
 from nnprobe.probes.gradnet.network import block_inputs
-from nnprobe.probes.gradnet.pipeline import GradientCache, fit_gradnet, score_gradnet
+from nnprobe.probes.gradnet.pipeline import FittedGradNet, GradientCache, fit_gradnet, score_gradnet
 from nnprobe.probes.gradnet.study import split_halves
 
 
 def compare_options(
     model: nn.Module,
-    dataset,
-    variants: dict[str, dict],
+    dataset: Dataset,
+    variants: dict[str, dict[str, Any]],
     config: GradSpaceConfig | None = None,
     *,
     seed: int = 0,
     split_seed: int = 0,
     validation_fraction: float = 0.2,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """GradNet on one base snapshot for option variants (the study's ablations), chosen on validation data.
 
     ``variants`` maps a label to overrides of :class:`GradSpaceConfig` fields, e.g.
@@ -56,7 +59,8 @@ def compare_options(
             variant.layout_for(model).groups(), len(parse_structure(variant.structure_for(model))), variant.window
         )
     cache = GradientCache(model, MemoryBudget(config.max_memory).held)
-    rows, fitted = [], {}
+    rows: list[dict[str, Any]] = []
+    fitted: dict[str, FittedGradNet] = {}
     for label, over in variants.items():
         fitted[label] = fit = fit_gradnet(
             model,

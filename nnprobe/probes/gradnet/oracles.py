@@ -14,17 +14,19 @@ The loss is the cross-entropy of one example, ``-log softmax(f(x))[label]``; the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from nnprobe.models.modes import eval_mode
-from nnprobe.probes.gradnet.extract import label_matrix, preserve_parameters
+from nnprobe.probes.gradnet.extract import Labels, label_matrix, preserve_parameters
 from nnprobe.probes.gradnet.layout import GradientLayout
 
 
-def _labels(model: nn.Module, x: torch.Tensor, labels):
+def _labels(model: nn.Module, x: torch.Tensor, labels: Labels) -> tuple[torch.Tensor, bool]:
     """``label_matrix`` for ``x``, the number of classes read off one forward pass."""
     with torch.no_grad():
         k = model(x[:1]).shape[1]
@@ -32,7 +34,11 @@ def _labels(model: nn.Module, x: torch.Tensor, labels):
 
 
 def per_sample_grads_loop(
-    model: nn.Module, x: torch.Tensor, labels="all", params=None, layout: GradientLayout | None = None
+    model: nn.Module,
+    x: torch.Tensor,
+    labels: Labels = "all",
+    params: Sequence[str] | str | None = None,
+    layout: GradientLayout | None = None,
 ) -> torch.Tensor:
     """Per-sample, per-label gradients by one backward pass per (example, label): the test oracle.
 
@@ -61,8 +67,8 @@ def per_sample_grads_loop(
 def per_sample_grads_vmap(
     model: nn.Module,
     x: torch.Tensor,
-    labels="all",
-    params=None,
+    labels: Labels = "all",
+    params: Sequence[str] | str | None = None,
     layout: GradientLayout | None = None,
     chunk_size: int = 64,
 ) -> torch.Tensor:
@@ -79,7 +85,7 @@ def per_sample_grads_vmap(
     fixed = {n: t.detach() for n, t in named.items() if n not in diff}
     fixed.update(dict(model.named_buffers()))
 
-    def loss_fn(p, xi, yi):
+    def loss_fn(p: dict[str, torch.Tensor], xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
         logits = functional_call(model, {**fixed, **p}, (xi[None],))
         return F.cross_entropy(logits, yi[None])
 

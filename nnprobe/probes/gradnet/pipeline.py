@@ -15,20 +15,24 @@ import collections
 import ctypes
 import hashlib
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from nnprobe.data.base import Dataset
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.gradnet.config import GradSpaceConfig
-from nnprobe.probes.gradnet.extract import GradientExtractor
+from nnprobe.probes.gradnet.extract import GradientExtractor, Labels
 from nnprobe.probes.gradnet.layout import GradientLayout
 from nnprobe.probes.gradnet.memory import MemoryBudget
 from nnprobe.probes.gradnet.network import GradNetResult, streamed_accuracies, train_gradnet
 from nnprobe.probes.gradnet.selection import (
     GradientNormalizer,
+    GradientStats,
     gradient_stats,
     keep_top_per_example,
     random_labels,
@@ -36,12 +40,16 @@ from nnprobe.probes.gradnet.selection import (
 )
 from nnprobe.probes.gradnet.trainset import collect_gradients, training_gradients
 
+_V = TypeVar("_V")
+# the test gradients streamed one chunk at a time: a function yielding (gradients, labels) chunks
+TestStream = Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]]
+
 
 def _digest(t: torch.Tensor) -> str:
     return hashlib.sha1(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
 
 
-def layout_key(layout: GradientLayout) -> tuple:
+def layout_key(layout: GradientLayout) -> tuple[tuple[str, int, int, str | None], ...]:
     """A hashable identity of ``layout``'s blocks and kept coordinates.
 
     >>> layout_key(GradientLayout.from_model(nn.Linear(2, 1)))
@@ -66,14 +74,14 @@ class GradientCache:
 
     def __init__(self, model: nn.Module, max_bytes: int = MemoryBudget().held):
         self.model, self.max_bytes = model, int(max_bytes)
-        self._items: collections.OrderedDict = collections.OrderedDict()
+        self._items: collections.OrderedDict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = collections.OrderedDict()
         self.hits = self.misses = 0
 
     @staticmethod
-    def _key(parts) -> tuple:
+    def _key(parts: tuple[Any, ...]) -> tuple[Any, ...]:
         return tuple((id(p), p.data_ptr(), tuple(p.shape)) if isinstance(p, torch.Tensor) else p for p in parts)
 
-    def get(self, parts: tuple, compute):
+    def get(self, parts: tuple[Any, ...], compute: Callable[[], _V]) -> _V:
         """The value for ``parts`` (tensors in it are keyed by identity), computing it on a miss; tensors are
         returned as copies (the caller may normalise them in place)."""
         key = self._key(parts)
@@ -92,7 +100,7 @@ class GradientCache:
                     > self.max_bytes
                 ):
                     self._items.popitem(last=False)
-        return value.clone() if isinstance(value, torch.Tensor) else value
+        return cast(_V, value.clone()) if isinstance(value, torch.Tensor) else value  # a copy of the same kind
 
     def check(self, model: nn.Module) -> None:
         """Refuse another model: the cached sets are gradients of this cache's model."""
@@ -103,17 +111,22 @@ class GradientCache:
             )
 
 
-def labels_key(labels) -> str:
+def labels_key(labels: Labels) -> str:
     return labels if isinstance(labels, str) else f"{tuple(labels.shape)}:{_digest(labels)}"
 
 
 def _test_chunks(
-    extractor: GradientExtractor, x, y, config: GradSpaceConfig, norm: GradientNormalizer, progress: bool = False
-):
+    extractor: GradientExtractor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    config: GradSpaceConfig,
+    norm: GradientNormalizer,
+    progress: bool = False,
+) -> TestStream:
     """A function yielding ``(normalised test gradients of all K labels, labels)`` one extraction chunk at a time
     (for :func:`train_gradnet`'s streamed test set: nothing but one chunk is held)."""
 
-    def chunks():
+    def chunks() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         groups = extractor.layout.groups()
         bar = tqdm(
             total=int(x.shape[0]), desc="test gradients", unit="ex", disable=not progress, leave=False, mininterval=1.0
@@ -156,7 +169,18 @@ class FittedGradNet:
     seconds: float  # choosing coordinates and extracting the gradients
 
 
-def _test_set(extractor, norm, held, budget, test_x, test_y, num_classes, config, progress, cache):
+def _test_set(
+    extractor: GradientExtractor,
+    norm: GradientNormalizer,
+    held: int,
+    budget: MemoryBudget,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+    num_classes: int,
+    config: GradSpaceConfig,
+    progress: bool,
+    cache: GradientCache | None,
+) -> torch.Tensor | TestStream:
     """The normalised test gradients of all ``K`` labels, held when they fit beside ``held`` bytes, else streamed."""
     if budget.fits(held + test_x.shape[0] * num_classes * extractor.layout.dim * 4):
         raw = _gradients(extractor, test_x, "all", config, progress, "test gradients", cache)
@@ -164,8 +188,16 @@ def _test_set(extractor, norm, held, budget, test_x, test_y, num_classes, config
     return _test_chunks(extractor, test_x, test_y, config, norm, progress)
 
 
-def _gradients(extractor, x, labels, config, progress, desc, cache):
-    def compute():
+def _gradients(
+    extractor: GradientExtractor,
+    x: torch.Tensor,
+    labels: Labels,
+    config: GradSpaceConfig,
+    progress: bool,
+    desc: str,
+    cache: GradientCache | None,
+) -> torch.Tensor:
+    def compute() -> torch.Tensor:
         return collect_gradients(extractor, x, labels, config, progress, desc)
 
     if cache is None:
@@ -184,14 +216,14 @@ def _gradients(extractor, x, labels, config, progress, desc, cache):
 
 def fit_gradnet(
     model: nn.Module,
-    gradnet_half,
-    test_x,
-    test_y,
+    gradnet_half: Dataset,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
     num_classes: int,
     config: GradSpaceConfig,
     *,
     seed: int = 0,
-    device=None,
+    device: torch.device | str | None = None,
     progress: bool = False,
     cache: GradientCache | None = None,
     score_each_epoch: bool = True,
@@ -224,11 +256,11 @@ def fit_gradnet(
         n_fit = min(config.fit_samples, gradnet_half.n_train)
         x_fit, fit_labels = gradnet_half.x_train[:n_fit], random_labels(n_fit, num_classes, seed + 1)
 
-        def stats():
+        def compute_stats() -> GradientStats:
             return gradient_stats(full, x_fit, fit_labels)
 
         stats = (
-            stats()
+            compute_stats()
             if cache is None
             else cache.get(
                 (
@@ -241,7 +273,7 @@ def fit_gradnet(
                     config.chunk_size,
                     budget.chunk,
                 ),
-                stats,
+                compute_stats,
             )
         )
         layout = select_coordinates(stats, config.percent, config.criterion)
@@ -284,7 +316,12 @@ def fit_gradnet(
 
 
 def score_gradnet(
-    fitted: FittedGradNet, test_x, test_y, num_classes: int, progress: bool = False, cache: GradientCache | None = None
+    fitted: FittedGradNet,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+    num_classes: int,
+    progress: bool = False,
+    cache: GradientCache | None = None,
 ) -> tuple[float, torch.Tensor]:
     """``(accuracy, per-point correctness)`` of a fitted GradNet on another test set: the same gradients and the
     same scoring (held or streamed, decided as :func:`fit_gradnet` decides) as if that set had been its test set."""
@@ -310,16 +347,16 @@ def score_gradnet(
 
 def gradnet_on_snapshot(
     model: nn.Module,
-    gradnet_half,
-    test_x,
-    test_y,
+    gradnet_half: Dataset,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
     num_classes: int,
     config: GradSpaceConfig,
     *,
     seed: int = 0,
-    device=None,
+    device: torch.device | str | None = None,
     progress: bool = False,
-):
+) -> tuple[GradNetResult, GradientLayout, float]:
     """Select coordinates, extract train/test gradients, normalise, train GradNet: ``(result, layout, seconds)``.
 
     Every setting is ``config``'s (GradNet's from ``config.gradnet_config(model, seed)``); ``seed`` draws the

@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import copy
 from dataclasses import replace
+from typing import Any
 
+from torch import nn
+
+from nnprobe.data.base import Dataset
 from nnprobe.probes.gradnet.network import block_inputs, parse_structure
 from nnprobe.probes.gradnet.study import CONVERGED, GradNetStudy, GradSpaceResult, measure, run_gradnet_study
 from nnprobe.training.rundir import same_run
+
+# the experiment layer's Run and run context (nnprobe.experiments): a higher floor, which a probe does not import
+# (tests/test_layering.py), so they are not named here
+Run = Any
+RunContext = Any
 
 SNAPSHOTS = "snapshots"  # the run context's folder of finished snapshots (epoch_N.pt + epoch_N.json)
 # the converged base's record (accuracies, epochs, per-test-point correctness) in the same folder: converged.json
@@ -31,22 +40,22 @@ class GradNetRunResult:
     """Rebuild either form of the gradnet probe's result (a study, or one model's measurement)."""
 
     @staticmethod
-    def from_dict(data: dict):
+    def from_dict(data: dict[str, Any]) -> GradNetStudy | GradSpaceResult:
         return GradNetStudy.from_dict(data) if "snapshots" in data else GradSpaceResult.from_dict(data)
 
 
-def table_rows(run, result) -> list[dict]:
+def table_rows(run: Run, result: GradNetStudy | GradSpaceResult) -> list[dict[str, Any]]:
     """One row per snapshot of a study (one row for GradNet on a checkpoint)."""
     return result.rows() if hasattr(result, "rows") else [result.summary()]
 
 
-def preflight(run, dataset, model) -> None:
+def preflight(run: Run, dataset: Dataset, model: nn.Module) -> None:
     """The GradNet structure must fit the layers whose gradients are taken."""
     structure = run.config.structure_for(model)
     block_inputs(run.config.layout_for(model).groups(), len(parse_structure(structure)), run.config.window)
 
 
-def execute(run, ctx):
+def execute(run: Run, ctx: RunContext) -> GradNetStudy | GradSpaceResult:
     """A snapshot study of the zoo model (finished snapshots kept on resume), or GradNet on a checkpoint's
     gradients."""
     if run.model.checkpoint is not None:  # GradNet on the gradients of the user's trained model
@@ -59,11 +68,11 @@ def execute(run, ctx):
     }
     converged = next((part[CONVERGED] for part in parts if CONVERGED in part), None)
 
-    def saved(res: GradSpaceResult, snapshot) -> None:
+    def saved(res: GradSpaceResult, snapshot: nn.Module) -> None:
         ctx.save_part(SNAPSHOTS, f"epoch_{res.epoch}", {"run": key, "result": res.to_dict()}, model=snapshot)
         ctx.event("snapshot", res)
 
-    def converged_saved(record: dict) -> None:
+    def converged_saved(record: dict[str, Any]) -> None:
         ctx.save_part(SNAPSHOTS, CONVERGED, {"run": key, CONVERGED: record})
         ctx.event(CONVERGED, record)
 

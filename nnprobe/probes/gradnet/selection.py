@@ -22,7 +22,7 @@ import torch
 
 from nnprobe.errors import NNProbeError, check_finite
 from nnprobe.probes.gradnet.config import CRITERIA, NORMALIZATIONS
-from nnprobe.probes.gradnet.extract import GradientExtractor
+from nnprobe.probes.gradnet.extract import GradientExtractor, Labels
 from nnprobe.probes.gradnet.layout import GradientLayout
 
 
@@ -101,7 +101,7 @@ class GradientStats:
     mean_abs: torch.Tensor
 
 
-def gradient_stats(extractor: GradientExtractor, x: torch.Tensor, labels) -> GradientStats:
+def gradient_stats(extractor: GradientExtractor, x: torch.Tensor, labels: Labels) -> GradientStats:
     """Stream the gradients of ``x`` once and return their per-coordinate mean, variance and mean |g| (the
     statistics that rank coordinates for :func:`select_coordinates`).
 
@@ -167,9 +167,9 @@ class GradientNormalizer:
     method: str = "standard"
     layout: GradientLayout | None = None
     eps: float = 1e-8
-    state: dict = field(default_factory=dict)
+    state: dict[str, torch.Tensor] = field(default_factory=dict)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.method not in NORMALIZATIONS:
             raise NNProbeError(f"unknown normalisation '{self.method}'", f"use one of: {', '.join(NORMALIZATIONS)}")
 
@@ -193,6 +193,7 @@ class GradientNormalizer:
         if self.method == "none":
             return feats
         if self.method == "block_l2":
+            assert self.layout is not None  # fit() refuses block_l2 without a layout
             out = feats.clone()
             for _, a, b in self.layout.groups():
                 blk = out[..., a:b]
@@ -260,6 +261,7 @@ class GradientNormalizer:
     def _transform_slice_(self, blk: torch.Tensor) -> None:
         """:meth:`transform` of a contiguous 2-D slice, written into it."""
         if self.method == "block_l2":
+            assert self.layout is not None  # fit() refuses block_l2 without a layout
             for _, a, b in self.layout.groups():
                 part = blk[:, a:b]
                 part /= part.norm(dim=-1, keepdim=True).clamp_min(self.eps)

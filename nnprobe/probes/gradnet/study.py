@@ -20,15 +20,17 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import torch
 from torch import nn
 
-from nnprobe.data import as_dataset
+from nnprobe.data.base import Dataset
+from nnprobe.data.loaders import as_dataset
 from nnprobe.errors import NNProbeError
-from nnprobe.models import adapted
+from nnprobe.models.adapter import adapted
 from nnprobe.probes.gradnet.baselines import (
     converged_base,
     correct_on,
@@ -44,8 +46,9 @@ from nnprobe.probes.gradnet.network import block_inputs
 from nnprobe.probes.gradnet.pipeline import gradnet_on_snapshot, release_free_memory  # noqa: F401 (re-exported)
 from nnprobe.results import Result, plain
 from nnprobe.seeding import restore_rng_states, rng_states
-from nnprobe.training import Callback, TrainConfig, train
-from nnprobe.training.trainer import rate_after
+from nnprobe.training.callbacks import Callback, TrainState
+from nnprobe.training.config import TrainConfig
+from nnprobe.training.trainer import rate_after, train
 
 
 class SnapshotCallback(Callback):
@@ -56,16 +59,16 @@ class SnapshotCallback(Callback):
     [1, 5]
     """
 
-    def __init__(self, epochs):
+    def __init__(self, epochs: Iterable[int]) -> None:
         self.epochs = set(int(e) for e in epochs)
         self.snapshots: dict[int, nn.Module] = {}
 
-    def on_epoch_end(self, state) -> None:
+    def on_epoch_end(self, state: TrainState) -> None:
         if state.epoch in self.epochs:
             self.snapshots[state.epoch] = copy.deepcopy(state.model).cpu().eval()
 
 
-def split_halves(dataset, seed: int = 0):
+def split_halves(dataset: Dataset, seed: int = 0) -> tuple[Dataset, Dataset]:
     """``(base_half, gradnet_half)``: the training set shuffled with ``seed`` and cut in two.
 
     >>> from nnprobe.data import load_dataset
@@ -77,6 +80,7 @@ def split_halves(dataset, seed: int = 0):
     if n < 4:
         raise NNProbeError(f"the training set has only {n} examples", "use more training data")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    assert dataset.y_train_clean is not None and dataset.noisy_mask is not None  # Dataset.__post_init__ fills them
     halves = []
     for idx in (order[: n // 2], order[n // 2 :]):
         halves.append(
@@ -116,8 +120,8 @@ class GradSpaceResult(Result):
     gradient_seconds: float
     gradnet_seconds: float
     epoch: int | None = None
-    gradnet_history: list = field(default_factory=list)
-    layout: dict = field(default_factory=dict)
+    gradnet_history: list[dict[str, Any]] = field(default_factory=list)
+    layout: dict[str, Any] = field(default_factory=dict)
     control_both_halves_test_accuracy: float | None = None
     control_finetune_test_accuracy: float | None = None
     control_finetune_epochs: int | None = None
@@ -136,7 +140,7 @@ class GradSpaceResult(Result):
     converged_base_validation_accuracy: float | None = None
     converged_base_epoch: int | None = None
     converged_base_epochs: int | None = None
-    mcnemar: dict = field(default_factory=dict)
+    mcnemar: dict[str, dict[str, Any]] = field(default_factory=dict)
     baselines_not_run: str | None = None  # why the null baselines could not be trained (no head found)
 
     @property
@@ -152,7 +156,7 @@ class GradSpaceResult(Result):
         value = getattr(self, key)
         return None if value is None else self.gradnet_test_accuracy - value
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         out = {
             "epoch": self.epoch,
             "base_test_accuracy": self.base_test_accuracy,
@@ -188,7 +192,7 @@ class GradSpaceResult(Result):
                 out[key] = test[field_]
         return out
 
-    def row(self) -> dict:
+    def row(self) -> dict[str, Any]:
         """The table row of this snapshot (same as :meth:`summary`)."""
         return self.summary()
 
@@ -201,18 +205,20 @@ class GradNetStudy(Result):
     0.3 (control (a) then trained from scratch on both halves); the controls now start from each snapshot."""
 
     dataset: str
-    snapshots: list
-    base_history: list = field(default_factory=list)
-    control_history: list = field(default_factory=list)
-    config: dict = field(default_factory=dict)
+    snapshots: list[GradSpaceResult]
+    base_history: list[dict[str, Any]] = field(default_factory=list)
+    control_history: list[dict[str, Any]] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
-    converged: dict = field(default_factory=dict)
-    models: dict = field(default_factory=dict, repr=False, compare=False)  # epoch -> base snapshot (keep_models)
+    converged: dict[str, Any] = field(default_factory=dict)
+    models: dict[int, nn.Module] = field(
+        default_factory=dict, repr=False, compare=False
+    )  # epoch -> base snapshot (keep_models)
 
-    def rows(self) -> list[dict]:
+    def rows(self) -> list[dict[str, Any]]:
         return [s.row() for s in self.snapshots]
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """The last snapshot's row, plus every snapshot's accuracies and paired tests as ``e<epoch>_<key>`` (the
         keys :func:`nnprobe.probes.gradnet.evidence.snapshot_keys` names: what the verdict reads per snapshot)."""
         out = dict(self.snapshots[-1].summary()) if self.snapshots else {}
@@ -224,7 +230,7 @@ class GradNetStudy(Result):
         out["study_seconds"] = self.seconds
         return out
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "dataset": self.dataset,
             "snapshots": [s.to_dict() for s in self.snapshots],
@@ -236,13 +242,13 @@ class GradNetStudy(Result):
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> GradNetStudy:
+    def from_dict(cls, data: dict[str, Any]) -> GradNetStudy:
         data = dict(data)
         data["snapshots"] = [GradSpaceResult.from_dict(s) for s in data.get("snapshots", [])]
         return super().from_dict(data)
 
     def __repr__(self) -> str:
-        def acc(v):
+        def acc(v: float | None) -> str:
             return f"{v:>11.4f}" if v is not None else f"{'-':>11}"
 
         lines = [
@@ -261,12 +267,14 @@ class GradNetStudy(Result):
         return "\n".join(lines)
 
 
-def _device(model: nn.Module):
+def _device(model: nn.Module) -> torch.device:
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
 
 
-def _measure(model: nn.Module, dataset, config: GradSpaceConfig, *, seed: int, epoch: int | None, progress: bool):
+def _measure(
+    model: nn.Module, dataset: Dataset, config: GradSpaceConfig, *, seed: int, epoch: int | None, progress: bool
+) -> tuple[GradSpaceResult, torch.Tensor]:
     """:func:`measure`, also returning GradNet's and the other classifiers' per-test-point correctness."""
     device = _device(model)
     base_correct = correct_on(model, dataset.x_test, dataset.y_test)
@@ -311,19 +319,20 @@ def _measure(model: nn.Module, dataset, config: GradSpaceConfig, *, seed: int, e
         res.mlp_probe_test_accuracy = probes["mlp_probe"]["test_accuracy"]
         res.probe_steps, res.probe_seconds, res.probe_feature_dim = steps, probes["seconds"], probes["feature_dim"]
         others.update(linear_probe=probes["linear_probe"]["correct"], mlp_probe=probes["mlp_probe"]["correct"])
+    assert result.test_correct is not None  # train_gradnet keeps it whenever a test set is given
     res.mcnemar = paired_tests(result.test_correct, others)
     return res, result.test_correct
 
 
 def measure(
     model: nn.Module,
-    dataset,
+    dataset: Any,  # anything nnprobe.data.as_dataset takes
     config: GradSpaceConfig | None = None,
     *,
     seed: int = 0,
     epoch: int | None = None,
     progress: bool = False,
-    output=None,
+    output: int | str | None = None,
 ) -> GradSpaceResult:
     """GradNet on the per-sample gradients of ``model`` (your trained classifier, or a base snapshot).
 
@@ -348,7 +357,7 @@ def measure(
 
 def control_finetune(
     snapshot: nn.Module,
-    gradnet_half,
+    gradnet_half: Dataset,
     train_config: TrainConfig,
     epochs: int,
     progress: bool = False,
@@ -377,20 +386,20 @@ CONVERGED = "converged"  # the key of the converged base's stored record (run_gr
 
 
 def run_gradnet_study(
-    dataset,
+    dataset: Dataset,
     build_base: Callable[[], nn.Module],
     train_config: TrainConfig,
-    snapshot_epochs,
+    snapshot_epochs: Iterable[int],
     config: GradSpaceConfig | None = None,
     *,
     seed: int | None = None,
     split_seed: int = 0,
     on_snapshot: Callable[[GradSpaceResult, nn.Module], None] | None = None,
     keep_models: bool = False,
-    done: dict | None = None,
+    done: dict[int, GradSpaceResult] | None = None,
     progress: bool = False,
-    converged_done: dict | None = None,
-    on_converged: Callable[[dict], None] | None = None,
+    converged_done: dict[str, Any] | None = None,
+    on_converged: Callable[[dict[str, Any]], None] | None = None,
 ) -> GradNetStudy:
     """Train the base network on half the data, snapshot it, and :func:`measure` GradNet on each snapshot.
 
@@ -425,7 +434,8 @@ def run_gradnet_study(
     tcfg = replace(train_config, epochs=max(train_config.epochs, epochs[-1]))
     n_test = int(dataset.y_test.shape[0])
 
-    converged, converged_correct = {}, None
+    converged: dict[str, Any] = {}
+    converged_correct: torch.Tensor | None = None
     if config.converged_base:
         if converged_done and converged_done.get("correct"):
             converged = {k: v for k, v in converged_done.items() if k != "correct"}
@@ -441,8 +451,9 @@ def run_gradnet_study(
             if on_converged is not None:
                 on_converged({**got, "correct": pack_correct(converged_correct)})
 
-    def controls(snap: nn.Module, res: GradSpaceResult, snapshot_epoch: int) -> dict:
+    def controls(snap: nn.Module, res: GradSpaceResult, snapshot_epoch: int) -> dict[str, torch.Tensor]:
         t0 = time.perf_counter()
+        assert res.gradnet_steps is not None  # set by _measure
         continued = config.control_rate == "continued"
         a = train_on(snap, dataset, tcfg, res.gradnet_steps, snapshot_epoch=snapshot_epoch, continued=continued)
         b = train_on(snap, gradnet_half, tcfg, res.gradnet_steps, snapshot_epoch=snapshot_epoch, continued=continued)
@@ -456,12 +467,13 @@ def run_gradnet_study(
         return {"both_halves": a["correct"], "finetune": b["correct"]}
 
     class _Measure(Callback):
-        def __init__(self):
-            self.models = {}
+        def __init__(self) -> None:
+            self.models: dict[int, nn.Module] = {}
 
-        def on_epoch_end(self, state) -> None:
+        def on_epoch_end(self, state: TrainState) -> None:
             if state.epoch not in epochs:
                 return
+            assert config is not None and seed is not None  # set above (mypy drops the narrowing in this class)
             snap = copy.deepcopy(state.model).eval()
             if keep_models:
                 self.models[state.epoch] = snap

@@ -25,7 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from nnprobe.probes.gradnet.config import LABEL_DRAWS, GradSpaceConfig
-from nnprobe.probes.gradnet.extract import GradientExtractor
+from nnprobe.probes.gradnet.extract import GradientExtractor, Labels
 from nnprobe.probes.gradnet.memory import MemoryBudget
 from nnprobe.probes.gradnet.selection import (
     GradientNormalizer,
@@ -37,7 +37,12 @@ from nnprobe.probes.gradnet.selection import (
 
 
 def collect_gradients(
-    extractor: GradientExtractor, x, labels, config: GradSpaceConfig, progress: bool = False, desc: str = "gradients"
+    extractor: GradientExtractor,
+    x: torch.Tensor,
+    labels: Labels,
+    config: GradSpaceConfig,
+    progress: bool = False,
+    desc: str = "gradients",
 ) -> torch.Tensor:
     """All gradients of ``x`` gathered chunk by chunk into one CPU float32 tensor; with
     ``config.selection == "per_example_topk"`` each chunk is sparsified first (:func:`keep_top_per_example`,
@@ -60,6 +65,7 @@ def collect_gradients(
             out = torch.empty((x.shape[0],) + tuple(g.shape[1:]), dtype=torch.float32)
         out[sl] = g
     bar.close()
+    assert out is not None, "no inputs to take gradients of"
     return out
 
 
@@ -85,24 +91,31 @@ class TopKStore:
     True
     """
 
-    def __init__(self, groups, kept: list[int], values: torch.Tensor, positions: torch.Tensor, dim: int):
+    def __init__(
+        self,
+        groups: list[tuple[str, int, int]],
+        kept: list[int],
+        values: torch.Tensor,
+        positions: torch.Tensor,
+        dim: int,
+    ) -> None:
         self.groups, self.kept, self.values, self.positions, self.dim = groups, kept, values, positions, dim
 
     @staticmethod
-    def nbytes(groups, percent: float, n: int, num_classes: int) -> int:
+    def nbytes(groups: list[tuple[str, int, int]], percent: float, n: int, num_classes: int) -> int:
         """The bytes a store of ``n`` points x ``num_classes`` labels holds."""
         kept = sum(top_count(b - a, percent) for _, a, b in groups)
         return n * num_classes * kept * (4 + TopKStore._position_dtype(groups).itemsize)
 
     @staticmethod
-    def _position_dtype(groups) -> torch.dtype:
+    def _position_dtype(groups: list[tuple[str, int, int]]) -> torch.dtype:
         return torch.int16 if max(b - a for _, a, b in groups) <= torch.iinfo(torch.int16).max else torch.int32
 
     @classmethod
     def collect(
         cls,
         extractor: GradientExtractor,
-        x,
+        x: torch.Tensor,
         num_classes: int,
         percent: float,
         progress: bool = False,
@@ -165,14 +178,14 @@ class TopKStore:
 
 def training_gradients(
     extractor: GradientExtractor,
-    x,
+    x: torch.Tensor,
     num_classes: int,
     config: GradSpaceConfig,
     *,
     seed: int = 0,
     budget: MemoryBudget | None = None,
     progress: bool = False,
-    extract: Callable | None = None,
+    extract: Callable[[torch.Tensor, Labels, str], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor | Callable[[int], torch.Tensor], GradientNormalizer, int]:
     """GradNet's normalised training gradients: ``(grads, normaliser, bytes_held)``.
 
@@ -190,12 +203,13 @@ def training_gradients(
     n, dim = int(x.shape[0]), extractor.layout.dim
     norm = GradientNormalizer(config.grad_normalize, layout=extractor.layout)
 
-    def collect(labels, desc):
+    def collect(labels: Labels, desc: str) -> torch.Tensor:
         return collect_gradients(extractor, x, labels, config, progress, desc)
 
     once = collect if extract is None else (lambda labels, desc: extract(x, labels, desc))
 
     if config.target == "sum" or config.label_draw == "once":
+        labels: Labels
         if config.target == "sum":
             labels = "all"
         else:

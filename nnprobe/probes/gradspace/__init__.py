@@ -9,6 +9,7 @@ submodule is now ``nnprobe.probes.gradnet.oracles`` (its two production helpers,
 import importlib
 import sys
 import warnings
+from typing import Any
 
 warnings.warn(
     "nnprobe.probes.gradspace was renamed nnprobe.probes.gradnet; the old name goes in the next release",
@@ -35,7 +36,7 @@ for _old, _new in _RENAMED.items():
 __all__ = list(_NEW.__all__)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:  # any public name of nnprobe.probes.gradnet
     if name in __all__:
         return getattr(_NEW, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,9 +30,12 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from nnprobe.probes.margin.svm.penalised import MAX_ENTRIES, fit_bias_penalised
 
@@ -42,7 +45,7 @@ PERCEPTRON_EPOCHS = 300  # cap on the perceptron's passes over the data
 LOGISTIC_C = 1e4  # "large C": logistic regression on separable features heads for the free-intercept SVM
 
 
-def head_rows(W, b, k: int) -> np.ndarray:
+def head_rows(W: ArrayLike, b: ArrayLike | None, k: int) -> np.ndarray:
     """A head's ``[W, b]`` as the rows the yardstick is compared with: binary ``[w_1 - w_0, b_1 - b_0]`` (1, d + 1),
     K > 2 the centred rows (K, d + 1).
 
@@ -85,21 +88,21 @@ def penalised_yardstick(x: torch.Tensor, y: torch.Tensor, k: int, max_entries: i
         return fit_bias_penalised(x, y, k, "binary" if k == 2 else "crammer_singer", max_entries)
 
 
-def _augmented(x, dtype=torch.float32) -> torch.Tensor:
+def _augmented(x: torch.Tensor | ArrayLike, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     x = torch.as_tensor(x).detach().cpu().to(dtype)
     return torch.cat([x, torch.ones(x.shape[0], 1, dtype=dtype)], 1)
 
 
 def perceptron_null(
-    x,
-    y,
+    x: torch.Tensor | ArrayLike,
+    y: torch.Tensor | ArrayLike,
     k: int,
     *,
     starts: int = NULL_STARTS,
     seed: int = 0,
     max_epochs: int = PERCEPTRON_EPOCHS,
     batch_size: int = 256,
-) -> dict:
+) -> dict[str, Any]:
     """The perceptron on ``[phi, 1]`` (no separate bias: the bias is a weight, as in the yardstick) from ``starts``
     random starts, each run until it makes no training error or for ``max_epochs`` passes.
 
@@ -121,12 +124,13 @@ def perceptron_null(
     gen = torch.Generator().manual_seed(int(seed))
     scale = float(z.norm(dim=1).mean())
     W = torch.randn(starts, rows, dz, generator=gen) * (scale / math.sqrt(dz))
-    sign = (2.0 * (y == 1).float() - 1.0) if k == 2 else None
-    onehot = torch.nn.functional.one_hot(y, rows).float() if k > 2 else None
+    # the labels as the update needs them: binary +-1 signs, K > 2 one-hot rows (the other one empty, never read)
+    sign = (2.0 * (y == 1).float() - 1.0) if k == 2 else torch.empty(0)
+    onehot = torch.nn.functional.one_hot(y, rows).float() if k > 2 else torch.empty(0)
     active = torch.ones(starts, dtype=torch.bool)
     epochs = [max_epochs] * starts
 
-    def errors(Wc):
+    def errors(Wc: torch.Tensor) -> torch.Tensor:
         f = torch.einsum("nd,srd->snr", z, Wc)
         return ((sign * f[..., 0] <= 0) if k == 2 else (f.argmax(2) != y) | _ties(f)).sum(1)
 
@@ -208,7 +212,7 @@ def logistic_rows(x: np.ndarray, y: np.ndarray, k: int, C: float = LOGISTIC_C, m
     )
     target = yt.double()
 
-    def closure():
+    def closure() -> torch.Tensor:
         opt.zero_grad()
         f = xs @ W.T + b
         loss = (
@@ -226,7 +230,15 @@ def logistic_rows(x: np.ndarray, y: np.ndarray, k: int, C: float = LOGISTIC_C, m
     return H if k == 2 else H - H.mean(0)
 
 
-def context_cosines(x, y, k: int, V: np.ndarray, *, init_head=None, logistic: bool = True) -> dict:
+def context_cosines(
+    x: torch.Tensor | ArrayLike,
+    y: torch.Tensor | ArrayLike,
+    k: int,
+    V: np.ndarray,
+    *,
+    init_head: tuple[ArrayLike, ArrayLike | None] | None = None,
+    logistic: bool = True,
+) -> dict[str, float]:
     """Cosine of each context direction to the yardstick rows ``V`` (:func:`direction_cosine`): ``class_means``,
     ``lda``, ``logistic`` (free intercept, C = 1e4) and ``init_head`` (when ``init_head = (W, b)`` is given)."""
     xn = torch.as_tensor(x).detach().cpu().double().numpy()
@@ -243,7 +255,9 @@ def context_cosines(x, y, k: int, V: np.ndarray, *, init_head=None, logistic: bo
     return out
 
 
-def trend(steps, cosines, target: float = TARGET_COSINE) -> dict:
+def trend(
+    steps: Sequence[float | None], cosines: Sequence[float | None], target: float = TARGET_COSINE
+) -> dict[str, Any]:
     """Fit ``1 / sqrt(1 - cos)`` as a line in ``ln t`` over a curve (``steps`` t > 0, ``cosines`` < 1; points
     without a value are left out): ``slope`` (per unit of ``ln t``), ``last`` (the value at the last point),
     ``target_value`` (``1 / sqrt(1 - target)``: 10 for 0.99) and ``steps_to_target`` (where the line reaches it;

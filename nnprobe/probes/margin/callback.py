@@ -8,15 +8,20 @@ steps -- while the weight norm grows. One run with :class:`MarginCallback` gives
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
+from torch import nn
 
+from nnprobe.data.base import Dataset
 from nnprobe.errors import NNProbeError
-from nnprobe.models import head_features
+from nnprobe.models.heads import head_features
 from nnprobe.probes.margin.config import MarginConfig
 from nnprobe.probes.margin.probe import measure_mode
 from nnprobe.probes.margin.result import MarginResult
-from nnprobe.training import Callback
+from nnprobe.probes.margin.svm.fit import LinearSVM
+from nnprobe.training.callbacks import Callback, TrainState
 
 # a curve point fits the bias-penalised Crammer-Singer SVM (K > 2) only up to this many feature entries
 # (n x (d + 1): 32k points of 128-D), the final measurement up to MAX_ENTRIES (2^25). Binary and one-vs-rest fits
@@ -36,13 +41,13 @@ def log_spaced_epochs(total: int, count: int = 12) -> list[int]:
 
 
 def measure_point(
-    model,
-    dataset,
+    model: nn.Module,
+    dataset: Dataset,
     config: MarginConfig | None = None,
     *,
     epoch: int | None = None,
     step: int = 0,
-    warm_starts: dict | None = None,
+    warm_starts: dict[str, LinearSVM] | None = None,
 ) -> MarginResult:
     """One point of the margin curve: every SVM mode of ``config`` fitted on the current penultimate features of
     ``dataset`` and compared with the head (no retrained head, no null: those are measured once, at the end).
@@ -88,7 +93,7 @@ def measure_point(
     return first
 
 
-def point_summary(result: MarginResult) -> dict:
+def point_summary(result: MarginResult) -> dict[str, Any]:
     """The headline numbers of a curve point, every SVM mode: the first under its own names, the others as
     ``<mode>/<name>``; ``warnings``: how many were raised (when any)."""
     out = {}
@@ -107,14 +112,14 @@ class CurvePoint:
     def __init__(self, result: MarginResult):
         self.result = result
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         return point_summary(self.result)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return self.result.to_dict()
 
 
-def track(model, dataset, config: MarginConfig | None = None, *, seed: int = 0) -> CurvePoint:
+def track(model: nn.Module, dataset: Dataset, config: MarginConfig | None = None, *, seed: int = 0) -> CurvePoint:
     """The margin probe's curve point for :mod:`nnprobe.tracking` (the entry's ``track`` hook): :func:`measure_point`
     started cold, so that a point measured during training equals the one recomputed from its checkpoint.
     ``seed`` is unused (the point draws nothing at random)."""
@@ -147,10 +152,10 @@ class MarginCallback(Callback):
         config: MarginConfig | None = None,
         *,
         every: int | None = None,
-        epochs=None,
+        epochs: Iterable[int] | None = None,
         log_spaced: int | None = None,
         at_start: bool = False,
-    ):
+    ) -> None:
         if config is not None and not isinstance(config, MarginConfig):
             raise NNProbeError(
                 f"MarginCallback takes a MarginConfig, got {type(config).__name__} {config!r}",
@@ -170,9 +175,9 @@ class MarginCallback(Callback):
         self.log_spaced = log_spaced
         self.at_start = at_start
         self.results: list[MarginResult] = []
-        self._svms: dict = {}  # the last fitted SVM of each mode: the next fit's warm start
+        self._svms: dict[str, LinearSVM] = {}  # the last fitted SVM of each mode: the next fit's warm start
 
-    def _measure(self, state) -> MarginResult:
+    def _measure(self, state: TrainState) -> MarginResult:
         """Measure now (:func:`measure_point`), each SVM warm-started from the previous measurement's."""
         result = measure_point(
             state.model,
@@ -185,7 +190,7 @@ class MarginCallback(Callback):
         self.results.append(result)
         return result
 
-    def on_train_begin(self, state) -> None:
+    def on_train_begin(self, state: TrainState) -> None:
         if self.log_spaced is not None:
             self.epochs = set(log_spaced_epochs(int(state.config.epochs), int(self.log_spaced)))
         if self.at_start:
@@ -195,25 +200,26 @@ class MarginCallback(Callback):
         """Whether epoch ``epoch`` is measured (the last epoch always is)."""
         if self.epochs is not None:
             return epoch in self.epochs or epoch == total
+        assert self.every is not None  # set whenever self.epochs is not
         return epoch % self.every == 0 or epoch == total
 
-    def on_epoch_end(self, state) -> None:
+    def on_epoch_end(self, state: TrainState) -> None:
         if not self.due(state.epoch, int(state.config.epochs)):
             return
         result = self._measure(state)
         state.metrics.update({f"margin/{k}": v for k, v in point_summary(result).items()})
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         """The measurements so far (restored on resume, so the curve of an interrupted run is not lost)."""
         return {"results": [r.to_dict() for r in self.results]}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         self.results = [MarginResult.from_dict(r) for r in state.get("results", [])]
 
-    def curves(self) -> dict[str, list]:
+    def curves(self) -> dict[str, list[Any]]:
         """Per-measurement lists: ``epoch``, ``cosine_to_svm``, ``nn_weight_norm``, ... (binary adds margins; the
         other SVM modes of ``both`` as ``<mode>/cosine_to_svm``, ...)."""
-        out: dict[str, list] = {"epoch": [r.epoch for r in self.results]}
+        out: dict[str, list[Any]] = {"epoch": [r.epoch for r in self.results]}
         for result in self.results:
             for mode, r in result.mode_results().items():
                 prefix = "" if r is result else f"{mode}/"

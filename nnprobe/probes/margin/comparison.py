@@ -17,8 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from nnprobe.data.base import Dataset
 from nnprobe.errors import NNProbeError, check_finite
-from nnprobe.models import head_features
+from nnprobe.models.heads import head_features
 from nnprobe.probes.margin.baselines import direction_cosine, head_rows, penalised_yardstick
 from nnprobe.probes.margin.result import ClassMargin, MarginResult
 from nnprobe.probes.margin.svm.fit import LinearSVM, NotSeparableWarning, fit_svm
@@ -53,7 +54,14 @@ def _pairwise_min_margin(x: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndar
     return best
 
 
-def _validate(train_features, y_train, head_weight, head_bias, test_features, y_test):
+def _validate(
+    train_features: torch.Tensor,
+    y_train: torch.Tensor,
+    head_weight: torch.Tensor,
+    head_bias: torch.Tensor | None,
+    test_features: torch.Tensor | None,
+    y_test: torch.Tensor | None,
+) -> None:
     if train_features.ndim != 2:
         raise NNProbeError(
             f"features must be a 2-D (n, d) tensor, got shape {tuple(train_features.shape)}",
@@ -271,7 +279,16 @@ def measure_margin(
     )
 
 
-def _compare_penalised(rows, x, y, k, mode, Wn, bn, max_entries=MAX_ENTRIES):
+def _compare_penalised(
+    rows: list[ClassMargin],
+    x: np.ndarray,
+    y: np.ndarray,
+    k: int,
+    mode: str,
+    Wn: np.ndarray,
+    bn: np.ndarray,
+    max_entries: int = MAX_ENTRIES,
+) -> np.ndarray | None:
     """Fill each row's ``cosine_to_penalised_svm`` (weights) and ``..._with_bias`` (``[w, b]``); return the
     penalised SVM's rows (None when too large to fit)."""
     V = fit_bias_penalised(torch.from_numpy(x), torch.from_numpy(y), k, mode, max_entries)
@@ -290,7 +307,7 @@ def _compare_penalised(rows, x, y, k, mode, Wn, bn, max_entries=MAX_ENTRIES):
 
 def probe_margin(
     model: nn.Module,
-    dataset,
+    dataset: Dataset,
     *,
     C: float | None = None,
     multi_class: str = "ovr",

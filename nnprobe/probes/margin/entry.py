@@ -7,9 +7,15 @@ no torch: the measure function, the result class and the run hooks are named as 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 from nnprobe.entries import ProbeEntry, number, register
 from nnprobe.probes.margin.config import MarginConfig
+
+if TYPE_CHECKING:
+    from nnprobe.stats import Decision
+
+Run = Any  # an nnprobe.experiments.Run: a higher floor, which a probe does not import (tests/test_layering.py)
 
 PAPER = 'Li, Ding & Gao, "On the decision boundary of deep neural networks" (arXiv 1808.05385)'
 THRESHOLDS = {"min_cosine": 0.99, "min_agreement": 0.99}
@@ -22,7 +28,7 @@ YARDSTICK = (
 )
 
 
-def verdict(summary: dict, t: dict) -> tuple:
+def verdict(summary: dict[str, Any], t: dict[str, float]) -> tuple[bool | None, str]:
     """Holds when the cosine to the SVM and the test agreement of NN and SVM predictions clear their thresholds.
 
     >>> verdict({"cosine_to_svm": 0.997, "test_agreement": 1.0}, THRESHOLDS)
@@ -43,7 +49,7 @@ def verdict(summary: dict, t: dict) -> tuple:
     return ok, f"{'holds' if ok else 'does not hold'}: " + ", ".join(parts)
 
 
-def criteria(t: dict) -> str:
+def criteria(t: dict[str, float]) -> str:
     """The verdict's thresholds in words."""
     return (
         f"testable when the training features are linearly separable on every seed; holds when the 95% t-interval "
@@ -53,7 +59,7 @@ def criteria(t: dict) -> str:
     )
 
 
-def trend_text(summaries: list) -> str:
+def trend_text(summaries: list[dict[str, Any]]) -> str:
     """The measured trend in words (mean over the seeds that have one), or "" when no seed has one.
 
     >>> trend_text([{"trend_slope": 2.0, "trend_last": 7.0, "trend_steps_to_target": 31623.0, "trend_last_step": 1000,
@@ -87,20 +93,22 @@ def trend_text(summaries: list) -> str:
                 else "no projection on some seed (the line does not rise)"
             )
         )
-    low, high = min(reach), max(reach)
+    reached = [r for r in reach if r is not None]  # every one: a missing one returned above
+    low, high = min(reached), max(reached)
     span = f"about {low:.2g}" if len(rows) == 1 or high <= 1.05 * low else f"{low:.2g} to {high:.2g}"
     return text + f"; the line reaches 0.99 at {span} {unit}"
 
 
-def null_text(summaries: list) -> str:
+def null_text(summaries: list[dict[str, Any]]) -> str:
     """The perceptron null in words: mean and range over starts and seeds, and how many starts did not reach zero
     training error."""
     rows = [s for s in summaries if number(s, "null_perceptron_cosine_mean") is not None]
     if not rows:
         return "no perceptron null measured"
-    mean = sum(number(s, "null_perceptron_cosine_mean") for s in rows) / len(rows)
-    low = min(number(s, "null_perceptron_cosine_min") for s in rows)
-    high = max(number(s, "null_perceptron_cosine_max") for s in rows)
+    mean = sum(number(s, "null_perceptron_cosine_mean") or 0.0 for s in rows) / len(rows)  # each row has one
+    # min and max come with the mean (MarginProbeResult.evidence_summary)
+    low = min(v for s in rows if (v := number(s, "null_perceptron_cosine_min")) is not None)
+    high = max(v for s in rows if (v := number(s, "null_perceptron_cosine_max")) is not None)
     starts = sum(int(number(s, "null_perceptron_starts") or 0) for s in rows)
     left = sum(int(number(s, "null_perceptron_unconverged") or 0) for s in rows)
     text = (
@@ -112,7 +120,7 @@ def null_text(summaries: list) -> str:
     return text
 
 
-def evidence(summaries: list, t: dict) -> Decision:  # noqa: F821 -- nnprobe.stats.Decision
+def evidence(summaries: list[dict[str, Any]], t: dict[str, float]) -> Decision:
     """The direction claim over the runs of one setting that differ only in seed (one ``summary()`` per seed).
 
     Not testable when any seed's training features are not linearly separable (the count of misclassified points,
@@ -179,7 +187,7 @@ def evidence(summaries: list, t: dict) -> Decision:  # noqa: F821 -- nnprobe.sta
     return Decision("threshold", outcome, "; ".join(parts), details)
 
 
-def _errors(s: dict) -> str:
+def _errors(s: dict[str, Any]) -> str:
     count, total = number(s, "svm_train_errors"), number(s, "n_train")
     if count is None:
         frac = number(s, "svm_train_error")
@@ -189,7 +197,7 @@ def _errors(s: dict) -> str:
     return f"{int(count)}" + (f" of {int(total)}" if total else "") + f" training point{'s' if count != 1 else ''}"
 
 
-def groupable(run) -> bool:
+def groupable(run: Run) -> bool:
     """Runs train as one batched ensemble unless the probe measures during training or picks a live seed."""
     config = run.config
     if config.watches_training or config.live_seed:
@@ -197,7 +205,7 @@ def groupable(run) -> bool:
     return not (config.live_seed is None and run.model.options.get("feature_dim", 99) <= 4)
 
 
-def event_text(kind: str, payload) -> str | None:
+def event_text(kind: str, payload: dict[str, Any]) -> str | None:
     """What the command line prints for a run event."""
     if kind == "live_seed":
         return (

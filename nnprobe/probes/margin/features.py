@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from nnprobe.errors import NNProbeError, check_finite
-from nnprobe.models import split_head
+from nnprobe.models.heads import split_head
 
 
 def extract_features(

@@ -9,9 +9,14 @@ the same grid from the stored result.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+from nnprobe.probes.margin.result import MarginResult
 
 
-def boundary_grid(features, resolution: int = 400, pad: float = 0.08):
+def boundary_grid(
+    features: ArrayLike, resolution: int = 400, pad: float = 0.08
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(gx, gy, points)``: a ``resolution`` x ``resolution`` grid over the feature box, padded by ``pad``.
 
     A dead (constant) feature still gets an axis of the widest feature's span.
@@ -29,7 +34,7 @@ def boundary_grid(features, resolution: int = 400, pad: float = 0.08):
     return gx, gy, np.stack([gx.ravel(), gy.ravel()], 1)
 
 
-def linear_predict(points, W, b, binary: bool):
+def linear_predict(points: ArrayLike, W: ArrayLike, b: ArrayLike, binary: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Class of each point under the linear classifier ``(W, b)``; binary ``W`` of one row also returns the score.
 
     >>> linear_predict(np.array([[1.0, 0.0]]), np.array([[1.0, 0.0]]), np.array([-0.5]), True)[0]
@@ -41,7 +46,7 @@ def linear_predict(points, W, b, binary: bool):
     return f.argmax(1), None
 
 
-def head_predict(points, W, b, mode: str):
+def head_predict(points: ArrayLike, W: ArrayLike, b: ArrayLike, mode: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Predictions of a head stored as K rows (``nn_coef``): binary heads compare row 1 against row 0."""
     W, b = np.asarray(W, float), np.asarray(b, float)
     if mode == "binary" and W.shape[0] == 2:
@@ -49,7 +54,7 @@ def head_predict(points, W, b, mode: str):
     return linear_predict(points, W, b, mode == "binary")
 
 
-def grid_disagreement(result, features, resolution: int = 400) -> float:
+def grid_disagreement(result: MarginResult, features: ArrayLike, resolution: int = 400) -> float:
     """Fraction of the 2-D feature box's grid on which the NN head and the SVM of ``result`` disagree.
 
     ``result`` is a :class:`~nnprobe.probes.margin.MarginResult` measured on ``features`` (N x 2).

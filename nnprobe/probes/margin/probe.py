@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from nnprobe.data import as_dataset
+from nnprobe.data.base import Dataset
+from nnprobe.data.loaders import as_dataset
 from nnprobe.errors import NNProbeError
-from nnprobe.models import HeadSplit, adapted, head_features
+from nnprobe.models.adapter import adapted
+from nnprobe.models.heads import HeadSplit, head_features
 from nnprobe.probes.margin import baselines as _baselines
 from nnprobe.probes.margin.comparison import measure_margin
 from nnprobe.probes.margin.config import MarginConfig
@@ -49,25 +53,25 @@ class MarginProbeResult(Result):
     has it, the head at initialisation); empty when not measured (features not separable, ``null_starts=0``).
     """
 
-    results: dict
+    results: dict[str, MarginResult]
     retrained: MarginResult | None = None
-    retrain_history: list = field(default_factory=list)
-    curve: list = field(default_factory=list)
-    grid_disagreement: dict = field(default_factory=dict)
-    plot_features: list | None = None
-    plot_labels: list | None = None
-    class_names: list | None = None
-    warnings: list = field(default_factory=list)
+    retrain_history: list[dict[str, float]] = field(default_factory=list)
+    curve: list[MarginResult] = field(default_factory=list)
+    grid_disagreement: dict[str, float] = field(default_factory=dict)
+    plot_features: list[list[float]] | None = None
+    plot_labels: list[int] | None = None
+    class_names: list[str] | None = None
+    warnings: list[str] = field(default_factory=list)
     seed: int = 0
     seconds: float = 0.0
-    baselines: dict = field(default_factory=dict)
+    baselines: dict[str, Any] = field(default_factory=dict)
 
     @property
     def main(self) -> MarginResult:
         """The result of the first SVM mode."""
         return next(iter(self.results.values()))
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         first_mode = next(iter(self.results))
         m = self.main
         out = {
@@ -95,7 +99,7 @@ class MarginProbeResult(Result):
         out["seconds"] = self.seconds
         return out
 
-    def trend(self) -> dict:
+    def trend(self) -> dict[str, Any]:
         """The curve's trend (:func:`~nnprobe.probes.margin.baselines.trend`) of the cosine to the bias-penalised SVM
         against optimiser steps, over the points measured on separable features (``cosine``: the field used; where
         the curve has no penalised cosine -- K > 2 beyond the curve's size bound -- the free-intercept one);
@@ -110,7 +114,7 @@ class MarginProbeResult(Result):
         fit = _baselines.trend(t, [getattr(r, key) for r in pts])
         return {**fit, "unit": unit, "cosine": key} if fit else {}
 
-    def evidence_summary(self) -> dict:
+    def evidence_summary(self) -> dict[str, Any]:
         """What the verdict over seeds reads besides the headline (``nnprobe.probes.margin.entry.evidence``):
         training errors in feature space, the trend, the perceptron null and the context columns."""
         m = self.main
@@ -145,7 +149,7 @@ class MarginProbeResult(Result):
             out[f"context_cosine_{name}"] = value
         return out
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "results": {m: r.to_dict() for m, r in self.results.items()},
             "retrained": None if self.retrained is None else self.retrained.to_dict(),
@@ -162,14 +166,14 @@ class MarginProbeResult(Result):
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> MarginProbeResult:
+    def from_dict(cls, data: dict[str, Any]) -> MarginProbeResult:
         data = dict(data)
         data["results"] = {m: MarginResult.from_dict(r) for m, r in data["results"].items()}
         data["retrained"] = None if data.get("retrained") is None else MarginResult.from_dict(data["retrained"])
         data["curve"] = [MarginResult.from_dict(r) for r in data.get("curve", [])]
         return super().from_dict(data)
 
-    def table_rows(self, name: str = "") -> list[dict]:
+    def table_rows(self, name: str = "") -> list[dict[str, Any]]:
         """One row per SVM mode for the jointly trained head, plus one for the retrained head."""
         rows = []
         for mode, r in self.results.items():
@@ -210,7 +214,7 @@ TABLE_COLUMNS = [
 ]
 
 
-def _row(name: str, mode: str, head: str, r: MarginResult, grid) -> dict:
+def _row(name: str, mode: str, head: str, r: MarginResult, grid: float | None) -> dict[str, Any]:
     row = {
         "experiment": name,
         "mode": mode,
@@ -224,16 +228,18 @@ def _row(name: str, mode: str, head: str, r: MarginResult, grid) -> dict:
     return row
 
 
-def _curve_warnings(curve) -> list[str]:
+def _curve_warnings(curve: Sequence[MarginResult]) -> list[str]:
     """The warnings kept by the curve's points, each once, with the epochs that raised it (``epochs 1, 3: ...``)."""
-    epochs: dict[str, list] = {}
+    epochs: dict[str, list[int | None]] = {}
     for r in curve:
         for text in r.extra.get("warnings", []):
             epochs.setdefault(text, []).append(r.epoch)
     return [f"epoch{'s' if len(e) > 1 else ''} {', '.join(str(v) for v in e)}: {text}" for text, e in epochs.items()]
 
 
-def _plot_sample(features: torch.Tensor, labels: torch.Tensor, count: int, seed: int = 0):
+def _plot_sample(
+    features: torch.Tensor, labels: torch.Tensor, count: int, seed: int = 0
+) -> tuple[list[list[float]], list[int]]:
     n = features.shape[0]
     idx = np.arange(n) if n <= count else np.sort(np.random.default_rng(seed).choice(n, count, replace=False))
     return features[idx].tolist(), labels[idx].tolist()
@@ -261,7 +267,10 @@ def measure_mode(
     points: :data:`~nnprobe.probes.margin.callback.CURVE_PENALISED_ENTRIES`).
     """
     start = time.perf_counter()
-    fit = dict(C=config.C, multi_class=mode, solver=config.solver)
+    penalised: dict[str, Any] = (  # measure_margin keeps its own default unless a bound is given
+        {} if penalised_max_entries is None else {"penalised_max_entries": penalised_max_entries}
+    )
+    fit: dict[str, Any] = dict(C=config.C, multi_class=mode, solver=config.solver)  # fit_svm's keywords
     try:
         svm = fit_svm(f_train, y_train, split.num_classes, warm_start=warm_start, **fit)
     except NNProbeError:
@@ -279,7 +288,7 @@ def measure_mode(
         svm=svm,
         epoch=epoch,
         bias_penalised=config.bias_penalised,
-        **({} if penalised_max_entries is None else {"penalised_max_entries": penalised_max_entries}),
+        **penalised,
     )
     result.seconds_svm = time.perf_counter() - start
     return result, svm
@@ -292,8 +301,8 @@ def measure_baselines(
     config: MarginConfig,
     *,
     seed: int = 0,
-    init_head=None,
-) -> dict:
+    init_head: tuple[torch.Tensor, torch.Tensor | None] | None = None,
+) -> dict[str, Any]:
     """The null (perceptrons from ``config.null_starts`` random starts) and the context columns of ``result``'s
     direction claim, as cosines to its bias-penalised SVM (``result.extra["penalised_svm"]``); ``{}`` when that SVM
     was not fitted (features not separable, or ``bias_penalised`` off) or ``null_starts`` is 0."""
@@ -317,14 +326,14 @@ def measure_baselines(
 
 def measure(
     model: nn.Module,
-    dataset,
+    dataset: Any,  # anything nnprobe.data.as_dataset takes
     config: MarginConfig | None = None,
     *,
-    curve=(),
+    curve: Sequence[MarginResult] = (),
     seed: int = 0,
     progress: bool = False,
-    init_head=None,
-    output=None,
+    init_head: tuple[torch.Tensor, torch.Tensor | None] | None = None,
+    output: int | str | None = None,
 ) -> MarginProbeResult:
     """Compare ``model``'s last layer with the max-margin SVM on its penultimate features of ``dataset``.
 
@@ -344,7 +353,15 @@ def measure(
         return _measure(model, dataset, config or MarginConfig(), curve, seed, progress, init_head)
 
 
-def _measure(model, dataset, config: MarginConfig, curve, seed: int, progress: bool, init_head) -> MarginProbeResult:
+def _measure(
+    model: nn.Module,
+    dataset: Dataset,
+    config: MarginConfig,
+    curve: Sequence[MarginResult],
+    seed: int,
+    progress: bool,
+    init_head: tuple[torch.Tensor, torch.Tensor | None] | None,
+) -> MarginProbeResult:
     start = time.perf_counter()
     split, f_train, f_test = head_features(model, dataset, config.head, max_memory=config.max_memory)
     y_train, y_test = dataset.y_train.long(), dataset.y_test.long()

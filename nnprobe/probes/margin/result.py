@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
@@ -95,15 +96,15 @@ class MarginResult:
     nn_weight_norm: float
     svm_weight_norm: float
     rows: list[ClassMargin]
-    nn_coef: list
-    nn_intercept: list
-    svm_coef: list
-    svm_intercept: list
-    class_means: list
+    nn_coef: list[list[float]]
+    nn_intercept: list[float]
+    svm_coef: list[list[float]]
+    svm_intercept: list[float]
+    class_means: list[list[float]]
     seconds_features: float = 0.0
     seconds_svm: float = 0.0
     epoch: int | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
     cosine_to_penalised_svm: float | None = None  # the primary yardstick (see the class docstring)
     cosine_to_penalised_svm_with_bias: float | None = None
 
@@ -112,7 +113,7 @@ class MarginResult:
         """The count of training points the SVM misclassifies (0 on separable features)."""
         return int(round(self.svm_train_error * self.n_train))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready dict (arrays as nested lists)."""
         return _plain(asdict(self))
 
@@ -120,7 +121,7 @@ class MarginResult:
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
-    def from_dict(cls, data: dict) -> MarginResult:
+    def from_dict(cls, data: dict[str, Any]) -> MarginResult:
         names = {f.name for f in fields(cls)}
         kw = {k: v for k, v in data.items() if k in names}
         kw["rows"] = [r if isinstance(r, ClassMargin) else ClassMargin(**r) for r in kw.get("rows", [])]
@@ -139,7 +140,7 @@ class MarginResult:
         """
         return {self.mode: self, **{mode: MarginResult.from_dict(r) for mode, r in self.extra.get("modes", {}).items()}}
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """The headline numbers as one flat dict (for ``state.metrics``, tables and sweeps)."""
         out = {
             "cosine_to_svm": self.cosine_to_svm,
@@ -195,7 +196,7 @@ class MarginResult:
         return head + "\n".join(lines)
 
 
-def _fmt(v) -> str:
+def _fmt(v: object) -> str:
     if v is None:
         return "-"
     if isinstance(v, str):
@@ -205,7 +206,7 @@ def _fmt(v) -> str:
     return f"{v:.4f}"
 
 
-def _plain(obj):
+def _plain(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: _plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

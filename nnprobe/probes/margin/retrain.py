@@ -11,17 +11,19 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from nnprobe.data.base import Dataset
 from nnprobe.errors import NNProbeError
-from nnprobe.models import dataset_head, head_features
+from nnprobe.models.heads import dataset_head, head_features
 from nnprobe.probes.margin.comparison import measure_margin
 from nnprobe.probes.margin.result import MarginResult
-from nnprobe.probes.margin.svm.fit import NotSeparableWarning, fit_svm
+from nnprobe.probes.margin.svm.fit import LinearSVM, NotSeparableWarning, fit_svm
 from nnprobe.training.config import OPTIMIZERS
 from nnprobe.training.trainer import make_optimizer
 
@@ -33,16 +35,16 @@ class RetrainResult:
     joint: MarginResult
     retrained: MarginResult
     head: nn.Linear  # the retrained head (the model itself is left untouched)
-    history: list[dict] = field(default_factory=list)  # per-epoch loss and accuracy of the head training
+    history: list[dict[str, float]] = field(default_factory=list)  # per-epoch loss and accuracy of the head training
     seconds: float = 0.0
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         out = {}
         for tag, r in (("joint", self.joint), ("retrained", self.retrained)):
             out.update({f"{tag}/{k}": v for k, v in r.summary().items()})
         return out
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "joint": self.joint.to_dict(),
             "retrained": self.retrained.to_dict(),
@@ -56,7 +58,7 @@ class RetrainResult:
 
 def retrain_head(
     model: nn.Module,
-    dataset,
+    dataset: Dataset,
     *,
     epochs: int = 100,
     lr: float = 1.0,
@@ -68,8 +70,8 @@ def retrain_head(
     multi_class: str = "ovr",
     head_name: str | None = None,
     feature_batch_size: int = 512,
-    features=None,
-    svm=None,
+    features: tuple[torch.Tensor, torch.Tensor] | None = None,
+    svm: LinearSVM | None = None,
     progress: bool = False,
 ) -> RetrainResult:
     """Reset the head's weight *and* bias, train only the head on cached penultimate features, measure again.

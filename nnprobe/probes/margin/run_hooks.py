@@ -8,16 +8,26 @@ context (training into the run directory, events); nothing here opens a file.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
+from torch import nn
+
+from nnprobe.data.base import Dataset
 from nnprobe.errors import NNProbeError
-from nnprobe.models import dataset_head
+from nnprobe.models.heads import dataset_head
 from nnprobe.probes.margin.callback import MarginCallback
 from nnprobe.probes.margin.features import extract_features
-from nnprobe.probes.margin.probe import TABLE_COLUMNS, measure
+from nnprobe.probes.margin.probe import TABLE_COLUMNS, MarginProbeResult, measure
+from nnprobe.probes.margin.result import MarginResult
 from nnprobe.results import text_table
 
+# the experiment layer's Run and run context (nnprobe.experiments): a higher floor, which a probe does not import
+# (tests/test_layering.py), so they are not named here
+Run = Any
+RunContext = Any
 
-def live_seed(run, dataset, tries: int = 20) -> int:
+
+def live_seed(run: Run, dataset: Dataset, tries: int = 20) -> int:
     """First seed from the run's seed whose untrained model has every penultimate unit active on some input.
 
     With a 2-unit ReLU feature layer a unit is often dead for *all* inputs at initialisation (it then gets no
@@ -35,7 +45,7 @@ def live_seed(run, dataset, tries: int = 20) -> int:
     )
 
 
-def wants_live_seed(run) -> bool:
+def wants_live_seed(run: Run) -> bool:
     """``live_seed`` as set, else on for zoo models with a feature layer of width <= 4."""
     if run.config.live_seed is not None:
         return run.config.live_seed
@@ -43,12 +53,12 @@ def wants_live_seed(run) -> bool:
     return run.model.checkpoint is None and dim is not None and dim <= 4
 
 
-def preflight(run, dataset, model) -> None:
+def preflight(run: Run, dataset: Dataset, model: nn.Module) -> None:
     """The head's output count must be the dataset's class count."""
     dataset_head(model, dataset, run.config.head)
 
 
-def execute(run, ctx):
+def execute(run: Run, ctx: RunContext) -> MarginProbeResult:
     """Pick a live seed (2-D features), train with the curve callback, measure the trained model."""
     model = ctx.model
     if run.model.checkpoint is None and wants_live_seed(run):
@@ -58,7 +68,8 @@ def execute(run, ctx):
             run = replace(run, train=replace(run.train, seed=seed))  # the data stay those of the given seed
             model, spec = run.model.build(ctx.dataset, seed)
             ctx.use_model(model, spec, run)
-    curve, init_head = [], None
+    curve: list[MarginResult] = []
+    init_head = None
     if run.model.checkpoint is None:
         head = dataset_head(model, ctx.dataset, run.config.head).head  # the head at initialisation: a context column
         init_head = (
@@ -79,18 +90,18 @@ def execute(run, ctx):
     )
 
 
-def table_rows(run, result) -> list[dict]:
+def table_rows(run: Run, result: MarginProbeResult) -> list[dict[str, Any]]:
     """One row per SVM mode (and the retrained head), named after the run's dataset."""
     return result.table_rows(run.data.data)
 
 
-def table_lines(rows: list[dict]) -> list[str]:
+def table_lines(rows: list[dict[str, Any]]) -> list[str]:
     """Margin table rows as text, with the columns that have values (the per-class cosines left out)."""
     cols = [c for c in TABLE_COLUMNS if c != "cosine_per_class" and any(r.get(c) is not None for r in rows)]
     return text_table(rows, cols, right=True, missing=None)
 
 
-def details(run, result) -> str:
+def details(run: Run, result: MarginProbeResult) -> str:
     """The per-mode table the command line prints under the summary."""
     return "\n".join(table_lines(result.table_rows(run.data.data)))
 

@@ -84,6 +84,8 @@ def test_gradnet_errors():
         train_gradnet(bad, y, [("a", 0, 12)], 3, GradNetConfig(structure="4"))
     with pytest.raises(NNProbeError, match="candidate gradients"):
         train_gradnet(g[:, :1], y, [("a", 0, 12)], 3, GradNetConfig(structure="4", target="sum"))
+    with pytest.raises(NNProbeError, match="without y_test"):  # was an AttributeError after the last epoch
+        train_gradnet(g, y, [("a", 0, 12)], 3, GradNetConfig(structure="4", epochs=1), test_grads=g)
     with pytest.raises(NNProbeError, match="optimizer"):
         GradNetConfig(optimizer="lbfgs")
     with pytest.raises(NNProbeError, match="dropout"):

@@ -28,7 +28,7 @@ def squared_hinge_fit(
     stop_active: int = 0,
     plateau_cap: int = 4000,
     fit_intercept: bool = True,
-):
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Approximately minimise ``1/2 |W|^2 + C sum max(0, 1 - margin)^2`` over ``(W, b)``, ``b`` free
     (``fit_intercept=False``: ``b`` held at 0, the homogeneous problem).
 
@@ -52,7 +52,7 @@ def squared_hinge_fit(
     elif mode == "binary":  # y in {-1, +1}, one row
         target = y.float()[:, None]
 
-    def value_and_grad(theta):
+    def value_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
         th = torch.from_numpy(theta).to(device=xs.device, dtype=torch.float32)
         W, b = th[: k * d].view(k, d), th[k * d :]
         F = x32 @ W.T + b
@@ -71,9 +71,9 @@ def squared_hinge_fit(
 
     active = [n * k]
 
-    history = []
+    history: list[int] = []
 
-    def stop_when_few_active(intermediate_result):
+    def stop_when_few_active(intermediate_result: object) -> None:
         history.append(active[0])
         # few enough; or the count has stopped falling (the squared-hinge optimum has that many) and exact
         # Newton steps, O(active^3) each, are still affordable
@@ -84,9 +84,11 @@ def squared_hinge_fit(
 
     theta0 = np.zeros(k * d + k)
     if W0 is not None:
+        assert b0 is not None, "W0 and b0 come together"
         theta0[: k * d] = W0.detach().double().cpu().numpy().ravel()
         theta0[k * d :] = b0.detach().double().cpu().numpy()
     if W0 is not None:
+        assert b0 is not None, "W0 and b0 come together"
         W0, b0 = W0.to(xs.device, torch.float64), b0.to(xs.device, torch.float64)
         F = torch.addmm(b0.to(xs.dtype), xs, W0.to(xs.dtype).T)
         margins = target * F if mode != "crammer_singer" else (F[rows, y][:, None] - F).scatter(1, y[:, None], 2.0)

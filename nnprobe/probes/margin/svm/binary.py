@@ -12,16 +12,28 @@ agree to solver tolerance.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.margin.svm import workset
 from nnprobe.probes.margin.svm.approx import squared_hinge_fit
 from nnprobe.probes.margin.svm.constraints import Binary
 from nnprobe.probes.margin.svm.scaled import ScaledFeatures
-from nnprobe.probes.margin.svm.workset import NEWTON_START, WorkingSetTooLarge, solve_working_set
+from nnprobe.probes.margin.svm.workset import NEWTON_START, Solution, WorkingSetTooLarge, solve_working_set
+
+
+class WarmStart(Protocol):
+    """A previous solution that starts a fit: ``coef`` and ``intercept`` (optionally ``support`` indices)."""
+
+    @property
+    def coef(self) -> ArrayLike: ...
+
+    @property
+    def intercept(self) -> ArrayLike: ...
 
 
 @dataclass
@@ -44,7 +56,7 @@ class BinaryFit:
     errors: int = 0  # training errors of the squared-hinge fit that chose the first working set
 
 
-def too_large(C, exc: WorkingSetTooLarge, what: str) -> NNProbeError:
+def too_large(C: float | None, exc: WorkingSetTooLarge, what: str) -> NNProbeError:
     """The error for a soft margin whose exact solve outgrows :data:`~.workset.MAX_ENTRIES`."""
     return NNProbeError(
         f"the {what} SVM with C={C:g} keeps more than {exc.size} constraints inside its margin "
@@ -55,7 +67,7 @@ def too_large(C, exc: WorkingSetTooLarge, what: str) -> NNProbeError:
     )
 
 
-def split_fit(sol, feats: ScaledFeatures, part, t: torch.Tensor, row: int = 0) -> BinaryFit:
+def split_fit(sol: Solution, feats: ScaledFeatures, part: int | None, t: torch.Tensor, row: int = 0) -> BinaryFit:
     """Row ``row`` of a working-set :class:`~.workset.Solution` (one class of one-vs-rest, or the binary
     problem) as a :class:`BinaryFit` in the caller's coordinates; ``t``: the +-1 labels of that problem."""
     sel = (sol.slots == (0 if part is None else part)).cpu().numpy()
@@ -83,7 +95,7 @@ def fit_binary(
     *,
     solver: str = "ipm",
     eps: float = 1e-4,
-    warm_start=None,
+    warm_start: WarmStart | None = None,
     max_rounds: int = 50,
     approx_iter: int = 100,
 ) -> BinaryFit:

@@ -10,6 +10,8 @@ signs of a binary problem, or without a pair tying two classes, an intercept wou
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import torch
 
@@ -20,7 +22,7 @@ class Multiclass:
     """Crammer-Singer constraints: slot ``k`` of sample ``i`` is ``f_y(x_i) - f_k(x_i) >= 1`` (``k != y``);
     ``intercepts=False``: the homogeneous problem, ``f = W x`` (no intercept, no equality in the dual)."""
 
-    independent = False
+    independent: Literal[False] = False
 
     def __init__(self, y: torch.Tensor, k: int, intercepts: bool = True):
         self.y, self.k, self.slots, self.rows_out, self.intercepts = y, k, k, k, intercepts
@@ -45,14 +47,15 @@ class Multiclass:
             return torch.zeros_like(rows)
         return self.y[rows] * self.k + slots  # each (class, rival) link ties two intercepts
 
-    def centre(self, W: np.ndarray, b: np.ndarray):
+    def centre(self, W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return W, b - b.mean()
 
 
 class Binary:
     """One constraint per sample: ``y_i (w . x_i + b) >= 1`` with ``y`` in {-1, +1}."""
 
-    independent, intercepts = False, True
+    independent: Literal[False] = False
+    intercepts = True
 
     def __init__(self, y: torch.Tensor):
         self.y, self.slots, self.rows_out = y.double(), 1, 1
@@ -70,7 +73,7 @@ class Binary:
     def links(self, rows: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
         return (self.y[rows] > 0).long()  # both signs must stay, or the intercept is unbounded
 
-    def centre(self, W: np.ndarray, b: np.ndarray):
+    def centre(self, W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return W, b
 
 
@@ -79,7 +82,7 @@ class OneVsRest:
     ``t_ic = +1`` for ``y_i = c`` and ``-1`` otherwise. The passes over all points (squared-hinge steps,
     margin checks) are one ``(n, d) x (d, k)`` product for all classes; each class's dual is solved alone."""
 
-    independent = True
+    independent: Literal[True] = True
 
     def __init__(self, y: torch.Tensor, k: int):
         self.k, self.slots, self.rows_out = k, k, k
@@ -96,3 +99,7 @@ class OneVsRest:
 
     def links(self, rows: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
         return slots * 2 + (self.t[rows, slots] > 0).long()  # both signs of every class
+
+
+# any of the problems above; ``independent`` tells a one-vs-rest problem (its classes solved alone) apart
+Problem = Multiclass | Binary | OneVsRest

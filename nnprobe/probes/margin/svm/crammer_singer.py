@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from nnprobe.probes.margin.svm.approx import squared_hinge_fit
-from nnprobe.probes.margin.svm.binary import too_large
+from nnprobe.probes.margin.svm.binary import WarmStart, too_large
 from nnprobe.probes.margin.svm.constraints import Multiclass
 from nnprobe.probes.margin.svm.scaled import ScaledFeatures
 from nnprobe.probes.margin.svm.workset import NEWTON_START, WorkingSetTooLarge, solve_working_set
@@ -54,7 +54,7 @@ def pairwise_margins(x: torch.Tensor, y: torch.Tensor, coef: torch.Tensor, inter
     return Multiclass(y, coef.shape[0]).margins(f).min(1).values
 
 
-def to_standardised(warm_start, shift: torch.Tensor, scale: float):
+def to_standardised(warm_start: WarmStart, shift: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
     """A solution ``(coef, intercept)`` in the caller's coordinates as ``(W, b)`` on ``(x - shift) / scale``."""
     W = torch.as_tensor(np.asarray(warm_start.coef), dtype=torch.float64, device=shift.device).reshape(-1, len(shift))
     b = torch.as_tensor(np.asarray(warm_start.intercept), dtype=torch.float64, device=shift.device).reshape(-1)
@@ -69,7 +69,7 @@ def fit_crammer_singer(
     *,
     eps: float = 1e-4,
     max_rounds: int = 100,
-    warm_start=None,
+    warm_start: WarmStart | None = None,
     approx_iter: int = 100,
     max_init: int = 4000,
     fit_intercept: bool = True,

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.margin.config import SOLVERS, SVM_MODES
 from nnprobe.probes.margin.svm.approx import squared_hinge_fit
-from nnprobe.probes.margin.svm.binary import fit_binary, split_fit, too_large
+from nnprobe.probes.margin.svm.binary import BinaryFit, WarmStart, fit_binary, split_fit, too_large
 from nnprobe.probes.margin.svm.constraints import OneVsRest
-from nnprobe.probes.margin.svm.crammer_singer import fit_crammer_singer, to_standardised
+from nnprobe.probes.margin.svm.crammer_singer import MulticlassFit, fit_crammer_singer, to_standardised
 from nnprobe.probes.margin.svm.scaled import U32, ScaledFeatures
 from nnprobe.probes.margin.svm.workset import NEWTON_CAP, OVR_START, WorkingSetTooLarge, solve_working_set
 
@@ -52,20 +54,20 @@ class LinearSVM:
     n_rounds: int
 
     separable: bool = True  # every binary problem (ovr: each class against the rest) separated without error
-    support: list = field(default_factory=list)
+    support: list[np.ndarray] = field(default_factory=list)
     exact: bool = True  # False: hard margin on features far from separable (see fit_svm): approximate
 
-    def decision_function(self, x) -> np.ndarray:
+    def decision_function(self, x: torch.Tensor | ArrayLike) -> np.ndarray:
         x = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
         return x @ self.coef.T + self.intercept
 
-    def predict(self, x) -> np.ndarray:
+    def predict(self, x: torch.Tensor | ArrayLike) -> np.ndarray:
         """Class indices ``0..K-1``."""
         f = self.decision_function(x)
         return (f[:, 0] > 0).astype(np.int64) if self.mode == "binary" else f.argmax(1)
 
 
-def _check_C(C):
+def _check_C(C: float | None) -> None:
     if C is not None and not (np.isfinite(C) and C > 0):
         raise NNProbeError(
             f"C must be a positive finite number or None (hard margin), got {C}",
@@ -73,7 +75,7 @@ def _check_C(C):
         )
 
 
-def _indices(support):
+def _indices(support: Sequence[np.ndarray] | np.ndarray | None) -> np.ndarray | None:
     """Support-vector indices as one array (``LinearSVM.support`` holds a list of arrays)."""
     if support is None or len(support) == 0:
         return None
@@ -82,10 +84,10 @@ def _indices(support):
     )
 
 
-def _check_warm_start(warm_start, mode: str, rows: int, d: int):
+def _check_warm_start(warm_start: LinearSVM | None, mode: str, rows: int, d: int) -> None:
     if warm_start is None:
         return
-    shape = np.shape(getattr(warm_start, "coef", None))
+    shape = np.shape(getattr(warm_start, "coef", None))  # type: ignore[arg-type]  # np.shape(None) is ()
     if getattr(warm_start, "mode", mode) != mode or shape != (rows, d):
         raise NNProbeError(
             f"warm_start is a {getattr(warm_start, 'mode', '?')} SVM with coef of shape {shape}, but this "
@@ -149,8 +151,10 @@ def fit_svm(
                 coef=warm_start.coef[0], intercept=warm_start.intercept[0], support=_indices(warm_start.support)
             )
         )
-        fit = fit_binary(features, (2.0 * labels - 1.0), C=C, solver=solver, warm_start=previous)
-        fits = [fit]
+        fit: BinaryFit | MulticlassFit = fit_binary(
+            features, (2.0 * labels - 1.0), C=C, solver=solver, warm_start=previous
+        )
+        fits: Sequence[BinaryFit | MulticlassFit] = [fit]
         coef, intercept = fit.coef[None, :], np.array([fit.intercept])
         n_support, rounds, support = [len(fit.support)], fit.n_rounds, [fit.support]
     elif multi_class == "ovr":
@@ -206,7 +210,7 @@ def fit_svm(
     return svm
 
 
-def _training_predictions(features: torch.Tensor, svm: LinearSVM):
+def _training_predictions(features: torch.Tensor, svm: LinearSVM) -> tuple[np.ndarray, np.ndarray]:
     """Predicted classes on the training features and the decision values ``f`` (n, rows): float32 scores,
     with every row whose argmax or signs rounding could change recomputed in float64
     (:meth:`LinearSVM.decision_function`), so predictions and signs are those of the float64 values."""
@@ -241,10 +245,10 @@ def fit_one_vs_rest(
     *,
     C: float | None = None,
     solver: str = "ipm",
-    warm_start=None,
+    warm_start: WarmStart | None = None,
     eps: float = 1e-4,
     max_rounds: int = 50,
-) -> list:
+) -> list[BinaryFit]:
     """One binary SVM per class against the rest (each the problem of
     :func:`~nnprobe.probes.margin.svm.binary.fit_binary`), solved together: one standardisation, one squared-hinge
     fit of all ``K`` problems, and every pass over the points one ``(n, d) x (d, K)`` product for all classes

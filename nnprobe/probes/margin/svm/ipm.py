@@ -16,6 +16,8 @@ independently of how ill-conditioned ``Q`` is, which is what makes it beat SMO o
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from scipy.linalg import LinAlgError, cho_factor, cho_solve, lu_factor, lu_solve
@@ -24,7 +26,7 @@ HARD_C = 1e6  # 'hard margin' on features normalised to unit RMS norm
 DIRECT_LIMIT = 150  # up to this many variables (or the feature dimension), factor the N x N system directly
 
 
-def standardise(x, C: float | None):
+def standardise(x: torch.Tensor, C: float | None) -> tuple[torch.Tensor, torch.Tensor, float, float]:
     """Centre ``x`` (float64) and scale it to unit RMS norm; return ``(xs, shift, scale, C_scaled)``.
 
     ``C`` is rescaled so the SVM problem is unchanged (``None``, the hard margin, becomes :data:`HARD_C`); a
@@ -38,11 +40,14 @@ def standardise(x, C: float | None):
     return xs, shift, scale, (HARD_C if C is None else C * scale * scale)
 
 
-def _group_sum(v, groups, n_groups):
+def _group_sum(v: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
     return np.bincount(groups, weights=v, minlength=n_groups)
 
 
-def _factor(M):
+_Factor = tuple[str, tuple[np.ndarray, Any]]  # ("chol", (c, lower)) or ("lu", (lu, piv)), as scipy returns them
+
+
+def _factor(M: np.ndarray) -> _Factor:
     """Cholesky, or LU when rounding has made the (mathematically positive definite) matrix indefinite."""
     try:
         return "chol", cho_factor(M, lower=True, check_finite=False)
@@ -50,7 +55,7 @@ def _factor(M):
         return "lu", lu_factor(M, check_finite=False)
 
 
-def _solve(factor, u):
+def _solve(factor: _Factor, u: np.ndarray) -> np.ndarray:
     kind, f = factor
     return cho_solve(f, u, check_finite=False) if kind == "chol" else lu_solve(f, u, check_finite=False)
 
@@ -59,26 +64,37 @@ class _Newton:
     """Factorisation of ``M = Q + diag(dz) + G^T diag(dv) G`` (``Q = Z Z^T``) for one interior-point step:
     directly when ``Q`` is given, else through the ``p x p`` Woodbury matrix ``I + Z^T H^-1 Z``."""
 
-    def __init__(self, Z, Q, dz, dv, groups, n_groups, same):
+    def __init__(
+        self,
+        Z: np.ndarray | None,
+        Q: np.ndarray | None,
+        dz: np.ndarray,
+        dv: np.ndarray | None,
+        groups: np.ndarray,
+        n_groups: int,
+        same: np.ndarray | None,
+    ) -> None:
         self.Z, self.dz, self.dv, self.groups, self.n_groups = Z, dz, dv, groups, n_groups
         self.singletons = same is None
         if Q is not None:
             M = Q.copy()
             M[np.diag_indices(len(dz))] += dz
             if dv is not None:
-                if self.singletons:
+                if same is None:  # self.singletons
                     M[np.diag_indices(len(dz))] += dv[groups]
+
                 else:
                     M += np.where(same, dv[groups][:, None], 0.0)
-            self.direct = _factor(M)
+            self.direct: _Factor | None = _factor(M)
         else:
+            assert Z is not None  # the caller passes Z or Q
             self.direct = None
             HZ = self._h_inv(Z)
             K = Z.T @ HZ
             K[np.diag_indices(K.shape[0])] += 1.0
             self.small = _factor(K)
 
-    def _h_inv(self, u):
+    def _h_inv(self, u: np.ndarray) -> np.ndarray:
         """``H^-1 u`` for the block-diagonal ``H = diag(dz) + G^T diag(dv) G`` (Sherman-Morrison per group)."""
         if self.dv is not None and self.singletons:
             inv = 1.0 / (self.dz + self.dv[self.groups])
@@ -96,9 +112,10 @@ class _Newton:
         su = np.stack([_group_sum(out[:, k], g, self.n_groups) for k in range(u.shape[1])], 1)
         return out - inv[:, None] * (coef[:, None] * su)[g]
 
-    def solve(self, u):
+    def solve(self, u: np.ndarray) -> np.ndarray:
         if self.direct is not None:
             return _solve(self.direct, u)
+        assert self.Z is not None  # set whenever there is no direct factorisation
         hu = self._h_inv(u)
         return hu - self._h_inv(self.Z @ _solve(self.small, self.Z.T @ hu))
 
@@ -129,7 +146,15 @@ def solve_qp(
         return _solve_qp(Z, Q, A, C, groups, tol, max_iter)
 
 
-def _solve_qp(Z, Q, A, C, groups, tol, max_iter):
+def _solve_qp(
+    Z: np.ndarray | None,
+    Q: np.ndarray | None,
+    A: np.ndarray,
+    C: float,
+    groups: np.ndarray | None,
+    tol: float,
+    max_iter: int,
+) -> tuple[np.ndarray, np.ndarray, int]:
     A = np.atleast_2d(np.asarray(A, dtype=np.float64))
     if Q is None:
         Z = np.ascontiguousarray(Z, dtype=np.float64)
@@ -148,13 +173,14 @@ def _solve_qp(Z, Q, A, C, groups, tol, max_iter):
     alpha = np.full(N, 1.0 if not bounded else min(1.0, C / (2 * np.bincount(groups).max())))
     z = np.ones(N)
     lam = np.zeros(A.shape[0])
-    s = C - _group_sum(alpha, groups, n_groups) if bounded else None  # slack, kept as its own variable
-    v = 1.0 / s if bounded else None  # start centred: s v = alpha z = 1
+    # slack, kept as its own variable, and its multiplier; empty (never read) without an upper bound
+    s = C - _group_sum(alpha, groups, n_groups) if bounded else np.empty(0)
+    v = 1.0 / s if bounded else np.empty(0)  # start centred: s v = alpha z = 1
     n_comp = N + (n_groups if bounded else 0)
     best = (np.inf, alpha, lam, 0)
     for it in range(1, max_iter + 1):
         r_d = (Q @ alpha if Z is None else Z @ (Z.T @ alpha)) - 1.0 + A.T @ lam - z
-        r_b = None
+        r_b = np.empty(0)
         if bounded:
             r_b = _group_sum(alpha, groups, n_groups) + s - C
             r_d += v[groups]
@@ -178,7 +204,7 @@ def _solve_qp(Z, Q, A, C, groups, tol, max_iter):
             MA = newton.solve(A.T.copy())  # (N, q)
             S_f = _factor(A @ MA)
 
-        def direction(r_az, r_sv):
+        def direction(r_az: np.ndarray, r_sv: np.ndarray) -> tuple[np.ndarray, ...]:
             r1 = -r_d + r_az / alpha
             if bounded:
                 r1 -= ((r_sv + v * r_b) / s)[groups]
@@ -193,20 +219,20 @@ def _solve_qp(Z, Q, A, C, groups, tol, max_iter):
                 d_s = -r_b - _group_sum(d_a, groups, n_groups)
                 d_v = (r_sv - v * d_s) / s
                 return d_a, d_lam, d_z, d_s, d_v
-            return d_a, d_lam, d_z, None, None
+            return d_a, d_lam, d_z, np.empty(0), np.empty(0)
 
-        def step_to_boundary(x, dx):
+        def step_to_boundary(x: np.ndarray, dx: np.ndarray) -> float:
             neg = dx < 0
             return min(1.0, float((-x[neg] / dx[neg]).min())) if neg.any() else 1.0
 
-        def max_step(d):
+        def max_step(d: tuple[np.ndarray, ...]) -> float:
             d_a, _, d_z, d_s, d_v = d
             t = min(step_to_boundary(alpha, d_a), step_to_boundary(z, d_z))
             if bounded:
                 t = min(t, step_to_boundary(s, d_s), step_to_boundary(v, d_v))
             return t
 
-        aff = direction(-alpha * z, -s * v if bounded else None)
+        aff = direction(-alpha * z, -s * v if bounded else np.empty(0))
         t_aff = max_step(aff)
         mu_aff = (
             (alpha + t_aff * aff[0]) @ (z + t_aff * aff[2])
@@ -214,7 +240,8 @@ def _solve_qp(Z, Q, A, C, groups, tol, max_iter):
         ) / n_comp
         sigma = (mu_aff / mu) ** 3
         r_az = sigma * mu - alpha * z - aff[0] * aff[2]
-        r_sv = sigma * mu - s * v - aff[3] * aff[4] if bounded else None
+        r_sv = sigma * mu - s * v - aff[3] * aff[4] if bounded else np.empty(0)
+
         d = direction(r_az, r_sv)
         t = min(1.0, 0.995 * max_step(d))
         alpha = alpha + t * d[0]

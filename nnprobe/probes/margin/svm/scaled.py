@@ -49,7 +49,7 @@ class ScaledFeatures:
         """The standardised rows ``idx`` in float64 (exact: the same operations as a float64 standardisation)."""
         return (self.x[idx].to(torch.float64) - self.shift) / self.scale
 
-    def scores(self, W: torch.Tensor, b: torch.Tensor):
+    def scores(self, W: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``F = x W^T + b`` in float32 (n, k) and a bound ``E`` with ``|F - F_exact| <= E`` elementwise.
 
         The bound: each entry of ``x32`` errs from the exact row by at most ``u (|shift_j| / scale + 3 |x_j|)``

@@ -9,13 +9,20 @@ independent check and for soft margins with many bounded variables.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 TAU = 1e-12
 
 
 def smo_solve(
-    gram, y: np.ndarray, C: float, alpha: np.ndarray | None = None, eps: float = 1e-3, max_iter: int = 1_000_000
+    gram: np.ndarray | Callable[[int], np.ndarray],
+    y: np.ndarray,
+    C: float,
+    alpha: np.ndarray | None = None,
+    eps: float = 1e-3,
+    max_iter: int = 1_000_000,
 ) -> tuple[np.ndarray, float, int]:
     """Solve ``min 1/2 a'Qa - sum(a)`` s.t. ``y'a = 0, 0 <= a <= C`` with ``Q = yy' * K``.
 
@@ -34,7 +41,7 @@ def smo_solve(
     alpha = np.zeros(m) if alpha is None else alpha.astype(np.float64).copy()
     # gradient of the dual objective: G = Q alpha - 1
     grad = -np.ones(m)
-    for i in np.flatnonzero(alpha):
+    for i in np.flatnonzero(alpha).tolist():
         grad += y * (y[i] * alpha[i]) * column(i)
     pos = y > 0
     n_iter = 0
@@ -94,7 +101,7 @@ def smo_solve(
     return alpha, -_rho(alpha, grad, y, C), n_iter
 
 
-def _rho(alpha, grad, y, C) -> float:
+def _rho(alpha: np.ndarray, grad: np.ndarray, y: np.ndarray, C: float) -> float:
     """libsvm's offset: mean of ``y_i G_i`` over free variables, else the middle of the feasible interval."""
     yg = y * grad
     free = (alpha > 0) & (alpha < C)

@@ -26,13 +26,17 @@ training points, or whose working set outgrows the bound, is given up and keeps 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from scipy.linalg import LinAlgError, cho_factor, cho_solve, qr
 
+from nnprobe.probes.margin.svm.constraints import Binary, Multiclass, Problem
 from nnprobe.probes.margin.svm.ipm import solve_qp
+from nnprobe.probes.margin.svm.scaled import ScaledFeatures
 from nnprobe.probes.margin.svm.smo import smo_solve
 
 NEWTON_START = 400  # start the exact squared-hinge Newton steps with at most this many active constraints
@@ -53,15 +57,15 @@ def _independent_columns(E: np.ndarray) -> np.ndarray:
 
 
 def kernel_solve(
-    problem,
-    feats,
+    problem: Multiclass | Binary,
+    feats: ScaledFeatures,
     rows: torch.Tensor,
     slots: torch.Tensor,
     C: float,
     how: str = "ipm",
     alpha0: np.ndarray | None = None,
     eps: float = 1e-4,
-):
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Solve the SVM on the constraints ``(rows, slots)``; return ``(W, b, alpha, n_iter)`` (NumPy float64).
 
     ``how``: ``"ipm"`` (the dual with ``0 <= alpha``, per-sample sum ``<= C``), ``"smo"`` (binary only), or
@@ -123,16 +127,27 @@ def entries(n_constraints: int, p: int) -> int:
     return n_constraints * min(n_constraints, p)
 
 
-def _groups(problem):
+def _groups(problem: Problem) -> list[int | None]:
     """The independent parts of a problem: ``None`` (one problem) or each class of a one-vs-rest problem."""
     return list(range(problem.k)) if problem.independent else [None]
 
 
-def _part(a: torch.Tensor, g):
+def _part(a: torch.Tensor, g: int | None) -> torch.Tensor:
     return a if g is None else a[:, g : g + 1]
 
 
-def solve_parts(problem, feats, rows, slots, C, how="ipm", alpha0=None, eps=1e-4, cache=None, parts=None):
+def solve_parts(
+    problem: Problem,
+    feats: ScaledFeatures,
+    rows: torch.Tensor,
+    slots: torch.Tensor,
+    C: float,
+    how: str = "ipm",
+    alpha0: np.ndarray | None = None,
+    eps: float = 1e-4,
+    cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
+    parts: set[int | None] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """:func:`kernel_solve` on the whole problem, or on each class of a one-vs-rest problem (``parts``: the
     classes to solve, the others taken from ``cache``, which keeps each class's last solution)."""
     if not problem.independent:
@@ -143,7 +158,7 @@ def solve_parts(problem, feats, rows, slots, C, how="ipm", alpha0=None, eps=1e-4
         sel = (slots == c).cpu().numpy()
         if not sel.any():  # a class given up (or stepped no more): nothing to solve
             continue
-        if parts is not None and c not in parts and c in cache:
+        if parts is not None and c not in parts and cache is not None and c in cache:
             W[c], b[c], a = cache[c]
         else:
             r = rows[torch.from_numpy(sel).to(rows.device)]
@@ -165,7 +180,7 @@ def _lowest(values: torch.Tensor, mask: torch.Tensor, count: int) -> torch.Tenso
     return idx
 
 
-def _line_search(W, D, M0, dM, C: float) -> float:
+def _line_search(W: torch.Tensor, D: torch.Tensor, M0: torch.Tensor, dM: torch.Tensor, C: float) -> float:
     """Exact minimiser over ``t`` in [0, 1] of ``1/2 |W + t D|^2 + C sum max(0, 1 - M0 - t dM)^2`` (convex,
     piecewise quadratic): safeguarded Newton on the derivative."""
     M0, dM = M0.double(), dM.double()
@@ -188,15 +203,15 @@ def _line_search(W, D, M0, dM, C: float) -> float:
 
 
 def squared_hinge_newton(
-    problem,
-    feats,
+    problem: Problem,
+    feats: ScaledFeatures,
     W: torch.Tensor,
     b: torch.Tensor,
     C: float = 1.0,
     max_iter: int = 30,
     cap: int = NEWTON_CAP,
     settle: float = 0.05,
-):
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Newton steps on ``1/2 |W|^2 + C sum max(0, 1 - margin)^2`` from ``(W, b)``, each independent part (one
     class of a one-vs-rest problem) on its own; a part stops when its active set repeats (then the step
     landed on the exact optimum) or changes by at most a fraction ``settle`` (close enough to choose a
@@ -204,7 +219,8 @@ def squared_hinge_newton(
     W, b = W.clone(), b.clone()
     F, _ = feats.scores(W, b)
     groups = _groups(problem)
-    previous, done = [None] * len(groups), [False] * len(groups)
+    previous: list[np.ndarray | None] = [None] * len(groups)
+    done = [False] * len(groups)
     for _ in range(max_iter):
         M = problem.margins(F)
         active = M < 1
@@ -219,9 +235,8 @@ def squared_hinge_newton(
                 continue
             rows, slots = torch.nonzero(act, as_tuple=True)
             key = (rows * problem.slots + slots).cpu().numpy()
-            if previous[j] is not None and (
-                np.array_equal(key, previous[j]) or len(np.setxor1d(key, previous[j])) <= settle * len(key)
-            ):
+            prev = previous[j]
+            if prev is not None and (np.array_equal(key, prev) or len(np.setxor1d(key, prev)) <= settle * len(key)):
                 done[j] = True  # the same active set (the step landed on the optimum), or nearly
                 continue
             previous[j] = key
@@ -232,8 +247,8 @@ def squared_hinge_newton(
         keep = torch.isin(slots, torch.tensor(todo, device=slots.device)) if problem.independent else None
         if keep is not None:
             rows, slots = rows[keep], slots[keep]
-        W2, b2, _, _ = solve_parts(problem, feats, rows, slots, C, "l2", cache={}, parts=set(todo))
-        W2, b2 = torch.from_numpy(W2).to(W.device), torch.from_numpy(b2).to(W.device)
+        W2n, b2n, _, _ = solve_parts(problem, feats, rows, slots, C, "l2", cache={}, parts=set(todo))
+        W2, b2 = torch.from_numpy(W2n).to(W.device), torch.from_numpy(b2n).to(W.device)
         if problem.independent:  # the parts not stepped stay where they are
             idle = torch.tensor([c not in todo for c in range(problem.k)], device=W.device)
             W2[idle], b2[idle] = W[idle], b[idle]
@@ -249,7 +264,9 @@ def squared_hinge_newton(
     return W, b, F
 
 
-def exact_margins(problem, feats, W: torch.Tensor, b: torch.Tensor, below: float):
+def exact_margins(
+    problem: Problem, feats: ScaledFeatures, W: torch.Tensor, b: torch.Tensor, below: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """All margins (n, slots), exact (float64) wherever the float32 check cannot show them ``>= below``.
 
     Returns ``(M, F)``: ``F`` the float32 scores, ``M`` float64 with every row that has a margin possibly below
@@ -263,8 +280,8 @@ def exact_margins(problem, feats, W: torch.Tensor, b: torch.Tensor, below: float
 
 
 def solve_working_set(
-    problem,
-    feats,
+    problem: Problem,
+    feats: ScaledFeatures,
     W: torch.Tensor,
     b: torch.Tensor,
     C: float,
@@ -276,9 +293,9 @@ def solve_working_set(
     max_rounds: int = 100,
     shrink: float = 0.25,
     l2_C: float = 100.0,
-    warm_rows=None,
+    warm_rows: Sequence[Any] | np.ndarray | None = None,
     hard: bool = False,
-):
+) -> Solution:
     """Exact SVM on all constraints from a first classifier ``(W, b)`` on ``feats``
     (:class:`~nnprobe.probes.margin.svm.scaled.ScaledFeatures`, standardised coordinates).
 
@@ -291,7 +308,7 @@ def solve_working_set(
     W_l2, b_l2 = W.clone(), b.clone()
     M = problem.margins(F).double()
     groups = _groups(problem)
-    inexact: set = set()
+    inexact: set[int | None] = set()
     errors = {g: int((_part(M, g) < 0).any(1).sum()) for g in groups}  # misclassified samples
     in_ws = torch.zeros_like(M, dtype=torch.bool)
     finite = torch.isfinite(M)
@@ -318,14 +335,19 @@ def solve_working_set(
         _keep_closest_links(problem, in_ws, finite_rows, finite_slots, M[finite_rows, finite_slots])
     _add_warm(problem, in_ws, M, warm_rows, slot_live)
     add = {g: max(256, int(_part(in_ws, g).sum()) // 2) for g in live}
-    alpha = prev_key = None
-    cache: dict = {}
+    alpha: np.ndarray | None = None
+    prev_key: np.ndarray | None = None
+    cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     total_iter = rounds = 0
     todo = set(live)
     while live:
         rounds += 1
         rows, slots = torch.nonzero(in_ws & slot_live[None, :], as_tuple=True)
-        alpha0 = _carry(alpha, prev_key, rows, slots, problem) if how == "smo" and alpha is not None else None
+        alpha0 = (
+            _carry(alpha, prev_key, rows, slots, problem)
+            if how == "smo" and alpha is not None and prev_key is not None  # prev_key is set with alpha
+            else None
+        )
         try:
             Wn, bn, alpha, it = solve_parts(problem, feats, rows, slots, C, how, alpha0, eps, cache, todo)
         except WorkingSetTooLarge:
@@ -420,18 +442,26 @@ class Solution:
     margins: torch.Tensor  # its exact margins
     n_iter: int
     n_rounds: int
-    inexact: list  # parts not solved exactly (hard margin, not separable): None (the whole problem) or classes
-    errors: dict  # training errors (samples with a margin < 0) of the squared-hinge fit, per part
+    inexact: list[
+        int | None
+    ]  # parts not solved exactly (hard margin, not separable): None (the whole problem) or classes
+    errors: dict[int | None, int]  # training errors (samples with a margin < 0) of the squared-hinge fit, per part
 
 
-def _at_bound(alpha, slots, g, C: float) -> bool:
+def _at_bound(alpha: np.ndarray, slots: torch.Tensor, g: int | None, C: float) -> bool:
     """Whether a dual of part ``g`` reached (half) the stand-in bound of the hard margin: no hard margin of at
     least about ``1 / sqrt(C)`` (normalised) separates even the working set, let alone all points."""
     a = alpha if g is None else alpha[(slots == g).cpu().numpy()]
     return a.size > 0 and float(a.max()) > 0.5 * C
 
 
-def _add_warm(problem, in_ws, M, warm_rows, slot_live):
+def _add_warm(
+    problem: Problem,
+    in_ws: torch.Tensor,
+    M: torch.Tensor,
+    warm_rows: Sequence[Any] | np.ndarray | None,
+    slot_live: torch.Tensor,
+) -> None:
     """A warm start's support vectors join the first working set (per class for one-vs-rest)."""
     if warm_rows is None:
         return
@@ -446,7 +476,9 @@ def _add_warm(problem, in_ws, M, warm_rows, slot_live):
             in_ws[i, M[i].argmin(1)] = True
 
 
-def _keep_closest_links(problem, in_ws, rows, slots, margins):
+def _keep_closest_links(
+    problem: Problem, in_ws: torch.Tensor, rows: torch.Tensor, slots: torch.Tensor, margins: torch.Tensor
+) -> None:
     link = problem.links(rows, slots)
     order = torch.argsort(margins)
     first = torch.full((int(link.max()) + 1,), -1, dtype=torch.long, device=link.device)
@@ -455,7 +487,9 @@ def _keep_closest_links(problem, in_ws, rows, slots, margins):
     in_ws[rows[pick], slots[pick]] = True
 
 
-def _carry(alpha, prev_key, rows, slots, problem):
+def _carry(
+    alpha: np.ndarray, prev_key: np.ndarray, rows: torch.Tensor, slots: torch.Tensor, problem: Problem
+) -> np.ndarray:
     """Previous duals on the new working set (zeros for new constraints): SMO's warm start."""
     key = (rows * problem.slots + slots).cpu().numpy()
     out = np.zeros(len(key))
