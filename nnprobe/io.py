@@ -171,10 +171,8 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     lines = text.split("\n")
     records = [json.loads(line) for line in lines[:-1] if line.strip()]
     if lines[-1].strip():  # no final newline: complete only if it parses
-        try:
+        with contextlib.suppress(json.JSONDecodeError):
             records.append(json.loads(lines[-1]))
-        except json.JSONDecodeError:
-            pass
     return records
 
 

@@ -111,8 +111,8 @@ def plot_phase_chart(
                 ax.set_title(f"{FACTOR_LABELS.get(panel_key, panel_key)} = {panel}")
         fig.colorbar(image, ax=axes[mi, :].tolist(), shrink=0.9, label=label)
     handles = [
-        plt.Line2D([], [], marker="s", ls="", color=c, label=f"{l}: {REGIME_NAMES[name]}")
-        for name, (l, c) in REGIME_STYLE.items()
+        plt.Line2D([], [], marker="s", ls="", color=c, label=f"{letter}: {REGIME_NAMES[name]}")
+        for name, (letter, c) in REGIME_STYLE.items()
     ]
     fig.legend(handles=handles, loc="outside lower center", ncol=3)
     fig.suptitle(title or "Activation hash phase chart: model size x training time x sample size")

@@ -7,6 +7,7 @@ metrics.jsonl, result JSON, PNGs), built with :class:`nnprobe.report.document.Re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections import OrderedDict
@@ -61,10 +62,9 @@ def report_directory(path: str | Path, out_dir: str | Path | None = None):
     figures = out_dir / FIGURES
     if (path / "results.sqlite").is_file():
         report = sweep_report(path, figures)
-        try:  # a directory may hold both (``nnprobe reproduce codes``: headline runs and a sweep table)
+        # a directory may hold both (``nnprobe reproduce codes``: headline runs and a sweep table)
+        with contextlib.suppress(NNProbeError):
             run_report(path, figures, report)
-        except NNProbeError:
-            pass
     else:
         report = run_report(path, figures)
     return report.write(out_dir, stem=STEM)

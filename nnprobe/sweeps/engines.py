@@ -11,6 +11,7 @@ anything itself: the pool, Ray and Slurm do. Ray and submitit are optional (``pi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import math
@@ -396,10 +397,8 @@ class SlurmEngine:
                     time.sleep(self.poll_seconds)
         except BaseException:
             for job, _ in waiting.values():
-                try:
+                with contextlib.suppress(Exception):  # best effort
                     job.cancel(check=False)
-                except Exception:  # noqa: BLE001 -- best effort
-                    pass
             raise
 
 

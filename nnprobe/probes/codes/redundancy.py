@@ -248,7 +248,7 @@ def layer_determinism(train: Codes, test: Codes) -> list[dict]:
     [0.5, 0.0]
     """
     _check_pair(train, test)
-    if [(l.name, l.size) for l in train.layers] != [(l.name, l.size) for l in test.layers]:
+    if [(ly.name, ly.size) for ly in train.layers] != [(ly.name, ly.size) for ly in test.layers]:
         raise NNProbeError("train and test codes have different layers", "record both with the same model and layers")
     hashes = np.concatenate([layer_hashes(train), layer_hashes(test)])
     parts, rows = [train.words, test.words], []

@@ -40,7 +40,7 @@ def _is_zero(value, like: torch.Tensor) -> bool:
         return False
     if isinstance(value, Number):
         return value == 0
-    if isinstance(value, torch.Tensor) and not value.dtype == torch.bool:
+    if isinstance(value, torch.Tensor) and value.dtype != torch.bool:
         try:
             shape_ok = torch.broadcast_shapes(like.shape, value.shape) == like.shape
         except RuntimeError:

@@ -391,7 +391,8 @@ class GradientExtractor:
             deltas = self._deltas(logits, [captured[n]["probe"] for n in names], cot)
             for name, delta in zip(names, deltas):
                 self._fill_fast(out, name, self.fast_modules[name], captured[name]["input"], delta)
-        del logits, captured
+        del logits
+        captured.clear()  # frees the probes and inputs (the hooks, already removed, close over the dict)
         fallback = [b for b in self.layout.blocks if b.module not in self.fast_modules]
         if fallback:
             self._fill_fallback(out, x, cot, fallback)
