@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import warnings
+from functools import partial
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -177,8 +178,8 @@ def run_multiclass(n: int, C: float, legacy_timeout: float) -> list[dict]:
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     out = []
     for mode in ("ovr", "crammer_singer"):
-        svm, ours = _timed(lambda: fit_svm(xt, yt, 10, multi_class=mode))
-        _, warm = _timed(lambda: fit_svm(xt, yt, 10, multi_class=mode, warm_start=svm))
+        svm, ours = _timed(partial(fit_svm, xt, yt, 10, multi_class=mode))
+        _, warm = _timed(partial(fit_svm, xt, yt, 10, multi_class=mode, warm_start=svm))
         f = x.astype(np.float64) @ svm.coef.T + svm.intercept
         if mode == "ovr":
             min_margin = float((np.where(y[:, None] == np.arange(10), 1.0, -1.0) * f).min())
@@ -189,7 +190,7 @@ def run_multiclass(n: int, C: float, legacy_timeout: float) -> list[dict]:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             ref, theirs = _timed(
-                lambda: LinearSVC(
+                lambda mode=mode: LinearSVC(
                     C=C, multi_class=mode, loss="hinge" if mode == "ovr" else "squared_hinge", max_iter=1000
                 ).fit(x, y)
             )
@@ -239,21 +240,21 @@ def run_nonseparable(n: int = 10000, C: float = 1.0) -> None:
     for mode in ("ovr", "crammer_singer"):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            svm, hard = _timed(lambda: fit_svm(xt, yt, 10, multi_class=mode))
+            svm, hard = _timed(partial(fit_svm, xt, yt, 10, multi_class=mode))
         print(
             f"# n={n} {mode} hard margin: {hard:.2f} s, exact {svm.exact}, separable {svm.separable}, train error "
             f"{svm.train_error:.4f}; warning: {'; '.join(str(w.message)[:160] for w in caught) or 'none'}",
             flush=True,
         )
         try:
-            svm, ours = _timed(lambda: fit_svm(xt, yt, 10, C=C, multi_class=mode))
+            svm, ours = _timed(partial(fit_svm, xt, yt, 10, C=C, multi_class=mode))
         except NNProbeError as exc:
             print(f"# n={n} {mode} C={C:g}: refused ({str(exc).splitlines()[0][:200]})", flush=True)
             continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             ref, theirs = _timed(
-                lambda: LinearSVC(
+                lambda mode=mode: LinearSVC(
                     C=C, multi_class=mode, loss="hinge" if mode == "ovr" else "squared_hinge", max_iter=1000
                 ).fit(x, y)
             )

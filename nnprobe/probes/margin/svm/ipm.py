@@ -174,11 +174,15 @@ def _solve_qp(Z, Q, A, C, groups, tol, max_iter):
         dz = z / alpha
         dv = v / s if bounded else None
         newton = _Newton(Z, Q, dz, dv, groups, n_groups, same)
+        MA = S_f = None
         if A.shape[0]:
             MA = newton.solve(A.T.copy())  # (N, q)
             S_f = _factor(A @ MA)
 
-        def direction(r_az, r_sv):
+        # this iterate's values bound as defaults: the helpers are called within the iteration only
+        def direction(
+            r_az, r_sv, *, alpha=alpha, z=z, lam=lam, s=s, v=v, r_d=r_d, r_b=r_b, r_p=r_p, newton=newton, MA=MA, S_f=S_f
+        ):
             r1 = -r_d + r_az / alpha
             if bounded:
                 r1 -= ((r_sv + v * r_b) / s)[groups]
@@ -199,7 +203,7 @@ def _solve_qp(Z, Q, A, C, groups, tol, max_iter):
             neg = dx < 0
             return min(1.0, float((-x[neg] / dx[neg]).min())) if neg.any() else 1.0
 
-        def max_step(d):
+        def max_step(d, *, alpha=alpha, z=z, s=s, v=v):
             d_a, _, d_z, d_s, d_v = d
             t = min(step_to_boundary(alpha, d_a), step_to_boundary(z, d_z))
             if bounded:
