@@ -170,7 +170,7 @@ def _legacy_fit(x: np.ndarray, y: np.ndarray, k: int, timeout: float):
 
 def _cos_rows(a: np.ndarray, b: np.ndarray) -> float:
     """Smallest cosine between matching rows."""
-    return float(min(r @ s / np.linalg.norm(r) / np.linalg.norm(s) for r, s in zip(a, b)))
+    return float(min(r @ s / np.linalg.norm(r) / np.linalg.norm(s) for r, s in zip(a, b, strict=True)))
 
 
 def run_multiclass(n: int, C: float, legacy_timeout: float) -> list[dict]:

@@ -67,7 +67,7 @@ def info_cmd(opts):
     for key, value in ds.summary().items():
         click.echo(f"  {key}: {value}")
     counts = ds.y_train.bincount(minlength=ds.num_classes).tolist()
-    click.echo("  train per class: " + ", ".join(f"{n}={c}" for n, c in zip(ds.class_names, counts)))
+    click.echo("  train per class: " + ", ".join(f"{n}={c}" for n, c in zip(ds.class_names, counts, strict=True)))
 
 
 @command.command("fetch")

@@ -74,7 +74,7 @@ def per_class_counts(y: torch.Tensor, names: list[str]) -> dict:
     {'cat': 1, 'dog': 2}
     """
     counts = torch.bincount(y, minlength=len(names)).tolist() if y.numel() else [0] * len(names)
-    return {name: int(c) for name, c in zip(names, counts)}
+    return {name: int(c) for name, c in zip(names, counts, strict=True)}
 
 
 def sample_counts(

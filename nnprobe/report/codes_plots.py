@@ -176,7 +176,7 @@ def plot_categorisation(result: dict, path, *, title: str | None = None) -> Path
     for offset, split, color in [(-0.2, "train", "#9ecae1"), (0.2, "test", "#3182bd")]:
         values = [result.get(f"{prefix}_{split}_accuracy", np.nan) for _, prefix in groups]
         bars = ax.bar(xs + offset, values, width=0.38, color=color, label=split)
-        for b, v in zip(bars, values):
+        for b, v in zip(bars, values, strict=True):
             if np.isfinite(v):
                 ax.text(b.get_x() + b.get_width() / 2, v + 0.01, f"{v:.3f}", ha="center", va="bottom", fontsize=8)
     ax.set_xticks(xs, [g for g, _ in groups])

@@ -80,7 +80,7 @@ def aggregate(rows: list[dict], by: tuple[str, ...], keys) -> list[dict]:
         groups.setdefault(tuple(r.get(b) for b in by), []).append(r)
     out = []
     for values, members in sorted(groups.items(), key=lambda kv: tuple(-1 if v is None else v for v in kv[0])):
-        row = dict(zip(by, values), seeds=len(members))
+        row = dict(zip(by, values, strict=True), seeds=len(members))
         for k in keys:
             xs = np.array([m[k] for m in members if m.get(k) is not None], dtype=float)
             xs = xs[np.isfinite(xs)]
@@ -137,7 +137,7 @@ def width_table(agg: list[dict]) -> list[dict]:
         row = {"width": width}
         ours = by_width.get(width, {})
         words = {}
-        for key, label, value in zip(WIDTH_KEYS, WIDTH_LABELS, ref):
+        for key, label, value in zip(WIDTH_KEYS, WIDTH_LABELS, ref, strict=True):
             row[f"{label} ref"] = value
             row[f"{label} nnprobe"] = interval_text(ours, key)
             words[label] = _verdict(ours, key, value)
@@ -256,7 +256,7 @@ def matching_width(agg: list[dict], key: str, value: float) -> float | None:
     12.5
     """
     pts = sorted((r["width"], r[key]) for r in agg if r.get(key) is not None)
-    for (w0, v0), (w1, v1) in zip(pts, pts[1:]):
+    for (w0, v0), (w1, v1) in zip(pts, pts[1:], strict=False):  # neighbouring pairs
         if min(v0, v1) <= value <= max(v0, v1) and v0 != v1:
             return w0 + (value - v0) / (v1 - v0) * (w1 - w0)
     return None
@@ -269,7 +269,7 @@ def width_offset_rows(agg: list[dict]) -> list[dict]:
     A ratio below 1 everywhere says the authors' networks behave like narrower nnprobe networks."""
     out = []
     for width, values in REFERENCE_WIDTH.items():
-        for key, label, value in zip(WIDTH_KEYS, WIDTH_LABELS, values):
+        for key, label, value in zip(WIDTH_KEYS, WIDTH_LABELS, values, strict=True):
             if (label.startswith("RR") and not 0.02 < value < 0.98) or label == "K-Means":
                 continue  # plateaus match any width on them; the K-Means curve is not monotone in width
             at = matching_width(agg, key, value)
@@ -336,7 +336,9 @@ def plot_width(agg: list[dict], path: str | Path, own: list[dict] | None = None)
     raw inputs' 9-NN (a null baseline) dotted."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for (key, label, color), ax in zip(
-        [(k, lab, c) for k, lab, c in zip(WIDTH_KEYS, WIDTH_LABELS, COLORS)], [axes[0]] * 2 + [axes[1]] * 3
+        [(k, lab, c) for k, lab, c in zip(WIDTH_KEYS, WIDTH_LABELS, COLORS, strict=True)],
+        [axes[0]] * 2 + [axes[1]] * 3,
+        strict=True,
     ):
         col = WIDTH_KEYS.index(key)
         _band(ax, agg, "width", key, color, f"{label} (nnprobe, reference protocol)")
@@ -364,7 +366,7 @@ def plot_width(agg: list[dict], path: str | Path, own: list[dict] | None = None)
 def plot_time(agg: list[dict], path: str | Path) -> Path:
     """Test redundancy ratio vs epoch for widths 40/50/60; the reference's peak and late values as crosses."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    for (width, (peak, late)), color in zip(REFERENCE_TIME.items(), COLORS):
+    for (width, (peak, late)), color in zip(REFERENCE_TIME.items(), COLORS, strict=False):  # 3 widths, 5 colours
         rows = sorted([r for r in agg if r["width"] == width], key=lambda r: r["epochs"])
         _band(
             ax,
@@ -391,7 +393,7 @@ def plot_time(agg: list[dict], path: str | Path) -> Path:
 def plot_samples(agg: list[dict], path: str | Path) -> Path:
     """Test redundancy ratio and 9-NN accuracy vs training sample size; the reference's n = 10 values as crosses."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for (width, ref), color in zip(REFERENCE_SAMPLES.items(), COLORS):
+    for (width, ref), color in zip(REFERENCE_SAMPLES.items(), COLORS, strict=False):  # 3 widths, 5 colours
         rows = sorted([r for r in agg if r["width"] == width], key=lambda r: r["train_first"])
         _band(axes[0], rows, "train_first", "redundancy_ratio_test", color, f"width {width} (nnprobe)")
         _band(axes[1], rows, "train_first", "knn_test_accuracy", color, f"width {width} (nnprobe)")

@@ -140,7 +140,7 @@ def _plot_sweep(rows: list[dict], varied: list[str], metrics: list[str], path: P
     cols = 2 if len(metrics) > 1 else 1
     nrows = math.ceil(len(metrics) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(5.2 * cols, 3.4 * nrows), squeeze=False, layout="constrained")
-    for ax, m in zip(axes.flat, metrics):
+    for ax, m in zip(axes.flat, metrics, strict=False):  # the grid may have one axis more than metrics
         for label, members in list(series.items())[:10]:
             members = sorted((r for r in members if m in r), key=lambda r: r[x])
             if not members:
@@ -285,11 +285,11 @@ def plot_curves(records: list[dict], title: str, path: Path) -> Path | None:
     cols = min(3, len(panels))
     nrows = math.ceil(len(panels) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(4.4 * cols, 3.1 * nrows), squeeze=False, layout="constrained")
-    for ax, (name, members) in zip(axes.flat, panels.items()):
+    for ax, (name, members) in zip(axes.flat, panels.items(), strict=False):  # the grid may have spare axes
         for k in members:
-            pts = [(x, r[k]) for x, r in zip(xs, records) if _is_number(r.get(k))]
+            pts = [(x, r[k]) for x, r in zip(xs, records, strict=True) if _is_number(r.get(k))]
             if pts:
-                ax.plot(*zip(*pts), marker="o" if len(pts) < 30 else None, ms=3, label=k)
+                ax.plot(*zip(*pts, strict=True), marker="o" if len(pts) < 30 else None, ms=3, label=k)
         ax.set_title(name)
         ax.set_xlabel(xkey or "record")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -236,7 +236,7 @@ def run_spec(
             table.record(p, "running")
 
     def on_done(task: Task, outcomes: list) -> None:
-        for p, outcome in zip(task.points, outcomes):
+        for p, outcome in zip(task.points, outcomes, strict=True):
             table.record(
                 p,
                 outcome["status"],

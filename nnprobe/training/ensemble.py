@@ -136,7 +136,7 @@ def _trajectories(models, datasets, configs) -> tuple[list[int], list[int]]:
     with the same seed and data follow one trajectory (they may differ only in epochs). Slots are ordered by
     (data, seed), so slots that see the same batches are neighbours."""
     data_index, member_keys, first_of = {}, [], {}
-    for i, (m, ds, c) in enumerate(zip(models, datasets, configs)):
+    for i, (m, ds, c) in enumerate(zip(models, datasets, configs, strict=True)):
         digest = hashlib.sha1()
         for t in list(m.parameters()) + list(m.buffers()):
             digest.update(str(tuple(t.shape)).encode() + t.detach().cpu().contiguous().numpy().tobytes())

@@ -121,7 +121,7 @@ class ParamStack:
 def _pad_stack(tensors, device):
     """``(stacked, mask)``: tensors zero-padded to the largest shape on a new leading axis; mask ``None`` if equal."""
     shapes = [tuple(t.shape) for t in tensors]
-    full = tuple(max(dims) for dims in zip(*shapes))
+    full = tuple(max(dims) for dims in zip(*shapes, strict=True))
     stacked = torch.zeros((len(tensors), *full), dtype=tensors[0].dtype, device=device)
     mask = torch.zeros_like(stacked) if len(set(shapes)) > 1 else None
     for i, t in enumerate(tensors):
@@ -197,7 +197,10 @@ def make_forward(template: nn.Module, stack: ParamStack, plan):
             # ragged (in, sum of widths): one product per input row. ``split``, not slicing: the backward of N slices
             # would add N zero-filled full-size gradients (that cost the 0.2 ensemble most of its gain).
             sizes = [c1 - c0 for _, c0, c1 in runs]
-            parts = [torch.addmm(bj, xf[g], wj) for (g, _, _), wj, bj in zip(runs, w.split(sizes, 1), b.split(sizes))]
+            parts = [
+                torch.addmm(bj, xf[g], wj)
+                for (g, _, _), wj, bj in zip(runs, w.split(sizes, 1), b.split(sizes), strict=True)
+            ]
             h = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
             return F.pad(h, (0, 1))[:, stack.gather].view(h.shape[0], -1, stack.width).transpose(0, 1)  # (N, B, width)
 

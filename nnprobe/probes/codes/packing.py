@@ -252,7 +252,7 @@ class Codes:
         for row0 in range(0, self.n_examples, step):
             block = np.asarray(self.words[row0 : row0 + step])
             dst = out_words[row0 : row0 + step]
-            for layer, new in zip(chosen, out_layers):
+            for layer, new in zip(chosen, out_layers, strict=True):
                 insert_bits(dst, new.start, extract_bits(block, layer.start, layer.stop), layer.size)
         return Codes(packed, int(start), out_layers)
 

@@ -106,7 +106,7 @@ def record_codes(
                     "activation codes need a fixed layout; avoid data-dependent control flow",
                 )
             blocks = []
-            for i, layer in zip(keep, layout):
+            for i, layer in zip(keep, layout, strict=True):
                 name, _, bits = sites[i]
                 if name != layer.name or tuple(bits.shape[1:]) != layer.shape or bits.shape[0] != xb.shape[0]:
                     raise NNProbeError(

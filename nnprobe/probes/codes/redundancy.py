@@ -83,7 +83,7 @@ def _fetcher(parts: list[np.ndarray], width: int, cut=None):
         order = np.argsort(idx, kind="stable")
         sidx = idx[order]  # sorted reads: sequential in a memory-mapped file
         out = np.empty((idx.size, width), dtype=np.uint64)
-        for part, a, b in zip(parts, offsets[:-1], offsets[1:]):
+        for part, a, b in zip(parts, offsets[:-1], offsets[1:], strict=True):
             lo, hi = np.searchsorted(sidx, [a, b])
             if hi > lo:
                 rows = np.asarray(part[sidx[lo:hi] - a])

@@ -110,7 +110,7 @@ def test_all_layers_memory_mapped_give_the_same_figures_as_in_memory(tmp_path):
     assert small.determinism == big.determinism and small.per_layer == big.per_layer
     assert small.n_units == 1088 and len(small.per_layer) == 17
     full = record_codes(model, ds.x_train).bits()
-    for row, start, units in zip(small.per_layer, np.cumsum([0] + UNITS[:-1]), UNITS):
+    for row, start, units in zip(small.per_layer, np.cumsum([0] + UNITS[:-1]), UNITS, strict=True):
         assert row["units"] == units and row["distinct_train"] == _distinct(full[:, start : start + units])
     assert small.determinism.distinct_train == _distinct(full)
 
