@@ -121,7 +121,8 @@ def main():
     gap = max(abs(a - b) for a, b in zip(acc_b, acc_s, strict=True)) * 100
     print(f"one by one: {single_s:.2f} s   batched: {batched_s:.2f} s")
     print(
-        f"mean test accuracy: one by one {100 * sum(acc_s) / len(acc_s):.2f}%, batched {100 * sum(acc_b) / len(acc_b):.2f}%;"
+        f"mean test accuracy: one by one {100 * sum(acc_s) / len(acc_s):.2f}%, "
+        f"batched {100 * sum(acc_b) / len(acc_b):.2f}%;"
         f" largest per-model gap {gap:.3f} points (goal <= 0.5)"
     )
     print(f"ensemble_training: {single_s / batched_s:.2f}")

@@ -153,7 +153,8 @@ def _legacy_fit(x: np.ndarray, y: np.ndarray, k: int, timeout: float):
         code = (
             "import sys, time, numpy as np, torch; torch.set_num_threads(1); sys.path.insert(0, sys.argv[1]);"
             "from legacy_margin.binary import fit_binary;"
-            "x = torch.from_numpy(np.load(sys.argv[1] + '/x.npy')); y = torch.from_numpy(np.load(sys.argv[1] + '/y.npy'));"
+            "x = torch.from_numpy(np.load(sys.argv[1] + '/x.npy'));"
+            "y = torch.from_numpy(np.load(sys.argv[1] + '/y.npy'));"
             f"coef = np.stack([fit_binary(x, torch.where(y == c, 1.0, -1.0)).coef for c in range({k})]);"
             "np.save(sys.argv[1] + '/coef.npy', coef)"
         )
@@ -293,7 +294,8 @@ def main() -> None:
             r = run(n, d, args.C)
             worst = min(worst, r["cosine"])
             print(
-                f"# n={r['n']} d={d}: nnprobe {r['ours_s']:.3f} s, sklearn {r['sklearn_s']:.3f} s, cosine {r['cosine']:.6f}, "
+                f"# n={r['n']} d={d}: nnprobe {r['ours_s']:.3f} s, sklearn {r['sklearn_s']:.3f} s, "
+                f"cosine {r['cosine']:.6f}, "
                 f"margin {r['margin_ours']:.5g} vs {r['margin_sklearn']:.5g}, support vectors {r['n_support_ours']} vs "
                 f"{r['n_support_sklearn']}, intercept {r['intercept_ours']:.4f} vs {r['intercept_sklearn']:.4f}",
                 flush=True,
@@ -323,7 +325,8 @@ def main() -> None:
                 f"# n={r['n']} {r['mode']}: nnprobe {r['ours_s']:.2f} s (warm start from its own solution "
                 f"{r['warm_s']:.2f} s), min functional margin {r['min_margin']:.6f}, support vectors {r['n_support']}, "
                 f"separable {r['separable']}; LinearSVC {r['linearsvc_s']:.2f} s "
-                f"({'converged' if r['linearsvc_converged'] else 'hit max_iter'}), cosine to exact {r['cosine_linearsvc']:.6f}; "
+                f"({'converged' if r['linearsvc_converged'] else 'hit max_iter'}), "
+                f"cosine to exact {r['cosine_linearsvc']:.6f}; "
                 f"today's solver {legacy}",
                 flush=True,
             )

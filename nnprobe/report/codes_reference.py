@@ -211,7 +211,8 @@ def verdict_rows(width_agg: list[dict], time_agg: list[dict], sample_agg: list[d
                 "verdict": (
                     "not run"
                     if ours_peak is None
-                    else f"{_verdict(peak_row, 'redundancy_ratio_test', peak)}; shape {'rise-then-decay' if rises else 'no rise-then-decay'}"
+                    else f"{_verdict(peak_row, 'redundancy_ratio_test', peak)}; "
+                    f"shape {'rise-then-decay' if rises else 'no rise-then-decay'}"
                     f" (epoch 0: {rr.get(0, float('nan')):.2f}, last epoch {max(rr) if rr else '-'}: "
                     f"{rr.get(max(rr), float('nan')) if rr else float('nan'):.2f})"
                 ),
@@ -295,7 +296,8 @@ def difference_notes(verdicts: list[dict], quick: bool) -> str:
     causes = [
         "the authors' networks behave like narrower nnprobe networks (see the matching widths: their "
         "values sit on nnprobe's curves at about 0.8-0.95 of their width for the redundancy and 0.5-0.7 for "
-        "the classifiers), as if part of their units did not contribute; nnprobe's implementation is not the cause: a plain PyTorch loop written apart from "
+        "the classifiers), as if part of their units did not contribute; nnprobe's implementation is not the "
+        "cause: a plain PyTorch loop written apart from "
         "nnprobe gives the same values (width 40, epoch 1: test RR 0.062 vs nnprobe 0.064), and with the "
         "published script's BatchNorm no unit is near-constant, while without BatchNorm 10 of 40 units die "
         "in the first epoch and the redundancy rises towards the reference's (docs/codes.md)",

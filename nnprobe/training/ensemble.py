@@ -165,7 +165,8 @@ def train_ensemble(
 
     >>> seed_everything(0); a = build_model("mlp", (1, 8, 8), 10, width=16)           # doctest: +SKIP
     >>> seed_everything(1); b = build_model("mlp", (1, 8, 8), 10, width=32)           # doctest: +SKIP
-    >>> ra, rb = train_ensemble([a, b], ds, [TrainConfig(epochs=2, seed=0), TrainConfig(epochs=2, seed=1)])  # doctest: +SKIP
+    >>> configs = [TrainConfig(epochs=2, seed=0), TrainConfig(epochs=2, seed=1)]       # doctest: +SKIP
+    >>> ra, rb = train_ensemble([a, b], ds, configs)                                   # doctest: +SKIP
     """
     models = list(models)
     if configs is None or isinstance(configs, TrainConfig):

@@ -133,7 +133,8 @@ def _pad_stack(tensors, device):
 
 
 def mlp_plan(model: nn.Module):
-    """For a zoo MLP (``features`` = Flatten, then Linear[/BatchNorm1d]/activation; ``head``): the layer list, else None."""
+    """For a zoo MLP (``features`` = Flatten, then Linear[/BatchNorm1d]/activation; ``head``): the layer list, else
+    None."""
     features = getattr(model, "features", None)
     if not isinstance(features, nn.Sequential) or not isinstance(getattr(model, "head", None), nn.Linear):
         return None

@@ -225,7 +225,8 @@ class Codes:
     def select(self, layers) -> Codes:
         """Codes restricted to ``layers`` (names, or indices into :attr:`layers`), in the order given.
 
-        >>> c = Codes.from_bits(np.eye(3, dtype=bool), [LayerSlice("a", "relu", (1,), 0), LayerSlice("b", "relu", (2,), 1)])
+        >>> layers = [LayerSlice("a", "relu", (1,), 0), LayerSlice("b", "relu", (2,), 1)]
+        >>> c = Codes.from_bits(np.eye(3, dtype=bool), layers)
         >>> c.select(["b"]).bits().tolist()
         [[0, 0], [1, 0], [0, 1]]
         """

@@ -222,7 +222,8 @@ def layer_hashes(codes: Codes) -> np.ndarray:
     """``(n, layers)`` row hashes of each layer's slice of the codes, in one streaming pass over the rows.
 
     >>> from nnprobe.probes.codes.packing import LayerSlice
-    >>> c = Codes.from_bits(np.array([[1, 0], [1, 1]]), [LayerSlice("a", "relu", (1,), 0), LayerSlice("b", "relu", (1,), 1)])
+    >>> layers = [LayerSlice("a", "relu", (1,), 0), LayerSlice("b", "relu", (1,), 1)]
+    >>> c = Codes.from_bits(np.array([[1, 0], [1, 1]]), layers)
     >>> h = layer_hashes(c); bool(h[0, 0] == h[1, 0]), bool(h[0, 1] == h[1, 1])
     (True, False)
     """
@@ -243,7 +244,8 @@ def layer_determinism(train: Codes, test: Codes) -> list[dict]:
     against the layer's bits of just those rows: exact, and never holds a layer's codes in memory.
 
     >>> from nnprobe.probes.codes.packing import LayerSlice
-    >>> c = Codes.from_bits(np.array([[1, 0], [1, 1]]), [LayerSlice("a", "relu", (1,), 0), LayerSlice("b", "relu", (1,), 1)])
+    >>> layers = [LayerSlice("a", "relu", (1,), 0), LayerSlice("b", "relu", (1,), 1)]
+    >>> c = Codes.from_bits(np.array([[1, 0], [1, 1]]), layers)
     >>> [r["redundancy_ratio_train"] for r in layer_determinism(c, c)]
     [0.5, 0.0]
     """

@@ -116,8 +116,8 @@ ENTRY = register(
         checkpoint_help="GradNet on the gradients of this saved model (your classifier) instead of a study of base "
         "snapshots; GradNet trains on --data's training split.",
         default_out="runs/gradnet",
-        command_help="""Train a base network on half the data, snapshot it, and train GradNet on each snapshot's per-sample
-        gradients of the other half; or, with --checkpoint, GradNet on the gradients of your trained model.
+        command_help="""Train a base network on half the data, snapshot it, and train GradNet on each snapshot's
+        per-sample gradients of the other half; or, with --checkpoint, GradNet on the gradients of your trained model.
 
         \b
         --snapshot-epochs picks the snapshots (default: epochs/4, epochs/2, epochs).
