@@ -76,7 +76,7 @@ def main():
 
     batched, rb = timed(lambda ms: train_ensemble(ms, ds, config))
     alone, ra = timed(lambda ms: [train(copy.deepcopy(m), ds, config) for m in ms])
-    gap = max(abs(a.final["test_accuracy"] - b.final["test_accuracy"]) for a, b in zip(ra, rb))
+    gap = max(abs(a.final["test_accuracy"] - b.final["test_accuracy"]) for a, b in zip(ra, rb, strict=True))
     per_epoch = batched * 48000 / args.rows
     print(
         f"one epoch of {args.rows} rows, 23 widths: one by one {alone:.1f} s CPU, batched {batched:.1f} s CPU; "

@@ -76,7 +76,7 @@ def main():
         return train_ensemble(fresh(), ds, [r.train for r in runs])
 
     def one_by_one():
-        return [train(m, ds, r.train) for m, r in zip(fresh(), runs)]
+        return [train(m, ds, r.train) for m, r in zip(fresh(), runs, strict=True)]
 
     ratios = []
 
@@ -98,7 +98,7 @@ def main():
             times[name] = time.perf_counter() - t
         gap = max(
             abs(a.final["train_loss"] - b.final["train_loss"])
-            for a, b in zip(results["batched"], results["one by one"])
+            for a, b in zip(results["batched"], results["one by one"], strict=True)
         )
         ratios.append(times["one by one"] / times["batched"])
         print(

@@ -112,16 +112,17 @@ def main():
     sync()
     batched_s = time.perf_counter() - t
     t = time.perf_counter()
-    single = [train(m, ds, c) for m, c in zip(alone, configs)]
+    single = [train(m, ds, c) for m, c in zip(alone, configs, strict=True)]
     sync()
     single_s = time.perf_counter() - t
 
     acc_b = [r.final["test_accuracy"] for r in batched]
     acc_s = [r.final["test_accuracy"] for r in single]
-    gap = max(abs(a - b) for a, b in zip(acc_b, acc_s)) * 100
+    gap = max(abs(a - b) for a, b in zip(acc_b, acc_s, strict=True)) * 100
     print(f"one by one: {single_s:.2f} s   batched: {batched_s:.2f} s")
     print(
-        f"mean test accuracy: one by one {100 * sum(acc_s) / len(acc_s):.2f}%, batched {100 * sum(acc_b) / len(acc_b):.2f}%;"
+        f"mean test accuracy: one by one {100 * sum(acc_s) / len(acc_s):.2f}%, "
+        f"batched {100 * sum(acc_b) / len(acc_b):.2f}%;"
         f" largest per-model gap {gap:.3f} points (goal <= 0.5)"
     )
     print(f"ensemble_training: {single_s / batched_s:.2f}")

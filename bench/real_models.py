@@ -227,12 +227,14 @@ def main() -> None:
         if phase in res:
             ratio = res[phase]["cpu_seconds"] / base
             print(
-                f"{phase}_vs_forward: {ratio:.2f} (goal <= {GOALS[phase]}: {'met' if ratio <= GOALS[phase] else 'NOT met'})"
+                f"{phase}_vs_forward: {ratio:.2f} "
+                f"(goal <= {GOALS[phase]}: {'met' if ratio <= GOALS[phase] else 'NOT met'})"
             )
     if "grads" in res:
         ratio = res["grads"]["cpu_seconds"] / res["grads_plain"]["cpu_seconds"]
         print(
-            f"grads_vs_plain_forward_backward_per_label: {ratio:.2f} (goal <= 2.0: {'met' if ratio <= 2 else 'NOT met'})"
+            f"grads_vs_plain_forward_backward_per_label: {ratio:.2f} "
+            f"(goal <= 2.0: {'met' if ratio <= 2 else 'NOT met'})"
         )
     peak = max(r["peak_rss_mib"] for r in res.values()) / 1024
     print(

@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import warnings
+from functools import partial
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -152,7 +153,8 @@ def _legacy_fit(x: np.ndarray, y: np.ndarray, k: int, timeout: float):
         code = (
             "import sys, time, numpy as np, torch; torch.set_num_threads(1); sys.path.insert(0, sys.argv[1]);"
             "from legacy_margin.binary import fit_binary;"
-            "x = torch.from_numpy(np.load(sys.argv[1] + '/x.npy')); y = torch.from_numpy(np.load(sys.argv[1] + '/y.npy'));"
+            "x = torch.from_numpy(np.load(sys.argv[1] + '/x.npy'));"
+            "y = torch.from_numpy(np.load(sys.argv[1] + '/y.npy'));"
             f"coef = np.stack([fit_binary(x, torch.where(y == c, 1.0, -1.0)).coef for c in range({k})]);"
             "np.save(sys.argv[1] + '/coef.npy', coef)"
         )
@@ -169,7 +171,7 @@ def _legacy_fit(x: np.ndarray, y: np.ndarray, k: int, timeout: float):
 
 def _cos_rows(a: np.ndarray, b: np.ndarray) -> float:
     """Smallest cosine between matching rows."""
-    return float(min(r @ s / np.linalg.norm(r) / np.linalg.norm(s) for r, s in zip(a, b)))
+    return float(min(r @ s / np.linalg.norm(r) / np.linalg.norm(s) for r, s in zip(a, b, strict=True)))
 
 
 def run_multiclass(n: int, C: float, legacy_timeout: float) -> list[dict]:
@@ -177,8 +179,8 @@ def run_multiclass(n: int, C: float, legacy_timeout: float) -> list[dict]:
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     out = []
     for mode in ("ovr", "crammer_singer"):
-        svm, ours = _timed(lambda: fit_svm(xt, yt, 10, multi_class=mode))
-        _, warm = _timed(lambda: fit_svm(xt, yt, 10, multi_class=mode, warm_start=svm))
+        svm, ours = _timed(partial(fit_svm, xt, yt, 10, multi_class=mode))
+        _, warm = _timed(partial(fit_svm, xt, yt, 10, multi_class=mode, warm_start=svm))
         f = x.astype(np.float64) @ svm.coef.T + svm.intercept
         if mode == "ovr":
             min_margin = float((np.where(y[:, None] == np.arange(10), 1.0, -1.0) * f).min())
@@ -189,7 +191,7 @@ def run_multiclass(n: int, C: float, legacy_timeout: float) -> list[dict]:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             ref, theirs = _timed(
-                lambda: LinearSVC(
+                lambda mode=mode: LinearSVC(
                     C=C, multi_class=mode, loss="hinge" if mode == "ovr" else "squared_hinge", max_iter=1000
                 ).fit(x, y)
             )
@@ -239,21 +241,21 @@ def run_nonseparable(n: int = 10000, C: float = 1.0) -> None:
     for mode in ("ovr", "crammer_singer"):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            svm, hard = _timed(lambda: fit_svm(xt, yt, 10, multi_class=mode))
+            svm, hard = _timed(partial(fit_svm, xt, yt, 10, multi_class=mode))
         print(
             f"# n={n} {mode} hard margin: {hard:.2f} s, exact {svm.exact}, separable {svm.separable}, train error "
             f"{svm.train_error:.4f}; warning: {'; '.join(str(w.message)[:160] for w in caught) or 'none'}",
             flush=True,
         )
         try:
-            svm, ours = _timed(lambda: fit_svm(xt, yt, 10, C=C, multi_class=mode))
+            svm, ours = _timed(partial(fit_svm, xt, yt, 10, C=C, multi_class=mode))
         except NNProbeError as exc:
             print(f"# n={n} {mode} C={C:g}: refused ({str(exc).splitlines()[0][:200]})", flush=True)
             continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             ref, theirs = _timed(
-                lambda: LinearSVC(
+                lambda mode=mode: LinearSVC(
                     C=C, multi_class=mode, loss="hinge" if mode == "ovr" else "squared_hinge", max_iter=1000
                 ).fit(x, y)
             )
@@ -292,7 +294,8 @@ def main() -> None:
             r = run(n, d, args.C)
             worst = min(worst, r["cosine"])
             print(
-                f"# n={r['n']} d={d}: nnprobe {r['ours_s']:.3f} s, sklearn {r['sklearn_s']:.3f} s, cosine {r['cosine']:.6f}, "
+                f"# n={r['n']} d={d}: nnprobe {r['ours_s']:.3f} s, sklearn {r['sklearn_s']:.3f} s, "
+                f"cosine {r['cosine']:.6f}, "
                 f"margin {r['margin_ours']:.5g} vs {r['margin_sklearn']:.5g}, support vectors {r['n_support_ours']} vs "
                 f"{r['n_support_sklearn']}, intercept {r['intercept_ours']:.4f} vs {r['intercept_sklearn']:.4f}",
                 flush=True,
@@ -322,7 +325,8 @@ def main() -> None:
                 f"# n={r['n']} {r['mode']}: nnprobe {r['ours_s']:.2f} s (warm start from its own solution "
                 f"{r['warm_s']:.2f} s), min functional margin {r['min_margin']:.6f}, support vectors {r['n_support']}, "
                 f"separable {r['separable']}; LinearSVC {r['linearsvc_s']:.2f} s "
-                f"({'converged' if r['linearsvc_converged'] else 'hit max_iter'}), cosine to exact {r['cosine_linearsvc']:.6f}; "
+                f"({'converged' if r['linearsvc_converged'] else 'hit max_iter'}), "
+                f"cosine to exact {r['cosine_linearsvc']:.6f}; "
                 f"today's solver {legacy}",
                 flush=True,
             )

@@ -77,8 +77,9 @@ def run_case(name, ds, model_name, options, epochs, batch_size, repeats, device)
     # best of N, as timeit does: interference from a shared machine only ever slows a run down
     o, p = max(ours), max(plain)
     print(
-        f"{name}: ours {o:,.0f} img/s, plain loop {p:,.0f} img/s, best of {repeats} (medians {statistics.median(ours):,.0f} "
-        f"/ {statistics.median(plain):,.0f}; n_train {ds.n_train}, n_test {ds.n_test}, {epochs} epoch(s), batch {batch_size})"
+        f"{name}: ours {o:,.0f} img/s, plain loop {p:,.0f} img/s, best of {repeats} "
+        f"(medians {statistics.median(ours):,.0f} / {statistics.median(plain):,.0f}; "
+        f"n_train {ds.n_train}, n_test {ds.n_test}, {epochs} epoch(s), batch {batch_size})"
     )
     print(f"train_throughput[{name}] ratio (ours / plain loop): {o / p:.3f}")
     return o / p

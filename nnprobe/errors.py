@@ -37,7 +37,8 @@ def check_finite(name: str, tensor, fix: str | None = None) -> None:
         raise NNProbeError(
             f"{name} holds {bad} non-finite value(s) (NaN or inf) out of {total}",
             fix
-            or "check the input data and the model; a diverged training run (lower the learning rate) is the usual cause",
+            or "check the input data and the model; "
+            "a diverged training run (lower the learning rate) is the usual cause",
         )
 
 

@@ -171,10 +171,8 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     lines = text.split("\n")
     records = [json.loads(line) for line in lines[:-1] if line.strip()]
     if lines[-1].strip():  # no final newline: complete only if it parses
-        try:
+        with contextlib.suppress(json.JSONDecodeError):
             records.append(json.loads(lines[-1]))
-        except json.JSONDecodeError:
-            pass
     return records
 
 
@@ -195,7 +193,8 @@ def write_npy_rows(path: str | os.PathLike, shape: tuple, dtype, rows) -> Any:
 
     >>> import tempfile, numpy as np
     >>> p = os.path.join(tempfile.mkdtemp(), "g.npy")
-    >>> float(write_npy_rows(p, (3, 2), "float32", [(np.ones((2, 2)), slice(0, 2)), (np.ones((1, 2)), slice(2, 3))]).sum())
+    >>> chunks = [(np.ones((2, 2)), slice(0, 2)), (np.ones((1, 2)), slice(2, 3))]
+    >>> float(write_npy_rows(p, (3, 2), "float32", chunks).sum())
     6.0
     """
     header = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=tuple(shape))

@@ -82,7 +82,7 @@ def text_table(rows: list[dict], columns: list[str], *, right: bool = False, mis
     cells = [[format_value(r.get(c, missing)) for c in columns] for r in rows]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
     align = str.rjust if right else str.ljust
-    return ["  ".join(align(v, w) for v, w in zip(row, widths)) for row in [columns, *cells]]
+    return ["  ".join(align(v, w) for v, w in zip(row, widths, strict=True)) for row in [columns, *cells]]
 
 
 def summary_table(title: str, summary: dict) -> str:

@@ -80,7 +80,8 @@ def flags_of_0_2():
     return flags
 
 
-TINY_NETS = '''"""A tiny classifier of 8x8 digits for the tracking tests: BatchNorm and dropout, so a disturbed run shows."""
+TINY_NETS = '''"""A tiny classifier of 8x8 digits for the tracking tests: BatchNorm and dropout, so a disturbed run
+shows."""
 from torch import nn
 
 

@@ -3,6 +3,7 @@ CITATION.cff and the CHANGELOG's top section all say the same."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from importlib.metadata import PackageNotFoundError, version
@@ -20,10 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_one_version_everywhere():
     v = nnprobe.__version__
     assert re.fullmatch(r"\d+\.\d+\.\d+", v)
-    try:
+    # a checkout on PYTHONPATH, not installed, has no metadata to compare
+    with contextlib.suppress(PackageNotFoundError):
         assert version("nnprobe") == v  # the installed metadata reads nnprobe/__init__.py (pyproject: dynamic)
-    except PackageNotFoundError:  # a checkout on PYTHONPATH, not installed: no metadata to compare
-        pass
     assert CliRunner().invoke(main, ["--version"]).output.strip() == f"nnprobe, version {v}"
     assert provenance("cpu")["nnprobe"] == v
     top = next(

@@ -86,7 +86,8 @@ class ByteSize(click.ParamType):
 
 
 def data_options(probe: str):
-    """``--data``, ``--data-dir``, ``--samples-per-class``, ``--test-samples-per-class``, ``--label-noise``, ``--normalize``."""
+    """``--data``, ``--data-dir``, ``--samples-per-class``, ``--test-samples-per-class``, ``--label-noise``,
+    ``--normalize``."""
     return _stack(
         [
             opt(

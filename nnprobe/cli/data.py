@@ -14,7 +14,8 @@ from nnprobe.experiments.specs import DataConfig
 DESCRIPTIONS = {
     "digits": "scikit-learn's 8x8 digits, 10 classes, 1438 train / 359 test; ships with scikit-learn (offline default)",
     "mnist": "MNIST handwritten digits, 28x28, 60k/10k; standard IDX files",
-    "fashion-mnist": "Fashion-MNIST clothing, 28x28, 60k/10k; IDX files (Debian: apt-get install dataset-fashion-mnist)",
+    "fashion-mnist": "Fashion-MNIST clothing, 28x28, 60k/10k; IDX files "
+    "(Debian: apt-get install dataset-fashion-mnist)",
     "cifar10": "CIFAR-10 colour images, 32x32x3, 50k/10k; python pickle batches",
     "synthetic": "seeded simulated data: gauss (k=, d=, sep=), blobs, plate, circle, sectors, moons, blobs3",
     "npz": "your own arrays: npz:PATH, a numpy.savez file with x, y (and optionally x_test, y_test)",
@@ -67,7 +68,7 @@ def info_cmd(opts):
     for key, value in ds.summary().items():
         click.echo(f"  {key}: {value}")
     counts = ds.y_train.bincount(minlength=ds.num_classes).tolist()
-    click.echo("  train per class: " + ", ".join(f"{n}={c}" for n, c in zip(ds.class_names, counts)))
+    click.echo("  train per class: " + ", ".join(f"{n}={c}" for n, c in zip(ds.class_names, counts, strict=True)))
 
 
 @command.command("fetch")

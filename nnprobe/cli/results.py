@@ -72,9 +72,9 @@ def _cell(value) -> str:
 def _echo_table(records: list[dict], columns: list[str]) -> None:
     cells = [[_cell(r.get(c)) for c in columns] for r in records]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    click.echo("  ".join(c.rjust(w) for c, w in zip(columns, widths)))
+    click.echo("  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))
     for row in cells:
-        click.echo("  ".join(v.rjust(w) for v, w in zip(row, widths)))
+        click.echo("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
 
 
 def _echo_run(row) -> None:

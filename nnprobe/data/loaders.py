@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset as TorchDataset
@@ -72,7 +74,7 @@ def per_class_counts(y: torch.Tensor, names: list[str]) -> dict:
     {'cat': 1, 'dog': 2}
     """
     counts = torch.bincount(y, minlength=len(names)).tolist() if y.numel() else [0] * len(names)
-    return {name: int(c) for name, c in zip(names, counts)}
+    return {name: int(c) for name, c in zip(names, counts, strict=True)}
 
 
 def sample_counts(
@@ -255,6 +257,9 @@ def as_dataset(x, y=None, *, x_test=None, y_test=None, test=None, name: str = "t
             x_test, y_test = stack_items(test)
     if y is None:
         raise NNProbeError("as_dataset got inputs without labels", "pass the labels: as_dataset(x, y)")
-    to_np = lambda a: a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a
+
+    def to_np(a: Any) -> Any:
+        return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a
+
     arrays = split_arrays(to_np(x), to_np(y), to_np(x_test), to_np(y_test), name=name)
     return from_arrays(arrays, name=name, normalize=normalize)

@@ -5,7 +5,9 @@ run-level defaults live in :mod:`nnprobe.experiments.registry`, its own settings
 Names are exported lazily (:mod:`nnprobe.lazy`): :class:`DataConfig` and :class:`ModelConfig` load without torch.
 
 >>> from nnprobe.experiments import Run
->>> result = Run.from_flat("codes", {"data": "digits", "width": 32, "epochs": 3}).execute("runs/codes")  # doctest: +SKIP
+>>> result = Run.from_flat(                                                                # doctest: +SKIP
+...     "codes", {"data": "digits", "width": 32, "epochs": 3}
+... ).execute("runs/codes")
 >>> result.summary()["redundancy_ratio_train"]                                                          # doctest: +SKIP
 """
 

@@ -76,11 +76,11 @@ def execute_group(runs: Sequence[Run]) -> list[Result | Exception]:
         if key not in loaded:
             loaded[key] = r.data.load(r.train.seed)
         datasets.append(loaded[key])
-    models = [r.model.build(ds, r.train.seed)[0] for r, ds in zip(runs, datasets)]
+    models = [r.model.build(ds, r.train.seed)[0] for r, ds in zip(runs, datasets, strict=True)]
     trained = train_ensemble(models, datasets, [r.train for r in runs])
     share = (time.perf_counter() - start) / max(len(runs), 1)
     out: list[Result | Exception] = []
-    for run, ds, model, tr in zip(runs, datasets, models, trained):
+    for run, ds, model, tr in zip(runs, datasets, models, trained, strict=True):
         try:
             measure = get_probe(run.probe).hook("measure")
             if measure is None:  # the train probe: the training run is the result

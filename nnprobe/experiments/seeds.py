@@ -148,7 +148,7 @@ def execute_seeds(
         results = _batched(members, out, mode)
     else:
         results = []
-        for seed, member in zip(seeds, members):
+        for seed, member in zip(seeds, members, strict=True):
             if on_event is not None:
                 on_event("seed", {"seed": seed, "index": len(results), "of": len(seeds)})
             results.append(member.execute(seed_dir(out, seed), mode=mode, progress=progress, on_event=on_event))
@@ -193,7 +193,7 @@ def _batched(members: Sequence[Run], out: Path, mode: str) -> list[Result]:
     start = time.perf_counter()
     outcomes = execute_group(members)
     share = (time.perf_counter() - start) / len(members)
-    for member, outcome in zip(members, outcomes):
+    for member, outcome in zip(members, outcomes, strict=True):
         if isinstance(outcome, BaseException):
             raise outcome
         member.record(

@@ -3,7 +3,9 @@
 
 >>> from nnprobe.integrations.huggingface import NNProbeTrainerCallback                     # doctest: +SKIP
 >>> trainer = Trainer(model=model, args=args, train_dataset=train_ds)                       # doctest: +SKIP
->>> NNProbeTrainerCallback.attach(trainer, probes=["margin"], data=(train_ds, test_ds), out="runs/hf-probes")  # doctest: +SKIP
+>>> NNProbeTrainerCallback.attach(                                                           # doctest: +SKIP
+...     trainer, probes=["margin"], data=(train_ds, test_ds), out="runs/hf-probes"
+... )
 >>> trainer.train()                                                                         # doctest: +SKIP
 
 Each point is labelled with the trainer's ``state.epoch`` and ``state.global_step``: the ``N`` of the

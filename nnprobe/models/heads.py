@@ -183,10 +183,8 @@ def conventional_heads(model: nn.Module) -> list[str]:
     found: list[nn.Module | None] = []
     get_classifier = getattr(model, "get_classifier", None)
     if callable(get_classifier):
-        try:
+        with contextlib.suppress(Exception):  # a user method of the same name with other needs: not a timm model
             found.append(_tail_linear(get_classifier()))
-        except Exception:  # a user method of the same name with other needs: not a timm model
-            pass
     found += [_tail_linear(modules.get(name)) for name in CONVENTIONAL_HEADS]
     if isinstance(model, nn.Sequential):
         found.append(_tail_linear(model))

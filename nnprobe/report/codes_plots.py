@@ -115,8 +115,8 @@ def plot_phase_chart(
         assert image is not None  # one image per panel, and there is a panel per value in rows
         fig.colorbar(image, ax=axes[mi, :].tolist(), shrink=0.9, label=label)
     handles = [
-        plt.Line2D([], [], marker="s", ls="", color=c, label=f"{l}: {REGIME_NAMES[name]}")
-        for name, (l, c) in REGIME_STYLE.items()
+        plt.Line2D([], [], marker="s", ls="", color=c, label=f"{letter}: {REGIME_NAMES[name]}")
+        for name, (letter, c) in REGIME_STYLE.items()
     ]
     fig.legend(handles=handles, loc="outside lower center", ncol=3)
     fig.suptitle(title or "Activation hash phase chart: model size x training time x sample size")
@@ -182,7 +182,7 @@ def plot_categorisation(result: dict[str, Any], path: str | Path, *, title: str 
     for offset, split, color in [(-0.2, "train", "#9ecae1"), (0.2, "test", "#3182bd")]:
         values = [result.get(f"{prefix}_{split}_accuracy", np.nan) for _, prefix in groups]
         bars = ax.bar(xs + offset, values, width=0.38, color=color, label=split)
-        for b, v in zip(bars, values):
+        for b, v in zip(bars, values, strict=True):
             if np.isfinite(v):
                 ax.text(b.get_x() + b.get_width() / 2, v + 0.01, f"{v:.3f}", ha="center", va="bottom", fontsize=8)
     ax.set_xticks(xs, [g for g, _ in groups])

@@ -85,7 +85,7 @@ def aggregate(rows: list[dict[str, Any]], by: tuple[str, ...], keys: Sequence[st
         groups.setdefault(tuple(r.get(b) for b in by), []).append(r)
     out = []
     for values, members in sorted(groups.items(), key=lambda kv: tuple(-1 if v is None else v for v in kv[0])):
-        row = dict(zip(by, values), seeds=len(members))
+        row = dict(zip(by, values, strict=True), seeds=len(members))
         for k in keys:
             xs = np.array([m[k] for m in members if m.get(k) is not None], dtype=float)
             xs = xs[np.isfinite(xs)]
@@ -142,7 +142,7 @@ def width_table(agg: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"width": width}
         ours = by_width.get(width, {})
         words = {}
-        for key, label, value in zip(WIDTH_KEYS, WIDTH_LABELS, ref):
+        for key, label, value in zip(WIDTH_KEYS, WIDTH_LABELS, ref, strict=True):
             row[f"{label} ref"] = value
             row[f"{label} nnprobe"] = interval_text(ours, key)
             words[label] = _verdict(ours, key, value)
@@ -220,7 +220,8 @@ def verdict_rows(
                 "verdict": (
                     "not run"
                     if ours_peak is None
-                    else f"{_verdict(peak_row, 'redundancy_ratio_test', peak)}; shape {'rise-then-decay' if rises else 'no rise-then-decay'}"
+                    else f"{_verdict(peak_row, 'redundancy_ratio_test', peak)}; "
+                    f"shape {'rise-then-decay' if rises else 'no rise-then-decay'}"
                     f" (epoch 0: {rr.get(0, float('nan')):.2f}, last epoch {max(rr) if rr else '-'}: "
                     f"{rr.get(max(rr), float('nan')) if rr else float('nan'):.2f})"
                 ),
@@ -265,7 +266,7 @@ def matching_width(agg: list[dict[str, Any]], key: str, value: float) -> float |
     12.5
     """
     pts = sorted((r["width"], r[key]) for r in agg if r.get(key) is not None)
-    for (w0, v0), (w1, v1) in zip(pts, pts[1:]):
+    for (w0, v0), (w1, v1) in zip(pts, pts[1:], strict=False):  # neighbouring pairs
         if min(v0, v1) <= value <= max(v0, v1) and v0 != v1:
             return w0 + (value - v0) / (v1 - v0) * (w1 - w0)
     return None
@@ -278,7 +279,7 @@ def width_offset_rows(agg: list[dict[str, Any]]) -> list[dict[str, Any]]:
     A ratio below 1 everywhere says the authors' networks behave like narrower nnprobe networks."""
     out = []
     for width, values in REFERENCE_WIDTH.items():
-        for key, label, value in zip(WIDTH_KEYS, WIDTH_LABELS, values):
+        for key, label, value in zip(WIDTH_KEYS, WIDTH_LABELS, values, strict=True):
             if (label.startswith("RR") and not 0.02 < value < 0.98) or label == "K-Means":
                 continue  # plateaus match any width on them; the K-Means curve is not monotone in width
             at = matching_width(agg, key, value)
@@ -304,7 +305,8 @@ def difference_notes(verdicts: list[dict[str, Any]], quick: bool) -> str:
     causes = [
         "the authors' networks behave like narrower nnprobe networks (see the matching widths: their "
         "values sit on nnprobe's curves at about 0.8-0.95 of their width for the redundancy and 0.5-0.7 for "
-        "the classifiers), as if part of their units did not contribute; nnprobe's implementation is not the cause: a plain PyTorch loop written apart from "
+        "the classifiers), as if part of their units did not contribute; nnprobe's implementation is not the "
+        "cause: a plain PyTorch loop written apart from "
         "nnprobe gives the same values (width 40, epoch 1: test RR 0.062 vs nnprobe 0.064), and with the "
         "published script's BatchNorm no unit is near-constant, while without BatchNorm 10 of 40 units die "
         "in the first epoch and the redundancy rises towards the reference's (docs/codes.md)",
@@ -345,7 +347,9 @@ def plot_width(agg: list[dict[str, Any]], path: str | Path, own: list[dict[str, 
     raw inputs' 9-NN (a null baseline) dotted."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for (key, label, color), ax in zip(
-        [(k, lab, c) for k, lab, c in zip(WIDTH_KEYS, WIDTH_LABELS, COLORS)], [axes[0]] * 2 + [axes[1]] * 3
+        [(k, lab, c) for k, lab, c in zip(WIDTH_KEYS, WIDTH_LABELS, COLORS, strict=True)],
+        [axes[0]] * 2 + [axes[1]] * 3,
+        strict=True,
     ):
         col = WIDTH_KEYS.index(key)
         _band(ax, agg, "width", key, color, f"{label} (nnprobe, reference protocol)")
@@ -373,7 +377,7 @@ def plot_width(agg: list[dict[str, Any]], path: str | Path, own: list[dict[str, 
 def plot_time(agg: list[dict[str, Any]], path: str | Path) -> Path:
     """Test redundancy ratio vs epoch for widths 40/50/60; the reference's peak and late values as crosses."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    for (width, (peak, late)), color in zip(REFERENCE_TIME.items(), COLORS):
+    for (width, (peak, late)), color in zip(REFERENCE_TIME.items(), COLORS, strict=False):  # 3 widths, 5 colours
         rows = sorted([r for r in agg if r["width"] == width], key=lambda r: r["epochs"])
         _band(
             ax,
@@ -400,7 +404,7 @@ def plot_time(agg: list[dict[str, Any]], path: str | Path) -> Path:
 def plot_samples(agg: list[dict[str, Any]], path: str | Path) -> Path:
     """Test redundancy ratio and 9-NN accuracy vs training sample size; the reference's n = 10 values as crosses."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for (width, ref), color in zip(REFERENCE_SAMPLES.items(), COLORS):
+    for (width, ref), color in zip(REFERENCE_SAMPLES.items(), COLORS, strict=False):  # 3 widths, 5 colours
         rows = sorted([r for r in agg if r["width"] == width], key=lambda r: r["train_first"])
         _band(axes[0], rows, "train_first", "redundancy_ratio_test", color, f"width {width} (nnprobe)")
         _band(axes[1], rows, "train_first", "knn_test_accuracy", color, f"width {width} (nnprobe)")

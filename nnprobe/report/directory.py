@@ -7,6 +7,7 @@ metrics.jsonl, result JSON, PNGs), built with :class:`nnprobe.report.document.Re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections import OrderedDict
@@ -65,10 +66,9 @@ def report_directory(path: str | Path, out_dir: str | Path | None = None) -> tup
     figures = out_dir / FIGURES
     if (path / "results.sqlite").is_file():
         report = sweep_report(path, figures)
-        try:  # a directory may hold both (``nnprobe reproduce codes``: headline runs and a sweep table)
+        # a directory may hold both (``nnprobe reproduce codes``: headline runs and a sweep table)
+        with contextlib.suppress(NNProbeError):
             run_report(path, figures, report)
-        except NNProbeError:
-            pass
     else:
         report = run_report(path, figures)
     return report.write(out_dir, stem=STEM)
@@ -146,7 +146,7 @@ def _plot_sweep(rows: list[dict[str, Any]], varied: list[str], metrics: list[str
     cols = 2 if len(metrics) > 1 else 1
     nrows = math.ceil(len(metrics) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(5.2 * cols, 3.4 * nrows), squeeze=False, layout="constrained")
-    for ax, m in zip(axes.flat, metrics):
+    for ax, m in zip(axes.flat, metrics, strict=False):  # the grid may have one axis more than metrics
         for label, members in list(series.items())[:10]:
             members = sorted((r for r in members if m in r), key=lambda r: r[x])
             if not members:
@@ -291,11 +291,11 @@ def plot_curves(records: list[dict[str, Any]], title: str, path: Path) -> Path |
     cols = min(3, len(panels))
     nrows = math.ceil(len(panels) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(4.4 * cols, 3.1 * nrows), squeeze=False, layout="constrained")
-    for ax, (name, members) in zip(axes.flat, panels.items()):
+    for ax, (name, members) in zip(axes.flat, panels.items(), strict=False):  # the grid may have spare axes
         for k in members:
-            pts = [(x, r[k]) for x, r in zip(xs, records) if _is_number(r.get(k))]
+            pts = [(x, r[k]) for x, r in zip(xs, records, strict=True) if _is_number(r.get(k))]
             if pts:
-                ax.plot(*zip(*pts), marker="o" if len(pts) < 30 else None, ms=3, label=k)
+                ax.plot(*zip(*pts, strict=True), marker="o" if len(pts) < 30 else None, ms=3, label=k)
         ax.set_title(name)
         ax.set_xlabel(xkey or "record")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -17,7 +17,8 @@ _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
 color:#222;line-height:1.5}
 h1{border-bottom:2px solid #eee;padding-bottom:.3em}h2{margin-top:2em;border-bottom:1px solid #eee}
-table{border-collapse:collapse;margin:1em 0;font-size:.9em}th,td{border:1px solid #ddd;padding:.3em .6em;text-align:right}
+table{border-collapse:collapse;margin:1em 0;font-size:.9em}
+th,td{border:1px solid #ddd;padding:.3em .6em;text-align:right}
 th{background:#f6f8fa}td:first-child,th:first-child{text-align:left}tr:nth-child(even){background:#fbfbfb}
 figure{margin:1.5em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{color:#555;font-size:.9em}
 code{background:#f6f8fa;padding:.1em .3em;border-radius:3px}.meta{color:#777;font-size:.85em}

@@ -78,7 +78,7 @@ def plot_snapshot_table(study: dict[str, Any], path: str | Path, title: str | No
     lo = max(0.0, min(base + grad) - 0.05)
     ax2.plot([lo, 1], [lo, 1], ls="--", color="grey", lw=1, label="GradNet = base")
     ax2.scatter(base, grad, color=GRADNET_COLOR, zorder=3, s=40)
-    for i, (e, x, y) in enumerate(zip(epochs, base, grad)):  # alternate sides: close points stay readable
+    for i, (e, x, y) in enumerate(zip(epochs, base, grad, strict=True)):  # alternate sides: close points stay readable
         ax2.annotate(
             f"ep {e}",
             (x, y),
@@ -177,7 +177,7 @@ def plot_option_comparison(
     fig, ax = plt.subplots(figsize=(8, 0.42 * len(rows) + 1.6), layout="constrained")
     colors = [GRADNET_COLOR if lab != "reference" else "#8C8C8C" for lab in labels]
     bars = ax.barh(labels, accs, color=colors)
-    for bar, acc in zip(bars, accs):
+    for bar, acc in zip(bars, accs, strict=True):
         ax.annotate(
             f"{acc:.4f}",
             (bar.get_width(), bar.get_y() + bar.get_height() / 2),

@@ -165,7 +165,7 @@ def plot_feature_boundaries(
             True,
         ),
     ]
-    for ax, (name, pred, score, style, margin) in zip(axes[:2], panels):
+    for ax, (name, pred, score, style, margin) in zip(axes[:2], panels, strict=True):
         ax.pcolormesh(
             gx,
             gy,
@@ -188,7 +188,8 @@ def plot_feature_boundaries(
     _draw_boundary(ax, gx, gy, svm_pred, svm_score, SVM_STYLE, "SVM", k, margin=True)
     if svm_score is not None:
         ax.plot([], [], color=MARGIN_STYLE["color"], linestyle=MARGIN_STYLE["linestyles"], label="SVM margin")
-    for (name, (W, b)), style in zip((extra_heads or {}).items(), EXTRA_STYLES):
+    # strict=False: only as many extra heads as there are EXTRA_STYLES are drawn (run_figures passes one)
+    for (name, (W, b)), style in zip((extra_heads or {}).items(), EXTRA_STYLES, strict=False):
         pred, score = head_predict(pts, _np(W), _np(b), result.mode)
         _draw_boundary(ax, gx, gy, pred, score, style, name, k)
     if result.mode == "binary":

@@ -29,8 +29,8 @@ def _duration(seconds: float | None) -> str:
 def _table(rows: list[dict[str, Any]], columns: list[str], max_width: int = 14) -> list[str]:
     cells = [[_fmt(r.get(c))[:max_width] for c in columns] for r in rows]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
     return lines
 
 

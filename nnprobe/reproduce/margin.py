@@ -202,7 +202,7 @@ def reproduce_margin(
     done = {key: runs[0][1] for key, runs in seeded.items()}
     mid_entries = plans.margin_midpoint_plan(quick, seeds=n_seeds) if not only or plans.MIDPOINT in only else []
     mid_runs = [_execute(e, out / plans.MIDPOINT, data_dir, mode, progress, echo, draw=False) for e in mid_entries]
-    mid_rows = [midpoint_row(e, g[1]) for e, g in zip(mid_entries, mid_runs) if not isinstance(g, str)]
+    mid_rows = [midpoint_row(e, g[1]) for e, g in zip(mid_entries, mid_runs, strict=True) if not isinstance(g, str)]
 
     doc = report.Report("Max-margin probe: the last layer vs the max-margin SVM")
     doc.text(

@@ -495,7 +495,8 @@ def _midpoint_verdicts(midpoint: list[dict[str, Any]], ref01: str, setting: str)
             "MNIST 0 vs 1",
             "reference setting": ref01,
             "reference value": "near the midpoint (by eye, figure; the reference does not say which)",
-            "nnprobe value (same setting)": f"offset from the SVM boundary {format_distribution(gap_middle, ' SVM margins')}; "
+            "nnprobe value (same setting)": "offset from the SVM boundary "
+            f"{format_distribution(gap_middle, ' SVM margins')}; "
             "abs(offset) / half-distance between the class means: "
             + ("not measured" if not rel_gap["n"] else f"median {rel_gap['median']:.3f}, max {rel_gap['max']:.3f}")
             + f" ({setting}{archs}, one run per seed)",
@@ -519,7 +520,8 @@ def _midpoint_verdicts(midpoint: list[dict[str, Any]], ref01: str, setting: str)
             "finding": find_re,
             "reference setting": ref01 + "; head weights and bias reset, head trained alone",
             "reference value": "direction kept, bias shifted (by eye, figure)",
-            "nnprobe value (same setting)": f"retrained cosine median {re_cos['median']:.4f} (min {re_cos['min']:.4f}); "
+            "nnprobe value (same setting)": f"retrained cosine median {re_cos['median']:.4f} "
+            f"(min {re_cos['min']:.4f}); "
             f"retrained offset {format_distribution(re_off, ' SVM margins')}",
             "verdict": ("holds" if kept and shifted else "does not hold")
             + f" (criteria: median cosine >= {MIN_COSINE}; median abs(offset) larger than the joint head's)",

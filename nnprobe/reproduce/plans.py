@@ -93,8 +93,8 @@ def margin_plan(quick: bool) -> list[dict[str, Any]]:
             "title": "Simulated 2-D blobs, MLP 2-200-2-2",
             "probe": "margin",
             "seeded": True,
-            "note": "Momentum SGD (0.05, 0.9) at a constant rate, batch 512; the reference: full-batch gradient descent "
-            "at lr 1e-4 for up to 100k steps.",
+            "note": "Momentum SGD (0.05, 0.9) at a constant rate, batch 512; the reference: full-batch gradient "
+            "descent at lr 1e-4 for up to 100k steps.",
             "params": dict(
                 data="synthetic:blobs",
                 normalize="none",
@@ -140,7 +140,8 @@ def margin_plan(quick: bool) -> list[dict[str, Any]]:
             "seeded": True,
             "note": f"Momentum SGD (0.01, 0.9) at a constant rate, batch 32 (4x the steps of batch 128 for the same "
             f"compute: at batch 128 and 6 epochs 4 training points stayed misclassified in feature space); the "
-            f"reference: {REFERENCE_MOMENTUM}, which is too slow for a CPU budget. In a 2-D feature space almost any separator lines up with the "
+            f"reference: {REFERENCE_MOMENTUM}, which is too slow for a CPU budget. In a 2-D feature space almost "
+            "any separator lines up with the "
             "SVM, so the perceptron null is near 1 and the direction claim is not informative here: this row is "
             "the reference's picture; the 32-D row below tests the claim.",
             "params": dict(

@@ -14,6 +14,7 @@ skips every finished point and retries failed ones.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -235,7 +236,7 @@ def run_spec(
             table.record(p, "running")
 
     def on_done(task: Task, outcomes: list) -> None:
-        for p, outcome in zip(task.points, outcomes):
+        for p, outcome in zip(task.points, outcomes, strict=True):
             table.record(
                 p,
                 outcome["status"],
@@ -261,10 +262,8 @@ def run_spec(
         raise
     finally:
         bar.close()
-        try:
+        with contextlib.suppress(Exception):  # the view is a convenience; the table is what matters
             table.create_view()
-        except Exception:  # noqa: BLE001 -- the view is a convenience; the table is what matters
-            pass
     state["finished"] = time.time()
     write_json_atomic(state_path, state)
     keys = set(state["keys"])

@@ -11,6 +11,7 @@ anything itself: the pool, Ray and Slurm do. Ray and submitit are optional (``pi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import math
@@ -111,7 +112,7 @@ class TaskRunner:
                         {"status": "done", "metrics": metrics, "error": None, "seconds": time.perf_counter() - start}
                     )
         if self.outbox:
-            for point, outcome in zip(points, outcomes):
+            for point, outcome in zip(points, outcomes, strict=True):
                 if outcome["status"] == "done":
                     write_json_atomic(Path(self.outbox) / outbox_name(point), {"point": point, **outcome})
         return outcomes
@@ -380,7 +381,7 @@ class SlurmEngine:
         jobs = executor.map_array(runner, [t.points for t in tasks])
         for task in tasks:
             on_submit(task)
-        waiting = dict(zip(range(len(jobs)), zip(jobs, tasks)))
+        waiting = dict(zip(range(len(jobs)), zip(jobs, tasks, strict=True), strict=True))
         try:
             while waiting:
                 for i, (job, task) in list(waiting.items()):
@@ -396,10 +397,8 @@ class SlurmEngine:
                     time.sleep(self.poll_seconds)
         except BaseException:
             for job, _ in waiting.values():
-                try:
+                with contextlib.suppress(Exception):  # best effort
                     job.cancel(check=False)
-                except Exception:  # noqa: BLE001 -- best effort
-                    pass
             raise
 
 

@@ -10,8 +10,9 @@ point (``data_dir``, ``device``). A runner is a callable ``runner(point) -> dict
   batched ensemble (:mod:`nnprobe.training.ensemble`).
 
 Built in: every registered probe (:mod:`nnprobe.entries`: ``train``, ``margin``, ``codes``, ``gradnet`` and any
-probe registered since; a point is a flat run, completed with the same defaults as the CLI) and ``selftest`` (sleeps, returns a checksum: for checking an engine or a cluster). Any
-``package.module:function`` taking a point and returning a dict works as a probe name too.
+probe registered since; a point is a flat run, completed with the same defaults as the CLI) and ``selftest``
+(sleeps, returns a checksum: for checking an engine or a cluster). Any ``package.module:function`` taking a point
+and returning a dict works as a probe name too.
 
 >>> runner = get_runner("selftest", {})
 >>> runner({"x": 2, "y": 3})["checksum"]

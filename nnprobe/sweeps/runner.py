@@ -33,7 +33,7 @@ def run_sweep(
     if len(set(keys)) != len(keys):
         raise NNProbeError("the sweep lists the same point twice", "remove duplicate parameter combinations")
     done = table.done_keys()
-    todo = [p for p, k in zip(points, keys) if k not in done]
+    todo = [p for p, k in zip(points, keys, strict=True) if k not in done]
     bar = tqdm(
         total=len(points),
         initial=len(points) - len(todo),

@@ -106,7 +106,11 @@ class SweepSpec:
     def expand(self) -> list[dict]:
         """Every point of the sweep, in a stable order (points, then grid, then seeds)."""
         names = list(self.grid)
-        combos = [dict(zip(names, values)) for values in itertools.product(*self.grid.values())] if names else [{}]
+        combos = (
+            [dict(zip(names, values, strict=True)) for values in itertools.product(*self.grid.values())]
+            if names
+            else [{}]
+        )
         out = []
         for line in self.points or [{}]:
             for combo in combos:

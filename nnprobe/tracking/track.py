@@ -60,8 +60,8 @@ def track_checkpoints(
 
     ``factory`` (callable or ``"module:function"``) builds the model a state dict is loaded into, under ``prefix``
     (found when None). ``out`` is claimed with ``mode`` (``new``, ``resume``: keep the points measured before,
-    ``overwrite``); ``on_point(checkpoint, point)`` is called after each point is written. ``output``: which part of the model's output
-    are the logits when its forward returns more (:func:`~nnprobe.models.adapter.check_model`).
+    ``overwrite``); ``on_point(checkpoint, point)`` is called after each point is written. ``output``: which part
+    of the model's output are the logits when its forward returns more (:func:`~nnprobe.models.adapter.check_model`).
     """
     config = config or ProbeSetConfig()
     configs = probe_configs(probes, settings)

@@ -52,8 +52,9 @@ class Tracker:
     (:class:`~nnprobe.tracking.config.ProbeSetConfig`), which also seeds each measurement (a ``ProbeSet`` keeps its
     own seed). Labels are class indices;
     ``num_classes`` when the rows might miss the last class; ``output``: which part of the model's output are the
-    logits when its forward returns more (:func:`~nnprobe.models.adapter.check_model`). ``out``: the run directory (``None``: keep the points
-    in memory only), claimed with ``mode`` (``new``, ``resume``: continue its points, ``overwrite``).
+    logits when its forward returns more (:func:`~nnprobe.models.adapter.check_model`). ``out``: the run directory
+    (``None``: keep the points in memory only), claimed with ``mode`` (``new``, ``resume``: continue its points,
+    ``overwrite``).
 
     Use it as a context manager, or call :meth:`close`, so that ``state.json`` says how the run ended.
 

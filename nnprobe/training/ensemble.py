@@ -150,7 +150,7 @@ def _trajectories(
     data_index: dict[int, int] = {}
     member_keys: list[tuple[int, int, str]] = []
     first_of: dict[tuple[int, int, str], int] = {}
-    for i, (m, ds, c) in enumerate(zip(models, datasets, configs)):
+    for i, (m, ds, c) in enumerate(zip(models, datasets, configs, strict=True)):
         digest = hashlib.sha1()
         for t in list(m.parameters()) + list(m.buffers()):
             digest.update(str(tuple(t.shape)).encode() + t.detach().cpu().contiguous().numpy().tobytes())
@@ -179,7 +179,8 @@ def train_ensemble(
 
     >>> seed_everything(0); a = build_model("mlp", (1, 8, 8), 10, width=16)           # doctest: +SKIP
     >>> seed_everything(1); b = build_model("mlp", (1, 8, 8), 10, width=32)           # doctest: +SKIP
-    >>> ra, rb = train_ensemble([a, b], ds, [TrainConfig(epochs=2, seed=0), TrainConfig(epochs=2, seed=1)])  # doctest: +SKIP
+    >>> configs = [TrainConfig(epochs=2, seed=0), TrainConfig(epochs=2, seed=1)]       # doctest: +SKIP
+    >>> ra, rb = train_ensemble([a, b], ds, configs)                                   # doctest: +SKIP
     """
     models = list(models)
     if configs is None or isinstance(configs, TrainConfig):

@@ -95,11 +95,11 @@ class MaskReplay:
         out = []
         for j in range(len(self.calls[0])):
             per_member = []
-            for calls, gen in zip(self.calls, self.generators):
+            for calls, gen in zip(self.calls, self.generators, strict=True):
                 p, shape = calls[j]
                 noise = torch.empty((batch, *shape)).bernoulli_(1 - p, generator=gen)  # as at::dropout draws it
                 per_member.append(noise.div_(1 - p))
-            full = tuple(max(d) for d in zip(*(t.shape for t in per_member)))
+            full = tuple(max(d) for d in zip(*(t.shape for t in per_member), strict=True))
             stacked = torch.zeros((len(per_member), *full))
             for i, t in enumerate(per_member):
                 index: tuple[int | slice, ...] = (i, *(slice(0, d) for d in t.shape))

@@ -5,8 +5,9 @@ that already holds something unless asked to ``resume`` (same configuration, che
 ``overwrite`` (clear it first). The hash covers what changes results, not where things were: keys registered with
 :func:`register_recorded_key` (the data directory, a file's path, the run's ``record`` of what it found) are
 written to ``config.json`` but left out of the hash and of the comparison, so the same files read from another
-directory (their sizes and MD5s are in the config) are the same run. ``state.json`` says what happened to the run: ``prepared``, ``running``,
-``done``, ``failed`` (with the error) or ``interrupted`` (Ctrl-C or SIGTERM), with timestamps, host and pid.
+directory (their sizes and MD5s are in the config) are the same run. ``state.json`` says what happened to the run:
+``prepared``, ``running``, ``done``, ``failed`` (with the error) or ``interrupted`` (Ctrl-C or SIGTERM), with
+timestamps, host and pid.
 
 Overwrite clears the *whole* directory, not only the files nnprobe knows: a run's directory may also hold
 probe results and figures, and keeping them would mix two runs. To make that safe it only clears a directory

@@ -138,7 +138,7 @@ def _pad_stack(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(stacked, mask)``: tensors zero-padded to the largest shape on a new leading axis; mask ``None`` if equal."""
     shapes = [tuple(t.shape) for t in tensors]
-    full = tuple(max(dims) for dims in zip(*shapes))
+    full = tuple(max(dims) for dims in zip(*shapes, strict=True))
     stacked = torch.zeros((len(tensors), *full), dtype=tensors[0].dtype, device=device)
     mask = torch.zeros_like(stacked) if len(set(shapes)) > 1 else None
     for i, t in enumerate(tensors):
@@ -150,7 +150,8 @@ def _pad_stack(
 
 
 def mlp_plan(model: nn.Module) -> Plan | None:
-    """For a zoo MLP (``features`` = Flatten, then Linear[/BatchNorm1d]/activation; ``head``): the layer list, else None."""
+    """For a zoo MLP (``features`` = Flatten, then Linear[/BatchNorm1d]/activation; ``head``): the layer list, else
+    None."""
     features = getattr(model, "features", None)
     if not isinstance(features, nn.Sequential) or not isinstance(getattr(model, "head", None), nn.Linear):
         return None
@@ -221,7 +222,10 @@ def make_forward(template: nn.Module, stack: ParamStack, plan: Plan | None) -> C
             # would add N zero-filled full-size gradients (that cost the 0.2 ensemble most of its gain).
             assert not isinstance(runs, bool)  # ParamStack.runs gives the runs for a ragged layer
             sizes = [c1 - c0 for _, c0, c1 in runs]
-            parts = [torch.addmm(bj, xf[g], wj) for (g, _, _), wj, bj in zip(runs, w.split(sizes, 1), b.split(sizes))]
+            parts = [
+                torch.addmm(bj, xf[g], wj)
+                for (g, _, _), wj, bj in zip(runs, w.split(sizes, 1), b.split(sizes), strict=True)
+            ]
             h = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
             return F.pad(h, (0, 1))[:, stack.gather].view(h.shape[0], -1, stack.width).transpose(0, 1)  # (N, B, width)
 

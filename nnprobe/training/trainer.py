@@ -415,7 +415,8 @@ def _restore(
     if scheduler is not None and saved.get("scheduler") is not None:
         scheduler.load_state_dict(saved["scheduler"])
     restore_rng_states(saved["rng"], generator)
-    for cb, cb_state in zip(callbacks, saved.get("callbacks") or []):
+    # strict=False: a checkpoint without callback states (written before they were saved) restores none
+    for cb, cb_state in zip(callbacks, saved.get("callbacks") or [], strict=False):
         if cb_state is not None:
             cb.load_state_dict(cb_state)
     state.epoch, state.step, state.stop = payload["epoch"], saved["step"], saved.get("stop", False)

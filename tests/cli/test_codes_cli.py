@@ -39,7 +39,8 @@ def test_codes_trains_measures_and_writes(tmp_path):
     assert "redundancy ratio" in res.output and "per layer" in res.output
     payload = json.loads((out / "result.json").read_text())
     summary = payload["summary"]
-    assert summary["n_units"] == 64 and [l["name"] for l in payload["result"]["layers"]] == ["features.2", "features.4"]
+    assert summary["n_units"] == 64
+    assert [ly["name"] for ly in payload["result"]["layers"]] == ["features.2", "features.4"]
     codes = _codes_by_hand(out / "train" / "checkpoints" / "final.pt")
     distinct = len(np.unique(codes, axis=0))
     assert codes.shape == (1438, 64)

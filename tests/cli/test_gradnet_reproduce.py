@@ -79,7 +79,7 @@ def test_reproduce_gradnet_both_protocols_opens_with_the_verdict_table(tmp_path,
         seeds = [json.loads((tmp_path / key / f"seed{s}" / "result.json").read_text()) for s in (0, 1)]
         assert [r["run"]["train"]["seed"] for r in seeds] == [0, 1]
         snaps = [r["result"]["snapshots"] for r in seeds]
-        for s0, s1 in zip(*snaps):
+        for s0, s1 in zip(*snaps, strict=True):
             for s in (s0, s1):
                 assert s["control_finetune_steps"] >= s["gradnet_steps"] and s["linear_probe_test_accuracy"] is not None
                 t = s["mcnemar"]["finetune"]

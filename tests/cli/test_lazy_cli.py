@@ -27,7 +27,8 @@ try:
     main(sys.argv[1:], prog_name="nnprobe")
 except SystemExit:
     pass
-print(json.dumps({"torch": "torch" in sys.modules, "cli": sorted(m for m in sys.modules if m.startswith("nnprobe.cli."))}))
+cli = sorted(m for m in sys.modules if m.startswith("nnprobe.cli."))
+print(json.dumps({"torch": "torch" in sys.modules, "cli": cli}))
 """
 
 

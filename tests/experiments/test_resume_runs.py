@@ -46,7 +46,7 @@ def test_an_interrupted_training_run_resumes_to_the_same_weights(tmp_path, monke
 
     whole, _ = load_checkpoint(tmp_path / "whole" / "checkpoints" / "final.pt")
     resumed, _ = load_checkpoint(tmp_path / "cut" / "checkpoints" / "final.pt")
-    for (name, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
+    for (name, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
     epochs = [json.loads(line)["epoch"] for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 3, 4, 5, 6]

@@ -79,6 +79,6 @@ def test_seeds_of_a_groupable_setting_train_as_one_program_and_equal_one_by_one(
     provenance = json.loads((tmp_path / "set" / "seed-100" / "result.json").read_text())["provenance"]
     assert "batched" in provenance["trained_with"]
     alone = [Run.from_flat("codes", {**TINY, "seed": s}).execute().summary() for s in outcome.seeds]
-    for batched, single in zip(outcome.summaries, alone):
+    for batched, single in zip(outcome.summaries, alone, strict=True):
         assert batched["knn_test_accuracy"] == pytest.approx(single["knn_test_accuracy"], abs=1e-6)
         assert batched["model_test_accuracy"] == pytest.approx(single["model_test_accuracy"], abs=1e-6)

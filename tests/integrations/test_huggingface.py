@@ -99,7 +99,7 @@ def test_hf_trainer_tracked_curve_equals_nnprobe_track_and_weights_are_bit_ident
     assert [(p["epoch"], p["step"], p["order_from"]) for p in recomputed] == [
         (p["epoch"], p["step"], "huggingface") for p in curve
     ]
-    for live, saved in zip(curve, recomputed):
+    for live, saved in zip(curve, recomputed, strict=True):
         live, saved = live["summaries"]["margin"], saved["summaries"]["margin"]
         assert live.keys() == saved.keys()
         for key, value in live.items():

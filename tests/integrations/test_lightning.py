@@ -96,7 +96,7 @@ def test_lightning_trainer_tracked_curve_equals_nnprobe_track_and_weights_are_bi
     assert [(p["epoch"], p["step"], p["order_from"]) for p in recomputed] == [
         (p["epoch"], p["step"], "lightning") for p in curve
     ]
-    for live, saved in zip(curve, recomputed):
+    for live, saved in zip(curve, recomputed, strict=True):
         assert_same_summary(live["summaries"]["margin"], saved["summaries"]["margin"])
 
     with open(next((tmp_path / "tracked" / "logs").rglob("metrics.csv"))) as f:

@@ -14,7 +14,7 @@ def _width_rows(shift=0.0, seeds=(0, 1, 2, 3, 4), spread=0.002):
                     "width": width,
                     "seed": s,
                     "pixels_knn_test_accuracy": 0.97,
-                    **{k: v + shift + spread * s for k, v in zip(ref.WIDTH_KEYS, values)},
+                    **{k: v + shift + spread * s for k, v in zip(ref.WIDTH_KEYS, values, strict=True)},
                 }
             )
     return rows
@@ -65,7 +65,7 @@ def test_width_offsets_find_where_the_reference_sits_on_our_curve():
     # nnprobe's curves: the reference's values, reached at 1.25x the reference's widths (linear in between)
     ours = []
     for width, values in ref.REFERENCE_WIDTH.items():
-        ours.append({"width": width * 1.25, **dict(zip(ref.WIDTH_KEYS, values))})
+        ours.append({"width": width * 1.25, **dict(zip(ref.WIDTH_KEYS, values, strict=True))})
     offsets = ref.width_offset_rows(ours)
     assert offsets and all(r["ratio"] == pytest.approx(1.25) for r in offsets)
     assert {r["column"] for r in offsets} == {"RR train", "RR test", "9-NN", "log. reg."}  # no K-Means

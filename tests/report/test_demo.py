@@ -29,6 +29,8 @@ def test_demo_runs_all_three_probes_and_writes_one_report(tmp_path):
     headings = [i for i, line in enumerate(md) if line.startswith("## ") or line.startswith("### ")]
     assert len(headings) == 4
     for i, (key, probe) in zip(
-        headings, [("margin", "margin"), ("margin_2d", "margin"), ("codes", "codes"), ("gradnet", "gradnet")]
+        headings,
+        [("margin", "margin"), ("margin_2d", "margin"), ("codes", "codes"), ("gradnet", "gradnet")],
+        strict=True,
     ):
         assert md[i + 2] == f"**Finding** — {verdict(probe, summary[key]).sentence}."

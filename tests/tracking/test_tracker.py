@@ -104,7 +104,7 @@ def test_the_guard_puts_back_every_state_training_depends_on(tiny_nets):
         assert torch.is_autocast_enabled("cpu") and not torch.is_grad_enabled()
     assert model.training and not model[2].training
     assert all(torch.equal(v, buffers[k]) for k, v in model.named_buffers())
-    assert all(p.grad is g for p, g in zip(model.parameters(), grads))
+    assert all(p.grad is g for p, g in zip(model.parameters(), grads, strict=True))
     assert not model[1].weight.requires_grad and model[1].bias.requires_grad
     after = (torch.rand(2), np.random.rand(2), random.random())
     assert torch.equal(after[0], expected[0]) and np.array_equal(after[1], expected[1]) and after[2] == expected[2]

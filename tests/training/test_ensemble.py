@@ -33,12 +33,12 @@ def _configs(n, **kw):
 
 
 def _compare(batched, alone, atol):
-    for rb, ra in zip(batched, alone):
-        for pb, pa in zip(rb.model.parameters(), ra.model.parameters()):
+    for rb, ra in zip(batched, alone, strict=True):
+        for pb, pa in zip(rb.model.parameters(), ra.model.parameters(), strict=True):
             assert pb.shape == pa.shape
             torch.testing.assert_close(pb, pa, atol=atol, rtol=1e-4)
         assert len(rb.history) == len(ra.history)
-        for hb, ha in zip(rb.history, ra.history):
+        for hb, ha in zip(rb.history, ra.history, strict=True):
             for key in ("train_loss", "test_loss"):
                 assert hb[key] == pytest.approx(ha[key], abs=1e-4)
             for key in ("train_accuracy", "test_accuracy"):
@@ -53,7 +53,7 @@ def test_padded_mlps_match_training_one_by_one(digits, optimizer):
     alone = [copy.deepcopy(m) for m in models]
     configs = _configs(4, optimizer=optimizer, lr=0.01 if optimizer == "adam" else 0.05, weight_decay=1e-3)
     batched = train_ensemble(models, digits, configs)
-    singles = [train(m, digits, c) for m, c in zip(alone, configs)]
+    singles = [train(m, digits, c) for m, c in zip(alone, configs, strict=True)]
     _compare(batched, singles, atol=1e-5)
     # the models really trained, and differently (different seeds, widths)
     assert all(r.history[-1]["train_loss"] < r.history[0]["train_loss"] for r in batched)
@@ -67,7 +67,7 @@ def test_different_data_subsets_and_generic_vmap_path(digits):
     alone = [copy.deepcopy(m) for m in models]
     configs = _configs(3, schedule="step")
     batched = train_ensemble(models, subsets, configs, use_bmm=False)  # torch.func.vmap over functional_call
-    singles = [train(m, ds, c) for m, ds, c in zip(alone, subsets, configs)]
+    singles = [train(m, ds, c) for m, ds, c in zip(alone, subsets, configs, strict=True)]
     _compare(batched, singles, atol=1e-5)
 
 
@@ -76,7 +76,7 @@ def test_small_cnns_with_different_channels(digits):
     alone = [copy.deepcopy(m) for m in models]
     configs = _configs(2, epochs=2)
     batched = train_ensemble(models, digits, configs)
-    singles = [train(m, digits, c) for m, c in zip(alone, configs)]
+    singles = [train(m, digits, c) for m, c in zip(alone, configs, strict=True)]
     _compare(batched, singles, atol=1e-4)
 
 

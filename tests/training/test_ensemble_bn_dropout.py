@@ -61,11 +61,11 @@ def _configs(seeds, **kw):
 
 
 def _assert_same(batched, singles, atol=2e-5):
-    for rb, ra in zip(batched, singles):
-        for (name, pb), pa in zip(rb.model.state_dict().items(), ra.model.state_dict().values()):
+    for rb, ra in zip(batched, singles, strict=True):
+        for (name, pb), pa in zip(rb.model.state_dict().items(), ra.model.state_dict().values(), strict=True):
             torch.testing.assert_close(pb.double(), pa.double(), atol=atol, rtol=1e-4, msg=name)
         assert len(rb.history) == len(ra.history)
-        for hb, ha in zip(rb.history, ra.history):
+        for hb, ha in zip(rb.history, ra.history, strict=True):
             for key in ("train_loss", "test_loss"):
                 assert hb[key] == pytest.approx(ha[key], abs=1e-4)
 
@@ -73,7 +73,7 @@ def _assert_same(batched, singles, atol=2e-5):
 def _train_both(models, ds, configs, **kw):
     alone = [copy.deepcopy(m) for m in models]
     batched = train_ensemble(models, ds, configs, **kw)
-    singles = [train(m, ds, c) for m, c in zip(alone, configs)]
+    singles = [train(m, ds, c) for m, c in zip(alone, configs, strict=True)]
     return batched, singles
 
 
@@ -95,7 +95,7 @@ def test_dropout_with_batchnorm_and_padded_widths(digits, use_bmm):
     """The codes reference MLP (BatchNorm, Glorot) with dropout; widths differ, so masks are padded per member."""
     seeds, widths = [0, 1, 2, 3], [12, 16, 12, 8]
     models = []
-    for s, w in zip(seeds, widths):
+    for s, w in zip(seeds, widths, strict=True):
         seed_everything(s)
         models.append(
             build_model("mlp", digits.input_shape, 10, width=w, depth=2, batchnorm=True, init="glorot", dropout=0.3)

@@ -101,7 +101,7 @@ def test_first_rows_and_tiled_epochs():
 
 def _bn_models(ds, widths, seeds):
     out = []
-    for w, s in zip(widths, seeds):
+    for w, s in zip(widths, seeds, strict=True):
         seed_everything(s)
         out.append(
             build_model(
@@ -137,17 +137,18 @@ def test_batchnorm_ensemble_matches_training_one_by_one(digits):
         progress=False,
         device="cpu",
     )
-    configs = [TrainConfig(seed=s, epochs=e, **base) for s, e in zip(seeds, epochs)]
+    configs = [TrainConfig(seed=s, epochs=e, **base) for s, e in zip(seeds, epochs, strict=True)]
     batched = train_ensemble(models, digits, configs)
-    singles = [train(m, digits, c) for m, c in zip(alone, configs)]
-    for rb, ra in zip(batched, singles):
+    singles = [train(m, digits, c) for m, c in zip(alone, configs, strict=True)]
+    for rb, ra in zip(batched, singles, strict=True):
         assert [h["epoch"] for h in rb.history] == [h["epoch"] for h in ra.history]
-        for hb, ha in zip(rb.history, ra.history):
+        for hb, ha in zip(rb.history, ra.history, strict=True):
             assert hb["train_loss"] == pytest.approx(ha["train_loss"], abs=1e-4)
             assert hb["test_loss"] == pytest.approx(ha["test_loss"], abs=1e-4)
-        for (name, pb), pa in zip(rb.model.state_dict().items(), ra.model.state_dict().values()):
+        for (name, pb), pa in zip(rb.model.state_dict().items(), ra.model.state_dict().values(), strict=True):
             torch.testing.assert_close(pb.float(), pa.float(), atol=2e-4, rtol=1e-3, msg=name)
     untrained = batched[3].model.features[1].weight  # epochs=0: the initial weights, not its trajectory's end
     assert len(batched[3].history) == 0 and torch.equal(untrained, alone[3].features[1].weight)
     assert not torch.equal(untrained, batched[1].model.features[1].weight)
-    assert any(len(r.history) < c.epochs for r, c in zip(singles, configs))  # early stopping did end some run
+    # early stopping did end some run
+    assert any(len(r.history) < c.epochs for r, c in zip(singles, configs, strict=True))

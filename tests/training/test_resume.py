@@ -76,7 +76,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(digits, uninterrupted, tm
     assert same_weights(resumed.model, full.model)  # every parameter and buffer (BatchNorm statistics), bit for bit
     metrics = read_jsonl(tmp_path / "metrics.jsonl")
     assert [r["epoch"] for r in metrics] == [1, 2, 3, 4, 5, 6]
-    for a, b in zip(metrics, full.history):  # the same numbers, not only the same epochs
+    for a, b in zip(metrics, full.history, strict=True):  # the same numbers, not only the same epochs
         assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
     assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4, 5, 6]
     state = json.loads((tmp_path / "state.json").read_text())

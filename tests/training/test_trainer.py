@@ -40,9 +40,9 @@ def test_same_seed_same_weights(digits):
     a = train(fresh(digits, 5), digits, cfg).model
     b = train(fresh(digits, 5), digits, cfg).model
     c = train(fresh(digits, 6), digits, TrainConfig(epochs=2, progress=False, seed=6)).model
-    for pa, pb, pc in zip(a.parameters(), b.parameters(), c.parameters()):
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb)
-    assert not all(torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters()))
+    assert not all(torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters(), strict=True))
 
 
 @pytest.mark.parametrize("optimizer,schedule", [("sgd", "constant"), ("adam", "step"), ("momentum", "cosine")])
@@ -154,7 +154,7 @@ def test_only_unfrozen_parameters_move(digits):
     before = [p.clone() for p in model.features.parameters()]
     head_before = model.head.weight.clone()
     train(model, digits, TrainConfig(epochs=1, progress=False))
-    assert all(torch.equal(a, b) for a, b in zip(before, model.features.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.features.parameters(), strict=True))
     assert not torch.equal(head_before, model.head.weight)
 
 
@@ -223,7 +223,7 @@ def test_skipping_the_per_epoch_test_pass_trains_the_same_weights(digits):
     cfg = TrainConfig(epochs=3, progress=False, seed=2, batch_size=64)
     every = train(fresh(digits, 2), digits, cfg)
     quiet = train(fresh(digits, 2), digits, cfg, test_each_epoch=False)
-    for a, b in zip(every.model.parameters(), quiet.model.parameters()):
+    for a, b in zip(every.model.parameters(), quiet.model.parameters(), strict=True):
         assert torch.equal(a, b)
     assert [h["train_loss"] for h in quiet.history] == [h["train_loss"] for h in every.history]
     assert all(h["test_accuracy"] is None and h["test_loss"] is None for h in quiet.history)
@@ -246,4 +246,4 @@ def test_foreach_unfused_optimisers_are_the_per_tensor_ones_to_the_bit(digits, n
             loss.backward()
             opt.step()
         runs.append([p.detach().clone() for p in model.parameters()])
-    assert all(torch.equal(a, b) for a, b in zip(*runs))
+    assert all(torch.equal(a, b) for a, b in zip(*runs, strict=True))

@@ -88,7 +88,7 @@ def _first_bad(passes: list[_Ops], residual: Callable[..., torch.Tensor], rtol: 
         group = [p.outputs[k] for p in passes]
         if any(len(g) != len(group[0]) for g in group):
             return -1
-        for tensors in zip(*group):
+        for tensors in zip(*group, strict=True):
             if any(t.shape != tensors[0].shape for t in tensors):
                 return -1
             scale = max(float(t.abs().max()) if t.numel() else 0.0 for t in tensors)
@@ -127,7 +127,7 @@ def check_codes_complete(
         model(x)
         masks, pools = [bits for _, _, bits in tracer.sites], list(tracer.pools)
         outputs = []
-        for ops, point in zip(passes, points):
+        for ops, point in zip(passes, points, strict=True):
             tracer.reset(replay=masks, replay_pools=pools)
             tracer.on_op = ops
             outputs.append(model(point))

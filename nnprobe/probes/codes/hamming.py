@@ -315,7 +315,7 @@ def _torch_kneighbors(
             for r0 in range(0, n_train, tile):
                 tp = train[r0 : r0 + tile]
                 acc = None
-                for (b0, b1), qc in zip(chunks, qs):
+                for (b0, b1), qc in zip(chunks, qs, strict=True):
                     part = (qc @ signs(tp, b0, b1).T).to(torch.int32)
                     acc = part if acc is None else acc.add_(part)
                 assert acc is not None  # chunks is never empty

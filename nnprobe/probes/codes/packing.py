@@ -232,7 +232,8 @@ class Codes:
     def select(self, layers: str | int | Sequence[str | int]) -> Codes:
         """Codes restricted to ``layers`` (names, or indices into :attr:`layers`), in the order given.
 
-        >>> c = Codes.from_bits(np.eye(3, dtype=bool), [LayerSlice("a", "relu", (1,), 0), LayerSlice("b", "relu", (2,), 1)])
+        >>> layers = [LayerSlice("a", "relu", (1,), 0), LayerSlice("b", "relu", (2,), 1)]
+        >>> c = Codes.from_bits(np.eye(3, dtype=bool), layers)
         >>> c.select(["b"]).bits().tolist()
         [[0, 0], [1, 0], [0, 1]]
         """
@@ -259,7 +260,7 @@ class Codes:
         for row0 in range(0, self.n_examples, step):
             block = np.asarray(self.words[row0 : row0 + step])
             dst = out_words[row0 : row0 + step]
-            for layer, new in zip(chosen, out_layers):
+            for layer, new in zip(chosen, out_layers, strict=True):
                 insert_bits(dst, new.start, extract_bits(block, layer.start, layer.stop), layer.size)
         return Codes(packed, int(start), out_layers)
 

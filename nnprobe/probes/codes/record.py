@@ -110,11 +110,12 @@ def record_codes(
                     "activation codes need a fixed layout; avoid data-dependent control flow",
                 )
             blocks = []
-            for i, layer in zip(keep, layout):
+            for i, layer in zip(keep, layout, strict=True):
                 name, _, bits = sites[i]
                 if name != layer.name or tuple(bits.shape[1:]) != layer.shape or bits.shape[0] != xb.shape[0]:
                     raise NNProbeError(
-                        f"ReLU site '{name}' changed shape between batches ({tuple(bits.shape)} vs layout {layer.shape}), "
+                        f"ReLU site '{name}' changed shape between batches "
+                        f"({tuple(bits.shape)} vs layout {layer.shape}), "
                         "or its first dimension is not the batch",
                         "activation codes need the same units for every example; avoid data-dependent control flow",
                     )

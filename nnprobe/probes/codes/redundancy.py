@@ -88,7 +88,7 @@ def _fetcher(
         order = np.argsort(idx, kind="stable")
         sidx = idx[order]  # sorted reads: sequential in a memory-mapped file
         out = np.empty((idx.size, width), dtype=np.uint64)
-        for part, a, b in zip(parts, offsets[:-1], offsets[1:]):
+        for part, a, b in zip(parts, offsets[:-1], offsets[1:], strict=True):
             lo, hi = np.searchsorted(sidx, [a, b])
             if hi > lo:
                 rows = np.asarray(part[sidx[lo:hi] - a])
@@ -229,7 +229,8 @@ def layer_hashes(codes: Codes) -> np.ndarray:
     """``(n, layers)`` row hashes of each layer's slice of the codes, in one streaming pass over the rows.
 
     >>> from nnprobe.probes.codes.packing import LayerSlice
-    >>> c = Codes.from_bits(np.array([[1, 0], [1, 1]]), [LayerSlice("a", "relu", (1,), 0), LayerSlice("b", "relu", (1,), 1)])
+    >>> layers = [LayerSlice("a", "relu", (1,), 0), LayerSlice("b", "relu", (1,), 1)]
+    >>> c = Codes.from_bits(np.array([[1, 0], [1, 1]]), layers)
     >>> h = layer_hashes(c); bool(h[0, 0] == h[1, 0]), bool(h[0, 1] == h[1, 1])
     (True, False)
     """
@@ -250,12 +251,13 @@ def layer_determinism(train: Codes, test: Codes) -> list[dict[str, Any]]:
     against the layer's bits of just those rows: exact, and never holds a layer's codes in memory.
 
     >>> from nnprobe.probes.codes.packing import LayerSlice
-    >>> c = Codes.from_bits(np.array([[1, 0], [1, 1]]), [LayerSlice("a", "relu", (1,), 0), LayerSlice("b", "relu", (1,), 1)])
+    >>> layers = [LayerSlice("a", "relu", (1,), 0), LayerSlice("b", "relu", (1,), 1)]
+    >>> c = Codes.from_bits(np.array([[1, 0], [1, 1]]), layers)
     >>> [r["redundancy_ratio_train"] for r in layer_determinism(c, c)]
     [0.5, 0.0]
     """
     _check_pair(train, test)
-    if [(l.name, l.size) for l in train.layers] != [(l.name, l.size) for l in test.layers]:
+    if [(ly.name, ly.size) for ly in train.layers] != [(ly.name, ly.size) for ly in test.layers]:
         raise NNProbeError("train and test codes have different layers", "record both with the same model and layers")
     hashes = np.concatenate([layer_hashes(train), layer_hashes(test)])
     parts, rows = [train.words, test.words], []

@@ -44,7 +44,7 @@ def _is_zero(value: object, like: torch.Tensor) -> bool:
     if isinstance(value, Number):
         # typeshed's Number does not know int, float and numpy's scalars are Numbers
         return value == 0  # type: ignore[comparison-overlap]
-    if isinstance(value, torch.Tensor) and not value.dtype == torch.bool:
+    if isinstance(value, torch.Tensor) and value.dtype != torch.bool:
         try:
             shape_ok = torch.broadcast_shapes(like.shape, value.shape) == like.shape
         except RuntimeError:

@@ -63,6 +63,18 @@ def event_text(kind: str, payload: Any) -> str | None:  # "converged": a dict; "
     )
 
 
+# the command's --help (kept as 0.2 wrote it: tests/cli/test_probe_commands.py compares the text)
+_COMMAND_HELP = """Train a base network on half the data, snapshot it, and train GradNet on each snapshot's per-sample
+        gradients of the other half; or, with --checkpoint, GradNet on the gradients of your trained model.
+
+        \b
+        --snapshot-epochs picks the snapshots (default: epochs/4, epochs/2, epochs).
+        Examples:
+          nnprobe gradnet --data mnist --model cnn --samples-per-class 300 --epochs 4 --out runs/gradnet-mnist
+          nnprobe gradnet --data fashion-mnist --params trunk.3,neck.0,head --structure 5+25+10 --percent 2
+          nnprobe gradnet --checkpoint my_model.pt --data mnist --percent 2
+        """
+
 ENTRY = register(
     ProbeEntry(
         "gradnet",
@@ -118,16 +130,7 @@ ENTRY = register(
         checkpoint_help="GradNet on the gradients of this saved model (your classifier) instead of a study of base "
         "snapshots; GradNet trains on --data's training split.",
         default_out="runs/gradnet",
-        command_help="""Train a base network on half the data, snapshot it, and train GradNet on each snapshot's per-sample
-        gradients of the other half; or, with --checkpoint, GradNet on the gradients of your trained model.
-
-        \b
-        --snapshot-epochs picks the snapshots (default: epochs/4, epochs/2, epochs).
-        Examples:
-          nnprobe gradnet --data mnist --model cnn --samples-per-class 300 --epochs 4 --out runs/gradnet-mnist
-          nnprobe gradnet --data fashion-mnist --params trunk.3,neck.0,head --structure 5+25+10 --percent 2
-          nnprobe gradnet --checkpoint my_model.pt --data mnist --percent 2
-        """,
+        command_help=_COMMAND_HELP,
     )
 )
 

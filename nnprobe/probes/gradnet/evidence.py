@@ -127,7 +127,7 @@ def snapshot_decision(summaries: list[dict[str, Any]], epoch: int | None) -> Dec
                 continue
             items.append((shown, McNemar(int(a), int(b), float(p), int(number(views[0], "test_items") or a + b))))
         else:
-            items.append((shown, [g - o for g, o in zip(grad, other)]))
+            items.append((shown, [g - o for g, o in zip(grad, other, strict=True)]))
     head = f"{where}, {seeds}: GradNet {mean_grad:.4f}"
     gaps = []
     if not_run:

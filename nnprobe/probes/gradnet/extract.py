@@ -411,9 +411,10 @@ class GradientExtractor:
         names = list(captured)
         if names:
             deltas = self._deltas(logits, [captured[n]["probe"] for n in names], cot)
-            for name, delta in zip(names, deltas):
+            for name, delta in zip(names, deltas, strict=True):
                 self._fill_fast(out, name, self.fast_modules[name], captured[name]["input"], delta)
-        del logits, captured
+        del logits
+        captured.clear()  # frees the probes and inputs (the hooks, already removed, close over the dict)
         fallback = [b for b in self.layout.blocks if b.module not in self.fast_modules]
         if fallback:
             self._fill_fallback(out, x, cot, fallback)
@@ -426,7 +427,7 @@ class GradientExtractor:
             except RuntimeError:  # an op without a batching rule: one backward per label column instead
                 self._batched_backward = False
         cols = [torch.autograd.grad(logits, probes, c, retain_graph=True) for c in cot]
-        return [torch.stack(parts) for parts in zip(*cols)]
+        return [torch.stack(parts) for parts in zip(*cols, strict=True)]
 
     def _blocks_of(self, module: str) -> list[ParamBlock]:
         return [b for b in self.layout.blocks if b.module == module]

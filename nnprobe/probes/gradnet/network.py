@@ -76,7 +76,7 @@ class GradNet(nn.Module):
             raise NNProbeError(f"dropout must lie in [0, 1), got {dropout}", "pass e.g. dropout=0.5")
         self.inputs = [(int(a), int(b)) for a, b in inputs]
         self.sizes = list(sizes)
-        self.blocks = nn.ModuleList(nn.Linear(b - a, h) for (a, b), h in zip(self.inputs, sizes))
+        self.blocks = nn.ModuleList(nn.Linear(b - a, h) for (a, b), h in zip(self.inputs, sizes, strict=True))
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(sum(sizes), num_classes)
         for lin in [*self.blocks, self.out]:  # the notebook's N(0, 0.02) initialisation by default
@@ -88,14 +88,14 @@ class GradNet(nn.Module):
         return max(b for _, b in self.inputs)
 
     def forward(self, g: torch.Tensor) -> torch.Tensor:
-        h = torch.cat([F.relu(blk(g[..., a:b])) for (a, b), blk in zip(self.inputs, self.blocks)], dim=-1)
+        h = torch.cat([F.relu(blk(g[..., a:b])) for (a, b), blk in zip(self.inputs, self.blocks, strict=True)], dim=-1)
         return self.out(self.dropout(h))
 
     def dense_hidden_weight(self) -> torch.Tensor:
         """The hidden layer as one ``(sum(sizes), in_features)`` matrix: zero outside the blocks."""
         w = torch.zeros(sum(self.sizes), self.in_features)
         row = 0
-        for (a, b), blk in zip(self.inputs, self.blocks):
+        for (a, b), blk in zip(self.inputs, self.blocks, strict=True):
             assert isinstance(blk, nn.Linear)  # every block is one (ModuleList items are typed Module)
             w[row : row + blk.out_features, a:b] = blk.weight.detach().cpu()
             row += blk.out_features
@@ -370,7 +370,7 @@ def train_gradnet(
     if streamed:
         assert callable(test_grads)
         accuracies, test_correct = streamed_accuracies(epoch_models, test_grads(), return_correct=True)
-        for row, acc in zip(history[-len(accuracies) :], accuracies):
+        for row, acc in zip(history[-len(accuracies) :], accuracies, strict=True):
             row["test_accuracy"] = acc
     test_acc = history[-1].get("test_accuracy", float("nan"))
     return GradNetResult(

@@ -12,6 +12,7 @@ coordinate statistics. Extraction is deterministic, so a cached set is the set t
 from __future__ import annotations
 
 import collections
+import contextlib
 import ctypes
 import hashlib
 import time
@@ -147,10 +148,8 @@ def release_free_memory() -> None:
     Training frees many mid-sized tensors (below glibc's 32 MB mmap threshold) whose pages stay in the process:
     on MNIST the base CNN's epochs left ~700 MB of free heap resident before the first snapshot's gradients.
     """
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 @dataclass

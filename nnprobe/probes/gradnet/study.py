@@ -188,7 +188,7 @@ class GradSpaceResult(Result):
             "probe_seconds": self.probe_seconds,
         }
         for name, test in self.mcnemar.items():
-            for key, field_ in zip(mcnemar_keys(name), ("gradnet_only", "other_only", "p_value")):
+            for key, field_ in zip(mcnemar_keys(name), ("gradnet_only", "other_only", "p_value"), strict=True):
                 out[key] = test[field_]
         return out
 

@@ -134,7 +134,7 @@ class TopKStore:
             for g, sl in extractor.iter_chunks(x, torch.full((n, 1), label), reuse_buffer=True):
                 flat = g.to("cpu", torch.float32).reshape(-1, g.shape[-1])
                 off = 0
-                for (_, a, b), k in zip(groups, kept):
+                for (_, a, b), k in zip(groups, kept, strict=True):
                     blk = flat[:, a:b]
                     # the rule of keep_top_per_example, kept values only (a whole layer when k covers it)
                     idx = (
@@ -153,7 +153,7 @@ class TopKStore:
         """Normalise the kept values in place (``norm.keeps_zeros``: the dropped coordinates stay zero), so that
         :meth:`dense` rebuilds normalised vectors; the same numbers as normalising every rebuilt vector."""
         off = 0
-        for (_, a, _), k in zip(self.groups, self.kept):
+        for (_, a, _), k in zip(self.groups, self.kept, strict=True):
             for i in range(0, self.values.shape[0], rows):
                 norm.transform_values_(
                     self.values[i : i + rows, :, off : off + k],
@@ -170,7 +170,7 @@ class TopKStore:
             pick = (torch.arange(i, min(i + rows, n))[:, None], labels[i : i + rows])
             vals, pos = self.values[pick], self.positions[pick].long()
             off = 0
-            for (_, a, _), k in zip(self.groups, self.kept):
+            for (_, a, _), k in zip(self.groups, self.kept, strict=True):
                 out[i : i + rows, :, a:].scatter_(2, pos[..., off : off + k], vals[..., off : off + k])
                 off += k
         return out

@@ -269,7 +269,7 @@ def trend(
     """
     pts = [
         (float(t), float(c))
-        for t, c in zip(steps, cosines)
+        for t, c in zip(steps, cosines, strict=True)
         if t is not None and c is not None and not math.isnan(float(c)) and float(t) > 0 and float(c) < 1
     ]
     if len(pts) < 3 or len({t for t, _ in pts}) < 3:

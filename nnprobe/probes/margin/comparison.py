@@ -299,7 +299,7 @@ def _compare_penalised(
     else:
         heads = np.c_[Wn, bn]
         heads = heads - heads.mean(0)  # centred, as the rows compared with the free-intercept SVM
-    for row, h, v in zip(rows, heads, V):
+    for row, h, v in zip(rows, heads, V, strict=True):
         row.cosine_to_penalised_svm = _cos(h[:-1], v[:-1])
         row.cosine_to_penalised_svm_with_bias = _cos(h, v)
     return V

@@ -62,9 +62,11 @@ def criteria(t: dict[str, float]) -> str:
 def trend_text(summaries: list[dict[str, Any]]) -> str:
     """The measured trend in words (mean over the seeds that have one), or "" when no seed has one.
 
-    >>> trend_text([{"trend_slope": 2.0, "trend_last": 7.0, "trend_steps_to_target": 31623.0, "trend_last_step": 1000,
-    ...              "trend_unit": "steps"}])
-    'trend: 1/sqrt(1 - cos) rises 2.00 per e-fold of steps, at 7.00 after 1000 steps (10 at cosine 0.99); the line reaches 0.99 at about 3.2e+04 steps'
+    >>> text = trend_text([{"trend_slope": 2.0, "trend_last": 7.0, "trend_steps_to_target": 31623.0,
+    ...                     "trend_last_step": 1000, "trend_unit": "steps"}])
+    >>> print(*text.split("; "), sep=";\\n")
+    trend: 1/sqrt(1 - cos) rises 2.00 per e-fold of steps, at 7.00 after 1000 steps (10 at cosine 0.99);
+    the line reaches 0.99 at about 3.2e+04 steps
     """
     rows = [s for s in summaries if number(s, "trend_slope") is not None]
     if not rows:
@@ -78,8 +80,8 @@ def trend_text(summaries: list[dict[str, Any]]) -> str:
         else " (cosine to the free-intercept SVM: the curve has no penalised one)"
     )
     text = (
-        f"trend{which}: 1/sqrt(1 - cos) rises {mean('trend_slope'):.2f} per e-fold of {unit}, at {mean('trend_last'):.2f} "
-        f"after {mean('trend_last_step'):.0f} {unit} (10 at cosine 0.99)"
+        f"trend{which}: 1/sqrt(1 - cos) rises {mean('trend_slope'):.2f} per e-fold of {unit}, "
+        f"at {mean('trend_last'):.2f} after {mean('trend_last_step'):.0f} {unit} (10 at cosine 0.99)"
     )
     if mean("trend_last") >= 10:
         return text + "; already past 0.99 at the last point on average"
@@ -222,7 +224,8 @@ ENTRY = register(
         "nnprobe.probes.margin:measure",
         "nnprobe.probes.margin:MarginProbeResult",
         defaults={"data": "mnist:0,1", "model": "resnet", "epochs": 5, "lr": 0.05, "batch_size": 128},
-        help="does the last linear layer converge to the max-margin SVM\non the penultimate features?  (Li, Ding, Gao 2018)",
+        help="does the last linear layer converge to the max-margin SVM\n"
+        "on the penultimate features?  (Li, Ding, Gao 2018)",
         claim=CLAIM,
         paper=PAPER,
         summary_columns=(
@@ -239,13 +242,13 @@ ENTRY = register(
         criteria=criteria,
         evidence=evidence,
         figures={
-            "boundaries": "Training features in the 2-D penultimate space, decision regions of the NN head and of the SVM, "
-            "and the overlay (NN solid, SVM dashed, SVM margin dotted).",
-            "convergence": "Against epoch: cosine to the SVM (overall and per class; the bias-penalised SVM, the verdict's "
-            "yardstick, beside the free-intercept one), 1 - cosine with the head's weight "
+            "boundaries": "Training features in the 2-D penultimate space, decision regions of the NN head and of the "
+            "SVM, and the overlay (NN solid, SVM dashed, SVM margin dotted).",
+            "convergence": "Against epoch: cosine to the SVM (overall and per class; the bias-penalised SVM, the "
+            "verdict's yardstick, beside the free-intercept one), 1 - cosine with the head's weight "
             "norm, and the test agreement of NN and SVM with the accuracies.",
-            "retrain": "Head re-initialised and retrained on the frozen features (solid black), the jointly trained head "
-            "(dash-dot) and the SVM (dashed, margins dotted).",
+            "retrain": "Head re-initialised and retrained on the frozen features (solid black), the jointly trained "
+            "head (dash-dot) and the SVM (dashed, margins dotted).",
         },
         execute="nnprobe.probes.margin.run_hooks:execute",
         preflight="nnprobe.probes.margin.run_hooks:preflight",
@@ -263,15 +266,17 @@ ENTRY = register(
         groupable=groupable,
         event_text=event_text,
         details="nnprobe.probes.margin.run_hooks:details",
-        track="nnprobe.probes.margin.callback:track",  # a curve point: the SVM fits of the curve, no retraining, no null
+        # a curve point: the SVM fits of the curve, no retraining, no null
+        track="nnprobe.probes.margin.callback:track",
         checkpoint_help="Probe this saved model instead of training (its dataset flags must match).",
         default_out="runs/margin",
-        command_help="""Train (or load) a classifier and compare its last layer with the max-margin SVM on its penultimate
-        features: cosine, margins, bias and offsets, test agreement, curves over training, retrained head.
+        command_help="""Train (or load) a classifier and compare its last layer with the max-margin SVM on its
+        penultimate features: cosine, margins, bias and offsets, test agreement, curves over training, retrained head.
 
         \b
         Examples:
-          nnprobe margin --data mnist:0,1 --model mlp --width 256 --depth 2 --feature-dim 32 --epochs 150 --schedule constant --out runs/margin
+          nnprobe margin --data mnist:0,1 --model mlp --width 256 --depth 2 --feature-dim 32 --epochs 150 \\
+            --schedule constant --out runs/margin
           nnprobe margin --data mnist:0,1 --model resnet --feature-dim 2 --epochs 2 --out runs/margin-2d
           nnprobe margin --data digits --model mlp --multi-class both --format json
           nnprobe margin --checkpoint my_model.pt --data mnist:0,1

@@ -192,7 +192,7 @@ class MarginResult:
         table = [[h for _, h in cols]] + [[_fmt(getattr(r, k)) for k, _ in cols] for r in self.rows]
         widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
         for row in table:
-            lines.append("  " + "  ".join(v.rjust(w) for v, w in zip(row, widths)))
+            lines.append("  " + "  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
         return head + "\n".join(lines)
 
 

@@ -53,7 +53,10 @@ class RetrainResult:
         }
 
     def __repr__(self) -> str:
-        return f"RetrainResult(seconds={self.seconds:.1f})\n-- jointly trained head --\n{self.joint!r}\n-- retrained head --\n{self.retrained!r}"
+        return (
+            f"RetrainResult(seconds={self.seconds:.1f})\n-- jointly trained head --\n{self.joint!r}\n"
+            f"-- retrained head --\n{self.retrained!r}"
+        )
 
 
 def retrain_head(

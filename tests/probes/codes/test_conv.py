@@ -77,7 +77,7 @@ def test_measure_with_the_default_rule_matches_codes_counted_by_hand():
     res = measure(model, ds, CodesConfig(max_units=100, methods=["knn"], k=3, kmeans_seeds=1), seed=0)
     names = res.selection["names"]
     assert res.n_units == 96 and res.units_total == 1088 and res.summary()["units_total"] == 1088
-    assert [l["units"] for l in res.layers] == UNITS and sum(l["selected"] for l in res.layers) == 5
+    assert [ly["units"] for ly in res.layers] == UNITS and sum(ly["selected"] for ly in res.layers) == 5
     tr = record_codes(model, ds.x_train, layers=names).bits()
     te = record_codes(model, ds.x_test, layers=names).bits()
     assert res.determinism.distinct_train == _distinct(tr) <= 34
@@ -85,7 +85,7 @@ def test_measure_with_the_default_rule_matches_codes_counted_by_hand():
     seen = np.mean([(tr == row).all(axis=1).any() for row in te])
     assert res.determinism.test_codes_seen_in_train == pytest.approx(seen) and seen >= 0.2
     for row in res.per_layer:  # each selected layer alone, against np.unique on its columns
-        layer = next(l for l in res.layers if l["name"] == row["layer"])
+        layer = next(ly for ly in res.layers if ly["name"] == row["layer"])
         cols = slice(layer["start"], layer["start"] + layer["units"])
         assert row["distinct_train"] == _distinct(tr[:, cols]) and row["distinct_test"] == _distinct(te[:, cols])
     assert res.model_train_accuracy == pytest.approx(evaluate(model, ds.x_train, ds.y_train)["accuracy"])
@@ -110,7 +110,7 @@ def test_all_layers_memory_mapped_give_the_same_figures_as_in_memory(tmp_path):
     assert small.determinism == big.determinism and small.per_layer == big.per_layer
     assert small.n_units == 1088 and len(small.per_layer) == 17
     full = record_codes(model, ds.x_train).bits()
-    for row, start, units in zip(small.per_layer, np.cumsum([0] + UNITS[:-1]), UNITS):
+    for row, start, units in zip(small.per_layer, np.cumsum([0] + UNITS[:-1]), UNITS, strict=True):
         assert row["units"] == units and row["distinct_train"] == _distinct(full[:, start : start + units])
     assert small.determinism.distinct_train == _distinct(full)
 

@@ -23,7 +23,7 @@ def test_the_untrained_zoo_model_is_the_model_at_initialisation():
     state = torch.get_rng_state()
     fresh, how = untrained_model(trained, seed=3)
     assert torch.equal(torch.get_rng_state(), state)  # the global random state is left as it was
-    assert all(torch.equal(a, b) for a, b in zip(fresh.parameters(), initial.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(fresh.parameters(), initial.parameters(), strict=True))
     assert "seed 3" in how and not fresh.training
 
 

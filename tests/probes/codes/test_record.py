@@ -36,7 +36,7 @@ def test_bits_equal_preactivation_sign_and_layout():
     codes = record_codes(model, x, batch_size=7)
     assert codes.n_examples == 50 and codes.n_units == 26
     assert codes.layer_names == ["features.2", "features.4"]
-    assert [(l.start, l.size, l.kind) for l in codes.layers] == [(0, 13, "nn.ReLU"), (13, 13, "nn.ReLU")]
+    assert [(ly.start, ly.size, ly.kind) for ly in codes.layers] == [(0, 13, "nn.ReLU"), (13, 13, "nn.ReLU")]
     np.testing.assert_array_equal(codes.bits(), _manual_mlp_bits(model, x))
 
 
@@ -57,7 +57,7 @@ def test_layer_restriction_at_record_time_and_after():
     np.testing.assert_array_equal(full.select(["features.4"]).packed, second.packed)
     swapped = full.select(["features.4", "features.2"])
     np.testing.assert_array_equal(swapped.bits(), np.concatenate([full.bits()[:, 13:], full.bits()[:, :13]], 1))
-    assert [l.start for l in swapped.layers] == [0, 13]
+    assert [ly.start for ly in swapped.layers] == [0, 13]
     with pytest.raises(NNProbeError, match="no ReLU-like site named"):
         record_codes(model, x, layers=["nope"])
     with pytest.raises(NNProbeError, match="no recorded layer"):
@@ -119,8 +119,8 @@ def test_cnn_codes_cover_every_spatial_unit():
     torch.manual_seed(0)
     model = build_model("cnn", (1, 8, 8), 3)
     codes = record_codes(model, torch.randn(5, 1, 8, 8))
-    assert codes.n_units == sum(int(np.prod(l.shape)) for l in codes.layers)
-    assert any(len(l.shape) == 3 for l in codes.layers)  # conv feature maps keep their (C, H, W) shape
+    assert codes.n_units == sum(int(np.prod(ly.shape)) for ly in codes.layers)
+    assert any(len(ly.shape) == 3 for ly in codes.layers)  # conv feature maps keep their (C, H, W) shape
 
 
 def test_no_relu_model_is_an_error():

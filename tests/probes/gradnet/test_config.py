@@ -113,7 +113,7 @@ def test_the_package_exports_every_name_from_its_module():
 
     assert OPTIMIZERS is gc.OPTIMIZERS and parse_structure is gc.parse_structure
     with pytest.raises(AttributeError):
-        g.no_such_name
+        _ = g.no_such_name
 
 
 def test_gradient_config_is_a_deprecated_spelling_of_gradspace_config():

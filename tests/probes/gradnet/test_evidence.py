@@ -20,7 +20,7 @@ def _one(gradnet=0.93, counts=None, epoch=4, prefix=False, skip=()):
         a, b = counts.get(name, (30, 5))
         s[key] = gradnet - (a - b) / N
         m = mcnemar_exact([True] * a + [False] * b + [True] * 10, [False] * a + [True] * b + [True] * 10)
-        for k, v in zip(mcnemar_keys(name), (a, b, m.p_value)):
+        for k, v in zip(mcnemar_keys(name), (a, b, m.p_value), strict=True):
             s[k] = v
     if prefix:  # a study's summary: the same keys repeated as e<epoch>_<key>
         s.update({f"e{epoch}_{k}": v for k, v in s.items() if k not in ("epoch", "test_items")})
@@ -69,7 +69,7 @@ def test_each_snapshot_is_judged_and_the_headline_is_the_last():
 
 def test_several_seeds_use_the_paired_differences_not_summed_counts():
     seeds = [_one(gradnet=g) for g in (0.930, 0.932, 0.931)]
-    for s, gap in zip(seeds, (0.010, 0.012, 0.011)):
+    for s, gap in zip(seeds, (0.010, 0.012, 0.011), strict=True):
         s["control_finetune_test_accuracy"] = s["gradnet_test_accuracy"] - gap
     d = evidence(seeds, {})
     rows = {r["name"].rsplit(" ", 1)[0]: r for r in d.details["comparisons"]}

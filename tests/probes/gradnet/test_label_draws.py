@@ -93,9 +93,9 @@ def test_train_gradnet_with_a_function_of_the_epoch():
     calls = []
     same = train_gradnet(lambda e: calls.append(e) or g, y, [("a", 0, 6)], 2, cfg)
     assert calls == [1, 2, 3, 4] and same.history == [
-        {**h, "seconds": s["seconds"]} for h, s in zip(fixed.history, same.history)
+        {**h, "seconds": s["seconds"]} for h, s in zip(fixed.history, same.history, strict=True)
     ]
-    assert all(torch.equal(a, b) for a, b in zip(fixed.model.parameters(), same.model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(fixed.model.parameters(), same.model.parameters(), strict=True))
     flipped = train_gradnet(lambda e: g if e == 1 else -g, y, [("a", 0, 6)], 2, cfg)  # later epochs see other data
     assert flipped.history[0]["train_loss"] == fixed.history[0]["train_loss"]
     assert flipped.history[1]["train_loss"] != fixed.history[1]["train_loss"]

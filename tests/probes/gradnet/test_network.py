@@ -122,7 +122,7 @@ def test_scoring_only_the_last_epoch_gives_the_same_final_gradnet_and_score(stre
     cfg = GradNetConfig(structure="3", epochs=4, lr=0.05, dropout=0.2)
     every = train_gradnet(g, y, [("a", 0, 8)], 2, cfg, test_grads=test, y_test=yt)
     last = train_gradnet(g, y, [("a", 0, 8)], 2, cfg, test_grads=test, y_test=yt, score_each_epoch=False)
-    assert all(torch.equal(a, b) for a, b in zip(every.model.parameters(), last.model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(every.model.parameters(), last.model.parameters(), strict=True))
     assert last.test_accuracy == every.test_accuracy and torch.equal(last.test_correct, every.test_correct)
     assert all("test_accuracy" not in h for h in last.history[:-1]) and "test_accuracy" in every.history[0]
 
@@ -137,5 +137,5 @@ def test_gradnet_adam_with_foreach_is_the_per_tensor_kernel_to_the_bit(monkeypat
     fast = train_gradnet(g, y, [("a", 0, 5), ("b", 5, 12)], 2, cfg)
     monkeypatch.setattr(network, "make_optimizer", lambda *a, **k: trainer.make_optimizer(*a, **{**k, "foreach": None}))
     plain = train_gradnet(g, y, [("a", 0, 5), ("b", 5, 12)], 2, cfg)
-    assert all(torch.equal(a, b) for a, b in zip(fast.model.parameters(), plain.model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(fast.model.parameters(), plain.model.parameters(), strict=True))
     assert [h["train_loss"] for h in fast.history] == [h["train_loss"] for h in plain.history]

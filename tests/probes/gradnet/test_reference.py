@@ -143,7 +143,7 @@ def test_controls_equal_training_by_hand():
     # GradNet: 4 epochs of ceil(150 / 16) = 10 steps; the base: ceil(150 / 32) = 5 steps an epoch on one half,
     # 10 on both halves: control (a) 4 epochs on both halves, control (b) 8 epochs on GradNet's half
     assert half.n_train == 150 and all(s.gradnet_steps == 40 for s in result.snapshots)
-    for s, c in zip(result.snapshots, continued.snapshots):
+    for s, c in zip(result.snapshots, continued.snapshots, strict=True):
         assert (s.control_both_halves_epochs, s.control_both_halves_steps) == (4, 40)
         assert (s.control_finetune_epochs, s.control_finetune_steps) == (8, 40)
         # control (a): the snapshot trained on both halves; (b): on GradNet's half; each from the base's initial rate

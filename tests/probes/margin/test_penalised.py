@@ -42,7 +42,7 @@ def _homogeneous_reference(z, y, mode):
             np.zeros(z.shape[1]),
             jac=lambda v: 2 * v,
             method="SLSQP",
-            constraints=[{"type": "ineq", "fun": lambda v: sz @ v - 1, "jac": lambda v: sz}],
+            constraints=[{"type": "ineq", "fun": lambda v, a: a @ v - 1, "jac": lambda v, a: a, "args": (sz,)}],
             options={"ftol": 1e-14, "maxiter": 1000},
         )
         rows.append(res.x)

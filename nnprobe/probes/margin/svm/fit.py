@@ -113,11 +113,12 @@ def fit_svm(
     never regularised. ``C=None`` is the hard margin (``C = 1e6`` on features scaled to unit RMS norm): on
     features that are not separable it is that large-``C`` soft margin, solved exactly while few points are
     on the wrong side; far from separable (the solver's duals certify it while more than 128 training points
-    are misclassified, or its working set outgrows its memory bound) a :class:`NotSeparableWarning` names the training errors and
-    the fix (pass ``C``), and those rows keep the approximate squared-hinge fit (``exact=False``), in seconds
-    rather than an unbounded exact solve. A soft margin (``C`` given) is always exact, or raises
-    :class:`~nnprobe.errors.NNProbeError` when its exact solve would outgrow the memory bound. ``warm_start``: the :class:`LinearSVM` of a previous fit
-    on the same samples (e.g. the previous epoch's features); it only chooses where the solver starts.
+    are misclassified, or its working set outgrows its memory bound) a :class:`NotSeparableWarning` names the
+    training errors and the fix (pass ``C``), and those rows keep the approximate squared-hinge fit
+    (``exact=False``), in seconds rather than an unbounded exact solve. A soft margin (``C`` given) is always
+    exact, or raises :class:`~nnprobe.errors.NNProbeError` when its exact solve would outgrow the memory bound.
+    ``warm_start``: the :class:`LinearSVM` of a previous fit on the same samples (e.g. the previous epoch's
+    features); it only chooses where the solver starts.
 
     >>> x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0], [4.0, 1.0]])
     >>> svm = fit_svm(x, torch.tensor([0, 0, 1, 1]))

@@ -200,11 +200,28 @@ def _solve_qp(
         dz = z / alpha
         dv = v / s if bounded else None
         newton = _Newton(Z, Q, dz, dv, groups, n_groups, same)
+        MA = S_f = None
         if A.shape[0]:
             MA = newton.solve(A.T.copy())  # (N, q)
             S_f = _factor(A @ MA)
 
-        def direction(r_az: np.ndarray, r_sv: np.ndarray) -> tuple[np.ndarray, ...]:
+        # this iterate's values bound as defaults: the helpers are called within the iteration only
+        def direction(
+            r_az: np.ndarray,
+            r_sv: np.ndarray,
+            *,
+            alpha: np.ndarray = alpha,
+            z: np.ndarray = z,
+            lam: np.ndarray = lam,
+            s: np.ndarray = s,
+            v: np.ndarray = v,
+            r_d: np.ndarray = r_d,
+            r_b: np.ndarray = r_b,
+            r_p: np.ndarray = r_p,
+            newton: _Newton = newton,
+            MA: Any = MA,
+            S_f: Any = S_f,
+        ) -> tuple[np.ndarray, ...]:
             r1 = -r_d + r_az / alpha
             if bounded:
                 r1 -= ((r_sv + v * r_b) / s)[groups]
@@ -225,7 +242,14 @@ def _solve_qp(
             neg = dx < 0
             return min(1.0, float((-x[neg] / dx[neg]).min())) if neg.any() else 1.0
 
-        def max_step(d: tuple[np.ndarray, ...]) -> float:
+        def max_step(
+            d: tuple[np.ndarray, ...],
+            *,
+            alpha: np.ndarray = alpha,
+            z: np.ndarray = z,
+            s: np.ndarray = s,
+            v: np.ndarray = v,
+        ) -> float:
             d_a, _, d_z, d_s, d_v = d
             t = min(step_to_boundary(alpha, d_a), step_to_boundary(z, d_z))
             if bounded:

@@ -21,7 +21,8 @@ Woodbury ``N x p``, ``p`` = Kesler columns); a finite ``C`` beyond it raises :cl
 The hard margin (``C`` a large stand-in) on features that are not separable is the large-``C`` soft margin,
 solved exactly while it is close to separable; a part whose working-set duals reach the bound (a certificate
 that not even the working set is separable) while its solution misclassifies more than :data:`HARD_ERRORS`
-training points, or whose working set outgrows the bound, is given up and keeps its squared-hinge fit (``Solution.inexact``).
+training points, or whose working set outgrows the bound, is given up and keeps its squared-hinge fit
+(``Solution.inexact``).
 """
 
 from __future__ import annotations
