@@ -12,6 +12,7 @@ import functools
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -37,7 +38,7 @@ class FriendlyGroup(click.Group):
 
 
 @functools.cache
-def probe_defaults(probe: str) -> dict:
+def probe_defaults(probe: str) -> dict[str, Any]:
     """Every flat setting of ``probe`` with its default (what an empty command line runs), as ``Run.to_flat``,
     read from the probe's entry and the torch-free configs (:func:`nnprobe.experiments.settings.probe_defaults`)."""
     return settings.probe_defaults(probe)
@@ -212,7 +213,7 @@ def mode_options(fn):
     )(fn)
 
 
-def run_mode(opts: dict, out=None) -> str:
+def run_mode(opts: dict[str, Any], out=None) -> str:
     """``new``, ``resume`` or ``overwrite`` from the flags (both flags: an error). ``--resume`` of an ``out``
     (default ``opts["out"]``) that does not exist is an error: a mistyped directory must not start a new run.
     (Sub-runs a command starts itself, the demo's and reproduce's, still start when missing.)"""
@@ -272,20 +273,20 @@ def pass_opts(fn):
     return wrapper
 
 
-def progress_wanted(opts: dict) -> bool:
+def progress_wanted(opts: dict[str, Any]) -> bool:
     """``--progress/--no-progress``, else on when stderr is a terminal and the summary is not JSON."""
     if opts.get("progress") is not None:
         return bool(opts["progress"])
     return sys.stderr.isatty() and opts.get("format") != "json"
 
 
-def build_run(probe: str, opts: dict):
+def build_run(probe: str, opts: dict[str, Any]):
     """The :class:`Run` the flags describe (unset flags: the probe's defaults)."""
     params = {k: v for k, v in opts.items() if k not in NOT_RUN_SETTINGS and v is not None}
     return experiments.Run.from_flat(probe, params)
 
 
-def execute_command(probe: str, opts: dict, on_event=None):
+def execute_command(probe: str, opts: dict[str, Any], on_event=None):
     """Build the run from the flags, execute it into ``--out``, draw its figures: ``(run, result, figures)``.
 
     With ``--seeds N`` (N > 1) ``result`` is the :class:`~nnprobe.experiments.seeds.SeedsResult` of the N runs
@@ -321,7 +322,7 @@ def execute_command(probe: str, opts: dict, on_event=None):
     return run, result, figures
 
 
-def print_result(opts: dict, result, figures: dict, extra=None) -> None:
+def print_result(opts: dict[str, Any], result, figures: dict[str, Any], extra=None) -> None:
     """``--format json``: the summary as one JSON object; text: the result's table and the files written."""
     if opts.get("format") == "json":
         click.echo(json.dumps(plain(result.summary()), sort_keys=False))
@@ -333,7 +334,7 @@ def print_result(opts: dict, result, figures: dict, extra=None) -> None:
     click.echo(f"wrote {out / 'result.json'}" + "".join(f", {p}" for p in figures.values()))
 
 
-def print_seeds(opts: dict, outcome, figures: dict) -> None:
+def print_seeds(opts: dict[str, Any], outcome, figures: dict[str, Any]) -> None:
     """``--seeds N``: the interval table and the verdict over the seeds (json: ``OUT/seeds.json``'s content)."""
     if opts.get("format") == "json":
         click.echo(json.dumps(plain(outcome.to_dict()), sort_keys=False))

@@ -11,6 +11,7 @@ command imports no torch (``nnprobe <probe> --help``).
 from __future__ import annotations
 
 from dataclasses import MISSING, fields
+from typing import Any
 
 import click
 
@@ -89,7 +90,7 @@ def command_help(entry: ProbeEntry) -> str:
 def probe_command(entry: ProbeEntry) -> click.Command:
     """The ``nnprobe <entry.name>`` command."""
 
-    def run(opts: dict) -> None:
+    def run(opts: dict[str, Any]) -> None:
         event_text = entry.hook("event_text")
 
         def on_event(kind, payload, echo):

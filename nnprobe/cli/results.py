@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import Any
 
 import click
 
@@ -31,7 +32,7 @@ def _key(value) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _varying(dicts: list[dict]) -> list[str]:
+def _varying(dicts: list[dict[str, Any]]) -> list[str]:
     keys = list(dict.fromkeys(k for d in dicts for k in d))
     return [k for k in keys if len({_key(d.get(k)) for d in dicts}) > 1]
 
@@ -69,7 +70,7 @@ def _cell(value) -> str:
     return format_value(value)
 
 
-def _echo_table(records: list[dict], columns: list[str]) -> None:
+def _echo_table(records: list[dict[str, Any]], columns: list[str]) -> None:
     cells = [[_cell(r.get(c)) for c in columns] for r in records]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
     click.echo("  ".join(c.rjust(w) for c, w in zip(columns, widths)))
@@ -83,7 +84,7 @@ def _echo_run(row) -> None:
         click.echo(f"finding: {get_probe(row.probe).judge(row.metrics).sentence}")
 
 
-def _csv(records: list[dict], columns: list[str]) -> str:
+def _csv(records: list[dict[str, Any]], columns: list[str]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
@@ -125,7 +126,7 @@ def show_results(
     if len(rows) == 1 and rows[0].kind == "run" and not (columns or all_columns):
         _echo_run(rows[0])
         return
-    groups: dict = {}
+    groups: dict[str, Any] = {}
     for row in rows:
         groups.setdefault((row.kind, row.probe), []).append(row)
     for i, ((kind, probe), members) in enumerate(groups.items()):
@@ -145,7 +146,7 @@ def show_results(
 def seed_groups(rows) -> list[list]:
     """The rows of ``rows`` grouped by setting: same probe and the same settings but for ``seed``, in first-seen
     order (only finished runs or points)."""
-    groups: dict = {}
+    groups: dict[str, Any] = {}
     for row in rows:
         if row.status not in (None, "done") or not row.metrics:
             continue

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -222,7 +223,7 @@ def probes_cmd():
     click.echo(f"{'pkg.mod:fn':10s} any importable function point -> dict of metrics")
 
 
-def _base_items(items) -> dict:
+def _base_items(items) -> dict[str, Any]:
     """``--base`` accepts ``a=1`` pairs, several per flag separated by commas when each part has a '='."""
     flat = []
     for item in items:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import fields
+from typing import Any
 
 import click
 import yaml
@@ -21,13 +22,13 @@ DEFAULTS = ProbeSetConfig()  # the probe set's settings have one owner: ProbeSet
 HELP = {f.name: f.metadata["help"] for f in fields(ProbeSetConfig)}
 
 
-def parse_settings(items) -> dict:
+def parse_settings(items) -> dict[str, Any]:
     """``("margin.C=1", "codes.k=5")`` -> ``{"margin": {"C": 1}, "codes": {"k": 5}}`` (values read as YAML).
 
     >>> parse_settings(["margin.C=1", "margin.multi_class=both"])
     {'margin': {'C': 1, 'multi_class': 'both'}}
     """
-    out: dict = {}
+    out: dict[str, Any] = {}
     for item in items:
         name, sep, text = item.partition("=")
         probe, dot, setting = name.strip().partition(".")
