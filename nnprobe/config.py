@@ -25,10 +25,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, fields, replace
-from typing import Any
+from dataclasses import Field, asdict, fields, replace
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from nnprobe.errors import NNProbeError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 def check_int(
@@ -79,7 +82,7 @@ def check_float(
         raise NNProbeError(f"{name} must be a finite number{where}, got {value!r}", f"pass a value{where}")
 
 
-def check_choice(name: str, value: Any, choices: Iterable, *, allow_none: bool = False) -> None:
+def check_choice(name: str, value: Any, choices: Iterable[Any], *, allow_none: bool = False) -> None:
     """``value`` is one of ``choices``.
 
     >>> check_choice("optimizer", "adam", ("sgd", "adam"))
@@ -109,11 +112,11 @@ def option(
     help: str,
     *,
     flag: str | None = None,
-    choices: Iterable | None = None,
+    choices: Iterable[Any] | None = None,
     kind: str | None = None,
     negative: str | None = None,
     cli: bool = True,
-) -> dict:
+) -> dict[str, Any]:
     """Field metadata that makes a config field a command-line option (``field(default=..., metadata=option(...))``).
 
     The command line derives each probe's flags from its config's fields: the flag is ``--name`` with dashes
@@ -141,6 +144,9 @@ def option(
 class Config:
     """Mixin for settings dataclasses: ``validate()`` runs after ``__init__``; ``to_dict``/``from_dict``/``replace``."""
 
+    if TYPE_CHECKING:  # a mixin of dataclasses: fields(), asdict() and replace() accept it
+        __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
     def __post_init__(self) -> None:
         self.validate()
 
@@ -152,18 +158,18 @@ class Config:
         """The settings this config owns, in declaration order."""
         return [f.name for f in fields(cls)]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Plain dict of every setting (tuples become lists, so it round-trips through JSON)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, data: dict | None):
+    def from_dict(cls, data: dict[str, Any] | None) -> Self:
         """Build from a dict; unknown keys are an error naming the accepted ones."""
         data = dict(data or {})
         check_known(f"{cls.__name__} setting", data, cls.field_names())
         return cls(**data)
 
-    def replace(self, **changes):
+    def replace(self, **changes: Any) -> Self:
         """A copy with ``changes`` applied (and validated)."""
         check_known(f"{type(self).__name__} setting", changes, self.field_names())
         return replace(self, **changes)

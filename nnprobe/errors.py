@@ -6,6 +6,8 @@ stand on its own: what is wrong, and what the user can do about it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -18,7 +20,7 @@ class NNProbeError(ValueError):
         super().__init__(problem if not fix else f"{problem}\n  fix: {fix}")
 
 
-def check_finite(name: str, tensor, fix: str | None = None) -> None:
+def check_finite(name: str, tensor: Any, fix: str | None = None) -> None:
     """Raise :class:`NNProbeError` if ``tensor`` (torch or numpy) holds NaN or inf."""
     import torch  # lazy: torch off the --help path (every module imports this one)
 

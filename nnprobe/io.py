@@ -12,17 +12,18 @@ import contextlib
 import json
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from nnprobe.errors import NNProbeError
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
 
     >>> with atomic_path("out/fig.png") as tmp:   # doctest: +SKIP
@@ -50,7 +51,7 @@ def _create_sibling(path: Path) -> Path:
             continue
 
 
-def check_writable(path: str | os.PathLike, what: str = "--out") -> None:
+def check_writable(path: str | os.PathLike[str], what: str = "--out") -> None:
     """Raise :class:`NNProbeError` unless a directory can be created (or written) at ``path``: a file is created
     and removed in ``path``, or in its nearest existing parent, so a read-only file system, a missing permission or
     a file in the way is reported before anything is written.
@@ -81,14 +82,14 @@ def check_writable(path: str | os.PathLike, what: str = "--out") -> None:
         ) from None
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to ``path`` atomically and return the path."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
 
 
-def _default(obj: Any):
+def _default(obj: Any) -> Any:
     import torch  # lazy: torch off the --help path
 
     if isinstance(obj, torch.Tensor):
@@ -109,12 +110,12 @@ def to_json(obj: Any, indent: int | None = 2) -> str:
     return json.dumps(obj, indent=indent, default=_default, allow_nan=True)
 
 
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
+def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
     """Serialise ``obj`` as JSON into ``path`` atomically."""
     return write_text_atomic(path, to_json(obj) + "\n")
 
 
-def append_jsonl(path: str | os.PathLike, record: dict) -> None:
+def append_jsonl(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
     """Append one JSON line to ``path`` and flush it to disk (``fsync``); the cost does not grow with the file.
 
     A process killed mid-write can leave a partial last line: :func:`read_jsonl` skips it and the next append
@@ -152,12 +153,12 @@ def _repair_tail(path: Path, fd: int) -> bytes:
         return b""
 
 
-def write_jsonl_atomic(path: str | os.PathLike, records: list[dict]) -> Path:
+def write_jsonl_atomic(path: str | os.PathLike[str], records: list[dict[str, Any]]) -> Path:
     """Replace ``path`` with one JSON line per record, atomically (used to cut a log back on resume)."""
     return write_text_atomic(path, "".join(to_json(r, indent=None) + "\n" for r in records))
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
+def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Read every complete JSON line of ``path`` (an empty list if it does not exist).
 
     An unterminated last line that does not parse (a write cut off by a kill) is skipped.
@@ -176,7 +177,7 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     return records
 
 
-def save_torch_atomic(obj: Any, path: str | os.PathLike) -> Path:
+def save_torch_atomic(obj: Any, path: str | os.PathLike[str]) -> Path:
     """``torch.save`` into ``path`` atomically."""
     import torch  # lazy: torch off the --help path
 
@@ -185,7 +186,12 @@ def save_torch_atomic(obj: Any, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def write_npy_rows(path: str | os.PathLike, shape: tuple, dtype, rows) -> Any:
+def write_npy_rows(
+    path: str | os.PathLike[str],
+    shape: tuple[int, ...],
+    dtype: npt.DTypeLike,
+    rows: Iterable[tuple[npt.ArrayLike, slice]],
+) -> Any:
     """Write ``(array, row_slice)`` chunks, in row order, into a new ``.npy`` file; return it memory-mapped (read-only).
 
     The file is written sequentially with plain writes (not through a writable mapping), so resident memory stays

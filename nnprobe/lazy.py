@@ -22,12 +22,13 @@ import importlib
 import sys
 import types
 import warnings
+from typing import Any
 
 
 class LazyModule(types.ModuleType):
     """A module whose public names (``_lazy_names``: name -> module) load on first access."""
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         source = self.__dict__.get("_lazy_names", {}).get(name)
         if source is None:
             raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
@@ -36,14 +37,14 @@ class LazyModule(types.ModuleType):
         self.__dict__[name] = value
         return value
 
-    def __setattr__(self, name: str, value) -> None:
+    def __setattr__(self, name: str, value: object) -> None:
         # the import system binds each submodule on its package; a public name of the same spelling wins
         lazy = self.__dict__.get("_lazy_names", {})
         if isinstance(value, types.ModuleType) and name in lazy and value.__name__ == f"{self.__name__}.{name}":
             return
         super().__setattr__(name, value)
 
-    def __dir__(self):
+    def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(self.__dict__.get("_lazy_names", {})))
 
 
@@ -71,7 +72,7 @@ def export_submodules(module_name: str, homes: dict[str, str]) -> None:
 
     >>> export_submodules(__name__, {"MarginConfig": "config"})   # doctest: +SKIP
     """
-    groups: dict[str, tuple] = {}
+    groups: dict[str, tuple[str, ...]] = {}
     for name, home in homes.items():
         groups[f"{module_name}.{home}"] = (*groups.get(f"{module_name}.{home}", ()), name)
     export_lazily(module_name, groups)
@@ -82,7 +83,7 @@ def renamed_module(package: str, old: str, new: str) -> None:
     module that warns and forwards each attribute to the new module on first read. (A module file of the old name
     could shadow a function of the package.)"""
 
-    def forward(attr: str):
+    def forward(attr: str) -> Any:
         if attr.startswith("__"):
             raise AttributeError(attr)
         warnings.warn(
@@ -93,7 +94,7 @@ def renamed_module(package: str, old: str, new: str) -> None:
         return getattr(importlib.import_module(f"{package}.{new}"), attr)
 
     stand_in = types.ModuleType(f"{package}.{old}", f"Deprecated: renamed {package}.{new}.")
-    stand_in.__getattr__ = forward
+    stand_in.__dict__["__getattr__"] = forward  # PEP 562: a module's __getattr__ lives in its namespace
     sys.modules.setdefault(stand_in.__name__, stand_in)
 
 

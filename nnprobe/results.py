@@ -22,14 +22,19 @@ Tiny
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, fields, is_dataclass
+from dataclasses import Field, asdict, fields, is_dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from nnprobe.errors import NNProbeError
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from typing_extensions import Self
 
-def plain(obj):
+
+def plain(obj: Any) -> Any:
     """``obj`` with arrays, tensors, tuples and NumPy scalars turned into JSON-ready Python values.
 
     >>> plain({"a": np.float32(0.5), "b": (1, 2)})
@@ -50,7 +55,7 @@ def plain(obj):
     return obj
 
 
-def is_scalar(value) -> bool:
+def is_scalar(value: object) -> bool:
     """Whether ``value`` belongs in a flat summary (number, bool, string or None).
 
     >>> is_scalar(0.5), is_scalar([1])
@@ -59,7 +64,7 @@ def is_scalar(value) -> bool:
     return value is None or isinstance(value, (int, float, str, bool, np.generic))
 
 
-def format_value(value) -> str:
+def format_value(value: object) -> str:
     """How a summary value is printed: 4 decimals for floats, ``-`` for missing.
 
     >>> format_value(0.123456), format_value(None), format_value(3)
@@ -72,7 +77,9 @@ def format_value(value) -> str:
     return str(value)
 
 
-def text_table(rows: list[dict], columns: list[str], *, right: bool = False, missing="") -> list[str]:
+def text_table(
+    rows: list[dict[str, Any]], columns: list[str], *, right: bool = False, missing: object = ""
+) -> list[str]:
     """``rows`` as aligned lines of ``columns`` (header first; ``right``: right-aligned; ``missing``: the value of
     a column a row lacks, printed like a value).
 
@@ -85,7 +92,7 @@ def text_table(rows: list[dict], columns: list[str], *, right: bool = False, mis
     return ["  ".join(align(v, w) for v, w in zip(row, widths, strict=True)) for row in [columns, *cells]]
 
 
-def summary_table(title: str, summary: dict) -> str:
+def summary_table(title: str, summary: dict[str, Any]) -> str:
     """``title`` then one ``name  value`` line per summary entry, names aligned."""
     width = max((len(k) for k in summary), default=0)
     return "\n".join([title] + [f"  {k.ljust(width)}  {format_value(v)}" for k, v in summary.items()])
@@ -95,16 +102,19 @@ class Result:
     """Mixin for probe results (dataclasses). Subclasses implement :meth:`summary`; nested results override
     :meth:`from_dict` to rebuild their parts."""
 
-    def summary(self) -> dict:
+    if TYPE_CHECKING:  # a mixin of dataclasses: fields(), asdict() and replace() accept it
+        __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+    def summary(self) -> dict[str, Any]:
         """The headline numbers, flat."""
         raise NotImplementedError
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Every field, JSON-ready."""
         return {f.name: plain(getattr(self, f.name)) for f in fields(self) if f.repr or f.compare}
 
     @classmethod
-    def from_dict(cls, data: dict):
+    def from_dict(cls, data: dict[str, Any]) -> Self:
         """Rebuild from :meth:`to_dict` output (unknown keys are an error)."""
         names = [f.name for f in fields(cls)]
         unknown = sorted(set(data) - set(names))
@@ -115,7 +125,7 @@ class Result:
             )
         return cls(**data)
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """``summary()`` as a one-row pandas DataFrame."""
         try:
             import pandas as pd  # lazy: optional extra

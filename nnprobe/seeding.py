@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ def seed_everything(seed: int) -> None:
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
 
 
-def rng_states(generator: torch.Generator | None = None) -> dict:
+def rng_states(generator: torch.Generator | None = None) -> dict[str, Any]:
     """Every random state a training run draws from: Python, NumPy, torch CPU (and CUDA), and ``generator``.
 
     >>> states = rng_states(); a = torch.rand(3); restore_rng_states(states)
@@ -34,7 +35,7 @@ def rng_states(generator: torch.Generator | None = None) -> dict:
     }
 
 
-def restore_rng_states(states: dict, generator: torch.Generator | None = None) -> None:
+def restore_rng_states(states: dict[str, Any], generator: torch.Generator | None = None) -> None:
     """Put back what :func:`rng_states` captured, so the run continues with the same random draws."""
     random.setstate(states["python"])
     np.random.set_state(states["numpy"])

@@ -24,10 +24,13 @@ why in words a report can print as it is. This module is on the ground floor: nu
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats as _scipy_stats
 
 from nnprobe.errors import NNProbeError
@@ -70,8 +73,10 @@ class Interval:
     n: int
     level: float = 0.95
 
-    def __post_init__(self):
-        if (self.low is None) != (self.high is None) or (self.low is not None and not self.low <= self.high):
+    def __post_init__(self) -> None:
+        if (self.low is None) != (self.high is None) or (
+            self.low is not None and self.high is not None and not self.low <= self.high
+        ):
             raise NNProbeError(
                 f"Interval bounds ({self.low}, {self.high}) are not an interval",
                 "give low <= high, or both None for one seed; t_interval(values) builds one",
@@ -90,7 +95,7 @@ class Interval:
     def has_interval(self) -> bool:
         return self.low is not None and self.high is not None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "label": self.label}
 
     @property
@@ -113,7 +118,7 @@ class PairedBound:
     n: int
     level: float = 0.95
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def __str__(self) -> str:
@@ -145,7 +150,7 @@ class McNemar:
         """The same test the other way round: P(X >= b_only), the evidence that b is the more accurate."""
         return _binomial_tail(self.b_only, self.discordant)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def __str__(self) -> str:
@@ -163,15 +168,15 @@ class Decision:
     kind: str
     outcome: str
     sentence: str
-    details: dict = field(default_factory=dict, hash=False)
+    details: dict[str, Any] = field(default_factory=dict, hash=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
             raise NNProbeError(
                 f"Decision outcome {self.outcome!r} is not one of {OUTCOMES}", "use one of the four outcomes"
             )
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "outcome": self.outcome, "sentence": self.sentence, "details": dict(self.details)}
 
     def __str__(self) -> str:
@@ -181,7 +186,7 @@ class Decision:
 # ---------------------------------------------------------------------------------------------------- intervals
 
 
-def t_interval(values, level: float = 0.95) -> Interval:
+def t_interval(values: npt.ArrayLike, level: float = 0.95) -> Interval:
     """Mean of ``values`` (one per seed) and its two-sided t-interval at ``level``, n - 1 degrees of freedom.
 
     One value gives ``Interval(mean, None, None, n=1)``, labelled "one seed". NaN or inf is an error.
@@ -200,7 +205,7 @@ def t_interval(values, level: float = 0.95) -> Interval:
     return Interval(mean, mean - half, mean + half, n=int(x.size), level=level)
 
 
-def over_seeds(summaries, key: str, level: float = 0.95) -> Interval | None:
+def over_seeds(summaries: Iterable[dict[str, Any]], key: str, level: float = 0.95) -> Interval | None:
     """The :func:`t_interval` of ``summaries[i][key]`` over the runs (seeds) that measured it; ``None`` when
     none did (missing, ``None`` or NaN values are left out, as a run that did not measure it).
 
@@ -218,7 +223,7 @@ def over_seeds(summaries, key: str, level: float = 0.95) -> Interval | None:
     return t_interval(values, level) if values else None
 
 
-def paired_lower_bound(a, b, level: float = 0.95) -> PairedBound:
+def paired_lower_bound(a: npt.ArrayLike, b: npt.ArrayLike, level: float = 0.95) -> PairedBound:
     """One-sided lower t-bound at ``level`` of the mean paired difference ``a - b`` over seeds (n >= 2).
 
     ``a[i]`` and ``b[i]`` are measured on the same seed (same data order, same test items). The bound is
@@ -255,7 +260,7 @@ def _lower_bound(d: np.ndarray, level: float) -> PairedBound:
 # ---------------------------------------------------------------------------------------------------- McNemar
 
 
-def mcnemar_exact(correct_a, correct_b) -> McNemar:
+def mcnemar_exact(correct_a: npt.ArrayLike, correct_b: npt.ArrayLike) -> McNemar:
     """One-sided exact McNemar test that classifier a is more accurate than b on the same test items.
 
     ``correct_a`` and ``correct_b`` are boolean arrays of per-item correctness (item i is the same image for
@@ -288,7 +293,9 @@ def _binomial_tail(k: int, n: int) -> float:
 # ---------------------------------------------------------------------------------------------------- verdicts
 
 
-def threshold_claim(interval: Interval, threshold: float, direction: str = ">=", null=None) -> Decision:
+def threshold_claim(
+    interval: Interval, threshold: float, direction: str = ">=", null: Interval | float | None = None
+) -> Decision:
     """Judge "the measure is ``direction`` ``threshold``" on an interval over seeds.
 
     "holds" when the whole interval clears the threshold, "does not hold" when none of it does, "inconclusive"
@@ -345,7 +352,7 @@ def threshold_claim(interval: Interval, threshold: float, direction: str = ">=",
     return Decision("threshold", outcome, sentence, details)
 
 
-def comparison_claim(comparisons) -> Decision:
+def comparison_claim(comparisons: Iterable[tuple[str, npt.ArrayLike | McNemar]]) -> Decision:
     """Judge "a beats every baseline and control" as an intersection-union test.
 
     ``comparisons`` is a list of ``(name, evidence)``: ``evidence`` is either the per-seed paired differences
@@ -449,6 +456,7 @@ def agreement_claim(interval: Interval, reference: float, tolerance: float) -> D
             f"{interval.mean:.4f} from one seed {side} {band}, but one seed gives no interval; run more seeds",
             details,
         )
+    assert interval.low is not None and interval.high is not None  # has_interval
     if lo <= interval.low and interval.high <= hi:
         return Decision("agreement", "holds", f"{interval} lies within {band}", details)
     if interval.high < lo or interval.low > hi:
@@ -477,7 +485,7 @@ def _t_critical(q: float, df: int) -> float:
     return float(_scipy_stats.t.ppf(q, df))
 
 
-def _check_level(level) -> float:
+def _check_level(level: Any) -> float:
     if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < level < 1:
         raise NNProbeError(
             f"level is {level!r}; it must be a number strictly between 0 and 1",
@@ -486,7 +494,7 @@ def _check_level(level) -> float:
     return float(level)
 
 
-def _check_number(name: str, value) -> float:
+def _check_number(name: str, value: Any) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -496,7 +504,7 @@ def _check_number(name: str, value) -> float:
     return number
 
 
-def _check_values(name: str, values) -> np.ndarray:
+def _check_values(name: str, values: npt.ArrayLike) -> np.ndarray:
     try:
         x = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
@@ -523,7 +531,7 @@ def _check_values(name: str, values) -> np.ndarray:
     return x
 
 
-def _check_correct(name: str, values) -> np.ndarray:
+def _check_correct(name: str, values: npt.ArrayLike) -> np.ndarray:
     x = np.asarray(values)
     if x.ndim != 1:
         raise NNProbeError(
@@ -542,7 +550,7 @@ def _check_correct(name: str, values) -> np.ndarray:
     return x
 
 
-def _check_interval(interval) -> None:
+def _check_interval(interval: object) -> None:
     if not isinstance(interval, Interval):
         raise NNProbeError(
             f"expected an Interval, got {type(interval).__name__}",
@@ -550,7 +558,7 @@ def _check_interval(interval) -> None:
         )
 
 
-def _null_mean(null) -> float | None:
+def _null_mean(null: Interval | float | None) -> float | None:
     if null is None:
         return None
     if isinstance(null, Interval):

@@ -75,15 +75,15 @@ def load_command(name: str) -> click.Command:
 class LazyGroup(FriendlyGroup):
     """A group whose commands (:data:`COMMANDS`) are imported when one of them is used, not to list them."""
 
-    def list_commands(self, ctx):
+    def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*self.commands, *COMMANDS, *entries.probe_names()})
 
-    def get_command(self, ctx, name):
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in self.commands and (name in COMMANDS or name in entries.probe_names()):
             self.add_command(load_command(name), name)
         return super().get_command(ctx, name)
 
-    def format_commands(self, ctx, formatter):
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         names = self.list_commands(ctx)
         limit = formatter.width - 6 - max(len(n) for n in names)  # as click.Group.format_commands
         rows = [
@@ -122,7 +122,7 @@ Start here (offline, the embedded digits dataset):
     cls=LazyGroup, help=HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
 )
 @click.version_option(__version__, prog_name="nnprobe")
-def main():
+def main() -> None:
     pass
 
 

@@ -10,26 +10,37 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from nnprobe import experiments, report
 from nnprobe.errors import NNProbeError
 from nnprobe.experiments import settings
-from nnprobe.experiments.seeds import SEEDS_FILE, execute_seeds, seed_dir
+from nnprobe.experiments.seeds import SEEDS_FILE, SeedsResult, execute_seeds, seed_dir
 from nnprobe.experiments.specs import MODEL_NAMES, NORMALIZATIONS
-from nnprobe.results import plain
+from nnprobe.results import Result, plain
 from nnprobe.training.config import OPTIMIZERS, SCHEDULES
 
+if TYPE_CHECKING:
+    from nnprobe.experiments.run import Run
+
+    _IntParamType = click.ParamType[int, Any]  # generic in click 8.2+ stubs
+else:
+    _IntParamType = click.ParamType
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]  # what click.option returns: a command decorator
 NOT_RUN_SETTINGS = ("out", "format", "progress", "resume", "overwrite", "seeds")
 
 
 class FriendlyGroup(click.Group):
     """A click group that turns :class:`NNProbeError` into a clean ``Error: ...`` and exit status 2."""
 
-    def invoke(self, ctx):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except NNProbeError as exc:
@@ -37,7 +48,7 @@ class FriendlyGroup(click.Group):
 
 
 @functools.cache
-def probe_defaults(probe: str) -> dict:
+def probe_defaults(probe: str) -> dict[str, Any]:
     """Every flat setting of ``probe`` with its default (what an empty command line runs), as ``Run.to_flat``,
     read from the probe's entry and the torch-free configs (:func:`nnprobe.experiments.settings.probe_defaults`)."""
     return settings.probe_defaults(probe)
@@ -50,8 +61,8 @@ def _help(probe: str, key: str, text: str) -> str:
     return text + ("" if default is None else f"  [default: {default}]")
 
 
-def _stack(decorators):
-    def apply(fn):
+def _stack(decorators: list[Decorator]) -> Decorator:
+    def apply(fn: Callable[..., Any]) -> Callable[..., Any]:
         for deco in reversed(decorators):
             fn = deco(fn)
         return fn
@@ -59,19 +70,19 @@ def _stack(decorators):
     return apply
 
 
-def opt(probe: str, key: str, text: str, **kw):
+def opt(probe: str, key: str, text: str, **kw: Any) -> Decorator:
     """A run flag ``--key`` (underscores as dashes) whose help shows the probe's default."""
     flag = kw.pop("flag", f"--{key.replace('_', '-')}")
     return click.option(flag, key, default=None, help=_help(probe, key, text), **kw)
 
 
-class ByteSize(click.ParamType):
+class ByteSize(_IntParamType):
     """A memory size: ``2G``, ``512M``, ``1.5GiB``, ``800MB`` or a number of bytes (K/M/G/T are powers of 1024)."""
 
     name = "SIZE"
     UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
             return value
         text = str(value).strip().upper().removesuffix("IB").removesuffix("B")
@@ -85,7 +96,7 @@ class ByteSize(click.ParamType):
         return int(number * self.UNITS[unit])
 
 
-def data_options(probe: str):
+def data_options(probe: str) -> Decorator:
     """``--data``, ``--data-dir``, ``--samples-per-class``, ``--test-samples-per-class``, ``--label-noise``,
     ``--normalize``."""
     return _stack(
@@ -124,7 +135,7 @@ def data_options(probe: str):
     )
 
 
-def model_options(probe: str):
+def model_options(probe: str) -> Decorator:
     """``--model`` and its architecture flags (unset flags keep the model's own defaults)."""
     return _stack(
         [
@@ -141,7 +152,7 @@ def model_options(probe: str):
     )
 
 
-def train_options(probe: str):
+def train_options(probe: str) -> Decorator:
     """Optimiser, schedule, seed, device and snapshot flags."""
     return _stack(
         [
@@ -198,7 +209,7 @@ def train_options(probe: str):
     )
 
 
-def mode_options(fn):
+def mode_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``--resume`` / ``--overwrite``: what to do with an ``--out`` that holds an earlier run."""
     return _stack(
         [
@@ -213,7 +224,7 @@ def mode_options(fn):
     )(fn)
 
 
-def run_mode(opts: dict, out=None) -> str:
+def run_mode(opts: dict[str, Any], out: str | os.PathLike[str] | None = None) -> str:
     """``new``, ``resume`` or ``overwrite`` from the flags (both flags: an error). ``--resume`` of an ``out``
     (default ``opts["out"]``) that does not exist is an error: a mistyped directory must not start a new run.
     (Sub-runs a command starts itself, the demo's and reproduce's, still start when missing.)"""
@@ -232,7 +243,7 @@ def run_mode(opts: dict, out=None) -> str:
     return "resume" if opts.get("resume") else "overwrite" if opts.get("overwrite") else "new"
 
 
-def output_options(probe: str, default_out: str):
+def output_options(probe: str, default_out: str) -> Decorator:
     """``--out DIR``, ``--resume`` / ``--overwrite`` and ``--format text|json``."""
     return _stack(
         [
@@ -258,35 +269,37 @@ def output_options(probe: str, default_out: str):
     )
 
 
-def run_options(probe: str, default_out: str):
+def run_options(probe: str, default_out: str) -> Decorator:
     """All the flags of a probe command that describe its :class:`Run`, plus output flags."""
     return _stack([data_options(probe), model_options(probe), train_options(probe), output_options(probe, default_out)])
 
 
-def pass_opts(fn):
+def pass_opts(fn: Callable[[dict[str, Any]], Any]) -> Callable[..., Any]:
     """Let a click command receive all its options as one dict (``opts``)."""
 
     @functools.wraps(fn)
-    def wrapper(**opts):
+    def wrapper(**opts: Any) -> Any:
         return fn(opts)
 
     return wrapper
 
 
-def progress_wanted(opts: dict) -> bool:
+def progress_wanted(opts: dict[str, Any]) -> bool:
     """``--progress/--no-progress``, else on when stderr is a terminal and the summary is not JSON."""
     if opts.get("progress") is not None:
         return bool(opts["progress"])
     return sys.stderr.isatty() and opts.get("format") != "json"
 
 
-def build_run(probe: str, opts: dict):
+def build_run(probe: str, opts: dict[str, Any]) -> Run:
     """The :class:`Run` the flags describe (unset flags: the probe's defaults)."""
     params = {k: v for k, v in opts.items() if k not in NOT_RUN_SETTINGS and v is not None}
     return experiments.Run.from_flat(probe, params)
 
 
-def execute_command(probe: str, opts: dict, on_event=None):
+def execute_command(
+    probe: str, opts: dict[str, Any], on_event: Callable[[str, Any, Callable[[str], None]], None] | None = None
+) -> tuple[Run, Result | SeedsResult, dict[str, Any]]:
     """Build the run from the flags, execute it into ``--out``, draw its figures: ``(run, result, figures)``.
 
     With ``--seeds N`` (N > 1) ``result`` is the :class:`~nnprobe.experiments.seeds.SeedsResult` of the N runs
@@ -295,7 +308,7 @@ def execute_command(probe: str, opts: dict, on_event=None):
     out, mode = Path(opts["out"]), run_mode(opts)
     echo = (lambda msg: None) if opts.get("format") == "json" else (lambda msg: click.echo(msg, err=True))
 
-    def event(kind, payload):
+    def event(kind: str, payload: Any) -> None:
         if kind == "seed":
             echo(f"seed {payload['seed']} ({payload['index'] + 1} of {payload['of']})")
         if kind == "samples_short":  # fewer examples than --samples-per-class asked for: all are used, and said
@@ -312,7 +325,7 @@ def execute_command(probe: str, opts: dict, on_event=None):
     n = opts.get("seeds") or 1
     if n > 1:
         outcome = execute_seeds(run, n, out, mode=mode, progress=progress_wanted(opts), on_event=event)
-        figures = {}
+        figures: dict[str, Any] = {}
         for seed in outcome.seeds:
             drawn = report.draw_run(seed_dir(out, seed), title=f"{run.data.data}, seed {seed}")
             figures = figures or drawn
@@ -322,7 +335,9 @@ def execute_command(probe: str, opts: dict, on_event=None):
     return run, result, figures
 
 
-def print_result(opts: dict, result, figures: dict, extra=None) -> None:
+def print_result(
+    opts: dict[str, Any], result: Result, figures: dict[str, Any], extra: Callable[[], None] | None = None
+) -> None:
     """``--format json``: the summary as one JSON object; text: the result's table and the files written."""
     if opts.get("format") == "json":
         click.echo(json.dumps(plain(result.summary()), sort_keys=False))
@@ -334,7 +349,7 @@ def print_result(opts: dict, result, figures: dict, extra=None) -> None:
     click.echo(f"wrote {out / 'result.json'}" + "".join(f", {p}" for p in figures.values()))
 
 
-def print_seeds(opts: dict, outcome, figures: dict) -> None:
+def print_seeds(opts: dict[str, Any], outcome: SeedsResult, figures: dict[str, Any]) -> None:
     """``--seeds N``: the interval table and the verdict over the seeds (json: ``OUT/seeds.json``'s content)."""
     if opts.get("format") == "json":
         click.echo(json.dumps(plain(outcome.to_dict()), sort_keys=False))

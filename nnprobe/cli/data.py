@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from nnprobe.cli.common import data_options, pass_opts
@@ -22,7 +24,7 @@ DESCRIPTIONS = {
 }
 
 
-def _status(name: str, data_dir) -> str:
+def _status(name: str, data_dir: str | None) -> str:
     if name in ("digits", "synthetic"):
         return "built in"
     if name == "npz":
@@ -40,13 +42,13 @@ def _status(name: str, data_dir) -> str:
 
 
 @click.group("data")
-def command():
+def command() -> None:
     """List, inspect and download datasets."""
 
 
 @command.command("list")
 @click.option("--data-dir", envvar="NNPROBE_DATA", default=None, type=click.Path(file_okay=False))
-def list_cmd(data_dir):
+def list_cmd(data_dir: str | None) -> None:
     """Every dataset name and whether its files are present."""
     for name, text in DESCRIPTIONS.items():
         click.echo(f"{name:14s} {text}\n{'':14s} -> {_status(name, data_dir)}")
@@ -60,7 +62,7 @@ def list_cmd(data_dir):
 @data_options("train")
 @click.option("--seed", type=int, default=0)
 @pass_opts
-def info_cmd(opts):
+def info_cmd(opts: dict[str, Any]) -> None:
     """Load a dataset and print its shape, classes and counts per class."""
     settings = {k: v for k, v in opts.items() if k in DataConfig.field_names() and v is not None}
     ds = DataConfig(**settings).load(opts["seed"])
@@ -74,7 +76,7 @@ def info_cmd(opts):
 @command.command("fetch")
 @click.argument("name", type=click.Choice(list(SOURCES)))
 @click.option("--dest", type=click.Path(file_okay=False), default=None, help="Target root (default: user cache).")
-def fetch_cmd(name, dest):
+def fetch_cmd(name: str, dest: str | None) -> None:
     """Download NAME from its public mirror into the cache, verifying MD5 checksums."""
     path = fetch(name, dest)
     click.echo(f"{name} is ready in {path}")

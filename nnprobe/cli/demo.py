@@ -23,7 +23,17 @@ from nnprobe.reproduce.demo import run_demo
 @click.option("--out", type=click.Path(file_okay=False), default="runs/demo", show_default=True)
 @click.option("--progress/--no-progress", default=False, show_default=True)
 @mode_options
-def command(data, data_dir, epochs, seed, device, out, progress, resume, overwrite):
+def command(
+    data: str,
+    data_dir: str | None,
+    epochs: int,
+    seed: int,
+    device: str,
+    out: str,
+    progress: bool,
+    resume: bool,
+    overwrite: bool,
+) -> None:
     """Run the max-margin, activation-code and GradNet probes and write OUT/report.html.
 
     \b

@@ -10,12 +10,15 @@ command imports no torch (``nnprobe <probe> --help``).
 
 from __future__ import annotations
 
-from dataclasses import MISSING, fields
+from collections.abc import Callable
+from dataclasses import MISSING, Field, fields
+from typing import Any
 
 import click
 
 from nnprobe.cli.common import (
     ByteSize,
+    Decorator,
     _help,
     _stack,
     execute_command,
@@ -27,9 +30,10 @@ from nnprobe.cli.common import (
     run_options,
 )
 from nnprobe.entries import ProbeEntry
+from nnprobe.experiments.seeds import SeedsResult
 
 
-def _value_type(f):
+def _value_type(f: Field[Any]) -> type[int] | type[float] | None:
     """The click type of a config field without choices: from its default, else from its annotation."""
     default = f.default if f.default is not MISSING else None
     if isinstance(default, bool):
@@ -44,7 +48,7 @@ def _value_type(f):
     return None  # str, and lists given as comma-separated text
 
 
-def config_option(probe: str, f):
+def config_option(probe: str, f: Field[Any]) -> Decorator:
     """The click option of one config field (see the module docstring)."""
     meta = f.metadata
     flag = meta["flag"] or f"--{f.name.replace('_', '-')}"
@@ -69,7 +73,7 @@ OUTPUT_HELP = (
 )
 
 
-def config_options(entry: ProbeEntry):
+def config_options(entry: ProbeEntry) -> Decorator:
     """``--checkpoint``, ``--output`` and one option per command-line field of the probe's config."""
     if entry.config_cls is None:
         return _stack([])
@@ -89,21 +93,23 @@ def command_help(entry: ProbeEntry) -> str:
 def probe_command(entry: ProbeEntry) -> click.Command:
     """The ``nnprobe <entry.name>`` command."""
 
-    def run(opts: dict) -> None:
+    def run(opts: dict[str, Any]) -> None:
         event_text = entry.hook("event_text")
 
-        def on_event(kind, payload, echo):
+        def on_event(kind: str, payload: Any, echo: Callable[[str], None]) -> None:
             line = event_text(kind, payload) if event_text is not None else None
             if line:
                 echo(line)
 
         run_, result, figures = execute_command(entry.name, opts, on_event)
         if (opts.get("seeds") or 1) > 1:
+            assert isinstance(result, SeedsResult)  # --seeds N: the N runs' outcome
             print_seeds(opts, result, figures)
             return
+        assert not isinstance(result, SeedsResult)
         details = entry.hook("details")
 
-        def extra():
+        def extra() -> None:
             text = details(run_, result) if details is not None else ""
             if text:
                 click.echo(text)

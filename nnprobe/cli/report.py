@@ -15,7 +15,7 @@ from nnprobe import report
     default=None,
     help="Where to write overview.html / overview.md [default: DIRECTORY].",
 )
-def command(directory, out):
+def command(directory: str, out: str | None) -> None:
     """Turn DIRECTORY (a run: config.json, metrics.jsonl, result JSON, PNGs; or a sweep: results.sqlite)
     into overview.html (figures embedded) and overview.md.
 

@@ -23,7 +23,7 @@ SEEDS = click.option(
 
 
 @click.group("reproduce", cls=FriendlyGroup)
-def command():
+def command() -> None:
     """Re-run a paper's reference experiments and write a report (add --quick for a CPU-sized run)."""
 
 
@@ -51,7 +51,16 @@ def command():
 )
 @click.option("--progress/--no-progress", default=False, show_default=True)
 @mode_options
-def margin_cmd(quick, out, data_dir, seeds, only, progress, resume, overwrite):
+def margin_cmd(
+    quick: bool,
+    out: str,
+    data_dir: str | None,
+    seeds: int | None,
+    only: tuple[str, ...],
+    progress: bool,
+    resume: bool,
+    overwrite: bool,
+) -> None:
     """Reference experiments of Li, Ding & Gao (2018): simulated clusters, MNIST 0/1 ResNet, CIFAR-10 0/2 and
     MNIST 0/1/2 with ReLU features (SELU as an extra row), the retrained-head experiment and the midpoint claim
     over seeds (--only midpoint), and the claim at real scale (--only scale); writes report.md and report.html,
@@ -93,7 +102,19 @@ def margin_cmd(quick, out, data_dir, seeds, only, progress, resume, overwrite):
     "run). E.g. --only width for the authors' width table alone.",
 )
 @mode_options
-def codes_cmd(quick, out, data, data_dir, device, progress, protocol, seeds, only, resume, overwrite):
+def codes_cmd(
+    quick: bool,
+    out: str,
+    data: str,
+    data_dir: str | None,
+    device: str | None,
+    progress: bool,
+    protocol: str,
+    seeds: int | None,
+    only: tuple[str, ...],
+    resume: bool,
+    overwrite: bool,
+) -> None:
     """Reproduce He et al. (2021): well-trained MLPs, factor sweeps and the activation hash phase chart
     (--protocol reference: the authors' own protocol and figures)."""
     mode = run_mode({"resume": resume, "overwrite": overwrite, "out": out})
@@ -145,7 +166,18 @@ def codes_cmd(quick, out, data, data_dir, device, progress, protocol, seeds, onl
     "the other in this process.",
 )
 @mode_options
-def gradnet_cmd(quick, out, data_dir, device, progress, protocol, seeds, workers, resume, overwrite):
+def gradnet_cmd(
+    quick: bool,
+    out: str,
+    data_dir: str | None,
+    device: str | None,
+    progress: bool,
+    protocol: str,
+    seeds: int | None,
+    workers: int | None,
+    resume: bool,
+    overwrite: bool,
+) -> None:
     """Reproduce the GradNet snapshot table (base vs GradNet accuracy, and two controls) on MNIST, Fashion-MNIST,
     CIFAR-10 (when present), under nnprobe's protocol and the reference's."""
     mode = run_mode({"resume": resume, "overwrite": overwrite, "out": out})

@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,6 +18,9 @@ from nnprobe import experiments
 from nnprobe.entries import get_probe, probe_names
 from nnprobe.errors import NNProbeError
 from nnprobe.results import format_value, summary_table
+
+if TYPE_CHECKING:
+    from nnprobe.experiments.collect import ResultRow
 
 # the columns a person looks at first come from each probe's entry (summary_columns); every column: --all,
 # --format json/csv
@@ -27,16 +32,16 @@ def _headline(probe: str | None) -> list[str]:
     return list(get_probe(probe).summary_columns) if probe in probe_names() else []
 
 
-def _key(value) -> str:
+def _key(value: object) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _varying(dicts: list[dict]) -> list[str]:
+def _varying(dicts: list[dict[str, Any]]) -> list[str]:
     keys = list(dict.fromkeys(k for d in dicts for k in d))
     return [k for k in keys if len({_key(d.get(k)) for d in dicts}) > 1]
 
 
-def _table_columns(rows, show_name: bool = False) -> list[str]:
+def _table_columns(rows: list[ResultRow], show_name: bool = False) -> list[str]:
     """Name (when it differs), status (when not all done), the settings that vary, the headline metrics."""
     columns = []
     if show_name or len({r.name for r in rows}) > 1:
@@ -63,13 +68,13 @@ def _table_columns(rows, show_name: bool = False) -> list[str]:
     return columns
 
 
-def _cell(value) -> str:
+def _cell(value: object) -> str:
     if isinstance(value, (list, dict)):
         return json.dumps(value, default=str)
     return format_value(value)
 
 
-def _echo_table(records: list[dict], columns: list[str]) -> None:
+def _echo_table(records: list[dict[str, Any]], columns: list[str]) -> None:
     cells = [[_cell(r.get(c)) for c in columns] for r in records]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
     click.echo("  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))
@@ -77,13 +82,13 @@ def _echo_table(records: list[dict], columns: list[str]) -> None:
         click.echo("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
 
 
-def _echo_run(row) -> None:
+def _echo_run(row: ResultRow) -> None:
     click.echo(summary_table(f"{row.probe} run {row.name} ({row.status})", row.metrics))
     if row.probe in probe_names() and get_probe(row.probe).verdict is not None and row.metrics:
         click.echo(f"finding: {get_probe(row.probe).judge(row.metrics).sentence}")
 
 
-def _csv(records: list[dict], columns: list[str]) -> str:
+def _csv(records: list[dict[str, Any]], columns: list[str]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
@@ -98,7 +103,7 @@ def _csv(records: list[dict], columns: list[str]) -> str:
 
 
 def show_results(
-    path, fmt: str = "table", status: str = "done", columns: tuple[str, ...] = (), all_columns: bool = False
+    path: str | Path, fmt: str = "table", status: str = "done", columns: tuple[str, ...] = (), all_columns: bool = False
 ) -> None:
     """Print the rows of ``path`` (a run, a sweep, a directory of them) as ``table``, ``json`` or ``csv``.
 
@@ -125,7 +130,7 @@ def show_results(
     if len(rows) == 1 and rows[0].kind == "run" and not (columns or all_columns):
         _echo_run(rows[0])
         return
-    groups: dict = {}
+    groups: dict[tuple[str, str | None], list[ResultRow]] = {}
     for row in rows:
         groups.setdefault((row.kind, row.probe), []).append(row)
     for i, ((kind, probe), members) in enumerate(groups.items()):
@@ -142,10 +147,10 @@ def show_results(
             _echo_seed_groups(members)
 
 
-def seed_groups(rows) -> list[list]:
+def seed_groups(rows: list[ResultRow]) -> list[list[ResultRow]]:
     """The rows of ``rows`` grouped by setting: same probe and the same settings but for ``seed``, in first-seen
     order (only finished runs or points)."""
-    groups: dict = {}
+    groups: dict[str, list[ResultRow]] = {}
     for row in rows:
         if row.status not in (None, "done") or not row.metrics:
             continue
@@ -154,7 +159,7 @@ def seed_groups(rows) -> list[list]:
     return list(groups.values())
 
 
-def _echo_seed_groups(rows) -> None:
+def _echo_seed_groups(rows: list[ResultRow]) -> None:
     """Under a table of runs: each setting measured on several seeds, as means with 95% t-intervals and the
     verdict over its seeds."""
     groups = [g for g in seed_groups(rows) if len(g) > 1]
@@ -197,7 +202,7 @@ def _echo_seed_groups(rows) -> None:
 )
 @click.option("--columns", default=None, help="Comma-separated columns to show (any format).")
 @click.option("--all", "all_columns", is_flag=True, help="Every column in the table, not only the headline ones.")
-def command(path, fmt, status, columns, all_columns):
+def command(path: str, fmt: str, status: str, columns: str | None, all_columns: bool) -> None:
     """Print the results in PATH: a run directory (its summary), a sweep directory (one row per point) or a
     directory of runs (``nnprobe demo``, ``reproduce``: one row per run). In Python the same rows are
     ``nnprobe.experiments.results_frame(PATH)`` (a pandas DataFrame).

@@ -7,7 +7,9 @@ short for ``nnprobe sweep run FILE ...``.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -23,7 +25,7 @@ from nnprobe.sweeps.spec import parse_assignments, parse_value
 class SweepGroup(FriendlyGroup):
     """A group whose first argument may be a sweep file: ``nnprobe sweep FILE`` runs it."""
 
-    def parse_args(self, ctx, args):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         first = args[0] if args else ""
         if (
             first
@@ -36,7 +38,7 @@ class SweepGroup(FriendlyGroup):
 
 
 @click.group("sweep", cls=SweepGroup, invoke_without_command=False)
-def command():
+def command() -> None:
     """Run a grid of points of any probe, resumably, on this machine, a Ray cluster or Slurm.
 
     \b
@@ -99,29 +101,29 @@ def command():
 @click.option("--dry-run", is_flag=True, help="Print the points and tasks, run nothing.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def run_cmd(
-    file,
-    out,
-    probe,
-    base,
-    grid,
-    seeds,
-    options,
-    data_dir,
-    device,
-    engine,
-    workers,
-    threads,
-    address,
-    cpus,
-    gpus,
-    slurm_partition,
-    slurm_timeout_min,
-    slurm_cluster,
-    ensemble,
-    max_group,
-    dry_run,
-    progress,
-):
+    file: str | None,
+    out: str | Path | None,  # a str from click; the sweep directory's Path below
+    probe: str | None,
+    base: tuple[str, ...],
+    grid: tuple[str, ...],
+    seeds: str | None,
+    options: tuple[str, ...],
+    data_dir: str | None,
+    device: str | None,
+    engine: str | None,
+    workers: int | None,
+    threads: int | None,
+    address: str | None,
+    cpus: float | None,
+    gpus: float | None,
+    slurm_partition: str | None,
+    slurm_timeout_min: int | None,
+    slurm_cluster: str | None,
+    ensemble: bool | None,
+    max_group: int | None,
+    dry_run: bool,
+    progress: bool,
+) -> None:
     """Run every unfinished point of a sweep (FILE: .yaml, .toml or .json; flags add to or override it).
 
     Re-running skips finished points and retries failed ones; Ctrl-C or a killed process loses no
@@ -129,7 +131,7 @@ def run_cmd(
     """
     if file is None and probe is None:
         raise NNProbeError("no sweep given", "pass a sweep FILE, or --probe with --grid/--base flags")
-    data = sweeps.load_spec(file).to_dict() if file else {"probe": probe}
+    data: dict[str, Any] = sweeps.load_spec(file).to_dict() if file else {"probe": probe}
     if probe:
         data["probe"] = probe
     data["base"] = {**data.get("base", {}), **_base_items(base)}
@@ -191,7 +193,7 @@ def run_cmd(
 @click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between redraws.")
 @click.option("--rows", type=int, default=10, show_default=True, help="Latest rows to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-def status_cmd(directory, watch, interval, rows, as_json):
+def status_cmd(directory: str, watch: bool, interval: float, rows: int, as_json: bool) -> None:
     """Points done / failed / running / pending, the ETA, and the latest rows of a sweep directory."""
     while True:
         status = sweeps.sweep_status(directory, latest=rows)
@@ -210,7 +212,7 @@ def status_cmd(directory, watch, interval, rows, as_json):
 
 
 @command.command("probes")
-def probes_cmd():
+def probes_cmd() -> None:
     """List the probes a sweep can run."""
     for name in sweeps.probe_names():
         what = (
@@ -222,7 +224,7 @@ def probes_cmd():
     click.echo(f"{'pkg.mod:fn':10s} any importable function point -> dict of metrics")
 
 
-def _base_items(items) -> dict:
+def _base_items(items: Iterable[str]) -> dict[str, Any]:
     """``--base`` accepts ``a=1`` pairs, several per flag separated by commas when each part has a '='."""
     flat = []
     for item in items:

@@ -6,7 +6,9 @@ Thin: flags -> :func:`nnprobe.tracking.track_checkpoints` -> one line per checkp
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import fields
+from typing import TYPE_CHECKING, Any
 
 import click
 import yaml
@@ -17,17 +19,20 @@ from nnprobe.entries import entries
 from nnprobe.results import format_value, plain
 from nnprobe.tracking.config import CURVES_FIGURE, METRICS_FILE, ProbeSetConfig
 
+if TYPE_CHECKING:
+    from nnprobe.tracking.checkpoints import Checkpoint
+
 DEFAULTS = ProbeSetConfig()  # the probe set's settings have one owner: ProbeSetConfig (defaults and help)
 HELP = {f.name: f.metadata["help"] for f in fields(ProbeSetConfig)}
 
 
-def parse_settings(items) -> dict:
+def parse_settings(items: Iterable[str]) -> dict[str, Any]:
     """``("margin.C=1", "codes.k=5")`` -> ``{"margin": {"C": 1}, "codes": {"k": 5}}`` (values read as YAML).
 
     >>> parse_settings(["margin.C=1", "margin.multi_class=both"])
     {'margin': {'C': 1, 'multi_class': 'both'}}
     """
-    out: dict = {}
+    out: dict[str, Any] = {}
     for item in items:
         name, sep, text = item.partition("=")
         probe, dot, setting = name.strip().partition(".")
@@ -117,7 +122,7 @@ def parse_settings(items) -> dict:
     help="json: print the points as one JSON object (nothing else on stdout).",
 )
 @pass_opts
-def command(opts):
+def command(opts: dict[str, Any]) -> None:
     """Measure each probe at each saved checkpoint and draw the curves over training.
 
     Reads whole saved modules (torch.save(model)), nnprobe checkpoints, and state dicts through --model-factory:
@@ -147,7 +152,7 @@ def command(opts):
     data = tracking.ProbeSet.load(opts["probe_set"]) if opts["probe_set"] else opts["data"]
     text = opts["format"] != "json"
 
-    def on_point(checkpoint, point):
+    def on_point(checkpoint: Checkpoint, point: dict[str, Any]) -> None:
         if text:
             numbers = ", ".join(
                 f"{k} {format_value(v)}" for k, v in tracking.headline(point).items() if k not in ("epoch", "step")
@@ -167,6 +172,7 @@ def command(opts):
         output=parse_output(opts["output"]),
         on_point=on_point,
     )
+    assert result.out is not None  # track_checkpoints names its run directory
     records = [tracking.headline(p) for p in result.points]
     figure = report.plot_curves(records, f"{opts['probes']} over training", result.out / CURVES_FIGURE)
     if not text:

@@ -5,6 +5,8 @@ All share one naming scheme (``mnist:0,1``, ``mnist@3x32x32``, ``npz:PATH``); se
 exported lazily (:mod:`nnprobe.lazy`): ``nnprobe.data.spec`` and the dataset names load without torch.
 """
 
+from typing import TYPE_CHECKING
+
 from nnprobe.lazy import export_lazily
 
 __all__ = [
@@ -26,3 +28,9 @@ export_lazily(
         "nnprobe.data.spec": ("KNOWN", "DataSpec", "parse_spec"),
     },
 )
+
+if TYPE_CHECKING:  # the lazily exported names, for type checkers
+    from nnprobe.data.base import Dataset, iterate_batches
+    from nnprobe.data.loaders import as_dataset, load_dataset
+    from nnprobe.data.noise import add_label_noise
+    from nnprobe.data.spec import KNOWN, DataSpec, parse_spec

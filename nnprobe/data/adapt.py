@@ -14,13 +14,16 @@ normalisation), and recorded as ``Dataset.meta["input_adaptation"]``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 from torch.nn import functional as F
 
 from nnprobe.errors import NNProbeError
 
 
-def adaptation(source: tuple, target: tuple, name: str = "the dataset") -> dict:
+def adaptation(source: Sequence[int], target: Sequence[int], name: str = "the dataset") -> dict[str, Any]:
     """What :func:`adapt_inputs` does to go from ``source`` to ``target`` (both ``(C, H, W)``), as a record;
     an :class:`~nnprobe.errors.NNProbeError` when it cannot be done without cropping or inventing channels.
 
@@ -55,7 +58,9 @@ def adaptation(source: tuple, target: tuple, name: str = "the dataset") -> dict:
     }
 
 
-def adapt_inputs(x: torch.Tensor, target: tuple, name: str = "the dataset") -> tuple[torch.Tensor, dict]:
+def adapt_inputs(
+    x: torch.Tensor, target: Sequence[int], name: str = "the dataset"
+) -> tuple[torch.Tensor, dict[str, Any]]:
     """``x`` (``(N, C, H, W)``) zero-padded and channel-repeated to ``(N, *target)``, and the record of it.
 
     >>> x, how = adapt_inputs(torch.ones(2, 1, 28, 28), (3, 32, 32))

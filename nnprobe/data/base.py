@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -29,9 +30,9 @@ class Dataset:
     class_names: list[str]
     y_train_clean: torch.Tensor | None = None
     noisy_mask: torch.Tensor | None = None
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.y_train_clean is None:
             self.y_train_clean = self.y_train.clone()
         if self.noisy_mask is None:
@@ -53,8 +54,9 @@ class Dataset:
     def n_test(self) -> int:
         return int(self.x_test.shape[0])
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """Plain-dict description (for ``config.json`` and ``nnprobe data info``)."""
+        assert self.noisy_mask is not None  # set in __post_init__
         return {
             "name": self.name,
             "classes": list(self.classes),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 
@@ -14,7 +16,7 @@ TEST_BATCH = "test_batch"
 CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
-def read_batch(path) -> tuple[np.ndarray, np.ndarray]:
+def read_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     """Read one CIFAR-10 pickle batch: images ``(N, 3, 32, 32)`` uint8 and int64 labels."""
     try:
         with open(path, "rb") as fh:
@@ -41,7 +43,7 @@ def read_batch(path) -> tuple[np.ndarray, np.ndarray]:
     return data.reshape(-1, 3, 32, 32), labels
 
 
-def find_cifar10_files(data_dir=None) -> list:
+def find_cifar10_files(data_dir: str | os.PathLike[str] | None = None) -> list[Path]:
     """Paths of the five training batches and the test batch (the first directory holding all six), or an error."""
     tried = search_dirs("cifar10", data_dir)
     for directory in tried:
@@ -54,7 +56,9 @@ def find_cifar10_files(data_dir=None) -> list:
     )
 
 
-def load_cifar10(data_dir=None):
+def load_cifar10(
+    data_dir: str | os.PathLike[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return ``(x_train, y_train, x_test, y_test)`` with images ``(N, 3, 32, 32)`` uint8."""
     *train_files, test_file = find_cifar10_files(data_dir)
     train = [read_batch(p) for p in train_files]

@@ -8,6 +8,7 @@ import tarfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import TypedDict
 
 from tqdm.auto import tqdm
 
@@ -15,7 +16,13 @@ from nnprobe.data.paths import cache_dir
 from nnprobe.errors import NNProbeError
 from nnprobe.io import atomic_path
 
-SOURCES = {
+
+class _Source(TypedDict):
+    mirrors: list[str]
+    files: dict[str, str]  # file name -> MD5
+
+
+SOURCES: dict[str, _Source] = {
     "mnist": {
         "mirrors": [
             "https://ossci-datasets.s3.amazonaws.com/mnist/",

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from nnprobe.data.cifar import find_cifar10_files
 from nnprobe.data.idx import find_idx_files
@@ -20,7 +22,7 @@ from nnprobe.data.idx import find_idx_files
 _DIGESTS: dict[tuple[str, int, int], str] = {}
 
 
-def md5_of(path: str | os.PathLike, block: int = 1 << 20) -> str:
+def md5_of(path: str | os.PathLike[str], block: int = 1 << 20) -> str:
     """Hex MD5 of a file's bytes (cached per path, size and modification time).
 
     >>> import tempfile; p = Path(tempfile.mkdtemp()) / "a.txt"; _ = p.write_bytes(b"abc")
@@ -39,7 +41,7 @@ def md5_of(path: str | os.PathLike, block: int = 1 << 20) -> str:
     return _DIGESTS[key]
 
 
-def describe_files(paths) -> list[dict]:
+def describe_files(paths: Iterable[str | os.PathLike[str]]) -> list[dict[str, Any]]:
     """``[{"path", "bytes", "md5"}]`` for files (absolute paths, in the given order).
 
     >>> import tempfile; p = Path(tempfile.mkdtemp()) / "a.txt"; _ = p.write_bytes(b"abc")
@@ -53,7 +55,9 @@ def describe_files(paths) -> list[dict]:
     return out
 
 
-def dataset_files(name: str, data_dir=None, params: dict | None = None) -> list[dict]:
+def dataset_files(
+    name: str, data_dir: str | os.PathLike[str] | None = None, params: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """The files dataset ``name`` (``mnist``, ``fashion-mnist``, ``cifar10``, ``digits``, ``npz`` with
     ``params["path"]``) is read from, described by :func:`describe_files`; ``[]`` for generated data
     (``synthetic``: the name's parameters and the seed define it).

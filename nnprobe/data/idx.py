@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from nnprobe.data.paths import search_dirs
 from nnprobe.errors import NNProbeError
@@ -17,10 +18,10 @@ FILES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
-_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_DTYPES: dict[int, npt.DTypeLike] = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """Read one IDX file (``.gz`` or raw) into a numpy array, checking its header against its size.
 
     >>> read_idx("train-labels-idx1-ubyte.gz").shape   # doctest: +SKIP
@@ -68,7 +69,7 @@ def _is_other_dataset(name: str, labels_path: Path) -> bool:
     return any(head == sig for other, sig in SIGNATURES.items() if other != name)
 
 
-def find_idx_files(name: str, data_dir=None) -> dict[str, Path]:
+def find_idx_files(name: str, data_dir: str | os.PathLike[str] | None = None) -> dict[str, Path]:
     """Locate the four IDX files of ``name`` (``mnist`` or ``fashion-mnist``) or raise a readable error."""
     tried = search_dirs(name, data_dir)
     for directory in tried:
@@ -88,7 +89,9 @@ def find_idx_files(name: str, data_dir=None) -> dict[str, Path]:
     )
 
 
-def load_idx_dataset(name: str, data_dir=None):
+def load_idx_dataset(
+    name: str, data_dir: str | os.PathLike[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return ``(x_train, y_train, x_test, y_test)`` uint8 images ``(N, 28, 28)`` and int64 labels."""
     files = find_idx_files(name, data_dir)
     arrays = {key: read_idx(path) for key, path in files.items()}

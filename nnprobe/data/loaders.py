@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch.utils.data import Dataset as TorchDataset
 
@@ -16,7 +18,7 @@ from nnprobe.data.idx import load_idx_dataset
 from nnprobe.data.noise import add_label_noise
 from nnprobe.data.spec import DataSpec, parse_spec
 from nnprobe.data.synthetic import make_synthetic
-from nnprobe.data.user import load_npz, split_arrays, stack_items
+from nnprobe.data.user import Items, SplitArrays, load_npz, split_arrays, stack_items
 from nnprobe.errors import NNProbeError
 
 FASHION_NAMES = [
@@ -34,7 +36,9 @@ FASHION_NAMES = [
 NORMALIZE = ("standard", "unit", "none")
 
 
-def _raw(spec: DataSpec, data_dir, seed: int):
+def _raw(
+    spec: DataSpec, data_dir: str | os.PathLike[str] | None, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str], float, dict[str, Any]]:
     """Raw arrays ``(x_train, y_train, x_test, y_test, names, scale, meta)`` for a parsed spec."""
     if spec.name == "digits":
         from sklearn.datasets import load_digits  # lazy: heavy (scikit-learn), only for digits
@@ -67,7 +71,7 @@ def _raw(spec: DataSpec, data_dir, seed: int):
     raise NNProbeError(f"unknown dataset '{spec.name}'")  # parse_spec already rejects these
 
 
-def per_class_counts(y: torch.Tensor, names: list[str]) -> dict:
+def per_class_counts(y: torch.Tensor, names: list[str]) -> dict[str, int]:
     """``{class name: examples}`` of remapped labels ``y`` (``0..k-1``, in the order of ``names``).
 
     >>> per_class_counts(torch.tensor([0, 1, 1]), ["cat", "dog"])
@@ -78,15 +82,19 @@ def per_class_counts(y: torch.Tensor, names: list[str]) -> dict:
 
 
 def sample_counts(
-    y_train, y_test, names: list[str], asked_train: int | None = None, asked_test: int | None = None
-) -> dict:
+    y_train: torch.Tensor,
+    y_test: torch.Tensor,
+    names: list[str],
+    asked_train: int | None = None,
+    asked_test: int | None = None,
+) -> dict[str, Any]:
     """The examples actually used, per split and class; ``short``: the classes with fewer than the
     ``samples_per_class`` asked for (all of theirs are used).
 
     >>> sample_counts(torch.tensor([0, 1, 1]), torch.tensor([0, 1]), ["a", "b"], asked_train=2)["short"]
     {'train': {'asked': 2, 'available': {'a': 1}}}
     """
-    out: dict = {"train": per_class_counts(y_train, names), "test": per_class_counts(y_test, names)}
+    out: dict[str, Any] = {"train": per_class_counts(y_train, names), "test": per_class_counts(y_test, names)}
     short = {}
     for split, asked in (("train", asked_train), ("test", asked_test)):
         few = {k: v for k, v in out[split].items() if asked is not None and v < asked}
@@ -107,9 +115,9 @@ def _per_class_subsample(y: np.ndarray, n_per_class: int, seed: int) -> np.ndarr
 
 
 def load_dataset(
-    name: str,
+    name: str | DataSpec,
     *,
-    data_dir=None,
+    data_dir: str | os.PathLike[str] | None = None,
     samples_per_class: int | None = None,
     test_samples_per_class: int | None = None,
     label_noise: float = 0.0,
@@ -154,17 +162,17 @@ def load_dataset(
     if samples_per_class is not None:
         if samples_per_class < 1:
             raise NNProbeError(f"samples_per_class={samples_per_class}", "pass a positive count")
-        keep = _per_class_subsample(ytr[np.isin(ytr, classes)], samples_per_class, seed)
-        sel = np.flatnonzero(np.isin(ytr, classes))[keep]
+        rows = _per_class_subsample(ytr[np.isin(ytr, classes)], samples_per_class, seed)
+        sel = np.flatnonzero(np.isin(ytr, classes))[rows]
         xtr, ytr = xtr[sel], ytr[sel]
     if test_samples_per_class is not None:
-        keep = _per_class_subsample(yte[np.isin(yte, classes)], test_samples_per_class, seed + 1)
-        sel = np.flatnonzero(np.isin(yte, classes))[keep]
+        rows = _per_class_subsample(yte[np.isin(yte, classes)], test_samples_per_class, seed + 1)
+        sel = np.flatnonzero(np.isin(yte, classes))[rows]
         xte, yte = xte[sel], yte[sel]
     x_train, y_train = select_classes(torch.from_numpy(np.ascontiguousarray(xtr)), torch.from_numpy(ytr), classes)
     x_test, y_test = select_classes(torch.from_numpy(np.ascontiguousarray(xte)), torch.from_numpy(yte), classes)
     x_train, x_test = x_train.float() / scale, x_test.float() / scale
-    meta: dict = {
+    meta: dict[str, Any] = {
         "spec": str(spec),
         "normalize": normalize,
         "files": dataset_files(spec.name, data_dir, spec.params),
@@ -180,7 +188,7 @@ def load_dataset(
     )
 
 
-def from_arrays(arrays: tuple, *, name: str = "tensors", normalize: str = "none") -> Dataset:
+def from_arrays(arrays: SplitArrays, *, name: str = "tensors", normalize: str = "none") -> Dataset:
     """A :class:`Dataset` from checked arrays ``(x_train, y_train, x_test, y_test, held_out)``
     (:func:`nnprobe.data.user.split_arrays`); classes are the sorted training label ids. See
     :func:`nnprobe.data.user.as_dataset`, the public form."""
@@ -196,13 +204,30 @@ def from_arrays(arrays: tuple, *, name: str = "tensors", normalize: str = "none"
     x_train, y_train = select_classes(torch.from_numpy(np.ascontiguousarray(xtr)), torch.from_numpy(ytr), classes)
     x_test, y_test = select_classes(torch.from_numpy(np.ascontiguousarray(xte)), torch.from_numpy(yte), classes)
     names = [str(c) for c in classes]
-    meta: dict = {"spec": name, "normalize": normalize, "files": [], "counts": sample_counts(y_train, y_test, names)}
+    meta: dict[str, Any] = {
+        "spec": name,
+        "normalize": normalize,
+        "files": [],
+        "counts": sample_counts(y_train, y_test, names),
+    }
     if held_out:
         meta["held_out"] = held_out
     return _finish(name, x_train.float(), y_train, x_test.float(), y_test, classes, names, normalize, 0.0, 0, meta)
 
 
-def _finish(name, x_train, y_train, x_test, y_test, classes, class_names, normalize, label_noise, seed, meta):
+def _finish(
+    name: str,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    classes: list[int],
+    class_names: list[str],
+    normalize: str,
+    label_noise: float,
+    seed: int,
+    meta: dict[str, Any],
+) -> Dataset:
     """Normalise, check the labels, inject the label noise: the :class:`Dataset`."""
     if normalize == "standard":
         dims = [0] + list(range(2, x_train.ndim))  # per channel (images) or per feature (vectors)
@@ -230,7 +255,16 @@ def _finish(name, x_train, y_train, x_test, y_test, classes, class_names, normal
     )
 
 
-def as_dataset(x, y=None, *, x_test=None, y_test=None, test=None, name: str = "tensors", normalize: str = "none"):
+def as_dataset(
+    x: Any,
+    y: npt.ArrayLike | torch.Tensor | None = None,
+    *,
+    x_test: npt.ArrayLike | torch.Tensor | None = None,
+    y_test: npt.ArrayLike | torch.Tensor | None = None,
+    test: Items | None = None,
+    name: str = "tensors",
+    normalize: str = "none",
+) -> Dataset:
     """A :class:`~nnprobe.data.Dataset` from your own data, for the probes' Python calls.
 
     ``x`` is an nnprobe ``Dataset`` (returned as is, as is any object with ``x_train``), a
@@ -252,7 +286,7 @@ def as_dataset(x, y=None, *, x_test=None, y_test=None, test=None, name: str = "t
         x, y, *rest = x
         x_test, y_test = rest if rest else (x_test, y_test)
     if isinstance(x, TorchDataset):
-        x, y = stack_items(x)
+        x, y = stack_items(cast(Items, x))  # a map-style Dataset: len() and x[i]
         if test is not None:
             x_test, y_test = stack_items(test)
     if y is None:

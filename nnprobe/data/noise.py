@@ -7,7 +7,9 @@ import torch
 from nnprobe.errors import NNProbeError
 
 
-def add_label_noise(y: torch.Tensor, num_classes: int, fraction: float, seed: int = 0):
+def add_label_noise(
+    y: torch.Tensor, num_classes: int, fraction: float, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Return ``(noisy_labels, mask)``: exactly ``round(fraction * N)`` labels moved to another class.
 
     >>> y = torch.zeros(10, dtype=torch.long)

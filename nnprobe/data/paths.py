@@ -19,7 +19,7 @@ def cache_dir() -> Path:
     return Path(base) / "nnprobe"
 
 
-def search_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
+def search_dirs(name: str, data_dir: str | os.PathLike[str] | None = None) -> list[Path]:
     """Candidate directories for dataset ``name``, most specific first."""
     roots: list[Path] = []
     if data_dir:

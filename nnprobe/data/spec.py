@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from nnprobe.errors import NNProbeError
 
@@ -27,7 +28,7 @@ class DataSpec:
 
     name: str
     classes: tuple[int, ...] | None = None
-    params: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
     shape: tuple[int, int, int] | None = None
 
     def __str__(self) -> str:
@@ -51,7 +52,7 @@ class DataSpec:
         return f"{self.name}:{','.join(str(c) for c in self.classes)}"
 
 
-def _number(text: str):
+def _number(text: str) -> int | float | str:
     for cast in (int, float):
         try:
             return cast(text)
@@ -71,10 +72,11 @@ def parse_spec(text: str) -> DataSpec:
     if not isinstance(text, str) or not text.strip():
         raise NNProbeError("empty dataset name", f"use one of: {', '.join(KNOWN)} (e.g. mnist:0,1)")
     text = text.strip()
-    shape = None
+    shape: tuple[int, int, int] | None = None
     match = SHAPE_SUFFIX.search(text)
     if match:
-        shape = tuple(int(d) for d in match.groups())
+        c, h, w = (int(d) for d in match.groups())
+        shape = (c, h, w)
         if min(shape) < 1:
             raise NNProbeError(
                 f"input shape @{'x'.join(match.groups())} in dataset name '{text}' has a zero size",
@@ -109,7 +111,7 @@ def _parse_base(text: str) -> DataSpec:
         return DataSpec(name, None, {"path": rest.strip()})
     if name == "synthetic":
         parts = [p for p in rest.split(",") if p] if rest else []
-        params: dict = {"kind": "gauss"}
+        params: dict[str, Any] = {"kind": "gauss"}
         for part in parts:
             if "=" in part:
                 key, _, value = part.partition("=")

@@ -10,15 +10,30 @@ it (and the run's ``config.json`` with it).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from nnprobe.errors import NNProbeError
 
 HELD_OUT_FRACTION = 1 / 6
 HELD_OUT_SEED = 0
+# (x_train, y_train, x_test, y_test, held_out): checked arrays, and the record of a held-out test split (or None)
+SplitArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, "dict[str, Any] | None"]
+
+
+class Items(Protocol):
+    """A map-style dataset (such as a ``torch.utils.data.Dataset`` with a length): ``data[i]`` for ``i < len(data)``."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> Any: ...
+
+
 NPZ_KEYS = ("x", "y", "x_test", "y_test")
 
 
@@ -33,7 +48,7 @@ def _images(x: np.ndarray, name: str) -> np.ndarray:
     return x
 
 
-def _labels(y: np.ndarray, n: int, name: str) -> np.ndarray:
+def _labels(y: npt.ArrayLike, n: int, name: str) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != n:
         raise NNProbeError(
@@ -51,7 +66,9 @@ def _labels(y: np.ndarray, n: int, name: str) -> np.ndarray:
     return y
 
 
-def held_out_split(n: int, fraction: float = HELD_OUT_FRACTION, seed: int = HELD_OUT_SEED) -> tuple:
+def held_out_split(
+    n: int, fraction: float = HELD_OUT_FRACTION, seed: int = HELD_OUT_SEED
+) -> tuple[np.ndarray, np.ndarray]:
     """``(train_rows, test_rows)``: a seeded ``fraction`` of ``range(n)`` held out (at least one row each).
 
     >>> train, test = held_out_split(12)
@@ -68,7 +85,13 @@ def held_out_split(n: int, fraction: float = HELD_OUT_FRACTION, seed: int = HELD
     return np.sort(order[k:]), np.sort(order[:k])
 
 
-def split_arrays(x, y, x_test=None, y_test=None, name: str = "the data") -> tuple:
+def split_arrays(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    x_test: npt.ArrayLike | None = None,
+    y_test: npt.ArrayLike | None = None,
+    name: str = "the data",
+) -> SplitArrays:
     """``(x_train, y_train, x_test, y_test, held_out)`` as NumPy arrays (float32 inputs, int64 labels), checked;
     a held-out sixth when there is no test split (``held_out``: its record, else ``None``)."""
     if (x_test is None) != (y_test is None):
@@ -78,10 +101,12 @@ def split_arrays(x, y, x_test=None, y_test=None, name: str = "the data") -> tupl
         )
     x = _images(np.asarray(x, dtype=np.float32), f"{name}: x")
     y = _labels(y, x.shape[0], f"{name}: y")
-    held_out = None
+    assert isinstance(x, np.ndarray) and isinstance(y, np.ndarray)  # mypy does not narrow ArrayLike on assignment
+    held_out: dict[str, Any] | None = None
     if x_test is None:
         train, test = held_out_split(x.shape[0])
-        x, y, x_test, y_test = x[train], y[train], x[test], y[test]
+        x_test, y_test = x[test], y[test]
+        x, y = x[train], y[train]
         held_out = {
             "fraction": round(HELD_OUT_FRACTION, 6),
             "seed": HELD_OUT_SEED,
@@ -89,6 +114,7 @@ def split_arrays(x, y, x_test=None, y_test=None, name: str = "the data") -> tupl
             "note": "no x_test/y_test given: this seeded sixth of x is the test split",
         }
     else:
+        assert y_test is not None  # both or neither, checked above
         x_test = _images(np.asarray(x_test, dtype=np.float32), f"{name}: x_test")
         y_test = _labels(y_test, x_test.shape[0], f"{name}: y_test")
         if x_test.shape[1:] != x.shape[1:]:
@@ -102,10 +128,12 @@ def split_arrays(x, y, x_test=None, y_test=None, name: str = "the data") -> tupl
                 f"{name}: y_test holds class(es) {unseen[:10]} that y does not",
                 "give a test split whose classes all occur in the training labels",
             )
+    assert isinstance(x, np.ndarray) and isinstance(y, np.ndarray)  # as above
+    assert isinstance(x_test, np.ndarray) and isinstance(y_test, np.ndarray)
     return x, y, x_test, y_test, held_out
 
 
-def load_npz(path) -> tuple:
+def load_npz(path: str | os.PathLike[str]) -> SplitArrays:
     """The arrays of a ``.npz`` file, checked: ``(x_train, y_train, x_test, y_test, held_out)`` (see
     :func:`split_arrays`)."""
     path = Path(path).expanduser()
@@ -129,7 +157,7 @@ def load_npz(path) -> tuple:
     return split_arrays(arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test"), name=f"'{path}'")
 
 
-def stack_items(data) -> tuple:
+def stack_items(data: Items) -> tuple[np.ndarray, np.ndarray]:
     """``(x, y)`` arrays from a ``torch.utils.data.Dataset`` of ``(input, label)`` items."""
     xs, ys = [], []
     for i in range(len(data)):

@@ -11,6 +11,8 @@ Names load lazily: ``import nnprobe`` (and this package) works without either fr
 imports its framework when it is first used, with one readable error if it is not installed.
 """
 
+from typing import TYPE_CHECKING
+
 from nnprobe.lazy import export_lazily
 
 __all__ = ["NNProbeCallback", "NNProbeTrainerCallback"]
@@ -21,3 +23,7 @@ export_lazily(
         "nnprobe.integrations.lightning": ("NNProbeCallback",),
     },
 )
+
+if TYPE_CHECKING:  # the lazily exported names, for type checkers
+    from nnprobe.integrations.huggingface import NNProbeTrainerCallback
+    from nnprobe.integrations.lightning import NNProbeCallback

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from nnprobe.errors import NNProbeError
 
 
-def require(modules: tuple, extra: str):
+def require(modules: tuple[str, ...], extra: str) -> Any:  # an untyped optional library: Any
     """The first of ``modules`` that imports (e.g. ``("lightning.pytorch", "pytorch_lightning")``); none: an error
     naming the extra to install.
 

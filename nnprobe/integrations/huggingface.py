@@ -18,14 +18,22 @@ model's forward may return a ``ModelOutput`` or dict with ``logits``. Needs ``pi
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING, Any
+
 from nnprobe.errors import NNProbeError
 from nnprobe.integrations.extras import require
 from nnprobe.tracking import Tracker
 
+if TYPE_CHECKING:
+    from nnprobe.tracking.measure import Probes
+    from nnprobe.tracking.probe_set import ProbeData
+
 transformers = require(("transformers",), "hf")
+_TrainerCallback: Any = transformers.TrainerCallback  # an untyped library's class: a base of type Any for mypy
 
 
-class NNProbeTrainerCallback(transformers.TrainerCallback):
+class NNProbeTrainerCallback(_TrainerCallback):
     """Measure ``probes`` on the trainer's model every ``every_n_epochs`` epochs.
 
     ``probes``, ``data``, ``out`` and ``tracker_options`` (``train``, ``test``, ``seed``, ``settings``, ``mode``,
@@ -37,16 +45,16 @@ class NNProbeTrainerCallback(transformers.TrainerCallback):
 
     def __init__(
         self,
-        probes=("margin",),
-        data=None,
-        out=None,
+        probes: Probes = ("margin",),
+        data: ProbeData | None = None,
+        out: str | os.PathLike[str] | None = None,
         *,
         tracker: Tracker | None = None,
         every_n_epochs: int = 1,
-        trainer=None,
+        trainer: Any = None,
         prefix: str = "nnprobe/",
-        **tracker_options,
-    ):
+        **tracker_options: Any,
+    ) -> None:
         if not isinstance(every_n_epochs, int) or every_n_epochs < 1:
             raise NNProbeError(
                 f"every_n_epochs must be an integer >= 1, got {every_n_epochs!r}", "pass e.g. every_n_epochs=1"
@@ -55,13 +63,13 @@ class NNProbeTrainerCallback(transformers.TrainerCallback):
         self.every_n_epochs, self.trainer, self.prefix = every_n_epochs, trainer, prefix
 
     @classmethod
-    def attach(cls, trainer, **options) -> NNProbeTrainerCallback:
+    def attach(cls, trainer: Any, **options: Any) -> NNProbeTrainerCallback:
         """Make the callback with ``options``, logging through ``trainer``, and add it to ``trainer``."""
         callback = cls(trainer=trainer, **options)
         trainer.add_callback(callback)
         return callback
 
-    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+    def on_epoch_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
         if not state.is_world_process_zero or round(state.epoch or 0) % self.every_n_epochs:
             return
         point = self.tracker.step(model, epoch=state.epoch, step=state.global_step)
@@ -75,7 +83,7 @@ class NNProbeTrainerCallback(transformers.TrainerCallback):
         else:
             state.log_history.append({**metrics, "epoch": state.epoch, "step": state.global_step})
 
-    def on_train_end(self, args, state, control, **kwargs):
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.tracker.close()
 
 

@@ -12,14 +12,22 @@ Needs ``pip install 'nnprobe[lightning]'`` (``lightning``, or the older ``pytorc
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING, Any
+
 from nnprobe.errors import NNProbeError
 from nnprobe.integrations.extras import require
 from nnprobe.tracking import Tracker
 
+if TYPE_CHECKING:
+    from nnprobe.tracking.measure import Probes
+    from nnprobe.tracking.probe_set import ProbeData
+
 pl = require(("lightning.pytorch", "pytorch_lightning"), "lightning")
+_Callback: Any = pl.Callback  # an untyped library's class: a base of type Any for mypy
 
 
-class NNProbeCallback(pl.Callback):
+class NNProbeCallback(_Callback):
     """Measure ``probes`` on the LightningModule every ``every_n_epochs`` training epochs.
 
     ``probes``, ``data``, ``out`` and ``tracker_options`` (``train``, ``test``, ``seed``, ``settings``, ``mode``,
@@ -31,17 +39,17 @@ class NNProbeCallback(pl.Callback):
 
     def __init__(
         self,
-        probes=("margin",),
-        data=None,
-        out=None,
+        probes: Probes = ("margin",),
+        data: ProbeData | None = None,
+        out: str | os.PathLike[str] | None = None,
         *,
         tracker: Tracker | None = None,
         every_n_epochs: int = 1,
         attribute: str | None = None,
         log: bool = True,
         prefix: str = "nnprobe/",
-        **tracker_options,
-    ):
+        **tracker_options: Any,
+    ) -> None:
         if not isinstance(every_n_epochs, int) or every_n_epochs < 1:
             raise NNProbeError(
                 f"every_n_epochs must be an integer >= 1, got {every_n_epochs!r}", "pass e.g. every_n_epochs=1"
@@ -49,7 +57,7 @@ class NNProbeCallback(pl.Callback):
         self.tracker = tracker if tracker is not None else Tracker(probes, data, out, **tracker_options)
         self.every_n_epochs, self.attribute, self.log, self.prefix = every_n_epochs, attribute, log, prefix
 
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs or not trainer.is_global_zero:
             return
         model = getattr(pl_module, self.attribute) if self.attribute else pl_module
@@ -60,10 +68,10 @@ class NNProbeCallback(pl.Callback):
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=trainer.global_step)
 
-    def on_train_end(self, trainer, pl_module) -> None:
+    def on_train_end(self, trainer: Any, pl_module: Any) -> None:
         self.tracker.close()
 
-    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         self.tracker.close(exception)
 
 

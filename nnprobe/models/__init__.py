@@ -9,6 +9,8 @@ options) come without importing torch; the rest imports its submodule on first u
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from nnprobe.lazy import export_submodules
 
 # public name -> the submodule that defines it (imported on first access)
@@ -67,3 +69,16 @@ __all__ = [
 ]
 
 export_submodules(__name__, _EXPORTS)
+
+if TYPE_CHECKING:  # the lazily exported names, for type checkers
+    from nnprobe.models.activations import ACTIVATIONS, make_activation
+    from nnprobe.models.adapter import ModelFit, adapted, attach_output, check_model
+    from nnprobe.models.cnn import SmallCNN
+    from nnprobe.models.densenet import DenseNet
+    from nnprobe.models.heads import HeadFeatures, HeadSplit, dataset_head, head_features, split_head
+    from nnprobe.models.mlp import MLP
+    from nnprobe.models.names import ACTIVATION_NAMES, MODEL_NAMES, MODEL_OPTIONS, model_options
+    from nnprobe.models.refcnn import RefCNN
+    from nnprobe.models.resnet import ResNet
+    from nnprobe.models.resnet18 import ResNet18
+    from nnprobe.models.zoo import MODELS, build_from_spec, build_model

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -32,13 +33,13 @@ from torch import nn
 from nnprobe.data.adapt import adaptation
 from nnprobe.data.spec import SHAPE_SUFFIX
 from nnprobe.errors import NNProbeError
-from nnprobe.models.heads import EXAMPLE_ROWS, guess_examples, model_device
+from nnprobe.models.heads import EXAMPLE_ROWS, DataLike, guess_examples, model_device
 from nnprobe.models.modes import eval_mode
 
 OUTPUT_FIX = "name the logits: --output INDEX for a tuple, --output KEY for a dict or an attribute (Python: output=...)"
 
 
-def parse_output(value) -> int | str | None:
+def parse_output(value: object) -> int | str | None:
     """The output selector as given on the command line or in Python: an index (``"0"`` -> ``0``) or a name.
 
     >>> parse_output("0"), parse_output(" logits "), parse_output(None)
@@ -59,14 +60,14 @@ def parse_output(value) -> int | str | None:
         return text
 
 
-def describe_output(out) -> str:
+def describe_output(out: object) -> str:
     """What a forward pass returned, in words (types and shapes of its parts).
 
     >>> describe_output((torch.zeros(2, 3), torch.zeros(2, 8)))
     'a tuple of 2: [0] tensor (2, 3), [1] tensor (2, 8)'
     """
 
-    def one(v) -> str:
+    def one(v: object) -> str:
         return f"tensor {tuple(v.shape)}" if isinstance(v, torch.Tensor) else type(v).__name__
 
     if isinstance(out, torch.Tensor):
@@ -81,7 +82,7 @@ def describe_output(out) -> str:
     )
 
 
-def select(out, key):
+def select(out: Any, key: int | str | None) -> Any:
     """``out[key]`` of a tuple or list, ``out[key]`` of a dict, else ``out.key``; ``out`` when ``key`` is None."""
     if key is None:
         return out
@@ -110,10 +111,10 @@ def select(out, key):
 class OutputSelector:
     """A forward hook that replaces the model's output by the selected part (picklable: a saved model keeps it)."""
 
-    def __init__(self, key):
+    def __init__(self, key: int | str) -> None:
         self.key = key
 
-    def __call__(self, module, args, out):
+    def __call__(self, module: nn.Module, args: tuple[Any, ...], out: Any) -> Any:
         return select(out, self.key)
 
 
@@ -125,9 +126,9 @@ class ModelFit:
     output: int | str | None
     returned: str
     num_classes: int
-    input_shape: tuple
+    input_shape: tuple[int, ...]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "output": self.output,
             "returned": self.returned,
@@ -136,7 +137,7 @@ class ModelFit:
         }
 
 
-def check_model(model: nn.Module, dataset, output=None) -> ModelFit:
+def check_model(model: nn.Module, dataset: DataLike, output: int | str | None = None) -> ModelFit:
     """Check ``model`` against ``dataset`` with one eval-mode forward pass of two training inputs (see the module
     docstring): the inputs fit, ``output`` (or the default choice) selects a ``(batch, classes)`` tensor, and it
     has one column per class. Raises :class:`~nnprobe.errors.NNProbeError` naming the problem and the fix.
@@ -201,7 +202,7 @@ def check_model(model: nn.Module, dataset, output=None) -> ModelFit:
     return ModelFit(key, returned, int(logits.shape[1]), tuple(x.shape[1:]))
 
 
-def _default_output(out, classes: int, returned: str):
+def _default_output(out: object, classes: int, returned: str) -> int | str:
     """The logits of a forward pass that returned no tensor: ``.logits`` / ``["logits"]``, or the one element of a
     tuple with ``classes`` columns; else an error showing what came back."""
     if isinstance(out, dict) and isinstance(out.get("logits"), torch.Tensor):
@@ -230,11 +231,11 @@ def _default_output(out, classes: int, returned: str):
     raise NNProbeError(f"the model returns {returned}, with no tensor named logits", OUTPUT_FIX)
 
 
-def _name(dataset) -> str:
+def _name(dataset: DataLike) -> str:
     return str(getattr(dataset, "name", "the dataset"))
 
 
-def _classes(dataset) -> int:
+def _classes(dataset: DataLike) -> int:
     """``dataset.num_classes``, else the largest training label + 1."""
     return int(getattr(dataset, "num_classes", None) or int(dataset.y_train.max()) + 1)
 
@@ -247,7 +248,7 @@ def _class_fix(outputs: int) -> str:
     )
 
 
-def _input_fix(model: nn.Module, dataset) -> str:
+def _input_fix(model: nn.Module, dataset: DataLike) -> str:
     """The dataset form that fits the model's inputs, when a guessed input shape runs and can be reached by padding
     and repeating the channel; else what to give."""
     meta = getattr(dataset, "meta", None) or {}
@@ -278,7 +279,7 @@ def _input_fix(model: nn.Module, dataset) -> str:
 
 
 @contextlib.contextmanager
-def selected_output(model: nn.Module, output) -> Iterator[nn.Module]:
+def selected_output(model: nn.Module, output: int | str | None) -> Iterator[nn.Module]:
     """Context manager: while open, ``model(x)`` returns the selected output (``output`` None: unchanged)."""
     if output is None:
         yield model
@@ -291,7 +292,7 @@ def selected_output(model: nn.Module, output) -> Iterator[nn.Module]:
 
 
 @contextlib.contextmanager
-def adapted(model: nn.Module, dataset, output=None) -> Iterator[ModelFit]:
+def adapted(model: nn.Module, dataset: DataLike, output: int | str | None = None) -> Iterator[ModelFit]:
     """:func:`check_model`, then the model returns the logits while the context is open (what the probes' Python
     entry points do with their ``output=`` keyword).
 
@@ -307,7 +308,7 @@ def adapted(model: nn.Module, dataset, output=None) -> Iterator[ModelFit]:
         yield fit
 
 
-def attach_output(model: nn.Module, dataset, output=None) -> ModelFit:
+def attach_output(model: nn.Module, dataset: DataLike, output: int | str | None = None) -> ModelFit:
     """:func:`check_model`, then the model returns the logits for good (a forward hook it keeps; used on a model
     nnprobe loaded itself, e.g. ``--checkpoint``)."""
     fit = check_model(model, dataset, output)

@@ -8,6 +8,8 @@ nothing says so. :func:`check_logits` recognises such an output on a few inputs 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -75,7 +77,7 @@ def forward_bytes_per_example(model: nn.Module, x: torch.Tensor) -> int:
     """
     total = [0]
 
-    def hook(module, inputs, output):
+    def hook(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
         if isinstance(output, torch.Tensor) and not list(module.children()):
             total[0] += output[:1].numel() * output.element_size()
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import torch
 from torch import nn
 
 from nnprobe.models.activations import make_activation
@@ -17,14 +20,14 @@ class SmallCNN(nn.Module):
 
     def __init__(
         self,
-        input_shape,
+        input_shape: Sequence[int],
         num_classes: int,
         channels: int = 32,
         width: int = 128,
         feature_dim: int | None = None,
         activation: str = "relu",
         dropout: float = 0.0,
-    ):
+    ) -> None:
         super().__init__()
         c, h, w = input_shape
         self.trunk = nn.Sequential(
@@ -40,5 +43,5 @@ class SmallCNN(nn.Module):
         self.neck, out = make_neck(flat, width, feature_dim, activation, dropout)
         self.head = nn.Linear(out, num_classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.neck(self.trunk(x)))

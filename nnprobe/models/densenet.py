@@ -8,6 +8,8 @@ model of the max-margin reference experiments.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -17,7 +19,7 @@ from nnprobe.models.neck import make_neck
 
 
 class DenseLayer(nn.Module):
-    def __init__(self, cin, growth, bottleneck, activation):
+    def __init__(self, cin: int, growth: int, bottleneck: bool, activation: str) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.BatchNorm2d(cin), make_activation(activation)]
         if bottleneck:
@@ -30,12 +32,12 @@ class DenseLayer(nn.Module):
         layers.append(nn.Conv2d(cin, growth, 3, 1, 1, bias=False))
         self.body = nn.Sequential(*layers)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([x, self.body(x)], 1)
 
 
 class Transition(nn.Sequential):
-    def __init__(self, cin, cout, activation):
+    def __init__(self, cin: int, cout: int, activation: str) -> None:
         super().__init__(
             nn.BatchNorm2d(cin), make_activation(activation), nn.Conv2d(cin, cout, 1, bias=False), nn.AvgPool2d(2)
         )
@@ -50,7 +52,7 @@ class DenseNet(nn.Module):
 
     def __init__(
         self,
-        input_shape,
+        input_shape: Sequence[int],
         num_classes: int,
         depth: int = 40,
         growth: int = 12,
@@ -60,7 +62,7 @@ class DenseNet(nn.Module):
         feature_dim: int | None = None,
         activation: str = "relu",
         dropout: float = 0.0,
-    ):
+    ) -> None:
         super().__init__()
         per = 6 if bottleneck else 3
         if depth < 4 + per or (depth - 4) % per:
@@ -85,5 +87,5 @@ class DenseNet(nn.Module):
         self.neck, out = make_neck(channels, fc_width, feature_dim, activation, dropout)
         self.head = nn.Linear(out, num_classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.neck(self.trunk(x)))

@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
+import numpy.typing as npt
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -33,6 +34,20 @@ GUESSED_LAYERS = 4  # layers whose input shape is tried as the model's input
 DEFAULT_BATCH_SIZE = 512
 
 
+class DataLike(Protocol):
+    """What the head and adapter helpers read of a dataset: an nnprobe :class:`~nnprobe.data.Dataset`, or any
+    object with these tensors (``num_classes``, ``name`` and ``meta`` are read when present)."""
+
+    @property
+    def x_train(self) -> torch.Tensor: ...
+
+    @property
+    def y_train(self) -> torch.Tensor: ...
+
+    @property
+    def x_test(self) -> torch.Tensor: ...
+
+
 def model_device(model: nn.Module) -> torch.device:
     """The device of the model's first parameter (CPU for a parameter-free module).
 
@@ -43,7 +58,7 @@ def model_device(model: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
-def model_output(out) -> torch.Tensor | None:
+def model_output(out: object) -> torch.Tensor | None:
     """The logits in a forward pass's return value: the tensor itself, ``out.logits`` / ``out["logits"]``
     (Hugging Face outputs), or the first element of a tuple; ``None`` if there is no tensor to take.
 
@@ -86,11 +101,11 @@ class HeadSplit:
         return self.head.out_features
 
     @contextlib.contextmanager
-    def capture(self) -> Iterator[dict]:
+    def capture(self) -> Iterator[dict[str, torch.Tensor]]:
         """Context manager: while open, every forward pass stores the head's input in ``box["features"]``."""
-        box: dict = {}
+        box: dict[str, torch.Tensor] = {}
 
-        def hook(_module, inputs):
+        def hook(_module: nn.Module, inputs: tuple[Any, ...]) -> None:
             box["features"] = inputs[0]
 
         handle = self.head.register_forward_pre_hook(hook)
@@ -123,16 +138,21 @@ class HeadSplit:
         >>> [t.shape for t in split.features_and_logits(torch.randn(5, 3))]
         [torch.Size([5, 4]), torch.Size([5, 2])]
         """
-        return self._stream(x, batch_size, dtype, with_logits=True)
+        feats, logits = self._stream(x, batch_size, dtype, with_logits=True)
+        assert logits is not None  # with_logits
+        return feats, logits
 
     @torch.no_grad()
-    def _stream(self, x, batch_size, dtype, with_logits):
+    def _stream(
+        self, x: torch.Tensor, batch_size: int | None, dtype: torch.dtype | None, with_logits: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         bs = self.batch_size if batch_size is None else int(batch_size)
         if bs < 1:
             raise NNProbeError(f"batch_size must be at least 1, got {batch_size}", "pass e.g. batch_size=512")
         x = x if isinstance(x, torch.Tensor) else torch.as_tensor(x)
         n, device = x.shape[0], model_device(self.model)
-        feats = logits = None
+        feats: torch.Tensor | None = None
+        logits: torch.Tensor | None = None
         with eval_mode(self.model), self.capture() as box:
             for i in range(0, n, bs):
                 xb = x[i : i + bs].to(device, non_blocking=True)
@@ -163,7 +183,7 @@ class HeadSplit:
         return feats, logits
 
 
-def _tail_linear(module) -> nn.Linear | None:
+def _tail_linear(module: nn.Module | None) -> nn.Linear | None:
     """``module`` if it is an ``nn.Linear``; the last layer of an ``nn.Sequential`` that ends in one."""
     while isinstance(module, nn.Sequential) and len(module):
         module = module[-1]
@@ -205,7 +225,7 @@ def guess_examples(model: nn.Module) -> list[torch.Tensor]:
     device = model_device(model)
     gen = torch.Generator().manual_seed(0)
 
-    def rand(*shape):
+    def rand(*shape: int) -> torch.Tensor:
         return torch.randn(EXAMPLE_ROWS, *shape, generator=gen).to(device, dtype)
 
     shapes = []
@@ -219,7 +239,7 @@ def guess_examples(model: nn.Module) -> list[torch.Tensor]:
     examples = [rand(*s) for s in shapes]
     # the first layer registered is usually the first one run, but not always (a head registered first):
     # try the input shapes of the first few distinct layers
-    tried: set = set()
+    tried: set[tuple[str, int]] = set()
     for m in model.modules():
         if isinstance(m, nn.Linear):
             key, make = ("linear", m.in_features), lambda m=m: [rand(m.in_features)]
@@ -273,7 +293,7 @@ def is_model_output(z: torch.Tensor, out: torch.Tensor) -> bool:
         return False
     z, out = z.reshape(out.shape), out.to(z.dtype)
 
-    def same(a):
+    def same(a: torch.Tensor) -> bool:
         return torch.equal(a, out) or torch.allclose(a, out, rtol=1e-5, atol=1e-6, equal_nan=True)
 
     if same(z):
@@ -373,7 +393,7 @@ def split_head(
     )
 
 
-def dataset_head(model: nn.Module, dataset, head_name: str | None = None) -> HeadSplit:
+def dataset_head(model: nn.Module, dataset: DataLike, head_name: str | None = None) -> HeadSplit:
     """:func:`split_head` checked against ``dataset``: the head is found on its first training rows and must have
     one output per class (``dataset.num_classes``, else the largest training label + 1).
 
@@ -402,7 +422,7 @@ class HeadFeatures(NamedTuple):
 
 def head_features(
     model: nn.Module,
-    dataset,
+    dataset: DataLike,
     head_name: str | None = None,
     *,
     batch_size: int | None = None,
@@ -437,7 +457,9 @@ def head_features(
     return HeadFeatures(split, *feats)
 
 
-def _run_example(model, example) -> tuple[dict, torch.Tensor | None]:
+def _run_example(
+    model: nn.Module, example: torch.Tensor | npt.ArrayLike | None
+) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
     """Linear outputs and model output for ``example`` (rows sliced and moved to the model's device), or for
     the first guessed example that runs; ``({}, None)`` when there is none."""
     if example is not None:

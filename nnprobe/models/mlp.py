@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from nnprobe.errors import NNProbeError
@@ -41,7 +42,7 @@ class MLP(nn.Module):
         batchnorm: bool = False,
         width_is_total: bool = False,
         init: str = "default",
-    ):
+    ) -> None:
         super().__init__()
         if init not in INITS:
             raise NNProbeError(f"unknown init '{init}'", f"use one of: {', '.join(INITS)}")
@@ -70,5 +71,5 @@ class MLP(nn.Module):
                     nn.init.xavier_uniform_(module.weight)
                     nn.init.zeros_(module.bias)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))

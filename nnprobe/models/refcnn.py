@@ -10,7 +10,9 @@ Separability in Feedforward Neural Networks"): conv 5x5 (padding 1) -> ReLU -> m
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
+import torch
 from torch import nn
 
 
@@ -22,7 +24,7 @@ class RefCNN(nn.Module):
     [(64, 1, 5, 5), (64, 64, 5, 5), (10, 3136)]
     """
 
-    def __init__(self, input_shape, num_classes: int, channels: int = 64):
+    def __init__(self, input_shape: Sequence[int], num_classes: int, channels: int = 64) -> None:
         super().__init__()
         c, h, w = input_shape
         self.trunk = nn.Sequential(
@@ -38,5 +40,5 @@ class RefCNN(nn.Module):
         side = [math.ceil(math.ceil((n - 2) / 2) / 2) for n in (h, w)]  # conv1 (pad 1) shrinks by 2; 2 halvings
         self.head = nn.Linear(channels * side[0] * side[1], num_classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.trunk(x))

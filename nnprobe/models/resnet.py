@@ -6,6 +6,9 @@ Depth ``6n + 2`` with basic blocks (``9n + 2`` with bottleneck blocks), three st
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import torch
 from torch import nn
 
 from nnprobe.errors import NNProbeError
@@ -16,7 +19,7 @@ from nnprobe.models.neck import make_neck
 class BasicBlock(nn.Module):
     expansion = 1
 
-    def __init__(self, cin, cout, stride, activation):
+    def __init__(self, cin: int, cout: int, stride: int, activation: str) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(cout)
@@ -28,7 +31,7 @@ class BasicBlock(nn.Module):
         if stride != 1 or cin != cout:
             self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act1(self.bn1(self.conv1(x)))
         return self.act2(self.bn2(self.conv2(out)) + self.shortcut(x))
 
@@ -36,7 +39,7 @@ class BasicBlock(nn.Module):
 class Bottleneck(nn.Module):
     expansion = 4
 
-    def __init__(self, cin, planes, stride, activation):
+    def __init__(self, cin: int, planes: int, stride: int, activation: str) -> None:
         super().__init__()
         cout = planes * self.expansion
         self.conv1 = nn.Conv2d(cin, planes, 1, bias=False)
@@ -52,7 +55,7 @@ class Bottleneck(nn.Module):
         if stride != 1 or cin != cout:
             self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act1(self.bn1(self.conv1(x)))
         out = self.act2(self.bn2(self.conv2(out)))
         return self.act3(self.bn3(self.conv3(out)) + self.shortcut(x))
@@ -67,7 +70,7 @@ class ResNet(nn.Module):
 
     def __init__(
         self,
-        input_shape,
+        input_shape: Sequence[int],
         num_classes: int,
         depth: int = 8,
         width: int = 16,
@@ -76,7 +79,7 @@ class ResNet(nn.Module):
         feature_dim: int | None = None,
         activation: str = "relu",
         dropout: float = 0.0,
-    ):
+    ) -> None:
         super().__init__()
         per_block = 9 if bottleneck else 6
         if depth < per_block + 2 or (depth - 2) % per_block:
@@ -100,5 +103,5 @@ class ResNet(nn.Module):
         self.neck, out = make_neck(cin, fc_width, feature_dim, activation, dropout)
         self.head = nn.Linear(out, num_classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.neck(self.pool(self.stages(self.stem(x)))))

@@ -8,6 +8,9 @@ a linear head. At width 64 with 10 classes it has 11,173,962 parameters.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import torch
 from torch import nn
 
 from nnprobe.errors import NNProbeError
@@ -25,14 +28,14 @@ class ResNet18(nn.Module):
 
     def __init__(
         self,
-        input_shape,
+        input_shape: Sequence[int],
         num_classes: int,
         width: int = 64,
         fc_width: int | None = None,
         feature_dim: int | None = None,
         activation: str = "relu",
         dropout: float = 0.0,
-    ):
+    ) -> None:
         super().__init__()
         if width < 1:
             raise NNProbeError(
@@ -51,5 +54,5 @@ class ResNet18(nn.Module):
         self.neck, out = make_neck(cin, fc_width, feature_dim, activation, dropout)
         self.head = nn.Linear(out, num_classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.neck(self.pool(self.stages(self.stem(x)))))

@@ -7,6 +7,8 @@ are listed, torch-free, in :mod:`nnprobe.models.names`.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 from torch import nn
 
@@ -23,7 +25,7 @@ from nnprobe.seeding import seed_everything
 MODELS = {"mlp": MLP, "cnn": SmallCNN, "refcnn": RefCNN, "resnet": ResNet, "resnet18": ResNet18, "densenet": DenseNet}
 
 
-def build_model(name: str, input_shape, num_classes: int, **options) -> nn.Module:
+def build_model(name: str, input_shape: Sequence[int], num_classes: int, **options: Any) -> nn.Module:
     """Build a zoo model by name for inputs of ``input_shape`` and ``num_classes`` outputs.
 
     Options not given keep the model's defaults; ``None`` values are ignored, so CLI flags can be passed
@@ -54,7 +56,7 @@ def build_model(name: str, input_shape, num_classes: int, **options) -> nn.Modul
     return cls(input_shape, num_classes, **options)
 
 
-def build_from_spec(spec: dict, seed: int | None = None) -> nn.Module:
+def build_from_spec(spec: dict[str, Any], seed: int | None = None) -> nn.Module:
     """Build the zoo model a spec describes (``{"name", "input_shape", "num_classes", "options"}``, as stored in
     checkpoints and run directories) and attach the spec as ``model.nnprobe_spec``. With ``seed``, everything is
     seeded first, so the initialisation is deterministic.
@@ -65,7 +67,7 @@ def build_from_spec(spec: dict, seed: int | None = None) -> nn.Module:
     if seed is not None:
         seed_everything(seed)
     model = build_model(spec["name"], spec["input_shape"], spec["num_classes"], **spec.get("options", {}))
-    model.nnprobe_spec = spec
+    model.nnprobe_spec = spec  # type: ignore[assignment]  # torch's stub allows only tensors and modules
     return model
 
 

@@ -124,7 +124,7 @@ def reproduce_codes(
     out: Path,
     data: str,
     data_dir: str | Path | None,
-    device: str,
+    device: str | None,
     progress: bool,
     mode: str = "new",
     echo: Echo = click.echo,

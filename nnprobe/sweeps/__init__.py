@@ -10,6 +10,8 @@
 Names are exported lazily (:mod:`nnprobe.lazy`).
 """
 
+from typing import TYPE_CHECKING
+
 from nnprobe.lazy import export_lazily
 
 __all__ = [
@@ -46,3 +48,12 @@ export_lazily(
         "nnprobe.sweeps.table": ("ResultsTable", "point_key"),
     },
 )
+
+if TYPE_CHECKING:  # the lazily exported names, for type checkers
+    from nnprobe.sweeps.driver import SweepSummary, expand_points, make_tasks, run_spec
+    from nnprobe.sweeps.engines import ENGINES, LocalEngine, RayEngine, SlurmEngine, TaskRunner, make_engine
+    from nnprobe.sweeps.probes import get_runner, probe_names, register_probe
+    from nnprobe.sweeps.runner import run_sweep
+    from nnprobe.sweeps.spec import SweepSpec, load_spec
+    from nnprobe.sweeps.status import SweepStatus, sweep_status
+    from nnprobe.sweeps.table import ResultsTable, point_key

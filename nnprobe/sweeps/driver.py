@@ -23,6 +23,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -30,7 +31,7 @@ from nnprobe import __version__
 from nnprobe.errors import NNProbeError
 from nnprobe.io import write_json_atomic
 from nnprobe.sweeps.engines import Task, TaskRunner, make_engine, outbox_name
-from nnprobe.sweeps.probes import complete_point, get_runner
+from nnprobe.sweeps.probes import PointRunner, complete_point, get_runner
 from nnprobe.sweeps.spec import SweepSpec
 from nnprobe.sweeps.table import ResultsTable, point_key
 
@@ -45,11 +46,11 @@ class SweepSummary:
     out_dir: Path
     total: int
     skipped: int
-    counts: dict
+    counts: dict[str, int]
     seconds: float
     engine: str
     tasks: int = 0
-    failed_points: list = field(default_factory=list)
+    failed_points: list[dict[str, Any]] = field(default_factory=list)
 
     def __repr__(self) -> str:
         return (
@@ -59,7 +60,7 @@ class SweepSummary:
         )
 
 
-def expand_points(spec: SweepSpec) -> list[dict]:
+def expand_points(spec: SweepSpec) -> list[dict[str, Any]]:
     """The spec's points, completed by the probe (defaults, validation); duplicates are an error.
 
     >>> [p["x"] for p in expand_points(SweepSpec("selftest", grid={"x": [1, 2]}))]
@@ -75,7 +76,7 @@ def expand_points(spec: SweepSpec) -> list[dict]:
 
 
 def make_tasks(
-    points: list[dict], runner, *, ensemble: bool = True, max_group: int = 32, workers: int = 1
+    points: list[dict[str, Any]], runner: PointRunner, *, ensemble: bool = True, max_group: int = 32, workers: int = 1
 ) -> list[Task]:
     """Split points into tasks: singletons, or groups the probe can train as one ensemble.
 
@@ -89,7 +90,7 @@ def make_tasks(
     key_of = getattr(runner, "group_key", None)
     if not ensemble or key_of is None or not hasattr(runner, "run_group"):
         return [Task(i, [p]) for i, p in enumerate(points)]
-    groups: OrderedDict[object, list] = OrderedDict()
+    groups: OrderedDict[object, list[dict[str, Any]]] = OrderedDict()
     singles = []
     for p in points:
         key = key_of(p)
@@ -110,7 +111,7 @@ def make_tasks(
     return [Task(i, pts) for i, pts in enumerate(chunks + singles)]
 
 
-def _setting(explicit, spec_engine: dict, key: str, default):
+def _setting(explicit: Any, spec_engine: dict[str, Any], key: str, default: Any) -> Any:
     if explicit is not None:
         return explicit
     return spec_engine.get(key, default)
@@ -146,7 +147,7 @@ def run_spec(
     gpus: float | None = None,
     ensemble: bool | None = None,
     max_group: int | None = None,
-    slurm: dict | None = None,
+    slurm: dict[str, Any] | None = None,
     progress: bool = True,
 ) -> SweepSummary:
     """Run every unfinished point of ``spec`` into ``out_dir``; settings not given come from ``spec.engine``.
@@ -197,7 +198,7 @@ def run_spec(
     )
     n_workers = getattr(eng, "workers", None) or max(1, int(os.cpu_count() or 1))
     tasks = make_tasks(todo, runner_obj, ensemble=ensemble, max_group=max_group, workers=n_workers)
-    state = {
+    state: dict[str, Any] = {
         "probe": spec.probe,
         "spec": spec.to_dict(),
         "total": len(points),
@@ -228,14 +229,14 @@ def run_spec(
         dynamic_ncols=True,
     )
     in_flight: dict[int, Task] = {}
-    failed: list[dict] = []
+    failed: list[dict[str, Any]] = []
 
     def on_submit(task: Task) -> None:
         in_flight[task.index] = task
         for p in task.points:
             table.record(p, "running")
 
-    def on_done(task: Task, outcomes: list) -> None:
+    def on_done(task: Task, outcomes: list[dict[str, Any]]) -> None:
         for p, outcome in zip(task.points, outcomes, strict=True):
             table.record(
                 p,
@@ -283,7 +284,7 @@ def run_spec(
     )
 
 
-def read_state(out_dir: str | Path) -> dict | None:
+def read_state(out_dir: str | Path) -> dict[str, Any] | None:
     """The state :func:`run_spec` writes in ``out_dir/sweep.json`` (the spec, the engine, the point keys, the
     process, start and finish times) as a dict, or ``None`` when ``out_dir`` has none (not a sweep directory)."""
     path = Path(out_dir) / STATE_NAME

@@ -23,10 +23,11 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nnprobe.entries import load_plugins, plugin_origins
 from nnprobe.errors import NNProbeError
@@ -42,10 +43,10 @@ class Task:
     """A unit of work: one point, or a group of points trained together as one ensemble."""
 
     index: int
-    points: list
+    points: list[dict[str, Any]]
 
 
-def _failure(message: str, seconds: float = 0.0) -> dict:
+def _failure(message: str, seconds: float = 0.0) -> dict[str, Any]:
     return {"status": "failed", "metrics": None, "error": message, "seconds": seconds}
 
 
@@ -53,7 +54,7 @@ def _message(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, NNProbeError) else traceback.format_exc(limit=5)
 
 
-def outbox_name(point: dict) -> str:
+def outbox_name(point: dict[str, Any]) -> str:
     return hashlib.sha1(point_key(point).encode()).hexdigest() + ".json"
 
 
@@ -71,13 +72,15 @@ class TaskRunner:
     """
 
     probe: str
-    options: dict = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
     ensemble: bool = True
     threads: int | None = None
     outbox: str | None = None
-    plugins: list = field(default_factory=plugin_origins)  # modules that registered probes in the driver
+    plugins: list[tuple[Any, ...]] = field(
+        default_factory=plugin_origins
+    )  # modules that registered probes in the driver
 
-    def __call__(self, points: list) -> list[dict]:
+    def __call__(self, points: list[dict[str, Any]]) -> list[dict[str, Any]]:
         load_plugins(self.plugins)  # a worker process knows the probes its driver registered
         if self.threads:
             import torch  # lazy: torch off the --help path
@@ -125,7 +128,7 @@ def _message_of(exc: BaseException) -> str:
 
 
 OnSubmit = Callable[[Task], None]
-OnDone = Callable[[Task, list], None]
+OnDone = Callable[[Task, list[dict[str, Any]]], None]
 
 
 def cpu_count() -> int:
@@ -141,7 +144,7 @@ def _init_worker(threads: int, parent: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    def watch():
+    def watch() -> None:
         while True:
             time.sleep(0.5)
             if os.getppid() != parent:
@@ -176,7 +179,7 @@ class LocalEngine:
                 on_done(task, runner(task.points))
             return
 
-        def new_pool():
+        def new_pool() -> ProcessPoolExecutor:
             return ProcessPoolExecutor(
                 self.workers,
                 mp_context=mp.get_context("spawn"),
@@ -186,7 +189,7 @@ class LocalEngine:
 
         pending = deque(tasks)
         suspects: deque[Task] = deque()  # tasks in flight when a worker died: rerun alone to find the culprit
-        in_flight: dict = {}
+        in_flight: dict[Future[list[dict[str, Any]]], Task] = {}
         isolated: set[int] = set()
         pool = new_pool()
         try:
@@ -236,7 +239,7 @@ class LocalEngine:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _terminate(pool) -> None:
+def _terminate(pool: ProcessPoolExecutor) -> None:
     """Stop a pool's workers now (Ctrl-C): running points are abandoned, finished ones are already recorded."""
     processes = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
@@ -246,7 +249,7 @@ def _terminate(pool) -> None:
 
 
 # --------------------------------------------------------------------------------------------- ray
-def require(module: str, extra: str):
+def require(module: str, extra: str) -> Any:  # an untyped optional library: Any
     try:
         return importlib.import_module(module)
     except ImportError:
@@ -256,7 +259,7 @@ def require(module: str, extra: str):
         ) from None
 
 
-def _ray_call(runner: TaskRunner, points: list) -> list[dict]:
+def _ray_call(runner: TaskRunner, points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return runner(points)
 
 
@@ -291,7 +294,7 @@ class RayEngine:
                     runner.probe, runner.options, runner.ensemble, threads, runner.outbox, runner.plugins
                 )
             pending = deque(tasks)
-            in_flight: dict = {}
+            in_flight: dict[Any, Task] = {}  # Ray's object refs (untyped) -> task
             try:
                 while pending or in_flight:
                     while pending and len(in_flight) < window:
@@ -314,7 +317,7 @@ class RayEngine:
             if started:
                 ray.shutdown()
 
-    def _window(self, ray) -> int:
+    def _window(self, ray: Any) -> int:
         res = ray.cluster_resources()
         slots = res.get("CPU", 1) / self.cpus if self.cpus else math.inf
         if self.gpus:
@@ -341,7 +344,7 @@ class SlurmEngine:
         partition: str | None = None,
         mem_gb: float | None = None,
         poll_seconds: float = 2.0,
-        extra: dict | None = None,
+        extra: dict[str, Any] | None = None,
     ):
         self.folder = Path(folder)
         self.cluster = cluster
@@ -411,8 +414,8 @@ def make_engine(
     cpus: float = 1,
     gpus: float = 0,
     folder: str | Path | None = None,
-    slurm: dict | None = None,
-):
+    slurm: dict[str, Any] | None = None,
+) -> LocalEngine | RayEngine | SlurmEngine:
     """An engine by name: ``local``, ``ray`` or ``slurm`` (see the classes for what each option means).
 
     >>> make_engine("local", workers=2, threads=1).describe()

@@ -26,17 +26,24 @@ import json
 import os
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from nnprobe.config import check_known
 from nnprobe.entries import probe_names as entry_names
 from nnprobe.errors import NNProbeError
 from nnprobe.results import plain
 
-_FACTORIES: dict[str, Callable[[dict], Callable]] = {}
-_RUNNERS: dict[tuple[str, str], Callable] = {}  # per-process cache: datasets stay loaded between points
+if TYPE_CHECKING:
+    from nnprobe.experiments.run import Run
+
+# a point runner: point -> metrics; it may also have complete(point), group_key(point) and run_group(points)
+PointRunner = Callable[[dict[str, Any]], dict[str, Any]]
+
+_FACTORIES: dict[str, Callable[[dict[str, Any]], PointRunner]] = {}
+_RUNNERS: dict[tuple[str, str], PointRunner] = {}  # per-process cache: datasets stay loaded between points
 
 
-def register_probe(name: str, factory: Callable[[dict], Callable]) -> None:
+def register_probe(name: str, factory: Callable[[dict[str, Any]], PointRunner]) -> None:
     """Make ``probe: name`` available to sweeps; ``factory(options)`` returns the point runner.
 
     >>> register_probe("square", lambda options: (lambda point: {"y": point["x"] ** 2}))
@@ -55,7 +62,7 @@ def probe_names() -> list[str]:
     return sorted(set(_FACTORIES) | set(entry_names()))
 
 
-def _import_function(name: str) -> Callable:
+def _import_function(name: str) -> PointRunner:
     module_name, _, attr = name.partition(":")
     try:
         fn = getattr(importlib.import_module(module_name), attr)
@@ -69,7 +76,7 @@ def _import_function(name: str) -> Callable:
     return fn
 
 
-def get_runner(probe: str, options: dict | None = None) -> Callable:
+def get_runner(probe: str, options: dict[str, Any] | None = None) -> PointRunner:
     """The runner of ``probe`` with ``options``, built once per process and cached.
 
     >>> get_runner("codes", {"device": "cpu"}).complete({"width": 8})["epochs"]
@@ -93,7 +100,7 @@ def get_runner(probe: str, options: dict | None = None) -> Callable:
     return runner
 
 
-def complete_point(runner: Callable, point: dict) -> dict:
+def complete_point(runner: PointRunner, point: dict[str, Any]) -> dict[str, Any]:
     """``point`` with the runner's defaults filled in and checked (unchanged if the runner has no ``complete``).
 
     >>> complete_point(get_runner("selftest"), {"x": 1})
@@ -111,10 +118,10 @@ class SelfTest:
     out-of-memory kill would).
     """
 
-    def __init__(self, options: dict):
+    def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
 
-    def __call__(self, point: dict) -> dict:
+    def __call__(self, point: dict[str, Any]) -> dict[str, Any]:
         if point.get("crash"):
             os.kill(os.getpid(), 9)
         if point.get("sleep"):
@@ -138,29 +145,29 @@ class RunProbe:
 
     RUNTIME = ("data_dir", "device")
 
-    def __init__(self, probe: str, options: dict):
+    def __init__(self, probe: str, options: dict[str, Any]) -> None:
         check_known(f"sweep option for probe '{probe}'", options, self.RUNTIME)
         self.probe = probe
         self.options = dict(options)
 
-    def run(self, point: dict):
-        from nnprobe.experiments import Run  # lazy: torch off the --help path
+    def run(self, point: dict[str, Any]) -> Run:
+        from nnprobe.experiments.run import Run  # lazy: torch off the --help path
 
         return Run.from_flat(self.probe, {**point, **self.options})
 
-    def complete(self, point: dict) -> dict:
+    def complete(self, point: dict[str, Any]) -> dict[str, Any]:
         flat = self.run(point).to_flat()
         return {k: v for k, v in flat.items() if k not in self.RUNTIME}
 
-    def __call__(self, point: dict) -> dict:
+    def __call__(self, point: dict[str, Any]) -> dict[str, Any]:
         return plain(self.run(point).execute().summary())
 
-    def group_key(self, point: dict):
+    def group_key(self, point: dict[str, Any]) -> str | None:
         from nnprobe.experiments.group import group_key  # lazy: torch off the --help path
 
         return group_key(self.run(point))
 
-    def run_group(self, points: list[dict]) -> list:
+    def run_group(self, points: list[dict[str, Any]]) -> list[dict[str, Any] | Exception]:
         from nnprobe.experiments.group import execute_group  # lazy: torch off the --help path
 
         results = execute_group([self.run(p) for p in points])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -13,13 +14,13 @@ from nnprobe.sweeps.table import ResultsTable, point_key
 
 
 def run_sweep(
-    points: Iterable[dict],
-    fn: Callable[[dict], dict],
+    points: Iterable[dict[str, Any]],
+    fn: Callable[[dict[str, Any]], dict[str, Any]],
     table: ResultsTable,
     *,
     progress: bool = True,
     raise_errors: bool = False,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Call ``fn(point) -> metrics`` for each point not yet done, recording each result as it finishes.
 
     Failed points are recorded with their error and retried on the next call; points already ``done`` are

@@ -19,12 +19,16 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import sys
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-import tomllib
+from typing import Any
 
 from nnprobe.errors import NNProbeError
+
+if sys.version_info >= (3, 11):  # Python 3.10 has no TOML parser in its standard library: YAML and JSON only
+    import tomllib
 
 KEYS = ("probe", "base", "grid", "points", "seeds", "options", "engine", "name", "out")
 ENGINE_KEYS = ("name", "workers", "address", "cpus", "gpus", "ensemble", "max_group", "threads", "slurm")
@@ -40,16 +44,16 @@ class SweepSpec:
     """
 
     probe: str
-    base: dict = field(default_factory=dict)
-    grid: dict = field(default_factory=dict)
-    points: list = field(default_factory=list)
-    seeds: list | None = None
-    options: dict = field(default_factory=dict)
-    engine: dict = field(default_factory=dict)
+    base: dict[str, Any] = field(default_factory=dict)
+    grid: dict[str, Any] = field(default_factory=dict)
+    points: list[dict[str, Any]] = field(default_factory=list)
+    seeds: list[int] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    engine: dict[str, Any] = field(default_factory=dict)
     name: str | None = None
     out: str | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not isinstance(self.probe, str) or not self.probe:
             raise NNProbeError("the sweep names no probe", "add e.g. `probe: codes` (see `nnprobe sweep probes`)")
         for key in ("base", "grid", "options", "engine"):
@@ -91,7 +95,7 @@ class SweepSpec:
             raise NNProbeError(f"unknown engine setting(s) {sorted(unknown)}", f"use: {', '.join(ENGINE_KEYS)}")
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "the sweep") -> SweepSpec:
+    def from_dict(cls, data: dict[str, Any], source: str = "the sweep") -> SweepSpec:
         """Validate a parsed sweep file (unknown keys are an error naming the accepted ones)."""
         if not isinstance(data, dict):
             raise NNProbeError(f"{source} must be a mapping of keys to values", "see docs/sweeps.md for the format")
@@ -103,7 +107,7 @@ class SweepSpec:
         data = {k: v for k, v in data.items() if v is not None or k in ("seeds", "name", "out")}
         return cls(**data)
 
-    def expand(self) -> list[dict]:
+    def expand(self) -> list[dict[str, Any]]:
         """Every point of the sweep, in a stable order (points, then grid, then seeds)."""
         names = list(self.grid)
         combos = (
@@ -130,7 +134,7 @@ class SweepSpec:
         )
         return list(dict.fromkeys(keys))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -146,8 +150,13 @@ def load_spec(path: str | Path) -> SweepSpec:
         raise NNProbeError(f"sweep file {path} not found", "give the path of a .yaml, .toml or .json sweep file")
     text = path.read_text(encoding="utf-8")
     suffix = path.suffix.lower()
+    if suffix == ".toml" and sys.version_info < (3, 11):
+        raise NNProbeError(
+            f"cannot read the TOML sweep file {path}: reading TOML needs Python 3.11 or later",
+            "write the sweep as .yaml or .json (same keys), or run with Python 3.11+",
+        )
     try:
-        if suffix == ".toml":
+        if suffix == ".toml" and sys.version_info >= (3, 11):  # (Python 3.10: refused above)
             data = tomllib.loads(text)
         elif suffix == ".json":
             data = json.loads(text)
@@ -166,7 +175,7 @@ def load_spec(path: str | Path) -> SweepSpec:
 _FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
-def _coerce_floats(value):
+def _coerce_floats(value: Any) -> Any:
     """YAML 1.1 reads ``1e-3`` as a string; make such strings the numbers they look like."""
     if isinstance(value, dict):
         return {k: _coerce_floats(v) for k, v in value.items()}
@@ -177,7 +186,7 @@ def _coerce_floats(value):
     return value
 
 
-def parse_value(text: str):
+def parse_value(text: str) -> Any:
     """A CLI value parsed like a YAML scalar: ``4`` -> 4, ``0.1`` -> 0.1, ``true`` -> True, ``mnist`` -> 'mnist'.
 
     >>> parse_value("4"), parse_value("1e-3"), parse_value("digits")
@@ -194,7 +203,7 @@ def parse_value(text: str):
     return text if isinstance(value, (dict, list)) or value is None else value
 
 
-def parse_assignments(items, *, lists: bool) -> dict:
+def parse_assignments(items: Iterable[str] | None, *, lists: bool) -> dict[str, Any]:
     """``["width=4,8", "data=digits"]`` -> ``{"width": [4, 8], "data": ["digits"]}`` (or scalars if not ``lists``).
 
     >>> parse_assignments(["width=4,8", "data=mnist:0,1"], lists=False)
@@ -202,7 +211,7 @@ def parse_assignments(items, *, lists: bool) -> dict:
     >>> parse_assignments(["width=4,8"], lists=True)
     {'width': [4, 8]}
     """
-    out: dict = {}
+    out: dict[str, Any] = {}
     for item in items or ():
         if "=" not in item:
             raise NNProbeError(

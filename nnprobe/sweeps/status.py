@@ -12,6 +12,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nnprobe.errors import NNProbeError
 from nnprobe.sweeps.driver import STATE_NAME, TABLE_NAME, read_state
@@ -35,18 +36,18 @@ class SweepStatus:
     elapsed_seconds: float | None = None
     rate_per_minute: float | None = None
     eta_seconds: float | None = None
-    latest: list = field(default_factory=list)
-    varied: list = field(default_factory=list)
+    latest: list[dict[str, Any]] = field(default_factory=list)
+    varied: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
         return self.total > 0 and self.done == self.total
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
 
 
-def _alive(state: dict) -> bool | None:
+def _alive(state: dict[str, Any]) -> bool | None:
     if state.get("host") != socket.gethostname():
         return None
     try:

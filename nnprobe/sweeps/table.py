@@ -10,6 +10,10 @@ import json
 import sqlite3
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
@@ -26,7 +30,7 @@ CREATE TABLE IF NOT EXISTS points (
 STATUSES = ("done", "failed", "running")
 
 
-def point_key(params: dict) -> str:
+def point_key(params: dict[str, Any]) -> str:
     """Canonical JSON of a point's parameters (sorted keys): its identity in the table."""
     return json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
 
@@ -51,9 +55,9 @@ class ResultsTable:
 
     def record(
         self,
-        params: dict,
+        params: dict[str, Any],
         status: str,
-        metrics: dict | None = None,
+        metrics: dict[str, Any] | None = None,
         error: str | None = None,
         seconds: float | None = None,
     ) -> None:
@@ -87,7 +91,7 @@ class ResultsTable:
     def done_keys(self) -> set[str]:
         return {k for k, s in self.status_of().items() if s == "done"}
 
-    def rows(self, status: str | None = "done") -> list[dict]:
+    def rows(self, status: str | None = "done") -> list[dict[str, Any]]:
         """Flat dicts ``{**params, **metrics, status, error, seconds}`` (all statuses with ``status=None``)."""
         return [
             {
@@ -108,16 +112,16 @@ class ResultsTable:
             counts[status] = counts.get(status, 0) + 1
         return counts
 
-    def to_pandas(self, status: str | None = "done"):
+    def to_pandas(self, status: str | None = "done") -> pd.DataFrame:
         """The rows as a pandas DataFrame (pandas must be installed)."""
         import pandas as pd  # lazy: optional extra
 
         return pd.DataFrame(self.rows(status))
 
-    def records(self, status: str | None = None) -> list[dict]:
+    def records(self, status: str | None = None) -> list[dict[str, Any]]:
         """Structured rows ``{key, params, metrics, status, error, seconds, attempts, updated}``, oldest first."""
         query = "SELECT key, params, metrics, status, error, seconds, attempts, updated FROM points"
-        args: tuple = ()
+        args: tuple[str, ...] = ()
         if status is not None:
             query += " WHERE status = ?"
             args = (status,)
@@ -153,8 +157,8 @@ class ResultsTable:
         fixed = ["key", "status", "error", "seconds", "attempts", "updated"]
         with self._connect() as con:
             raw = con.execute("SELECT params, metrics FROM points").fetchall()
-            params: dict = {}
-            metrics: dict = {}
+            params: dict[str, Any] = {}
+            metrics: dict[str, Any] = {}
             for p, m in raw:
                 params.update(dict.fromkeys(json.loads(p)))
                 if m:

@@ -10,6 +10,8 @@ Names are exported lazily: :class:`ProbeSetConfig` loads without torch.
 >>> tracker = Tracker(["margin", "codes"], "digits", out="runs/mine")   # doctest: +SKIP
 """
 
+from typing import TYPE_CHECKING
+
 from nnprobe.lazy import export_lazily
 
 __all__ = [
@@ -38,3 +40,12 @@ export_lazily(
         "nnprobe.tracking.tracker": ("Tracker",),
     },
 )
+
+if TYPE_CHECKING:  # the lazily exported names, for type checkers
+    from nnprobe.tracking.checkpoints import Checkpoint, find_checkpoints, load_model
+    from nnprobe.tracking.config import ProbeSetConfig
+    from nnprobe.tracking.guard import undisturbed
+    from nnprobe.tracking.measure import headline, measure_point, probe_configs
+    from nnprobe.tracking.probe_set import ProbeSet
+    from nnprobe.tracking.track import TrackResult, track_checkpoints
+    from nnprobe.tracking.tracker import Tracker

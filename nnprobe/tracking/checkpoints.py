@@ -16,16 +16,21 @@ from __future__ import annotations
 import glob
 import importlib
 import json
+import os
 import re
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from nnprobe.errors import NNProbeError
 from nnprobe.training.checkpoint import load_checkpoint
+
+ModelFactory = Callable[[], nn.Module]  # builds the model a state dict is loaded into
 
 SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
 HF_FOLDER = re.compile(r"^checkpoint-(\d+)$")
@@ -54,14 +59,14 @@ class Checkpoint:
         return f"{self.path.resolve()}@epoch={self.epoch},step={self.step}"
 
 
-def _torch_load(path: Path):
+def _torch_load(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     except RuntimeError:  # an old (non-zip) torch.save file cannot be memory-mapped
         return torch.load(path, map_location="cpu", weights_only=False)
 
 
-def _read(path: Path):
+def _read(path: Path) -> Any:
     """The payload of a checkpoint file (a model, a dict, a state dict); unreadable files are an error."""
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file  # lazy: an optional extra (pip install nnprobe[hf])
@@ -110,7 +115,7 @@ def describe(path: Path) -> Checkpoint:
     return Checkpoint(path, epoch, step, "file name")
 
 
-def find_checkpoints(where) -> list[Checkpoint]:
+def find_checkpoints(where: str | os.PathLike[str] | list[Any] | tuple[Any, ...]) -> list[Checkpoint]:
     """The checkpoints ``where`` names -- a glob (``ckpts/epoch_*.pt``, ``out/checkpoint-*``), a folder (its
     checkpoint files and ``checkpoint-N`` folders) or a list of paths -- in training order.
 
@@ -149,7 +154,7 @@ def find_checkpoints(where) -> list[Checkpoint]:
     )
 
 
-def resolve_factory(factory):
+def resolve_factory(factory: ModelFactory | str | None) -> ModelFactory | None:
     """``factory`` itself when callable, else the function a ``"module:function"`` string names (the current
     directory is searched too, as ``python -m`` would)."""
     if factory is None or callable(factory):
@@ -170,7 +175,7 @@ def resolve_factory(factory):
     return target
 
 
-def find_prefix(saved_keys, model_keys, prefix: str | None = None) -> str:
+def find_prefix(saved_keys: Iterable[str], model_keys: Iterable[str], prefix: str | None = None) -> str:
     """The prefix of the model's keys among a checkpoint's keys: ``prefix`` when given (checked), else the one
     prefix ``p`` (``""`` included) with every ``p + key`` saved -- Lightning's ``model.``, for instance.
 
@@ -205,7 +210,7 @@ def find_prefix(saved_keys, model_keys, prefix: str | None = None) -> str:
     )
 
 
-def _state_dict(payload, path: Path) -> dict | None:
+def _state_dict(payload: object, path: Path) -> dict[str, torch.Tensor] | None:
     """The state dict inside a loaded payload, or None when it holds none."""
     if isinstance(payload, dict):
         if payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
@@ -217,14 +222,14 @@ def _state_dict(payload, path: Path) -> dict | None:
     return None
 
 
-def _hf_weights(folder: Path) -> dict:
+def _hf_weights(folder: Path) -> dict[str, torch.Tensor]:
     """The weights of a Hugging Face ``checkpoint-N/`` folder (one safetensors file, its shards, or a .bin)."""
     index = folder / "model.safetensors.index.json"
     if index.is_file():
         from safetensors.torch import load_file  # lazy: an optional extra (pip install nnprobe[hf])
 
         shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
-        weights = {}
+        weights: dict[str, torch.Tensor] = {}
         for shard in shards:
             weights.update(load_file(str(folder / shard)))
         return weights
@@ -237,7 +242,7 @@ def _hf_weights(folder: Path) -> dict:
     )
 
 
-def load_into(model: nn.Module, weights: dict, prefix: str | None, where: Path) -> nn.Module:
+def load_into(model: nn.Module, weights: dict[str, torch.Tensor], prefix: str | None, where: Path) -> nn.Module:
     """Load ``weights`` (found under ``prefix``) into ``model``; a mismatch is one readable error."""
     keys = list(model.state_dict())
     found = find_prefix(weights, keys, prefix)
@@ -251,7 +256,9 @@ def load_into(model: nn.Module, weights: dict, prefix: str | None, where: Path) 
     return model
 
 
-def load_model(checkpoint: Checkpoint | str | Path, factory=None, prefix: str | None = None) -> nn.Module:
+def load_model(
+    checkpoint: Checkpoint | str | Path, factory: ModelFactory | str | None = None, prefix: str | None = None
+) -> nn.Module:
     """The model saved in ``checkpoint`` (see the module docstring); ``factory`` (a callable or ``"module:function"``)
     builds the model a state dict is loaded into.
 
@@ -259,6 +266,7 @@ def load_model(checkpoint: Checkpoint | str | Path, factory=None, prefix: str | 
     """
     path = checkpoint.path if isinstance(checkpoint, Checkpoint) else Path(checkpoint)
     build = resolve_factory(factory)
+    weights: dict[str, torch.Tensor] | None
     if path.is_dir():
         weights = _hf_weights(path)
     else:

@@ -14,6 +14,7 @@ import os
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from nnprobe.errors import NNProbeError
 from nnprobe.io import write_json_atomic, write_jsonl_atomic
@@ -21,13 +22,17 @@ from nnprobe.tracking.config import CURVE_FILE, METRICS_FILE, PROBE_SET_FILE, RU
 from nnprobe.tracking.measure import headline
 from nnprobe.training.rundir import RunDir, prepare_run_dir
 
+if TYPE_CHECKING:
+    from nnprobe.config import Config
+    from nnprobe.tracking.probe_set import ProbeSet
+
 
 def now() -> str:
     """The time of day in UTC, as run directories stamp it."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def run_config(kind: str, configs: dict, probe_set, seed: int) -> dict:
+def run_config(kind: str, configs: dict[str, Config], probe_set: ProbeSet, seed: int) -> dict[str, Any]:
     """What identifies a tracked run (``config.json``; a resume must match it): probes, probe set, seed."""
     return {
         "format": RUN_FORMAT,
@@ -38,7 +43,7 @@ def run_config(kind: str, configs: dict, probe_set, seed: int) -> dict:
     }
 
 
-def point_order(point: dict) -> tuple:
+def point_order(point: dict[str, Any]) -> tuple[bool, float, bool, float]:
     """Sort key of a point: by step where known, then epoch."""
     step, epoch = point.get("step"), point.get("epoch")
     return (step is None, step if step is not None else 0, epoch is None, epoch if epoch is not None else 0)
@@ -51,14 +56,16 @@ class CurveDir:
     kept), ``overwrite`` clears it (:func:`nnprobe.training.rundir.prepare_run_dir`).
     """
 
-    def __init__(self, out, config: dict, probe_set, mode: str = "new"):
+    def __init__(
+        self, out: str | os.PathLike[str], config: dict[str, Any], probe_set: ProbeSet, mode: str = "new"
+    ) -> None:
         self.path = Path(out)
         self.run: RunDir = prepare_run_dir(self.path, config, mode)
-        self.points: list[dict] = self._read() if self.run.resuming else []
+        self.points: list[dict[str, Any]] = self._read() if self.run.resuming else []
         if not (self.path / PROBE_SET_FILE).is_file():
             probe_set.save(self.path / PROBE_SET_FILE)
 
-    def _read(self) -> list[dict]:
+    def _read(self) -> list[dict[str, Any]]:
         path = self.path / CURVE_FILE
         if not path.is_file():
             return []
@@ -68,7 +75,7 @@ class CurveDir:
             raise NNProbeError(f"{path} is not valid JSON ({exc})", "resume with --overwrite to start again") from None
         return list(data.get("points", []))
 
-    def add(self, point: dict) -> None:
+    def add(self, point: dict[str, Any]) -> None:
         """Keep ``point`` and write ``curve.json`` then ``metrics.jsonl`` (both whole, atomically)."""
         self.points.append(point)
         self.points.sort(key=point_order)
@@ -78,7 +85,7 @@ class CurveDir:
         )
         write_jsonl_atomic(self.path / METRICS_FILE, [headline(p) for p in self.points])
 
-    def mark_running(self, **fields) -> None:
+    def mark_running(self, **fields: Any) -> None:
         """``state.json``: running, by this process (without taking over its signals, unlike ``RunDir.running``:
         the tracker lives inside someone else's training)."""
         attempts = int(self.run.read_state().get("attempts", 0)) + 1
@@ -114,7 +121,7 @@ class CurveDir:
             )
 
 
-def curves(points: list[dict]) -> dict[str, list]:
+def curves(points: list[dict[str, Any]]) -> dict[str, list[float | None]]:
     """Per-point lists of the headline numbers: ``{"step": [...], "epoch": [...], "margin/cosine_to_svm": [...]}``
     (``None`` where a point lacks one).
 

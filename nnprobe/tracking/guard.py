@@ -45,15 +45,15 @@ def unwrap(model: nn.Module) -> nn.Module:
     while True:
         if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
             model = model.module
-        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):  # torch.compile's OptimizedModule
-            model = model._orig_mod
+        elif isinstance(orig := getattr(model, "_orig_mod", None), nn.Module):  # torch.compile's OptimizedModule
+            model = orig
         else:
             return model
 
 
-def autocast_state() -> dict:
+def autocast_state() -> dict[str, bool]:
     """Whether autocast is on, per device type (``cpu``, and ``cuda`` where there is one)."""
-    state = {}
+    state: dict[str, bool] = {}
     for device in AUTOCAST_DEVICES:
         if device == "cuda" and not torch.cuda.is_available():
             continue

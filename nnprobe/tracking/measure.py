@@ -14,6 +14,8 @@ probe's numbers do not depend on which other probes are tracked.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
@@ -24,8 +26,15 @@ from nnprobe.models.adapter import adapted
 from nnprobe.results import is_scalar, plain
 from nnprobe.tracking.guard import seed_measurement, undisturbed, unwrap
 
+if TYPE_CHECKING:
+    from nnprobe.tracking.probe_set import ProbeSet
 
-def probe_configs(probes, settings: dict | None = None) -> dict[str, Config]:
+# the probes to track: names (a list, or "margin,codes"), or {name: config, dict of its settings, or None}
+Probes = str | Sequence[str] | dict[str, Config | dict[str, Any] | None]
+Settings = dict[str, dict[str, Any]]  # {probe: {field: value}}
+
+
+def probe_configs(probes: Probes, settings: Settings | None = None) -> dict[str, Config]:
     """``{probe: config}`` from ``probes``: names (a list, or ``"margin,codes"``) or ``{name: config or dict of
     settings or None}``. A probe named without a config gets its config's defaults with the entry's
     ``track_settings`` (what a curve point measures); ``settings`` (``{probe: {field: value}}``) change them.
@@ -38,7 +47,7 @@ def probe_configs(probes, settings: dict | None = None) -> dict[str, Config]:
     given = dict(probes) if isinstance(probes, dict) else {name: None for name in probes}
     if not given:
         raise NNProbeError("no probe to track", "name at least one probe, e.g. probes=['margin'] (--probe margin)")
-    configs = {}
+    configs: dict[str, Config] = {}
     for name, config in given.items():
         entry = get_probe(name)
         if entry.config_cls is None or (entry.hook("track") or entry.hook("measure")) is None:
@@ -61,7 +70,14 @@ def probe_configs(probes, settings: dict | None = None) -> dict[str, Config]:
     return configs
 
 
-def measure_point(model: nn.Module, probe_set, configs: dict, *, seed: int = 0, output=None) -> tuple[dict, dict]:
+def measure_point(
+    model: nn.Module,
+    probe_set: ProbeSet,
+    configs: dict[str, Config],
+    *,
+    seed: int = 0,
+    output: int | str | None = None,
+) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
     """Every probe of ``configs`` on ``model`` and the rows of ``probe_set`` (a :class:`~nnprobe.tracking.ProbeSet`),
     inside :func:`~nnprobe.tracking.guard.undisturbed`: ``({probe: summary}, {probe: seconds})``, each summary the
     flat scalars of the probe's result. The model is read as every probe reads it
@@ -74,22 +90,26 @@ def measure_point(model: nn.Module, probe_set, configs: dict, *, seed: int = 0, 
     """
     model = unwrap(model)
     dataset = probe_set.dataset
-    summaries, seconds = {}, {}
+    summaries: dict[str, dict[str, Any]] = {}
+    seconds: dict[str, float] = {}
     with undisturbed(model, seed), adapted(model, dataset, output):
         for name, config in configs.items():
             entry = get_probe(name)
             start = time.perf_counter()
             seed_measurement(seed)
-            if entry.hook("track") is not None:
-                result = entry.hook("track")(model, dataset, config, seed=seed)
+            track = entry.hook("track")
+            if track is not None:
+                result = track(model, dataset, config, seed=seed)
             else:
-                result = entry.hook("measure")(model, dataset, config, seed=seed, progress=False)
+                measure = entry.hook("measure")
+                assert measure is not None  # probe_configs keeps the probes with a measurement
+                result = measure(model, dataset, config, seed=seed, progress=False)
             seconds[name] = time.perf_counter() - start
             summaries[name] = plain({k: v for k, v in result.summary().items() if is_scalar(v)})
     return summaries, seconds
 
 
-def headline(point: dict) -> dict:
+def headline(point: dict[str, Any]) -> dict[str, float]:
     """The numbers of a point that curves are drawn from and loggers get: ``epoch`` and ``step`` (when known) and
     each probe's summary columns (its entry's ``summary_columns``) as ``<probe>/<column>``, numbers only.
 

@@ -13,9 +13,13 @@ checkpoints.
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from nnprobe.data import Dataset, load_dataset
@@ -40,7 +44,7 @@ def draw(n: int, size: int | None, seed: int, salt: int) -> np.ndarray:
     return np.sort(np.random.default_rng([seed, salt]).choice(n, size, replace=False))
 
 
-def _tensor(value, what: str) -> torch.Tensor:
+def _tensor(value: torch.Tensor | npt.ArrayLike, what: str) -> torch.Tensor:
     try:
         return value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
     except (TypeError, ValueError) as exc:
@@ -50,7 +54,7 @@ def _tensor(value, what: str) -> torch.Tensor:
         ) from None
 
 
-def _item(item) -> tuple:
+def _item(item: object) -> tuple[Any, Any]:
     """``(x, y)`` of one item of a torch ``Dataset``: a pair, or a dict with an input and a label key."""
     if isinstance(item, (tuple, list)) and len(item) >= 2:
         return item[0], item[1]
@@ -70,7 +74,7 @@ def _item(item) -> tuple:
     )
 
 
-def _rows(source, size: int | None, seed: int, salt: int, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _rows(source: object, size: int | None, seed: int, salt: int, what: str) -> tuple[torch.Tensor, torch.Tensor]:
     """The drawn rows ``(x, y)`` of a pair of tensors / arrays or of a map-style torch ``Dataset``."""
     if isinstance(source, (tuple, list)) and len(source) == 2 and not isinstance(source, torch.utils.data.Dataset):
         x, y = _tensor(source[0], f"{what} inputs"), _tensor(source[1], f"{what} labels")
@@ -105,16 +109,16 @@ class ProbeSet:
 
     def __init__(
         self,
-        x_train,
-        y_train,
-        x_test,
-        y_test,
+        x_train: torch.Tensor | npt.ArrayLike,
+        y_train: torch.Tensor | npt.ArrayLike,
+        x_test: torch.Tensor | npt.ArrayLike,
+        y_test: torch.Tensor | npt.ArrayLike,
         *,
         num_classes: int | None = None,
         name: str = "probe set",
-        source: dict | None = None,
-        class_names: list | None = None,
-    ):
+        source: dict[str, Any] | None = None,
+        class_names: list[str] | None = None,
+    ) -> None:
         y_train, y_test = _tensor(y_train, "training labels").long(), _tensor(y_test, "test labels").long()
         labels = torch.cat([y_train.flatten(), y_test.flatten()])
         if labels.numel() and int(labels.min()) < 0:
@@ -140,7 +144,13 @@ class ProbeSet:
             raise NNProbeError("the probe set has no training rows", "give at least one training row")
 
     @classmethod
-    def of(cls, data, config: ProbeSetConfig | None = None, *, num_classes: int | None = None) -> ProbeSet:
+    def of(
+        cls,
+        data: ProbeData | None,
+        config: ProbeSetConfig | None = None,
+        *,
+        num_classes: int | None = None,
+    ) -> ProbeSet:
         """The probe set of ``data`` with ``config``'s sizes and seed (see the class docstring for what ``data``
         may be). A ``ProbeSet`` is returned as it is; ``config.data`` names the dataset when ``data`` is None."""
         config = config or ProbeSetConfig()
@@ -155,7 +165,7 @@ class ProbeSet:
             )
         if isinstance(data, (str, Path)) and str(data).endswith(".pt") and Path(data).is_file():
             return cls.load(data)
-        source = {"seed": config.seed, "train": config.train, "test": config.test}
+        source: dict[str, Any] = {"seed": config.seed, "train": config.train, "test": config.test}
         if isinstance(data, str):
             full = load_dataset(data, seed=config.seed)
             source.update(kind="name", data=data)
@@ -174,7 +184,9 @@ class ProbeSet:
         )
 
     @classmethod
-    def _subset(cls, full: Dataset, config: ProbeSetConfig, source: dict, num_classes) -> ProbeSet:
+    def _subset(
+        cls, full: Dataset, config: ProbeSetConfig, source: dict[str, Any], num_classes: int | None
+    ) -> ProbeSet:
         tr = torch.from_numpy(draw(full.n_train, config.train, config.seed, 0))
         te = torch.from_numpy(draw(full.n_test, config.test, config.seed, 1))
         return cls(
@@ -197,7 +209,7 @@ class ProbeSet:
             h.update(t.detach().cpu().contiguous().numpy().tobytes())
         return h.hexdigest()[:16]
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         """Where the rows came from, their counts and digest (for ``config.json``)."""
         ds = self.dataset
         return {
@@ -210,7 +222,7 @@ class ProbeSet:
             "digest": self.digest(),
         }
 
-    def save(self, path) -> Path:
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the rows atomically (``probe_set.pt``), for :meth:`load` and ``nnprobe track --probe-set``."""
         ds = self.dataset
         return save_torch_atomic(
@@ -229,7 +241,7 @@ class ProbeSet:
         )
 
     @classmethod
-    def load(cls, path) -> ProbeSet:
+    def load(cls, path: str | os.PathLike[str]) -> ProbeSet:
         """The probe set :meth:`save` wrote (a run directory's ``probe_set.pt``)."""
         path = Path(path)
         if path.is_dir():
@@ -260,5 +272,9 @@ class ProbeSet:
         ds = self.dataset
         return f"ProbeSet({ds.name!r}, n_train={ds.n_train}, n_test={ds.n_test}, num_classes={ds.num_classes})"
 
+
+# what a probe set is made of (see ProbeSet.of): a dataset name, a probe_set.pt, a ProbeSet, an nnprobe Dataset,
+# ((x_train, y_train), (x_test, y_test)) or (train_dataset, test_dataset)
+ProbeData = str | os.PathLike[str] | ProbeSet | Dataset | Sequence[Any]
 
 __all__ = ["ProbeSet", "draw"]

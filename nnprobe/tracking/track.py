@@ -13,15 +13,17 @@ only the checkpoints it does not hold yet (a checkpoint is known by its resolved
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from nnprobe.tracking.checkpoints import Checkpoint, find_checkpoints, load_model, resolve_factory
+from nnprobe.tracking.checkpoints import Checkpoint, ModelFactory, find_checkpoints, load_model, resolve_factory
 from nnprobe.tracking.config import ProbeSetConfig
 from nnprobe.tracking.curve import CurveDir, curves, now, run_config
-from nnprobe.tracking.measure import measure_point, probe_configs
-from nnprobe.tracking.probe_set import ProbeSet
+from nnprobe.tracking.measure import Probes, Settings, measure_point, probe_configs
+from nnprobe.tracking.probe_set import ProbeData, ProbeSet
 
 
 @dataclass
@@ -29,30 +31,30 @@ class TrackResult:
     """What :func:`track_checkpoints` did: every point of the run directory (earlier attempts' included), how many
     checkpoints were ``measured`` now and how many were ``skipped`` (measured before), and the run directory."""
 
-    points: list = field(default_factory=list)
+    points: list[dict[str, Any]] = field(default_factory=list)
     measured: int = 0
     skipped: int = 0
     out: Path | None = None
 
-    def curves(self) -> dict[str, list]:
+    def curves(self) -> dict[str, list[float | None]]:
         """Per-point lists of the headline numbers (``step``, ``epoch``, ``margin/cosine_to_svm``, ...)."""
         return curves(self.points)
 
 
 def track_checkpoints(
-    checkpoints,
-    probes,
-    data,
-    out,
+    checkpoints: str | os.PathLike[str] | list[Any] | tuple[Any, ...],
+    probes: Probes,
+    data: ProbeData,
+    out: str | os.PathLike[str],
     *,
-    factory=None,
+    factory: ModelFactory | str | None = None,
     prefix: str | None = None,
     config: ProbeSetConfig | None = None,
-    settings: dict | None = None,
+    settings: Settings | None = None,
     mode: str = "new",
     num_classes: int | None = None,
-    output=None,
-    on_point: Callable[[Checkpoint, dict], None] | None = None,
+    output: int | str | None = None,
+    on_point: Callable[[Checkpoint, dict[str, Any]], None] | None = None,
 ) -> TrackResult:
     """Measure ``probes`` at each checkpoint of ``checkpoints`` (a glob, a folder or a list:
     :func:`~nnprobe.tracking.checkpoints.find_checkpoints`) on the probe set of ``data`` (a dataset name, a

@@ -21,14 +21,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 from nnprobe.data.spec import parse_spec
 from nnprobe.errors import NNProbeError
 from nnprobe.tracking.config import ProbeSetConfig
 from nnprobe.tracking.curve import CurveDir, curves, now, run_config
 from nnprobe.tracking.guard import rank
-from nnprobe.tracking.measure import headline, measure_point, probe_configs
-from nnprobe.tracking.probe_set import ProbeSet
+from nnprobe.tracking.measure import Probes, Settings, headline, measure_point, probe_configs
+from nnprobe.tracking.probe_set import ProbeData, ProbeSet
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def launch_rank() -> int:
@@ -64,18 +69,18 @@ class Tracker:
 
     def __init__(
         self,
-        probes,
-        data=None,
-        out=None,
+        probes: Probes,
+        data: ProbeData | None = None,
+        out: str | os.PathLike[str] | None = None,
         *,
         train: int | None = ProbeSetConfig.train,
         test: int | None = ProbeSetConfig.test,
         seed: int = ProbeSetConfig.seed,
-        settings: dict | None = None,
+        settings: Settings | None = None,
         mode: str = "new",
         num_classes: int | None = None,
-        output=None,
-    ):
+        output: int | str | None = None,
+    ) -> None:
         self.output = output
         self.configs = probe_configs(probes, settings)
         self.set_config = ProbeSetConfig(
@@ -95,7 +100,7 @@ class Tracker:
         self._data, self._num_classes, self._mode = data, num_classes, mode
         self._probe_set: ProbeSet | None = None
         self._dir: CurveDir | None = None
-        self._points: list[dict] = []
+        self._points: list[dict[str, Any]] = []
         self._closed = False
         if launch_rank() == 0:  # set up now, so that a bad setting fails before training; other ranks never do
             self._setup()
@@ -117,13 +122,13 @@ class Tracker:
         self._dir.mark_running()
 
     @property
-    def points(self) -> list[dict]:
+    def points(self) -> list[dict[str, Any]]:
         """Every point so far (a resumed run's earlier points first): ``epoch``, ``step``, ``summaries`` (probe ->
         its summary), ``seconds`` (probe -> seconds), ``measured_at``."""
         return self._dir.points if self._dir is not None else self._points
 
     # ------------------------------------------------------------------------------------------------ use
-    def step(self, model, epoch=None, step: int | None = None) -> dict | None:
+    def step(self, model: nn.Module, epoch: float | None = None, step: int | None = None) -> dict[str, Any] | None:
         """Measure every probe on ``model`` now; returns the point (see :attr:`points`), or ``None`` on a rank other
         than 0. ``epoch`` and ``step`` (optimiser steps so far) label the point: curves are drawn against them.
 
@@ -149,12 +154,12 @@ class Tracker:
             self._points.append(point)
         return point
 
-    def curves(self) -> dict[str, list]:
+    def curves(self) -> dict[str, list[float | None]]:
         """Per-point lists of the headline numbers (``epoch``, ``step``, ``margin/cosine_to_svm``, ...)."""
         return curves(self.points)
 
     @staticmethod
-    def metrics(point: dict, prefix: str = "") -> dict:
+    def metrics(point: dict[str, Any], prefix: str = "") -> dict[str, float]:
         """A point's headline numbers for a logger (``{prefix}margin/cosine_to_svm``, ...; no epoch or step)."""
         return {f"{prefix}{k}": v for k, v in headline(point).items() if k not in ("epoch", "step")}
 
@@ -169,7 +174,9 @@ class Tracker:
     def __enter__(self) -> Tracker:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close(exc)
 
     def __repr__(self) -> str:

@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -100,3 +102,27 @@ def test_cli_assignments():
     assert parse_assignments(["normalize=none", "flag=true"], lists=False) == {"normalize": "none", "flag": True}
     with pytest.raises(NNProbeError, match="name=value"):
         parse_assignments(["width"], lists=True)
+
+
+def test_python_3_10_without_tomllib_reads_yaml_and_says_why_not_toml(tmp_path):
+    # requires-python is >=3.10, whose standard library has no tomllib: the module must import (`nnprobe sweep`
+    # imports it), YAML must load, and a .toml file is one readable error
+    (tmp_path / "s.yaml").write_text(YAML)
+    (tmp_path / "s.toml").write_text(TOML)
+    code = (
+        "import sys\n"
+        "sys.modules['tomllib'] = None\n"  # what `import tomllib` finds on Python 3.10: nothing
+        "sys.version_info = (3, 10, 14, 'final', 0)\n"
+        "from nnprobe.errors import NNProbeError\n"
+        "from nnprobe.sweeps.spec import load_spec\n"
+        f"print(len(load_spec({str(tmp_path / 's.yaml')!r}).expand()))\n"
+        "try:\n"
+        f"    load_spec({str(tmp_path / 's.toml')!r})\n"
+        "except NNProbeError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    count, message = done.stdout.split("\n", 1)
+    assert count == "24"
+    assert "Python 3.11" in message and ".yaml" in message
