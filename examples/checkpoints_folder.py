@@ -16,7 +16,6 @@ import torch
 from torch import nn
 
 import nnprobe
-from nnprobe.tracking import ProbeSetConfig
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--tiny", action="store_true", default=os.environ.get("NNPROBE_EXAMPLE_TINY") == "1")
@@ -45,9 +44,8 @@ for epoch in range(1, epochs + 1):
         torch.save(model.state_dict(), out / "ckpts" / f"epoch_{epoch}.pt")
 
 result = nnprobe.track_checkpoints(
-    out / "ckpts", ["margin", "codes"], "digits", out / "track", factory=make_model,
-    config=ProbeSetConfig(train=500, test=300),
-)  # fmt: skip
+    out / "ckpts", ["margin", "codes"], "digits", out / "track", factory=make_model, train=500, test=300
+)
 curves = result.curves()
 print(f"measured {result.measured} checkpoints\n{'epoch':>5}  {'cosine to SVM':>13}  {'codes K-NN test acc':>19}")
 for row in zip(curves["epoch"], curves["margin/cosine_to_svm"], curves["codes/knn_test_accuracy"], strict=True):

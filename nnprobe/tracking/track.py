@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nnprobe.errors import NNProbeError
 from nnprobe.tracking.checkpoints import Checkpoint, ModelFactory, find_checkpoints, load_model, resolve_factory
 from nnprobe.tracking.config import ProbeSetConfig
 from nnprobe.tracking.curve import CurveDir, curves, now, run_config
@@ -50,6 +51,9 @@ def track_checkpoints(
     factory: ModelFactory | str | None = None,
     prefix: str | None = None,
     config: ProbeSetConfig | None = None,
+    train: int | None = ProbeSetConfig.train,
+    test: int | None = ProbeSetConfig.test,
+    seed: int = ProbeSetConfig.seed,
     settings: Settings | None = None,
     mode: str = "new",
     num_classes: int | None = None,
@@ -64,8 +68,16 @@ def track_checkpoints(
     (found when None). ``out`` is claimed with ``mode`` (``new``, ``resume``: keep the points measured before,
     ``overwrite``); ``on_point(checkpoint, point)`` is called after each point is written. ``output``: which part
     of the model's output are the logits when its forward returns more (:func:`~nnprobe.models.adapter.check_model`).
+    ``train``, ``test`` and ``seed`` size and draw the probe set as in :class:`~nnprobe.tracking.Tracker`; ``config``
+    (a :class:`ProbeSetConfig`) gives them at once instead.
     """
-    config = config or ProbeSetConfig()
+    if config is None:
+        config = ProbeSetConfig(train=train, test=test, seed=seed)
+    elif (train, test, seed) != (ProbeSetConfig.train, ProbeSetConfig.test, ProbeSetConfig.seed):
+        raise NNProbeError(
+            "track_checkpoints got both config= and train=/test=/seed=: give the probe set's sizes one way "
+            "(config=ProbeSetConfig(train=..., test=..., seed=...) or the keywords)"
+        )
     configs = probe_configs(probes, settings)
     build = resolve_factory(factory)
     found = (

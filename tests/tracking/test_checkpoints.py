@@ -228,3 +228,16 @@ def test_track_refuses_bad_input_before_writing(tiny_nets, tmp_path):
         ],
     )
     assert not_a_probe.exit_code != 0 and "cannot be tracked" in not_a_probe.output
+
+
+def test_track_checkpoints_takes_the_probe_set_sizes_as_the_tracker_does(tiny_nets, tmp_path):
+    write_plain_loop_checkpoints(tiny_nets.make, tmp_path / "ckpts", epochs=2)
+    pattern = str(tmp_path / "ckpts" / "epoch_*.pt")
+    result = track_checkpoints(pattern, "margin", DATA, tmp_path / "a", factory="tinynets:make", train=90, test=30)
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert result.measured == 2 and (config["probe_set"]["n_train"], config["probe_set"]["n_test"]) == (90, 30)
+    with pytest.raises(NNProbeError, match="one way"):
+        track_checkpoints(
+            pattern, "margin", DATA, tmp_path / "b", factory="tinynets:make", config=ProbeSetConfig(), train=90
+        )
+    assert not (tmp_path / "b").exists()
