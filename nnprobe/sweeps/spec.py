@@ -19,10 +19,14 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser as the tomli package (a dependency there)
+    import tomli as tomllib
 
 from nnprobe.errors import NNProbeError
 
