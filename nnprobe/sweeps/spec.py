@@ -25,10 +25,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nnprobe.errors import NNProbeError
-
-if sys.version_info >= (3, 11):  # Python 3.10 has no TOML parser in its standard library: YAML and JSON only
+if sys.version_info >= (3, 11):
     import tomllib
+else:  # Python 3.10: the same parser as the tomli package (a dependency there)
+    import tomli as tomllib
+
+from nnprobe.errors import NNProbeError
 
 KEYS = ("probe", "base", "grid", "points", "seeds", "options", "engine", "name", "out")
 ENGINE_KEYS = ("name", "workers", "address", "cpus", "gpus", "ensemble", "max_group", "threads", "slurm")
@@ -150,13 +152,8 @@ def load_spec(path: str | Path) -> SweepSpec:
         raise NNProbeError(f"sweep file {path} not found", "give the path of a .yaml, .toml or .json sweep file")
     text = path.read_text(encoding="utf-8")
     suffix = path.suffix.lower()
-    if suffix == ".toml" and sys.version_info < (3, 11):
-        raise NNProbeError(
-            f"cannot read the TOML sweep file {path}: reading TOML needs Python 3.11 or later",
-            "write the sweep as .yaml or .json (same keys), or run with Python 3.11+",
-        )
     try:
-        if suffix == ".toml" and sys.version_info >= (3, 11):  # (Python 3.10: refused above)
+        if suffix == ".toml":
             data = tomllib.loads(text)
         elif suffix == ".json":
             data = json.loads(text)

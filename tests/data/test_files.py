@@ -18,7 +18,8 @@ def write_idx(path, array, gz=False):
         int(d).to_bytes(4, "big") for d in array.shape
     )
     data = header + array.astype(array.dtype.newbyteorder(">")).tobytes()
-    (gzip.open if gz else open)(path, "wb").write(data)
+    with (gzip.open if gz else open)(path, "wb") as fh:  # closed: Python 3.13 no longer flushes an unclosed GzipFile
+        fh.write(data)
 
 
 def make_mnist_dir(root, n_train=40, n_test=20, gz=True, labels=None):
