@@ -36,6 +36,7 @@ BUILTIN = (
     "nnprobe.probes.margin.entry",
     "nnprobe.probes.codes.entry",
     "nnprobe.probes.gradnet.entry",
+    "nnprobe.probes.collapse.entry",
 )
 ENTRY_POINT_GROUP = "nnprobe.probes"  # third-party packages register entries here (pyproject entry points)
 
