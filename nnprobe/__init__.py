@@ -6,11 +6,14 @@ Three probes, each on any ``torch.nn.Module`` classifier:
 * ``nnprobe.probes.codes``    -- ReLU activation patterns as a hash code of the input.
 * ``nnprobe.probes.gradnet`` -- per-sample gradients as features (GradNet).
 
+and, past the papers, ``nnprobe.probes.collapse`` -- neural collapse (NC1-NC4) of the penultimate features.
+
 The names a user needs are exported here (``__all__``):
 
 * each probe's config, the whole probe on a trained model, and its result: :class:`MarginConfig`,
   :func:`margin_probe`, :class:`MarginProbeResult`; :class:`CodesConfig`, :func:`codes_probe`,
-  :class:`CodesResult`; :class:`GradSpaceConfig`, :func:`gradnet_probe`, :class:`GradSpaceResult`. Each
+  :class:`CodesResult`; :class:`GradSpaceConfig`, :func:`gradnet_probe`, :class:`GradSpaceResult`;
+  :class:`CollapseConfig`, :func:`collapse_probe`, :class:`CollapseResult`. Each
   ``<probe>_probe`` is that probe package's ``measure`` (``nnprobe.margin_probe is
   nnprobe.probes.margin.measure``), renamed here because the three share one name; the lower levels (such as
   ``nnprobe.probes.margin.measure_margin`` on features and head weights in hand) stay in their packages;
@@ -21,7 +24,8 @@ The names a user needs are exported here (``__all__``):
   (:class:`Interval`), :func:`mcnemar_exact`, and the rules :func:`threshold_claim`, :func:`comparison_claim`,
   :func:`agreement_claim`, :func:`not_testable`, each returning a :class:`Decision`;
 * curves over your own training: :class:`Tracker` (``tracker.step(model, epoch)`` in any loop) and
-  :func:`track_checkpoints` (saved checkpoints, ``nnprobe track``); the Lightning and Hugging Face callbacks
+  :func:`track_checkpoints` (saved checkpoints, ``nnprobe track``), with :class:`ProbeSetConfig` (the fixed
+  probe sets they measure); the Lightning and Hugging Face callbacks
   over them live in :mod:`nnprobe.integrations` (optional extras, not imported here);
 * :class:`NNProbeError`, the one error type for bad input, and ``__version__``.
 
@@ -49,6 +53,9 @@ __all__ = [
     "GradSpaceConfig",
     "GradSpaceResult",
     "gradnet_probe",
+    "CollapseConfig",
+    "CollapseResult",
+    "collapse_probe",
     "Run",
     "load_result",
     "Dataset",
@@ -64,6 +71,7 @@ __all__ = [
     "t_interval",
     "threshold_claim",
     "Tracker",
+    "ProbeSetConfig",
     "track_checkpoints",
 ]
 export_lazily(
@@ -73,10 +81,11 @@ export_lazily(
         "nnprobe.probes.margin": ("MarginConfig", "MarginProbeResult"),
         "nnprobe.probes.codes": ("CodesConfig", "CodesResult"),
         "nnprobe.probes.gradnet": ("GradSpaceConfig", "GradSpaceResult"),
+        "nnprobe.probes.collapse": ("CollapseConfig", "CollapseResult"),
         "nnprobe.experiments": ("Run", "load_result"),
         "nnprobe.data": ("Dataset", "load_dataset"),
         "nnprobe.models": ("split_head",),
-        "nnprobe.tracking": ("Tracker", "track_checkpoints"),
+        "nnprobe.tracking": ("Tracker", "ProbeSetConfig", "track_checkpoints"),
         "nnprobe.stats": (
             "Decision",
             "Interval",
@@ -93,5 +102,6 @@ export_lazily(
         "margin_probe": "nnprobe.probes.margin:measure",
         "codes_probe": "nnprobe.probes.codes:measure",
         "gradnet_probe": "nnprobe.probes.gradnet:measure",
+        "collapse_probe": "nnprobe.probes.collapse:measure",
     },
 )

@@ -45,9 +45,11 @@ def test_each_public_name_is_its_home_object():
     import nnprobe.experiments
     import nnprobe.models
     import nnprobe.probes.codes as codes
+    import nnprobe.probes.collapse as collapse
     import nnprobe.probes.gradnet as gradnet
     import nnprobe.probes.margin as margin
     import nnprobe.stats
+    import nnprobe.tracking
     from nnprobe.errors import NNProbeError
 
     assert (nnprobe.margin_probe, nnprobe.codes_probe, nnprobe.gradnet_probe) == (
@@ -58,6 +60,12 @@ def test_each_public_name_is_its_home_object():
     assert (nnprobe.MarginConfig, nnprobe.MarginProbeResult) == (margin.MarginConfig, margin.MarginProbeResult)
     assert (nnprobe.CodesConfig, nnprobe.CodesResult) == (codes.CodesConfig, codes.CodesResult)
     assert (nnprobe.GradSpaceConfig, nnprobe.GradSpaceResult) == (gradnet.GradSpaceConfig, gradnet.GradSpaceResult)
+    assert (nnprobe.CollapseConfig, nnprobe.CollapseResult, nnprobe.collapse_probe) == (
+        collapse.CollapseConfig,
+        collapse.CollapseResult,
+        collapse.measure,
+    )
+    assert nnprobe.ProbeSetConfig is nnprobe.tracking.ProbeSetConfig
     assert (nnprobe.Run, nnprobe.load_result) == (nnprobe.experiments.Run, nnprobe.experiments.load_result)
     assert (nnprobe.Dataset, nnprobe.load_dataset) == (nnprobe.data.Dataset, nnprobe.data.load_dataset)
     assert nnprobe.split_head is nnprobe.models.split_head
