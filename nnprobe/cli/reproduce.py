@@ -133,9 +133,8 @@ def codes_cmd(
 @click.option(
     "--quick",
     is_flag=True,
-    help="CPU-sized run, 3 seeds: subsampled MNIST and Fashion-MNIST (about 72 "
-    "min of CPU for both protocols, ~40 min wall in 2 workers; estimated in "
-    "docs/gradnet.md).",
+    help="CPU-sized run, 3 seeds: subsampled MNIST and Fashion-MNIST (73 min of CPU for both protocols, 38 min "
+    "wall in 2 workers on an idle 2-core CPU; measured in docs/gradnet.md).",
 )
 @click.option("--out", type=click.Path(file_okay=False), default="runs/reproduce-gradnet", show_default=True)
 @click.option(
