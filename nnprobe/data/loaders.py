@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -286,7 +286,7 @@ def as_dataset(
         x, y, *rest = x
         x_test, y_test = rest if rest else (x_test, y_test)
     if isinstance(x, TorchDataset):
-        x, y = stack_items(cast(Items, x))  # a map-style Dataset: len() and x[i]
+        x, y = stack_items(x)  # a map-style Dataset (len() and x[i]) or an iterable one
         if test is not None:
             x_test, y_test = stack_items(test)
     if y is None:

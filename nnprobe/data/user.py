@@ -11,12 +11,15 @@ it (and the run's ``config.json`` with it).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
 import torch
+from torch.utils.data import Dataset as TorchDataset
+from torch.utils.data import IterableDataset
 
 from nnprobe.errors import NNProbeError
 
@@ -157,11 +160,20 @@ def load_npz(path: str | os.PathLike[str]) -> SplitArrays:
     return split_arrays(arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test"), name=f"'{path}'")
 
 
-def stack_items(data: Items) -> tuple[np.ndarray, np.ndarray]:
-    """``(x, y)`` arrays from a ``torch.utils.data.Dataset`` of ``(input, label)`` items."""
+def stack_items(data: Items | Iterable[Any] | TorchDataset[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` arrays from a ``torch.utils.data.Dataset`` of ``(input, label)`` items.
+
+    A map-style Dataset is read by index (``len`` and ``data[i]``); an ``IterableDataset``, or any Dataset without
+    ``len``, is read by iterating it once, so it must be finite.
+    """
     xs, ys = [], []
-    for i in range(len(data)):
-        item = data[i]
+    items: Iterable[tuple[int, Any]]
+    if isinstance(data, IterableDataset) or not hasattr(data, "__len__"):
+        items = enumerate(cast(Iterable[Any], data))
+    else:
+        mapped = cast(Items, data)
+        items = ((i, mapped[i]) for i in range(len(mapped)))
+    for i, item in items:
         if not isinstance(item, (tuple, list)) or len(item) < 2:
             raise NNProbeError(
                 f"item {i} of the torch Dataset is a {type(item).__name__}, not an (input, label) pair",

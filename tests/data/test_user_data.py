@@ -92,6 +92,17 @@ def test_as_dataset_from_a_torch_dataset_and_from_arrays():
     assert torch.equal(given.x_train, x)  # taken as it is: no normalisation unless asked
 
 
+def test_as_dataset_reads_an_iterable_dataset_by_iterating_it():
+    x, y = torch.randn(30, 2, 4, 4), torch.tensor([4, 9] * 15)
+
+    class Stream(torch.utils.data.IterableDataset):  # no len(), no x[i]: only iteration
+        def __iter__(self):
+            return iter(zip(x, y, strict=True))
+
+    streamed, mapped = as_dataset(Stream()), as_dataset(x, y)
+    assert torch.equal(streamed.x_train, mapped.x_train) and torch.equal(streamed.y_test, mapped.y_test)
+
+
 def test_npz_arrays_load_with_their_own_test_split(tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "d.npz"
