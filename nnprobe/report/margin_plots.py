@@ -37,6 +37,21 @@ EXTRA_STYLES = [
 ]
 
 
+def extra_style(i: int) -> dict[str, Any]:
+    """The line style of the ``i``-th extra head in the overlay: :data:`EXTRA_STYLES` first, then further colours and
+    dash patterns, so every extra head is drawn and told apart.
+
+    >>> extra_style(0) == EXTRA_STYLES[0], extra_style(2)["color"] != extra_style(3)["color"]
+    (True, True)
+    """
+    if i < len(EXTRA_STYLES):
+        return EXTRA_STYLES[i]
+    colors = ("#756bb1", "#636363", "#dd1c77", "#8c510a", "#01665e", "#b8860b")
+    dashes = ((0, (3, 1)), (0, (1, 1)), (0, (6, 2, 1, 2)), (0, (2, 2, 6, 2)))
+    j = i - len(EXTRA_STYLES)
+    return {"color": colors[j % len(colors)], "linestyles": dashes[j % len(dashes)], "linewidths": 1.6}
+
+
 def _np(a: ArrayLike | torch.Tensor) -> np.ndarray:
     if hasattr(a, "detach"):
         a = a.detach().cpu().numpy()
@@ -76,7 +91,7 @@ def _draw_boundary(
             score.reshape(gx.shape),
             levels=[0.0],
             colors=style["color"],
-            linestyles=style["linestyles"],
+            linestyles=[style["linestyles"]],  # one style for every level (a dash tuple is not a list)
             linewidths=style["linewidths"],
         )
         if margin:
@@ -96,7 +111,7 @@ def _draw_boundary(
             pred.reshape(gx.shape),
             levels=np.arange(k - 1) + 0.5,
             colors=style["color"],
-            linestyles=style["linestyles"],
+            linestyles=[style["linestyles"]],  # one style for every level (a dash tuple is not a list)
             linewidths=style["linewidths"],
         )
     ax.plot([], [], color=style["color"], linestyle=style["linestyles"], linewidth=style["linewidths"], label=label)
@@ -188,8 +203,8 @@ def plot_feature_boundaries(
     _draw_boundary(ax, gx, gy, svm_pred, svm_score, SVM_STYLE, "SVM", k, margin=True)
     if svm_score is not None:
         ax.plot([], [], color=MARGIN_STYLE["color"], linestyle=MARGIN_STYLE["linestyles"], label="SVM margin")
-    # strict=False: only as many extra heads as there are EXTRA_STYLES are drawn (run_figures passes one)
-    for (name, (W, b)), style in zip((extra_heads or {}).items(), EXTRA_STYLES, strict=False):
+    for i, (name, (W, b)) in enumerate((extra_heads or {}).items()):
+        style = extra_style(i)
         pred, score = head_predict(pts, _np(W), _np(b), result.mode)
         _draw_boundary(ax, gx, gy, pred, score, style, name, k)
     if result.mode == "binary":

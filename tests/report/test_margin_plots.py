@@ -43,6 +43,16 @@ def test_boundary_figure_panels_and_grid_disagreement(tmp_path):
     assert path.stat().st_size > 5000
 
 
+def test_every_extra_head_is_drawn_in_its_own_style():
+    result, x, y = _binary(0.5)
+    heads = {f"head {i}": (np.array([[-1.0, 0.1 * i], [1.0, 0.0]]), np.array([0.1 * i, 0.0])) for i in range(4)}
+    fig = plot_feature_boundaries(result, x, y, extra_heads=heads)
+    handles, labels = fig.axes[2].get_legend_handles_labels()
+    drawn = {label: handle for handle, label in zip(handles, labels, strict=True) if label in heads}
+    assert set(drawn) == set(heads)  # four extra heads: none silently dropped
+    assert len({str(h.get_color()) + str(h.get_linestyle()) for h in drawn.values()}) == 4
+
+
 @pytest.mark.filterwarnings("ignore::nnprobe.probes.margin.NotSeparableWarning")
 def test_three_class_boundaries(tmp_path):
     rng = np.random.default_rng(1)
