@@ -388,7 +388,7 @@ def _save_epoch(
         "optimizer": state.optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "rng": rng_states(generator),
-        "callbacks": [cb.state_dict() for cb in callbacks],
+        "callbacks": [{"type": _callback_name(cb), "state": cb.state_dict()} for cb in callbacks],
         "config_hash": run.config_hash,
     }
     save_checkpoint(run.path / LAST_CHECKPOINT, state.model, training_state=training_state, **common)
@@ -415,11 +415,32 @@ def _restore(
     if scheduler is not None and saved.get("scheduler") is not None:
         scheduler.load_state_dict(saved["scheduler"])
     restore_rng_states(saved["rng"], generator)
-    # strict=False: a checkpoint without callback states (written before they were saved) restores none
-    for cb, cb_state in zip(callbacks, saved.get("callbacks") or [], strict=False):
-        if cb_state is not None:
-            cb.load_state_dict(cb_state)
+    _restore_callbacks(callbacks, saved.get("callbacks") or [])
     state.epoch, state.step, state.stop = payload["epoch"], saved["step"], saved.get("stop", False)
     state.history = [dict(h) for h in saved["history"]]
     state.metrics = dict(state.history[-1]) if state.history else {}
     return float(saved.get("elapsed_seconds", 0.0))
+
+
+def _callback_name(cb: Callback) -> str:
+    return f"{type(cb).__module__}.{type(cb).__qualname__}"
+
+
+def _restore_callbacks(callbacks: Sequence[Callback], saved: list[Any]) -> None:
+    """Give each callback the state saved by a callback of the same type: the i-th callback of a type gets the i-th
+    state saved by that type, so adding, dropping or reordering callbacks between attempts never hands a state to
+    the wrong one. A callback with no saved state of its type starts fresh.
+
+    Checkpoints written before the states were tagged with their type hold bare states; those are paired by
+    position, as they were saved. A checkpoint without callback states restores none.
+    """
+    if saved and all(isinstance(s, dict) and set(s) == {"type", "state"} for s in saved):
+        by_type: dict[str, list[Any]] = {}
+        for s in saved:
+            by_type.setdefault(s["type"], []).append(s["state"])
+        queues = [by_type.get(_callback_name(cb)) for cb in callbacks]
+        saved = [queue.pop(0) if queue else None for queue in queues]
+    # strict=False: an older checkpoint's bare states are paired by position (it may hold none)
+    for cb, cb_state in zip(callbacks, saved, strict=False):
+        if cb_state is not None:
+            cb.load_state_dict(cb_state)

@@ -169,6 +169,17 @@ def test_callback_state_survives_resume(digits, tmp_path, interrupt_after):
     assert counter.seen == [1, 2, 3]
 
 
+def test_callback_states_follow_their_type_when_the_callbacks_change(digits, tmp_path, interrupt_after):
+    cfg = TrainConfig(**{**CONFIG, "epochs": 3})
+    with pytest.raises(KeyboardInterrupt):
+        train(fresh(digits), digits, cfg, out_dir=tmp_path, callbacks=[interrupt_after(1), Counter()])
+    counter = (
+        Counter()
+    )  # moved to the front, the interrupter dropped, a plain callback added: its count still reaches it
+    train(fresh(digits), digits, cfg, out_dir=tmp_path, callbacks=[counter, Callback()], resume=True)
+    assert counter.seen == [1, 2, 3]
+
+
 def test_a_caller_prepared_run_dir_is_used_as_is(digits, tmp_path, uninterrupted, interrupt_after):
     """The experiment layer prepares one directory for data + model + training + probe and trains inside it."""
     from nnprobe.training.rundir import prepare_run_dir
