@@ -223,8 +223,10 @@ def _patterns(levels: list[_Level], n: int) -> Array:
     out = []
     for i in range(0, n, 8192):
         bits = _masks(levels, np.arange(i, min(i + 8192, n)))
+        if not bits:  # no ReLU site: one region, an empty pattern
+            return np.zeros((n, 0), dtype=np.uint8)
         out.append(np.packbits(torch.cat(bits, dim=1).numpy(), axis=1))
-    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.uint8)
+    return np.concatenate(out)
 
 
 def _as_point(x: torch.Tensor | Array, name: str) -> torch.Tensor:
