@@ -166,7 +166,9 @@ def _cut(verts: Array, count: Array, coef: Array, tol: float) -> tuple[Array, Ar
         owner = np.concatenate([owner[keep], owner[s.cut], owner[s.cut]])
         r += 1
     out_v, out_c = pg.concat([(d[0], d[1]) for d in done])
-    return out_v, out_c, np.concatenate([d[2] for d in done])
+    owner = np.concatenate([d[2] for d in done])
+    order = np.argsort(owner, kind="stable")  # siblings side by side: later blocks share their parent's work
+    return out_v[order], out_c[order], owner[order]
 
 
 def _bits(verts: Array, count: Array, coef: Array, owner: Array) -> Array:
@@ -214,7 +216,8 @@ def _logits(verts: Array, count: Array, maps: pm.Maps, levels: list[_Level]) -> 
     step = max(1, _ELEMENTS // max(1, 3 * sum(maps.units)))
     for i in range(0, len(count), step):
         ids = np.arange(i, min(i + step, len(count)))
-        out.append(maps.coefficients(len(maps.units), _masks(levels, ids), len(ids)).numpy())
+        groups = levels[-1].parent[ids] if levels else None
+        out.append(maps.coefficients(len(maps.units), _masks(levels, ids), len(ids), groups).numpy())
     return np.concatenate(out)
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
@@ -39,8 +40,14 @@ class Maps(Protocol):
 
     units: list[int]
 
-    def coefficients(self, site: int, masks: list[torch.Tensor], batch: int) -> torch.Tensor:
-        """``(batch, 3, units)`` rows ``(c0, c1, c2)`` of ``site``, given the patterns ``masks`` of earlier sites."""
+    def coefficients(
+        self, site: int, masks: list[torch.Tensor], batch: int, groups: np.ndarray | None = None
+    ) -> torch.Tensor:
+        """``(batch, 3, units)`` rows ``(c0, c1, c2)`` of ``site``, given the patterns ``masks`` of earlier sites.
+
+        ``groups`` (optional, one id per row): rows with one id share every mask but the last, which a maps
+        object may use to compute the shared part once.
+        """
         ...
 
 
@@ -119,13 +126,24 @@ class ChainMaps:
         self.first[0] += self.biases[0]
         self.units = [w.shape[0] for w in self.weights[:-1]]
 
-    def coefficients(self, site: int, masks: list[torch.Tensor], batch: int) -> torch.Tensor:
+    def coefficients(
+        self, site: int, masks: list[torch.Tensor], batch: int, groups: np.ndarray | None = None
+    ) -> torch.Tensor:
+        if groups is not None and site >= 2:  # the shared prefix once per group, then the last layer per row
+            uniq, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+            shared = self.coefficients(site - 1, [m[first] for m in masks[:-1]], len(uniq))
+            return self._step(shared[torch.from_numpy(inverse)], masks[-1], site - 1)
         coef = self.first.expand(batch, *self.first.shape)
         for k in range(site):
-            w = self.weights[k + 1]
-            coef = ((coef * masks[k][:, None, :]).reshape(-1, w.shape[1]) @ w.T).reshape(batch, 3, -1)
-            coef[:, 0] += self.biases[k + 1]
+            coef = self._step(coef, masks[k], k)
         return coef
+
+    def _step(self, coef: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
+        """Rows of site ``k + 1`` (or the output) from those of site ``k`` and its pattern."""
+        w = self.weights[k + 1]
+        out = ((coef * mask[:, None, :]).reshape(-1, w.shape[1]) @ w.T).reshape(len(coef), 3, -1)
+        out[:, 0] += self.biases[k + 1]
+        return out
 
 
 def chain_maps(model64: nn.Module, points: torch.Tensor, sites: Sites) -> ChainMaps | None:
@@ -197,7 +215,9 @@ class ReplayMaps:
         self.points = points.to(self.device)
         self.units = sites.units
 
-    def coefficients(self, site: int, masks: list[torch.Tensor], batch: int) -> torch.Tensor:
+    def coefficients(
+        self, site: int, masks: list[torch.Tensor], batch: int, groups: np.ndarray | None = None
+    ) -> torch.Tensor:
         x = self.points.repeat(batch, *[1] * (self.points.dim() - 1))
         frozen = [
             m.to(self.device).repeat_interleave(3, dim=0).reshape(3 * batch, *shape)
