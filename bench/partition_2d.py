@@ -33,7 +33,7 @@ from torch import nn  # noqa: E402
 
 from nnprobe.data.loaders import load_dataset  # noqa: E402
 from nnprobe.models.mlp import MLP  # noqa: E402
-from nnprobe.probes.codes.regions.partition import slice_partition  # noqa: E402
+from nnprobe.probes.codes.regions.partition import partition_of_dataset, slice_partition  # noqa: E402
 from nnprobe.probes.codes.regions.partition_check import grid_agreement  # noqa: E402
 
 
@@ -42,11 +42,21 @@ def load() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     return ds.x_train.flatten(1), ds.y_train, ds.x_test.flatten(1), ds.y_test
 
 
-def train(x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int = 0) -> nn.Module:
+def train(x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int = 0, track: list[int] | None = None) -> nn.Module:
+    """The MLP after ``epochs`` of Adam; with ``track``, the slice through ``x[track]`` is partitioned after each
+    epoch (and at initialisation) and its counts printed."""
     torch.manual_seed(seed)
     model = MLP(784, 10, width=256, depth=2)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
-    for _ in range(epochs):
+    for epoch in range(epochs + 1):
+        if track is not None:
+            part = partition_of_dataset(model, x, y, track)
+            print(
+                f"track_epoch_{epoch}: {part.n_regions} regions, {part.boundary_pieces} boundary pieces, "
+                f"{part.seconds:.1f} s"
+            )
+        if epoch == epochs:
+            break
         perm = torch.randperm(len(y))
         for i in range(0, len(y), 128):
             idx = perm[i : i + 128]
@@ -91,6 +101,7 @@ def main() -> None:
     parser.add_argument("--baseline", default="256,512,1024,2048", help="grid-sampling resolutions timed")
     parser.add_argument("--weights", help="load the trained MLP from this file, or train and save it there")
     parser.add_argument("--figure", help="draw the partition to this file (.png, .svg, .pdf)")
+    parser.add_argument("--track", action="store_true", help="partition the slice at init and after each epoch")
     parser.add_argument("--quick", action="store_true", help="1 epoch, grid 200, baseline 256,512")
     args = parser.parse_args()
     if args.quick:
@@ -99,13 +110,13 @@ def main() -> None:
     print(f"load_before: {os.getloadavg()[0]:.2f} (1-min load average; uptime: {subprocess.getoutput('uptime')})")
     x, y, x_test, y_test = load()
     start = time.perf_counter()
-    if args.weights and Path(args.weights).exists():
+    if args.weights and Path(args.weights).exists() and not args.track:
         model = MLP(784, 10, width=256, depth=2)
         model.load_state_dict(torch.load(args.weights))
         model.eval()
         print(f"model: loaded {args.weights}")
     else:
-        model = train(x, y, args.epochs)
+        model = train(x, y, args.epochs, track=[int(i) for i in args.points.split(",")] if args.track else None)
         print(f"model: 784-256-256-10 ReLU MLP, {args.epochs} epochs of Adam, {time.perf_counter() - start:.1f} s")
         if args.weights:
             torch.save(model.state_dict(), args.weights)

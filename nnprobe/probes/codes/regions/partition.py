@@ -328,4 +328,43 @@ def slice_partition(
     )
 
 
-__all__ = ["DEFAULT_EXTENT", "DEFAULT_TOL", "METHODS", "SlicePartition", "slice_partition"]
+def pick_points(y: torch.Tensor | Array, n: int = 3) -> list[int]:
+    """Indices of the first examples of ``n`` different classes, in order of appearance (fixed over training).
+
+    >>> pick_points(torch.tensor([5, 5, 0, 5, 4, 1]))
+    [0, 2, 4]
+    """
+    labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
+    seen: dict[int, int] = {}
+    for i, label in enumerate(labels.tolist()):
+        seen.setdefault(int(label), i)
+        if len(seen) == n:
+            break
+    if len(seen) < n:
+        raise NNProbeError(f"the labels hold {len(seen)} classes, fewer than {n}", "pass the three indices yourself")
+    return sorted(seen.values())
+
+
+def partition_of_dataset(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, indices: list[int] | None = None, **options: Any
+) -> SlicePartition:
+    """:func:`slice_partition` on the plane through training examples ``x[indices]`` (default
+    :func:`pick_points`), labelled with ``y``: the call a probe makes at each tracked step.
+    """
+    idx = pick_points(y) if indices is None else [int(i) for i in indices]
+    if len(idx) != 3:
+        raise NNProbeError(f"{len(idx)} slice points {idx}", "pass three training indices")
+    part = slice_partition(model, *(x[i] for i in idx), labels=[int(y[i]) for i in idx], **options)
+    part.extra["indices"] = idx
+    return part
+
+
+__all__ = [
+    "DEFAULT_EXTENT",
+    "DEFAULT_TOL",
+    "METHODS",
+    "SlicePartition",
+    "partition_of_dataset",
+    "pick_points",
+    "slice_partition",
+]

@@ -11,7 +11,7 @@ from torch import nn
 
 from nnprobe.errors import NNProbeError
 from nnprobe.models.mlp import MLP
-from nnprobe.probes.codes.regions.partition import slice_partition
+from nnprobe.probes.codes.regions.partition import partition_of_dataset, pick_points, slice_partition
 from nnprobe.probes.codes.regions.partition_check import grid_agreement
 
 E0, E1, ORIGIN = torch.tensor([1.0, 0.0]).double(), torch.tensor([0.0, 1.0]).double(), torch.zeros(2).double()
@@ -152,3 +152,17 @@ def test_refuses_max_pooling_and_a_chain_that_is_not_one():
         slice_partition(ResidualConv(), *xs, method="chain")
     with pytest.raises(NNProbeError, match="max_regions"):
         slice_partition(MLP(6, 3, width=16, depth=2), *random_points(1, 6), max_regions=5)
+
+
+def test_partition_of_dataset_picks_three_classes():
+    torch.manual_seed(0)
+    x = torch.randn(8, 6)
+    y = torch.tensor([2, 2, 0, 2, 0, 1, 1, 0])
+    assert pick_points(y) == [0, 2, 5]
+    model = MLP(6, 3, width=8, depth=1)
+    part = partition_of_dataset(model, x, y)
+    assert part.labels == [2, 0, 1] and part.to_dict()["indices"] == [0, 2, 5]
+    same = slice_partition(model, x[0], x[2], x[5])
+    assert np.array_equal(part.patterns, same.patterns)
+    with pytest.raises(NNProbeError, match="fewer than 3"):
+        pick_points(torch.tensor([1, 1, 0]))
