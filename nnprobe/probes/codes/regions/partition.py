@@ -118,6 +118,16 @@ class SlicePartition:
             **self.extra,
         }
 
+    def summary(self, prefix: str = "slice_") -> dict[str, Any]:
+        """Flat headline numbers for a probe's result (``slice_regions``, ``slice_boundary_pieces``, ...)."""
+        return {
+            f"{prefix}regions": self.n_regions,
+            f"{prefix}boundary_pieces": self.boundary_pieces,
+            f"{prefix}boundary_length": self.boundary_length,
+            f"{prefix}seconds": self.seconds,
+            f"{prefix}points": list(self.extra.get("indices", [])),
+        }
+
     def __repr__(self) -> str:
         return (
             f"SlicePartition(n_regions={self.n_regions}, boundary_pieces={self.boundary_pieces}, "

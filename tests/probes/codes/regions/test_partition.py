@@ -162,6 +162,8 @@ def test_partition_of_dataset_picks_three_classes():
     model = MLP(6, 3, width=8, depth=1)
     part = partition_of_dataset(model, x, y)
     assert part.labels == [2, 0, 1] and part.to_dict()["indices"] == [0, 2, 5]
+    summary = part.summary()
+    assert summary["slice_regions"] == part.n_regions and summary["slice_points"] == [0, 2, 5]
     same = slice_partition(model, x[0], x[2], x[5])
     assert np.array_equal(part.patterns, same.patterns)
     with pytest.raises(NNProbeError, match="fewer than 3"):
