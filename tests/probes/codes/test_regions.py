@@ -49,7 +49,7 @@ def _check_against_sampling(model: nn.Module, xa: torch.Tensor, xb: torch.Tensor
     step = 1 / (n - 1)
     excess = 0
     for i in range(xa.shape[0]):
-        pts = xa[i].double() + ts.view(-1, *[1] * (xa.dim() - 1)) * (xb[i] - xa[i]).double()
+        pts = xa[i].double() + ts.view(-1, *[1] * (xa.dim() - 1)) * (xb[i].double() - xa[i].double())
         code = _codes(model, pts)
         changes = (code[1:] != code[:-1]).any(1).nonzero().flatten().numpy()
         bp = walked.breakpoints[i]
