@@ -135,9 +135,8 @@ def main() -> None:
     gaps = np.concatenate([np.diff(bp) for bp in walked.breakpoints])
     print(f"walk_breakpoints: {int(walked.counts.sum())} (per segment {walked.counts.min()}-{walked.counts.max()})")
     print(f"sampling_changes: {n_sampled}")
-    print(
-        f"walk_excess: {sum(r[2] for r in results)} (breakpoints closer than a step: {int((gaps < 1 / (args.points - 1)).sum())})"
-    )
+    close = int((gaps < 1 / (args.points - 1)).sum())
+    print(f"walk_excess: {sum(r[2] for r in results)} (gaps between breakpoints shorter than a step: {close})")
     print(f"check_a_changes_within_one_step: {all(r[0] for r in results)}")
     print(f"check_b_count_never_below_and_excess_crowded: {all(r[1] for r in results)}")
     print(f"walk_passes: {walked.passes}  max_prediction_error: {walked.max_prediction_error:.1e}")

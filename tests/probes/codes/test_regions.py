@@ -201,3 +201,23 @@ def test_refuses_what_is_not_relu(model: nn.Module, says: str) -> None:
     assert info.value.fix  # says what to do
     with pytest.raises(NNProbeError, match=says):
         boundary_distance(model, x)
+
+
+def test_codes_probe_carries_region_numbers() -> None:
+    from nnprobe.data import load_dataset
+    from nnprobe.models import build_model
+    from nnprobe.probes.codes import CodesConfig, measure_codes
+    from nnprobe.probes.codes.probe import CodesResult
+
+    ds = load_dataset("digits")
+    net = build_model("mlp", ds.input_shape, ds.num_classes, width=16, depth=2)
+    off = measure_codes(net, ds, categorisation=False, nulls=False)
+    assert off.regions == {} and "region_density_random" not in off.summary()
+    result = measure_codes(net, ds, categorisation=False, nulls=False, region_segments=4, region_distance_points=6)
+    s = result.summary()
+    assert s["relu_units"] == 32 and s["boundary_distance_points"] == 6 and s["diameter_points"] == 4
+    assert s["region_density_same_class"] > 0 and s["boundary_distance_median"] > 0
+    assert "region density: random" in repr(result)
+    assert CodesResult.from_dict(result.to_dict()).regions == result.regions
+    with pytest.raises(NNProbeError, match="region_segments"):
+        CodesConfig(region_segments=-1)

@@ -124,4 +124,25 @@ def measure_regions(
     return out
 
 
-__all__ = ["KINDS", "measure_regions"]
+def region_rows(s: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows ``{"measure", "train", "test"}`` of the codes probe's table for the region numbers in a summary ``s``.
+
+    >>> region_rows({"region_density_same_class": 0.01})[0]["measure"]
+    'region density: same class'
+    """
+    rows = [
+        {"measure": f"region density: {kind.replace('_', ' ')}", "train": s[key], "test": ""}
+        for kind in KINDS
+        if (key := f"region_density_{kind}") in s
+    ]
+    if "diameter_exact_mean" in s:
+        rows += [
+            {"measure": "region diameter: sampled", "train": s["diameter_sampled_mean"], "test": ""},
+            {"measure": "region diameter: exact", "train": s["diameter_exact_mean"], "test": ""},
+        ]
+    if "boundary_distance_median" in s:
+        rows.append({"measure": "distance to region boundary", "train": s["boundary_distance_median"], "test": ""})
+    return rows
+
+
+__all__ = ["KINDS", "measure_regions", "region_rows"]
