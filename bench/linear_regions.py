@@ -13,7 +13,9 @@ so they come from one formula instead of a product per point): its time is print
 model-specific baseline.
 
 Usage: ``OMP_NUM_THREADS=1 python bench/linear_regions.py`` (100 segments x 10^5 points; a few minutes),
-``--quick`` (10 segments x 10^4 points), ``--init random`` for the untrained network.
+``--quick`` (10 segments x 10^4 points), ``--init random`` for the untrained network; ``--regions`` prints the
+codes probe's region numbers (100 segments of each kind, 200 distance points) for the untrained and the trained
+network instead.
 """
 
 from __future__ import annotations
@@ -98,6 +100,33 @@ def check(bp: np.ndarray, changes: np.ndarray, n: int) -> tuple[bool, bool, int]
     return near, ok, excess
 
 
+def region_figures(seed: int, segments: int, points: int) -> None:
+    """The codes probe's region numbers (``measure_regions``) on the same MLP, untrained and after one epoch."""
+    from nnprobe.probes.codes.regions.measure import measure_regions
+
+    keys = (
+        "region_density_same_class",
+        "region_density_different_class",
+        "region_density_random",
+        "region_breakpoints_same_class",
+        "region_breakpoints_different_class",
+        "region_breakpoints_random",
+        "region_random_length",
+        "region_walk_seconds",
+        "boundary_distance_q1",
+        "boundary_distance_median",
+        "boundary_distance_q3",
+        "boundary_distance_seconds",
+        "diameter_sampled_mean",
+        "diameter_exact_mean",
+        "diameter_seconds",
+    )
+    for init in ("random", "trained"):
+        net, x, y, acc = mnist_mlp(init, seed)
+        out = measure_regions(net, x, y, segments=segments, distance_points=points, seed=seed)
+        print(f"{init} (test accuracy {acc:.4f}): " + ", ".join(f"{k}={out[k]:.4g}" for k in keys))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--segments", type=int, default=100)
@@ -105,7 +134,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10 segments x 10^4 points")
     parser.add_argument("--init", choices=("trained", "random"), default="trained")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--regions", action="store_true", help="print the codes probe's region numbers instead (untrained, trained)"
+    )
     args = parser.parse_args()
+    if args.regions:
+        torch.set_num_threads(1)
+        region_figures(args.seed, 100, 200)
+        return
     if args.quick:
         args.segments, args.points = 10, 10_000
     torch.set_num_threads(1)

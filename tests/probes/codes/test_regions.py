@@ -206,8 +206,8 @@ def test_refuses_what_is_not_relu(model: nn.Module, says: str) -> None:
 def test_codes_probe_carries_region_numbers() -> None:
     from nnprobe.data import load_dataset
     from nnprobe.models import build_model
-    from nnprobe.probes.codes import CodesConfig, measure_codes
-    from nnprobe.probes.codes.probe import CodesResult
+    from nnprobe.probes.codes.config import CodesConfig
+    from nnprobe.probes.codes.probe import CodesResult, measure_codes
 
     ds = load_dataset("digits")
     net = build_model("mlp", ds.input_shape, ds.num_classes, width=16, depth=2)
