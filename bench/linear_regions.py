@@ -15,7 +15,8 @@ model-specific baseline.
 Usage: ``OMP_NUM_THREADS=1 python bench/linear_regions.py`` (100 segments x 10^5 points; a few minutes),
 ``--quick`` (10 segments x 10^4 points), ``--init random`` for the untrained network; ``--regions`` prints the
 codes probe's region numbers (100 segments of each kind, 200 distance points) for the untrained and the trained
-network instead.
+network instead; ``--track 3`` prints them at epochs 0-3 of training, measured by ``nnprobe.tracking.Tracker``
+(codes probe with ``region_segments=50, region_distance_points=100`` on its default probe set).
 """
 
 from __future__ import annotations
@@ -127,6 +128,38 @@ def region_figures(seed: int, segments: int, points: int) -> None:
         print(f"{init} (test accuracy {acc:.4f}): " + ", ".join(f"{k}={out[k]:.4g}" for k in keys))
 
 
+def track(seed: int, epochs: int) -> None:
+    """The region numbers tracked over training by :class:`nnprobe.tracking.Tracker` (codes probe, regions on)."""
+    import tempfile
+
+    from nnprobe.data import load_dataset
+    from nnprobe.tracking import Tracker
+
+    ds = load_dataset("mnist")
+    torch.manual_seed(seed)
+    net = nn.Sequential(
+        nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)
+    )
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    settings = {"codes": {"categorisation": False, "region_segments": 50, "region_distance_points": 100}}
+    columns = ["region_density_same_class", "region_density_different_class", "region_density_random"]
+    columns += ["boundary_distance_median", "diameter_exact_mean"]
+    with tempfile.TemporaryDirectory() as out, Tracker(["codes"], "mnist", out, settings=settings) as tracker:
+        for epoch in range(epochs + 1):
+            if epoch:
+                perm = torch.randperm(ds.x_train.shape[0])
+                for i in range(0, len(perm), 128):
+                    idx = perm[i : i + 128]
+                    loss = nn.functional.cross_entropy(net(ds.x_train[idx]), ds.y_train[idx])
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+            point = tracker.step(net, epoch)
+            assert point is not None
+            s = point["summaries"]["codes"]
+            print(f"epoch {epoch}: " + ", ".join(f"{c}={s[c]:.4g}" for c in columns))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--segments", type=int, default=100)
@@ -137,7 +170,12 @@ def main() -> None:
     parser.add_argument(
         "--regions", action="store_true", help="print the codes probe's region numbers instead (untrained, trained)"
     )
+    parser.add_argument("--track", type=int, default=0, help="track the region numbers over this many epochs instead")
     args = parser.parse_args()
+    if args.track:
+        torch.set_num_threads(1)
+        track(args.seed, args.track)
+        return
     if args.regions:
         torch.set_num_threads(1)
         region_figures(args.seed, 100, 200)
