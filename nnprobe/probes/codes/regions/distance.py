@@ -91,12 +91,18 @@ def boundary_distance(model: nn.Module, x: torch.Tensor, *, batch_size: int = 64
     return torch.cat(out)
 
 
-def class_centres(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The mean of each class's rows (``num_classes x ...``), float64."""
+def class_centres(x: torch.Tensor, y: torch.Tensor, *, chunk: int = 8192) -> torch.Tensor:
+    """The mean of each class's rows (``num_classes x ...``), float64, summed ``chunk`` rows at a time.
+
+    >>> class_centres(torch.tensor([[0.0], [2.0], [5.0]]), torch.tensor([0, 0, 1])).flatten().tolist()
+    [1.0, 5.0]
+    """
     k = int(y.max()) + 1
-    flat = x.detach().flatten(1).to(torch.float64)
-    sums = torch.zeros(k, flat.shape[1], dtype=torch.float64, device=flat.device).index_add_(0, y.to(flat.device), flat)
-    counts = torch.bincount(y.to(flat.device), minlength=k).clamp_min(1).to(torch.float64)
+    sums = torch.zeros(k, x[0].numel(), dtype=torch.float64, device=x.device)
+    for i in range(0, x.shape[0], chunk):
+        rows = x[i : i + chunk].detach().flatten(1).to(torch.float64)
+        sums.index_add_(0, y[i : i + chunk].to(x.device), rows)
+    counts = torch.bincount(y.to(x.device), minlength=k).clamp_min(1).to(torch.float64)
     return (sums / counts[:, None]).view(k, *x.shape[1:])
 
 
