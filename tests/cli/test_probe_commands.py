@@ -23,7 +23,7 @@ CHANGED_HELP = {("margin", "bias_penalised")}
 CHANGED_COMMAND_HELP = {"margin"}
 ADDED_FLAGS = {"seeds"}  # 0.3: every probe command runs a setting over seeds (issue 18)
 ADDED_PROBE_FLAGS = {
-    "codes": {"nulls", "output"},  # 0.3: --nulls/--no-nulls, the codes null baselines
+    "codes": {"nulls", "output", "region_segments", "region_distance_points"},  # 0.3: --nulls, linear regions
     "margin": {"null_starts", "output"},  # 0.3: --null-starts, the perceptron null's random starts
     "gradnet": {"output"},
 }  # 0.3: --output, the logits of a model's tuple/dict (issue 19)

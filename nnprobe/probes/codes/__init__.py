@@ -50,6 +50,12 @@ _EXPORTS = {
     "LayerSelection": "selection",
     "select_layers": "selection",
     "relu_sites": "sites",
+    "WalkResult": "regions.walk",
+    "walk_segments": "regions.walk",
+    "boundary_distance": "regions.distance",
+    "exact_diameter": "regions.distance",
+    "sampled_diameter": "regions.distance",
+    "measure_regions": "regions.measure",
 }
 
 __all__ = [
@@ -60,13 +66,16 @@ __all__ = [
     "DeterminismResult",
     "LayerSelection",
     "LayerSlice",
+    "WalkResult",
     "allocate_packed",
+    "boundary_distance",
     "categorise",
     "check_codes_complete",
     "check_piecewise_linear",
     "cluster_accuracy",
     "code_ids",
     "determinism",
+    "exact_diameter",
     "extract_bits",
     "hamming_distances",
     "hamming_kneighbors",
@@ -75,14 +84,17 @@ __all__ = [
     "majority_accuracy",
     "measure",
     "measure_codes",
+    "measure_regions",
     "pack_bits",
     "record_codes",
     "redundancy_ratio",
     "relu_sites",
+    "sampled_diameter",
     "select_layers",
     "summary_rows",
     "trace_relu_calls",
     "unpack_bits",
+    "walk_segments",
 ]
 
 

@@ -40,6 +40,11 @@ class CodesConfig(Config):
     examples per recording forward pass. ``nulls``: also measure the null baselines (see
     :mod:`nnprobe.probes.codes.nulls`): the untrained network's codes (same architecture and seed, K-Means with
     one seed) and 9-NN / logistic regression on the raw inputs; off saves about the cost of a second measurement.
+    ``region_segments``: linear regions (:mod:`nnprobe.probes.codes.regions`), walked exactly along this many
+    segments from training points of each kind (same class, different class, random direction), with He et al.'s
+    sampled region diameter beside the exact one at as many points; 0 (default): off.
+    ``region_distance_points``: training points whose exact distance to the boundary of their linear region is
+    measured (one backward pass per ReLU unit per batch of 64); 0 (default): off.
 
     >>> CodesConfig(k=5).k
     5
@@ -127,6 +132,17 @@ class CodesConfig(Config):
             kind="flag",
         ),
     )
+    region_segments: int = field(
+        default=0,
+        metadata=option(
+            "Linear regions: segments of each kind (same class, different class, random direction) walked exactly, "
+            "and points of the sampled vs exact region diameter (0: off)."
+        ),
+    )
+    region_distance_points: int = field(
+        default=0,
+        metadata=option("Linear regions: training points whose exact distance to their region's boundary is measured."),
+    )
 
     def validate(self) -> None:
         if isinstance(self.layers, str) and self.layers.strip() != ALL_LAYERS:
@@ -153,6 +169,8 @@ class CodesConfig(Config):
         check_choice("logistic", self.logistic, LOGISTIC_MODES)
         check_choice("drop_constant_units", self.drop_constant_units, (True, False))
         check_choice("nulls", self.nulls, (True, False))
+        check_int("region_segments", self.region_segments, minimum=0)
+        check_int("region_distance_points", self.region_distance_points, minimum=0)
 
 
 __all__ = ["ALL_LAYERS", "DEFAULT_MAX_UNITS", "LABEL_MODES", "LOGISTIC_MODES", "METHODS", "CodesConfig"]

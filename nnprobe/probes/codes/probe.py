@@ -30,6 +30,7 @@ from nnprobe.probes.codes.nulls import UNTRAINED_KEYS, pixel_baselines, untraine
 from nnprobe.probes.codes.packing import Codes, words_for
 from nnprobe.probes.codes.record import record_codes
 from nnprobe.probes.codes.redundancy import DeterminismResult, determinism, layer_determinism
+from nnprobe.probes.codes.regions.measure import measure_regions, region_rows
 from nnprobe.probes.codes.selection import select_layers
 from nnprobe.probes.codes.sites import relu_sites
 from nnprobe.probes.codes.tracer import _model_device
@@ -58,6 +59,7 @@ class CodesResult(Result):
     )  # max_memory, codes_bytes, codes_on_disk, fit_samples, record_batch_bytes
     # null baselines (nulls.py): {"untrained": {key: value}, "untrained_init": how, "pixels": {...}, "seconds", "note"}
     nulls: dict[str, Any] = field(default_factory=dict)
+    regions: dict[str, Any] = field(default_factory=dict)  # linear regions: regions/measure.py's flat numbers
 
     @property
     def n_units(self) -> int:
@@ -88,6 +90,7 @@ class CodesResult(Result):
         out.update({k: v for k, v in (self.nulls.get("pixels") or {}).items() if is_scalar(v)})
         if self.nulls:
             out["nulls_seconds"] = self.nulls.get("seconds", 0.0)
+        out.update({k: v for k, v in self.regions.items() if is_scalar(v)})
         out.update(record_seconds=self.record_seconds, seconds=self.seconds)
         return out
 
@@ -104,6 +107,7 @@ class CodesResult(Result):
             "selection": plain(self.selection),
             "memory": plain(self.memory),
             "nulls": plain(self.nulls),
+            "regions": plain(self.regions),
         }
 
     @classmethod
@@ -240,7 +244,7 @@ def summary_rows(s: dict[str, Any]) -> list[dict[str, Any]]:
                 "test": s.get("pixels_logistic_test_accuracy"),
             },
         ]
-    return rows
+    return rows + region_rows(s)
 
 
 def measure(
@@ -347,6 +351,10 @@ def _measure(model: nn.Module, dataset: Dataset, c: CodesConfig, seed: int, prog
     }
     selection = {k_: v for k_, v in sel.to_dict().items() if k_ != "sites"}
     nulls = _nulls(model, dataset, c, seed) if c.nulls else {}
+    segments, points = c.region_segments, c.region_distance_points
+    regions = measure_regions(
+        model, dataset.x_train, dataset.y_train_clean, segments=segments, distance_points=points, seed=seed
+    )
     return CodesResult(
         model_train_accuracy=correct["train"] / n_train,
         model_test_accuracy=correct["test"] / n_test,
@@ -359,6 +367,7 @@ def _measure(model: nn.Module, dataset: Dataset, c: CodesConfig, seed: int, prog
         selection=selection,
         memory=memory,
         nulls=nulls,
+        regions=regions,
     )
 
 
@@ -368,7 +377,11 @@ def _nulls(model: nn.Module, dataset: Dataset, c: CodesConfig, seed: int) -> dic
     start = time.perf_counter()
     out: dict[str, Any] = {}
     summary, how = untrained_summary(
-        model, dataset, measure, c.replace(nulls=False, per_layer=False, kmeans_seeds=1), seed
+        model,
+        dataset,
+        measure,
+        c.replace(nulls=False, per_layer=False, kmeans_seeds=1, region_segments=0, region_distance_points=0),
+        seed,
     )
     if summary is None:
         out["note"] = how

@@ -198,8 +198,10 @@ class _ReluTracer(TorchFunctionMode):
 
 
 @contextlib.contextmanager
-def trace_relu_calls(model: nn.Module) -> Iterator[_ReluTracer]:
+def trace_relu_calls(model: nn.Module, tracer_type: type[_ReluTracer] | None = None) -> Iterator[_ReluTracer]:
     """Context manager: inside it, each forward pass of ``model`` fills ``tracer.sites``.
+
+    ``tracer_type``: a subclass of the tracer to use instead (the linear-region walk's reads slopes too).
 
     Hooks are removed and training flags restored on exit, also after an error.
 
@@ -224,7 +226,7 @@ def trace_relu_calls(model: nn.Module) -> Iterator[_ReluTracer]:
     for name, module in model.named_modules():
         handles.append(module.register_forward_pre_hook(enter(name)))
         handles.append(module.register_forward_hook(leave))
-    tracer = _ReluTracer(stack, kinds)
+    tracer = (tracer_type or _ReluTracer)(stack, kinds)
     try:
         with eval_mode(model), tracer:
             yield tracer

@@ -14,6 +14,7 @@ from nnprobe.errors import NNProbeError
 from nnprobe.probes.codes.config import LABEL_MODES, LOGISTIC_MODES, METHODS, CodesConfig
 
 ADDED_IN_0_3 = ("nulls",)  # flags 0.2 did not have: --nulls/--no-nulls (the null baselines)
+ADDED_OPTIONS = ("region_segments", "region_distance_points")  # integer options 0.2 did not have (linear regions)
 
 
 def test_every_field_declares_its_option_with_the_flags_of_today(flags_of_0_2):
@@ -30,11 +31,14 @@ def test_every_field_declares_its_option_with_the_flags_of_today(flags_of_0_2):
         if f.name in ADDED_IN_0_3:
             assert flag not in today and meta["kind"] == "flag", f.name
             continue
+        if f.name in ADDED_OPTIONS:
+            assert flag not in today and isinstance(f.default, int), f.name
+            continue
         param = today[flag]
         assert param.name == f.name and param.help.startswith(meta["help"]), f.name
         if getattr(param.type, "choices", None) is not None:
             assert tuple(param.type.choices) == meta["choices"], f.name
-    assert cli == ["layers", "k", "max_fit_samples", "labels", "nulls"]
+    assert cli == ["layers", "k", "max_fit_samples", "labels", "nulls", *ADDED_OPTIONS]
     by_name = {f.name: f.metadata for f in fields(CodesConfig)}
     assert by_name["labels"]["choices"] == LABEL_MODES and by_name["logistic"]["choices"] == LOGISTIC_MODES
     assert by_name["methods"]["choices"] == METHODS and by_name["layers"]["kind"] is None
