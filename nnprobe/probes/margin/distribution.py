@@ -138,6 +138,20 @@ def head_margins(
     return gap / (w[labels.long()] - w[j]).norm(dim=1)
 
 
+def head_signature(
+    features: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
+) -> MarginSignature:
+    """The head's signature from penultimate features already in hand (no forward pass): :func:`head_margins`
+    divided by the features' total variation.
+
+    >>> head_signature(torch.tensor([[2.0, 0.0], [0.0, 2.0]]), torch.tensor([0, 1]), torch.eye(2)).median
+    1.0
+    """
+    tv = total_variation(features)
+    margins = head_margins(features, labels, weight, bias).cpu().numpy() / tv
+    return MarginSignature.from_margins(HEAD, margins, total_variation=tv, exact=True)
+
+
 class Moments:
     """Streaming ``sqrt(tr Cov(h))`` of rows ``h`` (float64, Chan's pairwise update; divisor ``n``).
 
@@ -367,6 +381,7 @@ __all__ = [
     "MarginSignature",
     "Moments",
     "head_margins",
+    "head_signature",
     "layer_margins",
     "margin_distribution",
     "runner_up_gap",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -137,3 +139,32 @@ def test_model_stays_in_training_mode_and_untouched() -> None:
     assert net.training and all(torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
     assert all(p.grad is None for p in net.parameters())
     assert not net[0]._forward_hooks and not net[4]._forward_pre_hooks  # hooks removed
+
+
+def test_probe_result_carries_the_signatures() -> None:
+    from nnprobe.data import load_dataset
+    from nnprobe.models import build_model
+    from nnprobe.probes.margin.config import MarginConfig
+    from nnprobe.probes.margin.probe import MarginProbeResult, measure
+
+    ds = load_dataset("synthetic:gauss,k=3,d=5,sep=3,n=300")
+    torch.manual_seed(0)
+    net = build_model("mlp", ds.input_shape, 3, width=16, depth=1)
+    off = measure(net, ds, MarginConfig(retrain_epochs=0, null_starts=0, bias_penalised=False, C=1.0))
+    assert off.margin_distribution == {} and "margin_median[head]" not in off.summary()
+    config = MarginConfig(
+        retrain_epochs=0, null_starts=0, bias_penalised=False, C=1.0, margin_layers="input, features.1,head"
+    )
+    assert config.margin_layers == ["input", "features.1", "head"]
+    result = measure(net, ds, config)
+    assert list(result.margin_distribution) == ["input", "features.1", "head"]
+    direct = margin_distribution(net, ds.x_train, ds.y_train, ["input", "features.1", "head"])
+    for layer, sig in direct.items():  # the head's from the features in hand, the rest from the gradient pass
+        np.testing.assert_allclose(
+            MarginSignature.from_dict(result.margin_distribution[layer]).values(), sig.values(), rtol=1e-5
+        )
+    summary = result.summary()
+    assert summary["margin_q1[input]"] == pytest.approx(direct["input"].q1, rel=1e-5)
+    assert summary["margin_median[head]"] == pytest.approx(direct["head"].median, rel=1e-5)
+    again = MarginProbeResult.from_dict(json.loads(json.dumps(result.to_dict())))
+    assert again.margin_distribution == result.margin_distribution
