@@ -141,12 +141,23 @@ def layer_sets(layers: Sequence[str], n: int, per_layer: int = 5) -> list[tuple[
     return [c for c in out if n >= MODELS_PER_PREDICTOR * per_layer * len(c)]
 
 
+SHUFFLES = 5  # fold assignments (seeds) over which the cross-validated R^2 is repeated: its spread is reported
+
+
 def regress(records: Sequence[dict[str, Any]], layers: Sequence[str], k: int, seed: int = 0) -> list[dict[str, Any]]:
     """The cross-validated regression of the gap for each allowed layer set and transform (``log_quartiles``
-    where every quartile is positive; otherwise the row says why not)."""
+    where every quartile is positive; otherwise the row says why not), then the null: the sweep's own settings
+    (label noise, log2 width, weight decay) as the predictors. ``r2_cv`` is for the folds of ``seed``;
+    ``r2_cv_shuffles`` repeats it for :data:`SHUFFLES` fold assignments (seeds ``seed`` on)."""
     from nnprobe.probes.margin.gap import TRANSFORMS, cross_validated_r2, gap_predictors  # lazy: as layer_sets
 
     gaps = np.array([r["gap"] for r in records])
+
+    def fit(X: np.ndarray) -> dict[str, Any]:
+        out = cross_validated_r2(X, gaps, k=k, seed=seed)
+        out["r2_cv_shuffles"] = [cross_validated_r2(X, gaps, k=k, seed=seed + i)["r2_cv"] for i in range(SHUFFLES)]
+        return out
+
     rows = []
     for layer_set in layer_sets(layers, len(records)):
         for transform in TRANSFORMS:
@@ -156,8 +167,10 @@ def regress(records: Sequence[dict[str, Any]], layers: Sequence[str], k: int, se
             except NNProbeError as exc:
                 rows.append({**row, "skipped": exc.problem})
                 continue
-            fit = cross_validated_r2(X, gaps, k=k, seed=seed)
-            rows.append({**row, "predictor_names": names, **fit})
+            rows.append({**row, "predictor_names": names, **fit(X)})
+    settings = np.array([[r["label_noise"], np.log2(r["width"]), r["weight_decay"]] for r in records])
+    names = ["label_noise", "log2_width", "weight_decay"]
+    rows.append({"layers": ["(null) the settings"], "transform": "linear", "predictor_names": names, **fit(settings)})
     return rows
 
 
@@ -176,18 +189,23 @@ def _report(sweep: GapSweep, records: list[dict[str, Any]], rows: list[dict[str,
         "",
         f"Regression of the gap on the signature, with an intercept; R^2 of the pooled out-of-fold predictions of "
         f"{sweep.k}-fold cross-validation (shuffled, seed {sweep.seed}); in-sample adjusted R^2 beside it. "
-        "`linear`: the five statistics per layer, no log; `log_quartiles`: the log of Q1, median and Q3 only.",
+        "`linear`: the five statistics per layer, no log; `log_quartiles`: the log of Q1, median and Q3 only. "
+        "The null row regresses the gap on the sweep's own settings (label noise, log2 width, weight decay).",
         "",
-        "| layers | transform | predictors | models | R^2 (k-fold) | adjusted R^2 (in sample) |",
-        "|---|---|---|---|---|---|",
+        f"| layers | transform | predictors | models | R^2 ({sweep.k}-fold) | range over {SHUFFLES} fold shuffles | "
+        "adjusted R^2 (in sample) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         if "skipped" in row:
-            lines.append(f"| {', '.join(row['layers'])} | {row['transform']} | - | - | not run: {row['skipped']} | - |")
+            lines.append(
+                f"| {', '.join(row['layers'])} | {row['transform']} | - | - | not run: {row['skipped']} | - | - |"
+            )
         else:
             lines.append(
                 f"| {', '.join(row['layers'])} | {row['transform']} | {row['predictors']} | {row['n']} | "
-                f"{row['r2_cv']:.3f} | {row['adjusted_r2']:.3f} |"
+                f"{row['r2_cv']:.3f} | {min(row['r2_cv_shuffles']):.3f} to {max(row['r2_cv_shuffles']):.3f} | "
+                f"{row['adjusted_r2']:.3f} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -236,7 +254,8 @@ def reproduce_margin_gap(
     for row in rows:
         if "r2_cv" in row:
             echo(
-                f"{', '.join(row['layers']):>24} {row['transform']:>13}: R^2 ({row['k']}-fold) {row['r2_cv']:.3f}, "
+                f"{', '.join(row['layers']):>24} {row['transform']:>13}: R^2 ({row['k']}-fold) {row['r2_cv']:.3f} "
+                f"({min(row['r2_cv_shuffles']):.3f} to {max(row['r2_cv_shuffles']):.3f} over {SHUFFLES} shuffles), "
                 f"adjusted in-sample {row['adjusted_r2']:.3f}, {row['predictors']} predictors, {row['n']} models"
             )
         else:
@@ -245,4 +264,4 @@ def reproduce_margin_gap(
     return summary
 
 
-__all__ = ["PAPER", "GapSweep", "layer_sets", "regress", "reproduce_margin_gap", "train_family"]
+__all__ = ["PAPER", "SHUFFLES", "GapSweep", "layer_sets", "regress", "reproduce_margin_gap", "train_family"]

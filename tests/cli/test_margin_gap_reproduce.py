@@ -32,7 +32,8 @@ def test_tiny_family_end_to_end(tmp_path: Path) -> None:
     regression = json.loads((tmp_path / "regression.json").read_text())
     layer_sets_run = [r["layers"] for r in regression["rows"] if "r2_cv" in r]
     assert ["head"] in layer_sets_run and ["input", "head"] not in layer_sets_run  # 10 predictors need 100 models
-    assert (tmp_path / "gap.png").stat().st_size > 0 and "R^2 (k-fold)" in (tmp_path / "report.md").read_text()
+    assert layer_sets_run[-1] == ["(null) the settings"] and len(regression["rows"][0]["r2_cv_shuffles"]) == 5
+    assert (tmp_path / "gap.png").stat().st_size > 0 and "R^2 (5-fold)" in (tmp_path / "report.md").read_text()
     assert any("R^2 (5-fold)" in line for line in lines)
 
 
