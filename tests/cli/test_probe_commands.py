@@ -23,8 +23,9 @@ CHANGED_HELP = {("margin", "bias_penalised")}
 CHANGED_COMMAND_HELP = {"margin"}
 ADDED_FLAGS = {"seeds"}  # 0.3: every probe command runs a setting over seeds (issue 18)
 ADDED_PROBE_FLAGS = {
-    "codes": {"nulls", "output", "region_segments", "region_distance_points"},  # 0.3: --nulls, linear regions
-    "margin": {"null_starts", "output"},  # 0.3: --null-starts, the perceptron null's random starts
+    # 0.3: --nulls, linear regions
+    "codes": {"nulls", "output", "region_segments", "region_distance_points", "region_slice"},
+    "margin": {"null_starts", "output", "margin_layers"},  # 0.3: --null-starts (perceptron null), --margin-layers
     "gradnet": {"output"},
 }  # 0.3: --output, the logits of a model's tuple/dict (issue 19)
 

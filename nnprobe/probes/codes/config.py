@@ -9,13 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nnprobe.config import Config, check_choice, check_int, option
-from nnprobe.training.rundir import register_recorded_key
+from nnprobe.training.rundir import register_later_setting, register_recorded_key
 
 METHODS = ("kmeans", "knn", "logistic")  # the classifiers fitted on the codes
 LABEL_MODES = ("noisy", "clean")  # training codes scored against the labels trained on, or the true ones
 LOGISTIC_MODES = ("multinomial", "ovo")  # logistic regression: multinomial, or one-vs-one (He et al.'s)
 ALL_LAYERS = "all"  # ``layers=`` value for every ReLU site
 DEFAULT_MAX_UNITS = 2**16  # above it, the code is the last sites that fit (see selection.py)
+register_later_setting("region_segments", 0)  # added in 0.3 (linear regions): earlier runs resume without them
+register_later_setting("region_distance_points", 0)
+register_later_setting("region_slice", False)
 register_recorded_key("scratch_dir")  # where the scratch file goes changes no result: resume ignores it
 
 
@@ -44,7 +47,10 @@ class CodesConfig(Config):
     segments from training points of each kind (same class, different class, random direction), with He et al.'s
     sampled region diameter beside the exact one at as many points; 0 (default): off.
     ``region_distance_points``: training points whose exact distance to the boundary of their linear region is
-    measured (one backward pass per ReLU unit per batch of 64); 0 (default): off.
+    measured (one backward pass per ReLU unit per batch of 64); 0 (default): off. ``region_slice``: the exact
+    partition of the 2-D slice through the first training examples of three classes
+    (:mod:`nnprobe.probes.codes.regions.partition`): its number of regions and of linear pieces of the decision
+    boundary; off by default.
 
     >>> CodesConfig(k=5).k
     5
@@ -143,6 +149,14 @@ class CodesConfig(Config):
         default=0,
         metadata=option("Linear regions: training points whose exact distance to their region's boundary is measured."),
     )
+    region_slice: bool = field(
+        default=False,
+        metadata=option(
+            "Linear regions: the exact partition of the 2-D slice through the first training examples of three "
+            "classes (regions and decision-boundary pieces).",
+            kind="flag",
+        ),
+    )
 
     def validate(self) -> None:
         if isinstance(self.layers, str) and self.layers.strip() != ALL_LAYERS:
@@ -171,6 +185,7 @@ class CodesConfig(Config):
         check_choice("nulls", self.nulls, (True, False))
         check_int("region_segments", self.region_segments, minimum=0)
         check_int("region_distance_points", self.region_distance_points, minimum=0)
+        check_choice("region_slice", self.region_slice, (True, False))
 
 
 __all__ = ["ALL_LAYERS", "DEFAULT_MAX_UNITS", "LABEL_MODES", "LOGISTIC_MODES", "METHODS", "CodesConfig"]

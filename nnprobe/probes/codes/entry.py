@@ -84,6 +84,8 @@ ENTRY = register(
             "region_density_random",
             "boundary_distance_median",
             "diameter_exact_mean",
+            "slice_regions",
+            "slice_boundary_pieces",
         ),
         thresholds=THRESHOLDS,
         verdict=verdict,

@@ -31,6 +31,7 @@ from nnprobe.probes.codes.packing import Codes, words_for
 from nnprobe.probes.codes.record import record_codes
 from nnprobe.probes.codes.redundancy import DeterminismResult, determinism, layer_determinism
 from nnprobe.probes.codes.regions.measure import measure_regions, region_rows
+from nnprobe.probes.codes.regions.partition import partition_of_dataset
 from nnprobe.probes.codes.selection import select_layers
 from nnprobe.probes.codes.sites import relu_sites
 from nnprobe.probes.codes.tracer import _model_device
@@ -355,6 +356,8 @@ def _measure(model: nn.Module, dataset: Dataset, c: CodesConfig, seed: int, prog
     regions = measure_regions(
         model, dataset.x_train, dataset.y_train_clean, segments=segments, distance_points=points, seed=seed
     )
+    if c.region_slice:
+        regions.update(partition_of_dataset(model, dataset.x_train, dataset.y_train_clean).summary())
     return CodesResult(
         model_train_accuracy=correct["train"] / n_train,
         model_test_accuracy=correct["test"] / n_test,
@@ -380,7 +383,14 @@ def _nulls(model: nn.Module, dataset: Dataset, c: CodesConfig, seed: int) -> dic
         model,
         dataset,
         measure,
-        c.replace(nulls=False, per_layer=False, kmeans_seeds=1, region_segments=0, region_distance_points=0),
+        c.replace(
+            nulls=False,
+            per_layer=False,
+            kmeans_seeds=1,
+            region_segments=0,
+            region_distance_points=0,
+            region_slice=False,
+        ),
         seed,
     )
     if summary is None:

@@ -14,6 +14,7 @@ from nnprobe.training.rundir import register_later_setting
 register_later_setting("bias_penalised", False)  # added in 0.2 (default on from 0.3): earlier runs resume without it
 register_later_setting("null_starts", 0)  # added in 0.3: earlier runs resume without the null
 register_later_setting("perceptron_epochs", 300)
+register_later_setting("margin_layers", None)  # added in 0.3: the margin distribution (Jiang et al. 2019)
 
 SOLVERS = ("ipm", "smo")  # inner solvers of the exact SVM (interior point, libsvm's SMO)
 SVM_MODES = ("ovr", "crammer_singer")  # the multi-class SVMs :func:`~nnprobe.probes.margin.fit_svm` fits
@@ -40,8 +41,12 @@ class MarginConfig(Config):
     default; the verdict reads ``cosine_to_penalised_svm``. ``null_starts``: the null baseline, the perceptron
     on ``[phi, 1]`` run to zero training error from this many random starts (at most ``perceptron_epochs``
     passes), and the context columns (class means, LDA, logistic regression, the head at initialisation), all as
-    cosines to the penalised SVM (0: skip them). Every setting but ``null_starts`` applies to each measurement, the
-    curve's during training included; the null and the context are measured once, at the end.
+    cosines to the penalised SVM (0: skip them). ``margin_layers``: layers whose normalised margin distribution
+    (Jiang, Krishnan, Mobahi & Bengio 2019) is measured on the training set at the end, its signature in the result
+    (:mod:`nnprobe.probes.margin.distribution`): ``head`` (exact, on the penultimate features; costs nothing more),
+    ``input`` and dotted module names (first-order; one more pass with gradients); ``None``: not measured. Every
+    setting but ``null_starts`` and ``margin_layers`` applies to each measurement, the curve's during training
+    included; the null, the context and the margin distribution are measured once, at the end.
 
     >>> MarginConfig(multi_class="both").multi_class
     'both'
@@ -118,6 +123,15 @@ class MarginConfig(Config):
         default=300, metadata=option("Cap on the null perceptron's passes over the training features.", cli=False)
     )
 
+    margin_layers: list[str] | str | None = field(
+        default=None,
+        metadata=option(
+            "Comma-separated layers whose normalised margin distribution (Jiang et al. 2019) is measured: head "
+            "(exact, cheap), input, module names (default: none).",
+            kind="list",
+        ),
+    )
+
     def validate(self) -> None:
         check_float("C", self.C, low=0.0, low_open=True, allow_none=True)
         check_choice("multi_class", self.multi_class, MULTI_CLASS_MODES)
@@ -137,6 +151,10 @@ class MarginConfig(Config):
         check_choice("bias_penalised", self.bias_penalised, (True, False))
         check_int("null_starts", self.null_starts, minimum=0)
         check_int("perceptron_epochs", self.perceptron_epochs, minimum=1)
+        if isinstance(self.margin_layers, str):
+            self.margin_layers = [p.strip() for p in self.margin_layers.split(",") if p.strip()] or None
+        if self.margin_layers is not None:
+            self.margin_layers = list(dict.fromkeys(self.margin_layers)) or None
 
     def modes(self, num_classes: int) -> list[str]:
         """SVM modes to fit: one for two classes, ``ovr`` and ``crammer_singer`` for ``both``.

@@ -236,6 +236,7 @@ ENTRY = register(
             "nn_test_accuracy",
             "svm_test_accuracy",
             "svm_train_errors",
+            "margin_median[head]",
         ),
         thresholds=THRESHOLDS,
         verdict=verdict,

@@ -29,6 +29,7 @@ from nnprobe.models.heads import HeadSplit, head_features
 from nnprobe.probes.margin import baselines as _baselines
 from nnprobe.probes.margin.comparison import measure_margin
 from nnprobe.probes.margin.config import MarginConfig
+from nnprobe.probes.margin.distribution import HEAD, SIGNATURE_STATS, head_signature, margin_distribution
 from nnprobe.probes.margin.grid import grid_disagreement
 from nnprobe.probes.margin.result import MarginResult
 from nnprobe.probes.margin.retrain import retrain_head
@@ -51,6 +52,9 @@ class MarginProbeResult(Result):
     SVM (:mod:`nnprobe.probes.margin.baselines`): ``null_perceptron`` (cosines, passes and training errors of each
     start, the cap) and ``context`` (cosine of the class-mean difference, LDA, logistic regression and, when the run
     has it, the head at initialisation); empty when not measured (features not separable, ``null_starts=0``).
+    ``margin_distribution``: per layer of ``MarginConfig.margin_layers``, the signature of the normalised training
+    margins (:class:`~nnprobe.probes.margin.distribution.MarginSignature` as a dict); summary columns
+    ``margin_<stat>[<layer>]``.
     """
 
     results: dict[str, MarginResult]
@@ -65,6 +69,7 @@ class MarginProbeResult(Result):
     seed: int = 0
     seconds: float = 0.0
     baselines: dict[str, Any] = field(default_factory=dict)
+    margin_distribution: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def main(self) -> MarginResult:
@@ -95,6 +100,8 @@ class MarginProbeResult(Result):
             )
             out.update({f"retrained/{k}": v for k, v in self.retrained.summary().items() if k in keep})
         out.update(self.evidence_summary())
+        for layer, sig in self.margin_distribution.items():
+            out.update({f"margin_{stat}[{layer}]": sig[stat] for stat in SIGNATURE_STATS})
         out["svm_seconds"] = sum(r.seconds_svm for r in self.results.values())
         out["seconds"] = self.seconds
         return out
@@ -156,6 +163,7 @@ class MarginProbeResult(Result):
             "retrain_history": plain(self.retrain_history),
             "curve": [r.to_dict() for r in self.curve],
             "baselines": plain(self.baselines),
+            "margin_distribution": plain(self.margin_distribution),
             "grid_disagreement": dict(self.grid_disagreement),
             "plot_features": self.plot_features,
             "plot_labels": self.plot_labels,
@@ -391,6 +399,7 @@ def _measure(
             )
             retrained, history = rr.retrained, rr.history
         base = measure_baselines(f_train, y_train, next(iter(results.values())), config, seed=seed, init_head=init_head)
+        distribution = _distribution(model, dataset, split, f_train, config)
     notes = _curve_warnings(curve) + sorted({str(w.message) for w in caught})
     plot_x = plot_y = None
     if f_train.shape[1] == 2 and config.plot_points > 0:
@@ -408,7 +417,27 @@ def _measure(
         seed=seed,
         seconds=time.perf_counter() - start,
         baselines=base,
+        margin_distribution=distribution,
     )
+
+
+def _distribution(
+    model: nn.Module, dataset: Dataset, split: HeadSplit, f_train: torch.Tensor, config: MarginConfig
+) -> dict[str, dict[str, Any]]:
+    """The signatures of ``config.margin_layers`` on the training set (the head's from the features in hand)."""
+    layers = list(config.margin_layers or [])
+    if not layers:
+        return {}
+    y = dataset.y_train.long()
+    sigs = {}
+    if layers != [HEAD]:  # one pass with gradients for the other layers
+        others = [layer for layer in layers if layer != HEAD]
+        sigs = margin_distribution(
+            model, dataset.x_train, y, others, head_name=split.head_name, max_memory=config.max_memory
+        )
+    if HEAD in layers:
+        sigs[HEAD] = head_signature(f_train, y, split.head.weight, split.head.bias)
+    return {layer: sigs[layer].to_dict() for layer in layers}
 
 
 __all__ = ["MarginProbeResult", "TABLE_COLUMNS", "measure", "measure_baselines", "measure_mode"]

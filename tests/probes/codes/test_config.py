@@ -13,7 +13,7 @@ import nnprobe
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.codes.config import LABEL_MODES, LOGISTIC_MODES, METHODS, CodesConfig
 
-ADDED_IN_0_3 = ("nulls",)  # flags 0.2 did not have: --nulls/--no-nulls (the null baselines)
+ADDED_IN_0_3 = ("nulls", "region_slice")  # flags 0.2 did not have: --nulls/--no-nulls, --region-slice
 ADDED_OPTIONS = ("region_segments", "region_distance_points")  # integer options 0.2 did not have (linear regions)
 
 
@@ -38,7 +38,7 @@ def test_every_field_declares_its_option_with_the_flags_of_today(flags_of_0_2):
         assert param.name == f.name and param.help.startswith(meta["help"]), f.name
         if getattr(param.type, "choices", None) is not None:
             assert tuple(param.type.choices) == meta["choices"], f.name
-    assert cli == ["layers", "k", "max_fit_samples", "labels", "nulls", *ADDED_OPTIONS]
+    assert cli == ["layers", "k", "max_fit_samples", "labels", "nulls", *ADDED_OPTIONS, "region_slice"]
     by_name = {f.name: f.metadata for f in fields(CodesConfig)}
     assert by_name["labels"]["choices"] == LABEL_MODES and by_name["logistic"]["choices"] == LOGISTIC_MODES
     assert by_name["methods"]["choices"] == METHODS and by_name["layers"]["kind"] is None

@@ -221,3 +221,18 @@ def test_codes_probe_carries_region_numbers() -> None:
     assert CodesResult.from_dict(result.to_dict()).regions == result.regions
     with pytest.raises(NNProbeError, match="region_segments"):
         CodesConfig(region_segments=-1)
+
+
+def test_codes_probe_carries_the_2d_slice_partition() -> None:
+    from nnprobe.data import load_dataset
+    from nnprobe.models import build_model
+    from nnprobe.probes.codes.probe import measure_codes
+    from nnprobe.probes.codes.regions.partition import partition_of_dataset
+
+    ds = load_dataset("digits")
+    net = build_model("mlp", ds.input_shape, ds.num_classes, width=16, depth=2)
+    result = measure_codes(net, ds, categorisation=False, nulls=False, region_slice=True)
+    s = result.summary()
+    direct = partition_of_dataset(net, ds.x_train, ds.y_train_clean)
+    assert s["slice_regions"] == direct.n_regions > 1 and s["slice_boundary_pieces"] == direct.boundary_pieces
+    assert len({int(ds.y_train_clean[i]) for i in result.regions["slice_points"]}) == 3  # three classes

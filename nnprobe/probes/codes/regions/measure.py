@@ -142,6 +142,11 @@ def region_rows(s: dict[str, Any]) -> list[dict[str, Any]]:
         ]
     if "boundary_distance_median" in s:
         rows.append({"measure": "distance to region boundary", "train": s["boundary_distance_median"], "test": ""})
+    if "slice_regions" in s:
+        rows += [
+            {"measure": "2-D slice: regions", "train": s["slice_regions"], "test": ""},
+            {"measure": "2-D slice: decision-boundary pieces", "train": s["slice_boundary_pieces"], "test": ""},
+        ]
     return rows
 
 
