@@ -17,7 +17,7 @@ from nnprobe.report.gradnet_plots import plot_learning_curves, plot_snapshot_tab
 from nnprobe.report.margin_plots import save_convergence, save_feature_boundaries
 
 if TYPE_CHECKING:
-    from nnprobe.probes.codes.probe import CodesResult
+    from nnprobe.probes.codes.result import CodesResult
     from nnprobe.probes.gradnet.study import GradNetStudy, GradSpaceResult
     from nnprobe.probes.margin.probe import MarginProbeResult
     from nnprobe.probes.margin.result import MarginResult

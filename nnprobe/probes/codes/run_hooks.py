@@ -10,8 +10,8 @@ from torch import nn
 from nnprobe.data.base import Dataset
 from nnprobe.errors import NNProbeError
 from nnprobe.probes.codes.config import CodesConfig
-from nnprobe.probes.codes.probe import CodesResult, summary_rows
 from nnprobe.probes.codes.record import record_codes
+from nnprobe.probes.codes.result import CodesResult, summary_rows
 from nnprobe.results import text_table
 
 Run = Any  # an nnprobe.experiments.Run: a higher floor, which a probe does not import (tests/test_layering.py)
