@@ -85,10 +85,18 @@ def _plain(ax: Axes) -> None:
     """Label log axes with plain numbers (0.25, 1000), not powers of ten."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # lazy: loaded by plotting already
 
-    for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
-        if scale == "log":
-            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
-            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+    def label(v: float, _: object) -> str:
+        return f"{v:,.0f}" if v >= 1 and float(v).is_integer() else f"{v:.3g}"
+
+    for axis, scale, (lo, hi) in (
+        (ax.xaxis, ax.get_xscale(), ax.get_xlim()),
+        (ax.yaxis, ax.get_yscale(), ax.get_ylim()),
+    ):
+        if scale == "log" and lo > 0:
+            decades = math.log10(hi / lo)  # ticks: a few per decade on a narrow axis, one per decade on a wide one
+            subs = (1.0,) if decades > 2.5 else (1.0, 2.0, 5.0) if decades > 1.2 else (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
+            axis.set_major_locator(LogLocator(base=10, subs=subs))
+            axis.set_major_formatter(FuncFormatter(label))
             axis.set_minor_formatter(NullFormatter())
 
 

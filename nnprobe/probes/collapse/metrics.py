@@ -33,6 +33,14 @@ Without the D x D moment (``CollapseAccumulator(..., second_moment=False)``, wha
 K-1 right singular vectors of M, s its singular values), ``tr(Sigma_W Sigma_B^+) = sum_j (K / s_j^2) v_j^T Sigma_W
 v_j`` and ``v_j^T Sigma_W v_j = (1/N) sum_i ((h_i - mu_{y_i}) . v_j)^2``: K-1 projections per row, O(N D K) work and
 O(K D) memory, where the moment costs O(N D^2). ``tr(Sigma_W) = sum_c n_c Var_c / N`` comes from the first pass.
+
+Features already held in memory (shared with the margin probe) take :func:`measure_held`: the same definitions,
+with the O(N D) work done in the features' own float32 by matrix products (class sums by a one-hot product, and one
+product ``h [W; mu; V]^T`` for the head, the nearest centre and the NC1 projections), accumulated in float64 over
+chunks of rows. Rounding: the NC1 projections lose nothing that matters (a class mean shifted by rounding changes
+the variance along v by its square); ``Var_c = mean ||h||^2 - ||mu_c||^2`` is good to about
+``1e-7 ||h||^2 / Var_c`` relative (per-row norms in float32), so CDNV and the trace ratio are coarse only where the
+within-class spread is below about 1e-5 of the features' norm.
 """
 
 from __future__ import annotations
@@ -264,6 +272,93 @@ def collapse_metrics(
     }
 
 
+def measure_held(
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    num_classes: int,
+    chunk: int = 2048,
+) -> dict[str, Any]:
+    """:func:`measure_collapse` on a feature matrix held in memory (N x D): the O(N D) work in the features' own
+    float32 by matrix products, accumulated in float64 over ``chunk`` rows (see the module docstring); the same
+    keys, ``statistics_bytes`` the accumulators'.
+
+    >>> h = torch.tensor([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0], [0.0, 4.0]]); w = torch.eye(2)
+    >>> m = measure_held(h, torch.tensor([0, 0, 1, 1]), w, None, 2)
+    >>> m["nc4_disagreement"], m["head_accuracy"], round(m["cdnv"], 6)   # (1 + 1) / (2 * 13)
+    (0.0, 1.0, 0.076923)
+    """
+    k, d = int(num_classes), int(weight.shape[1])
+    if features.ndim != 2 or features.shape[1] != d or labels.numel() != features.shape[0]:
+        _checked(features, labels, d, k)  # the error of the streamed path
+    h = features.detach().cpu()
+    h = h if h.dtype in (torch.float32, torch.float64) else h.float()
+    y = labels.reshape(-1).to("cpu", torch.long)
+    if len(y) == 0:
+        raise NNProbeError("no rows to measure neural collapse on", "pass a dataset with rows")
+    if int(y.min()) < 0 or int(y.max()) >= k:
+        _checked(h, y, d, k)
+    acc = CollapseAccumulator(k, d, second_moment=False)
+    eye = torch.eye(k, dtype=h.dtype)
+    for i in range(0, len(y), chunk):
+        hb, yb = h[i : i + chunk], y[i : i + chunk]
+        sq = torch.linalg.vector_norm(hb, dim=1).double() ** 2  # NaN / inf in a row make its norm non-finite
+        if not bool(torch.isfinite(sq).all()):
+            _checked(hb, yb, d, k)  # names the NaN / inf
+            raise NNProbeError(
+                "the penultimate features are too large to square in their dtype",
+                "the model's features overflow: check the checkpoint and the input normalisation",
+            )
+        onehot = eye[yb]  # n x K
+        acc.counts += onehot.sum(0).double()
+        acc.sums += (onehot.T @ hb).double()
+        acc.sq_norms += onehot.T.double() @ sq
+    mu = acc.means()
+    v, _ = between_directions(acc)
+    w = weight.detach().to("cpu", torch.float64)
+    b = torch.zeros(k, dtype=torch.float64) if bias is None else bias.detach().to("cpu", torch.float64)
+    basis = torch.cat([w, mu, v]).to(h.dtype).T  # D x (2K + r): one product scores both rules and projects
+    half_sq, mu_v = (mu * mu).sum(1) / 2, mu @ v.T
+    along = torch.zeros(v.shape[0], dtype=torch.float64)
+    differ = head_right = ncc_right = 0
+    # a float32 product h . m is within D u ||h|| ||m|| of the exact one (u = the unit roundoff): rows whose best two
+    # scores are closer than twice that are scored again in float64, so both rules' choices are the exact ones
+    u = torch.finfo(h.dtype).eps / 2
+    bound = 2 * d * u * max(float(w.norm(dim=1).max()), float(mu.norm(dim=1).max()))
+    for i in range(0, len(y), chunk):
+        hb, yb = h[i : i + chunk], y[i : i + chunk]
+        p = (hb @ basis).double()
+        slack = bound * torch.linalg.vector_norm(hb, dim=1).double()
+        head = _exact_argmax(p[:, :k] + b, slack, hb, w, b)
+        ncc = _exact_argmax(p[:, k : 2 * k] - half_sq, slack, hb, mu, -half_sq)
+        along += ((p[:, 2 * k :] - mu_v[yb]) ** 2).sum(0)
+        differ += int((head != ncc).sum())
+        head_right += int((head == yb).sum())
+        ncc_right += int((ncc == yb).sum())
+    n = len(y)
+    out: dict[str, Any] = collapse_metrics(acc, weight, along / n)
+    out.update(nc4_disagreement=differ / n, head_accuracy=head_right / n, ncc_accuracy=ncc_right / n, rows=n)
+    out["class_counts"] = [int(c) for c in acc.counts]
+    out["statistics_bytes"] = acc.nbytes
+    return out
+
+
+def _exact_argmax(
+    scores: torch.Tensor, slack: torch.Tensor, h: torch.Tensor, m: torch.Tensor, offset: torch.Tensor
+) -> torch.Tensor:
+    """Row-wise argmax of ``scores`` (``h m^T + offset`` from a low-precision product, each within ``slack`` of the
+    exact value), with the rows whose two best scores are within ``2 slack`` recomputed in float64."""
+    best = scores.argmax(1)
+    if scores.shape[1] < 2:
+        return best
+    top = scores.topk(2, dim=1).values
+    close = (top[:, 0] - top[:, 1] <= 2 * slack).nonzero().flatten()
+    if len(close):
+        best[close] = (h[close].double() @ m.T + offset).argmax(1)
+    return best
+
+
 def tensor_batches(
     features: torch.Tensor, labels: torch.Tensor, batch_size: int = 4096
 ) -> Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]]:
@@ -313,6 +408,7 @@ __all__ = [
     "between_directions",
     "collapse_metrics",
     "measure_collapse",
+    "measure_held",
     "nearest_centre_pass",
     "tensor_batches",
 ]

@@ -10,8 +10,8 @@ Papyan, Han & Donoho, "Prevalence of neural collapse during the terminal phase o
   the class means of the first. No feature matrix is held: memory is one forward batch plus O(K D + D^2) numbers.
 * ``shared`` (inside :func:`~nnprobe.models.shared.shared_features`, which a tracked point opens around its probes):
   one forward pass over the rows, shared with every other probe measured on them (the margin probe holds the same
-  N x D matrix), then both passes over the held features, with NC1 read in the second pass from K-1 projections
-  per row (no D x D moment): what collapse adds to the shared extraction is O(N D K).
+  N x D matrix), then :func:`~nnprobe.probes.collapse.metrics.measure_held` on the held features: matrix products
+  in their float32, NC1 from K-1 projections per row (no D x D moment); what collapse adds is O(N D K).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from nnprobe.models.checks import batch_for_memory
 from nnprobe.models.heads import dataset_head
 from nnprobe.models.shared import active_cache
 from nnprobe.probes.collapse.config import CollapseConfig
-from nnprobe.probes.collapse.metrics import measure_collapse, tensor_batches
+from nnprobe.probes.collapse.metrics import measure_collapse, measure_held
 from nnprobe.results import Result
 
 METRICS = (
@@ -140,9 +140,11 @@ def _measure(model: nn.Module, dataset: Any, config: CollapseConfig, progress: b
             yield split.features(x[i : i + batch_size], batch_size=batch_size), y[i : i + batch_size]
 
     shared = active_cache() is not None
-    # shared: one forward pass over all rows, computed once for every probe of the block, then held
-    source = tensor_batches(split.features(x, batch_size=batch_size), y) if shared else batches
-    metrics = measure_collapse(source, split.head.weight, split.head.bias, split.num_classes, second_moment=not shared)
+    weight, bias, k = split.head.weight, split.head.bias, split.num_classes
+    if shared:  # one forward pass over all rows, computed once for every probe of the block, then held
+        metrics = measure_held(split.features(x, batch_size=batch_size), y, weight, bias, k)
+    else:
+        metrics = measure_collapse(batches, weight, bias, k)
     return CollapseResult(
         **{name: metrics[name] for name in METRICS},
         split=config.collapse_split,
