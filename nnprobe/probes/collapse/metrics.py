@@ -301,9 +301,11 @@ def measure_held(
         _checked(h, y, d, k)
     acc = CollapseAccumulator(k, d, second_moment=False)
     eye = torch.eye(k, dtype=h.dtype)
+    norms = []  # each chunk's row norms, for the second pass's rounding bounds
     for i in range(0, len(y), chunk):
         hb, yb = h[i : i + chunk], y[i : i + chunk]
-        sq = torch.linalg.vector_norm(hb, dim=1).double() ** 2  # NaN / inf in a row make its norm non-finite
+        norms.append(torch.linalg.vector_norm(hb, dim=1).double())
+        sq = norms[-1] ** 2  # NaN / inf in a row make its norm non-finite
         if not bool(torch.isfinite(sq).all()):
             _checked(hb, yb, d, k)  # names the NaN / inf
             raise NNProbeError(
@@ -326,10 +328,10 @@ def measure_held(
     # scores are closer than twice that are scored again in float64, so both rules' choices are the exact ones
     u = torch.finfo(h.dtype).eps / 2
     bound = 2 * d * u * max(float(w.norm(dim=1).max()), float(mu.norm(dim=1).max()))
-    for i in range(0, len(y), chunk):
+    for i, row_norms in zip(range(0, len(y), chunk), norms, strict=True):
         hb, yb = h[i : i + chunk], y[i : i + chunk]
         p = (hb @ basis).double()
-        slack = bound * torch.linalg.vector_norm(hb, dim=1).double()
+        slack = bound * row_norms
         head = _exact_argmax(p[:, :k] + b, slack, hb, w, b)
         ncc = _exact_argmax(p[:, k : 2 * k] - half_sq, slack, hb, mu, -half_sq)
         along += ((p[:, 2 * k :] - mu_v[yb]) ** 2).sum(0)
@@ -349,11 +351,11 @@ def _exact_argmax(
 ) -> torch.Tensor:
     """Row-wise argmax of ``scores`` (``h m^T + offset`` from a low-precision product, each within ``slack`` of the
     exact value), with the rows whose two best scores are within ``2 slack`` recomputed in float64."""
-    best = scores.argmax(1)
+    top, best = scores.max(1)
     if scores.shape[1] < 2:
         return best
-    top = scores.topk(2, dim=1).values
-    close = (top[:, 0] - top[:, 1] <= 2 * slack).nonzero().flatten()
+    runner_up = scores.scatter(1, best[:, None], -math.inf).amax(1)
+    close = (top - runner_up <= 2 * slack).nonzero().flatten()
     if len(close):
         best[close] = (h[close].double() @ m.T + offset).argmax(1)
     return best
