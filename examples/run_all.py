@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-EXAMPLES = ["own_model", "track_plain_loop", "track_lightning", "checkpoints_folder", "small_sweep"]
+EXAMPLES = ["own_model", "track_plain_loop", "track_lightning", "checkpoints_folder", "small_sweep", "collapse_mnist"]
 TAIL = 3000  # characters of a failing example's stderr (and stdout) to show
 
 

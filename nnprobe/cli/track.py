@@ -175,6 +175,9 @@ def command(opts: dict[str, Any]) -> None:
     assert result.out is not None  # track_checkpoints names its run directory
     records = [tracking.headline(p) for p in result.points]
     figure = report.plot_curves(records, f"{opts['probes']} over training", result.out / CURVES_FIGURE)
+    from nnprobe.report.collapse_plots import draw_tracked  # lazy: matplotlib off the --help path
+
+    drawn = list(draw_tracked(result.out).values())  # NC1-NC4, beside the cosine to the SVM when margin is tracked
     if not text:
         click.echo(
             json.dumps(
@@ -187,5 +190,5 @@ def command(opts: dict[str, Any]) -> None:
         click.echo(f"{result.skipped} checkpoint(s) measured before, kept")
     click.echo(
         f"measured {result.measured} checkpoint(s); {len(result.points)} point(s) in {result.out / METRICS_FILE}"
-        + (f", {figure}" if figure is not None else "")
+        + "".join(f", {f}" for f in ([figure] if figure is not None else []) + drawn)
     )

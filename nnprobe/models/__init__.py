@@ -39,6 +39,8 @@ _EXPORTS = {
     "adapted": "adapter",
     "attach_output": "adapter",
     "check_model": "adapter",
+    "FeatureCache": "shared",
+    "shared_features": "shared",
 }
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "ResNet",
     "ResNet18",
     "DenseNet",
+    "FeatureCache",
     "HeadFeatures",
     "HeadSplit",
     "ModelFit",
@@ -65,6 +68,7 @@ __all__ = [
     "head_features",
     "make_activation",
     "model_options",
+    "shared_features",
     "split_head",
 ]
 
@@ -81,4 +85,5 @@ if TYPE_CHECKING:  # the lazily exported names, for type checkers
     from nnprobe.models.refcnn import RefCNN
     from nnprobe.models.resnet import ResNet
     from nnprobe.models.resnet18 import ResNet18
+    from nnprobe.models.shared import FeatureCache, shared_features
     from nnprobe.models.zoo import MODELS, build_from_spec, build_model

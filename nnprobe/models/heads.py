@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from nnprobe.errors import NNProbeError, check_finite
 from nnprobe.models.checks import batch_for_memory
 from nnprobe.models.modes import eval_mode
+from nnprobe.models.shared import active_cache
 
 # dotted names of the head in the usual ecosystem layouts (torchvision, timm, Hugging Face, pretrainedmodels)
 CONVENTIONAL_HEADS = ("head", "fc", "head.fc", "classifier", "classifier.out_proj", "last_linear")
@@ -121,13 +122,18 @@ class HeadSplit:
 
         Runs in eval mode (each submodule's flag restored afterwards) and without gradients, ``batch_size``
         rows at a time (default ``self.batch_size``) on the model's device; ``dtype`` defaults to the
-        features' own. Use :meth:`capture` for features that need gradients.
+        features' own. Use :meth:`capture` for features that need gradients. Inside
+        :func:`~nnprobe.models.shared.shared_features` the rows' features are computed once for every caller.
 
         >>> split = split_head(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)))
         >>> split.features(torch.randn(50, 3), batch_size=7).shape
         torch.Size([50, 4])
         """
-        return self._stream(x, batch_size, dtype, with_logits=False)[0]
+        cache = active_cache()
+        if cache is None or not isinstance(x, torch.Tensor):
+            return self._stream(x, batch_size, dtype, with_logits=False)[0]
+        feats = cache.features(self.model, self.head, x, lambda: self._stream(x, batch_size, None, False)[0])
+        return feats if dtype is None else feats.to(dtype)
 
     def features_and_logits(
         self, x: torch.Tensor, batch_size: int | None = None, dtype: torch.dtype | None = None

@@ -368,8 +368,23 @@ def run_report(path: Path, figures: Path, report: Report | None = None) -> Repor
                 if isinstance(v, list) and v and all(isinstance(r, dict) for r in v) and len(v) <= 100:
                     report.text(f"`{k}`:")
                     report.table([{kk: vv for kk, vv in r.items() if not isinstance(vv, (dict, list))} for r in v])
+    from nnprobe.report.collapse_plots import CAPTIONS, draw_tracked  # lazy: matplotlib off the --help path
+
+    for curve in _walk(path, "curve.json", figures):  # a tracked run: the collapse figures, drawn from its points
+        drawn = [(p, CAPTIONS[k]) for k, p in draw_tracked(curve.parent, figures / _slug(curve, path)).items()]
+        images = [p for p in images if p.name not in {d.name for d, _ in drawn} or p.parent != curve.parent]
+        if drawn:
+            report.heading(f"Neural collapse over training ({curve.relative_to(path)})")
+            for fig, caption in drawn:
+                report.figure(fig, caption)
     if images:
         report.heading("Figures")
         for img in images:
             report.figure(img, str(img.relative_to(path)))
     return report
+
+
+def _slug(curve: Path, root: Path) -> str:
+    """A folder name for the figures of the tracked run whose ``curve.json`` is ``curve``."""
+    rel = curve.parent.relative_to(root)
+    return "tracked" + "".join(f"_{part}" for part in rel.parts)

@@ -23,6 +23,7 @@ from nnprobe.config import Config
 from nnprobe.entries import get_probe, number
 from nnprobe.errors import NNProbeError
 from nnprobe.models.adapter import adapted
+from nnprobe.models.shared import shared_features
 from nnprobe.results import is_scalar, plain
 from nnprobe.tracking.guard import seed_measurement, undisturbed, unwrap
 
@@ -83,7 +84,9 @@ def measure_point(
     flat scalars of the probe's result. The model is read as every probe reads it
     (:func:`~nnprobe.models.adapter.adapted`): ``output`` names the logits when its forward returns more (a tuple
     index or a key; None: the tensor itself, ``.logits`` / ``["logits"]``, or the one tuple element with a column
-    per class), and the logits must have one column per class of the probe set.
+    per class), and the logits must have one column per class of the probe set. The probes share their forward
+    passes (:func:`~nnprobe.models.shared.shared_features`): the penultimate features of the probe set's rows are
+    computed once per point, however many probes read them (margin and collapse do).
 
     >>> summaries, seconds = measure_point(model, ProbeSet.of("digits"), probe_configs("margin"))   # doctest: +SKIP
     >>> summaries["margin"]["cosine_to_svm"]                                                         # doctest: +SKIP
@@ -92,7 +95,7 @@ def measure_point(
     dataset = probe_set.dataset
     summaries: dict[str, dict[str, Any]] = {}
     seconds: dict[str, float] = {}
-    with undisturbed(model, seed), adapted(model, dataset, output):
+    with undisturbed(model, seed), adapted(model, dataset, output), shared_features():
         for name, config in configs.items():
             entry = get_probe(name)
             start = time.perf_counter()

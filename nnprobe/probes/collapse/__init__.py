@@ -20,6 +20,7 @@ _EXPORTS = {
     "CollapseAccumulator": "metrics",
     "collapse_metrics": "metrics",
     "measure_collapse": "metrics",
+    "measure_held": "metrics",
     "nearest_centre_pass": "metrics",
     "tensor_batches": "metrics",
     "METRICS": "probe",
@@ -37,6 +38,7 @@ __all__ = [
     "collapse_metrics",
     "measure",
     "measure_collapse",
+    "measure_held",
     "nearest_centre_pass",
     "tensor_batches",
 ]

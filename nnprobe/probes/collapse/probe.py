@@ -3,10 +3,15 @@
 Papyan, Han & Donoho, "Prevalence of neural collapse during the terminal phase of deep learning training" (PNAS
 2020), with the CDNV of Galanti, Gyorgy & Hutter, "On the role of neural collapse in transfer learning" (ICLR
 2022). The penultimate features (the input of the final linear layer, found by
-:func:`~nnprobe.models.heads.dataset_head`) are streamed twice, batch by batch, through the model: the first
-pass accumulates the float64 statistics of :class:`~nnprobe.probes.collapse.metrics.CollapseAccumulator`, the
-second scores NC4 with the class means of the first. No feature matrix is held: memory is one forward batch plus
-O(K D + D^2) numbers.
+:func:`~nnprobe.models.heads.dataset_head`) are read one of two ways (``CollapseResult.features`` says which):
+
+* ``streamed`` (alone, the default): twice, batch by batch, through the model: the first pass accumulates the
+  float64 statistics of :class:`~nnprobe.probes.collapse.metrics.CollapseAccumulator`, the second scores NC4 with
+  the class means of the first. No feature matrix is held: memory is one forward batch plus O(K D + D^2) numbers.
+* ``shared`` (inside :func:`~nnprobe.models.shared.shared_features`, which a tracked point opens around its probes):
+  one forward pass over the rows, shared with every other probe measured on them (the margin probe holds the same
+  N x D matrix), then :func:`~nnprobe.probes.collapse.metrics.measure_held` on the held features: matrix products
+  in their float32, NC1 from K-1 projections per row (no D x D moment); what collapse adds is O(N D K).
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from nnprobe.data.loaders import as_dataset
 from nnprobe.models.adapter import adapted
 from nnprobe.models.checks import batch_for_memory
 from nnprobe.models.heads import dataset_head
+from nnprobe.models.shared import active_cache
 from nnprobe.probes.collapse.config import CollapseConfig
-from nnprobe.probes.collapse.metrics import measure_collapse
+from nnprobe.probes.collapse.metrics import measure_collapse, measure_held
 from nnprobe.results import Result
 
 METRICS = (
@@ -53,7 +59,9 @@ class CollapseResult(Result):
     ``nc3_self_duality``. NC4: ``nc4_disagreement`` (head against the nearest class mean, second pass), with
     ``head_accuracy`` and ``ncc_accuracy`` on the same rows. ``split``: the rows measured; ``rows``, ``num_classes``,
     ``feature_dim``, ``class_counts``; ``head_name``: the final linear layer; ``statistics_bytes``: the float64
-    statistics' memory; ``seconds``: the measurement's time.
+    statistics' memory; ``features``: ``streamed`` (two forward passes, nothing held) or ``shared`` (one forward
+    pass shared with the other probes of a :func:`~nnprobe.models.shared.shared_features` block); ``seconds``: the
+    measurement's time.
     """
 
     nc1: float
@@ -75,6 +83,7 @@ class CollapseResult(Result):
     class_counts: list[int] = field(default_factory=list)
     head_name: str = ""
     statistics_bytes: int = 0
+    features: str = "streamed"
     seconds: float = 0.0
 
     def summary(self) -> dict[str, Any]:
@@ -84,6 +93,7 @@ class CollapseResult(Result):
             rows=self.rows,
             num_classes=self.num_classes,
             feature_dim=self.feature_dim,
+            features=self.features,
             seconds=self.seconds,
         )
         return out
@@ -129,7 +139,12 @@ def _measure(model: nn.Module, dataset: Any, config: CollapseConfig, progress: b
         for i in tqdm(starts, desc=next(passes, "pass"), unit="batch", disable=not progress, leave=False):
             yield split.features(x[i : i + batch_size], batch_size=batch_size), y[i : i + batch_size]
 
-    metrics = measure_collapse(batches, split.head.weight, split.head.bias, split.num_classes)
+    shared = active_cache() is not None
+    weight, bias, k = split.head.weight, split.head.bias, split.num_classes
+    if shared:  # one forward pass over all rows, computed once for every probe of the block, then held
+        metrics = measure_held(split.features(x, batch_size=batch_size), y, weight, bias, k)
+    else:
+        metrics = measure_collapse(batches, weight, bias, k)
     return CollapseResult(
         **{name: metrics[name] for name in METRICS},
         split=config.collapse_split,
@@ -139,6 +154,7 @@ def _measure(model: nn.Module, dataset: Any, config: CollapseConfig, progress: b
         class_counts=metrics["class_counts"],
         head_name=split.head_name,
         statistics_bytes=metrics["statistics_bytes"],
+        features="shared" if shared else "streamed",
         seconds=time.perf_counter() - start,
     )
 

@@ -10,7 +10,13 @@ import pytest
 import torch
 
 from nnprobe.errors import NNProbeError
-from nnprobe.probes.collapse import CollapseAccumulator, collapse_metrics, measure_collapse, tensor_batches
+from nnprobe.probes.collapse import (
+    CollapseAccumulator,
+    collapse_metrics,
+    measure_collapse,
+    measure_held,
+    tensor_batches,
+)
 
 K, D, N = 10, 512, 60_000
 
@@ -94,6 +100,16 @@ def test_streamed_metrics_equal_the_dense_computation(structured):
     assert max(rel.values()) < 1e-6, rel
     # not a trivial case: the figures the comparison ran on
     assert 0.05 < want["nc1"] < 10 and 0 < want["nc4_disagreement"] < 1 and want["ncc_accuracy"] < 1
+
+
+def test_held_features_give_the_dense_computation_too(structured):
+    """The path for features held in memory (shared with the margin probe): float32 products, float64 sums."""
+    h, y, w, b = structured
+    got = measure_held(torch.from_numpy(h), torch.from_numpy(y), torch.from_numpy(w), torch.from_numpy(b), K)
+    assert got["statistics_bytes"] == 8 * (K * D + 2 * K)  # no D x D moment
+    want = dense_metrics(h, y, w, b)
+    rel = {key: abs(got[key] - want[key]) / abs(want[key]) for key in want}
+    assert max(rel.values()) < 1e-6, rel
 
 
 def test_a_perfectly_collapsed_feature_set_reads_as_collapsed():
