@@ -151,3 +151,32 @@ def test_errors_name_the_problem():
         GradientExtractor(model)(_input(model, 2), torch.tensor([0, 9]))
     with pytest.raises(NNProbeError, match="labels were given"):
         list(GradientExtractor(model).iter_chunks(_input(model, 2), torch.tensor([0])))
+
+
+class _TokenClassifier(nn.Module):
+    """A Linear over a sequence (its per-sample gradient sums outer products over tokens), then mean pooling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mix = nn.Linear(6, 5)
+        self.head = nn.Linear(5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.tanh(self.mix(x)).mean(1))
+
+
+def test_linear_over_tokens_equals_loop_oracle() -> None:
+    torch.manual_seed(0)
+    model, x = _TokenClassifier(), torch.randn(4, 7, 6)
+    ex = GradientExtractor(model)
+    assert ex.fallback_names == []  # the token-summed outer product is on the fast path
+    assert (ex(x) - per_sample_grads_loop(model, x)).abs().max().item() <= TOL
+
+
+@pytest.mark.parametrize("budget", [1, 200, 1 << 24])  # one example per matmul, two, all at once
+def test_outer_sums_in_slices_equal_einsum(budget: int) -> None:
+    gen = torch.Generator().manual_seed(0)
+    d, a = torch.randn(3, 5, 4, 7, generator=gen), torch.randn(5, 6, 7, generator=gen)  # (R, B, O, P), (B, I, P)
+    into = torch.full((5, 3, 4, 6), float("nan"))
+    GradientExtractor._outer_sums(d, a, into, budget)
+    assert torch.allclose(into, torch.einsum("rbop,bip->broi", d, a), atol=1e-5)
