@@ -24,7 +24,8 @@ CHANGED_COMMAND_HELP = {"margin"}
 ADDED_FLAGS = {"seeds"}  # 0.3: every probe command runs a setting over seeds (issue 18)
 ADDED_PROBE_FLAGS = {
     "codes": {"nulls", "output"},  # 0.3: --nulls/--no-nulls, the codes null baselines
-    "margin": {"null_starts", "output"},  # 0.3: --null-starts, the perceptron null's random starts
+    "margin": {"null_starts", "output", "soft_C"},  # 0.3: --null-starts, the perceptron null's random starts;
+    # --soft-C, the exact soft margin's C where the hard margin does not exist (issue 20)
     "gradnet": {"output"},
 }  # 0.3: --output, the logits of a model's tuple/dict (issue 19)
 

@@ -40,7 +40,9 @@ class MarginConfig(Config):
     default; the verdict reads ``cosine_to_penalised_svm``. ``null_starts``: the null baseline, the perceptron
     on ``[phi, 1]`` run to zero training error from this many random starts (at most ``perceptron_epochs``
     passes), and the context columns (class means, LDA, logistic regression, the head at initialisation), all as
-    cosines to the penalised SVM (0: skip them). Every setting but ``null_starts`` applies to each measurement, the
+    cosines to the penalised SVM (0: skip them). ``soft_C``: the ``C`` of the exact soft margin compared where the
+    hard margin does not exist (features far from separable, e.g. early in training; the hard-margin claim is not
+    testable there). Every setting but ``null_starts`` applies to each measurement, the
     curve's during training included; the null and the context are measured once, at the end.
 
     >>> MarginConfig(multi_class="both").multi_class
@@ -49,6 +51,14 @@ class MarginConfig(Config):
 
     C: float | None = field(
         default=None, metadata=option("SVM soft-margin C (default: hard margin; the reference used 1).", flag="--C")
+    )
+    soft_C: float = field(
+        default=1.0,
+        metadata=option(
+            "SVM C where the hard margin does not exist (features far from separable, e.g. early in training): "
+            "the exact soft margin is compared there.",
+            flag="--soft-C",
+        ),
     )
     multi_class: str = field(
         default="ovr", metadata=option("SVM for more than two classes.", choices=MULTI_CLASS_MODES)
@@ -120,6 +130,7 @@ class MarginConfig(Config):
 
     def validate(self) -> None:
         check_float("C", self.C, low=0.0, low_open=True, allow_none=True)
+        check_float("soft_C", self.soft_C, low=0.0, low_open=True)
         check_choice("multi_class", self.multi_class, MULTI_CLASS_MODES)
         check_choice("solver", self.solver, SOLVERS)
         check_int("every", self.every, minimum=0, allow_none=True)
