@@ -210,6 +210,41 @@ def _solve_active(
     )
 
 
+def _certify(
+    x: np.ndarray, t: np.ndarray, alpha: np.ndarray, W: np.ndarray, b: np.ndarray, C: float
+) -> tuple[float, float]:
+    """``(primal of (W, b), dual of alpha clipped into [0, C])`` of a binary problem."""
+    primal, _ = _primal(x, _Shape(t, 2, True), W[None, :], b, C)
+    a = np.clip(alpha, 0.0, C)
+    Wd = (a * t) @ x
+    return primal, float(a.sum()) - 0.5 * float(Wd @ Wd)
+
+
+def _polish(
+    x: np.ndarray, t: np.ndarray, alpha: np.ndarray, C: float, fit_b: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The exact solution for the interior-point solution's pattern (crossover): duals near ``C`` held at ``C``,
+    near 0 at 0, the others solved so that their margins are exactly 1 (one small linear system):
+    ``(alpha, W, b)``, or ``None`` when the pattern puts a dual outside its bounds."""
+    at_c, free = alpha > (1 - 1e-4) * C, (alpha > 1e-4 * C) & (alpha <= (1 - 1e-4) * C)
+    idx = np.nonzero(free)[0]
+    wU = C * (t[at_c] @ x[at_c])
+    Zs = t[idx, None] * x[idx]
+    rhs = 1.0 - Zs @ wU
+    if fit_b:
+        G = np.zeros((len(idx) + 1, len(idx) + 1))
+        G[:-1, :-1], G[:-1, -1], G[-1, :-1] = Zs @ Zs.T, t[idx], t[idx]
+        sol = np.linalg.lstsq(G, np.append(rhs, -C * t[at_c].sum()), rcond=None)[0]
+        a_s, b = sol[:-1], sol[-1:]
+    else:
+        a_s, b = np.linalg.lstsq(Zs @ Zs.T, rhs, rcond=None)[0], np.zeros(1)
+    if len(a_s) and (a_s.min() < 0 or a_s.max() > C):
+        return None
+    out = np.where(at_c, C, 0.0)
+    out[idx] = a_s
+    return out, wU + a_s @ Zs, b
+
+
 def _solve_whole(x: np.ndarray, shape: _Shape, C: float, fit_b: bool) -> SoftFit:
     """A binary problem on all its points at once: the interior-point solver in Woodbury form, whose ``d x d``
     normal matrix leaves out the points settled at a bound (:class:`~.ipm._Newton`)."""
@@ -218,10 +253,12 @@ def _solve_whole(x: np.ndarray, shape: _Shape, C: float, fit_b: bool) -> SoftFit
     alpha, lam, it = solve_qp(t[:, None] * x, A, C=C)
     W = (alpha * t) @ x
     b = lam[:1] if fit_b else np.zeros(1)
-    primal, _ = _primal(x, shape, W[None, :], b, C)
-    a = np.clip(alpha, 0.0, C)  # the dual certificate from duals inside their bounds
-    Wd = (a * t) @ x
-    dual = float(a.sum()) - 0.5 * float(Wd @ Wd)
+    primal, dual = _certify(x, t, alpha, W, b, C)
+    polished = _polish(x, t, alpha, C, fit_b)
+    if polished is not None:
+        p_primal, p_dual = _certify(x, t, *polished, C)
+        if p_primal - p_dual < primal - dual:
+            alpha, W, b, primal, dual = polished[0], polished[1], polished[2], p_primal, p_dual
     sv = alpha > 1e-6 * C
     return SoftFit(
         coef=W[None, :],
