@@ -17,6 +17,12 @@ Prints one ``name: ratio`` line per case (ratio = baseline time / nnprobe time; 
     OMP_NUM_THREADS=1 python bench/svm_fit.py            # binary n = 12k..60k; multi-class 10k and 50k
     OMP_NUM_THREADS=1 python bench/svm_fit.py --quick    # binary n = 12k; multi-class 10k
     OMP_NUM_THREADS=1 python bench/svm_fit.py --only nonseparable   # 10k x 512 x 10 with 20% of labels redrawn
+    OMP_NUM_THREADS=1 python bench/svm_fit.py --only soft --quick   # soft margins, 20% noise, 10k, C = 1 and 100
+
+Soft margins (``--only soft``; ``--sizes``, ``--Cs``, ``--modes``, ``--cap``): the exact soft margin with the
+intercept penalised (``LinearSVC``'s problem) on the non-separable features, against ``LinearSVC(loss="hinge")``
+with ``max_iter=10**6`` at its default ``tol`` under a CPU-time cap (reported instead of a ratio when hit), and
+against its default squared hinge; both objectives recomputed by nnprobe, and nnprobe's duality gap.
 
 Non-separable (opt-in, ``--only nonseparable``): the same clusters with a fifth of the labels redrawn at
 random. The hard margin does not exist: nnprobe must say so quickly (``exact=False``, a warning naming the
@@ -268,6 +274,89 @@ def run_nonseparable(n: int = 10000, C: float = 1.0) -> None:
         print(f"svm_{mode}_n{n}_nonseparable_C{C:g}_vs_linearsvc: {theirs / ours:.2f}", flush=True)
 
 
+def _linearsvc_capped(x: np.ndarray, y: np.ndarray, C: float, mode: str, loss: str, max_iter: int, cap: float):
+    """``LinearSVC`` in a subprocess under a CPU-time cap: ``(coef, intercept, cpu_seconds, n_iter)`` or
+    ``None`` when it did not finish within ``cap`` seconds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(os.path.join(tmp, "x.npy"), x)
+        np.save(os.path.join(tmp, "y.npy"), y)
+        code = (
+            "import sys, numpy as np, resource; from sklearn.svm import LinearSVC;"
+            f"resource.setrlimit(resource.RLIMIT_CPU, ({int(cap)}, {int(cap) + 5}));"
+            "x = np.load(sys.argv[1] + '/x.npy'); y = np.load(sys.argv[1] + '/y.npy');"
+            f"m = LinearSVC(C={C}, loss='{loss}', multi_class='{mode}', max_iter={max_iter}).fit(x, y);"
+            "np.save(sys.argv[1] + '/coef.npy', m.coef_); np.save(sys.argv[1] + '/b.npy', m.intercept_);"
+            "np.save(sys.argv[1] + '/it.npy', np.array(m.n_iter_))"
+        )
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        done = subprocess.run([sys.executable, "-c", code, tmp], capture_output=True).returncode == 0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        if not done:
+            return None
+        return (
+            np.load(os.path.join(tmp, "coef.npy")),
+            np.load(os.path.join(tmp, "b.npy")),
+            cpu,
+            int(np.load(os.path.join(tmp, "it.npy"))),
+        )
+
+
+def noisy_clusters(n: int, flip: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`clusters_like` with a fraction ``flip`` of the labels redrawn at random (seeded)."""
+    x, y = clusters_like(n)
+    rng = np.random.default_rng(1)
+    swap = rng.random(len(y)) < flip
+    y = y.copy()
+    y[swap] = rng.integers(0, 10, int(swap.sum()))
+    return x, y
+
+
+def run_soft(n: int, C: float, cap: float, modes: tuple[str, ...]) -> None:
+    """The exact soft margin at ``C`` (intercept penalised: LinearSVC's problem) against LinearSVC with the hinge
+    (max_iter 10^6 under a CPU cap) and its default squared hinge; objectives recomputed by nnprobe."""
+    from nnprobe.errors import NNProbeError
+    from nnprobe.probes.margin.svm.soft import hinge_objective
+
+    x, y = noisy_clusters(n)
+    for mode in modes:
+        tag = f"n={n} {mode} C={C:g}"
+        try:
+            svm, ours = _timed(
+                partial(
+                    fit_svm,
+                    torch.from_numpy(x),
+                    torch.from_numpy(y),
+                    10,
+                    C=C,
+                    multi_class=mode,
+                    penalise_intercept=True,
+                )
+            )
+        except NNProbeError as exc:
+            print(f"# {tag}: nnprobe refused ({str(exc).splitlines()[0][:160]})", flush=True)
+            continue
+        obj = hinge_objective(x, y, svm.coef, svm.intercept, C, mode=mode, penalise_intercept=True)
+        hinge = _linearsvc_capped(x, y, C, mode, "hinge", 10**6, cap)
+        sq = _linearsvc_capped(x, y, C, mode, "squared_hinge", 1000, cap) if mode == "ovr" else None
+        line = f"# {tag}: nnprobe {ours:.1f} s, duality gap {svm.duality_gap:.2e}, objective {obj:.6f}"
+        if hinge is None:
+            line += f"; LinearSVC(hinge) did not finish in the {cap:g} s cap"
+        else:
+            theirs = hinge_objective(x, y, hinge[0], hinge[1], C, mode=mode, penalise_intercept=True)
+            line += (
+                f"; LinearSVC(hinge) {hinge[2]:.1f} s ({hinge[3]} iterations), objective {theirs:.6f} "
+                f"(nnprobe - LinearSVC: {obj - theirs:+.3g}, relative {(obj - theirs) / theirs:+.2e})"
+            )
+        if sq is not None:
+            line += f"; LinearSVC(squared hinge, default) {sq[2]:.1f} s"
+        print(line, flush=True)
+        if hinge is not None:
+            print(f"svm_soft_{mode}_n{n}_C{C:g}_vs_linearsvc_hinge: {hinge[2] / ours:.2f}", flush=True)
+        if sq is not None:
+            print(f"svm_soft_{mode}_n{n}_C{C:g}_vs_linearsvc_squared_hinge: {sq[2] / ours:.2f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="binary n = 12k, multi-class n = 10k only")
@@ -278,9 +367,26 @@ def main() -> None:
         default=600,
         help="seconds allowed to today's one-vs-rest solver per size (0: skip it)",
     )
-    parser.add_argument("--only", choices=("binary", "multiclass", "nonseparable"), help="run one part only")
+    parser.add_argument("--only", choices=("binary", "multiclass", "nonseparable", "soft"), help="run one part only")
+    parser.add_argument(
+        "--cap", type=float, default=600, help="CPU seconds allowed to each LinearSVC fit (--only soft)"
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", help="soft: sizes to run (default 10k, and 50k unless --quick)")
+    parser.add_argument("--Cs", type=float, nargs="+", default=[1.0, 100.0], help="soft: the values of C")
+    parser.add_argument("--modes", nargs="+", default=["ovr", "crammer_singer"], help="soft: the SVM modes")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.only == "soft":
+        print(
+            "# soft margin: clusters_like(n) x 512 x 10 with 20% of labels redrawn; nnprobe fit_svm(C, "
+            "penalise_intercept=True) vs LinearSVC at the same C (hinge: max_iter 1e6, default tol, under a CPU "
+            f"cap of {args.cap:g} s; squared hinge: defaults); objectives recomputed by nnprobe; process CPU "
+            "seconds, 1 thread; ratio = LinearSVC time / nnprobe time"
+        )
+        for n in args.sizes or ([10000] if args.quick else [10000, 50000]):
+            for C in args.Cs:
+                run_soft(n, C, args.cap, tuple(args.modes))
+        return
     if args.only == "nonseparable":
         run_nonseparable()
         return

@@ -25,7 +25,8 @@ ADDED_FLAGS = {"seeds"}  # 0.3: every probe command runs a setting over seeds (i
 ADDED_PROBE_FLAGS = {
     # 0.3: --nulls, linear regions
     "codes": {"nulls", "output", "region_segments", "region_distance_points", "region_slice"},
-    "margin": {"null_starts", "output", "margin_layers"},  # 0.3: --null-starts (perceptron null), --margin-layers
+    # 0.3: --null-starts (perceptron null), --margin-layers, --soft-C (the soft margin where no hard margin exists)
+    "margin": {"null_starts", "output", "margin_layers", "soft_C"},
     "gradnet": {"output"},
 }  # 0.3: --output, the logits of a model's tuple/dict (issue 19)
 

@@ -41,7 +41,9 @@ class MarginConfig(Config):
     default; the verdict reads ``cosine_to_penalised_svm``. ``null_starts``: the null baseline, the perceptron
     on ``[phi, 1]`` run to zero training error from this many random starts (at most ``perceptron_epochs``
     passes), and the context columns (class means, LDA, logistic regression, the head at initialisation), all as
-    cosines to the penalised SVM (0: skip them). ``margin_layers``: layers whose normalised margin distribution
+    cosines to the penalised SVM (0: skip them). ``soft_C``: the ``C`` of the exact soft margin compared where the
+    hard margin does not exist (features far from separable, e.g. early in training; the hard-margin claim is not
+    testable there). ``margin_layers``: layers whose normalised margin distribution
     (Jiang, Krishnan, Mobahi & Bengio 2019) is measured on the training set at the end, its signature in the result
     (:mod:`nnprobe.probes.margin.distribution`): ``head`` (exact, on the penultimate features; costs nothing more),
     ``input`` and dotted module names (first-order; one more pass with gradients); ``None``: not measured. Every
@@ -54,6 +56,14 @@ class MarginConfig(Config):
 
     C: float | None = field(
         default=None, metadata=option("SVM soft-margin C (default: hard margin; the reference used 1).", flag="--C")
+    )
+    soft_C: float = field(
+        default=1.0,
+        metadata=option(
+            "SVM C where the hard margin does not exist (features far from separable, e.g. early in training): "
+            "the exact soft margin is compared there.",
+            flag="--soft-C",
+        ),
     )
     multi_class: str = field(
         default="ovr", metadata=option("SVM for more than two classes.", choices=MULTI_CLASS_MODES)
@@ -134,6 +144,7 @@ class MarginConfig(Config):
 
     def validate(self) -> None:
         check_float("C", self.C, low=0.0, low_open=True, allow_none=True)
+        check_float("soft_C", self.soft_C, low=0.0, low_open=True)
         check_choice("multi_class", self.multi_class, MULTI_CLASS_MODES)
         check_choice("solver", self.solver, SOLVERS)
         check_int("every", self.every, minimum=0, allow_none=True)

@@ -272,7 +272,10 @@ def measure_mode(
     ``warm_start``: the SVM of an earlier measurement on the same samples (the solver starts from it; one that
     no longer fits, e.g. of another shape, is dropped). ``result.seconds_svm`` is the time of the fit and the
     comparison. ``penalised_max_entries``: a tighter bound on the bias-penalised Crammer-Singer problem (curve
-    points: :data:`~nnprobe.probes.margin.callback.CURVE_PENALISED_ENTRIES`).
+    points: :data:`~nnprobe.probes.margin.callback.CURVE_PENALISED_ENTRIES`). With the hard margin (``C=None``)
+    on features far from separable (no hard margin: the fit gives up, ``exact=False``), the SVM compared is the
+    exact soft margin at ``config.soft_C`` (``result.C`` says so; ``separable`` stays False, so the hard-margin
+    claim is not testable there).
     """
     start = time.perf_counter()
     penalised: dict[str, Any] = (  # measure_margin keeps its own default unless a bound is given
@@ -285,6 +288,13 @@ def measure_mode(
         if warm_start is None:
             raise
         svm = fit_svm(f_train, y_train, split.num_classes, **fit)  # a warm start that no longer fits: start cold
+    C = config.C
+    if C is None and not svm.exact:  # no hard margin (features far from separable): the exact soft margin
+        try:
+            svm = fit_svm(f_train, y_train, split.num_classes, C=config.soft_C, multi_class=mode, solver=config.solver)
+            C = config.soft_C
+        except NNProbeError:
+            pass  # beyond the soft solver's memory bound: keep the approximate fit (exact=False)
     result = measure_margin(
         f_train,
         y_train,
@@ -292,7 +302,7 @@ def measure_mode(
         split.head.bias,
         f_test,
         y_test,
-        C=config.C,
+        C=C,
         svm=svm,
         epoch=epoch,
         bias_penalised=config.bias_penalised,

@@ -17,8 +17,8 @@ def _flag(f) -> str:
 
 
 # settings whose flag changed on purpose after 0.2: the bias-penalised SVM became the default yardstick (help
-# text), and the null baseline is new (issue 18); the margin distribution is new (issue 20)
-CHANGED_SINCE_0_2 = {"bias_penalised", "null_starts", "margin_layers"}
+# text), and the null baseline, the margin distribution and the soft margin's C are new (issues 18, 20)
+CHANGED_SINCE_0_2 = {"bias_penalised", "null_starts", "margin_layers", "soft_C"}
 
 
 def test_every_field_declares_its_option_with_the_flags_of_today(flags_of_0_2):

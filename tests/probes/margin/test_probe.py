@@ -329,3 +329,15 @@ def test_callback_keeps_the_warnings_of_a_curve_point():
     result = run.execute()
     assert any(w.startswith("epochs 1, 2: ") or w.startswith("epoch 1: ") for w in result.warnings)
     assert all("warnings" in point.extra for point in result.curve)
+
+
+def test_points_before_separation_compare_the_exact_soft_margin():
+    """Features far from separable have no hard margin: the point compares the exact soft margin at ``soft_C``
+    (``result.C`` says so) and stays not separable, so the hard-margin claim is not testable there."""
+    from nnprobe.probes.margin import MarginConfig
+
+    ds, model = _small_run("synthetic:gauss,k=2,d=2,sep=0.2,n=2000", feature_dim=2, classes=2)
+    cb = MarginCallback(MarginConfig(soft_C=0.5, bias_penalised=False), every=1)
+    train(model, ds, TrainConfig(epochs=1, batch_size=500, progress=False), callbacks=[cb])
+    assert cb.results and all(r.C == 0.5 and not r.separable for r in cb.results)
+    assert all(any("not linearly separable" in w for w in r.extra["warnings"]) for r in cb.results)

@@ -25,6 +25,7 @@ from nnprobe.probes.margin.svm.binary import BinaryFit, WarmStart, fit_binary, s
 from nnprobe.probes.margin.svm.constraints import OneVsRest
 from nnprobe.probes.margin.svm.crammer_singer import MulticlassFit, fit_crammer_singer, to_standardised
 from nnprobe.probes.margin.svm.scaled import U32, ScaledFeatures
+from nnprobe.probes.margin.svm.soft import fit_soft
 from nnprobe.probes.margin.svm.workset import NEWTON_CAP, OVR_START, WorkingSetTooLarge, solve_working_set
 
 
@@ -56,6 +57,8 @@ class LinearSVM:
     separable: bool = True  # every binary problem (ovr: each class against the rest) separated without error
     support: list[np.ndarray] = field(default_factory=list)
     exact: bool = True  # False: hard margin on features far from separable (see fit_svm): approximate
+    duality_gap: float | None = None  # relative duality gap of a soft margin fitted by the dense solver (.soft)
+    penalise_intercept: bool = False  # the intercept penalised like a weight (LinearSVC's problem)
 
     def decision_function(self, x: torch.Tensor | ArrayLike) -> np.ndarray:
         x = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
@@ -105,6 +108,7 @@ def fit_svm(
     multi_class: str = "ovr",
     solver: str = "ipm",
     warm_start: LinearSVM | None = None,
+    penalise_intercept: bool = False,
 ) -> LinearSVM:
     """Fit the max-margin linear SVM on ``features`` (n, d) with integer ``labels`` in ``0..K-1``.
 
@@ -116,7 +120,11 @@ def fit_svm(
     are misclassified, or its working set outgrows its memory bound) a :class:`NotSeparableWarning` names the
     training errors and the fix (pass ``C``), and those rows keep the approximate squared-hinge fit
     (``exact=False``), in seconds rather than an unbounded exact solve. A soft margin (``C`` given) is always
-    exact, or raises :class:`~nnprobe.errors.NNProbeError` when its exact solve would outgrow the memory bound.
+    exact: while few points are support vectors by the working-set solvers, and otherwise (label noise, early
+    training: the working set would outgrow its memory bound) by the dense soft-margin solver
+    (:func:`~nnprobe.probes.margin.svm.soft.fit_soft`), which reports its relative duality gap
+    (``duality_gap``, at most 1e-6). ``penalise_intercept=True`` (a finite ``C`` only) solves the problem of
+    scikit-learn's ``LinearSVC`` (the intercept penalised like a weight on a constant 1 feature) with that solver.
     ``warm_start``: the :class:`LinearSVM` of a previous fit on the same samples (e.g. the previous epoch's
     features); it only chooses where the solver starts.
 
@@ -126,6 +134,11 @@ def fit_svm(
     ('binary', [[1.0, 0.0]], -2.0, True)
     """
     _check_C(C)
+    if penalise_intercept and C is None:
+        raise NNProbeError(
+            "penalise_intercept=True needs a finite C",
+            "pass C, or use nnprobe.probes.margin.svm.penalised.fit_bias_penalised for the hard margin",
+        )
     if multi_class not in SVM_MODES:
         raise NNProbeError(f"unknown multi_class '{multi_class}'", f"use one of: {', '.join(SVM_MODES)}")
     if solver not in SOLVERS:
@@ -144,6 +157,66 @@ def fit_svm(
     mode = "binary" if k == 2 else multi_class
     _check_warm_start(warm_start, mode, 1 if k == 2 else k, features.shape[1])
     start = time.perf_counter()
+    if penalise_intercept:
+        return _fit_dense(features, labels, k, float(C), mode, True, start)  # type: ignore[arg-type]
+    if C is not None and _noisy(features, labels, k):
+        return _fit_dense(features, labels, k, C, mode, False, start)
+    try:
+        return _fit_working_set(features, labels, k, C, mode, multi_class, solver, warm_start, start)
+    except NNProbeError:
+        if C is None:
+            raise
+        return _fit_dense(features, labels, k, C, mode, False, start)  # many support vectors: the dense solver
+
+
+NOISY = 0.02  # a soft margin goes to the dense solver when the nearest class mean misclassifies more points
+
+
+def _noisy(features: torch.Tensor, labels: torch.Tensor, k: int) -> bool:
+    """Whether many points will be support vectors at the bound: the nearest-class-mean rule misclassifies more
+    than :data:`NOISY` of the training points (label noise, classes that overlap), one ``O(n d k)`` pass."""
+    x = features.detach().double()
+    y = labels.to(x.device)
+    means = torch.zeros(k, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, y, x)
+    means /= torch.bincount(y, minlength=k).clamp_min(1)[:, None].to(x.dtype)
+    score = x @ means.T - 0.5 * (means * means).sum(1)
+    return float((score.argmax(1) != y).double().mean()) > NOISY
+
+
+def _fit_dense(
+    features: torch.Tensor, labels: torch.Tensor, k: int, C: float, mode: str, penalise: bool, start: float
+) -> LinearSVM:
+    """The soft margin by :func:`~nnprobe.probes.margin.svm.soft.fit_soft` as a :class:`LinearSVM`."""
+    fits = fit_soft(features, labels, k, C, mode=mode, penalise_intercept=penalise)
+    svm = LinearSVM(
+        coef=np.vstack([f.coef for f in fits]),
+        intercept=np.concatenate([f.intercept for f in fits]),
+        mode=mode,
+        C=C,
+        n_support=[len(f.support) for f in fits],
+        train_error=0.0,
+        seconds=0.0,
+        n_rounds=max(f.n_rounds for f in fits),
+        support=[f.support for f in fits],
+        duality_gap=max(f.gap for f in fits),
+        penalise_intercept=penalise,
+    )
+    return _finish(svm, features, labels, k, start)
+
+
+def _fit_working_set(
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    k: int,
+    C: float | None,
+    mode: str,
+    multi_class: str,
+    solver: str,
+    warm_start: LinearSVM | None,
+    start: float,
+) -> LinearSVM:
+    """The working-set solvers (few support vectors): raise :class:`NNProbeError` when a soft margin's working
+    set would outgrow its bound."""
     if k == 2:
         previous = (
             None
@@ -190,13 +263,7 @@ def fit_svm(
         support=support,
         exact=all(f.exact for f in fits),
     )
-    pred, f = _training_predictions(features, svm)
-    y_np = labels.cpu().numpy()
-    svm.train_error = float((pred != y_np).mean())
-    svm.separable = svm.train_error == 0.0
-    if mode == "ovr":  # the hard margin needs each one-vs-rest problem separable, not only the argmax
-        svm.separable = not bool(((f > 0) != (y_np[:, None] == np.arange(k)[None, :])).any())
-    svm.seconds = time.perf_counter() - start
+    svm = _finish(svm, features, labels, k, start)
     if not svm.exact:
         given_up = [(c, f.errors) for c, f in enumerate(fits) if not f.exact]
         where = ", ".join(f"class {c}: {e}" for c, e in given_up) if mode == "ovr" else str(given_up[0][1])
@@ -206,8 +273,20 @@ def fit_svm(
             "(large-C) solve; the SVM returned there is that squared-hinge fit (approximate, exact=False). "
             "Pass C (--C) for an exact soft margin",
             NotSeparableWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
+    return svm
+
+
+def _finish(svm: LinearSVM, features: torch.Tensor, labels: torch.Tensor, k: int, start: float) -> LinearSVM:
+    """Fill in the training error, separability and time of a fitted :class:`LinearSVM`."""
+    pred, f = _training_predictions(features, svm)
+    y_np = labels.cpu().numpy()
+    svm.train_error = float((pred != y_np).mean())
+    svm.separable = svm.train_error == 0.0
+    if svm.mode == "ovr":  # the hard margin needs each one-vs-rest problem separable, not only the argmax
+        svm.separable = not bool(((f > 0) != (y_np[:, None] == np.arange(k)[None, :])).any())
+    svm.seconds = time.perf_counter() - start
     return svm
 
 

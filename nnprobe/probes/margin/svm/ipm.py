@@ -23,6 +23,7 @@ import torch
 from scipy.linalg import LinAlgError, cho_factor, cho_solve, lu_factor, lu_solve
 
 HARD_C = 1e6  # 'hard margin' on features normalised to unit RMS norm
+PARTIAL = 1e-2  # Woodbury with many variables: the terms left out of K sum to at most this (see _Newton)
 DIRECT_LIMIT = 150  # up to this many variables (or the feature dimension), factor the N x N system directly
 
 
@@ -89,8 +90,22 @@ class _Newton:
         else:
             assert Z is not None  # the caller passes Z or Q
             self.direct = None
-            HZ = self._h_inv(Z)
-            K = Z.T @ HZ
+            self.refine = 1
+            if self.singletons and len(Z) > 4 * Z.shape[1]:
+                # many more variables than columns (a whole soft-margin problem): near the end most variables sit
+                # at a bound and add almost nothing to K; leave out the smallest terms h_i |z_i|^2 while they sum
+                # to at most PARTIAL (K >= I, so the factor is then a preconditioner within PARTIAL of K), and
+                # restore the exact direction by refinement against M itself
+                h = 1.0 / (dz + dv[groups]) if dv is not None else 1.0 / dz
+                size = h * np.einsum("ij,ij->i", Z, Z)
+                order = np.argsort(size)
+                cut = int(np.searchsorted(np.cumsum(size[order]), PARTIAL))
+                keep = np.sort(order[cut:])
+                Zk = Z[keep] * np.sqrt(h[keep])[:, None]
+                K = Zk.T @ Zk
+                self.refine = 1 if cut == 0 else 4
+            else:
+                K = Z.T @ self._h_inv(Z)
             K[np.diag_indices(K.shape[0])] += 1.0
             self.small = _factor(K)
 
@@ -112,12 +127,33 @@ class _Newton:
         su = np.stack([_group_sum(out[:, k], g, self.n_groups) for k in range(u.shape[1])], 1)
         return out - inv[:, None] * (coef[:, None] * su)[g]
 
-    def solve(self, u: np.ndarray) -> np.ndarray:
-        if self.direct is not None:
-            return _solve(self.direct, u)
+    def _woodbury(self, u: np.ndarray) -> np.ndarray:
         assert self.Z is not None  # set whenever there is no direct factorisation
         hu = self._h_inv(u)
         return hu - self._h_inv(self.Z @ _solve(self.small, self.Z.T @ hu))
+
+    def _mul(self, u: np.ndarray) -> np.ndarray:
+        """``M u`` from its parts (``Z Z^T u + H u``), for the refinement step of :meth:`solve`."""
+        assert self.Z is not None
+        out = self.Z @ (self.Z.T @ u) + (self.dz if u.ndim == 1 else self.dz[:, None]) * u
+        if self.dv is not None:
+            g = self.groups
+            if u.ndim == 1:
+                out += self.dv[g] * _group_sum(u, g, self.n_groups)[g]
+            else:
+                su = np.stack([_group_sum(u[:, k], g, self.n_groups) for k in range(u.shape[1])], 1)
+                out += self.dv[g][:, None] * su[g]
+        return out
+
+    def solve(self, u: np.ndarray) -> np.ndarray:
+        if self.direct is not None:
+            return _solve(self.direct, u)
+        x = self._woodbury(u)
+        # iterative refinement: near the end the barrier terms span many orders of magnitude and the Woodbury
+        # form loses digits that the residual against M itself restores (more steps with a partial K)
+        for _ in range(self.refine):
+            x = x + self._woodbury(u - self._mul(x))
+        return x
 
 
 def solve_qp(
@@ -129,8 +165,14 @@ def solve_qp(
     max_iter: int = 200,
     *,
     Q: np.ndarray | None = None,
+    q: np.ndarray | None = None,
+    b_eq: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Return ``(alpha, lam, n_iter)``: the dual solution and the multipliers of ``A alpha = 0``.
+
+    ``q``: the linear term in place of ``-sum(alpha)`` (``1/2 a^T Q a + q^T a``), and ``b_eq`` the right-hand side
+    of the equalities in place of 0 (``A alpha = b_eq``): the problem left when some variables are held fixed
+    (:mod:`.soft`).
 
     ``C = inf`` is the hard margin (no upper bound). ``groups[j]`` names the sample variable ``j`` belongs
     to (default: its own). ``Q = Z Z^T`` may be passed instead of ``Z`` (kernel form: the Newton systems are
@@ -143,7 +185,7 @@ def solve_qp(
     (1.0, -1.0)
     """
     with np.errstate(all="ignore"):  # overflow in a rejected trial step is handled by the merit check below
-        return _solve_qp(Z, Q, A, C, groups, tol, max_iter)
+        return _solve_qp(Z, Q, A, C, groups, tol, max_iter, q, b_eq)
 
 
 def _solve_qp(
@@ -154,8 +196,12 @@ def _solve_qp(
     groups: np.ndarray | None,
     tol: float,
     max_iter: int,
+    q: np.ndarray | None = None,
+    b_eq: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     A = np.atleast_2d(np.asarray(A, dtype=np.float64))
+    lin = -1.0 if q is None else q
+    rhs = 0.0 if b_eq is None else b_eq
     if Q is None:
         Z = np.ascontiguousarray(Z, dtype=np.float64)
         if Z.shape[0] <= max(DIRECT_LIMIT, Z.shape[1]):
@@ -179,12 +225,12 @@ def _solve_qp(
     n_comp = N + (n_groups if bounded else 0)
     best = (np.inf, alpha, lam, 0)
     for it in range(1, max_iter + 1):
-        r_d = (Q @ alpha if Z is None else Z @ (Z.T @ alpha)) - 1.0 + A.T @ lam - z
+        r_d = (Q @ alpha if Z is None else Z @ (Z.T @ alpha)) + lin + A.T @ lam - z
         r_b = np.empty(0)
         if bounded:
             r_b = _group_sum(alpha, groups, n_groups) + s - C
             r_d += v[groups]
-        r_p = A @ alpha
+        r_p = A @ alpha - rhs
         mu = (alpha @ z + (s @ v if bounded else 0.0)) / n_comp
         res_d = np.abs(r_d).max() / (1.0 + np.abs(r_d + z - A.T @ lam).max())
         res_p = np.abs(r_p).max(initial=0.0) / (1.0 + alpha.sum())
