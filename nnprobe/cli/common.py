@@ -96,6 +96,11 @@ class ByteSize(_IntParamType):
         return int(number * self.UNITS[unit])
 
 
+def data_dir_option(text: str = "Directory with the dataset files [env NNPROBE_DATA].") -> Decorator:
+    """The ``--data-dir`` option of the commands that load datasets by name (read from ``$NNPROBE_DATA`` when unset)."""
+    return click.option("--data-dir", type=click.Path(file_okay=False), envvar="NNPROBE_DATA", default=None, help=text)
+
+
 def data_options(probe: str) -> Decorator:
     """``--data``, ``--data-dir``, ``--samples-per-class``, ``--test-samples-per-class``, ``--label-noise``,
     ``--normalize``."""

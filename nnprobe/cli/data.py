@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from nnprobe.cli.common import data_options, pass_opts
+from nnprobe.cli.common import data_dir_option, data_options, pass_opts
 from nnprobe.data.fetch import SOURCES, fetch
 from nnprobe.data.idx import find_idx_files
 from nnprobe.data.paths import search_dirs
@@ -47,7 +47,7 @@ def command() -> None:
 
 
 @command.command("list")
-@click.option("--data-dir", envvar="NNPROBE_DATA", default=None, type=click.Path(file_okay=False))
+@data_dir_option()
 def list_cmd(data_dir: str | None) -> None:
     """Every dataset name and whether its files are present."""
     for name, text in DESCRIPTIONS.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from nnprobe.cli.common import mode_options, run_mode
+from nnprobe.cli.common import data_dir_option, mode_options, run_mode
 from nnprobe.reproduce.demo import run_demo
 
 
@@ -16,7 +16,7 @@ from nnprobe.reproduce.demo import run_demo
     show_default=True,
     help="Dataset (digits ships with scikit-learn, so the demo runs offline).",
 )
-@click.option("--data-dir", envvar="NNPROBE_DATA", default=None, type=click.Path(file_okay=False))
+@data_dir_option()
 @click.option("--epochs", type=int, default=40, show_default=True, help="Training epochs of the main MLP.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)

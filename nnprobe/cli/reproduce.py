@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from nnprobe import reproduce
-from nnprobe.cli.common import FriendlyGroup, mode_options, run_mode
+from nnprobe.cli.common import FriendlyGroup, data_dir_option, mode_options, run_mode
 from nnprobe.reproduce.plans import CODES_PROTOCOLS, CODES_REFERENCE_SWEEPS, GRADNET_PROTOCOLS, margin_experiments
 
 SEEDS = click.option(
@@ -34,13 +34,7 @@ def command() -> None:
     help="CPU-sized settings, 3 seeds (about 25 min on an idle 2-core CPU, estimated; midpoint study included).",
 )
 @click.option("--out", type=click.Path(file_okay=False), default="runs/reproduce-margin", show_default=True)
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False),
-    envvar="NNPROBE_DATA",
-    default=None,
-    help="Directory with MNIST / CIFAR-10 files [env NNPROBE_DATA].",
-)
+@data_dir_option("Directory with MNIST / CIFAR-10 files [env NNPROBE_DATA].")
 @SEEDS
 @click.option(
     "--only",
@@ -76,13 +70,7 @@ def margin_cmd(
 @click.option(
     "--data", default="mnist", show_default=True, help="mnist (falls back to digits if absent) or another dataset."
 )
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False),
-    envvar="NNPROBE_DATA",
-    default=None,
-    help="Directory with the dataset files [env NNPROBE_DATA].",
-)
+@data_dir_option()
 @click.option("--device", default=None, help="cpu, cuda, auto [default: the probe's, auto].")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option(
@@ -137,13 +125,7 @@ def codes_cmd(
     "wall in 2 workers on an idle 2-core CPU; measured in docs/gradnet.md).",
 )
 @click.option("--out", type=click.Path(file_okay=False), default="runs/reproduce-gradnet", show_default=True)
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False),
-    envvar="NNPROBE_DATA",
-    default=None,
-    help="Directory with the dataset files [env NNPROBE_DATA].",
-)
+@data_dir_option()
 @click.option("--device", default=None, help="cpu, cuda, auto [default: the probe's, auto].")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option(
@@ -188,13 +170,7 @@ def gradnet_cmd(
 
 @command.command("margin-gap")
 @click.option("--out", type=click.Path(file_okay=False), default="runs/reproduce-margin-gap", show_default=True)
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False),
-    envvar="NNPROBE_DATA",
-    default=None,
-    help="Directory with the dataset files [env NNPROBE_DATA].",
-)
+@data_dir_option()
 @click.option("--data", default="mnist", show_default=True, help="mnist or fashion-mnist (10 classes).")
 @click.option("--epochs", type=click.IntRange(min=1), default=40, show_default=True)
 @click.option("--k", type=click.IntRange(min=2), default=10, show_default=True, help="Folds of the cross-validation.")

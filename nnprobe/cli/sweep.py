@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from nnprobe import experiments, sweeps
-from nnprobe.cli.common import FriendlyGroup
+from nnprobe.cli.common import FriendlyGroup, data_dir_option
 from nnprobe.errors import NNProbeError
 from nnprobe.io import to_json
 from nnprobe.report.sweep_status import status_lines
@@ -70,13 +70,7 @@ def command() -> None:
 )
 @click.option("--seeds", default=None, help="Seeds: a count (3 -> 0,1,2) or a list (0,1,5).")
 @click.option("--option", "options", multiple=True, help="Runner option name=value (data_dir, device, k).")
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False),
-    envvar="NNPROBE_DATA",
-    default=None,
-    help="Dataset files directory, passed to the runner [env NNPROBE_DATA].",
-)
+@data_dir_option("Dataset files directory, passed to the runner [env NNPROBE_DATA].")
 @click.option("--device", default=None, help="Device for every point: cpu, cuda (workers may share a GPU).")
 @click.option(
     "--engine",
