@@ -18,6 +18,7 @@ Prints one ``name: ratio`` line per case (ratio = baseline time / nnprobe time; 
     OMP_NUM_THREADS=1 python bench/svm_fit.py --quick    # binary n = 12k; multi-class 10k
     OMP_NUM_THREADS=1 python bench/svm_fit.py --only nonseparable   # 10k x 512 x 10 with 20% of labels redrawn
     OMP_NUM_THREADS=1 python bench/svm_fit.py --only soft --quick   # soft margins, 20% noise, 10k, C = 1 and 100
+    OMP_NUM_THREADS=1 python bench/svm_fit.py --only hard-sets      # harder separable sets (bench/svm_hard_sets.py)
 
 Soft margins (``--only soft``; ``--sizes``, ``--Cs``, ``--modes``, ``--cap``): the exact soft margin with the
 intercept penalised (``LinearSVC``'s problem) on the non-separable features, against ``LinearSVC(loss="hinge")``
@@ -367,15 +368,24 @@ def main() -> None:
         default=600,
         help="seconds allowed to today's one-vs-rest solver per size (0: skip it)",
     )
-    parser.add_argument("--only", choices=("binary", "multiclass", "nonseparable", "soft"), help="run one part only")
+    parser.add_argument(
+        "--only", choices=("binary", "multiclass", "nonseparable", "soft", "hard-sets"), help="run one part only"
+    )
     parser.add_argument(
         "--cap", type=float, default=600, help="CPU seconds allowed to each LinearSVC fit (--only soft)"
     )
     parser.add_argument("--sizes", type=int, nargs="+", help="soft: sizes to run (default 10k, and 50k unless --quick)")
     parser.add_argument("--Cs", type=float, nargs="+", default=[1.0, 100.0], help="soft: the values of C")
     parser.add_argument("--modes", nargs="+", default=["ovr", "crammer_singer"], help="soft: the SVM modes")
+    parser.add_argument("--max-iter", type=int, default=1000, help="hard-sets: LinearSVC's max_iter")
+    parser.add_argument("--repeats", type=int, default=3, help="hard-sets: fits per solver (the fastest is kept)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.only == "hard-sets":
+        from svm_hard_sets import run_hard_sets  # lazy: an opt-in part, kept in its own module
+
+        run_hard_sets(args.sizes or ([2000] if args.quick else [10000]), args.C, args.max_iter, args.repeats)
+        return
     if args.only == "soft":
         print(
             "# soft margin: clusters_like(n) x 512 x 10 with 20% of labels redrawn; nnprobe fit_svm(C, "
